@@ -1,0 +1,396 @@
+//! The driver API: one object-safe trait that every hypervisor driver implements and every front end calls.
+//!
+//! It is shaped like libvirt's public API because the wire protocol is: object handles are (name, uuid, id)
+//! values, definitions travel as XML text, and errors carry libvirt's code and domain. Every method has a default
+//! body answering "not supported" (code 3) with the libvirt API name, so a driver grows one method at a time and
+//! stock clients fall back exactly as they do against libvirtd.
+
+pub mod test;
+mod types;
+
+pub use types::*;
+
+use crate::error::{Error, Result};
+use async_trait::async_trait;
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+fn unsupported<T>(api: &str) -> Result<T> {
+    Err(Error::no_support(api))
+}
+
+/// One connection to a hypervisor driver. Implementations are shared (`Arc<dyn Driver>`) and must be safe to call
+/// from many tasks at once.
+#[async_trait]
+pub trait Driver: Send + Sync {
+    // ---- connection and node ----
+
+    /// The driver's type name as `virConnectGetType` reports it ("TEST", "QEMU").
+    async fn get_type(&self) -> Result<String> {
+        unsupported("virConnectGetType")
+    }
+    /// Hypervisor version, major × 1 000 000 + minor × 1 000 + micro.
+    async fn get_version(&self) -> Result<u64> {
+        unsupported("virConnectGetVersion")
+    }
+    /// Library version in the same encoding; the libvirt API level this crate speaks.
+    async fn get_lib_version(&self) -> Result<u64> {
+        unsupported("virConnectGetLibVersion")
+    }
+    async fn get_hostname(&self) -> Result<String> {
+        unsupported("virConnectGetHostname")
+    }
+    /// The canonical URI of this connection (`test:///default`).
+    async fn get_uri(&self) -> Result<String> {
+        unsupported("virConnectGetURI")
+    }
+    async fn node_get_info(&self) -> Result<NodeInfo> {
+        unsupported("virNodeGetInfo")
+    }
+    async fn get_capabilities(&self) -> Result<String> {
+        unsupported("virConnectGetCapabilities")
+    }
+    /// The security driver's (model, doi); an empty model means there is none.
+    async fn node_get_security_model(&self) -> Result<(String, String)> {
+        unsupported("virNodeGetSecurityModel")
+    }
+    /// Whether the connection is encrypted (`virConnectIsEncrypted`).
+    async fn is_encrypted(&self) -> Result<bool> {
+        Ok(false)
+    }
+    /// Whether the connection is secure against eavesdropping (`virConnectIsSecure`).
+    async fn is_secure(&self) -> Result<bool> {
+        Ok(true)
+    }
+    /// Whether the connection is still usable (`virConnectIsAlive`).
+    async fn is_alive(&self) -> Result<bool> {
+        Ok(true)
+    }
+    /// Ends this connection. Shared drivers treat this as a no-op; the remote driver closes its transport.
+    async fn close(&self) -> Result<()> {
+        Ok(())
+    }
+
+    // ---- domains ----
+
+    /// `virConnectListAllDomains` with [`flags`]`::LIST_DOMAINS_*` filters, in a stable order.
+    async fn list_all_domains(&self, flags: u32) -> Result<Vec<DomainRef>> {
+        let _ = flags;
+        unsupported("virConnectListAllDomains")
+    }
+    async fn domain_lookup_by_name(&self, name: &str) -> Result<DomainRef> {
+        let _ = name;
+        unsupported("virDomainLookupByName")
+    }
+    async fn domain_lookup_by_uuid(&self, uuid: &Uuid) -> Result<DomainRef> {
+        let _ = uuid;
+        unsupported("virDomainLookupByUUID")
+    }
+    async fn domain_lookup_by_id(&self, id: i32) -> Result<DomainRef> {
+        let _ = id;
+        unsupported("virDomainLookupByID")
+    }
+    /// Defines (or redefines) a persistent domain; `flags` may hold `DEFINE_VALIDATE`.
+    async fn domain_define_xml(&self, xml: &str, flags: u32) -> Result<DomainRef> {
+        let _ = (xml, flags);
+        unsupported("virDomainDefineXMLFlags")
+    }
+    async fn domain_undefine(&self, dom: &DomainRef, flags: u32) -> Result<()> {
+        let _ = (dom, flags);
+        unsupported("virDomainUndefineFlags")
+    }
+    /// Starts a defined domain (`virDomainCreateWithFlags`); returns the handle with its new id.
+    async fn domain_create(&self, dom: &DomainRef, flags: u32) -> Result<DomainRef> {
+        let _ = (dom, flags);
+        unsupported("virDomainCreateWithFlags")
+    }
+    /// Creates and starts a transient domain (`virDomainCreateXML`).
+    async fn domain_create_xml(&self, xml: &str, flags: u32) -> Result<DomainRef> {
+        let _ = (xml, flags);
+        unsupported("virDomainCreateXML")
+    }
+    async fn domain_destroy(&self, dom: &DomainRef, flags: u32) -> Result<()> {
+        let _ = (dom, flags);
+        unsupported("virDomainDestroyFlags")
+    }
+    async fn domain_shutdown(&self, dom: &DomainRef, flags: u32) -> Result<()> {
+        let _ = (dom, flags);
+        unsupported("virDomainShutdownFlags")
+    }
+    async fn domain_reboot(&self, dom: &DomainRef, flags: u32) -> Result<()> {
+        let _ = (dom, flags);
+        unsupported("virDomainReboot")
+    }
+    async fn domain_suspend(&self, dom: &DomainRef) -> Result<()> {
+        let _ = dom;
+        unsupported("virDomainSuspend")
+    }
+    async fn domain_resume(&self, dom: &DomainRef) -> Result<()> {
+        let _ = dom;
+        unsupported("virDomainResume")
+    }
+    async fn domain_get_info(&self, dom: &DomainRef) -> Result<DomainInfo> {
+        let _ = dom;
+        unsupported("virDomainGetInfo")
+    }
+    /// (state, reason) where the reason is numbered per state (see [`reason`]).
+    async fn domain_get_state(&self, dom: &DomainRef, flags: u32) -> Result<(DomainState, i32)> {
+        let _ = (dom, flags);
+        unsupported("virDomainGetState")
+    }
+    /// The domain's XML; `flags` may hold `XML_SECURE`, `XML_INACTIVE`.
+    async fn domain_get_xml_desc(&self, dom: &DomainRef, flags: u32) -> Result<String> {
+        let _ = (dom, flags);
+        unsupported("virDomainGetXMLDesc")
+    }
+    async fn domain_get_os_type(&self, dom: &DomainRef) -> Result<String> {
+        let _ = dom;
+        unsupported("virDomainGetOSType")
+    }
+    async fn domain_get_autostart(&self, dom: &DomainRef) -> Result<bool> {
+        let _ = dom;
+        unsupported("virDomainGetAutostart")
+    }
+    async fn domain_set_autostart(&self, dom: &DomainRef, autostart: bool) -> Result<()> {
+        let _ = (dom, autostart);
+        unsupported("virDomainSetAutostart")
+    }
+    async fn domain_is_active(&self, dom: &DomainRef) -> Result<bool> {
+        let _ = dom;
+        unsupported("virDomainIsActive")
+    }
+    async fn domain_is_persistent(&self, dom: &DomainRef) -> Result<bool> {
+        let _ = dom;
+        unsupported("virDomainIsPersistent")
+    }
+    /// Whether the running domain's config differs from its persistent definition.
+    async fn domain_is_updated(&self, dom: &DomainRef) -> Result<bool> {
+        let _ = dom;
+        unsupported("virDomainIsUpdated")
+    }
+    async fn domain_has_managed_save_image(&self, dom: &DomainRef, flags: u32) -> Result<bool> {
+        let _ = (dom, flags);
+        unsupported("virDomainHasManagedSaveImage")
+    }
+    /// (label, enforcing) of a domain's security label.
+    async fn domain_get_security_label(&self, dom: &DomainRef) -> Result<(String, bool)> {
+        let _ = dom;
+        unsupported("virDomainGetSecurityLabel")
+    }
+    /// Sets current memory (KiB), or the maximum with `MEM_MAXIMUM`; `AFFECT_LIVE` / `AFFECT_CONFIG` choose
+    /// which definition changes.
+    async fn domain_set_memory(&self, dom: &DomainRef, kib: u64, flags: u32) -> Result<()> {
+        let _ = (dom, kib, flags);
+        unsupported("virDomainSetMemoryFlags")
+    }
+    async fn domain_get_max_memory(&self, dom: &DomainRef) -> Result<u64> {
+        let _ = dom;
+        unsupported("virDomainGetMaxMemory")
+    }
+    /// Sets the vCPU count, or the maximum with `VCPU_MAXIMUM`.
+    async fn domain_set_vcpus(&self, dom: &DomainRef, count: u32, flags: u32) -> Result<()> {
+        let _ = (dom, count, flags);
+        unsupported("virDomainSetVcpusFlags")
+    }
+    async fn domain_get_vcpus(&self, dom: &DomainRef, flags: u32) -> Result<u32> {
+        let _ = (dom, flags);
+        unsupported("virDomainGetVcpusFlags")
+    }
+    /// Lifecycle events of every domain of this connection, from now on.
+    async fn domain_event_subscribe(&self) -> Result<broadcast::Receiver<DomainEvent>> {
+        unsupported("virConnectDomainEventRegisterAny")
+    }
+
+    // ---- networks ----
+
+    async fn list_all_networks(&self, flags: u32) -> Result<Vec<NetworkRef>> {
+        let _ = flags;
+        unsupported("virConnectListAllNetworks")
+    }
+    async fn network_lookup_by_name(&self, name: &str) -> Result<NetworkRef> {
+        let _ = name;
+        unsupported("virNetworkLookupByName")
+    }
+    async fn network_lookup_by_uuid(&self, uuid: &Uuid) -> Result<NetworkRef> {
+        let _ = uuid;
+        unsupported("virNetworkLookupByUUID")
+    }
+    async fn network_define_xml(&self, xml: &str, flags: u32) -> Result<NetworkRef> {
+        let _ = (xml, flags);
+        unsupported("virNetworkDefineXML")
+    }
+    async fn network_create_xml(&self, xml: &str, flags: u32) -> Result<NetworkRef> {
+        let _ = (xml, flags);
+        unsupported("virNetworkCreateXML")
+    }
+    async fn network_create(&self, net: &NetworkRef) -> Result<()> {
+        let _ = net;
+        unsupported("virNetworkCreate")
+    }
+    async fn network_destroy(&self, net: &NetworkRef) -> Result<()> {
+        let _ = net;
+        unsupported("virNetworkDestroy")
+    }
+    async fn network_undefine(&self, net: &NetworkRef) -> Result<()> {
+        let _ = net;
+        unsupported("virNetworkUndefine")
+    }
+    async fn network_get_xml_desc(&self, net: &NetworkRef, flags: u32) -> Result<String> {
+        let _ = (net, flags);
+        unsupported("virNetworkGetXMLDesc")
+    }
+    async fn network_get_bridge_name(&self, net: &NetworkRef) -> Result<String> {
+        let _ = net;
+        unsupported("virNetworkGetBridgeName")
+    }
+    async fn network_get_autostart(&self, net: &NetworkRef) -> Result<bool> {
+        let _ = net;
+        unsupported("virNetworkGetAutostart")
+    }
+    async fn network_set_autostart(&self, net: &NetworkRef, autostart: bool) -> Result<()> {
+        let _ = (net, autostart);
+        unsupported("virNetworkSetAutostart")
+    }
+    async fn network_is_active(&self, net: &NetworkRef) -> Result<bool> {
+        let _ = net;
+        unsupported("virNetworkIsActive")
+    }
+    async fn network_is_persistent(&self, net: &NetworkRef) -> Result<bool> {
+        let _ = net;
+        unsupported("virNetworkIsPersistent")
+    }
+
+    // ---- storage pools ----
+
+    async fn list_all_storage_pools(&self, flags: u32) -> Result<Vec<PoolRef>> {
+        let _ = flags;
+        unsupported("virConnectListAllStoragePools")
+    }
+    async fn pool_lookup_by_name(&self, name: &str) -> Result<PoolRef> {
+        let _ = name;
+        unsupported("virStoragePoolLookupByName")
+    }
+    async fn pool_lookup_by_uuid(&self, uuid: &Uuid) -> Result<PoolRef> {
+        let _ = uuid;
+        unsupported("virStoragePoolLookupByUUID")
+    }
+    async fn pool_lookup_by_volume(&self, vol: &VolumeRef) -> Result<PoolRef> {
+        let _ = vol;
+        unsupported("virStoragePoolLookupByVolume")
+    }
+    async fn pool_define_xml(&self, xml: &str, flags: u32) -> Result<PoolRef> {
+        let _ = (xml, flags);
+        unsupported("virStoragePoolDefineXML")
+    }
+    async fn pool_create_xml(&self, xml: &str, flags: u32) -> Result<PoolRef> {
+        let _ = (xml, flags);
+        unsupported("virStoragePoolCreateXML")
+    }
+    async fn pool_build(&self, pool: &PoolRef, flags: u32) -> Result<()> {
+        let _ = (pool, flags);
+        unsupported("virStoragePoolBuild")
+    }
+    /// Starts a defined pool (`virStoragePoolCreate`).
+    async fn pool_create(&self, pool: &PoolRef, flags: u32) -> Result<()> {
+        let _ = (pool, flags);
+        unsupported("virStoragePoolCreate")
+    }
+    async fn pool_destroy(&self, pool: &PoolRef) -> Result<()> {
+        let _ = pool;
+        unsupported("virStoragePoolDestroy")
+    }
+    async fn pool_undefine(&self, pool: &PoolRef) -> Result<()> {
+        let _ = pool;
+        unsupported("virStoragePoolUndefine")
+    }
+    async fn pool_refresh(&self, pool: &PoolRef, flags: u32) -> Result<()> {
+        let _ = (pool, flags);
+        unsupported("virStoragePoolRefresh")
+    }
+    async fn pool_get_info(&self, pool: &PoolRef) -> Result<PoolInfo> {
+        let _ = pool;
+        unsupported("virStoragePoolGetInfo")
+    }
+    async fn pool_get_xml_desc(&self, pool: &PoolRef, flags: u32) -> Result<String> {
+        let _ = (pool, flags);
+        unsupported("virStoragePoolGetXMLDesc")
+    }
+    async fn pool_get_autostart(&self, pool: &PoolRef) -> Result<bool> {
+        let _ = pool;
+        unsupported("virStoragePoolGetAutostart")
+    }
+    async fn pool_set_autostart(&self, pool: &PoolRef, autostart: bool) -> Result<()> {
+        let _ = (pool, autostart);
+        unsupported("virStoragePoolSetAutostart")
+    }
+    async fn pool_is_active(&self, pool: &PoolRef) -> Result<bool> {
+        let _ = pool;
+        unsupported("virStoragePoolIsActive")
+    }
+    async fn pool_is_persistent(&self, pool: &PoolRef) -> Result<bool> {
+        let _ = pool;
+        unsupported("virStoragePoolIsPersistent")
+    }
+    async fn pool_list_all_volumes(&self, pool: &PoolRef, flags: u32) -> Result<Vec<VolumeRef>> {
+        let _ = (pool, flags);
+        unsupported("virStoragePoolListAllVolumes")
+    }
+
+    // ---- storage volumes ----
+
+    async fn vol_lookup_by_name(&self, pool: &PoolRef, name: &str) -> Result<VolumeRef> {
+        let _ = (pool, name);
+        unsupported("virStorageVolLookupByName")
+    }
+    async fn vol_lookup_by_key(&self, key: &str) -> Result<VolumeRef> {
+        let _ = key;
+        unsupported("virStorageVolLookupByKey")
+    }
+    async fn vol_lookup_by_path(&self, path: &str) -> Result<VolumeRef> {
+        let _ = path;
+        unsupported("virStorageVolLookupByPath")
+    }
+    async fn vol_create_xml(&self, pool: &PoolRef, xml: &str, flags: u32) -> Result<VolumeRef> {
+        let _ = (pool, xml, flags);
+        unsupported("virStorageVolCreateXML")
+    }
+    async fn vol_delete(&self, vol: &VolumeRef, flags: u32) -> Result<()> {
+        let _ = (vol, flags);
+        unsupported("virStorageVolDelete")
+    }
+    async fn vol_resize(&self, vol: &VolumeRef, capacity: u64, flags: u32) -> Result<()> {
+        let _ = (vol, capacity, flags);
+        unsupported("virStorageVolResize")
+    }
+    async fn vol_get_info(&self, vol: &VolumeRef) -> Result<VolumeInfo> {
+        let _ = vol;
+        unsupported("virStorageVolGetInfo")
+    }
+    async fn vol_get_path(&self, vol: &VolumeRef) -> Result<String> {
+        let _ = vol;
+        unsupported("virStorageVolGetPath")
+    }
+    async fn vol_get_xml_desc(&self, vol: &VolumeRef, flags: u32) -> Result<String> {
+        let _ = (vol, flags);
+        unsupported("virStorageVolGetXMLDesc")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Bare;
+    impl Driver for Bare {}
+
+    #[tokio::test]
+    async fn missing_methods_answer_not_supported_with_the_api_name() {
+        let driver: std::sync::Arc<dyn Driver> = std::sync::Arc::new(Bare);
+        let err = driver.domain_lookup_by_name("x").await.unwrap_err();
+        assert_eq!(err.code, crate::error::ErrorCode::NO_SUPPORT);
+        assert_eq!(
+            err.message,
+            "this function is not supported by the connection driver: virDomainLookupByName"
+        );
+    }
+}

@@ -1,0 +1,300 @@
+//! The values that cross the driver API: object handles, info records, states, lifecycle events and libvirt's flag
+//! bits, numbered exactly as libvirt numbers them so the RPC layer can put them on the wire unchanged.
+
+use uuid::Uuid;
+
+/// A domain handle as libvirt passes it around (`remote_nonnull_domain`): name, UUID and id (−1 when inactive).
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct DomainRef {
+    pub name: String,
+    pub uuid: Uuid,
+    pub id: i32,
+}
+
+/// A network handle (`remote_nonnull_network`).
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct NetworkRef {
+    pub name: String,
+    pub uuid: Uuid,
+}
+
+/// A storage pool handle (`remote_nonnull_storage_pool`).
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct PoolRef {
+    pub name: String,
+    pub uuid: Uuid,
+}
+
+/// A storage volume handle (`remote_nonnull_storage_vol`): its pool's name, its name and its key.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct VolumeRef {
+    pub pool: String,
+    pub name: String,
+    pub key: String,
+}
+
+/// `virNodeInfo`.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct NodeInfo {
+    /// CPU model, at most 31 bytes on the wire.
+    pub model: String,
+    pub memory_kib: u64,
+    pub cpus: u32,
+    pub mhz: u32,
+    pub nodes: u32,
+    pub sockets: u32,
+    pub cores: u32,
+    pub threads: u32,
+}
+
+/// `virDomainState`.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, serde::Serialize, serde::Deserialize)]
+#[repr(i32)]
+pub enum DomainState {
+    NoState = 0,
+    Running = 1,
+    Blocked = 2,
+    Paused = 3,
+    Shutdown = 4,
+    Shutoff = 5,
+    Crashed = 6,
+    PmSuspended = 7,
+}
+
+impl DomainState {
+    pub fn from_i32(value: i32) -> Option<Self> {
+        Some(match value {
+            0 => Self::NoState,
+            1 => Self::Running,
+            2 => Self::Blocked,
+            3 => Self::Paused,
+            4 => Self::Shutdown,
+            5 => Self::Shutoff,
+            6 => Self::Crashed,
+            7 => Self::PmSuspended,
+            _ => return None,
+        })
+    }
+
+    /// The word virsh prints for the state (`virshDomainStateToString`).
+    pub fn virsh_name(self) -> &'static str {
+        match self {
+            Self::NoState => "no state",
+            Self::Running => "running",
+            Self::Blocked => "idle",
+            Self::Paused => "paused",
+            Self::Shutdown => "in shutdown",
+            Self::Shutoff => "shut off",
+            Self::Crashed => "crashed",
+            Self::PmSuspended => "pmsuspended",
+        }
+    }
+
+    /// Whether a domain in this state is active (has an id).
+    pub fn is_active(self) -> bool {
+        !matches!(self, Self::Shutoff | Self::NoState)
+    }
+}
+
+/// State reasons (`virDomainRunningReason`, `virDomainPausedReason`, ...), numbered per state as libvirt does.
+pub mod reason {
+    pub const RUNNING_UNKNOWN: i32 = 0;
+    pub const RUNNING_BOOTED: i32 = 1;
+    pub const RUNNING_RESTORED: i32 = 3;
+    pub const RUNNING_UNPAUSED: i32 = 5;
+    pub const RUNNING_CRASHED: i32 = 9;
+    pub const PAUSED_UNKNOWN: i32 = 0;
+    pub const PAUSED_USER: i32 = 1;
+    pub const PAUSED_IOERROR: i32 = 5;
+    pub const PAUSED_SHUTTING_DOWN: i32 = 8;
+    pub const PAUSED_CRASHED: i32 = 10;
+    pub const PAUSED_STARTING_UP: i32 = 11;
+    pub const SHUTDOWN_UNKNOWN: i32 = 0;
+    pub const SHUTDOWN_USER: i32 = 1;
+    pub const SHUTOFF_UNKNOWN: i32 = 0;
+    pub const SHUTOFF_SHUTDOWN: i32 = 1;
+    pub const SHUTOFF_DESTROYED: i32 = 2;
+    pub const SHUTOFF_CRASHED: i32 = 3;
+    pub const SHUTOFF_SAVED: i32 = 5;
+    pub const SHUTOFF_FAILED: i32 = 6;
+    pub const SHUTOFF_DAEMON: i32 = 8;
+    pub const CRASHED_UNKNOWN: i32 = 0;
+    pub const CRASHED_PANICKED: i32 = 1;
+}
+
+/// `virDomainInfo`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct DomainInfo {
+    pub state: DomainState,
+    pub max_mem_kib: u64,
+    pub memory_kib: u64,
+    pub nr_virt_cpu: u32,
+    pub cpu_time_ns: u64,
+}
+
+/// `virStoragePoolState`.
+pub mod pool_state {
+    pub const INACTIVE: i32 = 0;
+    pub const BUILDING: i32 = 1;
+    pub const RUNNING: i32 = 2;
+    pub const DEGRADED: i32 = 3;
+    pub const INACCESSIBLE: i32 = 4;
+}
+
+/// `virStoragePoolInfo` (state from [`pool_state`], sizes in bytes).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct PoolInfo {
+    pub state: i32,
+    pub capacity: u64,
+    pub allocation: u64,
+    pub available: u64,
+}
+
+/// `virStorageVolType`.
+pub mod vol_type {
+    pub const FILE: i32 = 0;
+    pub const BLOCK: i32 = 1;
+    pub const DIR: i32 = 2;
+    pub const NETWORK: i32 = 3;
+    pub const NETDIR: i32 = 4;
+    pub const PLOOP: i32 = 5;
+}
+
+/// `virStorageVolInfo` (type from [`vol_type`], sizes in bytes).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct VolumeInfo {
+    pub kind: i32,
+    pub capacity: u64,
+    pub allocation: u64,
+}
+
+/// `virDomainEventType` with its detail enums, numbered as libvirt does.
+pub mod event {
+    pub const DEFINED: i32 = 0;
+    pub const UNDEFINED: i32 = 1;
+    pub const STARTED: i32 = 2;
+    pub const SUSPENDED: i32 = 3;
+    pub const RESUMED: i32 = 4;
+    pub const STOPPED: i32 = 5;
+    pub const SHUTDOWN: i32 = 6;
+    pub const PMSUSPENDED: i32 = 7;
+    pub const CRASHED: i32 = 8;
+
+    pub const DEFINED_ADDED: i32 = 0;
+    pub const DEFINED_UPDATED: i32 = 1;
+    pub const UNDEFINED_REMOVED: i32 = 0;
+    pub const STARTED_BOOTED: i32 = 0;
+    pub const STARTED_RESTORED: i32 = 2;
+    pub const SUSPENDED_PAUSED: i32 = 0;
+    pub const SUSPENDED_IOERROR: i32 = 2;
+    pub const SUSPENDED_API_ERROR: i32 = 6;
+    pub const RESUMED_UNPAUSED: i32 = 0;
+    pub const STOPPED_SHUTDOWN: i32 = 0;
+    pub const STOPPED_DESTROYED: i32 = 1;
+    pub const STOPPED_CRASHED: i32 = 2;
+    pub const STOPPED_FAILED: i32 = 5;
+    pub const SHUTDOWN_FINISHED: i32 = 0;
+    pub const SHUTDOWN_GUEST: i32 = 1;
+    pub const SHUTDOWN_HOST: i32 = 2;
+    pub const CRASHED_PANICKED: i32 = 0;
+}
+
+/// One lifecycle event: which domain, what happened ([`event`] kind) and the detail number for that kind.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct DomainEvent {
+    pub domain: DomainRef,
+    pub event: i32,
+    pub detail: i32,
+}
+
+/// Flag bits of the driver API, with libvirt's values.
+pub mod flags {
+    // virConnectListAllDomainsFlags
+    pub const LIST_DOMAINS_ACTIVE: u32 = 1 << 0;
+    pub const LIST_DOMAINS_INACTIVE: u32 = 1 << 1;
+    pub const LIST_DOMAINS_PERSISTENT: u32 = 1 << 2;
+    pub const LIST_DOMAINS_TRANSIENT: u32 = 1 << 3;
+    pub const LIST_DOMAINS_RUNNING: u32 = 1 << 4;
+    pub const LIST_DOMAINS_PAUSED: u32 = 1 << 5;
+    pub const LIST_DOMAINS_SHUTOFF: u32 = 1 << 6;
+    pub const LIST_DOMAINS_OTHER: u32 = 1 << 7;
+    pub const LIST_DOMAINS_MANAGEDSAVE: u32 = 1 << 8;
+    pub const LIST_DOMAINS_NO_MANAGEDSAVE: u32 = 1 << 9;
+    pub const LIST_DOMAINS_AUTOSTART: u32 = 1 << 10;
+    pub const LIST_DOMAINS_NO_AUTOSTART: u32 = 1 << 11;
+    pub const LIST_DOMAINS_HAS_SNAPSHOT: u32 = 1 << 12;
+    pub const LIST_DOMAINS_NO_SNAPSHOT: u32 = 1 << 13;
+    pub const LIST_DOMAINS_HAS_CHECKPOINT: u32 = 1 << 14;
+    pub const LIST_DOMAINS_NO_CHECKPOINT: u32 = 1 << 15;
+
+    // virConnectListAllNetworksFlags
+    pub const LIST_NETWORKS_INACTIVE: u32 = 1 << 0;
+    pub const LIST_NETWORKS_ACTIVE: u32 = 1 << 1;
+    pub const LIST_NETWORKS_PERSISTENT: u32 = 1 << 2;
+    pub const LIST_NETWORKS_TRANSIENT: u32 = 1 << 3;
+    pub const LIST_NETWORKS_AUTOSTART: u32 = 1 << 4;
+    pub const LIST_NETWORKS_NO_AUTOSTART: u32 = 1 << 5;
+
+    // virConnectListAllStoragePoolsFlags (pool type bits start at 1 << 6: DIR)
+    pub const LIST_POOLS_INACTIVE: u32 = 1 << 0;
+    pub const LIST_POOLS_ACTIVE: u32 = 1 << 1;
+    pub const LIST_POOLS_PERSISTENT: u32 = 1 << 2;
+    pub const LIST_POOLS_TRANSIENT: u32 = 1 << 3;
+    pub const LIST_POOLS_AUTOSTART: u32 = 1 << 4;
+    pub const LIST_POOLS_NO_AUTOSTART: u32 = 1 << 5;
+    pub const LIST_POOLS_DIR: u32 = 1 << 6;
+
+    // virDomainXMLFlags
+    pub const XML_SECURE: u32 = 1 << 0;
+    pub const XML_INACTIVE: u32 = 1 << 1;
+    pub const XML_UPDATE_CPU: u32 = 1 << 2;
+    pub const XML_MIGRATABLE: u32 = 1 << 3;
+
+    // virDomainDefineFlags
+    pub const DEFINE_VALIDATE: u32 = 1 << 0;
+
+    // virDomainCreateFlags
+    pub const START_PAUSED: u32 = 1 << 0;
+    pub const START_AUTODESTROY: u32 = 1 << 1;
+    pub const START_BYPASS_CACHE: u32 = 1 << 2;
+    pub const START_FORCE_BOOT: u32 = 1 << 3;
+    pub const START_VALIDATE: u32 = 1 << 4;
+
+    // virDomainUndefineFlagsValues
+    pub const UNDEFINE_MANAGED_SAVE: u32 = 1 << 0;
+    pub const UNDEFINE_SNAPSHOTS_METADATA: u32 = 1 << 1;
+    pub const UNDEFINE_NVRAM: u32 = 1 << 2;
+    pub const UNDEFINE_KEEP_NVRAM: u32 = 1 << 3;
+    pub const UNDEFINE_CHECKPOINTS_METADATA: u32 = 1 << 4;
+
+    // virDomainModificationImpact, virDomainMemoryModFlags, virDomainVcpuFlags
+    pub const AFFECT_CURRENT: u32 = 0;
+    pub const AFFECT_LIVE: u32 = 1 << 0;
+    pub const AFFECT_CONFIG: u32 = 1 << 1;
+    pub const MEM_MAXIMUM: u32 = 1 << 2;
+    pub const VCPU_MAXIMUM: u32 = 1 << 2;
+    pub const VCPU_GUEST: u32 = 1 << 3;
+    pub const VCPU_HOTPLUGGABLE: u32 = 1 << 4;
+
+    // virStoragePoolBuildFlags
+    pub const POOL_BUILD_NEW: u32 = 0;
+    pub const POOL_BUILD_REPAIR: u32 = 1 << 0;
+    pub const POOL_BUILD_RESIZE: u32 = 1 << 1;
+    pub const POOL_BUILD_NO_OVERWRITE: u32 = 1 << 2;
+    pub const POOL_BUILD_OVERWRITE: u32 = 1 << 3;
+
+    // virStorageVolCreateFlags
+    pub const VOL_CREATE_PREALLOC_METADATA: u32 = 1 << 0;
+    pub const VOL_CREATE_VALIDATE: u32 = 1 << 2;
+
+    // virStorageVolResizeFlags
+    pub const VOL_RESIZE_ALLOCATE: u32 = 1 << 0;
+    pub const VOL_RESIZE_DELTA: u32 = 1 << 1;
+    pub const VOL_RESIZE_SHRINK: u32 = 1 << 2;
+
+    // virNetworkXMLFlags
+    pub const NETWORK_XML_INACTIVE: u32 = 1 << 0;
+
+    // virStorageXMLFlags
+    pub const STORAGE_XML_INACTIVE: u32 = 1 << 0;
+}

@@ -1,0 +1,14 @@
+//! Definitions of domains, networks, storage pools and volumes, and their XML: pure parse / format, no I/O.
+
+mod domain;
+mod names;
+mod network;
+mod storage;
+mod units;
+mod xml;
+
+pub use domain::*;
+pub use names::validate_name;
+pub use network::*;
+pub use storage::*;
+pub use units::{parse_scaled, ScaleDefault};
