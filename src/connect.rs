@@ -3,6 +3,7 @@
 use crate::driver::test::TestDriver;
 use crate::driver::Driver;
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
+use crate::uri::Uri;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -32,17 +33,57 @@ pub fn default_state_dir() -> PathBuf {
 }
 
 /// Opens the driver that serves `uri`.
+///
+/// As in libvirt, `test:///default` is opened inside this process (its state under `options.state_dir`, else
+/// [`default_state_dir`]). Every other URI belongs to a daemon (`qemu:///system` through its unix socket, anything
+/// with a transport or host over the network); those need the native RPC client.
 pub async fn connect(uri: &str, options: &ConnectOptions) -> Result<Arc<dyn Driver>> {
-    match uri {
-        "test:///default" => {
-            let dir = options.state_dir.clone().unwrap_or_else(default_state_dir);
-            let driver: Arc<dyn Driver> = TestDriver::open(&dir.join("test")).await?;
-            Ok(driver)
-        }
-        other => Err(Error::with_detail(
-            ErrorCode::NO_CONNECT,
+    let parsed = Uri::parse(uri)?;
+    check_missing_slash(uri, &parsed)?;
+    if parsed.is_local_in_process() {
+        return match parsed.path.as_str() {
+            "/default" => {
+                let dir = options.state_dir.clone().unwrap_or_else(default_state_dir);
+                let driver: Arc<dyn Driver> = TestDriver::open(&dir.join("test")).await?;
+                Ok(driver)
+            }
+            "" | "/" => Err(Error::invalid_arg(
+                ErrorDomain::TEST,
+                "testOpen: supply a path or use test:///default",
+            )),
+            path => Err(Error::with_detail(
+                ErrorCode::NO_SUPPORT,
+                ErrorDomain::TEST,
+                format!(
+                    "test driver configuration files are not supported ('{path}'); use test:///default"
+                ),
+            )),
+        };
+    }
+    // Validate the client-side parameters now, so a bad URI is reported as such rather than as "no client".
+    parsed.remote_params()?;
+    Err(Error::new(
+        ErrorCode::NO_CONNECT,
+        ErrorDomain::REMOTE,
+        format!(
+            "no connection driver available for {uri}: remote connections ({} transport) arrive with the \
+             native RPC client",
+            parsed.transport()
+        ),
+    ))
+}
+
+/// libvirt refuses `qemu://system` (a host called "system") with a hint, for drivers whose path is mandatory.
+fn check_missing_slash(text: &str, uri: &Uri) -> Result<()> {
+    let mandatory_path = matches!(uri.driver.as_str(), "qemu" | "vbox" | "vz");
+    match uri.host.as_deref() {
+        Some(host @ ("system" | "session")) if mandatory_path => Err(Error::internal(
             ErrorDomain::NONE,
-            other,
+            format!(
+                "invalid URI {text} (maybe you want {}:///{host})",
+                uri.driver
+            ),
         )),
+        _ => Ok(()),
     }
 }
