@@ -47,10 +47,12 @@ pub enum ConfigError {
         key: String,
         hint: String,
     },
-    #[error("{origin}:{line}: {message}")]
+    #[error("{origin}:{line}: {}{message}", key.as_deref().map(|k| format!("{k}: ")).unwrap_or_default())]
     Syntax {
         origin: String,
         line: usize,
+        /// The key whose value is wrong, when the error lies in a `key = value` line.
+        key: Option<String>,
         message: String,
     },
     #[error("{origin}: {key}: {message}")]
@@ -67,7 +69,8 @@ impl ConfigError {
         match self {
             Self::UnknownKey { key, .. } => Some(key),
             Self::Invalid { key, .. } => Some(key),
-            _ => None,
+            Self::Syntax { key, .. } => key.as_deref(),
+            Self::Read { .. } => None,
         }
     }
 }
@@ -259,6 +262,7 @@ impl Config {
                 None => ConfigError::Syntax {
                     origin: origin.to_string(),
                     line,
+                    key: err.span().and_then(|span| key_at(text, span.start)),
                     message,
                 },
             }
@@ -439,6 +443,24 @@ fn line_of(text: &str, offset: usize) -> usize {
         .filter(|&&b| b == b'\n')
         .count()
         + 1
+}
+
+/// The key of the `key = value` setting that holds byte `offset` (a value may span lines, as lists do).
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let end = offset.min(text.len());
+    let line_end = text[end..].find('\n').map_or(text.len(), |i| end + i);
+    text[..line_end].lines().rev().find_map(setting_key)
+}
+
+/// `key` of a line reading `key = ...`.
+fn setting_key(line: &str) -> Option<String> {
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim();
+    let valid = !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    valid.then(|| key.to_string())
 }
 
 /// serde's "unknown field `x`, expected ..." carries the key between the first pair of backticks.

@@ -231,11 +231,31 @@ impl Daemon {
     /// this returns its future, so a signal that comes after "ready" is never lost.
     pub async fn run(self) -> Result<(), DaemonError> {
         let signals = Signals::install().map_err(DaemonError::Signals)?;
+        self.warn_about_missing_front_ends();
         info!(pid = std::process::id(), drivers = ?self.driver_uris(), "virtcimd ready");
         let name = signals.wait().await;
         info!(signal = name, "signal received, stopping");
         self.stop().await;
         Ok(())
+    }
+
+    /// Listeners the configuration asks for that this build cannot start yet are named, not silently skipped.
+    fn warn_about_missing_front_ends(&self) {
+        let config = &self.config;
+        let requested = [
+            ("listen_tcp", config.listen_tcp),
+            ("listen_tls", config.listen_tls),
+            ("listen_wbem_http", config.listen_wbem_http),
+            ("listen_wbem_https", config.listen_wbem_https),
+        ];
+        for (key, on) in requested {
+            if on && self.services.is_empty() {
+                warn!(
+                    key,
+                    "listener requested but this build has no network front end yet"
+                );
+            }
+        }
     }
 
     /// Runs until `stop` resolves, then stops (for tests and embedding).
