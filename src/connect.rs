@@ -87,3 +87,82 @@ fn check_missing_slash(text: &str, uri: &Uri) -> Result<()> {
         _ => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn open(uri: &str, dir: &std::path::Path) -> Result<Arc<dyn Driver>> {
+        let options = ConnectOptions {
+            state_dir: Some(dir.to_path_buf()),
+            read_only: false,
+        };
+        connect(uri, &options).await
+    }
+
+    #[tokio::test]
+    async fn test_default_opens_in_process() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        open("test:///default", tmp.path())
+            .await
+            .expect("test:///default");
+    }
+
+    #[tokio::test]
+    async fn other_uris_get_libvirt_like_errors() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let cases = [
+            ("test:///", ErrorCode::INVALID_ARG, "supply a path"),
+            (
+                "test:///etc/custom.xml",
+                ErrorCode::NO_SUPPORT,
+                "test:///default",
+            ),
+            ("qemu:///system", ErrorCode::NO_CONNECT, "native RPC client"),
+            (
+                "test+unix:///default",
+                ErrorCode::NO_CONNECT,
+                "unix transport",
+            ),
+            (
+                "qemu+tcp://127.0.0.1/system",
+                ErrorCode::NO_CONNECT,
+                "tcp transport",
+            ),
+            (
+                "qemu://system",
+                ErrorCode::INTERNAL_ERROR,
+                "maybe you want qemu:///system",
+            ),
+            (
+                "default",
+                ErrorCode::NO_CONNECT,
+                "does not include a driver name",
+            ),
+            (
+                "test+bogus:///default",
+                ErrorCode::INVALID_ARG,
+                "transport in URL not recognised",
+            ),
+            (
+                "qemu+ssh://h/system?no_tty=x",
+                ErrorCode::INVALID_ARG,
+                "URI component no_tty",
+            ),
+            (
+                "test+tcp://h/a b",
+                ErrorCode::INTERNAL_ERROR,
+                "Unable to parse URI",
+            ),
+        ];
+        for (uri, code, text) in cases {
+            match open(uri, tmp.path()).await {
+                Ok(_) => panic!("{uri} opened"),
+                Err(err) => {
+                    assert_eq!(err.code, code, "{uri}: {}", err.message);
+                    assert!(err.message.contains(text), "{uri}: {}", err.message);
+                }
+            }
+        }
+    }
+}
