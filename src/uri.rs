@@ -486,7 +486,11 @@ impl fmt::Display for Uri {
             out.push('@');
         }
         if let Some(host) = &self.host {
-            if host.contains(':') {
+            let ipv6 = host.contains(':')
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.');
+            if ipv6 {
                 out.push('[');
                 out.push_str(host);
                 out.push(']');

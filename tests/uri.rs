@@ -373,3 +373,40 @@ fn transport_names_ignore_case() {
     }
     assert_eq!(Transport::from_name("sshcmd"), None);
 }
+
+#[test]
+fn mangled_input_never_panics_and_what_parses_round_trips() {
+    let samples = [
+        "qemu+ssh://root@[::1]:2222/system?keyfile=/k&no_tty=1#f",
+        "test:///default?a=%41;b&c=",
+        "remote+tcp://u%3Ap@h:1/x/y?name=z",
+    ];
+    let extra = [
+        '%', '[', ']', '@', ':', '/', '?', '#', '&', ';', '=', '+', ' ', 'é', '\0',
+    ];
+    for sample in samples {
+        let chars: Vec<char> = sample.chars().collect();
+        let mut inputs = Vec::new();
+        for cut in 0..=chars.len() {
+            inputs.push(chars[..cut].iter().collect::<String>());
+            for c in extra {
+                let mut changed = chars.clone();
+                if cut < changed.len() {
+                    changed[cut] = c;
+                } else {
+                    changed.push(c);
+                }
+                inputs.push(changed.into_iter().collect());
+            }
+        }
+        for input in inputs {
+            if let Ok(uri) = Uri::parse(&input) {
+                let _ = uri.remote_params();
+                let _ = uri.open_name();
+                let again = Uri::parse(&uri.to_string())
+                    .unwrap_or_else(|err| panic!("{input:?} -> {uri}: {err}"));
+                assert_eq!(again, uri, "round trip of {input:?}");
+            }
+        }
+    }
+}
