@@ -1,0 +1,74 @@
+//! Shared helpers for the CIM tests: the DMTF CIM 2.49 schema unpacked once per test process, and loaders
+//! that read MOF files from a directory for the (pure) MOF compiler.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use virtcim::{MofCompiler, MofError, MofStats, Repository};
+
+/// The DMTF schema zip kept in the shared research tree (a copy of the one in pywbem's test data).
+pub fn dmtf_zip() -> PathBuf {
+    let from_env = std::env::var_os("VIRTCIM_DMTF_ZIP").map(PathBuf::from);
+    from_env.unwrap_or_else(|| {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/research/cim/dmtf/cim_schema_2.49.0Final-MOFs.zip")
+    })
+}
+
+/// Unpacks the DMTF zip into a temp dir (once per process) and returns the directory holding
+/// `cim_schema_2.49.0.mof`.
+pub fn dmtf_dir() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let zip = dmtf_zip();
+        assert!(
+            zip.exists(),
+            "DMTF schema zip not found at {} (set VIRTCIM_DMTF_ZIP)",
+            zip.display()
+        );
+        let dir = tempfile::tempdir().expect("temp dir");
+        let status = std::process::Command::new("unzip")
+            .args(["-q", "-o"])
+            .arg(&zip)
+            .arg("-d")
+            .arg(dir.path())
+            .status()
+            .expect("run unzip (apt-get install unzip)");
+        assert!(status.success(), "unzip failed");
+        dir
+    })
+    .path()
+}
+
+/// A loader that reads files relative to `root`.
+pub fn dir_loader(root: &Path) -> impl FnMut(&str) -> Result<String, String> + '_ {
+    move |name: &str| std::fs::read_to_string(root.join(name)).map_err(|e| e.to_string())
+}
+
+/// Compiles `file` (relative to `root`) into `repo` with `namespace` as the starting namespace.
+pub fn compile_into(
+    repo: &mut Repository,
+    namespace: &str,
+    root: &Path,
+    file: &str,
+) -> Result<MofStats, MofError> {
+    let mut compiler = MofCompiler::new(repo, namespace, dir_loader(root));
+    compiler.compile_file(file)
+}
+
+/// The whole DMTF schema compiled into namespace `root/cimv2` (once per process).
+pub fn dmtf_repo() -> &'static Repository {
+    static REPO: OnceLock<Repository> = OnceLock::new();
+    REPO.get_or_init(|| {
+        let mut repo = Repository::new();
+        compile_into(&mut repo, "root/cimv2", dmtf_dir(), "cim_schema_2.49.0.mof")
+            .expect("DMTF schema compiles");
+        repo
+    })
+}
+
+/// The `mof/` directory of this crate.
+pub fn our_mof_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("mof")
+}
