@@ -21,6 +21,7 @@ pub mod error;
 mod model;
 mod persist;
 mod uri;
+mod wbem;
 
 // The public surface.
 pub use cim::mof::{compile_files as compile_mof_files, MofCompiler, MofError, MofStats};
@@ -43,3 +44,5 @@ pub use model::{
     InterfaceDef, NetworkDef, PoolDef, VolumeDef,
 };
 pub use uri::Uri;
+/// The CIM-XML codec: `parse_request`, `write_imethod_response`, `write_method_response`, ...
+pub use wbem::cimxml;

@@ -176,47 +176,9 @@ fn our_classes_agree_with_dmtf() {
     assert!(checked >= 9, "only {checked} CIM classes checked");
 }
 
-/// The venv with pywbem under target/ (created on first use).
-fn pywbem_python() -> std::path::PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let venv = root.join("target/venv");
-    let python = venv.join("bin/python");
-    let has_pywbem = |py: &Path| {
-        Command::new(py)
-            .args(["-c", "import pywbem"])
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if python.exists() && has_pywbem(&python) {
-        return python;
-    }
-    let status = Command::new("python3")
-        .arg("-m")
-        .arg("venv")
-        .arg(&venv)
-        .status()
-        .expect("run python3 -m venv");
-    assert!(
-        status.success(),
-        "python3 -m venv {} failed",
-        venv.display()
-    );
-    let output = Command::new(venv.join("bin/pip"))
-        .args(["install", "--quiet", "pywbem"])
-        .output()
-        .expect("run pip");
-    assert!(
-        output.status.success() && has_pywbem(&python),
-        "could not install pywbem from PyPI into {} (is PyPI reachable?):\n{}",
-        venv.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    python
-}
-
 #[test]
 fn pywbem_accepts_our_mof() {
-    let python = pywbem_python();
+    let python = cim_common::pywbem_python();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let output = Command::new(python)
         .arg(root.join("tests/cim_pywbem_compile.py"))

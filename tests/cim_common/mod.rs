@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::OnceLock;
 
 use virtcim::{MofCompiler, MofError, MofStats, Repository};
@@ -71,4 +72,42 @@ pub fn dmtf_repo() -> &'static Repository {
 /// The `mof/` directory of this crate.
 pub fn our_mof_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("mof")
+}
+
+/// The venv with pywbem under target/ (created on first use).
+pub fn pywbem_python() -> std::path::PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let venv = root.join("target/venv");
+    let python = venv.join("bin/python");
+    let has_pywbem = |py: &Path| {
+        Command::new(py)
+            .args(["-c", "import pywbem"])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if python.exists() && has_pywbem(&python) {
+        return python;
+    }
+    let status = Command::new("python3")
+        .arg("-m")
+        .arg("venv")
+        .arg(&venv)
+        .status()
+        .expect("run python3 -m venv");
+    assert!(
+        status.success(),
+        "python3 -m venv {} failed",
+        venv.display()
+    );
+    let output = Command::new(venv.join("bin/pip"))
+        .args(["install", "--quiet", "pywbem"])
+        .output()
+        .expect("run pip");
+    assert!(
+        output.status.success() && has_pywbem(&python),
+        "could not install pywbem from PyPI into {} (is PyPI reachable?):\n{}",
+        venv.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    python
 }
