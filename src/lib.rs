@@ -24,7 +24,9 @@ mod uri;
 mod wbem;
 
 // The public surface.
-pub use cim::mof::{compile_files as compile_mof_files, MofCompiler, MofError, MofStats};
+pub use cim::mof::{
+    compile_files as compile_mof_files, parse_instance_mof, MofCompiler, MofError, MofStats,
+};
 pub use cim::{
     namespace_eq, Arrayness, CimStatus, CimType, Class, DateTime, DateTimeKind, Flavor, Instance,
     InstanceProperty, Method, Namespace, ObjectPath, Parameter, PathError, Property, Qualifier,

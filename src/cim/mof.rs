@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::fmt;
 
 use super::path::ObjectPath;
-use super::repo::Repository;
+use super::repo::{Namespace, Repository};
 use super::schema::{
     Class, Flavor, Instance, Method, Parameter, Property, Qualifier, QualifierDecl, QualifierList,
     Scope,
@@ -304,63 +304,71 @@ where
     }
 
     fn literal_value(&self, lit: Literal, spec: &TypeSpec) -> Result<Value, String> {
-        if spec.is_array() {
-            let items = match lit {
-                Literal::Null => return Ok(Value::Null),
-                Literal::Array(items) => items,
-                // A single value where an array is declared: treat as a one-element array.
-                single => vec![single],
-            };
-            let scalar = TypeSpec::scalar(spec.ty.clone());
-            let values: Result<Vec<Value>, String> = items
-                .into_iter()
-                .map(|item| self.literal_value(item, &scalar))
-                .collect();
-            return Ok(Value::Array(spec.ty.clone(), values?));
-        }
-        let ty = &spec.ty;
-        let value = match lit {
-            Literal::Null => Value::Null,
-            Literal::Array(_) => {
-                return Err(format!(
-                    "an array value where a scalar {} is declared",
-                    ty.name()
-                ))
-            }
-            Literal::Bool(b) if *ty == CimType::Boolean => Value::Boolean(b),
-            Literal::Int(n) => Value::from_integer(ty, n).map_err(|e| e.to_string())?,
-            Literal::Real(r) => match ty {
-                #[allow(clippy::cast_possible_truncation)]
-                CimType::Real32 => Value::Real32(r as f32),
-                CimType::Real64 => Value::Real64(r),
-                other => return Err(format!("a real value where {} is declared", other.name())),
-            },
-            Literal::Str(s) => match ty {
-                CimType::String | CimType::EmbeddedObject | CimType::EmbeddedInstance(_) => {
-                    Value::String(s)
-                }
-                CimType::DateTime | CimType::Reference(_) | CimType::Char16 => {
-                    Value::parse_scalar(ty, &s).map_err(|e| e.to_string())?
-                }
-                other => return Err(format!("a string value where {} is declared", other.name())),
-            },
-            Literal::Char(c) if *ty == CimType::Char16 => Value::Char16(c),
-            Literal::Alias(alias) => match ty {
-                CimType::Reference(_) => {
-                    let path = self
-                        .aliases
-                        .get(&alias.to_ascii_lowercase())
-                        .ok_or_else(|| format!("unknown alias ${alias}"))?;
-                    Value::Reference(Box::new(path.clone()))
-                }
-                other => return Err(format!("alias ${alias} where {} is declared", other.name())),
-            },
-            Literal::Bool(_) | Literal::Char(_) => {
-                return Err(format!("value does not fit type {}", ty.name()))
-            }
-        };
-        Ok(value)
+        literal_value(lit, spec, &self.aliases)
     }
+}
+
+/// A MOF literal as a value of the declared type.
+fn literal_value(
+    lit: Literal,
+    spec: &TypeSpec,
+    aliases: &HashMap<String, ObjectPath>,
+) -> Result<Value, String> {
+    if spec.is_array() {
+        let items = match lit {
+            Literal::Null => return Ok(Value::Null),
+            Literal::Array(items) => items,
+            // A single value where an array is declared: treat as a one-element array.
+            single => vec![single],
+        };
+        let scalar = TypeSpec::scalar(spec.ty.clone());
+        let values: Result<Vec<Value>, String> = items
+            .into_iter()
+            .map(|item| literal_value(item, &scalar, aliases))
+            .collect();
+        return Ok(Value::Array(spec.ty.clone(), values?));
+    }
+    let ty = &spec.ty;
+    let value = match lit {
+        Literal::Null => Value::Null,
+        Literal::Array(_) => {
+            return Err(format!(
+                "an array value where a scalar {} is declared",
+                ty.name()
+            ))
+        }
+        Literal::Bool(b) if *ty == CimType::Boolean => Value::Boolean(b),
+        Literal::Int(n) => Value::from_integer(ty, n).map_err(|e| e.to_string())?,
+        Literal::Real(r) => match ty {
+            #[allow(clippy::cast_possible_truncation)]
+            CimType::Real32 => Value::Real32(r as f32),
+            CimType::Real64 => Value::Real64(r),
+            other => return Err(format!("a real value where {} is declared", other.name())),
+        },
+        Literal::Str(s) => match ty {
+            CimType::String | CimType::EmbeddedObject | CimType::EmbeddedInstance(_) => {
+                Value::String(s)
+            }
+            CimType::DateTime | CimType::Reference(_) | CimType::Char16 => {
+                Value::parse_scalar(ty, &s).map_err(|e| e.to_string())?
+            }
+            other => return Err(format!("a string value where {} is declared", other.name())),
+        },
+        Literal::Char(c) if *ty == CimType::Char16 => Value::Char16(c),
+        Literal::Alias(alias) => match ty {
+            CimType::Reference(_) => {
+                let path = aliases
+                    .get(&alias.to_ascii_lowercase())
+                    .ok_or_else(|| format!("unknown alias ${alias}"))?;
+                Value::Reference(Box::new(path.clone()))
+            }
+            other => return Err(format!("alias ${alias} where {} is declared", other.name())),
+        },
+        Literal::Bool(_) | Literal::Char(_) => {
+            return Err(format!("value does not fit type {}", ty.name()))
+        }
+    };
+    Ok(value)
 }
 
 fn typed(ty: &RawType) -> Result<CimType, String> {
@@ -1182,6 +1190,60 @@ pub fn compile_files(
     compiler.compile_file(root)
 }
 
+/// Parses an embedded instance sent as MOF text (`instance of KVM_X { Prop = value; ... };`, what cimtest and
+/// wbemcli send for `EmbeddedInstance` parameters), typing each value by the class found in `ns`. Properties
+/// the class lacks are ignored, as libvirt-CIM does (cimtest sends a few); the final `;` is optional.
+pub fn parse_instance_mof(ns: &Namespace, text: &str) -> Result<Instance, MofError> {
+    const NAME: &str = "embedded instance";
+    let trimmed = text.trim();
+    let owned;
+    let text = if trimmed.ends_with(';') {
+        trimmed
+    } else {
+        owned = format!("{trimmed};");
+        &owned
+    };
+    let tokens = lex(text).map_err(|(offset, message)| error_at(NAME, text, offset, message))?;
+    let mut parser = Parser {
+        tokens: &tokens,
+        pos: 0,
+    };
+    let decl = match parser.production() {
+        Ok(Production::Instance(decl)) if parser.at_end() => decl,
+        Ok(_) => {
+            return Err(error_at(
+                NAME,
+                text,
+                0,
+                "expected exactly one `instance of` declaration".into(),
+            ))
+        }
+        Err((offset, message)) => return Err(error_at(NAME, text, offset, message)),
+    };
+    let class = ns.class(&decl.class_name).ok_or_else(|| {
+        error_at(
+            NAME,
+            text,
+            0,
+            format!("class {} does not exist", decl.class_name),
+        )
+    })?;
+    let mut instance = Instance::new(&class.name);
+    let no_aliases = HashMap::new();
+    for (prop_name, lit) in decl.properties {
+        let Some(prop) = class.property(&prop_name) else {
+            continue;
+        };
+        let value = literal_value(lit, &prop.ty, &no_aliases)
+            .map_err(|e| error_at(NAME, text, 0, format!("property {prop_name}: {e}")))?;
+        instance.set(&prop.name, value);
+        if let Some(p) = instance.properties.iter_mut().find(|p| p.name == prop.name) {
+            p.ty = prop.ty.clone();
+        }
+    }
+    Ok(instance)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1323,6 +1385,32 @@ mod tests {
         }
         let err = compile("class A {\n  string x\n};").expect_err("missing semicolon");
         assert_eq!((err.line, err.column), (4, 1)); // line 1 is the include pragma
+    }
+
+    #[test]
+    fn embedded_instance_mof() {
+        let repo =
+            compile("class T_Set { [Key] string InstanceID; uint16 Kind; string Names[]; };")
+                .expect("compile");
+        let ns = repo.namespace("root/test").expect("ns");
+        let inst = parse_instance_mof(ns, "instance of T_Set { InstanceID = \"KVM:vm4\"; Kind = 4; isFullVirt = true; Names = {\"a\"}; }")
+            .expect("parse");
+        assert_eq!(inst.class_name, "T_Set");
+        assert_eq!(inst.get("Kind"), Some(&Value::Uint16(4)));
+        assert_eq!(inst.get_str("InstanceID"), Some("KVM:vm4"));
+        assert!(
+            inst.get("isFullVirt").is_none(),
+            "unknown properties are dropped"
+        );
+        assert_eq!(inst.property("Names").map(|p| p.ty.is_array()), Some(true));
+        for bad in [
+            "instance of Nope { };",
+            "class X { };",
+            "instance of T_Set { Kind = \"x\"; };",
+            "instance of T_Set {",
+        ] {
+            assert!(parse_instance_mof(ns, bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
