@@ -24,26 +24,28 @@ mod uri;
 mod wbem;
 
 // The public surface.
+pub use cim::builtin::MOF_FILES as BUILTIN_MOF_FILES;
 pub use cim::mof::{
     compile_files as compile_mof_files, parse_instance_mof, MofCompiler, MofError, MofStats,
 };
 pub use cim::{
-    namespace_eq, Arrayness, CimStatus, CimType, Class, DateTime, DateTimeKind, Flavor, Instance,
-    InstanceProperty, Method, Namespace, ObjectPath, Parameter, PathError, Property, Qualifier,
-    QualifierDecl, QualifierList, RepoError, Repository, Scope, TypeSpec, Value, ValueError,
+    builtin_repository, namespace_eq, Arrayness, CimStatus, CimType, Class, DateTime, DateTimeKind,
+    Flavor, Instance, InstanceProperty, Method, Namespace, ObjectPath, Parameter, PathError,
+    Property, Qualifier, QualifierDecl, QualifierList, RepoError, Repository, Scope, TypeSpec,
+    Value, ValueError,
 };
 pub use cli::run as cli_main;
 pub use config::Config;
 pub use connect::{connect, default_state_dir, ConnectOptions};
 pub use driver::test::TestDriver;
 pub use driver::{
-    event, flags, pool_state, reason, vol_type, DomainEvent, DomainInfo, DomainRef, DomainState,
-    Driver, NetworkRef, NodeInfo, PoolInfo, PoolRef, VolumeInfo, VolumeRef,
+    event, flags, pool_state, reason, vol_type, DomainEvent, DomainInfo, DomainRef, DomainState, Driver,
+    NetworkRef, NodeInfo, PoolInfo, PoolRef, VolumeInfo, VolumeRef,
 };
 pub use error::{Error, ErrorCode, ErrorDomain, Result};
 pub use model::{
-    validate_name, ControllerDef, DiskDef, DomainDef, DomainXmlOptions, GraphicsDef, InputDef,
-    InterfaceDef, NetworkDef, PoolDef, VolumeDef,
+    validate_name, ControllerDef, DiskDef, DomainDef, DomainXmlOptions, GraphicsDef, InputDef, InterfaceDef,
+    NetworkDef, PoolDef, VolumeDef,
 };
 pub use uri::Uri;
 /// The CIM-XML codec: `parse_request`, `write_imethod_response`, `write_method_response`, ...

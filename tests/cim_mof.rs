@@ -206,3 +206,53 @@ fn pywbem_accepts_our_mof() {
         );
     }
 }
+
+/// Every file under mof/ is built into the binary (`cim::builtin::MOF_FILES`) with the same content.
+#[test]
+fn builtin_table_lists_every_mof_file() {
+    let dir = cim_common::our_mof_dir();
+    let mut on_disk = Vec::new();
+    let mut stack = vec![dir.clone()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).expect("read mof dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "mof") {
+                let rel = path
+                    .strip_prefix(&dir)
+                    .expect("relative")
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                on_disk.push(rel);
+            }
+        }
+    }
+    on_disk.sort();
+    let mut built_in: Vec<String> = virtcim::BUILTIN_MOF_FILES
+        .iter()
+        .map(|(n, _)| (*n).to_owned())
+        .collect();
+    built_in.sort();
+    assert_eq!(
+        on_disk, built_in,
+        "add new mof/ files to src/cim/builtin.rs MOF_FILES"
+    );
+    let repo = virtcim::builtin_repository().expect("built-in MOF compiles");
+    let from_disk = our_repo();
+    for ns in ["root/virt", "root/interop"] {
+        let a: Vec<String> = repo
+            .namespace(ns)
+            .expect("ns")
+            .classes()
+            .map(|c| c.name.clone())
+            .collect();
+        let b: Vec<String> = from_disk
+            .namespace(ns)
+            .expect("ns")
+            .classes()
+            .map(|c| c.name.clone())
+            .collect();
+        assert_eq!(a, b, "{ns}");
+    }
+}

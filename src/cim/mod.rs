@@ -1,12 +1,14 @@
 //! The CIM object model (DSP0004): types and values, qualifiers, classes, instances, object paths, the
 //! class repository per namespace, and the MOF compiler (DSP0221 subset) that fills it. Pure: no I/O.
 
+pub mod builtin;
 pub mod mof;
 pub mod path;
 pub mod repo;
 pub mod schema;
 pub mod value;
 
+pub use builtin::builtin_repository;
 pub use path::{namespace_eq, ObjectPath, PathError};
 pub use repo::{Namespace, RepoError, Repository};
 pub use schema::{
