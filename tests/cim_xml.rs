@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use virtcim::cimxml::{
     parse_request, write_imethod_response, write_method_response, Call, CimError, CimXmlError,
-    IReturn, Limits, MethodReturn, ParamValue, WriteOptions,
+    IReturn, Limits, MethodReturn, ParamValue, PullItems, PullResult, WriteOptions,
 };
 use virtcim::{
     CimStatus, CimType, Class, Instance, ObjectPath, Property, Qualifier, TypeSpec, Value,
@@ -233,6 +233,26 @@ fn golden_responses() {
         ),
     );
 
+    let mut pulled = sample_instance("demo1", 2);
+    pulled.path = Some(ObjectPath {
+        host: Some("host.example".into()),
+        ..cs_path("demo1")
+    });
+    let pull = PullResult {
+        items: PullItems::Instances(vec![pulled]),
+        enumeration_context: "ctx-1".into(),
+        end_of_sequence: false,
+    };
+    golden(
+        "resp_pull.xml",
+        &write_imethod_response(
+            "10",
+            "OpenEnumerateInstances",
+            &Ok(IReturn::Pull(pull)),
+            opts,
+        ),
+    );
+
     let mut class = Class::new("KVM_ComputerSystem", Some("CIM_ComputerSystem"));
     class.qualifiers.push(Qualifier::new(
         "Description",
@@ -408,6 +428,7 @@ fn pywbem_parses_our_responses() {
         "resp_error.xml",
         "resp_rsc.xml",
         "resp_getclass.xml",
+        "resp_pull.xml",
     ]
     .iter()
     .map(|f| data(f))
@@ -457,6 +478,14 @@ fn pywbem_parses_our_responses() {
                 r#"('Job' 'reference' CIMInstanceName(root/virt:CIM_ConcreteJob.InstanceID="j1"))"#
             ),
         "{rsc}"
+    );
+    let pull = line("resp_pull.xml");
+    assert!(
+        pull.contains(
+            "CIMInstance(KVM_ComputerSystem path=//host.example/root/virt:KVM_ComputerSystem."
+        ) && pull.contains("EndOfSequence")
+            && pull.contains("ctx-1"),
+        "{pull}"
     );
     assert!(line("resp_getclass.xml").contains("CIMClass(KVM_ComputerSystem:CIM_ComputerSystem; UUID:string:KVM_ComputerSystem; Description='A virtual machine')"));
 }

@@ -473,9 +473,9 @@ fn parse_real_text<T: std::str::FromStr>(text: &str) -> Option<T> {
 }
 
 fn format_real(v: f64) -> String {
-    // Round-trippable shortest form; Rust prints integral reals without an exponent or dot ("3"), add ".0".
-    let s = format!("{v:?}");
-    s
+    // Debug formatting is the shortest text that parses back to the same value ("1.5", "3.0", "1e20"),
+    // all of which are valid DSP0201 real literals.
+    format!("{v:?}")
 }
 
 /// A CIM datetime: either a timestamp `yyyymmddhhmmss.mmmmmmsutc` or an interval `ddddddddhhmmss.mmmmmm:000`.

@@ -597,8 +597,7 @@ impl Ctx<'_> {
                     })
                     .collect();
                 match &declared {
-                    Some(ty) if embedded => {
-                        let _ = ty;
+                    _ if embedded => {
                         let values: Result<Vec<Value>, CimXmlError> = items
                             .iter()
                             .map(|i| i.as_deref().map_or(Ok(Value::Null), |t| self.embedded(t)))
@@ -1040,6 +1039,25 @@ pub enum IReturn {
     Value(Value),
     /// GetQualifier / EnumerateQualifiers.
     QualifierDecls(Vec<QualifierDecl>),
+    /// Open.../Pull... operations (DSP0200 1.4): instances with paths (`VALUE.INSTANCEWITHPATH`) or paths
+    /// (`INSTANCEPATH`), followed by the EndOfSequence and EnumerationContext output parameters.
+    Pull(PullResult),
+}
+
+/// One chunk of a pulled enumeration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PullResult {
+    pub items: PullItems,
+    /// The context to pass to the next Pull; ignored by clients once `end_of_sequence` is true.
+    pub enumeration_context: String,
+    pub end_of_sequence: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PullItems {
+    /// Instances, each with its full path.
+    Instances(Vec<Instance>),
+    Paths(Vec<ObjectPath>),
 }
 
 fn esc(s: &str) -> Cow<'_, str> {
@@ -1075,6 +1093,38 @@ pub fn write_imethod_response(
     match result {
         Err(err) => error_element(&mut body, err),
         Ok(IReturn::Nothing) => {}
+        Ok(IReturn::Pull(pull)) => {
+            body.push_str("<IRETURNVALUE>");
+            match &pull.items {
+                PullItems::Instances(items) => {
+                    for i in items {
+                        body.push_str("<VALUE.INSTANCEWITHPATH>");
+                        let path = i
+                            .path
+                            .clone()
+                            .unwrap_or_else(|| ObjectPath::class(None, &i.class_name));
+                        write_instance_path(&mut body, &path);
+                        write_instance(&mut body, i, opts);
+                        body.push_str("</VALUE.INSTANCEWITHPATH>");
+                    }
+                }
+                PullItems::Paths(paths) => {
+                    paths.iter().for_each(|p| write_instance_path(&mut body, p))
+                }
+            }
+            body.push_str("</IRETURNVALUE>");
+            let eos = if pull.end_of_sequence {
+                "TRUE"
+            } else {
+                "FALSE"
+            };
+            let _ = write!(
+                body,
+                "<PARAMVALUE NAME=\"EndOfSequence\" PARAMTYPE=\"boolean\"><VALUE>{eos}</VALUE></PARAMVALUE>\
+                 <PARAMVALUE NAME=\"EnumerationContext\" PARAMTYPE=\"string\"><VALUE>{}</VALUE></PARAMVALUE>",
+                esc(&pull.enumeration_context)
+            );
+        }
         Ok(ret) => {
             body.push_str("<IRETURNVALUE>");
             write_ireturn(&mut body, ret, opts);
@@ -1204,6 +1254,8 @@ fn write_ireturn(out: &mut String, ret: &IReturn, opts: WriteOptions) {
         }
         IReturn::Value(v) => write_value(out, v),
         IReturn::QualifierDecls(decls) => decls.iter().for_each(|d| write_qualifier_decl(out, d)),
+        // Written by write_imethod_response, which adds the output parameters after IRETURNVALUE.
+        IReturn::Pull(_) => {}
     }
 }
 
