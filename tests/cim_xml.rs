@@ -404,6 +404,42 @@ fn hostile_and_broken_input() {
         virtcim::cimxml::parse_embedded_object(&nested, &limits),
         Err(CimXmlError::LimitExceeded("embedded object nesting"))
     );
+    // Too many key bindings or parameters: a CIM error in a normal response, echoing the message ID and method.
+    let keys: String = (0..70)
+        .map(|i| format!("<KEYBINDING NAME=\"K{i}\"><KEYVALUE>v</KEYVALUE></KEYBINDING>"))
+        .collect();
+    let many_keys = wrap(&EIN.replace(
+        "<CLASSNAME NAME=\"X\"/>",
+        &format!("<INSTANCENAME CLASSNAME=\"X\">{keys}</INSTANCENAME>"),
+    ));
+    let err = parse(&many_keys).expect_err("too many keys");
+    assert!(
+        matches!(
+            err,
+            CimXmlError::ServerLimit {
+                what: "key bindings",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let reply = err.error_response().expect("answered as a CIM error");
+    assert!(
+        reply.contains("<MESSAGE ID=\"1\"")
+            && reply
+                .contains("<IMETHODRESPONSE NAME=\"EnumerateInstanceNames\"><ERROR CODE=\"27\""),
+        "{reply}"
+    );
+    let params: String = (0..300)
+        .map(|i| format!("<PARAMVALUE NAME=\"P{i}\"/>"))
+        .collect();
+    let many_params = wrap(&format!("<METHODCALL NAME=\"M\"><LOCALCLASSPATH><LOCALNAMESPACEPATH><NAMESPACE NAME=\"root\"/></LOCALNAMESPACEPATH><CLASSNAME NAME=\"C\"/></LOCALCLASSPATH>{params}</METHODCALL>"));
+    let err = parse(&many_params).expect_err("too many params");
+    assert!(err
+        .error_response()
+        .is_some_and(|r| r.contains("<METHODRESPONSE NAME=\"M\"><ERROR CODE=\"27\"")));
+    assert_eq!(CimXmlError::NotValid("x".into()).error_response(), None);
+
     // Leading whitespace before the declaration is tolerated (seen from some clients).
     assert!(parse(&format!("\n  {}", wrap(EIN))).is_ok());
 }

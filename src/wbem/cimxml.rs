@@ -30,6 +30,21 @@ pub enum CimXmlError {
     UnsupportedDtdVersion(String),
     #[error("unsupported protocol version {0:?}")]
     UnsupportedProtocolVersion(String),
+    /// Too many key bindings, properties or parameters: answered with a CIM error
+    /// (CIM_ERR_SERVER_LIMITS_EXCEEDED) when the call is known, see [`CimXmlError::error_response`].
+    #[error("request exceeds the server limit on {what}")]
+    ServerLimit {
+        what: &'static str,
+        call: Option<CallId>,
+    },
+}
+
+/// Enough of a request to answer it with a CIM error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallId {
+    pub message_id: String,
+    pub method: String,
+    pub intrinsic: bool,
 }
 
 impl CimXmlError {
@@ -44,7 +59,33 @@ impl CimXmlError {
             CimXmlError::UnsupportedCimVersion(_) => "unsupported-cim-version",
             CimXmlError::UnsupportedDtdVersion(_) => "unsupported-dtd-version",
             CimXmlError::UnsupportedProtocolVersion(_) => "unsupported-protocol-version",
+            CimXmlError::ServerLimit { .. } => "request-not-valid",
         }
+    }
+
+    /// For errors that DSP0200 answers inside a normal response (a CIM error in HTTP 200), that response.
+    pub fn error_response(&self) -> Option<String> {
+        let CimXmlError::ServerLimit {
+            what,
+            call: Some(call),
+        } = self
+        else {
+            return None;
+        };
+        let err = CimError::new(
+            CimStatus::ServerLimitsExceeded,
+            format!("too many {what} in the request"),
+        );
+        Some(if call.intrinsic {
+            write_imethod_response(
+                &call.message_id,
+                &call.method,
+                &Err(err),
+                WriteOptions::default(),
+            )
+        } else {
+            write_method_response(&call.message_id, &call.method, &Err(err))
+        })
     }
 }
 
@@ -62,6 +103,12 @@ pub struct Limits {
     pub max_text: usize,
     /// Nesting of embedded instances (an instance in a string in an instance...).
     pub max_embedding: usize,
+    /// Key bindings in one instance name.
+    pub max_keys: usize,
+    /// Properties in one instance or class.
+    pub max_properties: usize,
+    /// Parameters of one call.
+    pub max_params: usize,
 }
 
 impl Default for Limits {
@@ -72,6 +119,9 @@ impl Default for Limits {
             max_attributes: 16,
             max_text: 1 << 20,
             max_embedding: 4,
+            max_keys: 64,
+            max_properties: 2048,
+            max_params: 256,
         }
     }
 }
@@ -460,15 +510,41 @@ pub fn parse_request(bytes: &[u8], limits: &Limits) -> Result<Request, CimXmlErr
         return Err(CimXmlError::MultipleRequests);
     }
     let simple = message.req_child("SIMPLEREQ")?;
+    let call_id = [("IMETHODCALL", true), ("METHODCALL", false)]
+        .iter()
+        .find_map(|(element, intrinsic)| {
+            let method = simple.child(element)?.attr("NAME")?;
+            Some(CallId {
+                message_id: message_id.clone(),
+                method: method.to_owned(),
+                intrinsic: *intrinsic,
+            })
+        });
     let ctx = Ctx {
         limits,
         embedding: 0,
     };
+    let call = parse_call(simple, &ctx).map_err(|e| match e {
+        CimXmlError::ServerLimit { what, .. } => CimXmlError::ServerLimit {
+            what,
+            call: call_id,
+        },
+        other => other,
+    })?;
+    Ok(Request {
+        message_id,
+        protocol_version,
+        call,
+    })
+}
+
+fn parse_call(simple: &Node, ctx: &Ctx<'_>) -> Result<Call, CimXmlError> {
     let call = if let Some(call) = simple.child("IMETHODCALL") {
         let name = call.req_attr("NAME")?.to_owned();
         let namespace = local_namespace(call.req_child("LOCALNAMESPACEPATH")?)?;
         let mut params = Vec::new();
         for p in call.children.iter().filter(|c| c.name == "IPARAMVALUE") {
+            ctx.count(params.len(), ctx.limits.max_params, "parameters")?;
             params.push((p.req_attr("NAME")?.to_owned(), ctx.param_value(p)?));
         }
         Call::Intrinsic {
@@ -495,6 +571,7 @@ pub fn parse_request(bytes: &[u8], limits: &Limits) -> Result<Request, CimXmlErr
         };
         let mut params = Vec::new();
         for p in call.children.iter().filter(|c| c.name == "PARAMVALUE") {
+            ctx.count(params.len(), ctx.limits.max_params, "parameters")?;
             params.push((p.req_attr("NAME")?.to_owned(), ctx.param_value(p)?));
         }
         Call::Extrinsic {
@@ -507,11 +584,7 @@ pub fn parse_request(bytes: &[u8], limits: &Limits) -> Result<Request, CimXmlErr
             "<SIMPLEREQ> holds neither IMETHODCALL nor METHODCALL",
         ));
     };
-    Ok(Request {
-        message_id,
-        protocol_version,
-        call,
-    })
+    Ok(call)
 }
 
 /// Decodes an embedded object sent as CIM-XML text (`<INSTANCE ...>` or `<CLASS ...>`), as in a
@@ -566,6 +639,14 @@ struct Ctx<'l> {
 }
 
 impl Ctx<'_> {
+    fn count(&self, have: usize, max: usize, what: &'static str) -> Result<(), CimXmlError> {
+        if have >= max {
+            Err(CimXmlError::ServerLimit { what, call: None })
+        } else {
+            Ok(())
+        }
+    }
+
     fn param_value(&self, p: &Node) -> Result<ParamValue, CimXmlError> {
         let declared = type_attr(p, "PARAMTYPE")?;
         let embedded = p
@@ -699,6 +780,7 @@ impl Ctx<'_> {
         for child in &node.children {
             match child.name.as_str() {
                 "KEYBINDING" => {
+                    self.count(path.keys.len(), self.limits.max_keys, "key bindings")?;
                     let name = child.req_attr("NAME")?;
                     let value = match child.only_child()? {
                         Some(kv) if kv.name == "KEYVALUE" => self.key_value(kv)?,
@@ -862,6 +944,11 @@ impl Ctx<'_> {
                 child.name.as_str(),
                 "PROPERTY" | "PROPERTY.ARRAY" | "PROPERTY.REFERENCE"
             ) {
+                self.count(
+                    inst.properties.len(),
+                    self.limits.max_properties,
+                    "properties",
+                )?;
                 let p = self.property(child)?;
                 if inst.property(&p.name).is_some() {
                     return Err(invalid(format!("property {} given twice", p.name)));
@@ -882,6 +969,11 @@ impl Ctx<'_> {
         for child in &node.children {
             match child.name.as_str() {
                 "PROPERTY" | "PROPERTY.ARRAY" | "PROPERTY.REFERENCE" => {
+                    self.count(
+                        class.properties.len(),
+                        self.limits.max_properties,
+                        "properties",
+                    )?;
                     class.properties.push(self.property(child)?)
                 }
                 "METHOD" => class.methods.push(self.method(child)?),
