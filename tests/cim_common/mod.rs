@@ -17,10 +17,10 @@ pub fn dmtf_zip() -> PathBuf {
     })
 }
 
-/// Unpacks the DMTF zip into a temp dir (once per process) and returns the directory holding
-/// `cim_schema_2.49.0.mof`.
+/// Unpacks the DMTF zip under cargo's per-target temp dir (once; reused by later runs) and returns the
+/// directory holding `cim_schema_2.49.0.mof`.
 pub fn dmtf_dir() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let zip = dmtf_zip();
         assert!(
@@ -28,18 +28,28 @@ pub fn dmtf_dir() -> &'static Path {
             "DMTF schema zip not found at {} (set VIRTCIM_DMTF_ZIP)",
             zip.display()
         );
-        let dir = tempfile::tempdir().expect("temp dir");
-        let status = std::process::Command::new("unzip")
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dmtf-cim-2.49.0");
+        if dir.join("cim_schema_2.49.0.mof").exists() {
+            return dir;
+        }
+        // Unpack beside the final name and rename, so an interrupted run never leaves a partial tree.
+        let partial = dir.with_extension(format!("partial-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&partial);
+        let status = Command::new("unzip")
             .args(["-q", "-o"])
             .arg(&zip)
             .arg("-d")
-            .arg(dir.path())
+            .arg(&partial)
             .status()
             .expect("run unzip (apt-get install unzip)");
         assert!(status.success(), "unzip failed");
+        if std::fs::rename(&partial, &dir).is_err() {
+            // Another process won the race; use its copy.
+            let _ = std::fs::remove_dir_all(&partial);
+        }
         dir
     })
-    .path()
+    .as_path()
 }
 
 /// A loader that reads files relative to `root`.
