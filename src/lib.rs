@@ -13,6 +13,7 @@
 //! Modules stay private; the public surface is the `pub use` block below.
 #![forbid(unsafe_code)]
 
+mod cim;
 mod cli;
 mod config;
 mod connect;
@@ -22,23 +23,36 @@ pub mod error;
 mod model;
 mod persist;
 mod uri;
+mod wbem;
 
 // The public surface.
+pub use cim::builtin::MOF_FILES as BUILTIN_MOF_FILES;
+pub use cim::mof::{
+    compile_files as compile_mof_files, parse_instance_mof, MofCompiler, MofError, MofStats,
+};
+pub use cim::{
+    builtin_repository, namespace_eq, Arrayness, CimStatus, CimType, Class, DateTime, DateTimeKind,
+    Flavor, Instance, InstanceProperty, Method, Namespace, ObjectPath, Parameter, PathError,
+    Property, Qualifier, QualifierDecl, QualifierList, RepoError, Repository, Scope, TypeSpec,
+    Value, ValueError,
+};
 pub use cli::run as cli_main;
 pub use config::{AuthMode, Config, ConfigError, TlsFiles, WbemAuth};
 pub use connect::{connect, default_state_dir, ConnectOptions};
 pub use daemon::{default_config_path, Daemon, DaemonError, DaemonOptions, Shutdown, TEST_URI};
 pub use driver::test::TestDriver;
 pub use driver::{
-    event, flags, pool_state, reason, vol_type, DomainEvent, DomainInfo, DomainRef, DomainState, Driver,
-    NetworkRef, NodeInfo, PoolInfo, PoolRef, VolumeInfo, VolumeRef,
+    event, flags, pool_state, reason, vol_type, DomainEvent, DomainInfo, DomainRef, DomainState,
+    Driver, NetworkRef, NodeInfo, PoolInfo, PoolRef, VolumeInfo, VolumeRef,
 };
 pub use error::{Error, ErrorCode, ErrorDomain, Result};
 pub use model::{
-    validate_name, ControllerDef, DiskDef, DomainDef, DomainXmlOptions, GraphicsDef, InputDef, InterfaceDef,
-    NetworkDef, PoolDef, VolumeDef,
+    validate_name, ControllerDef, DiskDef, DomainDef, DomainXmlOptions, GraphicsDef, InputDef,
+    InterfaceDef, NetworkDef, PoolDef, VolumeDef,
 };
 pub use uri::{
     AuthChoice, KnownHostsVerify, ProxyMode, RemoteMode, RemoteParams, Transport, Uri, UriError,
     UriParam, DEFAULT_TCP_PORT, DEFAULT_TLS_PORT,
 };
+/// The CIM-XML codec: `parse_request`, `write_imethod_response`, `write_method_response`, ...
+pub use wbem::cimxml;
