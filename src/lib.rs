@@ -7,6 +7,7 @@
 //! - `model`: domain, network, pool and volume definitions and their XML (pure).
 //! - `uri`: libvirt connection URIs (pure).
 //! - `config`: the daemon configuration (libvirtd.conf keys, strict).
+//! - `rpc`: libvirt's native RPC: XDR framing and payloads (sans I/O) and dispatch to a driver.
 //! - `cli`: the `virtcim` command-line client, virsh-compatible.
 //!
 //! Modules stay private; the public surface is the `pub use` block below.
@@ -19,6 +20,7 @@ mod driver;
 pub mod error;
 mod model;
 mod persist;
+mod rpc;
 mod uri;
 
 // The public surface.
@@ -35,4 +37,15 @@ pub use model::{
     validate_name, ControllerDef, DiskDef, DomainDef, DomainXmlOptions, GraphicsDef, InputDef, InterfaceDef,
     NetworkDef, PoolDef, VolumeDef,
 };
+pub use rpc::{
+    allowed_read_only, encode_frame, error_frame, error_to_wire, Call, ConnectionState,
+    DispatchOutcome, Dispatcher, DriverJob, DriverOpener, EventCallback, FrameDecoder, FrameError,
+    Header, Message, MessageType, Procedure, RemoteError, Reply, Route, Status, Xdr, XdrError,
+};
+/// Wire constants and payload types of the native RPC, for servers, clients and tests.
+pub mod rpc_wire {
+    pub use crate::rpc::packet::*;
+    pub use crate::rpc::proto::*;
+    pub use crate::rpc::xdr::{Array, CharArray, FixedChars, Reader, Writer};
+}
 pub use uri::Uri;
