@@ -435,11 +435,11 @@ impl Dispatcher {
             )));
         }
         let proc_ = Procedure::from_number(header.proc_);
-        if let Procedure::Unknown(number) = proc_ {
-            return fail(rpc_error(format!(
-                "unknown procedure: {}",
-                i32::from_be_bytes(number.to_be_bytes())
-            )));
+        // Event messages flow server to client only; as calls they are as unknown as unassigned numbers.
+        let is_event_message = proc_.api_name().is_none() && !is_auth_procedure(proc_);
+        if matches!(proc_, Procedure::Unknown(_)) || is_event_message {
+            let number = i32::from_be_bytes(header.proc_.to_be_bytes());
+            return fail(rpc_error(format!("unknown procedure: {number}")));
         }
         if !state.authenticated && !is_auth_procedure(proc_) {
             return fail(rpc_error("authentication required"));
@@ -1170,4 +1170,66 @@ async fn call_driver(driver: &dyn Driver, call: Call) -> Result<Reply> {
         // the connection state or flow server-to-client only.
         other => return Err(Error::no_support(&api_of(other.procedure()))),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_map_to_the_wire_unchanged() {
+        let cases = [
+            (Error::no_support("virDomainGetJobStats"), 3, 20),
+            (Error::read_only("virDomainSuspend"), 29, 20),
+            (not_open(), 1, 7),
+            (rpc_error("authentication required"), 39, 7),
+            (
+                Error::with_detail(ErrorCode::NO_DOMAIN, ErrorDomain::TEST, ""),
+                42,
+                12,
+            ),
+            (
+                Error::new(ErrorCode(4242), ErrorDomain(99), "from a newer peer"),
+                4242,
+                99,
+            ),
+        ];
+        for (err, code, domain) in cases {
+            let wire = error_to_wire(&err);
+            assert_eq!(
+                (wire.code, wire.domain, wire.level),
+                (code, domain, ERROR_LEVEL)
+            );
+            assert_eq!(wire.message.as_deref(), Some(err.message.as_str()));
+            assert_eq!((wire.int1, wire.int2), (-1, -1));
+            assert!(wire.dom.is_none() && wire.str1.is_none() && wire.net.is_none());
+            assert_eq!(wire.to_error(), err, "round trip");
+            assert_eq!(RemoteError::from_bytes(&wire.to_bytes()), Ok(wire));
+        }
+        assert_eq!(
+            rpc_error("unknown procedure: 444").message,
+            "unknown procedure: 444"
+        );
+    }
+
+    #[test]
+    fn the_allow_list_reads_only() {
+        for proc_ in [
+            Procedure::DomainGetInfo,
+            Procedure::ConnectListAllDomains,
+            Procedure::DomainGetJobStats,
+        ] {
+            assert!(allowed_read_only(proc_), "{proc_}");
+        }
+        for proc_ in [
+            Procedure::DomainSuspend,
+            Procedure::DomainDefineXml,
+            Procedure::SecretGetValue,
+            Procedure::DomainSetMemory,
+            Procedure::NetworkDestroy,
+            Procedure::Unknown(999),
+        ] {
+            assert!(!allowed_read_only(proc_), "{proc_}");
+        }
+    }
 }
