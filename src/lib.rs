@@ -40,7 +40,8 @@ pub use model::{
 pub use rpc::{
     allowed_read_only, encode_frame, error_frame, error_to_wire, Call, ConnectionState,
     DispatchOutcome, Dispatcher, DriverJob, DriverOpener, EventCallback, FrameDecoder, FrameError,
-    Header, Message, MessageType, Procedure, RemoteError, Reply, Route, Status, Xdr, XdrError,
+    Header, Message, MessageType, Procedure, RemoteError, Reply, Route, RpcServer, ServerConfig,
+    Status, Xdr, XdrError,
 };
 /// Wire constants and payload types of the native RPC, for servers, clients and tests.
 pub mod rpc_wire {

@@ -501,8 +501,8 @@ impl Dispatcher {
         }
     }
 
-    /// The calls that read or change the connection state.
-    async fn stateful(
+    /// The calls that read or change the connection state ([`Route::Stateful`]), in message order.
+    pub async fn stateful(
         &self,
         state: &mut ConnectionState,
         header: &Header,

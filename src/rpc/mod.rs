@@ -2,7 +2,8 @@
 //!
 //! Layers, each pure of I/O: [`xdr`] (strict primitives), [`packet`] (length word + 24-byte header, incremental
 //! frame splitting), [`procedures`] (all 443 procedure numbers and names), [`proto`] (typed payloads of the
-//! procedures we implement), [`dispatch`] (a call in, a reply out, per-connection state).
+//! procedures we implement), [`dispatch`] (a call in, a reply out, per-connection state); [`server`] is the one
+//! tokio loop around them.
 //!
 //! Why hand-written XDR instead of xdrgen + xdr-codec: the payloads must be decoded *strictly* (array caps checked
 //! against the bytes present before allocating, non-zero padding, 0/1 discriminants, no trailing bytes, `char<>`
@@ -16,6 +17,7 @@ pub mod dispatch;
 pub mod packet;
 pub mod procedures;
 pub mod proto;
+pub mod server;
 pub mod xdr;
 
 pub use dispatch::{
@@ -25,4 +27,5 @@ pub use dispatch::{
 pub use packet::{encode_frame, FrameDecoder, FrameError, Header, Message, MessageType, Status};
 pub use procedures::Procedure;
 pub use proto::{Call, RemoteError, Reply};
+pub use server::{RpcServer, ServerConfig};
 pub use xdr::{Xdr, XdrError};
