@@ -45,11 +45,6 @@ impl Node {
     pub fn child_text(&self, name: &str) -> Option<&str> {
         self.child(name).map(|child| child.text.as_str())
     }
-
-    /// An attribute of the first child with this name.
-    pub fn child_attr(&self, child: &str, attr: &str) -> Option<&str> {
-        self.child(child).and_then(|node| node.attr(attr))
-    }
 }
 
 fn malformed(domain: ErrorDomain, detail: impl AsRef<str>) -> Error {
