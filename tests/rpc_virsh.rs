@@ -148,3 +148,53 @@ async fn virsh_session_against_the_test_driver() {
         "domjobinfo falls back on code 3: {jobinfo:?}"
     );
 }
+
+const EVENTS_SCRIPT: &str = r#"
+import sys, threading, libvirt
+libvirt.virEventRegisterDefaultImpl()
+seen = []
+def lifecycle(conn, dom, event, detail, opaque):
+    seen.append((dom.name(), event, detail))
+conn = libvirt.open(sys.argv[1])
+cb = conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, lifecycle, None)
+dom = conn.lookupByName("test")
+dom.suspend()
+dom.resume()
+for _ in range(200):
+    if len(seen) >= 2:
+        break
+    libvirt.virEventRunDefaultImpl()
+conn.domainEventDeregisterAny(cb)
+conn.close()
+print(seen)
+"#;
+
+/// libvirt-python registers a lifecycle callback and receives the events of its own suspend/resume.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_receives_lifecycle_events() {
+    let python = "/usr/bin/python3";
+    let has_binding = std::process::Command::new(python)
+        .args(["-c", "import libvirt"])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if !has_binding {
+        eprintln!("python3-libvirt not installed, skipping");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let driver: Arc<dyn Driver> = TestDriver::open(&dir.path().join("test")).await.unwrap();
+    let server = RpcServer::new(Arc::new(Opener(driver)), ServerConfig::default());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let uri = format!("test+tcp://127.0.0.1:{}/default", listener.local_addr().unwrap().port());
+    tokio::spawn(server.serve_tcp(listener));
+    let output = tokio::process::Command::new(python)
+        .args(["-c", EVENTS_SCRIPT, &uri])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}{stderr}");
+    // SUSPENDED (3) / PAUSED (0), then RESUMED (4) / UNPAUSED (0).
+    assert_eq!(stdout.trim(), "[('test', 3, 0), ('test', 4, 0)]", "{stderr}");
+}
