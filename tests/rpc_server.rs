@@ -239,3 +239,57 @@ async fn stock_virsh_lists_domains() {
     assert_eq!(row, ["1", "test", "running"]);
     assert!(stderr.trim().is_empty(), "{stderr}");
 }
+
+#[tokio::test]
+async fn a_stalled_frame_is_closed_at_the_deadline() {
+    let config = ServerConfig {
+        frame_timeout: Duration::from_millis(200),
+        ..ServerConfig::default()
+    };
+    let port = start_tcp(Arc::new(Slow::default()), config).await;
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    // Half a frame, then silence.
+    stream.write_all(&call(66, 0, &[])[..10]).await.unwrap();
+    let started = std::time::Instant::now();
+    let closed = tokio::time::timeout(Duration::from_secs(5), read_message(&mut stream)).await;
+    assert!(
+        matches!(closed, Ok(None)),
+        "connection closed, not answered"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    // A whole frame now and then keeps a connection alive past the frame deadline.
+    let mut steady = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    for serial in 0..3 {
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        steady.write_all(&call(66, serial, &[])).await.unwrap();
+        assert!(read_message(&mut steady).await.is_some());
+    }
+}
+
+#[tokio::test]
+async fn the_server_pings_a_silent_client_that_asked_for_keepalive() {
+    let config = ServerConfig {
+        keepalive_interval: Some(Duration::from_millis(100)),
+        keepalive_count: 2,
+        ..ServerConfig::default()
+    };
+    let port = start_tcp(Arc::new(Slow::default()), config).await;
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let feature = virtcim::rpc_wire::IntArgs { value: 10 }.to_bytes();
+    stream.write_all(&call(60, 0, &feature)).await.unwrap();
+    assert_eq!(
+        read_message(&mut stream).await.unwrap().header.status,
+        Status::Ok
+    );
+    let mut pings = 0;
+    while let Ok(Some(message)) =
+        tokio::time::timeout(Duration::from_secs(3), read_message(&mut stream)).await
+    {
+        assert_eq!(
+            (message.header.prog, message.header.proc_),
+            (KEEPALIVE_PROGRAM, 1)
+        );
+        pings += 1;
+    }
+    assert_eq!(pings, 2, "count PINGs, then the silent client is dropped");
+}

@@ -185,7 +185,10 @@ async fn python_receives_lifecycle_events() {
     let driver: Arc<dyn Driver> = TestDriver::open(&dir.path().join("test")).await.unwrap();
     let server = RpcServer::new(Arc::new(Opener(driver)), ServerConfig::default());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let uri = format!("test+tcp://127.0.0.1:{}/default", listener.local_addr().unwrap().port());
+    let uri = format!(
+        "test+tcp://127.0.0.1:{}/default",
+        listener.local_addr().unwrap().port()
+    );
     tokio::spawn(server.serve_tcp(listener));
     let output = tokio::process::Command::new(python)
         .args(["-c", EVENTS_SCRIPT, &uri])
@@ -196,5 +199,9 @@ async fn python_receives_lifecycle_events() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stdout}{stderr}");
     // SUSPENDED (3) / PAUSED (0), then RESUMED (4) / UNPAUSED (0).
-    assert_eq!(stdout.trim(), "[('test', 3, 0), ('test', 4, 0)]", "{stderr}");
+    assert_eq!(
+        stdout.trim(),
+        "[('test', 3, 0), ('test', 4, 0)]",
+        "{stderr}"
+    );
 }

@@ -31,6 +31,10 @@ pub struct ServerConfig {
     pub keepalive_count: u32,
     /// Replies and events queued for a client that does not read them; beyond this the client is dropped.
     pub max_queued_frames: usize,
+    /// A frame started but not completed within this time closes the connection (slow-loris).
+    pub frame_timeout: Duration,
+    /// A connection not authenticated within this time is closed.
+    pub auth_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -40,6 +44,8 @@ impl Default for ServerConfig {
             keepalive_interval: Some(Duration::from_secs(5)),
             keepalive_count: 5,
             max_queued_frames: 256,
+            frame_timeout: Duration::from_secs(30),
+            auth_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -135,6 +141,8 @@ impl RpcServer {
         let mut keepalive = tokio::time::interval_at(Instant::now() + tick, tick);
         let max_jobs = self.config.max_client_requests.max(1);
         let mut closing = false;
+        let auth_deadline = Instant::now() + self.config.auth_timeout;
+        let mut partial_since: Option<Instant> = None;
 
         'conn: while !closing {
             tokio::select! {
@@ -209,6 +217,20 @@ impl RpcServer {
                             break;
                         }
                     }
+                    partial_since = match (decoder.buffered(), partial_since) {
+                        (0, _) => None,
+                        (_, Some(since)) => Some(since),
+                        (_, None) => Some(Instant::now()),
+                    };
+                }
+                _ = tokio::time::sleep_until(partial_since.unwrap_or(auth_deadline) + self.config.frame_timeout),
+                    if partial_since.is_some() => {
+                    tracing::debug!("rpc frame stalled, closing");
+                    break 'conn;
+                }
+                _ = tokio::time::sleep_until(auth_deadline), if !state.authenticated => {
+                    tracing::debug!("rpc client did not authenticate in time, closing");
+                    break 'conn;
                 }
                 Some(done) = jobs.join_next(), if !jobs.is_empty() => {
                     if let Ok(outcome) = done {
