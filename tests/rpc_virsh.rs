@@ -205,3 +205,40 @@ async fn python_receives_lifecycle_events() {
         "{stderr}"
     );
 }
+
+/// Not a check: runs the research benchmark (`bench.py`, path in `$VIRTCIM_BENCH_PY`) against our server and
+/// prints its JSON lines. `cargo test --test rpc_virsh bench -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn bench_python_against_the_test_driver() {
+    let Some(bench) = std::env::var_os("VIRTCIM_BENCH_PY") else {
+        eprintln!("set VIRTCIM_BENCH_PY to research/libvirt-wire/bench/bench.py");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let driver: Arc<dyn Driver> = TestDriver::open(&dir.path().join("test")).await.unwrap();
+    let server = RpcServer::new(Arc::new(Opener(driver)), ServerConfig::default());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let uri = format!(
+        "test+tcp://127.0.0.1:{}/default",
+        listener.local_addr().unwrap().port()
+    );
+    tokio::spawn(server.serve_tcp(listener));
+    for args in [
+        vec!["connect", &uri, "200"],
+        vec!["calls", &uri, "5000"],
+        vec!["parallel", &uri, "1000", "4"],
+    ] {
+        let output = tokio::process::Command::new("/usr/bin/python3")
+            .arg(&bench)
+            .args(&args)
+            .output()
+            .await
+            .unwrap();
+        println!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
