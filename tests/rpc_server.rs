@@ -293,3 +293,30 @@ async fn the_server_pings_a_silent_client_that_asked_for_keepalive() {
     }
     assert_eq!(pings, 2, "count PINGs, then the silent client is dropped");
 }
+
+#[tokio::test]
+async fn clients_beyond_max_clients_are_closed_on_accept() {
+    let config = ServerConfig {
+        max_clients: 2,
+        ..ServerConfig::default()
+    };
+    let port = start_tcp(Arc::new(Slow::default()), config).await;
+    let mut held = Vec::new();
+    for serial in 0..2 {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        stream.write_all(&call(66, serial, &[])).await.unwrap();
+        assert!(read_message(&mut stream).await.is_some());
+        held.push(stream);
+    }
+    let mut refused = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let _ = refused.write_all(&call(66, 0, &[])).await;
+    assert!(read_message(&mut refused).await.is_none());
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut again = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    again.write_all(&call(66, 0, &[])).await.unwrap();
+    assert!(
+        read_message(&mut again).await.is_some(),
+        "slots return when clients leave"
+    );
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixListener};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -35,6 +35,8 @@ pub struct ServerConfig {
     pub frame_timeout: Duration,
     /// A connection not authenticated within this time is closed.
     pub auth_timeout: Duration,
+    /// Connections served at once over all listeners; further ones are closed on accept.
+    pub max_clients: usize,
 }
 
 impl Default for ServerConfig {
@@ -46,6 +48,7 @@ impl Default for ServerConfig {
             max_queued_frames: 256,
             frame_timeout: Duration::from_secs(30),
             auth_timeout: Duration::from_secs(60),
+            max_clients: 5000,
         }
     }
 }
@@ -54,13 +57,16 @@ impl Default for ServerConfig {
 pub struct RpcServer {
     dispatcher: Dispatcher,
     config: ServerConfig,
+    clients: Arc<Semaphore>,
 }
 
 impl RpcServer {
     pub fn new(opener: Arc<dyn DriverOpener>, config: ServerConfig) -> Arc<Self> {
+        let clients = Arc::new(Semaphore::new(config.max_clients.max(1)));
         Arc::new(Self {
             dispatcher: Dispatcher::new(opener),
             config,
+            clients,
         })
     }
 
@@ -68,6 +74,7 @@ impl RpcServer {
     pub async fn serve_tcp(self: Arc<Self>, listener: TcpListener) -> std::io::Result<()> {
         loop {
             let (stream, peer) = listener.accept().await?;
+            let Some(permit) = self.admit() else { continue };
             let _ = stream.set_nodelay(true);
             let server = self.clone();
             tokio::spawn(async move {
@@ -76,6 +83,7 @@ impl RpcServer {
                     .serve_connection(stream, auth_type::NONE, false)
                     .await;
                 tracing::debug!(%peer, "rpc client gone");
+                drop(permit);
             });
         }
     }
@@ -88,13 +96,24 @@ impl RpcServer {
     ) -> std::io::Result<()> {
         loop {
             let (stream, _) = listener.accept().await?;
+            let Some(permit) = self.admit() else { continue };
             let server = self.clone();
             tokio::spawn(async move {
                 server
                     .serve_connection(stream, auth_type::NONE, read_only)
-                    .await
+                    .await;
+                drop(permit);
             });
         }
+    }
+
+    /// A slot under `max_clients`, or `None` (the accepted socket is then dropped, i.e. closed).
+    fn admit(&self) -> Option<OwnedSemaphorePermit> {
+        let permit = self.clients.clone().try_acquire_owned().ok();
+        if permit.is_none() {
+            tracing::warn!("max_clients reached, refusing a client");
+        }
+        permit
     }
 
     /// Binds a unix socket at `path`, replacing a stale one.
