@@ -42,7 +42,7 @@ pub use rpc::{
     allowed_read_only, encode_frame, error_frame, error_to_wire, Call, ConnectionState,
     DispatchOutcome, Dispatcher, DriverJob, DriverOpener, EventCallback, FrameDecoder, FrameError,
     Header, Message, MessageType, Procedure, RemoteError, Reply, Route, RpcServer, ServerConfig,
-    Status, Xdr, XdrError,
+    Status, UriOpener, Xdr, XdrError,
 };
 /// Wire constants and payload types of the native RPC, for servers, clients and tests.
 pub mod rpc_wire {

@@ -77,8 +77,13 @@ async fn virsh_session_against_the_test_driver() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let driver: Arc<dyn Driver> = TestDriver::open(&dir.path().join("test")).await.unwrap();
-    let server = RpcServer::new(Arc::new(Opener(driver)), ServerConfig::default());
+    // The daemon's opener: URIs resolved by `connect`, one shared driver per URI.
+    let options = virtcim::ConnectOptions {
+        state_dir: Some(dir.path().to_path_buf()),
+        read_only: false,
+    };
+    let opener = virtcim::UriOpener::new(options, "test:///default");
+    let server = RpcServer::new(Arc::new(opener), ServerConfig::default());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let uri = format!(
         "test+tcp://127.0.0.1:{}/default",

@@ -336,3 +336,41 @@ async fn next_event(events: &mut Option<broadcast::Receiver<DomainEvent>>) -> Op
         }
     }
 }
+
+/// The daemon's [`DriverOpener`]: resolves CONNECT_OPEN names with [`crate::connect::connect`] and shares one
+/// driver per URI among all clients (stateful drivers own their state dir once), as libvirtd shares its drivers.
+pub struct UriOpener {
+    options: crate::connect::ConnectOptions,
+    default_uri: String,
+    open: tokio::sync::Mutex<std::collections::HashMap<String, Arc<dyn crate::driver::Driver>>>,
+}
+
+impl UriOpener {
+    /// `default_uri` serves clients that send no name (default-URI probing).
+    pub fn new(options: crate::connect::ConnectOptions, default_uri: impl Into<String>) -> Self {
+        Self {
+            options,
+            default_uri: default_uri.into(),
+            open: tokio::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl DriverOpener for UriOpener {
+    async fn open(
+        &self,
+        name: Option<&str>,
+        _read_only: bool,
+    ) -> crate::error::Result<Arc<dyn crate::driver::Driver>> {
+        // Read-only is enforced by the dispatcher for every client; the shared driver stays read-write.
+        let uri = name.unwrap_or(&self.default_uri).to_string();
+        let mut open = self.open.lock().await;
+        if let Some(driver) = open.get(&uri) {
+            return Ok(driver.clone());
+        }
+        let driver = crate::connect::connect(&uri, &self.options).await?;
+        open.insert(uri, driver.clone());
+        Ok(driver)
+    }
+}
