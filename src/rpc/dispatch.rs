@@ -339,7 +339,18 @@ pub fn allowed_read_only(proc_: Procedure) -> bool {
     let Some(name) = proc_.name() else {
         return false;
     };
-    if name == "SECRET_GET_VALUE" || name.contains("EVENT_") && !name.starts_with("CONNECT_") {
+    // Reads that libvirt still forbids read-only: secrets, launch security, and what asks the guest agent.
+    const DENIED_READS: [&str; 8] = [
+        "SECRET_GET_VALUE",
+        "DOMAIN_GET_LAUNCH_SECURITY_INFO",
+        "NODE_GET_SEV_INFO",
+        "DOMAIN_GET_FSINFO",
+        "DOMAIN_GET_TIME",
+        "DOMAIN_GET_GUEST_INFO",
+        "DOMAIN_GET_GUEST_VCPUS",
+        "DOMAIN_AUTHORIZED_SSH_KEYS_GET",
+    ];
+    if DENIED_READS.contains(&name) || name.contains("EVENT_") && !name.starts_with("CONNECT_") {
         return false;
     }
     ["_GET_", "_LOOKUP_", "_LIST_", "_NUM_OF_", "_IS_", "_HAS_"]
@@ -1225,6 +1236,7 @@ mod tests {
             Procedure::DomainSuspend,
             Procedure::DomainDefineXml,
             Procedure::SecretGetValue,
+            Procedure::DomainGetTime,
             Procedure::DomainSetMemory,
             Procedure::NetworkDestroy,
             Procedure::Unknown(999),
