@@ -8,6 +8,7 @@
 //! - `uri`: libvirt connection URIs (pure).
 //! - `config`: the daemon configuration (libvirtd.conf keys, strict).
 //! - `daemon`: the daemon's life: state dir lock, drivers, front-end services, signals, clean stop.
+//! - `rpc`: libvirt's native RPC: XDR framing and payloads (sans I/O) and dispatch to a driver.
 //! - `cli`: the `virtcim` command-line client, virsh-compatible.
 //!
 //! Modules stay private; the public surface is the `pub use` block below.
@@ -22,6 +23,7 @@ mod driver;
 pub mod error;
 mod model;
 mod persist;
+mod rpc;
 mod uri;
 mod wbem;
 
@@ -47,9 +49,22 @@ pub use driver::{
 };
 pub use error::{Error, ErrorCode, ErrorDomain, Result};
 pub use model::{
-    validate_name, ControllerDef, DiskDef, DomainDef, DomainXmlOptions, GraphicsDef, InputDef,
-    InterfaceDef, NetworkDef, PoolDef, VolumeDef,
+    generate_mac, parse_mac, parse_scaled, unit_bytes, validate_name, CharDevDef, ControllerDef,
+    Devices, DiskDef, DomainDef, DomainXmlOptions, Features, GraphicsDef, InputDef, InterfaceDef,
+    IpDef, NetworkDef, OsDef, PoolDef, ScaleDefault, VideoDef, VolumeDef,
 };
+pub use rpc::{
+    allowed_read_only, encode_frame, error_frame, error_to_wire, Call, ConnectionState,
+    DispatchOutcome, Dispatcher, DriverJob, DriverOpener, EventCallback, FrameDecoder, FrameError,
+    Header, Message, MessageType, Procedure, RemoteError, Reply, Route, RpcServer, ServerConfig,
+    Status, UriOpener, Xdr, XdrError,
+};
+/// Wire constants and payload types of the native RPC, for servers, clients and tests.
+pub mod rpc_wire {
+    pub use crate::rpc::packet::*;
+    pub use crate::rpc::proto::*;
+    pub use crate::rpc::xdr::{Array, CharArray, FixedChars, Reader, Writer};
+}
 pub use uri::{
     AuthChoice, KnownHostsVerify, ProxyMode, RemoteMode, RemoteParams, Transport, Uri, UriError,
     UriParam, DEFAULT_TCP_PORT, DEFAULT_TLS_PORT,
