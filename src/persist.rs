@@ -18,7 +18,10 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Creates `path` (and missing parents) with mode 0700; an existing directory is left as it is.
 pub(crate) fn create_private_dir(path: &Path) -> io::Result<()> {
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(path)?;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)?;
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         sync_dir(parent)?;
     }
@@ -29,7 +32,10 @@ pub(crate) fn create_private_dir(path: &Path) -> io::Result<()> {
 /// On error the old file (if any) is untouched and the temp file is removed.
 pub(crate) fn write_atomic(dir: &Path, name: &str, data: &[u8]) -> io::Result<()> {
     let counter = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let temp = dir.join(format!(".{name}{TEMP_MARK}{}.{counter}", std::process::id()));
+    let temp = dir.join(format!(
+        ".{name}{TEMP_MARK}{}.{counter}",
+        std::process::id()
+    ));
     let result = write_then_rename(&temp, &dir.join(name), data).and_then(|()| sync_dir(dir));
     if result.is_err() {
         // Best effort: the temp file may not exist, and the caller reports the first error.
@@ -128,7 +134,11 @@ impl DirLock {
                 let pid = pid.trim();
                 return Err(LockError::Busy {
                     dir: dir.to_path_buf(),
-                    pid: if pid.is_empty() { "unknown".into() } else { pid.into() },
+                    pid: if pid.is_empty() {
+                        "unknown".into()
+                    } else {
+                        pid.into()
+                    },
                 });
             }
             Err(fs::TryLockError::Error(err)) => return Err(io_err(err)),
@@ -152,9 +162,15 @@ mod tests {
         write_atomic(dir.path(), "a.json", b"one").unwrap();
         write_atomic(dir.path(), "a.json", b"two").unwrap();
         assert_eq!(fs::read(dir.path().join("a.json")).unwrap(), b"two");
-        let mode = fs::metadata(dir.path().join("a.json")).unwrap().permissions().mode();
+        let mode = fs::metadata(dir.path().join("a.json"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
-        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("a.json")]);
     }
 
@@ -197,7 +213,10 @@ mod tests {
         let err = DirLock::acquire(dir.path()).unwrap_err();
         let text = err.to_string();
         assert!(text.contains("is in use by another process"), "{text}");
-        assert!(text.contains(&format!("pid {}", std::process::id())), "{text}");
+        assert!(
+            text.contains(&format!("pid {}", std::process::id())),
+            "{text}"
+        );
         drop(first);
         DirLock::acquire(dir.path()).unwrap();
     }

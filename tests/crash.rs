@@ -53,7 +53,10 @@ fn crash_child() {
         for i in 0.. {
             let name = format!("r{round}-{i}");
             say(format!("d {name}\n"));
-            let dom = driver.domain_define_xml(&domain_xml(&name), 0).await.expect("define");
+            let dom = driver
+                .domain_define_xml(&domain_xml(&name), 0)
+                .await
+                .expect("define");
             say(format!("D {name}\n"));
             defined.push(dom);
             if defined.len() > 2 {
@@ -105,7 +108,10 @@ fn wait_for_ready(pipe: &mut std::process::ChildStdout) {
     while !seen.ends_with(b"READY\n") {
         match pipe.read(&mut byte) {
             Ok(1) => seen.push(byte[0]),
-            _ => panic!("child ended before it was ready: {}", String::from_utf8_lossy(&seen)),
+            _ => panic!(
+                "child ended before it was ready: {}",
+                String::from_utf8_lossy(&seen)
+            ),
         }
     }
 }
@@ -186,5 +192,8 @@ fn sigkill_at_random_moments_loses_no_acknowledged_change() {
     }
     let elapsed = started.elapsed();
     eprintln!("{ROUNDS} kills, {acknowledged} acknowledged defines checked, {elapsed:?}");
-    assert!(acknowledged > 0, "the child never got to acknowledge anything");
+    assert!(
+        acknowledged > 0,
+        "the child never got to acknowledge anything"
+    );
 }

@@ -26,43 +26,76 @@ async fn a_reopened_driver_finds_the_same_world() {
     let dir = tempfile::tempdir().unwrap();
     let (running_id, paused_id) = {
         let d = open(dir.path()).await;
-        let a = d.domain_define_xml(&domain_xml("a", &uuid(1)), 0).await.unwrap();
-        let b = d.domain_define_xml(&domain_xml("b", &uuid(2)), 0).await.unwrap();
-        d.domain_define_xml(&domain_xml("off", &uuid(3)), 0).await.unwrap();
+        let a = d
+            .domain_define_xml(&domain_xml("a", &uuid(1)), 0)
+            .await
+            .unwrap();
+        let b = d
+            .domain_define_xml(&domain_xml("b", &uuid(2)), 0)
+            .await
+            .unwrap();
+        d.domain_define_xml(&domain_xml("off", &uuid(3)), 0)
+            .await
+            .unwrap();
         let a = d.domain_create(&a, 0).await.unwrap();
         let b = d.domain_create(&b, 0).await.unwrap();
         d.domain_suspend(&b).await.unwrap();
-        d.domain_create_xml(&domain_xml("transient", &uuid(4)), 0).await.unwrap();
+        d.domain_create_xml(&domain_xml("transient", &uuid(4)), 0)
+            .await
+            .unwrap();
         let test = d.domain_lookup_by_name("test").await.unwrap();
-        d.domain_set_memory(&test, 1_048_576, flags::AFFECT_LIVE).await.unwrap();
+        d.domain_set_memory(&test, 1_048_576, flags::AFFECT_LIVE)
+            .await
+            .unwrap();
         let net = d.network_lookup_by_name("default").await.unwrap();
         d.network_destroy(&net).await.unwrap();
         let pool = d.pool_lookup_by_name("default-pool").await.unwrap();
-        d.vol_create_xml(&pool, "<volume><name>v1</name><capacity>1073741824</capacity></volume>", 0)
-            .await
-            .unwrap();
+        d.vol_create_xml(
+            &pool,
+            "<volume><name>v1</name><capacity>1073741824</capacity></volume>",
+            0,
+        )
+        .await
+        .unwrap();
         (a.id, b.id)
     };
     let d = open(dir.path()).await;
     assert!(d.load_warnings().is_empty(), "{:?}", d.load_warnings());
     let a = d.domain_lookup_by_name("a").await.unwrap();
     assert_eq!(a.id, running_id);
-    assert_eq!(d.domain_get_state(&a, 0).await.unwrap(), (DomainState::Running, reason::RUNNING_BOOTED));
+    assert_eq!(
+        d.domain_get_state(&a, 0).await.unwrap(),
+        (DomainState::Running, reason::RUNNING_BOOTED)
+    );
     let b = d.domain_lookup_by_id(paused_id).await.unwrap();
     assert_eq!(b.name, "b");
-    assert_eq!(d.domain_get_state(&b, 0).await.unwrap(), (DomainState::Paused, reason::PAUSED_USER));
+    assert_eq!(
+        d.domain_get_state(&b, 0).await.unwrap(),
+        (DomainState::Paused, reason::PAUSED_USER)
+    );
     let off = d.domain_lookup_by_name("off").await.unwrap();
-    assert_eq!(d.domain_get_state(&off, 0).await.unwrap().0, DomainState::Shutoff);
+    assert_eq!(
+        d.domain_get_state(&off, 0).await.unwrap().0,
+        DomainState::Shutoff
+    );
     let transient = d.domain_lookup_by_name("transient").await.unwrap();
     assert!(!d.domain_is_persistent(&transient).await.unwrap());
     assert!(d.domain_is_active(&transient).await.unwrap());
     let test = d.domain_lookup_by_name("test").await.unwrap();
     assert_eq!(test.id, 1);
-    assert_eq!(d.domain_get_info(&test).await.unwrap().memory_kib, 1_048_576);
+    assert_eq!(
+        d.domain_get_info(&test).await.unwrap().memory_kib,
+        1_048_576
+    );
     assert!(d.domain_is_updated(&test).await.unwrap());
     // The id counter survived too: the next start gets a fresh id.
     let started = d.domain_create(&off, 0).await.unwrap();
-    assert!(started.id > transient.id, "{} <= {}", started.id, transient.id);
+    assert!(
+        started.id > transient.id,
+        "{} <= {}",
+        started.id,
+        transient.id
+    );
 
     let net = d.network_lookup_by_name("default").await.unwrap();
     assert!(!d.network_is_active(&net).await.unwrap());
@@ -90,7 +123,10 @@ async fn autostart_objects_start_at_open() {
     let dir = tempfile::tempdir().unwrap();
     {
         let d = open(dir.path()).await;
-        let dom = d.domain_define_xml(&domain_xml("auto", &uuid(1)), 0).await.unwrap();
+        let dom = d
+            .domain_define_xml(&domain_xml("auto", &uuid(1)), 0)
+            .await
+            .unwrap();
         d.domain_set_autostart(&dom, true).await.unwrap();
         let net = d.network_lookup_by_name("default").await.unwrap();
         d.network_set_autostart(&net, true).await.unwrap();
@@ -98,17 +134,29 @@ async fn autostart_objects_start_at_open() {
         let pool = d.pool_lookup_by_name("default-pool").await.unwrap();
         d.pool_set_autostart(&pool, true).await.unwrap();
         d.pool_destroy(&pool).await.unwrap();
-        assert_eq!(d.list_all_domains(flags::LIST_DOMAINS_ACTIVE).await.unwrap().len(), 1);
+        assert_eq!(
+            d.list_all_domains(flags::LIST_DOMAINS_ACTIVE)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
     }
     let d = open(dir.path()).await;
     let dom = d.domain_lookup_by_name("auto").await.unwrap();
     assert!(dom.id >= 2, "{dom:?}");
-    assert_eq!(d.domain_get_state(&dom, 0).await.unwrap(), (DomainState::Running, reason::RUNNING_BOOTED));
+    assert_eq!(
+        d.domain_get_state(&dom, 0).await.unwrap(),
+        (DomainState::Running, reason::RUNNING_BOOTED)
+    );
     let net = d.network_lookup_by_name("default").await.unwrap();
     assert!(d.network_is_active(&net).await.unwrap());
     let pool = d.pool_lookup_by_name("default-pool").await.unwrap();
     assert!(d.pool_is_active(&pool).await.unwrap());
-    let autostarted = d.list_all_domains(flags::LIST_DOMAINS_AUTOSTART | flags::LIST_DOMAINS_RUNNING).await.unwrap();
+    let autostarted = d
+        .list_all_domains(flags::LIST_DOMAINS_AUTOSTART | flags::LIST_DOMAINS_RUNNING)
+        .await
+        .unwrap();
     assert_eq!(autostarted, vec![dom]);
 }
 
@@ -117,7 +165,10 @@ async fn subscribers_see_lifecycle_events_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let d = open(dir.path()).await;
     let mut rx = d.domain_event_subscribe().await.unwrap();
-    let dom = d.domain_define_xml(&domain_xml("ev", &uuid(1)), 0).await.unwrap();
+    let dom = d
+        .domain_define_xml(&domain_xml("ev", &uuid(1)), 0)
+        .await
+        .unwrap();
     d.domain_create(&dom, 0).await.unwrap();
     d.domain_destroy(&dom, 0).await.unwrap();
     d.domain_undefine(&dom, 0).await.unwrap();
@@ -142,15 +193,29 @@ async fn subscribers_see_lifecycle_events_in_order() {
 async fn list_flags_combine() {
     let dir = tempfile::tempdir().unwrap();
     let d = open(dir.path()).await;
-    d.domain_define_xml(&domain_xml("off", &uuid(1)), 0).await.unwrap();
-    d.domain_create_xml(&domain_xml("tmp", &uuid(2)), 0).await.unwrap();
+    d.domain_define_xml(&domain_xml("off", &uuid(1)), 0)
+        .await
+        .unwrap();
+    d.domain_create_xml(&domain_xml("tmp", &uuid(2)), 0)
+        .await
+        .unwrap();
     let names = |l: Vec<virtcim::DomainRef>| l.into_iter().map(|d| d.name).collect::<Vec<_>>();
     let all = flags::LIST_DOMAINS_ACTIVE | flags::LIST_DOMAINS_INACTIVE;
-    assert_eq!(names(d.list_all_domains(all).await.unwrap()), ["off", "test", "tmp"]);
+    assert_eq!(
+        names(d.list_all_domains(all).await.unwrap()),
+        ["off", "test", "tmp"]
+    );
     let active_persistent = flags::LIST_DOMAINS_ACTIVE | flags::LIST_DOMAINS_PERSISTENT;
-    assert_eq!(names(d.list_all_domains(active_persistent).await.unwrap()), ["test"]);
+    assert_eq!(
+        names(d.list_all_domains(active_persistent).await.unwrap()),
+        ["test"]
+    );
     let inactive_transient = flags::LIST_DOMAINS_INACTIVE | flags::LIST_DOMAINS_TRANSIENT;
-    assert!(d.list_all_domains(inactive_transient).await.unwrap().is_empty());
+    assert!(d
+        .list_all_domains(inactive_transient)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test]
@@ -171,12 +236,18 @@ async fn racing_defines_of_one_uuid_have_exactly_one_winner() {
             Ok(_) => winners += 1,
             Err(err) => {
                 assert_eq!(err.code, ErrorCode::OPERATION_FAILED);
-                assert!(err.message.contains("is already defined with uuid"), "{}", err.message);
+                assert!(
+                    err.message.contains("is already defined with uuid"),
+                    "{}",
+                    err.message
+                );
             }
         }
     }
     assert_eq!(winners, 1);
-    let files = std::fs::read_dir(dir.path().join("domains")).unwrap().count();
+    let files = std::fs::read_dir(dir.path().join("domains"))
+        .unwrap()
+        .count();
     assert_eq!(files, 2, "one file for 'test', one for the winner");
 }
 
@@ -184,7 +255,10 @@ async fn racing_defines_of_one_uuid_have_exactly_one_winner() {
 async fn a_second_owner_of_the_state_dir_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let first = open(dir.path()).await;
-    let err = TestDriver::open(dir.path()).await.err().expect("second open must fail");
+    let err = TestDriver::open(dir.path())
+        .await
+        .err()
+        .expect("second open must fail");
     let expected = format!(
         "state directory {} is in use by another process (pid {})",
         dir.path().display(),
@@ -214,24 +288,42 @@ async fn corrupt_and_truncated_files_are_skipped_and_the_rest_loads() {
     {
         let d = open(dir.path()).await;
         for i in 1..=3 {
-            d.domain_define_xml(&domain_xml(&format!("d{i}"), &uuid(i)), 0).await.unwrap();
+            d.domain_define_xml(&domain_xml(&format!("d{i}"), &uuid(i)), 0)
+                .await
+                .unwrap();
         }
     }
     let domains = dir.path().join("domains");
     let truncated = domains.join(format!("{}.json", uuid(1)));
     let whole = std::fs::read(&truncated).unwrap();
     std::fs::write(&truncated, &whole[..whole.len() / 2]).unwrap();
-    std::fs::write(domains.join(format!("{}.json", uuid(2))), b"\x00\xffnot json").unwrap();
+    std::fs::write(
+        domains.join(format!("{}.json", uuid(2))),
+        b"\x00\xffnot json",
+    )
+    .unwrap();
     std::fs::write(domains.join(format!(".{}.json.tmp.1.0", uuid(9))), b"{half").unwrap();
 
     let d = open(dir.path()).await;
     assert_eq!(d.load_warnings().len(), 2, "{:?}", d.load_warnings());
     assert!(d.load_warnings().iter().any(|w| w.contains(&uuid(1))));
-    let names: Vec<_> = d.list_all_domains(0).await.unwrap().into_iter().map(|d| d.name).collect();
+    let names: Vec<_> = d
+        .list_all_domains(0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.name)
+        .collect();
     assert_eq!(names, ["d3", "test"]);
     let temps = std::fs::read_dir(&domains)
         .unwrap()
-        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains(".tmp."))
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .contains(".tmp.")
+        })
         .count();
     assert_eq!(temps, 0, "temp files are cleaned at open");
 }
@@ -247,17 +339,26 @@ async fn a_failed_write_is_not_acknowledged_and_not_remembered() {
         // A file where the directory was makes every write fail, even for root.
         std::fs::rename(&domains, &saved).unwrap();
         std::fs::write(&domains, b"").unwrap();
-        let err = d.domain_define_xml(&domain_xml("lost", &uuid(1)), 0).await.unwrap_err();
+        let err = d
+            .domain_define_xml(&domain_xml("lost", &uuid(1)), 0)
+            .await
+            .unwrap_err();
         assert_eq!(err.code, ErrorCode::SYSTEM_ERROR);
         let err = d.domain_suspend(&test).await.unwrap_err();
         assert_eq!(err.code, ErrorCode::SYSTEM_ERROR);
         assert!(d.domain_lookup_by_name("lost").await.is_err());
-        assert_eq!(d.domain_get_state(&test, 0).await.unwrap().0, DomainState::Running);
+        assert_eq!(
+            d.domain_get_state(&test, 0).await.unwrap().0,
+            DomainState::Running
+        );
         std::fs::remove_file(&domains).unwrap();
         std::fs::rename(&saved, &domains).unwrap();
     }
     let d = open(dir.path()).await;
     assert!(d.domain_lookup_by_name("lost").await.is_err());
     let test = d.domain_lookup_by_name("test").await.unwrap();
-    assert_eq!(d.domain_get_state(&test, 0).await.unwrap().0, DomainState::Running);
+    assert_eq!(
+        d.domain_get_state(&test, 0).await.unwrap().0,
+        DomainState::Running
+    );
 }

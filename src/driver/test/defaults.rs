@@ -147,7 +147,10 @@ pub(super) fn capabilities() -> String {
          <power_management/>\n    <iommu support='no'/>\n    <topology>\n      <cells num='2'>\n",
     );
     // (memory KiB, page size KiB) per cell, as the test driver describes its host.
-    for (cell, (memory, page)) in [(2_097_152u64, 4u64), (4_194_304, 8)].into_iter().enumerate() {
+    for (cell, (memory, page)) in [(2_097_152u64, 4u64), (4_194_304, 8)]
+        .into_iter()
+        .enumerate()
+    {
         let _ = write!(
             xml,
             "        <cell id='{cell}'>\n          <memory unit='KiB'>{memory}</memory>\n          \

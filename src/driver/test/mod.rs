@@ -9,8 +9,8 @@ mod store;
 mod world;
 
 use crate::driver::{
-    DomainEvent, DomainInfo, DomainRef, DomainState, Driver, NetworkRef, NodeInfo, PoolInfo, PoolRef, VolumeInfo,
-    VolumeRef,
+    DomainEvent, DomainInfo, DomainRef, DomainState, Driver, NetworkRef, NodeInfo, PoolInfo,
+    PoolRef, VolumeInfo, VolumeRef,
 };
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 use crate::model::{DomainDef, NetworkDef, PoolDef, VolumeDef};
@@ -43,7 +43,11 @@ pub struct TestDriver {
 
 fn lock_error(err: LockError) -> Error {
     match &err {
-        LockError::Busy { .. } => Error::with_detail(ErrorCode::OPERATION_FAILED, ErrorDomain::TEST, err.to_string()),
+        LockError::Busy { .. } => Error::with_detail(
+            ErrorCode::OPERATION_FAILED,
+            ErrorDomain::TEST,
+            err.to_string(),
+        ),
         LockError::Io { source, .. } => Error::system(ErrorDomain::TEST, err.to_string(), source),
     }
 }
@@ -61,8 +65,13 @@ impl TestDriver {
     }
 
     fn open_blocking(dir: &Path) -> Result<Arc<Self>> {
-        persist::create_private_dir(dir)
-            .map_err(|e| Error::system(ErrorDomain::TEST, format!("cannot create {}", dir.display()), &e))?;
+        persist::create_private_dir(dir).map_err(|e| {
+            Error::system(
+                ErrorDomain::TEST,
+                format!("cannot create {}", dir.display()),
+                &e,
+            )
+        })?;
         let lock = DirLock::acquire(dir).map_err(lock_error)?;
         let store = Store::new(dir);
         store.prepare()?;
@@ -128,7 +137,10 @@ impl TestDriver {
 
     fn world(&self) -> MutexGuard<'_, World> {
         // A panic while holding the lock cannot leave a half-applied change: changes are committed in one insert.
-        self.shared.world.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.shared
+            .world
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Runs a read against the world.
@@ -143,7 +155,10 @@ impl TestDriver {
     ) -> Result<T> {
         let shared = Arc::clone(&self.shared);
         tokio::task::spawn_blocking(move || {
-            let mut world = shared.world.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut world = shared
+                .world
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             op(&mut world, &shared.store)
         })
         .await
@@ -181,7 +196,10 @@ impl Driver for TestDriver {
         Ok(defaults::capabilities())
     }
     async fn node_get_security_model(&self) -> Result<(String, String)> {
-        Ok((defaults::SECURITY_MODEL.into(), defaults::SECURITY_DOI.into()))
+        Ok((
+            defaults::SECURITY_MODEL.into(),
+            defaults::SECURITY_DOI.into(),
+        ))
     }
 
     // ---- domains ----
@@ -210,27 +228,33 @@ impl Driver for TestDriver {
     }
     async fn domain_undefine(&self, dom: &DomainRef, flags: u32) -> Result<()> {
         let dom = dom.clone();
-        self.change(move |w, s| w.undefine_domain(s, &dom, flags)).await
+        self.change(move |w, s| w.undefine_domain(s, &dom, flags))
+            .await
     }
     async fn domain_create(&self, dom: &DomainRef, flags: u32) -> Result<DomainRef> {
         let dom = dom.clone();
-        self.change(move |w, s| w.create_domain(s, &dom, flags)).await
+        self.change(move |w, s| w.create_domain(s, &dom, flags))
+            .await
     }
     async fn domain_create_xml(&self, xml: &str, flags: u32) -> Result<DomainRef> {
         let def = parse_domain(xml, flags & crate::driver::flags::START_VALIDATE != 0)?;
-        self.change(move |w, s| w.create_domain_xml(s, def, flags)).await
+        self.change(move |w, s| w.create_domain_xml(s, def, flags))
+            .await
     }
     async fn domain_destroy(&self, dom: &DomainRef, flags: u32) -> Result<()> {
         let dom = dom.clone();
-        self.change(move |w, s| w.destroy_domain(s, &dom, flags)).await
+        self.change(move |w, s| w.destroy_domain(s, &dom, flags))
+            .await
     }
     async fn domain_shutdown(&self, dom: &DomainRef, flags: u32) -> Result<()> {
         let dom = dom.clone();
-        self.change(move |w, s| w.shutdown_domain(s, &dom, flags)).await
+        self.change(move |w, s| w.shutdown_domain(s, &dom, flags))
+            .await
     }
     async fn domain_reboot(&self, dom: &DomainRef, flags: u32) -> Result<()> {
         let dom = dom.clone();
-        self.change(move |w, s| w.reboot_domain(s, &dom, flags)).await
+        self.change(move |w, s| w.reboot_domain(s, &dom, flags))
+            .await
     }
     async fn domain_suspend(&self, dom: &DomainRef) -> Result<()> {
         let dom = dom.clone();
@@ -258,7 +282,8 @@ impl Driver for TestDriver {
     }
     async fn domain_set_autostart(&self, dom: &DomainRef, autostart: bool) -> Result<()> {
         let dom = dom.clone();
-        self.change(move |w, s| w.set_domain_autostart(s, &dom, autostart)).await
+        self.change(move |w, s| w.set_domain_autostart(s, &dom, autostart))
+            .await
     }
     async fn domain_is_active(&self, dom: &DomainRef) -> Result<bool> {
         self.read(|w| w.domain_is_active(dom))
@@ -285,14 +310,16 @@ impl Driver for TestDriver {
     }
     async fn domain_set_memory(&self, dom: &DomainRef, kib: u64, flags: u32) -> Result<()> {
         let dom = dom.clone();
-        self.change(move |w, s| w.set_domain_memory(s, &dom, kib, flags)).await
+        self.change(move |w, s| w.set_domain_memory(s, &dom, kib, flags))
+            .await
     }
     async fn domain_get_max_memory(&self, dom: &DomainRef) -> Result<u64> {
         self.read(|w| w.domain_max_memory(dom))
     }
     async fn domain_set_vcpus(&self, dom: &DomainRef, count: u32, flags: u32) -> Result<()> {
         let dom = dom.clone();
-        self.change(move |w, s| w.set_domain_vcpus(s, &dom, count, flags)).await
+        self.change(move |w, s| w.set_domain_vcpus(s, &dom, count, flags))
+            .await
     }
     async fn domain_get_vcpus(&self, dom: &DomainRef, flags: u32) -> Result<u32> {
         self.read(|w| w.domain_vcpus(dom, flags))
@@ -343,7 +370,8 @@ impl Driver for TestDriver {
     }
     async fn network_set_autostart(&self, net: &NetworkRef, autostart: bool) -> Result<()> {
         let net = net.clone();
-        self.change(move |w, s| w.set_network_autostart(s, &net, autostart)).await
+        self.change(move |w, s| w.set_network_autostart(s, &net, autostart))
+            .await
     }
     async fn network_is_active(&self, net: &NetworkRef) -> Result<bool> {
         self.read(|w| w.network_is_active(net))
@@ -372,7 +400,8 @@ impl Driver for TestDriver {
     }
     async fn pool_create_xml(&self, xml: &str, flags: u32) -> Result<PoolRef> {
         let def = PoolDef::from_xml(xml, false)?;
-        self.change(move |w, s| w.create_pool_xml(s, def, flags)).await
+        self.change(move |w, s| w.create_pool_xml(s, def, flags))
+            .await
     }
     async fn pool_build(&self, pool: &PoolRef, flags: u32) -> Result<()> {
         self.read(|w| w.build_pool(pool, flags))
@@ -403,7 +432,8 @@ impl Driver for TestDriver {
     }
     async fn pool_set_autostart(&self, pool: &PoolRef, autostart: bool) -> Result<()> {
         let pool = pool.clone();
-        self.change(move |w, s| w.set_pool_autostart(s, &pool, autostart)).await
+        self.change(move |w, s| w.set_pool_autostart(s, &pool, autostart))
+            .await
     }
     async fn pool_is_active(&self, pool: &PoolRef) -> Result<bool> {
         self.read(|w| w.pool_is_active(pool))
@@ -427,7 +457,9 @@ impl Driver for TestDriver {
         self.read(|w| w.lookup_volume_by_path(path))
     }
     async fn vol_create_xml(&self, pool: &PoolRef, xml: &str, flags: u32) -> Result<VolumeRef> {
-        if flags & !(crate::driver::flags::VOL_CREATE_PREALLOC_METADATA | crate::driver::flags::VOL_CREATE_VALIDATE)
+        if flags
+            & !(crate::driver::flags::VOL_CREATE_PREALLOC_METADATA
+                | crate::driver::flags::VOL_CREATE_VALIDATE)
             != 0
         {
             return Err(Error::invalid_arg(
@@ -437,15 +469,18 @@ impl Driver for TestDriver {
         }
         let def = VolumeDef::from_xml(xml, flags & crate::driver::flags::VOL_CREATE_VALIDATE != 0)?;
         let pool = pool.clone();
-        self.change(move |w, s| w.create_volume(s, &pool, def)).await
+        self.change(move |w, s| w.create_volume(s, &pool, def))
+            .await
     }
     async fn vol_delete(&self, vol: &VolumeRef, flags: u32) -> Result<()> {
         let vol = vol.clone();
-        self.change(move |w, s| w.delete_volume(s, &vol, flags)).await
+        self.change(move |w, s| w.delete_volume(s, &vol, flags))
+            .await
     }
     async fn vol_resize(&self, vol: &VolumeRef, capacity: u64, flags: u32) -> Result<()> {
         let vol = vol.clone();
-        self.change(move |w, s| w.resize_volume(s, &vol, capacity, flags)).await
+        self.change(move |w, s| w.resize_volume(s, &vol, capacity, flags))
+            .await
     }
     async fn vol_get_info(&self, vol: &VolumeRef) -> Result<VolumeInfo> {
         self.read(|w| w.volume_info(vol))

@@ -87,11 +87,19 @@ const FULL_XML: DomainXmlOptions = DomainXmlOptions {
 };
 
 fn write_error(path: &Path, err: &std::io::Error) -> Error {
-    Error::system(ErrorDomain::TEST, format!("cannot save {}", path.display()), err)
+    Error::system(
+        ErrorDomain::TEST,
+        format!("cannot save {}", path.display()),
+        err,
+    )
 }
 
 fn remove_error(path: &Path, err: &std::io::Error) -> Error {
-    Error::system(ErrorDomain::TEST, format!("cannot remove {}", path.display()), err)
+    Error::system(
+        ErrorDomain::TEST,
+        format!("cannot remove {}", path.display()),
+        err,
+    )
 }
 
 impl Store {
@@ -131,8 +139,9 @@ impl Store {
             Some(sub) => self.root.join(sub),
             None => self.root.clone(),
         };
-        let bytes = serde_json::to_vec_pretty(value)
-            .map_err(|e| Error::internal(ErrorDomain::TEST, format!("cannot encode {name}: {e}")))?;
+        let bytes = serde_json::to_vec_pretty(value).map_err(|e| {
+            Error::internal(ErrorDomain::TEST, format!("cannot encode {name}: {e}"))
+        })?;
         persist::write_atomic(&dir, name, &bytes).map_err(|e| write_error(&dir.join(name), &e))
     }
 
@@ -318,7 +327,10 @@ impl Store {
                 for entry in entries.flatten() {
                     let path = entry.path();
                     let is_record = path.extension().is_some_and(|e| e == "json")
-                        && entry.file_name().to_str().is_some_and(|n| !persist::is_temp_name(n));
+                        && entry
+                            .file_name()
+                            .to_str()
+                            .is_some_and(|n| !persist::is_temp_name(n));
                     if is_record {
                         files.push(path);
                     }
@@ -344,7 +356,8 @@ fn domain_from_file(file: DomainFile) -> std::result::Result<DomainObj, String> 
     };
     let persistent_def = parse(&file.persistent_xml)?;
     let live_def = parse(&file.live_xml)?;
-    let state = DomainState::from_i32(file.state).ok_or_else(|| format!("unknown state {}", file.state))?;
+    let state =
+        DomainState::from_i32(file.state).ok_or_else(|| format!("unknown state {}", file.state))?;
     if persistent_def.is_none() && live_def.is_none() {
         return Err("record holds no definition".into());
     }
@@ -364,6 +377,8 @@ fn domain_from_file(file: DomainFile) -> std::result::Result<DomainObj, String> 
         id: if state.is_active() { file.id } else { -1 },
         autostart: file.autostart,
         cpu_time_ns: file.cpu_time_ns,
-        running_since_ms: file.running_since_ms.filter(|_| state == DomainState::Running),
+        running_since_ms: file
+            .running_since_ms
+            .filter(|_| state == DomainState::Running),
     })
 }

@@ -7,8 +7,8 @@
 
 use super::store::Store;
 use crate::driver::{
-    event, flags, pool_state, reason, vol_type, DomainEvent, DomainInfo, DomainRef, DomainState, NetworkRef,
-    PoolInfo, PoolRef, VolumeInfo, VolumeRef,
+    event, flags, pool_state, reason, vol_type, DomainEvent, DomainInfo, DomainRef, DomainState,
+    NetworkRef, PoolInfo, PoolRef, VolumeInfo, VolumeRef,
 };
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 use crate::model::{validate_name, DomainDef, DomainXmlOptions, NetworkDef, PoolDef, VolumeDef};
@@ -288,7 +288,10 @@ impl World {
 
     // ---------------------------------------------------------------- loading
 
-    pub(super) fn insert_loaded_domain(&mut self, dom: DomainObj) -> std::result::Result<(), String> {
+    pub(super) fn insert_loaded_domain(
+        &mut self,
+        dom: DomainObj,
+    ) -> std::result::Result<(), String> {
         let uuid = dom.uuid();
         if self.domains.contains_key(&uuid) {
             return Err(format!("a second record for domain UUID {uuid}"));
@@ -307,29 +310,54 @@ impl World {
         self.domains.values().map(|d| d.id).max().unwrap_or(0)
     }
 
-    pub(super) fn insert_loaded_network(&mut self, net: NetworkObj) -> std::result::Result<(), String> {
-        if self.networks.contains_key(&net.def.uuid) || self.networks.values().any(|n| n.def.name == net.def.name)
+    pub(super) fn insert_loaded_network(
+        &mut self,
+        net: NetworkObj,
+    ) -> std::result::Result<(), String> {
+        if self.networks.contains_key(&net.def.uuid)
+            || self.networks.values().any(|n| n.def.name == net.def.name)
         {
-            return Err(format!("a second network named '{}' or with its UUID", net.def.name));
+            return Err(format!(
+                "a second network named '{}' or with its UUID",
+                net.def.name
+            ));
         }
         self.networks.insert(net.def.uuid, net);
         Ok(())
     }
 
     pub(super) fn insert_loaded_pool(&mut self, pool: PoolObj) -> std::result::Result<(), String> {
-        if self.pools.contains_key(&pool.def.uuid) || self.pools.values().any(|p| p.def.name == pool.def.name) {
-            return Err(format!("a second pool named '{}' or with its UUID", pool.def.name));
+        if self.pools.contains_key(&pool.def.uuid)
+            || self.pools.values().any(|p| p.def.name == pool.def.name)
+        {
+            return Err(format!(
+                "a second pool named '{}' or with its UUID",
+                pool.def.name
+            ));
         }
         self.pools.insert(pool.def.uuid, pool);
         Ok(())
     }
 
-    pub(super) fn insert_loaded_volume(&mut self, vol: VolumeObj) -> std::result::Result<(), String> {
+    pub(super) fn insert_loaded_volume(
+        &mut self,
+        vol: VolumeObj,
+    ) -> std::result::Result<(), String> {
         if !self.pools.contains_key(&vol.pool) {
-            return Err(format!("volume '{}' belongs to no known pool ({})", vol.def.name, vol.pool));
+            return Err(format!(
+                "volume '{}' belongs to no known pool ({})",
+                vol.def.name, vol.pool
+            ));
         }
-        if self.volumes.values().any(|v| v.pool == vol.pool && v.def.name == vol.def.name) {
-            return Err(format!("a second volume named '{}' in its pool", vol.def.name));
+        if self
+            .volumes
+            .values()
+            .any(|v| v.pool == vol.pool && v.def.name == vol.def.name)
+        {
+            return Err(format!(
+                "a second volume named '{}' in its pool",
+                vol.def.name
+            ));
         }
         self.volumes.insert(vol.file_id, vol);
         Ok(())
@@ -369,7 +397,10 @@ impl World {
     }
 
     pub(super) fn lookup_domain_by_uuid(&self, uuid: &Uuid) -> Result<DomainRef> {
-        self.domains.get(uuid).map(DomainObj::handle).ok_or_else(no_domain)
+        self.domains
+            .get(uuid)
+            .map(DomainObj::handle)
+            .ok_or_else(no_domain)
     }
 
     pub(super) fn lookup_domain_by_id(&self, id: i32) -> Result<DomainRef> {
@@ -382,12 +413,32 @@ impl World {
 
     pub(super) fn list_domains(&self, list_flags: u32) -> Result<Vec<DomainRef>> {
         check_flags(list_flags, (1 << 16) - 1, "virConnectListAllDomains")?;
-        let active = wanted(list_flags, flags::LIST_DOMAINS_ACTIVE, flags::LIST_DOMAINS_INACTIVE);
-        let persistent = wanted(list_flags, flags::LIST_DOMAINS_PERSISTENT, flags::LIST_DOMAINS_TRANSIENT);
-        let autostart = wanted(list_flags, flags::LIST_DOMAINS_AUTOSTART, flags::LIST_DOMAINS_NO_AUTOSTART);
+        let active = wanted(
+            list_flags,
+            flags::LIST_DOMAINS_ACTIVE,
+            flags::LIST_DOMAINS_INACTIVE,
+        );
+        let persistent = wanted(
+            list_flags,
+            flags::LIST_DOMAINS_PERSISTENT,
+            flags::LIST_DOMAINS_TRANSIENT,
+        );
+        let autostart = wanted(
+            list_flags,
+            flags::LIST_DOMAINS_AUTOSTART,
+            flags::LIST_DOMAINS_NO_AUTOSTART,
+        );
         // No domain of the test driver has a managed save image, a snapshot or a checkpoint.
-        let managed_save = wanted(list_flags, flags::LIST_DOMAINS_MANAGEDSAVE, flags::LIST_DOMAINS_NO_MANAGEDSAVE);
-        let snapshot = wanted(list_flags, flags::LIST_DOMAINS_HAS_SNAPSHOT, flags::LIST_DOMAINS_NO_SNAPSHOT);
+        let managed_save = wanted(
+            list_flags,
+            flags::LIST_DOMAINS_MANAGEDSAVE,
+            flags::LIST_DOMAINS_NO_MANAGEDSAVE,
+        );
+        let snapshot = wanted(
+            list_flags,
+            flags::LIST_DOMAINS_HAS_SNAPSHOT,
+            flags::LIST_DOMAINS_NO_SNAPSHOT,
+        );
         let checkpoint = wanted(
             list_flags,
             flags::LIST_DOMAINS_HAS_CHECKPOINT,
@@ -435,7 +486,11 @@ impl World {
         })
     }
 
-    pub(super) fn domain_state(&self, dom: &DomainRef, state_flags: u32) -> Result<(DomainState, i32)> {
+    pub(super) fn domain_state(
+        &self,
+        dom: &DomainRef,
+        state_flags: u32,
+    ) -> Result<(DomainState, i32)> {
         check_flags(state_flags, 0, "virDomainGetState")?;
         let obj = self.domain(dom)?;
         Ok((obj.state, obj.reason))
@@ -502,7 +557,11 @@ impl World {
             ));
         }
         let impact = impact(obj, vcpu_flags, true)?;
-        let def = if impact.live { obj.live_def.as_ref() } else { obj.persistent_def.as_ref() };
+        let def = if impact.live {
+            obj.live_def.as_ref()
+        } else {
+            obj.persistent_def.as_ref()
+        };
         let def = def.unwrap_or_else(|| obj.def());
         Ok(if vcpu_flags & flags::VCPU_MAXIMUM != 0 {
             def.vcpus
@@ -519,7 +578,11 @@ impl World {
             if existing.name() != def.name {
                 return Err(op_failed(
                     ErrorDomain::DOMAIN,
-                    format!("domain '{}' is already defined with uuid {}", existing.name(), def.uuid),
+                    format!(
+                        "domain '{}' is already defined with uuid {}",
+                        existing.name(),
+                        def.uuid
+                    ),
                 ));
             }
             return Ok(Some(existing));
@@ -527,7 +590,11 @@ impl World {
         if let Some(existing) = self.domains.values().find(|d| d.name() == def.name) {
             return Err(op_failed(
                 ErrorDomain::DOMAIN,
-                format!("domain '{}' already exists with uuid {}", def.name, existing.uuid()),
+                format!(
+                    "domain '{}' already exists with uuid {}",
+                    def.name,
+                    existing.uuid()
+                ),
             ));
         }
         Ok(None)
@@ -585,10 +652,18 @@ impl World {
         }
     }
 
-    pub(super) fn create_domain(&mut self, store: &Store, dom: &DomainRef, start_flags: u32) -> Result<DomainRef> {
+    pub(super) fn create_domain(
+        &mut self,
+        store: &Store,
+        dom: &DomainRef,
+        start_flags: u32,
+    ) -> Result<DomainRef> {
         check_flags(
             start_flags,
-            flags::START_PAUSED | flags::START_BYPASS_CACHE | flags::START_FORCE_BOOT | flags::START_VALIDATE,
+            flags::START_PAUSED
+                | flags::START_BYPASS_CACHE
+                | flags::START_FORCE_BOOT
+                | flags::START_VALIDATE,
             "virDomainCreateWithFlags",
         )?;
         let mut changed = self.domain(dom)?.clone();
@@ -605,16 +680,27 @@ impl World {
         Ok(handle)
     }
 
-    pub(super) fn create_domain_xml(&mut self, store: &Store, def: DomainDef, start_flags: u32) -> Result<DomainRef> {
+    pub(super) fn create_domain_xml(
+        &mut self,
+        store: &Store,
+        def: DomainDef,
+        start_flags: u32,
+    ) -> Result<DomainRef> {
         check_flags(
             start_flags,
-            flags::START_PAUSED | flags::START_BYPASS_CACHE | flags::START_FORCE_BOOT | flags::START_VALIDATE,
+            flags::START_PAUSED
+                | flags::START_BYPASS_CACHE
+                | flags::START_FORCE_BOOT
+                | flags::START_VALIDATE,
             "virDomainCreateXML",
         )?;
         validate_name("domain", &def.name)?;
         let mut changed = match self.domain_clash(&def)? {
             Some(existing) if existing.is_active() => {
-                return Err(op_invalid(format!("domain '{}' is already active", def.name)));
+                return Err(op_invalid(format!(
+                    "domain '{}' is already active",
+                    def.name
+                )));
             }
             Some(existing) => {
                 let mut changed = existing.clone();
@@ -649,7 +735,12 @@ impl World {
         Ok(())
     }
 
-    pub(super) fn destroy_domain(&mut self, store: &Store, dom: &DomainRef, destroy_flags: u32) -> Result<()> {
+    pub(super) fn destroy_domain(
+        &mut self,
+        store: &Store,
+        dom: &DomainRef,
+        destroy_flags: u32,
+    ) -> Result<()> {
         // VIR_DOMAIN_DESTROY_GRACEFUL (1) and _REMOVE_LOGS (2) mean nothing for a simulated guest.
         check_flags(destroy_flags, 0b11, "virDomainDestroyFlags")?;
         let mut changed = self.domain(dom)?.clone();
@@ -663,7 +754,12 @@ impl World {
         Ok(())
     }
 
-    pub(super) fn shutdown_domain(&mut self, store: &Store, dom: &DomainRef, shutdown_flags: u32) -> Result<()> {
+    pub(super) fn shutdown_domain(
+        &mut self,
+        store: &Store,
+        dom: &DomainRef,
+        shutdown_flags: u32,
+    ) -> Result<()> {
         // Shutdown modes (ACPI, agent, initctl, signal, paravirt) all end the same way here.
         check_flags(shutdown_flags, 0b1_1111, "virDomainShutdownFlags")?;
         let mut changed = self.domain(dom)?.clone();
@@ -678,7 +774,12 @@ impl World {
         Ok(())
     }
 
-    pub(super) fn reboot_domain(&mut self, store: &Store, dom: &DomainRef, reboot_flags: u32) -> Result<()> {
+    pub(super) fn reboot_domain(
+        &mut self,
+        store: &Store,
+        dom: &DomainRef,
+        reboot_flags: u32,
+    ) -> Result<()> {
         check_flags(reboot_flags, 0b1_1111, "virDomainReboot")?;
         let mut changed = self.domain(dom)?.clone();
         if !changed.is_active() {
@@ -740,7 +841,12 @@ impl World {
         Ok(())
     }
 
-    pub(super) fn undefine_domain(&mut self, store: &Store, dom: &DomainRef, undefine_flags: u32) -> Result<()> {
+    pub(super) fn undefine_domain(
+        &mut self,
+        store: &Store,
+        dom: &DomainRef,
+        undefine_flags: u32,
+    ) -> Result<()> {
         // Nothing here has managed save images, snapshots, checkpoints or NVRAM: those flags are no-ops.
         check_flags(undefine_flags, 0b1_1111, "virDomainUndefineFlags")?;
         let mut changed = self.domain(dom)?.clone();
@@ -762,7 +868,12 @@ impl World {
         Ok(())
     }
 
-    pub(super) fn set_domain_autostart(&mut self, store: &Store, dom: &DomainRef, autostart: bool) -> Result<()> {
+    pub(super) fn set_domain_autostart(
+        &mut self,
+        store: &Store,
+        dom: &DomainRef,
+        autostart: bool,
+    ) -> Result<()> {
         let obj = self.domain(dom)?;
         if !obj.is_persistent() {
             return Err(op_invalid("cannot set autostart for transient domain"));
@@ -777,7 +888,13 @@ impl World {
         Ok(())
     }
 
-    pub(super) fn set_domain_memory(&mut self, store: &Store, dom: &DomainRef, kib: u64, mem_flags: u32) -> Result<()> {
+    pub(super) fn set_domain_memory(
+        &mut self,
+        store: &Store,
+        dom: &DomainRef,
+        kib: u64,
+        mem_flags: u32,
+    ) -> Result<()> {
         check_flags(
             mem_flags,
             flags::AFFECT_LIVE | flags::AFFECT_CONFIG | flags::MEM_MAXIMUM,
@@ -787,10 +904,15 @@ impl World {
         let impact = impact(&changed, mem_flags, false)?;
         if mem_flags & flags::MEM_MAXIMUM != 0 {
             if impact.live {
-                return Err(op_invalid("cannot resize the maximum memory on an active domain"));
+                return Err(op_invalid(
+                    "cannot resize the maximum memory on an active domain",
+                ));
             }
             if kib == 0 {
-                return Err(Error::invalid_arg(ErrorDomain::TEST, "maximum memory must be greater than zero"));
+                return Err(Error::invalid_arg(
+                    ErrorDomain::TEST,
+                    "maximum memory must be greater than zero",
+                ));
             }
             if let Some(def) = changed.persistent_def.as_mut() {
                 def.memory_kib = kib;
@@ -818,7 +940,13 @@ impl World {
         Ok(())
     }
 
-    pub(super) fn set_domain_vcpus(&mut self, store: &Store, dom: &DomainRef, count: u32, vcpu_flags: u32) -> Result<()> {
+    pub(super) fn set_domain_vcpus(
+        &mut self,
+        store: &Store,
+        dom: &DomainRef,
+        count: u32,
+        vcpu_flags: u32,
+    ) -> Result<()> {
         check_flags(
             vcpu_flags,
             flags::AFFECT_LIVE
@@ -837,7 +965,10 @@ impl World {
             ));
         }
         if count == 0 {
-            return Err(Error::invalid_arg(ErrorDomain::TEST, "vcpu count must be greater than zero"));
+            return Err(Error::invalid_arg(
+                ErrorDomain::TEST,
+                "vcpu count must be greater than zero",
+            ));
         }
         let impact = impact(&changed, vcpu_flags, false)?;
         let maximum = vcpu_flags & flags::VCPU_MAXIMUM != 0;
@@ -915,7 +1046,10 @@ impl World {
 
     fn network(&self, net: &NetworkRef) -> Result<&NetworkObj> {
         self.networks.get(&net.uuid).ok_or_else(|| {
-            no_network(format!("no network with matching uuid '{}' ({})", net.uuid, net.name))
+            no_network(format!(
+                "no network with matching uuid '{}' ({})",
+                net.uuid, net.name
+            ))
         })
     }
 
@@ -936,13 +1070,29 @@ impl World {
 
     pub(super) fn list_networks(&self, list_flags: u32) -> Result<Vec<NetworkRef>> {
         check_flags(list_flags, (1 << 6) - 1, "virConnectListAllNetworks")?;
-        let active = wanted(list_flags, flags::LIST_NETWORKS_ACTIVE, flags::LIST_NETWORKS_INACTIVE);
-        let persistent = wanted(list_flags, flags::LIST_NETWORKS_PERSISTENT, flags::LIST_NETWORKS_TRANSIENT);
-        let autostart = wanted(list_flags, flags::LIST_NETWORKS_AUTOSTART, flags::LIST_NETWORKS_NO_AUTOSTART);
+        let active = wanted(
+            list_flags,
+            flags::LIST_NETWORKS_ACTIVE,
+            flags::LIST_NETWORKS_INACTIVE,
+        );
+        let persistent = wanted(
+            list_flags,
+            flags::LIST_NETWORKS_PERSISTENT,
+            flags::LIST_NETWORKS_TRANSIENT,
+        );
+        let autostart = wanted(
+            list_flags,
+            flags::LIST_NETWORKS_AUTOSTART,
+            flags::LIST_NETWORKS_NO_AUTOSTART,
+        );
         let mut found: Vec<&NetworkObj> = self
             .networks
             .values()
-            .filter(|n| passes(active, n.active) && passes(persistent, n.persistent) && passes(autostart, n.autostart))
+            .filter(|n| {
+                passes(active, n.active)
+                    && passes(persistent, n.persistent)
+                    && passes(autostart, n.autostart)
+            })
             .collect();
         found.sort_by(|a, b| a.def.name.cmp(&b.def.name));
         Ok(found.into_iter().map(NetworkObj::handle).collect())
@@ -953,7 +1103,10 @@ impl World {
             if existing.def.name != def.name {
                 return Err(op_failed(
                     ErrorDomain::NETWORK,
-                    format!("network '{}' is already defined with uuid {}", existing.def.name, def.uuid),
+                    format!(
+                        "network '{}' is already defined with uuid {}",
+                        existing.def.name, def.uuid
+                    ),
                 ));
             }
             return Ok(Some(existing));
@@ -961,7 +1114,10 @@ impl World {
         if let Some(existing) = self.networks.values().find(|n| n.def.name == def.name) {
             return Err(op_failed(
                 ErrorDomain::NETWORK,
-                format!("network '{}' already exists with uuid {}", def.name, existing.def.uuid),
+                format!(
+                    "network '{}' already exists with uuid {}",
+                    def.name, existing.def.uuid
+                ),
             ));
         }
         Ok(None)
@@ -988,11 +1144,18 @@ impl World {
         Ok(handle)
     }
 
-    pub(super) fn create_network_xml(&mut self, store: &Store, def: NetworkDef) -> Result<NetworkRef> {
+    pub(super) fn create_network_xml(
+        &mut self,
+        store: &Store,
+        def: NetworkDef,
+    ) -> Result<NetworkRef> {
         validate_name("network", &def.name)?;
         let changed = match self.network_clash(&def)? {
             Some(existing) if existing.active => {
-                return Err(op_invalid(format!("network '{}' is already active", def.name)));
+                return Err(op_invalid(format!(
+                    "network '{}' is already active",
+                    def.name
+                )));
             }
             Some(existing) => NetworkObj {
                 def,
@@ -1015,7 +1178,10 @@ impl World {
     pub(super) fn start_network(&mut self, store: &Store, net: &NetworkRef) -> Result<()> {
         let obj = self.network(net)?;
         if obj.active {
-            return Err(op_invalid(format!("network '{}' is already active", obj.def.name)));
+            return Err(op_invalid(format!(
+                "network '{}' is already active",
+                obj.def.name
+            )));
         }
         let changed = NetworkObj {
             active: true,
@@ -1029,7 +1195,10 @@ impl World {
     pub(super) fn destroy_network(&mut self, store: &Store, net: &NetworkRef) -> Result<()> {
         let obj = self.network(net)?;
         if !obj.active {
-            return Err(op_invalid(format!("network '{}' is not active", obj.def.name)));
+            return Err(op_invalid(format!(
+                "network '{}' is not active",
+                obj.def.name
+            )));
         }
         if obj.persistent {
             let changed = NetworkObj {
@@ -1049,7 +1218,10 @@ impl World {
     pub(super) fn undefine_network(&mut self, store: &Store, net: &NetworkRef) -> Result<()> {
         let obj = self.network(net)?;
         if obj.active {
-            return Err(op_invalid(format!("network '{}' is still running", obj.def.name)));
+            return Err(op_invalid(format!(
+                "network '{}' is still running",
+                obj.def.name
+            )));
         }
         let uuid = obj.def.uuid;
         store.remove_network(&uuid)?;
@@ -1058,7 +1230,11 @@ impl World {
     }
 
     pub(super) fn network_xml(&self, net: &NetworkRef, xml_flags: u32) -> Result<String> {
-        check_flags(xml_flags, flags::NETWORK_XML_INACTIVE, "virNetworkGetXMLDesc")?;
+        check_flags(
+            xml_flags,
+            flags::NETWORK_XML_INACTIVE,
+            "virNetworkGetXMLDesc",
+        )?;
         Ok(self.network(net)?.def.to_xml())
     }
 
@@ -1084,7 +1260,12 @@ impl World {
         Ok(self.network(net)?.persistent)
     }
 
-    pub(super) fn set_network_autostart(&mut self, store: &Store, net: &NetworkRef, autostart: bool) -> Result<()> {
+    pub(super) fn set_network_autostart(
+        &mut self,
+        store: &Store,
+        net: &NetworkRef,
+        autostart: bool,
+    ) -> Result<()> {
         let obj = self.network(net)?;
         if !obj.persistent {
             return Err(op_invalid("cannot set autostart for transient network"));
@@ -1105,14 +1286,20 @@ impl World {
 
     fn pool(&self, pool: &PoolRef) -> Result<&PoolObj> {
         self.pools.get(&pool.uuid).ok_or_else(|| {
-            no_pool(format!("no storage pool with matching uuid '{}' ({})", pool.uuid, pool.name))
+            no_pool(format!(
+                "no storage pool with matching uuid '{}' ({})",
+                pool.uuid, pool.name
+            ))
         })
     }
 
     fn active_pool(&self, pool: &PoolRef) -> Result<&PoolObj> {
         let obj = self.pool(pool)?;
         if !obj.active {
-            return Err(op_invalid(format!("storage pool '{}' is not active", obj.def.name)));
+            return Err(op_invalid(format!(
+                "storage pool '{}' is not active",
+                obj.def.name
+            )));
         }
         Ok(obj)
     }
@@ -1138,10 +1325,26 @@ impl World {
 
     pub(super) fn list_pools(&self, list_flags: u32) -> Result<Vec<PoolRef>> {
         let type_bits = ((1u32 << POOL_TYPES.len()) - 1) * flags::LIST_POOLS_DIR;
-        check_flags(list_flags, type_bits | (flags::LIST_POOLS_DIR - 1), "virConnectListAllStoragePools")?;
-        let active = wanted(list_flags, flags::LIST_POOLS_ACTIVE, flags::LIST_POOLS_INACTIVE);
-        let persistent = wanted(list_flags, flags::LIST_POOLS_PERSISTENT, flags::LIST_POOLS_TRANSIENT);
-        let autostart = wanted(list_flags, flags::LIST_POOLS_AUTOSTART, flags::LIST_POOLS_NO_AUTOSTART);
+        check_flags(
+            list_flags,
+            type_bits | (flags::LIST_POOLS_DIR - 1),
+            "virConnectListAllStoragePools",
+        )?;
+        let active = wanted(
+            list_flags,
+            flags::LIST_POOLS_ACTIVE,
+            flags::LIST_POOLS_INACTIVE,
+        );
+        let persistent = wanted(
+            list_flags,
+            flags::LIST_POOLS_PERSISTENT,
+            flags::LIST_POOLS_TRANSIENT,
+        );
+        let autostart = wanted(
+            list_flags,
+            flags::LIST_POOLS_AUTOSTART,
+            flags::LIST_POOLS_NO_AUTOSTART,
+        );
         let mut found: Vec<&PoolObj> = self
             .pools
             .values()
@@ -1161,7 +1364,10 @@ impl World {
             if existing.def.name != def.name {
                 return Err(op_failed(
                     ErrorDomain::STORAGE,
-                    format!("pool '{}' is already defined with uuid {}", existing.def.name, def.uuid),
+                    format!(
+                        "pool '{}' is already defined with uuid {}",
+                        existing.def.name, def.uuid
+                    ),
                 ));
             }
             return Ok(Some(existing));
@@ -1169,7 +1375,10 @@ impl World {
         if let Some(existing) = self.pools.values().find(|p| p.def.name == def.name) {
             return Err(op_failed(
                 ErrorDomain::STORAGE,
-                format!("pool '{}' already exists with uuid {}", def.name, existing.def.uuid),
+                format!(
+                    "pool '{}' already exists with uuid {}",
+                    def.name, existing.def.uuid
+                ),
             ));
         }
         Ok(None)
@@ -1210,13 +1419,21 @@ impl World {
         Ok(handle)
     }
 
-    pub(super) fn create_pool_xml(&mut self, store: &Store, def: PoolDef, create_flags: u32) -> Result<PoolRef> {
+    pub(super) fn create_pool_xml(
+        &mut self,
+        store: &Store,
+        def: PoolDef,
+        create_flags: u32,
+    ) -> Result<PoolRef> {
         check_flags(create_flags, 0b111, "virStoragePoolCreateXML")?;
         validate_name("pool", &def.name)?;
         let def = self.with_sizes(def);
         let changed = match self.pool_clash(&def)? {
             Some(existing) if existing.active => {
-                return Err(op_invalid(format!("storage pool '{}' is already active", def.name)));
+                return Err(op_invalid(format!(
+                    "storage pool '{}' is already active",
+                    def.name
+                )));
             }
             Some(existing) => PoolObj {
                 def,
@@ -1240,17 +1457,28 @@ impl World {
         check_flags(build_flags, 0b1111, "virStoragePoolBuild")?;
         let obj = self.pool(pool)?;
         if obj.active {
-            return Err(op_invalid(format!("storage pool '{}' is already active", obj.def.name)));
+            return Err(op_invalid(format!(
+                "storage pool '{}' is already active",
+                obj.def.name
+            )));
         }
         // Nothing to build: the test driver's pools are simulated.
         Ok(())
     }
 
-    pub(super) fn start_pool(&mut self, store: &Store, pool: &PoolRef, create_flags: u32) -> Result<()> {
+    pub(super) fn start_pool(
+        &mut self,
+        store: &Store,
+        pool: &PoolRef,
+        create_flags: u32,
+    ) -> Result<()> {
         check_flags(create_flags, 0b111, "virStoragePoolCreate")?;
         let obj = self.pool(pool)?;
         if obj.active {
-            return Err(op_invalid(format!("storage pool '{}' is already active", obj.def.name)));
+            return Err(op_invalid(format!(
+                "storage pool '{}' is already active",
+                obj.def.name
+            )));
         }
         let changed = PoolObj {
             active: true,
@@ -1300,7 +1528,10 @@ impl World {
     pub(super) fn undefine_pool(&mut self, store: &Store, pool: &PoolRef) -> Result<()> {
         let obj = self.pool(pool)?;
         if obj.active {
-            return Err(op_invalid(format!("storage pool '{}' is still active", obj.def.name)));
+            return Err(op_invalid(format!(
+                "storage pool '{}' is still active",
+                obj.def.name
+            )));
         }
         let uuid = obj.def.uuid;
         self.forget_pool(store, uuid)
@@ -1328,7 +1559,11 @@ impl World {
     }
 
     pub(super) fn pool_xml(&self, pool: &PoolRef, xml_flags: u32) -> Result<String> {
-        check_flags(xml_flags, flags::STORAGE_XML_INACTIVE, "virStoragePoolGetXMLDesc")?;
+        check_flags(
+            xml_flags,
+            flags::STORAGE_XML_INACTIVE,
+            "virStoragePoolGetXMLDesc",
+        )?;
         Ok(self.pool(pool)?.def.to_xml())
     }
 
@@ -1344,10 +1579,18 @@ impl World {
         Ok(self.pool(pool)?.persistent)
     }
 
-    pub(super) fn set_pool_autostart(&mut self, store: &Store, pool: &PoolRef, autostart: bool) -> Result<()> {
+    pub(super) fn set_pool_autostart(
+        &mut self,
+        store: &Store,
+        pool: &PoolRef,
+        autostart: bool,
+    ) -> Result<()> {
         let obj = self.pool(pool)?;
         if !obj.persistent {
-            return Err(Error::invalid_arg(ErrorDomain::TEST, "pool has no config file"));
+            return Err(Error::invalid_arg(
+                ErrorDomain::TEST,
+                "pool has no config file",
+            ));
         }
         if obj.autostart == autostart {
             return Ok(());
@@ -1364,9 +1607,16 @@ impl World {
     pub(super) fn list_volumes(&self, pool: &PoolRef, list_flags: u32) -> Result<Vec<VolumeRef>> {
         check_flags(list_flags, 0, "virStoragePoolListAllVolumes")?;
         let obj = self.active_pool(pool)?;
-        let mut found: Vec<&VolumeObj> = self.volumes.values().filter(|v| v.pool == obj.def.uuid).collect();
+        let mut found: Vec<&VolumeObj> = self
+            .volumes
+            .values()
+            .filter(|v| v.pool == obj.def.uuid)
+            .collect();
         found.sort_by(|a, b| a.def.name.cmp(&b.def.name));
-        Ok(found.into_iter().map(|v| self.volume_handle(obj, v)).collect())
+        Ok(found
+            .into_iter()
+            .map(|v| self.volume_handle(obj, v))
+            .collect())
     }
 
     // ---------------------------------------------------------------- volumes
@@ -1387,7 +1637,9 @@ impl World {
             .volumes
             .values()
             .find(|v| v.pool == pool.def.uuid && v.def.name == vol.name)
-            .ok_or_else(|| no_volume(format!("no storage vol with matching name '{}'", vol.name)))?;
+            .ok_or_else(|| {
+                no_volume(format!("no storage vol with matching name '{}'", vol.name))
+            })?;
         Ok((pool, found))
     }
 
@@ -1400,7 +1652,10 @@ impl World {
             .ok_or_else(|| no_volume(format!("no storage vol with matching name '{name}'")))
     }
 
-    fn find_volume_in_active_pools(&self, matches: impl Fn(&VolumeObj) -> bool) -> Option<VolumeRef> {
+    fn find_volume_in_active_pools(
+        &self,
+        matches: impl Fn(&VolumeObj) -> bool,
+    ) -> Option<VolumeRef> {
         self.volumes.values().find_map(|v| {
             let pool = self.pools.get(&v.pool).filter(|p| p.active)?;
             matches(v).then(|| self.volume_handle(pool, v))
@@ -1417,10 +1672,19 @@ impl World {
             .ok_or_else(|| no_volume(format!("no storage vol with matching path '{path}'")))
     }
 
-    pub(super) fn create_volume(&mut self, store: &Store, pool: &PoolRef, mut def: VolumeDef) -> Result<VolumeRef> {
+    pub(super) fn create_volume(
+        &mut self,
+        store: &Store,
+        pool: &PoolRef,
+        mut def: VolumeDef,
+    ) -> Result<VolumeRef> {
         validate_name("volume", &def.name)?;
         let obj = self.active_pool(pool)?;
-        if self.volumes.values().any(|v| v.pool == obj.def.uuid && v.def.name == def.name) {
+        if self
+            .volumes
+            .values()
+            .any(|v| v.pool == obj.def.uuid && v.def.name == def.name)
+        {
             return Err(Error::with_detail(
                 ErrorCode::STORAGE_VOL_EXIST,
                 ErrorDomain::TEST,
@@ -1436,7 +1700,11 @@ impl World {
         }
         let path = format!(
             "{}/{}",
-            obj.def.target_path.as_deref().unwrap_or("").trim_end_matches('/'),
+            obj.def
+                .target_path
+                .as_deref()
+                .unwrap_or("")
+                .trim_end_matches('/'),
             def.name
         );
         def.key = Some(path.clone());
@@ -1456,7 +1724,12 @@ impl World {
         Ok(handle)
     }
 
-    pub(super) fn delete_volume(&mut self, store: &Store, vol: &VolumeRef, delete_flags: u32) -> Result<()> {
+    pub(super) fn delete_volume(
+        &mut self,
+        store: &Store,
+        vol: &VolumeRef,
+        delete_flags: u32,
+    ) -> Result<()> {
         // ZEROED (1), WITH_SNAPSHOTS (2): nothing to wipe in a simulated volume.
         check_flags(delete_flags, 0b11, "virStorageVolDelete")?;
         let (_, obj) = self.volume(vol)?;
@@ -1467,7 +1740,13 @@ impl World {
         Ok(())
     }
 
-    pub(super) fn resize_volume(&mut self, store: &Store, vol: &VolumeRef, capacity: u64, resize_flags: u32) -> Result<()> {
+    pub(super) fn resize_volume(
+        &mut self,
+        store: &Store,
+        vol: &VolumeRef,
+        capacity: u64,
+        resize_flags: u32,
+    ) -> Result<()> {
         check_flags(
             resize_flags,
             flags::VOL_RESIZE_ALLOCATE | flags::VOL_RESIZE_DELTA | flags::VOL_RESIZE_SHRINK,
@@ -1503,7 +1782,10 @@ impl World {
         if resize_flags & flags::VOL_RESIZE_ALLOCATE != 0 {
             let extra = new_capacity - allocation;
             if extra > pool.def.available {
-                return Err(op_failed(ErrorDomain::TEST, "Not enough space left in storage pool"));
+                return Err(op_failed(
+                    ErrorDomain::TEST,
+                    "Not enough space left in storage pool",
+                ));
             }
             changed.def.allocation = Some(new_capacity);
         }
@@ -1564,7 +1846,9 @@ fn impact(obj: &DomainObj, impact_flags: u32, exactly_one: bool) -> Result<Impac
         return Err(op_invalid("domain is not running"));
     }
     if config && !obj.is_persistent() {
-        return Err(op_invalid("cannot change persistent config of a transient domain"));
+        return Err(op_invalid(
+            "cannot change persistent config of a transient domain",
+        ));
     }
     Ok(Impact { live, config })
 }
