@@ -3,7 +3,8 @@
 //!
 //! The test re-runs its own binary as the child (`crash_child`, selected by an environment variable). The child
 //! prints an intent line before each call (`d NAME` define, `a NAME` autostart, `u NAME` undefine) and an
-//! acknowledgement after it returns (`D`, `A`, `U`); the parent kills it after a random delay and checks the directory against what was acknowledged.
+//! acknowledgement after it returns (`D`, `A`, `U`); the parent kills it after a random delay and checks the
+//! directory against what was acknowledged.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
