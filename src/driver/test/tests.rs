@@ -112,7 +112,7 @@ async fn first_open_creates_libvirts_test_world() {
     );
     assert_eq!(
         d.domain_get_state(test, 0).await.unwrap(),
-        (DomainState::Running, reason::RUNNING_BOOTED)
+        (DomainState::Running, reason::RUNNING_UNKNOWN)
     );
     assert_eq!(d.domain_get_os_type(test).await.unwrap(), "linux");
     assert!(d.domain_is_persistent(test).await.unwrap());
@@ -721,7 +721,7 @@ async fn a_failed_write_changes_nothing_and_reports_a_system_error() {
     );
     assert_eq!(
         d.domain_get_state(&test, 0).await.unwrap(),
-        (DomainState::Running, reason::RUNNING_BOOTED)
+        (DomainState::Running, reason::RUNNING_UNKNOWN)
     );
     assert!(d.domain_is_persistent(&test).await.unwrap());
     assert!(drain(&mut rx).is_empty());
