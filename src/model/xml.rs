@@ -372,8 +372,15 @@ impl Ctx {
     pub fn uuid(&self, root: &Node) -> Result<Uuid> {
         match root.child_text("uuid") {
             None => Ok(Uuid::new_v4()),
-            Some(text) => Uuid::parse_str(text.trim())
-                .map_err(|_| self.xml_error(format!("malformed uuid element '{text}'"))),
+            Some(text) => {
+                // Only the hyphenated and the plain 32-digit forms, as the schemas say.
+                let trimmed = text.trim();
+                [32, 36]
+                    .contains(&trimmed.len())
+                    .then(|| Uuid::parse_str(trimmed).ok())
+                    .flatten()
+                    .ok_or_else(|| self.xml_error(format!("malformed uuid element '{text}'")))
+            }
         }
     }
 
