@@ -278,7 +278,10 @@ impl Ctx {
         if let Some((key, _)) = node
             .attrs
             .iter()
-            .find(|(key, _)| !attrs.contains(&key.as_str()))
+            // Namespace declarations are not attributes (RelaxNG ignores them too).
+            .find(|(key, _)| {
+                !attrs.contains(&key.as_str()) && key != "xmlns" && !key.starts_with("xmlns:")
+            })
         {
             return Err(
                 self.schema_error(format!("Invalid attribute {key} for element {}", node.name))
