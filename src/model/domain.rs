@@ -288,6 +288,9 @@ impl DomainDef {
             ],
             &["type", "id"],
         )?;
+        if let Some(id) = root.attr("id").filter(|_| validate) {
+            parse_signed::<i32>(id).ok_or_else(|| cx.invalid_attr("domain", "id", id))?;
+        }
         let domain_type = match root.attr("type") {
             None => {
                 return Err(Error::internal(
@@ -486,6 +489,7 @@ fn parse_memory(cx: &Ctx, root: &Node) -> Result<(u64, u64)> {
     let mut memory = 0;
     if let Some(node) = root.child("memory") {
         cx.check(node, &[], &["unit", "dumpCore"])?;
+        cx.enum_attr(node, "dumpCore", &["on", "off"])?;
         memory = cx.scaled(node, ScaleDefault::KiB)?;
     }
     if memory == 0 {
@@ -928,6 +932,7 @@ fn parse_video(cx: &Ctx, node: &Node) -> Result<VideoDef> {
         });
     };
     cx.check(model, &[], &["type", "vram", "heads", "primary"])?;
+    cx.enum_attr(model, "primary", &["yes", "no"])?;
     let model_type = match model.attr("type") {
         None => DEFAULT_VIDEO_MODEL.to_string(),
         Some(kind) => one_of(kind, VIDEO_MODELS, |kind| {

@@ -84,7 +84,7 @@ fn parse_mode(cx: &Ctx, target: &Node) -> Result<Option<String>> {
     };
     cx.check(mode, &[], &[])?;
     let text = mode.text.trim();
-    let valid = !text.is_empty()
+    let valid = (1..=4).contains(&text.len())
         && text.bytes().all(|b| (b'0'..=b'7').contains(&b))
         && u32::from_str_radix(text, 8).is_ok_and(|value| value <= 0o7777);
     if !valid {
