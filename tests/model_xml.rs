@@ -453,7 +453,7 @@ impl Samples {
         candidates: &mut usize,
     ) -> bool {
         *candidates += 1;
-        *candidates % SAMPLE_EVERY == 0
+        (*candidates).is_multiple_of(SAMPLE_EVERY)
             && list.iter().filter(|item| kind_of(item) == kind).count() < SAMPLE
     }
 }
