@@ -51,6 +51,11 @@ fn malformed(domain: ErrorDomain, detail: impl AsRef<str>) -> Error {
     Error::with_detail(ErrorCode::XML_ERROR, domain, detail)
 }
 
+/// XML's white space (narrower than Unicode's).
+pub fn is_xml_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r')
+}
+
 /// XML 1.0's legal characters: refusing the others keeps every parsed value writable again.
 fn is_xml_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
@@ -152,6 +157,8 @@ pub fn parse_document(xml: &str, domain: ErrorDomain) -> Result<Node> {
             format!("document larger than {MAX_INPUT_BYTES} bytes"),
         ));
     }
+    // A UTF-8 byte order mark carries no meaning in a Rust string.
+    let xml = xml.strip_prefix('\u{FEFF}').unwrap_or(xml);
     let mut reader = Reader::from_str(xml);
     let config = reader.config_mut();
     config.check_end_names = true;
@@ -287,7 +294,7 @@ pub fn parse_document(xml: &str, domain: ErrorDomain) -> Result<Node> {
             }
             match stack.last_mut() {
                 Some(open) => open.text.push_str(&piece),
-                None if piece.trim().is_empty() => {}
+                None if piece.trim_matches(is_xml_space).is_empty() => {}
                 None => return Err(malformed(domain, "text outside the root element")),
             }
         }
@@ -304,12 +311,11 @@ pub fn parse_document(xml: &str, domain: ErrorDomain) -> Result<Node> {
 /// Checks the pseudo-attributes of `<?xml ...?>`: `version='1.0'`, then optionally a UTF-8 `encoding`, then
 /// optionally `standalone` yes/no, each after whitespace.
 fn check_declaration(body: &str) -> std::result::Result<(), String> {
-    let is_space = |c: char| matches!(c, ' ' | '\t' | '\n' | '\r');
     let order = ["version", "encoding", "standalone"];
     let mut next = 0;
     let mut rest = body;
     loop {
-        let trimmed = rest.trim_start_matches(is_space);
+        let trimmed = rest.trim_start_matches(is_xml_space);
         if trimmed.is_empty() {
             break;
         }
@@ -317,8 +323,8 @@ fn check_declaration(body: &str) -> std::result::Result<(), String> {
             return Err("malformed XML declaration".into());
         }
         let (name, after) = trimmed.split_once('=').ok_or("malformed XML declaration")?;
-        let name = name.trim_end_matches(is_space);
-        let after = after.trim_start_matches(is_space);
+        let name = name.trim_end_matches(is_xml_space);
+        let after = after.trim_start_matches(is_xml_space);
         let quote = after
             .chars()
             .next()
@@ -344,7 +350,7 @@ fn check_declaration(body: &str) -> std::result::Result<(), String> {
         }
         rest = remainder;
     }
-    if body.trim_start_matches(is_space).starts_with("version") {
+    if body.trim_start_matches(is_xml_space).starts_with("version") {
         Ok(())
     } else {
         Err("the XML declaration lacks a version".into())
@@ -424,7 +430,6 @@ impl Ctx {
         if !self.validate {
             return Ok(());
         }
-        let is_xml_space = |c: char| matches!(c, ' ' | '\t' | '\n' | '\r');
         if !TEXT_ELEMENTS.contains(&node.name.as_str())
             && !node.text.trim_matches(is_xml_space).is_empty()
         {
@@ -770,6 +775,7 @@ mod tests {
             "<?xml version='1.1'?><a/>",
             " <?xml version='1.0'?><a/>",
             "<a/><?xml version='1.0'?>",
+            "\u{A0}<a/>",
             "<?xm]]>l version='1.0'?><a/>",
             "<a><?xml?></a>",
             "<a>x]]>y</a>",
@@ -786,6 +792,16 @@ mod tests {
             assert_eq!(err.code, ErrorCode::XML_ERROR, "{xml:?}");
             assert!(err.message.starts_with("XML error: "), "{}", err.message);
         }
+    }
+
+    #[test]
+    fn accepts_a_byte_order_mark() {
+        assert_eq!(
+            parse_document("\u{FEFF}<?xml version='1.0'?>\n<a/>\n", D)
+                .unwrap()
+                .name,
+            "a"
+        );
     }
 
     #[test]
