@@ -2,8 +2,9 @@
 //! load cleanly and hold every acknowledged change.
 //!
 //! The test re-runs its own binary as the child (`crash_child`, selected by an environment variable). The child
-//! prints an intent line before each call (`d NAME`, `u NAME`) and an acknowledgement after it returns (`D NAME`,
-//! `U NAME`); the parent kills it after a random delay and checks the directory against what was acknowledged.
+//! prints an intent line before each call (`d NAME` define, `a NAME` autostart, `u NAME` undefine) and an
+//! acknowledgement after it returns (`D`, `A`, `U`); the parent kills it after a random delay and checks the
+//! directory against what was acknowledged.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -58,6 +59,14 @@ fn crash_child() {
                 .await
                 .expect("define");
             say(format!("D {name}\n"));
+            if i % 2 == 0 {
+                say(format!("a {name}\n"));
+                driver
+                    .domain_set_autostart(&dom, true)
+                    .await
+                    .expect("autostart");
+                say(format!("A {name}\n"));
+            }
             defined.push(dom);
             if defined.len() > 2 {
                 let old = defined.remove(0);
@@ -69,35 +78,43 @@ fn crash_child() {
     });
 }
 
-/// What the parent may expect of one domain name after a kill.
+/// What the parent may expect of one domain after a kill: whether it exists, and its autostart flag.
 #[derive(Clone, Copy, PartialEq, Debug)]
 enum Expect {
-    Present,
+    Present {
+        autostart: Option<bool>,
+    },
     Absent,
+    /// A call on it was in flight: it may or may not have happened.
     Either,
 }
 
 fn expectations(output: &str) -> BTreeMap<String, Expect> {
     let mut expect = BTreeMap::new();
-    // A line cut short by the kill carries no information.
-    for line in output.lines().filter(|l| !l.is_empty()) {
+    let complete = match output.rfind('\n') {
+        Some(end) => &output[..end],
+        None => "",
+    };
+    for line in complete.lines() {
         let Some((tag, name)) = line.split_once(' ') else {
             continue;
         };
         let value = match tag {
             "d" | "u" => Expect::Either,
-            "D" => Expect::Present,
+            "D" => Expect::Present {
+                autostart: Some(false),
+            },
+            "a" => Expect::Present { autostart: None },
+            "A" => Expect::Present {
+                autostart: Some(true),
+            },
             "U" => Expect::Absent,
             _ => continue,
         };
         expect.insert(name.to_string(), value);
     }
-    // The last line may itself be partial (no newline): then its call may or may not have happened.
-    if !output.ends_with('\n') {
-        if let Some((_, name)) = output.lines().last().and_then(|l| l.split_once(' ')) {
-            expect.insert(name.to_string(), Expect::Either);
-        }
-    }
+    // A last line cut short by the kill is ignored: the complete line before it already says whether a call
+    // may be in flight.
     expect
 }
 
@@ -160,33 +177,38 @@ fn sigkill_at_random_moments_loses_no_acknowledged_change() {
                 "round {round}: unreadable files after kill: {:?}",
                 driver.load_warnings()
             );
-            let names: Vec<String> = driver
-                .list_all_domains(0)
-                .await
-                .unwrap()
-                .into_iter()
-                .map(|d| d.name)
-                .collect();
             for (name, want) in &expect {
-                let present = names.contains(name);
-                match want {
-                    Expect::Present => assert!(present, "round {round}: acknowledged define of {name} lost"),
-                    Expect::Absent => assert!(!present, "round {round}: acknowledged undefine of {name} lost"),
-                    Expect::Either => {}
+                let found = driver.domain_lookup_by_name(name).await;
+                match (want, found) {
+                    (Expect::Present { autostart }, Ok(dom)) => {
+                        let flag = driver.domain_get_autostart(&dom).await.unwrap();
+                        if let Some(want_flag) = autostart {
+                            assert_eq!(flag, *want_flag, "round {round}: acknowledged autostart of {name} lost");
+                        }
+                    }
+                    (Expect::Present { .. }, Err(_)) => panic!("round {round}: acknowledged define of {name} lost"),
+                    (Expect::Absent, Ok(_)) => panic!("round {round}: acknowledged undefine of {name} lost"),
+                    _ => {}
                 }
             }
-            for name in &names {
+            let doms = driver.list_all_domains(0).await.unwrap();
+            for dom in &doms {
                 assert!(
-                    name == "test" || expect.contains_key(name),
-                    "round {round}: {name} exists but was never defined in this round; child said {stdout:?}"
+                    dom.name == "test" || expect.contains_key(&dom.name),
+                    "round {round}: {} exists but was never defined in this round; child said {stdout:?}",
+                    dom.name
                 );
             }
             let files = std::fs::read_dir(dir.path().join("domains")).unwrap().count();
-            assert_eq!(files, names.len(), "round {round}: stray files after cleanup");
-            // Start the next round from a small world.
-            for name in names.iter().filter(|n| *n != "test") {
-                let dom = driver.domain_lookup_by_name(name).await.unwrap();
-                driver.domain_undefine(&dom, 0).await.unwrap();
+            assert_eq!(files, doms.len(), "round {round}: stray files after cleanup");
+            // Start the next round from a small world (autostart may have started some at reopen).
+            for dom in doms.iter().filter(|d| d.name != "test") {
+                if driver.domain_is_active(dom).await.unwrap() {
+                    driver.domain_destroy(dom, 0).await.unwrap();
+                }
+                if let Ok(dom) = driver.domain_lookup_by_uuid(&dom.uuid).await {
+                    driver.domain_undefine(&dom, 0).await.unwrap();
+                }
             }
         });
     }

@@ -51,6 +51,11 @@ fn malformed(domain: ErrorDomain, detail: impl AsRef<str>) -> Error {
     Error::with_detail(ErrorCode::XML_ERROR, domain, detail)
 }
 
+/// XML's white space (narrower than Unicode's).
+pub fn is_xml_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r')
+}
+
 /// XML 1.0's legal characters: refusing the others keeps every parsed value writable again.
 fn is_xml_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
@@ -64,6 +69,25 @@ fn check_chars(domain: ErrorDomain, text: &str) -> Result<()> {
         )),
         None => Ok(()),
     }
+}
+
+/// XML's Name production, simplified for non-ASCII: letters and digits of any script are accepted.
+fn is_xml_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    let Some(first) = chars.next() else {
+        return false;
+    };
+    let start_ok = |c: char| {
+        c.is_ascii_alphabetic() || c == '_' || c == ':' || (!c.is_ascii() && c.is_alphabetic())
+    };
+    start_ok(first)
+        && chars.all(|c| {
+            start_ok(c)
+                || c.is_ascii_digit()
+                || c == '-'
+                || c == '.'
+                || (!c.is_ascii() && c.is_alphanumeric())
+        })
 }
 
 fn predefined_entity(name: &str) -> Option<char> {
@@ -81,6 +105,9 @@ fn start_node(domain: ErrorDomain, start: &BytesStart<'_>) -> Result<Node> {
     let name = std::str::from_utf8(start.name().as_ref())
         .map_err(|_| malformed(domain, "element name is not UTF-8"))?
         .to_string();
+    if !is_xml_name(&name) {
+        return Err(malformed(domain, format!("bad element name '{name}'")));
+    }
     let mut node = Node {
         name,
         ..Node::default()
@@ -97,6 +124,18 @@ fn start_node(domain: ErrorDomain, start: &BytesStart<'_>) -> Result<Node> {
         let key = std::str::from_utf8(attr.key.as_ref())
             .map_err(|_| malformed(domain, "attribute name is not UTF-8"))?
             .to_string();
+        if attr.value.contains(&b'<') {
+            return Err(malformed(
+                domain,
+                format!("unescaped '<' in attribute '{key}'"),
+            ));
+        }
+        if !is_xml_name(&key) {
+            return Err(malformed(
+                domain,
+                format!("bad attribute name '{key}' in element '{}'", node.name),
+            ));
+        }
         let value = attr.unescape_value().map_err(|err| {
             malformed(
                 domain,
@@ -118,6 +157,8 @@ pub fn parse_document(xml: &str, domain: ErrorDomain) -> Result<Node> {
             format!("document larger than {MAX_INPUT_BYTES} bytes"),
         ));
     }
+    // A UTF-8 byte order mark carries no meaning in a Rust string.
+    let xml = xml.strip_prefix('\u{FEFF}').unwrap_or(xml);
     let mut reader = Reader::from_str(xml);
     let config = reader.config_mut();
     config.check_end_names = true;
@@ -130,6 +171,7 @@ pub fn parse_document(xml: &str, domain: ErrorDomain) -> Result<Node> {
     let mut root: Option<Node> = None;
     let mut elements = 0usize;
     let mut text_bytes = 0usize;
+    let mut seen_event = false;
 
     loop {
         let event = reader.read_event().map_err(|err| {
@@ -175,11 +217,16 @@ pub fn parse_document(xml: &str, domain: ErrorDomain) -> Result<Node> {
                 attach(&mut stack, &mut root, node);
                 None
             }
-            Event::Text(text) => Some(
-                text.xml10_content()
+            Event::Text(text) => {
+                let content = text
+                    .xml10_content()
                     .map_err(|err| malformed(domain, err.to_string()))?
-                    .into_owned(),
-            ),
+                    .into_owned();
+                if content.contains("]]>") {
+                    return Err(malformed(domain, "']]>' is not allowed in text"));
+                }
+                Some(content)
+            }
             Event::CData(cdata) => Some(
                 cdata
                     .xml10_content()
@@ -207,9 +254,35 @@ pub fn parse_document(xml: &str, domain: ErrorDomain) -> Result<Node> {
                     "DOCTYPE and entity declarations are not allowed",
                 ));
             }
-            Event::Comment(_) | Event::PI(_) | Event::Decl(_) => None,
+            Event::Decl(_) => {
+                // Only at the very start, version 1.0, UTF-8 (the text already is a Rust string), well formed.
+                if seen_event || !xml.starts_with("<?xml") {
+                    return Err(malformed(
+                        domain,
+                        "XML declaration allowed only at the start of the document",
+                    ));
+                }
+                let body = xml
+                    .find("?>")
+                    .map(|end| &xml["<?xml".len()..end])
+                    .unwrap_or_default();
+                check_declaration(body).map_err(|detail| malformed(domain, detail))?;
+                None
+            }
+            Event::PI(pi) => {
+                let target = std::str::from_utf8(pi.target()).unwrap_or_default();
+                if !is_xml_name(target) || target.eq_ignore_ascii_case("xml") {
+                    return Err(malformed(
+                        domain,
+                        format!("bad processing instruction target '{target}'"),
+                    ));
+                }
+                None
+            }
+            Event::Comment(_) => None,
             Event::Eof => break,
         };
+        seen_event = true;
         if let Some(piece) = text_piece {
             check_chars(domain, &piece)?;
             text_bytes += piece.len();
@@ -221,7 +294,7 @@ pub fn parse_document(xml: &str, domain: ErrorDomain) -> Result<Node> {
             }
             match stack.last_mut() {
                 Some(open) => open.text.push_str(&piece),
-                None if piece.trim().is_empty() => {}
+                None if piece.trim_matches(is_xml_space).is_empty() => {}
                 None => return Err(malformed(domain, "text outside the root element")),
             }
         }
@@ -235,12 +308,102 @@ pub fn parse_document(xml: &str, domain: ErrorDomain) -> Result<Node> {
     root.ok_or_else(|| malformed(domain, "no root element"))
 }
 
+/// Checks the pseudo-attributes of `<?xml ...?>`: `version='1.0'`, then optionally a UTF-8 `encoding`, then
+/// optionally `standalone` yes/no, each after whitespace.
+fn check_declaration(body: &str) -> std::result::Result<(), String> {
+    let order = ["version", "encoding", "standalone"];
+    let mut next = 0;
+    let mut rest = body;
+    loop {
+        let trimmed = rest.trim_start_matches(is_xml_space);
+        if trimmed.is_empty() {
+            break;
+        }
+        if trimmed.len() == rest.len() {
+            return Err("malformed XML declaration".into());
+        }
+        let (name, after) = trimmed.split_once('=').ok_or("malformed XML declaration")?;
+        let name = name.trim_end_matches(is_xml_space);
+        let after = after.trim_start_matches(is_xml_space);
+        let quote = after
+            .chars()
+            .next()
+            .filter(|c| *c == '\'' || *c == '"')
+            .ok_or("malformed XML declaration")?;
+        let (value, remainder) = after[1..]
+            .split_once(quote)
+            .ok_or("malformed XML declaration")?;
+        let position = order[next..]
+            .iter()
+            .position(|known| *known == name)
+            .ok_or_else(|| format!("unexpected '{name}' in the XML declaration"))?;
+        next += position + 1;
+        let valid = match name {
+            "version" => value == "1.0",
+            "encoding" => value.eq_ignore_ascii_case("utf-8") || value.eq_ignore_ascii_case("utf8"),
+            _ => value == "yes" || value == "no",
+        };
+        if !valid {
+            return Err(format!(
+                "unsupported {name} '{value}' in the XML declaration"
+            ));
+        }
+        rest = remainder;
+    }
+    if body.trim_start_matches(is_xml_space).starts_with("version") {
+        Ok(())
+    } else {
+        Err("the XML declaration lacks a version".into())
+    }
+}
+
 fn attach(stack: &mut [Node], root: &mut Option<Node>, node: Node) {
     match stack.last_mut() {
         Some(parent) => parent.children.push(node),
         None => *root = Some(node),
     }
 }
+
+/// Elements that may appear more than once where they are allowed (the same in all four schemas).
+pub const REPEATABLE: &[&str] = &[
+    "boot",
+    "disk",
+    "controller",
+    "interface",
+    "serial",
+    "console",
+    "input",
+    "graphics",
+    "video",
+    "listen",
+    "ip",
+    "range",
+];
+
+/// Elements whose content is text (the same in all four schemas); any other element holds only whitespace.
+pub const TEXT_ELEMENTS: &[&str] = &[
+    "name",
+    "uuid",
+    "title",
+    "description",
+    "memory",
+    "currentMemory",
+    "vcpu",
+    "type",
+    "kernel",
+    "initrd",
+    "cmdline",
+    "on_poweroff",
+    "on_reboot",
+    "on_crash",
+    "emulator",
+    "capacity",
+    "allocation",
+    "available",
+    "path",
+    "mode",
+    "key",
+];
 
 /// How a parser reports: its error domain, its schema's file name, and whether unknown content is an error.
 #[derive(Clone, Copy, Debug)]
@@ -261,9 +424,25 @@ impl Ctx {
 
     /// With `validate`, refuses any child element or attribute not in the lists (libvirt's code 92); without it,
     /// they are silently dropped as libvirt drops what it does not model.
+    /// Elements may not repeat unless named in [`REPEATABLE`], and only [`TEXT_ELEMENTS`] may hold text, as the
+    /// schemas say.
     pub fn check(&self, node: &Node, children: &[&str], attrs: &[&str]) -> Result<()> {
         if !self.validate {
             return Ok(());
+        }
+        if !TEXT_ELEMENTS.contains(&node.name.as_str())
+            && !node.text.trim_matches(is_xml_space).is_empty()
+        {
+            return Err(self.schema_error(format!("Element {} has extra content: text", node.name)));
+        }
+        let repeated = node.children.iter().enumerate().find(|(index, child)| {
+            !REPEATABLE.contains(&child.name.as_str())
+                && node.children[..*index]
+                    .iter()
+                    .any(|earlier| earlier.name == child.name)
+        });
+        if let Some((_, child)) = repeated {
+            return Err(self.schema_error(format!("Extra element {} in interleave", child.name)));
         }
         if let Some(child) = node
             .children
@@ -278,7 +457,10 @@ impl Ctx {
         if let Some((key, _)) = node
             .attrs
             .iter()
-            .find(|(key, _)| !attrs.contains(&key.as_str()))
+            // Namespace declarations are not attributes (RelaxNG ignores them too).
+            .find(|(key, _)| {
+                !attrs.contains(&key.as_str()) && key != "xmlns" && !key.starts_with("xmlns:")
+            })
         {
             return Err(
                 self.schema_error(format!("Invalid attribute {key} for element {}", node.name))
@@ -372,8 +554,15 @@ impl Ctx {
     pub fn uuid(&self, root: &Node) -> Result<Uuid> {
         match root.child_text("uuid") {
             None => Ok(Uuid::new_v4()),
-            Some(text) => Uuid::parse_str(text.trim())
-                .map_err(|_| self.xml_error(format!("malformed uuid element '{text}'"))),
+            Some(text) => {
+                // Only the hyphenated and the plain 32-digit forms, as the schemas say.
+                let trimmed = text.trim();
+                [32, 36]
+                    .contains(&trimmed.len())
+                    .then(|| Uuid::parse_str(trimmed).ok())
+                    .flatten()
+                    .ok_or_else(|| self.xml_error(format!("malformed uuid element '{text}'")))
+            }
         }
     }
 
@@ -550,7 +739,7 @@ mod tests {
     #[test]
     fn builds_a_tree_with_text_and_entities() {
         let root = parse_document(
-            "<?xml version='1.0'?><!-- c --><a x='1&amp;2'><b>t&lt;&#65;&#x42;</b><b/><![CDATA[<raw>]]></a>",
+            "<?xml version = \"1.0\" encoding='utf-8' standalone='no' ?><!-- c --><a x='1&amp;2'><b>t&lt;&#65;&#x42;</b><b/><![CDATA[<raw>]]></a>",
             D,
         )
         .unwrap();
@@ -581,12 +770,46 @@ mod tests {
             "<a>\u{1}</a>",
             "<a>&amp</a>",
             "<a x='&#xFFFE;'/>",
+            "<?xml version='1.0' encoding='UTF<x>-8'?><a/>",
+            "<?xml version='1.0' encoding='ISO-8859-1'?><a/>",
+            "<?xml version='1.1'?><a/>",
+            " <?xml version='1.0'?><a/>",
+            "<a/><?xml version='1.0'?>",
+            "\u{A0}<a/>",
+            "<?xm]]>l version='1.0'?><a/>",
+            "<a><?xml?></a>",
+            "<a>x]]>y</a>",
+            "<1a/>",
+            "<a b='<'/>",
+            "<a 1b='x'/>",
+            "<?xml version=\"1.0\" enco<!--ding=\"UTF-8\"?><a/>",
+            "<?xml encoding='UTF-8'?><a/>",
+            "<?xml version='1.0' standalone='yes' encoding='UTF-8'?><a/>",
+            "<?xml version='1.0'encoding='UTF-8'?><a/>",
         ];
         for xml in cases {
             let err = parse_document(xml, D).unwrap_err();
             assert_eq!(err.code, ErrorCode::XML_ERROR, "{xml:?}");
             assert!(err.message.starts_with("XML error: "), "{}", err.message);
         }
+    }
+
+    #[test]
+    fn accepts_a_byte_order_mark() {
+        assert_eq!(
+            parse_document("\u{FEFF}<?xml version='1.0'?>\n<a/>\n", D)
+                .unwrap()
+                .name,
+            "a"
+        );
+    }
+
+    #[test]
+    fn accepts_the_names_xml_allows() {
+        let xml = "<a-b c.d='1' _e:f='2' \u{e9}t\u{e9}='3'><?xml-stylesheet x?><?pi data?></a-b>";
+        let root = parse_document(xml, D).unwrap();
+        assert_eq!(root.name, "a-b");
+        assert_eq!(root.attrs.len(), 3);
     }
 
     #[test]
@@ -627,6 +850,31 @@ mod tests {
             "{}",
             err.message
         );
+    }
+
+    #[test]
+    fn validation_refuses_repeats_and_stray_text() {
+        let strict = Ctx::new(D, "a.rng", true);
+        let root = parse_document("<a><name>x</name><name>y</name></a>", D).unwrap();
+        let err = strict.check(&root, &["name"], &[]).unwrap_err();
+        assert!(
+            err.message.contains("Extra element name in interleave"),
+            "{}",
+            err.message
+        );
+        let root = parse_document("<a><disk/><disk/></a>", D).unwrap();
+        assert!(strict.check(&root, &["disk"], &[]).is_ok());
+        let root = parse_document("<a>\n  stray\n</a>", D).unwrap();
+        let err = strict.check(&root, &[], &[]).unwrap_err();
+        assert!(
+            err.message.contains("Element a has extra content: text"),
+            "{}",
+            err.message
+        );
+        let root = parse_document("<a>\n \t\r\n</a>", D).unwrap();
+        assert!(strict.check(&root, &[], &[]).is_ok());
+        let root = parse_document("<a xmlns='urn:x' xmlns:q='urn:q'/>", D).unwrap();
+        assert!(strict.check(&root, &[], &[]).is_ok());
     }
 
     #[test]

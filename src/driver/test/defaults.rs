@@ -86,7 +86,8 @@ pub(super) fn test_domain() -> DomainObj {
         persistent_def: Some(def.clone()),
         live_def: Some(def),
         state: DomainState::Running,
-        reason: reason::RUNNING_BOOTED,
+        // libvirtd reports reason 0 (unknown) for it: trace 08-domstate, DOMAIN_GET_STATE reply.
+        reason: reason::RUNNING_UNKNOWN,
         id: 1,
         autostart: false,
         cpu_time_ns: 0,

@@ -112,7 +112,7 @@ async fn first_open_creates_libvirts_test_world() {
     );
     assert_eq!(
         d.domain_get_state(test, 0).await.unwrap(),
-        (DomainState::Running, reason::RUNNING_BOOTED)
+        (DomainState::Running, reason::RUNNING_UNKNOWN)
     );
     assert_eq!(d.domain_get_os_type(test).await.unwrap(), "linux");
     assert!(d.domain_is_persistent(test).await.unwrap());
@@ -266,18 +266,21 @@ async fn define_start_stop_undefine_follow_libvirt() {
         ErrorCode::OPERATION_INVALID,
         "Requested operation is not valid: domain is not running",
     );
+    // libvirtd 9.0's test driver words these as internal errors naming the domain (measured).
     assert_err(
         d.domain_shutdown(&dom, 0).await,
-        ErrorCode::OPERATION_INVALID,
-        "Requested operation is not valid: domain is not running",
+        ErrorCode::INTERNAL_ERROR,
+        "internal error: domain 'demo' not running",
     );
-    assert_eq!(
-        d.domain_suspend(&dom).await.unwrap_err().code,
-        ErrorCode::OPERATION_INVALID
+    assert_err(
+        d.domain_suspend(&dom).await,
+        ErrorCode::INTERNAL_ERROR,
+        "internal error: domain 'demo' not running",
     );
-    assert_eq!(
-        d.domain_resume(&dom).await.unwrap_err().code,
-        ErrorCode::OPERATION_INVALID
+    assert_err(
+        d.domain_resume(&dom).await,
+        ErrorCode::INTERNAL_ERROR,
+        "internal error: domain 'demo' not paused",
     );
     assert_eq!(
         d.domain_reboot(&dom, 0).await.unwrap_err().code,
@@ -293,22 +296,23 @@ async fn define_start_stop_undefine_follow_libvirt() {
     );
     assert_err(
         d.domain_create(&dom, 0).await,
-        ErrorCode::OPERATION_INVALID,
-        "Requested operation is not valid: domain is already running",
+        ErrorCode::INTERNAL_ERROR,
+        "internal error: Domain 'demo' is already running",
     );
     assert_err(
         d.domain_resume(&dom).await,
-        ErrorCode::OPERATION_INVALID,
-        "Requested operation is not valid: domain is not paused",
+        ErrorCode::INTERNAL_ERROR,
+        "internal error: domain 'demo' not paused",
     );
     d.domain_suspend(&dom).await.unwrap();
     assert_eq!(
         d.domain_get_state(&dom, 0).await.unwrap(),
         (DomainState::Paused, reason::PAUSED_USER)
     );
-    assert_eq!(
-        d.domain_suspend(&dom).await.unwrap_err().code,
-        ErrorCode::OPERATION_INVALID
+    assert_err(
+        d.domain_suspend(&dom).await,
+        ErrorCode::INTERNAL_ERROR,
+        "internal error: domain 'demo' not running",
     );
     d.domain_resume(&dom).await.unwrap();
     assert_eq!(
@@ -370,10 +374,10 @@ async fn transient_domains_vanish_when_stopped() {
         ErrorCode::OPERATION_INVALID,
         "Requested operation is not valid: cannot set autostart for transient domain",
     );
-    assert_eq!(
-        d.domain_undefine(&dom, 0).await.unwrap_err().code,
-        ErrorCode::OPERATION_INVALID
-    );
+    // Undefining a running transient domain is accepted, as by libvirt's test driver: it stays as it was.
+    d.domain_undefine(&dom, 0).await.unwrap();
+    assert!(d.domain_is_active(&dom).await.unwrap());
+    assert!(!d.domain_is_persistent(&dom).await.unwrap());
     assert_err(
         d.domain_create_xml(&domain_xml("tmp", UUID_A), 0).await,
         ErrorCode::OPERATION_INVALID,
@@ -566,13 +570,18 @@ async fn memory_and_vcpus_respect_limits_and_impact_flags() {
     assert_err(
         d.domain_set_vcpus(&off, 3, 0).await,
         ErrorCode::INVALID_ARG,
-        "invalid argument: requested vcpus is greater than max allowable vcpus for the domain: 3 > 2",
+        "invalid argument: requested cpu amount exceeds maximum (3 > 2)",
     );
     assert_eq!(
         d.domain_set_vcpus(&off, 0, 0).await.unwrap_err().code,
         ErrorCode::INVALID_ARG
     );
-    d.domain_set_vcpus(&off, 4, flags::VCPU_MAXIMUM)
+    assert_err(
+        d.domain_set_vcpus(&off, 4, flags::VCPU_MAXIMUM).await,
+        ErrorCode::INVALID_ARG,
+        "Flag 'VIR_DOMAIN_AFFECT_CONFIG' is required by flag 'VIR_DOMAIN_VCPU_MAXIMUM'",
+    );
+    d.domain_set_vcpus(&off, 4, flags::VCPU_MAXIMUM | flags::AFFECT_CONFIG)
         .await
         .unwrap();
     d.domain_set_vcpus(&off, 3, 0).await.unwrap();
@@ -608,7 +617,7 @@ async fn memory_and_vcpus_respect_limits_and_impact_flags() {
     assert_err(
         d.domain_set_memory(&tmp, 1000, flags::AFFECT_CONFIG).await,
         ErrorCode::OPERATION_INVALID,
-        "Requested operation is not valid: cannot change persistent config of a transient domain",
+        "Requested operation is not valid: transient domains do not have any persistent config",
     );
 }
 
@@ -712,7 +721,7 @@ async fn a_failed_write_changes_nothing_and_reports_a_system_error() {
     );
     assert_eq!(
         d.domain_get_state(&test, 0).await.unwrap(),
-        (DomainState::Running, reason::RUNNING_BOOTED)
+        (DomainState::Running, reason::RUNNING_UNKNOWN)
     );
     assert!(d.domain_is_persistent(&test).await.unwrap());
     assert!(drain(&mut rx).is_empty());
@@ -759,19 +768,18 @@ async fn networks_follow_libvirt() {
             .code,
         ErrorCode::OPERATION_FAILED
     );
-    assert_err(
-        d.network_destroy(&net).await,
-        ErrorCode::OPERATION_INVALID,
-        "Requested operation is not valid: network 'lab' is not active",
-    );
+    // Destroying an inactive network is accepted by libvirt's test driver.
+    d.network_destroy(&net).await.unwrap();
     d.network_create(&net).await.unwrap();
-    assert_eq!(
-        d.network_create(&net).await.unwrap_err().code,
-        ErrorCode::OPERATION_INVALID
+    assert_err(
+        d.network_create(&net).await,
+        ErrorCode::OPERATION_INVALID,
+        "Requested operation is not valid: Network 'lab' is already running",
     );
-    assert_eq!(
-        d.network_undefine(&net).await.unwrap_err().code,
-        ErrorCode::OPERATION_INVALID
+    assert_err(
+        d.network_undefine(&net).await,
+        ErrorCode::OPERATION_INVALID,
+        "Requested operation is not valid: Network 'lab' is still running",
     );
     d.network_set_autostart(&net, true).await.unwrap();
     assert!(d.network_get_autostart(&net).await.unwrap());
@@ -828,9 +836,10 @@ async fn networks_follow_libvirt() {
         ),
         ["tmp"]
     );
-    assert_eq!(
-        d.network_set_autostart(&tmp, true).await.unwrap_err().code,
-        ErrorCode::OPERATION_INVALID
+    assert_err(
+        d.network_create_xml(&network_xml("tmp", UUID_B), 0).await,
+        ErrorCode::OPERATION_INVALID,
+        "Requested operation is not valid: network is already active as 'tmp'",
     );
     d.network_destroy(&tmp).await.unwrap();
     assert_eq!(
@@ -923,7 +932,7 @@ async fn pools_and_volumes_account_capacity() {
     assert_err(
         d.pool_list_all_volumes(&p, 0).await,
         ErrorCode::OPERATION_INVALID,
-        "Requested operation is not valid: storage pool 'p1' is not active",
+        "Requested operation is not valid: storage pool is not active",
     );
     d.pool_build(&p, 0).await.unwrap();
     d.pool_create(&p, 0).await.unwrap();
@@ -1001,5 +1010,33 @@ async fn pools_and_volumes_account_capacity() {
     assert_eq!(
         d.pool_lookup_by_name("t").await.unwrap_err().code,
         ErrorCode::NO_STORAGE_POOL
+    );
+}
+
+/// libvirtd's XML of `test` minus what our model does not carry yet (PCI addresses, the memballoon).
+fn golden_without_addresses(name: &str) -> String {
+    golden(name)
+        .lines()
+        .filter(|l| !l.contains("<address ") && !l.contains("memballoon"))
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+#[tokio::test]
+async fn test_domain_xml_matches_libvirtd_apart_from_device_addresses() {
+    let (_dir, d) = fresh().await;
+    let test = d.domain_lookup_by_name("test").await.unwrap();
+    let live = d.domain_get_xml_desc(&test, 0).await.unwrap();
+    assert_eq!(
+        live.trim_end(),
+        golden_without_addresses("09-dumpxml.xml").trim_end()
+    );
+    let inactive = d
+        .domain_get_xml_desc(&test, flags::XML_INACTIVE)
+        .await
+        .unwrap();
+    assert_eq!(
+        inactive.trim_end(),
+        golden_without_addresses("36-dumpxml-inactive.xml").trim_end()
     );
 }
