@@ -43,15 +43,19 @@ pub use config::{AuthMode, Config, ConfigError, TlsFiles, WbemAuth};
 pub use connect::{connect, default_state_dir, ConnectOptions};
 pub use daemon::{default_config_path, Daemon, DaemonError, DaemonOptions, Shutdown, TEST_URI};
 pub use driver::test::TestDriver;
+/// Definition helpers beyond the core model types (units, MAC addresses, the nested definition parts).
+pub use model::{
+    generate_mac, parse_mac, parse_scaled, unit_bytes, CharDevDef, Devices, Features, IpDef, OsDef,
+    ScaleDefault, VideoDef,
+};
 pub use driver::{
-    event, flags, pool_state, reason, vol_type, DomainEvent, DomainInfo, DomainRef, DomainState,
-    Driver, NetworkRef, NodeInfo, PoolInfo, PoolRef, VolumeInfo, VolumeRef,
+    event, flags, pool_state, reason, vol_type, DomainEvent, DomainInfo, DomainRef, DomainState, Driver,
+    NetworkRef, NodeInfo, PoolInfo, PoolRef, VolumeInfo, VolumeRef,
 };
 pub use error::{Error, ErrorCode, ErrorDomain, Result};
 pub use model::{
-    generate_mac, parse_mac, parse_scaled, unit_bytes, validate_name, CharDevDef, ControllerDef,
-    Devices, DiskDef, DomainDef, DomainXmlOptions, Features, GraphicsDef, InputDef, InterfaceDef,
-    IpDef, NetworkDef, OsDef, PoolDef, ScaleDefault, VideoDef, VolumeDef,
+    validate_name, ControllerDef, DiskDef, DomainDef, DomainXmlOptions, GraphicsDef, InputDef, InterfaceDef,
+    NetworkDef, PoolDef, VolumeDef,
 };
 pub use rpc::{
     allowed_read_only, encode_frame, error_frame, error_to_wire, Call, ConnectionState,
