@@ -11,6 +11,8 @@ mod host;
 mod network;
 mod spec;
 mod storage;
+#[cfg(test)]
+mod tests;
 
 use crate::connect::{connect, ConnectOptions};
 use crate::driver::Driver;
@@ -222,24 +224,51 @@ pub fn run(args: Vec<String>) -> i32 {
                 return 1;
             }
         };
-        let mut session = Session {
-            driver: driver.clone(),
-            uri,
-            out: String::new(),
-        };
-        let result = dispatch(&mut session, &parsed).await;
+        let outcome = run_command(driver.clone(), uri, &parsed).await;
         let _ = driver.close().await;
-        print_out(&session.out);
-        let code = match result {
-            Ok(()) => 0,
-            Err(failure) => {
-                print_errors(&failure.0);
-                1
-            }
-        };
+        print_out(&outcome.stdout);
+        if !outcome.stderr.is_empty() {
+            let _ = std::io::stderr()
+                .lock()
+                .write_all(outcome.stderr.as_bytes());
+        }
         print_out(trailer);
-        code
+        outcome.code
     })
+}
+
+/// What one command printed and its exit code, before anything reaches the terminal.
+#[derive(Debug)]
+struct Outcome {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs a parsed command on an open driver. The blank line virsh prints after a command is left to the caller.
+async fn run_command(driver: Arc<dyn Driver>, uri: String, parsed: &Parsed) -> Outcome {
+    let mut session = Session {
+        driver,
+        uri,
+        out: String::new(),
+    };
+    let result = dispatch(&mut session, parsed).await;
+    let (code, stderr) = match result {
+        Ok(()) => (0, String::new()),
+        Err(failure) => (
+            1,
+            failure
+                .0
+                .iter()
+                .map(|line| format!("error: {line}\n"))
+                .collect(),
+        ),
+    };
+    Outcome {
+        code,
+        stdout: session.out,
+        stderr,
+    }
 }
 
 async fn dispatch(s: &mut Session, p: &Parsed) -> CmdResult {
@@ -339,7 +368,7 @@ pub(crate) fn version_text(version: u64) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+mod parse_tests {
     use super::*;
 
     fn args(words: &[&str]) -> Vec<String> {
