@@ -430,6 +430,8 @@ fn uri_selection_and_usage_errors() {
             "{args:?}"
         );
     }
+    assert_eq!(ok(virtcim(s, &["-q", "list"])), " 1   test   running\n");
+    assert_eq!(ok(virtcim(s, &["-q", "autostart", "test"])), "");
     let help = ok(virtcim(s, &["help", "start"]));
     assert!(help.contains("  SYNOPSIS\n    start <domain>"), "{help}");
     assert!(ok(virtcim(s, &["dominfo", "--help"])).contains("dominfo <domain>"));

@@ -1,6 +1,6 @@
 //! Domain commands: list, info and state queries, XML, lifecycle, autostart, memory and vCPUs.
 
-use super::format::{field, parse_scaled, state_reason, table, yes_no};
+use super::format::{field, parse_scaled, state_reason, yes_no};
 use super::spec::Parsed;
 use super::{read_file, CmdResult, Failure, Session};
 use crate::driver::{flags, DomainRef, Driver};
@@ -89,11 +89,12 @@ pub(super) async fn list(s: &mut Session, p: &Parsed) -> CmdResult {
             filter |= bit;
         }
     }
-    let table_wanted = p.flag("table");
-    if table_wanted && (p.flag("name") || p.flag("uuid") || p.flag("id")) {
-        return Err(Failure::msg(
-            "Only one argument from --table, --name and --uuid may be specified.",
-        ));
+    if p.flag("table") {
+        if let Some(other) = ["name", "uuid", "id"].into_iter().find(|f| p.flag(f)) {
+            return Err(Failure::msg(format!(
+                "Options --table and --{other} are mutually exclusive"
+            )));
+        }
     }
     let mut domains = s
         .driver
@@ -133,7 +134,7 @@ pub(super) async fn list(s: &mut Session, p: &Parsed) -> CmdResult {
             state.virsh_name().to_string(),
         ]);
     }
-    s.print(&table(&["Id", "Name", "State"], &rows));
+    s.table(&["Id", "Name", "State"], &rows);
     Ok(())
 }
 
@@ -278,7 +279,7 @@ pub(super) async fn define(s: &mut Session, p: &Parsed) -> CmdResult {
         .domain_define_xml(&xml, bits)
         .await
         .map_err(|e| Failure::context(format!("Failed to define domain from {file}"), &e))?;
-    s.line(format!("Domain '{}' defined from {file}", dom.name));
+    s.notice(format!("Domain '{}' defined from {file}", dom.name));
     Ok(())
 }
 
@@ -300,7 +301,7 @@ pub(super) async fn create(s: &mut Session, p: &Parsed) -> CmdResult {
         .domain_create_xml(&xml, bits)
         .await
         .map_err(|e| Failure::context(format!("Failed to create domain from {file}"), &e))?;
-    s.line(format!("Domain '{}' created from {file}", dom.name));
+    s.notice(format!("Domain '{}' created from {file}", dom.name));
     Ok(())
 }
 
@@ -321,7 +322,7 @@ pub(super) async fn undefine(s: &mut Session, p: &Parsed) -> CmdResult {
         .domain_undefine(&dom, bits)
         .await
         .map_err(|e| Failure::context(format!("Failed to undefine domain '{}'", dom.name), &e))?;
-    s.line(format!("Domain '{}' has been undefined", dom.name));
+    s.notice(format!("Domain '{}' has been undefined", dom.name));
     Ok(())
 }
 
@@ -350,7 +351,7 @@ pub(super) async fn start(s: &mut Session, p: &Parsed) -> CmdResult {
         .domain_create(&dom, bits)
         .await
         .map_err(|e| Failure::context(format!("Failed to start domain '{}'", dom.name), &e))?;
-    s.line(format!("Domain '{}' started", dom.name));
+    s.notice(format!("Domain '{}' started", dom.name));
     Ok(())
 }
 
@@ -362,7 +363,7 @@ pub(super) async fn destroy(s: &mut Session, p: &Parsed) -> CmdResult {
         .domain_destroy(&dom, bits)
         .await
         .map_err(|e| Failure::context(format!("Failed to destroy domain '{}'", dom.name), &e))?;
-    s.line(format!("Domain '{}' destroyed", dom.name));
+    s.notice(format!("Domain '{}' destroyed", dom.name));
     Ok(())
 }
 
@@ -396,7 +397,7 @@ pub(super) async fn shutdown(s: &mut Session, p: &Parsed) -> CmdResult {
         .domain_shutdown(&dom, bits)
         .await
         .map_err(|e| Failure::context(format!("Failed to shutdown domain '{}'", dom.name), &e))?;
-    s.line(format!("Domain '{}' is being shutdown", dom.name));
+    s.notice(format!("Domain '{}' is being shutdown", dom.name));
     Ok(())
 }
 
@@ -407,7 +408,7 @@ pub(super) async fn reboot(s: &mut Session, p: &Parsed) -> CmdResult {
         .domain_reboot(&dom, bits)
         .await
         .map_err(|e| Failure::context(format!("Failed to reboot domain '{}'", dom.name), &e))?;
-    s.line(format!("Domain '{}' is being rebooted", dom.name));
+    s.notice(format!("Domain '{}' is being rebooted", dom.name));
     Ok(())
 }
 
@@ -417,7 +418,7 @@ pub(super) async fn suspend(s: &mut Session, p: &Parsed) -> CmdResult {
         .domain_suspend(&dom)
         .await
         .map_err(|e| Failure::context(format!("Failed to suspend domain '{}'", dom.name), &e))?;
-    s.line(format!("Domain '{}' suspended", dom.name));
+    s.notice(format!("Domain '{}' suspended", dom.name));
     Ok(())
 }
 
@@ -427,7 +428,7 @@ pub(super) async fn resume(s: &mut Session, p: &Parsed) -> CmdResult {
         .domain_resume(&dom)
         .await
         .map_err(|e| Failure::context(format!("Failed to resume domain '{}'", dom.name), &e))?;
-    s.line(format!("Domain '{}' resumed", dom.name));
+    s.notice(format!("Domain '{}' resumed", dom.name));
     Ok(())
 }
 
@@ -444,7 +445,7 @@ pub(super) async fn autostart(s: &mut Session, p: &Parsed) -> CmdResult {
                 &e,
             )
         })?;
-    s.line(format!("Domain '{}' {verb}ed as autostarted", dom.name));
+    s.notice(format!("Domain '{}' {verb}ed as autostarted", dom.name));
     Ok(())
 }
 

@@ -6,33 +6,43 @@ use crate::driver::DomainState;
 /// widest cell; cells are separated by three spaces after a leading space; the last column is not padded; the rule
 /// is as long as the widths plus three per column.
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    table_with(Some(header), rows)
+}
+
+/// [`table`], or with `header: None` (virsh's quiet mode) the rows alone, sized without the header.
+pub fn table_with(header: Option<&[&str]>, rows: &[Vec<String>]) -> String {
+    let columns = header.map_or_else(|| rows.first().map_or(0, Vec::len), <[&str]>::len);
+    let mut widths: Vec<usize> = match header {
+        Some(header) => header.iter().map(|h| h.chars().count()).collect(),
+        None => vec![0; columns],
+    };
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
         }
     }
-    let line = |cells: &mut dyn Iterator<Item = &str>| -> String {
+    let line = |cells: &[&str]| -> String {
         let mut out = String::from(" ");
-        let cells: Vec<&str> = cells.collect();
         for (i, cell) in cells.iter().enumerate() {
-            if i + 1 == cells.len() {
-                out.push_str(cell);
-            } else {
+            out.push_str(cell);
+            if i + 1 < cells.len() {
                 let pad = widths[i].saturating_sub(cell.chars().count());
-                out.push_str(cell);
                 out.push_str(&" ".repeat(pad + 3));
             }
         }
         out.push('\n');
         out
     };
-    let mut out = line(&mut header.iter().copied());
-    let rule: usize = widths.iter().sum::<usize>() + 3 * widths.len();
-    out.push_str(&"-".repeat(rule));
-    out.push('\n');
+    let mut out = String::new();
+    if let Some(header) = header {
+        out.push_str(&line(header));
+        let rule: usize = widths.iter().sum::<usize>() + 3 * widths.len();
+        out.push_str(&"-".repeat(rule));
+        out.push('\n');
+    }
     for row in rows {
-        out.push_str(&line(&mut row.iter().map(String::as_str)));
+        let cells: Vec<&str> = row.iter().map(String::as_str).collect();
+        out.push_str(&line(&cells));
     }
     out
 }
@@ -233,6 +243,16 @@ mod tests {
              --------------------------------------------\n \
              default   active   no          yes\n"
         );
+    }
+
+    #[test]
+    fn quiet_tables_have_no_header() {
+        let rows = vec![vec![
+            "1".to_string(),
+            "test".to_string(),
+            "running".to_string(),
+        ]];
+        assert_eq!(table_with(None, &rows), " 1   test   running\n");
     }
 
     #[test]

@@ -56,11 +56,26 @@ pub(crate) struct Session {
     pub driver: Arc<dyn Driver>,
     pub uri: String,
     pub out: String,
+    /// `-q`: tables lose their header.
+    pub quiet: bool,
 }
 
 impl Session {
     pub(crate) fn print(&mut self, text: &str) {
         self.out.push_str(text);
+    }
+
+    /// Prints a list table, headerless in quiet mode.
+    pub(crate) fn table(&mut self, header: &[&str], rows: &[Vec<String>]) {
+        let text = format::table_with((!self.quiet).then_some(header), rows);
+        self.out.push_str(&text);
+    }
+
+    /// A success message ("Domain 'x' started"): quiet mode leaves it out, as virsh does.
+    pub(crate) fn notice(&mut self, text: impl AsRef<str>) {
+        if !self.quiet {
+            self.line(text);
+        }
     }
 
     pub(crate) fn line(&mut self, text: impl AsRef<str>) {
@@ -224,7 +239,7 @@ pub fn run(args: Vec<String>) -> i32 {
                 return 1;
             }
         };
-        let outcome = run_command(driver.clone(), uri, &parsed).await;
+        let outcome = run_command(driver.clone(), uri, &parsed, global.quiet).await;
         let _ = driver.close().await;
         print_out(&outcome.stdout);
         if !outcome.stderr.is_empty() {
@@ -246,11 +261,17 @@ struct Outcome {
 }
 
 /// Runs a parsed command on an open driver. The blank line virsh prints after a command is left to the caller.
-async fn run_command(driver: Arc<dyn Driver>, uri: String, parsed: &Parsed) -> Outcome {
+async fn run_command(
+    driver: Arc<dyn Driver>,
+    uri: String,
+    parsed: &Parsed,
+    quiet: bool,
+) -> Outcome {
     let mut session = Session {
         driver,
         uri,
         out: String::new(),
+        quiet,
     };
     let result = dispatch(&mut session, parsed).await;
     let (code, stderr) = match result {

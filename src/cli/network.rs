@@ -1,6 +1,6 @@
 //! Network commands: net-list, net-info, net-dumpxml and the network lifecycle.
 
-use super::format::{field, table, yes_no};
+use super::format::{field, yes_no};
 use super::spec::Parsed;
 use super::{read_file, CmdResult, Failure, Session};
 use crate::driver::{flags, NetworkRef};
@@ -84,7 +84,7 @@ pub(super) async fn list(s: &mut Session, p: &Parsed) -> CmdResult {
             persistent.to_string(),
         ]);
     }
-    s.print(&table(&["Name", "State", "Autostart", "Persistent"], &rows));
+    s.table(&["Name", "State", "Autostart", "Persistent"], &rows);
     Ok(())
 }
 
@@ -138,7 +138,7 @@ pub(super) async fn define(s: &mut Session, p: &Parsed) -> CmdResult {
         .network_define_xml(&xml, bits)
         .await
         .map_err(|e| Failure::context(format!("Failed to define network from {file}"), &e))?;
-    s.line(format!("Network {} defined from {file}", net.name));
+    s.notice(format!("Network {} defined from {file}", net.name));
     Ok(())
 }
 
@@ -148,7 +148,7 @@ pub(super) async fn start(s: &mut Session, p: &Parsed) -> CmdResult {
         .network_create(&net)
         .await
         .map_err(|e| Failure::context(format!("Failed to start network {}", net.name), &e))?;
-    s.line(format!("Network {} started", net.name));
+    s.notice(format!("Network {} started", net.name));
     Ok(())
 }
 
@@ -158,7 +158,7 @@ pub(super) async fn destroy(s: &mut Session, p: &Parsed) -> CmdResult {
         .network_destroy(&net)
         .await
         .map_err(|e| Failure::context(format!("Failed to destroy network {}", net.name), &e))?;
-    s.line(format!("Network {} destroyed", net.name));
+    s.notice(format!("Network {} destroyed", net.name));
     Ok(())
 }
 
@@ -168,7 +168,7 @@ pub(super) async fn undefine(s: &mut Session, p: &Parsed) -> CmdResult {
         .network_undefine(&net)
         .await
         .map_err(|e| Failure::context(format!("Failed to undefine network {}", net.name), &e))?;
-    s.line(format!("Network {} has been undefined", net.name));
+    s.notice(format!("Network {} has been undefined", net.name));
     Ok(())
 }
 
@@ -185,6 +185,6 @@ pub(super) async fn autostart(s: &mut Session, p: &Parsed) -> CmdResult {
                 &e,
             )
         })?;
-    s.line(format!("Network {} {verb}ed as autostarted", net.name));
+    s.notice(format!("Network {} {verb}ed as autostarted", net.name));
     Ok(())
 }

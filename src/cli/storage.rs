@@ -1,7 +1,7 @@
 //! Storage pool and volume commands.
 
 use super::format::{
-    field, parse_scaled, pool_state_name, pretty_size, table, vol_type_name, xml_escape, yes_no,
+    field, parse_scaled, pool_state_name, pretty_size, vol_type_name, xml_escape, yes_no,
 };
 use super::spec::Parsed;
 use super::{read_file, CmdResult, Failure, Session};
@@ -152,7 +152,7 @@ pub(super) async fn pool_list(s: &mut Session, p: &Parsed) -> CmdResult {
     } else {
         &["Name", "State", "Autostart"]
     };
-    s.print(&table(header, &rows));
+    s.table(header, &rows);
     Ok(())
 }
 
@@ -219,7 +219,7 @@ pub(super) async fn pool_define(s: &mut Session, p: &Parsed) -> CmdResult {
         .pool_define_xml(&xml, bits)
         .await
         .map_err(|e| Failure::context(format!("Failed to define pool from {file}"), &e))?;
-    s.line(format!("Pool {} defined from {file}", pool.name));
+    s.notice(format!("Pool {} defined from {file}", pool.name));
     Ok(())
 }
 
@@ -252,7 +252,7 @@ pub(super) async fn pool_start(s: &mut Session, p: &Parsed) -> CmdResult {
         .pool_create(&pool, bits)
         .await
         .map_err(|e| Failure::context(format!("Failed to start pool {}", pool.name), &e))?;
-    s.line(format!("Pool {} started", pool.name));
+    s.notice(format!("Pool {} started", pool.name));
     Ok(())
 }
 
@@ -270,7 +270,7 @@ pub(super) async fn pool_build(s: &mut Session, p: &Parsed) -> CmdResult {
         .pool_build(&pool, bits)
         .await
         .map_err(|e| Failure::context(format!("Failed to build pool {}", pool.name), &e))?;
-    s.line(format!("Pool {} built", pool.name));
+    s.notice(format!("Pool {} built", pool.name));
     Ok(())
 }
 
@@ -280,7 +280,7 @@ pub(super) async fn pool_destroy(s: &mut Session, p: &Parsed) -> CmdResult {
         .pool_destroy(&pool)
         .await
         .map_err(|e| Failure::context(format!("Failed to destroy pool {}", pool.name), &e))?;
-    s.line(format!("Pool {} destroyed", pool.name));
+    s.notice(format!("Pool {} destroyed", pool.name));
     Ok(())
 }
 
@@ -290,7 +290,7 @@ pub(super) async fn pool_undefine(s: &mut Session, p: &Parsed) -> CmdResult {
         .pool_undefine(&pool)
         .await
         .map_err(|e| Failure::context(format!("Failed to undefine pool {}", pool.name), &e))?;
-    s.line(format!("Pool {} has been undefined", pool.name));
+    s.notice(format!("Pool {} has been undefined", pool.name));
     Ok(())
 }
 
@@ -300,7 +300,7 @@ pub(super) async fn pool_refresh(s: &mut Session, p: &Parsed) -> CmdResult {
         .pool_refresh(&pool, 0)
         .await
         .map_err(|e| Failure::context(format!("Failed to refresh pool {}", pool.name), &e))?;
-    s.line(format!("Pool {} refreshed", pool.name));
+    s.notice(format!("Pool {} refreshed", pool.name));
     Ok(())
 }
 
@@ -317,7 +317,7 @@ pub(super) async fn pool_autostart(s: &mut Session, p: &Parsed) -> CmdResult {
                 &e,
             )
         })?;
-    s.line(format!("Pool {} {verb}ed as autostarted", pool.name));
+    s.notice(format!("Pool {} {verb}ed as autostarted", pool.name));
     Ok(())
 }
 
@@ -351,7 +351,7 @@ pub(super) async fn vol_list(s: &mut Session, p: &Parsed) -> CmdResult {
     } else {
         &["Name", "Path"]
     };
-    s.print(&table(header, &rows));
+    s.table(header, &rows);
     Ok(())
 }
 
@@ -397,7 +397,7 @@ pub(super) async fn vol_create_as(s: &mut Session, p: &Parsed) -> CmdResult {
         .vol_create_xml(&pool, &xml, bits)
         .await
         .map_err(|e| Failure::context(format!("Failed to create vol {name}"), &e))?;
-    s.line(format!("Vol {name} created"));
+    s.notice(format!("Vol {name} created"));
     Ok(())
 }
 
@@ -407,7 +407,7 @@ pub(super) async fn vol_delete(s: &mut Session, p: &Parsed) -> CmdResult {
         .vol_delete(&vol, 0)
         .await
         .map_err(|e| Failure::context(format!("Failed to delete vol {}", vol.name), &e))?;
-    s.line(format!("Vol {} deleted", vol.name));
+    s.notice(format!("Vol {} deleted", vol.name));
     Ok(())
 }
 

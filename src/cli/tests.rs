@@ -149,7 +149,13 @@ async fn run_on(driver: &Arc<dyn Driver>, words: &[&str]) -> Outcome {
     let command = spec::find(name).expect("known command");
     let args: Vec<String> = rest.iter().map(|w| w.to_string()).collect();
     let parsed = spec::parse(command, &args).expect("parses");
-    run_command(driver.clone(), "test:///default".to_string(), &parsed).await
+    run_command(
+        driver.clone(),
+        "test:///default".to_string(),
+        &parsed,
+        false,
+    )
+    .await
 }
 
 #[tokio::test]
