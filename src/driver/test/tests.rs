@@ -1,0 +1,1 @@
+//! Unit tests of the test driver: every transition and every refusal.
