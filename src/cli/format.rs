@@ -5,6 +5,7 @@ use crate::driver::DomainState;
 /// A table laid out as virsh's lists are: a header row, a dash rule, then rows. Every column is as wide as its
 /// widest cell; cells are separated by three spaces after a leading space; the last column is not padded; the rule
 /// is as long as the widths plus three per column.
+#[cfg(test)]
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     table_with(Some(header), rows)
 }
