@@ -554,6 +554,20 @@ fn same_output_as_virsh_on_the_fresh_world() {
     assert_no_differences(&differences);
 }
 
+/// Host facts and the network and pool documents of the fresh world print the same.
+#[test]
+fn same_documents_as_virsh() {
+    let state = state_dir();
+    let commands: &[&[&str]] = &[
+        &["version"],
+        &["hostname"],
+        &["capabilities"],
+        &["net-dumpxml", "default"],
+        &["pool-dumpxml", "default-pool"],
+    ];
+    assert_no_differences(&compare_all(state.path(), commands));
+}
+
 /// Errors the driver raises (not virsh) must read the same too.
 #[test]
 fn same_driver_errors_as_virsh() {

@@ -80,6 +80,8 @@ pub(super) async fn capabilities(s: &mut Session) -> CmdResult {
         .get_capabilities()
         .await
         .map_err(|e| Failure::context("failed to get capabilities", &e))?;
+    // virsh follows the capabilities document with an empty line of its own.
     s.xml(&caps);
+    s.print("\n");
     Ok(())
 }
