@@ -646,4 +646,9 @@ fn same_lifecycle_as_virsh() {
     let theirs = virsh(&[line.as_str()]);
     assert_eq!(theirs.code, 0, "{theirs:?}");
     assert_eq!(ours, theirs.stdout);
+
+    // The same session as one command string in one virtcim process.
+    let fresh = state_dir();
+    let single = virtcim(fresh.path(), &[line.as_str()]);
+    assert_eq!(single, theirs);
 }

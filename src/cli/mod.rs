@@ -184,34 +184,38 @@ pub fn run(args: Vec<String>) -> i32 {
         return 0;
     }
     let rest = &args[start..];
-    let Some(name) = rest.first() else {
+    if rest.is_empty() {
         print_out(&global_help());
         return if global.help { 0 } else { 1 };
-    };
-    let Some(command) = spec::find(name) else {
-        print_errors(&[format!("unknown command: '{name}'")]);
-        return 1;
-    };
-    let parsed = match spec::parse(command, &rest[1..]) {
-        Ok(parsed) => parsed,
-        Err(message) => {
-            print_errors(&[message]);
-            return 1;
+    }
+    // Like virsh: one argument is a command string ("define x.xml; start x"), several are one command's argv.
+    let words = if rest.len() == 1 {
+        match spec::split_command_string(&rest[0]) {
+            Ok(words) => words,
+            Err(message) => {
+                print_errors(&[message]);
+                return 1;
+            }
         }
+    } else {
+        vec![rest.to_vec()]
     };
-    let trailer = if global.quiet { "" } else { "\n" };
-    if parsed.help || command.name == "help" {
-        return match help(&parsed) {
-            Ok(text) => {
-                print_out(&format!("{text}{trailer}"));
-                0
-            }
-            Err(failure) => {
-                print_errors(&failure.0);
-                print_out(trailer);
-                1
-            }
+    let mut commands = Vec::with_capacity(words.len());
+    for argv in &words {
+        let Some((name, options)) = argv.split_first() else {
+            continue;
         };
+        let Some(command) = spec::find(name) else {
+            print_errors(&[format!("unknown command: '{name}'")]);
+            return 1;
+        };
+        match spec::parse(command, options) {
+            Ok(parsed) => commands.push(parsed),
+            Err(message) => {
+                print_errors(&[message]);
+                return 1;
+            }
+        }
     }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -223,24 +227,54 @@ pub fn run(args: Vec<String>) -> i32 {
             return 1;
         }
     };
+    runtime.block_on(run_all(global, commands))
+}
+
+/// Runs the parsed commands in order, opening the connection when the first one needs it. The exit code is the
+/// last command's, as with virsh.
+async fn run_all(global: Global, commands: Vec<Parsed>) -> i32 {
+    let trailer = if global.quiet { "" } else { "\n" };
     let uri = global.uri.clone().unwrap_or_else(default_uri);
-    runtime.block_on(async move {
-        let options = ConnectOptions {
-            read_only: global.read_only,
-            state_dir: None,
-        };
-        let driver = match connect(&uri, &options).await {
-            Ok(driver) => driver,
-            Err(err) => {
-                print_errors(&[
-                    "failed to connect to the hypervisor".to_string(),
-                    err.message,
-                ]);
-                return 1;
+    let mut driver: Option<Arc<dyn Driver>> = None;
+    let mut code = 0;
+    for parsed in &commands {
+        if parsed.help || parsed.command.name == "help" {
+            code = match help(parsed) {
+                Ok(text) => {
+                    print_out(&format!("{text}{trailer}"));
+                    0
+                }
+                Err(failure) => {
+                    print_errors(&failure.0);
+                    print_out(trailer);
+                    1
+                }
+            };
+            continue;
+        }
+        let open = match &driver {
+            Some(open) => open.clone(),
+            None => {
+                let options = ConnectOptions {
+                    read_only: global.read_only,
+                    state_dir: None,
+                };
+                match connect(&uri, &options).await {
+                    Ok(open) => {
+                        driver = Some(open.clone());
+                        open
+                    }
+                    Err(err) => {
+                        print_errors(&[
+                            "failed to connect to the hypervisor".to_string(),
+                            err.message,
+                        ]);
+                        return 1;
+                    }
+                }
             }
         };
-        let outcome = run_command(driver.clone(), uri, &parsed, global.quiet).await;
-        let _ = driver.close().await;
+        let outcome = run_command(open, uri.clone(), parsed, global.quiet).await;
         print_out(&outcome.stdout);
         if !outcome.stderr.is_empty() {
             let _ = std::io::stderr()
@@ -248,8 +282,12 @@ pub fn run(args: Vec<String>) -> i32 {
                 .write_all(outcome.stderr.as_bytes());
         }
         print_out(trailer);
-        outcome.code
-    })
+        code = outcome.code;
+    }
+    if let Some(open) = driver {
+        let _ = open.close().await;
+    }
+    code
 }
 
 /// What one command printed and its exit code, before anything reaches the terminal.

@@ -648,6 +648,77 @@ pub fn parse(command: &'static Command, args: &[String]) -> Result<Parsed, Strin
     })
 }
 
+/// Splits a virsh command string into commands and their words: blanks separate words, `;` (outside quotes)
+/// separates commands, single quotes keep text as is, double quotes and backslashes escape as in a shell.
+pub fn split_command_string(text: &str) -> Result<Vec<Vec<String>>, String> {
+    let mut commands = Vec::new();
+    let mut words: Vec<String> = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' | '\t' | '\n' => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            ';' => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+                if !words.is_empty() {
+                    commands.push(std::mem::take(&mut words));
+                }
+            }
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => word.push(c),
+                        None => return Err("missing '".to_string()),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c) => word.push(c),
+                            None => return Err("dangling \\".to_string()),
+                        },
+                        Some(c) => word.push(c),
+                        None => return Err("missing \"".to_string()),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                match chars.next() {
+                    Some(c) => word.push(c),
+                    None => return Err("dangling \\".to_string()),
+                }
+            }
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    if !words.is_empty() {
+        commands.push(words);
+    }
+    Ok(commands)
+}
+
 /// The help page of one command, laid out as virsh lays it out.
 pub fn command_help(command: &Command) -> String {
     let mut synopsis = command.name.to_string();
@@ -756,6 +827,25 @@ mod tests {
             let err = parse(cmd(name), &args(words)).expect_err("must fail");
             assert_eq!(&err, message, "{name} {words:?}");
         }
+    }
+
+    #[test]
+    fn command_strings_split_like_virsh() {
+        let split =
+            split_command_string("define 'a b.xml'; start  demo ;list --all;").expect("splits");
+        assert_eq!(
+            split,
+            vec![
+                args(&["define", "a b.xml"]),
+                args(&["start", "demo"]),
+                args(&["list", "--all"]),
+            ]
+        );
+        assert_eq!(
+            split_command_string(r#"domid "te\"st""#).expect("splits"),
+            vec![args(&["domid", "te\"st"])]
+        );
+        assert!(split_command_string("domid 'open").is_err());
     }
 
     #[test]
