@@ -637,13 +637,14 @@ impl World {
     }
 
     /// Saves a domain that stopped, or forgets it when it was transient.
-    fn commit_stopped(&mut self, store: &Store, stopped: DomainObj) -> Result<()> {
+    /// (`uuid` is passed in: a stopped transient domain has no definition left to name it.)
+    fn commit_stopped(&mut self, store: &Store, uuid: Uuid, stopped: DomainObj) -> Result<()> {
         if stopped.is_persistent() {
             store.save_domain(&stopped)?;
-            self.domains.insert(stopped.uuid(), stopped);
+            self.domains.insert(uuid, stopped);
         } else {
-            store.remove_domain(&stopped.uuid())?;
-            self.domains.remove(&stopped.uuid());
+            store.remove_domain(&uuid)?;
+            self.domains.remove(&uuid);
         }
         Ok(())
     }
@@ -657,7 +658,7 @@ impl World {
         }
         let handle = changed.handle();
         changed.stop(reason::SHUTOFF_DESTROYED);
-        self.commit_stopped(store, changed)?;
+        self.commit_stopped(store, handle.uuid, changed)?;
         self.emit(handle, event::STOPPED, event::STOPPED_DESTROYED);
         Ok(())
     }
@@ -671,7 +672,7 @@ impl World {
         }
         let handle = changed.handle();
         changed.stop(reason::SHUTOFF_SHUTDOWN);
-        self.commit_stopped(store, changed)?;
+        self.commit_stopped(store, handle.uuid, changed)?;
         self.emit(handle.clone(), event::SHUTDOWN, event::SHUTDOWN_FINISHED);
         self.emit(handle, event::STOPPED, event::STOPPED_SHUTDOWN);
         Ok(())
@@ -686,7 +687,7 @@ impl World {
         let handle = changed.handle();
         if changed.def().on_reboot.as_deref() == Some("destroy") {
             changed.stop(reason::SHUTOFF_SHUTDOWN);
-            self.commit_stopped(store, changed)?;
+            self.commit_stopped(store, handle.uuid, changed)?;
             self.emit(handle, event::STOPPED, event::STOPPED_SHUTDOWN);
             return Ok(());
         }
