@@ -1018,19 +1018,317 @@ fn parse_controller(cx: &Ctx, node: &Node) -> Result<ControllerDef> {
 mod tests {
     use super::*;
 
-    const MINIMAL: &str =
-        "<domain type='test'><name>a</name><memory>1024</memory><os><type>hvm</type></os></domain>";
+    const UUID: &str = "6695eb01-f6a4-8304-79aa-97f2502e193f";
+
+    fn minimal(extra: &str) -> String {
+        format!(
+            "<domain type='test'><name>a</name><uuid>{UUID}</uuid><memory>1024</memory>\
+             <os><type>hvm</type></os>{extra}</domain>"
+        )
+    }
+
+    fn parse_err(xml: &str, validate: bool) -> Error {
+        DomainDef::from_xml(xml, validate).expect_err("should be refused")
+    }
 
     #[test]
-    fn dump_full() {
-        let xml = std::fs::read_to_string("tests/data/xml/domain-full.in.xml").unwrap();
+    fn minimal_domain_gets_libvirt_defaults() {
+        let def = DomainDef::from_xml(&minimal(""), false).unwrap();
+        assert_eq!(def.domain_type, "test");
+        assert_eq!(def.uuid.to_string(), UUID);
+        assert_eq!((def.memory_kib, def.current_memory_kib), (1024, 1024));
+        assert_eq!((def.vcpus, def.current_vcpus), (1, 1));
+        assert_eq!(def.os.os_type, "hvm");
+        assert_eq!(
+            def.to_xml(&DomainXmlOptions::default()),
+            format!(
+                "<domain type='test'>\n  <name>a</name>\n  <uuid>{UUID}</uuid>\n  <memory unit='KiB'>1024</memory>\n  \
+                 <currentMemory unit='KiB'>1024</currentMemory>\n  <vcpu placement='static'>1</vcpu>\n  <os>\n    \
+                 <type>hvm</type>\n  </os>\n  <devices>\n  </devices>\n</domain>\n"
+            )
+        );
+    }
+
+    #[test]
+    fn id_and_secure_options_shape_the_output() {
+        let xml = minimal("<devices><graphics type='vnc' port='5900' passwd='pw'/></devices>");
         let def = DomainDef::from_xml(&xml, true).unwrap();
-        let out = def.to_xml(&DomainXmlOptions {
-            id: Some(1),
+        let plain = def.to_xml(&DomainXmlOptions::default());
+        assert!(plain.starts_with("<domain type='test'>\n"));
+        assert!(!plain.contains("passwd"));
+        let live = def.to_xml(&DomainXmlOptions {
+            id: Some(3),
             secure: true,
         });
-        println!("{out}");
-        assert_eq!(DomainDef::from_xml(&out, true).unwrap(), def);
-        let _ = MINIMAL;
+        assert!(live.starts_with("<domain type='test' id='3'>\n"));
+        assert!(live.contains("<graphics type='vnc' port='5900' passwd='pw'/>"));
+        assert_eq!(DomainDef::from_xml(&live, true).unwrap(), def);
+    }
+
+    #[test]
+    fn missing_uuid_and_mac_are_generated() {
+        let xml = "<domain type='kvm'><name>g</name><memory unit='MiB'>1</memory><vcpu current='1'>2</vcpu>\
+                   <os><type>hvm</type></os><devices><interface type='network'><source network='default'/>\
+                   </interface></devices></domain>";
+        let one = DomainDef::from_xml(xml, true).unwrap();
+        let two = DomainDef::from_xml(xml, true).unwrap();
+        assert_ne!(one.uuid, two.uuid);
+        assert_eq!(one.uuid.get_version_num(), 4);
+        let mac = &one.devices.interfaces[0].mac;
+        assert!(mac.starts_with("52:54:00:"), "{mac}");
+        assert_eq!(one.memory_kib, 1024);
+        assert_eq!((one.vcpus, one.current_vcpus), (2, 1));
+        let out = one.to_xml(&DomainXmlOptions::default());
+        assert!(out.contains("<vcpu placement='static' current='1'>2</vcpu>"));
+        assert_eq!(DomainDef::from_xml(&out, true).unwrap(), one);
+    }
+
+    #[test]
+    fn macs_are_normalised_and_checked() {
+        let with_mac = |mac: &str| {
+            minimal(&format!(
+                "<devices><interface type='user'><mac address='{mac}'/></interface></devices>"
+            ))
+        };
+        let def = DomainDef::from_xml(&with_mac("52:54:0:AA:b:C"), false).unwrap();
+        assert_eq!(def.devices.interfaces[0].mac, "52:54:00:aa:0b:0c");
+        assert!(def.interface_by_mac("52:54:00:AA:0B:0C").is_some());
+        let err = parse_err(&with_mac("zz"), false);
+        assert_eq!(err.code, ErrorCode::XML_ERROR);
+        assert_eq!(err.message, "XML error: unable to parse mac address 'zz'");
+        let err = parse_err(&with_mac("01:00:00:00:00:01"), false);
+        assert_eq!(
+            err.message,
+            "XML error: expected unicast mac address, found multicast '01:00:00:00:00:01'"
+        );
+    }
+
+    #[test]
+    fn libvirt_errors_for_bad_definitions() {
+        let t = "<domain type='test'><name>a</name>";
+        let cases: Vec<(String, ErrorCode, &str)> = vec![
+            (
+                "<domain><name>a</name><memory>1</memory></domain>".into(),
+                ErrorCode::INTERNAL_ERROR,
+                "missing domain type attribute",
+            ),
+            (
+                "<domain type='foo'><name>a</name></domain>".into(),
+                ErrorCode::CONFIG_UNSUPPORTED,
+                "invalid domain type foo",
+            ),
+            (
+                "<domain type='test'><memory>1</memory></domain>".into(),
+                ErrorCode::NO_NAME,
+                "missing name information",
+            ),
+            (
+                "<domain type='test'><name></name></domain>".into(),
+                ErrorCode::NO_NAME,
+                "missing name information",
+            ),
+            (
+                "<domain type='test'><name>a/b</name></domain>".into(),
+                ErrorCode::XML_ERROR,
+                "must not contain '/'",
+            ),
+            (
+                "<domain type='test'><name>.a</name></domain>".into(),
+                ErrorCode::XML_ERROR,
+                "must not start with '.'",
+            ),
+            (
+                format!("{t}<uuid>xyz</uuid></domain>"),
+                ErrorCode::XML_ERROR,
+                "malformed uuid element",
+            ),
+            (
+                format!("{t}<uuid>{{{UUID}}}</uuid></domain>"),
+                ErrorCode::XML_ERROR,
+                "malformed uuid element",
+            ),
+            (
+                format!("{t}<title>a\nb</title></domain>"),
+                ErrorCode::XML_ERROR,
+                "Domain title can't contain newlines",
+            ),
+            (
+                format!("{t}<os><type>hvm</type></os></domain>"),
+                ErrorCode::XML_ERROR,
+                "Memory size must be specified",
+            ),
+            (
+                format!("{t}<memory>0</memory></domain>"),
+                ErrorCode::XML_ERROR,
+                "Memory size must be specified",
+            ),
+            (
+                format!("{t}<memory>-5</memory></domain>"),
+                ErrorCode::XML_ERROR,
+                "Invalid value '-5' for element or attribute 'memory'",
+            ),
+            (
+                format!("{t}<memory unit='foo'>1</memory></domain>"),
+                ErrorCode::INVALID_ARG,
+                "unknown suffix 'foo'",
+            ),
+            (
+                format!("{t}<memory unit='EiB'>99</memory></domain>"),
+                ErrorCode::OVERFLOW,
+                "value too large",
+            ),
+            (
+                format!("{t}<memory>1</memory><vcpu>x</vcpu></domain>"),
+                ErrorCode::XML_ERROR,
+                "maximum vcpus count must be an integer",
+            ),
+            (
+                format!("{t}<memory>1</memory><vcpu>0</vcpu></domain>"),
+                ErrorCode::XML_ERROR,
+                "at least 1",
+            ),
+            (
+                format!("{t}<memory>1</memory><vcpu current='4'>2</vcpu></domain>"),
+                ErrorCode::CONFIG_UNSUPPORTED,
+                "maximum vCPU count must not be less than current vCPU count",
+            ),
+            (
+                format!("{t}<memory>1</memory></domain>"),
+                ErrorCode::XML_ERROR,
+                "an os <type> must be specified",
+            ),
+            (
+                format!("{t}<memory>1</memory><os><type>zz</type></os></domain>"),
+                ErrorCode::CONFIG_UNSUPPORTED,
+                "unknown OS type 'zz'",
+            ),
+            (
+                "<dom type='test'/>".into(),
+                ErrorCode::XML_ERROR,
+                "expecting root element of 'domain', not 'dom'",
+            ),
+        ];
+        for (xml, code, text) in &cases {
+            let err = parse_err(xml, false);
+            assert_eq!(err.code, *code, "{xml}: {}", err.message);
+            assert!(err.message.contains(text), "{xml}: {}", err.message);
+        }
+        let device_cases: &[(&str, ErrorCode, &str)] = &[
+            (
+                "<disk type='file'><source file='/x'/></disk>",
+                ErrorCode(20),
+                "missing target information for device /x",
+            ),
+            (
+                "<disk type='zzz'><target dev='vda'/></disk>",
+                ErrorCode::XML_ERROR,
+                "Invalid value for attribute 'type' in element 'disk': 'zzz'.",
+            ),
+            (
+                "<interface type='network'/>",
+                ErrorCode::XML_ERROR,
+                "interface type='network' requires a 'source' element",
+            ),
+            (
+                "<graphics port='1'/>",
+                ErrorCode::XML_ERROR,
+                "Missing required attribute 'type' in element 'graphics'",
+            ),
+            (
+                "<graphics type='vnc' port='abc'/>",
+                ErrorCode::XML_ERROR,
+                "'port' in element 'graphics'",
+            ),
+            (
+                "<input bus='usb'/>",
+                ErrorCode::INTERNAL_ERROR,
+                "missing input device type",
+            ),
+            (
+                "<input type='zz'/>",
+                ErrorCode::CONFIG_UNSUPPORTED,
+                "unknown input device type 'zz'",
+            ),
+            (
+                "<video><model type='zz'/></video>",
+                ErrorCode::CONFIG_UNSUPPORTED,
+                "unknown video model 'zz'",
+            ),
+            (
+                "<serial type='zz'/>",
+                ErrorCode::CONFIG_UNSUPPORTED,
+                "unknown type presented to host for character device: zz",
+            ),
+        ];
+        for (device, code, text) in device_cases {
+            let err = parse_err(&minimal(&format!("<devices>{device}</devices>")), false);
+            assert_eq!(err.code, *code, "{device}: {}", err.message);
+            assert!(err.message.contains(text), "{device}: {}", err.message);
+        }
+        let err = parse_err(&minimal("<on_poweroff>zz</on_poweroff>"), false);
+        assert_eq!(
+            err.message,
+            "unsupported configuration: unknown on_poweroff action: zz"
+        );
+        let err = parse_err(&minimal("<clock offset='zz'/>"), false);
+        assert_eq!(
+            err.message,
+            "unsupported configuration: unknown clock offset 'zz'"
+        );
+    }
+
+    #[test]
+    fn unknown_content_is_dropped_or_refused_with_validate() {
+        let xml = minimal(
+            "<metadata><x/></metadata><devices><memballoon model='virtio'/>\
+             <disk type='file' foo='1'><target dev='vda'/><address type='pci'/></disk></devices>",
+        );
+        let def = DomainDef::from_xml(&xml, false).unwrap();
+        assert_eq!(def.devices.disks.len(), 1);
+        let err = parse_err(&xml, true);
+        assert_eq!(err.code, ErrorCode::XML_INVALID_SCHEMA);
+        assert!(err.message.contains("metadata"), "{}", err.message);
+        let err = parse_err(
+            &minimal("<devices><disk type='file' foo='1'><target dev='vda'/></disk></devices>"),
+            true,
+        );
+        assert!(
+            err.message
+                .contains("Invalid attribute foo for element disk"),
+            "{}",
+            err.message
+        );
+        let err = parse_err(
+            &minimal("<devices><disk><target dev='vda'/><address/></disk></devices>"),
+            true,
+        );
+        assert!(
+            err.message
+                .contains("Element disk has extra content: address"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn memory_units_and_clamping() {
+        let xml = minimal("").replace(
+            "<memory>1024</memory>",
+            "<memory unit='GiB'>2</memory><currentMemory unit='MB'>1000</currentMemory>",
+        );
+        let def = DomainDef::from_xml(&xml, true).unwrap();
+        assert_eq!((def.memory_kib, def.current_memory_kib), (2 << 20, 976_563));
+        let xml = minimal("<currentMemory unit='GiB'>9</currentMemory>");
+        assert_eq!(
+            DomainDef::from_xml(&xml, true).unwrap().current_memory_kib,
+            1024
+        );
+    }
+
+    #[test]
+    fn graphics_listen_child_is_read_when_the_attribute_is_missing() {
+        let xml = minimal("<devices><graphics type='spice'><listen type='address' address='0.0.0.0'/></graphics></devices>");
+        let def = DomainDef::from_xml(&xml, true).unwrap();
+        assert_eq!(def.devices.graphics[0].listen.as_deref(), Some("0.0.0.0"));
     }
 }

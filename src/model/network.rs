@@ -254,3 +254,84 @@ fn parse_ip(cx: &Ctx, node: &Node, network: &str) -> Result<IpDef> {
         dhcp_ranges,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEFAULT: &str = "<network>\n  <name>default</name>\n  <uuid>dd8fe884-6c02-601e-7551-cca97df1c5df</uuid>\n  \
+        <forward mode='nat'/>\n  <bridge name='virbr0' stp='on' delay='0'/>\n  \
+        <ip address='192.168.122.1' netmask='255.255.255.0'>\n    <dhcp>\n      \
+        <range start='192.168.122.2' end='192.168.122.254'/>\n    </dhcp>\n  </ip>\n</network>\n";
+
+    #[test]
+    fn libvirts_default_network_round_trips_byte_for_byte() {
+        let def = NetworkDef::from_xml(DEFAULT, true).unwrap();
+        assert_eq!(def.forward_mode.as_deref(), Some("nat"));
+        assert_eq!(def.bridge.as_deref(), Some("virbr0"));
+        assert_eq!((def.bridge_stp, def.bridge_delay), (Some(true), Some(0)));
+        assert_eq!(
+            def.ips[0].dhcp_ranges,
+            vec![("192.168.122.2".into(), "192.168.122.254".into())]
+        );
+        assert_eq!(def.to_xml(), DEFAULT);
+    }
+
+    #[test]
+    fn defaults_and_normalisation() {
+        let def = NetworkDef::from_xml(
+            "<network><name>n</name><forward dev='eth0'/><mac address='52:54:00:AA:0:1'/>\
+             <ip family='ipv6' address='fd00::1' prefix='64'/></network>",
+            true,
+        )
+        .unwrap();
+        assert_eq!(def.uuid.get_version_num(), 4);
+        assert_eq!(def.forward_mode.as_deref(), Some("nat"));
+        assert_eq!(def.mac.as_deref(), Some("52:54:00:aa:00:01"));
+        let out = def.to_xml();
+        assert!(out.contains("<forward dev='eth0' mode='nat'/>"), "{out}");
+        assert!(
+            out.contains("<ip family='ipv6' address='fd00::1' prefix='64'>\n  </ip>"),
+            "{out}"
+        );
+        assert_eq!(NetworkDef::from_xml(&out, true).unwrap(), def);
+    }
+
+    #[test]
+    fn libvirt_errors() {
+        let cases: &[(&str, ErrorCode, &str)] = &[
+            ("<network><bridge name='x'/></network>", ErrorCode::NO_NAME, "missing name information"),
+            ("<net><name>a</name></net>", ErrorCode::XML_ERROR, "expecting root element of 'network', not 'net'"),
+            ("<network><name>a/b</name></network>", ErrorCode::XML_ERROR, "must not contain '/'"),
+            ("<network><name>a</name><uuid>zz</uuid></network>", ErrorCode::XML_ERROR, "malformed uuid element"),
+            ("<network><name>a</name><mac address='zz'/></network>", ErrorCode::XML_ERROR, "Invalid bridge mac address 'zz' in network 'a'"),
+            ("<network><name>a</name><mac address='01:00:00:00:00:00'/></network>", ErrorCode::XML_ERROR, "Invalid multicast bridge mac address"),
+            ("<network><name>a</name><ip address='1.2.3.x' prefix='24'/></network>", ErrorCode::XML_ERROR, "Invalid address '1.2.3.x' in network 'a'"),
+            ("<network><name>a</name><ip address='1.2.3.4' prefix='40'/></network>", ErrorCode::CONFIG_UNSUPPORTED, "Invalid IPv4 prefix '40' in network 'a'"),
+            ("<network><name>a</name><ip address='1.2.3.4' netmask='255.0.255.0'/></network>", ErrorCode::XML_ERROR, "Invalid netmask"),
+            ("<network><name>a</name><ip prefix='24'/></network>", ErrorCode::XML_ERROR, "Missing required address attribute in network 'a'"),
+            ("<network><name>a</name><forward mode='zz'/></network>", ErrorCode::CONFIG_UNSUPPORTED, "unknown forwarding type 'zz'"),
+            ("<network><name>a</name><bridge name='b' stp='maybe'/></network>", ErrorCode::XML_ERROR, "'stp' in element 'bridge'"),
+            ("<network><name>a</name><bridge name='b' delay='x'/></network>", ErrorCode::XML_ERROR, "Invalid delay value in network 'a'"),
+            ("<network><name>a</name><ip address='1.2.3.1' prefix='24'><dhcp><range start='1.2.3.4'/></dhcp></ip></network>", ErrorCode::XML_ERROR, "Missing 'end' attribute in dhcp range for network 'a'"),
+            ("<network><name>a</name><ip address='1.2.3.1' prefix='24'><dhcp><range start='::1' end='1.2.3.9'/></dhcp></ip></network>", ErrorCode::XML_ERROR, "Invalid dhcp range 'start' address"),
+        ];
+        for (xml, code, text) in cases {
+            let err = NetworkDef::from_xml(xml, false).expect_err(xml);
+            assert_eq!(err.code, *code, "{xml}: {}", err.message);
+            assert!(err.message.contains(text), "{xml}: {}", err.message);
+        }
+        let err = NetworkDef::from_xml("<network><name>a</name><domain name='x'/></network>", true)
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::XML_INVALID_SCHEMA);
+        assert!(
+            err.message.contains("extra content: domain"),
+            "{}",
+            err.message
+        );
+        assert!(
+            NetworkDef::from_xml("<network><name>a</name><domain name='x'/></network>", false)
+                .is_ok()
+        );
+    }
+}

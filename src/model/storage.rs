@@ -287,3 +287,135 @@ impl VolumeDef {
         w.finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEFAULT_POOL: &str = "<pool type='dir'>\n  <name>default-pool</name>\n  \
+        <uuid>dfe224cb-28fb-8dd0-c4b2-64eb3f0f4566</uuid>\n  <capacity unit='bytes'>107374182400</capacity>\n  \
+        <allocation unit='bytes'>0</allocation>\n  <available unit='bytes'>107374182400</available>\n  \
+        <source>\n  </source>\n  <target>\n    <path>/default-pool</path>\n  </target>\n</pool>\n";
+
+    #[test]
+    fn libvirts_default_pool_round_trips_byte_for_byte() {
+        let def = PoolDef::from_xml(DEFAULT_POOL, true).unwrap();
+        assert_eq!(def.capacity, 100 << 30);
+        assert_eq!(def.target_path.as_deref(), Some("/default-pool"));
+        assert_eq!(def.to_xml(), DEFAULT_POOL);
+    }
+
+    #[test]
+    fn pool_units_and_permissions() {
+        let def = PoolDef::from_xml(
+            "<pool type='dir'><name>p</name><capacity unit='GiB'>10</capacity><allocation>5</allocation>\
+             <target><path>/var/p</path><permissions><mode>0711</mode></permissions></target></pool>",
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            (def.capacity, def.allocation, def.available),
+            (10 << 30, 5, 0)
+        );
+        assert_eq!(def.target_mode.as_deref(), Some("0711"));
+        let out = def.to_xml();
+        assert!(
+            out.contains("<permissions>\n      <mode>0711</mode>\n    </permissions>"),
+            "{out}"
+        );
+        assert_eq!(PoolDef::from_xml(&out, true).unwrap(), def);
+    }
+
+    #[test]
+    fn pool_errors() {
+        let cases: &[(&str, ErrorCode, &str)] = &[
+            ("<pool><name>a</name><target><path>/a</path></target></pool>", ErrorCode::XML_ERROR, "Missing required attribute 'type' in element 'pool'"),
+            ("<pool type='zz'><name>a</name></pool>", ErrorCode::XML_ERROR, "Invalid value for attribute 'type' in element 'pool': 'zz'."),
+            ("<pool type='logical'><name>a</name></pool>", ErrorCode::CONFIG_UNSUPPORTED, "storage pool type 'logical' is not supported"),
+            ("<pool type='dir'><target><path>/a</path></target></pool>", ErrorCode::XML_ERROR, "missing pool source name element"),
+            ("<pool type='dir'><name>a</name></pool>", ErrorCode::XML_ERROR, "missing storage pool target path"),
+            ("<pool type='dir'><name>a</name><target><path>/a</path><permissions><mode>999</mode></permissions></target></pool>", ErrorCode::XML_ERROR, "malformed octal mode"),
+            ("<pool type='dir'><name>a</name><capacity>x</capacity><target><path>/a</path></target></pool>", ErrorCode::XML_ERROR, "Invalid value 'x' for element or attribute 'capacity'"),
+            ("<pool type='dir'><name>a</name><uuid>zz</uuid><target><path>/a</path></target></pool>", ErrorCode::XML_ERROR, "malformed uuid element"),
+            ("<pool type='dir'><name>..</name><target><path>/a</path></target></pool>", ErrorCode::XML_ERROR, "must not start with '.'"),
+        ];
+        for (xml, code, text) in cases {
+            let err = PoolDef::from_xml(xml, false).expect_err(xml);
+            assert_eq!(err.code, *code, "{xml}: {}", err.message);
+            assert!(err.message.contains(text), "{xml}: {}", err.message);
+        }
+    }
+
+    #[test]
+    fn volumes_parse_and_format_like_libvirt() {
+        let def = VolumeDef::from_xml(
+            "<volume><name>v1.qcow2</name><capacity unit='G'>2</capacity><allocation unit='KiB'>1</allocation>\
+             <target><format type='qcow2'/></target></volume>",
+            true,
+        )
+        .unwrap();
+        assert_eq!(def.vol_type, "file");
+        assert_eq!((def.capacity, def.allocation), (2 << 30, Some(1024)));
+        let def = VolumeDef {
+            key: Some("/default-pool/v1.qcow2".into()),
+            path: Some("/default-pool/v1.qcow2".into()),
+            ..def
+        };
+        let out = def.to_xml();
+        assert_eq!(
+            out,
+            "<volume type='file'>\n  <name>v1.qcow2</name>\n  <key>/default-pool/v1.qcow2</key>\n  \
+             <capacity unit='bytes'>2147483648</capacity>\n  <allocation unit='bytes'>1024</allocation>\n  \
+             <target>\n    <path>/default-pool/v1.qcow2</path>\n    <format type='qcow2'/>\n  </target>\n</volume>\n"
+        );
+        assert_eq!(VolumeDef::from_xml(&out, true).unwrap(), def);
+    }
+
+    #[test]
+    fn volume_errors() {
+        let cases: &[(&str, ErrorCode, &str)] = &[
+            (
+                "<volume><capacity>10</capacity></volume>",
+                ErrorCode::XML_ERROR,
+                "missing volume name element",
+            ),
+            (
+                "<volume><name>a</name></volume>",
+                ErrorCode::XML_ERROR,
+                "missing capacity element",
+            ),
+            (
+                "<volume type='zz'><name>a</name><capacity>1</capacity></volume>",
+                ErrorCode::CONFIG_UNSUPPORTED,
+                "unknown volume type 'zz'",
+            ),
+            (
+                "<volume><name>a</name><capacity unit='zz'>10</capacity></volume>",
+                ErrorCode::INVALID_ARG,
+                "unknown suffix 'zz'",
+            ),
+            (
+                "<volume><name>a/b</name><capacity>10</capacity></volume>",
+                ErrorCode::XML_ERROR,
+                "must not contain '/'",
+            ),
+            (
+                "<vol><name>a</name></vol>",
+                ErrorCode::XML_ERROR,
+                "expecting root element of 'volume', not 'vol'",
+            ),
+        ];
+        for (xml, code, text) in cases {
+            let err = VolumeDef::from_xml(xml, false).expect_err(xml);
+            assert_eq!(err.code, *code, "{xml}: {}", err.message);
+            assert!(err.message.contains(text), "{xml}: {}", err.message);
+        }
+        let xml =
+            "<volume><name>a</name><capacity>1</capacity><target><permissions/></target></volume>";
+        assert!(VolumeDef::from_xml(xml, false).is_ok());
+        assert_eq!(
+            VolumeDef::from_xml(xml, true).unwrap_err().code,
+            ErrorCode::XML_INVALID_SCHEMA
+        );
+    }
+}

@@ -278,7 +278,10 @@ impl Ctx {
         if let Some((key, _)) = node
             .attrs
             .iter()
-            .find(|(key, _)| !attrs.contains(&key.as_str()))
+            // Namespace declarations are not attributes (RelaxNG ignores them too).
+            .find(|(key, _)| {
+                !attrs.contains(&key.as_str()) && key != "xmlns" && !key.starts_with("xmlns:")
+            })
         {
             return Err(
                 self.schema_error(format!("Invalid attribute {key} for element {}", node.name))
@@ -372,8 +375,15 @@ impl Ctx {
     pub fn uuid(&self, root: &Node) -> Result<Uuid> {
         match root.child_text("uuid") {
             None => Ok(Uuid::new_v4()),
-            Some(text) => Uuid::parse_str(text.trim())
-                .map_err(|_| self.xml_error(format!("malformed uuid element '{text}'"))),
+            Some(text) => {
+                // Only the hyphenated and the plain 32-digit forms, as the schemas say.
+                let trimmed = text.trim();
+                [32, 36]
+                    .contains(&trimmed.len())
+                    .then(|| Uuid::parse_str(trimmed).ok())
+                    .flatten()
+                    .ok_or_else(|| self.xml_error(format!("malformed uuid element '{text}'")))
+            }
         }
     }
 
