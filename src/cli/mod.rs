@@ -396,6 +396,9 @@ fn help(p: &Parsed) -> Result<String, Failure> {
     if let Some(command) = spec::find(topic) {
         return Ok(spec::command_help(command));
     }
+    if let Some(group) = spec::find_group(topic) {
+        return Ok(spec::group_help(group));
+    }
     Err(Failure::msg(format!(
         "command or command group '{topic}' doesn't exist"
     )))

@@ -96,16 +96,19 @@ const fn number(name: &'static str, help: &'static str) -> Opt {
 const DOMAIN: Opt = data("domain", "domain name, id or uuid");
 const NETWORK: Opt = data("network", "network name or uuid");
 const POOL: Opt = data("pool", "pool name or uuid");
-const VOL: Opt = data("vol", "vol name, key or path");
+const VOL: Opt = data("vol", "volume name, key or path");
 const VOL_POOL: Opt = string("pool", "pool name or uuid");
-const FILE_DOMAIN: Opt = data("file", "file containing an XML domain description");
-const VALIDATE: Opt = flag("validate", "validate the XML against the schema");
+const FILE_DOMAIN: Opt = data("file", "the domain XML file");
+const VALIDATE: Opt = flag("validate", "check the XML against the schema first");
 const AFFECT: [Opt; 3] = [
     flag("config", "affect next boot"),
     flag("live", "affect running domain"),
     flag("current", "affect current domain"),
 ];
-const SHUTDOWN_MODE: Opt = string("mode", "shutdown mode: acpi|agent|initctl|signal|paravirt");
+const SHUTDOWN_MODE: Opt = string(
+    "mode",
+    "how: acpi, agent, initctl, signal or paravirt (comma-separated)",
+);
 
 /// Every command the CLI knows, in help order within each group.
 pub const COMMANDS: &[Command] = &[
@@ -114,7 +117,7 @@ pub const COMMANDS: &[Command] = &[
         name: "autostart",
         group: Group::Domain,
         summary: "autostart a domain",
-        opts: &[DOMAIN, flag("disable", "disable autostarting")],
+        opts: &[DOMAIN, flag("disable", "turn autostart off")],
     },
     Command {
         name: "create",
@@ -122,10 +125,10 @@ pub const COMMANDS: &[Command] = &[
         summary: "create a domain from an XML file",
         opts: &[
             FILE_DOMAIN,
-            flag("paused", "leave the guest paused after creation"),
+            flag("paused", "start with the vCPUs paused"),
             flag(
                 "autodestroy",
-                "automatically destroy the guest when the client disconnects",
+                "destroy the domain when this client disconnects",
             ),
             VALIDATE,
         ],
@@ -133,25 +136,28 @@ pub const COMMANDS: &[Command] = &[
     Command {
         name: "define",
         group: Group::Domain,
-        summary: "define (but don't start) a domain from an XML file",
+        summary: "define a domain from an XML file without starting it",
         opts: &[FILE_DOMAIN, VALIDATE],
     },
     Command {
         name: "destroy",
         group: Group::Domain,
-        summary: "destroy (stop) a domain",
-        opts: &[DOMAIN, flag("graceful", "terminate gracefully")],
+        summary: "stop a domain at once",
+        opts: &[DOMAIN, flag("graceful", "do not kill the process forcibly")],
     },
     Command {
         name: "dumpxml",
         group: Group::Domain,
-        summary: "domain information in XML",
+        summary: "print a domain's XML",
         opts: &[
             DOMAIN,
-            flag("inactive", "show inactive defined XML"),
-            flag("security-info", "include security sensitive information in XML dump"),
-            flag("update-cpu", "update guest CPU according to host CPU"),
-            flag("migratable", "provide XML suitable for migrations"),
+            flag("inactive", "the persistent definition, not the live one"),
+            flag("security-info", "include secrets such as passwords"),
+            flag(
+                "update-cpu",
+                "describe the guest CPU as the host provides it",
+            ),
+            flag("migratable", "XML fit for migration"),
         ],
     },
     Command {
@@ -169,10 +175,13 @@ pub const COMMANDS: &[Command] = &[
     Command {
         name: "setmaxmem",
         group: Group::Domain,
-        summary: "change maximum memory limit",
+        summary: "set a domain's maximum memory",
         opts: &[
             DOMAIN,
-            number("size", "new maximum memory size, as scaled integer (default KiB)"),
+            number(
+                "size",
+                "maximum memory: a number with an optional unit (KiB if none)",
+            ),
             AFFECT[0],
             AFFECT[1],
             AFFECT[2],
@@ -181,10 +190,13 @@ pub const COMMANDS: &[Command] = &[
     Command {
         name: "setmem",
         group: Group::Domain,
-        summary: "change memory allocation",
+        summary: "set a domain's current memory",
         opts: &[
             DOMAIN,
-            number("size", "new memory size, as scaled integer (default KiB)"),
+            number(
+                "size",
+                "memory: a number with an optional unit (KiB if none)",
+            ),
             AFFECT[0],
             AFFECT[1],
             AFFECT[2],
@@ -193,11 +205,11 @@ pub const COMMANDS: &[Command] = &[
     Command {
         name: "setvcpus",
         group: Group::Domain,
-        summary: "change number of virtual CPUs",
+        summary: "set a domain's vCPU count",
         opts: &[
             DOMAIN,
             number("count", "number of virtual CPUs"),
-            flag("maximum", "set maximum limit on next boot"),
+            flag("maximum", "change the maximum (needs --config)"),
             AFFECT[0],
             AFFECT[1],
             AFFECT[2],
@@ -206,22 +218,25 @@ pub const COMMANDS: &[Command] = &[
     Command {
         name: "shutdown",
         group: Group::Domain,
-        summary: "gracefully shutdown a domain",
+        summary: "ask a domain to shut down",
         opts: &[DOMAIN, SHUTDOWN_MODE],
     },
     Command {
         name: "start",
         group: Group::Domain,
-        summary: "start a (previously defined) inactive domain",
+        summary: "start a defined, inactive domain",
         opts: &[
-            data("domain", "name of the inactive domain"),
-            flag("paused", "leave the guest paused after creation"),
+            data("domain", "domain name or uuid"),
+            flag("paused", "start with the vCPUs paused"),
             flag(
                 "autodestroy",
-                "automatically destroy the guest when the client disconnects",
+                "destroy the domain when this client disconnects",
             ),
-            flag("bypass-cache", "avoid file system cache when loading"),
-            flag("force-boot", "force fresh boot by discarding any managed save"),
+            flag(
+                "bypass-cache",
+                "bypass the file system cache while restoring",
+            ),
+            flag("force-boot", "boot afresh, ignoring any managed save image"),
         ],
     },
     Command {
@@ -233,19 +248,19 @@ pub const COMMANDS: &[Command] = &[
     Command {
         name: "undefine",
         group: Group::Domain,
-        summary: "undefine a domain",
+        summary: "remove a domain's persistent definition",
         opts: &[
             DOMAIN,
-            flag("managed-save", "remove domain managed state file"),
-            flag("snapshots-metadata", "remove all domain snapshot metadata"),
-            flag("nvram", "remove nvram file"),
-            flag("keep-nvram", "keep nvram file"),
+            flag("managed-save", "also remove the managed save image"),
+            flag("snapshots-metadata", "also remove snapshot metadata"),
+            flag("nvram", "also remove the NVRAM file"),
+            flag("keep-nvram", "keep the NVRAM file"),
         ],
     },
     Command {
         name: "domid",
         group: Group::Domain,
-        summary: "convert a domain name or UUID to domain id",
+        summary: "print a domain's id",
         opts: &[data("domain", "domain name or uuid")],
     },
     Command {
@@ -257,19 +272,19 @@ pub const COMMANDS: &[Command] = &[
     Command {
         name: "domname",
         group: Group::Domain,
-        summary: "convert a domain id or UUID to domain name",
+        summary: "print a domain's name",
         opts: &[data("domain", "domain id or uuid")],
     },
     Command {
         name: "domstate",
         group: Group::Domain,
         summary: "domain state",
-        opts: &[DOMAIN, flag("reason", "also print reason for the state")],
+        opts: &[DOMAIN, flag("reason", "add the reason for the state")],
     },
     Command {
         name: "domuuid",
         group: Group::Domain,
-        summary: "convert a domain name or id to domain UUID",
+        summary: "print a domain's UUID",
         opts: &[data("domain", "domain id or name")],
     },
     Command {
@@ -278,7 +293,7 @@ pub const COMMANDS: &[Command] = &[
         summary: "list domains",
         opts: &[
             flag("inactive", "list inactive domains"),
-            flag("all", "list inactive & active domains"),
+            flag("all", "list active and inactive domains"),
             flag("transient", "list transient domains"),
             flag("persistent", "list persistent domains"),
             flag("state-running", "list domains in running state"),
@@ -287,10 +302,10 @@ pub const COMMANDS: &[Command] = &[
             flag("state-other", "list domains in other states"),
             flag("autostart", "list domains with autostart enabled"),
             flag("no-autostart", "list domains with autostart disabled"),
-            flag("uuid", "list uuid's only"),
+            flag("uuid", "print only UUIDs"),
             flag("name", "list domain names only"),
             flag("id", "list domain IDs only"),
-            flag("table", "list table (default)"),
+            flag("table", "print a table (the default)"),
         ],
     },
     // ---- host ----
@@ -315,39 +330,42 @@ pub const COMMANDS: &[Command] = &[
     Command {
         name: "uri",
         group: Group::Host,
-        summary: "print the hypervisor canonical URI",
+        summary: "print the connection URI",
         opts: &[],
     },
     Command {
         name: "version",
         group: Group::Host,
         summary: "show version",
-        opts: &[flag("daemon", "report daemon version too")],
+        opts: &[flag("daemon", "also print the daemon's version")],
     },
     // ---- networks ----
     Command {
         name: "net-autostart",
         group: Group::Network,
         summary: "autostart a network",
-        opts: &[NETWORK, flag("disable", "disable autostarting")],
+        opts: &[NETWORK, flag("disable", "turn autostart off")],
     },
     Command {
         name: "net-define",
         group: Group::Network,
-        summary: "define an inactive persistent virtual network or modify an existing persistent one from an XML file",
-        opts: &[data("file", "file containing an XML network description"), VALIDATE],
+        summary: "define (or redefine) a persistent network from an XML file",
+        opts: &[data("file", "the network XML file"), VALIDATE],
     },
     Command {
         name: "net-destroy",
         group: Group::Network,
-        summary: "destroy (stop) a network",
+        summary: "stop a network",
         opts: &[NETWORK],
     },
     Command {
         name: "net-dumpxml",
         group: Group::Network,
-        summary: "network information in XML",
-        opts: &[NETWORK, flag("inactive", "show inactive defined XML")],
+        summary: "print a network's XML",
+        opts: &[
+            NETWORK,
+            flag("inactive", "the persistent definition, not the live one"),
+        ],
     },
     Command {
         name: "net-info",
@@ -361,26 +379,26 @@ pub const COMMANDS: &[Command] = &[
         summary: "list networks",
         opts: &[
             flag("inactive", "list inactive networks"),
-            flag("all", "list inactive & active networks"),
+            flag("all", "list active and inactive networks"),
             flag("persistent", "list persistent networks"),
             flag("transient", "list transient networks"),
             flag("autostart", "list networks with autostart enabled"),
             flag("no-autostart", "list networks with autostart disabled"),
-            flag("uuid", "list uuid's only"),
+            flag("uuid", "print only UUIDs"),
             flag("name", "list network names only"),
-            flag("table", "list table (default)"),
+            flag("table", "print a table (the default)"),
         ],
     },
     Command {
         name: "net-start",
         group: Group::Network,
-        summary: "start a (previously defined) inactive network",
+        summary: "start a defined, inactive network",
         opts: &[NETWORK],
     },
     Command {
         name: "net-undefine",
         group: Group::Network,
-        summary: "undefine a persistent network",
+        summary: "remove a network's persistent definition",
         opts: &[NETWORK],
     },
     // ---- storage pools ----
@@ -388,7 +406,7 @@ pub const COMMANDS: &[Command] = &[
         name: "pool-autostart",
         group: Group::Pool,
         summary: "autostart a pool",
-        opts: &[POOL, flag("disable", "disable autostarting")],
+        opts: &[POOL, flag("disable", "turn autostart off")],
     },
     Command {
         name: "pool-build",
@@ -396,33 +414,36 @@ pub const COMMANDS: &[Command] = &[
         summary: "build a pool",
         opts: &[
             POOL,
-            flag("no-overwrite", "do not overwrite any existing data"),
-            flag("overwrite", "overwrite any existing data"),
+            flag("no-overwrite", "refuse to overwrite existing data"),
+            flag("overwrite", "overwrite existing data"),
         ],
     },
     Command {
         name: "pool-define",
         group: Group::Pool,
-        summary: "define an inactive persistent storage pool or modify an existing persistent one from an XML file",
-        opts: &[data("file", "file containing an XML pool description"), VALIDATE],
+        summary: "define (or redefine) a persistent storage pool from an XML file",
+        opts: &[data("file", "the pool XML file"), VALIDATE],
     },
     Command {
         name: "pool-destroy",
         group: Group::Pool,
-        summary: "destroy (stop) a pool",
+        summary: "stop a pool",
         opts: &[POOL],
     },
     Command {
         name: "pool-dumpxml",
         group: Group::Pool,
-        summary: "pool information in XML",
-        opts: &[POOL, flag("inactive", "show inactive defined XML")],
+        summary: "print a pool's XML",
+        opts: &[
+            POOL,
+            flag("inactive", "the persistent definition, not the live one"),
+        ],
     },
     Command {
         name: "pool-info",
         group: Group::Pool,
         summary: "storage pool information",
-        opts: &[POOL, flag("bytes", "Return pool info in bytes")],
+        opts: &[POOL, flag("bytes", "print sizes in bytes")],
     },
     Command {
         name: "pool-list",
@@ -430,14 +451,14 @@ pub const COMMANDS: &[Command] = &[
         summary: "list pools",
         opts: &[
             flag("inactive", "list inactive pools"),
-            flag("all", "list inactive & active pools"),
+            flag("all", "list active and inactive pools"),
             flag("transient", "list transient pools"),
             flag("persistent", "list persistent pools"),
             flag("autostart", "list pools with autostart enabled"),
             flag("no-autostart", "list pools with autostart disabled"),
-            flag("details", "display extended details for pools"),
-            flag("uuid", "list UUID of active pools only"),
-            flag("name", "list name of active pools only"),
+            flag("details", "add state, persistence and sizes"),
+            flag("uuid", "print only UUIDs"),
+            flag("name", "print only names"),
         ],
     },
     Command {
@@ -449,36 +470,45 @@ pub const COMMANDS: &[Command] = &[
     Command {
         name: "pool-start",
         group: Group::Pool,
-        summary: "start a (previously defined) inactive pool",
+        summary: "start a defined, inactive pool",
         opts: &[
             POOL,
-            flag("build", "build the pool as normal"),
-            flag("no-overwrite", "do not overwrite any existing data"),
-            flag("overwrite", "overwrite any existing data"),
+            flag("build", "build the pool before starting it"),
+            flag("no-overwrite", "refuse to overwrite existing data"),
+            flag("overwrite", "overwrite existing data"),
         ],
     },
     Command {
         name: "pool-undefine",
         group: Group::Pool,
-        summary: "undefine an inactive pool",
+        summary: "remove an inactive pool's definition",
         opts: &[POOL],
     },
     // ---- storage volumes ----
     Command {
         name: "vol-create-as",
         group: Group::Volume,
-        summary: "create a volume from a set of args",
+        summary: "create a volume from a name, size and format",
         opts: &[
             data("pool", "pool name"),
             data("name", "name of the volume"),
-            data("capacity", "size of the vol, as scaled integer (default bytes)"),
-            string("allocation", "initial allocation size, as scaled integer (default bytes)"),
-            string("format", "file format type raw,bochs,qcow,qcow2,qed,vmdk"),
+            data(
+                "capacity",
+                "capacity: a number with an optional unit (bytes if none)",
+            ),
+            string(
+                "allocation",
+                "allocation: a number with an optional unit (bytes if none)",
+            ),
+            string("format", "image format (raw, qcow2, ...)"),
             flag(
                 "prealloc-metadata",
-                "preallocate metadata (for qcow2 instead of full allocation)",
+                "allocate only the image metadata (qcow2)",
             ),
-            flag("print-xml", "print XML document, but don't define/create"),
+            flag(
+                "print-xml",
+                "print the volume XML instead of creating the volume",
+            ),
         ],
     },
     Command {
@@ -490,29 +520,25 @@ pub const COMMANDS: &[Command] = &[
     Command {
         name: "vol-dumpxml",
         group: Group::Volume,
-        summary: "vol information in XML",
+        summary: "print a volume's XML",
         opts: &[VOL, VOL_POOL],
     },
     Command {
         name: "vol-info",
         group: Group::Volume,
         summary: "storage vol information",
-        opts: &[
-            VOL,
-            VOL_POOL,
-            flag("bytes", "sizes are represented in bytes rather than pretty units"),
-        ],
+        opts: &[VOL, VOL_POOL, flag("bytes", "print sizes in bytes")],
     },
     Command {
         name: "vol-list",
         group: Group::Volume,
         summary: "list vols",
-        opts: &[POOL, flag("details", "display extended details for volumes")],
+        opts: &[POOL, flag("details", "add type and sizes")],
     },
     Command {
         name: "vol-path",
         group: Group::Volume,
-        summary: "returns the volume path for a given volume name or key",
+        summary: "print a volume's path",
         opts: &[data("vol", "volume name or key"), VOL_POOL],
     },
     // ---- the shell itself ----
@@ -520,10 +546,7 @@ pub const COMMANDS: &[Command] = &[
         name: "help",
         group: Group::Shell,
         summary: "print help",
-        opts: &[string(
-            "command",
-            "Prints global help, command specific help, or help for a group of related commands",
-        )],
+        opts: &[string("command", "a command name or a group keyword")],
     },
 ];
 
@@ -754,13 +777,26 @@ pub fn command_help(command: &Command) -> String {
 pub fn overview() -> String {
     let mut out = String::from("Grouped commands:\n\n");
     for group in Group::ALL {
-        out.push_str(&format!(" {}:\n", group.title()));
-        for command in COMMANDS.iter().filter(|c| c.group == group) {
-            out.push_str(&format!("    {:<30} {}\n", command.name, command.summary));
-        }
-        out.push('\n');
+        out.push_str(&group_help(group));
     }
     out
+}
+
+/// One group's commands, as `help KEYWORD` prints them.
+pub fn group_help(group: Group) -> String {
+    let mut out = format!(" {}:\n", group.title());
+    for command in COMMANDS.iter().filter(|c| c.group == group) {
+        out.push_str(&format!("    {:<30} {}\n", command.name, command.summary));
+    }
+    out.push('\n');
+    out
+}
+
+/// The group whose help keyword is `keyword` ("domain", "network", ...).
+pub fn find_group(keyword: &str) -> Option<Group> {
+    Group::ALL
+        .into_iter()
+        .find(|g| g.title().contains(&format!("(help keyword '{keyword}')")))
 }
 
 #[cfg(test)]
@@ -861,7 +897,7 @@ mod tests {
             "  NAME\n    domstate - domain state\n\n  SYNOPSIS\n    domstate <domain> [--reason]\n"
         ));
         assert!(page.contains("    [--domain] <string>  domain name, id or uuid\n"));
-        assert!(page.contains("    --reason         also print reason for the state\n"));
+        assert!(page.contains("    --reason         add the reason for the state\n"));
     }
 
     #[test]
