@@ -534,6 +534,14 @@ fn same_output_as_virsh_on_the_fresh_world() {
         &["setmem", "test", "abc"],
         &["setvcpus", "test", "2", "--maximum"],
         &["shutdown", "test", "--mode", "foo"],
+        &["domid", "6695eb01f6a4830479aa97f2502e193f"],
+        &["dominfo", "99"],
+        &["setmem", "test", "0"],
+        &["setmaxmem", "test", "0"],
+        &["setvcpus", "test", "0"],
+        &["list", "--table", "--name"],
+        &["net-list", "--name", "--uuid"],
+        &["help", "nosuch"],
     ];
     let mut differences = compare_all(s, commands);
     for args in [
@@ -629,6 +637,10 @@ fn same_lifecycle_as_virsh() {
         vec!["vol-info", "v1", "default-pool"],
         vec!["pool-list", "--details"],
         vec!["vol-delete", "v1", "default-pool"],
+        vec!["vol-info", "/default-pool/big.img"],
+        vec!["vol-path", "big.img", "--pool", "default-pool"],
+        vec!["vol-delete", "/default-pool/big.img"],
+        vec!["vol-list", "default-pool"],
         vec!["net-destroy", "default"],
         vec!["net-list", "--all"],
         vec!["net-start", "default"],

@@ -4,6 +4,7 @@ use super::format::{field, parse_scaled, state_reason, yes_no};
 use super::spec::Parsed;
 use super::{read_file, CmdResult, Failure, Session};
 use crate::driver::{flags, DomainRef, Driver};
+use crate::error::{Error, ErrorCode, ErrorDomain};
 use uuid::Uuid;
 
 /// Which lookups a command's domain argument may use, tried in virsh's order: id, then UUID, then name.
@@ -20,6 +21,15 @@ const ANY: By = By {
     name: true,
 };
 
+/// A UUID argument: virsh tries a UUID lookup only for the 36-character written form.
+pub(super) fn parse_uuid(text: &str) -> Option<Uuid> {
+    if text.len() == 36 {
+        Uuid::parse_str(text).ok()
+    } else {
+        None
+    }
+}
+
 async fn lookup(driver: &dyn Driver, text: &str, by: By) -> Result<DomainRef, Failure> {
     if by.id {
         if let Some(id) = text.parse::<i32>().ok().filter(|id| *id >= 0) {
@@ -29,7 +39,7 @@ async fn lookup(driver: &dyn Driver, text: &str, by: By) -> Result<DomainRef, Fa
         }
     }
     if by.uuid {
-        if let Ok(uuid) = Uuid::parse_str(text) {
+        if let Some(uuid) = parse_uuid(text) {
             if let Ok(dom) = driver.domain_lookup_by_uuid(&uuid).await {
                 return Ok(dom);
             }
@@ -483,7 +493,16 @@ pub(super) async fn setmem(s: &mut Session, p: &Parsed, maximum: bool) -> CmdRes
                 "Scaled numeric value '{text}' for <size> option is malformed or out of range"
             ))
         })?;
-    let result = s.driver.domain_set_memory(&dom, kib, bits).await;
+    // libvirt's client library refuses zero before any driver sees it.
+    let result = if kib == 0 {
+        Err(Error::new(
+            ErrorCode::INVALID_ARG,
+            ErrorDomain::NONE,
+            "memory in virDomainSetMemoryFlags must not be zero",
+        ))
+    } else {
+        s.driver.domain_set_memory(&dom, kib, bits).await
+    };
     match result {
         Ok(()) => Ok(()),
         Err(e) if maximum => Err(Failure::context("Unable to change MaxMemorySize", &e)),

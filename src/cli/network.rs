@@ -1,15 +1,15 @@
 //! Network commands: net-list, net-info, net-dumpxml and the network lifecycle.
 
+use super::domain::parse_uuid;
 use super::format::{field, yes_no};
 use super::spec::Parsed;
 use super::{read_file, CmdResult, Failure, Session};
 use crate::driver::{flags, NetworkRef};
-use uuid::Uuid;
 
 /// Resolves a network argument as virsh does: a UUID first, then a name; the driver's message follows.
 async fn network_arg(s: &Session, p: &Parsed) -> Result<NetworkRef, Failure> {
     let text = p.required("network");
-    if let Ok(uuid) = Uuid::parse_str(text) {
+    if let Some(uuid) = parse_uuid(text) {
         if let Ok(net) = s.driver.network_lookup_by_uuid(&uuid).await {
             return Ok(net);
         }

@@ -1,16 +1,16 @@
 //! Storage pool and volume commands.
 
+use super::domain::parse_uuid;
 use super::format::{
     field, parse_scaled, pool_state_name, pretty_size, vol_type_name, xml_escape, yes_no,
 };
 use super::spec::Parsed;
 use super::{read_file, CmdResult, Failure, Session};
 use crate::driver::{flags, pool_state, PoolRef, VolumeRef};
-use uuid::Uuid;
 
 /// Resolves a pool argument as virsh does: a UUID first, then a name; the driver's message follows.
 async fn pool_by(s: &Session, text: &str) -> Result<PoolRef, Failure> {
-    if let Ok(uuid) = Uuid::parse_str(text) {
+    if let Some(uuid) = parse_uuid(text) {
         if let Ok(pool) = s.driver.pool_lookup_by_uuid(&uuid).await {
             return Ok(pool);
         }
@@ -403,11 +403,13 @@ pub(super) async fn vol_create_as(s: &mut Session, p: &Parsed) -> CmdResult {
 
 pub(super) async fn vol_delete(s: &mut Session, p: &Parsed) -> CmdResult {
     let vol = vol_arg(s, p).await?;
+    // virsh names the volume as it was given (a name, key or path).
+    let given = p.required("vol");
     s.driver
         .vol_delete(&vol, 0)
         .await
-        .map_err(|e| Failure::context(format!("Failed to delete vol {}", vol.name), &e))?;
-    s.notice(format!("Vol {} deleted", vol.name));
+        .map_err(|e| Failure::context(format!("Failed to delete vol {given}"), &e))?;
+    s.notice(format!("Vol {given} deleted"));
     Ok(())
 }
 
