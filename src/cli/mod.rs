@@ -1,9 +1,11 @@
 //! The `virtcim` command-line client: virsh's command names, options, output and exit codes.
 //!
-//! `run` reads the global options (`-c URI`, `-r`, `-q`), finds the command in [`spec`], parses its options the
-//! way virsh does, opens the driver and runs the command. Output goes to stdout; failures print virsh's `error: `
-//! lines on stderr and exit 1. As virsh does when it runs one command from its arguments, a blank line follows
-//! the output of every command that ran (unless `-q`).
+//! `run` reads the global options (`-c URI`, `-r`, `-q`), then either one command's argv or, when a single
+//! argument remains, a virsh command string (`"define x.xml; start x"`). Each command is found in [`spec`] and
+//! parsed the way virsh parses it before anything runs; the driver is opened once (`crate::connect`), wrapped
+//! read-only for `-r`. Output goes to stdout; failures print virsh's `error: ` lines on stderr and make the exit
+//! code 1. As virsh does outside its interactive shell, a blank line follows the output of every command that ran
+//! (unless `-q`). Formats live in `format` (pure), commands in `host`, `domain`, `network` and `storage`.
 
 mod domain;
 mod format;
