@@ -4,6 +4,7 @@ use crate::driver::read_only::ReadOnly;
 use crate::driver::test::TestDriver;
 use crate::driver::Driver;
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
+use crate::uri::Uri;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -33,21 +34,136 @@ pub fn default_state_dir() -> PathBuf {
 }
 
 /// Opens the driver that serves `uri`.
+///
+/// As in libvirt, `test:///default` is opened inside this process (its state under `options.state_dir`, else
+/// [`default_state_dir`]). Every other URI belongs to a daemon (`qemu:///system` through its unix socket, anything
+/// with a transport or host over the network); those need the native RPC client.
 pub async fn connect(uri: &str, options: &ConnectOptions) -> Result<Arc<dyn Driver>> {
-    match uri {
-        "test:///default" => {
-            let dir = options.state_dir.clone().unwrap_or_else(default_state_dir);
-            let driver: Arc<dyn Driver> = TestDriver::open(&dir.join("test")).await?;
-            Ok(if options.read_only {
-                Arc::new(ReadOnly::new(driver))
-            } else {
-                driver
-            })
-        }
-        other => Err(Error::with_detail(
-            ErrorCode::NO_CONNECT,
+    let parsed = Uri::parse(uri)?;
+    check_missing_slash(uri, &parsed)?;
+    if parsed.is_local_in_process() {
+        return match parsed.path.as_str() {
+            "/default" => {
+                let dir = options.state_dir.clone().unwrap_or_else(default_state_dir);
+                let driver: Arc<dyn Driver> = TestDriver::open(&dir.join("test")).await?;
+                Ok(if options.read_only { Arc::new(ReadOnly::new(driver)) } else { driver })
+            }
+            "" | "/" => Err(Error::invalid_arg(
+                ErrorDomain::TEST,
+                "testOpen: supply a path or use test:///default",
+            )),
+            path => Err(Error::with_detail(
+                ErrorCode::NO_SUPPORT,
+                ErrorDomain::TEST,
+                format!(
+                    "test driver configuration files are not supported ('{path}'); use test:///default"
+                ),
+            )),
+        };
+    }
+    // Validate the client-side parameters now, so a bad URI is reported as such rather than as "no client".
+    parsed.remote_params()?;
+    Err(Error::new(
+        ErrorCode::NO_CONNECT,
+        ErrorDomain::REMOTE,
+        format!(
+            "no connection driver available for {uri}: remote connections ({} transport) arrive with the \
+             native RPC client",
+            parsed.transport()
+        ),
+    ))
+}
+
+/// libvirt refuses `qemu://system` (a host called "system") with a hint, for drivers whose path is mandatory.
+fn check_missing_slash(text: &str, uri: &Uri) -> Result<()> {
+    let mandatory_path = matches!(uri.driver.as_str(), "qemu" | "vbox" | "vz");
+    match uri.host.as_deref() {
+        Some(host @ ("system" | "session")) if mandatory_path => Err(Error::internal(
             ErrorDomain::NONE,
-            other,
+            format!(
+                "invalid URI {text} (maybe you want {}:///{host})",
+                uri.driver
+            ),
         )),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn open(uri: &str, dir: &std::path::Path) -> Result<Arc<dyn Driver>> {
+        let options = ConnectOptions {
+            state_dir: Some(dir.to_path_buf()),
+            read_only: false,
+        };
+        connect(uri, &options).await
+    }
+
+    #[tokio::test]
+    async fn test_default_opens_in_process() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        open("test:///default", tmp.path())
+            .await
+            .expect("test:///default");
+    }
+
+    #[tokio::test]
+    async fn other_uris_get_libvirt_like_errors() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let cases = [
+            ("test:///", ErrorCode::INVALID_ARG, "supply a path"),
+            (
+                "test:///etc/custom.xml",
+                ErrorCode::NO_SUPPORT,
+                "test:///default",
+            ),
+            ("qemu:///system", ErrorCode::NO_CONNECT, "native RPC client"),
+            (
+                "test+unix:///default",
+                ErrorCode::NO_CONNECT,
+                "unix transport",
+            ),
+            (
+                "qemu+tcp://127.0.0.1/system",
+                ErrorCode::NO_CONNECT,
+                "tcp transport",
+            ),
+            (
+                "qemu://system",
+                ErrorCode::INTERNAL_ERROR,
+                "maybe you want qemu:///system",
+            ),
+            (
+                "default",
+                ErrorCode::NO_CONNECT,
+                "does not include a driver name",
+            ),
+            (
+                "test+bogus:///default",
+                ErrorCode::INVALID_ARG,
+                "transport in URL not recognised",
+            ),
+            (
+                "qemu+ssh://h/system?no_tty=x",
+                ErrorCode::INVALID_ARG,
+                "URI component no_tty",
+            ),
+            (
+                "test+tcp://h/a b",
+                ErrorCode::INTERNAL_ERROR,
+                "Unable to parse URI",
+            ),
+        ];
+        for (uri, code, text) in cases {
+            match open(uri, tmp.path()).await {
+                Ok(_) => panic!("{uri} opened"),
+                Err(err) => {
+                    assert_eq!(err.code, code, "{uri}: {}", err.message);
+                    assert!(err.message.contains(text), "{uri}: {}", err.message);
+                }
+            }
+        }
     }
 }

@@ -7,6 +7,7 @@
 //! - `model`: domain, network, pool and volume definitions and their XML (pure).
 //! - `uri`: libvirt connection URIs (pure).
 //! - `config`: the daemon configuration (libvirtd.conf keys, strict).
+//! - `daemon`: the daemon's life: state dir lock, drivers, front-end services, signals, clean stop.
 //! - `cli`: the `virtcim` command-line client, virsh-compatible.
 //!
 //! Modules stay private; the public surface is the `pub use` block below.
@@ -15,6 +16,7 @@
 mod cli;
 mod config;
 mod connect;
+mod daemon;
 mod driver;
 pub mod error;
 mod model;
@@ -23,8 +25,9 @@ mod uri;
 
 // The public surface.
 pub use cli::run as cli_main;
-pub use config::Config;
+pub use config::{AuthMode, Config, ConfigError, TlsFiles, WbemAuth};
 pub use connect::{connect, default_state_dir, ConnectOptions};
+pub use daemon::{default_config_path, Daemon, DaemonError, DaemonOptions, Shutdown, TEST_URI};
 pub use driver::test::TestDriver;
 pub use driver::{
     event, flags, pool_state, reason, vol_type, DomainEvent, DomainInfo, DomainRef, DomainState,
@@ -36,4 +39,7 @@ pub use model::{
     Devices, DiskDef, DomainDef, DomainXmlOptions, Features, GraphicsDef, InputDef, InterfaceDef,
     IpDef, NetworkDef, OsDef, PoolDef, ScaleDefault, VideoDef, VolumeDef,
 };
-pub use uri::Uri;
+pub use uri::{
+    AuthChoice, KnownHostsVerify, ProxyMode, RemoteMode, RemoteParams, Transport, Uri, UriError,
+    UriParam, DEFAULT_TCP_PORT, DEFAULT_TLS_PORT,
+};

@@ -1,0 +1,435 @@
+//! The daemon's life: configuration in, state dir locked, drivers opened, front-end services started, signals
+//! handled, everything stopped cleanly.
+//!
+//! Front ends (the native RPC listeners, the WBEM listeners) are services: futures started with
+//! [`Daemon::spawn_service`] that hold driver handles from [`Daemon::driver`] and end when their [`Shutdown`]
+//! fires. The daemon itself never reaches into a particular driver.
+
+use crate::config::{Config, ConfigError};
+use crate::driver::test::TestDriver;
+use crate::driver::Driver;
+use crate::error::{io_error_text, Error};
+use nix::fcntl::{Flock, FlockArg};
+use std::fs::File;
+use std::future::Future;
+use std::io::{Read, Seek, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+/// The URI of the embedded test driver the daemon serves.
+pub const TEST_URI: &str = "test:///default";
+
+/// How long stopping waits for services to finish before abandoning them.
+const SERVICE_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Name of the lock file that marks a state dir as owned by one process.
+const STATE_LOCK_FILE: &str = "virtcimd.lock";
+
+/// What the command line adds to the configuration.
+#[derive(Clone, Debug, Default)]
+pub struct DaemonOptions {
+    /// Write the daemon's pid here while it runs (libvirtd's `--pid-file`). `None`: no pid file.
+    pub pid_file: Option<PathBuf>,
+}
+
+/// Why the daemon could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("state directory {}: {message}", path.display())]
+    StateDir { path: PathBuf, message: String },
+    #[error("state directory {} is in use by another process{holder}; only one daemon may own it", path.display())]
+    StateDirBusy { path: PathBuf, holder: String },
+    #[error("cannot open driver {uri}: {source}")]
+    Driver {
+        uri: String,
+        #[source]
+        source: Error,
+    },
+    #[error("pid file {}: {message}", path.display())]
+    PidFile { path: PathBuf, message: String },
+    #[error("cannot install signal handlers: {}", io_error_text(.0))]
+    Signals(#[source] std::io::Error),
+}
+
+/// A handle services wait on; it fires once when the daemon stops.
+#[derive(Clone, Debug)]
+pub struct Shutdown(watch::Receiver<bool>);
+
+impl Shutdown {
+    /// Resolves when the daemon is stopping (at once if it already is).
+    pub async fn wait(&mut self) {
+        // An error means the daemon is gone, which is a shutdown too.
+        let _ = self.0.wait_for(|stopping| *stopping).await;
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        *self.0.borrow()
+    }
+}
+
+/// The exclusive lock on a state dir, held for the daemon's life.
+#[derive(Debug)]
+struct StateLock {
+    _file: Flock<File>,
+}
+
+impl StateLock {
+    /// Creates the state dir (mode 0700) if needed, takes its lock without waiting, and records our pid in it.
+    fn acquire(dir: &Path) -> Result<Self, DaemonError> {
+        let state_dir_error = |message: String| DaemonError::StateDir {
+            path: dir.to_path_buf(),
+            message,
+        };
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|err| state_dir_error(format!("cannot create it: {}", io_error_text(&err))))?;
+        if !dir.is_dir() {
+            return Err(state_dir_error("not a directory".into()));
+        }
+        let lock_path = dir.join(STATE_LOCK_FILE);
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&lock_path)
+            .map_err(|err| {
+                state_dir_error(format!(
+                    "cannot open {}: {}",
+                    lock_path.display(),
+                    io_error_text(&err)
+                ))
+            })?;
+        let mut file = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+            Ok(locked) => locked,
+            Err((mut file, nix::errno::Errno::EWOULDBLOCK)) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = match holder.trim() {
+                    "" => String::new(),
+                    pid => format!(" (pid {pid})"),
+                };
+                return Err(DaemonError::StateDirBusy {
+                    path: dir.to_path_buf(),
+                    holder,
+                });
+            }
+            Err((_, errno)) => {
+                return Err(state_dir_error(format!(
+                    "cannot lock {}: {}",
+                    lock_path.display(),
+                    errno.desc()
+                )))
+            }
+        };
+        let record = file
+            .set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| writeln!(file, "{}", std::process::id()))
+            .and_then(|()| file.sync_all());
+        record.map_err(|err| {
+            state_dir_error(format!(
+                "cannot write {}: {}",
+                lock_path.display(),
+                io_error_text(&err)
+            ))
+        })?;
+        Ok(Self { _file: file })
+    }
+}
+
+/// The running daemon: its configuration, its drivers and its services.
+pub struct Daemon {
+    config: Config,
+    drivers: Vec<(String, Arc<dyn Driver>)>,
+    services: JoinSet<(&'static str, Result<(), String>)>,
+    stopping: watch::Sender<bool>,
+    pid_file: Option<PathBuf>,
+    state_lock: Option<StateLock>,
+}
+
+impl Daemon {
+    /// Locks the state dir, opens the drivers and writes the pid file. Listeners are started afterwards as
+    /// services.
+    pub async fn start(config: Config, options: DaemonOptions) -> Result<Self, DaemonError> {
+        let state_lock = StateLock::acquire(&config.state_dir)?;
+        info!(state_dir = %config.state_dir.display(), "state directory locked");
+
+        let test_dir = config.state_dir.join("test");
+        let test = TestDriver::open(&test_dir)
+            .await
+            .map_err(|source| DaemonError::Driver {
+                uri: TEST_URI.to_string(),
+                source,
+            })?;
+        info!(uri = TEST_URI, dir = %test_dir.display(), "driver opened");
+        let drivers: Vec<(String, Arc<dyn Driver>)> = vec![(TEST_URI.to_string(), test)];
+
+        if let Some(path) = &options.pid_file {
+            write_pid_file(path)?;
+            info!(path = %path.display(), "pid file written");
+        }
+        let (stopping, _) = watch::channel(false);
+        Ok(Self {
+            config,
+            drivers,
+            services: JoinSet::new(),
+            stopping,
+            pid_file: options.pid_file,
+            state_lock: Some(state_lock),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The driver serving `uri` (as a client names it in CONNECT_OPEN), if this daemon has one.
+    pub fn driver(&self, uri: &str) -> Option<Arc<dyn Driver>> {
+        self.drivers
+            .iter()
+            .find(|(name, _)| name == uri)
+            .map(|(_, driver)| Arc::clone(driver))
+    }
+
+    /// The URIs of the drivers this daemon serves.
+    pub fn driver_uris(&self) -> Vec<String> {
+        self.drivers.iter().map(|(uri, _)| uri.clone()).collect()
+    }
+
+    /// The driver the WBEM providers use: `wbem_connect_uri`, else the daemon's default (`test:///default`).
+    pub fn wbem_driver_uri(&self) -> &str {
+        self.config.wbem_connect_uri.as_deref().unwrap_or(TEST_URI)
+    }
+
+    /// A handle that fires when the daemon stops; every service holds one.
+    pub fn shutdown(&self) -> Shutdown {
+        Shutdown(self.stopping.subscribe())
+    }
+
+    /// Runs `service` until it ends on its own or after [`Shutdown`] fires. An `Err` is logged when the daemon
+    /// stops; a service that ends early does not stop the others.
+    pub fn spawn_service<F>(&mut self, name: &'static str, service: F)
+    where
+        F: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        info!(service = name, "service starting");
+        self.services.spawn(async move { (name, service.await) });
+    }
+
+    /// Waits for SIGTERM or SIGINT (SIGHUP is logged and ignored), then stops. The handlers are installed before
+    /// this returns its future, so a signal that comes after "ready" is never lost.
+    pub async fn run(self) -> Result<(), DaemonError> {
+        let signals = Signals::install().map_err(DaemonError::Signals)?;
+        self.warn_about_missing_front_ends();
+        info!(pid = std::process::id(), drivers = ?self.driver_uris(), "virtcimd ready");
+        let name = signals.wait().await;
+        info!(signal = name, "signal received, stopping");
+        self.stop().await;
+        Ok(())
+    }
+
+    /// Listeners the configuration asks for that this build cannot start yet are named, not silently skipped.
+    fn warn_about_missing_front_ends(&self) {
+        let config = &self.config;
+        let requested = [
+            ("listen_tcp", config.listen_tcp),
+            ("listen_tls", config.listen_tls),
+            ("listen_wbem_http", config.listen_wbem_http),
+            ("listen_wbem_https", config.listen_wbem_https),
+        ];
+        for (key, on) in requested {
+            if on && self.services.is_empty() {
+                warn!(
+                    key,
+                    "listener requested but this build has no network front end yet"
+                );
+            }
+        }
+    }
+
+    /// Runs until `stop` resolves, then stops (for tests and embedding).
+    pub async fn run_until(self, stop: impl Future<Output = ()>) {
+        info!(pid = std::process::id(), drivers = ?self.driver_uris(), "virtcimd ready");
+        stop.await;
+        self.stop().await;
+    }
+
+    /// Tells every service to end, waits for them (bounded), closes the drivers, removes the pid file and releases
+    /// the state dir.
+    pub async fn stop(mut self) {
+        let _ = self.stopping.send(true);
+        let services = std::mem::take(&mut self.services);
+        if !services.is_empty() {
+            info!(count = services.len(), "waiting for services to finish");
+        }
+        let waited = tokio::time::timeout(SERVICE_STOP_TIMEOUT, services.join_all()).await;
+        match waited {
+            Ok(results) => {
+                for (name, result) in results {
+                    match result {
+                        Ok(()) => info!(service = name, "service stopped"),
+                        Err(message) => {
+                            warn!(service = name, error = %message, "service ended with an error")
+                        }
+                    }
+                }
+            }
+            Err(_) => warn!(
+                timeout_secs = SERVICE_STOP_TIMEOUT.as_secs(),
+                "services did not stop in time; abandoning them"
+            ),
+        }
+        for (uri, driver) in std::mem::take(&mut self.drivers) {
+            match driver.close().await {
+                Ok(()) => info!(uri = %uri, "driver closed"),
+                Err(err) => warn!(uri = %uri, error = %err, "driver close failed"),
+            }
+        }
+        if let Some(path) = self.pid_file.take() {
+            if let Err(err) = std::fs::remove_file(&path) {
+                warn!(path = %path.display(), error = %io_error_text(&err), "cannot remove pid file");
+            }
+        }
+        drop(self.state_lock.take());
+        info!("virtcimd stopped");
+    }
+}
+
+fn write_pid_file(path: &Path) -> Result<(), DaemonError> {
+    let pid_error = |err: std::io::Error| DaemonError::PidFile {
+        path: path.to_path_buf(),
+        message: io_error_text(&err),
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(pid_error)?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .open(path)
+        .map_err(pid_error)?;
+    writeln!(file, "{}", std::process::id()).map_err(pid_error)
+}
+
+/// SIGTERM, SIGINT and SIGHUP, caught.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    /// The name of the first stopping signal.
+    async fn wait(mut self) -> &'static str {
+        loop {
+            tokio::select! {
+                _ = self.term.recv() => return "SIGTERM",
+                _ = self.int.recv() => return "SIGINT",
+                _ = self.hup.recv() => {
+                    warn!("SIGHUP received: configuration reload is not supported; ignored");
+                }
+            }
+        }
+    }
+}
+
+/// The config file used when none is given: `/etc/virtcim/virtcimd.conf` for root, else
+/// `$XDG_CONFIG_HOME/virtcim/virtcimd.conf` (default `~/.config/virtcim/virtcimd.conf`).
+pub fn default_config_path() -> PathBuf {
+    if nix::unistd::geteuid().is_root() {
+        return PathBuf::from("/etc/virtcim/virtcimd.conf");
+    }
+    let base = match std::env::var_os("XDG_CONFIG_HOME").filter(|d| !d.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/".into())).join(".config")
+        }
+    };
+    base.join("virtcim/virtcimd.conf")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_dir_has_one_owner() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("state");
+        let first = StateLock::acquire(&dir).expect("first lock");
+        let pid = std::fs::read_to_string(dir.join(STATE_LOCK_FILE)).expect("lock file");
+        assert_eq!(pid.trim(), std::process::id().to_string());
+        match StateLock::acquire(&dir) {
+            Err(DaemonError::StateDirBusy { holder, .. }) => {
+                assert_eq!(holder, format!(" (pid {})", std::process::id()))
+            }
+            other => panic!("second lock: {other:?}"),
+        }
+        drop(first);
+        StateLock::acquire(&dir).expect("lock after release");
+    }
+
+    #[test]
+    fn a_file_is_not_a_state_dir() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let file = tmp.path().join("plain");
+        std::fs::write(&file, b"x").expect("write");
+        assert!(matches!(
+            StateLock::acquire(&file),
+            Err(DaemonError::StateDir { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn services_stop_with_the_daemon() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let config = Config {
+            state_dir: tmp.path().join("state"),
+            ..Config::default()
+        };
+        let pid_file = tmp.path().join("run/virtcimd.pid");
+        let mut daemon = Daemon::start(
+            config,
+            DaemonOptions {
+                pid_file: Some(pid_file.clone()),
+            },
+        )
+        .await
+        .expect("start");
+        assert!(pid_file.exists());
+        assert!(daemon.driver(TEST_URI).is_some());
+        assert!(daemon.driver("qemu:///system").is_none());
+        let (seen_tx, seen_rx) = tokio::sync::oneshot::channel();
+        let mut shutdown = daemon.shutdown();
+        daemon.spawn_service("probe", async move {
+            shutdown.wait().await;
+            let _ = seen_tx.send(());
+            Ok(())
+        });
+        daemon.run_until(async {}).await;
+        seen_rx.await.expect("service saw the shutdown");
+        assert!(!pid_file.exists());
+    }
+}
