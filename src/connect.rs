@@ -1,5 +1,6 @@
 //! Opening a driver from a URI: which driver serves it, in this process or through the daemon.
 
+use crate::driver::read_only::ReadOnly;
 use crate::driver::test::TestDriver;
 use crate::driver::Driver;
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
@@ -45,7 +46,7 @@ pub async fn connect(uri: &str, options: &ConnectOptions) -> Result<Arc<dyn Driv
             "/default" => {
                 let dir = options.state_dir.clone().unwrap_or_else(default_state_dir);
                 let driver: Arc<dyn Driver> = TestDriver::open(&dir.join("test")).await?;
-                Ok(driver)
+                Ok(if options.read_only { Arc::new(ReadOnly::new(driver)) } else { driver })
             }
             "" | "/" => Err(Error::invalid_arg(
                 ErrorDomain::TEST,
