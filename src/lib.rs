@@ -54,9 +54,8 @@ pub use driver::{
 };
 pub use error::{Error, ErrorCode, ErrorDomain, Result};
 pub use model::{
-    generate_mac, parse_mac, parse_scaled, unit_bytes, validate_name, CharDevDef, ControllerDef,
-    Devices, DiskDef, DomainDef, DomainXmlOptions, Features, GraphicsDef, InputDef, InterfaceDef,
-    IpDef, NetworkDef, OsDef, PoolDef, ScaleDefault, VideoDef, VolumeDef,
+    validate_name, ControllerDef, DiskDef, DomainDef, DomainXmlOptions, GraphicsDef, InputDef, InterfaceDef,
+    NetworkDef, PoolDef, VolumeDef,
 };
 pub use rpc::{
     allowed_read_only, encode_frame, error_frame, error_to_wire, Call, ConnectionState,
