@@ -1,6 +1,7 @@
 //! Opening a driver from a URI: which driver serves it, in this process or through the daemon.
 
 use crate::driver::read_only::ReadOnly;
+use crate::driver::remote::{RemoteDriver, RemoteOptions};
 use crate::driver::test::TestDriver;
 use crate::driver::Driver;
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
@@ -37,7 +38,7 @@ pub fn default_state_dir() -> PathBuf {
 ///
 /// As in libvirt, `test:///default` is opened inside this process (its state under `options.state_dir`, else
 /// [`default_state_dir`]). Every other URI belongs to a daemon (`qemu:///system` through its unix socket, anything
-/// with a transport or host over the network); those need the native RPC client.
+/// with a transport or host over the network) and is reached through the remote driver.
 pub async fn connect(uri: &str, options: &ConnectOptions) -> Result<Arc<dyn Driver>> {
     let parsed = Uri::parse(uri)?;
     check_missing_slash(uri, &parsed)?;
@@ -61,17 +62,18 @@ pub async fn connect(uri: &str, options: &ConnectOptions) -> Result<Arc<dyn Driv
             )),
         };
     }
-    // Validate the client-side parameters now, so a bad URI is reported as such rather than as "no client".
-    parsed.remote_params()?;
-    Err(Error::new(
-        ErrorCode::NO_CONNECT,
-        ErrorDomain::REMOTE,
-        format!(
-            "no connection driver available for {uri}: remote connections ({} transport) arrive with the \
-             native RPC client",
-            parsed.transport()
-        ),
-    ))
+    // Everything else lives in a daemon: the remote driver, with the read-only flag sent in CONNECT_OPEN and the
+    // same local refusal an in-process read-only connection gives (libvirt's library refuses before any RPC).
+    let remote_options = RemoteOptions {
+        read_only: options.read_only,
+        ..RemoteOptions::default()
+    };
+    let driver: Arc<dyn Driver> = RemoteDriver::open(&parsed, uri, &remote_options).await?;
+    Ok(if options.read_only {
+        Arc::new(ReadOnly::new(driver))
+    } else {
+        driver
+    })
 }
 
 /// libvirt refuses `qemu://system` (a host called "system") with a hint, for drivers whose path is mandatory.
@@ -119,16 +121,20 @@ mod tests {
                 ErrorCode::NO_SUPPORT,
                 "test:///default",
             ),
-            ("qemu:///system", ErrorCode::NO_CONNECT, "native RPC client"),
             (
-                "test+unix:///default",
-                ErrorCode::NO_CONNECT,
-                "unix transport",
+                "test+unix:///default?socket=/nonexistent/virtcim-sock",
+                ErrorCode::SYSTEM_ERROR,
+                "Failed to connect socket to '/nonexistent/virtcim-sock': No such file or directory",
             ),
             (
-                "qemu+tcp://127.0.0.1/system",
-                ErrorCode::NO_CONNECT,
-                "tcp transport",
+                "qemu+tcp://127.0.0.1:1/system",
+                ErrorCode::SYSTEM_ERROR,
+                "unable to connect to server at '127.0.0.1:1': Connection refused",
+            ),
+            (
+                "qemu+tls://127.0.0.1/system",
+                ErrorCode::NO_SUPPORT,
+                "tls transport is not supported yet",
             ),
             (
                 "qemu://system",

@@ -43,6 +43,8 @@ pub use config::{AuthMode, Config, ConfigError, TlsFiles, WbemAuth};
 pub use connect::{connect, default_state_dir, ConnectOptions};
 pub use daemon::{default_config_path, Daemon, DaemonError, DaemonOptions, Shutdown, TEST_URI};
 pub use driver::test::TestDriver;
+pub use driver::remote::{default_socket_path, RemoteDriver, RemoteOptions};
+pub use rpc::client::{ClientError, RpcClient};
 /// Definition helpers beyond the core model types (units, MAC addresses, the nested definition parts).
 pub use model::{
     generate_mac, parse_mac, parse_scaled, unit_bytes, CharDevDef, Devices, Features, IpDef, OsDef,

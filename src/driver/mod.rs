@@ -6,6 +6,7 @@
 //! stock clients fall back exactly as they do against libvirtd.
 
 pub mod read_only;
+pub mod remote;
 pub mod test;
 mod types;
 

@@ -107,7 +107,7 @@ impl Shared {
         for pending in drained {
             let _ = pending.reply.send(Err(reason.clone().into()));
         }
-        let _ = self.stop.send(true);
+        self.stop.send_replace(true);
     }
 
     fn dead_reason(&self) -> ClientError {
@@ -406,7 +406,7 @@ where
         }
     };
     shared.die(reason);
-    let _ = shared.finished.send(true);
+    shared.finished.send_replace(true);
 }
 
 async fn write_loop<W>(
