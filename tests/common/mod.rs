@@ -1,0 +1,171 @@
+//! Shared fixtures of the remote-driver tests: an in-test RPC server serving `test:///default` from its own state
+//! dir over TCP, a unix socket and a read-only unix socket; and a stock libvirtd started on loopback.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use virtcim::{ConnectOptions, RpcServer, ServerConfig, UriOpener};
+
+/// One RPC server with its own state, listening on 127.0.0.1 and in a temp dir.
+pub struct Server {
+    pub dir: tempfile::TempDir,
+    pub tcp_uri: String,
+    pub unix_uri: String,
+    pub ro_uri: String,
+    pub unix_path: PathBuf,
+    pub ro_path: PathBuf,
+    pub port: u16,
+}
+
+impl Server {
+    /// Starts serving on the current tokio runtime; the listeners live as long as the runtime.
+    pub async fn start() -> Self {
+        Self::start_with(ServerConfig::default()).await
+    }
+
+    pub async fn start_with(config: ServerConfig) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let options = ConnectOptions {
+            state_dir: Some(dir.path().join("state")),
+            read_only: false,
+        };
+        let opener = UriOpener::new(options, "test:///default");
+        let server = RpcServer::new(Arc::new(opener), config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind tcp");
+        let port = listener.local_addr().expect("local addr").port();
+        tokio::spawn(server.clone().serve_tcp(listener));
+        let unix_path = dir.path().join("libvirt-sock");
+        let ro_path = dir.path().join("libvirt-sock-ro");
+        tokio::spawn(
+            server
+                .clone()
+                .serve_unix(RpcServer::bind_unix(&unix_path).expect("bind unix"), false),
+        );
+        tokio::spawn(server.serve_unix(RpcServer::bind_unix(&ro_path).expect("bind ro"), true));
+        Self {
+            tcp_uri: format!("test+tcp://127.0.0.1:{port}/default"),
+            unix_uri: format!("test+unix:///default?socket={}", unix_path.display()),
+            ro_uri: format!("test+unix:///default?socket={}", ro_path.display()),
+            unix_path,
+            ro_path,
+            port,
+            dir,
+        }
+    }
+}
+
+/// A free TCP port on 127.0.0.1 (bound then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A stock libvirtd serving only its built-in test driver on 127.0.0.1 (TCP, auth none), sockets and pid file in a
+/// temp dir. It runs in a private mount namespace with tmpfs over /run, /var/lib, /var/cache and /var/log so a
+/// privileged daemon leaves nothing behind on the host. Only the pid started here is ever signalled.
+pub struct Libvirtd {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    pub tcp_uri: String,
+    child: std::process::Child,
+}
+
+impl Libvirtd {
+    /// `None` (with a note on stderr) when libvirtd, unshare or root are missing.
+    pub fn start() -> Option<Self> {
+        let binary = Path::new("/usr/sbin/libvirtd");
+        if !binary.exists() {
+            eprintln!("libvirtd not installed, skipping");
+            return None;
+        }
+        if !nix::unistd::geteuid().is_root() {
+            eprintln!("libvirtd peer test needs root (private mount namespace), skipping");
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let run = dir.path().join("run");
+        let drivers = dir.path().join("emptydrivers");
+        std::fs::create_dir_all(&run).expect("run dir");
+        std::fs::create_dir_all(&drivers).expect("drivers dir");
+        let conf = dir.path().join("libvirtd.conf");
+        let log = dir.path().join("libvirtd.log");
+        std::fs::write(
+            &conf,
+            format!(
+                "listen_tls = 0\nlisten_tcp = 1\nlisten_addr = \"127.0.0.1\"\ntcp_port = \"{port}\"\n\
+                 auth_tcp = \"none\"\nauth_unix_rw = \"none\"\nauth_unix_ro = \"none\"\n\
+                 unix_sock_dir = \"{}\"\nlog_outputs = \"3:file:{}\"\n",
+                run.display(),
+                log.display()
+            ),
+        )
+        .expect("conf");
+        let pid_file = run.join("libvirtd.pid");
+        let script = format!(
+            "mount -t tmpfs tmpfs /run && mount -t tmpfs tmpfs /var/log && mount -t tmpfs tmpfs /var/cache && \
+             mount -t tmpfs tmpfs /var/lib || exit 1\nexec {} -f {} --listen -p {}",
+            binary.display(),
+            conf.display(),
+            pid_file.display()
+        );
+        let child = std::process::Command::new("unshare")
+            .args(["-m", "--propagation", "private", "bash", "-c", &script])
+            .env("LIBVIRT_DRIVER_DIR", &drivers)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        let child = match child {
+            Ok(child) => child,
+            Err(err) => {
+                eprintln!("cannot run unshare ({err}), skipping");
+                return None;
+            }
+        };
+        let mut daemon = Self {
+            tcp_uri: format!("test+tcp://127.0.0.1:{port}/default"),
+            dir,
+            port,
+            child,
+        };
+        // Ready once the TCP port accepts.
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some(daemon);
+            }
+            if let Ok(Some(status)) = daemon.child.try_wait() {
+                eprintln!(
+                    "libvirtd exited early ({status}): {}",
+                    std::fs::read_to_string(&log).unwrap_or_default()
+                );
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        eprintln!("libvirtd did not listen on {port} in time, skipping");
+        None
+    }
+}
+
+impl Drop for Libvirtd {
+    fn drop(&mut self) {
+        // unshare exec'd bash which exec'd libvirtd: the child's pid is libvirtd's.
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap_or(0));
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        for _ in 0..100 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
