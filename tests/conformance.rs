@@ -84,11 +84,17 @@ async fn connection(d: Arc<dyn Driver>) -> Transcript {
     assert_eq!(t.rec("type", d.get_type().await).as_deref(), Some("TEST"));
     t.rec("version", d.get_version().await);
     t.rec("lib version", d.get_lib_version().await);
-    let host = t.rec("hostname", d.get_hostname().await).unwrap_or_default();
+    let host = t
+        .rec("hostname", d.get_hostname().await)
+        .unwrap_or_default();
     assert!(!host.is_empty());
-    let node = t.rec("nodeinfo", d.node_get_info().await).expect("node info");
+    let node = t
+        .rec("nodeinfo", d.node_get_info().await)
+        .expect("node info");
     assert_eq!(node.cpus, 16);
-    let caps = t.rec("capabilities", d.get_capabilities().await).unwrap_or_default();
+    let caps = t
+        .rec("capabilities", d.get_capabilities().await)
+        .unwrap_or_default();
     assert!(caps.contains("<capabilities>"), "{caps}");
     t.rec("security model", d.node_get_security_model().await);
     t
@@ -101,7 +107,10 @@ async fn lifecycle(d: Arc<dyn Driver>) -> Transcript {
     let mut events = d.domain_event_subscribe().await.expect("events");
 
     let dom = t
-        .rec("define", d.domain_define_xml(&demo_xml("demo", DEMO_UUID), 0).await)
+        .rec(
+            "define",
+            d.domain_define_xml(&demo_xml("demo", DEMO_UUID), 0).await,
+        )
         .expect("define");
     assert_eq!((dom.name.as_str(), dom.id), ("demo", -1));
     assert_eq!(dom.uuid.to_string(), DEMO_UUID);
@@ -111,7 +120,9 @@ async fn lifecycle(d: Arc<dyn Driver>) -> Transcript {
     t.rec("active before start", d.domain_is_active(&dom).await);
     t.rec("persistent", d.domain_is_persistent(&dom).await);
 
-    let running = t.rec("start", d.domain_create(&dom, 0).await).expect("start");
+    let running = t
+        .rec("start", d.domain_create(&dom, 0).await)
+        .expect("start");
     assert!(running.id > 0, "started domain has an id: {running:?}");
     let info = d.domain_get_info(&running).await.expect("info");
     t.note(format!(
@@ -131,7 +142,9 @@ async fn lifecycle(d: Arc<dyn Driver>) -> Transcript {
     let state = t.rec("state after shutdown", d.domain_get_state(&dom, 0).await);
     assert_eq!(state.map(|s| s.0), Some(virtcim::DomainState::Shutoff));
     t.rec("shutdown stopped", d.domain_shutdown(&dom, 0).await);
-    let running = t.rec("start 2", d.domain_create(&dom, 0).await).expect("start 2");
+    let running = t
+        .rec("start 2", d.domain_create(&dom, 0).await)
+        .expect("start 2");
     t.rec("destroy", d.domain_destroy(&running, 0).await);
     t.rec("state after destroy", d.domain_get_state(&dom, 0).await);
     t.rec("undefine", d.domain_undefine(&dom, 0).await);
@@ -149,7 +162,10 @@ async fn lifecycle(d: Arc<dyn Driver>) -> Transcript {
 async fn lists(d: Arc<dyn Driver>) -> Transcript {
     let mut t = Transcript::default();
     let a = d
-        .domain_define_xml(&demo_xml("alpha", "11111111-2222-3333-4444-555555555555"), 0)
+        .domain_define_xml(
+            &demo_xml("alpha", "11111111-2222-3333-4444-555555555555"),
+            0,
+        )
         .await
         .expect("alpha");
     let b = d
@@ -185,14 +201,22 @@ async fn lists(d: Arc<dyn Driver>) -> Transcript {
 async fn xml(d: Arc<dyn Driver>) -> Transcript {
     let mut t = Transcript::default();
     let dom = d.domain_lookup_by_name("test").await.expect("test");
-    let live = t.rec("xml", d.domain_get_xml_desc(&dom, 0).await).expect("xml");
+    let live = t
+        .rec("xml", d.domain_get_xml_desc(&dom, 0).await)
+        .expect("xml");
     assert!(live.contains("<name>test</name>"));
-    t.rec("xml inactive", d.domain_get_xml_desc(&dom, flags::XML_INACTIVE).await);
+    t.rec(
+        "xml inactive",
+        d.domain_get_xml_desc(&dom, flags::XML_INACTIVE).await,
+    );
     t.rec("os type", d.domain_get_os_type(&dom).await);
     t.rec("autostart", d.domain_get_autostart(&dom).await);
     t.rec("max memory", d.domain_get_max_memory(&dom).await);
     t.rec("vcpus", d.domain_get_vcpus(&dom, 0).await);
-    t.rec("managed save", d.domain_has_managed_save_image(&dom, 0).await);
+    t.rec(
+        "managed save",
+        d.domain_has_managed_save_image(&dom, 0).await,
+    );
     t.rec("security label", d.domain_get_security_label(&dom).await);
     let demo = d
         .domain_define_xml(&demo_xml("xmldemo", DEMO_UUID), 0)
@@ -293,7 +317,9 @@ async fn in_process(dir: &std::path::Path, read_only: bool) -> Arc<dyn Driver> {
         state_dir: Some(dir.to_path_buf()),
         read_only,
     };
-    connect("test:///default", &options).await.expect("in-process")
+    connect("test:///default", &options)
+        .await
+        .expect("in-process")
 }
 
 async fn remote(uri: &str, read_only: bool) -> Arc<dyn Driver> {
@@ -361,10 +387,7 @@ async fn events_reach_every_subscriber_through_the_remote_driver() {
     let mut first = driver.domain_event_subscribe().await.unwrap();
     let mut second = driver.domain_event_subscribe().await.unwrap();
     let other = remote(&server.tcp_uri, false).await;
-    let dom = other
-        .domain_lookup_by_name("test")
-        .await
-        .expect("lookup");
+    let dom = other.domain_lookup_by_name("test").await.expect("lookup");
     other.domain_suspend(&dom).await.unwrap();
     for events in [&mut first, &mut second] {
         let event = tokio::time::timeout(Duration::from_secs(5), events.recv())
@@ -430,4 +453,82 @@ async fn lifecycle_against_stock_libvirtd() {
         diff.join("\n")
     );
     drop(libvirtd);
+}
+
+/// A server from before CONNECT_LIST_ALL_DOMAINS and event callbacks, without AUTH_LIST: code 3 for 66 and 273,
+/// feature 14 answered 0.
+static OLD_SERVER_ANSWERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn old_server(message: &virtcim::Message) -> Option<Vec<u8>> {
+    let header = &message.header;
+    if matches!(header.proc_, 66 | 273) || message.payload == [0, 0, 0, 14] {
+        OLD_SERVER_ANSWERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    match header.proc_ {
+        66 => Some(virtcim::error_frame(
+            header,
+            &virtcim::Error::no_support("virConnectAuthList"),
+        )),
+        273 => Some(virtcim::error_frame(
+            header,
+            &virtcim::Error::no_support("virConnectListAllDomains"),
+        )),
+        60 if message.payload == [0, 0, 0, 14] => Some(virtcim::encode_frame(
+            &header.reply(virtcim::Status::Ok),
+            &[0, 0, 0, 0],
+        )),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fallbacks_for_old_servers_give_the_same_lifecycle() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = lifecycle(in_process(dir.path(), false).await).await.0;
+    let server = common::Server::start().await;
+    let proxy_path = server.dir.path().join("old-sock");
+    let proxy = common::FaultProxy::start(server.unix_path.clone(), proxy_path, old_server).await;
+    let uri = format!("test+unix:///default?socket={}", proxy.path.display());
+    // No AUTH_LIST (assume no auth), old-style domain lists, legacy event registration.
+    let old = lifecycle(remote(&uri, false).await).await.0;
+    assert_eq!(local, old);
+    // AUTH_LIST, feature 14 and the LIST_ALL_DOMAINS call were answered by the "old server".
+    assert_eq!(
+        OLD_SERVER_ANSWERS.load(std::sync::atomic::Ordering::Relaxed),
+        3
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_answers_server_keepalive_pings() {
+    let config = virtcim::ServerConfig {
+        keepalive_interval: Some(Duration::from_millis(500)),
+        keepalive_count: 1,
+        ..virtcim::ServerConfig::default()
+    };
+    let server = common::Server::start_with(config).await;
+    let driver = remote(&server.unix_uri, false).await;
+    // Silent for several server keepalive periods: the server would drop a client that did not PONG.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(driver.is_alive().await.unwrap());
+    assert_eq!(driver.get_type().await.unwrap(), "TEST");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_goes_away_fails_calls_clearly() {
+    let server = common::Server::start().await;
+    let proxy_path = server.dir.path().join("dying-sock");
+    // Answering CONNECT_GET_HOSTNAME with a truncated frame makes the stream unusable: the client must fail the
+    // call and every later one, not hang.
+    fn garbage(message: &virtcim::Message) -> Option<Vec<u8>> {
+        (message.header.proc_ == 59).then(|| vec![0, 0, 0, 8, 0, 0, 0, 0])
+    }
+    let proxy = common::FaultProxy::start(server.unix_path.clone(), proxy_path, garbage).await;
+    let uri = format!("test+unix:///default?socket={}", proxy.path.display());
+    let driver = remote(&uri, false).await;
+    let err = driver.get_hostname().await.unwrap_err();
+    assert_eq!(err.code, virtcim::ErrorCode::RPC, "{err:?}");
+    assert!(!driver.is_alive().await.unwrap());
+    let later = driver.get_type().await.unwrap_err();
+    assert_eq!(later, err);
 }

@@ -68,7 +68,11 @@ async fn virsh_ok(uri: &str, args: &[&str]) -> String {
         "virsh -c {uri} {args:?} failed:\n{}{}",
         out.stdout, out.stderr
     );
-    assert!(out.stderr.trim().is_empty(), "virsh {args:?}: {}", out.stderr);
+    assert!(
+        out.stderr.trim().is_empty(),
+        "virsh {args:?}: {}",
+        out.stderr
+    );
     out.stdout
 }
 
@@ -105,7 +109,9 @@ async fn virsh_session(uri: &str, dir: &std::path::Path) {
     assert!(!virsh_ok(uri, &["hostname"]).await.trim().is_empty());
     let node = virsh_ok(uri, &["nodeinfo"]).await;
     assert_eq!(field(&node, "CPU(s)"), "16");
-    assert!(virsh_ok(uri, &["capabilities"]).await.contains("<capabilities>"));
+    assert!(virsh_ok(uri, &["capabilities"])
+        .await
+        .contains("<capabilities>"));
     assert_eq!(
         rows(&virsh_ok(uri, &["list", "--all"]).await),
         [["1", "test", "running"]]
@@ -120,14 +126,19 @@ async fn virsh_session(uri: &str, dir: &std::path::Path) {
     assert!(virsh_ok(uri, &["define", xml])
         .await
         .contains("Domain 'demo' defined"));
-    assert!(virsh_ok(uri, &["start", "demo"]).await.contains("Domain 'demo' started"));
+    assert!(virsh_ok(uri, &["start", "demo"])
+        .await
+        .contains("Domain 'demo' started"));
     let id = virsh_ok(uri, &["domid", "demo"]).await;
     assert!(id.trim().parse::<i32>().unwrap() > 1, "{id}");
     virsh_ok(uri, &["suspend", "demo"]).await;
     assert_eq!(virsh_ok(uri, &["domstate", "demo"]).await.trim(), "paused");
     virsh_ok(uri, &["resume", "demo"]).await;
     virsh_ok(uri, &["shutdown", "demo"]).await;
-    assert_eq!(virsh_ok(uri, &["domstate", "demo"]).await.trim(), "shut off");
+    assert_eq!(
+        virsh_ok(uri, &["domstate", "demo"]).await.trim(),
+        "shut off"
+    );
     virsh_ok(uri, &["start", "demo"]).await;
     virsh_ok(uri, &["destroy", "demo"]).await;
     assert!(virsh_ok(uri, &["dumpxml", "demo"])
@@ -197,7 +208,10 @@ async fn virsh_over_unix_tcp_and_the_read_only_socket() {
         rows(&virsh_ok(ro, &["list", "--all"]).await),
         [["1", "test", "running"]]
     );
-    assert_eq!(field(&virsh_ok(ro, &["dominfo", "test"]).await, "State"), "running");
+    assert_eq!(
+        field(&virsh_ok(ro, &["dominfo", "test"]).await, "State"),
+        "running"
+    );
     let refused = virsh(ro, &["suspend", "test"]).await;
     assert!(!refused.success);
     assert!(
@@ -211,7 +225,9 @@ async fn virsh_over_unix_tcp_and_the_read_only_socket() {
     let local = virsh(&unix.unix_uri, &["-r", "suspend", "test"]).await;
     assert!(!local.success);
     assert!(
-        local.stderr.contains("read only access prevents virDomainSuspend"),
+        local
+            .stderr
+            .contains("read only access prevents virDomainSuspend"),
         "{}",
         local.stderr
     );
@@ -225,7 +241,16 @@ async fn virsh_event_loop_receives_lifecycle_events() {
     }
     let server = common::Server::start().await;
     let listener = Command::new("virsh")
-        .args(["-c", &server.tcp_uri, "event", "--event", "lifecycle", "--loop", "--timeout", "6"])
+        .args([
+            "-c",
+            &server.tcp_uri,
+            "event",
+            "--event",
+            "lifecycle",
+            "--loop",
+            "--timeout",
+            "6",
+        ])
         .env("LIBVIRT_AUTOSTART", "0")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -315,7 +340,11 @@ async fn python_libvirt_over_unix_tcp_and_the_read_only_socket() {
             );
         }
     }
-    let out = run(Command::new(&python).arg(&script).arg(&unix.ro_uri).arg("ro")).await;
+    let out = run(Command::new(&python)
+        .arg(&script)
+        .arg(&unix.ro_uri)
+        .arg("ro"))
+    .await;
     assert!(out.success, "{}{}", out.stdout, out.stderr);
     let seen = lines(&out.stdout);
     assert_eq!(seen.get("domains").map(String::as_str), Some("test"));
@@ -387,7 +416,11 @@ async fn our_cli_through_the_remote_driver_matches_virsh() {
                 .args(args))
             .await;
             let theirs = virsh(uri, args).await;
-            assert!(ours.success, "virtcim {args:?}: {}{}", ours.stdout, ours.stderr);
+            assert!(
+                ours.success,
+                "virtcim {args:?}: {}{}",
+                ours.stdout, ours.stderr
+            );
             // CPU time advances between the two runs.
             let stable = |text: &str| {
                 text.lines()
@@ -395,7 +428,11 @@ async fn our_cli_through_the_remote_driver_matches_virsh() {
                     .collect::<Vec<_>>()
                     .join("\n")
             };
-            assert_eq!(stable(&ours.stdout), stable(&theirs.stdout), "{uri} {args:?}");
+            assert_eq!(
+                stable(&ours.stdout),
+                stable(&theirs.stdout),
+                "{uri} {args:?}"
+            );
         }
     }
 }

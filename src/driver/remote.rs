@@ -170,12 +170,14 @@ impl RemoteDriver {
                     .clone()
                     .map(PathBuf::from)
                     .unwrap_or_else(|| default_socket_path(uri, options.read_only));
-                let stream = tokio::net::UnixStream::connect(&path).await.map_err(|err| {
-                    transport_failure(
-                        format!("Failed to connect socket to '{}'", path.display()),
-                        &err,
-                    )
-                })?;
+                let stream = tokio::net::UnixStream::connect(&path)
+                    .await
+                    .map_err(|err| {
+                        transport_failure(
+                            format!("Failed to connect socket to '{}'", path.display()),
+                            &err,
+                        )
+                    })?;
                 Self::open_stream(stream, uri, text, options).await
             }
             Transport::Tcp => {
@@ -222,7 +224,10 @@ impl RemoteDriver {
             async move {
                 matches!(
                     client
-                        .call::<IntArgs, IntRet>(P::ConnectSupportsFeature, &IntArgs { value: feature })
+                        .call::<IntArgs, IntRet>(
+                            P::ConnectSupportsFeature,
+                            &IntArgs { value: feature }
+                        )
                         .await,
                     Ok(IntRet { value: 1 })
                 )
@@ -274,7 +279,10 @@ impl RemoteDriver {
         let want_inactive = flags & flags::LIST_DOMAINS_INACTIVE != 0 || flags & both == 0;
         let mut out = Vec::new();
         if want_active {
-            let count = self.call::<(), IntRet>(P::ConnectNumOfDomains, ()).await?.value;
+            let count = self
+                .call::<(), IntRet>(P::ConnectNumOfDomains, ())
+                .await?
+                .value;
             let ids: DomainIdsRet = self
                 .call(P::ConnectListDomains, IntArgs { value: count })
                 .await?;
@@ -402,7 +410,10 @@ impl Driver for RemoteDriver {
         self.string(P::ConnectGetType, ()).await
     }
     async fn get_version(&self) -> Result<u64> {
-        Ok(self.call::<(), U64Ret>(P::ConnectGetVersion, ()).await?.value)
+        Ok(self
+            .call::<(), U64Ret>(P::ConnectGetVersion, ())
+            .await?
+            .value)
     }
     async fn get_lib_version(&self) -> Result<u64> {
         Ok(self
@@ -574,9 +585,7 @@ impl Driver for RemoteDriver {
         })
     }
     async fn domain_get_state(&self, dom: &DomainRef, flags: u32) -> Result<(DomainState, i32)> {
-        let ret: DomainGetStateRet = self
-            .call(P::DomainGetState, dom_flags(dom, flags))
-            .await?;
+        let ret: DomainGetStateRet = self.call(P::DomainGetState, dom_flags(dom, flags)).await?;
         let state = DomainState::from_i32(ret.state)
             .ok_or_else(|| bad_reply("domain state", i64::from(ret.state)))?;
         Ok((state, ret.reason))
@@ -612,9 +621,7 @@ impl Driver for RemoteDriver {
             .await
     }
     async fn domain_get_security_label(&self, dom: &DomainRef) -> Result<(String, bool)> {
-        let ret: SecurityLabelRet = self
-            .call(P::DomainGetSecurityLabel, dom_args(dom))
-            .await?;
+        let ret: SecurityLabelRet = self.call(P::DomainGetSecurityLabel, dom_args(dom)).await?;
         Ok((ret.label.to_text(), ret.enforcing != 0))
     }
     async fn domain_set_memory(&self, dom: &DomainRef, kib: u64, flags: u32) -> Result<()> {
@@ -812,7 +819,8 @@ impl Driver for RemoteDriver {
             .pool)
     }
     async fn pool_build(&self, pool: &PoolRef, flags: u32) -> Result<()> {
-        self.call(P::StoragePoolBuild, pool_flags(pool, flags)).await
+        self.call(P::StoragePoolBuild, pool_flags(pool, flags))
+            .await
     }
     async fn pool_create(&self, pool: &PoolRef, flags: u32) -> Result<()> {
         self.call(P::StoragePoolCreate, pool_flags(pool, flags))

@@ -254,7 +254,13 @@ impl RpcClient {
 
     /// Sends one call of `prog`/`vers` and waits for its reply payload; an ERROR reply becomes the peer's error,
     /// code, domain and message unchanged.
-    pub async fn call_raw(&self, prog: u32, vers: u32, proc_: u32, payload: &[u8]) -> Result<Vec<u8>> {
+    pub async fn call_raw(
+        &self,
+        prog: u32,
+        vers: u32,
+        proc_: u32,
+        payload: &[u8],
+    ) -> Result<Vec<u8>> {
         let (reply, answer) = oneshot::channel();
         let serial = {
             let mut calls = self
@@ -293,7 +299,12 @@ impl RpcClient {
     /// A typed call of the REMOTE program.
     pub async fn call<A: Xdr, R: Xdr>(&self, proc_: Procedure, args: &A) -> Result<R> {
         let payload = self
-            .call_raw(REMOTE_PROGRAM, REMOTE_VERSION, proc_.number(), &args.to_bytes())
+            .call_raw(
+                REMOTE_PROGRAM,
+                REMOTE_VERSION,
+                proc_.number(),
+                &args.to_bytes(),
+            )
             .await?;
         R::from_bytes(&payload).map_err(|err| {
             ClientError::Protocol(format!("cannot decode the reply to {proc_}: {err}")).into()
@@ -319,7 +330,9 @@ impl RpcClient {
                     _ = ticker.tick() => {}
                     _ = stop.wait_for(|stopping| *stopping) => return,
                 }
-                let Some(shared) = shared.upgrade() else { return };
+                let Some(shared) = shared.upgrade() else {
+                    return;
+                };
                 let heard = shared.last_heard();
                 if heard_before != Some(heard) {
                     heard_before = Some(heard);
@@ -457,7 +470,10 @@ mod tests {
             let client = client.clone();
             tokio::spawn(async move {
                 client
-                    .call::<IntArgs, IntRet>(Procedure::ConnectSupportsFeature, &IntArgs { value: 10 })
+                    .call::<IntArgs, IntRet>(
+                        Procedure::ConnectSupportsFeature,
+                        &IntArgs { value: 10 },
+                    )
                     .await
             })
         };
@@ -466,7 +482,10 @@ mod tests {
             let client = client.clone();
             tokio::spawn(async move {
                 client
-                    .call::<IntArgs, IntRet>(Procedure::ConnectSupportsFeature, &IntArgs { value: 14 })
+                    .call::<IntArgs, IntRet>(
+                        Procedure::ConnectSupportsFeature,
+                        &IntArgs { value: 14 },
+                    )
                     .await
             })
         };
@@ -496,7 +515,10 @@ mod tests {
         let err = Error::new(ErrorCode::NO_DOMAIN, ErrorDomain::TEST, "Domain not found");
         let payload = crate::rpc::error_to_wire(&err).to_bytes();
         server
-            .write_all(&encode_frame(&message.header.reply(Status::Error), &payload))
+            .write_all(&encode_frame(
+                &message.header.reply(Status::Error),
+                &payload,
+            ))
             .await
             .unwrap();
         assert_eq!(call.await.unwrap().unwrap_err(), err);
@@ -554,11 +576,10 @@ mod tests {
     async fn mismatched_replies_are_protocol_errors() {
         let (ours, mut server) = tokio::io::duplex(4096);
         let client = RpcClient::new(ours);
-        let call = tokio::spawn(async move {
-            client
-                .call::<(), ()>(Procedure::ConnectGetType, &())
-                .await
-        });
+        let call =
+            tokio::spawn(
+                async move { client.call::<(), ()>(Procedure::ConnectGetType, &()).await },
+            );
         let message = read_frame(&mut server).await;
         let mut wrong = message.header.reply(Status::Ok);
         wrong.proc_ = 4;

@@ -169,3 +169,101 @@ impl Drop for Libvirtd {
         let _ = self.child.wait();
     }
 }
+
+/// What a [`FaultProxy`] does with one call from the client: forward it, or answer it itself with this frame.
+pub type Inject = fn(&virtcim::Message) -> Option<Vec<u8>>;
+
+/// A unix-socket proxy in front of a server that answers some calls itself (error injection, feature answers),
+/// forwarding every other frame whole in both directions.
+pub struct FaultProxy {
+    pub path: PathBuf,
+}
+
+impl FaultProxy {
+    pub async fn start(upstream: PathBuf, path: PathBuf, inject: Inject) -> Self {
+        let listener = virtcim::RpcServer::bind_unix(&path).expect("bind proxy");
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                tokio::spawn(async move {
+                    if let Ok(server) = tokio::net::UnixStream::connect(&upstream).await {
+                        relay(client, server, inject).await;
+                    }
+                });
+            }
+        });
+        Self { path }
+    }
+}
+
+/// Reads whole frames from `from` and hands each to `each`; ends at EOF or a framing error.
+async fn frames<R, F>(mut from: R, mut each: F)
+where
+    R: tokio::io::AsyncRead + Unpin,
+    F: FnMut(Vec<u8>) -> bool,
+{
+    use tokio::io::AsyncReadExt;
+    let mut decoder = virtcim::FrameDecoder::default();
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        decoder.push(&buf[..n]);
+        while let Ok(Some(frame)) = decoder.next_frame() {
+            if !each(frame) {
+                return;
+            }
+        }
+    }
+}
+
+async fn relay(client: tokio::net::UnixStream, server: tokio::net::UnixStream, inject: Inject) {
+    use tokio::io::AsyncWriteExt;
+    let (client_read, mut client_write) = client.into_split();
+    let (server_read, mut server_write) = server.into_split();
+    let (to_client, mut client_queue) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    let (to_server, mut server_queue) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    let client_writer = tokio::spawn(async move {
+        while let Some(frame) = client_queue.recv().await {
+            if client_write.write_all(&frame).await.is_err() {
+                break;
+            }
+        }
+    });
+    let server_writer = tokio::spawn(async move {
+        while let Some(frame) = server_queue.recv().await {
+            if server_write.write_all(&frame).await.is_err() {
+                break;
+            }
+        }
+        let _ = server_write.shutdown().await;
+    });
+    let downstream = to_client.clone();
+    let from_server = tokio::spawn(frames(server_read, move |frame| {
+        downstream.send(with_length(&frame)).is_ok()
+    }));
+    frames(client_read, move |frame| {
+        let answer = virtcim::Message::from_frame(&frame)
+            .ok()
+            .and_then(|message| inject(&message));
+        match answer {
+            Some(reply) => to_client.send(reply).is_ok(),
+            None => to_server.send(with_length(&frame)).is_ok(),
+        }
+    })
+    .await;
+    let _ = from_server.await;
+    client_writer.abort();
+    let _ = server_writer.await;
+}
+
+fn with_length(frame: &[u8]) -> Vec<u8> {
+    let mut out = u32::try_from(frame.len() + 4)
+        .unwrap_or(u32::MAX)
+        .to_be_bytes()
+        .to_vec();
+    out.extend_from_slice(frame);
+    out
+}
