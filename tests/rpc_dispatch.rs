@@ -785,3 +785,30 @@ async fn mutated_captured_frames_never_panic() {
     }
     assert!(replies > 1000, "{replies}");
 }
+
+#[tokio::test]
+async fn legacy_registration_gets_plain_lifecycle_messages() {
+    let (_fake, dispatcher) = setup();
+    let mut state = ConnectionState::new(0, false);
+    open(&dispatcher, &mut state, 0).await;
+    let register = IntArgs { value: 0 }.to_bytes();
+    let outcome = dispatcher
+        .handle(&mut state, &call(167, 3, register.clone()))
+        .await;
+    assert_eq!(reply(&outcome).header.status, Status::Ok);
+    assert!(outcome.subscribe.is_some());
+    let event = DomainEvent {
+        domain: Fake::test_domain(),
+        event: event::STOPPED,
+        detail: event::STOPPED_DESTROYED,
+    };
+    let frames = state.event_frames(&event);
+    assert_eq!(frames.len(), 1);
+    let message = Message::from_frame(&frames[0][4..]).unwrap();
+    assert_eq!(message.header.proc_, 107);
+    let body = virtcim::rpc_wire::LifecycleMsg::from_bytes(&message.payload).unwrap();
+    assert_eq!((body.event, body.detail), (5, 1));
+    let outcome = dispatcher.handle(&mut state, &call(168, 4, register)).await;
+    assert_eq!(reply(&outcome).header.status, Status::Ok);
+    assert!(state.event_frames(&event).is_empty());
+}
