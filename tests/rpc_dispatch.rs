@@ -732,3 +732,83 @@ async fn lifecycle_callbacks_turn_driver_events_into_messages() {
     );
     assert_eq!(err.code, 8);
 }
+
+/// A deterministic stand-in for the fuzz targets on stable: captured client frames with bytes flipped, cut or
+/// extended go through framing and dispatch; nothing panics, every well-framed call gets one reply echoing it.
+#[tokio::test]
+#[allow(clippy::cast_possible_truncation)] // truncating random numbers is the point
+async fn mutated_captured_frames_never_panic() {
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut replies = 0;
+    for session in [
+        "07-dominfo.jsonl",
+        "10-define.jsonl",
+        "17-undefine.jsonl",
+        "22-vol-list.jsonl",
+    ] {
+        for (from_client, bytes) in trace(session) {
+            if !from_client {
+                continue;
+            }
+            for round in 0..40 {
+                let mut frame = bytes[4..].to_vec();
+                let at = (next() as usize) % frame.len();
+                match round % 4 {
+                    0 => frame[at] ^= 1 << (next() % 8),
+                    1 => frame[at] = next() as u8,
+                    2 => frame.truncate(at.max(24)),
+                    _ => frame.extend(std::iter::repeat_n(next() as u8, at % 9)),
+                }
+                let (_fake, dispatcher) = setup();
+                let mut state = ConnectionState::new(0, round % 3 == 0);
+                open(&dispatcher, &mut state, 0).await;
+                let Ok(outcome) = dispatcher.handle_frame(&mut state, &frame).await else {
+                    continue;
+                };
+                let Ok(message) = Message::from_frame(&frame) else {
+                    continue;
+                };
+                if message.header.kind == MessageType::Call {
+                    let answer = reply(&outcome);
+                    assert_eq!(answer.header.serial, message.header.serial);
+                    assert_eq!(answer.header.proc_, message.header.proc_);
+                    replies += 1;
+                }
+            }
+        }
+    }
+    assert!(replies > 1000, "{replies}");
+}
+
+#[tokio::test]
+async fn legacy_registration_gets_plain_lifecycle_messages() {
+    let (_fake, dispatcher) = setup();
+    let mut state = ConnectionState::new(0, false);
+    open(&dispatcher, &mut state, 0).await;
+    let register = IntArgs { value: 0 }.to_bytes();
+    let outcome = dispatcher
+        .handle(&mut state, &call(167, 3, register.clone()))
+        .await;
+    assert_eq!(reply(&outcome).header.status, Status::Ok);
+    assert!(outcome.subscribe.is_some());
+    let event = DomainEvent {
+        domain: Fake::test_domain(),
+        event: event::STOPPED,
+        detail: event::STOPPED_DESTROYED,
+    };
+    let frames = state.event_frames(&event);
+    assert_eq!(frames.len(), 1);
+    let message = Message::from_frame(&frames[0][4..]).unwrap();
+    assert_eq!(message.header.proc_, 107);
+    let body = virtcim::rpc_wire::LifecycleMsg::from_bytes(&message.payload).unwrap();
+    assert_eq!((body.event, body.detail), (5, 1));
+    let outcome = dispatcher.handle(&mut state, &call(168, 4, register)).await;
+    assert_eq!(reply(&outcome).header.status, Status::Ok);
+    assert!(state.event_frames(&event).is_empty());
+}
