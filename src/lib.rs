@@ -26,16 +26,16 @@ pub use cli::run as cli_main;
 pub use config::Config;
 pub use connect::{connect, default_state_dir, ConnectOptions};
 pub use driver::test::TestDriver;
-/// Definition helpers beyond the core model types (units, MAC addresses, the nested definition parts).
-pub use model::{
-    generate_mac, parse_mac, parse_scaled, unit_bytes, CharDevDef, Devices, Features, IpDef, OsDef,
-    ScaleDefault, VideoDef,
-};
 pub use driver::{
     event, flags, pool_state, reason, vol_type, DomainEvent, DomainInfo, DomainRef, DomainState, Driver,
     NetworkRef, NodeInfo, PoolInfo, PoolRef, VolumeInfo, VolumeRef,
 };
 pub use error::{Error, ErrorCode, ErrorDomain, Result};
+/// Definition helpers beyond the core model types (units, MAC addresses, the nested definition parts).
+pub use model::{
+    generate_mac, parse_mac, parse_scaled, unit_bytes, CharDevDef, Devices, Features, IpDef, OsDef,
+    ScaleDefault, VideoDef,
+};
 pub use model::{
     validate_name, ControllerDef, DiskDef, DomainDef, DomainXmlOptions, GraphicsDef, InputDef, InterfaceDef,
     NetworkDef, PoolDef, VolumeDef,
