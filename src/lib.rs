@@ -27,8 +27,8 @@ pub use config::Config;
 pub use connect::{connect, default_state_dir, ConnectOptions};
 pub use driver::test::TestDriver;
 pub use driver::{
-    event, flags, pool_state, reason, vol_type, DomainEvent, DomainInfo, DomainRef, DomainState, Driver,
-    NetworkRef, NodeInfo, PoolInfo, PoolRef, VolumeInfo, VolumeRef,
+    event, flags, pool_state, reason, vol_type, DomainEvent, DomainInfo, DomainRef, DomainState,
+    Driver, NetworkRef, NodeInfo, PoolInfo, PoolRef, VolumeInfo, VolumeRef,
 };
 pub use error::{Error, ErrorCode, ErrorDomain, Result};
 /// Definition helpers beyond the core model types (units, MAC addresses, the nested definition parts).
@@ -37,7 +37,7 @@ pub use model::{
     ScaleDefault, VideoDef,
 };
 pub use model::{
-    validate_name, ControllerDef, DiskDef, DomainDef, DomainXmlOptions, GraphicsDef, InputDef, InterfaceDef,
-    NetworkDef, PoolDef, VolumeDef,
+    validate_name, ControllerDef, DiskDef, DomainDef, DomainXmlOptions, GraphicsDef, InputDef,
+    InterfaceDef, NetworkDef, PoolDef, VolumeDef,
 };
 pub use uri::Uri;
