@@ -45,19 +45,19 @@ pub use daemon::{default_config_path, Daemon, DaemonError, DaemonOptions, Shutdo
 pub use driver::test::TestDriver;
 pub use driver::remote::{default_socket_path, RemoteDriver, RemoteOptions};
 pub use rpc::client::{ClientError, RpcClient};
+pub use driver::{
+    event, flags, pool_state, reason, vol_type, DomainEvent, DomainInfo, DomainRef, DomainState,
+    Driver, NetworkRef, NodeInfo, PoolInfo, PoolRef, VolumeInfo, VolumeRef,
+};
+pub use error::{Error, ErrorCode, ErrorDomain, Result};
 /// Definition helpers beyond the core model types (units, MAC addresses, the nested definition parts).
 pub use model::{
     generate_mac, parse_mac, parse_scaled, unit_bytes, CharDevDef, Devices, Features, IpDef, OsDef,
     ScaleDefault, VideoDef,
 };
-pub use driver::{
-    event, flags, pool_state, reason, vol_type, DomainEvent, DomainInfo, DomainRef, DomainState, Driver,
-    NetworkRef, NodeInfo, PoolInfo, PoolRef, VolumeInfo, VolumeRef,
-};
-pub use error::{Error, ErrorCode, ErrorDomain, Result};
 pub use model::{
-    validate_name, ControllerDef, DiskDef, DomainDef, DomainXmlOptions, GraphicsDef, InputDef, InterfaceDef,
-    NetworkDef, PoolDef, VolumeDef,
+    validate_name, ControllerDef, DiskDef, DomainDef, DomainXmlOptions, GraphicsDef, InputDef,
+    InterfaceDef, NetworkDef, PoolDef, VolumeDef,
 };
 pub use rpc::{
     allowed_read_only, encode_frame, error_frame, error_to_wire, Call, ConnectionState,
