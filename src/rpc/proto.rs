@@ -1,0 +1,420 @@
+//! The REMOTE program's payloads as typed structs (a hand mirror of `schemas/remote.x` and `schemas/virnet.x`),
+//! and the table tying each implemented procedure to its argument and return types.
+
+use super::procedures::Procedure;
+use super::xdr::{xdr_struct, Array, CharArray, FixedChars, Reader, Writer, Xdr, XdrError};
+use crate::driver::{DomainRef, NetworkRef, PoolRef, VolumeRef};
+
+/// Array caps from the protocol definition.
+pub const DOMAIN_LIST_MAX: u32 = 16384;
+pub const NETWORK_LIST_MAX: u32 = 16384;
+pub const STORAGE_POOL_LIST_MAX: u32 = 4096;
+pub const STORAGE_VOL_LIST_MAX: u32 = 16384;
+pub const DOMAIN_MESSAGES_MAX: u32 = 2048;
+pub const AUTH_TYPE_LIST_MAX: u32 = 20;
+pub const AUTH_SASL_DATA_MAX: u32 = 65536;
+pub const SECURITY_MODEL_MAX: u32 = 257;
+pub const SECURITY_DOI_MAX: u32 = 257;
+pub const SECURITY_LABEL_MAX: u32 = 4097;
+
+/// `remote_auth_type`.
+pub mod auth_type {
+    pub const NONE: i32 = 0;
+    pub const SASL: i32 = 1;
+    pub const POLKIT: i32 = 2;
+}
+
+/// `virDrvFeature` numbers clients ask CONNECT_SUPPORTS_FEATURE about.
+pub mod feature {
+    pub const FD_PASSING: i32 = 8;
+    pub const TYPED_PARAM_STRING: i32 = 9;
+    pub const PROGRAM_KEEPALIVE: i32 = 10;
+    pub const REMOTE_EVENT_CALLBACK: i32 = 14;
+    pub const REMOTE_CLOSE_CALLBACK: i32 = 15;
+}
+
+/// `remote_nonnull_domain`.
+impl Xdr for DomainRef {
+    const MIN_SIZE: usize = 24;
+    fn encode(&self, w: &mut Writer) {
+        self.name.encode(w);
+        self.uuid.encode(w);
+        self.id.encode(w);
+    }
+    fn decode(r: &mut Reader<'_>) -> Result<Self, XdrError> {
+        Ok(Self {
+            name: String::decode(r)?,
+            uuid: uuid::Uuid::decode(r)?,
+            id: i32::decode(r)?,
+        })
+    }
+}
+
+/// `remote_nonnull_network`.
+impl Xdr for NetworkRef {
+    const MIN_SIZE: usize = 20;
+    fn encode(&self, w: &mut Writer) {
+        self.name.encode(w);
+        self.uuid.encode(w);
+    }
+    fn decode(r: &mut Reader<'_>) -> Result<Self, XdrError> {
+        Ok(Self {
+            name: String::decode(r)?,
+            uuid: uuid::Uuid::decode(r)?,
+        })
+    }
+}
+
+/// `remote_nonnull_storage_pool`.
+impl Xdr for PoolRef {
+    const MIN_SIZE: usize = 20;
+    fn encode(&self, w: &mut Writer) {
+        self.name.encode(w);
+        self.uuid.encode(w);
+    }
+    fn decode(r: &mut Reader<'_>) -> Result<Self, XdrError> {
+        Ok(Self {
+            name: String::decode(r)?,
+            uuid: uuid::Uuid::decode(r)?,
+        })
+    }
+}
+
+/// `remote_nonnull_storage_vol`.
+impl Xdr for VolumeRef {
+    const MIN_SIZE: usize = 12;
+    fn encode(&self, w: &mut Writer) {
+        self.pool.encode(w);
+        self.name.encode(w);
+        self.key.encode(w);
+    }
+    fn decode(r: &mut Reader<'_>) -> Result<Self, XdrError> {
+        Ok(Self {
+            pool: String::decode(r)?,
+            name: String::decode(r)?,
+            key: String::decode(r)?,
+        })
+    }
+}
+
+xdr_struct! {
+    /// `remote_error`: the payload of every REPLY with status ERROR.
+    pub struct RemoteError {
+        pub code: i32,
+        pub domain: i32,
+        pub message: Option<String>,
+        pub level: i32,
+        pub dom: Option<DomainRef>,
+        pub str1: Option<String>,
+        pub str2: Option<String>,
+        pub str3: Option<String>,
+        pub int1: i32,
+        pub int2: i32,
+        pub net: Option<NetworkRef>,
+    }
+}
+
+// ---- shapes shared by many procedures ----
+
+xdr_struct! { pub struct IntArgs { pub value: i32 } }
+xdr_struct! { pub struct IntRet { pub value: i32 } }
+xdr_struct! { pub struct U64Ret { pub value: u64 } }
+xdr_struct! { pub struct StringArgs { pub value: String } }
+xdr_struct! { pub struct StringRet { pub value: String } }
+xdr_struct! { pub struct StringFlagsArgs { pub value: String, pub flags: u32 } }
+xdr_struct! { pub struct UuidArgs { pub uuid: uuid::Uuid } }
+xdr_struct! { pub struct DomainArgs { pub dom: DomainRef } }
+xdr_struct! { pub struct DomainFlagsArgs { pub dom: DomainRef, pub flags: u32 } }
+xdr_struct! { pub struct DomainIntArgs { pub dom: DomainRef, pub value: i32 } }
+xdr_struct! { pub struct DomainU32Args { pub dom: DomainRef, pub value: u32 } }
+xdr_struct! { pub struct DomainU32FlagsArgs { pub dom: DomainRef, pub value: u32, pub flags: u32 } }
+xdr_struct! { pub struct DomainU64Args { pub dom: DomainRef, pub value: u64 } }
+xdr_struct! { pub struct DomainU64FlagsArgs { pub dom: DomainRef, pub value: u64, pub flags: u32 } }
+xdr_struct! { pub struct DomainRet { pub dom: DomainRef } }
+xdr_struct! { pub struct NetworkArgs { pub net: NetworkRef } }
+xdr_struct! { pub struct NetworkFlagsArgs { pub net: NetworkRef, pub flags: u32 } }
+xdr_struct! { pub struct NetworkIntArgs { pub net: NetworkRef, pub value: i32 } }
+xdr_struct! { pub struct NetworkRet { pub net: NetworkRef } }
+xdr_struct! { pub struct PoolArgs { pub pool: PoolRef } }
+xdr_struct! { pub struct PoolFlagsArgs { pub pool: PoolRef, pub flags: u32 } }
+xdr_struct! { pub struct PoolIntArgs { pub pool: PoolRef, pub value: i32 } }
+xdr_struct! { pub struct PoolStringArgs { pub pool: PoolRef, pub value: String } }
+xdr_struct! { pub struct PoolStringFlagsArgs { pub pool: PoolRef, pub value: String, pub flags: u32 } }
+xdr_struct! { pub struct PoolRet { pub pool: PoolRef } }
+xdr_struct! { pub struct VolArgs { pub vol: VolumeRef } }
+xdr_struct! { pub struct VolFlagsArgs { pub vol: VolumeRef, pub flags: u32 } }
+xdr_struct! { pub struct VolResizeArgs { pub vol: VolumeRef, pub capacity: u64, pub flags: u32 } }
+xdr_struct! { pub struct VolRet { pub vol: VolumeRef } }
+xdr_struct! { pub struct ListAllArgs { pub need_results: i32, pub flags: u32 } }
+xdr_struct! { pub struct PoolListAllArgs { pub pool: PoolRef, pub need_results: i32, pub flags: u32 } }
+
+// ---- procedure-specific shapes ----
+
+xdr_struct! { pub struct ConnectOpenArgs { pub name: Option<String>, pub flags: u32 } }
+xdr_struct! {
+    /// `virNodeInfo`; `model` is a fixed `char[32]`, 128 bytes on the wire.
+    pub struct NodeGetInfoRet {
+        pub model: FixedChars<32>,
+        pub memory: u64,
+        pub cpus: i32,
+        pub mhz: i32,
+        pub nodes: i32,
+        pub sockets: i32,
+        pub cores: i32,
+        pub threads: i32,
+    }
+}
+xdr_struct! {
+    /// `state` is an `unsigned char` and `nr_virt_cpu` an `unsigned short`: 4 bytes each.
+    pub struct DomainGetInfoRet {
+        pub state: u32,
+        pub max_mem: u64,
+        pub memory: u64,
+        pub nr_virt_cpu: u32,
+        pub cpu_time: u64,
+    }
+}
+xdr_struct! { pub struct DomainGetStateRet { pub state: i32, pub reason: i32 } }
+xdr_struct! {
+    pub struct SecurityLabelRet { pub label: CharArray<SECURITY_LABEL_MAX>, pub enforcing: i32 }
+}
+xdr_struct! {
+    pub struct SecurityModelRet { pub model: CharArray<SECURITY_MODEL_MAX>, pub doi: CharArray<SECURITY_DOI_MAX> }
+}
+xdr_struct! { pub struct ListAllDomainsRet { pub domains: Array<DomainRef, DOMAIN_LIST_MAX>, pub ret: u32 } }
+xdr_struct! { pub struct ListAllNetworksRet { pub nets: Array<NetworkRef, NETWORK_LIST_MAX>, pub ret: u32 } }
+xdr_struct! { pub struct ListAllPoolsRet { pub pools: Array<PoolRef, STORAGE_POOL_LIST_MAX>, pub ret: u32 } }
+xdr_struct! { pub struct ListAllVolumesRet { pub vols: Array<VolumeRef, STORAGE_VOL_LIST_MAX>, pub ret: u32 } }
+xdr_struct! { pub struct DomainIdsRet { pub ids: Array<i32, DOMAIN_LIST_MAX> } }
+xdr_struct! { pub struct DomainNamesRet { pub names: Array<String, DOMAIN_LIST_MAX> } }
+xdr_struct! { pub struct NetworkNamesRet { pub names: Array<String, NETWORK_LIST_MAX> } }
+xdr_struct! { pub struct PoolNamesRet { pub names: Array<String, STORAGE_POOL_LIST_MAX> } }
+xdr_struct! { pub struct VolNamesRet { pub names: Array<String, STORAGE_VOL_LIST_MAX> } }
+xdr_struct! {
+    /// `state` is an `unsigned char`: 4 bytes.
+    pub struct PoolGetInfoRet { pub state: u32, pub capacity: u64, pub allocation: u64, pub available: u64 }
+}
+xdr_struct! {
+    /// `type` is a `char`: 4 bytes.
+    pub struct VolGetInfoRet { pub kind: i32, pub capacity: u64, pub allocation: u64 }
+}
+xdr_struct! { pub struct DomainMessagesRet { pub msgs: Array<String, DOMAIN_MESSAGES_MAX> } }
+xdr_struct! { pub struct AuthListRet { pub types: Array<i32, AUTH_TYPE_LIST_MAX> } }
+xdr_struct! {
+    pub struct AuthSaslStartArgs { pub mech: String, pub nil: i32, pub data: CharArray<AUTH_SASL_DATA_MAX> }
+}
+xdr_struct! { pub struct AuthSaslStepArgs { pub nil: i32, pub data: CharArray<AUTH_SASL_DATA_MAX> } }
+xdr_struct! {
+    pub struct AuthSaslRet { pub complete: i32, pub nil: i32, pub data: CharArray<AUTH_SASL_DATA_MAX> }
+}
+xdr_struct! { pub struct CallbackRegisterArgs { pub event_id: i32, pub dom: Option<DomainRef> } }
+xdr_struct! { pub struct LifecycleMsg { pub dom: DomainRef, pub event: i32, pub detail: i32 } }
+xdr_struct! { pub struct CallbackLifecycleMsg { pub callback_id: i32, pub msg: LifecycleMsg } }
+
+/// Declares, for each implemented procedure, its argument and return types, and builds the [`Call`] and
+/// [`Reply`] enums with their procedure-directed decoders.
+macro_rules! remote_procedures {
+    ($($variant:ident : $args:ty => $ret:ty;)*) => {
+        /// The decoded arguments of a call (or the body of an event MESSAGE) of an implemented procedure.
+        #[derive(Clone, PartialEq, Debug)]
+        pub enum Call { $($variant($args)),* }
+
+        /// The decoded return value of an implemented procedure.
+        #[derive(Clone, PartialEq, Debug)]
+        pub enum Reply { $($variant($ret)),* }
+
+        impl Call {
+            /// `None` when this crate has no codec for the procedure.
+            pub fn decode(proc_: Procedure, payload: &[u8]) -> Option<Result<Self, XdrError>> {
+                match proc_ {
+                    $(Procedure::$variant => Some(<$args as Xdr>::from_bytes(payload).map(Self::$variant)),)*
+                    _ => None,
+                }
+            }
+            pub fn procedure(&self) -> Procedure {
+                match self { $(Self::$variant(_) => Procedure::$variant),* }
+            }
+            pub fn encode(&self) -> Vec<u8> {
+                match self { $(Self::$variant(value) => value.to_bytes()),* }
+            }
+        }
+
+        impl Reply {
+            pub fn decode(proc_: Procedure, payload: &[u8]) -> Option<Result<Self, XdrError>> {
+                match proc_ {
+                    $(Procedure::$variant => Some(<$ret as Xdr>::from_bytes(payload).map(Self::$variant)),)*
+                    _ => None,
+                }
+            }
+            pub fn procedure(&self) -> Procedure {
+                match self { $(Self::$variant(_) => Procedure::$variant),* }
+            }
+            pub fn encode(&self) -> Vec<u8> {
+                match self { $(Self::$variant(value) => value.to_bytes()),* }
+            }
+        }
+
+        /// Whether this crate can decode the procedure's payloads.
+        pub fn has_codec(proc_: Procedure) -> bool {
+            matches!(proc_, $(Procedure::$variant)|*)
+        }
+    };
+}
+
+remote_procedures! {
+    ConnectOpen: ConnectOpenArgs => ();
+    ConnectClose: () => ();
+    ConnectGetType: () => StringRet;
+    ConnectGetVersion: () => U64Ret;
+    ConnectGetLibVersion: () => U64Ret;
+    ConnectGetHostname: () => StringRet;
+    ConnectGetUri: () => StringRet;
+    ConnectGetCapabilities: () => StringRet;
+    ConnectSupportsFeature: IntArgs => IntRet;
+    ConnectIsSecure: () => IntRet;
+    ConnectRegisterCloseCallback: () => ();
+    ConnectUnregisterCloseCallback: () => ();
+    NodeGetInfo: () => NodeGetInfoRet;
+    NodeGetSecurityModel: () => SecurityModelRet;
+    AuthList: () => AuthListRet;
+    AuthSaslInit: () => StringRet;
+    AuthSaslStart: AuthSaslStartArgs => AuthSaslRet;
+    AuthSaslStep: AuthSaslStepArgs => AuthSaslRet;
+    AuthPolkit: () => IntRet;
+
+    ConnectListAllDomains: ListAllArgs => ListAllDomainsRet;
+    ConnectNumOfDomains: () => IntRet;
+    ConnectListDomains: IntArgs => DomainIdsRet;
+    ConnectNumOfDefinedDomains: () => IntRet;
+    ConnectListDefinedDomains: IntArgs => DomainNamesRet;
+    DomainLookupById: IntArgs => DomainRet;
+    DomainLookupByName: StringArgs => DomainRet;
+    DomainLookupByUuid: UuidArgs => DomainRet;
+    DomainCreateXml: StringFlagsArgs => DomainRet;
+    DomainDefineXml: StringArgs => DomainRet;
+    DomainDefineXmlFlags: StringFlagsArgs => DomainRet;
+    DomainUndefine: DomainArgs => ();
+    DomainUndefineFlags: DomainFlagsArgs => ();
+    DomainCreate: DomainArgs => ();
+    DomainCreateWithFlags: DomainFlagsArgs => DomainRet;
+    DomainDestroy: DomainArgs => ();
+    DomainDestroyFlags: DomainFlagsArgs => ();
+    DomainShutdown: DomainArgs => ();
+    DomainShutdownFlags: DomainFlagsArgs => ();
+    DomainReboot: DomainFlagsArgs => ();
+    DomainSuspend: DomainArgs => ();
+    DomainResume: DomainArgs => ();
+    DomainGetInfo: DomainArgs => DomainGetInfoRet;
+    DomainGetState: DomainFlagsArgs => DomainGetStateRet;
+    DomainGetXmlDesc: DomainFlagsArgs => StringRet;
+    DomainGetOsType: DomainArgs => StringRet;
+    DomainGetAutostart: DomainArgs => IntRet;
+    DomainSetAutostart: DomainIntArgs => ();
+    DomainIsActive: DomainArgs => IntRet;
+    DomainIsPersistent: DomainArgs => IntRet;
+    DomainIsUpdated: DomainArgs => IntRet;
+    DomainHasManagedSaveImage: DomainFlagsArgs => IntRet;
+    DomainSnapshotNum: DomainFlagsArgs => IntRet;
+    DomainGetSecurityLabel: DomainArgs => SecurityLabelRet;
+    DomainGetMessages: DomainFlagsArgs => DomainMessagesRet;
+    DomainSetMemory: DomainU64Args => ();
+    DomainSetMaxMemory: DomainU64Args => ();
+    DomainSetMemoryFlags: DomainU64FlagsArgs => ();
+    DomainGetMaxMemory: DomainArgs => U64Ret;
+    DomainSetVcpus: DomainU32Args => ();
+    DomainSetVcpusFlags: DomainU32FlagsArgs => ();
+    DomainGetVcpusFlags: DomainFlagsArgs => IntRet;
+    ConnectDomainEventRegisterAny: IntArgs => ();
+    ConnectDomainEventDeregisterAny: IntArgs => ();
+    ConnectDomainEventCallbackRegisterAny: CallbackRegisterArgs => IntRet;
+    ConnectDomainEventCallbackDeregisterAny: IntArgs => ();
+    DomainEventLifecycle: LifecycleMsg => ();
+    DomainEventCallbackLifecycle: CallbackLifecycleMsg => ();
+
+    ConnectListAllNetworks: ListAllArgs => ListAllNetworksRet;
+    ConnectNumOfNetworks: () => IntRet;
+    ConnectListNetworks: IntArgs => NetworkNamesRet;
+    ConnectNumOfDefinedNetworks: () => IntRet;
+    ConnectListDefinedNetworks: IntArgs => NetworkNamesRet;
+    NetworkLookupByName: StringArgs => NetworkRet;
+    NetworkLookupByUuid: UuidArgs => NetworkRet;
+    NetworkCreateXml: StringArgs => NetworkRet;
+    NetworkDefineXml: StringArgs => NetworkRet;
+    NetworkDefineXmlFlags: StringFlagsArgs => NetworkRet;
+    NetworkCreate: NetworkArgs => ();
+    NetworkDestroy: NetworkArgs => ();
+    NetworkUndefine: NetworkArgs => ();
+    NetworkGetXmlDesc: NetworkFlagsArgs => StringRet;
+    NetworkGetBridgeName: NetworkArgs => StringRet;
+    NetworkGetAutostart: NetworkArgs => IntRet;
+    NetworkSetAutostart: NetworkIntArgs => ();
+    NetworkIsActive: NetworkArgs => IntRet;
+    NetworkIsPersistent: NetworkArgs => IntRet;
+
+    ConnectListAllStoragePools: ListAllArgs => ListAllPoolsRet;
+    ConnectNumOfStoragePools: () => IntRet;
+    ConnectListStoragePools: IntArgs => PoolNamesRet;
+    ConnectNumOfDefinedStoragePools: () => IntRet;
+    ConnectListDefinedStoragePools: IntArgs => PoolNamesRet;
+    StoragePoolLookupByName: StringArgs => PoolRet;
+    StoragePoolLookupByUuid: UuidArgs => PoolRet;
+    StoragePoolLookupByVolume: VolArgs => PoolRet;
+    StoragePoolCreateXml: StringFlagsArgs => PoolRet;
+    StoragePoolDefineXml: StringFlagsArgs => PoolRet;
+    StoragePoolBuild: PoolFlagsArgs => ();
+    StoragePoolCreate: PoolFlagsArgs => ();
+    StoragePoolDestroy: PoolArgs => ();
+    StoragePoolUndefine: PoolArgs => ();
+    StoragePoolRefresh: PoolFlagsArgs => ();
+    StoragePoolGetInfo: PoolArgs => PoolGetInfoRet;
+    StoragePoolGetXmlDesc: PoolFlagsArgs => StringRet;
+    StoragePoolGetAutostart: PoolArgs => IntRet;
+    StoragePoolSetAutostart: PoolIntArgs => ();
+    StoragePoolIsActive: PoolArgs => IntRet;
+    StoragePoolIsPersistent: PoolArgs => IntRet;
+    StoragePoolNumOfVolumes: PoolArgs => IntRet;
+    StoragePoolListVolumes: PoolIntArgs => VolNamesRet;
+    StoragePoolListAllVolumes: PoolListAllArgs => ListAllVolumesRet;
+
+    StorageVolLookupByName: PoolStringArgs => VolRet;
+    StorageVolLookupByKey: StringArgs => VolRet;
+    StorageVolLookupByPath: StringArgs => VolRet;
+    StorageVolCreateXml: PoolStringFlagsArgs => VolRet;
+    StorageVolDelete: VolFlagsArgs => ();
+    StorageVolResize: VolResizeArgs => ();
+    StorageVolGetInfo: VolArgs => VolGetInfoRet;
+    StorageVolGetPath: VolArgs => StringRet;
+    StorageVolGetXmlDesc: VolFlagsArgs => StringRet;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_codec_names_a_known_procedure() {
+        let known = (1..=Procedure::COUNT)
+            .map(Procedure::from_number)
+            .filter(|p| has_codec(*p))
+            .count();
+        assert_eq!(known, 119);
+        assert!(!has_codec(Procedure::DomainGetJobStats));
+        assert!(!has_codec(Procedure::Unknown(9999)));
+    }
+
+    #[test]
+    fn node_info_model_is_128_bytes() {
+        let ret = NodeGetInfoRet {
+            model: FixedChars::from_text("i686"),
+            memory: 3_145_728,
+            cpus: 16,
+            mhz: 1400,
+            nodes: 2,
+            sockets: 2,
+            cores: 2,
+            threads: 2,
+        };
+        assert_eq!(ret.to_bytes().len(), 160);
+        assert_eq!(NodeGetInfoRet::from_bytes(&ret.to_bytes()), Ok(ret));
+    }
+}

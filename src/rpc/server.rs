@@ -1,0 +1,376 @@
+//! The native RPC server loop on tokio: accepts unix (read-write / read-only) and TCP clients and drives each
+//! connection: frames in, [`Dispatcher`] calls (up to `max_client_requests` in flight), replies, events and
+//! keepalive out.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::{broadcast, mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::dispatch::{ConnectionState, DispatchOutcome, Dispatcher, DriverOpener, Route};
+use super::packet::{
+    encode_frame, FrameDecoder, Header, Message, MessageType, Status, FRAME_MAX, KEEPALIVE_PING,
+    KEEPALIVE_PROGRAM, KEEPALIVE_VERSION, PRE_AUTH_FRAME_MAX,
+};
+use super::proto::auth_type;
+use crate::driver::DomainEvent;
+
+/// Per-connection limits, with libvirtd's defaults.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Calls of one client processed at once; the socket is not read while this many are outstanding.
+    pub max_client_requests: usize,
+    /// Seconds of silence before the server PINGs a client that asked for keepalive; `None` disables PINGs.
+    pub keepalive_interval: Option<Duration>,
+    /// Unanswered PINGs before the connection is dropped.
+    pub keepalive_count: u32,
+    /// Replies and events queued for a client that does not read them; beyond this the client is dropped.
+    pub max_queued_frames: usize,
+    /// A frame started but not completed within this time closes the connection (slow-loris).
+    pub frame_timeout: Duration,
+    /// A connection not authenticated within this time is closed.
+    pub auth_timeout: Duration,
+    /// Connections served at once over all listeners; further ones are closed on accept.
+    pub max_clients: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            max_client_requests: 5,
+            keepalive_interval: Some(Duration::from_secs(5)),
+            keepalive_count: 5,
+            max_queued_frames: 256,
+            frame_timeout: Duration::from_secs(30),
+            auth_timeout: Duration::from_secs(60),
+            max_clients: 5000,
+        }
+    }
+}
+
+/// One RPC service: a dispatcher shared by all listeners and connections.
+pub struct RpcServer {
+    dispatcher: Dispatcher,
+    config: ServerConfig,
+    clients: Arc<Semaphore>,
+}
+
+impl RpcServer {
+    pub fn new(opener: Arc<dyn DriverOpener>, config: ServerConfig) -> Arc<Self> {
+        let clients = Arc::new(Semaphore::new(config.max_clients.max(1)));
+        Arc::new(Self {
+            dispatcher: Dispatcher::new(opener),
+            config,
+            clients,
+        })
+    }
+
+    /// Serves TCP clients (auth none) until the listener fails.
+    pub async fn serve_tcp(self: Arc<Self>, listener: TcpListener) -> std::io::Result<()> {
+        loop {
+            let (stream, peer) = listener.accept().await?;
+            let Some(permit) = self.admit() else { continue };
+            let _ = stream.set_nodelay(true);
+            let server = self.clone();
+            tokio::spawn(async move {
+                tracing::debug!(%peer, "rpc client connected");
+                server
+                    .serve_connection(stream, auth_type::NONE, false)
+                    .await;
+                tracing::debug!(%peer, "rpc client gone");
+                drop(permit);
+            });
+        }
+    }
+
+    /// Serves a unix socket; `read_only` makes every connection read-only whatever it asks for.
+    pub async fn serve_unix(
+        self: Arc<Self>,
+        listener: UnixListener,
+        read_only: bool,
+    ) -> std::io::Result<()> {
+        loop {
+            let (stream, _) = listener.accept().await?;
+            let Some(permit) = self.admit() else { continue };
+            let server = self.clone();
+            tokio::spawn(async move {
+                server
+                    .serve_connection(stream, auth_type::NONE, read_only)
+                    .await;
+                drop(permit);
+            });
+        }
+    }
+
+    /// A slot under `max_clients`, or `None` (the accepted socket is then dropped, i.e. closed).
+    fn admit(&self) -> Option<OwnedSemaphorePermit> {
+        let permit = self.clients.clone().try_acquire_owned().ok();
+        if permit.is_none() {
+            tracing::warn!("max_clients reached, refusing a client");
+        }
+        permit
+    }
+
+    /// Binds a unix socket at `path`, replacing a stale one.
+    pub fn bind_unix(path: &Path) -> std::io::Result<UnixListener> {
+        match std::fs::remove_file(path) {
+            Ok(()) => {}
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+            Err(err) => return Err(err),
+        }
+        UnixListener::bind(path)
+    }
+
+    /// Runs one connection to its end (EOF, CONNECT_CLOSE, a framing error, a keepalive timeout).
+    pub async fn serve_connection<S>(self: Arc<Self>, stream: S, auth: i32, read_only: bool)
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let (mut reader, mut writer) = tokio::io::split(stream);
+        let (tx, mut rx) = mpsc::channel::<Vec<u8>>(self.config.max_queued_frames.max(1));
+        let writer_task = tokio::spawn(async move {
+            while let Some(frame) = rx.recv().await {
+                if writer.write_all(&frame).await.is_err() {
+                    break;
+                }
+            }
+            let _ = writer.shutdown().await;
+        });
+
+        let mut state = ConnectionState::new(auth, read_only);
+        let mut decoder = FrameDecoder::new(if state.authenticated {
+            FRAME_MAX
+        } else {
+            PRE_AUTH_FRAME_MAX
+        });
+        let mut jobs: JoinSet<DispatchOutcome> = JoinSet::new();
+        let mut events: Option<broadcast::Receiver<DomainEvent>> = None;
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut last_heard = Instant::now();
+        let mut pings_unanswered = 0u32;
+        let tick = self
+            .config
+            .keepalive_interval
+            .unwrap_or(Duration::from_secs(3600));
+        let mut keepalive = tokio::time::interval_at(Instant::now() + tick, tick);
+        let max_jobs = self.config.max_client_requests.max(1);
+        let mut closing = false;
+        let auth_deadline = Instant::now() + self.config.auth_timeout;
+        let mut partial_since: Option<Instant> = None;
+
+        'conn: while !closing {
+            tokio::select! {
+                read = reader.read(&mut buf), if jobs.len() < max_jobs => {
+                    let n = match read {
+                        Ok(0) | Err(_) => break 'conn,
+                        Ok(n) => n,
+                    };
+                    last_heard = Instant::now();
+                    pings_unanswered = 0;
+                    decoder.push(&buf[..n]);
+                    loop {
+                        let frame = match decoder.next_frame() {
+                            Ok(Some(frame)) => frame,
+                            Ok(None) => break,
+                            Err(err) => {
+                                tracing::debug!(%err, "rpc framing error, closing");
+                                break 'conn;
+                            }
+                        };
+                        let message = match Message::from_frame(&frame) {
+                            Ok(message) => message,
+                            Err(_) => {
+                                // Unknown type/status: the dispatcher answers on that serial if it can.
+                                match self.dispatcher.handle_frame(&mut state, &frame).await {
+                                    Ok(outcome) => {
+                                        if !self.deliver(&tx, outcome, &mut events, &mut closing).await {
+                                            break 'conn;
+                                        }
+                                        continue;
+                                    }
+                                    Err(_) => break 'conn,
+                                }
+                            }
+                        };
+                        if message.header.prog == KEEPALIVE_PROGRAM && message.header.proc_ != KEEPALIVE_PING {
+                            continue; // PONGs and unknown keepalive procedures only prove liveness
+                        }
+                        let outcome = match self.dispatcher.route(&state, &message) {
+                            Route::Done(outcome) => outcome,
+                            Route::Job(job) => {
+                                // Frames already buffered wait for a free slot, like unread bytes do.
+                                while jobs.len() >= max_jobs {
+                                    if let Some(Ok(outcome)) = jobs.join_next().await {
+                                        if !self.deliver(&tx, outcome, &mut events, &mut closing).await {
+                                            break 'conn;
+                                        }
+                                    }
+                                }
+                                jobs.spawn(job.run());
+                                continue;
+                            }
+                            Route::Stateful(header, call) => {
+                                // State changes see every earlier call finished, as a client expects after CLOSE.
+                                while let Some(done) = jobs.join_next().await {
+                                    if let Ok(outcome) = done {
+                                        if !self.deliver(&tx, outcome, &mut events, &mut closing).await {
+                                            break 'conn;
+                                        }
+                                    }
+                                }
+                                self.dispatcher.stateful(&mut state, &header, call).await
+                            }
+                        };
+                        if !self.deliver(&tx, outcome, &mut events, &mut closing).await {
+                            break 'conn;
+                        }
+                        if state.authenticated {
+                            decoder.set_limit(FRAME_MAX);
+                        }
+                        if closing {
+                            break;
+                        }
+                    }
+                    partial_since = match (decoder.buffered(), partial_since) {
+                        (0, _) => None,
+                        (_, Some(since)) => Some(since),
+                        (_, None) => Some(Instant::now()),
+                    };
+                }
+                _ = tokio::time::sleep_until(partial_since.unwrap_or(auth_deadline) + self.config.frame_timeout),
+                    if partial_since.is_some() => {
+                    tracing::debug!("rpc frame stalled, closing");
+                    break 'conn;
+                }
+                _ = tokio::time::sleep_until(auth_deadline), if !state.authenticated => {
+                    tracing::debug!("rpc client did not authenticate in time, closing");
+                    break 'conn;
+                }
+                Some(done) = jobs.join_next(), if !jobs.is_empty() => {
+                    if let Ok(outcome) = done {
+                        if !self.deliver(&tx, outcome, &mut events, &mut closing).await {
+                            break 'conn;
+                        }
+                    }
+                }
+                event = next_event(&mut events), if events.is_some() => {
+                    match event {
+                        Some(event) => {
+                            for frame in state.event_frames(&event) {
+                                if tx.try_send(frame).is_err() {
+                                    tracing::debug!("rpc client does not read its events, closing");
+                                    break 'conn;
+                                }
+                            }
+                        }
+                        None => events = None,
+                    }
+                    if !state.wants_events() {
+                        events = None;
+                    }
+                }
+                _ = keepalive.tick(), if state.keepalive && self.config.keepalive_interval.is_some() => {
+                    if last_heard.elapsed() >= tick {
+                        if pings_unanswered >= self.config.keepalive_count {
+                            tracing::debug!("rpc client silent, closing");
+                            break 'conn;
+                        }
+                        pings_unanswered += 1;
+                        let ping = Header {
+                            prog: KEEPALIVE_PROGRAM,
+                            vers: KEEPALIVE_VERSION,
+                            proc_: KEEPALIVE_PING,
+                            kind: MessageType::Message,
+                            serial: 0,
+                            status: Status::Ok,
+                        };
+                        if tx.send(encode_frame(&ping, &[])).await.is_err() {
+                            break 'conn;
+                        }
+                    }
+                }
+            }
+        }
+        jobs.abort_all();
+        drop(tx);
+        let _ = writer_task.await;
+        if let Some(driver) = state.driver.take() {
+            let _ = driver.close().await;
+        }
+    }
+
+    /// Queues an outcome's reply; false when the writer is gone.
+    async fn deliver(
+        &self,
+        tx: &mpsc::Sender<Vec<u8>>,
+        outcome: DispatchOutcome,
+        events: &mut Option<broadcast::Receiver<DomainEvent>>,
+        closing: &mut bool,
+    ) -> bool {
+        if let Some(receiver) = outcome.subscribe {
+            *events = Some(receiver);
+        }
+        *closing |= outcome.close;
+        match outcome.reply {
+            Some(frame) => tx.send(frame).await.is_ok(),
+            None => true,
+        }
+    }
+}
+
+/// The next event; `None` when the driver's channel closed. Lagging receivers skip what they missed.
+async fn next_event(events: &mut Option<broadcast::Receiver<DomainEvent>>) -> Option<DomainEvent> {
+    let receiver = events.as_mut()?;
+    loop {
+        match receiver.recv().await {
+            Ok(event) => return Some(event),
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::warn!(missed, "rpc client missed domain events");
+            }
+            Err(broadcast::error::RecvError::Closed) => return None,
+        }
+    }
+}
+
+/// The daemon's [`DriverOpener`]: resolves CONNECT_OPEN names with [`crate::connect::connect`] and shares one
+/// driver per URI among all clients (stateful drivers own their state dir once), as libvirtd shares its drivers.
+pub struct UriOpener {
+    options: crate::connect::ConnectOptions,
+    default_uri: String,
+    open: tokio::sync::Mutex<std::collections::HashMap<String, Arc<dyn crate::driver::Driver>>>,
+}
+
+impl UriOpener {
+    /// `default_uri` serves clients that send no name (default-URI probing).
+    pub fn new(options: crate::connect::ConnectOptions, default_uri: impl Into<String>) -> Self {
+        Self {
+            options,
+            default_uri: default_uri.into(),
+            open: tokio::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl DriverOpener for UriOpener {
+    async fn open(
+        &self,
+        name: Option<&str>,
+        _read_only: bool,
+    ) -> crate::error::Result<Arc<dyn crate::driver::Driver>> {
+        // Read-only is enforced by the dispatcher for every client; the shared driver stays read-write.
+        let uri = name.unwrap_or(&self.default_uri).to_string();
+        let mut open = self.open.lock().await;
+        if let Some(driver) = open.get(&uri) {
+            return Ok(driver.clone());
+        }
+        let driver = crate::connect::connect(&uri, &self.options).await?;
+        open.insert(uri, driver.clone());
+        Ok(driver)
+    }
+}
