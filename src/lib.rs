@@ -8,7 +8,8 @@
 //! - `uri`: libvirt connection URIs (pure).
 //! - `config`: the daemon configuration (libvirtd.conf keys, strict).
 //! - `daemon`: the daemon's life: state dir lock, drivers, front-end services, signals, clean stop.
-//! - `rpc`: libvirt's native RPC: XDR framing and payloads (sans I/O) and dispatch to a driver.
+//! - `rpc`: libvirt's native RPC: XDR framing and payloads (sans I/O), dispatch to a driver, the tokio server.
+//! - `cim`: the CIM object model, class repository and MOF compiler; `wbem`: the CIM-XML codec.
 //! - `cli`: the `virtcim` command-line client, virsh-compatible.
 //!
 //! Modules stay private; the public surface is the `pub use` block below.
@@ -65,15 +66,15 @@ pub use rpc::{
     Header, Message, MessageType, Procedure, RemoteError, Reply, Route, RpcServer, ServerConfig,
     Status, UriOpener, Xdr, XdrError,
 };
-/// Wire constants and payload types of the native RPC, for servers, clients and tests.
-pub mod rpc_wire {
-    pub use crate::rpc::packet::*;
-    pub use crate::rpc::proto::*;
-    pub use crate::rpc::xdr::{Array, CharArray, FixedChars, Reader, Writer};
-}
 pub use uri::{
     AuthChoice, KnownHostsVerify, ProxyMode, RemoteMode, RemoteParams, Transport, Uri, UriError,
     UriParam, DEFAULT_TCP_PORT, DEFAULT_TLS_PORT,
 };
 /// The CIM-XML codec: `parse_request`, `write_imethod_response`, `write_method_response`, ...
 pub use wbem::cimxml;
+/// Wire constants and payload types of the native RPC, for servers, clients and tests.
+pub mod rpc_wire {
+    pub use crate::rpc::packet::*;
+    pub use crate::rpc::proto::*;
+    pub use crate::rpc::xdr::{Array, CharArray, FixedChars, Reader, Writer};
+}
