@@ -3,12 +3,13 @@
 //! The map of the crate:
 //! - [`error`]: the one error type, libvirt's code + domain + message, carried unchanged across every layer.
 //! - `driver`: the [`Driver`] trait (the API every front end calls) and its implementations: `test` (embedded,
-//!   persistent), later `qemu` and `remote`.
+//!   persistent), `remote` (the native RPC client to a daemon), later `qemu`.
 //! - `model`: domain, network, pool and volume definitions and their XML (pure).
 //! - `uri`: libvirt connection URIs (pure).
 //! - `config`: the daemon configuration (libvirtd.conf keys, strict).
 //! - `daemon`: the daemon's life: state dir lock, drivers, front-end services, signals, clean stop.
-//! - `rpc`: libvirt's native RPC: XDR framing and payloads (sans I/O), dispatch to a driver, the tokio server.
+//! - `rpc`: libvirt's native RPC: XDR framing and payloads (sans I/O), dispatch to a driver, the tokio server
+//!   and client.
 //! - `cim`: the CIM object model, class repository and MOF compiler; `wbem`: the CIM-XML codec.
 //! - `cli`: the `virtcim` command-line client, virsh-compatible.
 //!
