@@ -532,3 +532,25 @@ async fn a_server_that_goes_away_fails_calls_clearly() {
     let later = driver.get_type().await.unwrap_err();
     assert_eq!(later, err);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_never_dials_out_for_a_remote_name() {
+    let server = common::Server::start().await;
+    // The name sent in CONNECT_OPEN is a URI with a transport: serving it would make the server a client of
+    // itself. It is refused like any driver the server lacks.
+    let uri = format!(
+        "test+unix:///default?socket={}&name={}",
+        server.unix_path.display(),
+        server.tcp_uri.replace('?', "%3F")
+    );
+    let err = match connect(&uri, &ConnectOptions::default()).await {
+        Ok(_) => panic!("opened"),
+        Err(err) => err,
+    };
+    assert_eq!(err.code, virtcim::ErrorCode::NO_CONNECT, "{err:?}");
+    assert!(
+        err.message.contains("no connection driver available for"),
+        "{}",
+        err.message
+    );
+}

@@ -369,6 +369,16 @@ impl DriverOpener for UriOpener {
         if let Some(driver) = open.get(&uri) {
             return Ok(driver.clone());
         }
+        // Only drivers living in this process are served: any other URI would make `connect` dial a daemon
+        // through the remote driver, possibly this very daemon, opening connections to itself without end.
+        let parsed = crate::uri::Uri::parse(&uri)?;
+        if !parsed.is_local_in_process() {
+            return Err(crate::error::Error::with_detail(
+                crate::error::ErrorCode::NO_CONNECT,
+                crate::error::ErrorDomain::NONE,
+                &uri,
+            ));
+        }
         let driver = crate::connect::connect(&uri, &self.options).await?;
         open.insert(uri, driver.clone());
         Ok(driver)
