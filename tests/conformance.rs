@@ -554,3 +554,33 @@ async fn the_server_never_dials_out_for_a_remote_name() {
         err.message
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_keepalive_drops_a_silent_server() {
+    let server = common::Server::start().await;
+    // The proxy swallows keepalive PINGs: the server never answers them, as a hung peer would not.
+    fn swallow_pings(message: &virtcim::Message) -> Option<Vec<u8>> {
+        (message.header.prog == virtcim::rpc_wire::KEEPALIVE_PROGRAM).then(Vec::new)
+    }
+    let proxy = common::FaultProxy::start(
+        server.unix_path.clone(),
+        server.dir.path().join("silent-sock"),
+        swallow_pings,
+    )
+    .await;
+    let text = format!("test+unix:///default?socket={}", proxy.path.display());
+    let uri = virtcim::Uri::parse(&text).unwrap();
+    let options = virtcim::RemoteOptions {
+        read_only: false,
+        keepalive: Some((Duration::from_millis(200), 2)),
+    };
+    let driver = virtcim::RemoteDriver::open(&uri, &text, &options)
+        .await
+        .unwrap();
+    assert_eq!(driver.get_type().await.unwrap(), "TEST");
+    // interval × (count + 1) = 600 ms of silence, plus a tick of slack.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert!(!driver.is_alive().await.unwrap());
+    let err = driver.get_type().await.unwrap_err();
+    assert!(err.message.contains("keepalive timeout"), "{}", err.message);
+}
