@@ -455,48 +455,60 @@ async fn lifecycle_against_stock_libvirtd() {
     drop(libvirtd);
 }
 
-/// A server from before CONNECT_LIST_ALL_DOMAINS and event callbacks, without AUTH_LIST: code 3 for 66 and 273,
-/// feature 14 answered 0.
-static OLD_SERVER_ANSWERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// A server from before the LIST_ALL calls and event callbacks, without AUTH_LIST: code 3 for 66, 273, 281, 282 and
+/// 283, feature 14 answered 0.
+const OLD_SERVER_REFUSES: [u32; 5] = [66, 273, 281, 282, 283];
+
+/// Which procedures the "old server" answered itself, one bit per index of [`OLD_SERVER_REFUSES`], bit 5 for
+/// feature 14.
+static OLD_SERVER_ANSWERED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
 
 fn old_server(message: &virtcim::Message) -> Option<Vec<u8>> {
     let header = &message.header;
-    if matches!(header.proc_, 66 | 273) || message.payload == [0, 0, 0, 14] {
-        OLD_SERVER_ANSWERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mark = |bit: usize| {
+        OLD_SERVER_ANSWERED.fetch_or(1 << bit, std::sync::atomic::Ordering::Relaxed);
+    };
+    if let Some(index) = OLD_SERVER_REFUSES.iter().position(|&p| p == header.proc_) {
+        mark(index);
+        let err = virtcim::Error::no_support(&format!("procedure {}", header.proc_));
+        return Some(virtcim::error_frame(header, &err));
     }
-    match header.proc_ {
-        66 => Some(virtcim::error_frame(
-            header,
-            &virtcim::Error::no_support("virConnectAuthList"),
-        )),
-        273 => Some(virtcim::error_frame(
-            header,
-            &virtcim::Error::no_support("virConnectListAllDomains"),
-        )),
-        60 if message.payload == [0, 0, 0, 14] => Some(virtcim::encode_frame(
+    if header.proc_ == 60 && message.payload == [0, 0, 0, 14] {
+        mark(OLD_SERVER_REFUSES.len());
+        return Some(virtcim::encode_frame(
             &header.reply(virtcim::Status::Ok),
             &[0, 0, 0, 0],
-        )),
-        _ => None,
+        ));
     }
+    None
+}
+
+/// Runs `suite` in process and through the "old server" proxy; the transcripts must match.
+macro_rules! through_old_server {
+    ($suite:ident) => {{
+        let dir = tempfile::tempdir().unwrap();
+        let local = $suite(in_process(dir.path(), false).await).await.0;
+        let server = common::Server::start().await;
+        let proxy = common::FaultProxy::start(
+            server.unix_path.clone(),
+            server.dir.path().join("old-sock"),
+            old_server,
+        )
+        .await;
+        let uri = format!("test+unix:///default?socket={}", proxy.path.display());
+        let old = $suite(remote(&uri, false).await).await.0;
+        assert_eq!(local, old, "{} through an old server", stringify!($suite));
+    }};
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fallbacks_for_old_servers_give_the_same_lifecycle() {
-    let dir = tempfile::tempdir().unwrap();
-    let local = lifecycle(in_process(dir.path(), false).await).await.0;
-    let server = common::Server::start().await;
-    let proxy_path = server.dir.path().join("old-sock");
-    let proxy = common::FaultProxy::start(server.unix_path.clone(), proxy_path, old_server).await;
-    let uri = format!("test+unix:///default?socket={}", proxy.path.display());
-    // No AUTH_LIST (assume no auth), old-style domain lists, legacy event registration.
-    let old = lifecycle(remote(&uri, false).await).await.0;
-    assert_eq!(local, old);
-    // AUTH_LIST, feature 14 and the LIST_ALL_DOMAINS call were answered by the "old server".
-    assert_eq!(
-        OLD_SERVER_ANSWERS.load(std::sync::atomic::Ordering::Relaxed),
-        3
-    );
+async fn fallbacks_for_old_servers_give_the_same_results() {
+    // No AUTH_LIST (assume no auth), old-style lists of domains, networks, pools and volumes, legacy events.
+    through_old_server!(lifecycle);
+    through_old_server!(networks);
+    through_old_server!(storage);
+    let answered = OLD_SERVER_ANSWERED.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(answered, 0b11_1111, "every fallback was exercised");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -271,12 +271,148 @@ impl RemoteDriver {
         Ok(self.call::<A, StringRet>(proc_, args).await?.value)
     }
 
+    /// Names from an old-style NUM_OF_x / LIST_x pair: the count first, then that many names.
+    async fn old_names<N, L, R>(
+        &self,
+        num: P,
+        num_args: N,
+        list: P,
+        list_args: impl FnOnce(i32) -> L,
+        names: impl FnOnce(R) -> Vec<String>,
+    ) -> Result<Vec<String>>
+    where
+        N: Xdr,
+        L: Xdr,
+        R: Xdr,
+    {
+        let count = self.call::<N, IntRet>(num, num_args).await?.value;
+        let ret: R = self.call(list, list_args(count)).await?;
+        Ok(names(ret))
+    }
+
+    /// Which of (active, inactive) an old-style listing must cover for `flags`, or `None` when the flags ask for
+    /// more than the old calls can tell.
+    fn old_style_scope(flags: u32, active_bit: u32, inactive_bit: u32) -> Option<(bool, bool)> {
+        let both = active_bit | inactive_bit;
+        if flags & !both != 0 {
+            return None;
+        }
+        let all = flags & both == 0;
+        Some((
+            all || flags & active_bit != 0,
+            all || flags & inactive_bit != 0,
+        ))
+    }
+
+    async fn list_networks_old_style(
+        &self,
+        active: bool,
+        inactive: bool,
+    ) -> Result<Vec<NetworkRef>> {
+        let mut names = Vec::new();
+        if active {
+            names.extend(
+                self.old_names(
+                    P::ConnectNumOfNetworks,
+                    (),
+                    P::ConnectListNetworks,
+                    |value| IntArgs { value },
+                    |ret: NetworkNamesRet| ret.names.0,
+                )
+                .await?,
+            );
+        }
+        if inactive {
+            names.extend(
+                self.old_names(
+                    P::ConnectNumOfDefinedNetworks,
+                    (),
+                    P::ConnectListDefinedNetworks,
+                    |value| IntArgs { value },
+                    |ret: NetworkNamesRet| ret.names.0,
+                )
+                .await?,
+            );
+        }
+        let mut out = Vec::new();
+        for name in names {
+            match self.network_lookup_by_name(&name).await {
+                Ok(net) => out.push(net),
+                Err(err) if err.code == ErrorCode::NO_NETWORK => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn list_pools_old_style(&self, active: bool, inactive: bool) -> Result<Vec<PoolRef>> {
+        let mut names = Vec::new();
+        if active {
+            names.extend(
+                self.old_names(
+                    P::ConnectNumOfStoragePools,
+                    (),
+                    P::ConnectListStoragePools,
+                    |value| IntArgs { value },
+                    |ret: PoolNamesRet| ret.names.0,
+                )
+                .await?,
+            );
+        }
+        if inactive {
+            names.extend(
+                self.old_names(
+                    P::ConnectNumOfDefinedStoragePools,
+                    (),
+                    P::ConnectListDefinedStoragePools,
+                    |value| IntArgs { value },
+                    |ret: PoolNamesRet| ret.names.0,
+                )
+                .await?,
+            );
+        }
+        let mut out = Vec::new();
+        for name in names {
+            match self.pool_lookup_by_name(&name).await {
+                Ok(pool) => out.push(pool),
+                Err(err) if err.code == ErrorCode::NO_STORAGE_POOL => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn list_volumes_old_style(&self, pool: &PoolRef) -> Result<Vec<VolumeRef>> {
+        let names = self
+            .old_names(
+                P::StoragePoolNumOfVolumes,
+                pool_args(pool),
+                P::StoragePoolListVolumes,
+                |value| PoolIntArgs {
+                    pool: pool.clone(),
+                    value,
+                },
+                |ret: VolNamesRet| ret.names.0,
+            )
+            .await?;
+        let mut out = Vec::new();
+        for name in names {
+            match self.vol_lookup_by_name(pool, &name).await {
+                Ok(vol) => out.push(vol),
+                Err(err) if err.code == ErrorCode::NO_STORAGE_VOL => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(out)
+    }
+
     /// `virConnectListAllDomains` emulated with the old calls, for servers older than it (only the
     /// active/inactive filters can be expressed that way).
-    async fn list_domains_old_style(&self, flags: u32) -> Result<Vec<DomainRef>> {
-        let both = flags::LIST_DOMAINS_ACTIVE | flags::LIST_DOMAINS_INACTIVE;
-        let want_active = flags & flags::LIST_DOMAINS_ACTIVE != 0 || flags & both == 0;
-        let want_inactive = flags & flags::LIST_DOMAINS_INACTIVE != 0 || flags & both == 0;
+    async fn list_domains_old_style(
+        &self,
+        want_active: bool,
+        want_inactive: bool,
+    ) -> Result<Vec<DomainRef>> {
         let mut out = Vec::new();
         if want_active {
             let count = self
@@ -473,12 +609,15 @@ impl Driver for RemoteDriver {
             .await
         {
             Ok(ret) => Ok(ret.domains.0),
-            Err(err)
-                if is_no_support(&err)
-                    && flags & !(flags::LIST_DOMAINS_ACTIVE | flags::LIST_DOMAINS_INACTIVE)
-                        == 0 =>
-            {
-                self.list_domains_old_style(flags).await
+            Err(err) if is_no_support(&err) => {
+                match Self::old_style_scope(
+                    flags,
+                    flags::LIST_DOMAINS_ACTIVE,
+                    flags::LIST_DOMAINS_INACTIVE,
+                ) {
+                    Some((active, inactive)) => self.list_domains_old_style(active, inactive).await,
+                    None => Err(err),
+                }
             }
             Err(err) => Err(err),
         }
@@ -691,11 +830,25 @@ impl Driver for RemoteDriver {
             need_results: 1,
             flags,
         };
-        Ok(self
+        match self
             .call::<_, ListAllNetworksRet>(P::ConnectListAllNetworks, args)
-            .await?
-            .nets
-            .0)
+            .await
+        {
+            Ok(ret) => Ok(ret.nets.0),
+            Err(err) if is_no_support(&err) => {
+                match Self::old_style_scope(
+                    flags,
+                    flags::LIST_NETWORKS_ACTIVE,
+                    flags::LIST_NETWORKS_INACTIVE,
+                ) {
+                    Some((active, inactive)) => {
+                        self.list_networks_old_style(active, inactive).await
+                    }
+                    None => Err(err),
+                }
+            }
+            Err(err) => Err(err),
+        }
     }
     async fn network_lookup_by_name(&self, name: &str) -> Result<NetworkRef> {
         Ok(self
@@ -774,11 +927,23 @@ impl Driver for RemoteDriver {
             need_results: 1,
             flags,
         };
-        Ok(self
+        match self
             .call::<_, ListAllPoolsRet>(P::ConnectListAllStoragePools, args)
-            .await?
-            .pools
-            .0)
+            .await
+        {
+            Ok(ret) => Ok(ret.pools.0),
+            Err(err) if is_no_support(&err) => {
+                match Self::old_style_scope(
+                    flags,
+                    flags::LIST_POOLS_ACTIVE,
+                    flags::LIST_POOLS_INACTIVE,
+                ) {
+                    Some((active, inactive)) => self.list_pools_old_style(active, inactive).await,
+                    None => Err(err),
+                }
+            }
+            Err(err) => Err(err),
+        }
     }
     async fn pool_lookup_by_name(&self, name: &str) -> Result<PoolRef> {
         Ok(self
@@ -872,11 +1037,16 @@ impl Driver for RemoteDriver {
             need_results: 1,
             flags,
         };
-        Ok(self
+        match self
             .call::<_, ListAllVolumesRet>(P::StoragePoolListAllVolumes, args)
-            .await?
-            .vols
-            .0)
+            .await
+        {
+            Ok(ret) => Ok(ret.vols.0),
+            Err(err) if is_no_support(&err) && flags == 0 => {
+                self.list_volumes_old_style(pool).await
+            }
+            Err(err) => Err(err),
+        }
     }
 
     // ---- storage volumes ----
