@@ -44,9 +44,8 @@ pub use cli::run as cli_main;
 pub use config::{AuthMode, Config, ConfigError, TlsFiles, WbemAuth};
 pub use connect::{connect, default_state_dir, ConnectOptions};
 pub use daemon::{default_config_path, Daemon, DaemonError, DaemonOptions, Shutdown, TEST_URI};
-pub use driver::test::TestDriver;
 pub use driver::remote::{default_socket_path, RemoteDriver, RemoteOptions};
-pub use rpc::client::{ClientError, RpcClient};
+pub use driver::test::TestDriver;
 pub use driver::{
     event, flags, pool_state, reason, vol_type, DomainEvent, DomainInfo, DomainRef, DomainState,
     Driver, NetworkRef, NodeInfo, PoolInfo, PoolRef, VolumeInfo, VolumeRef,
@@ -61,6 +60,7 @@ pub use model::{
     validate_name, ControllerDef, DiskDef, DomainDef, DomainXmlOptions, GraphicsDef, InputDef,
     InterfaceDef, NetworkDef, PoolDef, VolumeDef,
 };
+pub use rpc::client::{ClientError, RpcClient};
 pub use rpc::{
     allowed_read_only, encode_frame, error_frame, error_to_wire, Call, ConnectionState,
     DispatchOutcome, Dispatcher, DriverJob, DriverOpener, EventCallback, FrameDecoder, FrameError,
