@@ -1,0 +1,358 @@
+//! Real QEMU (TCG) driven through the `Driver` API of an in-process `QemuDriver`: lifecycle with events and QMP
+//! state, a simulated daemon restart that finds running guests again, guests killed from outside, autostart.
+//! Guests have no OS and live a few seconds; every QEMU started here is killed by pid when a test ends.
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::broadcast;
+use virtcim::{event, reason, DomainEvent, DomainRef, DomainState, Driver, QemuDriver, QemuMode};
+
+fn require_qemu() {
+    let found = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join("qemu-system-x86_64").is_file()))
+        .unwrap_or(false);
+    assert!(
+        found,
+        "qemu-system-x86_64 is not installed: these tests boot real QEMU (tests/run installs qemu-system-x86)"
+    );
+}
+
+/// Kills, by pid, every QEMU a test started that is still around when the test ends (pass or fail).
+#[derive(Default)]
+struct QemuReaper {
+    pids: std::sync::Mutex<Vec<i32>>,
+}
+
+impl QemuReaper {
+    fn track(&self, pid: i32) {
+        self.pids.lock().unwrap().push(pid);
+    }
+}
+
+impl Drop for QemuReaper {
+    fn drop(&mut self) {
+        for pid in self.pids.lock().unwrap().iter() {
+            // Only pids this test started; ESRCH when already gone is fine.
+            let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
+        }
+    }
+}
+
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            !s.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
+fn domain_xml(name: &str, uuid: &str, extra_devices: &str) -> String {
+    format!(
+        "<domain type='qemu'><name>{name}</name><uuid>{uuid}</uuid><memory unit='MiB'>48</memory>\
+         <vcpu>1</vcpu><os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>\
+         <features><acpi/></features><devices>{extra_devices}</devices></domain>"
+    )
+}
+
+async fn wait_for_state(
+    driver: &QemuDriver,
+    dom: &DomainRef,
+    want: DomainState,
+    limit: Duration,
+) -> (DomainState, i32) {
+    let start = Instant::now();
+    loop {
+        let (state, why) = match driver.domain_get_state(dom, 0).await {
+            Ok(s) => s,
+            // A transient domain disappears when it stops.
+            Err(_) => (DomainState::Shutoff, -1),
+        };
+        if state == want || start.elapsed() > limit {
+            return (state, why);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn next_event(
+    events: &mut broadcast::Receiver<DomainEvent>,
+    name: &str,
+    kind: i32,
+) -> DomainEvent {
+    let deadline = Duration::from_secs(20);
+    tokio::time::timeout(deadline, async {
+        loop {
+            let ev = events.recv().await.expect("event channel closed");
+            if ev.domain.name == name && ev.event == kind {
+                return ev;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no event {kind} for {name}"))
+}
+
+fn make_image(dir: &Path, name: &str, format: &str) -> String {
+    let path = dir.join(name);
+    let status = std::process::Command::new("qemu-img")
+        .args(["create", "-q", "-f", format])
+        .arg(&path)
+        .arg("8M")
+        .status()
+        .expect("qemu-img is not installed (tests/run installs qemu-utils)");
+    assert!(status.success());
+    path.to_string_lossy().into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lifecycle_follows_qmp_and_emits_events() {
+    require_qemu();
+    let reaper = QemuReaper::default();
+    let tmp = tempfile::tempdir().unwrap();
+    let driver = QemuDriver::open(tmp.path(), QemuMode::Session)
+        .await
+        .unwrap();
+    assert_eq!(driver.get_type().await.unwrap(), "QEMU");
+    assert!(driver.get_version().await.unwrap() >= 7_000_000);
+    let image = make_image(tmp.path(), "root.qcow2", "qcow2");
+    let serial = tmp.path().join("serial.log");
+    let devices = format!(
+        "<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='{image}'/>\
+         <target dev='vda' bus='virtio'/></disk>\
+         <disk type='file' device='cdrom'><target dev='hdc' bus='ide'/></disk>\
+         <interface type='user'><mac address='52:54:00:00:00:11'/><model type='e1000'/></interface>\
+         <serial type='file'><source path='{}'/><target port='0'/></serial>\
+         <graphics type='vnc' autoport='yes'/>",
+        serial.display()
+    );
+    let xml = domain_xml("life", "6a7e0c1e-0000-4000-8000-000000000001", &devices);
+    let mut events = driver.domain_event_subscribe().await.unwrap();
+    let dom = driver.domain_define_xml(&xml, 0).await.unwrap();
+    assert_eq!(
+        next_event(&mut events, "life", event::DEFINED).await.detail,
+        event::DEFINED_ADDED
+    );
+    assert!(tmp.path().join("qemu/life.xml").is_file());
+
+    let dom = driver.domain_create(&dom, 0).await.unwrap();
+    let pid = driver.pid(&dom).unwrap();
+    reaper.track(pid);
+    assert!(dom.id > 0);
+    assert_eq!(
+        next_event(&mut events, "life", event::STARTED).await.detail,
+        event::STARTED_BOOTED
+    );
+    assert_eq!(
+        driver.domain_get_state(&dom, 0).await.unwrap(),
+        (DomainState::Running, reason::RUNNING_BOOTED)
+    );
+    assert_eq!(driver.qmp_status(&dom).await.unwrap(), "running");
+    assert!(tmp.path().join("qemu/run/life.json").is_file());
+    assert!(tmp.path().join("qemu/log/life.log").is_file());
+    assert_eq!(
+        driver.domain_lookup_by_id(dom.id).await.unwrap().name,
+        "life"
+    );
+    assert!(
+        driver.domain_create(&dom, 0).await.is_err(),
+        "a running domain cannot start twice"
+    );
+
+    driver.domain_suspend(&dom).await.unwrap();
+    assert_eq!(
+        next_event(&mut events, "life", event::SUSPENDED)
+            .await
+            .detail,
+        event::SUSPENDED_PAUSED
+    );
+    assert_eq!(driver.qmp_status(&dom).await.unwrap(), "paused");
+    assert_eq!(
+        driver.domain_get_state(&dom, 0).await.unwrap(),
+        (DomainState::Paused, reason::PAUSED_USER)
+    );
+    assert_eq!(
+        driver.domain_get_info(&dom).await.unwrap().state,
+        DomainState::Paused
+    );
+    driver.domain_resume(&dom).await.unwrap();
+    assert_eq!(
+        next_event(&mut events, "life", event::RESUMED).await.detail,
+        event::RESUMED_UNPAUSED
+    );
+    assert_eq!(driver.qmp_status(&dom).await.unwrap(), "running");
+
+    driver.domain_reboot(&dom, 0).await.unwrap();
+    driver.domain_set_memory(&dom, 32 * 1024, 0).await.unwrap();
+    let info = driver.domain_get_info(&dom).await.unwrap();
+    assert_eq!(
+        (
+            info.state,
+            info.max_mem_kib,
+            info.memory_kib,
+            info.nr_virt_cpu
+        ),
+        (DomainState::Running, 48 * 1024, 32 * 1024, 1)
+    );
+    assert!(
+        driver.domain_set_memory(&dom, 64 * 1024, 0).await.is_err(),
+        "above the maximum"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(driver.domain_get_info(&dom).await.unwrap().cpu_time_ns > 0);
+    let live_xml = driver.domain_get_xml_desc(&dom, 0).await.unwrap();
+    assert!(live_xml.contains(&format!("id='{}'", dom.id)), "{live_xml}");
+
+    // No OS answers the ACPI button: the request is accepted and the guest keeps running.
+    driver.domain_shutdown(&dom, 0).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        driver.domain_get_state(&dom, 0).await.unwrap().0,
+        DomainState::Running
+    );
+
+    driver.domain_destroy(&dom, 0).await.unwrap();
+    assert_eq!(
+        next_event(&mut events, "life", event::STOPPED).await.detail,
+        event::STOPPED_DESTROYED
+    );
+    assert_eq!(
+        driver.domain_get_state(&dom, 0).await.unwrap(),
+        (DomainState::Shutoff, reason::SHUTOFF_DESTROYED)
+    );
+    assert!(!alive(pid), "QEMU must be gone after destroy");
+    assert!(!tmp.path().join("qemu/run/life.json").exists());
+    assert!(
+        driver.domain_destroy(&dom, 0).await.is_err(),
+        "destroying a shut-off domain is refused"
+    );
+
+    driver.domain_undefine(&dom, 0).await.unwrap();
+    assert!(!tmp.path().join("qemu/life.xml").exists());
+    assert!(driver.domain_lookup_by_name("life").await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guests_survive_a_driver_restart_and_deaths_are_noticed() {
+    require_qemu();
+    let reaper = QemuReaper::default();
+    let tmp = tempfile::tempdir().unwrap();
+    let state_dir = tmp.path().to_path_buf();
+
+    let (a, b, c, pids) = {
+        let driver = QemuDriver::open(&state_dir, QemuMode::System)
+            .await
+            .unwrap();
+        let a = driver
+            .domain_define_xml(
+                &domain_xml("alpha", "6a7e0c1e-0000-4000-8000-00000000000a", ""),
+                0,
+            )
+            .await
+            .unwrap();
+        let c = driver
+            .domain_define_xml(
+                &domain_xml("gamma", "6a7e0c1e-0000-4000-8000-00000000000c", ""),
+                0,
+            )
+            .await
+            .unwrap();
+        let a = driver.domain_create(&a, 0).await.unwrap();
+        reaper.track(driver.pid(&a).unwrap());
+        let c = driver.domain_create(&c, 0).await.unwrap();
+        reaper.track(driver.pid(&c).unwrap());
+        let b = driver
+            .domain_create_xml(
+                &domain_xml("beta", "6a7e0c1e-0000-4000-8000-00000000000b", ""),
+                0,
+            )
+            .await
+            .unwrap();
+        reaper.track(driver.pid(&b).unwrap());
+        assert!(!driver.domain_is_persistent(&b).await.unwrap());
+        let pids = [
+            driver.pid(&a).unwrap(),
+            driver.pid(&b).unwrap(),
+            driver.pid(&c).unwrap(),
+        ];
+        (a, b, c, pids)
+        // The driver is dropped here, as when the daemon stops: guests keep running.
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        pids.iter().all(|p| alive(*p)),
+        "guests must outlive the driver"
+    );
+    // gamma dies while no driver watches it.
+    kill(Pid::from_raw(pids[2]), Signal::SIGKILL).unwrap();
+    let start = Instant::now();
+    while alive(pids[2]) && start.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let driver: Arc<QemuDriver> = QemuDriver::open(&state_dir, QemuMode::System)
+        .await
+        .unwrap();
+    assert_eq!(driver.get_uri().await.unwrap(), "qemu:///system");
+    for (dom, pid) in [(&a, pids[0]), (&b, pids[1])] {
+        let found = driver.domain_lookup_by_name(&dom.name).await.unwrap();
+        assert_eq!(found.id, dom.id, "{} keeps its id", dom.name);
+        assert_eq!(
+            driver.pid(&found).unwrap(),
+            pid,
+            "{} is the same process",
+            dom.name
+        );
+        assert_eq!(
+            driver.domain_get_state(&found, 0).await.unwrap().0,
+            DomainState::Running
+        );
+        assert_eq!(driver.qmp_status(&found).await.unwrap(), "running");
+    }
+    assert!(!driver.domain_is_persistent(&b).await.unwrap());
+    assert_eq!(
+        driver.domain_get_state(&c, 0).await.unwrap(),
+        (DomainState::Shutoff, reason::SHUTOFF_UNKNOWN),
+        "a guest gone during the restart is shut off"
+    );
+    let mut events = driver.domain_event_subscribe().await.unwrap();
+
+    // alpha is killed from outside while watched.
+    kill(Pid::from_raw(pids[0]), Signal::SIGKILL).unwrap();
+    assert_eq!(
+        next_event(&mut events, "alpha", event::STOPPED)
+            .await
+            .detail,
+        event::STOPPED_CRASHED
+    );
+    assert_eq!(
+        wait_for_state(&driver, &a, DomainState::Shutoff, Duration::from_secs(10)).await,
+        (DomainState::Shutoff, reason::SHUTOFF_CRASHED)
+    );
+    assert!(!state_dir.join("qemu/run/alpha.json").exists());
+
+    // beta (transient) disappears when destroyed.
+    driver.domain_destroy(&b, 0).await.unwrap();
+    assert!(driver.domain_lookup_by_name("beta").await.is_err());
+    assert!(!alive(pids[1]));
+
+    // Autostart: gamma is started when the driver opens.
+    driver.domain_set_autostart(&c, true).await.unwrap();
+    drop(events);
+    drop(driver);
+    let driver = QemuDriver::open(&state_dir, QemuMode::System)
+        .await
+        .unwrap();
+    let c = driver.domain_lookup_by_name("gamma").await.unwrap();
+    reaper.track(driver.pid(&c).unwrap());
+    assert!(c.id > 0);
+    assert_eq!(
+        driver.domain_get_state(&c, 0).await.unwrap().0,
+        DomainState::Running
+    );
+    assert!(driver.domain_get_autostart(&c).await.unwrap());
+    driver.domain_destroy(&c, 0).await.unwrap();
+}
