@@ -25,7 +25,7 @@ use async_trait::async_trait;
 use command::{HostFacts, RuntimePaths};
 use qmp::{MonitorEvent, QmpClient, QmpError};
 use serde_json::json;
-use status::{Files, RunStatus};
+use status::{Files, ProcessInfo, RunStatus};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -93,11 +93,12 @@ impl DomainObj {
         Some(RunStatus::new(
             self.live.as_ref()?,
             self.id,
-            run.pid,
-            &run.qmp_socket,
-            self.state,
-            self.reason,
-            run.started_ms,
+            (self.state, self.reason),
+            &ProcessInfo {
+                pid: run.pid,
+                qmp_socket: &run.qmp_socket,
+                started_ms: run.started_ms,
+            },
             self.persistent.is_some(),
         ))
     }
@@ -550,11 +551,12 @@ impl QemuDriver {
         let early = RunStatus::new(
             &def,
             id,
-            pid,
-            &paths.qmp_socket,
-            DomainState::Paused,
-            reason::PAUSED_STARTING_UP,
-            started_ms,
+            (DomainState::Paused, reason::PAUSED_STARTING_UP),
+            &ProcessInfo {
+                pid,
+                qmp_socket: &paths.qmp_socket,
+                started_ms,
+            },
             persistent,
         );
         if let Err(err) = shared.files.save_status(&def.name, &early) {

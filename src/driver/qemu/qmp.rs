@@ -488,10 +488,15 @@ mod tests {
     #[test]
     fn commands_encode_with_id_and_newline() {
         let bytes = encode_command("balloon", Some(&json!({"value": 1024})), "id7");
+        assert_eq!(bytes.last(), Some(&b'\n'));
+        assert_eq!(bytes.iter().filter(|b| **b == b'\n').count(), 1);
+        let value: Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(
-            bytes,
-            b"{\"execute\":\"balloon\",\"arguments\":{\"value\":1024},\"id\":\"id7\"}\n".to_vec()
+            value,
+            json!({"execute": "balloon", "arguments": {"value": 1024}, "id": "id7"})
         );
+        let bare: Value = serde_json::from_slice(&encode_command("stop", None, "i")).unwrap();
+        assert_eq!(bare, json!({"execute": "stop", "id": "i"}));
     }
 
     /// A scripted QEMU: greets, answers negotiation, then runs `script` with the stream.

@@ -33,26 +33,30 @@ pub struct RunStatus {
     pub persistent: bool,
 }
 
+/// Where a running QEMU is: its pid, QMP socket and start time.
+pub struct ProcessInfo<'a> {
+    pub pid: i32,
+    pub qmp_socket: &'a Path,
+    pub started_ms: u64,
+}
+
 impl RunStatus {
     pub fn new(
         def: &DomainDef,
         id: i32,
-        pid: i32,
-        qmp_socket: &Path,
-        state: DomainState,
-        reason: i32,
-        started_ms: u64,
+        (state, reason): (DomainState, i32),
+        process: &ProcessInfo<'_>,
         persistent: bool,
     ) -> Self {
         Self {
             version: FORMAT_VERSION,
             uuid: def.uuid,
             id,
-            pid,
-            qmp_socket: qmp_socket.to_path_buf(),
+            pid: process.pid,
+            qmp_socket: process.qmp_socket.to_path_buf(),
             state: state as i32,
             reason,
-            started_ms,
+            started_ms: process.started_ms,
             live_xml: def.to_xml(&FULL_XML),
             persistent,
         }
