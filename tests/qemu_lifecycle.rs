@@ -205,6 +205,10 @@ async fn lifecycle_follows_qmp_and_emits_events() {
     assert!(driver.domain_get_info(&dom).await.unwrap().cpu_time_ns > 0);
     let live_xml = driver.domain_get_xml_desc(&dom, 0).await.unwrap();
     assert!(live_xml.contains(&format!("id='{}'", dom.id)), "{live_xml}");
+    assert!(
+        live_xml.contains("port='59"),
+        "the live XML shows the VNC port picked: {live_xml}"
+    );
 
     // No OS answers the ACPI button: the request is accepted and the guest keeps running.
     driver.domain_shutdown(&dom, 0).await.unwrap();
@@ -355,4 +359,47 @@ async fn guests_survive_a_driver_restart_and_deaths_are_noticed() {
     );
     assert!(driver.domain_get_autostart(&c).await.unwrap());
     driver.domain_destroy(&c, 0).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_qemu_is_ended_and_marked_crashed() {
+    require_qemu();
+    let reaper = QemuReaper::default();
+    let tmp = tempfile::tempdir().unwrap();
+    let driver =
+        QemuDriver::open_with_timeout(tmp.path(), QemuMode::Session, Duration::from_secs(1))
+            .await
+            .unwrap();
+    let dom = driver
+        .domain_create_xml(
+            &domain_xml("frozen", "6a7e0c1e-0000-4000-8000-0000000000f0", ""),
+            0,
+        )
+        .await
+        .unwrap();
+    let pid = driver.pid(&dom).unwrap();
+    reaper.track(pid);
+    let mut events = driver.domain_event_subscribe().await.unwrap();
+    // SIGSTOP: the process lives but its monitor never answers.
+    kill(Pid::from_raw(pid), Signal::SIGSTOP).unwrap();
+    let started = Instant::now();
+    let err = driver.qmp_status(&dom).await.unwrap_err();
+    assert!(err.message.contains("did not answer"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the caller is not blocked past the timeout"
+    );
+    // Other calls keep working meanwhile.
+    assert_eq!(driver.list_all_domains(0).await.unwrap().len(), 1);
+    assert_eq!(
+        next_event(&mut events, "frozen", event::STOPPED)
+            .await
+            .detail,
+        event::STOPPED_CRASHED
+    );
+    assert!(!alive(pid), "a hung QEMU is ended");
+    assert!(
+        driver.domain_lookup_by_name("frozen").await.is_err(),
+        "a stopped transient domain is gone"
+    );
 }

@@ -114,6 +114,7 @@ struct Shared {
     emulator: Option<PathBuf>,
     version: u64,
     kvm: OnceCell<bool>,
+    command_timeout: Duration,
     /// Serialises lifecycle changes (they await QEMU); reads never take it.
     lifecycle: tokio::sync::Mutex<()>,
     hostname: String,
@@ -201,6 +202,16 @@ fn state_from_qmp(status: &str) -> (DomainState, i32) {
 impl QemuDriver {
     /// Opens the driver on `state_dir/qemu/` (locking it), finds running guests again and starts autostart ones.
     pub async fn open(state_dir: &Path, mode: QemuMode) -> Result<Arc<Self>> {
+        Self::open_with_timeout(state_dir, mode, qmp::DEFAULT_COMMAND_TIMEOUT).await
+    }
+
+    /// [`QemuDriver::open`] with another QMP command timeout: a QEMU that does not answer within it is declared
+    /// hung, ended, and its domain shut off as crashed.
+    pub async fn open_with_timeout(
+        state_dir: &Path,
+        mode: QemuMode,
+        command_timeout: Duration,
+    ) -> Result<Arc<Self>> {
         let files = Files {
             root: state_dir.join("qemu"),
         };
@@ -254,6 +265,7 @@ impl QemuDriver {
                 emulator,
                 version,
                 kvm: OnceCell::new(),
+                command_timeout,
                 lifecycle: tokio::sync::Mutex::new(()),
                 hostname,
                 load_warnings: warnings,
@@ -323,7 +335,7 @@ impl QemuDriver {
         let marker = status.uuid.to_string();
         let alive = process::is_our_process(status.pid, &marker);
         let connected = if alive {
-            match QmpClient::connect(&status.qmp_socket, qmp::DEFAULT_COMMAND_TIMEOUT).await {
+            match QmpClient::connect(&status.qmp_socket, shared.command_timeout).await {
                 Ok((client, events)) => Some((client, events)),
                 Err(err) => {
                     tracing::warn!(
@@ -517,6 +529,14 @@ impl QemuDriver {
         }
         let facts = self.host_facts(&def).await;
         let argv = command::build_argv(&def, &paths, &facts)?;
+        let mut def = def;
+        // The live definition shows the port autoport picked, as libvirt's does.
+        if let (Some(port), Some(graphics)) = (facts.vnc_port, def.devices.graphics.first_mut()) {
+            if graphics.autoport != Some(false) || graphics.port.unwrap_or(-1) <= 0 {
+                graphics.port = Some(i32::from(port));
+                graphics.autoport = Some(true);
+            }
+        }
         let _ = std::fs::remove_file(&paths.qmp_socket);
         let _ = std::fs::remove_file(&paths.pid_file);
         let log = shared.files.log_dir().join(format!("{}.log", def.name));
@@ -564,7 +584,7 @@ impl QemuDriver {
             let _ = child.wait().await;
             return Err(err);
         }
-        let connected = connect_new(&mut child, &paths.qmp_socket).await;
+        let connected = connect_new(&mut child, &paths.qmp_socket, shared.command_timeout).await;
         let (client, events) = match connected {
             Ok(pair) => pair,
             Err(why) => {
@@ -737,6 +757,7 @@ fn append_log(log: &Path, text: &str) {
 async fn connect_new(
     child: &mut tokio::process::Child,
     socket: &Path,
+    command_timeout: Duration,
 ) -> std::result::Result<(QmpClient, mpsc::Receiver<MonitorEvent>), String> {
     let deadline = tokio::time::Instant::now() + START_TIMEOUT;
     loop {
@@ -744,7 +765,7 @@ async fn connect_new(
             return Err(format!("QEMU exited ({status})"));
         }
         if socket.exists() {
-            match QmpClient::connect(socket, qmp::DEFAULT_COMMAND_TIMEOUT).await {
+            match QmpClient::connect(socket, command_timeout).await {
                 Ok(pair) => return Ok(pair),
                 Err(err) if tokio::time::Instant::now() >= deadline => return Err(err.to_string()),
                 Err(_) => {}
@@ -968,6 +989,15 @@ impl Driver for QemuDriver {
             cores: cpus,
             threads: 1,
         })
+    }
+
+    async fn node_get_security_model(&self) -> Result<(String, String)> {
+        // No security driver confines the guests (no SELinux/AppArmor labelling): an empty model says so.
+        Ok((String::new(), String::new()))
+    }
+    async fn domain_get_security_label(&self, dom: &DomainRef) -> Result<(String, bool)> {
+        self.find(dom)?;
+        Ok((String::new(), false))
     }
 
     async fn list_all_domains(&self, list_flags: u32) -> Result<Vec<DomainRef>> {
