@@ -8,7 +8,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
-use virtcim::{event, reason, DomainEvent, DomainRef, DomainState, Driver, QemuDriver, QemuMode};
+use virtcim::{
+    event, flags, reason, DomainEvent, DomainRef, DomainState, Driver, QemuDriver, QemuMode,
+};
 
 fn require_qemu() {
     let found = std::env::var_os("PATH")
@@ -402,4 +404,98 @@ async fn a_hung_qemu_is_ended_and_marked_crashed() {
         driver.domain_lookup_by_name("frozen").await.is_err(),
         "a stopped transient domain is gone"
     );
+}
+
+/// A 512-byte boot sector that powers the PC off through the PIIX4 ACPI PM control port (0x604: SLP_EN), then
+/// halts: the smallest guest that shuts itself down.
+fn poweroff_disk(dir: &Path) -> String {
+    let code = [0xBA, 0x04, 0x06, 0xB8, 0x00, 0x20, 0xEF, 0xF4, 0xEB, 0xFE];
+    let mut sector = vec![0u8; 512];
+    sector[..code.len()].copy_from_slice(&code);
+    sector[510] = 0x55;
+    sector[511] = 0xAA;
+    sector.resize(4096, 0);
+    let path = dir.join("poweroff.img");
+    std::fs::write(&path, sector).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_shutting_down_and_guests_that_cannot_start() {
+    require_qemu();
+    let reaper = QemuReaper::default();
+    let tmp = tempfile::tempdir().unwrap();
+    let driver = QemuDriver::open(tmp.path(), QemuMode::Session)
+        .await
+        .unwrap();
+    let mut events = driver.domain_event_subscribe().await.unwrap();
+
+    let disk = poweroff_disk(tmp.path());
+    let devices = format!(
+        "<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='{disk}'/>\
+         <target dev='hda' bus='ide'/></disk>"
+    );
+    let dom = driver
+        .domain_define_xml(
+            &domain_xml("bye", "6a7e0c1e-0000-4000-8000-0000000000b0", &devices),
+            0,
+        )
+        .await
+        .unwrap();
+    let dom = driver.domain_create(&dom, 0).await.unwrap();
+    reaper.track(driver.pid(&dom).unwrap());
+    assert_eq!(
+        next_event(&mut events, "bye", event::SHUTDOWN).await.detail,
+        event::SHUTDOWN_FINISHED
+    );
+    assert_eq!(
+        next_event(&mut events, "bye", event::STOPPED).await.detail,
+        event::STOPPED_SHUTDOWN
+    );
+    assert_eq!(
+        wait_for_state(&driver, &dom, DomainState::Shutoff, Duration::from_secs(10)).await,
+        (DomainState::Shutoff, reason::SHUTOFF_SHUTDOWN)
+    );
+
+    // QEMU refuses a disk that does not exist: the error carries its words; nothing is left behind.
+    let missing = "<disk type='file' device='disk'><source file='/nonexistent/virtcim-test.img'/>\
+                   <target dev='vda' bus='virtio'/></disk>";
+    let broken = driver
+        .domain_define_xml(
+            &domain_xml("broken", "6a7e0c1e-0000-4000-8000-0000000000b1", missing),
+            0,
+        )
+        .await
+        .unwrap();
+    let err = driver.domain_create(&broken, 0).await.unwrap_err();
+    assert!(
+        err.message.contains("did not start") && err.message.contains("virtcim-test.img"),
+        "{err}"
+    );
+    assert_eq!(
+        driver.domain_get_state(&broken, 0).await.unwrap().0,
+        DomainState::Shutoff
+    );
+    assert!(!tmp.path().join("qemu/run/broken.json").exists());
+
+    // A bridge that does not exist is refused before any process starts.
+    let bridged = "<interface type='bridge'><mac address='52:54:00:00:00:99'/>\
+                   <source bridge='virtcimnobr0'/></interface>";
+    let err = driver
+        .domain_create_xml(
+            &domain_xml("bridged", "6a7e0c1e-0000-4000-8000-0000000000b2", bridged),
+            0,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        err.message.contains("bridge 'virtcimnobr0' does not exist"),
+        "{err}"
+    );
+    assert!(driver.domain_lookup_by_name("bridged").await.is_err());
+    assert!(driver
+        .list_all_domains(flags::LIST_DOMAINS_ACTIVE)
+        .await
+        .unwrap()
+        .is_empty());
 }
