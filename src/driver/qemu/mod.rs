@@ -438,14 +438,15 @@ impl QemuDriver {
             });
             shared.save_status_locked(obj);
         }
-        if let Some((events, _)) = monitor {
-            spawn_monitor(
+        match monitor {
+            Some((events, _)) => spawn_monitor(
                 Arc::downgrade(shared),
                 status.uuid,
                 generation,
                 status.pid,
                 events,
-            );
+            ),
+            None => spawn_pid_watch(Arc::downgrade(shared), status.uuid, generation, status.pid),
         }
     }
 
@@ -925,6 +926,22 @@ fn spawn_monitor(
                     return;
                 }
             }
+        }
+    });
+}
+
+/// Watches a guest whose monitor could not be reached: its end is noticed by polling its pid.
+fn spawn_pid_watch(shared: Weak<Shared>, uuid: Uuid, generation: u64, pid: i32) {
+    tokio::spawn(async move {
+        let marker = uuid.to_string();
+        while process::is_our_process(pid, &marker) {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if shared.strong_count() == 0 {
+                return;
+            }
+        }
+        if let Some(strong) = shared.upgrade() {
+            strong.finish_stop(uuid, generation, None);
         }
     });
 }
