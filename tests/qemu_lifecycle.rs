@@ -118,6 +118,18 @@ async fn lifecycle_follows_qmp_and_emits_events() {
     let driver = QemuDriver::open(tmp.path(), QemuMode::Session)
         .await
         .unwrap();
+    // The system driver owns STATE/qemu, the session driver STATE/qemu/session: both open at once.
+    let system = QemuDriver::open(tmp.path(), QemuMode::System)
+        .await
+        .unwrap();
+    assert_eq!(system.get_uri().await.unwrap(), "qemu:///system");
+    assert_eq!(driver.get_uri().await.unwrap(), "qemu:///session");
+    assert!(
+        QemuDriver::open(tmp.path(), QemuMode::Session)
+            .await
+            .is_err(),
+        "one owner per directory"
+    );
     assert_eq!(driver.get_type().await.unwrap(), "QEMU");
     assert!(driver.get_version().await.unwrap() >= 7_000_000);
     let image = make_image(tmp.path(), "root.qcow2", "qcow2");
@@ -138,7 +150,7 @@ async fn lifecycle_follows_qmp_and_emits_events() {
         next_event(&mut events, "life", event::DEFINED).await.detail,
         event::DEFINED_ADDED
     );
-    assert!(tmp.path().join("qemu/life.xml").is_file());
+    assert!(tmp.path().join("qemu/session/life.xml").is_file());
 
     let dom = driver.domain_create(&dom, 0).await.unwrap();
     let pid = driver.pid(&dom).unwrap();
@@ -153,8 +165,8 @@ async fn lifecycle_follows_qmp_and_emits_events() {
         (DomainState::Running, reason::RUNNING_BOOTED)
     );
     assert_eq!(driver.qmp_status(&dom).await.unwrap(), "running");
-    assert!(tmp.path().join("qemu/run/life.json").is_file());
-    assert!(tmp.path().join("qemu/log/life.log").is_file());
+    assert!(tmp.path().join("qemu/session/run/life.json").is_file());
+    assert!(tmp.path().join("qemu/session/log/life.log").is_file());
     assert_eq!(
         driver.domain_lookup_by_id(dom.id).await.unwrap().name,
         "life"
@@ -230,14 +242,14 @@ async fn lifecycle_follows_qmp_and_emits_events() {
         (DomainState::Shutoff, reason::SHUTOFF_DESTROYED)
     );
     assert!(!alive(pid), "QEMU must be gone after destroy");
-    assert!(!tmp.path().join("qemu/run/life.json").exists());
+    assert!(!tmp.path().join("qemu/session/run/life.json").exists());
     assert!(
         driver.domain_destroy(&dom, 0).await.is_err(),
         "destroying a shut-off domain is refused"
     );
 
     driver.domain_undefine(&dom, 0).await.unwrap();
-    assert!(!tmp.path().join("qemu/life.xml").exists());
+    assert!(!tmp.path().join("qemu/session/life.xml").exists());
     assert!(driver.domain_lookup_by_name("life").await.is_err());
 }
 
@@ -476,7 +488,7 @@ async fn a_guest_shutting_down_and_guests_that_cannot_start() {
         driver.domain_get_state(&broken, 0).await.unwrap().0,
         DomainState::Shutoff
     );
-    assert!(!tmp.path().join("qemu/run/broken.json").exists());
+    assert!(!tmp.path().join("qemu/session/run/broken.json").exists());
 
     // A bridge that does not exist is refused before any process starts.
     let bridged = "<interface type='bridge'><mac address='52:54:00:00:00:99'/>\

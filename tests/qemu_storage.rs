@@ -7,7 +7,7 @@ async fn dir_pool_and_volumes_on_a_real_directory() {
     let tmp = tempfile::tempdir().unwrap();
     let state = tmp.path().join("state");
     let images = tmp.path().join("images");
-    let driver = QemuDriver::open(&state, QemuMode::Session).await.unwrap();
+    let driver = QemuDriver::open(&state, QemuMode::System).await.unwrap();
     assert!(
         driver.list_all_storage_pools(0).await.unwrap().is_empty(),
         "no default pool is made"
@@ -94,7 +94,7 @@ async fn dir_pool_and_volumes_on_a_real_directory() {
     driver.pool_destroy(&pool).await.unwrap();
     // Pools are persistent: a new driver sees the pool.
     drop(driver);
-    let driver = QemuDriver::open(&state, QemuMode::Session).await.unwrap();
+    let driver = QemuDriver::open(&state, QemuMode::System).await.unwrap();
     let pool = driver.pool_lookup_by_name("images").await.unwrap();
     assert!(!driver.pool_is_active(&pool).await.unwrap());
     driver.pool_undefine(&pool).await.unwrap();

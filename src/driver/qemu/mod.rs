@@ -1,6 +1,6 @@
 //! The `qemu` driver (`qemu:///system`, `qemu:///session`): real QEMU guests, run by the daemon.
 //!
-//! Definitions live in `STATE/qemu/NAME.xml`, the live status of each running guest in `STATE/qemu/run/NAME.json`
+//! Definitions live in `STATE/qemu/NAME.xml` (`STATE/qemu/session/...` for `qemu:///session`), the live status of each running guest in `STATE/qemu/run/NAME.json`
 //! (pid, QMP socket, id, state, reason, start time, running definition), QEMU's stderr in `STATE/qemu/log/`.
 //! Guests run in their own process group and outlive the driver: a new driver (after a daemon restart) finds them
 //! again through their status files and QMP sockets. One QMP connection per guest feeds a monitor task that turns
@@ -212,9 +212,12 @@ impl QemuDriver {
         mode: QemuMode,
         command_timeout: Duration,
     ) -> Result<Arc<Self>> {
-        let files = Files {
-            root: state_dir.join("qemu"),
+        // System and session are two worlds, as in libvirt; each driver owns (and locks) its own directory.
+        let root = match mode {
+            QemuMode::System => state_dir.join("qemu"),
+            QemuMode::Session => state_dir.join("qemu").join("session"),
         };
+        let files = Files { root };
         files.prepare()?;
         let lock = DirLock::acquire(&files.root).map_err(|err| match &err {
             LockError::Busy { .. } => Error::with_detail(
