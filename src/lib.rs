@@ -43,8 +43,8 @@ pub use cli::run as cli_main;
 pub use config::{AuthMode, Config, ConfigError, TlsFiles, WbemAuth};
 pub use connect::{connect, default_state_dir, ConnectOptions};
 pub use daemon::{default_config_path, Daemon, DaemonError, DaemonOptions, Shutdown, TEST_URI};
-/// The QEMU driver and its pure command-line builder (`build_argv`, golden-tested).
-pub use driver::qemu::{command as qemu_command, QemuDriver, QemuMode};
+/// The QEMU driver, its pure command-line builder (`build_argv`, golden-tested) and its QMP codec and client.
+pub use driver::qemu::{command as qemu_command, qmp as qemu_qmp, QemuDriver, QemuMode};
 pub use driver::test::TestDriver;
 pub use driver::{
     event, flags, pool_state, reason, vol_type, DomainEvent, DomainInfo, DomainRef, DomainState,
