@@ -131,6 +131,11 @@ async fn lifecycle_follows_qmp_and_emits_events() {
         "one owner per directory"
     );
     assert_eq!(driver.get_type().await.unwrap(), "QEMU");
+    let caps = driver.get_capabilities().await.unwrap();
+    assert!(
+        caps.contains("<domain type='qemu'/>") && caps.contains("qemu-system-x86_64"),
+        "{caps}"
+    );
     assert!(driver.get_version().await.unwrap() >= 7_000_000);
     let image = make_image(tmp.path(), "root.qcow2", "qcow2");
     let serial = tmp.path().join("serial.log");

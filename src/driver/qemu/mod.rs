@@ -832,6 +832,7 @@ impl Shared {
             tracing::error!(domain = %name, "cannot remove status: {err}");
         }
         let _ = std::fs::remove_file(&run.qmp_socket);
+        let _ = std::fs::remove_file(self.files.run_dir().join(format!("{uuid}.pid")));
         obj.state = DomainState::Shutoff;
         obj.reason = shutoff_reason;
         obj.id = -1;
@@ -1011,6 +1012,36 @@ impl Driver for QemuDriver {
         })
     }
 
+    async fn get_capabilities(&self) -> Result<String> {
+        let emulator = self.shared.emulator.as_ref().ok_or_else(|| {
+            Error::with_detail(
+                ErrorCode::OPERATION_FAILED,
+                ErrorDomain::QEMU,
+                "qemu-system-x86_64 is not installed",
+            )
+        })?;
+        let kvm = *self
+            .shared
+            .kvm
+            .get_or_init(|| process::probe_kvm(emulator))
+            .await;
+        let mut domains = String::from("      <domain type='qemu'/>\n");
+        if kvm {
+            domains.push_str("      <domain type='kvm'/>\n");
+        }
+        let emulator = emulator
+            .to_string_lossy()
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;");
+        Ok(format!(
+            "<capabilities>\n\n  <host>\n    <cpu>\n      <arch>x86_64</arch>\n    </cpu>\n  </host>\n\n  \
+             <guest>\n    <os_type>hvm</os_type>\n    <arch name='x86_64'>\n      <wordsize>64</wordsize>\n      \
+             <emulator>{emulator}</emulator>\n      <machine>pc</machine>\n      <machine>q35</machine>\n{domains}    \
+             </arch>\n    <features>\n      <acpi default='on' toggle='yes'/>\n    </features>\n  </guest>\n\n\
+             </capabilities>\n"
+        ))
+    }
     async fn node_get_security_model(&self) -> Result<(String, String)> {
         // No security driver confines the guests (no SELinux/AppArmor labelling): an empty model says so.
         Ok((String::new(), String::new()))
