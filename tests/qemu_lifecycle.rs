@@ -516,3 +516,71 @@ async fn a_guest_shutting_down_and_guests_that_cannot_start() {
         .unwrap()
         .is_empty());
 }
+
+/// Set in a child run of this test binary: the state dir where the "first daemon" starts a guest and exits.
+const FIRST_DAEMON_ENV: &str = "VIRTCIM_QEMU_TEST_FIRST_DAEMON";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guests_survive_the_daemon_process_exiting() {
+    require_qemu();
+    if let Some(dir) = std::env::var_os(FIRST_DAEMON_ENV) {
+        // The child: start a guest, report its pid, and exit without stopping anything.
+        let driver = QemuDriver::open(Path::new(&dir), QemuMode::System)
+            .await
+            .unwrap();
+        let dom = driver
+            .domain_define_xml(
+                &domain_xml("lasting", "6a7e0c1e-0000-4000-8000-0000000000c0", ""),
+                0,
+            )
+            .await
+            .unwrap();
+        let dom = driver.domain_create(&dom, 0).await.unwrap();
+        println!("QEMU_PID={} ID={}", driver.pid(&dom).unwrap(), dom.id);
+        std::process::exit(0);
+    }
+    let reaper = QemuReaper::default();
+    let tmp = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "guests_survive_the_daemon_process_exiting",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(FIRST_DAEMON_ENV, tmp.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout
+        .lines()
+        .find_map(|l| l.split_once("QEMU_PID=").map(|(_, rest)| rest))
+        .unwrap_or_else(|| {
+            panic!(
+                "first daemon failed: {stdout}{}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        });
+    let (pid, id) = line.split_once(" ID=").unwrap();
+    let (pid, id): (i32, i32) = (pid.parse().unwrap(), id.parse().unwrap());
+    reaper.track(pid);
+    assert!(
+        alive(pid),
+        "the guest outlives the daemon process that started it"
+    );
+
+    let driver = QemuDriver::open(tmp.path(), QemuMode::System)
+        .await
+        .unwrap();
+    let dom = driver.domain_lookup_by_name("lasting").await.unwrap();
+    assert_eq!((dom.id, driver.pid(&dom).unwrap()), (id, pid));
+    assert_eq!(driver.qmp_status(&dom).await.unwrap(), "running");
+    driver.domain_suspend(&dom).await.unwrap();
+    assert_eq!(driver.qmp_status(&dom).await.unwrap(), "paused");
+    driver.domain_destroy(&dom, 0).await.unwrap();
+    assert_eq!(
+        driver.domain_get_state(&dom, 0).await.unwrap(),
+        (DomainState::Shutoff, reason::SHUTOFF_DESTROYED)
+    );
+    assert!(!alive(pid));
+}
