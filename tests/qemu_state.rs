@@ -58,10 +58,15 @@ async fn definitions_persist_and_bad_files_are_skipped() {
     std::fs::write(dir.join("run/ghost.json"), "{not json").unwrap();
     std::fs::write(dir.join(".one.xml.tmp.1.0"), "partial").unwrap();
 
-    // Autostart would start "two" here; without qemu-system it fails and is logged, the driver still opens.
+    // Autostart starts "two" here (without qemu-system the failure is logged and the driver still opens).
     let driver = QemuDriver::open(tmp.path(), QemuMode::System)
         .await
         .unwrap();
+    // Stop the autostarted guest before any assertion can fail and leave it running.
+    let two = driver.domain_lookup_by_name("two").await.unwrap();
+    if driver.domain_is_active(&two).await.unwrap() {
+        driver.domain_destroy(&two, 0).await.unwrap();
+    }
     let warnings = driver.load_warnings().join("\n");
     assert!(
         warnings.contains("broken.xml")
@@ -72,11 +77,7 @@ async fn definitions_persist_and_bad_files_are_skipped() {
     assert!(!dir.join(".one.xml.tmp.1.0").exists());
     let one = driver.domain_lookup_by_name("one").await.unwrap();
     assert!(driver.domain_is_persistent(&one).await.unwrap());
-    let two = driver.domain_lookup_by_name("two").await.unwrap();
     assert!(driver.domain_get_autostart(&two).await.unwrap());
-    if driver.domain_is_active(&two).await.unwrap() {
-        driver.domain_destroy(&two, 0).await.unwrap();
-    }
     driver.domain_undefine(&two, 0).await.unwrap();
     assert!(!dir.join("two.xml").exists() && !dir.join("autostart/two").exists());
 }
