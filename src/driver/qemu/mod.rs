@@ -960,6 +960,9 @@ fn spawn_reaper(
     tokio::spawn(async move {
         let status = child.wait().await;
         tracing::debug!(%uuid, ?status, "QEMU exited");
+        // The monitor normally records the end, with the reason QEMU's last events gave (a guest shutdown is
+        // not a crash); this is the fallback if the monitor never does.
+        tokio::time::sleep(Duration::from_secs(2)).await;
         if let Some(strong) = shared.upgrade() {
             strong.finish_stop(uuid, generation, None);
         }
