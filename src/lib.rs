@@ -44,6 +44,8 @@ pub use cli::run as cli_main;
 pub use config::{AuthMode, Config, ConfigError, TlsFiles, WbemAuth};
 pub use connect::{connect, default_state_dir, ConnectOptions};
 pub use daemon::{default_config_path, Daemon, DaemonError, DaemonOptions, Shutdown, TEST_URI};
+/// The QEMU driver, its pure command-line builder (`build_argv`, golden-tested) and its QMP codec and client.
+pub use driver::qemu::{command as qemu_command, qmp as qemu_qmp, QemuDriver, QemuMode};
 pub use driver::remote::{default_socket_path, RemoteDriver, RemoteOptions};
 pub use driver::test::TestDriver;
 pub use driver::{

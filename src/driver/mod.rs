@@ -5,6 +5,7 @@
 //! body answering "not supported" (code 3) with the libvirt API name, so a driver grows one method at a time and
 //! stock clients fall back exactly as they do against libvirtd.
 
+pub mod qemu;
 pub mod read_only;
 pub mod remote;
 pub mod test;

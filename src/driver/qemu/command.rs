@@ -1,0 +1,539 @@
+//! QEMU's command line: a pure function from a domain definition, its runtime paths and what the host offers to
+//! the argv of `qemu-system-*` (without the binary). Golden-tested under `tests/data/qemu/`.
+
+use crate::error::{Error, ErrorCode, ErrorDomain, Result};
+use crate::model::{CharDevDef, DiskDef, DomainDef, GraphicsDef, InterfaceDef};
+use std::path::PathBuf;
+
+/// Where a running domain's files live (chosen by the driver before the argv is built).
+#[derive(Clone, Debug)]
+pub struct RuntimePaths {
+    /// The QMP unix socket QEMU listens on.
+    pub qmp_socket: PathBuf,
+    /// Where QEMU writes its pid.
+    pub pid_file: PathBuf,
+}
+
+/// What the host offers, probed by the driver (I/O happens there, not here).
+#[derive(Clone, Debug, Default)]
+pub struct HostFacts {
+    /// KVM opened and created a VM.
+    pub kvm: bool,
+    /// Names of the Linux bridges that exist.
+    pub bridges: Vec<String>,
+    /// The VNC display port picked for `<graphics type='vnc' autoport='yes'>` (5900 + display).
+    pub vnc_port: Option<u16>,
+}
+
+/// The first VNC TCP port (display :0).
+pub const VNC_BASE_PORT: u16 = 5900;
+
+fn unsupported(detail: impl AsRef<str>) -> Error {
+    Error::with_detail(ErrorCode::CONFIG_UNSUPPORTED, ErrorDomain::QEMU, detail)
+}
+
+/// Commas inside a `key=value` option are doubled: that is QEMU's escape.
+fn escape_opt(value: &str) -> String {
+    value.replace(',', ",,")
+}
+
+/// Builds QEMU's argv (without the program) for `def`.
+pub fn build_argv(def: &DomainDef, paths: &RuntimePaths, host: &HostFacts) -> Result<Vec<String>> {
+    let mut argv = Vec::new();
+    let mut push = |args: &[&str]| argv.extend(args.iter().map(|a| (*a).to_string()));
+
+    let accel = match def.domain_type.as_str() {
+        "qemu" => "tcg",
+        "kvm" if host.kvm => "kvm",
+        "kvm" => return Err(unsupported(
+            "domain type 'kvm' needs KVM, which this host does not offer; use type 'qemu' (TCG)",
+        )),
+        other => {
+            return Err(unsupported(format!(
+                "domain type '{other}' cannot run on the QEMU driver (use 'qemu' or 'kvm')"
+            )))
+        }
+    };
+    if let Some(arch) = def.os.arch.as_deref() {
+        if arch != "x86_64" && arch != "i686" {
+            return Err(unsupported(format!(
+                "architecture '{arch}' is not supported (x86_64 only)"
+            )));
+        }
+    }
+    if def.os.os_type != "hvm" {
+        return Err(unsupported(format!(
+            "OS type '{}' is not supported by the QEMU driver (hvm only)",
+            def.os.os_type
+        )));
+    }
+    let machine = def.os.machine.as_deref().unwrap_or("pc");
+    if machine.contains(',') || machine.is_empty() {
+        return Err(unsupported(format!(
+            "machine type '{machine}' is not valid"
+        )));
+    }
+    let q35 = machine.contains("q35");
+
+    push(&[
+        "-name",
+        &format!("guest={},debug-threads=on", escape_opt(&def.name)),
+    ]);
+    push(&["-S"]);
+    push(&["-uuid", &def.uuid.to_string()]);
+    push(&["-machine", &format!("{machine},accel={accel}")]);
+    if accel == "kvm" && def.cpu_mode.as_deref() == Some("host-passthrough") {
+        push(&["-cpu", "host"]);
+    }
+    if def.memory_kib == 0 {
+        return Err(unsupported("memory must be greater than zero"));
+    }
+    push(&["-m", &format!("size={}k", def.memory_kib)]);
+    if def.vcpus == 0 || def.current_vcpus == 0 || def.current_vcpus > def.vcpus {
+        return Err(unsupported(
+            "vCPU counts must be at least 1 and current ≤ maximum",
+        ));
+    }
+    push(&[
+        "-smp",
+        &format!("{},maxcpus={}", def.current_vcpus, def.vcpus),
+    ]);
+    push(&["-no-user-config", "-nodefaults"]);
+    push(&[
+        "-qmp",
+        &format!(
+            "unix:{},server=on,wait=off",
+            escape_opt(&paths.qmp_socket.to_string_lossy())
+        ),
+    ]);
+    push(&["-pidfile", &paths.pid_file.to_string_lossy()]);
+    match def.clock_offset.as_deref() {
+        None | Some("utc") => push(&["-rtc", "base=utc"]),
+        Some("localtime") => push(&["-rtc", "base=localtime"]),
+        Some(other) => {
+            return Err(unsupported(format!(
+                "clock offset '{other}' is not supported"
+            )))
+        }
+    }
+    if def.on_reboot.as_deref() == Some("destroy") {
+        push(&["-no-reboot"]);
+    }
+    if !def.features.acpi {
+        push(&["-no-acpi"]);
+    }
+    if !def.os.boot.is_empty() {
+        let mut order = String::new();
+        for dev in &def.os.boot {
+            order.push(match dev.as_str() {
+                "hd" => 'c',
+                "cdrom" => 'd',
+                "network" => 'n',
+                "fd" => 'a',
+                other => {
+                    return Err(unsupported(format!(
+                        "boot device '{other}' is not supported"
+                    )))
+                }
+            });
+        }
+        push(&["-boot", &format!("order={order}")]);
+    }
+    if let Some(kernel) = def.os.kernel.as_deref() {
+        push(&["-kernel", kernel]);
+        if let Some(initrd) = def.os.initrd.as_deref() {
+            push(&["-initrd", initrd]);
+        }
+        if let Some(cmdline) = def.os.cmdline.as_deref() {
+            push(&["-append", cmdline]);
+        }
+    } else if def.os.initrd.is_some() || def.os.cmdline.is_some() {
+        return Err(unsupported("<initrd> and <cmdline> need a <kernel>"));
+    }
+
+    graphics_args(def, host, &mut argv)?;
+    disk_args(def, q35, &mut argv)?;
+    for (index, iface) in def.devices.interfaces.iter().enumerate() {
+        interface_args(iface, index, host, &mut argv)?;
+    }
+    serial_args(def, &mut argv)?;
+    for (index, input) in def.devices.inputs.iter().enumerate() {
+        match (input.input_type.as_str(), input.bus.as_deref()) {
+            // PS/2 mouse and keyboard come with the PC machine.
+            (_, None | Some("ps2")) => {}
+            ("tablet", Some("usb")) | ("mouse", Some("usb")) | ("keyboard", Some("usb")) => {
+                if !argv.iter().any(|a| a == "piix3-usb-uhci,id=usb") {
+                    argv.extend(["-device".into(), "piix3-usb-uhci,id=usb".into()]);
+                }
+                let device = match input.input_type.as_str() {
+                    "tablet" => "usb-tablet",
+                    "mouse" => "usb-mouse",
+                    _ => "usb-kbd",
+                };
+                argv.extend([
+                    "-device".into(),
+                    format!("{device},id=input{index},bus=usb.0"),
+                ]);
+            }
+            (kind, Some(bus)) => {
+                return Err(unsupported(format!(
+                    "input '{kind}' on bus '{bus}' is not supported"
+                )))
+            }
+        }
+    }
+    // libvirt gives every x86 guest a virtio balloon unless told otherwise; setting memory live needs it.
+    argv.extend(["-device".into(), "virtio-balloon-pci,id=balloon0".into()]);
+    argv.extend(["-msg".into(), "timestamp=on".into()]);
+    Ok(argv)
+}
+
+fn is_loopback(listen: &str) -> bool {
+    listen == "localhost"
+        || listen
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+fn graphics_args(def: &DomainDef, host: &HostFacts, argv: &mut Vec<String>) -> Result<()> {
+    let vnc: Vec<&GraphicsDef> = def.devices.graphics.iter().collect();
+    match vnc.as_slice() {
+        [] => {
+            argv.extend(["-display".into(), "none".into()]);
+            if def.devices.videos.iter().all(|v| v.model_type == "none") {
+                return Ok(());
+            }
+        }
+        [g] if g.graphics_type == "vnc" => {
+            let listen = g.listen.as_deref().unwrap_or("127.0.0.1");
+            if !is_loopback(listen) {
+                return Err(unsupported(format!(
+                    "VNC listen address '{listen}' is not a loopback address; this driver serves VNC on \
+                     loopback only (use an ssh tunnel)"
+                )));
+            }
+            if g.passwd.is_some() {
+                return Err(unsupported("VNC passwords are not supported yet"));
+            }
+            let port = match (g.autoport, g.port) {
+                (Some(false), Some(port)) | (None, Some(port)) if port > 0 => {
+                    u16::try_from(port)
+                        .map_err(|_| unsupported(format!("VNC port {port} is out of range")))?
+                }
+                _ => host.vnc_port.ok_or_else(|| {
+                    Error::internal(ErrorDomain::QEMU, "no free VNC port was found")
+                })?,
+            };
+            let display = port
+                .checked_sub(VNC_BASE_PORT)
+                .ok_or_else(|| unsupported(format!("VNC port {port} is below {VNC_BASE_PORT}")))?;
+            let host_part = if listen.contains(':') {
+                format!("[{listen}]")
+            } else {
+                listen.to_string()
+            };
+            argv.extend(["-vnc".into(), format!("{host_part}:{display}")]);
+        }
+        [g] => {
+            return Err(unsupported(format!(
+                "graphics type '{}' is not supported (vnc only)",
+                g.graphics_type
+            )))
+        }
+        _ => return Err(unsupported("only one <graphics> device is supported")),
+    }
+    let model = def
+        .devices
+        .videos
+        .first()
+        .map(|v| v.model_type.as_str())
+        .unwrap_or("vga");
+    let device = match model {
+        "vga" => "VGA",
+        "cirrus" => "cirrus-vga",
+        "virtio" => "virtio-vga",
+        "qxl" => "qxl-vga",
+        "none" => return Ok(()),
+        other => {
+            return Err(unsupported(format!(
+                "video model '{other}' is not supported"
+            )))
+        }
+    };
+    argv.extend(["-device".into(), format!("{device},id=video0")]);
+    Ok(())
+}
+
+/// The index a target name encodes: `vda` → 0, `hdc` → 2, `sdab` → 27.
+fn target_index(target: &str) -> Option<usize> {
+    let letters = target.get(2..)?;
+    if letters.is_empty() || !letters.bytes().all(|b| b.is_ascii_lowercase()) {
+        return None;
+    }
+    let mut index = 0usize;
+    for b in letters.bytes() {
+        index = index
+            .checked_mul(26)?
+            .checked_add(usize::from(b - b'a') + 1)?;
+    }
+    Some(index - 1)
+}
+
+fn json_string(value: &str) -> String {
+    serde_json::Value::String(value.to_string()).to_string()
+}
+
+fn disk_args(def: &DomainDef, q35: bool, argv: &mut Vec<String>) -> Result<()> {
+    let mut ahci_added = false;
+    let mut used = std::collections::BTreeSet::new();
+    for disk in &def.devices.disks {
+        let bus = disk.target_bus.clone().unwrap_or_else(|| default_bus(disk));
+        let index = target_index(&disk.target_dev).ok_or_else(|| {
+            unsupported(format!("disk target '{}' is not valid", disk.target_dev))
+        })?;
+        if !used.insert((bus.clone(), index)) {
+            return Err(unsupported(format!(
+                "two disks use target '{}'",
+                disk.target_dev
+            )));
+        }
+        let id = format!("disk-{}", disk.target_dev);
+        let node = format!("drive-{}", disk.target_dev);
+        let cdrom = match disk.device.as_str() {
+            "disk" => false,
+            "cdrom" => true,
+            other => {
+                return Err(unsupported(format!(
+                    "disk device '{other}' is not supported"
+                )))
+            }
+        };
+        let has_media = disk.source.is_some();
+        if has_media {
+            argv.extend(["-blockdev".into(), blockdev_json(disk, &node, cdrom)?]);
+        } else if !cdrom {
+            return Err(unsupported(format!(
+                "disk '{}' has no source",
+                disk.target_dev
+            )));
+        }
+        let drive = if has_media {
+            format!(",drive={node}")
+        } else {
+            String::new()
+        };
+        let device = match bus.as_str() {
+            "virtio" if cdrom => return Err(unsupported("a cdrom cannot sit on the virtio bus")),
+            "virtio" => format!("virtio-blk-pci{drive},id={id}"),
+            "ide" if q35 => return Err(unsupported("q35 machines have no IDE bus; use sata")),
+            "ide" => {
+                if index > 3 {
+                    return Err(unsupported(format!(
+                        "IDE target '{}' is beyond hdd",
+                        disk.target_dev
+                    )));
+                }
+                let kind = if cdrom { "ide-cd" } else { "ide-hd" };
+                format!(
+                    "{kind},bus=ide.{},unit={}{drive},id={id}",
+                    index / 2,
+                    index % 2
+                )
+            }
+            "sata" => {
+                if index > 5 {
+                    return Err(unsupported(format!(
+                        "SATA target '{}' is beyond sdf",
+                        disk.target_dev
+                    )));
+                }
+                // q35 has its AHCI controller built in (bus "ide"); on pc one is added.
+                let controller = if q35 { "ide" } else { "sata0" };
+                if !q35 && !ahci_added {
+                    argv.extend(["-device".into(), "ahci,id=sata0".into()]);
+                    ahci_added = true;
+                }
+                let kind = if cdrom { "ide-cd" } else { "ide-hd" };
+                format!("{kind},bus={controller}.{index}{drive},id={id}")
+            }
+            other => return Err(unsupported(format!("disk bus '{other}' is not supported"))),
+        };
+        argv.extend(["-device".into(), device]);
+    }
+    Ok(())
+}
+
+fn default_bus(disk: &DiskDef) -> String {
+    match disk.target_dev.get(..2) {
+        Some("vd") => "virtio",
+        Some("sd") => "sata",
+        _ => "ide",
+    }
+    .to_string()
+}
+
+fn blockdev_json(disk: &DiskDef, node: &str, cdrom: bool) -> Result<String> {
+    let source = disk.source.as_deref().unwrap_or_default();
+    let protocol = match disk.disk_type.as_str() {
+        "file" | "" => "file",
+        "block" => "host_device",
+        other => return Err(unsupported(format!("disk type '{other}' is not supported"))),
+    };
+    let format = disk.driver_type.as_deref().unwrap_or("raw");
+    if format != "raw" && format != "qcow2" {
+        return Err(unsupported(format!(
+            "disk format '{format}' is not supported (raw, qcow2)"
+        )));
+    }
+    let read_only = disk.readonly || cdrom;
+    let cache = match disk.driver_cache.as_deref() {
+        None | Some("default") | Some("writeback") => "",
+        Some("none") => r#","cache":{"direct":true,"no-flush":false}"#,
+        Some("writethrough") | Some("directsync") => {
+            r#","cache":{"direct":false,"no-flush":false}"#
+        }
+        Some("unsafe") => r#","cache":{"direct":false,"no-flush":true}"#,
+        Some(other) => {
+            return Err(unsupported(format!(
+                "disk cache mode '{other}' is not supported"
+            )))
+        }
+    };
+    Ok(format!(
+        r#"{{"driver":"{format}","node-name":{},"read-only":{read_only}{cache},"file":{{"driver":"{protocol}","filename":{},"read-only":{read_only}}}}}"#,
+        json_string(node),
+        json_string(source)
+    ))
+}
+
+fn interface_args(
+    iface: &InterfaceDef,
+    index: usize,
+    host: &HostFacts,
+    argv: &mut Vec<String>,
+) -> Result<()> {
+    let netdev = format!("hostnet{index}");
+    let backend = match iface.iface_type.as_str() {
+        "user" => format!("user,id={netdev}"),
+        "bridge" | "network" => {
+            let source = iface.source.as_deref().ok_or_else(|| {
+                unsupported(format!("interface {index} names no {}", iface.iface_type))
+            })?;
+            // Without a network driver, a network is reached through the bridge libvirt would give it.
+            let bridge = match (iface.iface_type.as_str(), source) {
+                ("network", "default") => "virbr0",
+                _ => source,
+            };
+            if !host.bridges.iter().any(|b| b == bridge) {
+                return Err(Error::with_detail(
+                    ErrorCode::OPERATION_FAILED,
+                    ErrorDomain::QEMU,
+                    format!(
+                        "interface {index}: bridge '{bridge}' does not exist on this host \
+                         (create it, or use <interface type='user'>)"
+                    ),
+                ));
+            }
+            format!("bridge,id={netdev},br={}", escape_opt(bridge))
+        }
+        other => {
+            return Err(unsupported(format!(
+                "interface type '{other}' is not supported"
+            )))
+        }
+    };
+    let model = match iface.model.as_deref().unwrap_or("rtl8139") {
+        "virtio" => "virtio-net-pci",
+        "e1000" => "e1000",
+        "e1000e" => "e1000e",
+        "rtl8139" => "rtl8139",
+        other => return Err(unsupported(format!("NIC model '{other}' is not supported"))),
+    };
+    crate::model::parse_mac(&iface.mac)
+        .ok_or_else(|| unsupported(format!("MAC address '{}' is not valid", iface.mac)))?;
+    argv.extend(["-netdev".into(), backend]);
+    argv.extend([
+        "-device".into(),
+        format!("{model},netdev={netdev},id=net{index},mac={}", iface.mac),
+    ]);
+    Ok(())
+}
+
+fn chardev_backend(dev: &CharDevDef, id: &str) -> Result<String> {
+    Ok(match dev.dev_type.as_str() {
+        "pty" => format!("pty,id={id}"),
+        "null" => format!("null,id={id}"),
+        "file" => {
+            let path = dev
+                .source_path
+                .as_deref()
+                .ok_or_else(|| unsupported("a file serial needs <source path=...>"))?;
+            format!("file,id={id},path={},append=on", escape_opt(path))
+        }
+        other => {
+            return Err(unsupported(format!(
+                "character device type '{other}' is not supported"
+            )))
+        }
+    })
+}
+
+fn serial_args(def: &DomainDef, argv: &mut Vec<String>) -> Result<()> {
+    // A serial console is the first serial port (libvirt shows it twice); a console alone becomes that port.
+    let serials: Vec<&CharDevDef> = if def.devices.serials.is_empty() {
+        def.devices
+            .consoles
+            .iter()
+            .filter(|c| matches!(c.target_type.as_deref(), None | Some("serial")))
+            .take(1)
+            .collect()
+    } else {
+        def.devices.serials.iter().collect()
+    };
+    for (index, serial) in serials.iter().enumerate() {
+        let port = serial
+            .target_port
+            .unwrap_or(u32::try_from(index).unwrap_or(u32::MAX));
+        if port > 3 {
+            return Err(unsupported(format!(
+                "serial port {port} is beyond the 4 ISA ports"
+            )));
+        }
+        let id = format!("charserial{port}");
+        argv.extend(["-chardev".into(), chardev_backend(serial, &id)?]);
+        argv.extend([
+            "-device".into(),
+            format!("isa-serial,chardev={id},id=serial{port},index={port}"),
+        ]);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_names_map_to_indexes() {
+        assert_eq!(target_index("vda"), Some(0));
+        assert_eq!(target_index("hdc"), Some(2));
+        assert_eq!(target_index("sdz"), Some(25));
+        assert_eq!(target_index("sdaa"), Some(26));
+        assert_eq!(target_index("vd"), None);
+        assert_eq!(target_index("vd1"), None);
+    }
+
+    #[test]
+    fn loopback_listen_addresses() {
+        assert!(is_loopback("127.0.0.1"));
+        assert!(is_loopback("::1"));
+        assert!(is_loopback("localhost"));
+        assert!(!is_loopback("0.0.0.0"));
+        assert!(!is_loopback("10.0.0.1"));
+    }
+
+    #[test]
+    fn commas_are_doubled() {
+        assert_eq!(escape_opt("a,b"), "a,,b");
+    }
+}

@@ -1,0 +1,1599 @@
+//! The `qemu` driver (`qemu:///system`, `qemu:///session`): real QEMU guests, run by the daemon.
+//!
+//! Definitions live in `STATE/qemu/NAME.xml` (`STATE/qemu/session/...` for `qemu:///session`), the live status of each running guest in `STATE/qemu/run/NAME.json`
+//! (pid, QMP socket, id, state, reason, start time, running definition), QEMU's stderr in `STATE/qemu/log/`.
+//! Guests run in their own process group and outlive the driver: a new driver (after a daemon restart) finds them
+//! again through their status files and QMP sockets. One QMP connection per guest feeds a monitor task that turns
+//! QEMU's events and its death into state changes and lifecycle events.
+//!
+//! A guest without an OS never reacts to ACPI: `shutdown` then only asks, and the guest stays running.
+
+pub mod command;
+mod process;
+pub mod qmp;
+mod status;
+mod storage;
+
+use crate::driver::{
+    event, flags, reason, DomainEvent, DomainInfo, DomainRef, DomainState, Driver, NodeInfo,
+    PoolInfo, PoolRef, VolumeInfo, VolumeRef,
+};
+use crate::error::{Error, ErrorCode, ErrorDomain, Result};
+use crate::model::{validate_name, DomainDef, DomainXmlOptions};
+use crate::persist::{DirLock, LockError};
+use async_trait::async_trait;
+use command::{HostFacts, RuntimePaths};
+use qmp::{MonitorEvent, QmpClient, QmpError};
+use serde_json::json;
+use status::{Files, ProcessInfo, RunStatus};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::{broadcast, mpsc, OnceCell};
+use uuid::Uuid;
+
+const EVENT_BACKLOG: usize = 1024;
+/// How long a new QEMU may take to open its QMP socket.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long `destroy` waits after `quit` before signals.
+const QUIT_GRACE: Duration = Duration::from_secs(3);
+/// Between SIGTERM and SIGKILL.
+const TERM_GRACE: Duration = Duration::from_secs(3);
+
+/// Which daemon URI a driver serves.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum QemuMode {
+    System,
+    Session,
+}
+
+/// A running guest's process and monitor.
+struct Run {
+    pid: i32,
+    qmp_socket: PathBuf,
+    started_ms: u64,
+    qmp: Option<Arc<QmpClient>>,
+    /// The shut-off reason to record when QEMU goes away (set by destroy / a guest shutdown); crashed if unset.
+    expected_stop: Option<i32>,
+    /// Tells apart successive runs of one domain, so a late notice about an old run changes nothing.
+    generation: u64,
+}
+
+struct DomainObj {
+    persistent: Option<DomainDef>,
+    live: Option<DomainDef>,
+    state: DomainState,
+    reason: i32,
+    id: i32,
+    autostart: bool,
+    run: Option<Run>,
+}
+
+impl DomainObj {
+    fn def(&self) -> &DomainDef {
+        self.live
+            .as_ref()
+            .or(self.persistent.as_ref())
+            .expect("a domain object always holds a definition")
+    }
+    fn name(&self) -> &str {
+        &self.def().name
+    }
+    fn handle(&self) -> DomainRef {
+        let def = self.def();
+        DomainRef {
+            name: def.name.clone(),
+            uuid: def.uuid,
+            id: if self.state.is_active() { self.id } else { -1 },
+        }
+    }
+    fn status(&self) -> Option<RunStatus> {
+        let run = self.run.as_ref()?;
+        Some(RunStatus::new(
+            self.live.as_ref()?,
+            self.id,
+            (self.state, self.reason),
+            &ProcessInfo {
+                pid: run.pid,
+                qmp_socket: &run.qmp_socket,
+                started_ms: run.started_ms,
+            },
+            self.persistent.is_some(),
+        ))
+    }
+}
+
+struct Shared {
+    files: Files,
+    mode: QemuMode,
+    domains: Mutex<BTreeMap<Uuid, DomainObj>>,
+    next_id: Mutex<i32>,
+    generation: Mutex<u64>,
+    events: broadcast::Sender<DomainEvent>,
+    emulator: Option<PathBuf>,
+    version: u64,
+    kvm: OnceCell<bool>,
+    command_timeout: Duration,
+    /// Serialises lifecycle changes (they await QEMU); reads never take it.
+    lifecycle: tokio::sync::Mutex<()>,
+    hostname: String,
+    load_warnings: Vec<String>,
+    _lock: DirLock,
+}
+
+/// The QEMU driver. Dropping it leaves running guests running.
+pub struct QemuDriver {
+    shared: Arc<Shared>,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+fn no_domain() -> Error {
+    Error::with_detail(
+        ErrorCode::NO_DOMAIN,
+        ErrorDomain::QEMU,
+        "no domain with matching name or uuid",
+    )
+}
+
+fn not_running(name: &str) -> Error {
+    Error::operation_invalid(ErrorDomain::QEMU, format!("domain '{name}' is not running"))
+}
+
+fn qmp_error(err: QmpError) -> Error {
+    match err {
+        QmpError::Timeout(command) => Error::with_detail(
+            ErrorCode::OPERATION_TIMEOUT,
+            ErrorDomain::QEMU,
+            format!("QEMU did not answer '{command}' in time"),
+        ),
+        QmpError::Command { class, desc, .. } if class == "DeviceNotActive" => {
+            Error::with_detail(ErrorCode::OPERATION_UNSUPPORTED, ErrorDomain::QEMU, desc)
+        }
+        other => Error::with_detail(
+            ErrorCode::OPERATION_FAILED,
+            ErrorDomain::QEMU,
+            other.to_string(),
+        ),
+    }
+}
+
+fn check_flags(given: u32, allowed: u32, api: &str) -> Result<()> {
+    if given & !allowed != 0 {
+        return Err(Error::invalid_arg(
+            ErrorDomain::QEMU,
+            format!(
+                "unsupported flags (0x{:x}) in function {api}",
+                given & !allowed
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn stopped_detail(shutoff_reason: i32) -> i32 {
+    match shutoff_reason {
+        reason::SHUTOFF_SHUTDOWN => event::STOPPED_SHUTDOWN,
+        reason::SHUTOFF_DESTROYED => event::STOPPED_DESTROYED,
+        reason::SHUTOFF_FAILED => event::STOPPED_FAILED,
+        _ => event::STOPPED_CRASHED,
+    }
+}
+
+/// QMP's run states mapped to libvirt's (state, reason).
+fn state_from_qmp(status: &str) -> (DomainState, i32) {
+    match status {
+        "running" => (DomainState::Running, reason::RUNNING_UNKNOWN),
+        "shutdown" => (DomainState::Shutdown, reason::SHUTDOWN_UNKNOWN),
+        "guest-panicked" => (DomainState::Crashed, reason::CRASHED_PANICKED),
+        "io-error" => (DomainState::Paused, reason::PAUSED_IOERROR),
+        "paused" => (DomainState::Paused, reason::PAUSED_USER),
+        "prelaunch" => (DomainState::Paused, reason::PAUSED_STARTING_UP),
+        _ => (DomainState::Paused, reason::PAUSED_UNKNOWN),
+    }
+}
+
+impl QemuDriver {
+    /// Opens the driver on `state_dir/qemu/` (locking it), finds running guests again and starts autostart ones.
+    pub async fn open(state_dir: &Path, mode: QemuMode) -> Result<Arc<Self>> {
+        Self::open_with_timeout(state_dir, mode, qmp::DEFAULT_COMMAND_TIMEOUT).await
+    }
+
+    /// [`QemuDriver::open`] with another QMP command timeout: a QEMU that does not answer within it is declared
+    /// hung, ended, and its domain shut off as crashed.
+    pub async fn open_with_timeout(
+        state_dir: &Path,
+        mode: QemuMode,
+        command_timeout: Duration,
+    ) -> Result<Arc<Self>> {
+        // System and session are two worlds, as in libvirt; each driver owns (and locks) its own directory.
+        let root = match mode {
+            QemuMode::System => state_dir.join("qemu"),
+            QemuMode::Session => state_dir.join("qemu").join("session"),
+        };
+        let files = Files { root };
+        files.prepare()?;
+        let lock = DirLock::acquire(&files.root).map_err(|err| match &err {
+            LockError::Busy { .. } => Error::with_detail(
+                ErrorCode::OPERATION_FAILED,
+                ErrorDomain::QEMU,
+                err.to_string(),
+            ),
+            LockError::Io { source, .. } => {
+                Error::system(ErrorDomain::QEMU, err.to_string(), source)
+            }
+        })?;
+        let emulator = process::find_binary(process::DEFAULT_EMULATOR);
+        let version = match &emulator {
+            Some(path) => process::emulator_version(path).await.unwrap_or(0),
+            None => 0,
+        };
+        let mut warnings = Vec::new();
+        let mut domains = BTreeMap::new();
+        for def in files.load_definitions(&mut warnings) {
+            let autostart = files.autostart(&def.name);
+            domains.insert(
+                def.uuid,
+                DomainObj {
+                    persistent: Some(def),
+                    live: None,
+                    state: DomainState::Shutoff,
+                    reason: reason::SHUTOFF_UNKNOWN,
+                    id: -1,
+                    autostart,
+                    run: None,
+                },
+            );
+        }
+        let statuses = files.load_statuses(&mut warnings);
+        let (events, _) = broadcast::channel(EVENT_BACKLOG);
+        let hostname = nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| "localhost".into());
+        let driver = Arc::new(Self {
+            shared: Arc::new(Shared {
+                files,
+                mode,
+                domains: Mutex::new(domains),
+                next_id: Mutex::new(1),
+                generation: Mutex::new(0),
+                events,
+                emulator,
+                version,
+                kvm: OnceCell::new(),
+                command_timeout,
+                lifecycle: tokio::sync::Mutex::new(()),
+                hostname,
+                load_warnings: warnings,
+                _lock: lock,
+            }),
+        });
+        for (name, status) in statuses {
+            driver.reconnect(&name, status).await;
+        }
+        driver.autostart_all().await;
+        Ok(driver)
+    }
+
+    /// The state files skipped at open, one line each.
+    pub fn load_warnings(&self) -> &[String] {
+        &self.shared.load_warnings
+    }
+
+    /// QMP `query-status` of a running domain ("running", "paused", ...), straight from QEMU.
+    pub async fn qmp_status(&self, dom: &DomainRef) -> Result<String> {
+        let qmp = self.monitor(dom)?;
+        let value = qmp.execute("query-status", None).await.map_err(qmp_error)?;
+        Ok(value["status"].as_str().unwrap_or_default().to_string())
+    }
+
+    /// The pid of a running domain's QEMU.
+    pub fn pid(&self, dom: &DomainRef) -> Result<i32> {
+        let domains = self.domains();
+        let obj = domains.get(&dom.uuid).ok_or_else(no_domain)?;
+        obj.run
+            .as_ref()
+            .map(|r| r.pid)
+            .ok_or_else(|| not_running(obj.name()))
+    }
+
+    fn domains(&self) -> MutexGuard<'_, BTreeMap<Uuid, DomainObj>> {
+        self.shared.domains()
+    }
+
+    fn monitor(&self, dom: &DomainRef) -> Result<Arc<QmpClient>> {
+        let domains = self.domains();
+        let obj = domains.get(&dom.uuid).ok_or_else(no_domain)?;
+        let run = obj.run.as_ref().ok_or_else(|| not_running(obj.name()))?;
+        run.qmp.clone().ok_or_else(|| {
+            Error::with_detail(
+                ErrorCode::OPERATION_FAILED,
+                ErrorDomain::QEMU,
+                format!("no QMP connection to domain '{}'", obj.name()),
+            )
+        })
+    }
+
+    /// Takes over a guest recorded in a status file: reconnects its monitor, or records it shut off if it is gone.
+    async fn reconnect(&self, name: &str, status: RunStatus) {
+        let shared = &self.shared;
+        let live = match DomainDef::from_xml(&status.live_xml, false) {
+            Ok(def) if def.name == name && def.uuid == status.uuid => def,
+            _ => {
+                tracing::warn!(
+                    domain = name,
+                    "status file holds an unusable definition; removed"
+                );
+                let _ = shared.files.remove_status(name);
+                return;
+            }
+        };
+        let marker = status.uuid.to_string();
+        let alive = process::is_our_process(status.pid, &marker);
+        let connected = if alive {
+            match QmpClient::connect(&status.qmp_socket, shared.command_timeout).await {
+                Ok((client, events)) => Some((client, events)),
+                Err(err) => {
+                    tracing::warn!(
+                        domain = name,
+                        pid = status.pid,
+                        "cannot reconnect to QMP: {err}"
+                    );
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        {
+            let mut next = shared.next_id.lock().unwrap_or_else(|p| p.into_inner());
+            *next = (*next).max(status.id.saturating_add(1));
+        }
+        let Some((client, events)) = connected else {
+            if alive {
+                // A guest we cannot talk to is left alone (never killed), recorded as running without a monitor.
+                self.adopt(name, live, &status, None, None);
+                return;
+            }
+            tracing::info!(
+                domain = name,
+                pid = status.pid,
+                "guest is gone since the last run"
+            );
+            let _ = shared.files.remove_status(name);
+            let mut domains = shared.domains();
+            if let Some(obj) = domains.get_mut(&status.uuid) {
+                obj.state = DomainState::Shutoff;
+                obj.reason = reason::SHUTOFF_UNKNOWN;
+            }
+            return;
+        };
+        let client = Arc::new(client);
+        let state = match client.execute("query-status", None).await {
+            Ok(value) => state_from_qmp(value["status"].as_str().unwrap_or_default()),
+            Err(_) => (
+                DomainState::from_i32(status.state).unwrap_or(DomainState::Running),
+                status.reason,
+            ),
+        };
+        // Keep the recorded reason when the state agrees with it.
+        let state = match DomainState::from_i32(status.state) {
+            Some(recorded) if recorded == state.0 => (recorded, status.reason),
+            _ => state,
+        };
+        self.adopt(name, live, &status, Some(client), Some((events, state)));
+        tracing::info!(
+            domain = name,
+            pid = status.pid,
+            "reconnected to running guest"
+        );
+    }
+
+    fn adopt(
+        &self,
+        name: &str,
+        live: DomainDef,
+        status: &RunStatus,
+        client: Option<Arc<QmpClient>>,
+        monitor: Option<(mpsc::Receiver<MonitorEvent>, (DomainState, i32))>,
+    ) {
+        let shared = &self.shared;
+        let generation = shared.next_generation();
+        let (state, state_reason) = monitor.as_ref().map(|(_, s)| *s).unwrap_or((
+            DomainState::from_i32(status.state).unwrap_or(DomainState::Running),
+            status.reason,
+        ));
+        {
+            let mut domains = shared.domains();
+            let obj = domains.entry(status.uuid).or_insert_with(|| DomainObj {
+                persistent: None,
+                live: None,
+                state: DomainState::Shutoff,
+                reason: 0,
+                id: -1,
+                autostart: false,
+                run: None,
+            });
+            if !status.persistent && obj.persistent.is_some() {
+                tracing::warn!(
+                    domain = name,
+                    "status says transient but a definition exists"
+                );
+            }
+            obj.live = Some(live);
+            obj.state = state;
+            obj.reason = state_reason;
+            obj.id = status.id;
+            obj.run = Some(Run {
+                pid: status.pid,
+                qmp_socket: status.qmp_socket.clone(),
+                started_ms: status.started_ms,
+                qmp: client,
+                expected_stop: None,
+                generation,
+            });
+            shared.save_status_locked(obj);
+        }
+        match monitor {
+            Some((events, _)) => spawn_monitor(
+                Arc::downgrade(shared),
+                status.uuid,
+                generation,
+                status.pid,
+                events,
+            ),
+            None => spawn_pid_watch(Arc::downgrade(shared), status.uuid, generation, status.pid),
+        }
+    }
+
+    async fn autostart_all(&self) {
+        let due: Vec<DomainRef> = self
+            .domains()
+            .values()
+            .filter(|d| d.autostart && d.persistent.is_some() && !d.state.is_active())
+            .map(DomainObj::handle)
+            .collect();
+        for dom in due {
+            if let Err(err) = self.domain_create(&dom, 0).await {
+                tracing::warn!(domain = %dom.name, "autostart failed: {err}");
+            }
+        }
+    }
+
+    async fn host_facts(&self, def: &DomainDef) -> HostFacts {
+        let kvm = if def.domain_type == "kvm" {
+            match &self.shared.emulator {
+                Some(emulator) => {
+                    *self
+                        .shared
+                        .kvm
+                        .get_or_init(|| process::probe_kvm(emulator))
+                        .await
+                }
+                None => false,
+            }
+        } else {
+            false
+        };
+        let needs_port = def.devices.graphics.iter().any(|g| {
+            g.graphics_type == "vnc" && (g.autoport != Some(false) || g.port.unwrap_or(-1) <= 0)
+        });
+        HostFacts {
+            kvm,
+            bridges: process::host_bridges(),
+            vnc_port: if needs_port {
+                process::free_vnc_port()
+            } else {
+                None
+            },
+        }
+    }
+
+    /// Spawns QEMU for `def` and brings it to running (or paused); the caller holds the lifecycle lock.
+    async fn start(&self, def: DomainDef, persistent: bool, paused: bool) -> Result<DomainRef> {
+        let shared = &self.shared;
+        let emulator = match def.devices.emulator.as_deref() {
+            Some(name) => process::find_binary(name),
+            None => shared.emulator.clone(),
+        }
+        .ok_or_else(|| {
+            Error::with_detail(
+                ErrorCode::OPERATION_FAILED,
+                ErrorDomain::QEMU,
+                format!(
+                    "cannot find the emulator '{}'; install qemu-system-x86",
+                    def.devices
+                        .emulator
+                        .as_deref()
+                        .unwrap_or(process::DEFAULT_EMULATOR)
+                ),
+            )
+        })?;
+        let run_dir = shared.files.run_dir();
+        let paths = RuntimePaths {
+            qmp_socket: run_dir.join(format!("{}.qmp", def.uuid)),
+            pid_file: run_dir.join(format!("{}.pid", def.uuid)),
+        };
+        if paths.qmp_socket.as_os_str().len() > 100 {
+            return Err(Error::with_detail(
+                ErrorCode::OPERATION_FAILED,
+                ErrorDomain::QEMU,
+                format!(
+                    "QMP socket path {} is too long for a unix socket",
+                    paths.qmp_socket.display()
+                ),
+            ));
+        }
+        let facts = self.host_facts(&def).await;
+        let argv = command::build_argv(&def, &paths, &facts)?;
+        let mut def = def;
+        // The live definition shows the port autoport picked, as libvirt's does.
+        if let (Some(port), Some(graphics)) = (facts.vnc_port, def.devices.graphics.first_mut()) {
+            if graphics.autoport != Some(false) || graphics.port.unwrap_or(-1) <= 0 {
+                graphics.port = Some(i32::from(port));
+                graphics.autoport = Some(true);
+            }
+        }
+        let _ = std::fs::remove_file(&paths.qmp_socket);
+        let _ = std::fs::remove_file(&paths.pid_file);
+        let log = shared.files.log_dir().join(format!("{}.log", def.name));
+        let quoted: Vec<String> = argv.iter().map(|a| format!("{a:?}")).collect();
+        let header = format!(
+            "{} starting: {} {}\n",
+            now_ms(),
+            emulator.display(),
+            quoted.join(" ")
+        );
+        append_log(&log, &header);
+        let mut child = process::spawn(&emulator, &argv, &log).map_err(|e| {
+            Error::system(
+                ErrorDomain::QEMU,
+                format!("cannot run {}", emulator.display()),
+                &e,
+            )
+        })?;
+        let pid = child
+            .id()
+            .and_then(|p| i32::try_from(p).ok())
+            .ok_or_else(|| Error::internal(ErrorDomain::QEMU, "QEMU exited before it had a pid"))?;
+        let id = {
+            let mut next = shared.next_id.lock().unwrap_or_else(|p| p.into_inner());
+            let id = *next;
+            *next = id.saturating_add(1);
+            id
+        };
+        let started_ms = now_ms();
+        let marker = def.uuid.to_string();
+        // Recorded before anything else, so a daemon that dies now still finds this QEMU.
+        let early = RunStatus::new(
+            &def,
+            id,
+            (DomainState::Paused, reason::PAUSED_STARTING_UP),
+            &ProcessInfo {
+                pid,
+                qmp_socket: &paths.qmp_socket,
+                started_ms,
+            },
+            persistent,
+        );
+        if let Err(err) = shared.files.save_status(&def.name, &early) {
+            process::terminate(pid, &marker, TERM_GRACE).await;
+            let _ = child.wait().await;
+            return Err(err);
+        }
+        let connected = connect_new(&mut child, &paths.qmp_socket, shared.command_timeout).await;
+        let (client, events) = match connected {
+            Ok(pair) => pair,
+            Err(why) => {
+                process::terminate(pid, &marker, TERM_GRACE).await;
+                let _ = child.wait().await;
+                let _ = shared.files.remove_status(&def.name);
+                let tail = process::log_tail(&log, 2000);
+                return Err(Error::with_detail(
+                    ErrorCode::OPERATION_FAILED,
+                    ErrorDomain::QEMU,
+                    format!(
+                        "QEMU for domain '{}' did not start: {why}: {tail}",
+                        def.name
+                    ),
+                ));
+            }
+        };
+        tracing::debug!(domain = %def.name, pid, qemu = client.version(), "QMP connected");
+        let client = Arc::new(client);
+        let generation = shared.next_generation();
+        let uuid = def.uuid;
+        let handle = {
+            let mut domains = shared.domains();
+            let obj = domains.entry(uuid).or_insert_with(|| DomainObj {
+                persistent: None,
+                live: None,
+                state: DomainState::Shutoff,
+                reason: 0,
+                id: -1,
+                autostart: false,
+                run: None,
+            });
+            obj.live = Some(def);
+            obj.id = id;
+            // Set before `cont`, so the RESUME event it causes is not taken for an unpause.
+            (obj.state, obj.reason) = if paused {
+                (DomainState::Paused, reason::PAUSED_USER)
+            } else {
+                (DomainState::Running, reason::RUNNING_BOOTED)
+            };
+            obj.run = Some(Run {
+                pid,
+                qmp_socket: paths.qmp_socket.clone(),
+                started_ms,
+                qmp: Some(Arc::clone(&client)),
+                expected_stop: None,
+                generation,
+            });
+            shared.save_status_locked(obj);
+            obj.handle()
+        };
+        spawn_monitor(Arc::downgrade(shared), uuid, generation, pid, events);
+        spawn_reaper(Arc::downgrade(shared), uuid, generation, child);
+        shared.emit(&handle, event::STARTED, event::STARTED_BOOTED);
+        if paused {
+            shared.emit(&handle, event::SUSPENDED, event::SUSPENDED_PAUSED);
+        } else if let Err(err) = client.execute("cont", None).await {
+            self.kill_run(uuid, generation, reason::SHUTOFF_FAILED)
+                .await;
+            return Err(qmp_error(err));
+        }
+        Ok(handle)
+    }
+
+    /// Ends a run: `quit`, then SIGTERM and SIGKILL; records it shut off with `shutoff_reason`.
+    async fn kill_run(&self, uuid: Uuid, generation: u64, shutoff_reason: i32) {
+        let shared = &self.shared;
+        let (pid, qmp) = {
+            let mut domains = shared.domains();
+            let Some(run) = domains
+                .get_mut(&uuid)
+                .and_then(|o| o.run.as_mut())
+                .filter(|r| r.generation == generation)
+            else {
+                return;
+            };
+            run.expected_stop = Some(shutoff_reason);
+            (run.pid, run.qmp.clone())
+        };
+        let marker = uuid.to_string();
+        if let Some(qmp) = qmp {
+            let _ = tokio::time::timeout(QUIT_GRACE, qmp.execute("quit", None)).await;
+        }
+        if !process::wait_gone(pid, &marker, QUIT_GRACE).await {
+            process::terminate(pid, &marker, TERM_GRACE).await;
+        }
+        shared.finish_stop(uuid, generation, None);
+    }
+
+    fn find(&self, dom: &DomainRef) -> Result<(DomainRef, bool, Option<u64>)> {
+        let domains = self.domains();
+        let obj = domains.get(&dom.uuid).ok_or_else(no_domain)?;
+        Ok((
+            obj.handle(),
+            obj.persistent.is_some(),
+            obj.run.as_ref().map(|r| r.generation),
+        ))
+    }
+
+    fn running_generation(&self, dom: &DomainRef) -> Result<(DomainRef, u64)> {
+        let (handle, _, generation) = self.find(dom)?;
+        generation
+            .map(|g| (handle.clone(), g))
+            .ok_or_else(|| not_running(&handle.name))
+    }
+
+    fn check_definable(&self, def: &DomainDef) -> Result<()> {
+        validate_name("domain", &def.name)?;
+        // A dry run of the command line refuses what could never start; bridges and ports are checked at start.
+        let facts = HostFacts {
+            kvm: true,
+            bridges: def
+                .devices
+                .interfaces
+                .iter()
+                .filter_map(|i| i.source.clone())
+                .chain(["virbr0".to_string()])
+                .collect(),
+            vnc_port: Some(command::VNC_BASE_PORT),
+        };
+        let paths = RuntimePaths {
+            qmp_socket: PathBuf::from("/qmp"),
+            pid_file: PathBuf::from("/pid"),
+        };
+        command::build_argv(def, &paths, &facts).map(|_| ())
+    }
+
+    /// Refuses a definition whose name or UUID belongs to another domain.
+    fn clash(&self, def: &DomainDef) -> Result<()> {
+        let domains = self.domains();
+        if let Some(existing) = domains.get(&def.uuid) {
+            if existing.name() != def.name {
+                return Err(Error::with_detail(
+                    ErrorCode::OPERATION_FAILED,
+                    ErrorDomain::QEMU,
+                    format!(
+                        "domain '{}' is already defined with uuid {}",
+                        existing.name(),
+                        def.uuid
+                    ),
+                ));
+            }
+        } else if let Some(existing) = domains.values().find(|d| d.name() == def.name) {
+            return Err(Error::with_detail(
+                ErrorCode::OPERATION_FAILED,
+                ErrorDomain::QEMU,
+                format!(
+                    "domain '{}' already exists with uuid {}",
+                    def.name,
+                    existing.def().uuid
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn append_log(log: &Path, text: &str) {
+    use std::io::Write;
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+    {
+        let _ = file.write_all(text.as_bytes());
+    }
+}
+
+/// Waits for a new QEMU's QMP socket and negotiates; fails early if QEMU exits.
+async fn connect_new(
+    child: &mut tokio::process::Child,
+    socket: &Path,
+    command_timeout: Duration,
+) -> std::result::Result<(QmpClient, mpsc::Receiver<MonitorEvent>), String> {
+    let deadline = tokio::time::Instant::now() + START_TIMEOUT;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("QEMU exited ({status})"));
+        }
+        if socket.exists() {
+            match QmpClient::connect(socket, command_timeout).await {
+                Ok(pair) => return Ok(pair),
+                Err(err) if tokio::time::Instant::now() >= deadline => return Err(err.to_string()),
+                Err(_) => {}
+            }
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err("the QMP socket did not appear in time".into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+impl Shared {
+    fn domains(&self) -> MutexGuard<'_, BTreeMap<Uuid, DomainObj>> {
+        // Changes are applied field by field under the lock without awaiting; a panic cannot leave a torn record
+        // that matters more than losing the daemon, so the poison is cleared.
+        self.domains.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn next_generation(&self) -> u64 {
+        let mut generation = self.generation.lock().unwrap_or_else(|p| p.into_inner());
+        *generation += 1;
+        *generation
+    }
+
+    fn emit(&self, handle: &DomainRef, kind: i32, detail: i32) {
+        // No subscriber is not an error.
+        let _ = self.events.send(DomainEvent {
+            domain: handle.clone(),
+            event: kind,
+            detail,
+        });
+    }
+
+    /// Saves a running domain's status file; a failure is logged (the guest runs regardless).
+    fn save_status_locked(&self, obj: &DomainObj) {
+        if let Some(status) = obj.status() {
+            if let Err(err) = self.files.save_status(obj.name(), &status) {
+                tracing::error!(domain = obj.name(), "cannot save status: {err}");
+            }
+        }
+    }
+
+    /// Records that run `generation` of `uuid` ended (once; later calls do nothing) and emits STOPPED.
+    fn finish_stop(&self, uuid: Uuid, generation: u64, fallback_reason: Option<i32>) {
+        let mut domains = self.domains();
+        let Some(obj) = domains.get_mut(&uuid) else {
+            return;
+        };
+        let Some(run) = obj.run.take_if(|r| r.generation == generation) else {
+            return;
+        };
+        let shutoff_reason = run
+            .expected_stop
+            .or(fallback_reason)
+            .unwrap_or(reason::SHUTOFF_CRASHED);
+        let handle = obj.handle();
+        let name = obj.name().to_string();
+        if let Err(err) = self.files.remove_status(&name) {
+            tracing::error!(domain = %name, "cannot remove status: {err}");
+        }
+        let _ = std::fs::remove_file(&run.qmp_socket);
+        let _ = std::fs::remove_file(self.files.run_dir().join(format!("{uuid}.pid")));
+        obj.state = DomainState::Shutoff;
+        obj.reason = shutoff_reason;
+        obj.id = -1;
+        obj.live = None;
+        if obj.persistent.is_none() {
+            domains.remove(&uuid);
+        }
+        drop(domains);
+        tracing::info!(domain = %name, reason = shutoff_reason, "guest stopped");
+        self.emit(&handle, event::STOPPED, stopped_detail(shutoff_reason));
+    }
+
+    /// Applies one QMP event to the domain's state.
+    fn on_event(&self, uuid: Uuid, generation: u64, name: &str, data: &serde_json::Value) {
+        let mut domains = self.domains();
+        let Some(obj) = domains.get_mut(&uuid) else {
+            return;
+        };
+        let Some(run) = obj.run.as_mut().filter(|r| r.generation == generation) else {
+            return;
+        };
+        let mut emitted = None;
+        match name {
+            "STOP" if obj.state == DomainState::Running => {
+                (obj.state, obj.reason) = (DomainState::Paused, reason::PAUSED_USER);
+                emitted = Some((event::SUSPENDED, event::SUSPENDED_PAUSED));
+            }
+            "RESUME" if obj.state != DomainState::Running => {
+                (obj.state, obj.reason) = (DomainState::Running, reason::RUNNING_UNPAUSED);
+                emitted = Some((event::RESUMED, event::RESUMED_UNPAUSED));
+            }
+            "SHUTDOWN" => {
+                let guest = data["guest"].as_bool().unwrap_or(false);
+                let host_quit = data["reason"].as_str() == Some("host-qmp-quit");
+                if run.expected_stop.is_none() && !host_quit {
+                    run.expected_stop = Some(reason::SHUTOFF_SHUTDOWN);
+                }
+                if !host_quit {
+                    (obj.state, obj.reason) = (DomainState::Shutdown, reason::SHUTDOWN_USER);
+                    let detail = if guest {
+                        event::SHUTDOWN_FINISHED
+                    } else {
+                        event::SHUTDOWN_HOST
+                    };
+                    emitted = Some((event::SHUTDOWN, detail));
+                }
+            }
+            "GUEST_PANICKED" => {
+                (obj.state, obj.reason) = (DomainState::Crashed, reason::CRASHED_PANICKED);
+                emitted = Some((event::CRASHED, event::CRASHED_PANICKED));
+            }
+            _ => {}
+        }
+        if emitted.is_some() {
+            self.save_status_locked(obj);
+        }
+        let handle = obj.handle();
+        drop(domains);
+        if let Some((kind, detail)) = emitted {
+            self.emit(&handle, kind, detail);
+        }
+    }
+}
+
+/// Follows one run's QMP events; when the monitor closes, makes sure QEMU is gone and records the stop.
+fn spawn_monitor(
+    shared: Weak<Shared>,
+    uuid: Uuid,
+    generation: u64,
+    pid: i32,
+    mut events: mpsc::Receiver<MonitorEvent>,
+) {
+    tokio::spawn(async move {
+        while let Some(message) = events.recv().await {
+            let Some(strong) = shared.upgrade() else {
+                return;
+            };
+            match message {
+                MonitorEvent::Event { name, data } => {
+                    tracing::debug!(%uuid, event = %name, "QMP event");
+                    strong.on_event(uuid, generation, &name, &data);
+                }
+                MonitorEvent::Closed { why } => {
+                    tracing::info!(%uuid, pid, "QMP connection ended: {why}");
+                    drop(strong);
+                    let marker = uuid.to_string();
+                    // A QEMU that closed its monitor is on its way out; one that hung is unmanageable.
+                    if !process::wait_gone(pid, &marker, Duration::from_secs(3)).await {
+                        tracing::warn!(%uuid, pid, "QEMU lost its monitor but still runs: terminating it");
+                        process::terminate(pid, &marker, TERM_GRACE).await;
+                    }
+                    if let Some(strong) = shared.upgrade() {
+                        strong.finish_stop(uuid, generation, None);
+                    }
+                    return;
+                }
+            }
+        }
+    });
+}
+
+/// Watches a guest whose monitor could not be reached: its end is noticed by polling its pid.
+fn spawn_pid_watch(shared: Weak<Shared>, uuid: Uuid, generation: u64, pid: i32) {
+    tokio::spawn(async move {
+        let marker = uuid.to_string();
+        while process::is_our_process(pid, &marker) {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if shared.strong_count() == 0 {
+                return;
+            }
+        }
+        if let Some(strong) = shared.upgrade() {
+            strong.finish_stop(uuid, generation, None);
+        }
+    });
+}
+
+/// Reaps a QEMU the driver started (so no zombie is left) and records its end if the monitor did not.
+fn spawn_reaper(
+    shared: Weak<Shared>,
+    uuid: Uuid,
+    generation: u64,
+    mut child: tokio::process::Child,
+) {
+    tokio::spawn(async move {
+        let status = child.wait().await;
+        tracing::debug!(%uuid, ?status, "QEMU exited");
+        // The monitor normally records the end, with the reason QEMU's last events gave (a guest shutdown is
+        // not a crash); this is the fallback if the monitor never does.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        if let Some(strong) = shared.upgrade() {
+            strong.finish_stop(uuid, generation, None);
+        }
+    });
+}
+
+#[async_trait]
+impl Driver for QemuDriver {
+    async fn get_type(&self) -> Result<String> {
+        Ok("QEMU".into())
+    }
+    async fn get_version(&self) -> Result<u64> {
+        Ok(self.shared.version)
+    }
+    async fn get_lib_version(&self) -> Result<u64> {
+        Ok(10_000_000)
+    }
+    async fn get_hostname(&self) -> Result<String> {
+        Ok(self.shared.hostname.clone())
+    }
+    async fn get_uri(&self) -> Result<String> {
+        Ok(match self.shared.mode {
+            QemuMode::System => "qemu:///system",
+            QemuMode::Session => "qemu:///session",
+        }
+        .into())
+    }
+    async fn node_get_info(&self) -> Result<NodeInfo> {
+        let cpus = std::thread::available_parallelism()
+            .map(|n| u32::try_from(n.get()).unwrap_or(1))
+            .unwrap_or(1);
+        let memory_kib = std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|text| {
+                text.lines()
+                    .find(|l| l.starts_with("MemTotal:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|v| v.parse().ok())
+            })
+            .unwrap_or(0);
+        Ok(NodeInfo {
+            model: std::env::consts::ARCH.into(),
+            memory_kib,
+            cpus,
+            mhz: 0,
+            nodes: 1,
+            sockets: 1,
+            cores: cpus,
+            threads: 1,
+        })
+    }
+
+    async fn get_capabilities(&self) -> Result<String> {
+        let emulator = self.shared.emulator.as_ref().ok_or_else(|| {
+            Error::with_detail(
+                ErrorCode::OPERATION_FAILED,
+                ErrorDomain::QEMU,
+                "qemu-system-x86_64 is not installed",
+            )
+        })?;
+        let kvm = *self
+            .shared
+            .kvm
+            .get_or_init(|| process::probe_kvm(emulator))
+            .await;
+        let mut domains = String::from("      <domain type='qemu'/>\n");
+        if kvm {
+            domains.push_str("      <domain type='kvm'/>\n");
+        }
+        let emulator = emulator
+            .to_string_lossy()
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;");
+        Ok(format!(
+            "<capabilities>\n\n  <host>\n    <cpu>\n      <arch>x86_64</arch>\n    </cpu>\n  </host>\n\n  \
+             <guest>\n    <os_type>hvm</os_type>\n    <arch name='x86_64'>\n      <wordsize>64</wordsize>\n      \
+             <emulator>{emulator}</emulator>\n      <machine>pc</machine>\n      <machine>q35</machine>\n{domains}    \
+             </arch>\n    <features>\n      <acpi default='on' toggle='yes'/>\n    </features>\n  </guest>\n\n\
+             </capabilities>\n"
+        ))
+    }
+    async fn node_get_security_model(&self) -> Result<(String, String)> {
+        // No security driver confines the guests (no SELinux/AppArmor labelling): an empty model says so.
+        Ok((String::new(), String::new()))
+    }
+    async fn domain_get_security_label(&self, dom: &DomainRef) -> Result<(String, bool)> {
+        self.find(dom)?;
+        Ok((String::new(), false))
+    }
+
+    async fn list_all_domains(&self, list_flags: u32) -> Result<Vec<DomainRef>> {
+        check_flags(list_flags, (1 << 16) - 1, "virConnectListAllDomains")?;
+        let pick = |yes: u32, no: u32, value: bool| {
+            let (y, n) = (list_flags & yes != 0, list_flags & no != 0);
+            (!y && !n) || (y && value) || (n && !value)
+        };
+        let state_bits = flags::LIST_DOMAINS_RUNNING
+            | flags::LIST_DOMAINS_PAUSED
+            | flags::LIST_DOMAINS_SHUTOFF
+            | flags::LIST_DOMAINS_OTHER;
+        let domains = self.domains();
+        let mut found: Vec<DomainRef> = domains
+            .values()
+            .filter(|d| {
+                let state_ok = list_flags & state_bits == 0
+                    || match d.state {
+                        DomainState::Running => list_flags & flags::LIST_DOMAINS_RUNNING != 0,
+                        DomainState::Paused => list_flags & flags::LIST_DOMAINS_PAUSED != 0,
+                        DomainState::Shutoff => list_flags & flags::LIST_DOMAINS_SHUTOFF != 0,
+                        _ => list_flags & flags::LIST_DOMAINS_OTHER != 0,
+                    };
+                state_ok
+                    && pick(
+                        flags::LIST_DOMAINS_ACTIVE,
+                        flags::LIST_DOMAINS_INACTIVE,
+                        d.state.is_active(),
+                    )
+                    && pick(
+                        flags::LIST_DOMAINS_PERSISTENT,
+                        flags::LIST_DOMAINS_TRANSIENT,
+                        d.persistent.is_some(),
+                    )
+                    && pick(
+                        flags::LIST_DOMAINS_AUTOSTART,
+                        flags::LIST_DOMAINS_NO_AUTOSTART,
+                        d.autostart,
+                    )
+                    && pick(
+                        flags::LIST_DOMAINS_MANAGEDSAVE,
+                        flags::LIST_DOMAINS_NO_MANAGEDSAVE,
+                        false,
+                    )
+                    && pick(
+                        flags::LIST_DOMAINS_HAS_SNAPSHOT,
+                        flags::LIST_DOMAINS_NO_SNAPSHOT,
+                        false,
+                    )
+                    && pick(
+                        flags::LIST_DOMAINS_HAS_CHECKPOINT,
+                        flags::LIST_DOMAINS_NO_CHECKPOINT,
+                        false,
+                    )
+            })
+            .map(DomainObj::handle)
+            .collect();
+        found.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(found)
+    }
+    async fn domain_lookup_by_name(&self, name: &str) -> Result<DomainRef> {
+        self.domains()
+            .values()
+            .find(|d| d.name() == name)
+            .map(DomainObj::handle)
+            .ok_or_else(no_domain)
+    }
+    async fn domain_lookup_by_uuid(&self, uuid: &Uuid) -> Result<DomainRef> {
+        self.domains()
+            .get(uuid)
+            .map(DomainObj::handle)
+            .ok_or_else(no_domain)
+    }
+    async fn domain_lookup_by_id(&self, id: i32) -> Result<DomainRef> {
+        self.domains()
+            .values()
+            .find(|d| d.state.is_active() && d.id == id)
+            .map(DomainObj::handle)
+            .ok_or_else(no_domain)
+    }
+    async fn domain_define_xml(&self, xml: &str, define_flags: u32) -> Result<DomainRef> {
+        check_flags(
+            define_flags,
+            flags::DEFINE_VALIDATE,
+            "virDomainDefineXMLFlags",
+        )?;
+        let def = DomainDef::from_xml(xml, define_flags & flags::DEFINE_VALIDATE != 0)?;
+        self.check_definable(&def)?;
+        let _guard = self.shared.lifecycle.lock().await;
+        self.clash(&def)?;
+        self.shared.files.save_definition(&def)?;
+        let mut domains = self.domains();
+        let (handle, detail) = match domains.get_mut(&def.uuid) {
+            Some(obj) => {
+                let detail = if obj.persistent.is_some() {
+                    event::DEFINED_UPDATED
+                } else {
+                    event::DEFINED_ADDED
+                };
+                obj.persistent = Some(def);
+                if let Some(status) = obj.status() {
+                    let _ = self.shared.files.save_status(obj.name(), &status);
+                }
+                (obj.handle(), detail)
+            }
+            None => {
+                let obj = DomainObj {
+                    persistent: Some(def),
+                    live: None,
+                    state: DomainState::Shutoff,
+                    reason: reason::SHUTOFF_UNKNOWN,
+                    id: -1,
+                    autostart: false,
+                    run: None,
+                };
+                let handle = obj.handle();
+                domains.insert(handle.uuid, obj);
+                (handle, event::DEFINED_ADDED)
+            }
+        };
+        drop(domains);
+        self.shared.emit(&handle, event::DEFINED, detail);
+        Ok(handle)
+    }
+    async fn domain_undefine(&self, dom: &DomainRef, undefine_flags: u32) -> Result<()> {
+        check_flags(undefine_flags, 0b1_1111, "virDomainUndefineFlags")?;
+        let _guard = self.shared.lifecycle.lock().await;
+        let (handle, persistent, running) = self.find(dom)?;
+        if !persistent {
+            return Err(Error::operation_invalid(
+                ErrorDomain::QEMU,
+                "cannot undefine transient domain",
+            ));
+        }
+        self.shared.files.remove_definition(&handle.name)?;
+        let mut domains = self.domains();
+        if running.is_some() {
+            if let Some(obj) = domains.get_mut(&handle.uuid) {
+                obj.persistent = None;
+                obj.autostart = false;
+                self.shared.save_status_locked(obj);
+            }
+        } else {
+            domains.remove(&handle.uuid);
+        }
+        drop(domains);
+        self.shared
+            .emit(&handle, event::UNDEFINED, event::UNDEFINED_REMOVED);
+        Ok(())
+    }
+    async fn domain_create(&self, dom: &DomainRef, start_flags: u32) -> Result<DomainRef> {
+        check_flags(
+            start_flags,
+            flags::START_PAUSED
+                | flags::START_BYPASS_CACHE
+                | flags::START_FORCE_BOOT
+                | flags::START_VALIDATE,
+            "virDomainCreateWithFlags",
+        )?;
+        let _guard = self.shared.lifecycle.lock().await;
+        let def = {
+            let domains = self.domains();
+            let obj = domains.get(&dom.uuid).ok_or_else(no_domain)?;
+            if obj.state.is_active() {
+                return Err(Error::operation_invalid(
+                    ErrorDomain::QEMU,
+                    format!("domain '{}' is already running", obj.name()),
+                ));
+            }
+            obj.persistent.clone().ok_or_else(no_domain)?
+        };
+        self.start(def, true, start_flags & flags::START_PAUSED != 0)
+            .await
+    }
+    async fn domain_create_xml(&self, xml: &str, start_flags: u32) -> Result<DomainRef> {
+        check_flags(
+            start_flags,
+            flags::START_PAUSED | flags::START_AUTODESTROY | flags::START_VALIDATE,
+            "virDomainCreateXML",
+        )?;
+        let def = DomainDef::from_xml(xml, start_flags & flags::START_VALIDATE != 0)?;
+        self.check_definable(&def)?;
+        let _guard = self.shared.lifecycle.lock().await;
+        self.clash(&def)?;
+        let persistent = match self.domains().get(&def.uuid) {
+            Some(obj) if obj.state.is_active() => {
+                return Err(Error::operation_invalid(
+                    ErrorDomain::QEMU,
+                    format!("domain '{}' is already active", def.name),
+                ))
+            }
+            Some(_) => true,
+            None => false,
+        };
+        self.start(def, persistent, start_flags & flags::START_PAUSED != 0)
+            .await
+    }
+    async fn domain_destroy(&self, dom: &DomainRef, destroy_flags: u32) -> Result<()> {
+        check_flags(destroy_flags, 0b11, "virDomainDestroyFlags")?;
+        let _guard = self.shared.lifecycle.lock().await;
+        let (handle, generation) = self.running_generation(dom)?;
+        self.kill_run(handle.uuid, generation, reason::SHUTOFF_DESTROYED)
+            .await;
+        Ok(())
+    }
+    async fn domain_shutdown(&self, dom: &DomainRef, shutdown_flags: u32) -> Result<()> {
+        // 0 = hypervisor's choice, 1 = ACPI power button: the only ways QEMU offers without an agent.
+        check_flags(shutdown_flags, 1, "virDomainShutdownFlags")?;
+        let qmp = self.monitor(dom)?;
+        qmp.execute("system_powerdown", None)
+            .await
+            .map_err(qmp_error)?;
+        Ok(())
+    }
+    async fn domain_reboot(&self, dom: &DomainRef, reboot_flags: u32) -> Result<()> {
+        check_flags(reboot_flags, 0, "virDomainReboot")?;
+        let qmp = self.monitor(dom)?;
+        qmp.execute("system_reset", None).await.map_err(qmp_error)?;
+        Ok(())
+    }
+    async fn domain_suspend(&self, dom: &DomainRef) -> Result<()> {
+        let _guard = self.shared.lifecycle.lock().await;
+        let qmp = self.monitor(dom)?;
+        if self.domain_get_state(dom, 0).await?.0 != DomainState::Running {
+            return Err(Error::operation_invalid(
+                ErrorDomain::QEMU,
+                "domain is not running",
+            ));
+        }
+        qmp.execute("stop", None).await.map_err(qmp_error)?;
+        let (handle, generation) = self.running_generation(dom)?;
+        self.shared
+            .on_event(handle.uuid, generation, "STOP", &serde_json::Value::Null);
+        Ok(())
+    }
+    async fn domain_resume(&self, dom: &DomainRef) -> Result<()> {
+        let _guard = self.shared.lifecycle.lock().await;
+        let qmp = self.monitor(dom)?;
+        if self.domain_get_state(dom, 0).await?.0 != DomainState::Paused {
+            return Err(Error::operation_invalid(
+                ErrorDomain::QEMU,
+                "domain is not paused",
+            ));
+        }
+        qmp.execute("cont", None).await.map_err(qmp_error)?;
+        let (handle, generation) = self.running_generation(dom)?;
+        self.shared
+            .on_event(handle.uuid, generation, "RESUME", &serde_json::Value::Null);
+        Ok(())
+    }
+    async fn domain_get_info(&self, dom: &DomainRef) -> Result<DomainInfo> {
+        let (mut state, def, pid, qmp) = {
+            let domains = self.domains();
+            let obj = domains.get(&dom.uuid).ok_or_else(no_domain)?;
+            (
+                obj.state,
+                obj.def().clone(),
+                obj.run.as_ref().map(|r| r.pid),
+                obj.run.as_ref().and_then(|r| r.qmp.clone()),
+            )
+        };
+        if let Some(qmp) = qmp {
+            if let Ok(value) = qmp.execute("query-status", None).await {
+                state = state_from_qmp(value["status"].as_str().unwrap_or_default()).0;
+            }
+        }
+        Ok(DomainInfo {
+            state,
+            max_mem_kib: def.memory_kib,
+            memory_kib: def.current_memory_kib,
+            nr_virt_cpu: def.current_vcpus,
+            cpu_time_ns: pid.map(process::cpu_time_ns).unwrap_or(0),
+        })
+    }
+    async fn domain_get_state(
+        &self,
+        dom: &DomainRef,
+        state_flags: u32,
+    ) -> Result<(DomainState, i32)> {
+        check_flags(state_flags, 0, "virDomainGetState")?;
+        let domains = self.domains();
+        let obj = domains.get(&dom.uuid).ok_or_else(no_domain)?;
+        Ok((obj.state, obj.reason))
+    }
+    async fn domain_get_xml_desc(&self, dom: &DomainRef, xml_flags: u32) -> Result<String> {
+        check_flags(
+            xml_flags,
+            flags::XML_SECURE | flags::XML_INACTIVE | flags::XML_UPDATE_CPU | flags::XML_MIGRATABLE,
+            "virDomainGetXMLDesc",
+        )?;
+        let domains = self.domains();
+        let obj = domains.get(&dom.uuid).ok_or_else(no_domain)?;
+        let secure = xml_flags & flags::XML_SECURE != 0;
+        let (def, id) = match (&obj.persistent, &obj.live) {
+            (Some(p), _) if xml_flags & flags::XML_INACTIVE != 0 => (p, None),
+            (_, Some(live)) => (live, Some(obj.id)),
+            _ => (obj.def(), None),
+        };
+        Ok(def.to_xml(&DomainXmlOptions { id, secure }))
+    }
+    async fn domain_get_os_type(&self, dom: &DomainRef) -> Result<String> {
+        let domains = self.domains();
+        let obj = domains.get(&dom.uuid).ok_or_else(no_domain)?;
+        Ok(obj.def().os.os_type.clone())
+    }
+    async fn domain_get_autostart(&self, dom: &DomainRef) -> Result<bool> {
+        let domains = self.domains();
+        Ok(domains.get(&dom.uuid).ok_or_else(no_domain)?.autostart)
+    }
+    async fn domain_set_autostart(&self, dom: &DomainRef, autostart: bool) -> Result<()> {
+        let _guard = self.shared.lifecycle.lock().await;
+        let (handle, persistent, _) = self.find(dom)?;
+        if !persistent {
+            return Err(Error::operation_invalid(
+                ErrorDomain::QEMU,
+                "cannot set autostart for transient domain",
+            ));
+        }
+        self.shared.files.set_autostart(&handle.name, autostart)?;
+        if let Some(obj) = self.domains().get_mut(&handle.uuid) {
+            obj.autostart = autostart;
+        }
+        Ok(())
+    }
+    async fn domain_is_active(&self, dom: &DomainRef) -> Result<bool> {
+        Ok(self.domain_get_state(dom, 0).await?.0.is_active())
+    }
+    async fn domain_is_persistent(&self, dom: &DomainRef) -> Result<bool> {
+        Ok(self.find(dom)?.1)
+    }
+    async fn domain_is_updated(&self, dom: &DomainRef) -> Result<bool> {
+        let domains = self.domains();
+        let obj = domains.get(&dom.uuid).ok_or_else(no_domain)?;
+        Ok(matches!((&obj.live, &obj.persistent), (Some(l), Some(p)) if l != p))
+    }
+    async fn domain_has_managed_save_image(&self, dom: &DomainRef, _flags: u32) -> Result<bool> {
+        self.find(dom)?;
+        Ok(false)
+    }
+    async fn domain_set_memory(&self, dom: &DomainRef, kib: u64, mem_flags: u32) -> Result<()> {
+        check_flags(
+            mem_flags,
+            flags::AFFECT_LIVE | flags::AFFECT_CONFIG | flags::MEM_MAXIMUM,
+            "virDomainSetMemoryFlags",
+        )?;
+        let _guard = self.shared.lifecycle.lock().await;
+        let (handle, persistent, running) = self.find(dom)?;
+        let mut live = mem_flags & flags::AFFECT_LIVE != 0;
+        let config = mem_flags & flags::AFFECT_CONFIG != 0;
+        if !live && !config {
+            live = running.is_some();
+        }
+        let config = config || (!live && persistent);
+        if live && running.is_none() {
+            return Err(not_running(&handle.name));
+        }
+        if config && !persistent {
+            return Err(Error::operation_invalid(
+                ErrorDomain::QEMU,
+                "transient domains do not have any persistent config",
+            ));
+        }
+        let maximum = mem_flags & flags::MEM_MAXIMUM != 0;
+        if maximum && live {
+            return Err(Error::operation_invalid(
+                ErrorDomain::QEMU,
+                "cannot resize the maximum memory on an active domain",
+            ));
+        }
+        if kib == 0 {
+            return Err(Error::invalid_arg(
+                ErrorDomain::QEMU,
+                "memory must be greater than zero",
+            ));
+        }
+        if live {
+            let max = self
+                .domains()
+                .get(&handle.uuid)
+                .map(|o| o.def().memory_kib)
+                .unwrap_or(0);
+            if kib > max {
+                return Err(Error::invalid_arg(
+                    ErrorDomain::QEMU,
+                    "cannot set memory higher than max memory",
+                ));
+            }
+            let qmp = self.monitor(dom)?;
+            let bytes = kib
+                .checked_mul(1024)
+                .ok_or_else(|| Error::invalid_arg(ErrorDomain::QEMU, "memory size is too large"))?;
+            qmp.execute("balloon", Some(json!({ "value": bytes })))
+                .await
+                .map_err(qmp_error)?;
+            let mut domains = self.domains();
+            if let Some(obj) = domains.get_mut(&handle.uuid) {
+                if let Some(def) = obj.live.as_mut() {
+                    def.current_memory_kib = kib;
+                }
+                self.shared.save_status_locked(obj);
+            }
+        }
+        if config {
+            let mut def = self
+                .domains()
+                .get(&handle.uuid)
+                .and_then(|o| o.persistent.clone())
+                .ok_or_else(no_domain)?;
+            if maximum {
+                def.memory_kib = kib;
+                def.current_memory_kib = def.current_memory_kib.min(kib);
+            } else if kib > def.memory_kib {
+                return Err(Error::invalid_arg(
+                    ErrorDomain::QEMU,
+                    "cannot set memory higher than max memory",
+                ));
+            } else {
+                def.current_memory_kib = kib;
+            }
+            self.shared.files.save_definition(&def)?;
+            if let Some(obj) = self.domains().get_mut(&handle.uuid) {
+                obj.persistent = Some(def);
+            }
+        }
+        Ok(())
+    }
+    async fn domain_get_max_memory(&self, dom: &DomainRef) -> Result<u64> {
+        let domains = self.domains();
+        Ok(domains
+            .get(&dom.uuid)
+            .ok_or_else(no_domain)?
+            .def()
+            .memory_kib)
+    }
+    async fn domain_get_vcpus(&self, dom: &DomainRef, vcpu_flags: u32) -> Result<u32> {
+        check_flags(
+            vcpu_flags,
+            flags::AFFECT_LIVE | flags::AFFECT_CONFIG | flags::VCPU_MAXIMUM,
+            "virDomainGetVcpusFlags",
+        )?;
+        let domains = self.domains();
+        let obj = domains.get(&dom.uuid).ok_or_else(no_domain)?;
+        let def = if vcpu_flags & flags::AFFECT_CONFIG != 0 {
+            obj.persistent.as_ref().unwrap_or(obj.def())
+        } else {
+            obj.def()
+        };
+        Ok(if vcpu_flags & flags::VCPU_MAXIMUM != 0 {
+            def.vcpus
+        } else {
+            def.current_vcpus
+        })
+    }
+    async fn domain_event_subscribe(&self) -> Result<broadcast::Receiver<DomainEvent>> {
+        Ok(self.shared.events.subscribe())
+    }
+
+    // ---- storage (dir pools; see storage.rs) ----
+
+    async fn list_all_storage_pools(&self, pool_flags: u32) -> Result<Vec<PoolRef>> {
+        storage::Pools::new(&self.shared.files.storage_dir()).list(pool_flags)
+    }
+    async fn pool_lookup_by_name(&self, name: &str) -> Result<PoolRef> {
+        storage::Pools::new(&self.shared.files.storage_dir()).lookup_by_name(name)
+    }
+    async fn pool_lookup_by_uuid(&self, uuid: &Uuid) -> Result<PoolRef> {
+        storage::Pools::new(&self.shared.files.storage_dir()).lookup_by_uuid(uuid)
+    }
+    async fn pool_define_xml(&self, xml: &str, _flags: u32) -> Result<PoolRef> {
+        let _guard = self.shared.lifecycle.lock().await;
+        storage::Pools::new(&self.shared.files.storage_dir()).define(xml)
+    }
+    async fn pool_build(&self, pool: &PoolRef, _flags: u32) -> Result<()> {
+        storage::Pools::new(&self.shared.files.storage_dir()).build(pool)
+    }
+    async fn pool_create(&self, pool: &PoolRef, _flags: u32) -> Result<()> {
+        let _guard = self.shared.lifecycle.lock().await;
+        storage::Pools::new(&self.shared.files.storage_dir()).set_active(pool, true)
+    }
+    async fn pool_destroy(&self, pool: &PoolRef) -> Result<()> {
+        let _guard = self.shared.lifecycle.lock().await;
+        storage::Pools::new(&self.shared.files.storage_dir()).set_active(pool, false)
+    }
+    async fn pool_undefine(&self, pool: &PoolRef) -> Result<()> {
+        let _guard = self.shared.lifecycle.lock().await;
+        storage::Pools::new(&self.shared.files.storage_dir()).undefine(pool)
+    }
+    async fn pool_refresh(&self, pool: &PoolRef, _flags: u32) -> Result<()> {
+        storage::Pools::new(&self.shared.files.storage_dir())
+            .info(pool)
+            .map(|_| ())
+    }
+    async fn pool_get_info(&self, pool: &PoolRef) -> Result<PoolInfo> {
+        storage::Pools::new(&self.shared.files.storage_dir()).info(pool)
+    }
+    async fn pool_get_xml_desc(&self, pool: &PoolRef, _flags: u32) -> Result<String> {
+        storage::Pools::new(&self.shared.files.storage_dir()).xml(pool)
+    }
+    async fn pool_is_active(&self, pool: &PoolRef) -> Result<bool> {
+        storage::Pools::new(&self.shared.files.storage_dir()).is_active(pool)
+    }
+    async fn pool_is_persistent(&self, pool: &PoolRef) -> Result<bool> {
+        storage::Pools::new(&self.shared.files.storage_dir())
+            .lookup_by_uuid(&pool.uuid)
+            .map(|_| true)
+    }
+    async fn pool_list_all_volumes(&self, pool: &PoolRef, _flags: u32) -> Result<Vec<VolumeRef>> {
+        storage::Pools::new(&self.shared.files.storage_dir()).volumes(pool)
+    }
+    async fn vol_lookup_by_name(&self, pool: &PoolRef, name: &str) -> Result<VolumeRef> {
+        storage::Pools::new(&self.shared.files.storage_dir()).volume_by_name(pool, name)
+    }
+    async fn vol_lookup_by_key(&self, key: &str) -> Result<VolumeRef> {
+        storage::Pools::new(&self.shared.files.storage_dir()).volume_by_path(key)
+    }
+    async fn vol_lookup_by_path(&self, path: &str) -> Result<VolumeRef> {
+        storage::Pools::new(&self.shared.files.storage_dir()).volume_by_path(path)
+    }
+    async fn vol_create_xml(&self, pool: &PoolRef, xml: &str, _flags: u32) -> Result<VolumeRef> {
+        storage::Pools::new(&self.shared.files.storage_dir())
+            .create_volume(pool, xml)
+            .await
+    }
+    async fn vol_delete(&self, vol: &VolumeRef, _flags: u32) -> Result<()> {
+        storage::Pools::new(&self.shared.files.storage_dir()).delete_volume(vol)
+    }
+    async fn vol_resize(&self, vol: &VolumeRef, capacity: u64, resize_flags: u32) -> Result<()> {
+        storage::Pools::new(&self.shared.files.storage_dir())
+            .resize_volume(vol, capacity, resize_flags)
+            .await
+    }
+    async fn vol_get_info(&self, vol: &VolumeRef) -> Result<VolumeInfo> {
+        storage::Pools::new(&self.shared.files.storage_dir())
+            .volume_info(vol)
+            .await
+    }
+    async fn vol_get_path(&self, vol: &VolumeRef) -> Result<String> {
+        storage::Pools::new(&self.shared.files.storage_dir()).volume_path(vol)
+    }
+    async fn vol_get_xml_desc(&self, vol: &VolumeRef, _flags: u32) -> Result<String> {
+        storage::Pools::new(&self.shared.files.storage_dir())
+            .volume_xml(vol)
+            .await
+    }
+}
