@@ -47,8 +47,9 @@ pub use driver::{
 };
 pub use error::{Error, ErrorCode, ErrorDomain, Result};
 pub use model::{
-    validate_name, ControllerDef, DiskDef, DomainDef, DomainXmlOptions, GraphicsDef, InputDef,
-    InterfaceDef, NetworkDef, PoolDef, VolumeDef,
+    generate_mac, parse_mac, parse_scaled, unit_bytes, validate_name, CharDevDef, ControllerDef,
+    Devices, DiskDef, DomainDef, DomainXmlOptions, Features, GraphicsDef, InputDef, InterfaceDef,
+    IpDef, NetworkDef, OsDef, PoolDef, ScaleDefault, VideoDef, VolumeDef,
 };
 pub use uri::{
     AuthChoice, KnownHostsVerify, ProxyMode, RemoteMode, RemoteParams, Transport, Uri, UriError,

@@ -1,6 +1,7 @@
 //! Definitions of domains, networks, storage pools and volumes, and their XML: pure parse / format, no I/O.
 
 mod domain;
+mod mac;
 mod names;
 mod network;
 mod storage;
@@ -8,7 +9,8 @@ mod units;
 mod xml;
 
 pub use domain::*;
+pub use mac::{generate_mac, parse_mac};
 pub use names::validate_name;
 pub use network::*;
 pub use storage::*;
-pub use units::{parse_scaled, ScaleDefault};
+pub use units::{parse_scaled, unit_bytes, ScaleDefault};

@@ -1,6 +1,10 @@
 //! Network definitions (`<network>` XML): model, parser, formatter.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, ErrorDomain, Result};
+use crate::model::mac;
+use crate::model::names::validate_name;
+use crate::model::xml::{parse_document, Attrs, Ctx, Node, XmlWriter};
+use std::net::{IpAddr, Ipv4Addr};
 use uuid::Uuid;
 
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
@@ -28,13 +32,306 @@ pub struct IpDef {
     pub dhcp_ranges: Vec<(String, String)>,
 }
 
+const SCHEMA: &str = "network.rng";
+
+/// libvirt's forward modes; a `<forward>` without a mode is NAT.
+const FORWARD_MODES: &[&str] = &[
+    "nat",
+    "route",
+    "open",
+    "bridge",
+    "private",
+    "vepa",
+    "passthrough",
+    "hostdev",
+];
+
 impl NetworkDef {
+    /// Parses network XML; unknown content is dropped, or refused with `validate`. A missing UUID is generated.
     pub fn from_xml(xml: &str, validate: bool) -> Result<Self> {
-        let _ = (xml, validate);
-        Err(Error::xml("network XML parsing is not implemented yet"))
+        let cx = Ctx::new(ErrorDomain::NETWORK, SCHEMA, validate);
+        let root = parse_document(xml, cx.domain)?;
+        cx.expect_root(&root, "network")?;
+        cx.check(
+            &root,
+            &["name", "uuid", "forward", "bridge", "mac", "ip"],
+            &[],
+        )?;
+        for leaf in ["name", "uuid"] {
+            for node in root.children_named(leaf) {
+                cx.check(node, &[], &[])?;
+            }
+        }
+        let name = match root.child_text("name") {
+            Some(name) if !name.is_empty() => name.to_string(),
+            _ => {
+                return Err(Error::new(
+                    ErrorCode::NO_NAME,
+                    ErrorDomain::NETWORK,
+                    "missing name information",
+                ))
+            }
+        };
+        validate_name("network", &name)?;
+        let uuid = cx.uuid(&root)?;
+        let mut def = Self {
+            name,
+            uuid,
+            ..Self::default()
+        };
+        if let Some(forward) = root.child("forward") {
+            cx.check(forward, &[], &["mode", "dev"])?;
+            let mode = forward.attr("mode").unwrap_or("nat");
+            if !FORWARD_MODES.contains(&mode) {
+                return Err(Error::with_detail(
+                    ErrorCode::CONFIG_UNSUPPORTED,
+                    cx.domain,
+                    format!("unknown forwarding type '{mode}'"),
+                ));
+            }
+            def.forward_mode = Some(mode.to_string());
+            def.forward_dev = forward.attr("dev").map(str::to_string);
+        }
+        if let Some(bridge) = root.child("bridge") {
+            cx.check(bridge, &[], &["name", "stp", "delay"])?;
+            def.bridge = bridge.attr("name").map(str::to_string);
+            def.bridge_stp = cx.bool_attr(bridge, "stp", ("on", "off"))?;
+            def.bridge_delay = cx.u32_attr(bridge, "delay").map_err(|_| {
+                cx.xml_error(format!("Invalid delay value in network '{}'", def.name))
+            })?;
+        }
+        if let Some(mac_node) = root.child("mac") {
+            cx.check(mac_node, &[], &["address"])?;
+            let text = mac_node
+                .attr("address")
+                .ok_or_else(|| cx.missing_attr("mac", "address"))?;
+            let octets = mac::parse_mac(text).ok_or_else(|| {
+                cx.xml_error(format!(
+                    "Invalid bridge mac address '{text}' in network '{}'",
+                    def.name
+                ))
+            })?;
+            if mac::is_multicast(&octets) {
+                return Err(cx.xml_error(format!(
+                    "Invalid multicast bridge mac address '{text}' in network '{}'",
+                    def.name
+                )));
+            }
+            def.mac = Some(mac::format_mac(&octets));
+        }
+        for ip in root.children_named("ip") {
+            def.ips.push(parse_ip(&cx, ip, &def.name)?);
+        }
+        Ok(def)
     }
 
+    /// Formats the definition in libvirt's layout; stable.
     pub fn to_xml(&self) -> String {
-        String::new()
+        let mut w = XmlWriter::new();
+        w.open("network", Attrs::new());
+        w.text("name", Attrs::new(), &self.name);
+        w.text("uuid", Attrs::new(), &self.uuid.hyphenated().to_string());
+        if self.forward_mode.is_some() {
+            w.empty(
+                "forward",
+                Attrs::new()
+                    .opt("dev", self.forward_dev.as_deref())
+                    .opt("mode", self.forward_mode.as_deref()),
+            );
+        }
+        let bridge = Attrs::new()
+            .opt("name", self.bridge.as_deref())
+            .opt(
+                "stp",
+                self.bridge_stp.map(|on| if on { "on" } else { "off" }),
+            )
+            .opt("delay", self.bridge_delay);
+        if !bridge.is_empty() {
+            w.empty("bridge", bridge);
+        }
+        if let Some(mac) = &self.mac {
+            w.empty("mac", Attrs::new().with("address", mac));
+        }
+        for ip in &self.ips {
+            // libvirt always writes <ip> open and closed, even when nothing is inside.
+            w.open(
+                "ip",
+                Attrs::new()
+                    .opt("family", ip.family.as_deref())
+                    .with("address", &ip.address)
+                    .opt("netmask", ip.netmask.as_deref())
+                    .opt("prefix", ip.prefix),
+            );
+            if !ip.dhcp_ranges.is_empty() {
+                w.open("dhcp", Attrs::new());
+                for (start, end) in &ip.dhcp_ranges {
+                    w.empty("range", Attrs::new().with("start", start).with("end", end));
+                }
+                w.close("dhcp");
+            }
+            w.close("ip");
+        }
+        w.close("network");
+        w.finish()
+    }
+}
+
+fn parse_ip(cx: &Ctx, node: &Node, network: &str) -> Result<IpDef> {
+    cx.check(node, &["dhcp"], &["family", "address", "netmask", "prefix"])?;
+    let family = cx.enum_attr(node, "family", &["ipv4", "ipv6"])?;
+    let address = node.attr("address").ok_or_else(|| {
+        cx.xml_error(format!(
+            "Missing required address attribute in network '{network}'"
+        ))
+    })?;
+    let parsed: IpAddr = address.parse().map_err(|_| {
+        cx.xml_error(format!(
+            "Invalid address '{address}' in network '{network}'"
+        ))
+    })?;
+    let is_v6 = parsed.is_ipv6();
+    if family.as_deref() == Some(if is_v6 { "ipv4" } else { "ipv6" }) {
+        return Err(cx.xml_error(format!(
+            "family '{}' does not match address '{address}' in network '{network}'",
+            family.as_deref().unwrap_or_default()
+        )));
+    }
+    let netmask = match node.attr("netmask") {
+        None => None,
+        Some(mask) => {
+            let valid = mask.parse::<Ipv4Addr>().is_ok_and(|mask| {
+                let bits = u32::from(mask);
+                bits.leading_ones() + bits.trailing_zeros() == 32
+            });
+            if !valid || is_v6 {
+                return Err(
+                    cx.xml_error(format!("Invalid netmask '{mask}' in network '{network}'"))
+                );
+            }
+            Some(mask.to_string())
+        }
+    };
+    let prefix = cx.u32_attr(node, "prefix")?;
+    let (limit, family_word) = if is_v6 { (128, "IPv6") } else { (32, "IPv4") };
+    if let Some(prefix) = prefix.filter(|prefix| *prefix > limit) {
+        return Err(Error::with_detail(
+            ErrorCode::CONFIG_UNSUPPORTED,
+            cx.domain,
+            format!("Invalid {family_word} prefix '{prefix}' in network '{network}'"),
+        ));
+    }
+    if netmask.is_some() && prefix.is_some() {
+        return Err(cx.xml_error(format!(
+            "Network '{network}' IP address cannot have both a prefix and a netmask"
+        )));
+    }
+    let mut dhcp_ranges = Vec::new();
+    if let Some(dhcp) = node.child("dhcp") {
+        cx.check(dhcp, &["range"], &[])?;
+        for range in dhcp.children_named("range") {
+            cx.check(range, &[], &["start", "end"])?;
+            let bound = |attr: &str| -> Result<String> {
+                let text = range.attr(attr).ok_or_else(|| {
+                    cx.xml_error(format!(
+                        "Missing '{attr}' attribute in dhcp range for network '{network}'"
+                    ))
+                })?;
+                match text.parse::<IpAddr>() {
+                    Ok(ip) if ip.is_ipv6() == is_v6 => Ok(text.to_string()),
+                    _ => Err(cx.xml_error(format!(
+                        "Invalid dhcp range '{attr}' address '{text}' in network '{network}'"
+                    ))),
+                }
+            };
+            dhcp_ranges.push((bound("start")?, bound("end")?));
+        }
+    }
+    Ok(IpDef {
+        family,
+        address: address.to_string(),
+        netmask,
+        prefix,
+        dhcp_ranges,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEFAULT: &str = "<network>\n  <name>default</name>\n  <uuid>dd8fe884-6c02-601e-7551-cca97df1c5df</uuid>\n  \
+        <forward mode='nat'/>\n  <bridge name='virbr0' stp='on' delay='0'/>\n  \
+        <ip address='192.168.122.1' netmask='255.255.255.0'>\n    <dhcp>\n      \
+        <range start='192.168.122.2' end='192.168.122.254'/>\n    </dhcp>\n  </ip>\n</network>\n";
+
+    #[test]
+    fn libvirts_default_network_round_trips_byte_for_byte() {
+        let def = NetworkDef::from_xml(DEFAULT, true).unwrap();
+        assert_eq!(def.forward_mode.as_deref(), Some("nat"));
+        assert_eq!(def.bridge.as_deref(), Some("virbr0"));
+        assert_eq!((def.bridge_stp, def.bridge_delay), (Some(true), Some(0)));
+        assert_eq!(
+            def.ips[0].dhcp_ranges,
+            vec![("192.168.122.2".into(), "192.168.122.254".into())]
+        );
+        assert_eq!(def.to_xml(), DEFAULT);
+    }
+
+    #[test]
+    fn defaults_and_normalisation() {
+        let def = NetworkDef::from_xml(
+            "<network><name>n</name><forward dev='eth0'/><mac address='52:54:00:AA:0:1'/>\
+             <ip family='ipv6' address='fd00::1' prefix='64'/></network>",
+            true,
+        )
+        .unwrap();
+        assert_eq!(def.uuid.get_version_num(), 4);
+        assert_eq!(def.forward_mode.as_deref(), Some("nat"));
+        assert_eq!(def.mac.as_deref(), Some("52:54:00:aa:00:01"));
+        let out = def.to_xml();
+        assert!(out.contains("<forward dev='eth0' mode='nat'/>"), "{out}");
+        assert!(
+            out.contains("<ip family='ipv6' address='fd00::1' prefix='64'>\n  </ip>"),
+            "{out}"
+        );
+        assert_eq!(NetworkDef::from_xml(&out, true).unwrap(), def);
+    }
+
+    #[test]
+    fn libvirt_errors() {
+        let cases: &[(&str, ErrorCode, &str)] = &[
+            ("<network><bridge name='x'/></network>", ErrorCode::NO_NAME, "missing name information"),
+            ("<net><name>a</name></net>", ErrorCode::XML_ERROR, "expecting root element of 'network', not 'net'"),
+            ("<network><name>a/b</name></network>", ErrorCode::XML_ERROR, "must not contain '/'"),
+            ("<network><name>a</name><uuid>zz</uuid></network>", ErrorCode::XML_ERROR, "malformed uuid element"),
+            ("<network><name>a</name><mac address='zz'/></network>", ErrorCode::XML_ERROR, "Invalid bridge mac address 'zz' in network 'a'"),
+            ("<network><name>a</name><mac address='01:00:00:00:00:00'/></network>", ErrorCode::XML_ERROR, "Invalid multicast bridge mac address"),
+            ("<network><name>a</name><ip address='1.2.3.x' prefix='24'/></network>", ErrorCode::XML_ERROR, "Invalid address '1.2.3.x' in network 'a'"),
+            ("<network><name>a</name><ip address='1.2.3.4' prefix='40'/></network>", ErrorCode::CONFIG_UNSUPPORTED, "Invalid IPv4 prefix '40' in network 'a'"),
+            ("<network><name>a</name><ip address='1.2.3.4' netmask='255.0.255.0'/></network>", ErrorCode::XML_ERROR, "Invalid netmask"),
+            ("<network><name>a</name><ip prefix='24'/></network>", ErrorCode::XML_ERROR, "Missing required address attribute in network 'a'"),
+            ("<network><name>a</name><forward mode='zz'/></network>", ErrorCode::CONFIG_UNSUPPORTED, "unknown forwarding type 'zz'"),
+            ("<network><name>a</name><bridge name='b' stp='maybe'/></network>", ErrorCode::XML_ERROR, "'stp' in element 'bridge'"),
+            ("<network><name>a</name><bridge name='b' delay='x'/></network>", ErrorCode::XML_ERROR, "Invalid delay value in network 'a'"),
+            ("<network><name>a</name><ip address='1.2.3.1' prefix='24'><dhcp><range start='1.2.3.4'/></dhcp></ip></network>", ErrorCode::XML_ERROR, "Missing 'end' attribute in dhcp range for network 'a'"),
+            ("<network><name>a</name><ip address='1.2.3.1' prefix='24'><dhcp><range start='::1' end='1.2.3.9'/></dhcp></ip></network>", ErrorCode::XML_ERROR, "Invalid dhcp range 'start' address"),
+        ];
+        for (xml, code, text) in cases {
+            let err = NetworkDef::from_xml(xml, false).expect_err(xml);
+            assert_eq!(err.code, *code, "{xml}: {}", err.message);
+            assert!(err.message.contains(text), "{xml}: {}", err.message);
+        }
+        let err = NetworkDef::from_xml("<network><name>a</name><domain name='x'/></network>", true)
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::XML_INVALID_SCHEMA);
+        assert!(
+            err.message.contains("extra content: domain"),
+            "{}",
+            err.message
+        );
+        assert!(
+            NetworkDef::from_xml("<network><name>a</name><domain name='x'/></network>", false)
+                .is_ok()
+        );
     }
 }

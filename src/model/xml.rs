@@ -1,1 +1,901 @@
-//! Small XML helpers shared by the definition parsers and formatters (quick-xml based).
+//! Small XML helpers shared by the definition parsers and formatters (quick-xml based): a capped, DTD-free reader
+//! that builds a tiny element tree, the checks behind the `validate` flag, common value parsers, and a writer
+//! that produces libvirt's layout (2-space indentation, single-quoted attributes).
+
+use crate::error::{Error, ErrorCode, ErrorDomain, Result};
+use crate::model::units::{parse_scaled, ScaleDefault};
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::Reader;
+use uuid::Uuid;
+
+/// Caps on what a definition may contain; anything larger is not a definition but an attack or an accident.
+pub const MAX_INPUT_BYTES: usize = 4 << 20;
+pub const MAX_DEPTH: usize = 64;
+pub const MAX_ELEMENTS: usize = 20_000;
+pub const MAX_ATTRIBUTES: usize = 64;
+pub const MAX_TEXT_BYTES: usize = 1 << 20;
+
+/// One element: its name, attributes in document order, child elements and its concatenated text.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Node {
+    pub name: String,
+    pub attrs: Vec<(String, String)>,
+    pub children: Vec<Node>,
+    pub text: String,
+}
+
+impl Node {
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// The first child with this name (libvirt reads `./name[1]`).
+    pub fn child(&self, name: &str) -> Option<&Node> {
+        self.children.iter().find(|child| child.name == name)
+    }
+
+    pub fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Node> + 'a {
+        self.children.iter().filter(move |child| child.name == name)
+    }
+
+    /// The text of the first child with this name.
+    pub fn child_text(&self, name: &str) -> Option<&str> {
+        self.child(name).map(|child| child.text.as_str())
+    }
+}
+
+fn malformed(domain: ErrorDomain, detail: impl AsRef<str>) -> Error {
+    Error::with_detail(ErrorCode::XML_ERROR, domain, detail)
+}
+
+/// XML's white space (narrower than Unicode's).
+pub fn is_xml_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r')
+}
+
+/// XML 1.0's legal characters: refusing the others keeps every parsed value writable again.
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
+}
+
+fn check_chars(domain: ErrorDomain, text: &str) -> Result<()> {
+    match text.chars().find(|c| !is_xml_char(*c)) {
+        Some(bad) => Err(malformed(
+            domain,
+            format!("character U+{:04X} is not allowed in XML", u32::from(bad)),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// XML's Name production, simplified for non-ASCII: letters and digits of any script are accepted.
+fn is_xml_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    let Some(first) = chars.next() else {
+        return false;
+    };
+    let start_ok = |c: char| {
+        c.is_ascii_alphabetic() || c == '_' || c == ':' || (!c.is_ascii() && c.is_alphabetic())
+    };
+    start_ok(first)
+        && chars.all(|c| {
+            start_ok(c)
+                || c.is_ascii_digit()
+                || c == '-'
+                || c == '.'
+                || (!c.is_ascii() && c.is_alphanumeric())
+        })
+}
+
+fn predefined_entity(name: &str) -> Option<char> {
+    Some(match name {
+        "lt" => '<',
+        "gt" => '>',
+        "amp" => '&',
+        "apos" => '\'',
+        "quot" => '"',
+        _ => return None,
+    })
+}
+
+fn start_node(domain: ErrorDomain, start: &BytesStart<'_>) -> Result<Node> {
+    let name = std::str::from_utf8(start.name().as_ref())
+        .map_err(|_| malformed(domain, "element name is not UTF-8"))?
+        .to_string();
+    if !is_xml_name(&name) {
+        return Err(malformed(domain, format!("bad element name '{name}'")));
+    }
+    let mut node = Node {
+        name,
+        ..Node::default()
+    };
+    for attr in start.attributes().with_checks(true) {
+        let attr =
+            attr.map_err(|err| malformed(domain, format!("in element '{}': {err}", node.name)))?;
+        if node.attrs.len() >= MAX_ATTRIBUTES {
+            return Err(malformed(
+                domain,
+                format!("element '{}' has too many attributes", node.name),
+            ));
+        }
+        let key = std::str::from_utf8(attr.key.as_ref())
+            .map_err(|_| malformed(domain, "attribute name is not UTF-8"))?
+            .to_string();
+        if attr.value.contains(&b'<') {
+            return Err(malformed(
+                domain,
+                format!("unescaped '<' in attribute '{key}'"),
+            ));
+        }
+        if !is_xml_name(&key) {
+            return Err(malformed(
+                domain,
+                format!("bad attribute name '{key}' in element '{}'", node.name),
+            ));
+        }
+        let value = attr.unescape_value().map_err(|err| {
+            malformed(
+                domain,
+                format!("attribute '{key}' of element '{}': {err}", node.name),
+            )
+        })?;
+        check_chars(domain, &value)?;
+        node.attrs.push((key, value.into_owned()));
+    }
+    Ok(node)
+}
+
+/// Reads a whole document into a tree. Refuses DOCTYPE (so no entity can be declared or fetched), undefined
+/// entities, several roots, text outside the root, and anything beyond the caps. `domain` is the error domain.
+pub fn parse_document(xml: &str, domain: ErrorDomain) -> Result<Node> {
+    if xml.len() > MAX_INPUT_BYTES {
+        return Err(malformed(
+            domain,
+            format!("document larger than {MAX_INPUT_BYTES} bytes"),
+        ));
+    }
+    // A UTF-8 byte order mark carries no meaning in a Rust string.
+    let xml = xml.strip_prefix('\u{FEFF}').unwrap_or(xml);
+    let mut reader = Reader::from_str(xml);
+    let config = reader.config_mut();
+    config.check_end_names = true;
+    config.check_comments = true;
+    config.allow_unmatched_ends = false;
+    config.allow_dangling_amp = false;
+    config.expand_empty_elements = false;
+
+    let mut stack: Vec<Node> = Vec::new();
+    let mut root: Option<Node> = None;
+    let mut elements = 0usize;
+    let mut text_bytes = 0usize;
+    let mut seen_event = false;
+
+    loop {
+        let event = reader.read_event().map_err(|err| {
+            malformed(
+                domain,
+                format!("at byte {}: {err}", reader.error_position()),
+            )
+        })?;
+        let text_piece: Option<String> = match event {
+            Event::Start(ref start) | Event::Empty(ref start) => {
+                elements += 1;
+                if elements > MAX_ELEMENTS {
+                    return Err(malformed(
+                        domain,
+                        format!("more than {MAX_ELEMENTS} elements"),
+                    ));
+                }
+                if stack.len() >= MAX_DEPTH {
+                    return Err(malformed(
+                        domain,
+                        format!("elements nested deeper than {MAX_DEPTH}"),
+                    ));
+                }
+                if root.is_some() {
+                    return Err(malformed(
+                        domain,
+                        "extra content at the end of the document",
+                    ));
+                }
+                let node = start_node(domain, start)?;
+                if matches!(event, Event::Start(_)) {
+                    stack.push(node);
+                } else {
+                    attach(&mut stack, &mut root, node);
+                }
+                None
+            }
+            Event::End(_) => {
+                // check_end_names already matched the name; an end without a start is a reader error.
+                let node = stack
+                    .pop()
+                    .ok_or_else(|| malformed(domain, "closing tag without an opening tag"))?;
+                attach(&mut stack, &mut root, node);
+                None
+            }
+            Event::Text(text) => {
+                let content = text
+                    .xml10_content()
+                    .map_err(|err| malformed(domain, err.to_string()))?
+                    .into_owned();
+                if content.contains("]]>") {
+                    return Err(malformed(domain, "']]>' is not allowed in text"));
+                }
+                Some(content)
+            }
+            Event::CData(cdata) => Some(
+                cdata
+                    .xml10_content()
+                    .map_err(|err| malformed(domain, err.to_string()))?
+                    .into_owned(),
+            ),
+            Event::GeneralRef(reference) => {
+                let name = reference
+                    .decode()
+                    .map_err(|err| malformed(domain, err.to_string()))?;
+                let resolved = if reference.is_char_ref() {
+                    reference.resolve_char_ref().map_err(|err| {
+                        malformed(domain, format!("bad character reference '&{name};': {err}"))
+                    })?
+                } else {
+                    predefined_entity(&name)
+                };
+                let c = resolved
+                    .ok_or_else(|| malformed(domain, format!("undefined entity '&{name};'")))?;
+                Some(c.to_string())
+            }
+            Event::DocType(_) => {
+                return Err(malformed(
+                    domain,
+                    "DOCTYPE and entity declarations are not allowed",
+                ));
+            }
+            Event::Decl(_) => {
+                // Only at the very start, version 1.0, UTF-8 (the text already is a Rust string), well formed.
+                if seen_event || !xml.starts_with("<?xml") {
+                    return Err(malformed(
+                        domain,
+                        "XML declaration allowed only at the start of the document",
+                    ));
+                }
+                let body = xml
+                    .find("?>")
+                    .map(|end| &xml["<?xml".len()..end])
+                    .unwrap_or_default();
+                check_declaration(body).map_err(|detail| malformed(domain, detail))?;
+                None
+            }
+            Event::PI(pi) => {
+                let target = std::str::from_utf8(pi.target()).unwrap_or_default();
+                if !is_xml_name(target) || target.eq_ignore_ascii_case("xml") {
+                    return Err(malformed(
+                        domain,
+                        format!("bad processing instruction target '{target}'"),
+                    ));
+                }
+                None
+            }
+            Event::Comment(_) => None,
+            Event::Eof => break,
+        };
+        seen_event = true;
+        if let Some(piece) = text_piece {
+            check_chars(domain, &piece)?;
+            text_bytes += piece.len();
+            if text_bytes > MAX_TEXT_BYTES {
+                return Err(malformed(
+                    domain,
+                    format!("more than {MAX_TEXT_BYTES} bytes of text"),
+                ));
+            }
+            match stack.last_mut() {
+                Some(open) => open.text.push_str(&piece),
+                None if piece.trim_matches(is_xml_space).is_empty() => {}
+                None => return Err(malformed(domain, "text outside the root element")),
+            }
+        }
+    }
+    if let Some(open) = stack.last() {
+        return Err(malformed(
+            domain,
+            format!("premature end of data in tag {}", open.name),
+        ));
+    }
+    root.ok_or_else(|| malformed(domain, "no root element"))
+}
+
+/// Checks the pseudo-attributes of `<?xml ...?>`: `version='1.0'`, then optionally a UTF-8 `encoding`, then
+/// optionally `standalone` yes/no, each after whitespace.
+fn check_declaration(body: &str) -> std::result::Result<(), String> {
+    let order = ["version", "encoding", "standalone"];
+    let mut next = 0;
+    let mut rest = body;
+    loop {
+        let trimmed = rest.trim_start_matches(is_xml_space);
+        if trimmed.is_empty() {
+            break;
+        }
+        if trimmed.len() == rest.len() {
+            return Err("malformed XML declaration".into());
+        }
+        let (name, after) = trimmed.split_once('=').ok_or("malformed XML declaration")?;
+        let name = name.trim_end_matches(is_xml_space);
+        let after = after.trim_start_matches(is_xml_space);
+        let quote = after
+            .chars()
+            .next()
+            .filter(|c| *c == '\'' || *c == '"')
+            .ok_or("malformed XML declaration")?;
+        let (value, remainder) = after[1..]
+            .split_once(quote)
+            .ok_or("malformed XML declaration")?;
+        let position = order[next..]
+            .iter()
+            .position(|known| *known == name)
+            .ok_or_else(|| format!("unexpected '{name}' in the XML declaration"))?;
+        next += position + 1;
+        let valid = match name {
+            "version" => value == "1.0",
+            "encoding" => value.eq_ignore_ascii_case("utf-8") || value.eq_ignore_ascii_case("utf8"),
+            _ => value == "yes" || value == "no",
+        };
+        if !valid {
+            return Err(format!(
+                "unsupported {name} '{value}' in the XML declaration"
+            ));
+        }
+        rest = remainder;
+    }
+    if body.trim_start_matches(is_xml_space).starts_with("version") {
+        Ok(())
+    } else {
+        Err("the XML declaration lacks a version".into())
+    }
+}
+
+fn attach(stack: &mut [Node], root: &mut Option<Node>, node: Node) {
+    match stack.last_mut() {
+        Some(parent) => parent.children.push(node),
+        None => *root = Some(node),
+    }
+}
+
+/// Elements that may appear more than once where they are allowed (the same in all four schemas).
+pub const REPEATABLE: &[&str] = &[
+    "boot",
+    "disk",
+    "controller",
+    "interface",
+    "serial",
+    "console",
+    "input",
+    "graphics",
+    "video",
+    "listen",
+    "ip",
+    "range",
+];
+
+/// Elements whose content is text (the same in all four schemas); any other element holds only whitespace.
+pub const TEXT_ELEMENTS: &[&str] = &[
+    "name",
+    "uuid",
+    "title",
+    "description",
+    "memory",
+    "currentMemory",
+    "vcpu",
+    "type",
+    "kernel",
+    "initrd",
+    "cmdline",
+    "on_poweroff",
+    "on_reboot",
+    "on_crash",
+    "emulator",
+    "capacity",
+    "allocation",
+    "available",
+    "path",
+    "mode",
+    "key",
+];
+
+/// How a parser reports: its error domain, its schema's file name, and whether unknown content is an error.
+#[derive(Clone, Copy, Debug)]
+pub struct Ctx {
+    pub domain: ErrorDomain,
+    pub schema: &'static str,
+    pub validate: bool,
+}
+
+impl Ctx {
+    pub fn new(domain: ErrorDomain, schema: &'static str, validate: bool) -> Self {
+        Self {
+            domain,
+            schema,
+            validate,
+        }
+    }
+
+    /// With `validate`, refuses any child element or attribute not in the lists (libvirt's code 92); without it,
+    /// they are silently dropped as libvirt drops what it does not model.
+    /// Elements may not repeat unless named in [`REPEATABLE`], and only [`TEXT_ELEMENTS`] may hold text, as the
+    /// schemas say.
+    pub fn check(&self, node: &Node, children: &[&str], attrs: &[&str]) -> Result<()> {
+        if !self.validate {
+            return Ok(());
+        }
+        if !TEXT_ELEMENTS.contains(&node.name.as_str())
+            && !node.text.trim_matches(is_xml_space).is_empty()
+        {
+            return Err(self.schema_error(format!("Element {} has extra content: text", node.name)));
+        }
+        let repeated = node.children.iter().enumerate().find(|(index, child)| {
+            !REPEATABLE.contains(&child.name.as_str())
+                && node.children[..*index]
+                    .iter()
+                    .any(|earlier| earlier.name == child.name)
+        });
+        if let Some((_, child)) = repeated {
+            return Err(self.schema_error(format!("Extra element {} in interleave", child.name)));
+        }
+        if let Some(child) = node
+            .children
+            .iter()
+            .find(|child| !children.contains(&child.name.as_str()))
+        {
+            return Err(self.schema_error(format!(
+                "Element {} has extra content: {}",
+                node.name, child.name
+            )));
+        }
+        if let Some((key, _)) = node
+            .attrs
+            .iter()
+            // Namespace declarations are not attributes (RelaxNG ignores them too).
+            .find(|(key, _)| {
+                !attrs.contains(&key.as_str()) && key != "xmlns" && !key.starts_with("xmlns:")
+            })
+        {
+            return Err(
+                self.schema_error(format!("Invalid attribute {key} for element {}", node.name))
+            );
+        }
+        Ok(())
+    }
+
+    fn schema_error(&self, detail: String) -> Error {
+        Error::with_detail(
+            ErrorCode::XML_INVALID_SCHEMA,
+            ErrorDomain::XML,
+            format!("Unable to validate doc against {}\n{detail}", self.schema),
+        )
+    }
+
+    pub fn xml_error(&self, detail: impl AsRef<str>) -> Error {
+        Error::with_detail(ErrorCode::XML_ERROR, self.domain, detail)
+    }
+
+    /// libvirt's wording for an attribute whose value is not one it knows.
+    pub fn invalid_attr(&self, element: &str, attr: &str, value: &str) -> Error {
+        Error::with_detail(
+            ErrorCode::XML_ERROR,
+            ErrorDomain::XML,
+            format!("Invalid value for attribute '{attr}' in element '{element}': '{value}'."),
+        )
+    }
+
+    pub fn missing_attr(&self, element: &str, attr: &str) -> Error {
+        Error::with_detail(
+            ErrorCode::XML_ERROR,
+            ErrorDomain::XML,
+            format!("Missing required attribute '{attr}' in element '{element}'"),
+        )
+    }
+
+    /// Checks that the root element is `expected`.
+    pub fn expect_root(&self, root: &Node, expected: &str) -> Result<()> {
+        if root.name == expected {
+            Ok(())
+        } else {
+            Err(Error::with_detail(
+                ErrorCode::XML_ERROR,
+                ErrorDomain::XML,
+                format!(
+                    "expecting root element of '{expected}', not '{}'",
+                    root.name
+                ),
+            ))
+        }
+    }
+
+    /// An optional attribute that must be one of `allowed`.
+    pub fn enum_attr(&self, node: &Node, attr: &str, allowed: &[&str]) -> Result<Option<String>> {
+        match node.attr(attr) {
+            None => Ok(None),
+            Some(value) if allowed.contains(&value) => Ok(Some(value.to_string())),
+            Some(value) => Err(self.invalid_attr(&node.name, attr, value)),
+        }
+    }
+
+    /// An optional unsigned attribute, plain decimal digits.
+    pub fn u32_attr(&self, node: &Node, attr: &str) -> Result<Option<u32>> {
+        node.attr(attr)
+            .map(|value| {
+                parse_decimal(value).ok_or_else(|| self.invalid_attr(&node.name, attr, value))
+            })
+            .transpose()
+    }
+
+    pub fn u64_attr(&self, node: &Node, attr: &str) -> Result<Option<u64>> {
+        node.attr(attr)
+            .map(|value| {
+                parse_decimal(value).ok_or_else(|| self.invalid_attr(&node.name, attr, value))
+            })
+            .transpose()
+    }
+
+    /// An optional `yes`/`no` (or `on`/`off` with the other pair) attribute.
+    pub fn bool_attr(&self, node: &Node, attr: &str, words: (&str, &str)) -> Result<Option<bool>> {
+        match node.attr(attr) {
+            None => Ok(None),
+            Some(value) if value == words.0 => Ok(Some(true)),
+            Some(value) if value == words.1 => Ok(Some(false)),
+            Some(value) => Err(self.invalid_attr(&node.name, attr, value)),
+        }
+    }
+
+    /// `<uuid>`: absent means a fresh random (v4) one; present must parse.
+    pub fn uuid(&self, root: &Node) -> Result<Uuid> {
+        match root.child_text("uuid") {
+            None => Ok(Uuid::new_v4()),
+            Some(text) => {
+                // Only the hyphenated and the plain 32-digit forms, as the schemas say.
+                let trimmed = text.trim();
+                [32, 36]
+                    .contains(&trimmed.len())
+                    .then(|| Uuid::parse_str(trimmed).ok())
+                    .flatten()
+                    .ok_or_else(|| self.xml_error(format!("malformed uuid element '{text}'")))
+            }
+        }
+    }
+
+    /// A scaled element (`<memory unit='GiB'>2</memory>`) in the default's unit, errors in this parser's domain.
+    pub fn scaled(&self, node: &Node, default: ScaleDefault) -> Result<u64> {
+        parse_scaled(&node.text, node.attr("unit"), default).map_err(|err| {
+            if err.code == ErrorCode::XML_ERROR {
+                Error::with_detail(
+                    ErrorCode::XML_ERROR,
+                    ErrorDomain::XML,
+                    format!(
+                        "Invalid value '{}' for element or attribute '{}'",
+                        node.text, node.name
+                    ),
+                )
+            } else {
+                err
+            }
+        })
+    }
+}
+
+/// Plain decimal digits only (no sign, no spaces), as libvirt's integer attributes are.
+pub fn parse_decimal<T: std::str::FromStr>(text: &str) -> Option<T> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// A signed decimal: an optional `-` then digits.
+pub fn parse_signed<T: std::str::FromStr>(text: &str) -> Option<T> {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// Escapes text content: markup characters and quotes as libvirt does; CR as a reference so it survives
+/// end-of-line normalisation; characters XML cannot carry are dropped.
+pub fn escape_text(text: &str) -> String {
+    escape(text, false)
+}
+
+/// Escapes an attribute value for single quotes; tabs and newlines as references so they survive normalisation.
+pub fn escape_attr(text: &str) -> String {
+    escape(text, true)
+}
+
+fn escape(text: &str, in_attribute: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\'' => out.push_str("&apos;"),
+            '"' => out.push_str("&quot;"),
+            '\r' => out.push_str("&#13;"),
+            '\n' if in_attribute => out.push_str("&#10;"),
+            '\t' if in_attribute => out.push_str("&#9;"),
+            c if is_xml_char(c) => out.push(c),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Attributes to write, in order; `None` values are left out.
+#[derive(Default)]
+pub struct Attrs(Vec<(&'static str, String)>);
+
+impl Attrs {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn with(mut self, key: &'static str, value: impl ToString) -> Self {
+        self.0.push((key, value.to_string()));
+        self
+    }
+
+    pub fn opt<V: ToString>(mut self, key: &'static str, value: Option<V>) -> Self {
+        if let Some(value) = value {
+            self.0.push((key, value.to_string()));
+        }
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Builds libvirt-shaped XML: 2-space indentation, single-quoted attributes, a newline after every line.
+#[derive(Default)]
+pub struct XmlWriter {
+    out: String,
+    depth: usize,
+}
+
+impl XmlWriter {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn start_tag(&mut self, name: &str, attrs: &Attrs) {
+        for _ in 0..self.depth {
+            self.out.push_str("  ");
+        }
+        self.out.push('<');
+        self.out.push_str(name);
+        for (key, value) in &attrs.0 {
+            self.out.push(' ');
+            self.out.push_str(key);
+            self.out.push_str("='");
+            self.out.push_str(&escape_attr(value));
+            self.out.push('\'');
+        }
+    }
+
+    /// `<name attrs>` then a newline; children follow one level deeper until [`Self::close`].
+    pub fn open(&mut self, name: &str, attrs: Attrs) {
+        self.start_tag(name, &attrs);
+        self.out.push_str(">\n");
+        self.depth += 1;
+    }
+
+    pub fn close(&mut self, name: &str) {
+        self.depth = self.depth.saturating_sub(1);
+        for _ in 0..self.depth {
+            self.out.push_str("  ");
+        }
+        self.out.push_str("</");
+        self.out.push_str(name);
+        self.out.push_str(">\n");
+    }
+
+    /// `<name attrs/>`.
+    pub fn empty(&mut self, name: &str, attrs: Attrs) {
+        self.start_tag(name, &attrs);
+        self.out.push_str("/>\n");
+    }
+
+    /// `<name attrs>text</name>`.
+    pub fn text(&mut self, name: &str, attrs: Attrs, text: &str) {
+        self.start_tag(name, &attrs);
+        self.out.push('>');
+        self.out.push_str(&escape_text(text));
+        self.out.push_str("</");
+        self.out.push_str(name);
+        self.out.push_str(">\n");
+    }
+
+    /// `<name>text</name>` when there is a value.
+    pub fn opt_text(&mut self, name: &str, text: Option<&str>) {
+        if let Some(text) = text {
+            self.text(name, Attrs::new(), text);
+        }
+    }
+
+    pub fn finish(self) -> String {
+        self.out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const D: ErrorDomain = ErrorDomain::DOMAIN;
+
+    #[test]
+    fn builds_a_tree_with_text_and_entities() {
+        let root = parse_document(
+            "<?xml version = \"1.0\" encoding='utf-8' standalone='no' ?><!-- c --><a x='1&amp;2'><b>t&lt;&#65;&#x42;</b><b/><![CDATA[<raw>]]></a>",
+            D,
+        )
+        .unwrap();
+        assert_eq!(root.name, "a");
+        assert_eq!(root.attr("x"), Some("1&2"));
+        assert_eq!(root.children.len(), 2);
+        assert_eq!(root.child_text("b"), Some("t<AB"));
+        assert_eq!(root.text, "<raw>");
+    }
+
+    #[test]
+    fn refuses_bad_documents() {
+        let cases = [
+            "",
+            "<a>",
+            "<a></b>",
+            "</a>",
+            "<a/><b/>",
+            "text<a/>",
+            "<a/>text",
+            "<!DOCTYPE a [<!ENTITY x 'y'>]><a>&x;</a>",
+            "<!DOCTYPE a SYSTEM 'file:///etc/passwd'><a/>",
+            "<a>&x;</a>",
+            "<a>&#0;</a>",
+            "<a>&#1;</a>",
+            "<a x='1' x='2'/>",
+            "<a x=1/>",
+            "<a>\u{1}</a>",
+            "<a>&amp</a>",
+            "<a x='&#xFFFE;'/>",
+            "<?xml version='1.0' encoding='UTF<x>-8'?><a/>",
+            "<?xml version='1.0' encoding='ISO-8859-1'?><a/>",
+            "<?xml version='1.1'?><a/>",
+            " <?xml version='1.0'?><a/>",
+            "<a/><?xml version='1.0'?>",
+            "\u{A0}<a/>",
+            "<?xm]]>l version='1.0'?><a/>",
+            "<a><?xml?></a>",
+            "<a>x]]>y</a>",
+            "<1a/>",
+            "<a b='<'/>",
+            "<a 1b='x'/>",
+            "<?xml version=\"1.0\" enco<!--ding=\"UTF-8\"?><a/>",
+            "<?xml encoding='UTF-8'?><a/>",
+            "<?xml version='1.0' standalone='yes' encoding='UTF-8'?><a/>",
+            "<?xml version='1.0'encoding='UTF-8'?><a/>",
+        ];
+        for xml in cases {
+            let err = parse_document(xml, D).unwrap_err();
+            assert_eq!(err.code, ErrorCode::XML_ERROR, "{xml:?}");
+            assert!(err.message.starts_with("XML error: "), "{}", err.message);
+        }
+    }
+
+    #[test]
+    fn accepts_a_byte_order_mark() {
+        assert_eq!(
+            parse_document("\u{FEFF}<?xml version='1.0'?>\n<a/>\n", D)
+                .unwrap()
+                .name,
+            "a"
+        );
+    }
+
+    #[test]
+    fn accepts_the_names_xml_allows() {
+        let xml = "<a-b c.d='1' _e:f='2' \u{e9}t\u{e9}='3'><?xml-stylesheet x?><?pi data?></a-b>";
+        let root = parse_document(xml, D).unwrap();
+        assert_eq!(root.name, "a-b");
+        assert_eq!(root.attrs.len(), 3);
+    }
+
+    #[test]
+    fn caps_depth_elements_and_text() {
+        let deep = "<a>".repeat(MAX_DEPTH + 1) + &"</a>".repeat(MAX_DEPTH + 1);
+        assert!(parse_document(&deep, D)
+            .unwrap_err()
+            .message
+            .contains("nested"));
+        let ok_depth = "<a>".repeat(MAX_DEPTH) + &"</a>".repeat(MAX_DEPTH);
+        assert!(parse_document(&ok_depth, D).is_ok());
+        let many = format!("<a>{}</a>", "<b/>".repeat(MAX_ELEMENTS));
+        assert!(parse_document(&many, D)
+            .unwrap_err()
+            .message
+            .contains("elements"));
+        let big = format!("<a>{}</a>", "x".repeat(MAX_TEXT_BYTES + 1));
+        assert!(parse_document(&big, D)
+            .unwrap_err()
+            .message
+            .contains("text"));
+        let attrs: String = (0..=MAX_ATTRIBUTES).map(|i| format!(" a{i}='1'")).collect();
+        assert!(parse_document(&format!("<a{attrs}/>"), D).is_err());
+    }
+
+    #[test]
+    fn validation_names_the_unknown_element_or_attribute() {
+        let root = parse_document("<a k='1'><b/><zz/></a>", D).unwrap();
+        let lax = Ctx::new(D, "a.rng", false);
+        assert!(lax.check(&root, &["b"], &[]).is_ok());
+        let strict = Ctx::new(D, "a.rng", true);
+        let err = strict.check(&root, &["b"], &["k"]).unwrap_err();
+        assert_eq!(err.code, ErrorCode::XML_INVALID_SCHEMA);
+        assert!(err.message.contains("extra content: zz"), "{}", err.message);
+        let err = strict.check(&root, &["b", "zz"], &[]).unwrap_err();
+        assert!(
+            err.message.contains("Invalid attribute k for element a"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn validation_refuses_repeats_and_stray_text() {
+        let strict = Ctx::new(D, "a.rng", true);
+        let root = parse_document("<a><name>x</name><name>y</name></a>", D).unwrap();
+        let err = strict.check(&root, &["name"], &[]).unwrap_err();
+        assert!(
+            err.message.contains("Extra element name in interleave"),
+            "{}",
+            err.message
+        );
+        let root = parse_document("<a><disk/><disk/></a>", D).unwrap();
+        assert!(strict.check(&root, &["disk"], &[]).is_ok());
+        let root = parse_document("<a>\n  stray\n</a>", D).unwrap();
+        let err = strict.check(&root, &[], &[]).unwrap_err();
+        assert!(
+            err.message.contains("Element a has extra content: text"),
+            "{}",
+            err.message
+        );
+        let root = parse_document("<a>\n \t\r\n</a>", D).unwrap();
+        assert!(strict.check(&root, &[], &[]).is_ok());
+        let root = parse_document("<a xmlns='urn:x' xmlns:q='urn:q'/>", D).unwrap();
+        assert!(strict.check(&root, &[], &[]).is_ok());
+    }
+
+    #[test]
+    fn writer_escapes_and_indents() {
+        let mut w = XmlWriter::new();
+        w.open(
+            "a",
+            Attrs::new()
+                .with("x", "it's <&>\"\n\t")
+                .opt::<u32>("none", None),
+        );
+        w.text("b", Attrs::new(), "a<b>&'\"\r\n\u{1}");
+        w.empty("c", Attrs::new().with("n", 5));
+        w.close("a");
+        let out = w.finish();
+        assert_eq!(
+            out,
+            "<a x='it&apos;s &lt;&amp;&gt;&quot;&#10;&#9;'>\n  <b>a&lt;b&gt;&amp;&apos;&quot;&#13;\n</b>\n  <c n='5'/>\n</a>\n"
+        );
+        let back = parse_document(&out, D).unwrap();
+        assert_eq!(back.attr("x"), Some("it's <&>\"\n\t"));
+        assert_eq!(back.child_text("b"), Some("a<b>&'\"\r\n"));
+    }
+}

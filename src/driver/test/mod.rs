@@ -1,0 +1,497 @@
+//! The `test` driver (`test:///default`): libvirt's test world, kept on disk so it survives restarts.
+//!
+//! One mutex guards the whole world; a change writes its file while holding it (on a blocking thread), so two
+//! racing defines of one name or UUID are ordered and exactly one wins. Reads take the mutex briefly and never
+//! touch the disk.
+
+mod defaults;
+mod store;
+mod world;
+
+use crate::driver::{
+    DomainEvent, DomainInfo, DomainRef, DomainState, Driver, NetworkRef, NodeInfo, PoolInfo,
+    PoolRef, VolumeInfo, VolumeRef,
+};
+use crate::error::{Error, ErrorCode, ErrorDomain, Result};
+use crate::model::{DomainDef, NetworkDef, PoolDef, VolumeDef};
+use crate::persist::{self, DirLock, LockError};
+use async_trait::async_trait;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use store::Store;
+use tokio::sync::broadcast;
+use uuid::Uuid;
+use world::World;
+
+/// How many lifecycle events a slow subscriber may fall behind before it starts losing the oldest.
+const EVENT_BACKLOG: usize = 1024;
+
+struct Shared {
+    world: Mutex<World>,
+    store: Store,
+    events: broadcast::Sender<DomainEvent>,
+    hostname: String,
+    load_warnings: Vec<String>,
+    /// Held for the driver's lifetime: one process owns a state dir.
+    _lock: DirLock,
+}
+
+/// The embedded, persistent test driver. One process owns a state dir at a time.
+pub struct TestDriver {
+    shared: Arc<Shared>,
+}
+
+fn lock_error(err: LockError) -> Error {
+    match &err {
+        LockError::Busy { .. } => Error::with_detail(
+            ErrorCode::OPERATION_FAILED,
+            ErrorDomain::TEST,
+            err.to_string(),
+        ),
+        LockError::Io { source, .. } => Error::system(ErrorDomain::TEST, err.to_string(), source),
+    }
+}
+
+impl TestDriver {
+    /// Opens (locking) or initialises the driver's state dir and starts autostart domains, networks and pools.
+    ///
+    /// An empty dir gets libvirt's test world; otherwise every record is loaded, a corrupt one skipped with a
+    /// warning (see [`TestDriver::load_warnings`]), and temp files of interrupted writes removed.
+    pub async fn open(state_dir: &Path) -> Result<Arc<Self>> {
+        let dir = state_dir.to_path_buf();
+        tokio::task::spawn_blocking(move || Self::open_blocking(&dir))
+            .await
+            .map_err(|e| Error::internal(ErrorDomain::TEST, format!("state loader stopped: {e}")))?
+    }
+
+    fn open_blocking(dir: &Path) -> Result<Arc<Self>> {
+        persist::create_private_dir(dir).map_err(|e| {
+            Error::system(
+                ErrorDomain::TEST,
+                format!("cannot create {}", dir.display()),
+                &e,
+            )
+        })?;
+        let lock = DirLock::acquire(dir).map_err(lock_error)?;
+        let store = Store::new(dir);
+        store.prepare()?;
+        let (events, _) = broadcast::channel(EVENT_BACKLOG);
+        let mut world = World::new(events.clone());
+        let load_warnings = if store.is_empty() {
+            Self::create_default_world(&store, &mut world)?;
+            Vec::new()
+        } else {
+            store.load(&mut world)
+        };
+        world.autostart_all(&store);
+        let hostname = nix::unistd::gethostname()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| "localhost".into());
+        tracing::info!(
+            dir = %store.root().display(),
+            domains = world.domains.len(),
+            networks = world.networks.len(),
+            pools = world.pools.len(),
+            volumes = world.volumes.len(),
+            skipped = load_warnings.len(),
+            "test driver state loaded"
+        );
+        Ok(Arc::new(Self {
+            shared: Arc::new(Shared {
+                world: Mutex::new(world),
+                store,
+                events,
+                hostname,
+                load_warnings,
+                _lock: lock,
+            }),
+        }))
+    }
+
+    /// Writes libvirt's initial test world; the meta file goes last, so an interrupted first start starts over.
+    fn create_default_world(store: &Store, world: &mut World) -> Result<()> {
+        let domain = defaults::test_domain();
+        let network = defaults::default_network();
+        let pool = defaults::default_pool();
+        store.save_domain(&domain)?;
+        store.save_network(&network)?;
+        store.save_pool(&pool)?;
+        world.next_domain_id = domain.id + 1;
+        store.save_meta(world.next_domain_id)?;
+        world.domains.insert(domain.uuid(), domain);
+        world.networks.insert(network.def.uuid, network);
+        world.pools.insert(pool.def.uuid, pool);
+        Ok(())
+    }
+
+    /// The state files skipped at open (unreadable or corrupt), one line each; empty when all loaded.
+    pub fn load_warnings(&self) -> &[String] {
+        &self.shared.load_warnings
+    }
+
+    /// The state dir this driver owns.
+    pub fn state_dir(&self) -> PathBuf {
+        self.shared.store.root().to_path_buf()
+    }
+
+    fn world(&self) -> MutexGuard<'_, World> {
+        // A panic while holding the lock cannot leave a half-applied change: changes are committed in one insert.
+        self.shared
+            .world
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs a read against the world.
+    fn read<T>(&self, op: impl FnOnce(&World) -> Result<T>) -> Result<T> {
+        op(&self.world())
+    }
+
+    /// Runs a change on a blocking thread (it writes files), holding the world's mutex throughout.
+    async fn change<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&mut World, &Store) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let shared = Arc::clone(&self.shared);
+        tokio::task::spawn_blocking(move || {
+            let mut world = shared
+                .world
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            op(&mut world, &shared.store)
+        })
+        .await
+        .map_err(|e| Error::internal(ErrorDomain::TEST, format!("state change stopped: {e}")))?
+    }
+}
+
+fn parse_domain(xml: &str, validate: bool) -> Result<DomainDef> {
+    DomainDef::from_xml(xml, validate)
+}
+
+#[async_trait]
+impl Driver for TestDriver {
+    // ---- connection and node ----
+
+    async fn get_type(&self) -> Result<String> {
+        Ok(defaults::DRIVER_TYPE.into())
+    }
+    async fn get_version(&self) -> Result<u64> {
+        Ok(defaults::HV_VERSION)
+    }
+    async fn get_lib_version(&self) -> Result<u64> {
+        Ok(defaults::LIB_VERSION)
+    }
+    async fn get_hostname(&self) -> Result<String> {
+        Ok(self.shared.hostname.clone())
+    }
+    async fn get_uri(&self) -> Result<String> {
+        Ok(defaults::URI.into())
+    }
+    async fn node_get_info(&self) -> Result<NodeInfo> {
+        Ok(defaults::node_info())
+    }
+    async fn get_capabilities(&self) -> Result<String> {
+        Ok(defaults::capabilities())
+    }
+    async fn node_get_security_model(&self) -> Result<(String, String)> {
+        Ok((
+            defaults::SECURITY_MODEL.into(),
+            defaults::SECURITY_DOI.into(),
+        ))
+    }
+
+    // ---- domains ----
+
+    async fn list_all_domains(&self, flags: u32) -> Result<Vec<DomainRef>> {
+        self.read(|w| w.list_domains(flags))
+    }
+    async fn domain_lookup_by_name(&self, name: &str) -> Result<DomainRef> {
+        self.read(|w| w.lookup_domain_by_name(name))
+    }
+    async fn domain_lookup_by_uuid(&self, uuid: &Uuid) -> Result<DomainRef> {
+        self.read(|w| w.lookup_domain_by_uuid(uuid))
+    }
+    async fn domain_lookup_by_id(&self, id: i32) -> Result<DomainRef> {
+        self.read(|w| w.lookup_domain_by_id(id))
+    }
+    async fn domain_define_xml(&self, xml: &str, flags: u32) -> Result<DomainRef> {
+        if flags & !crate::driver::flags::DEFINE_VALIDATE != 0 {
+            return Err(Error::invalid_arg(
+                ErrorDomain::TEST,
+                format!("unsupported flags (0x{flags:x}) in function virDomainDefineXMLFlags"),
+            ));
+        }
+        let def = parse_domain(xml, flags & crate::driver::flags::DEFINE_VALIDATE != 0)?;
+        self.change(move |w, s| w.define_domain(s, def)).await
+    }
+    async fn domain_undefine(&self, dom: &DomainRef, flags: u32) -> Result<()> {
+        let dom = dom.clone();
+        self.change(move |w, s| w.undefine_domain(s, &dom, flags))
+            .await
+    }
+    async fn domain_create(&self, dom: &DomainRef, flags: u32) -> Result<DomainRef> {
+        let dom = dom.clone();
+        self.change(move |w, s| w.create_domain(s, &dom, flags))
+            .await
+    }
+    async fn domain_create_xml(&self, xml: &str, flags: u32) -> Result<DomainRef> {
+        let def = parse_domain(xml, flags & crate::driver::flags::START_VALIDATE != 0)?;
+        self.change(move |w, s| w.create_domain_xml(s, def, flags))
+            .await
+    }
+    async fn domain_destroy(&self, dom: &DomainRef, flags: u32) -> Result<()> {
+        let dom = dom.clone();
+        self.change(move |w, s| w.destroy_domain(s, &dom, flags))
+            .await
+    }
+    async fn domain_shutdown(&self, dom: &DomainRef, flags: u32) -> Result<()> {
+        let dom = dom.clone();
+        self.change(move |w, s| w.shutdown_domain(s, &dom, flags))
+            .await
+    }
+    async fn domain_reboot(&self, dom: &DomainRef, flags: u32) -> Result<()> {
+        let dom = dom.clone();
+        self.change(move |w, s| w.reboot_domain(s, &dom, flags))
+            .await
+    }
+    async fn domain_suspend(&self, dom: &DomainRef) -> Result<()> {
+        let dom = dom.clone();
+        self.change(move |w, s| w.suspend_domain(s, &dom)).await
+    }
+    async fn domain_resume(&self, dom: &DomainRef) -> Result<()> {
+        let dom = dom.clone();
+        self.change(move |w, s| w.resume_domain(s, &dom)).await
+    }
+    async fn domain_get_info(&self, dom: &DomainRef) -> Result<DomainInfo> {
+        self.read(|w| w.domain_info(dom))
+    }
+    async fn domain_get_state(&self, dom: &DomainRef, flags: u32) -> Result<(DomainState, i32)> {
+        self.read(|w| w.domain_state(dom, flags))
+    }
+    async fn domain_get_xml_desc(&self, dom: &DomainRef, flags: u32) -> Result<String> {
+        self.read(|w| w.domain_xml(dom, flags))
+    }
+    async fn domain_get_os_type(&self, dom: &DomainRef) -> Result<String> {
+        self.read(|w| w.domain_exists(dom))?;
+        Ok(defaults::OS_TYPE.into())
+    }
+    async fn domain_get_autostart(&self, dom: &DomainRef) -> Result<bool> {
+        self.read(|w| w.domain_autostart(dom))
+    }
+    async fn domain_set_autostart(&self, dom: &DomainRef, autostart: bool) -> Result<()> {
+        let dom = dom.clone();
+        self.change(move |w, s| w.set_domain_autostart(s, &dom, autostart))
+            .await
+    }
+    async fn domain_is_active(&self, dom: &DomainRef) -> Result<bool> {
+        self.read(|w| w.domain_is_active(dom))
+    }
+    async fn domain_is_persistent(&self, dom: &DomainRef) -> Result<bool> {
+        self.read(|w| w.domain_is_persistent(dom))
+    }
+    async fn domain_is_updated(&self, dom: &DomainRef) -> Result<bool> {
+        self.read(|w| w.domain_is_updated(dom))
+    }
+    async fn domain_has_managed_save_image(&self, dom: &DomainRef, flags: u32) -> Result<bool> {
+        if flags != 0 {
+            return Err(Error::invalid_arg(
+                ErrorDomain::TEST,
+                format!("unsupported flags (0x{flags:x}) in function virDomainHasManagedSaveImage"),
+            ));
+        }
+        self.read(|w| w.domain_exists(dom))?;
+        Ok(false)
+    }
+    async fn domain_get_security_label(&self, dom: &DomainRef) -> Result<(String, bool)> {
+        self.read(|w| w.domain_exists(dom))?;
+        Ok((defaults::SECURITY_LABEL.into(), true))
+    }
+    async fn domain_set_memory(&self, dom: &DomainRef, kib: u64, flags: u32) -> Result<()> {
+        let dom = dom.clone();
+        self.change(move |w, s| w.set_domain_memory(s, &dom, kib, flags))
+            .await
+    }
+    async fn domain_get_max_memory(&self, dom: &DomainRef) -> Result<u64> {
+        self.read(|w| w.domain_max_memory(dom))
+    }
+    async fn domain_set_vcpus(&self, dom: &DomainRef, count: u32, flags: u32) -> Result<()> {
+        let dom = dom.clone();
+        self.change(move |w, s| w.set_domain_vcpus(s, &dom, count, flags))
+            .await
+    }
+    async fn domain_get_vcpus(&self, dom: &DomainRef, flags: u32) -> Result<u32> {
+        self.read(|w| w.domain_vcpus(dom, flags))
+    }
+    async fn domain_event_subscribe(&self) -> Result<broadcast::Receiver<DomainEvent>> {
+        Ok(self.shared.events.subscribe())
+    }
+
+    // ---- networks ----
+
+    async fn list_all_networks(&self, flags: u32) -> Result<Vec<NetworkRef>> {
+        self.read(|w| w.list_networks(flags))
+    }
+    async fn network_lookup_by_name(&self, name: &str) -> Result<NetworkRef> {
+        self.read(|w| w.lookup_network_by_name(name))
+    }
+    async fn network_lookup_by_uuid(&self, uuid: &Uuid) -> Result<NetworkRef> {
+        self.read(|w| w.lookup_network_by_uuid(uuid))
+    }
+    async fn network_define_xml(&self, xml: &str, flags: u32) -> Result<NetworkRef> {
+        let def = NetworkDef::from_xml(xml, flags & 1 != 0)?;
+        self.change(move |w, s| w.define_network(s, def)).await
+    }
+    async fn network_create_xml(&self, xml: &str, flags: u32) -> Result<NetworkRef> {
+        let def = NetworkDef::from_xml(xml, flags & 1 != 0)?;
+        self.change(move |w, s| w.create_network_xml(s, def)).await
+    }
+    async fn network_create(&self, net: &NetworkRef) -> Result<()> {
+        let net = net.clone();
+        self.change(move |w, s| w.start_network(s, &net)).await
+    }
+    async fn network_destroy(&self, net: &NetworkRef) -> Result<()> {
+        let net = net.clone();
+        self.change(move |w, s| w.destroy_network(s, &net)).await
+    }
+    async fn network_undefine(&self, net: &NetworkRef) -> Result<()> {
+        let net = net.clone();
+        self.change(move |w, s| w.undefine_network(s, &net)).await
+    }
+    async fn network_get_xml_desc(&self, net: &NetworkRef, flags: u32) -> Result<String> {
+        self.read(|w| w.network_xml(net, flags))
+    }
+    async fn network_get_bridge_name(&self, net: &NetworkRef) -> Result<String> {
+        self.read(|w| w.network_bridge(net))
+    }
+    async fn network_get_autostart(&self, net: &NetworkRef) -> Result<bool> {
+        self.read(|w| w.network_autostart(net))
+    }
+    async fn network_set_autostart(&self, net: &NetworkRef, autostart: bool) -> Result<()> {
+        let net = net.clone();
+        self.change(move |w, s| w.set_network_autostart(s, &net, autostart))
+            .await
+    }
+    async fn network_is_active(&self, net: &NetworkRef) -> Result<bool> {
+        self.read(|w| w.network_is_active(net))
+    }
+    async fn network_is_persistent(&self, net: &NetworkRef) -> Result<bool> {
+        self.read(|w| w.network_is_persistent(net))
+    }
+
+    // ---- storage pools ----
+
+    async fn list_all_storage_pools(&self, flags: u32) -> Result<Vec<PoolRef>> {
+        self.read(|w| w.list_pools(flags))
+    }
+    async fn pool_lookup_by_name(&self, name: &str) -> Result<PoolRef> {
+        self.read(|w| w.lookup_pool_by_name(name))
+    }
+    async fn pool_lookup_by_uuid(&self, uuid: &Uuid) -> Result<PoolRef> {
+        self.read(|w| w.lookup_pool_by_uuid(uuid))
+    }
+    async fn pool_lookup_by_volume(&self, vol: &VolumeRef) -> Result<PoolRef> {
+        self.read(|w| w.lookup_pool_by_volume(vol))
+    }
+    async fn pool_define_xml(&self, xml: &str, flags: u32) -> Result<PoolRef> {
+        let def = PoolDef::from_xml(xml, flags & 1 != 0)?;
+        self.change(move |w, s| w.define_pool(s, def)).await
+    }
+    async fn pool_create_xml(&self, xml: &str, flags: u32) -> Result<PoolRef> {
+        let def = PoolDef::from_xml(xml, false)?;
+        self.change(move |w, s| w.create_pool_xml(s, def, flags))
+            .await
+    }
+    async fn pool_build(&self, pool: &PoolRef, flags: u32) -> Result<()> {
+        self.read(|w| w.build_pool(pool, flags))
+    }
+    async fn pool_create(&self, pool: &PoolRef, flags: u32) -> Result<()> {
+        let pool = pool.clone();
+        self.change(move |w, s| w.start_pool(s, &pool, flags)).await
+    }
+    async fn pool_destroy(&self, pool: &PoolRef) -> Result<()> {
+        let pool = pool.clone();
+        self.change(move |w, s| w.destroy_pool(s, &pool)).await
+    }
+    async fn pool_undefine(&self, pool: &PoolRef) -> Result<()> {
+        let pool = pool.clone();
+        self.change(move |w, s| w.undefine_pool(s, &pool)).await
+    }
+    async fn pool_refresh(&self, pool: &PoolRef, flags: u32) -> Result<()> {
+        self.world().refresh_pool(pool, flags)
+    }
+    async fn pool_get_info(&self, pool: &PoolRef) -> Result<PoolInfo> {
+        self.read(|w| w.pool_info(pool))
+    }
+    async fn pool_get_xml_desc(&self, pool: &PoolRef, flags: u32) -> Result<String> {
+        self.read(|w| w.pool_xml(pool, flags))
+    }
+    async fn pool_get_autostart(&self, pool: &PoolRef) -> Result<bool> {
+        self.read(|w| w.pool_autostart(pool))
+    }
+    async fn pool_set_autostart(&self, pool: &PoolRef, autostart: bool) -> Result<()> {
+        let pool = pool.clone();
+        self.change(move |w, s| w.set_pool_autostart(s, &pool, autostart))
+            .await
+    }
+    async fn pool_is_active(&self, pool: &PoolRef) -> Result<bool> {
+        self.read(|w| w.pool_is_active(pool))
+    }
+    async fn pool_is_persistent(&self, pool: &PoolRef) -> Result<bool> {
+        self.read(|w| w.pool_is_persistent(pool))
+    }
+    async fn pool_list_all_volumes(&self, pool: &PoolRef, flags: u32) -> Result<Vec<VolumeRef>> {
+        self.read(|w| w.list_volumes(pool, flags))
+    }
+
+    // ---- storage volumes ----
+
+    async fn vol_lookup_by_name(&self, pool: &PoolRef, name: &str) -> Result<VolumeRef> {
+        self.read(|w| w.lookup_volume_by_name(pool, name))
+    }
+    async fn vol_lookup_by_key(&self, key: &str) -> Result<VolumeRef> {
+        self.read(|w| w.lookup_volume_by_key(key))
+    }
+    async fn vol_lookup_by_path(&self, path: &str) -> Result<VolumeRef> {
+        self.read(|w| w.lookup_volume_by_path(path))
+    }
+    async fn vol_create_xml(&self, pool: &PoolRef, xml: &str, flags: u32) -> Result<VolumeRef> {
+        if flags
+            & !(crate::driver::flags::VOL_CREATE_PREALLOC_METADATA
+                | crate::driver::flags::VOL_CREATE_VALIDATE)
+            != 0
+        {
+            return Err(Error::invalid_arg(
+                ErrorDomain::TEST,
+                format!("unsupported flags (0x{flags:x}) in function virStorageVolCreateXML"),
+            ));
+        }
+        let def = VolumeDef::from_xml(xml, flags & crate::driver::flags::VOL_CREATE_VALIDATE != 0)?;
+        let pool = pool.clone();
+        self.change(move |w, s| w.create_volume(s, &pool, def))
+            .await
+    }
+    async fn vol_delete(&self, vol: &VolumeRef, flags: u32) -> Result<()> {
+        let vol = vol.clone();
+        self.change(move |w, s| w.delete_volume(s, &vol, flags))
+            .await
+    }
+    async fn vol_resize(&self, vol: &VolumeRef, capacity: u64, flags: u32) -> Result<()> {
+        let vol = vol.clone();
+        self.change(move |w, s| w.resize_volume(s, &vol, capacity, flags))
+            .await
+    }
+    async fn vol_get_info(&self, vol: &VolumeRef) -> Result<VolumeInfo> {
+        self.read(|w| w.volume_info(vol))
+    }
+    async fn vol_get_path(&self, vol: &VolumeRef) -> Result<String> {
+        self.read(|w| w.volume_path(vol))
+    }
+    async fn vol_get_xml_desc(&self, vol: &VolumeRef, flags: u32) -> Result<String> {
+        self.read(|w| w.volume_xml(vol, flags))
+    }
+}
+
+#[cfg(test)]
+mod tests;
