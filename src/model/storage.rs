@@ -18,7 +18,7 @@ pub struct PoolDef {
     pub available: u64,
     /// `<target><path>`.
     pub target_path: Option<String>,
-    /// `<target><permissions><mode>` (octal text as written).
+    /// `<target><permissions><mode>`: octal text, normalised to four digits as libvirt writes it ("0755").
     pub target_mode: Option<String>,
 }
 
@@ -73,7 +73,7 @@ fn scaled_bytes(cx: &Ctx, root: &Node, element: &str) -> Result<Option<u64>> {
         .transpose()
 }
 
-/// `<permissions><mode>`: octal, at most 0o7777, kept as written.
+/// `<permissions><mode>`: one to four octal digits, returned as libvirt writes them (`755` becomes `0755`).
 fn parse_mode(cx: &Ctx, target: &Node) -> Result<Option<String>> {
     let Some(permissions) = target.child("permissions") else {
         return Ok(None);
@@ -83,14 +83,13 @@ fn parse_mode(cx: &Ctx, target: &Node) -> Result<Option<String>> {
         return Ok(None);
     };
     cx.check(mode, &[], &[])?;
-    let text = mode.text.trim();
-    let valid = (1..=4).contains(&text.len())
-        && text.bytes().all(|b| (b'0'..=b'7').contains(&b))
-        && u32::from_str_radix(text, 8).is_ok_and(|value| value <= 0o7777);
-    if !valid {
-        return Err(storage_xml_error("malformed octal mode"));
+    let text = mode.text.trim_matches(crate::model::xml::is_xml_space);
+    let digits_ok =
+        (1..=4).contains(&text.len()) && text.bytes().all(|b| (b'0'..=b'7').contains(&b));
+    match u32::from_str_radix(text, 8) {
+        Ok(mode) if digits_ok => Ok(Some(format!("{mode:04o}"))),
+        _ => Err(storage_xml_error("malformed octal mode")),
     }
-    Ok(Some(text.to_string()))
 }
 
 fn format_mode(w: &mut XmlWriter, mode: Option<&str>) {

@@ -556,7 +556,7 @@ impl Ctx {
             None => Ok(Uuid::new_v4()),
             Some(text) => {
                 // Only the hyphenated and the plain 32-digit forms, as the schemas say.
-                let trimmed = text.trim();
+                let trimmed = text.trim_matches(is_xml_space);
                 [32, 36]
                     .contains(&trimmed.len())
                     .then(|| Uuid::parse_str(trimmed).ok())
