@@ -13,6 +13,7 @@
 //! Modules stay private; the public surface is the `pub use` block below.
 #![forbid(unsafe_code)]
 
+mod auth;
 mod cim;
 mod cli;
 mod config;
@@ -26,6 +27,7 @@ mod uri;
 mod wbem;
 
 // The public surface.
+pub use auth::{CredentialError, CredentialStore, UserRecord, DEFAULT_REALM};
 pub use cim::builtin::MOF_FILES as BUILTIN_MOF_FILES;
 pub use cim::mof::{
     compile_files as compile_mof_files, parse_instance_mof, MofCompiler, MofError, MofStats,
@@ -57,3 +59,7 @@ pub use uri::{
 };
 /// The CIM-XML codec: `parse_request`, `write_imethod_response`, `write_method_response`, ...
 pub use wbem::cimxml;
+/// The WBEM server: listeners started from a daemon's configuration, the HTTP service, the operations.
+pub use wbem::{
+    http::HttpLimits, http::WbemServer, ops::Operations, start as start_wbem, WbemListeners,
+};
