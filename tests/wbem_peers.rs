@@ -97,15 +97,9 @@ fn pywbemcli_commands() {
     assert!(out.contains("KVM_HostSystem."), "{out}");
     let out = cli(&wbem, &["instance", "references", CS_PATH, "--names-only"]);
     assert!(out.contains("KVM_HostedDependency."), "{out}");
-    let out = cli(
-        &wbem,
-        &[
-            "instance",
-            "query",
-            "SELECT Name FROM KVM_ComputerSystem WHERE EnabledState = 2",
-        ],
-    );
-    assert!(out.contains("\"test\"") && !out.contains("vm000"), "{out}");
+    // `instance query` is not driven here: pywbemcli (1.4 with pywbem 1.9) fails on its own side
+    // ("IterQueryInstancesReturn is not iterable") whatever the server answers; the pywbem API test covers
+    // ExecQuery and IterQueryInstances.
     let vm = "KVM_ComputerSystem.CreationClassName=\"KVM_ComputerSystem\",Name=\"vm001\"";
     let out = cli(
         &wbem,
@@ -207,10 +201,7 @@ fn wbemcli_commands_with_basic_auth() {
         !ok || out.is_empty(),
         "wrong password accepted:\n{out}\n{err}"
     );
-    assert!(
-        err.contains("401") || err.to_lowercase().contains("auth"),
-        "{err}"
-    );
+    assert!(err.contains("Invalid username/password"), "{err}");
     // pywbem with right and wrong credentials.
     let (ok, out, err) = run(Command::new(pywbemcli())
         .args([
