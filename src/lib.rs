@@ -61,5 +61,6 @@ pub use uri::{
 pub use wbem::cimxml;
 /// The WBEM server: listeners started from a daemon's configuration, the HTTP service, the operations.
 pub use wbem::{
-    http::HttpLimits, http::WbemServer, ops::Operations, start as start_wbem, WbemListeners,
+    http::BasicAuth, http::HttpLimits, http::WbemServer, ops::Operations, start as start_wbem,
+    WbemListeners,
 };
