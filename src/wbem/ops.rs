@@ -104,6 +104,9 @@ const PULL_MAX_TIMEOUT: u32 = 3600;
 const PULL_MAX_CONTEXTS: usize = 1024;
 const PULL_MAX_OBJECTS: u32 = 100_000;
 
+/// A provider and the resolved class it serves.
+type ProviderWithClass = (Arc<dyn Provider>, Arc<Class>);
+
 enum PullQueue {
     Instances(VecDeque<Instance>),
     Paths(VecDeque<ObjectPath>),
@@ -197,7 +200,7 @@ impl Operations {
         &self,
         namespace: &str,
         class: &str,
-    ) -> Result<Vec<(Arc<dyn Provider>, Arc<Class>)>, OpError> {
+    ) -> Result<Vec<ProviderWithClass>, OpError> {
         let ns = self.repo.namespace(namespace)?;
         Ok(self
             .providers
