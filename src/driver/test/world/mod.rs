@@ -1,0 +1,362 @@
+//! The test driver's world and its state machine: domains, networks, pools and volumes, with libvirt's rules
+//! for every transition and refusal.
+//!
+//! Every change follows one pattern: check, build the changed object as a copy, write it to disk, and only then
+//! put it into memory and emit its events. A failed write therefore leaves memory as it was, and nothing is
+//! acknowledged that a restart would not find.
+//!
+//! This file holds the objects, the shared helpers and loading; `domains`, `networks` and `storage` hold the
+//! transitions of each kind.
+
+use super::store::Store;
+use crate::driver::{
+    event, flags, pool_state, reason, vol_type, DomainEvent, DomainInfo, DomainRef, DomainState,
+    NetworkRef, PoolInfo, PoolRef, VolumeInfo, VolumeRef,
+};
+use crate::error::{Error, ErrorCode, ErrorDomain, Result};
+use crate::model::{validate_name, DomainDef, DomainXmlOptions, NetworkDef, PoolDef, VolumeDef};
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+mod domains;
+mod networks;
+mod storage;
+
+/// Capacity every pool of libvirt's test driver reports (100 GiB).
+pub(super) const POOL_CAPACITY: u64 = 100 * 1024 * 1024 * 1024;
+
+pub(super) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// One domain: its definitions and live state.
+#[derive(Clone, Debug)]
+pub(super) struct DomainObj {
+    /// The definition used at the next start; `None` for a transient domain.
+    pub(super) persistent_def: Option<DomainDef>,
+    /// The running definition; `Some` exactly while the domain is active.
+    pub(super) live_def: Option<DomainDef>,
+    pub(super) state: DomainState,
+    pub(super) reason: i32,
+    /// −1 while inactive.
+    pub(super) id: i32,
+    pub(super) autostart: bool,
+    /// CPU time used before `running_since_ms`.
+    pub(super) cpu_time_ns: u64,
+    /// When the domain last began running (wall clock, ms); `None` unless running.
+    pub(super) running_since_ms: Option<u64>,
+}
+
+impl DomainObj {
+    fn defined(def: DomainDef) -> Self {
+        Self {
+            persistent_def: Some(def),
+            live_def: None,
+            state: DomainState::Shutoff,
+            reason: reason::SHUTOFF_UNKNOWN,
+            id: -1,
+            autostart: false,
+            cpu_time_ns: 0,
+            running_since_ms: None,
+        }
+    }
+
+    /// The definition that describes the domain now: the live one while active.
+    pub(super) fn def(&self) -> &DomainDef {
+        match (&self.live_def, &self.persistent_def) {
+            (Some(live), _) => live,
+            (None, Some(persistent)) => persistent,
+            // Unreachable by construction (loader and transitions keep one); a default keeps this total.
+            (None, None) => empty_def(),
+        }
+    }
+
+    pub(super) fn name(&self) -> &str {
+        &self.def().name
+    }
+
+    pub(super) fn uuid(&self) -> Uuid {
+        self.def().uuid
+    }
+
+    pub(super) fn is_active(&self) -> bool {
+        self.state.is_active()
+    }
+
+    pub(super) fn is_persistent(&self) -> bool {
+        self.persistent_def.is_some()
+    }
+
+    pub(super) fn handle(&self) -> DomainRef {
+        DomainRef {
+            name: self.name().to_string(),
+            uuid: self.uuid(),
+            id: self.id,
+        }
+    }
+
+    fn cpu_time_at(&self, now_ms: u64) -> u64 {
+        let running = self
+            .running_since_ms
+            .map(|since| now_ms.saturating_sub(since).saturating_mul(1_000_000))
+            .unwrap_or(0);
+        self.cpu_time_ns.saturating_add(running)
+    }
+
+    /// Folds the time run so far into `cpu_time_ns` (before pausing or stopping).
+    fn settle_cpu_time(&mut self) {
+        self.cpu_time_ns = self.cpu_time_at(now_ms());
+        self.running_since_ms = None;
+    }
+
+    fn stop(&mut self, shutoff_reason: i32) {
+        self.settle_cpu_time();
+        self.live_def = None;
+        self.state = DomainState::Shutoff;
+        self.reason = shutoff_reason;
+        self.id = -1;
+    }
+}
+
+fn empty_def() -> &'static DomainDef {
+    static EMPTY: std::sync::OnceLock<DomainDef> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(DomainDef::default)
+}
+
+#[derive(Clone, Debug)]
+pub(super) struct NetworkObj {
+    pub(super) def: NetworkDef,
+    pub(super) persistent: bool,
+    pub(super) active: bool,
+    pub(super) autostart: bool,
+}
+
+impl NetworkObj {
+    pub(super) fn handle(&self) -> NetworkRef {
+        NetworkRef {
+            name: self.def.name.clone(),
+            uuid: self.def.uuid,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(super) struct PoolObj {
+    /// Capacity, allocation and available are kept current from the pool's volumes.
+    pub(super) def: PoolDef,
+    pub(super) persistent: bool,
+    pub(super) active: bool,
+    pub(super) autostart: bool,
+}
+
+impl PoolObj {
+    pub(super) fn handle(&self) -> PoolRef {
+        PoolRef {
+            name: self.def.name.clone(),
+            uuid: self.def.uuid,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(super) struct VolumeObj {
+    /// The pool's UUID.
+    pub(super) pool: Uuid,
+    /// Key, path and allocation are always set.
+    pub(super) def: VolumeDef,
+    /// Names the volume's file; volume names can be too long to be file names.
+    pub(super) file_id: Uuid,
+}
+
+impl VolumeObj {
+    fn allocation(&self) -> u64 {
+        self.def.allocation.unwrap_or(self.def.capacity)
+    }
+}
+
+fn check_flags(flags: u32, allowed: u32, api: &str) -> Result<()> {
+    let unknown = flags & !allowed;
+    if unknown != 0 {
+        return Err(Error::invalid_arg(
+            ErrorDomain::TEST,
+            format!("unsupported flags (0x{unknown:x}) in function {api}"),
+        ));
+    }
+    Ok(())
+}
+
+fn no_domain() -> Error {
+    Error::with_detail(ErrorCode::NO_DOMAIN, ErrorDomain::TEST, "")
+}
+
+fn op_invalid(detail: impl AsRef<str>) -> Error {
+    Error::operation_invalid(ErrorDomain::TEST, detail)
+}
+
+/// "domain is not running", as libvirt's shared domain code words (and places) it.
+fn not_running() -> Error {
+    Error::operation_invalid(ErrorDomain::DOMAIN, "domain is not running")
+}
+
+/// The test driver's own wording for state errors: an internal error naming the domain.
+fn test_state_error(detail: String) -> Error {
+    Error::internal(ErrorDomain::TEST, detail)
+}
+
+fn op_failed(domain: ErrorDomain, detail: impl AsRef<str>) -> Error {
+    Error::with_detail(ErrorCode::OPERATION_FAILED, domain, detail)
+}
+
+fn no_network(detail: impl AsRef<str>) -> Error {
+    Error::with_detail(ErrorCode::NO_NETWORK, ErrorDomain::TEST, detail)
+}
+
+fn no_pool(detail: impl AsRef<str>) -> Error {
+    Error::with_detail(ErrorCode::NO_STORAGE_POOL, ErrorDomain::TEST, detail)
+}
+
+fn no_volume(detail: impl AsRef<str>) -> Error {
+    Error::with_detail(ErrorCode::NO_STORAGE_VOL, ErrorDomain::TEST, detail)
+}
+
+/// "Which of two filter flags is asked for": `None` when neither or both (no filtering).
+fn wanted(flags: u32, yes: u32, no: u32) -> Option<bool> {
+    match (flags & yes != 0, flags & no != 0) {
+        (true, false) => Some(true),
+        (false, true) => Some(false),
+        _ => None,
+    }
+}
+
+fn passes(filter: Option<bool>, value: bool) -> bool {
+    filter.is_none_or(|want| want == value)
+}
+
+/// Everything the test driver knows, guarded by one mutex in the driver.
+pub(super) struct World {
+    pub(super) domains: BTreeMap<Uuid, DomainObj>,
+    pub(super) networks: BTreeMap<Uuid, NetworkObj>,
+    pub(super) pools: BTreeMap<Uuid, PoolObj>,
+    /// Keyed by file id.
+    pub(super) volumes: BTreeMap<Uuid, VolumeObj>,
+    /// The id the next started domain gets; ids are never reused within a world.
+    pub(super) next_domain_id: i32,
+    events: broadcast::Sender<DomainEvent>,
+}
+
+impl World {
+    pub(super) fn new(events: broadcast::Sender<DomainEvent>) -> Self {
+        Self {
+            domains: BTreeMap::new(),
+            networks: BTreeMap::new(),
+            pools: BTreeMap::new(),
+            volumes: BTreeMap::new(),
+            next_domain_id: 1,
+            events,
+        }
+    }
+
+    fn emit(&self, domain: DomainRef, kind: i32, detail: i32) {
+        // No subscriber is not an error.
+        let _ = self.events.send(DomainEvent {
+            domain,
+            event: kind,
+            detail,
+        });
+    }
+
+    // ---------------------------------------------------------------- loading
+
+    pub(super) fn insert_loaded_domain(
+        &mut self,
+        dom: DomainObj,
+    ) -> std::result::Result<(), String> {
+        let uuid = dom.uuid();
+        if self.domains.contains_key(&uuid) {
+            return Err(format!("a second record for domain UUID {uuid}"));
+        }
+        if self.domains.values().any(|d| d.name() == dom.name()) {
+            return Err(format!("a second domain named '{}'", dom.name()));
+        }
+        if dom.is_active() && self.domains.values().any(|d| d.id == dom.id) {
+            return Err(format!("a second running domain with id {}", dom.id));
+        }
+        self.domains.insert(uuid, dom);
+        Ok(())
+    }
+
+    pub(super) fn max_domain_id(&self) -> i32 {
+        self.domains.values().map(|d| d.id).max().unwrap_or(0)
+    }
+
+    pub(super) fn insert_loaded_network(
+        &mut self,
+        net: NetworkObj,
+    ) -> std::result::Result<(), String> {
+        if self.networks.contains_key(&net.def.uuid)
+            || self.networks.values().any(|n| n.def.name == net.def.name)
+        {
+            return Err(format!(
+                "a second network named '{}' or with its UUID",
+                net.def.name
+            ));
+        }
+        self.networks.insert(net.def.uuid, net);
+        Ok(())
+    }
+
+    pub(super) fn insert_loaded_pool(&mut self, pool: PoolObj) -> std::result::Result<(), String> {
+        if self.pools.contains_key(&pool.def.uuid)
+            || self.pools.values().any(|p| p.def.name == pool.def.name)
+        {
+            return Err(format!(
+                "a second pool named '{}' or with its UUID",
+                pool.def.name
+            ));
+        }
+        self.pools.insert(pool.def.uuid, pool);
+        Ok(())
+    }
+
+    pub(super) fn insert_loaded_volume(
+        &mut self,
+        vol: VolumeObj,
+    ) -> std::result::Result<(), String> {
+        if !self.pools.contains_key(&vol.pool) {
+            return Err(format!(
+                "volume '{}' belongs to no known pool ({})",
+                vol.def.name, vol.pool
+            ));
+        }
+        if self
+            .volumes
+            .values()
+            .any(|v| v.pool == vol.pool && v.def.name == vol.def.name)
+        {
+            return Err(format!(
+                "a second volume named '{}' in its pool",
+                vol.def.name
+            ));
+        }
+        self.volumes.insert(vol.file_id, vol);
+        Ok(())
+    }
+
+    /// Sets every pool's allocation and available space from its volumes.
+    pub(super) fn recompute_pool_allocations(&mut self) {
+        for (uuid, pool) in self.pools.iter_mut() {
+            let used: u64 = self
+                .volumes
+                .values()
+                .filter(|v| v.pool == *uuid)
+                .fold(0u64, |sum, v| sum.saturating_add(v.allocation()));
+            pool.def.allocation = used;
+            pool.def.available = pool.def.capacity.saturating_sub(used);
+        }
+    }
+}
