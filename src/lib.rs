@@ -48,10 +48,14 @@ pub use driver::{
     Driver, NetworkRef, NodeInfo, PoolInfo, PoolRef, VolumeInfo, VolumeRef,
 };
 pub use error::{Error, ErrorCode, ErrorDomain, Result};
+/// Definition helpers beyond the core model types (units, MAC addresses, the nested definition parts).
 pub use model::{
-    generate_mac, parse_mac, parse_scaled, unit_bytes, validate_name, CharDevDef, ControllerDef,
-    Devices, DiskDef, DomainDef, DomainXmlOptions, Features, GraphicsDef, InputDef, InterfaceDef,
-    IpDef, NetworkDef, OsDef, PoolDef, ScaleDefault, VideoDef, VolumeDef,
+    generate_mac, parse_mac, parse_scaled, unit_bytes, CharDevDef, Devices, Features, IpDef, OsDef,
+    ScaleDefault, VideoDef,
+};
+pub use model::{
+    validate_name, ControllerDef, DiskDef, DomainDef, DomainXmlOptions, GraphicsDef, InputDef,
+    InterfaceDef, NetworkDef, PoolDef, VolumeDef,
 };
 pub use uri::{
     AuthChoice, KnownHostsVerify, ProxyMode, RemoteMode, RemoteParams, Transport, Uri, UriError,
