@@ -5,6 +5,7 @@ Expects the test driver's default domain "test" (running) and shut-off domains v
 Prints "OK <n> checks" and exits 0, or names the first failed check and exits 1.
 """
 import sys
+import time
 
 import pywbem
 
@@ -55,6 +56,8 @@ t = by_name["test"]
 check(t["EnabledState"] == 2 and t["HealthState"] == 5 and list(t["OperationalStatus"]) == [2], "running state")
 check(by_name["vm000"]["EnabledState"] == 3, "shut off state")
 check(t["CreationClassName"] == CS and t["ElementName"] == "test", "keys and ElementName")
+check(t["Caption"].startswith("Virtual System (") and t["Description"] == "Virtual System", "Caption")
+check(by_name["vm000"]["Caption"] == "Virtual System (No console)", "Caption without graphics")
 check(t["UUID"] and t["OtherIdentifyingInfo"][2] == t["UUID"], "UUID")
 deep = conn.EnumerateInstances("CIM_ComputerSystem")
 check(sorted(i.classname for i in deep).count(CS) == 4 and any(i.classname == "KVM_HostSystem" for i in deep),
@@ -131,6 +134,14 @@ r = conn.OpenEnumerateInstancePaths(CS, MaxObjectCount=1)
 conn.CloseEnumeration(r.context)
 check(cim_error(conn.PullInstancePaths, r.context, MaxObjectCount=1) == pywbem.CIM_ERR_INVALID_ENUMERATION_CONTEXT,
       "closed context is gone")
+r = conn.OpenEnumerateInstancePaths(CS, MaxObjectCount=1, OperationTimeout=1)
+time.sleep(2.5)
+check(cim_error(conn.PullInstancePaths, r.context, MaxObjectCount=1) == pywbem.CIM_ERR_INVALID_ENUMERATION_CONTEXT,
+      "expired context is gone")
+check(cim_error(conn.OpenEnumerateInstancePaths, CS, OperationTimeout=100000) == pywbem.CIM_ERR_INVALID_OPERATION_TIMEOUT,
+      "OperationTimeout too large")
+check(cim_error(conn.OpenEnumerateInstances, CS, ContinueOnError=True) == pywbem.CIM_ERR_CONTINUATION_ON_ERROR_NOT_SUPPORTED,
+      "ContinueOnError")
 r = conn.OpenAssociatorInstancePaths(path, MaxObjectCount=10)
 check(len(r.paths) == 1 and r.eos, "OpenAssociatorInstancePaths")
 r = conn.OpenAssociatorInstances(path, MaxObjectCount=10)

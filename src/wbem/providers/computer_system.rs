@@ -10,6 +10,7 @@ use super::{put, Provider, ProviderCtx};
 use crate::cim::{CimStatus, CimType, Instance, ObjectPath, Value};
 use crate::driver::{DomainRef, DomainState, Driver};
 use crate::error::ErrorCode;
+use crate::model::DomainDef;
 use crate::wbem::cimxml::MethodReturn;
 use crate::wbem::ops::OpError;
 
@@ -81,6 +82,24 @@ async fn lookup_domain(driver: &dyn Driver, path: &ObjectPath) -> Result<DomainR
     }
 }
 
+/// libvirt-CIM's caption: "Virtual System (Console on vnc://host:port)" or "Virtual System (No console)".
+async fn console_caption(driver: &dyn Driver, dom: &DomainRef) -> String {
+    let console = match driver.domain_get_xml_desc(dom, 0).await {
+        Ok(xml) => DomainDef::from_xml(&xml, false).ok().and_then(|def| {
+            def.devices.graphics.iter().find_map(|g| {
+                let port = g.port.filter(|p| *p > 0)?;
+                let host = g.listen.as_deref().unwrap_or("127.0.0.1");
+                Some(format!("{}://{host}:{port}", g.graphics_type))
+            })
+        }),
+        Err(_) => None,
+    };
+    match console {
+        Some(url) => format!("Virtual System (Console on {url})"),
+        None => "Virtual System (No console)".into(),
+    }
+}
+
 impl ComputerSystemProvider {
     async fn instance(&self, ctx: &ProviderCtx<'_>, dom: &DomainRef) -> Result<Instance, OpError> {
         let (state, _reason) = ctx.driver.domain_get_state(dom, 0).await?;
@@ -98,7 +117,8 @@ impl ComputerSystemProvider {
         put(&mut inst, class, "Name", s(&dom.name));
         put(&mut inst, class, "UUID", s(&uuid));
         put(&mut inst, class, "ElementName", s(&dom.name));
-        put(&mut inst, class, "Caption", s("Virtual System"));
+        let caption = console_caption(ctx.driver.as_ref(), dom).await;
+        put(&mut inst, class, "Caption", s(&caption));
         put(&mut inst, class, "Description", s("Virtual System"));
         put(&mut inst, class, "EnabledState", Value::Uint16(enabled));
         put(&mut inst, class, "RequestedState", Value::Uint16(requested));
