@@ -538,3 +538,59 @@ fn basic_auth_answers() {
     .unwrap();
     assert_eq!(resp.status, 200);
 }
+
+#[test]
+fn keep_alive_connections_end_after_the_request_limit() {
+    let limits = HttpLimits {
+        max_requests_per_connection: 3,
+        ..test_limits()
+    };
+    let server = start(limits, false, 0);
+    let mut s = TcpStream::connect(server.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    for i in 1..=3 {
+        s.write_all(&enum_names_request("")).unwrap();
+        let resp = read_response(&mut s).unwrap();
+        assert_eq!(resp.status, 200);
+        assert_eq!(
+            resp.header("Connection") == Some("close"),
+            i == 3,
+            "request {i}"
+        );
+    }
+    let mut rest = Vec::new();
+    assert_eq!(
+        s.read_to_end(&mut rest).unwrap_or(0),
+        0,
+        "closed after the limit"
+    );
+}
+
+/// RELIABILITY.md: 10k WBEM requests from 200 keep-alive clients, zero errors.
+#[test]
+fn ten_thousand_requests_from_200_keep_alive_clients() {
+    let server = start(test_limits(), false, 2);
+    let addr = server.addr;
+    let threads: Vec<_> = (0..200)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(addr).expect("connect");
+                s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+                let req = enum_names_request("");
+                for _ in 0..50 {
+                    s.write_all(&req).expect("write");
+                    let resp = read_response(&mut s).expect("response");
+                    assert_eq!(resp.status, 200);
+                    assert_eq!(resp.body.matches("<INSTANCENAME ").count(), 3);
+                }
+            })
+        })
+        .collect();
+    let mut failures = 0;
+    for t in threads {
+        if t.join().is_err() {
+            failures += 1;
+        }
+    }
+    assert_eq!(failures, 0, "clients with errors");
+}

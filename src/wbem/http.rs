@@ -53,6 +53,8 @@ pub struct HttpLimits {
     pub max_headers: usize,
     pub max_header_bytes: usize,
     pub max_connections: usize,
+    /// Requests served on one keep-alive connection before the server asks the client to reconnect.
+    pub max_requests_per_connection: u64,
 }
 
 impl Default for HttpLimits {
@@ -66,6 +68,7 @@ impl Default for HttpLimits {
             max_headers: 64,
             max_header_bytes: 16 * 1024,
             max_connections: 1024,
+            max_requests_per_connection: 10_000,
         }
     }
 }
@@ -402,12 +405,18 @@ impl WbemServer {
         });
         let server = Arc::clone(&self);
         let act = Arc::clone(&activity);
+        let max_requests = self.limits.max_requests_per_connection;
         let service = hyper::service::service_fn(move |req: HttpRequest<Incoming>| {
             let server = Arc::clone(&server);
             let act = Arc::clone(&act);
             async move {
                 act.busy.store(true, Ordering::Relaxed);
-                let resp = server.handle(req, peer).await;
+                let mut resp = server.handle(req, peer).await;
+                if act.requests.fetch_add(1, Ordering::Relaxed) + 1 >= max_requests {
+                    // hyper closes the connection after a response that says so.
+                    resp.headers_mut()
+                        .insert("Connection", HeaderValue::from_static("close"));
+                }
                 act.touch();
                 act.busy.store(false, Ordering::Relaxed);
                 Ok::<_, Infallible>(resp)
@@ -543,6 +552,7 @@ struct Activity {
     /// Milliseconds since `EPOCH` of the last read or write progress.
     last: AtomicU64,
     busy: AtomicBool,
+    requests: AtomicU64,
 }
 
 static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
