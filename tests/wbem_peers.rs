@@ -286,3 +286,20 @@ fn https_with_generated_certificate() {
     let out = wbemcli(&["-cacert", &cert.display().to_string(), "ein", &target]);
     assert_eq!(out.lines().count(), 4, "{out}");
 }
+
+#[test]
+fn pywbem_reads_a_streamed_result() {
+    let python = venv_python();
+    let wbem = Wbem::start(Options {
+        extra_domains: 300,
+        ..Options::default()
+    });
+    let script = "import pywbem, sys\n\
+                  c = pywbem.WBEMConnection(sys.argv[1], default_namespace='root/virt')\n\
+                  insts = c.EnumerateInstances('KVM_ComputerSystem')\n\
+                  names = c.EnumerateInstanceNames('KVM_ComputerSystem')\n\
+                  print(len(insts), len(set(i['Name'] for i in insts)), len(names))\n";
+    let (ok, out, err) = run(Command::new(python).args(["-c", script, &wbem.url()]));
+    assert!(ok, "{out}\n{err}");
+    assert_eq!(out.trim(), "301 301 301");
+}

@@ -158,12 +158,14 @@ impl Operations {
                     .intrinsic(name, namespace, &req.call)
                     .await
                     .map_err(|e| cim_error(&e));
-                if let Ok(ret) = &result {
-                    if let Some(reply) = stream_large(&req.message_id, name, ret, opts) {
-                        return reply;
+                match result {
+                    Ok(ret) if item_count(&ret) > STREAM_THRESHOLD => {
+                        stream_large(&req.message_id, name, ret, opts)
+                    }
+                    result => {
+                        Reply::Whole(write_imethod_response(&req.message_id, name, &result, opts))
                     }
                 }
-                Reply::Whole(write_imethod_response(&req.message_id, name, &result, opts))
             }
             Call::Extrinsic {
                 name,
@@ -995,39 +997,38 @@ fn write_options(call: &Call) -> WriteOptions {
     }
 }
 
-/// For long results, a reply written in pieces by a task (bounded channel: a slow reader holds the writer).
-fn stream_large(
-    message_id: &str,
-    method: &str,
-    ret: &IReturn,
-    opts: WriteOptions,
-) -> Option<Reply> {
-    let len = match ret {
+fn item_count(ret: &IReturn) -> usize {
+    match ret {
         IReturn::NamedInstances(v) | IReturn::ObjectsWithPath(v) => v.len(),
         IReturn::InstanceNames(v) | IReturn::ObjectPaths(v) => v.len(),
-        _ => return None,
-    };
-    if len <= STREAM_THRESHOLD {
-        return None;
+        _ => 0,
     }
-    let chunk_of = |range: std::ops::Range<usize>| -> IReturn {
-        match ret {
-            IReturn::NamedInstances(v) => IReturn::NamedInstances(v[range].to_vec()),
-            IReturn::ObjectsWithPath(v) => IReturn::ObjectsWithPath(v[range].to_vec()),
-            IReturn::InstanceNames(v) => IReturn::InstanceNames(v[range].to_vec()),
-            IReturn::ObjectPaths(v) => IReturn::ObjectPaths(v[range].to_vec()),
-            _ => IReturn::Nothing,
+}
+
+/// Splits a list result into pieces of `STREAM_CHUNK` items, moving (not copying) them.
+fn into_pieces(ret: IReturn) -> Vec<IReturn> {
+    fn split<T>(items: Vec<T>, wrap: fn(Vec<T>) -> IReturn) -> Vec<IReturn> {
+        let mut pieces = Vec::new();
+        let mut items = items.into_iter().peekable();
+        while items.peek().is_some() {
+            pieces.push(wrap(items.by_ref().take(STREAM_CHUNK).collect()));
         }
-    };
-    // Each piece is written as a whole response, then cut at IRETURNVALUE: the first keeps the head, the
-    // last the tail.
-    let mut pieces: Vec<IReturn> = Vec::new();
-    let mut start = 0;
-    while start < len {
-        let end = (start + STREAM_CHUNK).min(len);
-        pieces.push(chunk_of(start..end));
-        start = end;
+        pieces
     }
+    match ret {
+        IReturn::NamedInstances(v) => split(v, IReturn::NamedInstances),
+        IReturn::ObjectsWithPath(v) => split(v, IReturn::ObjectsWithPath),
+        IReturn::InstanceNames(v) => split(v, IReturn::InstanceNames),
+        IReturn::ObjectPaths(v) => split(v, IReturn::ObjectPaths),
+        other => vec![other],
+    }
+}
+
+/// A long result written in pieces by a task (bounded channel: a client that does not read holds the writer).
+/// Each piece is written as a whole response, then cut at IRETURNVALUE: the first keeps the head, the last the
+/// tail.
+fn stream_large(message_id: &str, method: &str, ret: IReturn, opts: WriteOptions) -> Reply {
+    let pieces = into_pieces(ret);
     let (tx, rx) = mpsc::channel::<Bytes>(4);
     let message_id = message_id.to_owned();
     let method = method.to_owned();
@@ -1051,7 +1052,7 @@ fn stream_large(
             }
         }
     });
-    Some(Reply::Chunks(rx))
+    Reply::Chunks(rx)
 }
 
 #[cfg(test)]
