@@ -594,3 +594,50 @@ fn ten_thousand_requests_from_200_keep_alive_clients() {
     }
     assert_eq!(failures, 0, "clients with errors");
 }
+
+#[test]
+fn get_property_and_class_level_method_calls() {
+    let server = start(test_limits(), false, 0);
+    let name = "<INSTANCENAME CLASSNAME=\"KVM_ComputerSystem\"><KEYBINDING NAME=\"CreationClassName\">\
+                <KEYVALUE VALUETYPE=\"string\">KVM_ComputerSystem</KEYVALUE></KEYBINDING><KEYBINDING \
+                NAME=\"Name\"><KEYVALUE VALUETYPE=\"string\">test</KEYVALUE></KEYBINDING></INSTANCENAME>";
+    let body = imethod_body(
+        "GetProperty",
+        &format!(
+            "<IPARAMVALUE NAME=\"InstanceName\">{name}</IPARAMVALUE>\
+             <IPARAMVALUE NAME=\"PropertyName\"><VALUE>EnabledState</VALUE></IPARAMVALUE>"
+        ),
+    );
+    let resp = exchange(server.addr, &post("GetProperty", &body, "")).unwrap();
+    assert_eq!(resp.status, 200);
+    assert!(
+        resp.body
+            .contains("<IRETURNVALUE><VALUE>2</VALUE></IRETURNVALUE>"),
+        "{}",
+        resp.body
+    );
+    let body = body.replace("EnabledState", "NoSuchProperty");
+    let resp = exchange(server.addr, &post("GetProperty", &body, "")).unwrap();
+    assert!(resp.body.contains("CODE=\"12\""), "{}", resp.body);
+
+    // An extrinsic call on a class path (cimtest style) reaches the provider, which wants an instance.
+    let call = "<?xml version=\"1.0\" encoding=\"utf-8\" ?><CIM CIMVERSION=\"2.0\" DTDVERSION=\"2.0\">\
+                <MESSAGE ID=\"7\" PROTOCOLVERSION=\"1.0\"><SIMPLEREQ><METHODCALL NAME=\"RequestStateChange\">\
+                <LOCALCLASSPATH><LOCALNAMESPACEPATH><NAMESPACE NAME=\"root\"/><NAMESPACE NAME=\"virt\"/>\
+                </LOCALNAMESPACEPATH><CLASSNAME NAME=\"KVM_ComputerSystem\"/></LOCALCLASSPATH>\
+                <PARAMVALUE NAME=\"RequestedState\"><VALUE>2</VALUE></PARAMVALUE></METHODCALL></SIMPLEREQ>\
+                </MESSAGE></CIM>";
+    let req = format!(
+        "POST /cimom HTTP/1.1\r\nHost: x\r\nCIMOperation: MethodCall\r\nCIMMethod: RequestStateChange\r\n\
+         CIMObject: root%2Fvirt%3AKVM_ComputerSystem\r\nContent-Length: {}\r\n\r\n{call}",
+        call.len()
+    );
+    let resp = exchange(server.addr, req.as_bytes()).unwrap();
+    assert_eq!(resp.status, 200, "{resp:?}");
+    assert!(
+        resp.body
+            .contains("<METHODRESPONSE NAME=\"RequestStateChange\"><ERROR CODE=\"4\""),
+        "{}",
+        resp.body
+    );
+}
