@@ -390,6 +390,22 @@ fn bad_requests_get_dsp0200_answers_and_the_canary_is_served() {
     assert_eq!(resp.header("73-CIMOperation"), Some("MethodResponse"));
     assert!(resp.body.contains("INSTANCENAME"));
 
+    // Too many key bindings: a CIM error (SERVER_LIMITS_EXCEEDED) inside HTTP 200, not an HTTP fault.
+    let keys: String = (0..100)
+        .map(|i| format!("<KEYBINDING NAME=\"K{i}\"><KEYVALUE>v</KEYVALUE></KEYBINDING>"))
+        .collect();
+    let body = imethod_body(
+        "GetInstance",
+        &format!(
+            "<IPARAMVALUE NAME=\"InstanceName\"><INSTANCENAME CLASSNAME=\"KVM_ComputerSystem\">{keys}\
+             </INSTANCENAME></IPARAMVALUE>"
+        ),
+    );
+    let resp = exchange(addr, &post("GetInstance", &body, "")).unwrap();
+    assert_eq!(resp.status, 200, "{resp:?}");
+    assert!(resp.body.contains("CODE=\"27\""), "{}", resp.body);
+    canary.check("too many key bindings");
+
     // An operation we do not implement: a CIM error inside HTTP 200.
     let body = imethod_body("EnumerateQualifiers", "");
     let resp = exchange(addr, &post("EnumerateQualifiers", &body, "")).unwrap();
