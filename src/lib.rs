@@ -16,6 +16,7 @@
 //! Modules stay private; the public surface is the `pub use` block below.
 #![forbid(unsafe_code)]
 
+mod auth;
 mod cim;
 mod cli;
 mod config;
@@ -30,6 +31,7 @@ mod uri;
 mod wbem;
 
 // The public surface.
+pub use auth::{CredentialError, CredentialStore, UserRecord, DEFAULT_REALM};
 pub use cim::builtin::MOF_FILES as BUILTIN_MOF_FILES;
 pub use cim::mof::{
     compile_files as compile_mof_files, parse_instance_mof, MofCompiler, MofError, MofStats,
@@ -81,3 +83,8 @@ pub mod rpc_wire {
     pub use crate::rpc::proto::*;
     pub use crate::rpc::xdr::{Array, CharArray, FixedChars, Reader, Writer};
 }
+/// The WBEM server: listeners started from a daemon's configuration, the HTTP service, the operations.
+pub use wbem::{
+    http::BasicAuth, http::HttpLimits, http::WbemServer, ops::Operations, start as start_wbem,
+    WbemListeners,
+};

@@ -126,14 +126,20 @@ fn main() -> ExitCode {
         pid_file: args.pid_file,
     };
     let result = runtime.block_on(async move {
-        let daemon = Daemon::start(config, options).await?;
-        // The RPC and WBEM listeners will be started here as services (Daemon::spawn_service).
-        daemon.run().await
+        let mut daemon = Daemon::start(config, options)
+            .await
+            .map_err(|err| err.to_string())?;
+        // The RPC listeners will be started here as services too (Daemon::spawn_service).
+        if let Err(message) = virtcim::start_wbem(&mut daemon).await {
+            daemon.stop().await;
+            return Err(message);
+        }
+        daemon.run().await.map_err(|err| err.to_string())
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("virtcimd: {err}");
+        Err(message) => {
+            eprintln!("virtcimd: {message}");
             ExitCode::FAILURE
         }
     }

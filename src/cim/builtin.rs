@@ -49,12 +49,24 @@ pub const MOF_FILES: &[(&str, &str)] = &[
         include_str!("../../mof/cim/CIM_ComputerSystem.mof"),
     ),
     (
+        "cim/CIM_Dependency.mof",
+        include_str!("../../mof/cim/CIM_Dependency.mof"),
+    ),
+    (
+        "cim/CIM_HostedDependency.mof",
+        include_str!("../../mof/cim/CIM_HostedDependency.mof"),
+    ),
+    (
         "kvm/KVM_ComputerSystem.mof",
         include_str!("../../mof/kvm/KVM_ComputerSystem.mof"),
     ),
     (
         "kvm/KVM_HostSystem.mof",
         include_str!("../../mof/kvm/KVM_HostSystem.mof"),
+    ),
+    (
+        "kvm/KVM_HostedDependency.mof",
+        include_str!("../../mof/kvm/KVM_HostedDependency.mof"),
     ),
 ];
 

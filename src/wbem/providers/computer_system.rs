@@ -1,0 +1,395 @@
+//! The system classes: `KVM_ComputerSystem` (one per domain, state mapping and RequestStateChange as
+//! libvirt-CIM), `KVM_HostSystem` (the host) and `KVM_HostedDependency` (host -> each domain).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use super::{put, Provider, ProviderCtx};
+use crate::cim::{CimStatus, CimType, Instance, ObjectPath, Value};
+use crate::driver::{DomainRef, DomainState, Driver};
+use crate::error::ErrorCode;
+use crate::model::DomainDef;
+use crate::wbem::cimxml::MethodReturn;
+use crate::wbem::ops::OpError;
+
+pub const CS_CLASS: &str = "KVM_ComputerSystem";
+pub const HOST_CLASS: &str = "KVM_HostSystem";
+pub const HOSTED_DEPENDENCY_CLASS: &str = "KVM_HostedDependency";
+const NAMESPACE: &str = "root/virt";
+
+/// The status properties for a libvirt state (REPORT §1.6): EnabledState, HealthState, OperationalStatus,
+/// OperatingStatus.
+pub fn state_properties(state: DomainState) -> (u16, u16, u16, u16) {
+    match state {
+        DomainState::NoState => (0, 0, 15, 5),
+        DomainState::Running => (2, 5, 2, 32768),
+        DomainState::Blocked => (2, 5, 2, 7),
+        DomainState::Paused => (9, 5, 2, 7),
+        DomainState::Shutdown => (4, 0, 15, 5),
+        DomainState::Shutoff => (3, 0, 15, 5),
+        DomainState::Crashed => (3, 20, 6, 6),
+        // Suspended to memory: enabled but offline, as libvirt-CIM reports a saved domain.
+        DomainState::PmSuspended => (6, 0, 15, 5),
+    }
+}
+
+/// `KVM_ComputerSystem`: keys CreationClassName = "KVM_ComputerSystem", Name = the domain name.
+#[derive(Default)]
+pub struct ComputerSystemProvider {
+    /// Last RequestedState per domain UUID (libvirt-CIM keeps it in its infostore; 0 = never requested).
+    requested: Mutex<HashMap<uuid::Uuid, u16>>,
+}
+
+pub fn computer_system_path(name: &str) -> ObjectPath {
+    ObjectPath::instance(
+        Some(NAMESPACE),
+        CS_CLASS,
+        &[("CreationClassName", CS_CLASS), ("Name", name)],
+    )
+}
+
+async fn host_name(driver: &dyn Driver) -> String {
+    match driver.get_hostname().await {
+        Ok(name) if !name.is_empty() => name,
+        _ => "unknown".into(),
+    }
+}
+
+fn host_path(name: &str) -> ObjectPath {
+    ObjectPath::instance(
+        Some(NAMESPACE),
+        HOST_CLASS,
+        &[("CreationClassName", HOST_CLASS), ("Name", name)],
+    )
+}
+
+/// The domain a KVM_ComputerSystem path names, or NOT_FOUND.
+async fn lookup_domain(driver: &dyn Driver, path: &ObjectPath) -> Result<DomainRef, OpError> {
+    let not_found = || OpError::cim(CimStatus::NotFound, format!("no instance {path}"));
+    let ccn_ok = path
+        .key_str("CreationClassName")
+        .is_none_or(|c| c.eq_ignore_ascii_case(CS_CLASS));
+    let name = path.key_str("Name").ok_or_else(not_found)?;
+    if !ccn_ok {
+        return Err(not_found());
+    }
+    match driver.domain_lookup_by_name(name).await {
+        Ok(dom) => Ok(dom),
+        Err(err) if err.code == ErrorCode::NO_DOMAIN => Err(not_found()),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// libvirt-CIM's caption: "Virtual System (Console on vnc://host:port)" or "Virtual System (No console)".
+async fn console_caption(driver: &dyn Driver, dom: &DomainRef) -> String {
+    let console = match driver.domain_get_xml_desc(dom, 0).await {
+        Ok(xml) => DomainDef::from_xml(&xml, false).ok().and_then(|def| {
+            def.devices.graphics.iter().find_map(|g| {
+                let port = g.port.filter(|p| *p > 0)?;
+                let host = g.listen.as_deref().unwrap_or("127.0.0.1");
+                Some(format!("{}://{host}:{port}", g.graphics_type))
+            })
+        }),
+        Err(_) => None,
+    };
+    match console {
+        Some(url) => format!("Virtual System (Console on {url})"),
+        None => "Virtual System (No console)".into(),
+    }
+}
+
+impl ComputerSystemProvider {
+    async fn instance(&self, ctx: &ProviderCtx<'_>, dom: &DomainRef) -> Result<Instance, OpError> {
+        let (state, _reason) = ctx.driver.domain_get_state(dom, 0).await?;
+        let (enabled, health, operational, operating) = state_properties(state);
+        let requested = self
+            .requested
+            .lock()
+            .map(|m| m.get(&dom.uuid).copied().unwrap_or(0))
+            .unwrap_or(0);
+        let class = ctx.class;
+        let uuid = dom.uuid.to_string();
+        let mut inst = ctx.new_instance();
+        let s = |v: &str| Value::String(v.to_owned());
+        put(&mut inst, class, "CreationClassName", s(CS_CLASS));
+        put(&mut inst, class, "Name", s(&dom.name));
+        put(&mut inst, class, "UUID", s(&uuid));
+        put(&mut inst, class, "ElementName", s(&dom.name));
+        let caption = console_caption(ctx.driver.as_ref(), dom).await;
+        put(&mut inst, class, "Caption", s(&caption));
+        put(&mut inst, class, "Description", s("Virtual System"));
+        put(&mut inst, class, "EnabledState", Value::Uint16(enabled));
+        put(&mut inst, class, "RequestedState", Value::Uint16(requested));
+        put(&mut inst, class, "HealthState", Value::Uint16(health));
+        put(
+            &mut inst,
+            class,
+            "OperationalStatus",
+            Value::Array(CimType::Uint16, vec![Value::Uint16(operational)]),
+        );
+        put(
+            &mut inst,
+            class,
+            "OperatingStatus",
+            Value::Uint16(operating),
+        );
+        let strings = |items: &[&str]| {
+            Value::Array(
+                CimType::String,
+                items.iter().map(|i| Value::String((*i).into())).collect(),
+            )
+        };
+        put(
+            &mut inst,
+            class,
+            "OtherIdentifyingInfo",
+            strings(&["Virtual System", "KVM Virtual System", &uuid]),
+        );
+        put(
+            &mut inst,
+            class,
+            "IdentifyingDescriptions",
+            strings(&["Type", "Model", "UUID"]),
+        );
+        Ok(ctx.with_path(inst))
+    }
+
+    async fn request_state_change(
+        &self,
+        driver: &dyn Driver,
+        dom: &DomainRef,
+        requested: u16,
+    ) -> Result<(), OpError> {
+        let (state, _) = driver.domain_get_state(dom, 0).await?;
+        let running = matches!(state, DomainState::Running | DomainState::Blocked);
+        let invalid = |what: &str| {
+            OpError::cim(
+                CimStatus::Failed,
+                format!("domain {} is {state:?}: cannot {what}", dom.name),
+            )
+        };
+        match requested {
+            2 => match state {
+                DomainState::Paused => driver.domain_resume(dom).await?,
+                DomainState::Shutoff | DomainState::Crashed | DomainState::NoState => {
+                    driver.domain_create(dom, 0).await?;
+                }
+                _ => {}
+            },
+            // libvirt destroys a paused domain too, so Disabled accepts it (libvirt-CIM only took running ones).
+            3 if running || state == DomainState::Paused => driver.domain_destroy(dom, 0).await?,
+            3 => return Err(invalid("disable")),
+            4 if running => driver.domain_shutdown(dom, 0).await?,
+            4 => return Err(invalid("shut down")),
+            9 if running => driver.domain_suspend(dom).await?,
+            9 => return Err(invalid("pause")),
+            10 if running || state == DomainState::Paused => driver.domain_reboot(dom, 0).await?,
+            10 => return Err(invalid("reboot")),
+            11 if running || state == DomainState::Paused => {
+                driver.domain_destroy(dom, 0).await?;
+                driver.domain_create(dom, 0).await?;
+            }
+            11 => return Err(invalid("reset")),
+            other => {
+                return Err(OpError::cim(
+                    CimStatus::NotSupported,
+                    format!("RequestedState {other} is not supported"),
+                ))
+            }
+        }
+        if let Ok(mut map) = self.requested.lock() {
+            map.insert(dom.uuid, requested);
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Provider for ComputerSystemProvider {
+    fn class_name(&self) -> &'static str {
+        CS_CLASS
+    }
+
+    async fn enumerate_names(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<ObjectPath>, OpError> {
+        let domains = ctx.driver.list_all_domains(0).await?;
+        Ok(domains
+            .iter()
+            .map(|d| computer_system_path(&d.name))
+            .collect())
+    }
+
+    async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {
+        let dom = lookup_domain(ctx.driver.as_ref(), path).await?;
+        match self.instance(ctx, &dom).await {
+            Err(err) if err.status() == CimStatus::NotFound => Err(err),
+            other => other,
+        }
+    }
+
+    async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
+        let mut out = Vec::new();
+        for dom in ctx.driver.list_all_domains(0).await? {
+            match self.instance(ctx, &dom).await {
+                Ok(inst) => out.push(inst),
+                // Undefined between the listing and the lookup: not an error for the enumeration.
+                Err(OpError::Driver(e)) if e.code == ErrorCode::NO_DOMAIN => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn invoke(
+        &self,
+        ctx: &ProviderCtx<'_>,
+        target: &ObjectPath,
+        method: &str,
+        params: Vec<(String, Value)>,
+    ) -> Result<MethodReturn, OpError> {
+        if !method.eq_ignore_ascii_case("RequestStateChange") {
+            return Err(OpError::cim(
+                CimStatus::MethodNotAvailable,
+                format!("method {method} is not available on {CS_CLASS}"),
+            ));
+        }
+        if target.is_class_path() {
+            return Err(OpError::cim(
+                CimStatus::InvalidParameter,
+                "RequestStateChange needs an instance path",
+            ));
+        }
+        let requested = params
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("RequestedState"))
+            .and_then(|(_, v)| v.as_i128())
+            .and_then(|n| u16::try_from(n).ok())
+            .ok_or_else(|| {
+                OpError::cim(
+                    CimStatus::InvalidParameter,
+                    "RequestedState (uint16) is required",
+                )
+            })?;
+        let dom = lookup_domain(ctx.driver.as_ref(), target).await?;
+        self.request_state_change(ctx.driver.as_ref(), &dom, requested)
+            .await?;
+        Ok(MethodReturn {
+            value: Value::Uint32(0),
+            out_params: Vec::new(),
+        })
+    }
+}
+
+/// `KVM_HostSystem`: the one host, Name = the driver's host name.
+pub struct HostSystemProvider;
+
+#[async_trait]
+impl Provider for HostSystemProvider {
+    fn class_name(&self) -> &'static str {
+        HOST_CLASS
+    }
+
+    async fn enumerate_names(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<ObjectPath>, OpError> {
+        Ok(vec![host_path(&host_name(ctx.driver.as_ref()).await)])
+    }
+
+    async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {
+        let name = host_name(ctx.driver.as_ref()).await;
+        if !host_path(&name).same_object(path) {
+            return Err(OpError::cim(
+                CimStatus::NotFound,
+                format!("no instance {path}"),
+            ));
+        }
+        let mut inst = ctx.new_instance();
+        put(
+            &mut inst,
+            ctx.class,
+            "CreationClassName",
+            Value::String(HOST_CLASS.into()),
+        );
+        put(&mut inst, ctx.class, "Name", Value::String(name.clone()));
+        put(&mut inst, ctx.class, "ElementName", Value::String(name));
+        Ok(ctx.with_path(inst))
+    }
+}
+
+/// `KVM_HostedDependency`: Antecedent = the host, Dependent = each domain's KVM_ComputerSystem.
+pub struct HostedDependencyProvider;
+
+fn hosted_dependency_path(host: &str, domain: &str) -> ObjectPath {
+    ObjectPath::class(Some(NAMESPACE), HOSTED_DEPENDENCY_CLASS)
+        .with_key("Antecedent", Value::Reference(Box::new(host_path(host))))
+        .with_key(
+            "Dependent",
+            Value::Reference(Box::new(computer_system_path(domain))),
+        )
+}
+
+#[async_trait]
+impl Provider for HostedDependencyProvider {
+    fn class_name(&self) -> &'static str {
+        HOSTED_DEPENDENCY_CLASS
+    }
+
+    async fn enumerate_names(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<ObjectPath>, OpError> {
+        let host = host_name(ctx.driver.as_ref()).await;
+        let domains = ctx.driver.list_all_domains(0).await?;
+        Ok(domains
+            .iter()
+            .map(|d| hosted_dependency_path(&host, &d.name))
+            .collect())
+    }
+
+    async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {
+        let not_found = || OpError::cim(CimStatus::NotFound, format!("no instance {path}"));
+        let dependent = match path.key("Dependent") {
+            Some(Value::Reference(p)) => p.as_ref().clone(),
+            _ => return Err(not_found()),
+        };
+        let dom = lookup_domain(ctx.driver.as_ref(), &dependent)
+            .await
+            .map_err(|_| not_found())?;
+        let host = host_name(ctx.driver.as_ref()).await;
+        let expected = hosted_dependency_path(&host, &dom.name);
+        if !expected.same_object(path) {
+            return Err(not_found());
+        }
+        let mut inst = ctx.new_instance();
+        for (key, value) in &expected.keys {
+            put(&mut inst, ctx.class, key, value.clone());
+        }
+        Ok(ctx.with_path(inst))
+    }
+
+    async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
+        Ok(self
+            .enumerate_names(ctx)
+            .await?
+            .into_iter()
+            .map(|path| {
+                let mut inst = ctx.new_instance();
+                for (key, value) in &path.keys {
+                    put(&mut inst, ctx.class, key, value.clone());
+                }
+                ctx.with_path(inst)
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_table_matches_libvirt_cim() {
+        assert_eq!(state_properties(DomainState::Running), (2, 5, 2, 32768));
+        assert_eq!(state_properties(DomainState::Paused), (9, 5, 2, 7));
+        assert_eq!(state_properties(DomainState::Shutoff), (3, 0, 15, 5));
+        assert_eq!(state_properties(DomainState::Crashed), (3, 20, 6, 6));
+        assert_eq!(state_properties(DomainState::Shutdown), (4, 0, 15, 5));
+        assert_eq!(state_properties(DomainState::NoState), (0, 0, 15, 5));
+    }
+}

@@ -1,0 +1,121 @@
+//! The provider interface: one implementation per CIM class family computes instances from the driver on each
+//! request (nothing cached), and carries out extrinsic methods and instance changes. Association providers are
+//! providers of association classes; the operations layer derives Associators/References from them.
+
+mod computer_system;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::cim::{CimStatus, Class, Instance, ObjectPath, Value};
+use crate::driver::Driver;
+use crate::wbem::cimxml::MethodReturn;
+use crate::wbem::ops::OpError;
+
+pub use computer_system::{ComputerSystemProvider, HostSystemProvider, HostedDependencyProvider};
+
+/// What a provider call gets: the driver, the class being served (resolved, with inherited properties) and
+/// the namespace.
+pub struct ProviderCtx<'a> {
+    pub driver: &'a Arc<dyn Driver>,
+    pub class: &'a Class,
+    pub namespace: &'a str,
+}
+
+impl ProviderCtx<'_> {
+    /// A fresh instance of the served class, every declared property present (NULL or its default).
+    pub fn new_instance(&self) -> Instance {
+        self.class.new_instance()
+    }
+
+    /// Finishes an instance: sets its path from the key properties.
+    pub fn with_path(&self, mut inst: Instance) -> Instance {
+        inst.path = Some(inst.path_from_keys(self.class, Some(self.namespace)));
+        inst
+    }
+}
+
+/// Sets a property only when the class declares it (so a provider never invents properties).
+pub fn put(inst: &mut Instance, class: &Class, name: &str, value: Value) {
+    if let Some(prop) = class.property(name) {
+        let value = value.clone().coerce(&prop.ty).unwrap_or(value);
+        let prop_name = prop.name.clone();
+        inst.set(&prop_name, value);
+    }
+}
+
+pub(crate) fn not_supported(what: &str) -> OpError {
+    OpError::cim(CimStatus::NotSupported, format!("{what} is not supported"))
+}
+
+/// One class family's instances and behaviour.
+#[async_trait]
+pub trait Provider: Send + Sync {
+    /// The (most-derived) class this provider serves.
+    fn class_name(&self) -> &'static str;
+
+    /// The namespace the class lives in.
+    fn namespace(&self) -> &'static str {
+        "root/virt"
+    }
+
+    /// The paths of every instance.
+    async fn enumerate_names(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<ObjectPath>, OpError>;
+
+    /// One instance by path; `CIM_ERR_NOT_FOUND` when it does not exist.
+    async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError>;
+
+    /// Every instance. The default gets each enumerated path, skipping objects that vanished meanwhile.
+    async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
+        let mut out = Vec::new();
+        for path in self.enumerate_names(ctx).await? {
+            match self.get(ctx, &path).await {
+                Ok(inst) => out.push(inst),
+                Err(err) if err.status() == CimStatus::NotFound => {}
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(out)
+    }
+
+    /// An extrinsic method on an instance or class path, parameters already typed per the declaration.
+    async fn invoke(
+        &self,
+        _ctx: &ProviderCtx<'_>,
+        _target: &ObjectPath,
+        method: &str,
+        _params: Vec<(String, Value)>,
+    ) -> Result<MethodReturn, OpError> {
+        Err(OpError::cim(
+            CimStatus::MethodNotAvailable,
+            format!("method {method} is not available"),
+        ))
+    }
+
+    async fn create(&self, _ctx: &ProviderCtx<'_>, _inst: Instance) -> Result<ObjectPath, OpError> {
+        Err(not_supported("CreateInstance"))
+    }
+
+    async fn modify(
+        &self,
+        _ctx: &ProviderCtx<'_>,
+        _inst: Instance,
+        _property_list: Option<Vec<String>>,
+    ) -> Result<(), OpError> {
+        Err(not_supported("ModifyInstance"))
+    }
+
+    async fn delete(&self, _ctx: &ProviderCtx<'_>, _path: &ObjectPath) -> Result<(), OpError> {
+        Err(not_supported("DeleteInstance"))
+    }
+}
+
+/// The providers the server has.
+pub fn all_providers() -> Vec<Arc<dyn Provider>> {
+    vec![
+        Arc::new(ComputerSystemProvider::default()),
+        Arc::new(HostSystemProvider),
+        Arc::new(HostedDependencyProvider),
+    ]
+}

@@ -1,0 +1,157 @@
+//! Benchmark (ignored by default; not a timed test): EnumerateInstances and EnumerateInstanceNames of
+//! KVM_ComputerSystem with 1000 domains, requests per second from 8 keep-alive clients, against a bare hyper
+//! server returning the same bytes. Run: `cargo test --release --test wbem_bench -- --ignored --nocapture`.
+
+mod wbem_common;
+
+use std::convert::Infallible;
+use std::net::{SocketAddr, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use virtcim::{
+    builtin_repository, Config, Daemon, DaemonOptions, HttpLimits, Operations, WbemServer, TEST_URI,
+};
+use wbem_common::{imethod_body, post, read_response};
+
+const DOMAINS: usize = 999; // plus the test driver's own "test"
+const CLIENTS: usize = 8;
+const SECONDS: u64 = 5;
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn start_wbem(dir: &std::path::Path) -> SocketAddr {
+    let state = dir.join("state");
+    wbem_common::prepare_state(&state, DOMAINS);
+    let config = Config {
+        state_dir: state,
+        unix_sock_dir: dir.join("run"),
+        ..Config::default()
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        runtime().block_on(async move {
+            let mut daemon = Daemon::start(config, DaemonOptions::default())
+                .await
+                .unwrap();
+            let driver = daemon.driver(TEST_URI).unwrap();
+            let ops = Operations::new(Arc::new(builtin_repository().unwrap()), driver, "localhost");
+            let server = Arc::new(WbemServer::new(Arc::new(ops), None, HttpLimits::default()));
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            let shutdown = daemon.shutdown();
+            daemon.spawn_service("wbem-http", server.serve_http(listener, shutdown));
+            daemon.run_until(std::future::pending()).await;
+        });
+    });
+    rx.recv().unwrap()
+}
+
+/// A bare hyper server answering every request with `body`.
+fn start_bare(body: bytes::Bytes) -> SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        runtime().block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(listener.local_addr().unwrap()).unwrap();
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                let body = body.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(
+                        move |req: hyper::Request<hyper::body::Incoming>| {
+                            let body = body.clone();
+                            async move {
+                                use http_body_util::BodyExt;
+                                let _ = req.into_body().collect().await;
+                                let mut resp =
+                                    hyper::Response::new(http_body_util::Full::new(body));
+                                resp.headers_mut().insert(
+                                    "Content-Type",
+                                    hyper::header::HeaderValue::from_static(
+                                        "application/xml; charset=\"utf-8\"",
+                                    ),
+                                );
+                                Ok::<_, Infallible>(resp)
+                            }
+                        },
+                    );
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+    });
+    rx.recv().unwrap()
+}
+
+fn request(method: &str) -> Vec<u8> {
+    let body = imethod_body(
+        method,
+        "<IPARAMVALUE NAME=\"ClassName\"><CLASSNAME NAME=\"KVM_ComputerSystem\"/></IPARAMVALUE>",
+    );
+    post(method, &body, "")
+}
+
+/// Requests per second from `CLIENTS` keep-alive clients for `SECONDS`; checks every answer.
+fn measure(addr: SocketAddr, req: &[u8], expect_items: usize, marker: &str) -> f64 {
+    let done = Arc::new(AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs(SECONDS);
+    let started = Instant::now();
+    let threads: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let req = req.to_vec();
+            let done = Arc::clone(&done);
+            let marker = marker.to_owned();
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(addr).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+                while Instant::now() < deadline {
+                    std::io::Write::write_all(&mut s, &req).unwrap();
+                    let resp = read_response(&mut s).expect("response");
+                    assert_eq!(resp.status, 200);
+                    assert_eq!(resp.body.matches(marker.as_str()).count(), expect_items);
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let rate = done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
+    rate
+}
+
+#[test]
+#[ignore = "benchmark: run explicitly with --release --ignored --nocapture"]
+fn enumerate_1000_domains_vs_bare_hyper() {
+    let dir = tempfile::tempdir().unwrap();
+    let wbem = start_wbem(dir.path());
+    for (method, marker) in [
+        ("EnumerateInstanceNames", "<INSTANCENAME "),
+        ("EnumerateInstances", "<VALUE.NAMEDINSTANCE>"),
+    ] {
+        let req = request(method);
+        let sample = wbem_common::raw_exchange(wbem, &req, Duration::from_secs(60)).unwrap();
+        let items = DOMAINS + 1;
+        assert_eq!(sample.body.matches(marker).count(), items);
+        let bare = start_bare(bytes::Bytes::from(sample.body.clone()));
+        let ours = measure(wbem, &req, items, marker);
+        let theirs = measure(bare, &req, items, marker);
+        println!(
+            "BENCH {method}: {items} instances, {} bytes, {CLIENTS} keep-alive clients: virtcim {ours:.1} req/s, \
+             bare hyper (same bytes) {theirs:.1} req/s",
+            sample.body.len()
+        );
+    }
+}

@@ -1,0 +1,63 @@
+//! `virtcim-passwd` manages the credential store the WBEM server reads: add, passwd, delete, list.
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Command, Stdio};
+
+use virtcim::CredentialStore;
+
+const TOOL: &str = env!("CARGO_BIN_EXE_virtcim-passwd");
+
+fn tool(file: &std::path::Path, args: &[&str], stdin: &str) -> (bool, String, String) {
+    let mut child = Command::new(TOOL)
+        .arg("-f")
+        .arg(file)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn virtcim-passwd");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    let out = child.wait_with_output().expect("wait");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn add_change_list_delete() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("credentials.json");
+    assert!(tool(&file, &["add", "alice"], "pw1\n").0);
+    assert!(tool(&file, &["add", "bob", "virtcim", "example.org"], "pw2\n").0);
+    let (ok, _, err) = tool(&file, &["add", "alice"], "x\n");
+    assert!(!ok && err.contains("already exists"), "{err}");
+    let (ok, _, err) = tool(&file, &["add", "carol"], "\n");
+    assert!(!ok && err.contains("empty password"), "{err}");
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert!(!std::fs::read_to_string(&file).unwrap().contains("pw1"));
+    let store = CredentialStore::load(&file).unwrap();
+    assert!(store.verify_password("alice", "pw1"));
+    assert_eq!(store.user("bob").unwrap().digest_md5.len(), 2);
+    assert!(tool(&file, &["passwd", "alice"], "pw3\n").0);
+    assert!(CredentialStore::load(&file)
+        .unwrap()
+        .verify_password("alice", "pw3"));
+    let (ok, out, _) = tool(&file, &["list"], "");
+    assert!(ok);
+    assert_eq!(out, "alice\nbob\n");
+    assert!(tool(&file, &["delete", "bob"], "").0);
+    let (ok, _, err) = tool(&file, &["delete", "bob"], "");
+    assert!(!ok && err.contains("no user"), "{err}");
+    let (ok, _, err) = tool(&file, &["frobnicate"], "");
+    assert!(!ok && err.contains("unknown"), "{err}");
+}
