@@ -58,6 +58,7 @@ pub use model::{
     validate_name, ControllerDef, DiskDef, DomainDef, DomainXmlOptions, GraphicsDef, InputDef,
     InterfaceDef, NetworkDef, PoolDef, VolumeDef,
 };
+pub use rpc::ListenerKind;
 pub use rpc::{
     allowed_read_only, encode_frame, error_frame, error_to_wire, Call, ConnectionState,
     DispatchOutcome, Dispatcher, DriverJob, DriverOpener, EventCallback, FrameDecoder, FrameError,
