@@ -246,7 +246,6 @@ impl Daemon {
         let config = &self.config;
         let requested = [
             ("listen_tcp", config.listen_tcp),
-            ("listen_tls", config.listen_tls),
             ("listen_wbem_http", config.listen_wbem_http),
             ("listen_wbem_https", config.listen_wbem_https),
         ];
@@ -438,12 +437,7 @@ impl Daemon {
                 )));
             }
         }
-        if config.listen_tls {
-            warn!(
-                key = "listen_tls",
-                "TLS is not implemented yet; not listening on tls_port"
-            );
-        }
+        let tls = self.bind_rpc_tls().await?;
         let keepalive_interval = u64::try_from(config.keepalive_interval)
             .ok()
             .map(Duration::from_secs);
@@ -527,7 +521,71 @@ impl Daemon {
                 }
             });
         }
+        self.spawn_rpc_tls(server, tls);
         Ok(())
+    }
+
+    /// With `listen_tls = 1`: loads the TLS files (any problem is a start-up error naming the file) and binds
+    /// `listen_addr:tls_port`. `auth_tls = "sasl"` is refused until SASL exists.
+    async fn bind_rpc_tls(
+        &self,
+    ) -> Result<
+        Option<(
+            Arc<crate::transport::tls::TlsServer>,
+            Vec<tokio::net::TcpListener>,
+        )>,
+        DaemonError,
+    > {
+        let config = &self.config;
+        if !config.listen_tls {
+            return Ok(None);
+        }
+        if config.auth_tls != crate::config::AuthMode::None {
+            return Err(DaemonError::Rpc(
+                "auth_tls = \"sasl\" is not available in this build (SASL is not implemented yet); \
+                 set auth_tls = \"none\" (client certificates still authenticate) or listen_tls = 0"
+                    .into(),
+            ));
+        }
+        let options = crate::transport::tls::TlsServerOptions::from_config(config);
+        let tls = crate::transport::tls::TlsServer::new(options)
+            .map_err(|err| DaemonError::Rpc(format!("cannot set up TLS: {err}")))?;
+        let mut listeners = Vec::new();
+        for addr in rpc_tcp_addresses(config.listen_addr.as_deref(), config.tls_port)? {
+            let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|err| {
+                DaemonError::Rpc(format!(
+                    "cannot listen on tls {addr}: {}",
+                    io_error_text(&err)
+                ))
+            })?;
+            info!(addr = %addr, auth = "none", verify_client = !config.tls_no_verify_certificate, "rpc tls listening");
+            listeners.push(listener);
+        }
+        Ok(Some((Arc::new(tls), listeners)))
+    }
+
+    fn spawn_rpc_tls(
+        &mut self,
+        server: Arc<crate::rpc::RpcServer>,
+        tls: Option<(
+            Arc<crate::transport::tls::TlsServer>,
+            Vec<tokio::net::TcpListener>,
+        )>,
+    ) {
+        let Some((tls, listeners)) = tls else {
+            return;
+        };
+        for listener in listeners {
+            let mut shutdown = self.shutdown();
+            let server = server.clone();
+            let tls = tls.clone();
+            self.spawn_service("rpc-tls", async move {
+                tokio::select! {
+                    served = tls.serve(server, listener) => served.map_err(|err| io_error_text(&err)),
+                    () = shutdown.wait() => Ok(()),
+                }
+            });
+        }
     }
 }
 
