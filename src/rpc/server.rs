@@ -20,6 +20,9 @@ use super::packet::{
 use super::proto::auth_type;
 use crate::driver::DomainEvent;
 
+/// How long a closing connection may take to flush what is queued for the client.
+const CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Bytes read from a socket at a time.
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -34,6 +37,8 @@ pub struct ServerConfig {
     pub keepalive_count: u32,
     /// Replies and events queued for a client that does not read them; beyond this the client is dropped.
     pub max_queued_frames: usize,
+    /// A client whose reply queue stays full this long (it does not read) is dropped.
+    pub write_timeout: Duration,
     /// A frame started but not completed within this time closes the connection (slow-loris).
     pub frame_timeout: Duration,
     /// A connection not authenticated within this time is closed.
@@ -52,6 +57,7 @@ impl Default for ServerConfig {
             keepalive_interval: Some(Duration::from_secs(5)),
             keepalive_count: 5,
             max_queued_frames: 256,
+            write_timeout: Duration::from_secs(10),
             frame_timeout: Duration::from_secs(30),
             auth_timeout: Duration::from_secs(60),
             max_clients: 5000,
@@ -402,7 +408,7 @@ impl RpcServer {
                             serial: 0,
                             status: Status::Ok,
                         };
-                        if tx.send(encode_frame(&ping, &[])).await.is_err() {
+                        if tx.try_send(encode_frame(&ping, &[])).is_err() {
                             break 'conn;
                         }
                     }
@@ -411,7 +417,14 @@ impl RpcServer {
         }
         jobs.abort_all();
         drop(tx);
-        let _ = writer_task.await;
+        // Let queued replies (the CONNECT_CLOSE answer) go out, but never wait on a client that does not read.
+        let mut writer_task = writer_task;
+        if tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, &mut writer_task)
+            .await
+            .is_err()
+        {
+            writer_task.abort();
+        }
         if let Some(driver) = state.driver.take() {
             self.dispatcher.release(driver).await;
         }
@@ -430,7 +443,22 @@ impl RpcServer {
         }
         *closing |= outcome.close;
         match outcome.reply {
-            Some(frame) => tx.send(frame).await.is_ok(),
+            // A full queue means the client has left `max_queued_frames` replies unread on top of what the socket
+            // buffers hold. Wait (not reading this client meanwhile) for it to catch up, but not forever: a client
+            // that never reads would otherwise pin its replies and its slot for good.
+            Some(frame) => match tx.try_send(frame) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(frame)) => {
+                    match tokio::time::timeout(self.config.write_timeout, tx.send(frame)).await {
+                        Ok(sent) => sent.is_ok(),
+                        Err(_) => {
+                            tracing::debug!("rpc client does not read its replies, closing");
+                            false
+                        }
+                    }
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            },
             None => true,
         }
     }

@@ -249,6 +249,14 @@ impl Raw {
         raw
     }
 
+    /// A second handle on the socket, for writing from another thread (TCP only).
+    pub fn try_clone_stream(&self) -> TcpStream {
+        match &self.stream {
+            Stream::Tcp(s) => s.try_clone().expect("clone"),
+            Stream::Unix(_) => panic!("try_clone_stream is for TCP clients"),
+        }
+    }
+
     pub fn set_timeout(&mut self, timeout: Duration) {
         match &self.stream {
             Stream::Tcp(s) => s.set_read_timeout(Some(timeout)).expect("timeout"),
