@@ -484,3 +484,81 @@ fn client_dn_is_formatted_like_gnutls() {
         .expect("pem");
     assert_eq!(virtcim::certificate_dn(&der).expect("dn"), "CN=a\\,b\\+c");
 }
+
+#[tokio::test]
+async fn revoked_client_certificates_are_refused() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pki = Pki::new(tmp.path());
+    let parts = client_dn_parts("client");
+    let revoked = pki.ca.leaf(Leaf {
+        serial: Some(4242),
+        ..client_leaf(&parts)
+    });
+    let crl = tmp.path().join("cacrl.pem");
+    transport_pki::write(&crl, &pki.ca.crl(&[4242]));
+    let mut options = server_options(&pki);
+    options.crl = Some(crl);
+    let port = tls_server(options, tmp.path()).await;
+    assert_refused(
+        "revoked",
+        &raw_session(port, raw_client(&pki, Some((&revoked.0, &revoked.1)))).await,
+    );
+    let good_cert = std::fs::read_to_string(pki.client_dir.join("clientcert.pem")).expect("cert");
+    let good_key = std::fs::read_to_string(pki.client_dir.join("clientkey.pem")).expect("key");
+    assert_served(&raw_session(port, raw_client(&pki, Some((&good_cert, &good_key)))).await);
+}
+
+#[tokio::test]
+async fn the_client_checks_the_server_name_unless_no_verify() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pki = Pki::new(tmp.path());
+    // Replace the server certificate by one for another host.
+    let (cert, key) = pki.ca.server_leaf(&["elsewhere.example"]);
+    transport_pki::write(&pki.server_dir.join("servercert.pem"), &cert);
+    transport_pki::write(&pki.server_dir.join("serverkey.pem"), &key);
+    let port = tls_server(server_options(&pki), tmp.path()).await;
+    let err = match open(&tls_uri(port, &pki.client_dir)).await {
+        Ok(_) => panic!("a certificate for another host was accepted"),
+        Err(err) => err,
+    };
+    assert!(
+        err.message.contains("TLS handshake failed"),
+        "{}",
+        err.message
+    );
+    let uri = format!("{}&no_verify=1", tls_uri(port, &pki.client_dir));
+    let driver = open(&uri).await.expect("no_verify=1 skips the check");
+    assert_eq!(driver.list_all_domains(0).await.expect("list").len(), 1);
+}
+
+#[test]
+fn the_daemon_refuses_to_start_without_usable_tls_settings() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pki = Pki::new(tmp.path());
+    let cases = [
+        (
+            format!("listen_tls = 1\ntls_port = \"{}\"\nauth_tls = \"sasl\"\ncredentials_file = \"/nonexistent\"\n{}", rpc_raw::free_port(), pki.server_config()),
+            "auth_tls",
+        ),
+        (
+            format!(
+                "listen_tls = 1\ntls_port = \"{}\"\nkey_file = \"{}\"\ncert_file = \"{}\"\nca_file = \"{}\"\n",
+                rpc_raw::free_port(),
+                tmp.path().join("missing-key.pem").display(),
+                pki.server_dir.join("servercert.pem").display(),
+                pki.server_dir.join("cacert.pem").display()
+            ),
+            "missing-key.pem",
+        ),
+    ];
+    for (i, (extra, needle)) in cases.iter().enumerate() {
+        let dir = tmp.path().join(format!("daemon{i}"));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let port = rpc_raw::free_port();
+        let config = rpc_raw::Daemon::config(&dir, port, extra);
+        let daemon = rpc_raw::Daemon::spawn(&dir, &config, port);
+        let (code, output) = daemon.wait_exit();
+        assert_ne!(code, Some(0), "{output}");
+        assert!(output.contains(needle), "{needle} not named: {output}");
+    }
+}

@@ -75,6 +75,7 @@ impl Ca {
             params.not_before = date_time_ymd(from.0, from.1, from.2);
             params.not_after = date_time_ymd(to.0, to.1, to.2);
         }
+        params.serial_number = leaf.serial.map(rcgen::SerialNumber::from);
         let key = KeyPair::generate().expect("leaf key");
         let cert = params.signed_by(&key, &self.issuer).expect("sign leaf");
         (cert.pem(), key.serialize_pem())
@@ -84,6 +85,45 @@ impl Ca {
 /// A calendar day: (year, month, day).
 pub type Day = (i32, u8, u8);
 
+impl Ca {
+    /// A CRL (PEM) revoking the certificates with these serial numbers.
+    pub fn crl(&self, serials: &[u64]) -> String {
+        let params = rcgen::CertificateRevocationListParams {
+            this_update: date_time_ymd(2020, 1, 1),
+            next_update: date_time_ymd(2090, 1, 1),
+            crl_number: rcgen::SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs: serials
+                .iter()
+                .map(|serial| rcgen::RevokedCertParams {
+                    serial_number: rcgen::SerialNumber::from(*serial),
+                    revocation_time: date_time_ymd(2021, 1, 1),
+                    reason_code: Some(rcgen::RevocationReason::KeyCompromise),
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        };
+        params
+            .signed_by(&self.issuer)
+            .expect("crl")
+            .pem()
+            .expect("crl pem")
+    }
+
+    /// A server certificate and key carrying only these names.
+    pub fn server_leaf(&self, sans: &[&str]) -> (String, String) {
+        self.leaf(Leaf {
+            dn: &[(DnType::CommonName, "elsewhere")],
+            sans,
+            client: false,
+            ca: false,
+            validity: None,
+            serial: None,
+        })
+    }
+}
+
 /// What a leaf certificate looks like.
 pub struct Leaf<'a> {
     pub dn: &'a [(DnType, &'a str)],
@@ -92,6 +132,7 @@ pub struct Leaf<'a> {
     pub ca: bool,
     /// (not before, not after) as (year, month, day).
     pub validity: Option<(Day, Day)>,
+    pub serial: Option<u64>,
 }
 
 pub fn client_dn_parts(cn: &str) -> Vec<(DnType, &str)> {
@@ -111,6 +152,7 @@ pub fn client_leaf<'a>(parts: &'a [(DnType, &'a str)]) -> Leaf<'a> {
         client: true,
         ca: false,
         validity: None,
+        serial: None,
     }
 }
 
@@ -138,6 +180,7 @@ impl Pki {
             client: false,
             ca: false,
             validity: None,
+            serial: None,
         });
         write(&server_dir.join("cacert.pem"), &ca.pem);
         write(&server_dir.join("servercert.pem"), &cert);
