@@ -529,6 +529,37 @@ async fn the_client_checks_the_server_name_unless_no_verify() {
     let uri = format!("{}&no_verify=1", tls_uri(port, &pki.client_dir));
     let driver = open(&uri).await.expect("no_verify=1 skips the check");
     assert_eq!(driver.list_all_domains(0).await.expect("list").len(), 1);
+
+    // A certificate without any SAN is matched by its CN, as GnuTLS does; with a SAN the CN is ignored.
+    let tmp2 = tempfile::tempdir().expect("tempdir");
+    let pki2 = Pki::new(tmp2.path());
+    let (cert, key) = pki2.ca.leaf(Leaf {
+        dn: &[(DnType::CommonName, "127.0.0.1")],
+        sans: &[],
+        client: false,
+        ca: false,
+        validity: None,
+        serial: None,
+    });
+    transport_pki::write(&pki2.server_dir.join("servercert.pem"), &cert);
+    transport_pki::write(&pki2.server_dir.join("serverkey.pem"), &key);
+    let port = tls_server(server_options(&pki2), tmp2.path()).await;
+    let driver = open(&tls_uri(port, &pki2.client_dir))
+        .await
+        .expect("CN match");
+    assert_eq!(driver.list_all_domains(0).await.expect("list").len(), 1);
+    let (cert, key) = pki2.ca.leaf(Leaf {
+        dn: &[(DnType::CommonName, "127.0.0.1")],
+        sans: &["elsewhere.example"],
+        client: false,
+        ca: false,
+        validity: None,
+        serial: None,
+    });
+    transport_pki::write(&pki2.server_dir.join("servercert.pem"), &cert);
+    transport_pki::write(&pki2.server_dir.join("serverkey.pem"), &key);
+    let port = tls_server(server_options(&pki2), tmp2.path()).await;
+    assert!(open(&tls_uri(port, &pki2.client_dir)).await.is_err());
 }
 
 #[test]

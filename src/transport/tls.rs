@@ -506,7 +506,9 @@ pub fn client_config(
         let verifier = verifier
             .build()
             .map_err(|err| TlsError::Credentials(err.to_string()))?;
-        builder.with_webpki_verifier(verifier)
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(CommonNameFallback(verifier)))
     };
     let config = builder
         .with_client_auth_cert(certs, key)
@@ -550,6 +552,79 @@ where
         Ok(Ok(_)) => {}
     }
     Ok(tls)
+}
+
+/// The CA, validity and CRL checks of webpki, with GnuTLS's host name rule on top: a certificate carrying no
+/// subject alternative names at all is matched by its CN (many libvirt deployments still have such certificates).
+#[derive(Debug)]
+struct CommonNameFallback(Arc<rustls::client::WebPkiServerVerifier>);
+
+/// The certificate has no DNS or IP SANs and its CN equals `host` (ignoring case).
+fn common_name_matches(der: &[u8], host: &str) -> bool {
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
+        return false;
+    };
+    let has_names = matches!(
+        cert.subject_alternative_name(),
+        Ok(Some(san)) if san.value.general_names.iter().any(|name| matches!(
+            name,
+            x509_parser::extensions::GeneralName::DNSName(_)
+                | x509_parser::extensions::GeneralName::IPAddress(_)
+        ))
+    );
+    !has_names
+        && cert
+            .subject()
+            .iter_common_name()
+            .filter_map(|cn| cn.as_str().ok())
+            .any(|cn| cn.eq_ignore_ascii_case(host))
+}
+
+impl ServerCertVerifier for CommonNameFallback {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self
+            .0
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+        {
+            // webpki checks the name last, so the chain, dates and revocation have passed here.
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForName
+                | rustls::CertificateError::NotValidForNameContext { .. },
+            )) if common_name_matches(end_entity, &server_name.to_str()) => {
+                Ok(ServerCertVerified::assertion())
+            }
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
+    }
 }
 
 /// `no_verify=1`: any server certificate is taken; signatures are still checked so the handshake stays sound.
