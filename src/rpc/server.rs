@@ -2,8 +2,11 @@
 //! connection: frames in, [`Dispatcher`] calls (up to `max_client_requests` in flight), replies, events and
 //! keepalive out.
 
+use std::future::Future;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -22,6 +25,9 @@ use crate::driver::DomainEvent;
 
 /// How long a closing connection may take to flush what is queued for the client.
 const CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Replies gathered into one socket write at most (more only when one frame alone is larger).
+const WRITE_BATCH_MAX: usize = 64 * 1024;
 
 /// Bytes read from a socket at a time.
 const READ_CHUNK: usize = 16 * 1024;
@@ -251,9 +257,27 @@ impl RpcServer {
         let (mut reader, mut writer) = tokio::io::split(stream);
         let (tx, mut rx) = mpsc::channel::<Vec<u8>>(self.config.max_queued_frames.max(1));
         let writer_task = tokio::spawn(async move {
+            // Everything queued goes out in one write: replies of calls in flight, events, PINGs.
+            let mut batch = Vec::new();
             while let Some(frame) = rx.recv().await {
-                if writer.write_all(&frame).await.is_err() {
+                let written = if rx.is_empty() {
+                    writer.write_all(&frame).await
+                } else {
+                    batch.clear();
+                    batch.extend_from_slice(&frame);
+                    while batch.len() < WRITE_BATCH_MAX {
+                        match rx.try_recv() {
+                            Ok(next) => batch.extend_from_slice(&next),
+                            Err(_) => break,
+                        }
+                    }
+                    writer.write_all(&batch).await
+                };
+                if written.is_err() {
                     break;
+                }
+                if batch.capacity() > WRITE_BATCH_MAX * 2 {
+                    batch = Vec::new(); // a huge reply went through: do not keep its buffer on an idle client
                 }
             }
             let _ = writer.shutdown().await;
@@ -329,7 +353,16 @@ impl RpcServer {
                                         }
                                     }
                                 }
-                                jobs.spawn(job.run());
+                                // Most driver calls finish without waiting (in-memory state, an uncontended
+                                // lock): answer those at once instead of paying a task spawn and two wake-ups.
+                                let mut job = Box::pin(job.run());
+                                if let Poll::Ready(outcome) = poll_once(job.as_mut()) {
+                                    if !self.deliver(&tx, outcome, &mut events, &mut closing).await {
+                                        break 'conn;
+                                    }
+                                    continue;
+                                }
+                                jobs.spawn(job);
                                 continue;
                             }
                             Route::Stateful(header, call) => {
@@ -462,6 +495,12 @@ impl RpcServer {
             None => true,
         }
     }
+}
+
+/// Polls a future once, without a task to wake: `Pending` leaves it to be spawned and polled again.
+fn poll_once<F: Future>(future: Pin<&mut F>) -> Poll<F::Output> {
+    let mut context = Context::from_waker(Waker::noop());
+    future.poll(&mut context)
 }
 
 /// Accept errors that concern one client or a momentary shortage (descriptors), not the listener itself.
