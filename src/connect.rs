@@ -132,9 +132,9 @@ mod tests {
                 "unable to connect to server at '127.0.0.1:1': Connection refused",
             ),
             (
-                "qemu+tls://127.0.0.1/system",
-                ErrorCode::NO_SUPPORT,
-                "tls transport is not supported yet",
+                "qemu+tls://127.0.0.1/system?pkipath=/nonexistent",
+                ErrorCode::SYSTEM_ERROR,
+                "Cannot read CA certificate '/nonexistent/cacert.pem'",
             ),
             (
                 "qemu://system",

@@ -10,6 +10,8 @@
 //! - `daemon`: the daemon's life: state dir lock, drivers, front-end services, signals, clean stop.
 //! - `rpc`: libvirt's native RPC: XDR framing and payloads (sans I/O), dispatch to a driver, the tokio server
 //!   and client.
+//! - `transport`: TLS (server and client, libvirt's files and DN list) and the child-process transports (ssh,
+//!   ext) of the client.
 //! - `cim`: the CIM object model, class repository and MOF compiler; `wbem`: the CIM-XML codec.
 //! - `cli`: the `virtcim` command-line client, virsh-compatible.
 //!
@@ -27,6 +29,7 @@ pub mod error;
 mod model;
 mod persist;
 mod rpc;
+mod transport;
 mod uri;
 mod wbem;
 
@@ -65,11 +68,16 @@ pub use model::{
     InterfaceDef, NetworkDef, PoolDef, VolumeDef,
 };
 pub use rpc::client::{ClientError, RpcClient};
+pub use rpc::ListenerKind;
 pub use rpc::{
     allowed_read_only, encode_frame, error_frame, error_to_wire, Call, ConnectionState,
     DispatchOutcome, Dispatcher, DriverJob, DriverOpener, EventCallback, FrameDecoder, FrameError,
     Header, Message, MessageType, Procedure, RemoteError, Reply, Route, RpcServer, ServerConfig,
     Status, UriOpener, Xdr, XdrError,
+};
+pub use transport::command::CommandStream;
+pub use transport::tls::{
+    certificate_dn, glob_matches, TlsClientFiles, TlsError, TlsServer, TlsServerOptions,
 };
 pub use uri::{
     AuthChoice, KnownHostsVerify, ProxyMode, RemoteMode, RemoteParams, Transport, Uri, UriError,

@@ -129,7 +129,11 @@ fn main() -> ExitCode {
         let mut daemon = Daemon::start(config, options)
             .await
             .map_err(|err| err.to_string())?;
-        // The RPC listeners will be started here as services too (Daemon::spawn_service).
+        // Front ends: each starts its listeners as services (Daemon::spawn_service).
+        if let Err(err) = daemon.start_rpc().await {
+            daemon.stop().await;
+            return Err(err.to_string());
+        }
         if let Err(message) = virtcim::start_wbem(&mut daemon).await {
             daemon.stop().await;
             return Err(message);
