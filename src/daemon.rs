@@ -56,6 +56,8 @@ pub enum DaemonError {
     PidFile { path: PathBuf, message: String },
     #[error("cannot install signal handlers: {}", io_error_text(.0))]
     Signals(#[source] std::io::Error),
+    #[error("native RPC: {0}")]
+    Rpc(String),
 }
 
 /// A handle services wait on; it fires once when the daemon stops.
@@ -351,6 +353,227 @@ impl Signals {
                     warn!("SIGHUP received: configuration reload is not supported; ignored");
                 }
             }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The native RPC front end: listeners from the configuration, CONNECT_OPEN names to the daemon's own drivers.
+
+/// Resolves CONNECT_OPEN names to the drivers this daemon owns; it never opens a new driver per client.
+pub struct DaemonOpener {
+    drivers: Vec<(String, Arc<dyn Driver>)>,
+}
+
+impl DaemonOpener {
+    pub fn new(drivers: Vec<(String, Arc<dyn Driver>)>) -> Self {
+        Self { drivers }
+    }
+
+    /// libvirt's words when no driver accepts a name (no colon after "for", unlike most of its messages).
+    fn no_driver(name: &str) -> Error {
+        Error::new(
+            crate::error::ErrorCode::NO_CONNECT,
+            crate::error::ErrorDomain::NONE,
+            format!("no connection driver available for {name}"),
+        )
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::rpc::DriverOpener for DaemonOpener {
+    async fn open(
+        &self,
+        name: Option<&str>,
+        _read_only: bool,
+    ) -> crate::error::Result<Arc<dyn Driver>> {
+        // Read-only is enforced per client by the dispatcher; the shared driver stays read-write.
+        let Some(name) = name else {
+            // No name: libvirtd probes its drivers; ours answers with its default one.
+            return self
+                .drivers
+                .first()
+                .map(|(_, driver)| Arc::clone(driver))
+                .ok_or_else(|| Self::no_driver("<null>"));
+        };
+        // The name a client sends has no transport or host left ("test:///default"); query parameters do not
+        // select a different driver.
+        let canonical = match crate::uri::Uri::parse(name) {
+            Ok(uri) if uri.explicit_transport.is_none() && uri.host.is_none() => {
+                format!("{}://{}", uri.driver, uri.path)
+            }
+            _ => return Err(Self::no_driver(name)),
+        };
+        if let Some((_, driver)) = self.drivers.iter().find(|(uri, _)| *uri == canonical) {
+            return Ok(Arc::clone(driver));
+        }
+        match canonical.as_str() {
+            // QEMU: served once the qemu driver is part of the daemon (Daemon::start adds it to `drivers`, which
+            // the lookup above then finds); until then libvirt's answer for a driver that is not loaded.
+            "qemu:///system" | "qemu:///session" => Err(Self::no_driver(&canonical)),
+            _ => Err(Self::no_driver(name)),
+        }
+    }
+
+    /// Drivers are the daemon's, shared by every client: a client leaving closes nothing.
+    async fn release(&self, _driver: Arc<dyn Driver>) {}
+}
+
+impl Daemon {
+    /// Starts the native RPC listeners the configuration asks for: `libvirt-sock` (read-write) and
+    /// `libvirt-sock-ro` (read-only) in `unix_sock_dir`, and TCP on `listen_addr:tcp_port` with `listen_tcp = 1`.
+    /// Everything is bound before this returns, so a busy address or socket is an error here, not later.
+    pub async fn start_rpc(&mut self) -> Result<(), DaemonError> {
+        let config = self.config.clone();
+        for (key, auth, active) in [
+            ("auth_unix_rw", config.auth_unix_rw, true),
+            ("auth_unix_ro", config.auth_unix_ro, true),
+            ("auth_tcp", config.auth_tcp, config.listen_tcp),
+        ] {
+            if active && auth != crate::config::AuthMode::None {
+                return Err(DaemonError::Rpc(format!(
+                    "{key} = \"sasl\" is not available in this build (SASL is not implemented yet); \
+                     set {key} = \"none\" (only on a trusted host or network){}",
+                    if key == "auth_tcp" { " or listen_tcp = 0" } else { "" }
+                )));
+            }
+        }
+        if config.listen_tls {
+            warn!(
+                key = "listen_tls",
+                "TLS is not implemented yet; not listening on tls_port"
+            );
+        }
+        let keepalive_interval = u64::try_from(config.keepalive_interval)
+            .ok()
+            .map(Duration::from_secs);
+        let server_config = crate::rpc::ServerConfig {
+            max_client_requests: usize::try_from(config.max_client_requests).unwrap_or(usize::MAX),
+            keepalive_interval,
+            keepalive_count: config.keepalive_count,
+            max_clients: usize::try_from(config.max_clients).unwrap_or(usize::MAX),
+            max_anonymous_clients: usize::try_from(config.effective_max_anonymous_clients())
+                .unwrap_or(usize::MAX),
+            ..crate::rpc::ServerConfig::default()
+        };
+        let opener = Arc::new(DaemonOpener::new(self.drivers.clone()));
+        let server = crate::rpc::RpcServer::new(opener, server_config);
+
+        let dir = &config.unix_sock_dir;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(dir)
+            .map_err(|err| {
+                DaemonError::Rpc(format!(
+                    "cannot create unix_sock_dir {}: {}",
+                    dir.display(),
+                    io_error_text(&err)
+                ))
+            })?;
+        let sockets = [
+            (
+                config.unix_sock_rw_path(),
+                config.unix_sock_rw_perms,
+                crate::rpc::ListenerKind::READ_WRITE,
+            ),
+            (
+                config.unix_sock_ro_path(),
+                config.unix_sock_ro_perms,
+                crate::rpc::ListenerKind::READ_ONLY,
+            ),
+        ];
+        let mut unix = Vec::new();
+        for (path, perms, kind) in sockets {
+            let listener = bind_rpc_socket(&path, perms)?;
+            info!(path = %path.display(), mode = format!("{perms:04o}"), read_only = kind.read_only, "rpc unix socket listening");
+            unix.push((path, listener, kind));
+        }
+        let mut tcp = Vec::new();
+        if config.listen_tcp {
+            for addr in rpc_tcp_addresses(config.listen_addr.as_deref(), config.tcp_port)? {
+                let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|err| {
+                    DaemonError::Rpc(format!(
+                        "cannot listen on tcp {addr}: {}",
+                        io_error_text(&err)
+                    ))
+                })?;
+                info!(addr = %addr, auth = "none", "rpc tcp listening");
+                tcp.push(listener);
+            }
+        }
+        for (path, listener, kind) in unix {
+            let mut shutdown = self.shutdown();
+            let server = server.clone();
+            self.spawn_service("rpc-unix", async move {
+                let result = tokio::select! {
+                    served = server.serve_unix_as(listener, kind) => served.map_err(|err| io_error_text(&err)),
+                    () = shutdown.wait() => Ok(()),
+                };
+                // Only our own socket file: another daemon cannot have replaced it while we listened on it.
+                let _ = std::fs::remove_file(&path);
+                result
+            });
+        }
+        for listener in tcp {
+            let mut shutdown = self.shutdown();
+            let server = server.clone();
+            self.spawn_service("rpc-tcp", async move {
+                tokio::select! {
+                    served = server.serve_tcp_as(listener, crate::rpc::ListenerKind::READ_WRITE) => {
+                        served.map_err(|err| io_error_text(&err))
+                    }
+                    () = shutdown.wait() => Ok(()),
+                }
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Binds one RPC unix socket (a stale file replaced, a live daemon's refused) and gives it its mode.
+fn bind_rpc_socket(path: &Path, perms: u32) -> Result<tokio::net::UnixListener, DaemonError> {
+    use std::os::unix::fs::PermissionsExt;
+    let listener = crate::rpc::RpcServer::bind_unix(path).map_err(|err| {
+        DaemonError::Rpc(match err.kind() {
+            std::io::ErrorKind::AddrInUse => {
+                format!(
+                    "{}; stop it first or use another unix_sock_dir",
+                    io_error_text(&err)
+                )
+            }
+            _ => format!(
+                "cannot listen on {}: {}",
+                path.display(),
+                io_error_text(&err)
+            ),
+        })
+    })?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(perms)).map_err(|err| {
+        DaemonError::Rpc(format!(
+            "cannot set mode {perms:04o} on {}: {}",
+            path.display(),
+            io_error_text(&err)
+        ))
+    })?;
+    Ok(listener)
+}
+
+/// `listen_addr:tcp_port`, or every address (IPv6 and IPv4) when `listen_addr` is not set.
+fn rpc_tcp_addresses(listen_addr: Option<&str>, port: u16) -> Result<Vec<String>, DaemonError> {
+    match listen_addr {
+        Some(addr) if addr.contains(':') && !addr.starts_with('[') => {
+            Ok(vec![format!("[{addr}]:{port}")])
+        }
+        Some(addr) => Ok(vec![format!("{addr}:{port}")]),
+        // A dual-stack IPv6 socket also takes IPv4; a host without IPv6 falls back below.
+        None => {
+            let v6 = std::net::TcpListener::bind(("::", 0)).is_ok();
+            Ok(vec![if v6 {
+                format!("[::]:{port}")
+            } else {
+                format!("0.0.0.0:{port}")
+            }])
         }
     }
 }

@@ -63,6 +63,7 @@ pub use model::{
     InterfaceDef, NetworkDef, PoolDef, VolumeDef,
 };
 pub use rpc::client::{ClientError, RpcClient};
+pub use rpc::ListenerKind;
 pub use rpc::{
     allowed_read_only, encode_frame, error_frame, error_to_wire, Call, ConnectionState,
     DispatchOutcome, Dispatcher, DriverJob, DriverOpener, EventCallback, FrameDecoder, FrameError,

@@ -126,8 +126,12 @@ fn main() -> ExitCode {
         pid_file: args.pid_file,
     };
     let result = runtime.block_on(async move {
-        let daemon = Daemon::start(config, options).await?;
-        // The RPC and WBEM listeners will be started here as services (Daemon::spawn_service).
+        let mut daemon = Daemon::start(config, options).await?;
+        // Front ends: each starts its listeners as services (Daemon::spawn_service).
+        if let Err(err) = daemon.start_rpc().await {
+            daemon.stop().await;
+            return Err(err);
+        }
         daemon.run().await
     });
     match result {

@@ -32,6 +32,12 @@ const EVENT_ID_LIFECYCLE: i32 = 0;
 pub trait DriverOpener: Send + Sync {
     /// `name` is the URI the client sent (`None` or empty: the daemon's default); `read_only` is already final.
     async fn open(&self, name: Option<&str>, read_only: bool) -> Result<Arc<dyn Driver>>;
+
+    /// A connection is done with a driver `open` gave it (CONNECT_CLOSE or the connection ended). The default
+    /// closes it, for per-connection drivers; an opener that shares drivers among clients keeps them open.
+    async fn release(&self, driver: Arc<dyn Driver>) {
+        let _ = driver.close().await;
+    }
 }
 
 /// One lifecycle callback a client registered (CONNECT_DOMAIN_EVENT_CALLBACK_REGISTER_ANY).
@@ -368,6 +374,11 @@ impl Dispatcher {
         Self { opener }
     }
 
+    /// Hands a connection's driver back to the opener.
+    pub async fn release(&self, driver: Arc<dyn Driver>) {
+        self.opener.release(driver).await;
+    }
+
     /// Decodes a frame (length word removed) and handles it. A frame whose header cannot even be typed gets an
     /// error reply when its fields can be echoed; only framing errors are returned (fatal for the connection).
     pub async fn handle_frame(
@@ -528,7 +539,7 @@ impl Dispatcher {
             Call::ConnectClose(()) => {
                 outcome.close = true;
                 if let Some(driver) = state.driver.take() {
-                    let _ = driver.close().await;
+                    self.opener.release(driver).await;
                 }
                 state.callbacks.clear();
                 state.legacy_lifecycle = false;

@@ -28,5 +28,5 @@ pub use dispatch::{
 pub use packet::{encode_frame, FrameDecoder, FrameError, Header, Message, MessageType, Status};
 pub use procedures::Procedure;
 pub use proto::{Call, RemoteError, Reply};
-pub use server::{RpcServer, ServerConfig, UriOpener};
+pub use server::{ListenerKind, RpcServer, ServerConfig, UriOpener};
 pub use xdr::{Xdr, XdrError};

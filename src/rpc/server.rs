@@ -20,6 +20,12 @@ use super::packet::{
 use super::proto::auth_type;
 use crate::driver::DomainEvent;
 
+/// How long a closing connection may take to flush what is queued for the client.
+const CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Bytes read from a socket at a time.
+const READ_CHUNK: usize = 16 * 1024;
+
 /// Per-connection limits, with libvirtd's defaults.
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
@@ -31,12 +37,17 @@ pub struct ServerConfig {
     pub keepalive_count: u32,
     /// Replies and events queued for a client that does not read them; beyond this the client is dropped.
     pub max_queued_frames: usize,
+    /// A client whose reply queue stays full this long (it does not read) is dropped.
+    pub write_timeout: Duration,
     /// A frame started but not completed within this time closes the connection (slow-loris).
     pub frame_timeout: Duration,
     /// A connection not authenticated within this time is closed.
     pub auth_timeout: Duration,
     /// Connections served at once over all listeners; further ones are closed on accept.
     pub max_clients: usize,
+    /// Connections on listeners that demand authentication and have not completed it yet; further ones are
+    /// closed on accept. Connections that need no authentication never count, so they are never turned away.
+    pub max_anonymous_clients: usize,
 }
 
 impl Default for ServerConfig {
@@ -46,9 +57,11 @@ impl Default for ServerConfig {
             keepalive_interval: Some(Duration::from_secs(5)),
             keepalive_count: 5,
             max_queued_frames: 256,
+            write_timeout: Duration::from_secs(10),
             frame_timeout: Duration::from_secs(30),
             auth_timeout: Duration::from_secs(60),
             max_clients: 5000,
+            max_anonymous_clients: 20,
         }
     }
 }
@@ -58,32 +71,77 @@ pub struct RpcServer {
     dispatcher: Dispatcher,
     config: ServerConfig,
     clients: Arc<Semaphore>,
+    anonymous: Arc<Semaphore>,
+}
+
+/// What a listener offers its clients: the authentication it demands and whether it is read-only.
+#[derive(Clone, Copy, Debug)]
+pub struct ListenerKind {
+    /// An [`auth_type`] value; `NONE` authenticates every client at once.
+    pub auth: i32,
+    /// Every connection is read-only whatever it asks for (libvirt's `libvirt-sock-ro`).
+    pub read_only: bool,
+}
+
+impl ListenerKind {
+    pub const READ_WRITE: Self = Self {
+        auth: auth_type::NONE,
+        read_only: false,
+    };
+    pub const READ_ONLY: Self = Self {
+        auth: auth_type::NONE,
+        read_only: true,
+    };
+}
+
+/// The slots one accepted connection holds; the anonymous one is given back once the client authenticates.
+struct Admission {
+    _client: OwnedSemaphorePermit,
+    anonymous: Option<OwnedSemaphorePermit>,
 }
 
 impl RpcServer {
     pub fn new(opener: Arc<dyn DriverOpener>, config: ServerConfig) -> Arc<Self> {
         let clients = Arc::new(Semaphore::new(config.max_clients.max(1)));
+        let anonymous = Arc::new(Semaphore::new(config.max_anonymous_clients.max(1)));
         Arc::new(Self {
             dispatcher: Dispatcher::new(opener),
             config,
             clients,
+            anonymous,
         })
     }
 
     /// Serves TCP clients (auth none) until the listener fails.
     pub async fn serve_tcp(self: Arc<Self>, listener: TcpListener) -> std::io::Result<()> {
+        self.serve_tcp_as(listener, ListenerKind::READ_WRITE).await
+    }
+
+    /// Serves TCP clients with the listener's authentication until the listener fails.
+    pub async fn serve_tcp_as(
+        self: Arc<Self>,
+        listener: TcpListener,
+        kind: ListenerKind,
+    ) -> std::io::Result<()> {
         loop {
-            let (stream, peer) = listener.accept().await?;
-            let Some(permit) = self.admit() else { continue };
+            let (stream, peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(err) if is_transient_accept_error(&err) => {
+                    tracing::warn!(error = %err, "rpc accept failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+                Err(err) => return Err(err),
+            };
+            let Some(admission) = self.admit(kind) else {
+                continue;
+            };
             let _ = stream.set_nodelay(true);
             let server = self.clone();
             tokio::spawn(async move {
                 tracing::debug!(%peer, "rpc client connected");
-                server
-                    .serve_connection(stream, auth_type::NONE, false)
-                    .await;
+                server.run_connection(stream, kind, admission).await;
                 tracing::debug!(%peer, "rpc client gone");
-                drop(permit);
             });
         }
     }
@@ -94,34 +152,77 @@ impl RpcServer {
         listener: UnixListener,
         read_only: bool,
     ) -> std::io::Result<()> {
+        let kind = ListenerKind {
+            auth: auth_type::NONE,
+            read_only,
+        };
+        self.serve_unix_as(listener, kind).await
+    }
+
+    /// Serves a unix socket with the listener's authentication and read-only mode until the listener fails.
+    pub async fn serve_unix_as(
+        self: Arc<Self>,
+        listener: UnixListener,
+        kind: ListenerKind,
+    ) -> std::io::Result<()> {
         loop {
-            let (stream, _) = listener.accept().await?;
-            let Some(permit) = self.admit() else { continue };
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(err) if is_transient_accept_error(&err) => {
+                    tracing::warn!(error = %err, "rpc accept failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+                Err(err) => return Err(err),
+            };
+            let Some(admission) = self.admit(kind) else {
+                continue;
+            };
             let server = self.clone();
             tokio::spawn(async move {
-                server
-                    .serve_connection(stream, auth_type::NONE, read_only)
-                    .await;
-                drop(permit);
+                server.run_connection(stream, kind, admission).await;
             });
         }
     }
 
-    /// A slot under `max_clients`, or `None` (the accepted socket is then dropped, i.e. closed).
-    fn admit(&self) -> Option<OwnedSemaphorePermit> {
-        let permit = self.clients.clone().try_acquire_owned().ok();
-        if permit.is_none() {
+    /// Slots under `max_clients` and, for a listener that demands authentication, `max_anonymous_clients`; `None`
+    /// when either is full (the accepted socket is then dropped, i.e. closed).
+    fn admit(&self, kind: ListenerKind) -> Option<Admission> {
+        let Ok(client) = self.clients.clone().try_acquire_owned() else {
             tracing::warn!("max_clients reached, refusing a client");
-        }
-        permit
+            return None;
+        };
+        let anonymous = if kind.auth == auth_type::NONE {
+            None
+        } else {
+            let Ok(slot) = self.anonymous.clone().try_acquire_owned() else {
+                tracing::warn!("max_anonymous_clients reached, refusing an unauthenticated client");
+                return None;
+            };
+            Some(slot)
+        };
+        Some(Admission {
+            _client: client,
+            anonymous,
+        })
     }
 
-    /// Binds a unix socket at `path`, replacing a stale one.
+    /// Binds a unix socket at `path`. A socket file left by a daemon that died is replaced; one a live process
+    /// still accepts on is an `AddrInUse` error, never taken over.
     pub fn bind_unix(path: &Path) -> std::io::Result<UnixListener> {
-        match std::fs::remove_file(path) {
-            Ok(()) => {}
+        match std::os::unix::net::UnixStream::connect(path) {
+            Ok(_) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::AddrInUse,
+                    format!("{} is in use by another running daemon", path.display()),
+                ))
+            }
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-            Err(err) => return Err(err),
+            Err(_) => match std::fs::remove_file(path) {
+                Ok(()) => tracing::info!(path = %path.display(), "replaced a stale socket"),
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                Err(err) => return Err(err),
+            },
         }
         UnixListener::bind(path)
     }
@@ -131,6 +232,22 @@ impl RpcServer {
     where
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
+        let kind = ListenerKind { auth, read_only };
+        let Some(admission) = self.admit(kind) else {
+            return;
+        };
+        self.run_connection(stream, kind, admission).await;
+    }
+
+    async fn run_connection<S>(
+        self: Arc<Self>,
+        stream: S,
+        kind: ListenerKind,
+        mut admission: Admission,
+    ) where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let ListenerKind { auth, read_only } = kind;
         let (mut reader, mut writer) = tokio::io::split(stream);
         let (tx, mut rx) = mpsc::channel::<Vec<u8>>(self.config.max_queued_frames.max(1));
         let writer_task = tokio::spawn(async move {
@@ -150,7 +267,8 @@ impl RpcServer {
         });
         let mut jobs: JoinSet<DispatchOutcome> = JoinSet::new();
         let mut events: Option<broadcast::Receiver<DomainEvent>> = None;
-        let mut buf = vec![0u8; 64 * 1024];
+        // Small on purpose: calls are small, and an idle connection should cost little memory.
+        let mut buf = vec![0u8; READ_CHUNK];
         let mut last_heard = Instant::now();
         let mut pings_unanswered = 0u32;
         let tick = self
@@ -231,6 +349,7 @@ impl RpcServer {
                         }
                         if state.authenticated {
                             decoder.set_limit(FRAME_MAX);
+                            admission.anonymous = None;
                         }
                         if closing {
                             break;
@@ -289,7 +408,7 @@ impl RpcServer {
                             serial: 0,
                             status: Status::Ok,
                         };
-                        if tx.send(encode_frame(&ping, &[])).await.is_err() {
+                        if tx.try_send(encode_frame(&ping, &[])).is_err() {
                             break 'conn;
                         }
                     }
@@ -298,9 +417,16 @@ impl RpcServer {
         }
         jobs.abort_all();
         drop(tx);
-        let _ = writer_task.await;
+        // Let queued replies (the CONNECT_CLOSE answer) go out, but never wait on a client that does not read.
+        let mut writer_task = writer_task;
+        if tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, &mut writer_task)
+            .await
+            .is_err()
+        {
+            writer_task.abort();
+        }
         if let Some(driver) = state.driver.take() {
-            let _ = driver.close().await;
+            self.dispatcher.release(driver).await;
         }
     }
 
@@ -317,10 +443,37 @@ impl RpcServer {
         }
         *closing |= outcome.close;
         match outcome.reply {
-            Some(frame) => tx.send(frame).await.is_ok(),
+            // A full queue means the client has left `max_queued_frames` replies unread on top of what the socket
+            // buffers hold. Wait (not reading this client meanwhile) for it to catch up, but not forever: a client
+            // that never reads would otherwise pin its replies and its slot for good.
+            Some(frame) => match tx.try_send(frame) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(frame)) => {
+                    match tokio::time::timeout(self.config.write_timeout, tx.send(frame)).await {
+                        Ok(sent) => sent.is_ok(),
+                        Err(_) => {
+                            tracing::debug!("rpc client does not read its replies, closing");
+                            false
+                        }
+                    }
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            },
             None => true,
         }
     }
+}
+
+/// Accept errors that concern one client or a momentary shortage (descriptors), not the listener itself.
+fn is_transient_accept_error(err: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    matches!(
+        err.kind(),
+        ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset | ErrorKind::Interrupted
+    ) || matches!(
+        err.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM | libc::EPROTO)
+    )
 }
 
 /// The next event; `None` when the driver's channel closed. Lagging receivers skip what they missed.
@@ -383,4 +536,7 @@ impl DriverOpener for UriOpener {
         open.insert(uri, driver.clone());
         Ok(driver)
     }
+
+    /// The drivers are shared by every client; they stay open when one client is done.
+    async fn release(&self, _driver: Arc<dyn crate::driver::Driver>) {}
 }
