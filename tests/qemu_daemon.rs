@@ -405,6 +405,13 @@ fn virsh_drives_a_qemu_guest_and_dir_pool_volumes() {
     let reaper = QemuReaper::default();
     let tmp = tempfile::tempdir().expect("tempdir");
     let daemon = Daemon::start(tmp.path());
+    // qemu:///session is another world with its own definitions.
+    let session = daemon.uri().replace("///system", "///session");
+    let xml = guest_xml_file(tmp.path(), "sguest");
+    ok("virsh", &session, &["define", &xml.to_string_lossy()]);
+    assert!(ok("virsh", &session, &["list", "--all", "--name"]).contains("sguest"));
+    assert!(!ok("virsh", &daemon.uri(), &["list", "--all", "--name"]).contains("sguest"));
+    ok("virsh", &session, &["undefine", "sguest"]);
     lifecycle("virsh", &daemon, &reaper, tmp.path(), "vguest");
     dir_pool_volumes("virsh", &daemon.uri(), tmp.path());
 }
