@@ -224,6 +224,19 @@ impl Daemon {
             })
     }
 
+    /// Like [`Daemon::driver`], but waits for a QEMU driver's open (for front ends started right after start,
+    /// such as WBEM with `wbem_connect_uri = "qemu:///system"`).
+    pub async fn driver_when_open(&self, uri: &str) -> Option<Arc<dyn Driver>> {
+        if let Some(driver) = self.driver(uri) {
+            return Some(driver);
+        }
+        let slot = self.qemu.slot(uri)?;
+        slot.get()
+            .await
+            .ok()
+            .map(|driver| driver as Arc<dyn Driver>)
+    }
+
     /// The URIs of the drivers this daemon serves (QEMU ones whether or not their open has finished yet).
     pub fn driver_uris(&self) -> Vec<String> {
         self.drivers
