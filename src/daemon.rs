@@ -828,4 +828,19 @@ mod tests {
         seen_rx.await.expect("service saw the shutdown");
         assert!(!pid_file.exists());
     }
+
+    #[tokio::test]
+    async fn an_unprivileged_daemon_serves_only_the_session_driver() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let qemu = QemuDrivers::new(tmp.path(), false);
+        match qemu.open(QEMU_SYSTEM_URI).await {
+            Some(Err(err)) => assert_eq!(
+                err.message,
+                "internal error: unexpected QEMU URI path '/system', try qemu:///session"
+            ),
+            other => panic!("system open: {:?}", other.map(|r| r.map(|_| ()))),
+        }
+        assert!(matches!(qemu.open(QEMU_SESSION_URI).await, Some(Ok(_))));
+        assert!(qemu.open("test:///default").await.is_none());
+    }
 }
