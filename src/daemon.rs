@@ -6,6 +6,7 @@
 //! fires. The daemon itself never reaches into a particular driver.
 
 use crate::config::{Config, ConfigError};
+use crate::driver::qemu::{QemuDriver, QemuMode};
 use crate::driver::test::TestDriver;
 use crate::driver::Driver;
 use crate::error::{io_error_text, Error};
@@ -158,6 +159,7 @@ pub struct Daemon {
     stopping: watch::Sender<bool>,
     pid_file: Option<PathBuf>,
     state_lock: Option<StateLock>,
+    qemu: Arc<QemuDrivers>,
 }
 
 impl Daemon {
@@ -176,6 +178,18 @@ impl Daemon {
             })?;
         info!(uri = TEST_URI, dir = %test_dir.display(), "driver opened");
         let drivers: Vec<(String, Arc<dyn Driver>)> = vec![(TEST_URI.to_string(), test)];
+        let qemu = Arc::new(QemuDrivers::new(
+            &config.state_dir,
+            nix::unistd::geteuid().is_root(),
+        ));
+        // Opened in the background so the QEMU probe and re-adopting running guests never delay "ready"; a
+        // client naming a qemu URI meanwhile waits for that open.
+        for slot in &qemu.slots {
+            let slot = Arc::clone(slot);
+            tokio::spawn(async move {
+                let _ = slot.get().await;
+            });
+        }
 
         if let Some(path) = &options.pid_file {
             write_pid_file(path)?;
@@ -189,6 +203,7 @@ impl Daemon {
             stopping,
             pid_file: options.pid_file,
             state_lock: Some(state_lock),
+            qemu,
         })
     }
 
@@ -197,16 +212,38 @@ impl Daemon {
     }
 
     /// The driver serving `uri` (as a client names it in CONNECT_OPEN), if this daemon has one.
+    /// QEMU drivers count once their background open has finished.
     pub fn driver(&self, uri: &str) -> Option<Arc<dyn Driver>> {
         self.drivers
             .iter()
             .find(|(name, _)| name == uri)
             .map(|(_, driver)| Arc::clone(driver))
+            .or_else(|| {
+                let slot = self.qemu.slot(uri)?;
+                slot.opened().map(|driver| driver as Arc<dyn Driver>)
+            })
     }
 
-    /// The URIs of the drivers this daemon serves.
+    /// Like [`Daemon::driver`], but waits for a QEMU driver's open (for front ends started right after start,
+    /// such as WBEM with `wbem_connect_uri = "qemu:///system"`).
+    pub async fn driver_when_open(&self, uri: &str) -> Option<Arc<dyn Driver>> {
+        if let Some(driver) = self.driver(uri) {
+            return Some(driver);
+        }
+        let slot = self.qemu.slot(uri)?;
+        slot.get()
+            .await
+            .ok()
+            .map(|driver| driver as Arc<dyn Driver>)
+    }
+
+    /// The URIs of the drivers this daemon serves (QEMU ones whether or not their open has finished yet).
     pub fn driver_uris(&self) -> Vec<String> {
-        self.drivers.iter().map(|(uri, _)| uri.clone()).collect()
+        self.drivers
+            .iter()
+            .map(|(uri, _)| uri.clone())
+            .chain(self.qemu.slots.iter().map(|slot| slot.uri.to_string()))
+            .collect()
     }
 
     /// The driver the WBEM providers use: `wbem_connect_uri`, else the daemon's default (`test:///default`).
@@ -291,7 +328,15 @@ impl Daemon {
                 "services did not stop in time; abandoning them"
             ),
         }
-        for (uri, driver) in std::mem::take(&mut self.drivers) {
+        // QEMU drivers: waits for an open still under way; their guests keep running for the next daemon.
+        let mut qemu: Vec<(String, Arc<dyn Driver>)> = Vec::new();
+        for slot in &self.qemu.slots {
+            if let Some(driver) = slot.take().await {
+                qemu.push((slot.uri.to_string(), driver));
+            }
+        }
+        let drivers = std::mem::take(&mut self.drivers);
+        for (uri, driver) in drivers.into_iter().chain(qemu) {
             match driver.close().await {
                 Ok(()) => info!(uri = %uri, "driver closed"),
                 Err(err) => warn!(uri = %uri, error = %err, "driver close failed"),
@@ -357,16 +402,137 @@ impl Signals {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// The QEMU drivers: one process owns the guests, so `qemu:///system` and `qemu:///session` live here only.
+
+const QEMU_SYSTEM_URI: &str = "qemu:///system";
+const QEMU_SESSION_URI: &str = "qemu:///session";
+
+/// One QEMU driver the daemon serves, opened once (a failed open is retried by the next client that names it).
+pub struct QemuSlot {
+    uri: &'static str,
+    mode: QemuMode,
+    state_dir: PathBuf,
+    driver: tokio::sync::Mutex<Option<Arc<QemuDriver>>>,
+}
+
+impl QemuSlot {
+    fn new(uri: &'static str, mode: QemuMode, state_dir: &Path) -> Self {
+        Self {
+            uri,
+            mode,
+            state_dir: state_dir.to_path_buf(),
+            driver: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The driver, opening it first if needed (which finds running guests again and autostarts the others).
+    async fn get(&self) -> crate::error::Result<Arc<QemuDriver>> {
+        let mut slot = self.driver.lock().await;
+        if let Some(driver) = slot.as_ref() {
+            return Ok(Arc::clone(driver));
+        }
+        let started = std::time::Instant::now();
+        match QemuDriver::open(&self.state_dir, self.mode).await {
+            Ok(driver) => {
+                for warning in driver.load_warnings() {
+                    warn!(uri = self.uri, warning = %warning, "state file skipped");
+                }
+                info!(
+                    uri = self.uri,
+                    elapsed_ms = started.elapsed().as_millis(),
+                    "driver opened"
+                );
+                *slot = Some(Arc::clone(&driver));
+                Ok(driver)
+            }
+            Err(err) => {
+                warn!(uri = self.uri, error = %err, "cannot open driver");
+                Err(err)
+            }
+        }
+    }
+
+    /// The driver if its open has finished (never waits).
+    fn opened(&self) -> Option<Arc<QemuDriver>> {
+        self.driver.try_lock().ok().and_then(|slot| slot.clone())
+    }
+
+    /// Removes the driver for closing, after any open under way.
+    async fn take(&self) -> Option<Arc<dyn Driver>> {
+        self.driver
+            .lock()
+            .await
+            .take()
+            .map(|driver| driver as Arc<dyn Driver>)
+    }
+}
+
+/// The QEMU drivers this daemon may serve: `qemu:///system` when running as root (libvirt's rule: the system
+/// instance needs root), `qemu:///session` always.
+pub struct QemuDrivers {
+    slots: Vec<Arc<QemuSlot>>,
+    privileged: bool,
+}
+
+impl QemuDrivers {
+    fn new(state_dir: &Path, privileged: bool) -> Self {
+        let mut slots = Vec::new();
+        if privileged {
+            slots.push(Arc::new(QemuSlot::new(
+                QEMU_SYSTEM_URI,
+                QemuMode::System,
+                state_dir,
+            )));
+        }
+        slots.push(Arc::new(QemuSlot::new(
+            QEMU_SESSION_URI,
+            QemuMode::Session,
+            state_dir,
+        )));
+        Self { slots, privileged }
+    }
+
+    fn slot(&self, uri: &str) -> Option<&Arc<QemuSlot>> {
+        self.slots.iter().find(|slot| slot.uri == uri)
+    }
+
+    /// CONNECT_OPEN of a canonical qemu URI; `None` when `uri` is not one.
+    async fn open(&self, uri: &str) -> Option<crate::error::Result<Arc<dyn Driver>>> {
+        if let Some(slot) = self.slot(uri) {
+            return Some(slot.get().await.map(|driver| driver as Arc<dyn Driver>));
+        }
+        if uri == QEMU_SYSTEM_URI && !self.privileged {
+            // libvirt's answer from an unprivileged daemon.
+            return Some(Err(Error::internal(
+                crate::error::ErrorDomain::QEMU,
+                "unexpected QEMU URI path '/system', try qemu:///session",
+            )));
+        }
+        None
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // The native RPC front end: listeners from the configuration, CONNECT_OPEN names to the daemon's own drivers.
 
 /// Resolves CONNECT_OPEN names to the drivers this daemon owns; it never opens a new driver per client.
 pub struct DaemonOpener {
     drivers: Vec<(String, Arc<dyn Driver>)>,
+    qemu: Option<Arc<QemuDrivers>>,
 }
 
 impl DaemonOpener {
     pub fn new(drivers: Vec<(String, Arc<dyn Driver>)>) -> Self {
-        Self { drivers }
+        Self {
+            drivers,
+            qemu: None,
+        }
+    }
+
+    /// Also serves the daemon's QEMU drivers.
+    fn with_qemu(mut self, qemu: Arc<QemuDrivers>) -> Self {
+        self.qemu = Some(qemu);
+        self
     }
 
     /// libvirt's words when no driver accepts a name (no colon after "for", unlike most of its messages).
@@ -406,10 +572,14 @@ impl crate::rpc::DriverOpener for DaemonOpener {
         if let Some((_, driver)) = self.drivers.iter().find(|(uri, _)| *uri == canonical) {
             return Ok(Arc::clone(driver));
         }
+        if let Some(qemu) = &self.qemu {
+            if let Some(opened) = qemu.open(&canonical).await {
+                return opened;
+            }
+        }
         match canonical.as_str() {
-            // QEMU: served once the qemu driver is part of the daemon (Daemon::start adds it to `drivers`, which
-            // the lookup above then finds); until then libvirt's answer for a driver that is not loaded.
-            "qemu:///system" | "qemu:///session" => Err(Self::no_driver(&canonical)),
+            // An opener without the daemon's QEMU drivers: libvirt's answer for a driver that is not loaded.
+            QEMU_SYSTEM_URI | QEMU_SESSION_URI => Err(Self::no_driver(&canonical)),
             _ => Err(Self::no_driver(name)),
         }
     }
@@ -450,7 +620,8 @@ impl Daemon {
                 .unwrap_or(usize::MAX),
             ..crate::rpc::ServerConfig::default()
         };
-        let opener = Arc::new(DaemonOpener::new(self.drivers.clone()));
+        let opener =
+            Arc::new(DaemonOpener::new(self.drivers.clone()).with_qemu(Arc::clone(&self.qemu)));
         let server = crate::rpc::RpcServer::new(opener, server_config);
 
         let dir = &config.unix_sock_dir;
@@ -701,7 +872,9 @@ mod tests {
         .expect("start");
         assert!(pid_file.exists());
         assert!(daemon.driver(TEST_URI).is_some());
-        assert!(daemon.driver("qemu:///system").is_none());
+        assert!(daemon
+            .driver_uris()
+            .contains(&"qemu:///session".to_string()));
         let (seen_tx, seen_rx) = tokio::sync::oneshot::channel();
         let mut shutdown = daemon.shutdown();
         daemon.spawn_service("probe", async move {
@@ -712,5 +885,20 @@ mod tests {
         daemon.run_until(async {}).await;
         seen_rx.await.expect("service saw the shutdown");
         assert!(!pid_file.exists());
+    }
+
+    #[tokio::test]
+    async fn an_unprivileged_daemon_serves_only_the_session_driver() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let qemu = QemuDrivers::new(tmp.path(), false);
+        match qemu.open(QEMU_SYSTEM_URI).await {
+            Some(Err(err)) => assert_eq!(
+                err.message,
+                "internal error: unexpected QEMU URI path '/system', try qemu:///session"
+            ),
+            other => panic!("system open: {:?}", other.map(|r| r.map(|_| ()))),
+        }
+        assert!(matches!(qemu.open(QEMU_SESSION_URI).await, Some(Ok(_))));
+        assert!(qemu.open("test:///default").await.is_none());
     }
 }
