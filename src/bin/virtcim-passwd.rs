@@ -1,76 +1,166 @@
 //! `virtcim-passwd`: adds, changes, deletes and lists the users of a credential store (WBEM Basic auth, SASL).
 
-use std::io::BufRead;
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use nix::sys::termios::{self, LocalFlags, SetArg};
 use virtcim::CredentialStore;
 
 const USAGE: &str = "\
-Usage: virtcim-passwd -f FILE COMMAND
+Usage: virtcim-passwd [-f FILE] [-r REALM]... USER     add USER, or change USER's password
+       virtcim-passwd [-f FILE] -d USER                delete USER
+       virtcim-passwd [-f FILE] -l                     list the user names
 
-Commands:
-  add USER [REALM...]   add a user; the password is read from the first line of standard input
-                        (DIGEST-MD5 secrets are kept for each REALM, default \"virtcim\")
-  passwd USER           change a user's password (read from standard input)
-  delete USER           remove a user
-  list                  print the user names
+The password is read from standard input (its first line) when that is not a terminal; on a terminal it is
+asked for twice without echo. -r names a DIGEST-MD5 realm to keep a secret for (default \"virtcim\"; only
+when a user is added). FILE defaults to /etc/virtcim/credentials for root, else
+~/.config/virtcim/credentials; point the daemon's `credentials_file` at the same file.
 
 The file keeps salted SCRAM-SHA-256 verifiers and DIGEST-MD5 secrets, never passwords; it is written
 atomically with mode 0600.
 ";
 
-fn read_password() -> Result<String, String> {
+enum Action {
+    Set { user: String, realms: Vec<String> },
+    Delete(String),
+    List,
+}
+
+fn default_file() -> PathBuf {
+    if nix::unistd::geteuid().is_root() {
+        return PathBuf::from("/etc/virtcim/credentials");
+    }
+    let config = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|dir| !dir.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/".into())).join(".config")
+        });
+    config.join("virtcim/credentials")
+}
+
+/// Reads one line from the terminal with echo turned off, restoring the terminal afterwards.
+fn prompt_hidden(prompt: &str) -> Result<String, String> {
+    let stdin = std::io::stdin();
+    let saved = termios::tcgetattr(&stdin).map_err(|e| format!("cannot read the terminal: {e}"))?;
+    let mut quiet = saved.clone();
+    quiet.local_flags.remove(LocalFlags::ECHO);
+    termios::tcsetattr(&stdin, SetArg::TCSANOW, &quiet)
+        .map_err(|e| format!("cannot set the terminal: {e}"))?;
+    eprint!("{prompt}");
+    let _ = std::io::stderr().flush();
     let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .map_err(|e| format!("cannot read the password: {e}"))?;
-    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    let read = stdin.lock().read_line(&mut line);
+    let _ = termios::tcsetattr(&stdin, SetArg::TCSANOW, &saved);
+    eprintln!();
+    read.map_err(|e| format!("cannot read the password: {e}"))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+fn read_password() -> Result<String, String> {
+    let password = if std::io::stdin().is_terminal() {
+        let first = prompt_hidden("New password: ")?;
+        let again = prompt_hidden("Retype new password: ")?;
+        if first != again {
+            return Err("the passwords do not match".into());
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| format!("cannot read the password: {e}"))?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    };
     if password.is_empty() {
         return Err("empty password".into());
     }
     Ok(password)
 }
 
-fn run(args: Vec<String>) -> Result<(), String> {
-    let mut file: Option<PathBuf> = None;
-    let mut rest = Vec::new();
+/// Parses the command line; `None` means help was asked for.
+fn parse(args: Vec<String>) -> Result<Option<(PathBuf, Action)>, String> {
+    let mut file = None;
+    let mut delete = false;
+    let mut list = false;
+    let mut realms = Vec::new();
+    let mut words = Vec::new();
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
         match arg.as_str() {
-            "-f" | "--file" => file = Some(it.next().ok_or("-f needs a file name")?.into()),
-            "-h" | "--help" => {
-                print!("{USAGE}");
-                return Ok(());
+            "-f" | "--file" => file = Some(PathBuf::from(it.next().ok_or("-f needs a file name")?)),
+            "-r" | "--realm" => realms.push(it.next().ok_or("-r needs a realm")?),
+            "-d" | "--delete" => delete = true,
+            "-l" | "--list" => list = true,
+            "-h" | "--help" => return Ok(None),
+            other if other.starts_with('-') && other.len() > 1 => {
+                return Err(format!("unknown option '{other}'; try --help"))
             }
-            _ => rest.push(arg),
+            _ => words.push(arg),
         }
     }
-    let file = file.ok_or("no credentials file (-f FILE); try --help")?;
+    let usage_error = || Err("expected one USER, -d USER or -l; try --help".to_string());
+    let action = if list {
+        if delete || !words.is_empty() {
+            return usage_error();
+        }
+        Action::List
+    } else if delete {
+        match words.as_slice() {
+            [user] => Action::Delete(user.clone()),
+            _ => return usage_error(),
+        }
+    } else {
+        // The subcommand spellings (`add`, `passwd`, `delete`, `list`) are kept as aliases.
+        match words.as_slice() {
+            [verb] if verb == "list" => Action::List,
+            [verb, user] if verb == "delete" => Action::Delete(user.clone()),
+            [verb, user, extra @ ..] if verb == "add" || verb == "passwd" => {
+                realms.extend(extra.iter().cloned());
+                Action::Set {
+                    user: user.clone(),
+                    realms,
+                }
+            }
+            [user] => Action::Set {
+                user: user.clone(),
+                realms,
+            },
+            _ => return usage_error(),
+        }
+    };
+    Ok(Some((file.unwrap_or_else(default_file), action)))
+}
+
+fn run(args: Vec<String>) -> Result<(), String> {
+    let Some((file, action)) = parse(args)? else {
+        print!("{USAGE}");
+        return Ok(());
+    };
     let mut store = CredentialStore::load(&file).map_err(|e| e.to_string())?;
-    let words: Vec<&str> = rest.iter().map(String::as_str).collect();
-    match words.as_slice() {
-        ["add", user, realms @ ..] => {
-            let password = read_password()?;
-            store
-                .add_user(user, &password, realms)
-                .map_err(|e| e.to_string())?;
-        }
-        ["passwd", user] => {
-            let password = read_password()?;
-            store
-                .set_password(user, &password)
-                .map_err(|e| e.to_string())?;
-        }
-        ["delete", user] => store.remove_user(user).map_err(|e| e.to_string())?,
-        ["list"] => {
+    match action {
+        Action::List => {
             for name in store.user_names() {
                 println!("{name}");
             }
             return Ok(());
         }
-        _ => return Err("unknown or incomplete command; try --help".into()),
+        Action::Delete(user) => store.remove_user(&user).map_err(|e| e.to_string())?,
+        Action::Set { user, realms } => {
+            let password = read_password()?;
+            if store.user(&user).is_some() {
+                store.set_password(&user, &password)
+            } else {
+                let realms: Vec<&str> = realms.iter().map(String::as_str).collect();
+                store.add_user(&user, &password, &realms)
+            }
+            .map_err(|e| e.to_string())?;
+        }
+    }
+    if let Some(dir) = file.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
     store.save(&file).map_err(|e| e.to_string())
 }
