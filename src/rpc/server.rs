@@ -30,7 +30,7 @@ const CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 const WRITE_BATCH_MAX: usize = 64 * 1024;
 
 /// Bytes read from a socket at a time.
-const READ_CHUNK: usize = 16 * 1024;
+const READ_CHUNK: usize = 4 * 1024;
 
 /// Per-connection limits, with libvirtd's defaults.
 #[derive(Clone, Debug)]
