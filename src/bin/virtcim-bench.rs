@@ -83,7 +83,8 @@ impl Conn {
         self.reply()
     }
 
-    /// What python-libvirt does to open: AUTH_LIST, CONNECT_OPEN, two SUPPORTS_FEATURE probes.
+    /// What python-libvirt does to open: AUTH_LIST, CONNECT_OPEN, two SUPPORTS_FEATURE probes. Not feature 10
+    /// (keepalive): these connections never answer PINGs, and the servers would drop idle ones.
     fn open(path: &str) -> BenchResult<Self> {
         let mut conn = Self::connect(path)?;
         conn.call(Procedure::AuthList, &[])?;
@@ -92,7 +93,7 @@ impl Conn {
             flags: 0,
         };
         conn.call(Procedure::ConnectOpen, &args.to_bytes())?;
-        for feature in [10, 14] {
+        for feature in [14, 15] {
             conn.call(
                 Procedure::ConnectSupportsFeature,
                 &IntArgs { value: feature }.to_bytes(),
@@ -367,7 +368,8 @@ fn suite(rounds: usize, secs: f64, targets: &[Target]) -> BenchResult<()> {
     }
     for target in targets.iter().filter(|t| t.name != "echo") {
         if let Some(pid) = target.pid {
-            let (with, per) = idle_connections(&target.path, pid, 1000)?;
+            let (with, per) = idle_connections(&target.path, pid, 1000)
+                .map_err(|e| format!("{}: 1000 idle connections: {e}", target.name))?;
             samples.insert((target.name.clone(), "rss_1000_idle_kib"), vec![with]);
             samples.insert((target.name.clone(), "per_idle_conn_kib"), vec![per]);
         }
@@ -375,9 +377,12 @@ fn suite(rounds: usize, secs: f64, targets: &[Target]) -> BenchResult<()> {
     for (size, calls) in [(1000usize, 20usize), (10000, 10)] {
         for (index, target) in targets.iter().enumerate().filter(|(_, t)| t.name != "echo") {
             let holder = &mut holders[index];
-            let existing = list_all(holder, 1)?.1;
+            let existing = list_all(holder, 1)
+                .map_err(|e| format!("{}: list: {e}", target.name))?
+                .1;
             let started = Instant::now();
-            define_up_to(holder, existing.saturating_sub(1), size)?;
+            define_up_to(holder, existing.saturating_sub(1), size)
+                .map_err(|e| format!("{}: define: {e}", target.name))?;
             eprintln!(
                 "{}: defined up to {size} domains in {:.1} s",
                 target.name,

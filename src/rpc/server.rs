@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixListener};
-use tokio::sync::{broadcast, mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{broadcast, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -30,7 +30,7 @@ const CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 const WRITE_BATCH_MAX: usize = 64 * 1024;
 
 /// Bytes read from a socket at a time.
-const READ_CHUNK: usize = 16 * 1024;
+const READ_CHUNK: usize = 4 * 1024;
 
 /// Per-connection limits, with libvirtd's defaults.
 #[derive(Clone, Debug)]
@@ -255,34 +255,10 @@ impl RpcServer {
     {
         let ListenerKind { auth, read_only } = kind;
         let (mut reader, mut writer) = tokio::io::split(stream);
-        let (tx, mut rx) = mpsc::channel::<Vec<u8>>(self.config.max_queued_frames.max(1));
-        let writer_task = tokio::spawn(async move {
-            // Everything queued goes out in one write: replies of calls in flight, events, PINGs.
-            let mut batch = Vec::new();
-            while let Some(frame) = rx.recv().await {
-                let written = if rx.is_empty() {
-                    writer.write_all(&frame).await
-                } else {
-                    batch.clear();
-                    batch.extend_from_slice(&frame);
-                    while batch.len() < WRITE_BATCH_MAX {
-                        match rx.try_recv() {
-                            Ok(next) => batch.extend_from_slice(&next),
-                            Err(_) => break,
-                        }
-                    }
-                    writer.write_all(&batch).await
-                };
-                if written.is_err() {
-                    break;
-                }
-                if batch.capacity() > WRITE_BATCH_MAX * 2 {
-                    batch = Vec::new(); // a huge reply went through: do not keep its buffer on an idle client
-                }
-            }
-            let _ = writer.shutdown().await;
-        });
-
+        // One task per connection owns both halves: replies are written from here, gathered in `outbox`, without
+        // a hop to another task.
+        let queue_cap = self.config.max_queued_frames.max(1);
+        let mut outbox = Outbox::default();
         let mut state = ConnectionState::new(auth, read_only);
         let mut decoder = FrameDecoder::new(if state.authenticated {
             FRAME_MAX
@@ -306,8 +282,28 @@ impl RpcServer {
         let mut partial_since: Option<Instant> = None;
 
         'conn: while !closing {
+            // Write what is queued now if the socket takes it; what it does not take waits in the write branch.
+            while outbox.pending() {
+                let write = std::pin::pin!(writer.write(&outbox.buf[outbox.pos..]));
+                match poll_once(write) {
+                    Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => break 'conn,
+                    Poll::Ready(Ok(n)) => outbox.advance(n),
+                    Poll::Pending => break,
+                }
+            }
             tokio::select! {
-                read = reader.read(&mut buf), if jobs.len() < max_jobs => {
+                written = writer.write(&outbox.buf[outbox.pos..]), if outbox.pending() => {
+                    match written {
+                        Ok(0) | Err(_) => break 'conn,
+                        Ok(n) => outbox.advance(n),
+                    }
+                }
+                _ = tokio::time::sleep_until(outbox.full_since.unwrap_or(auth_deadline) + self.config.write_timeout),
+                    if outbox.full_since.is_some() => {
+                    tracing::debug!("rpc client does not read its replies, closing");
+                    break 'conn;
+                }
+                read = reader.read(&mut buf), if jobs.len() < max_jobs && outbox.frames < queue_cap => {
                     let n = match read {
                         Ok(0) | Err(_) => break 'conn,
                         Ok(n) => n,
@@ -330,7 +326,7 @@ impl RpcServer {
                                 // Unknown type/status: the dispatcher answers on that serial if it can.
                                 match self.dispatcher.handle_frame(&mut state, &frame).await {
                                     Ok(outcome) => {
-                                        if !self.deliver(&tx, outcome, &mut events, &mut closing).await {
+                                        if !self.deliver(&mut outbox, outcome, &mut events, &mut closing) {
                                             break 'conn;
                                         }
                                         continue;
@@ -348,7 +344,7 @@ impl RpcServer {
                                 // Frames already buffered wait for a free slot, like unread bytes do.
                                 while jobs.len() >= max_jobs {
                                     if let Some(Ok(outcome)) = jobs.join_next().await {
-                                        if !self.deliver(&tx, outcome, &mut events, &mut closing).await {
+                                        if !self.deliver(&mut outbox, outcome, &mut events, &mut closing) {
                                             break 'conn;
                                         }
                                     }
@@ -357,7 +353,7 @@ impl RpcServer {
                                 // lock): answer those at once instead of paying a task spawn and two wake-ups.
                                 let mut job = Box::pin(job.run());
                                 if let Poll::Ready(outcome) = poll_once(job.as_mut()) {
-                                    if !self.deliver(&tx, outcome, &mut events, &mut closing).await {
+                                    if !self.deliver(&mut outbox, outcome, &mut events, &mut closing) {
                                         break 'conn;
                                     }
                                     continue;
@@ -369,7 +365,7 @@ impl RpcServer {
                                 // State changes see every earlier call finished, as a client expects after CLOSE.
                                 while let Some(done) = jobs.join_next().await {
                                     if let Ok(outcome) = done {
-                                        if !self.deliver(&tx, outcome, &mut events, &mut closing).await {
+                                        if !self.deliver(&mut outbox, outcome, &mut events, &mut closing) {
                                             break 'conn;
                                         }
                                     }
@@ -377,7 +373,7 @@ impl RpcServer {
                                 self.dispatcher.stateful(&mut state, &header, call).await
                             }
                         };
-                        if !self.deliver(&tx, outcome, &mut events, &mut closing).await {
+                        if !self.deliver(&mut outbox, outcome, &mut events, &mut closing) {
                             break 'conn;
                         }
                         if state.authenticated {
@@ -405,7 +401,7 @@ impl RpcServer {
                 }
                 Some(done) = jobs.join_next(), if !jobs.is_empty() => {
                     if let Ok(outcome) = done {
-                        if !self.deliver(&tx, outcome, &mut events, &mut closing).await {
+                        if !self.deliver(&mut outbox, outcome, &mut events, &mut closing) {
                             break 'conn;
                         }
                     }
@@ -414,10 +410,11 @@ impl RpcServer {
                     match event {
                         Some(event) => {
                             for frame in state.event_frames(&event) {
-                                if tx.try_send(frame).is_err() {
+                                if outbox.frames >= queue_cap {
                                     tracing::debug!("rpc client does not read its events, closing");
                                     break 'conn;
                                 }
+                                outbox.push(frame, queue_cap);
                             }
                         }
                         None => events = None,
@@ -441,32 +438,27 @@ impl RpcServer {
                             serial: 0,
                             status: Status::Ok,
                         };
-                        if tx.try_send(encode_frame(&ping, &[])).is_err() {
-                            break 'conn;
-                        }
+                        outbox.push(encode_frame(&ping, &[]), queue_cap);
                     }
                 }
             }
         }
         jobs.abort_all();
-        drop(tx);
-        // Let queued replies (the CONNECT_CLOSE answer) go out, but never wait on a client that does not read.
-        let mut writer_task = writer_task;
-        if tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, &mut writer_task)
-            .await
-            .is_err()
-        {
-            writer_task.abort();
+        // Let queued replies (the CONNECT_CLOSE answer) go out, but never wait long on a client that does not read.
+        if outbox.pending() {
+            let rest = &outbox.buf[outbox.pos..];
+            let _ = tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, writer.write_all(rest)).await;
         }
+        let _ = tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, writer.shutdown()).await;
         if let Some(driver) = state.driver.take() {
             self.dispatcher.release(driver).await;
         }
     }
 
-    /// Queues an outcome's reply; false when the writer is gone.
-    async fn deliver(
+    /// Queues an outcome's reply and takes its side effects; false ends the connection.
+    fn deliver(
         &self,
-        tx: &mpsc::Sender<Vec<u8>>,
+        outbox: &mut Outbox,
         outcome: DispatchOutcome,
         events: &mut Option<broadcast::Receiver<DomainEvent>>,
         closing: &mut bool,
@@ -475,24 +467,56 @@ impl RpcServer {
             *events = Some(receiver);
         }
         *closing |= outcome.close;
-        match outcome.reply {
-            // A full queue means the client has left `max_queued_frames` replies unread on top of what the socket
-            // buffers hold. Wait (not reading this client meanwhile) for it to catch up, but not forever: a client
-            // that never reads would otherwise pin its replies and its slot for good.
-            Some(frame) => match tx.try_send(frame) {
-                Ok(()) => true,
-                Err(mpsc::error::TrySendError::Full(frame)) => {
-                    match tokio::time::timeout(self.config.write_timeout, tx.send(frame)).await {
-                        Ok(sent) => sent.is_ok(),
-                        Err(_) => {
-                            tracing::debug!("rpc client does not read its replies, closing");
-                            false
-                        }
-                    }
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => false,
-            },
-            None => true,
+        if let Some(frame) = outcome.reply {
+            outbox.push(frame, self.config.max_queued_frames.max(1));
+        }
+        true
+    }
+}
+
+/// Frames waiting for the socket. Past `max_queued_frames` the connection is not read (backpressure); staying
+/// that full without any write progress for `write_timeout` drops the client (it does not read).
+#[derive(Default)]
+struct Outbox {
+    buf: Vec<u8>,
+    /// Bytes of `buf` already written.
+    pos: usize,
+    /// Frames queued since the buffer was last empty.
+    frames: usize,
+    /// Since when the queue is full without progress.
+    full_since: Option<Instant>,
+}
+
+impl Outbox {
+    fn pending(&self) -> bool {
+        self.pos < self.buf.len()
+    }
+
+    fn push(&mut self, frame: Vec<u8>, cap: usize) {
+        if self.buf.is_empty() {
+            self.buf = frame; // the common case: one reply, no copy
+        } else {
+            self.buf.extend_from_slice(&frame);
+        }
+        self.frames += 1;
+        if self.frames >= cap && self.full_since.is_none() {
+            self.full_since = Some(Instant::now());
+        }
+    }
+
+    fn advance(&mut self, written: usize) {
+        self.pos += written;
+        if self.pos >= self.buf.len() {
+            self.pos = 0;
+            self.frames = 0;
+            self.full_since = None;
+            if self.buf.capacity() > WRITE_BATCH_MAX * 2 {
+                self.buf = Vec::new(); // a huge reply went through: do not keep its buffer on an idle client
+            } else {
+                self.buf.clear();
+            }
+        } else if self.full_since.is_some() {
+            self.full_since = Some(Instant::now());
         }
     }
 }
