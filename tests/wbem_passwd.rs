@@ -58,6 +58,33 @@ fn add_change_list_delete() {
     assert!(tool(&file, &["delete", "bob"], "").0);
     let (ok, _, err) = tool(&file, &["delete", "bob"], "");
     assert!(!ok && err.contains("no user"), "{err}");
-    let (ok, _, err) = tool(&file, &["frobnicate"], "");
-    assert!(!ok && err.contains("unknown"), "{err}");
+    let (ok, _, err) = tool(&file, &["frobnicate", "x"], "");
+    assert!(!ok && err.contains("--help"), "{err}");
+    let (ok, _, err) = tool(&file, &["--frobnicate"], "");
+    assert!(!ok && err.contains("unknown option"), "{err}");
+}
+
+#[test]
+fn issue_interface_user_then_dash_d_and_dash_l() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("nested/credentials");
+    assert!(tool(&file, &["alice"], "pw1\n").0);
+    assert!(tool(&file, &["-r", "vm", "bob"], "pw2\n").0);
+    // A second `USER` changes the password rather than failing.
+    assert!(tool(&file, &["alice"], "pw3\n").0);
+    let store = CredentialStore::load(&file).unwrap();
+    assert!(store.verify_password("alice", "pw3"));
+    assert!(!store.verify_password("alice", "pw1"));
+    assert!(store.user("bob").unwrap().digest_md5.contains_key("vm"));
+    let (ok, out, _) = tool(&file, &["-l"], "");
+    assert!(ok);
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["alice", "bob"]);
+    assert!(tool(&file, &["-d", "alice"], "").0);
+    let (ok, _, err) = tool(&file, &["-d", "alice"], "");
+    assert!(!ok && err.contains("alice"), "{err}");
+    let (ok, out, _) = tool(&file, &["-l"], "");
+    assert!(ok);
+    assert_eq!(out.trim(), "bob");
+    let (ok, _, err) = tool(&file, &["-d", "-l"], "");
+    assert!(!ok && err.contains("--help"), "{err}");
 }

@@ -21,8 +21,20 @@ The file keeps salted SCRAM-SHA-256 verifiers and DIGEST-MD5 secrets, never pass
 atomically with mode 0600.
 ";
 
+/// What `Set` may do with a user that exists (or not).
+#[derive(Clone, Copy, PartialEq)]
+enum SetMode {
+    AddOnly,
+    ChangeOnly,
+    AddOrChange,
+}
+
 enum Action {
-    Set { user: String, realms: Vec<String> },
+    Set {
+        user: String,
+        realms: Vec<String>,
+        mode: SetMode,
+    },
     Delete(String),
     List,
 }
@@ -117,16 +129,23 @@ fn parse(args: Vec<String>) -> Result<Option<(PathBuf, Action)>, String> {
         match words.as_slice() {
             [verb] if verb == "list" => Action::List,
             [verb, user] if verb == "delete" => Action::Delete(user.clone()),
-            [verb, user, extra @ ..] if verb == "add" || verb == "passwd" => {
+            [verb, user, extra @ ..] if verb == "add" => {
                 realms.extend(extra.iter().cloned());
                 Action::Set {
                     user: user.clone(),
                     realms,
+                    mode: SetMode::AddOnly,
                 }
             }
+            [verb, user] if verb == "passwd" => Action::Set {
+                user: user.clone(),
+                realms,
+                mode: SetMode::ChangeOnly,
+            },
             [user] => Action::Set {
                 user: user.clone(),
                 realms,
+                mode: SetMode::AddOrChange,
             },
             _ => return usage_error(),
         }
@@ -148,9 +167,15 @@ fn run(args: Vec<String>) -> Result<(), String> {
             return Ok(());
         }
         Action::Delete(user) => store.remove_user(&user).map_err(|e| e.to_string())?,
-        Action::Set { user, realms } => {
+        Action::Set { user, realms, mode } => {
             let password = read_password()?;
-            if store.user(&user).is_some() {
+            // `add` on an existing user and `passwd` on a missing one are refused by the store, in its words.
+            let change = match mode {
+                SetMode::AddOnly => false,
+                SetMode::ChangeOnly => true,
+                SetMode::AddOrChange => store.user(&user).is_some(),
+            };
+            if change {
                 store.set_password(&user, &password)
             } else {
                 let realms: Vec<&str> = realms.iter().map(String::as_str).collect();
