@@ -279,7 +279,10 @@ fn cim_request_state_change_drives_a_qemu_guest() {
     reaper.0.push(pid);
     assert!(alive(pid));
     assert_eq!(domstate(), "running");
-    assert!(guest_executing(pid), "a CIM-started guest runs its boot sector");
+    assert!(
+        guest_executing(pid),
+        "a CIM-started guest runs its boot sector"
+    );
 
     // 9 = Quiesce: QEMU stops executing the guest, the process stays.
     assert_eq!(cim_step(&python, &daemon, Some(9)), (9, 9));
