@@ -35,7 +35,8 @@ pub async fn start(daemon: &mut Daemon) -> Result<WbemListeners, String> {
         return Ok(out);
     }
     let uri = daemon.wbem_driver_uri().to_owned();
-    let driver = match daemon.driver(&uri) {
+    // A qemu URI may still be opening in the background: wait for it rather than open a second driver.
+    let driver = match daemon.driver_when_open(&uri).await {
         Some(d) => d,
         None => connect(&uri, &ConnectOptions::default())
             .await

@@ -1,0 +1,311 @@
+//! CIM over QEMU: a virtcimd serving `qemu:///system` to WBEM (`wbem_connect_uri`) and RPC at once; a guest
+//! defined with virsh is started, paused, resumed and destroyed through `KVM_ComputerSystem.RequestStateChange`
+//! (pywbem), and after every step QEMU itself (process, vCPU time), `virsh domstate` and the CIM EnabledState
+//! agree.
+//!
+//! The test SIGKILLs every QEMU its daemon started when it ends, however it ends.
+
+mod wbem_common;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::channel;
+use std::time::{Duration, Instant};
+
+const DAEMON: &str = env!("CARGO_BIN_EXE_virtcimd");
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+const GUEST: &str = "cimguest";
+
+fn have(program: &str, arg: &str) -> bool {
+    Command::new(program)
+        .arg(arg)
+        .output()
+        .is_ok_and(|out| out.status.success())
+}
+
+/// Our daemon and the QEMUs it left status records for; all killed on drop.
+struct Daemon {
+    child: Child,
+    state: PathBuf,
+    socket: PathBuf,
+    wbem: SocketAddr,
+}
+
+impl Daemon {
+    fn start(dir: &Path) -> Self {
+        let state = dir.join("state");
+        let run = dir.join("run");
+        let config = dir.join("virtcimd.conf");
+        std::fs::write(
+            &config,
+            format!(
+                "state_dir = \"{}\"\nunix_sock_dir = \"{}\"\nlisten_wbem_http = 1\nwbem_http_port = 0\n\
+                 wbem_listen_addr = \"127.0.0.1\"\nwbem_auth = \"none\"\n\
+                 wbem_connect_uri = \"qemu:///system\"\n",
+                state.display(),
+                run.display()
+            ),
+        )
+        .expect("config");
+        let mut child = Command::new(DAEMON)
+            .arg("--config")
+            .arg(&config)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn virtcimd");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            // Keeps draining after start stops listening: a closed pipe would fail the daemon's later logging.
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let mut daemon = Self {
+            child,
+            state,
+            socket: run.join("libvirt-sock"),
+            wbem: SocketAddr::from(([127, 0, 0, 1], 0)),
+        };
+        let mut seen = Vec::new();
+        let deadline = Instant::now() + READY_TIMEOUT;
+        while Instant::now() < deadline {
+            let Ok(line) = lines.recv_timeout(Duration::from_millis(200)) else {
+                continue;
+            };
+            if line.contains("WBEM HTTP listening") {
+                if let Some(addr) = line
+                    .split_once("addr=")
+                    .and_then(|(_, rest)| rest.split_whitespace().next())
+                    .and_then(|addr| addr.parse().ok())
+                {
+                    daemon.wbem = addr;
+                }
+            }
+            let ready = line.contains("virtcimd ready");
+            seen.push(line);
+            if ready {
+                break;
+            }
+        }
+        assert!(
+            daemon.wbem.port() != 0,
+            "no WBEM listener; stderr:\n{}",
+            seen.join("\n")
+        );
+        daemon
+    }
+
+    fn rpc_uri(&self) -> String {
+        format!("qemu+unix:///system?socket={}", self.socket.display())
+    }
+
+    fn qemu_pid(&self, name: &str) -> i32 {
+        let path = self.state.join("qemu/run").join(format!("{name}.json"));
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+        let status: serde_json::Value = serde_json::from_str(&text).expect("status json");
+        let pid = status["pid"].as_i64().expect("pid in status");
+        i32::try_from(pid).expect("pid fits")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let Ok(records) = std::fs::read_dir(self.state.join("qemu/run")) else {
+            return;
+        };
+        for record in records.map_while(Result::ok) {
+            let pid = std::fs::read_to_string(record.path())
+                .ok()
+                .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+                .and_then(|status| status["pid"].as_i64())
+                .and_then(|pid| i32::try_from(pid).ok());
+            if let Some(pid) = pid.filter(|pid| *pid > 1) {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+        }
+    }
+}
+
+/// The QEMU pids the test saw, SIGKILLed at the end (the status record is gone once a guest stops).
+struct QemuReaper(Vec<i32>);
+
+impl Drop for QemuReaper {
+    fn drop(&mut self) {
+        for pid in &self.0 {
+            let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
+        }
+    }
+}
+
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            !s.rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(false)
+}
+
+fn virsh(uri: &str, args: &[&str]) -> String {
+    let out = Command::new("virsh")
+        .arg("-c")
+        .arg(uri)
+        .args(args)
+        .output()
+        .expect("virsh runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stderr.trim().is_empty(),
+        "virsh {args:?}: {stdout}{stderr}"
+    );
+    stdout
+}
+
+/// A 32 MiB TCG guest whose boot sector spins (`jmp $`): its vCPU thread burns CPU exactly while it runs.
+fn guest_xml_file(dir: &Path) -> PathBuf {
+    let mut sector = vec![0u8; 512];
+    sector[0] = 0xEB;
+    sector[1] = 0xFE;
+    sector[510] = 0x55;
+    sector[511] = 0xAA;
+    sector.resize(4096, 0);
+    let disk = dir.join("spin.img");
+    std::fs::write(&disk, sector).expect("disk");
+    let xml = format!(
+        "<domain type='qemu'><name>{GUEST}</name><memory unit='MiB'>32</memory><vcpu>1</vcpu>\
+         <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os><devices>\
+         <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='{}'/>\
+         <target dev='hda' bus='ide'/></disk></devices></domain>",
+        disk.display()
+    );
+    let path = dir.join(format!("{GUEST}.xml"));
+    std::fs::write(&path, xml).expect("xml");
+    path
+}
+
+/// CPU ticks (user + system) of QEMU's vCPU thread ("CPU 0/TCG").
+fn vcpu_ticks(pid: i32) -> u64 {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("qemu tasks");
+    for task in tasks.map_while(Result::ok) {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if !comm.starts_with("CPU 0/") {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        // After the command name: state is field 3, utime 14, stime 15.
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let tick = |i: usize| fields.get(i - 3).and_then(|f| f.parse::<u64>().ok());
+        if let (Some(user), Some(system)) = (tick(14), tick(15)) {
+            return user + system;
+        }
+    }
+    panic!("no vCPU thread in qemu {pid}");
+}
+
+/// Whether QEMU executes the guest: its vCPU thread gains CPU time over 600 ms.
+fn guest_executing(pid: i32) -> bool {
+    let before = vcpu_ticks(pid);
+    std::thread::sleep(Duration::from_millis(600));
+    vcpu_ticks(pid) > before + 2
+}
+
+/// One pywbem step: optionally RequestStateChange(requested), then the instance's (EnabledState, RequestedState).
+fn cim_step(python: &Path, daemon: &Daemon, requested: Option<u16>) -> (u16, u16) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/qemu_cim.py");
+    let mut cmd = Command::new(python);
+    cmd.arg(script)
+        .arg(format!("http://{}", daemon.wbem))
+        .arg(GUEST);
+    if let Some(state) = requested {
+        cmd.arg(state.to_string());
+    }
+    let out = cmd.output().expect("python runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "RequestStateChange {requested:?}: {stdout}{stderr}"
+    );
+    let value = |key: &str| {
+        stdout
+            .lines()
+            .find_map(|line| line.strip_prefix(key))
+            .and_then(|v| v.trim().parse::<u16>().ok())
+            .unwrap_or_else(|| panic!("no {key} in {stdout}{stderr}"))
+    };
+    if requested.is_some() {
+        assert_eq!(value("return "), 0, "{stdout}");
+    }
+    (value("enabled "), value("requested "))
+}
+
+#[test]
+fn cim_request_state_change_drives_a_qemu_guest() {
+    if !(have("virsh", "--version") && have("qemu-system-x86_64", "--version")) {
+        eprintln!("virsh or qemu-system-x86_64 not installed, skipping");
+        return;
+    }
+    let python = wbem_common::venv_python();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let daemon = Daemon::start(tmp.path());
+    let mut reaper = QemuReaper(Vec::new());
+    let uri = daemon.rpc_uri();
+    let xml = guest_xml_file(tmp.path());
+    virsh(&uri, &["define", &xml.to_string_lossy()]);
+    let domstate = || virsh(&uri, &["domstate", GUEST]).trim().to_string();
+
+    // Defined, never requested: Disabled (3), RequestedState 0 (unknown).
+    assert_eq!(cim_step(&python, &daemon, None), (3, 0));
+    assert_eq!(domstate(), "shut off");
+
+    // 2 = Enabled: QEMU starts and runs the guest.
+    assert_eq!(cim_step(&python, &daemon, Some(2)), (2, 2));
+    let pid = daemon.qemu_pid(GUEST);
+    reaper.0.push(pid);
+    assert!(alive(pid));
+    assert_eq!(domstate(), "running");
+    assert!(
+        guest_executing(pid),
+        "a CIM-started guest runs its boot sector"
+    );
+
+    // 9 = Quiesce: QEMU stops executing the guest, the process stays.
+    assert_eq!(cim_step(&python, &daemon, Some(9)), (9, 9));
+    assert_eq!(domstate(), "paused");
+    assert!(alive(pid));
+    assert!(!guest_executing(pid), "QEMU still runs a CIM-paused guest");
+
+    // 2 on a paused guest resumes it (the same process).
+    assert_eq!(cim_step(&python, &daemon, Some(2)), (2, 2));
+    assert_eq!(domstate(), "running");
+    assert_eq!(daemon.qemu_pid(GUEST), pid, "resume started a new QEMU");
+    assert!(guest_executing(pid), "QEMU did not resume the guest");
+
+    // 3 = Disabled: destroyed, QEMU exits.
+    assert_eq!(cim_step(&python, &daemon, Some(3)), (3, 3));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!alive(pid), "QEMU still runs after a CIM disable");
+    assert_eq!(
+        virsh(&uri, &["domstate", GUEST, "--reason"]).trim(),
+        "shut off (destroyed)"
+    );
+    virsh(&uri, &["undefine", GUEST]);
+}
