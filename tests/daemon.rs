@@ -261,3 +261,33 @@ fn help_version_and_bad_options() {
     assert_eq!(status.code(), Some(1));
     assert!(out.contains("needs a file name"), "{out}");
 }
+
+#[test]
+fn a_log_reader_that_goes_away_does_not_stop_the_daemon() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let config = local_config(tmp.path());
+    let mut daemon = Running::start(&config, &[]);
+    daemon.wait_for("virtcimd ready");
+    // Close the read end of the daemon's stderr: every later log line now meets EPIPE.
+    let Running { child, lines, .. } = &mut daemon;
+    drop(std::mem::replace(lines, channel().1));
+    let socket = tmp.path().join("run/libvirt-sock");
+    let uri = format!("test+unix:///default?socket={}", socket.display());
+    // Each client connection logs; the daemon must keep serving through the failed writes.
+    for _ in 0..3 {
+        let out = Command::new(env!("CARGO_BIN_EXE_virtcim"))
+            .args(["-c", &uri, "domstate", "test"])
+            .output()
+            .expect("run virtcim");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "running");
+    }
+    assert!(matches!(child.try_wait(), Ok(None)), "daemon still running");
+    kill(daemon.pid(), Signal::SIGTERM).expect("signal our daemon");
+    let status = wait_timeout(&mut daemon.child, STARTUP_TIMEOUT);
+    assert_eq!(status.code(), Some(0));
+}

@@ -1,6 +1,7 @@
 //! The `virtcimd` daemon binary: command line, logging, configuration, then the library's [`virtcim::Daemon`].
 
 use std::io::IsTerminal;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use virtcim::{default_config_path, Config, Daemon, DaemonOptions};
@@ -70,12 +71,28 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Parsed, String> 
     Ok(Parsed::Run(out))
 }
 
+/// Standard error that never fails: a log reader that went away (a closed pipe, a restarted journal) must not
+/// stop the daemon, and tracing-subscriber reports a failed write by printing to stderr again, which panics.
+struct LossyStderr;
+
+impl std::io::Write for LossyStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stderr().write_all(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = std::io::stderr().flush();
+        Ok(())
+    }
+}
+
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| LossyStderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
@@ -100,7 +117,7 @@ fn main() -> ExitCode {
         Ok(Parsed::Run(args)) => args,
         Ok(Parsed::Exit(code)) => return code,
         Err(message) => {
-            eprintln!("virtcimd: {message}");
+            let _ = writeln!(std::io::stderr(), "virtcimd: {message}");
             return ExitCode::FAILURE;
         }
     };
@@ -108,7 +125,7 @@ fn main() -> ExitCode {
     let config = match load_config(args.config) {
         Ok(config) => config,
         Err(message) => {
-            eprintln!("virtcimd: {message}");
+            let _ = writeln!(std::io::stderr(), "virtcimd: {message}");
             return ExitCode::FAILURE;
         }
     };
@@ -118,7 +135,10 @@ fn main() -> ExitCode {
     {
         Ok(runtime) => runtime,
         Err(err) => {
-            eprintln!("virtcimd: cannot start the async runtime: {err}");
+            let _ = writeln!(
+                std::io::stderr(),
+                "virtcimd: cannot start the async runtime: {err}"
+            );
             return ExitCode::FAILURE;
         }
     };
@@ -143,7 +163,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("virtcimd: {message}");
+            let _ = writeln!(std::io::stderr(), "virtcimd: {message}");
             ExitCode::FAILURE
         }
     }
