@@ -5,7 +5,10 @@
 //!
 //! The test SIGKILLs every QEMU its daemon started when it ends, however it ends.
 
+mod qemu_common;
 mod wbem_common;
+
+use qemu_common::{alive, guest_executing, guest_xml_file};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -148,15 +151,6 @@ impl Drop for QemuReaper {
     }
 }
 
-fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            !s.rsplit_once(')')
-                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(false)
-}
-
 fn virsh(uri: &str, args: &[&str]) -> String {
     let out = Command::new("virsh")
         .arg("-c")
@@ -173,58 +167,6 @@ fn virsh(uri: &str, args: &[&str]) -> String {
     stdout
 }
 
-/// A 32 MiB TCG guest whose boot sector spins (`jmp $`): its vCPU thread burns CPU exactly while it runs.
-fn guest_xml_file(dir: &Path) -> PathBuf {
-    let mut sector = vec![0u8; 512];
-    sector[0] = 0xEB;
-    sector[1] = 0xFE;
-    sector[510] = 0x55;
-    sector[511] = 0xAA;
-    sector.resize(4096, 0);
-    let disk = dir.join("spin.img");
-    std::fs::write(&disk, sector).expect("disk");
-    let xml = format!(
-        "<domain type='qemu'><name>{GUEST}</name><memory unit='MiB'>32</memory><vcpu>1</vcpu>\
-         <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os><devices>\
-         <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='{}'/>\
-         <target dev='hda' bus='ide'/></disk></devices></domain>",
-        disk.display()
-    );
-    let path = dir.join(format!("{GUEST}.xml"));
-    std::fs::write(&path, xml).expect("xml");
-    path
-}
-
-/// CPU ticks (user + system) of QEMU's vCPU thread ("CPU 0/TCG").
-fn vcpu_ticks(pid: i32) -> u64 {
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("qemu tasks");
-    for task in tasks.map_while(Result::ok) {
-        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        if !comm.starts_with("CPU 0/") {
-            continue;
-        }
-        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
-        let Some((_, rest)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        // After the command name: state is field 3, utime 14, stime 15.
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let tick = |i: usize| fields.get(i - 3).and_then(|f| f.parse::<u64>().ok());
-        if let (Some(user), Some(system)) = (tick(14), tick(15)) {
-            return user + system;
-        }
-    }
-    panic!("no vCPU thread in qemu {pid}");
-}
-
-/// Whether QEMU executes the guest: its vCPU thread gains CPU time over 600 ms.
-fn guest_executing(pid: i32) -> bool {
-    let before = vcpu_ticks(pid);
-    std::thread::sleep(Duration::from_millis(600));
-    vcpu_ticks(pid) > before + 2
-}
-
-/// One pywbem step: optionally RequestStateChange(requested), then the instance's (EnabledState, RequestedState).
 fn cim_step(python: &Path, daemon: &Daemon, requested: Option<u16>) -> (u16, u16) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/qemu_cim.py");
     let mut cmd = Command::new(python);
@@ -265,7 +207,7 @@ fn cim_request_state_change_drives_a_qemu_guest() {
     let daemon = Daemon::start(tmp.path());
     let mut reaper = QemuReaper(Vec::new());
     let uri = daemon.rpc_uri();
-    let xml = guest_xml_file(tmp.path());
+    let xml = guest_xml_file(tmp.path(), GUEST);
     virsh(&uri, &["define", &xml.to_string_lossy()]);
     let domstate = || virsh(&uri, &["domstate", GUEST]).trim().to_string();
 
