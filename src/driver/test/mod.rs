@@ -17,7 +17,7 @@ use crate::model::{DomainDef, NetworkDef, PoolDef, VolumeDef};
 use crate::persist::{self, DirLock, LockError};
 use async_trait::async_trait;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 use store::Store;
 use tokio::sync::broadcast;
 use uuid::Uuid;
@@ -27,7 +27,7 @@ use world::World;
 const EVENT_BACKLOG: usize = 1024;
 
 struct Shared {
-    world: Mutex<World>,
+    world: RwLock<World>,
     store: Store,
     events: broadcast::Sender<DomainEvent>,
     hostname: String,
@@ -99,7 +99,7 @@ impl TestDriver {
         );
         Ok(Arc::new(Self {
             shared: Arc::new(Shared {
-                world: Mutex::new(world),
+                world: RwLock::new(world),
                 store,
                 events,
                 hostname,
@@ -135,11 +135,12 @@ impl TestDriver {
         self.shared.store.root().to_path_buf()
     }
 
-    fn world(&self) -> MutexGuard<'_, World> {
+    fn world(&self) -> RwLockReadGuard<'_, World> {
         // A panic while holding the lock cannot leave a half-applied change: changes are committed in one insert.
+        // Reads share the lock (many clients list and look up at once); changes take it alone.
         self.shared
             .world
-            .lock()
+            .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
@@ -148,7 +149,7 @@ impl TestDriver {
         op(&self.world())
     }
 
-    /// Runs a change on a blocking thread (it writes files), holding the world's mutex throughout.
+    /// Runs a change on a blocking thread (it writes files), holding the world's lock alone throughout.
     async fn change<T: Send + 'static>(
         &self,
         op: impl FnOnce(&mut World, &Store) -> Result<T> + Send + 'static,
@@ -157,7 +158,7 @@ impl TestDriver {
         tokio::task::spawn_blocking(move || {
             let mut world = shared
                 .world
-                .lock()
+                .write()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             op(&mut world, &shared.store)
         })
@@ -419,7 +420,12 @@ impl Driver for TestDriver {
         self.change(move |w, s| w.undefine_pool(s, &pool)).await
     }
     async fn pool_refresh(&self, pool: &PoolRef, flags: u32) -> Result<()> {
-        self.world().refresh_pool(pool, flags)
+        // Memory only (no file changes), so no blocking thread is needed.
+        self.shared
+            .world
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .refresh_pool(pool, flags)
     }
     async fn pool_get_info(&self, pool: &PoolRef) -> Result<PoolInfo> {
         self.read(|w| w.pool_info(pool))
