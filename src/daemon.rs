@@ -537,11 +537,7 @@ impl DaemonOpener {
 
     /// libvirt's words when no driver accepts a name (no colon after "for", unlike most of its messages).
     fn no_driver(name: &str) -> Error {
-        Error::new(
-            crate::error::ErrorCode::NO_CONNECT,
-            crate::error::ErrorDomain::NONE,
-            format!("no connection driver available for {name}"),
-        )
+        Error::no_driver(name)
     }
 }
 

@@ -62,7 +62,6 @@ impl ErrorCode {
         Some(match self {
             Self::INTERNAL_ERROR => "internal error",
             Self::NO_SUPPORT => "this function is not supported by the connection driver",
-            Self::NO_CONNECT => "no connection driver available for",
             Self::INVALID_ARG => "invalid argument",
             Self::OPERATION_FAILED => "operation failed",
             Self::OS_TYPE => "unknown OS type",
@@ -153,6 +152,15 @@ impl Error {
         Self::with_detail(ErrorCode::NO_SUPPORT, ErrorDomain::DOMAIN, api)
     }
 
+    /// "no connection driver available for NAME": libvirt's words when no driver accepts a URI (no colon).
+    pub fn no_driver(name: &str) -> Self {
+        Self::new(
+            ErrorCode::NO_CONNECT,
+            ErrorDomain::NONE,
+            format!("no connection driver available for {name}"),
+        )
+    }
+
     /// "operation forbidden: read only access prevents virXxx".
     pub fn read_only(api: &str) -> Self {
         Self::with_detail(
@@ -227,6 +235,10 @@ mod tests {
             (
                 Error::operation_invalid(ErrorDomain::DOMAIN, "domain is not running"),
                 "Requested operation is not valid: domain is not running",
+            ),
+            (
+                Error::no_driver("foo:///bar"),
+                "no connection driver available for foo:///bar",
             ),
             (
                 Error::with_detail(ErrorCode::SYSTEM_ERROR, ErrorDomain::NONE, "plain"),

@@ -589,11 +589,7 @@ impl DriverOpener for UriOpener {
         // through the remote driver, possibly this very daemon, opening connections to itself without end.
         let parsed = crate::uri::Uri::parse(&uri)?;
         if !parsed.is_local_in_process() {
-            return Err(crate::error::Error::with_detail(
-                crate::error::ErrorCode::NO_CONNECT,
-                crate::error::ErrorDomain::NONE,
-                &uri,
-            ));
+            return Err(crate::error::Error::no_driver(&uri));
         }
         let driver = crate::connect::connect(&uri, &self.options).await?;
         open.insert(uri, driver.clone());
