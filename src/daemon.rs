@@ -534,11 +534,6 @@ impl DaemonOpener {
         self.qemu = Some(qemu);
         self
     }
-
-    /// libvirt's words when no driver accepts a name (no colon after "for", unlike most of its messages).
-    fn no_driver(name: &str) -> Error {
-        Error::no_driver(name)
-    }
 }
 
 #[async_trait::async_trait]
@@ -555,7 +550,7 @@ impl crate::rpc::DriverOpener for DaemonOpener {
                 .drivers
                 .first()
                 .map(|(_, driver)| Arc::clone(driver))
-                .ok_or_else(|| Self::no_driver("<null>"));
+                .ok_or_else(|| Error::no_driver("<null>"));
         };
         // The name a client sends has no transport or host left ("test:///default"); query parameters do not
         // select a different driver.
@@ -563,7 +558,7 @@ impl crate::rpc::DriverOpener for DaemonOpener {
             Ok(uri) if uri.explicit_transport.is_none() && uri.host.is_none() => {
                 format!("{}://{}", uri.driver, uri.path)
             }
-            _ => return Err(Self::no_driver(name)),
+            _ => return Err(Error::no_driver(name)),
         };
         if let Some((_, driver)) = self.drivers.iter().find(|(uri, _)| *uri == canonical) {
             return Ok(Arc::clone(driver));
@@ -575,8 +570,8 @@ impl crate::rpc::DriverOpener for DaemonOpener {
         }
         match canonical.as_str() {
             // An opener without the daemon's QEMU drivers: libvirt's answer for a driver that is not loaded.
-            QEMU_SYSTEM_URI | QEMU_SESSION_URI => Err(Self::no_driver(&canonical)),
-            _ => Err(Self::no_driver(name)),
+            QEMU_SYSTEM_URI | QEMU_SESSION_URI => Err(Error::no_driver(&canonical)),
+            _ => Err(Error::no_driver(name)),
         }
     }
 
