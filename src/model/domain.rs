@@ -265,7 +265,7 @@ impl DomainDef {
     /// they are an error naming the element. A missing UUID is generated, as are missing MAC addresses.
     pub fn from_xml(xml: &str, validate: bool) -> Result<Self> {
         let cx = Ctx::new(ErrorDomain::DOMAIN, SCHEMA, validate);
-        let root = parse_document(xml, cx.domain)?;
+        let root = parse_document(xml, cx.domain, cx.document_name())?;
         cx.expect_root(&root, "domain")?;
         cx.check(
             &root,

@@ -50,7 +50,7 @@ impl NetworkDef {
     /// Parses network XML; unknown content is dropped, or refused with `validate`. A missing UUID is generated.
     pub fn from_xml(xml: &str, validate: bool) -> Result<Self> {
         let cx = Ctx::new(ErrorDomain::NETWORK, SCHEMA, validate);
-        let root = parse_document(xml, cx.domain)?;
+        let root = parse_document(xml, cx.domain, cx.document_name())?;
         cx.expect_root(&root, "network")?;
         cx.check(
             &root,

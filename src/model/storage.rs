@@ -105,7 +105,7 @@ impl PoolDef {
     /// generated; sizes default to bytes.
     pub fn from_xml(xml: &str, validate: bool) -> Result<Self> {
         let cx = Ctx::new(ErrorDomain::STORAGE, POOL_SCHEMA, validate);
-        let root = parse_document(xml, cx.domain)?;
+        let root = parse_document(xml, cx.domain, cx.document_name())?;
         cx.expect_root(&root, "pool")?;
         cx.check(
             &root,
@@ -198,7 +198,7 @@ impl VolumeDef {
     /// missing type is `file`.
     pub fn from_xml(xml: &str, validate: bool) -> Result<Self> {
         let cx = Ctx::new(ErrorDomain::STORAGE, VOLUME_SCHEMA, validate);
-        let root = parse_document(xml, cx.domain)?;
+        let root = parse_document(xml, cx.domain, cx.document_name())?;
         cx.expect_root(&root, "volume")?;
         cx.check(
             &root,

@@ -149,16 +149,55 @@ fn start_node(domain: ErrorDomain, start: &BytesStart<'_>) -> Result<Node> {
 }
 
 /// Reads a whole document into a tree. Refuses DOCTYPE (so no entity can be declared or fetched), undefined
-/// entities, several roots, text outside the root, and anything beyond the caps. `domain` is the error domain.
-pub fn parse_document(xml: &str, domain: ErrorDomain) -> Result<Node> {
+/// entities, several roots, text outside the root, and anything beyond the caps. `domain` is the error domain,
+/// `document` the name libvirt gives the text in its messages (`domain_definition`, `network_definition` ...).
+///
+/// A document that is not well formed is libvirt's code 35 (XML_DETAIL), worded as libvirt words it:
+/// `(NAME):LINE: WHAT`, then the offending line and a `---^` pointer under the column.
+pub fn parse_document(xml: &str, domain: ErrorDomain, document: &str) -> Result<Node> {
+    // A UTF-8 byte order mark carries no meaning in a Rust string.
+    let xml = xml.strip_prefix('\u{FEFF}').unwrap_or(xml);
+    let mut position = 0;
+    read_tree(xml, domain, &mut position).map_err(|err| {
+        let what = ErrorCode::XML_ERROR
+            .prefix()
+            .and_then(|prefix| err.message.strip_prefix(prefix))
+            .and_then(|rest| rest.strip_prefix(": "))
+            .unwrap_or(&err.message);
+        Error::new(
+            ErrorCode::XML_DETAIL,
+            domain,
+            pointed_message(xml, position, document, what),
+        )
+    })
+}
+
+/// `(document):LINE: what` and, as libxml2 prints it, the line itself and a pointer to the column.
+fn pointed_message(xml: &str, position: usize, document: &str, what: &str) -> String {
+    let mut position = position.min(xml.len());
+    while !xml.is_char_boundary(position) {
+        position -= 1;
+    }
+    let line_start = xml[..position].rfind('\n').map_or(0, |at| at + 1);
+    let line_end = xml[position..]
+        .find('\n')
+        .map_or(xml.len(), |at| position + at);
+    let line_number = xml[..position].matches('\n').count() + 1;
+    let column = xml[line_start..position].chars().count();
+    format!(
+        "({document}):{line_number}: {what}\n{}\n{}^",
+        &xml[line_start..line_end],
+        "-".repeat(column)
+    )
+}
+
+fn read_tree(xml: &str, domain: ErrorDomain, position: &mut usize) -> Result<Node> {
     if xml.len() > MAX_INPUT_BYTES {
         return Err(malformed(
             domain,
             format!("document larger than {MAX_INPUT_BYTES} bytes"),
         ));
     }
-    // A UTF-8 byte order mark carries no meaning in a Rust string.
-    let xml = xml.strip_prefix('\u{FEFF}').unwrap_or(xml);
     let mut reader = Reader::from_str(xml);
     let config = reader.config_mut();
     config.check_end_names = true;
@@ -175,11 +214,10 @@ pub fn parse_document(xml: &str, domain: ErrorDomain) -> Result<Node> {
 
     loop {
         let event = reader.read_event().map_err(|err| {
-            malformed(
-                domain,
-                format!("at byte {}: {err}", reader.error_position()),
-            )
+            *position = usize::try_from(reader.error_position()).unwrap_or(usize::MAX);
+            malformed(domain, err.to_string())
         })?;
+        *position = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
         let text_piece: Option<String> = match event {
             Event::Start(ref start) | Event::Empty(ref start) => {
                 elements += 1;
@@ -419,6 +457,17 @@ impl Ctx {
             domain,
             schema,
             validate,
+        }
+    }
+
+    /// The name libvirt's parse errors give the document, from the schema it is checked against.
+    pub fn document_name(&self) -> &'static str {
+        match self.schema {
+            "domain.rng" => "domain_definition",
+            "network.rng" => "network_definition",
+            "storagepool.rng" => "storage_pool_definition",
+            "storagevol.rng" => "storage_volume_definition",
+            _ => "document",
         }
     }
 
@@ -741,6 +790,7 @@ mod tests {
         let root = parse_document(
             "<?xml version = \"1.0\" encoding='utf-8' standalone='no' ?><!-- c --><a x='1&amp;2'><b>t&lt;&#65;&#x42;</b><b/><![CDATA[<raw>]]></a>",
             D,
+            "doc",
         )
         .unwrap();
         assert_eq!(root.name, "a");
@@ -788,16 +838,16 @@ mod tests {
             "<?xml version='1.0'encoding='UTF-8'?><a/>",
         ];
         for xml in cases {
-            let err = parse_document(xml, D).unwrap_err();
-            assert_eq!(err.code, ErrorCode::XML_ERROR, "{xml:?}");
-            assert!(err.message.starts_with("XML error: "), "{}", err.message);
+            let err = parse_document(xml, D, "doc").unwrap_err();
+            assert_eq!(err.code, ErrorCode::XML_DETAIL, "{xml:?}");
+            assert!(err.message.starts_with("(doc):"), "{}", err.message);
         }
     }
 
     #[test]
     fn accepts_a_byte_order_mark() {
         assert_eq!(
-            parse_document("\u{FEFF}<?xml version='1.0'?>\n<a/>\n", D)
+            parse_document("\u{FEFF}<?xml version='1.0'?>\n<a/>\n", D, "doc")
                 .unwrap()
                 .name,
             "a"
@@ -807,7 +857,7 @@ mod tests {
     #[test]
     fn accepts_the_names_xml_allows() {
         let xml = "<a-b c.d='1' _e:f='2' \u{e9}t\u{e9}='3'><?xml-stylesheet x?><?pi data?></a-b>";
-        let root = parse_document(xml, D).unwrap();
+        let root = parse_document(xml, D, "doc").unwrap();
         assert_eq!(root.name, "a-b");
         assert_eq!(root.attrs.len(), 3);
     }
@@ -815,29 +865,29 @@ mod tests {
     #[test]
     fn caps_depth_elements_and_text() {
         let deep = "<a>".repeat(MAX_DEPTH + 1) + &"</a>".repeat(MAX_DEPTH + 1);
-        assert!(parse_document(&deep, D)
+        assert!(parse_document(&deep, D, "doc")
             .unwrap_err()
             .message
             .contains("nested"));
         let ok_depth = "<a>".repeat(MAX_DEPTH) + &"</a>".repeat(MAX_DEPTH);
-        assert!(parse_document(&ok_depth, D).is_ok());
+        assert!(parse_document(&ok_depth, D, "doc").is_ok());
         let many = format!("<a>{}</a>", "<b/>".repeat(MAX_ELEMENTS));
-        assert!(parse_document(&many, D)
+        assert!(parse_document(&many, D, "doc")
             .unwrap_err()
             .message
             .contains("elements"));
         let big = format!("<a>{}</a>", "x".repeat(MAX_TEXT_BYTES + 1));
-        assert!(parse_document(&big, D)
+        assert!(parse_document(&big, D, "doc")
             .unwrap_err()
             .message
             .contains("text"));
         let attrs: String = (0..=MAX_ATTRIBUTES).map(|i| format!(" a{i}='1'")).collect();
-        assert!(parse_document(&format!("<a{attrs}/>"), D).is_err());
+        assert!(parse_document(&format!("<a{attrs}/>"), D, "doc").is_err());
     }
 
     #[test]
     fn validation_names_the_unknown_element_or_attribute() {
-        let root = parse_document("<a k='1'><b/><zz/></a>", D).unwrap();
+        let root = parse_document("<a k='1'><b/><zz/></a>", D, "doc").unwrap();
         let lax = Ctx::new(D, "a.rng", false);
         assert!(lax.check(&root, &["b"], &[]).is_ok());
         let strict = Ctx::new(D, "a.rng", true);
@@ -855,25 +905,25 @@ mod tests {
     #[test]
     fn validation_refuses_repeats_and_stray_text() {
         let strict = Ctx::new(D, "a.rng", true);
-        let root = parse_document("<a><name>x</name><name>y</name></a>", D).unwrap();
+        let root = parse_document("<a><name>x</name><name>y</name></a>", D, "doc").unwrap();
         let err = strict.check(&root, &["name"], &[]).unwrap_err();
         assert!(
             err.message.contains("Extra element name in interleave"),
             "{}",
             err.message
         );
-        let root = parse_document("<a><disk/><disk/></a>", D).unwrap();
+        let root = parse_document("<a><disk/><disk/></a>", D, "doc").unwrap();
         assert!(strict.check(&root, &["disk"], &[]).is_ok());
-        let root = parse_document("<a>\n  stray\n</a>", D).unwrap();
+        let root = parse_document("<a>\n  stray\n</a>", D, "doc").unwrap();
         let err = strict.check(&root, &[], &[]).unwrap_err();
         assert!(
             err.message.contains("Element a has extra content: text"),
             "{}",
             err.message
         );
-        let root = parse_document("<a>\n \t\r\n</a>", D).unwrap();
+        let root = parse_document("<a>\n \t\r\n</a>", D, "doc").unwrap();
         assert!(strict.check(&root, &[], &[]).is_ok());
-        let root = parse_document("<a xmlns='urn:x' xmlns:q='urn:q'/>", D).unwrap();
+        let root = parse_document("<a xmlns='urn:x' xmlns:q='urn:q'/>", D, "doc").unwrap();
         assert!(strict.check(&root, &[], &[]).is_ok());
     }
 
@@ -894,7 +944,7 @@ mod tests {
             out,
             "<a x='it&apos;s &lt;&amp;&gt;&quot;&#10;&#9;'>\n  <b>a&lt;b&gt;&amp;&apos;&quot;&#13;\n</b>\n  <c n='5'/>\n</a>\n"
         );
-        let back = parse_document(&out, D).unwrap();
+        let back = parse_document(&out, D, "doc").unwrap();
         assert_eq!(back.attr("x"), Some("it's <&>\"\n\t"));
         assert_eq!(back.child_text("b"), Some("a<b>&'\"\r\n"));
     }
