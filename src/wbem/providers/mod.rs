@@ -3,6 +3,10 @@
 //! providers of association classes; the operations layer derives Associators/References from them.
 
 mod computer_system;
+pub mod devices;
+pub mod guest;
+pub mod guest_assoc;
+pub mod settings;
 
 use std::sync::Arc;
 
@@ -113,9 +117,13 @@ pub trait Provider: Send + Sync {
 
 /// The providers the server has.
 pub fn all_providers() -> Vec<Arc<dyn Provider>> {
-    vec![
+    let mut providers: Vec<Arc<dyn Provider>> = vec![
         Arc::new(ComputerSystemProvider::default()),
         Arc::new(HostSystemProvider),
         Arc::new(HostedDependencyProvider),
-    ]
+    ];
+    providers.extend(settings::settings_providers());
+    providers.extend(devices::device_providers());
+    providers.extend(guest_assoc::guest_association_providers());
+    providers
 }
