@@ -245,8 +245,36 @@ fn thousand_domains_enumerate() {
             elapsed.as_secs_f64() * 1000.0
         ));
     }
-    println!(
-        "1000 domains, EnumerateInstances:\n  {}",
-        report.join("\n  ")
-    );
+    let cs = r#"<IPARAMVALUE NAME="ObjectName"><INSTANCENAME CLASSNAME="KVM_ComputerSystem"><KEYBINDING NAME="CreationClassName"><KEYVALUE VALUETYPE="string">KVM_ComputerSystem</KEYVALUE></KEYBINDING><KEYBINDING NAME="Name"><KEYVALUE VALUETYPE="string">rich</KEYVALUE></KEYBINDING></INSTANCENAME></IPARAMVALUE>"#;
+    let assoc_class =
+        r#"<IPARAMVALUE NAME="AssocClass"><CLASSNAME NAME="KVM_SystemDevice"/></IPARAMVALUE>"#;
+    for (what, params) in [
+        (
+            "AssociatorNames(rich, KVM_SystemDevice)",
+            format!("{cs}{assoc_class}"),
+        ),
+        ("AssociatorNames(rich, every association)", cs.to_owned()),
+    ] {
+        let request = post(
+            "AssociatorNames",
+            &imethod_body("AssociatorNames", &params),
+            "",
+        );
+        let started = Instant::now();
+        let response =
+            raw_exchange(addr, &request, std::time::Duration::from_secs(600)).expect("response");
+        let elapsed = started.elapsed();
+        assert!(
+            !response.body.contains("<ERROR"),
+            "{what}: {}",
+            response.body
+        );
+        let items = count_items(&response.body, "<OBJECTPATH>");
+        assert!(items >= 19, "{what}: {items}\n{}", response.body);
+        report.push(format!(
+            "{what}: {items} in {:.0} ms",
+            elapsed.as_secs_f64() * 1000.0
+        ));
+    }
+    println!("1000 domains:\n  {}", report.join("\n  "));
 }

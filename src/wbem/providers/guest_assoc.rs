@@ -179,6 +179,22 @@ impl Provider for GuestAssociationProvider {
             .ok_or_else(|| not_found(path))
     }
 
+    /// Only the guest the object belongs to is read: every object these associations link names its domain
+    /// in its keys.
+    async fn references_to(
+        &self,
+        ctx: &ProviderCtx<'_>,
+        object: &ObjectPath,
+    ) -> Result<Option<Vec<Instance>>, OpError> {
+        let Some(domain) = domain_of_object(object) else {
+            return Ok(Some(Vec::new()));
+        };
+        let model = load_guest(ctx.driver.as_ref(), domain, LoadOptions::KEYS_ONLY).await?;
+        Ok(Some(
+            model.map(|m| self.kind.instances(&m)).unwrap_or_default(),
+        ))
+    }
+
     async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
         let guests = load_all_guests(ctx.driver.as_ref(), LoadOptions::KEYS_ONLY).await?;
         Ok(guests.iter().flat_map(|g| self.kind.instances(g)).collect())
