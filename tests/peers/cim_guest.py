@@ -161,6 +161,7 @@ check([o["InstanceID"] for o in owner] == ["KVM:" + DOM], "VSSDComponent RASD ->
 
 esd = conn.References(VSSD, ResultClass="KVM_ElementSettingData")
 check(len(esd) == 1 and esd[0]["ManagedElement"] == esd[0]["SettingData"], "ElementSettingData VSSD self")
+check(esd[0]["IsDefault"] == 1 and esd[0]["IsNext"] == 1, "ElementSettingData IsDefault/IsNext")
 esd_r = conn.AssociatorNames(proc_rasd, AssocClass="KVM_ElementSettingData", Role="SettingData")
 check([e["InstanceID"] for e in esd_r] == ["rich/proc"], "ElementSettingData RASD self")
 

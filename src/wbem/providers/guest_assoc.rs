@@ -114,6 +114,11 @@ impl GuestAssociation {
                 inst
             }
         };
+        if self == GuestAssociation::ElementSettingData {
+            // As libvirt-CIM (DSP1057): the setting data is the element's default and next configuration.
+            inst.set("IsDefault", Value::Uint16(1));
+            inst.set("IsNext", Value::Uint16(1));
+        }
         inst.path = Some(path);
         inst
     }
