@@ -37,14 +37,15 @@ const RICH: &str = "<domain type='test'><name>rich</name><uuid>11111111-2222-433
   </devices></domain>";
 
 const PLAIN: &str = "<domain type='test'><name>plain</name><uuid>11111111-2222-4333-8444-666666666666</uuid>\
-  <memory unit='KiB'>262144</memory><vcpu>1</vcpu><os><type>hvm</type></os>\
+  <memory unit='KiB'>262144</memory><vcpu current='1'>2</vcpu><os><type>hvm</type></os>\
   <devices><disk type='file' device='disk'><source file='/var/lib/plain.img'/><target dev='hda' bus='ide'/></disk>\
   </devices></domain>";
 
 const VOLUME: &str =
     "<volume><name>rich-disk.img</name><capacity unit='bytes'>1048576</capacity></volume>";
 
-/// Test driver state with `extra` plain domains, "rich" (running), "plain" (shut off) and a volume for vda.
+/// Test driver state with `extra` plain domains, "rich" (running, 2 of 4 vCPUs), "plain" (shut off, 1 of 2 vCPUs)
+/// and a volume for vda.
 fn prepare(state: &Path, extra: usize) {
     wbem_common::prepare_state(state, extra);
     let runtime = tokio::runtime::Builder::new_current_thread()

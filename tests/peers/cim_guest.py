@@ -90,6 +90,9 @@ check(mem["AllocationUnits"] == "KiloBytes" and mem["VirtualQuantity"] == 524288
       "memory RASD")
 proc = conn.GetInstance(pywbem.CIMInstanceName("KVM_ProcResourceAllocationSettingData", {"InstanceID": "rich/proc"}))
 check(proc["VirtualQuantity"] == 2, "proc RASD VirtualQuantity (current vCPUs of a running domain)")
+plain_proc = conn.GetInstance(pywbem.CIMInstanceName("KVM_ProcResourceAllocationSettingData",
+                                                    {"InstanceID": "plain/proc"}))
+check(plain_proc["VirtualQuantity"] == 2, "proc RASD VirtualQuantity (configured vCPUs of a shut-off domain)")
 gfx = rich(all_instances["KVM_GraphicsResourceAllocationSettingData"], "InstanceID")
 check(set(gfx) == {"rich/vnc"} and gfx["rich/vnc"]["ResourceSubType"] == "vnc", "graphics RASD")
 check(gfx["rich/vnc"]["Address"] == "127.0.0.1:5905", "graphics Address")

@@ -213,3 +213,22 @@ pub fn guest_association_providers() -> Vec<Arc<dyn Provider>> {
         .map(|kind| Arc::new(GuestAssociationProvider::new(kind)) as Arc<dyn Provider>)
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wbem::providers::guest::{device_path, rasd_path, vssd_path, ResourceKind};
+
+    #[test]
+    fn every_linked_object_names_its_domain() {
+        let objects = [
+            computer_system_path("g1"),
+            vssd_path("g1"),
+            rasd_path(ResourceKind::Network, "g1", "52:54:00:00:00:01"),
+            device_path(ResourceKind::Controller, "g1", "controller:usb:0"),
+        ];
+        for object in &objects {
+            assert_eq!(domain_of_object(object), Some("g1"), "{object}");
+        }
+    }
+}
