@@ -3,6 +3,10 @@
 //! providers of association classes; the operations layer derives Associators/References from them.
 
 mod computer_system;
+pub mod devices;
+pub mod guest;
+pub mod guest_assoc;
+pub mod settings;
 
 use std::sync::Arc;
 
@@ -79,6 +83,17 @@ pub trait Provider: Send + Sync {
         Ok(out)
     }
 
+    /// For association providers: the association instances that may reference `object`, when the provider
+    /// can find them without enumerating every instance (`None`, the default: the caller filters
+    /// [`Provider::enumerate`]). May return more than the exact matches; the caller still checks the roles.
+    async fn references_to(
+        &self,
+        _ctx: &ProviderCtx<'_>,
+        _object: &ObjectPath,
+    ) -> Result<Option<Vec<Instance>>, OpError> {
+        Ok(None)
+    }
+
     /// An extrinsic method on an instance or class path, parameters already typed per the declaration.
     async fn invoke(
         &self,
@@ -113,9 +128,13 @@ pub trait Provider: Send + Sync {
 
 /// The providers the server has.
 pub fn all_providers() -> Vec<Arc<dyn Provider>> {
-    vec![
+    let mut providers: Vec<Arc<dyn Provider>> = vec![
         Arc::new(ComputerSystemProvider::default()),
         Arc::new(HostSystemProvider),
         Arc::new(HostedDependencyProvider),
-    ]
+    ];
+    providers.extend(settings::settings_providers());
+    providers.extend(devices::device_providers());
+    providers.extend(guest_assoc::guest_association_providers());
+    providers
 }
