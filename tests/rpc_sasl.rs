@@ -180,7 +180,7 @@ fn split_stream(bytes: &[u8]) -> (usize, usize) {
 }
 
 /// One SASL exchange over a raw connection, the way the remote driver runs it. `Err` is the server's error.
-fn sasl_login(raw: &mut Raw, client: &mut SaslClient, mech: &str) -> Result<(), RemoteError> {
+fn sasl_login(raw: &mut Raw, client: &mut SaslClient, mech: &str) -> Result<(), Box<RemoteError>> {
     let reply = raw.call(Procedure::AuthList, &[]);
     let types = AuthListRet::from_bytes(&reply.payload)
         .expect("auth list")
@@ -189,7 +189,7 @@ fn sasl_login(raw: &mut Raw, client: &mut SaslClient, mech: &str) -> Result<(), 
     assert_eq!(types, [1], "AUTH_LIST offers SASL");
     let reply = raw.call(Procedure::AuthSaslInit, &[]);
     if reply.header.status != Status::Ok {
-        return Err(error_of(&reply));
+        return Err(Box::new(error_of(&reply)));
     }
     StringRet::from_bytes(&reply.payload).expect("mechlist");
     let initial = client.start(mech).expect("client start");
@@ -201,7 +201,7 @@ fn sasl_login(raw: &mut Raw, client: &mut SaslClient, mech: &str) -> Result<(), 
     let mut reply = raw.call(Procedure::AuthSaslStart, &start.to_bytes());
     loop {
         if reply.header.status != Status::Ok {
-            return Err(error_of(&reply));
+            return Err(Box::new(error_of(&reply)));
         }
         let ret = AuthSaslRet::from_bytes(&reply.payload).expect("sasl ret");
         let data = (ret.nil == 0).then_some(ret.data.0);
@@ -222,7 +222,7 @@ fn sasl_login(raw: &mut Raw, client: &mut SaslClient, mech: &str) -> Result<(), 
 }
 
 /// Asserts libvirtd's failure answer and that the daemon then closed the connection.
-fn assert_refused_and_closed(raw: &mut Raw, result: Result<(), RemoteError>, what: &str) {
+fn assert_refused_and_closed(raw: &mut Raw, result: Result<(), Box<RemoteError>>, what: &str) {
     let err = result.expect_err(what);
     assert_eq!((err.code, err.domain), (45, 7), "{what}: {err:?}");
     assert_eq!(err.message.as_deref(), Some(AUTH_FAILED), "{what}");
