@@ -4,6 +4,7 @@
 //! "authentication failed" and close, slow down repeated attempts, and leave other clients served.
 
 mod rpc_raw;
+mod transport_pki;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -49,6 +50,10 @@ fn add_user(users: &Path, name: &str, password: &str) {
 
 /// A daemon with SASL on TCP and the read-write unix socket; users alice, ops-dave (allowed) and bob (not).
 fn start() -> Setup {
+    start_with("")
+}
+
+fn start_with(extra: &str) -> Setup {
     let tmp = tempfile::tempdir().expect("tempdir");
     let users = tmp.path().join("users");
     add_user(&users, "alice", "secret123");
@@ -61,7 +66,7 @@ fn start() -> Setup {
         format!(
             "state_dir = \"state\"\nunix_sock_dir = \"run\"\nlisten_tcp = 1\nlisten_addr = \"127.0.0.1\"\n\
              tcp_port = \"{port}\"\nauth_tcp = \"sasl\"\nauth_unix_rw = \"sasl\"\ncredentials_file = \"users\"\n\
-             sasl_allowed_username_list = [\"alice\", \"ops-*\"]\n"
+             sasl_allowed_username_list = [\"alice\", \"ops-*\"]\n{extra}"
         ),
     )
     .expect("config");
@@ -674,4 +679,33 @@ fn our_client_layers_interoperate_with_cyrus_in_stock_libvirtd() {
     let mut client = SaslClient::new(SaslTransport::Tcp, "127.0.0.1", "alice", "wrong");
     let err = sasl_login(&mut raw, &mut client, "DIGEST-MD5").expect_err("wrong password");
     assert_eq!((err.code, err.domain), (45, 7));
+}
+
+#[test]
+fn virsh_over_tls_with_sasl_on_top() {
+    let pki_dir = tempfile::tempdir().expect("tempdir");
+    let pki = transport_pki::Pki::new(pki_dir.path());
+    let tls_port = free_port();
+    let setup = start_with(&format!(
+        "listen_tls = 1\ntls_port = \"{tls_port}\"\nauth_tls = \"sasl\"\n{}",
+        pki.server_config()
+    ));
+    let auth = setup.auth_file("alice", "secret123");
+    let uri = format!(
+        "test+tls://127.0.0.1:{tls_port}/default?pkipath={}",
+        pki.client_dir.display()
+    );
+    // The client's own choice, then PLAIN, which only TLS offers.
+    for extra in ["", "&auth=sasl.PLAIN"] {
+        let (ok, out, err) = virsh(&auth, &format!("{uri}{extra}"), "list --all");
+        assert!(ok, "virsh {extra}: {err}");
+        assert!(out.contains(" test "), "{out}");
+    }
+    let (ok, _, err) = virsh(
+        &setup.auth_file("alice", "wrong"),
+        &format!("{uri}&auth=sasl.PLAIN"),
+        "list",
+    );
+    assert!(!ok);
+    assert!(err.contains(AUTH_FAILED), "{err}");
 }
