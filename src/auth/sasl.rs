@@ -2,6 +2,10 @@
 //! (secrets from the credential store, never a plain password), the client, and the security layer after
 //! authentication. The mechanisms run inside rsasl: SCRAM-SHA-256 and PLAIN are rsasl's own, DIGEST-MD5 is our
 //! custom rsasl mechanism (`digest_md5`).
+//!
+//! rsasl's `Session` does not expose what a mechanism negotiated, so DIGEST-MD5 reports its SSF through a
+//! callback action (`NegotiatedSsf`) and reads the transport's SSF range through a callback property
+//! (`LayerPolicy`); the chunking by maxbuf lives in the mechanism's own encode/decode, which `SaslLayer` calls.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
