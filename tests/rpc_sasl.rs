@@ -317,6 +317,14 @@ fn virsh_over_unix_authenticates_with_scram_sha_256() {
             .any(|l| l.starts_with("State:") && l.contains("running")),
         "{out}"
     );
+    // DIGEST-MD5 without a layer (qop auth) on the unix socket, cyrus as the client.
+    let (ok, out, err) = virsh(
+        &auth,
+        &setup.unix_uri("&auth=sasl.DIGEST-MD5"),
+        "list --all",
+    );
+    assert!(ok, "DIGEST-MD5 over unix: {err}");
+    assert!(out.contains("sasl-guest"), "{out}");
     // A user that the allow list admits through its glob.
     let dave = setup.auth_file("ops-dave", "dave-pw");
     let (ok, out, err) = virsh(&dave, &setup.unix_uri(""), "list --all");
