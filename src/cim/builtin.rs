@@ -68,6 +68,66 @@ pub const MOF_FILES: &[(&str, &str)] = &[
         "kvm/KVM_HostedDependency.mof",
         include_str!("../../mof/kvm/KVM_HostedDependency.mof"),
     ),
+    (
+        "cim/CIM_ResourcePool.mof",
+        include_str!("../../mof/cim/CIM_ResourcePool.mof"),
+    ),
+    (
+        "cim/CIM_Capabilities.mof",
+        include_str!("../../mof/cim/CIM_Capabilities.mof"),
+    ),
+    (
+        "cim/CIM_AllocationCapabilities.mof",
+        include_str!("../../mof/cim/CIM_AllocationCapabilities.mof"),
+    ),
+    (
+        "cim/CIM_EnabledLogicalElementCapabilities.mof",
+        include_str!("../../mof/cim/CIM_EnabledLogicalElementCapabilities.mof"),
+    ),
+    (
+        "cim/CIM_VirtualSystemManagementCapabilities.mof",
+        include_str!("../../mof/cim/CIM_VirtualSystemManagementCapabilities.mof"),
+    ),
+    (
+        "cim/CIM_Service.mof",
+        include_str!("../../mof/cim/CIM_Service.mof"),
+    ),
+    (
+        "cim/CIM_HostedService.mof",
+        include_str!("../../mof/cim/CIM_HostedService.mof"),
+    ),
+    (
+        "cim/CIM_ElementCapabilities.mof",
+        include_str!("../../mof/cim/CIM_ElementCapabilities.mof"),
+    ),
+    (
+        "cim/CIM_AbstractElementAllocatedFromPool.mof",
+        include_str!("../../mof/cim/CIM_AbstractElementAllocatedFromPool.mof"),
+    ),
+    (
+        "cim/CIM_ElementAllocatedFromPool.mof",
+        include_str!("../../mof/cim/CIM_ElementAllocatedFromPool.mof"),
+    ),
+    (
+        "cim/CIM_RegisteredSpecification.mof",
+        include_str!("../../mof/cim/CIM_RegisteredSpecification.mof"),
+    ),
+    (
+        "cim/CIM_RegisteredProfile.mof",
+        include_str!("../../mof/cim/CIM_RegisteredProfile.mof"),
+    ),
+    (
+        "cim/CIM_ReferencedSpecification.mof",
+        include_str!("../../mof/cim/CIM_ReferencedSpecification.mof"),
+    ),
+    (
+        "cim/CIM_ReferencedProfile.mof",
+        include_str!("../../mof/cim/CIM_ReferencedProfile.mof"),
+    ),
+    (
+        "cim/CIM_ElementConformsToProfile.mof",
+        include_str!("../../mof/cim/CIM_ElementConformsToProfile.mof"),
+    ),
 ];
 
 /// The namespaces the server serves and the MOF file compiled into each.
