@@ -128,6 +128,70 @@ pub const MOF_FILES: &[(&str, &str)] = &[
         "cim/CIM_ElementConformsToProfile.mof",
         include_str!("../../mof/cim/CIM_ElementConformsToProfile.mof"),
     ),
+    (
+        "kvm/KVM_MemoryPool.mof",
+        include_str!("../../mof/kvm/KVM_MemoryPool.mof"),
+    ),
+    (
+        "kvm/KVM_ProcessorPool.mof",
+        include_str!("../../mof/kvm/KVM_ProcessorPool.mof"),
+    ),
+    (
+        "kvm/KVM_DiskPool.mof",
+        include_str!("../../mof/kvm/KVM_DiskPool.mof"),
+    ),
+    (
+        "kvm/KVM_NetworkPool.mof",
+        include_str!("../../mof/kvm/KVM_NetworkPool.mof"),
+    ),
+    (
+        "kvm/KVM_GraphicsPool.mof",
+        include_str!("../../mof/kvm/KVM_GraphicsPool.mof"),
+    ),
+    (
+        "kvm/KVM_InputPool.mof",
+        include_str!("../../mof/kvm/KVM_InputPool.mof"),
+    ),
+    (
+        "kvm/KVM_ControllerPool.mof",
+        include_str!("../../mof/kvm/KVM_ControllerPool.mof"),
+    ),
+    (
+        "kvm/KVM_AllocationCapabilities.mof",
+        include_str!("../../mof/kvm/KVM_AllocationCapabilities.mof"),
+    ),
+    (
+        "kvm/KVM_VirtualSystemManagementCapabilities.mof",
+        include_str!("../../mof/kvm/KVM_VirtualSystemManagementCapabilities.mof"),
+    ),
+    (
+        "kvm/KVM_EnabledLogicalElementCapabilities.mof",
+        include_str!("../../mof/kvm/KVM_EnabledLogicalElementCapabilities.mof"),
+    ),
+    (
+        "kvm/KVM_HostedService.mof",
+        include_str!("../../mof/kvm/KVM_HostedService.mof"),
+    ),
+    (
+        "kvm/KVM_ElementCapabilities.mof",
+        include_str!("../../mof/kvm/KVM_ElementCapabilities.mof"),
+    ),
+    (
+        "kvm/KVM_ElementAllocatedFromPool.mof",
+        include_str!("../../mof/kvm/KVM_ElementAllocatedFromPool.mof"),
+    ),
+    (
+        "kvm/KVM_RegisteredProfile.mof",
+        include_str!("../../mof/kvm/KVM_RegisteredProfile.mof"),
+    ),
+    (
+        "kvm/KVM_ElementConformsToProfile.mof",
+        include_str!("../../mof/kvm/KVM_ElementConformsToProfile.mof"),
+    ),
+    (
+        "kvm/KVM_ReferencedProfile.mof",
+        include_str!("../../mof/kvm/KVM_ReferencedProfile.mof"),
+    ),
 ];
 
 /// The namespaces the server serves and the MOF file compiled into each.
