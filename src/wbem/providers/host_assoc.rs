@@ -2,11 +2,12 @@
 //! virtual system management service), `KVM_ElementCapabilities` (host and VSMS -> management capabilities, pool
 //! -> its allocation capabilities, guest -> its enabled-logical-element capabilities),
 //! `KVM_ElementAllocatedFromPool` (pool -> guest device, primordial pool -> child pool) and
-//! `KVM_ResourceAllocationFromPool` (pool -> guest RASD). Each enumeration reads the driver once.
+//! `KVM_ResourceAllocationFromPool` (pool -> guest RASD) and `KVM_SettingsDefineCapabilities` (a pool's
+//! allocation capabilities -> its RASD templates). Each enumeration reads the driver once.
 
 use async_trait::async_trait;
 
-use super::capabilities::{alloc_caps_path, elec_path, vsmc_path};
+use super::capabilities::{alloc_caps_path, elec_path, template_path, vsmc_path, TemplateRole};
 use super::pools::{
     all_domain_defs, guest_allocations, host_name, host_path, HostPools, NAMESPACE,
 };
@@ -19,6 +20,7 @@ pub const HOSTED_SERVICE_CLASS: &str = "KVM_HostedService";
 pub const ELEMENT_CAPS_CLASS: &str = "KVM_ElementCapabilities";
 pub const ALLOCATED_FROM_POOL_CLASS: &str = "KVM_ElementAllocatedFromPool";
 pub const RASD_FROM_POOL_CLASS: &str = "KVM_ResourceAllocationFromPool";
+pub const SDC_CLASS: &str = "KVM_SettingsDefineCapabilities";
 
 pub const VSMS_CLASS: &str = "KVM_VirtualSystemManagementService";
 /// The Name key of the one VSMS, as libvirt-CIM.
@@ -81,15 +83,17 @@ pub enum HostAssoc {
     ElementCapabilities,
     ElementAllocatedFromPool,
     ResourceAllocationFromPool,
+    SettingsDefineCapabilities,
 }
 
 impl HostAssoc {
-    pub const ALL: [HostAssoc; 5] = [
+    pub const ALL: [HostAssoc; 6] = [
         HostAssoc::HostedResourcePool,
         HostAssoc::HostedService,
         HostAssoc::ElementCapabilities,
         HostAssoc::ElementAllocatedFromPool,
         HostAssoc::ResourceAllocationFromPool,
+        HostAssoc::SettingsDefineCapabilities,
     ];
 
     pub fn class_name(self) -> &'static str {
@@ -99,6 +103,7 @@ impl HostAssoc {
             HostAssoc::ElementCapabilities => ELEMENT_CAPS_CLASS,
             HostAssoc::ElementAllocatedFromPool => ALLOCATED_FROM_POOL_CLASS,
             HostAssoc::ResourceAllocationFromPool => RASD_FROM_POOL_CLASS,
+            HostAssoc::SettingsDefineCapabilities => SDC_CLASS,
         }
     }
 }
@@ -154,6 +159,18 @@ impl HostAssocProvider {
                     out.push(caps(guest_path(&dom.name), elec_path(&dom.name)));
                 }
             }
+            HostAssoc::SettingsDefineCapabilities => {
+                for pool in HostPools::read(driver).await?.ids() {
+                    for role in TemplateRole::ALL {
+                        if let Some(template) = template_path(pool.kind, role) {
+                            out.push([
+                                ("GroupComponent", alloc_caps_path(&pool)),
+                                ("PartComponent", template),
+                            ]);
+                        }
+                    }
+                }
+            }
             HostAssoc::ElementAllocatedFromPool | HostAssoc::ResourceAllocationFromPool => {
                 let pools = HostPools::read(driver).await?;
                 if self.assoc == HostAssoc::ElementAllocatedFromPool {
@@ -205,11 +222,28 @@ impl Provider for HostAssocProvider {
     }
 
     async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
-        Ok(self
+        let mut out: Vec<Instance> = self
             .pairs(ctx)
             .await?
             .iter()
             .map(|refs| assoc_instance(ctx, refs))
-            .collect())
+            .collect();
+        if self.assoc == HostAssoc::SettingsDefineCapabilities {
+            for inst in &mut out {
+                let role = match inst.get("PartComponent") {
+                    Some(Value::Reference(p)) => p
+                        .key_str("InstanceID")
+                        .and_then(TemplateRole::from_instance_id),
+                    _ => None,
+                };
+                if let Some(role) = role {
+                    let (value_role, value_range) = role.value_role_and_range();
+                    put(inst, ctx.class, "ValueRole", Value::Uint16(value_role));
+                    put(inst, ctx.class, "ValueRange", Value::Uint16(value_range));
+                    put(inst, ctx.class, "PropertyPolicy", Value::Uint16(0));
+                }
+            }
+        }
+        Ok(out)
     }
 }
