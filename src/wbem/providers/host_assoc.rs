@@ -8,9 +8,7 @@
 use async_trait::async_trait;
 
 use super::capabilities::{alloc_caps_path, elec_path, template_path, vsmc_path, TemplateRole};
-use super::pools::{
-    all_domain_defs, guest_allocations, host_name, host_path, HostPools, NAMESPACE,
-};
+use super::pools::{guest_allocations, host_name, host_path, HostPools, NAMESPACE};
 use super::{put, Provider, ProviderCtx};
 use crate::cim::{CimStatus, Instance, ObjectPath, Value};
 use crate::wbem::ops::OpError;
@@ -181,19 +179,14 @@ impl HostAssocProvider {
                         }
                     }
                 }
-                for def in all_domain_defs(driver).await? {
-                    for alloc in guest_allocations(&def, &pools) {
-                        let antecedent = alloc.pool.path();
-                        if self.assoc == HostAssoc::ElementAllocatedFromPool {
-                            for device in alloc.devices {
-                                out.push([
-                                    ("Antecedent", antecedent.clone()),
-                                    ("Dependent", device),
-                                ]);
-                            }
-                        } else {
-                            out.push([("Antecedent", antecedent), ("Dependent", alloc.rasd)]);
+                for alloc in guest_allocations(driver, &pools).await? {
+                    let antecedent = alloc.pool.path();
+                    if self.assoc == HostAssoc::ElementAllocatedFromPool {
+                        for device in alloc.devices {
+                            out.push([("Antecedent", antecedent.clone()), ("Dependent", device)]);
                         }
+                    } else {
+                        out.push([("Antecedent", antecedent), ("Dependent", alloc.rasd)]);
                     }
                 }
             }
