@@ -3,6 +3,8 @@
 //! providers of association classes; the operations layer derives Associators/References from them.
 
 mod computer_system;
+pub mod rasd_parse;
+pub mod vsms;
 
 use std::sync::Arc;
 
@@ -14,6 +16,7 @@ use crate::wbem::cimxml::MethodReturn;
 use crate::wbem::ops::OpError;
 
 pub use computer_system::{ComputerSystemProvider, HostSystemProvider, HostedDependencyProvider};
+pub use vsms::VsmsProvider;
 
 /// What a provider call gets: the driver, the class being served (resolved, with inherited properties) and
 /// the namespace.
@@ -117,5 +120,6 @@ pub fn all_providers() -> Vec<Arc<dyn Provider>> {
         Arc::new(ComputerSystemProvider::default()),
         Arc::new(HostSystemProvider),
         Arc::new(HostedDependencyProvider),
+        Arc::new(VsmsProvider::default()),
     ]
 }
