@@ -3,6 +3,12 @@
 //! providers of association classes; the operations layer derives Associators/References from them.
 
 mod computer_system;
+// cimhost: pools, capabilities, host-side associations, profile registration.
+pub mod capabilities;
+pub mod host_assoc;
+pub mod pools;
+pub mod profiles;
+// cimmethods: the management service and its RASD/VSSD parsing.
 pub mod rasd_parse;
 pub mod vsms;
 
@@ -116,10 +122,27 @@ pub trait Provider: Send + Sync {
 
 /// The providers the server has.
 pub fn all_providers() -> Vec<Arc<dyn Provider>> {
-    vec![
+    let mut providers: Vec<Arc<dyn Provider>> = vec![
         Arc::new(ComputerSystemProvider::default()),
         Arc::new(HostSystemProvider),
         Arc::new(HostedDependencyProvider),
-        Arc::new(VsmsProvider::default()),
-    ]
+    ];
+    // cimmethods
+    providers.push(Arc::new(VsmsProvider::default()));
+    // cimhost
+    for pool in pools::PoolProvider::all() {
+        providers.push(Arc::new(pool));
+    }
+    providers.push(Arc::new(capabilities::AllocationCapabilitiesProvider));
+    providers.push(Arc::new(capabilities::VsmcProvider));
+    providers.push(Arc::new(capabilities::ElecProvider));
+    for assoc in host_assoc::HostAssocProvider::all() {
+        providers.push(Arc::new(assoc));
+    }
+    providers.push(Arc::new(profiles::RegisteredProfileProvider));
+    providers.push(Arc::new(profiles::ReferencedProfileProvider));
+    for conforms in profiles::ConformsToProfileProvider::both() {
+        providers.push(Arc::new(conforms));
+    }
+    providers
 }
