@@ -91,6 +91,8 @@ pub mod rpc_wire {
     pub use crate::rpc::proto::*;
     pub use crate::rpc::xdr::{Array, CharArray, FixedChars, Reader, Writer};
 }
+/// The per-guest DMTF model (VSSD, RASDs, devices, key formats, pool ids) built from a domain definition.
+pub use wbem::providers::guest as cim_guest;
 /// The WBEM server: listeners started from a daemon's configuration, the HTTP service, the operations.
 pub use wbem::{
     http::BasicAuth, http::HttpLimits, http::WbemServer, ops::Operations, start as start_wbem,

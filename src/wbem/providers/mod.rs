@@ -3,6 +3,10 @@
 //! providers of association classes; the operations layer derives Associators/References from them.
 
 mod computer_system;
+pub mod devices;
+pub mod guest;
+pub mod guest_assoc;
+pub mod settings;
 // cimhost: pools, capabilities, host-side associations, profile registration.
 pub mod capabilities;
 pub mod host_assoc;
@@ -127,6 +131,9 @@ pub fn all_providers() -> Vec<Arc<dyn Provider>> {
         Arc::new(HostSystemProvider),
         Arc::new(HostedDependencyProvider),
     ];
+    providers.extend(settings::settings_providers());
+    providers.extend(devices::device_providers());
+    providers.extend(guest_assoc::guest_association_providers());
     // cimmethods
     providers.push(Arc::new(VsmsProvider::default()));
     // cimhost

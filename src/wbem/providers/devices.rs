@@ -1,0 +1,76 @@
+//! The logical devices of each guest (`KVM_Processor`, `KVM_Memory`, `KVM_LogicalDisk`, `KVM_NetworkPort`,
+//! `KVM_DisplayController`, `KVM_ConsoleDisplayController`, `KVM_PointingDevice`, `KVM_Controller`), keyed
+//! SystemCreationClassName/SystemName/CreationClassName/DeviceID as libvirt-CIM. Like libvirt-CIM, devices
+//! are served for every defined domain, running or not (from the live XML when it runs).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::guest::{load_all_guests, load_guest, split_fq_devid, LoadOptions, ResourceKind};
+use super::settings::not_found;
+use super::{Provider, ProviderCtx};
+use crate::cim::{Instance, ObjectPath};
+use crate::wbem::ops::OpError;
+
+/// One device class: the devices of that kind of every defined domain.
+pub struct DeviceProvider {
+    kind: ResourceKind,
+}
+
+impl DeviceProvider {
+    pub fn new(kind: ResourceKind) -> DeviceProvider {
+        DeviceProvider { kind }
+    }
+}
+
+#[async_trait]
+impl Provider for DeviceProvider {
+    fn class_name(&self) -> &'static str {
+        self.kind.device_class()
+    }
+
+    async fn enumerate_names(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<ObjectPath>, OpError> {
+        Ok(self
+            .enumerate(ctx)
+            .await?
+            .into_iter()
+            .filter_map(|d| d.path)
+            .collect())
+    }
+
+    async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {
+        let (domain, _) = path
+            .key_str("DeviceID")
+            .and_then(split_fq_devid)
+            .ok_or_else(|| not_found(path))?;
+        let model = load_guest(ctx.driver.as_ref(), domain, LoadOptions::KEYS_ONLY)
+            .await?
+            .ok_or_else(|| not_found(path))?;
+        model
+            .resources
+            .into_iter()
+            .filter(|r| r.kind == self.kind)
+            .flat_map(|r| r.devices)
+            .find(|d| d.path.as_ref().is_some_and(|p| p.same_object(path)))
+            .ok_or_else(|| not_found(path))
+    }
+
+    async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
+        let guests = load_all_guests(ctx.driver.as_ref(), LoadOptions::KEYS_ONLY).await?;
+        Ok(guests
+            .into_iter()
+            .flat_map(|g| g.resources)
+            .filter(|r| r.kind == self.kind)
+            .flat_map(|r| r.devices)
+            .collect())
+    }
+}
+
+/// One provider per device class.
+pub fn device_providers() -> Vec<Arc<dyn Provider>> {
+    ResourceKind::ALL
+        .into_iter()
+        .map(|kind| Arc::new(DeviceProvider::new(kind)) as Arc<dyn Provider>)
+        .collect()
+}

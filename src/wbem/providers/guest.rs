@@ -1,0 +1,1033 @@
+//! The per-guest DMTF model: from one domain definition its `KVM_VirtualSystemSettingData`, its RASDs and its
+//! logical devices, with libvirt-CIM's key formats (REPORT §1.2), and the pool each resource is allocated from.
+//! The settings, device and association providers and the host and method lanes all build on these functions.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, OnceLock};
+
+use crate::cim::{builtin_repository, CimType, Class, Instance, ObjectPath, Repository, Value};
+use crate::driver::{DomainRef, Driver, VolumeRef};
+use crate::error::ErrorCode;
+use crate::model::{DiskDef, DomainDef, InterfaceDef};
+use crate::wbem::ops::OpError;
+
+pub use super::computer_system::{computer_system_path, CS_CLASS};
+
+pub const NAMESPACE: &str = "root/virt";
+pub const VSSD_CLASS: &str = "KVM_VirtualSystemSettingData";
+/// libvirt-CIM's VirtualSystemType and the prefix of VSSD InstanceIDs.
+pub const VIRTUAL_SYSTEM_TYPE: &str = "KVM";
+/// libvirt-CIM reports memory devices in blocks of this many bytes.
+pub const MEMORY_BLOCK_SIZE: u64 = 4096;
+
+/// The kinds of virtual resources a guest has: one RASD class and one device class each.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum ResourceKind {
+    Processor,
+    Memory,
+    Disk,
+    Network,
+    Graphics,
+    Input,
+    Console,
+    Controller,
+}
+
+impl ResourceKind {
+    pub const ALL: [ResourceKind; 8] = [
+        ResourceKind::Processor,
+        ResourceKind::Memory,
+        ResourceKind::Disk,
+        ResourceKind::Network,
+        ResourceKind::Graphics,
+        ResourceKind::Input,
+        ResourceKind::Console,
+        ResourceKind::Controller,
+    ];
+
+    pub fn rasd_class(self) -> &'static str {
+        match self {
+            ResourceKind::Processor => "KVM_ProcResourceAllocationSettingData",
+            ResourceKind::Memory => "KVM_MemResourceAllocationSettingData",
+            ResourceKind::Disk => "KVM_DiskResourceAllocationSettingData",
+            ResourceKind::Network => "KVM_NetResourceAllocationSettingData",
+            ResourceKind::Graphics => "KVM_GraphicsResourceAllocationSettingData",
+            ResourceKind::Input => "KVM_InputResourceAllocationSettingData",
+            ResourceKind::Console => "KVM_ConsoleResourceAllocationSettingData",
+            ResourceKind::Controller => "KVM_ControllerResourceAllocationSettingData",
+        }
+    }
+
+    pub fn device_class(self) -> &'static str {
+        match self {
+            ResourceKind::Processor => "KVM_Processor",
+            ResourceKind::Memory => "KVM_Memory",
+            ResourceKind::Disk => "KVM_LogicalDisk",
+            ResourceKind::Network => "KVM_NetworkPort",
+            ResourceKind::Graphics => "KVM_DisplayController",
+            ResourceKind::Input => "KVM_PointingDevice",
+            ResourceKind::Console => "KVM_ConsoleDisplayController",
+            ResourceKind::Controller => "KVM_Controller",
+        }
+    }
+
+    /// The RASD ResourceType libvirt-CIM reports (consoles and controllers are 1 "Other" with
+    /// OtherResourceType).
+    pub fn resource_type(self) -> u16 {
+        match self {
+            ResourceKind::Processor => 3,
+            ResourceKind::Memory => 4,
+            ResourceKind::Disk => 17,
+            ResourceKind::Network => 10,
+            ResourceKind::Graphics => 24,
+            ResourceKind::Input => 13,
+            ResourceKind::Console | ResourceKind::Controller => 1,
+        }
+    }
+
+    pub fn from_rasd_class(name: &str) -> Option<ResourceKind> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.rasd_class().eq_ignore_ascii_case(name))
+    }
+
+    pub fn from_device_class(name: &str) -> Option<ResourceKind> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.device_class().eq_ignore_ascii_case(name))
+    }
+
+    /// Whether building this kind's instances needs the host's pools and networks ([`HostIndex`]).
+    pub fn needs_host_index(self) -> bool {
+        matches!(self, ResourceKind::Disk | ResourceKind::Network)
+    }
+}
+
+/// `KVM:<domain>`, the VSSD InstanceID.
+pub fn vssd_instance_id(domain: &str) -> String {
+    format!("{VIRTUAL_SYSTEM_TYPE}:{domain}")
+}
+
+/// The domain a VSSD InstanceID names.
+pub fn domain_of_vssd_id(instance_id: &str) -> Option<&str> {
+    let (prefix, name) = instance_id.split_once(':')?;
+    (prefix.eq_ignore_ascii_case(VIRTUAL_SYSTEM_TYPE) && !name.is_empty()).then_some(name)
+}
+
+/// `<domain>/<devid>`, the RASD InstanceID and the device DeviceID.
+pub fn fq_devid(domain: &str, devid: &str) -> String {
+    format!("{domain}/{devid}")
+}
+
+/// Splits a RASD InstanceID or DeviceID into domain and device id (domain names cannot contain '/').
+pub fn split_fq_devid(id: &str) -> Option<(&str, &str)> {
+    let (domain, devid) = id.split_once('/')?;
+    (!domain.is_empty() && !devid.is_empty()).then_some((domain, devid))
+}
+
+pub fn vssd_path(domain: &str) -> ObjectPath {
+    ObjectPath::instance(
+        Some(NAMESPACE),
+        VSSD_CLASS,
+        &[("InstanceID", &vssd_instance_id(domain))],
+    )
+}
+
+pub fn rasd_path(kind: ResourceKind, domain: &str, devid: &str) -> ObjectPath {
+    ObjectPath::instance(
+        Some(NAMESPACE),
+        kind.rasd_class(),
+        &[("InstanceID", &fq_devid(domain, devid))],
+    )
+}
+
+pub fn device_path(kind: ResourceKind, domain: &str, devid: &str) -> ObjectPath {
+    ObjectPath::instance(
+        Some(NAMESPACE),
+        kind.device_class(),
+        &[
+            ("SystemCreationClassName", CS_CLASS),
+            ("SystemName", domain),
+            ("CreationClassName", kind.device_class()),
+            ("DeviceID", &fq_devid(domain, devid)),
+        ],
+    )
+}
+
+/// What a domain's model needs besides its XML.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GuestFacts {
+    /// Running (or paused): its XML is the live one and vCPU counts are the current ones.
+    pub active: bool,
+    pub autostart: bool,
+}
+
+/// The host objects RASD values refer to: which storage pool holds a disk's source, how large that volume
+/// is, and which virtual network owns a bridge. Built once per request.
+#[derive(Clone, Debug, Default)]
+pub struct HostIndex {
+    volumes: HashMap<String, VolumeFacts>,
+    bridge_networks: HashMap<String, String>,
+}
+
+#[derive(Clone, Debug)]
+struct VolumeFacts {
+    pool: String,
+    capacity: Option<u64>,
+}
+
+impl HostIndex {
+    /// Reads pools, their volumes and the networks' bridges; capacities only for volumes the given domains
+    /// use. A driver without storage or networks yields an empty index (values then stay NULL).
+    pub async fn load(driver: &dyn Driver, defs: &[&DomainDef]) -> HostIndex {
+        let mut index = HostIndex::default();
+        let used: HashSet<&str> = defs
+            .iter()
+            .flat_map(|d| d.devices.disks.iter())
+            .filter_map(|disk| disk.source.as_deref())
+            .collect();
+        if let Ok(pools) = driver.list_all_storage_pools(0).await {
+            for pool in pools {
+                let Ok(volumes) = driver.pool_list_all_volumes(&pool, 0).await else {
+                    continue;
+                };
+                for vol in volumes {
+                    let path = volume_path(driver, &vol).await;
+                    let capacity = if used.contains(path.as_str()) {
+                        driver.vol_get_info(&vol).await.ok().map(|i| i.capacity)
+                    } else {
+                        None
+                    };
+                    index.volumes.insert(
+                        path,
+                        VolumeFacts {
+                            pool: pool.name.clone(),
+                            capacity,
+                        },
+                    );
+                }
+            }
+        }
+        if let Ok(networks) = driver.list_all_networks(0).await {
+            for net in networks {
+                if let Ok(bridge) = driver.network_get_bridge_name(&net).await {
+                    if !bridge.is_empty() {
+                        index.bridge_networks.insert(bridge, net.name.clone());
+                    }
+                }
+            }
+        }
+        index
+    }
+
+    /// The storage pool a disk source path belongs to.
+    pub fn pool_of_path(&self, path: &str) -> Option<&str> {
+        self.volumes.get(path).map(|v| v.pool.as_str())
+    }
+
+    /// The virtual network whose bridge is `bridge`.
+    pub fn network_of_bridge(&self, bridge: &str) -> Option<&str> {
+        self.bridge_networks.get(bridge).map(String::as_str)
+    }
+}
+
+/// A volume's path: its key when that is a path (dir/fs/logical pools), else asked from the driver.
+async fn volume_path(driver: &dyn Driver, vol: &VolumeRef) -> String {
+    if vol.key.starts_with('/') {
+        return vol.key.clone();
+    }
+    driver
+        .vol_get_path(vol)
+        .await
+        .unwrap_or_else(|_| vol.key.clone())
+}
+
+/// One virtual resource of a guest: its RASD, its logical devices (one per vCPU for processors, one
+/// otherwise) and the pool it is allocated from.
+#[derive(Clone, Debug)]
+pub struct GuestResource {
+    pub kind: ResourceKind,
+    /// The device id part of the keys: "proc", "mem", "vda", the MAC, "vnc", "mouse:ps2", ...
+    pub devid: String,
+    /// "ProcessorPool/0", "DiskPool/<pool>", "NetworkPool/<network>", ... (`None`: not in a known pool).
+    pub pool_id: Option<String>,
+    pub rasd: Instance,
+    pub devices: Vec<Instance>,
+}
+
+/// A guest's whole per-guest model.
+#[derive(Clone, Debug)]
+pub struct GuestModel {
+    pub name: String,
+    pub active: bool,
+    pub vssd: Instance,
+    pub resources: Vec<GuestResource>,
+}
+
+impl GuestModel {
+    pub fn rasds(&self) -> impl Iterator<Item = &Instance> {
+        self.resources.iter().map(|r| &r.rasd)
+    }
+
+    /// Every device with the resource it belongs to.
+    pub fn devices(&self) -> impl Iterator<Item = (&GuestResource, &Instance)> {
+        self.resources
+            .iter()
+            .flat_map(|r| r.devices.iter().map(move |d| (r, d)))
+    }
+
+    pub fn resource(&self, kind: ResourceKind, devid: &str) -> Option<&GuestResource> {
+        self.resources
+            .iter()
+            .find(|r| r.kind == kind && r.devid == devid)
+    }
+}
+
+fn builtin_classes() -> Option<&'static Repository> {
+    static REPO: OnceLock<Option<Repository>> = OnceLock::new();
+    REPO.get_or_init(|| builtin_repository().ok()).as_ref()
+}
+
+/// The resolved class from the built-in schema (the one the server serves).
+pub fn guest_class(name: &str) -> Option<Arc<Class>> {
+    builtin_classes()?
+        .namespace(NAMESPACE)
+        .ok()?
+        .class(name)
+        .cloned()
+}
+
+/// An instance under construction: every declared property present, values set only when declared.
+struct Builder {
+    inst: Instance,
+    class: Option<Arc<Class>>,
+}
+
+impl Builder {
+    fn new(class_name: &str) -> Builder {
+        let class = guest_class(class_name);
+        let inst = class
+            .as_ref()
+            .map(|c| c.new_instance())
+            .unwrap_or_else(|| Instance::new(class_name));
+        Builder { inst, class }
+    }
+
+    fn set(&mut self, name: &str, value: Value) -> &mut Builder {
+        if value.is_null() {
+            return self;
+        }
+        match &self.class {
+            Some(class) => super::put(&mut self.inst, class, name, value),
+            None => self.inst.set(name, value),
+        }
+        self
+    }
+
+    fn str(&mut self, name: &str, value: &str) -> &mut Builder {
+        self.set(name, Value::String(value.to_owned()))
+    }
+
+    fn opt_str(&mut self, name: &str, value: Option<&str>) -> &mut Builder {
+        match value {
+            Some(v) => self.str(name, v),
+            None => self,
+        }
+    }
+
+    fn strings(&mut self, name: &str, values: &[&str]) -> &mut Builder {
+        let items = values
+            .iter()
+            .map(|v| Value::String((*v).to_owned()))
+            .collect();
+        self.set(name, Value::Array(CimType::String, items))
+    }
+
+    fn finish(mut self, path: ObjectPath) -> Instance {
+        self.inst.path = Some(path);
+        self.inst
+    }
+}
+
+/// libvirt-CIM's numbers for on_poweroff / on_crash: destroy 2, restart 3, preserve 123 (anything else 2).
+fn lifecycle_action(action: Option<&str>) -> u16 {
+    match action {
+        Some("restart") => 3,
+        Some("preserve") => 123,
+        _ => 2,
+    }
+}
+
+fn vssd_instance(def: &DomainDef, facts: GuestFacts) -> Instance {
+    let mut b = Builder::new(VSSD_CLASS);
+    let uuid = def.uuid.to_string();
+    b.str("InstanceID", &vssd_instance_id(&def.name))
+        .str("VirtualSystemIdentifier", &def.name)
+        .str("ElementName", &def.name)
+        .str("VirtualSystemType", VIRTUAL_SYSTEM_TYPE)
+        .str("UUID", &uuid)
+        .str("Caption", "Virtual System")
+        .str("Description", "Virtual System")
+        .set(
+            "AutomaticShutdownAction",
+            Value::Uint16(lifecycle_action(def.on_poweroff.as_deref())),
+        )
+        .set(
+            "AutomaticRecoveryAction",
+            Value::Uint16(lifecycle_action(def.on_crash.as_deref())),
+        )
+        .set("EnableACPI", Value::Boolean(def.features.acpi))
+        .set("EnableAPIC", Value::Boolean(def.features.apic))
+        .set("EnablePAE", Value::Boolean(def.features.pae))
+        .set("AutoStart", Value::Uint16(u16::from(facts.autostart)));
+    if let Some(offset) = def.clock_offset.as_deref() {
+        let local = offset.eq_ignore_ascii_case("localtime");
+        b.set("ClockOffset", Value::Uint16(u16::from(local)));
+    }
+    b.opt_str("Emulator", def.devices.emulator.as_deref());
+    let boot: Vec<&str> = def.os.boot.iter().map(String::as_str).collect();
+    b.strings("BootDevices", &boot)
+        .opt_str("Arch", def.os.arch.as_deref())
+        .opt_str("Machine", def.os.machine.as_deref());
+    b.finish(vssd_path(&def.name))
+}
+
+/// A RASD builder with the properties every RASD has.
+fn rasd_builder(kind: ResourceKind, domain: &str, devid: &str) -> Builder {
+    let mut b = Builder::new(kind.rasd_class());
+    b.str("InstanceID", &fq_devid(domain, devid))
+        .str("ElementName", devid)
+        .set("ResourceType", Value::Uint16(kind.resource_type()));
+    b
+}
+
+/// A device builder with the four keys set.
+fn device_builder(kind: ResourceKind, domain: &str, devid: &str) -> Builder {
+    let mut b = Builder::new(kind.device_class());
+    b.str("SystemCreationClassName", CS_CLASS)
+        .str("SystemName", domain)
+        .str("CreationClassName", kind.device_class())
+        .str("DeviceID", &fq_devid(domain, devid))
+        .str("ElementName", devid);
+    b
+}
+
+fn finish_device(b: Builder, kind: ResourceKind, domain: &str, devid: &str) -> Instance {
+    b.finish(device_path(kind, domain, devid))
+}
+
+fn finish_rasd(b: Builder, kind: ResourceKind, domain: &str, devid: &str) -> Instance {
+    b.finish(rasd_path(kind, domain, devid))
+}
+
+fn processor_resources(def: &DomainDef, facts: GuestFacts) -> GuestResource {
+    let kind = ResourceKind::Processor;
+    let name = &def.name;
+    // libvirt-CIM: the vCPUs in use for a running domain, the configured count otherwise.
+    let quantity = if facts.active {
+        def.current_vcpus
+    } else {
+        def.vcpus
+    };
+    let pool = "ProcessorPool/0";
+    let mut rasd = rasd_builder(kind, name, "proc");
+    rasd.set("VirtualQuantity", Value::Uint64(u64::from(quantity)))
+        .str("PoolID", pool);
+    // One KVM_Processor per configured vCPU, DeviceID "<domain>/<n>".
+    let devices = (0..def.vcpus)
+        .map(|n| {
+            let devid = n.to_string();
+            finish_device(device_builder(kind, name, &devid), kind, name, &devid)
+        })
+        .collect();
+    GuestResource {
+        kind,
+        devid: "proc".into(),
+        pool_id: Some(pool.into()),
+        rasd: finish_rasd(rasd, kind, name, "proc"),
+        devices,
+    }
+}
+
+fn memory_resource(def: &DomainDef) -> GuestResource {
+    let kind = ResourceKind::Memory;
+    let name = &def.name;
+    let pool = "MemoryPool/0";
+    let mut rasd = rasd_builder(kind, name, "mem");
+    rasd.str("AllocationUnits", "KiloBytes")
+        .set("VirtualQuantity", Value::Uint64(def.current_memory_kib))
+        .set("Reservation", Value::Uint64(def.current_memory_kib))
+        .set("Limit", Value::Uint64(def.memory_kib))
+        .str("PoolID", pool);
+    let mut dev = device_builder(kind, name, "mem");
+    dev.set("BlockSize", Value::Uint64(MEMORY_BLOCK_SIZE))
+        .set(
+            "ConsumableBlocks",
+            Value::Uint64(def.current_memory_kib.saturating_mul(1024) / MEMORY_BLOCK_SIZE),
+        )
+        .set(
+            "NumberOfBlocks",
+            Value::Uint64(def.memory_kib.saturating_mul(1024) / MEMORY_BLOCK_SIZE),
+        );
+    GuestResource {
+        kind,
+        devid: "mem".into(),
+        pool_id: Some(pool.into()),
+        rasd: finish_rasd(rasd, kind, name, "mem"),
+        devices: vec![finish_device(dev, kind, name, "mem")],
+    }
+}
+
+/// libvirt-CIM's EmulatedType: 0 disk, 1 cdrom, 2 floppy, 3 filesystem, 4 lun.
+fn emulated_type(device: &str) -> u16 {
+    match device {
+        "cdrom" => 1,
+        "floppy" => 2,
+        "lun" => 4,
+        _ => 0,
+    }
+}
+
+fn disk_resource(name: &str, disk: &DiskDef, host: &HostIndex) -> GuestResource {
+    let kind = ResourceKind::Disk;
+    let devid = disk.target_dev.as_str();
+    let volume = disk.source.as_deref().and_then(|s| host.volumes.get(s));
+    let pool_id = volume.map(|v| format!("DiskPool/{}", v.pool));
+    let mut rasd = rasd_builder(kind, name, devid);
+    rasd.str("VirtualDevice", devid)
+        .opt_str("Address", disk.source.as_deref())
+        .set(
+            "VirtualQuantity",
+            Value::Uint64(volume.and_then(|v| v.capacity).unwrap_or(0)),
+        )
+        .str("AllocationUnits", "Bytes")
+        .opt_str("PoolID", pool_id.as_deref())
+        .opt_str("BusType", disk.target_bus.as_deref())
+        .set("EmulatedType", Value::Uint16(emulated_type(&disk.device)))
+        .opt_str("DriverName", disk.driver_name.as_deref())
+        .opt_str("DriverType", disk.driver_type.as_deref())
+        .opt_str("DriverCache", disk.driver_cache.as_deref());
+    if let Some(source) = disk.source.as_deref() {
+        rasd.strings("HostResource", &[source]);
+    }
+    if disk.readonly {
+        rasd.set("readonly", Value::Boolean(true));
+    }
+    if disk.shareable {
+        rasd.set("shareable", Value::Boolean(true));
+    }
+    let mut dev = device_builder(kind, name, devid);
+    dev.str("Name", devid).set("HealthState", Value::Uint16(5));
+    GuestResource {
+        kind,
+        devid: devid.to_owned(),
+        pool_id,
+        rasd: finish_rasd(rasd, kind, name, devid),
+        devices: vec![finish_device(dev, kind, name, devid)],
+    }
+}
+
+fn network_resource(name: &str, iface: &InterfaceDef, host: &HostIndex) -> GuestResource {
+    let kind = ResourceKind::Network;
+    let devid = iface.mac.as_str();
+    let source = iface.source.as_deref();
+    // The RASD names its pool only for type network (as libvirt-CIM); a bridge's pool is the network owning
+    // the bridge, used for the pool associations.
+    let rasd_pool = match (iface.iface_type.as_str(), source) {
+        ("network", Some(net)) => Some(format!("NetworkPool/{net}")),
+        _ => None,
+    };
+    let pool_id = rasd_pool
+        .clone()
+        .or_else(|| match (iface.iface_type.as_str(), source) {
+            ("bridge", Some(bridge)) => host
+                .network_of_bridge(bridge)
+                .map(|net| format!("NetworkPool/{net}")),
+            _ => None,
+        });
+    let mut rasd = rasd_builder(kind, name, devid);
+    rasd.str("NetworkType", &iface.iface_type)
+        .str("Address", &iface.mac)
+        .opt_str("NetworkName", source)
+        .opt_str("VirtualDevice", iface.target_dev.as_deref())
+        .opt_str("ResourceSubType", iface.model.as_deref())
+        .opt_str("PoolID", rasd_pool.as_deref());
+    if iface.iface_type == "direct" {
+        rasd.opt_str("SourceDevice", source);
+    }
+    let ethernet = matches!(iface.iface_type.as_str(), "network" | "bridge" | "ethernet");
+    let mut dev = device_builder(kind, name, devid);
+    dev.set(
+        "LinkTechnology",
+        Value::Uint16(if ethernet { 2 } else { 0 }),
+    )
+    .strings("NetworkAddresses", &[&iface.mac]);
+    GuestResource {
+        kind,
+        devid: devid.to_owned(),
+        pool_id,
+        rasd: finish_rasd(rasd, kind, name, devid),
+        devices: vec![finish_device(dev, kind, name, devid)],
+    }
+}
+
+fn graphics_resources(def: &DomainDef) -> Vec<GuestResource> {
+    let kind = ResourceKind::Graphics;
+    let name = &def.name;
+    let pool = "GraphicsPool/0";
+    def.devices
+        .graphics
+        .iter()
+        .map(|g| {
+            let port = g.port.unwrap_or(-1).to_string();
+            // libvirt-CIM: "vnc" for VNC (one per domain), "<type>:<port>" for the others.
+            let devid = if g.graphics_type == "vnc" {
+                "vnc".to_owned()
+            } else {
+                format!("{}:{port}", g.graphics_type)
+            };
+            let host = g.listen.as_deref().unwrap_or("127.0.0.1");
+            let address = if g.graphics_type == "sdl" {
+                "sdl".to_owned()
+            } else if host.contains(':') {
+                format!("[{host}]:{port}")
+            } else {
+                format!("{host}:{port}")
+            };
+            let mut rasd = rasd_builder(kind, name, &devid);
+            rasd.str("ResourceSubType", &g.graphics_type)
+                .str("Address", &address)
+                .str("PoolID", pool);
+            if g.passwd.as_deref().is_some_and(|p| !p.is_empty()) {
+                // libvirt-CIM never shows the password itself.
+                rasd.str("Password", "********");
+            }
+            let processor = if g.graphics_type == "sdl" {
+                "sdl".to_owned()
+            } else {
+                format!("{}/{host}:{port}", g.graphics_type)
+            };
+            let mut dev = device_builder(kind, name, &devid);
+            dev.str("VideoProcessor", &processor);
+            GuestResource {
+                kind,
+                pool_id: Some(pool.into()),
+                rasd: finish_rasd(rasd, kind, name, &devid),
+                devices: vec![finish_device(dev, kind, name, &devid)],
+                devid,
+            }
+        })
+        .collect()
+}
+
+/// libvirt-CIM's input caption: "<bus> <type>", e.g. "PS2 Mouse", "USB Tablet".
+fn input_caption(input_type: &str, bus: &str) -> String {
+    let type_text = match input_type {
+        "mouse" => "Mouse",
+        "tablet" => "Tablet",
+        _ => "Unknown device type",
+    };
+    let bus_text = match bus {
+        "usb" => "USB",
+        "ps2" => "PS2",
+        "xen" => "Xen",
+        _ => "Unknown bus",
+    };
+    format!("{bus_text} {type_text}")
+}
+
+fn input_resources(def: &DomainDef) -> Vec<GuestResource> {
+    let kind = ResourceKind::Input;
+    let name = &def.name;
+    let pool = "InputPool/0";
+    def.devices
+        .inputs
+        .iter()
+        .map(|input| {
+            let bus = input.bus.as_deref().unwrap_or("ps2");
+            let devid = format!("{}:{bus}", input.input_type);
+            let caption = input_caption(&input.input_type, bus);
+            let mut rasd = rasd_builder(kind, name, &devid);
+            rasd.str("ResourceSubType", &input.input_type)
+                .str("BusType", bus)
+                .str("Caption", &caption)
+                .str("PoolID", pool);
+            let pointer = matches!(input.input_type.as_str(), "mouse" | "tablet");
+            let mut dev = device_builder(kind, name, &devid);
+            // CIM PointingType 3 Mouse, 2 Unknown.
+            dev.set("PointingType", Value::Uint16(if pointer { 3 } else { 2 }))
+                .str("Caption", &caption);
+            GuestResource {
+                kind,
+                pool_id: Some(pool.into()),
+                rasd: finish_rasd(rasd, kind, name, &devid),
+                devices: vec![finish_device(dev, kind, name, &devid)],
+                devid,
+            }
+        })
+        .collect()
+}
+
+/// libvirt-CIM's character device SourceType numbers.
+fn char_source_type(dev_type: &str) -> u16 {
+    match dev_type {
+        "vc" => 1,
+        "pty" => 2,
+        "dev" => 3,
+        "file" => 4,
+        "pipe" => 5,
+        "stdio" => 6,
+        "udp" => 7,
+        "tcp" => 8,
+        "unix" => 9,
+        "spicevmc" => 10,
+        _ => 0,
+    }
+}
+
+fn console_resources(def: &DomainDef) -> Vec<GuestResource> {
+    let kind = ResourceKind::Console;
+    let name = &def.name;
+    def.devices
+        .consoles
+        .iter()
+        .map(|console| {
+            let devid = format!("charconsole:{}", console.target_port.unwrap_or(0));
+            let mut rasd = rasd_builder(kind, name, &devid);
+            rasd.str("OtherResourceType", "console")
+                .set(
+                    "SourceType",
+                    Value::Uint16(char_source_type(&console.dev_type)),
+                )
+                .opt_str("TargetType", console.target_type.as_deref());
+            match console.dev_type.as_str() {
+                "unix" => {
+                    if let Some(path) = console.source_path.as_deref() {
+                        rasd.str("ConnectURL", &format!("file://{path}"));
+                    }
+                }
+                _ => {
+                    rasd.opt_str("SourcePath", console.source_path.as_deref());
+                }
+            }
+            let mut dev = device_builder(kind, name, &devid);
+            dev.str("VideoProcessor", &console.dev_type);
+            GuestResource {
+                kind,
+                pool_id: None,
+                rasd: finish_rasd(rasd, kind, name, &devid),
+                devices: vec![finish_device(dev, kind, name, &devid)],
+                devid,
+            }
+        })
+        .collect()
+}
+
+/// libvirt-CIM's Controller ProtocolSupported codes (CIM values; virtio-serial and ccid are its own, ccid
+/// with libvirt-CIM's 32678).
+fn controller_protocol(controller_type: &str) -> u16 {
+    match controller_type {
+        "ide" => 37,
+        "fdc" => 7,
+        "scsi" => 13,
+        "sata" => 48,
+        "ccid" => 32678,
+        "virtio-serial" => 32769,
+        "pci" => 5,
+        "usb" => 16,
+        _ => 2,
+    }
+}
+
+fn controller_resources(def: &DomainDef) -> Vec<GuestResource> {
+    let kind = ResourceKind::Controller;
+    let name = &def.name;
+    let pool = "ControllerPool/0";
+    def.devices
+        .controllers
+        .iter()
+        .map(|c| {
+            let devid = format!("controller:{}:{}", c.controller_type, c.index);
+            let mut rasd = rasd_builder(kind, name, &devid);
+            rasd.str("OtherResourceType", "controller")
+                .str("ResourceSubType", &c.controller_type)
+                .set("Index", Value::Uint64(u64::from(c.index)))
+                .opt_str("Model", c.model.as_deref())
+                .str("PoolID", pool);
+            let mut dev = device_builder(kind, name, &devid);
+            dev.set(
+                "ProtocolSupported",
+                Value::Uint16(controller_protocol(&c.controller_type)),
+            )
+            .opt_str("ProtocolDescription", c.model.as_deref());
+            GuestResource {
+                kind,
+                pool_id: Some(pool.into()),
+                rasd: finish_rasd(rasd, kind, name, &devid),
+                devices: vec![finish_device(dev, kind, name, &devid)],
+                devid,
+            }
+        })
+        .collect()
+}
+
+/// The whole per-guest model of one domain. `host` resolves disk pools, volume sizes and bridge networks
+/// (pass `HostIndex::default()` when only keys matter).
+pub fn guest_model(def: &DomainDef, facts: GuestFacts, host: &HostIndex) -> GuestModel {
+    let name = &def.name;
+    let mut resources = vec![processor_resources(def, facts), memory_resource(def)];
+    resources.extend(
+        def.devices
+            .disks
+            .iter()
+            .map(|d| disk_resource(name, d, host)),
+    );
+    resources.extend(
+        def.devices
+            .interfaces
+            .iter()
+            .map(|i| network_resource(name, i, host)),
+    );
+    resources.extend(graphics_resources(def));
+    resources.extend(input_resources(def));
+    resources.extend(console_resources(def));
+    resources.extend(controller_resources(def));
+    GuestModel {
+        name: name.clone(),
+        active: facts.active,
+        vssd: vssd_instance(def, facts),
+        resources,
+    }
+}
+
+/// What to read from the driver besides each domain's XML.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LoadOptions {
+    /// Pools, volumes and networks (disk PoolID/VirtualQuantity, bridge pools).
+    pub host_index: bool,
+    /// Each domain's autostart flag (VSSD AutoStart).
+    pub autostart: bool,
+}
+
+impl LoadOptions {
+    pub const KEYS_ONLY: LoadOptions = LoadOptions {
+        host_index: false,
+        autostart: false,
+    };
+    pub const FULL: LoadOptions = LoadOptions {
+        host_index: true,
+        autostart: true,
+    };
+}
+
+fn vanished(err: &crate::error::Error) -> bool {
+    err.code == ErrorCode::NO_DOMAIN
+}
+
+async fn read_def(
+    driver: &dyn Driver,
+    dom: &DomainRef,
+    autostart: bool,
+) -> Result<Option<(DomainDef, GuestFacts)>, OpError> {
+    let xml = match driver.domain_get_xml_desc(dom, 0).await {
+        Ok(xml) => xml,
+        Err(err) if vanished(&err) => return Ok(None),
+        Err(err) => return Err(err.into()),
+    };
+    let def = DomainDef::from_xml(&xml, false)?;
+    let autostart = if autostart {
+        driver.domain_get_autostart(dom).await.unwrap_or(false)
+    } else {
+        false
+    };
+    let facts = GuestFacts {
+        active: dom.id >= 0,
+        autostart,
+    };
+    Ok(Some((def, facts)))
+}
+
+async fn build(
+    driver: &dyn Driver,
+    defs: Vec<(DomainDef, GuestFacts)>,
+    options: LoadOptions,
+) -> Vec<GuestModel> {
+    let host = if options.host_index {
+        let refs: Vec<&DomainDef> = defs.iter().map(|(d, _)| d).collect();
+        HostIndex::load(driver, &refs).await
+    } else {
+        HostIndex::default()
+    };
+    defs.iter()
+        .map(|(def, facts)| guest_model(def, *facts, &host))
+        .collect()
+}
+
+/// Every defined domain's model: one listing, then one XML read per domain (plus what `options` asks).
+/// Domains undefined meanwhile are skipped.
+pub async fn load_all_guests(
+    driver: &dyn Driver,
+    options: LoadOptions,
+) -> Result<Vec<GuestModel>, OpError> {
+    let mut defs = Vec::new();
+    for dom in driver.list_all_domains(0).await? {
+        if let Some(entry) = read_def(driver, &dom, options.autostart).await? {
+            defs.push(entry);
+        }
+    }
+    Ok(build(driver, defs, options).await)
+}
+
+/// One domain's model by name; `None` when no such domain exists.
+pub async fn load_guest(
+    driver: &dyn Driver,
+    name: &str,
+    options: LoadOptions,
+) -> Result<Option<GuestModel>, OpError> {
+    let dom = match driver.domain_lookup_by_name(name).await {
+        Ok(dom) => dom,
+        Err(err) if vanished(&err) => return Ok(None),
+        Err(err) => return Err(err.into()),
+    };
+    let Some(entry) = read_def(driver, &dom, options.autostart).await? else {
+        return Ok(None);
+    };
+    Ok(build(driver, vec![entry], options).await.pop())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{ControllerDef, GraphicsDef, InputDef};
+
+    fn sample() -> DomainDef {
+        let mut def = DomainDef {
+            domain_type: "kvm".into(),
+            name: "g1".into(),
+            memory_kib: 1_048_576,
+            current_memory_kib: 524_288,
+            vcpus: 4,
+            current_vcpus: 2,
+            on_crash: Some("restart".into()),
+            ..DomainDef::default()
+        };
+        def.devices.disks.push(DiskDef {
+            disk_type: "file".into(),
+            device: "cdrom".into(),
+            source: Some("/isos/a.iso".into()),
+            target_dev: "hdc".into(),
+            target_bus: Some("ide".into()),
+            readonly: true,
+            ..DiskDef::default()
+        });
+        def.devices.interfaces.push(InterfaceDef {
+            iface_type: "bridge".into(),
+            mac: "52:54:00:aa:bb:cc".into(),
+            source: Some("br0".into()),
+            ..InterfaceDef::default()
+        });
+        def.devices.graphics.push(GraphicsDef {
+            graphics_type: "vnc".into(),
+            port: Some(5901),
+            ..GraphicsDef::default()
+        });
+        def.devices.inputs.push(InputDef {
+            input_type: "tablet".into(),
+            bus: Some("usb".into()),
+        });
+        def.devices.controllers.push(ControllerDef {
+            controller_type: "usb".into(),
+            index: 0,
+            model: None,
+        });
+        def
+    }
+
+    #[test]
+    fn key_formats_follow_libvirt_cim() {
+        assert_eq!(vssd_instance_id("g1"), "KVM:g1");
+        assert_eq!(domain_of_vssd_id("KVM:g1"), Some("g1"));
+        assert_eq!(domain_of_vssd_id("Xen:g1"), None);
+        assert_eq!(
+            split_fq_devid("g1/controller:usb:0"),
+            Some(("g1", "controller:usb:0"))
+        );
+        assert_eq!(split_fq_devid("g1"), None);
+        let model = guest_model(&sample(), GuestFacts::default(), &HostIndex::default());
+        let ids: Vec<&str> = model
+            .rasds()
+            .filter_map(|r| r.get_str("InstanceID"))
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "g1/proc",
+                "g1/mem",
+                "g1/hdc",
+                "g1/52:54:00:aa:bb:cc",
+                "g1/vnc",
+                "g1/tablet:usb",
+                "g1/controller:usb:0"
+            ]
+        );
+        let processors: Vec<&str> = model
+            .devices()
+            .filter(|(r, _)| r.kind == ResourceKind::Processor)
+            .filter_map(|(_, d)| d.get_str("DeviceID"))
+            .collect();
+        assert_eq!(processors, ["g1/0", "g1/1", "g1/2", "g1/3"]);
+    }
+
+    #[test]
+    fn values_follow_libvirt_cim() {
+        let mut host = HostIndex::default();
+        host.bridge_networks.insert("br0".into(), "default".into());
+        host.volumes.insert(
+            "/isos/a.iso".into(),
+            VolumeFacts {
+                pool: "isos".into(),
+                capacity: Some(1000),
+            },
+        );
+        let facts = GuestFacts {
+            active: true,
+            autostart: true,
+        };
+        let model = guest_model(&sample(), facts, &host);
+        assert_eq!(
+            model.vssd.get("AutomaticRecoveryAction"),
+            Some(&Value::Uint16(3))
+        );
+        assert_eq!(model.vssd.get("AutoStart"), Some(&Value::Uint16(1)));
+        let proc = model
+            .resource(ResourceKind::Processor, "proc")
+            .expect("proc");
+        assert_eq!(proc.rasd.get("VirtualQuantity"), Some(&Value::Uint64(2)));
+        let disk = model.resource(ResourceKind::Disk, "hdc").expect("disk");
+        assert_eq!(disk.rasd.get("EmulatedType"), Some(&Value::Uint16(1)));
+        assert_eq!(disk.rasd.get("VirtualQuantity"), Some(&Value::Uint64(1000)));
+        assert_eq!(disk.pool_id.as_deref(), Some("DiskPool/isos"));
+        let nic = model
+            .resource(ResourceKind::Network, "52:54:00:aa:bb:cc")
+            .expect("nic");
+        assert_eq!(nic.pool_id.as_deref(), Some("NetworkPool/default"));
+        assert_eq!(nic.rasd.get("PoolID"), Some(&Value::Null));
+        let mem = model.resource(ResourceKind::Memory, "mem").expect("mem");
+        assert_eq!(
+            mem.devices[0].get("NumberOfBlocks"),
+            Some(&Value::Uint64(262_144))
+        );
+        let input = model
+            .resource(ResourceKind::Input, "tablet:usb")
+            .expect("input");
+        assert_eq!(input.rasd.get_str("Caption"), Some("USB Tablet"));
+        let ctrl = model
+            .resource(ResourceKind::Controller, "controller:usb:0")
+            .expect("controller");
+        assert_eq!(
+            ctrl.devices[0].get("ProtocolSupported"),
+            Some(&Value::Uint16(16))
+        );
+        assert_eq!(ctrl.rasd.get("ResourceType"), Some(&Value::Uint16(1)));
+    }
+}

@@ -1,0 +1,194 @@
+//! The per-guest associations, with libvirt-CIM's roles: `KVM_SystemDevice` (GroupComponent = the
+//! KVM_ComputerSystem, PartComponent = each device), `KVM_SettingsDefineState` (ComputerSystem <-> VSSD and
+//! device <-> its RASD), `KVM_VirtualSystemSettingDataComponent` (VSSD -> each RASD) and
+//! `KVM_ElementSettingData` (each VSSD and each RASD with itself).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::guest::{
+    computer_system_path, domain_of_vssd_id, guest_class, load_all_guests, load_guest,
+    split_fq_devid, GuestModel, LoadOptions, NAMESPACE,
+};
+use super::settings::not_found;
+use super::{put, Provider, ProviderCtx};
+use crate::cim::{Instance, ObjectPath, Value};
+use crate::wbem::ops::OpError;
+
+pub const SYSTEM_DEVICE_CLASS: &str = "KVM_SystemDevice";
+pub const SETTINGS_DEFINE_STATE_CLASS: &str = "KVM_SettingsDefineState";
+pub const VSSD_COMPONENT_CLASS: &str = "KVM_VirtualSystemSettingDataComponent";
+pub const ELEMENT_SETTING_DATA_CLASS: &str = "KVM_ElementSettingData";
+
+/// The four per-guest association classes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum GuestAssociation {
+    SystemDevice,
+    SettingsDefineState,
+    VssdComponent,
+    ElementSettingData,
+}
+
+impl GuestAssociation {
+    pub const ALL: [GuestAssociation; 4] = [
+        GuestAssociation::SystemDevice,
+        GuestAssociation::SettingsDefineState,
+        GuestAssociation::VssdComponent,
+        GuestAssociation::ElementSettingData,
+    ];
+
+    pub fn class_name(self) -> &'static str {
+        match self {
+            GuestAssociation::SystemDevice => SYSTEM_DEVICE_CLASS,
+            GuestAssociation::SettingsDefineState => SETTINGS_DEFINE_STATE_CLASS,
+            GuestAssociation::VssdComponent => VSSD_COMPONENT_CLASS,
+            GuestAssociation::ElementSettingData => ELEMENT_SETTING_DATA_CLASS,
+        }
+    }
+
+    /// The two reference properties, in the order of the pairs of [`GuestAssociation::pairs`].
+    pub fn roles(self) -> (&'static str, &'static str) {
+        match self {
+            GuestAssociation::SystemDevice | GuestAssociation::VssdComponent => {
+                ("GroupComponent", "PartComponent")
+            }
+            GuestAssociation::SettingsDefineState | GuestAssociation::ElementSettingData => {
+                ("ManagedElement", "SettingData")
+            }
+        }
+    }
+
+    /// The (first role, second role) object pairs this association links within one guest.
+    pub fn pairs(self, model: &GuestModel) -> Vec<(ObjectPath, ObjectPath)> {
+        let path = |inst: &Instance| inst.path.clone();
+        let vssd = path(&model.vssd);
+        let system = computer_system_path(&model.name);
+        let mut out = Vec::new();
+        match self {
+            GuestAssociation::SystemDevice => {
+                for (_, device) in model.devices() {
+                    out.extend(path(device).map(|d| (system.clone(), d)));
+                }
+            }
+            GuestAssociation::SettingsDefineState => {
+                out.extend(vssd.map(|v| (system, v)));
+                for (resource, device) in model.devices() {
+                    if let (Some(d), Some(r)) = (path(device), path(&resource.rasd)) {
+                        out.push((d, r));
+                    }
+                }
+            }
+            GuestAssociation::VssdComponent => {
+                if let Some(v) = vssd {
+                    out.extend(model.rasds().filter_map(path).map(|r| (v.clone(), r)));
+                }
+            }
+            GuestAssociation::ElementSettingData => {
+                out.extend(vssd.map(|v| (v.clone(), v)));
+                out.extend(model.rasds().filter_map(path).map(|r| (r.clone(), r)));
+            }
+        }
+        out
+    }
+
+    fn instance(self, first: ObjectPath, second: ObjectPath) -> Instance {
+        let class_name = self.class_name();
+        let (role_a, role_b) = self.roles();
+        let a = Value::Reference(Box::new(first));
+        let b = Value::Reference(Box::new(second));
+        let path = ObjectPath::class(Some(NAMESPACE), class_name)
+            .with_key(role_a, a.clone())
+            .with_key(role_b, b.clone());
+        let mut inst = match guest_class(class_name) {
+            Some(class) => {
+                let mut inst = class.new_instance();
+                put(&mut inst, &class, role_a, a);
+                put(&mut inst, &class, role_b, b);
+                inst
+            }
+            None => {
+                let mut inst = Instance::new(class_name);
+                inst.set(role_a, a);
+                inst.set(role_b, b);
+                inst
+            }
+        };
+        inst.path = Some(path);
+        inst
+    }
+
+    pub fn instances(self, model: &GuestModel) -> Vec<Instance> {
+        self.pairs(model)
+            .into_iter()
+            .map(|(a, b)| self.instance(a, b))
+            .collect()
+    }
+}
+
+/// The domain an object of the per-guest model belongs to, from its keys.
+pub fn domain_of_object(path: &ObjectPath) -> Option<&str> {
+    if let Some(system) = path.key_str("SystemName") {
+        return Some(system);
+    }
+    if let Some(id) = path.key_str("InstanceID") {
+        return domain_of_vssd_id(id).or_else(|| split_fq_devid(id).map(|(d, _)| d));
+    }
+    path.key_str("Name")
+}
+
+pub struct GuestAssociationProvider {
+    kind: GuestAssociation,
+}
+
+impl GuestAssociationProvider {
+    pub fn new(kind: GuestAssociation) -> GuestAssociationProvider {
+        GuestAssociationProvider { kind }
+    }
+}
+
+#[async_trait]
+impl Provider for GuestAssociationProvider {
+    fn class_name(&self) -> &'static str {
+        self.kind.class_name()
+    }
+
+    async fn enumerate_names(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<ObjectPath>, OpError> {
+        Ok(self
+            .enumerate(ctx)
+            .await?
+            .into_iter()
+            .filter_map(|i| i.path)
+            .collect())
+    }
+
+    async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {
+        let (role_a, _) = self.kind.roles();
+        let domain = match path.key(role_a) {
+            Some(Value::Reference(p)) => domain_of_object(p).map(str::to_owned),
+            _ => None,
+        }
+        .ok_or_else(|| not_found(path))?;
+        let model = load_guest(ctx.driver.as_ref(), &domain, LoadOptions::KEYS_ONLY)
+            .await?
+            .ok_or_else(|| not_found(path))?;
+        self.kind
+            .instances(&model)
+            .into_iter()
+            .find(|i| i.path.as_ref().is_some_and(|p| p.same_object(path)))
+            .ok_or_else(|| not_found(path))
+    }
+
+    async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
+        let guests = load_all_guests(ctx.driver.as_ref(), LoadOptions::KEYS_ONLY).await?;
+        Ok(guests.iter().flat_map(|g| self.kind.instances(g)).collect())
+    }
+}
+
+/// One provider per per-guest association class.
+pub fn guest_association_providers() -> Vec<Arc<dyn Provider>> {
+    GuestAssociation::ALL
+        .into_iter()
+        .map(|kind| Arc::new(GuestAssociationProvider::new(kind)) as Arc<dyn Provider>)
+        .collect()
+}

@@ -1,0 +1,131 @@
+//! The setting data of each guest: `KVM_VirtualSystemSettingData` (InstanceID "KVM:<domain>") and the eight
+//! RASD classes (InstanceID "<domain>/<device id>"), served from the per-guest model of [`super::guest`].
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::guest::{
+    domain_of_vssd_id, load_all_guests, load_guest, split_fq_devid, vssd_path, LoadOptions,
+    ResourceKind, VSSD_CLASS,
+};
+use super::{Provider, ProviderCtx};
+use crate::cim::{CimStatus, Instance, ObjectPath};
+use crate::wbem::ops::OpError;
+
+pub(crate) fn not_found(path: &ObjectPath) -> OpError {
+    OpError::cim(CimStatus::NotFound, format!("no instance {path}"))
+}
+
+/// `KVM_VirtualSystemSettingData`: one per defined domain, active or not.
+pub struct VssdProvider;
+
+const VSSD_LOAD: LoadOptions = LoadOptions {
+    host_index: false,
+    autostart: true,
+};
+
+#[async_trait]
+impl Provider for VssdProvider {
+    fn class_name(&self) -> &'static str {
+        VSSD_CLASS
+    }
+
+    async fn enumerate_names(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<ObjectPath>, OpError> {
+        let domains = ctx.driver.list_all_domains(0).await?;
+        Ok(domains.iter().map(|d| vssd_path(&d.name)).collect())
+    }
+
+    async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {
+        let domain = path
+            .key_str("InstanceID")
+            .and_then(domain_of_vssd_id)
+            .ok_or_else(|| not_found(path))?;
+        let model = load_guest(ctx.driver.as_ref(), domain, VSSD_LOAD)
+            .await?
+            .ok_or_else(|| not_found(path))?;
+        if !vssd_path(&model.name).same_object(path) {
+            return Err(not_found(path));
+        }
+        Ok(model.vssd)
+    }
+
+    async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
+        let guests = load_all_guests(ctx.driver.as_ref(), VSSD_LOAD).await?;
+        Ok(guests.into_iter().map(|g| g.vssd).collect())
+    }
+}
+
+/// One RASD class (`KVM_ProcResourceAllocationSettingData`, ...): one instance per resource of that kind of
+/// every defined domain.
+pub struct RasdProvider {
+    kind: ResourceKind,
+}
+
+impl RasdProvider {
+    pub fn new(kind: ResourceKind) -> RasdProvider {
+        RasdProvider { kind }
+    }
+
+    fn load_options(&self) -> LoadOptions {
+        LoadOptions {
+            host_index: self.kind.needs_host_index(),
+            autostart: false,
+        }
+    }
+}
+
+#[async_trait]
+impl Provider for RasdProvider {
+    fn class_name(&self) -> &'static str {
+        self.kind.rasd_class()
+    }
+
+    async fn enumerate_names(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<ObjectPath>, OpError> {
+        let guests = load_all_guests(ctx.driver.as_ref(), LoadOptions::KEYS_ONLY).await?;
+        Ok(guests
+            .iter()
+            .flat_map(|g| g.resources.iter())
+            .filter(|r| r.kind == self.kind)
+            .filter_map(|r| r.rasd.path.clone())
+            .collect())
+    }
+
+    async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {
+        let (domain, _) = path
+            .key_str("InstanceID")
+            .and_then(split_fq_devid)
+            .ok_or_else(|| not_found(path))?;
+        let model = load_guest(ctx.driver.as_ref(), domain, self.load_options())
+            .await?
+            .ok_or_else(|| not_found(path))?;
+        model
+            .resources
+            .into_iter()
+            .filter(|r| r.kind == self.kind)
+            .map(|r| r.rasd)
+            .find(|rasd| rasd.path.as_ref().is_some_and(|p| p.same_object(path)))
+            .ok_or_else(|| not_found(path))
+    }
+
+    async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
+        let guests = load_all_guests(ctx.driver.as_ref(), self.load_options()).await?;
+        Ok(guests
+            .into_iter()
+            .flat_map(|g| g.resources)
+            .filter(|r| r.kind == self.kind)
+            .map(|r| r.rasd)
+            .collect())
+    }
+}
+
+/// The VSSD provider and one provider per RASD class.
+pub fn settings_providers() -> Vec<Arc<dyn Provider>> {
+    let mut out: Vec<Arc<dyn Provider>> = vec![Arc::new(VssdProvider)];
+    out.extend(
+        ResourceKind::ALL
+            .into_iter()
+            .map(|kind| Arc::new(RasdProvider::new(kind)) as Arc<dyn Provider>),
+    );
+    out
+}
