@@ -9,6 +9,7 @@ use async_trait::async_trait;
 
 use super::capabilities::{alloc_caps_path, elec_path, template_path, vsmc_path, TemplateRole};
 use super::pools::{guest_allocations, host_name, host_path, HostPools, NAMESPACE};
+use super::vsms::vsms_path;
 use super::{put, Provider, ProviderCtx};
 use crate::cim::{CimStatus, Instance, ObjectPath, Value};
 use crate::wbem::ops::OpError;
@@ -20,9 +21,6 @@ pub const ALLOCATED_FROM_POOL_CLASS: &str = "KVM_ElementAllocatedFromPool";
 pub const RASD_FROM_POOL_CLASS: &str = "KVM_ResourceAllocationFromPool";
 pub const SDC_CLASS: &str = "KVM_SettingsDefineCapabilities";
 
-pub const VSMS_CLASS: &str = "KVM_VirtualSystemManagementService";
-/// The Name key of the one VSMS, as libvirt-CIM.
-pub const VSMS_NAME: &str = "Management Service";
 const CS_CLASS: &str = "KVM_ComputerSystem";
 
 /// An association instance whose properties are its references; the path is built from them.
@@ -48,21 +46,6 @@ pub fn get_from_enumeration(
         .into_iter()
         .find(|i| i.path.as_ref().is_some_and(|p| p.same_object(path)))
         .ok_or_else(|| OpError::cim(CimStatus::NotFound, format!("no instance {path}")))
-}
-
-/// The virtual system management service's path (keys as libvirt-CIM: the host's CCN and name, "Management
-/// Service").
-pub fn vsms_path(host: &str) -> ObjectPath {
-    ObjectPath::instance(
-        Some(NAMESPACE),
-        VSMS_CLASS,
-        &[
-            ("SystemCreationClassName", "KVM_HostSystem"),
-            ("SystemName", host),
-            ("CreationClassName", VSMS_CLASS),
-            ("Name", VSMS_NAME),
-        ],
-    )
 }
 
 fn guest_path(name: &str) -> ObjectPath {

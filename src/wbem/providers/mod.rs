@@ -12,6 +12,9 @@ pub mod capabilities;
 pub mod host_assoc;
 pub mod pools;
 pub mod profiles;
+// cimmethods: the management service and its RASD/VSSD parsing.
+pub mod rasd_parse;
+pub mod vsms;
 
 use std::sync::Arc;
 
@@ -23,6 +26,7 @@ use crate::wbem::cimxml::MethodReturn;
 use crate::wbem::ops::OpError;
 
 pub use computer_system::{ComputerSystemProvider, HostSystemProvider, HostedDependencyProvider};
+pub use vsms::VsmsProvider;
 
 /// What a provider call gets: the driver, the class being served (resolved, with inherited properties) and
 /// the namespace.
@@ -130,6 +134,8 @@ pub fn all_providers() -> Vec<Arc<dyn Provider>> {
     providers.extend(settings::settings_providers());
     providers.extend(devices::device_providers());
     providers.extend(guest_assoc::guest_association_providers());
+    // cimmethods
+    providers.push(Arc::new(VsmsProvider::default()));
     // cimhost
     for pool in pools::PoolProvider::all() {
         providers.push(Arc::new(pool));
