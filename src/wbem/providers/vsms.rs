@@ -11,9 +11,9 @@ use std::sync::{Arc, OnceLock};
 use async_trait::async_trait;
 
 use super::computer_system::{computer_system_path, host_name, HOST_CLASS};
+use super::guest::{domain_of_vssd_id, rasd_path, split_fq_devid, ResourceKind};
 use super::rasd_parse::{
-    apply_rasd, apply_vssd, decode_embedded, remove_device, resource_kind, split_instance_id,
-    vssd_domain, Change, RasdError, ResourceKind,
+    apply_rasd, apply_vssd, decode_embedded, remove_device, resource_kind, Change, RasdError,
 };
 use super::{put, Provider, ProviderCtx};
 use crate::cim::{builtin_repository, CimStatus, CimType, Instance, ObjectPath, Repository, Value};
@@ -43,15 +43,6 @@ pub fn vsms_path(host: &str) -> ObjectPath {
             ("SystemCreationClassName", HOST_CLASS),
             ("SystemName", host),
         ],
-    )
-}
-
-/// The path of a domain's RASD of `kind` with device id `device` (InstanceID "<domain>/<device>").
-pub fn rasd_path(kind: ResourceKind, domain: &str, device: &str) -> ObjectPath {
-    ObjectPath::instance(
-        Some(NAMESPACE),
-        kind.rasd_class(),
-        &[("InstanceID", &format!("{domain}/{device}"))],
     )
 }
 
@@ -268,7 +259,7 @@ impl VsmsProvider {
         let mut def = match param(params, "ReferenceConfiguration") {
             Some(Value::Reference(path)) => {
                 let id = path.key_str("InstanceID").unwrap_or_default();
-                let name = vssd_domain(id)
+                let name = domain_of_vssd_id(id)
                     .ok_or_else(|| invalid("Invalid `InstanceID' from ReferenceConfiguration"))?;
                 let reference = lookup(driver, name).await?;
                 let mut def = persistent_def(driver, &reference).await?;
@@ -361,7 +352,7 @@ impl VsmsProvider {
         let name = match param(params, "AffectedConfiguration") {
             Some(Value::Reference(path)) => path
                 .key_str("InstanceID")
-                .and_then(vssd_domain)
+                .and_then(domain_of_vssd_id)
                 .map(str::to_owned)
                 .ok_or_else(|| invalid("AffectedConfiguration has invalid InstanceID"))?,
             Some(_) => return Err(invalid("AffectedConfiguration must be a reference")),
@@ -402,8 +393,8 @@ impl VsmsProvider {
             let id = rasd
                 .get_str("InstanceID")
                 .ok_or_else(|| invalid("Missing InstanceID in RASD"))?;
-            let (domain, _) = split_instance_id(id)
-                .ok_or_else(|| invalid(format!("Invalid InstanceID `{id}'")))?;
+            let (domain, _) =
+                split_fq_devid(id).ok_or_else(|| invalid(format!("Invalid InstanceID `{id}'")))?;
             by_domain.entry(domain.to_owned()).or_default().push(rasd);
         }
         let _guard = self.changes.lock().await;
@@ -442,8 +433,8 @@ impl VsmsProvider {
             let id = path
                 .key_str("InstanceID")
                 .ok_or_else(|| invalid("Missing or incomplete InstanceID"))?;
-            let (domain, device) = split_instance_id(id)
-                .ok_or_else(|| invalid(format!("Invalid InstanceID `{id}'")))?;
+            let (domain, device) =
+                split_fq_devid(id).ok_or_else(|| invalid(format!("Invalid InstanceID `{id}'")))?;
             by_domain
                 .entry(domain.to_owned())
                 .or_default()
@@ -478,7 +469,7 @@ impl VsmsProvider {
             .map(str::to_owned)
             .or_else(|| {
                 vssd.get_str("InstanceID")
-                    .and_then(vssd_domain)
+                    .and_then(domain_of_vssd_id)
                     .map(str::to_owned)
             })
             .ok_or_else(|| invalid("Missing VirtualSystemIdentifier"))?;
