@@ -90,6 +90,28 @@ fn param<'a>(params: &'a [(String, Value)], name: &str) -> Option<&'a Value> {
         .filter(|v| !v.is_null())
 }
 
+/// An array parameter, its items gathered from every occurrence (wbemcli sends one PARAMVALUE per item when
+/// the parameter is repeated on its command line); NULL or absent: None.
+fn array_param(params: &[(String, Value)], name: &str) -> Option<Value> {
+    let mut all = Vec::new();
+    let mut found = false;
+    for (_, value) in params
+        .iter()
+        .filter(|(n, v)| n.eq_ignore_ascii_case(name) && !v.is_null())
+    {
+        found = true;
+        match value {
+            Value::Array(_, items) => all.extend(items.iter().cloned()),
+            other => all.push(other.clone()),
+        }
+    }
+    let ty = all
+        .iter()
+        .find_map(Value::cim_type)
+        .unwrap_or(CimType::String);
+    found.then_some(Value::Array(ty, all))
+}
+
 /// The items of an array parameter (a scalar counts as one item).
 fn items(value: &Value) -> Vec<&Value> {
     match value {
@@ -247,13 +269,13 @@ impl VsmsProvider {
     ) -> Result<MethodReturn, OpError> {
         let system = param(params, "SystemSettings")
             .ok_or_else(|| invalid("Missing argument `SystemSettings'"))?;
-        let resources = param(params, "ResourceSettings")
+        let resources = array_param(params, "ResourceSettings")
             .ok_or_else(|| invalid("Missing argument `ResourceSettings'"))?;
         let vssd = decode_all(system, "SystemSettings")?
             .into_iter()
             .next()
             .ok_or_else(|| invalid("Missing argument `SystemSettings'"))?;
-        let rasds = decode_all(resources, "ResourceSettings")?;
+        let rasds = decode_all(&resources, "ResourceSettings")?;
         // A reference configuration (another domain's VSSD) is the starting point; anything else, such as
         // cimtest's blank string, is ignored as libvirt-CIM does.
         let mut def = match param(params, "ReferenceConfiguration") {
@@ -358,9 +380,9 @@ impl VsmsProvider {
             Some(_) => return Err(invalid("AffectedConfiguration must be a reference")),
             None => return Err(invalid("Missing AffectedConfiguration parameter")),
         };
-        let resources =
-            param(params, "ResourceSettings").ok_or_else(|| invalid("Missing ResourceSettings"))?;
-        let rasds = decode_all(resources, "ResourceSettings")?;
+        let resources = array_param(params, "ResourceSettings")
+            .ok_or_else(|| invalid("Missing ResourceSettings"))?;
+        let rasds = decode_all(&resources, "ResourceSettings")?;
         let _guard = self.changes.lock().await;
         let dom = lookup(driver, &name).await?;
         let mut def = persistent_def(driver, &dom).await?;
@@ -384,9 +406,9 @@ impl VsmsProvider {
         driver: &dyn Driver,
         params: &[(String, Value)],
     ) -> Result<MethodReturn, OpError> {
-        let resources =
-            param(params, "ResourceSettings").ok_or_else(|| invalid("Missing ResourceSettings"))?;
-        let rasds = decode_all(resources, "ResourceSettings")?;
+        let resources = array_param(params, "ResourceSettings")
+            .ok_or_else(|| invalid("Missing ResourceSettings"))?;
+        let rasds = decode_all(&resources, "ResourceSettings")?;
         // Each setting names its domain in its InstanceID; settings of one domain make one redefine.
         let mut by_domain: BTreeMap<String, Vec<&Instance>> = BTreeMap::new();
         for rasd in &rasds {
@@ -423,10 +445,10 @@ impl VsmsProvider {
         driver: &dyn Driver,
         params: &[(String, Value)],
     ) -> Result<MethodReturn, OpError> {
-        let resources =
-            param(params, "ResourceSettings").ok_or_else(|| invalid("Missing ResourceSettings"))?;
+        let resources = array_param(params, "ResourceSettings")
+            .ok_or_else(|| invalid("Missing ResourceSettings"))?;
         let mut by_domain: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for item in items(resources) {
+        for item in items(&resources) {
             let Value::Reference(path) = item else {
                 return Err(invalid("ResourceSettings must be references to RASDs"));
             };
