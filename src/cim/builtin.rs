@@ -392,6 +392,15 @@ pub const MOF_FILES: &[(&str, &str)] = &[
         "kvm/KVM_SettingsDefineCapabilities.mof",
         include_str!("../../mof/kvm/KVM_SettingsDefineCapabilities.mof"),
     ),
+    // cimmethods
+    (
+        "cim/CIM_VirtualSystemManagementService.mof",
+        include_str!("../../mof/cim/CIM_VirtualSystemManagementService.mof"),
+    ),
+    (
+        "kvm/KVM_VirtualSystemManagementService.mof",
+        include_str!("../../mof/kvm/KVM_VirtualSystemManagementService.mof"),
+    ),
 ];
 
 /// The namespaces the server serves and the MOF file compiled into each.

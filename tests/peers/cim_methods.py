@@ -131,6 +131,38 @@ rv, out = conn.InvokeMethod("DefineSystem", VSMS, SystemSettings=vssd("cimvm2", 
                             ResourceSettings=[mem(128), proc(1)], ReferenceConfiguration=" ")
 check(rv == 0 and out["ResultingSystem"].keybindings["Name"] == "cimvm2", "class-path DefineSystem")
 
+# MOF-text embedded instances (what cimtest and wbemcli send), unknown properties ignored; the resulting
+# RASDs are served by the guest model.
+rv, out = conn.InvokeMethod("DefineSystem", VSMS,
+                            SystemSettings='instance of KVM_VirtualSystemSettingData { VirtualSystemIdentifier = '
+                                           '"cimvm3"; VirtualSystemType = "KVM"; isFullVirt = true; '
+                                           'BootDevice = "hd"; };',
+                            ResourceSettings=['instance of KVM_MemResourceAllocationSettingData { ResourceType = 4; '
+                                              'VirtualQuantity = 128; AllocationUnits = "MegaBytes"; };',
+                                              'instance of KVM_ProcResourceAllocationSettingData { ResourceType = 3; '
+                                              'VirtualQuantity = 2; };',
+                                              'instance of KVM_DiskResourceAllocationSettingData { ResourceType = 17; '
+                                              'VirtualDevice = "hda"; Address = "/var/lib/images/cimvm3.img"; '
+                                              'EmulatedType = 0; };'])
+check(rv == 0 and out["ResultingSystem"].keybindings["Name"] == "cimvm3", "MOF-text DefineSystem")
+m = conn.GetInstance(rasd_ref("KVM_MemResourceAllocationSettingData", "cimvm3/mem"))
+check(m["VirtualQuantity"] == 131072 and m["AllocationUnits"] == "KiloBytes", "MOF-text memory %r" % m["VirtualQuantity"])
+d = conn.GetInstance(rasd_ref("KVM_DiskResourceAllocationSettingData", "cimvm3/hda"))
+check(d["Address"] == "/var/lib/images/cimvm3.img", "MOF-text disk")
+v = conn.GetInstance(pywbem.CIMInstanceName("KVM_VirtualSystemSettingData",
+                                            keybindings={"InstanceID": "KVM:cimvm3"}, namespace=NS))
+check(v["VirtualSystemIdentifier"] == "cimvm3", "VSSD of the defined system")
+
+# ReferenceConfiguration: a copy of cimvm3 with its own name.
+rv, out = conn.InvokeMethod("DefineSystem", VSMS, SystemSettings=vssd("cimvm4"), ResourceSettings=[],
+                            ReferenceConfiguration=pywbem.CIMInstanceName(
+                                "KVM_VirtualSystemSettingData", keybindings={"InstanceID": "KVM:cimvm3"}, namespace=NS))
+check(rv == 0, "DefineSystem from a reference configuration")
+x = dom_xml("cimvm4")
+check(x.find("devices/disk/source").get("file") == "/var/lib/images/cimvm3.img"
+      and x.find("currentMemory").text == "131072", "reference configuration copied")
+check(x.find("uuid").text != dom_xml("cimvm3").find("uuid").text, "the copy has its own UUID")
+
 # DefineSystem bad input.
 code, _ = cim_error(conn.InvokeMethod, "DefineSystem", svc_path, ResourceSettings=[mem(64)])
 check(code == pywbem.CIM_ERR_INVALID_PARAMETER, "missing SystemSettings: %r" % code)
@@ -201,6 +233,9 @@ rv, out = conn.InvokeMethod("AddResourceSettings", svc_path, AffectedConfigurati
 check(rv == 0, "AddResourceSettings rv")
 ids = sorted(p.keybindings["InstanceID"] for p in out["ResultingResourceSettings"])
 check(ids == ["cimvm1/52:54:00:12:34:02", "cimvm1/vdb"], "resulting RASDs %r" % ids)
+for p in out["ResultingResourceSettings"]:
+    p.namespace = NS
+    check(conn.GetInstance(p)["InstanceID"] == p.keybindings["InstanceID"], "resulting RASD %s is served" % p)
 x = dom_xml("cimvm1")
 check(sorted(d.find("target").get("dev") for d in x.findall("devices/disk")) == ["vda", "vdb"], "disk added")
 check(len(x.findall("devices/interface")) == 2, "NIC added")
@@ -240,6 +275,18 @@ code, _ = cim_error(conn.InvokeMethod, "ModifyResourceSettings", svc_path, Resou
 check(code == pywbem.CIM_ERR_INVALID_PARAMETER, "modify without InstanceID: %r" % code)
 code, _ = cim_error(conn.InvokeMethod, "ModifyResourceSettings", svc_path)
 check(code == pywbem.CIM_ERR_INVALID_PARAMETER, "modify without settings: %r" % code)
+
+# A RASD as the server shows it, changed and sent back whole (the usual client round trip).
+m = conn.GetInstance(rasd_ref("KVM_MemResourceAllocationSettingData", "cimvm1/mem"))
+m["VirtualQuantity"] = pywbem.Uint64(300 * 1024)
+rv, out = conn.InvokeMethod("ModifyResourceSettings", svc_path, ResourceSettings=[m])
+check(rv == 0 and conn.GetInstance(rasd_ref("KVM_MemResourceAllocationSettingData", "cimvm1/mem"))["VirtualQuantity"]
+      == 300 * 1024, "round-tripped RASD")
+n = conn.GetInstance(rasd_ref("KVM_NetResourceAllocationSettingData", "cimvm1/" + MAC2))
+n["ResourceSubType"] = "rtl8139"
+rv, out = conn.InvokeMethod("ModifyResourceSettings", svc_path, ResourceSettings=[n])
+check(rv == 0 and conn.GetInstance(rasd_ref("KVM_NetResourceAllocationSettingData", "cimvm1/" + MAC2))
+      ["ResourceSubType"] == "rtl8139", "round-tripped NIC RASD")
 
 # Live changes of a running domain reach the live domain too.
 check(rsc(2) == 0, "start for live changes")
@@ -291,8 +338,9 @@ check(code == pywbem.CIM_ERR_NOT_FOUND and desc == "Referenced domain `cimvm1' d
       "destroy twice: %r %r" % (code, desc))
 code, _ = cim_error(conn.InvokeMethod, "DestroySystem", svc_path)
 check(code == pywbem.CIM_ERR_INVALID_PARAMETER, "destroy nothing: %r" % code)
-rv, _ = conn.InvokeMethod("DestroySystem", VSMS, AffectedSystem=cs_path("cimvm2"))
-check(rv == 0 and virsh("dominfo", "cimvm2") is None, "class-path DestroySystem")
+for name in ("cimvm2", "cimvm3", "cimvm4"):
+    rv, _ = conn.InvokeMethod("DestroySystem", VSMS, AffectedSystem=cs_path(name))
+    check(rv == 0 and virsh("dominfo", name) is None, "class-path DestroySystem " + name)
 wrong = pywbem.CIMInstanceName(VSMS, keybindings={"CreationClassName": VSMS, "Name": "Other Service",
                                                   "SystemCreationClassName": "KVM_HostSystem",
                                                   "SystemName": svc["SystemName"]}, namespace=NS)

@@ -3,10 +3,12 @@
 //! conventions of REPORT §1.2–1.3 (ResourceType, VirtualQuantity + AllocationUnits, Address = MAC or disk
 //! source, PoolID "NetworkPool/<net>", VirtualDevice = target, InstanceID "<domain>/<device id>").
 
+use super::guest::{guest_model, GuestFacts, HostIndex};
+use super::guest::{split_fq_devid, ResourceKind};
 use crate::cim::mof::parse_instance_mof;
 use crate::cim::{Instance, Namespace, Value};
 use crate::model::{generate_mac, parse_mac, CharDevDef, ControllerDef, DiskDef, DomainDef};
-use crate::model::{GraphicsDef, InputDef, InterfaceDef};
+use crate::model::{GraphicsDef, InterfaceDef};
 use crate::wbem::cimxml::{parse_embedded_object, Limits};
 
 /// Why an embedded setting could not be used (the VSMS reports it as a CIM error).
@@ -26,35 +28,6 @@ pub enum RasdError {
         action: &'static str,
         resource_type: String,
     },
-}
-
-/// The resource kinds libvirt-CIM maps (one RASD class each).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ResourceKind {
-    Processor,
-    Memory,
-    Disk,
-    Network,
-    Graphics,
-    Input,
-    Console,
-    Controller,
-}
-
-impl ResourceKind {
-    /// The KVM RASD class of this kind.
-    pub fn rasd_class(self) -> &'static str {
-        match self {
-            ResourceKind::Processor => "KVM_ProcResourceAllocationSettingData",
-            ResourceKind::Memory => "KVM_MemResourceAllocationSettingData",
-            ResourceKind::Disk => "KVM_DiskResourceAllocationSettingData",
-            ResourceKind::Network => "KVM_NetResourceAllocationSettingData",
-            ResourceKind::Graphics => "KVM_GraphicsResourceAllocationSettingData",
-            ResourceKind::Input => "KVM_InputResourceAllocationSettingData",
-            ResourceKind::Console => "KVM_ConsoleResourceAllocationSettingData",
-            ResourceKind::Controller => "KVM_ControllerResourceAllocationSettingData",
-        }
-    }
 }
 
 /// Decodes one embedded instance parameter value: an instance already decoded from CIM-XML, CIM-XML text
@@ -183,18 +156,6 @@ pub fn resource_kind(inst: &Instance) -> Result<ResourceKind, RasdError> {
     })
 }
 
-/// Splits a RASD InstanceID "<domain>/<device id>" (the device id may itself hold '/').
-pub fn split_instance_id(id: &str) -> Option<(&str, &str)> {
-    let (domain, device) = id.split_once('/')?;
-    (!domain.is_empty() && !device.is_empty()).then_some((domain, device))
-}
-
-/// The domain name of a VSSD InstanceID "KVM:<domain>" (any "<prefix>:" accepted).
-pub fn vssd_domain(id: &str) -> Option<&str> {
-    let (_, name) = id.split_once(':')?;
-    (!name.is_empty()).then_some(name)
-}
-
 /// Bytes per AllocationUnits step: libvirt-CIM's words ("KiloBytes", "MegaBytes"...) and DMTF programmatic
 /// units ("byte*2^20"). None for text we do not understand.
 fn unit_bytes(units: &str) -> Option<u64> {
@@ -224,33 +185,24 @@ fn to_kib(quantity: u64, units: Option<&str>) -> Result<u64, RasdError> {
         .ok_or_else(|| RasdError::Invalid("memory quantity is too large".into()))
 }
 
-/// The device id (the part after "<domain>/" in RASD and device keys) of each device, per REPORT §1.2.
-pub fn disk_id(disk: &DiskDef) -> String {
-    disk.target_dev.clone()
+/// Where the device of `kind` whose device id (the part after "<domain>/" in RASD and device keys) is `devid`
+/// sits in its list of the definition, by the same ids the guest model gives (so keys round-trip).
+fn device_index(def: &DomainDef, kind: ResourceKind, devid: &str) -> Option<usize> {
+    guest_model(def, GuestFacts::default(), &HostIndex::default())
+        .resources
+        .iter()
+        .filter(|r| r.kind == kind)
+        .position(|r| r.devid.eq_ignore_ascii_case(devid))
 }
 
-pub fn interface_id(iface: &InterfaceDef) -> String {
-    iface.mac.to_ascii_lowercase()
-}
-
-pub fn graphics_id(g: &GraphicsDef) -> String {
-    if g.graphics_type == "vnc" {
-        "vnc".into()
-    } else {
-        format!("{}:{}", g.graphics_type, g.port.unwrap_or(-1))
-    }
-}
-
-pub fn input_id(i: &InputDef) -> String {
-    format!("{}:{}", i.input_type, i.bus.as_deref().unwrap_or("ps2"))
-}
-
-pub fn console_id(c: &CharDevDef) -> String {
-    format!("charconsole:{}", c.target_port.unwrap_or(0))
-}
-
-pub fn controller_id(c: &ControllerDef) -> String {
-    format!("controller:{}:{}", c.controller_type, c.index)
+/// The device id the guest model gives the device of `kind` at `index`.
+fn device_id(def: &DomainDef, kind: ResourceKind, index: usize) -> Option<String> {
+    guest_model(def, GuestFacts::default(), &HostIndex::default())
+        .resources
+        .into_iter()
+        .filter(|r| r.kind == kind)
+        .nth(index)
+        .map(|r| r.devid)
 }
 
 /// Applies a VSSD to a definition: name, UUID and the system-wide settings libvirt-CIM maps. `defining`:
@@ -337,16 +289,6 @@ pub fn apply_rasd(
     change: Change,
 ) -> Result<String, RasdError> {
     let kind = resource_kind(rasd)?;
-    // For a change, the InstanceID names the device; a device of another domain is not this one's.
-    let target = if change == Change::Modify {
-        let id = text(rasd, "InstanceID")
-            .ok_or_else(|| RasdError::Invalid("Missing InstanceID in RASD".into()))?;
-        let (_, device) = split_instance_id(&id)
-            .ok_or_else(|| RasdError::Invalid(format!("Invalid InstanceID `{id}'")))?;
-        Some(device.to_owned())
-    } else {
-        None
-    };
     match kind {
         ResourceKind::Processor => {
             if let Some(n) = number(rasd, "VirtualQuantity")? {
@@ -356,145 +298,66 @@ pub fn apply_rasd(
                 def.vcpus = n;
                 def.current_vcpus = n;
             }
-            Ok("proc".into())
+            return Ok("proc".into());
         }
         ResourceKind::Memory => {
-            let units = text(rasd, "AllocationUnits");
-            let current = number(rasd, "VirtualQuantity")?
-                .map(|q| to_kib(q, units.as_deref()))
-                .transpose()?;
-            let limit = number(rasd, "Limit")?
-                .map(|q| to_kib(q, units.as_deref()))
-                .transpose()?;
-            if current == Some(0) || limit == Some(0) {
-                return Err(RasdError::Invalid("memory must be more than 0".into()));
-            }
-            match (current, limit) {
-                (Some(cur), Some(max)) => {
-                    def.memory_kib = max.max(cur);
-                    def.current_memory_kib = cur;
-                }
-                (Some(cur), None) => {
-                    if change == Change::Add || cur > def.memory_kib {
-                        def.memory_kib = cur;
-                    }
-                    def.current_memory_kib = cur;
-                }
-                (None, Some(max)) => {
-                    def.memory_kib = max;
-                    def.current_memory_kib = def.current_memory_kib.min(max).max(1);
-                }
-                (None, None) => {}
-            }
-            Ok("mem".into())
+            apply_memory(def, rasd, change)?;
+            return Ok("mem".into());
         }
+        _ => {}
+    }
+    // For a change, the InstanceID names the device.
+    let index = if change == Change::Modify {
+        let id = text(rasd, "InstanceID")
+            .ok_or_else(|| RasdError::Invalid("Missing InstanceID in RASD".into()))?;
+        let (_, devid) = split_fq_devid(&id)
+            .ok_or_else(|| RasdError::Invalid(format!("Invalid InstanceID `{id}'")))?;
+        Some(device_index(def, kind, devid).ok_or_else(|| RasdError::NoDevice(devid.to_owned()))?)
+    } else {
+        None
+    };
+    let before = index.and_then(|i| device_id(def, kind, i));
+    let d = &mut def.devices;
+    let at = match kind {
         ResourceKind::Disk => {
-            let index = match &target {
-                Some(dev) => Some(
-                    def.devices
-                        .disks
-                        .iter()
-                        .position(|d| disk_id(d) == *dev)
-                        .ok_or_else(|| RasdError::NoDevice(dev.clone()))?,
-                ),
-                None => None,
-            };
-            let mut disk = index
-                .map(|i| def.devices.disks[i].clone())
-                .unwrap_or_default();
+            let mut disk = index.map(|i| d.disks[i].clone()).unwrap_or_default();
             fill_disk(&mut disk, rasd)?;
-            if let Some(dev) = &target {
-                if disk.target_dev != *dev {
-                    return Err(RasdError::Invalid(
-                        "VirtualDevice of a disk cannot change".into(),
-                    ));
-                }
+            let clash = d
+                .disks
+                .iter()
+                .enumerate()
+                .any(|(i, x)| Some(i) != index && x.target_dev == disk.target_dev);
+            if clash {
+                return Err(RasdError::Invalid(format!(
+                    "a disk with target {} already exists",
+                    disk.target_dev
+                )));
             }
-            let id = disk_id(&disk);
-            match index {
-                Some(i) => def.devices.disks[i] = disk,
-                None => {
-                    if def.disk_by_target(&disk.target_dev).is_some() {
-                        return Err(RasdError::Invalid(format!(
-                            "a disk with target {} already exists",
-                            disk.target_dev
-                        )));
-                    }
-                    def.devices.disks.push(disk);
-                }
-            }
-            Ok(id)
+            put_at(&mut d.disks, index, disk)
         }
         ResourceKind::Network => {
-            let index = match &target {
-                Some(dev) => Some(
-                    def.devices
-                        .interfaces
-                        .iter()
-                        .position(|n| interface_id(n).eq_ignore_ascii_case(dev))
-                        .ok_or_else(|| RasdError::NoDevice(dev.clone()))?,
-                ),
-                None => None,
-            };
-            let mut iface = index
-                .map(|i| def.devices.interfaces[i].clone())
-                .unwrap_or_default();
+            let mut iface = index.map(|i| d.interfaces[i].clone()).unwrap_or_default();
             fill_interface(&mut iface, rasd, index.is_none())?;
-            let id = interface_id(&iface);
-            match index {
-                Some(i) => def.devices.interfaces[i] = iface,
-                None => {
-                    if def.interface_by_mac(&iface.mac).is_some() {
-                        return Err(RasdError::Invalid(format!(
-                            "an interface with MAC {} already exists",
-                            iface.mac
-                        )));
-                    }
-                    def.devices.interfaces.push(iface);
-                }
+            let clash = d
+                .interfaces
+                .iter()
+                .enumerate()
+                .any(|(i, x)| Some(i) != index && x.mac.eq_ignore_ascii_case(&iface.mac));
+            if clash {
+                return Err(RasdError::Invalid(format!(
+                    "an interface with MAC {} already exists",
+                    iface.mac
+                )));
             }
-            Ok(id)
+            put_at(&mut d.interfaces, index, iface)
         }
         ResourceKind::Graphics => {
-            let index = find(&def.devices.graphics, &target, graphics_id)?;
-            let mut g = index
-                .map(|i| def.devices.graphics[i].clone())
-                .unwrap_or_default();
-            g.graphics_type = text(rasd, "ResourceSubType")
-                .map(|s| s.to_ascii_lowercase())
-                .unwrap_or_else(|| non_empty_or(&g.graphics_type, "vnc"));
-            if let Some(address) = text(rasd, "Address") {
-                let (host, port) = match address.rsplit_once(':') {
-                    Some((h, p)) => (h.trim_matches(|c| c == '[' || c == ']'), Some(p)),
-                    None => (address.as_str(), None),
-                };
-                if !host.is_empty() {
-                    g.listen = Some(host.to_owned());
-                }
-                if let Some(p) = port {
-                    let port: i32 = p
-                        .parse()
-                        .map_err(|_| RasdError::Invalid(format!("invalid graphics port {p:?}")))?;
-                    g.port = Some(port);
-                    g.autoport = Some(port == -1);
-                }
-            }
-            if g.port.is_none() {
-                g.port = Some(-1);
-                g.autoport = Some(true);
-            }
-            if let Some(password) = text(rasd, "Password") {
-                g.passwd = Some(password);
-            }
-            let id = graphics_id(&g);
-            replace_or_push(&mut def.devices.graphics, index, g);
-            Ok(id)
+            let mut g = index.map(|i| d.graphics[i].clone()).unwrap_or_default();
+            fill_graphics(&mut g, rasd)?;
+            put_at(&mut d.graphics, index, g)
         }
         ResourceKind::Input => {
-            let index = find(&def.devices.inputs, &target, input_id)?;
-            let mut input = index
-                .map(|i| def.devices.inputs[i].clone())
-                .unwrap_or_default();
+            let mut input = index.map(|i| d.inputs[i].clone()).unwrap_or_default();
             input.input_type = text(rasd, "ResourceSubType")
                 .map(|s| s.to_ascii_lowercase())
                 .unwrap_or_else(|| non_empty_or(&input.input_type, "mouse"));
@@ -510,47 +373,13 @@ pub fn apply_rasd(
                     .into(),
                 );
             }
-            let id = input_id(&input);
-            replace_or_push(&mut def.devices.inputs, index, input);
-            Ok(id)
+            put_at(&mut d.inputs, index, input)
         }
         ResourceKind::Console => {
-            let index = find(&def.devices.consoles, &target, console_id)?;
-            let mut console = index
-                .map(|i| def.devices.consoles[i].clone())
-                .unwrap_or_default();
-            if let Some(source) = number(rasd, "SourceType")? {
-                console.dev_type = match source {
-                    0 => "null",
-                    1 => "vc",
-                    2 => "pty",
-                    3 => "dev",
-                    4 => "file",
-                    5 => "pipe",
-                    6 => "stdio",
-                    7 => "udp",
-                    8 => "tcp",
-                    9 => "unix",
-                    10 => "spicevmc",
-                    other => {
-                        return Err(RasdError::Invalid(format!(
-                            "console SourceType {other} is not supported"
-                        )))
-                    }
-                }
-                .into();
-            } else if console.dev_type.is_empty() {
-                console.dev_type = "pty".into();
-            }
-            if let Some(path) = text(rasd, "SourcePath") {
-                console.source_path = Some(path);
-            }
-            if let Some(target_type) = text(rasd, "TargetType") {
-                console.target_type = Some(target_type);
-            }
+            let mut console = index.map(|i| d.consoles[i].clone()).unwrap_or_default();
+            fill_console(&mut console, rasd)?;
             if console.target_port.is_none() {
-                let next = def
-                    .devices
+                let next = d
                     .consoles
                     .iter()
                     .filter_map(|c| c.target_port)
@@ -558,54 +387,70 @@ pub fn apply_rasd(
                     .map_or(0, |p| p + 1);
                 console.target_port = Some(next);
             }
-            let id = console_id(&console);
-            replace_or_push(&mut def.devices.consoles, index, console);
-            Ok(id)
+            put_at(&mut d.consoles, index, console)
         }
         ResourceKind::Controller => {
-            let index = find(&def.devices.controllers, &target, controller_id)?;
-            let mut c = index
-                .map(|i| def.devices.controllers[i].clone())
-                .unwrap_or_default();
-            if let Some(kind) = text(rasd, "ResourceSubType") {
-                c.controller_type = kind.to_ascii_lowercase();
-            }
-            if c.controller_type.is_empty() {
-                return Err(RasdError::Invalid(
-                    "a controller needs ResourceSubType (its type)".into(),
-                ));
-            }
-            match (number(rasd, "Index")?, index) {
-                (Some(i), _) => {
-                    c.index = u32::try_from(i)
-                        .map_err(|_| RasdError::Invalid("Index is too large".into()))?;
-                }
-                (None, None) => {
-                    return Err(RasdError::Invalid(
-                        "Add resource failed: Index property is required.".into(),
-                    ))
-                }
-                (None, Some(_)) => {}
-            }
-            if let Some(model) = text(rasd, "Model") {
-                c.model = Some(model);
-            }
-            let id = controller_id(&c);
-            if index.is_none()
-                && def
-                    .devices
-                    .controllers
-                    .iter()
-                    .any(|x| controller_id(x) == id)
-            {
+            let mut c = index.map(|i| d.controllers[i].clone()).unwrap_or_default();
+            fill_controller(&mut c, rasd, index.is_none())?;
+            let clash = d.controllers.iter().enumerate().any(|(i, x)| {
+                Some(i) != index && x.controller_type == c.controller_type && x.index == c.index
+            });
+            if clash {
                 return Err(RasdError::Invalid(format!(
-                    "controller {id} already exists"
+                    "controller {} {} already exists",
+                    c.controller_type, c.index
                 )));
             }
-            replace_or_push(&mut def.devices.controllers, index, c);
-            Ok(id)
+            put_at(&mut d.controllers, index, c)
+        }
+        ResourceKind::Processor | ResourceKind::Memory => unreachable_kind(kind)?,
+    };
+    let id = device_id(def, kind, at)
+        .ok_or_else(|| RasdError::Invalid("the device has no id in the model".into()))?;
+    if let Some(before) = before {
+        // The id is the device's identity: a change may not turn it into another device.
+        if !before.eq_ignore_ascii_case(&id) {
+            return Err(RasdError::Invalid(format!(
+                "device `{before}' cannot become `{id}'"
+            )));
         }
     }
+    Ok(id)
+}
+
+fn unreachable_kind(kind: ResourceKind) -> Result<usize, RasdError> {
+    Err(RasdError::Invalid(format!("{kind:?} is not a device list")))
+}
+
+fn apply_memory(def: &mut DomainDef, rasd: &Instance, change: Change) -> Result<(), RasdError> {
+    let units = text(rasd, "AllocationUnits");
+    let current = number(rasd, "VirtualQuantity")?
+        .map(|q| to_kib(q, units.as_deref()))
+        .transpose()?;
+    let limit = number(rasd, "Limit")?
+        .map(|q| to_kib(q, units.as_deref()))
+        .transpose()?;
+    if current == Some(0) || limit == Some(0) {
+        return Err(RasdError::Invalid("memory must be more than 0".into()));
+    }
+    match (current, limit) {
+        (Some(cur), Some(max)) => {
+            def.memory_kib = max.max(cur);
+            def.current_memory_kib = cur;
+        }
+        (Some(cur), None) => {
+            if change == Change::Add || cur > def.memory_kib {
+                def.memory_kib = cur;
+            }
+            def.current_memory_kib = cur;
+        }
+        (None, Some(max)) => {
+            def.memory_kib = max;
+            def.current_memory_kib = def.current_memory_kib.min(max).max(1);
+        }
+        (None, None) => {}
+    }
+    Ok(())
 }
 
 fn non_empty_or(current: &str, default: &str) -> String {
@@ -616,26 +461,118 @@ fn non_empty_or(current: &str, default: &str) -> String {
     }
 }
 
-fn find<T>(
-    items: &[T],
-    target: &Option<String>,
-    id: fn(&T) -> String,
-) -> Result<Option<usize>, RasdError> {
-    match target {
-        None => Ok(None),
-        Some(dev) => items
-            .iter()
-            .position(|x| id(x) == *dev)
-            .map(Some)
-            .ok_or_else(|| RasdError::NoDevice(dev.clone())),
+/// Replaces the item at `index`, or appends it; returns where it is.
+fn put_at<T>(items: &mut Vec<T>, index: Option<usize>, item: T) -> usize {
+    match index {
+        Some(i) => {
+            items[i] = item;
+            i
+        }
+        None => {
+            items.push(item);
+            items.len() - 1
+        }
     }
 }
 
-fn replace_or_push<T>(items: &mut Vec<T>, index: Option<usize>, item: T) {
-    match index {
-        Some(i) => items[i] = item,
-        None => items.push(item),
+fn fill_graphics(g: &mut GraphicsDef, rasd: &Instance) -> Result<(), RasdError> {
+    g.graphics_type = text(rasd, "ResourceSubType")
+        .map(|s| s.to_ascii_lowercase())
+        .unwrap_or_else(|| non_empty_or(&g.graphics_type, "vnc"));
+    // The model writes "host:port" ("[v6]:port"), and just "sdl" for SDL.
+    if let Some(address) = text(rasd, "Address").filter(|_| g.graphics_type != "sdl") {
+        let (host, port) = match address.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(':') => {
+                (h.trim_matches(|c| c == '[' || c == ']'), Some(p))
+            }
+            _ => (address.as_str(), None),
+        };
+        if !host.is_empty() {
+            g.listen = Some(host.to_owned());
+        }
+        if let Some(p) = port {
+            let port: i32 = p
+                .parse()
+                .map_err(|_| RasdError::Invalid(format!("invalid graphics port {p:?}")))?;
+            g.port = Some(port);
+            if port == -1 {
+                g.autoport = Some(true);
+            } else if g.autoport == Some(true) {
+                g.autoport = Some(false);
+            }
+        }
     }
+    if g.port.is_none() && g.graphics_type != "sdl" {
+        g.port = Some(-1);
+        g.autoport = Some(true);
+    }
+    // The model shows a set password as asterisks; those never replace the real one.
+    if let Some(password) = text(rasd, "Password").filter(|p| !p.chars().all(|c| c == '*')) {
+        g.passwd = Some(password);
+    }
+    Ok(())
+}
+
+fn fill_console(console: &mut CharDevDef, rasd: &Instance) -> Result<(), RasdError> {
+    if let Some(source) = number(rasd, "SourceType")? {
+        console.dev_type = match source {
+            0 => "null",
+            1 => "vc",
+            2 => "pty",
+            3 => "dev",
+            4 => "file",
+            5 => "pipe",
+            6 => "stdio",
+            7 => "udp",
+            8 => "tcp",
+            9 => "unix",
+            10 => "spicevmc",
+            other => {
+                return Err(RasdError::Invalid(format!(
+                    "console SourceType {other} is not supported"
+                )))
+            }
+        }
+        .into();
+    } else if console.dev_type.is_empty() {
+        console.dev_type = "pty".into();
+    }
+    let url_path =
+        text(rasd, "ConnectURL").map(|u| u.strip_prefix("file://").unwrap_or(&u).to_owned());
+    if let Some(path) = text(rasd, "SourcePath").or(url_path) {
+        console.source_path = Some(path);
+    }
+    if let Some(target_type) = text(rasd, "TargetType") {
+        console.target_type = Some(target_type);
+    }
+    Ok(())
+}
+
+fn fill_controller(c: &mut ControllerDef, rasd: &Instance, new: bool) -> Result<(), RasdError> {
+    if let Some(kind) = text(rasd, "ResourceSubType") {
+        c.controller_type = kind.to_ascii_lowercase();
+    }
+    if c.controller_type.is_empty() {
+        return Err(RasdError::Invalid(
+            "a controller needs ResourceSubType (its type)".into(),
+        ));
+    }
+    match number(rasd, "Index")? {
+        Some(i) => {
+            c.index =
+                u32::try_from(i).map_err(|_| RasdError::Invalid("Index is too large".into()))?;
+        }
+        None if new => {
+            return Err(RasdError::Invalid(
+                "Add resource failed: Index property is required.".into(),
+            ))
+        }
+        None => {}
+    }
+    if let Some(model) = text(rasd, "Model") {
+        c.model = Some(model);
+    }
+    Ok(())
 }
 
 fn fill_disk(disk: &mut DiskDef, rasd: &Instance) -> Result<(), RasdError> {
@@ -668,6 +605,7 @@ fn fill_disk(disk: &mut DiskDef, rasd: &Instance) -> Result<(), RasdError> {
         (Some(2), _) | (None, Some(14)) => "floppy".into(),
         (Some(0) | None, _) if disk.device.is_empty() => "disk".into(),
         (Some(0), _) => "disk".into(),
+        (Some(4), _) => "lun".into(),
         (Some(other), _) if other > 2 => {
             return Err(RasdError::Invalid(format!(
                 "disk EmulatedType {other} is not supported"
@@ -775,42 +713,34 @@ fn fill_interface(iface: &mut InterfaceDef, rasd: &Instance, new: bool) -> Resul
     Ok(())
 }
 
-/// Removes the device a RASD InstanceID's device part names; memory and processors cannot be removed.
-pub fn remove_device(def: &mut DomainDef, device: &str) -> Result<(), RasdError> {
-    if device == "mem" || device == "proc" {
+/// Removes the device whose id (the part after "<domain>/" of a RASD InstanceID) is `devid`; memory and
+/// processors cannot be removed.
+pub fn remove_device(def: &mut DomainDef, devid: &str) -> Result<(), RasdError> {
+    if devid == "mem" || devid == "proc" {
         return Err(RasdError::Unsupported {
             action: "delete",
-            resource_type: if device == "mem" { "4" } else { "3" }.into(),
+            resource_type: if devid == "mem" { "4" } else { "3" }.into(),
         });
     }
+    let found = ResourceKind::ALL
+        .into_iter()
+        .find_map(|kind| device_index(def, kind, devid).map(|i| (kind, i)));
     let d = &mut def.devices;
-    let before = d.disks.len()
-        + d.interfaces.len()
-        + d.graphics.len()
-        + d.inputs.len()
-        + d.consoles.len()
-        + d.controllers.len();
-    d.disks.retain(|x| disk_id(x) != device);
-    d.interfaces
-        .retain(|x| !interface_id(x).eq_ignore_ascii_case(device));
-    d.graphics.retain(|x| graphics_id(x) != device);
-    d.inputs.retain(|x| input_id(x) != device);
-    d.consoles.retain(|x| console_id(x) != device);
-    d.controllers.retain(|x| controller_id(x) != device);
-    let after = d.disks.len()
-        + d.interfaces.len()
-        + d.graphics.len()
-        + d.inputs.len()
-        + d.consoles.len()
-        + d.controllers.len();
-    if after == before {
-        return Err(RasdError::NoDevice(device.to_owned()));
+    match found {
+        Some((ResourceKind::Disk, i)) => drop(d.disks.remove(i)),
+        Some((ResourceKind::Network, i)) => drop(d.interfaces.remove(i)),
+        Some((ResourceKind::Graphics, i)) => drop(d.graphics.remove(i)),
+        Some((ResourceKind::Input, i)) => drop(d.inputs.remove(i)),
+        Some((ResourceKind::Console, i)) => drop(d.consoles.remove(i)),
+        Some((ResourceKind::Controller, i)) => drop(d.controllers.remove(i)),
+        _ => return Err(RasdError::NoDevice(devid.to_owned())),
     }
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::guest::domain_of_vssd_id;
     use super::*;
     use crate::cim::CimType;
 
@@ -988,13 +918,68 @@ mod tests {
 
     #[test]
     fn instance_ids() {
-        assert_eq!(split_instance_id("vm/vda"), Some(("vm", "vda")));
+        assert_eq!(split_fq_devid("vm/vda"), Some(("vm", "vda")));
         assert_eq!(
-            split_instance_id("vm/controller:pci:0"),
+            split_fq_devid("vm/controller:pci:0"),
             Some(("vm", "controller:pci:0"))
         );
-        assert_eq!(split_instance_id("vm"), None);
-        assert_eq!(vssd_domain("KVM:vm1"), Some("vm1"));
-        assert_eq!(vssd_domain("vm1"), None);
+        assert_eq!(split_fq_devid("vm"), None);
+        assert_eq!(domain_of_vssd_id("KVM:vm1"), Some("vm1"));
+        assert_eq!(domain_of_vssd_id("vm1"), None);
+    }
+
+    /// Every RASD the guest model shows, applied back as a change, leaves the definition as it was; added as
+    /// new resources to an empty domain, it rebuilds the same devices.
+    #[test]
+    fn guest_model_rasds_round_trip() {
+        let xml = "<domain type='test'><name>rt</name><uuid>6f1c8a8e-1111-4222-8333-444455556666</uuid>\
+            <memory unit='KiB'>1048576</memory><currentMemory unit='KiB'>524288</currentMemory>\
+            <vcpu>2</vcpu><os><type>hvm</type></os><devices>\
+            <disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='/img/a.qcow2'/>\
+            <target dev='vda' bus='virtio'/></disk>\
+            <disk type='file' device='cdrom'><source file='/img/b.iso'/><target dev='hdc' bus='ide'/>\
+            <readonly/></disk>\
+            <controller type='usb' index='0'/>\
+            <interface type='network'><mac address='52:54:00:aa:00:01'/><source network='default'/>\
+            <model type='virtio'/></interface>\
+            <interface type='bridge'><mac address='52:54:00:aa:00:02'/><source bridge='br0'/></interface>\
+            <console type='pty'><target type='serial' port='0'/></console>\
+            <input type='tablet' bus='usb'/><graphics type='vnc' port='5901' listen='127.0.0.1'/>\
+            </devices></domain>";
+        let def = DomainDef::from_xml(xml, false).expect("domain XML");
+        let model = guest_model(&def, GuestFacts::default(), &HostIndex::default());
+        let mut changed = def.clone();
+        for rasd in model.rasds() {
+            let id = apply_rasd(&mut changed, rasd, Change::Modify)
+                .unwrap_or_else(|e| panic!("{}: {e}", rasd.class_name));
+            assert_eq!(
+                Some(format!("rt/{id}").as_str()),
+                rasd.get_str("InstanceID")
+            );
+        }
+        assert_eq!(changed, def);
+        let mut rebuilt = DomainDef {
+            name: "rt".into(),
+            uuid: def.uuid,
+            domain_type: def.domain_type.clone(),
+            os: def.os.clone(),
+            ..DomainDef::default()
+        };
+        for rasd in model.rasds() {
+            apply_rasd(&mut rebuilt, rasd, Change::Add)
+                .unwrap_or_else(|e| panic!("{}: {e}", rasd.class_name));
+        }
+        assert_eq!(rebuilt.devices.disks, def.devices.disks);
+        assert_eq!(rebuilt.devices.interfaces, def.devices.interfaces);
+        assert_eq!(rebuilt.devices.controllers, def.devices.controllers);
+        assert_eq!(rebuilt.devices.inputs, def.devices.inputs);
+        assert_eq!(rebuilt.devices.consoles, def.devices.consoles);
+        assert_eq!(rebuilt.devices.graphics.len(), 1);
+        assert_eq!(rebuilt.devices.graphics[0].port, Some(5901));
+        assert_eq!(
+            (rebuilt.memory_kib, rebuilt.current_memory_kib),
+            (1_048_576, 524_288)
+        );
+        assert_eq!(rebuilt.vcpus, 2);
     }
 }

@@ -11,9 +11,9 @@ use std::sync::{Arc, OnceLock};
 use async_trait::async_trait;
 
 use super::computer_system::{computer_system_path, host_name, HOST_CLASS};
+use super::guest::{domain_of_vssd_id, rasd_path, split_fq_devid, ResourceKind};
 use super::rasd_parse::{
-    apply_rasd, apply_vssd, decode_embedded, remove_device, resource_kind, split_instance_id,
-    vssd_domain, Change, RasdError, ResourceKind,
+    apply_rasd, apply_vssd, decode_embedded, remove_device, resource_kind, Change, RasdError,
 };
 use super::{put, Provider, ProviderCtx};
 use crate::cim::{builtin_repository, CimStatus, CimType, Instance, ObjectPath, Repository, Value};
@@ -43,15 +43,6 @@ pub fn vsms_path(host: &str) -> ObjectPath {
             ("SystemCreationClassName", HOST_CLASS),
             ("SystemName", host),
         ],
-    )
-}
-
-/// The path of a domain's RASD of `kind` with device id `device` (InstanceID "<domain>/<device>").
-pub fn rasd_path(kind: ResourceKind, domain: &str, device: &str) -> ObjectPath {
-    ObjectPath::instance(
-        Some(NAMESPACE),
-        kind.rasd_class(),
-        &[("InstanceID", &format!("{domain}/{device}"))],
     )
 }
 
@@ -97,6 +88,28 @@ fn param<'a>(params: &'a [(String, Value)], name: &str) -> Option<&'a Value> {
         .find(|(n, _)| n.eq_ignore_ascii_case(name))
         .map(|(_, v)| v)
         .filter(|v| !v.is_null())
+}
+
+/// An array parameter, its items gathered from every occurrence (wbemcli sends one PARAMVALUE per item when
+/// the parameter is repeated on its command line); NULL or absent: None.
+fn array_param(params: &[(String, Value)], name: &str) -> Option<Value> {
+    let mut all = Vec::new();
+    let mut found = false;
+    for (_, value) in params
+        .iter()
+        .filter(|(n, v)| n.eq_ignore_ascii_case(name) && !v.is_null())
+    {
+        found = true;
+        match value {
+            Value::Array(_, items) => all.extend(items.iter().cloned()),
+            other => all.push(other.clone()),
+        }
+    }
+    let ty = all
+        .iter()
+        .find_map(Value::cim_type)
+        .unwrap_or(CimType::String);
+    found.then_some(Value::Array(ty, all))
 }
 
 /// The items of an array parameter (a scalar counts as one item).
@@ -256,19 +269,19 @@ impl VsmsProvider {
     ) -> Result<MethodReturn, OpError> {
         let system = param(params, "SystemSettings")
             .ok_or_else(|| invalid("Missing argument `SystemSettings'"))?;
-        let resources = param(params, "ResourceSettings")
+        let resources = array_param(params, "ResourceSettings")
             .ok_or_else(|| invalid("Missing argument `ResourceSettings'"))?;
         let vssd = decode_all(system, "SystemSettings")?
             .into_iter()
             .next()
             .ok_or_else(|| invalid("Missing argument `SystemSettings'"))?;
-        let rasds = decode_all(resources, "ResourceSettings")?;
+        let rasds = decode_all(&resources, "ResourceSettings")?;
         // A reference configuration (another domain's VSSD) is the starting point; anything else, such as
         // cimtest's blank string, is ignored as libvirt-CIM does.
         let mut def = match param(params, "ReferenceConfiguration") {
             Some(Value::Reference(path)) => {
                 let id = path.key_str("InstanceID").unwrap_or_default();
-                let name = vssd_domain(id)
+                let name = domain_of_vssd_id(id)
                     .ok_or_else(|| invalid("Invalid `InstanceID' from ReferenceConfiguration"))?;
                 let reference = lookup(driver, name).await?;
                 let mut def = persistent_def(driver, &reference).await?;
@@ -361,15 +374,15 @@ impl VsmsProvider {
         let name = match param(params, "AffectedConfiguration") {
             Some(Value::Reference(path)) => path
                 .key_str("InstanceID")
-                .and_then(vssd_domain)
+                .and_then(domain_of_vssd_id)
                 .map(str::to_owned)
                 .ok_or_else(|| invalid("AffectedConfiguration has invalid InstanceID"))?,
             Some(_) => return Err(invalid("AffectedConfiguration must be a reference")),
             None => return Err(invalid("Missing AffectedConfiguration parameter")),
         };
-        let resources =
-            param(params, "ResourceSettings").ok_or_else(|| invalid("Missing ResourceSettings"))?;
-        let rasds = decode_all(resources, "ResourceSettings")?;
+        let resources = array_param(params, "ResourceSettings")
+            .ok_or_else(|| invalid("Missing ResourceSettings"))?;
+        let rasds = decode_all(&resources, "ResourceSettings")?;
         let _guard = self.changes.lock().await;
         let dom = lookup(driver, &name).await?;
         let mut def = persistent_def(driver, &dom).await?;
@@ -393,17 +406,17 @@ impl VsmsProvider {
         driver: &dyn Driver,
         params: &[(String, Value)],
     ) -> Result<MethodReturn, OpError> {
-        let resources =
-            param(params, "ResourceSettings").ok_or_else(|| invalid("Missing ResourceSettings"))?;
-        let rasds = decode_all(resources, "ResourceSettings")?;
+        let resources = array_param(params, "ResourceSettings")
+            .ok_or_else(|| invalid("Missing ResourceSettings"))?;
+        let rasds = decode_all(&resources, "ResourceSettings")?;
         // Each setting names its domain in its InstanceID; settings of one domain make one redefine.
         let mut by_domain: BTreeMap<String, Vec<&Instance>> = BTreeMap::new();
         for rasd in &rasds {
             let id = rasd
                 .get_str("InstanceID")
                 .ok_or_else(|| invalid("Missing InstanceID in RASD"))?;
-            let (domain, _) = split_instance_id(id)
-                .ok_or_else(|| invalid(format!("Invalid InstanceID `{id}'")))?;
+            let (domain, _) =
+                split_fq_devid(id).ok_or_else(|| invalid(format!("Invalid InstanceID `{id}'")))?;
             by_domain.entry(domain.to_owned()).or_default().push(rasd);
         }
         let _guard = self.changes.lock().await;
@@ -432,18 +445,18 @@ impl VsmsProvider {
         driver: &dyn Driver,
         params: &[(String, Value)],
     ) -> Result<MethodReturn, OpError> {
-        let resources =
-            param(params, "ResourceSettings").ok_or_else(|| invalid("Missing ResourceSettings"))?;
+        let resources = array_param(params, "ResourceSettings")
+            .ok_or_else(|| invalid("Missing ResourceSettings"))?;
         let mut by_domain: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for item in items(resources) {
+        for item in items(&resources) {
             let Value::Reference(path) = item else {
                 return Err(invalid("ResourceSettings must be references to RASDs"));
             };
             let id = path
                 .key_str("InstanceID")
                 .ok_or_else(|| invalid("Missing or incomplete InstanceID"))?;
-            let (domain, device) = split_instance_id(id)
-                .ok_or_else(|| invalid(format!("Invalid InstanceID `{id}'")))?;
+            let (domain, device) =
+                split_fq_devid(id).ok_or_else(|| invalid(format!("Invalid InstanceID `{id}'")))?;
             by_domain
                 .entry(domain.to_owned())
                 .or_default()
@@ -478,7 +491,7 @@ impl VsmsProvider {
             .map(str::to_owned)
             .or_else(|| {
                 vssd.get_str("InstanceID")
-                    .and_then(vssd_domain)
+                    .and_then(domain_of_vssd_id)
                     .map(str::to_owned)
             })
             .ok_or_else(|| invalid("Missing VirtualSystemIdentifier"))?;
