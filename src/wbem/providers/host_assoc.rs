@@ -7,9 +7,15 @@
 
 use async_trait::async_trait;
 
-use super::capabilities::{alloc_caps_path, elec_path, template_path, vsmc_path, TemplateRole};
-use super::pools::{guest_allocations, host_name, host_path, HostPools, NAMESPACE};
-use super::vsms::vsms_path;
+use super::capabilities::{
+    alloc_caps_path, elec_path, template_path, vsmc_path, TemplateRole, ALLOC_CAPS_CLASS,
+    ELEC_CLASS, VSMC_CLASS,
+};
+use super::guest::{split_fq_devid, ResourceKind};
+use super::pools::{
+    guest_allocations, host_name, host_path, Allocation, HostPools, PoolKind, HOST_CLASS, NAMESPACE,
+};
+use super::vsms::{vsms_path, VSMS_CLASS};
 use super::{put, Provider, ProviderCtx};
 use crate::cim::{CimStatus, Instance, ObjectPath, Value};
 use crate::wbem::ops::OpError;
@@ -102,6 +108,87 @@ impl HostAssocProvider {
             .collect()
     }
 
+    /// The classes this association's ends can be (an object of another class has no instances).
+    fn endpoint(&self, class: &str) -> bool {
+        let is = |c: &str| class.eq_ignore_ascii_case(c);
+        let pool = PoolKind::ALL.iter().any(|k| is(k.class_name()));
+        let device = ResourceKind::ALL.iter().any(|k| is(k.device_class()));
+        let rasd = ResourceKind::ALL.iter().any(|k| is(k.rasd_class()));
+        match self.assoc {
+            HostAssoc::HostedResourcePool => pool || is(HOST_CLASS),
+            HostAssoc::HostedService => is(HOST_CLASS) || is(VSMS_CLASS),
+            HostAssoc::ElementCapabilities => {
+                pool || is(HOST_CLASS)
+                    || is(VSMS_CLASS)
+                    || is(VSMC_CLASS)
+                    || is(ALLOC_CAPS_CLASS)
+                    || is(CS_CLASS)
+                    || is(ELEC_CLASS)
+            }
+            HostAssoc::ElementAllocatedFromPool => pool || device,
+            HostAssoc::ResourceAllocationFromPool => pool || rasd,
+            HostAssoc::SettingsDefineCapabilities => is(ALLOC_CAPS_CLASS) || rasd,
+        }
+    }
+
+    /// The reference pairs of the instances that may name `object`, when that needs less than all of them.
+    async fn pairs_for(
+        &self,
+        ctx: &ProviderCtx<'_>,
+        object: &ObjectPath,
+    ) -> Result<Option<Vec<[(&'static str, ObjectPath); 2]>>, OpError> {
+        if !self.endpoint(&object.class_name) {
+            return Ok(Some(Vec::new()));
+        }
+        let is = |c: &str| object.class_name.eq_ignore_ascii_case(c);
+        let driver = ctx.driver.as_ref();
+        match self.assoc {
+            // A guest or its capabilities: the one pair.
+            HostAssoc::ElementCapabilities if is(CS_CLASS) || is(ELEC_CLASS) => {
+                let name = object
+                    .key_str("Name")
+                    .or_else(|| object.key_str("InstanceID"))
+                    .unwrap_or_default();
+                Ok(Some(vec![[
+                    ("ManagedElement", guest_path(name)),
+                    ("Capabilities", elec_path(name)),
+                ]]))
+            }
+            // A guest's device or RASD: that guest's allocations only.
+            HostAssoc::ElementAllocatedFromPool | HostAssoc::ResourceAllocationFromPool
+                if !PoolKind::ALL.iter().any(|k| is(k.class_name())) =>
+            {
+                let domain = object
+                    .key_str("SystemName")
+                    .or_else(|| {
+                        object
+                            .key_str("InstanceID")
+                            .and_then(split_fq_devid)
+                            .map(|(d, _)| d)
+                    })
+                    .unwrap_or_default();
+                let pools = HostPools::read(driver).await?;
+                let mut out = Vec::new();
+                for alloc in guest_allocations(driver, &pools, Some(domain)).await? {
+                    self.push_allocation(&mut out, alloc);
+                }
+                Ok(Some(out))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn push_allocation(&self, out: &mut Vec<[(&'static str, ObjectPath); 2]>, alloc: Allocation) {
+        let antecedent = alloc.pool.path();
+        if self.assoc == HostAssoc::ElementAllocatedFromPool {
+            for device in alloc.devices {
+                out.push([("Antecedent", antecedent.clone()), ("Dependent", device)]);
+            }
+        } else {
+            out.push([("Antecedent", antecedent), ("Dependent", alloc.rasd)]);
+        }
+    }
+
     /// The reference pairs of every instance, (role A, path A), (role B, path B).
     async fn pairs(
         &self,
@@ -162,15 +249,8 @@ impl HostAssocProvider {
                         }
                     }
                 }
-                for alloc in guest_allocations(driver, &pools).await? {
-                    let antecedent = alloc.pool.path();
-                    if self.assoc == HostAssoc::ElementAllocatedFromPool {
-                        for device in alloc.devices {
-                            out.push([("Antecedent", antecedent.clone()), ("Dependent", device)]);
-                        }
-                    } else {
-                        out.push([("Antecedent", antecedent), ("Dependent", alloc.rasd)]);
-                    }
+                for alloc in guest_allocations(driver, &pools, None).await? {
+                    self.push_allocation(&mut out, alloc);
                 }
             }
         }
@@ -198,12 +278,29 @@ impl Provider for HostAssocProvider {
     }
 
     async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
-        let mut out: Vec<Instance> = self
-            .pairs(ctx)
+        let pairs = self.pairs(ctx).await?;
+        Ok(self.instances(ctx, &pairs))
+    }
+
+    async fn references_to(
+        &self,
+        ctx: &ProviderCtx<'_>,
+        object: &ObjectPath,
+    ) -> Result<Option<Vec<Instance>>, OpError> {
+        Ok(self
+            .pairs_for(ctx, object)
             .await?
-            .iter()
-            .map(|refs| assoc_instance(ctx, refs))
-            .collect();
+            .map(|pairs| self.instances(ctx, &pairs)))
+    }
+}
+
+impl HostAssocProvider {
+    fn instances(
+        &self,
+        ctx: &ProviderCtx<'_>,
+        pairs: &[[(&'static str, ObjectPath); 2]],
+    ) -> Vec<Instance> {
+        let mut out: Vec<Instance> = pairs.iter().map(|refs| assoc_instance(ctx, refs)).collect();
         if self.assoc == HostAssoc::SettingsDefineCapabilities {
             for inst in &mut out {
                 let role = match inst.get("PartComponent") {
@@ -220,6 +317,6 @@ impl Provider for HostAssocProvider {
                 }
             }
         }
-        Ok(out)
+        out
     }
 }

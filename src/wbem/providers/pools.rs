@@ -6,7 +6,7 @@
 
 use async_trait::async_trait;
 
-use super::guest::{load_all_guests, LoadOptions};
+use super::guest::{load_all_guests, load_guest, LoadOptions};
 use super::{put, Provider, ProviderCtx};
 use crate::cim::{CimStatus, Instance, ObjectPath, Value};
 use crate::driver::{flags, Driver};
@@ -225,17 +225,26 @@ fn list_or_empty<T>(result: crate::error::Result<Vec<T>>) -> Result<Vec<T>, OpEr
 /// The guest devices and settings allocated from pools: for each domain's resource that has a pool (as
 /// guest.rs resolves it) which exists now, the pool, the device paths realising it and the RASD path. A device
 /// with no pool (a console, a disk outside every storage pool) is left out, as libvirt-CIM does.
+/// `only`: the one domain to read (an association asked about one guest's device or RASD), else all.
 pub async fn guest_allocations(
     driver: &dyn Driver,
     pools: &HostPools,
+    only: Option<&str>,
 ) -> Result<Vec<Allocation>, OpError> {
     let existing = pools.ids();
     let options = LoadOptions {
         host_index: true,
         autostart: false,
     };
+    let models = match only {
+        Some(name) => load_guest(driver, name, options)
+            .await?
+            .into_iter()
+            .collect(),
+        None => load_all_guests(driver, options).await?,
+    };
     let mut out = Vec::new();
-    for model in load_all_guests(driver, options).await? {
+    for model in models {
         for resource in model.resources {
             let Some(pool) = resource
                 .pool_id
