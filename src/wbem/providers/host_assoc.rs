@@ -13,7 +13,8 @@ use super::capabilities::{
 };
 use super::guest::{split_fq_devid, ResourceKind};
 use super::pools::{
-    guest_allocations, host_name, host_path, Allocation, HostPools, PoolKind, HOST_CLASS, NAMESPACE,
+    guest_allocations, host_name, host_path, Allocation, HostPools, PoolId, PoolKind, HOST_CLASS,
+    NAMESPACE,
 };
 use super::vsms::{vsms_path, VSMS_CLASS};
 use super::{put, Provider, ProviderCtx};
@@ -169,8 +170,30 @@ impl HostAssocProvider {
                     .unwrap_or_default();
                 let pools = HostPools::read(driver).await?;
                 let mut out = Vec::new();
-                for alloc in guest_allocations(driver, &pools, Some(domain)).await? {
+                for alloc in guest_allocations(driver, &pools, Some(domain), None).await? {
                     self.push_allocation(&mut out, alloc);
+                }
+                Ok(Some(out))
+            }
+            // A pool: only the resources of its kind (memory, processor ... need no storage listing).
+            HostAssoc::ElementAllocatedFromPool | HostAssoc::ResourceAllocationFromPool => {
+                let Some(pool) = PoolId::from_path(object) else {
+                    return Ok(Some(Vec::new()));
+                };
+                let pools = HostPools::read(driver).await?;
+                let mut out = Vec::new();
+                if self.assoc == HostAssoc::ElementAllocatedFromPool {
+                    // A child pool's parent, or a primordial pool's children.
+                    for child in pools.ids().into_iter().filter(|p| p.kind == pool.kind) {
+                        if let Some(parent) = child.parent() {
+                            out.push([("Antecedent", parent.path()), ("Dependent", child.path())]);
+                        }
+                    }
+                }
+                for alloc in guest_allocations(driver, &pools, None, Some(pool.kind)).await? {
+                    if alloc.pool == pool {
+                        self.push_allocation(&mut out, alloc);
+                    }
                 }
                 Ok(Some(out))
             }
@@ -249,7 +272,7 @@ impl HostAssocProvider {
                         }
                     }
                 }
-                for alloc in guest_allocations(driver, &pools, None).await? {
+                for alloc in guest_allocations(driver, &pools, None, None).await? {
                     self.push_allocation(&mut out, alloc);
                 }
             }

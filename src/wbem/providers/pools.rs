@@ -226,14 +226,21 @@ fn list_or_empty<T>(result: crate::error::Result<Vec<T>>) -> Result<Vec<T>, OpEr
 /// guest.rs resolves it) which exists now, the pool, the device paths realising it and the RASD path. A device
 /// with no pool (a console, a disk outside every storage pool) is left out, as libvirt-CIM does.
 /// `only`: the one domain to read (an association asked about one guest's device or RASD), else all.
+/// `kind`: only resources from pools of this kind (disk and network pools need the host's volumes and
+/// bridges; the others do not).
 pub async fn guest_allocations(
     driver: &dyn Driver,
     pools: &HostPools,
     only: Option<&str>,
+    kind: Option<PoolKind>,
 ) -> Result<Vec<Allocation>, OpError> {
-    let existing = pools.ids();
+    let existing: Vec<PoolId> = pools
+        .ids()
+        .into_iter()
+        .filter(|p| kind.is_none_or(|k| p.kind == k))
+        .collect();
     let options = LoadOptions {
-        host_index: true,
+        host_index: kind.is_none_or(|k| !k.single()),
         autostart: false,
     };
     let models = match only {
