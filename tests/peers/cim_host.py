@@ -235,4 +235,8 @@ check(len(found) == 1, "WBEMServer.get_selected_profiles")
 central = server.get_central_instances(found[0].path, central_class="KVM_HostSystem")
 check([c["Name"] for c in central] == [host["Name"]], "WBEMServer.get_central_instances -> host %s" % central)
 
+try:
+    os.rmdir(pool_dir)
+except OSError:
+    pass
 print("OK %d checks" % checks)
