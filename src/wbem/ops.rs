@@ -933,7 +933,16 @@ impl Operations {
                     format!("method {method} has no parameter {name}"),
                 )
             })?;
-            typed.push((param.name.clone(), value.to_value(&param.ty)?));
+            // A blank string where a reference is declared means "no reference" (cimtest sends
+            // ReferenceConfiguration=' ' to DefineSystem; libvirt-CIM ignores it).
+            let blank_for_ref = matches!(param.ty.ty, crate::cim::CimType::Reference(_))
+                && matches!(value, ParamValue::Text(t) | ParamValue::Typed(Value::String(t)) if t.trim().is_empty());
+            let value = if blank_for_ref {
+                Value::Null
+            } else {
+                value.to_value(&param.ty)?
+            };
+            typed.push((param.name.clone(), value));
         }
         let provider = self.provider_for(&namespace, &class.name).ok_or_else(|| {
             OpError::cim(

@@ -82,7 +82,7 @@ ai = conn.Associators(path, ResultClass="CIM_ComputerSystem")
 check(len(ai) == 1 and ai[0].classname == "KVM_HostSystem", "Associators")
 check(conn.Associators(path, ResultClass=CS) == [], "Associators ResultClass filter")
 check(conn.Associators(path, Role="Antecedent") == [], "Associators Role filter")
-guests = conn.AssociatorNames(host[0], ResultRole="Dependent")
+guests = conn.AssociatorNames(host[0], AssocClass="KVM_HostedDependency", ResultRole="Dependent")
 check(len(guests) == 4, "host's guests")
 rn = conn.ReferenceNames(path)
 # The guest's own associations (SystemDevice, SettingsDefineState) name it too.

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use super::{put, Provider, ProviderCtx};
 use crate::cim::{CimStatus, CimType, Instance, ObjectPath, Value};
-use crate::driver::{DomainRef, DomainState, Driver};
+use crate::driver::{flags, DomainRef, DomainState, Driver};
 use crate::error::ErrorCode;
 use crate::model::DomainDef;
 use crate::wbem::cimxml::MethodReturn;
@@ -50,7 +50,7 @@ pub fn computer_system_path(name: &str) -> ObjectPath {
     )
 }
 
-async fn host_name(driver: &dyn Driver) -> String {
+pub(crate) async fn host_name(driver: &dyn Driver) -> String {
     match driver.get_hostname().await {
         Ok(name) if !name.is_empty() => name,
         _ => "unknown".into(),
@@ -156,6 +156,10 @@ impl ComputerSystemProvider {
         Ok(ctx.with_path(inst))
     }
 
+    /// RequestStateChange as libvirt-CIM does it (REPORT §1.5-1.6): 2 starts a stopped or resumes a paused
+    /// domain, 3 destroys a running or paused one, 4 shuts down and 9 pauses a running one, 10 reboots and
+    /// 11 resets (destroy + start again) a running or paused one. A wrong state is CIM_ERR_FAILED with
+    /// libvirt-CIM's texts; other states are CIM_ERR_NOT_SUPPORTED. Success is remembered as RequestedState.
     async fn request_state_change(
         &self,
         driver: &dyn Driver,
@@ -164,40 +168,35 @@ impl ComputerSystemProvider {
     ) -> Result<(), OpError> {
         let (state, _) = driver.domain_get_state(dom, 0).await?;
         let running = matches!(state, DomainState::Running | DomainState::Blocked);
-        let invalid = |what: &str| {
-            OpError::cim(
-                CimStatus::Failed,
-                format!("domain {} is {state:?}: cannot {what}", dom.name),
-            )
-        };
+        let live = running || state == DomainState::Paused;
+        let failed = |text: &str| OpError::cim(CimStatus::Failed, text.to_owned());
         match requested {
             2 => match state {
                 DomainState::Paused => driver.domain_resume(dom).await?,
                 DomainState::Shutoff | DomainState::Crashed | DomainState::NoState => {
                     driver.domain_create(dom, 0).await?;
                 }
-                _ => {}
+                _ => return Err(failed("Invalid state transition")),
             },
             // libvirt destroys a paused domain too, so Disabled accepts it (libvirt-CIM only took running ones).
-            3 if running || state == DomainState::Paused => driver.domain_destroy(dom, 0).await?,
-            3 => return Err(invalid("disable")),
+            3 if live => driver.domain_destroy(dom, 0).await?,
             4 if running => driver.domain_shutdown(dom, 0).await?,
-            4 => return Err(invalid("shut down")),
+            3 | 4 => return Err(failed("Invalid state transition")),
             9 if running => driver.domain_suspend(dom).await?,
-            9 => return Err(invalid("pause")),
-            10 if running || state == DomainState::Paused => driver.domain_reboot(dom, 0).await?,
-            10 => return Err(invalid("reboot")),
-            11 if running || state == DomainState::Paused => {
+            10 if live => driver.domain_reboot(dom, 0).await?,
+            11 if live => {
+                // A transient domain vanishes when destroyed: start it again from its live definition.
+                let persistent = driver.domain_is_persistent(dom).await?;
+                let xml = driver.domain_get_xml_desc(dom, flags::XML_SECURE).await?;
                 driver.domain_destroy(dom, 0).await?;
-                driver.domain_create(dom, 0).await?;
+                if persistent {
+                    driver.domain_create(dom, 0).await?;
+                } else {
+                    driver.domain_create_xml(&xml, 0).await?;
+                }
             }
-            11 => return Err(invalid("reset")),
-            other => {
-                return Err(OpError::cim(
-                    CimStatus::NotSupported,
-                    format!("RequestedState {other} is not supported"),
-                ))
-            }
+            9..=11 => return Err(failed("Domain not running")),
+            _ => return Err(OpError::cim(CimStatus::NotSupported, "State not supported")),
         }
         if let Ok(mut map) = self.requested.lock() {
             map.insert(dom.uuid, requested);
@@ -265,12 +264,7 @@ impl Provider for ComputerSystemProvider {
             .find(|(n, _)| n.eq_ignore_ascii_case("RequestedState"))
             .and_then(|(_, v)| v.as_i128())
             .and_then(|n| u16::try_from(n).ok())
-            .ok_or_else(|| {
-                OpError::cim(
-                    CimStatus::InvalidParameter,
-                    "RequestedState (uint16) is required",
-                )
-            })?;
+            .ok_or_else(|| OpError::cim(CimStatus::InvalidParameter, "Invalid RequestedState"))?;
         let dom = lookup_domain(ctx.driver.as_ref(), target).await?;
         self.request_state_change(ctx.driver.as_ref(), &dom, requested)
             .await?;

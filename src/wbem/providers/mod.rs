@@ -7,6 +7,14 @@ pub mod devices;
 pub mod guest;
 pub mod guest_assoc;
 pub mod settings;
+// cimhost: pools, capabilities, host-side associations, profile registration.
+pub mod capabilities;
+pub mod host_assoc;
+pub mod pools;
+pub mod profiles;
+// cimmethods: the management service and its RASD/VSSD parsing.
+pub mod rasd_parse;
+pub mod vsms;
 
 use std::sync::Arc;
 
@@ -18,6 +26,7 @@ use crate::wbem::cimxml::MethodReturn;
 use crate::wbem::ops::OpError;
 
 pub use computer_system::{ComputerSystemProvider, HostSystemProvider, HostedDependencyProvider};
+pub use vsms::VsmsProvider;
 
 /// What a provider call gets: the driver, the class being served (resolved, with inherited properties) and
 /// the namespace.
@@ -136,5 +145,22 @@ pub fn all_providers() -> Vec<Arc<dyn Provider>> {
     providers.extend(settings::settings_providers());
     providers.extend(devices::device_providers());
     providers.extend(guest_assoc::guest_association_providers());
+    // cimmethods
+    providers.push(Arc::new(VsmsProvider::default()));
+    // cimhost
+    for pool in pools::PoolProvider::all() {
+        providers.push(Arc::new(pool));
+    }
+    providers.push(Arc::new(capabilities::AllocationCapabilitiesProvider));
+    providers.push(Arc::new(capabilities::VsmcProvider));
+    providers.push(Arc::new(capabilities::ElecProvider));
+    for assoc in host_assoc::HostAssocProvider::all() {
+        providers.push(Arc::new(assoc));
+    }
+    providers.push(Arc::new(profiles::RegisteredProfileProvider));
+    providers.push(Arc::new(profiles::ReferencedProfileProvider));
+    for conforms in profiles::ConformsToProfileProvider::both() {
+        providers.push(Arc::new(conforms));
+    }
     providers
 }

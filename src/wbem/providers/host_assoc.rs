@@ -1,0 +1,345 @@
+//! The host-side associations: `KVM_HostedResourcePool` (host -> each pool), `KVM_HostedService` (host -> the
+//! virtual system management service), `KVM_ElementCapabilities` (host and VSMS -> management capabilities, pool
+//! -> its allocation capabilities, guest -> its enabled-logical-element capabilities),
+//! `KVM_ElementAllocatedFromPool` (pool -> guest device, primordial pool -> child pool) and
+//! `KVM_ResourceAllocationFromPool` (pool -> guest RASD) and `KVM_SettingsDefineCapabilities` (a pool's
+//! allocation capabilities -> its RASD templates). Each enumeration reads the driver once.
+
+use async_trait::async_trait;
+
+use super::capabilities::{
+    alloc_caps_path, elec_path, template_path, vsmc_path, TemplateRole, ALLOC_CAPS_CLASS,
+    ELEC_CLASS, VSMC_CLASS,
+};
+use super::guest::{split_fq_devid, ResourceKind};
+use super::pools::{
+    guest_allocations, host_name, host_path, Allocation, HostPools, PoolId, PoolKind, HOST_CLASS,
+    NAMESPACE,
+};
+use super::vsms::{vsms_path, VSMS_CLASS};
+use super::{put, Provider, ProviderCtx};
+use crate::cim::{CimStatus, Instance, ObjectPath, Value};
+use crate::wbem::ops::OpError;
+
+pub const HOSTED_POOL_CLASS: &str = "KVM_HostedResourcePool";
+pub const HOSTED_SERVICE_CLASS: &str = "KVM_HostedService";
+pub const ELEMENT_CAPS_CLASS: &str = "KVM_ElementCapabilities";
+pub const ALLOCATED_FROM_POOL_CLASS: &str = "KVM_ElementAllocatedFromPool";
+pub const RASD_FROM_POOL_CLASS: &str = "KVM_ResourceAllocationFromPool";
+pub const SDC_CLASS: &str = "KVM_SettingsDefineCapabilities";
+
+const CS_CLASS: &str = "KVM_ComputerSystem";
+
+/// An association instance whose properties are its references; the path is built from them.
+pub fn assoc_instance(ctx: &ProviderCtx<'_>, refs: &[(&str, ObjectPath)]) -> Instance {
+    let mut inst = ctx.new_instance();
+    for (role, path) in refs {
+        put(
+            &mut inst,
+            ctx.class,
+            role,
+            Value::Reference(Box::new(path.clone())),
+        );
+    }
+    ctx.with_path(inst)
+}
+
+/// GetInstance for an association: the enumerated instance with the same path, or NOT_FOUND.
+pub fn get_from_enumeration(
+    instances: Vec<Instance>,
+    path: &ObjectPath,
+) -> Result<Instance, OpError> {
+    instances
+        .into_iter()
+        .find(|i| i.path.as_ref().is_some_and(|p| p.same_object(path)))
+        .ok_or_else(|| OpError::cim(CimStatus::NotFound, format!("no instance {path}")))
+}
+
+fn guest_path(name: &str) -> ObjectPath {
+    ObjectPath::instance(
+        Some(NAMESPACE),
+        CS_CLASS,
+        &[("CreationClassName", CS_CLASS), ("Name", name)],
+    )
+}
+
+/// Which association a [`HostAssocProvider`] serves.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum HostAssoc {
+    HostedResourcePool,
+    HostedService,
+    ElementCapabilities,
+    ElementAllocatedFromPool,
+    ResourceAllocationFromPool,
+    SettingsDefineCapabilities,
+}
+
+impl HostAssoc {
+    pub const ALL: [HostAssoc; 6] = [
+        HostAssoc::HostedResourcePool,
+        HostAssoc::HostedService,
+        HostAssoc::ElementCapabilities,
+        HostAssoc::ElementAllocatedFromPool,
+        HostAssoc::ResourceAllocationFromPool,
+        HostAssoc::SettingsDefineCapabilities,
+    ];
+
+    pub fn class_name(self) -> &'static str {
+        match self {
+            HostAssoc::HostedResourcePool => HOSTED_POOL_CLASS,
+            HostAssoc::HostedService => HOSTED_SERVICE_CLASS,
+            HostAssoc::ElementCapabilities => ELEMENT_CAPS_CLASS,
+            HostAssoc::ElementAllocatedFromPool => ALLOCATED_FROM_POOL_CLASS,
+            HostAssoc::ResourceAllocationFromPool => RASD_FROM_POOL_CLASS,
+            HostAssoc::SettingsDefineCapabilities => SDC_CLASS,
+        }
+    }
+}
+
+/// One provider per host-side association class.
+pub struct HostAssocProvider {
+    pub assoc: HostAssoc,
+}
+
+impl HostAssocProvider {
+    pub fn all() -> Vec<HostAssocProvider> {
+        HostAssoc::ALL
+            .into_iter()
+            .map(|assoc| HostAssocProvider { assoc })
+            .collect()
+    }
+
+    /// The classes this association's ends can be (an object of another class has no instances).
+    fn endpoint(&self, class: &str) -> bool {
+        let is = |c: &str| class.eq_ignore_ascii_case(c);
+        let pool = PoolKind::ALL.iter().any(|k| is(k.class_name()));
+        let device = ResourceKind::ALL.iter().any(|k| is(k.device_class()));
+        let rasd = ResourceKind::ALL.iter().any(|k| is(k.rasd_class()));
+        match self.assoc {
+            HostAssoc::HostedResourcePool => pool || is(HOST_CLASS),
+            HostAssoc::HostedService => is(HOST_CLASS) || is(VSMS_CLASS),
+            HostAssoc::ElementCapabilities => {
+                pool || is(HOST_CLASS)
+                    || is(VSMS_CLASS)
+                    || is(VSMC_CLASS)
+                    || is(ALLOC_CAPS_CLASS)
+                    || is(CS_CLASS)
+                    || is(ELEC_CLASS)
+            }
+            HostAssoc::ElementAllocatedFromPool => pool || device,
+            HostAssoc::ResourceAllocationFromPool => pool || rasd,
+            HostAssoc::SettingsDefineCapabilities => is(ALLOC_CAPS_CLASS) || rasd,
+        }
+    }
+
+    /// The reference pairs of the instances that may name `object`, when that needs less than all of them.
+    async fn pairs_for(
+        &self,
+        ctx: &ProviderCtx<'_>,
+        object: &ObjectPath,
+    ) -> Result<Option<Vec<[(&'static str, ObjectPath); 2]>>, OpError> {
+        if !self.endpoint(&object.class_name) {
+            return Ok(Some(Vec::new()));
+        }
+        let is = |c: &str| object.class_name.eq_ignore_ascii_case(c);
+        let driver = ctx.driver.as_ref();
+        match self.assoc {
+            // A guest or its capabilities: the one pair.
+            HostAssoc::ElementCapabilities if is(CS_CLASS) || is(ELEC_CLASS) => {
+                let name = object
+                    .key_str("Name")
+                    .or_else(|| object.key_str("InstanceID"))
+                    .unwrap_or_default();
+                Ok(Some(vec![[
+                    ("ManagedElement", guest_path(name)),
+                    ("Capabilities", elec_path(name)),
+                ]]))
+            }
+            // A guest's device or RASD: that guest's allocations only.
+            HostAssoc::ElementAllocatedFromPool | HostAssoc::ResourceAllocationFromPool
+                if !PoolKind::ALL.iter().any(|k| is(k.class_name())) =>
+            {
+                let domain = object
+                    .key_str("SystemName")
+                    .or_else(|| {
+                        object
+                            .key_str("InstanceID")
+                            .and_then(split_fq_devid)
+                            .map(|(d, _)| d)
+                    })
+                    .unwrap_or_default();
+                let pools = HostPools::read(driver).await?;
+                let mut out = Vec::new();
+                for alloc in guest_allocations(driver, &pools, Some(domain), None).await? {
+                    self.push_allocation(&mut out, alloc);
+                }
+                Ok(Some(out))
+            }
+            // A pool: only the resources of its kind (memory, processor ... need no storage listing).
+            HostAssoc::ElementAllocatedFromPool | HostAssoc::ResourceAllocationFromPool => {
+                let Some(pool) = PoolId::from_path(object) else {
+                    return Ok(Some(Vec::new()));
+                };
+                let pools = HostPools::read(driver).await?;
+                let mut out = Vec::new();
+                if self.assoc == HostAssoc::ElementAllocatedFromPool {
+                    // A child pool's parent, or a primordial pool's children.
+                    for child in pools.ids().into_iter().filter(|p| p.kind == pool.kind) {
+                        if let Some(parent) = child.parent() {
+                            out.push([("Antecedent", parent.path()), ("Dependent", child.path())]);
+                        }
+                    }
+                }
+                for alloc in guest_allocations(driver, &pools, None, Some(pool.kind)).await? {
+                    if alloc.pool == pool {
+                        self.push_allocation(&mut out, alloc);
+                    }
+                }
+                Ok(Some(out))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn push_allocation(&self, out: &mut Vec<[(&'static str, ObjectPath); 2]>, alloc: Allocation) {
+        let antecedent = alloc.pool.path();
+        if self.assoc == HostAssoc::ElementAllocatedFromPool {
+            for device in alloc.devices {
+                out.push([("Antecedent", antecedent.clone()), ("Dependent", device)]);
+            }
+        } else {
+            out.push([("Antecedent", antecedent), ("Dependent", alloc.rasd)]);
+        }
+    }
+
+    /// The reference pairs of every instance, (role A, path A), (role B, path B).
+    async fn pairs(
+        &self,
+        ctx: &ProviderCtx<'_>,
+    ) -> Result<Vec<[(&'static str, ObjectPath); 2]>, OpError> {
+        let driver = ctx.driver.as_ref();
+        let mut out = Vec::new();
+        match self.assoc {
+            HostAssoc::HostedResourcePool => {
+                let host = host_path(&host_name(driver).await);
+                for pool in HostPools::read(driver).await?.ids() {
+                    out.push([
+                        ("GroupComponent", host.clone()),
+                        ("PartComponent", pool.path()),
+                    ]);
+                }
+            }
+            HostAssoc::HostedService => {
+                let name = host_name(driver).await;
+                out.push([
+                    ("Antecedent", host_path(&name)),
+                    ("Dependent", vsms_path(&name)),
+                ]);
+            }
+            HostAssoc::ElementCapabilities => {
+                let name = host_name(driver).await;
+                let caps = |element: ObjectPath, caps: ObjectPath| {
+                    [("ManagedElement", element), ("Capabilities", caps)]
+                };
+                out.push(caps(host_path(&name), vsmc_path()));
+                out.push(caps(vsms_path(&name), vsmc_path()));
+                for pool in HostPools::read(driver).await?.ids() {
+                    out.push(caps(pool.path(), alloc_caps_path(&pool)));
+                }
+                for dom in driver.list_all_domains(0).await? {
+                    out.push(caps(guest_path(&dom.name), elec_path(&dom.name)));
+                }
+            }
+            HostAssoc::SettingsDefineCapabilities => {
+                for pool in HostPools::read(driver).await?.ids() {
+                    for role in TemplateRole::ALL {
+                        if let Some(template) = template_path(pool.kind, role) {
+                            out.push([
+                                ("GroupComponent", alloc_caps_path(&pool)),
+                                ("PartComponent", template),
+                            ]);
+                        }
+                    }
+                }
+            }
+            HostAssoc::ElementAllocatedFromPool | HostAssoc::ResourceAllocationFromPool => {
+                let pools = HostPools::read(driver).await?;
+                if self.assoc == HostAssoc::ElementAllocatedFromPool {
+                    // Child disk and network pools come from their primordial parent.
+                    for pool in pools.ids() {
+                        if let Some(parent) = pool.parent() {
+                            out.push([("Antecedent", parent.path()), ("Dependent", pool.path())]);
+                        }
+                    }
+                }
+                for alloc in guest_allocations(driver, &pools, None, None).await? {
+                    self.push_allocation(&mut out, alloc);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl Provider for HostAssocProvider {
+    fn class_name(&self) -> &'static str {
+        self.assoc.class_name()
+    }
+
+    async fn enumerate_names(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<ObjectPath>, OpError> {
+        Ok(self
+            .enumerate(ctx)
+            .await?
+            .into_iter()
+            .filter_map(|i| i.path)
+            .collect())
+    }
+
+    async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {
+        get_from_enumeration(self.enumerate(ctx).await?, path)
+    }
+
+    async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
+        let pairs = self.pairs(ctx).await?;
+        Ok(self.instances(ctx, &pairs))
+    }
+
+    async fn references_to(
+        &self,
+        ctx: &ProviderCtx<'_>,
+        object: &ObjectPath,
+    ) -> Result<Option<Vec<Instance>>, OpError> {
+        Ok(self
+            .pairs_for(ctx, object)
+            .await?
+            .map(|pairs| self.instances(ctx, &pairs)))
+    }
+}
+
+impl HostAssocProvider {
+    fn instances(
+        &self,
+        ctx: &ProviderCtx<'_>,
+        pairs: &[[(&'static str, ObjectPath); 2]],
+    ) -> Vec<Instance> {
+        let mut out: Vec<Instance> = pairs.iter().map(|refs| assoc_instance(ctx, refs)).collect();
+        if self.assoc == HostAssoc::SettingsDefineCapabilities {
+            for inst in &mut out {
+                let role = match inst.get("PartComponent") {
+                    Some(Value::Reference(p)) => p
+                        .key_str("InstanceID")
+                        .and_then(TemplateRole::from_instance_id),
+                    _ => None,
+                };
+                if let Some(role) = role {
+                    let (value_role, value_range) = role.value_role_and_range();
+                    put(inst, ctx.class, "ValueRole", Value::Uint16(value_role));
+                    put(inst, ctx.class, "ValueRange", Value::Uint16(value_range));
+                    put(inst, ctx.class, "PropertyPolicy", Value::Uint16(0));
+                }
+            }
+        }
+        out
+    }
+}

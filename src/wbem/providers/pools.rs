@@ -1,0 +1,500 @@
+//! The resource pools of the host, as libvirt-CIM models them: `KVM_MemoryPool`, `KVM_ProcessorPool`,
+//! `KVM_GraphicsPool`, `KVM_InputPool`, `KVM_ControllerPool` (one primordial pool each, "<Kind>Pool/0"),
+//! `KVM_DiskPool` (one per active storage pool plus the primordial "DiskPool/0") and `KVM_NetworkPool` (one per
+//! active virtual network plus "NetworkPool/0"). Also the host-side facts the other host providers share: the
+//! host's path, the list of pools, and which pool a guest device is allocated from.
+
+use async_trait::async_trait;
+
+use super::guest::{load_all_guests, load_guest, LoadOptions};
+use super::{put, Provider, ProviderCtx};
+use crate::cim::{CimStatus, Instance, ObjectPath, Value};
+use crate::driver::{flags, Driver};
+use crate::error::ErrorCode;
+use crate::model::{NetworkDef, PoolDef};
+use crate::wbem::ops::OpError;
+
+pub const NAMESPACE: &str = "root/virt";
+pub const HOST_CLASS: &str = "KVM_HostSystem";
+
+/// The suffix of every primordial pool's InstanceID ("MemoryPool/0", "DiskPool/0", ...).
+pub const PRIMORDIAL: &str = "0";
+
+/// The seven kinds of pool, each with its class, InstanceID prefix and CIM ResourceType.
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Hash)]
+pub enum PoolKind {
+    Memory,
+    Processor,
+    Disk,
+    Network,
+    Graphics,
+    Input,
+    Controller,
+}
+
+impl PoolKind {
+    pub const ALL: [PoolKind; 7] = [
+        PoolKind::Memory,
+        PoolKind::Processor,
+        PoolKind::Disk,
+        PoolKind::Network,
+        PoolKind::Graphics,
+        PoolKind::Input,
+        PoolKind::Controller,
+    ];
+
+    pub fn class_name(self) -> &'static str {
+        match self {
+            PoolKind::Memory => "KVM_MemoryPool",
+            PoolKind::Processor => "KVM_ProcessorPool",
+            PoolKind::Disk => "KVM_DiskPool",
+            PoolKind::Network => "KVM_NetworkPool",
+            PoolKind::Graphics => "KVM_GraphicsPool",
+            PoolKind::Input => "KVM_InputPool",
+            PoolKind::Controller => "KVM_ControllerPool",
+        }
+    }
+
+    /// The InstanceID prefix before the slash.
+    pub fn id_prefix(self) -> &'static str {
+        match self {
+            PoolKind::Memory => "MemoryPool",
+            PoolKind::Processor => "ProcessorPool",
+            PoolKind::Disk => "DiskPool",
+            PoolKind::Network => "NetworkPool",
+            PoolKind::Graphics => "GraphicsPool",
+            PoolKind::Input => "InputPool",
+            PoolKind::Controller => "ControllerPool",
+        }
+    }
+
+    /// CIM ResourceType; controllers use libvirt-CIM's vendor value 32771.
+    pub fn resource_type(self) -> u16 {
+        match self {
+            PoolKind::Memory => 4,
+            PoolKind::Processor => 3,
+            PoolKind::Disk => 17,
+            PoolKind::Network => 10,
+            PoolKind::Graphics => 24,
+            PoolKind::Input => 13,
+            PoolKind::Controller => 32771,
+        }
+    }
+
+    /// The kind and the name after the slash of a pool InstanceID ("DiskPool/default" -> (Disk, "default")).
+    pub fn parse_id(id: &str) -> Option<(PoolKind, &str)> {
+        let (prefix, name) = id.split_once('/')?;
+        let kind = PoolKind::ALL
+            .into_iter()
+            .find(|k| k.id_prefix() == prefix)?;
+        Some((kind, name))
+    }
+
+    /// Memory, processor, graphics, input and controller pools exist only as the primordial one.
+    pub fn single(self) -> bool {
+        !matches!(self, PoolKind::Disk | PoolKind::Network)
+    }
+}
+
+/// One pool: its kind and the name after the slash of its InstanceID (a storage pool or network name, or "0").
+#[derive(Clone, PartialEq, Eq, Debug, Hash)]
+pub struct PoolId {
+    pub kind: PoolKind,
+    pub name: String,
+}
+
+impl PoolId {
+    pub fn new(kind: PoolKind, name: &str) -> PoolId {
+        PoolId {
+            kind,
+            name: name.to_owned(),
+        }
+    }
+
+    pub fn primordial(kind: PoolKind) -> PoolId {
+        PoolId::new(kind, PRIMORDIAL)
+    }
+
+    pub fn is_primordial(&self) -> bool {
+        self.name == PRIMORDIAL
+    }
+
+    /// "DiskPool/default".
+    pub fn instance_id(&self) -> String {
+        format!("{}/{}", self.kind.id_prefix(), self.name)
+    }
+
+    pub fn path(&self) -> ObjectPath {
+        ObjectPath::instance(
+            Some(NAMESPACE),
+            self.kind.class_name(),
+            &[("InstanceID", &self.instance_id())],
+        )
+    }
+
+    /// The pool a path names (class and InstanceID prefix must agree); the pool may not exist.
+    pub fn from_path(path: &ObjectPath) -> Option<PoolId> {
+        let (kind, name) = PoolKind::parse_id(path.key_str("InstanceID")?)?;
+        if !kind.class_name().eq_ignore_ascii_case(&path.class_name) || name.is_empty() {
+            return None;
+        }
+        Some(PoolId::new(kind, name))
+    }
+
+    /// The primordial parent of a child disk or network pool.
+    pub fn parent(&self) -> Option<PoolId> {
+        (!self.is_primordial()).then(|| PoolId::primordial(self.kind))
+    }
+}
+
+/// The host's name as KVM_HostSystem uses it ("unknown" when the driver has none).
+pub async fn host_name(driver: &dyn Driver) -> String {
+    match driver.get_hostname().await {
+        Ok(name) if !name.is_empty() => name,
+        _ => "unknown".into(),
+    }
+}
+
+pub fn host_path(name: &str) -> ObjectPath {
+    ObjectPath::instance(
+        Some(NAMESPACE),
+        HOST_CLASS,
+        &[("CreationClassName", HOST_CLASS), ("Name", name)],
+    )
+}
+
+/// The active storage pools (name and definition) and the active networks: read once per request.
+#[derive(Default)]
+pub struct HostPools {
+    pub storage: Vec<PoolDef>,
+    pub networks: Vec<NetworkDef>,
+}
+
+impl HostPools {
+    pub async fn read(driver: &dyn Driver) -> Result<HostPools, OpError> {
+        let mut out = HostPools::default();
+        for pool in list_or_empty(driver.list_all_storage_pools(0).await)? {
+            if !driver.pool_is_active(&pool).await.unwrap_or(false) {
+                continue;
+            }
+            let Ok(xml) = driver.pool_get_xml_desc(&pool, 0).await else {
+                continue;
+            };
+            if let Ok(def) = PoolDef::from_xml(&xml, false) {
+                out.storage.push(def);
+            }
+        }
+        let networks = driver.list_all_networks(flags::LIST_NETWORKS_ACTIVE).await;
+        for net in list_or_empty(networks)? {
+            let Ok(xml) = driver.network_get_xml_desc(&net, 0).await else {
+                continue;
+            };
+            if let Ok(def) = NetworkDef::from_xml(&xml, false) {
+                out.networks.push(def);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every pool: the five single ones, the disk pools, then the network pools (primordial ones first).
+    pub fn ids(&self) -> Vec<PoolId> {
+        let mut out: Vec<PoolId> = PoolKind::ALL.into_iter().map(PoolId::primordial).collect();
+        out.extend(
+            self.storage
+                .iter()
+                .map(|p| PoolId::new(PoolKind::Disk, &p.name)),
+        );
+        out.extend(
+            self.networks
+                .iter()
+                .map(|n| PoolId::new(PoolKind::Network, &n.name)),
+        );
+        out
+    }
+}
+
+/// A driver without storage or networks has no pools of those kinds, not an error.
+fn list_or_empty<T>(result: crate::error::Result<Vec<T>>) -> Result<Vec<T>, OpError> {
+    match result {
+        Ok(items) => Ok(items),
+        Err(e) if e.code == ErrorCode::NO_SUPPORT => Ok(Vec::new()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The guest devices and settings allocated from pools: for each domain's resource that has a pool (as
+/// guest.rs resolves it) which exists now, the pool, the device paths realising it and the RASD path. A device
+/// with no pool (a console, a disk outside every storage pool) is left out, as libvirt-CIM does.
+/// `only`: the one domain to read (an association asked about one guest's device or RASD), else all.
+/// `kind`: only resources from pools of this kind (disk and network pools need the host's volumes and
+/// bridges; the others do not).
+pub async fn guest_allocations(
+    driver: &dyn Driver,
+    pools: &HostPools,
+    only: Option<&str>,
+    kind: Option<PoolKind>,
+) -> Result<Vec<Allocation>, OpError> {
+    let existing: Vec<PoolId> = pools
+        .ids()
+        .into_iter()
+        .filter(|p| kind.is_none_or(|k| p.kind == k))
+        .collect();
+    let options = LoadOptions {
+        host_index: kind.is_none_or(|k| !k.single()),
+        autostart: false,
+    };
+    let models = match only {
+        Some(name) => load_guest(driver, name, options)
+            .await?
+            .into_iter()
+            .collect(),
+        None => load_all_guests(driver, options).await?,
+    };
+    let mut out = Vec::new();
+    for model in models {
+        for resource in model.resources {
+            let Some(pool) = resource
+                .pool_id
+                .as_deref()
+                .and_then(PoolKind::parse_id)
+                .map(|(kind, name)| PoolId::new(kind, name))
+                .filter(|p| existing.contains(p))
+            else {
+                continue;
+            };
+            let Some(rasd) = resource.rasd.path else {
+                continue;
+            };
+            out.push(Allocation {
+                pool,
+                devices: resource
+                    .devices
+                    .into_iter()
+                    .filter_map(|d| d.path)
+                    .collect(),
+                rasd,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// One guest resource drawn from a pool: the pool, the device instances realising it, the RASD describing it.
+#[derive(Clone, Debug)]
+pub struct Allocation {
+    pub pool: PoolId,
+    pub devices: Vec<ObjectPath>,
+    pub rasd: ObjectPath,
+}
+
+/// libvirt's storage pool types that libvirt-CIM names in OtherResourceType.
+fn disk_pool_type(pool_type: &str) -> Option<&'static str> {
+    ["dir", "fs", "netfs", "disk", "iscsi", "logical", "scsi"]
+        .into_iter()
+        .find(|t| *t == pool_type)
+}
+
+/// One pool class; the kind picks the class and how its instances are computed.
+pub struct PoolProvider {
+    pub kind: PoolKind,
+}
+
+impl PoolProvider {
+    pub fn all() -> Vec<PoolProvider> {
+        PoolKind::ALL
+            .into_iter()
+            .map(|kind| PoolProvider { kind })
+            .collect()
+    }
+
+    async fn instance(
+        &self,
+        ctx: &ProviderCtx<'_>,
+        id: &PoolId,
+        pools: &HostPools,
+    ) -> Result<Option<Instance>, OpError> {
+        let class = ctx.class;
+        let driver = ctx.driver.as_ref();
+        let mut inst = ctx.new_instance();
+        let s = |v: &str| Value::String(v.to_owned());
+        let instance_id = id.instance_id();
+        put(&mut inst, class, "InstanceID", s(&instance_id));
+        put(&mut inst, class, "PoolID", s(&instance_id));
+        put(
+            &mut inst,
+            class,
+            "ResourceType",
+            Value::Uint16(id.kind.resource_type()),
+        );
+        put(
+            &mut inst,
+            class,
+            "Primordial",
+            Value::Boolean(id.is_primordial()),
+        );
+        let units = |inst: &mut Instance, unit: &str| {
+            put(inst, class, "AllocationUnits", s(unit));
+            put(inst, class, "ConsumedResourceUnits", s(unit));
+        };
+        match id.kind {
+            PoolKind::Memory => {
+                let node = driver.node_get_info().await?;
+                // Reserved: the memory the running guests hold now.
+                let mut used = 0u64;
+                for dom in driver.list_all_domains(flags::LIST_DOMAINS_ACTIVE).await? {
+                    if let Ok(info) = driver.domain_get_info(&dom).await {
+                        used += info.memory_kib;
+                    }
+                }
+                put(&mut inst, class, "Capacity", Value::Uint64(node.memory_kib));
+                put(&mut inst, class, "Reserved", Value::Uint64(used));
+                put(
+                    &mut inst,
+                    class,
+                    "CurrentlyConsumedResource",
+                    Value::Uint64(used),
+                );
+                units(&mut inst, "byte*2^10");
+            }
+            PoolKind::Processor => {
+                let node = driver.node_get_info().await?;
+                put(
+                    &mut inst,
+                    class,
+                    "Capacity",
+                    Value::Uint64(u64::from(node.cpus)),
+                );
+                put(&mut inst, class, "Reserved", Value::Uint64(0));
+                units(&mut inst, "Processors");
+            }
+            PoolKind::Disk => {
+                units(&mut inst, "Megabytes");
+                put(&mut inst, class, "Caption", s(&id.name));
+                if !id.is_primordial() {
+                    let Some(def) = pools.storage.iter().find(|p| p.name == id.name) else {
+                        return Ok(None);
+                    };
+                    // Live figures from the driver; the definition's as a fallback.
+                    let (capacity, allocation) = match driver.pool_lookup_by_name(&def.name).await {
+                        Ok(pool) => match driver.pool_get_info(&pool).await {
+                            Ok(info) => (info.capacity, info.allocation),
+                            Err(_) => (def.capacity, def.allocation),
+                        },
+                        Err(_) => (def.capacity, def.allocation),
+                    };
+                    put(&mut inst, class, "Capacity", Value::Uint64(capacity >> 20));
+                    put(
+                        &mut inst,
+                        class,
+                        "Reserved",
+                        Value::Uint64(allocation >> 20),
+                    );
+                    if let Some(path) = &def.target_path {
+                        put(&mut inst, class, "Path", s(path));
+                    }
+                    if let Some(kind) = disk_pool_type(&def.pool_type) {
+                        put(&mut inst, class, "OtherResourceType", s(kind));
+                    }
+                    let autostart = match driver.pool_lookup_by_name(&def.name).await {
+                        Ok(pool) => driver.pool_get_autostart(&pool).await.unwrap_or(false),
+                        Err(_) => false,
+                    };
+                    put(
+                        &mut inst,
+                        class,
+                        "Autostart",
+                        Value::Uint16(u16::from(autostart)),
+                    );
+                }
+            }
+            PoolKind::Network => {
+                if !id.is_primordial() {
+                    let Some(def) = pools.networks.iter().find(|n| n.name == id.name) else {
+                        return Ok(None);
+                    };
+                    let bridge = def.bridge.as_deref().unwrap_or("");
+                    put(&mut inst, class, "Caption", s(&format!("Bridge: {bridge}")));
+                }
+            }
+            PoolKind::Graphics | PoolKind::Input | PoolKind::Controller => {}
+        }
+        Ok(Some(ctx.with_path(inst)))
+    }
+
+    fn ids_of_kind(&self, pools: &HostPools) -> Vec<PoolId> {
+        pools
+            .ids()
+            .into_iter()
+            .filter(|id| id.kind == self.kind)
+            .collect()
+    }
+
+    /// The pools of this kind; memory and processor pools need no driver listing.
+    async fn read_pools(&self, driver: &dyn Driver) -> Result<HostPools, OpError> {
+        if self.kind.single() {
+            Ok(HostPools::default())
+        } else {
+            HostPools::read(driver).await
+        }
+    }
+}
+
+#[async_trait]
+impl Provider for PoolProvider {
+    fn class_name(&self) -> &'static str {
+        self.kind.class_name()
+    }
+
+    async fn enumerate_names(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<ObjectPath>, OpError> {
+        let pools = self.read_pools(ctx.driver.as_ref()).await?;
+        Ok(self.ids_of_kind(&pools).iter().map(PoolId::path).collect())
+    }
+
+    async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {
+        let not_found = || OpError::cim(CimStatus::NotFound, format!("no instance {path}"));
+        let id = PoolId::from_path(path)
+            .filter(|id| id.kind == self.kind)
+            .ok_or_else(not_found)?;
+        if self.kind.single() && !id.is_primordial() {
+            return Err(not_found());
+        }
+        let pools = self.read_pools(ctx.driver.as_ref()).await?;
+        self.instance(ctx, &id, &pools).await?.ok_or_else(not_found)
+    }
+
+    async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
+        let pools = self.read_pools(ctx.driver.as_ref()).await?;
+        let mut out = Vec::new();
+        for id in self.ids_of_kind(&pools) {
+            if let Some(inst) = self.instance(ctx, &id, &pools).await? {
+                out.push(inst);
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_ids_round_trip() {
+        let id = PoolId::new(PoolKind::Disk, "default");
+        assert_eq!(id.instance_id(), "DiskPool/default");
+        assert_eq!(PoolId::from_path(&id.path()), Some(id.clone()));
+        assert_eq!(id.parent(), Some(PoolId::primordial(PoolKind::Disk)));
+        assert_eq!(PoolId::primordial(PoolKind::Memory).parent(), None);
+        // A pool path whose class disagrees with its InstanceID names nothing.
+        let wrong = ObjectPath::instance(
+            Some(NAMESPACE),
+            "KVM_NetworkPool",
+            &[("InstanceID", "DiskPool/default")],
+        );
+        assert_eq!(PoolId::from_path(&wrong), None);
+        assert_eq!(
+            PoolKind::parse_id("NetworkPool/a/b"),
+            Some((PoolKind::Network, "a/b"))
+        );
+    }
+}

@@ -1,0 +1,570 @@
+//! `KVM_VirtualSystemManagementService`: the host's one management service (keys per REPORT §1.2) and its
+//! methods DefineSystem, DestroySystem, AddResourceSettings, ModifyResourceSettings, RemoveResourceSettings and
+//! ModifySystemSettings (REPORT §1.5). Every method reads the domain's persistent definition from the driver,
+//! changes it with `rasd_parse` and writes it back with `domain_define_xml` (or undefines), so what CIM changes
+//! is what virsh sees. Device changes on a running domain go to its configuration (next boot), memory and vCPU
+//! changes to both the live domain and the configuration.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+
+use async_trait::async_trait;
+
+use super::computer_system::{computer_system_path, host_name, HOST_CLASS};
+use super::guest::{domain_of_vssd_id, rasd_path, split_fq_devid, ResourceKind};
+use super::rasd_parse::{
+    apply_rasd, apply_vssd, decode_embedded, remove_device, resource_kind, Change, RasdError,
+};
+use super::{put, Provider, ProviderCtx};
+use crate::cim::{builtin_repository, CimStatus, CimType, Instance, ObjectPath, Repository, Value};
+use crate::driver::{flags, DomainRef, Driver};
+use crate::error::ErrorCode;
+use crate::model::{DomainDef, DomainXmlOptions, OsDef};
+use crate::wbem::cimxml::MethodReturn;
+use crate::wbem::ops::OpError;
+
+pub const VSMS_CLASS: &str = "KVM_VirtualSystemManagementService";
+pub const VSMS_NAME: &str = "Management Service";
+const NAMESPACE: &str = "root/virt";
+/// The revision clients such as cimtest compare numerically to enable feature checks (≥ 1312: all).
+pub const VSMS_REVISION: &str = "1312";
+/// Memory and vCPUs of a domain defined without a memory or processor setting.
+const DEFAULT_MEMORY_KIB: u64 = 512 * 1024;
+const DEFAULT_VCPUS: u32 = 1;
+
+/// The path of the one VSMS instance on host `host`.
+pub fn vsms_path(host: &str) -> ObjectPath {
+    ObjectPath::instance(
+        Some(NAMESPACE),
+        VSMS_CLASS,
+        &[
+            ("CreationClassName", VSMS_CLASS),
+            ("Name", VSMS_NAME),
+            ("SystemCreationClassName", HOST_CLASS),
+            ("SystemName", host),
+        ],
+    )
+}
+
+#[derive(Default)]
+pub struct VsmsProvider {
+    /// Serializes the read-change-write cycles of the methods, so two calls cannot lose each other's change.
+    changes: tokio::sync::Mutex<()>,
+}
+
+fn schema() -> Result<&'static Repository, OpError> {
+    // The classes MOF-text embedded instances are typed by: the built-in MOF the server itself serves.
+    static SCHEMA: OnceLock<Option<Repository>> = OnceLock::new();
+    SCHEMA
+        .get_or_init(|| builtin_repository().ok())
+        .as_ref()
+        .ok_or_else(|| OpError::cim(CimStatus::Failed, "the built-in schema does not compile"))
+}
+
+fn invalid(message: impl Into<String>) -> OpError {
+    OpError::cim(CimStatus::InvalidParameter, message)
+}
+
+fn rasd_error(context: &str, err: RasdError) -> OpError {
+    let status = match &err {
+        RasdError::Decode(_) | RasdError::Invalid(_) => CimStatus::InvalidParameter,
+        RasdError::NoDevice(_) => CimStatus::NotFound,
+        RasdError::Unsupported { .. } => CimStatus::NotSupported,
+    };
+    OpError::cim(status, format!("{context}: {err}"))
+}
+
+fn domain_not_found(name: &str) -> OpError {
+    OpError::cim(
+        CimStatus::NotFound,
+        format!("Referenced domain `{name}' does not exist"),
+    )
+}
+
+/// A parameter's value, NULL counted as absent.
+fn param<'a>(params: &'a [(String, Value)], name: &str) -> Option<&'a Value> {
+    params
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
+        .filter(|v| !v.is_null())
+}
+
+/// An array parameter, its items gathered from every occurrence (wbemcli sends one PARAMVALUE per item when
+/// the parameter is repeated on its command line); NULL or absent: None.
+fn array_param(params: &[(String, Value)], name: &str) -> Option<Value> {
+    let mut all = Vec::new();
+    let mut found = false;
+    for (_, value) in params
+        .iter()
+        .filter(|(n, v)| n.eq_ignore_ascii_case(name) && !v.is_null())
+    {
+        found = true;
+        match value {
+            Value::Array(_, items) => all.extend(items.iter().cloned()),
+            other => all.push(other.clone()),
+        }
+    }
+    let ty = all
+        .iter()
+        .find_map(Value::cim_type)
+        .unwrap_or(CimType::String);
+    found.then_some(Value::Array(ty, all))
+}
+
+/// The items of an array parameter (a scalar counts as one item).
+fn items(value: &Value) -> Vec<&Value> {
+    match value {
+        Value::Array(_, items) => items.iter().filter(|v| !v.is_null()).collect(),
+        other => vec![other],
+    }
+}
+
+fn ok(out_params: Vec<(String, Value)>) -> MethodReturn {
+    MethodReturn {
+        value: Value::Uint32(0),
+        out_params,
+    }
+}
+
+fn refs(paths: Vec<ObjectPath>) -> Value {
+    Value::Array(
+        CimType::Reference(None),
+        paths
+            .into_iter()
+            .map(|p| Value::Reference(Box::new(p)))
+            .collect(),
+    )
+}
+
+async fn lookup(driver: &dyn Driver, name: &str) -> Result<DomainRef, OpError> {
+    match driver.domain_lookup_by_name(name).await {
+        Ok(dom) => Ok(dom),
+        Err(e) if e.code == ErrorCode::NO_DOMAIN => Err(domain_not_found(name)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The definition the domain boots from next (its persistent one), secrets included so a redefine keeps them.
+async fn persistent_def(driver: &dyn Driver, dom: &DomainRef) -> Result<DomainDef, OpError> {
+    let xml = driver
+        .domain_get_xml_desc(dom, flags::XML_INACTIVE | flags::XML_SECURE)
+        .await?;
+    Ok(DomainDef::from_xml(&xml, false)?)
+}
+
+async fn define(driver: &dyn Driver, def: &DomainDef) -> Result<DomainRef, OpError> {
+    let xml = def.to_xml(&DomainXmlOptions {
+        id: None,
+        secure: true,
+    });
+    Ok(driver.domain_define_xml(&xml, 0).await?)
+}
+
+/// The `<domain type>` new domains get: the driver's own kind (test, or kvm/qemu by what the host offers).
+async fn new_domain_type(driver: &dyn Driver) -> String {
+    match driver.get_type().await.map(|t| t.to_ascii_lowercase()) {
+        Ok(t) if t == "qemu" => match driver.get_capabilities().await {
+            Ok(caps) if caps.contains("type='kvm'") || caps.contains("type=\"kvm\"") => {
+                "kvm".into()
+            }
+            _ => "qemu".into(),
+        },
+        Ok(t) if !t.is_empty() => t,
+        _ => "test".into(),
+    }
+}
+
+/// Decodes the embedded instances of an array parameter.
+fn decode_all(value: &Value, what: &str) -> Result<Vec<Instance>, OpError> {
+    let ns = schema()?
+        .namespace(NAMESPACE)
+        .map_err(|e| OpError::cim(CimStatus::Failed, e.to_string()))?;
+    items(value)
+        .into_iter()
+        .map(|v| decode_embedded(v, ns).map_err(|e| rasd_error(&format!("{what} Error"), e)))
+        .collect()
+}
+
+/// Applies live memory / vCPU changes of a running domain before its configuration is rewritten, so a change
+/// the running domain refuses leaves nothing half done.
+async fn apply_live(
+    driver: &dyn Driver,
+    dom: &DomainRef,
+    kind: ResourceKind,
+    def: &DomainDef,
+) -> Result<(), OpError> {
+    if !driver.domain_is_active(dom).await? {
+        return Ok(());
+    }
+    match kind {
+        ResourceKind::Memory => {
+            driver
+                .domain_set_memory(dom, def.current_memory_kib, flags::AFFECT_LIVE)
+                .await?;
+        }
+        ResourceKind::Processor => {
+            driver
+                .domain_set_vcpus(dom, def.current_vcpus, flags::AFFECT_LIVE)
+                .await?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+impl VsmsProvider {
+    async fn instance(&self, ctx: &ProviderCtx<'_>) -> Instance {
+        let driver = ctx.driver.as_ref();
+        let host = host_name(driver).await;
+        let class = ctx.class;
+        let mut inst = ctx.new_instance();
+        let s = |v: &str| Value::String(v.to_owned());
+        put(&mut inst, class, "CreationClassName", s(VSMS_CLASS));
+        put(&mut inst, class, "Name", s(VSMS_NAME));
+        put(&mut inst, class, "SystemCreationClassName", s(HOST_CLASS));
+        put(&mut inst, class, "SystemName", s(&host));
+        put(&mut inst, class, "ElementName", s(VSMS_NAME));
+        let hypervisor = driver.get_type().await.unwrap_or_default();
+        let caption = match driver.get_version().await {
+            Ok(v) => format!(
+                "{hypervisor} {}.{}.{}",
+                v / 1_000_000,
+                (v / 1000) % 1000,
+                v % 1000
+            ),
+            Err(_) => hypervisor,
+        };
+        put(&mut inst, class, "Caption", s(caption.trim()));
+        put(
+            &mut inst,
+            class,
+            "Description",
+            s("Service to define, change and remove virtual systems"),
+        );
+        put(&mut inst, class, "Changeset", s(env!("CARGO_PKG_VERSION")));
+        put(&mut inst, class, "Revision", s(VSMS_REVISION));
+        put(&mut inst, class, "Release", s(env!("CARGO_PKG_VERSION")));
+        if let Ok(v) = driver.get_lib_version().await {
+            let text = format!("{}.{}.{}", v / 1_000_000, (v / 1000) % 1000, v % 1000);
+            put(&mut inst, class, "LibvirtVersion", s(&text));
+        }
+        put(&mut inst, class, "EnabledState", Value::Uint16(2));
+        put(&mut inst, class, "RequestedState", Value::Uint16(12));
+        put(&mut inst, class, "HealthState", Value::Uint16(5));
+        put(&mut inst, class, "Started", Value::Boolean(true));
+        put(
+            &mut inst,
+            class,
+            "OperationalStatus",
+            Value::Array(CimType::Uint16, vec![Value::Uint16(2)]),
+        );
+        ctx.with_path(inst)
+    }
+
+    async fn define_system(
+        &self,
+        driver: &dyn Driver,
+        params: &[(String, Value)],
+    ) -> Result<MethodReturn, OpError> {
+        let system = param(params, "SystemSettings")
+            .ok_or_else(|| invalid("Missing argument `SystemSettings'"))?;
+        let resources = array_param(params, "ResourceSettings")
+            .ok_or_else(|| invalid("Missing argument `ResourceSettings'"))?;
+        let vssd = decode_all(system, "SystemSettings")?
+            .into_iter()
+            .next()
+            .ok_or_else(|| invalid("Missing argument `SystemSettings'"))?;
+        let rasds = decode_all(&resources, "ResourceSettings")?;
+        // A reference configuration (another domain's VSSD) is the starting point; anything else, such as
+        // cimtest's blank string, is ignored as libvirt-CIM does.
+        let mut def = match param(params, "ReferenceConfiguration") {
+            Some(Value::Reference(path)) => {
+                let id = path.key_str("InstanceID").unwrap_or_default();
+                let name = domain_of_vssd_id(id)
+                    .ok_or_else(|| invalid("Invalid `InstanceID' from ReferenceConfiguration"))?;
+                let reference = lookup(driver, name).await?;
+                let mut def = persistent_def(driver, &reference).await?;
+                // The copy gets its own identity: new UUID, new MACs.
+                for iface in &mut def.devices.interfaces {
+                    iface.mac = crate::model::generate_mac();
+                }
+                def
+            }
+            _ => DomainDef {
+                domain_type: new_domain_type(driver).await,
+                memory_kib: DEFAULT_MEMORY_KIB,
+                current_memory_kib: DEFAULT_MEMORY_KIB,
+                vcpus: DEFAULT_VCPUS,
+                current_vcpus: DEFAULT_VCPUS,
+                os: OsDef {
+                    os_type: "hvm".into(),
+                    ..OsDef::default()
+                },
+                ..DomainDef::default()
+            },
+        };
+        def.uuid = uuid::Uuid::new_v4();
+        apply_vssd(&mut def, &vssd, true).map_err(|e| rasd_error("SystemSettings Error", e))?;
+        for rasd in &rasds {
+            apply_rasd(&mut def, rasd, Change::Add)
+                .map_err(|e| rasd_error("ResourceSettings Error", e))?;
+        }
+        let _guard = self.changes.lock().await;
+        if let Ok(existing) = driver.domain_lookup_by_uuid(&def.uuid).await {
+            return Err(OpError::cim(
+                CimStatus::Failed,
+                format!(
+                    "Guest '{}' is already defined with UUID {}",
+                    existing.name, def.uuid
+                ),
+            ));
+        }
+        if let Ok(existing) = driver.domain_lookup_by_name(&def.name).await {
+            return Err(OpError::cim(
+                CimStatus::Failed,
+                format!(
+                    "Guest '{}' is already defined with UUID {}",
+                    existing.name, existing.uuid
+                ),
+            ));
+        }
+        let dom = define(driver, &def).await?;
+        if let Some(autostart) = vssd.get("AutoStart").and_then(Value::as_bool) {
+            driver.domain_set_autostart(&dom, autostart).await?;
+        }
+        Ok(ok(vec![(
+            "ResultingSystem".into(),
+            Value::Reference(Box::new(computer_system_path(&dom.name))),
+        )]))
+    }
+
+    async fn destroy_system(
+        &self,
+        driver: &dyn Driver,
+        params: &[(String, Value)],
+    ) -> Result<MethodReturn, OpError> {
+        let name = match param(params, "AffectedSystem") {
+            Some(Value::Reference(path)) => path
+                .key_str("Name")
+                .map(str::to_owned)
+                .ok_or_else(|| invalid("AffectedSystem has no Name key"))?,
+            Some(_) => return Err(invalid("AffectedSystem must be a reference")),
+            None => return Err(invalid("Missing argument `AffectedSystem'")),
+        };
+        let _guard = self.changes.lock().await;
+        let dom = lookup(driver, &name).await?;
+        if driver.domain_is_active(&dom).await? {
+            driver.domain_destroy(&dom, 0).await?;
+        }
+        // A transient domain is gone once destroyed.
+        match driver.domain_lookup_by_uuid(&dom.uuid).await {
+            Ok(dom) => driver.domain_undefine(&dom, 0).await?,
+            Err(e) if e.code == ErrorCode::NO_DOMAIN => {}
+            Err(e) => return Err(e.into()),
+        }
+        Ok(ok(Vec::new()))
+    }
+
+    async fn add_resource_settings(
+        &self,
+        driver: &dyn Driver,
+        params: &[(String, Value)],
+    ) -> Result<MethodReturn, OpError> {
+        let name = match param(params, "AffectedConfiguration") {
+            Some(Value::Reference(path)) => path
+                .key_str("InstanceID")
+                .and_then(domain_of_vssd_id)
+                .map(str::to_owned)
+                .ok_or_else(|| invalid("AffectedConfiguration has invalid InstanceID"))?,
+            Some(_) => return Err(invalid("AffectedConfiguration must be a reference")),
+            None => return Err(invalid("Missing AffectedConfiguration parameter")),
+        };
+        let resources = array_param(params, "ResourceSettings")
+            .ok_or_else(|| invalid("Missing ResourceSettings"))?;
+        let rasds = decode_all(&resources, "ResourceSettings")?;
+        let _guard = self.changes.lock().await;
+        let dom = lookup(driver, &name).await?;
+        let mut def = persistent_def(driver, &dom).await?;
+        let mut resulting = Vec::new();
+        for rasd in &rasds {
+            let kind = resource_kind(rasd).map_err(|e| rasd_error("Add resource failed", e))?;
+            let device = apply_rasd(&mut def, rasd, Change::Add)
+                .map_err(|e| rasd_error("Add resource failed", e))?;
+            apply_live(driver, &dom, kind, &def).await?;
+            resulting.push(rasd_path(kind, &def.name, &device));
+        }
+        define(driver, &def).await?;
+        Ok(ok(vec![(
+            "ResultingResourceSettings".into(),
+            refs(resulting),
+        )]))
+    }
+
+    async fn modify_resource_settings(
+        &self,
+        driver: &dyn Driver,
+        params: &[(String, Value)],
+    ) -> Result<MethodReturn, OpError> {
+        let resources = array_param(params, "ResourceSettings")
+            .ok_or_else(|| invalid("Missing ResourceSettings"))?;
+        let rasds = decode_all(&resources, "ResourceSettings")?;
+        // Each setting names its domain in its InstanceID; settings of one domain make one redefine.
+        let mut by_domain: BTreeMap<String, Vec<&Instance>> = BTreeMap::new();
+        for rasd in &rasds {
+            let id = rasd
+                .get_str("InstanceID")
+                .ok_or_else(|| invalid("Missing InstanceID in RASD"))?;
+            let (domain, _) =
+                split_fq_devid(id).ok_or_else(|| invalid(format!("Invalid InstanceID `{id}'")))?;
+            by_domain.entry(domain.to_owned()).or_default().push(rasd);
+        }
+        let _guard = self.changes.lock().await;
+        let mut resulting = Vec::new();
+        for (name, rasds) in by_domain {
+            let dom = lookup(driver, &name).await?;
+            let mut def = persistent_def(driver, &dom).await?;
+            for rasd in rasds {
+                let kind =
+                    resource_kind(rasd).map_err(|e| rasd_error("Modify resource failed", e))?;
+                let device = apply_rasd(&mut def, rasd, Change::Modify)
+                    .map_err(|e| rasd_error("Modify resource failed", e))?;
+                apply_live(driver, &dom, kind, &def).await?;
+                resulting.push(rasd_path(kind, &def.name, &device));
+            }
+            define(driver, &def).await?;
+        }
+        Ok(ok(vec![(
+            "ResultingResourceSettings".into(),
+            refs(resulting),
+        )]))
+    }
+
+    async fn remove_resource_settings(
+        &self,
+        driver: &dyn Driver,
+        params: &[(String, Value)],
+    ) -> Result<MethodReturn, OpError> {
+        let resources = array_param(params, "ResourceSettings")
+            .ok_or_else(|| invalid("Missing ResourceSettings"))?;
+        let mut by_domain: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for item in items(&resources) {
+            let Value::Reference(path) = item else {
+                return Err(invalid("ResourceSettings must be references to RASDs"));
+            };
+            let id = path
+                .key_str("InstanceID")
+                .ok_or_else(|| invalid("Missing or incomplete InstanceID"))?;
+            let (domain, device) =
+                split_fq_devid(id).ok_or_else(|| invalid(format!("Invalid InstanceID `{id}'")))?;
+            by_domain
+                .entry(domain.to_owned())
+                .or_default()
+                .push(device.to_owned());
+        }
+        let _guard = self.changes.lock().await;
+        for (name, devices) in by_domain {
+            let dom = lookup(driver, &name).await?;
+            let mut def = persistent_def(driver, &dom).await?;
+            for device in devices {
+                remove_device(&mut def, &device)
+                    .map_err(|e| rasd_error("Remove resource failed", e))?;
+            }
+            define(driver, &def).await?;
+        }
+        Ok(ok(Vec::new()))
+    }
+
+    async fn modify_system_settings(
+        &self,
+        driver: &dyn Driver,
+        params: &[(String, Value)],
+    ) -> Result<MethodReturn, OpError> {
+        let system =
+            param(params, "SystemSettings").ok_or_else(|| invalid("Missing SystemSettings"))?;
+        let vssd = decode_all(system, "SystemSettings")?
+            .into_iter()
+            .next()
+            .ok_or_else(|| invalid("Missing SystemSettings"))?;
+        let name = vssd
+            .get_str("VirtualSystemIdentifier")
+            .map(str::to_owned)
+            .or_else(|| {
+                vssd.get_str("InstanceID")
+                    .and_then(domain_of_vssd_id)
+                    .map(str::to_owned)
+            })
+            .ok_or_else(|| invalid("Missing VirtualSystemIdentifier"))?;
+        let _guard = self.changes.lock().await;
+        let dom = lookup(driver, &name).await?;
+        let mut def = persistent_def(driver, &dom).await?;
+        apply_vssd(&mut def, &vssd, false).map_err(|e| {
+            let status = if matches!(e, RasdError::Invalid(ref m) if m.contains("UUID")) {
+                CimStatus::Failed
+            } else {
+                CimStatus::InvalidParameter
+            };
+            OpError::cim(status, e.to_string())
+        })?;
+        define(driver, &def).await?;
+        if let Some(autostart) = vssd.get("AutoStart").and_then(Value::as_bool) {
+            driver.domain_set_autostart(&dom, autostart).await?;
+        }
+        Ok(ok(Vec::new()))
+    }
+}
+
+#[async_trait]
+impl Provider for VsmsProvider {
+    fn class_name(&self) -> &'static str {
+        VSMS_CLASS
+    }
+
+    async fn enumerate_names(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<ObjectPath>, OpError> {
+        Ok(vec![vsms_path(&host_name(ctx.driver.as_ref()).await)])
+    }
+
+    async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {
+        let host = host_name(ctx.driver.as_ref()).await;
+        if !vsms_path(&host).same_object(path) {
+            return Err(OpError::cim(
+                CimStatus::NotFound,
+                format!("no instance {path}"),
+            ));
+        }
+        Ok(self.instance(ctx).await)
+    }
+
+    async fn invoke(
+        &self,
+        ctx: &ProviderCtx<'_>,
+        target: &ObjectPath,
+        method: &str,
+        params: Vec<(String, Value)>,
+    ) -> Result<MethodReturn, OpError> {
+        let driver: &Arc<dyn Driver> = ctx.driver;
+        let driver = driver.as_ref();
+        // libvirt-CIM's clients call these methods on the class path as well as on the instance.
+        if !target.is_class_path() {
+            let host = host_name(driver).await;
+            if !vsms_path(&host).same_object(target) {
+                return Err(OpError::cim(
+                    CimStatus::NotFound,
+                    format!("no instance {target}"),
+                ));
+            }
+        }
+        match method.to_ascii_lowercase().as_str() {
+            "definesystem" => self.define_system(driver, &params).await,
+            "destroysystem" => self.destroy_system(driver, &params).await,
+            "addresourcesettings" => self.add_resource_settings(driver, &params).await,
+            "modifyresourcesettings" => self.modify_resource_settings(driver, &params).await,
+            "removeresourcesettings" => self.remove_resource_settings(driver, &params).await,
+            "modifysystemsettings" => self.modify_system_settings(driver, &params).await,
+            _ => Err(OpError::cim(
+                CimStatus::NotSupported,
+                format!("{VSMS_CLASS}.{method} is not supported"),
+            )),
+        }
+    }
+}
