@@ -38,11 +38,12 @@ pub enum AuthFileError {
 
 impl From<AuthFileError> for Error {
     fn from(err: AuthFileError) -> Self {
-        let code = match err {
-            AuthFileError::Read { .. } => ErrorCode::SYSTEM_ERROR,
-            _ => ErrorCode::CONF_SYNTAX,
-        };
-        Error::new(code, ErrorDomain::AUTH, err.to_string())
+        match err {
+            AuthFileError::Read { .. } => {
+                Error::new(ErrorCode::SYSTEM_ERROR, ErrorDomain::AUTH, err.to_string())
+            }
+            _ => Error::with_detail(ErrorCode::CONF_SYNTAX, ErrorDomain::AUTH, err.to_string()),
+        }
     }
 }
 
