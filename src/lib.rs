@@ -34,7 +34,10 @@ mod uri;
 mod wbem;
 
 // The public surface.
-pub use auth::{CredentialError, CredentialStore, UserRecord, DEFAULT_REALM};
+pub use auth::{
+    CredentialError, CredentialStore, SaslClient, SaslError, SaslLayer, SaslServer, SaslStep,
+    SaslTransport, UserRecord, DEFAULT_REALM,
+};
 pub use cim::builtin::MOF_FILES as BUILTIN_MOF_FILES;
 pub use cim::mof::{
     compile_files as compile_mof_files, parse_instance_mof, MofCompiler, MofError, MofStats,
