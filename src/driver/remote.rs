@@ -26,8 +26,8 @@ use super::{
 use crate::auth::auth_file::{file_credentials, FileCredentials};
 use crate::auth::sasl::{SaslClient, SaslError, SaslLayer, SaslStep, SaslTransport};
 use crate::error::{io_error_text, Error, ErrorCode, ErrorDomain, Result};
-use crate::rpc::client::SecurityLayer;
 use crate::rpc::client::RpcClient;
+use crate::rpc::client::SecurityLayer;
 use crate::rpc::procedures::Procedure as P;
 use crate::rpc::proto::*;
 use crate::rpc::xdr::{CharArray, Xdr};

@@ -708,12 +708,12 @@ mod tests {
             tokio::spawn(async move { client.call::<(), ()>(Procedure::ConnectGetType, &()).await })
         };
         let first = read_frame(&mut server).await;
-        client.install_layer(Box::new(XorLayer::default()));
         server
             .write_all(&encode_frame(&first.header.reply(Status::Ok), &[]))
             .await
             .unwrap();
         plain.await.unwrap().unwrap();
+        client.install_layer(Box::new(XorLayer::default()));
 
         let wrapped = {
             let client = client.clone();
