@@ -585,19 +585,7 @@ impl Daemon {
     /// Everything is bound before this returns, so a busy address or socket is an error here, not later.
     pub async fn start_rpc(&mut self) -> Result<(), DaemonError> {
         let config = self.config.clone();
-        for (key, auth, active) in [
-            ("auth_unix_rw", config.auth_unix_rw, true),
-            ("auth_unix_ro", config.auth_unix_ro, true),
-            ("auth_tcp", config.auth_tcp, config.listen_tcp),
-        ] {
-            if active && auth != crate::config::AuthMode::None {
-                return Err(DaemonError::Rpc(format!(
-                    "{key} = \"sasl\" is not available in this build (SASL is not implemented yet); \
-                     set {key} = \"none\" (only on a trusted host or network){}",
-                    if key == "auth_tcp" { " or listen_tcp = 0" } else { "" }
-                )));
-            }
-        }
+        let sasl = self.rpc_sasl_settings()?;
         let tls = self.bind_rpc_tls().await?;
         let keepalive_interval = u64::try_from(config.keepalive_interval)
             .ok()
@@ -609,6 +597,7 @@ impl Daemon {
             max_clients: usize::try_from(config.max_clients).unwrap_or(usize::MAX),
             max_anonymous_clients: usize::try_from(config.effective_max_anonymous_clients())
                 .unwrap_or(usize::MAX),
+            sasl,
             ..crate::rpc::ServerConfig::default()
         };
         let opener =
@@ -631,12 +620,18 @@ impl Daemon {
             (
                 config.unix_sock_rw_path(),
                 config.unix_sock_rw_perms,
-                crate::rpc::ListenerKind::READ_WRITE,
+                crate::rpc::ListenerKind {
+                    auth: wire_auth(config.auth_unix_rw),
+                    read_only: false,
+                },
             ),
             (
                 config.unix_sock_ro_path(),
                 config.unix_sock_ro_perms,
-                crate::rpc::ListenerKind::READ_ONLY,
+                crate::rpc::ListenerKind {
+                    auth: wire_auth(config.auth_unix_ro),
+                    read_only: true,
+                },
             ),
         ];
         let mut unix = Vec::new();
@@ -654,7 +649,7 @@ impl Daemon {
                         io_error_text(&err)
                     ))
                 })?;
-                info!(addr = %addr, auth = "none", "rpc tcp listening");
+                info!(addr = %addr, auth = ?config.auth_tcp, "rpc tcp listening");
                 tcp.push(listener);
             }
         }
@@ -671,12 +666,16 @@ impl Daemon {
                 result
             });
         }
+        let tcp_kind = crate::rpc::ListenerKind {
+            auth: wire_auth(config.auth_tcp),
+            read_only: false,
+        };
         for listener in tcp {
             let mut shutdown = self.shutdown();
             let server = server.clone();
             self.spawn_service("rpc-tcp", async move {
                 tokio::select! {
-                    served = server.serve_tcp_as(listener, crate::rpc::ListenerKind::READ_WRITE) => {
+                    served = server.serve_tcp_as(listener, tcp_kind) => {
                         served.map_err(|err| io_error_text(&err))
                     }
                     () = shutdown.wait() => Ok(()),
@@ -687,8 +686,34 @@ impl Daemon {
         Ok(())
     }
 
+    /// The SASL users and policy when any RPC listener demands SASL: the credentials file is read now (a
+    /// corrupt file is a start-up error) and re-read when it changes.
+    fn rpc_sasl_settings(
+        &self,
+    ) -> Result<Option<Arc<crate::rpc::auth::SaslSettings>>, DaemonError> {
+        let config = &self.config;
+        let sasl = crate::config::AuthMode::Sasl;
+        let wanted = config.auth_unix_rw == sasl
+            || config.auth_unix_ro == sasl
+            || (config.listen_tcp && config.auth_tcp == sasl)
+            || (config.listen_tls && config.auth_tls == sasl);
+        if !wanted {
+            return Ok(None);
+        }
+        let path = config.credentials_file.as_deref().ok_or_else(|| {
+            DaemonError::Rpc("SASL needs credentials_file (users made with virtcim-passwd)".into())
+        })?;
+        let settings = crate::rpc::auth::SaslSettings::from_file(
+            path,
+            crate::auth::DEFAULT_REALM,
+            config.sasl_allowed_username_list.clone(),
+        )
+        .map_err(DaemonError::Rpc)?;
+        Ok(Some(Arc::new(settings)))
+    }
+
     /// With `listen_tls = 1`: loads the TLS files (any problem is a start-up error naming the file) and binds
-    /// `listen_addr:tls_port`. `auth_tls = "sasl"` is refused until SASL exists.
+    /// `listen_addr:tls_port`.
     async fn bind_rpc_tls(
         &self,
     ) -> Result<
@@ -702,16 +727,10 @@ impl Daemon {
         if !config.listen_tls {
             return Ok(None);
         }
-        if config.auth_tls != crate::config::AuthMode::None {
-            return Err(DaemonError::Rpc(
-                "auth_tls = \"sasl\" is not available in this build (SASL is not implemented yet); \
-                 set auth_tls = \"none\" (client certificates still authenticate) or listen_tls = 0"
-                    .into(),
-            ));
-        }
         let options = crate::transport::tls::TlsServerOptions::from_config(config);
         let tls = crate::transport::tls::TlsServer::new(options)
-            .map_err(|err| DaemonError::Rpc(format!("cannot set up TLS: {err}")))?;
+            .map_err(|err| DaemonError::Rpc(format!("cannot set up TLS: {err}")))?
+            .with_rpc_auth(wire_auth(config.auth_tls));
         let mut listeners = Vec::new();
         for addr in rpc_tcp_addresses(config.listen_addr.as_deref(), config.tls_port)? {
             let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|err| {
@@ -720,7 +739,7 @@ impl Daemon {
                     io_error_text(&err)
                 ))
             })?;
-            info!(addr = %addr, auth = "none", verify_client = !config.tls_no_verify_certificate, "rpc tls listening");
+            info!(addr = %addr, auth = ?config.auth_tls, verify_client = !config.tls_no_verify_certificate, "rpc tls listening");
             listeners.push(listener);
         }
         Ok(Some((Arc::new(tls), listeners)))
@@ -891,5 +910,13 @@ mod tests {
         }
         assert!(matches!(qemu.open(QEMU_SESSION_URI).await, Some(Ok(_))));
         assert!(qemu.open("test:///default").await.is_none());
+    }
+}
+
+/// The AUTH_LIST answer for a listener's configured authentication.
+fn wire_auth(mode: crate::config::AuthMode) -> i32 {
+    match mode {
+        crate::config::AuthMode::Sasl => crate::rpc::proto::auth_type::SASL,
+        _ => crate::rpc::proto::auth_type::NONE,
     }
 }

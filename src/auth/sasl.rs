@@ -711,4 +711,76 @@ mod tests {
             Err(SaslError::MechanismNotAllowed(_))
         ));
     }
+    #[test]
+    fn digest_md5_over_tcp_negotiates_rc4_and_encrypts_both_ways() {
+        let (server, client) = exchange(SaslTransport::Tcp, None, "alice", "s3cret").unwrap();
+        assert_eq!(server.username(), Some("alice"));
+        assert_eq!(server.ssf(), 128);
+        assert_eq!(client.ssf(), 128);
+        let mut server_layer = server.into_layer().expect("a layer on TCP");
+        let mut client_layer = client.into_layer().expect("a layer on TCP");
+        let frame = b"\0\0\0\x20 a plain XDR frame of some length".to_vec();
+        let wire = client_layer.encode(&frame).unwrap();
+        assert!(
+            !wire.windows(8).any(|w| w == b"a plain "),
+            "the frame is encrypted"
+        );
+        let (head, tail) = wire.split_at(7);
+        let mut plain = server_layer.decode(head).unwrap();
+        assert!(plain.is_empty());
+        plain.extend(server_layer.decode(tail).unwrap());
+        assert_eq!(plain, frame);
+        let back = server_layer.encode(&frame).unwrap();
+        assert_eq!(client_layer.decode(&back).unwrap(), frame);
+        // Replaying a chunk is refused.
+        assert!(client_layer.decode(&back).is_err());
+    }
+
+    #[test]
+    fn digest_md5_over_unix_has_no_layer() {
+        let (server, client) =
+            exchange(SaslTransport::Unix, Some("DIGEST-MD5"), "bob", "hunter2").unwrap();
+        assert_eq!(server.username(), Some("bob"));
+        assert_eq!(server.ssf(), 0);
+        assert!(server.into_layer().is_none());
+        assert!(client.into_layer().is_none());
+    }
+
+    #[test]
+    fn digest_md5_wrong_password_or_unknown_user_fails() {
+        assert!(exchange(SaslTransport::Tcp, None, "alice", "wrong").is_err());
+        assert!(exchange(SaslTransport::Tcp, None, "mallory", "s3cret").is_err());
+    }
+
+    #[test]
+    fn digest_md5_challenge_looks_like_libvirtd() {
+        let mut server = SaslServer::new(store(), "virtcim", SaslTransport::Tcp);
+        let SaslStep::Continue(Some(challenge)) = server.start("DIGEST-MD5", None).unwrap() else {
+            panic!("expected a challenge")
+        };
+        let text = String::from_utf8(challenge).unwrap();
+        assert!(text.starts_with("nonce=\""), "{text}");
+        assert!(
+            text.ends_with(
+                ",realm=\"virtcim\",qop=\"auth-conf\",cipher=\"rc4-56,rc4,3des\",maxbuf=65536,charset=utf-8,algorithm=md5-sess"
+            ),
+            "{text}"
+        );
+        let mut unix = SaslServer::new(store(), "virtcim", SaslTransport::Unix);
+        let SaslStep::Continue(Some(challenge)) = unix.start("DIGEST-MD5", Some(b"")).unwrap()
+        else {
+            panic!("expected a challenge")
+        };
+        let text = String::from_utf8(challenge).unwrap();
+        assert!(text.contains("qop=\"auth\",maxbuf"), "{text}");
+    }
+
+    #[test]
+    fn digest_md5_client_refuses_a_server_without_encryption_on_tcp() {
+        let mut client = SaslClient::new(SaslTransport::Tcp, "127.0.0.1", "alice", "s3cret");
+        assert_eq!(client.start("DIGEST-MD5").unwrap(), None);
+        let challenge =
+            b"nonce=\"abc\",realm=\"virtcim\",qop=\"auth\",charset=utf-8,algorithm=md5-sess";
+        assert!(client.step(Some(challenge), false).is_err());
+    }
 }

@@ -62,6 +62,8 @@ pub struct ConnectionState {
     /// Legacy (pre-callback) lifecycle registration: events go out as DOMAIN_EVENT_LIFECYCLE.
     pub legacy_lifecycle: bool,
     next_callback_id: i32,
+    /// The SASL exchange, on a listener that demands SASL.
+    pub sasl: Option<super::auth::SaslConnection>,
 }
 
 impl ConnectionState {
@@ -76,6 +78,7 @@ impl ConnectionState {
             callbacks: BTreeMap::new(),
             legacy_lifecycle: false,
             next_callback_id: 0,
+            sasl: None,
         }
     }
 
@@ -238,6 +241,25 @@ fn api_of(proc_: Procedure) -> String {
         (Some(api), _) => api.to_string(),
         (None, Some(name)) => name.to_string(),
         (None, None) => proc_.to_string(),
+    }
+}
+
+enum SaslCall {
+    Init,
+    Start(proto::AuthSaslStartArgs),
+    Step(proto::AuthSaslStepArgs),
+}
+
+/// A step's outcome on the wire: `nil` = 1 exactly when there is no data at all.
+fn sasl_ret(step: crate::auth::SaslStep) -> proto::AuthSaslRet {
+    let (complete, data) = match step {
+        crate::auth::SaslStep::Continue(data) => (0, data),
+        crate::auth::SaslStep::Done(data) => (1, data),
+    };
+    proto::AuthSaslRet {
+        complete,
+        nil: i32::from(data.is_none()),
+        data: CharArray(data.unwrap_or_default()),
     }
 }
 
@@ -604,10 +626,62 @@ impl Dispatcher {
                     )),
                 }
             }
-            // SASL and polkit belong to the auth layer; a socket offering them routes these there.
+            Call::AuthSaslInit(()) if state.sasl.is_some() => {
+                return self.sasl_call(state, header, SaslCall::Init).await
+            }
+            Call::AuthSaslStart(args) if state.sasl.is_some() => {
+                return self.sasl_call(state, header, SaslCall::Start(args)).await
+            }
+            Call::AuthSaslStep(args) if state.sasl.is_some() => {
+                return self.sasl_call(state, header, SaslCall::Step(args)).await
+            }
+            // Polkit, and SASL on a socket that does not offer it.
             other => Err(Error::no_support(&api_of(other.procedure()))),
         };
         outcome.reply = Some(reply_frame(header, result));
+        outcome
+    }
+
+    /// AUTH_SASL_INIT / START / STEP. Any failure answers "authentication failed" after the client's
+    /// slow-down delay and closes the connection once the reply is out.
+    async fn sasl_call(
+        &self,
+        state: &mut ConnectionState,
+        header: &Header,
+        call: SaslCall,
+    ) -> DispatchOutcome {
+        let mut outcome = DispatchOutcome::default();
+        let Some(sasl) = state.sasl.as_mut() else {
+            outcome.reply = Some(error_frame(header, &super::auth::auth_failed()));
+            outcome.close = true;
+            return outcome;
+        };
+        let data = |nil: i32, data: &[u8]| (nil == 0).then(|| data.to_vec());
+        let result = match call {
+            SaslCall::Init => sasl
+                .init()
+                .map(|mechlist| Reply::AuthSaslInit(proto::StringRet { value: mechlist })),
+            SaslCall::Start(args) => sasl
+                .start(&args.mech, data(args.nil, &args.data.0).as_deref())
+                .map(|step| Reply::AuthSaslStart(sasl_ret(step))),
+            SaslCall::Step(args) => sasl
+                .step(data(args.nil, &args.data.0).as_deref())
+                .map(|step| Reply::AuthSaslStep(sasl_ret(step))),
+        };
+        match result {
+            Ok(reply) => {
+                if sasl.username.is_some() {
+                    state.authenticated = true;
+                }
+                outcome.reply = Some(ok_frame(header, &reply));
+            }
+            Err(err) => {
+                let delay = sasl.fail(&err);
+                tokio::time::sleep(delay).await;
+                outcome.reply = Some(error_frame(header, &super::auth::auth_failed()));
+                outcome.close = true;
+            }
+        }
         outcome
     }
 

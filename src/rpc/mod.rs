@@ -13,6 +13,7 @@
 //!
 //! [`Driver`]: crate::driver::Driver
 
+pub mod auth;
 pub mod client;
 pub mod dispatch;
 pub mod packet;

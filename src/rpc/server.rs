@@ -20,7 +20,9 @@ use super::packet::{
     encode_frame, FrameDecoder, Header, Message, MessageType, Status, FRAME_MAX, KEEPALIVE_PING,
     KEEPALIVE_PROGRAM, KEEPALIVE_VERSION, PRE_AUTH_FRAME_MAX,
 };
+use super::auth::{SaslConnection, SaslSettings};
 use super::proto::auth_type;
+use crate::auth::{SaslLayer, SaslTransport};
 use crate::driver::DomainEvent;
 
 /// How long a closing connection may take to flush what is queued for the client.
@@ -54,6 +56,8 @@ pub struct ServerConfig {
     /// Connections on listeners that demand authentication and have not completed it yet; further ones are
     /// closed on accept. Connections that need no authentication never count, so they are never turned away.
     pub max_anonymous_clients: usize,
+    /// Users, realm and policy for listeners that demand SASL; without it SASL calls fail.
+    pub sasl: Option<Arc<SaslSettings>>,
 }
 
 impl Default for ServerConfig {
@@ -68,6 +72,7 @@ impl Default for ServerConfig {
             auth_timeout: Duration::from_secs(60),
             max_clients: 5000,
             max_anonymous_clients: 20,
+            sasl: None,
         }
     }
 }
@@ -146,7 +151,8 @@ impl RpcServer {
             let server = self.clone();
             tokio::spawn(async move {
                 tracing::debug!(%peer, "rpc client connected");
-                server.run_connection(stream, kind, admission).await;
+                let origin = (SaslTransport::Tcp, peer.ip().to_string());
+                server.run_connection(stream, kind, admission, origin).await;
                 tracing::debug!(%peer, "rpc client gone");
             });
         }
@@ -186,7 +192,8 @@ impl RpcServer {
             };
             let server = self.clone();
             tokio::spawn(async move {
-                server.run_connection(stream, kind, admission).await;
+                let origin = (SaslTransport::Unix, "unix".to_owned());
+                server.run_connection(stream, kind, admission, origin).await;
             });
         }
     }
@@ -239,10 +246,26 @@ impl RpcServer {
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
         let kind = ListenerKind { auth, read_only };
+        self.serve_connection_from(stream, kind, SaslTransport::Tls, "tls".into())
+            .await;
+    }
+
+    /// Runs one connection that arrived over `transport` from `peer` (an address; the key that failed SASL
+    /// attempts are slowed by).
+    pub async fn serve_connection_from<S>(
+        self: Arc<Self>,
+        stream: S,
+        kind: ListenerKind,
+        transport: SaslTransport,
+        peer: String,
+    ) where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
         let Some(admission) = self.admit(kind) else {
             return;
         };
-        self.run_connection(stream, kind, admission).await;
+        self.run_connection(stream, kind, admission, (transport, peer))
+            .await;
     }
 
     async fn run_connection<S>(
@@ -250,6 +273,7 @@ impl RpcServer {
         stream: S,
         kind: ListenerKind,
         mut admission: Admission,
+        (transport, peer): (SaslTransport, String),
     ) where
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
@@ -260,6 +284,11 @@ impl RpcServer {
         let queue_cap = self.config.max_queued_frames.max(1);
         let mut outbox = Outbox::default();
         let mut state = ConnectionState::new(auth, read_only);
+        if auth == auth_type::SASL {
+            if let Some(settings) = &self.config.sasl {
+                state.sasl = Some(SaslConnection::new(settings.clone(), transport, peer));
+            }
+        }
         let mut decoder = FrameDecoder::new(if state.authenticated {
             FRAME_MAX
         } else {
@@ -282,6 +311,9 @@ impl RpcServer {
         let mut partial_since: Option<Instant> = None;
 
         'conn: while !closing {
+            if outbox.broken {
+                break 'conn;
+            }
             // Write what is queued now if the socket takes it; what it does not take waits in the write branch.
             while outbox.pending() {
                 let write = std::pin::pin!(writer.write(&outbox.buf[outbox.pos..]));
@@ -310,7 +342,16 @@ impl RpcServer {
                     };
                     last_heard = Instant::now();
                     pings_unanswered = 0;
-                    decoder.push(&buf[..n]);
+                    match outbox.layer.as_mut() {
+                        None => decoder.push(&buf[..n]),
+                        Some(layer) => match layer.decode(&buf[..n]) {
+                            Ok(plain) => decoder.push(&plain),
+                            Err(err) => {
+                                tracing::debug!(%err, "rpc SASL layer refused client data, closing");
+                                break 'conn;
+                            }
+                        },
+                    }
                     loop {
                         let frame = match decoder.next_frame() {
                             Ok(Some(frame)) => frame,
@@ -375,6 +416,10 @@ impl RpcServer {
                         };
                         if !self.deliver(&mut outbox, outcome, &mut events, &mut closing) {
                             break 'conn;
+                        }
+                        // The final SASL reply went out plain; everything after it goes through the layer.
+                        if let Some(layer) = state.sasl.as_mut().and_then(|s| s.pending_layer.take()) {
+                            outbox.layer = Some(layer);
                         }
                         if state.authenticated {
                             decoder.set_limit(FRAME_MAX);
@@ -478,6 +523,10 @@ impl RpcServer {
 /// that full without any write progress for `write_timeout` drops the client (it does not read).
 #[derive(Default)]
 struct Outbox {
+    /// The SASL security layer once negotiated: frames are encoded as they are queued.
+    layer: Option<SaslLayer>,
+    /// The layer failed to encode: the connection cannot go on.
+    broken: bool,
     buf: Vec<u8>,
     /// Bytes of `buf` already written.
     pos: usize,
@@ -493,6 +542,15 @@ impl Outbox {
     }
 
     fn push(&mut self, frame: Vec<u8>, cap: usize) {
+        let frame = match self.layer.as_mut().map(|layer| layer.encode(&frame)) {
+            None => frame,
+            Some(Ok(wire)) => wire,
+            Some(Err(err)) => {
+                tracing::warn!(%err, "rpc SASL layer cannot encode a reply");
+                self.broken = true;
+                return;
+            }
+        };
         if self.buf.is_empty() {
             self.buf = frame; // the common case: one reply, no copy
         } else {

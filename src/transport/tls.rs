@@ -170,6 +170,8 @@ pub struct TlsServer {
     acceptor: tokio_rustls::TlsAcceptor,
     options: TlsServerOptions,
     handshakes: Arc<tokio::sync::Semaphore>,
+    /// What the RPC service demands after the handshake (`auth_tls`): an auth_type value.
+    rpc_auth: i32,
 }
 
 impl TlsServer {
@@ -207,7 +209,14 @@ impl TlsServer {
             acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
             handshakes: Arc::new(tokio::sync::Semaphore::new(options.max_handshakes.max(1))),
             options,
+            rpc_auth: crate::rpc::proto::auth_type::NONE,
         })
+    }
+
+    /// Demands this authentication (an auth_type value, `auth_tls`) of RPC clients after the handshake.
+    pub fn with_rpc_auth(mut self, auth: i32) -> Self {
+        self.rpc_auth = auth;
+        self
     }
 
     /// Runs the server side of a session on `stream`: handshake (within the deadline), DN check, confirmation byte.
@@ -277,8 +286,13 @@ impl TlsServer {
                 match session {
                     Ok(session) => {
                         tracing::debug!(%peer, "tls client accepted");
+                        let kind = crate::rpc::ListenerKind {
+                            auth: tls.rpc_auth,
+                            read_only: false,
+                        };
+                        let transport = crate::auth::SaslTransport::Tls;
                         server
-                            .serve_connection(session, crate::rpc::proto::auth_type::NONE, false)
+                            .serve_connection_from(session, kind, transport, peer.ip().to_string())
                             .await;
                     }
                     Err(err) => tracing::info!(%peer, error = %err, "tls client refused"),
