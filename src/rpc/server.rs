@@ -15,12 +15,12 @@ use tokio::sync::{broadcast, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use super::auth::{SaslConnection, SaslSettings};
 use super::dispatch::{ConnectionState, DispatchOutcome, Dispatcher, DriverOpener, Route};
 use super::packet::{
     encode_frame, FrameDecoder, Header, Message, MessageType, Status, FRAME_MAX, KEEPALIVE_PING,
     KEEPALIVE_PROGRAM, KEEPALIVE_VERSION, PRE_AUTH_FRAME_MAX,
 };
-use super::auth::{SaslConnection, SaslSettings};
 use super::proto::auth_type;
 use crate::auth::{SaslLayer, SaslTransport};
 use crate::driver::DomainEvent;
