@@ -3,6 +3,8 @@
 //! wire through a recording proxy), with credentials from an auth file named by `authfile=`; wrong passwords and
 //! refused mechanisms. Skipped with a note when libvirtd, saslpasswd2 or root are missing.
 
+mod rpc_raw;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -450,4 +452,121 @@ async fn stock_libvirtd_refuses_a_wrong_password_and_hangs_up() {
         "{}",
         err.message
     );
+}
+
+// ---- the same client against our own daemon ------------------------------------------------------------------
+
+const PASSWD: &str = env!("CARGO_BIN_EXE_virtcim-passwd");
+
+fn add_user(users: &Path, name: &str, password: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(PASSWD)
+        .arg("-f")
+        .arg(users)
+        .arg(name)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("virtcim-passwd");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{password}\n").as_bytes())
+        .expect("password");
+    assert!(child.wait().expect("virtcim-passwd").success());
+}
+
+/// `virtcimd` with SASL on TCP and the read-write unix socket, one user in its credential store.
+fn our_daemon(dir: &Path) -> rpc_raw::Daemon {
+    let users = dir.join("users");
+    add_user(&users, USER, PASSWORD);
+    let port = rpc_raw::free_port();
+    let config = dir.join("virtcimd.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "state_dir = \"state\"\nunix_sock_dir = \"run\"\nlisten_tcp = 1\nlisten_addr = \"127.0.0.1\"\n\
+             tcp_port = \"{port}\"\nauth_tcp = \"sasl\"\nauth_unix_rw = \"sasl\"\ncredentials_file = \"users\"\n"
+        ),
+    )
+    .expect("config");
+    let mut daemon = rpc_raw::Daemon::spawn(dir, &config, port);
+    daemon.wait_for("virtcimd ready");
+    daemon
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_daemon_over_tcp_and_unix() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().to_path_buf();
+    let daemon = tokio::task::spawn_blocking(move || our_daemon(&dir))
+        .await
+        .unwrap();
+    let auth = auth_file(tmp.path(), "auth.conf", USER, PASSWORD);
+
+    // TCP: DIGEST-MD5 with the confidentiality layer, checked on the wire.
+    let recorder = Recorder::start(daemon.port).await;
+    let uri = format!(
+        "test+tcp://127.0.0.1:{}/default?authfile={}",
+        recorder.port,
+        auth.display()
+    );
+    let driver = open(&uri).await.expect("open our daemon over TCP");
+    let guest = "oursecretguest";
+    list_and_define(&driver, guest).await;
+    driver.close().await.expect("close");
+    let recording = recorder.last();
+    let to_server = recording.to_server.lock().unwrap().clone();
+    let to_client = recording.to_client.lock().unwrap().clone();
+    assert!(contains(&to_server, b"DIGEST-MD5"));
+    assert!(
+        !contains(&to_server, guest.as_bytes()),
+        "domain XML sent in clear"
+    );
+    assert!(
+        !contains(&to_client, guest.as_bytes()),
+        "domain names returned in clear"
+    );
+
+    // unix: SCRAM-SHA-256 by preference, DIGEST-MD5 (no layer there) when forced.
+    for extra in ["", "&auth=sasl.DIGEST-MD5"] {
+        let uri = format!(
+            "test+unix:///default?socket={}&authfile={}{extra}",
+            daemon.rw_socket().display(),
+            auth.display()
+        );
+        let driver = open(&uri).await.expect("open our daemon over unix");
+        list_and_define(&driver, "ourunixguest").await;
+        driver.close().await.expect("close");
+    }
+
+    // A wrong password: libvirt's message, code 45, and the daemon hangs up.
+    let wrong = auth_file(tmp.path(), "wrong.conf", USER, "not-the-password");
+    let uri = format!(
+        "test+tcp://127.0.0.1:{}/default?authfile={}",
+        recorder.port,
+        wrong.display()
+    );
+    let err = open(&uri).await.err().expect("a wrong password must fail");
+    assert_eq!(err.code, ErrorCode::AUTH_FAILED, "{}", err.message);
+    assert_eq!(err.message, "authentication failed: authentication failed");
+    let recording = recorder.last();
+    for _ in 0..200 {
+        if recording.server_closed.load(Ordering::SeqCst) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        recording.server_closed.load(Ordering::SeqCst),
+        "the connection was closed"
+    );
+    let uri = format!(
+        "test+unix:///default?socket={}&authfile={}",
+        daemon.rw_socket().display(),
+        wrong.display()
+    );
+    let err = open(&uri).await.err().expect("a wrong password must fail");
+    assert_eq!(err.code, ErrorCode::AUTH_FAILED, "{}", err.message);
 }

@@ -293,16 +293,15 @@ impl RemoteDriver {
         let client = RpcClient::new(stream);
 
         match client.call::<(), AuthListRet>(P::AuthList, &()).await {
-            Ok(ret) => match check_auth(&ret.types.0, params.auth.as_ref())? {
-                auth_type::SASL => {
+            Ok(ret) => {
+                if check_auth(&ret.types.0, params.auth.as_ref())? == auth_type::SASL {
                     let forced = match &params.auth {
                         Some(AuthChoice::Sasl { mechanism }) => mechanism.as_deref(),
                         _ => None,
                     };
                     authenticate_sasl(&client, uri, params.authfile.as_deref(), forced).await?;
                 }
-                _ => {}
-            },
+            }
             // A server without authentication support: libvirt assumes none is needed.
             Err(err) if is_no_support(&err) => {}
             Err(err) => return Err(err),
