@@ -832,6 +832,14 @@ pub fn default_config_path() -> PathBuf {
     base.join("virtcim/virtcimd.conf")
 }
 
+/// The AUTH_LIST answer for a listener's configured authentication.
+fn wire_auth(mode: crate::config::AuthMode) -> i32 {
+    match mode {
+        crate::config::AuthMode::Sasl => crate::rpc::proto::auth_type::SASL,
+        _ => crate::rpc::proto::auth_type::NONE,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -910,13 +918,5 @@ mod tests {
         }
         assert!(matches!(qemu.open(QEMU_SESSION_URI).await, Some(Ok(_))));
         assert!(qemu.open("test:///default").await.is_none());
-    }
-}
-
-/// The AUTH_LIST answer for a listener's configured authentication.
-fn wire_auth(mode: crate::config::AuthMode) -> i32 {
-    match mode {
-        crate::config::AuthMode::Sasl => crate::rpc::proto::auth_type::SASL,
-        _ => crate::rpc::proto::auth_type::NONE,
     }
 }

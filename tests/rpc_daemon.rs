@@ -1,6 +1,6 @@
 //! The `virtcimd` binary as an RPC server: its listeners come from the configuration (unix rw/ro sockets with their
-//! modes, TCP), CONNECT_OPEN names reach the daemon's own drivers, stale sockets are replaced, live ones and
-//! unsupported auth refused, and stock virsh talks to it.
+//! modes, TCP), CONNECT_OPEN names reach the daemon's own drivers, stale sockets are replaced, live ones
+//! refused, and stock virsh talks to it.
 
 mod rpc_raw;
 
@@ -150,28 +150,6 @@ fn a_stale_socket_is_replaced_a_live_one_refused() {
     std::os::unix::net::UnixStream::connect(run.join("libvirt-sock-ro"))
         .expect("the other listener still owns its socket");
     drop(other);
-}
-
-#[test]
-fn sasl_on_tcp_refuses_to_start_until_it_exists() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let port = rpc_raw::free_port();
-    let config = tmp.path().join("virtcimd.conf");
-    std::fs::write(
-        &config,
-        format!(
-            "state_dir = \"state\"\nunix_sock_dir = \"run\"\nlisten_tcp = 1\nlisten_addr = \"127.0.0.1\"\n\
-             tcp_port = \"{port}\"\nauth_tcp = \"sasl\"\ncredentials_file = \"users\"\n"
-        ),
-    )
-    .expect("config");
-    let (code, stderr) = Daemon::spawn(tmp.path(), &config, port).wait_exit();
-    assert_eq!(code, Some(1), "{stderr}");
-    assert!(
-        stderr.contains("auth_tcp = \"sasl\" is not available"),
-        "{stderr}"
-    );
-    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
 }
 
 #[test]
