@@ -570,3 +570,111 @@ async fn our_daemon_over_tcp_and_unix() {
     let err = open(&uri).await.err().expect("a wrong password must fail");
     assert_eq!(err.code, ErrorCode::AUTH_FAILED, "{}", err.message);
 }
+
+const CLI: &str = env!("CARGO_BIN_EXE_virtcim");
+
+fn have_script() -> bool {
+    std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok_and(|out| out.status.success())
+}
+
+/// Reads `from` into `seen` until it contains `needle` (or 20 s pass).
+async fn read_until(from: &mut tokio::process::ChildStdout, seen: &mut String, needle: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut buf = [0u8; 1024];
+    while !seen.contains(needle) {
+        let read = tokio::time::timeout_at(deadline, from.read(&mut buf)).await;
+        match read {
+            Ok(Ok(n)) if n > 0 => seen.push_str(&String::from_utf8_lossy(&buf[..n])),
+            _ => panic!("no {needle:?} in the CLI's output:\n{seen}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_cli_reads_the_auth_file_or_prompts_on_a_terminal() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().to_path_buf();
+    let daemon = tokio::task::spawn_blocking(move || our_daemon(&dir))
+        .await
+        .unwrap();
+    let uri = format!("test+tcp://127.0.0.1:{}/default", daemon.port);
+    let no_config = tmp.path().join("no-config");
+
+    // LIBVIRT_AUTH_FILE, as virsh reads it.
+    let auth = auth_file(tmp.path(), "auth.conf", USER, PASSWORD);
+    let out = tokio::process::Command::new(CLI)
+        .args(["-c", &uri, "list", "--all"])
+        .env("LIBVIRT_AUTH_FILE", &auth)
+        .env("XDG_CONFIG_HOME", &no_config)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .expect("run virtcim");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(" test "), "{stdout}");
+
+    // No auth file and no terminal: a clear error, no prompt.
+    let out = tokio::process::Command::new(CLI)
+        .args(["-c", &uri, "list"])
+        .env_remove("LIBVIRT_AUTH_FILE")
+        .env("XDG_CONFIG_HOME", &no_config)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .expect("run virtcim");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("Failed to collect auth credentials"),
+        "{stderr}"
+    );
+
+    // On a terminal (a pty from script(1)): the user name is asked with echo, the password without.
+    if !have_script() {
+        eprintln!("script(1) not installed, skipping the prompt check");
+        return;
+    }
+    let command = format!("{CLI} -c {uri} list --all");
+    let mut child = tokio::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env_remove("LIBVIRT_AUTH_FILE")
+        .env("XDG_CONFIG_HOME", &no_config)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run script");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut seen = String::new();
+    read_until(&mut stdout, &mut seen, "Enter username for 127.0.0.1: ").await;
+    stdin
+        .write_all(format!("{USER}\n").as_bytes())
+        .await
+        .unwrap();
+    read_until(
+        &mut stdout,
+        &mut seen,
+        &format!("Enter {USER}'s password for 127.0.0.1: "),
+    )
+    .await;
+    stdin
+        .write_all(format!("{PASSWORD}\n").as_bytes())
+        .await
+        .unwrap();
+    read_until(&mut stdout, &mut seen, "running").await;
+    let _ = tokio::time::timeout(Duration::from_secs(20), child.wait()).await;
+    assert!(
+        seen.contains(&format!("127.0.0.1: {USER}")),
+        "the user name is echoed:\n{seen}"
+    );
+    assert!(!seen.contains(PASSWORD), "the password was echoed:\n{seen}");
+}
