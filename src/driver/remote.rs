@@ -1395,11 +1395,154 @@ mod tests {
     fn auth_choice_follows_the_server_and_the_uri() {
         assert!(check_auth(&[auth_type::NONE], None).is_ok());
         assert!(check_auth(&[], None).is_ok());
-        let err = check_auth(&[auth_type::SASL], None).unwrap_err();
+        assert_eq!(
+            check_auth(&[auth_type::SASL], None).unwrap(),
+            auth_type::SASL
+        );
+        let err = check_auth(&[auth_type::POLKIT], None).unwrap_err();
         assert_eq!(err.code, ErrorCode::AUTH_UNAVAILABLE);
         let err = check_auth(&[auth_type::NONE], Some(&AuthChoice::Polkit)).unwrap_err();
         assert_eq!(err.code, ErrorCode::AUTH_FAILED);
         assert!(err.message.contains("polkit rejected"), "{}", err.message);
+    }
+
+    /// A fake daemon on `stream` answering AUTH_LIST with SASL and the SASL calls with a real [`SaslServer`] (user
+    /// alice), everything else with success; returns each (procedure, nil flag) of START and STEP it received.
+    async fn sasl_fake_daemon(mut stream: tokio::io::DuplexStream) -> Vec<(P, i32)> {
+        use crate::auth::{CredentialStore, SaslServer};
+        use crate::rpc::packet::{encode_frame, FrameDecoder, Message, Status};
+        use crate::rpc::xdr::Array;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let mut store = CredentialStore::new();
+        store.add_user("alice", "s3cret", &[]).unwrap();
+        let mut server = SaslServer::new(Arc::new(store), "virtcim", SaslTransport::Unix);
+        let mut seen = Vec::new();
+        let mut decoder = FrameDecoder::default();
+        let mut buf = vec![0u8; 65536];
+        loop {
+            let n = match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return seen,
+                Ok(n) => n,
+            };
+            decoder.push(&buf[..n]);
+            while let Ok(Some(frame)) = decoder.next_frame() {
+                let call = Message::from_frame(&frame).unwrap();
+                let number = call.header.proc_;
+                // `None`: the exchange failed, answered with an error.
+                let sasl_ret = |result: Result<SaslStep, SaslError>| {
+                    let (complete, data) = match result.ok()? {
+                        SaslStep::Continue(data) => (0, data),
+                        SaslStep::Done(data) => (1, data),
+                    };
+                    let (nil, data) = sasl_data(data);
+                    Some(
+                        AuthSaslRet {
+                            complete,
+                            nil,
+                            data,
+                        }
+                        .to_bytes(),
+                    )
+                };
+                let payload = if number == P::AuthList.number() {
+                    Some(
+                        AuthListRet {
+                            types: Array(vec![auth_type::SASL]),
+                        }
+                        .to_bytes(),
+                    )
+                } else if number == P::AuthSaslInit.number() {
+                    Some(
+                        StringRet {
+                            value: server.mechanisms().join(","),
+                        }
+                        .to_bytes(),
+                    )
+                } else if number == P::AuthSaslStart.number() {
+                    let args = AuthSaslStartArgs::from_bytes(&call.payload).unwrap();
+                    seen.push((P::AuthSaslStart, args.nil));
+                    let data = (args.nil == 0).then_some(args.data.0.as_slice());
+                    sasl_ret(server.start(&args.mech, data))
+                } else if number == P::AuthSaslStep.number() {
+                    let args = AuthSaslStepArgs::from_bytes(&call.payload).unwrap();
+                    seen.push((P::AuthSaslStep, args.nil));
+                    let data = (args.nil == 0).then_some(args.data.0.as_slice());
+                    sasl_ret(server.step(data))
+                } else if number == P::ConnectSupportsFeature.number() {
+                    Some(IntRet { value: 0 }.to_bytes())
+                } else {
+                    Some(Vec::new())
+                };
+                let reply = match payload {
+                    Some(payload) => encode_frame(&call.header.reply(Status::Ok), &payload),
+                    None => {
+                        let err = Error::with_detail(
+                            ErrorCode::AUTH_FAILED,
+                            ErrorDomain::RPC,
+                            "authentication failed",
+                        );
+                        let body = crate::rpc::error_to_wire(&err).to_bytes();
+                        encode_frame(&call.header.reply(Status::Error), &body)
+                    }
+                };
+                if stream.write_all(&reply).await.is_err() {
+                    return seen;
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn sasl_sends_nil_or_data_as_the_mechanism_needs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let good = tmp.path().join("auth.conf");
+        std::fs::write(
+            &good,
+            "[credentials-a]\nauthname=alice\npassword=s3cret\n[auth-libvirt-localhost]\ncredentials=a\n",
+        )
+        .unwrap();
+        let options = RemoteOptions {
+            read_only: false,
+            keepalive: None,
+        };
+        // SCRAM (the preference on unix) has an initial response; DIGEST-MD5 starts with nil and the server's
+        // challenge, and its last step sends data the server answers with rspauth.
+        let cases = [
+            ("", vec![(P::AuthSaslStart, 0), (P::AuthSaslStep, 0)]),
+            (
+                "&auth=sasl.DIGEST-MD5",
+                vec![(P::AuthSaslStart, 1), (P::AuthSaslStep, 0)],
+            ),
+        ];
+        for (extra, expected) in cases {
+            let text = format!("test+unix:///default?authfile={}{extra}", good.display());
+            let uri = Uri::parse(&text).unwrap();
+            let (ours, theirs) = tokio::io::duplex(65536);
+            let daemon = tokio::spawn(sasl_fake_daemon(theirs));
+            let driver = RemoteDriver::open_stream(ours, &uri, &text, &options)
+                .await
+                .unwrap_or_else(|err| panic!("{extra}: {}", err.message));
+            drop(driver);
+            assert_eq!(daemon.await.unwrap(), expected, "{extra}");
+        }
+        // A wrong password: the server's error comes back unchanged.
+        let bad = tmp.path().join("bad.conf");
+        std::fs::write(
+            &bad,
+            "[credentials-a]\nauthname=alice\npassword=nope\n[auth-libvirt-default]\ncredentials=a\n",
+        )
+        .unwrap();
+        let text = format!("test+unix:///default?authfile={}", bad.display());
+        let uri = Uri::parse(&text).unwrap();
+        let (ours, theirs) = tokio::io::duplex(65536);
+        tokio::spawn(sasl_fake_daemon(theirs));
+        let err = match RemoteDriver::open_stream(ours, &uri, &text, &options).await {
+            Ok(_) => panic!("a wrong password opened"),
+            Err(err) => err,
+        };
+        assert_eq!(err.code, ErrorCode::AUTH_FAILED);
+        assert_eq!(err.message, "authentication failed: authentication failed");
     }
 
     #[test]
