@@ -12,7 +12,7 @@
 //! unasked in between, so no byte is ever read on the wrong side of the switch.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -104,6 +104,8 @@ struct Shared {
     finished: watch::Sender<bool>,
     /// The security layer in effect, if any; reader and writer share it (one object keeps both directions).
     layer: Mutex<Option<Box<dyn SecurityLayer>>>,
+    /// Set once a layer is installed, so connections without one never take the lock per read or write.
+    layered: AtomicBool,
 }
 
 impl Shared {
@@ -144,6 +146,9 @@ impl Shared {
         bytes: &[u8],
         encode: bool,
     ) -> std::result::Result<Option<Vec<u8>>, ClientError> {
+        if !self.layered.load(Ordering::Acquire) {
+            return Ok(None);
+        }
         let mut layer = self
             .layer
             .lock()
@@ -289,6 +294,7 @@ impl RpcClient {
             stop,
             finished,
             layer: Mutex::new(None),
+            layered: AtomicBool::new(false),
         });
         tokio::spawn(write_loop(writer, queue, stop_rx.clone(), shared.clone()));
         tokio::spawn(read_loop(reader, stop_rx, shared.clone()));
@@ -403,6 +409,7 @@ impl RpcClient {
     pub fn install_layer(&self, layer: Box<dyn SecurityLayer>) {
         if let Ok(mut slot) = self.shared.layer.lock() {
             *slot = Some(layer);
+            self.shared.layered.store(true, Ordering::Release);
         }
     }
 
