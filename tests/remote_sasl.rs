@@ -1,9 +1,12 @@
 //! Our RPC client's SASL against real peers: a stock libvirtd with cyrus-sasl (its own SASL config and sasldb in a
 //! temp dir) over the unix socket (SCRAM-SHA-256) and TCP (DIGEST-MD5 with the encrypted layer, checked on the
 //! wire through a recording proxy), with credentials from an auth file named by `authfile=`; wrong passwords and
-//! refused mechanisms. Skipped with a note when libvirtd, saslpasswd2 or root are missing.
+//! refused mechanisms. Then the same client against `virtcimd` (TLS with SCRAM, TCP with DIGEST-MD5 encrypted,
+//! unix) and the `virtcim` CLI (auth file, or a prompt on a terminal). The stock-libvirtd tests are skipped with a
+//! note when libvirtd, saslpasswd2 or root are missing.
 
 mod rpc_raw;
+mod transport_pki;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -477,8 +480,9 @@ fn add_user(users: &Path, name: &str, password: &str) {
     assert!(child.wait().expect("virtcim-passwd").success());
 }
 
-/// `virtcimd` with SASL on TCP and the read-write unix socket, one user in its credential store.
-fn our_daemon(dir: &Path) -> rpc_raw::Daemon {
+/// `virtcimd` with SASL on TCP and the read-write unix socket (plus `extra` config lines), one user in its
+/// credential store.
+fn our_daemon(dir: &Path, extra: &str) -> rpc_raw::Daemon {
     let users = dir.join("users");
     add_user(&users, USER, PASSWORD);
     let port = rpc_raw::free_port();
@@ -487,7 +491,7 @@ fn our_daemon(dir: &Path) -> rpc_raw::Daemon {
         &config,
         format!(
             "state_dir = \"state\"\nunix_sock_dir = \"run\"\nlisten_tcp = 1\nlisten_addr = \"127.0.0.1\"\n\
-             tcp_port = \"{port}\"\nauth_tcp = \"sasl\"\nauth_unix_rw = \"sasl\"\ncredentials_file = \"users\"\n"
+             tcp_port = \"{port}\"\nauth_tcp = \"sasl\"\nauth_unix_rw = \"sasl\"\ncredentials_file = \"users\"\n{extra}"
         ),
     )
     .expect("config");
@@ -497,13 +501,31 @@ fn our_daemon(dir: &Path) -> rpc_raw::Daemon {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn our_daemon_over_tcp_and_unix() {
+async fn our_daemon_over_tls_tcp_and_unix() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().to_path_buf();
-    let daemon = tokio::task::spawn_blocking(move || our_daemon(&dir))
+    let pki = transport_pki::Pki::new(tmp.path());
+    let tls_port = rpc_raw::free_port();
+    let extra = format!(
+        "listen_tls = 1\ntls_port = \"{tls_port}\"\nauth_tls = \"sasl\"\n{}",
+        pki.server_config()
+    );
+    let daemon = tokio::task::spawn_blocking(move || our_daemon(&dir, &extra))
         .await
         .unwrap();
     let auth = auth_file(tmp.path(), "auth.conf", USER, PASSWORD);
+
+    // TLS: SCRAM-SHA-256 inside the TLS session.
+    let uri = format!(
+        "test+tls://127.0.0.1:{tls_port}/default?pkipath={}&authfile={}",
+        pki.client_dir.display(),
+        auth.display()
+    );
+    let driver = open(&uri)
+        .await
+        .expect("open our daemon over TLS with SASL");
+    list_and_define(&driver, "tlsguest").await;
+    driver.close().await.expect("close");
 
     // TCP: DIGEST-MD5 with the confidentiality layer, checked on the wire.
     let recorder = Recorder::start(daemon.port).await;
@@ -597,7 +619,7 @@ async fn read_until(from: &mut tokio::process::ChildStdout, seen: &mut String, n
 async fn our_cli_reads_the_auth_file_or_prompts_on_a_terminal() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().to_path_buf();
-    let daemon = tokio::task::spawn_blocking(move || our_daemon(&dir))
+    let daemon = tokio::task::spawn_blocking(move || our_daemon(&dir, ""))
         .await
         .unwrap();
     let uri = format!("test+tcp://127.0.0.1:{}/default", daemon.port);
