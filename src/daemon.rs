@@ -693,16 +693,31 @@ impl Daemon {
     ) -> Result<Option<Arc<crate::rpc::auth::SaslSettings>>, DaemonError> {
         let config = &self.config;
         let sasl = crate::config::AuthMode::Sasl;
-        let wanted = config.auth_unix_rw == sasl
-            || config.auth_unix_ro == sasl
-            || (config.listen_tcp && config.auth_tcp == sasl)
-            || (config.listen_tls && config.auth_tls == sasl);
-        if !wanted {
+        let wanted_by = [
+            ("auth_unix_rw", config.auth_unix_rw == sasl),
+            ("auth_unix_ro", config.auth_unix_ro == sasl),
+            ("auth_tcp", config.listen_tcp && config.auth_tcp == sasl),
+            ("auth_tls", config.listen_tls && config.auth_tls == sasl),
+        ]
+        .into_iter()
+        .find_map(|(key, wants)| wants.then_some(key));
+        let Some(key) = wanted_by else {
             return Ok(None);
-        }
+        };
         let path = config.credentials_file.as_deref().ok_or_else(|| {
-            DaemonError::Rpc("SASL needs credentials_file (users made with virtcim-passwd)".into())
+            DaemonError::Rpc(format!(
+                "{key} = \"sasl\" needs credentials_file (users made with virtcim-passwd)"
+            ))
         })?;
+        // Nobody could log in without the file: a typo in the path is better reported now.
+        if !path.exists() {
+            return Err(DaemonError::Rpc(format!(
+                "{key} = \"sasl\" needs credentials_file {}, which does not exist \
+                 (create users with virtcim-passwd -f {})",
+                path.display(),
+                path.display()
+            )));
+        }
         let settings = crate::rpc::auth::SaslSettings::from_file(
             path,
             crate::auth::DEFAULT_REALM,

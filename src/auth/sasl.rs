@@ -2,6 +2,10 @@
 //! (secrets from the credential store, never a plain password), the client, and the security layer after
 //! authentication. The mechanisms run inside rsasl: SCRAM-SHA-256 and PLAIN are rsasl's own, DIGEST-MD5 is our
 //! custom rsasl mechanism (`digest_md5`).
+//!
+//! rsasl's `Session` does not expose what a mechanism negotiated, so DIGEST-MD5 reports its SSF through a
+//! callback action (`NegotiatedSsf`) and reads the transport's SSF range through a callback property
+//! (`LayerPolicy`); the chunking by maxbuf lives in the mechanism's own encode/decode, which `SaslLayer` calls.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -347,7 +351,7 @@ struct ClientCallback {
     user: String,
     password: String,
     host: String,
-    transport: SaslTransport,
+    policy: (u32, u32),
     negotiated: Arc<Mutex<Negotiated>>,
 }
 
@@ -369,7 +373,7 @@ impl SessionCallback for ClientCallback {
             .satisfy::<AuthId>(&self.user)?
             .satisfy::<Password>(self.password.as_bytes())?
             .satisfy::<Hostname>(&self.host)?
-            .satisfy::<LayerPolicy>(&self.transport.ssf_policy())?;
+            .satisfy::<LayerPolicy>(&self.policy)?;
         Ok(())
     }
 }
@@ -380,6 +384,8 @@ pub struct SaslClient {
     host: String,
     user: String,
     password: String,
+    /// A cap below the transport's maximum SSF (picks a weaker cipher; tests and interop checks).
+    max_ssf: Option<u32>,
     session: Option<Session<NoValidation>>,
     negotiated: Arc<Mutex<Negotiated>>,
     /// The local mechanism has produced its last message / verified the server.
@@ -395,11 +401,24 @@ impl SaslClient {
             host: host.to_owned(),
             user: user.to_owned(),
             password: password.to_owned(),
+            max_ssf: None,
             session: None,
             negotiated: Arc::default(),
             mechanism_finished: false,
             done: false,
         }
+    }
+
+    /// Caps the SSF the client accepts (still at least the transport's minimum): on TCP 112 picks 3des and 56
+    /// picks rc4-56 when the server offers them, instead of the strongest cipher.
+    pub fn with_max_ssf(mut self, max_ssf: u32) -> SaslClient {
+        self.max_ssf = Some(max_ssf);
+        self
+    }
+
+    fn policy(&self) -> (u32, u32) {
+        let (min, max) = self.transport.ssf_policy();
+        (min, self.max_ssf.map_or(max, |cap| cap.clamp(min, max)))
     }
 
     /// Picks from the server's comma-separated list (or checks `forced`, from the URI's auth=sasl.MECH).
@@ -436,7 +455,7 @@ impl SaslClient {
             user: self.user.clone(),
             password: self.password.clone(),
             host: self.host.clone(),
-            transport: self.transport,
+            policy: self.policy(),
             negotiated: self.negotiated.clone(),
         };
         let config = config_for(mech, callback)?;
@@ -734,6 +753,34 @@ mod tests {
         assert_eq!(client_layer.decode(&back).unwrap(), frame);
         // Replaying a chunk is refused.
         assert!(client_layer.decode(&back).is_err());
+    }
+
+    #[test]
+    fn client_ssf_cap_picks_weaker_ciphers() {
+        for (cap, ssf) in [(112, 112), (56, 56), (1, 56)] {
+            let mut server = SaslServer::new(store(), "virtcim", SaslTransport::Tcp);
+            let mut client = SaslClient::new(SaslTransport::Tcp, "127.0.0.1", "alice", "s3cret")
+                .with_max_ssf(cap);
+            assert_eq!(client.start("DIGEST-MD5").unwrap(), None);
+            let SaslStep::Continue(challenge) = server.start("DIGEST-MD5", None).unwrap() else {
+                panic!("challenge")
+            };
+            let SaslStep::Continue(response) = client.step(challenge.as_deref(), false).unwrap()
+            else {
+                panic!("response")
+            };
+            let SaslStep::Done(rspauth) = server.step(response.as_deref()).unwrap() else {
+                panic!("done")
+            };
+            assert_eq!(
+                client.step(rspauth.as_deref(), true).unwrap(),
+                SaslStep::Done(None)
+            );
+            assert_eq!((server.ssf(), client.ssf()), (ssf, ssf), "cap {cap}");
+            let (mut s, mut c) = (server.into_layer().unwrap(), client.into_layer().unwrap());
+            assert_eq!(s.decode(&c.encode(b"hello").unwrap()).unwrap(), b"hello");
+            assert_eq!(c.decode(&s.encode(b"world").unwrap()).unwrap(), b"world");
+        }
     }
 
     #[test]

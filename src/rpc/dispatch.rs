@@ -1273,6 +1273,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn sasl_replies_keep_nil_apart_from_empty() {
+        use crate::auth::SaslStep;
+        let ret = sasl_ret(SaslStep::Continue(Some(Vec::new())));
+        assert_eq!((ret.complete, ret.nil, ret.data.0.len()), (0, 0, 0));
+        let ret = sasl_ret(SaslStep::Done(None));
+        assert_eq!((ret.complete, ret.nil, ret.data.0.len()), (1, 1, 0));
+        let ret = sasl_ret(SaslStep::Done(Some(b"v=abc".to_vec())));
+        assert_eq!(
+            (ret.complete, ret.nil, ret.data.0.as_slice()),
+            (1, 0, &b"v=abc"[..])
+        );
+    }
+
+    #[test]
     fn errors_map_to_the_wire_unchanged() {
         let cases = [
             (Error::no_support("virDomainGetJobStats"), 3, 20),

@@ -419,6 +419,12 @@ impl RpcServer {
                         }
                         // The final SASL reply went out plain; everything after it goes through the layer.
                         if let Some(layer) = state.sasl.as_mut().and_then(|s| s.pending_layer.take()) {
+                            // A client cannot have sent layer data before it saw that reply; bytes already
+                            // buffered would be read as the wrong kind.
+                            if decoder.buffered() > 0 {
+                                tracing::debug!("rpc client sent data before the SASL layer started, closing");
+                                break 'conn;
+                            }
                             outbox.layer = Some(layer);
                         }
                         if state.authenticated {
