@@ -11,6 +11,7 @@ mod domain;
 mod format;
 mod host;
 mod network;
+mod prompt;
 mod spec;
 mod storage;
 #[cfg(test)]
@@ -185,6 +186,7 @@ pub fn run(args: Vec<String>) -> i32 {
         print_out(&format!("{}\n", version_text(LIBVIRT_API_VERSION)));
         return 0;
     }
+    prompt::install_terminal_prompt();
     let rest = &args[start..];
     if rest.is_empty() {
         print_out(&global_help());

@@ -5,6 +5,10 @@
 //! wanted, CONNECT_OPEN with the URI's server-side name and the read-only flag, then SUPPORTS_FEATURE(event
 //! callbacks) and SUPPORTS_FEATURE(close callbacks). Lifecycle events are registered once, on the first
 //! subscriber, and fanned out to every subscriber.
+//!
+//! When AUTH_LIST asks for SASL (REPORT §9.2) the client runs AUTH_SASL_INIT / START / STEP with credentials from
+//! libvirt's auth file or, when the process registered one ([`set_credential_prompt`], the CLI on a terminal),
+//! from the user. A mechanism with a security layer (DIGEST-MD5 auth-conf over TCP) wraps every later byte.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -19,11 +23,14 @@ use super::{
     flags, DomainEvent, DomainInfo, DomainRef, DomainState, Driver, NetworkRef, NodeInfo, PoolInfo,
     PoolRef, VolumeInfo, VolumeRef,
 };
+use crate::auth::auth_file::{file_credentials, FileCredentials};
+use crate::auth::sasl::{SaslClient, SaslError, SaslLayer, SaslStep, SaslTransport};
 use crate::error::{io_error_text, Error, ErrorCode, ErrorDomain, Result};
 use crate::rpc::client::RpcClient;
+use crate::rpc::client::SecurityLayer;
 use crate::rpc::procedures::Procedure as P;
 use crate::rpc::proto::*;
-use crate::rpc::xdr::Xdr;
+use crate::rpc::xdr::{CharArray, Xdr};
 use crate::transport::{command, ssh, tls};
 use crate::uri::{AuthChoice, Transport, Uri};
 
@@ -286,7 +293,15 @@ impl RemoteDriver {
         let client = RpcClient::new(stream);
 
         match client.call::<(), AuthListRet>(P::AuthList, &()).await {
-            Ok(ret) => check_auth(&ret.types.0, params.auth.as_ref())?,
+            Ok(ret) => {
+                if check_auth(&ret.types.0, params.auth.as_ref())? == auth_type::SASL {
+                    let forced = match &params.auth {
+                        Some(AuthChoice::Sasl { mechanism }) => mechanism.as_deref(),
+                        _ => None,
+                    };
+                    authenticate_sasl(&client, uri, params.authfile.as_deref(), forced).await?;
+                }
+            }
             // A server without authentication support: libvirt assumes none is needed.
             Err(err) if is_no_support(&err) => {}
             Err(err) => return Err(err),
@@ -527,7 +542,8 @@ impl RemoteDriver {
 
 /// Picks the authentication method as libvirt's client does: the one the URI asks for if offered, else the
 /// server's first. Only "none" is implemented so far.
-fn check_auth(offered: &[i32], wanted: Option<&AuthChoice>) -> Result<()> {
+/// The authentication type to run: the server's first offer, or the one `auth=` asks for if offered.
+fn check_auth(offered: &[i32], wanted: Option<&AuthChoice>) -> Result<i32> {
     let name = |kind: i32| match kind {
         auth_type::NONE => "none",
         auth_type::SASL => "sasl",
@@ -553,7 +569,7 @@ fn check_auth(offered: &[i32], wanted: Option<&AuthChoice>) -> Result<()> {
         }
     };
     match chosen {
-        auth_type::NONE => Ok(()),
+        auth_type::NONE | auth_type::SASL => Ok(chosen),
         other => Err(Error::with_detail(
             ErrorCode::AUTH_UNAVAILABLE,
             ErrorDomain::RPC,
@@ -562,6 +578,184 @@ fn check_auth(offered: &[i32], wanted: Option<&AuthChoice>) -> Result<()> {
                 name(other)
             ),
         )),
+    }
+}
+
+/// What a credential prompt is asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CredentialRequest<'a> {
+    /// The authentication name for `host`.
+    Username { host: &'a str },
+    /// The password of `user` on `host` (read without echo).
+    Password { user: &'a str, host: &'a str },
+}
+
+/// Asks the user for a credential; `None` when none was given.
+pub type CredentialPrompt = dyn Fn(CredentialRequest<'_>) -> Option<String> + Send + Sync;
+
+static CREDENTIAL_PROMPT: std::sync::OnceLock<Box<CredentialPrompt>> = std::sync::OnceLock::new();
+
+/// Registers, once per process, how to ask for credentials the auth file does not give (libvirt's default auth
+/// callback: an interactive program on a terminal). Without one, missing credentials fail the open.
+pub fn set_credential_prompt(prompt: Box<CredentialPrompt>) {
+    let _ = CREDENTIAL_PROMPT.set(prompt);
+}
+
+/// SASL's view of the transport: unix, TLS and TCP as themselves; ssh and ext pipes count as a secure local pipe.
+fn sasl_transport(transport: Transport) -> SaslTransport {
+    match transport {
+        Transport::Unix => SaslTransport::Unix,
+        Transport::Tcp => SaslTransport::Tcp,
+        Transport::Tls => SaslTransport::Tls,
+        _ => SaslTransport::Ssh,
+    }
+}
+
+/// The minimum SSF libvirt's client demands where the transport itself gives no confidentiality (plain TCP).
+const TCP_MIN_SSF: u32 = 56;
+
+fn sasl_failure(what: &str, err: &SaslError) -> Error {
+    Error::with_detail(
+        ErrorCode::AUTH_FAILED,
+        ErrorDomain::RPC,
+        format!("{what}: {err}"),
+    )
+}
+
+/// The user name and password for `host`: the auth file's answers, completed by the registered prompt.
+fn sasl_credentials(authfile: Option<&str>, host: Option<&str>) -> Result<(String, String)> {
+    let FileCredentials {
+        mut authname,
+        mut password,
+    } = file_credentials(authfile, host)?;
+    let shown_host = host.unwrap_or("localhost");
+    if let Some(prompt) = CREDENTIAL_PROMPT.get() {
+        if authname.is_none() {
+            authname = prompt(CredentialRequest::Username { host: shown_host });
+        }
+        if let (None, Some(user)) = (&password, &authname) {
+            password = prompt(CredentialRequest::Password {
+                user,
+                host: shown_host,
+            });
+        }
+    }
+    match (authname, password) {
+        (Some(user), Some(password)) => Ok((user, password)),
+        _ => Err(Error::with_detail(
+            ErrorCode::AUTH_FAILED,
+            ErrorDomain::RPC,
+            format!(
+                "Failed to collect auth credentials: no authname/password for '{shown_host}' \
+                 in an auth file (LIBVIRT_AUTH_FILE, authfile=, ~/.config/libvirt/auth.conf)"
+            ),
+        )),
+    }
+}
+
+fn sasl_data(data: Option<Vec<u8>>) -> (i32, CharArray<AUTH_SASL_DATA_MAX>) {
+    match data {
+        None => (1, CharArray(Vec::new())),
+        Some(bytes) => (0, CharArray(bytes)),
+    }
+}
+
+fn server_data(ret: &AuthSaslRet) -> Option<&[u8]> {
+    (ret.nil == 0).then_some(ret.data.0.as_slice())
+}
+
+/// The SASL exchange of REPORT §9.2: INIT for the mechanism list, START with the initial response (nil when the
+/// mechanism has none), STEP while the server is not complete, and always a local step on the server's last
+/// answer (the client's check of the server). A layer-bearing result wraps the connection from here on.
+async fn authenticate_sasl(
+    client: &RpcClient,
+    uri: &Uri,
+    authfile: Option<&str>,
+    forced: Option<&str>,
+) -> Result<()> {
+    let transport = sasl_transport(uri.transport());
+    let offered = client
+        .call::<(), StringRet>(P::AuthSaslInit, &())
+        .await?
+        .value;
+    let probe = SaslClient::new(transport, uri.effective_host(), "", "");
+    let mechanism = probe
+        .choose(&offered, forced)
+        .map_err(|err| sasl_failure("Failed to start SASL negotiation", &err))?;
+    let (user, password) = sasl_credentials(authfile, uri.host.as_deref())?;
+    let mut sasl = SaslClient::new(transport, uri.effective_host(), &user, &password);
+    let initial = sasl
+        .start(mechanism)
+        .map_err(|err| sasl_failure("Failed to start SASL negotiation", &err))?;
+    let (nil, data) = sasl_data(initial);
+    let mut reply: AuthSaslRet = client
+        .call(
+            P::AuthSaslStart,
+            &AuthSaslStartArgs {
+                mech: mechanism.to_string(),
+                nil,
+                data,
+            },
+        )
+        .await?;
+    // Each server answer gets a local step; the loop ends once both sides are complete.
+    let mut rounds = 0;
+    loop {
+        rounds += 1;
+        if rounds > 16 {
+            return Err(Error::with_detail(
+                ErrorCode::AUTH_FAILED,
+                ErrorDomain::RPC,
+                "SASL negotiation did not finish",
+            ));
+        }
+        let server_done = reply.complete != 0;
+        let step = sasl
+            .step(server_data(&reply), server_done)
+            .map_err(|err| sasl_failure("Failed to step SASL negotiation", &err))?;
+        let (finished, next) = match step {
+            SaslStep::Done(_) if server_done => break,
+            SaslStep::Done(data) => (true, data),
+            SaslStep::Continue(data) => (false, data),
+        };
+        let (nil, data) = sasl_data(next);
+        reply = client
+            .call(P::AuthSaslStep, &AuthSaslStepArgs { nil, data })
+            .await?;
+        if finished {
+            if reply.complete == 0 {
+                return Err(Error::with_detail(
+                    ErrorCode::AUTH_FAILED,
+                    ErrorDomain::RPC,
+                    "SASL negotiation: the server wants more after the client finished",
+                ));
+            }
+            break;
+        }
+    }
+    let ssf = sasl.ssf();
+    if matches!(transport, SaslTransport::Tcp) && ssf < TCP_MIN_SSF {
+        return Err(Error::with_detail(
+            ErrorCode::AUTH_FAILED,
+            ErrorDomain::RPC,
+            format!("negotiation SSF {ssf} was not strong enough"),
+        ));
+    }
+    if let Some(layer) = sasl.into_layer() {
+        client.install_layer(Box::new(LayerAdapter(layer)));
+    }
+    Ok(())
+}
+
+/// The SASL security layer as the RPC client's stream wrapper.
+struct LayerAdapter(SaslLayer);
+
+impl SecurityLayer for LayerAdapter {
+    fn encode(&mut self, plain: &[u8]) -> std::result::Result<Vec<u8>, String> {
+        self.0.encode(plain).map_err(|err| err.to_string())
+    }
+    fn decode(&mut self, wire: &[u8]) -> std::result::Result<Vec<u8>, String> {
+        self.0.decode(wire).map_err(|err| err.to_string())
     }
 }
 
@@ -1201,11 +1395,154 @@ mod tests {
     fn auth_choice_follows_the_server_and_the_uri() {
         assert!(check_auth(&[auth_type::NONE], None).is_ok());
         assert!(check_auth(&[], None).is_ok());
-        let err = check_auth(&[auth_type::SASL], None).unwrap_err();
+        assert_eq!(
+            check_auth(&[auth_type::SASL], None).unwrap(),
+            auth_type::SASL
+        );
+        let err = check_auth(&[auth_type::POLKIT], None).unwrap_err();
         assert_eq!(err.code, ErrorCode::AUTH_UNAVAILABLE);
         let err = check_auth(&[auth_type::NONE], Some(&AuthChoice::Polkit)).unwrap_err();
         assert_eq!(err.code, ErrorCode::AUTH_FAILED);
         assert!(err.message.contains("polkit rejected"), "{}", err.message);
+    }
+
+    /// A fake daemon on `stream` answering AUTH_LIST with SASL and the SASL calls with a real [`SaslServer`] (user
+    /// alice), everything else with success; returns each (procedure, nil flag) of START and STEP it received.
+    async fn sasl_fake_daemon(mut stream: tokio::io::DuplexStream) -> Vec<(P, i32)> {
+        use crate::auth::{CredentialStore, SaslServer};
+        use crate::rpc::packet::{encode_frame, FrameDecoder, Message, Status};
+        use crate::rpc::xdr::Array;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let mut store = CredentialStore::new();
+        store.add_user("alice", "s3cret", &[]).unwrap();
+        let mut server = SaslServer::new(Arc::new(store), "virtcim", SaslTransport::Unix);
+        let mut seen = Vec::new();
+        let mut decoder = FrameDecoder::default();
+        let mut buf = vec![0u8; 65536];
+        loop {
+            let n = match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return seen,
+                Ok(n) => n,
+            };
+            decoder.push(&buf[..n]);
+            while let Ok(Some(frame)) = decoder.next_frame() {
+                let call = Message::from_frame(&frame).unwrap();
+                let number = call.header.proc_;
+                // `None`: the exchange failed, answered with an error.
+                let sasl_ret = |result: Result<SaslStep, SaslError>| {
+                    let (complete, data) = match result.ok()? {
+                        SaslStep::Continue(data) => (0, data),
+                        SaslStep::Done(data) => (1, data),
+                    };
+                    let (nil, data) = sasl_data(data);
+                    Some(
+                        AuthSaslRet {
+                            complete,
+                            nil,
+                            data,
+                        }
+                        .to_bytes(),
+                    )
+                };
+                let payload = if number == P::AuthList.number() {
+                    Some(
+                        AuthListRet {
+                            types: Array(vec![auth_type::SASL]),
+                        }
+                        .to_bytes(),
+                    )
+                } else if number == P::AuthSaslInit.number() {
+                    Some(
+                        StringRet {
+                            value: server.mechanisms().join(","),
+                        }
+                        .to_bytes(),
+                    )
+                } else if number == P::AuthSaslStart.number() {
+                    let args = AuthSaslStartArgs::from_bytes(&call.payload).unwrap();
+                    seen.push((P::AuthSaslStart, args.nil));
+                    let data = (args.nil == 0).then_some(args.data.0.as_slice());
+                    sasl_ret(server.start(&args.mech, data))
+                } else if number == P::AuthSaslStep.number() {
+                    let args = AuthSaslStepArgs::from_bytes(&call.payload).unwrap();
+                    seen.push((P::AuthSaslStep, args.nil));
+                    let data = (args.nil == 0).then_some(args.data.0.as_slice());
+                    sasl_ret(server.step(data))
+                } else if number == P::ConnectSupportsFeature.number() {
+                    Some(IntRet { value: 0 }.to_bytes())
+                } else {
+                    Some(Vec::new())
+                };
+                let reply = match payload {
+                    Some(payload) => encode_frame(&call.header.reply(Status::Ok), &payload),
+                    None => {
+                        let err = Error::with_detail(
+                            ErrorCode::AUTH_FAILED,
+                            ErrorDomain::RPC,
+                            "authentication failed",
+                        );
+                        let body = crate::rpc::error_to_wire(&err).to_bytes();
+                        encode_frame(&call.header.reply(Status::Error), &body)
+                    }
+                };
+                if stream.write_all(&reply).await.is_err() {
+                    return seen;
+                }
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn sasl_sends_nil_or_data_as_the_mechanism_needs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let good = tmp.path().join("auth.conf");
+        std::fs::write(
+            &good,
+            "[credentials-a]\nauthname=alice\npassword=s3cret\n[auth-libvirt-localhost]\ncredentials=a\n",
+        )
+        .unwrap();
+        let options = RemoteOptions {
+            read_only: false,
+            keepalive: None,
+        };
+        // SCRAM (the preference on unix) has an initial response; DIGEST-MD5 starts with nil and the server's
+        // challenge, and its last step sends data the server answers with rspauth.
+        let cases = [
+            ("", vec![(P::AuthSaslStart, 0), (P::AuthSaslStep, 0)]),
+            (
+                "&auth=sasl.DIGEST-MD5",
+                vec![(P::AuthSaslStart, 1), (P::AuthSaslStep, 0)],
+            ),
+        ];
+        for (extra, expected) in cases {
+            let text = format!("test+unix:///default?authfile={}{extra}", good.display());
+            let uri = Uri::parse(&text).unwrap();
+            let (ours, theirs) = tokio::io::duplex(65536);
+            let daemon = tokio::spawn(sasl_fake_daemon(theirs));
+            let driver = RemoteDriver::open_stream(ours, &uri, &text, &options)
+                .await
+                .unwrap_or_else(|err| panic!("{extra}: {}", err.message));
+            drop(driver);
+            assert_eq!(daemon.await.unwrap(), expected, "{extra}");
+        }
+        // A wrong password: the server's error comes back unchanged.
+        let bad = tmp.path().join("bad.conf");
+        std::fs::write(
+            &bad,
+            "[credentials-a]\nauthname=alice\npassword=nope\n[auth-libvirt-default]\ncredentials=a\n",
+        )
+        .unwrap();
+        let text = format!("test+unix:///default?authfile={}", bad.display());
+        let uri = Uri::parse(&text).unwrap();
+        let (ours, theirs) = tokio::io::duplex(65536);
+        tokio::spawn(sasl_fake_daemon(theirs));
+        let err = match RemoteDriver::open_stream(ours, &uri, &text, &options).await {
+            Ok(_) => panic!("a wrong password opened"),
+            Err(err) => err,
+        };
+        assert_eq!(err.code, ErrorCode::AUTH_FAILED);
+        assert_eq!(err.message, "authentication failed: authentication failed");
     }
 
     #[test]

@@ -5,9 +5,14 @@
 //! out), one writer task owns the write half (frames out, in the order queued). Callers only queue a frame and wait
 //! on a oneshot; several calls can be in flight at once. When the transport dies every waiting call fails with the
 //! reason, and so does every later call.
+//!
+//! A security layer (SASL DIGEST-MD5 auth-conf) can be installed once authentication is done: from then on the
+//! writer encodes every frame before it goes out and the reader decodes every byte before the frame decoder sees
+//! it. The caller installs it between the final authentication reply and its next call; the server sends nothing
+//! unasked in between, so no byte is ever read on the wrong side of the switch.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -64,6 +69,14 @@ impl From<ClientError> for Error {
     }
 }
 
+/// A security layer wrapping the byte stream both ways once authentication negotiated one.
+pub trait SecurityLayer: Send {
+    /// Plaintext (one or more whole frames) to the bytes to write.
+    fn encode(&mut self, plain: &[u8]) -> std::result::Result<Vec<u8>, String>;
+    /// Bytes as read (any split) to the plaintext completed so far.
+    fn decode(&mut self, wire: &[u8]) -> std::result::Result<Vec<u8>, String>;
+}
+
 /// A call waiting for its reply.
 struct Pending {
     prog: u32,
@@ -89,6 +102,10 @@ struct Shared {
     stop: watch::Sender<bool>,
     /// Becomes true once the reader has finished (EOF, error or stop).
     finished: watch::Sender<bool>,
+    /// The security layer in effect, if any; reader and writer share it (one object keeps both directions).
+    layer: Mutex<Option<Box<dyn SecurityLayer>>>,
+    /// Set once a layer is installed, so connections without one never take the lock per read or write.
+    layered: AtomicBool,
 }
 
 impl Shared {
@@ -120,6 +137,36 @@ impl Shared {
 
     fn is_dead(&self) -> bool {
         self.calls.lock().map(|c| c.dead.is_some()).unwrap_or(true)
+    }
+
+    /// Passes `bytes` through the security layer's `encode` (or `decode`); `None` when there is no layer (the
+    /// bytes stay as they are, uncopied).
+    fn through_layer(
+        &self,
+        bytes: &[u8],
+        encode: bool,
+    ) -> std::result::Result<Option<Vec<u8>>, ClientError> {
+        if !self.layered.load(Ordering::Acquire) {
+            return Ok(None);
+        }
+        let mut layer = self
+            .layer
+            .lock()
+            .map_err(|_| ClientError::Protocol("security layer state poisoned".into()))?;
+        let Some(layer) = layer.as_mut() else {
+            return Ok(None);
+        };
+        let result = if encode {
+            layer.encode(bytes)
+        } else {
+            layer.decode(bytes)
+        };
+        result.map(Some).map_err(|reason| {
+            ClientError::Protocol(format!(
+                "SASL security layer cannot {} data: {reason}",
+                if encode { "encode" } else { "decode" }
+            ))
+        })
     }
 
     fn heard(&self) {
@@ -246,6 +293,8 @@ impl RpcClient {
             last_heard: Mutex::new(Instant::now()),
             stop,
             finished,
+            layer: Mutex::new(None),
+            layered: AtomicBool::new(false),
         });
         tokio::spawn(write_loop(writer, queue, stop_rx.clone(), shared.clone()));
         tokio::spawn(read_loop(reader, stop_rx, shared.clone()));
@@ -355,6 +404,15 @@ impl RpcClient {
         });
     }
 
+    /// Wraps every byte from now on in `layer`. Call it after the reply that completed authentication and before
+    /// the next call; a second layer replaces the first.
+    pub fn install_layer(&self, layer: Box<dyn SecurityLayer>) {
+        if let Ok(mut slot) = self.shared.layer.lock() {
+            *slot = Some(layer);
+            self.shared.layered.store(true, Ordering::Release);
+        }
+    }
+
     /// Whether the transport still works.
     pub fn is_alive(&self) -> bool {
         !self.shared.is_dead()
@@ -402,7 +460,11 @@ where
             }
         };
         shared.heard();
-        decoder.push(&buf[..n]);
+        match shared.through_layer(&buf[..n], false) {
+            Ok(Some(plain)) => decoder.push(&plain),
+            Ok(None) => decoder.push(&buf[..n]),
+            Err(err) => break 'read err,
+        }
         loop {
             let frame = match decoder.next_frame() {
                 Ok(Some(frame)) => frame,
@@ -436,7 +498,15 @@ async fn write_loop<W>(
             _ = stop.wait_for(|stopping| *stopping) => None,
         };
         let Some(frame) = frame else { break };
-        if let Err(err) = writer.write_all(&frame).await {
+        let bytes = match shared.through_layer(&frame, true) {
+            Ok(Some(wrapped)) => wrapped,
+            Ok(None) => frame,
+            Err(err) => {
+                shared.die(err);
+                break;
+            }
+        };
+        if let Err(err) = writer.write_all(&bytes).await {
             shared.die(ClientError::Io {
                 op: "write",
                 message: crate::error::io_error_text(&err),
@@ -603,6 +673,104 @@ mod tests {
             .await
             .unwrap_err();
         assert!(err.message.contains("keepalive timeout"), "{}", err.message);
+    }
+
+    /// A stand-in security layer: chunks of a 4-byte length + the bytes XORed with 0x5a.
+    #[derive(Default)]
+    struct XorLayer {
+        pending: Vec<u8>,
+    }
+
+    impl SecurityLayer for XorLayer {
+        fn encode(&mut self, plain: &[u8]) -> std::result::Result<Vec<u8>, String> {
+            let mut out = u32::try_from(plain.len()).unwrap().to_be_bytes().to_vec();
+            out.extend(plain.iter().map(|byte| byte ^ 0x5a));
+            Ok(out)
+        }
+        fn decode(&mut self, wire: &[u8]) -> std::result::Result<Vec<u8>, String> {
+            self.pending.extend_from_slice(wire);
+            let mut out = Vec::new();
+            while self.pending.len() >= 4 {
+                let len = u32::from_be_bytes(self.pending[..4].try_into().unwrap()) as usize;
+                if len == 0 {
+                    return Err("empty chunk".into());
+                }
+                if self.pending.len() < 4 + len {
+                    break;
+                }
+                out.extend(self.pending[4..4 + len].iter().map(|byte| byte ^ 0x5a));
+                self.pending.drain(..4 + len);
+            }
+            Ok(out)
+        }
+    }
+
+    #[tokio::test]
+    async fn an_installed_layer_wraps_every_byte_both_ways() {
+        let (ours, mut server) = tokio::io::duplex(4096);
+        let client = Arc::new(RpcClient::new(ours));
+        // Before the layer: plain frames.
+        let plain = {
+            let client = client.clone();
+            tokio::spawn(async move { client.call::<(), ()>(Procedure::ConnectGetType, &()).await })
+        };
+        let first = read_frame(&mut server).await;
+        server
+            .write_all(&encode_frame(&first.header.reply(Status::Ok), &[]))
+            .await
+            .unwrap();
+        plain.await.unwrap().unwrap();
+        client.install_layer(Box::new(XorLayer::default()));
+
+        let wrapped = {
+            let client = client.clone();
+            tokio::spawn(async move {
+                client
+                    .call::<IntArgs, IntRet>(
+                        Procedure::ConnectSupportsFeature,
+                        &IntArgs { value: 10 },
+                    )
+                    .await
+            })
+        };
+        let mut server_layer = XorLayer::default();
+        let mut wire = Vec::new();
+        let frame = loop {
+            let mut chunk = [0u8; 256];
+            let n = server.read(&mut chunk).await.unwrap();
+            wire.extend_from_slice(&chunk[..n]);
+            let plain = server_layer.decode(&chunk[..n]).unwrap();
+            if !plain.is_empty() {
+                break plain;
+            }
+        };
+        // The wire carries the chunk, not the frame.
+        assert_ne!(wire[4..], frame[..]);
+        let call = Message::from_frame(&frame[4..]).unwrap();
+        assert_eq!(call.payload, [0, 0, 0, 10]);
+        let reply = encode_frame(
+            &call.header.reply(Status::Ok),
+            &IntRet { value: 1 }.to_bytes(),
+        );
+        // The reply arrives in two pieces that split the chunk header.
+        let chunk = server_layer.encode(&reply).unwrap();
+        server.write_all(&chunk[..2]).await.unwrap();
+        tokio::task::yield_now().await;
+        server.write_all(&chunk[2..]).await.unwrap();
+        assert_eq!(wrapped.await.unwrap().unwrap().value, 1);
+
+        // Undecodable input kills the connection with the layer's reason.
+        server.write_all(&[0, 0, 0, 0]).await.unwrap();
+        let err = client
+            .call::<(), ()>(Procedure::ConnectGetType, &())
+            .await
+            .unwrap_err();
+        assert!(
+            err.message
+                .contains("SASL security layer cannot decode data: empty chunk"),
+            "{}",
+            err.message
+        );
     }
 
     #[tokio::test]
