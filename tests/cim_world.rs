@@ -120,6 +120,8 @@ impl Daemon {
                 }
             }
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("virtcimd did not get ready:\n{}", seen.join("\n"));
     }
 }
