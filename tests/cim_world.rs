@@ -55,6 +55,18 @@ fn virsh_and_cim_see_each_others_changes() {
     eprintln!("cim_world.py world: {}", out.trim());
 }
 
+/// Labels a command result in assertion messages.
+trait Tap {
+    fn tap(self, what: &str) -> Self;
+}
+
+impl Tap for (bool, String, String) {
+    fn tap(self, what: &str) -> Self {
+        let (ok, out, err) = self;
+        (ok, out, format!("{err}\n(wbemcli ein {what})"))
+    }
+}
+
 /// A daemon started with extra configuration lines; killed on drop.
 struct Daemon {
     child: Child,
@@ -137,13 +149,11 @@ fn the_wbem_front_serves_a_remote_daemons_domains() {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("free port");
-    let remote = Daemon::start(
-        &format!(
-            "listen_tcp = 1\nlisten_tls = 0\nlisten_addr = \"127.0.0.1\"\ntcp_port = {port}\nauth_tcp = \"none\"\n"
-        ),
-        5,
+    let remote_config = format!(
+        "listen_tcp = 1\nlisten_tls = 0\nlisten_addr = \"127.0.0.1\"\ntcp_port = {port}\nauth_tcp = \"none\"\n"
     );
     let remote_uri = format!("test+tcp://127.0.0.1:{port}/default");
+    // The front starts before its remote host: it serves, and answers CIM_ERR_FAILED until the host is up.
     let front = Daemon::start(
         &format!(
             "listen_wbem_http = 1\nwbem_http_port = 0\nwbem_listen_addr = \"127.0.0.1\"\nwbem_auth = \"none\"\n\
@@ -152,6 +162,15 @@ fn the_wbem_front_serves_a_remote_daemons_domains() {
         1,
     );
     let wbem = front.wbem.expect("the front listens for WBEM");
+    let ein = |what: &str| {
+        run(Command::new("wbemcli")
+            .arg("ein")
+            .arg(format!("http://{wbem}/root/virt:KVM_ComputerSystem")))
+        .tap(what)
+    };
+    let (ok, out, err) = ein("before the remote host is up");
+    assert!(!ok && err.contains("CIM_ERR_FAILED"), "{out}{err}");
+    let remote = Daemon::start(&remote_config, 5);
     let (ok, out, err) = run(Command::new(python)
         .arg(world_script())
         .arg("remote")
@@ -163,9 +182,18 @@ fn the_wbem_front_serves_a_remote_daemons_domains() {
         "cim_world.py remote:\n{out}\n{err}"
     );
     eprintln!("cim_world.py remote: {}", out.trim());
-    // The remote daemon still serves afterwards (the front's connection did not disturb it).
-    let (ok, out, err) =
-        run(Command::new("virsh").args(["-c", &remote_uri, "list", "--all", "--name"]));
-    assert!(ok && out.contains("vm004"), "{out}{err}");
+    // The remote daemon restarts (a new one on the same port): the front reconnects by itself.
     drop(remote);
+    let (ok, out, err) = ein("while the remote host is down");
+    assert!(!ok && err.contains("CIM_ERR_FAILED"), "{out}{err}");
+    let _remote = Daemon::start(&remote_config, 2);
+    let (ok, out, err) = ein("after the remote host restarted");
+    assert!(ok, "{out}{err}");
+    let mut names: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.rsplit("Name=\"").next())
+        .map(|n| n.trim_end_matches('"'))
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["test", "vm000", "vm001"], "{out}");
 }
