@@ -37,14 +37,15 @@ const RICH: &str = "<domain type='test'><name>rich</name><uuid>11111111-2222-433
   </devices></domain>";
 
 const PLAIN: &str = "<domain type='test'><name>plain</name><uuid>11111111-2222-4333-8444-666666666666</uuid>\
-  <memory unit='KiB'>262144</memory><vcpu>1</vcpu><os><type>hvm</type></os>\
+  <memory unit='KiB'>262144</memory><vcpu current='1'>2</vcpu><os><type>hvm</type></os>\
   <devices><disk type='file' device='disk'><source file='/var/lib/plain.img'/><target dev='hda' bus='ide'/></disk>\
   </devices></domain>";
 
 const VOLUME: &str =
     "<volume><name>rich-disk.img</name><capacity unit='bytes'>1048576</capacity></volume>";
 
-/// Test driver state with `extra` plain domains, "rich" (running), "plain" (shut off) and a volume for vda.
+/// Test driver state with `extra` plain domains, "rich" (running, 2 of 4 vCPUs), "plain" (shut off, 1 of 2 vCPUs)
+/// and a volume for vda.
 fn prepare(state: &Path, extra: usize) {
     wbem_common::prepare_state(state, extra);
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -245,8 +246,36 @@ fn thousand_domains_enumerate() {
             elapsed.as_secs_f64() * 1000.0
         ));
     }
-    println!(
-        "1000 domains, EnumerateInstances:\n  {}",
-        report.join("\n  ")
-    );
+    let cs = r#"<IPARAMVALUE NAME="ObjectName"><INSTANCENAME CLASSNAME="KVM_ComputerSystem"><KEYBINDING NAME="CreationClassName"><KEYVALUE VALUETYPE="string">KVM_ComputerSystem</KEYVALUE></KEYBINDING><KEYBINDING NAME="Name"><KEYVALUE VALUETYPE="string">rich</KEYVALUE></KEYBINDING></INSTANCENAME></IPARAMVALUE>"#;
+    let assoc_class =
+        r#"<IPARAMVALUE NAME="AssocClass"><CLASSNAME NAME="KVM_SystemDevice"/></IPARAMVALUE>"#;
+    for (what, params) in [
+        (
+            "AssociatorNames(rich, KVM_SystemDevice)",
+            format!("{cs}{assoc_class}"),
+        ),
+        ("AssociatorNames(rich, every association)", cs.to_owned()),
+    ] {
+        let request = post(
+            "AssociatorNames",
+            &imethod_body("AssociatorNames", &params),
+            "",
+        );
+        let started = Instant::now();
+        let response =
+            raw_exchange(addr, &request, std::time::Duration::from_secs(600)).expect("response");
+        let elapsed = started.elapsed();
+        assert!(
+            !response.body.contains("<ERROR"),
+            "{what}: {}",
+            response.body
+        );
+        let items = count_items(&response.body, "<OBJECTPATH>");
+        assert!(items >= 19, "{what}: {items}\n{}", response.body);
+        report.push(format!(
+            "{what}: {items} in {:.0} ms",
+            elapsed.as_secs_f64() * 1000.0
+        ));
+    }
+    println!("1000 domains:\n  {}", report.join("\n  "));
 }

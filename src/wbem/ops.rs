@@ -609,7 +609,12 @@ impl Operations {
                 }
             }
             let refs: Vec<String> = aclass.references().map(|r| r.name.clone()).collect();
-            for assoc in provider.enumerate(&self.ctx(aclass, &ns_name)).await? {
+            let actx = self.ctx(aclass, &ns_name);
+            let candidates = match provider.references_to(&actx, &target).await? {
+                Some(found) => found,
+                None => provider.enumerate(&actx).await?,
+            };
+            for assoc in candidates {
                 let Some(role) = refs.iter().find(|r| {
                     f.role.as_ref().is_none_or(|want| want.eq_ignore_ascii_case(r))
                         && matches!(assoc.get(r), Some(Value::Reference(p)) if p.same_object(&target))

@@ -90,6 +90,9 @@ check(mem["AllocationUnits"] == "KiloBytes" and mem["VirtualQuantity"] == 524288
       "memory RASD")
 proc = conn.GetInstance(pywbem.CIMInstanceName("KVM_ProcResourceAllocationSettingData", {"InstanceID": "rich/proc"}))
 check(proc["VirtualQuantity"] == 2, "proc RASD VirtualQuantity (current vCPUs of a running domain)")
+plain_proc = conn.GetInstance(pywbem.CIMInstanceName("KVM_ProcResourceAllocationSettingData",
+                                                    {"InstanceID": "plain/proc"}))
+check(plain_proc["VirtualQuantity"] == 2, "proc RASD VirtualQuantity (configured vCPUs of a shut-off domain)")
 gfx = rich(all_instances["KVM_GraphicsResourceAllocationSettingData"], "InstanceID")
 check(set(gfx) == {"rich/vnc"} and gfx["rich/vnc"]["ResourceSubType"] == "vnc", "graphics RASD")
 check(gfx["rich/vnc"]["Address"] == "127.0.0.1:5905", "graphics Address")
@@ -161,6 +164,7 @@ check([o["InstanceID"] for o in owner] == ["KVM:" + DOM], "VSSDComponent RASD ->
 
 esd = conn.References(VSSD, ResultClass="KVM_ElementSettingData")
 check(len(esd) == 1 and esd[0]["ManagedElement"] == esd[0]["SettingData"], "ElementSettingData VSSD self")
+check(esd[0]["IsDefault"] == 1 and esd[0]["IsNext"] == 1, "ElementSettingData IsDefault/IsNext")
 esd_r = conn.AssociatorNames(proc_rasd, AssocClass="KVM_ElementSettingData", Role="SettingData")
 check([e["InstanceID"] for e in esd_r] == ["rich/proc"], "ElementSettingData RASD self")
 

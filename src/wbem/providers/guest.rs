@@ -824,17 +824,17 @@ fn vanished(err: &crate::error::Error) -> bool {
     err.code == ErrorCode::NO_DOMAIN
 }
 
-async fn read_def(
+/// One domain's XML (live when it runs) and facts; `None` when it vanished meanwhile.
+async fn read_domain(
     driver: &dyn Driver,
     dom: &DomainRef,
     autostart: bool,
-) -> Result<Option<(DomainDef, GuestFacts)>, OpError> {
+) -> Result<Option<(String, GuestFacts)>, OpError> {
     let xml = match driver.domain_get_xml_desc(dom, 0).await {
         Ok(xml) => xml,
         Err(err) if vanished(&err) => return Ok(None),
         Err(err) => return Err(err.into()),
     };
-    let def = DomainDef::from_xml(&xml, false)?;
     let autostart = if autostart {
         driver.domain_get_autostart(dom).await.unwrap_or(false)
     } else {
@@ -844,7 +844,7 @@ async fn read_def(
         active: dom.id >= 0,
         autostart,
     };
-    Ok(Some((def, facts)))
+    Ok(Some((xml, facts)))
 }
 
 async fn build(
@@ -871,8 +871,15 @@ pub async fn load_all_guests(
 ) -> Result<Vec<GuestModel>, OpError> {
     let mut defs = Vec::new();
     for dom in driver.list_all_domains(0).await? {
-        if let Some(entry) = read_def(driver, &dom, options.autostart).await? {
-            defs.push(entry);
+        let Some((xml, facts)) = read_domain(driver, &dom, options.autostart).await? else {
+            continue;
+        };
+        match DomainDef::from_xml(&xml, false) {
+            Ok(def) => defs.push((def, facts)),
+            // One domain whose XML we cannot model must not hide all the others.
+            Err(err) => {
+                tracing::warn!(domain = %dom.name, error = %err, "domain left out of the CIM model");
+            }
         }
     }
     Ok(build(driver, defs, options).await)
@@ -889,10 +896,11 @@ pub async fn load_guest(
         Err(err) if vanished(&err) => return Ok(None),
         Err(err) => return Err(err.into()),
     };
-    let Some(entry) = read_def(driver, &dom, options.autostart).await? else {
+    let Some((xml, facts)) = read_domain(driver, &dom, options.autostart).await? else {
         return Ok(None);
     };
-    Ok(build(driver, vec![entry], options).await.pop())
+    let def = DomainDef::from_xml(&xml, false)?;
+    Ok(build(driver, vec![(def, facts)], options).await.pop())
 }
 
 #[cfg(test)]

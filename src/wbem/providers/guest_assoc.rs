@@ -114,6 +114,11 @@ impl GuestAssociation {
                 inst
             }
         };
+        if self == GuestAssociation::ElementSettingData {
+            // As libvirt-CIM (DSP1057): the setting data is the element's default and next configuration.
+            inst.set("IsDefault", Value::Uint16(1));
+            inst.set("IsNext", Value::Uint16(1));
+        }
         inst.path = Some(path);
         inst
     }
@@ -179,6 +184,22 @@ impl Provider for GuestAssociationProvider {
             .ok_or_else(|| not_found(path))
     }
 
+    /// Only the guest the object belongs to is read: every object these associations link names its domain
+    /// in its keys.
+    async fn references_to(
+        &self,
+        ctx: &ProviderCtx<'_>,
+        object: &ObjectPath,
+    ) -> Result<Option<Vec<Instance>>, OpError> {
+        let Some(domain) = domain_of_object(object) else {
+            return Ok(Some(Vec::new()));
+        };
+        let model = load_guest(ctx.driver.as_ref(), domain, LoadOptions::KEYS_ONLY).await?;
+        Ok(Some(
+            model.map(|m| self.kind.instances(&m)).unwrap_or_default(),
+        ))
+    }
+
     async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
         let guests = load_all_guests(ctx.driver.as_ref(), LoadOptions::KEYS_ONLY).await?;
         Ok(guests.iter().flat_map(|g| self.kind.instances(g)).collect())
@@ -191,4 +212,23 @@ pub fn guest_association_providers() -> Vec<Arc<dyn Provider>> {
         .into_iter()
         .map(|kind| Arc::new(GuestAssociationProvider::new(kind)) as Arc<dyn Provider>)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wbem::providers::guest::{device_path, rasd_path, vssd_path, ResourceKind};
+
+    #[test]
+    fn every_linked_object_names_its_domain() {
+        let objects = [
+            computer_system_path("g1"),
+            vssd_path("g1"),
+            rasd_path(ResourceKind::Network, "g1", "52:54:00:00:00:01"),
+            device_path(ResourceKind::Controller, "g1", "controller:usb:0"),
+        ];
+        for object in &objects {
+            assert_eq!(domain_of_object(object), Some("g1"), "{object}");
+        }
+    }
 }

@@ -92,6 +92,17 @@ pub trait Provider: Send + Sync {
         Ok(out)
     }
 
+    /// For association providers: the association instances that may reference `object`, when the provider
+    /// can find them without enumerating every instance (`None`, the default: the caller filters
+    /// [`Provider::enumerate`]). May return more than the exact matches; the caller still checks the roles.
+    async fn references_to(
+        &self,
+        _ctx: &ProviderCtx<'_>,
+        _object: &ObjectPath,
+    ) -> Result<Option<Vec<Instance>>, OpError> {
+        Ok(None)
+    }
+
     /// An extrinsic method on an instance or class path, parameters already typed per the declaration.
     async fn invoke(
         &self,
