@@ -304,8 +304,6 @@ const DISK_DEF_MB: u64 = 5000;
 /// A RASD template by path (class and InstanceID "Minimum", "Maximum", "Increment" or "Default"), or `None`
 /// when the path names no template. The RASD providers answer GetInstance for template paths through this, so
 /// Associators over KVM_SettingsDefineCapabilities find them; `ctx.class` is the RASD class.
-// Called from the RASD providers of the guest lane (settings.rs), which merge separately.
-#[allow(dead_code)]
 pub async fn rasd_template(
     ctx: &ProviderCtx<'_>,
     path: &ObjectPath,

@@ -7,10 +7,16 @@
 
 use async_trait::async_trait;
 
-use super::capabilities::{alloc_caps_path, elec_path, template_path, vsmc_path, TemplateRole};
-use super::pools::{
-    all_domain_defs, guest_allocations, host_name, host_path, HostPools, NAMESPACE,
+use super::capabilities::{
+    alloc_caps_path, elec_path, template_path, vsmc_path, TemplateRole, ALLOC_CAPS_CLASS,
+    ELEC_CLASS, VSMC_CLASS,
 };
+use super::guest::{split_fq_devid, ResourceKind};
+use super::pools::{
+    guest_allocations, host_name, host_path, Allocation, HostPools, PoolId, PoolKind, HOST_CLASS,
+    NAMESPACE,
+};
+use super::vsms::{vsms_path, VSMS_CLASS};
 use super::{put, Provider, ProviderCtx};
 use crate::cim::{CimStatus, Instance, ObjectPath, Value};
 use crate::wbem::ops::OpError;
@@ -22,9 +28,6 @@ pub const ALLOCATED_FROM_POOL_CLASS: &str = "KVM_ElementAllocatedFromPool";
 pub const RASD_FROM_POOL_CLASS: &str = "KVM_ResourceAllocationFromPool";
 pub const SDC_CLASS: &str = "KVM_SettingsDefineCapabilities";
 
-pub const VSMS_CLASS: &str = "KVM_VirtualSystemManagementService";
-/// The Name key of the one VSMS, as libvirt-CIM.
-pub const VSMS_NAME: &str = "Management Service";
 const CS_CLASS: &str = "KVM_ComputerSystem";
 
 /// An association instance whose properties are its references; the path is built from them.
@@ -50,21 +53,6 @@ pub fn get_from_enumeration(
         .into_iter()
         .find(|i| i.path.as_ref().is_some_and(|p| p.same_object(path)))
         .ok_or_else(|| OpError::cim(CimStatus::NotFound, format!("no instance {path}")))
-}
-
-/// The virtual system management service's path (keys as libvirt-CIM: the host's CCN and name, "Management
-/// Service").
-pub fn vsms_path(host: &str) -> ObjectPath {
-    ObjectPath::instance(
-        Some(NAMESPACE),
-        VSMS_CLASS,
-        &[
-            ("SystemCreationClassName", "KVM_HostSystem"),
-            ("SystemName", host),
-            ("CreationClassName", VSMS_CLASS),
-            ("Name", VSMS_NAME),
-        ],
-    )
 }
 
 fn guest_path(name: &str) -> ObjectPath {
@@ -119,6 +107,109 @@ impl HostAssocProvider {
             .into_iter()
             .map(|assoc| HostAssocProvider { assoc })
             .collect()
+    }
+
+    /// The classes this association's ends can be (an object of another class has no instances).
+    fn endpoint(&self, class: &str) -> bool {
+        let is = |c: &str| class.eq_ignore_ascii_case(c);
+        let pool = PoolKind::ALL.iter().any(|k| is(k.class_name()));
+        let device = ResourceKind::ALL.iter().any(|k| is(k.device_class()));
+        let rasd = ResourceKind::ALL.iter().any(|k| is(k.rasd_class()));
+        match self.assoc {
+            HostAssoc::HostedResourcePool => pool || is(HOST_CLASS),
+            HostAssoc::HostedService => is(HOST_CLASS) || is(VSMS_CLASS),
+            HostAssoc::ElementCapabilities => {
+                pool || is(HOST_CLASS)
+                    || is(VSMS_CLASS)
+                    || is(VSMC_CLASS)
+                    || is(ALLOC_CAPS_CLASS)
+                    || is(CS_CLASS)
+                    || is(ELEC_CLASS)
+            }
+            HostAssoc::ElementAllocatedFromPool => pool || device,
+            HostAssoc::ResourceAllocationFromPool => pool || rasd,
+            HostAssoc::SettingsDefineCapabilities => is(ALLOC_CAPS_CLASS) || rasd,
+        }
+    }
+
+    /// The reference pairs of the instances that may name `object`, when that needs less than all of them.
+    async fn pairs_for(
+        &self,
+        ctx: &ProviderCtx<'_>,
+        object: &ObjectPath,
+    ) -> Result<Option<Vec<[(&'static str, ObjectPath); 2]>>, OpError> {
+        if !self.endpoint(&object.class_name) {
+            return Ok(Some(Vec::new()));
+        }
+        let is = |c: &str| object.class_name.eq_ignore_ascii_case(c);
+        let driver = ctx.driver.as_ref();
+        match self.assoc {
+            // A guest or its capabilities: the one pair.
+            HostAssoc::ElementCapabilities if is(CS_CLASS) || is(ELEC_CLASS) => {
+                let name = object
+                    .key_str("Name")
+                    .or_else(|| object.key_str("InstanceID"))
+                    .unwrap_or_default();
+                Ok(Some(vec![[
+                    ("ManagedElement", guest_path(name)),
+                    ("Capabilities", elec_path(name)),
+                ]]))
+            }
+            // A guest's device or RASD: that guest's allocations only.
+            HostAssoc::ElementAllocatedFromPool | HostAssoc::ResourceAllocationFromPool
+                if !PoolKind::ALL.iter().any(|k| is(k.class_name())) =>
+            {
+                let domain = object
+                    .key_str("SystemName")
+                    .or_else(|| {
+                        object
+                            .key_str("InstanceID")
+                            .and_then(split_fq_devid)
+                            .map(|(d, _)| d)
+                    })
+                    .unwrap_or_default();
+                let pools = HostPools::read(driver).await?;
+                let mut out = Vec::new();
+                for alloc in guest_allocations(driver, &pools, Some(domain), None).await? {
+                    self.push_allocation(&mut out, alloc);
+                }
+                Ok(Some(out))
+            }
+            // A pool: only the resources of its kind (memory, processor ... need no storage listing).
+            HostAssoc::ElementAllocatedFromPool | HostAssoc::ResourceAllocationFromPool => {
+                let Some(pool) = PoolId::from_path(object) else {
+                    return Ok(Some(Vec::new()));
+                };
+                let pools = HostPools::read(driver).await?;
+                let mut out = Vec::new();
+                if self.assoc == HostAssoc::ElementAllocatedFromPool {
+                    // A child pool's parent, or a primordial pool's children.
+                    for child in pools.ids().into_iter().filter(|p| p.kind == pool.kind) {
+                        if let Some(parent) = child.parent() {
+                            out.push([("Antecedent", parent.path()), ("Dependent", child.path())]);
+                        }
+                    }
+                }
+                for alloc in guest_allocations(driver, &pools, None, Some(pool.kind)).await? {
+                    if alloc.pool == pool {
+                        self.push_allocation(&mut out, alloc);
+                    }
+                }
+                Ok(Some(out))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn push_allocation(&self, out: &mut Vec<[(&'static str, ObjectPath); 2]>, alloc: Allocation) {
+        let antecedent = alloc.pool.path();
+        if self.assoc == HostAssoc::ElementAllocatedFromPool {
+            for device in alloc.devices {
+                out.push([("Antecedent", antecedent.clone()), ("Dependent", device)]);
+            }
+        } else {
+            out.push([("Antecedent", antecedent), ("Dependent", alloc.rasd)]);
+        }
     }
 
     /// The reference pairs of every instance, (role A, path A), (role B, path B).
@@ -181,20 +272,8 @@ impl HostAssocProvider {
                         }
                     }
                 }
-                for def in all_domain_defs(driver).await? {
-                    for alloc in guest_allocations(&def, &pools) {
-                        let antecedent = alloc.pool.path();
-                        if self.assoc == HostAssoc::ElementAllocatedFromPool {
-                            for device in alloc.devices {
-                                out.push([
-                                    ("Antecedent", antecedent.clone()),
-                                    ("Dependent", device),
-                                ]);
-                            }
-                        } else {
-                            out.push([("Antecedent", antecedent), ("Dependent", alloc.rasd)]);
-                        }
-                    }
+                for alloc in guest_allocations(driver, &pools, None, None).await? {
+                    self.push_allocation(&mut out, alloc);
                 }
             }
         }
@@ -222,12 +301,29 @@ impl Provider for HostAssocProvider {
     }
 
     async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
-        let mut out: Vec<Instance> = self
-            .pairs(ctx)
+        let pairs = self.pairs(ctx).await?;
+        Ok(self.instances(ctx, &pairs))
+    }
+
+    async fn references_to(
+        &self,
+        ctx: &ProviderCtx<'_>,
+        object: &ObjectPath,
+    ) -> Result<Option<Vec<Instance>>, OpError> {
+        Ok(self
+            .pairs_for(ctx, object)
             .await?
-            .iter()
-            .map(|refs| assoc_instance(ctx, refs))
-            .collect();
+            .map(|pairs| self.instances(ctx, &pairs)))
+    }
+}
+
+impl HostAssocProvider {
+    fn instances(
+        &self,
+        ctx: &ProviderCtx<'_>,
+        pairs: &[[(&'static str, ObjectPath); 2]],
+    ) -> Vec<Instance> {
+        let mut out: Vec<Instance> = pairs.iter().map(|refs| assoc_instance(ctx, refs)).collect();
         if self.assoc == HostAssoc::SettingsDefineCapabilities {
             for inst in &mut out {
                 let role = match inst.get("PartComponent") {
@@ -244,6 +340,6 @@ impl Provider for HostAssocProvider {
                 }
             }
         }
-        Ok(out)
+        out
     }
 }

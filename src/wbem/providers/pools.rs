@@ -6,11 +6,12 @@
 
 use async_trait::async_trait;
 
+use super::guest::{load_all_guests, load_guest, LoadOptions};
 use super::{put, Provider, ProviderCtx};
 use crate::cim::{CimStatus, Instance, ObjectPath, Value};
 use crate::driver::{flags, Driver};
 use crate::error::ErrorCode;
-use crate::model::{DomainDef, NetworkDef, PoolDef};
+use crate::model::{NetworkDef, PoolDef};
 use crate::wbem::ops::OpError;
 
 pub const NAMESPACE: &str = "root/virt";
@@ -210,35 +211,6 @@ impl HostPools {
         );
         out
     }
-
-    /// The disk pool holding a disk source: the active storage pool whose target path is the longest prefix.
-    pub fn disk_pool_of(&self, source: &str) -> Option<PoolId> {
-        self.storage
-            .iter()
-            .filter_map(|p| {
-                let dir = p.target_path.as_deref()?.trim_end_matches('/');
-                let inside = !dir.is_empty()
-                    && source.starts_with(dir)
-                    && source[dir.len()..].starts_with('/');
-                inside.then_some((dir.len(), &p.name))
-            })
-            .max_by_key(|(len, _)| *len)
-            .map(|(_, name)| PoolId::new(PoolKind::Disk, name))
-    }
-
-    /// The network pool of an interface: its network (type network) or the network owning its bridge.
-    pub fn network_pool_of(&self, iface_type: &str, source: Option<&str>) -> Option<PoolId> {
-        let source = source?;
-        let net = match iface_type {
-            "network" => self.networks.iter().find(|n| n.name == source),
-            "bridge" => self
-                .networks
-                .iter()
-                .find(|n| n.bridge.as_deref() == Some(source)),
-            _ => None,
-        }?;
-        Some(PoolId::new(PoolKind::Network, &net.name))
-    }
 }
 
 /// A driver without storage or networks has no pools of those kinds, not an error.
@@ -250,77 +222,61 @@ fn list_or_empty<T>(result: crate::error::Result<Vec<T>>) -> Result<Vec<T>, OpEr
     }
 }
 
-/// The guest devices and settings allocated from pools: for one domain, each (pool, device path, RASD path).
-/// A device with no pool (a console, a disk outside every storage pool) is left out, as libvirt-CIM does.
-pub fn guest_allocations(def: &DomainDef, pools: &HostPools) -> Vec<Allocation> {
-    use guest_paths as g;
-    let dom = def.name.as_str();
+/// The guest devices and settings allocated from pools: for each domain's resource that has a pool (as
+/// guest.rs resolves it) which exists now, the pool, the device paths realising it and the RASD path. A device
+/// with no pool (a console, a disk outside every storage pool) is left out, as libvirt-CIM does.
+/// `only`: the one domain to read (an association asked about one guest's device or RASD), else all.
+/// `kind`: only resources from pools of this kind (disk and network pools need the host's volumes and
+/// bridges; the others do not).
+pub async fn guest_allocations(
+    driver: &dyn Driver,
+    pools: &HostPools,
+    only: Option<&str>,
+    kind: Option<PoolKind>,
+) -> Result<Vec<Allocation>, OpError> {
+    let existing: Vec<PoolId> = pools
+        .ids()
+        .into_iter()
+        .filter(|p| kind.is_none_or(|k| p.kind == k))
+        .collect();
+    let options = LoadOptions {
+        host_index: kind.is_none_or(|k| !k.single()),
+        autostart: false,
+    };
+    let models = match only {
+        Some(name) => load_guest(driver, name, options)
+            .await?
+            .into_iter()
+            .collect(),
+        None => load_all_guests(driver, options).await?,
+    };
     let mut out = Vec::new();
-    let mut add = |pool: Option<PoolId>, devices: Vec<ObjectPath>, rasd: ObjectPath| {
-        if let Some(pool) = pool {
+    for model in models {
+        for resource in model.resources {
+            let Some(pool) = resource
+                .pool_id
+                .as_deref()
+                .and_then(PoolKind::parse_id)
+                .map(|(kind, name)| PoolId::new(kind, name))
+                .filter(|p| existing.contains(p))
+            else {
+                continue;
+            };
+            let Some(rasd) = resource.rasd.path else {
+                continue;
+            };
             out.push(Allocation {
                 pool,
-                devices,
+                devices: resource
+                    .devices
+                    .into_iter()
+                    .filter_map(|d| d.path)
+                    .collect(),
                 rasd,
             });
         }
-    };
-    let vcpus = if def.current_vcpus > 0 {
-        def.current_vcpus
-    } else {
-        def.vcpus
-    };
-    add(
-        Some(PoolId::primordial(PoolKind::Processor)),
-        (0..vcpus).map(|n| g::processor(dom, n)).collect(),
-        g::proc_rasd(dom),
-    );
-    add(
-        Some(PoolId::primordial(PoolKind::Memory)),
-        vec![g::memory(dom)],
-        g::mem_rasd(dom),
-    );
-    for disk in &def.devices.disks {
-        let pool = disk.source.as_deref().and_then(|s| pools.disk_pool_of(s));
-        add(
-            pool,
-            vec![g::logical_disk(dom, &disk.target_dev)],
-            g::disk_rasd(dom, &disk.target_dev),
-        );
     }
-    for iface in &def.devices.interfaces {
-        let pool = pools.network_pool_of(&iface.iface_type, iface.source.as_deref());
-        add(
-            pool,
-            vec![g::network_port(dom, &iface.mac)],
-            g::net_rasd(dom, &iface.mac),
-        );
-    }
-    for graphics in &def.devices.graphics {
-        let id = g::graphics_id(graphics);
-        add(
-            Some(PoolId::primordial(PoolKind::Graphics)),
-            vec![g::display_controller(dom, &id)],
-            g::graphics_rasd(dom, &id),
-        );
-    }
-    for input in &def.devices.inputs {
-        let id = g::input_id(input);
-        add(
-            Some(PoolId::primordial(PoolKind::Input)),
-            vec![g::pointing_device(dom, &id)],
-            g::input_rasd(dom, &id),
-        );
-    }
-    for controller in &def.devices.controllers {
-        let id = g::controller_id(controller);
-        add(
-            Some(PoolId::primordial(PoolKind::Controller)),
-            vec![g::controller(dom, &id)],
-            g::controller_rasd(dom, &id),
-        );
-    }
-    out
+    Ok(out)
 }
 
 /// One guest resource drawn from a pool: the pool, the device instances realising it, the RASD describing it.
@@ -329,24 +285,6 @@ pub struct Allocation {
     pub pool: PoolId,
     pub devices: Vec<ObjectPath>,
     pub rasd: ObjectPath,
-}
-
-/// Every domain's definition (the live one for a running domain), read once; domains that vanish meanwhile or
-/// whose XML does not parse are skipped.
-pub async fn all_domain_defs(driver: &dyn Driver) -> Result<Vec<DomainDef>, OpError> {
-    let mut out = Vec::new();
-    for dom in driver.list_all_domains(0).await? {
-        match driver.domain_get_xml_desc(&dom, 0).await {
-            Ok(xml) => {
-                if let Ok(def) = DomainDef::from_xml(&xml, false) {
-                    out.push(def);
-                }
-            }
-            Err(e) if e.code == ErrorCode::NO_DOMAIN => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(out)
 }
 
 /// libvirt's storage pool types that libvirt-CIM names in OtherResourceType.
@@ -536,95 +474,6 @@ impl Provider for PoolProvider {
     }
 }
 
-/// Guest device and RASD paths (REPORT §1.2 key formats) for the pool associations.
-// TODO(cimguest): switch to the path functions guest.rs exports once merged.
-pub mod guest_paths {
-    use crate::cim::ObjectPath;
-    use crate::model::{ControllerDef, GraphicsDef, InputDef};
-
-    const CS_CLASS: &str = "KVM_ComputerSystem";
-
-    fn device(class: &str, dom: &str, devid: &str) -> ObjectPath {
-        ObjectPath::instance(
-            Some(super::NAMESPACE),
-            class,
-            &[
-                ("SystemCreationClassName", CS_CLASS),
-                ("SystemName", dom),
-                ("CreationClassName", class),
-                ("DeviceID", &format!("{dom}/{devid}")),
-            ],
-        )
-    }
-
-    fn rasd(class: &str, dom: &str, devid: &str) -> ObjectPath {
-        ObjectPath::instance(
-            Some(super::NAMESPACE),
-            class,
-            &[("InstanceID", &format!("{dom}/{devid}"))],
-        )
-    }
-
-    pub fn graphics_id(g: &GraphicsDef) -> String {
-        if g.graphics_type == "vnc" {
-            "vnc".into()
-        } else {
-            format!("{}:{}", g.graphics_type, g.port.unwrap_or(-1))
-        }
-    }
-
-    pub fn input_id(i: &InputDef) -> String {
-        format!("{}:{}", i.input_type, i.bus.as_deref().unwrap_or("ps2"))
-    }
-
-    pub fn controller_id(c: &ControllerDef) -> String {
-        format!("controller:{}:{}", c.controller_type, c.index)
-    }
-
-    pub fn processor(dom: &str, n: u32) -> ObjectPath {
-        device("KVM_Processor", dom, &n.to_string())
-    }
-    pub fn memory(dom: &str) -> ObjectPath {
-        device("KVM_Memory", dom, "mem")
-    }
-    pub fn logical_disk(dom: &str, target: &str) -> ObjectPath {
-        device("KVM_LogicalDisk", dom, target)
-    }
-    pub fn network_port(dom: &str, mac: &str) -> ObjectPath {
-        device("KVM_NetworkPort", dom, mac)
-    }
-    pub fn display_controller(dom: &str, id: &str) -> ObjectPath {
-        device("KVM_DisplayController", dom, id)
-    }
-    pub fn pointing_device(dom: &str, id: &str) -> ObjectPath {
-        device("KVM_PointingDevice", dom, id)
-    }
-    pub fn controller(dom: &str, id: &str) -> ObjectPath {
-        device("KVM_Controller", dom, id)
-    }
-    pub fn proc_rasd(dom: &str) -> ObjectPath {
-        rasd("KVM_ProcResourceAllocationSettingData", dom, "proc")
-    }
-    pub fn mem_rasd(dom: &str) -> ObjectPath {
-        rasd("KVM_MemResourceAllocationSettingData", dom, "mem")
-    }
-    pub fn disk_rasd(dom: &str, target: &str) -> ObjectPath {
-        rasd("KVM_DiskResourceAllocationSettingData", dom, target)
-    }
-    pub fn net_rasd(dom: &str, mac: &str) -> ObjectPath {
-        rasd("KVM_NetResourceAllocationSettingData", dom, mac)
-    }
-    pub fn graphics_rasd(dom: &str, id: &str) -> ObjectPath {
-        rasd("KVM_GraphicsResourceAllocationSettingData", dom, id)
-    }
-    pub fn input_rasd(dom: &str, id: &str) -> ObjectPath {
-        rasd("KVM_InputResourceAllocationSettingData", dom, id)
-    }
-    pub fn controller_rasd(dom: &str, id: &str) -> ObjectPath {
-        rasd("KVM_ControllerResourceAllocationSettingData", dom, id)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -647,26 +496,5 @@ mod tests {
             PoolKind::parse_id("NetworkPool/a/b"),
             Some((PoolKind::Network, "a/b"))
         );
-    }
-
-    #[test]
-    fn disk_pool_is_the_longest_target_prefix() {
-        let pool = |name: &str, path: &str| PoolDef {
-            name: name.into(),
-            target_path: Some(path.into()),
-            ..PoolDef::default()
-        };
-        let pools = HostPools {
-            storage: vec![
-                pool("images", "/var/lib/images"),
-                pool("sub", "/var/lib/images/sub/"),
-            ],
-            networks: Vec::new(),
-        };
-        let of = |s: &str| pools.disk_pool_of(s).map(|p| p.name);
-        assert_eq!(of("/var/lib/images/a.qcow2").as_deref(), Some("images"));
-        assert_eq!(of("/var/lib/images/sub/b.img").as_deref(), Some("sub"));
-        assert_eq!(of("/var/lib/images2/c.img"), None);
-        assert_eq!(of("/elsewhere/d.img"), None);
     }
 }

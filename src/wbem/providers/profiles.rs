@@ -5,9 +5,9 @@
 
 use async_trait::async_trait;
 
-use super::capabilities::alloc_caps_path;
+use super::capabilities::{alloc_caps_path, ALLOC_CAPS_CLASS};
 use super::host_assoc::{assoc_instance, get_from_enumeration};
-use super::pools::{host_name, host_path, HostPools, PoolId, PoolKind};
+use super::pools::{host_name, host_path, HostPools, PoolId, PoolKind, HOST_CLASS};
 use super::{put, Provider, ProviderCtx};
 use crate::cim::{CimStatus, CimType, Instance, ObjectPath, Value};
 use crate::wbem::ops::OpError;
@@ -344,37 +344,74 @@ impl Provider for ConformsToProfileProvider {
 
     async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
         let driver = ctx.driver.as_ref();
-        let host = host_path(&host_name(driver).await);
         let guests: Vec<ObjectPath> = driver
             .list_all_domains(0)
             .await?
             .iter()
-            .map(|d| {
-                ObjectPath::instance(
-                    Some(VIRT_NAMESPACE),
-                    CS_CLASS,
-                    &[("CreationClassName", CS_CLASS), ("Name", &d.name)],
-                )
-            })
+            .map(|d| guest_path(&d.name))
             .collect();
+        let host = host_path(&host_name(driver).await);
         let pools = HostPools::read(driver).await?.ids();
-        let mut out = Vec::new();
-        for profile in &PROFILES {
-            let standard = profile_path(profile.instance_id);
-            for what in [profile.scoping, profile.central].into_iter().flatten() {
-                for element in conformant_paths(what, &host, &guests, &pools) {
-                    out.push(assoc_instance(
-                        ctx,
-                        &[
-                            ("ConformantStandard", standard.clone()),
-                            ("ManagedElement", element),
-                        ],
-                    ));
-                }
+        Ok(conforming(ctx, &host, &guests, &pools, None))
+    }
+
+    /// A guest's profiles need no listing; an object of a class no profile names has none.
+    async fn references_to(
+        &self,
+        ctx: &ProviderCtx<'_>,
+        object: &ObjectPath,
+    ) -> Result<Option<Vec<Instance>>, OpError> {
+        let is = |c: &str| object.class_name.eq_ignore_ascii_case(c);
+        if is(CS_CLASS) {
+            let guest = guest_path(object.key_str("Name").unwrap_or_default());
+            let host = host_path(&host_name(ctx.driver.as_ref()).await);
+            let only = Some(Conformant::Guests);
+            return Ok(Some(conforming(ctx, &host, &[guest], &[], only)));
+        }
+        let endpoint = is(PROFILE_CLASS)
+            || is(HOST_CLASS)
+            || is(ALLOC_CAPS_CLASS)
+            || PoolKind::ALL.iter().any(|k| is(k.class_name()));
+        Ok(if endpoint { None } else { Some(Vec::new()) })
+    }
+}
+
+fn guest_path(name: &str) -> ObjectPath {
+    ObjectPath::instance(
+        Some(VIRT_NAMESPACE),
+        CS_CLASS,
+        &[("CreationClassName", CS_CLASS), ("Name", name)],
+    )
+}
+
+/// The ElementConformsToProfile instances for the given host, guests and pools; `only` keeps one kind of
+/// element.
+fn conforming(
+    ctx: &ProviderCtx<'_>,
+    host: &ObjectPath,
+    guests: &[ObjectPath],
+    pools: &[PoolId],
+    only: Option<Conformant>,
+) -> Vec<Instance> {
+    let mut out = Vec::new();
+    for profile in &PROFILES {
+        let standard = profile_path(profile.instance_id);
+        for what in [profile.scoping, profile.central].into_iter().flatten() {
+            if only.is_some_and(|o| o != what) {
+                continue;
+            }
+            for element in conformant_paths(what, host, guests, pools) {
+                out.push(assoc_instance(
+                    ctx,
+                    &[
+                        ("ConformantStandard", standard.clone()),
+                        ("ManagedElement", element),
+                    ],
+                ));
             }
         }
-        Ok(out)
     }
+    out
 }
 
 #[cfg(test)]

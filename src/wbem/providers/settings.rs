@@ -92,6 +92,10 @@ impl Provider for RasdProvider {
     }
 
     async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {
+        // cimhost: the RASD templates of KVM_SettingsDefineCapabilities ("Minimum", "Default", ...).
+        if let Some(template) = super::capabilities::rasd_template(ctx, path).await? {
+            return Ok(template);
+        }
         let (domain, _) = path
             .key_str("InstanceID")
             .and_then(split_fq_devid)
