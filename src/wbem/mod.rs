@@ -1,12 +1,14 @@
 //! The WBEM server: `cimxml` (the DSP0201 codec, sans I/O), `ops` (the operations and the error-to-status
 //! map), `providers` (instances from the driver), `query` (WQL), `http` (the hyper front end), and
-//! [`start`], which opens the listeners a daemon's configuration asks for.
+//! `reconnect` (the driver for a remote `wbem_connect_uri`), and [`start`], which opens the listeners a daemon's
+//! configuration asks for.
 
 pub mod cimxml;
 pub mod http;
 pub mod ops;
 pub mod providers;
 pub mod query;
+pub mod reconnect;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -27,6 +29,12 @@ pub struct WbemListeners {
     pub https: Option<SocketAddr>,
 }
 
+/// Whether a URI is served by another daemon (everything but the in-process test driver): those connections
+/// can die and come back.
+fn is_remote(uri: &str) -> bool {
+    crate::uri::Uri::parse(uri).is_ok_and(|parsed| !parsed.is_local_in_process())
+}
+
 /// Opens the WBEM listeners the daemon's configuration enables and registers them as daemon services.
 pub async fn start(daemon: &mut Daemon) -> Result<WbemListeners, String> {
     let config = daemon.config().clone();
@@ -38,6 +46,11 @@ pub async fn start(daemon: &mut Daemon) -> Result<WbemListeners, String> {
     // A qemu URI may still be opening in the background: wait for it rather than open a second driver.
     let driver = match daemon.driver_when_open(&uri).await {
         Some(d) => d,
+        // A driver the daemon does not run (a remote daemon): opened now if it answers, else on the first
+        // request, and again whenever the connection dies.
+        None if is_remote(&uri) => {
+            Arc::new(reconnect::Reconnecting::open(&uri, ConnectOptions::default()).await)
+        }
         None => connect(&uri, &ConnectOptions::default())
             .await
             .map_err(|e| format!("wbem_connect_uri {uri}: {e}"))?,

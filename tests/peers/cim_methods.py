@@ -99,6 +99,11 @@ check(int(svc["Revision"]) >= 1312, "Revision numeric")
 svc_path = conn.EnumerateInstanceNames(VSMS)[0]
 svc_path.namespace = NS
 check(conn.GetInstance(svc_path)["Name"] == "Management Service", "VSMS GetInstance")
+hosts = conn.AssociatorNames(svc_path, AssocClass="KVM_HostedService")
+check(len(hosts) == 1 and hosts[0].classname == "KVM_HostSystem"
+      and hosts[0].keybindings["Name"] == svc["SystemName"], "the service is hosted by the host: %r" % hosts)
+services = conn.AssociatorNames(hosts[0], AssocClass="KVM_HostedService")
+check(any(p.classname == VSMS for p in services), "the host hosts the service")
 
 # DefineSystem on the instance path, CIM-XML embedded instances.
 MAC1 = "52:54:00:12:34:01"

@@ -1,0 +1,199 @@
+//! One world, and a remote host behind the WBEM front (issue 6 items 4 and 5). `virtcimd` runs the test
+//! driver with its unix socket and WBEM HTTP on loopback; stock virsh and pywbem change the same domains and
+//! each sees the other's changes at once. Then two daemons: the second listens on TCP (auth none), the first
+//! serves it through `wbem_connect_uri = "test+tcp://..."`, and CIM calls on the first are checked with virsh
+//! against the second.
+
+mod wbem_common;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::channel;
+use std::time::{Duration, Instant};
+
+use wbem_common::{prepare_state, run, venv_python, Options, Wbem};
+
+const DAEMON: &str = env!("CARGO_BIN_EXE_virtcimd");
+
+fn have_virsh() -> bool {
+    Command::new("virsh")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn world_script() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/cim_world.py")
+}
+
+fn unix_uri(dir: &Path) -> String {
+    format!(
+        "test+unix:///default?socket={}",
+        dir.join("run/libvirt-sock").display()
+    )
+}
+
+#[test]
+fn virsh_and_cim_see_each_others_changes() {
+    if !have_virsh() {
+        eprintln!("virsh not installed, skipping");
+        return;
+    }
+    let python = venv_python();
+    let wbem = Wbem::start(Options::default());
+    let (ok, out, err) = run(Command::new(python)
+        .arg(world_script())
+        .arg("world")
+        .arg(wbem.url())
+        .arg(unix_uri(wbem.dir.path())));
+    assert!(
+        ok && out.contains("OK "),
+        "cim_world.py world:\n{out}\n{err}"
+    );
+    eprintln!("cim_world.py world: {}", out.trim());
+}
+
+/// Labels a command result in assertion messages.
+trait Tap {
+    fn tap(self, what: &str) -> Self;
+}
+
+impl Tap for (bool, String, String) {
+    fn tap(self, what: &str) -> Self {
+        let (ok, out, err) = self;
+        (ok, out, format!("{err}\n(wbemcli ein {what})"))
+    }
+}
+
+/// A daemon started with extra configuration lines; killed on drop.
+struct Daemon {
+    child: Child,
+    dir: tempfile::TempDir,
+    wbem: Option<SocketAddr>,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+impl Daemon {
+    fn start(extra_config: &str, domains: usize) -> Daemon {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = dir.path().join("state");
+        prepare_state(&state, domains);
+        let config = format!(
+            "state_dir = \"{}\"\nunix_sock_dir = \"{}\"\n{extra_config}",
+            state.display(),
+            dir.path().join("run").display()
+        );
+        let conf = dir.path().join("virtcimd.conf");
+        std::fs::write(&conf, config).expect("write config");
+        let mut child = Command::new(DAEMON)
+            .arg("--config")
+            .arg(&conf)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn virtcimd");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut seen = Vec::new();
+        let mut wbem = None;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(line) = lines.recv_timeout(Duration::from_millis(200)) {
+                if line.contains("WBEM HTTP listening") {
+                    wbem = line
+                        .split("addr=")
+                        .nth(1)
+                        .and_then(|rest| rest.split_whitespace().next())
+                        .and_then(|a| a.parse().ok());
+                }
+                let ready = line.contains("virtcimd ready");
+                seen.push(line);
+                if ready {
+                    return Daemon { child, dir, wbem };
+                }
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("virtcimd did not get ready:\n{}", seen.join("\n"));
+    }
+}
+
+#[test]
+fn the_wbem_front_serves_a_remote_daemons_domains() {
+    if !have_virsh() {
+        eprintln!("virsh not installed, skipping");
+        return;
+    }
+    let python = venv_python();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port");
+    let remote_config = format!(
+        "listen_tcp = 1\nlisten_tls = 0\nlisten_addr = \"127.0.0.1\"\ntcp_port = {port}\nauth_tcp = \"none\"\n"
+    );
+    let remote_uri = format!("test+tcp://127.0.0.1:{port}/default");
+    // The front starts before its remote host: it serves, and answers CIM_ERR_FAILED until the host is up.
+    let front = Daemon::start(
+        &format!(
+            "listen_wbem_http = 1\nwbem_http_port = 0\nwbem_listen_addr = \"127.0.0.1\"\nwbem_auth = \"none\"\n\
+             wbem_connect_uri = \"{remote_uri}\"\n"
+        ),
+        1,
+    );
+    let wbem = front.wbem.expect("the front listens for WBEM");
+    let ein = |what: &str| {
+        run(Command::new("wbemcli")
+            .arg("ein")
+            .arg(format!("http://{wbem}/root/virt:KVM_ComputerSystem")))
+        .tap(what)
+    };
+    let (ok, out, err) = ein("before the remote host is up");
+    assert!(!ok && err.contains("CIM_ERR_FAILED"), "{out}{err}");
+    let remote = Daemon::start(&remote_config, 5);
+    let (ok, out, err) = run(Command::new(python)
+        .arg(world_script())
+        .arg("remote")
+        .arg(format!("http://{wbem}"))
+        .arg(&remote_uri)
+        .arg(unix_uri(front.dir.path())));
+    assert!(
+        ok && out.contains("OK "),
+        "cim_world.py remote:\n{out}\n{err}"
+    );
+    eprintln!("cim_world.py remote: {}", out.trim());
+    // The remote daemon restarts (a new one on the same port): the front reconnects by itself.
+    drop(remote);
+    let (ok, out, err) = ein("while the remote host is down");
+    assert!(!ok && err.contains("CIM_ERR_FAILED"), "{out}{err}");
+    let _remote = Daemon::start(&remote_config, 2);
+    let (ok, out, err) = ein("after the remote host restarted");
+    assert!(ok, "{out}{err}");
+    let mut names: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.rsplit("Name=\"").next())
+        .map(|n| n.trim_end_matches('"'))
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["test", "vm000", "vm001"], "{out}");
+}
