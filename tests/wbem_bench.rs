@@ -221,3 +221,36 @@ fn enumerate_1000_domains_vs_bare_hyper() {
         );
     }
 }
+
+/// The CIM layer alone (no HTTP): milliseconds per uncached EnumerateInstanceNames / EnumerateInstances of
+/// KVM_ComputerSystem with 1000 domains, from one task.
+#[test]
+#[ignore = "benchmark: run explicitly with --release --ignored --nocapture"]
+fn cim_layer_cost_per_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    wbem_common::prepare_state(&state, DOMAINS);
+    runtime().block_on(async move {
+        let driver: Arc<dyn virtcim::Driver> = virtcim::TestDriver::open(&state.join("test"))
+            .await
+            .unwrap();
+        let mut ops = Operations::new(Arc::new(builtin_repository().unwrap()), driver, "localhost");
+        ops.set_response_cache(false);
+        for method in ["EnumerateInstanceNames", "EnumerateInstances"] {
+            let body = imethod_body(
+                method,
+                "<IPARAMVALUE NAME=\"ClassName\"><CLASSNAME NAME=\"KVM_ComputerSystem\"/></IPARAMVALUE>",
+            );
+            let req = virtcim::cimxml::parse_request(body.as_bytes(), &Default::default()).unwrap();
+            let rounds = 50;
+            let started = Instant::now();
+            let mut bytes = 0;
+            for _ in 0..rounds {
+                bytes = ops.handle(&req).await.into_bytes().await.len();
+            }
+            #[allow(clippy::cast_precision_loss)]
+            let ms = started.elapsed().as_secs_f64() * 1000.0 / rounds as f64;
+            println!("BENCH CIM layer {method}: {bytes} bytes, {ms:.2} ms per request (uncached, no HTTP)");
+        }
+    });
+}

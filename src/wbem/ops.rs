@@ -611,10 +611,12 @@ impl Operations {
             }
             "EnumerateInstanceNames" => {
                 let class_name = class_param("ClassName")?;
-                let names = self.names_of(namespace, &class_name).await?;
-                Ok(IReturn::InstanceNames(
-                    names.iter().map(ObjectPath::local).collect(),
-                ))
+                let mut names = self.names_of(namespace, &class_name).await?;
+                for p in &mut names {
+                    p.host = None;
+                    p.namespace = None;
+                }
+                Ok(IReturn::InstanceNames(names))
             }
             "GetInstance" => {
                 let path = instance_param("InstanceName")?;
