@@ -64,9 +64,13 @@ struct InProcess {
 
 impl InProcess {
     async fn start() -> InProcess {
+        InProcess::with_domains(3).await
+    }
+
+    async fn with_domains(count: usize) -> InProcess {
         let dir = tempfile::tempdir().unwrap();
         let driver = TestDriver::open(&dir.path().join("test")).await.unwrap();
-        for i in 0..3 {
+        for i in 0..count {
             driver
                 .domain_define_xml(&domain_xml(&format!("vm{i:03}"), i + 1), 0)
                 .await
@@ -269,4 +273,22 @@ fn virsh_changes_over_rpc_show_in_the_next_cim_request() {
     assert!(property_of(&enumerate(), "fresh", "Name").is_some());
     virsh(&uri, &["undefine", "fresh"]);
     assert!(property_of(&enumerate(), "fresh", "Name").is_none());
+}
+
+#[tokio::test]
+async fn a_streamed_answer_is_reused_byte_for_byte() {
+    let t = InProcess::with_domains(400).await;
+    let first = t.enumerate().await;
+    assert_eq!(first.matches("<VALUE.NAMEDINSTANCE>").count(), 401);
+    assert!(
+        first.len() > 1_000_000,
+        "long enough to be streamed in several chunks"
+    );
+    let hits = t.ops.cache_hits();
+    let again = t.enumerate().await;
+    assert_eq!(t.ops.cache_hits(), hits + 1);
+    assert_eq!(again, first);
+    let names = t.names().await;
+    assert_eq!(t.names().await, names);
+    assert_eq!(names.matches("<INSTANCENAME ").count(), 401);
 }

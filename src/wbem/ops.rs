@@ -1339,45 +1339,45 @@ fn stream_large(
     slot: Option<CacheSlot>,
 ) -> Reply {
     let (tx, rx) = mpsc::channel::<Bytes>(4);
-    let mut head = String::with_capacity(160);
-    write_envelope_open(&mut head, message_id);
-    let method = method.to_owned();
+    let chunk_capacity = STREAM_CHUNK_BYTES + STREAM_CHUNK_BYTES / 4;
+    // The envelope head rides in the first chunk and the close in the last (fewer frames); the cache keeps
+    // only the element, as zero-copy slices of the same chunks.
+    let mut buf = String::with_capacity(chunk_capacity);
+    write_envelope_open(&mut buf, message_id);
+    let head_len = buf.len();
+    write_imethod_list_open(&mut buf, method);
     tokio::spawn(async move {
-        if tx.send(Bytes::from(head)).await.is_err() {
-            return;
-        }
         let mut kept = Vec::new();
-        let mut buf = String::with_capacity(STREAM_CHUNK_BYTES + STREAM_CHUNK_BYTES / 4);
-        write_imethod_list_open(&mut buf, &method);
+        let mut skip = head_len;
         let total = ret.list_len();
         let mut at = 0;
         while at < total {
             let to = (at + ITEMS_PER_STEP).min(total);
             write_ireturn_items(&mut buf, &ret, at..to, opts);
             at = to;
-            if buf.len() >= STREAM_CHUNK_BYTES {
+            if buf.len() >= STREAM_CHUNK_BYTES && at < total {
                 let chunk = Bytes::from(std::mem::replace(
                     &mut buf,
-                    String::with_capacity(STREAM_CHUNK_BYTES + STREAM_CHUNK_BYTES / 4),
+                    String::with_capacity(chunk_capacity),
                 ));
                 if slot.is_some() {
-                    kept.push(chunk.clone());
+                    kept.push(chunk.slice(skip..));
                 }
+                skip = 0;
                 if tx.send(chunk).await.is_err() {
                     return;
                 }
             }
         }
         buf.push_str(IMETHOD_LIST_CLOSE);
+        let element_end = buf.len();
+        buf.push_str(ENVELOPE_CLOSE);
         let last = Bytes::from(buf);
         if let Some(slot) = slot {
-            kept.push(last.clone());
+            kept.push(last.slice(skip..element_end));
             slot.cache.put(slot.key, slot.stamp, kept);
         }
-        if tx.send(last).await.is_err() {
-            return;
-        }
-        let _ = tx.send(Bytes::from_static(ENVELOPE_CLOSE.as_bytes())).await;
+        let _ = tx.send(last).await;
     });
     Reply::Chunks(rx)
 }
