@@ -1,6 +1,9 @@
 //! Benchmark (ignored by default; not a timed test): EnumerateInstances and EnumerateInstanceNames of
-//! KVM_ComputerSystem with 1000 domains, requests per second from 8 keep-alive clients, against a bare hyper
-//! server returning the same bytes. Run: `cargo test --release --test wbem_bench -- --ignored --nocapture`.
+//! KVM_ComputerSystem with 1000 domains, then EnumerateInstances of every KVM_ class the server has a provider
+//! for; requests per second from 8 keep-alive clients against the server without and with its response cache,
+//! each beside a bare hyper server returning the same bytes. Run:
+//! `cargo test --release --test wbem_bench -- --ignored --nocapture` (`WBEM_BENCH_CLASS_SECONDS` sets the
+//! seconds per extra class, default 2).
 
 mod wbem_common;
 
@@ -27,7 +30,15 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
-fn start_wbem(dir: &std::path::Path) -> SocketAddr {
+/// The WBEM server over one daemon's test driver, twice: without and with the response cache. Also returns
+/// the classes the server has providers for.
+struct Servers {
+    uncached: SocketAddr,
+    cached: SocketAddr,
+    classes: Vec<String>,
+}
+
+fn start_wbem(dir: &std::path::Path) -> Servers {
     let state = dir.join("state");
     wbem_common::prepare_state(&state, DOMAINS);
     let config = Config {
@@ -42,12 +53,30 @@ fn start_wbem(dir: &std::path::Path) -> SocketAddr {
                 .await
                 .unwrap();
             let driver = daemon.driver(TEST_URI).unwrap();
-            let ops = Operations::new(Arc::new(builtin_repository().unwrap()), driver, "localhost");
-            let server = Arc::new(WbemServer::new(Arc::new(ops), None, HttpLimits::default()));
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            let shutdown = daemon.shutdown();
-            daemon.spawn_service("wbem-http", server.serve_http(listener, shutdown));
+            let repo = Arc::new(builtin_repository().unwrap());
+            let mut addrs = Vec::new();
+            let mut classes = Vec::new();
+            for cache in [false, true] {
+                let mut ops = Operations::new(Arc::clone(&repo), Arc::clone(&driver), "localhost");
+                ops.set_response_cache(cache);
+                classes = ops
+                    .provided_classes()
+                    .into_iter()
+                    .filter(|(ns, class)| *ns == "root/virt" && class.starts_with("KVM_"))
+                    .map(|(_, class)| class.to_owned())
+                    .collect();
+                let server = Arc::new(WbemServer::new(Arc::new(ops), None, HttpLimits::default()));
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                addrs.push(listener.local_addr().unwrap());
+                let shutdown = daemon.shutdown();
+                daemon.spawn_service("wbem-http", server.serve_http(listener, shutdown));
+            }
+            tx.send(Servers {
+                uncached: addrs[0],
+                cached: addrs[1],
+                classes,
+            })
+            .unwrap();
             daemon.run_until(std::future::pending()).await;
         });
     });
@@ -93,18 +122,18 @@ fn start_bare(body: bytes::Bytes) -> SocketAddr {
     rx.recv().unwrap()
 }
 
-fn request(method: &str) -> Vec<u8> {
+fn request(method: &str, class: &str) -> Vec<u8> {
     let body = imethod_body(
         method,
-        "<IPARAMVALUE NAME=\"ClassName\"><CLASSNAME NAME=\"KVM_ComputerSystem\"/></IPARAMVALUE>",
+        &format!("<IPARAMVALUE NAME=\"ClassName\"><CLASSNAME NAME=\"{class}\"/></IPARAMVALUE>"),
     );
     post(method, &body, "")
 }
 
 /// Requests per second from `CLIENTS` keep-alive clients for `SECONDS`; checks every answer.
-fn measure(addr: SocketAddr, req: &[u8], expect_items: usize, marker: &str) -> f64 {
+fn measure(addr: SocketAddr, req: &[u8], expect_items: usize, marker: &str, seconds: u64) -> f64 {
     let done = Arc::new(AtomicUsize::new(0));
-    let deadline = Instant::now() + Duration::from_secs(SECONDS);
+    let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let threads: Vec<_> = (0..CLIENTS)
         .map(|_| {
@@ -132,26 +161,96 @@ fn measure(addr: SocketAddr, req: &[u8], expect_items: usize, marker: &str) -> f
     rate
 }
 
+/// One case: the uncached server, the cached one and a bare hyper server with the same bytes; prints a line.
+fn compare(servers: &Servers, method: &str, class: &str, marker: &str, seconds: u64) {
+    let req = request(method, class);
+    let sample =
+        wbem_common::raw_exchange(servers.uncached, &req, Duration::from_secs(60)).unwrap();
+    assert_eq!(sample.status, 200);
+    assert!(!sample.body.contains("<ERROR"), "{class}: {}", sample.body);
+    let items = sample.body.matches(marker).count();
+    let bare = start_bare(bytes::Bytes::from(sample.body.clone()));
+    let uncached = measure(servers.uncached, &req, items, marker, seconds);
+    let cached = measure(servers.cached, &req, items, marker, seconds);
+    let theirs = measure(bare, &req, items, marker, seconds);
+    println!(
+        "BENCH {method} {class}: {items} items, {} bytes, {CLIENTS} keep-alive clients: virtcim uncached \
+         {uncached:.1} req/s ({:.0}%), cached {cached:.1} req/s ({:.0}%), bare hyper (same bytes) {theirs:.1} req/s",
+        sample.body.len(),
+        100.0 * uncached / theirs,
+        100.0 * cached / theirs,
+    );
+}
+
 #[test]
 #[ignore = "benchmark: run explicitly with --release --ignored --nocapture"]
 fn enumerate_1000_domains_vs_bare_hyper() {
     let dir = tempfile::tempdir().unwrap();
-    let wbem = start_wbem(dir.path());
-    for (method, marker) in [
-        ("EnumerateInstanceNames", "<INSTANCENAME "),
-        ("EnumerateInstances", "<VALUE.NAMEDINSTANCE>"),
-    ] {
-        let req = request(method);
-        let sample = wbem_common::raw_exchange(wbem, &req, Duration::from_secs(60)).unwrap();
-        let items = DOMAINS + 1;
-        assert_eq!(sample.body.matches(marker).count(), items);
-        let bare = start_bare(bytes::Bytes::from(sample.body.clone()));
-        let ours = measure(wbem, &req, items, marker);
-        let theirs = measure(bare, &req, items, marker);
-        println!(
-            "BENCH {method}: {items} instances, {} bytes, {CLIENTS} keep-alive clients: virtcim {ours:.1} req/s, \
-             bare hyper (same bytes) {theirs:.1} req/s",
-            sample.body.len()
+    let servers = start_wbem(dir.path());
+    let cs = "KVM_ComputerSystem";
+    let names = request("EnumerateInstanceNames", cs);
+    let sample =
+        wbem_common::raw_exchange(servers.uncached, &names, Duration::from_secs(60)).unwrap();
+    assert_eq!(sample.body.matches("<INSTANCENAME ").count(), DOMAINS + 1);
+    compare(
+        &servers,
+        "EnumerateInstanceNames",
+        cs,
+        "<INSTANCENAME ",
+        SECONDS,
+    );
+    compare(
+        &servers,
+        "EnumerateInstances",
+        cs,
+        "<VALUE.NAMEDINSTANCE>",
+        SECONDS,
+    );
+    // Every KVM_ class the server has a provider for (the list grows as providers are added).
+    let seconds = std::env::var("WBEM_BENCH_CLASS_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2);
+    for class in servers.classes.iter().filter(|c| c.as_str() != cs) {
+        compare(
+            &servers,
+            "EnumerateInstances",
+            class,
+            "<VALUE.NAMEDINSTANCE>",
+            seconds,
         );
     }
+}
+
+/// The CIM layer alone (no HTTP): milliseconds per uncached EnumerateInstanceNames / EnumerateInstances of
+/// KVM_ComputerSystem with 1000 domains, from one task.
+#[test]
+#[ignore = "benchmark: run explicitly with --release --ignored --nocapture"]
+fn cim_layer_cost_per_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    wbem_common::prepare_state(&state, DOMAINS);
+    runtime().block_on(async move {
+        let driver: Arc<dyn virtcim::Driver> = virtcim::TestDriver::open(&state.join("test"))
+            .await
+            .unwrap();
+        let mut ops = Operations::new(Arc::new(builtin_repository().unwrap()), driver, "localhost");
+        ops.set_response_cache(false);
+        for method in ["EnumerateInstanceNames", "EnumerateInstances"] {
+            let body = imethod_body(
+                method,
+                "<IPARAMVALUE NAME=\"ClassName\"><CLASSNAME NAME=\"KVM_ComputerSystem\"/></IPARAMVALUE>",
+            );
+            let req = virtcim::cimxml::parse_request(body.as_bytes(), &Default::default()).unwrap();
+            let rounds = 50;
+            let started = Instant::now();
+            let mut bytes = 0;
+            for _ in 0..rounds {
+                bytes = ops.handle(&req).await.into_bytes().await.len();
+            }
+            #[allow(clippy::cast_precision_loss)]
+            let ms = started.elapsed().as_secs_f64() * 1000.0 / rounds as f64;
+            println!("BENCH CIM layer {method}: {bytes} bytes, {ms:.2} ms per request (uncached, no HTTP)");
+        }
+    });
 }

@@ -22,6 +22,16 @@ fn unsupported<T>(api: &str) -> Result<T> {
     Err(Error::no_support(api))
 }
 
+/// One domain as a front end that enumerates every domain needs it (see [`Driver::domain_summaries`]).
+#[derive(Clone, Debug)]
+pub struct DomainSummary {
+    pub dom: DomainRef,
+    pub state: DomainState,
+    pub reason: i32,
+    /// The definition that describes the domain now: the live one while it runs.
+    pub def: crate::model::DomainDef,
+}
+
 /// One connection to a hypervisor driver. Implementations are shared (`Arc<dyn Driver>`) and must be safe to call
 /// from many tasks at once.
 #[async_trait]
@@ -198,6 +208,37 @@ pub trait Driver: Send + Sync {
     async fn domain_get_vcpus(&self, dom: &DomainRef, flags: u32) -> Result<u32> {
         let _ = (dom, flags);
         unsupported("virDomainGetVcpusFlags")
+    }
+    /// Every domain with its state and current definition, in [`Driver::list_all_domains`] order (for front
+    /// ends that enumerate all domains, such as WBEM). The default asks per domain and parses each XML; a driver
+    /// holding its definitions in memory answers at once. A domain that vanishes meanwhile is left out.
+    async fn domain_summaries(&self) -> Result<Vec<DomainSummary>> {
+        let mut out = Vec::new();
+        for dom in self.list_all_domains(0).await? {
+            let gone = |e: &Error| e.code == crate::error::ErrorCode::NO_DOMAIN;
+            let (state, reason) = match self.domain_get_state(&dom, 0).await {
+                Err(e) if gone(&e) => continue,
+                other => other?,
+            };
+            let xml = match self.domain_get_xml_desc(&dom, 0).await {
+                Err(e) if gone(&e) => continue,
+                other => other?,
+            };
+            let def = crate::model::DomainDef::from_xml(&xml, false)?;
+            out.push(DomainSummary {
+                dom,
+                state,
+                reason,
+                def,
+            });
+        }
+        Ok(out)
+    }
+    /// A number that changes whenever anything this driver reports may have changed (a definition, a state,
+    /// an object appearing or going), so a front end may reuse an answer computed at the same number. `None`
+    /// (the default) means the driver cannot promise that, and nothing may be reused.
+    fn generation(&self) -> Option<u64> {
+        None
     }
     /// Lifecycle events of every domain of this connection, from now on.
     async fn domain_event_subscribe(&self) -> Result<broadcast::Receiver<DomainEvent>> {

@@ -1150,28 +1150,92 @@ pub enum PullItems {
     /// Instances, each with its full path.
     Instances(Vec<Instance>),
     Paths(Vec<ObjectPath>),
+    /// OpenQueryInstances / PullInstances: instances without paths; the Open response may add the
+    /// QueryResultClass output parameter.
+    Plain {
+        instances: Vec<Instance>,
+        result_class: Option<Class>,
+    },
 }
 
 fn esc(s: &str) -> Cow<'_, str> {
     quick_xml::escape::escape(s)
 }
 
+/// Appends `text` with the five XML special characters replaced by the entities quick-xml's `escape` uses,
+/// without an intermediate string (response writing is the hot path of large enumerations).
+fn push_esc(out: &mut String, text: &str) {
+    let mut start = 0;
+    for (i, byte) in text.bytes().enumerate() {
+        let entity = match byte {
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'&' => "&amp;",
+            b'\'' => "&apos;",
+            b'"' => "&quot;",
+            _ => continue,
+        };
+        out.push_str(&text[start..i]);
+        out.push_str(entity);
+        start = i + 1;
+    }
+    out.push_str(&text[start..]);
+}
+
+/// Appends ` NAME="value"` (the value escaped).
+fn push_attr(out: &mut String, name: &str, value: &str) {
+    out.push(' ');
+    out.push_str(name);
+    out.push_str("=\"");
+    push_esc(out, value);
+    out.push('"');
+}
+
+/// Appends the text form of a scalar (nothing for NULL or a non-scalar), escaped.
+fn push_scalar(out: &mut String, value: &Value) {
+    match value {
+        Value::String(s) => push_esc(out, s),
+        Value::Uint8(v) => push_display(out, v),
+        Value::Sint8(v) => push_display(out, v),
+        Value::Uint16(v) => push_display(out, v),
+        Value::Sint16(v) => push_display(out, v),
+        Value::Uint32(v) => push_display(out, v),
+        Value::Sint32(v) => push_display(out, v),
+        Value::Uint64(v) => push_display(out, v),
+        Value::Sint64(v) => push_display(out, v),
+        Value::Boolean(true) => out.push_str("TRUE"),
+        Value::Boolean(false) => out.push_str("FALSE"),
+        other => {
+            if let Some(text) = other.to_text() {
+                push_esc(out, &text);
+            }
+        }
+    }
+}
+
+/// Integers need no escaping.
+fn push_display(out: &mut String, value: &impl std::fmt::Display) {
+    let _ = write!(out, "{value}");
+}
+
 const XML_HEADER: &str = "<?xml version=\"1.0\" encoding=\"utf-8\" ?>\n";
 
-fn envelope(message_id: &str, body: &str) -> String {
-    format!(
-        "{XML_HEADER}<CIM CIMVERSION=\"2.0\" DTDVERSION=\"2.0\"><MESSAGE ID=\"{}\" PROTOCOLVERSION=\"1.0\"><SIMPLERSP>{body}</SIMPLERSP></MESSAGE></CIM>",
-        esc(message_id)
-    )
+/// What follows the operation response element in every response.
+pub const ENVELOPE_CLOSE: &str = "</SIMPLERSP></MESSAGE></CIM>";
+
+/// Writes the response envelope up to `SIMPLERSP` (the only part that depends on the request's message ID).
+pub fn write_envelope_open(out: &mut String, message_id: &str) {
+    out.push_str(XML_HEADER);
+    out.push_str("<CIM CIMVERSION=\"2.0\" DTDVERSION=\"2.0\"><MESSAGE");
+    push_attr(out, "ID", message_id);
+    out.push_str(" PROTOCOLVERSION=\"1.0\"><SIMPLERSP>");
 }
 
 fn error_element(out: &mut String, err: &CimError) {
-    let _ = write!(
-        out,
-        "<ERROR CODE=\"{}\" DESCRIPTION=\"{}\"/>",
-        err.status.code(),
-        esc(&err.description)
-    );
+    out.push_str("<ERROR");
+    push_attr(out, "CODE", &err.status.code().to_string());
+    push_attr(out, "DESCRIPTION", &err.description);
+    out.push_str("/>");
 }
 
 /// Writes the response to an intrinsic operation.
@@ -1181,51 +1245,88 @@ pub fn write_imethod_response(
     result: &Result<IReturn, CimError>,
     opts: WriteOptions,
 ) -> String {
-    let mut body = format!("<IMETHODRESPONSE NAME=\"{}\">", esc(method));
+    let mut out = String::with_capacity(1024);
+    write_envelope_open(&mut out, message_id);
+    write_imethod_element(&mut out, method, result, opts);
+    out.push_str(ENVELOPE_CLOSE);
+    out
+}
+
+/// Writes the `IMETHODRESPONSE` element of an intrinsic operation's response (no envelope).
+pub fn write_imethod_element(
+    out: &mut String,
+    method: &str,
+    result: &Result<IReturn, CimError>,
+    opts: WriteOptions,
+) {
+    out.push_str("<IMETHODRESPONSE");
+    push_attr(out, "NAME", method);
+    out.push('>');
     match result {
-        Err(err) => error_element(&mut body, err),
+        Err(err) => error_element(out, err),
         Ok(IReturn::Nothing) => {}
         Ok(IReturn::Pull(pull)) => {
-            body.push_str("<IRETURNVALUE>");
+            out.push_str("<IRETURNVALUE>");
             match &pull.items {
                 PullItems::Instances(items) => {
                     for i in items {
-                        body.push_str("<VALUE.INSTANCEWITHPATH>");
-                        let path = i
-                            .path
-                            .clone()
-                            .unwrap_or_else(|| ObjectPath::class(None, &i.class_name));
-                        write_instance_path(&mut body, &path);
-                        write_instance(&mut body, i, opts);
-                        body.push_str("</VALUE.INSTANCEWITHPATH>");
+                        out.push_str("<VALUE.INSTANCEWITHPATH>");
+                        match &i.path {
+                            Some(path) => write_instance_path(out, path),
+                            None => {
+                                write_instance_path(out, &ObjectPath::class(None, &i.class_name))
+                            }
+                        }
+                        write_instance(out, i, opts);
+                        out.push_str("</VALUE.INSTANCEWITHPATH>");
                     }
                 }
-                PullItems::Paths(paths) => {
-                    paths.iter().for_each(|p| write_instance_path(&mut body, p))
+                PullItems::Paths(paths) => paths.iter().for_each(|p| write_instance_path(out, p)),
+                PullItems::Plain { instances, .. } => {
+                    instances.iter().for_each(|i| write_instance(out, i, opts))
                 }
             }
-            body.push_str("</IRETURNVALUE>");
+            out.push_str("</IRETURNVALUE>");
+            if let PullItems::Plain {
+                result_class: Some(class),
+                ..
+            } = &pull.items
+            {
+                out.push_str("<PARAMVALUE NAME=\"QueryResultClass\">");
+                write_class(out, class, opts);
+                out.push_str("</PARAMVALUE>");
+            }
             let eos = if pull.end_of_sequence {
                 "TRUE"
             } else {
                 "FALSE"
             };
-            let _ = write!(
-                body,
-                "<PARAMVALUE NAME=\"EndOfSequence\" PARAMTYPE=\"boolean\"><VALUE>{eos}</VALUE></PARAMVALUE>\
-                 <PARAMVALUE NAME=\"EnumerationContext\" PARAMTYPE=\"string\"><VALUE>{}</VALUE></PARAMVALUE>",
-                esc(&pull.enumeration_context)
+            out.push_str("<PARAMVALUE NAME=\"EndOfSequence\" PARAMTYPE=\"boolean\"><VALUE>");
+            out.push_str(eos);
+            out.push_str(
+                "</VALUE></PARAMVALUE><PARAMVALUE NAME=\"EnumerationContext\" PARAMTYPE=\"string\"><VALUE>",
             );
+            push_esc(out, &pull.enumeration_context);
+            out.push_str("</VALUE></PARAMVALUE>");
         }
         Ok(ret) => {
-            body.push_str("<IRETURNVALUE>");
-            write_ireturn(&mut body, ret, opts);
-            body.push_str("</IRETURNVALUE>");
+            out.push_str("<IRETURNVALUE>");
+            write_ireturn(out, ret, opts);
+            out.push_str("</IRETURNVALUE>");
         }
     }
-    body.push_str("</IMETHODRESPONSE>");
-    envelope(message_id, &body)
+    out.push_str("</IMETHODRESPONSE>");
 }
+
+/// Opens the response element of a list result written piecewise with [`write_ireturn_items`].
+pub fn write_imethod_list_open(out: &mut String, method: &str) {
+    out.push_str("<IMETHODRESPONSE");
+    push_attr(out, "NAME", method);
+    out.push_str("><IRETURNVALUE>");
+}
+
+/// Closes what [`write_imethod_list_open`] opened.
+pub const IMETHOD_LIST_CLOSE: &str = "</IRETURNVALUE></IMETHODRESPONSE>";
 
 /// Writes the response to an extrinsic method: the return value (typed) and the OUT parameters.
 pub fn write_method_response(
@@ -1233,7 +1334,11 @@ pub fn write_method_response(
     method: &str,
     result: &Result<MethodReturn, CimError>,
 ) -> String {
-    let mut body = format!("<METHODRESPONSE NAME=\"{}\">", esc(method));
+    let mut body = String::with_capacity(512);
+    write_envelope_open(&mut body, message_id);
+    body.push_str("<METHODRESPONSE");
+    push_attr(&mut body, "NAME", method);
+    body.push('>');
     match result {
         Err(err) => error_element(&mut body, err),
         Ok(MethodReturn {
@@ -1275,89 +1380,119 @@ pub fn write_method_response(
         }
     }
     body.push_str("</METHODRESPONSE>");
-    envelope(message_id, &body)
+    body.push_str(ENVELOPE_CLOSE);
+    body
 }
 
-fn write_ireturn(out: &mut String, ret: &IReturn, opts: WriteOptions) {
+impl IReturn {
+    /// How many items a list result holds (0 for the other forms).
+    pub fn list_len(&self) -> usize {
+        match self {
+            IReturn::NamedInstances(v) | IReturn::ObjectsWithPath(v) => v.len(),
+            IReturn::InstanceNames(v) | IReturn::ObjectPaths(v) => v.len(),
+            IReturn::ClassesWithPath(v) => v.len(),
+            IReturn::Classes(v) => v.len(),
+            IReturn::ClassNames(v) => v.len(),
+            _ => 0,
+        }
+    }
+}
+
+/// Writes the items `range` of a list result (the whole result for a non-list form when `range` starts at 0).
+pub fn write_ireturn_items(
+    out: &mut String,
+    ret: &IReturn,
+    range: std::ops::Range<usize>,
+    opts: WriteOptions,
+) {
+    fn part<'a, T>(items: &'a [T], range: &std::ops::Range<usize>) -> &'a [T] {
+        let end = range.end.min(items.len());
+        items.get(range.start.min(end)..end).unwrap_or(&[])
+    }
     match ret {
-        IReturn::Nothing => {}
-        IReturn::Class(c) => write_class(out, c, opts),
-        IReturn::Classes(cs) => cs.iter().for_each(|c| write_class(out, c, opts)),
+        IReturn::Classes(cs) => part(cs, &range)
+            .iter()
+            .for_each(|c| write_class(out, c, opts)),
         IReturn::ClassNames(names) => {
-            for n in names {
-                let _ = write!(out, "<CLASSNAME NAME=\"{}\"/>", esc(n));
+            for n in part(names, &range) {
+                out.push_str("<CLASSNAME");
+                push_attr(out, "NAME", n);
+                out.push_str("/>");
             }
         }
-        IReturn::Instance(i) => write_instance(out, i, opts),
         IReturn::NamedInstances(items) => {
-            for i in items {
+            for i in part(items, &range) {
                 out.push_str("<VALUE.NAMEDINSTANCE>");
-                let path = i
-                    .path
-                    .clone()
-                    .unwrap_or_else(|| ObjectPath::class(None, &i.class_name));
-                write_instance_name(out, &path);
+                match &i.path {
+                    Some(path) => write_instance_name(out, path),
+                    None => write_instance_name(out, &ObjectPath::class(None, &i.class_name)),
+                }
                 write_instance(out, i, opts);
                 out.push_str("</VALUE.NAMEDINSTANCE>");
             }
         }
-        IReturn::InstanceNames(paths) => paths.iter().for_each(|p| write_instance_name(out, p)),
+        IReturn::InstanceNames(paths) => part(paths, &range)
+            .iter()
+            .for_each(|p| write_instance_name(out, p)),
         IReturn::ObjectsWithPath(items) => {
-            for i in items {
+            for i in part(items, &range) {
                 out.push_str("<VALUE.OBJECTWITHPATH>");
-                let path = i
-                    .path
-                    .clone()
-                    .unwrap_or_else(|| ObjectPath::class(None, &i.class_name));
-                write_instance_path(out, &path);
+                match &i.path {
+                    Some(path) => write_instance_path(out, path),
+                    None => write_instance_path(out, &ObjectPath::class(None, &i.class_name)),
+                }
                 write_instance(out, i, opts);
                 out.push_str("</VALUE.OBJECTWITHPATH>");
             }
         }
         IReturn::ClassesWithPath(items) => {
-            for (path, class) in items {
+            for (path, class) in part(items, &range) {
                 out.push_str("<VALUE.OBJECTWITHPATH><CLASSPATH>");
                 write_namespace_path(out, path);
-                let _ = write!(
-                    out,
-                    "<CLASSNAME NAME=\"{}\"/></CLASSPATH>",
-                    esc(&path.class_name)
-                );
+                out.push_str("<CLASSNAME");
+                push_attr(out, "NAME", &path.class_name);
+                out.push_str("/></CLASSPATH>");
                 write_class(out, class, opts);
                 out.push_str("</VALUE.OBJECTWITHPATH>");
             }
         }
         IReturn::ObjectPaths(paths) => {
-            for p in paths {
+            for p in part(paths, &range) {
                 out.push_str("<OBJECTPATH>");
                 if p.is_class_path() {
                     out.push_str("<CLASSPATH>");
                     write_namespace_path(out, p);
-                    let _ = write!(
-                        out,
-                        "<CLASSNAME NAME=\"{}\"/></CLASSPATH>",
-                        esc(&p.class_name)
-                    );
+                    out.push_str("<CLASSNAME");
+                    push_attr(out, "NAME", &p.class_name);
+                    out.push_str("/></CLASSPATH>");
                 } else {
                     write_instance_path(out, p);
                 }
                 out.push_str("</OBJECTPATH>");
             }
         }
+        single if range.start == 0 => write_ireturn(out, single, opts),
+        _ => {}
+    }
+}
+
+fn write_ireturn(out: &mut String, ret: &IReturn, opts: WriteOptions) {
+    match ret {
+        IReturn::Nothing => {}
+        IReturn::Class(c) => write_class(out, c, opts),
+        IReturn::Instance(i) => write_instance(out, i, opts),
         IReturn::Value(v) => write_value(out, v),
         IReturn::QualifierDecls(decls) => decls.iter().for_each(|d| write_qualifier_decl(out, d)),
-        // Written by write_imethod_response, which adds the output parameters after IRETURNVALUE.
+        // Written by write_imethod_element, which adds the output parameters after IRETURNVALUE.
         IReturn::Pull(_) => {}
+        list => write_ireturn_items(out, list, 0..usize::MAX, opts),
     }
 }
 
 fn write_namespace_path(out: &mut String, path: &ObjectPath) {
-    out.push_str("<NAMESPACEPATH>");
-    let _ = write!(
-        out,
-        "<HOST>{}</HOST>",
-        esc(path.host.as_deref().unwrap_or("localhost"))
-    );
+    out.push_str("<NAMESPACEPATH><HOST>");
+    push_esc(out, path.host.as_deref().unwrap_or("localhost"));
+    out.push_str("</HOST>");
     write_local_namespace(out, path.namespace.as_deref().unwrap_or(""));
     out.push_str("</NAMESPACEPATH>");
 }
@@ -1365,7 +1500,9 @@ fn write_namespace_path(out: &mut String, path: &ObjectPath) {
 fn write_local_namespace(out: &mut String, namespace: &str) {
     out.push_str("<LOCALNAMESPACEPATH>");
     for part in namespace.split('/').filter(|p| !p.is_empty()) {
-        let _ = write!(out, "<NAMESPACE NAME=\"{}\"/>", esc(part));
+        out.push_str("<NAMESPACE");
+        push_attr(out, "NAME", part);
+        out.push_str("/>");
     }
     out.push_str("</LOCALNAMESPACEPATH>");
 }
@@ -1375,6 +1512,12 @@ fn write_instance_path(out: &mut String, path: &ObjectPath) {
     write_namespace_path(out, path);
     write_instance_name(out, path);
     out.push_str("</INSTANCEPATH>");
+}
+
+fn write_classname(out: &mut String, class_name: &str) {
+    out.push_str("<CLASSNAME");
+    push_attr(out, "NAME", class_name);
+    out.push_str("/>");
 }
 
 /// A reference value: the most qualified form the path allows.
@@ -1392,36 +1535,28 @@ fn write_reference(out: &mut String, path: &ObjectPath) {
         (Some(_), Some(_), true) => {
             out.push_str("<CLASSPATH>");
             write_namespace_path(out, path);
-            let _ = write!(
-                out,
-                "<CLASSNAME NAME=\"{}\"/></CLASSPATH>",
-                esc(&path.class_name)
-            );
+            write_classname(out, &path.class_name);
+            out.push_str("</CLASSPATH>");
         }
         (None, Some(ns), true) => {
             out.push_str("<LOCALCLASSPATH>");
             write_local_namespace(out, ns);
-            let _ = write!(
-                out,
-                "<CLASSNAME NAME=\"{}\"/></LOCALCLASSPATH>",
-                esc(&path.class_name)
-            );
+            write_classname(out, &path.class_name);
+            out.push_str("</LOCALCLASSPATH>");
         }
-        (_, None, true) => {
-            let _ = write!(out, "<CLASSNAME NAME=\"{}\"/>", esc(&path.class_name));
-        }
+        (_, None, true) => write_classname(out, &path.class_name),
     }
     out.push_str("</VALUE.REFERENCE>");
 }
 
 fn write_instance_name(out: &mut String, path: &ObjectPath) {
-    let _ = write!(
-        out,
-        "<INSTANCENAME CLASSNAME=\"{}\">",
-        esc(&path.class_name)
-    );
+    out.push_str("<INSTANCENAME");
+    push_attr(out, "CLASSNAME", &path.class_name);
+    out.push('>');
     for (name, value) in &path.keys {
-        let _ = write!(out, "<KEYBINDING NAME=\"{}\">", esc(name));
+        out.push_str("<KEYBINDING");
+        push_attr(out, "NAME", name);
+        out.push('>');
         match value {
             Value::Reference(r) => write_reference(out, r),
             other => {
@@ -1432,12 +1567,13 @@ fn write_instance_name(out: &mut String, path: &ObjectPath) {
                     Value::Char16(_) => ("string", "char16"),
                     v => ("numeric", v.cim_type().map_or("string", |t| t.name())),
                 };
-                let text = other.to_text().unwrap_or_default();
-                let _ = write!(
-                    out,
-                    "<KEYVALUE VALUETYPE=\"{value_type}\" TYPE=\"{ty}\">{}</KEYVALUE>",
-                    esc(&text)
-                );
+                out.push_str("<KEYVALUE VALUETYPE=\"");
+                out.push_str(value_type);
+                out.push_str("\" TYPE=\"");
+                out.push_str(ty);
+                out.push_str("\">");
+                push_scalar(out, other);
+                out.push_str("</KEYVALUE>");
             }
         }
         out.push_str("</KEYBINDING>");
@@ -1474,19 +1610,21 @@ fn write_value(out: &mut String, value: &Value) {
         Value::Instance(inst) => {
             let mut xml = String::new();
             write_instance(&mut xml, inst, WriteOptions::default());
-            let _ = write!(out, "<VALUE>{}</VALUE>", esc(&xml));
+            out.push_str("<VALUE>");
+            push_esc(out, &xml);
+            out.push_str("</VALUE>");
         }
         Value::Class(class) => {
             let mut xml = String::new();
             write_class(&mut xml, class, WriteOptions::default());
-            let _ = write!(out, "<VALUE>{}</VALUE>", esc(&xml));
+            out.push_str("<VALUE>");
+            push_esc(out, &xml);
+            out.push_str("</VALUE>");
         }
         scalar => {
-            let _ = write!(
-                out,
-                "<VALUE>{}</VALUE>",
-                esc(&scalar.to_text().unwrap_or_default())
-            );
+            out.push_str("<VALUE>");
+            push_scalar(out, scalar);
+            out.push_str("</VALUE>");
         }
     }
 }
@@ -1524,7 +1662,7 @@ fn origin_attrs(
 ) {
     if opts.include_class_origin {
         if let Some(origin) = class_origin {
-            let _ = write!(out, " CLASSORIGIN=\"{}\"", esc(origin));
+            push_attr(out, "CLASSORIGIN", origin);
         }
     }
     if propagated {
@@ -1555,9 +1693,10 @@ fn write_property(
     };
     match (&ty.ty, ty.array) {
         (CimType::Reference(class), _) => {
-            let _ = write!(out, "<PROPERTY.REFERENCE NAME=\"{}\"", esc(name));
+            out.push_str("<PROPERTY.REFERENCE");
+            push_attr(out, "NAME", name);
             if let Some(class) = class {
-                let _ = write!(out, " REFERENCECLASS=\"{}\"", esc(class));
+                push_attr(out, "REFERENCECLASS", class);
             }
             origin_attrs(out, origin, propagated, opts);
             out.push('>');
@@ -1566,12 +1705,11 @@ fn write_property(
             out.push_str("</PROPERTY.REFERENCE>");
         }
         (t, Arrayness::Scalar) => {
-            let _ = write!(
-                out,
-                "<PROPERTY NAME=\"{}\" TYPE=\"{}\"",
-                esc(name),
-                t.name()
-            );
+            out.push_str("<PROPERTY");
+            push_attr(out, "NAME", name);
+            out.push_str(" TYPE=\"");
+            out.push_str(t.name());
+            out.push('"');
             origin_attrs(out, origin, propagated, opts);
             out.push_str(embedded);
             out.push('>');
@@ -1580,12 +1718,11 @@ fn write_property(
             out.push_str("</PROPERTY>");
         }
         (t, array) => {
-            let _ = write!(
-                out,
-                "<PROPERTY.ARRAY NAME=\"{}\" TYPE=\"{}\"",
-                esc(name),
-                t.name()
-            );
+            out.push_str("<PROPERTY.ARRAY");
+            push_attr(out, "NAME", name);
+            out.push_str(" TYPE=\"");
+            out.push_str(t.name());
+            out.push('"');
             if let Arrayness::Fixed(n) = array {
                 let _ = write!(out, " ARRAYSIZE=\"{n}\"");
             }
@@ -1601,7 +1738,9 @@ fn write_property(
 
 /// Writes an `INSTANCE` element.
 pub fn write_instance(out: &mut String, inst: &Instance, opts: WriteOptions) {
-    let _ = write!(out, "<INSTANCE CLASSNAME=\"{}\">", esc(&inst.class_name));
+    out.push_str("<INSTANCE");
+    push_attr(out, "CLASSNAME", &inst.class_name);
+    out.push('>');
     write_qualifiers(out, &inst.qualifiers, opts);
     for p in &inst.properties {
         write_property(out, &p.name, &p.ty, &p.value, None, opts);

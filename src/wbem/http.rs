@@ -151,9 +151,12 @@ pub fn fault_response(fault: &HttpFault) -> Response<ReplyBody> {
     resp
 }
 
-/// A response body: whole (sent with Content-Length) or streamed chunks (chunked encoding).
+/// A response body: whole or in parts known in advance (sent with Content-Length), or streamed chunks
+/// (chunked encoding).
 pub enum ReplyBody {
     Full(Option<Bytes>),
+    /// The parts left and their total length.
+    Parts(std::collections::VecDeque<Bytes>, u64),
     Chunks(mpsc::Receiver<Bytes>),
 }
 
@@ -167,18 +170,30 @@ impl Body for ReplyBody {
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         match self.get_mut() {
             ReplyBody::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            ReplyBody::Parts(parts, left) => {
+                let part = parts.pop_front();
+                if let Some(p) = &part {
+                    *left -= p.len() as u64;
+                }
+                Poll::Ready(part.map(|b| Ok(Frame::data(b))))
+            }
             ReplyBody::Chunks(rx) => rx.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b)))),
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        matches!(self, ReplyBody::Full(None))
+        match self {
+            ReplyBody::Full(None) => true,
+            ReplyBody::Parts(parts, _) => parts.is_empty(),
+            _ => false,
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
             ReplyBody::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             ReplyBody::Full(None) => SizeHint::with_exact(0),
+            ReplyBody::Parts(_, left) => SizeHint::with_exact(*left),
             ReplyBody::Chunks(_) => SizeHint::default(),
         }
     }
@@ -680,6 +695,10 @@ fn check_headers(req: &Request, cim_method: &str, cim_object: &str) -> Result<()
 fn cim_response(reply: Reply, prefix: Option<&str>) -> Response<ReplyBody> {
     let body = match reply {
         Reply::Whole(text) => ReplyBody::Full(Some(Bytes::from(text))),
+        Reply::Parts(parts) => {
+            let total = parts.iter().map(|p| p.len() as u64).sum();
+            ReplyBody::Parts(parts.into_iter().filter(|p| !p.is_empty()).collect(), total)
+        }
         Reply::Chunks(rx) => ReplyBody::Chunks(rx),
     };
     let mut resp = Response::new(body);

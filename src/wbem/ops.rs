@@ -3,6 +3,7 @@
 //! operation error to a CIM status.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -16,8 +17,9 @@ use crate::cim::{
 use crate::driver::Driver;
 use crate::error::{Error as DriverError, ErrorCode};
 use crate::wbem::cimxml::{
-    write_imethod_response, write_method_response, Call, CimError, IReturn, MethodReturn,
-    ParamValue, PullItems, PullResult, Request, WriteOptions,
+    write_envelope_open, write_imethod_element, write_imethod_list_open, write_ireturn_items,
+    write_method_response, Call, CimError, IReturn, MethodReturn, ParamValue, PullItems,
+    PullResult, Request, WriteOptions, ENVELOPE_CLOSE, IMETHOD_LIST_CLOSE,
 };
 use crate::wbem::providers::{all_providers, Provider, ProviderCtx};
 use crate::wbem::query::{self, QueryError};
@@ -89,15 +91,53 @@ pub fn cim_error(err: &OpError) -> CimError {
     CimError::new(status, message)
 }
 
-/// A response body: whole, or a channel of chunks for large results (sent with chunked encoding).
+/// A response body: whole, in parts known in advance (a reused answer; sent with Content-Length), or a channel
+/// of chunks for large results (sent with chunked encoding).
 pub enum Reply {
     Whole(String),
+    Parts(Vec<Bytes>),
     Chunks(mpsc::Receiver<Bytes>),
 }
 
-/// Results with more items than this are streamed in chunks of [`STREAM_CHUNK`] items.
+impl Reply {
+    /// The whole body (for tests and tools; a streamed body is drained).
+    pub async fn into_bytes(self) -> Vec<u8> {
+        match self {
+            Reply::Whole(text) => text.into_bytes(),
+            Reply::Parts(parts) => parts.concat(),
+            Reply::Chunks(mut rx) => {
+                let mut out = Vec::new();
+                while let Some(chunk) = rx.recv().await {
+                    out.extend_from_slice(&chunk);
+                }
+                out
+            }
+        }
+    }
+}
+
+/// List results with more items than this are streamed, in chunks of about [`STREAM_CHUNK_BYTES`].
 const STREAM_THRESHOLD: usize = 256;
-const STREAM_CHUNK: usize = 64;
+const STREAM_CHUNK_BYTES: usize = 256 * 1024;
+/// Items written between two looks at the chunk size.
+const ITEMS_PER_STEP: usize = 16;
+/// The response cache: most entries and most bytes held (a full cache drops its stale entries, then all).
+const CACHE_MAX_ENTRIES: usize = 256;
+const CACHE_MAX_BYTES: usize = 64 << 20;
+/// Classes whose providers compute instances only from driver state that [`Driver::generation`] covers and
+/// from provider state that only CIM writes change; answers about other classes are never reused. (A provider
+/// reporting counters that move by themselves, such as CPU time, must not be listed.)
+const CACHEABLE_CLASSES: &[&str] = &[
+    "KVM_ComputerSystem",
+    "KVM_HostSystem",
+    "KVM_HostedDependency",
+];
+/// Operations whose answers may be reused (pull operations keep server state and are never reused).
+const CACHEABLE_OPERATIONS: &[&str] = &[
+    "EnumerateInstances",
+    "EnumerateInstanceNames",
+    "GetInstance",
+];
 /// Pull contexts: default and largest OperationTimeout (seconds), most open at once, largest chunk.
 const PULL_DEFAULT_TIMEOUT: u32 = 60;
 const PULL_MAX_TIMEOUT: u32 = 3600;
@@ -110,6 +150,19 @@ type ProviderWithClass = (Arc<dyn Provider>, Arc<Class>);
 enum PullQueue {
     Instances(VecDeque<Instance>),
     Paths(VecDeque<ObjectPath>),
+    /// OpenQueryInstances: instances without paths.
+    Plain(VecDeque<Instance>),
+}
+
+/// What a pull operation asks for; it must match what the enumeration was opened for.
+#[derive(Clone, Copy)]
+enum PullKind {
+    /// PullInstancesWithPath.
+    WithPath,
+    /// PullInstancePaths.
+    Paths,
+    /// PullInstances (after OpenQueryInstances).
+    Plain,
 }
 
 struct PullContext {
@@ -118,13 +171,88 @@ struct PullContext {
     expires: Instant,
 }
 
-/// The operations service: repository, driver, providers and open pull enumerations.
+/// The operations service: repository, driver, providers, open pull enumerations and reusable answers.
 pub struct Operations {
     repo: Arc<Repository>,
     driver: Arc<dyn Driver>,
     providers: Vec<Arc<dyn Provider>>,
     host: String,
     pulls: Mutex<HashMap<String, PullContext>>,
+    cache: Option<Arc<ResponseCache>>,
+}
+
+/// When an answer was computed: the driver's generation and the count of CIM writes, both read before.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct Stamp {
+    driver: u64,
+    writes: u64,
+}
+
+struct CachedReply {
+    stamp: Stamp,
+    /// The `IMETHODRESPONSE` element (everything but the envelope, which carries the message ID).
+    parts: Vec<Bytes>,
+    size: usize,
+}
+
+/// Answers of read operations, reused while nothing changed: keyed on the whole request (namespace, operation,
+/// every parameter including flags and PropertyList) and valid only at the stamp they were computed at.
+#[derive(Default)]
+struct ResponseCache {
+    /// Bumped after every CIM write (InvokeMethod, Create/Modify/DeleteInstance): providers keep state too.
+    writes: AtomicU64,
+    /// Answers served from the cache (for tests and tuning).
+    hits: AtomicU64,
+    entries: Mutex<(HashMap<String, CachedReply>, usize)>,
+}
+
+impl ResponseCache {
+    fn get(&self, key: &str, stamp: Stamp) -> Option<Vec<Bytes>> {
+        let entries = self.entries.lock().ok()?;
+        let parts = entries
+            .0
+            .get(key)
+            .filter(|e| e.stamp == stamp)
+            .map(|e| e.parts.clone())?;
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        Some(parts)
+    }
+
+    fn put(&self, key: String, stamp: Stamp, parts: Vec<Bytes>) {
+        let size: usize = parts.iter().map(Bytes::len).sum::<usize>() + key.len();
+        if size > CACHE_MAX_BYTES / 4 {
+            return;
+        }
+        let Ok(mut guard) = self.entries.lock() else {
+            return;
+        };
+        let (entries, bytes) = &mut *guard;
+        if let Some(old) = entries.remove(&key) {
+            *bytes -= old.size;
+        }
+        if entries.len() >= CACHE_MAX_ENTRIES || *bytes + size > CACHE_MAX_BYTES {
+            // Stale answers first; when that is not enough, start over.
+            entries.retain(|_, e| e.stamp == stamp);
+            *bytes = entries.values().map(|e| e.size).sum();
+            if entries.len() >= CACHE_MAX_ENTRIES || *bytes + size > CACHE_MAX_BYTES {
+                entries.clear();
+                *bytes = 0;
+            }
+        }
+        *bytes += size;
+        entries.insert(key, CachedReply { stamp, parts, size });
+    }
+
+    fn invalidate(&self) {
+        self.writes.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// Where a computed answer goes besides the client.
+struct CacheSlot {
+    cache: Arc<ResponseCache>,
+    key: String,
+    stamp: Stamp,
 }
 
 #[derive(Clone, Copy)]
@@ -144,7 +272,29 @@ impl Operations {
             providers: all_providers(),
             host: host.to_owned(),
             pulls: Mutex::new(HashMap::new()),
+            cache: Some(Arc::new(ResponseCache::default())),
         }
+    }
+
+    /// Turns reuse of answers off (or back on); it is on by default and only ever applies to drivers that
+    /// report a [`Driver::generation`]. For measuring the uncached path.
+    pub fn set_response_cache(&mut self, on: bool) {
+        self.cache = on.then(|| Arc::new(ResponseCache::default()));
+    }
+
+    /// The (namespace, class) of every provider, in registration order.
+    pub fn provided_classes(&self) -> Vec<(&'static str, &'static str)> {
+        self.providers
+            .iter()
+            .map(|p| (p.namespace(), p.class_name()))
+            .collect()
+    }
+
+    /// How many answers were reused so far.
+    pub fn cache_hits(&self) -> u64 {
+        self.cache
+            .as_ref()
+            .map_or(0, |c| c.hits.load(Ordering::Relaxed))
     }
 
     /// Carries out one decoded request and writes its response.
@@ -154,16 +304,34 @@ impl Operations {
                 name, namespace, ..
             } => {
                 let opts = write_options(&req.call);
+                let slot = self.cache_slot(name, namespace, &req.call);
+                if let Some(slot) = &slot {
+                    if let Some(parts) = slot.cache.get(&slot.key, slot.stamp) {
+                        return enveloped(&req.message_id, parts);
+                    }
+                }
                 let result = self
                     .intrinsic(name, namespace, &req.call)
                     .await
                     .map_err(|e| cim_error(&e));
+                if matches!(
+                    name.as_str(),
+                    "CreateInstance" | "ModifyInstance" | "DeleteInstance"
+                ) {
+                    self.invalidate_cache();
+                }
                 match result {
-                    Ok(ret) if item_count(&ret) > STREAM_THRESHOLD => {
-                        stream_large(&req.message_id, name, ret, opts)
+                    Ok(ret) if ret.list_len() > STREAM_THRESHOLD => {
+                        stream_large(&req.message_id, name, ret, opts, slot)
                     }
                     result => {
-                        Reply::Whole(write_imethod_response(&req.message_id, name, &result, opts))
+                        let mut element = String::with_capacity(1024);
+                        write_imethod_element(&mut element, name, &result, opts);
+                        let element = Bytes::from(element);
+                        if let (Some(slot), Ok(_)) = (slot, &result) {
+                            slot.cache.put(slot.key, slot.stamp, vec![element.clone()]);
+                        }
+                        enveloped(&req.message_id, vec![element])
                     }
                 }
             }
@@ -176,9 +344,52 @@ impl Operations {
                     .extrinsic(name, target, params)
                     .await
                     .map_err(|e| cim_error(&e));
+                // After the method, so that no answer computed before its effects is reused after.
+                self.invalidate_cache();
                 Reply::Whole(write_method_response(&req.message_id, name, &result))
             }
         }
+    }
+
+    fn invalidate_cache(&self) {
+        if let Some(cache) = &self.cache {
+            cache.invalidate();
+        }
+    }
+
+    /// Where the answer to this call may be reused from and stored: only read operations on classes whose
+    /// providers are known to be covered, and only when the driver reports a generation.
+    fn cache_slot(&self, name: &str, namespace: &str, call: &Call) -> Option<CacheSlot> {
+        let cache = self.cache.as_ref()?;
+        if !CACHEABLE_OPERATIONS.contains(&name) {
+            return None;
+        }
+        let (namespace, class) = match (call.param("ClassName"), call.param("InstanceName")) {
+            (Some(ParamValue::ClassName(c)), _) => (namespace, c.as_str()),
+            (_, Some(ParamValue::InstanceName(p) | ParamValue::Reference(p))) => (
+                p.namespace.as_deref().unwrap_or(namespace),
+                p.class_name.as_str(),
+            ),
+            _ => return None,
+        };
+        let providers = self.providers_under(namespace, class).ok()?;
+        let covered = providers.iter().all(|(p, _)| {
+            CACHEABLE_CLASSES
+                .iter()
+                .any(|c| c.eq_ignore_ascii_case(p.class_name()))
+        });
+        if !covered {
+            return None;
+        }
+        // Read the stamp before computing: an answer computed across a change is stored under the old stamp,
+        // which no later request matches.
+        let writes = cache.writes.load(Ordering::Acquire);
+        let driver = self.driver.generation()?;
+        Some(CacheSlot {
+            cache: Arc::clone(cache),
+            key: format!("{call:?}"),
+            stamp: Stamp { driver, writes },
+        })
     }
 
     fn class(&self, namespace: &str, name: &str) -> Result<Arc<Class>, OpError> {
@@ -400,10 +611,12 @@ impl Operations {
             }
             "EnumerateInstanceNames" => {
                 let class_name = class_param("ClassName")?;
-                let names = self.names_of(namespace, &class_name).await?;
-                Ok(IReturn::InstanceNames(
-                    names.iter().map(ObjectPath::local).collect(),
-                ))
+                let mut names = self.names_of(namespace, &class_name).await?;
+                for p in &mut names {
+                    p.host = None;
+                    p.namespace = None;
+                }
+                Ok(IReturn::InstanceNames(names))
             }
             "GetInstance" => {
                 let path = instance_param("InstanceName")?;
@@ -485,7 +698,8 @@ impl Operations {
             | "OpenAssociatorInstances"
             | "OpenAssociatorInstancePaths"
             | "OpenReferenceInstances"
-            | "OpenReferenceInstancePaths" => {
+            | "OpenReferenceInstancePaths"
+            | "OpenQueryInstances" => {
                 self.open_enumeration(name, namespace, call, &property_list)
                     .await
             }
@@ -494,8 +708,12 @@ impl Operations {
                 let max = pull_max(call)?.ok_or_else(|| {
                     OpError::cim(CimStatus::InvalidParameter, "MaxObjectCount is required")
                 })?;
-                let want_paths = name == "PullInstancePaths";
-                Ok(IReturn::Pull(self.pull(&context, max, want_paths)?))
+                let want = match name {
+                    "PullInstancePaths" => PullKind::Paths,
+                    "PullInstancesWithPath" => PullKind::WithPath,
+                    _ => PullKind::Plain,
+                };
+                Ok(IReturn::Pull(self.pull(&context, max, want)?))
             }
             "CloseEnumeration" => {
                 let context = call.string_param("EnumerationContext")?.unwrap_or_default();
@@ -766,14 +984,8 @@ impl Operations {
                 "ContinueOnError is not supported",
             ));
         }
-        let has_filter = matches!(call.param("FilterQuery"), Some(p) if *p != ParamValue::Null)
-            || matches!(call.param("FilterQueryLanguage"), Some(p) if *p != ParamValue::Null);
-        if has_filter {
-            return Err(OpError::cim(
-                CimStatus::FilteredEnumerationNotSupported,
-                "filtered pull enumerations are not supported",
-            ));
-        }
+        let query = name == "OpenQueryInstances";
+        let filter = if query { None } else { pull_filter(call)? };
         let timeout = match call.param("OperationTimeout") {
             None | Some(ParamValue::Null) => PULL_DEFAULT_TIMEOUT,
             Some(p) => {
@@ -792,14 +1004,19 @@ impl Operations {
         };
         let max = pull_max(call)?.unwrap_or(0);
         let paths_only = name.ends_with("Paths");
-        let queue = if name.starts_with("OpenEnumerate") {
+        let mut result_class = None;
+        let queue = if query {
+            let (items, class) = self.query_instances(namespace, call).await?;
+            result_class = class;
+            PullQueue::Plain(items.into())
+        } else if name.starts_with("OpenEnumerate") {
             let class_name = call
                 .class_name_param("ClassName")
                 .map(str::to_owned)
                 .ok_or_else(|| {
                     OpError::cim(CimStatus::InvalidParameter, "ClassName is required")
                 })?;
-            if paths_only {
+            if paths_only && filter.is_none() {
                 let names = self.names_of(namespace, &class_name).await?;
                 PullQueue::Paths(names.iter().map(|p| self.full_path(p, namespace)).collect())
             } else {
@@ -813,7 +1030,14 @@ impl Operations {
                     }
                     inst.path = inst.path.as_ref().map(|p| self.full_path(p, namespace));
                 }
-                PullQueue::Instances(shape_all(items, property_list).into())
+                if let Some(f) = &filter {
+                    items.retain(|i| f.matches(i));
+                }
+                if paths_only {
+                    PullQueue::Paths(items.into_iter().filter_map(|i| i.path).collect())
+                } else {
+                    PullQueue::Instances(shape_all(items, property_list).into())
+                }
             }
         } else {
             let object = match call.param("InstanceName") {
@@ -826,19 +1050,26 @@ impl Operations {
                 }
             };
             let filters = AssocFilters::from_call(call)?;
-            let kind = match (name.starts_with("OpenAssociator"), paths_only) {
-                (true, true) => Assoc::AssociatorNames,
-                (true, false) => Assoc::Associators,
-                (false, true) => Assoc::ReferenceNames,
-                (false, false) => Assoc::References,
+            // A filter needs the instances even when only their paths are asked for.
+            let want_instances = !paths_only || filter.is_some();
+            let kind = match (name.starts_with("OpenAssociator"), want_instances) {
+                (true, false) => Assoc::AssociatorNames,
+                (true, true) => Assoc::Associators,
+                (false, false) => Assoc::ReferenceNames,
+                (false, true) => Assoc::References,
             };
-            let (paths, instances) = self
+            let (paths, mut instances) = self
                 .associations(kind, namespace, &object, &filters)
                 .await?;
-            if paths_only {
-                PullQueue::Paths(paths.into())
-            } else {
-                PullQueue::Instances(shape_all(instances, property_list).into())
+            if let Some(f) = &filter {
+                instances.retain(|i| f.matches(i));
+            }
+            match (paths_only, want_instances) {
+                (true, false) => PullQueue::Paths(paths.into()),
+                (true, true) => {
+                    PullQueue::Paths(instances.into_iter().filter_map(|i| i.path).collect())
+                }
+                _ => PullQueue::Instances(shape_all(instances, property_list).into()),
             }
         };
         let context = PullContext {
@@ -862,11 +1093,64 @@ impl Operations {
             }
             table.insert(id.clone(), context);
         }
-        Ok(IReturn::Pull(self.pull(&id, max, paths_only)?))
+        let kind = match (query, paths_only) {
+            (true, _) => PullKind::Plain,
+            (false, true) => PullKind::Paths,
+            (false, false) => PullKind::WithPath,
+        };
+        let mut first = self.pull(&id, max, kind)?;
+        if let PullItems::Plain {
+            result_class: slot, ..
+        } = &mut first.items
+        {
+            *slot = result_class;
+        }
+        Ok(IReturn::Pull(first))
+    }
+
+    /// OpenQueryInstances: the WQL query's instances (without paths) and, when ReturnQueryResultClass asks,
+    /// the class describing them (the FROM class with the selected properties).
+    async fn query_instances(
+        &self,
+        namespace: &str,
+        call: &Call,
+    ) -> Result<(Vec<Instance>, Option<Class>), OpError> {
+        let language = call
+            .string_param("FilterQueryLanguage")?
+            .unwrap_or_default();
+        if !language.eq_ignore_ascii_case("WQL") {
+            return Err(OpError::cim(
+                CimStatus::QueryLanguageNotSupported,
+                format!("query language {language:?} is not supported (WQL is)"),
+            ));
+        }
+        let text = call.string_param("FilterQuery")?.unwrap_or_default();
+        let q = query::parse(&text)?;
+        let mut items = self.instances_of(namespace, &q.class_name).await?;
+        items.retain(|i| q.matches(i));
+        for inst in &mut items {
+            if let Some(props) = &q.properties {
+                inst.filter_properties(props);
+            }
+            inst.path = None;
+        }
+        let class = if call.bool_param("ReturnQueryResultClass")?.unwrap_or(false) {
+            let mut class = self.class(namespace, &q.class_name)?.as_ref().clone();
+            if let Some(props) = &q.properties {
+                class
+                    .properties
+                    .retain(|p| props.iter().any(|n| n.eq_ignore_ascii_case(&p.name)));
+            }
+            class.methods.clear();
+            Some(class)
+        } else {
+            None
+        };
+        Ok((items, class))
     }
 
     /// Takes up to `max` items from an open enumeration; closes it at the end.
-    fn pull(&self, id: &str, max: u32, want_paths: bool) -> Result<PullResult, OpError> {
+    fn pull(&self, id: &str, max: u32, want: PullKind) -> Result<PullResult, OpError> {
         let mut table = self
             .pulls
             .lock()
@@ -882,14 +1166,25 @@ impl Operations {
         let ctx = table.get_mut(id).ok_or_else(invalid)?;
         let take = usize::try_from(max).unwrap_or(usize::MAX);
         let (items, left) =
-            match (&mut ctx.queue, want_paths) {
-                (PullQueue::Paths(q), true) => {
+            match (&mut ctx.queue, want) {
+                (PullQueue::Paths(q), PullKind::Paths) => {
                     let n = take.min(q.len());
                     (PullItems::Paths(q.drain(..n).collect()), q.len())
                 }
-                (PullQueue::Instances(q), false) => {
+                (PullQueue::Instances(q), PullKind::WithPath) => {
                     let n = take.min(q.len());
                     (PullItems::Instances(q.drain(..n).collect()), q.len())
+                }
+                (PullQueue::Plain(q), PullKind::Plain) => {
+                    let n = take.min(q.len());
+                    let instances = q.drain(..n).collect();
+                    (
+                        PullItems::Plain {
+                            instances,
+                            result_class: None,
+                        },
+                        q.len(),
+                    )
                 }
                 _ => return Err(OpError::cim(
                     CimStatus::InvalidParameter,
@@ -974,6 +1269,31 @@ impl AssocFilters {
     }
 }
 
+/// The FilterQuery of an Open... operation: only `DMTF:FQL` (the WQL condition grammar) is understood, as
+/// pywbem's own mock server does; a query without a language is an invalid parameter.
+fn pull_filter(call: &Call) -> Result<Option<query::Cond>, OpError> {
+    let language = call
+        .string_param("FilterQueryLanguage")?
+        .filter(|s| !s.is_empty());
+    let text = call.string_param("FilterQuery")?.filter(|s| !s.is_empty());
+    match (language, text) {
+        (None, None) => Ok(None),
+        (None, Some(_)) => Err(OpError::cim(
+            CimStatus::InvalidParameter,
+            "FilterQuery needs FilterQueryLanguage",
+        )),
+        (Some(lang), _) if !lang.eq_ignore_ascii_case("DMTF:FQL") => Err(OpError::cim(
+            CimStatus::QueryLanguageNotSupported,
+            format!("filter query language {lang:?} is not supported (DMTF:FQL is)"),
+        )),
+        (Some(_), None) => Err(OpError::cim(
+            CimStatus::InvalidParameter,
+            "FilterQueryLanguage given without a FilterQuery",
+        )),
+        (Some(_), Some(text)) => Ok(Some(query::parse_filter(&text)?)),
+    }
+}
+
 fn pull_max(call: &Call) -> Result<Option<u32>, OpError> {
     match call.param("MaxObjectCount") {
         None | Some(ParamValue::Null) => Ok(None),
@@ -1011,60 +1331,67 @@ fn write_options(call: &Call) -> WriteOptions {
     }
 }
 
-fn item_count(ret: &IReturn) -> usize {
-    match ret {
-        IReturn::NamedInstances(v) | IReturn::ObjectsWithPath(v) => v.len(),
-        IReturn::InstanceNames(v) | IReturn::ObjectPaths(v) => v.len(),
-        _ => 0,
-    }
+/// A response from its envelope head (with the message ID), the operation's element parts, and the close.
+fn enveloped(message_id: &str, element: Vec<Bytes>) -> Reply {
+    let mut head = String::with_capacity(160);
+    write_envelope_open(&mut head, message_id);
+    let mut parts = Vec::with_capacity(element.len() + 2);
+    parts.push(Bytes::from(head));
+    parts.extend(element);
+    parts.push(Bytes::from_static(ENVELOPE_CLOSE.as_bytes()));
+    Reply::Parts(parts)
 }
 
-/// Splits a list result into pieces of `STREAM_CHUNK` items, moving (not copying) them.
-fn into_pieces(ret: IReturn) -> Vec<IReturn> {
-    fn split<T>(items: Vec<T>, wrap: fn(Vec<T>) -> IReturn) -> Vec<IReturn> {
-        let mut pieces = Vec::new();
-        let mut items = items.into_iter().peekable();
-        while items.peek().is_some() {
-            pieces.push(wrap(items.by_ref().take(STREAM_CHUNK).collect()));
-        }
-        pieces
-    }
-    match ret {
-        IReturn::NamedInstances(v) => split(v, IReturn::NamedInstances),
-        IReturn::ObjectsWithPath(v) => split(v, IReturn::ObjectsWithPath),
-        IReturn::InstanceNames(v) => split(v, IReturn::InstanceNames),
-        IReturn::ObjectPaths(v) => split(v, IReturn::ObjectPaths),
-        other => vec![other],
-    }
-}
-
-/// A long result written in pieces by a task (bounded channel: a client that does not read holds the writer).
-/// Each piece is written as a whole response, then cut at IRETURNVALUE: the first keeps the head, the last the
-/// tail.
-fn stream_large(message_id: &str, method: &str, ret: IReturn, opts: WriteOptions) -> Reply {
-    let pieces = into_pieces(ret);
+/// A long list result written by a task into chunks of about [`STREAM_CHUNK_BYTES`] (a bounded channel: a
+/// client that does not read holds the writer), each chunk also kept for the cache when the answer may be
+/// reused.
+fn stream_large(
+    message_id: &str,
+    method: &str,
+    ret: IReturn,
+    opts: WriteOptions,
+    slot: Option<CacheSlot>,
+) -> Reply {
     let (tx, rx) = mpsc::channel::<Bytes>(4);
-    let message_id = message_id.to_owned();
-    let method = method.to_owned();
+    let chunk_capacity = STREAM_CHUNK_BYTES + STREAM_CHUNK_BYTES / 4;
+    // The envelope head rides in the first chunk and the close in the last (fewer frames); the cache keeps
+    // only the element, as zero-copy slices of the same chunks.
+    let mut buf = String::with_capacity(chunk_capacity);
+    write_envelope_open(&mut buf, message_id);
+    let head_len = buf.len();
+    write_imethod_list_open(&mut buf, method);
     tokio::spawn(async move {
-        let count = pieces.len();
-        for (i, piece) in pieces.into_iter().enumerate() {
-            let text = write_imethod_response(&message_id, &method, &Ok(piece), opts);
-            let open = "<IRETURNVALUE>";
-            let close = "</IRETURNVALUE>";
-            let (Some(a), Some(b)) = (text.find(open), text.rfind(close)) else {
-                return;
-            };
-            let from = if i == 0 { 0 } else { a + open.len() };
-            let to = if i + 1 == count { text.len() } else { b };
-            if tx
-                .send(Bytes::from(text[from..to].to_owned()))
-                .await
-                .is_err()
-            {
-                return;
+        let mut kept = Vec::new();
+        let mut skip = head_len;
+        let total = ret.list_len();
+        let mut at = 0;
+        while at < total {
+            let to = (at + ITEMS_PER_STEP).min(total);
+            write_ireturn_items(&mut buf, &ret, at..to, opts);
+            at = to;
+            if buf.len() >= STREAM_CHUNK_BYTES && at < total {
+                let chunk = Bytes::from(std::mem::replace(
+                    &mut buf,
+                    String::with_capacity(chunk_capacity),
+                ));
+                if slot.is_some() {
+                    kept.push(chunk.slice(skip..));
+                }
+                skip = 0;
+                if tx.send(chunk).await.is_err() {
+                    return;
+                }
             }
         }
+        buf.push_str(IMETHOD_LIST_CLOSE);
+        let element_end = buf.len();
+        buf.push_str(ENVELOPE_CLOSE);
+        let last = Bytes::from(buf);
+        if let Some(slot) = slot {
+            kept.push(last.slice(skip..element_end));
+            slot.cache.put(slot.key, slot.stamp, kept);
+        }
+        let _ = tx.send(last).await;
     });
     Reply::Chunks(rx)
 }

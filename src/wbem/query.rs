@@ -1,6 +1,6 @@
 //! WQL subset for ExecQuery, pure: `SELECT * | prop, ... FROM class [WHERE cond]`, where conditions compare a
 //! property with a literal (`= <> != < <= > >=`, `IS [NOT] NULL`) and combine with AND, OR, NOT and
-//! parentheses.
+//! parentheses; the same conditions alone are the DMTF:FQL subset of the pull operations' FilterQuery.
 
 use crate::cim::{Instance, Value};
 
@@ -319,6 +319,34 @@ pub fn parse(text: &str) -> Result<Query, QueryError> {
     })
 }
 
+/// Parses a filter of the pull operations (FilterQueryLanguage `DMTF:FQL`, DSP0212): one condition in the
+/// grammar of a WQL WHERE clause.
+pub fn parse_filter(text: &str) -> Result<Cond, QueryError> {
+    if text.len() > MAX_QUERY_LEN {
+        return err("filter too long");
+    }
+    let mut p = Parser {
+        toks: tokenize(text)?,
+        pos: 0,
+        depth: 0,
+    };
+    if p.toks.is_empty() {
+        return err("empty filter");
+    }
+    let cond = p.or()?;
+    if p.pos < p.toks.len() {
+        return err("unexpected text after the filter");
+    }
+    Ok(cond)
+}
+
+impl Cond {
+    /// Whether an instance satisfies the condition (a comparison with NULL is false).
+    pub fn matches(&self, inst: &Instance) -> bool {
+        eval(self, inst)
+    }
+}
+
 fn literal_of(value: &Value) -> Literal {
     match value {
         Value::Null => Literal::Null,
@@ -437,6 +465,19 @@ mod tests {
             Some(vec!["Name".to_string(), "EnabledState".to_string()])
         );
         assert_eq!(q.class_name, "KVM_ComputerSystem");
+    }
+
+    #[test]
+    fn filters_parse_and_evaluate() {
+        let i = inst();
+        assert!(parse_filter("Name = 'web1'").unwrap().matches(&i));
+        assert!(parse_filter("Name = \"web1\" AND NOT Name <> 'web1'")
+            .unwrap()
+            .matches(&i));
+        assert!(!parse_filter("Name = 'web2'").unwrap().matches(&i));
+        assert!(parse_filter("").is_err());
+        assert!(parse_filter("SELECT * FROM X").is_err());
+        assert!(parse_filter("Name = 'a' Name").is_err());
     }
 
     #[test]

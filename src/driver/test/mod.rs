@@ -9,14 +9,15 @@ mod store;
 mod world;
 
 use crate::driver::{
-    DomainEvent, DomainInfo, DomainRef, DomainState, Driver, NetworkRef, NodeInfo, PoolInfo,
-    PoolRef, VolumeInfo, VolumeRef,
+    DomainEvent, DomainInfo, DomainRef, DomainState, DomainSummary, Driver, NetworkRef, NodeInfo,
+    PoolInfo, PoolRef, VolumeInfo, VolumeRef,
 };
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 use crate::model::{DomainDef, NetworkDef, PoolDef, VolumeDef};
 use crate::persist::{self, DirLock, LockError};
 use async_trait::async_trait;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use store::Store;
 use tokio::sync::broadcast;
@@ -32,6 +33,8 @@ struct Shared {
     events: broadcast::Sender<DomainEvent>,
     hostname: String,
     load_warnings: Vec<String>,
+    /// Bumped after every change of the world (see [`Driver::generation`]).
+    generation: AtomicU64,
     /// Held for the driver's lifetime: one process owns a state dir.
     _lock: DirLock,
 }
@@ -104,6 +107,7 @@ impl TestDriver {
                 events,
                 hostname,
                 load_warnings,
+                generation: AtomicU64::new(0),
                 _lock: lock,
             }),
         }))
@@ -160,7 +164,11 @@ impl TestDriver {
                 .world
                 .write()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
-            op(&mut world, &shared.store)
+            let result = op(&mut world, &shared.store);
+            // Bumped before the lock is released (failed changes too: cheap and always safe), so a reader that
+            // sees the old number cannot have seen the new world and then have its answer reused.
+            shared.generation.fetch_add(1, Ordering::AcqRel);
+            result
         })
         .await
         .map_err(|e| Error::internal(ErrorDomain::TEST, format!("state change stopped: {e}")))?
@@ -325,6 +333,26 @@ impl Driver for TestDriver {
     async fn domain_get_vcpus(&self, dom: &DomainRef, flags: u32) -> Result<u32> {
         self.read(|w| w.domain_vcpus(dom, flags))
     }
+    async fn domain_summaries(&self) -> Result<Vec<DomainSummary>> {
+        let world = self.world();
+        let mut out: Vec<DomainSummary> = world
+            .domains
+            .values()
+            .map(|obj| DomainSummary {
+                dom: obj.handle(),
+                state: obj.state,
+                reason: obj.reason,
+                def: obj.def().clone(),
+            })
+            .collect();
+        drop(world);
+        // The order of list_all_domains.
+        out.sort_by(|a, b| a.dom.name.cmp(&b.dom.name));
+        Ok(out)
+    }
+    fn generation(&self) -> Option<u64> {
+        Some(self.shared.generation.load(Ordering::Acquire))
+    }
     async fn domain_event_subscribe(&self) -> Result<broadcast::Receiver<DomainEvent>> {
         Ok(self.shared.events.subscribe())
     }
@@ -421,11 +449,14 @@ impl Driver for TestDriver {
     }
     async fn pool_refresh(&self, pool: &PoolRef, flags: u32) -> Result<()> {
         // Memory only (no file changes), so no blocking thread is needed.
-        self.shared
+        let mut world = self
+            .shared
             .world
             .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .refresh_pool(pool, flags)
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let result = world.refresh_pool(pool, flags);
+        self.shared.generation.fetch_add(1, Ordering::AcqRel);
+        result
     }
     async fn pool_get_info(&self, pool: &PoolRef) -> Result<PoolInfo> {
         self.read(|w| w.pool_info(pool))

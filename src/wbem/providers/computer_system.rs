@@ -82,18 +82,21 @@ async fn lookup_domain(driver: &dyn Driver, path: &ObjectPath) -> Result<DomainR
     }
 }
 
+/// The current definition of one domain, or `None` when it cannot be read (the caption then says no console).
+async fn current_def(driver: &dyn Driver, dom: &DomainRef) -> Option<DomainDef> {
+    let xml = driver.domain_get_xml_desc(dom, 0).await.ok()?;
+    DomainDef::from_xml(&xml, false).ok()
+}
+
 /// libvirt-CIM's caption: "Virtual System (Console on vnc://host:port)" or "Virtual System (No console)".
-async fn console_caption(driver: &dyn Driver, dom: &DomainRef) -> String {
-    let console = match driver.domain_get_xml_desc(dom, 0).await {
-        Ok(xml) => DomainDef::from_xml(&xml, false).ok().and_then(|def| {
-            def.devices.graphics.iter().find_map(|g| {
-                let port = g.port.filter(|p| *p > 0)?;
-                let host = g.listen.as_deref().unwrap_or("127.0.0.1");
-                Some(format!("{}://{host}:{port}", g.graphics_type))
-            })
-        }),
-        Err(_) => None,
-    };
+fn console_caption(def: Option<&DomainDef>) -> String {
+    let console = def.and_then(|def| {
+        def.devices.graphics.iter().find_map(|g| {
+            let port = g.port.filter(|p| *p > 0)?;
+            let host = g.listen.as_deref().unwrap_or("127.0.0.1");
+            Some(format!("{}://{host}:{port}", g.graphics_type))
+        })
+    });
     match console {
         Some(url) => format!("Virtual System (Console on {url})"),
         None => "Virtual System (No console)".into(),
@@ -101,8 +104,13 @@ async fn console_caption(driver: &dyn Driver, dom: &DomainRef) -> String {
 }
 
 impl ComputerSystemProvider {
-    async fn instance(&self, ctx: &ProviderCtx<'_>, dom: &DomainRef) -> Result<Instance, OpError> {
-        let (state, _reason) = ctx.driver.domain_get_state(dom, 0).await?;
+    fn instance(
+        &self,
+        ctx: &ProviderCtx<'_>,
+        dom: &DomainRef,
+        state: DomainState,
+        def: Option<&DomainDef>,
+    ) -> Instance {
         let (enabled, health, operational, operating) = state_properties(state);
         let requested = self
             .requested
@@ -117,8 +125,7 @@ impl ComputerSystemProvider {
         put(&mut inst, class, "Name", s(&dom.name));
         put(&mut inst, class, "UUID", s(&uuid));
         put(&mut inst, class, "ElementName", s(&dom.name));
-        let caption = console_caption(ctx.driver.as_ref(), dom).await;
-        put(&mut inst, class, "Caption", s(&caption));
+        put(&mut inst, class, "Caption", s(&console_caption(def)));
         put(&mut inst, class, "Description", s("Virtual System"));
         put(&mut inst, class, "EnabledState", Value::Uint16(enabled));
         put(&mut inst, class, "RequestedState", Value::Uint16(requested));
@@ -153,7 +160,7 @@ impl ComputerSystemProvider {
             "IdentifyingDescriptions",
             strings(&["Type", "Model", "UUID"]),
         );
-        Ok(ctx.with_path(inst))
+        ctx.with_path(inst)
     }
 
     /// RequestStateChange as libvirt-CIM does it (REPORT §1.5-1.6): 2 starts a stopped or resumes a paused
@@ -221,23 +228,18 @@ impl Provider for ComputerSystemProvider {
 
     async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {
         let dom = lookup_domain(ctx.driver.as_ref(), path).await?;
-        match self.instance(ctx, &dom).await {
-            Err(err) if err.status() == CimStatus::NotFound => Err(err),
-            other => other,
-        }
+        let (state, _reason) = ctx.driver.domain_get_state(&dom, 0).await?;
+        let def = current_def(ctx.driver.as_ref(), &dom).await;
+        Ok(self.instance(ctx, &dom, state, def.as_ref()))
     }
 
     async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
-        let mut out = Vec::new();
-        for dom in ctx.driver.list_all_domains(0).await? {
-            match self.instance(ctx, &dom).await {
-                Ok(inst) => out.push(inst),
-                // Undefined between the listing and the lookup: not an error for the enumeration.
-                Err(OpError::Driver(e)) if e.code == ErrorCode::NO_DOMAIN => {}
-                Err(err) => return Err(err),
-            }
-        }
-        Ok(out)
+        // One driver call for all domains: no per-domain state lookup or XML round trip.
+        let summaries = ctx.driver.domain_summaries().await?;
+        Ok(summaries
+            .iter()
+            .map(|s| self.instance(ctx, &s.dom, s.state, Some(&s.def)))
+            .collect())
     }
 
     async fn invoke(
