@@ -124,14 +124,6 @@ const ITEMS_PER_STEP: usize = 16;
 /// The response cache: most entries and most bytes held (a full cache drops its stale entries, then all).
 const CACHE_MAX_ENTRIES: usize = 256;
 const CACHE_MAX_BYTES: usize = 64 << 20;
-/// Classes whose providers compute instances only from driver state that [`Driver::generation`] covers and
-/// from provider state that only CIM writes change; answers about other classes are never reused. (A provider
-/// reporting counters that move by themselves, such as CPU time, must not be listed.)
-const CACHEABLE_CLASSES: &[&str] = &[
-    "KVM_ComputerSystem",
-    "KVM_HostSystem",
-    "KVM_HostedDependency",
-];
 /// Operations whose answers may be reused (pull operations keep server state and are never reused).
 const CACHEABLE_OPERATIONS: &[&str] = &[
     "EnumerateInstances",
@@ -373,11 +365,7 @@ impl Operations {
             _ => return None,
         };
         let providers = self.providers_under(namespace, class).ok()?;
-        let covered = providers.iter().all(|(p, _)| {
-            CACHEABLE_CLASSES
-                .iter()
-                .any(|c| c.eq_ignore_ascii_case(p.class_name()))
-        });
+        let covered = providers.iter().all(|(p, _)| p.answers_are_reusable());
         if !covered {
             return None;
         }

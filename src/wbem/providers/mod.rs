@@ -68,6 +68,14 @@ pub trait Provider: Send + Sync {
     /// The (most-derived) class this provider serves.
     fn class_name(&self) -> &'static str;
 
+    /// Whether an answer computed from this provider may be served again while the driver's
+    /// [`Driver::generation`] and the count of CIM writes stay the same: true when the instances depend only on
+    /// driver state that the generation covers and on provider state that only CIM writes change. A provider
+    /// reporting counters that move by themselves (CPU time, free memory of a live host) must answer false.
+    fn answers_are_reusable(&self) -> bool {
+        true
+    }
+
     /// The namespace the class lives in.
     fn namespace(&self) -> &'static str {
         "root/virt"
