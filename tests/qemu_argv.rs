@@ -21,6 +21,7 @@ fn facts() -> HostFacts {
         kvm: true,
         bridges: vec!["br0".into(), "virbr0".into()],
         vnc_port: Some(5901),
+        vhost_net: false,
     }
 }
 
@@ -87,4 +88,41 @@ fn the_builder_is_pure() {
         build_argv(&def, &paths(), &facts()).unwrap(),
         build_argv(&def, &paths(), &facts()).unwrap()
     );
+}
+
+#[test]
+fn bridged_virtio_nics_use_vhost_when_the_host_offers_it() {
+    let xml = std::fs::read_to_string(data_dir().join("full.xml")).unwrap();
+    let mut def = DomainDef::from_xml(&xml, false).unwrap();
+    let netdev = |def: &DomainDef, vhost_net: bool| {
+        build_argv(
+            def,
+            &paths(),
+            &HostFacts {
+                vhost_net,
+                ..facts()
+            },
+        )
+        .unwrap()
+        .into_iter()
+        .find(|a| a.starts_with("tap,"))
+        .unwrap()
+    };
+    // e1000 never gets vhost; virtio does, only when /dev/vhost-net is usable.
+    assert!(!netdev(&def, true).contains("vhost"));
+    def.devices.interfaces[1].model = Some("virtio".into());
+    assert_eq!(
+        netdev(&def, true),
+        "tap,id=hostnet1,ifname=vnet3,script=no,downscript=no,vhost=on"
+    );
+    assert!(!netdev(&def, false).contains("vhost"));
+}
+
+#[test]
+fn a_bridged_nic_without_a_prepared_tap_is_refused() {
+    let xml = std::fs::read_to_string(data_dir().join("full.xml")).unwrap();
+    let mut def = DomainDef::from_xml(&xml, false).unwrap();
+    def.devices.interfaces[1].target_dev = None;
+    let err = build_argv(&def, &paths(), &facts()).unwrap_err();
+    assert!(err.message.contains("no tap device"), "{err}");
 }

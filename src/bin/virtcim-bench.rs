@@ -5,6 +5,8 @@
 //!   virtcim-bench echo SOCKET                      answer every call with an empty OK reply, forever
 //!   virtcim-bench suite ROUNDS SECS NAME=SOCKET[:PID] ...
 //!                                                  alternate the targets round by round, print medians + ratios
+//!   virtcim-bench metric open_close SOCKET SECS   one metric against one server: connections/s
+//!   virtcim-bench metric list SOCKET DOMAINS CALLS define up to DOMAINS domains, then median list latency (ms)
 //! Targets named `echo`, `virtcimd` and `libvirtd` get the ratio lines; the echo target skips the list and memory
 //! measurements (it has no domains and its memory means nothing).
 
@@ -510,7 +512,24 @@ fn run(args: &[String]) -> BenchResult<()> {
                 .collect::<BenchResult<Vec<_>>>()?;
             suite(rounds, secs, &targets)
         }
-        _ => Err("usage: virtcim-bench echo SOCKET | virtcim-bench suite ROUNDS SECS NAME=SOCKET[:PID] ...".into()),
+        [mode, metric, path, secs] if mode == "metric" && metric == "open_close" => {
+            let secs = secs.parse().map_err(|_| "SECS is a number".to_string())?;
+            println!("{:.0}", open_close(path, secs)?);
+            Ok(())
+        }
+        [mode, metric, path, size, calls] if mode == "metric" && metric == "list" => {
+            let size: usize = size.parse().map_err(|_| "DOMAINS is a number".to_string())?;
+            let calls = calls.parse().map_err(|_| "CALLS is a number".to_string())?;
+            let mut conn = Conn::open(path)?;
+            let existing = list_all(&mut conn, 1)?.1;
+            define_up_to(&mut conn, existing.saturating_sub(1), size)?;
+            let (ms, count) = list_all(&mut conn, calls)?;
+            println!("{ms:.2} {count}");
+            Ok(())
+        }
+        _ => Err("usage: virtcim-bench echo SOCKET | virtcim-bench suite ROUNDS SECS NAME=SOCKET[:PID] ... | \
+                  virtcim-bench metric open_close SOCKET SECS | virtcim-bench metric list SOCKET DOMAINS CALLS"
+            .into()),
     }
 }
 

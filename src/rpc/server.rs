@@ -278,6 +278,10 @@ impl RpcServer {
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
         let ListenerKind { auth, read_only } = kind;
+        // A bare socket is closed by dropping it (the peer sees EOF all the same); only a stream layer such as TLS
+        // needs a shutdown, to send its close message. Skipping it saves a syscall per connection.
+        let any: &dyn std::any::Any = &stream;
+        let bare_socket = any.is::<tokio::net::UnixStream>() || any.is::<tokio::net::TcpStream>();
         let (mut reader, mut writer) = tokio::io::split(stream);
         // One task per connection owns both halves: replies are written from here, gathered in `outbox`, without
         // a hop to another task.
@@ -500,7 +504,9 @@ impl RpcServer {
             let rest = &outbox.buf[outbox.pos..];
             let _ = tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, writer.write_all(rest)).await;
         }
-        let _ = tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, writer.shutdown()).await;
+        if !bare_socket {
+            let _ = tokio::time::timeout(CLOSE_FLUSH_TIMEOUT, writer.shutdown()).await;
+        }
         if let Some(driver) = state.driver.take() {
             self.dispatcher.release(driver).await;
         }

@@ -23,6 +23,8 @@ pub struct HostFacts {
     pub bridges: Vec<String>,
     /// The VNC display port picked for `<graphics type='vnc' autoport='yes'>` (5900 + display).
     pub vnc_port: Option<u16>,
+    /// `/dev/vhost-net` is usable: virtio NICs on a tap get in-kernel acceleration (`vhost=on`).
+    pub vhost_net: bool,
 }
 
 /// The first VNC TCP port (display :0).
@@ -406,6 +408,18 @@ fn blockdev_json(disk: &DiskDef, node: &str, cdrom: bool) -> Result<String> {
     ))
 }
 
+/// The host bridge a bridged or network interface joins; without a network driver, a network is reached through
+/// the bridge libvirt would give it (`default` is `virbr0`).
+pub fn bridge_name(iface: &InterfaceDef) -> Option<&str> {
+    let source = iface.source.as_deref()?;
+    match (iface.iface_type.as_str(), source) {
+        ("bridge", bridge) => Some(bridge),
+        ("network", "default") => Some("virbr0"),
+        ("network", network) => Some(network),
+        _ => None,
+    }
+}
+
 fn interface_args(
     iface: &InterfaceDef,
     index: usize,
@@ -413,17 +427,19 @@ fn interface_args(
     argv: &mut Vec<String>,
 ) -> Result<()> {
     let netdev = format!("hostnet{index}");
+    let model = match iface.model.as_deref().unwrap_or("rtl8139") {
+        "virtio" => "virtio-net-pci",
+        "e1000" => "e1000",
+        "e1000e" => "e1000e",
+        "rtl8139" => "rtl8139",
+        other => return Err(unsupported(format!("NIC model '{other}' is not supported"))),
+    };
     let backend = match iface.iface_type.as_str() {
         "user" => format!("user,id={netdev}"),
         "bridge" | "network" => {
-            let source = iface.source.as_deref().ok_or_else(|| {
+            let bridge = bridge_name(iface).ok_or_else(|| {
                 unsupported(format!("interface {index} names no {}", iface.iface_type))
             })?;
-            // Without a network driver, a network is reached through the bridge libvirt would give it.
-            let bridge = match (iface.iface_type.as_str(), source) {
-                ("network", "default") => "virbr0",
-                _ => source,
-            };
             if !host.bridges.iter().any(|b| b == bridge) {
                 return Err(Error::with_detail(
                     ErrorCode::OPERATION_FAILED,
@@ -434,20 +450,28 @@ fn interface_args(
                     ),
                 ));
             }
-            format!("bridge,id={netdev},br={}", escape_opt(bridge))
+            // The driver creates the tap on the bridge and names it in the live definition before this runs.
+            let tap = iface.target_dev.as_deref().ok_or_else(|| {
+                Error::internal(
+                    ErrorDomain::QEMU,
+                    format!("interface {index}: no tap device was prepared"),
+                )
+            })?;
+            let vhost = if host.vhost_net && model == "virtio-net-pci" {
+                ",vhost=on"
+            } else {
+                ""
+            };
+            format!(
+                "tap,id={netdev},ifname={},script=no,downscript=no{vhost}",
+                escape_opt(tap)
+            )
         }
         other => {
             return Err(unsupported(format!(
                 "interface type '{other}' is not supported"
             )))
         }
-    };
-    let model = match iface.model.as_deref().unwrap_or("rtl8139") {
-        "virtio" => "virtio-net-pci",
-        "e1000" => "e1000",
-        "e1000e" => "e1000e",
-        "rtl8139" => "rtl8139",
-        other => return Err(unsupported(format!("NIC model '{other}' is not supported"))),
     };
     crate::model::parse_mac(&iface.mac)
         .ok_or_else(|| unsupported(format!("MAC address '{}' is not valid", iface.mac)))?;

@@ -13,6 +13,7 @@ mod process;
 pub mod qmp;
 mod status;
 mod storage;
+mod tap;
 
 use crate::driver::{
     event, flags, reason, DomainEvent, DomainInfo, DomainRef, DomainState, Driver, NodeInfo,
@@ -294,6 +295,18 @@ impl QemuDriver {
         Ok(value["status"].as_str().unwrap_or_default().to_string())
     }
 
+    /// Runs one QMP command on a running domain's monitor and returns its `return` value (what libvirt's
+    /// `qemu-monitor-command` offers; for diagnostics and tests).
+    pub async fn qmp_execute(
+        &self,
+        dom: &DomainRef,
+        command: &str,
+        arguments: Option<serde_json::Value>,
+    ) -> Result<serde_json::Value> {
+        let qmp = self.monitor(dom)?;
+        qmp.execute(command, arguments).await.map_err(qmp_error)
+    }
+
     /// The pid of a running domain's QEMU.
     pub fn pid(&self, dom: &DomainRef) -> Result<i32> {
         let domains = self.domains();
@@ -368,6 +381,7 @@ impl QemuDriver {
                 "guest is gone since the last run"
             );
             let _ = shared.files.remove_status(name);
+            delete_taps(&bridged_taps(&live));
             let mut domains = shared.domains();
             if let Some(obj) = domains.get_mut(&status.uuid) {
                 obj.state = DomainState::Shutoff;
@@ -493,6 +507,7 @@ impl QemuDriver {
             } else {
                 None
             },
+            vhost_net: tap::vhost_net_usable(),
         }
     }
 
@@ -531,8 +546,40 @@ impl QemuDriver {
                 ),
             ));
         }
+        let mut def = def;
+        name_taps(&mut def);
         let facts = self.host_facts(&def).await;
-        let argv = command::build_argv(&def, &paths, &facts)?;
+        // Built once to refuse what cannot start before any tap exists, again with the names the taps got.
+        command::build_argv(&def, &paths, &facts)?;
+        create_taps(&mut def).await?;
+        let argv = match command::build_argv(&def, &paths, &facts) {
+            Ok(argv) => argv,
+            Err(err) => {
+                delete_taps(&bridged_taps(&def));
+                return Err(err);
+            }
+        };
+        let taps = bridged_taps(&def);
+        let launched = self
+            .launch(def, &emulator, (&paths, &argv, &facts), persistent, paused)
+            .await;
+        if launched.is_err() {
+            // A failed start leaves no tap behind (a run that got recorded has deleted its own already).
+            delete_taps(&taps);
+        }
+        launched
+    }
+
+    /// Spawns QEMU with `argv` for `def` (taps ready) and brings it to running (or paused).
+    async fn launch(
+        &self,
+        def: DomainDef,
+        emulator: &Path,
+        (paths, argv, facts): (&RuntimePaths, &[String], &HostFacts),
+        persistent: bool,
+        paused: bool,
+    ) -> Result<DomainRef> {
+        let shared = &self.shared;
         let mut def = def;
         // The live definition shows the port autoport picked, as libvirt's does.
         if let (Some(port), Some(graphics)) = (facts.vnc_port, def.devices.graphics.first_mut()) {
@@ -552,7 +599,7 @@ impl QemuDriver {
             quoted.join(" ")
         );
         append_log(&log, &header);
-        let mut child = process::spawn(&emulator, &argv, &log).map_err(|e| {
+        let mut child = process::spawn(emulator, argv, &log).map_err(|e| {
             Error::system(
                 ErrorDomain::QEMU,
                 format!("cannot run {}", emulator.display()),
@@ -708,12 +755,26 @@ impl QemuDriver {
                 .chain(["virbr0".to_string()])
                 .collect(),
             vnc_port: Some(command::VNC_BASE_PORT),
+            vhost_net: false,
         };
         let paths = RuntimePaths {
             qmp_socket: PathBuf::from("/qmp"),
             pid_file: PathBuf::from("/pid"),
         };
-        command::build_argv(def, &paths, &facts).map(|_| ())
+        let mut def = def.clone();
+        for iface in &mut def.devices.interfaces {
+            if let Some(name) = iface.target_dev.as_deref() {
+                if command::bridge_name(iface).is_some() && !tap::valid_name(name) {
+                    return Err(Error::with_detail(
+                        ErrorCode::CONFIG_UNSUPPORTED,
+                        ErrorDomain::QEMU,
+                        format!("interface target '{name}' is not a valid network interface name"),
+                    ));
+                }
+            }
+            iface.target_dev.get_or_insert_with(|| "tap".into());
+        }
+        command::build_argv(&def, &paths, &facts).map(|_| ())
     }
 
     /// Refuses a definition whose name or UUID belongs to another domain.
@@ -743,6 +804,75 @@ impl QemuDriver {
             ));
         }
         Ok(())
+    }
+}
+
+/// Gives every bridged interface of a definition about to start its tap name: the `<target dev>` it names, or
+/// the first free `vnetN` (names with that prefix are always chosen afresh, as libvirt does).
+fn name_taps(def: &mut DomainDef) {
+    let mut reserved: Vec<String> = Vec::new();
+    for iface in &mut def.devices.interfaces {
+        if command::bridge_name(iface).is_none() {
+            continue;
+        }
+        let chosen = iface
+            .target_dev
+            .take()
+            .filter(|name| !name.starts_with(tap::AUTO_PREFIX))
+            .unwrap_or_else(|| tap::free_name(&reserved));
+        reserved.push(chosen.clone());
+        iface.target_dev = Some(chosen);
+    }
+}
+
+/// The tap devices a live definition's bridged interfaces use.
+fn bridged_taps(def: &DomainDef) -> Vec<String> {
+    def.devices
+        .interfaces
+        .iter()
+        .filter(|iface| command::bridge_name(iface).is_some())
+        .filter_map(|iface| iface.target_dev.clone())
+        .collect()
+}
+
+/// Creates the taps `name_taps` chose, each on its bridge. An automatic name someone else took meanwhile (another
+/// driver, a libvirtd) is replaced by the next free one. On a failure the taps made are deleted again.
+async fn create_taps(def: &mut DomainDef) -> Result<()> {
+    let mut made: Vec<String> = Vec::new();
+    for iface in &mut def.devices.interfaces {
+        let (Some(bridge), Some(mut name)) = (
+            command::bridge_name(iface).map(str::to_string),
+            iface.target_dev.clone(),
+        ) else {
+            continue;
+        };
+        let mut attempts = 0;
+        let created = loop {
+            match tap::create(&name, &iface.mac, &bridge).await {
+                Err(_)
+                    if name.starts_with(tap::AUTO_PREFIX) && attempts < 8 && tap::exists(&name) =>
+                {
+                    attempts += 1;
+                    let mut reserved = made.clone();
+                    reserved.push(name.clone());
+                    name = tap::free_name(&reserved);
+                }
+                other => break other,
+            }
+        };
+        if let Err(err) = created {
+            delete_taps(&made);
+            return Err(err);
+        }
+        iface.target_dev = Some(name.clone());
+        made.push(name);
+    }
+    Ok(())
+}
+
+fn delete_taps(taps: &[String]) {
+    for name in taps {
+        tap::delete(name);
     }
 }
 
@@ -833,6 +963,7 @@ impl Shared {
         }
         let _ = std::fs::remove_file(&run.qmp_socket);
         let _ = std::fs::remove_file(self.files.run_dir().join(format!("{uuid}.pid")));
+        let taps = obj.live.as_ref().map(bridged_taps).unwrap_or_default();
         obj.state = DomainState::Shutoff;
         obj.reason = shutoff_reason;
         obj.id = -1;
@@ -841,6 +972,7 @@ impl Shared {
             domains.remove(&uuid);
         }
         drop(domains);
+        delete_taps(&taps);
         tracing::info!(domain = %name, reason = shutoff_reason, "guest stopped");
         self.emit(&handle, event::STOPPED, stopped_detail(shutoff_reason));
     }

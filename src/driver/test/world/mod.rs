@@ -239,7 +239,7 @@ fn passes(filter: Option<bool>, value: bool) -> bool {
 
 /// Everything the test driver knows, guarded by one mutex in the driver.
 pub(super) struct World {
-    pub(super) domains: BTreeMap<Uuid, DomainObj>,
+    pub(super) domains: domains::DomainTable,
     pub(super) networks: BTreeMap<Uuid, NetworkObj>,
     pub(super) pools: BTreeMap<Uuid, PoolObj>,
     /// Keyed by file id.
@@ -252,7 +252,7 @@ pub(super) struct World {
 impl World {
     pub(super) fn new(events: broadcast::Sender<DomainEvent>) -> Self {
         Self {
-            domains: BTreeMap::new(),
+            domains: domains::DomainTable::default(),
             networks: BTreeMap::new(),
             pools: BTreeMap::new(),
             volumes: BTreeMap::new(),
@@ -280,7 +280,7 @@ impl World {
         if self.domains.contains_key(&uuid) {
             return Err(format!("a second record for domain UUID {uuid}"));
         }
-        if self.domains.values().any(|d| d.name() == dom.name()) {
+        if self.domains.uuid_of(dom.name()).is_some() {
             return Err(format!("a second domain named '{}'", dom.name()));
         }
         if dom.is_active() && self.domains.values().any(|d| d.id == dom.id) {
