@@ -401,6 +401,23 @@ pub const MOF_FILES: &[(&str, &str)] = &[
         "kvm/KVM_VirtualSystemManagementService.mof",
         include_str!("../../mof/kvm/KVM_VirtualSystemManagementService.mof"),
     ),
+    // interop
+    (
+        "cim/CIM_WBEMService.mof",
+        include_str!("../../mof/cim/CIM_WBEMService.mof"),
+    ),
+    (
+        "cim/CIM_ObjectManager.mof",
+        include_str!("../../mof/cim/CIM_ObjectManager.mof"),
+    ),
+    (
+        "cim/CIM_Namespace.mof",
+        include_str!("../../mof/cim/CIM_Namespace.mof"),
+    ),
+    (
+        "cim/CIM_NamespaceInManager.mof",
+        include_str!("../../mof/cim/CIM_NamespaceInManager.mof"),
+    ),
 ];
 
 /// The namespaces the server serves and the MOF file compiled into each.

@@ -15,6 +15,8 @@ pub mod profiles;
 // cimmethods: the management service and its RASD/VSSD parsing.
 pub mod rasd_parse;
 pub mod vsms;
+// interop: the server and its namespaces in root/interop.
+pub mod interop;
 
 use std::sync::Arc;
 
@@ -170,5 +172,9 @@ pub fn all_providers() -> Vec<Arc<dyn Provider>> {
     for conforms in profiles::ConformsToProfileProvider::both() {
         providers.push(Arc::new(conforms));
     }
+    // interop
+    providers.push(Arc::new(interop::ObjectManagerProvider));
+    providers.push(Arc::new(interop::NamespaceProvider));
+    providers.push(Arc::new(interop::NamespaceInManagerProvider));
     providers
 }
