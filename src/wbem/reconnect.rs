@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 use crate::connect::{connect, ConnectOptions};
 use crate::driver::{
-    DomainEvent, DomainInfo, DomainRef, DomainState, Driver, NetworkRef, NodeInfo, PoolInfo,
-    PoolRef, VolumeInfo, VolumeRef,
+    DomainEvent, DomainInfo, DomainRef, DomainState, DomainSummary, Driver, NetworkRef, NodeInfo,
+    PoolInfo, PoolRef, VolumeInfo, VolumeRef,
 };
 use crate::error::Result;
 
@@ -102,6 +102,7 @@ forward_all! {
     fn is_encrypted(&self) -> Result<bool>;
     fn is_secure(&self) -> Result<bool>;
     fn list_all_domains(&self, flags: u32) -> Result<Vec<DomainRef>>;
+    fn domain_summaries(&self) -> Result<Vec<DomainSummary>>;
     fn domain_lookup_by_name(&self, name: &str) -> Result<DomainRef>;
     fn domain_lookup_by_uuid(&self, uuid: &Uuid) -> Result<DomainRef>;
     fn domain_lookup_by_id(&self, id: i32) -> Result<DomainRef>;
