@@ -351,7 +351,6 @@ async fn define_start_stop_undefine_follow_libvirt() {
             demo(event::STARTED, event::STARTED_BOOTED),
             demo(event::SUSPENDED, event::SUSPENDED_PAUSED),
             demo(event::RESUMED, event::RESUMED_UNPAUSED),
-            demo(event::SHUTDOWN, event::SHUTDOWN_FINISHED),
             demo(event::STOPPED, event::STOPPED_SHUTDOWN),
             demo(event::STARTED, event::STARTED_BOOTED),
             demo(event::STOPPED, event::STOPPED_DESTROYED),

@@ -11,6 +11,7 @@ use super::guest::{
     computer_system_path, domain_of_vssd_id, guest_class, load_all_guests, load_guest,
     split_fq_devid, GuestModel, LoadOptions, NAMESPACE,
 };
+use super::paths_of;
 use super::settings::not_found;
 use super::{put, Provider, ProviderCtx};
 use crate::cim::{Instance, ObjectPath, Value};
@@ -159,12 +160,7 @@ impl Provider for GuestAssociationProvider {
     }
 
     async fn enumerate_names(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<ObjectPath>, OpError> {
-        Ok(self
-            .enumerate(ctx)
-            .await?
-            .into_iter()
-            .filter_map(|i| i.path)
-            .collect())
+        Ok(paths_of(self.enumerate(ctx).await?))
     }
 
     async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {

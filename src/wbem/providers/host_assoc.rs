@@ -12,6 +12,7 @@ use super::capabilities::{
     ELEC_CLASS, VSMC_CLASS,
 };
 use super::guest::{split_fq_devid, ResourceKind};
+use super::paths_of;
 use super::pools::{
     guest_allocations, host_name, host_path, Allocation, HostPools, PoolId, PoolKind, HOST_CLASS,
     NAMESPACE,
@@ -288,12 +289,7 @@ impl Provider for HostAssocProvider {
     }
 
     async fn enumerate_names(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<ObjectPath>, OpError> {
-        Ok(self
-            .enumerate(ctx)
-            .await?
-            .into_iter()
-            .filter_map(|i| i.path)
-            .collect())
+        Ok(paths_of(self.enumerate(ctx).await?))
     }
 
     async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {

@@ -6,6 +6,7 @@
 use async_trait::async_trait;
 
 use super::host_assoc::{assoc_instance, get_from_enumeration};
+use super::paths_of;
 use super::pools::{host_name, HOST_CLASS};
 use super::profiles::INTEROP_NAMESPACE;
 use super::{put, Provider, ProviderCtx};
@@ -235,12 +236,7 @@ impl Provider for NamespaceInManagerProvider {
     }
 
     async fn enumerate_names(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<ObjectPath>, OpError> {
-        Ok(self
-            .enumerate(ctx)
-            .await?
-            .into_iter()
-            .filter_map(|i| i.path)
-            .collect())
+        Ok(paths_of(self.enumerate(ctx).await?))
     }
 
     async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {

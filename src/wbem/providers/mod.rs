@@ -60,6 +60,11 @@ pub fn put(inst: &mut Instance, class: &Class, name: &str, value: Value) {
     }
 }
 
+/// The paths of instances a provider computed whole (for providers whose names come from their instances).
+pub(crate) fn paths_of(instances: Vec<Instance>) -> Vec<ObjectPath> {
+    instances.into_iter().filter_map(|inst| inst.path).collect()
+}
+
 pub(crate) fn not_supported(what: &str) -> OpError {
     OpError::cim(CimStatus::NotSupported, format!("{what} is not supported"))
 }

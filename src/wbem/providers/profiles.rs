@@ -7,6 +7,7 @@ use async_trait::async_trait;
 
 use super::capabilities::{alloc_caps_path, ALLOC_CAPS_CLASS};
 use super::host_assoc::{assoc_instance, get_from_enumeration};
+use super::paths_of;
 use super::pools::{host_name, host_path, HostPools, PoolId, PoolKind, HOST_CLASS};
 use super::{put, Provider, ProviderCtx};
 use crate::cim::{CimStatus, CimType, Instance, ObjectPath, Value};
@@ -253,12 +254,7 @@ impl Provider for ReferencedProfileProvider {
     }
 
     async fn enumerate_names(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<ObjectPath>, OpError> {
-        Ok(self
-            .enumerate(ctx)
-            .await?
-            .into_iter()
-            .filter_map(|i| i.path)
-            .collect())
+        Ok(paths_of(self.enumerate(ctx).await?))
     }
 
     async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {
@@ -330,12 +326,7 @@ impl Provider for ConformsToProfileProvider {
     }
 
     async fn enumerate_names(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<ObjectPath>, OpError> {
-        Ok(self
-            .enumerate(ctx)
-            .await?
-            .into_iter()
-            .filter_map(|i| i.path)
-            .collect())
+        Ok(paths_of(self.enumerate(ctx).await?))
     }
 
     async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {
