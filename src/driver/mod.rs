@@ -64,6 +64,24 @@ pub trait Driver: Send + Sync {
         unsupported("virConnectGetCapabilities")
     }
     /// The security driver's (model, doi); an empty model means there is none.
+    /// Free memory of the whole host, in bytes (`virNodeGetFreeMemory`).
+    async fn node_get_free_memory(&self) -> Result<u64> {
+        unsupported("virNodeGetFreeMemory")
+    }
+    /// Free memory in bytes of up to `max_cells` NUMA cells starting at `start_cell`.
+    async fn node_get_cells_free_memory(
+        &self,
+        start_cell: i32,
+        max_cells: i32,
+    ) -> Result<Vec<u64>> {
+        let _ = (start_cell, max_cells);
+        unsupported("virNodeGetCellsFreeMemory")
+    }
+    /// The most vCPUs one guest of hypervisor type `kind` (or the driver's default type) may have.
+    async fn get_max_vcpus(&self, kind: Option<&str>) -> Result<i32> {
+        let _ = kind;
+        unsupported("virConnectGetMaxVcpus")
+    }
     async fn node_get_security_model(&self) -> Result<(String, String)> {
         unsupported("virNodeGetSecurityModel")
     }
@@ -208,6 +226,32 @@ pub trait Driver: Send + Sync {
     async fn domain_get_vcpus(&self, dom: &DomainRef, flags: u32) -> Result<u32> {
         let _ = (dom, flags);
         unsupported("virDomainGetVcpusFlags")
+    }
+    /// The most vCPUs the running domain may be given (`virDomainGetMaxVcpus`).
+    async fn domain_get_max_vcpus(&self, dom: &DomainRef) -> Result<i32> {
+        let _ = dom;
+        unsupported("virDomainGetMaxVcpus")
+    }
+    /// Up to `max_info` vCPUs of a running domain, with each one's affinity as `map_len` bytes of host-CPU
+    /// bitmap (bit n = host CPU n), concatenated in vCPU order.
+    async fn domain_get_vcpu_info(
+        &self,
+        dom: &DomainRef,
+        max_info: u32,
+        map_len: u32,
+    ) -> Result<(Vec<VcpuInfo>, Vec<u8>)> {
+        let _ = (dom, max_info, map_len);
+        unsupported("virDomainGetVcpus")
+    }
+    /// Up to `max_stats` balloon/memory statistics of a running domain (`virDomainMemoryStats`).
+    async fn domain_memory_stats(
+        &self,
+        dom: &DomainRef,
+        max_stats: u32,
+        flags: u32,
+    ) -> Result<Vec<MemoryStat>> {
+        let _ = (dom, max_stats, flags);
+        unsupported("virDomainMemoryStats")
     }
     /// Every domain with its state and current definition, in [`Driver::list_all_domains`] order (for front
     /// ends that enumerate all domains, such as WBEM). The default asks per domain and parses each XML; a driver

@@ -9,7 +9,7 @@ use super::{
     DomainEvent, DomainInfo, DomainRef, DomainState, Driver, NetworkRef, NodeInfo, PoolInfo,
     PoolRef,
 };
-use super::{VolumeInfo, VolumeRef};
+use super::{MemoryStat, VcpuInfo, VolumeInfo, VolumeRef};
 use crate::driver::flags;
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 use async_trait::async_trait;
@@ -62,6 +62,21 @@ impl Driver for ReadOnly {
     }
     async fn node_get_info(&self) -> Result<NodeInfo> {
         self.inner.node_get_info().await
+    }
+    async fn node_get_free_memory(&self) -> Result<u64> {
+        self.inner.node_get_free_memory().await
+    }
+    async fn node_get_cells_free_memory(
+        &self,
+        start_cell: i32,
+        max_cells: i32,
+    ) -> Result<Vec<u64>> {
+        self.inner
+            .node_get_cells_free_memory(start_cell, max_cells)
+            .await
+    }
+    async fn get_max_vcpus(&self, kind: Option<&str>) -> Result<i32> {
+        self.inner.get_max_vcpus(kind).await
     }
     async fn get_capabilities(&self) -> Result<String> {
         self.inner.get_capabilities().await
@@ -179,6 +194,27 @@ impl Driver for ReadOnly {
     }
     async fn domain_get_vcpus(&self, dom: &DomainRef, flags: u32) -> Result<u32> {
         self.inner.domain_get_vcpus(dom, flags).await
+    }
+    async fn domain_get_max_vcpus(&self, dom: &DomainRef) -> Result<i32> {
+        self.inner.domain_get_max_vcpus(dom).await
+    }
+    async fn domain_get_vcpu_info(
+        &self,
+        dom: &DomainRef,
+        max_info: u32,
+        map_len: u32,
+    ) -> Result<(Vec<VcpuInfo>, Vec<u8>)> {
+        self.inner
+            .domain_get_vcpu_info(dom, max_info, map_len)
+            .await
+    }
+    async fn domain_memory_stats(
+        &self,
+        dom: &DomainRef,
+        max_stats: u32,
+        flags: u32,
+    ) -> Result<Vec<MemoryStat>> {
+        self.inner.domain_memory_stats(dom, max_stats, flags).await
     }
     async fn domain_event_subscribe(&self) -> Result<broadcast::Receiver<DomainEvent>> {
         self.inner.domain_event_subscribe().await

@@ -20,8 +20,8 @@ use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use super::{
-    flags, DomainEvent, DomainInfo, DomainRef, DomainState, Driver, NetworkRef, NodeInfo, PoolInfo,
-    PoolRef, VolumeInfo, VolumeRef,
+    flags, DomainEvent, DomainInfo, DomainRef, DomainState, Driver, MemoryStat, NetworkRef,
+    NodeInfo, PoolInfo, PoolRef, VcpuInfo, VolumeInfo, VolumeRef,
 };
 use crate::auth::auth_file::{file_credentials, FileCredentials};
 use crate::auth::sasl::{SaslClient, SaslError, SaslLayer, SaslStep, SaslTransport};
@@ -825,6 +825,33 @@ impl Driver for RemoteDriver {
             .await?
             .value)
     }
+    async fn node_get_free_memory(&self) -> Result<u64> {
+        Ok(self
+            .call::<_, U64Ret>(P::NodeGetFreeMemory, ())
+            .await?
+            .value)
+    }
+    async fn node_get_cells_free_memory(
+        &self,
+        start_cell: i32,
+        max_cells: i32,
+    ) -> Result<Vec<u64>> {
+        let args = CellsFreeMemoryArgs {
+            start_cell,
+            max_cells,
+        };
+        let ret: CellsFreeMemoryRet = self.call(P::NodeGetCellsFreeMemory, args).await?;
+        Ok(ret.cells.0)
+    }
+    async fn get_max_vcpus(&self, kind: Option<&str>) -> Result<i32> {
+        let args = MaxVcpusArgs {
+            kind: kind.map(str::to_owned),
+        };
+        Ok(self
+            .call::<_, IntRet>(P::ConnectGetMaxVcpus, args)
+            .await?
+            .value)
+    }
     async fn get_hostname(&self) -> Result<String> {
         self.string(P::ConnectGetHostname, ()).await
     }
@@ -1058,6 +1085,40 @@ impl Driver for RemoteDriver {
             .call(P::DomainGetVcpusFlags, dom_flags(dom, flags))
             .await?;
         to_u32("vcpu count", ret.value)
+    }
+    async fn domain_get_max_vcpus(&self, dom: &DomainRef) -> Result<i32> {
+        Ok(self
+            .call::<_, IntRet>(P::DomainGetMaxVcpus, dom_args(dom))
+            .await?
+            .value)
+    }
+    async fn domain_get_vcpu_info(
+        &self,
+        dom: &DomainRef,
+        max_info: u32,
+        map_len: u32,
+    ) -> Result<(Vec<VcpuInfo>, Vec<u8>)> {
+        let args = DomainGetVcpusArgs {
+            dom: dom.clone(),
+            max_info: i32::try_from(max_info).unwrap_or(i32::MAX),
+            map_len: i32::try_from(map_len).unwrap_or(i32::MAX),
+        };
+        let ret: DomainGetVcpusRet = self.call(P::DomainGetVcpus, args).await?;
+        Ok((ret.info.0, ret.cpumaps.0))
+    }
+    async fn domain_memory_stats(
+        &self,
+        dom: &DomainRef,
+        max_stats: u32,
+        flags: u32,
+    ) -> Result<Vec<MemoryStat>> {
+        let args = DomainMemoryStatsArgs {
+            dom: dom.clone(),
+            max_stats,
+            flags,
+        };
+        let ret: DomainMemoryStatsRet = self.call(P::DomainMemoryStats, args).await?;
+        Ok(ret.stats.0)
     }
     async fn domain_event_subscribe(&self) -> Result<broadcast::Receiver<DomainEvent>> {
         let mut slot = self.events.lock().await;

@@ -47,6 +47,24 @@ pub struct NodeInfo {
     pub threads: u32,
 }
 
+/// One vCPU as `virDomainGetVcpus` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VcpuInfo {
+    pub number: u32,
+    /// `virVcpuState`: 0 offline, 1 running, 2 blocked.
+    pub state: i32,
+    pub cpu_time_ns: u64,
+    /// The host CPU it runs on, -1 when offline.
+    pub cpu: i32,
+}
+
+/// One `virDomainMemoryStat`: a `VIR_DOMAIN_MEMORY_STAT_*` tag and its value (KiB, or a count or time).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryStat {
+    pub tag: i32,
+    pub value: u64,
+}
+
 /// `virDomainState`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, serde::Serialize, serde::Deserialize)]
 #[repr(i32)]

@@ -16,7 +16,7 @@ use super::packet::{
 };
 use super::procedures::Procedure;
 use super::proto::{self, auth_type, feature, Call, RemoteError, Reply};
-use super::xdr::{Array, CharArray, FixedChars, Xdr};
+use super::xdr::{Array, CharArray, FixedChars, Opaque, Xdr};
 use crate::driver::{flags, DomainEvent, DomainRef, Driver};
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 
@@ -297,6 +297,9 @@ pub fn allowed_read_only(proc_: Procedure) -> bool {
                 | P::ConnectUnregisterCloseCallback
                 | P::NodeGetInfo
                 | P::NodeGetSecurityModel
+                | P::NodeGetFreeMemory
+                | P::NodeGetCellsFreeMemory
+                | P::ConnectGetMaxVcpus
                 | P::AuthList
                 | P::AuthSaslInit
                 | P::AuthSaslStart
@@ -324,6 +327,9 @@ pub fn allowed_read_only(proc_: Procedure) -> bool {
                 | P::DomainGetMessages
                 | P::DomainGetMaxMemory
                 | P::DomainGetVcpusFlags
+                | P::DomainGetMaxVcpus
+                | P::DomainGetVcpus
+                | P::DomainMemoryStats
                 | P::ConnectDomainEventRegisterAny
                 | P::ConnectDomainEventDeregisterAny
                 | P::ConnectDomainEventCallbackRegisterAny
@@ -793,6 +799,28 @@ async fn call_driver(driver: &dyn Driver, call: Call) -> Result<Reply> {
                 doi: CharArray::c_string(&doi),
             })
         }
+        Call::NodeGetFreeMemory(()) => Reply::NodeGetFreeMemory(U64Ret {
+            value: driver.node_get_free_memory().await?,
+        }),
+        Call::NodeGetCellsFreeMemory(args) => {
+            if args.max_cells > NODE_MAX_CELLS as i32 {
+                return Err(rpc_error("maxCells > REMOTE_NODE_MAX_CELLS"));
+            }
+            let cells = driver
+                .node_get_cells_free_memory(args.start_cell, args.max_cells)
+                .await?;
+            if cells.len() > NODE_MAX_CELLS as usize {
+                return Err(rpc_error(
+                    "the driver answered more than REMOTE_NODE_MAX_CELLS cells",
+                ));
+            }
+            Reply::NodeGetCellsFreeMemory(CellsFreeMemoryRet {
+                cells: Array(cells),
+            })
+        }
+        Call::ConnectGetMaxVcpus(args) => Reply::ConnectGetMaxVcpus(IntRet {
+            value: driver.get_max_vcpus(args.kind.as_deref()).await?,
+        }),
 
         // ---- domains ----
         Call::ConnectListAllDomains(args) => {
@@ -986,6 +1014,45 @@ async fn call_driver(driver: &dyn Driver, call: Call) -> Result<Reply> {
         Call::DomainGetVcpusFlags(args) => Reply::DomainGetVcpusFlags(count(
             driver.domain_get_vcpus(&args.dom, args.flags).await? as usize,
         )),
+        Call::DomainGetMaxVcpus(args) => Reply::DomainGetMaxVcpus(IntRet {
+            value: driver.domain_get_max_vcpus(&args.dom).await?,
+        }),
+        Call::DomainGetVcpus(args) => {
+            // The caps libvirtd applies before asking the driver: a reply must fit the protocol's arrays.
+            let (Ok(max_info), Ok(map_len)) =
+                (u32::try_from(args.max_info), u32::try_from(args.map_len))
+            else {
+                return Err(rpc_error("maxinfo and maplen must not be negative"));
+            };
+            if max_info > VCPUINFO_MAX {
+                return Err(rpc_error("maxinfo > REMOTE_VCPUINFO_MAX"));
+            }
+            if u64::from(max_info) * u64::from(map_len) > u64::from(CPUMAPS_MAX) {
+                return Err(rpc_error("maxinfo * maplen > REMOTE_CPUMAPS_MAX"));
+            }
+            let (info, maps) = driver
+                .domain_get_vcpu_info(&args.dom, max_info, map_len)
+                .await?;
+            if info.len() > max_info as usize || maps.len() > info.len() * map_len as usize {
+                return Err(rpc_error("the driver answered more vCPUs than asked for"));
+            }
+            Reply::DomainGetVcpus(DomainGetVcpusRet {
+                info: Array(info),
+                cpumaps: Opaque(maps),
+            })
+        }
+        Call::DomainMemoryStats(args) => {
+            if args.max_stats > DOMAIN_MEMORY_STATS_MAX {
+                return Err(rpc_error("maxStats > REMOTE_DOMAIN_MEMORY_STATS_MAX"));
+            }
+            let mut stats = driver
+                .domain_memory_stats(&args.dom, args.max_stats, args.flags)
+                .await?;
+            stats.truncate(args.max_stats as usize);
+            Reply::DomainMemoryStats(DomainMemoryStatsRet {
+                stats: Array(stats),
+            })
+        }
 
         // ---- networks ----
         Call::ConnectListAllNetworks(args) => {

@@ -2,8 +2,8 @@
 //! and the table tying each implemented procedure to its argument and return types.
 
 use super::procedures::Procedure;
-use super::xdr::{xdr_struct, Array, CharArray, FixedChars, Reader, Writer, Xdr, XdrError};
-use crate::driver::{DomainRef, NetworkRef, PoolRef, VolumeRef};
+use super::xdr::{xdr_struct, Array, CharArray, FixedChars, Opaque, Reader, Writer, Xdr, XdrError};
+use crate::driver::{DomainRef, MemoryStat, NetworkRef, PoolRef, VcpuInfo, VolumeRef};
 
 /// Array caps from the protocol definition.
 pub const DOMAIN_LIST_MAX: u32 = 16384;
@@ -16,6 +16,10 @@ pub const AUTH_SASL_DATA_MAX: u32 = 65536;
 pub const SECURITY_MODEL_MAX: u32 = 257;
 pub const SECURITY_DOI_MAX: u32 = 257;
 pub const SECURITY_LABEL_MAX: u32 = 4097;
+pub const NODE_MAX_CELLS: u32 = 1024;
+pub const VCPUINFO_MAX: u32 = 16384;
+pub const CPUMAPS_MAX: u32 = 8_388_608;
+pub const DOMAIN_MEMORY_STATS_MAX: u32 = 1024;
 
 /// `remote_auth_type`.
 pub mod auth_type {
@@ -93,6 +97,40 @@ impl Xdr for VolumeRef {
             pool: String::decode(r)?,
             name: String::decode(r)?,
             key: String::decode(r)?,
+        })
+    }
+}
+
+/// `remote_vcpu_info`.
+impl Xdr for VcpuInfo {
+    const MIN_SIZE: usize = 20;
+    fn encode(&self, w: &mut Writer) {
+        self.number.encode(w);
+        self.state.encode(w);
+        self.cpu_time_ns.encode(w);
+        self.cpu.encode(w);
+    }
+    fn decode(r: &mut Reader<'_>) -> Result<Self, XdrError> {
+        Ok(Self {
+            number: u32::decode(r)?,
+            state: i32::decode(r)?,
+            cpu_time_ns: u64::decode(r)?,
+            cpu: i32::decode(r)?,
+        })
+    }
+}
+
+/// `remote_domain_memory_stat`.
+impl Xdr for MemoryStat {
+    const MIN_SIZE: usize = 12;
+    fn encode(&self, w: &mut Writer) {
+        self.tag.encode(w);
+        self.value.encode(w);
+    }
+    fn decode(r: &mut Reader<'_>) -> Result<Self, XdrError> {
+        Ok(Self {
+            tag: i32::decode(r)?,
+            value: u64::decode(r)?,
         })
     }
 }
@@ -207,6 +245,15 @@ xdr_struct! { pub struct AuthSaslStepArgs { pub nil: i32, pub data: CharArray<AU
 xdr_struct! {
     pub struct AuthSaslRet { pub complete: i32, pub nil: i32, pub data: CharArray<AUTH_SASL_DATA_MAX> }
 }
+xdr_struct! { pub struct CellsFreeMemoryArgs { pub start_cell: i32, pub max_cells: i32 } }
+xdr_struct! { pub struct CellsFreeMemoryRet { pub cells: Array<u64, NODE_MAX_CELLS> } }
+xdr_struct! { pub struct MaxVcpusArgs { pub kind: Option<String> } }
+xdr_struct! { pub struct DomainGetVcpusArgs { pub dom: DomainRef, pub max_info: i32, pub map_len: i32 } }
+xdr_struct! {
+    pub struct DomainGetVcpusRet { pub info: Array<VcpuInfo, VCPUINFO_MAX>, pub cpumaps: Opaque<CPUMAPS_MAX> }
+}
+xdr_struct! { pub struct DomainMemoryStatsArgs { pub dom: DomainRef, pub max_stats: u32, pub flags: u32 } }
+xdr_struct! { pub struct DomainMemoryStatsRet { pub stats: Array<MemoryStat, DOMAIN_MEMORY_STATS_MAX> } }
 xdr_struct! { pub struct CallbackRegisterArgs { pub event_id: i32, pub dom: Option<DomainRef> } }
 xdr_struct! { pub struct LifecycleMsg { pub dom: DomainRef, pub event: i32, pub detail: i32 } }
 xdr_struct! { pub struct CallbackLifecycleMsg { pub callback_id: i32, pub msg: LifecycleMsg } }
@@ -276,6 +323,9 @@ remote_procedures! {
     ConnectUnregisterCloseCallback: () => ();
     NodeGetInfo: () => NodeGetInfoRet;
     NodeGetSecurityModel: () => SecurityModelRet;
+    NodeGetFreeMemory: () => U64Ret;
+    NodeGetCellsFreeMemory: CellsFreeMemoryArgs => CellsFreeMemoryRet;
+    ConnectGetMaxVcpus: MaxVcpusArgs => IntRet;
     AuthList: () => AuthListRet;
     AuthSaslInit: () => StringRet;
     AuthSaslStart: AuthSaslStartArgs => AuthSaslRet;
@@ -324,6 +374,9 @@ remote_procedures! {
     DomainSetVcpus: DomainU32Args => ();
     DomainSetVcpusFlags: DomainU32FlagsArgs => ();
     DomainGetVcpusFlags: DomainFlagsArgs => IntRet;
+    DomainGetMaxVcpus: DomainArgs => IntRet;
+    DomainGetVcpus: DomainGetVcpusArgs => DomainGetVcpusRet;
+    DomainMemoryStats: DomainMemoryStatsArgs => DomainMemoryStatsRet;
     ConnectDomainEventRegisterAny: IntArgs => ();
     ConnectDomainEventDeregisterAny: IntArgs => ();
     ConnectDomainEventCallbackRegisterAny: CallbackRegisterArgs => IntRet;
@@ -397,7 +450,7 @@ mod tests {
             .map(Procedure::from_number)
             .filter(|p| has_codec(*p))
             .count();
-        assert_eq!(known, 119);
+        assert_eq!(known, 125);
         assert!(!has_codec(Procedure::DomainGetJobStats));
         assert!(!has_codec(Procedure::Unknown(9999)));
     }

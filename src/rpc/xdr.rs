@@ -346,6 +346,19 @@ impl<T: Xdr, const MAX: u32> Xdr for Array<T, MAX> {
     }
 }
 
+/// Variable-length opaque data `opaque x<MAX>`: raw bytes, padded to a multiple of 4.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct Opaque<const MAX: u32>(pub Vec<u8>);
+
+impl<const MAX: u32> Xdr for Opaque<MAX> {
+    fn encode(&self, w: &mut Writer) {
+        w.opaque(&self.0);
+    }
+    fn decode(r: &mut Reader<'_>) -> Result<Self, XdrError> {
+        r.opaque(MAX).map(|bytes| Self(bytes.to_vec()))
+    }
+}
+
 /// A `char x<MAX>` array: rpcgen widens each byte to a 4-byte int, so it is NOT opaque data. Bytes above 127
 /// travel sign-extended, as C `char` does.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]

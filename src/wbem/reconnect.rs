@@ -13,8 +13,8 @@ use uuid::Uuid;
 
 use crate::connect::{connect, ConnectOptions};
 use crate::driver::{
-    DomainEvent, DomainInfo, DomainRef, DomainState, DomainSummary, Driver, NetworkRef, NodeInfo,
-    PoolInfo, PoolRef, VolumeInfo, VolumeRef,
+    DomainEvent, DomainInfo, DomainRef, DomainState, DomainSummary, Driver, MemoryStat, NetworkRef,
+    NodeInfo, PoolInfo, PoolRef, VcpuInfo, VolumeInfo, VolumeRef,
 };
 use crate::error::Result;
 
@@ -97,6 +97,9 @@ forward_all! {
     fn get_hostname(&self) -> Result<String>;
     fn get_uri(&self) -> Result<String>;
     fn node_get_info(&self) -> Result<NodeInfo>;
+    fn node_get_free_memory(&self) -> Result<u64>;
+    fn node_get_cells_free_memory(&self, start_cell: i32, max_cells: i32) -> Result<Vec<u64>>;
+    fn get_max_vcpus(&self, kind: Option<&str>) -> Result<i32>;
     fn get_capabilities(&self) -> Result<String>;
     fn node_get_security_model(&self) -> Result<(String, String)>;
     fn is_encrypted(&self) -> Result<bool>;
@@ -130,6 +133,9 @@ forward_all! {
     fn domain_get_max_memory(&self, dom: &DomainRef) -> Result<u64>;
     fn domain_set_vcpus(&self, dom: &DomainRef, count: u32, flags: u32) -> Result<()>;
     fn domain_get_vcpus(&self, dom: &DomainRef, flags: u32) -> Result<u32>;
+    fn domain_get_max_vcpus(&self, dom: &DomainRef) -> Result<i32>;
+    fn domain_get_vcpu_info(&self, dom: &DomainRef, max_info: u32, map_len: u32) -> Result<(Vec<VcpuInfo>, Vec<u8>)>;
+    fn domain_memory_stats(&self, dom: &DomainRef, max_stats: u32, flags: u32) -> Result<Vec<MemoryStat>>;
     fn domain_event_subscribe(&self) -> Result<broadcast::Receiver<DomainEvent>>;
     fn list_all_networks(&self, flags: u32) -> Result<Vec<NetworkRef>>;
     fn network_lookup_by_name(&self, name: &str) -> Result<NetworkRef>;

@@ -42,6 +42,12 @@ pub(super) fn node_info() -> NodeInfo {
     }
 }
 
+/// The NUMA cells of libvirt's default test host, as (size, free) in bytes: cell n holds 2n+2 MiB, n+1 free.
+pub(super) const NUMA_CELLS: [(u64, u64); 2] = [(2 << 20, 1 << 20), (4 << 20, 2 << 20)];
+
+/// What `virConnectGetMaxVcpus` answers for every guest type.
+pub(super) const MAX_VCPUS: i32 = 32;
+
 /// The running domain `test`, id 1.
 pub(super) fn test_domain() -> DomainObj {
     let def = DomainDef {

@@ -9,8 +9,8 @@ mod store;
 mod world;
 
 use crate::driver::{
-    DomainEvent, DomainInfo, DomainRef, DomainState, DomainSummary, Driver, NetworkRef, NodeInfo,
-    PoolInfo, PoolRef, VolumeInfo, VolumeRef,
+    DomainEvent, DomainInfo, DomainRef, DomainState, DomainSummary, Driver, MemoryStat, NetworkRef,
+    NodeInfo, PoolInfo, PoolRef, VcpuInfo, VolumeInfo, VolumeRef,
 };
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 use crate::model::{DomainDef, NetworkDef, PoolDef, VolumeDef};
@@ -201,6 +201,32 @@ impl Driver for TestDriver {
     async fn node_get_info(&self) -> Result<NodeInfo> {
         Ok(defaults::node_info())
     }
+    async fn node_get_free_memory(&self) -> Result<u64> {
+        Ok(defaults::NUMA_CELLS.iter().map(|(_, free)| free).sum())
+    }
+    async fn node_get_cells_free_memory(
+        &self,
+        start_cell: i32,
+        max_cells: i32,
+    ) -> Result<Vec<u64>> {
+        let cells = defaults::NUMA_CELLS.len();
+        let start = usize::try_from(start_cell).ok().filter(|&s| s < cells);
+        let (Some(start), Ok(max)) = (start, usize::try_from(max_cells)) else {
+            return Err(Error::invalid_arg(
+                ErrorDomain::TEST,
+                "Range exceeds available cells",
+            ));
+        };
+        // libvirt's test driver answers each cell's size here, not its free part (virsh shows the same).
+        Ok(defaults::NUMA_CELLS[start..]
+            .iter()
+            .take(max)
+            .map(|(size, _)| *size)
+            .collect())
+    }
+    async fn get_max_vcpus(&self, _kind: Option<&str>) -> Result<i32> {
+        Ok(defaults::MAX_VCPUS)
+    }
     async fn get_capabilities(&self) -> Result<String> {
         Ok(defaults::capabilities())
     }
@@ -332,6 +358,33 @@ impl Driver for TestDriver {
     }
     async fn domain_get_vcpus(&self, dom: &DomainRef, flags: u32) -> Result<u32> {
         self.read(|w| w.domain_vcpus(dom, flags))
+    }
+    async fn domain_get_max_vcpus(&self, dom: &DomainRef) -> Result<i32> {
+        self.read(|w| w.domain_max_vcpus(dom))
+    }
+    async fn domain_get_vcpu_info(
+        &self,
+        dom: &DomainRef,
+        max_info: u32,
+        map_len: u32,
+    ) -> Result<(Vec<VcpuInfo>, Vec<u8>)> {
+        let node = defaults::node_info();
+        let host_cpus = node.nodes * node.sockets * node.cores * node.threads;
+        self.read(|w| w.domain_vcpu_info(dom, max_info, map_len, host_cpus))
+    }
+    async fn domain_memory_stats(
+        &self,
+        dom: &DomainRef,
+        max_stats: u32,
+        flags: u32,
+    ) -> Result<Vec<MemoryStat>> {
+        if flags != 0 {
+            return Err(Error::invalid_arg(
+                ErrorDomain::TEST,
+                format!("unsupported flags (0x{flags:x}) in function testDomainMemoryStats"),
+            ));
+        }
+        self.read(|w| w.domain_memory_stats(dom, max_stats))
     }
     async fn domain_summaries(&self) -> Result<Vec<DomainSummary>> {
         let world = self.world();

@@ -81,7 +81,7 @@ struct Impact {
 }
 
 impl World {
-    fn domain(&self, dom: &DomainRef) -> Result<&DomainObj> {
+    pub(super) fn domain(&self, dom: &DomainRef) -> Result<&DomainObj> {
         self.domains.get(&dom.uuid).ok_or_else(|| {
             Error::with_detail(
                 ErrorCode::NO_DOMAIN,

@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 mod domains;
 mod networks;
+mod stats;
 mod storage;
 
 /// Capacity every pool of libvirt's test driver reports (100 GiB).

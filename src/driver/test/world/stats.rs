@@ -1,0 +1,107 @@
+//! Read-only statistics of the test world that libvirt's test driver fakes: vCPU placement, balloon
+//! statistics, NUMA free memory. The numbers follow libvirt's test driver for the same world.
+
+use super::*;
+use crate::driver::{MemoryStat, VcpuInfo};
+
+/// `VIR_DOMAIN_MEMORY_STAT_*` tags, in the order libvirt's test driver reports them.
+mod tag {
+    pub const SWAP_IN: i32 = 0;
+    pub const SWAP_OUT: i32 = 1;
+    pub const MAJOR_FAULT: i32 = 2;
+    pub const MINOR_FAULT: i32 = 3;
+    pub const UNUSED: i32 = 4;
+    pub const AVAILABLE: i32 = 5;
+    pub const ACTUAL_BALLOON: i32 = 6;
+    pub const RSS: i32 = 7;
+    pub const USABLE: i32 = 8;
+    pub const LAST_UPDATE: i32 = 9;
+    pub const DISK_CACHES: i32 = 10;
+    pub const HUGETLB_PGALLOC: i32 = 11;
+    pub const HUGETLB_PGFAIL: i32 = 12;
+}
+
+/// The guest clock libvirt's test driver starts every domain at (seconds since the epoch), reported as the
+/// balloon's last update.
+const GUEST_CLOCK_SECONDS: u64 = 627_319_920;
+
+/// `VIR_VCPU_RUNNING`.
+const VCPU_RUNNING: i32 = 1;
+
+impl World {
+    fn running_domain(&self, dom: &DomainRef) -> Result<&DomainObj> {
+        let obj = self.domain(dom)?;
+        if !obj.is_active() {
+            return Err(not_running());
+        }
+        Ok(obj)
+    }
+
+    /// `virDomainGetMaxVcpus`: the live maximum of a running domain.
+    pub(in crate::driver::test) fn domain_max_vcpus(&self, dom: &DomainRef) -> Result<i32> {
+        let obj = self.running_domain(dom)?;
+        Ok(i32::try_from(obj.def().vcpus).unwrap_or(i32::MAX))
+    }
+
+    /// `virDomainGetVcpus`: every online vCPU runs, pinned to all host CPUs, so each reports the highest host
+    /// CPU; its time is a fake that grows with the wall clock, as libvirt's test driver makes it.
+    pub(in crate::driver::test) fn domain_vcpu_info(
+        &self,
+        dom: &DomainRef,
+        max_info: u32,
+        map_len: u32,
+        host_cpus: u32,
+    ) -> Result<(Vec<VcpuInfo>, Vec<u8>)> {
+        let obj = self.domain(dom)?;
+        if !obj.is_active() {
+            return Err(op_invalid("cannot list vcpus for an inactive domain"));
+        }
+        let count = max_info.min(obj.def().current_vcpus);
+        let wall_us = now_ms().saturating_mul(1000);
+        let last_cpu = i32::try_from(host_cpus.saturating_sub(1)).unwrap_or(i32::MAX);
+        let infos = (0..count)
+            .map(|number| VcpuInfo {
+                number,
+                state: VCPU_RUNNING,
+                cpu_time_ns: wall_us / 10,
+                cpu: last_cpu,
+            })
+            .collect();
+        let mut one_map = vec![0u8; map_len as usize];
+        for cpu in 0..(host_cpus as usize).min(one_map.len() * 8) {
+            one_map[cpu / 8] |= 1 << (cpu % 8);
+        }
+        let maps = one_map.repeat(count as usize);
+        Ok((infos, maps))
+    }
+
+    /// `virDomainMemoryStats` of a running domain, derived from its current balloon size.
+    pub(in crate::driver::test) fn domain_memory_stats(
+        &self,
+        dom: &DomainRef,
+        max_stats: u32,
+    ) -> Result<Vec<MemoryStat>> {
+        let obj = self.running_domain(dom)?;
+        let current = obj.def().current_memory_kib;
+        let stats = [
+            (tag::ACTUAL_BALLOON, current),
+            (tag::SWAP_IN, 0),
+            (tag::SWAP_OUT, 0),
+            (tag::MAJOR_FAULT, 0),
+            (tag::MINOR_FAULT, 0),
+            (tag::UNUSED, current / 2),
+            (tag::AVAILABLE, current),
+            (tag::USABLE, current / 2),
+            (tag::LAST_UPDATE, GUEST_CLOCK_SECONDS),
+            (tag::DISK_CACHES, current / 8),
+            (tag::HUGETLB_PGALLOC, 0),
+            (tag::HUGETLB_PGFAIL, 0),
+            (tag::RSS, current / 2),
+        ];
+        Ok(stats
+            .into_iter()
+            .take(max_stats as usize)
+            .map(|(tag, value)| MemoryStat { tag, value })
+            .collect())
+    }
+}

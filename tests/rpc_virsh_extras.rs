@@ -1,0 +1,129 @@
+//! Peer test: stock virsh's node and vCPU/memory statistics commands (freecell, maxvcpus, vcpuinfo,
+//! dommemstat) over our unix sockets print what `virsh -c test:///default` prints against libvirt's own embedded
+//! test driver. Skipped when virsh is not installed.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use virtcim::{RpcServer, ServerConfig};
+
+fn have_virsh() -> bool {
+    std::process::Command::new("virsh")
+        .arg("--version")
+        .output()
+        .is_ok()
+}
+
+async fn virsh(uri: &str, args: &[&str]) -> (bool, String, String) {
+    let output = tokio::process::Command::new("virsh")
+        .arg("-c")
+        .arg(uri)
+        .args(args)
+        .env("LIBVIRT_AUTOSTART", "0")
+        .output()
+        .await
+        .expect("virsh runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+async fn ok(uri: &str, args: &[&str]) -> String {
+    let (success, stdout, stderr) = virsh(uri, args).await;
+    assert!(success, "virsh -c {uri} {args:?} failed: {stdout}{stderr}");
+    assert!(stderr.trim().is_empty(), "virsh {args:?} stderr: {stderr}");
+    stdout
+}
+
+/// The reference: libvirt's own test driver, embedded in virsh.
+async fn reference(args: &[&str]) -> String {
+    ok("test:///default", args).await
+}
+
+/// Starts our daemon on a read-write and a read-only unix socket in `dir`; returns their URIs.
+fn serve(dir: &Path) -> (String, String) {
+    let options = virtcim::ConnectOptions {
+        state_dir: Some(dir.to_path_buf()),
+        read_only: false,
+    };
+    let opener = virtcim::UriOpener::new(options, "test:///default");
+    let server = RpcServer::new(Arc::new(opener), ServerConfig::default());
+    let rw_path = dir.join("libvirt-sock");
+    let ro_path = dir.join("libvirt-sock-ro");
+    tokio::spawn(
+        server
+            .clone()
+            .serve_unix(RpcServer::bind_unix(&rw_path).unwrap(), false),
+    );
+    tokio::spawn(server.serve_unix(RpcServer::bind_unix(&ro_path).unwrap(), true));
+    (
+        format!("test+unix:///default?socket={}", rw_path.display()),
+        format!("test+unix:///default?socket={}", ro_path.display()),
+    )
+}
+
+/// vcpuinfo's "CPU time" comes from the wall clock in both drivers: checks it is a time in seconds and blanks it.
+fn without_cpu_time(text: &str) -> String {
+    text.lines()
+        .map(|line| match line.strip_prefix("CPU time:") {
+            Some(value) => {
+                let seconds = value.trim().strip_suffix('s').unwrap_or("x");
+                assert!(seconds.parse::<f64>().is_ok(), "CPU time {value:?}");
+                "CPU time: <wall clock>".to_owned()
+            }
+            None => line.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_and_domain_statistics_match_libvirts_test_driver() {
+    if !have_virsh() {
+        eprintln!("virsh not installed, skipping");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (rw, ro) = serve(dir.path());
+
+    // Every answer here is deterministic in libvirt's test driver, so the output must match byte for byte,
+    // on the read-write socket and on the read-only one (all of these are reads).
+    for args in [
+        &["freecell"][..],
+        &["freecell", "--all"],
+        &["freecell", "0"],
+        &["freecell", "1"],
+        &["maxvcpus"],
+        &["maxvcpus", "--type", "kvm"],
+        &["dommemstat", "test"],
+    ] {
+        let want = reference(args).await;
+        assert_eq!(ok(&rw, args).await, want, "virsh {args:?}");
+        assert_eq!(ok(&ro, args).await, want, "virsh {args:?} (read-only)");
+    }
+
+    let want = without_cpu_time(&reference(&["vcpuinfo", "test"]).await);
+    assert_eq!(without_cpu_time(&ok(&rw, &["vcpuinfo", "test"]).await), want);
+    assert_eq!(without_cpu_time(&ok(&ro, &["vcpuinfo", "test"]).await), want);
+
+    // A cell past the host's, and statistics of a stopped domain, fail as they do in libvirt's test driver.
+    let (success, _, stderr) = virsh(&rw, &["freecell", "5"]).await;
+    assert!(!success);
+    assert!(stderr.contains("Range exceeds available cells"), "{stderr}");
+
+    // The statistics follow the balloon: a smaller current memory shows in dommemstat as it does in libvirt's.
+    let (success, stdout, stderr) = virsh("test:///default", &["setmem test 1000000; dommemstat test"]).await;
+    assert!(success, "{stdout}{stderr}");
+    ok(&rw, &["setmem", "test", "1000000"]).await;
+    let ours = ok(&rw, &["dommemstat", "test"]).await;
+    assert_eq!(format!("\n{ours}"), stdout, "dommemstat after setmem");
+
+    ok(&rw, &["destroy", "test"]).await;
+    for args in [&["dommemstat", "test"][..], &["vcpuinfo", "test"]] {
+        let (success, _, stderr) = virsh(&rw, args).await;
+        assert!(!success, "virsh {args:?} on a stopped domain");
+        assert!(stderr.contains("Requested operation is not valid"), "{stderr}");
+    }
+}
