@@ -97,6 +97,8 @@ async fn node_and_domain_statistics_match_libvirts_test_driver() {
         &["freecell", "1"],
         &["maxvcpus"],
         &["maxvcpus", "--type", "kvm"],
+        &["nodecpumap"],
+        &["nodecpumap", "--pretty"],
         &["dommemstat", "test"],
     ] {
         let want = reference(args).await;
@@ -105,8 +107,14 @@ async fn node_and_domain_statistics_match_libvirts_test_driver() {
     }
 
     let want = without_cpu_time(&reference(&["vcpuinfo", "test"]).await);
-    assert_eq!(without_cpu_time(&ok(&rw, &["vcpuinfo", "test"]).await), want);
-    assert_eq!(without_cpu_time(&ok(&ro, &["vcpuinfo", "test"]).await), want);
+    assert_eq!(
+        without_cpu_time(&ok(&rw, &["vcpuinfo", "test"]).await),
+        want
+    );
+    assert_eq!(
+        without_cpu_time(&ok(&ro, &["vcpuinfo", "test"]).await),
+        want
+    );
 
     // A cell past the host's, and statistics of a stopped domain, fail as they do in libvirt's test driver.
     let (success, _, stderr) = virsh(&rw, &["freecell", "5"]).await;
@@ -114,7 +122,8 @@ async fn node_and_domain_statistics_match_libvirts_test_driver() {
     assert!(stderr.contains("Range exceeds available cells"), "{stderr}");
 
     // The statistics follow the balloon: a smaller current memory shows in dommemstat as it does in libvirt's.
-    let (success, stdout, stderr) = virsh("test:///default", &["setmem test 1000000; dommemstat test"]).await;
+    let (success, stdout, stderr) =
+        virsh("test:///default", &["setmem test 1000000; dommemstat test"]).await;
     assert!(success, "{stdout}{stderr}");
     ok(&rw, &["setmem", "test", "1000000"]).await;
     let ours = ok(&rw, &["dommemstat", "test"]).await;
@@ -124,6 +133,9 @@ async fn node_and_domain_statistics_match_libvirts_test_driver() {
     for args in [&["dommemstat", "test"][..], &["vcpuinfo", "test"]] {
         let (success, _, stderr) = virsh(&rw, args).await;
         assert!(!success, "virsh {args:?} on a stopped domain");
-        assert!(stderr.contains("Requested operation is not valid"), "{stderr}");
+        assert!(
+            stderr.contains("Requested operation is not valid"),
+            "{stderr}"
+        );
     }
 }

@@ -64,6 +64,11 @@ pub trait Driver: Send + Sync {
         unsupported("virConnectGetCapabilities")
     }
     /// The security driver's (model, doi); an empty model means there is none.
+    /// The host's present and online CPUs (`virNodeGetCPUMap`).
+    async fn node_get_cpu_map(&self, flags: u32) -> Result<NodeCpuMap> {
+        let _ = flags;
+        unsupported("virNodeGetCPUMap")
+    }
     /// Free memory of the whole host, in bytes (`virNodeGetFreeMemory`).
     async fn node_get_free_memory(&self) -> Result<u64> {
         unsupported("virNodeGetFreeMemory")

@@ -9,7 +9,7 @@ use super::{
     DomainEvent, DomainInfo, DomainRef, DomainState, Driver, NetworkRef, NodeInfo, PoolInfo,
     PoolRef,
 };
-use super::{MemoryStat, VcpuInfo, VolumeInfo, VolumeRef};
+use super::{MemoryStat, NodeCpuMap, VcpuInfo, VolumeInfo, VolumeRef};
 use crate::driver::flags;
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 use async_trait::async_trait;
@@ -62,6 +62,9 @@ impl Driver for ReadOnly {
     }
     async fn node_get_info(&self) -> Result<NodeInfo> {
         self.inner.node_get_info().await
+    }
+    async fn node_get_cpu_map(&self, flags: u32) -> Result<NodeCpuMap> {
+        self.inner.node_get_cpu_map(flags).await
     }
     async fn node_get_free_memory(&self) -> Result<u64> {
         self.inner.node_get_free_memory().await

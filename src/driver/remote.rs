@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use super::{
     flags, DomainEvent, DomainInfo, DomainRef, DomainState, Driver, MemoryStat, NetworkRef,
-    NodeInfo, PoolInfo, PoolRef, VcpuInfo, VolumeInfo, VolumeRef,
+    NodeCpuMap, NodeInfo, PoolInfo, PoolRef, VcpuInfo, VolumeInfo, VolumeRef,
 };
 use crate::auth::auth_file::{file_credentials, FileCredentials};
 use crate::auth::sasl::{SaslClient, SaslError, SaslLayer, SaslStep, SaslTransport};
@@ -824,6 +824,19 @@ impl Driver for RemoteDriver {
             .call::<(), U64Ret>(P::ConnectGetLibVersion, ())
             .await?
             .value)
+    }
+    async fn node_get_cpu_map(&self, flags: u32) -> Result<NodeCpuMap> {
+        let args = CpuMapArgs {
+            need_map: 1,
+            need_online: 1,
+            flags,
+        };
+        let ret: CpuMapRet = self.call(P::NodeGetCpuMap, args).await?;
+        Ok(NodeCpuMap {
+            cpus: to_u32("cpu count", ret.ret)?,
+            map: ret.cpumap.0,
+            online: ret.online,
+        })
     }
     async fn node_get_free_memory(&self) -> Result<u64> {
         Ok(self

@@ -65,6 +65,16 @@ pub struct MemoryStat {
     pub value: u64,
 }
 
+/// The host's CPUs as `virNodeGetCPUMap` reports them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeCpuMap {
+    /// CPUs present (the bitmap's width).
+    pub cpus: u32,
+    /// Bit n set when CPU n is online.
+    pub map: Vec<u8>,
+    pub online: u32,
+}
+
 /// `virDomainState`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, serde::Serialize, serde::Deserialize)]
 #[repr(i32)]

@@ -297,6 +297,7 @@ pub fn allowed_read_only(proc_: Procedure) -> bool {
                 | P::ConnectUnregisterCloseCallback
                 | P::NodeGetInfo
                 | P::NodeGetSecurityModel
+                | P::NodeGetCpuMap
                 | P::NodeGetFreeMemory
                 | P::NodeGetCellsFreeMemory
                 | P::ConnectGetMaxVcpus
@@ -797,6 +798,26 @@ async fn call_driver(driver: &dyn Driver, call: Call) -> Result<Reply> {
             Reply::NodeGetSecurityModel(SecurityModelRet {
                 model: CharArray::c_string(&model),
                 doi: CharArray::c_string(&doi),
+            })
+        }
+        Call::NodeGetCpuMap(args) => {
+            let cpu_map = driver.node_get_cpu_map(args.flags).await?;
+            if cpu_map.map.len() > CPUMAP_MAX as usize {
+                return Err(rpc_error("the host CPU map exceeds REMOTE_CPUMAP_MAX"));
+            }
+            // Like libvirtd, send only the parts the caller asked for.
+            Reply::NodeGetCpuMap(CpuMapRet {
+                cpumap: Opaque(if args.need_map != 0 {
+                    cpu_map.map
+                } else {
+                    Vec::new()
+                }),
+                online: if args.need_online != 0 {
+                    cpu_map.online
+                } else {
+                    0
+                },
+                ret: clamp_i32(cpu_map.cpus),
             })
         }
         Call::NodeGetFreeMemory(()) => Reply::NodeGetFreeMemory(U64Ret {

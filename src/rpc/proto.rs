@@ -17,6 +17,7 @@ pub const SECURITY_MODEL_MAX: u32 = 257;
 pub const SECURITY_DOI_MAX: u32 = 257;
 pub const SECURITY_LABEL_MAX: u32 = 4097;
 pub const NODE_MAX_CELLS: u32 = 1024;
+pub const CPUMAP_MAX: u32 = 2048;
 pub const VCPUINFO_MAX: u32 = 16384;
 pub const CPUMAPS_MAX: u32 = 8_388_608;
 pub const DOMAIN_MEMORY_STATS_MAX: u32 = 1024;
@@ -245,6 +246,8 @@ xdr_struct! { pub struct AuthSaslStepArgs { pub nil: i32, pub data: CharArray<AU
 xdr_struct! {
     pub struct AuthSaslRet { pub complete: i32, pub nil: i32, pub data: CharArray<AUTH_SASL_DATA_MAX> }
 }
+xdr_struct! { pub struct CpuMapArgs { pub need_map: i32, pub need_online: i32, pub flags: u32 } }
+xdr_struct! { pub struct CpuMapRet { pub cpumap: Opaque<CPUMAP_MAX>, pub online: u32, pub ret: i32 } }
 xdr_struct! { pub struct CellsFreeMemoryArgs { pub start_cell: i32, pub max_cells: i32 } }
 xdr_struct! { pub struct CellsFreeMemoryRet { pub cells: Array<u64, NODE_MAX_CELLS> } }
 xdr_struct! { pub struct MaxVcpusArgs { pub kind: Option<String> } }
@@ -323,6 +326,7 @@ remote_procedures! {
     ConnectUnregisterCloseCallback: () => ();
     NodeGetInfo: () => NodeGetInfoRet;
     NodeGetSecurityModel: () => SecurityModelRet;
+    NodeGetCpuMap: CpuMapArgs => CpuMapRet;
     NodeGetFreeMemory: () => U64Ret;
     NodeGetCellsFreeMemory: CellsFreeMemoryArgs => CellsFreeMemoryRet;
     ConnectGetMaxVcpus: MaxVcpusArgs => IntRet;
@@ -450,7 +454,7 @@ mod tests {
             .map(Procedure::from_number)
             .filter(|p| has_codec(*p))
             .count();
-        assert_eq!(known, 125);
+        assert_eq!(known, 126);
         assert!(!has_codec(Procedure::DomainGetJobStats));
         assert!(!has_codec(Procedure::Unknown(9999)));
     }

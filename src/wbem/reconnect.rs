@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::connect::{connect, ConnectOptions};
 use crate::driver::{
     DomainEvent, DomainInfo, DomainRef, DomainState, DomainSummary, Driver, MemoryStat, NetworkRef,
-    NodeInfo, PoolInfo, PoolRef, VcpuInfo, VolumeInfo, VolumeRef,
+    NodeCpuMap, NodeInfo, PoolInfo, PoolRef, VcpuInfo, VolumeInfo, VolumeRef,
 };
 use crate::error::Result;
 
@@ -97,6 +97,7 @@ forward_all! {
     fn get_hostname(&self) -> Result<String>;
     fn get_uri(&self) -> Result<String>;
     fn node_get_info(&self) -> Result<NodeInfo>;
+    fn node_get_cpu_map(&self, flags: u32) -> Result<NodeCpuMap>;
     fn node_get_free_memory(&self) -> Result<u64>;
     fn node_get_cells_free_memory(&self, start_cell: i32, max_cells: i32) -> Result<Vec<u64>>;
     fn get_max_vcpus(&self, kind: Option<&str>) -> Result<i32>;

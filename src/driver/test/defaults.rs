@@ -45,6 +45,9 @@ pub(super) fn node_info() -> NodeInfo {
 /// The NUMA cells of libvirt's default test host, as (size, free) in bytes: cell n holds 2n+2 MiB, n+1 free.
 pub(super) const NUMA_CELLS: [(u64, u64); 2] = [(2 << 20, 1 << 20), (4 << 20, 2 << 20)];
 
+/// libvirt's test host as `virNodeGetCPUMap` describes it: 8 CPUs present, 0, 2 and 4 online.
+pub(super) const CPU_MAP: (u32, u8) = (8, 0b0001_0101);
+
 /// What `virConnectGetMaxVcpus` answers for every guest type.
 pub(super) const MAX_VCPUS: i32 = 32;
 

@@ -10,7 +10,7 @@ mod world;
 
 use crate::driver::{
     DomainEvent, DomainInfo, DomainRef, DomainState, DomainSummary, Driver, MemoryStat, NetworkRef,
-    NodeInfo, PoolInfo, PoolRef, VcpuInfo, VolumeInfo, VolumeRef,
+    NodeCpuMap, NodeInfo, PoolInfo, PoolRef, VcpuInfo, VolumeInfo, VolumeRef,
 };
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 use crate::model::{DomainDef, NetworkDef, PoolDef, VolumeDef};
@@ -200,6 +200,20 @@ impl Driver for TestDriver {
     }
     async fn node_get_info(&self) -> Result<NodeInfo> {
         Ok(defaults::node_info())
+    }
+    async fn node_get_cpu_map(&self, flags: u32) -> Result<NodeCpuMap> {
+        if flags != 0 {
+            return Err(Error::invalid_arg(
+                ErrorDomain::TEST,
+                format!("unsupported flags (0x{flags:x}) in function virNodeGetCPUMap"),
+            ));
+        }
+        let (cpus, map) = defaults::CPU_MAP;
+        Ok(NodeCpuMap {
+            cpus,
+            map: vec![map],
+            online: map.count_ones(),
+        })
     }
     async fn node_get_free_memory(&self) -> Result<u64> {
         Ok(defaults::NUMA_CELLS.iter().map(|(_, free)| free).sum())
