@@ -248,6 +248,18 @@ pub trait Driver: Send + Sync {
         let _ = (dom, max_info, map_len);
         unsupported("virDomainGetVcpus")
     }
+    /// The affinity of up to `max_maps` vCPUs of the live or persistent definition (`flags`), as `map_len`
+    /// bytes of host-CPU bitmap each; also the number of maps filled.
+    async fn domain_get_vcpu_pin_info(
+        &self,
+        dom: &DomainRef,
+        max_maps: u32,
+        map_len: u32,
+        flags: u32,
+    ) -> Result<(u32, Vec<u8>)> {
+        let _ = (dom, max_maps, map_len, flags);
+        unsupported("virDomainGetVcpuPinInfo")
+    }
     /// Up to `max_stats` balloon/memory statistics of a running domain (`virDomainMemoryStats`).
     async fn domain_memory_stats(
         &self,

@@ -211,6 +211,17 @@ impl Driver for ReadOnly {
             .domain_get_vcpu_info(dom, max_info, map_len)
             .await
     }
+    async fn domain_get_vcpu_pin_info(
+        &self,
+        dom: &DomainRef,
+        max_maps: u32,
+        map_len: u32,
+        flags: u32,
+    ) -> Result<(u32, Vec<u8>)> {
+        self.inner
+            .domain_get_vcpu_pin_info(dom, max_maps, map_len, flags)
+            .await
+    }
     async fn domain_memory_stats(
         &self,
         dom: &DomainRef,

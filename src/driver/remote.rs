@@ -1119,6 +1119,22 @@ impl Driver for RemoteDriver {
         let ret: DomainGetVcpusRet = self.call(P::DomainGetVcpus, args).await?;
         Ok((ret.info.0, ret.cpumaps.0))
     }
+    async fn domain_get_vcpu_pin_info(
+        &self,
+        dom: &DomainRef,
+        max_maps: u32,
+        map_len: u32,
+        flags: u32,
+    ) -> Result<(u32, Vec<u8>)> {
+        let args = VcpuPinInfoArgs {
+            dom: dom.clone(),
+            max_maps: i32::try_from(max_maps).unwrap_or(i32::MAX),
+            map_len: i32::try_from(map_len).unwrap_or(i32::MAX),
+            flags,
+        };
+        let ret: VcpuPinInfoRet = self.call(P::DomainGetVcpuPinInfo, args).await?;
+        Ok((to_u32("vcpu count", ret.num)?, ret.cpumaps.0))
+    }
     async fn domain_memory_stats(
         &self,
         dom: &DomainRef,

@@ -227,6 +227,26 @@ impl RemoteError {
     }
 }
 
+/// The caps libvirtd applies to a vCPU query before asking the driver, so that the reply fits the protocol's
+/// arrays: a count and a map length, neither negative, at most `REMOTE_VCPUINFO_MAX` maps of
+/// `REMOTE_CPUMAPS_MAX` bytes in all.
+fn vcpu_map_bounds(count: i32, map_len: i32, count_name: &str) -> Result<(u32, u32)> {
+    let (Ok(count), Ok(map_len)) = (u32::try_from(count), u32::try_from(map_len)) else {
+        return Err(rpc_error(format!(
+            "{count_name} and maplen must not be negative"
+        )));
+    };
+    if count > proto::VCPUINFO_MAX {
+        return Err(rpc_error(format!("{count_name} > REMOTE_VCPUINFO_MAX")));
+    }
+    if u64::from(count) * u64::from(map_len) > u64::from(proto::CPUMAPS_MAX) {
+        return Err(rpc_error(format!(
+            "{count_name} * maplen > REMOTE_CPUMAPS_MAX"
+        )));
+    }
+    Ok((count, map_len))
+}
+
 fn rpc_error(message: impl Into<String>) -> Error {
     // VIR_ERR_RPC messages carry no prefix.
     Error::new(ErrorCode::RPC, ErrorDomain::RPC, message)
@@ -330,6 +350,7 @@ pub fn allowed_read_only(proc_: Procedure) -> bool {
                 | P::DomainGetVcpusFlags
                 | P::DomainGetMaxVcpus
                 | P::DomainGetVcpus
+                | P::DomainGetVcpuPinInfo
                 | P::DomainMemoryStats
                 | P::ConnectDomainEventRegisterAny
                 | P::ConnectDomainEventDeregisterAny
@@ -1039,18 +1060,7 @@ async fn call_driver(driver: &dyn Driver, call: Call) -> Result<Reply> {
             value: driver.domain_get_max_vcpus(&args.dom).await?,
         }),
         Call::DomainGetVcpus(args) => {
-            // The caps libvirtd applies before asking the driver: a reply must fit the protocol's arrays.
-            let (Ok(max_info), Ok(map_len)) =
-                (u32::try_from(args.max_info), u32::try_from(args.map_len))
-            else {
-                return Err(rpc_error("maxinfo and maplen must not be negative"));
-            };
-            if max_info > VCPUINFO_MAX {
-                return Err(rpc_error("maxinfo > REMOTE_VCPUINFO_MAX"));
-            }
-            if u64::from(max_info) * u64::from(map_len) > u64::from(CPUMAPS_MAX) {
-                return Err(rpc_error("maxinfo * maplen > REMOTE_CPUMAPS_MAX"));
-            }
+            let (max_info, map_len) = vcpu_map_bounds(args.max_info, args.map_len, "maxinfo")?;
             let (info, maps) = driver
                 .domain_get_vcpu_info(&args.dom, max_info, map_len)
                 .await?;
@@ -1060,6 +1070,19 @@ async fn call_driver(driver: &dyn Driver, call: Call) -> Result<Reply> {
             Reply::DomainGetVcpus(DomainGetVcpusRet {
                 info: Array(info),
                 cpumaps: Opaque(maps),
+            })
+        }
+        Call::DomainGetVcpuPinInfo(args) => {
+            let (max_maps, map_len) = vcpu_map_bounds(args.max_maps, args.map_len, "ncpumaps")?;
+            let (num, maps) = driver
+                .domain_get_vcpu_pin_info(&args.dom, max_maps, map_len, args.flags)
+                .await?;
+            if num > max_maps || maps.len() > num as usize * map_len as usize {
+                return Err(rpc_error("the driver answered more vCPUs than asked for"));
+            }
+            Reply::DomainGetVcpuPinInfo(VcpuPinInfoRet {
+                cpumaps: Opaque(maps),
+                num: clamp_i32(num),
             })
         }
         Call::DomainMemoryStats(args) => {

@@ -255,6 +255,10 @@ xdr_struct! { pub struct DomainGetVcpusArgs { pub dom: DomainRef, pub max_info: 
 xdr_struct! {
     pub struct DomainGetVcpusRet { pub info: Array<VcpuInfo, VCPUINFO_MAX>, pub cpumaps: Opaque<CPUMAPS_MAX> }
 }
+xdr_struct! {
+    pub struct VcpuPinInfoArgs { pub dom: DomainRef, pub max_maps: i32, pub map_len: i32, pub flags: u32 }
+}
+xdr_struct! { pub struct VcpuPinInfoRet { pub cpumaps: Opaque<CPUMAPS_MAX>, pub num: i32 } }
 xdr_struct! { pub struct DomainMemoryStatsArgs { pub dom: DomainRef, pub max_stats: u32, pub flags: u32 } }
 xdr_struct! { pub struct DomainMemoryStatsRet { pub stats: Array<MemoryStat, DOMAIN_MEMORY_STATS_MAX> } }
 xdr_struct! { pub struct CallbackRegisterArgs { pub event_id: i32, pub dom: Option<DomainRef> } }
@@ -380,6 +384,7 @@ remote_procedures! {
     DomainGetVcpusFlags: DomainFlagsArgs => IntRet;
     DomainGetMaxVcpus: DomainArgs => IntRet;
     DomainGetVcpus: DomainGetVcpusArgs => DomainGetVcpusRet;
+    DomainGetVcpuPinInfo: VcpuPinInfoArgs => VcpuPinInfoRet;
     DomainMemoryStats: DomainMemoryStatsArgs => DomainMemoryStatsRet;
     ConnectDomainEventRegisterAny: IntArgs => ();
     ConnectDomainEventDeregisterAny: IntArgs => ();
@@ -454,7 +459,7 @@ mod tests {
             .map(Procedure::from_number)
             .filter(|p| has_codec(*p))
             .count();
-        assert_eq!(known, 126);
+        assert_eq!(known, 127);
         assert!(!has_codec(Procedure::DomainGetJobStats));
         assert!(!has_codec(Procedure::Unknown(9999)));
     }

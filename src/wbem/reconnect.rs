@@ -136,6 +136,7 @@ forward_all! {
     fn domain_get_vcpus(&self, dom: &DomainRef, flags: u32) -> Result<u32>;
     fn domain_get_max_vcpus(&self, dom: &DomainRef) -> Result<i32>;
     fn domain_get_vcpu_info(&self, dom: &DomainRef, max_info: u32, map_len: u32) -> Result<(Vec<VcpuInfo>, Vec<u8>)>;
+    fn domain_get_vcpu_pin_info(&self, dom: &DomainRef, max_maps: u32, map_len: u32, flags: u32) -> Result<(u32, Vec<u8>)>;
     fn domain_memory_stats(&self, dom: &DomainRef, max_stats: u32, flags: u32) -> Result<Vec<MemoryStat>>;
     fn domain_event_subscribe(&self) -> Result<broadcast::Receiver<DomainEvent>>;
     fn list_all_networks(&self, flags: u32) -> Result<Vec<NetworkRef>>;

@@ -386,6 +386,17 @@ impl Driver for TestDriver {
         let host_cpus = node.nodes * node.sockets * node.cores * node.threads;
         self.read(|w| w.domain_vcpu_info(dom, max_info, map_len, host_cpus))
     }
+    async fn domain_get_vcpu_pin_info(
+        &self,
+        dom: &DomainRef,
+        max_maps: u32,
+        map_len: u32,
+        flags: u32,
+    ) -> Result<(u32, Vec<u8>)> {
+        let node = defaults::node_info();
+        let host_cpus = node.nodes * node.sockets * node.cores * node.threads;
+        self.read(|w| w.domain_vcpu_pin_info(dom, max_maps, map_len, flags, host_cpus))
+    }
     async fn domain_memory_stats(
         &self,
         dom: &DomainRef,

@@ -75,9 +75,9 @@ impl DomainTable {
 
 /// Which definitions a modification touches (`virDomainModificationImpact`).
 #[derive(Clone, Copy)]
-struct Impact {
-    live: bool,
-    config: bool,
+pub(super) struct Impact {
+    pub(super) live: bool,
+    pub(super) config: bool,
 }
 
 impl World {
@@ -785,7 +785,7 @@ impl World {
 
 /// Resolves `AFFECT_CURRENT` / `AFFECT_LIVE` / `AFFECT_CONFIG` against the domain's state, refusing what cannot
 /// apply. `exactly_one` is for reads, which answer about one definition.
-fn impact(obj: &DomainObj, impact_flags: u32, exactly_one: bool) -> Result<Impact> {
+pub(super) fn impact(obj: &DomainObj, impact_flags: u32, exactly_one: bool) -> Result<Impact> {
     let mut live = impact_flags & flags::AFFECT_LIVE != 0;
     let mut config = impact_flags & flags::AFFECT_CONFIG != 0;
     if exactly_one && live && config {

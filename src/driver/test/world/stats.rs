@@ -28,6 +28,15 @@ const GUEST_CLOCK_SECONDS: u64 = 627_319_920;
 /// `VIR_VCPU_RUNNING`.
 const VCPU_RUNNING: i32 = 1;
 
+/// A `map_len`-byte CPU bitmap with the first `host_cpus` bits set (those that fit).
+fn all_cpus_map(host_cpus: u32, map_len: u32) -> Vec<u8> {
+    let mut map = vec![0u8; map_len as usize];
+    for cpu in 0..(host_cpus as usize).min(map.len() * 8) {
+        map[cpu / 8] |= 1 << (cpu % 8);
+    }
+    map
+}
+
 impl World {
     fn running_domain(&self, dom: &DomainRef) -> Result<&DomainObj> {
         let obj = self.domain(dom)?;
@@ -67,12 +76,32 @@ impl World {
                 cpu: last_cpu,
             })
             .collect();
-        let mut one_map = vec![0u8; map_len as usize];
-        for cpu in 0..(host_cpus as usize).min(one_map.len() * 8) {
-            one_map[cpu / 8] |= 1 << (cpu % 8);
-        }
-        let maps = one_map.repeat(count as usize);
+        let maps = all_cpus_map(host_cpus, map_len).repeat(count as usize);
         Ok((infos, maps))
+    }
+
+    /// `virDomainGetVcpuPinInfo`: no vCPU of the test world is pinned, so each of the definition's vCPUs (up to
+    /// `max_maps`) may run on every host CPU.
+    pub(in crate::driver::test) fn domain_vcpu_pin_info(
+        &self,
+        dom: &DomainRef,
+        max_maps: u32,
+        map_len: u32,
+        impact_flags: u32,
+        host_cpus: u32,
+    ) -> Result<(u32, Vec<u8>)> {
+        let obj = self.domain(dom)?;
+        let impact = domains::impact(obj, impact_flags, true)?;
+        let def = if impact.live {
+            obj.live_def.as_ref()
+        } else {
+            obj.persistent_def.as_ref()
+        };
+        let count = max_maps.min(def.unwrap_or_else(|| obj.def()).vcpus);
+        Ok((
+            count,
+            all_cpus_map(host_cpus, map_len).repeat(count as usize),
+        ))
     }
 
     /// `virDomainMemoryStats` of a running domain, derived from its current balloon size.
