@@ -1,5 +1,5 @@
-//! Peer test: stock virsh's node and vCPU/memory statistics commands (freecell, maxvcpus, vcpuinfo,
-//! dommemstat) over our unix sockets print what `virsh -c test:///default` prints against libvirt's own embedded
+//! Peer test: stock virsh's node and vCPU/memory statistics commands (freecell, maxvcpus, nodecpumap, vcpuinfo,
+//! dommemstat, schedinfo) over our unix sockets print what `virsh -c test:///default` prints against libvirt's own embedded
 //! test driver. Skipped when virsh is not installed.
 
 use std::path::Path;
@@ -100,6 +100,7 @@ async fn node_and_domain_statistics_match_libvirts_test_driver() {
         &["nodecpumap"],
         &["nodecpumap", "--pretty"],
         &["dommemstat", "test"],
+        &["schedinfo", "test"],
     ] {
         let want = reference(args).await;
         assert_eq!(ok(&rw, args).await, want, "virsh {args:?}");
@@ -115,6 +116,20 @@ async fn node_and_domain_statistics_match_libvirts_test_driver() {
         without_cpu_time(&ok(&ro, &["vcpuinfo", "test"]).await),
         want
     );
+
+    // libvirt's test driver takes no AFFECT_* flag for scheduler parameters; neither does ours.
+    for args in [
+        &["schedinfo", "test", "--live"][..],
+        &["schedinfo", "test", "--config"],
+    ] {
+        let (success, _, theirs) = virsh("test:///default", args).await;
+        assert!(!success);
+        let (success, _, stderr) = virsh(&rw, args).await;
+        assert!(!success, "virsh {args:?}");
+        // The flag values differ: virsh adds TYPED_PARAM_STRING_OKAY only where the connection advertises it.
+        assert!(theirs.contains("unsupported flags"), "{theirs}");
+        assert!(stderr.contains("unsupported flags"), "{stderr}");
+    }
 
     // A cell past the host's, and statistics of a stopped domain, fail as they do in libvirt's test driver.
     let (success, _, stderr) = virsh(&rw, &["freecell", "5"]).await;

@@ -260,6 +260,20 @@ pub trait Driver: Send + Sync {
         let _ = (dom, max_maps, map_len, flags);
         unsupported("virDomainGetVcpuPinInfo")
     }
+    /// The domain's scheduler name and how many parameters it has (`virDomainGetSchedulerType`).
+    async fn domain_get_scheduler_type(&self, dom: &DomainRef) -> Result<(String, i32)> {
+        let _ = dom;
+        unsupported("virDomainGetSchedulerType")
+    }
+    /// The scheduler's parameters of the live or persistent definition (`flags`: `AFFECT_*`).
+    async fn domain_get_scheduler_parameters(
+        &self,
+        dom: &DomainRef,
+        flags: u32,
+    ) -> Result<Vec<TypedParam>> {
+        let _ = (dom, flags);
+        unsupported("virDomainGetSchedulerParametersFlags")
+    }
     /// Up to `max_stats` balloon/memory statistics of a running domain (`virDomainMemoryStats`).
     async fn domain_memory_stats(
         &self,

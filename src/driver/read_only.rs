@@ -9,7 +9,7 @@ use super::{
     DomainEvent, DomainInfo, DomainRef, DomainState, Driver, NetworkRef, NodeInfo, PoolInfo,
     PoolRef,
 };
-use super::{MemoryStat, NodeCpuMap, VcpuInfo, VolumeInfo, VolumeRef};
+use super::{MemoryStat, NodeCpuMap, TypedParam, VcpuInfo, VolumeInfo, VolumeRef};
 use crate::driver::flags;
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 use async_trait::async_trait;
@@ -221,6 +221,16 @@ impl Driver for ReadOnly {
         self.inner
             .domain_get_vcpu_pin_info(dom, max_maps, map_len, flags)
             .await
+    }
+    async fn domain_get_scheduler_type(&self, dom: &DomainRef) -> Result<(String, i32)> {
+        self.inner.domain_get_scheduler_type(dom).await
+    }
+    async fn domain_get_scheduler_parameters(
+        &self,
+        dom: &DomainRef,
+        flags: u32,
+    ) -> Result<Vec<TypedParam>> {
+        self.inner.domain_get_scheduler_parameters(dom, flags).await
     }
     async fn domain_memory_stats(
         &self,

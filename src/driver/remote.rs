@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use super::{
     flags, DomainEvent, DomainInfo, DomainRef, DomainState, Driver, MemoryStat, NetworkRef,
-    NodeCpuMap, NodeInfo, PoolInfo, PoolRef, VcpuInfo, VolumeInfo, VolumeRef,
+    NodeCpuMap, NodeInfo, PoolInfo, PoolRef, TypedParam, VcpuInfo, VolumeInfo, VolumeRef,
 };
 use crate::auth::auth_file::{file_credentials, FileCredentials};
 use crate::auth::sasl::{SaslClient, SaslError, SaslLayer, SaslStep, SaslTransport};
@@ -1134,6 +1134,25 @@ impl Driver for RemoteDriver {
         };
         let ret: VcpuPinInfoRet = self.call(P::DomainGetVcpuPinInfo, args).await?;
         Ok((to_u32("vcpu count", ret.num)?, ret.cpumaps.0))
+    }
+    async fn domain_get_scheduler_type(&self, dom: &DomainRef) -> Result<(String, i32)> {
+        let ret: SchedulerTypeRet = self.call(P::DomainGetSchedulerType, dom_args(dom)).await?;
+        Ok((ret.kind, ret.nparams))
+    }
+    async fn domain_get_scheduler_parameters(
+        &self,
+        dom: &DomainRef,
+        flags: u32,
+    ) -> Result<Vec<TypedParam>> {
+        let args = SchedulerParamsFlagsArgs {
+            dom: dom.clone(),
+            nparams: SCHEDULER_PARAMETERS_MAX as i32,
+            flags,
+        };
+        let ret: SchedulerParamsRet = self
+            .call(P::DomainGetSchedulerParametersFlags, args)
+            .await?;
+        Ok(ret.params.0)
     }
     async fn domain_memory_stats(
         &self,

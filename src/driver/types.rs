@@ -75,6 +75,25 @@ pub struct NodeCpuMap {
     pub online: u32,
 }
 
+/// One `virTypedParameter`: a named, typed value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TypedParam {
+    pub field: String,
+    pub value: TypedValue,
+}
+
+/// A typed parameter's value, one variant per `VIR_TYPED_PARAM_*` type.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TypedValue {
+    Int(i32),
+    UInt(u32),
+    LLong(i64),
+    ULLong(u64),
+    Double(f64),
+    Boolean(bool),
+    String(String),
+}
+
 /// `virDomainState`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, serde::Serialize, serde::Deserialize)]
 #[repr(i32)]

@@ -227,6 +227,24 @@ impl RemoteError {
     }
 }
 
+/// A scheduler-parameters answer cut to the `nparams` the caller has room for (at most the protocol's cap).
+async fn scheduler_parameters(
+    driver: &dyn Driver,
+    dom: &DomainRef,
+    nparams: i32,
+    flags: u32,
+) -> Result<Array<crate::driver::TypedParam, { proto::SCHEDULER_PARAMETERS_MAX }>> {
+    let Ok(room) = u32::try_from(nparams) else {
+        return Err(rpc_error("nparams must not be negative"));
+    };
+    if room > proto::SCHEDULER_PARAMETERS_MAX {
+        return Err(rpc_error("nparams too large"));
+    }
+    let mut params = driver.domain_get_scheduler_parameters(dom, flags).await?;
+    params.truncate(room as usize);
+    Ok(Array(params))
+}
+
 /// The caps libvirtd applies to a vCPU query before asking the driver, so that the reply fits the protocol's
 /// arrays: a count and a map length, neither negative, at most `REMOTE_VCPUINFO_MAX` maps of
 /// `REMOTE_CPUMAPS_MAX` bytes in all.
@@ -352,6 +370,9 @@ pub fn allowed_read_only(proc_: Procedure) -> bool {
                 | P::DomainGetVcpus
                 | P::DomainGetVcpuPinInfo
                 | P::DomainMemoryStats
+                | P::DomainGetSchedulerType
+                | P::DomainGetSchedulerParameters
+                | P::DomainGetSchedulerParametersFlags
                 | P::ConnectDomainEventRegisterAny
                 | P::ConnectDomainEventDeregisterAny
                 | P::ConnectDomainEventCallbackRegisterAny
@@ -1084,6 +1105,19 @@ async fn call_driver(driver: &dyn Driver, call: Call) -> Result<Reply> {
                 cpumaps: Opaque(maps),
                 num: clamp_i32(num),
             })
+        }
+        Call::DomainGetSchedulerType(args) => {
+            let (kind, nparams) = driver.domain_get_scheduler_type(&args.dom).await?;
+            Reply::DomainGetSchedulerType(SchedulerTypeRet { kind, nparams })
+        }
+        Call::DomainGetSchedulerParameters(args) => {
+            let params =
+                scheduler_parameters(driver, &args.dom, args.nparams, f::AFFECT_CURRENT).await?;
+            Reply::DomainGetSchedulerParameters(SchedulerParamsRet { params })
+        }
+        Call::DomainGetSchedulerParametersFlags(args) => {
+            let params = scheduler_parameters(driver, &args.dom, args.nparams, args.flags).await?;
+            Reply::DomainGetSchedulerParametersFlags(SchedulerParamsRet { params })
         }
         Call::DomainMemoryStats(args) => {
             if args.max_stats > DOMAIN_MEMORY_STATS_MAX {

@@ -3,7 +3,9 @@
 
 use super::procedures::Procedure;
 use super::xdr::{xdr_struct, Array, CharArray, FixedChars, Opaque, Reader, Writer, Xdr, XdrError};
-use crate::driver::{DomainRef, MemoryStat, NetworkRef, PoolRef, VcpuInfo, VolumeRef};
+use crate::driver::{
+    DomainRef, MemoryStat, NetworkRef, PoolRef, TypedParam, TypedValue, VcpuInfo, VolumeRef,
+};
 
 /// Array caps from the protocol definition.
 pub const DOMAIN_LIST_MAX: u32 = 16384;
@@ -18,6 +20,7 @@ pub const SECURITY_DOI_MAX: u32 = 257;
 pub const SECURITY_LABEL_MAX: u32 = 4097;
 pub const NODE_MAX_CELLS: u32 = 1024;
 pub const CPUMAP_MAX: u32 = 2048;
+pub const SCHEDULER_PARAMETERS_MAX: u32 = 16;
 pub const VCPUINFO_MAX: u32 = 16384;
 pub const CPUMAPS_MAX: u32 = 8_388_608;
 pub const DOMAIN_MEMORY_STATS_MAX: u32 = 1024;
@@ -118,6 +121,62 @@ impl Xdr for VcpuInfo {
             cpu_time_ns: u64::decode(r)?,
             cpu: i32::decode(r)?,
         })
+    }
+}
+
+/// `remote_typed_param`: the field name, then the value as a union discriminated by `VIR_TYPED_PARAM_*`.
+impl Xdr for TypedParam {
+    const MIN_SIZE: usize = 12;
+    fn encode(&self, w: &mut Writer) {
+        self.field.encode(w);
+        match &self.value {
+            TypedValue::Int(v) => {
+                w.i32(1);
+                w.i32(*v);
+            }
+            TypedValue::UInt(v) => {
+                w.i32(2);
+                w.u32(*v);
+            }
+            TypedValue::LLong(v) => {
+                w.i32(3);
+                w.i64(*v);
+            }
+            TypedValue::ULLong(v) => {
+                w.i32(4);
+                w.u64(*v);
+            }
+            TypedValue::Double(v) => {
+                w.i32(5);
+                w.u64(v.to_bits());
+            }
+            TypedValue::Boolean(v) => {
+                w.i32(6);
+                w.i32(i32::from(*v));
+            }
+            TypedValue::String(v) => {
+                w.i32(7);
+                v.encode(w);
+            }
+        }
+    }
+    fn decode(r: &mut Reader<'_>) -> Result<Self, XdrError> {
+        let field = String::decode(r)?;
+        let value = match r.i32()? {
+            1 => TypedValue::Int(r.i32()?),
+            2 => TypedValue::UInt(r.u32()?),
+            3 => TypedValue::LLong(r.i64()?),
+            4 => TypedValue::ULLong(r.u64()?),
+            5 => TypedValue::Double(f64::from_bits(r.u64()?)),
+            6 => TypedValue::Boolean(r.i32()? != 0),
+            7 => TypedValue::String(String::decode(r)?),
+            other => {
+                return Err(XdrError::Discriminant(u32::from_be_bytes(
+                    other.to_be_bytes(),
+                )))
+            }
+        };
+        Ok(Self { field, value })
     }
 }
 
@@ -259,6 +318,10 @@ xdr_struct! {
     pub struct VcpuPinInfoArgs { pub dom: DomainRef, pub max_maps: i32, pub map_len: i32, pub flags: u32 }
 }
 xdr_struct! { pub struct VcpuPinInfoRet { pub cpumaps: Opaque<CPUMAPS_MAX>, pub num: i32 } }
+xdr_struct! { pub struct SchedulerTypeRet { pub kind: String, pub nparams: i32 } }
+xdr_struct! { pub struct SchedulerParamsArgs { pub dom: DomainRef, pub nparams: i32 } }
+xdr_struct! { pub struct SchedulerParamsFlagsArgs { pub dom: DomainRef, pub nparams: i32, pub flags: u32 } }
+xdr_struct! { pub struct SchedulerParamsRet { pub params: Array<TypedParam, SCHEDULER_PARAMETERS_MAX> } }
 xdr_struct! { pub struct DomainMemoryStatsArgs { pub dom: DomainRef, pub max_stats: u32, pub flags: u32 } }
 xdr_struct! { pub struct DomainMemoryStatsRet { pub stats: Array<MemoryStat, DOMAIN_MEMORY_STATS_MAX> } }
 xdr_struct! { pub struct CallbackRegisterArgs { pub event_id: i32, pub dom: Option<DomainRef> } }
@@ -385,6 +448,9 @@ remote_procedures! {
     DomainGetMaxVcpus: DomainArgs => IntRet;
     DomainGetVcpus: DomainGetVcpusArgs => DomainGetVcpusRet;
     DomainGetVcpuPinInfo: VcpuPinInfoArgs => VcpuPinInfoRet;
+    DomainGetSchedulerType: DomainArgs => SchedulerTypeRet;
+    DomainGetSchedulerParameters: SchedulerParamsArgs => SchedulerParamsRet;
+    DomainGetSchedulerParametersFlags: SchedulerParamsFlagsArgs => SchedulerParamsRet;
     DomainMemoryStats: DomainMemoryStatsArgs => DomainMemoryStatsRet;
     ConnectDomainEventRegisterAny: IntArgs => ();
     ConnectDomainEventDeregisterAny: IntArgs => ();
@@ -459,7 +525,7 @@ mod tests {
             .map(Procedure::from_number)
             .filter(|p| has_codec(*p))
             .count();
-        assert_eq!(known, 127);
+        assert_eq!(known, 130);
         assert!(!has_codec(Procedure::DomainGetJobStats));
         assert!(!has_codec(Procedure::Unknown(9999)));
     }

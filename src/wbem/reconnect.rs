@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::connect::{connect, ConnectOptions};
 use crate::driver::{
     DomainEvent, DomainInfo, DomainRef, DomainState, DomainSummary, Driver, MemoryStat, NetworkRef,
-    NodeCpuMap, NodeInfo, PoolInfo, PoolRef, VcpuInfo, VolumeInfo, VolumeRef,
+    NodeCpuMap, NodeInfo, PoolInfo, PoolRef, TypedParam, VcpuInfo, VolumeInfo, VolumeRef,
 };
 use crate::error::Result;
 
@@ -137,6 +137,8 @@ forward_all! {
     fn domain_get_max_vcpus(&self, dom: &DomainRef) -> Result<i32>;
     fn domain_get_vcpu_info(&self, dom: &DomainRef, max_info: u32, map_len: u32) -> Result<(Vec<VcpuInfo>, Vec<u8>)>;
     fn domain_get_vcpu_pin_info(&self, dom: &DomainRef, max_maps: u32, map_len: u32, flags: u32) -> Result<(u32, Vec<u8>)>;
+    fn domain_get_scheduler_type(&self, dom: &DomainRef) -> Result<(String, i32)>;
+    fn domain_get_scheduler_parameters(&self, dom: &DomainRef, flags: u32) -> Result<Vec<TypedParam>>;
     fn domain_memory_stats(&self, dom: &DomainRef, max_stats: u32, flags: u32) -> Result<Vec<MemoryStat>>;
     fn domain_event_subscribe(&self) -> Result<broadcast::Receiver<DomainEvent>>;
     fn list_all_networks(&self, flags: u32) -> Result<Vec<NetworkRef>>;

@@ -10,7 +10,8 @@ mod world;
 
 use crate::driver::{
     DomainEvent, DomainInfo, DomainRef, DomainState, DomainSummary, Driver, MemoryStat, NetworkRef,
-    NodeCpuMap, NodeInfo, PoolInfo, PoolRef, VcpuInfo, VolumeInfo, VolumeRef,
+    NodeCpuMap, NodeInfo, PoolInfo, PoolRef, TypedParam, TypedValue, VcpuInfo, VolumeInfo,
+    VolumeRef,
 };
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 use crate::model::{DomainDef, NetworkDef, PoolDef, VolumeDef};
@@ -23,6 +24,9 @@ use store::Store;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 use world::World;
+
+/// `VIR_TYPED_PARAM_STRING_OKAY`: the client library adds it when the driver can return strings.
+const TYPED_PARAM_STRING_OKAY: u32 = 1 << 2;
 
 /// How many lifecycle events a slow subscriber may fall behind before it starts losing the oldest.
 const EVENT_BACKLOG: usize = 1024;
@@ -396,6 +400,29 @@ impl Driver for TestDriver {
         let node = defaults::node_info();
         let host_cpus = node.nodes * node.sockets * node.cores * node.threads;
         self.read(|w| w.domain_vcpu_pin_info(dom, max_maps, map_len, flags, host_cpus))
+    }
+    async fn domain_get_scheduler_type(&self, dom: &DomainRef) -> Result<(String, i32)> {
+        self.read(|w| w.domain_exists(dom))?;
+        Ok((defaults::SCHEDULER.into(), 1))
+    }
+    async fn domain_get_scheduler_parameters(
+        &self,
+        dom: &DomainRef,
+        flags: u32,
+    ) -> Result<Vec<TypedParam>> {
+        // Like libvirt's test driver, which has one set of parameters and takes no AFFECT_* flag.
+        let known = TYPED_PARAM_STRING_OKAY;
+        if flags & !known != 0 {
+            return Err(Error::invalid_arg(
+                ErrorDomain::TEST,
+                format!("unsupported flags (0x{flags:x}) in function virDomainGetSchedulerParametersFlags"),
+            ));
+        }
+        self.read(|w| w.domain_exists(dom))?;
+        Ok(vec![TypedParam {
+            field: "weight".into(),
+            value: TypedValue::UInt(defaults::SCHEDULER_WEIGHT),
+        }])
     }
     async fn domain_memory_stats(
         &self,
