@@ -531,6 +531,59 @@ mod tests {
     }
 
     #[test]
+    fn typed_params_round_trip_every_type_and_refuse_unknown_ones() {
+        let values = [
+            TypedValue::Int(-5),
+            TypedValue::UInt(50),
+            TypedValue::LLong(-1 << 40),
+            TypedValue::ULLong(1 << 40),
+            TypedValue::Double(0.25),
+            TypedValue::Boolean(true),
+            TypedValue::String("fair".into()),
+        ];
+        let ret = SchedulerParamsRet {
+            params: Array(
+                values
+                    .into_iter()
+                    .map(|value| TypedParam {
+                        field: "weight".into(),
+                        value,
+                    })
+                    .collect(),
+            ),
+        };
+        assert_eq!(SchedulerParamsRet::from_bytes(&ret.to_bytes()), Ok(ret));
+        // "weight", UINT 50: name length, name padded to 8, type, value.
+        let one = TypedParam {
+            field: "weight".into(),
+            value: TypedValue::UInt(50),
+        };
+        assert_eq!(one.to_bytes().len(), 4 + 8 + 4 + 4);
+        let mut bad = one.to_bytes();
+        bad[15] = 9;
+        assert!(TypedParam::from_bytes(&bad).is_err());
+    }
+
+    #[test]
+    fn vcpu_info_and_cpumaps_keep_their_layout_and_caps() {
+        let ret = DomainGetVcpusRet {
+            info: Array(vec![VcpuInfo {
+                number: 0,
+                state: 1,
+                cpu_time_ns: 7,
+                cpu: 15,
+            }]),
+            cpumaps: Opaque(vec![0xff, 0xff]),
+        };
+        // count + 20-byte info + count + 2 bytes padded to 4.
+        assert_eq!(ret.to_bytes().len(), 4 + 20 + 4 + 4);
+        assert_eq!(DomainGetVcpusRet::from_bytes(&ret.to_bytes()), Ok(ret));
+        let mut too_many = Writer::new();
+        too_many.u32(VCPUINFO_MAX + 1);
+        assert!(DomainGetVcpusRet::from_bytes(&too_many.into_bytes()).is_err());
+    }
+
+    #[test]
     fn node_info_model_is_128_bytes() {
         let ret = NodeGetInfoRet {
             model: FixedChars::from_text("i686"),
