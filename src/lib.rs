@@ -58,7 +58,8 @@ pub use driver::remote::{default_socket_path, RemoteDriver, RemoteOptions};
 pub use driver::test::TestDriver;
 pub use driver::{
     event, flags, pool_state, reason, vol_type, DomainEvent, DomainInfo, DomainRef, DomainState,
-    Driver, NetworkRef, NodeInfo, PoolInfo, PoolRef, VolumeInfo, VolumeRef,
+    Driver, MemoryStat, NetworkRef, NodeCpuMap, NodeInfo, PoolInfo, PoolRef, TypedParam,
+    TypedValue, VcpuInfo, VolumeInfo, VolumeRef,
 };
 pub use error::{Error, ErrorCode, ErrorDomain, Result};
 /// Definition helpers beyond the core model types (units, MAC addresses, the nested definition parts).

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use virtcim::{RpcServer, ServerConfig};
+use virtcim::{Driver, RpcServer, ServerConfig};
 
 fn have_virsh() -> bool {
     std::process::Command::new("virsh")
@@ -164,4 +164,89 @@ async fn node_and_domain_statistics_match_libvirts_test_driver() {
         stderr.contains("Requested operation is not valid: domain is not running"),
         "{stderr}"
     );
+}
+
+/// Our remote driver reads the same answers back over the wire that the test driver gives in process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_remote_driver_reads_statistics_as_the_test_driver_gives_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let local = virtcim::TestDriver::open(&dir.path().join("local"))
+        .await
+        .unwrap();
+    let served = dir.path().join("served");
+    std::fs::create_dir_all(&served).unwrap();
+    let (rw, ro) = serve(&served);
+    for uri in [rw, ro] {
+        let remote = virtcim::connect(&uri, &virtcim::ConnectOptions::default())
+            .await
+            .unwrap();
+        let dom = remote.domain_lookup_by_name("test").await.unwrap();
+        assert_eq!(
+            remote.node_get_free_memory().await.unwrap(),
+            local.node_get_free_memory().await.unwrap()
+        );
+        assert_eq!(
+            remote.node_get_cells_free_memory(0, 8).await.unwrap(),
+            local.node_get_cells_free_memory(0, 8).await.unwrap()
+        );
+        assert_eq!(
+            remote.node_get_cpu_map(0).await.unwrap(),
+            local.node_get_cpu_map(0).await.unwrap()
+        );
+        assert_eq!(remote.get_max_vcpus(None).await.unwrap(), 32);
+        assert_eq!(remote.domain_get_max_vcpus(&dom).await.unwrap(), 2);
+        let (info, maps) = remote.domain_get_vcpu_info(&dom, 8, 2).await.unwrap();
+        assert_eq!(info.len(), 2);
+        assert_eq!(maps, vec![0xff; 4], "two vCPUs, each on all 16 host CPUs");
+        assert_eq!(
+            remote
+                .domain_get_vcpu_pin_info(&dom, 8, 1, 0)
+                .await
+                .unwrap(),
+            (2, vec![0xff, 0xff])
+        );
+        assert_eq!(
+            remote.domain_memory_stats(&dom, 3, 0).await.unwrap(),
+            local.domain_memory_stats(&dom, 3, 0).await.unwrap()
+        );
+        assert_eq!(
+            remote.domain_get_scheduler_type(&dom).await.unwrap(),
+            ("fair".to_owned(), 1)
+        );
+        assert_eq!(
+            remote
+                .domain_get_scheduler_parameters(&dom, 0)
+                .await
+                .unwrap(),
+            vec![virtcim::TypedParam {
+                field: "weight".into(),
+                value: virtcim::TypedValue::UInt(50)
+            }]
+        );
+        // Counts past the protocol's caps are refused by the server before the driver sees them.
+        let err = remote
+            .domain_get_vcpu_info(&dom, 16385, 1)
+            .await
+            .unwrap_err();
+        assert!(
+            err.message.contains("REMOTE_VCPUINFO_MAX"),
+            "{}",
+            err.message
+        );
+        let err = remote
+            .domain_get_vcpu_info(&dom, 16384, 1024)
+            .await
+            .unwrap_err();
+        assert!(
+            err.message.contains("REMOTE_CPUMAPS_MAX"),
+            "{}",
+            err.message
+        );
+        let err = remote.domain_memory_stats(&dom, 1025, 0).await.unwrap_err();
+        assert!(
+            err.message.contains("REMOTE_DOMAIN_MEMORY_STATS_MAX"),
+            "{}",
+            err.message
+        );
+    }
 }
