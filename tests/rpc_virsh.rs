@@ -1,6 +1,9 @@
 //! Peer test: stock virsh drives the real test driver through our RPC server (TCP, and the read-only unix socket).
 //! Skipped when virsh is not installed.
 
+mod virsh_common;
+use virsh_common::{have_virsh, ok, virsh};
+
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -28,36 +31,6 @@ impl DriverOpener for Opener {
             )),
         }
     }
-}
-
-fn have_virsh() -> bool {
-    std::process::Command::new("virsh")
-        .arg("--version")
-        .output()
-        .is_ok()
-}
-
-async fn virsh(uri: &str, args: &[&str]) -> (bool, String, String) {
-    let output = tokio::process::Command::new("virsh")
-        .arg("-c")
-        .arg(uri)
-        .args(args)
-        .env("LIBVIRT_AUTOSTART", "0")
-        .output()
-        .await
-        .expect("virsh runs");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
-async fn ok(uri: &str, args: &[&str]) -> String {
-    let (success, stdout, stderr) = virsh(uri, args).await;
-    assert!(success, "virsh {args:?} failed: {stdout}{stderr}");
-    assert!(stderr.trim().is_empty(), "virsh {args:?} stderr: {stderr}");
-    stdout
 }
 
 fn field<'a>(text: &'a str, key: &str) -> &'a str {

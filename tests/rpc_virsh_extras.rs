@@ -2,40 +2,13 @@
 //! dommemstat, schedinfo) over our unix sockets print what `virsh -c test:///default` prints against libvirt's own embedded
 //! test driver. Skipped when virsh is not installed.
 
+mod virsh_common;
+use virsh_common::{have_virsh, ok, virsh};
+
 use std::path::Path;
 use std::sync::Arc;
 
 use virtcim::{Driver, RpcServer, ServerConfig};
-
-fn have_virsh() -> bool {
-    std::process::Command::new("virsh")
-        .arg("--version")
-        .output()
-        .is_ok()
-}
-
-async fn virsh(uri: &str, args: &[&str]) -> (bool, String, String) {
-    let output = tokio::process::Command::new("virsh")
-        .arg("-c")
-        .arg(uri)
-        .args(args)
-        .env("LIBVIRT_AUTOSTART", "0")
-        .output()
-        .await
-        .expect("virsh runs");
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
-async fn ok(uri: &str, args: &[&str]) -> String {
-    let (success, stdout, stderr) = virsh(uri, args).await;
-    assert!(success, "virsh -c {uri} {args:?} failed: {stdout}{stderr}");
-    assert!(stderr.trim().is_empty(), "virsh {args:?} stderr: {stderr}");
-    stdout
-}
 
 /// The reference: libvirt's own test driver, embedded in virsh.
 async fn reference(args: &[&str]) -> String {

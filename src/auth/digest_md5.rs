@@ -894,6 +894,32 @@ impl DigestServer {
     }
 }
 
+/// rsasl's `encode` for either side: the whole input is taken; no layer negotiated is an error.
+fn encode_through(
+    layer: Option<&mut Layer>,
+    input: &[u8],
+    writer: &mut dyn std::io::Write,
+) -> Result<usize, SessionError> {
+    let layer = layer.ok_or(SessionError::NoSecurityLayer)?;
+    let mut out = Vec::new();
+    layer.encode(input, &mut out)?;
+    writer.write_all(&out)?;
+    Ok(input.len())
+}
+
+/// rsasl's `decode` for either side: returns how much plaintext was written.
+fn decode_through(
+    layer: Option<&mut Layer>,
+    input: &[u8],
+    writer: &mut dyn std::io::Write,
+) -> Result<usize, SessionError> {
+    let layer = layer.ok_or(SessionError::NoSecurityLayer)?;
+    let mut out = Vec::new();
+    layer.decode(input, &mut out)?;
+    writer.write_all(&out)?;
+    Ok(out.len())
+}
+
 fn layer_of(state: &mut ServerState) -> Option<&mut Layer> {
     match state {
         ServerState::Done(Some(layer)) => Some(layer),
@@ -926,11 +952,7 @@ impl Authentication for DigestServer {
         input: &[u8],
         writer: &mut dyn std::io::Write,
     ) -> Result<usize, SessionError> {
-        let layer = layer_of(&mut self.state).ok_or(SessionError::NoSecurityLayer)?;
-        let mut out = Vec::new();
-        layer.encode(input, &mut out)?;
-        writer.write_all(&out)?;
-        Ok(input.len())
+        encode_through(layer_of(&mut self.state), input, writer)
     }
 
     fn decode(
@@ -938,11 +960,7 @@ impl Authentication for DigestServer {
         input: &[u8],
         writer: &mut dyn std::io::Write,
     ) -> Result<usize, SessionError> {
-        let layer = layer_of(&mut self.state).ok_or(SessionError::NoSecurityLayer)?;
-        let mut out = Vec::new();
-        layer.decode(input, &mut out)?;
-        writer.write_all(&out)?;
-        Ok(out.len())
+        decode_through(layer_of(&mut self.state), input, writer)
     }
 
     fn has_security_layer(&self) -> bool {
@@ -1140,11 +1158,7 @@ impl Authentication for DigestClient {
         input: &[u8],
         writer: &mut dyn std::io::Write,
     ) -> Result<usize, SessionError> {
-        let layer = client_layer(&mut self.state).ok_or(SessionError::NoSecurityLayer)?;
-        let mut out = Vec::new();
-        layer.encode(input, &mut out)?;
-        writer.write_all(&out)?;
-        Ok(input.len())
+        encode_through(client_layer(&mut self.state), input, writer)
     }
 
     fn decode(
@@ -1152,11 +1166,7 @@ impl Authentication for DigestClient {
         input: &[u8],
         writer: &mut dyn std::io::Write,
     ) -> Result<usize, SessionError> {
-        let layer = client_layer(&mut self.state).ok_or(SessionError::NoSecurityLayer)?;
-        let mut out = Vec::new();
-        layer.decode(input, &mut out)?;
-        writer.write_all(&out)?;
-        Ok(out.len())
+        decode_through(client_layer(&mut self.state), input, writer)
     }
 
     fn has_security_layer(&self) -> bool {
