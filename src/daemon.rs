@@ -160,6 +160,8 @@ pub struct Daemon {
     pid_file: Option<PathBuf>,
     state_lock: Option<StateLock>,
     qemu: Arc<QemuDrivers>,
+    /// The RPC front end's own threads (unix and TCP clients); started with the RPC listeners.
+    rpc_threads: Option<crate::rpc::threads::RpcThreads>,
 }
 
 impl Daemon {
@@ -204,6 +206,7 @@ impl Daemon {
             pid_file: options.pid_file,
             state_lock: Some(state_lock),
             qemu,
+            rpc_threads: None,
         })
     }
 
@@ -334,6 +337,10 @@ impl Daemon {
             if let Some(driver) = slot.take().await {
                 qemu.push((slot.uri.to_string(), driver));
             }
+        }
+        // The RPC connections end before the drivers they call are closed.
+        if let Some(threads) = self.rpc_threads.take() {
+            threads.stop().await;
         }
         let drivers = std::mem::take(&mut self.drivers);
         for (uri, driver) in drivers.into_iter().chain(qemu) {
@@ -653,14 +660,48 @@ impl Daemon {
                 tcp.push(listener);
             }
         }
+        // Unix and TCP clients are served on the RPC threads: every thread accepts on its own copy of each
+        // listening socket, and a connection stays on the thread that accepted it. TLS stays on the main runtime,
+        // where its handshakes do not hold up other RPC clients.
+        let threads = crate::rpc::threads::RpcThreads::start(
+            crate::rpc::threads::RpcThreads::default_count(),
+        )
+        .map_err(|err| {
+            DaemonError::Rpc(format!(
+                "cannot start the RPC threads: {}",
+                io_error_text(&err)
+            ))
+        })?;
+        info!(threads = threads.len(), "rpc threads started");
         for (path, listener, kind) in unix {
-            let mut shutdown = self.shutdown();
-            let server = server.clone();
+            let listener = listener.into_std().map_err(|err| {
+                DaemonError::Rpc(format!(
+                    "cannot listen on {}: {}",
+                    path.display(),
+                    io_error_text(&err)
+                ))
+            })?;
+            let mut loops = Vec::new();
+            for index in 0..threads.len() {
+                let copy = listener.try_clone().map_err(|err| {
+                    DaemonError::Rpc(format!(
+                        "cannot listen on {}: {}",
+                        path.display(),
+                        io_error_text(&err)
+                    ))
+                })?;
+                let mut shutdown = self.shutdown();
+                let server = server.clone();
+                loops.push(threads.spawn_on(index, async move {
+                    let listener = tokio::net::UnixListener::from_std(copy)?;
+                    tokio::select! {
+                        served = server.serve_unix_as(listener, kind) => served,
+                        () = shutdown.wait() => Ok(()),
+                    }
+                }));
+            }
             self.spawn_service("rpc-unix", async move {
-                let result = tokio::select! {
-                    served = server.serve_unix_as(listener, kind) => served.map_err(|err| io_error_text(&err)),
-                    () = shutdown.wait() => Ok(()),
-                };
+                let result = join_accept_loops(loops).await;
                 // Only our own socket file: another daemon cannot have replaced it while we listened on it.
                 let _ = std::fs::remove_file(&path);
                 result
@@ -671,17 +712,27 @@ impl Daemon {
             read_only: false,
         };
         for listener in tcp {
-            let mut shutdown = self.shutdown();
-            let server = server.clone();
-            self.spawn_service("rpc-tcp", async move {
-                tokio::select! {
-                    served = server.serve_tcp_as(listener, tcp_kind) => {
-                        served.map_err(|err| io_error_text(&err))
+            let listener = listener.into_std().map_err(|err| {
+                DaemonError::Rpc(format!("cannot listen on tcp: {}", io_error_text(&err)))
+            })?;
+            let mut loops = Vec::new();
+            for index in 0..threads.len() {
+                let copy = listener.try_clone().map_err(|err| {
+                    DaemonError::Rpc(format!("cannot listen on tcp: {}", io_error_text(&err)))
+                })?;
+                let mut shutdown = self.shutdown();
+                let server = server.clone();
+                loops.push(threads.spawn_on(index, async move {
+                    let listener = tokio::net::TcpListener::from_std(copy)?;
+                    tokio::select! {
+                        served = server.serve_tcp_as(listener, tcp_kind) => served,
+                        () = shutdown.wait() => Ok(()),
                     }
-                    () = shutdown.wait() => Ok(()),
-                }
-            });
+                }));
+            }
+            self.spawn_service("rpc-tcp", join_accept_loops(loops));
         }
+        self.rpc_threads = Some(threads);
         self.spawn_rpc_tls(server, tls);
         Ok(())
     }
@@ -786,6 +837,25 @@ impl Daemon {
 }
 
 /// Binds one RPC unix socket (a stale file replaced, a live daemon's refused) and gives it its mode.
+/// Waits for every RPC thread's copy of one listener's accept loop; the first failure is the service's error.
+async fn join_accept_loops(
+    loops: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
+) -> Result<(), String> {
+    let mut result = Ok(());
+    for accept_loop in loops {
+        let outcome = match accept_loop.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(err)) => Err(io_error_text(&err)),
+            Err(err) if err.is_cancelled() => Ok(()),
+            Err(err) => Err(format!("accept loop failed: {err}")),
+        };
+        if result.is_ok() {
+            result = outcome;
+        }
+    }
+    result
+}
+
 fn bind_rpc_socket(path: &Path, perms: u32) -> Result<tokio::net::UnixListener, DaemonError> {
     use std::os::unix::fs::PermissionsExt;
     let listener = crate::rpc::RpcServer::bind_unix(path).map_err(|err| {

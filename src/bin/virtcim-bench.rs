@@ -11,9 +11,12 @@
 //! measurements (it has no domains and its memory means nothing).
 
 use std::io::{Read, Write};
+use std::os::fd::AsFd;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use virtcim::rpc_wire::{
     ConnectOpenArgs, DomainRet, IntArgs, ListAllArgs, ListAllDomainsRet, StringArgs, FRAME_MAX,
@@ -24,6 +27,9 @@ use virtcim::{
 };
 
 type BenchResult<T> = Result<T, String>;
+
+/// How long a client waits for a reply before it calls the server stuck.
+const REPLY_TIMEOUT_MS: u16 = 30_000;
 
 /// One blocking connection speaking raw frames.
 struct Conn {
@@ -36,9 +42,6 @@ struct Conn {
 impl Conn {
     fn connect(path: &str) -> BenchResult<Self> {
         let stream = UnixStream::connect(path).map_err(|e| format!("connect {path}: {e}"))?;
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .map_err(|e| e.to_string())?;
         Ok(Self {
             stream,
             decoder: FrameDecoder::new(FRAME_MAX),
@@ -69,6 +72,7 @@ impl Conn {
                 }
                 return Ok(message);
             }
+            self.wait_readable()?;
             let n = self
                 .stream
                 .read(&mut self.buf)
@@ -77,6 +81,17 @@ impl Conn {
                 return Err("connection closed".into());
             }
             self.decoder.push(&self.buf[..n]);
+        }
+    }
+
+    /// Waits for input with poll(2), as libvirt's client does before it reads. A read blocked in the kernel
+    /// instead would also be woken (needlessly) each time the server takes a request off the socket.
+    fn wait_readable(&self) -> BenchResult<()> {
+        let mut fds = [PollFd::new(self.stream.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(REPLY_TIMEOUT_MS)) {
+            Ok(0) => Err("no reply in 30 s".into()),
+            Ok(_) => Ok(()),
+            Err(err) => Err(format!("poll: {err}")),
         }
     }
 

@@ -20,6 +20,8 @@ pub mod packet;
 pub mod procedures;
 pub mod proto;
 pub mod server;
+pub mod socket;
+pub mod threads;
 pub mod xdr;
 
 pub use dispatch::{

@@ -22,6 +22,7 @@ use super::packet::{
     KEEPALIVE_PROGRAM, KEEPALIVE_VERSION, PRE_AUTH_FRAME_MAX,
 };
 use super::proto::auth_type;
+use super::socket::RpcSocket;
 use crate::auth::{SaslLayer, SaslTransport};
 use crate::driver::DomainEvent;
 
@@ -148,6 +149,13 @@ impl RpcServer {
                 continue;
             };
             let _ = stream.set_nodelay(true);
+            let stream = match RpcSocket::from_tokio_tcp(stream) {
+                Ok(stream) => stream,
+                Err(err) => {
+                    tracing::warn!(error = %err, "rpc client socket cannot be watched; dropping it");
+                    continue;
+                }
+            };
             let server = self.clone();
             tokio::spawn(async move {
                 tracing::debug!(%peer, "rpc client connected");
@@ -189,6 +197,13 @@ impl RpcServer {
             };
             let Some(admission) = self.admit(kind) else {
                 continue;
+            };
+            let stream = match RpcSocket::from_tokio_unix(stream) {
+                Ok(stream) => stream,
+                Err(err) => {
+                    tracing::warn!(error = %err, "rpc client socket cannot be watched; dropping it");
+                    continue;
+                }
             };
             let server = self.clone();
             tokio::spawn(async move {
@@ -281,7 +296,10 @@ impl RpcServer {
         // A bare socket is closed by dropping it (the peer sees EOF all the same); only a stream layer such as TLS
         // needs a shutdown, to send its close message. Skipping it saves a syscall per connection.
         let any: &dyn std::any::Any = &stream;
-        let bare_socket = any.is::<tokio::net::UnixStream>() || any.is::<tokio::net::TcpStream>();
+        let bare_socket = any.is::<RpcSocket<std::os::unix::net::UnixStream>>()
+            || any.is::<RpcSocket<std::net::TcpStream>>()
+            || any.is::<tokio::net::UnixStream>()
+            || any.is::<tokio::net::TcpStream>();
         let (mut reader, mut writer) = tokio::io::split(stream);
         // One task per connection owns both halves: replies are written from here, gathered in `outbox`, without
         // a hop to another task.
