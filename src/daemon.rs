@@ -420,6 +420,8 @@ pub struct QemuSlot {
     mode: QemuMode,
     state_dir: PathBuf,
     driver: tokio::sync::Mutex<Option<Arc<QemuDriver>>>,
+    /// The daemon's main runtime, where the driver is opened (see [`QemuSlot::get`]).
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl QemuSlot {
@@ -429,6 +431,7 @@ impl QemuSlot {
             mode,
             state_dir: state_dir.to_path_buf(),
             driver: tokio::sync::Mutex::new(None),
+            runtime: tokio::runtime::Handle::try_current().ok(),
         }
     }
 
@@ -439,7 +442,20 @@ impl QemuSlot {
             return Ok(Arc::clone(driver));
         }
         let started = std::time::Instant::now();
-        match QemuDriver::open(&self.state_dir, self.mode).await {
+        let (dir, mode) = (self.state_dir.clone(), self.mode);
+        let opening = async move { QemuDriver::open(&dir, mode).await };
+        // Opened on the daemon's main runtime, whichever front end asked first: the driver keeps its guests'
+        // monitors and child processes on the runtime it was opened on.
+        let opened = match &self.runtime {
+            Some(runtime) => runtime.spawn(opening).await.unwrap_or_else(|err| {
+                Err(crate::error::Error::internal(
+                    crate::error::ErrorDomain::QEMU,
+                    format!("opening the driver did not finish: {err}"),
+                ))
+            }),
+            None => opening.await,
+        };
+        match opened {
             Ok(driver) => {
                 for warning in driver.load_warnings() {
                     warn!(uri = self.uri, warning = %warning, "state file skipped");

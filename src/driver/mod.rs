@@ -315,6 +315,12 @@ pub trait Driver: Send + Sync {
     fn generation(&self) -> Option<u64> {
         None
     }
+    /// The runtime this driver's background work lives on (monitor connections, child processes), if it has
+    /// one: a front end serving on another thread runs the driver's calls there, so nothing the driver keeps
+    /// is tied to a thread that may end first. `None` (the default): callable from any runtime.
+    fn home_runtime(&self) -> Option<tokio::runtime::Handle> {
+        None
+    }
     /// Lifecycle events of every domain of this connection, from now on.
     async fn domain_event_subscribe(&self) -> Result<broadcast::Receiver<DomainEvent>> {
         unsupported("virConnectDomainEventRegisterAny")

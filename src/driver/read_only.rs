@@ -43,6 +43,10 @@ fn api(flags: u32, plain: &'static str, with_flags: &'static str) -> &'static st
 
 #[async_trait]
 impl Driver for ReadOnly {
+    fn home_runtime(&self) -> Option<tokio::runtime::Handle> {
+        self.inner.home_runtime()
+    }
+
     // ---- connection and node: all reads ----
 
     async fn get_type(&self) -> Result<String> {

@@ -167,9 +167,29 @@ impl DriverJob {
     }
 
     pub async fn run(self) -> DispatchOutcome {
-        let result = call_driver(self.driver.as_ref(), self.call).await;
-        DispatchOutcome::reply(reply_frame(&self.header, result))
+        let Self {
+            header,
+            driver,
+            call,
+        } = self;
+        let result = match driver.home_runtime() {
+            Some(home) if !is_current_runtime(&home) => home
+                .spawn(async move { call_driver(driver.as_ref(), call).await })
+                .await
+                .unwrap_or_else(|err| {
+                    Err(Error::internal(
+                        ErrorDomain::RPC,
+                        format!("the driver call did not finish: {err}"),
+                    ))
+                }),
+            _ => call_driver(driver.as_ref(), call).await,
+        };
+        DispatchOutcome::reply(reply_frame(&header, result))
     }
+}
+
+fn is_current_runtime(home: &tokio::runtime::Handle) -> bool {
+    tokio::runtime::Handle::try_current().is_ok_and(|current| current.id() == home.id())
 }
 
 /// Where [`Dispatcher::route`] sends a message.

@@ -90,3 +90,50 @@ impl RpcThread {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn each_thread_runs_its_own_futures_and_stop_ends_the_rest() {
+        let threads = RpcThreads::start(2).unwrap();
+        assert_eq!(threads.len(), 2);
+        let mut names = Vec::new();
+        for index in 0..2 {
+            let name = threads
+                .spawn_on(index, async {
+                    std::thread::current().name().map(str::to_owned)
+                })
+                .await
+                .unwrap();
+            names.push(name.unwrap_or_default());
+        }
+        assert_eq!(names, ["virtcimd-rpc-0", "virtcimd-rpc-1"]);
+
+        // A socket made inside the future belongs to that thread's reactor and works there.
+        let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        let echoed = threads.spawn_on(1, async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let mut stream = tokio::net::UnixStream::from_std(ours)?;
+            let mut byte = [0u8; 1];
+            stream.read_exact(&mut byte).await?;
+            stream.write_all(&byte).await?;
+            std::io::Result::Ok(byte[0])
+        });
+        let mut theirs = theirs;
+        std::io::Write::write_all(&mut theirs, b"x").unwrap();
+        assert_eq!(echoed.await.unwrap().unwrap(), b'x');
+
+        let forever = threads.spawn_on(0, std::future::pending::<()>());
+        threads.stop().await;
+        assert!(forever.await.unwrap_err().is_cancelled());
+    }
+
+    #[test]
+    fn the_default_count_leaves_cpus_to_the_rest() {
+        let count = RpcThreads::default_count();
+        assert!((1..=8).contains(&count));
+    }
+}

@@ -120,6 +120,8 @@ struct Shared {
     lifecycle: tokio::sync::Mutex<()>,
     hostname: String,
     load_warnings: Vec<String>,
+    /// Where the driver was opened: its monitors, reapers and QEMU children live on this runtime.
+    runtime: tokio::runtime::Handle,
     _lock: DirLock,
 }
 
@@ -273,6 +275,7 @@ impl QemuDriver {
                 lifecycle: tokio::sync::Mutex::new(()),
                 hostname,
                 load_warnings: warnings,
+                runtime: tokio::runtime::Handle::current(),
                 _lock: lock,
             }),
         });
@@ -1103,6 +1106,9 @@ fn spawn_reaper(
 
 #[async_trait]
 impl Driver for QemuDriver {
+    fn home_runtime(&self) -> Option<tokio::runtime::Handle> {
+        Some(self.shared.runtime.clone())
+    }
     async fn get_type(&self) -> Result<String> {
         Ok("QEMU".into())
     }
