@@ -690,32 +690,24 @@ impl Daemon {
         })?;
         info!(threads = threads.len(), "rpc threads started");
         for (path, listener, kind) in unix {
-            let listener = listener.into_std().map_err(|err| {
+            let cannot = |err: std::io::Error| {
                 DaemonError::Rpc(format!(
                     "cannot listen on {}: {}",
                     path.display(),
                     io_error_text(&err)
                 ))
-            })?;
-            let mut loops = Vec::new();
-            for index in 0..threads.len() {
-                let copy = listener.try_clone().map_err(|err| {
-                    DaemonError::Rpc(format!(
-                        "cannot listen on {}: {}",
-                        path.display(),
-                        io_error_text(&err)
-                    ))
-                })?;
-                let mut shutdown = self.shutdown();
-                let server = server.clone();
-                loops.push(threads.spawn_on(index, async move {
-                    let listener = tokio::net::UnixListener::from_std(copy)?;
-                    tokio::select! {
-                        served = server.serve_unix_as(listener, kind) => served,
-                        () = shutdown.wait() => Ok(()),
+            };
+            let listener = listener.into_std().map_err(cannot)?;
+            let server = server.clone();
+            let loops = self
+                .spawn_accept_loops(&threads, &listener, move |copy| {
+                    let server = server.clone();
+                    async move {
+                        let listener = tokio::net::UnixListener::from_std(copy)?;
+                        server.serve_unix_as(listener, kind).await
                     }
-                }));
-            }
+                })
+                .map_err(cannot)?;
             self.spawn_service("rpc-unix", async move {
                 let result = join_accept_loops(loops).await;
                 // Only our own socket file: another daemon cannot have replaced it while we listened on it.
@@ -728,29 +720,54 @@ impl Daemon {
             read_only: false,
         };
         for listener in tcp {
-            let listener = listener.into_std().map_err(|err| {
+            let cannot = |err: std::io::Error| {
                 DaemonError::Rpc(format!("cannot listen on tcp: {}", io_error_text(&err)))
-            })?;
-            let mut loops = Vec::new();
-            for index in 0..threads.len() {
-                let copy = listener.try_clone().map_err(|err| {
-                    DaemonError::Rpc(format!("cannot listen on tcp: {}", io_error_text(&err)))
-                })?;
-                let mut shutdown = self.shutdown();
-                let server = server.clone();
-                loops.push(threads.spawn_on(index, async move {
-                    let listener = tokio::net::TcpListener::from_std(copy)?;
-                    tokio::select! {
-                        served = server.serve_tcp_as(listener, tcp_kind) => served,
-                        () = shutdown.wait() => Ok(()),
+            };
+            let listener = listener.into_std().map_err(cannot)?;
+            let server = server.clone();
+            let loops = self
+                .spawn_accept_loops(&threads, &listener, move |copy| {
+                    let server = server.clone();
+                    async move {
+                        let listener = tokio::net::TcpListener::from_std(copy)?;
+                        server.serve_tcp_as(listener, tcp_kind).await
                     }
-                }));
-            }
+                })
+                .map_err(cannot)?;
             self.spawn_service("rpc-tcp", join_accept_loops(loops));
         }
         self.rpc_threads = Some(threads);
         self.spawn_rpc_tls(server, tls);
         Ok(())
+    }
+
+    /// One copy of an accept loop per RPC thread, each over its own descriptor for `listener`, until the daemon
+    /// stops. `serve` builds a copy's loop; it must make its tokio listener inside the future (see
+    /// [`crate::rpc::threads::RpcThreads::spawn_on`]).
+    fn spawn_accept_loops<L, F, Fut>(
+        &self,
+        threads: &crate::rpc::threads::RpcThreads,
+        listener: &L,
+        serve: F,
+    ) -> std::io::Result<Vec<tokio::task::JoinHandle<std::io::Result<()>>>>
+    where
+        L: std::os::fd::AsFd + From<std::os::fd::OwnedFd>,
+        F: Fn(L) -> Fut,
+        Fut: Future<Output = std::io::Result<()>> + Send + 'static,
+    {
+        let mut loops = Vec::new();
+        for index in 0..threads.len() {
+            let copy = L::from(listener.as_fd().try_clone_to_owned()?);
+            let serving = serve(copy);
+            let mut shutdown = self.shutdown();
+            loops.push(threads.spawn_on(index, async move {
+                tokio::select! {
+                    served = serving => served,
+                    () = shutdown.wait() => Ok(()),
+                }
+            }));
+        }
+        Ok(loops)
     }
 
     /// The SASL users and policy when any RPC listener demands SASL: the credentials file is read now (a

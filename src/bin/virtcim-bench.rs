@@ -246,6 +246,9 @@ fn concurrent(path: &str, secs: f64, clients: usize) -> BenchResult<f64> {
     Ok(total as f64 / start.elapsed().as_secs_f64())
 }
 
+/// Calls per connection in [`open_close`]: the four of [`Conn::open`] and CONNECT_CLOSE.
+const OPEN_CLOSE_CALLS: f64 = 5.0;
+
 /// Connect + open (4 RPCs) + CONNECT_CLOSE, one after another: connections per second.
 fn open_close(path: &str, secs: f64) -> BenchResult<f64> {
     let start = Instant::now();
@@ -478,6 +481,15 @@ fn suite(rounds: usize, secs: f64, targets: &[Target]) -> BenchResult<()> {
         "open_close virtcimd / libvirtd",
         get("virtcimd", "open_close_s") / get("libvirtd", "open_close_s"),
         ">= 5",
+    );
+    // A connection here is five calls, each a full round trip: at the echo server's sequential round trip (with
+    // connection set-up and teardown free) no server can open and close faster than this.
+    let round_trip_ceiling = get("echo", "seq_rpc_s") / OPEN_CLOSE_CALLS;
+    println!(
+        "{:<44} {:>8.0}   (= {:.2} x libvirtd; 5 round trips at echo's sequential rate)",
+        "open_close ceiling, connections/s",
+        round_trip_ceiling,
+        round_trip_ceiling / get("libvirtd", "open_close_s"),
     );
     ratio(
         "list10000 libvirtd ms / virtcimd ms",

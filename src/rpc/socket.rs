@@ -23,35 +23,27 @@ pub trait BareSocket: AsRawFd + Send + Sync + Sized + Unpin + 'static {
     fn duplicate(&self) -> io::Result<Self>;
 }
 
-impl BareSocket for std::os::unix::net::UnixStream {
-    fn read_now(&self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
-    }
-    fn write_now(&self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
-    }
-    fn shutdown_write(&self) -> io::Result<()> {
-        self.shutdown(Shutdown::Write)
-    }
-    fn duplicate(&self) -> io::Result<Self> {
-        self.try_clone()
-    }
+/// The standard library's connected sockets, whose `&Self` reads and writes.
+macro_rules! bare_socket {
+    ($($socket:ty),*) => {$(
+        impl BareSocket for $socket {
+            fn read_now(&self, buf: &mut [u8]) -> io::Result<usize> {
+                (&*self).read(buf)
+            }
+            fn write_now(&self, buf: &[u8]) -> io::Result<usize> {
+                (&*self).write(buf)
+            }
+            fn shutdown_write(&self) -> io::Result<()> {
+                self.shutdown(Shutdown::Write)
+            }
+            fn duplicate(&self) -> io::Result<Self> {
+                self.try_clone()
+            }
+        }
+    )*};
 }
 
-impl BareSocket for std::net::TcpStream {
-    fn read_now(&self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
-    }
-    fn write_now(&self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
-    }
-    fn shutdown_write(&self) -> io::Result<()> {
-        self.shutdown(Shutdown::Write)
-    }
-    fn duplicate(&self) -> io::Result<Self> {
-        self.try_clone()
-    }
-}
+bare_socket!(std::os::unix::net::UnixStream, std::net::TcpStream);
 
 /// The connection: one registration for reading; a second, for writing, exists only while a write is blocked.
 pub struct RpcSocket<S: BareSocket> {
