@@ -142,7 +142,7 @@ impl SaslSettings {
 pub struct SaslConnection {
     settings: Arc<SaslSettings>,
     transport: SaslTransport,
-    /// The client's address ("unix" for local sockets): the key of the failure slow-down.
+    /// The client's address ("unix uid N" for local sockets): the key of the failure slow-down.
     peer: String,
     server: Option<SaslServer>,
     /// Set once the exchange succeeded: the authenticated name.
