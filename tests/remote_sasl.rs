@@ -5,6 +5,7 @@
 //! unix) and the `virtcim` CLI (auth file, or a prompt on a terminal). The stock-libvirtd tests are skipped with a
 //! note when libvirtd, saslpasswd2 or root are missing.
 
+mod libvirtd_peer;
 mod rpc_raw;
 mod transport_pki;
 
@@ -13,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use libvirtd_peer::StockLibvirtd;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use virtcim::{connect, ConnectOptions, Driver, ErrorCode};
 
@@ -61,121 +63,36 @@ fn saslpasswd(db: &Path, realm: &str, user: &str, password: &str) -> bool {
     child.wait().is_ok_and(|status| status.success())
 }
 
-/// A stock libvirtd with `auth_tcp = auth_unix_rw = "sasl"`, cyrus configured by `SASL_CONF_PATH` (mech_list
-/// digest-md5 scram-sha-256, a private sasldb), in a private mount namespace; only its own pid is signalled.
-struct SaslLibvirtd {
-    dir: tempfile::TempDir,
-    port: u16,
-    child: std::process::Child,
-}
-
-impl SaslLibvirtd {
-    fn start() -> Option<Self> {
-        let binary = Path::new("/usr/sbin/libvirtd");
-        if !binary.exists() {
-            eprintln!("libvirtd not installed, skipping");
+/// A stock libvirtd with `auth_tcp = auth_unix_rw = auth_unix_ro = "sasl"`, cyrus configured by `SASL_CONF_PATH`
+/// (mech_list digest-md5 scram-sha-256, a private sasldb).
+fn start_sasl_libvirtd() -> Option<StockLibvirtd> {
+    if !StockLibvirtd::available() {
+        return None;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sasl = dir.path().join("sasl");
+    std::fs::create_dir_all(&sasl).expect("sasl dir");
+    let db = sasl.join("passwd.db");
+    for realm in server_realms() {
+        if !saslpasswd(&db, &realm, USER, PASSWORD) {
+            eprintln!("saslpasswd2 (sasl2-bin) not usable, skipping");
             return None;
         }
-        if !nix::unistd::geteuid().is_root() {
-            eprintln!("libvirtd peer test needs root (private mount namespace), skipping");
-            return None;
-        }
-        let dir = tempfile::tempdir().expect("tempdir");
-        let sasl = dir.path().join("sasl");
-        let run = dir.path().join("run");
-        let drivers = dir.path().join("emptydrivers");
-        for made in [&sasl, &run, &drivers] {
-            std::fs::create_dir_all(made).expect("dir");
-        }
-        let db = sasl.join("passwd.db");
-        for realm in server_realms() {
-            if !saslpasswd(&db, &realm, USER, PASSWORD) {
-                eprintln!("saslpasswd2 (sasl2-bin) not usable, skipping");
-                return None;
-            }
-        }
-        std::fs::write(
-            sasl.join("libvirt.conf"),
-            format!(
-                "mech_list: digest-md5 scram-sha-256\nsasldb_path: {}\n",
-                db.display()
-            ),
-        )
-        .expect("sasl conf");
-        let port = free_port();
-        let conf = dir.path().join("libvirtd.conf");
-        let log = dir.path().join("libvirtd.log");
-        std::fs::write(
-            &conf,
-            format!(
-                "listen_tls = 0\nlisten_tcp = 1\nlisten_addr = \"127.0.0.1\"\ntcp_port = \"{port}\"\n\
-                 auth_tcp = \"sasl\"\nauth_unix_rw = \"sasl\"\nauth_unix_ro = \"sasl\"\n\
-                 unix_sock_dir = \"{}\"\nlog_outputs = \"3:file:{}\"\n",
-                run.display(),
-                log.display()
-            ),
-        )
-        .expect("conf");
-        let script = format!(
-            "mount -t tmpfs tmpfs /run && mount -t tmpfs tmpfs /var/log && mount -t tmpfs tmpfs /var/cache && \
-             mount -t tmpfs tmpfs /var/lib || exit 1\nexec {} -f {} --listen -p {}",
-            binary.display(),
-            conf.display(),
-            run.join("libvirtd.pid").display()
-        );
-        let child = std::process::Command::new("unshare")
-            .args(["-m", "--propagation", "private", "bash", "-c", &script])
-            .env("LIBVIRT_DRIVER_DIR", &drivers)
-            .env("SASL_CONF_PATH", &sasl)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn();
-        let child = match child {
-            Ok(child) => child,
-            Err(err) => {
-                eprintln!("cannot run unshare ({err}), skipping");
-                return None;
-            }
-        };
-        let mut daemon = Self { dir, port, child };
-        for _ in 0..200 {
-            let socket = daemon.dir.path().join("run/libvirt-sock");
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() && socket.exists() {
-                return Some(daemon);
-            }
-            if let Ok(Some(status)) = daemon.child.try_wait() {
-                eprintln!(
-                    "libvirtd exited early ({status}): {}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                );
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        eprintln!("libvirtd did not listen on {port} in time, skipping");
-        None
     }
-
-    fn socket(&self) -> PathBuf {
-        self.dir.path().join("run/libvirt-sock")
-    }
-}
-
-impl Drop for SaslLibvirtd {
-    fn drop(&mut self) {
-        // unshare exec'd bash which exec'd libvirtd: the child's pid is libvirtd's.
-        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap_or(0));
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        for _ in 0..100 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    std::fs::write(
+        sasl.join("libvirt.conf"),
+        format!(
+            "mech_list: digest-md5 scram-sha-256\nsasldb_path: {}\n",
+            db.display()
+        ),
+    )
+    .expect("sasl conf");
+    let port = free_port();
+    let settings = format!(
+        "listen_tls = 0\nlisten_tcp = 1\nlisten_addr = \"127.0.0.1\"\ntcp_port = \"{port}\"\n\
+         auth_tcp = \"sasl\"\nauth_unix_rw = \"sasl\"\nauth_unix_ro = \"sasl\""
+    );
+    StockLibvirtd::start(dir, port, &settings, &[("SASL_CONF_PATH", &sasl)])
 }
 
 /// Writes an auth file giving `user`/`password` to every host; returns its path.
@@ -324,7 +241,7 @@ async fn list_and_define(driver: &Arc<dyn Driver>, guest: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stock_libvirtd_over_unix_with_scram_sha_256() {
-    let Some(libvirtd) = tokio::task::spawn_blocking(SaslLibvirtd::start)
+    let Some(libvirtd) = tokio::task::spawn_blocking(start_sasl_libvirtd)
         .await
         .unwrap()
     else {
@@ -348,7 +265,7 @@ async fn stock_libvirtd_over_unix_with_scram_sha_256() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stock_libvirtd_over_tcp_with_digest_md5_encrypted() {
-    let Some(libvirtd) = tokio::task::spawn_blocking(SaslLibvirtd::start)
+    let Some(libvirtd) = tokio::task::spawn_blocking(start_sasl_libvirtd)
         .await
         .unwrap()
     else {
@@ -393,7 +310,7 @@ async fn stock_libvirtd_over_tcp_with_digest_md5_encrypted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stock_libvirtd_refuses_a_wrong_password_and_hangs_up() {
-    let Some(libvirtd) = tokio::task::spawn_blocking(SaslLibvirtd::start)
+    let Some(libvirtd) = tokio::task::spawn_blocking(start_sasl_libvirtd)
         .await
         .unwrap()
     else {

@@ -3,6 +3,7 @@
 //! (wrong password, unknown user, a user outside `sasl_allowed_username_list`, SCRAM on TCP) answer
 //! "authentication failed" and close, slow down repeated attempts, and leave other clients served.
 
+mod libvirtd_peer;
 mod rpc_raw;
 mod transport_pki;
 
@@ -13,6 +14,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use libvirtd_peer::StockLibvirtd;
 use rpc_raw::{error_of, free_port, Daemon, Raw, Received};
 use virtcim::rpc_wire::{
     AuthListRet, AuthSaslRet, AuthSaslStartArgs, AuthSaslStepArgs, CharArray, RemoteError,
@@ -557,117 +559,45 @@ fn every_cipher_the_daemon_offers_carries_the_rpc_stream() {
     }
 }
 
-/// Stock libvirtd with cyrus SASL on TCP (DIGEST-MD5 from a private sasldb), in a private mount namespace.
-struct SaslLibvirtd {
-    _dir: tempfile::TempDir,
-    port: u16,
-    child: std::process::Child,
-}
-
-impl SaslLibvirtd {
-    fn start(user: &str, password: &str) -> Option<SaslLibvirtd> {
-        let binary = Path::new("/usr/sbin/libvirtd");
-        let saslpasswd = Path::new("/usr/sbin/saslpasswd2");
-        if !binary.exists() || !saslpasswd.exists() {
-            eprintln!("libvirtd or saslpasswd2 not installed, skipping");
-            return None;
-        }
-        if !nix::unistd::geteuid().is_root() {
-            eprintln!("the libvirtd peer needs root (private mount namespace), skipping");
-            return None;
-        }
-        let dir = tempfile::tempdir().expect("tempdir");
-        let port = free_port();
-        let (run, drivers, sasl) = (
-            dir.path().join("run"),
-            dir.path().join("emptydrivers"),
-            dir.path().join("sasl"),
-        );
-        for d in [&run, &drivers, &sasl] {
-            std::fs::create_dir_all(d).expect("dir");
-        }
-        let db = sasl.join("sasldb2");
-        std::fs::write(
-            sasl.join("libvirt.conf"),
-            format!("mech_list: digest-md5\nsasldb_path: {}\n", db.display()),
-        )
-        .expect("sasl conf");
-        let mut child = Command::new(saslpasswd)
-            .args(["-p", "-c", "-a", "libvirt", "-f"])
-            .arg(&db)
-            .arg(user)
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("saslpasswd2");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(password.as_bytes())
-            .expect("password");
-        assert!(child.wait().expect("saslpasswd2").success());
-        let conf = dir.path().join("libvirtd.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "listen_tls = 0\nlisten_tcp = 1\nlisten_addr = \"127.0.0.1\"\ntcp_port = \"{port}\"\n\
-                 auth_tcp = \"sasl\"\nauth_unix_rw = \"none\"\nauth_unix_ro = \"none\"\n\
-                 unix_sock_dir = \"{}\"\nlog_outputs = \"3:file:{}\"\n",
-                run.display(),
-                dir.path().join("libvirtd.log").display()
-            ),
-        )
-        .expect("conf");
-        let script = format!(
-            "mount -t tmpfs tmpfs /run && mount -t tmpfs tmpfs /var/log && mount -t tmpfs tmpfs /var/cache && \
-             mount -t tmpfs tmpfs /var/lib || exit 1\nexec {} -f {} --listen -p {}",
-            binary.display(),
-            conf.display(),
-            run.join("libvirtd.pid").display()
-        );
-        let child = Command::new("unshare")
-            .args(["-m", "--propagation", "private", "bash", "-c", &script])
-            .env("LIBVIRT_DRIVER_DIR", &drivers)
-            .env("SASL_CONF_PATH", &sasl)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        let mut daemon = SaslLibvirtd {
-            _dir: dir,
-            port,
-            child,
-        };
-        for _ in 0..200 {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some(daemon);
-            }
-            if let Ok(Some(_)) = daemon.child.try_wait() {
-                eprintln!("libvirtd exited early, skipping");
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        eprintln!("libvirtd did not listen in time, skipping");
-        None
+/// Stock libvirtd with cyrus SASL on TCP (DIGEST-MD5 from a private sasldb named by `SASL_CONF_PATH`).
+fn start_sasl_libvirtd(user: &str, password: &str) -> Option<StockLibvirtd> {
+    let saslpasswd = Path::new("/usr/sbin/saslpasswd2");
+    if !saslpasswd.exists() {
+        eprintln!("saslpasswd2 not installed, skipping");
+        return None;
     }
-}
-
-impl Drop for SaslLibvirtd {
-    fn drop(&mut self) {
-        // unshare exec'd bash which exec'd libvirtd: the child's pid is libvirtd's.
-        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap_or(0));
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        for _ in 0..100 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    if !StockLibvirtd::available() {
+        return None;
     }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sasl = dir.path().join("sasl");
+    std::fs::create_dir_all(&sasl).expect("sasl dir");
+    let db = sasl.join("sasldb2");
+    std::fs::write(
+        sasl.join("libvirt.conf"),
+        format!("mech_list: digest-md5\nsasldb_path: {}\n", db.display()),
+    )
+    .expect("sasl conf");
+    let mut child = Command::new(saslpasswd)
+        .args(["-p", "-c", "-a", "libvirt", "-f"])
+        .arg(&db)
+        .arg(user)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("saslpasswd2");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(password.as_bytes())
+        .expect("password");
+    assert!(child.wait().expect("saslpasswd2").success());
+    let port = free_port();
+    let settings = format!(
+        "listen_tls = 0\nlisten_tcp = 1\nlisten_addr = \"127.0.0.1\"\ntcp_port = \"{port}\"\n\
+         auth_tcp = \"sasl\"\nauth_unix_rw = \"none\"\nauth_unix_ro = \"none\""
+    );
+    StockLibvirtd::start(dir, port, &settings, &[("SASL_CONF_PATH", &sasl)])
 }
 
 /// Our DIGEST-MD5 client and layer against cyrus inside stock libvirtd, with rc4 and rc4-56. (Debian 12's
@@ -675,7 +605,7 @@ impl Drop for SaslLibvirtd {
 /// proven between our own ends only.)
 #[test]
 fn our_client_layers_interoperate_with_cyrus_in_stock_libvirtd() {
-    let Some(libvirtd) = SaslLibvirtd::start("alice", "secret123") else {
+    let Some(libvirtd) = start_sasl_libvirtd("alice", "secret123") else {
         return;
     };
     for (cap, ssf) in [(100_000, 128), (56, 56)] {

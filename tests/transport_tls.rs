@@ -3,6 +3,7 @@
 //! not yet valid, a CA certificate, a DN outside the allow-list), plain bytes and a stalled handshake never get an
 //! RPC processed.
 
+mod libvirtd_peer;
 mod rpc_raw;
 mod transport_pki;
 
@@ -11,6 +12,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use libvirtd_peer::StockLibvirtd;
 use rcgen::DnType;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use transport_pki::{client_dn_parts, client_leaf, Ca, Leaf, Pki, CLIENT_DN};
@@ -214,92 +216,14 @@ async fn virsh_lists_domains_through_virtcimd_over_tls() {
     drop(daemon);
 }
 
-/// A stock libvirtd with `listen_tls = 1` and our certificates, in a private mount namespace; `None` when it
-/// cannot run here.
-struct TlsLibvirtd {
-    child: std::process::Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl TlsLibvirtd {
-    fn start(server_config: &str) -> Option<Self> {
-        let binary = Path::new("/usr/sbin/libvirtd");
-        if !binary.exists() || !nix::unistd::geteuid().is_root() {
-            eprintln!("libvirtd or root missing, skipping");
-            return None;
-        }
-        let dir = tempfile::tempdir().expect("tempdir");
-        let port = rpc_raw::free_port();
-        let run = dir.path().join("run");
-        let drivers = dir.path().join("emptydrivers");
-        std::fs::create_dir_all(&run).expect("run");
-        std::fs::create_dir_all(&drivers).expect("drivers");
-        let log = dir.path().join("libvirtd.log");
-        let conf = dir.path().join("libvirtd.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "listen_tls = 1\nlisten_tcp = 0\nlisten_addr = \"127.0.0.1\"\ntls_port = \"{port}\"\n\
-                 auth_tls = \"none\"\nauth_unix_rw = \"none\"\nauth_unix_ro = \"none\"\n\
-                 unix_sock_dir = \"{}\"\nlog_outputs = \"3:file:{}\"\n{}",
-                run.display(),
-                log.display(),
-                server_config
-            ),
-        )
-        .expect("conf");
-        let script = format!(
-            "mount -t tmpfs tmpfs /run && mount -t tmpfs tmpfs /var/log && mount -t tmpfs tmpfs /var/cache && \
-             mount -t tmpfs tmpfs /var/lib || exit 1\nexec {} -f {} --listen -p {}",
-            binary.display(),
-            conf.display(),
-            run.join("libvirtd.pid").display()
-        );
-        let mut child = Command::new("unshare")
-            .args(["-m", "--propagation", "private", "bash", "-c", &script])
-            .env("LIBVIRT_DRIVER_DIR", &drivers)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .ok()?;
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some(Self {
-                    child,
-                    port,
-                    _dir: dir,
-                });
-            }
-            if let Ok(Some(status)) = child.try_wait() {
-                eprintln!(
-                    "libvirtd exited ({status}): {}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                );
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        None
-    }
-}
-
-impl Drop for TlsLibvirtd {
-    fn drop(&mut self) {
-        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap_or(0));
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        for _ in 0..100 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A stock libvirtd with `listen_tls = 1` and our certificates; `None` when it cannot run here.
+fn start_tls_libvirtd(server_config: &str) -> Option<StockLibvirtd> {
+    let port = rpc_raw::free_port();
+    let settings = format!(
+        "listen_tls = 1\nlisten_tcp = 0\nlisten_addr = \"127.0.0.1\"\ntls_port = \"{port}\"\n\
+         auth_tls = \"none\"\nauth_unix_rw = \"none\"\nauth_unix_ro = \"none\"\n{server_config}"
+    );
+    StockLibvirtd::start(tempfile::tempdir().expect("tempdir"), port, &settings, &[])
 }
 
 #[tokio::test]
@@ -307,7 +231,7 @@ async fn our_client_opens_a_stock_libvirtd_over_tls() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let pki = Pki::new(tmp.path());
     let server_config = pki.server_config();
-    let Some(libvirtd) = tokio::task::spawn_blocking(move || TlsLibvirtd::start(&server_config))
+    let Some(libvirtd) = tokio::task::spawn_blocking(move || start_tls_libvirtd(&server_config))
         .await
         .expect("start thread")
     else {

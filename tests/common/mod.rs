@@ -2,11 +2,14 @@
 //! dir over TCP, a unix socket and a read-only unix socket; and a stock libvirtd started on loopback.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use virtcim::{ConnectOptions, RpcServer, ServerConfig, UriOpener};
+
+#[path = "../libvirtd_peer/mod.rs"]
+mod libvirtd_peer;
+pub use libvirtd_peer::StockLibvirtd;
 
 /// One RPC server with its own state, listening on 127.0.0.1 and in a temp dir.
 pub struct Server {
@@ -66,107 +69,26 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
-/// A stock libvirtd serving only its built-in test driver on 127.0.0.1 (TCP, auth none), sockets and pid file in a
-/// temp dir. It runs in a private mount namespace with tmpfs over /run, /var/lib, /var/cache and /var/log so a
-/// privileged daemon leaves nothing behind on the host. Only the pid started here is ever signalled.
+/// A stock libvirtd serving only its built-in test driver on 127.0.0.1 (TCP, auth none); see [`StockLibvirtd`].
 pub struct Libvirtd {
-    pub dir: tempfile::TempDir,
-    pub port: u16,
     pub tcp_uri: String,
-    child: std::process::Child,
+    pub peer: StockLibvirtd,
 }
 
 impl Libvirtd {
     /// `None` (with a note on stderr) when libvirtd, unshare or root are missing.
     pub fn start() -> Option<Self> {
-        let binary = Path::new("/usr/sbin/libvirtd");
-        if !binary.exists() {
-            eprintln!("libvirtd not installed, skipping");
-            return None;
-        }
-        if !nix::unistd::geteuid().is_root() {
-            eprintln!("libvirtd peer test needs root (private mount namespace), skipping");
-            return None;
-        }
-        let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
-        let run = dir.path().join("run");
-        let drivers = dir.path().join("emptydrivers");
-        std::fs::create_dir_all(&run).expect("run dir");
-        std::fs::create_dir_all(&drivers).expect("drivers dir");
-        let conf = dir.path().join("libvirtd.conf");
-        let log = dir.path().join("libvirtd.log");
-        std::fs::write(
-            &conf,
-            format!(
-                "listen_tls = 0\nlisten_tcp = 1\nlisten_addr = \"127.0.0.1\"\ntcp_port = \"{port}\"\n\
-                 auth_tcp = \"none\"\nauth_unix_rw = \"none\"\nauth_unix_ro = \"none\"\n\
-                 unix_sock_dir = \"{}\"\nlog_outputs = \"3:file:{}\"\n",
-                run.display(),
-                log.display()
-            ),
-        )
-        .expect("conf");
-        let pid_file = run.join("libvirtd.pid");
-        let script = format!(
-            "mount -t tmpfs tmpfs /run && mount -t tmpfs tmpfs /var/log && mount -t tmpfs tmpfs /var/cache && \
-             mount -t tmpfs tmpfs /var/lib || exit 1\nexec {} -f {} --listen -p {}",
-            binary.display(),
-            conf.display(),
-            pid_file.display()
+        let settings = format!(
+            "listen_tls = 0\nlisten_tcp = 1\nlisten_addr = \"127.0.0.1\"\ntcp_port = \"{port}\"\n\
+             auth_tcp = \"none\"\nauth_unix_rw = \"none\"\nauth_unix_ro = \"none\""
         );
-        let child = std::process::Command::new("unshare")
-            .args(["-m", "--propagation", "private", "bash", "-c", &script])
-            .env("LIBVIRT_DRIVER_DIR", &drivers)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn();
-        let child = match child {
-            Ok(child) => child,
-            Err(err) => {
-                eprintln!("cannot run unshare ({err}), skipping");
-                return None;
-            }
-        };
-        let mut daemon = Self {
+        let peer =
+            StockLibvirtd::start(tempfile::tempdir().expect("tempdir"), port, &settings, &[])?;
+        Some(Self {
             tcp_uri: format!("test+tcp://127.0.0.1:{port}/default"),
-            dir,
-            port,
-            child,
-        };
-        // Ready once the TCP port accepts.
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some(daemon);
-            }
-            if let Ok(Some(status)) = daemon.child.try_wait() {
-                eprintln!(
-                    "libvirtd exited early ({status}): {}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                );
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        eprintln!("libvirtd did not listen on {port} in time, skipping");
-        None
-    }
-}
-
-impl Drop for Libvirtd {
-    fn drop(&mut self) {
-        // unshare exec'd bash which exec'd libvirtd: the child's pid is libvirtd's.
-        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap_or(0));
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        for _ in 0..100 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+            peer,
+        })
     }
 }
 
