@@ -403,9 +403,76 @@ mod tests {
         assert!(node_cpu_stats(0, 1).is_err());
     }
 
+    fn default_world() -> (World, DomainRef) {
+        let (events, _) = tokio::sync::broadcast::channel(4);
+        let mut world = World::new(events);
+        let obj = crate::driver::test::defaults::test_domain();
+        let handle = obj.handle();
+        world.insert_loaded_domain(obj).unwrap();
+        (world, handle)
+    }
+
     #[test]
-    fn disk_sizes_are_a_tebibyte_with_a_little_less_usable() {
-        assert_eq!(DISK_PHYSICAL, 1_099_511_627_776);
-        assert!(DISK_CAPACITY < DISK_PHYSICAL);
+    fn bulk_statistics_hold_the_state_group_only_and_follow_the_filters() {
+        let (world, dom) = default_world();
+        let all = world.all_domain_stats(&[], 0, 0).unwrap();
+        assert_eq!(all.len(), 1);
+        let fields: Vec<&str> = all[0].params.iter().map(|p| p.field.as_str()).collect();
+        assert_eq!(fields, ["state.state", "state.reason"]);
+        // Groups we do not fill give an empty record, or an error when enforced.
+        let other = world.all_domain_stats(&[], 1 << 1, 0).unwrap();
+        assert!(other[0].params.is_empty());
+        let err = world
+            .all_domain_stats(&[], (1 << 1) | STATS_STATE, STATS_ENFORCE)
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::ARGUMENT_UNSUPPORTED);
+        assert!(err.message.contains("bits 0x2 "), "{}", err.message);
+        // The running domain passes "running" and "active" filters, not "shutoff" or "transient".
+        let filtered = |f: u32| world.all_domain_stats(&[], 0, f).unwrap().len();
+        assert_eq!(filtered(flags::LIST_DOMAINS_RUNNING), 1);
+        assert_eq!(filtered(flags::LIST_DOMAINS_ACTIVE), 1);
+        assert_eq!(filtered(flags::LIST_DOMAINS_SHUTOFF), 0);
+        assert_eq!(filtered(flags::LIST_DOMAINS_TRANSIENT), 0);
+        // Listed domains that do not exist are skipped.
+        let ghost = DomainRef {
+            name: "ghost".into(),
+            uuid: Uuid::nil(),
+            id: -1,
+        };
+        assert_eq!(
+            world.all_domain_stats(&[ghost, dom], 0, 0).unwrap().len(),
+            1
+        );
+    }
+
+    #[test]
+    fn disks_are_found_by_target_or_source_and_sized_like_libvirts() {
+        let (world, dom) = default_world();
+        let by_target = world.domain_block_info(&dom, "vda", 0).unwrap();
+        assert_eq!(
+            world
+                .domain_block_info(&dom, "/guest/diskimage1", 0)
+                .unwrap(),
+            by_target
+        );
+        assert_eq!(by_target.physical, 1_099_511_627_776);
+        assert!(by_target.capacity < by_target.physical);
+        assert!(world.domain_block_info(&dom, "vdb", 0).is_err());
+        let stats = world.domain_block_stats(&dom, "vda").unwrap();
+        assert_eq!(stats.rd_req / 2, stats.rd_bytes);
+    }
+
+    #[test]
+    fn guest_addresses_step_by_twenty_per_domain_id() {
+        let (mut world, dom) = default_world();
+        let addrs = world.domain_interface_addresses(&dom, 0, 0).unwrap();
+        assert_eq!(addrs[0].addrs[0].addr, "192.168.122.3");
+        if let Some(mut obj) = world.domains.remove(&dom.uuid) {
+            obj.id = 3;
+            world.domains.insert(dom.uuid, obj);
+        }
+        let addrs = world.domain_interface_addresses(&dom, 2, 0).unwrap();
+        assert_eq!(addrs[0].addrs[0].addr, "192.168.122.43");
+        assert_eq!(addrs[0].name, "testnet0");
     }
 }
