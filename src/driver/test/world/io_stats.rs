@@ -3,7 +3,13 @@
 //! 9.0's test driver answers them for the same world.
 //!
 //! Where libvirt's test driver derives counters from the wall clock (block and interface statistics), ours uses
-//! the same derivation, so the numbers grow over time as they do there; every other value is fixed.
+//! the same derivation (fractions of the clock in microseconds), so the numbers grow over time as they do there;
+//! every other value is fixed: host CPU times, disk sizes, one IPv4 address per NIC (by domain id and NIC index),
+//! the `/` and `/boot` file systems on the first disk, and the host name `<domain>host`.
+//!
+//! Bulk statistics (`domstats`): libvirt 9.0's test driver fills the `state` group only; any other group asked
+//! for yields an empty record, or an "unsupported" error with `--enforce`. Ours does the same, so that stock
+//! virsh prints the same; further groups belong here once the reference grows them.
 
 use super::*;
 use crate::driver::{
