@@ -61,6 +61,11 @@ pub use driver::{
     Driver, MemoryStat, NetworkRef, NodeCpuMap, NodeInfo, PoolInfo, PoolRef, TypedParam,
     TypedValue, VcpuInfo, VolumeInfo, VolumeRef,
 };
+// stats lane
+pub use driver::{
+    BlockInfo, BlockStats, DomainStatsRecord, FsInfo, GuestInterface, InterfaceStats, IothreadInfo,
+    IpAddress, NodeCpuStat,
+};
 pub use error::{Error, ErrorCode, ErrorDomain, Result};
 /// Definition helpers beyond the core model types (units, MAC addresses, the nested definition parts).
 pub use model::{

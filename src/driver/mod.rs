@@ -284,6 +284,87 @@ pub trait Driver: Send + Sync {
         let _ = (dom, max_stats, flags);
         unsupported("virDomainMemoryStats")
     }
+    // ---- stats lane: I/O counters, bulk statistics, guest information ----
+    /// Statistics records of `doms` (every domain when empty) for the `stats` groups (`VIR_DOMAIN_STATS_*`,
+    /// 0 = all the driver knows); `flags` filter the domains and tighten the groups
+    /// (`virConnectGetAllDomainStats`, `virDomainListGetStats`).
+    async fn connect_get_all_domain_stats(
+        &self,
+        doms: &[DomainRef],
+        stats: u32,
+        flags: u32,
+    ) -> Result<Vec<DomainStatsRecord>> {
+        let _ = (doms, stats, flags);
+        unsupported("virConnectGetAllDomainStats")
+    }
+    /// I/O counters of the disk named by target (`vda`) or source path (`virDomainBlockStats`).
+    async fn domain_block_stats(&self, dom: &DomainRef, disk: &str) -> Result<BlockStats> {
+        let _ = (dom, disk);
+        unsupported("virDomainBlockStats")
+    }
+    /// The disk's I/O counters as typed parameters (`virDomainBlockStatsFlags`).
+    async fn domain_block_stats_flags(
+        &self,
+        dom: &DomainRef,
+        disk: &str,
+        flags: u32,
+    ) -> Result<Vec<TypedParam>> {
+        let _ = (dom, disk, flags);
+        unsupported("virDomainBlockStatsFlags")
+    }
+    /// Traffic counters of the guest NIC named by host device or MAC (`virDomainInterfaceStats`).
+    async fn domain_interface_stats(
+        &self,
+        dom: &DomainRef,
+        device: &str,
+    ) -> Result<InterfaceStats> {
+        let _ = (dom, device);
+        unsupported("virDomainInterfaceStats")
+    }
+    /// Sizes of the disk named by target or source path (`virDomainGetBlockInfo`).
+    async fn domain_get_block_info(
+        &self,
+        dom: &DomainRef,
+        disk: &str,
+        flags: u32,
+    ) -> Result<BlockInfo> {
+        let _ = (dom, disk, flags);
+        unsupported("virDomainGetBlockInfo")
+    }
+    /// Cumulative CPU times of the host, of all CPUs (`cpu_num` −1) or one (`virNodeGetCPUStats`).
+    async fn node_get_cpu_stats(&self, cpu_num: i32, flags: u32) -> Result<Vec<NodeCpuStat>> {
+        let _ = (cpu_num, flags);
+        unsupported("virNodeGetCPUStats")
+    }
+    /// The guest's interfaces and their addresses, from the `source` asked for (`virDomainInterfaceAddresses`).
+    async fn domain_interface_addresses(
+        &self,
+        dom: &DomainRef,
+        source: u32,
+        flags: u32,
+    ) -> Result<Vec<GuestInterface>> {
+        let _ = (dom, source, flags);
+        unsupported("virDomainInterfaceAddresses")
+    }
+    /// The guest's mounted file systems (`virDomainGetFSInfo`).
+    async fn domain_get_fsinfo(&self, dom: &DomainRef, flags: u32) -> Result<Vec<FsInfo>> {
+        let _ = (dom, flags);
+        unsupported("virDomainGetFSInfo")
+    }
+    /// The guest's host name (`virDomainGetHostname`).
+    async fn domain_get_hostname(&self, dom: &DomainRef, flags: u32) -> Result<String> {
+        let _ = (dom, flags);
+        unsupported("virDomainGetHostname")
+    }
+    /// The domain's I/O threads (`virDomainGetIOThreadInfo`; `flags`: `AFFECT_*`).
+    async fn domain_get_iothread_info(
+        &self,
+        dom: &DomainRef,
+        flags: u32,
+    ) -> Result<Vec<IothreadInfo>> {
+        let _ = (dom, flags);
+        unsupported("virDomainGetIOThreadInfo")
+    }
     /// Every domain with its state and current definition, in [`Driver::list_all_domains`] order (for front
     /// ends that enumerate all domains, such as WBEM). The default asks per domain and parses each XML; a driver
     /// holding its definitions in memory answers at once. A domain that vanishes meanwhile is left out.

@@ -10,6 +10,11 @@ use super::{
     PoolRef,
 };
 use super::{MemoryStat, NodeCpuMap, TypedParam, VcpuInfo, VolumeInfo, VolumeRef};
+// stats lane
+use super::{
+    BlockInfo, BlockStats, DomainStatsRecord, FsInfo, GuestInterface, InterfaceStats, IothreadInfo,
+    NodeCpuStat,
+};
 use crate::driver::flags;
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 use async_trait::async_trait;
@@ -246,6 +251,69 @@ impl Driver for ReadOnly {
     }
     async fn domain_event_subscribe(&self) -> Result<broadcast::Receiver<DomainEvent>> {
         self.inner.domain_event_subscribe().await
+    }
+    // ---- stats lane: every one of these is a read ----
+    async fn connect_get_all_domain_stats(
+        &self,
+        doms: &[DomainRef],
+        stats: u32,
+        flags: u32,
+    ) -> Result<Vec<DomainStatsRecord>> {
+        self.inner
+            .connect_get_all_domain_stats(doms, stats, flags)
+            .await
+    }
+    async fn domain_block_stats(&self, dom: &DomainRef, disk: &str) -> Result<BlockStats> {
+        self.inner.domain_block_stats(dom, disk).await
+    }
+    async fn domain_block_stats_flags(
+        &self,
+        dom: &DomainRef,
+        disk: &str,
+        flags: u32,
+    ) -> Result<Vec<TypedParam>> {
+        self.inner.domain_block_stats_flags(dom, disk, flags).await
+    }
+    async fn domain_interface_stats(
+        &self,
+        dom: &DomainRef,
+        device: &str,
+    ) -> Result<InterfaceStats> {
+        self.inner.domain_interface_stats(dom, device).await
+    }
+    async fn domain_get_block_info(
+        &self,
+        dom: &DomainRef,
+        disk: &str,
+        flags: u32,
+    ) -> Result<BlockInfo> {
+        self.inner.domain_get_block_info(dom, disk, flags).await
+    }
+    async fn node_get_cpu_stats(&self, cpu_num: i32, flags: u32) -> Result<Vec<NodeCpuStat>> {
+        self.inner.node_get_cpu_stats(cpu_num, flags).await
+    }
+    async fn domain_interface_addresses(
+        &self,
+        dom: &DomainRef,
+        source: u32,
+        flags: u32,
+    ) -> Result<Vec<GuestInterface>> {
+        self.inner
+            .domain_interface_addresses(dom, source, flags)
+            .await
+    }
+    async fn domain_get_fsinfo(&self, dom: &DomainRef, flags: u32) -> Result<Vec<FsInfo>> {
+        self.inner.domain_get_fsinfo(dom, flags).await
+    }
+    async fn domain_get_hostname(&self, dom: &DomainRef, flags: u32) -> Result<String> {
+        self.inner.domain_get_hostname(dom, flags).await
+    }
+    async fn domain_get_iothread_info(
+        &self,
+        dom: &DomainRef,
+        flags: u32,
+    ) -> Result<Vec<IothreadInfo>> {
+        self.inner.domain_get_iothread_info(dom, flags).await
     }
 
     // ---- networks ----

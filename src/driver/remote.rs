@@ -26,11 +26,16 @@ use super::{
 use crate::auth::auth_file::{file_credentials, FileCredentials};
 use crate::auth::sasl::{SaslClient, SaslError, SaslLayer, SaslStep, SaslTransport};
 use crate::error::{io_error_text, Error, ErrorCode, ErrorDomain, Result};
+// stats lane
+use super::{
+    BlockInfo, BlockStats, DomainStatsRecord, FsInfo, GuestInterface, InterfaceStats, IothreadInfo,
+    NodeCpuStat,
+};
 use crate::rpc::client::RpcClient;
 use crate::rpc::client::SecurityLayer;
 use crate::rpc::procedures::Procedure as P;
 use crate::rpc::proto::*;
-use crate::rpc::xdr::{CharArray, Xdr};
+use crate::rpc::xdr::{Array, CharArray, Xdr};
 use crate::transport::{command, ssh, tls};
 use crate::uri::{AuthChoice, Transport, Uri};
 
@@ -1167,6 +1172,140 @@ impl Driver for RemoteDriver {
         };
         let ret: DomainMemoryStatsRet = self.call(P::DomainMemoryStats, args).await?;
         Ok(ret.stats.0)
+    }
+    // ---- stats lane ----
+    async fn connect_get_all_domain_stats(
+        &self,
+        doms: &[DomainRef],
+        stats: u32,
+        flags: u32,
+    ) -> Result<Vec<DomainStatsRecord>> {
+        let args = AllDomainStatsArgs {
+            doms: Array(doms.to_vec()),
+            stats,
+            flags,
+        };
+        let ret: AllDomainStatsRet = self.call(P::ConnectGetAllDomainStats, args).await?;
+        Ok(ret.records.0)
+    }
+    async fn domain_block_stats(&self, dom: &DomainRef, disk: &str) -> Result<BlockStats> {
+        let args = DomainPathArgs {
+            dom: dom.clone(),
+            path: disk.to_owned(),
+        };
+        let ret: BlockStatsRet = self.call(P::DomainBlockStats, args).await?;
+        Ok(BlockStats {
+            rd_req: ret.rd_req,
+            rd_bytes: ret.rd_bytes,
+            wr_req: ret.wr_req,
+            wr_bytes: ret.wr_bytes,
+            errs: ret.errs,
+        })
+    }
+    async fn domain_block_stats_flags(
+        &self,
+        dom: &DomainRef,
+        disk: &str,
+        flags: u32,
+    ) -> Result<Vec<TypedParam>> {
+        let args = BlockStatsFlagsArgs {
+            dom: dom.clone(),
+            path: disk.to_owned(),
+            nparams: DOMAIN_BLOCK_STATS_PARAMETERS_MAX as i32,
+            flags,
+        };
+        let ret: BlockStatsFlagsRet = self.call(P::DomainBlockStatsFlags, args).await?;
+        Ok(ret.params.0)
+    }
+    async fn domain_interface_stats(
+        &self,
+        dom: &DomainRef,
+        device: &str,
+    ) -> Result<InterfaceStats> {
+        let args = DomainPathArgs {
+            dom: dom.clone(),
+            path: device.to_owned(),
+        };
+        let ret: InterfaceStatsRet = self.call(P::DomainInterfaceStats, args).await?;
+        Ok(InterfaceStats {
+            rx_bytes: ret.rx_bytes,
+            rx_packets: ret.rx_packets,
+            rx_errs: ret.rx_errs,
+            rx_drop: ret.rx_drop,
+            tx_bytes: ret.tx_bytes,
+            tx_packets: ret.tx_packets,
+            tx_errs: ret.tx_errs,
+            tx_drop: ret.tx_drop,
+        })
+    }
+    async fn domain_get_block_info(
+        &self,
+        dom: &DomainRef,
+        disk: &str,
+        flags: u32,
+    ) -> Result<BlockInfo> {
+        let args = DomainPathFlagsArgs {
+            dom: dom.clone(),
+            path: disk.to_owned(),
+            flags,
+        };
+        let ret: BlockInfoRet = self.call(P::DomainGetBlockInfo, args).await?;
+        Ok(BlockInfo {
+            capacity: ret.capacity,
+            allocation: ret.allocation,
+            physical: ret.physical,
+        })
+    }
+    async fn node_get_cpu_stats(&self, cpu_num: i32, flags: u32) -> Result<Vec<NodeCpuStat>> {
+        let args = NodeCpuStatsArgs {
+            cpu_num,
+            nparams: NODE_CPU_STATS_MAX as i32,
+            flags,
+        };
+        let ret: NodeCpuStatsRet = self.call(P::NodeGetCpuStats, args).await?;
+        Ok(ret.params.0)
+    }
+    async fn domain_interface_addresses(
+        &self,
+        dom: &DomainRef,
+        source: u32,
+        flags: u32,
+    ) -> Result<Vec<GuestInterface>> {
+        let args = InterfaceAddressesArgs {
+            dom: dom.clone(),
+            source,
+            flags,
+        };
+        let ret: InterfaceAddressesRet = self.call(P::DomainInterfaceAddresses, args).await?;
+        Ok(ret.ifaces.0)
+    }
+    async fn domain_get_fsinfo(&self, dom: &DomainRef, flags: u32) -> Result<Vec<FsInfo>> {
+        let args = DomainFlagsArgs {
+            dom: dom.clone(),
+            flags,
+        };
+        let ret: FsInfoRet = self.call(P::DomainGetFsinfo, args).await?;
+        Ok(ret.info.0)
+    }
+    async fn domain_get_hostname(&self, dom: &DomainRef, flags: u32) -> Result<String> {
+        let args = DomainFlagsArgs {
+            dom: dom.clone(),
+            flags,
+        };
+        let ret: StringRet = self.call(P::DomainGetHostname, args).await?;
+        Ok(ret.value)
+    }
+    async fn domain_get_iothread_info(
+        &self,
+        dom: &DomainRef,
+        flags: u32,
+    ) -> Result<Vec<IothreadInfo>> {
+        let args = DomainFlagsArgs {
+            dom: dom.clone(),
+            flags,
+        };
+        let ret: IothreadInfoRet = self.call(P::DomainGetIothreadInfo, args).await?;
+        Ok(ret.info.0)
     }
     async fn domain_event_subscribe(&self) -> Result<broadcast::Receiver<DomainEvent>> {
         let mut slot = self.events.lock().await;

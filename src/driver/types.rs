@@ -345,3 +345,82 @@ pub mod flags {
     // virStorageXMLFlags
     pub const STORAGE_XML_INACTIVE: u32 = 1 << 0;
 }
+
+// ---- stats lane: I/O counters, bulk statistics and guest-side information ----
+
+/// `virDomainBlockStatsStruct`: a disk's I/O counters (−1 where a counter is unknown).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BlockStats {
+    pub rd_req: i64,
+    pub rd_bytes: i64,
+    pub wr_req: i64,
+    pub wr_bytes: i64,
+    pub errs: i64,
+}
+
+/// `virDomainInterfaceStatsStruct`: a guest NIC's traffic counters (−1 where a counter is unknown).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct InterfaceStats {
+    pub rx_bytes: i64,
+    pub rx_packets: i64,
+    pub rx_errs: i64,
+    pub rx_drop: i64,
+    pub tx_bytes: i64,
+    pub tx_packets: i64,
+    pub tx_errs: i64,
+    pub tx_drop: i64,
+}
+
+/// `virDomainBlockInfo`: sizes of a disk's image, in bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BlockInfo {
+    pub capacity: u64,
+    pub allocation: u64,
+    pub physical: u64,
+}
+
+/// One `virNodeCPUStats` entry: a named cumulative CPU time in nanoseconds (`user`, `kernel`, `idle`, ...).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeCpuStat {
+    pub field: String,
+    pub value: u64,
+}
+
+/// One domain's record of `virConnectGetAllDomainStats`: the domain and its statistics as typed parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DomainStatsRecord {
+    pub dom: DomainRef,
+    pub params: Vec<TypedParam>,
+}
+
+/// One address of a guest interface (`virDomainIPAddress`); `kind` is `VIR_IP_ADDR_TYPE_*` (0 IPv4, 1 IPv6).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IpAddress {
+    pub kind: i32,
+    pub addr: String,
+    pub prefix: u32,
+}
+
+/// One guest interface with its addresses (`virDomainInterface`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GuestInterface {
+    pub name: String,
+    pub hwaddr: Option<String>,
+    pub addrs: Vec<IpAddress>,
+}
+
+/// One mounted guest file system (`virDomainFSInfo`): where, which device, what type, on which disks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FsInfo {
+    pub mountpoint: String,
+    pub name: String,
+    pub fstype: String,
+    pub dev_aliases: Vec<String>,
+}
+
+/// One I/O thread of a domain (`virDomainIOThreadInfo`): its id and the host CPUs it may run on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IothreadInfo {
+    pub iothread_id: u32,
+    pub cpumap: Vec<u8>,
+}

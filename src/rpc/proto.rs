@@ -6,6 +6,8 @@ use super::xdr::{xdr_struct, Array, CharArray, FixedChars, Opaque, Reader, Write
 use crate::driver::{
     DomainRef, MemoryStat, NetworkRef, PoolRef, TypedParam, TypedValue, VcpuInfo, VolumeRef,
 };
+// stats lane: its payloads live in proto_stats.rs
+pub use super::proto_stats::*;
 
 /// Array caps from the protocol definition.
 pub const DOMAIN_LIST_MAX: u32 = 16384;
@@ -452,6 +454,17 @@ remote_procedures! {
     DomainGetSchedulerParameters: SchedulerParamsArgs => SchedulerParamsRet;
     DomainGetSchedulerParametersFlags: SchedulerParamsFlagsArgs => SchedulerParamsRet;
     DomainMemoryStats: DomainMemoryStatsArgs => DomainMemoryStatsRet;
+    // stats lane
+    ConnectGetAllDomainStats: AllDomainStatsArgs => AllDomainStatsRet;
+    DomainBlockStats: DomainPathArgs => BlockStatsRet;
+    DomainBlockStatsFlags: BlockStatsFlagsArgs => BlockStatsFlagsRet;
+    DomainInterfaceStats: DomainPathArgs => InterfaceStatsRet;
+    DomainGetBlockInfo: DomainPathFlagsArgs => BlockInfoRet;
+    NodeGetCpuStats: NodeCpuStatsArgs => NodeCpuStatsRet;
+    DomainInterfaceAddresses: InterfaceAddressesArgs => InterfaceAddressesRet;
+    DomainGetFsinfo: DomainFlagsArgs => FsInfoRet;
+    DomainGetHostname: DomainFlagsArgs => StringRet;
+    DomainGetIothreadInfo: DomainFlagsArgs => IothreadInfoRet;
     ConnectDomainEventRegisterAny: IntArgs => ();
     ConnectDomainEventDeregisterAny: IntArgs => ();
     ConnectDomainEventCallbackRegisterAny: CallbackRegisterArgs => IntRet;
@@ -525,7 +538,7 @@ mod tests {
             .map(Procedure::from_number)
             .filter(|p| has_codec(*p))
             .count();
-        assert_eq!(known, 130);
+        assert_eq!(known, 140);
         assert!(!has_codec(Procedure::DomainGetJobStats));
         assert!(!has_codec(Procedure::Unknown(9999)));
     }

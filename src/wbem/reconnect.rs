@@ -16,6 +16,11 @@ use crate::driver::{
     DomainEvent, DomainInfo, DomainRef, DomainState, DomainSummary, Driver, MemoryStat, NetworkRef,
     NodeCpuMap, NodeInfo, PoolInfo, PoolRef, TypedParam, VcpuInfo, VolumeInfo, VolumeRef,
 };
+// stats lane
+use crate::driver::{
+    BlockInfo, BlockStats, DomainStatsRecord, FsInfo, GuestInterface, InterfaceStats, IothreadInfo,
+    NodeCpuStat,
+};
 use crate::error::Result;
 
 /// A driver connection to `uri`, (re)opened on demand.
@@ -140,6 +145,17 @@ forward_all! {
     fn domain_get_scheduler_type(&self, dom: &DomainRef) -> Result<(String, i32)>;
     fn domain_get_scheduler_parameters(&self, dom: &DomainRef, flags: u32) -> Result<Vec<TypedParam>>;
     fn domain_memory_stats(&self, dom: &DomainRef, max_stats: u32, flags: u32) -> Result<Vec<MemoryStat>>;
+    // stats lane
+    fn connect_get_all_domain_stats(&self, doms: &[DomainRef], stats: u32, flags: u32) -> Result<Vec<DomainStatsRecord>>;
+    fn domain_block_stats(&self, dom: &DomainRef, disk: &str) -> Result<BlockStats>;
+    fn domain_block_stats_flags(&self, dom: &DomainRef, disk: &str, flags: u32) -> Result<Vec<TypedParam>>;
+    fn domain_interface_stats(&self, dom: &DomainRef, device: &str) -> Result<InterfaceStats>;
+    fn domain_get_block_info(&self, dom: &DomainRef, disk: &str, flags: u32) -> Result<BlockInfo>;
+    fn node_get_cpu_stats(&self, cpu_num: i32, flags: u32) -> Result<Vec<NodeCpuStat>>;
+    fn domain_interface_addresses(&self, dom: &DomainRef, source: u32, flags: u32) -> Result<Vec<GuestInterface>>;
+    fn domain_get_fsinfo(&self, dom: &DomainRef, flags: u32) -> Result<Vec<FsInfo>>;
+    fn domain_get_hostname(&self, dom: &DomainRef, flags: u32) -> Result<String>;
+    fn domain_get_iothread_info(&self, dom: &DomainRef, flags: u32) -> Result<Vec<IothreadInfo>>;
     fn domain_event_subscribe(&self) -> Result<broadcast::Receiver<DomainEvent>>;
     fn list_all_networks(&self, flags: u32) -> Result<Vec<NetworkRef>>;
     fn network_lookup_by_name(&self, name: &str) -> Result<NetworkRef>;

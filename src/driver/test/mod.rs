@@ -13,6 +13,11 @@ use crate::driver::{
     NodeCpuMap, NodeInfo, PoolInfo, PoolRef, TypedParam, TypedValue, VcpuInfo, VolumeInfo,
     VolumeRef,
 };
+// stats lane
+use crate::driver::{
+    BlockInfo, BlockStats, DomainStatsRecord, FsInfo, GuestInterface, InterfaceStats, IothreadInfo,
+    NodeCpuStat,
+};
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 use crate::model::{DomainDef, NetworkDef, PoolDef, VolumeDef};
 use crate::persist::{self, DirLock, LockError};
@@ -423,6 +428,57 @@ impl Driver for TestDriver {
             field: "weight".into(),
             value: TypedValue::UInt(defaults::SCHEDULER_WEIGHT),
         }])
+    }
+    // ---- stats lane (world/io_stats.rs) ----
+    async fn connect_get_all_domain_stats(
+        &self,
+        doms: &[DomainRef],
+        stats: u32,
+        flags: u32,
+    ) -> Result<Vec<DomainStatsRecord>> {
+        self.read(|w| w.all_domain_stats(doms, stats, flags))
+    }
+    async fn domain_block_stats(&self, dom: &DomainRef, disk: &str) -> Result<BlockStats> {
+        self.read(|w| w.domain_block_stats(dom, disk))
+    }
+    async fn domain_interface_stats(
+        &self,
+        dom: &DomainRef,
+        device: &str,
+    ) -> Result<InterfaceStats> {
+        self.read(|w| w.domain_interface_stats(dom, device))
+    }
+    async fn domain_get_block_info(
+        &self,
+        dom: &DomainRef,
+        disk: &str,
+        flags: u32,
+    ) -> Result<BlockInfo> {
+        self.read(|w| w.domain_block_info(dom, disk, flags))
+    }
+    async fn node_get_cpu_stats(&self, cpu_num: i32, flags: u32) -> Result<Vec<NodeCpuStat>> {
+        world::node_cpu_stats(cpu_num, flags)
+    }
+    async fn domain_interface_addresses(
+        &self,
+        dom: &DomainRef,
+        source: u32,
+        flags: u32,
+    ) -> Result<Vec<GuestInterface>> {
+        self.read(|w| w.domain_interface_addresses(dom, source, flags))
+    }
+    async fn domain_get_fsinfo(&self, dom: &DomainRef, flags: u32) -> Result<Vec<FsInfo>> {
+        self.read(|w| w.domain_fsinfo(dom, flags))
+    }
+    async fn domain_get_hostname(&self, dom: &DomainRef, flags: u32) -> Result<String> {
+        self.read(|w| w.domain_hostname(dom, flags))
+    }
+    async fn domain_get_iothread_info(
+        &self,
+        dom: &DomainRef,
+        flags: u32,
+    ) -> Result<Vec<IothreadInfo>> {
+        self.read(|w| w.domain_iothreads(dom, flags))
     }
     async fn domain_memory_stats(
         &self,

@@ -21,9 +21,12 @@ use tokio::sync::broadcast;
 use uuid::Uuid;
 
 mod domains;
+mod io_stats;
 mod networks;
 mod stats;
 mod storage;
+
+pub(super) use io_stats::node_cpu_stats;
 
 /// Capacity every pool of libvirt's test driver reports (100 GiB).
 pub(super) const POOL_CAPACITY: u64 = 100 * 1024 * 1024 * 1024;
