@@ -21,7 +21,10 @@ use tokio::sync::broadcast;
 use uuid::Uuid;
 
 mod domains;
+pub(super) mod host;
+mod interfaces;
 mod networks;
+pub(super) use interfaces::HostInterfaces;
 mod stats;
 mod storage;
 
@@ -180,7 +183,7 @@ impl VolumeObj {
     }
 }
 
-fn check_flags(flags: u32, allowed: u32, api: &str) -> Result<()> {
+pub(super) fn check_flags(flags: u32, allowed: u32, api: &str) -> Result<()> {
     let unknown = flags & !allowed;
     if unknown != 0 {
         return Err(Error::invalid_arg(
@@ -247,6 +250,8 @@ pub(super) struct World {
     pub(super) volumes: BTreeMap<Uuid, VolumeObj>,
     /// The id the next started domain gets; ids are never reused within a world.
     pub(super) next_domain_id: i32,
+    /// Host interfaces and their change transaction (ifaces lane).
+    pub(super) interfaces: interfaces::HostInterfaces,
     events: broadcast::Sender<DomainEvent>,
 }
 
@@ -258,6 +263,7 @@ impl World {
             pools: BTreeMap::new(),
             volumes: BTreeMap::new(),
             next_domain_id: 1,
+            interfaces: interfaces::HostInterfaces::default(),
             events,
         }
     }
