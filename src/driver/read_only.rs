@@ -5,11 +5,11 @@
 //! A method the wrapper does not list falls back to the trait's "not supported" default, so a method added to the
 //! trait later is never forwarded by accident.
 
+use super::InterfaceRef;
 use super::{
     DomainEvent, DomainInfo, DomainRef, DomainState, Driver, NetworkRef, NodeInfo, PoolInfo,
     PoolRef,
 };
-use super::InterfaceRef;
 use super::{MemoryStat, NodeCpuMap, TypedParam, VcpuInfo, VolumeInfo, VolumeRef};
 use crate::driver::flags;
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};

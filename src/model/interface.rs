@@ -5,7 +5,7 @@
 //! as written, so a definition formats back the way libvirt formats it.
 
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
-use crate::model::xml::{parse_document, parse_decimal, parse_signed, Attrs, Ctx, Node, XmlWriter};
+use crate::model::xml::{parse_decimal, parse_document, parse_signed, Attrs, Ctx, Node, XmlWriter};
 
 const SCHEMA: &str = "interface.rng";
 /// The name libvirt gives the text in its parse errors.
@@ -201,7 +201,10 @@ fn parse_interface(cx: &Ctx, node: &Node, parent: Parent) -> Result<HostInterfac
             cx.check(start, &[], &["mode"])?;
             if let Some(mode) = start.attr("mode") {
                 if !START_MODES.contains(&mode) {
-                    return Err(iface_error(cx, format!("unknown interface startmode {mode}")));
+                    return Err(iface_error(
+                        cx,
+                        format!("unknown interface startmode {mode}"),
+                    ));
                 }
                 def.start_mode = Some(mode.to_string());
             }
@@ -351,13 +354,7 @@ fn parse_bridge(cx: &Ctx, node: &Node) -> Result<HostInterfaceKind> {
 }
 
 /// An optional signed attribute of a bond monitor; `required` ones must be present.
-fn monitor_int(
-    cx: &Ctx,
-    node: &Node,
-    attr: &str,
-    required: bool,
-    complaint: &str,
-) -> Result<i32> {
+fn monitor_int(cx: &Ctx, node: &Node, attr: &str, required: bool, complaint: &str) -> Result<i32> {
     match node.attr(attr) {
         None if required => Err(iface_error(cx, complaint)),
         None => Ok(0),
@@ -591,7 +588,11 @@ mod tests {
             let want = std::fs::read_to_string(format!("{dir}{name}.out.xml")).unwrap();
             let def = HostInterfaceDef::from_xml(&input, false).unwrap();
             assert_eq!(def.to_xml(), want, "{name}");
-            assert_eq!(HostInterfaceDef::from_xml(&want, true).unwrap(), def, "{name}");
+            assert_eq!(
+                HostInterfaceDef::from_xml(&want, true).unwrap(),
+                def,
+                "{name}"
+            );
         }
     }
 
@@ -623,7 +624,11 @@ mod tests {
         let err = HostInterfaceDef::from_xml("<interface", false).unwrap_err();
         assert_eq!(err.code, ErrorCode::XML_DETAIL);
         assert_eq!(err.domain, ErrorDomain::INTERFACE);
-        assert!(err.message.starts_with("(interface_definition):1: "), "{}", err.message);
+        assert!(
+            err.message.starts_with("(interface_definition):1: "),
+            "{}",
+            err.message
+        );
     }
 
     #[test]

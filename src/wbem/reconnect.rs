@@ -13,8 +13,9 @@ use uuid::Uuid;
 
 use crate::connect::{connect, ConnectOptions};
 use crate::driver::{
-    DomainEvent, DomainInfo, DomainRef, DomainState, DomainSummary, Driver, InterfaceRef, MemoryStat, NetworkRef,
-    NodeCpuMap, NodeInfo, PoolInfo, PoolRef, TypedParam, VcpuInfo, VolumeInfo, VolumeRef,
+    DomainEvent, DomainInfo, DomainRef, DomainState, DomainSummary, Driver, InterfaceRef,
+    MemoryStat, NetworkRef, NodeCpuMap, NodeInfo, PoolInfo, PoolRef, TypedParam, VcpuInfo,
+    VolumeInfo, VolumeRef,
 };
 use crate::error::Result;
 

@@ -9,9 +9,9 @@ mod store;
 mod world;
 
 use crate::driver::{
-    DomainEvent, DomainInfo, DomainRef, DomainState, DomainSummary, Driver, InterfaceRef, MemoryStat, NetworkRef,
-    NodeCpuMap, NodeInfo, PoolInfo, PoolRef, TypedParam, TypedValue, VcpuInfo, VolumeInfo,
-    VolumeRef,
+    DomainEvent, DomainInfo, DomainRef, DomainState, DomainSummary, Driver, InterfaceRef,
+    MemoryStat, NetworkRef, NodeCpuMap, NodeInfo, PoolInfo, PoolRef, TypedParam, TypedValue,
+    VcpuInfo, VolumeInfo, VolumeRef,
 };
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 use crate::model::{DomainDef, NetworkDef, PoolDef, VolumeDef};

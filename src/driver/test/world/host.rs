@@ -10,29 +10,115 @@ const SYSINFO: &str = "<sysinfo type='smbios'>\n  <bios>\n    <entry name='vendo
 
 /// libvirt 9.0's x86 CPU models, in its CPU map's order.
 const X86_MODELS: &[&str] = &[
-    "486", "pentium", "pentium2", "pentium3", "pentiumpro", "coreduo", "n270", "core2duo", "qemu32",
-    "kvm32", "cpu64-rhel5", "cpu64-rhel6", "qemu64", "kvm64", "Conroe", "Penryn", "Nehalem",
-    "Nehalem-IBRS", "Westmere", "Westmere-IBRS", "SandyBridge", "SandyBridge-IBRS", "IvyBridge",
-    "IvyBridge-IBRS", "Haswell-noTSX", "Haswell-noTSX-IBRS", "Haswell", "Haswell-IBRS",
-    "Broadwell-noTSX", "Broadwell-noTSX-IBRS", "Broadwell", "Broadwell-IBRS", "Skylake-Client",
-    "Skylake-Client-IBRS", "Skylake-Client-noTSX-IBRS", "Skylake-Server", "Skylake-Server-IBRS",
-    "Skylake-Server-noTSX-IBRS", "Cascadelake-Server", "Cascadelake-Server-noTSX", "Icelake-Client",
-    "Icelake-Client-noTSX", "Icelake-Server", "Icelake-Server-noTSX", "Cooperlake", "Snowridge",
-    "athlon", "phenom", "Opteron_G1", "Opteron_G2", "Opteron_G3", "Opteron_G4", "Opteron_G5", "EPYC",
-    "EPYC-IBPB", "EPYC-Rome", "EPYC-Milan", "Dhyana",
+    "486",
+    "pentium",
+    "pentium2",
+    "pentium3",
+    "pentiumpro",
+    "coreduo",
+    "n270",
+    "core2duo",
+    "qemu32",
+    "kvm32",
+    "cpu64-rhel5",
+    "cpu64-rhel6",
+    "qemu64",
+    "kvm64",
+    "Conroe",
+    "Penryn",
+    "Nehalem",
+    "Nehalem-IBRS",
+    "Westmere",
+    "Westmere-IBRS",
+    "SandyBridge",
+    "SandyBridge-IBRS",
+    "IvyBridge",
+    "IvyBridge-IBRS",
+    "Haswell-noTSX",
+    "Haswell-noTSX-IBRS",
+    "Haswell",
+    "Haswell-IBRS",
+    "Broadwell-noTSX",
+    "Broadwell-noTSX-IBRS",
+    "Broadwell",
+    "Broadwell-IBRS",
+    "Skylake-Client",
+    "Skylake-Client-IBRS",
+    "Skylake-Client-noTSX-IBRS",
+    "Skylake-Server",
+    "Skylake-Server-IBRS",
+    "Skylake-Server-noTSX-IBRS",
+    "Cascadelake-Server",
+    "Cascadelake-Server-noTSX",
+    "Icelake-Client",
+    "Icelake-Client-noTSX",
+    "Icelake-Server",
+    "Icelake-Server-noTSX",
+    "Cooperlake",
+    "Snowridge",
+    "athlon",
+    "phenom",
+    "Opteron_G1",
+    "Opteron_G2",
+    "Opteron_G3",
+    "Opteron_G4",
+    "Opteron_G5",
+    "EPYC",
+    "EPYC-IBPB",
+    "EPYC-Rome",
+    "EPYC-Milan",
+    "Dhyana",
 ];
 
 /// libvirt 9.0's 64-bit PowerPC CPU models.
 const PPC64_MODELS: &[&str] = &[
-    "POWER6", "POWER7", "POWER8", "POWER9", "POWER10", "POWERPC_e5500", "POWERPC_e6500",
+    "POWER6",
+    "POWER7",
+    "POWER8",
+    "POWER9",
+    "POWER10",
+    "POWERPC_e5500",
+    "POWERPC_e6500",
 ];
 
 /// Every architecture name libvirt 9.0 knows (`virArch`, without "none").
 const ARCHES: &[&str] = &[
-    "alpha", "armv6l", "armv7l", "armv7b", "aarch64", "cris", "i686", "ia64", "lm32", "m68k",
-    "microblaze", "microblazeel", "mips", "mipsel", "mips64", "mips64el", "openrisc", "parisc",
-    "parisc64", "ppc", "ppcle", "ppc64", "ppc64le", "ppcemb", "riscv32", "riscv64", "s390", "s390x",
-    "sh4", "sh4eb", "sparc", "sparc64", "unicore32", "x86_64", "xtensa", "xtensaeb",
+    "alpha",
+    "armv6l",
+    "armv7l",
+    "armv7b",
+    "aarch64",
+    "cris",
+    "i686",
+    "ia64",
+    "lm32",
+    "m68k",
+    "microblaze",
+    "microblazeel",
+    "mips",
+    "mipsel",
+    "mips64",
+    "mips64el",
+    "openrisc",
+    "parisc",
+    "parisc64",
+    "ppc",
+    "ppcle",
+    "ppc64",
+    "ppc64le",
+    "ppcemb",
+    "riscv32",
+    "riscv64",
+    "s390",
+    "s390x",
+    "sh4",
+    "sh4eb",
+    "sparc",
+    "sparc64",
+    "unicore32",
+    "x86_64",
+    "xtensa",
+    "xtensaeb",
 ];
 
 pub(in crate::driver::test) fn sysinfo(flags: u32) -> Result<String> {
@@ -75,13 +161,16 @@ mod tests {
         assert_eq!(cpu_model_names("ppc64le", 0).unwrap()[0], "POWER6");
         assert!(cpu_model_names("aarch64", 0).unwrap().is_empty());
         let err = cpu_model_names("i386", 0).unwrap_err();
-        assert_eq!(err.message, "invalid argument: cannot find architecture i386");
+        assert_eq!(
+            err.message,
+            "invalid argument: cannot find architecture i386"
+        );
         let err = cpu_model_names("mips", 0).unwrap_err();
         assert_eq!(err.code, ErrorCode::NO_SUPPORT);
         let err = cpu_model_names("x86_64", 1).unwrap_err();
         assert_eq!(
             err.message,
-            "invalid argument: unsupported flags (0x1) in function testConnectGetCPUModelNames"
+            "unsupported flags (0x1) in function testConnectGetCPUModelNames"
         );
         assert!(sysinfo(0).unwrap().starts_with("<sysinfo type='smbios'>"));
     }

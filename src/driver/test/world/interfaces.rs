@@ -1,5 +1,6 @@
 //! Host interfaces of the test world (libvirt's test driver starts with `eth1`): lookups, define/undefine,
-//! start/stop, and the change transaction (begin saves a copy of the whole list, rollback restores it).
+//! start/stop, and the change transaction (begin saves a copy of the whole list, rollback restores it, every
+//! interface inactive as libvirt's copy leaves them).
 //!
 //! All interfaces and the open transaction's copy live in one record, `interfaces.json`, replaced atomically on
 //! every change: a rollback swaps the whole list, so one file keeps it one write.
@@ -205,7 +206,10 @@ impl World {
 
     /// MACs compare without regard to case, and the handle carries the MAC as asked, as libvirt's do. Unlike
     /// libvirt's test driver, an interface without a MAC matches no MAC.
-    pub(in crate::driver::test) fn lookup_interface_by_mac(&self, mac: &str) -> Result<InterfaceRef> {
+    pub(in crate::driver::test) fn lookup_interface_by_mac(
+        &self,
+        mac: &str,
+    ) -> Result<InterfaceRef> {
         let mut matching = self.interfaces.current.values().filter(|obj| {
             obj.def
                 .mac
@@ -237,7 +241,10 @@ impl World {
         Ok(self.interfaces.get(&iface.name)?.def.to_xml())
     }
 
-    pub(in crate::driver::test) fn interface_is_active(&self, iface: &InterfaceRef) -> Result<bool> {
+    pub(in crate::driver::test) fn interface_is_active(
+        &self,
+        iface: &InterfaceRef,
+    ) -> Result<bool> {
         Ok(self.interfaces.get(&iface.name)?.active)
     }
 
@@ -309,8 +316,13 @@ impl World {
         if self.interfaces.snapshot.is_some() {
             return Err(op_invalid("there is another transaction running."));
         }
+        // libvirt's copy holds the definitions only: whatever was up comes back down on rollback.
         let mut next = self.interfaces.clone();
-        next.snapshot = Some(next.current.clone());
+        let mut saved = next.current.clone();
+        for obj in saved.values_mut() {
+            obj.active = false;
+        }
+        next.snapshot = Some(saved);
         self.commit_interfaces(store, next)
     }
 

@@ -186,7 +186,9 @@ impl VolumeObj {
 pub(super) fn check_flags(flags: u32, allowed: u32, api: &str) -> Result<()> {
     let unknown = flags & !allowed;
     if unknown != 0 {
-        return Err(Error::invalid_arg(
+        // libvirt's flag check words it without the "invalid argument" prefix its code usually gets.
+        return Err(Error::new(
+            ErrorCode::INVALID_ARG,
             ErrorDomain::TEST,
             format!("unsupported flags (0x{unknown:x}) in function {api}"),
         ));
