@@ -82,6 +82,8 @@ async fn interface_reads_and_host_facts_match_libvirts_test_driver() {
         &["iface-start", "eth1"],
         &["cpu-models", "foo"],
         &["nodememstats"],
+        &["nodedev-list"],
+        &["nodedev-list", "--cap", "scsi_host"],
         &["secret-list"],
     ] {
         let (success, want) = outcome(REFERENCE, args).await;
@@ -215,6 +217,7 @@ try:
 except libvirt.libvirtError as e:
     print(e.get_error_code(), e.get_error_domain(), e.get_error_message())
 print(len(conn.getCPUModelNames('x86_64')), conn.getSysinfo(0).splitlines()[0])
+print(sorted(d.name() for d in conn.listAllDevices(0)), sorted(d.name() for d in conn.listAllDevices(1 << 10)))
 "#;
 
 /// libvirt-python's interface calls over our socket answer as against libvirt's embedded test driver.
@@ -304,6 +307,10 @@ async fn the_remote_driver_manages_interfaces_and_they_persist() {
         .await
         .unwrap()
         .contains("<entry name='vendor'>LENOVO</entry>"));
+    assert_eq!(
+        remote.list_all_node_devices(1 << 5).await.unwrap(),
+        ["scsi_host1", "scsi_host11", "scsi_host2"]
+    );
     remote.interface_change_begin(0).await.unwrap();
 
     // Read-only: reads pass, changes are refused.

@@ -443,6 +443,11 @@ pub trait Driver: Send + Sync {
         let _ = flags;
         unsupported("virInterfaceChangeRollback")
     }
+    /// The names of the host's devices, filtered by `LIST_NODE_DEVICES_CAP_*` (`virConnectListAllNodeDevices`).
+    async fn list_all_node_devices(&self, flags: u32) -> Result<Vec<String>> {
+        let _ = flags;
+        unsupported("virConnectListAllNodeDevices")
+    }
 
     // ---- storage pools ----
 

@@ -321,6 +321,9 @@ impl Driver for ReadOnly {
     async fn interface_is_active(&self, iface: &InterfaceRef) -> Result<bool> {
         self.inner.interface_is_active(iface).await
     }
+    async fn list_all_node_devices(&self, flags: u32) -> Result<Vec<String>> {
+        self.inner.list_all_node_devices(flags).await
+    }
     async fn interface_define_xml(&self, _xml: &str, _flags: u32) -> Result<InterfaceRef> {
         refuse("virInterfaceDefineXML")
     }

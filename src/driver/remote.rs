@@ -1389,6 +1389,14 @@ impl Driver for RemoteDriver {
         self.call(P::InterfaceChangeRollback, FlagsArgs { flags })
             .await
     }
+    async fn list_all_node_devices(&self, flags: u32) -> Result<Vec<String>> {
+        let args = ListAllArgs {
+            need_results: 1,
+            flags,
+        };
+        let ret: ListAllNodeDevicesRet = self.call(P::ConnectListAllNodeDevices, args).await?;
+        Ok(ret.devices.0)
+    }
 
     // ---- storage pools ----
 

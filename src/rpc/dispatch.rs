@@ -423,6 +423,7 @@ pub fn allowed_read_only(proc_: Procedure) -> bool {
                 | P::InterfaceLookupByMacString
                 | P::InterfaceGetXmlDesc
                 | P::InterfaceIsActive
+                | P::ConnectListAllNodeDevices
         );
     }
     let Some(name) = proc_.name() else {
@@ -1533,6 +1534,25 @@ async fn call_driver(driver: &dyn Driver, call: Call) -> Result<Reply> {
         Call::InterfaceChangeRollback(args) => {
             driver.interface_change_rollback(args.flags).await?;
             Reply::InterfaceChangeRollback(())
+        }
+        Call::ConnectListAllNodeDevices(args) => {
+            let devices = driver.list_all_node_devices(args.flags).await?;
+            if devices.len() > NODE_DEVICE_LIST_MAX as usize {
+                return Err(rpc_error(format!(
+                    "too many node devices '{}' for limit '{NODE_DEVICE_LIST_MAX}'",
+                    devices.len()
+                )));
+            }
+            let ret = u32::try_from(devices.len()).unwrap_or(u32::MAX);
+            let devices = if args.need_results != 0 {
+                devices
+            } else {
+                Vec::new()
+            };
+            Reply::ConnectListAllNodeDevices(ListAllNodeDevicesRet {
+                devices: Array(devices),
+                ret,
+            })
         }
         other => return Err(Error::no_support(&api_of(other.procedure()))),
     })

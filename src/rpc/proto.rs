@@ -534,6 +534,7 @@ remote_procedures! {
     InterfaceChangeBegin: FlagsArgs => ();
     InterfaceChangeCommit: FlagsArgs => ();
     InterfaceChangeRollback: FlagsArgs => ();
+    ConnectListAllNodeDevices: ListAllArgs => ListAllNodeDevicesRet;
 }
 
 #[cfg(test)]
@@ -546,7 +547,7 @@ mod tests {
             .map(Procedure::from_number)
             .filter(|p| has_codec(*p))
             .count();
-        assert_eq!(known, 148);
+        assert_eq!(known, 149);
         assert!(!has_codec(Procedure::DomainGetJobStats));
         assert!(!has_codec(Procedure::Unknown(9999)));
     }

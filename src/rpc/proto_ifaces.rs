@@ -1,11 +1,14 @@
 //! Payloads of the host-interface, sysinfo and CPU-model procedures (ifaces lane), mirrored from libvirt's
-//! `remote_protocol.x`: `remote_nonnull_interface` and the argument and return shapes no other procedure shares.
+//! `remote_protocol.x`: `remote_nonnull_interface` and the argument and return shapes no other procedure shares
+//! (also the node-device list, whose errors virsh prints).
 
 use super::xdr::{xdr_struct, Array, Reader, Writer, Xdr, XdrError};
 use crate::driver::InterfaceRef;
 
 /// `REMOTE_INTERFACE_LIST_MAX`.
 pub const INTERFACE_LIST_MAX: u32 = 16384;
+/// `REMOTE_NODE_DEVICE_LIST_MAX`.
+pub const NODE_DEVICE_LIST_MAX: u32 = 16384;
 /// `REMOTE_CONNECT_CPU_MODELS_MAX`.
 pub const CPU_MODELS_MAX: u32 = 8192;
 
@@ -31,6 +34,10 @@ xdr_struct! { pub struct InterfaceRet { pub iface: InterfaceRef } }
 xdr_struct! { pub struct InterfaceNamesRet { pub names: Array<String, INTERFACE_LIST_MAX> } }
 xdr_struct! {
     pub struct ListAllInterfacesRet { pub ifaces: Array<InterfaceRef, INTERFACE_LIST_MAX>, pub ret: u32 }
+}
+xdr_struct! {
+    /// A `remote_nonnull_node_device` is its name alone, so the list is a list of strings on the wire.
+    pub struct ListAllNodeDevicesRet { pub devices: Array<String, NODE_DEVICE_LIST_MAX>, pub ret: u32 }
 }
 xdr_struct! { pub struct CpuModelNamesArgs { pub arch: String, pub need_results: i32, pub flags: u32 } }
 xdr_struct! { pub struct CpuModelNamesRet { pub models: Array<String, CPU_MODELS_MAX>, pub ret: i32 } }

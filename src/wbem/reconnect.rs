@@ -198,6 +198,7 @@ forward_all! {
     fn interface_change_begin(&self, flags: u32) -> Result<()>;
     fn interface_change_commit(&self, flags: u32) -> Result<()>;
     fn interface_change_rollback(&self, flags: u32) -> Result<()>;
+    fn list_all_node_devices(&self, flags: u32) -> Result<Vec<String>>;
 }
 
 #[cfg(test)]

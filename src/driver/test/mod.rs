@@ -570,6 +570,9 @@ impl Driver for TestDriver {
         self.change(move |w, s| w.interface_change_commit(s, flags))
             .await
     }
+    async fn list_all_node_devices(&self, flags: u32) -> Result<Vec<String>> {
+        world::host::node_devices(flags)
+    }
     async fn interface_change_rollback(&self, flags: u32) -> Result<()> {
         self.change(move |w, s| w.interface_change_rollback(s, flags))
             .await

@@ -1,6 +1,6 @@
 //! Host facts of libvirt's test driver that no client can change (ifaces lane): the SMBIOS description
-//! (`virConnectGetSysinfo`) and the CPU model names per architecture (`virConnectGetCPUModelNames`), as libvirt
-//! 9.0 answers them with its stock CPU map.
+//! (`virConnectGetSysinfo`), the CPU model names per architecture (`virConnectGetCPUModelNames`) as libvirt 9.0
+//! answers them with its stock CPU map, and the names of the host's devices (`virConnectListAllNodeDevices`).
 
 use super::check_flags;
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
@@ -121,6 +121,32 @@ const ARCHES: &[&str] = &[
     "xtensaeb",
 ];
 
+/// The devices of libvirt's default test host, with the `LIST_NODE_DEVICES_CAP_*` bits each one matches
+/// (system; scsi_host, fc_host and, for the vport-capable ones, vports).
+const NODE_DEVICES: &[(&str, u32)] = &[
+    ("computer", 1),
+    ("scsi_host1", (1 << 5) | (1 << 9) | (1 << 10)),
+    ("scsi_host11", (1 << 5) | (1 << 9)),
+    ("scsi_host2", (1 << 5) | (1 << 9) | (1 << 10)),
+];
+
+/// Every `LIST_NODE_DEVICES_CAP_*` bit libvirt 9.0 defines; its test driver refuses the ACTIVE/INACTIVE
+/// filters, which stock virsh's nodedev-list always sends.
+const NODE_DEVICE_CAP_FILTERS: u32 = (1 << 22) - 1;
+
+pub(in crate::driver::test) fn node_devices(flags: u32) -> Result<Vec<String>> {
+    check_flags(
+        flags,
+        NODE_DEVICE_CAP_FILTERS,
+        "testConnectListAllNodeDevices",
+    )?;
+    Ok(NODE_DEVICES
+        .iter()
+        .filter(|(_, caps)| flags == 0 || caps & flags != 0)
+        .map(|(name, _)| name.to_string())
+        .collect())
+}
+
 pub(in crate::driver::test) fn sysinfo(flags: u32) -> Result<String> {
     check_flags(flags, 0, "testConnectGetSysinfo")?;
     Ok(SYSINFO.to_string())
@@ -173,5 +199,11 @@ mod tests {
             "unsupported flags (0x1) in function testConnectGetCPUModelNames"
         );
         assert!(sysinfo(0).unwrap().starts_with("<sysinfo type='smbios'>"));
+        assert_eq!(node_devices(1 << 10).unwrap(), ["scsi_host1", "scsi_host2"]);
+        let err = node_devices(1 << 31).unwrap_err();
+        assert_eq!(
+            err.message,
+            "unsupported flags (0x80000000) in function testConnectListAllNodeDevices"
+        );
     }
 }
