@@ -344,3 +344,35 @@ async fn the_remote_driver_manages_interfaces_and_they_persist() {
         "Requested operation is not valid: no transaction running, nothing to be committed."
     );
 }
+
+/// Our CLI's iface-list and iface-dumpxml print what virsh prints against libvirt's test driver.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_lists_and_dumps_interfaces_like_virsh() {
+    if !have_virsh() {
+        eprintln!("virsh not installed, skipping");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["iface-list"][..],
+        &["iface-list", "--all"],
+        &["iface-list", "--inactive"],
+        &["iface-dumpxml", "eth1"],
+        &["iface-dumpxml", "aa:bb:cc:dd:ee:ff"],
+        &["iface-dumpxml", "nope"],
+        &["iface-dumpxml", "--inactive", "eth1"],
+    ] {
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_virtcim"))
+            .args(args)
+            .env("VIRTCIM_STATE_DIR", dir.path())
+            .output()
+            .await
+            .unwrap();
+        let got = (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        );
+        assert_eq!(got, virsh(REFERENCE, args).await, "virtcim {args:?}");
+    }
+}
