@@ -43,6 +43,10 @@ impl ErrorCode {
     pub const NO_STORAGE_VOL: Self = Self(50);
     pub const NO_SECURITY_MODEL: Self = Self(54);
     pub const OPERATION_INVALID: Self = Self(55);
+    // ifaces lane: host interfaces.
+    pub const NO_INTERFACE: Self = Self(57);
+    pub const INVALID_INTERFACE: Self = Self(58);
+    pub const MULTIPLE_INTERFACES: Self = Self(59);
     pub const CONFIG_UNSUPPORTED: Self = Self(67);
     pub const OPERATION_TIMEOUT: Self = Self(68);
     pub const ARGUMENT_UNSUPPORTED: Self = Self(74);
@@ -79,6 +83,9 @@ impl ErrorCode {
             Self::NO_STORAGE_POOL => "Storage pool not found",
             Self::NO_STORAGE_VOL => "Storage volume not found",
             Self::OPERATION_INVALID => "Requested operation is not valid",
+            Self::NO_INTERFACE => "Interface not found",
+            Self::INVALID_INTERFACE => "invalid interface pointer in",
+            Self::MULTIPLE_INTERFACES => "multiple matching interfaces found",
             Self::CONFIG_UNSUPPORTED => "unsupported configuration",
             Self::OPERATION_TIMEOUT => "Timed out during operation",
             Self::ARGUMENT_UNSUPPORTED => "argument unsupported",
@@ -110,6 +117,8 @@ impl ErrorDomain {
     pub const STORAGE: Self = Self(18);
     pub const NETWORK: Self = Self(19);
     pub const DOMAIN: Self = Self(20);
+    pub const INTERFACE: Self = Self(26);
+    pub const CPU: Self = Self(31);
     pub const SECURITY: Self = Self(24);
     pub const URI: Self = Self(45);
     pub const AUTH: Self = Self(46);

@@ -58,8 +58,8 @@ pub use driver::remote::{default_socket_path, RemoteDriver, RemoteOptions};
 pub use driver::test::TestDriver;
 pub use driver::{
     event, flags, pool_state, reason, vol_type, DomainEvent, DomainInfo, DomainRef, DomainState,
-    Driver, MemoryStat, NetworkRef, NodeCpuMap, NodeInfo, PoolInfo, PoolRef, TypedParam,
-    TypedValue, VcpuInfo, VolumeInfo, VolumeRef,
+    Driver, InterfaceRef, MemoryStat, NetworkRef, NodeCpuMap, NodeInfo, PoolInfo, PoolRef,
+    TypedParam, TypedValue, VcpuInfo, VolumeInfo, VolumeRef,
 };
 // stats lane
 pub use driver::{
@@ -76,6 +76,8 @@ pub use model::{
     validate_name, ControllerDef, DiskDef, DomainDef, DomainXmlOptions, GraphicsDef, InputDef,
     InterfaceDef, NetworkDef, PoolDef, VolumeDef,
 };
+/// Host interfaces (ifaces lane).
+pub use model::{BondMonitor, HostInterfaceDef, HostInterfaceKind, IfaceProtocol};
 pub use rpc::client::{ClientError, RpcClient};
 pub use rpc::ListenerKind;
 pub use rpc::{

@@ -10,6 +10,7 @@
 mod domain;
 mod format;
 mod host;
+mod interface;
 mod network;
 mod prompt;
 mod spec;
@@ -369,6 +370,8 @@ async fn dispatch(s: &mut Session, p: &Parsed) -> CmdResult {
         "net-destroy" => network::destroy(s, p).await,
         "net-undefine" => network::undefine(s, p).await,
         "net-autostart" => network::autostart(s, p).await,
+        "iface-list" => interface::list(s, p).await,
+        "iface-dumpxml" => interface::dumpxml(s, p).await,
         "pool-list" => storage::pool_list(s, p).await,
         "pool-info" => storage::pool_info(s, p).await,
         "pool-dumpxml" => storage::pool_dumpxml(s, p).await,

@@ -401,6 +401,25 @@ pub const COMMANDS: &[Command] = &[
         summary: "remove a network's persistent definition",
         opts: &[NETWORK],
     },
+    // ---- host interfaces (ifaces lane) ----
+    Command {
+        name: "iface-dumpxml",
+        group: Group::Network,
+        summary: "print a host interface's XML",
+        opts: &[
+            data("interface", "interface name or MAC address"),
+            flag("inactive", "the persistent definition, not the live one"),
+        ],
+    },
+    Command {
+        name: "iface-list",
+        group: Group::Network,
+        summary: "list host interfaces",
+        opts: &[
+            flag("inactive", "list inactive interfaces"),
+            flag("all", "list inactive & active interfaces"),
+        ],
+    },
     // ---- storage pools ----
     Command {
         name: "pool-autostart",

@@ -466,6 +466,76 @@ pub trait Driver: Send + Sync {
         unsupported("virNetworkIsPersistent")
     }
 
+    // ---- host interfaces and host facts (ifaces lane) ----
+
+    /// The host's SMBIOS description as XML (`virConnectGetSysinfo`).
+    async fn get_sysinfo(&self, flags: u32) -> Result<String> {
+        let _ = flags;
+        unsupported("virConnectGetSysinfo")
+    }
+    /// The CPU model names the host knows for an architecture (`virConnectGetCPUModelNames`).
+    async fn get_cpu_model_names(&self, arch: &str, flags: u32) -> Result<Vec<String>> {
+        let _ = (arch, flags);
+        unsupported("virConnectGetCPUModelNames")
+    }
+    /// `virConnectListAllInterfaces` with [`flags`]`::LIST_INTERFACES_*` filters, in a stable order.
+    async fn list_all_interfaces(&self, flags: u32) -> Result<Vec<InterfaceRef>> {
+        let _ = flags;
+        unsupported("virConnectListAllInterfaces")
+    }
+    async fn interface_lookup_by_name(&self, name: &str) -> Result<InterfaceRef> {
+        let _ = name;
+        unsupported("virInterfaceLookupByName")
+    }
+    async fn interface_lookup_by_mac_string(&self, mac: &str) -> Result<InterfaceRef> {
+        let _ = mac;
+        unsupported("virInterfaceLookupByMACString")
+    }
+    async fn interface_get_xml_desc(&self, iface: &InterfaceRef, flags: u32) -> Result<String> {
+        let _ = (iface, flags);
+        unsupported("virInterfaceGetXMLDesc")
+    }
+    /// Defines (or redefines) a host interface; `flags` may hold `INTERFACE_DEFINE_VALIDATE`.
+    async fn interface_define_xml(&self, xml: &str, flags: u32) -> Result<InterfaceRef> {
+        let _ = (xml, flags);
+        unsupported("virInterfaceDefineXML")
+    }
+    async fn interface_undefine(&self, iface: &InterfaceRef) -> Result<()> {
+        let _ = iface;
+        unsupported("virInterfaceUndefine")
+    }
+    /// Brings a defined interface up (`virInterfaceCreate`).
+    async fn interface_create(&self, iface: &InterfaceRef, flags: u32) -> Result<()> {
+        let _ = (iface, flags);
+        unsupported("virInterfaceCreate")
+    }
+    async fn interface_destroy(&self, iface: &InterfaceRef, flags: u32) -> Result<()> {
+        let _ = (iface, flags);
+        unsupported("virInterfaceDestroy")
+    }
+    async fn interface_is_active(&self, iface: &InterfaceRef) -> Result<bool> {
+        let _ = iface;
+        unsupported("virInterfaceIsActive")
+    }
+    /// Snapshots the host's interface configuration so that a later rollback restores it.
+    async fn interface_change_begin(&self, flags: u32) -> Result<()> {
+        let _ = flags;
+        unsupported("virInterfaceChangeBegin")
+    }
+    async fn interface_change_commit(&self, flags: u32) -> Result<()> {
+        let _ = flags;
+        unsupported("virInterfaceChangeCommit")
+    }
+    async fn interface_change_rollback(&self, flags: u32) -> Result<()> {
+        let _ = flags;
+        unsupported("virInterfaceChangeRollback")
+    }
+    /// The names of the host's devices, filtered by `LIST_NODE_DEVICES_CAP_*` (`virConnectListAllNodeDevices`).
+    async fn list_all_node_devices(&self, flags: u32) -> Result<Vec<String>> {
+        let _ = flags;
+        unsupported("virConnectListAllNodeDevices")
+    }
+
     // ---- storage pools ----
 
     async fn list_all_storage_pools(&self, flags: u32) -> Result<Vec<PoolRef>> {

@@ -5,6 +5,7 @@
 //! A method the wrapper does not list falls back to the trait's "not supported" default, so a method added to the
 //! trait later is never forwarded by accident.
 
+use super::InterfaceRef;
 use super::{
     DomainEvent, DomainInfo, DomainRef, DomainState, Driver, NetworkRef, NodeInfo, PoolInfo,
     PoolRef,
@@ -367,6 +368,54 @@ impl Driver for ReadOnly {
     }
     async fn network_is_persistent(&self, net: &NetworkRef) -> Result<bool> {
         self.inner.network_is_persistent(net).await
+    }
+
+    // ---- host interfaces and host facts (ifaces lane) ----
+
+    async fn get_sysinfo(&self, flags: u32) -> Result<String> {
+        self.inner.get_sysinfo(flags).await
+    }
+    async fn get_cpu_model_names(&self, arch: &str, flags: u32) -> Result<Vec<String>> {
+        self.inner.get_cpu_model_names(arch, flags).await
+    }
+    async fn list_all_interfaces(&self, flags: u32) -> Result<Vec<InterfaceRef>> {
+        self.inner.list_all_interfaces(flags).await
+    }
+    async fn interface_lookup_by_name(&self, name: &str) -> Result<InterfaceRef> {
+        self.inner.interface_lookup_by_name(name).await
+    }
+    async fn interface_lookup_by_mac_string(&self, mac: &str) -> Result<InterfaceRef> {
+        self.inner.interface_lookup_by_mac_string(mac).await
+    }
+    async fn interface_get_xml_desc(&self, iface: &InterfaceRef, flags: u32) -> Result<String> {
+        self.inner.interface_get_xml_desc(iface, flags).await
+    }
+    async fn interface_is_active(&self, iface: &InterfaceRef) -> Result<bool> {
+        self.inner.interface_is_active(iface).await
+    }
+    async fn list_all_node_devices(&self, flags: u32) -> Result<Vec<String>> {
+        self.inner.list_all_node_devices(flags).await
+    }
+    async fn interface_define_xml(&self, _xml: &str, _flags: u32) -> Result<InterfaceRef> {
+        refuse("virInterfaceDefineXML")
+    }
+    async fn interface_undefine(&self, _iface: &InterfaceRef) -> Result<()> {
+        refuse("virInterfaceUndefine")
+    }
+    async fn interface_create(&self, _iface: &InterfaceRef, _flags: u32) -> Result<()> {
+        refuse("virInterfaceCreate")
+    }
+    async fn interface_destroy(&self, _iface: &InterfaceRef, _flags: u32) -> Result<()> {
+        refuse("virInterfaceDestroy")
+    }
+    async fn interface_change_begin(&self, _flags: u32) -> Result<()> {
+        refuse("virInterfaceChangeBegin")
+    }
+    async fn interface_change_commit(&self, _flags: u32) -> Result<()> {
+        refuse("virInterfaceChangeCommit")
+    }
+    async fn interface_change_rollback(&self, _flags: u32) -> Result<()> {
+        refuse("virInterfaceChangeRollback")
     }
 
     // ---- storage pools ----

@@ -20,8 +20,9 @@ use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use super::{
-    flags, DomainEvent, DomainInfo, DomainRef, DomainState, Driver, MemoryStat, NetworkRef,
-    NodeCpuMap, NodeInfo, PoolInfo, PoolRef, TypedParam, VcpuInfo, VolumeInfo, VolumeRef,
+    flags, DomainEvent, DomainInfo, DomainRef, DomainState, Driver, InterfaceRef, MemoryStat,
+    NetworkRef, NodeCpuMap, NodeInfo, PoolInfo, PoolRef, TypedParam, VcpuInfo, VolumeInfo,
+    VolumeRef,
 };
 use crate::auth::auth_file::{file_credentials, FileCredentials};
 use crate::auth::sasl::{SaslClient, SaslError, SaslLayer, SaslStep, SaslTransport};
@@ -1434,6 +1435,106 @@ impl Driver for RemoteDriver {
     }
     async fn network_is_persistent(&self, net: &NetworkRef) -> Result<bool> {
         self.flag(P::NetworkIsPersistent, net_args(net)).await
+    }
+
+    // ---- host interfaces, sysinfo, CPU models (ifaces lane) ----
+
+    async fn get_sysinfo(&self, flags: u32) -> Result<String> {
+        let ret: StringRet = self.call(P::ConnectGetSysinfo, FlagsArgs { flags }).await?;
+        Ok(ret.value)
+    }
+    async fn get_cpu_model_names(&self, arch: &str, flags: u32) -> Result<Vec<String>> {
+        let args = CpuModelNamesArgs {
+            arch: arch.to_string(),
+            need_results: 1,
+            flags,
+        };
+        let ret: CpuModelNamesRet = self.call(P::ConnectGetCpuModelNames, args).await?;
+        Ok(ret.models.0)
+    }
+    async fn list_all_interfaces(&self, flags: u32) -> Result<Vec<InterfaceRef>> {
+        let args = ListAllArgs {
+            need_results: 1,
+            flags,
+        };
+        let ret: ListAllInterfacesRet = self.call(P::ConnectListAllInterfaces, args).await?;
+        Ok(ret.ifaces.0)
+    }
+    async fn interface_lookup_by_name(&self, name: &str) -> Result<InterfaceRef> {
+        let args = StringArgs {
+            value: name.to_string(),
+        };
+        let ret: InterfaceRet = self.call(P::InterfaceLookupByName, args).await?;
+        Ok(ret.iface)
+    }
+    async fn interface_lookup_by_mac_string(&self, mac: &str) -> Result<InterfaceRef> {
+        let args = StringArgs {
+            value: mac.to_string(),
+        };
+        let ret: InterfaceRet = self.call(P::InterfaceLookupByMacString, args).await?;
+        Ok(ret.iface)
+    }
+    async fn interface_get_xml_desc(&self, iface: &InterfaceRef, flags: u32) -> Result<String> {
+        let args = InterfaceFlagsArgs {
+            iface: iface.clone(),
+            flags,
+        };
+        let ret: StringRet = self.call(P::InterfaceGetXmlDesc, args).await?;
+        Ok(ret.value)
+    }
+    async fn interface_define_xml(&self, xml: &str, flags: u32) -> Result<InterfaceRef> {
+        let args = StringFlagsArgs {
+            value: xml.to_string(),
+            flags,
+        };
+        let ret: InterfaceRet = self.call(P::InterfaceDefineXml, args).await?;
+        Ok(ret.iface)
+    }
+    async fn interface_undefine(&self, iface: &InterfaceRef) -> Result<()> {
+        let args = InterfaceArgs {
+            iface: iface.clone(),
+        };
+        self.call(P::InterfaceUndefine, args).await
+    }
+    async fn interface_create(&self, iface: &InterfaceRef, flags: u32) -> Result<()> {
+        let args = InterfaceFlagsArgs {
+            iface: iface.clone(),
+            flags,
+        };
+        self.call(P::InterfaceCreate, args).await
+    }
+    async fn interface_destroy(&self, iface: &InterfaceRef, flags: u32) -> Result<()> {
+        let args = InterfaceFlagsArgs {
+            iface: iface.clone(),
+            flags,
+        };
+        self.call(P::InterfaceDestroy, args).await
+    }
+    async fn interface_is_active(&self, iface: &InterfaceRef) -> Result<bool> {
+        let args = InterfaceArgs {
+            iface: iface.clone(),
+        };
+        self.flag(P::InterfaceIsActive, args).await
+    }
+    async fn interface_change_begin(&self, flags: u32) -> Result<()> {
+        self.call(P::InterfaceChangeBegin, FlagsArgs { flags })
+            .await
+    }
+    async fn interface_change_commit(&self, flags: u32) -> Result<()> {
+        self.call(P::InterfaceChangeCommit, FlagsArgs { flags })
+            .await
+    }
+    async fn interface_change_rollback(&self, flags: u32) -> Result<()> {
+        self.call(P::InterfaceChangeRollback, FlagsArgs { flags })
+            .await
+    }
+    async fn list_all_node_devices(&self, flags: u32) -> Result<Vec<String>> {
+        let args = ListAllArgs {
+            need_results: 1,
+            flags,
+        };
+        let ret: ListAllNodeDevicesRet = self.call(P::ConnectListAllNodeDevices, args).await?;
+        Ok(ret.devices.0)
     }
 
     // ---- storage pools ----

@@ -75,6 +75,14 @@ pub struct NodeCpuMap {
     pub online: u32,
 }
 
+/// A host interface handle (`remote_nonnull_interface`): its name and MAC address as the driver reports them
+/// (empty when the interface has none).
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct InterfaceRef {
+    pub name: String,
+    pub mac: String,
+}
+
 /// One `virTypedParameter`: a named, typed value.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TypedParam {
@@ -281,6 +289,11 @@ pub mod flags {
     pub const LIST_NETWORKS_TRANSIENT: u32 = 1 << 3;
     pub const LIST_NETWORKS_AUTOSTART: u32 = 1 << 4;
     pub const LIST_NETWORKS_NO_AUTOSTART: u32 = 1 << 5;
+    // virConnectListAllInterfacesFlags, virInterfaceDefineFlags, virInterfaceXMLFlags (ifaces lane)
+    pub const LIST_INTERFACES_INACTIVE: u32 = 1 << 0;
+    pub const LIST_INTERFACES_ACTIVE: u32 = 1 << 1;
+    pub const INTERFACE_DEFINE_VALIDATE: u32 = 1 << 0;
+    pub const INTERFACE_XML_INACTIVE: u32 = 1 << 0;
 
     // virConnectListAllStoragePoolsFlags (pool type bits start at 1 << 6: DIR)
     pub const LIST_POOLS_INACTIVE: u32 = 1 << 0;

@@ -1,6 +1,7 @@
 //! Definitions of domains, networks, storage pools and volumes, and their XML: pure parse / format, no I/O.
 
 mod domain;
+mod interface;
 mod mac;
 mod names;
 mod network;
@@ -9,6 +10,7 @@ mod units;
 mod xml;
 
 pub use domain::*;
+pub use interface::{BondMonitor, HostInterfaceDef, HostInterfaceKind, IfaceProtocol};
 pub use mac::{generate_mac, parse_mac};
 pub use names::validate_name;
 pub use network::*;

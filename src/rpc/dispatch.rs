@@ -454,6 +454,19 @@ pub fn allowed_read_only(proc_: Procedure) -> bool {
                 | P::StorageVolGetInfo
                 | P::StorageVolGetPath
                 | P::StorageVolGetXmlDesc
+                // ifaces lane
+                | P::ConnectGetSysinfo
+                | P::ConnectGetCpuModelNames
+                | P::ConnectListAllInterfaces
+                | P::ConnectNumOfInterfaces
+                | P::ConnectListInterfaces
+                | P::ConnectNumOfDefinedInterfaces
+                | P::ConnectListDefinedInterfaces
+                | P::InterfaceLookupByName
+                | P::InterfaceLookupByMacString
+                | P::InterfaceGetXmlDesc
+                | P::InterfaceIsActive
+                | P::ConnectListAllNodeDevices
         );
     }
     let Some(name) = proc_.name() else {
@@ -1586,6 +1599,138 @@ async fn call_driver(driver: &dyn Driver, call: Call) -> Result<Reply> {
 
         // Known procedures the driver API has no method for (snapshots, messages), and calls that belong to
         // the connection state or flow server-to-client only.
+        // ---- host interfaces, sysinfo, CPU models (ifaces lane) ----
+        Call::ConnectGetSysinfo(args) => Reply::ConnectGetSysinfo(StringRet {
+            value: driver.get_sysinfo(args.flags).await?,
+        }),
+        Call::ConnectGetCpuModelNames(args) => {
+            let models = driver.get_cpu_model_names(&args.arch, args.flags).await?;
+            if models.len() > CPU_MODELS_MAX as usize {
+                return Err(rpc_error(format!(
+                    "Too many CPU models '{}' for limit '{CPU_MODELS_MAX}'",
+                    models.len()
+                )));
+            }
+            let ret = clamp_i32(models.len());
+            let models = if args.need_results != 0 {
+                models
+            } else {
+                Vec::new()
+            };
+            Reply::ConnectGetCpuModelNames(CpuModelNamesRet {
+                models: Array(models),
+                ret,
+            })
+        }
+        Call::ConnectListAllInterfaces(args) => {
+            let ifaces = driver.list_all_interfaces(args.flags).await?;
+            if ifaces.len() > INTERFACE_LIST_MAX as usize {
+                return Err(rpc_error(format!(
+                    "too many interfaces '{}' for limit '{INTERFACE_LIST_MAX}'",
+                    ifaces.len()
+                )));
+            }
+            let ret = u32::try_from(ifaces.len()).unwrap_or(u32::MAX);
+            let ifaces = if args.need_results != 0 {
+                ifaces
+            } else {
+                Vec::new()
+            };
+            Reply::ConnectListAllInterfaces(ListAllInterfacesRet {
+                ifaces: Array(ifaces),
+                ret,
+            })
+        }
+        Call::ConnectNumOfInterfaces(()) => Reply::ConnectNumOfInterfaces(count(
+            driver
+                .list_all_interfaces(f::LIST_INTERFACES_ACTIVE)
+                .await?
+                .len(),
+        )),
+        Call::ConnectListInterfaces(args) => {
+            let limit = list_limit(args.value, INTERFACE_LIST_MAX, "maxnames")?;
+            let ifaces = driver
+                .list_all_interfaces(f::LIST_INTERFACES_ACTIVE)
+                .await?;
+            Reply::ConnectListInterfaces(InterfaceNamesRet {
+                names: Array(names(ifaces, limit, |i| i.name)),
+            })
+        }
+        Call::ConnectNumOfDefinedInterfaces(()) => Reply::ConnectNumOfDefinedInterfaces(count(
+            driver
+                .list_all_interfaces(f::LIST_INTERFACES_INACTIVE)
+                .await?
+                .len(),
+        )),
+        Call::ConnectListDefinedInterfaces(args) => {
+            let limit = list_limit(args.value, INTERFACE_LIST_MAX, "maxnames")?;
+            let ifaces = driver
+                .list_all_interfaces(f::LIST_INTERFACES_INACTIVE)
+                .await?;
+            Reply::ConnectListDefinedInterfaces(InterfaceNamesRet {
+                names: Array(names(ifaces, limit, |i| i.name)),
+            })
+        }
+        Call::InterfaceLookupByName(args) => Reply::InterfaceLookupByName(InterfaceRet {
+            iface: driver.interface_lookup_by_name(&args.value).await?,
+        }),
+        Call::InterfaceLookupByMacString(args) => Reply::InterfaceLookupByMacString(InterfaceRet {
+            iface: driver.interface_lookup_by_mac_string(&args.value).await?,
+        }),
+        Call::InterfaceGetXmlDesc(args) => Reply::InterfaceGetXmlDesc(StringRet {
+            value: driver
+                .interface_get_xml_desc(&args.iface, args.flags)
+                .await?,
+        }),
+        Call::InterfaceDefineXml(args) => Reply::InterfaceDefineXml(InterfaceRet {
+            iface: driver.interface_define_xml(&args.value, args.flags).await?,
+        }),
+        Call::InterfaceUndefine(args) => {
+            driver.interface_undefine(&args.iface).await?;
+            Reply::InterfaceUndefine(())
+        }
+        Call::InterfaceCreate(args) => {
+            driver.interface_create(&args.iface, args.flags).await?;
+            Reply::InterfaceCreate(())
+        }
+        Call::InterfaceDestroy(args) => {
+            driver.interface_destroy(&args.iface, args.flags).await?;
+            Reply::InterfaceDestroy(())
+        }
+        Call::InterfaceIsActive(args) => {
+            Reply::InterfaceIsActive(flag(driver.interface_is_active(&args.iface).await?))
+        }
+        Call::InterfaceChangeBegin(args) => {
+            driver.interface_change_begin(args.flags).await?;
+            Reply::InterfaceChangeBegin(())
+        }
+        Call::InterfaceChangeCommit(args) => {
+            driver.interface_change_commit(args.flags).await?;
+            Reply::InterfaceChangeCommit(())
+        }
+        Call::InterfaceChangeRollback(args) => {
+            driver.interface_change_rollback(args.flags).await?;
+            Reply::InterfaceChangeRollback(())
+        }
+        Call::ConnectListAllNodeDevices(args) => {
+            let devices = driver.list_all_node_devices(args.flags).await?;
+            if devices.len() > NODE_DEVICE_LIST_MAX as usize {
+                return Err(rpc_error(format!(
+                    "too many node devices '{}' for limit '{NODE_DEVICE_LIST_MAX}'",
+                    devices.len()
+                )));
+            }
+            let ret = u32::try_from(devices.len()).unwrap_or(u32::MAX);
+            let devices = if args.need_results != 0 {
+                devices
+            } else {
+                Vec::new()
+            };
+            Reply::ConnectListAllNodeDevices(ListAllNodeDevicesRet {
+                devices: Array(devices),
+                ret,
+            })
+        }
         other => return Err(Error::no_support(&api_of(other.procedure()))),
     })
 }

@@ -20,6 +20,7 @@ pub mod packet;
 pub mod procedures;
 pub mod proto;
 pub mod proto_stats;
+pub mod proto_ifaces;
 pub mod server;
 pub mod socket;
 pub mod threads;

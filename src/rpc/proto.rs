@@ -2,6 +2,7 @@
 //! and the table tying each implemented procedure to its argument and return types.
 
 use super::procedures::Procedure;
+pub use super::proto_ifaces::*;
 use super::xdr::{xdr_struct, Array, CharArray, FixedChars, Opaque, Reader, Writer, Xdr, XdrError};
 use crate::driver::{
     DomainRef, MemoryStat, NetworkRef, PoolRef, TypedParam, TypedValue, VcpuInfo, VolumeRef,
@@ -526,6 +527,27 @@ remote_procedures! {
     StorageVolGetInfo: VolArgs => VolGetInfoRet;
     StorageVolGetPath: VolArgs => StringRet;
     StorageVolGetXmlDesc: VolFlagsArgs => StringRet;
+
+    // ifaces lane: host interfaces, sysinfo, CPU model names.
+    ConnectGetSysinfo: FlagsArgs => StringRet;
+    ConnectGetCpuModelNames: CpuModelNamesArgs => CpuModelNamesRet;
+    ConnectListAllInterfaces: ListAllArgs => ListAllInterfacesRet;
+    ConnectNumOfInterfaces: () => IntRet;
+    ConnectListInterfaces: IntArgs => InterfaceNamesRet;
+    ConnectNumOfDefinedInterfaces: () => IntRet;
+    ConnectListDefinedInterfaces: IntArgs => InterfaceNamesRet;
+    InterfaceLookupByName: StringArgs => InterfaceRet;
+    InterfaceLookupByMacString: StringArgs => InterfaceRet;
+    InterfaceGetXmlDesc: InterfaceFlagsArgs => StringRet;
+    InterfaceDefineXml: StringFlagsArgs => InterfaceRet;
+    InterfaceUndefine: InterfaceArgs => ();
+    InterfaceCreate: InterfaceFlagsArgs => ();
+    InterfaceDestroy: InterfaceFlagsArgs => ();
+    InterfaceIsActive: InterfaceArgs => IntRet;
+    InterfaceChangeBegin: FlagsArgs => ();
+    InterfaceChangeCommit: FlagsArgs => ();
+    InterfaceChangeRollback: FlagsArgs => ();
+    ConnectListAllNodeDevices: ListAllArgs => ListAllNodeDevicesRet;
 }
 
 #[cfg(test)]
@@ -538,7 +560,7 @@ mod tests {
             .map(Procedure::from_number)
             .filter(|p| has_codec(*p))
             .count();
-        assert_eq!(known, 140);
+        assert_eq!(known, 159);
         assert!(!has_codec(Procedure::DomainGetJobStats));
         assert!(!has_codec(Procedure::Unknown(9999)));
     }

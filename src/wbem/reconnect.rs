@@ -13,8 +13,9 @@ use uuid::Uuid;
 
 use crate::connect::{connect, ConnectOptions};
 use crate::driver::{
-    DomainEvent, DomainInfo, DomainRef, DomainState, DomainSummary, Driver, MemoryStat, NetworkRef,
-    NodeCpuMap, NodeInfo, PoolInfo, PoolRef, TypedParam, VcpuInfo, VolumeInfo, VolumeRef,
+    DomainEvent, DomainInfo, DomainRef, DomainState, DomainSummary, Driver, InterfaceRef,
+    MemoryStat, NetworkRef, NodeCpuMap, NodeInfo, PoolInfo, PoolRef, TypedParam, VcpuInfo,
+    VolumeInfo, VolumeRef,
 };
 // stats lane
 use crate::driver::{
@@ -198,6 +199,22 @@ forward_all! {
     fn vol_get_info(&self, vol: &VolumeRef) -> Result<VolumeInfo>;
     fn vol_get_path(&self, vol: &VolumeRef) -> Result<String>;
     fn vol_get_xml_desc(&self, vol: &VolumeRef, flags: u32) -> Result<String>;
+    // ifaces lane
+    fn get_sysinfo(&self, flags: u32) -> Result<String>;
+    fn get_cpu_model_names(&self, arch: &str, flags: u32) -> Result<Vec<String>>;
+    fn list_all_interfaces(&self, flags: u32) -> Result<Vec<InterfaceRef>>;
+    fn interface_lookup_by_name(&self, name: &str) -> Result<InterfaceRef>;
+    fn interface_lookup_by_mac_string(&self, mac: &str) -> Result<InterfaceRef>;
+    fn interface_get_xml_desc(&self, iface: &InterfaceRef, flags: u32) -> Result<String>;
+    fn interface_define_xml(&self, xml: &str, flags: u32) -> Result<InterfaceRef>;
+    fn interface_undefine(&self, iface: &InterfaceRef) -> Result<()>;
+    fn interface_create(&self, iface: &InterfaceRef, flags: u32) -> Result<()>;
+    fn interface_destroy(&self, iface: &InterfaceRef, flags: u32) -> Result<()>;
+    fn interface_is_active(&self, iface: &InterfaceRef) -> Result<bool>;
+    fn interface_change_begin(&self, flags: u32) -> Result<()>;
+    fn interface_change_commit(&self, flags: u32) -> Result<()>;
+    fn interface_change_rollback(&self, flags: u32) -> Result<()>;
+    fn list_all_node_devices(&self, flags: u32) -> Result<Vec<String>>;
 }
 
 #[cfg(test)]

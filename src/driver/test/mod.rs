@@ -9,9 +9,9 @@ mod store;
 mod world;
 
 use crate::driver::{
-    DomainEvent, DomainInfo, DomainRef, DomainState, DomainSummary, Driver, MemoryStat, NetworkRef,
-    NodeCpuMap, NodeInfo, PoolInfo, PoolRef, TypedParam, TypedValue, VcpuInfo, VolumeInfo,
-    VolumeRef,
+    DomainEvent, DomainInfo, DomainRef, DomainState, DomainSummary, Driver, InterfaceRef,
+    MemoryStat, NetworkRef, NodeCpuMap, NodeInfo, PoolInfo, PoolRef, TypedParam, TypedValue,
+    VcpuInfo, VolumeInfo, VolumeRef,
 };
 // stats lane
 use crate::driver::{
@@ -89,12 +89,15 @@ impl TestDriver {
         store.prepare()?;
         let (events, _) = broadcast::channel(EVENT_BACKLOG);
         let mut world = World::new(events.clone());
-        let load_warnings = if store.is_empty() {
+        let mut load_warnings = if store.is_empty() {
             Self::create_default_world(&store, &mut world)?;
             Vec::new()
         } else {
             store.load(&mut world)
         };
+        let (interfaces, warning) = world::HostInterfaces::load(store.root());
+        world.interfaces = interfaces;
+        load_warnings.extend(warning);
         world.autostart_all(&store);
         let hostname = nix::unistd::gethostname()
             .ok()
@@ -106,6 +109,7 @@ impl TestDriver {
             networks = world.networks.len(),
             pools = world.pools.len(),
             volumes = world.volumes.len(),
+            interfaces = world.interfaces.len(),
             skipped = load_warnings.len(),
             "test driver state loaded"
         );
@@ -568,6 +572,66 @@ impl Driver for TestDriver {
     }
     async fn network_is_persistent(&self, net: &NetworkRef) -> Result<bool> {
         self.read(|w| w.network_is_persistent(net))
+    }
+
+    // ---- host interfaces and host facts (ifaces lane) ----
+
+    async fn get_sysinfo(&self, flags: u32) -> Result<String> {
+        world::host::sysinfo(flags)
+    }
+    async fn get_cpu_model_names(&self, arch: &str, flags: u32) -> Result<Vec<String>> {
+        world::host::cpu_model_names(arch, flags)
+    }
+    async fn list_all_interfaces(&self, flags: u32) -> Result<Vec<InterfaceRef>> {
+        self.read(|w| w.list_interfaces(flags))
+    }
+    async fn interface_lookup_by_name(&self, name: &str) -> Result<InterfaceRef> {
+        self.read(|w| w.lookup_interface_by_name(name))
+    }
+    async fn interface_lookup_by_mac_string(&self, mac: &str) -> Result<InterfaceRef> {
+        self.read(|w| w.lookup_interface_by_mac(mac))
+    }
+    async fn interface_get_xml_desc(&self, iface: &InterfaceRef, flags: u32) -> Result<String> {
+        self.read(|w| w.interface_xml(iface, flags))
+    }
+    async fn interface_define_xml(&self, xml: &str, flags: u32) -> Result<InterfaceRef> {
+        let allowed = crate::driver::flags::INTERFACE_DEFINE_VALIDATE;
+        world::check_flags(flags, allowed, "testInterfaceDefineXML")?;
+        let def = crate::model::HostInterfaceDef::from_xml(xml, flags & allowed != 0)?;
+        self.change(move |w, s| w.define_interface(s, def)).await
+    }
+    async fn interface_undefine(&self, iface: &InterfaceRef) -> Result<()> {
+        let iface = iface.clone();
+        self.change(move |w, s| w.undefine_interface(s, &iface))
+            .await
+    }
+    async fn interface_create(&self, iface: &InterfaceRef, flags: u32) -> Result<()> {
+        let iface = iface.clone();
+        self.change(move |w, s| w.set_interface_active(s, &iface, true, flags))
+            .await
+    }
+    async fn interface_destroy(&self, iface: &InterfaceRef, flags: u32) -> Result<()> {
+        let iface = iface.clone();
+        self.change(move |w, s| w.set_interface_active(s, &iface, false, flags))
+            .await
+    }
+    async fn interface_is_active(&self, iface: &InterfaceRef) -> Result<bool> {
+        self.read(|w| w.interface_is_active(iface))
+    }
+    async fn interface_change_begin(&self, flags: u32) -> Result<()> {
+        self.change(move |w, s| w.interface_change_begin(s, flags))
+            .await
+    }
+    async fn interface_change_commit(&self, flags: u32) -> Result<()> {
+        self.change(move |w, s| w.interface_change_commit(s, flags))
+            .await
+    }
+    async fn list_all_node_devices(&self, flags: u32) -> Result<Vec<String>> {
+        world::host::node_devices(flags)
+    }
+    async fn interface_change_rollback(&self, flags: u32) -> Result<()> {
+        self.change(move |w, s| w.interface_change_rollback(s, flags))
+            .await
     }
 
     // ---- storage pools ----

@@ -22,7 +22,10 @@ use uuid::Uuid;
 
 mod domains;
 mod io_stats;
+pub(super) mod host;
+mod interfaces;
 mod networks;
+pub(super) use interfaces::HostInterfaces;
 mod stats;
 mod storage;
 
@@ -183,10 +186,12 @@ impl VolumeObj {
     }
 }
 
-fn check_flags(flags: u32, allowed: u32, api: &str) -> Result<()> {
+pub(super) fn check_flags(flags: u32, allowed: u32, api: &str) -> Result<()> {
     let unknown = flags & !allowed;
     if unknown != 0 {
-        return Err(Error::invalid_arg(
+        // libvirt's flag check words it without the "invalid argument" prefix its code usually gets.
+        return Err(Error::new(
+            ErrorCode::INVALID_ARG,
             ErrorDomain::TEST,
             format!("unsupported flags (0x{unknown:x}) in function {api}"),
         ));
@@ -250,6 +255,8 @@ pub(super) struct World {
     pub(super) volumes: BTreeMap<Uuid, VolumeObj>,
     /// The id the next started domain gets; ids are never reused within a world.
     pub(super) next_domain_id: i32,
+    /// Host interfaces and their change transaction (ifaces lane).
+    pub(super) interfaces: interfaces::HostInterfaces,
     events: broadcast::Sender<DomainEvent>,
 }
 
@@ -261,6 +268,7 @@ impl World {
             pools: BTreeMap::new(),
             volumes: BTreeMap::new(),
             next_domain_id: 1,
+            interfaces: interfaces::HostInterfaces::default(),
             events,
         }
     }
