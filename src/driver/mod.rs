@@ -274,6 +274,70 @@ pub trait Driver: Send + Sync {
         let _ = (dom, flags);
         unsupported("virDomainGetSchedulerParametersFlags")
     }
+    // ---- tunables lane ----
+    /// Every parameter of one tunables family for the live or persistent definition (`flags`: `AFFECT_*`,
+    /// `TYPED_PARAM_STRING_OKAY`); the RPC layer trims the list to what the caller asked for.
+    async fn domain_get_tunables(
+        &self,
+        dom: &DomainRef,
+        kind: TunableKind,
+        flags: u32,
+    ) -> Result<Vec<TypedParam>> {
+        let _ = (dom, flags);
+        unsupported(match kind {
+            TunableKind::Memory => "virDomainGetMemoryParameters",
+            TunableKind::Blkio => "virDomainGetBlkioParameters",
+            TunableKind::Numa => "virDomainGetNumaParameters",
+            TunableKind::Scheduler => "virDomainGetSchedulerParametersFlags",
+        })
+    }
+    /// Changes some parameters of one tunables family (`flags`: `AFFECT_*`).
+    async fn domain_set_tunables(
+        &self,
+        dom: &DomainRef,
+        kind: TunableKind,
+        params: Vec<TypedParam>,
+        flags: u32,
+    ) -> Result<()> {
+        let _ = (dom, params, flags);
+        unsupported(match kind {
+            TunableKind::Memory => "virDomainSetMemoryParameters",
+            TunableKind::Blkio => "virDomainSetBlkioParameters",
+            TunableKind::Numa => "virDomainSetNumaParameters",
+            TunableKind::Scheduler => "virDomainSetSchedulerParametersFlags",
+        })
+    }
+    /// Pins vCPU `vcpu` to the CPUs set in `cpumap` (`virDomainPinVcpuFlags`).
+    async fn domain_pin_vcpu(
+        &self,
+        dom: &DomainRef,
+        vcpu: u32,
+        cpumap: Vec<u8>,
+        flags: u32,
+    ) -> Result<()> {
+        let _ = (dom, vcpu, cpumap, flags);
+        unsupported("virDomainPinVcpuFlags")
+    }
+    /// The emulator threads' CPU map, `map_len` bytes (`virDomainGetEmulatorPinInfo`).
+    async fn domain_get_emulator_pin_info(
+        &self,
+        dom: &DomainRef,
+        map_len: u32,
+        flags: u32,
+    ) -> Result<Vec<u8>> {
+        let _ = (dom, map_len, flags);
+        unsupported("virDomainGetEmulatorPinInfo")
+    }
+    /// Pins the emulator threads to the CPUs set in `cpumap` (`virDomainPinEmulator`).
+    async fn domain_pin_emulator(
+        &self,
+        dom: &DomainRef,
+        cpumap: Vec<u8>,
+        flags: u32,
+    ) -> Result<()> {
+        let _ = (dom, cpumap, flags);
+        unsupported("virDomainPinEmulator")
+    }
     /// Up to `max_stats` balloon/memory statistics of a running domain (`virDomainMemoryStats`).
     async fn domain_memory_stats(
         &self,

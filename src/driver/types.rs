@@ -94,6 +94,19 @@ pub enum TypedValue {
     String(String),
 }
 
+/// Which typed-parameter family a tunables get/set addresses (tunables lane).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum TunableKind {
+    /// `virDomain{Get,Set}MemoryParameters`: `<memtune>`.
+    Memory,
+    /// `virDomain{Get,Set}BlkioParameters`: `<blkiotune>`.
+    Blkio,
+    /// `virDomain{Get,Set}NumaParameters`: `<numatune>`.
+    Numa,
+    /// `virDomainSetSchedulerParametersFlags` (reads stay on `domain_get_scheduler_parameters`).
+    Scheduler,
+}
+
 /// `virDomainState`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, serde::Serialize, serde::Deserialize)]
 #[repr(i32)]
@@ -322,6 +335,8 @@ pub mod flags {
     pub const VCPU_MAXIMUM: u32 = 1 << 2;
     pub const VCPU_GUEST: u32 = 1 << 3;
     pub const VCPU_HOTPLUGGABLE: u32 = 1 << 4;
+    /// `VIR_TYPED_PARAM_STRING_OKAY`: the caller can take string-typed parameters back.
+    pub const TYPED_PARAM_STRING_OKAY: u32 = 1 << 2;
 
     // virStoragePoolBuildFlags
     pub const POOL_BUILD_NEW: u32 = 0;

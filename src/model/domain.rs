@@ -34,6 +34,8 @@ pub struct DomainDef {
     pub on_reboot: Option<String>,
     pub on_crash: Option<String>,
     pub devices: Devices,
+    /// `<blkiotune>`, `<memtune>`, `<cputune>`, `<numatune>`.
+    pub tunables: crate::model::tunables::Tunables,
 }
 
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
@@ -285,6 +287,10 @@ impl DomainDef {
                 "on_reboot",
                 "on_crash",
                 "devices",
+                "blkiotune",
+                "memtune",
+                "cputune",
+                "numatune",
             ],
             &["type", "id"],
         )?;
@@ -386,6 +392,7 @@ impl DomainDef {
             Some(node) => parse_devices(&cx, node)?,
             None => Devices::default(),
         };
+        let tunables = crate::model::tunables::parse(&cx, &root)?;
 
         Ok(Self {
             domain_type,
@@ -405,6 +412,7 @@ impl DomainDef {
             on_reboot,
             on_crash,
             devices,
+            tunables,
         })
     }
 
@@ -431,6 +439,7 @@ impl DomainDef {
             Attrs::new().with("unit", "KiB"),
             &self.current_memory_kib.to_string(),
         );
+        crate::model::tunables::format_memory_side(&mut w, &self.tunables);
         let current = (self.current_vcpus != self.vcpus).then_some(self.current_vcpus);
         w.text(
             "vcpu",
@@ -439,6 +448,7 @@ impl DomainDef {
                 .opt("current", current),
             &self.vcpus.to_string(),
         );
+        crate::model::tunables::format_cpu_side(&mut w, &self.tunables);
         format_os(&mut w, &self.os);
         let features = &self.features;
         if features.acpi || features.apic || features.pae {

@@ -19,6 +19,7 @@ pub mod dispatch;
 pub mod packet;
 pub mod procedures;
 pub mod proto;
+pub mod proto_tunables;
 pub mod server;
 pub mod socket;
 pub mod threads;

@@ -2,6 +2,7 @@
 //! and the table tying each implemented procedure to its argument and return types.
 
 use super::procedures::Procedure;
+use super::proto_tunables::*;
 use super::xdr::{xdr_struct, Array, CharArray, FixedChars, Opaque, Reader, Writer, Xdr, XdrError};
 use crate::driver::{
     DomainRef, MemoryStat, NetworkRef, PoolRef, TypedParam, TypedValue, VcpuInfo, VolumeRef,
@@ -452,6 +453,19 @@ remote_procedures! {
     DomainGetSchedulerParameters: SchedulerParamsArgs => SchedulerParamsRet;
     DomainGetSchedulerParametersFlags: SchedulerParamsFlagsArgs => SchedulerParamsRet;
     DomainMemoryStats: DomainMemoryStatsArgs => DomainMemoryStatsRet;
+    // tunables lane
+    DomainGetMemoryParameters: TunablesGetArgs => TunablesGetRet;
+    DomainSetMemoryParameters: TunablesSetArgs => ();
+    DomainGetBlkioParameters: TunablesGetArgs => TunablesGetRet;
+    DomainSetBlkioParameters: TunablesSetArgs => ();
+    DomainGetNumaParameters: TunablesGetArgs => TunablesGetRet;
+    DomainSetNumaParameters: TunablesSetArgs => ();
+    DomainSetSchedulerParameters: SchedulerSetArgs => ();
+    DomainSetSchedulerParametersFlags: TunablesSetArgs => ();
+    DomainPinVcpu: PinVcpuArgs => ();
+    DomainPinVcpuFlags: PinVcpuFlagsArgs => ();
+    DomainGetEmulatorPinInfo: EmulatorPinInfoArgs => EmulatorPinInfoRet;
+    DomainPinEmulator: PinEmulatorArgs => ();
     ConnectDomainEventRegisterAny: IntArgs => ();
     ConnectDomainEventDeregisterAny: IntArgs => ();
     ConnectDomainEventCallbackRegisterAny: CallbackRegisterArgs => IntRet;
@@ -525,7 +539,7 @@ mod tests {
             .map(Procedure::from_number)
             .filter(|p| has_codec(*p))
             .count();
-        assert_eq!(known, 130);
+        assert_eq!(known, 142);
         assert!(!has_codec(Procedure::DomainGetJobStats));
         assert!(!has_codec(Procedure::Unknown(9999)));
     }

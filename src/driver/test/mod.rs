@@ -424,6 +424,57 @@ impl Driver for TestDriver {
             value: TypedValue::UInt(defaults::SCHEDULER_WEIGHT),
         }])
     }
+    // ---- tunables lane ----
+    async fn domain_get_tunables(
+        &self,
+        dom: &DomainRef,
+        kind: crate::driver::TunableKind,
+        flags: u32,
+    ) -> Result<Vec<TypedParam>> {
+        self.read(|w| w.domain_tunables(dom, kind, flags))
+    }
+    async fn domain_set_tunables(
+        &self,
+        dom: &DomainRef,
+        kind: crate::driver::TunableKind,
+        params: Vec<TypedParam>,
+        flags: u32,
+    ) -> Result<()> {
+        let dom = dom.clone();
+        self.change(move |w, s| w.set_domain_tunables(s, &dom, kind, &params, flags))
+            .await
+    }
+    async fn domain_pin_vcpu(
+        &self,
+        dom: &DomainRef,
+        vcpu: u32,
+        cpumap: Vec<u8>,
+        flags: u32,
+    ) -> Result<()> {
+        let dom = dom.clone();
+        self.change(move |w, s| w.pin_domain_vcpu(s, &dom, vcpu, &cpumap, flags))
+            .await
+    }
+    async fn domain_get_emulator_pin_info(
+        &self,
+        dom: &DomainRef,
+        map_len: u32,
+        flags: u32,
+    ) -> Result<Vec<u8>> {
+        let node = defaults::node_info();
+        let host_cpus = node.nodes * node.sockets * node.cores * node.threads;
+        self.read(|w| w.domain_emulator_pin_info(dom, map_len, flags, host_cpus))
+    }
+    async fn domain_pin_emulator(
+        &self,
+        dom: &DomainRef,
+        cpumap: Vec<u8>,
+        flags: u32,
+    ) -> Result<()> {
+        let dom = dom.clone();
+        self.change(move |w, s| w.pin_domain_emulator(s, &dom, &cpumap, flags))
+            .await
+    }
     async fn domain_memory_stats(
         &self,
         dom: &DomainRef,

@@ -24,6 +24,7 @@ mod domains;
 mod networks;
 mod stats;
 mod storage;
+mod tunables;
 
 /// Capacity every pool of libvirt's test driver reports (100 GiB).
 pub(super) const POOL_CAPACITY: u64 = 100 * 1024 * 1024 * 1024;
