@@ -276,14 +276,16 @@ pub trait Driver: Send + Sync {
     }
     // ---- tunables lane ----
     /// Every parameter of one tunables family for the live or persistent definition (`flags`: `AFFECT_*`,
-    /// `TYPED_PARAM_STRING_OKAY`); the RPC layer trims the list to what the caller asked for.
+    /// `TYPED_PARAM_STRING_OKAY`); the RPC layer trims the list to the `nparams` the caller has room for.
+    /// `nparams` 0 asks only how many there are: then the answer's length counts, not its values.
     async fn domain_get_tunables(
         &self,
         dom: &DomainRef,
         kind: TunableKind,
+        nparams: u32,
         flags: u32,
     ) -> Result<Vec<TypedParam>> {
-        let _ = (dom, flags);
+        let _ = (dom, nparams, flags);
         unsupported(match kind {
             TunableKind::Memory => "virDomainGetMemoryParameters",
             TunableKind::Blkio => "virDomainGetBlkioParameters",

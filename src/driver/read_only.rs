@@ -237,9 +237,12 @@ impl Driver for ReadOnly {
         &self,
         dom: &DomainRef,
         kind: super::TunableKind,
+        nparams: u32,
         flags: u32,
     ) -> Result<Vec<TypedParam>> {
-        self.inner.domain_get_tunables(dom, kind, flags).await
+        self.inner
+            .domain_get_tunables(dom, kind, nparams, flags)
+            .await
     }
     async fn domain_set_tunables(
         &self,

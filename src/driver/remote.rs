@@ -1159,8 +1159,10 @@ impl Driver for RemoteDriver {
         &self,
         dom: &DomainRef,
         kind: super::TunableKind,
+        nparams: u32,
         flags: u32,
     ) -> Result<Vec<TypedParam>> {
+        let _ = nparams;
         use crate::rpc::proto_tunables::{TunablesGetArgs, TunablesGetRet, TUNABLE_PARAMETERS_MAX};
         let procedure = match kind {
             super::TunableKind::Memory => P::DomainGetMemoryParameters,

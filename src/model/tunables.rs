@@ -147,6 +147,7 @@ fn decimal<T: std::str::FromStr>(cx: &Ctx, node: &Node) -> Result<T> {
 fn cpu_list_attr(cx: &Ctx, node: &Node, attr: &str) -> Result<Option<Vec<u32>>> {
     match node.attr(attr) {
         None => Ok(None),
+        Some("") => Ok(Some(Vec::new())),
         Some(text) => parse_cpu_list(text)
             .map(Some)
             .map_err(|_| cx.invalid_attr(&node.name, attr, text)),
@@ -302,6 +303,34 @@ pub(crate) fn format_cpu_side(w: &mut XmlWriter, t: &Tunables) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tunables_survive_a_round_trip_through_the_domain_xml() {
+        let xml = "<domain type='test'><name>t</name><memory>8192</memory>\
+            <blkiotune><weight>500</weight><device><path>/dev/sda</path><weight>300</weight>\
+            <write_bytes_sec>9</write_bytes_sec></device></blkiotune>\
+            <memtune><hard_limit unit='MiB'>2</hard_limit></memtune><vcpu>2</vcpu>\
+            <cputune><vcpupin vcpu='1' cpuset='0-2,^1'/><emulatorpin cpuset='3'/></cputune>\
+            <numatune><memory mode='interleave' nodeset='0-1'/></numatune>\
+            <os><type>hvm</type></os></domain>";
+        let def = crate::model::DomainDef::from_xml(xml, true).unwrap();
+        let t = &def.tunables;
+        assert_eq!(t.hard_limit_kib, Some(2048));
+        assert_eq!(t.blkio_devices[0].write_bytes_sec, 9);
+        assert_eq!(t.vcpu_pins, [(1, vec![0, 2])]);
+        assert_eq!(
+            (t.numa_mode, t.numa_nodeset.as_deref()),
+            (Some(2), Some(&[0, 1][..]))
+        );
+        let out = def.to_xml(&crate::model::DomainXmlOptions::default());
+        assert!(out.contains("<vcpupin vcpu='1' cpuset='0,2'/>"), "{out}");
+        assert!(
+            out.contains("<hard_limit unit='KiB'>2048</hard_limit>"),
+            "{out}"
+        );
+        let again = crate::model::DomainDef::from_xml(&out, true).unwrap();
+        assert_eq!(again.tunables, def.tunables);
+    }
 
     #[test]
     fn cpu_lists_parse_and_format_like_libvirt() {

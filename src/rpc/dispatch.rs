@@ -260,7 +260,7 @@ async fn tunables_get(
         return Err(rpc_error("nparams too large"));
     }
     let mut params = driver
-        .domain_get_tunables(&args.dom, kind, args.flags)
+        .domain_get_tunables(&args.dom, kind, room, args.flags)
         .await?;
     if room == 0 {
         return Ok(proto_tunables::TunablesGetRet {

@@ -140,7 +140,7 @@ forward_all! {
     fn domain_get_scheduler_type(&self, dom: &DomainRef) -> Result<(String, i32)>;
     fn domain_get_scheduler_parameters(&self, dom: &DomainRef, flags: u32) -> Result<Vec<TypedParam>>;
     // tunables lane
-    fn domain_get_tunables(&self, dom: &DomainRef, kind: crate::driver::TunableKind, flags: u32) -> Result<Vec<TypedParam>>;
+    fn domain_get_tunables(&self, dom: &DomainRef, kind: crate::driver::TunableKind, nparams: u32, flags: u32) -> Result<Vec<TypedParam>>;
     fn domain_set_tunables(&self, dom: &DomainRef, kind: crate::driver::TunableKind, params: Vec<TypedParam>, flags: u32) -> Result<()>;
     fn domain_pin_vcpu(&self, dom: &DomainRef, vcpu: u32, cpumap: Vec<u8>, flags: u32) -> Result<()>;
     fn domain_get_emulator_pin_info(&self, dom: &DomainRef, map_len: u32, flags: u32) -> Result<Vec<u8>>;

@@ -10,8 +10,7 @@ mod world;
 
 use crate::driver::{
     DomainEvent, DomainInfo, DomainRef, DomainState, DomainSummary, Driver, MemoryStat, NetworkRef,
-    NodeCpuMap, NodeInfo, PoolInfo, PoolRef, TypedParam, TypedValue, VcpuInfo, VolumeInfo,
-    VolumeRef,
+    NodeCpuMap, NodeInfo, PoolInfo, PoolRef, TypedParam, VcpuInfo, VolumeInfo, VolumeRef,
 };
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 use crate::model::{DomainDef, NetworkDef, PoolDef, VolumeDef};
@@ -24,9 +23,6 @@ use store::Store;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 use world::World;
-
-/// `VIR_TYPED_PARAM_STRING_OKAY`: the client library adds it when the driver can return strings.
-const TYPED_PARAM_STRING_OKAY: u32 = 1 << 2;
 
 /// How many lifecycle events a slow subscriber may fall behind before it starts losing the oldest.
 const EVENT_BACKLOG: usize = 1024;
@@ -410,28 +406,19 @@ impl Driver for TestDriver {
         dom: &DomainRef,
         flags: u32,
     ) -> Result<Vec<TypedParam>> {
-        // Like libvirt's test driver, which has one set of parameters and takes no AFFECT_* flag.
-        let known = TYPED_PARAM_STRING_OKAY;
-        if flags & !known != 0 {
-            return Err(Error::invalid_arg(
-                ErrorDomain::TEST,
-                format!("unsupported flags (0x{flags:x}) in function virDomainGetSchedulerParametersFlags"),
-            ));
-        }
-        self.read(|w| w.domain_exists(dom))?;
-        Ok(vec![TypedParam {
-            field: "weight".into(),
-            value: TypedValue::UInt(defaults::SCHEDULER_WEIGHT),
-        }])
+        // Like libvirt's test driver, which has one set of parameters and takes no AFFECT_* flag (tunables lane).
+        let kind = crate::driver::TunableKind::Scheduler;
+        self.read(|w| w.domain_tunables(dom, kind, 1, flags))
     }
     // ---- tunables lane ----
     async fn domain_get_tunables(
         &self,
         dom: &DomainRef,
         kind: crate::driver::TunableKind,
+        nparams: u32,
         flags: u32,
     ) -> Result<Vec<TypedParam>> {
-        self.read(|w| w.domain_tunables(dom, kind, flags))
+        self.read(|w| w.domain_tunables(dom, kind, nparams, flags))
     }
     async fn domain_set_tunables(
         &self,

@@ -156,6 +156,19 @@ fn merge_blkio_devices(
     Ok(())
 }
 
+/// libvirt's `virCheckFlags` in the test driver: an invalid-argument error whose message has no prefix.
+fn check_flags(flags: u32, allowed: u32, function: &str) -> Result<()> {
+    let unknown = flags & !allowed;
+    if unknown != 0 {
+        return Err(Error::new(
+            ErrorCode::INVALID_ARG,
+            ErrorDomain::TEST,
+            format!("unsupported flags (0x{unknown:x}) in function {function}"),
+        ));
+    }
+    Ok(())
+}
+
 /// The host CPUs as a byte map: all of them.
 fn all_host_cpus(host_cpus: u32) -> Vec<u32> {
     (0..host_cpus).collect()
@@ -202,6 +215,7 @@ impl World {
         &self,
         dom: &DomainRef,
         kind: TunableKind,
+        nparams: u32,
         get_flags: u32,
     ) -> Result<Vec<TypedParam>> {
         let api = match kind {
@@ -210,20 +224,29 @@ impl World {
             TunableKind::Numa => "testDomainGetNumaParameters",
             TunableKind::Scheduler => "testDomainGetSchedulerParametersFlags",
         };
+        // libvirt's test driver takes no flag at all for scheduler parameters, not even STRING_OKAY.
         let allowed = if kind == TunableKind::Scheduler {
-            flags::TYPED_PARAM_STRING_OKAY
+            0
         } else {
             flags::AFFECT_LIVE | flags::AFFECT_CONFIG | flags::TYPED_PARAM_STRING_OKAY
         };
         check_flags(get_flags, allowed, api)?;
-        let obj = self.domain(dom)?;
+        // Like libvirt's test driver, a count query looks at no domain: the defaults have the same length.
+        let defaults = Tunables::default();
+        let obj = match nparams {
+            0 if kind != TunableKind::Scheduler => None,
+            _ => Some(self.domain(dom)?),
+        };
         if kind == TunableKind::Scheduler {
             return Ok(vec![TypedParam {
                 field: SCHEDULER_WEIGHT_FIELD.into(),
                 value: TypedValue::UInt(crate::driver::test::defaults::SCHEDULER_WEIGHT),
             }]);
         }
-        let t = &Self::one_def(obj, get_flags)?.tunables;
+        let t = match obj {
+            Some(obj) => &Self::one_def(obj, get_flags)?.tunables,
+            None => &defaults,
+        };
         Ok(match kind {
             TunableKind::Memory => vec![
                 limit_param("hard_limit", t.hard_limit_kib),
