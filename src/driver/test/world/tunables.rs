@@ -113,7 +113,7 @@ fn merge_blkio_devices(
         return Ok(());
     }
     let parts: Vec<&str> = text.split(',').collect();
-    if parts.len() % 2 != 0 {
+    if !parts.len().is_multiple_of(2) {
         return Err(Error::invalid_arg(
             ErrorDomain::NONE,
             format!("unable to parse blkio device '{field}' '{text}'"),
@@ -176,7 +176,7 @@ fn all_host_cpus(host_cpus: u32) -> Vec<u32> {
 
 impl World {
     /// The one definition a read or change with `impact_flags` addresses.
-    fn one_def<'a>(obj: &'a DomainObj, impact_flags: u32) -> Result<&'a DomainDef> {
+    fn one_def(obj: &DomainObj, impact_flags: u32) -> Result<&DomainDef> {
         let impact = domains::impact(obj, impact_flags, true)?;
         let def = if impact.live {
             obj.live_def.as_ref()
