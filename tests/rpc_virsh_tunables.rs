@@ -112,6 +112,16 @@ async fn tunables_commands_match_libvirts_test_driver() {
         // A stopped domain.
         "destroy test; vcpupin test 1 1; emulatorpin test 1; memtune test --live; memtune test; \
          blkiotune test --weight 10; blkiotune test; vcpupin test; emulatorpin test --config 4; emulatorpin test",
+        // perf: boolean events kept in <perf>.
+        "perf test; perf test --enable cmt,cpu_cycles; perf test; perf test --disable cmt --config; \
+         perf test --config; dumpxml test; dumpxml test --inactive",
+        "perf test --enable foo",
+        "perf test --enable cmt,cmt",
+        // domtime: the guest clock libvirt's test driver fakes, settable while active.
+        "domtime test; domtime test --pretty; domtime test --time 1234567; domtime test; domtime test --sync; \
+         domtime test; domtime test --time -5; domtime test",
+        "suspend test; domtime test; domtime test --time 5; resume test; domtime test",
+        "destroy test; domtime test; domtime test --now; perf test --enable cmt; perf test; perf test --live",
         // Unknown domains.
         "memtune nosuch",
         "blkiotune nosuch --weight 1",
@@ -138,6 +148,7 @@ async fn the_read_only_socket_reads_tunables_and_refuses_changes() {
         &["numatune", "test"],
         &["vcpupin", "test"],
         &["emulatorpin", "test"],
+        &["perf", "test"],
     ] {
         let want = ok("test:///default", args).await;
         assert_eq!(ok(&ro, args).await, want, "virsh {args:?} (read-only)");
@@ -161,6 +172,12 @@ async fn the_read_only_socket_reads_tunables_and_refuses_changes() {
         ),
         (&["vcpupin", "test", "0", "1"], "virDomainPinVcpu"),
         (&["emulatorpin", "test", "1"], "virDomainPinEmulator"),
+        (
+            &["perf", "test", "--enable", "cmt"],
+            "virDomainSetPerfEvents",
+        ),
+        (&["domtime", "test"], "virDomainGetTime"),
+        (&["domtime", "test", "--time", "5"], "virDomainSetTime"),
     ] {
         let (success, _, stderr) = virsh(&ro, args).await;
         assert!(!success, "virsh {args:?} on the read-only socket");
@@ -193,6 +210,10 @@ dom.setBlkioParameters({"weight": 700, "device_weight": "/dev/sda,300"}, 0)
 dom.setNumaParameters({"numa_nodeset": "0-1", "numa_mode": 2}, 0)
 dom.pinVcpu(0, (True, False, True))
 dom.pinEmulator((False, True), 0)
+dom.setPerfEvents({"cmt": True, "mbml": False}, 0)
+dom.setTime({"seconds": 1000, "nseconds": 5}, 0)
+print(sorted(dom.perfEvents(0).items()))
+print(dom.getTime(0))
 print(sorted(dom.memoryParameters(0).items()))
 print(sorted(dom.blkioParameters(0).items()))
 print(sorted(dom.numaParameters(0).items()))
@@ -309,6 +330,27 @@ async fn the_remote_driver_round_trips_tunables() {
     let xml = remote.domain_get_xml_desc(&dom, 0).await.unwrap();
     assert!(xml.contains("<vcpupin vcpu='1' cpuset='1-2'/>"), "{xml}");
     assert!(xml.contains("<emulatorpin cpuset='0,7'/>"), "{xml}");
+    remote
+        .domain_set_tunables(
+            &dom,
+            TunableKind::Perf,
+            vec![param("page_faults", TypedValue::Boolean(true))],
+            0,
+        )
+        .await
+        .unwrap();
+    let perf = remote
+        .domain_get_tunables(&dom, TunableKind::Perf, 64, 0)
+        .await
+        .unwrap();
+    assert_eq!(perf.len(), 22);
+    assert_eq!(perf[15], param("page_faults", TypedValue::Boolean(true)));
+    assert_eq!(
+        remote.domain_get_time(&dom, 0).await.unwrap(),
+        (627_319_920, 0)
+    );
+    remote.domain_set_time(&dom, -7, 9, 0).await.unwrap();
+    assert_eq!(remote.domain_get_time(&dom, 0).await.unwrap(), (-7, 9));
     let inactive = remote.domain_get_xml_desc(&dom, 2).await.unwrap();
     assert!(
         inactive.contains("<soft_limit unit='KiB'>2048</soft_limit>"),

@@ -291,6 +291,7 @@ pub trait Driver: Send + Sync {
             TunableKind::Blkio => "virDomainGetBlkioParameters",
             TunableKind::Numa => "virDomainGetNumaParameters",
             TunableKind::Scheduler => "virDomainGetSchedulerParametersFlags",
+            TunableKind::Perf => "virDomainGetPerfEvents",
         })
     }
     /// Changes some parameters of one tunables family (`flags`: `AFFECT_*`).
@@ -307,6 +308,7 @@ pub trait Driver: Send + Sync {
             TunableKind::Blkio => "virDomainSetBlkioParameters",
             TunableKind::Numa => "virDomainSetNumaParameters",
             TunableKind::Scheduler => "virDomainSetSchedulerParametersFlags",
+            TunableKind::Perf => "virDomainSetPerfEvents",
         })
     }
     /// Pins vCPU `vcpu` to the CPUs set in `cpumap` (`virDomainPinVcpuFlags`).
@@ -339,6 +341,22 @@ pub trait Driver: Send + Sync {
     ) -> Result<()> {
         let _ = (dom, cpumap, flags);
         unsupported("virDomainPinEmulator")
+    }
+    /// The guest's clock: seconds since the epoch and nanoseconds (`virDomainGetTime`).
+    async fn domain_get_time(&self, dom: &DomainRef, flags: u32) -> Result<(i64, u32)> {
+        let _ = (dom, flags);
+        unsupported("virDomainGetTime")
+    }
+    /// Sets the guest's clock (`flags`: `TIME_SYNC`) (`virDomainSetTime`).
+    async fn domain_set_time(
+        &self,
+        dom: &DomainRef,
+        seconds: i64,
+        nseconds: u32,
+        flags: u32,
+    ) -> Result<()> {
+        let _ = (dom, seconds, nseconds, flags);
+        unsupported("virDomainSetTime")
     }
     /// Up to `max_stats` balloon/memory statistics of a running domain (`virDomainMemoryStats`).
     async fn domain_memory_stats(

@@ -256,6 +256,7 @@ impl Driver for ReadOnly {
             super::TunableKind::Blkio => "virDomainSetBlkioParameters",
             super::TunableKind::Numa => "virDomainSetNumaParameters",
             super::TunableKind::Scheduler => "virDomainSetSchedulerParametersFlags",
+            super::TunableKind::Perf => "virDomainSetPerfEvents",
         })
     }
     async fn domain_pin_vcpu(&self, _: &DomainRef, _: u32, _: Vec<u8>, _: u32) -> Result<()> {
@@ -273,6 +274,13 @@ impl Driver for ReadOnly {
     }
     async fn domain_pin_emulator(&self, _: &DomainRef, _: Vec<u8>, _: u32) -> Result<()> {
         refuse("virDomainPinEmulator")
+    }
+    // Reading the guest clock needs a read-write connection in libvirt too.
+    async fn domain_get_time(&self, _: &DomainRef, _: u32) -> Result<(i64, u32)> {
+        refuse("virDomainGetTime")
+    }
+    async fn domain_set_time(&self, _: &DomainRef, _: i64, _: u32, _: u32) -> Result<()> {
+        refuse("virDomainSetTime")
     }
     async fn domain_memory_stats(
         &self,

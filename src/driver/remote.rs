@@ -1171,6 +1171,15 @@ impl Driver for RemoteDriver {
             super::TunableKind::Scheduler => {
                 return self.domain_get_scheduler_parameters(dom, flags).await
             }
+            super::TunableKind::Perf => {
+                let args = DomainFlagsArgs {
+                    dom: dom.clone(),
+                    flags,
+                };
+                let ret: crate::rpc::proto_tunables::PerfEventsRet =
+                    self.call(P::DomainGetPerfEvents, args).await?;
+                return Ok(ret.params.0);
+            }
         };
         // This client decodes string-typed parameters, so it asks for them as libvirt's client library does.
         let args = TunablesGetArgs {
@@ -1194,6 +1203,14 @@ impl Driver for RemoteDriver {
             super::TunableKind::Blkio => P::DomainSetBlkioParameters,
             super::TunableKind::Numa => P::DomainSetNumaParameters,
             super::TunableKind::Scheduler => P::DomainSetSchedulerParametersFlags,
+            super::TunableKind::Perf => {
+                let args = crate::rpc::proto_tunables::PerfEventsSetArgs {
+                    dom: dom.clone(),
+                    params: crate::rpc::xdr::Array(params),
+                    flags,
+                };
+                return self.call(P::DomainSetPerfEvents, args).await;
+            }
         };
         let args = TunablesSetArgs {
             dom: dom.clone(),
@@ -1244,6 +1261,30 @@ impl Driver for RemoteDriver {
             flags,
         };
         self.call(P::DomainPinEmulator, args).await
+    }
+    async fn domain_get_time(&self, dom: &DomainRef, flags: u32) -> Result<(i64, u32)> {
+        let args = DomainFlagsArgs {
+            dom: dom.clone(),
+            flags,
+        };
+        let ret: crate::rpc::proto_tunables::DomainGetTimeRet =
+            self.call(P::DomainGetTime, args).await?;
+        Ok((ret.seconds, ret.nseconds))
+    }
+    async fn domain_set_time(
+        &self,
+        dom: &DomainRef,
+        seconds: i64,
+        nseconds: u32,
+        flags: u32,
+    ) -> Result<()> {
+        let args = crate::rpc::proto_tunables::DomainSetTimeArgs {
+            dom: dom.clone(),
+            seconds,
+            nseconds,
+            flags,
+        };
+        self.call(P::DomainSetTime, args).await
     }
     async fn domain_memory_stats(
         &self,

@@ -105,6 +105,8 @@ pub enum TunableKind {
     Numa,
     /// `virDomainSetSchedulerParametersFlags` (reads stay on `domain_get_scheduler_parameters`).
     Scheduler,
+    /// `virDomain{Get,Set}PerfEvents`: `<perf>`.
+    Perf,
 }
 
 /// `virDomainState`.
@@ -337,6 +339,8 @@ pub mod flags {
     pub const VCPU_HOTPLUGGABLE: u32 = 1 << 4;
     /// `VIR_TYPED_PARAM_STRING_OKAY`: the caller can take string-typed parameters back.
     pub const TYPED_PARAM_STRING_OKAY: u32 = 1 << 2;
+    /// `VIR_DOMAIN_TIME_SYNC`: set the guest clock from its RTC.
+    pub const TIME_SYNC: u32 = 1 << 0;
 
     // virStoragePoolBuildFlags
     pub const POOL_BUILD_NEW: u32 = 0;

@@ -291,6 +291,7 @@ impl DomainDef {
                 "memtune",
                 "cputune",
                 "numatune",
+                "perf",
             ],
             &["type", "id"],
         )?;
@@ -473,6 +474,7 @@ impl DomainDef {
         w.opt_text("on_poweroff", self.on_poweroff.as_deref());
         w.opt_text("on_reboot", self.on_reboot.as_deref());
         w.opt_text("on_crash", self.on_crash.as_deref());
+        crate::model::tunables::format_perf(&mut w, &self.tunables);
         format_devices(&mut w, &self.devices, options);
         w.close("domain");
         w.finish()

@@ -8,6 +8,32 @@ use crate::model::xml::{parse_decimal, Attrs, Ctx, Node, XmlWriter};
 /// The highest CPU or node number a list may name (libvirt's `VIR_DOMAIN_CPUMASK_LEN`).
 pub const CPUMASK_LEN: u32 = 16384;
 
+/// `VIR_PERF_EVENT_*` names, in libvirt's order.
+pub const PERF_EVENTS: [&str; 22] = [
+    "cmt",
+    "mbmt",
+    "mbml",
+    "cpu_cycles",
+    "instructions",
+    "cache_references",
+    "cache_misses",
+    "branch_instructions",
+    "branch_misses",
+    "bus_cycles",
+    "stalled_cycles_frontend",
+    "stalled_cycles_backend",
+    "ref_cpu_cycles",
+    "cpu_clock",
+    "task_clock",
+    "page_faults",
+    "context_switches",
+    "cpu_migrations",
+    "page_faults_min",
+    "page_faults_maj",
+    "alignment_faults",
+    "emulation_faults",
+];
+
 /// `<numatune><memory mode=...>` names, indexed by `VIR_DOMAIN_NUMATUNE_MEM_*`.
 pub const NUMA_MODES: [&str; 4] = ["strict", "preferred", "interleave", "restrictive"];
 
@@ -27,6 +53,8 @@ pub struct Tunables {
     pub vcpu_pins: Vec<(u32, Vec<u32>)>,
     /// `<cputune><emulatorpin>`.
     pub emulator_pin: Option<Vec<u32>>,
+    /// `<perf><event>`s explicitly set: index into [`PERF_EVENTS`] and enabled, ordered by index.
+    pub perf_events: Vec<(usize, bool)>,
 }
 
 /// One `<blkiotune><device>`; zero values are unset.
@@ -210,6 +238,23 @@ pub(crate) fn parse(cx: &Ctx, root: &Node) -> Result<Tunables> {
             tunables.emulator_pin = cpu_list_attr(cx, pin, "cpuset")?;
         }
     }
+    if let Some(perf) = root.child("perf") {
+        for event in perf.children_named("event") {
+            let name = event
+                .attr("name")
+                .ok_or_else(|| cx.missing_attr("event", "name"))?;
+            let index = PERF_EVENTS
+                .iter()
+                .position(|known| *known == name)
+                .ok_or_else(|| cx.invalid_attr("event", "name", name))?;
+            let enabled = cx
+                .bool_attr(event, "enabled", ("yes", "no"))?
+                .ok_or_else(|| cx.missing_attr("event", "enabled"))?;
+            tunables.perf_events.retain(|(i, _)| *i != index);
+            tunables.perf_events.push((index, enabled));
+        }
+        tunables.perf_events.sort_by_key(|(index, _)| *index);
+    }
     if let Some(memory) = root.child("numatune").and_then(|n| n.child("memory")) {
         if let Some(mode) = memory.attr("mode") {
             let index = NUMA_MODES
@@ -298,6 +343,24 @@ pub(crate) fn format_cpu_side(w: &mut XmlWriter, t: &Tunables) {
         );
         w.close("numatune");
     }
+}
+
+/// `<perf>`, which libvirt writes after the lifecycle actions.
+pub(crate) fn format_perf(w: &mut XmlWriter, t: &Tunables) {
+    if t.perf_events.is_empty() {
+        return;
+    }
+    w.open("perf", Attrs::new());
+    for (index, enabled) in &t.perf_events {
+        let name = PERF_EVENTS.get(*index).copied().unwrap_or("cmt");
+        w.empty(
+            "event",
+            Attrs::new()
+                .with("name", name)
+                .with("enabled", if *enabled { "yes" } else { "no" }),
+        );
+    }
+    w.close("perf");
 }
 
 #[cfg(test)]

@@ -410,6 +410,7 @@ pub fn allowed_read_only(proc_: Procedure) -> bool {
                 | P::DomainGetBlkioParameters
                 | P::DomainGetNumaParameters
                 | P::DomainGetEmulatorPinInfo
+                | P::DomainGetPerfEvents
                 | P::ConnectDomainEventRegisterAny
                 | P::ConnectDomainEventDeregisterAny
                 | P::ConnectDomainEventCallbackRegisterAny
@@ -1228,6 +1229,33 @@ async fn call_driver(driver: &dyn Driver, call: Call) -> Result<Reply> {
                 cpumaps: Opaque(map),
                 ret: 1,
             })
+        }
+        Call::DomainGetPerfEvents(args) => {
+            let kind = TunableKind::Perf;
+            let mut params = driver
+                .domain_get_tunables(&args.dom, kind, proto_tunables::PERF_EVENTS_MAX, args.flags)
+                .await?;
+            params.truncate(proto_tunables::PERF_EVENTS_MAX as usize);
+            Reply::DomainGetPerfEvents(proto_tunables::PerfEventsRet {
+                params: Array(params),
+            })
+        }
+        Call::DomainSetPerfEvents(args) => {
+            let kind = TunableKind::Perf;
+            driver
+                .domain_set_tunables(&args.dom, kind, args.params.0, args.flags)
+                .await?;
+            Reply::DomainSetPerfEvents(())
+        }
+        Call::DomainGetTime(args) => {
+            let (seconds, nseconds) = driver.domain_get_time(&args.dom, args.flags).await?;
+            Reply::DomainGetTime(proto_tunables::DomainGetTimeRet { seconds, nseconds })
+        }
+        Call::DomainSetTime(args) => {
+            driver
+                .domain_set_time(&args.dom, args.seconds, args.nseconds, args.flags)
+                .await?;
+            Reply::DomainSetTime(())
         }
         Call::DomainPinEmulator(args) => {
             driver

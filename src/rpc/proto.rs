@@ -466,6 +466,10 @@ remote_procedures! {
     DomainPinVcpuFlags: PinVcpuFlagsArgs => ();
     DomainGetEmulatorPinInfo: EmulatorPinInfoArgs => EmulatorPinInfoRet;
     DomainPinEmulator: PinEmulatorArgs => ();
+    DomainGetPerfEvents: DomainFlagsArgs => PerfEventsRet;
+    DomainSetPerfEvents: PerfEventsSetArgs => ();
+    DomainGetTime: DomainFlagsArgs => DomainGetTimeRet;
+    DomainSetTime: DomainSetTimeArgs => ();
     ConnectDomainEventRegisterAny: IntArgs => ();
     ConnectDomainEventDeregisterAny: IntArgs => ();
     ConnectDomainEventCallbackRegisterAny: CallbackRegisterArgs => IntRet;
@@ -539,7 +543,7 @@ mod tests {
             .map(Procedure::from_number)
             .filter(|p| has_codec(*p))
             .count();
-        assert_eq!(known, 142);
+        assert_eq!(known, 146);
         assert!(!has_codec(Procedure::DomainGetJobStats));
         assert!(!has_codec(Procedure::Unknown(9999)));
     }

@@ -23,6 +23,19 @@ xdr_struct! {
     /// `remote_domain_set_{memory,blkio,numa}_parameters_args` and `..._scheduler_parameters_flags_args`.
     pub struct TunablesSetArgs { pub dom: DomainRef, pub params: TunableParams, pub flags: u32 }
 }
+/// `REMOTE_DOMAIN_PERF_EVENTS_MAX`.
+pub const PERF_EVENTS_MAX: u32 = 64;
+
+xdr_struct! {
+    pub struct PerfEventsRet { pub params: Array<TypedParam, PERF_EVENTS_MAX> }
+}
+xdr_struct! {
+    pub struct PerfEventsSetArgs { pub dom: DomainRef, pub params: Array<TypedParam, PERF_EVENTS_MAX>, pub flags: u32 }
+}
+xdr_struct! { pub struct DomainGetTimeRet { pub seconds: i64, pub nseconds: u32 } }
+xdr_struct! {
+    pub struct DomainSetTimeArgs { pub dom: DomainRef, pub seconds: i64, pub nseconds: u32, pub flags: u32 }
+}
 xdr_struct! { pub struct SchedulerSetArgs { pub dom: DomainRef, pub params: TunableParams } }
 xdr_struct! { pub struct PinVcpuArgs { pub dom: DomainRef, pub vcpu: u32, pub cpumap: Opaque<CPUMAP_MAX> } }
 xdr_struct! {

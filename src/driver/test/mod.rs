@@ -462,6 +462,20 @@ impl Driver for TestDriver {
         self.change(move |w, s| w.pin_domain_emulator(s, &dom, &cpumap, flags))
             .await
     }
+    async fn domain_get_time(&self, dom: &DomainRef, flags: u32) -> Result<(i64, u32)> {
+        self.read(|w| w.domain_time(dom, flags))
+    }
+    async fn domain_set_time(
+        &self,
+        dom: &DomainRef,
+        seconds: i64,
+        nseconds: u32,
+        flags: u32,
+    ) -> Result<()> {
+        let dom = dom.clone();
+        self.change(move |w, _| w.set_domain_time(&dom, seconds, nseconds, flags))
+            .await
+    }
     async fn domain_memory_stats(
         &self,
         dom: &DomainRef,

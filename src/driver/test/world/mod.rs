@@ -248,6 +248,8 @@ pub(super) struct World {
     pub(super) volumes: BTreeMap<Uuid, VolumeObj>,
     /// The id the next started domain gets; ids are never reused within a world.
     pub(super) next_domain_id: i32,
+    /// Guest clocks set with `virDomainSetTime`, in memory only as in libvirt's test driver (tunables lane).
+    pub(super) guest_times: BTreeMap<Uuid, (i64, u32)>,
     events: broadcast::Sender<DomainEvent>,
 }
 
@@ -259,6 +261,7 @@ impl World {
             pools: BTreeMap::new(),
             volumes: BTreeMap::new(),
             next_domain_id: 1,
+            guest_times: BTreeMap::new(),
             events,
         }
     }

@@ -6,7 +6,11 @@ use super::*;
 use crate::driver::{TunableKind, TypedParam, TypedValue};
 use crate::model::tunables::{
     cpus_of_map, format_cpu_list, map_of_cpus, parse_cpu_list, BlkioDevice, Tunables, NUMA_MODES,
+    PERF_EVENTS,
 };
+
+/// The clock every guest of libvirt's test driver starts with (seconds since the epoch).
+const GUEST_CLOCK_SECONDS: i64 = 627_319_920;
 
 /// `VIR_DOMAIN_MEMORY_PARAM_UNLIMITED`: what an unset memory limit reads as.
 pub(in crate::driver::test) const MEMORY_UNLIMITED: u64 = 9_007_199_254_740_991;
@@ -223,6 +227,7 @@ impl World {
             TunableKind::Blkio => "testDomainGetBlkioParameters",
             TunableKind::Numa => "testDomainGetNumaParameters",
             TunableKind::Scheduler => "testDomainGetSchedulerParametersFlags",
+            TunableKind::Perf => "testDomainGetPerfEvents",
         };
         // libvirt's test driver takes no flag at all for scheduler parameters, not even STRING_OKAY.
         let allowed = if kind == TunableKind::Scheduler {
@@ -269,6 +274,14 @@ impl World {
                 }
                 params
             }
+            TunableKind::Perf => PERF_EVENTS
+                .iter()
+                .enumerate()
+                .map(|(index, name)| TypedParam {
+                    field: (*name).into(),
+                    value: TypedValue::Boolean(t.perf_events.contains(&(index, true))),
+                })
+                .collect(),
             TunableKind::Numa | TunableKind::Scheduler => vec![
                 TypedParam {
                     field: "numa_mode".into(),
@@ -424,6 +437,23 @@ impl World {
                     Ok(())
                 })
             }
+            TunableKind::Perf => {
+                check_flags(set_flags, affect, "testDomainSetPerfEvents")?;
+                let allowed: Vec<(&str, &str)> =
+                    PERF_EVENTS.iter().map(|name| (*name, "boolean")).collect();
+                validate(params, &allowed)?;
+                self.change_one_def(store, dom, set_flags, |t, _| {
+                    for param in params {
+                        let index = PERF_EVENTS.iter().position(|name| *name == param.field);
+                        if let (Some(index), TypedValue::Boolean(enabled)) = (index, &param.value) {
+                            t.perf_events.retain(|(i, _)| *i != index);
+                            t.perf_events.push((index, *enabled));
+                        }
+                    }
+                    t.perf_events.sort_by_key(|(index, _)| *index);
+                    Ok(())
+                })
+            }
             TunableKind::Scheduler => {
                 // libvirt's test driver checks the weight and keeps nothing: its weight is always 50.
                 check_flags(set_flags, 0, "testDomainSetSchedulerParametersFlags")?;
@@ -431,6 +461,43 @@ impl World {
                 self.domain(dom).map(|_| ())
             }
         }
+    }
+
+    /// `virDomainGetTime`: the guest clock of a running (not paused) domain.
+    pub(in crate::driver::test) fn domain_time(
+        &self,
+        dom: &DomainRef,
+        time_flags: u32,
+    ) -> Result<(i64, u32)> {
+        check_flags(time_flags, 0, "testDomainGetTime")?;
+        let obj = self.domain(dom)?;
+        if obj.state != DomainState::Running {
+            return Err(op_invalid("domain is not running"));
+        }
+        let uuid = obj.uuid();
+        Ok(self
+            .guest_times
+            .get(&uuid)
+            .copied()
+            .unwrap_or((GUEST_CLOCK_SECONDS, 0)))
+    }
+
+    /// `virDomainSetTime`: kept in memory only, as libvirt's test driver keeps it.
+    pub(in crate::driver::test) fn set_domain_time(
+        &mut self,
+        dom: &DomainRef,
+        seconds: i64,
+        nseconds: u32,
+        time_flags: u32,
+    ) -> Result<()> {
+        check_flags(time_flags, flags::TIME_SYNC, "testDomainSetTime")?;
+        let obj = self.domain(dom)?;
+        if !obj.is_active() {
+            return Err(not_running());
+        }
+        let uuid = obj.uuid();
+        self.guest_times.insert(uuid, (seconds, nseconds));
+        Ok(())
     }
 
     /// `virDomainPinVcpuFlags`: the live definition of a running domain only, no flags.
