@@ -122,6 +122,18 @@ async fn tunables_commands_match_libvirts_test_driver() {
          domtime test; domtime test --time -5; domtime test",
         "suspend test; domtime test; domtime test --time 5; resume test; domtime test",
         "destroy test; domtime test; domtime test --now; perf test --enable cmt; perf test; perf test --live",
+        // blkdeviotune: a disk's throttling, in its <iotune>, with libvirt's test driver's checks.
+        "blkdeviotune test vda; blkdeviotune test /guest/diskimage1 --config",
+        "blkdeviotune test vda --total-bytes-sec 1000 --total-bytes-sec-max 2000 --group-name grp \
+         --read-iops-sec 5 --read-iops-sec-max 9 --size-iops-sec 3; blkdeviotune test vda; dumpxml test; \
+         blkdeviotune test vda --config",
+        "blkdeviotune test vda --total-bytes-sec 1000",
+        "blkdeviotune test vda --read-bytes-sec 5 --total-bytes-sec 6 --total-bytes-sec-max 9",
+        "blkdeviotune test vda --total-iops-sec-max 5 --write-iops-sec-max 5",
+        "blkdeviotune test vdb; blkdeviotune test vdb --total-bytes-sec 1",
+        "blkdeviotune test vda --read-bytes-sec-max 2000000000000000",
+        "blkdeviotune test vda --write-bytes-sec-max 10 --config; dumpxml test --inactive; destroy test; \
+         blkdeviotune test vda; blkdeviotune test vda --live",
         // Unknown domains.
         "memtune nosuch",
         "blkiotune nosuch --weight 1",
@@ -149,6 +161,7 @@ async fn the_read_only_socket_reads_tunables_and_refuses_changes() {
         &["vcpupin", "test"],
         &["emulatorpin", "test"],
         &["perf", "test"],
+        &["blkdeviotune", "test", "vda"],
     ] {
         let want = ok("test:///default", args).await;
         assert_eq!(ok(&ro, args).await, want, "virsh {args:?} (read-only)");
@@ -177,6 +190,10 @@ async fn the_read_only_socket_reads_tunables_and_refuses_changes() {
             "virDomainSetPerfEvents",
         ),
         (&["domtime", "test"], "virDomainGetTime"),
+        (
+            &["blkdeviotune", "test", "vda", "--total-iops-sec", "5"],
+            "virDomainSetBlockIoTune",
+        ),
         (&["domtime", "test", "--time", "5"], "virDomainSetTime"),
     ] {
         let (success, _, stderr) = virsh(&ro, args).await;
@@ -212,6 +229,8 @@ dom.pinVcpu(0, (True, False, True))
 dom.pinEmulator((False, True), 0)
 dom.setPerfEvents({"cmt": True, "mbml": False}, 0)
 dom.setTime({"seconds": 1000, "nseconds": 5}, 0)
+dom.setBlockIoTune("vda", {"group_name": "g1", "write_iops_sec": 7, "write_iops_sec_max": 8}, 0)
+print(sorted(dom.blockIoTune("vda", 0).items()))
 print(sorted(dom.perfEvents(0).items()))
 print(dom.getTime(0))
 print(sorted(dom.memoryParameters(0).items()))
@@ -351,6 +370,31 @@ async fn the_remote_driver_round_trips_tunables() {
     );
     remote.domain_set_time(&dom, -7, 9, 0).await.unwrap();
     assert_eq!(remote.domain_get_time(&dom, 0).await.unwrap(), (-7, 9));
+    remote
+        .domain_set_block_io_tune(
+            &dom,
+            "vda".into(),
+            vec![
+                param("group_name", TypedValue::String("g".into())),
+                param("read_bytes_sec_max", TypedValue::ULLong(77)),
+            ],
+            0,
+        )
+        .await
+        .unwrap();
+    let iotune = remote
+        .domain_get_block_io_tune(&dom, Some("vda".into()), 32, 0)
+        .await
+        .unwrap();
+    assert_eq!(iotune.len(), 20);
+    assert_eq!(
+        iotune[7],
+        param("read_bytes_sec_max", TypedValue::ULLong(77))
+    );
+    assert_eq!(
+        iotune[13],
+        param("group_name", TypedValue::String("g".into()))
+    );
     let inactive = remote.domain_get_xml_desc(&dom, 2).await.unwrap();
     assert!(
         inactive.contains("<soft_limit unit='KiB'>2048</soft_limit>"),

@@ -342,6 +342,28 @@ pub trait Driver: Send + Sync {
         let _ = (dom, cpumap, flags);
         unsupported("virDomainPinEmulator")
     }
+    /// A disk's block I/O throttling (`virDomainGetBlockIoTune`); `nparams` as for `domain_get_tunables`.
+    async fn domain_get_block_io_tune(
+        &self,
+        dom: &DomainRef,
+        disk: Option<String>,
+        nparams: u32,
+        flags: u32,
+    ) -> Result<Vec<TypedParam>> {
+        let _ = (dom, disk, nparams, flags);
+        unsupported("virDomainGetBlockIoTune")
+    }
+    /// Changes a disk's block I/O throttling (`virDomainSetBlockIoTune`).
+    async fn domain_set_block_io_tune(
+        &self,
+        dom: &DomainRef,
+        disk: String,
+        params: Vec<TypedParam>,
+        flags: u32,
+    ) -> Result<()> {
+        let _ = (dom, disk, params, flags);
+        unsupported("virDomainSetBlockIoTune")
+    }
     /// The guest's clock: seconds since the epoch and nanoseconds (`virDomainGetTime`).
     async fn domain_get_time(&self, dom: &DomainRef, flags: u32) -> Result<(i64, u32)> {
         let _ = (dom, flags);

@@ -275,6 +275,26 @@ impl Driver for ReadOnly {
     async fn domain_pin_emulator(&self, _: &DomainRef, _: Vec<u8>, _: u32) -> Result<()> {
         refuse("virDomainPinEmulator")
     }
+    async fn domain_get_block_io_tune(
+        &self,
+        dom: &DomainRef,
+        disk: Option<String>,
+        nparams: u32,
+        flags: u32,
+    ) -> Result<Vec<TypedParam>> {
+        self.inner
+            .domain_get_block_io_tune(dom, disk, nparams, flags)
+            .await
+    }
+    async fn domain_set_block_io_tune(
+        &self,
+        _: &DomainRef,
+        _: String,
+        _: Vec<TypedParam>,
+        _: u32,
+    ) -> Result<()> {
+        refuse("virDomainSetBlockIoTune")
+    }
     // Reading the guest clock needs a read-write connection in libvirt too.
     async fn domain_get_time(&self, _: &DomainRef, _: u32) -> Result<(i64, u32)> {
         refuse("virDomainGetTime")

@@ -1262,6 +1262,41 @@ impl Driver for RemoteDriver {
         };
         self.call(P::DomainPinEmulator, args).await
     }
+    async fn domain_get_block_io_tune(
+        &self,
+        dom: &DomainRef,
+        disk: Option<String>,
+        nparams: u32,
+        flags: u32,
+    ) -> Result<Vec<TypedParam>> {
+        use crate::rpc::proto_tunables::{
+            BlockIoTuneGetArgs, BlockIoTuneGetRet, BLOCK_IO_TUNE_PARAMETERS_MAX,
+        };
+        let _ = nparams;
+        let args = BlockIoTuneGetArgs {
+            dom: dom.clone(),
+            disk,
+            nparams: BLOCK_IO_TUNE_PARAMETERS_MAX as i32,
+            flags: flags | super::flags::TYPED_PARAM_STRING_OKAY,
+        };
+        let ret: BlockIoTuneGetRet = self.call(P::DomainGetBlockIoTune, args).await?;
+        Ok(ret.params.0)
+    }
+    async fn domain_set_block_io_tune(
+        &self,
+        dom: &DomainRef,
+        disk: String,
+        params: Vec<TypedParam>,
+        flags: u32,
+    ) -> Result<()> {
+        let args = crate::rpc::proto_tunables::BlockIoTuneSetArgs {
+            dom: dom.clone(),
+            disk,
+            params: crate::rpc::xdr::Array(params),
+            flags,
+        };
+        self.call(P::DomainSetBlockIoTune, args).await
+    }
     async fn domain_get_time(&self, dom: &DomainRef, flags: u32) -> Result<(i64, u32)> {
         let args = DomainFlagsArgs {
             dom: dom.clone(),

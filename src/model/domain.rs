@@ -86,6 +86,8 @@ pub struct DiskDef {
     pub target_bus: Option<String>,
     pub readonly: bool,
     pub shareable: bool,
+    /// `<iotune>`: block I/O throttling.
+    pub iotune: crate::model::tunables::BlockIoTune,
 }
 
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
@@ -723,7 +725,14 @@ fn format_devices(w: &mut XmlWriter, devices: &Devices, options: &DomainXmlOptio
 fn parse_disk(cx: &Ctx, node: &Node) -> Result<DiskDef> {
     cx.check(
         node,
-        &["driver", "source", "target", "readonly", "shareable"],
+        &[
+            "driver",
+            "source",
+            "target",
+            "iotune",
+            "readonly",
+            "shareable",
+        ],
         &["type", "device"],
     )?;
     let disk_type = cx
@@ -735,6 +744,7 @@ fn parse_disk(cx: &Ctx, node: &Node) -> Result<DiskDef> {
     let mut disk = DiskDef {
         disk_type,
         device,
+        iotune: crate::model::tunables::parse_iotune(cx, node)?,
         ..DiskDef::default()
     };
     if let Some(driver) = node.child("driver") {
@@ -806,6 +816,7 @@ fn format_disk(w: &mut XmlWriter, disk: &DiskDef) {
             .with("dev", &disk.target_dev)
             .opt("bus", disk.target_bus.as_deref()),
     );
+    crate::model::tunables::format_iotune(w, &disk.iotune);
     if disk.readonly {
         w.empty("readonly", Attrs::new());
     }

@@ -57,6 +57,84 @@ pub struct Tunables {
     pub perf_events: Vec<(usize, bool)>,
 }
 
+/// The block I/O throttling fields, in libvirt's order (`VIR_DOMAIN_BLOCK_IOTUNE_*`); `group_name` sits between
+/// `size_iops_sec` and the `*_max_length` ones.
+pub const IOTUNE_FIELDS: [&str; 19] = [
+    "total_bytes_sec",
+    "read_bytes_sec",
+    "write_bytes_sec",
+    "total_iops_sec",
+    "read_iops_sec",
+    "write_iops_sec",
+    "total_bytes_sec_max",
+    "read_bytes_sec_max",
+    "write_bytes_sec_max",
+    "total_iops_sec_max",
+    "read_iops_sec_max",
+    "write_iops_sec_max",
+    "size_iops_sec",
+    "total_bytes_sec_max_length",
+    "read_bytes_sec_max_length",
+    "write_bytes_sec_max_length",
+    "total_iops_sec_max_length",
+    "read_iops_sec_max_length",
+    "write_iops_sec_max_length",
+];
+
+/// How many of [`IOTUNE_FIELDS`] come before `group_name`.
+pub const IOTUNE_FIELDS_BEFORE_GROUP: usize = 13;
+
+/// A disk's `<iotune>`: values by [`IOTUNE_FIELDS`] index (0 is unset) and the throttle group's name.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct BlockIoTune {
+    pub values: [u64; 19],
+    pub group_name: Option<String>,
+}
+
+impl BlockIoTune {
+    /// The value of a field by name (0 for an unknown one).
+    pub fn get(&self, field: &str) -> u64 {
+        IOTUNE_FIELDS
+            .iter()
+            .position(|f| *f == field)
+            .map(|i| self.values[i])
+            .unwrap_or(0)
+    }
+}
+
+/// Reads a `<disk>`'s `<iotune>`.
+pub(crate) fn parse_iotune(cx: &Ctx, disk: &Node) -> Result<BlockIoTune> {
+    let mut iotune = BlockIoTune::default();
+    if let Some(node) = disk.child("iotune") {
+        for (index, field) in IOTUNE_FIELDS.iter().enumerate() {
+            if let Some(child) = node.child(field) {
+                iotune.values[index] = decimal(cx, child)?;
+            }
+        }
+        iotune.group_name = node.child_text("group_name").map(str::to_string);
+    }
+    Ok(iotune)
+}
+
+/// Writes a `<disk>`'s `<iotune>` when anything is set.
+pub(crate) fn format_iotune(w: &mut XmlWriter, iotune: &BlockIoTune) {
+    if iotune.values.iter().all(|v| *v == 0) && iotune.group_name.is_none() {
+        return;
+    }
+    w.open("iotune", Attrs::new());
+    for (index, field) in IOTUNE_FIELDS.iter().enumerate() {
+        if index == IOTUNE_FIELDS_BEFORE_GROUP {
+            if let Some(group) = &iotune.group_name {
+                w.text("group_name", Attrs::new(), group);
+            }
+        }
+        if iotune.values[index] != 0 {
+            w.text(field, Attrs::new(), &iotune.values[index].to_string());
+        }
+    }
+    w.close("iotune");
+}
+
 /// One `<blkiotune><device>`; zero values are unset.
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
 pub struct BlkioDevice {

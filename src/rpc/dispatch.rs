@@ -411,6 +411,7 @@ pub fn allowed_read_only(proc_: Procedure) -> bool {
                 | P::DomainGetNumaParameters
                 | P::DomainGetEmulatorPinInfo
                 | P::DomainGetPerfEvents
+                | P::DomainGetBlockIoTune
                 | P::ConnectDomainEventRegisterAny
                 | P::ConnectDomainEventDeregisterAny
                 | P::ConnectDomainEventCallbackRegisterAny
@@ -1246,6 +1247,40 @@ async fn call_driver(driver: &dyn Driver, call: Call) -> Result<Reply> {
                 .domain_set_tunables(&args.dom, kind, args.params.0, args.flags)
                 .await?;
             Reply::DomainSetPerfEvents(())
+        }
+        Call::DomainGetBlockIoTune(args) => {
+            let Ok(room) = u32::try_from(args.nparams) else {
+                return Err(rpc_error("nparams must not be negative"));
+            };
+            if room > proto_tunables::BLOCK_IO_TUNE_PARAMETERS_MAX {
+                return Err(rpc_error("nparams too large"));
+            }
+            let mut params = driver
+                .domain_get_block_io_tune(&args.dom, args.disk, room, args.flags)
+                .await?;
+            let ret = if room == 0 {
+                let nparams = clamp_i32(params.len());
+                proto_tunables::BlockIoTuneGetRet {
+                    params: Array(Vec::new()),
+                    nparams,
+                }
+            } else {
+                params.truncate(room as usize);
+                if args.flags & f::TYPED_PARAM_STRING_OKAY == 0 {
+                    params.retain(|p| !matches!(p.value, crate::driver::TypedValue::String(_)));
+                }
+                proto_tunables::BlockIoTuneGetRet {
+                    params: Array(params),
+                    nparams: 0,
+                }
+            };
+            Reply::DomainGetBlockIoTune(ret)
+        }
+        Call::DomainSetBlockIoTune(args) => {
+            driver
+                .domain_set_block_io_tune(&args.dom, args.disk, args.params.0, args.flags)
+                .await?;
+            Reply::DomainSetBlockIoTune(())
         }
         Call::DomainGetTime(args) => {
             let (seconds, nseconds) = driver.domain_get_time(&args.dom, args.flags).await?;

@@ -470,6 +470,8 @@ remote_procedures! {
     DomainSetPerfEvents: PerfEventsSetArgs => ();
     DomainGetTime: DomainFlagsArgs => DomainGetTimeRet;
     DomainSetTime: DomainSetTimeArgs => ();
+    DomainGetBlockIoTune: BlockIoTuneGetArgs => BlockIoTuneGetRet;
+    DomainSetBlockIoTune: BlockIoTuneSetArgs => ();
     ConnectDomainEventRegisterAny: IntArgs => ();
     ConnectDomainEventDeregisterAny: IntArgs => ();
     ConnectDomainEventCallbackRegisterAny: CallbackRegisterArgs => IntRet;
@@ -543,7 +545,7 @@ mod tests {
             .map(Procedure::from_number)
             .filter(|p| has_codec(*p))
             .count();
-        assert_eq!(known, 146);
+        assert_eq!(known, 148);
         assert!(!has_codec(Procedure::DomainGetJobStats));
         assert!(!has_codec(Procedure::Unknown(9999)));
     }

@@ -23,6 +23,24 @@ xdr_struct! {
     /// `remote_domain_set_{memory,blkio,numa}_parameters_args` and `..._scheduler_parameters_flags_args`.
     pub struct TunablesSetArgs { pub dom: DomainRef, pub params: TunableParams, pub flags: u32 }
 }
+/// `REMOTE_DOMAIN_BLOCK_IO_TUNE_PARAMETERS_MAX`.
+pub const BLOCK_IO_TUNE_PARAMETERS_MAX: u32 = 32;
+
+xdr_struct! {
+    pub struct BlockIoTuneGetArgs { pub dom: DomainRef, pub disk: Option<String>, pub nparams: i32, pub flags: u32 }
+}
+xdr_struct! {
+    pub struct BlockIoTuneGetRet { pub params: Array<TypedParam, BLOCK_IO_TUNE_PARAMETERS_MAX>, pub nparams: i32 }
+}
+xdr_struct! {
+    pub struct BlockIoTuneSetArgs {
+        pub dom: DomainRef,
+        pub disk: String,
+        pub params: Array<TypedParam, BLOCK_IO_TUNE_PARAMETERS_MAX>,
+        pub flags: u32,
+    }
+}
+
 /// `REMOTE_DOMAIN_PERF_EVENTS_MAX`.
 pub const PERF_EVENTS_MAX: u32 = 64;
 

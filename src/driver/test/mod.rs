@@ -462,6 +462,26 @@ impl Driver for TestDriver {
         self.change(move |w, s| w.pin_domain_emulator(s, &dom, &cpumap, flags))
             .await
     }
+    async fn domain_get_block_io_tune(
+        &self,
+        dom: &DomainRef,
+        disk: Option<String>,
+        nparams: u32,
+        flags: u32,
+    ) -> Result<Vec<TypedParam>> {
+        self.read(|w| w.domain_block_io_tune(dom, disk.as_deref(), nparams, flags))
+    }
+    async fn domain_set_block_io_tune(
+        &self,
+        dom: &DomainRef,
+        disk: String,
+        params: Vec<TypedParam>,
+        flags: u32,
+    ) -> Result<()> {
+        let dom = dom.clone();
+        self.change(move |w, s| w.set_domain_block_io_tune(s, &dom, &disk, &params, flags))
+            .await
+    }
     async fn domain_get_time(&self, dom: &DomainRef, flags: u32) -> Result<(i64, u32)> {
         self.read(|w| w.domain_time(dom, flags))
     }

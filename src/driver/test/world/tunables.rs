@@ -5,9 +5,12 @@
 use super::*;
 use crate::driver::{TunableKind, TypedParam, TypedValue};
 use crate::model::tunables::{
-    cpus_of_map, format_cpu_list, map_of_cpus, parse_cpu_list, BlkioDevice, Tunables, NUMA_MODES,
-    PERF_EVENTS,
+    cpus_of_map, format_cpu_list, map_of_cpus, parse_cpu_list, BlkioDevice, BlockIoTune, Tunables,
+    IOTUNE_FIELDS, IOTUNE_FIELDS_BEFORE_GROUP, NUMA_MODES, PERF_EVENTS,
 };
+
+/// The highest throttle libvirt's test driver accepts.
+const BLOCK_IOTUNE_MAX: u64 = 1_000_000_000_000_000;
 
 /// The clock every guest of libvirt's test driver starts with (seconds since the epoch).
 const GUEST_CLOCK_SECONDS: i64 = 627_319_920;
@@ -461,6 +464,135 @@ impl World {
                 self.domain(dom).map(|_| ())
             }
         }
+    }
+
+    /// `virDomainGetBlockIoTune`: the 20 throttling parameters of a disk (by target or source).
+    pub(in crate::driver::test) fn domain_block_io_tune(
+        &self,
+        dom: &DomainRef,
+        disk: Option<&str>,
+        nparams: u32,
+        get_flags: u32,
+    ) -> Result<Vec<TypedParam>> {
+        check_flags(
+            get_flags,
+            flags::AFFECT_LIVE | flags::AFFECT_CONFIG | flags::TYPED_PARAM_STRING_OKAY,
+            "testDomainGetBlockIoTune",
+        )?;
+        let iotune = if nparams == 0 {
+            BlockIoTune::default()
+        } else {
+            let def = Self::one_def(self.domain(dom)?, get_flags)?;
+            let path = disk.unwrap_or("(null)");
+            let found = def
+                .devices
+                .disks
+                .iter()
+                .find(|d| d.target_dev == path || d.source.as_deref() == Some(path));
+            let Some(found) = found else {
+                return Err(Error::invalid_arg(
+                    ErrorDomain::TEST,
+                    format!("disk '{path}' was not found in the domain config"),
+                ));
+            };
+            found.iotune.clone()
+        };
+        let mut params = Vec::with_capacity(20);
+        for (index, field) in IOTUNE_FIELDS.iter().enumerate() {
+            if index == IOTUNE_FIELDS_BEFORE_GROUP {
+                params.push(string_param(
+                    "group_name",
+                    iotune.group_name.clone().unwrap_or_default(),
+                ));
+            }
+            params.push(TypedParam {
+                field: (*field).into(),
+                value: TypedValue::ULLong(iotune.values[index]),
+            });
+        }
+        Ok(params)
+    }
+
+    /// `virDomainSetBlockIoTune`, with libvirt's test driver's checks.
+    pub(in crate::driver::test) fn set_domain_block_io_tune(
+        &mut self,
+        store: &Store,
+        dom: &DomainRef,
+        disk: &str,
+        params: &[TypedParam],
+        set_flags: u32,
+    ) -> Result<()> {
+        check_flags(
+            set_flags,
+            flags::AFFECT_LIVE | flags::AFFECT_CONFIG,
+            "testDomainSetBlockIoTune",
+        )?;
+        let mut allowed: Vec<(&str, &str)> = IOTUNE_FIELDS.iter().map(|f| (*f, "ullong")).collect();
+        allowed.push(("group_name", "string"));
+        validate(params, &allowed)?;
+        let mut changed = self.domain(dom)?.clone();
+        let impact = domains::impact(&changed, set_flags, true)?;
+        let def = if impact.live {
+            changed.live_def.as_mut()
+        } else {
+            changed.persistent_def.as_mut()
+        };
+        let target = def.and_then(|def| {
+            def.devices
+                .disks
+                .iter_mut()
+                .find(|d| d.target_dev == disk || d.source.as_deref() == Some(disk))
+        });
+        let Some(target) = target else {
+            return Err(Error::invalid_arg(
+                ErrorDomain::TEST,
+                format!("missing persistent configuration for disk '{disk}'"),
+            ));
+        };
+        let mut info = target.iotune.clone();
+        for param in params {
+            match &param.value {
+                TypedValue::ULLong(value) => {
+                    if *value > BLOCK_IOTUNE_MAX {
+                        return Err(Error::with_detail(
+                            ErrorCode::ARGUMENT_UNSUPPORTED,
+                            ErrorDomain::TEST,
+                            format!(
+                                "block I/O throttle limit value must be no more than {BLOCK_IOTUNE_MAX}"
+                            ),
+                        ));
+                    }
+                    if let Some(index) = IOTUNE_FIELDS.iter().position(|f| *f == param.field) {
+                        info.values[index] = *value;
+                    }
+                }
+                TypedValue::String(group) => info.group_name = Some(group.clone()),
+                _ => {}
+            }
+        }
+        let v = |name: &str| info.get(name);
+        for kind in ["bytes_sec", "iops_sec", "bytes_sec_max", "iops_sec_max"] {
+            let total = v(&format!("total_{kind}"));
+            if total != 0 && (v(&format!("read_{kind}")) != 0 || v(&format!("write_{kind}")) != 0) {
+                return Err(Error::invalid_arg(
+                    ErrorDomain::TEST,
+                    format!("total and read/write of {kind} cannot be set at the same time"),
+                ));
+            }
+        }
+        for field in IOTUNE_FIELDS.iter().take(6) {
+            let max = format!("{field}_max");
+            if v(field) > v(&max) {
+                return Err(Error::invalid_arg(
+                    ErrorDomain::TEST,
+                    format!("{field} cannot be set higher than {max} "),
+                ));
+            }
+        }
+        target.iotune = info;
+        store.save_domain(&changed)?;
+        self.domains.insert(changed.uuid(), changed);
+        Ok(())
     }
 
     /// `virDomainGetTime`: the guest clock of a running (not paused) domain.
