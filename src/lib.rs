@@ -56,6 +56,7 @@ pub use daemon::{default_config_path, Daemon, DaemonError, DaemonOptions, Shutdo
 pub use driver::qemu::{command as qemu_command, qmp as qemu_qmp, QemuDriver, QemuMode};
 pub use driver::remote::{default_socket_path, RemoteDriver, RemoteOptions};
 pub use driver::test::TestDriver;
+pub use driver::TunableKind;
 pub use driver::{
     event, flags, pool_state, reason, vol_type, DomainEvent, DomainInfo, DomainRef, DomainState,
     Driver, InterfaceRef, MemoryStat, NetworkRef, NodeCpuMap, NodeInfo, PoolInfo, PoolRef,

@@ -274,6 +274,112 @@ pub trait Driver: Send + Sync {
         let _ = (dom, flags);
         unsupported("virDomainGetSchedulerParametersFlags")
     }
+    // ---- tunables lane ----
+    /// Every parameter of one tunables family for the live or persistent definition (`flags`: `AFFECT_*`,
+    /// `TYPED_PARAM_STRING_OKAY`); the RPC layer trims the list to the `nparams` the caller has room for.
+    /// `nparams` 0 asks only how many there are: then the answer's length counts, not its values.
+    async fn domain_get_tunables(
+        &self,
+        dom: &DomainRef,
+        kind: TunableKind,
+        nparams: u32,
+        flags: u32,
+    ) -> Result<Vec<TypedParam>> {
+        let _ = (dom, nparams, flags);
+        unsupported(match kind {
+            TunableKind::Memory => "virDomainGetMemoryParameters",
+            TunableKind::Blkio => "virDomainGetBlkioParameters",
+            TunableKind::Numa => "virDomainGetNumaParameters",
+            TunableKind::Scheduler => "virDomainGetSchedulerParametersFlags",
+            TunableKind::Perf => "virDomainGetPerfEvents",
+        })
+    }
+    /// Changes some parameters of one tunables family (`flags`: `AFFECT_*`).
+    async fn domain_set_tunables(
+        &self,
+        dom: &DomainRef,
+        kind: TunableKind,
+        params: Vec<TypedParam>,
+        flags: u32,
+    ) -> Result<()> {
+        let _ = (dom, params, flags);
+        unsupported(match kind {
+            TunableKind::Memory => "virDomainSetMemoryParameters",
+            TunableKind::Blkio => "virDomainSetBlkioParameters",
+            TunableKind::Numa => "virDomainSetNumaParameters",
+            TunableKind::Scheduler => "virDomainSetSchedulerParametersFlags",
+            TunableKind::Perf => "virDomainSetPerfEvents",
+        })
+    }
+    /// Pins vCPU `vcpu` to the CPUs set in `cpumap` (`virDomainPinVcpuFlags`).
+    async fn domain_pin_vcpu(
+        &self,
+        dom: &DomainRef,
+        vcpu: u32,
+        cpumap: Vec<u8>,
+        flags: u32,
+    ) -> Result<()> {
+        let _ = (dom, vcpu, cpumap, flags);
+        unsupported("virDomainPinVcpuFlags")
+    }
+    /// The emulator threads' CPU map, `map_len` bytes (`virDomainGetEmulatorPinInfo`).
+    async fn domain_get_emulator_pin_info(
+        &self,
+        dom: &DomainRef,
+        map_len: u32,
+        flags: u32,
+    ) -> Result<Vec<u8>> {
+        let _ = (dom, map_len, flags);
+        unsupported("virDomainGetEmulatorPinInfo")
+    }
+    /// Pins the emulator threads to the CPUs set in `cpumap` (`virDomainPinEmulator`).
+    async fn domain_pin_emulator(
+        &self,
+        dom: &DomainRef,
+        cpumap: Vec<u8>,
+        flags: u32,
+    ) -> Result<()> {
+        let _ = (dom, cpumap, flags);
+        unsupported("virDomainPinEmulator")
+    }
+    /// A disk's block I/O throttling (`virDomainGetBlockIoTune`); `nparams` as for `domain_get_tunables`.
+    async fn domain_get_block_io_tune(
+        &self,
+        dom: &DomainRef,
+        disk: Option<String>,
+        nparams: u32,
+        flags: u32,
+    ) -> Result<Vec<TypedParam>> {
+        let _ = (dom, disk, nparams, flags);
+        unsupported("virDomainGetBlockIoTune")
+    }
+    /// Changes a disk's block I/O throttling (`virDomainSetBlockIoTune`).
+    async fn domain_set_block_io_tune(
+        &self,
+        dom: &DomainRef,
+        disk: String,
+        params: Vec<TypedParam>,
+        flags: u32,
+    ) -> Result<()> {
+        let _ = (dom, disk, params, flags);
+        unsupported("virDomainSetBlockIoTune")
+    }
+    /// The guest's clock: seconds since the epoch and nanoseconds (`virDomainGetTime`).
+    async fn domain_get_time(&self, dom: &DomainRef, flags: u32) -> Result<(i64, u32)> {
+        let _ = (dom, flags);
+        unsupported("virDomainGetTime")
+    }
+    /// Sets the guest's clock (`flags`: `TIME_SYNC`) (`virDomainSetTime`).
+    async fn domain_set_time(
+        &self,
+        dom: &DomainRef,
+        seconds: i64,
+        nseconds: u32,
+        flags: u32,
+    ) -> Result<()> {
+        let _ = (dom, seconds, nseconds, flags);
+        unsupported("virDomainSetTime")
+    }
     /// Up to `max_stats` balloon/memory statistics of a running domain (`virDomainMemoryStats`).
     async fn domain_memory_stats(
         &self,

@@ -242,6 +242,76 @@ impl Driver for ReadOnly {
     ) -> Result<Vec<TypedParam>> {
         self.inner.domain_get_scheduler_parameters(dom, flags).await
     }
+    // tunables lane: reads pass, changes are refused.
+    async fn domain_get_tunables(
+        &self,
+        dom: &DomainRef,
+        kind: super::TunableKind,
+        nparams: u32,
+        flags: u32,
+    ) -> Result<Vec<TypedParam>> {
+        self.inner
+            .domain_get_tunables(dom, kind, nparams, flags)
+            .await
+    }
+    async fn domain_set_tunables(
+        &self,
+        _dom: &DomainRef,
+        kind: super::TunableKind,
+        _params: Vec<TypedParam>,
+        _flags: u32,
+    ) -> Result<()> {
+        refuse(match kind {
+            super::TunableKind::Memory => "virDomainSetMemoryParameters",
+            super::TunableKind::Blkio => "virDomainSetBlkioParameters",
+            super::TunableKind::Numa => "virDomainSetNumaParameters",
+            super::TunableKind::Scheduler => "virDomainSetSchedulerParametersFlags",
+            super::TunableKind::Perf => "virDomainSetPerfEvents",
+        })
+    }
+    async fn domain_pin_vcpu(&self, _: &DomainRef, _: u32, _: Vec<u8>, _: u32) -> Result<()> {
+        refuse("virDomainPinVcpuFlags")
+    }
+    async fn domain_get_emulator_pin_info(
+        &self,
+        dom: &DomainRef,
+        map_len: u32,
+        flags: u32,
+    ) -> Result<Vec<u8>> {
+        self.inner
+            .domain_get_emulator_pin_info(dom, map_len, flags)
+            .await
+    }
+    async fn domain_pin_emulator(&self, _: &DomainRef, _: Vec<u8>, _: u32) -> Result<()> {
+        refuse("virDomainPinEmulator")
+    }
+    async fn domain_get_block_io_tune(
+        &self,
+        dom: &DomainRef,
+        disk: Option<String>,
+        nparams: u32,
+        flags: u32,
+    ) -> Result<Vec<TypedParam>> {
+        self.inner
+            .domain_get_block_io_tune(dom, disk, nparams, flags)
+            .await
+    }
+    async fn domain_set_block_io_tune(
+        &self,
+        _: &DomainRef,
+        _: String,
+        _: Vec<TypedParam>,
+        _: u32,
+    ) -> Result<()> {
+        refuse("virDomainSetBlockIoTune")
+    }
+    // Reading the guest clock needs a read-write connection in libvirt too.
+    async fn domain_get_time(&self, _: &DomainRef, _: u32) -> Result<(i64, u32)> {
+        refuse("virDomainGetTime")
+    }
+    async fn domain_set_time(&self, _: &DomainRef, _: i64, _: u32, _: u32) -> Result<()> {
+        refuse("virDomainSetTime")
+    }
     async fn domain_memory_stats(
         &self,
         dom: &DomainRef,

@@ -1160,6 +1160,173 @@ impl Driver for RemoteDriver {
             .await?;
         Ok(ret.params.0)
     }
+    // ---- tunables lane ----
+    async fn domain_get_tunables(
+        &self,
+        dom: &DomainRef,
+        kind: super::TunableKind,
+        nparams: u32,
+        flags: u32,
+    ) -> Result<Vec<TypedParam>> {
+        let _ = nparams;
+        use crate::rpc::proto_tunables::{TunablesGetArgs, TunablesGetRet, TUNABLE_PARAMETERS_MAX};
+        let procedure = match kind {
+            super::TunableKind::Memory => P::DomainGetMemoryParameters,
+            super::TunableKind::Blkio => P::DomainGetBlkioParameters,
+            super::TunableKind::Numa => P::DomainGetNumaParameters,
+            super::TunableKind::Scheduler => {
+                return self.domain_get_scheduler_parameters(dom, flags).await
+            }
+            super::TunableKind::Perf => {
+                let args = DomainFlagsArgs {
+                    dom: dom.clone(),
+                    flags,
+                };
+                let ret: crate::rpc::proto_tunables::PerfEventsRet =
+                    self.call(P::DomainGetPerfEvents, args).await?;
+                return Ok(ret.params.0);
+            }
+        };
+        // This client decodes string-typed parameters, so it asks for them as libvirt's client library does.
+        let args = TunablesGetArgs {
+            dom: dom.clone(),
+            nparams: TUNABLE_PARAMETERS_MAX as i32,
+            flags: flags | super::flags::TYPED_PARAM_STRING_OKAY,
+        };
+        let ret: TunablesGetRet = self.call(procedure, args).await?;
+        Ok(ret.params.0)
+    }
+    async fn domain_set_tunables(
+        &self,
+        dom: &DomainRef,
+        kind: super::TunableKind,
+        params: Vec<TypedParam>,
+        flags: u32,
+    ) -> Result<()> {
+        use crate::rpc::proto_tunables::TunablesSetArgs;
+        let procedure = match kind {
+            super::TunableKind::Memory => P::DomainSetMemoryParameters,
+            super::TunableKind::Blkio => P::DomainSetBlkioParameters,
+            super::TunableKind::Numa => P::DomainSetNumaParameters,
+            super::TunableKind::Scheduler => P::DomainSetSchedulerParametersFlags,
+            super::TunableKind::Perf => {
+                let args = crate::rpc::proto_tunables::PerfEventsSetArgs {
+                    dom: dom.clone(),
+                    params: crate::rpc::xdr::Array(params),
+                    flags,
+                };
+                return self.call(P::DomainSetPerfEvents, args).await;
+            }
+        };
+        let args = TunablesSetArgs {
+            dom: dom.clone(),
+            params: crate::rpc::xdr::Array(params),
+            flags,
+        };
+        self.call(procedure, args).await
+    }
+    async fn domain_pin_vcpu(
+        &self,
+        dom: &DomainRef,
+        vcpu: u32,
+        cpumap: Vec<u8>,
+        flags: u32,
+    ) -> Result<()> {
+        let args = crate::rpc::proto_tunables::PinVcpuFlagsArgs {
+            dom: dom.clone(),
+            vcpu,
+            cpumap: crate::rpc::xdr::Opaque(cpumap),
+            flags,
+        };
+        self.call(P::DomainPinVcpuFlags, args).await
+    }
+    async fn domain_get_emulator_pin_info(
+        &self,
+        dom: &DomainRef,
+        map_len: u32,
+        flags: u32,
+    ) -> Result<Vec<u8>> {
+        use crate::rpc::proto_tunables::{EmulatorPinInfoArgs, EmulatorPinInfoRet};
+        let args = EmulatorPinInfoArgs {
+            dom: dom.clone(),
+            map_len: i32::try_from(map_len).unwrap_or(i32::MAX),
+            flags,
+        };
+        let ret: EmulatorPinInfoRet = self.call(P::DomainGetEmulatorPinInfo, args).await?;
+        Ok(ret.cpumaps.0)
+    }
+    async fn domain_pin_emulator(
+        &self,
+        dom: &DomainRef,
+        cpumap: Vec<u8>,
+        flags: u32,
+    ) -> Result<()> {
+        let args = crate::rpc::proto_tunables::PinEmulatorArgs {
+            dom: dom.clone(),
+            cpumap: crate::rpc::xdr::Opaque(cpumap),
+            flags,
+        };
+        self.call(P::DomainPinEmulator, args).await
+    }
+    async fn domain_get_block_io_tune(
+        &self,
+        dom: &DomainRef,
+        disk: Option<String>,
+        nparams: u32,
+        flags: u32,
+    ) -> Result<Vec<TypedParam>> {
+        use crate::rpc::proto_tunables::{
+            BlockIoTuneGetArgs, BlockIoTuneGetRet, BLOCK_IO_TUNE_PARAMETERS_MAX,
+        };
+        let _ = nparams;
+        let args = BlockIoTuneGetArgs {
+            dom: dom.clone(),
+            disk,
+            nparams: BLOCK_IO_TUNE_PARAMETERS_MAX as i32,
+            flags: flags | super::flags::TYPED_PARAM_STRING_OKAY,
+        };
+        let ret: BlockIoTuneGetRet = self.call(P::DomainGetBlockIoTune, args).await?;
+        Ok(ret.params.0)
+    }
+    async fn domain_set_block_io_tune(
+        &self,
+        dom: &DomainRef,
+        disk: String,
+        params: Vec<TypedParam>,
+        flags: u32,
+    ) -> Result<()> {
+        let args = crate::rpc::proto_tunables::BlockIoTuneSetArgs {
+            dom: dom.clone(),
+            disk,
+            params: crate::rpc::xdr::Array(params),
+            flags,
+        };
+        self.call(P::DomainSetBlockIoTune, args).await
+    }
+    async fn domain_get_time(&self, dom: &DomainRef, flags: u32) -> Result<(i64, u32)> {
+        let args = DomainFlagsArgs {
+            dom: dom.clone(),
+            flags,
+        };
+        let ret: crate::rpc::proto_tunables::DomainGetTimeRet =
+            self.call(P::DomainGetTime, args).await?;
+        Ok((ret.seconds, ret.nseconds))
+    }
+    async fn domain_set_time(
+        &self,
+        dom: &DomainRef,
+        seconds: i64,
+        nseconds: u32,
+        flags: u32,
+    ) -> Result<()> {
+        let args = crate::rpc::proto_tunables::DomainSetTimeArgs {
+            dom: dom.clone(),
+            seconds,
+            nseconds,
+            flags,
+        };
+        self.call(P::DomainSetTime, args).await
+    }
     async fn domain_memory_stats(
         &self,
         dom: &DomainRef,

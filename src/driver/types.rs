@@ -102,6 +102,21 @@ pub enum TypedValue {
     String(String),
 }
 
+/// Which typed-parameter family a tunables get/set addresses (tunables lane).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum TunableKind {
+    /// `virDomain{Get,Set}MemoryParameters`: `<memtune>`.
+    Memory,
+    /// `virDomain{Get,Set}BlkioParameters`: `<blkiotune>`.
+    Blkio,
+    /// `virDomain{Get,Set}NumaParameters`: `<numatune>`.
+    Numa,
+    /// `virDomainSetSchedulerParametersFlags` (reads stay on `domain_get_scheduler_parameters`).
+    Scheduler,
+    /// `virDomain{Get,Set}PerfEvents`: `<perf>`.
+    Perf,
+}
+
 /// `virDomainState`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug, serde::Serialize, serde::Deserialize)]
 #[repr(i32)]
@@ -335,6 +350,10 @@ pub mod flags {
     pub const VCPU_MAXIMUM: u32 = 1 << 2;
     pub const VCPU_GUEST: u32 = 1 << 3;
     pub const VCPU_HOTPLUGGABLE: u32 = 1 << 4;
+    /// `VIR_TYPED_PARAM_STRING_OKAY`: the caller can take string-typed parameters back.
+    pub const TYPED_PARAM_STRING_OKAY: u32 = 1 << 2;
+    /// `VIR_DOMAIN_TIME_SYNC`: set the guest clock from its RTC.
+    pub const TIME_SYNC: u32 = 1 << 0;
 
     // virStoragePoolBuildFlags
     pub const POOL_BUILD_NEW: u32 = 0;

@@ -34,6 +34,8 @@ pub struct DomainDef {
     pub on_reboot: Option<String>,
     pub on_crash: Option<String>,
     pub devices: Devices,
+    /// `<blkiotune>`, `<memtune>`, `<cputune>`, `<numatune>`.
+    pub tunables: crate::model::tunables::Tunables,
 }
 
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
@@ -84,6 +86,8 @@ pub struct DiskDef {
     pub target_bus: Option<String>,
     pub readonly: bool,
     pub shareable: bool,
+    /// `<iotune>`: block I/O throttling.
+    pub iotune: crate::model::tunables::BlockIoTune,
 }
 
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
@@ -285,6 +289,11 @@ impl DomainDef {
                 "on_reboot",
                 "on_crash",
                 "devices",
+                "blkiotune",
+                "memtune",
+                "cputune",
+                "numatune",
+                "perf",
             ],
             &["type", "id"],
         )?;
@@ -386,6 +395,7 @@ impl DomainDef {
             Some(node) => parse_devices(&cx, node)?,
             None => Devices::default(),
         };
+        let tunables = crate::model::tunables::parse(&cx, &root)?;
 
         Ok(Self {
             domain_type,
@@ -405,6 +415,7 @@ impl DomainDef {
             on_reboot,
             on_crash,
             devices,
+            tunables,
         })
     }
 
@@ -431,6 +442,7 @@ impl DomainDef {
             Attrs::new().with("unit", "KiB"),
             &self.current_memory_kib.to_string(),
         );
+        crate::model::tunables::format_memory_side(&mut w, &self.tunables);
         let current = (self.current_vcpus != self.vcpus).then_some(self.current_vcpus);
         w.text(
             "vcpu",
@@ -439,6 +451,7 @@ impl DomainDef {
                 .opt("current", current),
             &self.vcpus.to_string(),
         );
+        crate::model::tunables::format_cpu_side(&mut w, &self.tunables);
         format_os(&mut w, &self.os);
         let features = &self.features;
         if features.acpi || features.apic || features.pae {
@@ -463,6 +476,7 @@ impl DomainDef {
         w.opt_text("on_poweroff", self.on_poweroff.as_deref());
         w.opt_text("on_reboot", self.on_reboot.as_deref());
         w.opt_text("on_crash", self.on_crash.as_deref());
+        crate::model::tunables::format_perf(&mut w, &self.tunables);
         format_devices(&mut w, &self.devices, options);
         w.close("domain");
         w.finish()
@@ -711,7 +725,14 @@ fn format_devices(w: &mut XmlWriter, devices: &Devices, options: &DomainXmlOptio
 fn parse_disk(cx: &Ctx, node: &Node) -> Result<DiskDef> {
     cx.check(
         node,
-        &["driver", "source", "target", "readonly", "shareable"],
+        &[
+            "driver",
+            "source",
+            "target",
+            "iotune",
+            "readonly",
+            "shareable",
+        ],
         &["type", "device"],
     )?;
     let disk_type = cx
@@ -723,6 +744,7 @@ fn parse_disk(cx: &Ctx, node: &Node) -> Result<DiskDef> {
     let mut disk = DiskDef {
         disk_type,
         device,
+        iotune: crate::model::tunables::parse_iotune(cx, node)?,
         ..DiskDef::default()
     };
     if let Some(driver) = node.child("driver") {
@@ -794,6 +816,7 @@ fn format_disk(w: &mut XmlWriter, disk: &DiskDef) {
             .with("dev", &disk.target_dev)
             .opt("bus", disk.target_bus.as_deref()),
     );
+    crate::model::tunables::format_iotune(w, &disk.iotune);
     if disk.readonly {
         w.empty("readonly", Attrs::new());
     }

@@ -6,6 +6,7 @@ mod mac;
 mod names;
 mod network;
 mod storage;
+pub mod tunables;
 mod units;
 mod xml;
 

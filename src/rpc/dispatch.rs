@@ -16,8 +16,9 @@ use super::packet::{
 };
 use super::procedures::Procedure;
 use super::proto::{self, auth_type, feature, Call, RemoteError, Reply};
+use super::proto_tunables;
 use super::xdr::{Array, CharArray, FixedChars, Opaque, Xdr};
-use crate::driver::{flags, DomainEvent, DomainRef, Driver};
+use crate::driver::{flags, DomainEvent, DomainRef, Driver, TunableKind};
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 
 /// `virErrorLevel` ERROR.
@@ -277,6 +278,38 @@ fn typed_param_room(nparams: i32, cap: u32) -> Result<usize> {
     Ok(room as usize)
 }
 
+/// Tunables lane: a typed-parameter read as libvirtd answers it — the full count when asked for 0 parameters,
+/// else at most `nparams` of them, string-typed ones only for a caller that said it takes strings.
+async fn tunables_get(
+    driver: &dyn Driver,
+    args: proto_tunables::TunablesGetArgs,
+    kind: crate::driver::TunableKind,
+) -> Result<proto_tunables::TunablesGetRet> {
+    let room = typed_param_room(args.nparams, proto_tunables::TUNABLE_PARAMETERS_MAX)?;
+    let mut params = driver
+        .domain_get_tunables(
+            &args.dom,
+            kind,
+            u32::try_from(room).unwrap_or(u32::MAX),
+            args.flags,
+        )
+        .await?;
+    if room == 0 {
+        return Ok(proto_tunables::TunablesGetRet {
+            params: Array(Vec::new()),
+            nparams: clamp_i32(params.len()),
+        });
+    }
+    params.truncate(room);
+    if args.flags & flags::TYPED_PARAM_STRING_OKAY == 0 {
+        params.retain(|p| !matches!(p.value, crate::driver::TypedValue::String(_)));
+    }
+    Ok(proto_tunables::TunablesGetRet {
+        params: Array(params),
+        nparams: 0,
+    })
+}
+
 /// The caps libvirtd applies to a vCPU query before asking the driver, so that the reply fits the protocol's
 /// arrays: a count and a map length, neither negative, at most `REMOTE_VCPUINFO_MAX` maps of
 /// `REMOTE_CPUMAPS_MAX` bytes in all.
@@ -416,6 +449,12 @@ pub fn allowed_read_only(proc_: Procedure) -> bool {
                 | P::DomainGetFsinfo
                 | P::DomainGetHostname
                 | P::DomainGetIothreadInfo
+                | P::DomainGetMemoryParameters
+                | P::DomainGetBlkioParameters
+                | P::DomainGetNumaParameters
+                | P::DomainGetEmulatorPinInfo
+                | P::DomainGetPerfEvents
+                | P::DomainGetBlockIoTune
                 | P::ConnectDomainEventRegisterAny
                 | P::ConnectDomainEventDeregisterAny
                 | P::ConnectDomainEventCallbackRegisterAny
@@ -679,6 +718,8 @@ impl Dispatcher {
                         true
                     }
                     feature::REMOTE_EVENT_CALLBACK | feature::REMOTE_CLOSE_CALLBACK => true,
+                    // As libvirtd with the test driver: typed parameters may carry strings.
+                    feature::TYPED_PARAM_STRING => true,
                     _ => false,
                 };
                 Ok(Reply::ConnectSupportsFeature(proto::IntRet {
@@ -1308,6 +1349,144 @@ async fn call_driver(driver: &dyn Driver, call: Call) -> Result<Reply> {
                 info: Array(info),
                 ret,
             })
+        }
+        // ---- tunables lane ----
+        Call::DomainGetMemoryParameters(args) => {
+            Reply::DomainGetMemoryParameters(tunables_get(driver, args, TunableKind::Memory).await?)
+        }
+        Call::DomainGetBlkioParameters(args) => {
+            Reply::DomainGetBlkioParameters(tunables_get(driver, args, TunableKind::Blkio).await?)
+        }
+        Call::DomainGetNumaParameters(args) => {
+            Reply::DomainGetNumaParameters(tunables_get(driver, args, TunableKind::Numa).await?)
+        }
+        Call::DomainSetMemoryParameters(args) => {
+            let kind = TunableKind::Memory;
+            driver
+                .domain_set_tunables(&args.dom, kind, args.params.0, args.flags)
+                .await?;
+            Reply::DomainSetMemoryParameters(())
+        }
+        Call::DomainSetBlkioParameters(args) => {
+            let kind = TunableKind::Blkio;
+            driver
+                .domain_set_tunables(&args.dom, kind, args.params.0, args.flags)
+                .await?;
+            Reply::DomainSetBlkioParameters(())
+        }
+        Call::DomainSetNumaParameters(args) => {
+            let kind = TunableKind::Numa;
+            driver
+                .domain_set_tunables(&args.dom, kind, args.params.0, args.flags)
+                .await?;
+            Reply::DomainSetNumaParameters(())
+        }
+        Call::DomainSetSchedulerParameters(args) => {
+            let kind = TunableKind::Scheduler;
+            driver
+                .domain_set_tunables(&args.dom, kind, args.params.0, 0)
+                .await?;
+            Reply::DomainSetSchedulerParameters(())
+        }
+        Call::DomainSetSchedulerParametersFlags(args) => {
+            let kind = TunableKind::Scheduler;
+            driver
+                .domain_set_tunables(&args.dom, kind, args.params.0, args.flags)
+                .await?;
+            Reply::DomainSetSchedulerParametersFlags(())
+        }
+        Call::DomainPinVcpu(args) => {
+            driver
+                .domain_pin_vcpu(&args.dom, args.vcpu, args.cpumap.0, 0)
+                .await?;
+            Reply::DomainPinVcpu(())
+        }
+        Call::DomainPinVcpuFlags(args) => {
+            driver
+                .domain_pin_vcpu(&args.dom, args.vcpu, args.cpumap.0, args.flags)
+                .await?;
+            Reply::DomainPinVcpuFlags(())
+        }
+        Call::DomainGetEmulatorPinInfo(args) => {
+            let map_len = u32::try_from(args.map_len)
+                .ok()
+                .filter(|len| *len <= proto::CPUMAPS_MAX)
+                .ok_or_else(|| rpc_error("maplen > REMOTE_CPUMAPS_MAX"))?;
+            let mut map = driver
+                .domain_get_emulator_pin_info(&args.dom, map_len, args.flags)
+                .await?;
+            map.resize(map_len as usize, 0);
+            Reply::DomainGetEmulatorPinInfo(proto_tunables::EmulatorPinInfoRet {
+                cpumaps: Opaque(map),
+                ret: 1,
+            })
+        }
+        Call::DomainGetPerfEvents(args) => {
+            let kind = TunableKind::Perf;
+            let mut params = driver
+                .domain_get_tunables(&args.dom, kind, proto_tunables::PERF_EVENTS_MAX, args.flags)
+                .await?;
+            params.truncate(proto_tunables::PERF_EVENTS_MAX as usize);
+            Reply::DomainGetPerfEvents(proto_tunables::PerfEventsRet {
+                params: Array(params),
+            })
+        }
+        Call::DomainSetPerfEvents(args) => {
+            let kind = TunableKind::Perf;
+            driver
+                .domain_set_tunables(&args.dom, kind, args.params.0, args.flags)
+                .await?;
+            Reply::DomainSetPerfEvents(())
+        }
+        Call::DomainGetBlockIoTune(args) => {
+            let Ok(room) = u32::try_from(args.nparams) else {
+                return Err(rpc_error("nparams must not be negative"));
+            };
+            if room > proto_tunables::BLOCK_IO_TUNE_PARAMETERS_MAX {
+                return Err(rpc_error("nparams too large"));
+            }
+            let mut params = driver
+                .domain_get_block_io_tune(&args.dom, args.disk, room, args.flags)
+                .await?;
+            let ret = if room == 0 {
+                let nparams = clamp_i32(params.len());
+                proto_tunables::BlockIoTuneGetRet {
+                    params: Array(Vec::new()),
+                    nparams,
+                }
+            } else {
+                params.truncate(room as usize);
+                if args.flags & f::TYPED_PARAM_STRING_OKAY == 0 {
+                    params.retain(|p| !matches!(p.value, crate::driver::TypedValue::String(_)));
+                }
+                proto_tunables::BlockIoTuneGetRet {
+                    params: Array(params),
+                    nparams: 0,
+                }
+            };
+            Reply::DomainGetBlockIoTune(ret)
+        }
+        Call::DomainSetBlockIoTune(args) => {
+            driver
+                .domain_set_block_io_tune(&args.dom, args.disk, args.params.0, args.flags)
+                .await?;
+            Reply::DomainSetBlockIoTune(())
+        }
+        Call::DomainGetTime(args) => {
+            let (seconds, nseconds) = driver.domain_get_time(&args.dom, args.flags).await?;
+            Reply::DomainGetTime(proto_tunables::DomainGetTimeRet { seconds, nseconds })
+        }
+        Call::DomainSetTime(args) => {
+            driver
+                .domain_set_time(&args.dom, args.seconds, args.nseconds, args.flags)
+                .await?;
+            Reply::DomainSetTime(())
+        }
+        Call::DomainPinEmulator(args) => {
+            driver
+                .domain_pin_emulator(&args.dom, args.cpumap.0, args.flags)
+                .await?;
+            Reply::DomainPinEmulator(())
         }
         Call::DomainMemoryStats(args) => {
             if args.max_stats > DOMAIN_MEMORY_STATS_MAX {

@@ -3,6 +3,7 @@
 
 use super::procedures::Procedure;
 pub use super::proto_ifaces::*;
+use super::proto_tunables::*;
 use super::xdr::{xdr_struct, Array, CharArray, FixedChars, Opaque, Reader, Writer, Xdr, XdrError};
 use crate::driver::{
     DomainRef, MemoryStat, NetworkRef, PoolRef, TypedParam, TypedValue, VcpuInfo, VolumeRef,
@@ -466,6 +467,25 @@ remote_procedures! {
     DomainGetFsinfo: DomainFlagsArgs => FsInfoRet;
     DomainGetHostname: DomainFlagsArgs => StringRet;
     DomainGetIothreadInfo: DomainFlagsArgs => IothreadInfoRet;
+    // tunables lane
+    DomainGetMemoryParameters: TunablesGetArgs => TunablesGetRet;
+    DomainSetMemoryParameters: TunablesSetArgs => ();
+    DomainGetBlkioParameters: TunablesGetArgs => TunablesGetRet;
+    DomainSetBlkioParameters: TunablesSetArgs => ();
+    DomainGetNumaParameters: TunablesGetArgs => TunablesGetRet;
+    DomainSetNumaParameters: TunablesSetArgs => ();
+    DomainSetSchedulerParameters: SchedulerSetArgs => ();
+    DomainSetSchedulerParametersFlags: TunablesSetArgs => ();
+    DomainPinVcpu: PinVcpuArgs => ();
+    DomainPinVcpuFlags: PinVcpuFlagsArgs => ();
+    DomainGetEmulatorPinInfo: EmulatorPinInfoArgs => EmulatorPinInfoRet;
+    DomainPinEmulator: PinEmulatorArgs => ();
+    DomainGetPerfEvents: DomainFlagsArgs => PerfEventsRet;
+    DomainSetPerfEvents: PerfEventsSetArgs => ();
+    DomainGetTime: DomainFlagsArgs => DomainGetTimeRet;
+    DomainSetTime: DomainSetTimeArgs => ();
+    DomainGetBlockIoTune: BlockIoTuneGetArgs => BlockIoTuneGetRet;
+    DomainSetBlockIoTune: BlockIoTuneSetArgs => ();
     ConnectDomainEventRegisterAny: IntArgs => ();
     ConnectDomainEventDeregisterAny: IntArgs => ();
     ConnectDomainEventCallbackRegisterAny: CallbackRegisterArgs => IntRet;
@@ -560,7 +580,7 @@ mod tests {
             .map(Procedure::from_number)
             .filter(|p| has_codec(*p))
             .count();
-        assert_eq!(known, 159);
+        assert_eq!(known, 177);
         assert!(!has_codec(Procedure::DomainGetJobStats));
         assert!(!has_codec(Procedure::Unknown(9999)));
     }

@@ -145,6 +145,16 @@ forward_all! {
     fn domain_get_vcpu_pin_info(&self, dom: &DomainRef, max_maps: u32, map_len: u32, flags: u32) -> Result<(u32, Vec<u8>)>;
     fn domain_get_scheduler_type(&self, dom: &DomainRef) -> Result<(String, i32)>;
     fn domain_get_scheduler_parameters(&self, dom: &DomainRef, flags: u32) -> Result<Vec<TypedParam>>;
+    // tunables lane
+    fn domain_get_tunables(&self, dom: &DomainRef, kind: crate::driver::TunableKind, nparams: u32, flags: u32) -> Result<Vec<TypedParam>>;
+    fn domain_set_tunables(&self, dom: &DomainRef, kind: crate::driver::TunableKind, params: Vec<TypedParam>, flags: u32) -> Result<()>;
+    fn domain_pin_vcpu(&self, dom: &DomainRef, vcpu: u32, cpumap: Vec<u8>, flags: u32) -> Result<()>;
+    fn domain_get_emulator_pin_info(&self, dom: &DomainRef, map_len: u32, flags: u32) -> Result<Vec<u8>>;
+    fn domain_pin_emulator(&self, dom: &DomainRef, cpumap: Vec<u8>, flags: u32) -> Result<()>;
+    fn domain_get_time(&self, dom: &DomainRef, flags: u32) -> Result<(i64, u32)>;
+    fn domain_get_block_io_tune(&self, dom: &DomainRef, disk: Option<String>, nparams: u32, flags: u32) -> Result<Vec<TypedParam>>;
+    fn domain_set_block_io_tune(&self, dom: &DomainRef, disk: String, params: Vec<TypedParam>, flags: u32) -> Result<()>;
+    fn domain_set_time(&self, dom: &DomainRef, seconds: i64, nseconds: u32, flags: u32) -> Result<()>;
     fn domain_memory_stats(&self, dom: &DomainRef, max_stats: u32, flags: u32) -> Result<Vec<MemoryStat>>;
     // stats lane
     fn connect_get_all_domain_stats(&self, doms: &[DomainRef], stats: u32, flags: u32) -> Result<Vec<DomainStatsRecord>>;

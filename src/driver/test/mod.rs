@@ -10,8 +10,8 @@ mod world;
 
 use crate::driver::{
     DomainEvent, DomainInfo, DomainRef, DomainState, DomainSummary, Driver, InterfaceRef,
-    MemoryStat, NetworkRef, NodeCpuMap, NodeInfo, PoolInfo, PoolRef, TypedParam, TypedValue,
-    VcpuInfo, VolumeInfo, VolumeRef,
+    MemoryStat, NetworkRef, NodeCpuMap, NodeInfo, PoolInfo, PoolRef, TypedParam, VcpuInfo,
+    VolumeInfo, VolumeRef,
 };
 // stats lane
 use crate::driver::{
@@ -29,9 +29,6 @@ use store::Store;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 use world::World;
-
-/// `VIR_TYPED_PARAM_STRING_OKAY`: the client library adds it when the driver can return strings.
-const TYPED_PARAM_STRING_OKAY: u32 = 1 << 2;
 
 /// How many lifecycle events a slow subscriber may fall behind before it starts losing the oldest.
 const EVENT_BACKLOG: usize = 1024;
@@ -419,19 +416,95 @@ impl Driver for TestDriver {
         dom: &DomainRef,
         flags: u32,
     ) -> Result<Vec<TypedParam>> {
-        // Like libvirt's test driver, which has one set of parameters and takes no AFFECT_* flag.
-        let known = TYPED_PARAM_STRING_OKAY;
-        if flags & !known != 0 {
-            return Err(Error::invalid_arg(
-                ErrorDomain::TEST,
-                format!("unsupported flags (0x{flags:x}) in function virDomainGetSchedulerParametersFlags"),
-            ));
-        }
-        self.read(|w| w.domain_exists(dom))?;
-        Ok(vec![TypedParam {
-            field: "weight".into(),
-            value: TypedValue::UInt(defaults::SCHEDULER_WEIGHT),
-        }])
+        // Like libvirt's test driver, which has one set of parameters and takes no AFFECT_* flag (tunables lane).
+        let kind = crate::driver::TunableKind::Scheduler;
+        self.read(|w| w.domain_tunables(dom, kind, 1, flags))
+    }
+    // ---- tunables lane ----
+    async fn domain_get_tunables(
+        &self,
+        dom: &DomainRef,
+        kind: crate::driver::TunableKind,
+        nparams: u32,
+        flags: u32,
+    ) -> Result<Vec<TypedParam>> {
+        self.read(|w| w.domain_tunables(dom, kind, nparams, flags))
+    }
+    async fn domain_set_tunables(
+        &self,
+        dom: &DomainRef,
+        kind: crate::driver::TunableKind,
+        params: Vec<TypedParam>,
+        flags: u32,
+    ) -> Result<()> {
+        let dom = dom.clone();
+        self.change(move |w, s| w.set_domain_tunables(s, &dom, kind, &params, flags))
+            .await
+    }
+    async fn domain_pin_vcpu(
+        &self,
+        dom: &DomainRef,
+        vcpu: u32,
+        cpumap: Vec<u8>,
+        flags: u32,
+    ) -> Result<()> {
+        let dom = dom.clone();
+        self.change(move |w, s| w.pin_domain_vcpu(s, &dom, vcpu, &cpumap, flags))
+            .await
+    }
+    async fn domain_get_emulator_pin_info(
+        &self,
+        dom: &DomainRef,
+        map_len: u32,
+        flags: u32,
+    ) -> Result<Vec<u8>> {
+        let node = defaults::node_info();
+        let host_cpus = node.nodes * node.sockets * node.cores * node.threads;
+        self.read(|w| w.domain_emulator_pin_info(dom, map_len, flags, host_cpus))
+    }
+    async fn domain_pin_emulator(
+        &self,
+        dom: &DomainRef,
+        cpumap: Vec<u8>,
+        flags: u32,
+    ) -> Result<()> {
+        let dom = dom.clone();
+        self.change(move |w, s| w.pin_domain_emulator(s, &dom, &cpumap, flags))
+            .await
+    }
+    async fn domain_get_block_io_tune(
+        &self,
+        dom: &DomainRef,
+        disk: Option<String>,
+        nparams: u32,
+        flags: u32,
+    ) -> Result<Vec<TypedParam>> {
+        self.read(|w| w.domain_block_io_tune(dom, disk.as_deref(), nparams, flags))
+    }
+    async fn domain_set_block_io_tune(
+        &self,
+        dom: &DomainRef,
+        disk: String,
+        params: Vec<TypedParam>,
+        flags: u32,
+    ) -> Result<()> {
+        let dom = dom.clone();
+        self.change(move |w, s| w.set_domain_block_io_tune(s, &dom, &disk, &params, flags))
+            .await
+    }
+    async fn domain_get_time(&self, dom: &DomainRef, flags: u32) -> Result<(i64, u32)> {
+        self.read(|w| w.domain_time(dom, flags))
+    }
+    async fn domain_set_time(
+        &self,
+        dom: &DomainRef,
+        seconds: i64,
+        nseconds: u32,
+        flags: u32,
+    ) -> Result<()> {
+        let dom = dom.clone();
+        self.change(move |w, _| w.set_domain_time(&dom, seconds, nseconds, flags))
+            .await
     }
     // ---- stats lane (world/io_stats.rs) ----
     async fn connect_get_all_domain_stats(

@@ -21,13 +21,14 @@ use tokio::sync::broadcast;
 use uuid::Uuid;
 
 mod domains;
-mod io_stats;
 pub(super) mod host;
 mod interfaces;
+mod io_stats;
 mod networks;
 pub(super) use interfaces::HostInterfaces;
 mod stats;
 mod storage;
+mod tunables;
 
 pub(super) use io_stats::node_cpu_stats;
 
@@ -257,6 +258,8 @@ pub(super) struct World {
     pub(super) next_domain_id: i32,
     /// Host interfaces and their change transaction (ifaces lane).
     pub(super) interfaces: interfaces::HostInterfaces,
+    /// Guest clocks set with `virDomainSetTime`, in memory only as in libvirt's test driver (tunables lane).
+    pub(super) guest_times: BTreeMap<Uuid, (i64, u32)>,
     events: broadcast::Sender<DomainEvent>,
 }
 
@@ -269,6 +272,7 @@ impl World {
             volumes: BTreeMap::new(),
             next_domain_id: 1,
             interfaces: interfaces::HostInterfaces::default(),
+            guest_times: BTreeMap::new(),
             events,
         }
     }

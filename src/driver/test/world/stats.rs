@@ -28,15 +28,6 @@ const GUEST_CLOCK_SECONDS: u64 = 627_319_920;
 /// `VIR_VCPU_RUNNING`.
 const VCPU_RUNNING: i32 = 1;
 
-/// A `map_len`-byte CPU bitmap with the first `host_cpus` bits set (those that fit).
-fn all_cpus_map(host_cpus: u32, map_len: u32) -> Vec<u8> {
-    let mut map = vec![0u8; map_len as usize];
-    for cpu in 0..(host_cpus as usize).min(map.len() * 8) {
-        map[cpu / 8] |= 1 << (cpu % 8);
-    }
-    map
-}
-
 impl World {
     fn running_domain(&self, dom: &DomainRef) -> Result<&DomainObj> {
         let obj = self.domain(dom)?;
@@ -67,16 +58,22 @@ impl World {
         }
         let count = max_info.min(obj.def().current_vcpus);
         let wall_us = now_ms().saturating_mul(1000);
-        let last_cpu = i32::try_from(host_cpus.saturating_sub(1)).unwrap_or(i32::MAX);
+        // Each vCPU reports the highest CPU it may run on (tunables lane: pins count).
+        let def = obj.def();
         let infos = (0..count)
             .map(|number| VcpuInfo {
                 number,
                 state: VCPU_RUNNING,
                 cpu_time_ns: wall_us / 10,
-                cpu: last_cpu,
+                cpu: tunables::vcpu_cpus(def, number, host_cpus)
+                    .last()
+                    .and_then(|cpu| i32::try_from(*cpu).ok())
+                    .unwrap_or(-1),
             })
             .collect();
-        let maps = all_cpus_map(host_cpus, map_len).repeat(count as usize);
+        let maps = (0..count)
+            .flat_map(|vcpu| tunables::vcpu_map(def, vcpu, host_cpus, map_len))
+            .collect();
         Ok((infos, maps))
     }
 
@@ -97,11 +94,12 @@ impl World {
         } else {
             obj.persistent_def.as_ref()
         };
-        let count = max_maps.min(def.unwrap_or_else(|| obj.def()).vcpus);
-        Ok((
-            count,
-            all_cpus_map(host_cpus, map_len).repeat(count as usize),
-        ))
+        let def = def.unwrap_or_else(|| obj.def());
+        let count = max_maps.min(def.vcpus);
+        let maps = (0..count)
+            .flat_map(|vcpu| tunables::vcpu_map(def, vcpu, host_cpus, map_len))
+            .collect();
+        Ok((count, maps))
     }
 
     /// `virDomainMemoryStats` of a running domain, derived from its current balloon size.
