@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::connect::{connect, ConnectOptions};
 use crate::driver::{
     DomainEvent, DomainInfo, DomainRef, DomainState, DomainSummary, Driver, MemoryStat, NetworkRef,
-    NodeCpuMap, NodeInfo, PoolInfo, PoolRef, TypedParam, VcpuInfo, VolumeInfo, VolumeRef,
+    NodeCpuMap, NodeInfo, PoolInfo, PoolRef, TypedParam, SnapshotRef, VcpuInfo, VolumeInfo, VolumeRef,
 };
 use crate::error::Result;
 
@@ -139,6 +139,19 @@ forward_all! {
     fn domain_get_vcpu_pin_info(&self, dom: &DomainRef, max_maps: u32, map_len: u32, flags: u32) -> Result<(u32, Vec<u8>)>;
     fn domain_get_scheduler_type(&self, dom: &DomainRef) -> Result<(String, i32)>;
     fn domain_get_scheduler_parameters(&self, dom: &DomainRef, flags: u32) -> Result<Vec<TypedParam>>;
+    // domain snapshots (lane: snapshots)
+    fn domain_snapshot_create_xml(&self, dom: &DomainRef, xml: &str, flags: u32) -> Result<SnapshotRef>;
+    fn domain_snapshot_get_xml_desc(&self, snap: &SnapshotRef, flags: u32) -> Result<String>;
+    fn domain_list_all_snapshots(&self, dom: &DomainRef, flags: u32) -> Result<Vec<SnapshotRef>>;
+    fn domain_snapshot_list_all_children(&self, snap: &SnapshotRef, flags: u32) -> Result<Vec<SnapshotRef>>;
+    fn domain_snapshot_lookup_by_name(&self, dom: &DomainRef, name: &str, flags: u32) -> Result<SnapshotRef>;
+    fn domain_has_current_snapshot(&self, dom: &DomainRef, flags: u32) -> Result<bool>;
+    fn domain_snapshot_current(&self, dom: &DomainRef, flags: u32) -> Result<SnapshotRef>;
+    fn domain_snapshot_get_parent(&self, snap: &SnapshotRef, flags: u32) -> Result<SnapshotRef>;
+    fn domain_snapshot_is_current(&self, snap: &SnapshotRef, flags: u32) -> Result<bool>;
+    fn domain_snapshot_has_metadata(&self, snap: &SnapshotRef, flags: u32) -> Result<bool>;
+    fn domain_revert_to_snapshot(&self, snap: &SnapshotRef, flags: u32) -> Result<()>;
+    fn domain_snapshot_delete(&self, snap: &SnapshotRef, flags: u32) -> Result<()>;
     fn domain_memory_stats(&self, dom: &DomainRef, max_stats: u32, flags: u32) -> Result<Vec<MemoryStat>>;
     fn domain_event_subscribe(&self) -> Result<broadcast::Receiver<DomainEvent>>;
     fn list_all_networks(&self, flags: u32) -> Result<Vec<NetworkRef>>;
