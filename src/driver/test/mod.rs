@@ -10,7 +10,7 @@ mod world;
 
 use crate::driver::{
     DomainEvent, DomainInfo, DomainRef, DomainState, DomainSummary, Driver, MemoryStat, NetworkRef,
-    NodeCpuMap, NodeInfo, PoolInfo, PoolRef, TypedParam, TypedValue, VcpuInfo, VolumeInfo,
+    NodeCpuMap, NodeInfo, PoolInfo, PoolRef, SnapshotRef, TypedParam, TypedValue, VcpuInfo, VolumeInfo,
     VolumeRef,
 };
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
@@ -423,6 +423,80 @@ impl Driver for TestDriver {
             field: "weight".into(),
             value: TypedValue::UInt(defaults::SCHEDULER_WEIGHT),
         }])
+    }
+    // ---- domain snapshots (lane: snapshots) ----
+
+    async fn domain_snapshot_create_xml(
+        &self,
+        dom: &DomainRef,
+        xml: &str,
+        flags: u32,
+    ) -> Result<SnapshotRef> {
+        let (dom, xml) = (dom.clone(), xml.to_string());
+        self.change(move |w, s| w.snapshot_create(s, &dom, &xml, flags))
+            .await
+    }
+    async fn domain_snapshot_get_xml_desc(&self, snap: &SnapshotRef, flags: u32) -> Result<String> {
+        self.read(|w| w.snapshot_xml(snap, flags))
+    }
+    async fn domain_list_all_snapshots(
+        &self,
+        dom: &DomainRef,
+        flags: u32,
+    ) -> Result<Vec<SnapshotRef>> {
+        self.read(|w| w.snapshot_list(dom, None, flags))
+    }
+    async fn domain_snapshot_list_all_children(
+        &self,
+        snap: &SnapshotRef,
+        flags: u32,
+    ) -> Result<Vec<SnapshotRef>> {
+        self.read(|w| w.snapshot_list(&snap.dom, Some(&snap.name), flags))
+    }
+    async fn domain_snapshot_lookup_by_name(
+        &self,
+        dom: &DomainRef,
+        name: &str,
+        flags: u32,
+    ) -> Result<SnapshotRef> {
+        self.read(|w| w.snapshot_lookup(dom, name, flags))
+    }
+    async fn domain_has_current_snapshot(&self, dom: &DomainRef, flags: u32) -> Result<bool> {
+        self.read(|w| w.snapshot_current(dom, flags, "testDomainHasCurrentSnapshot"))
+            .map(|current| current.is_some())
+    }
+    async fn domain_snapshot_current(&self, dom: &DomainRef, flags: u32) -> Result<SnapshotRef> {
+        self.read(|w| w.snapshot_current(dom, flags, "testDomainSnapshotCurrent"))?
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorCode(72),
+                    ErrorDomain::TEST,
+                    "Domain snapshot not found: the domain does not have a current snapshot",
+                )
+            })
+    }
+    async fn domain_snapshot_get_parent(
+        &self,
+        snap: &SnapshotRef,
+        flags: u32,
+    ) -> Result<SnapshotRef> {
+        self.read(|w| w.snapshot_parent(snap, flags))
+    }
+    async fn domain_snapshot_is_current(&self, snap: &SnapshotRef, flags: u32) -> Result<bool> {
+        self.read(|w| w.snapshot_is_current(snap, flags))
+    }
+    async fn domain_snapshot_has_metadata(&self, snap: &SnapshotRef, flags: u32) -> Result<bool> {
+        self.read(|w| w.snapshot_has_metadata(snap, flags))
+    }
+    async fn domain_revert_to_snapshot(&self, snap: &SnapshotRef, flags: u32) -> Result<()> {
+        let snap = snap.clone();
+        self.change(move |w, s| w.snapshot_revert(s, &snap, flags))
+            .await
+    }
+    async fn domain_snapshot_delete(&self, snap: &SnapshotRef, flags: u32) -> Result<()> {
+        let snap = snap.clone();
+        self.change(move |w, s| w.snapshot_delete(s, &snap, flags))
+            .await
     }
     async fn domain_memory_stats(
         &self,

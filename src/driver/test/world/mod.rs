@@ -22,6 +22,9 @@ use uuid::Uuid;
 
 mod domains;
 mod networks;
+mod snapshots;
+
+pub(super) use snapshots::Snapshots;
 mod stats;
 mod storage;
 
@@ -51,6 +54,8 @@ pub(super) struct DomainObj {
     pub(super) cpu_time_ns: u64,
     /// When the domain last began running (wall clock, ms); `None` unless running.
     pub(super) running_since_ms: Option<u64>,
+    /// The domain's snapshots (lane: snapshots).
+    pub(super) snapshots: snapshots::Snapshots,
 }
 
 impl DomainObj {
@@ -64,6 +69,7 @@ impl DomainObj {
             autostart: false,
             cpu_time_ns: 0,
             running_since_ms: None,
+            snapshots: snapshots::Snapshots::default(),
         }
     }
 
