@@ -61,6 +61,9 @@ pub use driver::{
     Driver, MemoryStat, NetworkRef, NodeCpuMap, NodeInfo, PoolInfo, PoolRef, TypedParam,
     TypedValue, VcpuInfo, VolumeInfo, VolumeRef,
 };
+// domain snapshots (lane: snapshots)
+pub use driver::SnapshotRef;
+pub use model::SnapshotDef;
 pub use error::{Error, ErrorCode, ErrorDomain, Result};
 /// Definition helpers beyond the core model types (units, MAC addresses, the nested definition parts).
 pub use model::{

@@ -19,6 +19,8 @@ pub mod dispatch;
 pub mod packet;
 pub mod procedures;
 pub mod proto;
+pub mod proto_snapshots;
+mod dispatch_snapshots;
 pub mod server;
 pub mod socket;
 pub mod threads;

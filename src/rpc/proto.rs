@@ -2,6 +2,7 @@
 //! and the table tying each implemented procedure to its argument and return types.
 
 use super::procedures::Procedure;
+use super::proto_snapshots::*;
 use super::xdr::{xdr_struct, Array, CharArray, FixedChars, Opaque, Reader, Writer, Xdr, XdrError};
 use crate::driver::{
     DomainRef, MemoryStat, NetworkRef, PoolRef, TypedParam, TypedValue, VcpuInfo, VolumeRef,
@@ -458,6 +459,22 @@ remote_procedures! {
     ConnectDomainEventCallbackDeregisterAny: IntArgs => ();
     DomainEventLifecycle: LifecycleMsg => ();
     DomainEventCallbackLifecycle: CallbackLifecycleMsg => ();
+    // domain snapshots (lane: snapshots)
+    DomainSnapshotCreateXml: SnapshotCreateXmlArgs => SnapshotRet;
+    DomainSnapshotGetXmlDesc: SnapshotFlagsArgs => StringRet;
+    DomainSnapshotListNames: SnapshotListNamesArgs => SnapshotNamesRet;
+    DomainSnapshotLookupByName: SnapshotLookupByNameArgs => SnapshotRet;
+    DomainHasCurrentSnapshot: DomainFlagsArgs => IntRet;
+    DomainSnapshotCurrent: DomainFlagsArgs => SnapshotRet;
+    DomainRevertToSnapshot: SnapshotFlagsArgs => ();
+    DomainSnapshotDelete: SnapshotFlagsArgs => ();
+    DomainSnapshotGetParent: SnapshotFlagsArgs => SnapshotRet;
+    DomainSnapshotNumChildren: SnapshotFlagsArgs => IntRet;
+    DomainSnapshotListChildrenNames: SnapshotListChildrenNamesArgs => SnapshotNamesRet;
+    DomainListAllSnapshots: ListAllSnapshotsArgs => ListAllSnapshotsRet;
+    DomainSnapshotListAllChildren: SnapshotListAllChildrenArgs => ListAllSnapshotsRet;
+    DomainSnapshotIsCurrent: SnapshotFlagsArgs => IntRet;
+    DomainSnapshotHasMetadata: SnapshotFlagsArgs => IntRet;
 
     ConnectListAllNetworks: ListAllArgs => ListAllNetworksRet;
     ConnectNumOfNetworks: () => IntRet;
