@@ -63,8 +63,8 @@ pub use driver::{
 };
 // domain snapshots (lane: snapshots)
 pub use driver::SnapshotRef;
-pub use model::SnapshotDef;
 pub use error::{Error, ErrorCode, ErrorDomain, Result};
+pub use model::SnapshotDef;
 /// Definition helpers beyond the core model types (units, MAC addresses, the nested definition parts).
 pub use model::{
     generate_mac, parse_mac, parse_scaled, unit_bytes, CharDevDef, Devices, Features, IpDef, OsDef,

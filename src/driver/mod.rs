@@ -276,7 +276,12 @@ pub trait Driver: Send + Sync {
     }
     // ---- domain snapshots (lane: snapshots) ----
     /// Takes a snapshot described by `xml` (or redefines one: `flags` REDEFINE). (`virDomainSnapshotCreateXML`)
-    async fn domain_snapshot_create_xml(&self, dom: &DomainRef, xml: &str, flags: u32) -> Result<SnapshotRef> {
+    async fn domain_snapshot_create_xml(
+        &self,
+        dom: &DomainRef,
+        xml: &str,
+        flags: u32,
+    ) -> Result<SnapshotRef> {
         let _ = (dom, xml, flags);
         unsupported("virDomainSnapshotCreateXML")
     }
@@ -286,17 +291,30 @@ pub trait Driver: Send + Sync {
         unsupported("virDomainSnapshotGetXMLDesc")
     }
     /// The domain's snapshots passing the `VIR_DOMAIN_SNAPSHOT_LIST_*` filters (ROOTS: roots only). (`virDomainListAllSnapshots`)
-    async fn domain_list_all_snapshots(&self, dom: &DomainRef, flags: u32) -> Result<Vec<SnapshotRef>> {
+    async fn domain_list_all_snapshots(
+        &self,
+        dom: &DomainRef,
+        flags: u32,
+    ) -> Result<Vec<SnapshotRef>> {
         let _ = (dom, flags);
         unsupported("virDomainListAllSnapshots")
     }
     /// A snapshot's children (all descendants with DESCENDANTS) passing the filters. (`virDomainSnapshotListAllChildren`)
-    async fn domain_snapshot_list_all_children(&self, snap: &SnapshotRef, flags: u32) -> Result<Vec<SnapshotRef>> {
+    async fn domain_snapshot_list_all_children(
+        &self,
+        snap: &SnapshotRef,
+        flags: u32,
+    ) -> Result<Vec<SnapshotRef>> {
         let _ = (snap, flags);
         unsupported("virDomainSnapshotListAllChildren")
     }
     /// A snapshot by name. (`virDomainSnapshotLookupByName`)
-    async fn domain_snapshot_lookup_by_name(&self, dom: &DomainRef, name: &str, flags: u32) -> Result<SnapshotRef> {
+    async fn domain_snapshot_lookup_by_name(
+        &self,
+        dom: &DomainRef,
+        name: &str,
+        flags: u32,
+    ) -> Result<SnapshotRef> {
         let _ = (dom, name, flags);
         unsupported("virDomainSnapshotLookupByName")
     }
@@ -311,7 +329,11 @@ pub trait Driver: Send + Sync {
         unsupported("virDomainSnapshotCurrent")
     }
     /// A snapshot's parent. (`virDomainSnapshotGetParent`)
-    async fn domain_snapshot_get_parent(&self, snap: &SnapshotRef, flags: u32) -> Result<SnapshotRef> {
+    async fn domain_snapshot_get_parent(
+        &self,
+        snap: &SnapshotRef,
+        flags: u32,
+    ) -> Result<SnapshotRef> {
         let _ = (snap, flags);
         unsupported("virDomainSnapshotGetParent")
     }

@@ -9,7 +9,7 @@ use super::{
     DomainEvent, DomainInfo, DomainRef, DomainState, Driver, NetworkRef, NodeInfo, PoolInfo,
     PoolRef,
 };
-use super::{MemoryStat, NodeCpuMap, TypedParam, SnapshotRef, VcpuInfo, VolumeInfo, VolumeRef};
+use super::{MemoryStat, NodeCpuMap, SnapshotRef, TypedParam, VcpuInfo, VolumeInfo, VolumeRef};
 use crate::driver::flags;
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 use async_trait::async_trait;
@@ -233,20 +233,42 @@ impl Driver for ReadOnly {
         self.inner.domain_get_scheduler_parameters(dom, flags).await
     }
     // ---- domain snapshots (lane: snapshots) ----
-    async fn domain_snapshot_create_xml(&self, _dom: &DomainRef, _xml: &str, _flags: u32) -> Result<SnapshotRef> {
+    async fn domain_snapshot_create_xml(
+        &self,
+        _dom: &DomainRef,
+        _xml: &str,
+        _flags: u32,
+    ) -> Result<SnapshotRef> {
         refuse("virDomainSnapshotCreateXML")
     }
     async fn domain_snapshot_get_xml_desc(&self, snap: &SnapshotRef, flags: u32) -> Result<String> {
         self.inner.domain_snapshot_get_xml_desc(snap, flags).await
     }
-    async fn domain_list_all_snapshots(&self, dom: &DomainRef, flags: u32) -> Result<Vec<SnapshotRef>> {
+    async fn domain_list_all_snapshots(
+        &self,
+        dom: &DomainRef,
+        flags: u32,
+    ) -> Result<Vec<SnapshotRef>> {
         self.inner.domain_list_all_snapshots(dom, flags).await
     }
-    async fn domain_snapshot_list_all_children(&self, snap: &SnapshotRef, flags: u32) -> Result<Vec<SnapshotRef>> {
-        self.inner.domain_snapshot_list_all_children(snap, flags).await
+    async fn domain_snapshot_list_all_children(
+        &self,
+        snap: &SnapshotRef,
+        flags: u32,
+    ) -> Result<Vec<SnapshotRef>> {
+        self.inner
+            .domain_snapshot_list_all_children(snap, flags)
+            .await
     }
-    async fn domain_snapshot_lookup_by_name(&self, dom: &DomainRef, name: &str, flags: u32) -> Result<SnapshotRef> {
-        self.inner.domain_snapshot_lookup_by_name(dom, name, flags).await
+    async fn domain_snapshot_lookup_by_name(
+        &self,
+        dom: &DomainRef,
+        name: &str,
+        flags: u32,
+    ) -> Result<SnapshotRef> {
+        self.inner
+            .domain_snapshot_lookup_by_name(dom, name, flags)
+            .await
     }
     async fn domain_has_current_snapshot(&self, dom: &DomainRef, flags: u32) -> Result<bool> {
         self.inner.domain_has_current_snapshot(dom, flags).await
@@ -254,7 +276,11 @@ impl Driver for ReadOnly {
     async fn domain_snapshot_current(&self, dom: &DomainRef, flags: u32) -> Result<SnapshotRef> {
         self.inner.domain_snapshot_current(dom, flags).await
     }
-    async fn domain_snapshot_get_parent(&self, snap: &SnapshotRef, flags: u32) -> Result<SnapshotRef> {
+    async fn domain_snapshot_get_parent(
+        &self,
+        snap: &SnapshotRef,
+        flags: u32,
+    ) -> Result<SnapshotRef> {
         self.inner.domain_snapshot_get_parent(snap, flags).await
     }
     async fn domain_snapshot_is_current(&self, snap: &SnapshotRef, flags: u32) -> Result<bool> {

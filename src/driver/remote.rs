@@ -21,7 +21,8 @@ use uuid::Uuid;
 
 use super::{
     flags, DomainEvent, DomainInfo, DomainRef, DomainState, Driver, MemoryStat, NetworkRef,
-    NodeCpuMap, NodeInfo, PoolInfo, PoolRef, SnapshotRef, TypedParam, VcpuInfo, VolumeInfo, VolumeRef,
+    NodeCpuMap, NodeInfo, PoolInfo, PoolRef, SnapshotRef, TypedParam, VcpuInfo, VolumeInfo,
+    VolumeRef,
 };
 use crate::auth::auth_file::{file_credentials, FileCredentials};
 use crate::auth::sasl::{SaslClient, SaslError, SaslLayer, SaslStep, SaslTransport};

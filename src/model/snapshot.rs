@@ -63,7 +63,9 @@ impl SnapshotDef {
         if let Some(disks) = root.child("disks") {
             for disk in disks.children_named("disk") {
                 let Some(name) = disk.attr("name") else {
-                    return Err(snapshot_xml_error("missing name from disk snapshot element"));
+                    return Err(snapshot_xml_error(
+                        "missing name from disk snapshot element",
+                    ));
                 };
                 let kind = disk.attr("snapshot").unwrap_or("internal");
                 def.disks.push((name.to_string(), kind.to_string()));
@@ -72,9 +74,8 @@ impl SnapshotDef {
         if !redefine {
             return Ok(def);
         }
-        def.state = text("state").ok_or_else(|| {
-            snapshot_xml_error("missing state from existing snapshot")
-        })?;
+        def.state = text("state")
+            .ok_or_else(|| snapshot_xml_error("missing state from existing snapshot"))?;
         if !matches!(
             def.state.as_str(),
             "running" | "paused" | "shutoff" | "disk-snapshot" | "blocked" | "shutdown" | "crashed"
@@ -113,7 +114,11 @@ impl SnapshotDef {
             w.text("name", Attrs::new(), parent);
             w.close("parent");
         }
-        w.text("creationTime", Attrs::new(), &self.creation_time.to_string());
+        w.text(
+            "creationTime",
+            Attrs::new(),
+            &self.creation_time.to_string(),
+        );
         if !self.memory.is_empty() {
             w.empty("memory", Attrs::new().with("snapshot", &self.memory));
         }
@@ -145,7 +150,8 @@ impl SnapshotDef {
 mod tests {
     use super::*;
 
-    const DOMAIN: &str = "<domain type='test'><name>t</name><uuid>6695eb01-f6a4-8304-79aa-97f2502e193f</uuid>\
+    const DOMAIN: &str =
+        "<domain type='test'><name>t</name><uuid>6695eb01-f6a4-8304-79aa-97f2502e193f</uuid>\
         <memory>1024</memory><vcpu>1</vcpu><os><type>hvm</type></os></domain>";
 
     #[test]
@@ -174,7 +180,9 @@ mod tests {
         let again = SnapshotDef::from_xml(&def.to_xml(true), true).unwrap();
         assert_eq!(again, def);
         let text = def.to_xml(true);
-        assert!(text.starts_with("<domainsnapshot>\n  <name>s2</name>\n  <state>shutoff</state>\n  <parent>\n"));
+        assert!(text.starts_with(
+            "<domainsnapshot>\n  <name>s2</name>\n  <state>shutoff</state>\n  <parent>\n"
+        ));
         assert!(text.contains("\n  <domain type='test'>\n    <name>t</name>\n"));
     }
 

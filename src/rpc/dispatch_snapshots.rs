@@ -122,7 +122,9 @@ async fn answer(driver: &dyn Driver, call: Call) -> Result<Option<Reply>> {
             driver.domain_snapshot_is_current(&a.snap, a.flags).await?,
         )),
         Call::DomainSnapshotHasMetadata(a) => Reply::DomainSnapshotHasMetadata(flag(
-            driver.domain_snapshot_has_metadata(&a.snap, a.flags).await?,
+            driver
+                .domain_snapshot_has_metadata(&a.snap, a.flags)
+                .await?,
         )),
         Call::DomainRevertToSnapshot(a) => {
             driver.domain_revert_to_snapshot(&a.snap, a.flags).await?;

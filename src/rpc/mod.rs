@@ -16,11 +16,11 @@
 pub mod auth;
 pub mod client;
 pub mod dispatch;
+mod dispatch_snapshots;
 pub mod packet;
 pub mod procedures;
 pub mod proto;
 pub mod proto_snapshots;
-mod dispatch_snapshots;
 pub mod server;
 pub mod socket;
 pub mod threads;

@@ -14,7 +14,8 @@ use uuid::Uuid;
 use crate::connect::{connect, ConnectOptions};
 use crate::driver::{
     DomainEvent, DomainInfo, DomainRef, DomainState, DomainSummary, Driver, MemoryStat, NetworkRef,
-    NodeCpuMap, NodeInfo, PoolInfo, PoolRef, TypedParam, SnapshotRef, VcpuInfo, VolumeInfo, VolumeRef,
+    NodeCpuMap, NodeInfo, PoolInfo, PoolRef, SnapshotRef, TypedParam, VcpuInfo, VolumeInfo,
+    VolumeRef,
 };
 use crate::error::Result;
 

@@ -10,8 +10,8 @@ mod world;
 
 use crate::driver::{
     DomainEvent, DomainInfo, DomainRef, DomainState, DomainSummary, Driver, MemoryStat, NetworkRef,
-    NodeCpuMap, NodeInfo, PoolInfo, PoolRef, SnapshotRef, TypedParam, TypedValue, VcpuInfo, VolumeInfo,
-    VolumeRef,
+    NodeCpuMap, NodeInfo, PoolInfo, PoolRef, SnapshotRef, TypedParam, TypedValue, VcpuInfo,
+    VolumeInfo, VolumeRef,
 };
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 use crate::model::{DomainDef, NetworkDef, PoolDef, VolumeDef};

@@ -348,7 +348,12 @@ impl World {
 
     /// Gives `obj` the next id and marks it running (or paused); the id counter is saved first so an id is
     /// never handed out twice, even across a crash.
-    pub(super) fn begin_run(&mut self, store: &Store, obj: &mut DomainObj, paused: bool) -> Result<()> {
+    pub(super) fn begin_run(
+        &mut self,
+        store: &Store,
+        obj: &mut DomainObj,
+        paused: bool,
+    ) -> Result<()> {
         let id = self.next_domain_id;
         let next = id
             .checked_add(1)

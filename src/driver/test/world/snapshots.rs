@@ -80,20 +80,43 @@ impl Snapshots {
             .filter(move |s| s.parent.as_deref() == Some(name))
     }
 
-    /// Every descendant of `name`, parents before children.
-    fn descendants_of(&self, name: &str) -> Vec<String> {
+    /// Every descendant of `name` (every snapshot for `None`) in libvirt's topological order: depth first,
+    /// each parent before its children, the newest child first.
+    fn descendants_of(&self, name: Option<&str>) -> Vec<String> {
         let mut found: Vec<String> = Vec::new();
-        let mut frontier = vec![name.to_string()];
-        while let Some(next) = frontier.pop() {
-            for child in self.children_of(&next) {
-                if !found.contains(&child.name) {
-                    found.push(child.name.clone());
-                    frontier.push(child.name.clone());
-                }
+        let mut stack: Vec<&SnapshotDef> = self
+            .list
+            .iter()
+            .filter(|s| s.parent.as_deref() == name)
+            .collect();
+        // The stack pops last first: pushing in creation order visits the newest first.
+        while let Some(next) = stack.pop() {
+            if found.contains(&next.name) {
+                continue;
             }
+            found.push(next.name.clone());
+            stack.extend(self.children_of(&next.name));
         }
         found
     }
+
+    /// The snapshots named, in the order given.
+    fn pick<'a>(&'a self, names: &[String]) -> Vec<&'a SnapshotDef> {
+        names.iter().filter_map(|n| self.get(n)).collect()
+    }
+}
+
+/// libvirt's flag check, worded as its test driver words it (no "invalid argument" prefix).
+fn snapshot_flags(flags: u32, allowed: u32, api: &str) -> Result<()> {
+    let unknown = flags & !allowed;
+    if unknown != 0 {
+        return Err(Error::new(
+            ErrorCode::INVALID_ARG,
+            ErrorDomain::TEST,
+            format!("unsupported flags (0x{unknown:x}) in function {api}"),
+        ));
+    }
+    Ok(())
 }
 
 fn no_snapshot(name: &str) -> Error {
@@ -112,7 +135,11 @@ trait Prefixed {
 
 impl Prefixed for Error {
     fn with_prefix(self, prefix: &str) -> Error {
-        Error::new(self.code, self.domain, format!("{prefix}: {}", self.message))
+        Error::new(
+            self.code,
+            self.domain,
+            format!("{prefix}: {}", self.message),
+        )
     }
 }
 
@@ -153,7 +180,8 @@ fn passes_filters(snaps: &Snapshots, snap: &SnapshotDef, flags: u32) -> bool {
     let state_ok = state_filter == 0
         || (flags & list::INACTIVE != 0 && snap.state == "shutoff")
         || (flags & list::DISK_ONLY != 0 && snap.state == "disk-snapshot")
-        || (flags & list::ACTIVE != 0 && !matches!(snap.state.as_str(), "shutoff" | "disk-snapshot"));
+        || (flags & list::ACTIVE != 0
+            && !matches!(snap.state.as_str(), "shutoff" | "disk-snapshot"));
     passes(wanted(flags, list::LEAVES, list::NO_LEAVES), leaf)
         // Every snapshot here has metadata.
         && passes(wanted(flags, list::METADATA, list::NO_METADATA), true)
@@ -196,7 +224,7 @@ impl World {
         xml: &str,
         create_flags: u32,
     ) -> Result<SnapshotRef> {
-        check_flags(
+        snapshot_flags(
             create_flags,
             create::REDEFINE
                 | create::CURRENT
@@ -249,9 +277,18 @@ impl World {
             def.creation_time = now;
             def.state = state_word(domain_state).to_string();
             if def.memory != "external" {
-                def.memory = if def.state == "shutoff" { "no" } else { "internal" }.into();
+                def.memory = if def.state == "shutoff" {
+                    "no"
+                } else {
+                    "internal"
+                }
+                .into();
             }
-            let location = if def.memory == "external" { "external" } else { "internal" };
+            let location = if def.memory == "external" {
+                "external"
+            } else {
+                "internal"
+            };
             let mut disks = Vec::new();
             for disk in &domain.devices.disks {
                 let asked = def
@@ -259,8 +296,15 @@ impl World {
                     .iter()
                     .find(|(name, _)| *name == disk.target_dev)
                     .map(|(_, kind)| kind.clone());
-                let default = if disk.device == "disk" { location } else { "no" };
-                disks.push((disk.target_dev.clone(), asked.unwrap_or_else(|| default.into())));
+                let default = if disk.device == "disk" {
+                    location
+                } else {
+                    "no"
+                };
+                disks.push((
+                    disk.target_dev.clone(),
+                    asked.unwrap_or_else(|| default.into()),
+                ));
             }
             if let Some((name, _)) = def
                 .disks
@@ -296,7 +340,7 @@ impl World {
         snap: &SnapshotRef,
         xml_flags: u32,
     ) -> Result<String> {
-        check_flags(xml_flags, XML_SECURE, "testDomainSnapshotGetXMLDesc")?;
+        snapshot_flags(xml_flags, XML_SECURE, "testDomainSnapshotGetXMLDesc")?;
         let (_, def) = self.snapshot(snap)?;
         Ok(def.to_xml(xml_flags & XML_SECURE != 0))
     }
@@ -313,27 +357,25 @@ impl World {
         } else {
             "testDomainListAllSnapshots"
         };
-        check_flags(list_flags, list::ALL, api)?;
+        snapshot_flags(list_flags, list::ALL, api)?;
         let obj = self.domain(dom)?;
         let snaps = &obj.snapshots;
         let deep = list_flags & list::ROOTS_OR_DESCENDANTS != 0;
-        let chosen: Vec<&SnapshotDef> = match from {
-            Some(name) => {
-                snaps.get(name).ok_or_else(|| no_snapshot(name))?;
-                if deep {
-                    let names = snaps.descendants_of(name);
-                    // Creation order keeps parents before children (TOPOLOGICAL).
-                    snaps
-                        .list
-                        .iter()
-                        .filter(|s| names.contains(&s.name))
-                        .collect()
-                } else {
-                    snaps.children_of(name).collect()
-                }
-            }
-            None if deep => snaps.list.iter().filter(|s| s.parent.is_none()).collect(),
-            None => snaps.list.iter().collect(),
+        if let Some(name) = from {
+            snaps.get(name).ok_or_else(|| no_snapshot(name))?;
+        }
+        // Listings are in topological order (TOPOLOGICAL asks for no more than that); direct children and
+        // roots newest first, as libvirt keeps them.
+        let chosen: Vec<&SnapshotDef> = if from.is_some() != deep {
+            let mut direct: Vec<&SnapshotDef> = snaps
+                .list
+                .iter()
+                .filter(|s| s.parent.as_deref() == from)
+                .collect();
+            direct.reverse();
+            direct
+        } else {
+            snaps.pick(&snaps.descendants_of(from))
         };
         Ok(chosen
             .into_iter()
@@ -348,7 +390,7 @@ impl World {
         name: &str,
         lookup_flags: u32,
     ) -> Result<SnapshotRef> {
-        check_flags(lookup_flags, 0, "testDomainSnapshotLookupByName")?;
+        snapshot_flags(lookup_flags, 0, "testDomainSnapshotLookupByName")?;
         let obj = self.domain(dom)?;
         obj.snapshots.get(name).ok_or_else(|| no_snapshot(name))?;
         Ok(Self::snapshot_handle(obj, name))
@@ -361,7 +403,7 @@ impl World {
         current_flags: u32,
         api: &str,
     ) -> Result<Option<SnapshotRef>> {
-        check_flags(current_flags, 0, api)?;
+        snapshot_flags(current_flags, 0, api)?;
         let obj = self.domain(dom)?;
         Ok(obj
             .snapshots
@@ -375,7 +417,7 @@ impl World {
         snap: &SnapshotRef,
         parent_flags: u32,
     ) -> Result<SnapshotRef> {
-        check_flags(parent_flags, 0, "testDomainSnapshotGetParent")?;
+        snapshot_flags(parent_flags, 0, "testDomainSnapshotGetParent")?;
         let (obj, def) = self.snapshot(snap)?;
         match &def.parent {
             Some(parent) => Ok(Self::snapshot_handle(obj, parent)),
@@ -393,7 +435,7 @@ impl World {
         snap: &SnapshotRef,
         current_flags: u32,
     ) -> Result<bool> {
-        check_flags(current_flags, 0, "testDomainSnapshotIsCurrent")?;
+        snapshot_flags(current_flags, 0, "testDomainSnapshotIsCurrent")?;
         let (obj, def) = self.snapshot(snap)?;
         Ok(obj.snapshots.current.as_deref() == Some(def.name.as_str()))
     }
@@ -403,7 +445,7 @@ impl World {
         snap: &SnapshotRef,
         metadata_flags: u32,
     ) -> Result<bool> {
-        check_flags(metadata_flags, 0, "testDomainSnapshotHasMetadata")?;
+        snapshot_flags(metadata_flags, 0, "testDomainSnapshotHasMetadata")?;
         self.snapshot(snap)?;
         Ok(true)
     }
@@ -414,7 +456,7 @@ impl World {
         snap: &SnapshotRef,
         delete_flags: u32,
     ) -> Result<()> {
-        check_flags(
+        snapshot_flags(
             delete_flags,
             delete::CHILDREN | delete::CHILDREN_ONLY,
             "testDomainSnapshotDelete",
@@ -425,7 +467,7 @@ impl World {
         let parent = def.parent.clone();
         let snaps = &mut changed.snapshots;
         if delete_flags & (delete::CHILDREN | delete::CHILDREN_ONLY) != 0 {
-            let doomed = snaps.descendants_of(&name);
+            let doomed = snaps.descendants_of(Some(&name));
             if snaps.current.as_ref().is_some_and(|c| doomed.contains(c)) {
                 snaps.current = Some(name.clone());
             }
@@ -456,7 +498,7 @@ impl World {
         snap: &SnapshotRef,
         revert_flags: u32,
     ) -> Result<()> {
-        check_flags(
+        snapshot_flags(
             revert_flags,
             revert::RUNNING | revert::PAUSED | revert::FORCE,
             "testDomainRevertToSnapshot",
@@ -553,7 +595,8 @@ mod tests {
             ],
             current: Some("c".into()),
         };
-        assert_eq!(snaps.descendants_of("a"), vec!["b", "c"]);
+        assert_eq!(snaps.descendants_of(Some("a")), vec!["b", "c"]);
+        assert_eq!(snaps.descendants_of(None), vec!["d", "a", "b", "c"]);
         let leaves: Vec<_> = snaps
             .list
             .iter()
