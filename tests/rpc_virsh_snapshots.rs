@@ -125,13 +125,27 @@ const UNDEFINE: &str =
     "destroy test; snapshot-create-as test a; snapshot-create-as test b; undefine test; \
     list --all --name; undefine test --snapshots-metadata; list --all --name";
 
+/// domrename: refused while running, onto itself, onto another domain's name or with a '/'; a renamed domain
+/// keeps its snapshots. `{OTHER}` is replaced by the path of a definition of a second domain.
+const RENAME: &str = "domrename test x; define {OTHER}; destroy test; domrename test test; \
+    domrename test other; domrename test a/b; snapshot-create-as test s; domrename test renamed; \
+    list --all --name; snapshot-list renamed --name; domstate renamed; dominfo test";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshot_commands_match_libvirts_test_driver() {
     if !have_virsh() {
         eprintln!("virsh not installed, skipping");
         return;
     }
-    for script in [TREE_AND_LISTINGS, REVERT_AND_DELETE, UNDEFINE] {
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("other.xml");
+    std::fs::write(
+        &other,
+        "<domain type='test'><name>other</name><memory>1024</memory><os><type>hvm</type></os></domain>",
+    )
+    .unwrap();
+    let rename = RENAME.replace("{OTHER}", &other.display().to_string());
+    for script in [TREE_AND_LISTINGS, REVERT_AND_DELETE, UNDEFINE, &rename] {
         let dir = tempfile::tempdir().unwrap();
         let (rw, _) = serve(dir.path());
         same_session(&rw, script).await;

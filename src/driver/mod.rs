@@ -357,6 +357,11 @@ pub trait Driver: Send + Sync {
         let _ = (snap, flags);
         unsupported("virDomainSnapshotDelete")
     }
+    /// Renames an inactive persistent domain (`virDomainRename`, lane: snapshots).
+    async fn domain_rename(&self, dom: &DomainRef, new_name: &str, flags: u32) -> Result<()> {
+        let _ = (dom, new_name, flags);
+        unsupported("virDomainRename")
+    }
     /// Up to `max_stats` balloon/memory statistics of a running domain (`virDomainMemoryStats`).
     async fn domain_memory_stats(
         &self,

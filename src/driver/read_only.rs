@@ -295,6 +295,9 @@ impl Driver for ReadOnly {
     async fn domain_snapshot_delete(&self, _snap: &SnapshotRef, _flags: u32) -> Result<()> {
         refuse("virDomainSnapshotDelete")
     }
+    async fn domain_rename(&self, _dom: &DomainRef, _new_name: &str, _flags: u32) -> Result<()> {
+        refuse("virDomainRename")
+    }
     async fn domain_memory_stats(
         &self,
         dom: &DomainRef,

@@ -1258,6 +1258,15 @@ impl Driver for RemoteDriver {
         self.call(P::DomainSnapshotDelete, snap_flags(snap, flags))
             .await
     }
+    async fn domain_rename(&self, dom: &DomainRef, new_name: &str, flags: u32) -> Result<()> {
+        let args = DomainRenameArgs {
+            dom: dom.clone(),
+            new_name: Some(new_name.to_string()),
+            flags,
+        };
+        let _: IntRet = self.call(P::DomainRename, args).await?;
+        Ok(())
+    }
     async fn domain_memory_stats(
         &self,
         dom: &DomainRef,

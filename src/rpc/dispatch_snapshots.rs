@@ -1,4 +1,4 @@
-//! The server side of the domain snapshot procedures: caps from `remote_protocol.x`, then the [`Driver`] call.
+//! The server side of the domain snapshot procedures and DOMAIN_RENAME: caps from `remote_protocol.x`, then the [`Driver`] call.
 
 use super::proto::{Call, IntRet, Reply, StringRet};
 use super::proto_snapshots::*;
@@ -133,6 +133,16 @@ async fn answer(driver: &dyn Driver, call: Call) -> Result<Option<Reply>> {
         Call::DomainSnapshotDelete(a) => {
             driver.domain_snapshot_delete(&a.snap, a.flags).await?;
             Reply::DomainSnapshotDelete(())
+        }
+        Call::DomainRename(a) => {
+            let Some(new_name) = a.new_name else {
+                return Err(Error::invalid_arg(
+                    ErrorDomain::RPC,
+                    "new_name in virDomainRename must not be NULL",
+                ));
+            };
+            driver.domain_rename(&a.dom, &new_name, a.flags).await?;
+            Reply::DomainRename(IntRet { value: 0 })
         }
         _ => return Ok(None),
     }))

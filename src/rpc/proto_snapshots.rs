@@ -33,6 +33,9 @@ xdr_struct! { pub struct ListAllSnapshotsRet { pub snapshots: Array<SnapshotRef,
 xdr_struct! { pub struct SnapshotFlagsArgs { pub snap: SnapshotRef, pub flags: u32 } }
 xdr_struct! { pub struct SnapshotRet { pub snap: SnapshotRef } }
 
+// domrename: `remote_domain_rename_args` (the new name is a nullable string); the reply is `int retcode`.
+xdr_struct! { pub struct DomainRenameArgs { pub dom: DomainRef, pub new_name: Option<String>, pub flags: u32 } }
+
 #[cfg(test)]
 mod tests {
     use super::*;

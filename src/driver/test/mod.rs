@@ -498,6 +498,12 @@ impl Driver for TestDriver {
         self.change(move |w, s| w.snapshot_delete(s, &snap, flags))
             .await
     }
+    async fn domain_rename(&self, dom: &DomainRef, new_name: &str, flags: u32) -> Result<()> {
+        let (dom, new_name) = (dom.clone(), new_name.to_string());
+        self.change(move |w, s| w.rename_domain(s, &dom, &new_name, flags))
+            .await
+            .map(|_| ())
+    }
     async fn domain_memory_stats(
         &self,
         dom: &DomainRef,

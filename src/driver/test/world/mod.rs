@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 mod domains;
 mod networks;
+mod rename;
 mod snapshots;
 
 pub(super) use snapshots::Snapshots;
