@@ -131,6 +131,13 @@ const RENAME: &str = "domrename test x; define {OTHER}; destroy test; domrename 
     domrename test other; domrename test a/b; snapshot-create-as test s; domrename test renamed; \
     list --all --name; snapshot-list renamed --name; domstate renamed; dominfo test";
 
+/// managedsave: the domain stops "saved", the image shows in has-managed-save, blocks a plain undefine, goes
+/// with managedsave-remove or --managed-save, and the next start boots afresh (as libvirt's test driver does).
+const MANAGED_SAVE: &str = "managedsave test; domstate test --reason; managedsave test; \
+    managedsave-remove test; managedsave-remove test; domstate test --reason; start test; \
+    domstate test --reason; managedsave test --running; undefine test; list --all --name; start test; \
+    domstate test --reason; managedsave test --paused; undefine test --managed-save; list --all --name";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshot_commands_match_libvirts_test_driver() {
     if !have_virsh() {
@@ -145,7 +152,13 @@ async fn snapshot_commands_match_libvirts_test_driver() {
     )
     .unwrap();
     let rename = RENAME.replace("{OTHER}", &other.display().to_string());
-    for script in [TREE_AND_LISTINGS, REVERT_AND_DELETE, UNDEFINE, &rename] {
+    for script in [
+        TREE_AND_LISTINGS,
+        REVERT_AND_DELETE,
+        UNDEFINE,
+        &rename,
+        MANAGED_SAVE,
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let (rw, _) = serve(dir.path());
         same_session(&rw, script).await;
@@ -175,6 +188,18 @@ async fn snapshots_persist_and_the_read_only_socket_only_reads_them() {
         ok(&ro, &["snapshot-current", "test", "--name"]).await,
         "s2\n"
     );
+    // dominfo's "Managed save" line follows the image (the rest of dominfo is covered elsewhere).
+    ok(&rw, &["managedsave", "test"]).await;
+    let info = ok(&ro, &["dominfo", "test"]).await;
+    assert!(info.contains("Managed save:   yes\n"), "{info}");
+    let (success, _, stderr) = virsh(&ro, &["managedsave-remove", "test"]).await;
+    assert!(
+        !success && stderr.contains("read only access prevents"),
+        "{stderr}"
+    );
+    ok(&rw, &["start", "test"]).await;
+    let info = ok(&ro, &["dominfo", "test"]).await;
+    assert!(info.contains("Managed save:   no\n"), "{info}");
     let xml = ok(&rw, &["snapshot-dumpxml", "test", "s1"]).await;
     assert!(xml.contains("<description>kept</description>"), "{xml}");
     for args in [

@@ -357,6 +357,16 @@ pub trait Driver: Send + Sync {
         let _ = (snap, flags);
         unsupported("virDomainSnapshotDelete")
     }
+    /// Saves a running domain's state into a managed image and stops it (`virDomainManagedSave`, lane: snapshots).
+    async fn domain_managed_save(&self, dom: &DomainRef, flags: u32) -> Result<()> {
+        let _ = (dom, flags);
+        unsupported("virDomainManagedSave")
+    }
+    /// Drops a domain's managed save image (`virDomainManagedSaveRemove`).
+    async fn domain_managed_save_remove(&self, dom: &DomainRef, flags: u32) -> Result<()> {
+        let _ = (dom, flags);
+        unsupported("virDomainManagedSaveRemove")
+    }
     /// Renames an inactive persistent domain (`virDomainRename`, lane: snapshots).
     async fn domain_rename(&self, dom: &DomainRef, new_name: &str, flags: u32) -> Result<()> {
         let _ = (dom, new_name, flags);

@@ -295,6 +295,12 @@ impl Driver for ReadOnly {
     async fn domain_snapshot_delete(&self, _snap: &SnapshotRef, _flags: u32) -> Result<()> {
         refuse("virDomainSnapshotDelete")
     }
+    async fn domain_managed_save(&self, _dom: &DomainRef, _flags: u32) -> Result<()> {
+        refuse("virDomainManagedSave")
+    }
+    async fn domain_managed_save_remove(&self, _dom: &DomainRef, _flags: u32) -> Result<()> {
+        refuse("virDomainManagedSaveRemove")
+    }
     async fn domain_rename(&self, _dom: &DomainRef, _new_name: &str, _flags: u32) -> Result<()> {
         refuse("virDomainRename")
     }

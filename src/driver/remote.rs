@@ -1258,6 +1258,13 @@ impl Driver for RemoteDriver {
         self.call(P::DomainSnapshotDelete, snap_flags(snap, flags))
             .await
     }
+    async fn domain_managed_save(&self, dom: &DomainRef, flags: u32) -> Result<()> {
+        self.call(P::DomainManagedSave, dom_flags(dom, flags)).await
+    }
+    async fn domain_managed_save_remove(&self, dom: &DomainRef, flags: u32) -> Result<()> {
+        self.call(P::DomainManagedSaveRemove, dom_flags(dom, flags))
+            .await
+    }
     async fn domain_rename(&self, dom: &DomainRef, new_name: &str, flags: u32) -> Result<()> {
         let args = DomainRenameArgs {
             dom: dom.clone(),

@@ -1,4 +1,4 @@
-//! The server side of the domain snapshot procedures and DOMAIN_RENAME: caps from `remote_protocol.x`, then the [`Driver`] call.
+//! The server side of the domain snapshot procedures, DOMAIN_RENAME and the managed-save changes: caps from `remote_protocol.x`, then the [`Driver`] call.
 
 use super::proto::{Call, IntRet, Reply, StringRet};
 use super::proto_snapshots::*;
@@ -143,6 +143,14 @@ async fn answer(driver: &dyn Driver, call: Call) -> Result<Option<Reply>> {
             };
             driver.domain_rename(&a.dom, &new_name, a.flags).await?;
             Reply::DomainRename(IntRet { value: 0 })
+        }
+        Call::DomainManagedSave(a) => {
+            driver.domain_managed_save(&a.dom, a.flags).await?;
+            Reply::DomainManagedSave(())
+        }
+        Call::DomainManagedSaveRemove(a) => {
+            driver.domain_managed_save_remove(&a.dom, a.flags).await?;
+            Reply::DomainManagedSaveRemove(())
         }
         _ => return Ok(None),
     }))

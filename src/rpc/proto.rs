@@ -476,6 +476,8 @@ remote_procedures! {
     DomainSnapshotIsCurrent: SnapshotFlagsArgs => IntRet;
     DomainSnapshotHasMetadata: SnapshotFlagsArgs => IntRet;
     DomainRename: DomainRenameArgs => IntRet;
+    DomainManagedSave: DomainFlagsArgs => ();
+    DomainManagedSaveRemove: DomainFlagsArgs => ();
 
     ConnectListAllNetworks: ListAllArgs => ListAllNetworksRet;
     ConnectNumOfNetworks: () => IntRet;
@@ -543,8 +545,8 @@ mod tests {
             .map(Procedure::from_number)
             .filter(|p| has_codec(*p))
             .count();
-        // 130, plus the snapshots lane's 15 snapshot procedures and DOMAIN_RENAME.
-        assert_eq!(known, 130 + 16);
+        // 130, plus the snapshots lane's 15 snapshot procedures, DOMAIN_RENAME and the two managed-save changes.
+        assert_eq!(known, 130 + 18);
         assert!(!has_codec(Procedure::DomainGetJobStats));
         assert!(!has_codec(Procedure::Unknown(9999)));
     }

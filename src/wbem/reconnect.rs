@@ -153,6 +153,8 @@ forward_all! {
     fn domain_snapshot_has_metadata(&self, snap: &SnapshotRef, flags: u32) -> Result<bool>;
     fn domain_revert_to_snapshot(&self, snap: &SnapshotRef, flags: u32) -> Result<()>;
     fn domain_snapshot_delete(&self, snap: &SnapshotRef, flags: u32) -> Result<()>;
+    fn domain_managed_save(&self, dom: &DomainRef, flags: u32) -> Result<()>;
+    fn domain_managed_save_remove(&self, dom: &DomainRef, flags: u32) -> Result<()>;
     fn domain_rename(&self, dom: &DomainRef, new_name: &str, flags: u32) -> Result<()>;
     fn domain_memory_stats(&self, dom: &DomainRef, max_stats: u32, flags: u32) -> Result<Vec<MemoryStat>>;
     fn domain_event_subscribe(&self) -> Result<broadcast::Receiver<DomainEvent>>;

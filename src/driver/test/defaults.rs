@@ -106,6 +106,7 @@ pub(super) fn test_domain() -> DomainObj {
         cpu_time_ns: 0,
         running_since_ms: Some(super::world::now_ms()),
         snapshots: Default::default(),
+        managed_save: false,
     }
 }
 

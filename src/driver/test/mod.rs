@@ -348,14 +348,17 @@ impl Driver for TestDriver {
         self.read(|w| w.domain_is_updated(dom))
     }
     async fn domain_has_managed_save_image(&self, dom: &DomainRef, flags: u32) -> Result<bool> {
-        if flags != 0 {
-            return Err(Error::invalid_arg(
-                ErrorDomain::TEST,
-                format!("unsupported flags (0x{flags:x}) in function virDomainHasManagedSaveImage"),
-            ));
-        }
-        self.read(|w| w.domain_exists(dom))?;
-        Ok(false)
+        self.read(|w| w.has_managed_save(dom, flags))
+    }
+    async fn domain_managed_save(&self, dom: &DomainRef, flags: u32) -> Result<()> {
+        let dom = dom.clone();
+        self.change(move |w, s| w.managed_save(s, &dom, flags))
+            .await
+    }
+    async fn domain_managed_save_remove(&self, dom: &DomainRef, flags: u32) -> Result<()> {
+        let dom = dom.clone();
+        self.change(move |w, s| w.managed_save_remove(s, &dom, flags))
+            .await
     }
     async fn domain_get_security_label(&self, dom: &DomainRef) -> Result<(String, bool)> {
         self.read(|w| w.domain_exists(dom))?;

@@ -44,6 +44,9 @@ struct DomainFile {
     snapshots: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     current_snapshot: Option<String>,
+    /// A managed save image exists.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    managed_save: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -176,6 +179,7 @@ impl Store {
             running_since_ms: dom.running_since_ms,
             snapshots: dom.snapshots.list.iter().map(|s| s.to_xml(true)).collect(),
             current_snapshot: dom.snapshots.current.clone(),
+            managed_save: dom.managed_save,
         };
         self.write_json(Some(DOMAINS), &format!("{}.json", dom.uuid()), &file)
     }
@@ -387,6 +391,7 @@ fn domain_from_file(file: DomainFile) -> std::result::Result<DomainObj, String> 
     }
     Ok(DomainObj {
         snapshots,
+        managed_save: file.managed_save && !state.is_active(),
         persistent_def,
         live_def,
         state,

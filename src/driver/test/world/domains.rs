@@ -403,6 +403,8 @@ impl World {
             )));
         }
         changed.live_def = changed.persistent_def.clone();
+        // libvirt's test driver drops a managed save image at start and boots afresh.
+        changed.managed_save = false;
         let paused = start_flags & flags::START_PAUSED != 0;
         self.begin_run(store, &mut changed, paused)?;
         store.save_domain(&changed)?;
@@ -594,6 +596,7 @@ impl World {
         // Nothing here has managed save images, snapshots, checkpoints or NVRAM: those flags are no-ops.
         check_flags(undefine_flags, 0b1_1111, "virDomainUndefineFlags")?;
         let mut changed = self.domain(dom)?.clone();
+        Self::check_undefine_managed_save(&changed, undefine_flags)?;
         Self::check_undefine_snapshots(&changed, undefine_flags)?;
         // Undefining a running transient domain is accepted (libvirt's test driver does): it stays transient.
         let handle = changed.handle();

@@ -21,6 +21,7 @@ use tokio::sync::broadcast;
 use uuid::Uuid;
 
 mod domains;
+mod managed_save;
 mod networks;
 mod rename;
 mod snapshots;
@@ -57,6 +58,8 @@ pub(super) struct DomainObj {
     pub(super) running_since_ms: Option<u64>,
     /// The domain's snapshots (lane: snapshots).
     pub(super) snapshots: snapshots::Snapshots,
+    /// A managed save image exists (lane: snapshots).
+    pub(super) managed_save: bool,
 }
 
 impl DomainObj {
@@ -71,6 +74,7 @@ impl DomainObj {
             cpu_time_ns: 0,
             running_since_ms: None,
             snapshots: snapshots::Snapshots::default(),
+            managed_save: false,
         }
     }
 

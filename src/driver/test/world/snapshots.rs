@@ -107,7 +107,7 @@ impl Snapshots {
 }
 
 /// libvirt's flag check, worded as its test driver words it (no "invalid argument" prefix).
-fn snapshot_flags(flags: u32, allowed: u32, api: &str) -> Result<()> {
+pub(super) fn snapshot_flags(flags: u32, allowed: u32, api: &str) -> Result<()> {
     let unknown = flags & !allowed;
     if unknown != 0 {
         return Err(Error::new(
