@@ -67,7 +67,10 @@ pub use driver::{
     BlockInfo, BlockStats, DomainStatsRecord, FsInfo, GuestInterface, InterfaceStats, IothreadInfo,
     IpAddress, NodeCpuStat,
 };
+// domain snapshots (lane: snapshots)
+pub use driver::SnapshotRef;
 pub use error::{Error, ErrorCode, ErrorDomain, Result};
+pub use model::SnapshotDef;
 /// Definition helpers beyond the core model types (units, MAC addresses, the nested definition parts).
 pub use model::{
     generate_mac, parse_mac, parse_scaled, unit_bytes, CharDevDef, Devices, Features, IpDef, OsDef,

@@ -380,6 +380,104 @@ pub trait Driver: Send + Sync {
         let _ = (dom, seconds, nseconds, flags);
         unsupported("virDomainSetTime")
     }
+    // ---- domain snapshots (lane: snapshots) ----
+    /// Takes a snapshot described by `xml` (or redefines one: `flags` REDEFINE). (`virDomainSnapshotCreateXML`)
+    async fn domain_snapshot_create_xml(
+        &self,
+        dom: &DomainRef,
+        xml: &str,
+        flags: u32,
+    ) -> Result<SnapshotRef> {
+        let _ = (dom, xml, flags);
+        unsupported("virDomainSnapshotCreateXML")
+    }
+    /// The snapshot's XML. (`virDomainSnapshotGetXMLDesc`)
+    async fn domain_snapshot_get_xml_desc(&self, snap: &SnapshotRef, flags: u32) -> Result<String> {
+        let _ = (snap, flags);
+        unsupported("virDomainSnapshotGetXMLDesc")
+    }
+    /// The domain's snapshots passing the `VIR_DOMAIN_SNAPSHOT_LIST_*` filters (ROOTS: roots only). (`virDomainListAllSnapshots`)
+    async fn domain_list_all_snapshots(
+        &self,
+        dom: &DomainRef,
+        flags: u32,
+    ) -> Result<Vec<SnapshotRef>> {
+        let _ = (dom, flags);
+        unsupported("virDomainListAllSnapshots")
+    }
+    /// A snapshot's children (all descendants with DESCENDANTS) passing the filters. (`virDomainSnapshotListAllChildren`)
+    async fn domain_snapshot_list_all_children(
+        &self,
+        snap: &SnapshotRef,
+        flags: u32,
+    ) -> Result<Vec<SnapshotRef>> {
+        let _ = (snap, flags);
+        unsupported("virDomainSnapshotListAllChildren")
+    }
+    /// A snapshot by name. (`virDomainSnapshotLookupByName`)
+    async fn domain_snapshot_lookup_by_name(
+        &self,
+        dom: &DomainRef,
+        name: &str,
+        flags: u32,
+    ) -> Result<SnapshotRef> {
+        let _ = (dom, name, flags);
+        unsupported("virDomainSnapshotLookupByName")
+    }
+    /// Whether the domain has a current snapshot. (`virDomainHasCurrentSnapshot`)
+    async fn domain_has_current_snapshot(&self, dom: &DomainRef, flags: u32) -> Result<bool> {
+        let _ = (dom, flags);
+        unsupported("virDomainHasCurrentSnapshot")
+    }
+    /// The domain's current snapshot. (`virDomainSnapshotCurrent`)
+    async fn domain_snapshot_current(&self, dom: &DomainRef, flags: u32) -> Result<SnapshotRef> {
+        let _ = (dom, flags);
+        unsupported("virDomainSnapshotCurrent")
+    }
+    /// A snapshot's parent. (`virDomainSnapshotGetParent`)
+    async fn domain_snapshot_get_parent(
+        &self,
+        snap: &SnapshotRef,
+        flags: u32,
+    ) -> Result<SnapshotRef> {
+        let _ = (snap, flags);
+        unsupported("virDomainSnapshotGetParent")
+    }
+    /// Whether this is its domain's current snapshot. (`virDomainSnapshotIsCurrent`)
+    async fn domain_snapshot_is_current(&self, snap: &SnapshotRef, flags: u32) -> Result<bool> {
+        let _ = (snap, flags);
+        unsupported("virDomainSnapshotIsCurrent")
+    }
+    /// Whether the snapshot has libvirt metadata. (`virDomainSnapshotHasMetadata`)
+    async fn domain_snapshot_has_metadata(&self, snap: &SnapshotRef, flags: u32) -> Result<bool> {
+        let _ = (snap, flags);
+        unsupported("virDomainSnapshotHasMetadata")
+    }
+    /// Brings the domain back to the snapshot's definition and state. (`virDomainRevertToSnapshot`)
+    async fn domain_revert_to_snapshot(&self, snap: &SnapshotRef, flags: u32) -> Result<()> {
+        let _ = (snap, flags);
+        unsupported("virDomainRevertToSnapshot")
+    }
+    /// Deletes a snapshot (and its children with `flags` CHILDREN / CHILDREN_ONLY). (`virDomainSnapshotDelete`)
+    async fn domain_snapshot_delete(&self, snap: &SnapshotRef, flags: u32) -> Result<()> {
+        let _ = (snap, flags);
+        unsupported("virDomainSnapshotDelete")
+    }
+    /// Saves a running domain's state into a managed image and stops it (`virDomainManagedSave`, lane: snapshots).
+    async fn domain_managed_save(&self, dom: &DomainRef, flags: u32) -> Result<()> {
+        let _ = (dom, flags);
+        unsupported("virDomainManagedSave")
+    }
+    /// Drops a domain's managed save image (`virDomainManagedSaveRemove`).
+    async fn domain_managed_save_remove(&self, dom: &DomainRef, flags: u32) -> Result<()> {
+        let _ = (dom, flags);
+        unsupported("virDomainManagedSaveRemove")
+    }
+    /// Renames an inactive persistent domain (`virDomainRename`, lane: snapshots).
+    async fn domain_rename(&self, dom: &DomainRef, new_name: &str, flags: u32) -> Result<()> {
+        let _ = (dom, new_name, flags);
+        unsupported("virDomainRename")
+    }
     /// Up to `max_stats` balloon/memory statistics of a running domain (`virDomainMemoryStats`).
     async fn domain_memory_stats(
         &self,

@@ -10,7 +10,7 @@ use super::{
     DomainEvent, DomainInfo, DomainRef, DomainState, Driver, NetworkRef, NodeInfo, PoolInfo,
     PoolRef,
 };
-use super::{MemoryStat, NodeCpuMap, TypedParam, VcpuInfo, VolumeInfo, VolumeRef};
+use super::{MemoryStat, NodeCpuMap, SnapshotRef, TypedParam, VcpuInfo, VolumeInfo, VolumeRef};
 // stats lane
 use super::{
     BlockInfo, BlockStats, DomainStatsRecord, FsInfo, GuestInterface, InterfaceStats, IothreadInfo,
@@ -311,6 +311,78 @@ impl Driver for ReadOnly {
     }
     async fn domain_set_time(&self, _: &DomainRef, _: i64, _: u32, _: u32) -> Result<()> {
         refuse("virDomainSetTime")
+    }
+    // ---- domain snapshots (lane: snapshots) ----
+    async fn domain_snapshot_create_xml(
+        &self,
+        _dom: &DomainRef,
+        _xml: &str,
+        _flags: u32,
+    ) -> Result<SnapshotRef> {
+        refuse("virDomainSnapshotCreateXML")
+    }
+    async fn domain_snapshot_get_xml_desc(&self, snap: &SnapshotRef, flags: u32) -> Result<String> {
+        self.inner.domain_snapshot_get_xml_desc(snap, flags).await
+    }
+    async fn domain_list_all_snapshots(
+        &self,
+        dom: &DomainRef,
+        flags: u32,
+    ) -> Result<Vec<SnapshotRef>> {
+        self.inner.domain_list_all_snapshots(dom, flags).await
+    }
+    async fn domain_snapshot_list_all_children(
+        &self,
+        snap: &SnapshotRef,
+        flags: u32,
+    ) -> Result<Vec<SnapshotRef>> {
+        self.inner
+            .domain_snapshot_list_all_children(snap, flags)
+            .await
+    }
+    async fn domain_snapshot_lookup_by_name(
+        &self,
+        dom: &DomainRef,
+        name: &str,
+        flags: u32,
+    ) -> Result<SnapshotRef> {
+        self.inner
+            .domain_snapshot_lookup_by_name(dom, name, flags)
+            .await
+    }
+    async fn domain_has_current_snapshot(&self, dom: &DomainRef, flags: u32) -> Result<bool> {
+        self.inner.domain_has_current_snapshot(dom, flags).await
+    }
+    async fn domain_snapshot_current(&self, dom: &DomainRef, flags: u32) -> Result<SnapshotRef> {
+        self.inner.domain_snapshot_current(dom, flags).await
+    }
+    async fn domain_snapshot_get_parent(
+        &self,
+        snap: &SnapshotRef,
+        flags: u32,
+    ) -> Result<SnapshotRef> {
+        self.inner.domain_snapshot_get_parent(snap, flags).await
+    }
+    async fn domain_snapshot_is_current(&self, snap: &SnapshotRef, flags: u32) -> Result<bool> {
+        self.inner.domain_snapshot_is_current(snap, flags).await
+    }
+    async fn domain_snapshot_has_metadata(&self, snap: &SnapshotRef, flags: u32) -> Result<bool> {
+        self.inner.domain_snapshot_has_metadata(snap, flags).await
+    }
+    async fn domain_revert_to_snapshot(&self, _snap: &SnapshotRef, _flags: u32) -> Result<()> {
+        refuse("virDomainRevertToSnapshot")
+    }
+    async fn domain_snapshot_delete(&self, _snap: &SnapshotRef, _flags: u32) -> Result<()> {
+        refuse("virDomainSnapshotDelete")
+    }
+    async fn domain_managed_save(&self, _dom: &DomainRef, _flags: u32) -> Result<()> {
+        refuse("virDomainManagedSave")
+    }
+    async fn domain_managed_save_remove(&self, _dom: &DomainRef, _flags: u32) -> Result<()> {
+        refuse("virDomainManagedSaveRemove")
+    }
+    async fn domain_rename(&self, _dom: &DomainRef, _new_name: &str, _flags: u32) -> Result<()> {
+        refuse("virDomainRename")
     }
     async fn domain_memory_stats(
         &self,

@@ -21,8 +21,8 @@ use uuid::Uuid;
 
 use super::{
     flags, DomainEvent, DomainInfo, DomainRef, DomainState, Driver, InterfaceRef, MemoryStat,
-    NetworkRef, NodeCpuMap, NodeInfo, PoolInfo, PoolRef, TypedParam, VcpuInfo, VolumeInfo,
-    VolumeRef,
+    NetworkRef, NodeCpuMap, NodeInfo, PoolInfo, PoolRef, SnapshotRef, TypedParam, VcpuInfo,
+    VolumeInfo, VolumeRef,
 };
 use crate::auth::auth_file::{file_credentials, FileCredentials};
 use crate::auth::sasl::{SaslClient, SaslError, SaslLayer, SaslStep, SaslTransport};
@@ -36,6 +36,7 @@ use crate::rpc::client::RpcClient;
 use crate::rpc::client::SecurityLayer;
 use crate::rpc::procedures::Procedure as P;
 use crate::rpc::proto::*;
+use crate::rpc::proto_snapshots::*;
 use crate::rpc::xdr::{Array, CharArray, Xdr};
 use crate::transport::{command, ssh, tls};
 use crate::uri::{AuthChoice, Transport, Uri};
@@ -147,6 +148,13 @@ fn text(value: &str) -> StringArgs {
 
 fn dom_args(dom: &DomainRef) -> DomainArgs {
     DomainArgs { dom: dom.clone() }
+}
+
+fn snap_flags(snap: &SnapshotRef, flags: u32) -> SnapshotFlagsArgs {
+    SnapshotFlagsArgs {
+        snap: snap.clone(),
+        flags,
+    }
 }
 
 fn dom_flags(dom: &DomainRef, flags: u32) -> DomainFlagsArgs {
@@ -1326,6 +1334,117 @@ impl Driver for RemoteDriver {
             flags,
         };
         self.call(P::DomainSetTime, args).await
+    }
+    // ---- domain snapshots (lane: snapshots) ----
+    async fn domain_snapshot_create_xml(
+        &self,
+        dom: &DomainRef,
+        xml: &str,
+        flags: u32,
+    ) -> Result<SnapshotRef> {
+        let args = SnapshotCreateXmlArgs {
+            dom: dom.clone(),
+            xml_desc: xml.to_string(),
+            flags,
+        };
+        let ret: SnapshotRet = self.call(P::DomainSnapshotCreateXml, args).await?;
+        Ok(ret.snap)
+    }
+    async fn domain_snapshot_get_xml_desc(&self, snap: &SnapshotRef, flags: u32) -> Result<String> {
+        self.string(P::DomainSnapshotGetXmlDesc, snap_flags(snap, flags))
+            .await
+    }
+    async fn domain_list_all_snapshots(
+        &self,
+        dom: &DomainRef,
+        flags: u32,
+    ) -> Result<Vec<SnapshotRef>> {
+        let args = ListAllSnapshotsArgs {
+            dom: dom.clone(),
+            need_results: 1,
+            flags,
+        };
+        let ret: ListAllSnapshotsRet = self.call(P::DomainListAllSnapshots, args).await?;
+        Ok(ret.snapshots.0)
+    }
+    async fn domain_snapshot_list_all_children(
+        &self,
+        snap: &SnapshotRef,
+        flags: u32,
+    ) -> Result<Vec<SnapshotRef>> {
+        let args = SnapshotListAllChildrenArgs {
+            snap: snap.clone(),
+            need_results: 1,
+            flags,
+        };
+        let ret: ListAllSnapshotsRet = self.call(P::DomainSnapshotListAllChildren, args).await?;
+        Ok(ret.snapshots.0)
+    }
+    async fn domain_snapshot_lookup_by_name(
+        &self,
+        dom: &DomainRef,
+        name: &str,
+        flags: u32,
+    ) -> Result<SnapshotRef> {
+        let args = SnapshotLookupByNameArgs {
+            dom: dom.clone(),
+            name: name.to_string(),
+            flags,
+        };
+        let ret: SnapshotRet = self.call(P::DomainSnapshotLookupByName, args).await?;
+        Ok(ret.snap)
+    }
+    async fn domain_has_current_snapshot(&self, dom: &DomainRef, flags: u32) -> Result<bool> {
+        self.flag(P::DomainHasCurrentSnapshot, dom_flags(dom, flags))
+            .await
+    }
+    async fn domain_snapshot_current(&self, dom: &DomainRef, flags: u32) -> Result<SnapshotRef> {
+        let ret: SnapshotRet = self
+            .call(P::DomainSnapshotCurrent, dom_flags(dom, flags))
+            .await?;
+        Ok(ret.snap)
+    }
+    async fn domain_snapshot_get_parent(
+        &self,
+        snap: &SnapshotRef,
+        flags: u32,
+    ) -> Result<SnapshotRef> {
+        let ret: SnapshotRet = self
+            .call(P::DomainSnapshotGetParent, snap_flags(snap, flags))
+            .await?;
+        Ok(ret.snap)
+    }
+    async fn domain_snapshot_is_current(&self, snap: &SnapshotRef, flags: u32) -> Result<bool> {
+        self.flag(P::DomainSnapshotIsCurrent, snap_flags(snap, flags))
+            .await
+    }
+    async fn domain_snapshot_has_metadata(&self, snap: &SnapshotRef, flags: u32) -> Result<bool> {
+        self.flag(P::DomainSnapshotHasMetadata, snap_flags(snap, flags))
+            .await
+    }
+    async fn domain_revert_to_snapshot(&self, snap: &SnapshotRef, flags: u32) -> Result<()> {
+        self.call(P::DomainRevertToSnapshot, snap_flags(snap, flags))
+            .await
+    }
+    async fn domain_snapshot_delete(&self, snap: &SnapshotRef, flags: u32) -> Result<()> {
+        self.call(P::DomainSnapshotDelete, snap_flags(snap, flags))
+            .await
+    }
+    async fn domain_managed_save(&self, dom: &DomainRef, flags: u32) -> Result<()> {
+        self.call(P::DomainManagedSave, dom_flags(dom, flags)).await
+    }
+    async fn domain_managed_save_remove(&self, dom: &DomainRef, flags: u32) -> Result<()> {
+        self.call(P::DomainManagedSaveRemove, dom_flags(dom, flags))
+            .await
+    }
+    async fn domain_rename(&self, dom: &DomainRef, new_name: &str, flags: u32) -> Result<()> {
+        let args = DomainRenameArgs {
+            dom: dom.clone(),
+            new_name: Some(new_name.to_string()),
+            flags,
+        };
+        let _: IntRet = self.call(P::DomainRename, args).await?;
+        Ok(())
     }
     async fn domain_memory_stats(
         &self,

@@ -11,6 +11,13 @@ pub struct DomainRef {
     pub id: i32,
 }
 
+/// A domain snapshot handle (`remote_nonnull_domain_snapshot`): its name and its domain.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct SnapshotRef {
+    pub name: String,
+    pub dom: DomainRef,
+}
+
 /// A network handle (`remote_nonnull_network`).
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub struct NetworkRef {

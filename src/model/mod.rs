@@ -5,6 +5,7 @@ mod interface;
 mod mac;
 mod names;
 mod network;
+mod snapshot;
 mod storage;
 pub mod tunables;
 mod units;
@@ -15,5 +16,6 @@ pub use interface::{BondMonitor, HostInterfaceDef, HostInterfaceKind, IfaceProto
 pub use mac::{generate_mac, parse_mac};
 pub use names::validate_name;
 pub use network::*;
+pub use snapshot::SnapshotDef;
 pub use storage::*;
 pub use units::{parse_scaled, unit_bytes, ScaleDefault};

@@ -16,10 +16,12 @@
 pub mod auth;
 pub mod client;
 pub mod dispatch;
+mod dispatch_snapshots;
 pub mod packet;
 pub mod procedures;
 pub mod proto;
 pub mod proto_ifaces;
+pub mod proto_snapshots;
 pub mod proto_stats;
 pub mod proto_tunables;
 pub mod server;

@@ -3,6 +3,7 @@
 
 use super::procedures::Procedure;
 pub use super::proto_ifaces::*;
+use super::proto_snapshots::*;
 use super::proto_tunables::*;
 use super::xdr::{xdr_struct, Array, CharArray, FixedChars, Opaque, Reader, Writer, Xdr, XdrError};
 use crate::driver::{
@@ -492,6 +493,25 @@ remote_procedures! {
     ConnectDomainEventCallbackDeregisterAny: IntArgs => ();
     DomainEventLifecycle: LifecycleMsg => ();
     DomainEventCallbackLifecycle: CallbackLifecycleMsg => ();
+    // domain snapshots (lane: snapshots)
+    DomainSnapshotCreateXml: SnapshotCreateXmlArgs => SnapshotRet;
+    DomainSnapshotGetXmlDesc: SnapshotFlagsArgs => StringRet;
+    DomainSnapshotListNames: SnapshotListNamesArgs => SnapshotNamesRet;
+    DomainSnapshotLookupByName: SnapshotLookupByNameArgs => SnapshotRet;
+    DomainHasCurrentSnapshot: DomainFlagsArgs => IntRet;
+    DomainSnapshotCurrent: DomainFlagsArgs => SnapshotRet;
+    DomainRevertToSnapshot: SnapshotFlagsArgs => ();
+    DomainSnapshotDelete: SnapshotFlagsArgs => ();
+    DomainSnapshotGetParent: SnapshotFlagsArgs => SnapshotRet;
+    DomainSnapshotNumChildren: SnapshotFlagsArgs => IntRet;
+    DomainSnapshotListChildrenNames: SnapshotListChildrenNamesArgs => SnapshotNamesRet;
+    DomainListAllSnapshots: ListAllSnapshotsArgs => ListAllSnapshotsRet;
+    DomainSnapshotListAllChildren: SnapshotListAllChildrenArgs => ListAllSnapshotsRet;
+    DomainSnapshotIsCurrent: SnapshotFlagsArgs => IntRet;
+    DomainSnapshotHasMetadata: SnapshotFlagsArgs => IntRet;
+    DomainRename: DomainRenameArgs => IntRet;
+    DomainManagedSave: DomainFlagsArgs => ();
+    DomainManagedSaveRemove: DomainFlagsArgs => ();
 
     ConnectListAllNetworks: ListAllArgs => ListAllNetworksRet;
     ConnectNumOfNetworks: () => IntRet;
@@ -580,7 +600,7 @@ mod tests {
             .map(Procedure::from_number)
             .filter(|p| has_codec(*p))
             .count();
-        assert_eq!(known, 177);
+        assert_eq!(known, 195);
         assert!(!has_codec(Procedure::DomainGetJobStats));
         assert!(!has_codec(Procedure::Unknown(9999)));
     }

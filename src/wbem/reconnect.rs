@@ -22,6 +22,8 @@ use crate::driver::{
     BlockInfo, BlockStats, DomainStatsRecord, FsInfo, GuestInterface, InterfaceStats, IothreadInfo,
     NodeCpuStat,
 };
+// lane: snapshots
+use crate::driver::SnapshotRef;
 use crate::error::Result;
 
 /// A driver connection to `uri`, (re)opened on demand.
@@ -155,6 +157,22 @@ forward_all! {
     fn domain_get_block_io_tune(&self, dom: &DomainRef, disk: Option<String>, nparams: u32, flags: u32) -> Result<Vec<TypedParam>>;
     fn domain_set_block_io_tune(&self, dom: &DomainRef, disk: String, params: Vec<TypedParam>, flags: u32) -> Result<()>;
     fn domain_set_time(&self, dom: &DomainRef, seconds: i64, nseconds: u32, flags: u32) -> Result<()>;
+    // domain snapshots (lane: snapshots)
+    fn domain_snapshot_create_xml(&self, dom: &DomainRef, xml: &str, flags: u32) -> Result<SnapshotRef>;
+    fn domain_snapshot_get_xml_desc(&self, snap: &SnapshotRef, flags: u32) -> Result<String>;
+    fn domain_list_all_snapshots(&self, dom: &DomainRef, flags: u32) -> Result<Vec<SnapshotRef>>;
+    fn domain_snapshot_list_all_children(&self, snap: &SnapshotRef, flags: u32) -> Result<Vec<SnapshotRef>>;
+    fn domain_snapshot_lookup_by_name(&self, dom: &DomainRef, name: &str, flags: u32) -> Result<SnapshotRef>;
+    fn domain_has_current_snapshot(&self, dom: &DomainRef, flags: u32) -> Result<bool>;
+    fn domain_snapshot_current(&self, dom: &DomainRef, flags: u32) -> Result<SnapshotRef>;
+    fn domain_snapshot_get_parent(&self, snap: &SnapshotRef, flags: u32) -> Result<SnapshotRef>;
+    fn domain_snapshot_is_current(&self, snap: &SnapshotRef, flags: u32) -> Result<bool>;
+    fn domain_snapshot_has_metadata(&self, snap: &SnapshotRef, flags: u32) -> Result<bool>;
+    fn domain_revert_to_snapshot(&self, snap: &SnapshotRef, flags: u32) -> Result<()>;
+    fn domain_snapshot_delete(&self, snap: &SnapshotRef, flags: u32) -> Result<()>;
+    fn domain_managed_save(&self, dom: &DomainRef, flags: u32) -> Result<()>;
+    fn domain_managed_save_remove(&self, dom: &DomainRef, flags: u32) -> Result<()>;
+    fn domain_rename(&self, dom: &DomainRef, new_name: &str, flags: u32) -> Result<()>;
     fn domain_memory_stats(&self, dom: &DomainRef, max_stats: u32, flags: u32) -> Result<Vec<MemoryStat>>;
     // stats lane
     fn connect_get_all_domain_stats(&self, doms: &[DomainRef], stats: u32, flags: u32) -> Result<Vec<DomainStatsRecord>>;

@@ -105,6 +105,8 @@ pub(super) fn test_domain() -> DomainObj {
         autostart: false,
         cpu_time_ns: 0,
         running_since_ms: Some(super::world::now_ms()),
+        snapshots: Default::default(),
+        managed_save: false,
     }
 }
 

@@ -18,6 +18,8 @@ use crate::driver::{
     BlockInfo, BlockStats, DomainStatsRecord, FsInfo, GuestInterface, InterfaceStats, IothreadInfo,
     NodeCpuStat,
 };
+// lane: snapshots
+use crate::driver::SnapshotRef;
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 use crate::model::{DomainDef, NetworkDef, PoolDef, VolumeDef};
 use crate::persist::{self, DirLock, LockError};
@@ -354,14 +356,17 @@ impl Driver for TestDriver {
         self.read(|w| w.domain_is_updated(dom))
     }
     async fn domain_has_managed_save_image(&self, dom: &DomainRef, flags: u32) -> Result<bool> {
-        if flags != 0 {
-            return Err(Error::invalid_arg(
-                ErrorDomain::TEST,
-                format!("unsupported flags (0x{flags:x}) in function virDomainHasManagedSaveImage"),
-            ));
-        }
-        self.read(|w| w.domain_exists(dom))?;
-        Ok(false)
+        self.read(|w| w.has_managed_save(dom, flags))
+    }
+    async fn domain_managed_save(&self, dom: &DomainRef, flags: u32) -> Result<()> {
+        let dom = dom.clone();
+        self.change(move |w, s| w.managed_save(s, &dom, flags))
+            .await
+    }
+    async fn domain_managed_save_remove(&self, dom: &DomainRef, flags: u32) -> Result<()> {
+        let dom = dom.clone();
+        self.change(move |w, s| w.managed_save_remove(s, &dom, flags))
+            .await
     }
     async fn domain_get_security_label(&self, dom: &DomainRef) -> Result<(String, bool)> {
         self.read(|w| w.domain_exists(dom))?;
@@ -556,6 +561,86 @@ impl Driver for TestDriver {
         flags: u32,
     ) -> Result<Vec<IothreadInfo>> {
         self.read(|w| w.domain_iothreads(dom, flags))
+    }
+    // ---- domain snapshots (lane: snapshots) ----
+
+    async fn domain_snapshot_create_xml(
+        &self,
+        dom: &DomainRef,
+        xml: &str,
+        flags: u32,
+    ) -> Result<SnapshotRef> {
+        let (dom, xml) = (dom.clone(), xml.to_string());
+        self.change(move |w, s| w.snapshot_create(s, &dom, &xml, flags))
+            .await
+    }
+    async fn domain_snapshot_get_xml_desc(&self, snap: &SnapshotRef, flags: u32) -> Result<String> {
+        self.read(|w| w.snapshot_xml(snap, flags))
+    }
+    async fn domain_list_all_snapshots(
+        &self,
+        dom: &DomainRef,
+        flags: u32,
+    ) -> Result<Vec<SnapshotRef>> {
+        self.read(|w| w.snapshot_list(dom, None, flags))
+    }
+    async fn domain_snapshot_list_all_children(
+        &self,
+        snap: &SnapshotRef,
+        flags: u32,
+    ) -> Result<Vec<SnapshotRef>> {
+        self.read(|w| w.snapshot_list(&snap.dom, Some(&snap.name), flags))
+    }
+    async fn domain_snapshot_lookup_by_name(
+        &self,
+        dom: &DomainRef,
+        name: &str,
+        flags: u32,
+    ) -> Result<SnapshotRef> {
+        self.read(|w| w.snapshot_lookup(dom, name, flags))
+    }
+    async fn domain_has_current_snapshot(&self, dom: &DomainRef, flags: u32) -> Result<bool> {
+        self.read(|w| w.snapshot_current(dom, flags, "testDomainHasCurrentSnapshot"))
+            .map(|current| current.is_some())
+    }
+    async fn domain_snapshot_current(&self, dom: &DomainRef, flags: u32) -> Result<SnapshotRef> {
+        self.read(|w| w.snapshot_current(dom, flags, "testDomainSnapshotCurrent"))?
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorCode(72),
+                    ErrorDomain::TEST,
+                    "Domain snapshot not found: the domain does not have a current snapshot",
+                )
+            })
+    }
+    async fn domain_snapshot_get_parent(
+        &self,
+        snap: &SnapshotRef,
+        flags: u32,
+    ) -> Result<SnapshotRef> {
+        self.read(|w| w.snapshot_parent(snap, flags))
+    }
+    async fn domain_snapshot_is_current(&self, snap: &SnapshotRef, flags: u32) -> Result<bool> {
+        self.read(|w| w.snapshot_is_current(snap, flags))
+    }
+    async fn domain_snapshot_has_metadata(&self, snap: &SnapshotRef, flags: u32) -> Result<bool> {
+        self.read(|w| w.snapshot_has_metadata(snap, flags))
+    }
+    async fn domain_revert_to_snapshot(&self, snap: &SnapshotRef, flags: u32) -> Result<()> {
+        let snap = snap.clone();
+        self.change(move |w, s| w.snapshot_revert(s, &snap, flags))
+            .await
+    }
+    async fn domain_snapshot_delete(&self, snap: &SnapshotRef, flags: u32) -> Result<()> {
+        let snap = snap.clone();
+        self.change(move |w, s| w.snapshot_delete(s, &snap, flags))
+            .await
+    }
+    async fn domain_rename(&self, dom: &DomainRef, new_name: &str, flags: u32) -> Result<()> {
+        let (dom, new_name) = (dom.clone(), new_name.to_string());
+        self.change(move |w, s| w.rename_domain(s, &dom, &new_name, flags))
+            .await
+            .map(|_| ())
     }
     async fn domain_memory_stats(
         &self,

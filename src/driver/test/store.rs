@@ -39,6 +39,14 @@ struct DomainFile {
     cpu_time_ns: u64,
     /// Wall-clock ms since the epoch when the domain last began running; absent unless running.
     running_since_ms: Option<u64>,
+    /// The domain's snapshots as `<domainsnapshot>` XML, parents first (lane: snapshots).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    snapshots: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    current_snapshot: Option<String>,
+    /// A managed save image exists.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    managed_save: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -169,6 +177,9 @@ impl Store {
             autostart: dom.autostart,
             cpu_time_ns: dom.cpu_time_ns,
             running_since_ms: dom.running_since_ms,
+            snapshots: dom.snapshots.list.iter().map(|s| s.to_xml(true)).collect(),
+            current_snapshot: dom.snapshots.current.clone(),
+            managed_save: dom.managed_save,
         };
         self.write_json(Some(DOMAINS), &format!("{}.json", dom.uuid()), &file)
     }
@@ -369,7 +380,18 @@ fn domain_from_file(file: DomainFile) -> std::result::Result<DomainObj, String> 
             return Err("live and persistent definitions have different UUIDs".into());
         }
     }
+    let mut snapshots = super::world::Snapshots {
+        current: file.current_snapshot,
+        ..Default::default()
+    };
+    for xml in &file.snapshots {
+        let snap = crate::model::SnapshotDef::from_xml(xml, true)
+            .map_err(|e| format!("bad snapshot: {}", e.message))?;
+        snapshots.list.push(snap);
+    }
     Ok(DomainObj {
+        snapshots,
+        managed_save: file.managed_save && !state.is_active(),
         persistent_def,
         live_def,
         state,

@@ -348,7 +348,12 @@ impl World {
 
     /// Gives `obj` the next id and marks it running (or paused); the id counter is saved first so an id is
     /// never handed out twice, even across a crash.
-    fn begin_run(&mut self, store: &Store, obj: &mut DomainObj, paused: bool) -> Result<()> {
+    pub(super) fn begin_run(
+        &mut self,
+        store: &Store,
+        obj: &mut DomainObj,
+        paused: bool,
+    ) -> Result<()> {
         let id = self.next_domain_id;
         let next = id
             .checked_add(1)
@@ -398,6 +403,8 @@ impl World {
             )));
         }
         changed.live_def = changed.persistent_def.clone();
+        // libvirt's test driver drops a managed save image at start and boots afresh.
+        changed.managed_save = false;
         let paused = start_flags & flags::START_PAUSED != 0;
         self.begin_run(store, &mut changed, paused)?;
         store.save_domain(&changed)?;
@@ -589,6 +596,8 @@ impl World {
         // Nothing here has managed save images, snapshots, checkpoints or NVRAM: those flags are no-ops.
         check_flags(undefine_flags, 0b1_1111, "virDomainUndefineFlags")?;
         let mut changed = self.domain(dom)?.clone();
+        Self::check_undefine_managed_save(&changed, undefine_flags)?;
+        Self::check_undefine_snapshots(&changed, undefine_flags)?;
         // Undefining a running transient domain is accepted (libvirt's test driver does): it stays transient.
         let handle = changed.handle();
         if changed.is_active() {

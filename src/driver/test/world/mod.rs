@@ -24,8 +24,13 @@ mod domains;
 pub(super) mod host;
 mod interfaces;
 mod io_stats;
+mod managed_save;
 mod networks;
 pub(super) use interfaces::HostInterfaces;
+mod rename;
+mod snapshots;
+
+pub(super) use snapshots::Snapshots;
 mod stats;
 mod storage;
 mod tunables;
@@ -58,6 +63,10 @@ pub(super) struct DomainObj {
     pub(super) cpu_time_ns: u64,
     /// When the domain last began running (wall clock, ms); `None` unless running.
     pub(super) running_since_ms: Option<u64>,
+    /// The domain's snapshots (lane: snapshots).
+    pub(super) snapshots: snapshots::Snapshots,
+    /// A managed save image exists (lane: snapshots).
+    pub(super) managed_save: bool,
 }
 
 impl DomainObj {
@@ -71,6 +80,8 @@ impl DomainObj {
             autostart: false,
             cpu_time_ns: 0,
             running_since_ms: None,
+            snapshots: snapshots::Snapshots::default(),
+            managed_save: false,
         }
     }
 

@@ -1,0 +1,157 @@
+//! The server side of the domain snapshot procedures, DOMAIN_RENAME and the managed-save changes: caps from `remote_protocol.x`, then the [`Driver`] call.
+
+use super::proto::{Call, IntRet, Reply, StringRet};
+use super::proto_snapshots::*;
+use super::xdr::Array;
+use crate::driver::{Driver, SnapshotRef};
+use crate::error::{Error, ErrorCode, ErrorDomain, Result};
+
+fn rpc_error(detail: String) -> Error {
+    Error::with_detail(ErrorCode::RPC, ErrorDomain::RPC, detail)
+}
+
+/// `maxnames` as libvirtd checks it: not negative, at most the protocol's cap.
+fn name_limit(maxnames: i32) -> Result<usize> {
+    match usize::try_from(maxnames) {
+        Ok(limit) if limit <= DOMAIN_SNAPSHOT_LIST_MAX as usize => Ok(limit),
+        Ok(_) => Err(rpc_error(
+            "maxnames > REMOTE_DOMAIN_SNAPSHOT_LIST_MAX".to_string(),
+        )),
+        Err(_) => Err(Error::invalid_arg(
+            ErrorDomain::RPC,
+            "maxnames must not be negative",
+        )),
+    }
+}
+
+fn count(snaps: &[SnapshotRef]) -> IntRet {
+    IntRet {
+        value: i32::try_from(snaps.len()).unwrap_or(i32::MAX),
+    }
+}
+
+fn names(snaps: Vec<SnapshotRef>, limit: usize) -> SnapshotNamesRet {
+    SnapshotNamesRet {
+        names: Array(snaps.into_iter().take(limit).map(|s| s.name).collect()),
+    }
+}
+
+fn list_all(snaps: Vec<SnapshotRef>, need_results: i32) -> Result<ListAllSnapshotsRet> {
+    if snaps.len() > DOMAIN_SNAPSHOT_LIST_MAX as usize {
+        return Err(rpc_error(format!(
+            "Too many domain snapshots '{}' for limit '{DOMAIN_SNAPSHOT_LIST_MAX}'",
+            snaps.len()
+        )));
+    }
+    let ret = count(&snaps).value;
+    let snapshots = if need_results != 0 { snaps } else { Vec::new() };
+    Ok(ListAllSnapshotsRet {
+        snapshots: Array(snapshots),
+        ret,
+    })
+}
+
+fn flag(value: bool) -> IntRet {
+    IntRet {
+        value: i32::from(value),
+    }
+}
+
+/// Answers one snapshot call; `None` for any other procedure.
+pub(super) async fn call(driver: &dyn Driver, call: Call) -> Option<Result<Reply>> {
+    Some(answer(driver, call).await).and_then(|r| r.transpose())
+}
+
+async fn answer(driver: &dyn Driver, call: Call) -> Result<Option<Reply>> {
+    Ok(Some(match call {
+        Call::DomainSnapshotCreateXml(a) => Reply::DomainSnapshotCreateXml(SnapshotRet {
+            snap: driver
+                .domain_snapshot_create_xml(&a.dom, &a.xml_desc, a.flags)
+                .await?,
+        }),
+        Call::DomainSnapshotGetXmlDesc(a) => Reply::DomainSnapshotGetXmlDesc(StringRet {
+            value: driver
+                .domain_snapshot_get_xml_desc(&a.snap, a.flags)
+                .await?,
+        }),
+        Call::DomainSnapshotNum(a) => Reply::DomainSnapshotNum(count(
+            &driver.domain_list_all_snapshots(&a.dom, a.flags).await?,
+        )),
+        Call::DomainSnapshotListNames(a) => {
+            let limit = name_limit(a.maxnames)?;
+            let snaps = driver.domain_list_all_snapshots(&a.dom, a.flags).await?;
+            Reply::DomainSnapshotListNames(names(snaps, limit))
+        }
+        Call::DomainListAllSnapshots(a) => {
+            let snaps = driver.domain_list_all_snapshots(&a.dom, a.flags).await?;
+            Reply::DomainListAllSnapshots(list_all(snaps, a.need_results)?)
+        }
+        Call::DomainSnapshotNumChildren(a) => Reply::DomainSnapshotNumChildren(count(
+            &driver
+                .domain_snapshot_list_all_children(&a.snap, a.flags)
+                .await?,
+        )),
+        Call::DomainSnapshotListChildrenNames(a) => {
+            let limit = name_limit(a.maxnames)?;
+            let snaps = driver
+                .domain_snapshot_list_all_children(&a.snap, a.flags)
+                .await?;
+            Reply::DomainSnapshotListChildrenNames(names(snaps, limit))
+        }
+        Call::DomainSnapshotListAllChildren(a) => {
+            let snaps = driver
+                .domain_snapshot_list_all_children(&a.snap, a.flags)
+                .await?;
+            Reply::DomainSnapshotListAllChildren(list_all(snaps, a.need_results)?)
+        }
+        Call::DomainSnapshotLookupByName(a) => Reply::DomainSnapshotLookupByName(SnapshotRet {
+            snap: driver
+                .domain_snapshot_lookup_by_name(&a.dom, &a.name, a.flags)
+                .await?,
+        }),
+        Call::DomainHasCurrentSnapshot(a) => Reply::DomainHasCurrentSnapshot(flag(
+            driver.domain_has_current_snapshot(&a.dom, a.flags).await?,
+        )),
+        Call::DomainSnapshotCurrent(a) => Reply::DomainSnapshotCurrent(SnapshotRet {
+            snap: driver.domain_snapshot_current(&a.dom, a.flags).await?,
+        }),
+        Call::DomainSnapshotGetParent(a) => Reply::DomainSnapshotGetParent(SnapshotRet {
+            snap: driver.domain_snapshot_get_parent(&a.snap, a.flags).await?,
+        }),
+        Call::DomainSnapshotIsCurrent(a) => Reply::DomainSnapshotIsCurrent(flag(
+            driver.domain_snapshot_is_current(&a.snap, a.flags).await?,
+        )),
+        Call::DomainSnapshotHasMetadata(a) => Reply::DomainSnapshotHasMetadata(flag(
+            driver
+                .domain_snapshot_has_metadata(&a.snap, a.flags)
+                .await?,
+        )),
+        Call::DomainRevertToSnapshot(a) => {
+            driver.domain_revert_to_snapshot(&a.snap, a.flags).await?;
+            Reply::DomainRevertToSnapshot(())
+        }
+        Call::DomainSnapshotDelete(a) => {
+            driver.domain_snapshot_delete(&a.snap, a.flags).await?;
+            Reply::DomainSnapshotDelete(())
+        }
+        Call::DomainRename(a) => {
+            let Some(new_name) = a.new_name else {
+                return Err(Error::invalid_arg(
+                    ErrorDomain::RPC,
+                    "new_name in virDomainRename must not be NULL",
+                ));
+            };
+            driver.domain_rename(&a.dom, &new_name, a.flags).await?;
+            Reply::DomainRename(IntRet { value: 0 })
+        }
+        Call::DomainManagedSave(a) => {
+            driver.domain_managed_save(&a.dom, a.flags).await?;
+            Reply::DomainManagedSave(())
+        }
+        Call::DomainManagedSaveRemove(a) => {
+            driver.domain_managed_save_remove(&a.dom, a.flags).await?;
+            Reply::DomainManagedSaveRemove(())
+        }
+        _ => return Ok(None),
+    }))
+}
