@@ -4,39 +4,14 @@
 //! test driver; python3-libvirt and our own remote driver read the same. Skipped when virsh is not installed.
 
 mod virsh_common;
-use virsh_common::{have_virsh, ok, virsh};
+use virsh_common::{have_virsh, ok, serve, virsh};
 
-use std::path::Path;
-use std::sync::Arc;
-
-use virtcim::{Driver, RpcServer, ServerConfig};
+use virtcim::Driver;
 
 const REFERENCE: &str = "test:///default";
 
 const BRIDGE_XML: &str = include_str!("data/interface/bridge.in.xml");
 const ETHERNET_XML: &str = include_str!("data/interface/ethernet-ipv6.in.xml");
-
-/// Starts our daemon on a read-write and a read-only unix socket in `dir`; returns their URIs.
-fn serve(dir: &Path) -> (String, String) {
-    let options = virtcim::ConnectOptions {
-        state_dir: Some(dir.to_path_buf()),
-        read_only: false,
-    };
-    let opener = virtcim::UriOpener::new(options, REFERENCE);
-    let server = RpcServer::new(Arc::new(opener), ServerConfig::default());
-    let rw_path = dir.join("libvirt-sock");
-    let ro_path = dir.join("libvirt-sock-ro");
-    tokio::spawn(
-        server
-            .clone()
-            .serve_unix(RpcServer::bind_unix(&rw_path).unwrap(), false),
-    );
-    tokio::spawn(server.serve_unix(RpcServer::bind_unix(&ro_path).unwrap(), true));
-    (
-        format!("test+unix:///default?socket={}", rw_path.display()),
-        format!("test+unix:///default?socket={}", ro_path.display()),
-    )
-}
 
 /// stdout and stderr together, and whether virsh succeeded.
 async fn outcome(uri: &str, args: &[&str]) -> (bool, String) {

@@ -4,34 +4,9 @@
 //! the wall clock in both, so they are checked for shape and blanked. Skipped when virsh is not installed.
 
 mod virsh_common;
-use virsh_common::{have_virsh, ok, virsh};
+use virsh_common::{have_virsh, ok, serve, virsh};
 
-use std::path::Path;
-use std::sync::Arc;
-
-use virtcim::{Driver, RpcServer, ServerConfig};
-
-/// Starts our daemon on a read-write and a read-only unix socket in `dir`; returns their URIs.
-fn serve(dir: &Path) -> (String, String) {
-    let options = virtcim::ConnectOptions {
-        state_dir: Some(dir.to_path_buf()),
-        read_only: false,
-    };
-    let opener = virtcim::UriOpener::new(options, "test:///default");
-    let server = RpcServer::new(Arc::new(opener), ServerConfig::default());
-    let rw_path = dir.join("libvirt-sock");
-    let ro_path = dir.join("libvirt-sock-ro");
-    tokio::spawn(
-        server
-            .clone()
-            .serve_unix(RpcServer::bind_unix(&rw_path).unwrap(), false),
-    );
-    tokio::spawn(server.serve_unix(RpcServer::bind_unix(&ro_path).unwrap(), true));
-    (
-        format!("test+unix:///default?socket={}", rw_path.display()),
-        format!("test+unix:///default?socket={}", ro_path.display()),
-    )
-}
+use virtcim::Driver;
 
 /// Whether `text` at `at` starts with `shape`, where `9` stands for any digit and every other byte for itself.
 fn shaped_at(text: &[u8], at: usize, shape: &[u8]) -> bool {

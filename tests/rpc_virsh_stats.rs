@@ -5,44 +5,21 @@
 //! The virsh and python parts are skipped when virsh / python3-libvirt are not installed.
 
 mod virsh_common;
-use virsh_common::{have_virsh, ok, virsh};
+use virsh_common::{have_virsh, ok, serve, virsh};
 
-use std::path::Path;
 use std::sync::Arc;
 
 use virtcim::rpc_wire::{
     BlockStatsFlagsArgs, ConnectOpenArgs, NodeCpuStatsArgs, NodeCpuStatsRet, REMOTE_PROGRAM,
 };
 use virtcim::{
-    ConnectionState, Dispatcher, Driver, Header, Message, Procedure, RemoteError, RpcServer,
-    ServerConfig, Status, TypedValue, Xdr,
+    ConnectionState, Dispatcher, Driver, Header, Message, Procedure, RemoteError, Status,
+    TypedValue, Xdr,
 };
 
 /// The reference: libvirt's own test driver, embedded in virsh.
 async fn reference(args: &[&str]) -> String {
     ok("test:///default", args).await
-}
-
-/// Starts our daemon on a read-write and a read-only unix socket in `dir`; returns their URIs.
-fn serve(dir: &Path) -> (String, String) {
-    let options = virtcim::ConnectOptions {
-        state_dir: Some(dir.to_path_buf()),
-        read_only: false,
-    };
-    let opener = virtcim::UriOpener::new(options, "test:///default");
-    let server = RpcServer::new(Arc::new(opener), ServerConfig::default());
-    let rw_path = dir.join("libvirt-sock");
-    let ro_path = dir.join("libvirt-sock-ro");
-    tokio::spawn(
-        server
-            .clone()
-            .serve_unix(RpcServer::bind_unix(&rw_path).unwrap(), false),
-    );
-    tokio::spawn(server.serve_unix(RpcServer::bind_unix(&ro_path).unwrap(), true));
-    (
-        format!("test+unix:///default?socket={}", rw_path.display()),
-        format!("test+unix:///default?socket={}", ro_path.display()),
-    )
 }
 
 /// Block and interface counters come from the wall clock in both drivers: checks every line is

@@ -3,34 +3,9 @@
 //! test driver, errors included; changes persist into the domain XML. Skipped when virsh is not installed.
 
 mod virsh_common;
-use virsh_common::{have_virsh, ok, virsh};
+use virsh_common::{have_virsh, ok, serve, virsh};
 
-use std::path::Path;
-use std::sync::Arc;
-
-use virtcim::{RpcServer, ServerConfig, TunableKind, TypedParam, TypedValue};
-
-/// Starts our daemon on a read-write and a read-only unix socket in `dir`; returns their URIs.
-fn serve(dir: &Path) -> (String, String) {
-    let options = virtcim::ConnectOptions {
-        state_dir: Some(dir.to_path_buf()),
-        read_only: false,
-    };
-    let opener = virtcim::UriOpener::new(options, "test:///default");
-    let server = RpcServer::new(Arc::new(opener), ServerConfig::default());
-    let rw_path = dir.join("libvirt-sock");
-    let ro_path = dir.join("libvirt-sock-ro");
-    tokio::spawn(
-        server
-            .clone()
-            .serve_unix(RpcServer::bind_unix(&rw_path).unwrap(), false),
-    );
-    tokio::spawn(server.serve_unix(RpcServer::bind_unix(&ro_path).unwrap(), true));
-    (
-        format!("test+unix:///default?socket={}", rw_path.display()),
-        format!("test+unix:///default?socket={}", ro_path.display()),
-    )
-}
+use virtcim::{TunableKind, TypedParam, TypedValue};
 
 /// Our domain XML leaves out the device addresses and the balloon libvirt's test driver adds to the default
 /// domain (outside this test's subject), so those lines are dropped from both sides before comparing.
