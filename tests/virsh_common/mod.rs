@@ -9,16 +9,35 @@ pub fn have_virsh() -> bool {
         .is_ok()
 }
 
-/// `virsh -c URI ARGS...`: (success, stdout, stderr). Autostarting a local daemon is off.
+/// How long one virsh run may take before it is called stuck.
+const VIRSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// `virsh -c URI ARGS...`: (success, stdout, stderr). Autostarting a local daemon is off. A run that hangs is
+/// killed: against libvirt's embedded test driver (the reference, which now and then never returns from a job
+/// such as `managedsave` under load) it is run once more; against our daemon a hang fails the test.
 pub async fn virsh(uri: &str, args: &[&str]) -> (bool, String, String) {
-    let output = tokio::process::Command::new("virsh")
-        .arg("-c")
-        .arg(uri)
-        .args(args)
-        .env("LIBVIRT_AUTOSTART", "0")
-        .output()
-        .await
-        .expect("virsh runs");
+    let run = || {
+        tokio::process::Command::new("virsh")
+            .arg("-c")
+            .arg(uri)
+            .args(args)
+            .env("LIBVIRT_AUTOSTART", "0")
+            .kill_on_drop(true)
+            .output()
+    };
+    let output = match tokio::time::timeout(VIRSH_TIMEOUT, run()).await {
+        Ok(output) => output,
+        Err(_) if uri.starts_with("test:///") => {
+            eprintln!(
+                "virsh -c {uri} {args:?} hung in libvirt's embedded driver; running it again"
+            );
+            tokio::time::timeout(VIRSH_TIMEOUT, run())
+                .await
+                .unwrap_or_else(|_| panic!("virsh -c {uri} {args:?} hung twice"))
+        }
+        Err(_) => panic!("virsh -c {uri} {args:?} did not finish in {VIRSH_TIMEOUT:?}"),
+    }
+    .expect("virsh runs");
     (
         output.status.success(),
         String::from_utf8_lossy(&output.stdout).into_owned(),
