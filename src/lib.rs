@@ -72,6 +72,13 @@ pub use driver::{
 // domain snapshots (lane: snapshots)
 pub use driver::SnapshotRef;
 pub use error::{Error, ErrorCode, ErrorDomain, Result};
+/// The driver traits and the connection, for code that calls driver methods on a driver value directly.
+pub mod prelude {
+    pub use crate::driver::{
+        Connection, HypervisorDriver, InterfaceDriver, NetworkDriver, NodeDeviceDriver,
+        NwFilterDriver, SecretDriver, StorageDriver,
+    };
+}
 pub use model::SnapshotDef;
 /// Definition helpers beyond the core model types (units, MAC addresses, the nested definition parts).
 pub use model::{

@@ -456,11 +456,25 @@ mod forwarding_tests {
             std::sync::atomic::AtomicUsize::new(0),
         ));
         let conn = Connection::forwarding(counting.clone());
-        let err = conn.list_all_networks(0).await.expect_err("no network driver");
+        let err = conn
+            .list_all_networks(0)
+            .await
+            .expect_err("no network driver");
         assert_eq!(err.code, ErrorCode::NO_SUPPORT);
-        assert!(err.message.ends_with("virConnectListAllNetworks"), "{}", err.message);
-        let err = conn.vol_lookup_by_key("k").await.expect_err("no storage driver");
-        assert!(err.message.ends_with("virStorageVolLookupByKey"), "{}", err.message);
+        assert!(
+            err.message.ends_with("virConnectListAllNetworks"),
+            "{}",
+            err.message
+        );
+        let err = conn
+            .vol_lookup_by_key("k")
+            .await
+            .expect_err("no storage driver");
+        assert!(
+            err.message.ends_with("virStorageVolLookupByKey"),
+            "{}",
+            err.message
+        );
         let dom = DomainRef {
             name: "d".into(),
             uuid: Uuid::nil(),
