@@ -323,7 +323,7 @@ async fn stock_libvirtd_refuses_a_wrong_password_and_hangs_up() {
         recorder.port,
         wrong.display()
     );
-    let err = open(&uri).await.err().expect("a wrong password must fail");
+    let err = open(&uri).await.expect_err("a wrong password must fail");
     assert_eq!(err.code, ErrorCode::AUTH_FAILED, "{}", err.message);
     assert_eq!(err.message, "authentication failed: authentication failed");
     let recording = recorder.last();
@@ -344,7 +344,7 @@ async fn stock_libvirtd_refuses_a_wrong_password_and_hangs_up() {
         libvirtd.socket().display(),
         wrong.display()
     );
-    let err = open(&uri).await.err().expect("a wrong password must fail");
+    let err = open(&uri).await.expect_err("a wrong password must fail");
     assert_eq!(err.code, ErrorCode::AUTH_FAILED, "{}", err.message);
 
     // SCRAM forced over plain TCP: the server never offers it there, so the client stops before START.
@@ -354,7 +354,7 @@ async fn stock_libvirtd_refuses_a_wrong_password_and_hangs_up() {
         libvirtd.port,
         right.display()
     );
-    let err = open(&uri).await.err().expect("SCRAM over TCP must fail");
+    let err = open(&uri).await.expect_err("SCRAM over TCP must fail");
     assert_eq!(err.code, ErrorCode::AUTH_FAILED, "{}", err.message);
 
     // No credentials anywhere: a clear local error, nothing guessed.
@@ -365,7 +365,7 @@ async fn stock_libvirtd_refuses_a_wrong_password_and_hangs_up() {
         libvirtd.port,
         empty.display()
     );
-    let err = open(&uri).await.err().expect("no credentials must fail");
+    let err = open(&uri).await.expect_err("no credentials must fail");
     assert_eq!(err.code, ErrorCode::AUTH_FAILED, "{}", err.message);
     assert!(
         err.message.contains("Failed to collect auth credentials"),
@@ -487,7 +487,7 @@ async fn our_daemon_over_tls_tcp_and_unix() {
         recorder.port,
         wrong.display()
     );
-    let err = open(&uri).await.err().expect("a wrong password must fail");
+    let err = open(&uri).await.expect_err("a wrong password must fail");
     assert_eq!(err.code, ErrorCode::AUTH_FAILED, "{}", err.message);
     assert_eq!(err.message, "authentication failed: authentication failed");
     let recording = recorder.last();
@@ -506,7 +506,7 @@ async fn our_daemon_over_tls_tcp_and_unix() {
         daemon.rw_socket().display(),
         wrong.display()
     );
-    let err = open(&uri).await.err().expect("a wrong password must fail");
+    let err = open(&uri).await.expect_err("a wrong password must fail");
     assert_eq!(err.code, ErrorCode::AUTH_FAILED, "{}", err.message);
 }
 

@@ -446,7 +446,7 @@ impl Provider for PoolProvider {
     }
 
     async fn enumerate_names(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<ObjectPath>, OpError> {
-        let pools = self.read_pools(&ctx.driver).await?;
+        let pools = self.read_pools(ctx.driver).await?;
         Ok(self.ids_of_kind(&pools).iter().map(PoolId::path).collect())
     }
 
@@ -458,12 +458,12 @@ impl Provider for PoolProvider {
         if self.kind.single() && !id.is_primordial() {
             return Err(not_found());
         }
-        let pools = self.read_pools(&ctx.driver).await?;
+        let pools = self.read_pools(ctx.driver).await?;
         self.instance(ctx, &id, &pools).await?.ok_or_else(not_found)
     }
 
     async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
-        let pools = self.read_pools(&ctx.driver).await?;
+        let pools = self.read_pools(ctx.driver).await?;
         let mut out = Vec::new();
         for id in self.ids_of_kind(&pools) {
             if let Some(inst) = self.instance(ctx, &id, &pools).await? {

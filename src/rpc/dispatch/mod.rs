@@ -4,6 +4,16 @@
 //! Pure of I/O: the server feeds decoded frames and writes back what comes out. Calls that only need the driver
 //! are returned as a [`DriverJob`] by [`Dispatcher::route`] so a server can run several of them at once.
 
+mod connect;
+mod domain;
+mod domain_stats;
+mod domain_tunables;
+mod interface;
+mod network;
+mod node_device;
+mod snapshot;
+mod storage;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -16,7 +26,6 @@ use super::packet::{
 };
 use super::procedures::Procedure;
 use super::proto::{self, auth_type, feature, Call, RemoteError, Reply};
-use super::proto_tunables;
 use super::values::WrapReply;
 use super::xdr::Parts;
 use super::xdr::{Array, CharArray, FixedChars, Opaque, Xdr};
@@ -280,14 +289,14 @@ fn typed_param_room(nparams: i32, cap: u32) -> Result<usize> {
     Ok(room as usize)
 }
 
-/// Tunables lane: a typed-parameter read as libvirtd answers it — the full count when asked for 0 parameters,
+/// A typed-parameter read as libvirtd answers it — the full count when asked for 0 parameters,
 /// else at most `nparams` of them, string-typed ones only for a caller that said it takes strings.
 async fn tunables_get(
     driver: &Connection,
-    args: proto_tunables::TunablesGetArgs,
+    args: &proto::TunablesGetArgs,
     kind: crate::driver::TunableKind,
-) -> Result<proto_tunables::TunablesGetRet> {
-    let room = typed_param_room(args.nparams, proto_tunables::TUNABLE_PARAMETERS_MAX)?;
+) -> Result<proto::TunablesGetRet> {
+    let room = typed_param_room(args.nparams, proto::TUNABLE_PARAMETERS_MAX)?;
     let mut params = driver
         .domain_get_tunables(
             &args.dom,
@@ -297,7 +306,7 @@ async fn tunables_get(
         )
         .await?;
     if room == 0 {
-        return Ok(proto_tunables::TunablesGetRet {
+        return Ok(proto::TunablesGetRet {
             params: Array(Vec::new()),
             nparams: clamp_i32(params.len()),
         });
@@ -306,7 +315,7 @@ async fn tunables_get(
     if args.flags & flags::TYPED_PARAM_STRING_OKAY == 0 {
         params.retain(|p| !matches!(p.value, crate::driver::TypedValue::String(_)));
     }
-    Ok(proto_tunables::TunablesGetRet {
+    Ok(proto::TunablesGetRet {
         params: Array(params),
         nparams: 0,
     })
@@ -544,10 +553,8 @@ impl Dispatcher {
         let Some(driver) = state.driver.clone() else {
             return fail(not_open());
         };
-        if state.read_only {
-            if !allowed_read_only(proc_) {
-                return fail(Error::read_only(&api_of(proc_)));
-            }
+        if state.read_only && !allowed_read_only(proc_) {
+            return fail(Error::read_only(&api_of(proc_)));
         }
         match call {
             Call::ConnectSupportsFeature(_)
@@ -830,677 +837,37 @@ macro_rules! dispatch_table {
 
 proto::remote_procedure_table!(dispatch_table);
 
-/// Answers the calls whose wire form differs from the driver API (see [`proto::remote_procedure_table`]).
+/// Answers the calls whose wire form differs from the driver API (see [`proto::remote_procedure_table`]), each
+/// in the file of its object. Procedures the driver API has no method for answer "not supported".
 async fn call_hand(driver: &Connection, call: Call) -> Result<Reply> {
-    use flags as f;
-    use proto::*;
-    Ok(match call {
-        Call::ConnectRegisterCloseCallback(()) => Reply::ConnectRegisterCloseCallback(()),
-        Call::ConnectUnregisterCloseCallback(()) => Reply::ConnectUnregisterCloseCallback(()),
-        Call::NodeGetInfo(()) => {
-            let info = driver.node_get_info().await?;
-            Reply::NodeGetInfo(NodeGetInfoRet {
-                model: FixedChars::from_text(&info.model),
-                memory: info.memory_kib,
-                cpus: clamp_i32(info.cpus),
-                mhz: clamp_i32(info.mhz),
-                nodes: clamp_i32(info.nodes),
-                sockets: clamp_i32(info.sockets),
-                cores: clamp_i32(info.cores),
-                threads: clamp_i32(info.threads),
-            })
-        }
-        Call::NodeGetSecurityModel(()) => {
-            let (model, doi) = driver.node_get_security_model().await?;
-            Reply::NodeGetSecurityModel(SecurityModelRet {
-                model: CharArray::c_string(&model),
-                doi: CharArray::c_string(&doi),
-            })
-        }
-        Call::NodeGetCpuMap(args) => {
-            let cpu_map = driver.node_get_cpu_map(args.flags).await?;
-            if cpu_map.map.len() > CPUMAP_MAX as usize {
-                return Err(rpc_error("the host CPU map exceeds REMOTE_CPUMAP_MAX"));
-            }
-            // Like libvirtd, send only the parts the caller asked for.
-            Reply::NodeGetCpuMap(CpuMapRet {
-                cpumap: Opaque(if args.need_map != 0 {
-                    cpu_map.map
-                } else {
-                    Vec::new()
-                }),
-                online: if args.need_online != 0 {
-                    cpu_map.online
-                } else {
-                    0
-                },
-                ret: clamp_i32(cpu_map.cpus),
-            })
-        }
-        Call::NodeGetCellsFreeMemory(args) => {
-            if args.max_cells > NODE_MAX_CELLS as i32 {
-                return Err(rpc_error("maxCells > REMOTE_NODE_MAX_CELLS"));
-            }
-            let cells = driver
-                .node_get_cells_free_memory(args.start_cell, args.max_cells)
-                .await?;
-            if cells.len() > NODE_MAX_CELLS as usize {
-                return Err(rpc_error(
-                    "the driver answered more than REMOTE_NODE_MAX_CELLS cells",
-                ));
-            }
-            Reply::NodeGetCellsFreeMemory(CellsFreeMemoryRet {
-                cells: Array(cells),
-            })
-        }
-
-        // ---- domains ----
-        Call::ConnectListAllDomains(args) => {
-            let domains = driver.list_all_domains(args.flags).await?;
-            let ret = u32::try_from(domains.len()).unwrap_or(u32::MAX);
-            let domains = if args.need_results != 0 {
-                domains
-            } else {
-                Vec::new()
-            };
-            if domains.len() > DOMAIN_LIST_MAX as usize {
-                return Err(rpc_error(format!(
-                    "too many domains '{}' for limit '{DOMAIN_LIST_MAX}'",
-                    domains.len()
-                )));
-            }
-            Reply::ConnectListAllDomains(ListAllDomainsRet {
-                domains: Array(domains),
-                ret,
-            })
-        }
-        Call::ConnectNumOfDomains(()) => Reply::ConnectNumOfDomains(count(
-            driver.list_all_domains(f::LIST_DOMAINS_ACTIVE).await?.len(),
-        )),
-        Call::ConnectListDomains(args) => {
-            let limit = list_limit(args.value, DOMAIN_LIST_MAX, "maxids")?;
-            let domains = driver.list_all_domains(f::LIST_DOMAINS_ACTIVE).await?;
-            let ids = domains.into_iter().take(limit).map(|dom| dom.id).collect();
-            Reply::ConnectListDomains(DomainIdsRet { ids: Array(ids) })
-        }
-        Call::ConnectNumOfDefinedDomains(()) => Reply::ConnectNumOfDefinedDomains(count(
-            driver
-                .list_all_domains(f::LIST_DOMAINS_INACTIVE)
-                .await?
-                .len(),
-        )),
-        Call::ConnectListDefinedDomains(args) => {
-            let limit = list_limit(args.value, DOMAIN_LIST_MAX, "maxnames")?;
-            let domains = driver.list_all_domains(f::LIST_DOMAINS_INACTIVE).await?;
-            Reply::ConnectListDefinedDomains(DomainNamesRet {
-                names: Array(names(domains, limit, |d| d.name)),
-            })
-        }
-        Call::DomainGetInfo(args) => {
-            let info = driver.domain_get_info(&args.dom).await?;
-            Reply::DomainGetInfo(DomainGetInfoRet {
-                state: info.state as u32,
-                max_mem: info.max_mem_kib,
-                memory: info.memory_kib,
-                nr_virt_cpu: info.nr_virt_cpu,
-                cpu_time: info.cpu_time_ns,
-            })
-        }
-        Call::DomainGetState(args) => {
-            let (state, reason) = driver.domain_get_state(&args.dom, args.flags).await?;
-            Reply::DomainGetState(DomainGetStateRet {
-                state: state as i32,
-                reason,
-            })
-        }
-        Call::DomainHasManagedSaveImage(args) => Reply::DomainHasManagedSaveImage(flag(
-            driver
-                .domain_has_managed_save_image(&args.dom, args.flags)
-                .await?,
-        )),
-        Call::DomainGetSecurityLabel(args) => {
-            let (label, enforcing) = driver.domain_get_security_label(&args.dom).await?;
-            Reply::DomainGetSecurityLabel(SecurityLabelRet {
-                label: CharArray::c_string(&label),
-                enforcing: i32::from(enforcing),
-            })
-        }
-        Call::DomainGetVcpusFlags(args) => Reply::DomainGetVcpusFlags(count(
-            driver.domain_get_vcpus(&args.dom, args.flags).await? as usize,
-        )),
-        Call::DomainGetVcpus(args) => {
-            let (max_info, map_len) = vcpu_map_bounds(args.max_info, args.map_len, "maxinfo")?;
-            let (info, maps) = driver
-                .domain_get_vcpu_info(&args.dom, max_info, map_len)
-                .await?;
-            if info.len() > max_info as usize || maps.len() > info.len() * map_len as usize {
-                return Err(rpc_error("the driver answered more vCPUs than asked for"));
-            }
-            Reply::DomainGetVcpus(DomainGetVcpusRet {
-                info: Array(info),
-                cpumaps: Opaque(maps),
-            })
-        }
-        Call::DomainGetVcpuPinInfo(args) => {
-            let (max_maps, map_len) = vcpu_map_bounds(args.max_maps, args.map_len, "ncpumaps")?;
-            let (num, maps) = driver
-                .domain_get_vcpu_pin_info(&args.dom, max_maps, map_len, args.flags)
-                .await?;
-            if num > max_maps || maps.len() > num as usize * map_len as usize {
-                return Err(rpc_error("the driver answered more vCPUs than asked for"));
-            }
-            Reply::DomainGetVcpuPinInfo(VcpuPinInfoRet {
-                cpumaps: Opaque(maps),
-                num: clamp_i32(num),
-            })
-        }
-        Call::DomainGetSchedulerType(args) => {
-            let (kind, nparams) = driver.domain_get_scheduler_type(&args.dom).await?;
-            Reply::DomainGetSchedulerType(SchedulerTypeRet { kind, nparams })
-        }
-        Call::DomainGetSchedulerParameters(args) => {
-            let params =
-                scheduler_parameters(driver, &args.dom, args.nparams, f::AFFECT_CURRENT).await?;
-            Reply::DomainGetSchedulerParameters(SchedulerParamsRet { params })
-        }
-        Call::DomainGetSchedulerParametersFlags(args) => {
-            let params = scheduler_parameters(driver, &args.dom, args.nparams, args.flags).await?;
-            Reply::DomainGetSchedulerParametersFlags(SchedulerParamsRet { params })
-        }
-        // ---- stats lane ----
-        Call::ConnectGetAllDomainStats(args) => {
-            let records = driver
-                .connect_get_all_domain_stats(&args.doms.0, args.stats, args.flags)
-                .await?;
-            if records.len() > DOMAIN_LIST_MAX as usize
-                || records
-                    .iter()
-                    .any(|r| r.params.len() > CONNECT_GET_ALL_DOMAIN_STATS_MAX as usize)
-            {
-                return Err(rpc_error("Too many stats to return"));
-            }
-            Reply::ConnectGetAllDomainStats(AllDomainStatsRet {
-                records: Array(records),
-            })
-        }
-        Call::DomainBlockStats(args) => {
-            let s = driver.domain_block_stats(&args.dom, &args.path).await?;
-            Reply::DomainBlockStats(BlockStatsRet {
-                rd_req: s.rd_req,
-                rd_bytes: s.rd_bytes,
-                wr_req: s.wr_req,
-                wr_bytes: s.wr_bytes,
-                errs: s.errs,
-            })
-        }
-        Call::DomainBlockStatsFlags(args) => {
-            let room = typed_param_room(args.nparams, DOMAIN_BLOCK_STATS_PARAMETERS_MAX)?;
-            let mut params = driver
-                .domain_block_stats_flags(&args.dom, &args.path, args.flags)
-                .await?;
-            // nparams 0 asks how many there are; otherwise as many as fit are sent.
-            let nparams = if room == 0 {
-                let count = clamp_i32(params.len());
-                params.clear();
-                count
-            } else {
-                params.truncate(room);
-                clamp_i32(params.len())
-            };
-            Reply::DomainBlockStatsFlags(BlockStatsFlagsRet {
-                params: Array(params),
-                nparams,
-            })
-        }
-        Call::DomainInterfaceStats(args) => {
-            let s = driver.domain_interface_stats(&args.dom, &args.path).await?;
-            Reply::DomainInterfaceStats(InterfaceStatsRet {
-                rx_bytes: s.rx_bytes,
-                rx_packets: s.rx_packets,
-                rx_errs: s.rx_errs,
-                rx_drop: s.rx_drop,
-                tx_bytes: s.tx_bytes,
-                tx_packets: s.tx_packets,
-                tx_errs: s.tx_errs,
-                tx_drop: s.tx_drop,
-            })
-        }
-        Call::DomainGetBlockInfo(args) => {
-            let info = driver
-                .domain_get_block_info(&args.dom, &args.path, args.flags)
-                .await?;
-            Reply::DomainGetBlockInfo(BlockInfoRet {
-                allocation: info.allocation,
-                capacity: info.capacity,
-                physical: info.physical,
-            })
-        }
-        Call::NodeGetCpuStats(args) => {
-            let room = typed_param_room(args.nparams, NODE_CPU_STATS_MAX)?;
-            let mut params = driver.node_get_cpu_stats(args.cpu_num, args.flags).await?;
-            let nparams = if room == 0 {
-                let count = clamp_i32(params.len());
-                params.clear();
-                count
-            } else {
-                params.truncate(room);
-                clamp_i32(params.len())
-            };
-            Reply::NodeGetCpuStats(NodeCpuStatsRet {
-                params: Array(params),
-                nparams,
-            })
-        }
-        Call::DomainInterfaceAddresses(args) => {
-            let ifaces = driver
-                .domain_interface_addresses(&args.dom, args.source, args.flags)
-                .await?;
-            if ifaces.len() > DOMAIN_INTERFACE_MAX as usize
-                || ifaces
-                    .iter()
-                    .any(|i| i.addrs.len() > DOMAIN_IP_ADDR_MAX as usize)
-            {
-                return Err(rpc_error(
-                    "Number of interfaces or addresses exceeds max limit",
-                ));
-            }
-            Reply::DomainInterfaceAddresses(InterfaceAddressesRet {
-                ifaces: Array(ifaces),
-            })
-        }
-        Call::DomainGetFsinfo(args) => {
-            let info = driver.domain_get_fsinfo(&args.dom, args.flags).await?;
-            if info.len() > DOMAIN_FSINFO_MAX as usize
-                || info
-                    .iter()
-                    .any(|fs| fs.dev_aliases.len() > DOMAIN_FSINFO_DISKS_MAX as usize)
-            {
-                return Err(rpc_error("Too many mountpoints in fsinfo"));
-            }
-            let ret = u32::try_from(info.len()).unwrap_or(u32::MAX);
-            Reply::DomainGetFsinfo(FsInfoRet {
-                info: Array(info),
-                ret,
-            })
-        }
-        Call::DomainGetIothreadInfo(args) => {
-            let info = driver
-                .domain_get_iothread_info(&args.dom, args.flags)
-                .await?;
-            if info.len() > IOTHREAD_INFO_MAX as usize
-                || info.iter().any(|t| t.cpumap.len() > CPUMAP_MAX as usize)
-            {
-                return Err(rpc_error("Too many IOThreads in info"));
-            }
-            let ret = u32::try_from(info.len()).unwrap_or(u32::MAX);
-            Reply::DomainGetIothreadInfo(IothreadInfoRet {
-                info: Array(info),
-                ret,
-            })
-        }
-        // ---- tunables lane ----
-        Call::DomainGetMemoryParameters(args) => {
-            Reply::DomainGetMemoryParameters(tunables_get(driver, args, TunableKind::Memory).await?)
-        }
-        Call::DomainGetBlkioParameters(args) => {
-            Reply::DomainGetBlkioParameters(tunables_get(driver, args, TunableKind::Blkio).await?)
-        }
-        Call::DomainGetNumaParameters(args) => {
-            Reply::DomainGetNumaParameters(tunables_get(driver, args, TunableKind::Numa).await?)
-        }
-        Call::DomainSetMemoryParameters(args) => {
-            let kind = TunableKind::Memory;
-            driver
-                .domain_set_tunables(&args.dom, kind, args.params.0, args.flags)
-                .await?;
-            Reply::DomainSetMemoryParameters(())
-        }
-        Call::DomainSetBlkioParameters(args) => {
-            let kind = TunableKind::Blkio;
-            driver
-                .domain_set_tunables(&args.dom, kind, args.params.0, args.flags)
-                .await?;
-            Reply::DomainSetBlkioParameters(())
-        }
-        Call::DomainSetNumaParameters(args) => {
-            let kind = TunableKind::Numa;
-            driver
-                .domain_set_tunables(&args.dom, kind, args.params.0, args.flags)
-                .await?;
-            Reply::DomainSetNumaParameters(())
-        }
-        Call::DomainSetSchedulerParameters(args) => {
-            let kind = TunableKind::Scheduler;
-            driver
-                .domain_set_tunables(&args.dom, kind, args.params.0, 0)
-                .await?;
-            Reply::DomainSetSchedulerParameters(())
-        }
-        Call::DomainSetSchedulerParametersFlags(args) => {
-            let kind = TunableKind::Scheduler;
-            driver
-                .domain_set_tunables(&args.dom, kind, args.params.0, args.flags)
-                .await?;
-            Reply::DomainSetSchedulerParametersFlags(())
-        }
-        Call::DomainGetEmulatorPinInfo(args) => {
-            let map_len = u32::try_from(args.map_len)
-                .ok()
-                .filter(|len| *len <= proto::CPUMAPS_MAX)
-                .ok_or_else(|| rpc_error("maplen > REMOTE_CPUMAPS_MAX"))?;
-            let mut map = driver
-                .domain_get_emulator_pin_info(&args.dom, map_len, args.flags)
-                .await?;
-            map.resize(map_len as usize, 0);
-            Reply::DomainGetEmulatorPinInfo(proto_tunables::EmulatorPinInfoRet {
-                cpumaps: Opaque(map),
-                ret: 1,
-            })
-        }
-        Call::DomainGetPerfEvents(args) => {
-            let kind = TunableKind::Perf;
-            let mut params = driver
-                .domain_get_tunables(&args.dom, kind, proto_tunables::PERF_EVENTS_MAX, args.flags)
-                .await?;
-            params.truncate(proto_tunables::PERF_EVENTS_MAX as usize);
-            Reply::DomainGetPerfEvents(proto_tunables::PerfEventsRet {
-                params: Array(params),
-            })
-        }
-        Call::DomainSetPerfEvents(args) => {
-            let kind = TunableKind::Perf;
-            driver
-                .domain_set_tunables(&args.dom, kind, args.params.0, args.flags)
-                .await?;
-            Reply::DomainSetPerfEvents(())
-        }
-        Call::DomainGetBlockIoTune(args) => {
-            let Ok(room) = u32::try_from(args.nparams) else {
-                return Err(rpc_error("nparams must not be negative"));
-            };
-            if room > proto_tunables::BLOCK_IO_TUNE_PARAMETERS_MAX {
-                return Err(rpc_error("nparams too large"));
-            }
-            let mut params = driver
-                .domain_get_block_io_tune(&args.dom, args.disk, room, args.flags)
-                .await?;
-            let ret = if room == 0 {
-                let nparams = clamp_i32(params.len());
-                proto_tunables::BlockIoTuneGetRet {
-                    params: Array(Vec::new()),
-                    nparams,
-                }
-            } else {
-                params.truncate(room as usize);
-                if args.flags & f::TYPED_PARAM_STRING_OKAY == 0 {
-                    params.retain(|p| !matches!(p.value, crate::driver::TypedValue::String(_)));
-                }
-                proto_tunables::BlockIoTuneGetRet {
-                    params: Array(params),
-                    nparams: 0,
-                }
-            };
-            Reply::DomainGetBlockIoTune(ret)
-        }
-        Call::DomainGetTime(args) => {
-            let (seconds, nseconds) = driver.domain_get_time(&args.dom, args.flags).await?;
-            Reply::DomainGetTime(proto_tunables::DomainGetTimeRet { seconds, nseconds })
-        }
-        Call::DomainMemoryStats(args) => {
-            if args.max_stats > DOMAIN_MEMORY_STATS_MAX {
-                return Err(rpc_error("maxStats > REMOTE_DOMAIN_MEMORY_STATS_MAX"));
-            }
-            let mut stats = driver
-                .domain_memory_stats(&args.dom, args.max_stats, args.flags)
-                .await?;
-            stats.truncate(args.max_stats as usize);
-            Reply::DomainMemoryStats(DomainMemoryStatsRet {
-                stats: Array(stats),
-            })
-        }
-
-        // ---- networks ----
-        Call::ConnectListAllNetworks(args) => {
-            let nets = driver.list_all_networks(args.flags).await?;
-            let ret = u32::try_from(nets.len()).unwrap_or(u32::MAX);
-            let nets = if args.need_results != 0 {
-                nets
-            } else {
-                Vec::new()
-            };
-            if nets.len() > NETWORK_LIST_MAX as usize {
-                return Err(rpc_error(format!(
-                    "too many networks '{}' for limit '{NETWORK_LIST_MAX}'",
-                    nets.len()
-                )));
-            }
-            Reply::ConnectListAllNetworks(ListAllNetworksRet {
-                nets: Array(nets),
-                ret,
-            })
-        }
-        Call::ConnectNumOfNetworks(()) => Reply::ConnectNumOfNetworks(count(
-            driver
-                .list_all_networks(f::LIST_NETWORKS_ACTIVE)
-                .await?
-                .len(),
-        )),
-        Call::ConnectListNetworks(args) => {
-            let limit = list_limit(args.value, NETWORK_LIST_MAX, "maxnames")?;
-            let nets = driver.list_all_networks(f::LIST_NETWORKS_ACTIVE).await?;
-            Reply::ConnectListNetworks(NetworkNamesRet {
-                names: Array(names(nets, limit, |n| n.name)),
-            })
-        }
-        Call::ConnectNumOfDefinedNetworks(()) => Reply::ConnectNumOfDefinedNetworks(count(
-            driver
-                .list_all_networks(f::LIST_NETWORKS_INACTIVE)
-                .await?
-                .len(),
-        )),
-        Call::ConnectListDefinedNetworks(args) => {
-            let limit = list_limit(args.value, NETWORK_LIST_MAX, "maxnames")?;
-            let nets = driver.list_all_networks(f::LIST_NETWORKS_INACTIVE).await?;
-            Reply::ConnectListDefinedNetworks(NetworkNamesRet {
-                names: Array(names(nets, limit, |n| n.name)),
-            })
-        }
-
-        // ---- storage pools ----
-        Call::ConnectListAllStoragePools(args) => {
-            let pools = driver.list_all_storage_pools(args.flags).await?;
-            let ret = u32::try_from(pools.len()).unwrap_or(u32::MAX);
-            let pools = if args.need_results != 0 {
-                pools
-            } else {
-                Vec::new()
-            };
-            if pools.len() > STORAGE_POOL_LIST_MAX as usize {
-                return Err(rpc_error(format!(
-                    "too many storage pools '{}' for limit '{STORAGE_POOL_LIST_MAX}'",
-                    pools.len()
-                )));
-            }
-            Reply::ConnectListAllStoragePools(ListAllPoolsRet {
-                pools: Array(pools),
-                ret,
-            })
-        }
-        Call::ConnectNumOfStoragePools(()) => Reply::ConnectNumOfStoragePools(count(
-            driver
-                .list_all_storage_pools(f::LIST_POOLS_ACTIVE)
-                .await?
-                .len(),
-        )),
-        Call::ConnectListStoragePools(args) => {
-            let limit = list_limit(args.value, STORAGE_POOL_LIST_MAX, "maxnames")?;
-            let pools = driver.list_all_storage_pools(f::LIST_POOLS_ACTIVE).await?;
-            Reply::ConnectListStoragePools(PoolNamesRet {
-                names: Array(names(pools, limit, |p| p.name)),
-            })
-        }
-        Call::ConnectNumOfDefinedStoragePools(()) => Reply::ConnectNumOfDefinedStoragePools(count(
-            driver
-                .list_all_storage_pools(f::LIST_POOLS_INACTIVE)
-                .await?
-                .len(),
-        )),
-        Call::ConnectListDefinedStoragePools(args) => {
-            let limit = list_limit(args.value, STORAGE_POOL_LIST_MAX, "maxnames")?;
-            let pools = driver
-                .list_all_storage_pools(f::LIST_POOLS_INACTIVE)
-                .await?;
-            Reply::ConnectListDefinedStoragePools(PoolNamesRet {
-                names: Array(names(pools, limit, |p| p.name)),
-            })
-        }
-        Call::StoragePoolGetInfo(args) => {
-            let info = driver.pool_get_info(&args.pool).await?;
-            Reply::StoragePoolGetInfo(PoolGetInfoRet {
-                state: u32::try_from(info.state).unwrap_or(0),
-                capacity: info.capacity,
-                allocation: info.allocation,
-                available: info.available,
-            })
-        }
-        Call::StoragePoolNumOfVolumes(args) => Reply::StoragePoolNumOfVolumes(count(
-            driver.pool_list_all_volumes(&args.pool, 0).await?.len(),
-        )),
-        Call::StoragePoolListVolumes(args) => {
-            let limit = list_limit(args.value, STORAGE_VOL_LIST_MAX, "maxnames")?;
-            let vols = driver.pool_list_all_volumes(&args.pool, 0).await?;
-            Reply::StoragePoolListVolumes(VolNamesRet {
-                names: Array(names(vols, limit, |v| v.name)),
-            })
-        }
-        Call::StoragePoolListAllVolumes(args) => {
-            let vols = driver.pool_list_all_volumes(&args.pool, args.flags).await?;
-            let ret = u32::try_from(vols.len()).unwrap_or(u32::MAX);
-            let vols = if args.need_results != 0 {
-                vols
-            } else {
-                Vec::new()
-            };
-            if vols.len() > STORAGE_VOL_LIST_MAX as usize {
-                return Err(rpc_error(format!(
-                    "too many storage volumes '{}' for limit '{STORAGE_VOL_LIST_MAX}'",
-                    vols.len()
-                )));
-            }
-            Reply::StoragePoolListAllVolumes(ListAllVolumesRet {
-                vols: Array(vols),
-                ret,
-            })
-        }
-
-        // ---- storage volumes ----
-        Call::StorageVolGetInfo(args) => {
-            let info = driver.vol_get_info(&args.vol).await?;
-            Reply::StorageVolGetInfo(VolGetInfoRet {
-                kind: info.kind,
-                capacity: info.capacity,
-                allocation: info.allocation,
-            })
-        }
-
-        // ---- host interfaces, sysinfo, CPU models (ifaces lane) ----
-        Call::ConnectGetCpuModelNames(args) => {
-            let models = driver.get_cpu_model_names(&args.arch, args.flags).await?;
-            if models.len() > CPU_MODELS_MAX as usize {
-                return Err(rpc_error(format!(
-                    "Too many CPU models '{}' for limit '{CPU_MODELS_MAX}'",
-                    models.len()
-                )));
-            }
-            let ret = clamp_i32(models.len());
-            let models = if args.need_results != 0 {
-                models
-            } else {
-                Vec::new()
-            };
-            Reply::ConnectGetCpuModelNames(CpuModelNamesRet {
-                models: Array(models),
-                ret,
-            })
-        }
-        Call::ConnectListAllInterfaces(args) => {
-            let ifaces = driver.list_all_interfaces(args.flags).await?;
-            if ifaces.len() > INTERFACE_LIST_MAX as usize {
-                return Err(rpc_error(format!(
-                    "too many interfaces '{}' for limit '{INTERFACE_LIST_MAX}'",
-                    ifaces.len()
-                )));
-            }
-            let ret = u32::try_from(ifaces.len()).unwrap_or(u32::MAX);
-            let ifaces = if args.need_results != 0 {
-                ifaces
-            } else {
-                Vec::new()
-            };
-            Reply::ConnectListAllInterfaces(ListAllInterfacesRet {
-                ifaces: Array(ifaces),
-                ret,
-            })
-        }
-        Call::ConnectNumOfInterfaces(()) => Reply::ConnectNumOfInterfaces(count(
-            driver
-                .list_all_interfaces(f::LIST_INTERFACES_ACTIVE)
-                .await?
-                .len(),
-        )),
-        Call::ConnectListInterfaces(args) => {
-            let limit = list_limit(args.value, INTERFACE_LIST_MAX, "maxnames")?;
-            let ifaces = driver
-                .list_all_interfaces(f::LIST_INTERFACES_ACTIVE)
-                .await?;
-            Reply::ConnectListInterfaces(InterfaceNamesRet {
-                names: Array(names(ifaces, limit, |i| i.name)),
-            })
-        }
-        Call::ConnectNumOfDefinedInterfaces(()) => Reply::ConnectNumOfDefinedInterfaces(count(
-            driver
-                .list_all_interfaces(f::LIST_INTERFACES_INACTIVE)
-                .await?
-                .len(),
-        )),
-        Call::ConnectListDefinedInterfaces(args) => {
-            let limit = list_limit(args.value, INTERFACE_LIST_MAX, "maxnames")?;
-            let ifaces = driver
-                .list_all_interfaces(f::LIST_INTERFACES_INACTIVE)
-                .await?;
-            Reply::ConnectListDefinedInterfaces(InterfaceNamesRet {
-                names: Array(names(ifaces, limit, |i| i.name)),
-            })
-        }
-        Call::ConnectListAllNodeDevices(args) => {
-            let devices = driver.list_all_node_devices(args.flags).await?;
-            if devices.len() > NODE_DEVICE_LIST_MAX as usize {
-                return Err(rpc_error(format!(
-                    "too many node devices '{}' for limit '{NODE_DEVICE_LIST_MAX}'",
-                    devices.len()
-                )));
-            }
-            let ret = u32::try_from(devices.len()).unwrap_or(u32::MAX);
-            let devices = if args.need_results != 0 {
-                devices
-            } else {
-                Vec::new()
-            };
-            Reply::ConnectListAllNodeDevices(ListAllNodeDevicesRet {
-                devices: Array(devices),
-                ret,
-            })
-        }
-        // Known procedures the driver API has no method for (messages), and calls that belong to the connection
-        // state or flow server-to-client only; the domain snapshot calls (lane: snapshots) are answered apart.
-        other => {
-            let proc_ = other.procedure();
-            match super::dispatch_snapshots::call(driver, other).await {
-                Some(reply) => reply?,
-                None => return Err(Error::no_support(&api_of(proc_))),
-            }
-        }
-    })
+    if let Some(reply) = connect::answer(driver, &call).await {
+        return reply;
+    }
+    if let Some(reply) = domain::answer(driver, &call).await {
+        return reply;
+    }
+    if let Some(reply) = domain_stats::answer(driver, &call).await {
+        return reply;
+    }
+    if let Some(reply) = domain_tunables::answer(driver, &call).await {
+        return reply;
+    }
+    if let Some(reply) = snapshot::answer(driver, &call).await {
+        return reply;
+    }
+    if let Some(reply) = network::answer(driver, &call).await {
+        return reply;
+    }
+    if let Some(reply) = storage::answer(driver, &call).await {
+        return reply;
+    }
+    if let Some(reply) = interface::answer(driver, &call).await {
+        return reply;
+    }
+    if let Some(reply) = node_device::answer(driver, &call).await {
+        return reply;
+    }
+    Err(Error::no_support(&api_of(call.procedure())))
 }
 
 #[cfg(test)]

@@ -2,9 +2,9 @@
 //! dispatch arms wrap a driver's answer into the reply payload, the remote driver's generated methods turn its
 //! arguments into payload fields and unwrap the reply. One conversion per pair, used by both sides.
 
-use super::proto::{DomainRet, IntRet, NetworkRet, PoolRet, StringRet, U64Ret, VolRet};
-use super::proto_ifaces::InterfaceRet;
-use super::proto_snapshots::SnapshotRet;
+use super::common::{DomainRet, IntRet, NetworkRet, PoolRet, StringRet, U64Ret, VolRet};
+use super::interface::InterfaceRet;
+use super::snapshot::SnapshotRet;
 use crate::driver::{DomainRef, InterfaceRef, NetworkRef, PoolRef, SnapshotRef, VolumeRef};
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 

@@ -1,10 +1,10 @@
 //! The server side of the domain snapshot procedures, DOMAIN_RENAME and the managed-save changes: caps from `remote_protocol.x`, then the [`Driver`] call.
 
-use super::proto::{Call, IntRet, Reply};
-use super::proto_snapshots::*;
-use super::xdr::Array;
 use crate::driver::{Connection, SnapshotRef};
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
+use crate::rpc::proto::*;
+use crate::rpc::proto::{Call, IntRet, Reply};
+use crate::rpc::xdr::Array;
 
 fn rpc_error(detail: String) -> Error {
     Error::with_detail(ErrorCode::RPC, ErrorDomain::RPC, detail)
@@ -51,12 +51,12 @@ fn list_all(snaps: Vec<SnapshotRef>, need_results: i32) -> Result<ListAllSnapsho
     })
 }
 
-/// Answers one snapshot call; `None` for any other procedure.
-pub(super) async fn call(driver: &Connection, call: Call) -> Option<Result<Reply>> {
-    Some(answer(driver, call).await).and_then(|r| r.transpose())
+/// Answers `call` if it is a snapshot call (or rename or managed save); `None` passes it on.
+pub(super) async fn answer(driver: &Connection, call: &Call) -> Option<Result<Reply>> {
+    reply(driver, call).await.transpose()
 }
 
-async fn answer(driver: &Connection, call: Call) -> Result<Option<Reply>> {
+async fn reply(driver: &Connection, call: &Call) -> Result<Option<Reply>> {
     Ok(Some(match call {
         Call::DomainSnapshotNum(a) => Reply::DomainSnapshotNum(count(
             &driver.domain_list_all_snapshots(&a.dom, a.flags).await?,
@@ -89,13 +89,13 @@ async fn answer(driver: &Connection, call: Call) -> Result<Option<Reply>> {
             Reply::DomainSnapshotListAllChildren(list_all(snaps, a.need_results)?)
         }
         Call::DomainRename(a) => {
-            let Some(new_name) = a.new_name else {
+            let Some(new_name) = &a.new_name else {
                 return Err(Error::invalid_arg(
                     ErrorDomain::RPC,
                     "new_name in virDomainRename must not be NULL",
                 ));
             };
-            driver.domain_rename(&a.dom, &new_name, a.flags).await?;
+            driver.domain_rename(&a.dom, new_name, a.flags).await?;
             Reply::DomainRename(IntRet { value: 0 })
         }
         _ => return Ok(None),
