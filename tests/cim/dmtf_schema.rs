@@ -1,18 +1,17 @@
 //! The MOF compiler against the real DMTF CIM 2.49 schema: every file, timed, and the classes libvirt-CIM uses.
 
-mod cim_common;
-
 use std::time::Instant;
 
 use virtcim::{CimType, QualifierList, Repository};
 
 #[test]
 fn whole_dmtf_schema_compiles_and_is_timed() {
-    let dir = cim_common::dmtf_dir();
+    let dir = crate::support::cim::dmtf_dir();
     let mut repo = Repository::new();
     let started = Instant::now();
-    let stats = cim_common::compile_into(&mut repo, "root/cimv2", dir, "cim_schema_2.49.0.mof")
-        .expect("compile");
+    let stats =
+        crate::support::cim::compile_into(&mut repo, "root/cimv2", dir, "cim_schema_2.49.0.mof")
+            .expect("compile");
     let elapsed = started.elapsed();
     eprintln!(
         "DMTF CIM 2.49: {} files, {} qualifier declarations, {} classes in {:.3} s",
@@ -30,7 +29,7 @@ fn whole_dmtf_schema_compiles_and_is_timed() {
 
 #[test]
 fn classes_libvirt_cim_needs_resolve() {
-    let repo = cim_common::dmtf_repo();
+    let repo = crate::support::cim::dmtf_repo();
     let ns = repo.namespace("root/cimv2").expect("namespace");
     for name in [
         "CIM_ManagedElement",

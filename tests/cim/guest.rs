@@ -2,19 +2,18 @@
 //! ElementSettingData) through an in-process WBEM server: pywbem (tests/peers/cim_guest.py), pywbemcli and
 //! wbemcli over HTTP, and the enumeration cost with 1000 domains (measured and printed, not asserted).
 
-mod wbem_common;
-
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::support::python::run;
+use crate::support::wbem::{imethod_body, post, raw_exchange};
 use virtcim::{
     builtin_repository, Config, Daemon, DaemonOptions, Driver, HttpLimits, Operations, TestDriver,
     WbemServer, TEST_URI,
 };
-use wbem_common::{imethod_body, post, raw_exchange, run};
 
 const RICH: &str = "<domain type='test'><name>rich</name><uuid>11111111-2222-4333-8444-555555555555</uuid>\
   <memory unit='KiB'>1048576</memory><currentMemory unit='KiB'>524288</currentMemory>\
@@ -47,7 +46,7 @@ const VOLUME: &str =
 /// Test driver state with `extra` plain domains, "rich" (running, 2 of 4 vCPUs), "plain" (shut off, 1 of 2 vCPUs)
 /// and a volume for vda.
 fn prepare(state: &Path, extra: usize) {
-    wbem_common::prepare_state(state, extra);
+    crate::support::wbem::prepare_state(state, extra);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -116,7 +115,7 @@ fn start(extra: usize) -> (SocketAddr, tempfile::TempDir) {
 fn pywbem_checks_the_whole_guest_model() {
     let (addr, _dir) = start(2);
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/cim_guest.py");
-    let (ok, stdout, stderr) = run(Command::new(wbem_common::venv_python())
+    let (ok, stdout, stderr) = run(Command::new(crate::support::python::venv_python())
         .arg(script)
         .arg(format!("http://{addr}")));
     assert!(ok, "cim_guest.py failed:\n{stdout}\n{stderr}");
@@ -179,7 +178,7 @@ fn wbemcli_and_pywbemcli_read_the_guest_model() {
     ]);
     assert!(refs.contains("KVM:rich"), "{refs}");
 
-    let (ok, stdout, stderr) = run(Command::new(wbem_common::pywbemcli()).args([
+    let (ok, stdout, stderr) = run(Command::new(crate::support::python::pywbemcli()).args([
         "-s",
         &format!("http://{addr}"),
         "-d",

@@ -3,12 +3,11 @@
 //! against virsh on the same daemon, pywbemcli's profile discovery, sblim wbemcli, and enumeration time with
 //! 1 000 domains.
 
-mod wbem_common;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use wbem_common::{pywbemcli, run, venv_python, Options, Wbem};
+use crate::support::python::{pywbemcli, run, venv_python};
+use crate::support::wbem::{Options, Wbem};
 
 fn peer(name: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

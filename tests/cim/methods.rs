@@ -2,11 +2,10 @@
 //! through every method, good input and bad, and checks each change with stock virsh over the daemon's unix
 //! socket; wbemcli and pywbemcli call the methods the way libvirt-CIM's users do.
 
-mod wbem_common;
-
 use std::process::Command;
 
-use wbem_common::{run, venv_python, Options, Wbem};
+use crate::support::python::{run, venv_python};
+use crate::support::wbem::{Options, Wbem};
 
 fn have_virsh() -> bool {
     Command::new("virsh")
@@ -128,7 +127,7 @@ fn pywbemcli_invokes_on_instance_and_class_paths() {
     }
     let wbem = Wbem::start(Options::default());
     let cli = |args: &[&str]| {
-        run(Command::new(wbem_common::pywbemcli())
+        run(Command::new(crate::support::python::pywbemcli())
             .args(["-s", &wbem.url(), "-d", "root/virt"])
             .args(args))
     };

@@ -3,11 +3,10 @@
 //! followed from each end with its roles (Associators, AssociatorNames, References, ReferenceNames), across
 //! namespaces. It knows no class names, so it covers every lane's classes.
 
-mod wbem_common;
-
 use std::process::Command;
 
-use wbem_common::{run, venv_python, Options, Wbem};
+use crate::support::python::{run, venv_python};
+use crate::support::wbem::{Options, Wbem};
 
 #[test]
 fn every_class_and_association_is_consistent() {

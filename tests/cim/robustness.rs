@@ -1,8 +1,6 @@
 //! Decoders never panic: deterministic mutations (byte flips, truncations, splices) of real CIM-XML requests
 //! and of our MOF go through the CIM-XML parser and the MOF compiler, which must return Ok or Err.
 
-mod cim_common;
-
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -114,7 +112,7 @@ fn cimxml_parser_never_panics() {
 
 #[test]
 fn mof_compiler_never_panics() {
-    let mof_dir = cim_common::our_mof_dir();
+    let mof_dir = crate::support::cim::our_mof_dir();
     let read = |rel: &str| std::fs::read_to_string(mof_dir.join(rel)).expect("read mof");
     let qualifiers = read("qualifiers.mof");
     let samples = [
@@ -151,7 +149,8 @@ fn mof_compiler_never_panics() {
     }
     // Embedded-instance MOF text from clients.
     let mut repo = Repository::new();
-    cim_common::compile_into(&mut repo, "root/virt", &mof_dir, "root_virt.mof").expect("our mof");
+    crate::support::cim::compile_into(&mut repo, "root/virt", &mof_dir, "root_virt.mof")
+        .expect("our mof");
     let ns = repo.namespace("root/virt").expect("ns");
     let seed = "instance of KVM_ComputerSystem { Name = \"vm\"; EnabledState = 2; OperationalStatus = {2, 3}; Caption = \"a\" \"b\"; };";
     for _ in 0..3000 {

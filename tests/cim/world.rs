@@ -4,8 +4,6 @@
 //! serves it through `wbem_connect_uri = "test+tcp://..."`, and CIM calls on the first are checked with virsh
 //! against the second.
 
-mod wbem_common;
-
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -13,7 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::channel;
 use std::time::{Duration, Instant};
 
-use wbem_common::{prepare_state, run, venv_python, Options, Wbem};
+use crate::support::python::{run, venv_python};
+use crate::support::wbem::{prepare_state, Options, Wbem};
 
 const DAEMON: &str = env!("CARGO_BIN_EXE_virtcimd");
 

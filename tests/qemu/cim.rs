@@ -5,10 +5,8 @@
 //!
 //! The test SIGKILLs every QEMU its daemon started when it ends, however it ends.
 
-mod qemu_common;
-mod wbem_common;
-
-use qemu_common::{alive, guest_executing, guest_xml_file};
+use crate::support::alive;
+use crate::support::qemu::{guest_executing, guest_xml_file};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -202,7 +200,7 @@ fn cim_request_state_change_drives_a_qemu_guest() {
         eprintln!("virsh or qemu-system-x86_64 not installed, skipping");
         return;
     }
-    let python = wbem_common::venv_python();
+    let python = crate::support::python::venv_python();
     let tmp = tempfile::tempdir().expect("tempdir");
     let daemon = Daemon::start(tmp.path());
     let mut reaper = QemuReaper(Vec::new());

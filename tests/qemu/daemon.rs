@@ -5,11 +5,10 @@
 //! Every test runs its own daemon on a temp dir, signals only the pid it started and SIGKILLs the QEMU processes
 //! it saw at the end. The tests take turns (CI has 2 cores); each guest lives a few seconds.
 
-mod qemu_common;
-
+use crate::support::alive;
+use crate::support::qemu::{guest_executing, guest_xml_file};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use qemu_common::{alive, guest_executing, guest_xml_file};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -3,8 +3,6 @@
 //! in-test server over unix and TCP and against a stock libvirtd's test driver over TCP. Numbers are printed, not
 //! asserted: compare A/B on the same machine (REPORT §13 has libvirtd's own anchors).
 
-mod common;
-
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -57,10 +55,10 @@ async fn measure(label: &str, uri: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "benchmark; run explicitly"]
 async fn remote_driver_throughput() {
-    let server = common::Server::start().await;
+    let server = crate::support::server::Server::start().await;
     measure("virtcim server, unix", &server.unix_uri).await;
     measure("virtcim server, tcp", &server.tcp_uri).await;
-    if let Some(libvirtd) = tokio::task::spawn_blocking(common::Libvirtd::start)
+    if let Some(libvirtd) = tokio::task::spawn_blocking(crate::support::libvirtd::Libvirtd::start)
         .await
         .expect("start")
     {

@@ -2,8 +2,6 @@
 //! `tests/peers/`) against an in-test server over the unix socket, the read-only unix socket and TCP; plus our own
 //! CLI through the remote driver. Each peer is skipped with a note when it is not installed.
 
-mod common;
-
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
@@ -197,9 +195,9 @@ async fn virsh_over_unix_tcp_and_the_read_only_socket() {
         eprintln!("virsh not installed, skipping");
         return;
     }
-    let unix = common::Server::start().await;
+    let unix = crate::support::server::Server::start().await;
     virsh_session(&unix.unix_uri, unix.dir.path()).await;
-    let tcp = common::Server::start().await;
+    let tcp = crate::support::server::Server::start().await;
     virsh_session(&tcp.tcp_uri, tcp.dir.path()).await;
 
     // Read-only socket: reads pass, changes are refused by the server in libvirt's words.
@@ -239,7 +237,7 @@ async fn virsh_event_loop_receives_lifecycle_events() {
         eprintln!("virsh not installed, skipping");
         return;
     }
-    let server = common::Server::start().await;
+    let server = crate::support::server::Server::start().await;
     let listener = Command::new("virsh")
         .args([
             "-c",
@@ -295,8 +293,8 @@ async fn python_libvirt_over_unix_tcp_and_the_read_only_socket() {
         return;
     };
     let script = peer_script("remote_session.py");
-    let unix = common::Server::start().await;
-    let tcp = common::Server::start().await;
+    let unix = crate::support::server::Server::start().await;
+    let tcp = crate::support::server::Server::start().await;
     for uri in [&unix.unix_uri, &tcp.tcp_uri] {
         let out = run(Command::new(&python).arg(&script).arg(uri)).await;
         assert!(out.success, "{uri}:\n{}{}", out.stdout, out.stderr);
@@ -364,7 +362,7 @@ async fn python_libvirt_receives_lifecycle_events() {
         eprintln!("python3-libvirt not installed, skipping");
         return;
     };
-    let server = common::Server::start().await;
+    let server = crate::support::server::Server::start().await;
     for uri in [&server.unix_uri, &server.tcp_uri] {
         let out = run(Command::new(&python)
             .arg(peer_script("remote_events.py"))
@@ -401,7 +399,7 @@ async fn our_cli_through_the_remote_driver_matches_virsh() {
         eprintln!("virsh not installed, skipping");
         return;
     }
-    let server = common::Server::start().await;
+    let server = crate::support::server::Server::start().await;
     for uri in [&server.unix_uri, &server.tcp_uri] {
         for args in [
             &["list", "--all"][..],

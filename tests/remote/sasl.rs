@@ -5,16 +5,12 @@
 //! unix) and the `virtcim` CLI (auth file, or a prompt on a terminal). The stock-libvirtd tests are skipped with a
 //! note when libvirtd, saslpasswd2 or root are missing.
 
-mod libvirtd_peer;
-mod rpc_raw;
-mod transport_pki;
-
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use libvirtd_peer::StockLibvirtd;
+use crate::support::libvirtd::StockLibvirtd;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use virtcim::{connect, ConnectOptions, Driver, ErrorCode};
 
@@ -399,10 +395,10 @@ fn add_user(users: &Path, name: &str, password: &str) {
 
 /// `virtcimd` with SASL on TCP and the read-write unix socket (plus `extra` config lines), one user in its
 /// credential store.
-fn our_daemon(dir: &Path, extra: &str) -> rpc_raw::Daemon {
+fn our_daemon(dir: &Path, extra: &str) -> crate::support::daemon::Daemon {
     let users = dir.join("users");
     add_user(&users, USER, PASSWORD);
-    let port = rpc_raw::free_port();
+    let port = crate::support::free_port();
     let config = dir.join("virtcimd.conf");
     std::fs::write(
         &config,
@@ -412,7 +408,7 @@ fn our_daemon(dir: &Path, extra: &str) -> rpc_raw::Daemon {
         ),
     )
     .expect("config");
-    let mut daemon = rpc_raw::Daemon::spawn(dir, &config, port);
+    let mut daemon = crate::support::daemon::Daemon::spawn(dir, &config, port);
     daemon.wait_for("virtcimd ready");
     daemon
 }
@@ -421,8 +417,8 @@ fn our_daemon(dir: &Path, extra: &str) -> rpc_raw::Daemon {
 async fn our_daemon_over_tls_tcp_and_unix() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().to_path_buf();
-    let pki = transport_pki::Pki::new(tmp.path());
-    let tls_port = rpc_raw::free_port();
+    let pki = crate::support::pki::Pki::new(tmp.path());
+    let tls_port = crate::support::free_port();
     let extra = format!(
         "listen_tls = 1\ntls_port = \"{tls_port}\"\nauth_tls = \"sasl\"\n{}",
         pki.server_config()

@@ -3,13 +3,12 @@
 //! the read-only socket walked over every procedure number, floods, clients that never read, silent peers, and
 //! the client caps. Every case gets its documented answer while a canary client keeps being served.
 
-mod rpc_raw;
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rpc_raw::{error_of, Daemon, Raw, Received};
+use crate::support::daemon::Daemon;
+use crate::support::raw::{error_of, Raw, Received};
 use virtcim::rpc_wire::{
     ConnectOpenArgs, DomainGetInfoRet, DomainRet, IntArgs, ListAllArgs, ListAllDomainsRet,
     PoolIntArgs, PoolListAllArgs, StringArgs, Writer, DOMAIN_LIST_MAX, KEEPALIVE_PING,

@@ -3,8 +3,6 @@
 //! with code, domain and message, events) must be identical. The lifecycle part also runs against a stock libvirtd
 //! 9.0 serving its own test driver.
 
-mod common;
-
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
@@ -341,10 +339,10 @@ macro_rules! conformance {
             let dir = tempfile::tempdir().unwrap();
             let local = $suite(in_process(dir.path(), false).await).await.0;
             assert!(!local.is_empty());
-            let unix_server = common::Server::start().await;
+            let unix_server = crate::support::server::Server::start().await;
             let unix = $suite(remote(&unix_server.unix_uri, false).await).await.0;
             assert_eq!(local, unix, "unix transcript differs");
-            let tcp_server = common::Server::start().await;
+            let tcp_server = crate::support::server::Server::start().await;
             let driver = remote(&tcp_server.tcp_uri, false).await;
             let tcp = $suite(driver.clone()).await.0;
             assert_eq!(local, tcp, "tcp transcript differs");
@@ -371,7 +369,7 @@ async fn read_only_matches_through_the_flag_and_the_ro_socket() {
             .any(|l| l.contains("read only access prevents virDomainSuspend")),
         "{local:#?}"
     );
-    let server = common::Server::start().await;
+    let server = crate::support::server::Server::start().await;
     // RO flag in CONNECT_OPEN (and the local refusal libvirt's library gives).
     let flagged = read_only(remote(&server.tcp_uri, true).await).await.0;
     assert_eq!(local, flagged);
@@ -382,7 +380,7 @@ async fn read_only_matches_through_the_flag_and_the_ro_socket() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_reach_every_subscriber_through_the_remote_driver() {
-    let server = common::Server::start().await;
+    let server = crate::support::server::Server::start().await;
     let driver = remote(&server.unix_uri, false).await;
     let mut first = driver.domain_event_subscribe().await.unwrap();
     let mut second = driver.domain_event_subscribe().await.unwrap();
@@ -401,7 +399,7 @@ async fn events_reach_every_subscriber_through_the_remote_driver() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_calls_in_flight_on_one_connection() {
-    let server = common::Server::start().await;
+    let server = crate::support::server::Server::start().await;
     let driver = remote(&server.tcp_uri, false).await;
     let mut calls = tokio::task::JoinSet::new();
     for _ in 0..50 {
@@ -418,7 +416,7 @@ async fn many_calls_in_flight_on_one_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lifecycle_against_stock_libvirtd() {
-    let Some(libvirtd) = tokio::task::spawn_blocking(common::Libvirtd::start)
+    let Some(libvirtd) = tokio::task::spawn_blocking(crate::support::libvirtd::Libvirtd::start)
         .await
         .unwrap()
     else {
@@ -488,8 +486,8 @@ macro_rules! through_old_server {
     ($suite:ident) => {{
         let dir = tempfile::tempdir().unwrap();
         let local = $suite(in_process(dir.path(), false).await).await.0;
-        let server = common::Server::start().await;
-        let proxy = common::FaultProxy::start(
+        let server = crate::support::server::Server::start().await;
+        let proxy = crate::support::server::FaultProxy::start(
             server.unix_path.clone(),
             server.dir.path().join("old-sock"),
             old_server,
@@ -518,7 +516,7 @@ async fn the_client_answers_server_keepalive_pings() {
         keepalive_count: 1,
         ..virtcim::ServerConfig::default()
     };
-    let server = common::Server::start_with(config).await;
+    let server = crate::support::server::Server::start_with(config).await;
     let driver = remote(&server.unix_uri, false).await;
     // Silent for several server keepalive periods: the server would drop a client that did not PONG.
     tokio::time::sleep(Duration::from_millis(2500)).await;
@@ -528,14 +526,16 @@ async fn the_client_answers_server_keepalive_pings() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_goes_away_fails_calls_clearly() {
-    let server = common::Server::start().await;
+    let server = crate::support::server::Server::start().await;
     let proxy_path = server.dir.path().join("dying-sock");
     // Answering CONNECT_GET_HOSTNAME with a truncated frame makes the stream unusable: the client must fail the
     // call and every later one, not hang.
     fn garbage(message: &virtcim::Message) -> Option<Vec<u8>> {
         (message.header.proc_ == 59).then(|| vec![0, 0, 0, 8, 0, 0, 0, 0])
     }
-    let proxy = common::FaultProxy::start(server.unix_path.clone(), proxy_path, garbage).await;
+    let proxy =
+        crate::support::server::FaultProxy::start(server.unix_path.clone(), proxy_path, garbage)
+            .await;
     let uri = format!("test+unix:///default?socket={}", proxy.path.display());
     let driver = remote(&uri, false).await;
     let err = driver.get_hostname().await.unwrap_err();
@@ -547,7 +547,7 @@ async fn a_server_that_goes_away_fails_calls_clearly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_never_dials_out_for_a_remote_name() {
-    let server = common::Server::start().await;
+    let server = crate::support::server::Server::start().await;
     // The name sent in CONNECT_OPEN is a URI with a transport: serving it would make the server a client of
     // itself. It is refused like any driver the server lacks.
     let uri = format!(
@@ -569,12 +569,12 @@ async fn the_server_never_dials_out_for_a_remote_name() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_keepalive_drops_a_silent_server() {
-    let server = common::Server::start().await;
+    let server = crate::support::server::Server::start().await;
     // The proxy swallows keepalive PINGs: the server never answers them, as a hung peer would not.
     fn swallow_pings(message: &virtcim::Message) -> Option<Vec<u8>> {
         (message.header.prog == virtcim::rpc_wire::KEEPALIVE_PROGRAM).then(Vec::new)
     }
-    let proxy = common::FaultProxy::start(
+    let proxy = crate::support::server::FaultProxy::start(
         server.unix_path.clone(),
         server.dir.path().join("silent-sock"),
         swallow_pings,

@@ -2,12 +2,11 @@
 //! modes, TCP), CONNECT_OPEN names reach the daemon's own drivers, stale sockets are replaced, live ones
 //! refused, and stock virsh talks to it.
 
-mod rpc_raw;
-
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
-use rpc_raw::{error_of, Daemon, Raw};
+use crate::support::daemon::Daemon;
+use crate::support::raw::{error_of, Raw};
 use virtcim::rpc_wire::{ListAllArgs, ListAllDomainsRet, StringArgs};
 use virtcim::{DomainRef, Procedure, Status, Xdr};
 
@@ -138,7 +137,7 @@ fn a_stale_socket_is_replaced_a_live_one_refused() {
 
     // A live listener on the ro socket path (another daemon with another state dir): refused, untouched.
     let other = std::os::unix::net::UnixListener::bind(run.join("libvirt-sock-ro")).expect("bind");
-    let port = rpc_raw::free_port();
+    let port = crate::support::free_port();
     let config = Daemon::config(tmp.path(), port, "");
     let (code, stderr) = Daemon::spawn(tmp.path(), &config, port).wait_exit();
     assert_eq!(code, Some(1), "{stderr}");

@@ -3,10 +3,6 @@
 //! (wrong password, unknown user, a user outside `sasl_allowed_username_list`, SCRAM on TCP) answer
 //! "authentication failed" and close, slow down repeated attempts, and leave other clients served.
 
-mod libvirtd_peer;
-mod rpc_raw;
-mod transport_pki;
-
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -14,8 +10,10 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use libvirtd_peer::StockLibvirtd;
-use rpc_raw::{error_of, free_port, Daemon, Raw, Received};
+use crate::support::daemon::Daemon;
+use crate::support::free_port;
+use crate::support::libvirtd::StockLibvirtd;
+use crate::support::raw::{error_of, Raw, Received};
 use virtcim::rpc_wire::{
     AuthListRet, AuthSaslRet, AuthSaslStartArgs, AuthSaslStepArgs, CharArray, RemoteError,
     StringRet,
@@ -622,7 +620,7 @@ fn our_client_layers_interoperate_with_cyrus_in_stock_libvirtd() {
 #[test]
 fn virsh_over_tls_with_sasl_on_top() {
     let pki_dir = tempfile::tempdir().expect("tempdir");
-    let pki = transport_pki::Pki::new(pki_dir.path());
+    let pki = crate::support::pki::Pki::new(pki_dir.path());
     let tls_port = free_port();
     let setup = start_with(&format!(
         "listen_tls = 1\ntls_port = \"{tls_port}\"\nauth_tls = \"sasl\"\n{}",

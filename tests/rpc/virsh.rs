@@ -1,8 +1,7 @@
 //! Peer test: stock virsh drives the real test driver through our RPC server (TCP, and the read-only unix socket).
 //! Skipped when virsh is not installed.
 
-mod virsh_common;
-use virsh_common::{have_virsh, ok, virsh};
+use crate::support::virsh::{have_virsh, ok, virsh};
 
 use std::sync::Arc;
 

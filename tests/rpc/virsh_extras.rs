@@ -2,8 +2,8 @@
 //! dommemstat, schedinfo) over our unix sockets print what `virsh -c test:///default` prints against libvirt's own embedded
 //! test driver. Skipped when virsh is not installed.
 
-mod virsh_common;
-use virsh_common::{have_virsh, ok, serve, virsh};
+use crate::support::server::serve;
+use crate::support::virsh::{have_virsh, ok, virsh};
 
 use virtcim::Driver;
 

@@ -3,15 +3,15 @@
 //! cpu-models over our unix sockets print what `virsh -c test:///default` prints against libvirt's own embedded
 //! test driver; python3-libvirt and our own remote driver read the same. Skipped when virsh is not installed.
 
-mod virsh_common;
-use virsh_common::{have_virsh, ok, serve, virsh};
+use crate::support::server::serve;
+use crate::support::virsh::{have_virsh, ok, virsh};
 
 use virtcim::Driver;
 
 const REFERENCE: &str = "test:///default";
 
-const BRIDGE_XML: &str = include_str!("data/interface/bridge.in.xml");
-const ETHERNET_XML: &str = include_str!("data/interface/ethernet-ipv6.in.xml");
+const BRIDGE_XML: &str = include_str!("../data/interface/bridge.in.xml");
+const ETHERNET_XML: &str = include_str!("../data/interface/ethernet-ipv6.in.xml");
 
 /// stdout and stderr together, and whether virsh succeeded.
 async fn outcome(uri: &str, args: &[&str]) -> (bool, String) {

@@ -3,8 +3,8 @@
 //! print what `virsh -c test:///default` prints against libvirt's own embedded test driver. Creation times are
 //! the wall clock in both, so they are checked for shape and blanked. Skipped when virsh is not installed.
 
-mod virsh_common;
-use virsh_common::{have_virsh, ok, serve, virsh};
+use crate::support::server::serve;
+use crate::support::virsh::{have_virsh, ok, virsh};
 
 use virtcim::Driver;
 

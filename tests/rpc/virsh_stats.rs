@@ -4,8 +4,8 @@
 //! typed values; our remote driver reads back what the test driver gives; the server enforces the XDR caps.
 //! The virsh and python parts are skipped when virsh / python3-libvirt are not installed.
 
-mod virsh_common;
-use virsh_common::{have_virsh, ok, serve, virsh};
+use crate::support::server::serve;
+use crate::support::virsh::{have_virsh, ok, virsh};
 
 use std::sync::Arc;
 

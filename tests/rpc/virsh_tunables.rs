@@ -2,8 +2,8 @@
 //! emulatorpin) over our unix sockets print what `virsh -c test:///default` prints against libvirt's embedded
 //! test driver, errors included; changes persist into the domain XML. Skipped when virsh is not installed.
 
-mod virsh_common;
-use virsh_common::{have_virsh, ok, serve, virsh};
+use crate::support::server::serve;
+use crate::support::virsh::{have_virsh, ok, virsh};
 
 use virtcim::{TunableKind, TypedParam, TypedValue};
 

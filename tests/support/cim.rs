@@ -1,52 +1,168 @@
-//! Shared helpers for the CIM tests: the DMTF CIM 2.49 schema unpacked once per test process, and loaders
-//! that read MOF files from a directory for the (pure) MOF compiler.
-#![allow(dead_code)]
+//! The CIM tests' helpers: the DMTF CIM 2.49 schema, fetched once from PyPI (pywbem's source distribution carries
+//! it as test data) into `target/cim-schema/` and unpacked there, and loaders that read MOF files from a directory
+//! for the (pure) MOF compiler.
+//!
+//! Every pywbem sdist from 1.0.0b3 to 1.9.1 holds the same `tests/schema/cim_schema_2.49.0Final-MOFs.zip` (0.17.x
+//! and 1.0.0b1/b2 do not); the version is pinned and the zip checked by digest, so a new release cannot change
+//! what the tests compile. `VIRTCIM_DMTF_ZIP` names a local copy instead (offline runs).
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
+use nix::fcntl::{Flock, FlockArg};
+use sha2::{Digest, Sha256};
 use virtcim::{MofCompiler, MofError, MofStats, Repository};
 
-/// The DMTF schema zip kept in the shared research tree (a copy of the one in pywbem's test data).
-pub fn dmtf_zip() -> PathBuf {
-    let from_env = std::env::var_os("VIRTCIM_DMTF_ZIP").map(PathBuf::from);
-    from_env.unwrap_or_else(|| {
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/research/cim/dmtf/cim_schema_2.49.0Final-MOFs.zip")
-    })
+/// The pywbem release whose sdist the schema comes from.
+const PYWBEM_VERSION: &str = "1.9.1";
+/// The schema zip inside that sdist.
+const ZIP_MEMBER: &str = "tests/schema/cim_schema_2.49.0Final-MOFs.zip";
+const ZIP_NAME: &str = "cim_schema_2.49.0Final-MOFs.zip";
+/// SHA-256 of the zip (the same in every pywbem release that has it).
+const ZIP_SHA256: &str = "101bf198d7b760833c02a4a5aa49e2f8216669fbc83715c61c934c71e47ed09b";
+
+/// `target/cim-schema/`, the cache shared by every test binary and run.
+pub fn cache_dir() -> PathBuf {
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let target = tmp.parent().unwrap_or(tmp);
+    let dir = target.join("cim-schema");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|err| panic!("{}: {err}", dir.display()));
+    dir
 }
 
-/// Unpacks the DMTF zip under cargo's per-target temp dir (once; reused by later runs) and returns the
-/// directory holding `cim_schema_2.49.0.mof`.
+fn sha256_hex(path: &Path) -> String {
+    let bytes = std::fs::read(path).unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+    Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Holds an exclusive lock on `target/cim-schema/.lock` while alive: one fetcher at a time across processes.
+fn cache_lock(dir: &Path) -> Flock<File> {
+    let file = File::create(dir.join(".lock")).expect("cim-schema lock file");
+    Flock::lock(file, FlockArg::LockExclusive)
+        .unwrap_or_else(|(_, err)| panic!("lock cim-schema: {err}"))
+}
+
+fn run_checked(command: &mut Command, what: &str) {
+    let output = command
+        .output()
+        .unwrap_or_else(|err| panic!("{what}: cannot run ({err})"));
+    assert!(
+        output.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Downloads pywbem's sdist (its URL and digest from PyPI's JSON API) and extracts the schema zip to `dest`.
+fn fetch_zip(dir: &Path, dest: &Path) {
+    let work = dir.join(format!("fetch-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).expect("fetch dir");
+    let meta = work.join("release.json");
+    let api = format!("https://pypi.org/pypi/pywbem/{PYWBEM_VERSION}/json");
+    run_checked(
+        Command::new("curl")
+            .args(["-fsSL", "--retry", "3", "-o"])
+            .arg(&meta)
+            .arg(&api),
+        &format!("curl {api} (is PyPI reachable? or set VIRTCIM_DMTF_ZIP)"),
+    );
+    let release: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&meta).expect("release.json")).expect("PyPI JSON");
+    let sdist = release["urls"]
+        .as_array()
+        .and_then(|files| files.iter().find(|f| f["packagetype"] == "sdist"))
+        .unwrap_or_else(|| panic!("no sdist of pywbem {PYWBEM_VERSION} on PyPI"));
+    let url = sdist["url"].as_str().expect("sdist url");
+    let digest = sdist["digests"]["sha256"].as_str().expect("sdist sha256");
+    let tarball = work.join("pywbem.tar.gz");
+    run_checked(
+        Command::new("curl")
+            .args(["-fsSL", "--retry", "3", "-o"])
+            .arg(&tarball)
+            .arg(url),
+        &format!("curl {url}"),
+    );
+    assert_eq!(
+        sha256_hex(&tarball),
+        digest,
+        "{url}: digest differs from PyPI's"
+    );
+    let member = format!("pywbem-{PYWBEM_VERSION}/{ZIP_MEMBER}");
+    run_checked(
+        Command::new("tar")
+            .arg("-xzf")
+            .arg(&tarball)
+            .arg("-C")
+            .arg(&work)
+            .arg(&member),
+        &format!("tar -xzf pywbem-{PYWBEM_VERSION}.tar.gz {member}"),
+    );
+    let zip = work.join(&member);
+    assert_eq!(
+        sha256_hex(&zip),
+        ZIP_SHA256,
+        "{member}: not the expected schema zip"
+    );
+    // A finished zip appears under its final name at once, never half-written.
+    std::fs::rename(&zip, dest).expect("move the schema zip into the cache");
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+/// The DMTF CIM 2.49 schema zip: `VIRTCIM_DMTF_ZIP` if set, else the cached copy, fetched on first use.
+pub fn dmtf_zip() -> PathBuf {
+    if let Some(local) = std::env::var_os("VIRTCIM_DMTF_ZIP") {
+        return PathBuf::from(local);
+    }
+    let dir = cache_dir();
+    let zip = dir.join(ZIP_NAME);
+    if zip.exists() {
+        return zip;
+    }
+    let _lock = cache_lock(&dir);
+    if !zip.exists() {
+        fetch_zip(&dir, &zip);
+    }
+    zip
+}
+
+/// Unpacks the DMTF zip under `target/cim-schema/` (once; reused by later runs) and returns the directory holding
+/// `cim_schema_2.49.0.mof`.
 pub fn dmtf_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let zip = dmtf_zip();
         assert!(
             zip.exists(),
-            "DMTF schema zip not found at {} (set VIRTCIM_DMTF_ZIP)",
+            "DMTF schema zip not found at {}",
             zip.display()
         );
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("dmtf-cim-2.49.0");
+        let cache = cache_dir();
+        let dir = cache.join("cim-2.49.0");
+        if dir.join("cim_schema_2.49.0.mof").exists() {
+            return dir;
+        }
+        let _lock = cache_lock(&cache);
         if dir.join("cim_schema_2.49.0.mof").exists() {
             return dir;
         }
         // Unpack beside the final name and rename, so an interrupted run never leaves a partial tree.
         let partial = dir.with_extension(format!("partial-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&partial);
-        let status = Command::new("unzip")
-            .args(["-q", "-o"])
-            .arg(&zip)
-            .arg("-d")
-            .arg(&partial)
-            .status()
-            .expect("run unzip (apt-get install unzip)");
-        assert!(status.success(), "unzip failed");
-        if std::fs::rename(&partial, &dir).is_err() {
-            // Another process won the race; use its copy.
-            let _ = std::fs::remove_dir_all(&partial);
-        }
+        run_checked(
+            Command::new("unzip")
+                .args(["-q", "-o"])
+                .arg(&zip)
+                .arg("-d")
+                .arg(&partial),
+            "unzip the DMTF schema (apt-get install unzip)",
+        );
+        std::fs::rename(&partial, &dir).expect("move the unpacked schema into place");
         dir
     })
     .as_path()
@@ -84,40 +200,7 @@ pub fn our_mof_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("mof")
 }
 
-/// The venv with pywbem under target/ (created on first use).
-pub fn pywbem_python() -> std::path::PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let venv = root.join("target/venv");
-    let python = venv.join("bin/python");
-    let has_pywbem = |py: &Path| {
-        Command::new(py)
-            .args(["-c", "import pywbem"])
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if python.exists() && has_pywbem(&python) {
-        return python;
-    }
-    let status = Command::new("python3")
-        .arg("-m")
-        .arg("venv")
-        .arg(&venv)
-        .status()
-        .expect("run python3 -m venv");
-    assert!(
-        status.success(),
-        "python3 -m venv {} failed",
-        venv.display()
-    );
-    let output = Command::new(venv.join("bin/pip"))
-        .args(["install", "--quiet", "pywbem"])
-        .output()
-        .expect("run pip");
-    assert!(
-        output.status.success() && has_pywbem(&python),
-        "could not install pywbem from PyPI into {} (is PyPI reachable?):\n{}",
-        venv.display(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    python
+/// The venv's Python with pywbem.
+pub fn pywbem_python() -> PathBuf {
+    super::python::venv_python()
 }

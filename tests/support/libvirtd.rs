@@ -2,7 +2,6 @@
 //! private mount namespace (tmpfs over /run, /var/lib, /var/cache and /var/log, so a privileged daemon leaves
 //! nothing on the host), with its config, sockets, pid file and log in a temp dir, listening on 127.0.0.1 only.
 //! Only the pid started here is ever signalled.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -110,6 +109,11 @@ impl StockLibvirtd {
 
 impl Drop for StockLibvirtd {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            let log =
+                std::fs::read_to_string(self.dir.path().join("libvirtd.log")).unwrap_or_default();
+            eprintln!("---- stock libvirtd log ----\n{log}\n---- end of libvirtd log ----");
+        }
         // unshare exec'd bash which exec'd libvirtd: the child's pid is libvirtd's.
         let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap_or(0));
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
@@ -121,5 +125,28 @@ impl Drop for StockLibvirtd {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A stock libvirtd serving only its built-in test driver on 127.0.0.1 (TCP, auth none); see [`StockLibvirtd`].
+pub struct Libvirtd {
+    pub tcp_uri: String,
+    pub peer: StockLibvirtd,
+}
+
+impl Libvirtd {
+    /// `None` (with a note on stderr) when libvirtd, unshare or root are missing.
+    pub fn start() -> Option<Self> {
+        let port = super::free_port();
+        let settings = format!(
+            "listen_tls = 0\nlisten_tcp = 1\nlisten_addr = \"127.0.0.1\"\ntcp_port = \"{port}\"\n\
+             auth_tcp = \"none\"\nauth_unix_rw = \"none\"\nauth_unix_ro = \"none\""
+        );
+        let peer =
+            StockLibvirtd::start(tempfile::tempdir().expect("tempdir"), port, &settings, &[])?;
+        Some(Self {
+            tcp_uri: format!("test+tcp://127.0.0.1:{port}/default"),
+            peer,
+        })
     }
 }

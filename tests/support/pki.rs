@@ -1,6 +1,5 @@
 //! Throwaway certificates for the transport tests (rcgen, generated per test, never committed): a CA, server and
 //! client certificates in libvirt's file layout, and the odd ones the failure tests need.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 

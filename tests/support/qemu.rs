@@ -1,17 +1,19 @@
-//! Shared by the QEMU daemon tests: a tiny spinning guest, and reading QEMU's own view of it from /proc.
-#![allow(dead_code)]
+//! The QEMU tests' helpers: a tiny spinning guest, reading QEMU's own view of it from /proc, and a lock that
+//! keeps spinning guests from overlapping.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-/// Whether `pid` is a live process (a zombie counts as gone).
-pub fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            !s.rsplit_once(')')
-                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(false)
+/// One test at a time runs spinning QEMU guests: CI has 2 cores, and the tests measure a guest's vCPU time.
+pub fn one_at_a_time() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Whether qemu-system-x86_64 is installed.
+pub fn have_qemu() -> bool {
+    super::have("qemu-system-x86_64", "--version")
 }
 
 /// A boot sector that spins (`jmp $`): the vCPU thread burns CPU exactly while QEMU runs the guest.

@@ -1,15 +1,44 @@
-//! Shared fixtures of the remote-driver tests: an in-test RPC server serving `test:///default` from its own state
-//! dir over TCP, a unix socket and a read-only unix socket; and a stock libvirtd started on loopback.
-#![allow(dead_code)]
+//! In-process RPC servers on the test's tokio runtime: `test:///default` from its own state dir over TCP on
+//! loopback, a unix socket and a read-only unix socket; and a proxy that answers chosen calls itself.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use virtcim::{ConnectOptions, RpcServer, ServerConfig, UriOpener};
 
-#[path = "../libvirtd_peer/mod.rs"]
-mod libvirtd_peer;
-pub use libvirtd_peer::StockLibvirtd;
+/// The test driver with its state in `state_dir`, opened per connection as the daemon would.
+pub fn test_opener(state_dir: &Path) -> UriOpener {
+    let options = ConnectOptions {
+        state_dir: Some(state_dir.to_path_buf()),
+        read_only: false,
+    };
+    UriOpener::new(options, "test:///default")
+}
+
+/// Serves the test driver (state in `state_dir`) read-write on the unix socket `socket`.
+pub fn serve_unix(state_dir: &Path, socket: &Path) {
+    let server = RpcServer::new(Arc::new(test_opener(state_dir)), ServerConfig::default());
+    let listener = RpcServer::bind_unix(socket).expect("bind unix");
+    tokio::spawn(server.serve_unix(listener, false));
+}
+
+/// Starts our RPC server (test driver, state in `dir`) on a read-write and a read-only unix socket in `dir`;
+/// returns their URIs.
+pub fn serve(dir: &Path) -> (String, String) {
+    let server = RpcServer::new(Arc::new(test_opener(dir)), ServerConfig::default());
+    let rw_path = dir.join("libvirt-sock");
+    let ro_path = dir.join("libvirt-sock-ro");
+    tokio::spawn(
+        server
+            .clone()
+            .serve_unix(RpcServer::bind_unix(&rw_path).expect("bind unix"), false),
+    );
+    tokio::spawn(server.serve_unix(RpcServer::bind_unix(&ro_path).expect("bind ro"), true));
+    (
+        format!("test+unix:///default?socket={}", rw_path.display()),
+        format!("test+unix:///default?socket={}", ro_path.display()),
+    )
+}
 
 /// One RPC server with its own state, listening on 127.0.0.1 and in a temp dir.
 pub struct Server {
@@ -30,11 +59,7 @@ impl Server {
 
     pub async fn start_with(config: ServerConfig) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let options = ConnectOptions {
-            state_dir: Some(dir.path().join("state")),
-            read_only: false,
-        };
-        let opener = UriOpener::new(options, "test:///default");
+        let opener = test_opener(&dir.path().join("state"));
         let server = RpcServer::new(Arc::new(opener), config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -58,37 +83,6 @@ impl Server {
             port,
             dir,
         }
-    }
-}
-
-/// A free TCP port on 127.0.0.1 (bound then released).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-/// A stock libvirtd serving only its built-in test driver on 127.0.0.1 (TCP, auth none); see [`StockLibvirtd`].
-pub struct Libvirtd {
-    pub tcp_uri: String,
-    pub peer: StockLibvirtd,
-}
-
-impl Libvirtd {
-    /// `None` (with a note on stderr) when libvirtd, unshare or root are missing.
-    pub fn start() -> Option<Self> {
-        let port = free_port();
-        let settings = format!(
-            "listen_tls = 0\nlisten_tcp = 1\nlisten_addr = \"127.0.0.1\"\ntcp_port = \"{port}\"\n\
-             auth_tcp = \"none\"\nauth_unix_rw = \"none\"\nauth_unix_ro = \"none\""
-        );
-        let peer =
-            StockLibvirtd::start(tempfile::tempdir().expect("tempdir"), port, &settings, &[])?;
-        Some(Self {
-            tcp_uri: format!("test+tcp://127.0.0.1:{port}/default"),
-            peer,
-        })
     }
 }
 

@@ -1,12 +1,9 @@
-//! Running stock virsh from the peer tests: whether it is installed, one command's outcome, a command that must
-//! succeed quietly, and our RPC server on unix sockets for virsh to talk to.
-#![allow(dead_code)]
+//! Running stock virsh from the peer tests: whether it is installed, one command's outcome, and a command that must
+//! succeed quietly. Our RPC server for virsh to talk to is [`super::server::serve`].
 
+/// Whether stock virsh is installed.
 pub fn have_virsh() -> bool {
-    std::process::Command::new("virsh")
-        .arg("--version")
-        .output()
-        .is_ok()
+    super::have("virsh", "--version")
 }
 
 /// How long one virsh run may take before it is called stuck.
@@ -51,29 +48,4 @@ pub async fn ok(uri: &str, args: &[&str]) -> String {
     assert!(success, "virsh -c {uri} {args:?} failed: {stdout}{stderr}");
     assert!(stderr.trim().is_empty(), "virsh {args:?} stderr: {stderr}");
     stdout
-}
-
-/// Starts our RPC server (test driver, state in `dir`) on a read-write and a read-only unix socket in `dir`;
-/// returns their URIs.
-pub fn serve(dir: &std::path::Path) -> (String, String) {
-    use std::sync::Arc;
-    use virtcim::{RpcServer, ServerConfig};
-    let options = virtcim::ConnectOptions {
-        state_dir: Some(dir.to_path_buf()),
-        read_only: false,
-    };
-    let opener = virtcim::UriOpener::new(options, "test:///default");
-    let server = RpcServer::new(Arc::new(opener), ServerConfig::default());
-    let rw_path = dir.join("libvirt-sock");
-    let ro_path = dir.join("libvirt-sock-ro");
-    tokio::spawn(
-        server
-            .clone()
-            .serve_unix(RpcServer::bind_unix(&rw_path).unwrap(), false),
-    );
-    tokio::spawn(server.serve_unix(RpcServer::bind_unix(&ro_path).unwrap(), true));
-    (
-        format!("test+unix:///default?socket={}", rw_path.display()),
-        format!("test+unix:///default?socket={}", ro_path.display()),
-    )
 }

@@ -1,17 +1,15 @@
-//! Shared by the WBEM tests: a `virtcimd` with WBEM listeners on 127.0.0.1 (ephemeral ports), a prepared test
-//! driver state, a raw HTTP client, and the peers (pywbem venv, wbemcli).
-#![allow(dead_code)]
+//! The WBEM tests' fixtures: a `virtcimd` with WBEM listeners on 127.0.0.1 (ephemeral ports), a prepared test
+//! driver state, and a raw HTTP client. The peers (pywbem venv, wbemcli) are in [`super::python`].
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{channel, Receiver};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use virtcim::{CredentialStore, Driver, TestDriver};
 
-const DAEMON: &str = env!("CARGO_BIN_EXE_virtcimd");
+use super::daemon::{start_virtcimd, Logged};
+
 pub const USER: &str = "wbemuser";
 pub const PASSWORD: &str = "horse-battery-9";
 
@@ -32,23 +30,13 @@ impl Default for Options {
     }
 }
 
-/// A daemon we started; killed on drop.
+/// A daemon we started; stopped on drop (its log printed if the test failed).
 pub struct Wbem {
-    child: Child,
+    pub process: Logged,
     pub dir: tempfile::TempDir,
     pub http: SocketAddr,
     pub https: Option<SocketAddr>,
     pub cert: Option<PathBuf>,
-    lines: Receiver<String>,
-}
-
-impl Drop for Wbem {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }
 
 fn domain_xml(name: &str, n: usize) -> String {
@@ -76,14 +64,6 @@ pub fn prepare_state(state_dir: &Path, count: usize) {
         }
         driver.close().await.expect("close");
     });
-}
-
-fn listening_addr(line: &str, what: &str) -> Option<SocketAddr> {
-    if !line.contains(what) {
-        return None;
-    }
-    let at = line.find("addr=")? + 5;
-    line[at..].split_whitespace().next()?.parse().ok()
 }
 
 impl Wbem {
@@ -131,53 +111,24 @@ impl Wbem {
         }
         let conf = dir.path().join("virtcimd.conf");
         std::fs::write(&conf, config).expect("write config");
-        let mut child = Command::new(DAEMON)
-            .arg("--config")
-            .arg(&conf)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn virtcimd");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut seen = Vec::new();
-        let (mut http, mut https) = (None, None);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if let Ok(line) = lines.recv_timeout(Duration::from_millis(200)) {
-                http = http.or_else(|| listening_addr(&line, "WBEM HTTP listening"));
-                https = https.or_else(|| listening_addr(&line, "WBEM HTTPS listening"));
-                let ready = line.contains("virtcimd ready");
-                seen.push(line);
-                if ready {
-                    break;
-                }
-            }
-        }
-        let http = http.unwrap_or_else(|| panic!("no WBEM listener; stderr:\n{}", seen.join("\n")));
+        let process = start_virtcimd(&conf);
+        let http = process
+            .logged_addr("WBEM HTTP listening")
+            .unwrap_or_else(|| panic!("no WBEM listener; stderr:\n{}", process.seen.join("\n")));
+        let https = process.logged_addr("WBEM HTTPS listening");
         if opts.https {
             assert!(
                 https.is_some(),
                 "no HTTPS listener; stderr:\n{}",
-                seen.join("\n")
+                process.seen.join("\n")
             );
         }
         Wbem {
-            child,
+            process,
             dir,
             http,
             https,
             cert,
-            lines,
         }
     }
 
@@ -187,7 +138,7 @@ impl Wbem {
 
     /// Whether the daemon is still running.
     pub fn alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        self.process.alive()
     }
 }
 
@@ -289,62 +240,4 @@ pub fn enum_names_request(extra_headers: &str) -> Vec<u8> {
         "<IPARAMVALUE NAME=\"ClassName\"><CLASSNAME NAME=\"KVM_ComputerSystem\"/></IPARAMVALUE>",
     );
     post("EnumerateInstanceNames", &body, extra_headers)
-}
-
-/// The Python of the venv holding pywbem and pywbemtools (installed on first use).
-pub fn venv_python() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let venv = std::env::var_os("VIRTCIM_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target/venv"));
-    let python = venv.join("bin/python");
-    let ready = |py: &Path| {
-        py.exists()
-            && venv.join("bin/pywbemcli").exists()
-            && Command::new(py)
-                .args(["-c", "import pywbem"])
-                .status()
-                .is_ok_and(|s| s.success())
-    };
-    if ready(&python) {
-        return python;
-    }
-    if !python.exists() {
-        let status = Command::new("python3")
-            .arg("-m")
-            .arg("venv")
-            .arg(&venv)
-            .status()
-            .expect("python3 -m venv");
-        assert!(status.success(), "python3 -m venv failed");
-    }
-    let out = Command::new(venv.join("bin/pip"))
-        .args(["install", "--quiet", "pywbem", "pywbemtools"])
-        .output()
-        .expect("pip");
-    assert!(
-        ready(&python),
-        "could not install pywbem/pywbemtools: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    python
-}
-
-pub fn pywbemcli() -> PathBuf {
-    venv_python().parent().expect("venv bin").join("pywbemcli")
-}
-
-/// Runs a command; returns (success, stdout, stderr).
-pub fn run(cmd: &mut Command) -> (bool, String, String) {
-    // TLS verification settings must come from the command line alone.
-    cmd.env_remove("REQUESTS_CA_BUNDLE")
-        .env_remove("CURL_CA_BUNDLE")
-        .env_remove("SSL_CERT_FILE")
-        .stdin(Stdio::null());
-    let out = cmd.output().expect("run peer");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }

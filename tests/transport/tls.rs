@@ -3,19 +3,15 @@
 //! not yet valid, a CA certificate, a DN outside the allow-list), plain bytes and a stalled handshake never get an
 //! RPC processed.
 
-mod libvirtd_peer;
-mod rpc_raw;
-mod transport_pki;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use libvirtd_peer::StockLibvirtd;
+use crate::support::libvirtd::StockLibvirtd;
+use crate::support::pki::{client_dn_parts, client_leaf, Ca, Leaf, Pki, CLIENT_DN};
 use rcgen::DnType;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use transport_pki::{client_dn_parts, client_leaf, Ca, Leaf, Pki, CLIENT_DN};
 use virtcim::{
     ConnectOptions, Driver, RemoteDriver, RemoteOptions, RpcServer, ServerConfig, TlsServer,
     TlsServerOptions, Uri, UriOpener,
@@ -163,14 +159,14 @@ async fn virsh_lists_domains_through_virtcimd_over_tls() {
     }
     let tmp = tempfile::tempdir().expect("tempdir");
     let pki = Pki::new(tmp.path());
-    let tls_port = rpc_raw::free_port();
+    let tls_port = crate::support::free_port();
     let extra = format!(
         "listen_tls = 1\ntls_port = \"{tls_port}\"\n{}tls_allowed_dn_list = [\"C=GB,ST=London,L=London,O=Red Hat,CN=*\"]\n",
         pki.server_config()
     );
     let daemon = tokio::task::spawn_blocking({
         let dir = tmp.path().to_path_buf();
-        move || rpc_raw::Daemon::start(&dir, &extra)
+        move || crate::support::daemon::Daemon::start(&dir, &extra)
     })
     .await
     .expect("daemon");
@@ -218,7 +214,7 @@ async fn virsh_lists_domains_through_virtcimd_over_tls() {
 
 /// A stock libvirtd with `listen_tls = 1` and our certificates; `None` when it cannot run here.
 fn start_tls_libvirtd(server_config: &str) -> Option<StockLibvirtd> {
-    let port = rpc_raw::free_port();
+    let port = crate::support::free_port();
     let settings = format!(
         "listen_tls = 1\nlisten_tcp = 0\nlisten_addr = \"127.0.0.1\"\ntls_port = \"{port}\"\n\
          auth_tls = \"none\"\nauth_unix_rw = \"none\"\nauth_unix_ro = \"none\"\n{server_config}"
@@ -419,7 +415,7 @@ async fn revoked_client_certificates_are_refused() {
         ..client_leaf(&parts)
     });
     let crl = tmp.path().join("cacrl.pem");
-    transport_pki::write(&crl, &pki.ca.crl(&[4242]));
+    crate::support::pki::write(&crl, &pki.ca.crl(&[4242]));
     let mut options = server_options(&pki);
     options.crl = Some(crl);
     let port = tls_server(options, tmp.path()).await;
@@ -438,8 +434,8 @@ async fn the_client_checks_the_server_name_unless_no_verify() {
     let pki = Pki::new(tmp.path());
     // Replace the server certificate by one for another host.
     let (cert, key) = pki.ca.server_leaf(&["elsewhere.example"]);
-    transport_pki::write(&pki.server_dir.join("servercert.pem"), &cert);
-    transport_pki::write(&pki.server_dir.join("serverkey.pem"), &key);
+    crate::support::pki::write(&pki.server_dir.join("servercert.pem"), &cert);
+    crate::support::pki::write(&pki.server_dir.join("serverkey.pem"), &key);
     let port = tls_server(server_options(&pki), tmp.path()).await;
     let err = match open(&tls_uri(port, &pki.client_dir)).await {
         Ok(_) => panic!("a certificate for another host was accepted"),
@@ -465,8 +461,8 @@ async fn the_client_checks_the_server_name_unless_no_verify() {
         validity: None,
         serial: None,
     });
-    transport_pki::write(&pki2.server_dir.join("servercert.pem"), &cert);
-    transport_pki::write(&pki2.server_dir.join("serverkey.pem"), &key);
+    crate::support::pki::write(&pki2.server_dir.join("servercert.pem"), &cert);
+    crate::support::pki::write(&pki2.server_dir.join("serverkey.pem"), &key);
     let port = tls_server(server_options(&pki2), tmp2.path()).await;
     let driver = open(&tls_uri(port, &pki2.client_dir))
         .await
@@ -480,8 +476,8 @@ async fn the_client_checks_the_server_name_unless_no_verify() {
         validity: None,
         serial: None,
     });
-    transport_pki::write(&pki2.server_dir.join("servercert.pem"), &cert);
-    transport_pki::write(&pki2.server_dir.join("serverkey.pem"), &key);
+    crate::support::pki::write(&pki2.server_dir.join("servercert.pem"), &cert);
+    crate::support::pki::write(&pki2.server_dir.join("serverkey.pem"), &key);
     let port = tls_server(server_options(&pki2), tmp2.path()).await;
     assert!(open(&tls_uri(port, &pki2.client_dir)).await.is_err());
 }
@@ -492,13 +488,13 @@ fn the_daemon_refuses_to_start_without_usable_tls_settings() {
     let pki = Pki::new(tmp.path());
     let cases = [
         (
-            format!("listen_tls = 1\ntls_port = \"{}\"\nauth_tls = \"sasl\"\ncredentials_file = \"/nonexistent\"\n{}", rpc_raw::free_port(), pki.server_config()),
+            format!("listen_tls = 1\ntls_port = \"{}\"\nauth_tls = \"sasl\"\ncredentials_file = \"/nonexistent\"\n{}", crate::support::free_port(), pki.server_config()),
             "auth_tls",
         ),
         (
             format!(
                 "listen_tls = 1\ntls_port = \"{}\"\nkey_file = \"{}\"\ncert_file = \"{}\"\nca_file = \"{}\"\n",
-                rpc_raw::free_port(),
+                crate::support::free_port(),
                 tmp.path().join("missing-key.pem").display(),
                 pki.server_dir.join("servercert.pem").display(),
                 pki.server_dir.join("cacert.pem").display()
@@ -509,9 +505,9 @@ fn the_daemon_refuses_to_start_without_usable_tls_settings() {
     for (i, (extra, needle)) in cases.iter().enumerate() {
         let dir = tmp.path().join(format!("daemon{i}"));
         std::fs::create_dir_all(&dir).expect("dir");
-        let port = rpc_raw::free_port();
-        let config = rpc_raw::Daemon::config(&dir, port, extra);
-        let daemon = rpc_raw::Daemon::spawn(&dir, &config, port);
+        let port = crate::support::free_port();
+        let config = crate::support::daemon::Daemon::config(&dir, port, extra);
+        let daemon = crate::support::daemon::Daemon::spawn(&dir, &config, port);
         let (code, output) = daemon.wait_exit();
         assert_ne!(code, Some(0), "{output}");
         assert!(output.contains(needle), "{needle} not named: {output}");

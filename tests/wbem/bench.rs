@@ -5,18 +5,16 @@
 //! `cargo test --release --test wbem_bench -- --ignored --nocapture` (`WBEM_BENCH_CLASS_SECONDS` sets the
 //! seconds per extra class, default 2).
 
-mod wbem_common;
-
 use std::convert::Infallible;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::wbem::{imethod_body, post, read_response};
 use virtcim::{
     builtin_repository, Config, Daemon, DaemonOptions, HttpLimits, Operations, WbemServer, TEST_URI,
 };
-use wbem_common::{imethod_body, post, read_response};
 
 const DOMAINS: usize = 999; // plus the test driver's own "test"
 const CLIENTS: usize = 8;
@@ -40,7 +38,7 @@ struct Servers {
 
 fn start_wbem(dir: &std::path::Path) -> Servers {
     let state = dir.join("state");
-    wbem_common::prepare_state(&state, DOMAINS);
+    crate::support::wbem::prepare_state(&state, DOMAINS);
     let config = Config {
         state_dir: state,
         unix_sock_dir: dir.join("run"),
@@ -165,7 +163,8 @@ fn measure(addr: SocketAddr, req: &[u8], expect_items: usize, marker: &str, seco
 fn compare(servers: &Servers, method: &str, class: &str, marker: &str, seconds: u64) {
     let req = request(method, class);
     let sample =
-        wbem_common::raw_exchange(servers.uncached, &req, Duration::from_secs(60)).unwrap();
+        crate::support::wbem::raw_exchange(servers.uncached, &req, Duration::from_secs(60))
+            .unwrap();
     assert_eq!(sample.status, 200);
     assert!(!sample.body.contains("<ERROR"), "{class}: {}", sample.body);
     let items = sample.body.matches(marker).count();
@@ -190,7 +189,8 @@ fn enumerate_1000_domains_vs_bare_hyper() {
     let cs = "KVM_ComputerSystem";
     let names = request("EnumerateInstanceNames", cs);
     let sample =
-        wbem_common::raw_exchange(servers.uncached, &names, Duration::from_secs(60)).unwrap();
+        crate::support::wbem::raw_exchange(servers.uncached, &names, Duration::from_secs(60))
+            .unwrap();
     assert_eq!(sample.body.matches("<INSTANCENAME ").count(), DOMAINS + 1);
     compare(
         &servers,
@@ -229,7 +229,7 @@ fn enumerate_1000_domains_vs_bare_hyper() {
 fn cim_layer_cost_per_request() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
-    wbem_common::prepare_state(&state, DOMAINS);
+    crate::support::wbem::prepare_state(&state, DOMAINS);
     runtime().block_on(async move {
         let driver: Arc<dyn virtcim::Driver> = virtcim::TestDriver::open(&state.join("test"))
             .await

@@ -1,14 +1,12 @@
 //! The WBEM server reuses answers only while nothing changed: a change made through the driver, through a CIM
 //! method, or through stock virsh over RPC in the same daemon is visible in the very next CIM request.
 
-mod wbem_common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::wbem::{imethod_body, post, raw_exchange, Options, Wbem};
 use virtcim::cimxml::{parse_request, Limits};
 use virtcim::{builtin_repository, Driver, Operations, TestDriver};
-use wbem_common::{imethod_body, post, raw_exchange, Options, Wbem};
 
 const CS: &str = "KVM_ComputerSystem";
 

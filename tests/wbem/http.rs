@@ -2,18 +2,16 @@
 //! answer (never a 500, never a hang) while a keep-alive canary client keeps being served; Basic auth answers;
 //! header, body and stall deadlines; large results streamed with chunked encoding.
 
-mod wbem_common;
-
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::wbem::{enum_names_request, imethod_body, post, read_response, RawResponse};
 use virtcim::{
     builtin_repository, BasicAuth, Config, CredentialStore, Daemon, DaemonOptions, HttpLimits,
     Operations, WbemServer, TEST_URI,
 };
-use wbem_common::{enum_names_request, imethod_body, post, read_response, RawResponse};
 
 /// A WBEM server in-process (own runtime thread) over a daemon's test driver.
 struct Server {
@@ -37,11 +35,15 @@ impl Drop for Server {
 fn start(limits: HttpLimits, basic_auth: bool, domains: usize) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
-    wbem_common::prepare_state(&state, domains);
+    crate::support::wbem::prepare_state(&state, domains);
     let creds = dir.path().join("creds.json");
     let mut store = CredentialStore::new();
     store
-        .add_user(wbem_common::USER, wbem_common::PASSWORD, &[])
+        .add_user(
+            crate::support::wbem::USER,
+            crate::support::wbem::PASSWORD,
+            &[],
+        )
         .unwrap();
     store.save(&creds).unwrap();
     let config = Config {
@@ -97,7 +99,7 @@ fn test_limits() -> HttpLimits {
 }
 
 fn exchange(addr: SocketAddr, bytes: &[u8]) -> Option<RawResponse> {
-    wbem_common::raw_exchange(addr, bytes, Duration::from_secs(10))
+    crate::support::wbem::raw_exchange(addr, bytes, Duration::from_secs(10))
 }
 
 /// A keep-alive client that must be served between every bad request.
@@ -516,7 +518,10 @@ fn basic_auth_answers() {
     );
     let resp = exchange(
         addr,
-        &enum_names_request(&auth(wbem_common::USER, wbem_common::PASSWORD)),
+        &enum_names_request(&auth(
+            crate::support::wbem::USER,
+            crate::support::wbem::PASSWORD,
+        )),
     )
     .unwrap();
     assert_eq!(resp.status, 200, "{resp:?}");
@@ -536,7 +541,11 @@ fn basic_auth_answers() {
     let mut times = Vec::new();
     for _ in 0..4 {
         let started = Instant::now();
-        let resp = exchange(addr, &enum_names_request(&auth(wbem_common::USER, "wrong"))).unwrap();
+        let resp = exchange(
+            addr,
+            &enum_names_request(&auth(crate::support::wbem::USER, "wrong")),
+        )
+        .unwrap();
         assert_eq!(resp.status, 401);
         times.push(started.elapsed());
     }
@@ -549,7 +558,10 @@ fn basic_auth_answers() {
     // The right password still works (and resets the count).
     let resp = exchange(
         addr,
-        &enum_names_request(&auth(wbem_common::USER, wbem_common::PASSWORD)),
+        &enum_names_request(&auth(
+            crate::support::wbem::USER,
+            crate::support::wbem::PASSWORD,
+        )),
     )
     .unwrap();
     assert_eq!(resp.status, 200);

@@ -2,11 +2,10 @@
 //! `server namespaces / interop` of pywbemcli before 1.0), `server brand / info`, pywbem's `WBEMServer` and plain operations on CIM_Namespace, CIM_ObjectManager and
 //! CIM_NamespaceInManager, and sblim wbemcli.
 
-mod wbem_common;
-
 use std::process::Command;
 
-use wbem_common::{pywbemcli, run, venv_python, Options, Wbem};
+use crate::support::python::{pywbemcli, run, venv_python};
+use crate::support::wbem::{Options, Wbem};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 

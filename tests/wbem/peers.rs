@@ -1,11 +1,10 @@
 //! The WBEM server against real clients: the pywbem API (every operation, pull, query, methods), pywbemcli,
 //! and sblim wbemcli (ei, ein, gi, gc, ec, ecn, ai, ain, ri, rin, cm), over HTTP and HTTPS, with Basic auth.
 
-mod wbem_common;
-
 use std::process::Command;
 
-use wbem_common::{pywbemcli, run, venv_python, Options, Wbem, PASSWORD, USER};
+use crate::support::python::{pywbemcli, run, venv_python};
+use crate::support::wbem::{Options, Wbem, PASSWORD, USER};
 
 const CS_PATH: &str = "KVM_ComputerSystem.CreationClassName=\"KVM_ComputerSystem\",Name=\"test\"";
 

@@ -1,11 +1,10 @@
 //! Filtered pull enumerations (FilterQueryLanguage `DMTF:FQL`) and OpenQueryInstances / PullInstances (WQL),
 //! driven by pywbem against a running daemon.
 
-mod wbem_common;
-
 use std::process::Command;
 
-use wbem_common::{run, venv_python, Options, Wbem};
+use crate::support::python::{run, venv_python};
+use crate::support::wbem::{Options, Wbem};
 
 const SCRIPT: &str = r#"
 import sys, pywbem
