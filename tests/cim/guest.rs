@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::support::python::run;
+use crate::support::python::wbemcli;
 use crate::support::wbem::{imethod_body, post, raw_exchange};
 use virtcim::{
     builtin_repository, Config, Daemon, DaemonOptions, Driver, HttpLimits, Operations, TestDriver,
@@ -121,12 +122,6 @@ fn pywbem_checks_the_whole_guest_model() {
     assert!(ok, "cim_guest.py failed:\n{stdout}\n{stderr}");
     assert!(stdout.contains("OK "), "{stdout}");
     println!("pywbem: {}", stdout.trim());
-}
-
-fn wbemcli(args: &[&str]) -> String {
-    let (ok, stdout, stderr) = run(Command::new("wbemcli").args(args));
-    assert!(ok, "wbemcli {args:?} failed:\n{stdout}\n{stderr}");
-    stdout
 }
 
 #[test]

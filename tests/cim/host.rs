@@ -6,6 +6,7 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::support::python::wbemcli;
 use crate::support::python::{pywbemcli, run, venv_python};
 use crate::support::wbem::{Options, Wbem};
 
@@ -109,12 +110,6 @@ fn pywbemcli_discovers_the_profiles() {
             "{id}:\n{out}"
         );
     }
-}
-
-fn wbemcli(args: &[&str]) -> String {
-    let (ok, out, err) = run(Command::new("wbemcli").args(args));
-    assert!(ok, "wbemcli {args:?} failed:\n{out}\n{err}");
-    out
 }
 
 #[test]

@@ -4,15 +4,9 @@
 
 use std::process::Command;
 
-use crate::support::python::{run, venv_python};
+use crate::support::python::{have_wbemcli, run, venv_python};
+use crate::support::virsh::have_virsh;
 use crate::support::wbem::{Options, Wbem};
-
-fn have_virsh() -> bool {
-    Command::new("virsh")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
 
 fn virsh_uri(wbem: &Wbem) -> String {
     format!(
@@ -59,7 +53,7 @@ fn virsh(wbem: &Wbem, args: &[&str]) -> String {
 
 #[test]
 fn wbemcli_calls_the_methods_with_untyped_mof_text() {
-    if !have_virsh() || Command::new("wbemcli").arg("-h").output().is_err() {
+    if !have_virsh() || !have_wbemcli() {
         eprintln!("virsh or wbemcli not installed, skipping");
         return;
     }

@@ -4,24 +4,14 @@
 //! serves it through `wbem_connect_uri = "test+tcp://..."`, and CIM calls on the first are checked with virsh
 //! against the second.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::channel;
-use std::time::{Duration, Instant};
+use std::process::Command;
 
+use crate::support::daemon::{start_virtcimd, Logged};
 use crate::support::python::{run, venv_python};
+use crate::support::virsh::have_virsh;
 use crate::support::wbem::{prepare_state, Options, Wbem};
-
-const DAEMON: &str = env!("CARGO_BIN_EXE_virtcimd");
-
-fn have_virsh() -> bool {
-    Command::new("virsh")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
 
 fn world_script() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/cim_world.py")
@@ -66,20 +56,11 @@ impl Tap for (bool, String, String) {
     }
 }
 
-/// A daemon started with extra configuration lines; killed on drop.
+/// A daemon started with extra configuration lines; stopped on drop.
 struct Daemon {
-    child: Child,
+    _process: Logged,
     dir: tempfile::TempDir,
     wbem: Option<SocketAddr>,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
 }
 
 impl Daemon {
@@ -94,46 +75,13 @@ impl Daemon {
         );
         let conf = dir.path().join("virtcimd.conf");
         std::fs::write(&conf, config).expect("write config");
-        let mut child = Command::new(DAEMON)
-            .arg("--config")
-            .arg(&conf)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn virtcimd");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut seen = Vec::new();
-        let mut wbem = None;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if let Ok(line) = lines.recv_timeout(Duration::from_millis(200)) {
-                if line.contains("WBEM HTTP listening") {
-                    wbem = line
-                        .split("addr=")
-                        .nth(1)
-                        .and_then(|rest| rest.split_whitespace().next())
-                        .and_then(|a| a.parse().ok());
-                }
-                let ready = line.contains("virtcimd ready");
-                seen.push(line);
-                if ready {
-                    return Daemon { child, dir, wbem };
-                }
-            }
+        let process = start_virtcimd(&conf);
+        let wbem = process.logged_addr("WBEM HTTP listening");
+        Daemon {
+            _process: process,
+            dir,
+            wbem,
         }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("virtcimd did not get ready:\n{}", seen.join("\n"));
     }
 }
 
@@ -144,10 +92,7 @@ fn the_wbem_front_serves_a_remote_daemons_domains() {
         return;
     }
     let python = venv_python();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port");
+    let port = crate::support::free_port();
     let remote_config = format!(
         "listen_tcp = 1\nlisten_tls = 0\nlisten_addr = \"127.0.0.1\"\ntcp_port = {port}\nauth_tcp = \"none\"\n"
     );

@@ -145,7 +145,8 @@ fn sigkill_at_random_moments_loses_no_acknowledged_change() {
     let mut acknowledged = 0usize;
     for round in 0..ROUNDS {
         let mut child = Command::new(&exe)
-            .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
+            .args(["--nocapture", "--test-threads=1", "--exact"])
+            .arg(crate::support::test_path(module_path!(), "crash_child"))
             .env(CHILD_DIR_ENV, dir.path())
             .env(CHILD_ROUND_ENV, round.to_string())
             .stdin(Stdio::null())

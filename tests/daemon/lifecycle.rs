@@ -3,97 +3,16 @@
 //! Every test runs its own daemon on a temp dir and signals only the pid it started.
 
 use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
-const DAEMON: &str = env!("CARGO_BIN_EXE_virtcimd");
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+use crate::support::daemon::{spawn_virtcimd, Logged, STARTUP_TIMEOUT, VIRTCIMD};
 
-/// A daemon we started, with its stderr lines arriving on a channel. Killed if a test fails half-way.
-struct Running {
-    child: Child,
-    lines: Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Running {
-    fn start(config: &Path, extra: &[&str]) -> Self {
-        let mut child = Command::new(DAEMON)
-            .arg("--config")
-            .arg(config)
-            .args(extra)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn virtcimd");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Self {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Waits for a stderr line containing `needle`; panics with everything seen on timeout or exit.
-    fn wait_for(&mut self, needle: &str) {
-        let deadline = Instant::now() + STARTUP_TIMEOUT;
-        while Instant::now() < deadline {
-            match self.lines.recv_timeout(Duration::from_millis(200)) {
-                Ok(line) => {
-                    let found = line.contains(needle);
-                    self.seen.push(line);
-                    if found {
-                        return;
-                    }
-                }
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
-            }
-        }
-        panic!(
-            "no line with {needle:?}; stderr so far:\n{}",
-            self.seen.join("\n")
-        );
-    }
-
-    fn pid(&self) -> Pid {
-        Pid::from_raw(i32::try_from(self.child.id()).expect("pid fits"))
-    }
-
-    /// Sends `signal` to our daemon and waits for it to exit; returns its status and all of its stderr.
-    fn stop_with(mut self, signal: Signal) -> (ExitStatus, String) {
-        kill(self.pid(), signal).expect("signal our daemon");
-        let status = wait_timeout(&mut self.child, STARTUP_TIMEOUT);
-        let mut text = self.seen.join("\n");
-        for line in self.lines.try_iter() {
-            text.push('\n');
-            text.push_str(&line);
-        }
-        (status, text)
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+/// Sends `signal` to our daemon and waits for it to exit; returns its status and all of its stderr.
+fn stop_with(mut daemon: Logged, signal: Signal) -> (ExitStatus, String) {
+    let status = daemon.signal_and_wait(signal);
+    (status, daemon.log())
 }
 
 fn wait_timeout(child: &mut Child, timeout: Duration) -> ExitStatus {
@@ -112,7 +31,7 @@ fn wait_timeout(child: &mut Child, timeout: Duration) -> ExitStatus {
 
 /// Runs the daemon to completion (it must exit by itself) and returns (status, stderr).
 fn run_to_exit(args: &[&std::ffi::OsStr]) -> (ExitStatus, String) {
-    let mut child = Command::new(DAEMON)
+    let mut child = Command::new(VIRTCIMD)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -141,16 +60,16 @@ fn starts_and_stops_cleanly_on_sigterm() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let config = local_config(tmp.path());
     let pid_file = tmp.path().join("virtcimd.pid");
-    let mut daemon = Running::start(
+    let mut daemon = spawn_virtcimd(
         &config,
         &["--pid-file", pid_file.to_str().expect("utf-8 path")],
     );
     daemon.wait_for("virtcimd ready");
     let recorded = std::fs::read_to_string(&pid_file).expect("pid file");
-    assert_eq!(recorded.trim(), daemon.child.id().to_string());
+    assert_eq!(recorded.trim(), daemon.pid().to_string());
     assert!(tmp.path().join("state/virtcimd.lock").exists());
 
-    let (status, stderr) = daemon.stop_with(Signal::SIGTERM);
+    let (status, stderr) = stop_with(daemon, Signal::SIGTERM);
     assert_eq!(status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("SIGTERM"), "{stderr}");
     assert!(stderr.contains("virtcimd stopped"), "{stderr}");
@@ -160,15 +79,12 @@ fn starts_and_stops_cleanly_on_sigterm() {
 #[test]
 fn sigint_stops_too_and_sighup_does_not() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let mut daemon = Running::start(&local_config(tmp.path()), &[]);
+    let mut daemon = spawn_virtcimd(&local_config(tmp.path()), &[]);
     daemon.wait_for("virtcimd ready");
     kill(daemon.pid(), Signal::SIGHUP).expect("SIGHUP");
     daemon.wait_for("SIGHUP received");
-    assert!(
-        matches!(daemon.child.try_wait(), Ok(None)),
-        "still running after SIGHUP"
-    );
-    let (status, stderr) = daemon.stop_with(Signal::SIGINT);
+    assert!(daemon.alive(), "still running after SIGHUP");
+    let (status, stderr) = stop_with(daemon, Signal::SIGINT);
     assert_eq!(status.code(), Some(0), "{stderr}");
 }
 
@@ -177,9 +93,9 @@ fn state_survives_a_restart_on_the_same_dir() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let config = local_config(tmp.path());
     for _ in 0..2 {
-        let mut daemon = Running::start(&config, &[]);
+        let mut daemon = spawn_virtcimd(&config, &[]);
         daemon.wait_for("virtcimd ready");
-        let (status, stderr) = daemon.stop_with(Signal::SIGTERM);
+        let (status, stderr) = stop_with(daemon, Signal::SIGTERM);
         assert_eq!(status.code(), Some(0), "{stderr}");
     }
 }
@@ -188,18 +104,15 @@ fn state_survives_a_restart_on_the_same_dir() {
 fn a_second_daemon_on_the_same_state_dir_is_refused() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let config = local_config(tmp.path());
-    let mut first = Running::start(&config, &[]);
+    let mut first = spawn_virtcimd(&config, &[]);
     first.wait_for("virtcimd ready");
 
     let (status, stderr) = run_to_exit(&["--config".as_ref(), config.as_os_str()]);
     assert_eq!(status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("in use by another process"), "{stderr}");
-    assert!(
-        stderr.contains(&format!("pid {}", first.child.id())),
-        "{stderr}"
-    );
+    assert!(stderr.contains(&format!("pid {}", first.pid())), "{stderr}");
 
-    let (status, stderr) = first.stop_with(Signal::SIGTERM);
+    let (status, stderr) = stop_with(first, Signal::SIGTERM);
     assert_eq!(
         status.code(),
         Some(0),
@@ -266,11 +179,10 @@ fn help_version_and_bad_options() {
 fn a_log_reader_that_goes_away_does_not_stop_the_daemon() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let config = local_config(tmp.path());
-    let mut daemon = Running::start(&config, &[]);
+    let mut daemon = spawn_virtcimd(&config, &[]);
     daemon.wait_for("virtcimd ready");
     // Close the read end of the daemon's stderr: every later log line now meets EPIPE.
-    let Running { child, lines, .. } = &mut daemon;
-    drop(std::mem::replace(lines, channel().1));
+    daemon.close_stderr();
     let socket = tmp.path().join("run/libvirt-sock");
     let uri = format!("test+unix:///default?socket={}", socket.display());
     // Each client connection logs; the daemon must keep serving through the failed writes.
@@ -286,8 +198,7 @@ fn a_log_reader_that_goes_away_does_not_stop_the_daemon() {
         );
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "running");
     }
-    assert!(matches!(child.try_wait(), Ok(None)), "daemon still running");
-    kill(daemon.pid(), Signal::SIGTERM).expect("signal our daemon");
-    let status = wait_timeout(&mut daemon.child, STARTUP_TIMEOUT);
+    assert!(daemon.alive(), "daemon still running");
+    let status = daemon.signal_and_wait(Signal::SIGTERM);
     assert_eq!(status.code(), Some(0));
 }

@@ -3,6 +3,7 @@
 //! and after a failed start. Needs root and /dev/net/tun (skipped otherwise, with a message); each test makes and
 //! removes its own bridge and kills by pid every QEMU it started.
 
+use crate::support::alive;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::path::Path;
@@ -39,6 +40,7 @@ macro_rules! require_bridging {
             eprintln!("SKIPPED: {why}");
             return;
         }
+        let _guests = crate::support::qemu::alongside();
     };
 }
 
@@ -79,15 +81,6 @@ impl Drop for TestBridge {
             .args(["link", "del", &self.name])
             .status();
     }
-}
-
-fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            !s.rsplit_once(')')
-                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(false)
 }
 
 fn guest_xml(name: &str, uuid: &str, bridge: &str, target: &str) -> String {

@@ -10,27 +10,19 @@ use crate::support::qemu::{guest_executing, guest_xml_file};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::channel;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-const DAEMON: &str = env!("CARGO_BIN_EXE_virtcimd");
-const READY_TIMEOUT: Duration = Duration::from_secs(60);
-const GUEST: &str = "cimguest";
+use crate::support::daemon::{start_virtcimd, Logged};
+use crate::support::have;
 
-fn have(program: &str, arg: &str) -> bool {
-    Command::new(program)
-        .arg(arg)
-        .output()
-        .is_ok_and(|out| out.status.success())
-}
+const GUEST: &str = "cimguest";
 
 /// Our daemon and the QEMUs it left status records for; all killed on drop.
 struct Daemon {
-    child: Child,
+    process: Logged,
     state: PathBuf,
     socket: PathBuf,
     wbem: SocketAddr,
@@ -52,56 +44,16 @@ impl Daemon {
             ),
         )
         .expect("config");
-        let mut child = Command::new(DAEMON)
-            .arg("--config")
-            .arg(&config)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn virtcimd");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            // Keeps draining after start stops listening: a closed pipe would fail the daemon's later logging.
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let mut daemon = Self {
-            child,
+        let process = start_virtcimd(&config);
+        let wbem = process
+            .logged_addr("WBEM HTTP listening")
+            .unwrap_or_else(|| panic!("no WBEM listener; stderr:\n{}", process.seen.join("\n")));
+        Self {
+            process,
             state,
             socket: run.join("libvirt-sock"),
-            wbem: SocketAddr::from(([127, 0, 0, 1], 0)),
-        };
-        let mut seen = Vec::new();
-        let deadline = Instant::now() + READY_TIMEOUT;
-        while Instant::now() < deadline {
-            let Ok(line) = lines.recv_timeout(Duration::from_millis(200)) else {
-                continue;
-            };
-            if line.contains("WBEM HTTP listening") {
-                if let Some(addr) = line
-                    .split_once("addr=")
-                    .and_then(|(_, rest)| rest.split_whitespace().next())
-                    .and_then(|addr| addr.parse().ok())
-                {
-                    daemon.wbem = addr;
-                }
-            }
-            let ready = line.contains("virtcimd ready");
-            seen.push(line);
-            if ready {
-                break;
-            }
+            wbem,
         }
-        assert!(
-            daemon.wbem.port() != 0,
-            "no WBEM listener; stderr:\n{}",
-            seen.join("\n")
-        );
-        daemon
     }
 
     fn rpc_uri(&self) -> String {
@@ -120,8 +72,7 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.kill();
         let Ok(records) = std::fs::read_dir(self.state.join("qemu/run")) else {
             return;
         };
@@ -200,6 +151,7 @@ fn cim_request_state_change_drives_a_qemu_guest() {
         eprintln!("virsh or qemu-system-x86_64 not installed, skipping");
         return;
     }
+    let _alone = crate::support::qemu::alone();
     let python = crate::support::python::venv_python();
     let tmp = tempfile::tempdir().expect("tempdir");
     let daemon = Daemon::start(tmp.path());

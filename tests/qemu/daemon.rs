@@ -5,33 +5,22 @@
 //! Every test runs its own daemon on a temp dir, signals only the pid it started and SIGKILLs the QEMU processes
 //! it saw at the end. The tests take turns (CI has 2 cores); each guest lives a few seconds.
 
-use crate::support::alive;
-use crate::support::qemu::{guest_executing, guest_xml_file};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc::{channel, Receiver};
+use std::process::{Command, Output};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-const DAEMON: &str = env!("CARGO_BIN_EXE_virtcimd");
+use crate::support::alive;
+use crate::support::daemon::{start_virtcimd, Logged};
+use crate::support::qemu::{alone, guest_executing, guest_xml_file, have_qemu};
+use crate::support::virsh::have_virsh;
+
 const CLI: &str = env!("CARGO_BIN_EXE_virtcim");
-const READY_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// One test at a time: each runs QEMU guests that spin a vCPU.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn have(program: &str, arg: &str) -> bool {
-    Command::new(program)
-        .arg(arg)
-        .output()
-        .is_ok_and(|out| out.status.success())
-}
 
 fn peers_present() -> bool {
-    let present = have("virsh", "--version") && have("qemu-system-x86_64", "--version");
+    let present = have_virsh() && have_qemu();
     if !present {
         eprintln!("virsh or qemu-system-x86_64 not installed, skipping");
     }
@@ -59,9 +48,7 @@ impl Drop for QemuReaper {
 
 /// A virtcimd on a temp dir: its config, state dir and sockets all live there.
 struct Daemon {
-    child: Option<Child>,
-    lines: Receiver<String>,
-    seen: Vec<String>,
+    process: Option<Logged>,
     config: PathBuf,
     state: PathBuf,
     socket: PathBuf,
@@ -82,9 +69,7 @@ impl Daemon {
         )
         .expect("config");
         let mut daemon = Self {
-            child: None,
-            lines: channel().1,
-            seen: Vec::new(),
+            process: None,
             config,
             state,
             socket: run.join("libvirt-sock"),
@@ -94,45 +79,7 @@ impl Daemon {
     }
 
     fn spawn(&mut self) {
-        let mut child = Command::new(DAEMON)
-            .arg("--config")
-            .arg(&self.config)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn virtcimd");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        self.child = Some(child);
-        self.lines = lines;
-        self.wait_for("virtcimd ready");
-    }
-
-    fn wait_for(&mut self, needle: &str) {
-        let deadline = Instant::now() + READY_TIMEOUT;
-        while Instant::now() < deadline {
-            match self.lines.recv_timeout(Duration::from_millis(200)) {
-                Ok(line) => {
-                    let found = line.contains(needle);
-                    self.seen.push(line);
-                    if found {
-                        return;
-                    }
-                }
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
-            }
-        }
-        panic!("no line with {needle:?}; stderr:\n{}", self.seen.join("\n"));
+        self.process = Some(start_virtcimd(&self.config));
     }
 
     fn uri(&self) -> String {
@@ -141,22 +88,15 @@ impl Daemon {
 
     /// SIGTERM to our daemon and a bounded wait for its exit.
     fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
+        let Some(mut process) = self.process.take() else {
             return;
         };
-        let pid = Pid::from_raw(i32::try_from(child.id()).expect("pid fits"));
-        kill(pid, Signal::SIGTERM).expect("signal our daemon");
-        let deadline = Instant::now() + READY_TIMEOUT;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = child.try_wait() {
-                assert!(status.success(), "virtcimd exit: {status:?}");
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("virtcimd did not stop on SIGTERM");
+        let status = process.signal_and_wait(Signal::SIGTERM);
+        assert!(
+            status.success(),
+            "virtcimd exit: {status:?}\n{}",
+            process.log()
+        );
     }
 
     /// The live status record of a running guest, as the daemon wrote it.
@@ -176,9 +116,8 @@ impl Daemon {
 impl Drop for Daemon {
     /// Kills our daemon if still running, then any QEMU it left a status record for (a test failed half-way).
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+        if let Some(mut process) = self.process.take() {
+            process.kill();
         }
         let Ok(records) = std::fs::read_dir(self.state.join("qemu/run")) else {
             return;
@@ -225,15 +164,11 @@ fn field(text: &str, key: &str) -> String {
         .unwrap_or_else(|| panic!("no {key} in {text}"))
 }
 
-fn wait_until(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if check() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("timed out waiting for {what}");
+fn wait_until(limit: Duration, what: &str, check: impl FnMut() -> bool) {
+    assert!(
+        crate::support::wait_for(limit, check),
+        "timed out waiting for {what}"
+    );
 }
 
 /// define, start, state, suspend (QEMU stops executing), resume, destroy, undefine with `program`.
@@ -338,7 +273,7 @@ fn virsh_drives_a_qemu_guest_and_dir_pool_volumes() {
     if !peers_present() {
         return;
     }
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = alone();
     let reaper = QemuReaper::default();
     let tmp = tempfile::tempdir().expect("tempdir");
     let daemon = Daemon::start(tmp.path());
@@ -358,7 +293,7 @@ fn our_cli_drives_a_qemu_guest_and_dir_pool_volumes() {
     if !peers_present() {
         return;
     }
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = alone();
     let reaper = QemuReaper::default();
     let tmp = tempfile::tempdir().expect("tempdir");
     let daemon = Daemon::start(tmp.path());
@@ -371,7 +306,7 @@ fn a_daemon_restart_keeps_the_guest_and_an_outside_kill_is_a_crash() {
     if !peers_present() {
         return;
     }
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = alone();
     let reaper = QemuReaper::default();
     let tmp = tempfile::tempdir().expect("tempdir");
     let mut daemon = Daemon::start(tmp.path());
@@ -402,18 +337,11 @@ fn a_daemon_restart_keeps_the_guest_and_an_outside_kill_is_a_crash() {
 
 #[test]
 fn python_libvirt_receives_qemu_lifecycle_events() {
-    let python = std::env::var_os("VIRTCIM_SYSTEM_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/python3"));
-    let binding = Command::new(&python)
-        .args(["-c", "import libvirt"])
-        .output()
-        .is_ok_and(|out| out.status.success());
-    if !binding || !peers_present() {
+    let Some(python) = crate::support::python::libvirt_python().filter(|_| peers_present()) else {
         eprintln!("python3-libvirt not usable, skipping");
         return;
-    }
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    };
+    let _turn = alone();
     let tmp = tempfile::tempdir().expect("tempdir");
     let daemon = Daemon::start(tmp.path());
     let xml = guest_xml_file(tmp.path(), "pyguest");

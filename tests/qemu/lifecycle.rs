@@ -2,6 +2,7 @@
 //! state, a simulated daemon restart that finds running guests again, guests killed from outside, autostart.
 //! Guests have no OS and live a few seconds; every QEMU started here is killed by pid when a test ends.
 
+use crate::support::alive;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::path::Path;
@@ -12,7 +13,8 @@ use virtcim::{
     event, flags, reason, DomainEvent, DomainRef, DomainState, Driver, QemuDriver, QemuMode,
 };
 
-fn require_qemu() {
+/// Fails when QEMU is missing; the guard lets this test's guests run alongside other tests' (not a measuring one).
+fn require_qemu() -> std::sync::RwLockReadGuard<'static, ()> {
     let found = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|d| d.join("qemu-system-x86_64").is_file()))
         .unwrap_or(false);
@@ -20,6 +22,7 @@ fn require_qemu() {
         found,
         "qemu-system-x86_64 is not installed: these tests boot real QEMU (tests/run installs qemu-system-x86)"
     );
+    crate::support::qemu::alongside()
 }
 
 /// Kills, by pid, every QEMU a test started that is still around when the test ends (pass or fail).
@@ -41,15 +44,6 @@ impl Drop for QemuReaper {
             let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
         }
     }
-}
-
-fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            !s.rsplit_once(')')
-                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
-        })
-        .unwrap_or(false)
 }
 
 fn domain_xml(name: &str, uuid: &str, extra_devices: &str) -> String {
@@ -112,7 +106,7 @@ fn make_image(dir: &Path, name: &str, format: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lifecycle_follows_qmp_and_emits_events() {
-    require_qemu();
+    let _guests = require_qemu();
     let reaper = QemuReaper::default();
     let tmp = tempfile::tempdir().unwrap();
     let driver = QemuDriver::open(tmp.path(), QemuMode::Session)
@@ -260,7 +254,7 @@ async fn lifecycle_follows_qmp_and_emits_events() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guests_survive_a_driver_restart_and_deaths_are_noticed() {
-    require_qemu();
+    let _guests = require_qemu();
     let reaper = QemuReaper::default();
     let tmp = tempfile::tempdir().unwrap();
     let state_dir = tmp.path().to_path_buf();
@@ -382,7 +376,7 @@ async fn guests_survive_a_driver_restart_and_deaths_are_noticed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_qemu_is_ended_and_marked_crashed() {
-    require_qemu();
+    let _guests = require_qemu();
     let reaper = QemuReaper::default();
     let tmp = tempfile::tempdir().unwrap();
     let driver =
@@ -439,7 +433,7 @@ fn poweroff_disk(dir: &Path) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guest_shutting_down_and_guests_that_cannot_start() {
-    require_qemu();
+    let _guests = require_qemu();
     let reaper = QemuReaper::default();
     let tmp = tempfile::tempdir().unwrap();
     let driver = QemuDriver::open(tmp.path(), QemuMode::Session)
@@ -522,7 +516,7 @@ const FIRST_DAEMON_ENV: &str = "VIRTCIM_QEMU_TEST_FIRST_DAEMON";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guests_survive_the_daemon_process_exiting() {
-    require_qemu();
+    let _guests = require_qemu();
     if let Some(dir) = std::env::var_os(FIRST_DAEMON_ENV) {
         // The child: start a guest, report its pid, and exit without stopping anything.
         let driver = QemuDriver::open(Path::new(&dir), QemuMode::System)
@@ -542,12 +536,11 @@ async fn guests_survive_the_daemon_process_exiting() {
     let reaper = QemuReaper::default();
     let tmp = tempfile::tempdir().unwrap();
     let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
+        .arg(crate::support::test_path(
+            module_path!(),
             "guests_survive_the_daemon_process_exiting",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        ))
+        .args(["--exact", "--nocapture", "--test-threads=1"])
         .env(FIRST_DAEMON_ENV, tmp.path())
         .output()
         .unwrap();

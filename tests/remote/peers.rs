@@ -8,24 +8,8 @@ use std::time::Duration;
 
 use tokio::process::Command;
 
-fn have_virsh() -> bool {
-    std::process::Command::new("virsh")
-        .arg("--version")
-        .output()
-        .is_ok_and(|out| out.status.success())
-}
-
-/// The system python with python3-libvirt (`VIRTCIM_SYSTEM_PYTHON`, default `/usr/bin/python3`), if usable.
-fn system_python() -> Option<PathBuf> {
-    let python = std::env::var_os("VIRTCIM_SYSTEM_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/python3"));
-    let works = std::process::Command::new(&python)
-        .args(["-c", "import libvirt"])
-        .output()
-        .is_ok_and(|out| out.status.success());
-    works.then_some(python)
-}
+use crate::support::python::libvirt_python;
+use crate::support::virsh::have_virsh;
 
 fn peer_script(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -288,7 +272,7 @@ fn lines(stdout: &str) -> std::collections::BTreeMap<String, String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_libvirt_over_unix_tcp_and_the_read_only_socket() {
-    let Some(python) = system_python() else {
+    let Some(python) = libvirt_python() else {
         eprintln!("python3-libvirt not installed, skipping");
         return;
     };
@@ -358,7 +342,7 @@ async fn python_libvirt_over_unix_tcp_and_the_read_only_socket() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_libvirt_receives_lifecycle_events() {
-    let Some(python) = system_python() else {
+    let Some(python) = libvirt_python() else {
         eprintln!("python3-libvirt not installed, skipping");
         return;
     };

@@ -10,19 +10,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::support::free_port;
 use crate::support::libvirtd::StockLibvirtd;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use virtcim::{connect, ConnectOptions, Driver, ErrorCode};
 
 const USER: &str = "alice";
 const PASSWORD: &str = "wonderland";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .expect("free port")
-}
 
 /// The realms cyrus may announce: it takes the host name, possibly canonicalized; users are made in each.
 fn server_realms() -> Vec<String> {
@@ -398,7 +392,7 @@ fn add_user(users: &Path, name: &str, password: &str) {
 fn our_daemon(dir: &Path, extra: &str) -> crate::support::daemon::Daemon {
     let users = dir.join("users");
     add_user(&users, USER, PASSWORD);
-    let port = crate::support::free_port();
+    let port = free_port();
     let config = dir.join("virtcimd.conf");
     std::fs::write(
         &config,
@@ -418,7 +412,7 @@ async fn our_daemon_over_tls_tcp_and_unix() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().to_path_buf();
     let pki = crate::support::pki::Pki::new(tmp.path());
-    let tls_port = crate::support::free_port();
+    let tls_port = free_port();
     let extra = format!(
         "listen_tls = 1\ntls_port = \"{tls_port}\"\nauth_tls = \"sasl\"\n{}",
         pki.server_config()

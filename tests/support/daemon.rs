@@ -43,9 +43,12 @@ impl Logged {
         let stderr = child.stderr.take().expect("stderr");
         let (tx, lines) = channel();
         std::thread::spawn(move || {
-            // Keeps draining after the test stops listening: a closed pipe would fail the child's later logging.
+            // Reads as long as someone listens: the receiver lives as long as this value, unless a test closes
+            // the pipe on purpose (`close_stderr`).
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
+                if tx.send(line).is_err() {
+                    break;
+                }
             }
         });
         Self {
@@ -113,6 +116,13 @@ impl Logged {
     pub fn log(&mut self) -> String {
         self.seen.extend(self.lines.try_iter());
         self.seen.join("\n")
+    }
+
+    /// Stops reading the child's stderr: the pipe's read end closes at the next line, so later writes to stderr
+    /// fail with EPIPE.
+    pub fn close_stderr(&mut self) {
+        self.seen.extend(self.lines.try_iter());
+        self.lines = channel().1;
     }
 
     /// True while the process runs.

@@ -1,14 +1,23 @@
 //! The QEMU tests' helpers: a tiny spinning guest, reading QEMU's own view of it from /proc, and a lock that
-//! keeps spinning guests from overlapping.
+//! keeps a test that measures a guest apart from other guests.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
-/// One test at a time runs spinning QEMU guests: CI has 2 cores, and the tests measure a guest's vCPU time.
-pub fn one_at_a_time() -> MutexGuard<'static, ()> {
-    static LOCK: Mutex<()> = Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+/// Who may run QEMU guests now. A test that measures a guest's vCPU time runs alone ([`alone`]); other tests'
+/// guests may run together ([`alongside`]). CI has 2 cores, and these tests used to be separate binaries run one
+/// after another.
+static GUESTS: RwLock<()> = RwLock::new(());
+
+/// Held by a test whose guests must have the machine to themselves.
+pub fn alone() -> RwLockWriteGuard<'static, ()> {
+    GUESTS.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Held by a test whose guests may share the machine with other such tests.
+pub fn alongside() -> RwLockReadGuard<'static, ()> {
+    GUESTS.read().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Whether qemu-system-x86_64 is installed.

@@ -7,25 +7,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use virtcim::{
-    ConnectOptions, Driver, RemoteDriver, RemoteOptions, RpcServer, ServerConfig, Uri, UriOpener,
-};
+use virtcim::{Driver, RemoteDriver, RemoteOptions, Uri};
+
+use crate::support::alive;
+use crate::support::server::serve_unix;
 
 const HELPER: &str = env!("CARGO_BIN_EXE_virtcim-ssh-helper");
-
-/// An in-process RPC server (test driver, state in `dir/state`) on the unix socket `socket`.
-fn unix_server(dir: &Path, socket: &Path) {
-    let opener = UriOpener::new(
-        ConnectOptions {
-            state_dir: Some(dir.join("state")),
-            read_only: false,
-        },
-        "test:///default",
-    );
-    let server = RpcServer::new(Arc::new(opener), ServerConfig::default());
-    let listener = RpcServer::bind_unix(socket).expect("bind");
-    tokio::spawn(server.serve_unix(listener, false));
-}
 
 fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
     let path = dir.join(name);
@@ -58,22 +45,11 @@ async fn domain_names(driver: &Arc<RemoteDriver>) -> Vec<String> {
         .collect()
 }
 
-/// Alive = exists and is not a zombie.
-fn alive(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(") ")
-            .map(|(_, rest)| !rest.starts_with('Z'))
-            .unwrap_or(false),
-        Err(_) => false,
-    }
-}
-
 #[tokio::test]
 async fn ext_runs_the_command_over_nc_with_a_reduced_environment() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let socket = tmp.path().join("sock");
-    unix_server(tmp.path(), &socket);
+    serve_unix(&tmp.path().join("state"), &socket);
     let record = tmp.path().join("record");
     let program = script(
         tmp.path(),
@@ -134,7 +110,7 @@ async fn ext_runs_the_command_over_nc_with_a_reduced_environment() {
 #[tokio::test]
 async fn ext_through_the_ssh_helper() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    unix_server(tmp.path(), &tmp.path().join("libvirt-sock"));
+    serve_unix(&tmp.path().join("state"), &tmp.path().join("libvirt-sock"));
     let program = script(
         tmp.path(),
         "via-helper",

@@ -9,17 +9,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use virtcim::{
-    ConnectOptions, Driver, RemoteDriver, RemoteOptions, RpcServer, ServerConfig, Uri, UriOpener,
-};
+use virtcim::{Driver, RemoteDriver, RemoteOptions, Uri};
+
+use crate::support::free_port;
+use crate::support::server::serve_unix;
 
 const HELPER: &str = env!("CARGO_BIN_EXE_virtcim-ssh-helper");
 const SSHD: &str = "/usr/sbin/sshd";
-
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-    listener.local_addr().expect("local addr").port()
-}
 
 fn quoted(path: &Path) -> String {
     format!("'{}'", path.display().to_string().replace('\'', "'\\''"))
@@ -163,20 +159,6 @@ impl Drop for Sshd {
     }
 }
 
-/// An in-process RPC server (test driver, state in `state`) on the unix socket `socket`.
-fn unix_server(state: &Path, socket: &Path) {
-    let opener = UriOpener::new(
-        ConnectOptions {
-            state_dir: Some(state.to_path_buf()),
-            read_only: false,
-        },
-        "test:///default",
-    );
-    let server = RpcServer::new(Arc::new(opener), ServerConfig::default());
-    let listener = RpcServer::bind_unix(socket).expect("bind");
-    tokio::spawn(server.serve_unix(listener, false));
-}
-
 /// The URI's query value for a path: percent-encode what a URI cannot carry as is.
 fn uri_value(path: &Path) -> String {
     let mut out = String::new();
@@ -221,11 +203,11 @@ async fn ssh_in_netcat_and_helper_modes() {
     };
     let state = tmp.path().join("state");
     // The helper's socket (found through VIRTCIM_SOCK_DIR) and one whose path needs quoting on the far side.
-    unix_server(&state, &sshd.sockets.join("libvirt-sock"));
+    serve_unix(&state, &sshd.sockets.join("libvirt-sock"));
     let odd_dir = tmp.path().join("it's a \"dir\" $HOME;");
     std::fs::create_dir_all(&odd_dir).expect("odd dir");
     let odd_socket = odd_dir.join("sock et");
-    unix_server(&tmp.path().join("state2"), &odd_socket);
+    serve_unix(&tmp.path().join("state2"), &odd_socket);
     let plain_socket = sshd.sockets.join("libvirt-sock");
 
     // Our client, netcat mode: the argv is libvirt's, and the session works.
