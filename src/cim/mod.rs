@@ -159,6 +159,9 @@ impl CimStatus {
 }
 
 #[cfg(test)]
+mod tests_mof;
+
+#[cfg(test)]
 mod tests {
     use super::CimStatus;
 

@@ -1,19 +1,35 @@
-//! Our `mof/`: it loads into the repository, each class agrees with DMTF CIM 2.49, and pywbem's MOF compiler
-//! (an independent, strict implementation) accepts it.
+//! Our `mof/` loads into the repository through the MOF compiler, and the built-in table carries every file of
+//! it. Checking it against DMTF CIM 2.49 and pywbem's compiler is an integration test (`tests/cim/mof.rs`).
 
-mod cim_common;
+use std::path::{Path, PathBuf};
 
-use std::path::Path;
-use std::process::Command;
+use super::mof::MofCompiler;
+use super::{builtin, builtin_repository, CimType, QualifierList, Repository};
 
-use virtcim::{CimType, Class, QualifierList, Repository};
+fn our_mof_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("mof")
+}
+
+/// Compiles `file` (relative to `root`) into `repo` with `namespace` as the starting namespace.
+fn compile_into(
+    repo: &mut Repository,
+    namespace: &str,
+    root: &Path,
+    file: &str,
+) -> Result<(), String> {
+    let loader = |name: &str| std::fs::read_to_string(root.join(name)).map_err(|e| e.to_string());
+    let mut compiler = MofCompiler::new(repo, namespace, loader);
+    compiler
+        .compile_file(file)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
 
 fn our_repo() -> Repository {
-    let dir = cim_common::our_mof_dir();
+    let dir = our_mof_dir();
     let mut repo = Repository::new();
-    cim_common::compile_into(&mut repo, "root/virt", &dir, "root_virt.mof")
-        .expect("root_virt.mof compiles");
-    cim_common::compile_into(&mut repo, "root/interop", &dir, "root_interop.mof")
+    compile_into(&mut repo, "root/virt", &dir, "root_virt.mof").expect("root_virt.mof compiles");
+    compile_into(&mut repo, "root/interop", &dir, "root_interop.mof")
         .expect("root_interop.mof compiles");
     repo
 }
@@ -81,136 +97,10 @@ fn our_mof_loads_into_the_repository() {
         .is_some());
 }
 
-/// DMTF's declaration of a class, or a panic naming it.
-fn dmtf_class<'a>(dmtf: &'a Repository, name: &str) -> &'a Class {
-    dmtf.get_class("root/cimv2", name)
-        .unwrap_or_else(|_| panic!("{name} is not a DMTF CIM 2.49 class"))
-}
-
-#[test]
-fn our_classes_agree_with_dmtf() {
-    let ours = our_repo();
-    let dmtf = cim_common::dmtf_repo();
-    let ns = ours.namespace("root/virt").expect("root/virt");
-    let mut checked = 0;
-    for class in ns.classes() {
-        if !class.name.starts_with("CIM_") {
-            // Our own classes must hang off a DMTF class.
-            let nearest_cim = ns
-                .superclass_chain(&class.name)
-                .into_iter()
-                .find(|c| c.starts_with("CIM_"));
-            dmtf_class(
-                dmtf,
-                &nearest_cim.unwrap_or_else(|| panic!("{} has no CIM superclass", class.name)),
-            );
-            continue;
-        }
-        let theirs = dmtf_class(dmtf, &class.name);
-        assert_eq!(
-            class.superclass.as_deref().map(str::to_ascii_lowercase),
-            theirs.superclass.as_deref().map(str::to_ascii_lowercase),
-            "{}: superclass",
-            class.name
-        );
-        assert_eq!(
-            class.is_abstract(),
-            theirs.is_abstract(),
-            "{}: Abstract",
-            class.name
-        );
-        assert_eq!(
-            class.is_association(),
-            theirs.is_association(),
-            "{}: Association",
-            class.name
-        );
-        for prop in &class.properties {
-            let what = format!("{}.{}", class.name, prop.name);
-            let other = theirs
-                .property(&prop.name)
-                .unwrap_or_else(|| panic!("{what} is not in DMTF"));
-            assert_eq!(prop.name, other.name, "{what}: spelling");
-            assert_eq!(prop.ty.ty.name(), other.ty.ty.name(), "{what}: type");
-            assert_eq!(
-                prop.ty.ty, other.ty.ty,
-                "{what}: reference / embedded class"
-            );
-            assert_eq!(prop.ty.is_array(), other.ty.is_array(), "{what}: array");
-            assert_eq!(prop.is_key(), other.is_key(), "{what}: Key");
-            assert_eq!(
-                prop.class_origin, other.class_origin,
-                "{what}: class origin"
-            );
-            assert_eq!(prop.default, other.default, "{what}: default value");
-            for q in ["ValueMap", "Values"] {
-                if let Some(ours) = prop.qualifiers.qualifier(q) {
-                    let theirs_q = other
-                        .qualifiers
-                        .qualifier(q)
-                        .unwrap_or_else(|| panic!("{what}: DMTF has no {q}"));
-                    assert_eq!(ours.value, theirs_q.value, "{what}: {q}");
-                }
-            }
-        }
-        for method in &class.methods {
-            let what = format!("{}.{}()", class.name, method.name);
-            let other = theirs
-                .method(&method.name)
-                .unwrap_or_else(|| panic!("{what} is not in DMTF"));
-            assert_eq!(method.return_type, other.return_type, "{what}: return type");
-            let names: Vec<&str> = method.parameters.iter().map(|p| p.name.as_str()).collect();
-            let their_names: Vec<&str> = other.parameters.iter().map(|p| p.name.as_str()).collect();
-            assert_eq!(names, their_names, "{what}: parameters");
-            for (p, q) in method.parameters.iter().zip(&other.parameters) {
-                assert_eq!(
-                    (&p.ty, p.is_in(), p.is_out()),
-                    (&q.ty, q.is_in(), q.is_out()),
-                    "{what}: {}",
-                    p.name
-                );
-            }
-        }
-        checked += 1;
-    }
-    assert!(checked >= 9, "only {checked} CIM classes checked");
-}
-
-#[test]
-fn pywbem_accepts_our_mof() {
-    let python = cim_common::pywbem_python();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let output = Command::new(python)
-        .arg(root.join("tests/cim_pywbem_compile.py"))
-        .arg(cim_common::our_mof_dir())
-        .args(["root_virt.mof:root/virt", "root_interop.mof:root/interop"])
-        .output()
-        .expect("run the pywbem check");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "pywbem rejected our MOF:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    // pywbem must see the same classes we do.
-    let ours = our_repo();
-    let virt_line = stdout
-        .lines()
-        .find(|l| l.starts_with("OK root_virt.mof"))
-        .expect("root_virt line");
-    for class in ours.namespace("root/virt").expect("ns").classes() {
-        assert!(
-            virt_line.split(' ').any(|w| w == class.name),
-            "pywbem lacks {}: {virt_line}",
-            class.name
-        );
-    }
-}
-
 /// Every file under mof/ is built into the binary (`cim::builtin::MOF_FILES`) with the same content.
 #[test]
 fn builtin_table_lists_every_mof_file() {
-    let dir = cim_common::our_mof_dir();
+    let dir = our_mof_dir();
     let mut on_disk = Vec::new();
     let mut stack = vec![dir.clone()];
     while let Some(d) = stack.pop() {
@@ -229,7 +119,7 @@ fn builtin_table_lists_every_mof_file() {
         }
     }
     on_disk.sort();
-    let mut built_in: Vec<String> = virtcim::BUILTIN_MOF_FILES
+    let mut built_in: Vec<String> = builtin::MOF_FILES
         .iter()
         .map(|(n, _)| (*n).to_owned())
         .collect();
@@ -238,7 +128,7 @@ fn builtin_table_lists_every_mof_file() {
         on_disk, built_in,
         "add new mof/ files to src/cim/builtin.rs MOF_FILES"
     );
-    let repo = virtcim::builtin_repository().expect("built-in MOF compiles");
+    let repo = builtin_repository().expect("built-in MOF compiles");
     let from_disk = our_repo();
     for ns in ["root/virt", "root/interop"] {
         let a: Vec<String> = repo

@@ -1,7 +1,7 @@
-//! The daemon configuration: every shipped file loads, unknown and bad keys are refused with their name and line.
+//! The daemon configuration on the shipped files and `tests/data/config`: every shipped file loads, unknown and bad keys are refused with their name and line.
 
+use super::{AuthMode, Config, ConfigError, WbemAuth};
 use std::path::{Path, PathBuf};
-use virtcim::{AuthMode, Config, ConfigError, WbemAuth};
 
 fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

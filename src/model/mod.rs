@@ -11,6 +11,9 @@ pub mod tunables;
 mod units;
 mod xml;
 
+#[cfg(test)]
+mod tests_xml;
+
 pub use domain::*;
 pub use interface::{BondMonitor, HostInterfaceDef, HostInterfaceKind, IfaceProtocol};
 pub use mac::{generate_mac, parse_mac};

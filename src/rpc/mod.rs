@@ -29,6 +29,9 @@ pub mod socket;
 pub mod threads;
 pub mod xdr;
 
+#[cfg(test)]
+mod tests_codec;
+
 pub use dispatch::{
     allowed_read_only, error_frame, error_to_wire, ConnectionState, DispatchOutcome, Dispatcher,
     DriverJob, DriverOpener, EventCallback, Route,

@@ -4,13 +4,13 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use virtcim::rpc_wire::{
-    AuthListRet, DomainGetInfoRet, ListAllDomainsRet, FRAME_MAX, PRE_AUTH_FRAME_MAX,
+use super::packet::{FRAME_MAX, PRE_AUTH_FRAME_MAX};
+use super::proto::{AuthListRet, DomainGetInfoRet, ListAllDomainsRet};
+use super::{
+    Call, FrameDecoder, FrameError, Header, Message, MessageType, Procedure, RemoteError, Reply,
+    Status, Xdr, XdrError,
 };
-use virtcim::{
-    Call, DomainRef, FrameDecoder, FrameError, Header, Message, MessageType, Procedure,
-    RemoteError, Reply, Status, Xdr, XdrError,
-};
+use crate::driver::DomainRef;
 
 fn unhex(text: &str) -> Vec<u8> {
     assert!(text.len().is_multiple_of(2), "odd hex length");
@@ -149,7 +149,7 @@ fn frame(proc_: u32, kind: MessageType, serial: u32, status: Status, payload: &[
         serial,
         status,
     };
-    virtcim::encode_frame(&header, payload)
+    super::encode_frame(&header, payload)
 }
 
 /// The session of REPORT §1.5, built from our types, equals the captured bytes.
@@ -163,7 +163,7 @@ fn the_reference_session_encodes_exactly() {
     assert_eq!(auth_call, find("06-list-all.jsonl", 66, true));
 
     let types = AuthListRet {
-        types: virtcim::rpc_wire::Array(vec![0]),
+        types: super::xdr::Array(vec![0]),
     };
     let auth_reply = frame(66, MessageType::Reply, 0, Status::Ok, &types.to_bytes());
     assert_eq!(
@@ -171,7 +171,7 @@ fn the_reference_session_encodes_exactly() {
         unhex("000000242000808600000001000000420000000100000000000000000000000100000000")
     );
 
-    let open = Call::ConnectOpen(virtcim::rpc_wire::ConnectOpenArgs {
+    let open = Call::ConnectOpen(super::proto::ConnectOpenArgs {
         name: Some("test:///default".into()),
         flags: 0,
     });
@@ -189,7 +189,7 @@ fn the_reference_session_encodes_exactly() {
         ),
         id: 1,
     };
-    let lookup = virtcim::rpc_wire::DomainRet { dom: test.clone() };
+    let lookup = super::proto::DomainRet { dom: test.clone() };
     assert_eq!(
         lookup.to_bytes(),
         unhex("00000004746573746695eb01f6a4830479aa97f2502e193f00000001")
@@ -208,7 +208,7 @@ fn the_reference_session_encodes_exactly() {
     assert_eq!(info.to_bytes(), info_frame[28..]);
 
     let list = ListAllDomainsRet {
-        domains: virtcim::rpc_wire::Array(vec![test]),
+        domains: super::xdr::Array(vec![test]),
         ret: 1,
     };
     assert_eq!(
@@ -237,7 +237,7 @@ fn the_real_not_supported_error_decodes_with_every_field() {
     assert_eq!((err.int1, err.int2), (-1, -1));
     assert_eq!(
         err.to_error(),
-        virtcim::Error::no_support("virDomainGetJobStats")
+        crate::error::Error::no_support("virDomainGetJobStats")
     );
 }
 

@@ -1,9 +1,9 @@
-//! Connection URIs: parsing, the transport and port in effect, the CONNECT_OPEN name, formatting back.
+//! Connection URIs on the golden files under `tests/data/uri`: parsing, the transport and port in effect, the CONNECT_OPEN name, formatting back.
 
-use virtcim::{
-    AuthChoice, ErrorCode, KnownHostsVerify, ProxyMode, RemoteMode, Transport, Uri, UriError,
-    UriParam,
+use super::{
+    AuthChoice, KnownHostsVerify, ProxyMode, RemoteMode, Transport, Uri, UriError, UriParam,
 };
+use crate::error::{Error, ErrorCode};
 
 fn data(name: &str) -> Vec<(String, String)> {
     let path = format!("{}/tests/data/uri/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -288,13 +288,13 @@ fn remote_param_errors_are_libvirts() {
         let uri = Uri::parse(text).expect("parse");
         assert_eq!(uri.remote_params(), Err(expected), "{text}");
     }
-    let err: virtcim::Error = UriError::BadFlag("no_tty".into()).into();
+    let err: Error = UriError::BadFlag("no_tty".into()).into();
     assert_eq!(err.code, ErrorCode::INVALID_ARG);
     assert_eq!(
         err.message,
         "invalid argument: Failed to parse value of URI component no_tty"
     );
-    let err: virtcim::Error = UriError::NoDriver("x".into()).into();
+    let err: Error = UriError::NoDriver("x".into()).into();
     assert_eq!(err.code, ErrorCode::NO_CONNECT);
 }
 

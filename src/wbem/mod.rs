@@ -10,6 +10,9 @@ pub mod providers;
 pub mod query;
 pub mod reconnect;
 
+#[cfg(test)]
+mod tests_cimxml;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 

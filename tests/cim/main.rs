@@ -10,5 +10,7 @@ mod guest;
 mod host;
 mod methods;
 mod model;
+mod mof;
 mod robustness;
 mod world;
+mod xml;

@@ -17,3 +17,4 @@ mod virsh_ifaces;
 mod virsh_snapshots;
 mod virsh_stats;
 mod virsh_tunables;
+mod virsh_xml;

@@ -15,6 +15,9 @@ mod status;
 mod storage;
 mod tap;
 
+#[cfg(test)]
+mod tests_argv;
+
 use crate::driver::{
     event, flags, reason, DomainEvent, DomainInfo, DomainRef, DomainState, Driver, NodeInfo,
     PoolInfo, PoolRef, VolumeInfo, VolumeRef,

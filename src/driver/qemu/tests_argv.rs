@@ -1,9 +1,9 @@
 //! Golden tests of the QEMU command-line builder: every `tests/data/qemu/*.xml` becomes argv (`NAME.args`, one
 //! argument per line) or, for `error-*.xml`, an error (`NAME.err`). `UPDATE_GOLDEN=1` rewrites the files.
 
+use super::command::{build_argv, HostFacts, RuntimePaths};
+use crate::model::DomainDef;
 use std::path::{Path, PathBuf};
-use virtcim::qemu_command::{build_argv, HostFacts, RuntimePaths};
-use virtcim::DomainDef;
 
 fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/qemu")
