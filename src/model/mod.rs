@@ -15,10 +15,9 @@ mod xml;
 mod tests_xml;
 
 pub use domain::*;
-pub use interface::{BondMonitor, HostInterfaceDef, HostInterfaceKind, IfaceProtocol};
+pub use interface::HostInterfaceDef;
 pub use mac::{generate_mac, parse_mac};
 pub use names::validate_name;
 pub use network::*;
 pub use snapshot::SnapshotDef;
 pub use storage::*;
-pub use units::{parse_scaled, unit_bytes, ScaleDefault};

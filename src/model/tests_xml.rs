@@ -6,9 +6,10 @@
 //! agree on every input. `tests/data/xml/errors/cases.txt` lists refused documents and the libvirt code expected.
 //! Whether libvirt itself reads what we write is a peer test (`tests/rpc/virsh_xml.rs`).
 
+use super::units::{parse_scaled, unit_bytes, ScaleDefault};
 use super::{
-    generate_mac, parse_mac, parse_scaled, unit_bytes, validate_name, DomainDef, DomainXmlOptions,
-    NetworkDef, PoolDef, ScaleDefault, VolumeDef,
+    generate_mac, parse_mac, validate_name, DomainDef, DomainXmlOptions, NetworkDef, PoolDef,
+    VolumeDef,
 };
 use crate::error::{Error, ErrorCode};
 use std::io::Write;

@@ -11,6 +11,5 @@ mod host;
 mod methods;
 mod model;
 mod mof;
-mod robustness;
 mod world;
 mod xml;

@@ -40,7 +40,7 @@ macro_rules! require_bridging {
             eprintln!("SKIPPED: {why}");
             return;
         }
-        let _guests = crate::support::qemu::alongside();
+        let _guests = crate::support::qemu::alongside().await;
     };
 }
 

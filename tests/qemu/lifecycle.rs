@@ -14,7 +14,7 @@ use virtcim::{
 };
 
 /// Fails when QEMU is missing; the guard lets this test's guests run alongside other tests' (not a measuring one).
-fn require_qemu() -> std::sync::RwLockReadGuard<'static, ()> {
+async fn require_qemu() -> tokio::sync::RwLockReadGuard<'static, ()> {
     let found = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).any(|d| d.join("qemu-system-x86_64").is_file()))
         .unwrap_or(false);
@@ -22,7 +22,7 @@ fn require_qemu() -> std::sync::RwLockReadGuard<'static, ()> {
         found,
         "qemu-system-x86_64 is not installed: these tests boot real QEMU (tests/run installs qemu-system-x86)"
     );
-    crate::support::qemu::alongside()
+    crate::support::qemu::alongside().await
 }
 
 /// Kills, by pid, every QEMU a test started that is still around when the test ends (pass or fail).
@@ -106,7 +106,7 @@ fn make_image(dir: &Path, name: &str, format: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lifecycle_follows_qmp_and_emits_events() {
-    let _guests = require_qemu();
+    let _guests = require_qemu().await;
     let reaper = QemuReaper::default();
     let tmp = tempfile::tempdir().unwrap();
     let driver = QemuDriver::open(tmp.path(), QemuMode::Session)
@@ -254,7 +254,7 @@ async fn lifecycle_follows_qmp_and_emits_events() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guests_survive_a_driver_restart_and_deaths_are_noticed() {
-    let _guests = require_qemu();
+    let _guests = require_qemu().await;
     let reaper = QemuReaper::default();
     let tmp = tempfile::tempdir().unwrap();
     let state_dir = tmp.path().to_path_buf();
@@ -376,7 +376,7 @@ async fn guests_survive_a_driver_restart_and_deaths_are_noticed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_qemu_is_ended_and_marked_crashed() {
-    let _guests = require_qemu();
+    let _guests = require_qemu().await;
     let reaper = QemuReaper::default();
     let tmp = tempfile::tempdir().unwrap();
     let driver =
@@ -433,7 +433,7 @@ fn poweroff_disk(dir: &Path) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_guest_shutting_down_and_guests_that_cannot_start() {
-    let _guests = require_qemu();
+    let _guests = require_qemu().await;
     let reaper = QemuReaper::default();
     let tmp = tempfile::tempdir().unwrap();
     let driver = QemuDriver::open(tmp.path(), QemuMode::Session)
@@ -516,7 +516,7 @@ const FIRST_DAEMON_ENV: &str = "VIRTCIM_QEMU_TEST_FIRST_DAEMON";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guests_survive_the_daemon_process_exiting() {
-    let _guests = require_qemu();
+    let _guests = require_qemu().await;
     if let Some(dir) = std::env::var_os(FIRST_DAEMON_ENV) {
         // The child: start a guest, report its pid, and exit without stopping anything.
         let driver = QemuDriver::open(Path::new(&dir), QemuMode::System)

@@ -2,22 +2,22 @@
 //! keeps a test that measures a guest apart from other guests.
 
 use std::path::{Path, PathBuf};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
+use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Who may run QEMU guests now. A test that measures a guest's vCPU time runs alone ([`alone`]); other tests'
 /// guests may run together ([`alongside`]). CI has 2 cores, and these tests used to be separate binaries run one
-/// after another.
-static GUESTS: RwLock<()> = RwLock::new(());
+/// after another. A tokio lock, since the async tests hold it across awaits.
+static GUESTS: RwLock<()> = RwLock::const_new(());
 
-/// Held by a test whose guests must have the machine to themselves.
+/// Held by a (synchronous) test whose guests must have the machine to themselves.
 pub fn alone() -> RwLockWriteGuard<'static, ()> {
-    GUESTS.write().unwrap_or_else(|e| e.into_inner())
+    GUESTS.blocking_write()
 }
 
-/// Held by a test whose guests may share the machine with other such tests.
-pub fn alongside() -> RwLockReadGuard<'static, ()> {
-    GUESTS.read().unwrap_or_else(|e| e.into_inner())
+/// Held by an async test whose guests may share the machine with other such tests.
+pub async fn alongside() -> RwLockReadGuard<'static, ()> {
+    GUESTS.read().await
 }
 
 /// Whether qemu-system-x86_64 is installed.

@@ -4,8 +4,9 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use virtcim::cimxml::{parse_request, Limits};
-use virtcim::{compile_mof_files, parse_instance_mof, Repository};
+use super::mof::{compile_files as compile_mof_files, parse_instance_mof, MofCompiler};
+use super::Repository;
+use crate::wbem::cimxml::{parse_request, Limits};
 
 /// xorshift64*: a fixed-seed generator so failures reproduce.
 struct Rng(u64);
@@ -112,7 +113,7 @@ fn cimxml_parser_never_panics() {
 
 #[test]
 fn mof_compiler_never_panics() {
-    let mof_dir = crate::support::cim::our_mof_dir();
+    let mof_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("mof");
     let read = |rel: &str| std::fs::read_to_string(mof_dir.join(rel)).expect("read mof");
     let qualifiers = read("qualifiers.mof");
     let samples = [
@@ -149,7 +150,10 @@ fn mof_compiler_never_panics() {
     }
     // Embedded-instance MOF text from clients.
     let mut repo = Repository::new();
-    crate::support::cim::compile_into(&mut repo, "root/virt", &mof_dir, "root_virt.mof")
+    let loader =
+        |name: &str| std::fs::read_to_string(mof_dir.join(name)).map_err(|e| e.to_string());
+    MofCompiler::new(&mut repo, "root/virt", loader)
+        .compile_file("root_virt.mof")
         .expect("our mof");
     let ns = repo.namespace("root/virt").expect("ns");
     let seed = "instance of KVM_ComputerSystem { Name = \"vm\"; EnabledState = 2; OperationalStatus = {2, 3}; Caption = \"a\" \"b\"; };";
