@@ -58,23 +58,32 @@ fn run_checked(command: &mut Command, what: &str) {
     );
 }
 
-/// Downloads pywbem's sdist (its URL and digest from PyPI's JSON API) and extracts the schema zip to `dest`.
+/// Downloads pywbem's sdist (its URL and digest from PyPI's JSON API) and extracts the schema zip to `dest`. Runs
+/// under the cache lock, so leftovers of an interrupted fetch can go.
 fn fetch_zip(dir: &Path, dest: &Path) {
+    for entry in std::fs::read_dir(dir)
+        .expect("read cim-schema")
+        .map_while(Result::ok)
+    {
+        if entry.file_name().to_string_lossy().starts_with("fetch-") {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
     let work = dir.join(format!("fetch-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).expect("fetch dir");
-    let meta = work.join("release.json");
-    let api = format!("https://pypi.org/pypi/pywbem/{PYWBEM_VERSION}/json");
+    let meta = work.join("project.json");
+    // The project document (every release's files) is what mirrors serve too; per-version documents may be missing.
+    let api = "https://pypi.org/pypi/pywbem/json";
     run_checked(
         Command::new("curl")
             .args(["-fsSL", "--retry", "3", "-o"])
             .arg(&meta)
-            .arg(&api),
+            .arg(api),
         &format!("curl {api} (is PyPI reachable? or set VIRTCIM_DMTF_ZIP)"),
     );
-    let release: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&meta).expect("release.json")).expect("PyPI JSON");
-    let sdist = release["urls"]
+    let project: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&meta).expect("project.json")).expect("PyPI JSON");
+    let sdist = project["releases"][PYWBEM_VERSION]
         .as_array()
         .and_then(|files| files.iter().find(|f| f["packagetype"] == "sdist"))
         .unwrap_or_else(|| panic!("no sdist of pywbem {PYWBEM_VERSION} on PyPI"));
