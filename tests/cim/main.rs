@@ -1,4 +1,5 @@
-//! The CIM model served over WBEM (host, guests, methods, one world with virsh), the DMTF schema through our MOF compiler, and robustness.
+//! The CIM model served over WBEM (host, guests, methods, one world with virsh), the DMTF schema through our MOF
+//! compiler, and robustness.
 //!
 //! One test binary (the former files are its modules); `tests/support` is the one shared harness.
 

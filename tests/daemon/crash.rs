@@ -48,7 +48,7 @@ fn crash_child() {
             out.write_all(line.as_bytes()).expect("stdout");
             out.flush().expect("stdout");
         };
-        // libtest has just written "test crash_child ... " without a newline: end that line first.
+        // libtest has just written "test crash::crash_child ... " without a newline: end that line first.
         say("\nREADY\n".to_string());
         let mut defined = Vec::new();
         for i in 0.. {

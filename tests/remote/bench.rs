@@ -1,4 +1,4 @@
-//! Rough throughput of the remote driver (run with `cargo test --release --test remote_bench -- --ignored
+//! Rough throughput of the remote driver (run with `cargo test --release --test remote -- bench:: --ignored
 //! --nocapture`): sequential lookup+info round trips and the same with 8 tasks sharing one connection, against our
 //! in-test server over unix and TCP and against a stock libvirtd's test driver over TCP. Numbers are printed, not
 //! asserted: compare A/B on the same machine (REPORT §13 has libvirtd's own anchors).

@@ -91,7 +91,7 @@ fn every_listener_serves_the_daemons_test_driver() {
 fn open_names_resolve_to_own_drivers_or_libvirts_error() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let daemon = Daemon::start(tmp.path(), "");
-    // qemu:///system and qemu:///session are served (tests/qemu_daemon.rs).
+    // qemu:///system and qemu:///session are served (tests/qemu/daemon.rs).
     for name in [
         "bogus:///x",
         "test:///tmp/some-file.xml",

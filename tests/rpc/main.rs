@@ -1,4 +1,5 @@
-//! Native RPC: the dispatcher, the server in process and as `virtcimd`, hostile input, SASL, the conformance transcript over every transport, and stock virsh / python3-libvirt against our server.
+//! Native RPC: the dispatcher, the server in process and as `virtcimd`, hostile input, SASL, the conformance
+//! transcript over every transport, and stock virsh / python3-libvirt against our server.
 //!
 //! One test binary (the former files are its modules); `tests/support` is the one shared harness.
 

@@ -184,7 +184,7 @@ async fn python_receives_lifecycle_events() {
 }
 
 /// Not a check: runs the research benchmark (`bench.py`, path in `$VIRTCIM_BENCH_PY`) against our server and
-/// prints its JSON lines. `cargo test --test rpc_virsh bench -- --ignored --nocapture`.
+/// prints its JSON lines. `cargo test --test rpc -- virsh::bench --ignored --nocapture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore]
 async fn bench_python_against_the_test_driver() {

@@ -2,7 +2,7 @@
 //! KVM_ComputerSystem with 1000 domains, then EnumerateInstances of every KVM_ class the server has a provider
 //! for; requests per second from 8 keep-alive clients against the server without and with its response cache,
 //! each beside a bare hyper server returning the same bytes. Run:
-//! `cargo test --release --test wbem_bench -- --ignored --nocapture` (`WBEM_BENCH_CLASS_SECONDS` sets the
+//! `cargo test --release --test wbem -- bench:: --ignored --nocapture` (`WBEM_BENCH_CLASS_SECONDS` sets the
 //! seconds per extra class, default 2).
 
 use std::convert::Infallible;

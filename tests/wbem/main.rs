@@ -1,4 +1,5 @@
-//! The WBEM front end: HTTP(S), caching, pull and filter operations, passwords, interop, stock pywbem / pywbemcli / wbemcli, and the benchmark.
+//! The WBEM front end: HTTP(S), caching, pull and filter operations, passwords, interop, stock pywbem / pywbemcli /
+//! wbemcli, and the benchmark.
 //!
 //! One test binary (the former files are its modules); `tests/support` is the one shared harness.
 
