@@ -334,15 +334,11 @@ fn virsh_over_unix_authenticates_with_scram_sha_256() {
 
 #[test]
 fn python_libvirt_over_tcp() {
-    let python = "/usr/bin/python3";
-    let has_binding = Command::new(python)
-        .args(["-c", "import libvirt"])
-        .output()
-        .is_ok_and(|out| out.status.success());
-    if !has_binding {
+    let Some(python) = crate::support::python::libvirt_python() else {
         eprintln!("python3-libvirt not installed, skipping");
         return;
-    }
+    };
+    let python = python.as_path();
     let setup = start();
     let script = format!(
         r#"

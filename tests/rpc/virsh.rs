@@ -149,15 +149,11 @@ print(seen)
 /// libvirt-python registers a lifecycle callback and receives the events of its own suspend/resume.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_receives_lifecycle_events() {
-    let python = "/usr/bin/python3";
-    let has_binding = std::process::Command::new(python)
-        .args(["-c", "import libvirt"])
-        .output()
-        .is_ok_and(|out| out.status.success());
-    if !has_binding {
+    let Some(python) = crate::support::python::libvirt_python() else {
         eprintln!("python3-libvirt not installed, skipping");
         return;
-    }
+    };
+    let python = python.as_path();
     let dir = tempfile::tempdir().unwrap();
     let driver: Arc<dyn Driver> = TestDriver::open(&dir.path().join("test")).await.unwrap();
     let server = RpcServer::new(Arc::new(Opener(driver)), ServerConfig::default());

@@ -198,15 +198,11 @@ print(sorted(d.name() for d in conn.listAllDevices(0)), sorted(d.name() for d in
 /// libvirt-python's interface calls over our socket answer as against libvirt's embedded test driver.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_sees_the_same_interfaces() {
-    let python = "/usr/bin/python3";
-    let has_binding = std::process::Command::new(python)
-        .args(["-c", "import libvirt"])
-        .output()
-        .is_ok_and(|out| out.status.success());
-    if !has_binding {
+    let Some(python) = crate::support::python::libvirt_python() else {
         eprintln!("python3-libvirt not installed, skipping");
         return;
-    }
+    };
+    let python = python.as_path();
     let dir = tempfile::tempdir().unwrap();
     let (rw, _ro) = serve(dir.path());
     let run = |uri: String| async move {

@@ -298,7 +298,7 @@ async fn the_remote_driver_and_python_libvirt_drive_snapshots() {
     let err = read_only.domain_snapshot_delete(&s1, 0).await.unwrap_err();
     assert_eq!(err.code.0, 29);
 
-    if std::path::Path::new("/usr/bin/python3").exists() {
+    if let Some(python) = crate::support::python::libvirt_python() {
         let script = format!(
             "import libvirt\n\
              c = libvirt.open('{rw}')\n\
@@ -310,7 +310,7 @@ async fn the_remote_driver_and_python_libvirt_drive_snapshots() {
              s.delete(libvirt.VIR_DOMAIN_SNAPSHOT_DELETE_CHILDREN)\n\
              print(d.snapshotNum(), d.hasCurrentSnapshot())\n"
         );
-        let output = tokio::process::Command::new("/usr/bin/python3")
+        let output = tokio::process::Command::new(&python)
             .arg("-c")
             .arg(&script)
             .output()

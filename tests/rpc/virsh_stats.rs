@@ -175,14 +175,11 @@ async fn statistics_commands_match_libvirts_test_driver() {
 /// systems, host name, sizes) and the same errors.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_libvirt_reads_the_same_values() {
-    let probe = tokio::process::Command::new("/usr/bin/python3")
-        .args(["-c", "import libvirt"])
-        .output()
-        .await;
-    if !matches!(probe, Ok(ref out) if out.status.success()) {
+    let Some(python) = crate::support::python::libvirt_python() else {
         eprintln!("python3-libvirt not installed, skipping");
         return;
-    }
+    };
+    let python = python.as_path();
     const SCRIPT: &str = r#"
 import libvirt, sys
 libvirt.registerErrorHandler(lambda *a: None, None)
@@ -216,7 +213,7 @@ show("iothreads-flag", lambda: d.ioThreadInfo(4))
     let dir = tempfile::tempdir().unwrap();
     let (rw, _) = serve(dir.path());
     let run = |uri: String| async move {
-        let out = tokio::process::Command::new("/usr/bin/python3")
+        let out = tokio::process::Command::new(python)
             .args(["-c", SCRIPT, &uri])
             .output()
             .await

@@ -185,14 +185,11 @@ async fn the_read_only_socket_reads_tunables_and_refuses_changes() {
 /// libvirt's embedded test driver.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_libvirt_sees_the_same_typed_parameters() {
-    let python = "/usr/bin/python3";
-    let probe = std::process::Command::new(python)
-        .args(["-c", "import libvirt"])
-        .output();
-    if !probe.map(|o| o.status.success()).unwrap_or(false) {
+    let Some(python) = crate::support::python::libvirt_python() else {
         eprintln!("python3-libvirt not installed, skipping");
         return;
-    }
+    };
+    let python = python.as_path();
     let script = r#"
 import sys, libvirt
 conn = libvirt.open(sys.argv[1])
