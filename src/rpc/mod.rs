@@ -23,6 +23,9 @@ pub mod wire;
 
 pub use wire::{packet, procedures, proto, values, xdr};
 
+#[cfg(test)]
+mod tests_codec;
+
 pub use dispatch::{
     allowed_read_only, error_frame, error_to_wire, ConnectionState, DispatchOutcome, Dispatcher,
     DriverJob, DriverOpener, EventCallback, Route,

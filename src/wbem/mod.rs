@@ -9,6 +9,9 @@ pub mod ops;
 pub mod providers;
 pub mod query;
 
+#[cfg(test)]
+mod tests_cimxml;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
