@@ -16,7 +16,7 @@ use super::TARGETS;
 
 /// Mutated inputs per target in a default run: enough to reach past the golden paths, small enough that all
 /// targets together stay well under half a minute in a debug build on two cores.
-const DEFAULT_INPUTS: usize = 4_000;
+const DEFAULT_INPUTS: usize = 6_000;
 
 /// At most this many mutations are stacked on one input.
 const MAX_STACK: usize = 4;
