@@ -26,6 +26,9 @@ mod connect;
 mod daemon;
 mod driver;
 pub mod error;
+/// Entry points of the fuzz targets in `fuzz/` and of their stable replay tests; not an API.
+#[doc(hidden)]
+pub mod fuzzing;
 mod model;
 mod persist;
 mod remote;

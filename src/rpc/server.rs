@@ -408,7 +408,10 @@ impl RpcServer {
                                 }
                             }
                         };
-                        if message.header.prog == KEEPALIVE_PROGRAM && message.header.proc_ != KEEPALIVE_PING {
+                        if message.header.prog == KEEPALIVE_PROGRAM
+                            && message.header.kind == MessageType::Message
+                            && message.header.proc_ != KEEPALIVE_PING
+                        {
                             continue; // PONGs and unknown keepalive procedures only prove liveness
                         }
                         let outcome = match self.dispatcher.route(&state, &message) {

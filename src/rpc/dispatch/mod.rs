@@ -482,11 +482,13 @@ impl Dispatcher {
     /// Applies every gate and decides who answers. Pure and quick: no driver call happens here.
     pub fn route(&self, state: &ConnectionState, message: &Message) -> Route {
         let header = &message.header;
-        if header.prog == KEEPALIVE_PROGRAM {
-            let ping = header.vers == KEEPALIVE_VERSION
-                && header.proc_ == KEEPALIVE_PING
-                && header.kind == MessageType::Message;
-            if ping {
+        // Only a MESSAGE of the keepalive version is keepalive traffic (libvirt's virKeepAliveCheckMessage); a CALL
+        // to the keepalive program is a call to an unknown program and needs its error reply, or the caller waits.
+        let keepalive = header.prog == KEEPALIVE_PROGRAM
+            && header.vers == KEEPALIVE_VERSION
+            && header.kind == MessageType::Message;
+        if keepalive {
+            if header.proc_ == KEEPALIVE_PING {
                 let pong = Header {
                     proc_: KEEPALIVE_PONG,
                     ..*header
