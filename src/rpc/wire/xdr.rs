@@ -446,7 +446,8 @@ impl<const N: usize> FixedChars<N> {
     }
 }
 
-/// Declares a struct whose XDR form is its fields in order.
+/// Declares a struct whose XDR form is its fields in order, and records that declaration (`Declared`) for the
+/// renderer of `schemas/remote.x`.
 macro_rules! xdr_struct {
     ($(#[$meta:meta])* pub struct $name:ident { $($(#[$fmeta:meta])* pub $field:ident : $ty:ty),* $(,)? }) => {
         $(#[$meta])*
@@ -461,6 +462,14 @@ macro_rules! xdr_struct {
             fn decode(_r: &mut $crate::rpc::xdr::Reader<'_>) -> Result<Self, $crate::rpc::xdr::XdrError> {
                 Ok(Self { $($field: <$ty as $crate::rpc::xdr::Xdr>::decode(_r)?),* })
             }
+        }
+
+        #[cfg(test)]
+        impl $crate::rpc::xdr::Declared for $name {
+            const DECL: Option<$crate::rpc::xdr::StructDecl> = Some($crate::rpc::xdr::StructDecl {
+                name: stringify!($name),
+                fields: &[$($crate::rpc::xdr::FieldDecl { name: stringify!($field), ty: stringify!($ty) }),*],
+            });
         }
 
         impl $crate::rpc::xdr::Parts for $name {
@@ -488,6 +497,35 @@ impl Parts for () {
     type Tuple = ();
     fn from_parts(_: ()) -> Self {}
     fn into_parts(self) {}
+}
+
+/// One payload struct as `xdr_struct!` declared it: its Rust name and, per field in wire order, the field's name
+/// and its Rust type as written (`Array<DomainRef, DOMAIN_LIST_MAX>`). Only the test that renders and checks
+/// `schemas/remote.x` reads these, so they exist in test builds alone and the codec is untouched.
+#[cfg(test)]
+#[derive(Clone, Copy, Debug)]
+pub struct StructDecl {
+    pub name: &'static str,
+    pub fields: &'static [FieldDecl],
+}
+
+/// One field of a [`StructDecl`].
+#[cfg(test)]
+#[derive(Clone, Copy, Debug)]
+pub struct FieldDecl {
+    pub name: &'static str,
+    pub ty: &'static str,
+}
+
+/// A payload type's recorded declaration; `None` for `void` (`()`), which has no struct.
+#[cfg(test)]
+pub trait Declared {
+    const DECL: Option<StructDecl>;
+}
+
+#[cfg(test)]
+impl Declared for () {
+    const DECL: Option<StructDecl> = None;
 }
 pub(crate) use xdr_struct;
 
