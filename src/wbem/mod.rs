@@ -4,6 +4,7 @@
 //! configuration asks for.
 
 pub mod cimxml;
+pub mod error;
 pub mod http;
 pub mod ops;
 pub mod providers;

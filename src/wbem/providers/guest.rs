@@ -9,7 +9,7 @@ use crate::cim::{builtin_repository, CimType, Class, Instance, ObjectPath, Repos
 use crate::driver::{DomainRef, Driver, VolumeRef};
 use crate::error::ErrorCode;
 use crate::model::{DiskDef, DomainDef, InterfaceDef};
-use crate::wbem::ops::OpError;
+use crate::wbem::error::OpError;
 
 pub use super::computer_system::{computer_system_path, CS_CLASS};
 

@@ -12,7 +12,7 @@ use crate::cim::{CimStatus, Instance, ObjectPath, Value};
 use crate::driver::{flags, Driver};
 use crate::error::ErrorCode;
 use crate::model::{NetworkDef, PoolDef};
-use crate::wbem::ops::OpError;
+use crate::wbem::error::OpError;
 
 pub const NAMESPACE: &str = "root/virt";
 pub const HOST_CLASS: &str = "KVM_HostSystem";

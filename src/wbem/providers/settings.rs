@@ -11,7 +11,7 @@ use super::guest::{
 };
 use super::{Provider, ProviderCtx};
 use crate::cim::{CimStatus, Instance, ObjectPath};
-use crate::wbem::ops::OpError;
+use crate::wbem::error::OpError;
 
 pub(crate) fn not_found(path: &ObjectPath) -> OpError {
     OpError::cim(CimStatus::NotFound, format!("no instance {path}"))
