@@ -82,15 +82,29 @@ mod tests {
     #[test]
     fn error_to_status_table() {
         let d = |code: ErrorCode| OpError::Driver(DriverError::new(code, ErrorDomain(0), "x"));
+        // One row per arm of the map, and a code outside every list (the catch-all).
         let cases: Vec<(OpError, u32)> = vec![
             (OpError::cim(CimStatus::NotFound, "x"), 6),
+            (OpError::cim(CimStatus::InvalidEnumerationContext, "x"), 21),
             (d(ErrorCode::NO_DOMAIN), 6),
+            (d(ErrorCode::NO_NETWORK), 6),
+            (d(ErrorCode::NO_STORAGE_POOL), 6),
+            (d(ErrorCode::NO_STORAGE_VOL), 6),
             (d(ErrorCode::NO_SUPPORT), 7),
             (d(ErrorCode::OPERATION_UNSUPPORTED), 7),
+            (d(ErrorCode::ARGUMENT_UNSUPPORTED), 7),
+            (d(ErrorCode::CONFIG_UNSUPPORTED), 7),
             (d(ErrorCode::INVALID_ARG), 4),
             (d(ErrorCode::XML_ERROR), 4),
+            (d(ErrorCode::XML_DETAIL), 4),
+            (d(ErrorCode::XML_INVALID_SCHEMA), 4),
+            (d(ErrorCode::INVALID_MAC), 4),
             (d(ErrorCode::DOM_EXIST), 11),
+            (d(ErrorCode::NETWORK_EXIST), 11),
+            (d(ErrorCode::STORAGE_VOL_EXIST), 11),
             (d(ErrorCode::ACCESS_DENIED), 2),
+            (d(ErrorCode::OPERATION_DENIED), 2),
+            (d(ErrorCode::AUTH_FAILED), 2),
             (d(ErrorCode::OPERATION_INVALID), 1),
             (d(ErrorCode::INTERNAL_ERROR), 1),
             (OpError::Repo(RepoError::InvalidNamespace("x".into())), 3),
@@ -102,13 +116,22 @@ mod tests {
                 }),
                 4,
             ),
+            (
+                OpError::Path(PathError {
+                    text: "x".into(),
+                    reason: "y",
+                }),
+                4,
+            ),
             (OpError::Query(QueryError("x".into())), 15),
-            (OpError::cim(CimStatus::InvalidEnumerationContext, "x"), 21),
         ];
         for (err, code) in cases {
             assert_eq!(cim_error(&err).status.code(), code, "{err:?}");
         }
+        // A driver error's message is passed on without the code's prefix; others as they display.
         let e = cim_error(&d(ErrorCode::NO_DOMAIN));
         assert_eq!(e.description, "x");
+        let e = cim_error(&OpError::cim(CimStatus::Failed, "why"));
+        assert_eq!(e.description, "why");
     }
 }

@@ -853,10 +853,33 @@ mod tests {
         let unknown = IntrinsicOp::parse("EnumerateEverything");
         assert_eq!(unknown, IntrinsicOp::Unknown("EnumerateEverything".into()));
         assert_eq!(unknown.to_string(), "EnumerateEverything");
-        // DSP0200 names are case-sensitive.
+        // DSP0200 names are case-sensitive, as the string match before the enum was.
         assert!(matches!(
             IntrinsicOp::parse("getclass"),
             IntrinsicOp::Unknown(_)
         ));
+    }
+
+    /// RELIABILITY: characters XML 1.0 forbids, raw or as references, make a request not well formed (400).
+    #[test]
+    fn forbidden_characters_are_not_well_formed() {
+        let request = |value: &str| {
+            format!(
+                "<?xml version=\"1.0\" encoding=\"utf-8\" ?><CIM CIMVERSION=\"2.0\" DTDVERSION=\"2.0\">\
+                 <MESSAGE ID=\"1\" PROTOCOLVERSION=\"1.0\"><SIMPLEREQ><IMETHODCALL NAME=\"GetClass\">\
+                 <LOCALNAMESPACEPATH><NAMESPACE NAME=\"root\"/></LOCALNAMESPACEPATH>\
+                 <IPARAMVALUE NAME=\"ClassName\"><VALUE>{value}</VALUE></IPARAMVALUE>\
+                 </IMETHODCALL></SIMPLEREQ></MESSAGE></CIM>"
+            )
+        };
+        let limits = Limits::default();
+        let ok = parse_request(request("C\r\nD").as_bytes(), &limits).expect("plain request");
+        // CIM-XML values keep their line ends as sent.
+        assert_eq!(ok.call.string_param("ClassName"), Ok(Some("C\r\nD".into())));
+        assert_eq!(ok.call.name(), "GetClass");
+        for bad in ["\u{1}", "\u{0}", "&#1;", "&#0;", "&#xFFFE;", "\u{FFFF}"] {
+            let err = parse_request(request(bad).as_bytes(), &limits).expect_err(bad);
+            assert_eq!(err.cim_error_header(), "request-not-well-formed", "{bad:?}");
+        }
     }
 }
