@@ -9,13 +9,14 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
+use tracing::{debug, Instrument as _};
 
 use crate::cim::{namespace_eq, CimStatus, Class, Instance, ObjectPath, Repository, Value};
 use crate::driver::Driver;
 use crate::wbem::cimxml::{
     write_envelope_open, write_imethod_element, write_imethod_list_open, write_ireturn_items,
-    write_method_response, Call, IReturn, IntrinsicOp, MethodReturn, ParamValue, PullItems,
-    PullResult, Request, WriteOptions, ENVELOPE_CLOSE, IMETHOD_LIST_CLOSE,
+    write_method_response, Call, CimError, IReturn, IntrinsicOp, MethodReturn, ParamValue,
+    PullItems, PullResult, Request, WriteOptions, ENVELOPE_CLOSE, IMETHOD_LIST_CLOSE,
 };
 use crate::wbem::error::{cim_error, OpError};
 use crate::wbem::providers::{all_providers, Provider, ProviderCtx};
@@ -213,8 +214,40 @@ impl Operations {
             .map_or(0, |c| c.hits.load(Ordering::Relaxed))
     }
 
-    /// Carries out one decoded request and writes its response.
+    /// Carries out one decoded request and writes its response, in a `wbem_request` span (operation, namespace,
+    /// class, message ID) that ends with one debug event carrying the CIM status and the time taken, so that
+    /// `RUST_LOG=virtcim=debug` tells what happened to each request, provider logs included.
     pub async fn handle(&self, req: &Request) -> Reply {
+        let (namespace, class) = request_target(&req.call);
+        let span = tracing::debug_span!(
+            "wbem_request",
+            operation = req.call.name(),
+            namespace,
+            class,
+            message_id = req.message_id.as_str(),
+            status = tracing::field::Empty,
+            duration_us = tracing::field::Empty,
+        );
+        let started = Instant::now();
+        let (reply, outcome) = self.dispatch(req).instrument(span.clone()).await;
+        let duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        span.record("duration_us", duration_us);
+        let _entered = span.enter();
+        match outcome {
+            Ok(()) => {
+                span.record("status", "OK");
+                debug!("WBEM request done");
+            }
+            Err(err) => {
+                span.record("status", err.status.name());
+                debug!(error = %err.description, "WBEM request failed");
+            }
+        }
+        reply
+    }
+
+    /// The operation itself: its reply, and whether it succeeded (for the request's span).
+    async fn dispatch(&self, req: &Request) -> (Reply, Result<(), CimError>) {
         match &req.call {
             Call::Intrinsic {
                 name: op,
@@ -225,7 +258,7 @@ impl Operations {
                 let slot = self.cache_slot(op, namespace, &req.call);
                 if let Some(slot) = &slot {
                     if let Some(parts) = slot.cache.get(&slot.key, slot.stamp) {
-                        return enveloped(&req.message_id, parts);
+                        return (enveloped(&req.message_id, parts), Ok(()));
                     }
                 }
                 let result = self
@@ -240,7 +273,8 @@ impl Operations {
                 ) {
                     self.invalidate_cache();
                 }
-                match result {
+                let outcome = result.as_ref().map(|_| ()).map_err(Clone::clone);
+                let reply = match result {
                     Ok(ret) if ret.list_len() > STREAM_THRESHOLD => {
                         stream_large(&req.message_id, op.as_str(), ret, opts, slot)
                     }
@@ -253,7 +287,8 @@ impl Operations {
                         }
                         enveloped(&req.message_id, vec![element])
                     }
-                }
+                };
+                (reply, outcome)
             }
             Call::Extrinsic {
                 name,
@@ -266,7 +301,9 @@ impl Operations {
                     .map_err(|e| cim_error(&e));
                 // After the method, so that no answer computed before its effects is reused after.
                 self.invalidate_cache();
-                Reply::Whole(write_method_response(&req.message_id, name, &result))
+                let outcome = result.as_ref().map(|_| ()).map_err(Clone::clone);
+                let reply = Reply::Whole(write_method_response(&req.message_id, name, &result));
+                (reply, outcome)
             }
         }
     }
@@ -1255,6 +1292,41 @@ fn shape_all(mut items: Vec<Instance>, property_list: &Option<Vec<String>>) -> V
     items
 }
 
+/// The namespace and class a request is about, for its span: the class a ClassName, InstanceName, ObjectName,
+/// NewInstance or ModifiedInstance parameter names, or an extrinsic method's target.
+fn request_target(call: &Call) -> (&str, Option<&str>) {
+    match call {
+        Call::Intrinsic { namespace, .. } => {
+            let class = call
+                .class_name_param("ClassName")
+                .or_else(|| {
+                    ["InstanceName", "ObjectName"].iter().find_map(|name| {
+                        match call.param(name)? {
+                            ParamValue::ClassName(c) => Some(c.as_str()),
+                            ParamValue::InstanceName(p) | ParamValue::Reference(p) => {
+                                Some(p.class_name.as_str())
+                            }
+                            _ => None,
+                        }
+                    })
+                })
+                .or_else(|| {
+                    ["NewInstance", "ModifiedInstance"].iter().find_map(|name| {
+                        match call.param(name)? {
+                            ParamValue::Instance(i) => Some(i.class_name.as_str()),
+                            _ => None,
+                        }
+                    })
+                });
+            (namespace, class)
+        }
+        Call::Extrinsic { target, .. } => (
+            target.namespace.as_deref().unwrap_or_default(),
+            Some(target.class_name.as_str()),
+        ),
+    }
+}
+
 fn write_options(call: &Call) -> WriteOptions {
     let default_qualifiers = matches!(
         call,
@@ -1340,4 +1412,106 @@ fn stream_large(
         let _ = tx.send(last).await;
     });
     Reply::Chunks(rx)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+    use crate::driver::test::TestDriver;
+    use crate::wbem::cimxml::{parse_request, Limits};
+
+    /// Log lines written by the formatter, kept for the test to read.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if let Ok(mut out) = self.0.lock() {
+                out.extend_from_slice(buf);
+            }
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn request(op: &str, params: &str) -> Request {
+        let xml = format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\" ?><CIM CIMVERSION=\"2.0\" DTDVERSION=\"2.0\">\
+             <MESSAGE ID=\"42\" PROTOCOLVERSION=\"1.0\"><SIMPLEREQ><IMETHODCALL NAME=\"{op}\">\
+             <LOCALNAMESPACEPATH><NAMESPACE NAME=\"root\"/><NAMESPACE NAME=\"virt\"/></LOCALNAMESPACEPATH>\
+             {params}</IMETHODCALL></SIMPLEREQ></MESSAGE></CIM>"
+        );
+        parse_request(xml.as_bytes(), &Limits::default()).expect("request")
+    }
+
+    #[tokio::test]
+    async fn each_request_gets_a_span_with_operation_namespace_class_and_status() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let driver: Arc<dyn Driver> = TestDriver::open(&dir.path().join("test"))
+            .await
+            .expect("test driver");
+        let repo = Arc::new(crate::cim::builtin_repository().expect("repository"));
+        let ops = Operations::new(repo, driver, "localhost");
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+
+        let class = "<IPARAMVALUE NAME=\"ClassName\"><CLASSNAME NAME=\"KVM_ComputerSystem\"/></IPARAMVALUE>";
+        ops.handle(&request("EnumerateInstanceNames", class)).await;
+        let missing =
+            "<IPARAMVALUE NAME=\"ClassName\"><CLASSNAME NAME=\"KVM_Nothing\"/></IPARAMVALUE>";
+        ops.handle(&request("EnumerateInstances", missing)).await;
+        ops.handle(&request("EnumerateEverything", "")).await;
+
+        let text = String::from_utf8(captured.0.lock().expect("log").clone()).expect("UTF-8");
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("WBEM request"))
+            .collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        for (line, operation, class, status) in [
+            (
+                lines[0],
+                "EnumerateInstanceNames",
+                Some("KVM_ComputerSystem"),
+                "\"OK\"",
+            ),
+            (
+                lines[1],
+                "EnumerateInstances",
+                Some("KVM_Nothing"),
+                "\"CIM_ERR_INVALID_CLASS\"",
+            ),
+            (
+                lines[2],
+                "EnumerateEverything",
+                None,
+                "\"CIM_ERR_NOT_SUPPORTED\"",
+            ),
+        ] {
+            assert!(line.contains("wbem_request{"), "{line}");
+            assert!(
+                line.contains(&format!("operation=\"{operation}\"")),
+                "{line}"
+            );
+            assert!(line.contains("namespace=\"root/virt\""), "{line}");
+            assert!(line.contains("message_id=\"42\""), "{line}");
+            if let Some(class) = class {
+                assert!(line.contains(&format!("class=\"{class}\"")), "{line}");
+            }
+            assert!(line.contains(&format!("status={status}")), "{line}");
+            assert!(line.contains("duration_us="), "{line}");
+        }
+        assert!(lines[2].contains("operation EnumerateEverything is not supported"));
+    }
 }
