@@ -1,8 +1,8 @@
 //! CIM-XML requests: the `SIMPLEREQ` envelope, an intrinsic call (its operation typed as [`IntrinsicOp`]) or an
 //! extrinsic method call, and the parameter values, instances, classes and paths they carry.
 
+use super::error::{invalid, CallId, CimXmlError, Limits};
 use super::tree::{parse_tree, CimNode, Node};
-use super::{invalid, CallId, CimXmlError, Limits};
 use crate::cim::{
     Arrayness, CimType, Class, Flavor, Instance, InstanceProperty, Method, ObjectPath, Parameter,
     Property, Qualifier, QualifierDecl, Scope, TypeSpec, Value, ValueError,

@@ -1,7 +1,7 @@
 //! The element tree CIM-XML is decoded from: the crate's one capped XML reader ([`crate::xml`]) under the
 //! [`Limits`], its faults turned into [`CimXmlError`]s, and the lookups CIM-XML decoding needs.
 
-use super::{invalid, CimXmlError, Limits};
+use super::error::{invalid, CimXmlError, Limits};
 use crate::xml::{Caps, XmlError};
 
 pub(super) use crate::xml::Node;

@@ -1,5 +1,5 @@
 //! The resource pools of the host, as libvirt-CIM models them: `KVM_MemoryPool`, `KVM_ProcessorPool`,
-//! `KVM_GraphicsPool`, `KVM_InputPool`, `KVM_ControllerPool` (one primordial pool each, "<Kind>Pool/0"),
+//! `KVM_GraphicsPool`, `KVM_InputPool`, `KVM_ControllerPool` (one primordial pool each, `"<Kind>Pool/0"`),
 //! `KVM_DiskPool` (one per active storage pool plus the primordial "DiskPool/0") and `KVM_NetworkPool` (one per
 //! active virtual network plus "NetworkPool/0"). Also the host-side facts the other host providers share: the
 //! host's path, the list of pools, and which pool a guest device is allocated from.

@@ -1,5 +1,5 @@
-//! The setting data of each guest: `KVM_VirtualSystemSettingData` (InstanceID "KVM:<domain>") and the eight
-//! RASD classes (InstanceID "<domain>/<device id>"), served from the per-guest model of [`super::guest`].
+//! The setting data of each guest: `KVM_VirtualSystemSettingData` (InstanceID `"KVM:<domain>"`) and the eight
+//! RASD classes (InstanceID `"<domain>/<device id>"`), served from the per-guest model of [`super::guest`].
 
 use std::sync::Arc;
 
