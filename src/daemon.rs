@@ -6,9 +6,10 @@
 //! fires. The daemon itself never reaches into a particular driver.
 
 use crate::config::{Config, ConfigError};
+use crate::connect::{LazyDrivers, Registry};
 use crate::driver::qemu::{QemuDriver, QemuMode};
 use crate::driver::test::TestDriver;
-use crate::driver::Driver;
+use crate::driver::Connection;
 use crate::error::{io_error_text, Error};
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::File;
@@ -154,12 +155,14 @@ impl StateLock {
 /// The running daemon: its configuration, its drivers and its services.
 pub struct Daemon {
     config: Config,
-    drivers: Vec<(String, Arc<dyn Driver>)>,
+    drivers: Vec<(String, Connection)>,
     services: JoinSet<(&'static str, Result<(), String>)>,
     stopping: watch::Sender<bool>,
     pid_file: Option<PathBuf>,
     state_lock: Option<StateLock>,
     qemu: Arc<QemuDrivers>,
+    /// URIs to connections for both front ends: the drivers above, and remote ones for `wbem_connect_uri`.
+    registry: Arc<Registry>,
     /// The RPC front end's own threads (unix and TCP clients); started with the RPC listeners.
     rpc_threads: Option<crate::rpc::threads::RpcThreads>,
 }
@@ -172,14 +175,14 @@ impl Daemon {
         info!(state_dir = %config.state_dir.display(), "state directory locked");
 
         let test_dir = config.state_dir.join("test");
-        let test = TestDriver::open(&test_dir)
+        let test = TestDriver::open_connection(&test_dir)
             .await
             .map_err(|source| DaemonError::Driver {
                 uri: TEST_URI.to_string(),
                 source,
             })?;
         info!(uri = TEST_URI, dir = %test_dir.display(), "driver opened");
-        let drivers: Vec<(String, Arc<dyn Driver>)> = vec![(TEST_URI.to_string(), test)];
+        let drivers: Vec<(String, Connection)> = vec![(TEST_URI.to_string(), test)];
         let qemu = Arc::new(QemuDrivers::new(
             &config.state_dir,
             nix::unistd::geteuid().is_root(),
@@ -198,8 +201,13 @@ impl Daemon {
             info!(path = %path.display(), "pid file written");
         }
         let (stopping, _) = watch::channel(false);
+        let registry = Arc::new(Registry::owning(
+            drivers.clone(),
+            Some(Arc::clone(&qemu) as Arc<dyn LazyDrivers>),
+        ));
         Ok(Self {
             config,
+            registry,
             drivers,
             services: JoinSet::new(),
             stopping,
@@ -216,28 +224,25 @@ impl Daemon {
 
     /// The driver serving `uri` (as a client names it in CONNECT_OPEN), if this daemon has one.
     /// QEMU drivers count once their background open has finished.
-    pub fn driver(&self, uri: &str) -> Option<Arc<dyn Driver>> {
+    pub fn driver(&self, uri: &str) -> Option<Connection> {
         self.drivers
             .iter()
             .find(|(name, _)| name == uri)
-            .map(|(_, driver)| Arc::clone(driver))
+            .map(|(_, driver)| driver.clone())
             .or_else(|| {
                 let slot = self.qemu.slot(uri)?;
-                slot.opened().map(|driver| driver as Arc<dyn Driver>)
+                slot.opened().map(|driver| driver.connection())
             })
     }
 
     /// Like [`Daemon::driver`], but waits for a QEMU driver's open (for front ends started right after start,
     /// such as WBEM with `wbem_connect_uri = "qemu:///system"`).
-    pub async fn driver_when_open(&self, uri: &str) -> Option<Arc<dyn Driver>> {
+    pub async fn driver_when_open(&self, uri: &str) -> Option<Connection> {
         if let Some(driver) = self.driver(uri) {
             return Some(driver);
         }
         let slot = self.qemu.slot(uri)?;
-        slot.get()
-            .await
-            .ok()
-            .map(|driver| driver as Arc<dyn Driver>)
+        slot.get().await.ok().map(|driver| driver.connection())
     }
 
     /// The URIs of the drivers this daemon serves (QEMU ones whether or not their open has finished yet).
@@ -247,6 +252,11 @@ impl Daemon {
             .map(|(uri, _)| uri.clone())
             .chain(self.qemu.slots.iter().map(|slot| slot.uri.to_string()))
             .collect()
+    }
+
+    /// The registry both front ends open connections from.
+    pub fn registry(&self) -> Arc<Registry> {
+        Arc::clone(&self.registry)
     }
 
     /// The driver the WBEM providers use: `wbem_connect_uri`, else the daemon's default (`test:///default`).
@@ -332,7 +342,7 @@ impl Daemon {
             ),
         }
         // QEMU drivers: waits for an open still under way; their guests keep running for the next daemon.
-        let mut qemu: Vec<(String, Arc<dyn Driver>)> = Vec::new();
+        let mut qemu: Vec<(String, Connection)> = Vec::new();
         for slot in &self.qemu.slots {
             if let Some(driver) = slot.take().await {
                 qemu.push((slot.uri.to_string(), driver));
@@ -481,12 +491,12 @@ impl QemuSlot {
     }
 
     /// Removes the driver for closing, after any open under way.
-    async fn take(&self) -> Option<Arc<dyn Driver>> {
+    async fn take(&self) -> Option<Connection> {
         self.driver
             .lock()
             .await
             .take()
-            .map(|driver| driver as Arc<dyn Driver>)
+            .map(|driver| driver.connection())
     }
 }
 
@@ -518,11 +528,14 @@ impl QemuDrivers {
     fn slot(&self, uri: &str) -> Option<&Arc<QemuSlot>> {
         self.slots.iter().find(|slot| slot.uri == uri)
     }
+}
 
+#[async_trait::async_trait]
+impl LazyDrivers for QemuDrivers {
     /// CONNECT_OPEN of a canonical qemu URI; `None` when `uri` is not one.
-    async fn open(&self, uri: &str) -> Option<crate::error::Result<Arc<dyn Driver>>> {
+    async fn open(&self, uri: &str) -> Option<crate::error::Result<Connection>> {
         if let Some(slot) = self.slot(uri) {
-            return Some(slot.get().await.map(|driver| driver as Arc<dyn Driver>));
+            return Some(slot.get().await.map(|driver| driver.connection()));
         }
         if uri == QEMU_SYSTEM_URI && !self.privileged {
             // libvirt's answer from an unprivileged daemon.
@@ -537,70 +550,6 @@ impl QemuDrivers {
 
 // ---------------------------------------------------------------------------------------------------------------
 // The native RPC front end: listeners from the configuration, CONNECT_OPEN names to the daemon's own drivers.
-
-/// Resolves CONNECT_OPEN names to the drivers this daemon owns; it never opens a new driver per client.
-pub struct DaemonOpener {
-    drivers: Vec<(String, Arc<dyn Driver>)>,
-    qemu: Option<Arc<QemuDrivers>>,
-}
-
-impl DaemonOpener {
-    pub fn new(drivers: Vec<(String, Arc<dyn Driver>)>) -> Self {
-        Self {
-            drivers,
-            qemu: None,
-        }
-    }
-
-    /// Also serves the daemon's QEMU drivers.
-    fn with_qemu(mut self, qemu: Arc<QemuDrivers>) -> Self {
-        self.qemu = Some(qemu);
-        self
-    }
-}
-
-#[async_trait::async_trait]
-impl crate::rpc::DriverOpener for DaemonOpener {
-    async fn open(
-        &self,
-        name: Option<&str>,
-        _read_only: bool,
-    ) -> crate::error::Result<Arc<dyn Driver>> {
-        // Read-only is enforced per client by the dispatcher; the shared driver stays read-write.
-        let Some(name) = name else {
-            // No name: libvirtd probes its drivers; ours answers with its default one.
-            return self
-                .drivers
-                .first()
-                .map(|(_, driver)| Arc::clone(driver))
-                .ok_or_else(|| Error::no_driver("<null>"));
-        };
-        // The name a client sends has no transport or host left ("test:///default"); query parameters do not
-        // select a different driver.
-        let canonical = match crate::uri::Uri::parse(name) {
-            Ok(uri) if uri.explicit_transport.is_none() && uri.host.is_none() => {
-                format!("{}://{}", uri.driver, uri.path)
-            }
-            _ => return Err(Error::no_driver(name)),
-        };
-        if let Some((_, driver)) = self.drivers.iter().find(|(uri, _)| *uri == canonical) {
-            return Ok(Arc::clone(driver));
-        }
-        if let Some(qemu) = &self.qemu {
-            if let Some(opened) = qemu.open(&canonical).await {
-                return opened;
-            }
-        }
-        match canonical.as_str() {
-            // An opener without the daemon's QEMU drivers: libvirt's answer for a driver that is not loaded.
-            QEMU_SYSTEM_URI | QEMU_SESSION_URI => Err(Error::no_driver(&canonical)),
-            _ => Err(Error::no_driver(name)),
-        }
-    }
-
-    /// Drivers are the daemon's, shared by every client: a client leaving closes nothing.
-    async fn release(&self, _driver: Arc<dyn Driver>) {}
-}
 
 impl Daemon {
     /// Starts the native RPC listeners the configuration asks for: `libvirt-sock` (read-write) and
@@ -623,8 +572,7 @@ impl Daemon {
             sasl,
             ..crate::rpc::ServerConfig::default()
         };
-        let opener =
-            Arc::new(DaemonOpener::new(self.drivers.clone()).with_qemu(Arc::clone(&self.qemu)));
+        let opener = Arc::clone(&self.registry);
         let server = crate::rpc::RpcServer::new(opener, server_config);
 
         let dir = &config.unix_sock_dir;

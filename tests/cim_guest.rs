@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use virtcim::{
-    builtin_repository, Config, Daemon, DaemonOptions, Driver, HttpLimits, Operations, TestDriver,
-    WbemServer, TEST_URI,
+    builtin_repository, prelude::*, Config, Daemon, DaemonOptions, HttpLimits, Operations,
+    TestDriver, WbemServer, TEST_URI,
 };
 use wbem_common::{imethod_body, post, raw_exchange, run};
 

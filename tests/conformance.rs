@@ -6,10 +6,9 @@
 mod common;
 
 use std::fmt::Debug;
-use std::sync::Arc;
 use std::time::Duration;
 
-use virtcim::{connect, flags, ConnectOptions, DomainEvent, Driver, Result};
+use virtcim::{connect, flags, prelude::*, ConnectOptions, DomainEvent, Result};
 
 /// What a suite saw, line by line.
 #[derive(Default)]
@@ -79,7 +78,7 @@ async fn collect_events(
 // ---------------------------------------------------------------------------------------------------------------
 // The suite parts. Each asserts what must hold and records what it saw for the cross-target comparison.
 
-async fn connection(d: Arc<dyn Driver>) -> Transcript {
+async fn connection(d: Connection) -> Transcript {
     let mut t = Transcript::default();
     assert_eq!(t.rec("type", d.get_type().await).as_deref(), Some("TEST"));
     t.rec("version", d.get_version().await);
@@ -100,7 +99,7 @@ async fn connection(d: Arc<dyn Driver>) -> Transcript {
     t
 }
 
-async fn lifecycle(d: Arc<dyn Driver>) -> Transcript {
+async fn lifecycle(d: Connection) -> Transcript {
     let mut t = Transcript::default();
     let all = t.rec("list all", d.list_all_domains(0).await);
     assert_eq!(names(&all, |d| &d.name), ["test"]);
@@ -159,7 +158,7 @@ async fn lifecycle(d: Arc<dyn Driver>) -> Transcript {
     t
 }
 
-async fn lists(d: Arc<dyn Driver>) -> Transcript {
+async fn lists(d: Connection) -> Transcript {
     let mut t = Transcript::default();
     let a = d
         .domain_define_xml(
@@ -198,7 +197,7 @@ async fn lists(d: Arc<dyn Driver>) -> Transcript {
     t
 }
 
-async fn xml(d: Arc<dyn Driver>) -> Transcript {
+async fn xml(d: Connection) -> Transcript {
     let mut t = Transcript::default();
     let dom = d.domain_lookup_by_name("test").await.expect("test");
     let live = t
@@ -229,7 +228,7 @@ async fn xml(d: Arc<dyn Driver>) -> Transcript {
     t
 }
 
-async fn networks(d: Arc<dyn Driver>) -> Transcript {
+async fn networks(d: Connection) -> Transcript {
     let mut t = Transcript::default();
     for (label, flag) in [
         ("all", 0),
@@ -261,7 +260,7 @@ async fn networks(d: Arc<dyn Driver>) -> Transcript {
     t
 }
 
-async fn storage(d: Arc<dyn Driver>) -> Transcript {
+async fn storage(d: Connection) -> Transcript {
     let mut t = Transcript::default();
     t.rec("pools", d.list_all_storage_pools(0).await);
     let pool = t
@@ -294,7 +293,7 @@ async fn storage(d: Arc<dyn Driver>) -> Transcript {
     t
 }
 
-async fn read_only(d: Arc<dyn Driver>) -> Transcript {
+async fn read_only(d: Connection) -> Transcript {
     let mut t = Transcript::default();
     let dom = t
         .rec("lookup", d.domain_lookup_by_name("test").await)
@@ -312,7 +311,7 @@ async fn read_only(d: Arc<dyn Driver>) -> Transcript {
 // ---------------------------------------------------------------------------------------------------------------
 // Targets.
 
-async fn in_process(dir: &std::path::Path, read_only: bool) -> Arc<dyn Driver> {
+async fn in_process(dir: &std::path::Path, read_only: bool) -> Connection {
     let options = ConnectOptions {
         state_dir: Some(dir.to_path_buf()),
         read_only,
@@ -322,7 +321,7 @@ async fn in_process(dir: &std::path::Path, read_only: bool) -> Arc<dyn Driver> {
         .expect("in-process")
 }
 
-async fn remote(uri: &str, read_only: bool) -> Arc<dyn Driver> {
+async fn remote(uri: &str, read_only: bool) -> Connection {
     let options = ConnectOptions {
         state_dir: None,
         read_only,

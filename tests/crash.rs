@@ -11,7 +11,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use virtcim::{Driver, TestDriver};
+use virtcim::{prelude::*, TestDriver};
 
 const CHILD_DIR_ENV: &str = "VIRTCIM_CRASH_CHILD_DIR";
 const CHILD_ROUND_ENV: &str = "VIRTCIM_CRASH_CHILD_ROUND";

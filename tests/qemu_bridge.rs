@@ -7,7 +7,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use virtcim::{DomainDef, DomainRef, Driver, QemuDriver, QemuMode};
+use virtcim::{prelude::*, DomainDef, DomainRef, QemuDriver, QemuMode};
 
 /// Why these tests cannot run here, if they cannot.
 fn unavailable() -> Option<&'static str> {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
 use virtcim::{
-    event, flags, reason, DomainEvent, DomainRef, DomainState, Driver, QemuDriver, QemuMode,
+    event, flags, prelude::*, reason, DomainEvent, DomainRef, DomainState, QemuDriver, QemuMode,
 };
 
 fn require_qemu() {

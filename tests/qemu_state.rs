@@ -1,7 +1,7 @@
 //! The QEMU driver's state on disk, without booting QEMU: atomic definitions, corrupt files skipped at open,
 //! refused names, racing defines, autostart markers.
 
-use virtcim::{Driver, QemuDriver, QemuMode};
+use virtcim::{prelude::*, QemuDriver, QemuMode};
 
 fn xml(name: &str, uuid: &str) -> String {
     format!(

@@ -1,6 +1,6 @@
 //! `dir` pools and `qemu-img` volumes of the QEMU driver, through the `Driver` API on a temp state dir.
 
-use virtcim::{flags, pool_state, vol_type, Driver, QemuDriver, QemuMode};
+use virtcim::{flags, pool_state, prelude::*, vol_type, QemuDriver, QemuMode};
 
 #[tokio::test]
 async fn dir_pool_and_volumes_on_a_real_directory() {

@@ -5,14 +5,13 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Instant;
 
-use virtcim::{connect, ConnectOptions, Driver};
+use virtcim::{connect, prelude::*, ConnectOptions};
 
 const ROUNDS: usize = 2000;
 
-async fn sequential(driver: &Arc<dyn Driver>) -> f64 {
+async fn sequential(driver: &Connection) -> f64 {
     let start = Instant::now();
     for _ in 0..ROUNDS {
         let dom = driver.domain_lookup_by_name("test").await.expect("lookup");
@@ -21,7 +20,7 @@ async fn sequential(driver: &Arc<dyn Driver>) -> f64 {
     (2 * ROUNDS) as f64 / start.elapsed().as_secs_f64()
 }
 
-async fn shared(driver: &Arc<dyn Driver>) -> f64 {
+async fn shared(driver: &Connection) -> f64 {
     let start = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..8 {

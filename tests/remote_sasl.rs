@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use libvirtd_peer::StockLibvirtd;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use virtcim::{connect, ConnectOptions, Driver, ErrorCode};
+use virtcim::{connect, prelude::*, ConnectOptions, ErrorCode};
 
 const USER: &str = "alice";
 const PASSWORD: &str = "wonderland";
@@ -203,7 +203,7 @@ fn domain_xml(name: &str) -> String {
     )
 }
 
-async fn open(uri: &str) -> virtcim::Result<Arc<dyn Driver>> {
+async fn open(uri: &str) -> virtcim::Result<Connection> {
     tokio::time::timeout(
         Duration::from_secs(30),
         connect(uri, &ConnectOptions::default()),
@@ -212,7 +212,7 @@ async fn open(uri: &str) -> virtcim::Result<Arc<dyn Driver>> {
     .expect("open finished in time")
 }
 
-async fn names(driver: &Arc<dyn Driver>) -> Vec<String> {
+async fn names(driver: &Connection) -> Vec<String> {
     let mut names: Vec<String> = driver
         .list_all_domains(0)
         .await
@@ -225,7 +225,7 @@ async fn names(driver: &Arc<dyn Driver>) -> Vec<String> {
 }
 
 /// Lists, defines a domain named `guest`, lists again and undefines it over `driver`.
-async fn list_and_define(driver: &Arc<dyn Driver>, guest: &str) {
+async fn list_and_define(driver: &Connection, guest: &str) {
     assert_eq!(names(driver).await, ["test"]);
     let dom = driver
         .domain_define_xml(&domain_xml(guest), 0)

@@ -466,10 +466,10 @@ impl virtcim::DriverOpener for FixedOpener {
         &self,
         _name: Option<&str>,
         _read_only: bool,
-    ) -> virtcim::Result<Arc<dyn virtcim::Driver>> {
-        Ok(self.0.clone())
+    ) -> virtcim::Result<virtcim::Connection> {
+        Ok(self.0.clone().connection())
     }
-    async fn release(&self, _driver: Arc<dyn virtcim::Driver>) {}
+    async fn release(&self, _driver: virtcim::Connection) {}
 }
 
 /// Payload shapes tried for every procedure on the read-only socket, so that denied calls are reached past

@@ -12,9 +12,10 @@ use virtcim::rpc_wire::{
     REMOTE_PROGRAM,
 };
 use virtcim::{
-    event, Call, ConnectionState, DispatchOutcome, Dispatcher, DomainEvent, DomainInfo, DomainRef,
-    DomainState, Driver, DriverOpener, Error, ErrorCode, ErrorDomain, Header, Message, MessageType,
-    NetworkRef, NodeInfo, PoolInfo, PoolRef, Procedure, RemoteError, Result, Status, Xdr,
+    event, prelude::*, Call, ConnectionState, DispatchOutcome, Dispatcher, DomainEvent, DomainInfo,
+    DomainRef, DomainState, DriverOpener, Error, ErrorCode, ErrorDomain, Header, Message,
+    MessageType, NetworkRef, NodeInfo, PoolInfo, PoolRef, Procedure, RemoteError, Result, Status,
+    Xdr,
 };
 
 fn unhex(text: &str) -> Vec<u8> {
@@ -66,7 +67,7 @@ impl Fake {
 }
 
 #[async_trait]
-impl Driver for Fake {
+impl HypervisorDriver for Fake {
     async fn get_type(&self) -> Result<String> {
         Ok("TEST".into())
     }
@@ -175,6 +176,10 @@ impl Driver for Fake {
     async fn domain_event_subscribe(&self) -> Result<broadcast::Receiver<DomainEvent>> {
         Ok(self.events.subscribe())
     }
+}
+
+#[async_trait]
+impl NetworkDriver for Fake {
     async fn list_all_networks(&self, _flags: u32) -> Result<Vec<NetworkRef>> {
         Ok(vec![NetworkRef {
             name: "default".into(),
@@ -193,6 +198,10 @@ impl Driver for Fake {
     async fn network_destroy(&self, _net: &NetworkRef) -> Result<()> {
         self.change("network_destroy")
     }
+}
+
+#[async_trait]
+impl StorageDriver for Fake {
     async fn list_all_storage_pools(&self, _flags: u32) -> Result<Vec<PoolRef>> {
         Ok(vec![PoolRef {
             name: "default-pool".into(),
@@ -222,9 +231,13 @@ struct Opener(Arc<Fake>);
 
 #[async_trait]
 impl DriverOpener for Opener {
-    async fn open(&self, name: Option<&str>, _read_only: bool) -> Result<Arc<dyn Driver>> {
+    async fn open(&self, name: Option<&str>, _read_only: bool) -> Result<Connection> {
         match name {
-            Some("test:///default") => Ok(self.0.clone()),
+            Some("test:///default") => Ok(Connection::builder()
+                .hypervisor(self.0.clone())
+                .network(self.0.clone())
+                .storage(self.0.clone())
+                .build()),
             other => Err(Error::new(
                 ErrorCode::NO_CONNECT,
                 ErrorDomain::NONE,

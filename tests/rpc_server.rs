@@ -11,8 +11,8 @@ use tokio::net::{TcpListener, TcpStream, UnixStream};
 use uuid::Uuid;
 use virtcim::rpc_wire::{ConnectOpenArgs, StringRet, KEEPALIVE_PROGRAM, REMOTE_PROGRAM};
 use virtcim::{
-    DomainRef, DomainState, Driver, DriverOpener, Error, Header, Message, MessageType, RemoteError,
-    Result, RpcServer, ServerConfig, Status, Xdr,
+    prelude::*, DomainRef, DomainState, DriverOpener, Error, Header, Message, MessageType,
+    RemoteError, Result, RpcServer, ServerConfig, Status, Xdr,
 };
 
 /// A driver with one running domain `test`; `get_hostname` waits a little and counts concurrent callers.
@@ -31,7 +31,7 @@ fn test_domain() -> DomainRef {
 }
 
 #[async_trait]
-impl Driver for Slow {
+impl HypervisorDriver for Slow {
     async fn get_type(&self) -> Result<String> {
         Ok("TEST".into())
     }
@@ -67,8 +67,10 @@ struct Opener(Arc<Slow>);
 
 #[async_trait]
 impl DriverOpener for Opener {
-    async fn open(&self, _name: Option<&str>, _read_only: bool) -> Result<Arc<dyn Driver>> {
-        Ok(self.0.clone())
+    async fn open(&self, _name: Option<&str>, _read_only: bool) -> Result<Connection> {
+        Ok(virtcim::Connection::builder()
+            .hypervisor(self.0.clone())
+            .build())
     }
 }
 

@@ -9,16 +9,16 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use tokio::net::TcpListener;
 use virtcim::{
-    Driver, DriverOpener, Error, ErrorCode, ErrorDomain, Result, RpcServer, ServerConfig,
+    prelude::*, DriverOpener, Error, ErrorCode, ErrorDomain, Result, RpcServer, ServerConfig,
     TestDriver,
 };
 
 /// Serves `test:///default` from one shared test driver, as libvirtd shares its test connection.
-struct Opener(Arc<dyn Driver>);
+struct Opener(Connection);
 
 #[async_trait]
 impl DriverOpener for Opener {
-    async fn open(&self, name: Option<&str>, _read_only: bool) -> Result<Arc<dyn Driver>> {
+    async fn open(&self, name: Option<&str>, _read_only: bool) -> Result<Connection> {
         match name {
             Some("test:///default") => Ok(self.0.clone()),
             other => Err(Error::new(
@@ -55,7 +55,7 @@ async fn virsh_session_against_the_test_driver() {
         state_dir: Some(dir.path().to_path_buf()),
         read_only: false,
     };
-    let opener = virtcim::UriOpener::new(options, "test:///default");
+    let opener = virtcim::Registry::new(options);
     let server = RpcServer::new(Arc::new(opener), ServerConfig::default());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let uri = format!(
@@ -160,7 +160,10 @@ async fn python_receives_lifecycle_events() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let driver: Arc<dyn Driver> = TestDriver::open(&dir.path().join("test")).await.unwrap();
+    let driver: Connection = TestDriver::open(&dir.path().join("test"))
+        .await
+        .unwrap()
+        .connection();
     let server = RpcServer::new(Arc::new(Opener(driver)), ServerConfig::default());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let uri = format!(
@@ -194,7 +197,10 @@ async fn bench_python_against_the_test_driver() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let driver: Arc<dyn Driver> = TestDriver::open(&dir.path().join("test")).await.unwrap();
+    let driver: Connection = TestDriver::open(&dir.path().join("test"))
+        .await
+        .unwrap()
+        .connection();
     let server = RpcServer::new(Arc::new(Opener(driver)), ServerConfig::default());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let uri = format!(

@@ -5,7 +5,7 @@
 mod virsh_common;
 use virsh_common::{have_virsh, ok, serve, virsh};
 
-use virtcim::Driver;
+use virtcim::prelude::*;
 
 /// The reference: libvirt's own test driver, embedded in virsh.
 async fn reference(args: &[&str]) -> String {

@@ -6,7 +6,7 @@
 mod virsh_common;
 use virsh_common::{have_virsh, ok, serve, virsh};
 
-use virtcim::Driver;
+use virtcim::prelude::*;
 
 const REFERENCE: &str = "test:///default";
 

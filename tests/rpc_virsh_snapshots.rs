@@ -6,7 +6,7 @@
 mod virsh_common;
 use virsh_common::{have_virsh, ok, serve, virsh};
 
-use virtcim::Driver;
+use virtcim::prelude::*;
 
 /// Whether `text` at `at` starts with `shape`, where `9` stands for any digit and every other byte for itself.
 fn shaped_at(text: &[u8], at: usize, shape: &[u8]) -> bool {

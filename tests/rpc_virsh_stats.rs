@@ -13,7 +13,7 @@ use virtcim::rpc_wire::{
     BlockStatsFlagsArgs, ConnectOpenArgs, NodeCpuStatsArgs, NodeCpuStatsRet, REMOTE_PROGRAM,
 };
 use virtcim::{
-    ConnectionState, Dispatcher, Driver, Header, Message, Procedure, RemoteError, Status,
+    prelude::*, ConnectionState, Dispatcher, Header, Message, Procedure, RemoteError, Status,
     TypedValue, Xdr,
 };
 
@@ -343,10 +343,7 @@ async fn the_server_enforces_the_typed_parameter_caps() {
         state_dir: Some(dir.path().to_path_buf()),
         read_only: false,
     };
-    let dispatcher = Dispatcher::new(Arc::new(virtcim::UriOpener::new(
-        options,
-        "test:///default",
-    )));
+    let dispatcher = Dispatcher::new(Arc::new(virtcim::Registry::new(options)));
     let mut state = ConnectionState::new(0, false);
     let open = ConnectOpenArgs {
         name: Some("test:///default".into()),

@@ -4,7 +4,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use virtcim::{event, flags, reason, DomainState, Driver, ErrorCode, TestDriver};
+use virtcim::{event, flags, prelude::*, reason, DomainState, ErrorCode, TestDriver};
 
 fn domain_xml(name: &str, uuid: &str) -> String {
     format!(

@@ -8,20 +8,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use virtcim::{
-    ConnectOptions, Driver, RemoteDriver, RemoteOptions, RpcServer, ServerConfig, Uri, UriOpener,
+    prelude::*, ConnectOptions, Registry, RemoteDriver, RemoteOptions, RpcServer, ServerConfig, Uri,
 };
 
 const HELPER: &str = env!("CARGO_BIN_EXE_virtcim-ssh-helper");
 
 /// An in-process RPC server (test driver, state in `dir/state`) on the unix socket `socket`.
 fn unix_server(dir: &Path, socket: &Path) {
-    let opener = UriOpener::new(
-        ConnectOptions {
-            state_dir: Some(dir.join("state")),
-            read_only: false,
-        },
-        "test:///default",
-    );
+    let opener = Registry::new(ConnectOptions {
+        state_dir: Some(dir.join("state")),
+        read_only: false,
+    });
     let server = RpcServer::new(Arc::new(opener), ServerConfig::default());
     let listener = RpcServer::bind_unix(socket).expect("bind");
     tokio::spawn(server.serve_unix(listener, false));

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use virtcim::{
-    ConnectOptions, Driver, RemoteDriver, RemoteOptions, RpcServer, ServerConfig, Uri, UriOpener,
+    prelude::*, ConnectOptions, Registry, RemoteDriver, RemoteOptions, RpcServer, ServerConfig, Uri,
 };
 
 const HELPER: &str = env!("CARGO_BIN_EXE_virtcim-ssh-helper");
@@ -165,13 +165,10 @@ impl Drop for Sshd {
 
 /// An in-process RPC server (test driver, state in `state`) on the unix socket `socket`.
 fn unix_server(state: &Path, socket: &Path) {
-    let opener = UriOpener::new(
-        ConnectOptions {
-            state_dir: Some(state.to_path_buf()),
-            read_only: false,
-        },
-        "test:///default",
-    );
+    let opener = Registry::new(ConnectOptions {
+        state_dir: Some(state.to_path_buf()),
+        read_only: false,
+    });
     let server = RpcServer::new(Arc::new(opener), ServerConfig::default());
     let listener = RpcServer::bind_unix(socket).expect("bind");
     tokio::spawn(server.serve_unix(listener, false));

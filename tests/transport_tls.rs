@@ -17,8 +17,8 @@ use rcgen::DnType;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use transport_pki::{client_dn_parts, client_leaf, Ca, Leaf, Pki, CLIENT_DN};
 use virtcim::{
-    ConnectOptions, Driver, RemoteDriver, RemoteOptions, RpcServer, ServerConfig, TlsServer,
-    TlsServerOptions, Uri, UriOpener,
+    prelude::*, ConnectOptions, Registry, RemoteDriver, RemoteOptions, RpcServer, ServerConfig,
+    TlsServer, TlsServerOptions, Uri,
 };
 
 const VIRSH_TIMEOUT: &str = "60";
@@ -45,13 +45,10 @@ fn server_options(pki: &Pki) -> TlsServerOptions {
 /// An in-process RPC server (test driver in `state`) behind a TLS listener on a free loopback port.
 async fn tls_server(options: TlsServerOptions, state: &Path) -> u16 {
     let tls = Arc::new(TlsServer::new(options).expect("tls server"));
-    let opener = UriOpener::new(
-        ConnectOptions {
-            state_dir: Some(state.to_path_buf()),
-            read_only: false,
-        },
-        "test:///default",
-    );
+    let opener = Registry::new(ConnectOptions {
+        state_dir: Some(state.to_path_buf()),
+        read_only: false,
+    });
     let server = RpcServer::new(Arc::new(opener), ServerConfig::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -57,7 +57,7 @@ fn start_wbem(dir: &std::path::Path) -> Servers {
             let mut addrs = Vec::new();
             let mut classes = Vec::new();
             for cache in [false, true] {
-                let mut ops = Operations::new(Arc::clone(&repo), Arc::clone(&driver), "localhost");
+                let mut ops = Operations::new(Arc::clone(&repo), driver.clone(), "localhost");
                 ops.set_response_cache(cache);
                 classes = ops
                     .provided_classes()
@@ -231,9 +231,9 @@ fn cim_layer_cost_per_request() {
     let state = dir.path().join("state");
     wbem_common::prepare_state(&state, DOMAINS);
     runtime().block_on(async move {
-        let driver: Arc<dyn virtcim::Driver> = virtcim::TestDriver::open(&state.join("test"))
+        let driver: virtcim::Connection = virtcim::TestDriver::open(&state.join("test"))
             .await
-            .unwrap();
+            .unwrap().connection();
         let mut ops = Operations::new(Arc::new(builtin_repository().unwrap()), driver, "localhost");
         ops.set_response_cache(false);
         for method in ["EnumerateInstanceNames", "EnumerateInstances"] {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use virtcim::cimxml::{parse_request, Limits};
-use virtcim::{builtin_repository, Driver, Operations, TestDriver};
+use virtcim::{builtin_repository, prelude::*, Operations, TestDriver};
 use wbem_common::{imethod_body, post, raw_exchange, Options, Wbem};
 
 const CS: &str = "KVM_ComputerSystem";
@@ -76,7 +76,7 @@ impl InProcess {
                 .await
                 .unwrap();
         }
-        let as_driver: Arc<dyn Driver> = driver.clone();
+        let as_driver: Connection = driver.clone().connection();
         let ops = Operations::new(
             Arc::new(builtin_repository().unwrap()),
             as_driver,

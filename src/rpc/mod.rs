@@ -27,6 +27,7 @@ pub mod proto_tunables;
 pub mod server;
 pub mod socket;
 pub mod threads;
+pub mod values;
 pub mod xdr;
 
 pub use dispatch::{
@@ -36,5 +37,5 @@ pub use dispatch::{
 pub use packet::{encode_frame, FrameDecoder, FrameError, Header, Message, MessageType, Status};
 pub use procedures::Procedure;
 pub use proto::{Call, RemoteError, Reply};
-pub use server::{ListenerKind, RpcServer, ServerConfig, UriOpener};
+pub use server::{ListenerKind, RpcServer, ServerConfig};
 pub use xdr::{Xdr, XdrError};

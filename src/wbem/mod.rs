@@ -1,8 +1,8 @@
 //! The WBEM server, its layers from the bottom: `cimxml` (the DSP0201 codec, sans I/O: tree, request,
 //! response) and `query` (WQL); `error` (the operation error and the one error-to-CIM-status map); `providers`
 //! (instances from the driver); `ops` (the intrinsic and extrinsic operations, one tracing span per request);
-//! `http` (the hyper front end); `reconnect` (the driver for a remote `wbem_connect_uri`); and [`start`], which
-//! opens the listeners a daemon's configuration asks for. Imports point down this list.
+//! `http` (the hyper front end); and [`start`], which opens the listeners a daemon's configuration asks for.
+//! Imports point down this list.
 
 pub mod cimxml;
 pub mod error;
@@ -10,7 +10,6 @@ pub mod http;
 pub mod ops;
 pub mod providers;
 pub mod query;
-pub mod reconnect;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,7 +19,6 @@ use tracing::info;
 
 use crate::auth::CredentialStore;
 use crate::config::WbemAuth;
-use crate::connect::{connect, ConnectOptions};
 use crate::daemon::Daemon;
 use http::{BasicAuth, HttpLimits, WbemServer};
 
@@ -31,12 +29,6 @@ pub struct WbemListeners {
     pub https: Option<SocketAddr>,
 }
 
-/// Whether a URI is served by another daemon (everything but the in-process test driver): those connections
-/// can die and come back.
-fn is_remote(uri: &str) -> bool {
-    crate::uri::Uri::parse(uri).is_ok_and(|parsed| !parsed.is_local_in_process())
-}
-
 /// Opens the WBEM listeners the daemon's configuration enables and registers them as daemon services.
 pub async fn start(daemon: &mut Daemon) -> Result<WbemListeners, String> {
     let config = daemon.config().clone();
@@ -45,18 +37,14 @@ pub async fn start(daemon: &mut Daemon) -> Result<WbemListeners, String> {
         return Ok(out);
     }
     let uri = daemon.wbem_driver_uri().to_owned();
-    // A qemu URI may still be opening in the background: wait for it rather than open a second driver.
-    let driver = match daemon.driver_when_open(&uri).await {
-        Some(d) => d,
-        // A driver the daemon does not run (a remote daemon): opened now if it answers, else on the first
-        // request, and again whenever the connection dies.
-        None if is_remote(&uri) => {
-            Arc::new(reconnect::Reconnecting::open(&uri, ConnectOptions::default()).await)
-        }
-        None => connect(&uri, &ConnectOptions::default())
-            .await
-            .map_err(|e| format!("wbem_connect_uri {uri}: {e}"))?,
-    };
+    // A qemu URI may still be opening in the background: the registry waits for it rather than open a second
+    // driver. A driver the daemon does not run (a remote daemon) is opened now if it answers, else on the first
+    // request, and again whenever the connection dies.
+    let driver = daemon
+        .registry()
+        .open_reconnecting(&uri)
+        .await
+        .map_err(|e| format!("wbem_connect_uri {uri}: {e}"))?;
     let host = driver
         .get_hostname()
         .await

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, Instrument as _};
 
 use crate::cim::{namespace_eq, CimStatus, Class, Instance, ObjectPath, Repository, Value};
-use crate::driver::Driver;
+use crate::driver::Connection;
 use crate::wbem::cimxml::{
     write_envelope_open, write_imethod_element, write_imethod_list_open, write_ireturn_items,
     write_method_response, Call, CimError, IReturn, IntrinsicOp, MethodReturn, ParamValue,
@@ -91,7 +91,7 @@ struct PullContext {
 /// The operations service: repository, driver, providers, open pull enumerations and reusable answers.
 pub struct Operations {
     repo: Arc<Repository>,
-    driver: Arc<dyn Driver>,
+    driver: Connection,
     providers: Vec<Arc<dyn Provider>>,
     host: String,
     pulls: Mutex<HashMap<String, PullContext>>,
@@ -182,7 +182,7 @@ enum Assoc {
 
 impl Operations {
     /// `host` is what the server puts in the HOST element of full paths.
-    pub fn new(repo: Arc<Repository>, driver: Arc<dyn Driver>, host: &str) -> Operations {
+    pub fn new(repo: Arc<Repository>, driver: Connection, host: &str) -> Operations {
         Operations {
             repo,
             driver,
@@ -1452,9 +1452,10 @@ mod tests {
     #[tokio::test]
     async fn each_request_gets_a_span_with_operation_namespace_class_and_status() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let driver: Arc<dyn Driver> = TestDriver::open(&dir.path().join("test"))
+        let driver = TestDriver::open(&dir.path().join("test"))
             .await
-            .expect("test driver");
+            .expect("test driver")
+            .connection();
         let repo = Arc::new(crate::cim::builtin_repository().expect("repository"));
         let ops = Operations::new(repo, driver, "localhost");
         let captured = Captured::default();

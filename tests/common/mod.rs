@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use virtcim::{ConnectOptions, RpcServer, ServerConfig, UriOpener};
+use virtcim::{ConnectOptions, Registry, RpcServer, ServerConfig};
 
 #[path = "../libvirtd_peer/mod.rs"]
 mod libvirtd_peer;
@@ -34,7 +34,7 @@ impl Server {
             state_dir: Some(dir.path().join("state")),
             read_only: false,
         };
-        let opener = UriOpener::new(options, "test:///default");
+        let opener = Registry::new(options);
         let server = RpcServer::new(Arc::new(opener), config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

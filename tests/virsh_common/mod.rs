@@ -62,7 +62,7 @@ pub fn serve(dir: &std::path::Path) -> (String, String) {
         state_dir: Some(dir.to_path_buf()),
         read_only: false,
     };
-    let opener = virtcim::UriOpener::new(options, "test:///default");
+    let opener = virtcim::Registry::new(options);
     let server = RpcServer::new(Arc::new(opener), ServerConfig::default());
     let rw_path = dir.join("libvirt-sock");
     let ro_path = dir.join("libvirt-sock-ro");

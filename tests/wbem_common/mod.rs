@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
-use virtcim::{CredentialStore, Driver, TestDriver};
+use virtcim::{prelude::*, CredentialStore, TestDriver};
 
 const DAEMON: &str = env!("CARGO_BIN_EXE_virtcimd");
 pub const USER: &str = "wbemuser";
