@@ -5,6 +5,8 @@
 //! - `driver`: the [`Driver`] trait (the API every front end calls) and its implementations: `test` (embedded,
 //!   persistent), `remote` (the native RPC client to a daemon), later `qemu`.
 //! - `model`: domain, network, pool and volume definitions and their XML (pure).
+//! - `xml`: the one capped XML reader (no DTD, no entities, caps on size, depth, elements, attributes, text)
+//!   that `model` and `wbem::cimxml` both read through.
 //! - `uri`: libvirt connection URIs (pure).
 //! - `config`: the daemon configuration (libvirtd.conf keys, strict).
 //! - `daemon`: the daemon's life: state dir lock, drivers, front-end services, signals, clean stop.
@@ -36,6 +38,7 @@ mod rpc;
 mod transport;
 mod uri;
 mod wbem;
+mod xml;
 
 // The public surface: what the binaries (src/bin), the fuzz targets and the integration tests use.
 pub use auth::{CredentialStore, SaslClient, SaslLayer, SaslStep, SaslTransport};

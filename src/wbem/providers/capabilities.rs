@@ -8,7 +8,7 @@ use super::pools::{HostPools, PoolId, PoolKind, NAMESPACE};
 use super::{put, Provider, ProviderCtx};
 use crate::cim::{CimStatus, CimType, Instance, ObjectPath, Value};
 use crate::error::ErrorCode;
-use crate::wbem::ops::OpError;
+use crate::wbem::error::OpError;
 
 pub const ALLOC_CAPS_CLASS: &str = "KVM_AllocationCapabilities";
 pub const VSMC_CLASS: &str = "KVM_VirtualSystemManagementCapabilities";

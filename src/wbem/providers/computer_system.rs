@@ -12,7 +12,7 @@ use crate::driver::{flags, Connection, DomainRef, DomainState};
 use crate::error::ErrorCode;
 use crate::model::DomainDef;
 use crate::wbem::cimxml::MethodReturn;
-use crate::wbem::ops::OpError;
+use crate::wbem::error::OpError;
 
 pub const CS_CLASS: &str = "KVM_ComputerSystem";
 pub const HOST_CLASS: &str = "KVM_HostSystem";

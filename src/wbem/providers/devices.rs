@@ -11,7 +11,7 @@ use super::guest::{load_all_guests, load_guest, split_fq_devid, LoadOptions, Res
 use super::settings::not_found;
 use super::{Provider, ProviderCtx};
 use crate::cim::{Instance, ObjectPath};
-use crate::wbem::ops::OpError;
+use crate::wbem::error::OpError;
 
 /// One device class: the devices of that kind of every defined domain.
 pub struct DeviceProvider {

@@ -15,7 +15,7 @@ use super::paths_of;
 use super::settings::not_found;
 use super::{put, Provider, ProviderCtx};
 use crate::cim::{Instance, ObjectPath, Value};
-use crate::wbem::ops::OpError;
+use crate::wbem::error::OpError;
 
 pub const SYSTEM_DEVICE_CLASS: &str = "KVM_SystemDevice";
 pub const SETTINGS_DEFINE_STATE_CLASS: &str = "KVM_SettingsDefineState";

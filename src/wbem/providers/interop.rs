@@ -12,7 +12,7 @@ use super::profiles::INTEROP_NAMESPACE;
 use super::{put, Provider, ProviderCtx};
 use crate::cim::builtin::NAMESPACES;
 use crate::cim::{CimStatus, CimType, Instance, ObjectPath, Value};
-use crate::wbem::ops::OpError;
+use crate::wbem::error::OpError;
 
 pub const OBJECT_MANAGER_CLASS: &str = "CIM_ObjectManager";
 pub const NAMESPACE_CLASS: &str = "CIM_Namespace";

@@ -11,7 +11,7 @@ use super::paths_of;
 use super::pools::{host_name, host_path, HostPools, PoolId, PoolKind, HOST_CLASS};
 use super::{put, Provider, ProviderCtx};
 use crate::cim::{CimStatus, CimType, Instance, ObjectPath, Value};
-use crate::wbem::ops::OpError;
+use crate::wbem::error::OpError;
 
 pub const INTEROP_NAMESPACE: &str = "root/interop";
 pub const VIRT_NAMESPACE: &str = "root/virt";

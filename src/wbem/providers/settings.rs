@@ -1,5 +1,5 @@
-//! The setting data of each guest: `KVM_VirtualSystemSettingData` (InstanceID "KVM:<domain>") and the eight
-//! RASD classes (InstanceID "<domain>/<device id>"), served from the per-guest model of [`super::guest`].
+//! The setting data of each guest: `KVM_VirtualSystemSettingData` (InstanceID `"KVM:<domain>"`) and the eight
+//! RASD classes (InstanceID `"<domain>/<device id>"`), served from the per-guest model of [`super::guest`].
 
 use std::sync::Arc;
 
@@ -11,7 +11,7 @@ use super::guest::{
 };
 use super::{Provider, ProviderCtx};
 use crate::cim::{CimStatus, Instance, ObjectPath};
-use crate::wbem::ops::OpError;
+use crate::wbem::error::OpError;
 
 pub(crate) fn not_found(path: &ObjectPath) -> OpError {
     OpError::cim(CimStatus::NotFound, format!("no instance {path}"))

@@ -21,7 +21,7 @@ use crate::driver::{flags, Connection, DomainRef};
 use crate::error::ErrorCode;
 use crate::model::{DomainDef, DomainXmlOptions, OsDef};
 use crate::wbem::cimxml::MethodReturn;
-use crate::wbem::ops::OpError;
+use crate::wbem::error::OpError;
 
 pub const VSMS_CLASS: &str = "KVM_VirtualSystemManagementService";
 pub const VSMS_NAME: &str = "Management Service";
