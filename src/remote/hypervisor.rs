@@ -419,7 +419,7 @@ impl imp::hypervisor::Hand for RemoteDriver {
         };
         self.call(P::DomainSetTime, args).await
     }
-    // ---- domain snapshots (lane: snapshots) ----
+    // ---- domain snapshots ----
     async fn domain_snapshot_create_xml(
         &self,
         dom: &DomainRef,
@@ -513,7 +513,7 @@ impl imp::hypervisor::Hand for RemoteDriver {
         let ret: DomainMemoryStatsRet = self.call(P::DomainMemoryStats, args).await?;
         Ok(ret.stats.0)
     }
-    // ---- stats lane ----
+    // ---- statistics ----
     async fn connect_get_all_domain_stats(
         &self,
         doms: &[DomainRef],
@@ -678,7 +678,7 @@ impl imp::hypervisor::Hand for RemoteDriver {
         *slot = Some(sender);
         Ok(receiver)
     }
-    // ---- host interfaces, sysinfo, CPU models (ifaces lane) ----
+    // ---- host interfaces, sysinfo, CPU models ----
     async fn get_sysinfo(&self, flags: u32) -> Result<String> {
         let ret: StringRet = self.call(P::ConnectGetSysinfo, FlagsArgs { flags }).await?;
         Ok(ret.value)
