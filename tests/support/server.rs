@@ -1,10 +1,13 @@
 //! In-process RPC servers on the test's tokio runtime: `test:///default` from its own state dir over TCP on
-//! loopback, a unix socket and a read-only unix socket; and a proxy that answers chosen calls itself.
+//! loopback, a unix socket and a read-only unix socket, or over TLS on loopback with fresh certificates; and a
+//! proxy that answers chosen calls itself.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use virtcim::{ConnectOptions, Registry, RpcServer, ServerConfig};
+use virtcim::{ConnectOptions, Registry, RpcServer, ServerConfig, TlsServer, TlsServerOptions};
+
+use super::pki::Pki;
 
 /// The test driver with its state in `state_dir`, opened per connection as the daemon would.
 pub fn test_opener(state_dir: &Path) -> Registry {
@@ -81,6 +84,52 @@ impl Server {
             unix_path,
             ro_path,
             port,
+            dir,
+        }
+    }
+}
+
+/// One RPC server with its own state behind a TLS listener on 127.0.0.1 (a free port), with a fresh CA, server
+/// and client certificates; clients verify the server and present their certificate (`pkipath=` in [`Self::uri`]).
+pub struct TlsRpcServer {
+    /// Holds the state (`state/`) and the certificates (`server/`, `client/`); removed when the server is dropped.
+    pub dir: tempfile::TempDir,
+    pub pki: Pki,
+    /// `test+tls://127.0.0.1:PORT/default?pkipath=DIR`.
+    pub uri: String,
+    pub port: u16,
+}
+
+impl TlsRpcServer {
+    /// Starts serving on the current tokio runtime; the listener lives as long as the runtime.
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pki = Pki::new(dir.path());
+        let options = TlsServerOptions {
+            key: pki.server_dir.join("serverkey.pem"),
+            cert: pki.server_dir.join("servercert.pem"),
+            ca: pki.server_dir.join("cacert.pem"),
+            crl: None,
+            verify_client: true,
+            allowed_dn_list: None,
+            handshake_timeout: std::time::Duration::from_secs(5),
+            max_handshakes: 20,
+        };
+        let tls = Arc::new(TlsServer::new(options).expect("tls server"));
+        let opener = test_opener(&dir.path().join("state"));
+        let server = RpcServer::new(Arc::new(opener), ServerConfig::default());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind tls");
+        let port = listener.local_addr().expect("local addr").port();
+        tokio::spawn(tls.serve(server, listener));
+        Self {
+            uri: format!(
+                "test+tls://127.0.0.1:{port}/default?pkipath={}",
+                pki.client_dir.display()
+            ),
+            port,
+            pki,
             dir,
         }
     }
