@@ -2011,7 +2011,7 @@ async fn client_keepalive_drops_a_silent_server() {
 }
 
 /// A count query (`nparams` 0) tells how many parameters a family has without looking at the domain, as the test
-/// driver answers in process (and libvirt's test driver answers for memory parameters); through the remote
+/// driver answers in process (and libvirt 9.0's test driver answers for memory and NUMA parameters); through the remote
 /// driver it must answer the same. It does not yet: the remote driver's `domain_get_tunables` and
 /// `domain_get_block_io_tune` (src/remote/hypervisor.rs) always send the protocol's maximum as `nparams`, so the
 /// server runs the full read and refuses a live read of an inactive domain. The server side is right (it answers
