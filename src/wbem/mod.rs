@@ -13,6 +13,8 @@ pub mod query;
 
 #[cfg(test)]
 mod tests_cimxml;
+#[cfg(test)]
+mod tests_robustness;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
