@@ -7,11 +7,14 @@
 //! - `model`: domain, network, pool and volume definitions and their XML (pure).
 //! - `uri`: libvirt connection URIs (pure).
 //! - `config`: the daemon configuration (libvirtd.conf keys, strict).
-//! - `daemon`: the daemon's life: state dir lock, drivers, front-end services, signals, clean stop.
+//! - `daemon`: the daemon's life: state dir lock, drivers, both front ends started from the configuration,
+//!   signals, clean stop.
+//! - `listener`: what every front end accepts connections with: one accept loop (admission, accept errors with
+//!   backoff), connection caps, the shutdown signal and the service set.
 //! - `rpc`: libvirt's native RPC: XDR framing and payloads (sans I/O), dispatch to a driver, the tokio server
-//!   and client.
+//!   and its listeners (unix, TCP, TLS), and the client.
 //! - `transport`: TLS (server and client, libvirt's files and DN list) and the child-process transports (ssh,
-//!   ext) of the client.
+//!   ext) of the client; streams only, no RPC and no daemon configuration.
 //! - `cim`: the CIM object model, class repository and MOF compiler; `wbem`: the CIM-XML codec.
 //! - `cli`: the `virtcim` command-line client, virsh-compatible.
 //!
@@ -26,7 +29,10 @@ mod connect;
 mod daemon;
 mod driver;
 pub mod error;
+mod listener;
 mod model;
+#[cfg(test)]
+mod module_graph;
 mod persist;
 mod rpc;
 mod transport;
@@ -110,6 +116,5 @@ pub mod rpc_wire {
 pub use wbem::providers::guest as cim_guest;
 /// The WBEM server: listeners started from a daemon's configuration, the HTTP service, the operations.
 pub use wbem::{
-    http::BasicAuth, http::HttpLimits, http::WbemServer, ops::Operations, start as start_wbem,
-    WbemListeners,
+    http::BasicAuth, http::HttpLimits, http::WbemServer, ops::Operations, WbemListeners,
 };

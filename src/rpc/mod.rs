@@ -3,7 +3,7 @@
 //! Layers, each pure of I/O: [`xdr`] (strict primitives), [`packet`] (length word + 24-byte header, incremental
 //! frame splitting), [`procedures`] (all 443 procedure numbers and names), [`proto`] (typed payloads of the
 //! procedures we implement), [`dispatch`] (a call in, a reply out, per-connection state); [`server`] is the one
-//! tokio loop around them.
+//! tokio loop around them, and [`listeners`] starts it as a daemon's front end.
 //!
 //! Why hand-written XDR instead of xdrgen + xdr-codec: the payloads must be decoded *strictly* (array caps checked
 //! against the bytes present before allocating, non-zero padding, 0/1 discriminants, no trailing bytes, `char<>`
@@ -17,9 +17,11 @@ pub mod auth;
 pub mod client;
 pub mod dispatch;
 mod dispatch_snapshots;
+pub mod listeners;
 pub mod packet;
 pub mod procedures;
 pub mod proto;
+pub mod proto_consts;
 pub mod proto_ifaces;
 pub mod proto_snapshots;
 pub mod proto_stats;

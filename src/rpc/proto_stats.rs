@@ -2,7 +2,7 @@
 //! statistics, host CPU times, guest addresses, file systems, host name and I/O threads, as
 //! `remote_protocol.x` lays them out, with its array caps.
 
-use super::proto::{CPUMAP_MAX, DOMAIN_LIST_MAX};
+use super::proto_consts::{CPUMAP_MAX, DOMAIN_LIST_MAX};
 use super::xdr::{xdr_struct, Array, Opaque, Reader, Writer, Xdr, XdrError};
 use crate::driver::{
     DomainRef, DomainStatsRecord, FsInfo, GuestInterface, IothreadInfo, IpAddress, NodeCpuStat,

@@ -1,7 +1,7 @@
 //! Payloads of the tunables procedures (memory, blkio, NUMA and scheduler parameters; vCPU and emulator
 //! pinning), mirroring libvirt's `remote_protocol.x`.
 
-use super::proto::{CPUMAPS_MAX, CPUMAP_MAX};
+use super::proto_consts::{CPUMAPS_MAX, CPUMAP_MAX};
 use super::xdr::{xdr_struct, Array, Opaque};
 use crate::driver::{DomainRef, TypedParam};
 
