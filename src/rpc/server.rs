@@ -88,6 +88,8 @@ pub struct RpcServer {
     config: ServerConfig,
     clients: Limit,
     anonymous: Limit,
+    /// Numbers connections in traces, so that two clients from one address or user can be told apart.
+    connections: std::sync::atomic::AtomicU64,
 }
 
 /// What a listener offers its clients: the authentication it demands and whether it is read-only.
@@ -125,6 +127,7 @@ impl RpcServer {
             config,
             clients,
             anonymous,
+            connections: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -327,8 +330,12 @@ impl RpcServer {
     ) where
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
+        let id = self
+            .connections
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let span = tracing::debug_span!(
             "rpc_conn",
+            id,
             peer = %peer,
             transport = transport_name(transport),
             identity = tracing::field::Empty,
