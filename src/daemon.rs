@@ -6,9 +6,10 @@
 //! fires. The daemon itself never reaches into a particular driver.
 
 use crate::config::{Config, ConfigError};
+use crate::connect::{LazyDrivers, Registry};
 use crate::driver::qemu::{QemuDriver, QemuMode};
 use crate::driver::test::TestDriver;
-use crate::driver::Driver;
+use crate::driver::Connection;
 use crate::error::{io_error_text, Error};
 use crate::listener::Services;
 use nix::fcntl::{Flock, FlockArg};
@@ -142,11 +143,13 @@ impl StateLock {
 /// The running daemon: its configuration, its drivers and its services.
 pub struct Daemon {
     config: Config,
-    drivers: Vec<(String, Arc<dyn Driver>)>,
+    drivers: Vec<(String, Connection)>,
     services: Services,
     pid_file: Option<PathBuf>,
     state_lock: Option<StateLock>,
     qemu: Arc<QemuDrivers>,
+    /// URIs to connections for both front ends: the drivers above, and remote ones for `wbem_connect_uri`.
+    registry: Arc<Registry>,
     /// The RPC front end (its threads serve the unix and TCP clients); started with the RPC listeners.
     rpc: Option<crate::rpc::listeners::RpcFrontEnd>,
 }
@@ -159,14 +162,14 @@ impl Daemon {
         info!(state_dir = %config.state_dir.display(), "state directory locked");
 
         let test_dir = config.state_dir.join("test");
-        let test = TestDriver::open(&test_dir)
+        let test = TestDriver::open_connection(&test_dir)
             .await
             .map_err(|source| DaemonError::Driver {
                 uri: TEST_URI.to_string(),
                 source,
             })?;
         info!(uri = TEST_URI, dir = %test_dir.display(), "driver opened");
-        let drivers: Vec<(String, Arc<dyn Driver>)> = vec![(TEST_URI.to_string(), test)];
+        let drivers: Vec<(String, Connection)> = vec![(TEST_URI.to_string(), test)];
         let qemu = Arc::new(QemuDrivers::new(
             &config.state_dir,
             nix::unistd::geteuid().is_root(),
@@ -184,8 +187,13 @@ impl Daemon {
             write_pid_file(path)?;
             info!(path = %path.display(), "pid file written");
         }
+        let registry = Arc::new(Registry::owning(
+            drivers.clone(),
+            Some(Arc::clone(&qemu) as Arc<dyn LazyDrivers>),
+        ));
         Ok(Self {
             config,
+            registry,
             drivers,
             services: Services::new(),
             pid_file: options.pid_file,
@@ -201,28 +209,25 @@ impl Daemon {
 
     /// The driver serving `uri` (as a client names it in CONNECT_OPEN), if this daemon has one.
     /// QEMU drivers count once their background open has finished.
-    pub fn driver(&self, uri: &str) -> Option<Arc<dyn Driver>> {
+    pub fn driver(&self, uri: &str) -> Option<Connection> {
         self.drivers
             .iter()
             .find(|(name, _)| name == uri)
-            .map(|(_, driver)| Arc::clone(driver))
+            .map(|(_, driver)| driver.clone())
             .or_else(|| {
                 let slot = self.qemu.slot(uri)?;
-                slot.opened().map(|driver| driver as Arc<dyn Driver>)
+                slot.opened().map(|driver| driver.connection())
             })
     }
 
     /// Like [`Daemon::driver`], but waits for a QEMU driver's open (for front ends started right after start,
     /// such as WBEM with `wbem_connect_uri = "qemu:///system"`).
-    pub async fn driver_when_open(&self, uri: &str) -> Option<Arc<dyn Driver>> {
+    pub async fn driver_when_open(&self, uri: &str) -> Option<Connection> {
         if let Some(driver) = self.driver(uri) {
             return Some(driver);
         }
         let slot = self.qemu.slot(uri)?;
-        slot.get()
-            .await
-            .ok()
-            .map(|driver| driver as Arc<dyn Driver>)
+        slot.get().await.ok().map(|driver| driver.connection())
     }
 
     /// The URIs of the drivers this daemon serves (QEMU ones whether or not their open has finished yet).
@@ -232,6 +237,11 @@ impl Daemon {
             .map(|(uri, _)| uri.clone())
             .chain(self.qemu.slots.iter().map(|slot| slot.uri.to_string()))
             .collect()
+    }
+
+    /// The registry both front ends open connections from.
+    pub fn registry(&self) -> Arc<Registry> {
+        Arc::clone(&self.registry)
     }
 
     /// The driver the WBEM providers use: `wbem_connect_uri`, else the daemon's default (`test:///default`).
@@ -295,7 +305,7 @@ impl Daemon {
     pub async fn stop(mut self) {
         self.services.stop(SERVICE_STOP_TIMEOUT).await;
         // QEMU drivers: waits for an open still under way; their guests keep running for the next daemon.
-        let mut qemu: Vec<(String, Arc<dyn Driver>)> = Vec::new();
+        let mut qemu: Vec<(String, Connection)> = Vec::new();
         for slot in &self.qemu.slots {
             if let Some(driver) = slot.take().await {
                 qemu.push((slot.uri.to_string(), driver));
@@ -444,12 +454,12 @@ impl QemuSlot {
     }
 
     /// Removes the driver for closing, after any open under way.
-    async fn take(&self) -> Option<Arc<dyn Driver>> {
+    async fn take(&self) -> Option<Connection> {
         self.driver
             .lock()
             .await
             .take()
-            .map(|driver| driver as Arc<dyn Driver>)
+            .map(|driver| driver.connection())
     }
 }
 
@@ -481,11 +491,14 @@ impl QemuDrivers {
     fn slot(&self, uri: &str) -> Option<&Arc<QemuSlot>> {
         self.slots.iter().find(|slot| slot.uri == uri)
     }
+}
 
+#[async_trait::async_trait]
+impl LazyDrivers for QemuDrivers {
     /// CONNECT_OPEN of a canonical qemu URI; `None` when `uri` is not one.
-    async fn open(&self, uri: &str) -> Option<crate::error::Result<Arc<dyn Driver>>> {
+    async fn open(&self, uri: &str) -> Option<crate::error::Result<Connection>> {
         if let Some(slot) = self.slot(uri) {
-            return Some(slot.get().await.map(|driver| driver as Arc<dyn Driver>));
+            return Some(slot.get().await.map(|driver| driver.connection()));
         }
         if uri == QEMU_SYSTEM_URI && !self.privileged {
             // libvirt's answer from an unprivileged daemon.
@@ -500,70 +513,6 @@ impl QemuDrivers {
 
 // ---------------------------------------------------------------------------------------------------------------
 // The native RPC front end: listeners from the configuration, CONNECT_OPEN names to the daemon's own drivers.
-
-/// Resolves CONNECT_OPEN names to the drivers this daemon owns; it never opens a new driver per client.
-pub struct DaemonOpener {
-    drivers: Vec<(String, Arc<dyn Driver>)>,
-    qemu: Option<Arc<QemuDrivers>>,
-}
-
-impl DaemonOpener {
-    pub fn new(drivers: Vec<(String, Arc<dyn Driver>)>) -> Self {
-        Self {
-            drivers,
-            qemu: None,
-        }
-    }
-
-    /// Also serves the daemon's QEMU drivers.
-    fn with_qemu(mut self, qemu: Arc<QemuDrivers>) -> Self {
-        self.qemu = Some(qemu);
-        self
-    }
-}
-
-#[async_trait::async_trait]
-impl crate::rpc::DriverOpener for DaemonOpener {
-    async fn open(
-        &self,
-        name: Option<&str>,
-        _read_only: bool,
-    ) -> crate::error::Result<Arc<dyn Driver>> {
-        // Read-only is enforced per client by the dispatcher; the shared driver stays read-write.
-        let Some(name) = name else {
-            // No name: libvirtd probes its drivers; ours answers with its default one.
-            return self
-                .drivers
-                .first()
-                .map(|(_, driver)| Arc::clone(driver))
-                .ok_or_else(|| Error::no_driver("<null>"));
-        };
-        // The name a client sends has no transport or host left ("test:///default"); query parameters do not
-        // select a different driver.
-        let canonical = match crate::uri::Uri::parse(name) {
-            Ok(uri) if uri.explicit_transport.is_none() && uri.host.is_none() => {
-                format!("{}://{}", uri.driver, uri.path)
-            }
-            _ => return Err(Error::no_driver(name)),
-        };
-        if let Some((_, driver)) = self.drivers.iter().find(|(uri, _)| *uri == canonical) {
-            return Ok(Arc::clone(driver));
-        }
-        if let Some(qemu) = &self.qemu {
-            if let Some(opened) = qemu.open(&canonical).await {
-                return opened;
-            }
-        }
-        match canonical.as_str() {
-            // An opener without the daemon's QEMU drivers: libvirt's answer for a driver that is not loaded.
-            QEMU_SYSTEM_URI | QEMU_SESSION_URI => Err(Error::no_driver(&canonical)),
-            _ => Err(Error::no_driver(name)),
-        }
-    }
-
-    /// Drivers are the daemon's, shared by every client: a client leaving closes nothing.
-    async fn release(&self, _driver: Arc<dyn Driver>) {}
-}
 
 impl Daemon {
     /// Starts both front ends the configuration asks for, the same way: settings derived from the configuration,
@@ -580,8 +529,7 @@ impl Daemon {
     /// or socket is an error here, not later.
     pub async fn start_rpc(&mut self) -> Result<(), DaemonError> {
         let settings = self.rpc_settings()?;
-        let opener =
-            Arc::new(DaemonOpener::new(self.drivers.clone()).with_qemu(Arc::clone(&self.qemu)));
+        let opener = Arc::clone(&self.registry);
         let rpc = crate::rpc::listeners::start(settings, opener, &mut self.services)
             .await
             .map_err(DaemonError::Rpc)?;
@@ -625,25 +573,15 @@ impl Daemon {
             .map_err(DaemonError::Wbem)
     }
 
-    /// The driver the WBEM providers use: one this daemon serves, else a connection to another daemon.
-    async fn wbem_driver(&self) -> Result<Arc<dyn Driver>, String> {
+    /// The connection the WBEM providers use. A qemu URI may still be opening in the background: the registry
+    /// waits for it rather than open a second driver. A driver the daemon does not run (a remote daemon) is
+    /// opened now if it answers, else on the first request, and again whenever the connection dies.
+    async fn wbem_driver(&self) -> Result<Connection, String> {
         let uri = self.wbem_driver_uri().to_owned();
-        // A qemu URI may still be opening in the background: wait for it rather than open a second driver.
-        Ok(match self.driver_when_open(&uri).await {
-            Some(driver) => driver,
-            // A driver the daemon does not run (a remote daemon): opened now if it answers, else on the first
-            // request, and again whenever the connection dies.
-            None if crate::wbem::is_remote(&uri) => Arc::new(
-                crate::wbem::reconnect::Reconnecting::open(
-                    &uri,
-                    crate::connect::ConnectOptions::default(),
-                )
-                .await,
-            ),
-            None => crate::connect::connect(&uri, &crate::connect::ConnectOptions::default())
-                .await
-                .map_err(|e| format!("wbem_connect_uri {uri}: {e}"))?,
-        })
+        self.registry
+            .open_reconnecting(&uri)
+            .await
+            .map_err(|e| format!("wbem_connect_uri {uri}: {e}"))
     }
 
     /// The RPC front end's settings, from the configuration (the SASL users file is read here).

@@ -34,6 +34,7 @@ mod model;
 #[cfg(test)]
 mod module_graph;
 mod persist;
+mod remote;
 mod rpc;
 mod transport;
 mod uri;
@@ -56,18 +57,19 @@ pub use cim::{
 };
 pub use cli::run as cli_main;
 pub use config::{AuthMode, Config, ConfigError, TlsFiles, WbemAuth};
-pub use connect::{connect, default_state_dir, ConnectOptions};
+pub use connect::{connect, default_state_dir, ConnectOptions, Registry};
 pub use daemon::{default_config_path, Daemon, DaemonError, DaemonOptions, Shutdown, TEST_URI};
 /// The QEMU driver, its pure command-line builder (`build_argv`, golden-tested) and its QMP codec and client.
 pub use driver::qemu::{command as qemu_command, qmp as qemu_qmp, QemuDriver, QemuMode};
-pub use driver::remote::{default_socket_path, RemoteDriver, RemoteOptions};
 pub use driver::test::TestDriver;
 pub use driver::TunableKind;
 pub use driver::{
-    event, flags, pool_state, reason, vol_type, DomainEvent, DomainInfo, DomainRef, DomainState,
-    Driver, InterfaceRef, MemoryStat, NetworkRef, NodeCpuMap, NodeInfo, PoolInfo, PoolRef,
+    event, flags, pool_state, reason, vol_type, Connection, DomainEvent, DomainInfo, DomainRef,
+    DomainState, HypervisorDriver, InterfaceDriver, InterfaceRef, MemoryStat, NetworkDriver,
+    NetworkRef, NodeCpuMap, NodeDeviceDriver, NodeInfo, PoolInfo, PoolRef, StorageDriver,
     TypedParam, TypedValue, VcpuInfo, VolumeInfo, VolumeRef,
 };
+pub use remote::{default_socket_path, RemoteDriver, RemoteOptions};
 // stats lane
 pub use driver::{
     BlockInfo, BlockStats, DomainStatsRecord, FsInfo, GuestInterface, InterfaceStats, IothreadInfo,
@@ -94,7 +96,7 @@ pub use rpc::{
     allowed_read_only, encode_frame, error_frame, error_to_wire, Call, ConnectionState,
     DispatchOutcome, Dispatcher, DriverJob, DriverOpener, EventCallback, FrameDecoder, FrameError,
     Header, Message, MessageType, Procedure, RemoteError, Reply, Route, RpcServer, ServerConfig,
-    Status, UriOpener, Xdr, XdrError,
+    Status, Xdr, XdrError,
 };
 pub use transport::command::CommandStream;
 pub use transport::tls::{

@@ -17,12 +17,6 @@ use std::path::{Path, PathBuf};
 /// An entry that no longer matches a cycle fails the check too, so the list only ever shrinks: delete the entry
 /// together with the last reference that made the cycle.
 const ALLOWED_CYCLES: &[(&str, &[&str])] = &[
-    // `driver::remote` is built on `rpc::client`, while the wire payloads in `rpc::proto` are written over the
-    // driver's types (`DomainRef`, `TypedParam`, ...); goes away when the wire types move below both.
-    ("crate", &["driver", "rpc"]),
-    // `rpc::server::UriOpener` opens drivers through `connect`, which opens `driver::remote`, which is built on
-    // `rpc::client`; goes away with the URI registry that replaces `UriOpener`.
-    ("crate", &["connect", "driver", "rpc"]),
     // The providers build `ops::OpError` and `ops` calls the providers; goes away when the WBEM error type moves
     // below both.
     ("crate::wbem", &["ops", "providers"]),

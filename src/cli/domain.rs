@@ -3,7 +3,7 @@
 use super::format::{field, parse_scaled, state_reason, yes_no};
 use super::spec::Parsed;
 use super::{read_file, CmdResult, Failure, Session};
-use crate::driver::{flags, DomainRef, Driver};
+use crate::driver::{flags, Connection, DomainRef};
 use crate::error::{Error, ErrorCode, ErrorDomain};
 use uuid::Uuid;
 
@@ -30,7 +30,7 @@ pub(super) fn parse_uuid(text: &str) -> Option<Uuid> {
     }
 }
 
-async fn lookup(driver: &dyn Driver, text: &str, by: By) -> Result<DomainRef, Failure> {
+async fn lookup(driver: &Connection, text: &str, by: By) -> Result<DomainRef, Failure> {
     if by.id {
         if let Some(id) = text.parse::<i32>().ok().filter(|id| *id >= 0) {
             if let Ok(dom) = driver.domain_lookup_by_id(id).await {
@@ -55,7 +55,7 @@ async fn lookup(driver: &dyn Driver, text: &str, by: By) -> Result<DomainRef, Fa
 }
 
 async fn domain_arg(s: &Session, p: &Parsed, by: By) -> Result<DomainRef, Failure> {
-    lookup(s.driver.as_ref(), p.required("domain"), by).await
+    lookup(&s.driver, p.required("domain"), by).await
 }
 
 /// virsh's order: running domains by id, then inactive ones by name (case-insensitive).

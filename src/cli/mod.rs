@@ -19,11 +19,10 @@ mod storage;
 mod tests;
 
 use crate::connect::{connect, ConnectOptions};
-use crate::driver::Driver;
+use crate::driver::Connection;
 use crate::error::Error;
 use spec::Parsed;
 use std::io::Write;
-use std::sync::Arc;
 
 /// The URI used when neither `-c` nor the environment names one.
 const FALLBACK_URI: &str = "test:///default";
@@ -57,7 +56,7 @@ pub(crate) type CmdResult = Result<(), Failure>;
 
 /// What every command gets: the open driver, the URI it was opened with and the output being built.
 pub(crate) struct Session {
-    pub driver: Arc<dyn Driver>,
+    pub driver: Connection,
     pub uri: String,
     pub out: String,
     /// `-q`: tables lose their header.
@@ -240,7 +239,7 @@ pub fn run(args: Vec<String>) -> i32 {
 async fn run_all(global: Global, commands: Vec<Parsed>) -> i32 {
     let trailer = if global.quiet { "" } else { "\n" };
     let uri = global.uri.clone().unwrap_or_else(default_uri);
-    let mut driver: Option<Arc<dyn Driver>> = None;
+    let mut driver: Option<Connection> = None;
     let mut code = 0;
     for parsed in &commands {
         if parsed.help || parsed.command.name == "help" {
@@ -304,12 +303,7 @@ struct Outcome {
 }
 
 /// Runs a parsed command on an open driver. The blank line virsh prints after a command is left to the caller.
-async fn run_command(
-    driver: Arc<dyn Driver>,
-    uri: String,
-    parsed: &Parsed,
-    quiet: bool,
-) -> Outcome {
+async fn run_command(driver: Connection, uri: String, parsed: &Parsed, quiet: bool) -> Outcome {
     let mut session = Session {
         driver,
         uri,

@@ -5,7 +5,7 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use nix::sys::termios::{self, LocalFlags, SetArg};
 
-use crate::driver::remote::{set_credential_prompt, CredentialRequest};
+use crate::remote::{set_credential_prompt, CredentialRequest};
 
 /// Registers the terminal prompt for remote connections, when stdin and stderr are a terminal.
 pub(crate) fn install_terminal_prompt() {

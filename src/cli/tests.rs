@@ -1,9 +1,9 @@
 //! The CLI against a small in-memory driver: argument resolution, output layout and error lines, without disk.
 
 use super::{run_command, spec, Outcome};
-use crate::driver::read_only::ReadOnly;
 use crate::driver::{
-    pool_state, DomainInfo, DomainRef, DomainState, Driver, NetworkRef, PoolInfo, PoolRef,
+    pool_state, Connection, DomainInfo, DomainRef, DomainState, HypervisorDriver, NetworkDriver,
+    NetworkRef, PoolInfo, PoolRef, StorageDriver,
 };
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 use async_trait::async_trait;
@@ -39,7 +39,7 @@ fn no_domain() -> Error {
 }
 
 #[async_trait]
-impl Driver for Fake {
+impl HypervisorDriver for Fake {
     async fn list_all_domains(&self, _flags: u32) -> Result<Vec<DomainRef>> {
         Ok(vec![self.dom()])
     }
@@ -109,6 +109,10 @@ impl Driver for Fake {
         *state = DomainState::Paused;
         Ok(())
     }
+}
+
+#[async_trait]
+impl NetworkDriver for Fake {
     async fn network_lookup_by_name(&self, name: &str) -> Result<NetworkRef> {
         Err(Error::with_detail(
             ErrorCode::NO_NETWORK,
@@ -116,6 +120,10 @@ impl Driver for Fake {
             format!("no network with matching name '{name}'"),
         ))
     }
+}
+
+#[async_trait]
+impl StorageDriver for Fake {
     async fn list_all_storage_pools(&self, _flags: u32) -> Result<Vec<PoolRef>> {
         Ok(vec![PoolRef {
             name: "default-pool".to_string(),
@@ -138,13 +146,18 @@ impl Driver for Fake {
     }
 }
 
-fn fake() -> Arc<dyn Driver> {
-    Arc::new(Fake {
+fn fake() -> Connection {
+    let fake = Arc::new(Fake {
         state: Mutex::new(DomainState::Running),
-    })
+    });
+    Connection::builder()
+        .hypervisor(fake.clone())
+        .network(fake.clone())
+        .storage(fake)
+        .build()
 }
 
-async fn run_on(driver: &Arc<dyn Driver>, words: &[&str]) -> Outcome {
+async fn run_on(driver: &Connection, words: &[&str]) -> Outcome {
     let (name, rest) = words.split_first().expect("a command");
     let command = spec::find(name).expect("known command");
     let args: Vec<String> = rest.iter().map(|w| w.to_string()).collect();
@@ -227,7 +240,7 @@ async fn failures_print_virsh_error_lines() {
 
 #[tokio::test]
 async fn read_only_connections_refuse_changes() {
-    let driver: Arc<dyn Driver> = Arc::new(ReadOnly::new(fake()));
+    let driver = fake().read_only();
     let out = run_on(&driver, &["suspend", "test"]).await;
     assert_eq!(
         out.stderr,

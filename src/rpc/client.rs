@@ -26,7 +26,7 @@ use super::packet::{
     KEEPALIVE_PONG, KEEPALIVE_PROGRAM, KEEPALIVE_VERSION, REMOTE_PROGRAM, REMOTE_VERSION,
 };
 use super::procedures::Procedure;
-use super::proto::RemoteError;
+use super::proto::{Proc, RemoteError};
 use super::xdr::Xdr;
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 
@@ -345,8 +345,12 @@ impl RpcClient {
         }
     }
 
-    /// A typed call of the REMOTE program.
-    pub async fn call<A: Xdr, R: Xdr>(&self, proc_: Procedure, args: &A) -> Result<R> {
+    /// A call of the REMOTE program: `proc_`'s declaration fixes both the argument and the reply type.
+    pub async fn call<P: Proc>(&self, _proc: P, args: &P::Args) -> Result<P::Ret> {
+        self.call_untyped(P::PROCEDURE, args).await
+    }
+
+    async fn call_untyped<A: Xdr, R: Xdr>(&self, proc_: Procedure, args: &A) -> Result<R> {
         let payload = self
             .call_raw(
                 REMOTE_PROGRAM,
@@ -424,7 +428,9 @@ impl RpcClient {
         if self.shared.is_dead() {
             return Ok(());
         }
-        let result = self.call::<(), ()>(Procedure::ConnectClose, &()).await;
+        let result = self
+            .call_untyped::<(), ()>(Procedure::ConnectClose, &())
+            .await;
         let mut finished = self.shared.finished.subscribe();
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, finished.wait_for(|done| *done)).await;
         self.shared.die(ClientError::Closed);
@@ -520,7 +526,7 @@ async fn write_loop<W>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rpc::proto::{IntArgs, IntRet};
+    use crate::rpc::proto::{procs, IntArgs, IntRet};
     use tokio::io::DuplexStream;
 
     /// Reads one frame from the fake server's end.
@@ -540,10 +546,7 @@ mod tests {
             let client = client.clone();
             tokio::spawn(async move {
                 client
-                    .call::<IntArgs, IntRet>(
-                        Procedure::ConnectSupportsFeature,
-                        &IntArgs { value: 10 },
-                    )
+                    .call(procs::ConnectSupportsFeature, &IntArgs { value: 10 })
                     .await
             })
         };
@@ -552,10 +555,7 @@ mod tests {
             let client = client.clone();
             tokio::spawn(async move {
                 client
-                    .call::<IntArgs, IntRet>(
-                        Procedure::ConnectSupportsFeature,
-                        &IntArgs { value: 14 },
-                    )
+                    .call(procs::ConnectSupportsFeature, &IntArgs { value: 14 })
                     .await
             })
         };
@@ -576,11 +576,7 @@ mod tests {
     async fn error_replies_keep_code_domain_and_message() {
         let (ours, mut server) = tokio::io::duplex(4096);
         let client = RpcClient::new(ours);
-        let call = tokio::spawn(async move {
-            client
-                .call::<(), ()>(Procedure::ConnectGetHostname, &())
-                .await
-        });
+        let call = tokio::spawn(async move { client.call(procs::ConnectGetHostname, &()).await });
         let message = read_frame(&mut server).await;
         let err = Error::new(ErrorCode::NO_DOMAIN, ErrorDomain::TEST, "Domain not found");
         let payload = crate::rpc::error_to_wire(&err).to_bytes();
@@ -630,14 +626,14 @@ mod tests {
         let client = Arc::new(RpcClient::new(ours));
         let pending = {
             let client = client.clone();
-            tokio::spawn(async move { client.call::<(), ()>(Procedure::ConnectGetType, &()).await })
+            tokio::spawn(async move { client.call(procs::ConnectGetType, &()).await })
         };
         read_frame(&mut server).await;
         drop(server);
         let err = pending.await.unwrap().unwrap_err();
         assert_eq!(err.code, ErrorCode::SYSTEM_ERROR);
         assert!(err.message.contains("End of file"), "{}", err.message);
-        let later = client.call::<(), ()>(Procedure::ConnectGetType, &()).await;
+        let later = client.call(procs::ConnectGetType, &()).await;
         assert_eq!(later.unwrap_err(), err);
         assert!(!client.is_alive());
     }
@@ -646,10 +642,7 @@ mod tests {
     async fn mismatched_replies_are_protocol_errors() {
         let (ours, mut server) = tokio::io::duplex(4096);
         let client = RpcClient::new(ours);
-        let call =
-            tokio::spawn(
-                async move { client.call::<(), ()>(Procedure::ConnectGetType, &()).await },
-            );
+        let call = tokio::spawn(async move { client.call(procs::ConnectGetType, &()).await });
         let message = read_frame(&mut server).await;
         let mut wrong = message.header.reply(Status::Ok);
         wrong.proc_ = 4;
@@ -668,10 +661,7 @@ mod tests {
             assert_eq!(ping.header.proc_, KEEPALIVE_PING);
         }
         tokio::time::sleep(Duration::from_millis(150)).await;
-        let err = client
-            .call::<(), ()>(Procedure::ConnectGetType, &())
-            .await
-            .unwrap_err();
+        let err = client.call(procs::ConnectGetType, &()).await.unwrap_err();
         assert!(err.message.contains("keepalive timeout"), "{}", err.message);
     }
 
@@ -712,7 +702,7 @@ mod tests {
         // Before the layer: plain frames.
         let plain = {
             let client = client.clone();
-            tokio::spawn(async move { client.call::<(), ()>(Procedure::ConnectGetType, &()).await })
+            tokio::spawn(async move { client.call(procs::ConnectRegisterCloseCallback, &()).await })
         };
         let first = read_frame(&mut server).await;
         server
@@ -726,10 +716,7 @@ mod tests {
             let client = client.clone();
             tokio::spawn(async move {
                 client
-                    .call::<IntArgs, IntRet>(
-                        Procedure::ConnectSupportsFeature,
-                        &IntArgs { value: 10 },
-                    )
+                    .call(procs::ConnectSupportsFeature, &IntArgs { value: 10 })
                     .await
             })
         };
@@ -761,10 +748,7 @@ mod tests {
 
         // Undecodable input kills the connection with the layer's reason.
         server.write_all(&[0, 0, 0, 0]).await.unwrap();
-        let err = client
-            .call::<(), ()>(Procedure::ConnectGetType, &())
-            .await
-            .unwrap_err();
+        let err = client.call(procs::ConnectGetType, &()).await.unwrap_err();
         assert!(
             err.message
                 .contains("SASL security layer cannot decode data: empty chunk"),
@@ -789,10 +773,7 @@ mod tests {
             .unwrap();
         drop(server);
         closer.await.unwrap().unwrap();
-        let err = client
-            .call::<(), ()>(Procedure::ConnectGetType, &())
-            .await
-            .unwrap_err();
+        let err = client.call(procs::ConnectGetType, &()).await.unwrap_err();
         assert!(err.message.contains("End of file") || err.message.contains("closed"));
     }
 }

@@ -17,8 +17,10 @@ use super::packet::{
 use super::procedures::Procedure;
 use super::proto::{self, auth_type, feature, Call, RemoteError, Reply};
 use super::proto_tunables;
+use super::values::WrapReply;
+use super::xdr::Parts;
 use super::xdr::{Array, CharArray, FixedChars, Opaque, Xdr};
-use crate::driver::{flags, DomainEvent, DomainRef, Driver, TunableKind};
+use crate::driver::{flags, Access, Connection, DomainEvent, DomainRef, TunableKind};
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 
 /// `virErrorLevel` ERROR.
@@ -32,11 +34,11 @@ const EVENT_ID_LIFECYCLE: i32 = 0;
 #[async_trait]
 pub trait DriverOpener: Send + Sync {
     /// `name` is the URI the client sent (`None` or empty: the daemon's default); `read_only` is already final.
-    async fn open(&self, name: Option<&str>, read_only: bool) -> Result<Arc<dyn Driver>>;
+    async fn open(&self, name: Option<&str>, read_only: bool) -> Result<Connection>;
 
     /// A connection is done with a driver `open` gave it (CONNECT_CLOSE or the connection ended). The default
     /// closes it, for per-connection drivers; an opener that shares drivers among clients keeps them open.
-    async fn release(&self, driver: Arc<dyn Driver>) {
+    async fn release(&self, driver: Connection) {
         let _ = driver.close().await;
     }
 }
@@ -56,7 +58,7 @@ pub struct ConnectionState {
     pub authenticated: bool,
     /// Forced by the read-only socket or asked for by CONNECT_OPEN.
     pub read_only: bool,
-    pub driver: Option<Arc<dyn Driver>>,
+    pub driver: Option<Connection>,
     /// The client probed feature 10: the server should send keepalive PINGs.
     pub keepalive: bool,
     pub callbacks: BTreeMap<i32, EventCallback>,
@@ -158,7 +160,7 @@ impl DispatchOutcome {
 /// A call that needs only the driver; run it anywhere, in any order with others.
 pub struct DriverJob {
     header: Header,
-    driver: Arc<dyn Driver>,
+    driver: Connection,
     call: Call,
 }
 
@@ -175,7 +177,7 @@ impl DriverJob {
         } = self;
         let result = match driver.home_runtime() {
             Some(home) if !is_current_runtime(&home) => home
-                .spawn(async move { call_driver(driver.as_ref(), call).await })
+                .spawn(async move { call_driver(&driver, call).await })
                 .await
                 .unwrap_or_else(|err| {
                     Err(Error::internal(
@@ -183,7 +185,7 @@ impl DriverJob {
                         format!("the driver call did not finish: {err}"),
                     ))
                 }),
-            _ => call_driver(driver.as_ref(), call).await,
+            _ => call_driver(&driver, call).await,
         };
         DispatchOutcome::reply(reply_frame(&header, result))
     }
@@ -250,7 +252,7 @@ impl RemoteError {
 
 /// A scheduler-parameters answer cut to the `nparams` the caller has room for (at most the protocol's cap).
 async fn scheduler_parameters(
-    driver: &dyn Driver,
+    driver: &Connection,
     dom: &DomainRef,
     nparams: i32,
     flags: u32,
@@ -281,7 +283,7 @@ fn typed_param_room(nparams: i32, cap: u32) -> Result<usize> {
 /// Tunables lane: a typed-parameter read as libvirtd answers it — the full count when asked for 0 parameters,
 /// else at most `nparams` of them, string-typed ones only for a caller that said it takes strings.
 async fn tunables_get(
-    driver: &dyn Driver,
+    driver: &Connection,
     args: proto_tunables::TunablesGetArgs,
     kind: crate::driver::TunableKind,
 ) -> Result<proto_tunables::TunablesGetRet> {
@@ -378,148 +380,16 @@ fn is_auth_procedure(proc_: Procedure) -> bool {
     )
 }
 
-/// The read-only allow-list: procedures that only read state. Anything not listed is denied with code 29 on a
-/// read-only connection. Procedures without a codec here are judged by their name (a get/list/lookup that is
-/// not a secret's value), which only decides between code 29 and code 3.
+/// The read-only gate: a procedure this crate decodes is allowed read-only when the driver method it calls reads
+/// (the access class declared with the method, the same rule the read-only connection view applies). Procedures
+/// without a codec here are judged by their name (a get/list/lookup that is not a secret's value), which only
+/// decides between code 29 and code 3.
 pub fn allowed_read_only(proc_: Procedure) -> bool {
-    use Procedure as P;
+    if let Some(access) = declared_access(proc_) {
+        return access == Access::Read;
+    }
     if proto::has_codec(proc_) {
-        return matches!(
-            proc_,
-            P::ConnectOpen
-                | P::ConnectClose
-                | P::ConnectGetType
-                | P::ConnectGetVersion
-                | P::ConnectGetLibVersion
-                | P::ConnectGetHostname
-                | P::ConnectGetUri
-                | P::ConnectGetCapabilities
-                | P::ConnectSupportsFeature
-                | P::ConnectIsSecure
-                | P::ConnectRegisterCloseCallback
-                | P::ConnectUnregisterCloseCallback
-                | P::NodeGetInfo
-                | P::NodeGetSecurityModel
-                | P::NodeGetCpuMap
-                | P::NodeGetFreeMemory
-                | P::NodeGetCellsFreeMemory
-                | P::ConnectGetMaxVcpus
-                | P::AuthList
-                | P::AuthSaslInit
-                | P::AuthSaslStart
-                | P::AuthSaslStep
-                | P::AuthPolkit
-                | P::ConnectListAllDomains
-                | P::ConnectNumOfDomains
-                | P::ConnectListDomains
-                | P::ConnectNumOfDefinedDomains
-                | P::ConnectListDefinedDomains
-                | P::DomainLookupById
-                | P::DomainLookupByName
-                | P::DomainLookupByUuid
-                | P::DomainGetInfo
-                | P::DomainGetState
-                | P::DomainGetXmlDesc
-                | P::DomainGetOsType
-                | P::DomainGetAutostart
-                | P::DomainIsActive
-                | P::DomainIsPersistent
-                | P::DomainIsUpdated
-                | P::DomainHasManagedSaveImage
-                | P::DomainSnapshotNum
-                // domain snapshots (lane: snapshots)
-                | P::DomainSnapshotGetXmlDesc
-                | P::DomainSnapshotListNames
-                | P::DomainSnapshotLookupByName
-                | P::DomainHasCurrentSnapshot
-                | P::DomainSnapshotCurrent
-                | P::DomainSnapshotGetParent
-                | P::DomainSnapshotNumChildren
-                | P::DomainSnapshotListChildrenNames
-                | P::DomainListAllSnapshots
-                | P::DomainSnapshotListAllChildren
-                | P::DomainSnapshotIsCurrent
-                | P::DomainSnapshotHasMetadata
-                | P::DomainGetSecurityLabel
-                | P::DomainGetMessages
-                | P::DomainGetMaxMemory
-                | P::DomainGetVcpusFlags
-                | P::DomainGetMaxVcpus
-                | P::DomainGetVcpus
-                | P::DomainGetVcpuPinInfo
-                | P::DomainMemoryStats
-                | P::DomainGetSchedulerType
-                | P::DomainGetSchedulerParameters
-                | P::DomainGetSchedulerParametersFlags
-                // stats lane
-                | P::ConnectGetAllDomainStats
-                | P::DomainBlockStats
-                | P::DomainBlockStatsFlags
-                | P::DomainInterfaceStats
-                | P::DomainGetBlockInfo
-                | P::NodeGetCpuStats
-                | P::DomainInterfaceAddresses
-                | P::DomainGetFsinfo
-                | P::DomainGetHostname
-                | P::DomainGetIothreadInfo
-                | P::DomainGetMemoryParameters
-                | P::DomainGetBlkioParameters
-                | P::DomainGetNumaParameters
-                | P::DomainGetEmulatorPinInfo
-                | P::DomainGetPerfEvents
-                | P::DomainGetBlockIoTune
-                | P::ConnectDomainEventRegisterAny
-                | P::ConnectDomainEventDeregisterAny
-                | P::ConnectDomainEventCallbackRegisterAny
-                | P::ConnectDomainEventCallbackDeregisterAny
-                | P::ConnectListAllNetworks
-                | P::ConnectNumOfNetworks
-                | P::ConnectListNetworks
-                | P::ConnectNumOfDefinedNetworks
-                | P::ConnectListDefinedNetworks
-                | P::NetworkLookupByName
-                | P::NetworkLookupByUuid
-                | P::NetworkGetXmlDesc
-                | P::NetworkGetBridgeName
-                | P::NetworkGetAutostart
-                | P::NetworkIsActive
-                | P::NetworkIsPersistent
-                | P::ConnectListAllStoragePools
-                | P::ConnectNumOfStoragePools
-                | P::ConnectListStoragePools
-                | P::ConnectNumOfDefinedStoragePools
-                | P::ConnectListDefinedStoragePools
-                | P::StoragePoolLookupByName
-                | P::StoragePoolLookupByUuid
-                | P::StoragePoolLookupByVolume
-                | P::StoragePoolGetInfo
-                | P::StoragePoolGetXmlDesc
-                | P::StoragePoolGetAutostart
-                | P::StoragePoolIsActive
-                | P::StoragePoolIsPersistent
-                | P::StoragePoolNumOfVolumes
-                | P::StoragePoolListVolumes
-                | P::StoragePoolListAllVolumes
-                | P::StorageVolLookupByName
-                | P::StorageVolLookupByKey
-                | P::StorageVolLookupByPath
-                | P::StorageVolGetInfo
-                | P::StorageVolGetPath
-                | P::StorageVolGetXmlDesc
-                // ifaces lane
-                | P::ConnectGetSysinfo
-                | P::ConnectGetCpuModelNames
-                | P::ConnectListAllInterfaces
-                | P::ConnectNumOfInterfaces
-                | P::ConnectListInterfaces
-                | P::ConnectNumOfDefinedInterfaces
-                | P::ConnectListDefinedInterfaces
-                | P::InterfaceLookupByName
-                | P::InterfaceLookupByMacString
-                | P::InterfaceGetXmlDesc
-                | P::InterfaceIsActive
-                | P::ConnectListAllNodeDevices
-        );
+        return false;
     }
     let Some(name) = proc_.name() else {
         return false;
@@ -554,7 +424,7 @@ impl Dispatcher {
     }
 
     /// Hands a connection's driver back to the opener.
-    pub async fn release(&self, driver: Arc<dyn Driver>) {
+    pub async fn release(&self, driver: Connection) {
         self.opener.release(driver).await;
     }
 
@@ -677,15 +547,6 @@ impl Dispatcher {
         if state.read_only {
             if !allowed_read_only(proc_) {
                 return fail(Error::read_only(&api_of(proc_)));
-            }
-            if let Call::DomainGetXmlDesc(args) = &call {
-                if args.flags & (flags::XML_SECURE | flags::XML_MIGRATABLE) != 0 {
-                    return fail(Error::with_detail(
-                        ErrorCode::OPERATION_DENIED,
-                        ErrorDomain::DOMAIN,
-                        "virDomainGetXMLDesc with secure flag",
-                    ));
-                }
             }
         }
         match call {
@@ -852,7 +713,12 @@ impl Dispatcher {
         let name = args.name.as_deref().filter(|name| !name.is_empty());
         let driver = self.opener.open(name, read_only).await?;
         state.read_only = read_only;
-        state.driver = Some(driver);
+        // The connection's read-only view applies the per-argument rules (secure XML) the gate cannot see.
+        state.driver = Some(if read_only {
+            driver.read_only()
+        } else {
+            driver
+        });
         Ok(())
     }
 
@@ -906,30 +772,69 @@ fn names<T>(items: Vec<T>, limit: usize, name: impl Fn(T) -> String) -> Vec<Stri
     items.into_iter().take(limit).map(name).collect()
 }
 
-/// Calls the driver for one decoded call and shapes its answer.
-async fn call_driver(driver: &dyn Driver, call: Call) -> Result<Reply> {
+/// The body of one call's arm: the declared driver call, or the hand-written dispatcher.
+macro_rules! dispatch_body {
+    ($conn:ident, $args:ident, $variant:ident, call || $method:ident()) => {{
+        let () = Parts::into_parts($args);
+        Ok(Reply::$variant(WrapReply::wrap($conn.$method().await?)))
+    }};
+    ($conn:ident, $args:ident, $variant:ident, call |$($field:ident),*| $method:ident($($arg:expr),*)) => {{
+        let ($($field,)*) = Parts::into_parts($args);
+        Ok(Reply::$variant(WrapReply::wrap($conn.$method($($arg),*).await?)))
+    }};
+    ($conn:ident, $args:ident, $variant:ident, $($hand:tt)*) => {
+        call_hand($conn, Call::$variant($args)).await
+    };
+}
+
+/// The read-only rule of a declaration: its driver method's access class, or the one it states.
+macro_rules! access_of {
+    (call || $method:ident()) => {
+        Some(crate::driver::access::$method)
+    };
+    (call |$($field:ident),*| $method:ident($($arg:expr),*)) => {
+        Some(crate::driver::access::$method)
+    };
+    (hand $method:ident) => {
+        Some(crate::driver::access::$method)
+    };
+    (conn read) => {
+        Some(Access::Read)
+    };
+    (unsupported read) => {
+        Some(Access::Read)
+    };
+    (event) => {
+        None
+    };
+}
+
+macro_rules! dispatch_table {
+    ($($variant:ident : $args:ty => $ret:ty [$($spec:tt)*];)*) => {
+        /// Calls the driver for one decoded call and shapes its answer.
+        async fn call_driver(conn: &Connection, call: Call) -> Result<Reply> {
+            match call {
+                $(Call::$variant(args) => dispatch_body!(conn, args, $variant, $($spec)*),)*
+            }
+        }
+
+        /// The read-only rule of each implemented procedure; `None` for procedures that are never calls.
+        fn declared_access(proc_: Procedure) -> Option<Access> {
+            match proc_ {
+                $(Procedure::$variant => access_of!($($spec)*),)*
+                _ => None,
+            }
+        }
+    };
+}
+
+proto::remote_procedure_table!(dispatch_table);
+
+/// Answers the calls whose wire form differs from the driver API (see [`proto::remote_procedure_table`]).
+async fn call_hand(driver: &Connection, call: Call) -> Result<Reply> {
     use flags as f;
     use proto::*;
     Ok(match call {
-        Call::ConnectGetType(()) => Reply::ConnectGetType(StringRet {
-            value: driver.get_type().await?,
-        }),
-        Call::ConnectGetVersion(()) => Reply::ConnectGetVersion(U64Ret {
-            value: driver.get_version().await?,
-        }),
-        Call::ConnectGetLibVersion(()) => Reply::ConnectGetLibVersion(U64Ret {
-            value: driver.get_lib_version().await?,
-        }),
-        Call::ConnectGetHostname(()) => Reply::ConnectGetHostname(StringRet {
-            value: driver.get_hostname().await?,
-        }),
-        Call::ConnectGetUri(()) => Reply::ConnectGetUri(StringRet {
-            value: driver.get_uri().await?,
-        }),
-        Call::ConnectGetCapabilities(()) => Reply::ConnectGetCapabilities(StringRet {
-            value: driver.get_capabilities().await?,
-        }),
-        Call::ConnectIsSecure(()) => Reply::ConnectIsSecure(flag(driver.is_secure().await?)),
         Call::ConnectRegisterCloseCallback(()) => Reply::ConnectRegisterCloseCallback(()),
         Call::ConnectUnregisterCloseCallback(()) => Reply::ConnectUnregisterCloseCallback(()),
         Call::NodeGetInfo(()) => {
@@ -972,9 +877,6 @@ async fn call_driver(driver: &dyn Driver, call: Call) -> Result<Reply> {
                 ret: clamp_i32(cpu_map.cpus),
             })
         }
-        Call::NodeGetFreeMemory(()) => Reply::NodeGetFreeMemory(U64Ret {
-            value: driver.node_get_free_memory().await?,
-        }),
         Call::NodeGetCellsFreeMemory(args) => {
             if args.max_cells > NODE_MAX_CELLS as i32 {
                 return Err(rpc_error("maxCells > REMOTE_NODE_MAX_CELLS"));
@@ -991,9 +893,6 @@ async fn call_driver(driver: &dyn Driver, call: Call) -> Result<Reply> {
                 cells: Array(cells),
             })
         }
-        Call::ConnectGetMaxVcpus(args) => Reply::ConnectGetMaxVcpus(IntRet {
-            value: driver.get_max_vcpus(args.kind.as_deref()).await?,
-        }),
 
         // ---- domains ----
         Call::ConnectListAllDomains(args) => {
@@ -1037,67 +936,6 @@ async fn call_driver(driver: &dyn Driver, call: Call) -> Result<Reply> {
                 names: Array(names(domains, limit, |d| d.name)),
             })
         }
-        Call::DomainLookupById(args) => Reply::DomainLookupById(DomainRet {
-            dom: driver.domain_lookup_by_id(args.value).await?,
-        }),
-        Call::DomainLookupByName(args) => Reply::DomainLookupByName(DomainRet {
-            dom: driver.domain_lookup_by_name(&args.value).await?,
-        }),
-        Call::DomainLookupByUuid(args) => Reply::DomainLookupByUuid(DomainRet {
-            dom: driver.domain_lookup_by_uuid(&args.uuid).await?,
-        }),
-        Call::DomainCreateXml(args) => Reply::DomainCreateXml(DomainRet {
-            dom: driver.domain_create_xml(&args.value, args.flags).await?,
-        }),
-        Call::DomainDefineXml(args) => Reply::DomainDefineXml(DomainRet {
-            dom: driver.domain_define_xml(&args.value, 0).await?,
-        }),
-        Call::DomainDefineXmlFlags(args) => Reply::DomainDefineXmlFlags(DomainRet {
-            dom: driver.domain_define_xml(&args.value, args.flags).await?,
-        }),
-        Call::DomainUndefine(args) => {
-            driver.domain_undefine(&args.dom, 0).await?;
-            Reply::DomainUndefine(())
-        }
-        Call::DomainUndefineFlags(args) => {
-            driver.domain_undefine(&args.dom, args.flags).await?;
-            Reply::DomainUndefineFlags(())
-        }
-        Call::DomainCreate(args) => {
-            driver.domain_create(&args.dom, 0).await?;
-            Reply::DomainCreate(())
-        }
-        Call::DomainCreateWithFlags(args) => Reply::DomainCreateWithFlags(DomainRet {
-            dom: driver.domain_create(&args.dom, args.flags).await?,
-        }),
-        Call::DomainDestroy(args) => {
-            driver.domain_destroy(&args.dom, 0).await?;
-            Reply::DomainDestroy(())
-        }
-        Call::DomainDestroyFlags(args) => {
-            driver.domain_destroy(&args.dom, args.flags).await?;
-            Reply::DomainDestroyFlags(())
-        }
-        Call::DomainShutdown(args) => {
-            driver.domain_shutdown(&args.dom, 0).await?;
-            Reply::DomainShutdown(())
-        }
-        Call::DomainShutdownFlags(args) => {
-            driver.domain_shutdown(&args.dom, args.flags).await?;
-            Reply::DomainShutdownFlags(())
-        }
-        Call::DomainReboot(args) => {
-            driver.domain_reboot(&args.dom, args.flags).await?;
-            Reply::DomainReboot(())
-        }
-        Call::DomainSuspend(args) => {
-            driver.domain_suspend(&args.dom).await?;
-            Reply::DomainSuspend(())
-        }
-        Call::DomainResume(args) => {
-            driver.domain_resume(&args.dom).await?;
-            Reply::DomainResume(())
-        }
         Call::DomainGetInfo(args) => {
             let info = driver.domain_get_info(&args.dom).await?;
             Reply::DomainGetInfo(DomainGetInfoRet {
@@ -1115,30 +953,6 @@ async fn call_driver(driver: &dyn Driver, call: Call) -> Result<Reply> {
                 reason,
             })
         }
-        Call::DomainGetXmlDesc(args) => Reply::DomainGetXmlDesc(StringRet {
-            value: driver.domain_get_xml_desc(&args.dom, args.flags).await?,
-        }),
-        Call::DomainGetOsType(args) => Reply::DomainGetOsType(StringRet {
-            value: driver.domain_get_os_type(&args.dom).await?,
-        }),
-        Call::DomainGetAutostart(args) => {
-            Reply::DomainGetAutostart(flag(driver.domain_get_autostart(&args.dom).await?))
-        }
-        Call::DomainSetAutostart(args) => {
-            driver
-                .domain_set_autostart(&args.dom, args.value != 0)
-                .await?;
-            Reply::DomainSetAutostart(())
-        }
-        Call::DomainIsActive(args) => {
-            Reply::DomainIsActive(flag(driver.domain_is_active(&args.dom).await?))
-        }
-        Call::DomainIsPersistent(args) => {
-            Reply::DomainIsPersistent(flag(driver.domain_is_persistent(&args.dom).await?))
-        }
-        Call::DomainIsUpdated(args) => {
-            Reply::DomainIsUpdated(flag(driver.domain_is_updated(&args.dom).await?))
-        }
         Call::DomainHasManagedSaveImage(args) => Reply::DomainHasManagedSaveImage(flag(
             driver
                 .domain_has_managed_save_image(&args.dom, args.flags)
@@ -1151,45 +965,9 @@ async fn call_driver(driver: &dyn Driver, call: Call) -> Result<Reply> {
                 enforcing: i32::from(enforcing),
             })
         }
-        Call::DomainSetMemory(args) => {
-            driver
-                .domain_set_memory(&args.dom, args.value, f::AFFECT_LIVE)
-                .await?;
-            Reply::DomainSetMemory(())
-        }
-        Call::DomainSetMaxMemory(args) => {
-            driver
-                .domain_set_memory(&args.dom, args.value, f::AFFECT_CURRENT | f::MEM_MAXIMUM)
-                .await?;
-            Reply::DomainSetMaxMemory(())
-        }
-        Call::DomainSetMemoryFlags(args) => {
-            driver
-                .domain_set_memory(&args.dom, args.value, args.flags)
-                .await?;
-            Reply::DomainSetMemoryFlags(())
-        }
-        Call::DomainGetMaxMemory(args) => Reply::DomainGetMaxMemory(U64Ret {
-            value: driver.domain_get_max_memory(&args.dom).await?,
-        }),
-        Call::DomainSetVcpus(args) => {
-            driver
-                .domain_set_vcpus(&args.dom, args.value, f::AFFECT_LIVE)
-                .await?;
-            Reply::DomainSetVcpus(())
-        }
-        Call::DomainSetVcpusFlags(args) => {
-            driver
-                .domain_set_vcpus(&args.dom, args.value, args.flags)
-                .await?;
-            Reply::DomainSetVcpusFlags(())
-        }
         Call::DomainGetVcpusFlags(args) => Reply::DomainGetVcpusFlags(count(
             driver.domain_get_vcpus(&args.dom, args.flags).await? as usize,
         )),
-        Call::DomainGetMaxVcpus(args) => Reply::DomainGetMaxVcpus(IntRet {
-            value: driver.domain_get_max_vcpus(&args.dom).await?,
-        }),
         Call::DomainGetVcpus(args) => {
             let (max_info, map_len) = vcpu_map_bounds(args.max_info, args.map_len, "maxinfo")?;
             let (info, maps) = driver
@@ -1345,9 +1123,6 @@ async fn call_driver(driver: &dyn Driver, call: Call) -> Result<Reply> {
                 ret,
             })
         }
-        Call::DomainGetHostname(args) => Reply::DomainGetHostname(StringRet {
-            value: driver.domain_get_hostname(&args.dom, args.flags).await?,
-        }),
         Call::DomainGetIothreadInfo(args) => {
             let info = driver
                 .domain_get_iothread_info(&args.dom, args.flags)
@@ -1408,18 +1183,6 @@ async fn call_driver(driver: &dyn Driver, call: Call) -> Result<Reply> {
                 .await?;
             Reply::DomainSetSchedulerParametersFlags(())
         }
-        Call::DomainPinVcpu(args) => {
-            driver
-                .domain_pin_vcpu(&args.dom, args.vcpu, args.cpumap.0, 0)
-                .await?;
-            Reply::DomainPinVcpu(())
-        }
-        Call::DomainPinVcpuFlags(args) => {
-            driver
-                .domain_pin_vcpu(&args.dom, args.vcpu, args.cpumap.0, args.flags)
-                .await?;
-            Reply::DomainPinVcpuFlags(())
-        }
         Call::DomainGetEmulatorPinInfo(args) => {
             let map_len = u32::try_from(args.map_len)
                 .ok()
@@ -1479,27 +1242,9 @@ async fn call_driver(driver: &dyn Driver, call: Call) -> Result<Reply> {
             };
             Reply::DomainGetBlockIoTune(ret)
         }
-        Call::DomainSetBlockIoTune(args) => {
-            driver
-                .domain_set_block_io_tune(&args.dom, args.disk, args.params.0, args.flags)
-                .await?;
-            Reply::DomainSetBlockIoTune(())
-        }
         Call::DomainGetTime(args) => {
             let (seconds, nseconds) = driver.domain_get_time(&args.dom, args.flags).await?;
             Reply::DomainGetTime(proto_tunables::DomainGetTimeRet { seconds, nseconds })
-        }
-        Call::DomainSetTime(args) => {
-            driver
-                .domain_set_time(&args.dom, args.seconds, args.nseconds, args.flags)
-                .await?;
-            Reply::DomainSetTime(())
-        }
-        Call::DomainPinEmulator(args) => {
-            driver
-                .domain_pin_emulator(&args.dom, args.cpumap.0, args.flags)
-                .await?;
-            Reply::DomainPinEmulator(())
         }
         Call::DomainMemoryStats(args) => {
             if args.max_stats > DOMAIN_MEMORY_STATS_MAX {
@@ -1560,54 +1305,6 @@ async fn call_driver(driver: &dyn Driver, call: Call) -> Result<Reply> {
                 names: Array(names(nets, limit, |n| n.name)),
             })
         }
-        Call::NetworkLookupByName(args) => Reply::NetworkLookupByName(NetworkRet {
-            net: driver.network_lookup_by_name(&args.value).await?,
-        }),
-        Call::NetworkLookupByUuid(args) => Reply::NetworkLookupByUuid(NetworkRet {
-            net: driver.network_lookup_by_uuid(&args.uuid).await?,
-        }),
-        Call::NetworkCreateXml(args) => Reply::NetworkCreateXml(NetworkRet {
-            net: driver.network_create_xml(&args.value, 0).await?,
-        }),
-        Call::NetworkDefineXml(args) => Reply::NetworkDefineXml(NetworkRet {
-            net: driver.network_define_xml(&args.value, 0).await?,
-        }),
-        Call::NetworkDefineXmlFlags(args) => Reply::NetworkDefineXmlFlags(NetworkRet {
-            net: driver.network_define_xml(&args.value, args.flags).await?,
-        }),
-        Call::NetworkCreate(args) => {
-            driver.network_create(&args.net).await?;
-            Reply::NetworkCreate(())
-        }
-        Call::NetworkDestroy(args) => {
-            driver.network_destroy(&args.net).await?;
-            Reply::NetworkDestroy(())
-        }
-        Call::NetworkUndefine(args) => {
-            driver.network_undefine(&args.net).await?;
-            Reply::NetworkUndefine(())
-        }
-        Call::NetworkGetXmlDesc(args) => Reply::NetworkGetXmlDesc(StringRet {
-            value: driver.network_get_xml_desc(&args.net, args.flags).await?,
-        }),
-        Call::NetworkGetBridgeName(args) => Reply::NetworkGetBridgeName(StringRet {
-            value: driver.network_get_bridge_name(&args.net).await?,
-        }),
-        Call::NetworkGetAutostart(args) => {
-            Reply::NetworkGetAutostart(flag(driver.network_get_autostart(&args.net).await?))
-        }
-        Call::NetworkSetAutostart(args) => {
-            driver
-                .network_set_autostart(&args.net, args.value != 0)
-                .await?;
-            Reply::NetworkSetAutostart(())
-        }
-        Call::NetworkIsActive(args) => {
-            Reply::NetworkIsActive(flag(driver.network_is_active(&args.net).await?))
-        }
-        Call::NetworkIsPersistent(args) => {
-            Reply::NetworkIsPersistent(flag(driver.network_is_persistent(&args.net).await?))
-        }
 
         // ---- storage pools ----
         Call::ConnectListAllStoragePools(args) => {
@@ -1657,41 +1354,6 @@ async fn call_driver(driver: &dyn Driver, call: Call) -> Result<Reply> {
                 names: Array(names(pools, limit, |p| p.name)),
             })
         }
-        Call::StoragePoolLookupByName(args) => Reply::StoragePoolLookupByName(PoolRet {
-            pool: driver.pool_lookup_by_name(&args.value).await?,
-        }),
-        Call::StoragePoolLookupByUuid(args) => Reply::StoragePoolLookupByUuid(PoolRet {
-            pool: driver.pool_lookup_by_uuid(&args.uuid).await?,
-        }),
-        Call::StoragePoolLookupByVolume(args) => Reply::StoragePoolLookupByVolume(PoolRet {
-            pool: driver.pool_lookup_by_volume(&args.vol).await?,
-        }),
-        Call::StoragePoolCreateXml(args) => Reply::StoragePoolCreateXml(PoolRet {
-            pool: driver.pool_create_xml(&args.value, args.flags).await?,
-        }),
-        Call::StoragePoolDefineXml(args) => Reply::StoragePoolDefineXml(PoolRet {
-            pool: driver.pool_define_xml(&args.value, args.flags).await?,
-        }),
-        Call::StoragePoolBuild(args) => {
-            driver.pool_build(&args.pool, args.flags).await?;
-            Reply::StoragePoolBuild(())
-        }
-        Call::StoragePoolCreate(args) => {
-            driver.pool_create(&args.pool, args.flags).await?;
-            Reply::StoragePoolCreate(())
-        }
-        Call::StoragePoolDestroy(args) => {
-            driver.pool_destroy(&args.pool).await?;
-            Reply::StoragePoolDestroy(())
-        }
-        Call::StoragePoolUndefine(args) => {
-            driver.pool_undefine(&args.pool).await?;
-            Reply::StoragePoolUndefine(())
-        }
-        Call::StoragePoolRefresh(args) => {
-            driver.pool_refresh(&args.pool, args.flags).await?;
-            Reply::StoragePoolRefresh(())
-        }
         Call::StoragePoolGetInfo(args) => {
             let info = driver.pool_get_info(&args.pool).await?;
             Reply::StoragePoolGetInfo(PoolGetInfoRet {
@@ -1700,24 +1362,6 @@ async fn call_driver(driver: &dyn Driver, call: Call) -> Result<Reply> {
                 allocation: info.allocation,
                 available: info.available,
             })
-        }
-        Call::StoragePoolGetXmlDesc(args) => Reply::StoragePoolGetXmlDesc(StringRet {
-            value: driver.pool_get_xml_desc(&args.pool, args.flags).await?,
-        }),
-        Call::StoragePoolGetAutostart(args) => {
-            Reply::StoragePoolGetAutostart(flag(driver.pool_get_autostart(&args.pool).await?))
-        }
-        Call::StoragePoolSetAutostart(args) => {
-            driver
-                .pool_set_autostart(&args.pool, args.value != 0)
-                .await?;
-            Reply::StoragePoolSetAutostart(())
-        }
-        Call::StoragePoolIsActive(args) => {
-            Reply::StoragePoolIsActive(flag(driver.pool_is_active(&args.pool).await?))
-        }
-        Call::StoragePoolIsPersistent(args) => {
-            Reply::StoragePoolIsPersistent(flag(driver.pool_is_persistent(&args.pool).await?))
         }
         Call::StoragePoolNumOfVolumes(args) => Reply::StoragePoolNumOfVolumes(count(
             driver.pool_list_all_volumes(&args.pool, 0).await?.len(),
@@ -1750,30 +1394,6 @@ async fn call_driver(driver: &dyn Driver, call: Call) -> Result<Reply> {
         }
 
         // ---- storage volumes ----
-        Call::StorageVolLookupByName(args) => Reply::StorageVolLookupByName(VolRet {
-            vol: driver.vol_lookup_by_name(&args.pool, &args.value).await?,
-        }),
-        Call::StorageVolLookupByKey(args) => Reply::StorageVolLookupByKey(VolRet {
-            vol: driver.vol_lookup_by_key(&args.value).await?,
-        }),
-        Call::StorageVolLookupByPath(args) => Reply::StorageVolLookupByPath(VolRet {
-            vol: driver.vol_lookup_by_path(&args.value).await?,
-        }),
-        Call::StorageVolCreateXml(args) => Reply::StorageVolCreateXml(VolRet {
-            vol: driver
-                .vol_create_xml(&args.pool, &args.value, args.flags)
-                .await?,
-        }),
-        Call::StorageVolDelete(args) => {
-            driver.vol_delete(&args.vol, args.flags).await?;
-            Reply::StorageVolDelete(())
-        }
-        Call::StorageVolResize(args) => {
-            driver
-                .vol_resize(&args.vol, args.capacity, args.flags)
-                .await?;
-            Reply::StorageVolResize(())
-        }
         Call::StorageVolGetInfo(args) => {
             let info = driver.vol_get_info(&args.vol).await?;
             Reply::StorageVolGetInfo(VolGetInfoRet {
@@ -1782,17 +1402,8 @@ async fn call_driver(driver: &dyn Driver, call: Call) -> Result<Reply> {
                 allocation: info.allocation,
             })
         }
-        Call::StorageVolGetPath(args) => Reply::StorageVolGetPath(StringRet {
-            value: driver.vol_get_path(&args.vol).await?,
-        }),
-        Call::StorageVolGetXmlDesc(args) => Reply::StorageVolGetXmlDesc(StringRet {
-            value: driver.vol_get_xml_desc(&args.vol, args.flags).await?,
-        }),
 
         // ---- host interfaces, sysinfo, CPU models (ifaces lane) ----
-        Call::ConnectGetSysinfo(args) => Reply::ConnectGetSysinfo(StringRet {
-            value: driver.get_sysinfo(args.flags).await?,
-        }),
         Call::ConnectGetCpuModelNames(args) => {
             let models = driver.get_cpu_model_names(&args.arch, args.flags).await?;
             if models.len() > CPU_MODELS_MAX as usize {
@@ -1860,47 +1471,6 @@ async fn call_driver(driver: &dyn Driver, call: Call) -> Result<Reply> {
             Reply::ConnectListDefinedInterfaces(InterfaceNamesRet {
                 names: Array(names(ifaces, limit, |i| i.name)),
             })
-        }
-        Call::InterfaceLookupByName(args) => Reply::InterfaceLookupByName(InterfaceRet {
-            iface: driver.interface_lookup_by_name(&args.value).await?,
-        }),
-        Call::InterfaceLookupByMacString(args) => Reply::InterfaceLookupByMacString(InterfaceRet {
-            iface: driver.interface_lookup_by_mac_string(&args.value).await?,
-        }),
-        Call::InterfaceGetXmlDesc(args) => Reply::InterfaceGetXmlDesc(StringRet {
-            value: driver
-                .interface_get_xml_desc(&args.iface, args.flags)
-                .await?,
-        }),
-        Call::InterfaceDefineXml(args) => Reply::InterfaceDefineXml(InterfaceRet {
-            iface: driver.interface_define_xml(&args.value, args.flags).await?,
-        }),
-        Call::InterfaceUndefine(args) => {
-            driver.interface_undefine(&args.iface).await?;
-            Reply::InterfaceUndefine(())
-        }
-        Call::InterfaceCreate(args) => {
-            driver.interface_create(&args.iface, args.flags).await?;
-            Reply::InterfaceCreate(())
-        }
-        Call::InterfaceDestroy(args) => {
-            driver.interface_destroy(&args.iface, args.flags).await?;
-            Reply::InterfaceDestroy(())
-        }
-        Call::InterfaceIsActive(args) => {
-            Reply::InterfaceIsActive(flag(driver.interface_is_active(&args.iface).await?))
-        }
-        Call::InterfaceChangeBegin(args) => {
-            driver.interface_change_begin(args.flags).await?;
-            Reply::InterfaceChangeBegin(())
-        }
-        Call::InterfaceChangeCommit(args) => {
-            driver.interface_change_commit(args.flags).await?;
-            Reply::InterfaceChangeCommit(())
-        }
-        Call::InterfaceChangeRollback(args) => {
-            driver.interface_change_rollback(args.flags).await?;
-            Reply::InterfaceChangeRollback(())
         }
         Call::ConnectListAllNodeDevices(args) => {
             let devices = driver.list_all_node_devices(args.flags).await?;

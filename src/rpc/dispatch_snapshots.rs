@@ -1,9 +1,9 @@
 //! The server side of the domain snapshot procedures, DOMAIN_RENAME and the managed-save changes: caps from `remote_protocol.x`, then the [`Driver`] call.
 
-use super::proto::{Call, IntRet, Reply, StringRet};
+use super::proto::{Call, IntRet, Reply};
 use super::proto_snapshots::*;
 use super::xdr::Array;
-use crate::driver::{Driver, SnapshotRef};
+use crate::driver::{Connection, SnapshotRef};
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 
 fn rpc_error(detail: String) -> Error {
@@ -51,29 +51,13 @@ fn list_all(snaps: Vec<SnapshotRef>, need_results: i32) -> Result<ListAllSnapsho
     })
 }
 
-fn flag(value: bool) -> IntRet {
-    IntRet {
-        value: i32::from(value),
-    }
-}
-
 /// Answers one snapshot call; `None` for any other procedure.
-pub(super) async fn call(driver: &dyn Driver, call: Call) -> Option<Result<Reply>> {
+pub(super) async fn call(driver: &Connection, call: Call) -> Option<Result<Reply>> {
     Some(answer(driver, call).await).and_then(|r| r.transpose())
 }
 
-async fn answer(driver: &dyn Driver, call: Call) -> Result<Option<Reply>> {
+async fn answer(driver: &Connection, call: Call) -> Result<Option<Reply>> {
     Ok(Some(match call {
-        Call::DomainSnapshotCreateXml(a) => Reply::DomainSnapshotCreateXml(SnapshotRet {
-            snap: driver
-                .domain_snapshot_create_xml(&a.dom, &a.xml_desc, a.flags)
-                .await?,
-        }),
-        Call::DomainSnapshotGetXmlDesc(a) => Reply::DomainSnapshotGetXmlDesc(StringRet {
-            value: driver
-                .domain_snapshot_get_xml_desc(&a.snap, a.flags)
-                .await?,
-        }),
         Call::DomainSnapshotNum(a) => Reply::DomainSnapshotNum(count(
             &driver.domain_list_all_snapshots(&a.dom, a.flags).await?,
         )),
@@ -104,36 +88,6 @@ async fn answer(driver: &dyn Driver, call: Call) -> Result<Option<Reply>> {
                 .await?;
             Reply::DomainSnapshotListAllChildren(list_all(snaps, a.need_results)?)
         }
-        Call::DomainSnapshotLookupByName(a) => Reply::DomainSnapshotLookupByName(SnapshotRet {
-            snap: driver
-                .domain_snapshot_lookup_by_name(&a.dom, &a.name, a.flags)
-                .await?,
-        }),
-        Call::DomainHasCurrentSnapshot(a) => Reply::DomainHasCurrentSnapshot(flag(
-            driver.domain_has_current_snapshot(&a.dom, a.flags).await?,
-        )),
-        Call::DomainSnapshotCurrent(a) => Reply::DomainSnapshotCurrent(SnapshotRet {
-            snap: driver.domain_snapshot_current(&a.dom, a.flags).await?,
-        }),
-        Call::DomainSnapshotGetParent(a) => Reply::DomainSnapshotGetParent(SnapshotRet {
-            snap: driver.domain_snapshot_get_parent(&a.snap, a.flags).await?,
-        }),
-        Call::DomainSnapshotIsCurrent(a) => Reply::DomainSnapshotIsCurrent(flag(
-            driver.domain_snapshot_is_current(&a.snap, a.flags).await?,
-        )),
-        Call::DomainSnapshotHasMetadata(a) => Reply::DomainSnapshotHasMetadata(flag(
-            driver
-                .domain_snapshot_has_metadata(&a.snap, a.flags)
-                .await?,
-        )),
-        Call::DomainRevertToSnapshot(a) => {
-            driver.domain_revert_to_snapshot(&a.snap, a.flags).await?;
-            Reply::DomainRevertToSnapshot(())
-        }
-        Call::DomainSnapshotDelete(a) => {
-            driver.domain_snapshot_delete(&a.snap, a.flags).await?;
-            Reply::DomainSnapshotDelete(())
-        }
         Call::DomainRename(a) => {
             let Some(new_name) = a.new_name else {
                 return Err(Error::invalid_arg(
@@ -143,14 +97,6 @@ async fn answer(driver: &dyn Driver, call: Call) -> Result<Option<Reply>> {
             };
             driver.domain_rename(&a.dom, &new_name, a.flags).await?;
             Reply::DomainRename(IntRet { value: 0 })
-        }
-        Call::DomainManagedSave(a) => {
-            driver.domain_managed_save(&a.dom, a.flags).await?;
-            Reply::DomainManagedSave(())
-        }
-        Call::DomainManagedSaveRemove(a) => {
-            driver.domain_managed_save_remove(&a.dom, a.flags).await?;
-            Reply::DomainManagedSaveRemove(())
         }
         _ => return Ok(None),
     }))

@@ -29,6 +29,7 @@ pub mod proto_tunables;
 pub mod server;
 pub mod socket;
 pub mod threads;
+pub mod values;
 pub mod xdr;
 
 pub use dispatch::{
@@ -38,5 +39,5 @@ pub use dispatch::{
 pub use packet::{encode_frame, FrameDecoder, FrameError, Header, Message, MessageType, Status};
 pub use procedures::Procedure;
 pub use proto::{Call, RemoteError, Reply};
-pub use server::{ListenerKind, RpcServer, ServerConfig, UriOpener};
+pub use server::{ListenerKind, RpcServer, ServerConfig};
 pub use xdr::{Xdr, XdrError};

@@ -462,7 +462,32 @@ macro_rules! xdr_struct {
                 Ok(Self { $($field: <$ty as $crate::rpc::xdr::Xdr>::decode(_r)?),* })
             }
         }
+
+        impl $crate::rpc::xdr::Parts for $name {
+            type Tuple = ($($ty,)*);
+            fn from_parts(($($field,)*): Self::Tuple) -> Self {
+                Self { $($field),* }
+            }
+            fn into_parts(self) -> Self::Tuple {
+                ($(self.$field,)*)
+            }
+        }
     };
+}
+
+/// A payload struct as the tuple of its fields in wire order: the generated dispatch arms and remote client
+/// methods map driver arguments onto payloads through it, so a procedure whose arguments are the API's
+/// arguments in order needs no hand-written code.
+pub trait Parts: Sized {
+    type Tuple;
+    fn from_parts(parts: Self::Tuple) -> Self;
+    fn into_parts(self) -> Self::Tuple;
+}
+
+impl Parts for () {
+    type Tuple = ();
+    fn from_parts(_: ()) -> Self {}
+    fn into_parts(self) {}
 }
 pub(crate) use xdr_struct;
 

@@ -1,14 +1,12 @@
 //! The WBEM server: `cimxml` (the DSP0201 codec, sans I/O), `ops` (the operations and the error-to-status
 //! map), `providers` (instances from the driver), `query` (WQL), `http` (the hyper front end), and
-//! `reconnect` (the driver for a remote `wbem_connect_uri`), and [`start`], which opens the listeners a daemon
-//! asks for, serving the driver it passes in.
+//! and [`start`], which opens the listeners a daemon asks for, serving the connection it passes in.
 
 pub mod cimxml;
 pub mod http;
 pub mod ops;
 pub mod providers;
 pub mod query;
-pub mod reconnect;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -18,7 +16,7 @@ use tokio::net::TcpListener;
 use tracing::info;
 
 use crate::auth::CredentialStore;
-use crate::driver::Driver;
+use crate::driver::Connection;
 use crate::listener::Services;
 use http::{BasicAuth, HttpLimits, WbemServer};
 
@@ -56,16 +54,10 @@ impl WbemSettings {
     }
 }
 
-/// Whether a URI is served by another daemon (everything but the in-process test driver): those connections
-/// can die and come back.
-pub fn is_remote(uri: &str) -> bool {
-    crate::uri::Uri::parse(uri).is_ok_and(|parsed| !parsed.is_local_in_process())
-}
-
 /// Opens the WBEM listeners `settings` ask for, serving `driver`, and runs them as services of `services`.
 pub async fn start(
     settings: WbemSettings,
-    driver: Arc<dyn Driver>,
+    driver: Connection,
     services: &mut Services,
 ) -> Result<WbemListeners, String> {
     let mut out = WbemListeners::default();

@@ -14,7 +14,7 @@ use crate::cim::{
     namespace_eq, CimStatus, Class, Instance, ObjectPath, PathError, RepoError, Repository, Value,
     ValueError,
 };
-use crate::driver::Driver;
+use crate::driver::Connection;
 use crate::error::{Error as DriverError, ErrorCode};
 use crate::wbem::cimxml::{
     write_envelope_open, write_imethod_element, write_imethod_list_open, write_ireturn_items,
@@ -166,7 +166,7 @@ struct PullContext {
 /// The operations service: repository, driver, providers, open pull enumerations and reusable answers.
 pub struct Operations {
     repo: Arc<Repository>,
-    driver: Arc<dyn Driver>,
+    driver: Connection,
     providers: Vec<Arc<dyn Provider>>,
     host: String,
     pulls: Mutex<HashMap<String, PullContext>>,
@@ -257,7 +257,7 @@ enum Assoc {
 
 impl Operations {
     /// `host` is what the server puts in the HOST element of full paths.
-    pub fn new(repo: Arc<Repository>, driver: Arc<dyn Driver>, host: &str) -> Operations {
+    pub fn new(repo: Arc<Repository>, driver: Connection, host: &str) -> Operations {
         Operations {
             repo,
             driver,

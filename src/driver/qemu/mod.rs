@@ -16,8 +16,8 @@ mod storage;
 mod tap;
 
 use crate::driver::{
-    event, flags, reason, DomainEvent, DomainInfo, DomainRef, DomainState, Driver, NodeInfo,
-    PoolInfo, PoolRef, VolumeInfo, VolumeRef,
+    event, flags, reason, Connection, DomainEvent, DomainInfo, DomainRef, DomainState,
+    HypervisorDriver, NodeInfo, PoolInfo, PoolRef, StorageDriver, VolumeInfo, VolumeRef,
 };
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 use crate::model::{validate_name, DomainDef, DomainXmlOptions};
@@ -203,6 +203,16 @@ fn state_from_qmp(status: &str) -> (DomainState, i32) {
 }
 
 impl QemuDriver {
+    /// A `qemu:///` connection: this hypervisor driver plus the host's object drivers (for now the dir-pool
+    /// storage this driver keeps), with calls run on the runtime that owns the guests' monitors.
+    pub fn connection(self: Arc<Self>) -> Connection {
+        Connection::builder()
+            .home_runtime(Some(self.shared.runtime.clone()))
+            .hypervisor(self.clone())
+            .storage(self)
+            .build()
+    }
+
     /// Opens the driver on `state_dir/qemu/` (locking it), finds running guests again and starts autostart ones.
     pub async fn open(state_dir: &Path, mode: QemuMode) -> Result<Arc<Self>> {
         Self::open_with_timeout(state_dir, mode, qmp::DEFAULT_COMMAND_TIMEOUT).await
@@ -1105,10 +1115,7 @@ fn spawn_reaper(
 }
 
 #[async_trait]
-impl Driver for QemuDriver {
-    fn home_runtime(&self) -> Option<tokio::runtime::Handle> {
-        Some(self.shared.runtime.clone())
-    }
+impl HypervisorDriver for QemuDriver {
     async fn get_type(&self) -> Result<String> {
         Ok("QEMU".into())
     }
@@ -1152,7 +1159,6 @@ impl Driver for QemuDriver {
             threads: 1,
         })
     }
-
     async fn get_capabilities(&self) -> Result<String> {
         let emulator = self.shared.emulator.as_ref().ok_or_else(|| {
             Error::with_detail(
@@ -1191,7 +1197,6 @@ impl Driver for QemuDriver {
         self.find(dom)?;
         Ok((String::new(), false))
     }
-
     async fn list_all_domains(&self, list_flags: u32) -> Result<Vec<DomainRef>> {
         check_flags(list_flags, (1 << 16) - 1, "virConnectListAllDomains")?;
         let pick = |yes: u32, no: u32, value: bool| {
@@ -1425,6 +1430,22 @@ impl Driver for QemuDriver {
             .on_event(handle.uuid, generation, "STOP", &serde_json::Value::Null);
         Ok(())
     }
+    /// QMP `inject-nmi`: the guest kernel sees a non-maskable interrupt (a crash dump, a debugger).
+    async fn domain_inject_nmi(&self, dom: &DomainRef, flags: u32) -> Result<()> {
+        check_flags(flags, 0, "qemuDomainInjectNMI")?;
+        let _guard = self.shared.lifecycle.lock().await;
+        let qmp = self.monitor(dom)?;
+        qmp.execute("inject-nmi", None).await.map_err(qmp_error)?;
+        Ok(())
+    }
+    /// QMP `system_reset`: the machine restarts at once, the same QEMU process, no shutdown in the guest.
+    async fn domain_reset(&self, dom: &DomainRef, flags: u32) -> Result<()> {
+        check_flags(flags, 0, "qemuDomainReset")?;
+        let _guard = self.shared.lifecycle.lock().await;
+        let qmp = self.monitor(dom)?;
+        qmp.execute("system_reset", None).await.map_err(qmp_error)?;
+        Ok(())
+    }
     async fn domain_resume(&self, dom: &DomainRef) -> Result<()> {
         let _guard = self.shared.lifecycle.lock().await;
         let qmp = self.monitor(dom)?;
@@ -1646,9 +1667,11 @@ impl Driver for QemuDriver {
     async fn domain_event_subscribe(&self) -> Result<broadcast::Receiver<DomainEvent>> {
         Ok(self.shared.events.subscribe())
     }
+}
 
+#[async_trait]
+impl StorageDriver for QemuDriver {
     // ---- storage (dir pools; see storage.rs) ----
-
     async fn list_all_storage_pools(&self, pool_flags: u32) -> Result<Vec<PoolRef>> {
         storage::Pools::new(&self.shared.files.storage_dir()).list(pool_flags)
     }

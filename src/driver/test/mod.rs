@@ -9,17 +9,12 @@ mod store;
 mod world;
 
 use crate::driver::{
-    DomainEvent, DomainInfo, DomainRef, DomainState, DomainSummary, Driver, InterfaceRef,
-    MemoryStat, NetworkRef, NodeCpuMap, NodeInfo, PoolInfo, PoolRef, TypedParam, VcpuInfo,
-    VolumeInfo, VolumeRef,
+    BlockInfo, BlockStats, Connection, DomainEvent, DomainInfo, DomainRef, DomainState,
+    DomainStatsRecord, DomainSummary, FsInfo, Generation, GuestInterface, HypervisorDriver,
+    InterfaceDriver, InterfaceRef, InterfaceStats, IothreadInfo, MemoryStat, NetworkDriver,
+    NetworkRef, NodeCpuMap, NodeCpuStat, NodeDeviceDriver, NodeInfo, PoolInfo, PoolRef,
+    SnapshotRef, StorageDriver, TypedParam, VcpuInfo, VolumeInfo, VolumeRef,
 };
-// stats lane
-use crate::driver::{
-    BlockInfo, BlockStats, DomainStatsRecord, FsInfo, GuestInterface, InterfaceStats, IothreadInfo,
-    NodeCpuStat,
-};
-// lane: snapshots
-use crate::driver::SnapshotRef;
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 use crate::model::{DomainDef, NetworkDef, PoolDef, VolumeDef};
 use crate::persist::{self, DirLock, LockError};
@@ -69,6 +64,27 @@ impl TestDriver {
     /// An empty dir gets libvirt's test world; otherwise every record is loaded, a corrupt one skipped with a
     /// warning (see [`TestDriver::load_warnings`]), and temp files of interrupted writes removed.
     pub async fn open(state_dir: &Path) -> Result<Arc<Self>> {
+        Self::open_driver(state_dir).await
+    }
+
+    /// Opens the driver (as [`TestDriver::open`]) and serves every part of a connection from its one world.
+    pub async fn open_connection(state_dir: &Path) -> Result<Connection> {
+        Ok(Self::open_driver(state_dir).await?.connection())
+    }
+
+    /// A connection whose every part is this driver's world.
+    pub fn connection(self: Arc<Self>) -> Connection {
+        Connection::builder()
+            .hypervisor(self.clone())
+            .network(self.clone())
+            .storage(self.clone())
+            .interface(self.clone())
+            .node_device(self.clone())
+            .generation(self)
+            .build()
+    }
+
+    async fn open_driver(state_dir: &Path) -> Result<Arc<Self>> {
         let dir = state_dir.to_path_buf();
         tokio::task::spawn_blocking(move || Self::open_blocking(&dir))
             .await
@@ -191,10 +207,15 @@ fn parse_domain(xml: &str, validate: bool) -> Result<DomainDef> {
     DomainDef::from_xml(xml, validate)
 }
 
-#[async_trait]
-impl Driver for TestDriver {
-    // ---- connection and node ----
+impl Generation for TestDriver {
+    fn generation(&self) -> u64 {
+        self.shared.generation.load(Ordering::Acquire)
+    }
+}
 
+#[async_trait]
+impl HypervisorDriver for TestDriver {
+    // ---- connection and node ----
     async fn get_type(&self) -> Result<String> {
         Ok(defaults::DRIVER_TYPE.into())
     }
@@ -262,9 +283,7 @@ impl Driver for TestDriver {
             defaults::SECURITY_DOI.into(),
         ))
     }
-
     // ---- domains ----
-
     async fn list_all_domains(&self, flags: u32) -> Result<Vec<DomainRef>> {
         self.read(|w| w.list_domains(flags))
     }
@@ -324,6 +343,12 @@ impl Driver for TestDriver {
     async fn domain_resume(&self, dom: &DomainRef) -> Result<()> {
         let dom = dom.clone();
         self.change(move |w, s| w.resume_domain(s, &dom)).await
+    }
+    async fn domain_inject_nmi(&self, dom: &DomainRef, flags: u32) -> Result<()> {
+        self.read(|w| w.poke_running(dom, flags, "testDomainInjectNMI"))
+    }
+    async fn domain_reset(&self, dom: &DomainRef, flags: u32) -> Result<()> {
+        self.read(|w| w.poke_running(dom, flags, "testDomainReset"))
     }
     async fn domain_get_info(&self, dom: &DomainRef) -> Result<DomainInfo> {
         self.read(|w| w.domain_info(dom))
@@ -563,7 +588,6 @@ impl Driver for TestDriver {
         self.read(|w| w.domain_iothreads(dom, flags))
     }
     // ---- domain snapshots (lane: snapshots) ----
-
     async fn domain_snapshot_create_xml(
         &self,
         dom: &DomainRef,
@@ -673,15 +697,21 @@ impl Driver for TestDriver {
         out.sort_by(|a, b| a.dom.name.cmp(&b.dom.name));
         Ok(out)
     }
-    fn generation(&self) -> Option<u64> {
-        Some(self.shared.generation.load(Ordering::Acquire))
-    }
     async fn domain_event_subscribe(&self) -> Result<broadcast::Receiver<DomainEvent>> {
         Ok(self.shared.events.subscribe())
     }
+    // ---- host interfaces and host facts (ifaces lane) ----
+    async fn get_sysinfo(&self, flags: u32) -> Result<String> {
+        world::host::sysinfo(flags)
+    }
+    async fn get_cpu_model_names(&self, arch: &str, flags: u32) -> Result<Vec<String>> {
+        world::host::cpu_model_names(arch, flags)
+    }
+}
 
+#[async_trait]
+impl NetworkDriver for TestDriver {
     // ---- networks ----
-
     async fn list_all_networks(&self, flags: u32) -> Result<Vec<NetworkRef>> {
         self.read(|w| w.list_networks(flags))
     }
@@ -731,15 +761,10 @@ impl Driver for TestDriver {
     async fn network_is_persistent(&self, net: &NetworkRef) -> Result<bool> {
         self.read(|w| w.network_is_persistent(net))
     }
+}
 
-    // ---- host interfaces and host facts (ifaces lane) ----
-
-    async fn get_sysinfo(&self, flags: u32) -> Result<String> {
-        world::host::sysinfo(flags)
-    }
-    async fn get_cpu_model_names(&self, arch: &str, flags: u32) -> Result<Vec<String>> {
-        world::host::cpu_model_names(arch, flags)
-    }
+#[async_trait]
+impl InterfaceDriver for TestDriver {
     async fn list_all_interfaces(&self, flags: u32) -> Result<Vec<InterfaceRef>> {
         self.read(|w| w.list_interfaces(flags))
     }
@@ -784,16 +809,22 @@ impl Driver for TestDriver {
         self.change(move |w, s| w.interface_change_commit(s, flags))
             .await
     }
-    async fn list_all_node_devices(&self, flags: u32) -> Result<Vec<String>> {
-        world::host::node_devices(flags)
-    }
     async fn interface_change_rollback(&self, flags: u32) -> Result<()> {
         self.change(move |w, s| w.interface_change_rollback(s, flags))
             .await
     }
+}
 
+#[async_trait]
+impl NodeDeviceDriver for TestDriver {
+    async fn list_all_node_devices(&self, flags: u32) -> Result<Vec<String>> {
+        world::host::node_devices(flags)
+    }
+}
+
+#[async_trait]
+impl StorageDriver for TestDriver {
     // ---- storage pools ----
-
     async fn list_all_storage_pools(&self, flags: u32) -> Result<Vec<PoolRef>> {
         self.read(|w| w.list_pools(flags))
     }
@@ -864,9 +895,7 @@ impl Driver for TestDriver {
     async fn pool_list_all_volumes(&self, pool: &PoolRef, flags: u32) -> Result<Vec<VolumeRef>> {
         self.read(|w| w.list_volumes(pool, flags))
     }
-
     // ---- storage volumes ----
-
     async fn vol_lookup_by_name(&self, pool: &PoolRef, name: &str) -> Result<VolumeRef> {
         self.read(|w| w.lookup_volume_by_name(pool, name))
     }

@@ -82,7 +82,7 @@ impl Provider for AllocationCapabilitiesProvider {
     }
 
     async fn enumerate_names(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<ObjectPath>, OpError> {
-        let pools = HostPools::read(ctx.driver.as_ref()).await?;
+        let pools = HostPools::read(&ctx.driver).await?;
         Ok(pools.ids().iter().map(alloc_caps_path).collect())
     }
 
@@ -98,11 +98,7 @@ impl Provider for AllocationCapabilitiesProvider {
         let exists = if kind.single() {
             pool.is_primordial()
         } else {
-            pool.is_primordial()
-                || HostPools::read(ctx.driver.as_ref())
-                    .await?
-                    .ids()
-                    .contains(&pool)
+            pool.is_primordial() || HostPools::read(&ctx.driver).await?.ids().contains(&pool)
         };
         if !exists {
             return Err(not_found(path));
@@ -111,7 +107,7 @@ impl Provider for AllocationCapabilitiesProvider {
     }
 
     async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
-        let pools = HostPools::read(ctx.driver.as_ref()).await?;
+        let pools = HostPools::read(&ctx.driver).await?;
         Ok(pools.ids().iter().map(|p| Self::instance(ctx, p)).collect())
     }
 }
@@ -320,7 +316,7 @@ pub async fn rasd_template(
     else {
         return Ok(None);
     };
-    let driver = ctx.driver.as_ref();
+    let driver = &ctx.driver;
     let class = ctx.class;
     let mut inst = ctx.new_instance();
     let s = |v: &str| Value::String(v.to_owned());
@@ -397,7 +393,7 @@ pub async fn rasd_template(
     Ok(Some(ctx.with_path(inst)))
 }
 
-async fn list_pools(driver: &dyn crate::driver::Driver) -> Vec<crate::driver::PoolRef> {
+async fn list_pools(driver: &crate::driver::Connection) -> Vec<crate::driver::PoolRef> {
     let mut out = Vec::new();
     for pool in driver.list_all_storage_pools(0).await.unwrap_or_default() {
         if driver.pool_is_active(&pool).await.unwrap_or(false) {

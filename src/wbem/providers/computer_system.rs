@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use super::{put, Provider, ProviderCtx};
 use crate::cim::{CimStatus, CimType, Instance, ObjectPath, Value};
-use crate::driver::{flags, DomainRef, DomainState, Driver};
+use crate::driver::{flags, Connection, DomainRef, DomainState};
 use crate::error::ErrorCode;
 use crate::model::DomainDef;
 use crate::wbem::cimxml::MethodReturn;
@@ -50,7 +50,7 @@ pub fn computer_system_path(name: &str) -> ObjectPath {
     )
 }
 
-pub(crate) async fn host_name(driver: &dyn Driver) -> String {
+pub(crate) async fn host_name(driver: &Connection) -> String {
     match driver.get_hostname().await {
         Ok(name) if !name.is_empty() => name,
         _ => "unknown".into(),
@@ -66,7 +66,7 @@ fn host_path(name: &str) -> ObjectPath {
 }
 
 /// The domain a KVM_ComputerSystem path names, or NOT_FOUND.
-async fn lookup_domain(driver: &dyn Driver, path: &ObjectPath) -> Result<DomainRef, OpError> {
+async fn lookup_domain(driver: &Connection, path: &ObjectPath) -> Result<DomainRef, OpError> {
     let not_found = || OpError::cim(CimStatus::NotFound, format!("no instance {path}"));
     let ccn_ok = path
         .key_str("CreationClassName")
@@ -83,7 +83,7 @@ async fn lookup_domain(driver: &dyn Driver, path: &ObjectPath) -> Result<DomainR
 }
 
 /// The current definition of one domain, or `None` when it cannot be read (the caption then says no console).
-async fn current_def(driver: &dyn Driver, dom: &DomainRef) -> Option<DomainDef> {
+async fn current_def(driver: &Connection, dom: &DomainRef) -> Option<DomainDef> {
     let xml = driver.domain_get_xml_desc(dom, 0).await.ok()?;
     DomainDef::from_xml(&xml, false).ok()
 }
@@ -169,7 +169,7 @@ impl ComputerSystemProvider {
     /// libvirt-CIM's texts; other states are CIM_ERR_NOT_SUPPORTED. Success is remembered as RequestedState.
     async fn request_state_change(
         &self,
-        driver: &dyn Driver,
+        driver: &Connection,
         dom: &DomainRef,
         requested: u16,
     ) -> Result<(), OpError> {
@@ -227,9 +227,9 @@ impl Provider for ComputerSystemProvider {
     }
 
     async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {
-        let dom = lookup_domain(ctx.driver.as_ref(), path).await?;
+        let dom = lookup_domain(&ctx.driver, path).await?;
         let (state, _reason) = ctx.driver.domain_get_state(&dom, 0).await?;
-        let def = current_def(ctx.driver.as_ref(), &dom).await;
+        let def = current_def(&ctx.driver, &dom).await;
         Ok(self.instance(ctx, &dom, state, def.as_ref()))
     }
 
@@ -267,8 +267,8 @@ impl Provider for ComputerSystemProvider {
             .and_then(|(_, v)| v.as_i128())
             .and_then(|n| u16::try_from(n).ok())
             .ok_or_else(|| OpError::cim(CimStatus::InvalidParameter, "Invalid RequestedState"))?;
-        let dom = lookup_domain(ctx.driver.as_ref(), target).await?;
-        self.request_state_change(ctx.driver.as_ref(), &dom, requested)
+        let dom = lookup_domain(&ctx.driver, target).await?;
+        self.request_state_change(&ctx.driver, &dom, requested)
             .await?;
         Ok(MethodReturn {
             value: Value::Uint32(0),
@@ -287,11 +287,11 @@ impl Provider for HostSystemProvider {
     }
 
     async fn enumerate_names(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<ObjectPath>, OpError> {
-        Ok(vec![host_path(&host_name(ctx.driver.as_ref()).await)])
+        Ok(vec![host_path(&host_name(&ctx.driver).await)])
     }
 
     async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {
-        let name = host_name(ctx.driver.as_ref()).await;
+        let name = host_name(&ctx.driver).await;
         if !host_path(&name).same_object(path) {
             return Err(OpError::cim(
                 CimStatus::NotFound,
@@ -330,7 +330,7 @@ impl Provider for HostedDependencyProvider {
     }
 
     async fn enumerate_names(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<ObjectPath>, OpError> {
-        let host = host_name(ctx.driver.as_ref()).await;
+        let host = host_name(&ctx.driver).await;
         let domains = ctx.driver.list_all_domains(0).await?;
         Ok(domains
             .iter()
@@ -344,10 +344,10 @@ impl Provider for HostedDependencyProvider {
             Some(Value::Reference(p)) => p.as_ref().clone(),
             _ => return Err(not_found()),
         };
-        let dom = lookup_domain(ctx.driver.as_ref(), &dependent)
+        let dom = lookup_domain(&ctx.driver, &dependent)
             .await
             .map_err(|_| not_found())?;
-        let host = host_name(ctx.driver.as_ref()).await;
+        let host = host_name(&ctx.driver).await;
         let expected = hosted_dependency_path(&host, &dom.name);
         if !expected.same_object(path) {
             return Err(not_found());

@@ -44,7 +44,7 @@ impl Provider for DeviceProvider {
             .key_str("DeviceID")
             .and_then(split_fq_devid)
             .ok_or_else(|| not_found(path))?;
-        let model = load_guest(ctx.driver.as_ref(), domain, LoadOptions::KEYS_ONLY)
+        let model = load_guest(&ctx.driver, domain, LoadOptions::KEYS_ONLY)
             .await?
             .ok_or_else(|| not_found(path))?;
         model
@@ -57,7 +57,7 @@ impl Provider for DeviceProvider {
     }
 
     async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
-        let guests = load_all_guests(ctx.driver.as_ref(), LoadOptions::KEYS_ONLY).await?;
+        let guests = load_all_guests(&ctx.driver, LoadOptions::KEYS_ONLY).await?;
         Ok(guests
             .into_iter()
             .flat_map(|g| g.resources)

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
 use crate::cim::{builtin_repository, CimType, Class, Instance, ObjectPath, Repository, Value};
-use crate::driver::{DomainRef, Driver, VolumeRef};
+use crate::driver::{Connection, DomainRef, VolumeRef};
 use crate::error::ErrorCode;
 use crate::model::{DiskDef, DomainDef, InterfaceDef};
 use crate::wbem::ops::OpError;
@@ -179,7 +179,7 @@ struct VolumeFacts {
 impl HostIndex {
     /// Reads pools, their volumes and the networks' bridges; capacities only for volumes the given domains
     /// use. A driver without storage or networks yields an empty index (values then stay NULL).
-    pub async fn load(driver: &dyn Driver, defs: &[&DomainDef]) -> HostIndex {
+    pub async fn load(driver: &Connection, defs: &[&DomainDef]) -> HostIndex {
         let mut index = HostIndex::default();
         let used: HashSet<&str> = defs
             .iter()
@@ -232,7 +232,7 @@ impl HostIndex {
 }
 
 /// A volume's path: its key when that is a path (dir/fs/logical pools), else asked from the driver.
-async fn volume_path(driver: &dyn Driver, vol: &VolumeRef) -> String {
+async fn volume_path(driver: &Connection, vol: &VolumeRef) -> String {
     if vol.key.starts_with('/') {
         return vol.key.clone();
     }
@@ -826,7 +826,7 @@ fn vanished(err: &crate::error::Error) -> bool {
 
 /// One domain's XML (live when it runs) and facts; `None` when it vanished meanwhile.
 async fn read_domain(
-    driver: &dyn Driver,
+    driver: &Connection,
     dom: &DomainRef,
     autostart: bool,
 ) -> Result<Option<(String, GuestFacts)>, OpError> {
@@ -848,7 +848,7 @@ async fn read_domain(
 }
 
 async fn build(
-    driver: &dyn Driver,
+    driver: &Connection,
     defs: Vec<(DomainDef, GuestFacts)>,
     options: LoadOptions,
 ) -> Vec<GuestModel> {
@@ -866,7 +866,7 @@ async fn build(
 /// Every defined domain's model: one listing, then one XML read per domain (plus what `options` asks).
 /// Domains undefined meanwhile are skipped.
 pub async fn load_all_guests(
-    driver: &dyn Driver,
+    driver: &Connection,
     options: LoadOptions,
 ) -> Result<Vec<GuestModel>, OpError> {
     let mut defs = Vec::new();
@@ -887,7 +887,7 @@ pub async fn load_all_guests(
 
 /// One domain's model by name; `None` when no such domain exists.
 pub async fn load_guest(
-    driver: &dyn Driver,
+    driver: &Connection,
     name: &str,
     options: LoadOptions,
 ) -> Result<Option<GuestModel>, OpError> {

@@ -143,7 +143,7 @@ impl HostAssocProvider {
             return Ok(Some(Vec::new()));
         }
         let is = |c: &str| object.class_name.eq_ignore_ascii_case(c);
-        let driver = ctx.driver.as_ref();
+        let driver = &ctx.driver;
         match self.assoc {
             // A guest or its capabilities: the one pair.
             HostAssoc::ElementCapabilities if is(CS_CLASS) || is(ELEC_CLASS) => {
@@ -218,7 +218,7 @@ impl HostAssocProvider {
         &self,
         ctx: &ProviderCtx<'_>,
     ) -> Result<Vec<[(&'static str, ObjectPath); 2]>, OpError> {
-        let driver = ctx.driver.as_ref();
+        let driver = &ctx.driver;
         let mut out = Vec::new();
         match self.assoc {
             HostAssoc::HostedResourcePool => {

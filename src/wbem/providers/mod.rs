@@ -23,7 +23,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::cim::{CimStatus, Class, Instance, ObjectPath, Value};
-use crate::driver::Driver;
+use crate::driver::Connection;
 use crate::wbem::cimxml::MethodReturn;
 use crate::wbem::ops::OpError;
 
@@ -33,7 +33,7 @@ pub use vsms::VsmsProvider;
 /// What a provider call gets: the driver, the class being served (resolved, with inherited properties) and
 /// the namespace.
 pub struct ProviderCtx<'a> {
-    pub driver: &'a Arc<dyn Driver>,
+    pub driver: &'a Connection,
     pub class: &'a Class,
     pub namespace: &'a str,
 }

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use super::guest::{load_all_guests, load_guest, LoadOptions};
 use super::{put, Provider, ProviderCtx};
 use crate::cim::{CimStatus, Instance, ObjectPath, Value};
-use crate::driver::{flags, Driver};
+use crate::driver::{flags, Connection};
 use crate::error::ErrorCode;
 use crate::model::{NetworkDef, PoolDef};
 use crate::wbem::ops::OpError;
@@ -148,7 +148,7 @@ impl PoolId {
 }
 
 /// The host's name as KVM_HostSystem uses it ("unknown" when the driver has none).
-pub async fn host_name(driver: &dyn Driver) -> String {
+pub async fn host_name(driver: &Connection) -> String {
     match driver.get_hostname().await {
         Ok(name) if !name.is_empty() => name,
         _ => "unknown".into(),
@@ -171,7 +171,7 @@ pub struct HostPools {
 }
 
 impl HostPools {
-    pub async fn read(driver: &dyn Driver) -> Result<HostPools, OpError> {
+    pub async fn read(driver: &Connection) -> Result<HostPools, OpError> {
         let mut out = HostPools::default();
         for pool in list_or_empty(driver.list_all_storage_pools(0).await)? {
             if !driver.pool_is_active(&pool).await.unwrap_or(false) {
@@ -229,7 +229,7 @@ fn list_or_empty<T>(result: crate::error::Result<Vec<T>>) -> Result<Vec<T>, OpEr
 /// `kind`: only resources from pools of this kind (disk and network pools need the host's volumes and
 /// bridges; the others do not).
 pub async fn guest_allocations(
-    driver: &dyn Driver,
+    driver: &Connection,
     pools: &HostPools,
     only: Option<&str>,
     kind: Option<PoolKind>,
@@ -314,7 +314,7 @@ impl PoolProvider {
         pools: &HostPools,
     ) -> Result<Option<Instance>, OpError> {
         let class = ctx.class;
-        let driver = ctx.driver.as_ref();
+        let driver = &ctx.driver;
         let mut inst = ctx.new_instance();
         let s = |v: &str| Value::String(v.to_owned());
         let instance_id = id.instance_id();
@@ -430,7 +430,7 @@ impl PoolProvider {
     }
 
     /// The pools of this kind; memory and processor pools need no driver listing.
-    async fn read_pools(&self, driver: &dyn Driver) -> Result<HostPools, OpError> {
+    async fn read_pools(&self, driver: &Connection) -> Result<HostPools, OpError> {
         if self.kind.single() {
             Ok(HostPools::default())
         } else {
@@ -446,7 +446,7 @@ impl Provider for PoolProvider {
     }
 
     async fn enumerate_names(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<ObjectPath>, OpError> {
-        let pools = self.read_pools(ctx.driver.as_ref()).await?;
+        let pools = self.read_pools(&ctx.driver).await?;
         Ok(self.ids_of_kind(&pools).iter().map(PoolId::path).collect())
     }
 
@@ -458,12 +458,12 @@ impl Provider for PoolProvider {
         if self.kind.single() && !id.is_primordial() {
             return Err(not_found());
         }
-        let pools = self.read_pools(ctx.driver.as_ref()).await?;
+        let pools = self.read_pools(&ctx.driver).await?;
         self.instance(ctx, &id, &pools).await?.ok_or_else(not_found)
     }
 
     async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
-        let pools = self.read_pools(ctx.driver.as_ref()).await?;
+        let pools = self.read_pools(&ctx.driver).await?;
         let mut out = Vec::new();
         for id in self.ids_of_kind(&pools) {
             if let Some(inst) = self.instance(ctx, &id, &pools).await? {

@@ -334,7 +334,7 @@ impl Provider for ConformsToProfileProvider {
     }
 
     async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
-        let driver = ctx.driver.as_ref();
+        let driver = &ctx.driver;
         let guests: Vec<ObjectPath> = driver
             .list_all_domains(0)
             .await?
@@ -355,7 +355,7 @@ impl Provider for ConformsToProfileProvider {
         let is = |c: &str| object.class_name.eq_ignore_ascii_case(c);
         if is(CS_CLASS) {
             let guest = guest_path(object.key_str("Name").unwrap_or_default());
-            let host = host_path(&host_name(ctx.driver.as_ref()).await);
+            let host = host_path(&host_name(&ctx.driver).await);
             let only = Some(Conformant::Guests);
             return Ok(Some(conforming(ctx, &host, &[guest], &[], only)));
         }

@@ -6,7 +6,7 @@
 //! changes to both the live domain and the configuration.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use async_trait::async_trait;
 
@@ -17,7 +17,7 @@ use super::rasd_parse::{
 };
 use super::{put, Provider, ProviderCtx};
 use crate::cim::{builtin_repository, CimStatus, CimType, Instance, ObjectPath, Repository, Value};
-use crate::driver::{flags, DomainRef, Driver};
+use crate::driver::{flags, Connection, DomainRef};
 use crate::error::ErrorCode;
 use crate::model::{DomainDef, DomainXmlOptions, OsDef};
 use crate::wbem::cimxml::MethodReturn;
@@ -137,7 +137,7 @@ fn refs(paths: Vec<ObjectPath>) -> Value {
     )
 }
 
-async fn lookup(driver: &dyn Driver, name: &str) -> Result<DomainRef, OpError> {
+async fn lookup(driver: &Connection, name: &str) -> Result<DomainRef, OpError> {
     match driver.domain_lookup_by_name(name).await {
         Ok(dom) => Ok(dom),
         Err(e) if e.code == ErrorCode::NO_DOMAIN => Err(domain_not_found(name)),
@@ -146,14 +146,14 @@ async fn lookup(driver: &dyn Driver, name: &str) -> Result<DomainRef, OpError> {
 }
 
 /// The definition the domain boots from next (its persistent one), secrets included so a redefine keeps them.
-async fn persistent_def(driver: &dyn Driver, dom: &DomainRef) -> Result<DomainDef, OpError> {
+async fn persistent_def(driver: &Connection, dom: &DomainRef) -> Result<DomainDef, OpError> {
     let xml = driver
         .domain_get_xml_desc(dom, flags::XML_INACTIVE | flags::XML_SECURE)
         .await?;
     Ok(DomainDef::from_xml(&xml, false)?)
 }
 
-async fn define(driver: &dyn Driver, def: &DomainDef) -> Result<DomainRef, OpError> {
+async fn define(driver: &Connection, def: &DomainDef) -> Result<DomainRef, OpError> {
     let xml = def.to_xml(&DomainXmlOptions {
         id: None,
         secure: true,
@@ -162,7 +162,7 @@ async fn define(driver: &dyn Driver, def: &DomainDef) -> Result<DomainRef, OpErr
 }
 
 /// The `<domain type>` new domains get: the driver's own kind (test, or kvm/qemu by what the host offers).
-async fn new_domain_type(driver: &dyn Driver) -> String {
+async fn new_domain_type(driver: &Connection) -> String {
     match driver.get_type().await.map(|t| t.to_ascii_lowercase()) {
         Ok(t) if t == "qemu" => match driver.get_capabilities().await {
             Ok(caps) if caps.contains("type='kvm'") || caps.contains("type=\"kvm\"") => {
@@ -189,7 +189,7 @@ fn decode_all(value: &Value, what: &str) -> Result<Vec<Instance>, OpError> {
 /// Applies live memory / vCPU changes of a running domain before its configuration is rewritten, so a change
 /// the running domain refuses leaves nothing half done.
 async fn apply_live(
-    driver: &dyn Driver,
+    driver: &Connection,
     dom: &DomainRef,
     kind: ResourceKind,
     def: &DomainDef,
@@ -215,7 +215,7 @@ async fn apply_live(
 
 impl VsmsProvider {
     async fn instance(&self, ctx: &ProviderCtx<'_>) -> Instance {
-        let driver = ctx.driver.as_ref();
+        let driver = &ctx.driver;
         let host = host_name(driver).await;
         let class = ctx.class;
         let mut inst = ctx.new_instance();
@@ -264,7 +264,7 @@ impl VsmsProvider {
 
     async fn define_system(
         &self,
-        driver: &dyn Driver,
+        driver: &Connection,
         params: &[(String, Value)],
     ) -> Result<MethodReturn, OpError> {
         let system = param(params, "SystemSettings")
@@ -341,7 +341,7 @@ impl VsmsProvider {
 
     async fn destroy_system(
         &self,
-        driver: &dyn Driver,
+        driver: &Connection,
         params: &[(String, Value)],
     ) -> Result<MethodReturn, OpError> {
         let name = match param(params, "AffectedSystem") {
@@ -368,7 +368,7 @@ impl VsmsProvider {
 
     async fn add_resource_settings(
         &self,
-        driver: &dyn Driver,
+        driver: &Connection,
         params: &[(String, Value)],
     ) -> Result<MethodReturn, OpError> {
         let name = match param(params, "AffectedConfiguration") {
@@ -403,7 +403,7 @@ impl VsmsProvider {
 
     async fn modify_resource_settings(
         &self,
-        driver: &dyn Driver,
+        driver: &Connection,
         params: &[(String, Value)],
     ) -> Result<MethodReturn, OpError> {
         let resources = array_param(params, "ResourceSettings")
@@ -442,7 +442,7 @@ impl VsmsProvider {
 
     async fn remove_resource_settings(
         &self,
-        driver: &dyn Driver,
+        driver: &Connection,
         params: &[(String, Value)],
     ) -> Result<MethodReturn, OpError> {
         let resources = array_param(params, "ResourceSettings")
@@ -477,7 +477,7 @@ impl VsmsProvider {
 
     async fn modify_system_settings(
         &self,
-        driver: &dyn Driver,
+        driver: &Connection,
         params: &[(String, Value)],
     ) -> Result<MethodReturn, OpError> {
         let system =
@@ -521,11 +521,11 @@ impl Provider for VsmsProvider {
     }
 
     async fn enumerate_names(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<ObjectPath>, OpError> {
-        Ok(vec![vsms_path(&host_name(ctx.driver.as_ref()).await)])
+        Ok(vec![vsms_path(&host_name(&ctx.driver).await)])
     }
 
     async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {
-        let host = host_name(ctx.driver.as_ref()).await;
+        let host = host_name(&ctx.driver).await;
         if !vsms_path(&host).same_object(path) {
             return Err(OpError::cim(
                 CimStatus::NotFound,
@@ -542,8 +542,8 @@ impl Provider for VsmsProvider {
         method: &str,
         params: Vec<(String, Value)>,
     ) -> Result<MethodReturn, OpError> {
-        let driver: &Arc<dyn Driver> = ctx.driver;
-        let driver = driver.as_ref();
+        let driver: &Connection = ctx.driver;
+        let driver = &driver;
         // libvirt-CIM's clients call these methods on the class path as well as on the instance.
         if !target.is_class_path() {
             let host = host_name(driver).await;

@@ -790,6 +790,21 @@ impl World {
             }
         }
     }
+
+    /// `virDomainReset` and `virDomainInjectNMI`: a running domain takes either at once. The test world runs no
+    /// guest code, so neither changes what it reports (libvirt's test driver resets the same way).
+    pub(in crate::driver::test) fn poke_running(
+        &self,
+        dom: &DomainRef,
+        given: u32,
+        api: &str,
+    ) -> Result<()> {
+        check_flags(given, 0, api)?;
+        if !self.domain(dom)?.is_active() {
+            return Err(not_running());
+        }
+        Ok(())
+    }
 }
 
 /// Resolves `AFFECT_CURRENT` / `AFFECT_LIVE` / `AFFECT_CONFIG` against the domain's state, refusing what cannot

@@ -1,0 +1,422 @@
+//! The driver API, declared once: every method of every per-object driver trait, with its access class, the
+//! libvirt API it answers for, and how the remote driver carries it.
+//!
+//! libvirt cuts a connection into a hypervisor driver plus host-wide object drivers (network, storage,
+//! interface, node device, secret, nwfilter) and generates its plumbing from one annotated protocol file. Here
+//! [`driver_api!`] holds the one list, and each layer that needs the methods passes it a macro of its own:
+//! `driver` builds the traits, the [`Connection`](super::Connection) forwarders, the read-only and forwarding
+//! wrappers and the access table from it; `remote` builds the RPC client methods. Adding a method is one entry
+//! here plus its logic in the drivers that have it.
+//!
+//! An entry reads
+//! `fn name(&self, args) -> Result<T> => REMOTE, ACCESS, API [, guard { .. }] [, default { .. }];` where
+//! - REMOTE is `auto(Procedure)` (the remote driver sends that procedure, arguments in declaration order) or
+//!   `hand` (the remote driver has a hand-written body, because the wire and the API differ);
+//! - ACCESS is `read` or `write`: what a read-only connection may do (libvirt's `virCheckReadOnlyGoto`);
+//! - API is the libvirt function named by "not supported" and read-only refusals;
+//! - `guard` replaces the read-only rule with a check of the arguments (a secure flag, a flag-dependent name);
+//! - `default { .. }` replaces the "not supported" default body, and `default_by f` makes it `f(self)`.
+//!
+//! Names inside entries resolve where the list is expanded, so every expansion site imports the driver types.
+
+/// Calls `$callback! { .. }` with the whole driver API.
+macro_rules! driver_api {
+    ($callback:ident) => {
+        $callback! {
+    /// The hypervisor: the connection itself, the host (node), domains, their snapshots, tunables and statistics.
+    trait HypervisorDriver (hypervisor) {
+        /// The driver's type name as `virConnectGetType` reports it ("TEST", "QEMU").
+        fn get_type(&self) -> Result<String>
+            => auto(ConnectGetType), read, "virConnectGetType";
+        /// Hypervisor version, major × 1 000 000 + minor × 1 000 + micro.
+        fn get_version(&self) -> Result<u64>
+            => hand, read, "virConnectGetVersion";
+        /// Library version in the same encoding; the libvirt API level this crate speaks.
+        fn get_lib_version(&self) -> Result<u64>
+            => hand, read, "virConnectGetLibVersion";
+        fn get_hostname(&self) -> Result<String>
+            => auto(ConnectGetHostname), read, "virConnectGetHostname";
+        /// The canonical URI of this connection (`test:///default`).
+        fn get_uri(&self) -> Result<String>
+            => hand, read, "virConnectGetURI";
+        fn node_get_info(&self) -> Result<NodeInfo>
+            => hand, read, "virNodeGetInfo";
+        fn get_capabilities(&self) -> Result<String>
+            => auto(ConnectGetCapabilities), read, "virConnectGetCapabilities";
+        /// The host's present and online CPUs (`virNodeGetCPUMap`).
+        fn node_get_cpu_map(&self, flags: u32) -> Result<NodeCpuMap>
+            => hand, read, "virNodeGetCPUMap";
+        /// Free memory of the whole host, in bytes (`virNodeGetFreeMemory`).
+        fn node_get_free_memory(&self) -> Result<u64>
+            => auto(NodeGetFreeMemory), read, "virNodeGetFreeMemory";
+        /// Free memory in bytes of up to `max_cells` NUMA cells starting at `start_cell`.
+        fn node_get_cells_free_memory(&self, start_cell: i32, max_cells: i32) -> Result<Vec<u64>>
+            => hand, read, "virNodeGetCellsFreeMemory";
+        /// The most vCPUs one guest of hypervisor type `kind` (or the driver's default type) may have.
+        fn get_max_vcpus(&self, kind: Option<&str>) -> Result<i32>
+            => hand, read, "virConnectGetMaxVcpus";
+        /// The security driver's (model, doi); an empty model means there is none.
+        fn node_get_security_model(&self) -> Result<(String, String)>
+            => hand, read, "virNodeGetSecurityModel";
+        /// Whether the connection is encrypted (`virConnectIsEncrypted`).
+        fn is_encrypted(&self) -> Result<bool>
+            => hand, read, "virConnectIsEncrypted", default { Ok(false) };
+        /// Whether the connection is secure against eavesdropping (`virConnectIsSecure`).
+        fn is_secure(&self) -> Result<bool>
+            => auto(ConnectIsSecure), read, "virConnectIsSecure", default { Ok(true) };
+        /// Whether the connection is still usable (`virConnectIsAlive`).
+        fn is_alive(&self) -> Result<bool>
+            => hand, read, "virConnectIsAlive", default { Ok(true) };
+        /// Ends this connection. Shared drivers treat this as a no-op; the remote driver closes its transport.
+        fn close(&self) -> Result<()>
+            => hand, read, "virConnectClose", default { Ok(()) };
+        /// `virConnectListAllDomains` with [`flags`]`::LIST_DOMAINS_*` filters, in a stable order.
+        fn list_all_domains(&self, flags: u32) -> Result<Vec<DomainRef>>
+            => hand, read, "virConnectListAllDomains";
+        fn domain_lookup_by_name(&self, name: &str) -> Result<DomainRef>
+            => auto(DomainLookupByName), read, "virDomainLookupByName";
+        fn domain_lookup_by_uuid(&self, uuid: &Uuid) -> Result<DomainRef>
+            => auto(DomainLookupByUuid), read, "virDomainLookupByUUID";
+        fn domain_lookup_by_id(&self, id: i32) -> Result<DomainRef>
+            => auto(DomainLookupById), read, "virDomainLookupByID";
+        /// Defines (or redefines) a persistent domain; `flags` may hold `DEFINE_VALIDATE`.
+        fn domain_define_xml(&self, xml: &str, flags: u32) -> Result<DomainRef>
+            => hand, write, "virDomainDefineXMLFlags", guard { refuse(api(flags, "virDomainDefineXML", "virDomainDefineXMLFlags")) };
+        fn domain_undefine(&self, dom: &DomainRef, flags: u32) -> Result<()>
+            => hand, write, "virDomainUndefineFlags";
+        /// Starts a defined domain (`virDomainCreateWithFlags`); returns the handle with its new id.
+        fn domain_create(&self, dom: &DomainRef, flags: u32) -> Result<DomainRef>
+            => hand, write, "virDomainCreateWithFlags", guard { refuse(api(flags, "virDomainCreate", "virDomainCreateWithFlags")) };
+        /// Creates and starts a transient domain (`virDomainCreateXML`).
+        fn domain_create_xml(&self, xml: &str, flags: u32) -> Result<DomainRef>
+            => hand, write, "virDomainCreateXML";
+        fn domain_destroy(&self, dom: &DomainRef, flags: u32) -> Result<()>
+            => hand, write, "virDomainDestroyFlags", guard { refuse(api(flags, "virDomainDestroy", "virDomainDestroyFlags")) };
+        fn domain_shutdown(&self, dom: &DomainRef, flags: u32) -> Result<()>
+            => hand, write, "virDomainShutdownFlags", guard { refuse(api(flags, "virDomainShutdown", "virDomainShutdownFlags")) };
+        fn domain_reboot(&self, dom: &DomainRef, flags: u32) -> Result<()>
+            => auto(DomainReboot), write, "virDomainReboot";
+        fn domain_suspend(&self, dom: &DomainRef) -> Result<()>
+            => auto(DomainSuspend), write, "virDomainSuspend";
+        fn domain_resume(&self, dom: &DomainRef) -> Result<()>
+            => auto(DomainResume), write, "virDomainResume";
+        /// Sends a non-maskable interrupt to a running guest (`virDomainInjectNMI`).
+        fn domain_inject_nmi(&self, dom: &DomainRef, flags: u32) -> Result<()>
+            => auto(DomainInjectNmi), write, "virDomainInjectNMI";
+        /// Resets a running guest at once, as a reset button does, without a shutdown (`virDomainReset`).
+        fn domain_reset(&self, dom: &DomainRef, flags: u32) -> Result<()>
+            => auto(DomainReset), write, "virDomainReset";
+        fn domain_get_info(&self, dom: &DomainRef) -> Result<DomainInfo>
+            => hand, read, "virDomainGetInfo";
+        /// (state, reason) where the reason is numbered per state (see [`reason`]).
+        fn domain_get_state(&self, dom: &DomainRef, flags: u32) -> Result<(DomainState, i32)>
+            => hand, read, "virDomainGetState";
+        /// The domain's XML; `flags` may hold `XML_SECURE`, `XML_INACTIVE`.
+        fn domain_get_xml_desc(&self, dom: &DomainRef, flags: u32) -> Result<String>
+            => auto(DomainGetXmlDesc), read, "virDomainGetXMLDesc", guard { secure_xml(flags) };
+        fn domain_get_os_type(&self, dom: &DomainRef) -> Result<String>
+            => auto(DomainGetOsType), read, "virDomainGetOSType";
+        fn domain_get_autostart(&self, dom: &DomainRef) -> Result<bool>
+            => auto(DomainGetAutostart), read, "virDomainGetAutostart";
+        fn domain_set_autostart(&self, dom: &DomainRef, autostart: bool) -> Result<()>
+            => hand, write, "virDomainSetAutostart";
+        fn domain_is_active(&self, dom: &DomainRef) -> Result<bool>
+            => auto(DomainIsActive), read, "virDomainIsActive";
+        fn domain_is_persistent(&self, dom: &DomainRef) -> Result<bool>
+            => auto(DomainIsPersistent), read, "virDomainIsPersistent";
+        /// Whether the running domain's config differs from its persistent definition.
+        fn domain_is_updated(&self, dom: &DomainRef) -> Result<bool>
+            => auto(DomainIsUpdated), read, "virDomainIsUpdated";
+        fn domain_has_managed_save_image(&self, dom: &DomainRef, flags: u32) -> Result<bool>
+            => auto(DomainHasManagedSaveImage), read, "virDomainHasManagedSaveImage";
+        /// (label, enforcing) of a domain's security label.
+        fn domain_get_security_label(&self, dom: &DomainRef) -> Result<(String, bool)>
+            => hand, read, "virDomainGetSecurityLabel";
+        /// Sets current memory (KiB), or the maximum with `MEM_MAXIMUM`; `AFFECT_LIVE` / `AFFECT_CONFIG` choose
+        /// which definition changes.
+        fn domain_set_memory(&self, dom: &DomainRef, kib: u64, flags: u32) -> Result<()>
+            => hand, write, "virDomainSetMemoryFlags", guard { refuse(if flags == crate::driver::flags::MEM_MAXIMUM { "virDomainSetMaxMemory" } else { "virDomainSetMemoryFlags" }) };
+        fn domain_get_max_memory(&self, dom: &DomainRef) -> Result<u64>
+            => auto(DomainGetMaxMemory), read, "virDomainGetMaxMemory";
+        /// Sets the vCPU count, or the maximum with `VCPU_MAXIMUM`.
+        fn domain_set_vcpus(&self, dom: &DomainRef, count: u32, flags: u32) -> Result<()>
+            => hand, write, "virDomainSetVcpusFlags", guard { refuse(api(flags, "virDomainSetVcpus", "virDomainSetVcpusFlags")) };
+        fn domain_get_vcpus(&self, dom: &DomainRef, flags: u32) -> Result<u32>
+            => hand, read, "virDomainGetVcpusFlags";
+        /// The most vCPUs the running domain may be given (`virDomainGetMaxVcpus`).
+        fn domain_get_max_vcpus(&self, dom: &DomainRef) -> Result<i32>
+            => auto(DomainGetMaxVcpus), read, "virDomainGetMaxVcpus";
+        /// Up to `max_info` vCPUs of a running domain, with each one's affinity as `map_len` bytes of host-CPU
+        /// bitmap (bit n = host CPU n), concatenated in vCPU order.
+        fn domain_get_vcpu_info(&self, dom: &DomainRef, max_info: u32, map_len: u32) -> Result<(Vec<VcpuInfo>, Vec<u8>)>
+            => hand, read, "virDomainGetVcpus";
+        /// The affinity of up to `max_maps` vCPUs of the live or persistent definition (`flags`), as `map_len`
+        /// bytes of host-CPU bitmap each; also the number of maps filled.
+        fn domain_get_vcpu_pin_info(&self, dom: &DomainRef, max_maps: u32, map_len: u32, flags: u32) -> Result<(u32, Vec<u8>)>
+            => hand, read, "virDomainGetVcpuPinInfo";
+        /// The domain's scheduler name and how many parameters it has (`virDomainGetSchedulerType`).
+        fn domain_get_scheduler_type(&self, dom: &DomainRef) -> Result<(String, i32)>
+            => hand, read, "virDomainGetSchedulerType";
+        /// The scheduler's parameters of the live or persistent definition (`flags`: `AFFECT_*`).
+        fn domain_get_scheduler_parameters(&self, dom: &DomainRef, flags: u32) -> Result<Vec<TypedParam>>
+            => hand, read, "virDomainGetSchedulerParametersFlags";
+        /// Every parameter of one tunables family for the live or persistent definition (`flags`: `AFFECT_*`,
+        /// `TYPED_PARAM_STRING_OKAY`); the RPC layer trims the list to the `nparams` the caller has room for.
+        /// `nparams` 0 asks only how many there are: then the answer's length counts, not its values.
+        fn domain_get_tunables(&self, dom: &DomainRef, kind: TunableKind, nparams: u32, flags: u32) -> Result<Vec<TypedParam>>
+            => hand, read, tunable_api(kind, false);
+        /// Changes some parameters of one tunables family (`flags`: `AFFECT_*`).
+        fn domain_set_tunables(&self, dom: &DomainRef, kind: TunableKind, params: Vec<TypedParam>, flags: u32) -> Result<()>
+            => hand, write, tunable_api(kind, true), guard { refuse(tunable_api(kind, true)) };
+        /// Pins vCPU `vcpu` to the CPUs set in `cpumap` (`virDomainPinVcpuFlags`).
+        fn domain_pin_vcpu(&self, dom: &DomainRef, vcpu: u32, cpumap: Vec<u8>, flags: u32) -> Result<()>
+            => hand, write, "virDomainPinVcpuFlags";
+        /// The emulator threads' CPU map, `map_len` bytes (`virDomainGetEmulatorPinInfo`).
+        fn domain_get_emulator_pin_info(&self, dom: &DomainRef, map_len: u32, flags: u32) -> Result<Vec<u8>>
+            => hand, read, "virDomainGetEmulatorPinInfo";
+        /// Pins the emulator threads to the CPUs set in `cpumap` (`virDomainPinEmulator`).
+        fn domain_pin_emulator(&self, dom: &DomainRef, cpumap: Vec<u8>, flags: u32) -> Result<()>
+            => hand, write, "virDomainPinEmulator";
+        /// A disk's block I/O throttling (`virDomainGetBlockIoTune`); `nparams` as for `domain_get_tunables`.
+        fn domain_get_block_io_tune(&self, dom: &DomainRef, disk: Option<String>, nparams: u32, flags: u32) -> Result<Vec<TypedParam>>
+            => hand, read, "virDomainGetBlockIoTune";
+        /// Changes a disk's block I/O throttling (`virDomainSetBlockIoTune`).
+        fn domain_set_block_io_tune(&self, dom: &DomainRef, disk: String, params: Vec<TypedParam>, flags: u32) -> Result<()>
+            => hand, write, "virDomainSetBlockIoTune";
+        /// The guest's clock: seconds since the epoch and nanoseconds (`virDomainGetTime`).
+        fn domain_get_time(&self, dom: &DomainRef, flags: u32) -> Result<(i64, u32)>
+            => hand, write, "virDomainGetTime";
+        /// Sets the guest's clock (`flags`: `TIME_SYNC`) (`virDomainSetTime`).
+        fn domain_set_time(&self, dom: &DomainRef, seconds: i64, nseconds: u32, flags: u32) -> Result<()>
+            => hand, write, "virDomainSetTime";
+        /// Takes a snapshot described by `xml` (or redefines one: `flags` REDEFINE). (`virDomainSnapshotCreateXML`)
+        fn domain_snapshot_create_xml(&self, dom: &DomainRef, xml: &str, flags: u32) -> Result<SnapshotRef>
+            => hand, write, "virDomainSnapshotCreateXML";
+        /// The snapshot's XML. (`virDomainSnapshotGetXMLDesc`)
+        fn domain_snapshot_get_xml_desc(&self, snap: &SnapshotRef, flags: u32) -> Result<String>
+            => auto(DomainSnapshotGetXmlDesc), read, "virDomainSnapshotGetXMLDesc";
+        /// The domain's snapshots passing the `VIR_DOMAIN_SNAPSHOT_LIST_*` filters (ROOTS: roots only). (`virDomainListAllSnapshots`)
+        fn domain_list_all_snapshots(&self, dom: &DomainRef, flags: u32) -> Result<Vec<SnapshotRef>>
+            => hand, read, "virDomainListAllSnapshots";
+        /// A snapshot's children (all descendants with DESCENDANTS) passing the filters. (`virDomainSnapshotListAllChildren`)
+        fn domain_snapshot_list_all_children(&self, snap: &SnapshotRef, flags: u32) -> Result<Vec<SnapshotRef>>
+            => hand, read, "virDomainSnapshotListAllChildren";
+        /// A snapshot by name. (`virDomainSnapshotLookupByName`)
+        fn domain_snapshot_lookup_by_name(&self, dom: &DomainRef, name: &str, flags: u32) -> Result<SnapshotRef>
+            => hand, read, "virDomainSnapshotLookupByName";
+        /// Whether the domain has a current snapshot. (`virDomainHasCurrentSnapshot`)
+        fn domain_has_current_snapshot(&self, dom: &DomainRef, flags: u32) -> Result<bool>
+            => auto(DomainHasCurrentSnapshot), read, "virDomainHasCurrentSnapshot";
+        /// The domain's current snapshot. (`virDomainSnapshotCurrent`)
+        fn domain_snapshot_current(&self, dom: &DomainRef, flags: u32) -> Result<SnapshotRef>
+            => hand, read, "virDomainSnapshotCurrent";
+        /// A snapshot's parent. (`virDomainSnapshotGetParent`)
+        fn domain_snapshot_get_parent(&self, snap: &SnapshotRef, flags: u32) -> Result<SnapshotRef>
+            => hand, read, "virDomainSnapshotGetParent";
+        /// Whether this is its domain's current snapshot. (`virDomainSnapshotIsCurrent`)
+        fn domain_snapshot_is_current(&self, snap: &SnapshotRef, flags: u32) -> Result<bool>
+            => auto(DomainSnapshotIsCurrent), read, "virDomainSnapshotIsCurrent";
+        /// Whether the snapshot has libvirt metadata. (`virDomainSnapshotHasMetadata`)
+        fn domain_snapshot_has_metadata(&self, snap: &SnapshotRef, flags: u32) -> Result<bool>
+            => auto(DomainSnapshotHasMetadata), read, "virDomainSnapshotHasMetadata";
+        /// Brings the domain back to the snapshot's definition and state. (`virDomainRevertToSnapshot`)
+        fn domain_revert_to_snapshot(&self, snap: &SnapshotRef, flags: u32) -> Result<()>
+            => auto(DomainRevertToSnapshot), write, "virDomainRevertToSnapshot";
+        /// Deletes a snapshot (and its children with `flags` CHILDREN / CHILDREN_ONLY). (`virDomainSnapshotDelete`)
+        fn domain_snapshot_delete(&self, snap: &SnapshotRef, flags: u32) -> Result<()>
+            => auto(DomainSnapshotDelete), write, "virDomainSnapshotDelete";
+        /// Saves a running domain's state into a managed image and stops it (`virDomainManagedSave`).
+        fn domain_managed_save(&self, dom: &DomainRef, flags: u32) -> Result<()>
+            => auto(DomainManagedSave), write, "virDomainManagedSave";
+        /// Drops a domain's managed save image (`virDomainManagedSaveRemove`).
+        fn domain_managed_save_remove(&self, dom: &DomainRef, flags: u32) -> Result<()>
+            => auto(DomainManagedSaveRemove), write, "virDomainManagedSaveRemove";
+        /// Renames an inactive persistent domain (`virDomainRename`).
+        fn domain_rename(&self, dom: &DomainRef, new_name: &str, flags: u32) -> Result<()>
+            => hand, write, "virDomainRename";
+        /// Up to `max_stats` balloon/memory statistics of a running domain (`virDomainMemoryStats`).
+        fn domain_memory_stats(&self, dom: &DomainRef, max_stats: u32, flags: u32) -> Result<Vec<MemoryStat>>
+            => hand, read, "virDomainMemoryStats";
+        /// Statistics records of `doms` (every domain when empty) for the `stats` groups (`VIR_DOMAIN_STATS_*`,
+        /// 0 = all the driver knows); `flags` filter the domains and tighten the groups
+        /// (`virConnectGetAllDomainStats`, `virDomainListGetStats`).
+        fn connect_get_all_domain_stats(&self, doms: &[DomainRef], stats: u32, flags: u32) -> Result<Vec<DomainStatsRecord>>
+            => hand, read, "virConnectGetAllDomainStats";
+        /// I/O counters of the disk named by target (`vda`) or source path (`virDomainBlockStats`).
+        fn domain_block_stats(&self, dom: &DomainRef, disk: &str) -> Result<BlockStats>
+            => hand, read, "virDomainBlockStats";
+        /// The disk's I/O counters as typed parameters (`virDomainBlockStatsFlags`).
+        fn domain_block_stats_flags(&self, dom: &DomainRef, disk: &str, flags: u32) -> Result<Vec<TypedParam>>
+            => hand, read, "virDomainBlockStatsFlags";
+        /// Traffic counters of the guest NIC named by host device or MAC (`virDomainInterfaceStats`).
+        fn domain_interface_stats(&self, dom: &DomainRef, device: &str) -> Result<InterfaceStats>
+            => hand, read, "virDomainInterfaceStats";
+        /// Sizes of the disk named by target or source path (`virDomainGetBlockInfo`).
+        fn domain_get_block_info(&self, dom: &DomainRef, disk: &str, flags: u32) -> Result<BlockInfo>
+            => hand, read, "virDomainGetBlockInfo";
+        /// Cumulative CPU times of the host, of all CPUs (`cpu_num` −1) or one (`virNodeGetCPUStats`).
+        fn node_get_cpu_stats(&self, cpu_num: i32, flags: u32) -> Result<Vec<NodeCpuStat>>
+            => hand, read, "virNodeGetCPUStats";
+        /// The guest's interfaces and their addresses, from the `source` asked for (`virDomainInterfaceAddresses`).
+        fn domain_interface_addresses(&self, dom: &DomainRef, source: u32, flags: u32) -> Result<Vec<GuestInterface>>
+            => hand, read, "virDomainInterfaceAddresses";
+        /// The guest's mounted file systems (`virDomainGetFSInfo`).
+        fn domain_get_fsinfo(&self, dom: &DomainRef, flags: u32) -> Result<Vec<FsInfo>>
+            => hand, read, "virDomainGetFSInfo";
+        /// The guest's host name (`virDomainGetHostname`).
+        fn domain_get_hostname(&self, dom: &DomainRef, flags: u32) -> Result<String>
+            => hand, read, "virDomainGetHostname";
+        /// The domain's I/O threads (`virDomainGetIOThreadInfo`; `flags`: `AFFECT_*`).
+        fn domain_get_iothread_info(&self, dom: &DomainRef, flags: u32) -> Result<Vec<IothreadInfo>>
+            => hand, read, "virDomainGetIOThreadInfo";
+        /// Every domain with its state and current definition, in [`HypervisorDriver::list_all_domains`] order (for front
+        /// ends that enumerate all domains, such as WBEM). The default asks per domain and parses each XML; a driver
+        /// holding its definitions in memory answers at once. A domain that vanishes meanwhile is left out.
+        fn domain_summaries(&self) -> Result<Vec<DomainSummary>>
+            => hand, read, "virConnectListAllDomains", default_by summaries_by_calls;
+        /// Lifecycle events of every domain of this connection, from now on.
+        fn domain_event_subscribe(&self) -> Result<broadcast::Receiver<DomainEvent>>
+            => hand, read, "virConnectDomainEventRegisterAny";
+        /// The host's SMBIOS description as XML (`virConnectGetSysinfo`).
+        fn get_sysinfo(&self, flags: u32) -> Result<String>
+            => hand, read, "virConnectGetSysinfo";
+        /// The CPU model names the host knows for an architecture (`virConnectGetCPUModelNames`).
+        fn get_cpu_model_names(&self, arch: &str, flags: u32) -> Result<Vec<String>>
+            => hand, read, "virConnectGetCPUModelNames";
+    }
+    /// Virtual networks.
+    trait NetworkDriver (network) {
+        fn list_all_networks(&self, flags: u32) -> Result<Vec<NetworkRef>>
+            => hand, read, "virConnectListAllNetworks";
+        fn network_lookup_by_name(&self, name: &str) -> Result<NetworkRef>
+            => auto(NetworkLookupByName), read, "virNetworkLookupByName";
+        fn network_lookup_by_uuid(&self, uuid: &Uuid) -> Result<NetworkRef>
+            => auto(NetworkLookupByUuid), read, "virNetworkLookupByUUID";
+        fn network_define_xml(&self, xml: &str, flags: u32) -> Result<NetworkRef>
+            => hand, write, "virNetworkDefineXML", guard { refuse(api(flags, "virNetworkDefineXML", "virNetworkDefineXMLFlags")) };
+        fn network_create_xml(&self, xml: &str, flags: u32) -> Result<NetworkRef>
+            => hand, write, "virNetworkCreateXML", guard { refuse(api(flags, "virNetworkCreateXML", "virNetworkCreateXMLFlags")) };
+        fn network_create(&self, net: &NetworkRef) -> Result<()>
+            => auto(NetworkCreate), write, "virNetworkCreate";
+        fn network_destroy(&self, net: &NetworkRef) -> Result<()>
+            => auto(NetworkDestroy), write, "virNetworkDestroy";
+        fn network_undefine(&self, net: &NetworkRef) -> Result<()>
+            => auto(NetworkUndefine), write, "virNetworkUndefine";
+        fn network_get_xml_desc(&self, net: &NetworkRef, flags: u32) -> Result<String>
+            => hand, read, "virNetworkGetXMLDesc";
+        fn network_get_bridge_name(&self, net: &NetworkRef) -> Result<String>
+            => auto(NetworkGetBridgeName), read, "virNetworkGetBridgeName";
+        fn network_get_autostart(&self, net: &NetworkRef) -> Result<bool>
+            => auto(NetworkGetAutostart), read, "virNetworkGetAutostart";
+        fn network_set_autostart(&self, net: &NetworkRef, autostart: bool) -> Result<()>
+            => hand, write, "virNetworkSetAutostart";
+        fn network_is_active(&self, net: &NetworkRef) -> Result<bool>
+            => auto(NetworkIsActive), read, "virNetworkIsActive";
+        fn network_is_persistent(&self, net: &NetworkRef) -> Result<bool>
+            => auto(NetworkIsPersistent), read, "virNetworkIsPersistent";
+    }
+    /// Storage pools and their volumes.
+    trait StorageDriver (storage) {
+        fn list_all_storage_pools(&self, flags: u32) -> Result<Vec<PoolRef>>
+            => hand, read, "virConnectListAllStoragePools";
+        fn pool_lookup_by_name(&self, name: &str) -> Result<PoolRef>
+            => auto(StoragePoolLookupByName), read, "virStoragePoolLookupByName";
+        fn pool_lookup_by_uuid(&self, uuid: &Uuid) -> Result<PoolRef>
+            => auto(StoragePoolLookupByUuid), read, "virStoragePoolLookupByUUID";
+        fn pool_lookup_by_volume(&self, vol: &VolumeRef) -> Result<PoolRef>
+            => auto(StoragePoolLookupByVolume), read, "virStoragePoolLookupByVolume";
+        fn pool_define_xml(&self, xml: &str, flags: u32) -> Result<PoolRef>
+            => hand, write, "virStoragePoolDefineXML";
+        fn pool_create_xml(&self, xml: &str, flags: u32) -> Result<PoolRef>
+            => hand, write, "virStoragePoolCreateXML";
+        fn pool_build(&self, pool: &PoolRef, flags: u32) -> Result<()>
+            => auto(StoragePoolBuild), write, "virStoragePoolBuild";
+        /// Starts a defined pool (`virStoragePoolCreate`).
+        fn pool_create(&self, pool: &PoolRef, flags: u32) -> Result<()>
+            => auto(StoragePoolCreate), write, "virStoragePoolCreate";
+        fn pool_destroy(&self, pool: &PoolRef) -> Result<()>
+            => auto(StoragePoolDestroy), write, "virStoragePoolDestroy";
+        fn pool_undefine(&self, pool: &PoolRef) -> Result<()>
+            => auto(StoragePoolUndefine), write, "virStoragePoolUndefine";
+        fn pool_refresh(&self, pool: &PoolRef, flags: u32) -> Result<()>
+            => auto(StoragePoolRefresh), write, "virStoragePoolRefresh";
+        fn pool_get_info(&self, pool: &PoolRef) -> Result<PoolInfo>
+            => hand, read, "virStoragePoolGetInfo";
+        fn pool_get_xml_desc(&self, pool: &PoolRef, flags: u32) -> Result<String>
+            => auto(StoragePoolGetXmlDesc), read, "virStoragePoolGetXMLDesc";
+        fn pool_get_autostart(&self, pool: &PoolRef) -> Result<bool>
+            => auto(StoragePoolGetAutostart), read, "virStoragePoolGetAutostart";
+        fn pool_set_autostart(&self, pool: &PoolRef, autostart: bool) -> Result<()>
+            => hand, write, "virStoragePoolSetAutostart";
+        fn pool_is_active(&self, pool: &PoolRef) -> Result<bool>
+            => auto(StoragePoolIsActive), read, "virStoragePoolIsActive";
+        fn pool_is_persistent(&self, pool: &PoolRef) -> Result<bool>
+            => auto(StoragePoolIsPersistent), read, "virStoragePoolIsPersistent";
+        fn pool_list_all_volumes(&self, pool: &PoolRef, flags: u32) -> Result<Vec<VolumeRef>>
+            => hand, read, "virStoragePoolListAllVolumes";
+        fn vol_lookup_by_name(&self, pool: &PoolRef, name: &str) -> Result<VolumeRef>
+            => hand, read, "virStorageVolLookupByName";
+        fn vol_lookup_by_key(&self, key: &str) -> Result<VolumeRef>
+            => auto(StorageVolLookupByKey), read, "virStorageVolLookupByKey";
+        fn vol_lookup_by_path(&self, path: &str) -> Result<VolumeRef>
+            => auto(StorageVolLookupByPath), read, "virStorageVolLookupByPath";
+        fn vol_create_xml(&self, pool: &PoolRef, xml: &str, flags: u32) -> Result<VolumeRef>
+            => hand, write, "virStorageVolCreateXML";
+        fn vol_delete(&self, vol: &VolumeRef, flags: u32) -> Result<()>
+            => hand, write, "virStorageVolDelete";
+        fn vol_resize(&self, vol: &VolumeRef, capacity: u64, flags: u32) -> Result<()>
+            => hand, write, "virStorageVolResize";
+        fn vol_get_info(&self, vol: &VolumeRef) -> Result<VolumeInfo>
+            => hand, read, "virStorageVolGetInfo";
+        fn vol_get_path(&self, vol: &VolumeRef) -> Result<String>
+            => auto(StorageVolGetPath), read, "virStorageVolGetPath";
+        fn vol_get_xml_desc(&self, vol: &VolumeRef, flags: u32) -> Result<String>
+            => hand, read, "virStorageVolGetXMLDesc";
+    }
+    /// Host network interfaces (netcf-style definitions and transactions).
+    trait InterfaceDriver (interface) {
+        /// `virConnectListAllInterfaces` with [`flags`]`::LIST_INTERFACES_*` filters, in a stable order.
+        fn list_all_interfaces(&self, flags: u32) -> Result<Vec<InterfaceRef>>
+            => hand, read, "virConnectListAllInterfaces";
+        fn interface_lookup_by_name(&self, name: &str) -> Result<InterfaceRef>
+            => hand, read, "virInterfaceLookupByName";
+        fn interface_lookup_by_mac_string(&self, mac: &str) -> Result<InterfaceRef>
+            => hand, read, "virInterfaceLookupByMACString";
+        fn interface_get_xml_desc(&self, iface: &InterfaceRef, flags: u32) -> Result<String>
+            => hand, read, "virInterfaceGetXMLDesc";
+        /// Defines (or redefines) a host interface; `flags` may hold `INTERFACE_DEFINE_VALIDATE`.
+        fn interface_define_xml(&self, xml: &str, flags: u32) -> Result<InterfaceRef>
+            => hand, write, "virInterfaceDefineXML";
+        fn interface_undefine(&self, iface: &InterfaceRef) -> Result<()>
+            => hand, write, "virInterfaceUndefine";
+        /// Brings a defined interface up (`virInterfaceCreate`).
+        fn interface_create(&self, iface: &InterfaceRef, flags: u32) -> Result<()>
+            => hand, write, "virInterfaceCreate";
+        fn interface_destroy(&self, iface: &InterfaceRef, flags: u32) -> Result<()>
+            => hand, write, "virInterfaceDestroy";
+        fn interface_is_active(&self, iface: &InterfaceRef) -> Result<bool>
+            => hand, read, "virInterfaceIsActive";
+        /// Snapshots the host's interface configuration so that a later rollback restores it.
+        fn interface_change_begin(&self, flags: u32) -> Result<()>
+            => auto(InterfaceChangeBegin), write, "virInterfaceChangeBegin";
+        fn interface_change_commit(&self, flags: u32) -> Result<()>
+            => auto(InterfaceChangeCommit), write, "virInterfaceChangeCommit";
+        fn interface_change_rollback(&self, flags: u32) -> Result<()>
+            => auto(InterfaceChangeRollback), write, "virInterfaceChangeRollback";
+    }
+    /// The host's devices (PCI, USB, net, storage, ...).
+    trait NodeDeviceDriver (node_device) {
+        /// The names of the host's devices, filtered by `LIST_NODE_DEVICES_CAP_*` (`virConnectListAllNodeDevices`).
+        fn list_all_node_devices(&self, flags: u32) -> Result<Vec<String>>
+            => hand, read, "virConnectListAllNodeDevices";
+    }
+    /// Secrets (passphrases and keys that disks and other objects refer to).
+    trait SecretDriver (secret) {
+    }
+    /// Network filters (nwfilter) and their bindings to guest interfaces.
+    trait NwFilterDriver (nwfilter) {
+    }
+        }
+    };
+}
+pub(crate) use driver_api;
