@@ -609,6 +609,9 @@ fn perms<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
 }
 
 #[cfg(test)]
+mod tests_golden;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

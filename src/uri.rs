@@ -747,6 +747,9 @@ fn parse_flag(name: &str, value: &str) -> Result<bool, UriError> {
 }
 
 #[cfg(test)]
+mod tests_golden;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

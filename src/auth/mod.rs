@@ -6,5 +6,5 @@ pub mod credentials;
 pub mod digest_md5;
 pub mod sasl;
 
-pub use credentials::{CredentialError, CredentialStore, UserRecord, DEFAULT_REALM};
+pub use credentials::{CredentialStore, DEFAULT_REALM};
 pub use sasl::{SaslClient, SaslError, SaslLayer, SaslServer, SaslStep, SaslTransport};

@@ -15,7 +15,7 @@ pub use schema::{
     Class, Flavor, Instance, InstanceProperty, Method, Parameter, Property, Qualifier,
     QualifierDecl, QualifierList, Scope,
 };
-pub use value::{Arrayness, CimType, DateTime, DateTimeKind, TypeSpec, Value, ValueError};
+pub use value::{Arrayness, CimType, TypeSpec, Value, ValueError};
 
 /// CIM status codes (DSP0200 table 4): what a CIM-XML `ERROR` element carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -157,6 +157,11 @@ impl CimStatus {
             .map_or("CIM_ERR_UNKNOWN", |(_, _, n)| *n)
     }
 }
+
+#[cfg(test)]
+mod tests_mof;
+#[cfg(test)]
+mod tests_robustness;
 
 #[cfg(test)]
 mod tests {

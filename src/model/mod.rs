@@ -11,11 +11,13 @@ pub mod tunables;
 mod units;
 mod xml;
 
+#[cfg(test)]
+mod tests_xml;
+
 pub use domain::*;
-pub use interface::{BondMonitor, HostInterfaceDef, HostInterfaceKind, IfaceProtocol};
+pub use interface::HostInterfaceDef;
 pub use mac::{generate_mac, parse_mac};
 pub use names::validate_name;
 pub use network::*;
 pub use snapshot::SnapshotDef;
 pub use storage::*;
-pub use units::{parse_scaled, unit_bytes, ScaleDefault};

@@ -1,11 +1,11 @@
-//! Small XML helpers shared by the definition parsers and formatters (quick-xml based): a capped, DTD-free reader
-//! that builds a tiny element tree, the checks behind the `validate` flag, common value parsers, and a writer
-//! that produces libvirt's layout (2-space indentation, single-quoted attributes).
+//! XML helpers shared by the definition parsers and formatters: definitions read through the crate's one capped
+//! reader ([`crate::xml`]) with libvirt's caps and error wording, the checks behind the `validate` flag, common
+//! value parsers, and a writer that produces libvirt's layout (2-space indentation, single-quoted attributes).
 
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 use crate::model::units::{parse_scaled, ScaleDefault};
-use quick_xml::events::{BytesStart, Event};
-use quick_xml::Reader;
+use crate::xml::{is_xml_char, Caps};
+pub use crate::xml::{is_xml_space, Node};
 use uuid::Uuid;
 
 /// Caps on what a definition may contain; anything larger is not a definition but an attack or an accident.
@@ -15,159 +15,32 @@ pub const MAX_ELEMENTS: usize = 20_000;
 pub const MAX_ATTRIBUTES: usize = 64;
 pub const MAX_TEXT_BYTES: usize = 1 << 20;
 
-/// One element: its name, attributes in document order, child elements and its concatenated text.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Node {
-    pub name: String,
-    pub attrs: Vec<(String, String)>,
-    pub children: Vec<Node>,
-    pub text: String,
-}
+/// The caps of a definition, read by the crate's one XML reader. libvirt's libxml2 normalizes line ends.
+const CAPS: Caps = Caps {
+    input_bytes: MAX_INPUT_BYTES,
+    depth: MAX_DEPTH,
+    elements: MAX_ELEMENTS,
+    attributes: MAX_ATTRIBUTES,
+    attribute_bytes: MAX_TEXT_BYTES,
+    element_text_bytes: MAX_TEXT_BYTES,
+    text_bytes: MAX_TEXT_BYTES,
+    normalize_line_ends: true,
+};
 
-impl Node {
-    pub fn attr(&self, name: &str) -> Option<&str> {
-        self.attrs
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.as_str())
-    }
-
-    /// The first child with this name (libvirt reads `./name[1]`).
-    pub fn child(&self, name: &str) -> Option<&Node> {
-        self.children.iter().find(|child| child.name == name)
-    }
-
-    pub fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Node> + 'a {
-        self.children.iter().filter(move |child| child.name == name)
-    }
-
-    /// The text of the first child with this name.
-    pub fn child_text(&self, name: &str) -> Option<&str> {
-        self.child(name).map(|child| child.text.as_str())
-    }
-}
-
-fn malformed(domain: ErrorDomain, detail: impl AsRef<str>) -> Error {
-    Error::with_detail(ErrorCode::XML_ERROR, domain, detail)
-}
-
-/// XML's white space (narrower than Unicode's).
-pub fn is_xml_space(c: char) -> bool {
-    matches!(c, ' ' | '\t' | '\n' | '\r')
-}
-
-/// XML 1.0's legal characters: refusing the others keeps every parsed value writable again.
-fn is_xml_char(c: char) -> bool {
-    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
-}
-
-fn check_chars(domain: ErrorDomain, text: &str) -> Result<()> {
-    match text.chars().find(|c| !is_xml_char(*c)) {
-        Some(bad) => Err(malformed(
-            domain,
-            format!("character U+{:04X} is not allowed in XML", u32::from(bad)),
-        )),
-        None => Ok(()),
-    }
-}
-
-/// XML's Name production, simplified for non-ASCII: letters and digits of any script are accepted.
-fn is_xml_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    let Some(first) = chars.next() else {
-        return false;
-    };
-    let start_ok = |c: char| {
-        c.is_ascii_alphabetic() || c == '_' || c == ':' || (!c.is_ascii() && c.is_alphabetic())
-    };
-    start_ok(first)
-        && chars.all(|c| {
-            start_ok(c)
-                || c.is_ascii_digit()
-                || c == '-'
-                || c == '.'
-                || (!c.is_ascii() && c.is_alphanumeric())
-        })
-}
-
-fn predefined_entity(name: &str) -> Option<char> {
-    Some(match name {
-        "lt" => '<',
-        "gt" => '>',
-        "amp" => '&',
-        "apos" => '\'',
-        "quot" => '"',
-        _ => return None,
-    })
-}
-
-fn start_node(domain: ErrorDomain, start: &BytesStart<'_>) -> Result<Node> {
-    let name = std::str::from_utf8(start.name().as_ref())
-        .map_err(|_| malformed(domain, "element name is not UTF-8"))?
-        .to_string();
-    if !is_xml_name(&name) {
-        return Err(malformed(domain, format!("bad element name '{name}'")));
-    }
-    let mut node = Node {
-        name,
-        ..Node::default()
-    };
-    for attr in start.attributes().with_checks(true) {
-        let attr =
-            attr.map_err(|err| malformed(domain, format!("in element '{}': {err}", node.name)))?;
-        if node.attrs.len() >= MAX_ATTRIBUTES {
-            return Err(malformed(
-                domain,
-                format!("element '{}' has too many attributes", node.name),
-            ));
-        }
-        let key = std::str::from_utf8(attr.key.as_ref())
-            .map_err(|_| malformed(domain, "attribute name is not UTF-8"))?
-            .to_string();
-        if attr.value.contains(&b'<') {
-            return Err(malformed(
-                domain,
-                format!("unescaped '<' in attribute '{key}'"),
-            ));
-        }
-        if !is_xml_name(&key) {
-            return Err(malformed(
-                domain,
-                format!("bad attribute name '{key}' in element '{}'", node.name),
-            ));
-        }
-        let value = attr.unescape_value().map_err(|err| {
-            malformed(
-                domain,
-                format!("attribute '{key}' of element '{}': {err}", node.name),
-            )
-        })?;
-        check_chars(domain, &value)?;
-        node.attrs.push((key, value.into_owned()));
-    }
-    Ok(node)
-}
-
-/// Reads a whole document into a tree. Refuses DOCTYPE (so no entity can be declared or fetched), undefined
-/// entities, several roots, text outside the root, and anything beyond the caps. `domain` is the error domain,
-/// `document` the name libvirt gives the text in its messages (`domain_definition`, `network_definition` ...).
+/// Reads a whole document into a tree (see [`crate::xml::parse`] for what is refused). `domain` is the error
+/// domain, `document` the name libvirt gives the text in its messages (`domain_definition`,
+/// `network_definition` ...).
 ///
 /// A document that is not well formed is libvirt's code 35 (XML_DETAIL), worded as libvirt words it:
 /// `(NAME):LINE: WHAT`, then the offending line and a `---^` pointer under the column.
 pub fn parse_document(xml: &str, domain: ErrorDomain, document: &str) -> Result<Node> {
     // A UTF-8 byte order mark carries no meaning in a Rust string.
     let xml = xml.strip_prefix('\u{FEFF}').unwrap_or(xml);
-    let mut position = 0;
-    read_tree(xml, domain, &mut position).map_err(|err| {
-        let what = ErrorCode::XML_ERROR
-            .prefix()
-            .and_then(|prefix| err.message.strip_prefix(prefix))
-            .and_then(|rest| rest.strip_prefix(": "))
-            .unwrap_or(&err.message);
+    crate::xml::parse(xml, &CAPS).map_err(|err| {
         Error::new(
             ErrorCode::XML_DETAIL,
             domain,
-            pointed_message(xml, position, document, what),
+            pointed_message(xml, err.position, document, &err.error.to_string()),
         )
     })
 }
@@ -189,217 +62,6 @@ fn pointed_message(xml: &str, position: usize, document: &str, what: &str) -> St
         &xml[line_start..line_end],
         "-".repeat(column)
     )
-}
-
-fn read_tree(xml: &str, domain: ErrorDomain, position: &mut usize) -> Result<Node> {
-    if xml.len() > MAX_INPUT_BYTES {
-        return Err(malformed(
-            domain,
-            format!("document larger than {MAX_INPUT_BYTES} bytes"),
-        ));
-    }
-    let mut reader = Reader::from_str(xml);
-    let config = reader.config_mut();
-    config.check_end_names = true;
-    config.check_comments = true;
-    config.allow_unmatched_ends = false;
-    config.allow_dangling_amp = false;
-    config.expand_empty_elements = false;
-
-    let mut stack: Vec<Node> = Vec::new();
-    let mut root: Option<Node> = None;
-    let mut elements = 0usize;
-    let mut text_bytes = 0usize;
-    let mut seen_event = false;
-
-    loop {
-        let event = reader.read_event().map_err(|err| {
-            *position = usize::try_from(reader.error_position()).unwrap_or(usize::MAX);
-            malformed(domain, err.to_string())
-        })?;
-        *position = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
-        let text_piece: Option<String> = match event {
-            Event::Start(ref start) | Event::Empty(ref start) => {
-                elements += 1;
-                if elements > MAX_ELEMENTS {
-                    return Err(malformed(
-                        domain,
-                        format!("more than {MAX_ELEMENTS} elements"),
-                    ));
-                }
-                if stack.len() >= MAX_DEPTH {
-                    return Err(malformed(
-                        domain,
-                        format!("elements nested deeper than {MAX_DEPTH}"),
-                    ));
-                }
-                if root.is_some() {
-                    return Err(malformed(
-                        domain,
-                        "extra content at the end of the document",
-                    ));
-                }
-                let node = start_node(domain, start)?;
-                if matches!(event, Event::Start(_)) {
-                    stack.push(node);
-                } else {
-                    attach(&mut stack, &mut root, node);
-                }
-                None
-            }
-            Event::End(_) => {
-                // check_end_names already matched the name; an end without a start is a reader error.
-                let node = stack
-                    .pop()
-                    .ok_or_else(|| malformed(domain, "closing tag without an opening tag"))?;
-                attach(&mut stack, &mut root, node);
-                None
-            }
-            Event::Text(text) => {
-                let content = text
-                    .xml10_content()
-                    .map_err(|err| malformed(domain, err.to_string()))?
-                    .into_owned();
-                if content.contains("]]>") {
-                    return Err(malformed(domain, "']]>' is not allowed in text"));
-                }
-                Some(content)
-            }
-            Event::CData(cdata) => Some(
-                cdata
-                    .xml10_content()
-                    .map_err(|err| malformed(domain, err.to_string()))?
-                    .into_owned(),
-            ),
-            Event::GeneralRef(reference) => {
-                let name = reference
-                    .decode()
-                    .map_err(|err| malformed(domain, err.to_string()))?;
-                let resolved = if reference.is_char_ref() {
-                    reference.resolve_char_ref().map_err(|err| {
-                        malformed(domain, format!("bad character reference '&{name};': {err}"))
-                    })?
-                } else {
-                    predefined_entity(&name)
-                };
-                let c = resolved
-                    .ok_or_else(|| malformed(domain, format!("undefined entity '&{name};'")))?;
-                Some(c.to_string())
-            }
-            Event::DocType(_) => {
-                return Err(malformed(
-                    domain,
-                    "DOCTYPE and entity declarations are not allowed",
-                ));
-            }
-            Event::Decl(_) => {
-                // Only at the very start, version 1.0, UTF-8 (the text already is a Rust string), well formed.
-                if seen_event || !xml.starts_with("<?xml") {
-                    return Err(malformed(
-                        domain,
-                        "XML declaration allowed only at the start of the document",
-                    ));
-                }
-                let body = xml
-                    .find("?>")
-                    .map(|end| &xml["<?xml".len()..end])
-                    .unwrap_or_default();
-                check_declaration(body).map_err(|detail| malformed(domain, detail))?;
-                None
-            }
-            Event::PI(pi) => {
-                let target = std::str::from_utf8(pi.target()).unwrap_or_default();
-                if !is_xml_name(target) || target.eq_ignore_ascii_case("xml") {
-                    return Err(malformed(
-                        domain,
-                        format!("bad processing instruction target '{target}'"),
-                    ));
-                }
-                None
-            }
-            Event::Comment(_) => None,
-            Event::Eof => break,
-        };
-        seen_event = true;
-        if let Some(piece) = text_piece {
-            check_chars(domain, &piece)?;
-            text_bytes += piece.len();
-            if text_bytes > MAX_TEXT_BYTES {
-                return Err(malformed(
-                    domain,
-                    format!("more than {MAX_TEXT_BYTES} bytes of text"),
-                ));
-            }
-            match stack.last_mut() {
-                Some(open) => open.text.push_str(&piece),
-                None if piece.trim_matches(is_xml_space).is_empty() => {}
-                None => return Err(malformed(domain, "text outside the root element")),
-            }
-        }
-    }
-    if let Some(open) = stack.last() {
-        return Err(malformed(
-            domain,
-            format!("premature end of data in tag {}", open.name),
-        ));
-    }
-    root.ok_or_else(|| malformed(domain, "no root element"))
-}
-
-/// Checks the pseudo-attributes of `<?xml ...?>`: `version='1.0'`, then optionally a UTF-8 `encoding`, then
-/// optionally `standalone` yes/no, each after whitespace.
-fn check_declaration(body: &str) -> std::result::Result<(), String> {
-    let order = ["version", "encoding", "standalone"];
-    let mut next = 0;
-    let mut rest = body;
-    loop {
-        let trimmed = rest.trim_start_matches(is_xml_space);
-        if trimmed.is_empty() {
-            break;
-        }
-        if trimmed.len() == rest.len() {
-            return Err("malformed XML declaration".into());
-        }
-        let (name, after) = trimmed.split_once('=').ok_or("malformed XML declaration")?;
-        let name = name.trim_end_matches(is_xml_space);
-        let after = after.trim_start_matches(is_xml_space);
-        let quote = after
-            .chars()
-            .next()
-            .filter(|c| *c == '\'' || *c == '"')
-            .ok_or("malformed XML declaration")?;
-        let (value, remainder) = after[1..]
-            .split_once(quote)
-            .ok_or("malformed XML declaration")?;
-        let position = order[next..]
-            .iter()
-            .position(|known| *known == name)
-            .ok_or_else(|| format!("unexpected '{name}' in the XML declaration"))?;
-        next += position + 1;
-        let valid = match name {
-            "version" => value == "1.0",
-            "encoding" => value.eq_ignore_ascii_case("utf-8") || value.eq_ignore_ascii_case("utf8"),
-            _ => value == "yes" || value == "no",
-        };
-        if !valid {
-            return Err(format!(
-                "unsupported {name} '{value}' in the XML declaration"
-            ));
-        }
-        rest = remainder;
-    }
-    if body.trim_start_matches(is_xml_space).starts_with("version") {
-        Ok(())
-    } else {
-        Err("the XML declaration lacks a version".into())
-    }
-}
-
-fn attach(stack: &mut [Node], root: &mut Option<Node>, node: Node) {
-    match stack.last_mut() {
-        Some(parent) => parent.children.push(node),
-        None => *root = Some(node),
-    }
 }
 
 /// Elements that may appear more than once where they are allowed (the same in all four schemas).

@@ -363,7 +363,7 @@ impl imp::RemoteHand for RemoteDriver {
         flags: u32,
     ) -> Result<Vec<TypedParam>> {
         let _ = nparams;
-        use crate::rpc::proto_tunables::{TunablesGetArgs, TunablesGetRet, TUNABLE_PARAMETERS_MAX};
+        use crate::rpc::proto::{TunablesGetArgs, TunablesGetRet, TUNABLE_PARAMETERS_MAX};
         // This client decodes string-typed parameters, so it asks for them as libvirt's client library does.
         let args = || TunablesGetArgs {
             dom: dom.clone(),
@@ -394,7 +394,7 @@ impl imp::RemoteHand for RemoteDriver {
         params: Vec<TypedParam>,
         flags: u32,
     ) -> Result<()> {
-        use crate::rpc::proto_tunables::TunablesSetArgs;
+        use crate::rpc::proto::TunablesSetArgs;
         let args = TunablesSetArgs {
             dom: dom.clone(),
             params: crate::rpc::xdr::Array(params),
@@ -406,7 +406,7 @@ impl imp::RemoteHand for RemoteDriver {
             TunableKind::Numa => self.call(P::DomainSetNumaParameters, args).await,
             TunableKind::Scheduler => self.call(P::DomainSetSchedulerParametersFlags, args).await,
             TunableKind::Perf => {
-                let args = crate::rpc::proto_tunables::PerfEventsSetArgs {
+                let args = crate::rpc::proto::PerfEventsSetArgs {
                     dom: args.dom,
                     params: crate::rpc::xdr::Array(args.params.0),
                     flags,
@@ -422,7 +422,7 @@ impl imp::RemoteHand for RemoteDriver {
         cpumap: Vec<u8>,
         flags: u32,
     ) -> Result<()> {
-        let args = crate::rpc::proto_tunables::PinVcpuFlagsArgs {
+        let args = crate::rpc::proto::PinVcpuFlagsArgs {
             dom: dom.clone(),
             vcpu,
             cpumap: crate::rpc::xdr::Opaque(cpumap),
@@ -436,7 +436,7 @@ impl imp::RemoteHand for RemoteDriver {
         map_len: u32,
         flags: u32,
     ) -> Result<Vec<u8>> {
-        use crate::rpc::proto_tunables::{EmulatorPinInfoArgs, EmulatorPinInfoRet};
+        use crate::rpc::proto::{EmulatorPinInfoArgs, EmulatorPinInfoRet};
         let args = EmulatorPinInfoArgs {
             dom: dom.clone(),
             map_len: i32::try_from(map_len).unwrap_or(i32::MAX),
@@ -451,7 +451,7 @@ impl imp::RemoteHand for RemoteDriver {
         cpumap: Vec<u8>,
         flags: u32,
     ) -> Result<()> {
-        let args = crate::rpc::proto_tunables::PinEmulatorArgs {
+        let args = crate::rpc::proto::PinEmulatorArgs {
             dom: dom.clone(),
             cpumap: crate::rpc::xdr::Opaque(cpumap),
             flags,
@@ -465,7 +465,7 @@ impl imp::RemoteHand for RemoteDriver {
         nparams: u32,
         flags: u32,
     ) -> Result<Vec<TypedParam>> {
-        use crate::rpc::proto_tunables::{
+        use crate::rpc::proto::{
             BlockIoTuneGetArgs, BlockIoTuneGetRet, BLOCK_IO_TUNE_PARAMETERS_MAX,
         };
         let _ = nparams;
@@ -485,7 +485,7 @@ impl imp::RemoteHand for RemoteDriver {
         params: Vec<TypedParam>,
         flags: u32,
     ) -> Result<()> {
-        let args = crate::rpc::proto_tunables::BlockIoTuneSetArgs {
+        let args = crate::rpc::proto::BlockIoTuneSetArgs {
             dom: dom.clone(),
             disk,
             params: crate::rpc::xdr::Array(params),
@@ -498,8 +498,7 @@ impl imp::RemoteHand for RemoteDriver {
             dom: dom.clone(),
             flags,
         };
-        let ret: crate::rpc::proto_tunables::DomainGetTimeRet =
-            self.call(P::DomainGetTime, args).await?;
+        let ret: crate::rpc::proto::DomainGetTimeRet = self.call(P::DomainGetTime, args).await?;
         Ok((ret.seconds, ret.nseconds))
     }
     async fn domain_set_time(
@@ -509,7 +508,7 @@ impl imp::RemoteHand for RemoteDriver {
         nseconds: u32,
         flags: u32,
     ) -> Result<()> {
-        let args = crate::rpc::proto_tunables::DomainSetTimeArgs {
+        let args = crate::rpc::proto::DomainSetTimeArgs {
             dom: dom.clone(),
             seconds,
             nseconds,

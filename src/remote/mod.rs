@@ -37,7 +37,6 @@ use crate::rpc::client::SecurityLayer;
 use crate::rpc::proto::procs as P;
 use crate::rpc::proto::Proc;
 use crate::rpc::proto::*;
-use crate::rpc::proto_snapshots::*;
 use crate::rpc::xdr::{Array, CharArray, Xdr};
 use crate::transport::{command, ssh, tls};
 use crate::uri::{AuthChoice, Transport, Uri};

@@ -16,21 +16,16 @@
 pub mod auth;
 pub mod client;
 pub mod dispatch;
-mod dispatch_snapshots;
 pub mod listeners;
-pub mod packet;
-pub mod procedures;
-pub mod proto;
-pub mod proto_consts;
-pub mod proto_ifaces;
-pub mod proto_snapshots;
-pub mod proto_stats;
-pub mod proto_tunables;
 pub mod server;
 pub mod socket;
 pub mod threads;
-pub mod values;
-pub mod xdr;
+pub mod wire;
+
+pub use wire::{packet, procedures, proto, values, xdr};
+
+#[cfg(test)]
+mod tests_codec;
 
 pub use dispatch::{
     allowed_read_only, error_frame, error_to_wire, ConnectionState, DispatchOutcome, Dispatcher,

@@ -465,7 +465,10 @@ impl RpcServer {
                                 }
                             }
                         };
-                        if message.header.prog == KEEPALIVE_PROGRAM && message.header.proc_ != KEEPALIVE_PING {
+                        if message.header.prog == KEEPALIVE_PROGRAM
+                            && message.header.kind == MessageType::Message
+                            && message.header.proc_ != KEEPALIVE_PING
+                        {
                             continue; // PONGs and unknown keepalive procedures only prove liveness
                         }
                         let trace = CallTrace::start(&message.header);

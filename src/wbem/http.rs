@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tracing::{debug, info, warn};
+use tracing::{debug, info, warn, Instrument as _};
 
 use crate::auth::CredentialStore;
 use crate::cim::{namespace_eq, ObjectPath};
@@ -468,13 +468,15 @@ impl WbemServer {
         }
     }
 
-    /// One HTTP request: checks, auth, body, decode, operation.
+    /// One HTTP request: checks, auth, body, decode, operation. Its span names the client, so the operation's
+    /// own span (see [`Operations::handle`]) and a refusal both say whose request it was.
     pub async fn handle(
         &self,
         req: HttpRequest<Incoming>,
         peer: SocketAddr,
     ) -> Response<ReplyBody> {
-        match self.handle_inner(req, peer).await {
+        let span = tracing::debug_span!("wbem_http", %peer);
+        match self.handle_inner(req, peer).instrument(span).await {
             Ok(resp) => resp,
             Err(fault) => {
                 debug!(%peer, ?fault, "WBEM request refused");

@@ -1,6 +1,6 @@
 //! The CIM operations (DSP0200): intrinsic operations on the class repository and the providers, extrinsic
-//! methods, WQL queries, pull enumerations with expiring contexts, and [`cim_error`], the one map from an
-//! operation error to a CIM status.
+//! methods, WQL queries, pull enumerations with expiring contexts, and the reuse of read answers. Failures are
+//! [`OpError`]s, mapped to a CIM status by [`cim_error`] in [`crate::wbem::error`].
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,87 +9,18 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
+use tracing::{debug, Instrument as _};
 
-use crate::cim::{
-    namespace_eq, CimStatus, Class, Instance, ObjectPath, PathError, RepoError, Repository, Value,
-    ValueError,
-};
+use crate::cim::{namespace_eq, CimStatus, Class, Instance, ObjectPath, Repository, Value};
 use crate::driver::Connection;
-use crate::error::{Error as DriverError, ErrorCode};
 use crate::wbem::cimxml::{
     write_envelope_open, write_imethod_element, write_imethod_list_open, write_ireturn_items,
-    write_method_response, Call, CimError, IReturn, MethodReturn, ParamValue, PullItems,
-    PullResult, Request, WriteOptions, ENVELOPE_CLOSE, IMETHOD_LIST_CLOSE,
+    write_method_response, Call, CimError, IReturn, IntrinsicOp, MethodReturn, ParamValue,
+    PullItems, PullResult, Request, WriteOptions, ENVELOPE_CLOSE, IMETHOD_LIST_CLOSE,
 };
+use crate::wbem::error::{cim_error, OpError};
 use crate::wbem::providers::{all_providers, Provider, ProviderCtx};
-use crate::wbem::query::{self, QueryError};
-
-/// Why an operation failed. [`cim_error`] turns it into the status the client sees.
-#[derive(Debug, thiserror::Error)]
-pub enum OpError {
-    #[error("{message}")]
-    Cim { status: CimStatus, message: String },
-    #[error(transparent)]
-    Driver(#[from] DriverError),
-    #[error(transparent)]
-    Repo(#[from] RepoError),
-    #[error("invalid parameter value: {0}")]
-    Value(#[from] ValueError),
-    #[error(transparent)]
-    Query(#[from] QueryError),
-    #[error(transparent)]
-    Path(#[from] PathError),
-}
-
-impl OpError {
-    pub fn cim(status: CimStatus, message: impl Into<String>) -> OpError {
-        OpError::Cim {
-            status,
-            message: message.into(),
-        }
-    }
-
-    pub fn status(&self) -> CimStatus {
-        cim_error(self).status
-    }
-}
-
-/// The one map from an operation error to the CIM error the client gets.
-pub fn cim_error(err: &OpError) -> CimError {
-    let status = match err {
-        OpError::Cim { status, .. } => *status,
-        OpError::Driver(e) => match e.code {
-            ErrorCode::NO_DOMAIN
-            | ErrorCode::NO_NETWORK
-            | ErrorCode::NO_STORAGE_POOL
-            | ErrorCode::NO_STORAGE_VOL => CimStatus::NotFound,
-            ErrorCode::NO_SUPPORT
-            | ErrorCode::OPERATION_UNSUPPORTED
-            | ErrorCode::ARGUMENT_UNSUPPORTED
-            | ErrorCode::CONFIG_UNSUPPORTED => CimStatus::NotSupported,
-            ErrorCode::INVALID_ARG
-            | ErrorCode::XML_ERROR
-            | ErrorCode::XML_DETAIL
-            | ErrorCode::XML_INVALID_SCHEMA
-            | ErrorCode::INVALID_MAC => CimStatus::InvalidParameter,
-            ErrorCode::DOM_EXIST | ErrorCode::NETWORK_EXIST | ErrorCode::STORAGE_VOL_EXIST => {
-                CimStatus::AlreadyExists
-            }
-            ErrorCode::ACCESS_DENIED | ErrorCode::OPERATION_DENIED | ErrorCode::AUTH_FAILED => {
-                CimStatus::AccessDenied
-            }
-            _ => CimStatus::Failed,
-        },
-        OpError::Repo(e) => e.status(),
-        OpError::Value(_) | OpError::Path(_) => CimStatus::InvalidParameter,
-        OpError::Query(_) => CimStatus::InvalidQuery,
-    };
-    let message = match err {
-        OpError::Driver(e) => e.message.clone(),
-        other => other.to_string(),
-    };
-    CimError::new(status, message)
-}
+use crate::wbem::query;
 
 /// A response body: whole, in parts known in advance (a reused answer; sent with Content-Length), or a channel
 /// of chunks for large results (sent with chunked encoding).
@@ -124,12 +55,6 @@ const ITEMS_PER_STEP: usize = 16;
 /// The response cache: most entries and most bytes held (a full cache drops its stale entries, then all).
 const CACHE_MAX_ENTRIES: usize = 256;
 const CACHE_MAX_BYTES: usize = 64 << 20;
-/// Operations whose answers may be reused (pull operations keep server state and are never reused).
-const CACHEABLE_OPERATIONS: &[&str] = &[
-    "EnumerateInstances",
-    "EnumerateInstanceNames",
-    "GetInstance",
-];
 /// Pull contexts: default and largest OperationTimeout (seconds), most open at once, largest chunk.
 const PULL_DEFAULT_TIMEOUT: u32 = 60;
 const PULL_MAX_TIMEOUT: u32 = 3600;
@@ -289,43 +214,81 @@ impl Operations {
             .map_or(0, |c| c.hits.load(Ordering::Relaxed))
     }
 
-    /// Carries out one decoded request and writes its response.
+    /// Carries out one decoded request and writes its response, in a `wbem_request` span (operation, namespace,
+    /// class, message ID) that ends with one debug event carrying the CIM status and the time taken, so that
+    /// `RUST_LOG=virtcim=debug` tells what happened to each request, provider logs included.
     pub async fn handle(&self, req: &Request) -> Reply {
+        let (namespace, class) = request_target(&req.call);
+        let span = tracing::debug_span!(
+            "wbem_request",
+            operation = req.call.name(),
+            namespace,
+            class,
+            message_id = req.message_id.as_str(),
+            status = tracing::field::Empty,
+            duration_us = tracing::field::Empty,
+        );
+        let started = Instant::now();
+        let (reply, outcome) = self.dispatch(req).instrument(span.clone()).await;
+        let duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        span.record("duration_us", duration_us);
+        let _entered = span.enter();
+        match outcome {
+            Ok(()) => {
+                span.record("status", "OK");
+                debug!("WBEM request done");
+            }
+            Err(err) => {
+                span.record("status", err.status.name());
+                debug!(error = %err.description, "WBEM request failed");
+            }
+        }
+        reply
+    }
+
+    /// The operation itself: its reply, and whether it succeeded (for the request's span).
+    async fn dispatch(&self, req: &Request) -> (Reply, Result<(), CimError>) {
         match &req.call {
             Call::Intrinsic {
-                name, namespace, ..
+                name: op,
+                namespace,
+                ..
             } => {
                 let opts = write_options(&req.call);
-                let slot = self.cache_slot(name, namespace, &req.call);
+                let slot = self.cache_slot(op, namespace, &req.call);
                 if let Some(slot) = &slot {
                     if let Some(parts) = slot.cache.get(&slot.key, slot.stamp) {
-                        return enveloped(&req.message_id, parts);
+                        return (enveloped(&req.message_id, parts), Ok(()));
                     }
                 }
                 let result = self
-                    .intrinsic(name, namespace, &req.call)
+                    .intrinsic(op, namespace, &req.call)
                     .await
                     .map_err(|e| cim_error(&e));
                 if matches!(
-                    name.as_str(),
-                    "CreateInstance" | "ModifyInstance" | "DeleteInstance"
+                    op,
+                    IntrinsicOp::CreateInstance
+                        | IntrinsicOp::ModifyInstance
+                        | IntrinsicOp::DeleteInstance
                 ) {
                     self.invalidate_cache();
                 }
-                match result {
+                let outcome = result.as_ref().map(|_| ()).map_err(Clone::clone);
+                let reply = match result {
                     Ok(ret) if ret.list_len() > STREAM_THRESHOLD => {
-                        stream_large(&req.message_id, name, ret, opts, slot)
+                        stream_large(&req.message_id, op.as_str(), ret, opts, slot)
                     }
                     result => {
                         let mut element = String::with_capacity(1024);
-                        write_imethod_element(&mut element, name, &result, opts);
+                        write_imethod_element(&mut element, op.as_str(), &result, opts);
                         let element = Bytes::from(element);
                         if let (Some(slot), Ok(_)) = (slot, &result) {
                             slot.cache.put(slot.key, slot.stamp, vec![element.clone()]);
                         }
                         enveloped(&req.message_id, vec![element])
                     }
-                }
+                };
+                (reply, outcome)
             }
             Call::Extrinsic {
                 name,
@@ -338,7 +301,9 @@ impl Operations {
                     .map_err(|e| cim_error(&e));
                 // After the method, so that no answer computed before its effects is reused after.
                 self.invalidate_cache();
-                Reply::Whole(write_method_response(&req.message_id, name, &result))
+                let outcome = result.as_ref().map(|_| ()).map_err(Clone::clone);
+                let reply = Reply::Whole(write_method_response(&req.message_id, name, &result));
+                (reply, outcome)
             }
         }
     }
@@ -351,9 +316,16 @@ impl Operations {
 
     /// Where the answer to this call may be reused from and stored: only read operations on classes whose
     /// providers are known to be covered, and only when the driver reports a generation.
-    fn cache_slot(&self, name: &str, namespace: &str, call: &Call) -> Option<CacheSlot> {
+    fn cache_slot(&self, op: &IntrinsicOp, namespace: &str, call: &Call) -> Option<CacheSlot> {
         let cache = self.cache.as_ref()?;
-        if !CACHEABLE_OPERATIONS.contains(&name) {
+        // Pull operations keep server state: their answers are never reused.
+        let reusable = matches!(
+            op,
+            IntrinsicOp::EnumerateInstances
+                | IntrinsicOp::EnumerateInstanceNames
+                | IntrinsicOp::GetInstance
+        );
+        if !reusable {
             return None;
         }
         let (namespace, class) = match (call.param("ClassName"), call.param("InstanceName")) {
@@ -507,7 +479,7 @@ impl Operations {
 
     async fn intrinsic(
         &self,
-        name: &str,
+        op: &IntrinsicOp,
         namespace: &str,
         call: &Call,
     ) -> Result<IReturn, OpError> {
@@ -530,8 +502,8 @@ impl Operations {
             }
         };
         let property_list = call.property_list()?;
-        match name {
-            "GetClass" => {
+        match op {
+            IntrinsicOp::GetClass => {
                 let class_name = class_param("ClassName")?;
                 let ns = self.repo.namespace(namespace)?;
                 let class = ns.class(&class_name).ok_or_else(|| {
@@ -552,14 +524,14 @@ impl Operations {
                 }
                 Ok(IReturn::Class(class))
             }
-            "EnumerateClasses" | "EnumerateClassNames" => {
+            IntrinsicOp::EnumerateClasses | IntrinsicOp::EnumerateClassNames => {
                 let ns = self.repo.namespace(namespace)?;
                 let parent = call.class_name_param("ClassName").map(str::to_owned);
                 if let Some(parent) = &parent {
                     self.class(namespace, parent)?;
                 }
                 let names = ns.subclass_names(parent.as_deref(), flag("DeepInheritance", false)?);
-                if name == "EnumerateClassNames" {
+                if *op == IntrinsicOp::EnumerateClassNames {
                     return Ok(IReturn::ClassNames(names));
                 }
                 let local_only = flag("LocalOnly", true)?;
@@ -577,7 +549,7 @@ impl Operations {
                         .collect(),
                 ))
             }
-            "EnumerateInstances" => {
+            IntrinsicOp::EnumerateInstances => {
                 let class_name = class_param("ClassName")?;
                 let requested = self.class(namespace, &class_name)?;
                 let deep = flag("DeepInheritance", true)?;
@@ -597,7 +569,7 @@ impl Operations {
                 }
                 Ok(IReturn::NamedInstances(items))
             }
-            "EnumerateInstanceNames" => {
+            IntrinsicOp::EnumerateInstanceNames => {
                 let class_name = class_param("ClassName")?;
                 let mut names = self.names_of(namespace, &class_name).await?;
                 for p in &mut names {
@@ -606,7 +578,7 @@ impl Operations {
                 }
                 Ok(IReturn::InstanceNames(names))
             }
-            "GetInstance" => {
+            IntrinsicOp::GetInstance => {
                 let path = instance_param("InstanceName")?;
                 let mut inst = self.get_instance(namespace, &path).await?;
                 if let Some(list) = &property_list {
@@ -614,7 +586,7 @@ impl Operations {
                 }
                 Ok(IReturn::Instance(inst))
             }
-            "GetProperty" => {
+            IntrinsicOp::GetProperty => {
                 let path = instance_param("InstanceName")?;
                 let prop = call.string_param("PropertyName")?.ok_or_else(|| {
                     OpError::cim(CimStatus::InvalidParameter, "PropertyName is required")
@@ -628,11 +600,14 @@ impl Operations {
                 })?;
                 Ok(IReturn::Value(value))
             }
-            "Associators" | "AssociatorNames" | "References" | "ReferenceNames" => {
-                let kind = match name {
-                    "Associators" => Assoc::Associators,
-                    "AssociatorNames" => Assoc::AssociatorNames,
-                    "References" => Assoc::References,
+            IntrinsicOp::Associators
+            | IntrinsicOp::AssociatorNames
+            | IntrinsicOp::References
+            | IntrinsicOp::ReferenceNames => {
+                let kind = match op {
+                    IntrinsicOp::Associators => Assoc::Associators,
+                    IntrinsicOp::AssociatorNames => Assoc::AssociatorNames,
+                    IntrinsicOp::References => Assoc::References,
                     _ => Assoc::ReferenceNames,
                 };
                 let object = match call.param("ObjectName") {
@@ -659,7 +634,7 @@ impl Operations {
                     }
                 })
             }
-            "ExecQuery" => {
+            IntrinsicOp::ExecQuery => {
                 let language = call.string_param("QueryLanguage")?.unwrap_or_default();
                 if !language.eq_ignore_ascii_case("WQL") {
                     return Err(OpError::cim(
@@ -681,29 +656,31 @@ impl Operations {
                 }
                 Ok(IReturn::ObjectsWithPath(items))
             }
-            "OpenEnumerateInstances"
-            | "OpenEnumerateInstancePaths"
-            | "OpenAssociatorInstances"
-            | "OpenAssociatorInstancePaths"
-            | "OpenReferenceInstances"
-            | "OpenReferenceInstancePaths"
-            | "OpenQueryInstances" => {
-                self.open_enumeration(name, namespace, call, &property_list)
+            IntrinsicOp::OpenEnumerateInstances
+            | IntrinsicOp::OpenEnumerateInstancePaths
+            | IntrinsicOp::OpenAssociatorInstances
+            | IntrinsicOp::OpenAssociatorInstancePaths
+            | IntrinsicOp::OpenReferenceInstances
+            | IntrinsicOp::OpenReferenceInstancePaths
+            | IntrinsicOp::OpenQueryInstances => {
+                self.open_enumeration(op, namespace, call, &property_list)
                     .await
             }
-            "PullInstancesWithPath" | "PullInstancePaths" | "PullInstances" => {
+            IntrinsicOp::PullInstancesWithPath
+            | IntrinsicOp::PullInstancePaths
+            | IntrinsicOp::PullInstances => {
                 let context = call.string_param("EnumerationContext")?.unwrap_or_default();
                 let max = pull_max(call)?.ok_or_else(|| {
                     OpError::cim(CimStatus::InvalidParameter, "MaxObjectCount is required")
                 })?;
-                let want = match name {
-                    "PullInstancePaths" => PullKind::Paths,
-                    "PullInstancesWithPath" => PullKind::WithPath,
+                let want = match op {
+                    IntrinsicOp::PullInstancePaths => PullKind::Paths,
+                    IntrinsicOp::PullInstancesWithPath => PullKind::WithPath,
                     _ => PullKind::Plain,
                 };
                 Ok(IReturn::Pull(self.pull(&context, max, want)?))
             }
-            "CloseEnumeration" => {
+            IntrinsicOp::CloseEnumeration => {
                 let context = call.string_param("EnumerationContext")?.unwrap_or_default();
                 let removed = self
                     .pulls
@@ -718,7 +695,7 @@ impl Operations {
                     )),
                 }
             }
-            "CreateInstance" => {
+            IntrinsicOp::CreateInstance => {
                 let inst = match call.param("NewInstance") {
                     Some(ParamValue::Instance(i)) => i.clone(),
                     _ => {
@@ -733,7 +710,7 @@ impl Operations {
                 let path = provider.create(&self.ctx(&class, namespace), inst).await?;
                 Ok(IReturn::InstanceNames(vec![path.local()]))
             }
-            "ModifyInstance" => {
+            IntrinsicOp::ModifyInstance => {
                 let inst = match call.param("ModifiedInstance") {
                     Some(ParamValue::Instance(i)) if i.path.is_some() => i.clone(),
                     _ => {
@@ -750,7 +727,7 @@ impl Operations {
                     .await?;
                 Ok(IReturn::Nothing)
             }
-            "DeleteInstance" => {
+            IntrinsicOp::DeleteInstance => {
                 let path = instance_param("InstanceName")?;
                 let class = self.class(namespace, &path.class_name)?;
                 let provider = self.provider_or_not_supported(namespace, &class.name)?;
@@ -961,7 +938,7 @@ impl Operations {
 
     async fn open_enumeration(
         &self,
-        name: &str,
+        op: &IntrinsicOp,
         namespace: &str,
         call: &Call,
         property_list: &Option<Vec<String>>,
@@ -972,7 +949,7 @@ impl Operations {
                 "ContinueOnError is not supported",
             ));
         }
-        let query = name == "OpenQueryInstances";
+        let query = *op == IntrinsicOp::OpenQueryInstances;
         let filter = if query { None } else { pull_filter(call)? };
         let timeout = match call.param("OperationTimeout") {
             None | Some(ParamValue::Null) => PULL_DEFAULT_TIMEOUT,
@@ -991,13 +968,21 @@ impl Operations {
             }
         };
         let max = pull_max(call)?.unwrap_or(0);
-        let paths_only = name.ends_with("Paths");
+        let paths_only = matches!(
+            op,
+            IntrinsicOp::OpenEnumerateInstancePaths
+                | IntrinsicOp::OpenAssociatorInstancePaths
+                | IntrinsicOp::OpenReferenceInstancePaths
+        );
         let mut result_class = None;
         let queue = if query {
             let (items, class) = self.query_instances(namespace, call).await?;
             result_class = class;
             PullQueue::Plain(items.into())
-        } else if name.starts_with("OpenEnumerate") {
+        } else if matches!(
+            op,
+            IntrinsicOp::OpenEnumerateInstances | IntrinsicOp::OpenEnumerateInstancePaths
+        ) {
             let class_name = call
                 .class_name_param("ClassName")
                 .map(str::to_owned)
@@ -1040,7 +1025,11 @@ impl Operations {
             let filters = AssocFilters::from_call(call)?;
             // A filter needs the instances even when only their paths are asked for.
             let want_instances = !paths_only || filter.is_some();
-            let kind = match (name.starts_with("OpenAssociator"), want_instances) {
+            let associators = matches!(
+                op,
+                IntrinsicOp::OpenAssociatorInstances | IntrinsicOp::OpenAssociatorInstancePaths
+            );
+            let kind = match (associators, want_instances) {
                 (true, false) => Assoc::AssociatorNames,
                 (true, true) => Assoc::Associators,
                 (false, false) => Assoc::ReferenceNames,
@@ -1303,8 +1292,49 @@ fn shape_all(mut items: Vec<Instance>, property_list: &Option<Vec<String>>) -> V
     items
 }
 
+/// The namespace and class a request is about, for its span: the class a ClassName, InstanceName, ObjectName,
+/// NewInstance or ModifiedInstance parameter names, or an extrinsic method's target.
+fn request_target(call: &Call) -> (&str, Option<&str>) {
+    match call {
+        Call::Intrinsic { namespace, .. } => {
+            let class = call
+                .class_name_param("ClassName")
+                .or_else(|| {
+                    ["InstanceName", "ObjectName"].iter().find_map(|name| {
+                        match call.param(name)? {
+                            ParamValue::ClassName(c) => Some(c.as_str()),
+                            ParamValue::InstanceName(p) | ParamValue::Reference(p) => {
+                                Some(p.class_name.as_str())
+                            }
+                            _ => None,
+                        }
+                    })
+                })
+                .or_else(|| {
+                    ["NewInstance", "ModifiedInstance"].iter().find_map(|name| {
+                        match call.param(name)? {
+                            ParamValue::Instance(i) => Some(i.class_name.as_str()),
+                            _ => None,
+                        }
+                    })
+                });
+            (namespace, class)
+        }
+        Call::Extrinsic { target, .. } => (
+            target.namespace.as_deref().unwrap_or_default(),
+            Some(target.class_name.as_str()),
+        ),
+    }
+}
+
 fn write_options(call: &Call) -> WriteOptions {
-    let default_qualifiers = matches!(call.name(), "GetClass" | "EnumerateClasses");
+    let default_qualifiers = matches!(
+        call,
+        Call::Intrinsic {
+            name: IntrinsicOp::GetClass | IntrinsicOp::EnumerateClasses,
+            ..
+        }
+    );
     WriteOptions {
         include_qualifiers: call
             .bool_param("IncludeQualifiers")
@@ -1386,39 +1416,103 @@ fn stream_large(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::error::ErrorDomain;
+    use std::io::Write;
 
-    #[test]
-    fn error_to_status_table() {
-        let d = |code: ErrorCode| OpError::Driver(DriverError::new(code, ErrorDomain(0), "x"));
-        let cases: Vec<(OpError, u32)> = vec![
-            (OpError::cim(CimStatus::NotFound, "x"), 6),
-            (d(ErrorCode::NO_DOMAIN), 6),
-            (d(ErrorCode::NO_SUPPORT), 7),
-            (d(ErrorCode::OPERATION_UNSUPPORTED), 7),
-            (d(ErrorCode::INVALID_ARG), 4),
-            (d(ErrorCode::XML_ERROR), 4),
-            (d(ErrorCode::DOM_EXIST), 11),
-            (d(ErrorCode::ACCESS_DENIED), 2),
-            (d(ErrorCode::OPERATION_INVALID), 1),
-            (d(ErrorCode::INTERNAL_ERROR), 1),
-            (OpError::Repo(RepoError::InvalidNamespace("x".into())), 3),
-            (OpError::Repo(RepoError::ClassNotFound("x".into())), 6),
-            (
-                OpError::Value(ValueError::Invalid {
-                    ty: "uint16",
-                    text: "x".into(),
-                }),
-                4,
-            ),
-            (OpError::Query(QueryError("x".into())), 15),
-            (OpError::cim(CimStatus::InvalidEnumerationContext, "x"), 21),
-        ];
-        for (err, code) in cases {
-            assert_eq!(cim_error(&err).status.code(), code, "{err:?}");
+    use super::*;
+    use crate::driver::test::TestDriver;
+    use crate::wbem::cimxml::{parse_request, Limits};
+
+    /// Log lines written by the formatter, kept for the test to read.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if let Ok(mut out) = self.0.lock() {
+                out.extend_from_slice(buf);
+            }
+            Ok(buf.len())
         }
-        let e = cim_error(&d(ErrorCode::NO_DOMAIN));
-        assert_eq!(e.description, "x");
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn request(op: &str, params: &str) -> Request {
+        let xml = format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\" ?><CIM CIMVERSION=\"2.0\" DTDVERSION=\"2.0\">\
+             <MESSAGE ID=\"42\" PROTOCOLVERSION=\"1.0\"><SIMPLEREQ><IMETHODCALL NAME=\"{op}\">\
+             <LOCALNAMESPACEPATH><NAMESPACE NAME=\"root\"/><NAMESPACE NAME=\"virt\"/></LOCALNAMESPACEPATH>\
+             {params}</IMETHODCALL></SIMPLEREQ></MESSAGE></CIM>"
+        );
+        parse_request(xml.as_bytes(), &Limits::default()).expect("request")
+    }
+
+    #[tokio::test]
+    async fn each_request_gets_a_span_with_operation_namespace_class_and_status() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let driver = TestDriver::open(&dir.path().join("test"))
+            .await
+            .expect("test driver")
+            .connection();
+        let repo = Arc::new(crate::cim::builtin_repository().expect("repository"));
+        let ops = Operations::new(repo, driver, "localhost");
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+
+        let class = "<IPARAMVALUE NAME=\"ClassName\"><CLASSNAME NAME=\"KVM_ComputerSystem\"/></IPARAMVALUE>";
+        ops.handle(&request("EnumerateInstanceNames", class)).await;
+        let missing =
+            "<IPARAMVALUE NAME=\"ClassName\"><CLASSNAME NAME=\"KVM_Nothing\"/></IPARAMVALUE>";
+        ops.handle(&request("EnumerateInstances", missing)).await;
+        ops.handle(&request("EnumerateEverything", "")).await;
+
+        let text = String::from_utf8(captured.0.lock().expect("log").clone()).expect("UTF-8");
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("WBEM request"))
+            .collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        for (line, operation, class, status) in [
+            (
+                lines[0],
+                "EnumerateInstanceNames",
+                Some("KVM_ComputerSystem"),
+                "\"OK\"",
+            ),
+            (
+                lines[1],
+                "EnumerateInstances",
+                Some("KVM_Nothing"),
+                "\"CIM_ERR_INVALID_CLASS\"",
+            ),
+            (
+                lines[2],
+                "EnumerateEverything",
+                None,
+                "\"CIM_ERR_NOT_SUPPORTED\"",
+            ),
+        ] {
+            assert!(line.contains("wbem_request{"), "{line}");
+            assert!(
+                line.contains(&format!("operation=\"{operation}\"")),
+                "{line}"
+            );
+            assert!(line.contains("namespace=\"root/virt\""), "{line}");
+            assert!(line.contains("message_id=\"42\""), "{line}");
+            if let Some(class) = class {
+                assert!(line.contains(&format!("class=\"{class}\"")), "{line}");
+            }
+            assert!(line.contains(&format!("status={status}")), "{line}");
+            assert!(line.contains("duration_us="), "{line}");
+        }
+        assert!(lines[2].contains("operation EnumerateEverything is not supported"));
     }
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """Peer script: python3-libvirt drives a virtcim RPC server through one URI and prints what it saw, one
-`key: value` line per observation, for tests/remote_peers.rs to check. Usage: remote_session.py URI [ro]"""
+`key: value` line per observation, for tests/remote/peers.rs to check. Usage: remote_session.py URI [ro]"""
 import sys
 
 import libvirt

@@ -15,6 +15,9 @@ mod status;
 mod storage;
 mod tap;
 
+#[cfg(test)]
+mod tests_argv;
+
 use crate::driver::{
     event, flags, reason, Connection, DomainEvent, DomainInfo, DomainRef, DomainState,
     HypervisorDriver, NodeInfo, PoolInfo, PoolRef, StorageDriver, VolumeInfo, VolumeRef,

@@ -8,7 +8,7 @@ use super::pools::{HostPools, PoolId, PoolKind, NAMESPACE};
 use super::{put, Provider, ProviderCtx};
 use crate::cim::{CimStatus, CimType, Instance, ObjectPath, Value};
 use crate::error::ErrorCode;
-use crate::wbem::ops::OpError;
+use crate::wbem::error::OpError;
 
 pub const ALLOC_CAPS_CLASS: &str = "KVM_AllocationCapabilities";
 pub const VSMC_CLASS: &str = "KVM_VirtualSystemManagementCapabilities";
@@ -82,7 +82,7 @@ impl Provider for AllocationCapabilitiesProvider {
     }
 
     async fn enumerate_names(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<ObjectPath>, OpError> {
-        let pools = HostPools::read(&ctx.driver).await?;
+        let pools = HostPools::read(ctx.driver).await?;
         Ok(pools.ids().iter().map(alloc_caps_path).collect())
     }
 
@@ -98,7 +98,7 @@ impl Provider for AllocationCapabilitiesProvider {
         let exists = if kind.single() {
             pool.is_primordial()
         } else {
-            pool.is_primordial() || HostPools::read(&ctx.driver).await?.ids().contains(&pool)
+            pool.is_primordial() || HostPools::read(ctx.driver).await?.ids().contains(&pool)
         };
         if !exists {
             return Err(not_found(path));
@@ -107,7 +107,7 @@ impl Provider for AllocationCapabilitiesProvider {
     }
 
     async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
-        let pools = HostPools::read(&ctx.driver).await?;
+        let pools = HostPools::read(ctx.driver).await?;
         Ok(pools.ids().iter().map(|p| Self::instance(ctx, p)).collect())
     }
 }

@@ -12,7 +12,7 @@ use crate::driver::{flags, Connection, DomainRef, DomainState};
 use crate::error::ErrorCode;
 use crate::model::DomainDef;
 use crate::wbem::cimxml::MethodReturn;
-use crate::wbem::ops::OpError;
+use crate::wbem::error::OpError;
 
 pub const CS_CLASS: &str = "KVM_ComputerSystem";
 pub const HOST_CLASS: &str = "KVM_HostSystem";
@@ -227,9 +227,9 @@ impl Provider for ComputerSystemProvider {
     }
 
     async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {
-        let dom = lookup_domain(&ctx.driver, path).await?;
+        let dom = lookup_domain(ctx.driver, path).await?;
         let (state, _reason) = ctx.driver.domain_get_state(&dom, 0).await?;
-        let def = current_def(&ctx.driver, &dom).await;
+        let def = current_def(ctx.driver, &dom).await;
         Ok(self.instance(ctx, &dom, state, def.as_ref()))
     }
 
@@ -267,8 +267,8 @@ impl Provider for ComputerSystemProvider {
             .and_then(|(_, v)| v.as_i128())
             .and_then(|n| u16::try_from(n).ok())
             .ok_or_else(|| OpError::cim(CimStatus::InvalidParameter, "Invalid RequestedState"))?;
-        let dom = lookup_domain(&ctx.driver, target).await?;
-        self.request_state_change(&ctx.driver, &dom, requested)
+        let dom = lookup_domain(ctx.driver, target).await?;
+        self.request_state_change(ctx.driver, &dom, requested)
             .await?;
         Ok(MethodReturn {
             value: Value::Uint32(0),
@@ -287,11 +287,11 @@ impl Provider for HostSystemProvider {
     }
 
     async fn enumerate_names(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<ObjectPath>, OpError> {
-        Ok(vec![host_path(&host_name(&ctx.driver).await)])
+        Ok(vec![host_path(&host_name(ctx.driver).await)])
     }
 
     async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {
-        let name = host_name(&ctx.driver).await;
+        let name = host_name(ctx.driver).await;
         if !host_path(&name).same_object(path) {
             return Err(OpError::cim(
                 CimStatus::NotFound,
@@ -330,7 +330,7 @@ impl Provider for HostedDependencyProvider {
     }
 
     async fn enumerate_names(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<ObjectPath>, OpError> {
-        let host = host_name(&ctx.driver).await;
+        let host = host_name(ctx.driver).await;
         let domains = ctx.driver.list_all_domains(0).await?;
         Ok(domains
             .iter()
@@ -344,10 +344,10 @@ impl Provider for HostedDependencyProvider {
             Some(Value::Reference(p)) => p.as_ref().clone(),
             _ => return Err(not_found()),
         };
-        let dom = lookup_domain(&ctx.driver, &dependent)
+        let dom = lookup_domain(ctx.driver, &dependent)
             .await
             .map_err(|_| not_found())?;
-        let host = host_name(&ctx.driver).await;
+        let host = host_name(ctx.driver).await;
         let expected = hosted_dependency_path(&host, &dom.name);
         if !expected.same_object(path) {
             return Err(not_found());

@@ -11,7 +11,7 @@ use super::guest::{load_all_guests, load_guest, split_fq_devid, LoadOptions, Res
 use super::settings::not_found;
 use super::{Provider, ProviderCtx};
 use crate::cim::{Instance, ObjectPath};
-use crate::wbem::ops::OpError;
+use crate::wbem::error::OpError;
 
 /// One device class: the devices of that kind of every defined domain.
 pub struct DeviceProvider {
@@ -44,7 +44,7 @@ impl Provider for DeviceProvider {
             .key_str("DeviceID")
             .and_then(split_fq_devid)
             .ok_or_else(|| not_found(path))?;
-        let model = load_guest(&ctx.driver, domain, LoadOptions::KEYS_ONLY)
+        let model = load_guest(ctx.driver, domain, LoadOptions::KEYS_ONLY)
             .await?
             .ok_or_else(|| not_found(path))?;
         model
@@ -57,7 +57,7 @@ impl Provider for DeviceProvider {
     }
 
     async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
-        let guests = load_all_guests(&ctx.driver, LoadOptions::KEYS_ONLY).await?;
+        let guests = load_all_guests(ctx.driver, LoadOptions::KEYS_ONLY).await?;
         Ok(guests
             .into_iter()
             .flat_map(|g| g.resources)

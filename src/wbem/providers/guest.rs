@@ -1,6 +1,7 @@
 //! The per-guest DMTF model: from one domain definition its `KVM_VirtualSystemSettingData`, its RASDs and its
 //! logical devices, with libvirt-CIM's key formats (REPORT §1.2), and the pool each resource is allocated from.
-//! The settings, device and association providers and the host and method lanes all build on these functions.
+//! Every provider that shows a guest (settings, devices, associations, the host's pools and the methods that
+//! define or change guests) builds on these functions, so one domain always yields the same keys everywhere.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
@@ -9,7 +10,7 @@ use crate::cim::{builtin_repository, CimType, Class, Instance, ObjectPath, Repos
 use crate::driver::{Connection, DomainRef, VolumeRef};
 use crate::error::ErrorCode;
 use crate::model::{DiskDef, DomainDef, InterfaceDef};
-use crate::wbem::ops::OpError;
+use crate::wbem::error::OpError;
 
 pub use super::computer_system::{computer_system_path, CS_CLASS};
 
@@ -249,7 +250,7 @@ pub struct GuestResource {
     pub kind: ResourceKind,
     /// The device id part of the keys: "proc", "mem", "vda", the MAC, "vnc", "mouse:ps2", ...
     pub devid: String,
-    /// "ProcessorPool/0", "DiskPool/<pool>", "NetworkPool/<network>", ... (`None`: not in a known pool).
+    /// `"ProcessorPool/0"`, `"DiskPool/<pool>"`, `"NetworkPool/<network>"`, ... (`None`: not in a known pool).
     pub pool_id: Option<String>,
     pub rasd: Instance,
     pub devices: Vec<Instance>,

@@ -15,7 +15,7 @@ use super::paths_of;
 use super::settings::not_found;
 use super::{put, Provider, ProviderCtx};
 use crate::cim::{Instance, ObjectPath, Value};
-use crate::wbem::ops::OpError;
+use crate::wbem::error::OpError;
 
 pub const SYSTEM_DEVICE_CLASS: &str = "KVM_SystemDevice";
 pub const SETTINGS_DEFINE_STATE_CLASS: &str = "KVM_SettingsDefineState";
@@ -170,7 +170,7 @@ impl Provider for GuestAssociationProvider {
             _ => None,
         }
         .ok_or_else(|| not_found(path))?;
-        let model = load_guest(&ctx.driver, &domain, LoadOptions::KEYS_ONLY)
+        let model = load_guest(ctx.driver, &domain, LoadOptions::KEYS_ONLY)
             .await?
             .ok_or_else(|| not_found(path))?;
         self.kind
@@ -190,14 +190,14 @@ impl Provider for GuestAssociationProvider {
         let Some(domain) = domain_of_object(object) else {
             return Ok(Some(Vec::new()));
         };
-        let model = load_guest(&ctx.driver, domain, LoadOptions::KEYS_ONLY).await?;
+        let model = load_guest(ctx.driver, domain, LoadOptions::KEYS_ONLY).await?;
         Ok(Some(
             model.map(|m| self.kind.instances(&m)).unwrap_or_default(),
         ))
     }
 
     async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
-        let guests = load_all_guests(&ctx.driver, LoadOptions::KEYS_ONLY).await?;
+        let guests = load_all_guests(ctx.driver, LoadOptions::KEYS_ONLY).await?;
         Ok(guests.iter().flat_map(|g| self.kind.instances(g)).collect())
     }
 }

@@ -20,7 +20,7 @@ use super::pools::{
 use super::vsms::{vsms_path, VSMS_CLASS};
 use super::{put, Provider, ProviderCtx};
 use crate::cim::{CimStatus, Instance, ObjectPath, Value};
-use crate::wbem::ops::OpError;
+use crate::wbem::error::OpError;
 
 pub const HOSTED_POOL_CLASS: &str = "KVM_HostedResourcePool";
 pub const HOSTED_SERVICE_CLASS: &str = "KVM_HostedService";

@@ -12,7 +12,7 @@ use super::profiles::INTEROP_NAMESPACE;
 use super::{put, Provider, ProviderCtx};
 use crate::cim::builtin::NAMESPACES;
 use crate::cim::{CimStatus, CimType, Instance, ObjectPath, Value};
-use crate::wbem::ops::OpError;
+use crate::wbem::error::OpError;
 
 pub const OBJECT_MANAGER_CLASS: &str = "CIM_ObjectManager";
 pub const NAMESPACE_CLASS: &str = "CIM_Namespace";
@@ -131,7 +131,7 @@ impl Provider for ObjectManagerProvider {
     }
 
     async fn enumerate_names(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<ObjectPath>, OpError> {
-        let host = host_name(&ctx.driver).await;
+        let host = host_name(ctx.driver).await;
         Ok(vec![object_manager_path(&host)])
     }
 
@@ -140,7 +140,7 @@ impl Provider for ObjectManagerProvider {
     }
 
     async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
-        let host = host_name(&ctx.driver).await;
+        let host = host_name(ctx.driver).await;
         Ok(vec![Self::instance(ctx, &host)])
     }
 }
@@ -200,14 +200,14 @@ impl Provider for NamespaceProvider {
     }
 
     async fn enumerate_names(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<ObjectPath>, OpError> {
-        let host = host_name(&ctx.driver).await;
+        let host = host_name(ctx.driver).await;
         Ok(served_namespaces()
             .map(|ns| namespace_path(&host, ns))
             .collect())
     }
 
     async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {
-        let host = host_name(&ctx.driver).await;
+        let host = host_name(ctx.driver).await;
         served_namespaces()
             .find(|ns| namespace_path(&host, ns).same_object(path))
             .map(|ns| Self::instance(ctx, &host, ns))
@@ -215,7 +215,7 @@ impl Provider for NamespaceProvider {
     }
 
     async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
-        let host = host_name(&ctx.driver).await;
+        let host = host_name(ctx.driver).await;
         Ok(served_namespaces()
             .map(|ns| Self::instance(ctx, &host, ns))
             .collect())
@@ -244,7 +244,7 @@ impl Provider for NamespaceInManagerProvider {
     }
 
     async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
-        let host = host_name(&ctx.driver).await;
+        let host = host_name(ctx.driver).await;
         let manager = object_manager_path(&host);
         Ok(served_namespaces()
             .map(|ns| {

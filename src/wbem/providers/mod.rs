@@ -25,7 +25,7 @@ use async_trait::async_trait;
 use crate::cim::{CimStatus, Class, Instance, ObjectPath, Value};
 use crate::driver::Connection;
 use crate::wbem::cimxml::MethodReturn;
-use crate::wbem::ops::OpError;
+use crate::wbem::error::OpError;
 
 pub use computer_system::{ComputerSystemProvider, HostSystemProvider, HostedDependencyProvider};
 pub use vsms::VsmsProvider;

@@ -1,5 +1,5 @@
 //! The resource pools of the host, as libvirt-CIM models them: `KVM_MemoryPool`, `KVM_ProcessorPool`,
-//! `KVM_GraphicsPool`, `KVM_InputPool`, `KVM_ControllerPool` (one primordial pool each, "<Kind>Pool/0"),
+//! `KVM_GraphicsPool`, `KVM_InputPool`, `KVM_ControllerPool` (one primordial pool each, `"<Kind>Pool/0"`),
 //! `KVM_DiskPool` (one per active storage pool plus the primordial "DiskPool/0") and `KVM_NetworkPool` (one per
 //! active virtual network plus "NetworkPool/0"). Also the host-side facts the other host providers share: the
 //! host's path, the list of pools, and which pool a guest device is allocated from.
@@ -12,7 +12,7 @@ use crate::cim::{CimStatus, Instance, ObjectPath, Value};
 use crate::driver::{flags, Connection};
 use crate::error::ErrorCode;
 use crate::model::{NetworkDef, PoolDef};
-use crate::wbem::ops::OpError;
+use crate::wbem::error::OpError;
 
 pub const NAMESPACE: &str = "root/virt";
 pub const HOST_CLASS: &str = "KVM_HostSystem";
@@ -446,7 +446,7 @@ impl Provider for PoolProvider {
     }
 
     async fn enumerate_names(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<ObjectPath>, OpError> {
-        let pools = self.read_pools(&ctx.driver).await?;
+        let pools = self.read_pools(ctx.driver).await?;
         Ok(self.ids_of_kind(&pools).iter().map(PoolId::path).collect())
     }
 
@@ -458,12 +458,12 @@ impl Provider for PoolProvider {
         if self.kind.single() && !id.is_primordial() {
             return Err(not_found());
         }
-        let pools = self.read_pools(&ctx.driver).await?;
+        let pools = self.read_pools(ctx.driver).await?;
         self.instance(ctx, &id, &pools).await?.ok_or_else(not_found)
     }
 
     async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
-        let pools = self.read_pools(&ctx.driver).await?;
+        let pools = self.read_pools(ctx.driver).await?;
         let mut out = Vec::new();
         for id in self.ids_of_kind(&pools) {
             if let Some(inst) = self.instance(ctx, &id, &pools).await? {

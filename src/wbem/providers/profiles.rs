@@ -11,7 +11,7 @@ use super::paths_of;
 use super::pools::{host_name, host_path, HostPools, PoolId, PoolKind, HOST_CLASS};
 use super::{put, Provider, ProviderCtx};
 use crate::cim::{CimStatus, CimType, Instance, ObjectPath, Value};
-use crate::wbem::ops::OpError;
+use crate::wbem::error::OpError;
 
 pub const INTEROP_NAMESPACE: &str = "root/interop";
 pub const VIRT_NAMESPACE: &str = "root/virt";
@@ -355,7 +355,7 @@ impl Provider for ConformsToProfileProvider {
         let is = |c: &str| object.class_name.eq_ignore_ascii_case(c);
         if is(CS_CLASS) {
             let guest = guest_path(object.key_str("Name").unwrap_or_default());
-            let host = host_path(&host_name(&ctx.driver).await);
+            let host = host_path(&host_name(ctx.driver).await);
             let only = Some(Conformant::Guests);
             return Ok(Some(conforming(ctx, &host, &[guest], &[], only)));
         }

@@ -1,7 +1,7 @@
 //! The reverse of the guest model: embedded VSSD / RASD instances (MOF text, CIM-XML text or decoded
 //! instances, as the VSMS methods receive them) turned into changes of a [`DomainDef`], with the libvirt-CIM
 //! conventions of REPORT §1.2–1.3 (ResourceType, VirtualQuantity + AllocationUnits, Address = MAC or disk
-//! source, PoolID "NetworkPool/<net>", VirtualDevice = target, InstanceID "<domain>/<device id>").
+//! source, PoolID `"NetworkPool/<net>"`, VirtualDevice = target, InstanceID `"<domain>/<device id>"`).
 
 use super::guest::{guest_model, GuestFacts, HostIndex};
 use super::guest::{split_fq_devid, ResourceKind};

@@ -1,5 +1,5 @@
-//! The setting data of each guest: `KVM_VirtualSystemSettingData` (InstanceID "KVM:<domain>") and the eight
-//! RASD classes (InstanceID "<domain>/<device id>"), served from the per-guest model of [`super::guest`].
+//! The setting data of each guest: `KVM_VirtualSystemSettingData` (InstanceID `"KVM:<domain>"`) and the eight
+//! RASD classes (InstanceID `"<domain>/<device id>"`), served from the per-guest model of [`super::guest`].
 
 use std::sync::Arc;
 
@@ -11,7 +11,7 @@ use super::guest::{
 };
 use super::{Provider, ProviderCtx};
 use crate::cim::{CimStatus, Instance, ObjectPath};
-use crate::wbem::ops::OpError;
+use crate::wbem::error::OpError;
 
 pub(crate) fn not_found(path: &ObjectPath) -> OpError {
     OpError::cim(CimStatus::NotFound, format!("no instance {path}"))
@@ -41,7 +41,7 @@ impl Provider for VssdProvider {
             .key_str("InstanceID")
             .and_then(domain_of_vssd_id)
             .ok_or_else(|| not_found(path))?;
-        let model = load_guest(&ctx.driver, domain, VSSD_LOAD)
+        let model = load_guest(ctx.driver, domain, VSSD_LOAD)
             .await?
             .ok_or_else(|| not_found(path))?;
         if !vssd_path(&model.name).same_object(path) {
@@ -51,7 +51,7 @@ impl Provider for VssdProvider {
     }
 
     async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
-        let guests = load_all_guests(&ctx.driver, VSSD_LOAD).await?;
+        let guests = load_all_guests(ctx.driver, VSSD_LOAD).await?;
         Ok(guests.into_iter().map(|g| g.vssd).collect())
     }
 }
@@ -82,7 +82,7 @@ impl Provider for RasdProvider {
     }
 
     async fn enumerate_names(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<ObjectPath>, OpError> {
-        let guests = load_all_guests(&ctx.driver, LoadOptions::KEYS_ONLY).await?;
+        let guests = load_all_guests(ctx.driver, LoadOptions::KEYS_ONLY).await?;
         Ok(guests
             .iter()
             .flat_map(|g| g.resources.iter())
@@ -100,7 +100,7 @@ impl Provider for RasdProvider {
             .key_str("InstanceID")
             .and_then(split_fq_devid)
             .ok_or_else(|| not_found(path))?;
-        let model = load_guest(&ctx.driver, domain, self.load_options())
+        let model = load_guest(ctx.driver, domain, self.load_options())
             .await?
             .ok_or_else(|| not_found(path))?;
         model
@@ -113,7 +113,7 @@ impl Provider for RasdProvider {
     }
 
     async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
-        let guests = load_all_guests(&ctx.driver, self.load_options()).await?;
+        let guests = load_all_guests(ctx.driver, self.load_options()).await?;
         Ok(guests
             .into_iter()
             .flat_map(|g| g.resources)

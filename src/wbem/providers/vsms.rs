@@ -21,7 +21,7 @@ use crate::driver::{flags, Connection, DomainRef};
 use crate::error::ErrorCode;
 use crate::model::{DomainDef, DomainXmlOptions, OsDef};
 use crate::wbem::cimxml::MethodReturn;
-use crate::wbem::ops::OpError;
+use crate::wbem::error::OpError;
 
 pub const VSMS_CLASS: &str = "KVM_VirtualSystemManagementService";
 pub const VSMS_NAME: &str = "Management Service";
@@ -521,11 +521,11 @@ impl Provider for VsmsProvider {
     }
 
     async fn enumerate_names(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<ObjectPath>, OpError> {
-        Ok(vec![vsms_path(&host_name(&ctx.driver).await)])
+        Ok(vec![vsms_path(&host_name(ctx.driver).await)])
     }
 
     async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {
-        let host = host_name(&ctx.driver).await;
+        let host = host_name(ctx.driver).await;
         if !vsms_path(&host).same_object(path) {
             return Err(OpError::cim(
                 CimStatus::NotFound,

@@ -1,0 +1,148 @@
+//! The hand-written server side of domain statistics: bulk statistics, block and interface counters, guest information: the calls whose wire form differs from the driver API (caps,
+//! `need_results`, old-style counts and names, typed parameters); the rest are generated from the declaration.
+
+use super::*;
+
+/// Answers `call` if it is one of this file's; `None` passes it on.
+pub(super) async fn answer(driver: &Connection, call: &Call) -> Option<Result<Reply>> {
+    reply(driver, call).await.transpose()
+}
+
+async fn reply(driver: &Connection, call: &Call) -> Result<Option<Reply>> {
+    #[allow(unused_imports)]
+    use flags as f;
+    use proto::*;
+    Ok(Some(match call {
+        Call::ConnectGetAllDomainStats(args) => {
+            let records = driver
+                .connect_get_all_domain_stats(&args.doms.0, args.stats, args.flags)
+                .await?;
+            if records.len() > DOMAIN_LIST_MAX as usize
+                || records
+                    .iter()
+                    .any(|r| r.params.len() > CONNECT_GET_ALL_DOMAIN_STATS_MAX as usize)
+            {
+                return Err(rpc_error("Too many stats to return"));
+            }
+            Reply::ConnectGetAllDomainStats(AllDomainStatsRet {
+                records: Array(records),
+            })
+        }
+        Call::DomainBlockStats(args) => {
+            let s = driver.domain_block_stats(&args.dom, &args.path).await?;
+            Reply::DomainBlockStats(BlockStatsRet {
+                rd_req: s.rd_req,
+                rd_bytes: s.rd_bytes,
+                wr_req: s.wr_req,
+                wr_bytes: s.wr_bytes,
+                errs: s.errs,
+            })
+        }
+        Call::DomainBlockStatsFlags(args) => {
+            let room = typed_param_room(args.nparams, DOMAIN_BLOCK_STATS_PARAMETERS_MAX)?;
+            let mut params = driver
+                .domain_block_stats_flags(&args.dom, &args.path, args.flags)
+                .await?;
+            // nparams 0 asks how many there are; otherwise as many as fit are sent.
+            let nparams = if room == 0 {
+                let count = clamp_i32(params.len());
+                params.clear();
+                count
+            } else {
+                params.truncate(room);
+                clamp_i32(params.len())
+            };
+            Reply::DomainBlockStatsFlags(BlockStatsFlagsRet {
+                params: Array(params),
+                nparams,
+            })
+        }
+        Call::DomainInterfaceStats(args) => {
+            let s = driver.domain_interface_stats(&args.dom, &args.path).await?;
+            Reply::DomainInterfaceStats(InterfaceStatsRet {
+                rx_bytes: s.rx_bytes,
+                rx_packets: s.rx_packets,
+                rx_errs: s.rx_errs,
+                rx_drop: s.rx_drop,
+                tx_bytes: s.tx_bytes,
+                tx_packets: s.tx_packets,
+                tx_errs: s.tx_errs,
+                tx_drop: s.tx_drop,
+            })
+        }
+        Call::DomainGetBlockInfo(args) => {
+            let info = driver
+                .domain_get_block_info(&args.dom, &args.path, args.flags)
+                .await?;
+            Reply::DomainGetBlockInfo(BlockInfoRet {
+                allocation: info.allocation,
+                capacity: info.capacity,
+                physical: info.physical,
+            })
+        }
+        Call::NodeGetCpuStats(args) => {
+            let room = typed_param_room(args.nparams, NODE_CPU_STATS_MAX)?;
+            let mut params = driver.node_get_cpu_stats(args.cpu_num, args.flags).await?;
+            let nparams = if room == 0 {
+                let count = clamp_i32(params.len());
+                params.clear();
+                count
+            } else {
+                params.truncate(room);
+                clamp_i32(params.len())
+            };
+            Reply::NodeGetCpuStats(NodeCpuStatsRet {
+                params: Array(params),
+                nparams,
+            })
+        }
+        Call::DomainInterfaceAddresses(args) => {
+            let ifaces = driver
+                .domain_interface_addresses(&args.dom, args.source, args.flags)
+                .await?;
+            if ifaces.len() > DOMAIN_INTERFACE_MAX as usize
+                || ifaces
+                    .iter()
+                    .any(|i| i.addrs.len() > DOMAIN_IP_ADDR_MAX as usize)
+            {
+                return Err(rpc_error(
+                    "Number of interfaces or addresses exceeds max limit",
+                ));
+            }
+            Reply::DomainInterfaceAddresses(InterfaceAddressesRet {
+                ifaces: Array(ifaces),
+            })
+        }
+        Call::DomainGetFsinfo(args) => {
+            let info = driver.domain_get_fsinfo(&args.dom, args.flags).await?;
+            if info.len() > DOMAIN_FSINFO_MAX as usize
+                || info
+                    .iter()
+                    .any(|fs| fs.dev_aliases.len() > DOMAIN_FSINFO_DISKS_MAX as usize)
+            {
+                return Err(rpc_error("Too many mountpoints in fsinfo"));
+            }
+            let ret = u32::try_from(info.len()).unwrap_or(u32::MAX);
+            Reply::DomainGetFsinfo(FsInfoRet {
+                info: Array(info),
+                ret,
+            })
+        }
+        Call::DomainGetIothreadInfo(args) => {
+            let info = driver
+                .domain_get_iothread_info(&args.dom, args.flags)
+                .await?;
+            if info.len() > IOTHREAD_INFO_MAX as usize
+                || info.iter().any(|t| t.cpumap.len() > CPUMAP_MAX as usize)
+            {
+                return Err(rpc_error("Too many IOThreads in info"));
+            }
+            let ret = u32::try_from(info.len()).unwrap_or(u32::MAX);
+            Reply::DomainGetIothreadInfo(IothreadInfoRet {
+                info: Array(info),
+                ret,
+            })
+        }
+        _ => return Ok(None),
+    }))
+}

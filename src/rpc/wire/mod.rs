@@ -1,0 +1,24 @@
+//! The wire layer of libvirt's remote protocol, pure of I/O: [`xdr`] (strict primitives), [`packet`] (length
+//! word + 24-byte header, incremental frame splitting), [`procedures`] (all 443 procedure numbers and names),
+//! [`proto`] (the one declaration of every implemented procedure, and the enums and markers it generates), the
+//! payloads grouped by libvirt object, and [`values`] (driver API values to and from payload fields).
+
+pub mod packet;
+pub mod procedures;
+pub mod proto;
+pub mod values;
+pub mod xdr;
+
+// Only the test that keeps schemas/remote.x equal to the declaration renders it.
+#[cfg(test)]
+mod schema;
+
+mod common;
+mod connect;
+mod domain;
+mod domain_stats;
+mod domain_tunables;
+mod interface;
+mod network;
+mod snapshot;
+mod storage;

@@ -1,0 +1,16 @@
+//! The CIM model served over WBEM (host, guests, methods, one world with virsh), the DMTF schema through our MOF
+//! compiler, and robustness.
+//!
+//! One test binary (the former files are its modules); `tests/support` is the one shared harness.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod dmtf_schema;
+mod guest;
+mod host;
+mod methods;
+mod model;
+mod mof;
+mod world;
+mod xml;

@@ -1,0 +1,203 @@
+//! CIM over QEMU: a virtcimd serving `qemu:///system` to WBEM (`wbem_connect_uri`) and RPC at once; a guest
+//! defined with virsh is started, paused, resumed and destroyed through `KVM_ComputerSystem.RequestStateChange`
+//! (pywbem), and after every step QEMU itself (process, vCPU time), `virsh domstate` and the CIM EnabledState
+//! agree.
+//!
+//! The test SIGKILLs every QEMU its daemon started when it ends, however it ends.
+
+use crate::support::alive;
+use crate::support::qemu::{guest_executing, guest_xml_file};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::support::daemon::{start_virtcimd, Logged};
+use crate::support::have;
+
+const GUEST: &str = "cimguest";
+
+/// Our daemon and the QEMUs it left status records for; all killed on drop.
+struct Daemon {
+    process: Logged,
+    state: PathBuf,
+    socket: PathBuf,
+    wbem: SocketAddr,
+}
+
+impl Daemon {
+    fn start(dir: &Path) -> Self {
+        let state = dir.join("state");
+        let run = dir.join("run");
+        let config = dir.join("virtcimd.conf");
+        std::fs::write(
+            &config,
+            format!(
+                "state_dir = \"{}\"\nunix_sock_dir = \"{}\"\nlisten_wbem_http = 1\nwbem_http_port = 0\n\
+                 wbem_listen_addr = \"127.0.0.1\"\nwbem_auth = \"none\"\n\
+                 wbem_connect_uri = \"qemu:///system\"\n",
+                state.display(),
+                run.display()
+            ),
+        )
+        .expect("config");
+        let process = start_virtcimd(&config);
+        let wbem = process
+            .logged_addr("WBEM HTTP listening")
+            .unwrap_or_else(|| panic!("no WBEM listener; stderr:\n{}", process.seen.join("\n")));
+        Self {
+            process,
+            state,
+            socket: run.join("libvirt-sock"),
+            wbem,
+        }
+    }
+
+    fn rpc_uri(&self) -> String {
+        format!("qemu+unix:///system?socket={}", self.socket.display())
+    }
+
+    fn qemu_pid(&self, name: &str) -> i32 {
+        let path = self.state.join("qemu/run").join(format!("{name}.json"));
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|err| panic!("{}: {err}", path.display()));
+        let status: serde_json::Value = serde_json::from_str(&text).expect("status json");
+        let pid = status["pid"].as_i64().expect("pid in status");
+        i32::try_from(pid).expect("pid fits")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.process.kill();
+        let Ok(records) = std::fs::read_dir(self.state.join("qemu/run")) else {
+            return;
+        };
+        for record in records.map_while(Result::ok) {
+            let pid = std::fs::read_to_string(record.path())
+                .ok()
+                .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+                .and_then(|status| status["pid"].as_i64())
+                .and_then(|pid| i32::try_from(pid).ok());
+            if let Some(pid) = pid.filter(|pid| *pid > 1) {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+        }
+    }
+}
+
+/// The QEMU pids the test saw, SIGKILLed at the end (the status record is gone once a guest stops).
+struct QemuReaper(Vec<i32>);
+
+impl Drop for QemuReaper {
+    fn drop(&mut self) {
+        for pid in &self.0 {
+            let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
+        }
+    }
+}
+
+fn virsh(uri: &str, args: &[&str]) -> String {
+    let out = Command::new("virsh")
+        .arg("-c")
+        .arg(uri)
+        .args(args)
+        .output()
+        .expect("virsh runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stderr.trim().is_empty(),
+        "virsh {args:?}: {stdout}{stderr}"
+    );
+    stdout
+}
+
+fn cim_step(python: &Path, daemon: &Daemon, requested: Option<u16>) -> (u16, u16) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/qemu_cim.py");
+    let mut cmd = Command::new(python);
+    cmd.arg(script)
+        .arg(format!("http://{}", daemon.wbem))
+        .arg(GUEST);
+    if let Some(state) = requested {
+        cmd.arg(state.to_string());
+    }
+    let out = cmd.output().expect("python runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "RequestStateChange {requested:?}: {stdout}{stderr}"
+    );
+    let value = |key: &str| {
+        stdout
+            .lines()
+            .find_map(|line| line.strip_prefix(key))
+            .and_then(|v| v.trim().parse::<u16>().ok())
+            .unwrap_or_else(|| panic!("no {key} in {stdout}{stderr}"))
+    };
+    if requested.is_some() {
+        assert_eq!(value("return "), 0, "{stdout}");
+    }
+    (value("enabled "), value("requested "))
+}
+
+#[test]
+fn cim_request_state_change_drives_a_qemu_guest() {
+    if !(have("virsh", "--version") && have("qemu-system-x86_64", "--version")) {
+        eprintln!("virsh or qemu-system-x86_64 not installed, skipping");
+        return;
+    }
+    let _alone = crate::support::qemu::alone();
+    let python = crate::support::python::venv_python();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let daemon = Daemon::start(tmp.path());
+    let mut reaper = QemuReaper(Vec::new());
+    let uri = daemon.rpc_uri();
+    let xml = guest_xml_file(tmp.path(), GUEST);
+    virsh(&uri, &["define", &xml.to_string_lossy()]);
+    let domstate = || virsh(&uri, &["domstate", GUEST]).trim().to_string();
+
+    // Defined, never requested: Disabled (3), RequestedState 0 (unknown).
+    assert_eq!(cim_step(&python, &daemon, None), (3, 0));
+    assert_eq!(domstate(), "shut off");
+
+    // 2 = Enabled: QEMU starts and runs the guest.
+    assert_eq!(cim_step(&python, &daemon, Some(2)), (2, 2));
+    let pid = daemon.qemu_pid(GUEST);
+    reaper.0.push(pid);
+    assert!(alive(pid));
+    assert_eq!(domstate(), "running");
+    assert!(
+        guest_executing(pid),
+        "a CIM-started guest runs its boot sector"
+    );
+
+    // 9 = Quiesce: QEMU stops executing the guest, the process stays.
+    assert_eq!(cim_step(&python, &daemon, Some(9)), (9, 9));
+    assert_eq!(domstate(), "paused");
+    assert!(alive(pid));
+    assert!(!guest_executing(pid), "QEMU still runs a CIM-paused guest");
+
+    // 2 on a paused guest resumes it (the same process).
+    assert_eq!(cim_step(&python, &daemon, Some(2)), (2, 2));
+    assert_eq!(domstate(), "running");
+    assert_eq!(daemon.qemu_pid(GUEST), pid, "resume started a new QEMU");
+    assert!(guest_executing(pid), "QEMU did not resume the guest");
+
+    // 3 = Disabled: destroyed, QEMU exits.
+    assert_eq!(cim_step(&python, &daemon, Some(3)), (3, 3));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while alive(pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!alive(pid), "QEMU still runs after a CIM disable");
+    assert_eq!(
+        virsh(&uri, &["domstate", GUEST, "--reason"]).trim(),
+        "shut off (destroyed)"
+    );
+    virsh(&uri, &["undefine", GUEST]);
+}

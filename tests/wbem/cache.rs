@@ -1,0 +1,292 @@
+//! The WBEM server reuses answers only while nothing changed: a change made through the driver, through a CIM
+//! method, or through stock virsh over RPC in the same daemon is visible in the very next CIM request.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::support::wbem::{imethod_body, post, raw_exchange, Options, Wbem};
+use virtcim::cimxml::{parse_request, Limits};
+use virtcim::{builtin_repository, prelude::*, Operations, TestDriver};
+
+const CS: &str = "KVM_ComputerSystem";
+
+fn class_param() -> String {
+    format!("<IPARAMVALUE NAME=\"ClassName\"><CLASSNAME NAME=\"{CS}\"/></IPARAMVALUE>")
+}
+
+fn name_only_list() -> &'static str {
+    "<IPARAMVALUE NAME=\"PropertyList\"><VALUE.ARRAY><VALUE>Name</VALUE></VALUE.ARRAY></IPARAMVALUE>"
+}
+
+fn request_state_change(domain: &str, state: u16) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\" ?><CIM CIMVERSION=\"2.0\" DTDVERSION=\"2.0\"><MESSAGE ID=\"7\" \
+         PROTOCOLVERSION=\"1.0\"><SIMPLEREQ><METHODCALL NAME=\"RequestStateChange\"><LOCALINSTANCEPATH>\
+         <LOCALNAMESPACEPATH><NAMESPACE NAME=\"root\"/><NAMESPACE NAME=\"virt\"/></LOCALNAMESPACEPATH>\
+         <INSTANCENAME CLASSNAME=\"{CS}\"><KEYBINDING NAME=\"CreationClassName\"><KEYVALUE>{CS}</KEYVALUE>\
+         </KEYBINDING><KEYBINDING NAME=\"Name\"><KEYVALUE>{domain}</KEYVALUE></KEYBINDING></INSTANCENAME>\
+         </LOCALINSTANCEPATH><PARAMVALUE NAME=\"RequestedState\" PARAMTYPE=\"uint16\"><VALUE>{state}</VALUE>\
+         </PARAMVALUE></METHODCALL></SIMPLEREQ></MESSAGE></CIM>"
+    )
+}
+
+/// The text of property `prop` in the instance of domain `name` in an EnumerateInstances answer.
+fn property_of(body: &str, name: &str, prop: &str) -> Option<String> {
+    let key = format!(">{name}</KEYVALUE>");
+    let instance = body
+        .split("<VALUE.NAMEDINSTANCE>")
+        .find(|seg| seg.contains(&key))?;
+    let open = format!("<PROPERTY NAME=\"{prop}\"");
+    let at = instance.find(&open)?;
+    let rest = &instance[at..];
+    let end = rest.find("</PROPERTY>")?;
+    let rest = &rest[..end];
+    Some(match rest.find("<VALUE>") {
+        Some(v) => rest[v + 7..].split('<').next().unwrap_or("").to_owned(),
+        None => String::new(),
+    })
+}
+
+fn domain_xml(name: &str, n: usize) -> String {
+    format!(
+        "<domain type='test'><name>{name}</name><uuid>00000000-0000-4000-8000-{n:012}</uuid>\
+         <memory unit='KiB'>1048576</memory><vcpu>1</vcpu><os><type>hvm</type></os></domain>"
+    )
+}
+
+struct InProcess {
+    ops: Operations,
+    driver: Arc<TestDriver>,
+    _dir: tempfile::TempDir,
+}
+
+impl InProcess {
+    async fn start() -> InProcess {
+        InProcess::with_domains(3).await
+    }
+
+    async fn with_domains(count: usize) -> InProcess {
+        let dir = tempfile::tempdir().unwrap();
+        let driver = TestDriver::open(&dir.path().join("test")).await.unwrap();
+        for i in 0..count {
+            driver
+                .domain_define_xml(&domain_xml(&format!("vm{i:03}"), i + 1), 0)
+                .await
+                .unwrap();
+        }
+        let as_driver: Connection = driver.clone().connection();
+        let ops = Operations::new(
+            Arc::new(builtin_repository().unwrap()),
+            as_driver,
+            "localhost",
+        );
+        InProcess {
+            ops,
+            driver,
+            _dir: dir,
+        }
+    }
+
+    async fn call(&self, body: &str) -> String {
+        let request = parse_request(body.as_bytes(), &Limits::default()).unwrap();
+        let bytes = self.ops.handle(&request).await.into_bytes().await;
+        String::from_utf8(bytes).unwrap()
+    }
+
+    async fn enumerate(&self) -> String {
+        self.call(&imethod_body("EnumerateInstances", &class_param()))
+            .await
+    }
+
+    async fn names(&self) -> String {
+        self.call(&imethod_body("EnumerateInstanceNames", &class_param()))
+            .await
+    }
+}
+
+#[tokio::test]
+async fn changes_through_the_driver_and_cim_methods_show_at_once() {
+    let t = InProcess::start().await;
+    let first = t.enumerate().await;
+    assert_eq!(
+        property_of(&first, "vm000", "EnabledState").as_deref(),
+        Some("3")
+    );
+    let hits = t.ops.cache_hits();
+    let again = t.enumerate().await;
+    assert_eq!(again, first);
+    assert_eq!(
+        t.ops.cache_hits(),
+        hits + 1,
+        "an unchanged world reuses the answer"
+    );
+
+    // A different PropertyList is a different question.
+    let narrow = t
+        .call(&imethod_body(
+            "EnumerateInstances",
+            &format!("{}{}", class_param(), name_only_list()),
+        ))
+        .await;
+    assert!(narrow.contains("<PROPERTY NAME=\"Name\""));
+    assert!(!narrow.contains("EnabledState"));
+    assert_eq!(t.enumerate().await, first);
+
+    // Started through the driver: the next request sees it.
+    let dom = t.driver.domain_lookup_by_name("vm000").await.unwrap();
+    t.driver.domain_create(&dom, 0).await.unwrap();
+    let after = t.enumerate().await;
+    assert_eq!(
+        property_of(&after, "vm000", "EnabledState").as_deref(),
+        Some("2")
+    );
+
+    // A new domain appears in names, instances and GetInstance at once; an undefined one goes.
+    t.driver
+        .domain_define_xml(&domain_xml("fresh", 77), 0)
+        .await
+        .unwrap();
+    assert!(t.names().await.contains(">fresh</KEYVALUE>"));
+    assert!(property_of(&t.enumerate().await, "fresh", "Name").is_some());
+    let fresh = t.driver.domain_lookup_by_name("fresh").await.unwrap();
+    t.driver.domain_undefine(&fresh, 0).await.unwrap();
+    assert!(!t.names().await.contains(">fresh</KEYVALUE>"));
+
+    // A CIM method changes provider state (RequestedState) as well as the domain.
+    let reply = t.call(&request_state_change("vm000", 9)).await;
+    assert!(reply.contains("<RETURNVALUE"), "{reply}");
+    let paused = t.enumerate().await;
+    assert_eq!(
+        property_of(&paused, "vm000", "EnabledState").as_deref(),
+        Some("9")
+    );
+    assert_eq!(
+        property_of(&paused, "vm000", "RequestedState").as_deref(),
+        Some("9")
+    );
+    let hits = t.ops.cache_hits();
+    assert_eq!(t.enumerate().await, paused);
+    assert_eq!(t.ops.cache_hits(), hits + 1);
+}
+
+#[tokio::test]
+async fn concurrent_readers_never_see_an_answer_older_than_the_last_change() {
+    let t = Arc::new(InProcess::start().await);
+    let dom = t.driver.domain_lookup_by_name("vm001").await.unwrap();
+    for round in 0..20 {
+        let readers: Vec<_> = (0..4)
+            .map(|_| {
+                let t = Arc::clone(&t);
+                tokio::spawn(async move { t.enumerate().await })
+            })
+            .collect();
+        if round % 2 == 0 {
+            t.driver.domain_create(&dom, 0).await.unwrap();
+        } else {
+            t.driver.domain_destroy(&dom, 0).await.unwrap();
+        }
+        for r in readers {
+            r.await.unwrap();
+        }
+        let want = if round % 2 == 0 { "2" } else { "3" };
+        let body = t.enumerate().await;
+        assert_eq!(
+            property_of(&body, "vm001", "EnabledState").as_deref(),
+            Some(want),
+            "round {round}"
+        );
+    }
+}
+
+fn virsh(uri: &str, args: &[&str]) -> Option<String> {
+    let out = std::process::Command::new("virsh")
+        .arg("-c")
+        .arg(uri)
+        .args(args)
+        .output()
+        .ok()?;
+    assert!(
+        out.status.success(),
+        "virsh {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn virsh_changes_over_rpc_show_in_the_next_cim_request() {
+    if std::process::Command::new("virsh")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("virsh not installed; skipped");
+        return;
+    }
+    let wbem = Wbem::start(Options::default());
+    let uri = format!(
+        "test+unix:///default?socket={}",
+        wbem.dir.path().join("run/libvirt-sock").display()
+    );
+    let enumerate = || {
+        let req = post(
+            "EnumerateInstances",
+            &imethod_body("EnumerateInstances", &class_param()),
+            "",
+        );
+        let resp = raw_exchange(wbem.http, &req, Duration::from_secs(30)).expect("response");
+        assert_eq!(resp.status, 200);
+        resp.body
+    };
+    let before = enumerate();
+    assert_eq!(
+        property_of(&before, "vm000", "EnabledState").as_deref(),
+        Some("3")
+    );
+    assert_eq!(enumerate(), before);
+
+    virsh(&uri, &["start", "vm000"]);
+    let started = enumerate();
+    assert_eq!(
+        property_of(&started, "vm000", "EnabledState").as_deref(),
+        Some("2")
+    );
+
+    virsh(&uri, &["suspend", "vm000"]);
+    assert_eq!(
+        property_of(&enumerate(), "vm000", "EnabledState").as_deref(),
+        Some("9")
+    );
+
+    virsh(&uri, &["destroy", "vm000"]);
+    assert_eq!(
+        property_of(&enumerate(), "vm000", "EnabledState").as_deref(),
+        Some("3")
+    );
+
+    let xml = wbem.dir.path().join("fresh.xml");
+    std::fs::write(&xml, domain_xml("fresh", 91)).unwrap();
+    virsh(&uri, &["define", xml.to_str().unwrap()]);
+    assert!(property_of(&enumerate(), "fresh", "Name").is_some());
+    virsh(&uri, &["undefine", "fresh"]);
+    assert!(property_of(&enumerate(), "fresh", "Name").is_none());
+}
+
+#[tokio::test]
+async fn a_streamed_answer_is_reused_byte_for_byte() {
+    let t = InProcess::with_domains(400).await;
+    let first = t.enumerate().await;
+    assert_eq!(first.matches("<VALUE.NAMEDINSTANCE>").count(), 401);
+    assert!(
+        first.len() > 1_000_000,
+        "long enough to be streamed in several chunks"
+    );
+    let hits = t.ops.cache_hits();
+    let again = t.enumerate().await;
+    assert_eq!(t.ops.cache_hits(), hits + 1);
+    assert_eq!(again, first);
+    let names = t.names().await;
+    assert_eq!(t.names().await, names);
+    assert_eq!(names.matches("<INSTANCENAME ").count(), 401);
+}

@@ -1,0 +1,15 @@
+//! The WBEM front end: HTTP(S), caching, pull and filter operations, passwords, interop, stock pywbem / pywbemcli /
+//! wbemcli, and the benchmark.
+//!
+//! One test binary (the former files are its modules); `tests/support` is the one shared harness.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod bench;
+mod cache;
+mod http;
+mod interop;
+mod passwd;
+mod peers;
+mod pull_filter;
