@@ -43,7 +43,7 @@ impl ErrorCode {
     pub const NO_STORAGE_VOL: Self = Self(50);
     pub const NO_SECURITY_MODEL: Self = Self(54);
     pub const OPERATION_INVALID: Self = Self(55);
-    // ifaces lane: host interfaces.
+    // host interfaces
     pub const NO_INTERFACE: Self = Self(57);
     pub const INVALID_INTERFACE: Self = Self(58);
     pub const MULTIPLE_INTERFACES: Self = Self(59);

@@ -1,24 +1,28 @@
 //! virtcim: virtual machine management behind one driver API, served as libvirt's native RPC and as CIM-XML.
 //!
-//! The map of the crate:
-//! - [`error`]: the one error type, libvirt's code + domain + message, carried unchanged across every layer.
-//! - `driver`: the [`Driver`] trait (the API every front end calls) and its implementations: `test` (embedded,
-//!   persistent), `remote` (the native RPC client to a daemon), later `qemu`.
-//! - `model`: domain, network, pool and volume definitions and their XML (pure).
-//! - `xml`: the one capped XML reader (no DTD, no entities, caps on size, depth, elements, attributes, text)
-//!   that `model` and `wbem::cimxml` both read through.
-//! - `uri`: libvirt connection URIs (pure).
-//! - `config`: the daemon configuration (libvirtd.conf keys, strict).
-//! - `daemon`: the daemon's life: state dir lock, drivers, both front ends started from the configuration,
-//!   signals, clean stop.
+//! The map of the crate, lower layers first (imports point down; a unit test fails on a module cycle):
+//! - `error`: the one error type, libvirt's code + domain + message, carried unchanged across every layer.
+//! - `xml`, `uri`, `model`, `config`: pure codecs: the capped XML reader, connection URIs, domain/network/pool/
+//!   volume/interface definitions, the daemon configuration (libvirtd.conf keys, strict).
+//! - `driver`: the driver API, declared once (`driver/api.rs`): per-object traits (hypervisor, network,
+//!   storage, interface, node device, secret, nwfilter) composed into a [`Connection`], with the read-only and
+//!   forwarding wrappers generated from the same list; the `test` driver (persistent, every part) and the
+//!   `qemu` hypervisor driver (QMP) with its host storage.
+//! - `rpc`: libvirt's remote protocol: the pure wire layer (`rpc/wire`: XDR, framing, the one procedure
+//!   declaration, payloads by object), the dispatcher (generated and by-object hand-written arms, the read-only
+//!   gate), the tokio server and its listeners (unix, TCP, TLS), and the typed client.
 //! - `listener`: what every front end accepts connections with: one accept loop (admission, accept errors with
 //!   backoff), connection caps, the shutdown signal and the service set.
-//! - `rpc`: libvirt's native RPC: XDR framing and payloads (sans I/O), dispatch to a driver, the tokio server
-//!   and its listeners (unix, TCP, TLS), and the client.
-//! - `transport`: TLS (server and client, libvirt's files and DN list) and the child-process transports (ssh,
-//!   ext) of the client; streams only, no RPC and no daemon configuration.
-//! - `cim`: the CIM object model, class repository and MOF compiler; `wbem`: the CIM-XML codec.
-//! - `cli`: the `virtcim` command-line client, virsh-compatible.
+//! - `transport`: TLS (rustls, libvirt's files and DN list) and the ssh/ext child processes as byte streams;
+//!   no RPC and no daemon configuration.
+//! - `remote`: the remote driver: every driver trait as RPC over any transport (opening, SASL, events, calls).
+//! - `connect`: the one registry from a URI to a connection (owned drivers, in-process test, remote,
+//!   reconnecting), used by the daemon, the WBEM front end, the CLI and the tests.
+//! - `auth`: credentials and SASL mechanisms; `cim`: the CIM object model, repository and MOF compiler.
+//! - `wbem`: CIM-XML (sans I/O), operations, providers over a connection, the HTTP(S) front end.
+//! - `daemon`: the daemon's life: state dir lock, drivers, both front ends started the same way (settings from
+//!   the configuration, a connection, the daemon's services), signals; `cli`: the `virtcim` client.
+//! - `fuzzing` (hidden): one function per fuzz target, shared by cargo-fuzz and the stable replay test.
 //!
 //! Modules stay private; the public surface is the `pub use` block below.
 #![forbid(unsafe_code)]

@@ -1,4 +1,4 @@
-//! Host interface commands (ifaces lane): iface-list and iface-dumpxml, worded and laid out as virsh's.
+//! Host interface commands: iface-list and iface-dumpxml, worded and laid out as virsh's.
 
 use super::spec::Parsed;
 use super::{CmdResult, Failure, Session};

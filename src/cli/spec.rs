@@ -401,7 +401,7 @@ pub const COMMANDS: &[Command] = &[
         summary: "remove a network's persistent definition",
         opts: &[NETWORK],
     },
-    // ---- host interfaces (ifaces lane) ----
+    // ---- host interfaces ----
     Command {
         name: "iface-dumpxml",
         group: Group::Network,

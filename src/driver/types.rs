@@ -109,7 +109,7 @@ pub enum TypedValue {
     String(String),
 }
 
-/// Which typed-parameter family a tunables get/set addresses (tunables lane).
+/// Which typed-parameter family a tunables get/set addresses.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum TunableKind {
     /// `virDomain{Get,Set}MemoryParameters`: `<memtune>`.
@@ -311,7 +311,7 @@ pub mod flags {
     pub const LIST_NETWORKS_TRANSIENT: u32 = 1 << 3;
     pub const LIST_NETWORKS_AUTOSTART: u32 = 1 << 4;
     pub const LIST_NETWORKS_NO_AUTOSTART: u32 = 1 << 5;
-    // virConnectListAllInterfacesFlags, virInterfaceDefineFlags, virInterfaceXMLFlags (ifaces lane)
+    // virConnectListAllInterfacesFlags, virInterfaceDefineFlags, virInterfaceXMLFlags
     pub const LIST_INTERFACES_INACTIVE: u32 = 1 << 0;
     pub const LIST_INTERFACES_ACTIVE: u32 = 1 << 1;
     pub const INTERFACE_DEFINE_VALIDATE: u32 = 1 << 0;
@@ -385,7 +385,7 @@ pub mod flags {
     pub const STORAGE_XML_INACTIVE: u32 = 1 << 0;
 }
 
-// ---- stats lane: I/O counters, bulk statistics and guest-side information ----
+// ---- statistics: I/O counters, bulk statistics and guest-side information ----
 
 /// `virDomainBlockStatsStruct`: a disk's I/O counters (−1 where a counter is unknown).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

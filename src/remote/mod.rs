@@ -19,7 +19,12 @@ use tokio::sync::broadcast;
 
 mod calls;
 mod events;
+mod hypervisor;
+mod interface;
+mod network;
+mod node_device;
 mod sasl;
+mod storage;
 
 use events::forward_events;
 use sasl::{authenticate_sasl, check_auth};

@@ -1,17 +1,19 @@
-//! libvirt's native RPC: framing, the XDR payloads of the REMOTE program, and dispatch to a [`Driver`].
+//! libvirt's native RPC over a [`Connection`](crate::driver::Connection): the wire layer and the client and
+//! server above it.
 //!
-//! Layers, each pure of I/O: [`xdr`] (strict primitives), [`packet`] (length word + 24-byte header, incremental
-//! frame splitting), [`procedures`] (all 443 procedure numbers and names), [`proto`] (typed payloads of the
-//! procedures we implement), [`dispatch`] (a call in, a reply out, per-connection state); [`server`] is the one
-//! tokio loop around them, and [`listeners`] starts it as a daemon's front end.
+//! - [`wire`] (pure of I/O, no tokio): strict XDR primitives, framing, the 443 procedure numbers, the one
+//!   declaration of every implemented procedure (`wire::proto::remote_procedure_table!`) and the payloads
+//!   grouped by libvirt object;
+//! - [`dispatch`]: a call in, a reply out, per-connection state: the gates (authentication, the read-only rule
+//!   derived from the driver methods' access classes), the arms generated from the declaration, the
+//!   hand-written arms by object, and the one error-to-wire map;
+//! - [`server`], [`socket`], [`threads`]: the tokio loops around it, and [`listeners`], which starts them as a
+//!   daemon's front end; [`client`]: typed calls for the remote driver; [`auth`]: SASL on the server side.
 //!
-//! Why hand-written XDR instead of xdrgen + xdr-codec: the payloads must be decoded *strictly* (array caps checked
+//! Why our own XDR code instead of xdrgen + xdr-codec: payloads must be decoded *strictly* (array caps checked
 //! against the bytes present before allocating, non-zero padding, 0/1 discriminants, no trailing bytes, `char<>`
-//! arrays as 4-byte ints), and generated xdr-codec code does not enforce all of that nor widen `char` arrays the
-//! way rpcgen does. The primitives are ~300 lines; a `xdr_struct!` macro turns each struct of `schemas/*.x` into
-//! a type with both directions, so each protocol struct costs one line and the rules live in one place.
-//!
-//! [`Driver`]: crate::driver::Driver
+//! arrays as 4-byte ints), which generated xdr-codec code does not enforce. A `xdr_struct!` line declares each
+//! payload in both directions; `schemas/remote.x` is rendered from the declaration and checked by a test.
 
 pub mod auth;
 pub mod client;

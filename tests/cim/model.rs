@@ -1,7 +1,7 @@
 //! The generic model walker (`tests/peers/cim_model.py`) over a running daemon: every class of root/virt and
 //! root/interop with instances is enumerated, each instance read back by GetInstance, and every association
 //! followed from each end with its roles (Associators, AssociatorNames, References, ReferenceNames), across
-//! namespaces. It knows no class names, so it covers every lane's classes.
+//! namespaces. It knows no class names, so it covers every family's classes.
 
 use std::process::Command;
 

@@ -582,7 +582,7 @@ fn candidate_args() -> Vec<Vec<u8>> {
         out.push(cat(&[handle, &hyper, &word]));
         out.push(cat(&[handle, &text]));
         out.push(cat(&[handle, &text, &word]));
-        // tunables lane: PIN_VCPU_FLAGS, SET_BLOCK_IO_TUNE, SET_TIME.
+        // tunables: PIN_VCPU_FLAGS, SET_BLOCK_IO_TUNE, SET_TIME.
         out.push(cat(&[handle, &word, &word, &word]));
         out.push(cat(&[handle, &text, &word, &word]));
         out.push(cat(&[handle, &hyper, &word, &word]));

@@ -1,4 +1,4 @@
-//! Peer test (stats lane): stock virsh's statistics commands (domstats, domblkstat, domifstat, domblkinfo,
+//! Peer test: stock virsh's statistics commands (domstats, domblkstat, domifstat, domblkinfo,
 //! nodecpustats, domifaddr, domfsinfo, domhostname, iothreadinfo) over our unix sockets print what
 //! `virsh -c test:///default` prints against libvirt's own embedded test driver; python3-libvirt reads the same
 //! typed values; our remote driver reads back what the test driver gives; the server enforces the XDR caps.

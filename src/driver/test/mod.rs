@@ -446,11 +446,11 @@ impl HypervisorDriver for TestDriver {
         dom: &DomainRef,
         flags: u32,
     ) -> Result<Vec<TypedParam>> {
-        // Like libvirt's test driver, which has one set of parameters and takes no AFFECT_* flag (tunables lane).
+        // Like libvirt's test driver, which has one set of parameters and takes no AFFECT_* flag.
         let kind = crate::driver::TunableKind::Scheduler;
         self.read(|w| w.domain_tunables(dom, kind, 1, flags))
     }
-    // ---- tunables lane ----
+    // ---- tunables ----
     async fn domain_get_tunables(
         &self,
         dom: &DomainRef,
@@ -536,7 +536,7 @@ impl HypervisorDriver for TestDriver {
         self.change(move |w, _| w.set_domain_time(&dom, seconds, nseconds, flags))
             .await
     }
-    // ---- stats lane (world/io_stats.rs) ----
+    // ---- statistics (world/io_stats.rs) ----
     async fn connect_get_all_domain_stats(
         &self,
         doms: &[DomainRef],
@@ -587,7 +587,7 @@ impl HypervisorDriver for TestDriver {
     ) -> Result<Vec<IothreadInfo>> {
         self.read(|w| w.domain_iothreads(dom, flags))
     }
-    // ---- domain snapshots (lane: snapshots) ----
+    // ---- domain snapshots ----
     async fn domain_snapshot_create_xml(
         &self,
         dom: &DomainRef,
@@ -700,7 +700,7 @@ impl HypervisorDriver for TestDriver {
     async fn domain_event_subscribe(&self) -> Result<broadcast::Receiver<DomainEvent>> {
         Ok(self.shared.events.subscribe())
     }
-    // ---- host interfaces and host facts (ifaces lane) ----
+    // ---- host interfaces and host facts ----
     async fn get_sysinfo(&self, flags: u32) -> Result<String> {
         world::host::sysinfo(flags)
     }

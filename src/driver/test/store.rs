@@ -39,7 +39,7 @@ struct DomainFile {
     cpu_time_ns: u64,
     /// Wall-clock ms since the epoch when the domain last began running; absent unless running.
     running_since_ms: Option<u64>,
-    /// The domain's snapshots as `<domainsnapshot>` XML, parents first (lane: snapshots).
+    /// The domain's snapshots as `<domainsnapshot>` XML, parents first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     snapshots: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

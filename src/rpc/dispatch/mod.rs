@@ -277,7 +277,7 @@ async fn scheduler_parameters(
     Ok(Array(params))
 }
 
-/// stats lane: how many typed parameters a caller has room for (0 = "how many are there?"), refused when
+/// How many typed parameters a caller has room for (0 = "how many are there?"), refused when
 /// negative or above the procedure's cap, as libvirtd refuses them.
 fn typed_param_room(nparams: i32, cap: u32) -> Result<usize> {
     let Ok(room) = u32::try_from(nparams) else {

@@ -1,4 +1,4 @@
-//! Payloads of the statistics procedures (stats lane): block and interface counters, block info, bulk domain
+//! Payloads of the statistics procedures: block and interface counters, block info, bulk domain
 //! statistics, host CPU times, guest addresses, file systems, host name and I/O threads, as
 //! `remote_protocol.x` lays them out, with its array caps.
 

@@ -1,4 +1,4 @@
-//! Payloads of the host-interface, sysinfo and CPU-model procedures (ifaces lane), mirrored from libvirt's
+//! Payloads of the host-interface, sysinfo and CPU-model procedures, mirrored from libvirt's
 //! `remote_protocol.x`: `remote_nonnull_interface` and the argument and return shapes no other procedure shares
 //! (also the node-device list, whose errors virsh prints).
 

@@ -176,7 +176,7 @@ macro_rules! remote_procedure_table {
             DomainGetSchedulerParameters: SchedulerParamsArgs => SchedulerParamsRet [hand domain_get_scheduler_parameters];
             DomainGetSchedulerParametersFlags: SchedulerParamsFlagsArgs => SchedulerParamsRet [hand domain_get_scheduler_parameters];
             DomainMemoryStats: DomainMemoryStatsArgs => DomainMemoryStatsRet [hand domain_memory_stats];
-            // stats lane
+            // statistics
             ConnectGetAllDomainStats: AllDomainStatsArgs => AllDomainStatsRet [hand connect_get_all_domain_stats];
             DomainBlockStats: DomainPathArgs => BlockStatsRet [hand domain_block_stats];
             DomainBlockStatsFlags: BlockStatsFlagsArgs => BlockStatsFlagsRet [hand domain_block_stats_flags];
@@ -187,7 +187,7 @@ macro_rules! remote_procedure_table {
             DomainGetFsinfo: DomainFlagsArgs => FsInfoRet [hand domain_get_fsinfo];
             DomainGetHostname: DomainFlagsArgs => StringRet [call |dom, flags| domain_get_hostname(&dom, flags)];
             DomainGetIothreadInfo: DomainFlagsArgs => IothreadInfoRet [hand domain_get_iothread_info];
-            // tunables lane
+            // tunables
             DomainGetMemoryParameters: TunablesGetArgs => TunablesGetRet [hand domain_get_tunables];
             DomainSetMemoryParameters: TunablesSetArgs => () [hand domain_set_tunables];
             DomainGetBlkioParameters: TunablesGetArgs => TunablesGetRet [hand domain_get_tunables];
@@ -212,7 +212,7 @@ macro_rules! remote_procedure_table {
             ConnectDomainEventCallbackDeregisterAny: IntArgs => () [conn read];
             DomainEventLifecycle: LifecycleMsg => () [event];
             DomainEventCallbackLifecycle: CallbackLifecycleMsg => () [event];
-            // domain snapshots (lane: snapshots)
+            // domain snapshots
             DomainSnapshotCreateXml: SnapshotCreateXmlArgs => SnapshotRet [call |dom, xml_desc, flags| domain_snapshot_create_xml(&dom, &xml_desc, flags)];
             DomainSnapshotGetXmlDesc: SnapshotFlagsArgs => StringRet [call |snap, flags| domain_snapshot_get_xml_desc(&snap, flags)];
             DomainSnapshotListNames: SnapshotListNamesArgs => SnapshotNamesRet [hand domain_list_all_snapshots];
@@ -287,7 +287,7 @@ macro_rules! remote_procedure_table {
             StorageVolGetPath: VolArgs => StringRet [call |vol| vol_get_path(&vol)];
             StorageVolGetXmlDesc: VolFlagsArgs => StringRet [call |vol, flags| vol_get_xml_desc(&vol, flags)];
 
-            // ifaces lane: host interfaces, sysinfo, CPU model names.
+            // host interfaces, sysinfo, CPU model names
             ConnectGetSysinfo: FlagsArgs => StringRet [call |flags| get_sysinfo(flags)];
             ConnectGetCpuModelNames: CpuModelNamesArgs => CpuModelNamesRet [hand get_cpu_model_names];
             ConnectListAllInterfaces: ListAllArgs => ListAllInterfacesRet [hand list_all_interfaces];

@@ -1,4 +1,4 @@
-//! Host facts of libvirt's test driver that no client can change (ifaces lane): the SMBIOS description
+//! Host facts of libvirt's test driver that no client can change: the SMBIOS description
 //! (`virConnectGetSysinfo`), the CPU model names per architecture (`virConnectGetCPUModelNames`) as libvirt 9.0
 //! answers them with its stock CPU map, and the names of the host's devices (`virConnectListAllNodeDevices`).
 

@@ -63,9 +63,9 @@ pub(super) struct DomainObj {
     pub(super) cpu_time_ns: u64,
     /// When the domain last began running (wall clock, ms); `None` unless running.
     pub(super) running_since_ms: Option<u64>,
-    /// The domain's snapshots (lane: snapshots).
+    /// The domain's snapshots.
     pub(super) snapshots: snapshots::Snapshots,
-    /// A managed save image exists (lane: snapshots).
+    /// A managed save image exists.
     pub(super) managed_save: bool,
 }
 
@@ -267,9 +267,9 @@ pub(super) struct World {
     pub(super) volumes: BTreeMap<Uuid, VolumeObj>,
     /// The id the next started domain gets; ids are never reused within a world.
     pub(super) next_domain_id: i32,
-    /// Host interfaces and their change transaction (ifaces lane).
+    /// Host interfaces and their change transaction.
     pub(super) interfaces: interfaces::HostInterfaces,
-    /// Guest clocks set with `virDomainSetTime`, in memory only as in libvirt's test driver (tunables lane).
+    /// Guest clocks set with `virDomainSetTime`, in memory only as in libvirt's test driver.
     pub(super) guest_times: BTreeMap<Uuid, (i64, u32)>,
     events: broadcast::Sender<DomainEvent>,
 }

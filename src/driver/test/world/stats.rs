@@ -58,7 +58,7 @@ impl World {
         }
         let count = max_info.min(obj.def().current_vcpus);
         let wall_us = now_ms().saturating_mul(1000);
-        // Each vCPU reports the highest CPU it may run on (tunables lane: pins count).
+        // Each vCPU reports the highest CPU it may run on.
         let def = obj.def();
         let infos = (0..count)
             .map(|number| VcpuInfo {

@@ -1,0 +1,695 @@
+//! The remote driver's hand-written methods for the hypervisor: connection facts, the node, domains, their tunables, statistics, snapshots and events: the calls whose wire form differs from the
+//! driver API (plain procedures when no flags are given, fallbacks to old-style calls, conversions and caps).
+
+use super::calls::imp;
+use super::*;
+use crate::driver::*;
+use tokio::sync::broadcast;
+
+impl imp::hypervisor::Hand for RemoteDriver {
+    async fn domain_summaries(&self) -> Result<Vec<DomainSummary>> {
+        summaries_by_calls(self).await
+    }
+    // ---- connection and node ----
+    async fn get_version(&self) -> Result<u64> {
+        Ok(self.call(P::ConnectGetVersion, ()).await?.value)
+    }
+    async fn get_lib_version(&self) -> Result<u64> {
+        Ok(self.call(P::ConnectGetLibVersion, ()).await?.value)
+    }
+    async fn node_get_cpu_map(&self, flags: u32) -> Result<NodeCpuMap> {
+        let args = CpuMapArgs {
+            need_map: 1,
+            need_online: 1,
+            flags,
+        };
+        let ret: CpuMapRet = self.call(P::NodeGetCpuMap, args).await?;
+        Ok(NodeCpuMap {
+            cpus: to_u32("cpu count", ret.ret)?,
+            map: ret.cpumap.0,
+            online: ret.online,
+        })
+    }
+    async fn node_get_cells_free_memory(
+        &self,
+        start_cell: i32,
+        max_cells: i32,
+    ) -> Result<Vec<u64>> {
+        let args = CellsFreeMemoryArgs {
+            start_cell,
+            max_cells,
+        };
+        let ret: CellsFreeMemoryRet = self.call(P::NodeGetCellsFreeMemory, args).await?;
+        Ok(ret.cells.0)
+    }
+    async fn get_max_vcpus(&self, kind: Option<&str>) -> Result<i32> {
+        let args = MaxVcpusArgs {
+            kind: kind.map(str::to_owned),
+        };
+        Ok(self.call(P::ConnectGetMaxVcpus, args).await?.value)
+    }
+    async fn get_uri(&self) -> Result<String> {
+        Ok(self.uri.clone())
+    }
+    async fn node_get_info(&self) -> Result<NodeInfo> {
+        let ret: NodeGetInfoRet = self.call(P::NodeGetInfo, ()).await?;
+        Ok(NodeInfo {
+            model: ret.model.to_text(),
+            memory_kib: ret.memory,
+            cpus: to_u32("cpus", ret.cpus)?,
+            mhz: to_u32("mhz", ret.mhz)?,
+            nodes: to_u32("nodes", ret.nodes)?,
+            sockets: to_u32("sockets", ret.sockets)?,
+            cores: to_u32("cores", ret.cores)?,
+            threads: to_u32("threads", ret.threads)?,
+        })
+    }
+    async fn node_get_security_model(&self) -> Result<(String, String)> {
+        let ret: SecurityModelRet = self.call(P::NodeGetSecurityModel, ()).await?;
+        Ok((ret.model.to_text(), ret.doi.to_text()))
+    }
+    async fn is_encrypted(&self) -> Result<bool> {
+        // Of the transports this client speaks, only TLS encrypts (ssh counts as secure, not encrypted, in libvirt).
+        Ok(self.encrypted)
+    }
+    async fn is_alive(&self) -> Result<bool> {
+        Ok(self.client.is_alive())
+    }
+    async fn close(&self) -> Result<()> {
+        self.client.close().await
+    }
+    // ---- domains ----
+    async fn list_all_domains(&self, flags: u32) -> Result<Vec<DomainRef>> {
+        let args = ListAllArgs {
+            need_results: 1,
+            flags,
+        };
+        match self.call(P::ConnectListAllDomains, args).await {
+            Ok(ret) => Ok(ret.domains.0),
+            Err(err) if is_no_support(&err) => {
+                match Self::old_style_scope(
+                    flags,
+                    flags::LIST_DOMAINS_ACTIVE,
+                    flags::LIST_DOMAINS_INACTIVE,
+                ) {
+                    Some((active, inactive)) => self.list_domains_old_style(active, inactive).await,
+                    None => Err(err),
+                }
+            }
+            Err(err) => Err(err),
+        }
+    }
+    async fn domain_define_xml(&self, xml: &str, flags: u32) -> Result<DomainRef> {
+        let ret: DomainRet = if flags == 0 {
+            self.call(P::DomainDefineXml, text(xml)).await?
+        } else {
+            let args = StringFlagsArgs {
+                value: xml.to_string(),
+                flags,
+            };
+            self.call(P::DomainDefineXmlFlags, args).await?
+        };
+        Ok(ret.dom)
+    }
+    async fn domain_undefine(&self, dom: &DomainRef, flags: u32) -> Result<()> {
+        match self
+            .call(P::DomainUndefineFlags, dom_flags(dom, flags))
+            .await
+        {
+            Err(err) if is_no_support(&err) && flags == 0 => {
+                self.call(P::DomainUndefine, dom_args(dom)).await
+            }
+            other => other,
+        }
+    }
+    async fn domain_create(&self, dom: &DomainRef, flags: u32) -> Result<DomainRef> {
+        if flags != 0 {
+            let ret: DomainRet = self
+                .call(P::DomainCreateWithFlags, dom_flags(dom, flags))
+                .await?;
+            return Ok(ret.dom);
+        }
+        self.call(P::DomainCreate, dom_args(dom)).await?;
+        // DOMAIN_CREATE returns nothing; like libvirt, look the domain up again to learn its new id.
+        self.domain_lookup_by_uuid(&dom.uuid).await
+    }
+    async fn domain_create_xml(&self, xml: &str, flags: u32) -> Result<DomainRef> {
+        let args = StringFlagsArgs {
+            value: xml.to_string(),
+            flags,
+        };
+        Ok(self.call(P::DomainCreateXml, args).await?.dom)
+    }
+    async fn domain_destroy(&self, dom: &DomainRef, flags: u32) -> Result<()> {
+        if flags == 0 {
+            self.call(P::DomainDestroy, dom_args(dom)).await
+        } else {
+            self.call(P::DomainDestroyFlags, dom_flags(dom, flags))
+                .await
+        }
+    }
+    async fn domain_shutdown(&self, dom: &DomainRef, flags: u32) -> Result<()> {
+        if flags == 0 {
+            self.call(P::DomainShutdown, dom_args(dom)).await
+        } else {
+            self.call(P::DomainShutdownFlags, dom_flags(dom, flags))
+                .await
+        }
+    }
+    async fn domain_get_info(&self, dom: &DomainRef) -> Result<DomainInfo> {
+        let ret: DomainGetInfoRet = self.call(P::DomainGetInfo, dom_args(dom)).await?;
+        let state = i32::try_from(ret.state)
+            .ok()
+            .and_then(DomainState::from_i32)
+            .ok_or_else(|| bad_reply("domain state", i64::from(ret.state)))?;
+        Ok(DomainInfo {
+            state,
+            max_mem_kib: ret.max_mem,
+            memory_kib: ret.memory,
+            nr_virt_cpu: ret.nr_virt_cpu,
+            cpu_time_ns: ret.cpu_time,
+        })
+    }
+    async fn domain_get_state(&self, dom: &DomainRef, flags: u32) -> Result<(DomainState, i32)> {
+        let ret: DomainGetStateRet = self.call(P::DomainGetState, dom_flags(dom, flags)).await?;
+        let state = DomainState::from_i32(ret.state)
+            .ok_or_else(|| bad_reply("domain state", i64::from(ret.state)))?;
+        Ok((state, ret.reason))
+    }
+    async fn domain_set_autostart(&self, dom: &DomainRef, autostart: bool) -> Result<()> {
+        let args = DomainIntArgs {
+            dom: dom.clone(),
+            value: i32::from(autostart),
+        };
+        self.call(P::DomainSetAutostart, args).await
+    }
+    async fn domain_get_security_label(&self, dom: &DomainRef) -> Result<(String, bool)> {
+        let ret: SecurityLabelRet = self.call(P::DomainGetSecurityLabel, dom_args(dom)).await?;
+        Ok((ret.label.to_text(), ret.enforcing != 0))
+    }
+    async fn domain_set_memory(&self, dom: &DomainRef, kib: u64, flags: u32) -> Result<()> {
+        let args = DomainU64FlagsArgs {
+            dom: dom.clone(),
+            value: kib,
+            flags,
+        };
+        self.call(P::DomainSetMemoryFlags, args).await
+    }
+    async fn domain_set_vcpus(&self, dom: &DomainRef, count: u32, flags: u32) -> Result<()> {
+        let args = DomainU32FlagsArgs {
+            dom: dom.clone(),
+            value: count,
+            flags,
+        };
+        self.call(P::DomainSetVcpusFlags, args).await
+    }
+    async fn domain_get_vcpus(&self, dom: &DomainRef, flags: u32) -> Result<u32> {
+        let ret: IntRet = self
+            .call(P::DomainGetVcpusFlags, dom_flags(dom, flags))
+            .await?;
+        to_u32("vcpu count", ret.value)
+    }
+    async fn domain_get_vcpu_info(
+        &self,
+        dom: &DomainRef,
+        max_info: u32,
+        map_len: u32,
+    ) -> Result<(Vec<VcpuInfo>, Vec<u8>)> {
+        let args = DomainGetVcpusArgs {
+            dom: dom.clone(),
+            max_info: i32::try_from(max_info).unwrap_or(i32::MAX),
+            map_len: i32::try_from(map_len).unwrap_or(i32::MAX),
+        };
+        let ret: DomainGetVcpusRet = self.call(P::DomainGetVcpus, args).await?;
+        Ok((ret.info.0, ret.cpumaps.0))
+    }
+    async fn domain_get_vcpu_pin_info(
+        &self,
+        dom: &DomainRef,
+        max_maps: u32,
+        map_len: u32,
+        flags: u32,
+    ) -> Result<(u32, Vec<u8>)> {
+        let args = VcpuPinInfoArgs {
+            dom: dom.clone(),
+            max_maps: i32::try_from(max_maps).unwrap_or(i32::MAX),
+            map_len: i32::try_from(map_len).unwrap_or(i32::MAX),
+            flags,
+        };
+        let ret: VcpuPinInfoRet = self.call(P::DomainGetVcpuPinInfo, args).await?;
+        Ok((to_u32("vcpu count", ret.num)?, ret.cpumaps.0))
+    }
+    async fn domain_get_scheduler_type(&self, dom: &DomainRef) -> Result<(String, i32)> {
+        let ret: SchedulerTypeRet = self.call(P::DomainGetSchedulerType, dom_args(dom)).await?;
+        Ok((ret.kind, ret.nparams))
+    }
+    async fn domain_get_scheduler_parameters(
+        &self,
+        dom: &DomainRef,
+        flags: u32,
+    ) -> Result<Vec<TypedParam>> {
+        let args = SchedulerParamsFlagsArgs {
+            dom: dom.clone(),
+            nparams: SCHEDULER_PARAMETERS_MAX as i32,
+            flags,
+        };
+        let ret: SchedulerParamsRet = self
+            .call(P::DomainGetSchedulerParametersFlags, args)
+            .await?;
+        Ok(ret.params.0)
+    }
+    async fn domain_get_tunables(
+        &self,
+        dom: &DomainRef,
+        kind: TunableKind,
+        nparams: u32,
+        flags: u32,
+    ) -> Result<Vec<TypedParam>> {
+        let _ = nparams;
+        use crate::rpc::proto::{TunablesGetArgs, TunablesGetRet, TUNABLE_PARAMETERS_MAX};
+        // This client decodes string-typed parameters, so it asks for them as libvirt's client library does.
+        let args = || TunablesGetArgs {
+            dom: dom.clone(),
+            nparams: TUNABLE_PARAMETERS_MAX as i32,
+            flags: flags | crate::driver::flags::TYPED_PARAM_STRING_OKAY,
+        };
+        let ret: TunablesGetRet = match kind {
+            TunableKind::Memory => self.call(P::DomainGetMemoryParameters, args()).await?,
+            TunableKind::Blkio => self.call(P::DomainGetBlkioParameters, args()).await?,
+            TunableKind::Numa => self.call(P::DomainGetNumaParameters, args()).await?,
+            TunableKind::Scheduler => {
+                return HypervisorDriver::domain_get_scheduler_parameters(self, dom, flags).await
+            }
+            TunableKind::Perf => {
+                let args = DomainFlagsArgs {
+                    dom: dom.clone(),
+                    flags,
+                };
+                return Ok(self.call(P::DomainGetPerfEvents, args).await?.params.0);
+            }
+        };
+        Ok(ret.params.0)
+    }
+    async fn domain_set_tunables(
+        &self,
+        dom: &DomainRef,
+        kind: TunableKind,
+        params: Vec<TypedParam>,
+        flags: u32,
+    ) -> Result<()> {
+        use crate::rpc::proto::TunablesSetArgs;
+        let args = TunablesSetArgs {
+            dom: dom.clone(),
+            params: crate::rpc::xdr::Array(params),
+            flags,
+        };
+        match kind {
+            TunableKind::Memory => self.call(P::DomainSetMemoryParameters, args).await,
+            TunableKind::Blkio => self.call(P::DomainSetBlkioParameters, args).await,
+            TunableKind::Numa => self.call(P::DomainSetNumaParameters, args).await,
+            TunableKind::Scheduler => self.call(P::DomainSetSchedulerParametersFlags, args).await,
+            TunableKind::Perf => {
+                let args = crate::rpc::proto::PerfEventsSetArgs {
+                    dom: args.dom,
+                    params: crate::rpc::xdr::Array(args.params.0),
+                    flags,
+                };
+                self.call(P::DomainSetPerfEvents, args).await
+            }
+        }
+    }
+    async fn domain_pin_vcpu(
+        &self,
+        dom: &DomainRef,
+        vcpu: u32,
+        cpumap: Vec<u8>,
+        flags: u32,
+    ) -> Result<()> {
+        let args = crate::rpc::proto::PinVcpuFlagsArgs {
+            dom: dom.clone(),
+            vcpu,
+            cpumap: crate::rpc::xdr::Opaque(cpumap),
+            flags,
+        };
+        self.call(P::DomainPinVcpuFlags, args).await
+    }
+    async fn domain_get_emulator_pin_info(
+        &self,
+        dom: &DomainRef,
+        map_len: u32,
+        flags: u32,
+    ) -> Result<Vec<u8>> {
+        use crate::rpc::proto::{EmulatorPinInfoArgs, EmulatorPinInfoRet};
+        let args = EmulatorPinInfoArgs {
+            dom: dom.clone(),
+            map_len: i32::try_from(map_len).unwrap_or(i32::MAX),
+            flags,
+        };
+        let ret: EmulatorPinInfoRet = self.call(P::DomainGetEmulatorPinInfo, args).await?;
+        Ok(ret.cpumaps.0)
+    }
+    async fn domain_pin_emulator(
+        &self,
+        dom: &DomainRef,
+        cpumap: Vec<u8>,
+        flags: u32,
+    ) -> Result<()> {
+        let args = crate::rpc::proto::PinEmulatorArgs {
+            dom: dom.clone(),
+            cpumap: crate::rpc::xdr::Opaque(cpumap),
+            flags,
+        };
+        self.call(P::DomainPinEmulator, args).await
+    }
+    async fn domain_get_block_io_tune(
+        &self,
+        dom: &DomainRef,
+        disk: Option<String>,
+        nparams: u32,
+        flags: u32,
+    ) -> Result<Vec<TypedParam>> {
+        use crate::rpc::proto::{
+            BlockIoTuneGetArgs, BlockIoTuneGetRet, BLOCK_IO_TUNE_PARAMETERS_MAX,
+        };
+        let _ = nparams;
+        let args = BlockIoTuneGetArgs {
+            dom: dom.clone(),
+            disk,
+            nparams: BLOCK_IO_TUNE_PARAMETERS_MAX as i32,
+            flags: flags | super::flags::TYPED_PARAM_STRING_OKAY,
+        };
+        let ret: BlockIoTuneGetRet = self.call(P::DomainGetBlockIoTune, args).await?;
+        Ok(ret.params.0)
+    }
+    async fn domain_set_block_io_tune(
+        &self,
+        dom: &DomainRef,
+        disk: String,
+        params: Vec<TypedParam>,
+        flags: u32,
+    ) -> Result<()> {
+        let args = crate::rpc::proto::BlockIoTuneSetArgs {
+            dom: dom.clone(),
+            disk,
+            params: crate::rpc::xdr::Array(params),
+            flags,
+        };
+        self.call(P::DomainSetBlockIoTune, args).await
+    }
+    async fn domain_get_time(&self, dom: &DomainRef, flags: u32) -> Result<(i64, u32)> {
+        let args = DomainFlagsArgs {
+            dom: dom.clone(),
+            flags,
+        };
+        let ret: crate::rpc::proto::DomainGetTimeRet = self.call(P::DomainGetTime, args).await?;
+        Ok((ret.seconds, ret.nseconds))
+    }
+    async fn domain_set_time(
+        &self,
+        dom: &DomainRef,
+        seconds: i64,
+        nseconds: u32,
+        flags: u32,
+    ) -> Result<()> {
+        let args = crate::rpc::proto::DomainSetTimeArgs {
+            dom: dom.clone(),
+            seconds,
+            nseconds,
+            flags,
+        };
+        self.call(P::DomainSetTime, args).await
+    }
+    // ---- domain snapshots ----
+    async fn domain_snapshot_create_xml(
+        &self,
+        dom: &DomainRef,
+        xml: &str,
+        flags: u32,
+    ) -> Result<SnapshotRef> {
+        let args = SnapshotCreateXmlArgs {
+            dom: dom.clone(),
+            xml_desc: xml.to_string(),
+            flags,
+        };
+        let ret: SnapshotRet = self.call(P::DomainSnapshotCreateXml, args).await?;
+        Ok(ret.snap)
+    }
+    async fn domain_list_all_snapshots(
+        &self,
+        dom: &DomainRef,
+        flags: u32,
+    ) -> Result<Vec<SnapshotRef>> {
+        let args = ListAllSnapshotsArgs {
+            dom: dom.clone(),
+            need_results: 1,
+            flags,
+        };
+        let ret: ListAllSnapshotsRet = self.call(P::DomainListAllSnapshots, args).await?;
+        Ok(ret.snapshots.0)
+    }
+    async fn domain_snapshot_list_all_children(
+        &self,
+        snap: &SnapshotRef,
+        flags: u32,
+    ) -> Result<Vec<SnapshotRef>> {
+        let args = SnapshotListAllChildrenArgs {
+            snap: snap.clone(),
+            need_results: 1,
+            flags,
+        };
+        let ret: ListAllSnapshotsRet = self.call(P::DomainSnapshotListAllChildren, args).await?;
+        Ok(ret.snapshots.0)
+    }
+    async fn domain_snapshot_lookup_by_name(
+        &self,
+        dom: &DomainRef,
+        name: &str,
+        flags: u32,
+    ) -> Result<SnapshotRef> {
+        let args = SnapshotLookupByNameArgs {
+            dom: dom.clone(),
+            name: name.to_string(),
+            flags,
+        };
+        let ret: SnapshotRet = self.call(P::DomainSnapshotLookupByName, args).await?;
+        Ok(ret.snap)
+    }
+    async fn domain_snapshot_current(&self, dom: &DomainRef, flags: u32) -> Result<SnapshotRef> {
+        let ret: SnapshotRet = self
+            .call(P::DomainSnapshotCurrent, dom_flags(dom, flags))
+            .await?;
+        Ok(ret.snap)
+    }
+    async fn domain_snapshot_get_parent(
+        &self,
+        snap: &SnapshotRef,
+        flags: u32,
+    ) -> Result<SnapshotRef> {
+        let ret: SnapshotRet = self
+            .call(P::DomainSnapshotGetParent, snap_flags(snap, flags))
+            .await?;
+        Ok(ret.snap)
+    }
+    async fn domain_rename(&self, dom: &DomainRef, new_name: &str, flags: u32) -> Result<()> {
+        let args = DomainRenameArgs {
+            dom: dom.clone(),
+            new_name: Some(new_name.to_string()),
+            flags,
+        };
+        let _: IntRet = self.call(P::DomainRename, args).await?;
+        Ok(())
+    }
+    async fn domain_memory_stats(
+        &self,
+        dom: &DomainRef,
+        max_stats: u32,
+        flags: u32,
+    ) -> Result<Vec<MemoryStat>> {
+        let args = DomainMemoryStatsArgs {
+            dom: dom.clone(),
+            max_stats,
+            flags,
+        };
+        let ret: DomainMemoryStatsRet = self.call(P::DomainMemoryStats, args).await?;
+        Ok(ret.stats.0)
+    }
+    // ---- statistics ----
+    async fn connect_get_all_domain_stats(
+        &self,
+        doms: &[DomainRef],
+        stats: u32,
+        flags: u32,
+    ) -> Result<Vec<DomainStatsRecord>> {
+        let args = AllDomainStatsArgs {
+            doms: Array(doms.to_vec()),
+            stats,
+            flags,
+        };
+        let ret: AllDomainStatsRet = self.call(P::ConnectGetAllDomainStats, args).await?;
+        Ok(ret.records.0)
+    }
+    async fn domain_block_stats(&self, dom: &DomainRef, disk: &str) -> Result<BlockStats> {
+        let args = DomainPathArgs {
+            dom: dom.clone(),
+            path: disk.to_owned(),
+        };
+        let ret: BlockStatsRet = self.call(P::DomainBlockStats, args).await?;
+        Ok(BlockStats {
+            rd_req: ret.rd_req,
+            rd_bytes: ret.rd_bytes,
+            wr_req: ret.wr_req,
+            wr_bytes: ret.wr_bytes,
+            errs: ret.errs,
+        })
+    }
+    async fn domain_block_stats_flags(
+        &self,
+        dom: &DomainRef,
+        disk: &str,
+        flags: u32,
+    ) -> Result<Vec<TypedParam>> {
+        let args = BlockStatsFlagsArgs {
+            dom: dom.clone(),
+            path: disk.to_owned(),
+            nparams: DOMAIN_BLOCK_STATS_PARAMETERS_MAX as i32,
+            flags,
+        };
+        let ret: BlockStatsFlagsRet = self.call(P::DomainBlockStatsFlags, args).await?;
+        Ok(ret.params.0)
+    }
+    async fn domain_interface_stats(
+        &self,
+        dom: &DomainRef,
+        device: &str,
+    ) -> Result<InterfaceStats> {
+        let args = DomainPathArgs {
+            dom: dom.clone(),
+            path: device.to_owned(),
+        };
+        let ret: InterfaceStatsRet = self.call(P::DomainInterfaceStats, args).await?;
+        Ok(InterfaceStats {
+            rx_bytes: ret.rx_bytes,
+            rx_packets: ret.rx_packets,
+            rx_errs: ret.rx_errs,
+            rx_drop: ret.rx_drop,
+            tx_bytes: ret.tx_bytes,
+            tx_packets: ret.tx_packets,
+            tx_errs: ret.tx_errs,
+            tx_drop: ret.tx_drop,
+        })
+    }
+    async fn domain_get_block_info(
+        &self,
+        dom: &DomainRef,
+        disk: &str,
+        flags: u32,
+    ) -> Result<BlockInfo> {
+        let args = DomainPathFlagsArgs {
+            dom: dom.clone(),
+            path: disk.to_owned(),
+            flags,
+        };
+        let ret: BlockInfoRet = self.call(P::DomainGetBlockInfo, args).await?;
+        Ok(BlockInfo {
+            capacity: ret.capacity,
+            allocation: ret.allocation,
+            physical: ret.physical,
+        })
+    }
+    async fn node_get_cpu_stats(&self, cpu_num: i32, flags: u32) -> Result<Vec<NodeCpuStat>> {
+        let args = NodeCpuStatsArgs {
+            cpu_num,
+            nparams: NODE_CPU_STATS_MAX as i32,
+            flags,
+        };
+        let ret: NodeCpuStatsRet = self.call(P::NodeGetCpuStats, args).await?;
+        Ok(ret.params.0)
+    }
+    async fn domain_interface_addresses(
+        &self,
+        dom: &DomainRef,
+        source: u32,
+        flags: u32,
+    ) -> Result<Vec<GuestInterface>> {
+        let args = InterfaceAddressesArgs {
+            dom: dom.clone(),
+            source,
+            flags,
+        };
+        let ret: InterfaceAddressesRet = self.call(P::DomainInterfaceAddresses, args).await?;
+        Ok(ret.ifaces.0)
+    }
+    async fn domain_get_fsinfo(&self, dom: &DomainRef, flags: u32) -> Result<Vec<FsInfo>> {
+        let args = DomainFlagsArgs {
+            dom: dom.clone(),
+            flags,
+        };
+        let ret: FsInfoRet = self.call(P::DomainGetFsinfo, args).await?;
+        Ok(ret.info.0)
+    }
+    async fn domain_get_hostname(&self, dom: &DomainRef, flags: u32) -> Result<String> {
+        let args = DomainFlagsArgs {
+            dom: dom.clone(),
+            flags,
+        };
+        let ret: StringRet = self.call(P::DomainGetHostname, args).await?;
+        Ok(ret.value)
+    }
+    async fn domain_get_iothread_info(
+        &self,
+        dom: &DomainRef,
+        flags: u32,
+    ) -> Result<Vec<IothreadInfo>> {
+        let args = DomainFlagsArgs {
+            dom: dom.clone(),
+            flags,
+        };
+        let ret: IothreadInfoRet = self.call(P::DomainGetIothreadInfo, args).await?;
+        Ok(ret.info.0)
+    }
+    async fn domain_event_subscribe(&self) -> Result<broadcast::Receiver<DomainEvent>> {
+        let mut slot = self.events.lock().await;
+        if let Some(sender) = slot.as_ref() {
+            return Ok(sender.subscribe());
+        }
+        // Listen before registering, so no event sent right after the registration is missed.
+        let messages = self.client.subscribe();
+        let callback_id = if self.event_callbacks {
+            let args = CallbackRegisterArgs {
+                event_id: EVENT_ID_LIFECYCLE,
+                dom: None,
+            };
+            let ret: IntRet = self
+                .call(P::ConnectDomainEventCallbackRegisterAny, args)
+                .await?;
+            Some(ret.value)
+        } else {
+            self.call(
+                P::ConnectDomainEventRegisterAny,
+                IntArgs {
+                    value: EVENT_ID_LIFECYCLE,
+                },
+            )
+            .await?;
+            None
+        };
+        let (sender, receiver) = broadcast::channel(EVENT_QUEUE);
+        tokio::spawn(forward_events(messages, sender.clone(), callback_id));
+        *slot = Some(sender);
+        Ok(receiver)
+    }
+    // ---- host interfaces, sysinfo, CPU models ----
+    async fn get_sysinfo(&self, flags: u32) -> Result<String> {
+        let ret: StringRet = self.call(P::ConnectGetSysinfo, FlagsArgs { flags }).await?;
+        Ok(ret.value)
+    }
+    async fn get_cpu_model_names(&self, arch: &str, flags: u32) -> Result<Vec<String>> {
+        let args = CpuModelNamesArgs {
+            arch: arch.to_string(),
+            need_results: 1,
+            flags,
+        };
+        let ret: CpuModelNamesRet = self.call(P::ConnectGetCpuModelNames, args).await?;
+        Ok(ret.models.0)
+    }
+}

@@ -1,0 +1,121 @@
+//! The remote driver's hand-written methods for storage pools and volumes: the calls whose wire form differs from the
+//! driver API (plain procedures when no flags are given, fallbacks to old-style calls, conversions and caps).
+
+use super::calls::imp;
+use super::*;
+use crate::driver::*;
+
+impl imp::storage::Hand for RemoteDriver {
+    // ---- storage pools ----
+    async fn list_all_storage_pools(&self, flags: u32) -> Result<Vec<PoolRef>> {
+        let args = ListAllArgs {
+            need_results: 1,
+            flags,
+        };
+        match self.call(P::ConnectListAllStoragePools, args).await {
+            Ok(ret) => Ok(ret.pools.0),
+            Err(err) if is_no_support(&err) => {
+                match Self::old_style_scope(
+                    flags,
+                    flags::LIST_POOLS_ACTIVE,
+                    flags::LIST_POOLS_INACTIVE,
+                ) {
+                    Some((active, inactive)) => self.list_pools_old_style(active, inactive).await,
+                    None => Err(err),
+                }
+            }
+            Err(err) => Err(err),
+        }
+    }
+    async fn pool_define_xml(&self, xml: &str, flags: u32) -> Result<PoolRef> {
+        let args = StringFlagsArgs {
+            value: xml.to_string(),
+            flags,
+        };
+        Ok(self.call(P::StoragePoolDefineXml, args).await?.pool)
+    }
+    async fn pool_create_xml(&self, xml: &str, flags: u32) -> Result<PoolRef> {
+        let args = StringFlagsArgs {
+            value: xml.to_string(),
+            flags,
+        };
+        Ok(self.call(P::StoragePoolCreateXml, args).await?.pool)
+    }
+    async fn pool_get_info(&self, pool: &PoolRef) -> Result<PoolInfo> {
+        let ret: PoolGetInfoRet = self.call(P::StoragePoolGetInfo, pool_args(pool)).await?;
+        Ok(PoolInfo {
+            state: i32::try_from(ret.state)
+                .map_err(|_| bad_reply("pool state", i64::from(ret.state)))?,
+            capacity: ret.capacity,
+            allocation: ret.allocation,
+            available: ret.available,
+        })
+    }
+    async fn pool_set_autostart(&self, pool: &PoolRef, autostart: bool) -> Result<()> {
+        let args = PoolIntArgs {
+            pool: pool.clone(),
+            value: i32::from(autostart),
+        };
+        self.call(P::StoragePoolSetAutostart, args).await
+    }
+    async fn pool_list_all_volumes(&self, pool: &PoolRef, flags: u32) -> Result<Vec<VolumeRef>> {
+        let args = PoolListAllArgs {
+            pool: pool.clone(),
+            need_results: 1,
+            flags,
+        };
+        match self.call(P::StoragePoolListAllVolumes, args).await {
+            Ok(ret) => Ok(ret.vols.0),
+            Err(err) if is_no_support(&err) && flags == 0 => {
+                self.list_volumes_old_style(pool).await
+            }
+            Err(err) => Err(err),
+        }
+    }
+    // ---- storage volumes ----
+    async fn vol_lookup_by_name(&self, pool: &PoolRef, name: &str) -> Result<VolumeRef> {
+        let args = PoolStringArgs {
+            pool: pool.clone(),
+            value: name.to_string(),
+        };
+        Ok(self.call(P::StorageVolLookupByName, args).await?.vol)
+    }
+    async fn vol_create_xml(&self, pool: &PoolRef, xml: &str, flags: u32) -> Result<VolumeRef> {
+        let args = PoolStringFlagsArgs {
+            pool: pool.clone(),
+            value: xml.to_string(),
+            flags,
+        };
+        Ok(self.call(P::StorageVolCreateXml, args).await?.vol)
+    }
+    async fn vol_delete(&self, vol: &VolumeRef, flags: u32) -> Result<()> {
+        let args = VolFlagsArgs {
+            vol: vol.clone(),
+            flags,
+        };
+        self.call(P::StorageVolDelete, args).await
+    }
+    async fn vol_resize(&self, vol: &VolumeRef, capacity: u64, flags: u32) -> Result<()> {
+        let args = VolResizeArgs {
+            vol: vol.clone(),
+            capacity,
+            flags,
+        };
+        self.call(P::StorageVolResize, args).await
+    }
+    async fn vol_get_info(&self, vol: &VolumeRef) -> Result<VolumeInfo> {
+        let ret: VolGetInfoRet = self.call(P::StorageVolGetInfo, vol_args(vol)).await?;
+        Ok(VolumeInfo {
+            kind: ret.kind,
+            capacity: ret.capacity,
+            allocation: ret.allocation,
+        })
+    }
+    async fn vol_get_xml_desc(&self, vol: &VolumeRef, flags: u32) -> Result<String> {
+        let args = VolFlagsArgs {
+            vol: vol.clone(),
+            flags,
+        };
+        self.string(P::StorageVolGetXmlDesc, args).await
+    }
+}
