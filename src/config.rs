@@ -5,7 +5,6 @@
 //! and ports may be strings ("16509") or integers. Every key is optional; an absent key takes the default listed in
 //! `conf/virtcimd.conf`. Relative paths are taken relative to the directory holding the config file.
 
-use crate::connect::default_state_dir;
 use crate::uri::Uri;
 use serde::de::{self, Deserializer, Unexpected, Visitor};
 use serde::Deserialize;
@@ -606,6 +605,22 @@ fn perms<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
         }
     }
     deserializer.deserialize_str(PermsVisitor)
+}
+
+/// The state directory of in-process drivers: `$VIRTCIM_STATE_DIR`, else `/var/lib/virtcim` for root, else
+/// `$XDG_STATE_HOME/virtcim` (default `~/.local/state/virtcim`).
+pub fn default_state_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("VIRTCIM_STATE_DIR") {
+        return PathBuf::from(dir);
+    }
+    if nix::unistd::geteuid().is_root() {
+        return PathBuf::from("/var/lib/virtcim");
+    }
+    if let Some(dir) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(dir).join("virtcim");
+    }
+    let home = std::env::var_os("HOME").unwrap_or_else(|| "/".into());
+    PathBuf::from(home).join(".local/state/virtcim")
 }
 
 #[cfg(test)]

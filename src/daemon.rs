@@ -11,6 +11,7 @@ use crate::driver::qemu::{QemuDriver, QemuMode};
 use crate::driver::test::TestDriver;
 use crate::driver::Connection;
 use crate::error::{io_error_text, Error};
+use crate::listener::Services;
 use nix::fcntl::{Flock, FlockArg};
 use std::fs::File;
 use std::future::Future;
@@ -19,8 +20,6 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
-use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 /// The URI of the embedded test driver the daemon serves.
@@ -60,23 +59,12 @@ pub enum DaemonError {
     Signals(#[source] std::io::Error),
     #[error("native RPC: {0}")]
     Rpc(String),
+    /// The WBEM front end's message as it stands (it names the key or address at fault).
+    #[error("{0}")]
+    Wbem(String),
 }
 
-/// A handle services wait on; it fires once when the daemon stops.
-#[derive(Clone, Debug)]
-pub struct Shutdown(watch::Receiver<bool>);
-
-impl Shutdown {
-    /// Resolves when the daemon is stopping (at once if it already is).
-    pub async fn wait(&mut self) {
-        // An error means the daemon is gone, which is a shutdown too.
-        let _ = self.0.wait_for(|stopping| *stopping).await;
-    }
-
-    pub fn is_stopping(&self) -> bool {
-        *self.0.borrow()
-    }
-}
+pub use crate::listener::Shutdown;
 
 /// The exclusive lock on a state dir, held for the daemon's life.
 #[derive(Debug)]
@@ -156,15 +144,14 @@ impl StateLock {
 pub struct Daemon {
     config: Config,
     drivers: Vec<(String, Connection)>,
-    services: JoinSet<(&'static str, Result<(), String>)>,
-    stopping: watch::Sender<bool>,
+    services: Services,
     pid_file: Option<PathBuf>,
     state_lock: Option<StateLock>,
     qemu: Arc<QemuDrivers>,
     /// URIs to connections for both front ends: the drivers above, and remote ones for `wbem_connect_uri`.
     registry: Arc<Registry>,
-    /// The RPC front end's own threads (unix and TCP clients); started with the RPC listeners.
-    rpc_threads: Option<crate::rpc::threads::RpcThreads>,
+    /// The RPC front end (its threads serve the unix and TCP clients); started with the RPC listeners.
+    rpc: Option<crate::rpc::listeners::RpcFrontEnd>,
 }
 
 impl Daemon {
@@ -200,7 +187,6 @@ impl Daemon {
             write_pid_file(path)?;
             info!(path = %path.display(), "pid file written");
         }
-        let (stopping, _) = watch::channel(false);
         let registry = Arc::new(Registry::owning(
             drivers.clone(),
             Some(Arc::clone(&qemu) as Arc<dyn LazyDrivers>),
@@ -209,12 +195,11 @@ impl Daemon {
             config,
             registry,
             drivers,
-            services: JoinSet::new(),
-            stopping,
+            services: Services::new(),
             pid_file: options.pid_file,
             state_lock: Some(state_lock),
             qemu,
-            rpc_threads: None,
+            rpc: None,
         })
     }
 
@@ -266,7 +251,7 @@ impl Daemon {
 
     /// A handle that fires when the daemon stops; every service holds one.
     pub fn shutdown(&self) -> Shutdown {
-        Shutdown(self.stopping.subscribe())
+        self.services.shutdown()
     }
 
     /// Runs `service` until it ends on its own or after [`Shutdown`] fires. An `Err` is logged when the daemon
@@ -275,8 +260,7 @@ impl Daemon {
     where
         F: Future<Output = Result<(), String>> + Send + 'static,
     {
-        info!(service = name, "service starting");
-        self.services.spawn(async move { (name, service.await) });
+        self.services.spawn(name, service);
     }
 
     /// Waits for SIGTERM or SIGINT (SIGHUP is logged and ignored), then stops. The handlers are installed before
@@ -319,28 +303,7 @@ impl Daemon {
     /// Tells every service to end, waits for them (bounded), closes the drivers, removes the pid file and releases
     /// the state dir.
     pub async fn stop(mut self) {
-        let _ = self.stopping.send(true);
-        let services = std::mem::take(&mut self.services);
-        if !services.is_empty() {
-            info!(count = services.len(), "waiting for services to finish");
-        }
-        let waited = tokio::time::timeout(SERVICE_STOP_TIMEOUT, services.join_all()).await;
-        match waited {
-            Ok(results) => {
-                for (name, result) in results {
-                    match result {
-                        Ok(()) => info!(service = name, "service stopped"),
-                        Err(message) => {
-                            warn!(service = name, error = %message, "service ended with an error")
-                        }
-                    }
-                }
-            }
-            Err(_) => warn!(
-                timeout_secs = SERVICE_STOP_TIMEOUT.as_secs(),
-                "services did not stop in time; abandoning them"
-            ),
-        }
+        self.services.stop(SERVICE_STOP_TIMEOUT).await;
         // QEMU drivers: waits for an open still under way; their guests keep running for the next daemon.
         let mut qemu: Vec<(String, Connection)> = Vec::new();
         for slot in &self.qemu.slots {
@@ -349,8 +312,8 @@ impl Daemon {
             }
         }
         // The RPC connections end before the drivers they call are closed.
-        if let Some(threads) = self.rpc_threads.take() {
-            threads.stop().await;
+        if let Some(rpc) = self.rpc.take() {
+            rpc.stop().await;
         }
         let drivers = std::mem::take(&mut self.drivers);
         for (uri, driver) in drivers.into_iter().chain(qemu) {
@@ -552,17 +515,85 @@ impl LazyDrivers for QemuDrivers {
 // The native RPC front end: listeners from the configuration, CONNECT_OPEN names to the daemon's own drivers.
 
 impl Daemon {
+    /// Starts both front ends the configuration asks for, the same way: settings derived from the configuration,
+    /// the drivers they serve, and this daemon's services to run their listeners.
+    pub async fn start_front_ends(&mut self) -> Result<(), DaemonError> {
+        self.start_rpc().await?;
+        self.start_wbem().await?;
+        Ok(())
+    }
+
     /// Starts the native RPC listeners the configuration asks for: `libvirt-sock` (read-write) and
-    /// `libvirt-sock-ro` (read-only) in `unix_sock_dir`, and TCP on `listen_addr:tcp_port` with `listen_tcp = 1`.
-    /// Everything is bound before this returns, so a busy address or socket is an error here, not later.
+    /// `libvirt-sock-ro` (read-only) in `unix_sock_dir`, TCP on `listen_addr:tcp_port` with `listen_tcp = 1`, TLS
+    /// on `listen_addr:tls_port` with `listen_tls = 1`. Everything is bound before this returns, so a busy address
+    /// or socket is an error here, not later.
     pub async fn start_rpc(&mut self) -> Result<(), DaemonError> {
-        let config = self.config.clone();
+        let settings = self.rpc_settings()?;
+        let opener = Arc::clone(&self.registry);
+        let rpc = crate::rpc::listeners::start(settings, opener, &mut self.services)
+            .await
+            .map_err(DaemonError::Rpc)?;
+        self.rpc = Some(rpc);
+        Ok(())
+    }
+
+    /// Starts the WBEM listeners the configuration asks for (`listen_wbem_http`, `listen_wbem_https`), serving
+    /// the driver of `wbem_connect_uri`.
+    pub async fn start_wbem(&mut self) -> Result<crate::wbem::WbemListeners, DaemonError> {
+        let config = &self.config;
+        let mut settings = crate::wbem::WbemSettings {
+            listen_addr: config
+                .wbem_listen_addr
+                .clone()
+                .unwrap_or_else(|| "0.0.0.0".into()),
+            http_port: config.listen_wbem_http.then_some(config.wbem_http_port),
+            https: config.listen_wbem_https.then(|| {
+                let files = config.tls_files();
+                crate::wbem::HttpsSettings {
+                    port: config.wbem_https_port,
+                    cert: files.cert,
+                    key: files.key,
+                }
+            }),
+            basic_auth_file: None,
+        };
+        if !settings.listens() {
+            return Ok(crate::wbem::WbemListeners::default());
+        }
+        let driver = self.wbem_driver().await.map_err(DaemonError::Wbem)?;
+        let config = &self.config;
+        if config.wbem_auth == crate::config::WbemAuth::Basic {
+            let path = config.credentials_file.clone().ok_or_else(|| {
+                DaemonError::Wbem("wbem_auth = \"basic\" needs credentials_file".into())
+            })?;
+            settings.basic_auth_file = Some(path);
+        }
+        crate::wbem::start(settings, driver, &mut self.services)
+            .await
+            .map_err(DaemonError::Wbem)
+    }
+
+    /// The connection the WBEM providers use. A qemu URI may still be opening in the background: the registry
+    /// waits for it rather than open a second driver. A driver the daemon does not run (a remote daemon) is
+    /// opened now if it answers, else on the first request, and again whenever the connection dies.
+    async fn wbem_driver(&self) -> Result<Connection, String> {
+        let uri = self.wbem_driver_uri().to_owned();
+        self.registry
+            .open_reconnecting(&uri)
+            .await
+            .map_err(|e| format!("wbem_connect_uri {uri}: {e}"))
+    }
+
+    /// The RPC front end's settings, from the configuration (the SASL users file is read here).
+    fn rpc_settings(&self) -> Result<crate::rpc::listeners::RpcSettings, DaemonError> {
+        use crate::rpc::listeners::{RpcSettings, TlsSettings, UnixSocket};
+        use crate::rpc::ListenerKind;
+        let config = &self.config;
         let sasl = self.rpc_sasl_settings()?;
-        let tls = self.bind_rpc_tls().await?;
         let keepalive_interval = u64::try_from(config.keepalive_interval)
             .ok()
             .map(Duration::from_secs);
-        let server_config = crate::rpc::ServerConfig {
+        let server = crate::rpc::ServerConfig {
             max_client_requests: usize::try_from(config.max_client_requests).unwrap_or(usize::MAX),
             keepalive_interval,
             keepalive_count: config.keepalive_count,
@@ -572,150 +603,53 @@ impl Daemon {
             sasl,
             ..crate::rpc::ServerConfig::default()
         };
-        let opener = Arc::clone(&self.registry);
-        let server = crate::rpc::RpcServer::new(opener, server_config);
-
-        let dir = &config.unix_sock_dir;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o755)
-            .create(dir)
-            .map_err(|err| {
-                DaemonError::Rpc(format!(
-                    "cannot create unix_sock_dir {}: {}",
-                    dir.display(),
-                    io_error_text(&err)
-                ))
-            })?;
-        let sockets = [
-            (
-                config.unix_sock_rw_path(),
-                config.unix_sock_rw_perms,
-                crate::rpc::ListenerKind {
+        let unix = vec![
+            UnixSocket {
+                path: config.unix_sock_rw_path(),
+                perms: config.unix_sock_rw_perms,
+                kind: ListenerKind {
                     auth: wire_auth(config.auth_unix_rw),
                     read_only: false,
                 },
-            ),
-            (
-                config.unix_sock_ro_path(),
-                config.unix_sock_ro_perms,
-                crate::rpc::ListenerKind {
+            },
+            UnixSocket {
+                path: config.unix_sock_ro_path(),
+                perms: config.unix_sock_ro_perms,
+                kind: ListenerKind {
                     auth: wire_auth(config.auth_unix_ro),
                     read_only: true,
                 },
-            ),
+            },
         ];
-        let mut unix = Vec::new();
-        for (path, perms, kind) in sockets {
-            let listener = bind_rpc_socket(&path, perms)?;
-            info!(path = %path.display(), mode = format!("{perms:04o}"), read_only = kind.read_only, "rpc unix socket listening");
-            unix.push((path, listener, kind));
-        }
-        let mut tcp = Vec::new();
-        if config.listen_tcp {
-            for addr in rpc_tcp_addresses(config.listen_addr.as_deref(), config.tcp_port)? {
-                let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|err| {
-                    DaemonError::Rpc(format!(
-                        "cannot listen on tcp {addr}: {}",
-                        io_error_text(&err)
-                    ))
-                })?;
-                info!(addr = %addr, auth = ?config.auth_tcp, "rpc tcp listening");
-                tcp.push(listener);
-            }
-        }
-        // Unix and TCP clients are served on the RPC threads: every thread accepts on its own copy of each
-        // listening socket, and a connection stays on the thread that accepted it. TLS stays on the main runtime,
-        // where its handshakes do not hold up other RPC clients.
-        let threads = crate::rpc::threads::RpcThreads::start(
-            crate::rpc::threads::RpcThreads::default_count(),
-        )
-        .map_err(|err| {
-            DaemonError::Rpc(format!(
-                "cannot start the RPC threads: {}",
-                io_error_text(&err)
-            ))
-        })?;
-        info!(threads = threads.len(), "rpc threads started");
-        for (path, listener, kind) in unix {
-            let cannot = |err: std::io::Error| {
-                DaemonError::Rpc(format!(
-                    "cannot listen on {}: {}",
-                    path.display(),
-                    io_error_text(&err)
-                ))
-            };
-            let listener = listener.into_std().map_err(cannot)?;
-            let server = server.clone();
-            let loops = self
-                .spawn_accept_loops(&threads, &listener, move |copy| {
-                    let server = server.clone();
-                    async move {
-                        let listener = tokio::net::UnixListener::from_std(copy)?;
-                        server.serve_unix_as(listener, kind).await
-                    }
-                })
-                .map_err(cannot)?;
-            self.spawn_service("rpc-unix", async move {
-                let result = join_accept_loops(loops).await;
-                // Only our own socket file: another daemon cannot have replaced it while we listened on it.
-                let _ = std::fs::remove_file(&path);
-                result
-            });
-        }
-        let tcp_kind = crate::rpc::ListenerKind {
-            auth: wire_auth(config.auth_tcp),
-            read_only: false,
+        let tcp = if config.listen_tcp {
+            rpc_tcp_addresses(config.listen_addr.as_deref(), config.tcp_port)?
+        } else {
+            Vec::new()
         };
-        for listener in tcp {
-            let cannot = |err: std::io::Error| {
-                DaemonError::Rpc(format!("cannot listen on tcp: {}", io_error_text(&err)))
-            };
-            let listener = listener.into_std().map_err(cannot)?;
-            let server = server.clone();
-            let loops = self
-                .spawn_accept_loops(&threads, &listener, move |copy| {
-                    let server = server.clone();
-                    async move {
-                        let listener = tokio::net::TcpListener::from_std(copy)?;
-                        server.serve_tcp_as(listener, tcp_kind).await
-                    }
-                })
-                .map_err(cannot)?;
-            self.spawn_service("rpc-tcp", join_accept_loops(loops));
-        }
-        self.rpc_threads = Some(threads);
-        self.spawn_rpc_tls(server, tls);
-        Ok(())
-    }
-
-    /// One copy of an accept loop per RPC thread, each over its own descriptor for `listener`, until the daemon
-    /// stops. `serve` builds a copy's loop; it must make its tokio listener inside the future (see
-    /// [`crate::rpc::threads::RpcThreads::spawn_on`]).
-    fn spawn_accept_loops<L, F, Fut>(
-        &self,
-        threads: &crate::rpc::threads::RpcThreads,
-        listener: &L,
-        serve: F,
-    ) -> std::io::Result<Vec<tokio::task::JoinHandle<std::io::Result<()>>>>
-    where
-        L: std::os::fd::AsFd + From<std::os::fd::OwnedFd>,
-        F: Fn(L) -> Fut,
-        Fut: Future<Output = std::io::Result<()>> + Send + 'static,
-    {
-        let mut loops = Vec::new();
-        for index in 0..threads.len() {
-            let copy = L::from(listener.as_fd().try_clone_to_owned()?);
-            let serving = serve(copy);
-            let mut shutdown = self.shutdown();
-            loops.push(threads.spawn_on(index, async move {
-                tokio::select! {
-                    served = serving => served,
-                    () = shutdown.wait() => Ok(()),
-                }
-            }));
-        }
-        Ok(loops)
+        let tls = if config.listen_tls {
+            Some(TlsSettings {
+                options: tls_server_options(config),
+                addrs: rpc_tcp_addresses(config.listen_addr.as_deref(), config.tls_port)?,
+                kind: ListenerKind {
+                    auth: wire_auth(config.auth_tls),
+                    read_only: false,
+                },
+            })
+        } else {
+            None
+        };
+        Ok(RpcSettings {
+            server,
+            unix_sock_dir: config.unix_sock_dir.clone(),
+            unix,
+            tcp,
+            tcp_kind: ListenerKind {
+                auth: wire_auth(config.auth_tcp),
+                read_only: false,
+            },
+            tls,
+            threads: crate::rpc::threads::RpcThreads::default_count(),
+        })
     }
 
     /// The SASL users and policy when any RPC listener demands SASL: the credentials file is read now (a
@@ -758,110 +692,24 @@ impl Daemon {
         .map_err(DaemonError::Rpc)?;
         Ok(Some(Arc::new(settings)))
     }
-
-    /// With `listen_tls = 1`: loads the TLS files (any problem is a start-up error naming the file) and binds
-    /// `listen_addr:tls_port`.
-    async fn bind_rpc_tls(
-        &self,
-    ) -> Result<
-        Option<(
-            Arc<crate::transport::tls::TlsServer>,
-            Vec<tokio::net::TcpListener>,
-        )>,
-        DaemonError,
-    > {
-        let config = &self.config;
-        if !config.listen_tls {
-            return Ok(None);
-        }
-        let options = crate::transport::tls::TlsServerOptions::from_config(config);
-        let tls = crate::transport::tls::TlsServer::new(options)
-            .map_err(|err| DaemonError::Rpc(format!("cannot set up TLS: {err}")))?
-            .with_rpc_auth(wire_auth(config.auth_tls));
-        let mut listeners = Vec::new();
-        for addr in rpc_tcp_addresses(config.listen_addr.as_deref(), config.tls_port)? {
-            let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|err| {
-                DaemonError::Rpc(format!(
-                    "cannot listen on tls {addr}: {}",
-                    io_error_text(&err)
-                ))
-            })?;
-            info!(addr = %addr, auth = ?config.auth_tls, verify_client = !config.tls_no_verify_certificate, "rpc tls listening");
-            listeners.push(listener);
-        }
-        Ok(Some((Arc::new(tls), listeners)))
-    }
-
-    fn spawn_rpc_tls(
-        &mut self,
-        server: Arc<crate::rpc::RpcServer>,
-        tls: Option<(
-            Arc<crate::transport::tls::TlsServer>,
-            Vec<tokio::net::TcpListener>,
-        )>,
-    ) {
-        let Some((tls, listeners)) = tls else {
-            return;
-        };
-        for listener in listeners {
-            let mut shutdown = self.shutdown();
-            let server = server.clone();
-            let tls = tls.clone();
-            self.spawn_service("rpc-tls", async move {
-                tokio::select! {
-                    served = tls.serve(server, listener) => served.map_err(|err| io_error_text(&err)),
-                    () = shutdown.wait() => Ok(()),
-                }
-            });
-        }
-    }
 }
 
-/// Binds one RPC unix socket (a stale file replaced, a live daemon's refused) and gives it its mode.
-/// Waits for every RPC thread's copy of one listener's accept loop; the first failure is the service's error.
-async fn join_accept_loops(
-    loops: Vec<tokio::task::JoinHandle<std::io::Result<()>>>,
-) -> Result<(), String> {
-    let mut result = Ok(());
-    for accept_loop in loops {
-        let outcome = match accept_loop.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(err)) => Err(io_error_text(&err)),
-            Err(err) if err.is_cancelled() => Ok(()),
-            Err(err) => Err(format!("accept loop failed: {err}")),
-        };
-        if result.is_ok() {
-            result = outcome;
-        }
+/// The TLS server's files and checks, as `libvirtd.conf` states them.
+fn tls_server_options(config: &Config) -> crate::transport::tls::TlsServerOptions {
+    use crate::transport::tls::{DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_MAX_HANDSHAKES};
+    let files = config.tls_files();
+    crate::transport::tls::TlsServerOptions {
+        key: files.key,
+        cert: files.cert,
+        ca: files.ca,
+        crl: files.crl,
+        verify_client: !config.tls_no_verify_certificate,
+        allowed_dn_list: config.tls_allowed_dn_list.clone(),
+        handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+        max_handshakes: usize::try_from(config.effective_max_anonymous_clients())
+            .unwrap_or(DEFAULT_MAX_HANDSHAKES)
+            .max(1),
     }
-    result
-}
-
-fn bind_rpc_socket(path: &Path, perms: u32) -> Result<tokio::net::UnixListener, DaemonError> {
-    use std::os::unix::fs::PermissionsExt;
-    let listener = crate::rpc::RpcServer::bind_unix(path).map_err(|err| {
-        DaemonError::Rpc(match err.kind() {
-            std::io::ErrorKind::AddrInUse => {
-                format!(
-                    "{}; stop it first or use another unix_sock_dir",
-                    io_error_text(&err)
-                )
-            }
-            _ => format!(
-                "cannot listen on {}: {}",
-                path.display(),
-                io_error_text(&err)
-            ),
-        })
-    })?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(perms)).map_err(|err| {
-        DaemonError::Rpc(format!(
-            "cannot set mode {perms:04o} on {}: {}",
-            path.display(),
-            io_error_text(&err)
-        ))
-    })?;
-    Ok(listener)
 }
 
 /// `listen_addr:tcp_port`, or every address (IPv6 and IPv4) when `listen_addr` is not set.

@@ -10,14 +10,18 @@
 //!   `qemu` hypervisor driver (QMP) with its host storage.
 //! - `rpc`: libvirt's remote protocol: the pure wire layer (`rpc/wire`: XDR, framing, the one procedure
 //!   declaration, payloads by object), the dispatcher (generated and by-object hand-written arms, the read-only
-//!   gate), the tokio server and the typed client.
-//! - `transport`: TLS (rustls, libvirt's files and DN list) and the ssh/ext child processes as byte streams.
+//!   gate), the tokio server and its listeners (unix, TCP, TLS), and the typed client.
+//! - `listener`: what every front end accepts connections with: one accept loop (admission, accept errors with
+//!   backoff), connection caps, the shutdown signal and the service set.
+//! - `transport`: TLS (rustls, libvirt's files and DN list) and the ssh/ext child processes as byte streams;
+//!   no RPC and no daemon configuration.
 //! - `remote`: the remote driver: every driver trait as RPC over any transport (opening, SASL, events, calls).
 //! - `connect`: the one registry from a URI to a connection (owned drivers, in-process test, remote,
 //!   reconnecting), used by the daemon, the WBEM front end, the CLI and the tests.
 //! - `auth`: credentials and SASL mechanisms; `cim`: the CIM object model, repository and MOF compiler.
 //! - `wbem`: CIM-XML (sans I/O), operations, providers over a connection, the HTTP(S) front end.
-//! - `daemon`: the daemon's life: state dir lock, drivers, both front ends, signals; `cli`: the `virtcim` client.
+//! - `daemon`: the daemon's life: state dir lock, drivers, both front ends started the same way (settings from
+//!   the configuration, a connection, the daemon's services), signals; `cli`: the `virtcim` client.
 //! - `fuzzing` (hidden): one function per fuzz target, shared by cargo-fuzz and the stable replay test.
 //!
 //! Modules stay private; the public surface is the `pub use` block below.
@@ -34,7 +38,10 @@ pub mod error;
 /// Entry points of the fuzz targets in `fuzz/` and of their stable replay tests; not an API.
 #[doc(hidden)]
 pub mod fuzzing;
+mod listener;
 mod model;
+#[cfg(test)]
+mod module_graph;
 mod persist;
 mod remote;
 mod rpc;
@@ -94,5 +101,5 @@ pub mod rpc_wire {
 }
 /// The WBEM server: listeners started from a daemon's configuration, the HTTP service, the operations.
 pub use wbem::{
-    http::BasicAuth, http::HttpLimits, http::WbemServer, ops::Operations, start as start_wbem,
+    http::BasicAuth, http::HttpLimits, http::WbemServer, ops::Operations, WbemListeners,
 };

@@ -149,14 +149,10 @@ fn main() -> ExitCode {
         let mut daemon = Daemon::start(config, options)
             .await
             .map_err(|err| err.to_string())?;
-        // Front ends: each starts its listeners as services (Daemon::spawn_service).
-        if let Err(err) = daemon.start_rpc().await {
+        // Both front ends start their listeners as the daemon's services.
+        if let Err(err) = daemon.start_front_ends().await {
             daemon.stop().await;
             return Err(err.to_string());
-        }
-        if let Err(message) = virtcim::start_wbem(&mut daemon).await {
-            daemon.stop().await;
-            return Err(message);
         }
         daemon.run().await.map_err(|err| err.to_string())
     });

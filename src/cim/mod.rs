@@ -160,8 +160,6 @@ impl CimStatus {
 
 #[cfg(test)]
 mod tests_mof;
-#[cfg(test)]
-mod tests_robustness;
 
 #[cfg(test)]
 mod tests {

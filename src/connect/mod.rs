@@ -8,6 +8,7 @@
 
 mod reconnect;
 
+pub use crate::config::default_state_dir;
 use crate::driver::test::TestDriver;
 use crate::driver::Connection;
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
@@ -25,22 +26,6 @@ pub struct ConnectOptions {
     pub state_dir: Option<PathBuf>,
     /// Open read-only: every state-changing call is refused with code 29.
     pub read_only: bool,
-}
-
-/// The state directory of in-process drivers: `$VIRTCIM_STATE_DIR`, else `/var/lib/virtcim` for root, else
-/// `$XDG_STATE_HOME/virtcim` (default `~/.local/state/virtcim`).
-pub fn default_state_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("VIRTCIM_STATE_DIR") {
-        return PathBuf::from(dir);
-    }
-    if nix::unistd::geteuid().is_root() {
-        return PathBuf::from("/var/lib/virtcim");
-    }
-    if let Some(dir) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
-        return PathBuf::from(dir).join("virtcim");
-    }
-    let home = std::env::var_os("HOME").unwrap_or_else(|| "/".into());
-    PathBuf::from(home).join(".local/state/virtcim")
 }
 
 /// Drivers a daemon opens lazily (its QEMU drivers, opened in the background at start), by canonical URI.

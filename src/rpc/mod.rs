@@ -7,8 +7,8 @@
 //! - [`dispatch`]: a call in, a reply out, per-connection state: the gates (authentication, the read-only rule
 //!   derived from the driver methods' access classes), the arms generated from the declaration, the
 //!   hand-written arms by object, and the one error-to-wire map;
-//! - [`server`], [`socket`], [`threads`]: the tokio loops around it; [`client`]: typed calls for the remote
-//!   driver; [`auth`]: SASL on the server side.
+//! - [`server`], [`socket`], [`threads`]: the tokio loops around it, and [`listeners`], which starts them as a
+//!   daemon's front end; [`client`]: typed calls for the remote driver; [`auth`]: SASL on the server side.
 //!
 //! Why our own XDR code instead of xdrgen + xdr-codec: payloads must be decoded *strictly* (array caps checked
 //! against the bytes present before allocating, non-zero padding, 0/1 discriminants, no trailing bytes, `char<>`
@@ -18,6 +18,7 @@
 pub mod auth;
 pub mod client;
 pub mod dispatch;
+pub mod listeners;
 pub mod server;
 pub mod socket;
 pub mod threads;

@@ -11,20 +11,24 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixListener};
-use tokio::sync::{broadcast, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::broadcast;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use super::auth::{SaslConnection, SaslSettings};
 use super::dispatch::{ConnectionState, DispatchOutcome, Dispatcher, DriverOpener, Route};
 use super::packet::{
     encode_frame, FrameDecoder, Header, Message, MessageType, Status, FRAME_MAX, KEEPALIVE_PING,
-    KEEPALIVE_PROGRAM, KEEPALIVE_VERSION, PRE_AUTH_FRAME_MAX,
+    KEEPALIVE_PROGRAM, KEEPALIVE_VERSION, PRE_AUTH_FRAME_MAX, REMOTE_PROGRAM,
 };
+use super::procedures::Procedure;
 use super::proto::auth_type;
-use super::socket::RpcSocket;
+use super::socket::{BareSocket, RpcSocket};
 use crate::auth::{SaslLayer, SaslTransport};
 use crate::driver::DomainEvent;
+use crate::listener::{accept_loop, Limit, Listener, Shutdown, Slot};
+use crate::transport::tls::TlsServer;
 
 /// How long a closing connection may take to flush what is queued for the client.
 const CLOSE_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
@@ -82,8 +86,10 @@ impl Default for ServerConfig {
 pub struct RpcServer {
     dispatcher: Dispatcher,
     config: ServerConfig,
-    clients: Arc<Semaphore>,
-    anonymous: Arc<Semaphore>,
+    clients: Limit,
+    anonymous: Limit,
+    /// Numbers connections in traces, so that two clients from one address or user can be told apart.
+    connections: std::sync::atomic::AtomicU64,
 }
 
 /// What a listener offers its clients: the authentication it demands and whether it is read-only.
@@ -108,19 +114,20 @@ impl ListenerKind {
 
 /// The slots one accepted connection holds; the anonymous one is given back once the client authenticates.
 struct Admission {
-    _client: OwnedSemaphorePermit,
-    anonymous: Option<OwnedSemaphorePermit>,
+    _client: Slot,
+    anonymous: Option<Slot>,
 }
 
 impl RpcServer {
     pub fn new(opener: Arc<dyn DriverOpener>, config: ServerConfig) -> Arc<Self> {
-        let clients = Arc::new(Semaphore::new(config.max_clients.max(1)));
-        let anonymous = Arc::new(Semaphore::new(config.max_anonymous_clients.max(1)));
+        let clients = Limit::new("max_clients", config.max_clients);
+        let anonymous = Limit::new("max_anonymous_clients", config.max_anonymous_clients);
         Arc::new(Self {
             dispatcher: Dispatcher::new(opener),
             config,
             clients,
             anonymous,
+            connections: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -135,35 +142,7 @@ impl RpcServer {
         listener: TcpListener,
         kind: ListenerKind,
     ) -> std::io::Result<()> {
-        loop {
-            let (stream, peer) = match listener.accept().await {
-                Ok(accepted) => accepted,
-                Err(err) if is_transient_accept_error(&err) => {
-                    tracing::warn!(error = %err, "rpc accept failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-                Err(err) => return Err(err),
-            };
-            let Some(admission) = self.admit(kind) else {
-                continue;
-            };
-            let _ = stream.set_nodelay(true);
-            let stream = match RpcSocket::from_tokio_tcp(stream) {
-                Ok(stream) => stream,
-                Err(err) => {
-                    tracing::warn!(error = %err, "rpc client socket cannot be watched; dropping it");
-                    continue;
-                }
-            };
-            let server = self.clone();
-            tokio::spawn(async move {
-                tracing::debug!(%peer, "rpc client connected");
-                let origin = (SaslTransport::Tcp, peer.ip().to_string());
-                server.run_connection(stream, kind, admission, origin).await;
-                tracing::debug!(%peer, "rpc client gone");
-            });
-        }
+        self.serve(listener, kind, Shutdown::never()).await
     }
 
     /// Serves a unix socket; `read_only` makes every connection read-only whatever it asks for.
@@ -185,59 +164,104 @@ impl RpcServer {
         listener: UnixListener,
         kind: ListenerKind,
     ) -> std::io::Result<()> {
-        loop {
-            let stream = match listener.accept().await {
-                Ok((stream, _)) => stream,
-                Err(err) if is_transient_accept_error(&err) => {
-                    tracing::warn!(error = %err, "rpc accept failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-                Err(err) => return Err(err),
-            };
-            let Some(admission) = self.admit(kind) else {
-                continue;
-            };
-            // Failed SASL logins slow down the local user who failed, not every local client (only asked for
-            // where SASL is: a syscall saved on every other connection).
-            let peer = if kind.auth == auth_type::SASL {
-                match stream.peer_cred() {
-                    Ok(cred) => format!("unix uid {}", cred.uid()),
-                    Err(_) => "unix".to_owned(),
-                }
-            } else {
-                "unix".to_owned()
-            };
-            let stream = match RpcSocket::from_tokio_unix(stream) {
-                Ok(stream) => stream,
-                Err(err) => {
-                    tracing::warn!(error = %err, "rpc client socket cannot be watched; dropping it");
-                    continue;
-                }
-            };
-            let server = self.clone();
-            tokio::spawn(async move {
-                let origin = (SaslTransport::Unix, peer);
-                server.run_connection(stream, kind, admission, origin).await;
-            });
-        }
+        self.serve(listener, kind, Shutdown::never()).await
+    }
+
+    /// Serves a unix or TCP listener until `shutdown` fires (`Ok`) or the listener fails. Each connection lives on
+    /// the runtime (thread) this runs on.
+    pub async fn serve<L: PlainListener>(
+        self: Arc<Self>,
+        listener: L,
+        kind: ListenerKind,
+        shutdown: Shutdown,
+    ) -> std::io::Result<()> {
+        accept_loop(
+            listener,
+            L::NAME,
+            shutdown,
+            |_| self.admit(kind),
+            |stream, peer, admission| {
+                let (stream, transport, peer) = match L::take(stream, &peer, kind) {
+                    Ok(taken) => taken,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "rpc client socket cannot be watched; dropping it");
+                        return;
+                    }
+                };
+                let server = self.clone();
+                tokio::spawn(server.run_traced(stream, kind, admission, transport, peer, None));
+            },
+        )
+        .await
+    }
+
+    /// Serves TLS clients (auth none, read-write) on `listener` until it fails.
+    pub async fn serve_tls(
+        self: Arc<Self>,
+        tls: Arc<TlsServer>,
+        listener: TcpListener,
+    ) -> std::io::Result<()> {
+        self.serve_tls_as(tls, listener, ListenerKind::READ_WRITE, Shutdown::never())
+            .await
+    }
+
+    /// Serves TLS clients until `shutdown` fires or the listener fails: each verified session (handshake under a
+    /// deadline and the `max_handshakes` cap, certificate and DN checks) is served with the listener's `kind`.
+    /// Sessions stay on the runtime this runs on (the daemon's main one), where handshakes do not hold up the
+    /// RPC threads.
+    pub async fn serve_tls_as(
+        self: Arc<Self>,
+        tls: Arc<TlsServer>,
+        listener: TcpListener,
+        kind: ListenerKind,
+        shutdown: Shutdown,
+    ) -> std::io::Result<()> {
+        accept_loop(
+            listener,
+            "rpc tls",
+            shutdown,
+            |_| tls.handshake_slot(),
+            |stream, peer, handshake| {
+                let _ = stream.set_nodelay(true);
+                let tls = tls.clone();
+                let server = self.clone();
+                tokio::spawn(async move {
+                    let session = tls.accept_with_dn(stream).await;
+                    drop(handshake);
+                    match session {
+                        Ok((session, dn)) => {
+                            tracing::debug!(%peer, "tls client accepted");
+                            let Some(admission) = server.admit(kind) else {
+                                return;
+                            };
+                            let origin = peer.ip().to_string();
+                            server
+                                .run_traced(
+                                    session,
+                                    kind,
+                                    admission,
+                                    SaslTransport::Tls,
+                                    origin,
+                                    dn,
+                                )
+                                .await;
+                        }
+                        Err(err) => tracing::info!(%peer, error = %err, "tls client refused"),
+                    }
+                });
+            },
+        )
+        .await
     }
 
     /// Slots under `max_clients` and, for a listener that demands authentication, `max_anonymous_clients`; `None`
     /// when either is full (the accepted socket is then dropped, i.e. closed).
     fn admit(&self, kind: ListenerKind) -> Option<Admission> {
-        let Ok(client) = self.clients.clone().try_acquire_owned() else {
-            tracing::warn!("max_clients reached, refusing a client");
-            return None;
-        };
+        let client = self.clients.try_take()?;
         let anonymous = if kind.auth == auth_type::NONE {
             None
         } else {
-            let Ok(slot) = self.anonymous.clone().try_acquire_owned() else {
-                tracing::warn!("max_anonymous_clients reached, refusing an unauthenticated client");
-                return None;
-            };
-            Some(slot)
+            Some(self.anonymous.try_take()?)
         };
         Some(Admission {
             _client: client,
@@ -289,7 +313,38 @@ impl RpcServer {
         let Some(admission) = self.admit(kind) else {
             return;
         };
+        self.run_traced(stream, kind, admission, transport, peer, None)
+            .await;
+    }
+
+    /// Runs one connection inside its tracing span (peer, transport, identity once known), so that with
+    /// `RUST_LOG=virtcim=debug` every line about it, its calls included, says whose it is.
+    async fn run_traced<S>(
+        self: Arc<Self>,
+        stream: S,
+        kind: ListenerKind,
+        admission: Admission,
+        transport: SaslTransport,
+        peer: String,
+        tls_dn: Option<String>,
+    ) where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let id = self
+            .connections
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let span = tracing::debug_span!(
+            "rpc_conn",
+            id,
+            peer = %peer,
+            transport = transport_name(transport),
+            identity = tracing::field::Empty,
+        );
+        if let Some(dn) = &tls_dn {
+            span.record("identity", dn.as_str());
+        }
         self.run_connection(stream, kind, admission, (transport, peer))
+            .instrument(span)
             .await;
     }
 
@@ -341,6 +396,8 @@ impl RpcServer {
         let mut closing = false;
         let auth_deadline = Instant::now() + self.config.auth_timeout;
         let mut partial_since: Option<Instant> = None;
+        let mut was_authenticated = state.authenticated;
+        tracing::debug!(auth = auth, read_only, "rpc client connected");
 
         'conn: while !closing {
             if outbox.broken {
@@ -414,8 +471,14 @@ impl RpcServer {
                         {
                             continue; // PONGs and unknown keepalive procedures only prove liveness
                         }
+                        let trace = CallTrace::start(&message.header);
                         let outcome = match self.dispatcher.route(&state, &message) {
-                            Route::Done(outcome) => outcome,
+                            Route::Done(outcome) => {
+                                if let Some(trace) = trace {
+                                    trace.finish(&outcome);
+                                }
+                                outcome
+                            }
                             Route::Job(job) => {
                                 // Frames already buffered wait for a free slot, like unread bytes do.
                                 while jobs.len() >= max_jobs {
@@ -427,8 +490,11 @@ impl RpcServer {
                                 }
                                 // Most driver calls finish without waiting (in-memory state, an uncontended
                                 // lock): answer those at once instead of paying a task spawn and two wake-ups.
-                                let mut job = Box::pin(job.run());
-                                if let Poll::Ready(outcome) = poll_once(job.as_mut()) {
+                                let mut job = Traced {
+                                    job: Box::pin(job.run()),
+                                    trace,
+                                };
+                                if let Poll::Ready(outcome) = poll_once(Pin::new(&mut job)) {
                                     if !self.deliver(&mut outbox, outcome, &mut events, &mut closing) {
                                         break 'conn;
                                     }
@@ -446,7 +512,15 @@ impl RpcServer {
                                         }
                                     }
                                 }
-                                self.dispatcher.stateful(&mut state, &header, call).await
+                                let call = self.dispatcher.stateful(&mut state, &header, call);
+                                match trace {
+                                    None => call.await,
+                                    Some(trace) => {
+                                        let outcome = call.instrument(trace.span.clone()).await;
+                                        trace.finish(&outcome);
+                                        outcome
+                                    }
+                                }
                             }
                         };
                         if !self.deliver(&mut outbox, outcome, &mut events, &mut closing) {
@@ -462,9 +536,14 @@ impl RpcServer {
                             }
                             outbox.layer = Some(layer);
                         }
-                        if state.authenticated {
+                        if state.authenticated && !was_authenticated {
+                            was_authenticated = true;
                             decoder.set_limit(FRAME_MAX);
                             admission.anonymous = None;
+                            if let Some(name) = state.sasl.as_ref().and_then(|s| s.username.as_deref()) {
+                                tracing::Span::current().record("identity", name);
+                                tracing::debug!(user = name, "rpc client authenticated");
+                            }
                         }
                         if closing {
                             break;
@@ -541,6 +620,7 @@ impl RpcServer {
         if let Some(driver) = state.driver.take() {
             self.dispatcher.release(driver).await;
         }
+        tracing::debug!("rpc client gone");
     }
 
     /// Queues an outcome's reply and takes its side effects; false ends the connection.
@@ -628,16 +708,155 @@ fn poll_once<F: Future>(future: Pin<&mut F>) -> Poll<F::Output> {
     future.poll(&mut context)
 }
 
-/// Accept errors that concern one client or a momentary shortage (descriptors), not the listener itself.
-fn is_transient_accept_error(err: &std::io::Error) -> bool {
-    use std::io::ErrorKind;
-    matches!(
-        err.kind(),
-        ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset | ErrorKind::Interrupted
-    ) || matches!(
-        err.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM | libc::EPROTO)
-    )
+/// A listening socket whose clients the RPC server reads directly (unix or TCP): how it turns an accepted stream
+/// into the [`RpcSocket`] it serves and names the peer.
+pub trait PlainListener: Listener {
+    /// The listener's name in log lines.
+    const NAME: &'static str;
+    type Socket: BareSocket;
+    /// The socket to serve, its transport and the peer's name (an address: the key failed SASL logins are slowed
+    /// by, and the connection's name in traces).
+    fn take(
+        stream: Self::Stream,
+        peer: &Self::Peer,
+        kind: ListenerKind,
+    ) -> std::io::Result<(RpcSocket<Self::Socket>, SaslTransport, String)>;
+}
+
+impl PlainListener for TcpListener {
+    const NAME: &'static str = "rpc tcp";
+    type Socket = std::net::TcpStream;
+    fn take(
+        stream: tokio::net::TcpStream,
+        peer: &std::net::SocketAddr,
+        _kind: ListenerKind,
+    ) -> std::io::Result<(RpcSocket<std::net::TcpStream>, SaslTransport, String)> {
+        let _ = stream.set_nodelay(true);
+        Ok((
+            RpcSocket::from_tokio_tcp(stream)?,
+            SaslTransport::Tcp,
+            peer.ip().to_string(),
+        ))
+    }
+}
+
+impl PlainListener for UnixListener {
+    const NAME: &'static str = "rpc unix";
+    type Socket = std::os::unix::net::UnixStream;
+    fn take(
+        stream: tokio::net::UnixStream,
+        _peer: &tokio::net::unix::SocketAddr,
+        kind: ListenerKind,
+    ) -> std::io::Result<(
+        RpcSocket<std::os::unix::net::UnixStream>,
+        SaslTransport,
+        String,
+    )> {
+        // Failed SASL logins slow down the local user who failed, not every local client (only asked for where
+        // SASL is, or a trace wants the name: a syscall saved on every other connection).
+        let peer = if kind.auth == auth_type::SASL || tracing::enabled!(tracing::Level::DEBUG) {
+            match stream.peer_cred() {
+                Ok(cred) => format!("unix uid {}", cred.uid()),
+                Err(_) => "unix".to_owned(),
+            }
+        } else {
+            "unix".to_owned()
+        };
+        Ok((
+            RpcSocket::from_tokio_unix(stream)?,
+            SaslTransport::Unix,
+            peer,
+        ))
+    }
+}
+
+fn transport_name(transport: SaslTransport) -> &'static str {
+    match transport {
+        SaslTransport::Unix => "unix",
+        SaslTransport::Tcp => "tcp",
+        SaslTransport::Tls => "tls",
+        SaslTransport::Ssh => "ssh",
+    }
+}
+
+/// One call being traced: its span (program, procedure, serial) and when it arrived. Made only when debug
+/// logging is on, so a call costs one level check otherwise.
+struct CallTrace {
+    span: tracing::Span,
+    started: Instant,
+}
+
+impl CallTrace {
+    fn start(header: &Header) -> Option<Self> {
+        if !tracing::enabled!(tracing::Level::DEBUG) {
+            return None;
+        }
+        let program = match header.prog {
+            REMOTE_PROGRAM => "remote",
+            KEEPALIVE_PROGRAM => "keepalive",
+            _ => "unknown",
+        };
+        let span = if header.prog == REMOTE_PROGRAM {
+            let procedure = Procedure::from_number(header.proc_);
+            tracing::debug_span!("rpc_call", program, procedure = %procedure, serial = header.serial)
+        } else {
+            tracing::debug_span!(
+                "rpc_call",
+                program,
+                procedure = header.proc_,
+                serial = header.serial
+            )
+        };
+        Some(Self {
+            span,
+            started: Instant::now(),
+        })
+    }
+
+    /// Logs how the call ended: the reply's status and, for an error, libvirt's error code.
+    fn finish(self, outcome: &DispatchOutcome) {
+        let duration_us = u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let (status, code) = reply_result(outcome.reply.as_deref());
+        tracing::debug!(parent: &self.span, duration_us, status, code, "rpc call done");
+    }
+}
+
+/// The status of a reply frame (`ok`, `error`, `none` without a reply) and, for an error, the code that opens
+/// its `remote_error` body.
+fn reply_result(frame: Option<&[u8]>) -> (&'static str, Option<i32>) {
+    let word = |at: usize| {
+        frame
+            .and_then(|frame| frame.get(at..at + 4))
+            .map(|bytes| i32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+    };
+    // Length word, then prog, vers, proc, type, serial, status; the body after them.
+    match word(24) {
+        None => ("none", None),
+        Some(0) => ("ok", None),
+        Some(1) => ("error", word(28)),
+        Some(_) => ("other", None),
+    }
+}
+
+/// A dispatched call's future, traced when its call is (inside its span, logged when it ends).
+struct Traced<F> {
+    job: Pin<Box<F>>,
+    trace: Option<CallTrace>,
+}
+
+impl<F: Future<Output = DispatchOutcome>> Future for Traced<F> {
+    type Output = DispatchOutcome;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<DispatchOutcome> {
+        let this = &mut *self;
+        let entered = this.trace.as_ref().map(|trace| trace.span.enter());
+        let outcome = std::task::ready!(this.job.as_mut().poll(cx));
+        drop(entered);
+        if let Some(trace) = this.trace.take() {
+            trace.finish(&outcome);
+        }
+        Poll::Ready(outcome)
+    }
 }
 
 /// The next event; `None` when the driver's channel closed. Lagging receivers skip what they missed.

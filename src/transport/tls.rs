@@ -14,9 +14,8 @@ use rustls::pki_types::{
 use rustls::server::WebPkiClientVerifier;
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpListener;
 
-use crate::rpc::RpcServer;
+use crate::listener::{Limit, Slot};
 
 /// The byte the server writes inside TLS after accepting the client's certificate ("go ahead").
 pub const CONFIRMATION: u8 = 0x01;
@@ -147,31 +146,14 @@ pub struct TlsServerOptions {
     pub max_handshakes: usize,
 }
 
-impl TlsServerOptions {
-    pub fn from_config(config: &crate::config::Config) -> Self {
-        let files = config.tls_files();
-        Self {
-            key: files.key,
-            cert: files.cert,
-            ca: files.ca,
-            crl: files.crl,
-            verify_client: !config.tls_no_verify_certificate,
-            allowed_dn_list: config.tls_allowed_dn_list.clone(),
-            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
-            max_handshakes: usize::try_from(config.effective_max_anonymous_clients())
-                .unwrap_or(DEFAULT_MAX_HANDSHAKES)
-                .max(1),
-        }
-    }
-}
-
 /// Accepts TLS clients: handshake under a deadline, certificate and DN checks, then the confirmation byte.
+/// What runs inside the session is the caller's (the RPC server's TLS listener).
 pub struct TlsServer {
     acceptor: tokio_rustls::TlsAcceptor,
     options: TlsServerOptions,
-    handshakes: Arc<tokio::sync::Semaphore>,
-    /// What the RPC service demands after the handshake (`auth_tls`): an auth_type value.
-    rpc_auth: i32,
+    /// Handshakes in progress: unauthenticated peers, capped so a flood of stalled handshakes cannot starve the
+    /// daemon.
+    handshakes: Limit,
 }
 
 impl TlsServer {
@@ -207,20 +189,30 @@ impl TlsServer {
         config.send_tls13_tickets = 0;
         Ok(Self {
             acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
-            handshakes: Arc::new(tokio::sync::Semaphore::new(options.max_handshakes.max(1))),
+            handshakes: Limit::new("max_anonymous_clients", options.max_handshakes),
             options,
-            rpc_auth: crate::rpc::proto::auth_type::NONE,
         })
     }
 
-    /// Demands this authentication (an auth_type value, `auth_tls`) of RPC clients after the handshake.
-    pub fn with_rpc_auth(mut self, auth: i32) -> Self {
-        self.rpc_auth = auth;
-        self
+    /// A slot for one more handshake, or `None` (logged) when `max_handshakes` are already under way; held until
+    /// the handshake ends.
+    pub fn handshake_slot(&self) -> Option<Slot> {
+        self.handshakes.try_take()
     }
 
     /// Runs the server side of a session on `stream`: handshake (within the deadline), DN check, confirmation byte.
     pub async fn accept<S>(&self, stream: S) -> Result<tokio_rustls::server::TlsStream<S>, TlsError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        self.accept_with_dn(stream).await.map(|(tls, _)| tls)
+    }
+
+    /// Like [`TlsServer::accept`], also giving the client certificate's DN when client certificates are checked.
+    pub async fn accept_with_dn<S>(
+        &self,
+        stream: S,
+    ) -> Result<(tokio_rustls::server::TlsStream<S>, Option<String>), TlsError>
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
@@ -229,6 +221,7 @@ impl TlsServer {
             .await
             .map_err(|_| TlsError::HandshakeTimeout(timeout))?
             .map_err(|err| TlsError::Handshake(err.to_string()))?;
+        let mut client_dn = None;
         if self.options.verify_client {
             let dn = {
                 let (_, session) = tls.get_ref();
@@ -243,6 +236,7 @@ impl TlsServer {
                     return Err(TlsError::DnNotAllowed(dn));
                 }
             }
+            client_dn = Some(dn);
         }
         let confirm = async {
             tls.write_all(&[CONFIRMATION]).await?;
@@ -252,65 +246,8 @@ impl TlsServer {
             .await
             .map_err(|_| TlsError::HandshakeTimeout(timeout))?
             .map_err(|err| TlsError::Handshake(err.to_string()))?;
-        Ok(tls)
+        Ok((tls, client_dn))
     }
-
-    /// Accepts TCP clients on `listener` until it fails; each verified session is served by `server` (auth none,
-    /// read-write).
-    pub async fn serve(
-        self: Arc<Self>,
-        server: Arc<RpcServer>,
-        listener: TcpListener,
-    ) -> std::io::Result<()> {
-        loop {
-            let (stream, peer) = match listener.accept().await {
-                Ok(accepted) => accepted,
-                Err(err) if is_transient(&err) => {
-                    tracing::warn!(error = %err, "tls accept failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-                Err(err) => return Err(err),
-            };
-            // Unauthenticated peers are capped: a flood of stalled handshakes cannot starve the daemon.
-            let Ok(slot) = self.handshakes.clone().try_acquire_owned() else {
-                tracing::warn!(%peer, "too many TLS handshakes in progress, refusing a client");
-                continue;
-            };
-            let _ = stream.set_nodelay(true);
-            let tls = self.clone();
-            let server = server.clone();
-            tokio::spawn(async move {
-                let session = tls.accept(stream).await;
-                drop(slot);
-                match session {
-                    Ok(session) => {
-                        tracing::debug!(%peer, "tls client accepted");
-                        let kind = crate::rpc::ListenerKind {
-                            auth: tls.rpc_auth,
-                            read_only: false,
-                        };
-                        let transport = crate::auth::SaslTransport::Tls;
-                        server
-                            .serve_connection_from(session, kind, transport, peer.ip().to_string())
-                            .await;
-                    }
-                    Err(err) => tracing::info!(%peer, error = %err, "tls client refused"),
-                }
-            });
-        }
-    }
-}
-
-fn is_transient(err: &std::io::Error) -> bool {
-    use std::io::ErrorKind::*;
-    matches!(
-        err.kind(),
-        ConnectionAborted | ConnectionReset | Interrupted | WouldBlock
-    ) || matches!(
-        err.raw_os_error(),
-        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
-    )
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -23,12 +23,12 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::mpsc;
 use tracing::{debug, info, warn, Instrument as _};
 
 use crate::auth::CredentialStore;
 use crate::cim::{namespace_eq, ObjectPath};
-use crate::daemon::Shutdown;
+use crate::listener::{accept_loop, Limit, Shutdown};
 use crate::wbem::cimxml::{parse_request, Call, CimXmlError, Limits, Request};
 use crate::wbem::ops::{Operations, Reply};
 
@@ -321,13 +321,13 @@ pub struct WbemServer {
     auth: Option<BasicAuth>,
     limits: HttpLimits,
     xml_limits: Limits,
-    connections: Arc<Semaphore>,
+    connections: Limit,
 }
 
 impl WbemServer {
     /// `auth` = `None` serves without authentication (`wbem_auth = "none"`).
     pub fn new(ops: Arc<Operations>, auth: Option<BasicAuth>, limits: HttpLimits) -> WbemServer {
-        let connections = Arc::new(Semaphore::new(limits.max_connections));
+        let connections = Limit::new("WBEM max_connections", limits.max_connections);
         WbemServer {
             ops,
             auth,
@@ -360,49 +360,48 @@ impl WbemServer {
         self: Arc<Self>,
         listener: TcpListener,
         tls: Option<tokio_rustls::TlsAcceptor>,
-        mut shutdown: Shutdown,
+        shutdown: Shutdown,
     ) -> Result<(), String> {
-        loop {
-            let (stream, peer) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(pair) => pair,
-                    Err(err) => {
-                        warn!(error = %err, "WBEM accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-                () = shutdown.wait() => return Ok(()),
-            };
-            let Ok(permit) = Arc::clone(&self.connections).try_acquire_owned() else {
-                warn!(%peer, "WBEM connection limit reached; closing");
-                continue;
-            };
-            let _ = stream.set_nodelay(true);
-            let server = Arc::clone(&self);
-            let tls = tls.clone();
-            let shutdown = shutdown.clone();
-            tokio::spawn(async move {
-                let _permit = permit;
-                match tls {
-                    None => server.serve_connection(stream, peer, shutdown).await,
-                    Some(acceptor) => {
-                        let handshake = tokio::time::timeout(
-                            server.limits.header_timeout,
-                            acceptor.accept(stream),
-                        )
-                        .await;
-                        match handshake {
-                            Ok(Ok(tls_stream)) => {
-                                server.serve_connection(tls_stream, peer, shutdown).await
+        let name = if tls.is_some() {
+            "wbem https"
+        } else {
+            "wbem http"
+        };
+        let connection_shutdown = shutdown.clone();
+        accept_loop(
+            listener,
+            name,
+            shutdown,
+            |_| self.connections.try_take(),
+            |stream, peer, permit| {
+                let _ = stream.set_nodelay(true);
+                let server = Arc::clone(&self);
+                let tls = tls.clone();
+                let shutdown = connection_shutdown.clone();
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    match tls {
+                        None => server.serve_connection(stream, peer, shutdown).await,
+                        Some(acceptor) => {
+                            let handshake = tokio::time::timeout(
+                                server.limits.header_timeout,
+                                acceptor.accept(stream),
+                            )
+                            .await;
+                            match handshake {
+                                Ok(Ok(tls_stream)) => {
+                                    server.serve_connection(tls_stream, peer, shutdown).await
+                                }
+                                Ok(Err(err)) => debug!(%peer, error = %err, "TLS handshake failed"),
+                                Err(_) => debug!(%peer, "TLS handshake timed out"),
                             }
-                            Ok(Err(err)) => debug!(%peer, error = %err, "TLS handshake failed"),
-                            Err(_) => debug!(%peer, "TLS handshake timed out"),
                         }
                     }
-                }
-            });
-        }
+                });
+            },
+        )
+        .await
+        .map_err(|err| format!("{name}: {err}"))
     }
 
     async fn serve_connection<S>(

@@ -198,6 +198,18 @@ async fn lifecycle_follows_qmp_and_emits_events() {
     );
     assert_eq!(driver.qmp_status(&dom).await.unwrap(), "running");
 
+    // DOMAIN_RESET and DOMAIN_INJECT_NMI go to QEMU (system_reset, inject-nmi): the same process keeps running.
+    driver.domain_reset(&dom, 0).await.unwrap();
+    driver.domain_inject_nmi(&dom, 0).await.unwrap();
+    assert_eq!(driver.pid(&dom).unwrap(), pid);
+    assert_eq!(driver.qmp_status(&dom).await.unwrap(), "running");
+    let err = driver.domain_reset(&dom, 1).await.unwrap_err();
+    assert!(
+        err.message.contains("unsupported flags (0x1)"),
+        "{}",
+        err.message
+    );
+
     driver.domain_reboot(&dom, 0).await.unwrap();
     driver.domain_set_memory(&dom, 32 * 1024, 0).await.unwrap();
     let info = driver.domain_get_info(&dom).await.unwrap();
@@ -246,6 +258,17 @@ async fn lifecycle_follows_qmp_and_emits_events() {
         driver.domain_destroy(&dom, 0).await.is_err(),
         "destroying a shut-off domain is refused"
     );
+    for err in [
+        driver.domain_reset(&dom, 0).await.unwrap_err(),
+        driver.domain_inject_nmi(&dom, 0).await.unwrap_err(),
+    ] {
+        assert_eq!(
+            err.code,
+            virtcim::ErrorCode::OPERATION_INVALID,
+            "{}",
+            err.message
+        );
+    }
 
     driver.domain_undefine(&dom, 0).await.unwrap();
     assert!(!tmp.path().join("qemu/session/life.xml").exists());

@@ -198,3 +198,54 @@ async fn the_remote_driver_reads_statistics_as_the_test_driver_gives_them() {
         );
     }
 }
+
+/// DOMAIN_RESET and DOMAIN_INJECT_NMI from stock virsh: `reset` prints what libvirt's test driver prints (which
+/// implements virDomainReset); `inject-nmi` succeeds on a running domain (libvirt's test driver lacks it, so only
+/// ours is asked); both are refused read-only and on a stopped domain, with libvirt's wording.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_and_inject_nmi_from_virsh() {
+    if !have_virsh() {
+        eprintln!("virsh not installed, skipping");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (rw, ro) = serve(dir.path());
+    let script = "reset test; destroy test; reset test";
+    let (want_ok, want_out, want_err) = virsh("test:///default", &[script]).await;
+    let (got_ok, got_out, got_err) = virsh(&rw, &[script]).await;
+    assert_eq!(
+        (got_ok, &got_out, &got_err),
+        (want_ok, &want_out, &want_err)
+    );
+    assert!(got_out.contains("Domain 'test' was reset"), "{got_out}");
+    assert!(
+        got_err.contains("Requested operation is not valid: domain is not running"),
+        "{got_err}"
+    );
+
+    let out = ok(&rw, &["start", "test"]).await;
+    assert!(out.contains("started"), "{out}");
+    let (nmi_ok, _, nmi_err) = virsh(&rw, &["inject-nmi", "test"]).await;
+    assert!(nmi_ok, "{nmi_err}");
+    for args in [&["reset", "test"][..], &["inject-nmi", "test"]] {
+        let (ok_ro, _, err_ro) = virsh(&ro, args).await;
+        assert!(!ok_ro, "{args:?} read-only");
+        assert!(
+            err_ro.contains("read only access prevents"),
+            "{args:?}: {err_ro}"
+        );
+    }
+
+    // The remote driver sends the two procedures and gets the same answers as in process.
+    let conn = virtcim::connect(&rw, &virtcim::ConnectOptions::default())
+        .await
+        .unwrap();
+    let dom = conn.domain_lookup_by_name("test").await.unwrap();
+    conn.domain_reset(&dom, 0).await.unwrap();
+    conn.domain_inject_nmi(&dom, 0).await.unwrap();
+    let err = conn.domain_inject_nmi(&dom, 2).await.unwrap_err();
+    assert_eq!(
+        err.message,
+        "unsupported flags (0x2) in function testDomainInjectNMI"
+    );
+}

@@ -4,7 +4,7 @@
 //! the wall clock in both, so they are checked for shape and blanked. Skipped when virsh is not installed.
 
 use crate::support::server::serve;
-use crate::support::virsh::{have_virsh, ok, virsh};
+use crate::support::virsh::{have_virsh, ok, reference_session, virsh};
 
 use virtcim::prelude::*;
 
@@ -57,7 +57,7 @@ fn without_times(text: &str) -> String {
 /// One virsh session (commands joined with `;`) against a fresh libvirt test driver and against `ours` (which
 /// must hold the default world): stdout and stderr must match once times are blanked.
 async fn same_session(ours: &str, script: &str) {
-    let (want_ok, want_out, want_err) = virsh("test:///default", &[script]).await;
+    let (want_ok, want_out, want_err) = reference_session(script).await;
     let (got_ok, got_out, got_err) = virsh(ours, &[script]).await;
     assert_eq!(
         without_addresses(&without_times(&got_out)),

@@ -122,7 +122,7 @@ impl TlsRpcServer {
             .await
             .expect("bind tls");
         let port = listener.local_addr().expect("local addr").port();
-        tokio::spawn(tls.serve(server, listener));
+        tokio::spawn(server.serve_tls(tls, listener));
         Self {
             uri: format!(
                 "test+tls://127.0.0.1:{port}/default?pkipath={}",

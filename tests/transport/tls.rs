@@ -50,7 +50,7 @@ async fn tls_server(options: TlsServerOptions, state: &Path) -> u16 {
         .await
         .expect("bind");
     let port = listener.local_addr().expect("addr").port();
-    tokio::spawn(tls.serve(server, listener));
+    tokio::spawn(server.serve_tls(tls, listener));
     port
 }
 

@@ -1039,3 +1039,39 @@ async fn test_domain_xml_matches_libvirtd_apart_from_device_addresses() {
         golden_without_addresses("36-dumpxml-inactive.xml").trim_end()
     );
 }
+
+#[tokio::test]
+async fn reset_and_nmi_reach_running_domains_only() {
+    let (_dir, d) = fresh().await;
+    let test = d.domain_lookup_by_name("test").await.unwrap();
+    d.domain_reset(&test, 0).await.unwrap();
+    d.domain_inject_nmi(&test, 0).await.unwrap();
+    assert_eq!(
+        d.domain_get_state(&test, 0).await.unwrap().0,
+        DomainState::Running
+    );
+    assert_err(
+        d.domain_reset(&test, 1).await,
+        ErrorCode::INVALID_ARG,
+        "unsupported flags (0x1) in function testDomainReset",
+    );
+    assert_err(
+        d.domain_inject_nmi(&test, 4).await,
+        ErrorCode::INVALID_ARG,
+        "unsupported flags (0x4) in function testDomainInjectNMI",
+    );
+    let off = d
+        .domain_define_xml(&domain_xml("off", UUID_A), 0)
+        .await
+        .unwrap();
+    for result in [
+        d.domain_reset(&off, 0).await,
+        d.domain_inject_nmi(&off, 0).await,
+    ] {
+        assert_err(
+            result,
+            ErrorCode::OPERATION_INVALID,
+            "Requested operation is not valid: domain is not running",
+        );
+    }
+}

@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use super::mof::{compile_files as compile_mof_files, parse_instance_mof, MofCompiler};
-use super::Repository;
+use crate::cim::mof::{compile_files as compile_mof_files, parse_instance_mof, MofCompiler};
+use crate::cim::Repository;
 use crate::wbem::cimxml::{parse_request, Limits};
 
 /// xorshift64*: a fixed-seed generator so failures reproduce.
