@@ -199,9 +199,8 @@ async fn the_remote_driver_reads_statistics_as_the_test_driver_gives_them() {
     }
 }
 
-/// DOMAIN_RESET and DOMAIN_INJECT_NMI from stock virsh: `reset` prints what libvirt's test driver prints (which
-/// implements virDomainReset); `inject-nmi` succeeds on a running domain (libvirt's test driver lacks it, so only
-/// ours is asked); both are refused read-only and on a stopped domain, with libvirt's wording.
+/// DOMAIN_RESET and DOMAIN_INJECT_NMI from stock virsh print what libvirt's test driver prints (it implements
+/// both: accepted on a running domain, "domain is not running" otherwise); both are refused read-only.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reset_and_inject_nmi_from_virsh() {
     if !have_virsh() {
@@ -210,7 +209,7 @@ async fn reset_and_inject_nmi_from_virsh() {
     }
     let dir = tempfile::tempdir().unwrap();
     let (rw, ro) = serve(dir.path());
-    let script = "reset test; destroy test; reset test";
+    let script = "reset test; inject-nmi test; destroy test; reset test; inject-nmi test";
     let (want_ok, want_out, want_err) = virsh("test:///default", &[script]).await;
     let (got_ok, got_out, got_err) = virsh(&rw, &[script]).await;
     assert_eq!(
