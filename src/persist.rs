@@ -104,6 +104,10 @@ pub(crate) enum LockError {
     },
 }
 
+/// How long a lock held under this process's own pid is waited for, and how often it is tried meanwhile.
+const OWN_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+const OWN_LOCK_POLL: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// An exclusive lock on a state dir, held until dropped (or the process dies: the kernel releases it).
 /// The lock file holds the owner's pid so a refused second owner can name it.
 #[derive(Debug)]
@@ -125,23 +129,35 @@ impl DirLock {
             .mode(0o600)
             .open(dir.join("lock"))
             .map_err(io_err)?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => {
-                let mut pid = String::new();
-                // The owner may be rewriting its pid right now; an unreadable pid is still a refusal.
-                let _ = file.read_to_string(&mut pid);
-                let pid = pid.trim();
-                return Err(LockError::Busy {
-                    dir: dir.to_path_buf(),
-                    pid: if pid.is_empty() {
-                        "unknown".into()
-                    } else {
-                        pid.into()
-                    },
-                });
+        // A lock held under this process's own pid is let go of soon: an owner in this process that was just
+        // dropped, or a child another thread forked, which holds a copy of the lock's file description until it
+        // execs (the descriptor is close-on-exec). Only that case is waited for, briefly.
+        let own_pid = std::process::id().to_string();
+        let mut waited = std::time::Duration::ZERO;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(fs::TryLockError::WouldBlock) => {
+                    let mut pid = String::new();
+                    // The owner may be rewriting its pid right now; an unreadable pid is still a refusal.
+                    let _ = file.rewind().and_then(|()| file.read_to_string(&mut pid));
+                    let pid = pid.trim().to_string();
+                    if pid == own_pid && waited < OWN_LOCK_WAIT {
+                        std::thread::sleep(OWN_LOCK_POLL);
+                        waited += OWN_LOCK_POLL;
+                        continue;
+                    }
+                    return Err(LockError::Busy {
+                        dir: dir.to_path_buf(),
+                        pid: if pid.is_empty() {
+                            "unknown".into()
+                        } else {
+                            pid
+                        },
+                    });
+                }
+                Err(fs::TryLockError::Error(err)) => return Err(io_err(err)),
             }
-            Err(fs::TryLockError::Error(err)) => return Err(io_err(err)),
         }
         file.set_len(0).map_err(io_err)?;
         file.rewind().map_err(io_err)?;
