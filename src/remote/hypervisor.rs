@@ -265,12 +265,16 @@ impl imp::hypervisor::Hand for RemoteDriver {
         nparams: u32,
         flags: u32,
     ) -> Result<Vec<TypedParam>> {
-        let _ = nparams;
         use crate::rpc::proto::{TunablesGetArgs, TunablesGetRet, TUNABLE_PARAMETERS_MAX};
-        // This client decodes string-typed parameters, so it asks for them as libvirt's client library does.
+        // This client decodes string-typed parameters, so it asks for them as libvirt's client library does; a
+        // count query (`nparams` 0) goes out as one, as the server answers those without reading the domain.
         let args = || TunablesGetArgs {
             dom: dom.clone(),
-            nparams: TUNABLE_PARAMETERS_MAX as i32,
+            nparams: if nparams == 0 {
+                0
+            } else {
+                TUNABLE_PARAMETERS_MAX as i32
+            },
             flags: flags | crate::driver::flags::TYPED_PARAM_STRING_OKAY,
         };
         let ret: TunablesGetRet = match kind {
@@ -288,6 +292,9 @@ impl imp::hypervisor::Hand for RemoteDriver {
                 return Ok(self.call(P::DomainGetPerfEvents, args).await?.params.0);
             }
         };
+        if nparams == 0 {
+            return counted(ret.nparams, TUNABLE_PARAMETERS_MAX);
+        }
         Ok(ret.params.0)
     }
     async fn domain_set_tunables(
@@ -371,14 +378,20 @@ impl imp::hypervisor::Hand for RemoteDriver {
         use crate::rpc::proto::{
             BlockIoTuneGetArgs, BlockIoTuneGetRet, BLOCK_IO_TUNE_PARAMETERS_MAX,
         };
-        let _ = nparams;
         let args = BlockIoTuneGetArgs {
             dom: dom.clone(),
             disk,
-            nparams: BLOCK_IO_TUNE_PARAMETERS_MAX as i32,
+            nparams: if nparams == 0 {
+                0
+            } else {
+                BLOCK_IO_TUNE_PARAMETERS_MAX as i32
+            },
             flags: flags | super::flags::TYPED_PARAM_STRING_OKAY,
         };
         let ret: BlockIoTuneGetRet = self.call(P::DomainGetBlockIoTune, args).await?;
+        if nparams == 0 {
+            return counted(ret.nparams, BLOCK_IO_TUNE_PARAMETERS_MAX);
+        }
         Ok(ret.params.0)
     }
     async fn domain_set_block_io_tune(
@@ -692,4 +705,19 @@ impl imp::hypervisor::Hand for RemoteDriver {
         let ret: CpuModelNamesRet = self.call(P::ConnectGetCpuModelNames, args).await?;
         Ok(ret.models.0)
     }
+}
+
+/// The answer to a count query (`nparams` 0): the wire carries only the count, and the driver API's contract for
+/// count queries is that the list's length counts, not its values, so the entries are blank. A count above the
+/// protocol's cap for the list is the server's error, refused before anything is allocated.
+fn counted(count: i32, cap: u32) -> Result<Vec<TypedParam>> {
+    let len = u32::try_from(count)
+        .ok()
+        .filter(|n| *n <= cap)
+        .ok_or_else(|| crate::rpc::values::bad_reply("parameter count", i64::from(count)))?;
+    let blank = TypedParam {
+        field: String::new(),
+        value: TypedValue::Int(0),
+    };
+    Ok(vec![blank; len as usize])
 }
