@@ -440,15 +440,10 @@ impl RemoteDriver {
                 .await?,
             );
         }
-        let mut out = Vec::new();
-        for name in names {
-            match self.network_lookup_by_name(&name).await {
-                Ok(net) => out.push(net),
-                Err(err) if err.code == ErrorCode::NO_NETWORK => {}
-                Err(err) => return Err(err),
-            }
-        }
-        Ok(out)
+        found(names, ErrorCode::NO_NETWORK, |name| async move {
+            self.network_lookup_by_name(&name).await
+        })
+        .await
     }
 
     async fn list_pools_old_style(&self, active: bool, inactive: bool) -> Result<Vec<PoolRef>> {
@@ -477,15 +472,10 @@ impl RemoteDriver {
                 .await?,
             );
         }
-        let mut out = Vec::new();
-        for name in names {
-            match self.pool_lookup_by_name(&name).await {
-                Ok(pool) => out.push(pool),
-                Err(err) if err.code == ErrorCode::NO_STORAGE_POOL => {}
-                Err(err) => return Err(err),
-            }
-        }
-        Ok(out)
+        found(names, ErrorCode::NO_STORAGE_POOL, |name| async move {
+            self.pool_lookup_by_name(&name).await
+        })
+        .await
     }
 
     async fn list_volumes_old_style(&self, pool: &PoolRef) -> Result<Vec<VolumeRef>> {
@@ -501,15 +491,10 @@ impl RemoteDriver {
                 |ret: VolNamesRet| ret.names.0,
             )
             .await?;
-        let mut out = Vec::new();
-        for name in names {
-            match self.vol_lookup_by_name(pool, &name).await {
-                Ok(vol) => out.push(vol),
-                Err(err) if err.code == ErrorCode::NO_STORAGE_VOL => {}
-                Err(err) => return Err(err),
-            }
-        }
-        Ok(out)
+        found(names, ErrorCode::NO_STORAGE_VOL, |name| async move {
+            self.vol_lookup_by_name(pool, &name).await
+        })
+        .await
     }
 
     /// `virConnectListAllDomains` emulated with the old calls, for servers older than it (only the
@@ -525,30 +510,44 @@ impl RemoteDriver {
             let ids: DomainIdsRet = self
                 .call(P::ConnectListDomains, IntArgs { value: count })
                 .await?;
-            for id in ids.ids.0 {
-                match self.domain_lookup_by_id(id).await {
-                    Ok(dom) => out.push(dom),
-                    // Gone between the two calls.
-                    Err(err) if err.code == ErrorCode::NO_DOMAIN => {}
-                    Err(err) => return Err(err),
-                }
-            }
+            out.extend(
+                found(ids.ids.0, ErrorCode::NO_DOMAIN, |id| async move {
+                    self.domain_lookup_by_id(id).await
+                })
+                .await?,
+            );
         }
         if want_inactive {
             let count = self.call(P::ConnectNumOfDefinedDomains, ()).await?.value;
             let names: DomainNamesRet = self
                 .call(P::ConnectListDefinedDomains, IntArgs { value: count })
                 .await?;
-            for name in names.names.0 {
-                match self.domain_lookup_by_name(&name).await {
-                    Ok(dom) => out.push(dom),
-                    Err(err) if err.code == ErrorCode::NO_DOMAIN => {}
-                    Err(err) => return Err(err),
-                }
-            }
+            out.extend(
+                found(names.names.0, ErrorCode::NO_DOMAIN, |name| async move {
+                    self.domain_lookup_by_name(&name).await
+                })
+                .await?,
+            );
         }
         Ok(out)
     }
+}
+
+/// Looks up each listed key, leaving out objects that went away between the listing and the lookup (`gone`), as
+/// libvirt's client does when it emulates a list-all call with the old calls.
+async fn found<K, T, F>(keys: Vec<K>, gone: ErrorCode, lookup: impl Fn(K) -> F) -> Result<Vec<T>>
+where
+    F: std::future::Future<Output = Result<T>>,
+{
+    let mut out = Vec::new();
+    for key in keys {
+        match lookup(key).await {
+            Ok(obj) => out.push(obj),
+            Err(err) if err.code == gone => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
