@@ -9,6 +9,7 @@
 
 pub(crate) mod api;
 mod connection;
+pub mod host;
 pub mod qemu;
 pub mod test;
 mod types;

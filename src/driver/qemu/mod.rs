@@ -18,6 +18,7 @@ mod tap;
 #[cfg(test)]
 mod tests_argv;
 
+use crate::driver::host::{HostDrivers, HostMode};
 use crate::driver::{
     event, flags, reason, Connection, DomainEvent, DomainInfo, DomainRef, DomainState,
     HypervisorDriver, NodeInfo, PoolInfo, PoolRef, StorageDriver, VolumeInfo, VolumeRef,
@@ -125,6 +126,8 @@ struct Shared {
     load_warnings: Vec<String>,
     /// Where the driver was opened: its monitors, reapers and QEMU children live on this runtime.
     runtime: tokio::runtime::Handle,
+    /// The host's object drivers this driver's connections share.
+    host: HostDrivers,
     _lock: DirLock,
 }
 
@@ -206,14 +209,19 @@ fn state_from_qmp(status: &str) -> (DomainState, i32) {
 }
 
 impl QemuDriver {
-    /// A `qemu:///` connection: this hypervisor driver plus the host's object drivers (for now the dir-pool
-    /// storage this driver keeps), with calls run on the runtime that owns the guests' monitors.
+    /// A `qemu:///` connection: this hypervisor driver plus the host's object drivers (the dir-pool storage
+    /// this driver keeps and the shared [`HostDrivers`]), with calls run on the runtime that owns the guests'
+    /// monitors.
     pub fn connection(self: Arc<Self>) -> Connection {
-        Connection::builder()
+        let builder = Connection::builder()
             .home_runtime(Some(self.shared.runtime.clone()))
-            .hypervisor(self.clone())
-            .storage(self)
-            .build()
+            .hypervisor(self.clone());
+        self.shared.host.plug(builder).storage(self).build()
+    }
+
+    /// The host's object drivers this driver's connections share.
+    pub fn host(&self) -> &HostDrivers {
+        &self.shared.host
     }
 
     /// Opens the driver on `state_dir/qemu/` (locking it), finds running guests again and starts autostart ones.
@@ -268,6 +276,12 @@ impl QemuDriver {
             );
         }
         let statuses = files.load_statuses(&mut warnings);
+        // The host's drivers come up first: autostarted networks before the guests that use them.
+        let host_mode = match mode {
+            QemuMode::System => HostMode::System,
+            QemuMode::Session => HostMode::Session,
+        };
+        let host = HostDrivers::open(&files.root, host_mode).await?;
         let (events, _) = broadcast::channel(EVENT_BACKLOG);
         let hostname = nix::unistd::gethostname()
             .ok()
@@ -289,6 +303,7 @@ impl QemuDriver {
                 hostname,
                 load_warnings: warnings,
                 runtime: tokio::runtime::Handle::current(),
+                host,
                 _lock: lock,
             }),
         });
