@@ -3,19 +3,19 @@
 
 pub mod builtin;
 pub mod mof;
-pub mod path;
+pub mod object;
 pub mod repo;
-pub mod schema;
-pub mod value;
+pub mod types;
 
 pub use builtin::builtin_repository;
-pub use path::{namespace_eq, ObjectPath, PathError};
-pub use repo::{Namespace, RepoError, Repository};
-pub use schema::{
+pub use object::Value;
+pub use object::{namespace_eq, ObjectPath, PathError};
+pub use object::{
     Class, Flavor, Instance, InstanceProperty, Method, Parameter, Property, Qualifier,
     QualifierDecl, QualifierList, Scope,
 };
-pub use value::{Arrayness, CimType, TypeSpec, Value, ValueError};
+pub use repo::{Namespace, RepoError, Repository};
+pub use types::{Arrayness, CimType, TypeSpec, ValueError};
 
 /// CIM status codes (DSP0200 table 4): what a CIM-XML `ERROR` element carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -6,13 +6,14 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use super::path::ObjectPath;
-use super::repo::{Namespace, Repository};
-use super::schema::{
+use super::object::ObjectPath;
+use super::object::Value;
+use super::object::{
     Class, Flavor, Instance, Method, Parameter, Property, Qualifier, QualifierDecl, QualifierList,
     Scope,
 };
-use super::value::{Arrayness, CimType, TypeSpec, Value};
+use super::repo::{Namespace, Repository};
+use super::types::{Arrayness, CimType, TypeSpec};
 
 /// A MOF error with its position.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

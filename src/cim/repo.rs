@@ -5,9 +5,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use super::path::ObjectPath;
-use super::schema::{Class, Instance, Method, Property, Qualifier, QualifierDecl, QualifierList};
-use super::value::{CimType, ValueError};
+use super::object::ObjectPath;
+use super::object::{Class, Instance, Method, Property, Qualifier, QualifierDecl, QualifierList};
+use super::types::{CimType, ValueError};
 use super::CimStatus;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -587,8 +587,8 @@ fn resolve(class: &Class, superclass: Option<&Class>) -> Result<Class, RepoError
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cim::schema::{Flavor, Scope};
-    use crate::cim::value::{TypeSpec, Value};
+    use crate::cim::object::{Flavor, Scope};
+    use crate::cim::{TypeSpec, Value};
 
     fn decl(name: &str, ty: CimType, flavor: Flavor) -> QualifierDecl {
         QualifierDecl {

@@ -48,9 +48,8 @@ pub(super) const NUMA_CELLS: [(u64, u64); 2] = [(2 << 20, 1 << 20), (4 << 20, 2 
 /// libvirt's test host as `virNodeGetCPUMap` describes it: 8 CPUs present, 0, 2 and 4 online.
 pub(super) const CPU_MAP: (u32, u8) = (8, 0b0001_0101);
 
-/// The scheduler libvirt's test driver reports for every domain, with its one parameter.
+/// The scheduler libvirt's test driver reports for every domain (its one parameter, the weight, is the world's).
 pub(super) const SCHEDULER: &str = "fair";
-pub(super) const SCHEDULER_WEIGHT: u32 = 50;
 
 /// What `virConnectGetMaxVcpus` answers for every guest type.
 pub(super) const MAX_VCPUS: i32 = 32;

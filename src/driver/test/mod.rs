@@ -25,7 +25,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard};
 use store::Store;
 use tokio::sync::broadcast;
 use uuid::Uuid;
-use world::World;
+use world::{Persist, World};
 
 /// How many lifecycle events a slow subscriber may fall behind before it starts losing the oldest.
 const EVENT_BACKLOG: usize = 1024;

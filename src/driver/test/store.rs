@@ -5,7 +5,7 @@
 //! `volumes/<file id>.json` (a volume names its pool by UUID). Definitions are kept as XML, the form every other
 //! tool reads, next to the live state.
 
-use super::world::{DomainObj, NetworkObj, PoolObj, VolumeObj, World};
+use super::world::{DomainObj, NetworkObj, Persist, PoolObj, VolumeObj, World};
 use crate::driver::DomainState;
 use crate::error::{Error, ErrorDomain, Result};
 use crate::model::{DomainDef, DomainXmlOptions, NetworkDef, PoolDef, VolumeDef};
@@ -117,10 +117,6 @@ impl Store {
         }
     }
 
-    pub(super) fn root(&self) -> &Path {
-        &self.root
-    }
-
     /// Creates the sub-directories (0700) and removes temp files left by a crash.
     pub(super) fn prepare(&self) -> Result<()> {
         for sub in [DOMAINS, NETWORKS, POOLS, VOLUMES] {
@@ -156,79 +152,6 @@ impl Store {
     fn remove(&self, sub: &str, name: &str) -> Result<()> {
         let dir = self.root.join(sub);
         persist::remove_durable(&dir, name).map_err(|e| remove_error(&dir.join(name), &e))
-    }
-
-    pub(super) fn save_meta(&self, next_domain_id: i32) -> Result<()> {
-        let meta = MetaFile {
-            version: FORMAT_VERSION,
-            next_domain_id,
-        };
-        self.write_json(None, META, &meta)
-    }
-
-    pub(super) fn save_domain(&self, dom: &DomainObj) -> Result<()> {
-        let file = DomainFile {
-            version: FORMAT_VERSION,
-            persistent_xml: dom.persistent_def.as_ref().map(|d| d.to_xml(&FULL_XML)),
-            live_xml: dom.live_def.as_ref().map(|d| d.to_xml(&FULL_XML)),
-            state: dom.state as i32,
-            reason: dom.reason,
-            id: dom.id,
-            autostart: dom.autostart,
-            cpu_time_ns: dom.cpu_time_ns,
-            running_since_ms: dom.running_since_ms,
-            snapshots: dom.snapshots.list.iter().map(|s| s.to_xml(true)).collect(),
-            current_snapshot: dom.snapshots.current.clone(),
-            managed_save: dom.managed_save,
-        };
-        self.write_json(Some(DOMAINS), &format!("{}.json", dom.uuid()), &file)
-    }
-
-    pub(super) fn remove_domain(&self, uuid: &Uuid) -> Result<()> {
-        self.remove(DOMAINS, &format!("{uuid}.json"))
-    }
-
-    pub(super) fn save_network(&self, net: &NetworkObj) -> Result<()> {
-        let file = NetworkFile {
-            version: FORMAT_VERSION,
-            xml: net.def.to_xml(),
-            persistent: net.persistent,
-            active: net.active,
-            autostart: net.autostart,
-        };
-        self.write_json(Some(NETWORKS), &format!("{}.json", net.def.uuid), &file)
-    }
-
-    pub(super) fn remove_network(&self, uuid: &Uuid) -> Result<()> {
-        self.remove(NETWORKS, &format!("{uuid}.json"))
-    }
-
-    pub(super) fn save_pool(&self, pool: &PoolObj) -> Result<()> {
-        let file = PoolFile {
-            version: FORMAT_VERSION,
-            xml: pool.def.to_xml(),
-            persistent: pool.persistent,
-            active: pool.active,
-            autostart: pool.autostart,
-        };
-        self.write_json(Some(POOLS), &format!("{}.json", pool.def.uuid), &file)
-    }
-
-    pub(super) fn remove_pool(&self, uuid: &Uuid) -> Result<()> {
-        self.remove(POOLS, &format!("{uuid}.json"))
-    }
-
-    pub(super) fn save_volume(&self, vol: &VolumeObj) -> Result<()> {
-        let file = VolumeFile {
-            version: FORMAT_VERSION,
-            pool: vol.pool,
-            xml: vol.def.to_xml(),
-        };
-        self.write_json(Some(VOLUMES), &format!("{}.json", vol.file_id), &file)
-    }
-
-    pub(super) fn remove_volume(&self, file_id: &Uuid) -> Result<()> {
-        self.remove(VOLUMES, &format!("{file_id}.json"))
     }
 
     /// Whether the state dir has never held a world (no meta file, no records): then the default world is made.
@@ -351,6 +274,85 @@ impl Store {
         }
         files.sort();
         files
+    }
+}
+
+impl Persist for Store {
+    fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn save_meta(&self, next_domain_id: i32) -> Result<()> {
+        let meta = MetaFile {
+            version: FORMAT_VERSION,
+            next_domain_id,
+        };
+        self.write_json(None, META, &meta)
+    }
+
+    fn save_domain(&self, dom: &DomainObj) -> Result<()> {
+        let file = DomainFile {
+            version: FORMAT_VERSION,
+            persistent_xml: dom.persistent_def.as_ref().map(|d| d.to_xml(&FULL_XML)),
+            live_xml: dom.live_def.as_ref().map(|d| d.to_xml(&FULL_XML)),
+            state: dom.state as i32,
+            reason: dom.reason,
+            id: dom.id,
+            autostart: dom.autostart,
+            cpu_time_ns: dom.cpu_time_ns,
+            running_since_ms: dom.running_since_ms,
+            snapshots: dom.snapshots.list.iter().map(|s| s.to_xml(true)).collect(),
+            current_snapshot: dom.snapshots.current.clone(),
+            managed_save: dom.managed_save,
+        };
+        self.write_json(Some(DOMAINS), &format!("{}.json", dom.uuid()), &file)
+    }
+
+    fn remove_domain(&self, uuid: &Uuid) -> Result<()> {
+        self.remove(DOMAINS, &format!("{uuid}.json"))
+    }
+
+    fn save_network(&self, net: &NetworkObj) -> Result<()> {
+        let file = NetworkFile {
+            version: FORMAT_VERSION,
+            xml: net.def.to_xml(),
+            persistent: net.persistent,
+            active: net.active,
+            autostart: net.autostart,
+        };
+        self.write_json(Some(NETWORKS), &format!("{}.json", net.def.uuid), &file)
+    }
+
+    fn remove_network(&self, uuid: &Uuid) -> Result<()> {
+        self.remove(NETWORKS, &format!("{uuid}.json"))
+    }
+
+    fn save_pool(&self, pool: &PoolObj) -> Result<()> {
+        let file = PoolFile {
+            version: FORMAT_VERSION,
+            xml: pool.def.to_xml(),
+            persistent: pool.persistent,
+            active: pool.active,
+            autostart: pool.autostart,
+        };
+        self.write_json(Some(POOLS), &format!("{}.json", pool.def.uuid), &file)
+    }
+
+    fn remove_pool(&self, uuid: &Uuid) -> Result<()> {
+        self.remove(POOLS, &format!("{uuid}.json"))
+    }
+
+    fn save_volume(&self, vol: &VolumeObj) -> Result<()> {
+        let file = VolumeFile {
+            version: FORMAT_VERSION,
+            pool: vol.pool,
+            xml: vol.def.to_xml(),
+        };
+        self.write_json(Some(VOLUMES), &format!("{}.json", vol.file_id), &file)
+    }
+
+    fn remove_volume(&self, file_id: &Uuid) -> Result<()> {
+        self.remove(VOLUMES, &format!("{file_id}.json"))
     }
 }
 

@@ -322,7 +322,7 @@ impl World {
 
     pub(in crate::driver::test) fn define_domain(
         &mut self,
-        store: &Store,
+        store: &dyn Persist,
         def: DomainDef,
     ) -> Result<DomainRef> {
         validate_name("domain", &def.name)?;
@@ -350,7 +350,7 @@ impl World {
     /// never handed out twice, even across a crash.
     pub(super) fn begin_run(
         &mut self,
-        store: &Store,
+        store: &dyn Persist,
         obj: &mut DomainObj,
         paused: bool,
     ) -> Result<()> {
@@ -383,7 +383,7 @@ impl World {
 
     pub(in crate::driver::test) fn create_domain(
         &mut self,
-        store: &Store,
+        store: &dyn Persist,
         dom: &DomainRef,
         start_flags: u32,
     ) -> Result<DomainRef> {
@@ -416,7 +416,7 @@ impl World {
 
     pub(in crate::driver::test) fn create_domain_xml(
         &mut self,
-        store: &Store,
+        store: &dyn Persist,
         def: DomainDef,
         start_flags: u32,
     ) -> Result<DomainRef> {
@@ -458,7 +458,12 @@ impl World {
 
     /// Saves a domain that stopped, or forgets it when it was transient.
     /// (`uuid` is passed in: a stopped transient domain has no definition left to name it.)
-    fn commit_stopped(&mut self, store: &Store, uuid: Uuid, stopped: DomainObj) -> Result<()> {
+    fn commit_stopped(
+        &mut self,
+        store: &dyn Persist,
+        uuid: Uuid,
+        stopped: DomainObj,
+    ) -> Result<()> {
         if stopped.is_persistent() {
             store.save_domain(&stopped)?;
             self.domains.insert(uuid, stopped);
@@ -471,7 +476,7 @@ impl World {
 
     pub(in crate::driver::test) fn destroy_domain(
         &mut self,
-        store: &Store,
+        store: &dyn Persist,
         dom: &DomainRef,
         destroy_flags: u32,
     ) -> Result<()> {
@@ -490,7 +495,7 @@ impl World {
 
     pub(in crate::driver::test) fn shutdown_domain(
         &mut self,
-        store: &Store,
+        store: &dyn Persist,
         dom: &DomainRef,
         shutdown_flags: u32,
     ) -> Result<()> {
@@ -513,7 +518,7 @@ impl World {
 
     pub(in crate::driver::test) fn reboot_domain(
         &mut self,
-        store: &Store,
+        store: &dyn Persist,
         dom: &DomainRef,
         reboot_flags: u32,
     ) -> Result<()> {
@@ -544,7 +549,7 @@ impl World {
 
     pub(in crate::driver::test) fn suspend_domain(
         &mut self,
-        store: &Store,
+        store: &dyn Persist,
         dom: &DomainRef,
     ) -> Result<()> {
         let mut changed = self.domain(dom)?.clone();
@@ -567,7 +572,7 @@ impl World {
 
     pub(in crate::driver::test) fn resume_domain(
         &mut self,
-        store: &Store,
+        store: &dyn Persist,
         dom: &DomainRef,
     ) -> Result<()> {
         let mut changed = self.domain(dom)?.clone();
@@ -589,7 +594,7 @@ impl World {
 
     pub(in crate::driver::test) fn undefine_domain(
         &mut self,
-        store: &Store,
+        store: &dyn Persist,
         dom: &DomainRef,
         undefine_flags: u32,
     ) -> Result<()> {
@@ -616,7 +621,7 @@ impl World {
 
     pub(in crate::driver::test) fn set_domain_autostart(
         &mut self,
-        store: &Store,
+        store: &dyn Persist,
         dom: &DomainRef,
         autostart: bool,
     ) -> Result<()> {
@@ -636,7 +641,7 @@ impl World {
 
     pub(in crate::driver::test) fn set_domain_memory(
         &mut self,
-        store: &Store,
+        store: &dyn Persist,
         dom: &DomainRef,
         kib: u64,
         mem_flags: u32,
@@ -688,7 +693,7 @@ impl World {
 
     pub(in crate::driver::test) fn set_domain_vcpus(
         &mut self,
-        store: &Store,
+        store: &dyn Persist,
         dom: &DomainRef,
         count: u32,
         vcpu_flags: u32,
@@ -755,7 +760,7 @@ impl World {
     }
 
     /// Starts every autostart domain that is shut off; a failure is logged and the others still start.
-    pub(in crate::driver::test) fn autostart_all(&mut self, store: &Store) {
+    pub(in crate::driver::test) fn autostart_all(&mut self, store: &dyn Persist) {
         let due: Vec<DomainRef> = self
             .domains
             .values()

@@ -168,7 +168,7 @@ impl HostInterfaces {
 
 impl World {
     /// Writes the changed interface list, then makes it current.
-    fn commit_interfaces(&mut self, store: &Store, next: HostInterfaces) -> Result<()> {
+    fn commit_interfaces(&mut self, store: &dyn Persist, next: HostInterfaces) -> Result<()> {
         next.save(store.root())?;
         self.interfaces = next;
         Ok(())
@@ -252,7 +252,7 @@ impl World {
     /// state.
     pub(in crate::driver::test) fn define_interface(
         &mut self,
-        store: &Store,
+        store: &dyn Persist,
         def: HostInterfaceDef,
     ) -> Result<InterfaceRef> {
         let mut next = self.interfaces.clone();
@@ -270,7 +270,7 @@ impl World {
     /// Removes an interface, active or not, as libvirt's test driver does.
     pub(in crate::driver::test) fn undefine_interface(
         &mut self,
-        store: &Store,
+        store: &dyn Persist,
         iface: &InterfaceRef,
     ) -> Result<()> {
         self.interfaces.get(&iface.name)?;
@@ -282,7 +282,7 @@ impl World {
     /// Starts (`up`) or stops an interface; doing either twice is refused without detail, like libvirt's.
     pub(in crate::driver::test) fn set_interface_active(
         &mut self,
-        store: &Store,
+        store: &dyn Persist,
         iface: &InterfaceRef,
         up: bool,
         call_flags: u32,
@@ -309,7 +309,7 @@ impl World {
 
     pub(in crate::driver::test) fn interface_change_begin(
         &mut self,
-        store: &Store,
+        store: &dyn Persist,
         call_flags: u32,
     ) -> Result<()> {
         check_flags(call_flags, 0, "testInterfaceChangeBegin")?;
@@ -328,7 +328,7 @@ impl World {
 
     pub(in crate::driver::test) fn interface_change_commit(
         &mut self,
-        store: &Store,
+        store: &dyn Persist,
         call_flags: u32,
     ) -> Result<()> {
         check_flags(call_flags, 0, "testInterfaceChangeCommit")?;
@@ -344,7 +344,7 @@ impl World {
 
     pub(in crate::driver::test) fn interface_change_rollback(
         &mut self,
-        store: &Store,
+        store: &dyn Persist,
         call_flags: u32,
     ) -> Result<()> {
         check_flags(call_flags, 0, "testInterfaceChangeRollback")?;

@@ -13,7 +13,7 @@ const STOPPED_SAVED: i32 = 4;
 impl World {
     pub(in crate::driver::test) fn managed_save(
         &mut self,
-        store: &Store,
+        store: &dyn Persist,
         dom: &DomainRef,
         save_flags: u32,
     ) -> Result<()> {
@@ -37,7 +37,7 @@ impl World {
 
     pub(in crate::driver::test) fn managed_save_remove(
         &mut self,
-        store: &Store,
+        store: &dyn Persist,
         dom: &DomainRef,
         remove_flags: u32,
     ) -> Result<()> {

@@ -8,7 +8,6 @@
 //! This file holds the objects, the shared helpers and loading; `domains`, `networks` and `storage` hold the
 //! transitions of each kind.
 
-use super::store::Store;
 use crate::driver::{
     event, flags, pool_state, reason, vol_type, DomainEvent, DomainInfo, DomainRef, DomainState,
     NetworkRef, PoolInfo, PoolRef, VolumeInfo, VolumeRef,
@@ -39,6 +38,22 @@ pub(super) use io_stats::node_cpu_stats;
 
 /// Capacity every pool of libvirt's test driver reports (100 GiB).
 pub(super) const POOL_CAPACITY: u64 = 100 * 1024 * 1024 * 1024;
+
+/// Where the world writes each change before the change takes effect: the driver's state directory. The world
+/// names what it needs here and the store provides it, so the transitions do not depend on the file layout.
+pub(in crate::driver::test) trait Persist {
+    /// The state directory (host interface records keep their own files under it).
+    fn root(&self) -> &std::path::Path;
+    fn save_meta(&self, next_domain_id: i32) -> Result<()>;
+    fn save_domain(&self, dom: &DomainObj) -> Result<()>;
+    fn remove_domain(&self, uuid: &Uuid) -> Result<()>;
+    fn save_network(&self, net: &NetworkObj) -> Result<()>;
+    fn remove_network(&self, uuid: &Uuid) -> Result<()>;
+    fn save_pool(&self, pool: &PoolObj) -> Result<()>;
+    fn remove_pool(&self, uuid: &Uuid) -> Result<()>;
+    fn save_volume(&self, vol: &VolumeObj) -> Result<()>;
+    fn remove_volume(&self, file_id: &Uuid) -> Result<()>;
+}
 
 pub(super) fn now_ms() -> u64 {
     SystemTime::now()

@@ -90,7 +90,7 @@ impl World {
 
     pub(in crate::driver::test) fn define_network(
         &mut self,
-        store: &Store,
+        store: &dyn Persist,
         def: NetworkDef,
     ) -> Result<NetworkRef> {
         validate_name("network", &def.name)?;
@@ -115,7 +115,7 @@ impl World {
 
     pub(in crate::driver::test) fn create_network_xml(
         &mut self,
-        store: &Store,
+        store: &dyn Persist,
         def: NetworkDef,
     ) -> Result<NetworkRef> {
         validate_name("network", &def.name)?;
@@ -146,7 +146,7 @@ impl World {
 
     pub(in crate::driver::test) fn start_network(
         &mut self,
-        store: &Store,
+        store: &dyn Persist,
         net: &NetworkRef,
     ) -> Result<()> {
         let obj = self.network(net)?;
@@ -167,7 +167,7 @@ impl World {
 
     pub(in crate::driver::test) fn destroy_network(
         &mut self,
-        store: &Store,
+        store: &dyn Persist,
         net: &NetworkRef,
     ) -> Result<()> {
         let obj = self.network(net)?;
@@ -192,7 +192,7 @@ impl World {
 
     pub(in crate::driver::test) fn undefine_network(
         &mut self,
-        store: &Store,
+        store: &dyn Persist,
         net: &NetworkRef,
     ) -> Result<()> {
         let obj = self.network(net)?;
@@ -245,7 +245,7 @@ impl World {
 
     pub(in crate::driver::test) fn set_network_autostart(
         &mut self,
-        store: &Store,
+        store: &dyn Persist,
         net: &NetworkRef,
         autostart: bool,
     ) -> Result<()> {

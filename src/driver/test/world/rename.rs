@@ -10,7 +10,7 @@ const DEFINED_RENAMED: i32 = 2;
 impl World {
     pub(in crate::driver::test) fn rename_domain(
         &mut self,
-        store: &Store,
+        store: &dyn Persist,
         dom: &DomainRef,
         new_name: &str,
         rename_flags: u32,

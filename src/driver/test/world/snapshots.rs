@@ -219,7 +219,7 @@ impl World {
 
     pub(in crate::driver::test) fn snapshot_create(
         &mut self,
-        store: &Store,
+        store: &dyn Persist,
         dom: &DomainRef,
         xml: &str,
         create_flags: u32,
@@ -452,7 +452,7 @@ impl World {
 
     pub(in crate::driver::test) fn snapshot_delete(
         &mut self,
-        store: &Store,
+        store: &dyn Persist,
         snap: &SnapshotRef,
         delete_flags: u32,
     ) -> Result<()> {
@@ -494,7 +494,7 @@ impl World {
     /// an active domain is always stopped and started again (its definitions never pass the ABI check there).
     pub(in crate::driver::test) fn snapshot_revert(
         &mut self,
-        store: &Store,
+        store: &dyn Persist,
         snap: &SnapshotRef,
         revert_flags: u32,
     ) -> Result<()> {

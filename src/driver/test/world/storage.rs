@@ -147,7 +147,7 @@ impl World {
 
     pub(in crate::driver::test) fn define_pool(
         &mut self,
-        store: &Store,
+        store: &dyn Persist,
         def: PoolDef,
     ) -> Result<PoolRef> {
         validate_name("pool", &def.name)?;
@@ -173,7 +173,7 @@ impl World {
 
     pub(in crate::driver::test) fn create_pool_xml(
         &mut self,
-        store: &Store,
+        store: &dyn Persist,
         def: PoolDef,
         create_flags: u32,
     ) -> Result<PoolRef> {
@@ -221,7 +221,7 @@ impl World {
 
     pub(in crate::driver::test) fn start_pool(
         &mut self,
-        store: &Store,
+        store: &dyn Persist,
         pool: &PoolRef,
         create_flags: u32,
     ) -> Result<()> {
@@ -244,7 +244,7 @@ impl World {
 
     /// Removes a pool and its volumes: the pool file first, so a crash leaves only orphan volumes, which the
     /// loader reports and skips.
-    fn forget_pool(&mut self, store: &Store, uuid: Uuid) -> Result<()> {
+    fn forget_pool(&mut self, store: &dyn Persist, uuid: Uuid) -> Result<()> {
         store.remove_pool(&uuid)?;
         self.pools.remove(&uuid);
         let owned: Vec<Uuid> = self
@@ -264,7 +264,7 @@ impl World {
 
     pub(in crate::driver::test) fn destroy_pool(
         &mut self,
-        store: &Store,
+        store: &dyn Persist,
         pool: &PoolRef,
     ) -> Result<()> {
         let obj = self.active_pool(pool)?;
@@ -284,7 +284,7 @@ impl World {
 
     pub(in crate::driver::test) fn undefine_pool(
         &mut self,
-        store: &Store,
+        store: &dyn Persist,
         pool: &PoolRef,
     ) -> Result<()> {
         let obj = self.pool(pool)?;
@@ -350,7 +350,7 @@ impl World {
 
     pub(in crate::driver::test) fn set_pool_autostart(
         &mut self,
-        store: &Store,
+        store: &dyn Persist,
         pool: &PoolRef,
         autostart: bool,
     ) -> Result<()> {
@@ -454,7 +454,7 @@ impl World {
 
     pub(in crate::driver::test) fn create_volume(
         &mut self,
-        store: &Store,
+        store: &dyn Persist,
         pool: &PoolRef,
         mut def: VolumeDef,
     ) -> Result<VolumeRef> {
@@ -510,7 +510,7 @@ impl World {
 
     pub(in crate::driver::test) fn delete_volume(
         &mut self,
-        store: &Store,
+        store: &dyn Persist,
         vol: &VolumeRef,
         delete_flags: u32,
     ) -> Result<()> {
@@ -526,7 +526,7 @@ impl World {
 
     pub(in crate::driver::test) fn resize_volume(
         &mut self,
-        store: &Store,
+        store: &dyn Persist,
         vol: &VolumeRef,
         capacity: u64,
         resize_flags: u32,

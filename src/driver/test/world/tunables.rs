@@ -20,6 +20,8 @@ pub(in crate::driver::test) const MEMORY_UNLIMITED: u64 = 9_007_199_254_740_991;
 
 /// The scheduler weight libvirt's test driver reports (and ignores changes to).
 const SCHEDULER_WEIGHT_FIELD: &str = "weight";
+/// The scheduler weight libvirt's test driver reports for every domain.
+const SCHEDULER_WEIGHT: u32 = 50;
 
 /// The blkio per-device parameters, in the order libvirt reports them.
 const BLKIO_DEVICE_FIELDS: [&str; 5] = [
@@ -196,7 +198,7 @@ impl World {
     /// Applies `change` to the one definition `impact_flags` addresses, then saves the domain.
     fn change_one_def(
         &mut self,
-        store: &Store,
+        store: &dyn Persist,
         dom: &DomainRef,
         impact_flags: u32,
         change: impl FnOnce(&mut Tunables, bool) -> Result<()>,
@@ -248,7 +250,7 @@ impl World {
         if kind == TunableKind::Scheduler {
             return Ok(vec![TypedParam {
                 field: SCHEDULER_WEIGHT_FIELD.into(),
-                value: TypedValue::UInt(crate::driver::test::defaults::SCHEDULER_WEIGHT),
+                value: TypedValue::UInt(SCHEDULER_WEIGHT),
             }]);
         }
         let t = match obj {
@@ -306,7 +308,7 @@ impl World {
     /// `virDomainSet{Memory,Blkio,Numa,Scheduler}Parameters`.
     pub(in crate::driver::test) fn set_domain_tunables(
         &mut self,
-        store: &Store,
+        store: &dyn Persist,
         dom: &DomainRef,
         kind: TunableKind,
         params: &[TypedParam],
@@ -516,7 +518,7 @@ impl World {
     /// `virDomainSetBlockIoTune`, with libvirt's test driver's checks.
     pub(in crate::driver::test) fn set_domain_block_io_tune(
         &mut self,
-        store: &Store,
+        store: &dyn Persist,
         dom: &DomainRef,
         disk: &str,
         params: &[TypedParam],
@@ -635,7 +637,7 @@ impl World {
     /// `virDomainPinVcpuFlags`: the live definition of a running domain only, no flags.
     pub(in crate::driver::test) fn pin_domain_vcpu(
         &mut self,
-        store: &Store,
+        store: &dyn Persist,
         dom: &DomainRef,
         vcpu: u32,
         cpumap: &[u8],
@@ -689,7 +691,7 @@ impl World {
     /// `virDomainPinEmulator`.
     pub(in crate::driver::test) fn pin_domain_emulator(
         &mut self,
-        store: &Store,
+        store: &dyn Persist,
         dom: &DomainRef,
         cpumap: &[u8],
         pin_flags: u32,

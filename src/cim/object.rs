@@ -1,0 +1,1161 @@
+//! The CIM object model (DSP0004): typed values, object paths, and the schema elements (qualifiers, properties,
+//! methods, classes, instances). One module because the three are one recursive type: a reference value holds a
+//! path, whose keys are values; an embedded object holds a class or instance, whose properties hold values.
+//!
+//! Path string form (DSP0004 object name, as wbemcli and pywbem print it):
+//! `[//host/]root/virt:KVM_ComputerSystem.CreationClassName="KVM_ComputerSystem",Name="x"`.
+//! String and reference keys are double-quoted with `\"` and `\\` escaped; numbers and booleans are bare;
+//! a singleton class has `Class=@`.
+
+use std::fmt;
+
+use super::types::{
+    format_real, parse_int_text, parse_real_text, CimType, DateTime, TypeSpec, ValueError,
+};
+
+// ---- values ----
+
+/// A typed CIM value. `Null` is the absence of a value of any type; array elements may be `Null`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Uint8(u8),
+    Sint8(i8),
+    Uint16(u16),
+    Sint16(i16),
+    Uint32(u32),
+    Sint32(i32),
+    Uint64(u64),
+    Sint64(i64),
+    Real32(f32),
+    Real64(f64),
+    Boolean(bool),
+    String(String),
+    Char16(char),
+    DateTime(DateTime),
+    Reference(Box<ObjectPath>),
+    /// An embedded instance (a property or parameter with `EmbeddedInstance` / `EmbeddedObject`).
+    Instance(Box<Instance>),
+    /// An embedded class (`EmbeddedObject` may carry a class).
+    Class(Box<Class>),
+    /// An array of the given element type; elements are scalars or `Null`.
+    Array(CimType, Vec<Value>),
+}
+
+impl Value {
+    /// The type of a non-null value (`None` for `Null`).
+    pub fn cim_type(&self) -> Option<CimType> {
+        let ty = match self {
+            Value::Null => return None,
+            Value::Uint8(_) => CimType::Uint8,
+            Value::Sint8(_) => CimType::Sint8,
+            Value::Uint16(_) => CimType::Uint16,
+            Value::Sint16(_) => CimType::Sint16,
+            Value::Uint32(_) => CimType::Uint32,
+            Value::Sint32(_) => CimType::Sint32,
+            Value::Uint64(_) => CimType::Uint64,
+            Value::Sint64(_) => CimType::Sint64,
+            Value::Real32(_) => CimType::Real32,
+            Value::Real64(_) => CimType::Real64,
+            Value::Boolean(_) => CimType::Boolean,
+            Value::String(_) => CimType::String,
+            Value::Char16(_) => CimType::Char16,
+            Value::DateTime(_) => CimType::DateTime,
+            Value::Reference(path) => CimType::Reference(Some(path.class_name.clone())),
+            Value::Instance(inst) => CimType::EmbeddedInstance(Some(inst.class_name.clone())),
+            Value::Class(_) => CimType::EmbeddedObject,
+            Value::Array(ty, _) => ty.clone(),
+        };
+        Some(ty)
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    pub fn is_array(&self) -> bool {
+        matches!(self, Value::Array(..))
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Value::Boolean(b) => Some(*b),
+            _ => None,
+        }
+    }
+
+    /// Any integer value widened to i128 (so both u64 and i64 fit).
+    pub fn as_i128(&self) -> Option<i128> {
+        match *self {
+            Value::Uint8(v) => Some(v.into()),
+            Value::Sint8(v) => Some(v.into()),
+            Value::Uint16(v) => Some(v.into()),
+            Value::Sint16(v) => Some(v.into()),
+            Value::Uint32(v) => Some(v.into()),
+            Value::Sint32(v) => Some(v.into()),
+            Value::Uint64(v) => Some(v.into()),
+            Value::Sint64(v) => Some(v.into()),
+            _ => None,
+        }
+    }
+
+    /// An integer of type `ty` from a wide integer, range-checked.
+    pub fn from_integer(ty: &CimType, n: i128) -> Result<Value, ValueError> {
+        let out_of_range = || ValueError::OutOfRange {
+            ty: ty.name(),
+            text: n.to_string(),
+        };
+        let value = match ty {
+            CimType::Uint8 => Value::Uint8(u8::try_from(n).map_err(|_| out_of_range())?),
+            CimType::Sint8 => Value::Sint8(i8::try_from(n).map_err(|_| out_of_range())?),
+            CimType::Uint16 => Value::Uint16(u16::try_from(n).map_err(|_| out_of_range())?),
+            CimType::Sint16 => Value::Sint16(i16::try_from(n).map_err(|_| out_of_range())?),
+            CimType::Uint32 => Value::Uint32(u32::try_from(n).map_err(|_| out_of_range())?),
+            CimType::Sint32 => Value::Sint32(i32::try_from(n).map_err(|_| out_of_range())?),
+            CimType::Uint64 => Value::Uint64(u64::try_from(n).map_err(|_| out_of_range())?),
+            CimType::Sint64 => Value::Sint64(i64::try_from(n).map_err(|_| out_of_range())?),
+            // MOF allows integer literals for reals.
+            #[allow(clippy::cast_precision_loss)]
+            CimType::Real32 => Value::Real32(n as f32),
+            #[allow(clippy::cast_precision_loss)]
+            CimType::Real64 => Value::Real64(n as f64),
+            other => {
+                return Err(ValueError::TypeMismatch {
+                    expected: other.name().into(),
+                    found: "integer",
+                })
+            }
+        };
+        Ok(value)
+    }
+
+    /// Parses the text form of a scalar (a CIM-XML `VALUE` or `KEYVALUE`, a wbemcli argument) as type `ty`.
+    /// Integers accept decimal and (DSP0201 permits) `0x` hex; booleans are case-insensitive TRUE/FALSE.
+    /// References and embedded objects are not text at this level: the codec parses them.
+    pub fn parse_scalar(ty: &CimType, text: &str) -> Result<Value, ValueError> {
+        let invalid = || ValueError::Invalid {
+            ty: ty.name(),
+            text: text.to_owned(),
+        };
+        let trimmed = text.trim();
+        match ty {
+            t if t.is_integer() => {
+                let n = parse_int_text(trimmed).ok_or_else(invalid)?;
+                Value::from_integer(t, n).map_err(|_| ValueError::OutOfRange {
+                    ty: t.name(),
+                    text: text.into(),
+                })
+            }
+            CimType::Real32 => {
+                let v: f32 = parse_real_text(trimmed).ok_or_else(invalid)?;
+                Ok(Value::Real32(v))
+            }
+            CimType::Real64 => Ok(Value::Real64(parse_real_text(trimmed).ok_or_else(invalid)?)),
+            CimType::Boolean => {
+                if trimmed.eq_ignore_ascii_case("true") {
+                    Ok(Value::Boolean(true))
+                } else if trimmed.eq_ignore_ascii_case("false") {
+                    Ok(Value::Boolean(false))
+                } else {
+                    Err(invalid())
+                }
+            }
+            CimType::String => Ok(Value::String(text.to_owned())),
+            CimType::Char16 => {
+                let mut chars = text.chars();
+                match (chars.next(), chars.next()) {
+                    (Some(c), None) if u32::from(c) <= 0xFFFF => Ok(Value::Char16(c)),
+                    _ => Err(invalid()),
+                }
+            }
+            CimType::DateTime => Ok(Value::DateTime(DateTime::parse(trimmed)?)),
+            CimType::Reference(_) => {
+                let path = ObjectPath::parse(trimmed).map_err(|_| invalid())?;
+                Ok(Value::Reference(Box::new(path)))
+            }
+            CimType::EmbeddedObject | CimType::EmbeddedInstance(_) => {
+                Ok(Value::String(text.to_owned()))
+            }
+            _ => Err(invalid()),
+        }
+    }
+
+    /// The text form of a scalar as CIM-XML writes it inside `VALUE` (booleans `TRUE`/`FALSE`).
+    /// `None` for null, arrays, references and embedded objects, which are not plain text.
+    pub fn to_text(&self) -> Option<String> {
+        let text = match self {
+            Value::Uint8(v) => v.to_string(),
+            Value::Sint8(v) => v.to_string(),
+            Value::Uint16(v) => v.to_string(),
+            Value::Sint16(v) => v.to_string(),
+            Value::Uint32(v) => v.to_string(),
+            Value::Sint32(v) => v.to_string(),
+            Value::Uint64(v) => v.to_string(),
+            Value::Sint64(v) => v.to_string(),
+            Value::Real32(v) => format_real(f64::from(*v)),
+            Value::Real64(v) => format_real(*v),
+            Value::Boolean(true) => "TRUE".into(),
+            Value::Boolean(false) => "FALSE".into(),
+            Value::String(s) => s.clone(),
+            Value::Char16(c) => c.to_string(),
+            Value::DateTime(d) => d.to_string(),
+            _ => return None,
+        };
+        Some(text)
+    }
+
+    /// Converts a value to another declared type where CIM allows it (integer widening / narrowing with a
+    /// range check, integer to real, string to datetime / char16 / embedded). Used when a client sends a value
+    /// typed differently from the declaration (wbemcli sends everything untyped as strings).
+    pub fn coerce(self, spec: &TypeSpec) -> Result<Value, ValueError> {
+        if self.is_null() {
+            return Ok(Value::Null);
+        }
+        if spec.is_array() {
+            return match self {
+                Value::Array(_, items) => {
+                    let items: Result<Vec<Value>, ValueError> = items
+                        .into_iter()
+                        .map(|item| item.coerce(&TypeSpec::scalar(spec.ty.clone())))
+                        .collect();
+                    Ok(Value::Array(spec.ty.clone(), items?))
+                }
+                other => Err(ValueError::TypeMismatch {
+                    expected: format!("{}[]", spec.ty.name()),
+                    found: other.kind_name(),
+                }),
+            };
+        }
+        let ty = &spec.ty;
+        match self {
+            Value::Array(..) => Err(ValueError::TypeMismatch {
+                expected: ty.name().into(),
+                found: "array",
+            }),
+            Value::String(s) => match ty {
+                CimType::String => Ok(Value::String(s)),
+                _ => Value::parse_scalar(ty, &s),
+            },
+            v @ Value::Reference(_) if matches!(ty, CimType::Reference(_)) => Ok(v),
+            v @ (Value::Instance(_) | Value::Class(_))
+                if matches!(
+                    ty,
+                    CimType::EmbeddedObject | CimType::EmbeddedInstance(_) | CimType::String
+                ) =>
+            {
+                Ok(v)
+            }
+            v if v.as_i128().is_some() => {
+                let n = v.as_i128().unwrap_or_default();
+                if ty.is_integer() || matches!(ty, CimType::Real32 | CimType::Real64) {
+                    Value::from_integer(ty, n)
+                } else {
+                    Err(ValueError::TypeMismatch {
+                        expected: ty.name().into(),
+                        found: v.kind_name(),
+                    })
+                }
+            }
+            Value::Real32(r) if *ty == CimType::Real64 => Ok(Value::Real64(f64::from(r))),
+            #[allow(clippy::cast_possible_truncation)]
+            Value::Real64(r) if *ty == CimType::Real32 => Ok(Value::Real32(r as f32)),
+            v => {
+                let found = v.cim_type();
+                match found {
+                    Some(found) if found.same_kind(ty) => Ok(v),
+                    _ => Err(ValueError::TypeMismatch {
+                        expected: ty.name().into(),
+                        found: v.kind_name(),
+                    }),
+                }
+            }
+        }
+    }
+
+    fn kind_name(&self) -> &'static str {
+        match self {
+            Value::Array(..) => "array",
+            Value::Instance(_) => "instance",
+            Value::Class(_) => "class",
+            Value::Null => "null",
+            other => other.cim_type().map_or("null", |t| t.name()),
+        }
+    }
+}
+
+// ---- object paths ----
+
+#[derive(Debug, Clone)]
+pub struct ObjectPath {
+    /// Host (and port) when the path is fully qualified, as in `VALUE.OBJECTWITHPATH`.
+    pub host: Option<String>,
+    /// Namespace such as `root/virt`; `None` for a local path.
+    pub namespace: Option<String>,
+    pub class_name: String,
+    /// Key bindings in the order given; empty for a class path (or a singleton instance).
+    pub keys: Vec<(String, Value)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid object path {text:?}: {reason}")]
+pub struct PathError {
+    pub text: String,
+    pub reason: &'static str,
+}
+
+impl ObjectPath {
+    /// A class path (no keys).
+    pub fn class(namespace: Option<&str>, class_name: &str) -> ObjectPath {
+        ObjectPath {
+            host: None,
+            namespace: namespace.map(str::to_owned),
+            class_name: class_name.to_owned(),
+            keys: Vec::new(),
+        }
+    }
+
+    /// An instance path with string keys (the common case in the virtualization model).
+    pub fn instance(
+        namespace: Option<&str>,
+        class_name: &str,
+        keys: &[(&str, &str)],
+    ) -> ObjectPath {
+        ObjectPath {
+            host: None,
+            namespace: namespace.map(str::to_owned),
+            class_name: class_name.to_owned(),
+            keys: keys
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), Value::String((*v).to_owned())))
+                .collect(),
+        }
+    }
+
+    pub fn with_key(mut self, name: &str, value: Value) -> ObjectPath {
+        self.keys.push((name.to_owned(), value));
+        self
+    }
+
+    /// The value of a key binding (key names are case-insensitive).
+    pub fn key(&self, name: &str) -> Option<&Value> {
+        self.keys
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
+    /// A string key's value.
+    pub fn key_str(&self, name: &str) -> Option<&str> {
+        self.key(name).and_then(Value::as_str)
+    }
+
+    pub fn is_class_path(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The same path without host and namespace (a local instance or class name).
+    pub fn local(&self) -> ObjectPath {
+        ObjectPath {
+            host: None,
+            namespace: None,
+            ..self.clone()
+        }
+    }
+
+    /// Keys sorted by name (case-insensitive), the canonical order for comparison and display.
+    pub fn sorted_keys(&self) -> Vec<&(String, Value)> {
+        let mut keys: Vec<&(String, Value)> = self.keys.iter().collect();
+        keys.sort_by_key(|(name, _)| name.to_ascii_lowercase());
+        keys
+    }
+
+    /// Whether two paths name the same object: class, namespace (when both have one) and key names compare
+    /// case-insensitively, key values by value (integers of different widths compare by number); host ignored.
+    pub fn same_object(&self, other: &ObjectPath) -> bool {
+        if !self.class_name.eq_ignore_ascii_case(&other.class_name)
+            || self.keys.len() != other.keys.len()
+        {
+            return false;
+        }
+        if let (Some(a), Some(b)) = (&self.namespace, &other.namespace) {
+            if !namespace_eq(a, b) {
+                return false;
+            }
+        }
+        self.keys.iter().all(|(name, value)| {
+            other
+                .key(name)
+                .is_some_and(|theirs| key_value_eq(value, theirs))
+        })
+    }
+
+    /// Parses the string form. Number keys become `Sint64` / `Uint64`, `TRUE`/`FALSE` booleans, quoted values
+    /// strings (a quoted value that is itself an object path stays a string: only the class declaration says
+    /// whether a key is a reference).
+    pub fn parse(text: &str) -> Result<ObjectPath, PathError> {
+        let err = |reason| PathError {
+            text: text.to_owned(),
+            reason,
+        };
+        let mut rest = text.trim();
+        let mut host = None;
+        if let Some(after) = rest.strip_prefix("//") {
+            let slash = after
+                .find('/')
+                .ok_or_else(|| err("host without a namespace"))?;
+            host = Some(after[..slash].to_owned());
+            rest = &after[slash + 1..];
+        }
+        let (head, keys_text) = match rest.find('.') {
+            Some(dot) => (&rest[..dot], Some(&rest[dot + 1..])),
+            None => (rest, None),
+        };
+        let (namespace, class_name) = match head.rfind(':') {
+            Some(colon) => (
+                Some(head[..colon].trim_matches('/').to_owned()),
+                &head[colon + 1..],
+            ),
+            None => (None, head),
+        };
+        // `Class=@` (singleton) has no dot: the class part then ends in "=@".
+        let (class_name, singleton) = match class_name.strip_suffix("=@") {
+            Some(name) => (name, true),
+            None => (class_name, false),
+        };
+        if !is_identifier(class_name) {
+            return Err(err("bad class name"));
+        }
+        let mut keys = Vec::new();
+        if let Some(keys_text) = keys_text {
+            if singleton {
+                return Err(err("a singleton path has no keys"));
+            }
+            keys = parse_keys(keys_text).map_err(err)?;
+        }
+        Ok(ObjectPath {
+            host,
+            namespace: namespace.filter(|ns| !ns.is_empty()),
+            class_name: class_name.to_owned(),
+            keys,
+        })
+    }
+}
+
+impl PartialEq for ObjectPath {
+    fn eq(&self, other: &ObjectPath) -> bool {
+        let ns_eq = match (&self.namespace, &other.namespace) {
+            (Some(a), Some(b)) => namespace_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        };
+        ns_eq && self.same_object(other)
+    }
+}
+
+/// Namespace names compare case-insensitively and ignore leading / trailing slashes.
+pub fn namespace_eq(a: &str, b: &str) -> bool {
+    a.trim_matches('/')
+        .eq_ignore_ascii_case(b.trim_matches('/'))
+}
+
+fn key_value_eq(a: &Value, b: &Value) -> bool {
+    match (a.as_i128(), b.as_i128()) {
+        (Some(x), Some(y)) => x == y,
+        _ => match (a, b) {
+            (Value::Reference(x), Value::Reference(y)) => x.same_object(y),
+            // A reference key may arrive as its string form.
+            (Value::Reference(x), Value::String(s)) | (Value::String(s), Value::Reference(x)) => {
+                ObjectPath::parse(s).is_ok_and(|p| p.same_object(x))
+            }
+            _ => a == b,
+        },
+    }
+}
+
+pub(crate) fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_alphabetic() || c == '_')
+        && chars.all(|c| c.is_alphanumeric() || c == '_')
+}
+
+fn parse_keys(text: &str) -> Result<Vec<(String, Value)>, &'static str> {
+    let mut keys = Vec::new();
+    let mut chars = text.char_indices().peekable();
+    loop {
+        // Key name up to '='.
+        let start = chars.peek().map(|(i, _)| *i).ok_or("empty key binding")?;
+        let mut eq = None;
+        for (i, c) in chars.by_ref() {
+            if c == '=' {
+                eq = Some(i);
+                break;
+            }
+        }
+        let eq = eq.ok_or("key binding without '='")?;
+        let name = text[start..eq].trim();
+        if !is_identifier(name) {
+            return Err("bad key name");
+        }
+        let value = if chars.peek().is_some_and(|(_, c)| *c == '"') {
+            chars.next();
+            let mut s = String::new();
+            let mut closed = false;
+            while let Some((_, c)) = chars.next() {
+                match c {
+                    '\\' => match chars.next() {
+                        Some((_, escaped)) => s.push(escaped),
+                        None => return Err("backslash at end of path"),
+                    },
+                    '"' => {
+                        closed = true;
+                        break;
+                    }
+                    other => s.push(other),
+                }
+            }
+            if !closed {
+                return Err("unterminated quoted key value");
+            }
+            Value::String(s)
+        } else {
+            let vstart = chars.peek().map(|(i, _)| *i).unwrap_or(text.len());
+            let mut vend = text.len();
+            while let Some((i, c)) = chars.peek().copied() {
+                if c == ',' {
+                    vend = i;
+                    break;
+                }
+                chars.next();
+            }
+            let raw = text[vstart..vend].trim();
+            if raw.eq_ignore_ascii_case("true") {
+                Value::Boolean(true)
+            } else if raw.eq_ignore_ascii_case("false") {
+                Value::Boolean(false)
+            } else if let Ok(n) = raw.parse::<i64>() {
+                Value::Sint64(n)
+            } else if let Ok(n) = raw.parse::<u64>() {
+                Value::Uint64(n)
+            } else if let Ok(r) = raw.parse::<f64>() {
+                Value::Real64(r)
+            } else {
+                return Err("unquoted key value is not a number or boolean");
+            }
+        };
+        keys.push((name.to_owned(), value));
+        match chars.next() {
+            None => return Ok(keys),
+            Some((_, ',')) => continue,
+            Some(_) => return Err("expected ',' between key bindings"),
+        }
+    }
+}
+
+fn write_quoted(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
+    f.write_str("\"")?;
+    for c in s.chars() {
+        if c == '"' || c == '\\' {
+            f.write_str("\\")?;
+        }
+        write!(f, "{c}")?;
+    }
+    f.write_str("\"")
+}
+
+impl fmt::Display for ObjectPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(host) = &self.host {
+            write!(f, "//{host}/")?;
+        }
+        if let Some(ns) = &self.namespace {
+            write!(f, "{ns}:")?;
+        }
+        f.write_str(&self.class_name)?;
+        for (i, (name, value)) in self.keys.iter().enumerate() {
+            f.write_str(if i == 0 { "." } else { "," })?;
+            write!(f, "{name}=")?;
+            match value {
+                Value::String(s) => write_quoted(f, s)?,
+                Value::Reference(path) => write_quoted(f, &path.to_string())?,
+                Value::DateTime(d) => write_quoted(f, d.as_str())?,
+                Value::Char16(c) => write_quoted(f, &c.to_string())?,
+                other => f.write_str(&other.to_text().unwrap_or_default())?,
+            }
+        }
+        Ok(())
+    }
+}
+
+// ---- schema elements ----
+
+/// Qualifier flavors (DSP0004 5.6.1.2). Defaults: EnableOverride, ToSubclass, not Translatable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flavor {
+    /// EnableOverride (true) / DisableOverride (false).
+    pub overridable: bool,
+    /// ToSubclass (true) / Restricted (false).
+    pub to_subclass: bool,
+    pub translatable: bool,
+}
+
+impl Default for Flavor {
+    fn default() -> Flavor {
+        Flavor {
+            overridable: true,
+            to_subclass: true,
+            translatable: false,
+        }
+    }
+}
+
+/// Where a qualifier may be used (the `Scope(...)` of its declaration), as a bit set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Scope(pub u16);
+
+impl Scope {
+    pub const CLASS: Scope = Scope(1);
+    pub const ASSOCIATION: Scope = Scope(2);
+    pub const INDICATION: Scope = Scope(4);
+    pub const PROPERTY: Scope = Scope(8);
+    pub const REFERENCE: Scope = Scope(16);
+    pub const METHOD: Scope = Scope(32);
+    pub const PARAMETER: Scope = Scope(64);
+    pub const ANY: Scope = Scope(127);
+
+    pub fn from_name(name: &str) -> Option<Scope> {
+        let scope = match name.to_ascii_lowercase().as_str() {
+            "class" => Scope::CLASS,
+            "association" => Scope::ASSOCIATION,
+            "indication" => Scope::INDICATION,
+            "property" => Scope::PROPERTY,
+            "reference" => Scope::REFERENCE,
+            "method" => Scope::METHOD,
+            "parameter" => Scope::PARAMETER,
+            "any" => Scope::ANY,
+            _ => return None,
+        };
+        Some(scope)
+    }
+
+    pub fn contains(self, other: Scope) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    pub fn union(self, other: Scope) -> Scope {
+        Scope(self.0 | other.0)
+    }
+
+    /// The names of the set bits, `any` when all are set (for the `SCOPE` element and MOF output).
+    pub fn names(self) -> Vec<&'static str> {
+        if self == Scope::ANY {
+            return vec!["any"];
+        }
+        [
+            (Scope::CLASS, "class"),
+            (Scope::ASSOCIATION, "association"),
+            (Scope::INDICATION, "indication"),
+            (Scope::PROPERTY, "property"),
+            (Scope::REFERENCE, "reference"),
+            (Scope::METHOD, "method"),
+            (Scope::PARAMETER, "parameter"),
+        ]
+        .into_iter()
+        .filter(|(bit, _)| self.contains(*bit))
+        .map(|(_, name)| name)
+        .collect()
+    }
+}
+
+/// A qualifier type declaration (`Qualifier Key : boolean = false, Scope(property, reference), ...;`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct QualifierDecl {
+    pub name: String,
+    pub ty: TypeSpec,
+    pub default: Value,
+    pub scope: Scope,
+    pub flavor: Flavor,
+}
+
+/// A qualifier applied to a class, property, method or parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Qualifier {
+    pub name: String,
+    pub value: Value,
+    pub flavor: Flavor,
+    /// Inherited from a superclass (or the overridden element) rather than given here.
+    pub propagated: bool,
+}
+
+impl Qualifier {
+    pub fn new(name: &str, value: Value) -> Qualifier {
+        Qualifier {
+            name: name.to_owned(),
+            value,
+            flavor: Flavor::default(),
+            propagated: false,
+        }
+    }
+}
+
+/// Case-insensitive lookups over a qualifier list.
+pub trait QualifierList {
+    fn qualifier(&self, name: &str) -> Option<&Qualifier>;
+
+    /// A boolean qualifier that is present and not false (`[Key]` is `Key(true)`).
+    fn has_true(&self, name: &str) -> bool {
+        self.qualifier(name)
+            .is_some_and(|q| q.value.as_bool() != Some(false))
+    }
+
+    fn qualifier_str(&self, name: &str) -> Option<&str> {
+        self.qualifier(name).and_then(|q| q.value.as_str())
+    }
+}
+
+impl QualifierList for [Qualifier] {
+    fn qualifier(&self, name: &str) -> Option<&Qualifier> {
+        self.iter().find(|q| q.name.eq_ignore_ascii_case(name))
+    }
+}
+
+impl QualifierList for Vec<Qualifier> {
+    fn qualifier(&self, name: &str) -> Option<&Qualifier> {
+        self.as_slice().qualifier(name)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Property {
+    pub name: String,
+    pub ty: TypeSpec,
+    /// The default value (`Null` when none).
+    pub default: Value,
+    pub qualifiers: Vec<Qualifier>,
+    /// The class that first declared (or last overrode) this property; set by the repository.
+    pub class_origin: Option<String>,
+    /// Inherited unchanged from the superclass.
+    pub propagated: bool,
+}
+
+impl Property {
+    pub fn new(name: &str, ty: TypeSpec) -> Property {
+        Property {
+            name: name.to_owned(),
+            ty,
+            default: Value::Null,
+            qualifiers: Vec::new(),
+            class_origin: None,
+            propagated: false,
+        }
+    }
+
+    pub fn is_key(&self) -> bool {
+        self.qualifiers.has_true("Key")
+    }
+
+    pub fn is_reference(&self) -> bool {
+        matches!(self.ty.ty, CimType::Reference(_))
+    }
+
+    /// The class a reference property points to.
+    pub fn reference_class(&self) -> Option<&str> {
+        match &self.ty.ty {
+            CimType::Reference(class) => class.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parameter {
+    pub name: String,
+    pub ty: TypeSpec,
+    pub qualifiers: Vec<Qualifier>,
+}
+
+impl Parameter {
+    /// IN unless declared `[In(false)]`.
+    pub fn is_in(&self) -> bool {
+        self.qualifiers
+            .qualifier("In")
+            .is_none_or(|q| q.value.as_bool() != Some(false))
+    }
+
+    pub fn is_out(&self) -> bool {
+        self.qualifiers.has_true("Out")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Method {
+    pub name: String,
+    pub return_type: CimType,
+    pub parameters: Vec<Parameter>,
+    pub qualifiers: Vec<Qualifier>,
+    pub class_origin: Option<String>,
+    pub propagated: bool,
+}
+
+impl Method {
+    pub fn parameter(&self, name: &str) -> Option<&Parameter> {
+        self.parameters
+            .iter()
+            .find(|p| p.name.eq_ignore_ascii_case(name))
+    }
+}
+
+/// A class. In the repository a class is stored resolved: inherited features are present with
+/// `propagated = true` and their `class_origin`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Class {
+    pub name: String,
+    pub superclass: Option<String>,
+    pub qualifiers: Vec<Qualifier>,
+    pub properties: Vec<Property>,
+    pub methods: Vec<Method>,
+}
+
+impl Class {
+    pub fn new(name: &str, superclass: Option<&str>) -> Class {
+        Class {
+            name: name.to_owned(),
+            superclass: superclass.map(str::to_owned),
+            qualifiers: Vec::new(),
+            properties: Vec::new(),
+            methods: Vec::new(),
+        }
+    }
+
+    pub fn property(&self, name: &str) -> Option<&Property> {
+        self.properties
+            .iter()
+            .find(|p| p.name.eq_ignore_ascii_case(name))
+    }
+
+    pub fn method(&self, name: &str) -> Option<&Method> {
+        self.methods
+            .iter()
+            .find(|m| m.name.eq_ignore_ascii_case(name))
+    }
+
+    pub fn is_association(&self) -> bool {
+        self.qualifiers.has_true("Association")
+    }
+
+    pub fn is_indication(&self) -> bool {
+        self.qualifiers.has_true("Indication")
+    }
+
+    pub fn is_abstract(&self) -> bool {
+        self.qualifiers.has_true("Abstract")
+    }
+
+    /// Key properties, in declaration order.
+    pub fn keys(&self) -> impl Iterator<Item = &Property> {
+        self.properties.iter().filter(|p| p.is_key())
+    }
+
+    /// Reference properties (the roles of an association).
+    pub fn references(&self) -> impl Iterator<Item = &Property> {
+        self.properties.iter().filter(|p| p.is_reference())
+    }
+
+    /// The class as `LocalOnly` operations show it: only what this class declares or overrides.
+    pub fn local_only(&self) -> Class {
+        Class {
+            name: self.name.clone(),
+            superclass: self.superclass.clone(),
+            qualifiers: self
+                .qualifiers
+                .iter()
+                .filter(|q| !q.propagated)
+                .cloned()
+                .collect(),
+            properties: self
+                .properties
+                .iter()
+                .filter(|p| !p.propagated)
+                .cloned()
+                .collect(),
+            methods: self
+                .methods
+                .iter()
+                .filter(|m| !m.propagated)
+                .cloned()
+                .collect(),
+        }
+    }
+
+    /// A fresh instance with every property at its default value.
+    pub fn new_instance(&self) -> Instance {
+        Instance {
+            class_name: self.name.clone(),
+            qualifiers: Vec::new(),
+            properties: self
+                .properties
+                .iter()
+                .map(|p| InstanceProperty {
+                    name: p.name.clone(),
+                    ty: p.ty.clone(),
+                    value: p.default.clone(),
+                })
+                .collect(),
+            path: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceProperty {
+    pub name: String,
+    pub ty: TypeSpec,
+    pub value: Value,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Instance {
+    pub class_name: String,
+    pub qualifiers: Vec<Qualifier>,
+    pub properties: Vec<InstanceProperty>,
+    /// The instance's path when known (set by providers and by the CIM-XML decoder for named instances).
+    pub path: Option<ObjectPath>,
+}
+
+impl Instance {
+    pub fn new(class_name: &str) -> Instance {
+        Instance {
+            class_name: class_name.to_owned(),
+            qualifiers: Vec::new(),
+            properties: Vec::new(),
+            path: None,
+        }
+    }
+
+    pub fn property(&self, name: &str) -> Option<&InstanceProperty> {
+        self.properties
+            .iter()
+            .find(|p| p.name.eq_ignore_ascii_case(name))
+    }
+
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.property(name).map(|p| &p.value)
+    }
+
+    pub fn get_str(&self, name: &str) -> Option<&str> {
+        self.get(name).and_then(Value::as_str)
+    }
+
+    /// Sets a property, adding it when absent. The type is taken from a non-null value; a null keeps the
+    /// type already there (or `string` for a new property).
+    pub fn set(&mut self, name: &str, value: Value) {
+        let ty = match (&value, value.cim_type()) {
+            (Value::Array(ty, _), _) => Some(TypeSpec::array(ty.clone())),
+            (_, Some(ty)) => Some(TypeSpec::scalar(ty)),
+            (_, None) => None,
+        };
+        if let Some(existing) = self
+            .properties
+            .iter_mut()
+            .find(|p| p.name.eq_ignore_ascii_case(name))
+        {
+            if let Some(ty) = ty {
+                existing.ty = ty;
+            }
+            existing.value = value;
+        } else {
+            let ty = ty.unwrap_or(TypeSpec::scalar(CimType::String));
+            self.properties.push(InstanceProperty {
+                name: name.to_owned(),
+                ty,
+                value,
+            });
+        }
+    }
+
+    /// Builds the instance path from the class's key properties (namespace given by the caller).
+    pub fn path_from_keys(&self, class: &Class, namespace: Option<&str>) -> ObjectPath {
+        let mut path = ObjectPath::class(namespace, &self.class_name);
+        for key in class.keys() {
+            let value = self.get(&key.name).cloned().unwrap_or(Value::Null);
+            path.keys.push((key.name.clone(), value));
+        }
+        path
+    }
+
+    /// Keeps only the named properties (a `PropertyList` filter; names case-insensitive).
+    pub fn filter_properties(&mut self, names: &[String]) {
+        self.properties
+            .retain(|p| names.iter().any(|n| n.eq_ignore_ascii_case(&p.name)));
+    }
+}
+
+#[cfg(test)]
+mod value_tests {
+    use super::*;
+    use crate::cim::types::DateTimeKind;
+
+    #[test]
+    fn datetime_forms() {
+        let ts = DateTime::parse("20261123140512.123456+060").expect("timestamp");
+        assert!(matches!(
+            ts.kind(),
+            DateTimeKind::Timestamp {
+                year: Some(2026),
+                utc_offset_minutes: 60,
+                ..
+            }
+        ));
+        let iv = DateTime::parse("00000001020304.000005:000").expect("interval");
+        assert!(matches!(
+            iv.kind(),
+            DateTimeKind::Interval {
+                days: Some(1),
+                hours: Some(2),
+                microseconds: Some(5),
+                ..
+            }
+        ));
+        let wild = DateTime::parse("2026112314****.******+000").expect("wildcards");
+        assert!(matches!(
+            wild.kind(),
+            DateTimeKind::Timestamp {
+                minute: None,
+                hour: Some(14),
+                ..
+            }
+        ));
+        for bad in [
+            "2026112314051.123456+060",
+            "20261323140512.123456+060",
+            "20261123140512,123456+060",
+            "20261123140512.123456*060",
+            "00000001020304.000005:001",
+            "2026112314*512.123456+000",
+            "00000001250304.000005:000",
+        ] {
+            assert!(DateTime::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            DateTime::interval_from_micros(90_061_000_001).as_str(),
+            "00000001010101.000001:000"
+        );
+    }
+
+    #[test]
+    fn scalar_text_round_trip() {
+        assert_eq!(
+            Value::parse_scalar(&CimType::Uint16, "9"),
+            Ok(Value::Uint16(9))
+        );
+        assert_eq!(
+            Value::parse_scalar(&CimType::Sint8, "-128"),
+            Ok(Value::Sint8(-128))
+        );
+        assert!(Value::parse_scalar(&CimType::Uint8, "256").is_err());
+        assert!(Value::parse_scalar(&CimType::Uint8, "-1").is_err());
+        assert_eq!(
+            Value::parse_scalar(&CimType::Uint32, "0x10"),
+            Ok(Value::Uint32(16))
+        );
+        assert_eq!(
+            Value::parse_scalar(&CimType::Boolean, "true"),
+            Ok(Value::Boolean(true))
+        );
+        assert!(Value::parse_scalar(&CimType::Real64, "inf").is_err());
+        assert_eq!(Value::Boolean(false).to_text().as_deref(), Some("FALSE"));
+        assert_eq!(Value::Real64(1.5).to_text().as_deref(), Some("1.5"));
+    }
+
+    #[test]
+    fn coercion() {
+        let v = Value::String("2".into()).coerce(&TypeSpec::scalar(CimType::Uint16));
+        assert_eq!(v, Ok(Value::Uint16(2)));
+        let arr = Value::Array(
+            CimType::String,
+            vec![Value::String("1".into()), Value::Null],
+        );
+        assert_eq!(
+            arr.coerce(&TypeSpec::array(CimType::Uint8)),
+            Ok(Value::Array(
+                CimType::Uint8,
+                vec![Value::Uint8(1), Value::Null]
+            ))
+        );
+        assert!(Value::Uint32(70000)
+            .coerce(&TypeSpec::scalar(CimType::Uint16))
+            .is_err());
+        assert!(Value::Boolean(true)
+            .coerce(&TypeSpec::scalar(CimType::Uint16))
+            .is_err());
+    }
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::*;
+
+    #[test]
+    fn canonical_form_round_trip() {
+        let text =
+            r#"root/virt:KVM_ComputerSystem.CreationClassName="KVM_ComputerSystem",Name="x""#;
+        let path = ObjectPath::parse(text).expect("parse");
+        assert_eq!(path.namespace.as_deref(), Some("root/virt"));
+        assert_eq!(path.class_name, "KVM_ComputerSystem");
+        assert_eq!(path.key_str("name"), Some("x"));
+        assert_eq!(path.to_string(), text);
+        assert_eq!(
+            path,
+            ObjectPath::instance(
+                Some("root/virt"),
+                "KVM_ComputerSystem",
+                &[("CreationClassName", "KVM_ComputerSystem"), ("Name", "x")]
+            )
+        );
+    }
+
+    #[test]
+    fn escapes_numbers_refs_host() {
+        let inner = ObjectPath::instance(
+            Some("root/virt"),
+            "KVM_ComputerSystem",
+            &[("Name", "a\"b\\c,d")],
+        );
+        let outer = ObjectPath::class(Some("root/virt"), "KVM_SystemDevice")
+            .with_key("GroupComponent", Value::Reference(Box::new(inner.clone())))
+            .with_key("Count", Value::Uint16(3))
+            .with_key("Flag", Value::Boolean(true));
+        let text = outer.to_string();
+        let back = ObjectPath::parse(&text).expect("parse");
+        let group = back
+            .key_str("GroupComponent")
+            .expect("string form of the reference");
+        assert_eq!(ObjectPath::parse(group).expect("inner"), inner);
+        assert!(back.same_object(&outer));
+        let hosted = ObjectPath::parse(r#"//host.example:5988/root/virt:C.K="v""#).expect("host");
+        assert_eq!(hosted.host.as_deref(), Some("host.example:5988"));
+        assert_eq!(
+            hosted.to_string(),
+            r#"//host.example:5988/root/virt:C.K="v""#
+        );
+        let single = ObjectPath::parse("root/interop:CIM_ObjectManager=@").expect("singleton");
+        assert!(single.keys.is_empty());
+        for bad in [
+            "",
+            "root/virt:",
+            "C.K",
+            "C.K=\"unterminated",
+            "C.K=abc",
+            "C.K=\"a\"x",
+            "9C.K=1",
+        ] {
+            assert!(ObjectPath::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
