@@ -30,17 +30,17 @@ macro_rules! driver_api {
             => auto(ConnectGetType), read, "virConnectGetType";
         /// Hypervisor version, major × 1 000 000 + minor × 1 000 + micro.
         fn get_version(&self) -> Result<u64>
-            => hand, read, "virConnectGetVersion";
+            => auto(ConnectGetVersion), read, "virConnectGetVersion";
         /// Library version in the same encoding; the libvirt API level this crate speaks.
         fn get_lib_version(&self) -> Result<u64>
-            => hand, read, "virConnectGetLibVersion";
+            => auto(ConnectGetLibVersion), read, "virConnectGetLibVersion";
         fn get_hostname(&self) -> Result<String>
             => auto(ConnectGetHostname), read, "virConnectGetHostname";
         /// The canonical URI of this connection (`test:///default`).
         fn get_uri(&self) -> Result<String>
             => hand, read, "virConnectGetURI";
         fn node_get_info(&self) -> Result<NodeInfo>
-            => hand, read, "virNodeGetInfo";
+            => auto(NodeGetInfo), read, "virNodeGetInfo";
         fn get_capabilities(&self) -> Result<String>
             => auto(ConnectGetCapabilities), read, "virConnectGetCapabilities";
         /// The host's present and online CPUs (`virNodeGetCPUMap`).
@@ -57,7 +57,7 @@ macro_rules! driver_api {
             => hand, read, "virConnectGetMaxVcpus";
         /// The security driver's (model, doi); an empty model means there is none.
         fn node_get_security_model(&self) -> Result<(String, String)>
-            => hand, read, "virNodeGetSecurityModel";
+            => auto(NodeGetSecurityModel), read, "virNodeGetSecurityModel";
         /// Whether the connection is encrypted (`virConnectIsEncrypted`).
         fn is_encrypted(&self) -> Result<bool>
             => hand, read, "virConnectIsEncrypted", default { Ok(false) };
@@ -107,10 +107,10 @@ macro_rules! driver_api {
         fn domain_reset(&self, dom: &DomainRef, flags: u32) -> Result<()>
             => auto(DomainReset), write, "virDomainReset";
         fn domain_get_info(&self, dom: &DomainRef) -> Result<DomainInfo>
-            => hand, read, "virDomainGetInfo";
+            => auto(DomainGetInfo), read, "virDomainGetInfo";
         /// (state, reason) where the reason is numbered per state (see [`reason`]).
         fn domain_get_state(&self, dom: &DomainRef, flags: u32) -> Result<(DomainState, i32)>
-            => hand, read, "virDomainGetState";
+            => auto(DomainGetState), read, "virDomainGetState";
         /// The domain's XML; `flags` may hold `XML_SECURE`, `XML_INACTIVE`.
         fn domain_get_xml_desc(&self, dom: &DomainRef, flags: u32) -> Result<String>
             => auto(DomainGetXmlDesc), read, "virDomainGetXMLDesc", guard { secure_xml(flags) };
@@ -119,7 +119,7 @@ macro_rules! driver_api {
         fn domain_get_autostart(&self, dom: &DomainRef) -> Result<bool>
             => auto(DomainGetAutostart), read, "virDomainGetAutostart";
         fn domain_set_autostart(&self, dom: &DomainRef, autostart: bool) -> Result<()>
-            => hand, write, "virDomainSetAutostart";
+            => auto(DomainSetAutostart), write, "virDomainSetAutostart";
         fn domain_is_active(&self, dom: &DomainRef) -> Result<bool>
             => auto(DomainIsActive), read, "virDomainIsActive";
         fn domain_is_persistent(&self, dom: &DomainRef) -> Result<bool>
@@ -131,18 +131,18 @@ macro_rules! driver_api {
             => auto(DomainHasManagedSaveImage), read, "virDomainHasManagedSaveImage";
         /// (label, enforcing) of a domain's security label.
         fn domain_get_security_label(&self, dom: &DomainRef) -> Result<(String, bool)>
-            => hand, read, "virDomainGetSecurityLabel";
+            => auto(DomainGetSecurityLabel), read, "virDomainGetSecurityLabel";
         /// Sets current memory (KiB), or the maximum with `MEM_MAXIMUM`; `AFFECT_LIVE` / `AFFECT_CONFIG` choose
         /// which definition changes.
         fn domain_set_memory(&self, dom: &DomainRef, kib: u64, flags: u32) -> Result<()>
-            => hand, write, "virDomainSetMemoryFlags", guard { refuse(if flags == crate::driver::flags::MEM_MAXIMUM { "virDomainSetMaxMemory" } else { "virDomainSetMemoryFlags" }) };
+            => auto(DomainSetMemoryFlags), write, "virDomainSetMemoryFlags", guard { refuse(if flags == crate::driver::flags::MEM_MAXIMUM { "virDomainSetMaxMemory" } else { "virDomainSetMemoryFlags" }) };
         fn domain_get_max_memory(&self, dom: &DomainRef) -> Result<u64>
             => auto(DomainGetMaxMemory), read, "virDomainGetMaxMemory";
         /// Sets the vCPU count, or the maximum with `VCPU_MAXIMUM`.
         fn domain_set_vcpus(&self, dom: &DomainRef, count: u32, flags: u32) -> Result<()>
-            => hand, write, "virDomainSetVcpusFlags", guard { refuse(api(flags, "virDomainSetVcpus", "virDomainSetVcpusFlags")) };
+            => auto(DomainSetVcpusFlags), write, "virDomainSetVcpusFlags", guard { refuse(api(flags, "virDomainSetVcpus", "virDomainSetVcpusFlags")) };
         fn domain_get_vcpus(&self, dom: &DomainRef, flags: u32) -> Result<u32>
-            => hand, read, "virDomainGetVcpusFlags";
+            => auto(DomainGetVcpusFlags), read, "virDomainGetVcpusFlags";
         /// The most vCPUs the running domain may be given (`virDomainGetMaxVcpus`).
         fn domain_get_max_vcpus(&self, dom: &DomainRef) -> Result<i32>
             => auto(DomainGetMaxVcpus), read, "virDomainGetMaxVcpus";
@@ -156,7 +156,7 @@ macro_rules! driver_api {
             => hand, read, "virDomainGetVcpuPinInfo";
         /// The domain's scheduler name and how many parameters it has (`virDomainGetSchedulerType`).
         fn domain_get_scheduler_type(&self, dom: &DomainRef) -> Result<(String, i32)>
-            => hand, read, "virDomainGetSchedulerType";
+            => auto(DomainGetSchedulerType), read, "virDomainGetSchedulerType";
         /// The scheduler's parameters of the live or persistent definition (`flags`: `AFFECT_*`).
         fn domain_get_scheduler_parameters(&self, dom: &DomainRef, flags: u32) -> Result<Vec<TypedParam>>
             => hand, read, "virDomainGetSchedulerParametersFlags";
@@ -185,10 +185,10 @@ macro_rules! driver_api {
             => hand, write, "virDomainSetBlockIoTune";
         /// The guest's clock: seconds since the epoch and nanoseconds (`virDomainGetTime`).
         fn domain_get_time(&self, dom: &DomainRef, flags: u32) -> Result<(i64, u32)>
-            => hand, write, "virDomainGetTime";
+            => auto(DomainGetTime), write, "virDomainGetTime";
         /// Sets the guest's clock (`flags`: `TIME_SYNC`) (`virDomainSetTime`).
         fn domain_set_time(&self, dom: &DomainRef, seconds: i64, nseconds: u32, flags: u32) -> Result<()>
-            => hand, write, "virDomainSetTime";
+            => auto(DomainSetTime), write, "virDomainSetTime";
         /// Takes a snapshot described by `xml` (or redefines one: `flags` REDEFINE). (`virDomainSnapshotCreateXML`)
         fn domain_snapshot_create_xml(&self, dom: &DomainRef, xml: &str, flags: u32) -> Result<SnapshotRef>
             => hand, write, "virDomainSnapshotCreateXML";
@@ -244,16 +244,16 @@ macro_rules! driver_api {
             => hand, read, "virConnectGetAllDomainStats";
         /// I/O counters of the disk named by target (`vda`) or source path (`virDomainBlockStats`).
         fn domain_block_stats(&self, dom: &DomainRef, disk: &str) -> Result<BlockStats>
-            => hand, read, "virDomainBlockStats";
+            => auto(DomainBlockStats), read, "virDomainBlockStats";
         /// The disk's I/O counters as typed parameters (`virDomainBlockStatsFlags`).
         fn domain_block_stats_flags(&self, dom: &DomainRef, disk: &str, flags: u32) -> Result<Vec<TypedParam>>
             => hand, read, "virDomainBlockStatsFlags";
         /// Traffic counters of the guest NIC named by host device or MAC (`virDomainInterfaceStats`).
         fn domain_interface_stats(&self, dom: &DomainRef, device: &str) -> Result<InterfaceStats>
-            => hand, read, "virDomainInterfaceStats";
+            => auto(DomainInterfaceStats), read, "virDomainInterfaceStats";
         /// Sizes of the disk named by target or source path (`virDomainGetBlockInfo`).
         fn domain_get_block_info(&self, dom: &DomainRef, disk: &str, flags: u32) -> Result<BlockInfo>
-            => hand, read, "virDomainGetBlockInfo";
+            => auto(DomainGetBlockInfo), read, "virDomainGetBlockInfo";
         /// Cumulative CPU times of the host, of all CPUs (`cpu_num` −1) or one (`virNodeGetCPUStats`).
         fn node_get_cpu_stats(&self, cpu_num: i32, flags: u32) -> Result<Vec<NodeCpuStat>>
             => hand, read, "virNodeGetCPUStats";
@@ -341,13 +341,13 @@ macro_rules! driver_api {
         fn pool_refresh(&self, pool: &PoolRef, flags: u32) -> Result<()>
             => auto(StoragePoolRefresh), write, "virStoragePoolRefresh";
         fn pool_get_info(&self, pool: &PoolRef) -> Result<PoolInfo>
-            => hand, read, "virStoragePoolGetInfo";
+            => auto(StoragePoolGetInfo), read, "virStoragePoolGetInfo";
         fn pool_get_xml_desc(&self, pool: &PoolRef, flags: u32) -> Result<String>
             => auto(StoragePoolGetXmlDesc), read, "virStoragePoolGetXMLDesc";
         fn pool_get_autostart(&self, pool: &PoolRef) -> Result<bool>
             => auto(StoragePoolGetAutostart), read, "virStoragePoolGetAutostart";
         fn pool_set_autostart(&self, pool: &PoolRef, autostart: bool) -> Result<()>
-            => hand, write, "virStoragePoolSetAutostart";
+            => auto(StoragePoolSetAutostart), write, "virStoragePoolSetAutostart";
         fn pool_is_active(&self, pool: &PoolRef) -> Result<bool>
             => auto(StoragePoolIsActive), read, "virStoragePoolIsActive";
         fn pool_is_persistent(&self, pool: &PoolRef) -> Result<bool>
@@ -367,7 +367,7 @@ macro_rules! driver_api {
         fn vol_resize(&self, vol: &VolumeRef, capacity: u64, flags: u32) -> Result<()>
             => hand, write, "virStorageVolResize";
         fn vol_get_info(&self, vol: &VolumeRef) -> Result<VolumeInfo>
-            => hand, read, "virStorageVolGetInfo";
+            => auto(StorageVolGetInfo), read, "virStorageVolGetInfo";
         fn vol_get_path(&self, vol: &VolumeRef) -> Result<String>
             => auto(StorageVolGetPath), read, "virStorageVolGetPath";
         fn vol_get_xml_desc(&self, vol: &VolumeRef, flags: u32) -> Result<String>

@@ -11,12 +11,6 @@ impl imp::hypervisor::Hand for RemoteDriver {
         summaries_by_calls(self).await
     }
     // ---- connection and node ----
-    async fn get_version(&self) -> Result<u64> {
-        Ok(self.call(P::ConnectGetVersion, ()).await?.value)
-    }
-    async fn get_lib_version(&self) -> Result<u64> {
-        Ok(self.call(P::ConnectGetLibVersion, ()).await?.value)
-    }
     async fn node_get_cpu_map(&self, flags: u32) -> Result<NodeCpuMap> {
         let args = CpuMapArgs {
             need_map: 1,
@@ -50,23 +44,6 @@ impl imp::hypervisor::Hand for RemoteDriver {
     }
     async fn get_uri(&self) -> Result<String> {
         Ok(self.uri.clone())
-    }
-    async fn node_get_info(&self) -> Result<NodeInfo> {
-        let ret: NodeGetInfoRet = self.call(P::NodeGetInfo, ()).await?;
-        Ok(NodeInfo {
-            model: ret.model.to_text(),
-            memory_kib: ret.memory,
-            cpus: to_u32("cpus", ret.cpus)?,
-            mhz: to_u32("mhz", ret.mhz)?,
-            nodes: to_u32("nodes", ret.nodes)?,
-            sockets: to_u32("sockets", ret.sockets)?,
-            cores: to_u32("cores", ret.cores)?,
-            threads: to_u32("threads", ret.threads)?,
-        })
-    }
-    async fn node_get_security_model(&self) -> Result<(String, String)> {
-        let ret: SecurityModelRet = self.call(P::NodeGetSecurityModel, ()).await?;
-        Ok((ret.model.to_text(), ret.doi.to_text()))
     }
     async fn is_encrypted(&self) -> Result<bool> {
         // Of the transports this client speaks, only TLS encrypts (ssh counts as secure, not encrypted, in libvirt).
@@ -156,59 +133,6 @@ impl imp::hypervisor::Hand for RemoteDriver {
                 .await
         }
     }
-    async fn domain_get_info(&self, dom: &DomainRef) -> Result<DomainInfo> {
-        let ret: DomainGetInfoRet = self.call(P::DomainGetInfo, dom_args(dom)).await?;
-        let state = i32::try_from(ret.state)
-            .ok()
-            .and_then(DomainState::from_i32)
-            .ok_or_else(|| bad_reply("domain state", i64::from(ret.state)))?;
-        Ok(DomainInfo {
-            state,
-            max_mem_kib: ret.max_mem,
-            memory_kib: ret.memory,
-            nr_virt_cpu: ret.nr_virt_cpu,
-            cpu_time_ns: ret.cpu_time,
-        })
-    }
-    async fn domain_get_state(&self, dom: &DomainRef, flags: u32) -> Result<(DomainState, i32)> {
-        let ret: DomainGetStateRet = self.call(P::DomainGetState, dom_flags(dom, flags)).await?;
-        let state = DomainState::from_i32(ret.state)
-            .ok_or_else(|| bad_reply("domain state", i64::from(ret.state)))?;
-        Ok((state, ret.reason))
-    }
-    async fn domain_set_autostart(&self, dom: &DomainRef, autostart: bool) -> Result<()> {
-        let args = DomainIntArgs {
-            dom: dom.clone(),
-            value: i32::from(autostart),
-        };
-        self.call(P::DomainSetAutostart, args).await
-    }
-    async fn domain_get_security_label(&self, dom: &DomainRef) -> Result<(String, bool)> {
-        let ret: SecurityLabelRet = self.call(P::DomainGetSecurityLabel, dom_args(dom)).await?;
-        Ok((ret.label.to_text(), ret.enforcing != 0))
-    }
-    async fn domain_set_memory(&self, dom: &DomainRef, kib: u64, flags: u32) -> Result<()> {
-        let args = DomainU64FlagsArgs {
-            dom: dom.clone(),
-            value: kib,
-            flags,
-        };
-        self.call(P::DomainSetMemoryFlags, args).await
-    }
-    async fn domain_set_vcpus(&self, dom: &DomainRef, count: u32, flags: u32) -> Result<()> {
-        let args = DomainU32FlagsArgs {
-            dom: dom.clone(),
-            value: count,
-            flags,
-        };
-        self.call(P::DomainSetVcpusFlags, args).await
-    }
-    async fn domain_get_vcpus(&self, dom: &DomainRef, flags: u32) -> Result<u32> {
-        let ret: IntRet = self
-            .call(P::DomainGetVcpusFlags, dom_flags(dom, flags))
-            .await?;
-        to_u32("vcpu count", ret.value)
-    }
     async fn domain_get_vcpu_info(
         &self,
         dom: &DomainRef,
@@ -238,10 +162,6 @@ impl imp::hypervisor::Hand for RemoteDriver {
         };
         let ret: VcpuPinInfoRet = self.call(P::DomainGetVcpuPinInfo, args).await?;
         Ok((to_u32("vcpu count", ret.num)?, ret.cpumaps.0))
-    }
-    async fn domain_get_scheduler_type(&self, dom: &DomainRef) -> Result<(String, i32)> {
-        let ret: SchedulerTypeRet = self.call(P::DomainGetSchedulerType, dom_args(dom)).await?;
-        Ok((ret.kind, ret.nparams))
     }
     async fn domain_get_scheduler_parameters(
         &self,
@@ -409,29 +329,6 @@ impl imp::hypervisor::Hand for RemoteDriver {
         };
         self.call(P::DomainSetBlockIoTune, args).await
     }
-    async fn domain_get_time(&self, dom: &DomainRef, flags: u32) -> Result<(i64, u32)> {
-        let args = DomainFlagsArgs {
-            dom: dom.clone(),
-            flags,
-        };
-        let ret: crate::rpc::proto::DomainGetTimeRet = self.call(P::DomainGetTime, args).await?;
-        Ok((ret.seconds, ret.nseconds))
-    }
-    async fn domain_set_time(
-        &self,
-        dom: &DomainRef,
-        seconds: i64,
-        nseconds: u32,
-        flags: u32,
-    ) -> Result<()> {
-        let args = crate::rpc::proto::DomainSetTimeArgs {
-            dom: dom.clone(),
-            seconds,
-            nseconds,
-            flags,
-        };
-        self.call(P::DomainSetTime, args).await
-    }
     // ---- domain snapshots ----
     async fn domain_snapshot_create_xml(
         &self,
@@ -541,20 +438,6 @@ impl imp::hypervisor::Hand for RemoteDriver {
         let ret: AllDomainStatsRet = self.call(P::ConnectGetAllDomainStats, args).await?;
         Ok(ret.records.0)
     }
-    async fn domain_block_stats(&self, dom: &DomainRef, disk: &str) -> Result<BlockStats> {
-        let args = DomainPathArgs {
-            dom: dom.clone(),
-            path: disk.to_owned(),
-        };
-        let ret: BlockStatsRet = self.call(P::DomainBlockStats, args).await?;
-        Ok(BlockStats {
-            rd_req: ret.rd_req,
-            rd_bytes: ret.rd_bytes,
-            wr_req: ret.wr_req,
-            wr_bytes: ret.wr_bytes,
-            errs: ret.errs,
-        })
-    }
     async fn domain_block_stats_flags(
         &self,
         dom: &DomainRef,
@@ -569,45 +452,6 @@ impl imp::hypervisor::Hand for RemoteDriver {
         };
         let ret: BlockStatsFlagsRet = self.call(P::DomainBlockStatsFlags, args).await?;
         Ok(ret.params.0)
-    }
-    async fn domain_interface_stats(
-        &self,
-        dom: &DomainRef,
-        device: &str,
-    ) -> Result<InterfaceStats> {
-        let args = DomainPathArgs {
-            dom: dom.clone(),
-            path: device.to_owned(),
-        };
-        let ret: InterfaceStatsRet = self.call(P::DomainInterfaceStats, args).await?;
-        Ok(InterfaceStats {
-            rx_bytes: ret.rx_bytes,
-            rx_packets: ret.rx_packets,
-            rx_errs: ret.rx_errs,
-            rx_drop: ret.rx_drop,
-            tx_bytes: ret.tx_bytes,
-            tx_packets: ret.tx_packets,
-            tx_errs: ret.tx_errs,
-            tx_drop: ret.tx_drop,
-        })
-    }
-    async fn domain_get_block_info(
-        &self,
-        dom: &DomainRef,
-        disk: &str,
-        flags: u32,
-    ) -> Result<BlockInfo> {
-        let args = DomainPathFlagsArgs {
-            dom: dom.clone(),
-            path: disk.to_owned(),
-            flags,
-        };
-        let ret: BlockInfoRet = self.call(P::DomainGetBlockInfo, args).await?;
-        Ok(BlockInfo {
-            capacity: ret.capacity,
-            allocation: ret.allocation,
-            physical: ret.physical,
-        })
     }
     async fn node_get_cpu_stats(&self, cpu_num: i32, flags: u32) -> Result<Vec<NodeCpuStat>> {
         let args = NodeCpuStatsArgs {

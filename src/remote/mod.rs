@@ -173,10 +173,6 @@ fn pool_args(pool: &PoolRef) -> PoolArgs {
     PoolArgs { pool: pool.clone() }
 }
 
-fn vol_args(vol: &VolumeRef) -> VolArgs {
-    VolArgs { vol: vol.clone() }
-}
-
 fn bad_reply(what: &str, value: i64) -> Error {
     Error::new(
         ErrorCode::RPC,

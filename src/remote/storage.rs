@@ -41,23 +41,6 @@ impl imp::storage::Hand for RemoteDriver {
         };
         Ok(self.call(P::StoragePoolCreateXml, args).await?.pool)
     }
-    async fn pool_get_info(&self, pool: &PoolRef) -> Result<PoolInfo> {
-        let ret: PoolGetInfoRet = self.call(P::StoragePoolGetInfo, pool_args(pool)).await?;
-        Ok(PoolInfo {
-            state: i32::try_from(ret.state)
-                .map_err(|_| bad_reply("pool state", i64::from(ret.state)))?,
-            capacity: ret.capacity,
-            allocation: ret.allocation,
-            available: ret.available,
-        })
-    }
-    async fn pool_set_autostart(&self, pool: &PoolRef, autostart: bool) -> Result<()> {
-        let args = PoolIntArgs {
-            pool: pool.clone(),
-            value: i32::from(autostart),
-        };
-        self.call(P::StoragePoolSetAutostart, args).await
-    }
     async fn pool_list_all_volumes(&self, pool: &PoolRef, flags: u32) -> Result<Vec<VolumeRef>> {
         let args = PoolListAllArgs {
             pool: pool.clone(),
@@ -102,14 +85,6 @@ impl imp::storage::Hand for RemoteDriver {
             flags,
         };
         self.call(P::StorageVolResize, args).await
-    }
-    async fn vol_get_info(&self, vol: &VolumeRef) -> Result<VolumeInfo> {
-        let ret: VolGetInfoRet = self.call(P::StorageVolGetInfo, vol_args(vol)).await?;
-        Ok(VolumeInfo {
-            kind: ret.kind,
-            capacity: ret.capacity,
-            allocation: ret.allocation,
-        })
     }
     async fn vol_get_xml_desc(&self, vol: &VolumeRef, flags: u32) -> Result<String> {
         let args = VolFlagsArgs {

@@ -15,26 +15,6 @@ async fn reply(driver: &Connection, call: &Call) -> Result<Option<Reply>> {
     Ok(Some(match call {
         Call::ConnectRegisterCloseCallback(()) => Reply::ConnectRegisterCloseCallback(()),
         Call::ConnectUnregisterCloseCallback(()) => Reply::ConnectUnregisterCloseCallback(()),
-        Call::NodeGetInfo(()) => {
-            let info = driver.node_get_info().await?;
-            Reply::NodeGetInfo(NodeGetInfoRet {
-                model: FixedChars::from_text(&info.model),
-                memory: info.memory_kib,
-                cpus: clamp_i32(info.cpus),
-                mhz: clamp_i32(info.mhz),
-                nodes: clamp_i32(info.nodes),
-                sockets: clamp_i32(info.sockets),
-                cores: clamp_i32(info.cores),
-                threads: clamp_i32(info.threads),
-            })
-        }
-        Call::NodeGetSecurityModel(()) => {
-            let (model, doi) = driver.node_get_security_model().await?;
-            Reply::NodeGetSecurityModel(SecurityModelRet {
-                model: CharArray::c_string(&model),
-                doi: CharArray::c_string(&doi),
-            })
-        }
         Call::NodeGetCpuMap(args) => {
             let cpu_map = driver.node_get_cpu_map(args.flags).await?;
             if cpu_map.map.len() > CPUMAP_MAX as usize {

@@ -54,38 +54,6 @@ async fn reply(driver: &Connection, call: &Call) -> Result<Option<Reply>> {
                 names: Array(names(domains, limit, |d| d.name)),
             })
         }
-        Call::DomainGetInfo(args) => {
-            let info = driver.domain_get_info(&args.dom).await?;
-            Reply::DomainGetInfo(DomainGetInfoRet {
-                state: info.state as u32,
-                max_mem: info.max_mem_kib,
-                memory: info.memory_kib,
-                nr_virt_cpu: info.nr_virt_cpu,
-                cpu_time: info.cpu_time_ns,
-            })
-        }
-        Call::DomainGetState(args) => {
-            let (state, reason) = driver.domain_get_state(&args.dom, args.flags).await?;
-            Reply::DomainGetState(DomainGetStateRet {
-                state: state as i32,
-                reason,
-            })
-        }
-        Call::DomainHasManagedSaveImage(args) => Reply::DomainHasManagedSaveImage(flag(
-            driver
-                .domain_has_managed_save_image(&args.dom, args.flags)
-                .await?,
-        )),
-        Call::DomainGetSecurityLabel(args) => {
-            let (label, enforcing) = driver.domain_get_security_label(&args.dom).await?;
-            Reply::DomainGetSecurityLabel(SecurityLabelRet {
-                label: CharArray::c_string(&label),
-                enforcing: i32::from(enforcing),
-            })
-        }
-        Call::DomainGetVcpusFlags(args) => Reply::DomainGetVcpusFlags(count(
-            driver.domain_get_vcpus(&args.dom, args.flags).await? as usize,
-        )),
         Call::DomainGetVcpus(args) => {
             let (max_info, map_len) = vcpu_map_bounds(args.max_info, args.map_len, "maxinfo")?;
             let (info, maps) = driver
@@ -111,10 +79,6 @@ async fn reply(driver: &Connection, call: &Call) -> Result<Option<Reply>> {
                 cpumaps: Opaque(maps),
                 num: clamp_i32(num),
             })
-        }
-        Call::DomainGetSchedulerType(args) => {
-            let (kind, nparams) = driver.domain_get_scheduler_type(&args.dom).await?;
-            Reply::DomainGetSchedulerType(SchedulerTypeRet { kind, nparams })
         }
         Call::DomainGetSchedulerParameters(args) => {
             let params =

@@ -28,16 +28,6 @@ async fn reply(driver: &Connection, call: &Call) -> Result<Option<Reply>> {
                 records: Array(records),
             })
         }
-        Call::DomainBlockStats(args) => {
-            let s = driver.domain_block_stats(&args.dom, &args.path).await?;
-            Reply::DomainBlockStats(BlockStatsRet {
-                rd_req: s.rd_req,
-                rd_bytes: s.rd_bytes,
-                wr_req: s.wr_req,
-                wr_bytes: s.wr_bytes,
-                errs: s.errs,
-            })
-        }
         Call::DomainBlockStatsFlags(args) => {
             let room = typed_param_room(args.nparams, DOMAIN_BLOCK_STATS_PARAMETERS_MAX)?;
             let mut params = driver
@@ -55,29 +45,6 @@ async fn reply(driver: &Connection, call: &Call) -> Result<Option<Reply>> {
             Reply::DomainBlockStatsFlags(BlockStatsFlagsRet {
                 params: Array(params),
                 nparams,
-            })
-        }
-        Call::DomainInterfaceStats(args) => {
-            let s = driver.domain_interface_stats(&args.dom, &args.path).await?;
-            Reply::DomainInterfaceStats(InterfaceStatsRet {
-                rx_bytes: s.rx_bytes,
-                rx_packets: s.rx_packets,
-                rx_errs: s.rx_errs,
-                rx_drop: s.rx_drop,
-                tx_bytes: s.tx_bytes,
-                tx_packets: s.tx_packets,
-                tx_errs: s.tx_errs,
-                tx_drop: s.tx_drop,
-            })
-        }
-        Call::DomainGetBlockInfo(args) => {
-            let info = driver
-                .domain_get_block_info(&args.dom, &args.path, args.flags)
-                .await?;
-            Reply::DomainGetBlockInfo(BlockInfoRet {
-                allocation: info.allocation,
-                capacity: info.capacity,
-                physical: info.physical,
             })
         }
         Call::NodeGetCpuStats(args) => {

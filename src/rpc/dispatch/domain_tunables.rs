@@ -116,10 +116,6 @@ async fn reply(driver: &Connection, call: &Call) -> Result<Option<Reply>> {
             };
             Reply::DomainGetBlockIoTune(ret)
         }
-        Call::DomainGetTime(args) => {
-            let (seconds, nseconds) = driver.domain_get_time(&args.dom, args.flags).await?;
-            Reply::DomainGetTime(proto::DomainGetTimeRet { seconds, nseconds })
-        }
         Call::DomainMemoryStats(args) => {
             if args.max_stats > DOMAIN_MEMORY_STATS_MAX {
                 return Err(rpc_error("maxStats > REMOTE_DOMAIN_MEMORY_STATS_MAX"));

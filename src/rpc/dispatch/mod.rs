@@ -28,7 +28,7 @@ use super::procedures::Procedure;
 use super::proto::{self, auth_type, feature, Call, RemoteError, Reply};
 use super::values::WrapReply;
 use super::xdr::Parts;
-use super::xdr::{Array, CharArray, FixedChars, Opaque, Xdr};
+use super::xdr::{Array, CharArray, Opaque, Xdr};
 use crate::driver::{flags, Access, Connection, DomainEvent, DomainRef, TunableKind};
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 
@@ -746,12 +746,6 @@ impl Dispatcher {
             outcome.subscribe = Some(driver.domain_event_subscribe().await?);
         }
         Ok(())
-    }
-}
-
-fn flag(value: bool) -> proto::IntRet {
-    proto::IntRet {
-        value: i32::from(value),
     }
 }
 

@@ -60,15 +60,6 @@ async fn reply(driver: &Connection, call: &Call) -> Result<Option<Reply>> {
                 names: Array(names(pools, limit, |p| p.name)),
             })
         }
-        Call::StoragePoolGetInfo(args) => {
-            let info = driver.pool_get_info(&args.pool).await?;
-            Reply::StoragePoolGetInfo(PoolGetInfoRet {
-                state: u32::try_from(info.state).unwrap_or(0),
-                capacity: info.capacity,
-                allocation: info.allocation,
-                available: info.available,
-            })
-        }
         Call::StoragePoolNumOfVolumes(args) => Reply::StoragePoolNumOfVolumes(count(
             driver.pool_list_all_volumes(&args.pool, 0).await?.len(),
         )),
@@ -99,14 +90,6 @@ async fn reply(driver: &Connection, call: &Call) -> Result<Option<Reply>> {
             })
         }
 
-        Call::StorageVolGetInfo(args) => {
-            let info = driver.vol_get_info(&args.vol).await?;
-            Reply::StorageVolGetInfo(VolGetInfoRet {
-                kind: info.kind,
-                capacity: info.capacity,
-                allocation: info.allocation,
-            })
-        }
         _ => return Ok(None),
     }))
 }

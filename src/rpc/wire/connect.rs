@@ -1,6 +1,9 @@
 //! Payloads of the connection and node procedures: open, authentication, features, host facts, CPU maps.
 
+use super::values::{bad_reply, ReplyValue, WrapReply};
 use super::xdr::{xdr_struct, Array, CharArray, FixedChars, Opaque};
+use crate::driver::NodeInfo;
+use crate::error::Result;
 
 pub const AUTH_TYPE_LIST_MAX: u32 = 20;
 pub const AUTH_SASL_DATA_MAX: u32 = 65536;
@@ -66,3 +69,57 @@ xdr_struct! { pub struct CellsFreeMemoryArgs { pub start_cell: i32, pub max_cell
 xdr_struct! { pub struct CellsFreeMemoryRet { pub cells: Array<u64, NODE_MAX_CELLS> } }
 
 xdr_struct! { pub struct MaxVcpusArgs { pub kind: Option<String> } }
+
+fn clamp_i32(value: u32) -> i32 {
+    i32::try_from(value).unwrap_or(i32::MAX)
+}
+
+fn to_u32(what: &str, value: i32) -> Result<u32> {
+    u32::try_from(value).map_err(|_| bad_reply(what, i64::from(value)))
+}
+
+impl WrapReply<NodeInfo> for NodeGetInfoRet {
+    fn wrap(info: NodeInfo) -> Self {
+        NodeGetInfoRet {
+            model: FixedChars::from_text(&info.model),
+            memory: info.memory_kib,
+            cpus: clamp_i32(info.cpus),
+            mhz: clamp_i32(info.mhz),
+            nodes: clamp_i32(info.nodes),
+            sockets: clamp_i32(info.sockets),
+            cores: clamp_i32(info.cores),
+            threads: clamp_i32(info.threads),
+        }
+    }
+}
+
+impl ReplyValue<NodeInfo> for NodeGetInfoRet {
+    fn unwrap(self) -> Result<NodeInfo> {
+        Ok(NodeInfo {
+            model: self.model.to_text(),
+            memory_kib: self.memory,
+            cpus: to_u32("cpus", self.cpus)?,
+            mhz: to_u32("mhz", self.mhz)?,
+            nodes: to_u32("nodes", self.nodes)?,
+            sockets: to_u32("sockets", self.sockets)?,
+            cores: to_u32("cores", self.cores)?,
+            threads: to_u32("threads", self.threads)?,
+        })
+    }
+}
+
+/// (model, DOI), each a C string on the wire.
+impl WrapReply<(String, String)> for SecurityModelRet {
+    fn wrap((model, doi): (String, String)) -> Self {
+        SecurityModelRet {
+            model: CharArray::c_string(&model),
+            doi: CharArray::c_string(&doi),
+        }
+    }
+}
+
+impl ReplyValue<(String, String)> for SecurityModelRet {
+    fn unwrap(self) -> Result<(String, String)> {
+        Ok((self.model.to_text(), self.doi.to_text()))
+    }
+}

@@ -1,7 +1,10 @@
 //! Payloads of the domain procedures: lists, state, vCPUs, scheduler, memory statistics, lifecycle events.
 
+use super::values::{bad_reply, ReplyValue, WrapReply};
 use super::xdr::{xdr_struct, Array, CharArray, Opaque, Reader, Writer, Xdr, XdrError};
+use crate::driver::{DomainInfo, DomainState};
 use crate::driver::{DomainRef, MemoryStat, TypedParam, VcpuInfo};
+use crate::error::Result;
 
 /// Array caps from the protocol definition.
 pub const DOMAIN_LIST_MAX: u32 = 16384;
@@ -100,3 +103,78 @@ xdr_struct! { pub struct CallbackRegisterArgs { pub event_id: i32, pub dom: Opti
 xdr_struct! { pub struct LifecycleMsg { pub dom: DomainRef, pub event: i32, pub detail: i32 } }
 
 xdr_struct! { pub struct CallbackLifecycleMsg { pub callback_id: i32, pub msg: LifecycleMsg } }
+
+impl WrapReply<DomainInfo> for DomainGetInfoRet {
+    fn wrap(info: DomainInfo) -> Self {
+        DomainGetInfoRet {
+            state: info.state as u32,
+            max_mem: info.max_mem_kib,
+            memory: info.memory_kib,
+            nr_virt_cpu: info.nr_virt_cpu,
+            cpu_time: info.cpu_time_ns,
+        }
+    }
+}
+
+impl ReplyValue<DomainInfo> for DomainGetInfoRet {
+    fn unwrap(self) -> Result<DomainInfo> {
+        let state = i32::try_from(self.state)
+            .ok()
+            .and_then(DomainState::from_i32)
+            .ok_or_else(|| bad_reply("domain state", i64::from(self.state)))?;
+        Ok(DomainInfo {
+            state,
+            max_mem_kib: self.max_mem,
+            memory_kib: self.memory,
+            nr_virt_cpu: self.nr_virt_cpu,
+            cpu_time_ns: self.cpu_time,
+        })
+    }
+}
+
+/// (state, reason).
+impl WrapReply<(DomainState, i32)> for DomainGetStateRet {
+    fn wrap((state, reason): (DomainState, i32)) -> Self {
+        DomainGetStateRet {
+            state: state as i32,
+            reason,
+        }
+    }
+}
+
+impl ReplyValue<(DomainState, i32)> for DomainGetStateRet {
+    fn unwrap(self) -> Result<(DomainState, i32)> {
+        let state = DomainState::from_i32(self.state)
+            .ok_or_else(|| bad_reply("domain state", i64::from(self.state)))?;
+        Ok((state, self.reason))
+    }
+}
+
+/// (label, enforcing).
+impl WrapReply<(String, bool)> for SecurityLabelRet {
+    fn wrap((label, enforcing): (String, bool)) -> Self {
+        SecurityLabelRet {
+            label: CharArray::c_string(&label),
+            enforcing: i32::from(enforcing),
+        }
+    }
+}
+
+impl ReplyValue<(String, bool)> for SecurityLabelRet {
+    fn unwrap(self) -> Result<(String, bool)> {
+        Ok((self.label.to_text(), self.enforcing != 0))
+    }
+}
+
+/// (scheduler name, number of its parameters).
+impl WrapReply<(String, i32)> for SchedulerTypeRet {
+    fn wrap((kind, nparams): (String, i32)) -> Self {
+        SchedulerTypeRet { kind, nparams }
+    }
+}
+
+impl ReplyValue<(String, i32)> for SchedulerTypeRet {
+    fn unwrap(self) -> Result<(String, i32)> {
+        Ok((self.kind, self.nparams))
+    }
+}

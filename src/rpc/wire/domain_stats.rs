@@ -4,11 +4,13 @@
 
 use super::connect::CPUMAP_MAX;
 use super::domain::DOMAIN_LIST_MAX;
+use super::values::{ReplyValue, WrapReply};
 use super::xdr::{xdr_struct, Array, Opaque, Reader, Writer, Xdr, XdrError};
 use crate::driver::{
-    DomainRef, DomainStatsRecord, FsInfo, GuestInterface, IothreadInfo, IpAddress, NodeCpuStat,
-    TypedParam,
+    BlockInfo, BlockStats, DomainRef, DomainStatsRecord, FsInfo, GuestInterface, InterfaceStats,
+    IothreadInfo, IpAddress, NodeCpuStat, TypedParam,
 };
+use crate::error::Result;
 
 /// Array caps from the protocol definition.
 pub const CONNECT_GET_ALL_DOMAIN_STATS_MAX: u32 = 4096;
@@ -152,6 +154,80 @@ impl Xdr for IothreadInfo {
         Ok(Self {
             iothread_id: r.u32()?,
             cpumap: Opaque::<CPUMAP_MAX>::decode(r)?.0,
+        })
+    }
+}
+
+impl WrapReply<BlockStats> for BlockStatsRet {
+    fn wrap(s: BlockStats) -> Self {
+        BlockStatsRet {
+            rd_req: s.rd_req,
+            rd_bytes: s.rd_bytes,
+            wr_req: s.wr_req,
+            wr_bytes: s.wr_bytes,
+            errs: s.errs,
+        }
+    }
+}
+
+impl ReplyValue<BlockStats> for BlockStatsRet {
+    fn unwrap(self) -> Result<BlockStats> {
+        Ok(BlockStats {
+            rd_req: self.rd_req,
+            rd_bytes: self.rd_bytes,
+            wr_req: self.wr_req,
+            wr_bytes: self.wr_bytes,
+            errs: self.errs,
+        })
+    }
+}
+
+impl WrapReply<InterfaceStats> for InterfaceStatsRet {
+    fn wrap(s: InterfaceStats) -> Self {
+        InterfaceStatsRet {
+            rx_bytes: s.rx_bytes,
+            rx_packets: s.rx_packets,
+            rx_errs: s.rx_errs,
+            rx_drop: s.rx_drop,
+            tx_bytes: s.tx_bytes,
+            tx_packets: s.tx_packets,
+            tx_errs: s.tx_errs,
+            tx_drop: s.tx_drop,
+        }
+    }
+}
+
+impl ReplyValue<InterfaceStats> for InterfaceStatsRet {
+    fn unwrap(self) -> Result<InterfaceStats> {
+        Ok(InterfaceStats {
+            rx_bytes: self.rx_bytes,
+            rx_packets: self.rx_packets,
+            rx_errs: self.rx_errs,
+            rx_drop: self.rx_drop,
+            tx_bytes: self.tx_bytes,
+            tx_packets: self.tx_packets,
+            tx_errs: self.tx_errs,
+            tx_drop: self.tx_drop,
+        })
+    }
+}
+
+impl WrapReply<BlockInfo> for BlockInfoRet {
+    fn wrap(info: BlockInfo) -> Self {
+        BlockInfoRet {
+            allocation: info.allocation,
+            capacity: info.capacity,
+            physical: info.physical,
+        }
+    }
+}
+
+impl ReplyValue<BlockInfo> for BlockInfoRet {
+    fn unwrap(self) -> Result<BlockInfo> {
+        Ok(BlockInfo {
+            capacity: self.capacity,
+            allocation: self.allocation,
+            physical: self.physical,
         })
     }
 }

@@ -3,8 +3,10 @@
 
 use super::connect::CPUMAP_MAX;
 use super::domain::CPUMAPS_MAX;
+use super::values::{ReplyValue, WrapReply};
 use super::xdr::{xdr_struct, Array, Opaque};
 use crate::driver::{DomainRef, TypedParam};
+use crate::error::Result;
 
 /// `REMOTE_DOMAIN_{MEMORY,BLKIO,NUMA,SCHEDULER}_PARAMETERS_MAX`: all four lists share this cap.
 pub const TUNABLE_PARAMETERS_MAX: u32 = 16;
@@ -63,6 +65,19 @@ xdr_struct! {
 xdr_struct! { pub struct EmulatorPinInfoArgs { pub dom: DomainRef, pub map_len: i32, pub flags: u32 } }
 xdr_struct! { pub struct EmulatorPinInfoRet { pub cpumaps: Opaque<CPUMAPS_MAX>, pub ret: i32 } }
 xdr_struct! { pub struct PinEmulatorArgs { pub dom: DomainRef, pub cpumap: Opaque<CPUMAP_MAX>, pub flags: u32 } }
+
+/// (seconds, nanoseconds) of the guest's clock.
+impl WrapReply<(i64, u32)> for DomainGetTimeRet {
+    fn wrap((seconds, nseconds): (i64, u32)) -> Self {
+        DomainGetTimeRet { seconds, nseconds }
+    }
+}
+
+impl ReplyValue<(i64, u32)> for DomainGetTimeRet {
+    fn unwrap(self) -> Result<(i64, u32)> {
+        Ok((self.seconds, self.nseconds))
+    }
+}
 
 #[cfg(test)]
 mod tests {

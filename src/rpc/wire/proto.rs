@@ -113,8 +113,8 @@ macro_rules! remote_procedure_table {
             ConnectIsSecure: () => IntRet [call || is_secure()];
             ConnectRegisterCloseCallback: () => () [conn read];
             ConnectUnregisterCloseCallback: () => () [conn read];
-            NodeGetInfo: () => NodeGetInfoRet [hand node_get_info];
-            NodeGetSecurityModel: () => SecurityModelRet [hand node_get_security_model];
+            NodeGetInfo: () => NodeGetInfoRet [call || node_get_info()];
+            NodeGetSecurityModel: () => SecurityModelRet [call || node_get_security_model()];
             NodeGetCpuMap: CpuMapArgs => CpuMapRet [hand node_get_cpu_map];
             NodeGetFreeMemory: () => U64Ret [call || node_get_free_memory()];
             NodeGetCellsFreeMemory: CellsFreeMemoryArgs => CellsFreeMemoryRet [hand node_get_cells_free_memory];
@@ -149,8 +149,8 @@ macro_rules! remote_procedure_table {
             DomainResume: DomainArgs => () [call |dom| domain_resume(&dom)];
             DomainInjectNmi: DomainFlagsArgs => () [call |dom, flags| domain_inject_nmi(&dom, flags)];
             DomainReset: DomainFlagsArgs => () [call |dom, flags| domain_reset(&dom, flags)];
-            DomainGetInfo: DomainArgs => DomainGetInfoRet [hand domain_get_info];
-            DomainGetState: DomainFlagsArgs => DomainGetStateRet [hand domain_get_state];
+            DomainGetInfo: DomainArgs => DomainGetInfoRet [call |dom| domain_get_info(&dom)];
+            DomainGetState: DomainFlagsArgs => DomainGetStateRet [call |dom, flags| domain_get_state(&dom, flags)];
             DomainGetXmlDesc: DomainFlagsArgs => StringRet [call |dom, flags| domain_get_xml_desc(&dom, flags)];
             DomainGetOsType: DomainArgs => StringRet [call |dom| domain_get_os_type(&dom)];
             DomainGetAutostart: DomainArgs => IntRet [call |dom| domain_get_autostart(&dom)];
@@ -158,9 +158,9 @@ macro_rules! remote_procedure_table {
             DomainIsActive: DomainArgs => IntRet [call |dom| domain_is_active(&dom)];
             DomainIsPersistent: DomainArgs => IntRet [call |dom| domain_is_persistent(&dom)];
             DomainIsUpdated: DomainArgs => IntRet [call |dom| domain_is_updated(&dom)];
-            DomainHasManagedSaveImage: DomainFlagsArgs => IntRet [hand domain_has_managed_save_image];
+            DomainHasManagedSaveImage: DomainFlagsArgs => IntRet [call |dom, flags| domain_has_managed_save_image(&dom, flags)];
             DomainSnapshotNum: DomainFlagsArgs => IntRet [hand domain_list_all_snapshots];
-            DomainGetSecurityLabel: DomainArgs => SecurityLabelRet [hand domain_get_security_label];
+            DomainGetSecurityLabel: DomainArgs => SecurityLabelRet [call |dom| domain_get_security_label(&dom)];
             DomainGetMessages: DomainFlagsArgs => DomainMessagesRet [unsupported read];
             DomainSetMemory: DomainU64Args => () [call |dom, value| domain_set_memory(&dom, value, crate::driver::flags::AFFECT_LIVE)];
             DomainSetMaxMemory: DomainU64Args => () [call |dom, value| domain_set_memory(&dom, value, crate::driver::flags::AFFECT_CURRENT | crate::driver::flags::MEM_MAXIMUM)];
@@ -168,20 +168,20 @@ macro_rules! remote_procedure_table {
             DomainGetMaxMemory: DomainArgs => U64Ret [call |dom| domain_get_max_memory(&dom)];
             DomainSetVcpus: DomainU32Args => () [call |dom, value| domain_set_vcpus(&dom, value, crate::driver::flags::AFFECT_LIVE)];
             DomainSetVcpusFlags: DomainU32FlagsArgs => () [call |dom, value, flags| domain_set_vcpus(&dom, value, flags)];
-            DomainGetVcpusFlags: DomainFlagsArgs => IntRet [hand domain_get_vcpus];
+            DomainGetVcpusFlags: DomainFlagsArgs => IntRet [call |dom, flags| domain_get_vcpus(&dom, flags)];
             DomainGetMaxVcpus: DomainArgs => IntRet [call |dom| domain_get_max_vcpus(&dom)];
             DomainGetVcpus: DomainGetVcpusArgs => DomainGetVcpusRet [hand domain_get_vcpu_info];
             DomainGetVcpuPinInfo: VcpuPinInfoArgs => VcpuPinInfoRet [hand domain_get_vcpu_pin_info];
-            DomainGetSchedulerType: DomainArgs => SchedulerTypeRet [hand domain_get_scheduler_type];
+            DomainGetSchedulerType: DomainArgs => SchedulerTypeRet [call |dom| domain_get_scheduler_type(&dom)];
             DomainGetSchedulerParameters: SchedulerParamsArgs => SchedulerParamsRet [hand domain_get_scheduler_parameters];
             DomainGetSchedulerParametersFlags: SchedulerParamsFlagsArgs => SchedulerParamsRet [hand domain_get_scheduler_parameters];
             DomainMemoryStats: DomainMemoryStatsArgs => DomainMemoryStatsRet [hand domain_memory_stats];
             // statistics
             ConnectGetAllDomainStats: AllDomainStatsArgs => AllDomainStatsRet [hand connect_get_all_domain_stats];
-            DomainBlockStats: DomainPathArgs => BlockStatsRet [hand domain_block_stats];
+            DomainBlockStats: DomainPathArgs => BlockStatsRet [call |dom, path| domain_block_stats(&dom, &path)];
             DomainBlockStatsFlags: BlockStatsFlagsArgs => BlockStatsFlagsRet [hand domain_block_stats_flags];
-            DomainInterfaceStats: DomainPathArgs => InterfaceStatsRet [hand domain_interface_stats];
-            DomainGetBlockInfo: DomainPathFlagsArgs => BlockInfoRet [hand domain_get_block_info];
+            DomainInterfaceStats: DomainPathArgs => InterfaceStatsRet [call |dom, path| domain_interface_stats(&dom, &path)];
+            DomainGetBlockInfo: DomainPathFlagsArgs => BlockInfoRet [call |dom, path, flags| domain_get_block_info(&dom, &path, flags)];
             NodeGetCpuStats: NodeCpuStatsArgs => NodeCpuStatsRet [hand node_get_cpu_stats];
             DomainInterfaceAddresses: InterfaceAddressesArgs => InterfaceAddressesRet [hand domain_interface_addresses];
             DomainGetFsinfo: DomainFlagsArgs => FsInfoRet [hand domain_get_fsinfo];
@@ -202,7 +202,7 @@ macro_rules! remote_procedure_table {
             DomainPinEmulator: PinEmulatorArgs => () [call |dom, cpumap, flags| domain_pin_emulator(&dom, cpumap.0, flags)];
             DomainGetPerfEvents: DomainFlagsArgs => PerfEventsRet [hand domain_get_tunables];
             DomainSetPerfEvents: PerfEventsSetArgs => () [hand domain_set_tunables];
-            DomainGetTime: DomainFlagsArgs => DomainGetTimeRet [hand domain_get_time];
+            DomainGetTime: DomainFlagsArgs => DomainGetTimeRet [call |dom, flags| domain_get_time(&dom, flags)];
             DomainSetTime: DomainSetTimeArgs => () [call |dom, seconds, nseconds, flags| domain_set_time(&dom, seconds, nseconds, flags)];
             DomainGetBlockIoTune: BlockIoTuneGetArgs => BlockIoTuneGetRet [hand domain_get_block_io_tune];
             DomainSetBlockIoTune: BlockIoTuneSetArgs => () [call |dom, disk, params, flags| domain_set_block_io_tune(&dom, disk, params.0, flags)];
@@ -267,7 +267,7 @@ macro_rules! remote_procedure_table {
             StoragePoolDestroy: PoolArgs => () [call |pool| pool_destroy(&pool)];
             StoragePoolUndefine: PoolArgs => () [call |pool| pool_undefine(&pool)];
             StoragePoolRefresh: PoolFlagsArgs => () [call |pool, flags| pool_refresh(&pool, flags)];
-            StoragePoolGetInfo: PoolArgs => PoolGetInfoRet [hand pool_get_info];
+            StoragePoolGetInfo: PoolArgs => PoolGetInfoRet [call |pool| pool_get_info(&pool)];
             StoragePoolGetXmlDesc: PoolFlagsArgs => StringRet [call |pool, flags| pool_get_xml_desc(&pool, flags)];
             StoragePoolGetAutostart: PoolArgs => IntRet [call |pool| pool_get_autostart(&pool)];
             StoragePoolSetAutostart: PoolIntArgs => () [call |pool, value| pool_set_autostart(&pool, value != 0)];
@@ -283,7 +283,7 @@ macro_rules! remote_procedure_table {
             StorageVolCreateXml: PoolStringFlagsArgs => VolRet [call |pool, value, flags| vol_create_xml(&pool, &value, flags)];
             StorageVolDelete: VolFlagsArgs => () [call |vol, flags| vol_delete(&vol, flags)];
             StorageVolResize: VolResizeArgs => () [call |vol, capacity, flags| vol_resize(&vol, capacity, flags)];
-            StorageVolGetInfo: VolArgs => VolGetInfoRet [hand vol_get_info];
+            StorageVolGetInfo: VolArgs => VolGetInfoRet [call |vol| vol_get_info(&vol)];
             StorageVolGetPath: VolArgs => StringRet [call |vol| vol_get_path(&vol)];
             StorageVolGetXmlDesc: VolFlagsArgs => StringRet [call |vol, flags| vol_get_xml_desc(&vol, flags)];
 

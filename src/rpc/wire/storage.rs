@@ -1,7 +1,10 @@
 //! Payloads of the storage pool and volume procedures that no other object shares.
 
+use super::values::{bad_reply, ReplyValue, WrapReply};
 use super::xdr::{xdr_struct, Array};
+use crate::driver::{PoolInfo, VolumeInfo};
 use crate::driver::{PoolRef, VolumeRef};
+use crate::error::Result;
 
 pub const STORAGE_POOL_LIST_MAX: u32 = 4096;
 pub const STORAGE_VOL_LIST_MAX: u32 = 16384;
@@ -22,4 +25,47 @@ xdr_struct! {
 xdr_struct! {
     /// `type` is a `char`: 4 bytes.
     pub struct VolGetInfoRet { pub kind: i32, pub capacity: u64, pub allocation: u64 }
+}
+
+impl WrapReply<PoolInfo> for PoolGetInfoRet {
+    fn wrap(info: PoolInfo) -> Self {
+        PoolGetInfoRet {
+            state: u32::try_from(info.state).unwrap_or(0),
+            capacity: info.capacity,
+            allocation: info.allocation,
+            available: info.available,
+        }
+    }
+}
+
+impl ReplyValue<PoolInfo> for PoolGetInfoRet {
+    fn unwrap(self) -> Result<PoolInfo> {
+        Ok(PoolInfo {
+            state: i32::try_from(self.state)
+                .map_err(|_| bad_reply("pool state", i64::from(self.state)))?,
+            capacity: self.capacity,
+            allocation: self.allocation,
+            available: self.available,
+        })
+    }
+}
+
+impl WrapReply<VolumeInfo> for VolGetInfoRet {
+    fn wrap(info: VolumeInfo) -> Self {
+        VolGetInfoRet {
+            kind: info.kind,
+            capacity: info.capacity,
+            allocation: info.allocation,
+        }
+    }
+}
+
+impl ReplyValue<VolumeInfo> for VolGetInfoRet {
+    fn unwrap(self) -> Result<VolumeInfo> {
+        Ok(VolumeInfo {
+            kind: self.kind,
+            capacity: self.capacity,
+            allocation: self.allocation,
+        })
+    }
 }
