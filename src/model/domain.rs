@@ -827,6 +827,37 @@ fn write_el(
     w.close(name);
 }
 
+/// What libvirt writes last in every device (`virDomainDeviceInfoFormat`), after `<boot>`, in this order.
+const DEVICE_INFO: &[&str] = &["alias", "master", "rom", "acpi", "address"];
+
+/// A device with a boot order: `body`, the kept children, `<boot>`, then the kept device-info children, as
+/// libvirt orders them.
+fn write_device(
+    w: &mut XmlWriter,
+    name: &str,
+    attrs: Attrs,
+    extra: &Extra,
+    boot_order: Option<u32>,
+    body: impl FnOnce(&mut XmlWriter),
+) {
+    w.open(name, attrs.extend(&extra.attrs));
+    body(w);
+    let info = |node: &&Node| DEVICE_INFO.contains(&node.name.as_str());
+    for node in extra.children.iter().filter(|node| !info(node)) {
+        w.node(node, '\'');
+    }
+    if let Some(order) = boot_order {
+        let kept = extra.of("boot").map(|b| b.attrs.as_slice()).unwrap_or(&[]);
+        w.empty("boot", Attrs::new().with("order", order).extend(kept));
+    }
+    for kind in DEVICE_INFO {
+        for node in extra.children.iter().filter(|node| node.name == *kind) {
+            w.node(node, '\'');
+        }
+    }
+    w.close(name);
+}
+
 /// The `<boot order=...>` of a device element, checked as libvirt checks it.
 fn parse_boot_order(cx: &Ctx, device: &Node) -> Result<Option<u32>> {
     let Some(boot) = device.child("boot") else {
@@ -1603,14 +1634,14 @@ fn parse_disk(cx: &Ctx, node: &Node) -> Result<DiskDef> {
 
 fn format_disk(w: &mut XmlWriter, disk: &DiskDef) {
     let extra = &disk.extra;
-    write_el(
+    write_device(
         w,
         "disk",
         Attrs::new()
             .with("type", &disk.disk_type)
             .with("device", &disk.device),
-        Some(extra),
-        true,
+        extra,
+        disk.boot_order,
         |w| {
             let driver = Attrs::new()
                 .opt("name", disk.driver_name.as_deref())
@@ -1647,16 +1678,6 @@ fn format_disk(w: &mut XmlWriter, disk: &DiskDef) {
                 |_| {},
             );
             crate::model::tunables::format_iotune(w, &disk.iotune);
-            if let Some(order) = disk.boot_order {
-                write_el(
-                    w,
-                    "boot",
-                    Attrs::new().with("order", order),
-                    extra.of("boot"),
-                    false,
-                    |_| {},
-                );
-            }
             if disk.readonly {
                 w.empty("readonly", Attrs::new());
             }
@@ -1753,12 +1774,12 @@ fn parse_interface(cx: &Ctx, node: &Node) -> Result<InterfaceDef> {
 
 fn format_interface(w: &mut XmlWriter, iface: &InterfaceDef) {
     let extra = &iface.extra;
-    write_el(
+    write_device(
         w,
         "interface",
         Attrs::new().with("type", &iface.iface_type),
-        Some(extra),
-        true,
+        extra,
+        iface.boot_order,
         |w| {
             write_el(
                 w,
@@ -1803,16 +1824,6 @@ fn format_interface(w: &mut XmlWriter, iface: &InterfaceDef) {
                     "model",
                     Attrs::new().with("type", model),
                     extra.of("model"),
-                    false,
-                    |_| {},
-                );
-            }
-            if let Some(order) = iface.boot_order {
-                write_el(
-                    w,
-                    "boot",
-                    Attrs::new().with("order", order),
-                    extra.of("boot"),
                     false,
                     |_| {},
                 );

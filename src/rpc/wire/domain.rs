@@ -100,3 +100,29 @@ xdr_struct! { pub struct CallbackRegisterArgs { pub event_id: i32, pub dom: Opti
 xdr_struct! { pub struct LifecycleMsg { pub dom: DomainRef, pub event: i32, pub detail: i32 } }
 
 xdr_struct! { pub struct CallbackLifecycleMsg { pub callback_id: i32, pub msg: LifecycleMsg } }
+
+xdr_struct! {
+    /// `remote_domain_set_metadata_args`: `kind` is `type` (`virDomainMetadataType`).
+    pub struct DomainSetMetadataArgs {
+        pub dom: DomainRef,
+        pub kind: i32,
+        pub metadata: Option<String>,
+        pub key: Option<String>,
+        pub uri: Option<String>,
+        pub flags: u32,
+    }
+}
+
+xdr_struct! {
+    pub struct DomainGetMetadataArgs { pub dom: DomainRef, pub kind: i32, pub uri: Option<String>, pub flags: u32 }
+}
+
+xdr_struct! {
+    /// `remote_domain_event_callback_metadata_change_msg`.
+    pub struct CallbackMetadataChangeMsg {
+        pub callback_id: i32,
+        pub dom: DomainRef,
+        pub kind: i32,
+        pub nsuri: Option<String>,
+    }
+}

@@ -25,6 +25,7 @@ pub(super) mod host;
 mod interfaces;
 mod io_stats;
 mod managed_save;
+mod metadata;
 mod networks;
 pub(super) use interfaces::HostInterfaces;
 mod rename;
@@ -294,6 +295,7 @@ impl World {
             domain,
             event: kind,
             detail,
+            metadata: None,
         });
     }
 
