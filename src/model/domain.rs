@@ -762,10 +762,11 @@ fn filter(cx: &Ctx, parent: &str, node: &Node) -> Result<Node> {
     }))
 }
 
-/// White space between child elements is layout, not content: libvirt parses definitions without it.
+/// White space between child elements is layout, not content: libvirt parses definitions without it. (Text
+/// mixed with child elements keeps its words, not its place among them: the model holds one text per element.)
 fn without_blanks(mut node: Node) -> Node {
-    if !node.children.is_empty() && node.text.trim_matches(is_xml_space).is_empty() {
-        node.text.clear();
+    if !node.children.is_empty() {
+        node.text = node.text.trim_matches(is_xml_space).to_string();
     }
     node.children = node.children.into_iter().map(without_blanks).collect();
     node
