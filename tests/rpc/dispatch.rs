@@ -586,6 +586,8 @@ fn candidate_args() -> Vec<Vec<u8>> {
         out.push(cat(&[handle, &word, &word, &word]));
         out.push(cat(&[handle, &text, &word, &word]));
         out.push(cat(&[handle, &hyper, &word, &word]));
+        // SET_METADATA: type, three absent strings, flags.
+        out.push(cat(&[handle, &word, &word, &word, &word, &word]));
     }
     out.push(word.clone());
     out.push(cat(&[&word, &word]));
