@@ -668,7 +668,13 @@ fn check_tunables(cx: &Ctx, root: &Node) -> Result<()> {
     if let Some(numatune) = root.child("numatune") {
         refuse_rest(cx, "domain", numatune, &["memory"], &[])?;
         if let Some(memory) = numatune.child("memory") {
-            refuse_rest(cx, "numatune", memory, &[], &["mode", "nodeset", "placement"])?;
+            refuse_rest(
+                cx,
+                "numatune",
+                memory,
+                &[],
+                &["mode", "nodeset", "placement"],
+            )?;
         }
     }
     if let Some(perf) = root.child("perf") {

@@ -637,7 +637,11 @@ fn every_element_of_the_schema_tour_comes_back() {
 
     // What the model rewrites from its own fields cannot keep what it does not interpret: refused, never dropped.
     let refused = [
-        ("<cputune>", "<cputune><shares>2048</shares>", "<shares> in <cputune>"),
+        (
+            "<cputune>",
+            "<cputune><shares>2048</shares>",
+            "<shares> in <cputune>",
+        ),
         (
             "<memtune>",
             "<memtune><min_guarantee unit='KiB'>1</min_guarantee>",
