@@ -51,6 +51,7 @@ impl ErrorCode {
     pub const OPERATION_TIMEOUT: Self = Self(68);
     pub const ARGUMENT_UNSUPPORTED: Self = Self(74);
     pub const STORAGE_POOL_BUILT: Self = Self(76);
+    pub const NO_DOMAIN_METADATA: Self = Self(80);
     pub const OVERFLOW: Self = Self(82);
     pub const OPERATION_UNSUPPORTED: Self = Self(84);
     pub const RESOURCE_BUSY: Self = Self(87);
@@ -90,6 +91,7 @@ impl ErrorCode {
             Self::OPERATION_TIMEOUT => "Timed out during operation",
             Self::ARGUMENT_UNSUPPORTED => "argument unsupported",
             Self::STORAGE_POOL_BUILT => "storage pool already built",
+            Self::NO_DOMAIN_METADATA => "metadata not found",
             Self::OVERFLOW => "value too large",
             Self::OPERATION_UNSUPPORTED => "Operation not supported",
             Self::RESOURCE_BUSY => "resource busy",

@@ -283,6 +283,14 @@ macro_rules! driver_api {
         /// The CPU model names the host knows for an architecture (`virConnectGetCPUModelNames`).
         fn get_cpu_model_names(&self, arch: &str, flags: u32) -> Result<Vec<String>>
             => hand, read, "virConnectGetCPUModelNames";
+        /// The description, title or (`kind` ELEMENT) the `<metadata>` element of namespace `uri`, of the live or
+        /// persistent definition (`flags`: `AFFECT_*`) (`virDomainGetMetadata`).
+        fn domain_get_metadata(&self, dom: &DomainRef, kind: i32, uri: Option<&str>, flags: u32) -> Result<String>
+            => auto(DomainGetMetadata), read, "virDomainGetMetadata";
+        /// Sets or (`metadata` absent) clears the description, title or the `<metadata>` element of namespace `uri`
+        /// under prefix `key`; emits a metadata-change event (`virDomainSetMetadata`).
+        fn domain_set_metadata(&self, dom: &DomainRef, kind: i32, metadata: Option<&str>, key: Option<&str>, uri: Option<&str>, flags: u32) -> Result<()>
+            => auto(DomainSetMetadata), write, "virDomainSetMetadata";
     }
     /// Virtual networks.
     trait NetworkDriver (network) {

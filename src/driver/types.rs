@@ -256,6 +256,9 @@ pub mod event {
     pub const SHUTDOWN: i32 = 6;
     pub const PMSUSPENDED: i32 = 7;
     pub const CRASHED: i32 = 8;
+    /// Not a lifecycle kind: marks a metadata-change [`super::DomainEvent`], so lifecycle listeners never
+    /// mistake one for theirs.
+    pub const METADATA_CHANGE: i32 = -1;
 
     pub const DEFINED_ADDED: i32 = 0;
     pub const DEFINED_UPDATED: i32 = 1;
@@ -276,12 +279,35 @@ pub mod event {
     pub const CRASHED_PANICKED: i32 = 0;
 }
 
-/// One lifecycle event: which domain, what happened ([`event`] kind) and the detail number for that kind.
+/// One domain event: which domain, what happened ([`event`] kind) and the detail number for that kind; or, when
+/// `metadata` is set, a change of the domain's metadata (`VIR_DOMAIN_EVENT_ID_METADATA_CHANGE`), with `event`
+/// [`event::METADATA_CHANGE`] and `detail` the metadata type.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct DomainEvent {
     pub domain: DomainRef,
     pub event: i32,
     pub detail: i32,
+    pub metadata: Option<MetadataChange>,
+}
+
+/// What a metadata-change event says: the metadata type (`virDomainMetadataType`) and, for elements, the
+/// namespace changed.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct MetadataChange {
+    pub kind: i32,
+    pub nsuri: Option<String>,
+}
+
+impl DomainEvent {
+    /// A metadata-change event.
+    pub fn metadata_change(domain: DomainRef, kind: i32, nsuri: Option<String>) -> Self {
+        Self {
+            domain,
+            event: event::METADATA_CHANGE,
+            detail: kind,
+            metadata: Some(MetadataChange { kind, nsuri }),
+        }
+    }
 }
 
 /// Flag bits of the driver API, with libvirt's values.

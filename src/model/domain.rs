@@ -1,10 +1,13 @@
 //! Domain definitions (`<domain>` XML): the model, its parser (with the validate flag) and its stable formatter.
 
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
+use crate::model::domain_schema::ELEMENTS;
 use crate::model::mac;
 use crate::model::names::validate_name;
 use crate::model::units::ScaleDefault;
-use crate::model::xml::{parse_decimal, parse_document, parse_signed, Attrs, Ctx, Node, XmlWriter};
+use crate::model::xml::{
+    is_xml_space, parse_decimal, parse_document, parse_signed, Attrs, Ctx, Node, XmlWriter,
+};
 use uuid::Uuid;
 
 /// A domain definition as libvirt models the parts we support.
@@ -16,6 +19,8 @@ pub struct DomainDef {
     pub uuid: Uuid,
     pub title: Option<String>,
     pub description: Option<String>,
+    /// `<metadata>`: applications' own elements, each in its namespace, kept as given (declarations included).
+    pub metadata: Option<Node>,
     /// `<memory>`: the maximum, KiB.
     pub memory_kib: u64,
     /// `<currentMemory>`, KiB (equal to `memory_kib` when absent).
@@ -36,6 +41,49 @@ pub struct DomainDef {
     pub devices: Devices,
     /// `<blkiotune>`, `<memtune>`, `<cputune>`, `<numatune>`.
     pub tunables: crate::model::tunables::Tunables,
+    /// What libvirt's schema allows at the top level that the model does not interpret (`<genid>`,
+    /// `<memoryBacking>`, `<sysinfo>`, `<pm>`, `<seclabel>` ...) and the root's namespace declarations; nested
+    /// under "memory", "vcpu", "cpu" and "clock", the uninterpreted parts of those elements.
+    pub extra: Extra,
+}
+
+/// The parts of one element that libvirt's schema allows but the model does not interpret, kept as parsed and
+/// written back: its other attributes, its other child elements (whole), and the same for interpreted children
+/// by name. Names the schema does not know are never kept: refused with validation, dropped without (as libvirt's
+/// parser ignores them).
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct Extra {
+    pub attrs: Vec<(String, String)>,
+    pub children: Vec<Node>,
+    pub nested: Vec<(String, Extra)>,
+}
+
+impl Extra {
+    pub fn is_empty(&self) -> bool {
+        self.attrs.is_empty() && self.children.is_empty() && self.nested.is_empty()
+    }
+
+    /// The kept parts of the interpreted child `name`.
+    pub fn of(&self, name: &str) -> Option<&Extra> {
+        self.nested
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, extra)| extra)
+    }
+
+    fn put(&mut self, name: &str, extra: Extra) {
+        if !extra.is_empty() {
+            self.nested.push((name.to_string(), extra));
+        }
+    }
+
+    /// The attribute `name` among the kept ones.
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
 }
 
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
@@ -49,6 +97,8 @@ pub struct OsDef {
     pub kernel: Option<String>,
     pub initrd: Option<String>,
     pub cmdline: Option<String>,
+    /// `<loader>`, `<nvram>`, `<bootmenu>`, `<smbios>`, `<bios>`, `firmware=` ...
+    pub extra: Extra,
 }
 
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
@@ -56,6 +106,8 @@ pub struct Features {
     pub acpi: bool,
     pub apic: bool,
     pub pae: bool,
+    /// `<hyperv>`, `<kvm>`, `<vmport>` ... and attributes of the three above.
+    pub extra: Extra,
 }
 
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
@@ -69,6 +121,9 @@ pub struct Devices {
     pub inputs: Vec<InputDef>,
     pub graphics: Vec<GraphicsDef>,
     pub videos: Vec<VideoDef>,
+    /// Devices the model does not interpret (`<hostdev>`, `<filesystem>`, `<channel>`, `<sound>`, `<watchdog>`,
+    /// `<rng>`, `<memballoon>`, `<tpm>`, `<panic>`, `<redirdev>` ...), kept whole in document order.
+    pub others: Vec<Node>,
 }
 
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
@@ -88,6 +143,10 @@ pub struct DiskDef {
     pub shareable: bool,
     /// `<iotune>`: block I/O throttling.
     pub iotune: crate::model::tunables::BlockIoTune,
+    /// `<boot order=...>`: the device's place in the boot order (QEMU's `bootindex`).
+    pub boot_order: Option<u32>,
+    /// `<serial>`, `<address>`, `<alias>`, `<wwn>` ...
+    pub extra: Extra,
 }
 
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
@@ -100,6 +159,10 @@ pub struct InterfaceDef {
     pub source: Option<String>,
     pub model: Option<String>,
     pub target_dev: Option<String>,
+    /// `<boot order=...>`.
+    pub boot_order: Option<u32>,
+    /// `<mtu>`, `<address>`, `<driver>`, `<link>`, `<bandwidth>` ...
+    pub extra: Extra,
 }
 
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
@@ -111,6 +174,8 @@ pub struct GraphicsDef {
     pub listen: Option<String>,
     /// Shown only with the secure flag.
     pub passwd: Option<String>,
+    /// `<listen>` children, `keymap=`, `passwdValidTo=` ...
+    pub extra: Extra,
 }
 
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
@@ -118,6 +183,7 @@ pub struct VideoDef {
     pub model_type: String,
     pub vram: Option<u64>,
     pub heads: Option<u32>,
+    pub extra: Extra,
 }
 
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
@@ -125,6 +191,7 @@ pub struct InputDef {
     /// "mouse", "tablet" or "keyboard".
     pub input_type: String,
     pub bus: Option<String>,
+    pub extra: Extra,
 }
 
 /// A `<serial>` or `<console>`.
@@ -135,6 +202,7 @@ pub struct CharDevDef {
     pub source_path: Option<String>,
     pub target_type: Option<String>,
     pub target_port: Option<u32>,
+    pub extra: Extra,
 }
 
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
@@ -142,6 +210,7 @@ pub struct ControllerDef {
     pub controller_type: String,
     pub index: u32,
     pub model: Option<String>,
+    pub extra: Extra,
 }
 
 /// How to format a domain's XML.
@@ -251,8 +320,574 @@ const CONTROLLER_TYPES: &[&str] = &[
     "isa",
 ];
 
+/// The top-level elements the model interprets (itself or through `tunables`); libvirt's other top-level
+/// elements are kept in [`DomainDef::extra`].
+const INTERPRETED_TOP: &[&str] = &[
+    "name",
+    "uuid",
+    "title",
+    "description",
+    "metadata",
+    "memory",
+    "currentMemory",
+    "vcpu",
+    "os",
+    "features",
+    "cpu",
+    "clock",
+    "on_poweroff",
+    "on_reboot",
+    "on_crash",
+    "devices",
+    "blkiotune",
+    "memtune",
+    "cputune",
+    "numatune",
+    "perf",
+];
+
+/// libvirt's order of the top-level elements when it writes a definition (`virDomainDefFormatInternal`).
+const TOP_ORDER: &[&str] = &[
+    "name",
+    "uuid",
+    "genid",
+    "title",
+    "description",
+    "metadata",
+    "maxMemory",
+    "memory",
+    "currentMemory",
+    "blkiotune",
+    "memtune",
+    "memoryBacking",
+    "vcpu",
+    "vcpus",
+    "iothreads",
+    "iothreadids",
+    "defaultiothread",
+    "cputune",
+    "numatune",
+    "resource",
+    "sysinfo",
+    "bootloader",
+    "bootloader_args",
+    "os",
+    "idmap",
+    "features",
+    "cpu",
+    "clock",
+    "on_poweroff",
+    "on_reboot",
+    "on_crash",
+    "on_lockfailure",
+    "pm",
+    "perf",
+    "devices",
+    "seclabel",
+    "keywrap",
+    "launchSecurity",
+];
+
+/// libvirt's order of device kinds when it writes `<devices>`.
+const DEVICE_ORDER: &[&str] = &[
+    "emulator",
+    "disk",
+    "controller",
+    "lease",
+    "filesystem",
+    "interface",
+    "smartcard",
+    "serial",
+    "parallel",
+    "console",
+    "channel",
+    "input",
+    "tpm",
+    "graphics",
+    "sound",
+    "audio",
+    "video",
+    "hostdev",
+    "redirdev",
+    "redirfilter",
+    "hub",
+    "watchdog",
+    "memballoon",
+    "rng",
+    "nvram",
+    "panic",
+    "shmem",
+    "memory",
+    "iommu",
+    "vsock",
+    "crypto",
+];
+
+/// The device kinds the model interprets.
+const INTERPRETED_DEVICES: &[&str] = &[
+    "emulator",
+    "disk",
+    "controller",
+    "interface",
+    "serial",
+    "console",
+    "input",
+    "graphics",
+    "video",
+];
+
+/// The namespace a metadata element belongs to: its prefix's declaration, or the default namespace.
+fn namespace_of(node: &Node) -> Option<&str> {
+    match node.name.split_once(':') {
+        Some((prefix, _)) => node.attr(&format!("xmlns:{prefix}")),
+        None => node.attr("xmlns"),
+    }
+}
+
+/// `<metadata>`: each child keeps its namespace; a prefix declared on `<metadata>` or `<domain>` is copied onto
+/// the child that uses it, so the element stands alone (as libvirt's copy of the node does).
+fn parse_metadata(cx: &Ctx, root: &Node, node: &Node) -> Result<Node> {
+    keep(cx, "domain", node, &[], &[])?;
+    let mut metadata = Node {
+        name: "metadata".into(),
+        ..Node::default()
+    };
+    for child in &node.children {
+        let mut child = without_blanks(child.clone());
+        if namespace_of(&child).is_none() {
+            let key = match child.name.split_once(':') {
+                Some((prefix, _)) => format!("xmlns:{prefix}"),
+                None => "xmlns".to_string(),
+            };
+            if let Some(uri) = node.attr(&key).or_else(|| root.attr(&key)) {
+                child.attrs.insert(0, (key, uri.to_string()));
+            }
+        }
+        metadata.children.push(child);
+    }
+    Ok(metadata)
+}
+
+/// `virDomainMetadataType`.
+pub mod metadata_type {
+    pub const DESCRIPTION: i32 = 0;
+    pub const TITLE: i32 = 1;
+    pub const ELEMENT: i32 = 2;
+}
+
+fn unknown_metadata_type(kind: i32) -> Error {
+    Error::invalid_arg(
+        ErrorDomain::DOMAIN,
+        format!("unknown metadata type '{kind}'"),
+    )
+}
+
+/// The argument checks of `virDomainSetMetadata` / `virDomainGetMetadata` (`set` tells which), worded as
+/// libvirt's public API words them.
+pub fn check_metadata_args(
+    set: bool,
+    kind: i32,
+    metadata: Option<&str>,
+    key: Option<&str>,
+    uri: Option<&str>,
+) -> Result<()> {
+    let api = if set {
+        "virDomainSetMetadata"
+    } else {
+        "virDomainGetMetadata"
+    };
+    let arg = |name: &str, must: &str| {
+        Error::new(
+            ErrorCode::INVALID_ARG,
+            ErrorDomain::DOMAIN,
+            format!("{name} in {api} {must}"),
+        )
+    };
+    match kind {
+        metadata_type::TITLE | metadata_type::DESCRIPTION => {
+            if set
+                && kind == metadata_type::TITLE
+                && metadata.is_some_and(|text| text.contains('\n'))
+            {
+                return Err(Error::new(
+                    ErrorCode::INVALID_ARG,
+                    ErrorDomain::DOMAIN,
+                    "metadata title can't contain newlines",
+                ));
+            }
+            if uri.is_some() {
+                return Err(arg("uri", "must be NULL"));
+            }
+            if set && key.is_some() {
+                return Err(arg("key", "must be NULL"));
+            }
+        }
+        metadata_type::ELEMENT => {
+            if uri.is_none() {
+                return Err(arg("uri", "must not be NULL"));
+            }
+            if set && metadata.is_some() && key.is_none() {
+                return Err(arg("key", "must not be NULL"));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// XML's NCName: a name without a colon (what a namespace prefix must be).
+fn is_ncname(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
+        && chars.all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// Puts every unprefixed element of the tree under `prefix`, as libvirt does with a new metadata element.
+fn with_prefix(mut node: Node, prefix: &str) -> Node {
+    if !node.name.contains(':') {
+        node.name = format!("{prefix}:{}", node.name);
+    }
+    node.children = node
+        .children
+        .into_iter()
+        .map(|child| with_prefix(child, prefix))
+        .collect();
+    node
+}
+
+/// A metadata element as `virDomainGetMetadata` returns it: the prefix of namespace `uri` and its declaration
+/// removed throughout.
+fn without_namespace(node: &Node, uri: &str) -> Node {
+    let prefix = node
+        .name
+        .split_once(':')
+        .map(|(prefix, _)| prefix.to_string());
+    fn strip(node: &Node, prefix: Option<&str>, uri: &str) -> Node {
+        let name = match (prefix, node.name.split_once(':')) {
+            (Some(prefix), Some((p, local))) if p == prefix => local.to_string(),
+            _ => node.name.clone(),
+        };
+        let declaration = match prefix {
+            Some(prefix) => format!("xmlns:{prefix}"),
+            None => "xmlns".to_string(),
+        };
+        Node {
+            name,
+            attrs: node
+                .attrs
+                .iter()
+                .filter(|(key, value)| !(key == &declaration && value == uri))
+                .cloned()
+                .collect(),
+            children: node
+                .children
+                .iter()
+                .map(|child| strip(child, prefix, uri))
+                .collect(),
+            text: node.text.clone(),
+        }
+    }
+    strip(node, prefix.as_deref(), uri)
+}
+
+/// libvirt's checks of per-device boot order: not together with `<os><boot dev>`, each order used once.
+fn check_boot_orders(os: &OsDef, devices: &Devices) -> Result<()> {
+    let mut orders: Vec<u32> = Vec::new();
+    orders.extend(devices.disks.iter().filter_map(|disk| disk.boot_order));
+    orders.extend(
+        devices
+            .interfaces
+            .iter()
+            .filter_map(|iface| iface.boot_order),
+    );
+    for other in &devices.others {
+        if let Some(order) = other
+            .child("boot")
+            .and_then(|boot| boot.attr("order"))
+            .and_then(parse_decimal::<u32>)
+        {
+            orders.push(order);
+        }
+    }
+    if orders.is_empty() {
+        return Ok(());
+    }
+    if !os.boot.is_empty() {
+        return Err(unsupported(
+            "per-device boot elements cannot be used together with os/boot elements",
+        ));
+    }
+    for (index, order) in orders.iter().enumerate() {
+        if orders[..index].contains(order) {
+            return Err(unsupported(format!(
+                "boot order '{order}' used for more than one device"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The tunables the model interprets, level by level; the schema's other tunables are refused as unsupported
+/// (the model writes these elements from its own fields, so it cannot keep the rest).
+fn check_tunables(cx: &Ctx, root: &Node) -> Result<()> {
+    if let Some(memtune) = root.child("memtune") {
+        refuse_rest(
+            cx,
+            "domain",
+            memtune,
+            &["hard_limit", "soft_limit", "swap_hard_limit"],
+            &[],
+        )?;
+        for child in &memtune.children {
+            refuse_rest(cx, "memtune", child, &[], &["unit"])?;
+        }
+    }
+    if let Some(blkiotune) = root.child("blkiotune") {
+        refuse_rest(cx, "domain", blkiotune, &["weight", "device"], &[])?;
+        for device in blkiotune.children_named("device") {
+            let fields = [
+                "path",
+                "weight",
+                "read_iops_sec",
+                "write_iops_sec",
+                "read_bytes_sec",
+                "write_bytes_sec",
+            ];
+            refuse_rest(cx, "blkiotune", device, &fields, &[])?;
+        }
+    }
+    if let Some(cputune) = root.child("cputune") {
+        refuse_rest(cx, "domain", cputune, &["vcpupin", "emulatorpin"], &[])?;
+        for pin in cputune.children_named("vcpupin") {
+            refuse_rest(cx, "cputune", pin, &[], &["vcpu", "cpuset"])?;
+        }
+        for pin in cputune.children_named("emulatorpin") {
+            refuse_rest(cx, "cputune", pin, &[], &["cpuset"])?;
+        }
+    }
+    if let Some(numatune) = root.child("numatune") {
+        refuse_rest(cx, "domain", numatune, &["memory"], &[])?;
+        if let Some(memory) = numatune.child("memory") {
+            refuse_rest(
+                cx,
+                "numatune",
+                memory,
+                &[],
+                &["mode", "nodeset", "placement"],
+            )?;
+        }
+    }
+    if let Some(perf) = root.child("perf") {
+        refuse_rest(cx, "domain", perf, &["event"], &[])?;
+        for event in perf.children_named("event") {
+            refuse_rest(cx, "perf", event, &[], &["name", "enabled"])?;
+        }
+    }
+    Ok(())
+}
+
 fn unsupported(detail: impl AsRef<str>) -> Error {
     Error::with_detail(ErrorCode::CONFIG_UNSUPPORTED, ErrorDomain::DOMAIN, detail)
+}
+
+/// libvirt's schema at (parent, element): (child elements, attributes, any child allowed, any attribute allowed).
+fn schema_at(
+    parent: &str,
+    element: &str,
+) -> Option<(&'static [&'static str], &'static [&'static str], bool, bool)> {
+    ELEMENTS
+        .binary_search_by(|(p, e, ..)| (*p, *e).cmp(&(parent, element)))
+        .ok()
+        .map(|index| {
+            let (_, _, children, attrs, any_child, any_attr) = ELEMENTS[index];
+            (children, attrs, any_child, any_attr)
+        })
+}
+
+fn is_namespace_declaration(key: &str) -> bool {
+    key == "xmlns" || key.starts_with("xmlns:")
+}
+
+/// Splits `node` (under `parent`) into what the model interprets (`used_children`, `used_attrs`, read by the
+/// caller) and the rest: names libvirt's schema knows there are kept (child subtrees filtered the same way);
+/// other names are refused with `validate` (libvirt's schema error) and dropped without it, as libvirt's parser
+/// ignores what it does not know.
+fn keep(
+    cx: &Ctx,
+    parent: &str,
+    node: &Node,
+    used_children: &[&str],
+    used_attrs: &[&str],
+) -> Result<Extra> {
+    let schema = schema_at(parent, &node.name);
+    let mut extra = Extra::default();
+    for (key, value) in &node.attrs {
+        if used_attrs.contains(&key.as_str()) {
+            continue;
+        }
+        let known = is_namespace_declaration(key)
+            || schema.is_some_and(|(_, attrs, _, any)| any || attrs.contains(&key.as_str()));
+        if known {
+            extra.attrs.push((key.clone(), value.clone()));
+        } else if cx.validate {
+            return Err(
+                cx.schema_error(format!("Invalid attribute {key} for element {}", node.name))
+            );
+        }
+    }
+    for child in &node.children {
+        if used_children.contains(&child.name.as_str()) {
+            continue;
+        }
+        let known = schema
+            .is_some_and(|(children, _, any, _)| any || children.contains(&child.name.as_str()));
+        if known {
+            extra.children.push(filter(cx, &node.name, child)?);
+        } else if cx.validate {
+            return Err(cx.schema_error(format!(
+                "Element {} has extra content: {}",
+                node.name, child.name
+            )));
+        }
+    }
+    Ok(extra)
+}
+
+/// A kept subtree, with what the schema does not know below it refused or dropped as [`keep`] does.
+fn filter(cx: &Ctx, parent: &str, node: &Node) -> Result<Node> {
+    if schema_at(parent, &node.name).is_none_or(|(_, _, any_child, _)| any_child) {
+        // Free content (<metadata>'s elements): all of it is the application's.
+        return Ok(without_blanks(node.clone()));
+    }
+    let extra = keep(cx, parent, node, &[], &[])?;
+    Ok(without_blanks(Node {
+        name: node.name.clone(),
+        attrs: extra.attrs,
+        children: extra.children,
+        text: node.text.clone(),
+    }))
+}
+
+/// White space between child elements is layout, not content: libvirt parses definitions without it. (Text
+/// mixed with child elements keeps its words, not its place among them: the model holds one text per element.)
+fn without_blanks(mut node: Node) -> Node {
+    if !node.children.is_empty() {
+        node.text = node.text.trim_matches(is_xml_space).to_string();
+    }
+    node.children = node.children.into_iter().map(without_blanks).collect();
+    node
+}
+
+/// For the parts the model interprets only partly (tunables): what the schema allows there beyond
+/// `children`/`attrs` is refused as unsupported rather than kept, because the model rewrites these elements.
+fn refuse_rest(
+    cx: &Ctx,
+    parent: &str,
+    node: &Node,
+    children: &[&str],
+    attrs: &[&str],
+) -> Result<()> {
+    let extra = keep(cx, parent, node, children, attrs)?;
+    if let Some((key, _)) = extra
+        .attrs
+        .iter()
+        .find(|(key, _)| !is_namespace_declaration(key))
+    {
+        return Err(unsupported(format!(
+            "attribute '{key}' of <{}> is not supported",
+            node.name
+        )));
+    }
+    if let Some(child) = extra.children.first() {
+        return Err(unsupported(format!(
+            "<{}> in <{}> is not supported",
+            child.name, node.name
+        )));
+    }
+    Ok(())
+}
+
+/// Writes `name` with `attrs` plus the kept attributes, then `body`, then the kept children; an element with
+/// neither body nor kept children is written empty.
+fn write_el(
+    w: &mut XmlWriter,
+    name: &str,
+    attrs: Attrs,
+    extra: Option<&Extra>,
+    has_body: bool,
+    body: impl FnOnce(&mut XmlWriter),
+) {
+    let attrs = match extra {
+        Some(extra) => attrs.extend(&extra.attrs),
+        None => attrs,
+    };
+    let children = extra.map(|extra| extra.children.as_slice()).unwrap_or(&[]);
+    if !has_body && children.is_empty() {
+        w.empty(name, attrs);
+        return;
+    }
+    w.open(name, attrs);
+    body(w);
+    for child in children {
+        w.node(child, '\'');
+    }
+    w.close(name);
+}
+
+/// What libvirt writes last in every device (`virDomainDeviceInfoFormat`), after `<boot>`, in this order.
+const DEVICE_INFO: &[&str] = &["alias", "master", "rom", "acpi", "address"];
+
+/// A device with a boot order: `body`, the kept children, `<boot>`, then the kept device-info children, as
+/// libvirt orders them.
+fn write_device(
+    w: &mut XmlWriter,
+    name: &str,
+    attrs: Attrs,
+    extra: &Extra,
+    boot_order: Option<u32>,
+    body: impl FnOnce(&mut XmlWriter),
+) {
+    w.open(name, attrs.extend(&extra.attrs));
+    body(w);
+    let info = |node: &&Node| DEVICE_INFO.contains(&node.name.as_str());
+    for node in extra.children.iter().filter(|node| !info(node)) {
+        w.node(node, '\'');
+    }
+    if let Some(order) = boot_order {
+        let kept = extra.of("boot").map(|b| b.attrs.as_slice()).unwrap_or(&[]);
+        w.empty("boot", Attrs::new().with("order", order).extend(kept));
+    }
+    for kind in DEVICE_INFO {
+        for node in extra.children.iter().filter(|node| node.name == *kind) {
+            w.node(node, '\'');
+        }
+    }
+    w.close(name);
+}
+
+/// The `<boot order=...>` of a device element, checked as libvirt checks it.
+fn parse_boot_order(cx: &Ctx, device: &Node) -> Result<Option<u32>> {
+    let Some(boot) = device.child("boot") else {
+        return Ok(None);
+    };
+    let text = boot
+        .attr("order")
+        .ok_or_else(|| cx.missing_attr("boot", "order"))?;
+    match parse_decimal::<u32>(text) {
+        Some(0) => Err(Error::with_detail(
+            ErrorCode::XML_ERROR,
+            ErrorDomain::XML,
+            "Invalid value for attribute 'order' in element 'boot': Zero is not permitted",
+        )),
+        Some(order) => Ok(Some(order)),
+        None => Err(Error::with_detail(
+            ErrorCode::XML_ERROR,
+            ErrorDomain::XML,
+            format!(
+                "Invalid value for attribute 'order' in element 'boot': '{text}'. Expected non-negative integer value"
+            ),
+        )),
+    }
 }
 
 /// `value` must be one of `allowed`, else CONFIG_UNSUPPORTED with `message(value)` (libvirt's wording).
@@ -271,32 +906,16 @@ impl DomainDef {
         let cx = Ctx::new(ErrorDomain::DOMAIN, SCHEMA, validate);
         let root = parse_document(xml, cx.domain, cx.document_name())?;
         cx.expect_root(&root, "domain")?;
-        cx.check(
-            &root,
-            &[
-                "name",
-                "uuid",
-                "title",
-                "description",
-                "memory",
-                "currentMemory",
-                "vcpu",
-                "os",
-                "features",
-                "cpu",
-                "clock",
-                "on_poweroff",
-                "on_reboot",
-                "on_crash",
-                "devices",
-                "blkiotune",
-                "memtune",
-                "cputune",
-                "numatune",
-                "perf",
-            ],
-            &["type", "id"],
-        )?;
+        let mut extra = keep(&cx, "", &root, INTERPRETED_TOP, &["type", "id"])?;
+        if let Some(foreign) = root.children.iter().find(|child| {
+            child.name.contains(':') && !INTERPRETED_TOP.contains(&child.name.as_str())
+        }) {
+            // Hypervisor namespaces (qemu:commandline ...) would change what runs: refused, never ignored.
+            return Err(unsupported(format!(
+                "namespaced element <{}> is not supported",
+                foreign.name
+            )));
+        }
         if let Some(id) = root.attr("id").filter(|_| validate) {
             parse_signed::<i32>(id).ok_or_else(|| cx.invalid_attr("domain", "id", id))?;
         }
@@ -321,9 +940,13 @@ impl DomainDef {
             "on_crash",
         ] {
             for node in root.children_named(leaf) {
-                cx.check(node, &[], &[])?;
+                keep(&cx, "domain", node, &[], &[])?;
             }
         }
+        let metadata = match root.child("metadata") {
+            Some(node) => Some(parse_metadata(&cx, &root, node)?),
+            None => None,
+        };
 
         let name = match root.child_text("name") {
             Some(name) if !name.is_empty() => name.to_string(),
@@ -346,14 +969,16 @@ impl DomainDef {
         }
         let description = root.child_text("description").map(str::to_string);
 
-        let (memory_kib, current_memory_kib) = parse_memory(&cx, &root)?;
-        let (vcpus, current_vcpus) = parse_vcpu(&cx, &root)?;
+        let (memory_kib, current_memory_kib) = parse_memory(&cx, &root, &mut extra)?;
+        let (vcpus, current_vcpus) = parse_vcpu(&cx, &root, &mut extra)?;
         let os = parse_os(&cx, &root)?;
         let features = parse_features(&cx, &root)?;
 
         let cpu_mode = match root.child("cpu") {
             Some(cpu) => {
-                cx.check(cpu, &[], &["mode"])?;
+                let kept = keep(&cx, "domain", cpu, &[], &["mode"])?;
+                // An empty <cpu/> says nothing; anything in it is kept.
+                extra.put("cpu", kept);
                 cpu.attr("mode")
                     .map(|mode| {
                         one_of(mode, CPU_MODES, |mode| {
@@ -366,7 +991,7 @@ impl DomainDef {
         };
         let clock_offset = match root.child("clock") {
             Some(clock) => {
-                cx.check(clock, &[], &["offset"])?;
+                extra.put("clock", keep(&cx, "domain", clock, &[], &["offset"])?);
                 clock
                     .attr("offset")
                     .map(|offset| {
@@ -395,6 +1020,8 @@ impl DomainDef {
             Some(node) => parse_devices(&cx, node)?,
             None => Devices::default(),
         };
+        check_boot_orders(&os, &devices)?;
+        check_tunables(&cx, &root)?;
         let tunables = crate::model::tunables::parse(&cx, &root)?;
 
         Ok(Self {
@@ -403,6 +1030,7 @@ impl DomainDef {
             uuid,
             title,
             description,
+            metadata,
             memory_kib,
             current_memory_kib,
             vcpus,
@@ -416,6 +1044,7 @@ impl DomainDef {
             on_crash,
             devices,
             tunables,
+            extra,
         })
     }
 
@@ -426,15 +1055,44 @@ impl DomainDef {
             "domain",
             Attrs::new()
                 .with("type", &self.domain_type)
-                .opt("id", options.id),
+                .opt("id", options.id)
+                .extend(&self.extra.attrs),
         );
+        // The kept top-level elements go where libvirt writes them: before the first interpreted element that
+        // follows them in libvirt's order.
+        let rank = |name: &str| {
+            TOP_ORDER
+                .iter()
+                .position(|known| *known == name)
+                .unwrap_or(TOP_ORDER.len())
+        };
+        let mut sorted: Vec<&Node> = self.extra.children.iter().collect();
+        sorted.sort_by_key(|node| rank(&node.name));
+        let mut pending = sorted.into_iter().peekable();
+        let mut flush_before = |w: &mut XmlWriter, next: &str| {
+            while let Some(node) = pending.next_if(|node| rank(&node.name) < rank(next)) {
+                w.node(node, '\'');
+            }
+        };
         w.text("name", Attrs::new(), &self.name);
         w.text("uuid", Attrs::new(), &self.uuid.hyphenated().to_string());
+        flush_before(&mut w, "title");
         w.opt_text("title", self.title.as_deref());
         w.opt_text("description", self.description.as_deref());
+        if let Some(metadata) = self.metadata.as_ref().filter(|m| !m.children.is_empty()) {
+            w.open("metadata", Attrs::new());
+            for child in &metadata.children {
+                w.node(child, '"');
+            }
+            w.close("metadata");
+        }
+        flush_before(&mut w, "memory");
+        let memory = self.extra.of("memory");
         w.text(
             "memory",
-            Attrs::new().with("unit", "KiB"),
+            Attrs::new()
+                .with("unit", "KiB")
+                .extend(memory.map(|m| m.attrs.as_slice()).unwrap_or(&[])),
             &self.memory_kib.to_string(),
         );
         w.text(
@@ -442,44 +1100,171 @@ impl DomainDef {
             Attrs::new().with("unit", "KiB"),
             &self.current_memory_kib.to_string(),
         );
+        flush_before(&mut w, "blkiotune");
         crate::model::tunables::format_memory_side(&mut w, &self.tunables);
+        flush_before(&mut w, "vcpu");
         let current = (self.current_vcpus != self.vcpus).then_some(self.current_vcpus);
+        let vcpu = self.extra.of("vcpu");
+        let placement = vcpu.and_then(|v| v.attr("placement")).unwrap_or("static");
+        let vcpu_rest = vcpu
+            .map(|v| {
+                v.attrs
+                    .iter()
+                    .filter(|(key, _)| key != "placement")
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
         w.text(
             "vcpu",
             Attrs::new()
-                .with("placement", "static")
+                .with("placement", placement)
+                .extend(vcpu_rest)
                 .opt("current", current),
             &self.vcpus.to_string(),
         );
+        flush_before(&mut w, "cputune");
         crate::model::tunables::format_cpu_side(&mut w, &self.tunables);
+        flush_before(&mut w, "os");
         format_os(&mut w, &self.os);
+        flush_before(&mut w, "features");
         let features = &self.features;
-        if features.acpi || features.apic || features.pae {
-            w.open("features", Attrs::new());
-            for (on, name) in [
-                (features.acpi, "acpi"),
-                (features.apic, "apic"),
-                (features.pae, "pae"),
-            ] {
-                if on {
-                    w.empty(name, Attrs::new());
-                }
-            }
-            w.close("features");
+        if features.acpi || features.apic || features.pae || !features.extra.is_empty() {
+            write_el(
+                &mut w,
+                "features",
+                Attrs::new(),
+                Some(&features.extra),
+                true,
+                |w| {
+                    for (on, name) in [
+                        (features.acpi, "acpi"),
+                        (features.apic, "apic"),
+                        (features.pae, "pae"),
+                    ] {
+                        if on {
+                            write_el(
+                                w,
+                                name,
+                                Attrs::new(),
+                                features.extra.of(name),
+                                false,
+                                |_| {},
+                            );
+                        }
+                    }
+                },
+            );
         }
-        if let Some(mode) = &self.cpu_mode {
-            w.empty("cpu", Attrs::new().with("mode", mode));
+        let cpu = self.extra.of("cpu");
+        if self.cpu_mode.is_some() || cpu.is_some() {
+            write_el(
+                &mut w,
+                "cpu",
+                Attrs::new().opt("mode", self.cpu_mode.as_deref()),
+                cpu,
+                false,
+                |_| {},
+            );
         }
-        if let Some(offset) = &self.clock_offset {
-            w.empty("clock", Attrs::new().with("offset", offset));
+        let clock = self.extra.of("clock");
+        if self.clock_offset.is_some() || clock.is_some() {
+            write_el(
+                &mut w,
+                "clock",
+                Attrs::new().opt("offset", self.clock_offset.as_deref()),
+                clock,
+                false,
+                |_| {},
+            );
         }
         w.opt_text("on_poweroff", self.on_poweroff.as_deref());
         w.opt_text("on_reboot", self.on_reboot.as_deref());
         w.opt_text("on_crash", self.on_crash.as_deref());
+        flush_before(&mut w, "perf");
         crate::model::tunables::format_perf(&mut w, &self.tunables);
+        flush_before(&mut w, "devices");
         format_devices(&mut w, &self.devices, options);
+        for node in pending {
+            w.node(node, '\'');
+        }
         w.close("domain");
         w.finish()
+    }
+
+    /// `virDomainGetMetadata` on this definition: the description, the title, or (for
+    /// [`metadata_type::ELEMENT`]) the `<metadata>` element in namespace `uri`, written without its prefix.
+    pub fn get_metadata(&self, kind: i32, uri: Option<&str>) -> Result<String> {
+        let found = match kind {
+            metadata_type::DESCRIPTION => self.description.clone(),
+            metadata_type::TITLE => self.title.clone(),
+            metadata_type::ELEMENT => {
+                let uri = uri.unwrap_or_default();
+                self.metadata
+                    .as_ref()
+                    .and_then(|m| m.children.iter().find(|c| namespace_of(c) == Some(uri)))
+                    .map(|element| {
+                        let mut w = XmlWriter::new();
+                        w.node(&without_namespace(element, uri), '"');
+                        w.finish().trim_end_matches('\n').to_string()
+                    })
+            }
+            _ => return Err(unknown_metadata_type(kind)),
+        };
+        found.ok_or_else(|| {
+            Error::with_detail(
+                ErrorCode::NO_DOMAIN_METADATA,
+                ErrorDomain::DOMAIN,
+                "Requested metadata element is not present",
+            )
+        })
+    }
+
+    /// `virDomainSetMetadata` on this definition: an empty or absent text clears the description or title; an
+    /// element is parsed, put in namespace `uri` under prefix `key` and replaces the element of that namespace
+    /// (absent: removes it).
+    pub fn set_metadata(
+        &mut self,
+        kind: i32,
+        metadata: Option<&str>,
+        key: Option<&str>,
+        uri: Option<&str>,
+    ) -> Result<()> {
+        let text = metadata.filter(|text| !text.is_empty()).map(str::to_string);
+        match kind {
+            metadata_type::DESCRIPTION => self.description = text,
+            metadata_type::TITLE => self.title = text,
+            metadata_type::ELEMENT => {
+                let uri = uri.unwrap_or_default();
+                let new = match metadata {
+                    Some(xml) => {
+                        let key = key.unwrap_or_default();
+                        if !is_ncname(key) {
+                            return Err(Error::internal(
+                                ErrorDomain::XML,
+                                "failed to validate prefix for a new XML namespace",
+                            ));
+                        }
+                        let parsed = parse_document(xml, ErrorDomain::DOMAIN, "metadata_xml")?;
+                        let mut element = with_prefix(without_blanks(parsed), key);
+                        element
+                            .attrs
+                            .insert(0, (format!("xmlns:{key}"), uri.to_string()));
+                        Some(element)
+                    }
+                    None => None,
+                };
+                let holder = self.metadata.get_or_insert_with(|| Node {
+                    name: "metadata".into(),
+                    ..Node::default()
+                });
+                holder
+                    .children
+                    .retain(|child| namespace_of(child) != Some(uri));
+                holder.children.extend(new);
+            }
+            _ => return Err(unknown_metadata_type(kind)),
+        }
+        Ok(())
     }
 
     /// The disk whose target is `dev` ("vda").
@@ -499,10 +1284,11 @@ impl DomainDef {
     }
 }
 
-fn parse_memory(cx: &Ctx, root: &Node) -> Result<(u64, u64)> {
+fn parse_memory(cx: &Ctx, root: &Node, extra: &mut Extra) -> Result<(u64, u64)> {
     let mut memory = 0;
     if let Some(node) = root.child("memory") {
-        cx.check(node, &[], &["unit", "dumpCore"])?;
+        // dumpCore is checked here and kept as given.
+        extra.put("memory", keep(cx, "domain", node, &[], &["unit"])?);
         cx.enum_attr(node, "dumpCore", &["on", "off"])?;
         memory = cx.scaled(node, ScaleDefault::KiB)?;
     }
@@ -513,7 +1299,7 @@ fn parse_memory(cx: &Ctx, root: &Node) -> Result<(u64, u64)> {
     }
     let mut current = 0;
     if let Some(node) = root.child("currentMemory") {
-        cx.check(node, &[], &["unit"])?;
+        keep(cx, "domain", node, &[], &["unit"])?;
         current = cx.scaled(node, ScaleDefault::KiB)?;
     }
     // libvirt clamps a missing, zero or too large balloon to the maximum.
@@ -523,11 +1309,15 @@ fn parse_memory(cx: &Ctx, root: &Node) -> Result<(u64, u64)> {
     Ok((memory, current))
 }
 
-fn parse_vcpu(cx: &Ctx, root: &Node) -> Result<(u32, u32)> {
+fn parse_vcpu(cx: &Ctx, root: &Node, extra: &mut Extra) -> Result<(u32, u32)> {
     let Some(node) = root.child("vcpu") else {
         return Ok((1, 1));
     };
-    cx.check(node, &[], &["placement", "current", "cpuset"])?;
+    // placement and cpuset are checked and kept as given; placement 'static' is what is written by default.
+    let mut kept = keep(cx, "domain", node, &[], &["current"])?;
+    kept.attrs
+        .retain(|(key, value)| !(key == "placement" && value == "static"));
+    extra.put("vcpu", kept);
     cx.enum_attr(node, "placement", &["static", "auto"])?;
     let vcpus: u32 = parse_decimal(&node.text)
         .ok_or_else(|| cx.xml_error("maximum vcpus count must be an integer"))?;
@@ -551,9 +1341,15 @@ fn parse_vcpu(cx: &Ctx, root: &Node) -> Result<(u32, u32)> {
 fn parse_os(cx: &Ctx, root: &Node) -> Result<OsDef> {
     let missing = || cx.xml_error("an os <type> must be specified");
     let os = root.child("os").ok_or_else(missing)?;
-    cx.check(os, &["type", "boot", "kernel", "initrd", "cmdline"], &[])?;
+    let extra = keep(
+        cx,
+        "domain",
+        os,
+        &["type", "boot", "kernel", "initrd", "cmdline"],
+        &[],
+    )?;
     let type_node = os.child("type").ok_or_else(missing)?;
-    cx.check(type_node, &[], &["arch", "machine"])?;
+    keep(cx, "os", type_node, &[], &["arch", "machine"])?;
     if type_node.text.is_empty() {
         return Err(missing());
     }
@@ -562,7 +1358,7 @@ fn parse_os(cx: &Ctx, root: &Node) -> Result<OsDef> {
     })?;
     let mut boot = Vec::new();
     for node in os.children_named("boot") {
-        cx.check(node, &[], &["dev"])?;
+        keep(cx, "os", node, &[], &["dev"])?;
         let dev = node
             .attr("dev")
             .ok_or_else(|| cx.missing_attr("boot", "dev"))?;
@@ -573,7 +1369,7 @@ fn parse_os(cx: &Ctx, root: &Node) -> Result<OsDef> {
     }
     for leaf in ["kernel", "initrd", "cmdline"] {
         if let Some(node) = os.child(leaf) {
-            cx.check(node, &[], &[])?;
+            keep(cx, "os", node, &[], &[])?;
         }
     }
     Ok(OsDef {
@@ -584,11 +1380,12 @@ fn parse_os(cx: &Ctx, root: &Node) -> Result<OsDef> {
         kernel: os.child_text("kernel").map(str::to_string),
         initrd: os.child_text("initrd").map(str::to_string),
         cmdline: os.child_text("cmdline").map(str::to_string),
+        extra,
     })
 }
 
 fn format_os(w: &mut XmlWriter, os: &OsDef) {
-    w.open("os", Attrs::new());
+    w.open("os", Attrs::new().extend(&os.extra.attrs));
     w.text(
         "type",
         Attrs::new()
@@ -602,6 +1399,9 @@ fn format_os(w: &mut XmlWriter, os: &OsDef) {
     for dev in &os.boot {
         w.empty("boot", Attrs::new().with("dev", dev));
     }
+    for node in &os.extra.children {
+        w.node(node, '\'');
+    }
     w.close("os");
 }
 
@@ -609,36 +1409,28 @@ fn parse_features(cx: &Ctx, root: &Node) -> Result<Features> {
     let Some(node) = root.child("features") else {
         return Ok(Features::default());
     };
-    cx.check(node, &["acpi", "apic", "pae"], &[])?;
-    for child in &node.children {
-        cx.check(child, &[], &[])?;
+    let mut extra = keep(cx, "domain", node, &["acpi", "apic", "pae"], &[])?;
+    for name in ["acpi", "apic", "pae"] {
+        if let Some(child) = node.child(name) {
+            extra.put(name, keep(cx, "features", child, &[], &[])?);
+        }
     }
     Ok(Features {
         acpi: node.child("acpi").is_some(),
         apic: node.child("apic").is_some(),
         pae: node.child("pae").is_some(),
+        extra,
     })
 }
 
 fn parse_devices(cx: &Ctx, node: &Node) -> Result<Devices> {
-    cx.check(
-        node,
-        &[
-            "emulator",
-            "disk",
-            "controller",
-            "interface",
-            "serial",
-            "console",
-            "input",
-            "graphics",
-            "video",
-        ],
-        &[],
-    )?;
-    let mut devices = Devices::default();
+    let kept = keep(cx, "domain", node, INTERPRETED_DEVICES, &[])?;
+    let mut devices = Devices {
+        others: kept.children,
+        ..Devices::default()
+    };
     if let Some(emulator) = node.child("emulator") {
-        cx.check(emulator, &[], &[])?;
+        keep(cx, "devices", emulator, &[], &[])?;
         devices.emulator = Some(emulator.text.clone());
     }
     for child in &node.children {
@@ -659,43 +1451,73 @@ fn parse_devices(cx: &Ctx, node: &Node) -> Result<Devices> {
 
 fn format_devices(w: &mut XmlWriter, devices: &Devices, options: &DomainXmlOptions) {
     w.open("devices", Attrs::new());
+    // Each kind in libvirt's order; the kept devices of a kind follow the interpreted ones of that kind.
+    let rank = |name: &str| {
+        DEVICE_ORDER
+            .iter()
+            .position(|known| *known == name)
+            .unwrap_or(DEVICE_ORDER.len())
+    };
+    let mut others: Vec<&Node> = devices.others.iter().collect();
+    others.sort_by_key(|node| rank(&node.name));
+    let mut pending = others.into_iter().peekable();
+    let mut flush_through = |w: &mut XmlWriter, kind: &str| {
+        while let Some(node) = pending.next_if(|node| rank(&node.name) <= rank(kind)) {
+            w.node(node, '\'');
+        }
+    };
     w.opt_text("emulator", devices.emulator.as_deref());
     for disk in &devices.disks {
         format_disk(w, disk);
     }
+    flush_through(w, "disk");
     for controller in &devices.controllers {
-        w.empty(
+        write_el(
+            w,
             "controller",
             Attrs::new()
                 .with("type", &controller.controller_type)
                 .with("index", controller.index)
                 .opt("model", controller.model.as_deref()),
+            Some(&controller.extra),
+            false,
+            |_| {},
         );
     }
+    flush_through(w, "filesystem");
     for iface in &devices.interfaces {
         format_interface(w, iface);
     }
+    flush_through(w, "interface");
     for serial in &devices.serials {
         format_chardev(w, "serial", serial);
     }
+    flush_through(w, "parallel");
     for console in &devices.consoles {
         format_chardev(w, "console", console);
     }
+    flush_through(w, "channel");
     for input in &devices.inputs {
-        w.empty(
+        write_el(
+            w,
             "input",
             Attrs::new()
                 .with("type", &input.input_type)
                 .opt("bus", input.bus.as_deref()),
+            Some(&input.extra),
+            false,
+            |_| {},
         );
     }
+    flush_through(w, "tpm");
     for graphics in &devices.graphics {
         let passwd = if options.secure {
             graphics.passwd.as_deref()
         } else {
             None
         };
-        w.empty(
+        write_el(
+            w,
             "graphics",
             Attrs::new()
                 .with("type", &graphics.graphics_type)
@@ -706,24 +1528,37 @@ fn format_devices(w: &mut XmlWriter, devices: &Devices, options: &DomainXmlOptio
                 )
                 .opt("listen", graphics.listen.as_deref())
                 .opt("passwd", passwd),
+            Some(&graphics.extra),
+            false,
+            |_| {},
         );
     }
+    flush_through(w, "audio");
     for video in &devices.videos {
-        w.open("video", Attrs::new());
-        w.empty(
-            "model",
-            Attrs::new()
-                .with("type", &video.model_type)
-                .opt("vram", video.vram)
-                .opt("heads", video.heads),
-        );
-        w.close("video");
+        write_el(w, "video", Attrs::new(), Some(&video.extra), true, |w| {
+            write_el(
+                w,
+                "model",
+                Attrs::new()
+                    .with("type", &video.model_type)
+                    .opt("vram", video.vram)
+                    .opt("heads", video.heads),
+                video.extra.of("model"),
+                false,
+                |_| {},
+            );
+        });
+    }
+    for node in pending {
+        w.node(node, '\'');
     }
     w.close("devices");
 }
 
 fn parse_disk(cx: &Ctx, node: &Node) -> Result<DiskDef> {
-    cx.check(
+    let mut extra = keep(
+        cx,
+        "devices",
         node,
         &[
             "driver",
@@ -732,6 +1567,7 @@ fn parse_disk(cx: &Ctx, node: &Node) -> Result<DiskDef> {
             "iotune",
             "readonly",
             "shareable",
+            "boot",
         ],
         &["type", "device"],
     )?;
@@ -745,21 +1581,35 @@ fn parse_disk(cx: &Ctx, node: &Node) -> Result<DiskDef> {
         disk_type,
         device,
         iotune: crate::model::tunables::parse_iotune(cx, node)?,
+        boot_order: parse_boot_order(cx, node)?,
         ..DiskDef::default()
     };
+    if let Some(iotune) = node.child("iotune") {
+        let mut fields = crate::model::tunables::IOTUNE_FIELDS.to_vec();
+        fields.push("group_name");
+        refuse_rest(cx, "disk", iotune, &fields, &[])?;
+    }
+    if let Some(boot) = node.child("boot") {
+        extra.put("boot", keep(cx, "disk", boot, &[], &["order"])?);
+    }
     if let Some(driver) = node.child("driver") {
-        cx.check(driver, &[], &["name", "type", "cache"])?;
+        extra.put(
+            "driver",
+            keep(cx, "disk", driver, &[], &["name", "type", "cache"])?,
+        );
         disk.driver_name = driver.attr("name").map(str::to_string);
         disk.driver_type = driver.attr("type").map(str::to_string);
         disk.driver_cache = cx.enum_attr(driver, "cache", DISK_CACHES)?;
     }
     if let Some(source) = node.child("source") {
-        cx.check(source, &[], &["file", "dev"])?;
         let key = if disk.disk_type == "block" {
             "dev"
         } else {
             "file"
         };
+        // As for interfaces, the attribute of the other disk type is dropped.
+        let _ = key;
+        extra.put("source", keep(cx, "disk", source, &[], &["file", "dev"])?);
         disk.source = source.attr(key).map(str::to_string);
     }
     let target = node
@@ -775,65 +1625,94 @@ fn parse_disk(cx: &Ctx, node: &Node) -> Result<DiskDef> {
             ),
         ));
     };
-    cx.check(target, &[], &["dev", "bus"])?;
+    extra.put("target", keep(cx, "disk", target, &[], &["dev", "bus"])?);
     disk.target_dev = dev.to_string();
     disk.target_bus = cx.enum_attr(target, "bus", DISK_BUSES)?;
     for flag in ["readonly", "shareable"] {
         if let Some(child) = node.child(flag) {
-            cx.check(child, &[], &[])?;
+            keep(cx, "disk", child, &[], &[])?;
         }
     }
     disk.readonly = node.child("readonly").is_some();
     disk.shareable = node.child("shareable").is_some();
+    disk.extra = extra;
     Ok(disk)
 }
 
 fn format_disk(w: &mut XmlWriter, disk: &DiskDef) {
-    w.open(
+    let extra = &disk.extra;
+    write_device(
+        w,
         "disk",
         Attrs::new()
             .with("type", &disk.disk_type)
             .with("device", &disk.device),
+        extra,
+        disk.boot_order,
+        |w| {
+            let driver = Attrs::new()
+                .opt("name", disk.driver_name.as_deref())
+                .opt("type", disk.driver_type.as_deref())
+                .opt("cache", disk.driver_cache.as_deref());
+            if !driver.is_empty() || extra.of("driver").is_some() {
+                write_el(w, "driver", driver, extra.of("driver"), false, |_| {});
+            }
+            if let Some(source) = &disk.source {
+                let key = if disk.disk_type == "block" {
+                    "dev"
+                } else {
+                    "file"
+                };
+                write_el(
+                    w,
+                    "source",
+                    Attrs::new().with(key, source),
+                    extra.of("source"),
+                    false,
+                    |_| {},
+                );
+            } else if let Some(source) = extra.of("source") {
+                write_el(w, "source", Attrs::new(), Some(source), false, |_| {});
+            }
+            write_el(
+                w,
+                "target",
+                Attrs::new()
+                    .with("dev", &disk.target_dev)
+                    .opt("bus", disk.target_bus.as_deref()),
+                extra.of("target"),
+                false,
+                |_| {},
+            );
+            crate::model::tunables::format_iotune(w, &disk.iotune);
+            if disk.readonly {
+                w.empty("readonly", Attrs::new());
+            }
+            if disk.shareable {
+                w.empty("shareable", Attrs::new());
+            }
+        },
     );
-    let driver = Attrs::new()
-        .opt("name", disk.driver_name.as_deref())
-        .opt("type", disk.driver_type.as_deref())
-        .opt("cache", disk.driver_cache.as_deref());
-    if !driver.is_empty() {
-        w.empty("driver", driver);
-    }
-    if let Some(source) = &disk.source {
-        let key = if disk.disk_type == "block" {
-            "dev"
-        } else {
-            "file"
-        };
-        w.empty("source", Attrs::new().with(key, source));
-    }
-    w.empty(
-        "target",
-        Attrs::new()
-            .with("dev", &disk.target_dev)
-            .opt("bus", disk.target_bus.as_deref()),
-    );
-    crate::model::tunables::format_iotune(w, &disk.iotune);
-    if disk.readonly {
-        w.empty("readonly", Attrs::new());
-    }
-    if disk.shareable {
-        w.empty("shareable", Attrs::new());
-    }
-    w.close("disk");
 }
 
 fn parse_interface(cx: &Ctx, node: &Node) -> Result<InterfaceDef> {
-    cx.check(node, &["mac", "source", "model", "target"], &["type"])?;
+    let mut extra = keep(
+        cx,
+        "devices",
+        node,
+        &["mac", "source", "model", "target", "boot"],
+        &["type"],
+    )?;
+    let boot_order = parse_boot_order(cx, node)?;
+    if let Some(boot) = node.child("boot") {
+        extra.put("boot", keep(cx, "interface", boot, &[], &["order"])?);
+    }
     let iface_type = cx
         .enum_attr(node, "type", INTERFACE_TYPES)?
         .unwrap_or_else(|| "user".into());
     let mac = match node.child("mac") {
         Some(mac_node) => {
-            cx.check(mac_node, &[], &["address"])?;
+            extra.put("mac", keep(cx, "interface", mac_node, &[], &["address"])?);
             let text = mac_node
                 .attr("address")
                 .ok_or_else(|| cx.missing_attr("mac", "address"))?;
@@ -860,7 +1739,11 @@ fn parse_interface(cx: &Ctx, node: &Node) -> Result<InterfaceDef> {
     };
     let mut source = None;
     if let Some(source_node) = node.child("source") {
-        cx.check(source_node, &[], &["network", "bridge"])?;
+        // The attribute of another interface type is dropped, as libvirt's parser reads only its type's.
+        extra.put(
+            "source",
+            keep(cx, "interface", source_node, &[], &["network", "bridge"])?,
+        );
         source = source_key
             .and_then(|key| source_node.attr(key))
             .map(str::to_string);
@@ -872,7 +1755,7 @@ fn parse_interface(cx: &Ctx, node: &Node) -> Result<InterfaceDef> {
     }
     let mut model = None;
     if let Some(model_node) = node.child("model") {
-        cx.check(model_node, &[], &["type"])?;
+        extra.put("model", keep(cx, "interface", model_node, &[], &["type"])?);
         model = Some(
             model_node
                 .attr("type")
@@ -882,7 +1765,7 @@ fn parse_interface(cx: &Ctx, node: &Node) -> Result<InterfaceDef> {
     }
     let mut target_dev = None;
     if let Some(target) = node.child("target") {
-        cx.check(target, &[], &["dev"])?;
+        extra.put("target", keep(cx, "interface", target, &[], &["dev"])?);
         target_dev = target.attr("dev").map(str::to_string);
     }
     Ok(InterfaceDef {
@@ -891,33 +1774,78 @@ fn parse_interface(cx: &Ctx, node: &Node) -> Result<InterfaceDef> {
         source,
         model,
         target_dev,
+        boot_order,
+        extra,
     })
 }
 
 fn format_interface(w: &mut XmlWriter, iface: &InterfaceDef) {
-    w.open("interface", Attrs::new().with("type", &iface.iface_type));
-    w.empty("mac", Attrs::new().with("address", &iface.mac));
-    if let Some(source) = &iface.source {
-        let key = if iface.iface_type == "bridge" {
-            "bridge"
-        } else {
-            "network"
-        };
-        w.empty("source", Attrs::new().with(key, source));
-    }
-    if let Some(dev) = &iface.target_dev {
-        w.empty("target", Attrs::new().with("dev", dev));
-    }
-    if let Some(model) = &iface.model {
-        w.empty("model", Attrs::new().with("type", model));
-    }
-    w.close("interface");
+    let extra = &iface.extra;
+    write_device(
+        w,
+        "interface",
+        Attrs::new().with("type", &iface.iface_type),
+        extra,
+        iface.boot_order,
+        |w| {
+            write_el(
+                w,
+                "mac",
+                Attrs::new().with("address", &iface.mac),
+                extra.of("mac"),
+                false,
+                |_| {},
+            );
+            let key = if iface.iface_type == "bridge" {
+                "bridge"
+            } else {
+                "network"
+            };
+            match (&iface.source, extra.of("source")) {
+                (Some(source), kept) => write_el(
+                    w,
+                    "source",
+                    Attrs::new().with(key, source),
+                    kept,
+                    false,
+                    |_| {},
+                ),
+                (None, Some(kept)) => {
+                    write_el(w, "source", Attrs::new(), Some(kept), false, |_| {})
+                }
+                (None, None) => {}
+            }
+            if let Some(dev) = &iface.target_dev {
+                write_el(
+                    w,
+                    "target",
+                    Attrs::new().with("dev", dev),
+                    extra.of("target"),
+                    false,
+                    |_| {},
+                );
+            }
+            if let Some(model) = &iface.model {
+                write_el(
+                    w,
+                    "model",
+                    Attrs::new().with("type", model),
+                    extra.of("model"),
+                    false,
+                    |_| {},
+                );
+            }
+        },
+    );
 }
 
 fn parse_graphics(cx: &Ctx, node: &Node) -> Result<GraphicsDef> {
-    cx.check(
+    // <listen> children are kept whole; the first address is also the listen attribute.
+    let extra = keep(
+        cx,
+        "devices",
         node,
-        &["listen"],
+        &[],
         &["type", "port", "autoport", "listen", "passwd"],
     )?;
     let graphics_type = cx
@@ -932,7 +1860,6 @@ fn parse_graphics(cx: &Ctx, node: &Node) -> Result<GraphicsDef> {
     let autoport = cx.bool_attr(node, "autoport", ("yes", "no"))?;
     let mut listen = node.attr("listen").map(str::to_string);
     for child in node.children_named("listen") {
-        cx.check(child, &[], &["type", "address"])?;
         if listen.is_none() {
             listen = child.attr("address").map(str::to_string);
         }
@@ -943,18 +1870,24 @@ fn parse_graphics(cx: &Ctx, node: &Node) -> Result<GraphicsDef> {
         autoport,
         listen,
         passwd: node.attr("passwd").map(str::to_string),
+        extra,
     })
 }
 
 fn parse_video(cx: &Ctx, node: &Node) -> Result<VideoDef> {
-    cx.check(node, &["model"], &[])?;
+    let mut extra = keep(cx, "devices", node, &["model"], &[])?;
     let Some(model) = node.child("model") else {
         return Ok(VideoDef {
             model_type: DEFAULT_VIDEO_MODEL.into(),
+            extra,
             ..VideoDef::default()
         });
     };
-    cx.check(model, &[], &["type", "vram", "heads", "primary"])?;
+    // primary is checked and kept as given.
+    extra.put(
+        "model",
+        keep(cx, "video", model, &[], &["type", "vram", "heads"])?,
+    );
     cx.enum_attr(model, "primary", &["yes", "no"])?;
     let model_type = match model.attr("type") {
         None => DEFAULT_VIDEO_MODEL.to_string(),
@@ -966,11 +1899,12 @@ fn parse_video(cx: &Ctx, node: &Node) -> Result<VideoDef> {
         model_type,
         vram: cx.u64_attr(model, "vram")?,
         heads: cx.u32_attr(model, "heads")?,
+        extra,
     })
 }
 
 fn parse_input(cx: &Ctx, node: &Node) -> Result<InputDef> {
-    cx.check(node, &[], &["type", "bus"])?;
+    let extra = keep(cx, "devices", node, &[], &["type", "bus"])?;
     let input_type = match node.attr("type") {
         None => {
             return Err(Error::internal(
@@ -985,11 +1919,12 @@ fn parse_input(cx: &Ctx, node: &Node) -> Result<InputDef> {
     Ok(InputDef {
         input_type,
         bus: cx.enum_attr(node, "bus", INPUT_BUSES)?,
+        extra,
     })
 }
 
 fn parse_chardev(cx: &Ctx, node: &Node) -> Result<CharDevDef> {
-    cx.check(node, &["source", "target"], &["type"])?;
+    let mut extra = keep(cx, "devices", node, &["source", "target"], &["type"])?;
     let dev_type = match node.attr("type") {
         None => "pty".to_string(),
         Some(kind) => one_of(kind, CHAR_TYPES, |kind| {
@@ -1001,44 +1936,61 @@ fn parse_chardev(cx: &Ctx, node: &Node) -> Result<CharDevDef> {
         ..CharDevDef::default()
     };
     if let Some(source) = node.child("source") {
-        cx.check(source, &[], &["path"])?;
+        extra.put("source", keep(cx, &node.name, source, &[], &["path"])?);
         chardev.source_path = source.attr("path").map(str::to_string);
     }
     if let Some(target) = node.child("target") {
-        cx.check(target, &[], &["type", "port"])?;
+        extra.put(
+            "target",
+            keep(cx, &node.name, target, &[], &["type", "port"])?,
+        );
         chardev.target_type = target.attr("type").map(str::to_string);
         chardev.target_port = cx.u32_attr(target, "port")?;
     }
+    chardev.extra = extra;
     Ok(chardev)
 }
 
 fn format_chardev(w: &mut XmlWriter, element: &str, chardev: &CharDevDef) {
-    let attrs = Attrs::new().with("type", &chardev.dev_type);
+    let extra = &chardev.extra;
     let target = Attrs::new()
         .opt("type", chardev.target_type.as_deref())
         .opt("port", chardev.target_port);
-    if chardev.source_path.is_none() && target.is_empty() {
-        w.empty(element, attrs);
-        return;
-    }
-    w.open(element, attrs);
-    if let Some(path) = &chardev.source_path {
-        w.empty("source", Attrs::new().with("path", path));
-    }
-    if !target.is_empty() {
-        w.empty("target", target);
-    }
-    w.close(element);
+    let source = chardev.source_path.is_some() || extra.of("source").is_some();
+    let has_target = !target.is_empty() || extra.of("target").is_some();
+    write_el(
+        w,
+        element,
+        Attrs::new().with("type", &chardev.dev_type),
+        Some(extra),
+        source || has_target,
+        |w| {
+            if source {
+                write_el(
+                    w,
+                    "source",
+                    Attrs::new().opt("path", chardev.source_path.as_deref()),
+                    extra.of("source"),
+                    false,
+                    |_| {},
+                );
+            }
+            if has_target {
+                write_el(w, "target", target, extra.of("target"), false, |_| {});
+            }
+        },
+    );
 }
 
 fn parse_controller(cx: &Ctx, node: &Node) -> Result<ControllerDef> {
-    cx.check(node, &[], &["type", "index", "model"])?;
+    let extra = keep(cx, "devices", node, &[], &["type", "index", "model"])?;
     Ok(ControllerDef {
         controller_type: cx
             .enum_attr(node, "type", CONTROLLER_TYPES)?
             .unwrap_or_else(|| "ide".into()),
         index: cx.u32_attr(node, "index")?.unwrap_or(0),
         model: node.attr("model").map(str::to_string),
+        extra,
     })
 }
 
@@ -1306,16 +2258,46 @@ mod tests {
     }
 
     #[test]
-    fn unknown_content_is_dropped_or_refused_with_validate() {
+    fn schema_known_content_is_kept_and_unknown_names_dropped_or_refused() {
+        // libvirt 9.0's test driver, without validation, drops <foo/>, bogus='1' and <zork/> and keeps the rest
+        // (checked with `virsh -c test:///default define`); with validation it refuses them.
         let xml = minimal(
-            "<metadata><x/></metadata><devices><memballoon model='virtio'/>\
-             <disk type='file' foo='1'><target dev='vda'/><address type='pci'/></disk></devices>",
+            "<metadata><app:x xmlns:app='urn:a' k='v'><app:y>t</app:y></app:x></metadata><foo/>\
+             <genid>43dc0cf8-809b-4adb-9bea-a9abb5f3d90d</genid><pm><suspend-to-mem enabled='no'/></pm>\
+             <devices><memballoon model='virtio'><stats period='10'/></memballoon>\
+             <disk type='file' bogus='1'><target dev='vda'/><serial>S1</serial><zork/>\
+             <address type='pci' domain='0x0000' bus='0x00' slot='0x05' function='0x0'/></disk></devices>",
         );
         let def = DomainDef::from_xml(&xml, false).unwrap();
-        assert_eq!(def.devices.disks.len(), 1);
+        let out = def.to_xml(&DomainXmlOptions::default());
+        for kept in [
+            "<genid>43dc0cf8-809b-4adb-9bea-a9abb5f3d90d</genid>",
+            "<app:x xmlns:app=\"urn:a\" k=\"v\">",
+            "<app:y>t</app:y>",
+            "<suspend-to-mem enabled='no'/>",
+            "<stats period='10'/>",
+            "<serial>S1</serial>",
+            "<address type='pci' domain='0x0000' bus='0x00' slot='0x05' function='0x0'/>",
+        ] {
+            assert!(out.contains(kept), "{kept} missing from\n{out}");
+        }
+        for dropped in ["foo", "bogus", "zork"] {
+            assert!(!out.contains(dropped), "{dropped} kept in\n{out}");
+        }
+        // libvirt's order: genid right after uuid, metadata before memory, pm after the lifecycle actions.
+        let at = |text: &str| out.find(text).unwrap();
+        assert!(at("<genid>") < at("<metadata>") && at("<metadata>") < at("<memory"));
+        assert!(at("<pm>") < at("<devices>"));
+        assert_eq!(DomainDef::from_xml(&out, true).unwrap(), def);
+
         let err = parse_err(&xml, true);
         assert_eq!(err.code, ErrorCode::XML_INVALID_SCHEMA);
-        assert!(err.message.contains("metadata"), "{}", err.message);
+        assert!(
+            err.message
+                .contains("Element domain has extra content: foo"),
+            "{}",
+            err.message
+        );
         let err = parse_err(
             &minimal("<devices><disk type='file' foo='1'><target dev='vda'/></disk></devices>"),
             true,
@@ -1327,14 +2309,209 @@ mod tests {
             err.message
         );
         let err = parse_err(
-            &minimal("<devices><disk><target dev='vda'/><address/></disk></devices>"),
+            &minimal(
+                "<devices><disk><target dev='vda'/><address><zork/></address></disk></devices>",
+            ),
             true,
         );
         assert!(
             err.message
-                .contains("Element disk has extra content: address"),
+                .contains("Element address has extra content: zork"),
             "{}",
             err.message
+        );
+        // A hypervisor namespace would change what runs: refused, never ignored.
+        let err = parse_err(
+            &minimal("<qemu:commandline xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'/>"),
+            false,
+        );
+        assert_eq!(err.code, ErrorCode::CONFIG_UNSUPPORTED);
+        // Tunables the model rewrites cannot keep what it does not interpret: refused as unsupported.
+        let err = parse_err(&minimal("<cputune><shares>2048</shares></cputune>"), false);
+        assert_eq!(err.code, ErrorCode::CONFIG_UNSUPPORTED);
+        assert!(
+            err.message.contains("<shares> in <cputune>"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn boot_order_round_trips_and_is_checked_as_libvirt_does() {
+        let xml = minimal(
+            "<devices><disk type='file'><source file='/x'/><target dev='vda'/><boot order='2'/></disk>\
+             <interface type='user'><mac address='52:54:00:00:00:01'/><boot order='1' loadparm='A'/></interface>\
+             <hostdev mode='subsystem' type='usb'><source><vendor id='0x1234'/><product id='0xbeef'/></source>\
+             <boot order='3'/></hostdev><redirdev bus='usb' type='spicevmc'><boot order='4'/></redirdev>\
+             </devices>",
+        );
+        let def = DomainDef::from_xml(&xml, true).unwrap();
+        assert_eq!(def.devices.disks[0].boot_order, Some(2));
+        assert_eq!(def.devices.interfaces[0].boot_order, Some(1));
+        let out = def.to_xml(&DomainXmlOptions::default());
+        for kept in [
+            "<boot order='2'/>",
+            "<boot order='1' loadparm='A'/>",
+            "<boot order='3'/>",
+            "<boot order='4'/>",
+        ] {
+            assert!(out.contains(kept), "{kept} missing from\n{out}");
+        }
+        assert!(out.find("<hostdev").unwrap() < out.find("<redirdev").unwrap());
+        assert_eq!(DomainDef::from_xml(&out, true).unwrap(), def);
+
+        let disk = |boot: &str| {
+            minimal(&format!(
+                "<devices><disk type='file'><source file='/x'/><target dev='vda'/>{boot}</disk></devices>"
+            ))
+        };
+        let cases: &[(String, ErrorCode, &str)] = &[
+            (
+                disk("<boot order='0'/>"),
+                ErrorCode::XML_ERROR,
+                "Invalid value for attribute 'order' in element 'boot': Zero is not permitted",
+            ),
+            (
+                disk("<boot/>"),
+                ErrorCode::XML_ERROR,
+                "Missing required attribute 'order' in element 'boot'",
+            ),
+            (
+                disk("<boot order='x'/>"),
+                ErrorCode::XML_ERROR,
+                "'x'. Expected non-negative integer value",
+            ),
+            (
+                xml.replace("<boot order='3'/>", "<boot order='2'/>"),
+                ErrorCode::CONFIG_UNSUPPORTED,
+                "boot order '2' used for more than one device",
+            ),
+            (
+                xml.replace("<type>hvm</type>", "<type>hvm</type><boot dev='hd'/>"),
+                ErrorCode::CONFIG_UNSUPPORTED,
+                "per-device boot elements cannot be used together with os/boot elements",
+            ),
+        ];
+        for (xml, code, text) in cases {
+            let err = parse_err(xml, false);
+            assert_eq!(err.code, *code, "{}", err.message);
+            assert!(err.message.contains(text), "{}", err.message);
+        }
+    }
+
+    #[test]
+    fn metadata_keeps_namespaces_and_answers_get_and_set_as_libvirt() {
+        let xml = minimal(
+            "<metadata xmlns:b='urn:b'><a:foo xmlns:a='urn:a' k='1'><a:bar>x &amp; y</a:bar><a:e/></a:foo>\
+             <b:other>t</b:other></metadata>",
+        );
+        let mut def = DomainDef::from_xml(&xml, true).unwrap();
+        let out = def.to_xml(&DomainXmlOptions::default());
+        assert!(
+            out.contains(
+                "  <metadata>\n    <a:foo xmlns:a=\"urn:a\" k=\"1\">\n      <a:bar>x &amp; y</a:bar>\n      \
+                 <a:e/>\n    </a:foo>\n    <b:other xmlns:b=\"urn:b\">t</b:other>\n  </metadata>\n"
+            ),
+            "{out}"
+        );
+        assert_eq!(DomainDef::from_xml(&out, true).unwrap(), def);
+        assert_eq!(
+            def.get_metadata(metadata_type::ELEMENT, Some("urn:a"))
+                .unwrap(),
+            "<foo k=\"1\">\n  <bar>x &amp; y</bar>\n  <e/>\n</foo>"
+        );
+        assert_eq!(
+            def.get_metadata(metadata_type::ELEMENT, Some("urn:b"))
+                .unwrap(),
+            "<other>t</other>"
+        );
+        let err = def
+            .get_metadata(metadata_type::ELEMENT, Some("urn:none"))
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::NO_DOMAIN_METADATA);
+        assert_eq!(
+            err.message,
+            "metadata not found: Requested metadata element is not present"
+        );
+        let err = def.get_metadata(metadata_type::TITLE, None).unwrap_err();
+        assert_eq!(err.code, ErrorCode(80));
+
+        // Set replaces the element of that namespace and puts it under the key's prefix.
+        def.set_metadata(
+            metadata_type::ELEMENT,
+            Some("<n><q/></n>"),
+            Some("z"),
+            Some("urn:a"),
+        )
+        .unwrap();
+        let out = def.to_xml(&DomainXmlOptions::default());
+        assert!(!out.contains("a:foo"), "{out}");
+        assert!(
+            out.contains("<z:n xmlns:z=\"urn:a\">\n      <z:q/>\n    </z:n>"),
+            "{out}"
+        );
+        assert_eq!(
+            def.get_metadata(metadata_type::ELEMENT, Some("urn:a"))
+                .unwrap(),
+            "<n>\n  <q/>\n</n>"
+        );
+        def.set_metadata(metadata_type::ELEMENT, None, None, Some("urn:a"))
+            .unwrap();
+        def.set_metadata(metadata_type::ELEMENT, None, None, Some("urn:b"))
+            .unwrap();
+        assert!(!def
+            .to_xml(&DomainXmlOptions::default())
+            .contains("metadata"));
+        def.set_metadata(metadata_type::TITLE, Some("T"), None, None)
+            .unwrap();
+        def.set_metadata(metadata_type::DESCRIPTION, Some("D"), None, None)
+            .unwrap();
+        assert_eq!(def.get_metadata(metadata_type::TITLE, None).unwrap(), "T");
+        assert_eq!(
+            def.get_metadata(metadata_type::DESCRIPTION, None).unwrap(),
+            "D"
+        );
+        def.set_metadata(metadata_type::DESCRIPTION, Some(""), None, None)
+            .unwrap();
+        assert!(def.description.is_none());
+        let err = def
+            .set_metadata(
+                metadata_type::ELEMENT,
+                Some("<a/>"),
+                Some("1k"),
+                Some("urn:a"),
+            )
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::INTERNAL_ERROR);
+        let err = def
+            .set_metadata(metadata_type::ELEMENT, Some("<a"), Some("k"), Some("urn:a"))
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::XML_DETAIL);
+        assert!(err.message.contains("(metadata_xml):1:"), "{}", err.message);
+        let err = def.set_metadata(7, None, None, None).unwrap_err();
+        assert_eq!(err.message, "invalid argument: unknown metadata type '7'");
+
+        // The public API's argument checks, as libvirt words them.
+        let check = |set, kind, metadata, key, uri| {
+            check_metadata_args(set, kind, metadata, key, uri)
+                .unwrap_err()
+                .message
+        };
+        assert_eq!(
+            check(true, 0, Some("x"), Some("k"), Some("u")),
+            "uri in virDomainSetMetadata must be NULL"
+        );
+        assert_eq!(
+            check(true, 2, Some("<a/>"), None, Some("u")),
+            "key in virDomainSetMetadata must not be NULL"
+        );
+        assert_eq!(
+            check(false, 2, None, None, None),
+            "uri in virDomainGetMetadata must not be NULL"
+        );
+        assert_eq!(
+            check(true, 1, Some("a\nb"), None, None),
+            "metadata title can't contain newlines"
         );
     }
 

@@ -1,6 +1,7 @@
 //! Definitions of domains, networks, storage pools and volumes, and their XML: pure parse / format, no I/O.
 
 mod domain;
+mod domain_schema;
 mod interface;
 mod mac;
 mod names;

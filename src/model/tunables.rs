@@ -49,6 +49,8 @@ pub struct Tunables {
     /// `<numatune><memory>`: the mode (an index into [`NUMA_MODES`]) and the node list.
     pub numa_mode: Option<usize>,
     pub numa_nodeset: Option<Vec<u32>>,
+    /// `<numatune><memory placement=...>` ("static" or "auto"), kept as given.
+    pub numa_placement: Option<String>,
     /// `<cputune><vcpupin>`: vCPU number and its CPUs, ordered by vCPU.
     pub vcpu_pins: Vec<(u32, Vec<u32>)>,
     /// `<cputune><emulatorpin>`.
@@ -342,6 +344,7 @@ pub(crate) fn parse(cx: &Ctx, root: &Node) -> Result<Tunables> {
             tunables.numa_mode = Some(index);
         }
         tunables.numa_nodeset = cpu_list_attr(cx, memory, "nodeset")?;
+        tunables.numa_placement = cx.enum_attr(memory, "placement", &["static", "auto"])?;
     }
     Ok(tunables)
 }
@@ -410,14 +413,15 @@ pub(crate) fn format_cpu_side(w: &mut XmlWriter, t: &Tunables) {
         }
         w.close("cputune");
     }
-    if t.numa_mode.is_some() || t.numa_nodeset.is_some() {
+    if t.numa_mode.is_some() || t.numa_nodeset.is_some() || t.numa_placement.is_some() {
         let mode = NUMA_MODES[t.numa_mode.unwrap_or(0).min(NUMA_MODES.len() - 1)];
         w.open("numatune", Attrs::new());
         w.empty(
             "memory",
             Attrs::new()
                 .with("mode", mode)
-                .opt("nodeset", t.numa_nodeset.as_deref().map(format_cpu_list)),
+                .opt("nodeset", t.numa_nodeset.as_deref().map(format_cpu_list))
+                .opt("placement", t.numa_placement.as_deref()),
         );
         w.close("numatune");
     }

@@ -180,7 +180,8 @@ impl Ctx {
         Ok(())
     }
 
-    fn schema_error(&self, detail: String) -> Error {
+    /// libvirt's code 92 for a document its schema refuses, `detail` as libxml2 words the fault.
+    pub fn schema_error(&self, detail: String) -> Error {
         Error::with_detail(
             ErrorCode::XML_INVALID_SCHEMA,
             ErrorDomain::XML,
@@ -345,7 +346,7 @@ fn escape(text: &str, in_attribute: bool) -> String {
 
 /// Attributes to write, in order; `None` values are left out.
 #[derive(Default)]
-pub struct Attrs(Vec<(&'static str, String)>);
+pub struct Attrs(Vec<(std::borrow::Cow<'static, str>, String)>);
 
 impl Attrs {
     pub fn new() -> Self {
@@ -353,13 +354,21 @@ impl Attrs {
     }
 
     pub fn with(mut self, key: &'static str, value: impl ToString) -> Self {
-        self.0.push((key, value.to_string()));
+        self.0.push((key.into(), value.to_string()));
         self
     }
 
     pub fn opt<V: ToString>(mut self, key: &'static str, value: Option<V>) -> Self {
         if let Some(value) = value {
-            self.0.push((key, value.to_string()));
+            self.0.push((key.into(), value.to_string()));
+        }
+        self
+    }
+
+    /// Appends attributes whose names come from a parsed document (kept parts of a definition).
+    pub fn extend<'a>(mut self, attrs: impl IntoIterator<Item = &'a (String, String)>) -> Self {
+        for (key, value) in attrs {
+            self.0.push((key.clone().into(), value.clone()));
         }
         self
     }
@@ -382,6 +391,10 @@ impl XmlWriter {
     }
 
     fn start_tag(&mut self, name: &str, attrs: &Attrs) {
+        self.start_tag_quoted(name, attrs, '\'');
+    }
+
+    fn start_tag_quoted(&mut self, name: &str, attrs: &Attrs, quote: char) {
         for _ in 0..self.depth {
             self.out.push_str("  ");
         }
@@ -390,10 +403,45 @@ impl XmlWriter {
         for (key, value) in &attrs.0 {
             self.out.push(' ');
             self.out.push_str(key);
-            self.out.push_str("='");
+            self.out.push('=');
+            self.out.push(quote);
             self.out.push_str(&escape_attr(value));
-            self.out.push('\'');
+            self.out.push(quote);
         }
+    }
+
+    /// A parsed element written back whole, its attributes in `quote`s: libvirt writes the parts of a definition
+    /// it keeps without modelling (`<metadata>` content) through libxml2, which quotes with `"`. Text around
+    /// child elements is kept only when it is more than white space.
+    pub fn node(&mut self, node: &Node, quote: char) {
+        let attrs = Attrs::new().extend(&node.attrs);
+        self.start_tag_quoted(&node.name, &attrs, quote);
+        let text = node.text.trim_matches(is_xml_space);
+        if node.children.is_empty() {
+            if node.text.is_empty() {
+                self.out.push_str("/>\n");
+            } else {
+                self.out.push('>');
+                self.out.push_str(&escape_text(&node.text));
+                self.out.push_str("</");
+                self.out.push_str(&node.name);
+                self.out.push_str(">\n");
+            }
+            return;
+        }
+        self.out.push_str(">\n");
+        self.depth += 1;
+        if !text.is_empty() {
+            for _ in 0..self.depth {
+                self.out.push_str("  ");
+            }
+            self.out.push_str(&escape_text(text));
+            self.out.push('\n');
+        }
+        for child in &node.children {
+            self.node(child, quote);
+        }
+        self.close(&node.name);
     }
 
     /// `<name attrs>` then a newline; children follow one level deeper until [`Self::close`].

@@ -586,6 +586,8 @@ fn candidate_args() -> Vec<Vec<u8>> {
         out.push(cat(&[handle, &word, &word, &word]));
         out.push(cat(&[handle, &text, &word, &word]));
         out.push(cat(&[handle, &hyper, &word, &word]));
+        // SET_METADATA: type, three absent strings, flags.
+        out.push(cat(&[handle, &word, &word, &word, &word, &word]));
     }
     out.push(word.clone());
     out.push(cat(&[&word, &word]));
@@ -711,6 +713,7 @@ async fn lifecycle_callbacks_turn_driver_events_into_messages() {
             domain: Fake::test_domain(),
             event: event::SUSPENDED,
             detail: 0,
+            metadata: None,
         })
         .unwrap();
     let received = events.recv().await.unwrap();
@@ -818,6 +821,7 @@ async fn legacy_registration_gets_plain_lifecycle_messages() {
         domain: Fake::test_domain(),
         event: event::STOPPED,
         detail: event::STOPPED_DESTROYED,
+        metadata: None,
     };
     let frames = state.event_frames(&event);
     assert_eq!(frames.len(), 1);
@@ -828,4 +832,60 @@ async fn legacy_registration_gets_plain_lifecycle_messages() {
     let outcome = dispatcher.handle(&mut state, &call(168, 4, register)).await;
     assert_eq!(reply(&outcome).header.status, Status::Ok);
     assert!(state.event_frames(&event).is_empty());
+}
+
+#[tokio::test]
+async fn metadata_change_callbacks_get_only_metadata_events() {
+    let (_fake, dispatcher) = setup();
+    let mut state = ConnectionState::new(0, false);
+    open(&dispatcher, &mut state, 0).await;
+    let register = |event_id| {
+        CallbackRegisterArgs {
+            event_id,
+            dom: None,
+        }
+        .to_bytes()
+    };
+    let outcome = dispatcher
+        .handle(&mut state, &call(316, 3, register(23)))
+        .await;
+    let metadata_id = IntRet::from_bytes(&reply(&outcome).payload).unwrap().value;
+    assert!(outcome.subscribe.is_some(), "first registration subscribes");
+    let outcome = dispatcher
+        .handle(&mut state, &call(316, 4, register(0)))
+        .await;
+    assert_eq!(reply(&outcome).header.status, Status::Ok);
+    // The legacy registration has no metadata message: not supported, as libvirtd answers.
+    let err = error_of(
+        &dispatcher
+            .handle(&mut state, &call(167, 5, IntArgs { value: 23 }.to_bytes()))
+            .await,
+    );
+    assert_eq!(err.code, 3);
+
+    let change =
+        DomainEvent::metadata_change(Fake::test_domain(), 2, Some("http://app.example/".into()));
+    let frames = state.event_frames(&change);
+    assert_eq!(frames.len(), 1, "only the metadata callback hears it");
+    let message = Message::from_frame(&frames[0][4..]).unwrap();
+    assert_eq!(message.header.proc_, 379);
+    let body = virtcim::rpc_wire::CallbackMetadataChangeMsg::from_bytes(&message.payload).unwrap();
+    assert_eq!(body.callback_id, metadata_id);
+    assert_eq!(body.dom, Fake::test_domain());
+    assert_eq!(
+        (body.kind, body.nsuri.as_deref()),
+        (2, Some("http://app.example/"))
+    );
+    let lifecycle = DomainEvent {
+        domain: Fake::test_domain(),
+        event: event::STARTED,
+        detail: 0,
+        metadata: None,
+    };
+    let frames = state.event_frames(&lifecycle);
+    assert_eq!(frames.len(), 1, "only the lifecycle callback hears it");
+    assert_eq!(
+        Message::from_frame(&frames[0][4..]).unwrap().header.proc_,
+        318
+    );
 }

@@ -15,6 +15,7 @@ mod server;
 mod virsh;
 mod virsh_extras;
 mod virsh_ifaces;
+mod virsh_metadata;
 mod virsh_snapshots;
 mod virsh_stats;
 mod virsh_tunables;

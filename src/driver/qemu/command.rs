@@ -153,6 +153,24 @@ pub fn build_argv(def: &DomainDef, paths: &RuntimePaths, host: &HostFacts) -> Re
         return Err(unsupported("<initrd> and <cmdline> need a <kernel>"));
     }
 
+    // Devices the model keeps without interpreting would be silently missing from the guest: refused instead.
+    for other in &def.devices.others {
+        match (other.name.as_str(), other.attr("model")) {
+            // The balloon is always added (below), as libvirt adds one to every x86 guest.
+            ("memballoon", Some("virtio")) => {}
+            ("memballoon", model) => {
+                return Err(unsupported(format!(
+                    "memballoon model '{}' is not supported (virtio only)",
+                    model.unwrap_or_default()
+                )))
+            }
+            (name, _) => {
+                return Err(unsupported(format!(
+                    "<{name}> devices are not supported by this QEMU driver"
+                )))
+            }
+        }
+    }
     graphics_args(def, host, &mut argv)?;
     disk_args(def, q35, &mut argv)?;
     for (index, iface) in def.devices.interfaces.iter().enumerate() {
@@ -360,7 +378,7 @@ fn disk_args(def: &DomainDef, q35: bool, argv: &mut Vec<String>) -> Result<()> {
             }
             other => return Err(unsupported(format!("disk bus '{other}' is not supported"))),
         };
-        argv.extend(["-device".into(), device]);
+        argv.extend(["-device".into(), device + &bootindex(disk.boot_order)]);
     }
     Ok(())
 }
@@ -478,9 +496,20 @@ fn interface_args(
     argv.extend(["-netdev".into(), backend]);
     argv.extend([
         "-device".into(),
-        format!("{model},netdev={netdev},id=net{index},mac={}", iface.mac),
+        format!(
+            "{model},netdev={netdev},id=net{index},mac={}{}",
+            iface.mac,
+            bootindex(iface.boot_order)
+        ),
     ]);
     Ok(())
+}
+
+/// A device's `<boot order=N>` as QEMU's `bootindex` property (libvirt passes the order unchanged).
+fn bootindex(order: Option<u32>) -> String {
+    order
+        .map(|order| format!(",bootindex={order}"))
+        .unwrap_or_default()
 }
 
 fn chardev_backend(dev: &CharDevDef, id: &str) -> Result<String> {

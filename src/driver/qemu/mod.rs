@@ -9,6 +9,7 @@
 //! A guest without an OS never reacts to ACPI: `shutdown` then only asks, and the guest stays running.
 
 pub mod command;
+mod metadata;
 mod process;
 pub mod qmp;
 mod status;
@@ -962,6 +963,7 @@ impl Shared {
             domain: handle.clone(),
             event: kind,
             detail,
+            metadata: None,
         });
     }
 
@@ -1684,6 +1686,27 @@ impl HypervisorDriver for QemuDriver {
     }
     async fn domain_event_subscribe(&self) -> Result<broadcast::Receiver<DomainEvent>> {
         Ok(self.shared.events.subscribe())
+    }
+    async fn domain_get_metadata(
+        &self,
+        dom: &DomainRef,
+        kind: i32,
+        uri: Option<&str>,
+        meta_flags: u32,
+    ) -> Result<String> {
+        self.get_metadata(dom, kind, uri, meta_flags)
+    }
+    async fn domain_set_metadata(
+        &self,
+        dom: &DomainRef,
+        kind: i32,
+        metadata: Option<&str>,
+        key: Option<&str>,
+        uri: Option<&str>,
+        meta_flags: u32,
+    ) -> Result<()> {
+        self.set_metadata(dom, kind, metadata, key, uri, meta_flags)
+            .await
     }
 }
 

@@ -126,3 +126,27 @@ fn a_bridged_nic_without_a_prepared_tap_is_refused() {
     let err = build_argv(&def, &paths(), &facts()).unwrap_err();
     assert!(err.message.contains("no tap device"), "{err}");
 }
+
+#[test]
+fn per_device_boot_order_becomes_bootindex() {
+    let xml = std::fs::read_to_string(data_dir().join("bootorder.xml")).unwrap();
+    let def = DomainDef::from_xml(&xml, true).unwrap();
+    let argv = build_argv(&def, &paths(), &facts()).unwrap();
+    let device = |prefix: &str| {
+        argv.iter()
+            .find(|arg| arg.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} in {argv:?}"))
+            .clone()
+    };
+    assert!(device("virtio-net-pci,").ends_with(",bootindex=1"));
+    assert!(device("virtio-blk-pci,").ends_with(",bootindex=2"));
+    assert!(device("ide-cd,").ends_with(",bootindex=3"));
+    // Per-device order replaces <os><boot dev>: no -boot option.
+    assert!(!argv.iter().any(|arg| arg == "-boot"));
+    // Without per-device order, <os><boot dev> stays QEMU's -boot order.
+    let xml = std::fs::read_to_string(data_dir().join("full.xml")).unwrap();
+    let def = DomainDef::from_xml(&xml, true).unwrap();
+    let argv = build_argv(&def, &paths(), &facts()).unwrap();
+    assert!(argv.windows(2).any(|w| w == ["-boot", "order=dcn"]));
+    assert!(!argv.iter().any(|arg| arg.contains("bootindex")));
+}

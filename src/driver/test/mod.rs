@@ -697,6 +697,43 @@ impl HypervisorDriver for TestDriver {
         out.sort_by(|a, b| a.dom.name.cmp(&b.dom.name));
         Ok(out)
     }
+    async fn domain_get_metadata(
+        &self,
+        dom: &DomainRef,
+        kind: i32,
+        uri: Option<&str>,
+        meta_flags: u32,
+    ) -> Result<String> {
+        self.read(|w| w.domain_metadata(dom, kind, uri, meta_flags))
+    }
+    async fn domain_set_metadata(
+        &self,
+        dom: &DomainRef,
+        kind: i32,
+        metadata: Option<&str>,
+        key: Option<&str>,
+        uri: Option<&str>,
+        meta_flags: u32,
+    ) -> Result<()> {
+        let dom = dom.clone();
+        let (metadata, key, uri) = (
+            metadata.map(str::to_string),
+            key.map(str::to_string),
+            uri.map(str::to_string),
+        );
+        self.change(move |w, s| {
+            w.set_domain_metadata(
+                s,
+                &dom,
+                kind,
+                metadata.as_deref(),
+                key.as_deref(),
+                uri.as_deref(),
+                meta_flags,
+            )
+        })
+        .await
+    }
     async fn domain_event_subscribe(&self) -> Result<broadcast::Receiver<DomainEvent>> {
         Ok(self.shared.events.subscribe())
     }

@@ -36,8 +36,10 @@ use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 const ERROR_LEVEL: i32 = 2;
 /// CONNECT_OPEN flag bit: read-only connection.
 const OPEN_READ_ONLY: u32 = 1;
-/// `VIR_DOMAIN_EVENT_ID_LIFECYCLE`, the only event family served.
+/// `VIR_DOMAIN_EVENT_ID_LIFECYCLE`.
 const EVENT_ID_LIFECYCLE: i32 = 0;
+/// `VIR_DOMAIN_EVENT_ID_METADATA_CHANGE` (callback registrations only: it has no legacy message).
+const EVENT_ID_METADATA_CHANGE: i32 = 23;
 
 /// Resolves the name a client passes to CONNECT_OPEN into a driver; the daemon decides which drivers exist.
 #[async_trait]
@@ -100,6 +102,32 @@ impl ConnectionState {
 
     /// The MESSAGE frames one driver event turns into for this client (one per matching registration).
     pub fn event_frames(&self, event: &DomainEvent) -> Vec<Vec<u8>> {
+        let wanted = |callback: &EventCallback, event_id: i32| {
+            callback.event_id == event_id
+                && callback
+                    .dom
+                    .as_ref()
+                    .is_none_or(|dom| dom.uuid == event.domain.uuid)
+        };
+        if let Some(change) = &event.metadata {
+            return self
+                .callbacks
+                .iter()
+                .filter(|(_, callback)| wanted(callback, EVENT_ID_METADATA_CHANGE))
+                .map(|(&callback_id, _)| {
+                    let body = proto::CallbackMetadataChangeMsg {
+                        callback_id,
+                        dom: event.domain.clone(),
+                        kind: change.kind,
+                        nsuri: change.nsuri.clone(),
+                    };
+                    event_frame(
+                        Procedure::DomainEventCallbackMetadataChange,
+                        &body.to_bytes(),
+                    )
+                })
+                .collect();
+        }
         let msg = proto::LifecycleMsg {
             dom: event.domain.clone(),
             event: event.event,
@@ -113,12 +141,7 @@ impl ConnectionState {
             ));
         }
         for (&callback_id, callback) in &self.callbacks {
-            let wanted = callback.event_id == EVENT_ID_LIFECYCLE
-                && callback
-                    .dom
-                    .as_ref()
-                    .is_none_or(|dom| dom.uuid == event.domain.uuid);
-            if wanted {
+            if wanted(callback, EVENT_ID_LIFECYCLE) {
                 let body = proto::CallbackLifecycleMsg {
                     callback_id,
                     msg: msg.clone(),
@@ -609,6 +632,10 @@ impl Dispatcher {
                     value: i32::from(supported),
                 }))
             }
+            // Only lifecycle events have a legacy (callback-less) message.
+            Call::ConnectDomainEventRegisterAny(args) if args.value != EVENT_ID_LIFECYCLE => {
+                Err(Error::no_support("virConnectDomainEventRegisterAny"))
+            }
             Call::ConnectDomainEventRegisterAny(args) => self
                 .register(state, args.value, &mut outcome)
                 .await
@@ -738,7 +765,7 @@ impl Dispatcher {
         event_id: i32,
         outcome: &mut DispatchOutcome,
     ) -> Result<()> {
-        if event_id != EVENT_ID_LIFECYCLE {
+        if event_id != EVENT_ID_LIFECYCLE && event_id != EVENT_ID_METADATA_CHANGE {
             return Err(Error::no_support("virConnectDomainEventRegisterAny"));
         }
         let driver = state.driver.as_ref().ok_or_else(not_open)?;

@@ -178,3 +178,29 @@ impl ReplyValue<(String, i32)> for SchedulerTypeRet {
         Ok((self.kind, self.nparams))
     }
 }
+
+xdr_struct! {
+    /// `remote_domain_set_metadata_args`: `kind` is `type` (`virDomainMetadataType`).
+    pub struct DomainSetMetadataArgs {
+        pub dom: DomainRef,
+        pub kind: i32,
+        pub metadata: Option<String>,
+        pub key: Option<String>,
+        pub uri: Option<String>,
+        pub flags: u32,
+    }
+}
+
+xdr_struct! {
+    pub struct DomainGetMetadataArgs { pub dom: DomainRef, pub kind: i32, pub uri: Option<String>, pub flags: u32 }
+}
+
+xdr_struct! {
+    /// `remote_domain_event_callback_metadata_change_msg`.
+    pub struct CallbackMetadataChangeMsg {
+        pub callback_id: i32,
+        pub dom: DomainRef,
+        pub kind: i32,
+        pub nsuri: Option<String>,
+    }
+}

@@ -212,6 +212,9 @@ macro_rules! remote_procedure_table {
             ConnectDomainEventCallbackDeregisterAny: IntArgs => () [conn read];
             DomainEventLifecycle: LifecycleMsg => () [event];
             DomainEventCallbackLifecycle: CallbackLifecycleMsg => () [event];
+            DomainEventCallbackMetadataChange: CallbackMetadataChangeMsg => () [event];
+            DomainSetMetadata: DomainSetMetadataArgs => () [call |dom, kind, metadata, key, uri, flags| domain_set_metadata(&dom, kind, metadata.as_deref(), key.as_deref(), uri.as_deref(), flags)];
+            DomainGetMetadata: DomainGetMetadataArgs => StringRet [call |dom, kind, uri, flags| domain_get_metadata(&dom, kind, uri.as_deref(), flags)];
             // domain snapshots
             DomainSnapshotCreateXml: SnapshotCreateXmlArgs => SnapshotRet [call |dom, xml_desc, flags| domain_snapshot_create_xml(&dom, &xml_desc, flags)];
             DomainSnapshotGetXmlDesc: SnapshotFlagsArgs => StringRet [call |snap, flags| domain_snapshot_get_xml_desc(&snap, flags)];
@@ -326,7 +329,7 @@ mod tests {
             .map(Procedure::from_number)
             .filter(|p| has_codec(*p))
             .count();
-        assert_eq!(known, 197);
+        assert_eq!(known, 200);
         assert!(!has_codec(Procedure::DomainGetJobStats));
         assert!(!has_codec(Procedure::Unknown(9999)));
     }

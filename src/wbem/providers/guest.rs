@@ -943,11 +943,13 @@ mod tests {
         def.devices.inputs.push(InputDef {
             input_type: "tablet".into(),
             bus: Some("usb".into()),
+            ..InputDef::default()
         });
         def.devices.controllers.push(ControllerDef {
             controller_type: "usb".into(),
             index: 0,
             model: None,
+            ..ControllerDef::default()
         });
         def
     }

@@ -24,6 +24,7 @@ pub(super) mod host;
 mod interfaces;
 mod io_stats;
 mod managed_save;
+mod metadata;
 mod networks;
 pub(super) use interfaces::HostInterfaces;
 mod rename;
@@ -309,6 +310,7 @@ impl World {
             domain,
             event: kind,
             detail,
+            metadata: None,
         });
     }
 
