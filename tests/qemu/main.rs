@@ -10,4 +10,5 @@ mod cim;
 mod daemon;
 mod lifecycle;
 mod state;
+mod stats;
 mod storage;
