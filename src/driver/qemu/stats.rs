@@ -409,8 +409,13 @@ fn memory_stats_from(
     if let Some(inner) = guest.and_then(|g| g.get("stats")) {
         for (in_stats, name, tag, divisor) in BALLOON_STATS {
             let object = if in_stats { Some(inner) } else { guest };
-            // A counter the guest never reported is -1: skipped, as libvirt skips what is not unsigned.
-            if let Some(value) = object.and_then(|o| o.get(name)).and_then(Value::as_u64) {
+            // A counter the guest never reported reads -1 (all bits set as QEMU prints it): skipped, as libvirt
+            // skips it.
+            let value = object
+                .and_then(|o| o.get(name))
+                .and_then(Value::as_u64)
+                .filter(|v| *v != u64::MAX);
+            if let Some(value) = value {
                 stats.push(MemoryStat {
                     tag,
                     value: value / divisor,
@@ -970,13 +975,28 @@ impl QemuDriver {
                 .filter_map(|d| allowed.iter().find(|a| a.uuid == d.uuid).cloned())
                 .collect()
         };
-        let mut records = Vec::with_capacity(picked.len());
-        for dom in picked {
-            if let Some(params) = self.stats_record(&dom, groups).await {
-                records.push(DomainStatsRecord { dom, params });
+        // Guests answer their monitors independently: ask them all at once, keep the listing's order.
+        let mut tasks = tokio::task::JoinSet::new();
+        for (index, dom) in picked.into_iter().enumerate() {
+            let driver = QemuDriver {
+                shared: self.shared.clone(),
+            };
+            tasks.spawn(async move {
+                let params = driver.stats_record(&dom, groups).await;
+                (
+                    index,
+                    params.map(|params| DomainStatsRecord { dom, params }),
+                )
+            });
+        }
+        let mut records = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            if let Ok((index, Some(record))) = joined {
+                records.push((index, record));
             }
         }
-        Ok(records)
+        records.sort_by_key(|(index, _)| *index);
+        Ok(records.into_iter().map(|(_, record)| record).collect())
     }
 
     /// One domain's bulk record; `None` when it vanished meanwhile. A group whose source fails is left out, as
@@ -1272,7 +1292,7 @@ mod tests {
         let balloon = json!({ "actual": 33_554_432u64 });
         let guest = json!({
             "stats": { "stat-swap-in": -1, "stat-free-memory": 1_048_576, "stat-major-faults": 7,
-                       "stat-htlb-pgfail": -1 },
+                       "stat-htlb-pgfail": u64::MAX, "stat-swap-out": u64::MAX },
             "last-update": 0
         });
         let stats = memory_stats_from(Some(&balloon), Some(&guest), Some(39_732));
