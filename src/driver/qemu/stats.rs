@@ -296,6 +296,10 @@ fn ull(field: impl Into<String>, value: u64) -> TypedParam {
     typed(field, TypedValue::ULLong(value))
 }
 
+fn clamp_i32(value: usize) -> i32 {
+    i32::try_from(value).unwrap_or(i32::MAX)
+}
+
 fn clamp_u32(value: usize) -> u32 {
     u32::try_from(value).unwrap_or(u32::MAX)
 }
@@ -835,7 +839,7 @@ impl QemuDriver {
         if running {
             return Err(no_cpu_controller());
         }
-        Ok(("posix".into(), SCHED_PARAMS.len() as i32))
+        Ok(("posix".into(), clamp_i32(SCHED_PARAMS.len())))
     }
 
     pub(super) async fn stats_scheduler_parameters(
@@ -909,7 +913,11 @@ impl QemuDriver {
             let total = self.cpu_totals(&live);
             let params: Vec<TypedParam> =
                 total.into_iter().take(nparams as usize).collect::<Vec<_>>();
-            let count = if nparams == 0 { 3 } else { params.len() as i32 };
+            let count = if nparams == 0 {
+                3
+            } else {
+                clamp_i32(params.len())
+            };
             return Ok((params, count));
         }
         let host = host_cpus();
