@@ -14,6 +14,7 @@ use super::daemon::{ok, run, Daemon, QemuReaper};
 use crate::support::python::{self, libvirt_python};
 use crate::support::qemu::{alongside, have_qemu, spinning_disk};
 use crate::support::virsh::have_virsh;
+use virtcim::{connect, ConnectOptions, TypedValue};
 
 /// A bridge of this test's own, removed when the test ends however it ends.
 struct Bridge(String);
@@ -250,6 +251,7 @@ async fn a_running_guests_statistics_are_real_and_agree_across_calls() {
     assert!(String::from_utf8_lossy(&stopped.stderr).contains("domain is not running"));
 
     domcapabilities(&uri, tmp.path());
+    through_our_remote_driver(&uri, name).await;
 
     if let Some(py) = libvirt_python() {
         let script = format!(
@@ -309,4 +311,59 @@ fn domcapabilities(uri: &str, dir: &Path) {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// Our own remote driver carries the statistics procedures as virsh's libvirt does.
+async fn through_our_remote_driver(uri: &str, name: &str) {
+    let conn = connect(uri, &ConnectOptions::default())
+        .await
+        .expect("remote driver opens");
+    let dom = conn.domain_lookup_by_name(name).await.unwrap();
+    let records = conn
+        .connect_get_all_domain_stats(std::slice::from_ref(&dom), 1 << 5, 0)
+        .await
+        .unwrap();
+    let reqs = records[0]
+        .params
+        .iter()
+        .find(|p| p.field == "block.0.rd.reqs")
+        .map(|p| p.value.clone());
+    let single = conn.domain_block_stats(&dom, "hda").await.unwrap();
+    assert_eq!(
+        reqs,
+        Some(TypedValue::ULLong(u64::try_from(single.rd_req).unwrap()))
+    );
+    // Totals: how many, then the values; per host CPU: the count of CPUs, then none per CPU.
+    let (_, count) = conn.domain_get_cpu_stats(&dom, 0, -1, 1, 0).await.unwrap();
+    assert_eq!(count, 3);
+    let (totals, _) = conn.domain_get_cpu_stats(&dom, 3, -1, 1, 0).await.unwrap();
+    assert_eq!(totals[0].field, "cpu_time");
+    let (_, cpus) = conn.domain_get_cpu_stats(&dom, 0, 0, 0, 0).await.unwrap();
+    assert!(cpus >= 1);
+    assert_eq!(conn.domain_get_job_info(&dom).await.unwrap().kind, 0);
+    assert_eq!(
+        conn.domain_get_job_stats(&dom, 0).await.unwrap(),
+        (0, vec![])
+    );
+    let bad = conn
+        .get_domain_capabilities(None, None, Some("nosuch".into()), None, 0)
+        .await
+        .unwrap_err();
+    assert!(
+        bad.to_string()
+            .contains("the machine 'nosuch' is not supported by emulator"),
+        "{bad}"
+    );
+    let caps = conn
+        .get_domain_capabilities(None, None, Some("q35".into()), Some("qemu".into()), 0)
+        .await
+        .unwrap();
+    assert!(
+        caps.contains("<domain>qemu</domain>") && caps.contains("<machine>pc-q35-"),
+        "{caps}"
+    );
+    assert!(
+        caps.contains("<mode name='host-passthrough' supported='no'/>"),
+        "{caps}"
+    );
 }
