@@ -141,6 +141,11 @@ async fn a_running_guests_statistics_are_real_and_agree_across_calls() {
     let stats = &all[name];
     assert_eq!(stats["state.state"], "1", "{stats:?}");
     assert!(num(stats, "cpu.time") > 0);
+    assert_eq!(
+        num(stats, "cpu.haltpoll.success.time"),
+        0,
+        "TCG does not halt-poll"
+    );
     assert_eq!(num(stats, "balloon.current"), 32768);
     assert_eq!(num(stats, "balloon.maximum"), 32768);
     assert!(num(stats, "balloon.rss") > 1024);

@@ -3,6 +3,8 @@
 //! `query-dirty-rate`), CPU times, placement and affinity from `/proc/<pid>` and its vCPU threads' tasks, traffic
 //! of bridged NICs from their taps in `/sys/class/net`.
 //!
+//! KVM's halt-polling times come from `query-stats`, as libvirt 9.0 takes them when QEMU has it.
+//!
 //! The driver puts no guest in a cgroup, so what libvirt reads from cgroups answers as libvirt does without
 //! them (scheduler parameters of a running guest: "cgroup CPU controller is not mounted"), except the domain's
 //! CPU totals, which come from `/proc` (as libvirt's bulk statistics take them there too).
@@ -1032,6 +1034,10 @@ impl QemuDriver {
                 params.push(typed("cpu.user", user.value));
                 params.push(typed("cpu.system", system.value));
                 params.push(typed("cpu.cache.monitor.count", TypedValue::UInt(0)));
+                if let Some((success, fail)) = self.halt_poll(live).await {
+                    params.push(ull("cpu.haltpoll.success.time", success));
+                    params.push(ull("cpu.haltpoll.fail.time", fail));
+                }
             }
         }
         if groups & group::BALLOON != 0 {
@@ -1058,6 +1064,17 @@ impl QemuDriver {
             }
         }
         Some(params)
+    }
+
+    /// KVM's halt-polling time over every vCPU (QMP `query-stats`; none under TCG, so 0), or `None` from a
+    /// QEMU without that command.
+    async fn halt_poll(&self, live: &Live) -> Option<(u64, u64)> {
+        let args = json!({
+            "target": "vcpu",
+            "providers": [{ "provider": "kvm", "names": ["halt_poll_success_ns", "halt_poll_fail_ns"] }]
+        });
+        let answer = self.query(live, "query-stats", Some(args)).await.ok()?;
+        Some(halt_poll_sums(&answer))
     }
 
     async fn balloon_group(&self, def: &DomainDef, live: Option<&Live>, out: &mut Vec<TypedParam>) {
@@ -1216,6 +1233,26 @@ impl QemuDriver {
     }
 }
 
+fn halt_poll_sums(answer: &Value) -> (u64, u64) {
+    let mut sums = (0u64, 0u64);
+    for vcpu in answer.as_array().into_iter().flatten() {
+        for stat in vcpu
+            .get("stats")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let value = stat.get("value").and_then(Value::as_u64).unwrap_or(0);
+            match stat.get("name").and_then(Value::as_str) {
+                Some("halt_poll_success_ns") => sums.0 = sums.0.saturating_add(value),
+                Some("halt_poll_fail_ns") => sums.1 = sums.1.saturating_add(value),
+                _ => {}
+            }
+        }
+    }
+    sums
+}
+
 /// `net.*` of a running guest: its NICs with a host device, counters from the taps.
 fn interface_group(def: &DomainDef, out: &mut Vec<TypedParam>) {
     let nics = &def.devices.interfaces;
@@ -1350,6 +1387,17 @@ mod tests {
             (Some(4096), Some(4096), Some(8192))
         );
         assert_eq!(counters["vdb"].rd_reqs, 9);
+    }
+
+    #[test]
+    fn halt_polling_is_summed_over_vcpus() {
+        let answer = json!([
+            { "provider": "kvm", "stats": [{ "name": "halt_poll_fail_ns", "value": 5 },
+                                           { "name": "halt_poll_success_ns", "value": 100 }] },
+            { "provider": "kvm", "stats": [{ "name": "halt_poll_success_ns", "value": 20 }] }
+        ]);
+        assert_eq!(halt_poll_sums(&answer), (120, 5));
+        assert_eq!(halt_poll_sums(&json!([])), (0, 0));
     }
 
     #[test]
