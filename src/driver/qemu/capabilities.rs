@@ -391,7 +391,7 @@ fn render(req: &Request<'_>, probe: &Probe) -> String {
         "bus",
         &present(&[
             ("ide", !req.q35),
-            ("fdc", has("isa-fdc") && !req.q35),
+            ("fdc", has("isa-fdc")),
             ("scsi", has("scsi-hd")),
             ("virtio", has("virtio-blk-pci")),
             ("usb", has("usb-storage")),
