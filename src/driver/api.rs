@@ -291,6 +291,23 @@ macro_rules! driver_api {
         /// under prefix `key`; emits a metadata-change event (`virDomainSetMetadata`).
         fn domain_set_metadata(&self, dom: &DomainRef, kind: i32, metadata: Option<&str>, key: Option<&str>, uri: Option<&str>, flags: u32) -> Result<()>
             => auto(DomainSetMetadata), write, "virDomainSetMetadata";
+        /// CPU times of a running domain as `virDomainGetCPUStats` answers them on the wire: `start_cpu` −1 asks
+        /// for the totals (`ncpus` 1), otherwise per host CPU from `start_cpu`; `nparams` 0 asks how many
+        /// parameters there are (`ncpus` 0 also: how many host CPUs). Returns the parameters, `nparams` at most
+        /// per CPU concatenated, and the count the call answers.
+        fn domain_get_cpu_stats(&self, dom: &DomainRef, nparams: u32, start_cpu: i32, ncpus: u32, flags: u32) -> Result<(Vec<TypedParam>, i32)>
+            => hand, read, "virDomainGetCPUStats";
+        /// The domain's current background job (`virDomainGetJobInfo`); `kind` 0 when there is none.
+        fn domain_get_job_info(&self, dom: &DomainRef) -> Result<JobInfo>
+            => hand, read, "virDomainGetJobInfo";
+        /// The current (or with `flags` COMPLETED the last finished) job's type and statistics
+        /// (`virDomainGetJobStats`).
+        fn domain_get_job_stats(&self, dom: &DomainRef, flags: u32) -> Result<(i32, Vec<TypedParam>)>
+            => hand, read, "virDomainGetJobStats";
+        /// What the hypervisor offers guests of one emulator, architecture, machine and virtualization type
+        /// (`virConnectGetDomainCapabilities`), as XML.
+        fn get_domain_capabilities(&self, emulator: Option<String>, arch: Option<String>, machine: Option<String>, virt_type: Option<String>, flags: u32) -> Result<String>
+            => hand, read, "virConnectGetDomainCapabilities";
     }
     /// Virtual networks.
     trait NetworkDriver (network) {

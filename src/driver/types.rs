@@ -489,3 +489,20 @@ pub struct IothreadInfo {
     pub iothread_id: u32,
     pub cpumap: Vec<u8>,
 }
+
+/// `virDomainJobInfo`: a background job's type (`VIR_DOMAIN_JOB_*`, 0 none) and progress (ms and bytes).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JobInfo {
+    pub kind: i32,
+    pub time_elapsed: u64,
+    pub time_remaining: u64,
+    pub data_total: u64,
+    pub data_processed: u64,
+    pub data_remaining: u64,
+    pub mem_total: u64,
+    pub mem_processed: u64,
+    pub mem_remaining: u64,
+    pub file_total: u64,
+    pub file_processed: u64,
+    pub file_remaining: u64,
+}

@@ -453,6 +453,71 @@ impl imp::hypervisor::Hand for RemoteDriver {
         let ret: BlockStatsFlagsRet = self.call(P::DomainBlockStatsFlags, args).await?;
         Ok(ret.params.0)
     }
+    async fn domain_get_cpu_stats(
+        &self,
+        dom: &DomainRef,
+        nparams: u32,
+        start_cpu: i32,
+        ncpus: u32,
+        flags: u32,
+    ) -> Result<(Vec<TypedParam>, i32)> {
+        let args = CpuStatsArgs {
+            dom: dom.clone(),
+            nparams,
+            start_cpu,
+            ncpus,
+            flags,
+        };
+        let ret: CpuStatsRet = self.call(P::DomainGetCpuStats, args).await?;
+        Ok((ret.params.0, ret.nparams))
+    }
+    async fn domain_get_job_info(&self, dom: &DomainRef) -> Result<JobInfo> {
+        let ret: JobInfoRet = self.call(P::DomainGetJobInfo, dom_args(dom)).await?;
+        Ok(JobInfo {
+            kind: ret.kind,
+            time_elapsed: ret.time_elapsed,
+            time_remaining: ret.time_remaining,
+            data_total: ret.data_total,
+            data_processed: ret.data_processed,
+            data_remaining: ret.data_remaining,
+            mem_total: ret.mem_total,
+            mem_processed: ret.mem_processed,
+            mem_remaining: ret.mem_remaining,
+            file_total: ret.file_total,
+            file_processed: ret.file_processed,
+            file_remaining: ret.file_remaining,
+        })
+    }
+    async fn domain_get_job_stats(
+        &self,
+        dom: &DomainRef,
+        flags: u32,
+    ) -> Result<(i32, Vec<TypedParam>)> {
+        let args = DomainFlagsArgs {
+            dom: dom.clone(),
+            flags,
+        };
+        let ret: JobStatsRet = self.call(P::DomainGetJobStats, args).await?;
+        Ok((ret.kind, ret.params.0))
+    }
+    async fn get_domain_capabilities(
+        &self,
+        emulator: Option<String>,
+        arch: Option<String>,
+        machine: Option<String>,
+        virt_type: Option<String>,
+        flags: u32,
+    ) -> Result<String> {
+        let args = DomainCapabilitiesArgs {
+            emulatorbin: emulator,
+            arch,
+            machine,
+            virttype: virt_type,
+            flags,
+        };
+        let ret: StringRet = self.call(P::ConnectGetDomainCapabilities, args).await?;
+        Ok(ret.value)
+    }
     async fn node_get_cpu_stats(&self, cpu_num: i32, flags: u32) -> Result<Vec<NodeCpuStat>> {
         let args = NodeCpuStatsArgs {
             cpu_num,

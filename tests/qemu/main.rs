@@ -11,4 +11,5 @@ mod daemon;
 mod lifecycle;
 mod metadata;
 mod state;
+mod stats;
 mod storage;

@@ -430,7 +430,7 @@ async fn rpc_rules_answer_as_libvirtd() {
             7,
             not_open,
         ),
-        (call(298, 9, vec![]), 1, 7, not_open),
+        (call(238, 9, vec![]), 1, 7, not_open),
         (call(444, 10, vec![]), 39, 7, "unknown procedure: 444"),
         (call(9999, 11, vec![]), 39, 7, "unknown procedure: 9999"),
         (call(0, 12, vec![]), 39, 7, "unknown procedure: 0"),
@@ -506,11 +506,11 @@ async fn rpc_rules_answer_as_libvirtd() {
         (1, Some("internal error: connection already open"))
     );
 
-    let err = error_of(&dispatcher.handle(&mut state, &call(298, 17, vec![])).await);
+    let err = error_of(&dispatcher.handle(&mut state, &call(238, 17, vec![])).await);
     assert_eq!((err.code, err.domain), (3, 20));
     assert_eq!(
         err.message.as_deref(),
-        Some("this function is not supported by the connection driver: virDomainGetJobStats")
+        Some("this function is not supported by the connection driver: virDomainGetBlockJobInfo")
     );
     // A body that does not decode after open: error on that serial, the connection goes on.
     let err = error_of(

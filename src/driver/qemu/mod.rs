@@ -8,10 +8,12 @@
 //!
 //! A guest without an OS never reacts to ACPI: `shutdown` then only asks, and the guest stays running.
 
+mod capabilities;
 pub mod command;
 mod metadata;
 mod process;
 pub mod qmp;
+mod stats;
 mod status;
 mod storage;
 mod tap;
@@ -21,8 +23,9 @@ mod tests_argv;
 
 use crate::driver::host::{HostDrivers, HostMode};
 use crate::driver::{
-    event, flags, reason, Connection, DomainEvent, DomainInfo, DomainRef, DomainState,
-    HypervisorDriver, NodeInfo, PoolInfo, PoolRef, StorageDriver, VolumeInfo, VolumeRef,
+    event, flags, reason, BlockInfo, BlockStats, Connection, DomainEvent, DomainInfo, DomainRef,
+    DomainState, DomainStatsRecord, HypervisorDriver, InterfaceStats, JobInfo, MemoryStat,
+    NodeInfo, PoolInfo, PoolRef, StorageDriver, TypedParam, VcpuInfo, VolumeInfo, VolumeRef,
 };
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 use crate::model::{validate_name, DomainDef, DomainXmlOptions};
@@ -1706,6 +1709,118 @@ impl HypervisorDriver for QemuDriver {
         meta_flags: u32,
     ) -> Result<()> {
         self.set_metadata(dom, kind, metadata, key, uri, meta_flags)
+            .await
+    }
+    // statistics and information of running guests (stats.rs) and domain capabilities (capabilities.rs)
+    async fn domain_block_stats(&self, dom: &DomainRef, disk: &str) -> Result<BlockStats> {
+        self.stats_block_stats(dom, disk).await
+    }
+    async fn domain_block_stats_flags(
+        &self,
+        dom: &DomainRef,
+        disk: &str,
+        f: u32,
+    ) -> Result<Vec<TypedParam>> {
+        self.stats_block_stats_flags(dom, disk, f).await
+    }
+    async fn domain_get_block_info(
+        &self,
+        dom: &DomainRef,
+        disk: &str,
+        f: u32,
+    ) -> Result<BlockInfo> {
+        self.stats_block_info(dom, disk, f).await
+    }
+    async fn domain_interface_stats(
+        &self,
+        dom: &DomainRef,
+        device: &str,
+    ) -> Result<InterfaceStats> {
+        self.stats_interface_stats(dom, device).await
+    }
+    async fn domain_memory_stats(
+        &self,
+        dom: &DomainRef,
+        max: u32,
+        f: u32,
+    ) -> Result<Vec<MemoryStat>> {
+        self.stats_memory_stats(dom, max, f).await
+    }
+    async fn domain_get_cpu_stats(
+        &self,
+        dom: &DomainRef,
+        nparams: u32,
+        start: i32,
+        ncpus: u32,
+        f: u32,
+    ) -> Result<(Vec<TypedParam>, i32)> {
+        self.stats_cpu_stats(dom, nparams, start, ncpus, f).await
+    }
+    async fn domain_get_vcpu_info(
+        &self,
+        dom: &DomainRef,
+        max: u32,
+        map_len: u32,
+    ) -> Result<(Vec<VcpuInfo>, Vec<u8>)> {
+        self.stats_vcpu_info(dom, max, map_len).await
+    }
+    async fn domain_get_max_vcpus(&self, dom: &DomainRef) -> Result<i32> {
+        self.stats_max_vcpus(dom).await
+    }
+    async fn domain_get_vcpu_pin_info(
+        &self,
+        dom: &DomainRef,
+        max: u32,
+        map_len: u32,
+        f: u32,
+    ) -> Result<(u32, Vec<u8>)> {
+        self.stats_vcpu_pin_info(dom, max, map_len, f).await
+    }
+    async fn domain_get_emulator_pin_info(
+        &self,
+        dom: &DomainRef,
+        map_len: u32,
+        f: u32,
+    ) -> Result<Vec<u8>> {
+        self.stats_emulator_pin_info(dom, map_len, f).await
+    }
+    async fn domain_get_job_info(&self, dom: &DomainRef) -> Result<JobInfo> {
+        self.stats_job_info(dom).await
+    }
+    async fn domain_get_job_stats(
+        &self,
+        dom: &DomainRef,
+        f: u32,
+    ) -> Result<(i32, Vec<TypedParam>)> {
+        self.stats_job_stats(dom, f).await
+    }
+    async fn domain_get_scheduler_type(&self, dom: &DomainRef) -> Result<(String, i32)> {
+        self.stats_scheduler_type(dom).await
+    }
+    async fn domain_get_scheduler_parameters(
+        &self,
+        dom: &DomainRef,
+        f: u32,
+    ) -> Result<Vec<TypedParam>> {
+        self.stats_scheduler_parameters(dom, f).await
+    }
+    async fn connect_get_all_domain_stats(
+        &self,
+        doms: &[DomainRef],
+        stats: u32,
+        f: u32,
+    ) -> Result<Vec<DomainStatsRecord>> {
+        self.stats_all_domains(doms, stats, f).await
+    }
+    async fn get_domain_capabilities(
+        &self,
+        emulator: Option<String>,
+        arch: Option<String>,
+        machine: Option<String>,
+        virt_type: Option<String>,
+        f: u32,
+    ) -> Result<String> {
+        self.domain_capabilities(emulator, arch, machine, virt_type, f)
             .await
     }
 }

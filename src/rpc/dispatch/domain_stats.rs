@@ -110,6 +110,77 @@ async fn reply(driver: &Connection, call: &Call) -> Result<Option<Reply>> {
                 ret,
             })
         }
+        Call::DomainGetCpuStats(args) => {
+            if args.nparams > NODE_CPU_STATS_MAX {
+                return Err(rpc_error("nparams too large"));
+            }
+            if args.ncpus > DOMAIN_GET_CPU_STATS_NCPUS_MAX {
+                return Err(rpc_error("ncpus too large"));
+            }
+            // virDomainGetCPUStats' own argument checks, which libvirtd runs before its driver.
+            if args.start_cpu < -1
+                || (args.start_cpu == -1 && args.ncpus != 1)
+                || (args.ncpus == 0 && args.nparams != 0)
+            {
+                return Err(Error::invalid_arg(
+                    ErrorDomain::DOMAIN,
+                    "Invalid arguments to virDomainGetCPUStats",
+                ));
+            }
+            let (mut params, count) = driver
+                .domain_get_cpu_stats(
+                    &args.dom,
+                    args.nparams,
+                    args.start_cpu,
+                    args.ncpus,
+                    args.flags,
+                )
+                .await?;
+            params.truncate((args.nparams * args.ncpus) as usize);
+            Reply::DomainGetCpuStats(CpuStatsRet {
+                params: Array(params),
+                nparams: count,
+            })
+        }
+        Call::DomainGetJobInfo(args) => {
+            let job = driver.domain_get_job_info(&args.dom).await?;
+            Reply::DomainGetJobInfo(JobInfoRet {
+                kind: job.kind,
+                time_elapsed: job.time_elapsed,
+                time_remaining: job.time_remaining,
+                data_total: job.data_total,
+                data_processed: job.data_processed,
+                data_remaining: job.data_remaining,
+                mem_total: job.mem_total,
+                mem_processed: job.mem_processed,
+                mem_remaining: job.mem_remaining,
+                file_total: job.file_total,
+                file_processed: job.file_processed,
+                file_remaining: job.file_remaining,
+            })
+        }
+        Call::DomainGetJobStats(args) => {
+            let (kind, params) = driver.domain_get_job_stats(&args.dom, args.flags).await?;
+            if params.len() > DOMAIN_JOB_STATS_MAX as usize {
+                return Err(rpc_error("Too many job stats to return"));
+            }
+            Reply::DomainGetJobStats(JobStatsRet {
+                kind,
+                params: Array(params),
+            })
+        }
+        Call::ConnectGetDomainCapabilities(args) => {
+            let xml = driver
+                .get_domain_capabilities(
+                    args.emulatorbin.clone(),
+                    args.arch.clone(),
+                    args.machine.clone(),
+                    args.virttype.clone(),
+                    args.flags,
+                )
+                .await?;
+            Reply::ConnectGetDomainCapabilities(StringRet { value: xml })
+        }
         _ => return Ok(None),
     }))
 }

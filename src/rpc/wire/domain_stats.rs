@@ -21,6 +21,9 @@ pub const DOMAIN_IP_ADDR_MAX: u32 = 2048;
 pub const DOMAIN_FSINFO_MAX: u32 = 256;
 pub const DOMAIN_FSINFO_DISKS_MAX: u32 = 256;
 pub const IOTHREAD_INFO_MAX: u32 = 16384;
+pub const DOMAIN_GET_CPU_STATS_MAX: u32 = 2048;
+pub const DOMAIN_GET_CPU_STATS_NCPUS_MAX: u32 = 128;
+pub const DOMAIN_JOB_STATS_MAX: u32 = 64;
 
 xdr_struct! { pub struct DomainPathArgs { pub dom: DomainRef, pub path: String } }
 xdr_struct! { pub struct DomainPathFlagsArgs { pub dom: DomainRef, pub path: String, pub flags: u32 } }
@@ -49,6 +52,24 @@ xdr_struct! { pub struct NodeCpuStatsRet { pub params: Array<NodeCpuStat, NODE_C
 xdr_struct! { pub struct InterfaceAddressesArgs { pub dom: DomainRef, pub source: u32, pub flags: u32 } }
 xdr_struct! { pub struct InterfaceAddressesRet { pub ifaces: Array<GuestInterface, DOMAIN_INTERFACE_MAX> } }
 xdr_struct! { pub struct FsInfoRet { pub info: Array<FsInfo, DOMAIN_FSINFO_MAX>, pub ret: u32 } }
+xdr_struct! {
+    pub struct CpuStatsArgs { pub dom: DomainRef, pub nparams: u32, pub start_cpu: i32, pub ncpus: u32, pub flags: u32 }
+}
+xdr_struct! { pub struct CpuStatsRet { pub params: Array<TypedParam, DOMAIN_GET_CPU_STATS_MAX>, pub nparams: i32 } }
+xdr_struct! {
+    pub struct JobInfoRet {
+        pub kind: i32, pub time_elapsed: u64, pub time_remaining: u64, pub data_total: u64,
+        pub data_processed: u64, pub data_remaining: u64, pub mem_total: u64, pub mem_processed: u64,
+        pub mem_remaining: u64, pub file_total: u64, pub file_processed: u64, pub file_remaining: u64,
+    }
+}
+xdr_struct! { pub struct JobStatsRet { pub kind: i32, pub params: Array<TypedParam, DOMAIN_JOB_STATS_MAX> } }
+xdr_struct! {
+    pub struct DomainCapabilitiesArgs {
+        pub emulatorbin: Option<String>, pub arch: Option<String>, pub machine: Option<String>,
+        pub virttype: Option<String>, pub flags: u32,
+    }
+}
 xdr_struct! { pub struct IothreadInfoRet { pub info: Array<IothreadInfo, IOTHREAD_INFO_MAX>, pub ret: u32 } }
 
 /// `remote_domain_stats_record`: the domain, then its statistics.

@@ -187,6 +187,10 @@ macro_rules! remote_procedure_table {
             DomainGetFsinfo: DomainFlagsArgs => FsInfoRet [hand domain_get_fsinfo];
             DomainGetHostname: DomainFlagsArgs => StringRet [call |dom, flags| domain_get_hostname(&dom, flags)];
             DomainGetIothreadInfo: DomainFlagsArgs => IothreadInfoRet [hand domain_get_iothread_info];
+            DomainGetCpuStats: CpuStatsArgs => CpuStatsRet [hand domain_get_cpu_stats];
+            DomainGetJobInfo: DomainArgs => JobInfoRet [hand domain_get_job_info];
+            DomainGetJobStats: DomainFlagsArgs => JobStatsRet [hand domain_get_job_stats];
+            ConnectGetDomainCapabilities: DomainCapabilitiesArgs => StringRet [hand get_domain_capabilities];
             // tunables
             DomainGetMemoryParameters: TunablesGetArgs => TunablesGetRet [hand domain_get_tunables];
             DomainSetMemoryParameters: TunablesSetArgs => () [hand domain_set_tunables];
@@ -329,8 +333,8 @@ mod tests {
             .map(Procedure::from_number)
             .filter(|p| has_codec(*p))
             .count();
-        assert_eq!(known, 200);
-        assert!(!has_codec(Procedure::DomainGetJobStats));
+        assert_eq!(known, 201);
+        assert!(!has_codec(Procedure::DomainGetBlockJobInfo));
         assert!(!has_codec(Procedure::Unknown(9999)));
     }
 

@@ -88,6 +88,16 @@ const CAPS: &[(&str, &str, u32)] = &[
     ("VCPUINFO_MAX", "REMOTE_VCPUINFO_MAX", VCPUINFO_MAX),
     ("CPUMAPS_MAX", "REMOTE_CPUMAPS_MAX", CPUMAPS_MAX),
     (
+        "DOMAIN_GET_CPU_STATS_MAX",
+        "REMOTE_DOMAIN_GET_CPU_STATS_MAX",
+        DOMAIN_GET_CPU_STATS_MAX,
+    ),
+    (
+        "DOMAIN_JOB_STATS_MAX",
+        "REMOTE_DOMAIN_JOB_STATS_MAX",
+        DOMAIN_JOB_STATS_MAX,
+    ),
+    (
         "IOTHREAD_INFO_MAX",
         "REMOTE_IOTHREAD_INFO_MAX",
         IOTHREAD_INFO_MAX,
@@ -741,7 +751,7 @@ mod tests {
                 "{entry}"
             );
         }
-        assert_eq!(DECLARATIONS.len(), 200);
+        assert_eq!(DECLARATIONS.len(), 201);
     }
 
     #[test]
