@@ -98,6 +98,9 @@ pub struct InterfaceDef {
     pub mac: String,
     /// The network name or bridge name.
     pub source: Option<String>,
+    /// The bridge a `type='network'` interface joined when the guest started (live XML:
+    /// `<source network='N' bridge='B'/>`).
+    pub source_bridge: Option<String>,
     pub model: Option<String>,
     pub target_dev: Option<String>,
 }
@@ -859,11 +862,15 @@ fn parse_interface(cx: &Ctx, node: &Node) -> Result<InterfaceDef> {
         _ => None,
     };
     let mut source = None;
+    let mut source_bridge = None;
     if let Some(source_node) = node.child("source") {
         cx.check(source_node, &[], &["network", "bridge"])?;
         source = source_key
             .and_then(|key| source_node.attr(key))
             .map(str::to_string);
+        if iface_type == "network" {
+            source_bridge = source_node.attr("bridge").map(str::to_string);
+        }
     }
     if source_key.is_some() && source.is_none() {
         return Err(cx.xml_error(format!(
@@ -889,6 +896,7 @@ fn parse_interface(cx: &Ctx, node: &Node) -> Result<InterfaceDef> {
         iface_type,
         mac,
         source,
+        source_bridge,
         model,
         target_dev,
     })
@@ -903,7 +911,12 @@ fn format_interface(w: &mut XmlWriter, iface: &InterfaceDef) {
         } else {
             "network"
         };
-        w.empty("source", Attrs::new().with(key, source));
+        w.empty(
+            "source",
+            Attrs::new()
+                .with(key, source)
+                .opt("bridge", iface.source_bridge.as_deref()),
+        );
     }
     if let Some(dev) = &iface.target_dev {
         w.empty("target", Attrs::new().with("dev", dev));

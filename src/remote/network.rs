@@ -62,4 +62,38 @@ impl imp::network::Hand for RemoteDriver {
         };
         self.call(P::NetworkSetAutostart, args).await
     }
+    async fn network_get_dhcp_leases(
+        &self,
+        net: &NetworkRef,
+        mac: Option<&str>,
+        flags: u32,
+    ) -> Result<Vec<NetworkDhcpLease>> {
+        let args = NetworkGetDhcpLeasesArgs {
+            net: net.clone(),
+            mac: mac.map(str::to_string),
+            need_results: 1,
+            flags,
+        };
+        let ret: NetworkGetDhcpLeasesRet = self.call(P::NetworkGetDhcpLeases, args).await?;
+        Ok(ret
+            .leases
+            .0
+            .into_iter()
+            .map(|l| NetworkDhcpLease {
+                iface: l.iface,
+                expiry_time: l.expirytime,
+                addr_type: l.type_,
+                mac: l.mac,
+                iaid: l.iaid,
+                ip: l.ipaddr,
+                prefix: l.prefix,
+                hostname: l.hostname,
+                client_id: l.clientid,
+            })
+            .collect())
+    }
+    async fn network_event_subscribe(&self) -> Result<broadcast::Receiver<NetworkEvent>> {
+        // Network events are not relayed by this client yet.
+        Err(Error::no_support("virConnectNetworkEventRegisterAny"))
+    }
 }

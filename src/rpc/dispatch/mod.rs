@@ -601,6 +601,7 @@ impl Dispatcher {
                         true
                     }
                     feature::REMOTE_EVENT_CALLBACK | feature::REMOTE_CLOSE_CALLBACK => true,
+                    feature::NETWORK_UPDATE_HAS_CORRECT_ORDER => true,
                     // As libvirtd with the test driver: typed parameters may carry strings.
                     feature::TYPED_PARAM_STRING => true,
                     _ => false,

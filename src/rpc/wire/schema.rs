@@ -98,6 +98,11 @@ const CAPS: &[(&str, &str, u32)] = &[
         NETWORK_LIST_MAX,
     ),
     (
+        "NETWORK_DHCP_LEASES_MAX",
+        "REMOTE_NETWORK_DHCP_LEASES_MAX",
+        NETWORK_DHCP_LEASES_MAX,
+    ),
+    (
         "INTERFACE_LIST_MAX",
         "REMOTE_INTERFACE_LIST_MAX",
         INTERFACE_LIST_MAX,
