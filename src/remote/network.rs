@@ -85,7 +85,7 @@ impl imp::network::Hand for RemoteDriver {
                 addr_type: l.type_,
                 mac: l.mac,
                 iaid: l.iaid,
-                ip: l.ipaddr,
+                ip: Some(l.ipaddr),
                 prefix: l.prefix,
                 hostname: l.hostname,
                 client_id: l.clientid,

@@ -121,10 +121,10 @@ pub fn hostsfile(def: &NetworkDef) -> String {
     for ip in &def.ips {
         let v6 = ip.address.parse::<IpAddr>().is_ok_and(|a| a.is_ipv6());
         for host in &ip.dhcp_hosts {
-            let addr =
-                host.ip
-                    .as_deref()
-                    .map(|a| if v6 { format!("[{a}]") } else { a.to_string() });
+            let addr = host
+                .ip
+                .as_deref()
+                .map(|a| if v6 { format!("[{a}]") } else { a.to_string() });
             let fields: Vec<&str> = [host.mac.as_deref(), addr.as_deref(), host.name.as_deref()]
                 .into_iter()
                 .flatten()

@@ -78,7 +78,7 @@ async fn reply(driver: &Connection, call: &Call) -> Result<Option<Reply>> {
                         type_: l.addr_type,
                         mac: l.mac,
                         iaid: l.iaid,
-                        ipaddr: l.ip,
+                        ipaddr: l.ip.unwrap_or_default(),
                         prefix: l.prefix,
                         hostname: l.hostname,
                         clientid: l.client_id,

@@ -28,7 +28,7 @@ xdr_struct! {
     /// `remote_network_dhcp_lease`.
     pub struct NetworkDhcpLeaseWire {
         pub iface: String, pub expirytime: i64, pub type_: i32, pub mac: Option<String>, pub iaid: Option<String>,
-        pub ipaddr: Option<String>, pub prefix: u32, pub hostname: Option<String>, pub clientid: Option<String>,
+        pub ipaddr: String, pub prefix: u32, pub hostname: Option<String>, pub clientid: Option<String>,
     }
 }
 
