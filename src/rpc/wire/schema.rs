@@ -252,6 +252,7 @@ const SCALARS: &[(&str, &str)] = &[
     ("IpAddress", "remote_domain_ip_addr"),
     ("FsInfo", "remote_domain_fsinfo"),
     ("IothreadInfo", "remote_domain_iothread_info"),
+    ("NetworkDhcpLeaseWire", "remote_network_dhcp_lease"),
 ];
 
 /// `Option<T>` of these Rust types and libvirt's typedef for the nullable form.
@@ -380,6 +381,18 @@ struct remote_domain_fsinfo { /* FsInfo */
 struct remote_domain_iothread_info { /* IothreadInfo */
     unsigned int iothread_id;
     opaque cpumap<REMOTE_CPUMAP_MAX>;
+};
+
+struct remote_network_dhcp_lease { /* NetworkDhcpLeaseWire */
+    remote_nonnull_string iface;
+    hyper expirytime;
+    int type;
+    remote_string mac;
+    remote_string iaid;
+    remote_nonnull_string ipaddr;
+    unsigned int prefix;
+    remote_string hostname;
+    remote_string clientid;
 };
 ";
 
@@ -746,7 +759,7 @@ mod tests {
                 "{entry}"
             );
         }
-        assert_eq!(DECLARATIONS.len(), 197);
+        assert_eq!(DECLARATIONS.len(), 202);
     }
 
     #[test]
