@@ -630,6 +630,22 @@ fn scenario() {
             "<network><name>{transient}</name><ip address='10.213.8.1' prefix='24'/></network>"
         ),
     );
+    let mut watcher = Command::new("virsh")
+        .arg("-c")
+        .arg(lab.uri())
+        .args([
+            "net-event",
+            "--event",
+            "lifecycle",
+            "--loop",
+            "--timeout",
+            "6",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("virsh net-event");
+    std::thread::sleep(Duration::from_millis(1500));
     lab.ok(&["net-create", &tfile]);
     let info = lab.ok(&["net-info", &transient]);
     assert_eq!(field(&info, "Persistent"), "no", "{info}");
@@ -646,6 +662,16 @@ fn scenario() {
     lab.ok(&["net-destroy", &transient]);
     assert!(!lab.link_exists(&auto));
     assert!(!lab.ok(&["net-list", "--all"]).contains(&transient));
+    let events = watcher.wait_with_output().expect("net-event ends");
+    let events = String::from_utf8_lossy(&events.stdout);
+    assert!(
+        events.contains(&format!(
+            "event 'lifecycle' for network {transient}: Started"
+        )) && events.contains(&format!(
+            "event 'lifecycle' for network {transient}: Stopped"
+        )),
+        "net-event printed: {events}"
+    );
 
     // Bad input and collisions: libvirt's errors, nothing half made.
     let bad = lab.write(
