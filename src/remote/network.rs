@@ -93,7 +93,20 @@ impl imp::network::Hand for RemoteDriver {
             .collect())
     }
     async fn network_event_subscribe(&self) -> Result<broadcast::Receiver<NetworkEvent>> {
-        // Network events are not relayed by this client yet.
-        Err(Error::no_support("virConnectNetworkEventRegisterAny"))
+        let mut slot = self.network_events.lock().await;
+        if let Some(sender) = slot.as_ref() {
+            return Ok(sender.subscribe());
+        }
+        // Listen before registering, so no event sent right after the registration is missed.
+        let messages = self.client.subscribe();
+        let args = NetworkEventRegisterArgs {
+            event_id: 0,
+            net: None,
+        };
+        let ret: IntRet = self.call(P::ConnectNetworkEventRegisterAny, args).await?;
+        let (sender, receiver) = broadcast::channel(EVENT_QUEUE);
+        tokio::spawn(forward_network_events(messages, sender.clone(), ret.value));
+        *slot = Some(sender);
+        Ok(receiver)
     }
 }

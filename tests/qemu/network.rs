@@ -589,6 +589,18 @@ fn scenario() {
         lab.ok(&["net-undefine", &idle]);
     }
 
+    // An autostarted network comes up when the daemon starts.
+    let auto_net = format!("vcauto{tag}");
+    let afile = lab.write(
+        "auto.xml",
+        &format!("<network><name>{auto_net}</name><bridge name='vca{tag}'/><ip address='10.213.11.1' prefix='24'/></network>"),
+    );
+    lab.ok(&["net-define", &afile]);
+    lab.ok(&["net-autostart", &auto_net]);
+    assert!(lab
+        .ok(&["net-list", "--autostart", "--all"])
+        .contains(&auto_net));
+
     // A daemon restart finds the running network again: same dnsmasq, same bridge, same table.
     lab.stop();
     assert!(lab.link_exists(&bridge), "the bridge outlives the daemon");
@@ -602,6 +614,18 @@ fn scenario() {
     );
     assert_eq!(lab.dnsmasqs(&net), vec![dnsmasq], "one dnsmasq");
     assert!(lab.table_text(&uuid).is_some());
+    assert_eq!(field(&lab.ok(&["net-info", &auto_net]), "Active"), "yes");
+    assert!(lab.link_exists(&format!("vca{tag}")));
+    lab.ok(&["net-destroy", &auto_net]);
+    lab.ok(&["net-undefine", &auto_net]);
+
+    // A dnsmasq that died is started again when the daemon next starts (as libvirt refreshes its networks).
+    kill(Pid::from_raw(dnsmasq), Signal::SIGKILL).unwrap();
+    assert!(wait_for(Duration::from_secs(5), || !alive(dnsmasq)));
+    lab.stop();
+    lab.start();
+    let dnsmasq = lab.dnsmasq_pid(&net).expect("dnsmasq started again");
+    assert_eq!(lab.dnsmasqs(&net), vec![dnsmasq], "one dnsmasq");
 
     // Destroy: nothing left on the host.
     lab.ok(&["net-destroy", &net]);
