@@ -624,6 +624,8 @@ fn scenario() {
     assert!(wait_for(Duration::from_secs(5), || !alive(dnsmasq)));
     lab.stop();
     lab.start();
+    // The qemu driver (and with it the network driver) opens once the daemon is ready: ask it something first.
+    assert_eq!(field(&lab.ok(&["net-info", &net]), "Active"), "yes");
     let dnsmasq = lab.dnsmasq_pid(&net).expect("dnsmasq started again");
     assert_eq!(lab.dnsmasqs(&net), vec![dnsmasq], "one dnsmasq");
 
@@ -654,7 +656,7 @@ fn scenario() {
             "<network><name>{transient}</name><ip address='10.213.8.1' prefix='24'/></network>"
         ),
     );
-    let mut watcher = Command::new("virsh")
+    let watcher = Command::new("virsh")
         .arg("-c")
         .arg(lab.uri())
         .args([
