@@ -678,6 +678,37 @@ fn scenario() {
     let auto = field(&info, "Bridge");
     assert!(auto.starts_with("vcnbr"), "{info}");
     assert!(lab.link_exists(&auto));
+    // The first static host of a network without DHCP: dnsmasq gets the new configuration.
+    lab.ok(&[
+        "net-update",
+        &transient,
+        "add-last",
+        "ip-dhcp-host",
+        "<host mac='52:54:00:6e:00:05' ip='10.213.8.5'/>",
+    ]);
+    let conf =
+        std::fs::read_to_string(lab.net_dir().join(format!("dnsmasq/{transient}.conf"))).unwrap();
+    assert!(
+        conf.contains("dhcp-range=10.213.8.0,static,255.255.255.0"),
+        "{conf}"
+    );
+    assert_eq!(
+        lab.dnsmasqs(&transient).len(),
+        1,
+        "one dnsmasq after the update"
+    );
+    let err = lab.fails(&[
+        "net-update",
+        &transient,
+        "add",
+        "ip-dhcp-host",
+        "<host mac='52:54:00:6e:00:06' ip='10.213.8.6'/>",
+        "--config",
+    ]);
+    assert!(
+        err.contains("cannot change persistent config of a transient network"),
+        "{err}"
+    );
     let isolated = lab
         .table_text(&lab.ok(&["net-uuid", &transient]))
         .expect("isolation rules");

@@ -894,7 +894,15 @@ impl NetworkDriver for HostNetworkDriver {
                 if dnsmasq::wanted(def) {
                     let files = self.dirs.dnsmasq_files(&name);
                     let bridge = def.bridge.clone().unwrap_or_default();
+                    let conf_now = std::fs::read_to_string(&files.conf).unwrap_or_default();
+                    let reload_enough = conf_now == dnsmasq::conf(def, &bridge, &files);
                     match dnsmasq::running_pid(&files) {
+                        // The first static host of a network without DHCP changes the configuration itself:
+                        // dnsmasq re-reads only its hosts files on SIGHUP, so it is started afresh.
+                        Some(_) if !reload_enough => {
+                            dnsmasq::stop(&files).await;
+                            self.start_dnsmasq(def, &bridge).await?;
+                        }
                         Some(pid) => {
                             persist::write_atomic(
                                 &self.dirs.dnsmasq,
