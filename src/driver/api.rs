@@ -339,6 +339,16 @@ macro_rules! driver_api {
             => auto(NetworkIsActive), read, "virNetworkIsActive";
         fn network_is_persistent(&self, net: &NetworkRef) -> Result<bool>
             => auto(NetworkIsPersistent), read, "virNetworkIsPersistent";
+        /// The DHCP leases a running network handed out, only those of `mac` when given (`virNetworkGetDHCPLeases`).
+        fn network_get_dhcp_leases(&self, net: &NetworkRef, mac: Option<&str>, flags: u32) -> Result<Vec<NetworkDhcpLease>>
+            => hand, read, "virNetworkGetDHCPLeases";
+        /// Changes one section of the live and/or persistent definition (`virNetworkUpdate`; see
+        /// [`network_update`] for the command, section and flag values).
+        fn network_update(&self, net: &NetworkRef, command: u32, section: u32, parent_index: i32, xml: &str, flags: u32) -> Result<()>
+            => auto(NetworkUpdate), write, "virNetworkUpdate";
+        /// Lifecycle events of every network of this connection, from now on.
+        fn network_event_subscribe(&self) -> Result<broadcast::Receiver<NetworkEvent>>
+            => hand, read, "virConnectNetworkEventRegisterAny";
     }
     /// Storage pools and their volumes.
     trait StorageDriver (storage) {

@@ -8,6 +8,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::driver::network::HostNetworkDriver;
 use crate::driver::{
     ConnectionBuilder, InterfaceDriver, NetworkDriver, NoDriver, NodeDeviceDriver, NwFilterDriver,
     SecretDriver,
@@ -45,8 +46,12 @@ impl HostDrivers {
 
     /// Opens the host's drivers, keeping their state under `root` (the hypervisor driver's own directory).
     pub async fn open(root: &Path, mode: HostMode) -> Result<Self> {
-        let _ = (root, mode);
-        Ok(Self::none())
+        let mut drivers = Self::none();
+        // As in libvirt, a user's session has no network driver of its own (it has no privilege to make bridges).
+        if mode == HostMode::System {
+            drivers.network = Arc::new(HostNetworkDriver::open(root).await?);
+        }
+        Ok(drivers)
     }
 
     /// Plugs every slot into a connection being built.

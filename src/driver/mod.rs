@@ -10,6 +10,7 @@
 pub(crate) mod api;
 mod connection;
 pub mod host;
+pub mod network;
 pub mod qemu;
 pub mod test;
 mod types;

@@ -310,6 +310,50 @@ impl DomainEvent {
     }
 }
 
+/// Network lifecycle event kinds (`virNetworkEventLifecycleType`).
+pub mod network_event {
+    pub const DEFINED: i32 = 0;
+    pub const UNDEFINED: i32 = 1;
+    pub const STARTED: i32 = 2;
+    pub const STOPPED: i32 = 3;
+}
+
+/// One network lifecycle event: which network and what happened ([`network_event`] kind).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct NetworkEvent {
+    pub network: NetworkRef,
+    pub event: i32,
+    pub detail: i32,
+}
+
+/// One DHCP lease of a network (`virNetworkDHCPLease`).
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct NetworkDhcpLease {
+    /// The network's bridge.
+    pub iface: String,
+    /// Seconds since the epoch when the lease ends (0: never).
+    pub expiry_time: i64,
+    /// `VIR_IP_ADDR_TYPE_IPV4` (0) or `_IPV6` (1).
+    pub addr_type: i32,
+    pub mac: Option<String>,
+    pub iaid: Option<String>,
+    pub ip: Option<String>,
+    pub prefix: u32,
+    pub hostname: Option<String>,
+    pub client_id: Option<String>,
+}
+
+/// `virNetworkUpdate` commands, sections and flags.
+pub mod network_update {
+    pub const COMMAND_MODIFY: u32 = 1;
+    pub const COMMAND_DELETE: u32 = 2;
+    pub const COMMAND_ADD_LAST: u32 = 3;
+    pub const COMMAND_ADD_FIRST: u32 = 4;
+    pub const SECTION_IP_DHCP_HOST: u32 = 4;
+    pub const AFFECT_LIVE: u32 = 1 << 0;
+    pub const AFFECT_CONFIG: u32 = 1 << 1;
+}
+
 /// Flag bits of the driver API, with libvirt's values.
 pub mod flags {
     // virConnectListAllDomainsFlags

@@ -157,6 +157,9 @@ pub struct InterfaceDef {
     pub mac: String,
     /// The network name or bridge name.
     pub source: Option<String>,
+    /// The bridge a `type='network'` interface joined when the guest started (live XML:
+    /// `<source network='N' bridge='B'/>`).
+    pub source_bridge: Option<String>,
     pub model: Option<String>,
     pub target_dev: Option<String>,
     /// `<boot order=...>`.
@@ -1738,6 +1741,7 @@ fn parse_interface(cx: &Ctx, node: &Node) -> Result<InterfaceDef> {
         _ => None,
     };
     let mut source = None;
+    let mut source_bridge = None;
     if let Some(source_node) = node.child("source") {
         // The attribute of another interface type is dropped, as libvirt's parser reads only its type's.
         extra.put(
@@ -1747,6 +1751,9 @@ fn parse_interface(cx: &Ctx, node: &Node) -> Result<InterfaceDef> {
         source = source_key
             .and_then(|key| source_node.attr(key))
             .map(str::to_string);
+        if iface_type == "network" {
+            source_bridge = source_node.attr("bridge").map(str::to_string);
+        }
     }
     if source_key.is_some() && source.is_none() {
         return Err(cx.xml_error(format!(
@@ -1772,6 +1779,7 @@ fn parse_interface(cx: &Ctx, node: &Node) -> Result<InterfaceDef> {
         iface_type,
         mac,
         source,
+        source_bridge,
         model,
         target_dev,
         boot_order,
@@ -1805,7 +1813,9 @@ fn format_interface(w: &mut XmlWriter, iface: &InterfaceDef) {
                 (Some(source), kept) => write_el(
                     w,
                     "source",
-                    Attrs::new().with(key, source),
+                    Attrs::new()
+                        .with(key, source)
+                        .opt("bridge", iface.source_bridge.as_deref()),
                     kept,
                     false,
                     |_| {},

@@ -30,6 +30,38 @@ pub struct IpDef {
     pub prefix: Option<u32>,
     /// `<dhcp><range start end/>`.
     pub dhcp_ranges: Vec<(String, String)>,
+    /// `<dhcp><host mac name ip/>`: static leases.
+    pub dhcp_hosts: Vec<DhcpHost>,
+}
+
+/// A static DHCP host (`<host mac='..' name='..' ip='..'/>` inside `<dhcp>`).
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct DhcpHost {
+    pub mac: Option<String>,
+    pub name: Option<String>,
+    pub ip: Option<String>,
+}
+
+impl DhcpHost {
+    /// Parses one `<host>` element as `virsh net-update ... ip-dhcp-host` sends it.
+    pub fn from_xml(xml: &str, network: &str) -> Result<Self> {
+        let cx = Ctx::new(ErrorDomain::NETWORK, SCHEMA, false);
+        let root = parse_document(xml, cx.domain, cx.document_name())?;
+        if root.name != "host" {
+            return Err(cx.xml_error(format!(
+                "unexpected element <{}>, expecting <host>, while updating network '{network}'",
+                root.name
+            )));
+        }
+        parse_host(&cx, &root, network, None)
+    }
+
+    fn to_attrs(&self) -> Attrs {
+        Attrs::new()
+            .opt("mac", self.mac.as_deref())
+            .opt("name", self.name.as_deref())
+            .opt("ip", self.ip.as_deref())
+    }
 }
 
 const SCHEMA: &str = "network.rng";
@@ -162,10 +194,13 @@ impl NetworkDef {
                     .opt("netmask", ip.netmask.as_deref())
                     .opt("prefix", ip.prefix),
             );
-            if !ip.dhcp_ranges.is_empty() {
+            if !ip.dhcp_ranges.is_empty() || !ip.dhcp_hosts.is_empty() {
                 w.open("dhcp", Attrs::new());
                 for (start, end) in &ip.dhcp_ranges {
                     w.empty("range", Attrs::new().with("start", start).with("end", end));
+                }
+                for host in &ip.dhcp_hosts {
+                    w.empty("host", host.to_attrs());
                 }
                 w.close("dhcp");
             }
@@ -226,8 +261,12 @@ fn parse_ip(cx: &Ctx, node: &Node, network: &str) -> Result<IpDef> {
         )));
     }
     let mut dhcp_ranges = Vec::new();
+    let mut dhcp_hosts = Vec::new();
     if let Some(dhcp) = node.child("dhcp") {
-        cx.check(dhcp, &["range"], &[])?;
+        cx.check(dhcp, &["range", "host"], &[])?;
+        for host in dhcp.children_named("host") {
+            dhcp_hosts.push(parse_host(cx, host, network, Some(is_v6))?);
+        }
         for range in dhcp.children_named("range") {
             cx.check(range, &[], &["start", "end"])?;
             let bound = |attr: &str| -> Result<String> {
@@ -252,7 +291,66 @@ fn parse_ip(cx: &Ctx, node: &Node, network: &str) -> Result<IpDef> {
         netmask,
         prefix,
         dhcp_ranges,
+        dhcp_hosts,
     })
+}
+
+/// One `<host>` of `<dhcp>`, checked as libvirt checks it (`virNetworkDHCPHostDefParseXML`); `v6` is the
+/// family of the enclosing `<ip>` when known.
+fn parse_host(cx: &Ctx, node: &Node, network: &str, v6: Option<bool>) -> Result<DhcpHost> {
+    cx.check(node, &[], &["mac", "name", "ip", "id"])?;
+    let mac = match node.attr("mac") {
+        None => None,
+        Some(text) => {
+            let octets = mac::parse_mac(text).ok_or_else(|| {
+                Error::internal(
+                    cx.domain,
+                    format!("Cannot parse MAC address '{text}' in network '{network}'"),
+                )
+            })?;
+            if mac::is_multicast(&octets) {
+                return Err(cx.xml_error(format!(
+                    "expected unicast mac address, found multicast '{text}' in network '{network}'"
+                )));
+            }
+            Some(mac::format_mac(&octets))
+        }
+    };
+    let name = node.attr("name").map(str::to_string);
+    if let Some(bad) = name.as_deref().filter(|n| !valid_hostname(n)) {
+        return Err(Error::internal(
+            cx.domain,
+            format!("Invalid hostname '{bad}' in network '{network}'"),
+        ));
+    }
+    let ip = match node.attr("ip") {
+        None => None,
+        Some(text) => match text.parse::<IpAddr>() {
+            Ok(addr) if v6.is_none_or(|v6| v6 == addr.is_ipv6()) => Some(text.to_string()),
+            _ => {
+                return Err(Error::internal(
+                    cx.domain,
+                    format!("Invalid IP address in static host definition for network '{network}'"),
+                ))
+            }
+        },
+    };
+    if mac.is_none() && name.is_none() {
+        return Err(cx.xml_error(format!(
+            "Static host definition in IPv4 network '{network}' must have mac or name attribute"
+        )));
+    }
+    Ok(DhcpHost { mac, name, ip })
+}
+
+/// A host name dnsmasq takes: letters, digits, '-', '.', '_', not starting with '-' or '.'.
+fn valid_hostname(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && !name.starts_with(['-', '.'])
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
 }
 
 #[cfg(test)]

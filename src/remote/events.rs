@@ -49,3 +49,35 @@ pub(super) async fn forward_events(
         });
     }
 }
+
+/// Network lifecycle events of one server-side callback, fanned out to the remote driver's subscribers.
+pub(super) async fn forward_network_events(
+    mut messages: broadcast::Receiver<crate::rpc::Message>,
+    sender: broadcast::Sender<NetworkEvent>,
+    callback_id: i32,
+) {
+    loop {
+        let message = match messages.recv().await {
+            Ok(message) => message,
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::warn!(missed, "remote driver missed event messages");
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        if message.header.proc_ != Procedure::NetworkEventLifecycle.number() {
+            continue;
+        }
+        match NetworkEventLifecycleMsg::from_bytes(&message.payload) {
+            Ok(body) if body.callback_id == callback_id => {
+                let _ = sender.send(NetworkEvent {
+                    network: body.net,
+                    event: body.event,
+                    detail: body.detail,
+                });
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(%err, "undecodable network lifecycle event"),
+        }
+    }
+}

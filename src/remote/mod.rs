@@ -26,15 +26,15 @@ mod node_device;
 mod sasl;
 mod storage;
 
-use events::forward_events;
+use events::{forward_events, forward_network_events};
 use sasl::{authenticate_sasl, check_auth};
 pub use sasl::{set_credential_prompt, CredentialRequest};
 
 use crate::auth::auth_file::{file_credentials, FileCredentials};
 use crate::auth::sasl::{SaslClient, SaslError, SaslLayer, SaslStep, SaslTransport};
 use crate::driver::{
-    flags, Connection, DomainEvent, DomainRef, HypervisorDriver, NetworkDriver, NetworkRef,
-    PoolRef, SnapshotRef, StorageDriver, VolumeRef,
+    flags, Connection, DomainEvent, DomainRef, HypervisorDriver, NetworkDriver, NetworkEvent,
+    NetworkRef, PoolRef, SnapshotRef, StorageDriver, VolumeRef,
 };
 use crate::error::{io_error_text, Error, ErrorCode, ErrorDomain, Result};
 use crate::rpc::client::RpcClient;
@@ -81,6 +81,8 @@ pub struct RemoteDriver {
     event_callbacks: bool,
     /// The fan-out of lifecycle events, created by the first subscriber.
     events: tokio::sync::Mutex<Option<broadcast::Sender<DomainEvent>>>,
+    /// The fan-out of network lifecycle events, created by the first subscriber.
+    network_events: tokio::sync::Mutex<Option<broadcast::Sender<NetworkEvent>>>,
     /// The stream is TLS.
     encrypted: bool,
 }
@@ -358,6 +360,7 @@ impl RemoteDriver {
             uri: text.to_string(),
             event_callbacks,
             events: tokio::sync::Mutex::new(None),
+            network_events: tokio::sync::Mutex::new(None),
             encrypted: uri.transport() == Transport::Tls,
         }))
     }

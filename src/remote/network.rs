@@ -62,4 +62,51 @@ impl imp::network::Hand for RemoteDriver {
         };
         self.call(P::NetworkSetAutostart, args).await
     }
+    async fn network_get_dhcp_leases(
+        &self,
+        net: &NetworkRef,
+        mac: Option<&str>,
+        flags: u32,
+    ) -> Result<Vec<NetworkDhcpLease>> {
+        let args = NetworkGetDhcpLeasesArgs {
+            net: net.clone(),
+            mac: mac.map(str::to_string),
+            need_results: 1,
+            flags,
+        };
+        let ret: NetworkGetDhcpLeasesRet = self.call(P::NetworkGetDhcpLeases, args).await?;
+        Ok(ret
+            .leases
+            .0
+            .into_iter()
+            .map(|l| NetworkDhcpLease {
+                iface: l.iface,
+                expiry_time: l.expirytime,
+                addr_type: l.type_,
+                mac: l.mac,
+                iaid: l.iaid,
+                ip: Some(l.ipaddr),
+                prefix: l.prefix,
+                hostname: l.hostname,
+                client_id: l.clientid,
+            })
+            .collect())
+    }
+    async fn network_event_subscribe(&self) -> Result<broadcast::Receiver<NetworkEvent>> {
+        let mut slot = self.network_events.lock().await;
+        if let Some(sender) = slot.as_ref() {
+            return Ok(sender.subscribe());
+        }
+        // Listen before registering, so no event sent right after the registration is missed.
+        let messages = self.client.subscribe();
+        let args = NetworkEventRegisterArgs {
+            event_id: 0,
+            net: None,
+        };
+        let ret: IntRet = self.call(P::ConnectNetworkEventRegisterAny, args).await?;
+        let (sender, receiver) = broadcast::channel(EVENT_QUEUE);
+        tokio::spawn(forward_network_events(messages, sender.clone(), ret.value));
+        *slot = Some(sender);
+        Ok(receiver)
+    }
 }

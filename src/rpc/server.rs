@@ -26,7 +26,7 @@ use super::procedures::Procedure;
 use super::proto::auth_type;
 use super::socket::{BareSocket, RpcSocket};
 use crate::auth::{SaslLayer, SaslTransport};
-use crate::driver::DomainEvent;
+use crate::driver::{DomainEvent, NetworkEvent};
 use crate::listener::{accept_loop, Limit, Listener, Shutdown, Slot};
 use crate::transport::tls::TlsServer;
 
@@ -382,7 +382,7 @@ impl RpcServer {
             PRE_AUTH_FRAME_MAX
         });
         let mut jobs: JoinSet<DispatchOutcome> = JoinSet::new();
-        let mut events: Option<broadcast::Receiver<DomainEvent>> = None;
+        let mut events = EventFeeds::default();
         // Small on purpose: calls are small, and an idle connection should cost little memory.
         let mut buf = vec![0u8; READ_CHUNK];
         let mut last_heard = Instant::now();
@@ -571,7 +571,7 @@ impl RpcServer {
                         }
                     }
                 }
-                event = next_event(&mut events), if events.is_some() => {
+                event = next_event(&mut events.domains), if events.domains.is_some() => {
                     match event {
                         Some(event) => {
                             for frame in state.event_frames(&event) {
@@ -582,10 +582,27 @@ impl RpcServer {
                                 outbox.push(frame, queue_cap);
                             }
                         }
-                        None => events = None,
+                        None => events.domains = None,
                     }
                     if !state.wants_events() {
-                        events = None;
+                        events.domains = None;
+                    }
+                }
+                event = next_event(&mut events.networks), if events.networks.is_some() => {
+                    match event {
+                        Some(event) => {
+                            for frame in state.network_event_frames(&event) {
+                                if outbox.frames >= queue_cap {
+                                    tracing::debug!("rpc client does not read its events, closing");
+                                    break 'conn;
+                                }
+                                outbox.push(frame, queue_cap);
+                            }
+                        }
+                        None => events.networks = None,
+                    }
+                    if !state.wants_network_events() {
+                        events.networks = None;
                     }
                 }
                 _ = keepalive.tick(), if state.keepalive && self.config.keepalive_interval.is_some() => {
@@ -628,11 +645,14 @@ impl RpcServer {
         &self,
         outbox: &mut Outbox,
         outcome: DispatchOutcome,
-        events: &mut Option<broadcast::Receiver<DomainEvent>>,
+        events: &mut EventFeeds,
         closing: &mut bool,
     ) -> bool {
         if let Some(receiver) = outcome.subscribe {
-            *events = Some(receiver);
+            events.domains = Some(receiver);
+        }
+        if let Some(receiver) = outcome.subscribe_networks {
+            events.networks = Some(receiver);
         }
         *closing |= outcome.close;
         if let Some(frame) = outcome.reply {
@@ -859,14 +879,21 @@ impl<F: Future<Output = DispatchOutcome>> Future for Traced<F> {
     }
 }
 
+/// The driver event channels one client listens to, once it registered for that family.
+#[derive(Default)]
+struct EventFeeds {
+    domains: Option<broadcast::Receiver<DomainEvent>>,
+    networks: Option<broadcast::Receiver<NetworkEvent>>,
+}
+
 /// The next event; `None` when the driver's channel closed. Lagging receivers skip what they missed.
-async fn next_event(events: &mut Option<broadcast::Receiver<DomainEvent>>) -> Option<DomainEvent> {
+async fn next_event<E: Clone>(events: &mut Option<broadcast::Receiver<E>>) -> Option<E> {
     let receiver = events.as_mut()?;
     loop {
         match receiver.recv().await {
             Ok(event) => return Some(event),
             Err(broadcast::error::RecvError::Lagged(missed)) => {
-                tracing::warn!(missed, "rpc client missed domain events");
+                tracing::warn!(missed, "rpc client missed events");
             }
             Err(broadcast::error::RecvError::Closed) => return None,
         }

@@ -10,6 +10,7 @@ mod cim;
 mod daemon;
 mod lifecycle;
 mod metadata;
+mod network;
 mod state;
 mod stats;
 mod storage;

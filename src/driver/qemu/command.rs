@@ -426,12 +426,13 @@ fn blockdev_json(disk: &DiskDef, node: &str, cdrom: bool) -> Result<String> {
     ))
 }
 
-/// The host bridge a bridged or network interface joins; without a network driver, a network is reached through
-/// the bridge libvirt would give it (`default` is `virbr0`).
+/// The host bridge a bridged or network interface joins: a network's is the one its driver gave it at start
+/// (without a network driver, the bridge libvirt would give it: `default` is `virbr0`).
 pub fn bridge_name(iface: &InterfaceDef) -> Option<&str> {
     let source = iface.source.as_deref()?;
     match (iface.iface_type.as_str(), source) {
         ("bridge", bridge) => Some(bridge),
+        ("network", _) if iface.source_bridge.is_some() => iface.source_bridge.as_deref(),
         ("network", "default") => Some("virbr0"),
         ("network", network) => Some(network),
         _ => None,

@@ -582,6 +582,7 @@ impl QemuDriver {
             ));
         }
         let mut def = def;
+        self.join_networks(&mut def).await?;
         name_taps(&mut def);
         let facts = self.host_facts(&def).await;
         // Built once to refuse what cannot start before any tap exists, again with the names the taps got.
@@ -603,6 +604,34 @@ impl QemuDriver {
             delete_taps(&taps);
         }
         launched
+    }
+
+    /// Gives each `type='network'` interface of a definition about to start the bridge of its network, which
+    /// must exist and be active (libvirt's errors otherwise). Without a network driver (a session) the bridge
+    /// libvirt would give the network is assumed, as before networks were served.
+    async fn join_networks(&self, def: &mut DomainDef) -> Result<()> {
+        let networks = &self.shared.host.network;
+        for iface in &mut def.devices.interfaces {
+            if iface.iface_type != "network" {
+                continue;
+            }
+            let Some(name) = iface.source.clone() else {
+                continue;
+            };
+            let net = match networks.network_lookup_by_name(&name).await {
+                Ok(net) => net,
+                Err(err) if err.code == ErrorCode::NO_SUPPORT => continue,
+                Err(err) => return Err(err),
+            };
+            if !networks.network_is_active(&net).await? {
+                return Err(Error::operation_invalid(
+                    ErrorDomain::NETWORK,
+                    format!("network '{name}' is not active."),
+                ));
+            }
+            iface.source_bridge = Some(networks.network_get_bridge_name(&net).await?);
+        }
+        Ok(())
     }
 
     /// Spawns QEMU with `argv` for `def` (taps ready) and brings it to running (or paused).

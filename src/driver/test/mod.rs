@@ -8,12 +8,13 @@ mod defaults;
 mod store;
 mod world;
 
+use crate::driver::network_event;
 use crate::driver::{
     BlockInfo, BlockStats, Connection, DomainEvent, DomainInfo, DomainRef, DomainState,
     DomainStatsRecord, DomainSummary, FsInfo, Generation, GuestInterface, HypervisorDriver,
     InterfaceDriver, InterfaceRef, InterfaceStats, IothreadInfo, MemoryStat, NetworkDriver,
-    NetworkRef, NodeCpuMap, NodeCpuStat, NodeDeviceDriver, NodeInfo, PoolInfo, PoolRef,
-    SnapshotRef, StorageDriver, TypedParam, VcpuInfo, VolumeInfo, VolumeRef,
+    NetworkEvent, NetworkRef, NodeCpuMap, NodeCpuStat, NodeDeviceDriver, NodeInfo, PoolInfo,
+    PoolRef, SnapshotRef, StorageDriver, TypedParam, VcpuInfo, VolumeInfo, VolumeRef,
 };
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 use crate::model::{DomainDef, NetworkDef, PoolDef, VolumeDef};
@@ -34,6 +35,8 @@ struct Shared {
     world: RwLock<World>,
     store: Store,
     events: broadcast::Sender<DomainEvent>,
+    /// Network lifecycle events, as libvirt's test driver queues them.
+    network_events: broadcast::Sender<NetworkEvent>,
     hostname: String,
     load_warnings: Vec<String>,
     /// Bumped after every change of the world (see [`Driver::generation`]).
@@ -133,12 +136,22 @@ impl TestDriver {
                 world: RwLock::new(world),
                 store,
                 events,
+                network_events: broadcast::channel(EVENT_BACKLOG).0,
                 hostname,
                 load_warnings,
                 generation: AtomicU64::new(0),
                 _lock: lock,
             }),
         }))
+    }
+
+    /// Queues a network lifecycle event for the subscribers (none listening is fine).
+    fn network_event(&self, net: &NetworkRef, event: i32) {
+        let _ = self.shared.network_events.send(NetworkEvent {
+            network: net.clone(),
+            event,
+            detail: 0,
+        });
     }
 
     /// Writes libvirt's initial test world; the meta file goes last, so an interrupted first start starts over.
@@ -760,23 +773,43 @@ impl NetworkDriver for TestDriver {
     }
     async fn network_define_xml(&self, xml: &str, flags: u32) -> Result<NetworkRef> {
         let def = NetworkDef::from_xml(xml, flags & 1 != 0)?;
-        self.change(move |w, s| w.define_network(s, def)).await
+        let net = self.change(move |w, s| w.define_network(s, def)).await?;
+        self.network_event(&net, network_event::DEFINED);
+        Ok(net)
     }
     async fn network_create_xml(&self, xml: &str, flags: u32) -> Result<NetworkRef> {
         let def = NetworkDef::from_xml(xml, flags & 1 != 0)?;
-        self.change(move |w, s| w.create_network_xml(s, def)).await
+        let net = self
+            .change(move |w, s| w.create_network_xml(s, def))
+            .await?;
+        self.network_event(&net, network_event::STARTED);
+        Ok(net)
     }
     async fn network_create(&self, net: &NetworkRef) -> Result<()> {
-        let net = net.clone();
-        self.change(move |w, s| w.start_network(s, &net)).await
+        let handle = net.clone();
+        self.change(move |w, s| w.start_network(s, &handle)).await?;
+        self.network_event(net, network_event::STARTED);
+        Ok(())
     }
     async fn network_destroy(&self, net: &NetworkRef) -> Result<()> {
-        let net = net.clone();
-        self.change(move |w, s| w.destroy_network(s, &net)).await
+        let was_active = self.read(|w| w.network_is_active(net))?;
+        let handle = net.clone();
+        self.change(move |w, s| w.destroy_network(s, &handle))
+            .await?;
+        if was_active {
+            self.network_event(net, network_event::STOPPED);
+        }
+        Ok(())
     }
     async fn network_undefine(&self, net: &NetworkRef) -> Result<()> {
-        let net = net.clone();
-        self.change(move |w, s| w.undefine_network(s, &net)).await
+        let handle = net.clone();
+        self.change(move |w, s| w.undefine_network(s, &handle))
+            .await?;
+        self.network_event(net, network_event::UNDEFINED);
+        Ok(())
+    }
+    async fn network_event_subscribe(&self) -> Result<broadcast::Receiver<NetworkEvent>> {
+        Ok(self.shared.network_events.subscribe())
     }
     async fn network_get_xml_desc(&self, net: &NetworkRef, flags: u32) -> Result<String> {
         self.read(|w| w.network_xml(net, flags))

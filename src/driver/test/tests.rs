@@ -1075,3 +1075,25 @@ async fn reset_and_nmi_reach_running_domains_only() {
         );
     }
 }
+
+#[tokio::test]
+async fn network_lifecycle_events_as_libvirts_test_driver_queues_them() {
+    use crate::driver::network_event as ne;
+    let (_dir, d) = fresh().await;
+    let mut rx = d.network_event_subscribe().await.unwrap();
+    let net = d
+        .network_define_xml(&network_xml("evnet", UUID_A), 0)
+        .await
+        .unwrap();
+    d.network_create(&net).await.unwrap();
+    d.network_destroy(&net).await.unwrap();
+    // Destroying an inactive network is accepted and queues nothing.
+    d.network_destroy(&net).await.unwrap();
+    d.network_undefine(&net).await.unwrap();
+    let mut seen = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        assert_eq!(e.network.name, "evnet");
+        seen.push(e.event);
+    }
+    assert_eq!(seen, [ne::DEFINED, ne::STARTED, ne::STOPPED, ne::UNDEFINED]);
+}

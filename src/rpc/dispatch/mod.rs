@@ -29,7 +29,9 @@ use super::proto::{self, auth_type, feature, Call, RemoteError, Reply};
 use super::values::WrapReply;
 use super::xdr::Parts;
 use super::xdr::{Array, CharArray, Opaque, Xdr};
-use crate::driver::{flags, Access, Connection, DomainEvent, DomainRef, TunableKind};
+use crate::driver::{
+    flags, Access, Connection, DomainEvent, DomainRef, NetworkEvent, NetworkRef, TunableKind,
+};
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 
 /// `virErrorLevel` ERROR.
@@ -40,6 +42,8 @@ const OPEN_READ_ONLY: u32 = 1;
 const EVENT_ID_LIFECYCLE: i32 = 0;
 /// `VIR_DOMAIN_EVENT_ID_METADATA_CHANGE` (callback registrations only: it has no legacy message).
 const EVENT_ID_METADATA_CHANGE: i32 = 23;
+/// `VIR_NETWORK_EVENT_ID_LIFECYCLE`, the only network event family.
+const NETWORK_EVENT_ID_LIFECYCLE: i32 = 0;
 
 /// Resolves the name a client passes to CONNECT_OPEN into a driver; the daemon decides which drivers exist.
 #[async_trait]
@@ -75,6 +79,8 @@ pub struct ConnectionState {
     pub callbacks: BTreeMap<i32, EventCallback>,
     /// Legacy (pre-callback) lifecycle registration: events go out as DOMAIN_EVENT_LIFECYCLE.
     pub legacy_lifecycle: bool,
+    /// Network lifecycle callbacks (CONNECT_NETWORK_EVENT_REGISTER_ANY), each for one network or all of them.
+    pub network_callbacks: BTreeMap<i32, Option<NetworkRef>>,
     next_callback_id: i32,
     /// The SASL exchange, on a listener that demands SASL.
     pub sasl: Option<super::auth::SaslConnection>,
@@ -91,6 +97,7 @@ impl ConnectionState {
             keepalive: false,
             callbacks: BTreeMap::new(),
             legacy_lifecycle: false,
+            network_callbacks: BTreeMap::new(),
             next_callback_id: 0,
             sasl: None,
         }
@@ -98,6 +105,30 @@ impl ConnectionState {
 
     pub fn wants_events(&self) -> bool {
         self.legacy_lifecycle || !self.callbacks.is_empty()
+    }
+
+    pub fn wants_network_events(&self) -> bool {
+        !self.network_callbacks.is_empty()
+    }
+
+    /// The NETWORK_EVENT_LIFECYCLE frames one network event turns into (one per matching callback).
+    pub fn network_event_frames(&self, event: &NetworkEvent) -> Vec<Vec<u8>> {
+        self.network_callbacks
+            .iter()
+            .filter(|(_, net)| {
+                net.as_ref()
+                    .is_none_or(|net| net.uuid == event.network.uuid)
+            })
+            .map(|(&callback_id, _)| {
+                let body = proto::NetworkEventLifecycleMsg {
+                    callback_id,
+                    net: event.network.clone(),
+                    event: event.event,
+                    detail: event.detail,
+                };
+                event_frame(Procedure::NetworkEventLifecycle, &body.to_bytes())
+            })
+            .collect()
     }
 
     /// The MESSAGE frames one driver event turns into for this client (one per matching registration).
@@ -178,6 +209,9 @@ pub struct DispatchOutcome {
     /// The client registered its first event callback: forward these driver events through
     /// [`ConnectionState::event_frames`].
     pub subscribe: Option<broadcast::Receiver<DomainEvent>>,
+    /// The client registered its first network event callback: forward these through
+    /// [`ConnectionState::network_event_frames`].
+    pub subscribe_networks: Option<broadcast::Receiver<NetworkEvent>>,
 }
 
 impl DispatchOutcome {
@@ -586,7 +620,9 @@ impl Dispatcher {
             | Call::ConnectDomainEventRegisterAny(_)
             | Call::ConnectDomainEventDeregisterAny(_)
             | Call::ConnectDomainEventCallbackRegisterAny(_)
-            | Call::ConnectDomainEventCallbackDeregisterAny(_) => Route::Stateful(*header, call),
+            | Call::ConnectDomainEventCallbackDeregisterAny(_)
+            | Call::ConnectNetworkEventRegisterAny(_)
+            | Call::ConnectNetworkEventDeregisterAny(_) => Route::Stateful(*header, call),
             call => Route::Job(DriverJob {
                 header: *header,
                 driver,
@@ -614,6 +650,7 @@ impl Dispatcher {
                     self.opener.release(driver).await;
                 }
                 state.callbacks.clear();
+                state.network_callbacks.clear();
                 state.legacy_lifecycle = false;
                 Ok(Reply::ConnectClose(()))
             }
@@ -624,6 +661,7 @@ impl Dispatcher {
                         true
                     }
                     feature::REMOTE_EVENT_CALLBACK | feature::REMOTE_CLOSE_CALLBACK => true,
+                    feature::NETWORK_UPDATE_HAS_CORRECT_ORDER => true,
                     // As libvirtd with the test driver: typed parameters may carry strings.
                     feature::TYPED_PARAM_STRING => true,
                     _ => false,
@@ -676,6 +714,41 @@ impl Dispatcher {
             Call::ConnectDomainEventCallbackDeregisterAny(args) => {
                 match state.callbacks.remove(&args.value) {
                     Some(_) => Ok(Reply::ConnectDomainEventCallbackDeregisterAny(())),
+                    None => Err(Error::invalid_arg(
+                        ErrorDomain::RPC,
+                        format!("callback ID {} not registered", args.value),
+                    )),
+                }
+            }
+            Call::ConnectNetworkEventRegisterAny(args) => {
+                if args.event_id != NETWORK_EVENT_ID_LIFECYCLE {
+                    Err(Error::invalid_arg(
+                        ErrorDomain::RPC,
+                        format!("unsupported network event ID {}", args.event_id),
+                    ))
+                } else {
+                    match state.driver.as_ref() {
+                        None => Err(not_open()),
+                        Some(driver) => {
+                            let subscribed = if state.wants_network_events() {
+                                Ok(None)
+                            } else {
+                                driver.network_event_subscribe().await.map(Some)
+                            };
+                            subscribed.map(|receiver| {
+                                outcome.subscribe_networks = receiver;
+                                let id = state.next_callback_id;
+                                state.next_callback_id = id.wrapping_add(1);
+                                state.network_callbacks.insert(id, args.net);
+                                Reply::ConnectNetworkEventRegisterAny(proto::IntRet { value: id })
+                            })
+                        }
+                    }
+                }
+            }
+            Call::ConnectNetworkEventDeregisterAny(args) => {
+                match state.network_callbacks.remove(&args.value) {
+                    Some(_) => Ok(Reply::ConnectNetworkEventDeregisterAny(())),
                     None => Err(Error::invalid_arg(
                         ErrorDomain::RPC,
                         format!("callback ID {} not registered", args.value),

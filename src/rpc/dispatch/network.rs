@@ -58,6 +58,40 @@ async fn reply(driver: &Connection, call: &Call) -> Result<Option<Reply>> {
                 names: Array(names(nets, limit, |n| n.name)),
             })
         }
+        Call::NetworkGetDhcpLeases(args) => {
+            let leases = driver
+                .network_get_dhcp_leases(&args.net, args.mac.as_deref(), args.flags)
+                .await?;
+            if leases.len() > NETWORK_DHCP_LEASES_MAX as usize {
+                return Err(rpc_error(format!(
+                    "Number of leases is {}, which exceeds max limit: {NETWORK_DHCP_LEASES_MAX}",
+                    leases.len()
+                )));
+            }
+            let ret = u32::try_from(leases.len()).unwrap_or(u32::MAX);
+            let leases = if args.need_results != 0 {
+                leases
+                    .into_iter()
+                    .map(|l| NetworkDhcpLeaseWire {
+                        iface: l.iface,
+                        expirytime: l.expiry_time,
+                        type_: l.addr_type,
+                        mac: l.mac,
+                        iaid: l.iaid,
+                        ipaddr: l.ip.unwrap_or_default(),
+                        prefix: l.prefix,
+                        hostname: l.hostname,
+                        clientid: l.client_id,
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            Reply::NetworkGetDhcpLeases(NetworkGetDhcpLeasesRet {
+                leases: Array(leases),
+                ret,
+            })
+        }
         _ => return Ok(None),
     }))
 }

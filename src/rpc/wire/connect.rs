@@ -26,6 +26,8 @@ pub mod feature {
     pub const PROGRAM_KEEPALIVE: i32 = 10;
     pub const REMOTE_EVENT_CALLBACK: i32 = 14;
     pub const REMOTE_CLOSE_CALLBACK: i32 = 15;
+    /// `virNetworkUpdate` carries command and section in their documented order.
+    pub const NETWORK_UPDATE_HAS_CORRECT_ORDER: i32 = 16;
 }
 
 xdr_struct! { pub struct ConnectOpenArgs { pub name: Option<String>, pub flags: u32 } }

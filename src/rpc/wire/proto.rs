@@ -258,6 +258,11 @@ macro_rules! remote_procedure_table {
             NetworkSetAutostart: NetworkIntArgs => () [call |net, value| network_set_autostart(&net, value != 0)];
             NetworkIsActive: NetworkArgs => IntRet [call |net| network_is_active(&net)];
             NetworkIsPersistent: NetworkArgs => IntRet [call |net| network_is_persistent(&net)];
+            NetworkUpdate: NetworkUpdateArgs => () [call |net, command, section, parent_index, xml, flags| network_update(&net, command, section, parent_index, &xml, flags)];
+            NetworkGetDhcpLeases: NetworkGetDhcpLeasesArgs => NetworkGetDhcpLeasesRet [hand network_get_dhcp_leases];
+            ConnectNetworkEventRegisterAny: NetworkEventRegisterArgs => IntRet [conn read];
+            ConnectNetworkEventDeregisterAny: IntArgs => () [conn read];
+            NetworkEventLifecycle: NetworkEventLifecycleMsg => () [event];
 
             ConnectListAllStoragePools: ListAllArgs => ListAllPoolsRet [hand list_all_storage_pools];
             ConnectNumOfStoragePools: () => IntRet [hand list_all_storage_pools];

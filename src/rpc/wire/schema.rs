@@ -108,6 +108,11 @@ const CAPS: &[(&str, &str, u32)] = &[
         NETWORK_LIST_MAX,
     ),
     (
+        "NETWORK_DHCP_LEASES_MAX",
+        "REMOTE_NETWORK_DHCP_LEASES_MAX",
+        NETWORK_DHCP_LEASES_MAX,
+    ),
+    (
         "INTERFACE_LIST_MAX",
         "REMOTE_INTERFACE_LIST_MAX",
         INTERFACE_LIST_MAX,
@@ -257,6 +262,7 @@ const SCALARS: &[(&str, &str)] = &[
     ("IpAddress", "remote_domain_ip_addr"),
     ("FsInfo", "remote_domain_fsinfo"),
     ("IothreadInfo", "remote_domain_iothread_info"),
+    ("NetworkDhcpLeaseWire", "remote_network_dhcp_lease"),
 ];
 
 /// `Option<T>` of these Rust types and libvirt's typedef for the nullable form.
@@ -385,6 +391,18 @@ struct remote_domain_fsinfo { /* FsInfo */
 struct remote_domain_iothread_info { /* IothreadInfo */
     unsigned int iothread_id;
     opaque cpumap<REMOTE_CPUMAP_MAX>;
+};
+
+struct remote_network_dhcp_lease { /* NetworkDhcpLeaseWire */
+    remote_nonnull_string iface;
+    hyper expirytime;
+    int type;
+    remote_string mac;
+    remote_string iaid;
+    remote_nonnull_string ipaddr;
+    unsigned int prefix;
+    remote_string hostname;
+    remote_string clientid;
 };
 ";
 
