@@ -1,4 +1,4 @@
-//! The host's object drivers (networks, interfaces, node devices, secrets, network filters) that every
+//! The host's object drivers (networks, storage, interfaces, node devices, secrets, network filters) that every
 //! hypervisor connection on this host shares, as libvirt shares its network, nodedev, secret and nwfilter drivers.
 //!
 //! Each slot holds the driver that serves one object family; a family not built yet is [`NoDriver`], which
@@ -8,9 +8,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::driver::storage::StorageHost;
 use crate::driver::{
     ConnectionBuilder, InterfaceDriver, NetworkDriver, NoDriver, NodeDeviceDriver, NwFilterDriver,
-    SecretDriver,
+    SecretDriver, StorageDriver,
 };
 use crate::error::Result;
 
@@ -25,6 +26,7 @@ pub enum HostMode {
 #[derive(Clone)]
 pub struct HostDrivers {
     pub network: Arc<dyn NetworkDriver>,
+    pub storage: Arc<dyn StorageDriver>,
     pub interface: Arc<dyn InterfaceDriver>,
     pub node_device: Arc<dyn NodeDeviceDriver>,
     pub secret: Arc<dyn SecretDriver>,
@@ -36,6 +38,7 @@ impl HostDrivers {
     pub fn none() -> Self {
         Self {
             network: Arc::new(NoDriver),
+            storage: Arc::new(NoDriver),
             interface: Arc::new(NoDriver),
             node_device: Arc::new(NoDriver),
             secret: Arc::new(NoDriver),
@@ -45,14 +48,20 @@ impl HostDrivers {
 
     /// Opens the host's drivers, keeping their state under `root` (the hypervisor driver's own directory).
     pub async fn open(root: &Path, mode: HostMode) -> Result<Self> {
-        let _ = (root, mode);
-        Ok(Self::none())
+        let _ = mode;
+        // Storage keeps its pools in `ROOT/storage/`, where the QEMU driver kept its dir pools before.
+        let storage = StorageHost::open(&root.join("storage")).await?;
+        Ok(Self {
+            storage: Arc::new(storage),
+            ..Self::none()
+        })
     }
 
     /// Plugs every slot into a connection being built.
     pub fn plug(&self, builder: ConnectionBuilder) -> ConnectionBuilder {
         builder
             .network(self.network.clone())
+            .storage(self.storage.clone())
             .interface(self.interface.clone())
             .node_device(self.node_device.clone())
             .secret(self.secret.clone())

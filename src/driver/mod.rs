@@ -11,6 +11,7 @@ pub(crate) mod api;
 mod connection;
 pub mod host;
 pub mod qemu;
+pub mod storage;
 pub mod test;
 mod types;
 

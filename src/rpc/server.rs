@@ -26,7 +26,7 @@ use super::procedures::Procedure;
 use super::proto::auth_type;
 use super::socket::{BareSocket, RpcSocket};
 use crate::auth::{SaslLayer, SaslTransport};
-use crate::driver::DomainEvent;
+use crate::driver::{DomainEvent, PoolEvent};
 use crate::listener::{accept_loop, Limit, Listener, Shutdown, Slot};
 use crate::transport::tls::TlsServer;
 
@@ -383,6 +383,7 @@ impl RpcServer {
         });
         let mut jobs: JoinSet<DispatchOutcome> = JoinSet::new();
         let mut events: Option<broadcast::Receiver<DomainEvent>> = None;
+        let mut pool_events: Option<broadcast::Receiver<PoolEvent>> = None;
         // Small on purpose: calls are small, and an idle connection should cost little memory.
         let mut buf = vec![0u8; READ_CHUNK];
         let mut last_heard = Instant::now();
@@ -456,7 +457,7 @@ impl RpcServer {
                                 // Unknown type/status: the dispatcher answers on that serial if it can.
                                 match self.dispatcher.handle_frame(&mut state, &frame).await {
                                     Ok(outcome) => {
-                                        if !self.deliver(&mut outbox, outcome, &mut events, &mut closing) {
+                                        if !self.deliver(&mut outbox, outcome, &mut events, &mut pool_events, &mut closing) {
                                             break 'conn;
                                         }
                                         continue;
@@ -483,7 +484,7 @@ impl RpcServer {
                                 // Frames already buffered wait for a free slot, like unread bytes do.
                                 while jobs.len() >= max_jobs {
                                     if let Some(Ok(outcome)) = jobs.join_next().await {
-                                        if !self.deliver(&mut outbox, outcome, &mut events, &mut closing) {
+                                        if !self.deliver(&mut outbox, outcome, &mut events, &mut pool_events, &mut closing) {
                                             break 'conn;
                                         }
                                     }
@@ -495,7 +496,7 @@ impl RpcServer {
                                     trace,
                                 };
                                 if let Poll::Ready(outcome) = poll_once(Pin::new(&mut job)) {
-                                    if !self.deliver(&mut outbox, outcome, &mut events, &mut closing) {
+                                    if !self.deliver(&mut outbox, outcome, &mut events, &mut pool_events, &mut closing) {
                                         break 'conn;
                                     }
                                     continue;
@@ -507,7 +508,7 @@ impl RpcServer {
                                 // State changes see every earlier call finished, as a client expects after CLOSE.
                                 while let Some(done) = jobs.join_next().await {
                                     if let Ok(outcome) = done {
-                                        if !self.deliver(&mut outbox, outcome, &mut events, &mut closing) {
+                                        if !self.deliver(&mut outbox, outcome, &mut events, &mut pool_events, &mut closing) {
                                             break 'conn;
                                         }
                                     }
@@ -523,7 +524,7 @@ impl RpcServer {
                                 }
                             }
                         };
-                        if !self.deliver(&mut outbox, outcome, &mut events, &mut closing) {
+                        if !self.deliver(&mut outbox, outcome, &mut events, &mut pool_events, &mut closing) {
                             break 'conn;
                         }
                         // The final SASL reply went out plain; everything after it goes through the layer.
@@ -566,7 +567,7 @@ impl RpcServer {
                 }
                 Some(done) = jobs.join_next(), if !jobs.is_empty() => {
                     if let Ok(outcome) = done {
-                        if !self.deliver(&mut outbox, outcome, &mut events, &mut closing) {
+                        if !self.deliver(&mut outbox, outcome, &mut events, &mut pool_events, &mut closing) {
                             break 'conn;
                         }
                     }
@@ -586,6 +587,23 @@ impl RpcServer {
                     }
                     if !state.wants_events() {
                         events = None;
+                    }
+                }
+                event = next_event(&mut pool_events), if pool_events.is_some() => {
+                    match event {
+                        Some(event) => {
+                            for frame in state.pool_event_frames(&event) {
+                                if outbox.frames >= queue_cap {
+                                    tracing::debug!("rpc client does not read its events, closing");
+                                    break 'conn;
+                                }
+                                outbox.push(frame, queue_cap);
+                            }
+                        }
+                        None => pool_events = None,
+                    }
+                    if !state.wants_pool_events() {
+                        pool_events = None;
                     }
                 }
                 _ = keepalive.tick(), if state.keepalive && self.config.keepalive_interval.is_some() => {
@@ -629,10 +647,14 @@ impl RpcServer {
         outbox: &mut Outbox,
         outcome: DispatchOutcome,
         events: &mut Option<broadcast::Receiver<DomainEvent>>,
+        pool_events: &mut Option<broadcast::Receiver<PoolEvent>>,
         closing: &mut bool,
     ) -> bool {
         if let Some(receiver) = outcome.subscribe {
             *events = Some(receiver);
+        }
+        if let Some(receiver) = outcome.subscribe_pools {
+            *pool_events = Some(receiver);
         }
         *closing |= outcome.close;
         if let Some(frame) = outcome.reply {
@@ -860,13 +882,13 @@ impl<F: Future<Output = DispatchOutcome>> Future for Traced<F> {
 }
 
 /// The next event; `None` when the driver's channel closed. Lagging receivers skip what they missed.
-async fn next_event(events: &mut Option<broadcast::Receiver<DomainEvent>>) -> Option<DomainEvent> {
+async fn next_event<E: Clone>(events: &mut Option<broadcast::Receiver<E>>) -> Option<E> {
     let receiver = events.as_mut()?;
     loop {
         match receiver.recv().await {
             Ok(event) => return Some(event),
             Err(broadcast::error::RecvError::Lagged(missed)) => {
-                tracing::warn!(missed, "rpc client missed domain events");
+                tracing::warn!(missed, "rpc client missed events");
             }
             Err(broadcast::error::RecvError::Closed) => return None,
         }

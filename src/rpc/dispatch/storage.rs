@@ -99,6 +99,14 @@ async fn reply(driver: &Connection, call: &Call) -> Result<Option<Reply>> {
             })
         }
 
+        Call::StorageVolGetInfoFlags(args) => {
+            let info = driver.vol_get_info_flags(&args.vol, args.flags).await?;
+            Reply::StorageVolGetInfoFlags(VolGetInfoRet {
+                kind: info.kind,
+                capacity: info.capacity,
+                allocation: info.allocation,
+            })
+        }
         Call::StorageVolGetInfo(args) => {
             let info = driver.vol_get_info(&args.vol).await?;
             Reply::StorageVolGetInfo(VolGetInfoRet {
