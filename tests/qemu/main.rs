@@ -9,5 +9,6 @@ mod bridge;
 mod cim;
 mod daemon;
 mod lifecycle;
+mod pools;
 mod state;
 mod storage;

@@ -1,7 +1,7 @@
 //! `dir` pools and `qemu-img` volumes of a `qemu:///` connection (the host's storage driver), through the driver
 //! API on a temp state dir.
 
-use virtcim::{flags, pool_state, prelude::*, vol_type, QemuDriver, QemuMode};
+use virtcim::{flags, pool_state, vol_type, QemuDriver, QemuMode};
 
 #[tokio::test]
 async fn dir_pool_and_volumes_on_a_real_directory() {

@@ -197,13 +197,11 @@ impl StorageHost {
             };
             if file.active && backend::still_started(&obj.def).await {
                 obj.active = true;
-            } else if (file.active && obj.persistent) || (obj.autostart && obj.persistent) {
-                if obj.autostart {
-                    match backend::start(&obj.def).await {
-                        Ok(()) => obj.active = true,
-                        Err(err) => {
-                            tracing::warn!(pool = %obj.def.name, %err, "cannot autostart storage pool")
-                        }
+            } else if obj.autostart && obj.persistent {
+                match backend::start(&obj.def).await {
+                    Ok(()) => obj.active = true,
+                    Err(err) => {
+                        tracing::warn!(pool = %obj.def.name, %err, "cannot autostart storage pool")
                     }
                 }
             }
