@@ -587,6 +587,8 @@ fn candidate_args() -> Vec<Vec<u8>> {
         out.push(cat(&[handle, &text, &word, &word]));
         out.push(cat(&[handle, &hyper, &word, &word]));
     }
+    // STORAGE_VOL_CREATE_XML_FROM: pool, XML, source volume, flags.
+    out.push(cat(&[&pool, &text, &vol, &word]));
     out.push(word.clone());
     out.push(cat(&[&word, &word]));
     out.push(vec![0; 16]);
