@@ -305,7 +305,20 @@ fn virsh_dir_pools_transient_build_delete_and_bad_input() {
     assert!(err.contains("cannot open directory"), "{err}");
     ok(&uri, &["pool-build", "kept"]);
     assert!(kept.is_dir());
-    ok(&uri, &["pool-start", "kept"]);
+    // pool-create of a defined, inactive pool's XML runs that pool; it stays persistent.
+    let kept_xml = write_file(
+        &tmp.path().join("kept.xml"),
+        &ok(&uri, &["pool-dumpxml", "kept"]),
+    );
+    ok(&uri, &["pool-create", &kept_xml]);
+    let info = ok(&uri, &["pool-info", "kept"]);
+    assert_eq!(
+        (field(&info, "State"), field(&info, "Persistent")),
+        ("running".into(), "yes".into()),
+        "{info}"
+    );
+    let err = fails(&uri, &["pool-create", &kept_xml]);
+    assert!(err.contains("pool is already active as 'kept'"), "{err}");
     let err = fails(&uri, &["pool-delete", "kept"]);
     assert!(err.contains("storage pool 'kept' is still active"), "{err}");
     let err = fails(&uri, &["pool-build", "kept"]);

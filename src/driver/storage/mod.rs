@@ -529,7 +529,10 @@ impl StorageDriver for StorageHost {
             .unwrap_or_else(|_| path.to_string());
         pools
             .values()
-            .find(|p| p.active && trim(p.def.target_path.as_deref()) == trim(Some(&wanted)))
+            .find(|p| {
+                let target = trim(p.def.target_path.as_deref());
+                p.active && (target == trim(Some(path)) || target == trim(Some(&wanted)))
+            })
             .map(PoolObj::handle)
             .ok_or_else(|| {
                 no_pool(format!(
@@ -574,28 +577,44 @@ impl StorageDriver for StorageHost {
         let def = PoolDef::from_xml(xml, false)?;
         Self::check_def(&def)?;
         let mut pools = self.pools.lock().await;
-        match Self::check_duplicate(&pools, &def)? {
-            Some(true) => return Err(invalid(format!("pool is already active as '{}'", def.name))),
-            Some(false) => {
-                return Err(failed(format!(
-                    "pool '{}' already exists with uuid {}",
-                    def.name, def.uuid
-                )))
-            }
-            None => {}
+        let existing = Self::check_duplicate(&pools, &def)?;
+        if existing == Some(true) {
+            return Err(invalid(format!("pool is already active as '{}'", def.name)));
         }
+        // As libvirt: a defined, inactive pool of that name and UUID runs with the new definition and stays
+        // persistent; its saved definition is the one kept on disk.
+        let saved = existing
+            .and_then(|_| pools.get(&def.name))
+            .map(|old| (old.def.clone(), old.autostart));
         let mut obj = PoolObj {
             def,
             active: false,
-            persistent: false,
-            autostart: false,
+            persistent: saved.is_some(),
+            autostart: saved.as_ref().is_some_and(|(_, autostart)| *autostart),
             sizes: Sizes::default(),
             volumes: BTreeMap::new(),
         };
         if let Some(build_flags) = Self::build_flags_of_create(create_flags) {
             backend::build(&obj.def, build_flags).await?;
         }
-        self.start_obj(&mut obj).await?;
+        backend::start(&obj.def).await?;
+        if let Err(err) = Self::refresh_obj(&mut obj).await {
+            let _ = backend::stop(&obj.def).await;
+            return Err(err);
+        }
+        obj.active = true;
+        let record = PoolObj {
+            def: saved.map_or_else(|| obj.def.clone(), |(def, _)| def),
+            active: true,
+            persistent: obj.persistent,
+            autostart: obj.autostart,
+            sizes: obj.sizes,
+            volumes: BTreeMap::new(),
+        };
+        if let Err(err) = self.save(&record) {
+            let _ = backend::stop(&obj.def).await;
+            return Err(err);
+        }
         self.lifecycle(&obj, pool_event::STARTED);
         let handle = obj.handle();
         pools.insert(obj.def.name.clone(), obj);
