@@ -863,3 +863,70 @@ fn zero_file(path: &str, allocation: u64) -> Result<()> {
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(magic: &[u8], fields: &[(usize, &[u8])]) -> Vec<u8> {
+        let mut bytes = vec![0u8; 512];
+        bytes[..magic.len()].copy_from_slice(magic);
+        for (at, value) in fields {
+            bytes[*at..*at + value.len()].copy_from_slice(value);
+        }
+        bytes
+    }
+
+    #[tokio::test]
+    async fn files_are_probed_by_their_headers() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases: Vec<(&str, Vec<u8>, &str, u64)> = vec![
+            (
+                "a.qcow2",
+                header(
+                    b"QFI\xfb",
+                    &[(4, &3u32.to_be_bytes()), (24, &(5u64 << 20).to_be_bytes())],
+                ),
+                "qcow2",
+                5 << 20,
+            ),
+            (
+                "a.qed",
+                header(b"QED\0", &[(48, &(7u64 << 20).to_le_bytes())]),
+                "qed",
+                7 << 20,
+            ),
+            (
+                "a.vmdk",
+                header(b"KDMV", &[(12, &2048u64.to_le_bytes())]),
+                "vmdk",
+                1 << 20,
+            ),
+            ("a.raw", b"just bytes".to_vec(), "raw", 10),
+        ];
+        for (name, bytes, format, capacity) in cases {
+            let path = dir.path().join(name);
+            std::fs::write(&path, &bytes).unwrap();
+            let vol = probe_file(&path, name.into()).await.unwrap();
+            assert_eq!(
+                (vol.format.as_deref(), vol.capacity, vol.kind),
+                (Some(format), capacity, vol_type::FILE),
+                "{name}"
+            );
+            assert_eq!(vol.key, path.to_string_lossy());
+        }
+    }
+
+    #[tokio::test]
+    async fn zero_wipe_empties_sparse_and_dense_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let dense = dir.path().join("dense");
+        std::fs::write(&dense, vec![0xAAu8; 8192]).unwrap();
+        let vol = probe_file(&dense, "dense".into()).await.unwrap();
+        wipe_volume(&vol, 0).await.unwrap();
+        let bytes = std::fs::read(&dense).unwrap();
+        assert!(bytes.len() == 8192 && bytes.iter().all(|b| *b == 0));
+        let err = wipe_volume(&vol, WIPE_TRIM).await.unwrap_err();
+        assert_eq!(err.code, ErrorCode::ARGUMENT_UNSUPPORTED);
+    }
+}
