@@ -63,9 +63,9 @@ pub use driver::qemu::{qmp as qemu_qmp, QemuDriver, QemuMode};
 pub use driver::test::TestDriver;
 pub use driver::TunableKind;
 pub use driver::{
-    event, flags, pool_state, reason, vol_type, Connection, DomainEvent, DomainInfo, DomainRef,
-    DomainState, InterfaceRef, NetworkRef, NodeInfo, PoolInfo, PoolRef, TypedParam, TypedValue,
-    VolumeRef,
+    event, flags, pool_event, pool_state, reason, vol_type, Connection, DomainEvent, DomainInfo,
+    DomainRef, DomainState, InterfaceRef, NetworkRef, NodeInfo, PoolEvent, PoolEventKind, PoolInfo,
+    PoolRef, TypedParam, TypedValue, VolumeRef,
 };
 /// The driver traits and the connection, for code that calls driver methods on a driver value directly.
 pub mod prelude {

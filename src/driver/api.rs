@@ -373,6 +373,11 @@ macro_rules! driver_api {
             => auto(StoragePoolDestroy), write, "virStoragePoolDestroy";
         fn pool_undefine(&self, pool: &PoolRef) -> Result<()>
             => auto(StoragePoolUndefine), write, "virStoragePoolUndefine";
+        /// Removes what `pool_build` made (the directory, the volume group); the pool stays defined.
+        fn pool_delete(&self, pool: &PoolRef, flags: u32) -> Result<()>
+            => auto(StoragePoolDelete), write, "virStoragePoolDelete";
+        fn pool_lookup_by_target_path(&self, path: &str) -> Result<PoolRef>
+            => auto(StoragePoolLookupByTargetPath), read, "virStoragePoolLookupByTargetPath";
         fn pool_refresh(&self, pool: &PoolRef, flags: u32) -> Result<()>
             => auto(StoragePoolRefresh), write, "virStoragePoolRefresh";
         fn pool_get_info(&self, pool: &PoolRef) -> Result<PoolInfo>
@@ -407,6 +412,19 @@ macro_rules! driver_api {
             => auto(StorageVolGetPath), read, "virStorageVolGetPath";
         fn vol_get_xml_desc(&self, vol: &VolumeRef, flags: u32) -> Result<String>
             => hand, read, "virStorageVolGetXMLDesc";
+        /// Creates a volume in `pool` as a copy of `source` (`virStorageVolCreateXMLFrom`).
+        fn vol_create_xml_from(&self, pool: &PoolRef, xml: &str, source: &VolumeRef, flags: u32) -> Result<VolumeRef>
+            => auto(StorageVolCreateXmlFrom), write, "virStorageVolCreateXMLFrom";
+        fn vol_wipe(&self, vol: &VolumeRef, flags: u32) -> Result<()>
+            => auto(StorageVolWipe), write, "virStorageVolWipe";
+        /// Wipes with one of `virStorageVolWipeAlgorithm`.
+        fn vol_wipe_pattern(&self, vol: &VolumeRef, algorithm: u32, flags: u32) -> Result<()>
+            => auto(StorageVolWipePattern), write, "virStorageVolWipePattern";
+        fn vol_get_info_flags(&self, vol: &VolumeRef, flags: u32) -> Result<VolumeInfo>
+            => auto(StorageVolGetInfoFlags), read, "virStorageVolGetInfoFlags";
+        /// Lifecycle and refresh events of every pool of this connection, from now on.
+        fn storage_pool_event_subscribe(&self) -> Result<broadcast::Receiver<PoolEvent>>
+            => hand, read, "virConnectStoragePoolEventRegisterAny";
     }
     /// Host network interfaces (netcf-style definitions and transactions).
     trait InterfaceDriver (interface) {

@@ -1,4 +1,4 @@
-//! The host's object drivers (networks, interfaces, node devices, secrets, network filters) that every
+//! The host's object drivers (networks, storage, interfaces, node devices, secrets, network filters) that every
 //! hypervisor connection on this host shares, as libvirt shares its network, nodedev, secret and nwfilter drivers.
 //!
 //! Each slot holds the driver that serves one object family; a family not built yet is [`NoDriver`], which
@@ -9,9 +9,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::driver::network::HostNetworkDriver;
+use crate::driver::storage::StorageHost;
 use crate::driver::{
     ConnectionBuilder, InterfaceDriver, NetworkDriver, NoDriver, NodeDeviceDriver, NwFilterDriver,
-    SecretDriver,
+    SecretDriver, StorageDriver,
 };
 use crate::error::Result;
 
@@ -26,6 +27,7 @@ pub enum HostMode {
 #[derive(Clone)]
 pub struct HostDrivers {
     pub network: Arc<dyn NetworkDriver>,
+    pub storage: Arc<dyn StorageDriver>,
     pub interface: Arc<dyn InterfaceDriver>,
     pub node_device: Arc<dyn NodeDeviceDriver>,
     pub secret: Arc<dyn SecretDriver>,
@@ -37,6 +39,7 @@ impl HostDrivers {
     pub fn none() -> Self {
         Self {
             network: Arc::new(NoDriver),
+            storage: Arc::new(NoDriver),
             interface: Arc::new(NoDriver),
             node_device: Arc::new(NoDriver),
             secret: Arc::new(NoDriver),
@@ -47,6 +50,8 @@ impl HostDrivers {
     /// Opens the host's drivers, keeping their state under `root` (the hypervisor driver's own directory).
     pub async fn open(root: &Path, mode: HostMode) -> Result<Self> {
         let mut drivers = Self::none();
+        // Storage keeps its pools in `ROOT/storage/`, where the QEMU driver kept its dir pools before.
+        drivers.storage = Arc::new(StorageHost::open(&root.join("storage")).await?);
         // As in libvirt, a user's session has no network driver of its own (it has no privilege to make bridges).
         if mode == HostMode::System {
             drivers.network = Arc::new(HostNetworkDriver::open(root).await?);
@@ -58,6 +63,7 @@ impl HostDrivers {
     pub fn plug(&self, builder: ConnectionBuilder) -> ConnectionBuilder {
         builder
             .network(self.network.clone())
+            .storage(self.storage.clone())
             .interface(self.interface.clone())
             .node_device(self.node_device.clone())
             .secret(self.secret.clone())

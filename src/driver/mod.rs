@@ -12,6 +12,7 @@ mod connection;
 pub mod host;
 pub mod network;
 pub mod qemu;
+pub mod storage;
 pub mod test;
 mod types;
 

@@ -354,6 +354,30 @@ pub mod network_update {
     pub const AFFECT_CONFIG: u32 = 1 << 1;
 }
 
+/// `virStoragePoolEventLifecycleType`.
+pub mod pool_event {
+    pub const DEFINED: i32 = 0;
+    pub const UNDEFINED: i32 = 1;
+    pub const STARTED: i32 = 2;
+    pub const STOPPED: i32 = 3;
+    pub const CREATED: i32 = 4;
+    pub const DELETED: i32 = 5;
+}
+
+/// What happened to a storage pool: a lifecycle change ([`pool_event`] kind and detail) or a refresh.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum PoolEventKind {
+    Lifecycle { event: i32, detail: i32 },
+    Refresh,
+}
+
+/// One storage pool event (`VIR_STORAGE_POOL_EVENT_ID_LIFECYCLE` or `_REFRESH`).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct PoolEvent {
+    pub pool: PoolRef,
+    pub kind: PoolEventKind,
+}
+
 /// Flag bits of the driver API, with libvirt's values.
 pub mod flags {
     // virConnectListAllDomainsFlags
@@ -438,6 +462,15 @@ pub mod flags {
     pub const POOL_BUILD_RESIZE: u32 = 1 << 1;
     pub const POOL_BUILD_NO_OVERWRITE: u32 = 1 << 2;
     pub const POOL_BUILD_OVERWRITE: u32 = 1 << 3;
+
+    // virStoragePoolCreateFlags
+    pub const POOL_CREATE_WITH_BUILD: u32 = 1 << 0;
+    pub const POOL_CREATE_WITH_BUILD_OVERWRITE: u32 = 1 << 1;
+    pub const POOL_CREATE_WITH_BUILD_NO_OVERWRITE: u32 = 1 << 2;
+
+    // virStorageVolDeleteFlags
+    pub const VOL_DELETE_ZEROED: u32 = 1 << 0;
+    pub const VOL_DELETE_WITH_SNAPSHOTS: u32 = 1 << 1;
 
     // virStorageVolCreateFlags
     pub const VOL_CREATE_PREALLOC_METADATA: u32 = 1 << 0;

@@ -20,6 +20,12 @@ pub struct PoolDef {
     pub target_path: Option<String>,
     /// `<target><permissions><mode>`: octal text, normalised to four digits as libvirt writes it ("0755").
     pub target_mode: Option<String>,
+    /// `<source><device path=...>` (fs: the device or image to mount; logical: the physical volumes).
+    pub source_devices: Vec<String>,
+    /// `<source><name>`: the volume group of a logical pool (the pool's name when absent).
+    pub source_name: Option<String>,
+    /// `<source><format type=...>`: the file system of an fs pool, `lvm2` for a logical one.
+    pub source_format: Option<String>,
 }
 
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
@@ -40,7 +46,16 @@ pub struct VolumeDef {
 const POOL_SCHEMA: &str = "storagepool.rng";
 const VOLUME_SCHEMA: &str = "storagevol.rng";
 
-/// Pool types libvirt knows; only `dir` is modelled here.
+/// File systems an `fs` pool may hold (libvirt's `virStoragePoolFormatFileSystem`).
+pub const FS_POOL_FORMATS: &[&str] = &[
+    "auto", "ext2", "ext3", "ext4", "ufs", "iso9660", "udf", "gfs", "gfs2", "vfat", "hfs+", "xfs",
+    "ocfs2", "vmfs",
+];
+
+/// Volume formats of file-backed pools that `qemu-img` creates (a subset of `virStorageFileFormat`).
+pub const FILE_VOLUME_FORMATS: &[&str] = &["raw", "qcow2", "qed", "vmdk", "vdi", "vpc", "vhdx"];
+
+/// Pool types libvirt knows; `dir`, `fs` and `logical` are modelled here.
 const LIBVIRT_POOL_TYPES: &[&str] = &[
     "dir",
     "fs",
@@ -92,6 +107,75 @@ fn parse_mode(cx: &Ctx, target: &Node) -> Result<Option<String>> {
     }
 }
 
+/// `<source>` of a pool: devices, name and format, with libvirt's defaults and errors per pool type.
+fn parse_source(
+    cx: &Ctx,
+    root: &Node,
+    pool_type: &str,
+) -> Result<(Vec<String>, Option<String>, Option<String>)> {
+    let Some(source) = root.child("source") else {
+        return match pool_type {
+            "fs" => Err(storage_xml_error("missing storage pool source device path")),
+            _ => Ok((Vec::new(), None, None)),
+        };
+    };
+    if pool_type == "dir" {
+        // A dir pool has no source: what libvirt's schema allows there is ignored by its driver too.
+        cx.check(source, &[], &[])?;
+        return Ok((Vec::new(), None, None));
+    }
+    cx.check(source, &["device", "name", "format"], &[])?;
+    let mut devices = Vec::new();
+    for device in source.children_named("device") {
+        cx.check(device, &["freeExtent"], &["path", "part_separator"])?;
+        match device.attr("path") {
+            Some(path) if !path.is_empty() => devices.push(path.to_string()),
+            _ => return Err(storage_xml_error("missing storage pool source device path")),
+        }
+    }
+    if pool_type == "fs" && devices.is_empty() {
+        return Err(storage_xml_error("missing storage pool source device path"));
+    }
+    if pool_type == "fs" && devices.len() > 1 {
+        return Err(storage_xml_error(
+            "Expected exactly 1 device for the storage pool",
+        ));
+    }
+    let name = match source.child("name") {
+        Some(node) => {
+            cx.check(node, &[], &[])?;
+            let text = node.text.trim_matches(crate::model::xml::is_xml_space);
+            if text.is_empty() || text.contains('/') {
+                return Err(storage_xml_error(format!(
+                    "invalid volume group name '{text}'"
+                )));
+            }
+            Some(text.to_string())
+        }
+        None => None,
+    };
+    let allowed: &[&str] = match pool_type {
+        "fs" => FS_POOL_FORMATS,
+        _ => &["auto", "lvm2"],
+    };
+    let format = match source.child("format") {
+        Some(node) => {
+            cx.check(node, &[], &["type"])?;
+            let kind = node
+                .attr("type")
+                .ok_or_else(|| cx.missing_attr("format", "type"))?;
+            if !allowed.contains(&kind) {
+                return Err(storage_xml_error(format!(
+                    "unknown pool format type {kind}"
+                )));
+            }
+            Some(kind.to_string())
+        }
+        None => None,
+    };
+    Ok((devices, name, format))
+}
+
 fn format_mode(w: &mut XmlWriter, mode: Option<&str>) {
     if let Some(mode) = mode {
         w.open("permissions", Attrs::new());
@@ -120,14 +204,14 @@ impl PoolDef {
             ],
             &["type"],
         )?;
-        for leaf in ["name", "uuid", "source"] {
+        for leaf in ["name", "uuid"] {
             for node in root.children_named(leaf) {
                 cx.check(node, &[], &[])?;
             }
         }
         let pool_type = match root.attr("type") {
             None => return Err(cx.missing_attr("pool", "type")),
-            Some("dir") => "dir".to_string(),
+            Some(kind @ ("dir" | "fs" | "logical")) => kind.to_string(),
             Some(kind) if LIBVIRT_POOL_TYPES.contains(&kind) => {
                 return Err(Error::with_detail(
                     ErrorCode::CONFIG_UNSUPPORTED,
@@ -157,6 +241,16 @@ impl PoolDef {
             }
             None => (None, None),
         };
+        let (source_devices, source_name, source_format) = parse_source(&cx, &root, &pool_type)?;
+        let source_name = match (pool_type.as_str(), source_name) {
+            // As libvirt: a volume group named like its pool unless said otherwise.
+            ("logical", None) => Some(name.clone()),
+            (_, source_name) => source_name,
+        };
+        let target_path = match (pool_type.as_str(), target_path) {
+            ("logical", None) => source_name.as_ref().map(|vg| format!("/dev/{vg}")),
+            (_, path) => path,
+        };
         if target_path.is_none() {
             return Err(storage_xml_error("missing storage pool target path"));
         }
@@ -169,6 +263,9 @@ impl PoolDef {
             available,
             target_path,
             target_mode,
+            source_devices,
+            source_name,
+            source_format,
         })
     }
 
@@ -183,6 +280,13 @@ impl PoolDef {
         w.text("allocation", bytes(), &self.allocation.to_string());
         w.text("available", bytes(), &self.available.to_string());
         w.open("source", Attrs::new());
+        for device in &self.source_devices {
+            w.empty("device", Attrs::new().with("path", device));
+        }
+        w.opt_text("name", self.source_name.as_deref());
+        if let Some(format) = &self.source_format {
+            w.empty("format", Attrs::new().with("type", format));
+        }
         w.close("source");
         w.open("target", Attrs::new());
         w.opt_text("path", self.target_path.as_deref());
@@ -197,6 +301,16 @@ impl VolumeDef {
     /// Parses volume XML; unknown content is dropped, or refused with `validate`. Sizes default to bytes; a
     /// missing type is `file`.
     pub fn from_xml(xml: &str, validate: bool) -> Result<Self> {
+        Self::parse(xml, validate, true).map(|(def, _)| def)
+    }
+
+    /// Parses the XML of a copy (`virStorageVolCreateXMLFrom`): the capacity may be left out, which the
+    /// second value tells.
+    pub fn from_xml_for_copy(xml: &str, validate: bool) -> Result<(Self, bool)> {
+        Self::parse(xml, validate, false)
+    }
+
+    fn parse(xml: &str, validate: bool, need_capacity: bool) -> Result<(Self, bool)> {
         let cx = Ctx::new(ErrorDomain::STORAGE, VOLUME_SCHEMA, validate);
         let root = parse_document(xml, cx.domain, cx.document_name())?;
         cx.expect_root(&root, "volume")?;
@@ -226,8 +340,12 @@ impl VolumeDef {
             _ => return Err(storage_xml_error("missing volume name element")),
         };
         validate_name("volume", &name)?;
-        let capacity = scaled_bytes(&cx, &root, "capacity")?
-            .ok_or_else(|| storage_xml_error("missing capacity element"))?;
+        let capacity = scaled_bytes(&cx, &root, "capacity")?;
+        let has_capacity = capacity.is_some();
+        if need_capacity && !has_capacity {
+            return Err(storage_xml_error("missing capacity element"));
+        }
+        let capacity = capacity.unwrap_or(0);
         let allocation = scaled_bytes(&cx, &root, "allocation")?;
         let mut def = Self {
             vol_type,
@@ -253,7 +371,7 @@ impl VolumeDef {
                 );
             }
         }
-        Ok(def)
+        Ok((def, has_capacity))
     }
 
     /// Formats the volume in libvirt's layout (sizes in bytes); stable.
@@ -326,11 +444,43 @@ mod tests {
     }
 
     #[test]
+    fn fs_and_logical_sources() {
+        let def = PoolDef::from_xml(
+            "<pool type='logical'><name>vg1</name><source><device path='/dev/loop7'/></source></pool>",
+            true,
+        )
+        .unwrap();
+        assert_eq!(def.source_name.as_deref(), Some("vg1"));
+        assert_eq!(def.target_path.as_deref(), Some("/dev/vg1"));
+        let out = def.to_xml();
+        assert!(
+            out.contains(
+                "<source>\n    <device path='/dev/loop7'/>\n    <name>vg1</name>\n  </source>"
+            ),
+            "{out}"
+        );
+        assert_eq!(PoolDef::from_xml(&out, true).unwrap(), def);
+        let def = PoolDef::from_xml(
+            "<pool type='fs'><name>f</name><source><device path='/img'/><format type='ext4'/></source>\
+             <target><path>/mnt/f</path></target></pool>",
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            (def.source_devices.len(), def.source_format.as_deref()),
+            (1, Some("ext4"))
+        );
+        assert_eq!(PoolDef::from_xml(&def.to_xml(), true).unwrap(), def);
+    }
+
+    #[test]
     fn pool_errors() {
         let cases: &[(&str, ErrorCode, &str)] = &[
             ("<pool><name>a</name><target><path>/a</path></target></pool>", ErrorCode::XML_ERROR, "Missing required attribute 'type' in element 'pool'"),
             ("<pool type='zz'><name>a</name></pool>", ErrorCode::XML_ERROR, "Invalid value for attribute 'type' in element 'pool': 'zz'."),
-            ("<pool type='logical'><name>a</name></pool>", ErrorCode::CONFIG_UNSUPPORTED, "storage pool type 'logical' is not supported"),
+            ("<pool type='iscsi'><name>a</name></pool>", ErrorCode::CONFIG_UNSUPPORTED, "storage pool type 'iscsi' is not supported"),
+            ("<pool type='fs'><name>a</name><target><path>/a</path></target></pool>", ErrorCode::XML_ERROR, "missing storage pool source device path"),
+            ("<pool type='fs'><name>a</name><source><device path='/d'/><format type='zfsx'/></source><target><path>/a</path></target></pool>", ErrorCode::XML_ERROR, "unknown pool format type zfsx"),
             ("<pool type='dir'><target><path>/a</path></target></pool>", ErrorCode::XML_ERROR, "missing pool source name element"),
             ("<pool type='dir'><name>a</name></pool>", ErrorCode::XML_ERROR, "missing storage pool target path"),
             ("<pool type='dir'><name>a</name><target><path>/a</path><permissions><mode>999</mode></permissions></target></pool>", ErrorCode::XML_ERROR, "malformed octal mode"),

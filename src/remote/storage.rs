@@ -86,11 +86,80 @@ impl imp::storage::Hand for RemoteDriver {
         };
         self.call(P::StorageVolResize, args).await
     }
+    /// Registers one lifecycle and one refresh callback for this subscriber; they are dropped on the server
+    /// when the subscriber goes away (at its next event) or the connection ends.
+    async fn storage_pool_event_subscribe(&self) -> Result<broadcast::Receiver<PoolEvent>> {
+        // Listen before registering, so no event sent right after the registration is missed.
+        let messages = self.client.subscribe();
+        let mut ids = Vec::new();
+        for event_id in [POOL_EVENT_ID_LIFECYCLE, POOL_EVENT_ID_REFRESH] {
+            let args = PoolEventRegisterArgs {
+                event_id,
+                pool: None,
+            };
+            let ret: IntRet = self
+                .call(P::ConnectStoragePoolEventRegisterAny, args)
+                .await?;
+            ids.push(ret.value);
+        }
+        let (sender, receiver) = broadcast::channel(EVENT_QUEUE);
+        tokio::spawn(forward_pool_events(messages, sender, (ids[0], ids[1])));
+        Ok(receiver)
+    }
     async fn vol_get_xml_desc(&self, vol: &VolumeRef, flags: u32) -> Result<String> {
         let args = VolFlagsArgs {
             vol: vol.clone(),
             flags,
         };
         self.string(P::StorageVolGetXmlDesc, args).await
+    }
+}
+
+/// `VIR_STORAGE_POOL_EVENT_ID_LIFECYCLE` and `_REFRESH`.
+const POOL_EVENT_ID_LIFECYCLE: i32 = 0;
+const POOL_EVENT_ID_REFRESH: i32 = 1;
+
+async fn forward_pool_events(
+    mut messages: broadcast::Receiver<crate::rpc::Message>,
+    sender: broadcast::Sender<PoolEvent>,
+    (lifecycle_id, refresh_id): (i32, i32),
+) {
+    use crate::rpc::procedures::Procedure;
+    loop {
+        let message = match messages.recv().await {
+            Ok(message) => message,
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::warn!(missed, "remote driver missed pool event messages");
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        let number = message.header.proc_;
+        let event = if number == Procedure::StoragePoolEventLifecycle.number() {
+            match PoolLifecycleMsg::from_bytes(&message.payload) {
+                Ok(body) if body.callback_id == lifecycle_id => PoolEvent {
+                    pool: body.pool,
+                    kind: PoolEventKind::Lifecycle {
+                        event: body.event,
+                        detail: body.detail,
+                    },
+                },
+                _ => continue,
+            }
+        } else if number == Procedure::StoragePoolEventRefresh.number() {
+            match PoolRefreshMsg::from_bytes(&message.payload) {
+                Ok(body) if body.callback_id == refresh_id => PoolEvent {
+                    pool: body.pool,
+                    kind: PoolEventKind::Refresh,
+                },
+                _ => continue,
+            }
+        } else {
+            continue;
+        };
+        if sender.send(event).is_err() {
+            // The subscriber is gone.
+            return;
+        }
     }
 }

@@ -26,7 +26,7 @@ use super::procedures::Procedure;
 use super::proto::auth_type;
 use super::socket::{BareSocket, RpcSocket};
 use crate::auth::{SaslLayer, SaslTransport};
-use crate::driver::{DomainEvent, NetworkEvent};
+use crate::driver::{DomainEvent, NetworkEvent, PoolEvent};
 use crate::listener::{accept_loop, Limit, Listener, Shutdown, Slot};
 use crate::transport::tls::TlsServer;
 
@@ -605,6 +605,23 @@ impl RpcServer {
                         events.networks = None;
                     }
                 }
+                event = next_event(&mut events.pools), if events.pools.is_some() => {
+                    match event {
+                        Some(event) => {
+                            for frame in state.pool_event_frames(&event) {
+                                if outbox.frames >= queue_cap {
+                                    tracing::debug!("rpc client does not read its events, closing");
+                                    break 'conn;
+                                }
+                                outbox.push(frame, queue_cap);
+                            }
+                        }
+                        None => events.pools = None,
+                    }
+                    if !state.wants_pool_events() {
+                        events.pools = None;
+                    }
+                }
                 _ = keepalive.tick(), if state.keepalive && self.config.keepalive_interval.is_some() => {
                     if last_heard.elapsed() >= tick {
                         if pings_unanswered >= self.config.keepalive_count {
@@ -653,6 +670,9 @@ impl RpcServer {
         }
         if let Some(receiver) = outcome.subscribe_networks {
             events.networks = Some(receiver);
+        }
+        if let Some(receiver) = outcome.subscribe_pools {
+            events.pools = Some(receiver);
         }
         *closing |= outcome.close;
         if let Some(frame) = outcome.reply {
@@ -884,6 +904,7 @@ impl<F: Future<Output = DispatchOutcome>> Future for Traced<F> {
 struct EventFeeds {
     domains: Option<broadcast::Receiver<DomainEvent>>,
     networks: Option<broadcast::Receiver<NetworkEvent>>,
+    pools: Option<broadcast::Receiver<PoolEvent>>,
 }
 
 /// The next event; `None` when the driver's channel closed. Lagging receivers skip what they missed.

@@ -11,6 +11,7 @@ mod daemon;
 mod lifecycle;
 mod metadata;
 mod network;
+mod pools;
 mod state;
 mod stats;
 mod storage;

@@ -589,6 +589,8 @@ fn candidate_args() -> Vec<Vec<u8>> {
         // SET_METADATA: type, three absent strings, flags.
         out.push(cat(&[handle, &word, &word, &word, &word, &word]));
     }
+    // STORAGE_VOL_CREATE_XML_FROM: pool, XML, source volume, flags.
+    out.push(cat(&[&pool, &text, &vol, &word]));
     out.push(word.clone());
     out.push(cat(&[&word, &word]));
     out.push(vec![0; 16]);

@@ -15,7 +15,6 @@ mod process;
 pub mod qmp;
 mod stats;
 mod status;
-mod storage;
 mod tap;
 
 #[cfg(test)]
@@ -25,7 +24,7 @@ use crate::driver::host::{HostDrivers, HostMode};
 use crate::driver::{
     event, flags, reason, BlockInfo, BlockStats, Connection, DomainEvent, DomainInfo, DomainRef,
     DomainState, DomainStatsRecord, HypervisorDriver, InterfaceStats, JobInfo, MemoryStat,
-    NodeInfo, PoolInfo, PoolRef, StorageDriver, TypedParam, VcpuInfo, VolumeInfo, VolumeRef,
+    NodeInfo, TypedParam, VcpuInfo,
 };
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 use crate::model::{validate_name, DomainDef, DomainXmlOptions};
@@ -213,14 +212,13 @@ fn state_from_qmp(status: &str) -> (DomainState, i32) {
 }
 
 impl QemuDriver {
-    /// A `qemu:///` connection: this hypervisor driver plus the host's object drivers (the dir-pool storage
-    /// this driver keeps and the shared [`HostDrivers`]), with calls run on the runtime that owns the guests'
-    /// monitors.
+    /// A `qemu:///` connection: this hypervisor driver plus the host's shared object drivers ([`HostDrivers`]),
+    /// with calls run on the runtime that owns the guests' monitors.
     pub fn connection(self: Arc<Self>) -> Connection {
         let builder = Connection::builder()
             .home_runtime(Some(self.shared.runtime.clone()))
             .hypervisor(self.clone());
-        self.shared.host.plug(builder).storage(self).build()
+        self.shared.host.plug(builder).build()
     }
 
     /// The host's object drivers this driver's connections share.
@@ -1850,96 +1848,6 @@ impl HypervisorDriver for QemuDriver {
         f: u32,
     ) -> Result<String> {
         self.domain_capabilities(emulator, arch, machine, virt_type, f)
-            .await
-    }
-}
-
-#[async_trait]
-impl StorageDriver for QemuDriver {
-    // ---- storage (dir pools; see storage.rs) ----
-    async fn list_all_storage_pools(&self, pool_flags: u32) -> Result<Vec<PoolRef>> {
-        storage::Pools::new(&self.shared.files.storage_dir()).list(pool_flags)
-    }
-    async fn pool_lookup_by_name(&self, name: &str) -> Result<PoolRef> {
-        storage::Pools::new(&self.shared.files.storage_dir()).lookup_by_name(name)
-    }
-    async fn pool_lookup_by_uuid(&self, uuid: &Uuid) -> Result<PoolRef> {
-        storage::Pools::new(&self.shared.files.storage_dir()).lookup_by_uuid(uuid)
-    }
-    async fn pool_define_xml(&self, xml: &str, _flags: u32) -> Result<PoolRef> {
-        let _guard = self.shared.lifecycle.lock().await;
-        storage::Pools::new(&self.shared.files.storage_dir()).define(xml)
-    }
-    async fn pool_build(&self, pool: &PoolRef, _flags: u32) -> Result<()> {
-        storage::Pools::new(&self.shared.files.storage_dir()).build(pool)
-    }
-    async fn pool_create(&self, pool: &PoolRef, _flags: u32) -> Result<()> {
-        let _guard = self.shared.lifecycle.lock().await;
-        storage::Pools::new(&self.shared.files.storage_dir()).set_active(pool, true)
-    }
-    async fn pool_destroy(&self, pool: &PoolRef) -> Result<()> {
-        let _guard = self.shared.lifecycle.lock().await;
-        storage::Pools::new(&self.shared.files.storage_dir()).set_active(pool, false)
-    }
-    async fn pool_undefine(&self, pool: &PoolRef) -> Result<()> {
-        let _guard = self.shared.lifecycle.lock().await;
-        storage::Pools::new(&self.shared.files.storage_dir()).undefine(pool)
-    }
-    async fn pool_refresh(&self, pool: &PoolRef, _flags: u32) -> Result<()> {
-        storage::Pools::new(&self.shared.files.storage_dir())
-            .info(pool)
-            .map(|_| ())
-    }
-    async fn pool_get_info(&self, pool: &PoolRef) -> Result<PoolInfo> {
-        storage::Pools::new(&self.shared.files.storage_dir()).info(pool)
-    }
-    async fn pool_get_xml_desc(&self, pool: &PoolRef, _flags: u32) -> Result<String> {
-        storage::Pools::new(&self.shared.files.storage_dir()).xml(pool)
-    }
-    async fn pool_is_active(&self, pool: &PoolRef) -> Result<bool> {
-        storage::Pools::new(&self.shared.files.storage_dir()).is_active(pool)
-    }
-    async fn pool_is_persistent(&self, pool: &PoolRef) -> Result<bool> {
-        storage::Pools::new(&self.shared.files.storage_dir())
-            .lookup_by_uuid(&pool.uuid)
-            .map(|_| true)
-    }
-    async fn pool_list_all_volumes(&self, pool: &PoolRef, _flags: u32) -> Result<Vec<VolumeRef>> {
-        storage::Pools::new(&self.shared.files.storage_dir()).volumes(pool)
-    }
-    async fn vol_lookup_by_name(&self, pool: &PoolRef, name: &str) -> Result<VolumeRef> {
-        storage::Pools::new(&self.shared.files.storage_dir()).volume_by_name(pool, name)
-    }
-    async fn vol_lookup_by_key(&self, key: &str) -> Result<VolumeRef> {
-        storage::Pools::new(&self.shared.files.storage_dir()).volume_by_path(key)
-    }
-    async fn vol_lookup_by_path(&self, path: &str) -> Result<VolumeRef> {
-        storage::Pools::new(&self.shared.files.storage_dir()).volume_by_path(path)
-    }
-    async fn vol_create_xml(&self, pool: &PoolRef, xml: &str, _flags: u32) -> Result<VolumeRef> {
-        storage::Pools::new(&self.shared.files.storage_dir())
-            .create_volume(pool, xml)
-            .await
-    }
-    async fn vol_delete(&self, vol: &VolumeRef, _flags: u32) -> Result<()> {
-        storage::Pools::new(&self.shared.files.storage_dir()).delete_volume(vol)
-    }
-    async fn vol_resize(&self, vol: &VolumeRef, capacity: u64, resize_flags: u32) -> Result<()> {
-        storage::Pools::new(&self.shared.files.storage_dir())
-            .resize_volume(vol, capacity, resize_flags)
-            .await
-    }
-    async fn vol_get_info(&self, vol: &VolumeRef) -> Result<VolumeInfo> {
-        storage::Pools::new(&self.shared.files.storage_dir())
-            .volume_info(vol)
-            .await
-    }
-    async fn vol_get_path(&self, vol: &VolumeRef) -> Result<String> {
-        storage::Pools::new(&self.shared.files.storage_dir()).volume_path(vol)
-    }
-    async fn vol_get_xml_desc(&self, vol: &VolumeRef, _flags: u32) -> Result<String> {
-        storage::Pools::new(&self.shared.files.storage_dir())
-            .volume_xml(vol)
             .await
     }
 }

@@ -146,6 +146,7 @@ pub(super) fn default_pool() -> PoolObj {
             available: POOL_CAPACITY,
             target_path: Some("/default-pool".into()),
             target_mode: None,
+            ..PoolDef::default()
         },
         persistent: true,
         active: true,

@@ -10,11 +10,12 @@ mod world;
 
 use crate::driver::network_event;
 use crate::driver::{
-    BlockInfo, BlockStats, Connection, DomainEvent, DomainInfo, DomainRef, DomainState,
+    pool_event, BlockInfo, BlockStats, Connection, DomainEvent, DomainInfo, DomainRef, DomainState,
     DomainStatsRecord, DomainSummary, FsInfo, Generation, GuestInterface, HypervisorDriver,
     InterfaceDriver, InterfaceRef, InterfaceStats, IothreadInfo, MemoryStat, NetworkDriver,
-    NetworkEvent, NetworkRef, NodeCpuMap, NodeCpuStat, NodeDeviceDriver, NodeInfo, PoolInfo,
-    PoolRef, SnapshotRef, StorageDriver, TypedParam, VcpuInfo, VolumeInfo, VolumeRef,
+    NetworkEvent, NetworkRef, NodeCpuMap, NodeCpuStat, NodeDeviceDriver, NodeInfo, PoolEvent,
+    PoolEventKind, PoolInfo, PoolRef, SnapshotRef, StorageDriver, TypedParam, VcpuInfo, VolumeInfo,
+    VolumeRef,
 };
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 use crate::model::{DomainDef, NetworkDef, PoolDef, VolumeDef};
@@ -37,6 +38,7 @@ struct Shared {
     events: broadcast::Sender<DomainEvent>,
     /// Network lifecycle events, as libvirt's test driver queues them.
     network_events: broadcast::Sender<NetworkEvent>,
+    pool_events: broadcast::Sender<PoolEvent>,
     hostname: String,
     load_warnings: Vec<String>,
     /// Bumped after every change of the world (see [`Driver::generation`]).
@@ -137,6 +139,7 @@ impl TestDriver {
                 store,
                 events,
                 network_events: broadcast::channel(EVENT_BACKLOG).0,
+                pool_events: broadcast::channel(EVENT_BACKLOG).0,
                 hostname,
                 load_warnings,
                 generation: AtomicU64::new(0),
@@ -190,6 +193,15 @@ impl TestDriver {
     }
 
     /// Runs a read against the world.
+    /// A storage pool lifecycle event, as libvirt's test driver queues one after each pool change.
+    fn pool_lifecycle(&self, pool: &PoolRef, event: i32) {
+        // No subscriber is fine.
+        let _ = self.shared.pool_events.send(PoolEvent {
+            pool: pool.clone(),
+            kind: PoolEventKind::Lifecycle { event, detail: 0 },
+        });
+    }
+
     fn read<T>(&self, op: impl FnOnce(&World) -> Result<T>) -> Result<T> {
         op(&self.world())
     }
@@ -909,38 +921,69 @@ impl StorageDriver for TestDriver {
     }
     async fn pool_define_xml(&self, xml: &str, flags: u32) -> Result<PoolRef> {
         let def = PoolDef::from_xml(xml, flags & 1 != 0)?;
-        self.change(move |w, s| w.define_pool(s, def)).await
+        let pool = self.change(move |w, s| w.define_pool(s, def)).await?;
+        self.pool_lifecycle(&pool, pool_event::DEFINED);
+        Ok(pool)
     }
     async fn pool_create_xml(&self, xml: &str, flags: u32) -> Result<PoolRef> {
         let def = PoolDef::from_xml(xml, false)?;
-        self.change(move |w, s| w.create_pool_xml(s, def, flags))
-            .await
+        let pool = self
+            .change(move |w, s| w.create_pool_xml(s, def, flags))
+            .await?;
+        self.pool_lifecycle(&pool, pool_event::STARTED);
+        Ok(pool)
     }
     async fn pool_build(&self, pool: &PoolRef, flags: u32) -> Result<()> {
-        self.read(|w| w.build_pool(pool, flags))
+        self.read(|w| w.build_pool(pool, flags))?;
+        self.pool_lifecycle(pool, pool_event::CREATED);
+        Ok(())
     }
     async fn pool_create(&self, pool: &PoolRef, flags: u32) -> Result<()> {
-        let pool = pool.clone();
-        self.change(move |w, s| w.start_pool(s, &pool, flags)).await
+        let handle = pool.clone();
+        self.change(move |w, s| w.start_pool(s, &handle, flags))
+            .await?;
+        self.pool_lifecycle(pool, pool_event::STARTED);
+        Ok(())
     }
     async fn pool_destroy(&self, pool: &PoolRef) -> Result<()> {
-        let pool = pool.clone();
-        self.change(move |w, s| w.destroy_pool(s, &pool)).await
+        let handle = pool.clone();
+        self.change(move |w, s| w.destroy_pool(s, &handle)).await?;
+        self.pool_lifecycle(pool, pool_event::STOPPED);
+        Ok(())
+    }
+    async fn pool_delete(&self, pool: &PoolRef, flags: u32) -> Result<()> {
+        self.read(|w| w.delete_pool(pool, flags))?;
+        self.pool_lifecycle(pool, pool_event::DELETED);
+        Ok(())
     }
     async fn pool_undefine(&self, pool: &PoolRef) -> Result<()> {
-        let pool = pool.clone();
-        self.change(move |w, s| w.undefine_pool(s, &pool)).await
+        let handle = pool.clone();
+        self.change(move |w, s| w.undefine_pool(s, &handle)).await?;
+        self.pool_lifecycle(pool, pool_event::UNDEFINED);
+        Ok(())
     }
     async fn pool_refresh(&self, pool: &PoolRef, flags: u32) -> Result<()> {
         // Memory only (no file changes), so no blocking thread is needed.
-        let mut world = self
-            .shared
-            .world
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let result = world.refresh_pool(pool, flags);
-        self.shared.generation.fetch_add(1, Ordering::AcqRel);
+        let result = {
+            let mut world = self
+                .shared
+                .world
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let result = world.refresh_pool(pool, flags);
+            self.shared.generation.fetch_add(1, Ordering::AcqRel);
+            result
+        };
+        if result.is_ok() {
+            let _ = self.shared.pool_events.send(PoolEvent {
+                pool: pool.clone(),
+                kind: PoolEventKind::Refresh,
+            });
+        }
         result
+    }
+    async fn storage_pool_event_subscribe(&self) -> Result<broadcast::Receiver<PoolEvent>> {
+        Ok(self.shared.pool_events.subscribe())
     }
     async fn pool_get_info(&self, pool: &PoolRef) -> Result<PoolInfo> {
         self.read(|w| w.pool_info(pool))

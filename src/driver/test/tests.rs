@@ -1097,3 +1097,43 @@ async fn network_lifecycle_events_as_libvirts_test_driver_queues_them() {
     }
     assert_eq!(seen, [ne::DEFINED, ne::STARTED, ne::STOPPED, ne::UNDEFINED]);
 }
+
+#[tokio::test]
+async fn pool_changes_send_lifecycle_and_refresh_events() {
+    use crate::driver::{pool_event, PoolEventKind};
+    let (_dir, d) = fresh().await;
+    let mut rx = d.storage_pool_event_subscribe().await.unwrap();
+    let pool = d
+        .pool_define_xml(&pool_xml("evp", UUID_A), 0)
+        .await
+        .unwrap();
+    d.pool_build(&pool, 0).await.unwrap();
+    d.pool_create(&pool, 0).await.unwrap();
+    assert_err(
+        d.pool_delete(&pool, 0).await,
+        ErrorCode::OPERATION_INVALID,
+        "Requested operation is not valid: storage pool 'evp' is active",
+    );
+    d.pool_refresh(&pool, 0).await.unwrap();
+    d.pool_destroy(&pool).await.unwrap();
+    d.pool_delete(&pool, 0).await.unwrap();
+    d.pool_undefine(&pool).await.unwrap();
+    let mut seen = Vec::new();
+    while let Ok(event) = rx.try_recv() {
+        assert_eq!(event.pool.name, "evp");
+        seen.push(event.kind);
+    }
+    let life = |event| PoolEventKind::Lifecycle { event, detail: 0 };
+    assert_eq!(
+        seen,
+        [
+            life(pool_event::DEFINED),
+            life(pool_event::CREATED),
+            life(pool_event::STARTED),
+            PoolEventKind::Refresh,
+            life(pool_event::STOPPED),
+            life(pool_event::DELETED),
+            life(pool_event::UNDEFINED),
+        ]
+    );
+}

@@ -30,7 +30,8 @@ use super::values::WrapReply;
 use super::xdr::Parts;
 use super::xdr::{Array, CharArray, Opaque, Xdr};
 use crate::driver::{
-    flags, Access, Connection, DomainEvent, DomainRef, NetworkEvent, NetworkRef, TunableKind,
+    flags, Access, Connection, DomainEvent, DomainRef, NetworkEvent, NetworkRef, PoolEvent,
+    PoolEventKind, PoolRef, TunableKind,
 };
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 
@@ -66,6 +67,19 @@ pub struct EventCallback {
     pub dom: Option<DomainRef>,
 }
 
+/// One storage pool callback a client registered (CONNECT_STORAGE_POOL_EVENT_REGISTER_ANY).
+#[derive(Clone, Debug)]
+pub struct PoolCallback {
+    /// `VIR_STORAGE_POOL_EVENT_ID_LIFECYCLE` (0) or `_REFRESH` (1).
+    pub event_id: i32,
+    /// Only events of this pool, when set.
+    pub pool: Option<PoolRef>,
+}
+
+/// `VIR_STORAGE_POOL_EVENT_ID_LIFECYCLE` and `_REFRESH`, the storage pool event families.
+const POOL_EVENT_ID_LIFECYCLE: i32 = 0;
+const POOL_EVENT_ID_REFRESH: i32 = 1;
+
 /// What one connection has established so far.
 pub struct ConnectionState {
     /// What AUTH_LIST answers (one entry, as libvirtd does).
@@ -81,6 +95,7 @@ pub struct ConnectionState {
     pub legacy_lifecycle: bool,
     /// Network lifecycle callbacks (CONNECT_NETWORK_EVENT_REGISTER_ANY), each for one network or all of them.
     pub network_callbacks: BTreeMap<i32, Option<NetworkRef>>,
+    pub pool_callbacks: BTreeMap<i32, PoolCallback>,
     next_callback_id: i32,
     /// The SASL exchange, on a listener that demands SASL.
     pub sasl: Option<super::auth::SaslConnection>,
@@ -98,6 +113,7 @@ impl ConnectionState {
             callbacks: BTreeMap::new(),
             legacy_lifecycle: false,
             network_callbacks: BTreeMap::new(),
+            pool_callbacks: BTreeMap::new(),
             next_callback_id: 0,
             sasl: None,
         }
@@ -129,6 +145,56 @@ impl ConnectionState {
                 event_frame(Procedure::NetworkEventLifecycle, &body.to_bytes())
             })
             .collect()
+    }
+
+    pub fn wants_pool_events(&self) -> bool {
+        !self.pool_callbacks.is_empty()
+    }
+
+    /// The MESSAGE frames one storage pool event turns into for this client (one per matching callback).
+    pub fn pool_event_frames(&self, event: &PoolEvent) -> Vec<Vec<u8>> {
+        let mut frames = Vec::new();
+        for (&callback_id, callback) in &self.pool_callbacks {
+            if callback
+                .pool
+                .as_ref()
+                .is_some_and(|pool| pool.uuid != event.pool.uuid)
+            {
+                continue;
+            }
+            match (callback.event_id, event.kind) {
+                (
+                    POOL_EVENT_ID_LIFECYCLE,
+                    PoolEventKind::Lifecycle {
+                        event: kind,
+                        detail,
+                    },
+                ) => {
+                    let body = proto::PoolLifecycleMsg {
+                        callback_id,
+                        pool: event.pool.clone(),
+                        event: kind,
+                        detail,
+                    };
+                    frames.push(event_frame(
+                        Procedure::StoragePoolEventLifecycle,
+                        &body.to_bytes(),
+                    ));
+                }
+                (POOL_EVENT_ID_REFRESH, PoolEventKind::Refresh) => {
+                    let body = proto::PoolRefreshMsg {
+                        callback_id,
+                        pool: event.pool.clone(),
+                    };
+                    frames.push(event_frame(
+                        Procedure::StoragePoolEventRefresh,
+                        &body.to_bytes(),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        frames
     }
 
     /// The MESSAGE frames one driver event turns into for this client (one per matching registration).
@@ -212,6 +278,9 @@ pub struct DispatchOutcome {
     /// The client registered its first network event callback: forward these through
     /// [`ConnectionState::network_event_frames`].
     pub subscribe_networks: Option<broadcast::Receiver<NetworkEvent>>,
+    /// The client registered its first storage pool callback: forward these through
+    /// [`ConnectionState::pool_event_frames`].
+    pub subscribe_pools: Option<broadcast::Receiver<PoolEvent>>,
 }
 
 impl DispatchOutcome {
@@ -622,7 +691,9 @@ impl Dispatcher {
             | Call::ConnectDomainEventCallbackRegisterAny(_)
             | Call::ConnectDomainEventCallbackDeregisterAny(_)
             | Call::ConnectNetworkEventRegisterAny(_)
-            | Call::ConnectNetworkEventDeregisterAny(_) => Route::Stateful(*header, call),
+            | Call::ConnectNetworkEventDeregisterAny(_)
+            | Call::ConnectStoragePoolEventRegisterAny(_)
+            | Call::ConnectStoragePoolEventDeregisterAny(_) => Route::Stateful(*header, call),
             call => Route::Job(DriverJob {
                 header: *header,
                 driver,
@@ -652,6 +723,7 @@ impl Dispatcher {
                 state.callbacks.clear();
                 state.network_callbacks.clear();
                 state.legacy_lifecycle = false;
+                state.pool_callbacks.clear();
                 Ok(Reply::ConnectClose(()))
             }
             Call::ConnectSupportsFeature(args) => {
@@ -752,6 +824,46 @@ impl Dispatcher {
                     None => Err(Error::invalid_arg(
                         ErrorDomain::RPC,
                         format!("callback ID {} not registered", args.value),
+                    )),
+                }
+            }
+            Call::ConnectStoragePoolEventRegisterAny(args) => {
+                if args.event_id != POOL_EVENT_ID_LIFECYCLE
+                    && args.event_id != POOL_EVENT_ID_REFRESH
+                {
+                    Err(Error::invalid_arg(
+                        ErrorDomain::RPC,
+                        format!("unsupported storage pool event ID {}", args.event_id),
+                    ))
+                } else {
+                    let subscribed = match (&state.driver, state.wants_pool_events()) {
+                        (None, _) => Err(not_open()),
+                        (Some(_), true) => Ok(()),
+                        (Some(driver), false) => driver
+                            .storage_pool_event_subscribe()
+                            .await
+                            .map(|receiver| outcome.subscribe_pools = Some(receiver)),
+                    };
+                    subscribed.map(|()| {
+                        let id = state.next_callback_id;
+                        state.next_callback_id = id.wrapping_add(1);
+                        state.pool_callbacks.insert(
+                            id,
+                            PoolCallback {
+                                event_id: args.event_id,
+                                pool: args.pool,
+                            },
+                        );
+                        Reply::ConnectStoragePoolEventRegisterAny(proto::IntRet { value: id })
+                    })
+                }
+            }
+            Call::ConnectStoragePoolEventDeregisterAny(args) => {
+                match state.pool_callbacks.remove(&args.value) {
+                    Some(_) => Ok(Reply::ConnectStoragePoolEventDeregisterAny(())),
+                    None => Err(Error::internal(
+                        ErrorDomain::RPC,
+                        format!("storage pool event callback {} not registered", args.value),
                     )),
                 }
             }

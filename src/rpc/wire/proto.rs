@@ -298,6 +298,16 @@ macro_rules! remote_procedure_table {
             StorageVolGetInfo: VolArgs => VolGetInfoRet [call |vol| vol_get_info(&vol)];
             StorageVolGetPath: VolArgs => StringRet [call |vol| vol_get_path(&vol)];
             StorageVolGetXmlDesc: VolFlagsArgs => StringRet [call |vol, flags| vol_get_xml_desc(&vol, flags)];
+            StoragePoolDelete: PoolFlagsArgs => () [call |pool, flags| pool_delete(&pool, flags)];
+            StoragePoolLookupByTargetPath: StringArgs => PoolRet [call |value| pool_lookup_by_target_path(&value)];
+            StorageVolCreateXmlFrom: VolCreateXmlFromArgs => VolRet [call |pool, xml, clonevol, flags| vol_create_xml_from(&pool, &xml, &clonevol, flags)];
+            StorageVolWipe: VolFlagsArgs => () [call |vol, flags| vol_wipe(&vol, flags)];
+            StorageVolWipePattern: VolWipePatternArgs => () [call |vol, algorithm, flags| vol_wipe_pattern(&vol, algorithm, flags)];
+            StorageVolGetInfoFlags: VolFlagsArgs => VolGetInfoRet [call |vol, flags| vol_get_info_flags(&vol, flags)];
+            ConnectStoragePoolEventRegisterAny: PoolEventRegisterArgs => IntRet [conn read];
+            ConnectStoragePoolEventDeregisterAny: IntArgs => () [conn read];
+            StoragePoolEventLifecycle: PoolLifecycleMsg => () [event];
+            StoragePoolEventRefresh: PoolRefreshMsg => () [event];
 
             // host interfaces, sysinfo, CPU model names
             ConnectGetSysinfo: FlagsArgs => StringRet [call |flags| get_sysinfo(flags)];

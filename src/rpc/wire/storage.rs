@@ -27,6 +27,24 @@ xdr_struct! {
     pub struct VolGetInfoRet { pub kind: i32, pub capacity: u64, pub allocation: u64 }
 }
 
+xdr_struct! {
+    /// `remote_storage_vol_create_xml_from_args`.
+    pub struct VolCreateXmlFromArgs { pub pool: PoolRef, pub xml: String, pub clonevol: VolumeRef, pub flags: u32 }
+}
+
+xdr_struct! { pub struct VolWipePatternArgs { pub vol: VolumeRef, pub algorithm: u32, pub flags: u32 } }
+
+xdr_struct! {
+    /// `remote_connect_storage_pool_event_register_any_args`: an event family, optionally one pool.
+    pub struct PoolEventRegisterArgs { pub event_id: i32, pub pool: Option<PoolRef> }
+}
+
+xdr_struct! {
+    pub struct PoolLifecycleMsg { pub callback_id: i32, pub pool: PoolRef, pub event: i32, pub detail: i32 }
+}
+
+xdr_struct! { pub struct PoolRefreshMsg { pub callback_id: i32, pub pool: PoolRef } }
+
 impl WrapReply<PoolInfo> for PoolGetInfoRet {
     fn wrap(info: PoolInfo) -> Self {
         PoolGetInfoRet {

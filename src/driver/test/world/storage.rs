@@ -219,6 +219,23 @@ impl World {
         Ok(())
     }
 
+    pub(in crate::driver::test) fn delete_pool(
+        &self,
+        pool: &PoolRef,
+        delete_flags: u32,
+    ) -> Result<()> {
+        check_flags(delete_flags, 0, "virStoragePoolDelete")?;
+        let obj = self.pool(pool)?;
+        if obj.active {
+            return Err(op_invalid(format!(
+                "storage pool '{}' is active",
+                obj.def.name
+            )));
+        }
+        // Nothing to remove: the test driver's pools are simulated.
+        Ok(())
+    }
+
     pub(in crate::driver::test) fn start_pool(
         &mut self,
         store: &dyn Persist,
