@@ -8,6 +8,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::driver::nodedev::{HostNodeDevices, SysfsRoots};
 use crate::driver::{
     ConnectionBuilder, InterfaceDriver, NetworkDriver, NoDriver, NodeDeviceDriver, NwFilterDriver,
     SecretDriver,
@@ -45,8 +46,12 @@ impl HostDrivers {
 
     /// Opens the host's drivers, keeping their state under `root` (the hypervisor driver's own directory).
     pub async fn open(root: &Path, mode: HostMode) -> Result<Self> {
-        let _ = (root, mode);
-        Ok(Self::none())
+        let _ = root;
+        let mut drivers = Self::none();
+        // The host's devices are the same for every user; libvirt's session daemon lists them too.
+        drivers.node_device = Arc::new(HostNodeDevices::new(SysfsRoots::host()));
+        let _ = mode;
+        Ok(drivers)
     }
 
     /// Plugs every slot into a connection being built.

@@ -10,6 +10,8 @@
 pub(crate) mod api;
 mod connection;
 pub mod host;
+pub mod iface;
+pub mod nodedev;
 pub mod qemu;
 pub mod test;
 mod types;

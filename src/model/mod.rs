@@ -5,6 +5,7 @@ mod interface;
 mod mac;
 mod names;
 mod network;
+pub mod node_device;
 mod snapshot;
 mod storage;
 pub mod tunables;
