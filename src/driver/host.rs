@@ -8,6 +8,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::driver::iface::HostInterfaces;
 use crate::driver::nodedev::{HostNodeDevices, SysfsRoots};
 use crate::driver::{
     ConnectionBuilder, InterfaceDriver, NetworkDriver, NoDriver, NodeDeviceDriver, NwFilterDriver,
@@ -48,8 +49,9 @@ impl HostDrivers {
     pub async fn open(root: &Path, mode: HostMode) -> Result<Self> {
         let _ = root;
         let mut drivers = Self::none();
-        // The host's devices are the same for every user; libvirt's session daemon lists them too.
+        // The host's devices and links are the same for every user; libvirt's session daemon lists them too.
         drivers.node_device = Arc::new(HostNodeDevices::new(SysfsRoots::host()));
+        drivers.interface = Arc::new(HostInterfaces::host());
         let _ = mode;
         Ok(drivers)
     }

@@ -16,7 +16,7 @@ mod xml;
 mod tests_xml;
 
 pub use domain::*;
-pub use interface::HostInterfaceDef;
+pub use interface::{BondMonitor, HostInterfaceDef, HostInterfaceKind, IfaceProtocol, BOND_MODES};
 pub use mac::{generate_mac, parse_mac};
 pub use names::validate_name;
 pub use network::*;

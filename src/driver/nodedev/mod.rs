@@ -12,7 +12,6 @@ use crate::driver::NodeDeviceDriver;
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 use crate::model::node_device::{cap_bit, NodeDeviceDef, CAP_FILTERS, LIST_ACTIVE, LIST_INACTIVE};
 
-#[allow(unused_imports)]
 pub(crate) use sysfs::link_info;
 
 /// libvirt's flag check, worded as its `virCheckFlags` words it.
