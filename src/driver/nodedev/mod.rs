@@ -2,6 +2,7 @@
 //! host as it is now, as libvirt's udev backend keeps its list current from udev events. Read-only: creating,
 //! defining and destroying devices (mediated devices, vHBAs) answer "not supported".
 
+mod ethtool;
 mod sysfs;
 
 use async_trait::async_trait;

@@ -22,6 +22,8 @@ pub struct SysfsRoots {
     pub udev_data: PathBuf,
     /// `pci.ids` (libpciaccess's name list).
     pub pci_ids: PathBuf,
+    /// Whether to ask the kernel for links' offload features (the host's links only: a fake tree has none).
+    pub ethtool: bool,
 }
 
 impl SysfsRoots {
@@ -36,6 +38,7 @@ impl SysfsRoots {
             sys: PathBuf::from("/sys"),
             udev_data: PathBuf::from("/run/udev/data"),
             pci_ids,
+            ethtool: true,
         }
     }
 }
@@ -151,7 +154,7 @@ impl SysfsRoots {
             let Some(raw) = self.raw_device(&dir) else {
                 continue;
             };
-            let Some(mut def) = describe(&raw, &sys, &pci_names) else {
+            let Some(mut def) = describe(&raw, &sys, &pci_names, self.ethtool) else {
                 continue;
             };
             def.parent = Some(parent_of(&dir, &sys, &by_path));
@@ -263,7 +266,12 @@ fn shown_path(dir: &Path, sys: &Path) -> String {
 }
 
 /// libvirt's `udevGetDeviceType` then the per-type processing; `None` for devices libvirt skips.
-fn describe(raw: &RawDevice, sys: &Path, pci_names: &PciNames) -> Option<NodeDeviceDef> {
+fn describe(
+    raw: &RawDevice,
+    sys: &Path,
+    pci_names: &PciNames,
+    ethtool: bool,
+) -> Option<NodeDeviceDef> {
     let devtype = raw.prop("DEVTYPE");
     let (name, cap) = match devtype {
         Some("usb_device") => usb_device(raw)?,
@@ -277,7 +285,7 @@ fn describe(raw: &RawDevice, sys: &Path, pci_names: &PciNames) -> Option<NodeDev
         ),
         Some("scsi_device") => scsi_device(raw)?,
         Some("disk") => storage(raw)?,
-        Some("wlan") => net(raw, true)?,
+        Some("wlan") => net(raw, true, ethtool)?,
         Some("drm_minor") => drm(raw)?,
         Some(_) => return None,
         None => {
@@ -292,7 +300,7 @@ fn describe(raw: &RawDevice, sys: &Path, pci_names: &PciNames) -> Option<NodeDev
                     },
                 )
             } else if raw.prop("INTERFACE").is_some() {
-                net(raw, false)?
+                net(raw, false, ethtool)?
             } else {
                 return None;
             }
@@ -475,16 +483,20 @@ pub(crate) fn link_info(dir: &Path) -> (Option<String>, Option<u32>) {
     (state, speed)
 }
 
-fn net(raw: &RawDevice, wireless: bool) -> Option<(String, DeviceCap)> {
+fn net(raw: &RawDevice, wireless: bool, ethtool: bool) -> Option<(String, DeviceCap)> {
     let interface = raw.prop("INTERFACE")?.to_string();
     let address = raw.attr("address");
     let (link_state, link_speed) = link_info(&raw.dir);
     let cap = NetCap {
-        interface,
         address: address.clone(),
         link_speed,
         link_state,
-        features: Vec::new(),
+        features: if ethtool {
+            super::ethtool::features(&interface)
+        } else {
+            Vec::new()
+        },
+        interface,
         wireless,
     };
     Some((

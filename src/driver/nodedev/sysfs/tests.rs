@@ -61,6 +61,7 @@ impl FakeSys {
             sys: self.sys(),
             udev_data: self.dir.path().join("udev"),
             pci_ids,
+            ethtool: false,
         }
     }
 }
@@ -346,6 +347,7 @@ fn a_missing_sysfs_leaves_only_the_root() {
         sys: PathBuf::from("/nonexistent-sysfs"),
         udev_data: PathBuf::from("/nonexistent-udev"),
         pci_ids: PathBuf::from("/nonexistent-pci.ids"),
+        ethtool: false,
     };
     let devices = roots.scan();
     assert_eq!(devices.len(), 1);
