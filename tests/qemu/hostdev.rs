@@ -327,3 +327,51 @@ async fn pci_devices_and_lo_read_as_a_stock_libvirtd_describes_them() {
         );
     }
 }
+
+/// The test driver's node devices against libvirt's own embedded test driver: the same devices, XML, parents
+/// and capability filters, and the same refusal of the ACTIVE filter stock virsh's nodedev-list sends.
+#[tokio::test]
+async fn test_driver_node_devices_match_libvirts_embedded_one() {
+    if !have_virsh() {
+        eprintln!("virsh not installed, skipping");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let daemon = Daemon::start(dir.path(), "");
+    let ours = format!(
+        "test+unix:///default?socket={}",
+        daemon.rw_socket().display()
+    );
+    let reference = "test:///default";
+    for name in ["computer", "scsi_host1", "scsi_host11", "scsi_host2"] {
+        assert_eq!(
+            ok(&ours, &["nodedev-dumpxml", name]).await,
+            ok(reference, &["nodedev-dumpxml", name]).await,
+            "{name}"
+        );
+    }
+    for args in [
+        &["nodedev-list"][..],
+        &["nodedev-dumpxml", "nope"],
+        &["nodedev-info", "scsi_host11"],
+    ] {
+        let (ok_ours, out_ours, err_ours) = virsh(&ours, args).await;
+        let (ok_ref, out_ref, err_ref) = virsh(reference, args).await;
+        assert_eq!((ok_ours, &out_ours), (ok_ref, &out_ref), "{args:?}");
+        // The first line names what failed; the second is libvirt's message.
+        assert_eq!(err_ours.lines().last(), err_ref.lines().last(), "{args:?}");
+    }
+    let script = "import libvirt, sys\n\
+        c = libvirt.open(sys.argv[1])\n\
+        out = [sorted(c.listDevices(None, 0)), sorted(c.listDevices('fc_host', 0)),\n\
+               sorted(c.listDevices('vports', 0)), c.listDevices('bogus', 0), c.numOfDevices('scsi_host', 0)]\n\
+        for n in sorted(c.listDevices(None, 0)):\n    d = c.nodeDeviceLookupByName(n)\n    \
+        out.append((n, d.parent(), d.numOfCaps(), d.listCaps()))\n\
+        print(out)\n";
+    if let (Some(theirs), Some(mine)) = (
+        run_python(script, &[reference]),
+        run_python(script, &[&ours]),
+    ) {
+        assert_eq!(mine, theirs);
+    }
+}
