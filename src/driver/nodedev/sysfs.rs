@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use crate::model::node_device::*;
 
@@ -386,7 +387,13 @@ fn pci(raw: &RawDevice, sys: &Path, names: &PciNames) -> Option<(String, DeviceC
 /// the list cannot be walked, a config space larger than 256 bytes counts as Express. The link registers are
 /// read when the capability was found and the device is not a root-complex endpoint or event collector.
 fn pci_express(config_path: &Path) -> Option<Option<(PcieLink, PcieLink)>> {
-    let config = std::fs::read(config_path).ok()?;
+    // Standard capabilities live in the first 256 bytes; each byte read may trap to a hypervisor, so no more.
+    let mut config = Vec::with_capacity(256);
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(std::fs::File::open(config_path).ok()?, 256),
+        &mut config,
+    )
+    .ok()?;
     let byte = |at: usize| config.get(at).copied();
     let word = |at: usize| Some(u16::from_le_bytes([byte(at)?, byte(at + 1)?]));
     let dword = |at: usize| Some(u32::from(word(at)?) | (u32::from(word(at + 2)?) << 16));
@@ -674,51 +681,66 @@ fn drm(raw: &RawDevice) -> Option<(String, DeviceCap)> {
     ))
 }
 
-/// Vendor and device names from `pci.ids`, as libpciaccess's `pci_get_strings` finds them.
+/// Vendor and device names from `pci.ids`, as libpciaccess's `pci_get_strings` finds them: read once per file
+/// and kept (the list changes only when its package does).
 struct PciNames {
-    text: String,
+    vendors: HashMap<u32, (String, HashMap<u32, String>)>,
 }
 
 impl PciNames {
-    fn load(path: &Path) -> Self {
-        Self {
-            text: std::fs::read_to_string(path).unwrap_or_default(),
-        }
+    fn load(path: &Path) -> Arc<Self> {
+        static LOADED: Mutex<BTreeMap<PathBuf, Arc<PciNames>>> = Mutex::new(BTreeMap::new());
+        let mut loaded = LOADED.lock().unwrap_or_else(|e| e.into_inner());
+        loaded
+            .entry(path.to_path_buf())
+            .or_insert_with(|| {
+                Arc::new(Self::parse(
+                    &std::fs::read_to_string(path).unwrap_or_default(),
+                ))
+            })
+            .clone()
     }
 
-    fn lookup(&self, vendor: u32, device: u32) -> (Option<String>, Option<String>) {
-        let vendor_key = format!("{vendor:04x}");
-        let device_key = format!("{device:04x}");
-        let mut vendor_name = None;
-        let mut in_vendor = false;
-        for line in self.text.lines() {
+    fn parse(text: &str) -> Self {
+        let mut vendors: HashMap<u32, (String, HashMap<u32, String>)> = HashMap::new();
+        let mut current: Option<u32> = None;
+        let id_and_name = |line: &str| -> Option<(u32, String)> {
+            let (id, name) = line.split_once("  ")?;
+            if id.len() != 4 {
+                return None;
+            }
+            Some((u32::from_str_radix(id, 16).ok()?, name.to_string()))
+        };
+        for line in text.lines() {
             if line.starts_with('#') || line.is_empty() {
                 continue;
             }
-            if !line.starts_with('\t') {
-                if in_vendor {
-                    break;
+            if let Some(rest) = line.strip_prefix('\t') {
+                // Subsystem lines (two tabs) name boards, not devices.
+                if rest.starts_with('\t') {
+                    continue;
                 }
-                // The class list at the end ("C 01  ...") is not a vendor.
-                if let Some(name) = line
-                    .strip_prefix(&vendor_key)
-                    .and_then(|r| r.strip_prefix("  "))
-                {
-                    vendor_name = Some(name.to_string());
-                    in_vendor = true;
+                if let (Some(vendor), Some((device, name))) = (current, id_and_name(rest)) {
+                    if let Some((_, devices)) = vendors.get_mut(&vendor) {
+                        devices.entry(device).or_insert(name);
+                    }
                 }
                 continue;
             }
-            if in_vendor && !line.starts_with("\t\t") {
-                if let Some(name) = line[1..]
-                    .strip_prefix(&device_key)
-                    .and_then(|r| r.strip_prefix("  "))
-                {
-                    return (vendor_name, Some(name.to_string()));
-                }
-            }
+            // A vendor line; the class list at the end ("C 01  ...") is not one.
+            current = id_and_name(line).map(|(vendor, name)| {
+                vendors.entry(vendor).or_insert((name, HashMap::new()));
+                vendor
+            });
         }
-        (vendor_name, None)
+        Self { vendors }
+    }
+
+    fn lookup(&self, vendor: u32, device: u32) -> (Option<String>, Option<String>) {
+        match self.vendors.get(&vendor) {
+            Some((name, devices)) => (Some(name.clone()), devices.get(&device).cloned()),
+            None => (None, None),
+        }
     }
 }
 
