@@ -419,6 +419,9 @@ macro_rules! driver_api {
         /// The device's name as the driver spells it (`virNodeDeviceLookupByName`).
         fn node_device_lookup_by_name(&self, name: &str) -> Result<String>
             => auto(NodeDeviceLookupByName), read, "virNodeDeviceLookupByName";
+        /// The SCSI host whose FC port has these names (`virNodeDeviceLookupSCSIHostByWWN`).
+        fn node_device_lookup_scsi_host_by_wwn(&self, wwnn: &str, wwpn: &str, flags: u32) -> Result<String>
+            => auto(NodeDeviceLookupScsiHostByWwn), read, "virNodeDeviceLookupSCSIHostByWWN";
         fn node_device_get_xml_desc(&self, name: &str, flags: u32) -> Result<String>
             => auto(NodeDeviceGetXmlDesc), read, "virNodeDeviceGetXMLDesc";
         /// The parent's name; `None` for the root (`computer`) (`virNodeDeviceGetParent`).

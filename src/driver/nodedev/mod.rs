@@ -11,7 +11,9 @@ pub use sysfs::SysfsRoots;
 
 use crate::driver::NodeDeviceDriver;
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
-use crate::model::node_device::{cap_bit, NodeDeviceDef, CAP_FILTERS, LIST_ACTIVE, LIST_INACTIVE};
+use crate::model::node_device::{
+    cap_bit, DeviceCap, NodeDeviceDef, ScsiHostCap, CAP_FILTERS, LIST_ACTIVE, LIST_INACTIVE,
+};
 
 pub(crate) use sysfs::link_info;
 
@@ -119,6 +121,28 @@ impl NodeDeviceDriver for HostNodeDevices {
     }
     async fn node_device_lookup_by_name(&self, name: &str) -> Result<String> {
         Ok(self.find(name).await?.name)
+    }
+    async fn node_device_lookup_scsi_host_by_wwn(
+        &self,
+        wwnn: &str,
+        wwpn: &str,
+        flags: u32,
+    ) -> Result<String> {
+        check_flags(flags, 0, "nodeDeviceLookupSCSIHostByWWN")?;
+        let found = self.scan().await?.into_iter().find(|d| match &d.cap {
+            DeviceCap::ScsiHost(ScsiHostCap {
+                fc_host: Some(fc), ..
+            }) => fc.wwnn == wwnn && fc.wwpn == wwpn,
+            _ => false,
+        });
+        // libvirt returns no device and sets no error, which its daemon sends as this.
+        found.map(|d| d.name).ok_or_else(|| {
+            Error::new(
+                ErrorCode::INTERNAL_ERROR,
+                ErrorDomain::NONE,
+                "An error occurred, but the cause is unknown",
+            )
+        })
     }
     async fn node_device_get_xml_desc(&self, name: &str, flags: u32) -> Result<String> {
         check_flags(flags, 0, "nodeDeviceGetXMLDesc")?;

@@ -11,6 +11,7 @@ pub const NODE_DEVICE_CAPS_LIST_MAX: u32 = 65536;
 xdr_struct! { pub struct NodeNumOfDevicesArgs { pub cap: Option<String>, pub flags: u32 } }
 xdr_struct! { pub struct NodeListDevicesArgs { pub cap: Option<String>, pub maxnames: i32, pub flags: u32 } }
 xdr_struct! { pub struct NodeDeviceNamesRet { pub names: Array<String, NODE_DEVICE_LIST_MAX> } }
+xdr_struct! { pub struct WwnArgs { pub wwnn: String, pub wwpn: String, pub flags: u32 } }
 xdr_struct! { pub struct NodeDeviceListCapsArgs { pub name: String, pub maxnames: i32 } }
 xdr_struct! { pub struct NodeDeviceCapsRet { pub names: Array<String, NODE_DEVICE_CAPS_LIST_MAX> } }
 xdr_struct! {

@@ -312,6 +312,7 @@ macro_rules! remote_procedure_table {
             NodeNumOfDevices: NodeNumOfDevicesArgs => IntRet [call |cap, flags| node_num_of_devices(cap.as_deref(), flags)];
             NodeListDevices: NodeListDevicesArgs => NodeDeviceNamesRet [hand node_list_devices];
             NodeDeviceLookupByName: StringArgs => StringRet [call |value| node_device_lookup_by_name(&value)];
+            NodeDeviceLookupScsiHostByWwn: WwnArgs => StringRet [call |wwnn, wwpn, flags| node_device_lookup_scsi_host_by_wwn(&wwnn, &wwpn, flags)];
             NodeDeviceGetXmlDesc: StringFlagsArgs => StringRet [call |value, flags| node_device_get_xml_desc(&value, flags)];
             NodeDeviceGetParent: StringArgs => OptStringRet [call |value| node_device_get_parent(&value)];
             NodeDeviceNumOfCaps: StringArgs => IntRet [call |value| node_device_num_of_caps(&value)];
@@ -338,7 +339,7 @@ mod tests {
             .map(Procedure::from_number)
             .filter(|p| has_codec(*p))
             .count();
-        assert_eq!(known, 207);
+        assert_eq!(known, 208);
         assert!(!has_codec(Procedure::DomainGetJobStats));
         assert!(!has_codec(Procedure::Unknown(9999)));
     }

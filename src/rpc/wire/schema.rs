@@ -746,7 +746,7 @@ mod tests {
                 "{entry}"
             );
         }
-        assert_eq!(DECLARATIONS.len(), 207);
+        assert_eq!(DECLARATIONS.len(), 208);
     }
 
     #[test]

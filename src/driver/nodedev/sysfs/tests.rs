@@ -202,6 +202,9 @@ fn build() -> FakeSys {
         &[("uevent", "DEVTYPE=scsi_host\n")],
     );
     fake.file("class/scsi_host/host0/unique_id", "1\n");
+    fake.file("class/fc_host/host0/node_name", "0x2000000012341234\n");
+    fake.file("class/fc_host/host0/port_name", "0x1000000012341234\n");
+    fake.file("class/fc_host/host0/fabric_name", "0x2000000043214321\n");
     fake.device(
         "pci0000:00/0000:00:05.0/host0/target0:0:0",
         "bus/scsi",
@@ -326,9 +329,11 @@ fn net_storage_usb_and_scsi_devices_format_as_libvirt_does() {
         "  <capability type='usb'>\n    <number>0</number>\n    <class>9</class>\n    <subclass>0</subclass>\n    \
          <protocol>0</protocol>\n  </capability>\n"
     ));
-    assert!(by_name(&devices, "scsi_host0")
-        .to_xml()
-        .contains("<capability type='scsi_host'>\n    <host>0</host>\n    <unique_id>1</unique_id>\n  </capability>"));
+    assert!(by_name(&devices, "scsi_host0").to_xml().contains(
+        "<capability type='scsi_host'>\n    <host>0</host>\n    <unique_id>1</unique_id>\n    \
+         <capability type='fc_host'>\n      <wwnn>2000000012341234</wwnn>\n      <wwpn>1000000012341234</wwpn>\n      \
+         <fabric_wwn>2000000043214321</fabric_wwn>\n    </capability>\n  </capability>"
+    ));
     assert!(by_name(&devices, "scsi_target0_0_0")
         .to_xml()
         .contains("<capability type='scsi_target'>\n    <target>target0:0:0</target>\n"));
@@ -365,5 +370,63 @@ fn numbers_parse_as_libvirts_strtol_does() {
     assert_eq!(
         device_name("net", "eth0", Some("52:54:00:aa")),
         "net_eth0_52_54_00_aa"
+    );
+}
+
+#[tokio::test]
+async fn the_driver_finds_devices_by_name_and_fc_hosts_by_wwn() {
+    use crate::driver::NodeDeviceDriver;
+    let fake = build();
+    let driver = super::super::HostNodeDevices::new(fake.roots());
+    assert_eq!(
+        driver
+            .node_device_lookup_scsi_host_by_wwn("2000000012341234", "1000000012341234", 0)
+            .await
+            .unwrap(),
+        "scsi_host0"
+    );
+    let err = driver
+        .node_device_lookup_scsi_host_by_wwn("1", "2", 0)
+        .await
+        .unwrap_err();
+    assert_eq!(err.message, "An error occurred, but the cause is unknown");
+    assert_eq!(
+        driver.node_list_devices(Some("fc_host"), 0).await.unwrap(),
+        ["scsi_host0"]
+    );
+    assert_eq!(driver.node_num_of_devices(Some("pci"), 0).await.unwrap(), 2);
+    assert_eq!(
+        driver.node_device_list_caps("scsi_host0").await.unwrap(),
+        ["scsi_host", "fc_host"]
+    );
+    assert_eq!(
+        driver.node_device_get_parent("computer").await.unwrap(),
+        None
+    );
+    let err = driver
+        .node_device_get_xml_desc("nope", 0)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.message,
+        "Node device not found: no node device with matching name 'nope'"
+    );
+    let err = driver.node_list_devices(None, 1).await.unwrap_err();
+    assert_eq!(
+        err.message,
+        "unsupported flags (0x1) in function nodeListDevices"
+    );
+    // Every device found is active: the inactive filter alone finds none.
+    assert!(driver
+        .list_all_node_devices(1 << 30)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        driver
+            .list_all_node_devices((1 << 31) | (1 << 1))
+            .await
+            .unwrap(),
+        ["pci_0000_00_00_0", "pci_0000_00_03_0"]
     );
 }
