@@ -41,6 +41,7 @@ impl ErrorCode {
     pub const INVALID_STORAGE_VOL: Self = Self(47);
     pub const NO_STORAGE_POOL: Self = Self(49);
     pub const NO_STORAGE_VOL: Self = Self(50);
+    pub const NO_NODE_DEVICE: Self = Self(53);
     pub const NO_SECURITY_MODEL: Self = Self(54);
     pub const OPERATION_INVALID: Self = Self(55);
     // host interfaces
@@ -83,6 +84,7 @@ impl ErrorCode {
             Self::AUTH_FAILED => "authentication failed",
             Self::NO_STORAGE_POOL => "Storage pool not found",
             Self::NO_STORAGE_VOL => "Storage volume not found",
+            Self::NO_NODE_DEVICE => "Node device not found",
             Self::OPERATION_INVALID => "Requested operation is not valid",
             Self::NO_INTERFACE => "Interface not found",
             Self::INVALID_INTERFACE => "invalid interface pointer in",
@@ -119,6 +121,7 @@ impl ErrorDomain {
     pub const STORAGE: Self = Self(18);
     pub const NETWORK: Self = Self(19);
     pub const DOMAIN: Self = Self(20);
+    pub const NODEDEV: Self = Self(22);
     pub const INTERFACE: Self = Self(26);
     pub const CPU: Self = Self(31);
     pub const SECURITY: Self = Self(24);

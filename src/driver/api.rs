@@ -462,6 +462,36 @@ macro_rules! driver_api {
         /// The names of the host's devices, filtered by `LIST_NODE_DEVICES_CAP_*` (`virConnectListAllNodeDevices`).
         fn list_all_node_devices(&self, flags: u32) -> Result<Vec<String>>
             => hand, read, "virConnectListAllNodeDevices";
+        /// How many devices have capability `cap` (every device when `None`) (`virNodeNumOfDevices`).
+        fn node_num_of_devices(&self, cap: Option<&str>, flags: u32) -> Result<i32>
+            => auto(NodeNumOfDevices), read, "virNodeNumOfDevices";
+        /// The names of the devices with capability `cap` (every device when `None`), all of them: the RPC layer
+        /// keeps the first `maxnames` (`virNodeListDevices`).
+        fn node_list_devices(&self, cap: Option<&str>, flags: u32) -> Result<Vec<String>>
+            => hand, read, "virNodeListDevices";
+        /// The device's name as the driver spells it (`virNodeDeviceLookupByName`).
+        fn node_device_lookup_by_name(&self, name: &str) -> Result<String>
+            => auto(NodeDeviceLookupByName), read, "virNodeDeviceLookupByName";
+        /// The SCSI host whose FC port has these names (`virNodeDeviceLookupSCSIHostByWWN`).
+        fn node_device_lookup_scsi_host_by_wwn(&self, wwnn: &str, wwpn: &str, flags: u32) -> Result<String>
+            => auto(NodeDeviceLookupScsiHostByWwn), read, "virNodeDeviceLookupSCSIHostByWWN";
+        fn node_device_get_xml_desc(&self, name: &str, flags: u32) -> Result<String>
+            => auto(NodeDeviceGetXmlDesc), read, "virNodeDeviceGetXMLDesc";
+        /// The parent's name; `None` for the root (`computer`) (`virNodeDeviceGetParent`).
+        fn node_device_get_parent(&self, name: &str) -> Result<Option<String>>
+            => auto(NodeDeviceGetParent), read, "virNodeDeviceGetParent";
+        fn node_device_num_of_caps(&self, name: &str) -> Result<i32>
+            => auto(NodeDeviceNumOfCaps), read, "virNodeDeviceNumOfCaps";
+        /// The device's capability names, all of them: the RPC layer keeps the first `maxnames`
+        /// (`virNodeDeviceListCaps`).
+        fn node_device_list_caps(&self, name: &str) -> Result<Vec<String>>
+            => hand, read, "virNodeDeviceListCaps";
+        fn node_device_is_active(&self, name: &str) -> Result<bool>
+            => auto(NodeDeviceIsActive), read, "virNodeDeviceIsActive";
+        fn node_device_is_persistent(&self, name: &str) -> Result<bool>
+            => auto(NodeDeviceIsPersistent), read, "virNodeDeviceIsPersistent";
+        fn node_device_get_autostart(&self, name: &str) -> Result<bool>
+            => auto(NodeDeviceGetAutostart), read, "virNodeDeviceGetAutostart";
     }
     /// Secrets (passphrases and keys that disks and other objects refer to).
     trait SecretDriver (secret) {

@@ -8,6 +8,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::driver::iface::HostInterfaces;
+use crate::driver::nodedev::{HostNodeDevices, SysfsRoots};
 use crate::driver::network::HostNetworkDriver;
 use crate::driver::storage::StorageHost;
 use crate::driver::{
@@ -50,6 +52,9 @@ impl HostDrivers {
     /// Opens the host's drivers, keeping their state under `root` (the hypervisor driver's own directory).
     pub async fn open(root: &Path, mode: HostMode) -> Result<Self> {
         let mut drivers = Self::none();
+        // The host's devices and links are the same for every user; libvirt's session daemon lists them too.
+        drivers.node_device = Arc::new(HostNodeDevices::new(SysfsRoots::host()));
+        drivers.interface = Arc::new(HostInterfaces::host());
         // Storage keeps its pools in `ROOT/storage/`, where the QEMU driver kept its dir pools before.
         drivers.storage = Arc::new(StorageHost::open(&root.join("storage")).await?);
         // As in libvirt, a user's session has no network driver of its own (it has no privilege to make bridges).

@@ -10,6 +10,8 @@
 pub(crate) mod api;
 mod connection;
 pub mod host;
+pub mod iface;
+pub mod nodedev;
 pub mod network;
 pub mod qemu;
 pub mod storage;

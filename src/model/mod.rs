@@ -6,6 +6,7 @@ mod interface;
 mod mac;
 mod names;
 mod network;
+pub mod node_device;
 mod snapshot;
 mod storage;
 pub mod tunables;
@@ -16,7 +17,7 @@ mod xml;
 mod tests_xml;
 
 pub use domain::*;
-pub use interface::HostInterfaceDef;
+pub use interface::{BondMonitor, HostInterfaceDef, HostInterfaceKind, IfaceProtocol, BOND_MODES};
 pub use mac::{generate_mac, parse_mac};
 pub use names::validate_name;
 pub use network::*;

@@ -13,4 +13,22 @@ impl imp::node_device::Hand for RemoteDriver {
         let ret: ListAllNodeDevicesRet = self.call(P::ConnectListAllNodeDevices, args).await?;
         Ok(ret.devices.0)
     }
+    async fn node_list_devices(&self, cap: Option<&str>, flags: u32) -> Result<Vec<String>> {
+        // The API wants every name: ask for as many as the protocol allows, in one call.
+        let args = NodeListDevicesArgs {
+            cap: cap.map(str::to_string),
+            maxnames: i32::try_from(NODE_DEVICE_LIST_MAX).unwrap_or(i32::MAX),
+            flags,
+        };
+        let ret: NodeDeviceNamesRet = self.call(P::NodeListDevices, args).await?;
+        Ok(ret.names.0)
+    }
+    async fn node_device_list_caps(&self, name: &str) -> Result<Vec<String>> {
+        let args = NodeDeviceListCapsArgs {
+            name: name.to_string(),
+            maxnames: i32::try_from(NODE_DEVICE_CAPS_LIST_MAX).unwrap_or(i32::MAX),
+        };
+        let ret: NodeDeviceCapsRet = self.call(P::NodeDeviceListCaps, args).await?;
+        Ok(ret.names.0)
+    }
 }

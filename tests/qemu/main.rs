@@ -8,6 +8,7 @@ mod support;
 mod bridge;
 mod cim;
 mod daemon;
+mod hostdev;
 mod lifecycle;
 mod metadata;
 mod network;

@@ -1625,6 +1625,38 @@ async fn host_interfaces(d: Connection) -> Transcript {
             d.list_all_node_devices(flags).await,
         );
     }
+    t.rec("nodedev count", d.node_num_of_devices(None, 0).await);
+    t.rec(
+        "nodedev count fc_host",
+        d.node_num_of_devices(Some("fc_host"), 0).await,
+    );
+    t.rec(
+        "nodedev names vports",
+        d.node_list_devices(Some("vports"), 0).await,
+    );
+    t.rec("nodedev names flags", d.node_list_devices(None, 1).await);
+    for name in ["computer", "scsi_host11", "nope"] {
+        t.rec(
+            &format!("nodedev lookup {name}"),
+            d.node_device_lookup_by_name(name).await,
+        );
+        t.rec(
+            &format!("nodedev xml {name}"),
+            d.node_device_get_xml_desc(name, 0).await,
+        );
+        t.rec(
+            &format!("nodedev parent {name}"),
+            d.node_device_get_parent(name).await,
+        );
+        t.rec(
+            &format!("nodedev caps {name}"),
+            d.node_device_list_caps(name).await,
+        );
+        t.rec(
+            &format!("nodedev caps count {name}"),
+            d.node_device_num_of_caps(name).await,
+        );
+    }
     let sysinfo = t.rec("sysinfo", d.get_sysinfo(0).await).unwrap_or_default();
     assert!(sysinfo.contains("<sysinfo"), "{sysinfo}");
     t.rec("sysinfo flags", d.get_sysinfo(1).await);

@@ -902,6 +902,29 @@ impl NodeDeviceDriver for TestDriver {
     async fn list_all_node_devices(&self, flags: u32) -> Result<Vec<String>> {
         world::host::node_devices(flags)
     }
+    async fn node_num_of_devices(&self, cap: Option<&str>, flags: u32) -> Result<i32> {
+        let devices = world::host::node_devices_with_cap(cap, flags, "testNodeNumOfDevices")?;
+        Ok(i32::try_from(devices.len()).unwrap_or(i32::MAX))
+    }
+    async fn node_list_devices(&self, cap: Option<&str>, flags: u32) -> Result<Vec<String>> {
+        world::host::node_devices_with_cap(cap, flags, "testNodeListDevices")
+    }
+    async fn node_device_lookup_by_name(&self, name: &str) -> Result<String> {
+        world::host::node_device_lookup(name)
+    }
+    async fn node_device_get_xml_desc(&self, name: &str, flags: u32) -> Result<String> {
+        world::host::node_device_xml(name, flags)
+    }
+    async fn node_device_get_parent(&self, name: &str) -> Result<Option<String>> {
+        world::host::node_device_parent(name)
+    }
+    async fn node_device_num_of_caps(&self, name: &str) -> Result<i32> {
+        let caps = world::host::node_device_caps(name)?;
+        Ok(i32::try_from(caps.len()).unwrap_or(i32::MAX))
+    }
+    async fn node_device_list_caps(&self, name: &str) -> Result<Vec<String>> {
+        world::host::node_device_caps(name)
+    }
 }
 
 #[async_trait]

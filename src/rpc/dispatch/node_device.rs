@@ -1,5 +1,5 @@
-//! The hand-written server side of node devices: the list-all call: the calls whose wire form differs from the driver API (caps,
-//! `need_results`, old-style counts and names, typed parameters); the rest are generated from the declaration.
+//! The hand-written server side of node devices: the listings whose wire form differs from the driver API
+//! (`need_results`, `maxnames` caps); the rest are generated from the declaration.
 
 use super::*;
 
@@ -30,6 +30,22 @@ async fn reply(driver: &Connection, call: &Call) -> Result<Option<Reply>> {
             Reply::ConnectListAllNodeDevices(ListAllNodeDevicesRet {
                 devices: Array(devices),
                 ret,
+            })
+        }
+        Call::NodeListDevices(args) => {
+            let limit = list_limit(args.maxnames, NODE_DEVICE_LIST_MAX, "maxnames")?;
+            let devices = driver
+                .node_list_devices(args.cap.as_deref(), args.flags)
+                .await?;
+            Reply::NodeListDevices(NodeDeviceNamesRet {
+                names: Array(devices.into_iter().take(limit).collect()),
+            })
+        }
+        Call::NodeDeviceListCaps(args) => {
+            let limit = list_limit(args.maxnames, NODE_DEVICE_CAPS_LIST_MAX, "maxnames")?;
+            let caps = driver.node_device_list_caps(&args.name).await?;
+            Reply::NodeDeviceListCaps(NodeDeviceCapsRet {
+                names: Array(caps.into_iter().take(limit).collect()),
             })
         }
         _ => return Ok(None),

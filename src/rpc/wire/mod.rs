@@ -20,5 +20,6 @@ mod domain_stats;
 mod domain_tunables;
 mod interface;
 mod network;
+mod node_device;
 mod snapshot;
 mod storage;

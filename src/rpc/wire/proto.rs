@@ -10,6 +10,7 @@ pub use super::domain_stats::*;
 pub use super::domain_tunables::*;
 pub use super::interface::*;
 pub use super::network::*;
+pub use super::node_device::*;
 use super::procedures::Procedure;
 pub use super::snapshot::*;
 pub use super::storage::*;
@@ -328,7 +329,19 @@ macro_rules! remote_procedure_table {
             InterfaceChangeBegin: FlagsArgs => () [call |flags| interface_change_begin(flags)];
             InterfaceChangeCommit: FlagsArgs => () [call |flags| interface_change_commit(flags)];
             InterfaceChangeRollback: FlagsArgs => () [call |flags| interface_change_rollback(flags)];
+            // node devices
             ConnectListAllNodeDevices: ListAllArgs => ListAllNodeDevicesRet [hand list_all_node_devices];
+            NodeNumOfDevices: NodeNumOfDevicesArgs => IntRet [call |cap, flags| node_num_of_devices(cap.as_deref(), flags)];
+            NodeListDevices: NodeListDevicesArgs => NodeDeviceNamesRet [hand node_list_devices];
+            NodeDeviceLookupByName: StringArgs => StringRet [call |value| node_device_lookup_by_name(&value)];
+            NodeDeviceLookupScsiHostByWwn: WwnArgs => StringRet [call |wwnn, wwpn, flags| node_device_lookup_scsi_host_by_wwn(&wwnn, &wwpn, flags)];
+            NodeDeviceGetXmlDesc: StringFlagsArgs => StringRet [call |value, flags| node_device_get_xml_desc(&value, flags)];
+            NodeDeviceGetParent: StringArgs => OptStringRet [call |value| node_device_get_parent(&value)];
+            NodeDeviceNumOfCaps: StringArgs => IntRet [call |value| node_device_num_of_caps(&value)];
+            NodeDeviceListCaps: NodeDeviceListCapsArgs => NodeDeviceCapsRet [hand node_device_list_caps];
+            NodeDeviceIsActive: StringArgs => IntRet [call |value| node_device_is_active(&value)];
+            NodeDeviceIsPersistent: StringArgs => IntRet [call |value| node_device_is_persistent(&value)];
+            NodeDeviceGetAutostart: StringArgs => IntRet [call |value| node_device_get_autostart(&value)];
         }
     };
 }

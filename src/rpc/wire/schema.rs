@@ -133,6 +133,11 @@ const CAPS: &[(&str, &str, u32)] = &[
         NODE_DEVICE_LIST_MAX,
     ),
     (
+        "NODE_DEVICE_CAPS_LIST_MAX",
+        "REMOTE_NODE_DEVICE_CAPS_LIST_MAX",
+        NODE_DEVICE_CAPS_LIST_MAX,
+    ),
+    (
         "SCHEDULER_PARAMETERS_MAX",
         "REMOTE_DOMAIN_SCHEDULER_PARAMETERS_MAX",
         SCHEDULER_PARAMETERS_MAX,

@@ -4,6 +4,7 @@
 
 use super::common::{DomainRet, IntRet, NetworkRet, PoolRet, StringRet, U64Ret, VolRet};
 use super::interface::InterfaceRet;
+use super::node_device::OptStringRet;
 use super::snapshot::SnapshotRet;
 use crate::driver::{DomainRef, InterfaceRef, NetworkRef, PoolRef, SnapshotRef, VolumeRef};
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
@@ -137,6 +138,9 @@ macro_rules! one_field_reply {
 
 one_field_reply!(
     StringRet { value: String },
+    OptStringRet {
+        value: Option<String>
+    },
     U64Ret { value: u64 },
     DomainRet { dom: DomainRef },
     NetworkRet { net: NetworkRef },

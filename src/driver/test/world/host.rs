@@ -1,9 +1,12 @@
 //! Host facts of libvirt's test driver that no client can change: the SMBIOS description
 //! (`virConnectGetSysinfo`), the CPU model names per architecture (`virConnectGetCPUModelNames`) as libvirt 9.0
-//! answers them with its stock CPU map, and the names of the host's devices (`virConnectListAllNodeDevices`).
+//! answers them with its stock CPU map, and the host's devices (`virConnectListAllNodeDevices`, `virNodeDeviceGetXMLDesc`, ...).
 
 use super::check_flags;
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
+use crate::model::node_device::{
+    cap_bit, DeviceCap, FcHost, NodeDeviceDef, ScsiHostCap, SystemCap, CAP_FILTERS,
+};
 
 /// The sysinfo libvirt's test driver reports, byte for byte.
 const SYSINFO: &str = "<sysinfo type='smbios'>\n  <bios>\n    <entry name='vendor'>LENOVO</entry>\n    <entry name='version'>G4ETA1WW (2.61 )</entry>\n    <entry name='date'>05/07/2014</entry>\n    <entry name='release'>2.61</entry>\n  </bios>\n</sysinfo>\n";
@@ -121,30 +124,112 @@ const ARCHES: &[&str] = &[
     "xtensaeb",
 ];
 
-/// The devices of libvirt's default test host, with the `LIST_NODE_DEVICES_CAP_*` bits each one matches
-/// (system; scsi_host, fc_host and, for the vport-capable ones, vports).
-const NODE_DEVICES: &[(&str, u32)] = &[
-    ("computer", 1),
-    ("scsi_host1", (1 << 5) | (1 << 9) | (1 << 10)),
-    ("scsi_host11", (1 << 5) | (1 << 9)),
-    ("scsi_host2", (1 << 5) | (1 << 9) | (1 << 10)),
-];
+/// The devices of libvirt's default test host: the root and three FC SCSI hosts, two of them able to create
+/// vports and one a vport of `scsi_host1`.
+fn node_device_defs() -> Vec<NodeDeviceDef> {
+    let scsi_host =
+        |host: u32, unique_id: i32, parent: &str, wwn: &str, fabric: &str, vports: bool| {
+            NodeDeviceDef {
+                name: format!("scsi_host{host}"),
+                path: None,
+                devnode: None,
+                devlinks: Vec::new(),
+                parent: Some(parent.to_string()),
+                driver: None,
+                cap: DeviceCap::ScsiHost(ScsiHostCap {
+                    host,
+                    unique_id: Some(unique_id),
+                    fc_host: Some(FcHost {
+                        wwnn: format!("2000000{wwn}"),
+                        wwpn: format!("1000000{wwn}"),
+                        fabric_wwn: Some(fabric.to_string()),
+                    }),
+                    vport_ops: vports.then_some((0, 0)),
+                }),
+            }
+        };
+    vec![
+        NodeDeviceDef {
+            name: "computer".into(),
+            path: None,
+            devnode: None,
+            devlinks: Vec::new(),
+            parent: None,
+            driver: None,
+            cap: DeviceCap::System(SystemCap {
+                product: None,
+                hardware_vendor: Some("Libvirt".into()),
+                hardware_version: Some("Test driver".into()),
+                hardware_serial: Some("123456".into()),
+                uuid: "11111111-2222-3333-4444-555555555555".into(),
+                firmware_vendor: Some("Libvirt".into()),
+                firmware_version: Some("Test Driver".into()),
+                firmware_release_date: Some("01/22/2007".into()),
+            }),
+        },
+        scsi_host(1, 0, "computer", "012341234", "2000000043214321", true),
+        scsi_host(11, 10, "scsi_host1", "034563456", "2000000043214321", false),
+        scsi_host(2, 1, "computer", "056785678", "2000000087658765", true),
+    ]
+}
 
-/// Every `LIST_NODE_DEVICES_CAP_*` bit libvirt 9.0 defines; its test driver refuses the ACTIVE/INACTIVE
-/// filters, which stock virsh's nodedev-list always sends.
-const NODE_DEVICE_CAP_FILTERS: u32 = (1 << 22) - 1;
+fn node_device(name: &str) -> Result<NodeDeviceDef> {
+    node_device_defs()
+        .into_iter()
+        .find(|d| d.name == name)
+        .ok_or_else(|| {
+            Error::with_detail(
+                ErrorCode::NO_NODE_DEVICE,
+                ErrorDomain::TEST,
+                format!("no node device with matching name '{name}'"),
+            )
+        })
+}
 
+/// libvirt's test driver refuses the ACTIVE/INACTIVE filters, which stock virsh's nodedev-list always sends.
 pub(in crate::driver::test) fn node_devices(flags: u32) -> Result<Vec<String>> {
-    check_flags(
-        flags,
-        NODE_DEVICE_CAP_FILTERS,
-        "testConnectListAllNodeDevices",
-    )?;
-    Ok(NODE_DEVICES
-        .iter()
-        .filter(|(_, caps)| flags == 0 || caps & flags != 0)
-        .map(|(name, _)| name.to_string())
+    check_flags(flags, CAP_FILTERS, "testConnectListAllNodeDevices")?;
+    Ok(node_device_defs()
+        .into_iter()
+        .filter(|d| d.matches(flags))
+        .map(|d| d.name)
         .collect())
+}
+
+/// The devices with capability `cap` (a nested one counts: `fc_host`, `vports`); an unknown name matches none.
+pub(in crate::driver::test) fn node_devices_with_cap(
+    cap: Option<&str>,
+    flags: u32,
+    function: &str,
+) -> Result<Vec<String>> {
+    check_flags(flags, 0, function)?;
+    let bit = match cap {
+        None => CAP_FILTERS,
+        Some(cap) => cap_bit(cap).unwrap_or(0),
+    };
+    Ok(node_device_defs()
+        .into_iter()
+        .filter(|d| d.cap_bits() & bit != 0)
+        .map(|d| d.name)
+        .collect())
+}
+
+pub(in crate::driver::test) fn node_device_lookup(name: &str) -> Result<String> {
+    node_device(name).map(|d| d.name)
+}
+
+pub(in crate::driver::test) fn node_device_xml(name: &str, flags: u32) -> Result<String> {
+    check_flags(flags, 0, "testNodeDeviceGetXMLDesc")?;
+    node_device(name).map(|d| d.to_xml())
+}
+
+pub(in crate::driver::test) fn node_device_parent(name: &str) -> Result<Option<String>> {
+    node_device(name).map(|d| d.parent)
+}
+
+/// libvirt's test driver lists a device's top-level capability only (not the nested FC ones).
+pub(in crate::driver::test) fn node_device_caps(name: &str) -> Result<Vec<String>> {
+    node_device(name).map(|d| vec![d.cap.type_name().to_string()])
 }
 
 pub(in crate::driver::test) fn sysinfo(flags: u32) -> Result<String> {
@@ -200,6 +285,28 @@ mod tests {
         );
         assert!(sysinfo(0).unwrap().starts_with("<sysinfo type='smbios'>"));
         assert_eq!(node_devices(1 << 10).unwrap(), ["scsi_host1", "scsi_host2"]);
+        assert_eq!(
+            node_devices_with_cap(Some("fc_host"), 0, "testNodeNumOfDevices").unwrap(),
+            ["scsi_host1", "scsi_host11", "scsi_host2"]
+        );
+        assert!(
+            node_devices_with_cap(Some("bogus"), 0, "testNodeListDevices")
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(node_device_parent("computer").unwrap(), None);
+        assert_eq!(node_device_caps("scsi_host1").unwrap(), ["scsi_host"]);
+        assert_eq!(
+            node_device_lookup("nope").unwrap_err().message,
+            "Node device not found: no node device with matching name 'nope'"
+        );
+        assert_eq!(
+            node_device_xml("scsi_host11", 0).unwrap(),
+            "<device>\n  <name>scsi_host11</name>\n  <parent>scsi_host1</parent>\n  <capability type='scsi_host'>\n    \
+             <host>11</host>\n    <unique_id>10</unique_id>\n    <capability type='fc_host'>\n      \
+             <wwnn>2000000034563456</wwnn>\n      <wwpn>1000000034563456</wwpn>\n      \
+             <fabric_wwn>2000000043214321</fabric_wwn>\n    </capability>\n  </capability>\n</device>\n"
+        );
         let err = node_devices(1 << 31).unwrap_err();
         assert_eq!(
             err.message,
