@@ -680,3 +680,28 @@ fn every_element_of_the_schema_tour_comes_back() {
         }
     }
 }
+
+/// The name table the domain parser keeps and refuses by is what schemas/gen_domain_names.py makes of libvirt's
+/// schema files in schemas/libvirt (skipped where python3 is missing).
+#[test]
+fn domain_schema_table_is_generated_from_libvirts_schema() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let Ok(output) = Command::new("python3")
+        .arg(root.join("schemas/gen_domain_names.py"))
+        .arg(root.join("schemas/libvirt/domain.rng"))
+        .output()
+    else {
+        eprintln!("python3 not installed, skipping");
+        return;
+    };
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let committed = std::fs::read_to_string(root.join("src/model/domain_schema.rs")).unwrap();
+    assert!(
+        String::from_utf8_lossy(&output.stdout) == committed,
+        "src/model/domain_schema.rs is stale: regenerate it (schemas/README)"
+    );
+}
