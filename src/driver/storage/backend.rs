@@ -331,26 +331,43 @@ pub(super) async fn refresh(def: &PoolDef) -> Result<(Sizes, Vec<Vol>)> {
         "logical" => refresh_logical(def).await,
         _ => {
             let path = target(def);
-            let sizes = fs_sizes(&path)?;
-            let entries = std::fs::read_dir(&path)
-                .map_err(|e| sys(format!("cannot open directory '{}'", path.display()), &e))?;
-            let mut vols = Vec::new();
-            for entry in entries.flatten() {
-                let Ok(name) = entry.file_name().into_string() else {
-                    continue;
-                };
-                // Only regular files are volumes here; directories (lost+found on a new file system) and
-                // special files are left out.
-                if !entry.file_type().is_ok_and(|t| t.is_file()) {
-                    continue;
-                }
-                if let Some(vol) = probe_file(&entry.path(), name).await {
-                    vols.push(vol);
+            // Thousands of files are opened here: off the async workers.
+            let (sizes, mut vols) = tokio::task::spawn_blocking(move || list_files(&path))
+                .await
+                .map_err(|e| internal(format!("refresh task failed: {e}")))??;
+            // The few formats whose size is not in the first sector ask qemu-img.
+            for vol in vols
+                .iter_mut()
+                .filter(|v| v.format.as_deref() == Some("vhdx"))
+            {
+                if let Ok((_, capacity)) = qemu_img_info(Path::new(&vol.path)).await {
+                    vol.capacity = capacity;
                 }
             }
             Ok((sizes, vols))
         }
     }
+}
+
+fn list_files(path: &Path) -> Result<(Sizes, Vec<Vol>)> {
+    let sizes = fs_sizes(path)?;
+    let entries = std::fs::read_dir(path)
+        .map_err(|e| sys(format!("cannot open directory '{}'", path.display()), &e))?;
+    let mut vols = Vec::new();
+    for entry in entries.flatten() {
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        // Only regular files are volumes here; directories (lost+found on a new file system) and special
+        // files are left out.
+        if !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        if let Some(vol) = probe_header(&entry.path(), name) {
+            vols.push(vol);
+        }
+    }
+    Ok((sizes, vols))
 }
 
 /// The pool's sizes alone (no volume listing).
@@ -380,6 +397,15 @@ fn fs_sizes(path: &Path) -> Result<Sizes> {
 /// A file's format and sizes from its header, as libvirt probes them; formats whose size needs more than the
 /// header (vhdx) ask `qemu-img info`.
 pub(super) async fn probe_file(path: &Path, name: String) -> Option<Vol> {
+    let mut vol = probe_header(path, name)?;
+    if vol.format.as_deref() == Some("vhdx") {
+        vol.capacity = qemu_img_info(path).await.ok()?.1;
+    }
+    Some(vol)
+}
+
+/// [`probe_file`] from the first sector alone (a vhdx file's capacity is left 0).
+fn probe_header(path: &Path, name: String) -> Option<Vol> {
     let meta = std::fs::metadata(path).ok()?;
     let mut header = [0u8; 512];
     let read = {
@@ -422,8 +448,7 @@ pub(super) async fn probe_file(path: &Path, name: String) -> Option<Vol> {
     } else if head.get(64..68) == Some(&[0x7f, 0x10, 0xda, 0xbe]) {
         ("vdi", le64(368)?)
     } else if head.starts_with(b"vhdxfile") {
-        let info = qemu_img_info(path).await.ok()?;
-        ("vhdx", info.1)
+        ("vhdx", 0)
     } else {
         ("raw", meta.len())
     };
