@@ -8,6 +8,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::driver::nwfilter::{self, NwFilterStore};
+use crate::driver::secret::SecretStore;
 use crate::driver::{
     ConnectionBuilder, InterfaceDriver, NetworkDriver, NoDriver, NodeDeviceDriver, NwFilterDriver,
     SecretDriver,
@@ -29,6 +31,8 @@ pub struct HostDrivers {
     pub node_device: Arc<dyn NodeDeviceDriver>,
     pub secret: Arc<dyn SecretDriver>,
     pub nwfilter: Arc<dyn NwFilterDriver>,
+    /// The secret store behind `secret`, for the hypervisor's checks of the secrets its guests name.
+    pub secrets: Option<Arc<SecretStore>>,
 }
 
 impl HostDrivers {
@@ -40,13 +44,28 @@ impl HostDrivers {
             node_device: Arc::new(NoDriver),
             secret: Arc::new(NoDriver),
             nwfilter: Arc::new(NoDriver),
+            secrets: None,
         }
     }
 
     /// Opens the host's drivers, keeping their state under `root` (the hypervisor driver's own directory).
     pub async fn open(root: &Path, mode: HostMode) -> Result<Self> {
-        let _ = (root, mode);
-        Ok(Self::none())
+        let secrets = Arc::new(SecretStore::open(&root.join("secrets"))?);
+        // As libvirt, network filters belong to the privileged daemon only.
+        let nwfilter: Arc<dyn NwFilterDriver> = match mode {
+            HostMode::System => Arc::new(NwFilterStore::open(
+                &root.join("nwfilter"),
+                nwfilter::table_name(root),
+                Arc::new(nwfilter::Nft),
+            )?),
+            HostMode::Session => Arc::new(NoDriver),
+        };
+        Ok(Self {
+            secret: secrets.clone(),
+            secrets: Some(secrets),
+            nwfilter,
+            ..Self::none()
+        })
     }
 
     /// Plugs every slot into a connection being built.

@@ -10,7 +10,9 @@
 pub(crate) mod api;
 mod connection;
 pub mod host;
+pub mod nwfilter;
 pub mod qemu;
+pub mod secret;
 pub mod test;
 mod types;
 

@@ -463,3 +463,40 @@ pub struct IothreadInfo {
     pub iothread_id: u32,
     pub cpumap: Vec<u8>,
 }
+
+/// A secret handle (`remote_nonnull_secret`): its UUID and what it is for (a `VIR_SECRET_USAGE_TYPE_*` and the
+/// usage's id: a volume path, a Ceph or TLS name, an iSCSI target; empty for none).
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct SecretRef {
+    pub uuid: Uuid,
+    pub usage_type: i32,
+    pub usage_id: String,
+}
+
+/// A network filter handle (`remote_nonnull_nwfilter`).
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct NwFilterRef {
+    pub name: String,
+    pub uuid: Uuid,
+}
+
+/// A network filter binding handle (`remote_nonnull_nwfilter_binding`): the host port and its top filter.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct NwFilterBindingRef {
+    pub portdev: String,
+    pub filtername: String,
+}
+
+/// Flag bits of the secret and network filter APIs, with libvirt's values.
+pub mod object_flags {
+    // virConnectListAllSecretsFlags
+    pub const LIST_SECRETS_EPHEMERAL: u32 = 1 << 0;
+    pub const LIST_SECRETS_NO_EPHEMERAL: u32 = 1 << 1;
+    pub const LIST_SECRETS_PRIVATE: u32 = 1 << 2;
+    pub const LIST_SECRETS_NO_PRIVATE: u32 = 1 << 3;
+    pub const LIST_SECRETS_ALL: u32 = 0b1111;
+    // virNWFilterDefineFlags
+    pub const NWFILTER_DEFINE_VALIDATE: u32 = 1 << 0;
+    // virNWFilterBindingCreateFlags
+    pub const NWFILTER_BINDING_CREATE_VALIDATE: u32 = 1 << 0;
+}

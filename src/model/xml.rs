@@ -429,6 +429,23 @@ impl XmlWriter {
         self.out.push_str(">\n");
     }
 
+    /// `<name attrs/>` with attribute names not known in advance (kept as a definition wrote them).
+    pub fn raw_empty(&mut self, name: &str, attrs: &[(String, String)]) {
+        for _ in 0..self.depth {
+            self.out.push_str("  ");
+        }
+        self.out.push('<');
+        self.out.push_str(name);
+        for (key, value) in attrs {
+            self.out.push(' ');
+            self.out.push_str(key);
+            self.out.push_str("='");
+            self.out.push_str(&escape_attr(value));
+            self.out.push('\'');
+        }
+        self.out.push_str("/>\n");
+    }
+
     /// `<name>text</name>` when there is a value.
     pub fn opt_text(&mut self, name: &str, text: Option<&str>) {
         if let Some(text) = text {

@@ -11,6 +11,8 @@ mod domain_tunables;
 mod interface;
 mod network;
 mod node_device;
+mod nwfilter;
+mod secret;
 mod snapshot;
 mod storage;
 
@@ -867,6 +869,12 @@ async fn call_hand(driver: &Connection, call: Call) -> Result<Reply> {
         return reply;
     }
     if let Some(reply) = node_device::answer(driver, &call).await {
+        return reply;
+    }
+    if let Some(reply) = secret::answer(driver, &call).await {
+        return reply;
+    }
+    if let Some(reply) = nwfilter::answer(driver, &call).await {
         return reply;
     }
     Err(Error::no_support(&api_of(call.procedure())))

@@ -20,5 +20,7 @@ mod domain_stats;
 mod domain_tunables;
 mod interface;
 mod network;
+mod nwfilter;
+mod secret;
 mod snapshot;
 mod storage;

@@ -117,6 +117,22 @@ const CAPS: &[(&str, &str, u32)] = &[
         "REMOTE_NODE_DEVICE_LIST_MAX",
         NODE_DEVICE_LIST_MAX,
     ),
+    ("SECRET_LIST_MAX", "REMOTE_SECRET_LIST_MAX", SECRET_LIST_MAX),
+    (
+        "SECRET_VALUE_MAX",
+        "REMOTE_SECRET_VALUE_MAX",
+        SECRET_VALUE_MAX,
+    ),
+    (
+        "NWFILTER_LIST_MAX",
+        "REMOTE_NWFILTER_LIST_MAX",
+        NWFILTER_LIST_MAX,
+    ),
+    (
+        "NWFILTER_BINDING_LIST_MAX",
+        "REMOTE_NWFILTER_BINDING_LIST_MAX",
+        NWFILTER_BINDING_LIST_MAX,
+    ),
     (
         "SCHEDULER_PARAMETERS_MAX",
         "REMOTE_DOMAIN_SCHEDULER_PARAMETERS_MAX",
@@ -238,6 +254,9 @@ const SCALARS: &[(&str, &str)] = &[
     ("VolumeRef", "remote_nonnull_storage_vol"),
     ("InterfaceRef", "remote_nonnull_interface"),
     ("SnapshotRef", "remote_nonnull_domain_snapshot"),
+    ("SecretRef", "remote_nonnull_secret"),
+    ("NwFilterRef", "remote_nonnull_nwfilter"),
+    ("NwFilterBindingRef", "remote_nonnull_nwfilter_binding"),
     ("TypedParam", "remote_typed_param"),
     ("VcpuInfo", "remote_vcpu_info"),
     ("MemoryStat", "remote_domain_memory_stat"),
@@ -279,6 +298,22 @@ struct remote_nonnull_network { /* NetworkRef */
 struct remote_nonnull_interface { /* InterfaceRef */
     remote_nonnull_string name;
     remote_nonnull_string mac;
+};
+
+struct remote_nonnull_secret { /* SecretRef */
+    remote_uuid uuid;
+    int usageType;
+    remote_nonnull_string usageID;
+};
+
+struct remote_nonnull_nwfilter { /* NwFilterRef */
+    remote_nonnull_string name;
+    remote_uuid uuid;
+};
+
+struct remote_nonnull_nwfilter_binding { /* NwFilterBindingRef */
+    remote_nonnull_string portdev;
+    remote_nonnull_string filtername;
 };
 
 struct remote_nonnull_storage_pool { /* PoolRef */
@@ -741,7 +776,7 @@ mod tests {
                 "{entry}"
             );
         }
-        assert_eq!(DECLARATIONS.len(), 197);
+        assert_eq!(DECLARATIONS.len(), 197 + 10 + 14);
     }
 
     #[test]
