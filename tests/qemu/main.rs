@@ -1,4 +1,5 @@
-//! The QEMU driver with real guests: lifecycle, state, storage, bridged NICs, served by `virtcimd` and through CIM.
+//! The QEMU driver with real guests: lifecycle, state, storage, bridged NICs, secrets and network filters, served by
+//! `virtcimd` and through CIM.
 //!
 //! One test binary (the former files are its modules); `tests/support` is the one shared harness.
 
@@ -9,5 +10,6 @@ mod bridge;
 mod cim;
 mod daemon;
 mod lifecycle;
+mod objects;
 mod state;
 mod storage;
