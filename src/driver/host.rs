@@ -33,6 +33,8 @@ pub struct HostDrivers {
     pub nwfilter: Arc<dyn NwFilterDriver>,
     /// The secret store behind `secret`, for the hypervisor's checks of the secrets its guests name.
     pub secrets: Option<Arc<SecretStore>>,
+    /// The filter store behind `nwfilter`, for the hypervisor to bind its guests' `<filterref>`s.
+    pub nwfilters: Option<Arc<NwFilterStore>>,
 }
 
 impl HostDrivers {
@@ -45,6 +47,7 @@ impl HostDrivers {
             secret: Arc::new(NoDriver),
             nwfilter: Arc::new(NoDriver),
             secrets: None,
+            nwfilters: None,
         }
     }
 
@@ -52,20 +55,48 @@ impl HostDrivers {
     pub async fn open(root: &Path, mode: HostMode) -> Result<Self> {
         let secrets = Arc::new(SecretStore::open(&root.join("secrets"))?);
         // As libvirt, network filters belong to the privileged daemon only.
-        let nwfilter: Arc<dyn NwFilterDriver> = match mode {
-            HostMode::System => Arc::new(NwFilterStore::open(
+        let nwfilters = match mode {
+            HostMode::System => Some(Arc::new(NwFilterStore::open(
                 &root.join("nwfilter"),
                 nwfilter::table_name(root),
                 Arc::new(nwfilter::Nft),
-            )?),
-            HostMode::Session => Arc::new(NoDriver),
+            )?)),
+            HostMode::Session => None,
+        };
+        let nwfilter: Arc<dyn NwFilterDriver> = match &nwfilters {
+            Some(store) => store.clone(),
+            None => Arc::new(NoDriver),
         };
         Ok(Self {
             secret: secrets.clone(),
             secrets: Some(secrets),
             nwfilter,
+            nwfilters,
             ..Self::none()
         })
+    }
+
+    /// Refuses a guest whose disks name a secret that is not defined or has no value (libvirt's words).
+    pub fn check_guest_secrets(&self, def: &crate::model::DomainDef) -> Result<()> {
+        match &self.secrets {
+            Some(store) => store.check_guest(def),
+            None => Ok(()),
+        }
+    }
+
+    /// Binds a starting guest's `<filterref>`s to its taps; the ports bound.
+    pub fn bind_guest_filters(&self, def: &crate::model::DomainDef) -> Result<Vec<String>> {
+        match &self.nwfilters {
+            Some(store) => store.bind_guest(def),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Removes the filter bindings of a stopped guest's taps.
+    pub fn unbind_guest_filters(&self, ports: &[String]) {
+        if let Some(store) = &self.nwfilters {
+            store.unbind_ports(ports);
+        }
     }
 
     /// Plugs every slot into a connection being built.

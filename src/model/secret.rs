@@ -290,3 +290,43 @@ mod tests {
         assert!(err.message.starts_with("(definition_of_secret):"));
     }
 }
+
+#[cfg(test)]
+mod disk_tests {
+    use crate::model::DomainDef;
+
+    #[test]
+    fn disks_name_their_secrets_and_nics_their_filters_on_a_round_trip() {
+        let xml = "<domain type='kvm'><name>g</name><uuid>0a81f5b2-8403-7b23-c8d6-21ccc2f80d6f</uuid>\
+            <memory>1024</memory><os><type>hvm</type></os><devices>\
+            <disk type='file' device='disk'><source file='/x.img'/><target dev='vda' bus='virtio'/>\
+            <encryption format='luks'><secret type='passphrase' uuid='11111111-2222-3333-4444-555555555555'/></encryption></disk>\
+            <disk type='file' device='disk'><auth username='admin'><secret type='iscsi' usage='libvirtiscsi'/></auth>\
+            <source file='/y.img'/><target dev='vdb' bus='virtio'/></disk>\
+            <interface type='bridge'><mac address='52:54:00:00:00:01'/><source bridge='br0'/>\
+            <filterref filter='clean-traffic'><parameter name='IP' value='10.0.0.1'/></filterref></interface>\
+            </devices></domain>";
+        let def = DomainDef::from_xml(xml, true).unwrap();
+        let disk = &def.devices.disks[0];
+        let encryption = disk.encryption.as_ref().unwrap();
+        assert_eq!(encryption.format, "luks");
+        assert_eq!(
+            encryption.secrets[0].uuid.unwrap().to_string(),
+            "11111111-2222-3333-4444-555555555555"
+        );
+        let auth = def.devices.disks[1].auth.as_ref().unwrap();
+        assert_eq!(
+            (auth.username.as_str(), auth.secret.usage.as_deref()),
+            ("admin", Some("libvirtiscsi"))
+        );
+        let filterref = def.devices.interfaces[0].filterref.as_ref().unwrap();
+        assert_eq!(filterref.filter, "clean-traffic");
+        let again = DomainDef::from_xml(&def.to_xml(&Default::default()), true).unwrap();
+        assert_eq!(again.devices, def.devices);
+        let both = xml.replace(
+            "type='passphrase' uuid=",
+            "type='passphrase' usage='u' uuid=",
+        );
+        assert!(DomainDef::from_xml(&both, false).is_err());
+    }
+}

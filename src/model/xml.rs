@@ -78,6 +78,7 @@ pub const REPEATABLE: &[&str] = &[
     "listen",
     "ip",
     "range",
+    "parameter",
 ];
 
 /// Elements whose content is text (the same in all four schemas); any other element holds only whitespace.

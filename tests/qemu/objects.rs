@@ -424,3 +424,117 @@ print("ok")
     assert!(!ok(&rw, &["nwfilter-binding-list"]).contains(&port));
     daemon.stop();
 }
+
+/// A bridge of the test's own, deleted at the end however the test ends.
+struct OwnBridge(String);
+
+impl Drop for OwnBridge {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["link", "del", &self.0]).status();
+    }
+}
+
+#[test]
+fn guests_need_their_disk_secrets_and_get_their_nic_filters() {
+    if !peers_present() || !crate::support::qemu::have_qemu() {
+        return;
+    }
+    if !nft_usable() || !Path::new("/dev/net/tun").exists() {
+        eprintln!("skipped: needs root, nft and /dev/net/tun");
+        return;
+    }
+    let _alone = crate::support::qemu::alone();
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(dir.path(), "");
+    let rw = uri(&daemon.rw_socket());
+    let tag = std::process::id() % 100_000;
+    let bridge = OwnBridge(format!("vcob{tag}"));
+    assert!(Command::new("ip")
+        .args(["link", "add", &bridge.0, "type", "bridge"])
+        .status()
+        .unwrap()
+        .success());
+    let tap = format!("vcot{tag}");
+    let guard = NftGuard { port: tap.clone() };
+    let disk = crate::support::qemu::spinning_disk(dir.path());
+    let secret_uuid = uuid::Uuid::new_v4();
+    let name = format!("objs-guest-{tag}");
+    let xml = dir.path().join("guest.xml");
+    std::fs::write(
+        &xml,
+        format!(
+            "<domain type='qemu'><name>{name}</name><memory unit='MiB'>32</memory><vcpu>1</vcpu>\
+             <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os><devices>\
+             <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='{}'/>\
+             <target dev='hda' bus='ide'/>\
+             <encryption format='luks'><secret type='passphrase' uuid='{secret_uuid}'/></encryption></disk>\
+             <interface type='bridge'><mac address='52:54:00:7b:00:02'/><source bridge='{}'/>\
+             <target dev='{tap}'/><model type='virtio'/>\
+             <filterref filter='clean-traffic'><parameter name='IP' value='192.0.2.9'/></filterref>\
+             </interface></devices></domain>",
+            disk.display(),
+            bridge.0
+        ),
+    )
+    .unwrap();
+    ok(&rw, &["define", &xml.to_string_lossy()]);
+    let dumped = ok(&rw, &["dumpxml", &name]);
+    assert!(
+        dumped.contains(&format!("<secret type='passphrase' uuid='{secret_uuid}'/>"))
+            && dumped.contains("<filterref filter='clean-traffic'>"),
+        "{dumped}"
+    );
+    // The secret the disk names does not exist: refused before anything is made.
+    let err = fails(&rw, &["start", &name]);
+    assert!(
+        err.contains(&format!(
+            "Secret not found: no secret with matching uuid '{secret_uuid}'"
+        )),
+        "{err}"
+    );
+    assert!(!Path::new("/sys/class/net").join(&tap).exists());
+    let secret_xml = dir.path().join("luks.xml");
+    std::fs::write(
+        &secret_xml,
+        format!("<secret><uuid>{secret_uuid}</uuid><usage type='volume'><volume>{}</volume></usage></secret>", disk.display()),
+    )
+    .unwrap();
+    ok(&rw, &["secret-define", &secret_xml.to_string_lossy()]);
+    let err = fails(&rw, &["start", &name]);
+    assert!(err.contains("does not have a value"), "{err}");
+    ok(
+        &rw,
+        &[
+            "secret-set-value",
+            &secret_uuid.to_string(),
+            "--base64",
+            "c2VjcmV0",
+        ],
+    );
+
+    ok(&rw, &["start", &name]);
+    let bindings = ok(&rw, &["nwfilter-binding-list"]);
+    assert!(
+        bindings.contains(&tap) && bindings.contains("clean-traffic"),
+        "{bindings}"
+    );
+    let binding_xml = ok(&rw, &["nwfilter-binding-dumpxml", &tap]);
+    assert!(
+        binding_xml.contains(&format!("<name>{name}</name>"))
+            && binding_xml.contains("<mac address='52:54:00:7b:00:02'/>"),
+        "{binding_xml}"
+    );
+    assert_eq!(
+        guard.tables_with_port().len(),
+        1,
+        "the guest's port has its chains"
+    );
+    ok(&rw, &["destroy", &name]);
+    assert!(!ok(&rw, &["nwfilter-binding-list"]).contains(&tap));
+    assert!(
+        guard.tables_with_port().is_empty(),
+        "the rules left with the guest"
+    );
+    ok(&rw, &["undefine", &name]);
+    daemon.stop();
+}

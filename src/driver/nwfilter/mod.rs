@@ -308,6 +308,51 @@ impl NwFilterStore {
             "nwfilterBindingCreateXML",
         )?;
         let def = parse_nwfilter_binding(xml, flags & f::NWFILTER_BINDING_CREATE_VALIDATE != 0)?;
+        self.add_binding(def)
+    }
+
+    /// Binds the filters a starting guest's interfaces name (`<filterref>`) to their host ports; on an error
+    /// the bindings made so far are removed again. Returns the ports bound.
+    pub fn bind_guest(&self, def: &crate::model::DomainDef) -> Result<Vec<String>> {
+        let mut bound = Vec::new();
+        for iface in &def.devices.interfaces {
+            let (Some(filter), Some(port)) = (&iface.filterref, &iface.target_dev) else {
+                continue;
+            };
+            let binding = NwFilterBindingDef {
+                owner_name: def.name.clone(),
+                owner_uuid: def.uuid,
+                portdev: port.clone(),
+                linkdev: None,
+                mac: iface.mac.clone(),
+                filter: filter.clone(),
+            };
+            if let Err(err) = self.add_binding(binding) {
+                self.unbind_ports(&bound);
+                return Err(err);
+            }
+            bound.push(port.clone());
+        }
+        Ok(bound)
+    }
+
+    /// Removes the bindings of these ports (a guest stopped); a port without one is skipped, failures logged.
+    pub fn unbind_ports(&self, ports: &[String]) {
+        for port in ports {
+            if !self.lock().bindings.contains_key(port) {
+                continue;
+            }
+            let handle = NwFilterBindingRef {
+                portdev: port.clone(),
+                filtername: String::new(),
+            };
+            if let Err(err) = self.delete_binding(&handle) {
+                tracing::error!(port = %port, err = %err.message, "network filter binding not removed");
+            }
+        }
+    }
+
+    fn add_binding(&self, def: NwFilterBindingDef) -> Result<NwFilterBindingRef> {
         if !nft::valid_port_name(&def.portdev) {
             return Err(nwfilter_error(
                 ErrorCode::CONFIG_UNSUPPORTED,

@@ -203,9 +203,51 @@ impl SecretStore {
         Ok(())
     }
 
-    /// Whether a secret with this UUID is defined (for guests whose disks name one).
-    pub fn contains(&self, uuid: &Uuid) -> bool {
-        self.lock().secrets.contains_key(uuid)
+    /// Checks that every secret a guest's disks name exists and has a value, as libvirt's QEMU driver does before
+    /// it starts a guest (the daemon's own read: private secrets count too). The error is the lookup's.
+    pub fn check_guest(&self, def: &crate::model::DomainDef) -> Result<()> {
+        let state = self.lock();
+        for disk in &def.devices.disks {
+            let encryption = disk.encryption.iter().flat_map(|e| e.secrets.iter());
+            let auth = disk.auth.iter().map(|a| &a.secret);
+            for wanted in encryption.chain(auth) {
+                let entry = match (&wanted.uuid, &wanted.usage) {
+                    (Some(uuid), _) => state
+                        .secrets
+                        .get(uuid)
+                        .ok_or_else(|| no_secret_uuid(uuid))?,
+                    (None, Some(usage)) => {
+                        let usage_type = match wanted.secret_type.as_deref() {
+                            Some("ceph") => 2,
+                            Some("iscsi") => 3,
+                            Some("tls") => 4,
+                            Some("vtpm") => 5,
+                            _ => 1,
+                        };
+                        state
+                            .secrets
+                            .values()
+                            .find(|e| e.def.usage_key() == (usage_type, usage.as_str()))
+                            .ok_or_else(|| {
+                                Error::with_detail(
+                                    ErrorCode::NO_SECRET,
+                                    ErrorDomain::SECRET,
+                                    format!("no secret with matching usage '{usage}'"),
+                                )
+                            })?
+                    }
+                    (None, None) => continue,
+                };
+                if entry.value.is_none() {
+                    return Err(Error::with_detail(
+                        ErrorCode::NO_SECRET,
+                        ErrorDomain::SECRET,
+                        format!("secret '{}' does not have a value", entry.def.uuid),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn define(&self, xml: &str, flags: u32) -> Result<SecretRef> {
