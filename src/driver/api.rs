@@ -432,6 +432,9 @@ macro_rules! driver_api {
             => hand, write, "virSecretGetValue";
         fn secret_undefine(&self, secret: &SecretRef) -> Result<()>
             => auto(SecretUndefine), write, "virSecretUndefine";
+        /// Lifecycle and value-changed events of every secret, from now on.
+        fn secret_event_subscribe(&self) -> Result<broadcast::Receiver<SecretEvent>>
+            => hand, read, "virConnectSecretEventRegisterAny";
     }
     /// Network filters (nwfilter) and their bindings to guest interfaces.
     trait NwFilterDriver (nwfilter) {

@@ -487,6 +487,21 @@ pub struct NwFilterBindingRef {
     pub filtername: String,
 }
 
+/// A secret event (`VIR_SECRET_EVENT_ID_*`): its lifecycle (defined, undefined) or a new value.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct SecretEvent {
+    pub secret: SecretRef,
+    pub kind: SecretEventKind,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SecretEventKind {
+    /// `VIR_SECRET_EVENT_ID_LIFECYCLE`: `event` is `VIR_SECRET_EVENT_DEFINED` (0) or `UNDEFINED` (1).
+    Lifecycle { event: i32, detail: i32 },
+    /// `VIR_SECRET_EVENT_ID_VALUE_CHANGED`.
+    ValueChanged,
+}
+
 /// Flag bits of the secret and network filter APIs, with libvirt's values.
 pub mod object_flags {
     // virConnectListAllSecretsFlags

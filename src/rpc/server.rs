@@ -571,6 +571,20 @@ impl RpcServer {
                         }
                     }
                 }
+                event = next_event(&mut state.secret_events), if state.secret_events.is_some() => {
+                    match event {
+                        Some(event) => {
+                            for frame in state.secret_event_frames(&event) {
+                                if outbox.frames >= queue_cap {
+                                    tracing::debug!("rpc client does not read its events, closing");
+                                    break 'conn;
+                                }
+                                outbox.push(frame, queue_cap);
+                            }
+                        }
+                        None => state.secret_events = None,
+                    }
+                }
                 event = next_event(&mut events), if events.is_some() => {
                     match event {
                         Some(event) => {
@@ -860,13 +874,13 @@ impl<F: Future<Output = DispatchOutcome>> Future for Traced<F> {
 }
 
 /// The next event; `None` when the driver's channel closed. Lagging receivers skip what they missed.
-async fn next_event(events: &mut Option<broadcast::Receiver<DomainEvent>>) -> Option<DomainEvent> {
+async fn next_event<T: Clone>(events: &mut Option<broadcast::Receiver<T>>) -> Option<T> {
     let receiver = events.as_mut()?;
     loop {
         match receiver.recv().await {
             Ok(event) => return Some(event),
             Err(broadcast::error::RecvError::Lagged(missed)) => {
-                tracing::warn!(missed, "rpc client missed domain events");
+                tracing::warn!(missed, "rpc client missed driver events");
             }
             Err(broadcast::error::RecvError::Closed) => return None,
         }

@@ -217,6 +217,40 @@ conn.secretLookupByUUIDString(sys.argv[3]).undefine()
     let out = python(script, &[&rw, &uuid, &private_uuid, &usage]);
     assert_eq!(out.trim(), plain);
 
+    // Secret events through python3-libvirt's event loop: defined, value changed, undefined.
+    let script = r#"
+import sys, threading, libvirt
+libvirt.virEventRegisterDefaultImpl()
+conn = libvirt.open(sys.argv[1])
+seen = []
+done = threading.Event()
+def lifecycle(conn, secret, event, detail, opaque):
+    seen.append(("lifecycle", secret.usageID(), event))
+    if event == libvirt.VIR_SECRET_EVENT_UNDEFINED:
+        done.set()
+def changed(conn, secret, opaque):
+    seen.append(("value", secret.usageID()))
+ids = [conn.secretEventRegisterAny(None, libvirt.VIR_SECRET_EVENT_ID_LIFECYCLE, lifecycle, None),
+       conn.secretEventRegisterAny(None, libvirt.VIR_SECRET_EVENT_ID_VALUE_CHANGED, changed, None)]
+def loop():
+    while not done.is_set():
+        libvirt.virEventRunDefaultImpl()
+threading.Thread(target=loop, daemon=True).start()
+s = conn.secretDefineXML("<secret ephemeral='yes'><usage type='tls'><name>%s</name></usage></secret>" % sys.argv[2])
+s.setValue(b"abc")
+s.undefine()
+assert done.wait(10), seen
+for i in ids:
+    conn.secretEventDeregisterAny(i)
+print(seen)
+"#;
+    let events_usage = format!("events-{usage}");
+    let out = python(script, &[&rw, &events_usage]);
+    assert_eq!(
+        out.trim(),
+        format!("[('lifecycle', '{events_usage}', 0), ('value', '{events_usage}'), ('lifecycle', '{events_usage}', 1)]")
+    );
+
     ok(&rw, &["secret-undefine", &uuid]);
     assert!(!ok(&rw, &["secret-list"]).contains(&uuid));
     assert!(!value_file.exists(), "the value leaves with the secret");

@@ -215,7 +215,7 @@ async fn bindings_are_enforced_recorded_and_keep_their_filters_in_use() {
     let (store, recorder) = open(dir.path());
     assert_eq!(
         store.list_all_nwfilter_bindings(0).await.unwrap(),
-        [binding.clone()]
+        std::slice::from_ref(&binding)
     );
     assert_eq!(recorder.0.lock().unwrap().len(), 1);
     store.nwfilter_binding_delete(&binding).await.unwrap();

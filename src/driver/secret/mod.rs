@@ -11,7 +11,9 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use crate::driver::{object_flags as f, SecretDriver, SecretRef};
+use tokio::sync::broadcast;
+
+use crate::driver::{object_flags as f, SecretDriver, SecretEvent, SecretEventKind, SecretRef};
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 use crate::model::{format_secret, parse_secret, SecretDef};
 use crate::persist;
@@ -38,6 +40,7 @@ impl Entry {
 pub struct SecretStore {
     dir: PathBuf,
     state: Mutex<State>,
+    events: broadcast::Sender<SecretEvent>,
 }
 
 struct State {
@@ -92,6 +95,12 @@ fn chain_text(err: &dyn std::error::Error) -> String {
 fn vault_err(err: &VaultError) -> Error {
     internal(chain_text(err))
 }
+
+/// Events buffered per subscriber before a slow one starts missing some.
+const EVENT_QUEUE: usize = 256;
+/// `VIR_SECRET_EVENT_DEFINED`, `VIR_SECRET_EVENT_UNDEFINED`.
+const EVENT_DEFINED: i32 = 0;
+const EVENT_UNDEFINED: i32 = 1;
 
 fn config_name(uuid: &Uuid) -> String {
     format!("{uuid}.xml")
@@ -165,6 +174,7 @@ impl SecretStore {
         Ok(Self {
             dir: dir.to_path_buf(),
             state: Mutex::new(State { secrets, vault }),
+            events: broadcast::channel(EVENT_QUEUE).0,
         })
     }
 
@@ -310,7 +320,22 @@ impl SecretStore {
         let entry = Entry { def, value };
         let handle = entry.handle();
         state.secrets.insert(entry.def.uuid, entry);
+        self.emit(
+            &handle,
+            SecretEventKind::Lifecycle {
+                event: EVENT_DEFINED,
+                detail: 0,
+            },
+        );
         Ok(handle)
+    }
+
+    fn emit(&self, secret: &SecretRef, kind: SecretEventKind) {
+        // No subscriber is not an error.
+        let _ = self.events.send(SecretEvent {
+            secret: secret.clone(),
+            kind,
+        });
     }
 
     fn find<'a>(state: &'a State, secret: &SecretRef) -> Result<&'a Entry> {
@@ -398,6 +423,8 @@ impl SecretDriver for SecretStore {
         }
         if let Some(entry) = state.secrets.get_mut(&secret.uuid) {
             entry.value = Some(value.to_vec());
+            let handle = entry.handle();
+            self.emit(&handle, SecretEventKind::ValueChanged);
         }
         Ok(())
     }
@@ -424,12 +451,24 @@ impl SecretDriver for SecretStore {
 
     async fn secret_undefine(&self, secret: &SecretRef) -> Result<()> {
         let mut state = self.lock();
-        let ephemeral = Self::find(&state, secret)?.def.ephemeral;
+        let entry = Self::find(&state, secret)?;
+        let (ephemeral, handle) = (entry.def.ephemeral, entry.handle());
         if !ephemeral {
             self.delete_files(&secret.uuid)?;
         }
         state.secrets.remove(&secret.uuid);
+        self.emit(
+            &handle,
+            SecretEventKind::Lifecycle {
+                event: EVENT_UNDEFINED,
+                detail: 0,
+            },
+        );
         Ok(())
+    }
+
+    async fn secret_event_subscribe(&self) -> Result<broadcast::Receiver<SecretEvent>> {
+        Ok(self.events.subscribe())
     }
 }
 

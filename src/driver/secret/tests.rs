@@ -152,7 +152,7 @@ async fn libvirts_rules_on_usage_privacy_and_values() {
         .list_all_secrets(f::LIST_SECRETS_PRIVATE)
         .await
         .unwrap();
-    assert_eq!(private, [secret.clone()]);
+    assert_eq!(private, std::slice::from_ref(&secret));
     let public = store
         .list_all_secrets(f::LIST_SECRETS_NO_PRIVATE | f::LIST_SECRETS_NO_EPHEMERAL)
         .await

@@ -31,7 +31,10 @@ use super::proto::{self, auth_type, feature, Call, RemoteError, Reply};
 use super::values::WrapReply;
 use super::xdr::Parts;
 use super::xdr::{Array, CharArray, FixedChars, Opaque, Xdr};
-use crate::driver::{flags, Access, Connection, DomainEvent, DomainRef, TunableKind};
+use crate::driver::{
+    flags, Access, Connection, DomainEvent, DomainRef, SecretEvent, SecretEventKind, SecretRef,
+    TunableKind,
+};
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 
 /// `virErrorLevel` ERROR.
@@ -62,6 +65,18 @@ pub struct EventCallback {
     pub dom: Option<DomainRef>,
 }
 
+/// One secret event callback a client registered (CONNECT_SECRET_EVENT_REGISTER_ANY).
+#[derive(Clone, Debug)]
+pub struct SecretCallback {
+    /// `VIR_SECRET_EVENT_ID_LIFECYCLE` (0) or `VALUE_CHANGED` (1).
+    pub event_id: i32,
+    /// Only events of this secret, when set.
+    pub secret: Option<SecretRef>,
+}
+
+/// `VIR_SECRET_EVENT_ID_LAST`.
+const SECRET_EVENT_IDS: i32 = 2;
+
 /// What one connection has established so far.
 pub struct ConnectionState {
     /// What AUTH_LIST answers (one entry, as libvirtd does).
@@ -76,6 +91,10 @@ pub struct ConnectionState {
     /// Legacy (pre-callback) lifecycle registration: events go out as DOMAIN_EVENT_LIFECYCLE.
     pub legacy_lifecycle: bool,
     next_callback_id: i32,
+    pub secret_callbacks: BTreeMap<i32, SecretCallback>,
+    /// The driver's secret events, from the first secret callback on; the server forwards them through
+    /// [`ConnectionState::secret_event_frames`].
+    pub secret_events: Option<broadcast::Receiver<SecretEvent>>,
     /// The SASL exchange, on a listener that demands SASL.
     pub sasl: Option<super::auth::SaslConnection>,
 }
@@ -92,6 +111,8 @@ impl ConnectionState {
             callbacks: BTreeMap::new(),
             legacy_lifecycle: false,
             next_callback_id: 0,
+            secret_callbacks: BTreeMap::new(),
+            secret_events: None,
             sasl: None,
         }
     }
@@ -129,6 +150,54 @@ impl ConnectionState {
                     Procedure::DomainEventCallbackLifecycle,
                     &body.to_bytes(),
                 ));
+            }
+        }
+        frames
+    }
+}
+
+impl ConnectionState {
+    /// The MESSAGE frames one secret event turns into for this client (one per matching callback).
+    pub fn secret_event_frames(&self, event: &SecretEvent) -> Vec<Vec<u8>> {
+        let mut frames = Vec::new();
+        for (&callback_id, callback) in &self.secret_callbacks {
+            if callback
+                .secret
+                .as_ref()
+                .is_some_and(|s| s.uuid != event.secret.uuid)
+            {
+                continue;
+            }
+            match (callback.event_id, event.kind) {
+                (
+                    0,
+                    SecretEventKind::Lifecycle {
+                        event: kind,
+                        detail,
+                    },
+                ) => {
+                    let msg = proto::SecretLifecycleMsg {
+                        callback_id,
+                        secret: event.secret.clone(),
+                        event: kind,
+                        detail,
+                    };
+                    frames.push(event_frame(
+                        Procedure::SecretEventLifecycle,
+                        &msg.to_bytes(),
+                    ));
+                }
+                (1, SecretEventKind::ValueChanged) => {
+                    let msg = proto::SecretValueChangedMsg {
+                        callback_id,
+                        secret: event.secret.clone(),
+                    };
+                    frames.push(event_frame(
+                        Procedure::SecretEventValueChanged,
+                        &msg.to_bytes(),
+                    ));
+                }
+                _ => {}
             }
         }
         frames
@@ -565,7 +634,9 @@ impl Dispatcher {
             | Call::ConnectDomainEventRegisterAny(_)
             | Call::ConnectDomainEventDeregisterAny(_)
             | Call::ConnectDomainEventCallbackRegisterAny(_)
-            | Call::ConnectDomainEventCallbackDeregisterAny(_) => Route::Stateful(*header, call),
+            | Call::ConnectDomainEventCallbackDeregisterAny(_)
+            | Call::ConnectSecretEventRegisterAny(_)
+            | Call::ConnectSecretEventDeregisterAny(_) => Route::Stateful(*header, call),
             call => Route::Job(DriverJob {
                 header: *header,
                 driver,
@@ -594,6 +665,8 @@ impl Dispatcher {
                 }
                 state.callbacks.clear();
                 state.legacy_lifecycle = false;
+                state.secret_callbacks.clear();
+                state.secret_events = None;
                 Ok(Reply::ConnectClose(()))
             }
             Call::ConnectSupportsFeature(args) => {
@@ -651,6 +724,23 @@ impl Dispatcher {
             Call::ConnectDomainEventCallbackDeregisterAny(args) => {
                 match state.callbacks.remove(&args.value) {
                     Some(_) => Ok(Reply::ConnectDomainEventCallbackDeregisterAny(())),
+                    None => Err(Error::invalid_arg(
+                        ErrorDomain::RPC,
+                        format!("callback ID {} not registered", args.value),
+                    )),
+                }
+            }
+            Call::ConnectSecretEventRegisterAny(args) => {
+                self.register_secret_events(state, args).await
+            }
+            Call::ConnectSecretEventDeregisterAny(args) => {
+                match state.secret_callbacks.remove(&args.value) {
+                    Some(_) => {
+                        if state.secret_callbacks.is_empty() {
+                            state.secret_events = None;
+                        }
+                        Ok(Reply::ConnectSecretEventDeregisterAny(()))
+                    }
                     None => Err(Error::invalid_arg(
                         ErrorDomain::RPC,
                         format!("callback ID {} not registered", args.value),
@@ -731,6 +821,36 @@ impl Dispatcher {
             driver
         });
         Ok(())
+    }
+
+    /// A secret event callback: the driver's secret events are subscribed to with the first one.
+    async fn register_secret_events(
+        &self,
+        state: &mut ConnectionState,
+        args: proto::SecretEventRegisterArgs,
+    ) -> Result<Reply> {
+        if !(0..SECRET_EVENT_IDS).contains(&args.event_id) {
+            return Err(Error::invalid_arg(
+                ErrorDomain::RPC,
+                format!("unsupported secret event ID {}", args.event_id),
+            ));
+        }
+        let driver = state.driver.as_ref().ok_or_else(not_open)?;
+        if state.secret_events.is_none() {
+            state.secret_events = Some(driver.secret_event_subscribe().await?);
+        }
+        let id = state.next_callback_id;
+        state.next_callback_id = id.wrapping_add(1);
+        state.secret_callbacks.insert(
+            id,
+            SecretCallback {
+                event_id: args.event_id,
+                secret: args.secret,
+            },
+        );
+        Ok(Reply::ConnectSecretEventRegisterAny(proto::IntRet {
+            value: id,
+        }))
     }
 
     /// Checks the event family and subscribes to the driver on the first registration.

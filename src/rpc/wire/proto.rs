@@ -321,6 +321,10 @@ macro_rules! remote_procedure_table {
             SecretSetValue: SecretSetValueArgs => () [call |secret, value, flags| secret_set_value(&secret, &value.0, flags)];
             SecretGetValue: SecretFlagsArgs => SecretGetValueRet [hand secret_get_value];
             SecretUndefine: SecretArgs => () [call |secret| secret_undefine(&secret)];
+            ConnectSecretEventRegisterAny: SecretEventRegisterArgs => IntRet [conn read];
+            ConnectSecretEventDeregisterAny: IntArgs => () [conn read];
+            SecretEventLifecycle: SecretLifecycleMsg => () [event];
+            SecretEventValueChanged: SecretValueChangedMsg => () [event];
 
             // network filters and their bindings
             ConnectListAllNwfilters: ListAllArgs => ListAllNwFiltersRet [hand list_all_nwfilters];
@@ -356,7 +360,7 @@ mod tests {
             .map(Procedure::from_number)
             .filter(|p| has_codec(*p))
             .count();
-        assert_eq!(known, 197 + 10 + 14);
+        assert_eq!(known, 197 + 14 + 14);
         assert!(!has_codec(Procedure::DomainGetJobStats));
         assert!(!has_codec(Procedure::Unknown(9999)));
     }

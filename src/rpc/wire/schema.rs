@@ -275,6 +275,7 @@ const OPTIONALS: &[(&str, &str)] = &[
     ("NetworkRef", "remote_network"),
     ("PoolRef", "remote_storage_pool"),
     ("VolumeRef", "remote_storage_vol"),
+    ("SecretRef", "remote_secret"),
 ];
 
 /// The types whose codecs are written by hand (handles, the typed-parameter union, records), as libvirt's
@@ -336,6 +337,7 @@ typedef remote_nonnull_domain *remote_domain;
 typedef remote_nonnull_network *remote_network;
 typedef remote_nonnull_storage_pool *remote_storage_pool;
 typedef remote_nonnull_storage_vol *remote_storage_vol;
+typedef remote_nonnull_secret *remote_secret;
 
 enum remote_auth_type { /* proto::auth_type */
     REMOTE_AUTH_NONE = 0,
@@ -776,7 +778,7 @@ mod tests {
                 "{entry}"
             );
         }
-        assert_eq!(DECLARATIONS.len(), 197 + 10 + 14);
+        assert_eq!(DECLARATIONS.len(), 197 + 14 + 14);
     }
 
     #[test]

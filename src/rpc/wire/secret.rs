@@ -38,6 +38,11 @@ xdr_struct! {
     pub struct SecretSetValueArgs { pub secret: SecretRef, pub value: Opaque<SECRET_VALUE_MAX>, pub flags: u32 }
 }
 xdr_struct! { pub struct SecretGetValueRet { pub value: Opaque<SECRET_VALUE_MAX> } }
+xdr_struct! { pub struct SecretEventRegisterArgs { pub event_id: i32, pub secret: Option<SecretRef> } }
+xdr_struct! {
+    pub struct SecretLifecycleMsg { pub callback_id: i32, pub secret: SecretRef, pub event: i32, pub detail: i32 }
+}
+xdr_struct! { pub struct SecretValueChangedMsg { pub callback_id: i32, pub secret: SecretRef } }
 
 #[cfg(test)]
 mod tests {
