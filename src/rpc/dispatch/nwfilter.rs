@@ -8,6 +8,17 @@ pub(super) async fn answer(driver: &Connection, call: &Call) -> Option<Result<Re
     reply(driver, call).await.transpose()
 }
 
+/// Every filter for an old-style call; a driver without filters names the old API, as libvirt does.
+async fn old_style(driver: &Connection, api: &str) -> Result<Vec<crate::driver::NwFilterRef>> {
+    driver.list_all_nwfilters(0).await.map_err(|err| {
+        if err.code == ErrorCode::NO_SUPPORT {
+            Error::no_support(api)
+        } else {
+            err
+        }
+    })
+}
+
 async fn reply(driver: &Connection, call: &Call) -> Result<Option<Reply>> {
     use proto::*;
     Ok(Some(match call {
@@ -30,12 +41,12 @@ async fn reply(driver: &Connection, call: &Call) -> Result<Option<Reply>> {
                 ret,
             })
         }
-        Call::ConnectNumOfNwfilters(()) => {
-            Reply::ConnectNumOfNwfilters(count(driver.list_all_nwfilters(0).await?.len()))
-        }
+        Call::ConnectNumOfNwfilters(()) => Reply::ConnectNumOfNwfilters(count(
+            old_style(driver, "virConnectNumOfNWFilters").await?.len(),
+        )),
         Call::ConnectListNwfilters(args) => {
             let limit = list_limit(args.value, NWFILTER_LIST_MAX, "maxnames")?;
-            let filters = driver.list_all_nwfilters(0).await?;
+            let filters = old_style(driver, "virConnectListNWFilters").await?;
             Reply::ConnectListNwfilters(NwFilterNamesRet {
                 names: Array(names(filters, limit, |f| f.name)),
             })

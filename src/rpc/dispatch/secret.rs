@@ -8,6 +8,17 @@ pub(super) async fn answer(driver: &Connection, call: &Call) -> Option<Result<Re
     reply(driver, call).await.transpose()
 }
 
+/// Every secret for an old-style call; a driver without secrets names the old API, as libvirt does.
+async fn old_style(driver: &Connection, api: &str) -> Result<Vec<crate::driver::SecretRef>> {
+    driver.list_all_secrets(0).await.map_err(|err| {
+        if err.code == ErrorCode::NO_SUPPORT {
+            Error::no_support(api)
+        } else {
+            err
+        }
+    })
+}
+
 async fn reply(driver: &Connection, call: &Call) -> Result<Option<Reply>> {
     use proto::*;
     Ok(Some(match call {
@@ -30,12 +41,12 @@ async fn reply(driver: &Connection, call: &Call) -> Result<Option<Reply>> {
                 ret,
             })
         }
-        Call::ConnectNumOfSecrets(()) => {
-            Reply::ConnectNumOfSecrets(count(driver.list_all_secrets(0).await?.len()))
-        }
+        Call::ConnectNumOfSecrets(()) => Reply::ConnectNumOfSecrets(count(
+            old_style(driver, "virConnectNumOfSecrets").await?.len(),
+        )),
         Call::ConnectListSecrets(args) => {
             let limit = list_limit(args.value, SECRET_LIST_MAX, "maxuuids")?;
-            let secrets = driver.list_all_secrets(0).await?;
+            let secrets = old_style(driver, "virConnectListSecrets").await?;
             Reply::ConnectListSecrets(SecretUuidsRet {
                 uuids: Array(names(secrets, limit, |s| s.uuid.to_string())),
             })
