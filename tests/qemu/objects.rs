@@ -572,3 +572,89 @@ fn guests_need_their_disk_secrets_and_get_their_nic_filters() {
     ok(&rw, &["undefine", &name]);
     daemon.stop();
 }
+
+/// Our remote driver against our daemon: the secret and filter calls and secret events round-trip.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_remote_driver_carries_secrets_filters_and_secret_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(dir.path(), "");
+    let options = virtcim::ConnectOptions::default();
+    let conn = virtcim::connect(&uri(&daemon.rw_socket()), &options)
+        .await
+        .unwrap();
+    let mut events = conn.secret_event_subscribe().await.unwrap();
+    let usage = format!("remote-{}", std::process::id());
+    let secret = conn
+        .secret_define_xml(
+            &format!("<secret><usage type='iscsi'><target>{usage}</target></usage></secret>"),
+            0,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (secret.usage_type, secret.usage_id.as_str()),
+        (3, usage.as_str())
+    );
+    conn.secret_set_value(&secret, b"\x00binary\xff", 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        conn.secret_get_value(&secret, 0).await.unwrap(),
+        b"\x00binary\xff"
+    );
+    assert_eq!(
+        conn.secret_lookup_by_usage(3, &usage).await.unwrap(),
+        secret
+    );
+    assert_eq!(
+        conn.list_all_secrets(0).await.unwrap(),
+        vec![secret.clone()]
+    );
+    conn.secret_undefine(&secret).await.unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let event = tokio::time::timeout(std::time::Duration::from_secs(10), events.recv())
+            .await
+            .expect("secret event in time")
+            .unwrap();
+        assert_eq!(event.secret, secret);
+        seen.push(format!("{:?}", event.kind));
+    }
+    assert_eq!(
+        seen,
+        [
+            "Lifecycle { event: 0, detail: 0 }",
+            "ValueChanged",
+            "Lifecycle { event: 1, detail: 0 }"
+        ]
+    );
+
+    let filters = conn.list_all_nwfilters(0).await.unwrap();
+    let clean = conn.nwfilter_lookup_by_name("clean-traffic").await.unwrap();
+    assert!(filters.contains(&clean));
+    assert_eq!(
+        conn.nwfilter_lookup_by_uuid(&clean.uuid).await.unwrap(),
+        clean
+    );
+    let name = format!("remote-filter-{}", std::process::id());
+    let mine = conn
+        .nwfilter_define_xml(&format!("<filter name='{name}' chain='arp'/>"), 1)
+        .await
+        .unwrap();
+    assert!(conn
+        .nwfilter_get_xml_desc(&mine, 0)
+        .await
+        .unwrap()
+        .starts_with(&format!(
+            "<filter name='{name}' chain='arp' priority='-500'>"
+        )));
+    conn.nwfilter_undefine(&mine).await.unwrap();
+    assert!(conn.list_all_nwfilter_bindings(0).await.unwrap().is_empty());
+    let err = conn
+        .nwfilter_binding_lookup_by_port_dev("nope0")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, virtcim::ErrorCode(101));
+    drop(conn);
+    daemon.stop();
+}
