@@ -510,6 +510,8 @@ pub mod object_flags {
     pub const LIST_SECRETS_PRIVATE: u32 = 1 << 2;
     pub const LIST_SECRETS_NO_PRIVATE: u32 = 1 << 3;
     pub const LIST_SECRETS_ALL: u32 = 0b1111;
+    // virSecretDefineFlags
+    pub const SECRET_DEFINE_VALIDATE: u32 = 1 << 0;
     // virNWFilterDefineFlags
     pub const NWFILTER_DEFINE_VALIDATE: u32 = 1 << 0;
     // virNWFilterBindingCreateFlags

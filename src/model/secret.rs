@@ -4,7 +4,7 @@
 use uuid::Uuid;
 
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
-use crate::model::xml::{parse_document, Attrs, XmlWriter};
+use crate::model::xml::{parse_document, Attrs, Ctx, XmlWriter};
 
 /// The name libvirt gives the text in its parse errors.
 const DOCUMENT: &str = "definition_of_secret";
@@ -104,14 +104,26 @@ fn yes_no(value: &str, what: &str) -> Result<bool> {
     }
 }
 
-/// Parses a `<secret>` definition; a missing UUID is generated, as libvirt does.
-pub fn parse_secret(xml: &str) -> Result<SecretDef> {
+/// Parses a `<secret>` definition; a missing UUID is generated, as libvirt does. With `validate`
+/// (`VIR_SECRET_DEFINE_VALIDATE`) content the schema does not allow is refused instead of dropped.
+pub fn parse_secret(xml: &str, validate: bool) -> Result<SecretDef> {
     let root = parse_document(xml, ErrorDomain::SECRET, DOCUMENT)?;
     if root.name != "secret" {
         return Err(xml_error(format!(
             "unexpected root element <{}>, expecting <secret>",
             root.name
         )));
+    }
+    if validate {
+        let cx = Ctx::new(ErrorDomain::SECRET, "secret.rng", true);
+        cx.check(
+            &root,
+            &["uuid", "description", "usage"],
+            &["ephemeral", "private"],
+        )?;
+        if let Some(usage) = root.child("usage") {
+            cx.check(usage, &["volume", "name", "target"], &["type"])?;
+        }
     }
     let ephemeral = match root.attr("ephemeral") {
         Some(value) => yes_no(value, "ephemeral")?,
@@ -219,7 +231,7 @@ mod tests {
                  <description>a &amp; b</description>\n  <usage type='{kind}'>\n    \
                  <{element}>id-{kind}</{element}>\n  </usage>\n</secret>\n"
             );
-            let def = parse_secret(&xml).unwrap();
+            let def = parse_secret(&xml, true).unwrap();
             assert_eq!(def.usage_key(), (number, format!("id-{kind}").as_str()));
             assert!(def.private && !def.ephemeral);
             assert_eq!(def.description.as_deref(), Some("a & b"));
@@ -229,7 +241,7 @@ mod tests {
 
     #[test]
     fn defaults_generate_a_uuid_and_format_no_usage() {
-        let def = parse_secret("<secret><usage type='none'/></secret>").unwrap();
+        let def = parse_secret("<secret><usage type='none'/></secret>", false).unwrap();
         assert_eq!(def.usage_key(), (0, ""));
         let text = format_secret(&def);
         assert!(text.starts_with("<secret ephemeral='no' private='no'>\n  <uuid>"));
@@ -281,13 +293,20 @@ mod tests {
             ),
         ];
         for (xml, code, message) in cases {
-            let err = parse_secret(xml).unwrap_err();
+            let err = parse_secret(xml, false).unwrap_err();
             assert_eq!((err.code.0, err.message.as_str()), (code, message), "{xml}");
             assert_eq!(err.domain, ErrorDomain::SECRET);
         }
-        let err = parse_secret("<secret>").unwrap_err();
+        let err = parse_secret("<secret>", false).unwrap_err();
         assert_eq!(err.code, ErrorCode::XML_DETAIL);
         assert!(err.message.starts_with("(definition_of_secret):"));
+        // Unknown content is dropped, or refused with VALIDATE.
+        let extra = "<secret><bogus/></secret>";
+        assert!(parse_secret(extra, false).is_ok());
+        assert_eq!(
+            parse_secret(extra, true).unwrap_err().code,
+            ErrorCode::XML_INVALID_SCHEMA
+        );
     }
 }
 

@@ -143,7 +143,7 @@ impl SecretStore {
             let path = entry.path();
             let def = match std::fs::read_to_string(&path)
                 .map_err(|e| e.to_string())
-                .and_then(|xml| parse_secret(&xml).map_err(|e| e.message))
+                .and_then(|xml| parse_secret(&xml, false).map_err(|e| e.message))
             {
                 Ok(def) if def.uuid.to_string() == stem && !def.ephemeral => def,
                 Ok(_) => {
@@ -261,8 +261,8 @@ impl SecretStore {
     }
 
     fn define(&self, xml: &str, flags: u32) -> Result<SecretRef> {
-        check_flags(flags, 0, "secretDefineXML")?;
-        let def = parse_secret(xml)?;
+        check_flags(flags, f::SECRET_DEFINE_VALIDATE, "secretDefineXML")?;
+        let def = parse_secret(xml, flags & f::SECRET_DEFINE_VALIDATE != 0)?;
         let mut state = self.lock();
         let new_id = def.usage.as_ref().map(|u| u.id().to_string());
         let old = match state.secrets.get(&def.uuid) {
