@@ -48,6 +48,11 @@ impl ErrorCode {
     pub const NO_INTERFACE: Self = Self(57);
     pub const INVALID_INTERFACE: Self = Self(58);
     pub const MULTIPLE_INTERFACES: Self = Self(59);
+    pub const INVALID_NWFILTER: Self = Self(61);
+    pub const NO_NWFILTER: Self = Self(62);
+    pub const BUILD_FIREWALL: Self = Self(63);
+    pub const INVALID_SECRET: Self = Self(65);
+    pub const NO_SECRET: Self = Self(66);
     pub const CONFIG_UNSUPPORTED: Self = Self(67);
     pub const OPERATION_TIMEOUT: Self = Self(68);
     pub const ARGUMENT_UNSUPPORTED: Self = Self(74);
@@ -61,6 +66,8 @@ impl ErrorCode {
     pub const XML_INVALID_SCHEMA: Self = Self(92);
     pub const AUTH_UNAVAILABLE: Self = Self(94);
     pub const DEVICE_MISSING: Self = Self(99);
+    pub const INVALID_NWFILTER_BINDING: Self = Self(100);
+    pub const NO_NWFILTER_BINDING: Self = Self(101);
 
     /// The text libvirt puts before the detail of an error with this code (`virErrorMsg`), so messages read the
     /// same as libvirtd's. `None` means the detail stands alone.
@@ -89,6 +96,11 @@ impl ErrorCode {
             Self::NO_INTERFACE => "Interface not found",
             Self::INVALID_INTERFACE => "invalid interface pointer in",
             Self::MULTIPLE_INTERFACES => "multiple matching interfaces found",
+            Self::INVALID_NWFILTER => "Invalid network filter",
+            Self::NO_NWFILTER => "Network filter not found",
+            Self::BUILD_FIREWALL => "Error while building firewall",
+            Self::INVALID_SECRET => "Invalid secret",
+            Self::NO_SECRET => "Secret not found",
             Self::CONFIG_UNSUPPORTED => "unsupported configuration",
             Self::OPERATION_TIMEOUT => "Timed out during operation",
             Self::ARGUMENT_UNSUPPORTED => "argument unsupported",
@@ -101,6 +113,8 @@ impl ErrorCode {
             Self::STORAGE_VOL_EXIST => "storage volume already exists",
             Self::XML_INVALID_SCHEMA => "XML document failed to validate against schema",
             Self::DEVICE_MISSING => "device not found",
+            Self::INVALID_NWFILTER_BINDING => "Invalid network filter binding",
+            Self::NO_NWFILTER_BINDING => "Network filter binding not found",
             _ => return None,
         })
     }
@@ -123,7 +137,9 @@ impl ErrorDomain {
     pub const DOMAIN: Self = Self(20);
     pub const NODEDEV: Self = Self(22);
     pub const INTERFACE: Self = Self(26);
+    pub const SECRET: Self = Self(30);
     pub const CPU: Self = Self(31);
+    pub const NWFILTER: Self = Self(33);
     pub const SECURITY: Self = Self(24);
     pub const URI: Self = Self(45);
     pub const AUTH: Self = Self(46);

@@ -495,9 +495,59 @@ macro_rules! driver_api {
     }
     /// Secrets (passphrases and keys that disks and other objects refer to).
     trait SecretDriver (secret) {
+        /// `virConnectListAllSecrets` with [`object_flags`]`::LIST_SECRETS_*` filters, in a stable order.
+        fn list_all_secrets(&self, flags: u32) -> Result<Vec<SecretRef>>
+            => hand, read, "virConnectListAllSecrets";
+        fn secret_lookup_by_uuid(&self, uuid: &Uuid) -> Result<SecretRef>
+            => auto(SecretLookupByUuid), read, "virSecretLookupByUUID";
+        /// The secret for a usage (`VIR_SECRET_USAGE_TYPE_*`) and its id (`virSecretLookupByUsage`).
+        fn secret_lookup_by_usage(&self, usage_type: i32, usage_id: &str) -> Result<SecretRef>
+            => auto(SecretLookupByUsage), read, "virSecretLookupByUsage";
+        /// Defines (or redefines) a secret, ephemeral or persistent.
+        fn secret_define_xml(&self, xml: &str, flags: u32) -> Result<SecretRef>
+            => auto(SecretDefineXml), write, "virSecretDefineXML";
+        fn secret_get_xml_desc(&self, secret: &SecretRef, flags: u32) -> Result<String>
+            => auto(SecretGetXmlDesc), read, "virSecretGetXMLDesc";
+        fn secret_set_value(&self, secret: &SecretRef, value: &[u8], flags: u32) -> Result<()>
+            => hand, write, "virSecretSetValue";
+        /// The secret's value: refused for private secrets and, as libvirt does, on read-only connections.
+        fn secret_get_value(&self, secret: &SecretRef, flags: u32) -> Result<Vec<u8>>
+            => hand, write, "virSecretGetValue";
+        fn secret_undefine(&self, secret: &SecretRef) -> Result<()>
+            => auto(SecretUndefine), write, "virSecretUndefine";
+        /// Lifecycle and value-changed events of every secret, from now on.
+        fn secret_event_subscribe(&self) -> Result<broadcast::Receiver<SecretEvent>>
+            => hand, read, "virConnectSecretEventRegisterAny";
     }
     /// Network filters (nwfilter) and their bindings to guest interfaces.
     trait NwFilterDriver (nwfilter) {
+        /// `virConnectListAllNWFilters` (no filter flags exist), in a stable order.
+        fn list_all_nwfilters(&self, flags: u32) -> Result<Vec<NwFilterRef>>
+            => hand, read, "virConnectListAllNWFilters";
+        fn nwfilter_lookup_by_name(&self, name: &str) -> Result<NwFilterRef>
+            => auto(NwfilterLookupByName), read, "virNWFilterLookupByName";
+        fn nwfilter_lookup_by_uuid(&self, uuid: &Uuid) -> Result<NwFilterRef>
+            => auto(NwfilterLookupByUuid), read, "virNWFilterLookupByUUID";
+        /// Defines (or redefines) a filter; `flags` may hold `NWFILTER_DEFINE_VALIDATE`.
+        fn nwfilter_define_xml(&self, xml: &str, flags: u32) -> Result<NwFilterRef>
+            => hand, write, "virNWFilterDefineXMLFlags", guard { refuse(api(flags, "virNWFilterDefineXML", "virNWFilterDefineXMLFlags")) };
+        fn nwfilter_undefine(&self, filter: &NwFilterRef) -> Result<()>
+            => auto(NwfilterUndefine), write, "virNWFilterUndefine";
+        fn nwfilter_get_xml_desc(&self, filter: &NwFilterRef, flags: u32) -> Result<String>
+            => auto(NwfilterGetXmlDesc), read, "virNWFilterGetXMLDesc";
+        /// Every binding of a filter to a host port, in a stable order (`virConnectListAllNWFilterBindings`).
+        fn list_all_nwfilter_bindings(&self, flags: u32) -> Result<Vec<NwFilterBindingRef>>
+            => hand, read, "virConnectListAllNWFilterBindings";
+        fn nwfilter_binding_lookup_by_port_dev(&self, portdev: &str) -> Result<NwFilterBindingRef>
+            => auto(NwfilterBindingLookupByPortDev), read, "virNWFilterBindingLookupByPortDev";
+        /// Binds a filter to a host port and enforces it (`virNWFilterBindingCreateXML`).
+        fn nwfilter_binding_create_xml(&self, xml: &str, flags: u32) -> Result<NwFilterBindingRef>
+            => auto(NwfilterBindingCreateXml), write, "virNWFilterBindingCreateXML";
+        /// Removes a binding and its rules from the host (`virNWFilterBindingDelete`).
+        fn nwfilter_binding_delete(&self, binding: &NwFilterBindingRef) -> Result<()>
+            => auto(NwfilterBindingDelete), write, "virNWFilterBindingDelete";
+        fn nwfilter_binding_get_xml_desc(&self, binding: &NwFilterBindingRef, flags: u32) -> Result<String>
+            => auto(NwfilterBindingGetXmlDesc), read, "virNWFilterBindingGetXMLDesc";
     }
         }
     };

@@ -12,6 +12,8 @@ use crate::driver::iface::HostInterfaces;
 use crate::driver::nodedev::{HostNodeDevices, SysfsRoots};
 use crate::driver::network::HostNetworkDriver;
 use crate::driver::storage::StorageHost;
+use crate::driver::nwfilter::{self, NwFilterStore};
+use crate::driver::secret::SecretStore;
 use crate::driver::{
     ConnectionBuilder, InterfaceDriver, NetworkDriver, NoDriver, NodeDeviceDriver, NwFilterDriver,
     SecretDriver, StorageDriver,
@@ -34,6 +36,10 @@ pub struct HostDrivers {
     pub node_device: Arc<dyn NodeDeviceDriver>,
     pub secret: Arc<dyn SecretDriver>,
     pub nwfilter: Arc<dyn NwFilterDriver>,
+    /// The secret store behind `secret`, for the hypervisor's checks of the secrets its guests name.
+    pub secrets: Option<Arc<SecretStore>>,
+    /// The filter store behind `nwfilter`, for the hypervisor to bind its guests' `<filterref>`s.
+    pub nwfilters: Option<Arc<NwFilterStore>>,
 }
 
 impl HostDrivers {
@@ -46,6 +52,8 @@ impl HostDrivers {
             node_device: Arc::new(NoDriver),
             secret: Arc::new(NoDriver),
             nwfilter: Arc::new(NoDriver),
+            secrets: None,
+            nwfilters: None,
         }
     }
 
@@ -61,7 +69,43 @@ impl HostDrivers {
         if mode == HostMode::System {
             drivers.network = Arc::new(HostNetworkDriver::open(root).await?);
         }
+        let secrets = Arc::new(SecretStore::open(&root.join("secrets"))?);
+        drivers.secret = secrets.clone();
+        drivers.secrets = Some(secrets);
+        // As libvirt, network filters belong to the privileged daemon only.
+        if mode == HostMode::System {
+            let store = Arc::new(NwFilterStore::open(
+                &root.join("nwfilter"),
+                nwfilter::table_name(root),
+                Arc::new(nwfilter::Nft),
+            )?);
+            drivers.nwfilter = store.clone();
+            drivers.nwfilters = Some(store);
+        }
         Ok(drivers)
+    }
+
+    /// Refuses a guest whose disks name a secret that is not defined or has no value (libvirt's words).
+    pub fn check_guest_secrets(&self, def: &crate::model::DomainDef) -> Result<()> {
+        match &self.secrets {
+            Some(store) => store.check_guest(def),
+            None => Ok(()),
+        }
+    }
+
+    /// Binds a starting guest's `<filterref>`s to its taps; the ports bound.
+    pub fn bind_guest_filters(&self, def: &crate::model::DomainDef) -> Result<Vec<String>> {
+        match &self.nwfilters {
+            Some(store) => store.bind_guest(def),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Removes the filter bindings of a stopped guest's taps.
+    pub fn unbind_guest_filters(&self, ports: &[String]) {
+        if let Some(store) = &self.nwfilters {
+            store.unbind_ports(ports);
+        }
     }
 
     /// Plugs every slot into a connection being built.

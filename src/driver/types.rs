@@ -583,3 +583,57 @@ pub struct JobInfo {
     pub file_processed: u64,
     pub file_remaining: u64,
 }
+
+/// A secret handle (`remote_nonnull_secret`): its UUID and what it is for (a `VIR_SECRET_USAGE_TYPE_*` and the
+/// usage's id: a volume path, a Ceph or TLS name, an iSCSI target; empty for none).
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct SecretRef {
+    pub uuid: Uuid,
+    pub usage_type: i32,
+    pub usage_id: String,
+}
+
+/// A network filter handle (`remote_nonnull_nwfilter`).
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct NwFilterRef {
+    pub name: String,
+    pub uuid: Uuid,
+}
+
+/// A network filter binding handle (`remote_nonnull_nwfilter_binding`): the host port and its top filter.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct NwFilterBindingRef {
+    pub portdev: String,
+    pub filtername: String,
+}
+
+/// A secret event (`VIR_SECRET_EVENT_ID_*`): its lifecycle (defined, undefined) or a new value.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct SecretEvent {
+    pub secret: SecretRef,
+    pub kind: SecretEventKind,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SecretEventKind {
+    /// `VIR_SECRET_EVENT_ID_LIFECYCLE`: `event` is `VIR_SECRET_EVENT_DEFINED` (0) or `UNDEFINED` (1).
+    Lifecycle { event: i32, detail: i32 },
+    /// `VIR_SECRET_EVENT_ID_VALUE_CHANGED`.
+    ValueChanged,
+}
+
+/// Flag bits of the secret and network filter APIs, with libvirt's values.
+pub mod object_flags {
+    // virConnectListAllSecretsFlags
+    pub const LIST_SECRETS_EPHEMERAL: u32 = 1 << 0;
+    pub const LIST_SECRETS_NO_EPHEMERAL: u32 = 1 << 1;
+    pub const LIST_SECRETS_PRIVATE: u32 = 1 << 2;
+    pub const LIST_SECRETS_NO_PRIVATE: u32 = 1 << 3;
+    pub const LIST_SECRETS_ALL: u32 = 0b1111;
+    // virSecretDefineFlags
+    pub const SECRET_DEFINE_VALIDATE: u32 = 1 << 0;
+    // virNWFilterDefineFlags
+    pub const NWFILTER_DEFINE_VALIDATE: u32 = 1 << 0;
+    // virNWFilterBindingCreateFlags
+    pub const NWFILTER_BINDING_CREATE_VALIDATE: u32 = 1 << 0;
+}

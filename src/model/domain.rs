@@ -147,6 +147,31 @@ pub struct DiskDef {
     pub boot_order: Option<u32>,
     /// `<serial>`, `<address>`, `<alias>`, `<wwn>` ...
     pub extra: Extra,
+    /// `<encryption>`: the volume's encryption format and the secret holding its passphrase.
+    pub encryption: Option<DiskEncryption>,
+    /// `<auth>`: the user and secret a network disk logs in with.
+    pub auth: Option<DiskAuth>,
+}
+
+/// `<secret type=.. uuid=.. usage=..>` inside a disk's `<encryption>` or `<auth>`: a secret by UUID or usage.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct DiskSecret {
+    pub secret_type: Option<String>,
+    pub uuid: Option<Uuid>,
+    pub usage: Option<String>,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct DiskEncryption {
+    /// "luks", "qcow", "default".
+    pub format: String,
+    pub secrets: Vec<DiskSecret>,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct DiskAuth {
+    pub username: String,
+    pub secret: DiskSecret,
 }
 
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
@@ -166,6 +191,8 @@ pub struct InterfaceDef {
     pub boot_order: Option<u32>,
     /// `<mtu>`, `<address>`, `<driver>`, `<link>`, `<bandwidth>` ...
     pub extra: Extra,
+    /// `<filterref>`: the network filter bound to the interface's host port while the guest runs.
+    pub filterref: Option<crate::model::FilterRef>,
 }
 
 #[derive(Clone, PartialEq, Eq, Debug, Default)]
@@ -1571,6 +1598,8 @@ fn parse_disk(cx: &Ctx, node: &Node) -> Result<DiskDef> {
             "readonly",
             "shareable",
             "boot",
+            "encryption",
+            "auth",
         ],
         &["type", "device"],
     )?;
@@ -1638,8 +1667,66 @@ fn parse_disk(cx: &Ctx, node: &Node) -> Result<DiskDef> {
     }
     disk.readonly = node.child("readonly").is_some();
     disk.shareable = node.child("shareable").is_some();
+    if let Some(encryption) = node.child("encryption") {
+        cx.check(encryption, &["secret"], &["format"])?;
+        let format = encryption
+            .attr("format")
+            .ok_or_else(|| cx.missing_attr("encryption", "format"))?;
+        disk.encryption = Some(DiskEncryption {
+            format: format.to_string(),
+            secrets: encryption
+                .children_named("secret")
+                .map(|secret| parse_disk_secret(cx, secret))
+                .collect::<Result<_>>()?,
+        });
+    }
+    if let Some(auth) = node.child("auth") {
+        cx.check(auth, &["secret"], &["username"])?;
+        let username = auth
+            .attr("username")
+            .ok_or_else(|| cx.missing_attr("auth", "username"))?;
+        let secret = auth
+            .child("secret")
+            .ok_or_else(|| cx.xml_error("missing auth secret node"))?;
+        disk.auth = Some(DiskAuth {
+            username: username.to_string(),
+            secret: parse_disk_secret(cx, secret)?,
+        });
+    }
     disk.extra = extra;
     Ok(disk)
+}
+
+/// A disk's reference to a secret, by UUID or by usage (libvirt's `virSecretLookupDef`).
+fn parse_disk_secret(cx: &Ctx, node: &Node) -> Result<DiskSecret> {
+    cx.check(node, &[], &["type", "uuid", "usage"])?;
+    let uuid = match node.attr("uuid") {
+        Some(text) => Some(
+            Uuid::parse_str(text)
+                .map_err(|_| cx.xml_error(format!("invalid secret uuid '{text}'")))?,
+        ),
+        None => None,
+    };
+    let usage = node.attr("usage").map(str::to_string);
+    match (&uuid, &usage) {
+        (Some(_), Some(_)) => Err(cx.xml_error("either secret uuid or usage expected")),
+        (None, None) => Err(cx.xml_error("missing secret uuid or usage attribute")),
+        _ => Ok(DiskSecret {
+            secret_type: node.attr("type").map(str::to_string),
+            uuid,
+            usage,
+        }),
+    }
+}
+
+fn format_disk_secret(w: &mut XmlWriter, secret: &DiskSecret) {
+    w.empty(
+        "secret",
+        Attrs::new()
+            .opt("type", secret.secret_type.as_deref())
+            .opt("uuid", secret.uuid.map(|u| u.to_string()))
+            .opt("usage", secret.usage.as_deref()),
+    );
 }
 
 fn format_disk(w: &mut XmlWriter, disk: &DiskDef) {
@@ -1659,6 +1746,11 @@ fn format_disk(w: &mut XmlWriter, disk: &DiskDef) {
                 .opt("cache", disk.driver_cache.as_deref());
             if !driver.is_empty() || extra.of("driver").is_some() {
                 write_el(w, "driver", driver, extra.of("driver"), false, |_| {});
+            }
+            if let Some(auth) = &disk.auth {
+                w.open("auth", Attrs::new().with("username", &auth.username));
+                format_disk_secret(w, &auth.secret);
+                w.close("auth");
             }
             if let Some(source) = &disk.source {
                 let key = if disk.disk_type == "block" {
@@ -1694,6 +1786,16 @@ fn format_disk(w: &mut XmlWriter, disk: &DiskDef) {
             if disk.shareable {
                 w.empty("shareable", Attrs::new());
             }
+            if let Some(encryption) = &disk.encryption {
+                w.open(
+                    "encryption",
+                    Attrs::new().with("format", &encryption.format),
+                );
+                for secret in &encryption.secrets {
+                    format_disk_secret(w, secret);
+                }
+                w.close("encryption");
+            }
         },
     );
 }
@@ -1703,7 +1805,7 @@ fn parse_interface(cx: &Ctx, node: &Node) -> Result<InterfaceDef> {
         cx,
         "devices",
         node,
-        &["mac", "source", "model", "target", "boot"],
+        &["mac", "source", "model", "target", "boot", "filterref"],
         &["type"],
     )?;
     let boot_order = parse_boot_order(cx, node)?;
@@ -1775,6 +1877,27 @@ fn parse_interface(cx: &Ctx, node: &Node) -> Result<InterfaceDef> {
         extra.put("target", keep(cx, "interface", target, &[], &["dev"])?);
         target_dev = target.attr("dev").map(str::to_string);
     }
+    let filterref = match node.child("filterref") {
+        Some(filterref) => {
+            cx.check(filterref, &["parameter"], &["filter"])?;
+            let filter = filterref
+                .attr("filter")
+                .ok_or_else(|| cx.missing_attr("filterref", "filter"))?;
+            let mut params = Vec::new();
+            for param in filterref.children_named("parameter") {
+                cx.check(param, &[], &["name", "value"])?;
+                let (Some(name), Some(value)) = (param.attr("name"), param.attr("value")) else {
+                    return Err(cx.xml_error("filterref parameter needs a name and a value"));
+                };
+                params.push((name.to_string(), value.to_string()));
+            }
+            Some(crate::model::FilterRef {
+                filter: filter.to_string(),
+                params,
+            })
+        }
+        None => None,
+    };
     Ok(InterfaceDef {
         iface_type,
         mac,
@@ -1784,6 +1907,7 @@ fn parse_interface(cx: &Ctx, node: &Node) -> Result<InterfaceDef> {
         target_dev,
         boot_order,
         extra,
+        filterref,
     })
 }
 
@@ -1844,6 +1968,21 @@ fn format_interface(w: &mut XmlWriter, iface: &InterfaceDef) {
                     false,
                     |_| {},
                 );
+            }
+            if let Some(filterref) = &iface.filterref {
+                let attrs = Attrs::new().with("filter", &filterref.filter);
+                if filterref.params.is_empty() {
+                    w.empty("filterref", attrs);
+                } else {
+                    w.open("filterref", attrs);
+                    for (name, value) in &filterref.params {
+                        w.empty(
+                            "parameter",
+                            Attrs::new().with("name", name).with("value", value),
+                        );
+                    }
+                    w.close("filterref");
+                }
             }
         },
     );

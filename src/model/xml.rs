@@ -78,6 +78,7 @@ pub const REPEATABLE: &[&str] = &[
     "listen",
     "ip",
     "range",
+    "parameter",
 ];
 
 /// Elements whose content is text (the same in all four schemas); any other element holds only whitespace.
@@ -475,6 +476,23 @@ impl XmlWriter {
         self.out.push_str("</");
         self.out.push_str(name);
         self.out.push_str(">\n");
+    }
+
+    /// `<name attrs/>` with attribute names not known in advance (kept as a definition wrote them).
+    pub fn raw_empty(&mut self, name: &str, attrs: &[(String, String)]) {
+        for _ in 0..self.depth {
+            self.out.push_str("  ");
+        }
+        self.out.push('<');
+        self.out.push_str(name);
+        for (key, value) in attrs {
+            self.out.push(' ');
+            self.out.push_str(key);
+            self.out.push_str("='");
+            self.out.push_str(&escape_attr(value));
+            self.out.push('\'');
+        }
+        self.out.push_str("/>\n");
     }
 
     /// `<name>text</name>` when there is a value.

@@ -23,7 +23,9 @@ mod hypervisor;
 mod interface;
 mod network;
 mod node_device;
+mod nwfilter;
 mod sasl;
+mod secret;
 mod storage;
 
 use events::{forward_events, forward_network_events};

@@ -571,6 +571,20 @@ impl RpcServer {
                         }
                     }
                 }
+                event = next_event(&mut state.secret_events), if state.secret_events.is_some() => {
+                    match event {
+                        Some(event) => {
+                            for frame in state.secret_event_frames(&event) {
+                                if outbox.frames >= queue_cap {
+                                    tracing::debug!("rpc client does not read its events, closing");
+                                    break 'conn;
+                                }
+                                outbox.push(frame, queue_cap);
+                            }
+                        }
+                        None => state.secret_events = None,
+                    }
+                }
                 event = next_event(&mut events.domains), if events.domains.is_some() => {
                     match event {
                         Some(event) => {

@@ -1,4 +1,5 @@
-//! The QEMU driver with real guests: lifecycle, state, storage, bridged NICs, served by `virtcimd` and through CIM.
+//! The QEMU driver with real guests: lifecycle, state, storage, bridged NICs, secrets and network filters, served by
+//! `virtcimd` and through CIM.
 //!
 //! One test binary (the former files are its modules); `tests/support` is the one shared harness.
 
@@ -12,6 +13,7 @@ mod hostdev;
 mod lifecycle;
 mod metadata;
 mod network;
+mod objects;
 mod pools;
 mod state;
 mod stats;

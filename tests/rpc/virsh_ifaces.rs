@@ -60,6 +60,8 @@ async fn interface_reads_and_host_facts_match_libvirts_test_driver() {
         &["nodedev-list"],
         &["nodedev-list", "--cap", "scsi_host"],
         &["secret-list"],
+        &["nwfilter-list"],
+        &["nwfilter-binding-list"],
     ] {
         let (success, want) = outcome(REFERENCE, args).await;
         assert!(!success, "reference virsh {args:?}");

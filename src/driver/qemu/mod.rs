@@ -414,6 +414,7 @@ impl QemuDriver {
                 "guest is gone since the last run"
             );
             let _ = shared.files.remove_status(name);
+            shared.host.unbind_guest_filters(&bridged_taps(&live));
             delete_taps(&bridged_taps(&live));
             let mut domains = shared.domains();
             if let Some(obj) = domains.get_mut(&status.uuid) {
@@ -579,6 +580,7 @@ impl QemuDriver {
                 ),
             ));
         }
+        shared.host.check_guest_secrets(&def)?;
         let mut def = def;
         self.join_networks(&mut def).await?;
         name_taps(&mut def);
@@ -594,11 +596,16 @@ impl QemuDriver {
             }
         };
         let taps = bridged_taps(&def);
+        if let Err(err) = shared.host.bind_guest_filters(&def) {
+            delete_taps(&taps);
+            return Err(err);
+        }
         let launched = self
             .launch(def, &emulator, (&paths, &argv, &facts), persistent, paused)
             .await;
         if launched.is_err() {
-            // A failed start leaves no tap behind (a run that got recorded has deleted its own already).
+            // A failed start leaves no tap (or filter binding) behind; a recorded run has removed its own already.
+            shared.host.unbind_guest_filters(&taps);
             delete_taps(&taps);
         }
         launched
@@ -1035,6 +1042,7 @@ impl Shared {
             domains.remove(&uuid);
         }
         drop(domains);
+        self.host.unbind_guest_filters(&taps);
         delete_taps(&taps);
         tracing::info!(domain = %name, reason = shutoff_reason, "guest stopped");
         self.emit(&handle, event::STOPPED, stopped_detail(shutoff_reason));

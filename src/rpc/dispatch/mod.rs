@@ -11,6 +11,8 @@ mod domain_tunables;
 mod interface;
 mod network;
 mod node_device;
+mod nwfilter;
+mod secret;
 mod snapshot;
 mod storage;
 
@@ -31,7 +33,7 @@ use super::xdr::Parts;
 use super::xdr::{Array, CharArray, Opaque, Xdr};
 use crate::driver::{
     flags, Access, Connection, DomainEvent, DomainRef, NetworkEvent, NetworkRef, PoolEvent,
-    PoolEventKind, PoolRef, TunableKind,
+    PoolEventKind, PoolRef, SecretEvent, SecretEventKind, SecretRef, TunableKind,
 };
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 
@@ -79,6 +81,17 @@ pub struct PoolCallback {
 /// `VIR_STORAGE_POOL_EVENT_ID_LIFECYCLE` and `_REFRESH`, the storage pool event families.
 const POOL_EVENT_ID_LIFECYCLE: i32 = 0;
 const POOL_EVENT_ID_REFRESH: i32 = 1;
+/// One secret event callback a client registered (CONNECT_SECRET_EVENT_REGISTER_ANY).
+#[derive(Clone, Debug)]
+pub struct SecretCallback {
+    /// `VIR_SECRET_EVENT_ID_LIFECYCLE` (0) or `VALUE_CHANGED` (1).
+    pub event_id: i32,
+    /// Only events of this secret, when set.
+    pub secret: Option<SecretRef>,
+}
+
+/// `VIR_SECRET_EVENT_ID_LAST`.
+const SECRET_EVENT_IDS: i32 = 2;
 
 /// What one connection has established so far.
 pub struct ConnectionState {
@@ -97,6 +110,10 @@ pub struct ConnectionState {
     pub network_callbacks: BTreeMap<i32, Option<NetworkRef>>,
     pub pool_callbacks: BTreeMap<i32, PoolCallback>,
     next_callback_id: i32,
+    pub secret_callbacks: BTreeMap<i32, SecretCallback>,
+    /// The driver's secret events, from the first secret callback on; the server forwards them through
+    /// [`ConnectionState::secret_event_frames`].
+    pub secret_events: Option<broadcast::Receiver<SecretEvent>>,
     /// The SASL exchange, on a listener that demands SASL.
     pub sasl: Option<super::auth::SaslConnection>,
 }
@@ -115,6 +132,8 @@ impl ConnectionState {
             network_callbacks: BTreeMap::new(),
             pool_callbacks: BTreeMap::new(),
             next_callback_id: 0,
+            secret_callbacks: BTreeMap::new(),
+            secret_events: None,
             sasl: None,
         }
     }
@@ -247,6 +266,54 @@ impl ConnectionState {
                     Procedure::DomainEventCallbackLifecycle,
                     &body.to_bytes(),
                 ));
+            }
+        }
+        frames
+    }
+}
+
+impl ConnectionState {
+    /// The MESSAGE frames one secret event turns into for this client (one per matching callback).
+    pub fn secret_event_frames(&self, event: &SecretEvent) -> Vec<Vec<u8>> {
+        let mut frames = Vec::new();
+        for (&callback_id, callback) in &self.secret_callbacks {
+            if callback
+                .secret
+                .as_ref()
+                .is_some_and(|s| s.uuid != event.secret.uuid)
+            {
+                continue;
+            }
+            match (callback.event_id, event.kind) {
+                (
+                    0,
+                    SecretEventKind::Lifecycle {
+                        event: kind,
+                        detail,
+                    },
+                ) => {
+                    let msg = proto::SecretLifecycleMsg {
+                        callback_id,
+                        secret: event.secret.clone(),
+                        event: kind,
+                        detail,
+                    };
+                    frames.push(event_frame(
+                        Procedure::SecretEventLifecycle,
+                        &msg.to_bytes(),
+                    ));
+                }
+                (1, SecretEventKind::ValueChanged) => {
+                    let msg = proto::SecretValueChangedMsg {
+                        callback_id,
+                        secret: event.secret.clone(),
+                    };
+                    frames.push(event_frame(
+                        Procedure::SecretEventValueChanged,
+                        &msg.to_bytes(),
+                    ));
+                }
+                _ => {}
             }
         }
         frames
@@ -693,7 +760,10 @@ impl Dispatcher {
             | Call::ConnectNetworkEventRegisterAny(_)
             | Call::ConnectNetworkEventDeregisterAny(_)
             | Call::ConnectStoragePoolEventRegisterAny(_)
-            | Call::ConnectStoragePoolEventDeregisterAny(_) => Route::Stateful(*header, call),
+            | Call::ConnectStoragePoolEventDeregisterAny(_)
+
+            | Call::ConnectSecretEventRegisterAny(_)
+            | Call::ConnectSecretEventDeregisterAny(_) => Route::Stateful(*header, call),
             call => Route::Job(DriverJob {
                 header: *header,
                 driver,
@@ -724,6 +794,8 @@ impl Dispatcher {
                 state.network_callbacks.clear();
                 state.legacy_lifecycle = false;
                 state.pool_callbacks.clear();
+                state.secret_callbacks.clear();
+                state.secret_events = None;
                 Ok(Reply::ConnectClose(()))
             }
             Call::ConnectSupportsFeature(args) => {
@@ -821,6 +893,23 @@ impl Dispatcher {
             Call::ConnectNetworkEventDeregisterAny(args) => {
                 match state.network_callbacks.remove(&args.value) {
                     Some(_) => Ok(Reply::ConnectNetworkEventDeregisterAny(())),
+                    None => Err(Error::invalid_arg(
+                        ErrorDomain::RPC,
+                        format!("callback ID {} not registered", args.value),
+                    )),
+                }
+            }
+            Call::ConnectSecretEventRegisterAny(args) => {
+                self.register_secret_events(state, args).await
+            }
+            Call::ConnectSecretEventDeregisterAny(args) => {
+                match state.secret_callbacks.remove(&args.value) {
+                    Some(_) => {
+                        if state.secret_callbacks.is_empty() {
+                            state.secret_events = None;
+                        }
+                        Ok(Reply::ConnectSecretEventDeregisterAny(()))
+                    }
                     None => Err(Error::invalid_arg(
                         ErrorDomain::RPC,
                         format!("callback ID {} not registered", args.value),
@@ -941,6 +1030,36 @@ impl Dispatcher {
             driver
         });
         Ok(())
+    }
+
+    /// A secret event callback: the driver's secret events are subscribed to with the first one.
+    async fn register_secret_events(
+        &self,
+        state: &mut ConnectionState,
+        args: proto::SecretEventRegisterArgs,
+    ) -> Result<Reply> {
+        if !(0..SECRET_EVENT_IDS).contains(&args.event_id) {
+            return Err(Error::invalid_arg(
+                ErrorDomain::RPC,
+                format!("unsupported secret event ID {}", args.event_id),
+            ));
+        }
+        let driver = state.driver.as_ref().ok_or_else(not_open)?;
+        if state.secret_events.is_none() {
+            state.secret_events = Some(driver.secret_event_subscribe().await?);
+        }
+        let id = state.next_callback_id;
+        state.next_callback_id = id.wrapping_add(1);
+        state.secret_callbacks.insert(
+            id,
+            SecretCallback {
+                event_id: args.event_id,
+                secret: args.secret,
+            },
+        );
+        Ok(Reply::ConnectSecretEventRegisterAny(proto::IntRet {
+            value: id,
+        }))
     }
 
     /// Checks the event family and subscribes to the driver on the first registration.
@@ -1073,6 +1192,12 @@ async fn call_hand(driver: &Connection, call: Call) -> Result<Reply> {
         return reply;
     }
     if let Some(reply) = node_device::answer(driver, &call).await {
+        return reply;
+    }
+    if let Some(reply) = secret::answer(driver, &call).await {
+        return reply;
+    }
+    if let Some(reply) = nwfilter::answer(driver, &call).await {
         return reply;
     }
     Err(Error::no_support(&api_of(call.procedure())))

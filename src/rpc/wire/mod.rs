@@ -21,5 +21,7 @@ mod domain_tunables;
 mod interface;
 mod network;
 mod node_device;
+mod nwfilter;
+mod secret;
 mod snapshot;
 mod storage;

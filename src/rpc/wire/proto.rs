@@ -11,7 +11,9 @@ pub use super::domain_tunables::*;
 pub use super::interface::*;
 pub use super::network::*;
 pub use super::node_device::*;
+pub use super::nwfilter::*;
 use super::procedures::Procedure;
+pub use super::secret::*;
 pub use super::snapshot::*;
 pub use super::storage::*;
 use super::xdr::{Xdr, XdrError};
@@ -342,6 +344,38 @@ macro_rules! remote_procedure_table {
             NodeDeviceIsActive: StringArgs => IntRet [call |value| node_device_is_active(&value)];
             NodeDeviceIsPersistent: StringArgs => IntRet [call |value| node_device_is_persistent(&value)];
             NodeDeviceGetAutostart: StringArgs => IntRet [call |value| node_device_get_autostart(&value)];
+
+            // secrets
+            ConnectListAllSecrets: ListAllArgs => ListAllSecretsRet [hand list_all_secrets];
+            ConnectNumOfSecrets: () => IntRet [hand list_all_secrets];
+            ConnectListSecrets: IntArgs => SecretUuidsRet [hand list_all_secrets];
+            SecretLookupByUuid: UuidArgs => SecretRet [call |uuid| secret_lookup_by_uuid(&uuid)];
+            SecretLookupByUsage: SecretLookupByUsageArgs => SecretRet [call |usage_type, usage_id| secret_lookup_by_usage(usage_type, &usage_id)];
+            SecretDefineXml: StringFlagsArgs => SecretRet [call |value, flags| secret_define_xml(&value, flags)];
+            SecretGetXmlDesc: SecretFlagsArgs => StringRet [call |secret, flags| secret_get_xml_desc(&secret, flags)];
+            SecretSetValue: SecretSetValueArgs => () [call |secret, value, flags| secret_set_value(&secret, &value.0, flags)];
+            SecretGetValue: SecretFlagsArgs => SecretGetValueRet [hand secret_get_value];
+            SecretUndefine: SecretArgs => () [call |secret| secret_undefine(&secret)];
+            ConnectSecretEventRegisterAny: SecretEventRegisterArgs => IntRet [conn read];
+            ConnectSecretEventDeregisterAny: IntArgs => () [conn read];
+            SecretEventLifecycle: SecretLifecycleMsg => () [event];
+            SecretEventValueChanged: SecretValueChangedMsg => () [event];
+
+            // network filters and their bindings
+            ConnectListAllNwfilters: ListAllArgs => ListAllNwFiltersRet [hand list_all_nwfilters];
+            ConnectNumOfNwfilters: () => IntRet [hand list_all_nwfilters];
+            ConnectListNwfilters: IntArgs => NwFilterNamesRet [hand list_all_nwfilters];
+            NwfilterLookupByName: StringArgs => NwFilterRet [call |value| nwfilter_lookup_by_name(&value)];
+            NwfilterLookupByUuid: UuidArgs => NwFilterRet [call |uuid| nwfilter_lookup_by_uuid(&uuid)];
+            NwfilterDefineXml: StringArgs => NwFilterRet [call |value| nwfilter_define_xml(&value, 0)];
+            NwfilterDefineXmlFlags: StringFlagsArgs => NwFilterRet [call |value, flags| nwfilter_define_xml(&value, flags)];
+            NwfilterUndefine: NwFilterArgs => () [call |nwfilter| nwfilter_undefine(&nwfilter)];
+            NwfilterGetXmlDesc: NwFilterFlagsArgs => StringRet [call |nwfilter, flags| nwfilter_get_xml_desc(&nwfilter, flags)];
+            ConnectListAllNwfilterBindings: ListAllArgs => ListAllNwFilterBindingsRet [hand list_all_nwfilter_bindings];
+            NwfilterBindingLookupByPortDev: StringArgs => NwFilterBindingRet [call |value| nwfilter_binding_lookup_by_port_dev(&value)];
+            NwfilterBindingCreateXml: StringFlagsArgs => NwFilterBindingRet [call |value, flags| nwfilter_binding_create_xml(&value, flags)];
+            NwfilterBindingDelete: NwFilterBindingArgs => () [call |nwfilter| nwfilter_binding_delete(&nwfilter)];
+            NwfilterBindingGetXmlDesc: NwFilterBindingFlagsArgs => StringRet [call |nwfilter, flags| nwfilter_binding_get_xml_desc(&nwfilter, flags)];
         }
     };
 }

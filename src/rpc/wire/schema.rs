@@ -132,6 +132,22 @@ const CAPS: &[(&str, &str, u32)] = &[
         "REMOTE_NODE_DEVICE_LIST_MAX",
         NODE_DEVICE_LIST_MAX,
     ),
+    ("SECRET_LIST_MAX", "REMOTE_SECRET_LIST_MAX", SECRET_LIST_MAX),
+    (
+        "SECRET_VALUE_MAX",
+        "REMOTE_SECRET_VALUE_MAX",
+        SECRET_VALUE_MAX,
+    ),
+    (
+        "NWFILTER_LIST_MAX",
+        "REMOTE_NWFILTER_LIST_MAX",
+        NWFILTER_LIST_MAX,
+    ),
+    (
+        "NWFILTER_BINDING_LIST_MAX",
+        "REMOTE_NWFILTER_BINDING_LIST_MAX",
+        NWFILTER_BINDING_LIST_MAX,
+    ),
     (
         "NODE_DEVICE_CAPS_LIST_MAX",
         "REMOTE_NODE_DEVICE_CAPS_LIST_MAX",
@@ -258,6 +274,9 @@ const SCALARS: &[(&str, &str)] = &[
     ("VolumeRef", "remote_nonnull_storage_vol"),
     ("InterfaceRef", "remote_nonnull_interface"),
     ("SnapshotRef", "remote_nonnull_domain_snapshot"),
+    ("SecretRef", "remote_nonnull_secret"),
+    ("NwFilterRef", "remote_nonnull_nwfilter"),
+    ("NwFilterBindingRef", "remote_nonnull_nwfilter_binding"),
     ("TypedParam", "remote_typed_param"),
     ("VcpuInfo", "remote_vcpu_info"),
     ("MemoryStat", "remote_domain_memory_stat"),
@@ -277,6 +296,7 @@ const OPTIONALS: &[(&str, &str)] = &[
     ("NetworkRef", "remote_network"),
     ("PoolRef", "remote_storage_pool"),
     ("VolumeRef", "remote_storage_vol"),
+    ("SecretRef", "remote_secret"),
 ];
 
 /// The types whose codecs are written by hand (handles, the typed-parameter union, records), as libvirt's
@@ -302,6 +322,22 @@ struct remote_nonnull_interface { /* InterfaceRef */
     remote_nonnull_string mac;
 };
 
+struct remote_nonnull_secret { /* SecretRef */
+    remote_uuid uuid;
+    int usageType;
+    remote_nonnull_string usageID;
+};
+
+struct remote_nonnull_nwfilter { /* NwFilterRef */
+    remote_nonnull_string name;
+    remote_uuid uuid;
+};
+
+struct remote_nonnull_nwfilter_binding { /* NwFilterBindingRef */
+    remote_nonnull_string portdev;
+    remote_nonnull_string filtername;
+};
+
 struct remote_nonnull_storage_pool { /* PoolRef */
     remote_nonnull_string name;
     remote_uuid uuid;
@@ -322,6 +358,7 @@ typedef remote_nonnull_domain *remote_domain;
 typedef remote_nonnull_network *remote_network;
 typedef remote_nonnull_storage_pool *remote_storage_pool;
 typedef remote_nonnull_storage_vol *remote_storage_vol;
+typedef remote_nonnull_secret *remote_secret;
 
 enum remote_auth_type { /* proto::auth_type */
     REMOTE_AUTH_NONE = 0,

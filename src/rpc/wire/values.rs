@@ -5,8 +5,13 @@
 use super::common::{DomainRet, IntRet, NetworkRet, PoolRet, StringRet, U64Ret, VolRet};
 use super::interface::InterfaceRet;
 use super::node_device::OptStringRet;
+use super::nwfilter::{NwFilterBindingRet, NwFilterRet};
+use super::secret::SecretRet;
 use super::snapshot::SnapshotRet;
-use crate::driver::{DomainRef, InterfaceRef, NetworkRef, PoolRef, SnapshotRef, VolumeRef};
+use crate::driver::{
+    DomainRef, InterfaceRef, NetworkRef, NwFilterBindingRef, NwFilterRef, PoolRef, SecretRef,
+    SnapshotRef, VolumeRef,
+};
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 
 /// A driver argument as the payload field that carries it.
@@ -150,4 +155,11 @@ one_field_reply!(
         iface: InterfaceRef
     },
     SnapshotRet { snap: SnapshotRef },
+    SecretRet { secret: SecretRef },
+    NwFilterRet {
+        nwfilter: NwFilterRef
+    },
+    NwFilterBindingRet {
+        nwfilter: NwFilterBindingRef
+    },
 );
