@@ -47,13 +47,13 @@ impl HostDrivers {
 
     /// Opens the host's drivers, keeping their state under `root` (the hypervisor driver's own directory).
     pub async fn open(root: &Path, mode: HostMode) -> Result<Self> {
-        let _ = root;
-        let mut drivers = Self::none();
-        // The host's devices and links are the same for every user; libvirt's session daemon lists them too.
-        drivers.node_device = Arc::new(HostNodeDevices::new(SysfsRoots::host()));
-        drivers.interface = Arc::new(HostInterfaces::host());
-        let _ = mode;
-        Ok(drivers)
+        let _ = (root, mode);
+        // Node devices and links are the host's, the same for every user (libvirt's session daemon lists them too).
+        Ok(Self {
+            interface: Arc::new(HostInterfaces::host()),
+            node_device: Arc::new(HostNodeDevices::new(SysfsRoots::host())),
+            ..Self::none()
+        })
     }
 
     /// Plugs every slot into a connection being built.
