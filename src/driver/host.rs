@@ -60,7 +60,7 @@ impl HostDrivers {
     /// Opens the host's drivers, keeping their state under `root` (the hypervisor driver's own directory).
     pub async fn open(root: &Path, mode: HostMode) -> Result<Self> {
         let mut drivers = Self::none();
-        // The host's devices and links are the same for every user; libvirt's session daemon lists them too.
+        // Node devices and links are the host's, the same for every user (libvirt's session daemon lists them too).
         drivers.node_device = Arc::new(HostNodeDevices::new(SysfsRoots::host()));
         drivers.interface = Arc::new(HostInterfaces::host());
         // Storage keeps its pools in `ROOT/storage/`, where the QEMU driver kept its dir pools before.

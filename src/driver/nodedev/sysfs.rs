@@ -8,7 +8,7 @@
 //! and `S:` device links. PCI names come from `pci.ids`, as libpciaccess gives them to libvirt.
 //! Every root is a parameter so that tests run over a tree they build.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -136,14 +136,14 @@ impl SysfsRoots {
     /// Every device libvirt would list, the root `computer` first, then by name.
     pub fn scan(&self) -> Vec<NodeDeviceDef> {
         let sys = std::fs::canonicalize(&self.sys).unwrap_or_else(|_| self.sys.clone());
-        let mut seen: BTreeMap<PathBuf, ()> = BTreeMap::new();
+        let mut seen: BTreeSet<PathBuf> = BTreeSet::new();
         for source in SOURCES {
             let Ok(entries) = std::fs::read_dir(sys.join(source)) else {
                 continue;
             };
             for entry in entries.flatten() {
                 if let Ok(dir) = std::fs::canonicalize(entry.path()) {
-                    seen.insert(dir, ());
+                    seen.insert(dir);
                 }
             }
         }
@@ -151,7 +151,7 @@ impl SysfsRoots {
         // Parents come before children in path order, as udev enumerates them.
         let mut by_path: HashMap<PathBuf, String> = HashMap::new();
         let mut devices = Vec::new();
-        for dir in seen.into_keys() {
+        for dir in seen {
             let Some(raw) = self.raw_device(&dir) else {
                 continue;
             };
