@@ -283,6 +283,22 @@ macro_rules! driver_api {
         /// The CPU model names the host knows for an architecture (`virConnectGetCPUModelNames`).
         fn get_cpu_model_names(&self, arch: &str, flags: u32) -> Result<Vec<String>>
             => hand, read, "virConnectGetCPUModelNames";
+        /// Adds the device `xml` describes to the live and/or persistent definition (`flags`: `AFFECT_*`)
+        /// (`virDomainAttachDeviceFlags`).
+        fn domain_attach_device(&self, dom: &DomainRef, xml: &str, flags: u32) -> Result<()>
+            => auto(DomainAttachDeviceFlags), write, "virDomainAttachDeviceFlags";
+        /// Removes the device `xml` names (`virDomainDetachDeviceFlags`).
+        fn domain_detach_device(&self, dom: &DomainRef, xml: &str, flags: u32) -> Result<()>
+            => auto(DomainDetachDeviceFlags), write, "virDomainDetachDeviceFlags";
+        /// Changes a device in place, such as a CD-ROM's medium (`virDomainUpdateDeviceFlags`).
+        fn domain_update_device(&self, dom: &DomainRef, xml: &str, flags: u32) -> Result<()>
+            => auto(DomainUpdateDeviceFlags), write, "virDomainUpdateDeviceFlags";
+        /// Removes the device with this alias (`virDomainDetachDeviceAlias`).
+        fn domain_detach_device_alias(&self, dom: &DomainRef, alias: &str, flags: u32) -> Result<()>
+            => auto(DomainDetachDeviceAlias), write, "virDomainDetachDeviceAlias";
+        /// Presses and releases `keycodes` of `codeset` (`VIR_KEYCODE_SET_*`) for `holdtime` ms (`virDomainSendKey`).
+        fn domain_send_key(&self, dom: &DomainRef, codeset: u32, holdtime: u32, keycodes: Vec<u32>, flags: u32) -> Result<()>
+            => auto(DomainSendKey), write, "virDomainSendKey";
     }
     /// Virtual networks.
     trait NetworkDriver (network) {

@@ -9,6 +9,7 @@
 //! A guest without an OS never reacts to ACPI: `shutdown` then only asks, and the guest stays running.
 
 pub mod command;
+mod hotplug;
 mod process;
 pub mod qmp;
 mod status;
@@ -128,6 +129,8 @@ struct Shared {
     runtime: tokio::runtime::Handle,
     /// The host's object drivers this driver's connections share.
     host: HostDrivers,
+    /// Device removals QEMU has been asked for and not yet confirmed.
+    unplugs: Mutex<Vec<hotplug::Unplug>>,
     _lock: DirLock,
 }
 
@@ -298,6 +301,7 @@ impl QemuDriver {
                 emulator,
                 version,
                 kvm: OnceCell::new(),
+                unplugs: Mutex::new(Vec::new()),
                 command_timeout,
                 lifecycle: tokio::sync::Mutex::new(()),
                 hostname,
@@ -1010,6 +1014,9 @@ impl Shared {
 
     /// Applies one QMP event to the domain's state.
     fn on_event(&self, uuid: Uuid, generation: u64, name: &str, data: &serde_json::Value) {
+        if name == "DEVICE_DELETED" {
+            return self.device_deleted(uuid, generation, data);
+        }
         let mut domains = self.domains();
         let Some(obj) = domains.get_mut(&uuid) else {
             return;
@@ -1684,6 +1691,34 @@ impl HypervisorDriver for QemuDriver {
     }
     async fn domain_event_subscribe(&self) -> Result<broadcast::Receiver<DomainEvent>> {
         Ok(self.shared.events.subscribe())
+    }
+    async fn domain_attach_device(&self, dom: &DomainRef, xml: &str, flags: u32) -> Result<()> {
+        self.attach_device(dom, xml, flags).await
+    }
+    async fn domain_detach_device(&self, dom: &DomainRef, xml: &str, flags: u32) -> Result<()> {
+        self.detach_device(dom, xml, flags).await
+    }
+    async fn domain_update_device(&self, dom: &DomainRef, xml: &str, flags: u32) -> Result<()> {
+        self.update_device(dom, xml, flags).await
+    }
+    async fn domain_detach_device_alias(
+        &self,
+        dom: &DomainRef,
+        alias: &str,
+        flags: u32,
+    ) -> Result<()> {
+        self.detach_device_alias(dom, alias, flags).await
+    }
+    async fn domain_send_key(
+        &self,
+        dom: &DomainRef,
+        codeset: u32,
+        holdtime: u32,
+        keycodes: Vec<u32>,
+        flags: u32,
+    ) -> Result<()> {
+        self.send_key(dom, (codeset, holdtime, &keycodes), flags)
+            .await
     }
 }
 

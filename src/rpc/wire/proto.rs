@@ -231,6 +231,14 @@ macro_rules! remote_procedure_table {
             DomainRename: DomainRenameArgs => IntRet [hand domain_rename];
             DomainManagedSave: DomainFlagsArgs => () [call |dom, flags| domain_managed_save(&dom, flags)];
             DomainManagedSaveRemove: DomainFlagsArgs => () [call |dom, flags| domain_managed_save_remove(&dom, flags)];
+            // devices
+            DomainAttachDevice: DomainDeviceArgs => () [call |dom, xml| domain_attach_device(&dom, &xml, crate::driver::flags::AFFECT_LIVE)];
+            DomainAttachDeviceFlags: DomainDeviceFlagsArgs => () [call |dom, xml, flags| domain_attach_device(&dom, &xml, flags)];
+            DomainDetachDevice: DomainDeviceArgs => () [call |dom, xml| domain_detach_device(&dom, &xml, crate::driver::flags::AFFECT_LIVE)];
+            DomainDetachDeviceFlags: DomainDeviceFlagsArgs => () [call |dom, xml, flags| domain_detach_device(&dom, &xml, flags)];
+            DomainUpdateDeviceFlags: DomainDeviceFlagsArgs => () [call |dom, xml, flags| domain_update_device(&dom, &xml, flags)];
+            DomainDetachDeviceAlias: DomainDetachAliasArgs => () [call |dom, alias, flags| domain_detach_device_alias(&dom, &alias, flags)];
+            DomainSendKey: DomainSendKeyArgs => () [call |dom, codeset, holdtime, keycodes, flags| domain_send_key(&dom, codeset, holdtime, keycodes.0, flags)];
 
             ConnectListAllNetworks: ListAllArgs => ListAllNetworksRet [hand list_all_networks];
             ConnectNumOfNetworks: () => IntRet [hand list_all_networks];
@@ -326,7 +334,7 @@ mod tests {
             .map(Procedure::from_number)
             .filter(|p| has_codec(*p))
             .count();
-        assert_eq!(known, 197);
+        assert_eq!(known, 204);
         assert!(!has_codec(Procedure::DomainGetJobStats));
         assert!(!has_codec(Procedure::Unknown(9999)));
     }

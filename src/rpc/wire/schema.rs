@@ -84,6 +84,11 @@ const CAP_FAMILIES: &[&str] = &["SCHEDULER", "BLKIO", "MEMORY", "NUMA"];
 const CAPS: &[(&str, &str, u32)] = &[
     ("STRING_MAX", "REMOTE_STRING_MAX", STRING_MAX),
     ("DOMAIN_LIST_MAX", "REMOTE_DOMAIN_LIST_MAX", DOMAIN_LIST_MAX),
+    (
+        "DOMAIN_SEND_KEY_MAX",
+        "REMOTE_DOMAIN_SEND_KEY_MAX",
+        DOMAIN_SEND_KEY_MAX,
+    ),
     ("CPUMAP_MAX", "REMOTE_CPUMAP_MAX", CPUMAP_MAX),
     ("VCPUINFO_MAX", "REMOTE_VCPUINFO_MAX", VCPUINFO_MAX),
     ("CPUMAPS_MAX", "REMOTE_CPUMAPS_MAX", CPUMAPS_MAX),
@@ -741,7 +746,7 @@ mod tests {
                 "{entry}"
             );
         }
-        assert_eq!(DECLARATIONS.len(), 197);
+        assert_eq!(DECLARATIONS.len(), 204);
     }
 
     #[test]
