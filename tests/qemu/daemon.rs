@@ -19,7 +19,7 @@ use crate::support::virsh::have_virsh;
 
 const CLI: &str = env!("CARGO_BIN_EXE_virtcim");
 
-fn peers_present() -> bool {
+pub(crate) fn peers_present() -> bool {
     let present = have_virsh() && have_qemu();
     if !present {
         eprintln!("virsh or qemu-system-x86_64 not installed, skipping");
@@ -29,10 +29,10 @@ fn peers_present() -> bool {
 
 /// The QEMU pids a test saw; all SIGKILLed when the test ends, however it ends.
 #[derive(Default)]
-struct QemuReaper(Mutex<Vec<i32>>);
+pub(crate) struct QemuReaper(Mutex<Vec<i32>>);
 
 impl QemuReaper {
-    fn watch(&self, pid: i32) {
+    pub(crate) fn watch(&self, pid: i32) {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).push(pid);
     }
 }
@@ -47,7 +47,7 @@ impl Drop for QemuReaper {
 }
 
 /// A virtcimd on a temp dir: its config, state dir and sockets all live there.
-struct Daemon {
+pub(crate) struct Daemon {
     process: Option<Logged>,
     config: PathBuf,
     state: PathBuf,
@@ -55,7 +55,7 @@ struct Daemon {
 }
 
 impl Daemon {
-    fn start(dir: &Path) -> Self {
+    pub(crate) fn start(dir: &Path) -> Self {
         let state = dir.join("state");
         let run = dir.join("run");
         let config = dir.join("virtcimd.conf");
@@ -82,7 +82,7 @@ impl Daemon {
         self.process = Some(start_virtcimd(&self.config));
     }
 
-    fn uri(&self) -> String {
+    pub(crate) fn uri(&self) -> String {
         format!("qemu+unix:///system?socket={}", self.socket.display())
     }
 
@@ -107,7 +107,7 @@ impl Daemon {
         serde_json::from_str(&text).expect("status json")
     }
 
-    fn qemu_pid(&self, name: &str) -> i32 {
+    pub(crate) fn qemu_pid(&self, name: &str) -> i32 {
         let pid = self.status(name)["pid"].as_i64().expect("pid in status");
         i32::try_from(pid).expect("pid fits")
     }
@@ -135,7 +135,7 @@ impl Drop for Daemon {
     }
 }
 
-fn run(program: &str, uri: &str, args: &[&str]) -> Output {
+pub(crate) fn run(program: &str, uri: &str, args: &[&str]) -> Output {
     Command::new(program)
         .arg("-c")
         .arg(uri)
@@ -146,7 +146,7 @@ fn run(program: &str, uri: &str, args: &[&str]) -> Output {
 }
 
 /// Runs `program -c uri args`, asserting success and no stderr; returns stdout.
-fn ok(program: &str, uri: &str, args: &[&str]) -> String {
+pub(crate) fn ok(program: &str, uri: &str, args: &[&str]) -> String {
     let out = run(program, uri, args);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);

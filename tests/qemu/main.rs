@@ -8,6 +8,7 @@ mod support;
 mod bridge;
 mod cim;
 mod daemon;
+mod hotplug;
 mod lifecycle;
 mod state;
 mod storage;
