@@ -49,13 +49,17 @@ fn image(dir: &Path, name: &str) -> std::path::PathBuf {
     path
 }
 
-/// A guest with an IDE disk that spins and an empty IDE CD-ROM drive.
+/// A guest with an IDE disk that spins and an empty IDE CD-ROM drive; without ACPI its PCI bus takes no hotplug.
 fn define_guest(uri: &str, dir: &Path, name: &str) {
+    define_guest_with(uri, dir, name, "<features><acpi/></features>");
+}
+
+fn define_guest_with(uri: &str, dir: &Path, name: &str, features: &str) {
     let disk = spinning_disk(dir);
     let xml = format!(
         "<domain type='qemu'><name>{name}</name><memory unit='MiB'>48</memory><vcpu>1</vcpu>\
          <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>\
-         <features><acpi/></features><devices>\
+         {features}<devices>\
          <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='{}'/>\
          <target dev='hda' bus='ide'/></disk>\
          <disk type='file' device='cdrom'><driver name='qemu' type='raw'/><target dev='hdc' bus='ide'/>\
@@ -378,7 +382,7 @@ async fn nics_attach_to_a_bridge_through_a_tap_and_python_attaches_devices() {
              <target dev='sde' bus='usb'/></disk>",
             img.display()
         );
-        let script = format!(
+        let script = String::from(
             "import libvirt, sys\n\
              c = libvirt.open(sys.argv[1])\n\
              d = c.lookupByName(sys.argv[2])\n\
@@ -411,4 +415,45 @@ async fn nics_attach_to_a_bridge_through_a_tap_and_python_attaches_devices() {
         !Path::new(&format!("/sys/class/net/{tap}")).exists()
     });
     ok("virsh", &uri, &["undefine", &name]);
+
+    // A PCI bus without hotplug (no ACPI): QEMU refuses the device, and what was made for it goes again.
+    let stiff = format!("stiff-{}", std::process::id());
+    define_guest_with(&uri, tmp.path(), &stiff, "");
+    ok("virsh", &uri, &["start", &stiff]);
+    let pid = daemon.qemu_pid(&stiff);
+    reaper.watch(pid);
+    let img = image(tmp.path(), "stiff.img");
+    let err = fails(
+        &uri,
+        &[
+            "attach-disk",
+            &stiff,
+            &img.to_string_lossy(),
+            "vdb",
+            "--live",
+        ],
+    );
+    assert!(err.contains("does not support hotplugging"), "{err}");
+    assert!(!holds(pid, &img), "the block node outlived a failed attach");
+    assert!(!ok("virsh", &uri, &["dumpxml", &stiff]).contains("dev='vdb'"));
+    let target = format!("vchpt{}", std::process::id() % 100_000);
+    let err = fails(
+        &uri,
+        &[
+            "attach-interface",
+            &stiff,
+            "bridge",
+            &bridge.0,
+            "--target",
+            &target,
+            "--live",
+        ],
+    );
+    assert!(err.contains("does not support hotplugging"), "{err}");
+    assert!(
+        !Path::new(&format!("/sys/class/net/{target}")).exists(),
+        "the tap outlived a failed attach"
+    );
+    ok("virsh", &uri, &["destroy", &stiff]);
+    ok("virsh", &uri, &["undefine", &stiff]);
 }
