@@ -45,6 +45,7 @@ pub(super) async fn forward_events(
             domain: lifecycle.dom,
             event: lifecycle.event,
             detail: lifecycle.detail,
+            device_removed: None,
         });
     }
 }

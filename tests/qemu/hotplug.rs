@@ -135,7 +135,32 @@ async fn virsh_attaches_and_detaches_disks_and_changes_media_live() {
     );
     assert!(err.contains("target sdb already exists"), "{err}");
 
+    // virsh event hears QEMU confirm the removal.
+    let watcher = Command::new("virsh")
+        .args([
+            "-c",
+            &uri,
+            "event",
+            "--domain",
+            &name,
+            "--event",
+            "device-removed",
+        ])
+        .args(["--timeout", "20"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("virsh event");
+    std::thread::sleep(Duration::from_millis(700));
     ok("virsh", &uri, &["detach-disk", &name, "sdb", "--live"]);
+    let heard = watcher.wait_with_output().expect("virsh event output");
+    let heard = String::from_utf8_lossy(&heard.stdout);
+    assert!(
+        heard.contains(&format!(
+            "event 'device-removed' for domain '{name}': disk-sdb"
+        )),
+        "{heard}"
+    );
     let xml = ok("virsh", &uri, &["dumpxml", &name]);
     assert!(!xml.contains("dev='sdb'"), "{xml}");
     wait_until("QEMU to close the SCSI image", || !holds(pid, &scsi));

@@ -711,6 +711,7 @@ async fn lifecycle_callbacks_turn_driver_events_into_messages() {
             domain: Fake::test_domain(),
             event: event::SUSPENDED,
             detail: 0,
+            device_removed: None,
         })
         .unwrap();
     let received = events.recv().await.unwrap();
@@ -818,6 +819,7 @@ async fn legacy_registration_gets_plain_lifecycle_messages() {
         domain: Fake::test_domain(),
         event: event::STOPPED,
         detail: event::STOPPED_DESTROYED,
+        device_removed: None,
     };
     let frames = state.event_frames(&event);
     assert_eq!(frames.len(), 1);

@@ -271,12 +271,25 @@ impl Shared {
                 .interfaces
                 .retain(|i| !i.mac.eq_ignore_ascii_case(mac)),
         });
-        let qmp = self
-            .domains()
-            .get(&uuid)
-            .and_then(|o| o.run.as_ref())
-            .filter(|r| r.generation == generation)
-            .and_then(|r| r.qmp.clone());
+        let (handle, qmp) = {
+            let domains = self.domains();
+            let Some(obj) = domains.get(&uuid) else {
+                return;
+            };
+            let qmp = obj
+                .run
+                .as_ref()
+                .filter(|r| r.generation == generation)
+                .and_then(|r| r.qmp.clone());
+            (obj.handle(), qmp)
+        };
+        // No subscriber is not an error.
+        let _ = self.events.send(DomainEvent {
+            domain: handle,
+            event: 0,
+            detail: 0,
+            device_removed: Some(id.to_string()),
+        });
         if let Removed::Nic { tap: Some(tap), .. } = &unplug.what {
             tap::delete(tap);
         }

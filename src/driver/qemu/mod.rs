@@ -966,6 +966,7 @@ impl Shared {
             domain: handle.clone(),
             event: kind,
             detail,
+            device_removed: None,
         });
     }
 

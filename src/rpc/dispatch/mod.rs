@@ -36,8 +36,10 @@ use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 const ERROR_LEVEL: i32 = 2;
 /// CONNECT_OPEN flag bit: read-only connection.
 const OPEN_READ_ONLY: u32 = 1;
-/// `VIR_DOMAIN_EVENT_ID_LIFECYCLE`, the only event family served.
+/// `VIR_DOMAIN_EVENT_ID_LIFECYCLE`, served to both kinds of registration.
 const EVENT_ID_LIFECYCLE: i32 = 0;
+/// `VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED`, served to callback registrations.
+const EVENT_ID_DEVICE_REMOVED: i32 = 15;
 
 /// Resolves the name a client passes to CONNECT_OPEN into a driver; the daemon decides which drivers exist.
 #[async_trait]
@@ -100,6 +102,9 @@ impl ConnectionState {
 
     /// The MESSAGE frames one driver event turns into for this client (one per matching registration).
     pub fn event_frames(&self, event: &DomainEvent) -> Vec<Vec<u8>> {
+        if let Some(alias) = &event.device_removed {
+            return self.device_removed_frames(event, alias);
+        }
         let msg = proto::LifecycleMsg {
             dom: event.domain.clone(),
             event: event.event,
@@ -130,6 +135,37 @@ impl ConnectionState {
             }
         }
         frames
+    }
+}
+
+impl ConnectionState {
+    /// Device-removed events go to the callbacks registered for them (clients without callback support never
+    /// register that family: only lifecycle is accepted from them).
+    fn device_removed_frames(&self, event: &DomainEvent, alias: &str) -> Vec<Vec<u8>> {
+        let msg = proto::DeviceRemovedMsg {
+            dom: event.domain.clone(),
+            dev_alias: alias.to_string(),
+        };
+        self.callbacks
+            .iter()
+            .filter(|(_, callback)| {
+                callback.event_id == EVENT_ID_DEVICE_REMOVED
+                    && callback
+                        .dom
+                        .as_ref()
+                        .is_none_or(|dom| dom.uuid == event.domain.uuid)
+            })
+            .map(|(&callback_id, _)| {
+                let body = proto::CallbackDeviceRemovedMsg {
+                    callback_id,
+                    msg: msg.clone(),
+                };
+                event_frame(
+                    Procedure::DomainEventCallbackDeviceRemoved,
+                    &body.to_bytes(),
+                )
+            })
+            .collect()
     }
 }
 
@@ -610,7 +646,7 @@ impl Dispatcher {
                 }))
             }
             Call::ConnectDomainEventRegisterAny(args) => self
-                .register(state, args.value, &mut outcome)
+                .register(state, args.value, &[EVENT_ID_LIFECYCLE], &mut outcome)
                 .await
                 .map(|_| {
                     state.legacy_lifecycle = true;
@@ -628,7 +664,11 @@ impl Dispatcher {
                 }
             }
             Call::ConnectDomainEventCallbackRegisterAny(args) => {
-                match self.register(state, args.event_id, &mut outcome).await {
+                let families = [EVENT_ID_LIFECYCLE, EVENT_ID_DEVICE_REMOVED];
+                match self
+                    .register(state, args.event_id, &families, &mut outcome)
+                    .await
+                {
                     Ok(()) => {
                         let id = state.next_callback_id;
                         state.next_callback_id = id.wrapping_add(1);
@@ -736,9 +776,10 @@ impl Dispatcher {
         &self,
         state: &ConnectionState,
         event_id: i32,
+        families: &[i32],
         outcome: &mut DispatchOutcome,
     ) -> Result<()> {
-        if event_id != EVENT_ID_LIFECYCLE {
+        if !families.contains(&event_id) {
             return Err(Error::no_support("virConnectDomainEventRegisterAny"));
         }
         let driver = state.driver.as_ref().ok_or_else(not_open)?;

@@ -123,6 +123,10 @@ xdr_struct! { pub struct LifecycleMsg { pub dom: DomainRef, pub event: i32, pub 
 
 xdr_struct! { pub struct CallbackLifecycleMsg { pub callback_id: i32, pub msg: LifecycleMsg } }
 
+xdr_struct! { pub struct DeviceRemovedMsg { pub dom: DomainRef, pub dev_alias: String } }
+
+xdr_struct! { pub struct CallbackDeviceRemovedMsg { pub callback_id: i32, pub msg: DeviceRemovedMsg } }
+
 impl WrapReply<DomainInfo> for DomainGetInfoRet {
     fn wrap(info: DomainInfo) -> Self {
         DomainGetInfoRet {

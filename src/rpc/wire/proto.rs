@@ -212,6 +212,8 @@ macro_rules! remote_procedure_table {
             ConnectDomainEventCallbackDeregisterAny: IntArgs => () [conn read];
             DomainEventLifecycle: LifecycleMsg => () [event];
             DomainEventCallbackLifecycle: CallbackLifecycleMsg => () [event];
+            DomainEventDeviceRemoved: DeviceRemovedMsg => () [event];
+            DomainEventCallbackDeviceRemoved: CallbackDeviceRemovedMsg => () [event];
             // domain snapshots
             DomainSnapshotCreateXml: SnapshotCreateXmlArgs => SnapshotRet [call |dom, xml_desc, flags| domain_snapshot_create_xml(&dom, &xml_desc, flags)];
             DomainSnapshotGetXmlDesc: SnapshotFlagsArgs => StringRet [call |snap, flags| domain_snapshot_get_xml_desc(&snap, flags)];
@@ -334,7 +336,7 @@ mod tests {
             .map(Procedure::from_number)
             .filter(|p| has_codec(*p))
             .count();
-        assert_eq!(known, 204);
+        assert_eq!(known, 206);
         assert!(!has_codec(Procedure::DomainGetJobStats));
         assert!(!has_codec(Procedure::Unknown(9999)));
     }

@@ -746,7 +746,7 @@ mod tests {
                 "{entry}"
             );
         }
-        assert_eq!(DECLARATIONS.len(), 204);
+        assert_eq!(DECLARATIONS.len(), 206);
     }
 
     #[test]

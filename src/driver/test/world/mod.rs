@@ -309,6 +309,7 @@ impl World {
             domain,
             event: kind,
             detail,
+            device_removed: None,
         });
     }
 
