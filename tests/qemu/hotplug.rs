@@ -270,6 +270,10 @@ async fn virsh_attaches_and_detaches_disks_and_changes_media_live() {
         &["send-key", &name, "--codeset", "xt", "0x1e"],
     );
 
+    // The guest's clock needs a guest agent, which this guest has not.
+    let err = fails(&uri, &["domtime", &name]);
+    assert!(err.contains("QEMU guest agent is not configured"), "{err}");
+
     ok("virsh", &uri, &["destroy", &name]);
     // Live changes need a running guest.
     let err = fails(
