@@ -308,6 +308,22 @@ macro_rules! driver_api {
         /// (`virConnectGetDomainCapabilities`), as XML.
         fn get_domain_capabilities(&self, emulator: Option<String>, arch: Option<String>, machine: Option<String>, virt_type: Option<String>, flags: u32) -> Result<String>
             => hand, read, "virConnectGetDomainCapabilities";
+        /// Adds the device `xml` describes to the live and/or persistent definition (`flags`: `AFFECT_*`)
+        /// (`virDomainAttachDeviceFlags`).
+        fn domain_attach_device(&self, dom: &DomainRef, xml: &str, flags: u32) -> Result<()>
+            => auto(DomainAttachDeviceFlags), write, "virDomainAttachDeviceFlags";
+        /// Removes the device `xml` names (`virDomainDetachDeviceFlags`).
+        fn domain_detach_device(&self, dom: &DomainRef, xml: &str, flags: u32) -> Result<()>
+            => auto(DomainDetachDeviceFlags), write, "virDomainDetachDeviceFlags";
+        /// Changes a device in place, such as a CD-ROM's medium (`virDomainUpdateDeviceFlags`).
+        fn domain_update_device(&self, dom: &DomainRef, xml: &str, flags: u32) -> Result<()>
+            => auto(DomainUpdateDeviceFlags), write, "virDomainUpdateDeviceFlags";
+        /// Removes the device with this alias (`virDomainDetachDeviceAlias`).
+        fn domain_detach_device_alias(&self, dom: &DomainRef, alias: &str, flags: u32) -> Result<()>
+            => auto(DomainDetachDeviceAlias), write, "virDomainDetachDeviceAlias";
+        /// Presses and releases `keycodes` of `codeset` (`VIR_KEYCODE_SET_*`) for `holdtime` ms (`virDomainSendKey`).
+        fn domain_send_key(&self, dom: &DomainRef, codeset: u32, holdtime: u32, keycodes: Vec<u32>, flags: u32) -> Result<()>
+            => auto(DomainSendKey), write, "virDomainSendKey";
     }
     /// Virtual networks.
     trait NetworkDriver (network) {

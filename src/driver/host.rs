@@ -9,11 +9,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::driver::iface::HostInterfaces;
-use crate::driver::nodedev::{HostNodeDevices, SysfsRoots};
 use crate::driver::network::HostNetworkDriver;
-use crate::driver::storage::StorageHost;
+use crate::driver::nodedev::{HostNodeDevices, SysfsRoots};
 use crate::driver::nwfilter::{self, NwFilterStore};
 use crate::driver::secret::SecretStore;
+use crate::driver::storage::StorageHost;
 use crate::driver::{
     ConnectionBuilder, InterfaceDriver, NetworkDriver, NoDriver, NodeDeviceDriver, NwFilterDriver,
     SecretDriver, StorageDriver,

@@ -287,6 +287,9 @@ pub struct DomainEvent {
     pub domain: DomainRef,
     pub event: i32,
     pub detail: i32,
+    /// Set on a device-removed event (`VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED`): the removed device's alias; `event`
+    /// and `detail` are then 0 and the event is no lifecycle change.
+    pub device_removed: Option<String>,
     pub metadata: Option<MetadataChange>,
 }
 
@@ -306,6 +309,7 @@ impl DomainEvent {
             event: event::METADATA_CHANGE,
             detail: kind,
             metadata: Some(MetadataChange { kind, nsuri }),
+            device_removed: None,
         }
     }
 }

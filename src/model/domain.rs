@@ -2143,6 +2143,31 @@ fn parse_controller(cx: &Ctx, node: &Node) -> Result<ControllerDef> {
     })
 }
 
+/// One device element given alone (to attach, detach or update): what the driver can act on, or the element's
+/// name for kinds it cannot.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum DeviceDef {
+    Disk(Box<DiskDef>),
+    /// The interface, and whether its XML named a MAC (else one was generated and matching ignores it).
+    Interface(InterfaceDef, bool),
+    Controller(ControllerDef),
+    Other(String),
+}
+
+/// Parses one `<disk>`, `<interface>`, `<controller>` or other device element (`virDomainDeviceDefParse`).
+pub fn parse_device(xml: &str) -> Result<DeviceDef> {
+    let cx = Ctx::new(ErrorDomain::DOMAIN, SCHEMA, false);
+    let root = parse_document(xml, cx.domain, cx.document_name())?;
+    Ok(match root.name.as_str() {
+        "disk" => DeviceDef::Disk(Box::new(parse_disk(&cx, &root)?)),
+        "interface" => {
+            DeviceDef::Interface(parse_interface(&cx, &root)?, root.child("mac").is_some())
+        }
+        "controller" => DeviceDef::Controller(parse_controller(&cx, &root)?),
+        other => DeviceDef::Other(other.to_string()),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

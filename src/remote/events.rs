@@ -46,6 +46,7 @@ pub(super) async fn forward_events(
             event: lifecycle.event,
             detail: lifecycle.detail,
             metadata: None,
+            device_removed: None,
         });
     }
 }

@@ -19,7 +19,7 @@ use crate::support::virsh::have_virsh;
 
 const CLI: &str = env!("CARGO_BIN_EXE_virtcim");
 
-fn peers_present() -> bool {
+pub(crate) fn peers_present() -> bool {
     let present = have_virsh() && have_qemu();
     if !present {
         eprintln!("virsh or qemu-system-x86_64 not installed, skipping");

@@ -10,6 +10,7 @@ mod bridge;
 mod cim;
 mod daemon;
 mod hostdev;
+mod hotplug;
 mod lifecycle;
 mod metadata;
 mod network;

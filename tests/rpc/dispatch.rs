@@ -716,6 +716,7 @@ async fn lifecycle_callbacks_turn_driver_events_into_messages() {
             event: event::SUSPENDED,
             detail: 0,
             metadata: None,
+            device_removed: None,
         })
         .unwrap();
     let received = events.recv().await.unwrap();
@@ -824,6 +825,7 @@ async fn legacy_registration_gets_plain_lifecycle_messages() {
         event: event::STOPPED,
         detail: event::STOPPED_DESTROYED,
         metadata: None,
+        device_removed: None,
     };
     let frames = state.event_frames(&event);
     assert_eq!(frames.len(), 1);

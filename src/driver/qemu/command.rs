@@ -182,9 +182,7 @@ pub fn build_argv(def: &DomainDef, paths: &RuntimePaths, host: &HostFacts) -> Re
             // PS/2 mouse and keyboard come with the PC machine.
             (_, None | Some("ps2")) => {}
             ("tablet", Some("usb")) | ("mouse", Some("usb")) | ("keyboard", Some("usb")) => {
-                if !argv.iter().any(|a| a == "piix3-usb-uhci,id=usb") {
-                    argv.extend(["-device".into(), "piix3-usb-uhci,id=usb".into()]);
-                }
+                push_once(&mut argv, USB_CONTROLLER);
                 let device = match input.input_type.as_str() {
                     "tablet" => "usb-tablet",
                     "mouse" => "usb-mouse",
@@ -285,7 +283,7 @@ fn graphics_args(def: &DomainDef, host: &HostFacts, argv: &mut Vec<String>) -> R
 }
 
 /// The index a target name encodes: `vda` → 0, `hdc` → 2, `sdab` → 27.
-fn target_index(target: &str) -> Option<usize> {
+pub(super) fn target_index(target: &str) -> Option<usize> {
     let letters = target.get(2..)?;
     if letters.is_empty() || !letters.bytes().all(|b| b.is_ascii_lowercase()) {
         return None;
@@ -376,6 +374,15 @@ fn disk_args(def: &DomainDef, q35: bool, argv: &mut Vec<String>) -> Result<()> {
                 let kind = if cdrom { "ide-cd" } else { "ide-hd" };
                 format!("{kind},bus={controller}.{index}{drive},id={id}")
             }
+            "scsi" => {
+                push_once(argv, SCSI_CONTROLLER);
+                let kind = if cdrom { "scsi-cd" } else { "scsi-hd" };
+                format!("{kind},bus=scsi0.0,channel=0,scsi-id=0,lun={index}{drive},id={id}")
+            }
+            "usb" if !cdrom => {
+                push_once(argv, USB_CONTROLLER);
+                format!("usb-storage,bus=usb.0{drive},id={id}")
+            }
             other => return Err(unsupported(format!("disk bus '{other}' is not supported"))),
         };
         argv.extend(["-device".into(), device + &bootindex(disk.boot_order)]);
@@ -383,7 +390,17 @@ fn disk_args(def: &DomainDef, q35: bool, argv: &mut Vec<String>) -> Result<()> {
     Ok(())
 }
 
-fn default_bus(disk: &DiskDef) -> String {
+/// The virtio-scsi controller SCSI disks sit on (libvirt's `scsi0`), and the USB controller (libvirt's `usb`).
+pub(super) const SCSI_CONTROLLER: &str = "virtio-scsi-pci,id=scsi0";
+pub(super) const USB_CONTROLLER: &str = "piix3-usb-uhci,id=usb";
+
+fn push_once(argv: &mut Vec<String>, device: &str) {
+    if !argv.iter().any(|a| a == device) {
+        argv.extend(["-device".into(), device.into()]);
+    }
+}
+
+pub(super) fn default_bus(disk: &DiskDef) -> String {
     match disk.target_dev.get(..2) {
         Some("vd") => "virtio",
         Some("sd") => "sata",
@@ -392,7 +409,7 @@ fn default_bus(disk: &DiskDef) -> String {
     .to_string()
 }
 
-fn blockdev_json(disk: &DiskDef, node: &str, cdrom: bool) -> Result<String> {
+pub(super) fn blockdev_json(disk: &DiskDef, node: &str, cdrom: bool) -> Result<String> {
     let source = disk.source.as_deref().unwrap_or_default();
     let protocol = match disk.disk_type.as_str() {
         "file" | "" => "file",
@@ -439,6 +456,17 @@ pub fn bridge_name(iface: &InterfaceDef) -> Option<&str> {
     }
 }
 
+/// The QEMU device of a NIC's `<model>` (rtl8139 when none is named, as libvirt's default for pc).
+pub(super) fn nic_device(iface: &InterfaceDef) -> Result<&'static str> {
+    Ok(match iface.model.as_deref().unwrap_or("rtl8139") {
+        "virtio" => "virtio-net-pci",
+        "e1000" => "e1000",
+        "e1000e" => "e1000e",
+        "rtl8139" => "rtl8139",
+        other => return Err(unsupported(format!("NIC model '{other}' is not supported"))),
+    })
+}
+
 fn interface_args(
     iface: &InterfaceDef,
     index: usize,
@@ -446,13 +474,7 @@ fn interface_args(
     argv: &mut Vec<String>,
 ) -> Result<()> {
     let netdev = format!("hostnet{index}");
-    let model = match iface.model.as_deref().unwrap_or("rtl8139") {
-        "virtio" => "virtio-net-pci",
-        "e1000" => "e1000",
-        "e1000e" => "e1000e",
-        "rtl8139" => "rtl8139",
-        other => return Err(unsupported(format!("NIC model '{other}' is not supported"))),
-    };
+    let model = nic_device(iface)?;
     let backend = match iface.iface_type.as_str() {
         "user" => format!("user,id={netdev}"),
         "bridge" | "network" => {

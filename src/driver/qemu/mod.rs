@@ -10,6 +10,7 @@
 
 mod capabilities;
 pub mod command;
+mod hotplug;
 mod metadata;
 mod process;
 pub mod qmp;
@@ -131,6 +132,8 @@ struct Shared {
     runtime: tokio::runtime::Handle,
     /// The host's object drivers this driver's connections share.
     host: HostDrivers,
+    /// Device removals QEMU has been asked for and not yet confirmed.
+    unplugs: Mutex<Vec<hotplug::Unplug>>,
     _lock: DirLock,
 }
 
@@ -300,6 +303,7 @@ impl QemuDriver {
                 emulator,
                 version,
                 kvm: OnceCell::new(),
+                unplugs: Mutex::new(Vec::new()),
                 command_timeout,
                 lifecycle: tokio::sync::Mutex::new(()),
                 hostname,
@@ -1001,6 +1005,7 @@ impl Shared {
             event: kind,
             detail,
             metadata: None,
+            device_removed: None,
         });
     }
 
@@ -1050,6 +1055,9 @@ impl Shared {
 
     /// Applies one QMP event to the domain's state.
     fn on_event(&self, uuid: Uuid, generation: u64, name: &str, data: &serde_json::Value) {
+        if name == "DEVICE_DELETED" {
+            return self.device_deleted(uuid, generation, data);
+        }
         let mut domains = self.domains();
         let Some(obj) = domains.get_mut(&uuid) else {
             return;
@@ -1724,6 +1732,45 @@ impl HypervisorDriver for QemuDriver {
     }
     async fn domain_event_subscribe(&self) -> Result<broadcast::Receiver<DomainEvent>> {
         Ok(self.shared.events.subscribe())
+    }
+    async fn domain_get_time(&self, dom: &DomainRef, time_flags: u32) -> Result<(i64, u32)> {
+        check_flags(time_flags, 0, "virDomainGetTime")?;
+        self.running_generation(dom)
+            .map_err(|_| Error::operation_invalid(ErrorDomain::QEMU, "domain is not running"))?;
+        // The guest's clock is only known through a guest agent, and no definition here has its channel.
+        Err(Error::with_detail(
+            ErrorCode::ARGUMENT_UNSUPPORTED,
+            ErrorDomain::QEMU,
+            "QEMU guest agent is not configured",
+        ))
+    }
+    async fn domain_attach_device(&self, dom: &DomainRef, xml: &str, flags: u32) -> Result<()> {
+        self.attach_device(dom, xml, flags).await
+    }
+    async fn domain_detach_device(&self, dom: &DomainRef, xml: &str, flags: u32) -> Result<()> {
+        self.detach_device(dom, xml, flags).await
+    }
+    async fn domain_update_device(&self, dom: &DomainRef, xml: &str, flags: u32) -> Result<()> {
+        self.update_device(dom, xml, flags).await
+    }
+    async fn domain_detach_device_alias(
+        &self,
+        dom: &DomainRef,
+        alias: &str,
+        flags: u32,
+    ) -> Result<()> {
+        self.detach_device_alias(dom, alias, flags).await
+    }
+    async fn domain_send_key(
+        &self,
+        dom: &DomainRef,
+        codeset: u32,
+        holdtime: u32,
+        keycodes: Vec<u32>,
+        flags: u32,
+    ) -> Result<()> {
+        self.send_key(dom, (codeset, holdtime, &keycodes), flags)
+            .await
     }
     async fn domain_get_metadata(
         &self,

@@ -41,8 +41,10 @@ use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 const ERROR_LEVEL: i32 = 2;
 /// CONNECT_OPEN flag bit: read-only connection.
 const OPEN_READ_ONLY: u32 = 1;
-/// `VIR_DOMAIN_EVENT_ID_LIFECYCLE`.
+/// `VIR_DOMAIN_EVENT_ID_LIFECYCLE`, served to both kinds of registration.
 const EVENT_ID_LIFECYCLE: i32 = 0;
+/// `VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED`, served to callback registrations.
+const EVENT_ID_DEVICE_REMOVED: i32 = 15;
 /// `VIR_DOMAIN_EVENT_ID_METADATA_CHANGE` (callback registrations only: it has no legacy message).
 const EVENT_ID_METADATA_CHANGE: i32 = 23;
 /// `VIR_NETWORK_EVENT_ID_LIFECYCLE`, the only network event family.
@@ -218,6 +220,9 @@ impl ConnectionState {
 
     /// The MESSAGE frames one driver event turns into for this client (one per matching registration).
     pub fn event_frames(&self, event: &DomainEvent) -> Vec<Vec<u8>> {
+        if let Some(alias) = &event.device_removed {
+            return self.device_removed_frames(event, alias);
+        }
         let wanted = |callback: &EventCallback, event_id: i32| {
             callback.event_id == event_id
                 && callback
@@ -317,6 +322,35 @@ impl ConnectionState {
             }
         }
         frames
+    }
+
+    /// Device-removed events go to the callbacks registered for them (clients without callback support never
+    /// register that family: only lifecycle is accepted from them).
+    fn device_removed_frames(&self, event: &DomainEvent, alias: &str) -> Vec<Vec<u8>> {
+        let msg = proto::DeviceRemovedMsg {
+            dom: event.domain.clone(),
+            dev_alias: alias.to_string(),
+        };
+        self.callbacks
+            .iter()
+            .filter(|(_, callback)| {
+                callback.event_id == EVENT_ID_DEVICE_REMOVED
+                    && callback
+                        .dom
+                        .as_ref()
+                        .is_none_or(|dom| dom.uuid == event.domain.uuid)
+            })
+            .map(|(&callback_id, _)| {
+                let body = proto::CallbackDeviceRemovedMsg {
+                    callback_id,
+                    msg: msg.clone(),
+                };
+                event_frame(
+                    Procedure::DomainEventCallbackDeviceRemoved,
+                    &body.to_bytes(),
+                )
+            })
+            .collect()
     }
 }
 
@@ -761,7 +795,6 @@ impl Dispatcher {
             | Call::ConnectNetworkEventDeregisterAny(_)
             | Call::ConnectStoragePoolEventRegisterAny(_)
             | Call::ConnectStoragePoolEventDeregisterAny(_)
-
             | Call::ConnectSecretEventRegisterAny(_)
             | Call::ConnectSecretEventDeregisterAny(_) => Route::Stateful(*header, call),
             call => Route::Job(DriverJob {
@@ -819,7 +852,7 @@ impl Dispatcher {
                 Err(Error::no_support("virConnectDomainEventRegisterAny"))
             }
             Call::ConnectDomainEventRegisterAny(args) => self
-                .register(state, args.value, &mut outcome)
+                .register(state, args.value, &[EVENT_ID_LIFECYCLE], &mut outcome)
                 .await
                 .map(|_| {
                     state.legacy_lifecycle = true;
@@ -837,7 +870,15 @@ impl Dispatcher {
                 }
             }
             Call::ConnectDomainEventCallbackRegisterAny(args) => {
-                match self.register(state, args.event_id, &mut outcome).await {
+                let families = [
+                    EVENT_ID_LIFECYCLE,
+                    EVENT_ID_DEVICE_REMOVED,
+                    EVENT_ID_METADATA_CHANGE,
+                ];
+                match self
+                    .register(state, args.event_id, &families, &mut outcome)
+                    .await
+                {
                     Ok(()) => {
                         let id = state.next_callback_id;
                         state.next_callback_id = id.wrapping_add(1);
@@ -1067,9 +1108,10 @@ impl Dispatcher {
         &self,
         state: &ConnectionState,
         event_id: i32,
+        families: &[i32],
         outcome: &mut DispatchOutcome,
     ) -> Result<()> {
-        if event_id != EVENT_ID_LIFECYCLE && event_id != EVENT_ID_METADATA_CHANGE {
+        if !families.contains(&event_id) {
             return Err(Error::no_support("virConnectDomainEventRegisterAny"));
         }
         let driver = state.driver.as_ref().ok_or_else(not_open)?;

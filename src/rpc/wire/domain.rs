@@ -98,11 +98,34 @@ xdr_struct! { pub struct DomainMemoryStatsArgs { pub dom: DomainRef, pub max_sta
 
 xdr_struct! { pub struct DomainMemoryStatsRet { pub stats: Array<MemoryStat, DOMAIN_MEMORY_STATS_MAX> } }
 
+/// `REMOTE_DOMAIN_SEND_KEY_MAX`.
+pub const DOMAIN_SEND_KEY_MAX: u32 = 16;
+
+xdr_struct! { pub struct DomainDeviceArgs { pub dom: DomainRef, pub xml: String } }
+
+xdr_struct! { pub struct DomainDeviceFlagsArgs { pub dom: DomainRef, pub xml: String, pub flags: u32 } }
+
+xdr_struct! { pub struct DomainDetachAliasArgs { pub dom: DomainRef, pub alias: String, pub flags: u32 } }
+
+xdr_struct! {
+    pub struct DomainSendKeyArgs {
+        pub dom: DomainRef,
+        pub codeset: u32,
+        pub holdtime: u32,
+        pub keycodes: Array<u32, DOMAIN_SEND_KEY_MAX>,
+        pub flags: u32,
+    }
+}
+
 xdr_struct! { pub struct CallbackRegisterArgs { pub event_id: i32, pub dom: Option<DomainRef> } }
 
 xdr_struct! { pub struct LifecycleMsg { pub dom: DomainRef, pub event: i32, pub detail: i32 } }
 
 xdr_struct! { pub struct CallbackLifecycleMsg { pub callback_id: i32, pub msg: LifecycleMsg } }
+
+xdr_struct! { pub struct DeviceRemovedMsg { pub dom: DomainRef, pub dev_alias: String } }
+
+xdr_struct! { pub struct CallbackDeviceRemovedMsg { pub callback_id: i32, pub msg: DeviceRemovedMsg } }
 
 impl WrapReply<DomainInfo> for DomainGetInfoRet {
     fn wrap(info: DomainInfo) -> Self {

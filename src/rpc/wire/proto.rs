@@ -222,6 +222,8 @@ macro_rules! remote_procedure_table {
             DomainEventCallbackMetadataChange: CallbackMetadataChangeMsg => () [event];
             DomainSetMetadata: DomainSetMetadataArgs => () [call |dom, kind, metadata, key, uri, flags| domain_set_metadata(&dom, kind, metadata.as_deref(), key.as_deref(), uri.as_deref(), flags)];
             DomainGetMetadata: DomainGetMetadataArgs => StringRet [call |dom, kind, uri, flags| domain_get_metadata(&dom, kind, uri.as_deref(), flags)];
+            DomainEventDeviceRemoved: DeviceRemovedMsg => () [event];
+            DomainEventCallbackDeviceRemoved: CallbackDeviceRemovedMsg => () [event];
             // domain snapshots
             DomainSnapshotCreateXml: SnapshotCreateXmlArgs => SnapshotRet [call |dom, xml_desc, flags| domain_snapshot_create_xml(&dom, &xml_desc, flags)];
             DomainSnapshotGetXmlDesc: SnapshotFlagsArgs => StringRet [call |snap, flags| domain_snapshot_get_xml_desc(&snap, flags)];
@@ -241,6 +243,14 @@ macro_rules! remote_procedure_table {
             DomainRename: DomainRenameArgs => IntRet [hand domain_rename];
             DomainManagedSave: DomainFlagsArgs => () [call |dom, flags| domain_managed_save(&dom, flags)];
             DomainManagedSaveRemove: DomainFlagsArgs => () [call |dom, flags| domain_managed_save_remove(&dom, flags)];
+            // devices
+            DomainAttachDevice: DomainDeviceArgs => () [call |dom, xml| domain_attach_device(&dom, &xml, crate::driver::flags::AFFECT_LIVE)];
+            DomainAttachDeviceFlags: DomainDeviceFlagsArgs => () [call |dom, xml, flags| domain_attach_device(&dom, &xml, flags)];
+            DomainDetachDevice: DomainDeviceArgs => () [call |dom, xml| domain_detach_device(&dom, &xml, crate::driver::flags::AFFECT_LIVE)];
+            DomainDetachDeviceFlags: DomainDeviceFlagsArgs => () [call |dom, xml, flags| domain_detach_device(&dom, &xml, flags)];
+            DomainUpdateDeviceFlags: DomainDeviceFlagsArgs => () [call |dom, xml, flags| domain_update_device(&dom, &xml, flags)];
+            DomainDetachDeviceAlias: DomainDetachAliasArgs => () [call |dom, alias, flags| domain_detach_device_alias(&dom, &alias, flags)];
+            DomainSendKey: DomainSendKeyArgs => () [call |dom, codeset, holdtime, keycodes, flags| domain_send_key(&dom, codeset, holdtime, keycodes.0, flags)];
 
             ConnectListAllNetworks: ListAllArgs => ListAllNetworksRet [hand list_all_networks];
             ConnectNumOfNetworks: () => IntRet [hand list_all_networks];

@@ -54,6 +54,12 @@ macro_rules! plain_to_wire {
 }
 plain_to_wire!(u32, i32, u64, i64);
 
+impl<T: Clone, const MAX: u32> ToWire<super::xdr::Array<T, MAX>> for Vec<T> {
+    fn to_wire(&self) -> super::xdr::Array<T, MAX> {
+        super::xdr::Array(self.clone())
+    }
+}
+
 /// A reply payload made from the driver API value it carries (the server side).
 pub trait WrapReply<T>: Sized {
     fn wrap(value: T) -> Self;

@@ -311,6 +311,7 @@ impl World {
             event: kind,
             detail,
             metadata: None,
+            device_removed: None,
         });
     }
 
