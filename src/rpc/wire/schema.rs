@@ -816,7 +816,7 @@ mod tests {
                 "{entry}"
             );
         }
-        assert_eq!(DECLARATIONS.len(), 201);
+        assert_eq!(DECLARATIONS.len(), 267);
     }
 
     #[test]
