@@ -283,6 +283,13 @@ macro_rules! driver_api {
         /// The CPU model names the host knows for an architecture (`virConnectGetCPUModelNames`).
         fn get_cpu_model_names(&self, arch: &str, flags: u32) -> Result<Vec<String>>
             => hand, read, "virConnectGetCPUModelNames";
+        /// A picture of the guest's screen `screen` as a stream, with its MIME type (`virDomainScreenshot`).
+        fn domain_screenshot(&self, dom: &DomainRef, screen: u32, flags: u32) -> Result<(String, Stream)>
+            => hand, write, "virDomainScreenshot";
+        /// The guest's console (or the character device `dev_name`) as a two-way stream (`virDomainOpenConsole`;
+        /// `flags`: `CONSOLE_FORCE` takes it over from another client, `CONSOLE_SAFE`).
+        fn domain_open_console(&self, dom: &DomainRef, dev_name: Option<&str>, flags: u32) -> Result<Stream>
+            => hand, write, "virDomainOpenConsole";
     }
     /// Virtual networks.
     trait NetworkDriver (network) {
@@ -372,6 +379,14 @@ macro_rules! driver_api {
             => auto(StorageVolGetPath), read, "virStorageVolGetPath";
         fn vol_get_xml_desc(&self, vol: &VolumeRef, flags: u32) -> Result<String>
             => hand, read, "virStorageVolGetXMLDesc";
+        /// Writes the stream's bytes into the volume from `offset`, at most `length` (0: no limit); `flags` may
+        /// hold `VOL_UPLOAD_SPARSE_STREAM` (holes travel as holes) (`virStorageVolUpload`).
+        fn vol_upload(&self, vol: &VolumeRef, offset: u64, length: u64, flags: u32) -> Result<Stream>
+            => hand, write, "virStorageVolUpload";
+        /// Streams the volume's bytes from `offset`, `length` of them (0: to the end); `flags` may hold
+        /// `VOL_DOWNLOAD_SPARSE_STREAM` (`virStorageVolDownload`).
+        fn vol_download(&self, vol: &VolumeRef, offset: u64, length: u64, flags: u32) -> Result<Stream>
+            => hand, write, "virStorageVolDownload";
     }
     /// Host network interfaces (netcf-style definitions and transactions).
     trait InterfaceDriver (interface) {

@@ -11,10 +11,13 @@ pub(crate) mod api;
 mod connection;
 pub mod host;
 pub mod qemu;
+mod stream;
 pub mod test;
 mod types;
+pub mod volume_io;
 
 pub use connection::*;
+pub use stream::{await_finish, serve_bytes, stream_closed, Packet, Stream};
 pub use types::*;
 
 /// One domain as a front end that enumerates every domain needs it (see

@@ -25,6 +25,7 @@ mod network;
 mod node_device;
 mod sasl;
 mod storage;
+mod stream;
 
 use events::forward_events;
 use sasl::{authenticate_sasl, check_auth};

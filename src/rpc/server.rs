@@ -25,6 +25,7 @@ use super::packet::{
 use super::procedures::Procedure;
 use super::proto::auth_type;
 use super::socket::{BareSocket, RpcSocket};
+use super::streams::{Inbound, ServerStreams, OUTBOX_ROOM};
 use crate::auth::{SaslLayer, SaslTransport};
 use crate::driver::DomainEvent;
 use crate::listener::{accept_loop, Limit, Listener, Shutdown, Slot};
@@ -38,6 +39,9 @@ const WRITE_BATCH_MAX: usize = 64 * 1024;
 
 /// Bytes read from a socket at a time.
 const READ_CHUNK: usize = 4 * 1024;
+
+/// Bytes read at a time while the connection carries a stream.
+const STREAM_READ_CHUNK: usize = 256 * 1024;
 
 /// Per-connection limits, with libvirtd's defaults.
 #[derive(Clone, Debug)]
@@ -383,6 +387,7 @@ impl RpcServer {
         });
         let mut jobs: JoinSet<DispatchOutcome> = JoinSet::new();
         let mut events: Option<broadcast::Receiver<DomainEvent>> = None;
+        let mut streams = ServerStreams::default();
         // Small on purpose: calls are small, and an idle connection should cost little memory.
         let mut buf = vec![0u8; READ_CHUNK];
         let mut last_heard = Instant::now();
@@ -402,6 +407,14 @@ impl RpcServer {
         'conn: while !closing {
             if outbox.broken {
                 break 'conn;
+            }
+            // Stream data comes in large frames: read it in large pieces while a stream is open.
+            if streams.is_empty() {
+                if buf.len() > READ_CHUNK {
+                    buf = vec![0u8; READ_CHUNK];
+                }
+            } else if buf.len() < STREAM_READ_CHUNK {
+                buf.resize(STREAM_READ_CHUNK, 0);
             }
             // Write what is queued now if the socket takes it; what it does not take waits in the write branch.
             while outbox.pending() {
@@ -456,7 +469,7 @@ impl RpcServer {
                                 // Unknown type/status: the dispatcher answers on that serial if it can.
                                 match self.dispatcher.handle_frame(&mut state, &frame).await {
                                     Ok(outcome) => {
-                                        if !self.deliver(&mut outbox, outcome, &mut events, &mut closing) {
+                                        if !self.deliver(&mut outbox, outcome, &mut events, &mut closing, &mut streams) {
                                             break 'conn;
                                         }
                                         continue;
@@ -471,6 +484,40 @@ impl RpcServer {
                         {
                             continue; // PONGs and unknown keepalive procedures only prove liveness
                         }
+                        if matches!(message.header.kind, MessageType::Stream | MessageType::StreamHole) {
+                            let (serial, packet) = match streams.inbound(&message) {
+                                Inbound::Unknown => continue,
+                                Inbound::Answer(frame) => {
+                                    outbox.push(frame, queue_cap);
+                                    continue;
+                                }
+                                Inbound::Forward(serial, packet) => (serial, packet),
+                            };
+                            let Some(stream) = streams.stream(serial) else {
+                                continue;
+                            };
+                            // Backpressure: the socket is not read until the driver takes this packet, but what
+                            // is queued for the client keeps going out.
+                            let mut packet = Some(packet);
+                            while packet.is_some() {
+                                tokio::select! {
+                                    permit = stream.reserve() => {
+                                        if let (Ok(permit), Some(packet)) = (permit, packet.take()) {
+                                            permit.send(packet);
+                                        }
+                                        // A driver that went away has left its verdict in its queue.
+                                        packet = None;
+                                    }
+                                    written = writer.write(&outbox.buf[outbox.pos..]), if outbox.pending() => {
+                                        match written {
+                                            Ok(0) | Err(_) => break 'conn,
+                                            Ok(n) => outbox.advance(n),
+                                        }
+                                    }
+                                }
+                            }
+                            continue;
+                        }
                         let trace = CallTrace::start(&message.header);
                         let outcome = match self.dispatcher.route(&state, &message) {
                             Route::Done(outcome) => {
@@ -483,7 +530,7 @@ impl RpcServer {
                                 // Frames already buffered wait for a free slot, like unread bytes do.
                                 while jobs.len() >= max_jobs {
                                     if let Some(Ok(outcome)) = jobs.join_next().await {
-                                        if !self.deliver(&mut outbox, outcome, &mut events, &mut closing) {
+                                        if !self.deliver(&mut outbox, outcome, &mut events, &mut closing, &mut streams) {
                                             break 'conn;
                                         }
                                     }
@@ -495,7 +542,7 @@ impl RpcServer {
                                     trace,
                                 };
                                 if let Poll::Ready(outcome) = poll_once(Pin::new(&mut job)) {
-                                    if !self.deliver(&mut outbox, outcome, &mut events, &mut closing) {
+                                    if !self.deliver(&mut outbox, outcome, &mut events, &mut closing, &mut streams) {
                                         break 'conn;
                                     }
                                     continue;
@@ -507,7 +554,7 @@ impl RpcServer {
                                 // State changes see every earlier call finished, as a client expects after CLOSE.
                                 while let Some(done) = jobs.join_next().await {
                                     if let Ok(outcome) = done {
-                                        if !self.deliver(&mut outbox, outcome, &mut events, &mut closing) {
+                                        if !self.deliver(&mut outbox, outcome, &mut events, &mut closing, &mut streams) {
                                             break 'conn;
                                         }
                                     }
@@ -523,7 +570,7 @@ impl RpcServer {
                                 }
                             }
                         };
-                        if !self.deliver(&mut outbox, outcome, &mut events, &mut closing) {
+                        if !self.deliver(&mut outbox, outcome, &mut events, &mut closing, &mut streams) {
                             break 'conn;
                         }
                         // The final SASL reply went out plain; everything after it goes through the layer.
@@ -566,9 +613,15 @@ impl RpcServer {
                 }
                 Some(done) = jobs.join_next(), if !jobs.is_empty() => {
                     if let Ok(outcome) = done {
-                        if !self.deliver(&mut outbox, outcome, &mut events, &mut closing) {
+                        if !self.deliver(&mut outbox, outcome, &mut events, &mut closing, &mut streams) {
                             break 'conn;
                         }
+                    }
+                }
+                frames = streams.next_frames(),
+                    if !streams.is_empty() && outbox.buf.len() - outbox.pos < OUTBOX_ROOM && outbox.frames < queue_cap / 2 => {
+                    for frame in frames {
+                        outbox.push(frame, queue_cap);
                     }
                 }
                 event = next_event(&mut events), if events.is_some() => {
@@ -630,6 +683,7 @@ impl RpcServer {
         outcome: DispatchOutcome,
         events: &mut Option<broadcast::Receiver<DomainEvent>>,
         closing: &mut bool,
+        streams: &mut ServerStreams,
     ) -> bool {
         if let Some(receiver) = outcome.subscribe {
             *events = Some(receiver);
@@ -637,6 +691,9 @@ impl RpcServer {
         *closing |= outcome.close;
         if let Some(frame) = outcome.reply {
             outbox.push(frame, self.config.max_queued_frames.max(1));
+        }
+        if let Some((call, opened)) = outcome.stream {
+            streams.add(call, opened);
         }
         true
     }

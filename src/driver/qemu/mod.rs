@@ -9,6 +9,7 @@
 //! A guest without an OS never reacts to ACPI: `shutdown` then only asks, and the guest stays running.
 
 pub mod command;
+mod console;
 mod process;
 pub mod qmp;
 mod status;
@@ -685,6 +686,7 @@ impl QemuDriver {
             }
         };
         tracing::debug!(domain = %def.name, pid, qemu = client.version(), "QMP connected");
+        console::record_ptys(&client, &mut def).await;
         let client = Arc::new(client);
         let generation = shared.next_generation();
         let uuid = def.uuid;
@@ -1685,6 +1687,22 @@ impl HypervisorDriver for QemuDriver {
     async fn domain_event_subscribe(&self) -> Result<broadcast::Receiver<DomainEvent>> {
         Ok(self.shared.events.subscribe())
     }
+    async fn domain_screenshot(
+        &self,
+        dom: &DomainRef,
+        screen: u32,
+        flags: u32,
+    ) -> Result<(String, crate::driver::Stream)> {
+        self.screenshot(dom, screen, flags).await
+    }
+    async fn domain_open_console(
+        &self,
+        dom: &DomainRef,
+        dev_name: Option<&str>,
+        flags: u32,
+    ) -> Result<crate::driver::Stream> {
+        self.open_console(dom, dev_name, flags).await
+    }
 }
 
 #[async_trait]
@@ -1774,5 +1792,35 @@ impl StorageDriver for QemuDriver {
         storage::Pools::new(&self.shared.files.storage_dir())
             .volume_xml(vol)
             .await
+    }
+    async fn vol_upload(
+        &self,
+        vol: &VolumeRef,
+        offset: u64,
+        length: u64,
+        flags: u32,
+    ) -> Result<crate::driver::Stream> {
+        check_flags(
+            flags,
+            flags::VOL_UPLOAD_SPARSE_STREAM,
+            "virStorageVolUpload",
+        )?;
+        let path = storage::Pools::new(&self.shared.files.storage_dir()).volume_path(vol)?;
+        crate::driver::volume_io::upload(Path::new(&path), offset, length, flags)
+    }
+    async fn vol_download(
+        &self,
+        vol: &VolumeRef,
+        offset: u64,
+        length: u64,
+        flags: u32,
+    ) -> Result<crate::driver::Stream> {
+        check_flags(
+            flags,
+            flags::VOL_DOWNLOAD_SPARSE_STREAM,
+            "virStorageVolDownload",
+        )?;
+        let path = storage::Pools::new(&self.shared.files.storage_dir()).volume_path(vol)?;
+        crate::driver::volume_io::download(Path::new(&path), offset, length, flags)
     }
 }

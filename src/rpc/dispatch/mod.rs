@@ -13,6 +13,9 @@ mod network;
 mod node_device;
 mod snapshot;
 mod storage;
+mod stream;
+
+pub use stream::OpenedStream;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -155,6 +158,8 @@ pub struct DispatchOutcome {
     /// The client registered its first event callback: forward these driver events through
     /// [`ConnectionState::event_frames`].
     pub subscribe: Option<broadcast::Receiver<DomainEvent>>,
+    /// The call opened a stream: its messages follow the reply, on the call's procedure and serial.
+    pub stream: Option<(Header, OpenedStream)>,
 }
 
 impl DispatchOutcome {
@@ -186,7 +191,7 @@ impl DriverJob {
         } = self;
         let result = match driver.home_runtime() {
             Some(home) if !is_current_runtime(&home) => home
-                .spawn(async move { call_driver(&driver, call).await })
+                .spawn(async move { answer_call(&driver, call).await })
                 .await
                 .unwrap_or_else(|err| {
                     Err(Error::internal(
@@ -194,10 +199,25 @@ impl DriverJob {
                         format!("the driver call did not finish: {err}"),
                     ))
                 }),
-            _ => call_driver(&driver, call).await,
+            _ => answer_call(&driver, call).await,
         };
-        DispatchOutcome::reply(reply_frame(&header, result))
+        match result {
+            Ok((reply, stream)) => DispatchOutcome {
+                reply: Some(ok_frame(&header, &reply)),
+                stream: stream.map(|stream| (header, stream)),
+                ..DispatchOutcome::default()
+            },
+            Err(err) => DispatchOutcome::reply(error_frame(&header, &err)),
+        }
     }
+}
+
+/// A call's reply, and the stream it opened if it opens one.
+async fn answer_call(driver: &Connection, call: Call) -> Result<(Reply, Option<OpenedStream>)> {
+    if let Some(opened) = stream::open(driver, &call).await {
+        return opened.map(|(reply, stream)| (reply, Some(stream)));
+    }
+    call_driver(driver, call).await.map(|reply| (reply, None))
 }
 
 fn is_current_runtime(home: &tokio::runtime::Handle) -> bool {

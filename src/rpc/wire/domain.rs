@@ -100,3 +100,9 @@ xdr_struct! { pub struct CallbackRegisterArgs { pub event_id: i32, pub dom: Opti
 xdr_struct! { pub struct LifecycleMsg { pub dom: DomainRef, pub event: i32, pub detail: i32 } }
 
 xdr_struct! { pub struct CallbackLifecycleMsg { pub callback_id: i32, pub msg: LifecycleMsg } }
+
+xdr_struct! { pub struct ScreenshotArgs { pub dom: DomainRef, pub screen: u32, pub flags: u32 } }
+
+xdr_struct! { pub struct ScreenshotRet { pub mime: Option<String> } }
+
+xdr_struct! { pub struct OpenConsoleArgs { pub dom: DomainRef, pub dev_name: Option<String>, pub flags: u32 } }

@@ -307,6 +307,11 @@ macro_rules! remote_procedure_table {
             InterfaceChangeCommit: FlagsArgs => () [call |flags| interface_change_commit(flags)];
             InterfaceChangeRollback: FlagsArgs => () [call |flags| interface_change_rollback(flags)];
             ConnectListAllNodeDevices: ListAllArgs => ListAllNodeDevicesRet [hand list_all_node_devices];
+            // streams
+            StorageVolUpload: VolTransferArgs => () [hand vol_upload];
+            StorageVolDownload: VolTransferArgs => () [hand vol_download];
+            DomainScreenshot: ScreenshotArgs => ScreenshotRet [hand domain_screenshot];
+            DomainOpenConsole: OpenConsoleArgs => () [hand domain_open_console];
         }
     };
 }
@@ -326,7 +331,7 @@ mod tests {
             .map(Procedure::from_number)
             .filter(|p| has_codec(*p))
             .count();
-        assert_eq!(known, 197);
+        assert_eq!(known, 201);
         assert!(!has_codec(Procedure::DomainGetJobStats));
         assert!(!has_codec(Procedure::Unknown(9999)));
     }

@@ -741,7 +741,7 @@ mod tests {
                 "{entry}"
             );
         }
-        assert_eq!(DECLARATIONS.len(), 197);
+        assert_eq!(DECLARATIONS.len(), 201);
     }
 
     #[test]

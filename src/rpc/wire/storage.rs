@@ -23,3 +23,8 @@ xdr_struct! {
     /// `type` is a `char`: 4 bytes.
     pub struct VolGetInfoRet { pub kind: i32, pub capacity: u64, pub allocation: u64 }
 }
+
+xdr_struct! {
+    /// `remote_storage_vol_upload_args` and `remote_storage_vol_download_args` (one layout).
+    pub struct VolTransferArgs { pub vol: VolumeRef, pub offset: u64, pub length: u64, pub flags: u32 }
+}
