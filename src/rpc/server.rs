@@ -734,6 +734,12 @@ impl Outbox {
         if self.buf.is_empty() {
             self.buf = frame; // the common case: one reply, no copy
         } else {
+            // A queue that never drains completely (a stream keeps it busy) drops what was written, or the
+            // buffer would grow by everything ever sent.
+            if self.pos >= WRITE_BATCH_MAX {
+                self.buf.drain(..self.pos);
+                self.pos = 0;
+            }
             self.buf.extend_from_slice(&frame);
         }
         self.frames += 1;

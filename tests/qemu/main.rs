@@ -11,3 +11,4 @@ mod daemon;
 mod lifecycle;
 mod state;
 mod storage;
+mod streams;
