@@ -1,6 +1,6 @@
 //! The native RPC server loop on tokio: accepts unix (read-write / read-only) and TCP clients and drives each
 //! connection: frames in, [`Dispatcher`] calls (up to `max_client_requests` in flight), replies, events and
-//! keepalive out.
+//! keepalive out, and the streams calls open carried both ways with backpressure (see `streams`).
 
 use std::future::Future;
 use std::path::Path;
@@ -39,6 +39,10 @@ const WRITE_BATCH_MAX: usize = 64 * 1024;
 
 /// Bytes read from a socket at a time.
 const READ_CHUNK: usize = 4 * 1024;
+
+/// How long a stream's driver may refuse data from the client (its queue full) before the connection is closed:
+/// a client that sends against the stream's direction would otherwise hold its connection forever.
+const STREAM_STALL_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Bytes read at a time while the connection carries a stream.
 const STREAM_READ_CHUNK: usize = 256 * 1024;
@@ -499,8 +503,14 @@ impl RpcServer {
                             // Backpressure: the socket is not read until the driver takes this packet, but what
                             // is queued for the client keeps going out.
                             let mut packet = Some(packet);
+                            let stall = tokio::time::sleep(STREAM_STALL_TIMEOUT);
+                            tokio::pin!(stall);
                             while packet.is_some() {
                                 tokio::select! {
+                                    _ = &mut stall => {
+                                        tracing::debug!("rpc stream takes no data, closing");
+                                        break 'conn;
+                                    }
                                     permit = stream.reserve() => {
                                         if let (Ok(permit), Some(packet)) = (permit, packet.take()) {
                                             permit.send(packet);

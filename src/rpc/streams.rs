@@ -144,3 +144,113 @@ impl ServerStreams {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rpc::packet::{MessageType, Status, REMOTE_PROGRAM, REMOTE_VERSION};
+
+    fn call() -> Header {
+        Header::call(REMOTE_PROGRAM, REMOTE_VERSION, 209, 7)
+    }
+
+    fn message(kind: MessageType, status: Status, serial: u32, payload: &[u8]) -> Message {
+        let frame = encode_frame(
+            &Header {
+                kind,
+                status,
+                serial,
+                ..call()
+            },
+            payload,
+        );
+        Message::from_frame(&frame[4..]).unwrap()
+    }
+
+    fn header_of(frame: &[u8]) -> Header {
+        Message::from_frame(&frame[4..]).unwrap().header
+    }
+
+    #[tokio::test]
+    async fn client_messages_reach_their_stream_only() {
+        let mut streams = ServerStreams::default();
+        let (user, mut driver) = Stream::pair();
+        streams.add(
+            call(),
+            OpenedStream {
+                stream: user,
+                sparse: false,
+            },
+        );
+        let data = message(MessageType::Stream, Status::Continue, 7, b"abc");
+        assert!(
+            matches!(streams.inbound(&data), Inbound::Forward(7, Packet::Data(ref d)) if d == b"abc")
+        );
+        let other = message(MessageType::Stream, Status::Continue, 8, b"abc");
+        assert!(matches!(streams.inbound(&other), Inbound::Unknown));
+        // A hole on a stream not opened sparse: an error on the stream, which is gone.
+        let hole = message(MessageType::StreamHole, Status::Continue, 7, &[0; 12]);
+        let Inbound::Answer(frame) = streams.inbound(&hole) else {
+            panic!("a bad hole is answered");
+        };
+        let header = header_of(&frame);
+        assert_eq!(
+            (header.kind, header.status, header.serial),
+            (MessageType::Stream, Status::Error, 7)
+        );
+        assert!(streams.is_empty());
+        assert!(
+            driver.recv().await.is_none(),
+            "the driver sees the stream end"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_abort_is_confirmed_and_driver_output_is_framed() {
+        let mut streams = ServerStreams::default();
+        let (user, driver) = Stream::pair();
+        streams.add(
+            call(),
+            OpenedStream {
+                stream: user,
+                sparse: true,
+            },
+        );
+        driver
+            .send(Packet::Data(vec![1; STREAM_CHUNK_MAX + 1]))
+            .await
+            .unwrap();
+        let frames = streams.next_frames().await;
+        assert_eq!(frames.len(), 2, "one packet too big for a message is split");
+        driver.send(Packet::Hole(1 << 20)).await.unwrap();
+        assert_eq!(
+            header_of(&streams.next_frames().await[0]).kind,
+            MessageType::StreamHole
+        );
+        driver.send(Packet::Eof).await.unwrap();
+        let eof = streams.next_frames().await;
+        assert_eq!(
+            (header_of(&eof[0]).status, eof[0].len()),
+            (Status::Continue, 28)
+        );
+        let abort = message(MessageType::Stream, Status::Error, 7, b"");
+        let Inbound::Answer(frame) = streams.inbound(&abort) else {
+            panic!("an abort is confirmed");
+        };
+        assert_eq!(header_of(&frame).status, Status::Ok);
+        assert!(streams.is_empty());
+        // A driver that vanishes mid-stream ends it with an error.
+        let (user, driver) = Stream::pair();
+        streams.add(
+            call(),
+            OpenedStream {
+                stream: user,
+                sparse: false,
+            },
+        );
+        drop(driver);
+        let frames = streams.next_frames().await;
+        assert_eq!(header_of(&frames[0]).status, Status::Error);
+        assert!(streams.is_empty());
+    }
+}
