@@ -67,6 +67,8 @@ pub use driver::{
     DomainRef, DomainState, InterfaceRef, NetworkRef, NodeInfo, PoolEvent, PoolEventKind, PoolInfo,
     PoolRef, TypedParam, TypedValue, VolumeRef,
 };
+/// Streams that API calls open (volume transfers, screenshots, consoles).
+pub use driver::{Packet, Stream};
 /// The driver traits and the connection, for code that calls driver methods on a driver value directly.
 pub mod prelude {
     pub use crate::driver::{

@@ -324,6 +324,13 @@ macro_rules! driver_api {
         /// Presses and releases `keycodes` of `codeset` (`VIR_KEYCODE_SET_*`) for `holdtime` ms (`virDomainSendKey`).
         fn domain_send_key(&self, dom: &DomainRef, codeset: u32, holdtime: u32, keycodes: Vec<u32>, flags: u32) -> Result<()>
             => auto(DomainSendKey), write, "virDomainSendKey";
+        /// A picture of the guest's screen `screen` as a stream, with its MIME type (`virDomainScreenshot`).
+        fn domain_screenshot(&self, dom: &DomainRef, screen: u32, flags: u32) -> Result<(String, Stream)>
+            => hand, write, "virDomainScreenshot";
+        /// The guest's console (or the character device `dev_name`) as a two-way stream (`virDomainOpenConsole`;
+        /// `flags`: `CONSOLE_FORCE` takes it over from another client, `CONSOLE_SAFE`).
+        fn domain_open_console(&self, dom: &DomainRef, dev_name: Option<&str>, flags: u32) -> Result<Stream>
+            => hand, write, "virDomainOpenConsole";
     }
     /// Virtual networks.
     trait NetworkDriver (network) {
@@ -441,6 +448,14 @@ macro_rules! driver_api {
         /// Lifecycle and refresh events of every pool of this connection, from now on.
         fn storage_pool_event_subscribe(&self) -> Result<broadcast::Receiver<PoolEvent>>
             => hand, read, "virConnectStoragePoolEventRegisterAny";
+        /// Writes the stream's bytes into the volume from `offset`, at most `length` (0: no limit); `flags` may
+        /// hold `VOL_UPLOAD_SPARSE_STREAM` (holes travel as holes) (`virStorageVolUpload`).
+        fn vol_upload(&self, vol: &VolumeRef, offset: u64, length: u64, flags: u32) -> Result<Stream>
+            => hand, write, "virStorageVolUpload";
+        /// Streams the volume's bytes from `offset`, `length` of them (0: to the end); `flags` may hold
+        /// `VOL_DOWNLOAD_SPARSE_STREAM` (`virStorageVolDownload`).
+        fn vol_download(&self, vol: &VolumeRef, offset: u64, length: u64, flags: u32) -> Result<Stream>
+            => hand, write, "virStorageVolDownload";
     }
     /// Host network interfaces (netcf-style definitions and transactions).
     trait InterfaceDriver (interface) {

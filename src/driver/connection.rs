@@ -10,6 +10,7 @@ use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use super::api::driver_api;
+use super::stream::Stream;
 use super::types::*;
 use super::DomainSummary;
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};

@@ -17,10 +17,13 @@ pub mod nwfilter;
 pub mod qemu;
 pub mod secret;
 pub mod storage;
+mod stream;
 pub mod test;
 mod types;
+pub mod volume_io;
 
 pub use connection::*;
+pub use stream::{await_finish, serve_bytes, stream_closed, Packet, Stream};
 pub use types::*;
 
 /// One domain as a front end that enumerates every domain needs it (see

@@ -384,6 +384,12 @@ pub struct PoolEvent {
 
 /// Flag bits of the driver API, with libvirt's values.
 pub mod flags {
+    // virDomainConsoleFlags
+    pub const CONSOLE_FORCE: u32 = 1 << 0;
+    pub const CONSOLE_SAFE: u32 = 1 << 1;
+    // virStorageVolUploadFlags / virStorageVolDownloadFlags
+    pub const VOL_UPLOAD_SPARSE_STREAM: u32 = 1 << 0;
+    pub const VOL_DOWNLOAD_SPARSE_STREAM: u32 = 1 << 0;
     // virConnectListAllDomainsFlags
     pub const LIST_DOMAINS_ACTIVE: u32 = 1 << 0;
     pub const LIST_DOMAINS_INACTIVE: u32 = 1 << 1;

@@ -7,6 +7,39 @@ use crate::driver::*;
 use tokio::sync::broadcast;
 
 impl imp::hypervisor::Hand for RemoteDriver {
+    // ---- streams ----
+    async fn domain_screenshot(
+        &self,
+        dom: &DomainRef,
+        screen: u32,
+        flags: u32,
+    ) -> Result<(String, Stream)> {
+        let args = ScreenshotArgs {
+            dom: dom.clone(),
+            screen,
+            flags,
+        };
+        let (ret, stream) = self
+            .call_opening_stream(P::DomainScreenshot, args, false)
+            .await?;
+        Ok((ret.mime.unwrap_or_default(), stream))
+    }
+    async fn domain_open_console(
+        &self,
+        dom: &DomainRef,
+        dev_name: Option<&str>,
+        flags: u32,
+    ) -> Result<Stream> {
+        let args = OpenConsoleArgs {
+            dom: dom.clone(),
+            dev_name: dev_name.map(str::to_string),
+            flags,
+        };
+        Ok(self
+            .call_opening_stream(P::DomainOpenConsole, args, false)
+            .await?
+            .1)
+    }
     async fn domain_summaries(&self) -> Result<Vec<DomainSummary>> {
         summaries_by_calls(self).await
     }

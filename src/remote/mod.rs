@@ -27,6 +27,7 @@ mod nwfilter;
 mod sasl;
 mod secret;
 mod storage;
+mod stream;
 
 use events::{forward_events, forward_network_events};
 use sasl::{authenticate_sasl, check_auth};

@@ -6,6 +6,45 @@ use super::*;
 use crate::driver::*;
 
 impl imp::storage::Hand for RemoteDriver {
+    // ---- volume transfers (streams) ----
+    async fn vol_upload(
+        &self,
+        vol: &VolumeRef,
+        offset: u64,
+        length: u64,
+        flags: u32,
+    ) -> Result<Stream> {
+        let args = VolTransferArgs {
+            vol: vol.clone(),
+            offset,
+            length,
+            flags,
+        };
+        let sparse = flags & flags::VOL_UPLOAD_SPARSE_STREAM != 0;
+        Ok(self
+            .call_opening_stream(P::StorageVolUpload, args, sparse)
+            .await?
+            .1)
+    }
+    async fn vol_download(
+        &self,
+        vol: &VolumeRef,
+        offset: u64,
+        length: u64,
+        flags: u32,
+    ) -> Result<Stream> {
+        let args = VolTransferArgs {
+            vol: vol.clone(),
+            offset,
+            length,
+            flags,
+        };
+        let sparse = flags & flags::VOL_DOWNLOAD_SPARSE_STREAM != 0;
+        Ok(self
+            .call_opening_stream(P::StorageVolDownload, args, sparse)
+            .await?
+            .1)
+    }
     // ---- storage pools ----
     async fn list_all_storage_pools(&self, flags: u32) -> Result<Vec<PoolRef>> {
         let args = ListAllArgs {

@@ -34,6 +34,8 @@ use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 const OUTGOING_QUEUE: usize = 64;
 /// Event messages buffered per subscriber before the slowest one starts missing some.
 const EVENT_QUEUE: usize = 256;
+/// Stream messages queued for a stream's reader before the connection's reader waits (backpressure).
+const STREAM_QUEUE: usize = 4;
 /// How long [`RpcClient::close`] waits for the server to answer CONNECT_CLOSE and hang up.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -90,6 +92,8 @@ struct Pending {
 struct Calls {
     pending: HashMap<u32, Pending>,
     dead: Option<ClientError>,
+    /// Open streams by the serial of the call that opened them: where their messages go.
+    streams: HashMap<u32, mpsc::Sender<Message>>,
 }
 
 struct Shared {
@@ -118,6 +122,8 @@ impl Shared {
             if calls.dead.is_none() {
                 calls.dead = Some(reason);
             }
+            // Dropping the senders ends every stream's reader.
+            calls.streams.clear();
             calls.pending.drain().map(|(_, pending)| pending).collect()
         };
         let reason = self.dead_reason();
@@ -200,8 +206,19 @@ impl Shared {
                 Ok(())
             }
             MessageType::Reply | MessageType::ReplyWithFds => self.complete(message),
-            // Streams are not opened by this client; stray stream packets are ignored.
-            MessageType::Stream | MessageType::StreamHole => Ok(()),
+            MessageType::Stream | MessageType::StreamHole => {
+                let target = self
+                    .calls
+                    .lock()
+                    .ok()
+                    .and_then(|calls| calls.streams.get(&header.serial).cloned());
+                // Messages of a stream already closed are dropped, as libvirt's client drops them. A full queue
+                // holds the reader back: the server then waits on the socket, which bounds what it sends.
+                if let Some(target) = target {
+                    let _ = target.send(message).await;
+                }
+                Ok(())
+            }
             MessageType::Call | MessageType::CallWithFds => Err(ClientError::Protocol(format!(
                 "unexpected call from the server (proc {}, serial {})",
                 header.proc_, header.serial
@@ -286,6 +303,7 @@ impl RpcClient {
             calls: Mutex::new(Calls {
                 pending: HashMap::new(),
                 dead: None,
+                streams: HashMap::new(),
             }),
             next_serial: AtomicU32::new(0),
             outgoing,
@@ -310,15 +328,63 @@ impl RpcClient {
         proc_: u32,
         payload: &[u8],
     ) -> Result<Vec<u8>> {
+        self.call_with(prog, vers, proc_, payload, None).await.1
+    }
+
+    /// A call of the REMOTE program that opens a stream: the reply, and the stream's end on this side (its
+    /// messages are routed to it from before the call goes out, so none is lost however fast the server is).
+    pub async fn call_stream<P: Proc>(
+        &self,
+        _proc: P,
+        args: &P::Args,
+    ) -> Result<(P::Ret, ClientStream)> {
+        let (sender, receiver) = mpsc::channel(STREAM_QUEUE);
+        let proc_ = P::PROCEDURE;
+        let (serial, result) = self
+            .call_with(
+                REMOTE_PROGRAM,
+                REMOTE_VERSION,
+                proc_.number(),
+                &args.to_bytes(),
+                Some(sender),
+            )
+            .await;
+        let stream = ClientStream {
+            shared: self.shared.clone(),
+            header: Header {
+                prog: REMOTE_PROGRAM,
+                vers: REMOTE_VERSION,
+                proc_: proc_.number(),
+                kind: MessageType::Stream,
+                serial,
+                status: Status::Continue,
+            },
+            incoming: receiver,
+        };
+        let payload = result?; // dropping `stream` unregisters it
+        let ret = P::Ret::from_bytes(&payload).map_err(|err| {
+            Error::from(ClientError::Protocol(format!(
+                "cannot decode the reply to {proc_}: {err}"
+            )))
+        })?;
+        Ok((ret, stream))
+    }
+
+    async fn call_with(
+        &self,
+        prog: u32,
+        vers: u32,
+        proc_: u32,
+        payload: &[u8],
+        stream: Option<mpsc::Sender<Message>>,
+    ) -> (u32, Result<Vec<u8>>) {
         let (reply, answer) = oneshot::channel();
         let serial = {
-            let mut calls = self
-                .shared
-                .calls
-                .lock()
-                .map_err(|_| Error::from(ClientError::Closed))?;
+            let Ok(mut calls) = self.shared.calls.lock() else {
+                return (0, Err(Error::from(ClientError::Closed)));
+            };
             if let Some(reason) = &calls.dead {
-                return Err(reason.clone().into());
+                return (0, Err(reason.clone().into()));
             }
             let serial = self.shared.next_serial.fetch_add(1, Ordering::Relaxed);
             calls.pending.insert(
@@ -330,6 +396,9 @@ impl RpcClient {
                     reply,
                 },
             );
+            if let Some(stream) = stream {
+                calls.streams.insert(serial, stream);
+            }
             serial
         };
         let frame = encode_frame(&Header::call(prog, vers, proc_, serial), payload);
@@ -337,12 +406,13 @@ impl RpcClient {
             if let Ok(mut calls) = self.shared.calls.lock() {
                 calls.pending.remove(&serial);
             }
-            return Err(self.shared.dead_reason().into());
+            return (serial, Err(self.shared.dead_reason().into()));
         }
-        match answer.await {
+        let result = match answer.await {
             Ok(result) => result,
             Err(_) => Err(self.shared.dead_reason().into()),
-        }
+        };
+        (serial, result)
     }
 
     /// A call of the REMOTE program: `proc_`'s declaration fixes both the argument and the reply type.
@@ -435,6 +505,44 @@ impl RpcClient {
         let _ = tokio::time::timeout(CLOSE_TIMEOUT, finished.wait_for(|done| *done)).await;
         self.shared.die(ClientError::Closed);
         result
+    }
+}
+
+/// This side's end of a stream a call opened: the server's stream messages in, ours out on the same serial.
+pub struct ClientStream {
+    shared: Arc<Shared>,
+    /// The opening call's program, procedure and serial.
+    header: Header,
+    incoming: mpsc::Receiver<Message>,
+}
+
+impl ClientStream {
+    /// The next stream message from the server; `None` once the connection is gone.
+    pub async fn recv(&mut self) -> Option<Message> {
+        self.incoming.recv().await
+    }
+
+    /// Sends one stream message (`kind` STREAM or STREAM_HOLE) on this stream's serial, waiting while the
+    /// connection's outgoing queue is full.
+    pub async fn send(&self, kind: MessageType, status: Status, payload: &[u8]) -> Result<()> {
+        let header = Header {
+            kind,
+            status,
+            ..self.header
+        };
+        self.shared
+            .outgoing
+            .send(encode_frame(&header, payload))
+            .await
+            .map_err(|_| self.shared.dead_reason().into())
+    }
+}
+
+impl Drop for ClientStream {
+    fn drop(&mut self) {
+        if let Ok(mut calls) = self.shared.calls.lock() {
+            calls.streams.remove(&self.header.serial);
+        }
     }
 }
 

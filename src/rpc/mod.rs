@@ -21,10 +21,11 @@ pub mod dispatch;
 pub mod listeners;
 pub mod server;
 pub mod socket;
+mod streams;
 pub mod threads;
 pub mod wire;
 
-pub use wire::{packet, procedures, proto, values, xdr};
+pub use wire::{packet, procedures, proto, stream, values, xdr};
 
 #[cfg(test)]
 mod tests_codec;

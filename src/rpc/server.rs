@@ -1,6 +1,6 @@
 //! The native RPC server loop on tokio: accepts unix (read-write / read-only) and TCP clients and drives each
 //! connection: frames in, [`Dispatcher`] calls (up to `max_client_requests` in flight), replies, events and
-//! keepalive out.
+//! keepalive out, and the streams calls open carried both ways with backpressure (see `streams`).
 
 use std::future::Future;
 use std::path::Path;
@@ -25,6 +25,7 @@ use super::packet::{
 use super::procedures::Procedure;
 use super::proto::auth_type;
 use super::socket::{BareSocket, RpcSocket};
+use super::streams::{Inbound, ServerStreams, OUTBOX_ROOM};
 use crate::auth::{SaslLayer, SaslTransport};
 use crate::driver::{DomainEvent, NetworkEvent, PoolEvent};
 use crate::listener::{accept_loop, Limit, Listener, Shutdown, Slot};
@@ -38,6 +39,13 @@ const WRITE_BATCH_MAX: usize = 64 * 1024;
 
 /// Bytes read from a socket at a time.
 const READ_CHUNK: usize = 4 * 1024;
+
+/// How long a stream's driver may refuse data from the client (its queue full) before the connection is closed:
+/// a client that sends against the stream's direction would otherwise hold its connection forever.
+const STREAM_STALL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Bytes read at a time while the connection carries a stream.
+const STREAM_READ_CHUNK: usize = 256 * 1024;
 
 /// Per-connection limits, with libvirtd's defaults.
 #[derive(Clone, Debug)]
@@ -383,6 +391,7 @@ impl RpcServer {
         });
         let mut jobs: JoinSet<DispatchOutcome> = JoinSet::new();
         let mut events = EventFeeds::default();
+        let mut streams = ServerStreams::default();
         // Small on purpose: calls are small, and an idle connection should cost little memory.
         let mut buf = vec![0u8; READ_CHUNK];
         let mut last_heard = Instant::now();
@@ -402,6 +411,14 @@ impl RpcServer {
         'conn: while !closing {
             if outbox.broken {
                 break 'conn;
+            }
+            // Stream data comes in large frames: read it in large pieces while a stream is open.
+            if streams.is_empty() {
+                if buf.len() > READ_CHUNK {
+                    buf = vec![0u8; READ_CHUNK];
+                }
+            } else if buf.len() < STREAM_READ_CHUNK {
+                buf.resize(STREAM_READ_CHUNK, 0);
             }
             // Write what is queued now if the socket takes it; what it does not take waits in the write branch.
             while outbox.pending() {
@@ -456,7 +473,7 @@ impl RpcServer {
                                 // Unknown type/status: the dispatcher answers on that serial if it can.
                                 match self.dispatcher.handle_frame(&mut state, &frame).await {
                                     Ok(outcome) => {
-                                        if !self.deliver(&mut outbox, outcome, &mut events, &mut closing) {
+                                        if !self.deliver(&mut outbox, outcome, &mut events, &mut closing, &mut streams) {
                                             break 'conn;
                                         }
                                         continue;
@@ -471,6 +488,46 @@ impl RpcServer {
                         {
                             continue; // PONGs and unknown keepalive procedures only prove liveness
                         }
+                        if matches!(message.header.kind, MessageType::Stream | MessageType::StreamHole) {
+                            let (serial, packet) = match streams.inbound(&message) {
+                                Inbound::Unknown => continue,
+                                Inbound::Answer(frame) => {
+                                    outbox.push(frame, queue_cap);
+                                    continue;
+                                }
+                                Inbound::Forward(serial, packet) => (serial, packet),
+                            };
+                            let Some(stream) = streams.stream(serial) else {
+                                continue;
+                            };
+                            // Backpressure: the socket is not read until the driver takes this packet, but what
+                            // is queued for the client keeps going out.
+                            let mut packet = Some(packet);
+                            let stall = tokio::time::sleep(STREAM_STALL_TIMEOUT);
+                            tokio::pin!(stall);
+                            while packet.is_some() {
+                                tokio::select! {
+                                    _ = &mut stall => {
+                                        tracing::debug!("rpc stream takes no data, closing");
+                                        break 'conn;
+                                    }
+                                    permit = stream.reserve() => {
+                                        if let (Ok(permit), Some(packet)) = (permit, packet.take()) {
+                                            permit.send(packet);
+                                        }
+                                        // A driver that went away has left its verdict in its queue.
+                                        packet = None;
+                                    }
+                                    written = writer.write(&outbox.buf[outbox.pos..]), if outbox.pending() => {
+                                        match written {
+                                            Ok(0) | Err(_) => break 'conn,
+                                            Ok(n) => outbox.advance(n),
+                                        }
+                                    }
+                                }
+                            }
+                            continue;
+                        }
                         let trace = CallTrace::start(&message.header);
                         let outcome = match self.dispatcher.route(&state, &message) {
                             Route::Done(outcome) => {
@@ -483,7 +540,7 @@ impl RpcServer {
                                 // Frames already buffered wait for a free slot, like unread bytes do.
                                 while jobs.len() >= max_jobs {
                                     if let Some(Ok(outcome)) = jobs.join_next().await {
-                                        if !self.deliver(&mut outbox, outcome, &mut events, &mut closing) {
+                                        if !self.deliver(&mut outbox, outcome, &mut events, &mut closing, &mut streams) {
                                             break 'conn;
                                         }
                                     }
@@ -495,7 +552,7 @@ impl RpcServer {
                                     trace,
                                 };
                                 if let Poll::Ready(outcome) = poll_once(Pin::new(&mut job)) {
-                                    if !self.deliver(&mut outbox, outcome, &mut events, &mut closing) {
+                                    if !self.deliver(&mut outbox, outcome, &mut events, &mut closing, &mut streams) {
                                         break 'conn;
                                     }
                                     continue;
@@ -507,7 +564,7 @@ impl RpcServer {
                                 // State changes see every earlier call finished, as a client expects after CLOSE.
                                 while let Some(done) = jobs.join_next().await {
                                     if let Ok(outcome) = done {
-                                        if !self.deliver(&mut outbox, outcome, &mut events, &mut closing) {
+                                        if !self.deliver(&mut outbox, outcome, &mut events, &mut closing, &mut streams) {
                                             break 'conn;
                                         }
                                     }
@@ -523,7 +580,7 @@ impl RpcServer {
                                 }
                             }
                         };
-                        if !self.deliver(&mut outbox, outcome, &mut events, &mut closing) {
+                        if !self.deliver(&mut outbox, outcome, &mut events, &mut closing, &mut streams) {
                             break 'conn;
                         }
                         // The final SASL reply went out plain; everything after it goes through the layer.
@@ -566,9 +623,15 @@ impl RpcServer {
                 }
                 Some(done) = jobs.join_next(), if !jobs.is_empty() => {
                     if let Ok(outcome) = done {
-                        if !self.deliver(&mut outbox, outcome, &mut events, &mut closing) {
+                        if !self.deliver(&mut outbox, outcome, &mut events, &mut closing, &mut streams) {
                             break 'conn;
                         }
+                    }
+                }
+                frames = streams.next_frames(),
+                    if !streams.is_empty() && outbox.buf.len() - outbox.pos < OUTBOX_ROOM && outbox.frames < queue_cap / 2 => {
+                    for frame in frames {
+                        outbox.push(frame, queue_cap);
                     }
                 }
                 event = next_event(&mut state.secret_events), if state.secret_events.is_some() => {
@@ -678,6 +741,7 @@ impl RpcServer {
         outcome: DispatchOutcome,
         events: &mut EventFeeds,
         closing: &mut bool,
+        streams: &mut ServerStreams,
     ) -> bool {
         if let Some(receiver) = outcome.subscribe {
             events.domains = Some(receiver);
@@ -691,6 +755,9 @@ impl RpcServer {
         *closing |= outcome.close;
         if let Some(frame) = outcome.reply {
             outbox.push(frame, self.config.max_queued_frames.max(1));
+        }
+        if let Some((call, opened)) = outcome.stream {
+            streams.add(call, opened);
         }
         true
     }
@@ -731,6 +798,12 @@ impl Outbox {
         if self.buf.is_empty() {
             self.buf = frame; // the common case: one reply, no copy
         } else {
+            // A queue that never drains completely (a stream keeps it busy) drops what was written, or the
+            // buffer would grow by everything ever sent.
+            if self.pos >= WRITE_BATCH_MAX {
+                self.buf.drain(..self.pos);
+                self.pos = 0;
+            }
             self.buf.extend_from_slice(&frame);
         }
         self.frames += 1;

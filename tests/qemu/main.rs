@@ -19,3 +19,4 @@ mod pools;
 mod state;
 mod stats;
 mod storage;
+mod streams;

@@ -10,6 +10,7 @@
 
 mod capabilities;
 pub mod command;
+mod console;
 mod hotplug;
 mod metadata;
 mod process;
@@ -727,6 +728,7 @@ impl QemuDriver {
             }
         };
         tracing::debug!(domain = %def.name, pid, qemu = client.version(), "QMP connected");
+        console::record_ptys(&client, &mut def).await;
         let client = Arc::new(client);
         let generation = shared.next_generation();
         let uuid = def.uuid;
@@ -1732,6 +1734,22 @@ impl HypervisorDriver for QemuDriver {
     }
     async fn domain_event_subscribe(&self) -> Result<broadcast::Receiver<DomainEvent>> {
         Ok(self.shared.events.subscribe())
+    }
+    async fn domain_screenshot(
+        &self,
+        dom: &DomainRef,
+        screen: u32,
+        flags: u32,
+    ) -> Result<(String, crate::driver::Stream)> {
+        self.screenshot(dom, screen, flags).await
+    }
+    async fn domain_open_console(
+        &self,
+        dom: &DomainRef,
+        dev_name: Option<&str>,
+        flags: u32,
+    ) -> Result<crate::driver::Stream> {
+        self.open_console(dom, dev_name, flags).await
     }
     async fn domain_get_time(&self, dom: &DomainRef, time_flags: u32) -> Result<(i64, u32)> {
         check_flags(time_flags, 0, "virDomainGetTime")?;

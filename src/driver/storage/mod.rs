@@ -1051,6 +1051,38 @@ impl StorageDriver for StorageHost {
         Ok(obj.volumes[&vol.name].path.clone())
     }
 
+    async fn vol_upload(
+        &self,
+        vol: &VolumeRef,
+        offset: u64,
+        length: u64,
+        upload_flags: u32,
+    ) -> Result<crate::driver::Stream> {
+        check_flags(
+            upload_flags,
+            crate::driver::flags::VOL_UPLOAD_SPARSE_STREAM,
+            "virStorageVolUpload",
+        )?;
+        let path = self.vol_get_path(vol).await?;
+        crate::driver::volume_io::upload(Path::new(&path), offset, length, upload_flags)
+    }
+
+    async fn vol_download(
+        &self,
+        vol: &VolumeRef,
+        offset: u64,
+        length: u64,
+        download_flags: u32,
+    ) -> Result<crate::driver::Stream> {
+        check_flags(
+            download_flags,
+            crate::driver::flags::VOL_DOWNLOAD_SPARSE_STREAM,
+            "virStorageVolDownload",
+        )?;
+        let path = self.vol_get_path(vol).await?;
+        crate::driver::volume_io::download(Path::new(&path), offset, length, download_flags)
+    }
+
     async fn vol_get_xml_desc(&self, vol: &VolumeRef, xml_flags: u32) -> Result<String> {
         check_flags(xml_flags, 0, "virStorageVolGetXMLDesc")?;
         let mut pools = self.pools.lock().await;

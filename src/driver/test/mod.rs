@@ -769,6 +769,18 @@ impl HypervisorDriver for TestDriver {
     async fn get_cpu_model_names(&self, arch: &str, flags: u32) -> Result<Vec<String>> {
         world::host::cpu_model_names(arch, flags)
     }
+    async fn domain_screenshot(
+        &self,
+        dom: &DomainRef,
+        _screen: u32,
+        flags: u32,
+    ) -> Result<(String, crate::driver::Stream)> {
+        self.read(|w| w.screenshot_check(dom, flags))?;
+        Ok((
+            "image/png".into(),
+            crate::driver::serve_bytes(world::screenshot_png()),
+        ))
+    }
 }
 
 #[async_trait]

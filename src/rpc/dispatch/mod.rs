@@ -15,6 +15,9 @@ mod nwfilter;
 mod secret;
 mod snapshot;
 mod storage;
+mod stream;
+
+pub use stream::OpenedStream;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -382,6 +385,8 @@ pub struct DispatchOutcome {
     /// The client registered its first storage pool callback: forward these through
     /// [`ConnectionState::pool_event_frames`].
     pub subscribe_pools: Option<broadcast::Receiver<PoolEvent>>,
+    /// The call opened a stream: its messages follow the reply, on the call's procedure and serial.
+    pub stream: Option<(Header, OpenedStream)>,
 }
 
 impl DispatchOutcome {
@@ -413,7 +418,7 @@ impl DriverJob {
         } = self;
         let result = match driver.home_runtime() {
             Some(home) if !is_current_runtime(&home) => home
-                .spawn(async move { call_driver(&driver, call).await })
+                .spawn(async move { answer_call(&driver, call).await })
                 .await
                 .unwrap_or_else(|err| {
                     Err(Error::internal(
@@ -421,10 +426,25 @@ impl DriverJob {
                         format!("the driver call did not finish: {err}"),
                     ))
                 }),
-            _ => call_driver(&driver, call).await,
+            _ => answer_call(&driver, call).await,
         };
-        DispatchOutcome::reply(reply_frame(&header, result))
+        match result {
+            Ok((reply, stream)) => DispatchOutcome {
+                reply: Some(ok_frame(&header, &reply)),
+                stream: stream.map(|stream| (header, stream)),
+                ..DispatchOutcome::default()
+            },
+            Err(err) => DispatchOutcome::reply(error_frame(&header, &err)),
+        }
     }
+}
+
+/// A call's reply, and the stream it opened if it opens one.
+async fn answer_call(driver: &Connection, call: Call) -> Result<(Reply, Option<OpenedStream>)> {
+    if let Some(opened) = stream::open(driver, &call).await {
+        return opened.map(|(reply, stream)| (reply, Some(stream)));
+    }
+    call_driver(driver, call).await.map(|reply| (reply, None))
 }
 
 fn is_current_runtime(home: &tokio::runtime::Handle) -> bool {

@@ -227,3 +227,9 @@ xdr_struct! {
         pub nsuri: Option<String>,
     }
 }
+
+xdr_struct! { pub struct ScreenshotArgs { pub dom: DomainRef, pub screen: u32, pub flags: u32 } }
+
+xdr_struct! { pub struct ScreenshotRet { pub mime: Option<String> } }
+
+xdr_struct! { pub struct OpenConsoleArgs { pub dom: DomainRef, pub dev_name: Option<String>, pub flags: u32 } }

@@ -6,6 +6,7 @@
 pub mod packet;
 pub mod procedures;
 pub mod proto;
+pub mod stream;
 pub mod values;
 pub mod xdr;
 

@@ -386,6 +386,11 @@ macro_rules! remote_procedure_table {
             NwfilterBindingCreateXml: StringFlagsArgs => NwFilterBindingRet [call |value, flags| nwfilter_binding_create_xml(&value, flags)];
             NwfilterBindingDelete: NwFilterBindingArgs => () [call |nwfilter| nwfilter_binding_delete(&nwfilter)];
             NwfilterBindingGetXmlDesc: NwFilterBindingFlagsArgs => StringRet [call |nwfilter, flags| nwfilter_binding_get_xml_desc(&nwfilter, flags)];
+            // streams
+            StorageVolUpload: VolTransferArgs => () [hand vol_upload];
+            StorageVolDownload: VolTransferArgs => () [hand vol_download];
+            DomainScreenshot: ScreenshotArgs => ScreenshotRet [hand domain_screenshot];
+            DomainOpenConsole: OpenConsoleArgs => () [hand domain_open_console];
         }
     };
 }
@@ -405,7 +410,7 @@ mod tests {
             .map(Procedure::from_number)
             .filter(|p| has_codec(*p))
             .count();
-        assert_eq!(known, 267);
+        assert_eq!(known, 271);
         assert!(!has_codec(Procedure::DomainGetBlockJobInfo));
         assert!(!has_codec(Procedure::Unknown(9999)));
     }

@@ -816,7 +816,7 @@ mod tests {
                 "{entry}"
             );
         }
-        assert_eq!(DECLARATIONS.len(), 267);
+        assert_eq!(DECLARATIONS.len(), 271);
     }
 
     #[test]

@@ -87,3 +87,8 @@ impl ReplyValue<VolumeInfo> for VolGetInfoRet {
         })
     }
 }
+
+xdr_struct! {
+    /// `remote_storage_vol_upload_args` and `remote_storage_vol_download_args` (one layout).
+    pub struct VolTransferArgs { pub vol: VolumeRef, pub offset: u64, pub length: u64, pub flags: u32 }
+}

@@ -28,6 +28,8 @@ mod metadata;
 mod networks;
 pub(super) use interfaces::HostInterfaces;
 mod rename;
+mod screenshot;
+pub(super) use screenshot::screenshot_png;
 mod snapshots;
 
 pub(super) use snapshots::Snapshots;
