@@ -885,6 +885,7 @@ async fn metadata_change_callbacks_get_only_metadata_events() {
         event: event::STARTED,
         detail: 0,
         metadata: None,
+        device_removed: None,
     };
     let frames = state.event_frames(&lifecycle);
     assert_eq!(frames.len(), 1, "only the lifecycle callback hears it");
