@@ -153,13 +153,15 @@ impl Stream {
     /// User end: ends the stream as libvirt's `virStreamFinish` does, waiting for the driver to commit (an
     /// upload's last write, a download's reader done). Data still queued towards the user is discarded.
     pub async fn finish(&mut self) -> Result<()> {
-        self.send(Packet::Finish).await?;
+        // The driver may have ended the stream with an error before it saw the finish (an upload past its
+        // length): that error, already queued, is the answer rather than "the stream closed".
+        let sent = self.send(Packet::Finish).await;
         loop {
             match self.recv().await {
-                Some(Packet::Done) => return Ok(()),
+                Some(Packet::Done) => return sent,
                 Some(Packet::Error(err)) => return Err(err),
                 Some(_) => continue,
-                None => return Err(stream_closed()),
+                None => return Err(sent.err().unwrap_or_else(stream_closed)),
             }
         }
     }

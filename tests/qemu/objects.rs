@@ -8,47 +8,15 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use crate::support::daemon::Daemon;
 use crate::support::python::libvirt_python;
 use crate::support::virsh::have_virsh;
+use crate::support::virsh::{fails_blocking as fails, ok_blocking as ok};
 
 fn uri(socket: &Path) -> String {
     format!("qemu+unix:///system?socket={}", socket.display())
-}
-
-fn virsh(uri: &str, args: &[&str]) -> Output {
-    Command::new("virsh")
-        .arg("-c")
-        .arg(uri)
-        .args(args)
-        .env("LIBVIRT_AUTOSTART", "0")
-        .output()
-        .expect("virsh runs")
-}
-
-/// Runs virsh, asserting success; returns stdout.
-fn ok(uri: &str, args: &[&str]) -> String {
-    let out = virsh(uri, args);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "virsh {args:?}: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
-}
-
-/// Runs virsh, asserting failure; returns stderr.
-fn fails(uri: &str, args: &[&str]) -> String {
-    let out = virsh(uri, args);
-    assert!(
-        !out.status.success(),
-        "virsh {args:?} should fail: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 fn python(script: &str, args: &[&str]) -> String {

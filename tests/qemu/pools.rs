@@ -7,11 +7,12 @@
 //! by Drop guards however the test ends; their names carry the test process's pid.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::support::daemon::{start_virtcimd, Logged};
 use crate::support::virsh::have_virsh;
+use crate::support::virsh::{fails_blocking as fails, ok_blocking as ok, run_blocking as virsh};
 
 /// A virtcimd with state and sockets in a temp dir.
 struct Host {
@@ -74,40 +75,6 @@ fn peers_present() -> bool {
         eprintln!("virsh or qemu-img not installed, skipping");
     }
     present
-}
-
-fn virsh(uri: &str, args: &[&str]) -> Output {
-    Command::new("virsh")
-        .arg("-c")
-        .arg(uri)
-        .args(args)
-        .env("LIBVIRT_AUTOSTART", "0")
-        .output()
-        .expect("virsh runs")
-}
-
-/// `virsh -c uri args`, which must succeed; its stdout.
-fn ok(uri: &str, args: &[&str]) -> String {
-    let out = virsh(uri, args);
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success() && stderr.trim().is_empty(),
-        "virsh {args:?}: {stdout}{stderr}"
-    );
-    stdout
-}
-
-/// `virsh -c uri args`, which must fail; its stderr.
-fn fails(uri: &str, args: &[&str]) -> String {
-    let out = virsh(uri, args);
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        !out.status.success(),
-        "virsh {args:?} succeeded: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    stderr
 }
 
 /// The volume names `virsh vol-list` prints (virsh 9.0 has no `--name` there).

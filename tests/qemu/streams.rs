@@ -5,7 +5,7 @@
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
@@ -15,32 +15,11 @@ use virtcim::{connect, flags, ConnectOptions, Packet};
 use crate::support::daemon::Daemon;
 use crate::support::qemu::{alone, have_qemu};
 use crate::support::virsh::have_virsh;
+use crate::support::virsh::ok_blocking as ok;
 use crate::support::wait_for;
 
 /// What the test guest's boot sector writes to COM1, over and over.
 const MARKER: &str = "virtcim-console-ok";
-
-fn virsh(uri: &str, args: &[&str]) -> Output {
-    Command::new("virsh")
-        .arg("-c")
-        .arg(uri)
-        .args(args)
-        .env("LIBVIRT_AUTOSTART", "0")
-        .output()
-        .expect("virsh runs")
-}
-
-/// Runs virsh, asserting success; returns stdout.
-fn ok(uri: &str, args: &[&str]) -> String {
-    let out = virsh(uri, args);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "virsh {args:?}: {text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text
-}
 
 /// The SHA-256 of the first `len` bytes of a file (by `sha256sum`: hashing in a debug build is slow).
 fn sha256(path: &Path, len: u64) -> String {

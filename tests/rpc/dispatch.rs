@@ -642,7 +642,8 @@ async fn read_only_connections_change_nothing() {
         "{:?}",
         fake.changes.lock().unwrap()
     );
-    assert!(denied > 200, "{denied}");
+    // Every write procedure is denied; reads leave this set as they are implemented (199 of 450 numbers now).
+    assert!(denied > 150, "{denied}");
 
     // Read-only also refuses the secure XML and names the API.
     let dom = Fake::test_domain().to_bytes();

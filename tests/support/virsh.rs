@@ -100,3 +100,39 @@ pub async fn ok(uri: &str, args: &[&str]) -> String {
     assert!(stderr.trim().is_empty(), "virsh {args:?} stderr: {stderr}");
     stdout
 }
+
+/// `virsh -c URI ARGS...` from a synchronous test, waited for: its whole output. Autostarting a local daemon is
+/// off.
+pub fn run_blocking(uri: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("virsh")
+        .arg("-c")
+        .arg(uri)
+        .args(args)
+        .env("LIBVIRT_AUTOSTART", "0")
+        .output()
+        .expect("virsh runs")
+}
+
+/// [`run_blocking`], which must succeed; its stdout.
+pub fn ok_blocking(uri: &str, args: &[&str]) -> String {
+    let out = run_blocking(uri, args);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "virsh {args:?}: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// [`run_blocking`], which must fail; its stderr.
+pub fn fails_blocking(uri: &str, args: &[&str]) -> String {
+    let out = run_blocking(uri, args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success(),
+        "virsh {args:?} succeeded: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    stderr
+}
