@@ -7,7 +7,7 @@
 //! and bridge (with the pid in them) and removes them, and its Drop guards kill only the QEMUs its daemon started.
 
 use crate::daemon::{ok, peers_present, run, Daemon, QemuReaper};
-use crate::support::qemu::{alongside, spinning_disk};
+use crate::support::qemu::{alone_async, spinning_disk};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -76,7 +76,8 @@ async fn virsh_attaches_and_detaches_disks_and_changes_media_live() {
     if !peers_present() {
         return;
     }
-    let _guests = alongside().await;
+    // Hotplug waits on QEMU's monitor, whose answers slow past the driver's timeout when other guests load CI.
+    let _guests = alone_async().await;
     let tmp = tempfile::tempdir().expect("tempdir");
     let daemon = Daemon::start(tmp.path());
     let reaper = QemuReaper::default();
@@ -344,7 +345,7 @@ async fn nics_attach_to_a_bridge_through_a_tap_and_python_attaches_devices() {
         eprintln!("SKIPPED: {why}");
         return;
     }
-    let _guests = alongside().await;
+    let _guests = alone_async().await;
     let bridge = TestBridge::new();
     let tmp = tempfile::tempdir().expect("tempdir");
     let daemon = Daemon::start(tmp.path());

@@ -15,6 +15,12 @@ pub fn alone() -> RwLockWriteGuard<'static, ()> {
     GUESTS.blocking_write()
 }
 
+/// Held by an async test whose guests must have the machine to themselves: QEMU's monitor answers in time even
+/// when CI's two cores are busy with other tests' guests.
+pub async fn alone_async() -> RwLockWriteGuard<'static, ()> {
+    GUESTS.write().await
+}
+
 /// Held by an async test whose guests may share the machine with other such tests.
 pub async fn alongside() -> RwLockReadGuard<'static, ()> {
     GUESTS.read().await
