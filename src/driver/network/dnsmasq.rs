@@ -261,13 +261,32 @@ pub async fn stop(files: &Files) {
         let target = Pid::from_raw(pid);
         let _ = kill(target, Signal::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(3);
-        while is_ours(pid, files) {
-            if Instant::now() > deadline {
+        let mut killed = false;
+        // Waits for the exit itself, not for the command line to vanish: an exiting process loses its memory
+        // (and so its /proc command line) before it closes its sockets, and a new dnsmasq started in that window
+        // cannot bind the network's address.
+        while exiting_or_running(pid) {
+            if !killed && Instant::now() > deadline {
                 let _ = kill(target, Signal::SIGKILL);
+                killed = true;
+            }
+            if Instant::now() > deadline + Duration::from_secs(2) {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
     let _ = std::fs::remove_file(&files.pid);
+}
+
+/// Whether `pid` still exists and has not yet become a zombie (a zombie has closed its files).
+fn exiting_or_running(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // The state is the first field after the command name, which is in parentheses and may hold spaces.
+    let state = stat
+        .rfind(')')
+        .and_then(|end| stat[end + 1..].split_whitespace().next());
+    !matches!(state, Some("Z" | "X") | None)
 }
