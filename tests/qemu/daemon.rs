@@ -123,16 +123,38 @@ impl Drop for Daemon {
             return;
         };
         for record in records.map_while(Result::ok) {
-            let pid = std::fs::read_to_string(record.path())
+            let Some(status) = std::fs::read_to_string(record.path())
                 .ok()
                 .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
-                .and_then(|status| status["pid"].as_i64())
+            else {
+                continue;
+            };
+            let pid = status["pid"]
+                .as_i64()
                 .and_then(|pid| i32::try_from(pid).ok());
             if let Some(pid) = pid.filter(|pid| *pid > 1) {
                 let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
             }
+            // The guest's taps outlive a killed daemon (they are persistent): remove the ones it recorded.
+            for tap in recorded_taps(status["live_xml"].as_str().unwrap_or_default()) {
+                if Path::new(&format!("/sys/class/net/{tap}/tun_flags")).exists() {
+                    let _ = Command::new("ip").args(["link", "del", &tap]).status();
+                }
+            }
         }
     }
+}
+
+/// The `<target dev>` of every `<interface>` in a guest's live XML.
+fn recorded_taps(xml: &str) -> Vec<String> {
+    xml.split("<interface")
+        .skip(1)
+        .filter_map(|rest| {
+            let iface = rest.split("</interface>").next()?;
+            let after = iface.split("<target dev='").nth(1)?;
+            after.split('\'').next().map(str::to_string)
+        })
+        .collect()
 }
 
 pub(crate) fn run(program: &str, uri: &str, args: &[&str]) -> Output {
