@@ -14,8 +14,10 @@ use tokio::sync::{mpsc, oneshot, Notify};
 
 /// The longest line accepted from QEMU. Replies we ask for are small; anything bigger is garbage.
 pub const MAX_LINE: usize = 1 << 20;
-/// How long a command may take before the monitor is declared hung.
-pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a caller waits for a command's answer. A command that outlives it is not yet a hung monitor: QEMU
+/// is declared hung only when, after that, it stays silent for as long again (a busy host can make a
+/// `device_add` slow; a stopped QEMU says nothing at all).
+pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why a QMP exchange failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -275,6 +277,7 @@ impl QmpClient {
             request_rx,
             events,
             Arc::clone(&hung),
+            timeout,
         ));
         Ok((
             Self {
@@ -292,7 +295,8 @@ impl QmpClient {
         &self.version
     }
 
-    /// Runs one command and returns its `return` value. A timeout closes the connection (the monitor is hung).
+    /// Runs one command and returns its `return` value. A timeout makes the monitor suspect: if QEMU then says
+    /// nothing more for another timeout, the connection is closed as hung.
     pub async fn execute(
         &self,
         command: &str,
@@ -331,7 +335,10 @@ async fn serve(
     mut requests: mpsc::Receiver<Request>,
     events: mpsc::Sender<MonitorEvent>,
     hung: Arc<Notify>,
+    grace: Duration,
 ) {
+    // Set when a caller gave up waiting; cleared by anything QEMU says.
+    let mut silent_until: Option<tokio::time::Instant> = None;
     let mut waiting: HashMap<String, (String, oneshot::Sender<Result<Value, QmpError>>)> =
         HashMap::new();
     let why = 'conn: loop {
@@ -384,13 +391,24 @@ async fn serve(
                 match read {
                     Ok(0) => break 'conn Some("QEMU closed the monitor (end of file)".to_string()),
                     Ok(n) => match reader.push(&chunk[..n]) {
-                        Ok(lines) => pending_lines.extend(lines),
+                        Ok(lines) => {
+                            silent_until = None;
+                            pending_lines.extend(lines);
+                        }
                         Err(err) => break 'conn Some(err.to_string()),
                     },
                     Err(err) => break 'conn Some(format!("read failed: {err}")),
                 }
             }
-            () = hung.notified() => break 'conn Some("a QMP command timed out: the monitor is hung".to_string()),
+            () = hung.notified() => {
+                silent_until.get_or_insert_with(|| tokio::time::Instant::now() + grace);
+            }
+            () = async {
+                match silent_until {
+                    Some(deadline) => tokio::time::sleep_until(deadline).await,
+                    None => std::future::pending().await,
+                }
+            } => break 'conn Some("a QMP command timed out and QEMU stayed silent: the monitor is hung".to_string()),
         }
     };
     for (_, (_, reply)) in waiting.drain() {
