@@ -231,6 +231,25 @@ macro_rules! driver_api {
         /// Drops a domain's managed save image (`virDomainManagedSaveRemove`).
         fn domain_managed_save_remove(&self, dom: &DomainRef, flags: u32) -> Result<()>
             => auto(DomainManagedSaveRemove), write, "virDomainManagedSaveRemove";
+        /// The definition kept in a domain's managed save image (`virDomainManagedSaveGetXMLDesc`).
+        fn domain_managed_save_get_xml_desc(&self, dom: &DomainRef, flags: u32) -> Result<String>
+            => auto(DomainManagedSaveGetXmlDesc), read, "virDomainManagedSaveGetXMLDesc", guard { secure_xml(flags) };
+        /// Replaces the definition kept in a domain's managed save image (`virDomainManagedSaveDefineXML`).
+        fn domain_managed_save_define_xml(&self, dom: &DomainRef, dxml: Option<&str>, flags: u32) -> Result<()>
+            => auto(DomainManagedSaveDefineXml), write, "virDomainManagedSaveDefineXML";
+        /// Saves a running domain's memory and state into the file `to` and stops it; `dxml` replaces the
+        /// definition kept with it (`virDomainSaveFlags`).
+        fn domain_save(&self, dom: &DomainRef, to: &str, dxml: Option<&str>, flags: u32) -> Result<()>
+            => auto(DomainSaveFlags), write, "virDomainSaveFlags", guard { refuse(api(flags, "virDomainSave", "virDomainSaveFlags")) };
+        /// Starts the domain saved in the file `from` where it left off (`virDomainRestoreFlags`).
+        fn domain_restore(&self, from: &str, dxml: Option<&str>, flags: u32) -> Result<()>
+            => auto(DomainRestoreFlags), write, "virDomainRestoreFlags", guard { refuse(api(flags, "virDomainRestore", "virDomainRestoreFlags")) };
+        /// The definition kept in a save image file (`virDomainSaveImageGetXMLDesc`).
+        fn domain_save_image_get_xml_desc(&self, file: &str, flags: u32) -> Result<String>
+            => auto(DomainSaveImageGetXmlDesc), read, "virDomainSaveImageGetXMLDesc", guard { secure_xml(flags) };
+        /// Replaces the definition kept in a save image file (`virDomainSaveImageDefineXML`).
+        fn domain_save_image_define_xml(&self, file: &str, dxml: &str, flags: u32) -> Result<()>
+            => auto(DomainSaveImageDefineXml), write, "virDomainSaveImageDefineXML";
         /// Renames an inactive persistent domain (`virDomainRename`).
         fn domain_rename(&self, dom: &DomainRef, new_name: &str, flags: u32) -> Result<()>
             => hand, write, "virDomainRename";

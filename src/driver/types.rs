@@ -179,13 +179,16 @@ pub mod reason {
     pub const RUNNING_BOOTED: i32 = 1;
     pub const RUNNING_RESTORED: i32 = 3;
     pub const RUNNING_UNPAUSED: i32 = 5;
+    pub const RUNNING_SAVE_CANCELED: i32 = 7;
     pub const RUNNING_CRASHED: i32 = 9;
     pub const PAUSED_UNKNOWN: i32 = 0;
     pub const PAUSED_USER: i32 = 1;
+    pub const PAUSED_SAVE: i32 = 3;
     pub const PAUSED_IOERROR: i32 = 5;
     pub const PAUSED_SHUTTING_DOWN: i32 = 8;
     pub const PAUSED_CRASHED: i32 = 10;
     pub const PAUSED_STARTING_UP: i32 = 11;
+    pub const PAUSED_API_ERROR: i32 = 14;
     pub const SHUTDOWN_UNKNOWN: i32 = 0;
     pub const SHUTDOWN_USER: i32 = 1;
     pub const SHUTOFF_UNKNOWN: i32 = 0;
@@ -267,11 +270,13 @@ pub mod event {
     pub const STARTED_RESTORED: i32 = 2;
     pub const SUSPENDED_PAUSED: i32 = 0;
     pub const SUSPENDED_IOERROR: i32 = 2;
+    pub const SUSPENDED_RESTORED: i32 = 4;
     pub const SUSPENDED_API_ERROR: i32 = 6;
     pub const RESUMED_UNPAUSED: i32 = 0;
     pub const STOPPED_SHUTDOWN: i32 = 0;
     pub const STOPPED_DESTROYED: i32 = 1;
     pub const STOPPED_CRASHED: i32 = 2;
+    pub const STOPPED_SAVED: i32 = 4;
     pub const STOPPED_FAILED: i32 = 5;
     pub const SHUTDOWN_FINISHED: i32 = 0;
     pub const SHUTDOWN_GUEST: i32 = 1;
@@ -445,6 +450,13 @@ pub mod flags {
     pub const START_BYPASS_CACHE: u32 = 1 << 2;
     pub const START_FORCE_BOOT: u32 = 1 << 3;
     pub const START_VALIDATE: u32 = 1 << 4;
+
+    // virDomainSaveRestoreFlags, virDomainSaveImageXMLFlags
+    pub const SAVE_BYPASS_CACHE: u32 = 1 << 0;
+    pub const SAVE_RUNNING: u32 = 1 << 1;
+    pub const SAVE_PAUSED: u32 = 1 << 2;
+    pub const SAVE_RESET_NVRAM: u32 = 1 << 3;
+    pub const SAVE_IMAGE_XML_SECURE: u32 = 1 << 0;
 
     // virDomainUndefineFlagsValues
     pub const UNDEFINE_MANAGED_SAVE: u32 = 1 << 0;

@@ -15,6 +15,7 @@ mod hotplug;
 mod metadata;
 mod process;
 pub mod qmp;
+mod save;
 mod stats;
 mod status;
 mod tap;
@@ -34,6 +35,7 @@ use crate::persist::{DirLock, LockError};
 use async_trait::async_trait;
 use command::{HostFacts, RuntimePaths};
 use qmp::{MonitorEvent, QmpClient, QmpError};
+use save::Boot;
 use serde_json::json;
 use status::{Files, ProcessInfo, RunStatus};
 use std::collections::BTreeMap;
@@ -198,6 +200,7 @@ fn stopped_detail(shutoff_reason: i32) -> i32 {
         reason::SHUTOFF_SHUTDOWN => event::STOPPED_SHUTDOWN,
         reason::SHUTOFF_DESTROYED => event::STOPPED_DESTROYED,
         reason::SHUTOFF_FAILED => event::STOPPED_FAILED,
+        reason::SHUTOFF_SAVED => event::STOPPED_SAVED,
         _ => event::STOPPED_CRASHED,
     }
 }
@@ -550,8 +553,9 @@ impl QemuDriver {
         }
     }
 
-    /// Spawns QEMU for `def` and brings it to running (or paused); the caller holds the lifecycle lock.
-    async fn start(&self, def: DomainDef, persistent: bool, paused: bool) -> Result<DomainRef> {
+    /// Spawns QEMU for `def` and brings it to running (or paused), booting or loading a saved image as `boot`
+    /// says; the caller holds the lifecycle lock.
+    async fn start(&self, def: DomainDef, persistent: bool, boot: Boot) -> Result<DomainRef> {
         let shared = &self.shared;
         let emulator = match def.devices.emulator.as_deref() {
             Some(name) => process::find_binary(name),
@@ -593,20 +597,24 @@ impl QemuDriver {
         // Built once to refuse what cannot start before any tap exists, again with the names the taps got.
         command::build_argv(&def, &paths, &facts)?;
         create_taps(&mut def).await?;
-        let argv = match command::build_argv(&def, &paths, &facts) {
+        let mut argv = match command::build_argv(&def, &paths, &facts) {
             Ok(argv) => argv,
             Err(err) => {
                 delete_taps(&bridged_taps(&def));
                 return Err(err);
             }
         };
+        if matches!(boot, Boot::Restore(_)) {
+            // The saved state comes in over QMP (`migrate-incoming`) once the monitor is up.
+            argv.extend(["-incoming".to_string(), "defer".to_string()]);
+        }
         let taps = bridged_taps(&def);
         if let Err(err) = shared.host.bind_guest_filters(&def) {
             delete_taps(&taps);
             return Err(err);
         }
         let launched = self
-            .launch(def, &emulator, (&paths, &argv, &facts), persistent, paused)
+            .launch(def, &emulator, (&paths, &argv, &facts), persistent, boot)
             .await;
         if launched.is_err() {
             // A failed start leaves no tap (or filter binding) behind; a recorded run has removed its own already.
@@ -651,7 +659,7 @@ impl QemuDriver {
         emulator: &Path,
         (paths, argv, facts): (&RuntimePaths, &[String], &HostFacts),
         persistent: bool,
-        paused: bool,
+        boot: Boot,
     ) -> Result<DomainRef> {
         let shared = &self.shared;
         let mut def = def;
@@ -729,6 +737,19 @@ impl QemuDriver {
         };
         tracing::debug!(domain = %def.name, pid, qemu = client.version(), "QMP connected");
         console::record_ptys(&client, &mut def).await;
+        if let Boot::Restore(incoming) = &boot {
+            if let Err(err) = save::receive(&client, incoming).await {
+                drop(client);
+                process::terminate(pid, &marker, TERM_GRACE).await;
+                let _ = child.wait().await;
+                let _ = shared.files.remove_status(&def.name);
+                return Err(err);
+            }
+        }
+        let paused = match &boot {
+            Boot::Fresh { paused } => *paused,
+            Boot::Restore(incoming) => !incoming.running,
+        };
         let client = Arc::new(client);
         let generation = shared.next_generation();
         let uuid = def.uuid;
@@ -746,10 +767,10 @@ impl QemuDriver {
             obj.live = Some(def);
             obj.id = id;
             // Set before `cont`, so the RESUME event it causes is not taken for an unpause.
-            (obj.state, obj.reason) = if paused {
-                (DomainState::Paused, reason::PAUSED_USER)
-            } else {
-                (DomainState::Running, reason::RUNNING_BOOTED)
+            (obj.state, obj.reason) = match (&boot, paused) {
+                (_, true) => (DomainState::Paused, reason::PAUSED_USER),
+                (Boot::Fresh { .. }, false) => (DomainState::Running, reason::RUNNING_BOOTED),
+                (Boot::Restore(_), false) => (DomainState::Running, reason::RUNNING_RESTORED),
             };
             obj.run = Some(Run {
                 pid,
@@ -764,9 +785,13 @@ impl QemuDriver {
         };
         spawn_monitor(Arc::downgrade(shared), uuid, generation, pid, events);
         spawn_reaper(Arc::downgrade(shared), uuid, generation, child);
-        shared.emit(&handle, event::STARTED, event::STARTED_BOOTED);
+        let (started, suspended) = match &boot {
+            Boot::Fresh { .. } => (event::STARTED_BOOTED, event::SUSPENDED_PAUSED),
+            Boot::Restore(incoming) => (event::STARTED_RESTORED, incoming.suspended_detail),
+        };
+        shared.emit(&handle, event::STARTED, started);
         if paused {
-            shared.emit(&handle, event::SUSPENDED, event::SUSPENDED_PAUSED);
+            shared.emit(&handle, event::SUSPENDED, suspended);
         } else if let Err(err) = client.execute("cont", None).await {
             self.kill_run(uuid, generation, reason::SHUTOFF_FAILED)
                 .await;
@@ -1305,7 +1330,11 @@ impl HypervisorDriver for QemuDriver {
                     && pick(
                         flags::LIST_DOMAINS_MANAGEDSAVE,
                         flags::LIST_DOMAINS_NO_MANAGEDSAVE,
-                        false,
+                        list_flags
+                            & (flags::LIST_DOMAINS_MANAGEDSAVE
+                                | flags::LIST_DOMAINS_NO_MANAGEDSAVE)
+                            != 0
+                            && self.has_managed_save(d.name()),
                     )
                     && pick(
                         flags::LIST_DOMAINS_HAS_SNAPSHOT,
@@ -1397,6 +1426,24 @@ impl HypervisorDriver for QemuDriver {
                 "cannot undefine transient domain",
             ));
         }
+        if self.has_managed_save(&handle.name) {
+            if undefine_flags & flags::UNDEFINE_MANAGED_SAVE == 0 {
+                return Err(Error::operation_invalid(
+                    ErrorDomain::QEMU,
+                    "Refusing to undefine while domain managed save image exists",
+                ));
+            }
+            crate::persist::remove_durable(
+                &self.shared.files.save_dir(),
+                &format!("{}.save", handle.name),
+            )
+            .map_err(|_| {
+                Error::internal(
+                    ErrorDomain::QEMU,
+                    "Failed to remove domain managed save image",
+                )
+            })?;
+        }
         self.shared.files.remove_definition(&handle.name)?;
         let mut domains = self.domains();
         if running.is_some() {
@@ -1434,8 +1481,22 @@ impl HypervisorDriver for QemuDriver {
             }
             obj.persistent.clone().ok_or_else(no_domain)?
         };
-        self.start(def, true, start_flags & flags::START_PAUSED != 0)
-            .await
+        if self.has_managed_save(&def.name) {
+            if start_flags & flags::START_FORCE_BOOT != 0 {
+                let path = self.managed_save_path(&def.name);
+                std::fs::remove_file(&path).map_err(|e| {
+                    Error::system(
+                        ErrorDomain::QEMU,
+                        format!("cannot remove managed save file {}", path.display()),
+                        &e,
+                    )
+                })?;
+            } else if let Some(handle) = self.start_from_managed(&def, start_flags).await? {
+                return Ok(handle);
+            }
+        }
+        let paused = start_flags & flags::START_PAUSED != 0;
+        self.start(def, true, Boot::Fresh { paused }).await
     }
     async fn domain_create_xml(&self, xml: &str, start_flags: u32) -> Result<DomainRef> {
         check_flags(
@@ -1457,8 +1518,8 @@ impl HypervisorDriver for QemuDriver {
             Some(_) => true,
             None => false,
         };
-        self.start(def, persistent, start_flags & flags::START_PAUSED != 0)
-            .await
+        let paused = start_flags & flags::START_PAUSED != 0;
+        self.start(def, persistent, Boot::Fresh { paused }).await
     }
     async fn domain_destroy(&self, dom: &DomainRef, destroy_flags: u32) -> Result<()> {
         check_flags(destroy_flags, 0b11, "virDomainDestroyFlags")?;
@@ -1614,9 +1675,59 @@ impl HypervisorDriver for QemuDriver {
         let obj = domains.get(&dom.uuid).ok_or_else(no_domain)?;
         Ok(matches!((&obj.live, &obj.persistent), (Some(l), Some(p)) if l != p))
     }
-    async fn domain_has_managed_save_image(&self, dom: &DomainRef, _flags: u32) -> Result<bool> {
-        self.find(dom)?;
-        Ok(false)
+    async fn domain_has_managed_save_image(&self, dom: &DomainRef, has_flags: u32) -> Result<bool> {
+        check_flags(has_flags, 0, "virDomainHasManagedSaveImage")?;
+        let (handle, _, _) = self.find(dom)?;
+        Ok(self.has_managed_save(&handle.name))
+    }
+    async fn domain_managed_save(&self, dom: &DomainRef, save_flags: u32) -> Result<()> {
+        self.save_domain(dom, None, None, save_flags).await
+    }
+    async fn domain_managed_save_remove(&self, dom: &DomainRef, remove_flags: u32) -> Result<()> {
+        self.managed_save_remove(dom, remove_flags).await
+    }
+    async fn domain_managed_save_get_xml_desc(
+        &self,
+        dom: &DomainRef,
+        xml_flags: u32,
+    ) -> Result<String> {
+        self.managed_save_xml(dom, xml_flags)
+    }
+    async fn domain_managed_save_define_xml(
+        &self,
+        dom: &DomainRef,
+        dxml: Option<&str>,
+        define_flags: u32,
+    ) -> Result<()> {
+        self.managed_save_define(dom, dxml, define_flags).await
+    }
+    async fn domain_save(
+        &self,
+        dom: &DomainRef,
+        to: &str,
+        dxml: Option<&str>,
+        save_flags: u32,
+    ) -> Result<()> {
+        self.save_domain(dom, Some(to), dxml, save_flags).await
+    }
+    async fn domain_restore(
+        &self,
+        from: &str,
+        dxml: Option<&str>,
+        restore_flags: u32,
+    ) -> Result<()> {
+        self.restore_domain(from, dxml, restore_flags).await
+    }
+    async fn domain_save_image_get_xml_desc(&self, file: &str, xml_flags: u32) -> Result<String> {
+        self.save_image_xml(file, xml_flags)
+    }
+    async fn domain_save_image_define_xml(
+        &self,
+        file: &str,
+        dxml: &str,
+        define_flags: u32,
+    ) -> Result<()> {
+        self.save_image_define(file, dxml, define_flags).await
     }
     async fn domain_set_memory(&self, dom: &DomainRef, kib: u64, mem_flags: u32) -> Result<()> {
         check_flags(

@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value};
 use std::collections::HashMap;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -179,6 +180,8 @@ pub enum MonitorEvent {
 struct Request {
     command: String,
     arguments: Option<Value>,
+    /// A file descriptor sent along with the command (SCM_RIGHTS), as `getfd` and `add-fd` expect.
+    fd: Option<OwnedFd>,
     reply: oneshot::Sender<Result<Value, QmpError>>,
 }
 
@@ -302,10 +305,30 @@ impl QmpClient {
         command: &str,
         arguments: Option<Value>,
     ) -> Result<Value, QmpError> {
+        self.send(command, arguments, None).await
+    }
+
+    /// Runs one command with a file descriptor passed alongside (`getfd`): QEMU receives its own copy.
+    pub async fn execute_with_fd(
+        &self,
+        command: &str,
+        arguments: Option<Value>,
+        fd: OwnedFd,
+    ) -> Result<Value, QmpError> {
+        self.send(command, arguments, Some(fd)).await
+    }
+
+    async fn send(
+        &self,
+        command: &str,
+        arguments: Option<Value>,
+        fd: Option<OwnedFd>,
+    ) -> Result<Value, QmpError> {
         let (reply, answer) = oneshot::channel();
         let request = Request {
             command: command.into(),
             arguments,
+            fd,
             reply,
         };
         let exchange = async {
@@ -325,6 +348,33 @@ impl QmpClient {
             }
         }
     }
+}
+
+/// Writes `bytes` with `fd` attached to the first chunk (SCM_RIGHTS); the rest, if the socket took only part,
+/// goes as plain bytes.
+async fn write_with_fd(stream: &mut UnixStream, bytes: &[u8], fd: &OwnedFd) -> std::io::Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    let fds = [fd.as_raw_fd()];
+    let sent = loop {
+        stream.writable().await?;
+        let attempt = stream.try_io(tokio::io::Interest::WRITABLE, || {
+            let cmsgs = [ControlMessage::ScmRights(&fds)];
+            sendmsg::<()>(
+                stream.as_raw_fd(),
+                &[std::io::IoSlice::new(bytes)],
+                &cmsgs,
+                MsgFlags::MSG_NOSIGNAL,
+                None,
+            )
+            .map_err(std::io::Error::from)
+        });
+        match attempt {
+            Ok(n) => break n,
+            Err(err) if err.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(err) => return Err(err),
+        }
+    };
+    stream.write_all(&bytes[sent..]).await
 }
 
 /// The connection task: writes requests, matches replies by id, forwards events, ends on the first fault.
@@ -381,7 +431,11 @@ async fn serve(
                 let Some(request) = request else { break 'conn None };
                 let id = format!("virtcim-{}", NEXT_ID.fetch_add(1, Ordering::Relaxed));
                 let bytes = encode_command(&request.command, request.arguments.as_ref(), &id);
-                if let Err(err) = stream.write_all(&bytes).await {
+                let written = match request.fd {
+                    Some(fd) => write_with_fd(&mut stream, &bytes, &fd).await,
+                    None => stream.write_all(&bytes).await,
+                };
+                if let Err(err) = written {
                     let _ = request.reply.send(Err(QmpError::Closed(err.to_string())));
                     break 'conn Some(format!("write failed: {err}"));
                 }

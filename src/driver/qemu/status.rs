@@ -89,6 +89,10 @@ impl Files {
     pub fn storage_dir(&self) -> PathBuf {
         self.root.join("storage")
     }
+    /// Where managed save images live (`save/NAME.save`, as libvirt's `qemu/save/`).
+    pub fn save_dir(&self) -> PathBuf {
+        self.root.join("save")
+    }
 
     /// Creates the directories (0700) and removes temp files of interrupted writes.
     pub fn prepare(&self) -> Result<()> {
@@ -98,6 +102,7 @@ impl Files {
             self.log_dir(),
             self.autostart_dir(),
             self.storage_dir(),
+            self.save_dir(),
         ] {
             persist::create_private_dir(&dir).map_err(|e| io_err("create", &dir, &e))?;
             persist::remove_temp_files(&dir).map_err(|e| io_err("clean", &dir, &e))?;

@@ -233,3 +233,23 @@ xdr_struct! { pub struct ScreenshotArgs { pub dom: DomainRef, pub screen: u32, p
 xdr_struct! { pub struct ScreenshotRet { pub mime: Option<String> } }
 
 xdr_struct! { pub struct OpenConsoleArgs { pub dom: DomainRef, pub dev_name: Option<String>, pub flags: u32 } }
+
+xdr_struct! {
+    /// `remote_domain_save_flags_args`.
+    pub struct DomainSaveFlagsArgs { pub dom: DomainRef, pub to: String, pub dxml: Option<String>, pub flags: u32 }
+}
+
+xdr_struct! {
+    /// `remote_domain_restore_flags_args`.
+    pub struct DomainRestoreFlagsArgs { pub from: String, pub dxml: Option<String>, pub flags: u32 }
+}
+
+xdr_struct! {
+    /// `remote_domain_save_image_define_xml_args`.
+    pub struct SaveImageDefineXmlArgs { pub file: String, pub dxml: String, pub flags: u32 }
+}
+
+xdr_struct! {
+    /// `remote_domain_managed_save_define_xml_args`.
+    pub struct ManagedSaveDefineXmlArgs { pub dom: DomainRef, pub dxml: Option<String>, pub flags: u32 }
+}

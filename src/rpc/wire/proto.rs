@@ -243,6 +243,14 @@ macro_rules! remote_procedure_table {
             DomainRename: DomainRenameArgs => IntRet [hand domain_rename];
             DomainManagedSave: DomainFlagsArgs => () [call |dom, flags| domain_managed_save(&dom, flags)];
             DomainManagedSaveRemove: DomainFlagsArgs => () [call |dom, flags| domain_managed_save_remove(&dom, flags)];
+            DomainManagedSaveGetXmlDesc: DomainFlagsArgs => StringRet [call |dom, flags| domain_managed_save_get_xml_desc(&dom, flags)];
+            DomainManagedSaveDefineXml: ManagedSaveDefineXmlArgs => () [call |dom, dxml, flags| domain_managed_save_define_xml(&dom, dxml.as_deref(), flags)];
+            DomainSave: DomainPathArgs => () [call |dom, path| domain_save(&dom, &path, None, 0)];
+            DomainSaveFlags: DomainSaveFlagsArgs => () [call |dom, to, dxml, flags| domain_save(&dom, &to, dxml.as_deref(), flags)];
+            DomainRestore: StringArgs => () [call |value| domain_restore(&value, None, 0)];
+            DomainRestoreFlags: DomainRestoreFlagsArgs => () [call |from, dxml, flags| domain_restore(&from, dxml.as_deref(), flags)];
+            DomainSaveImageGetXmlDesc: StringFlagsArgs => StringRet [call |value, flags| domain_save_image_get_xml_desc(&value, flags)];
+            DomainSaveImageDefineXml: SaveImageDefineXmlArgs => () [call |file, dxml, flags| domain_save_image_define_xml(&file, &dxml, flags)];
             // devices
             DomainAttachDevice: DomainDeviceArgs => () [call |dom, xml| domain_attach_device(&dom, &xml, crate::driver::flags::AFFECT_LIVE)];
             DomainAttachDeviceFlags: DomainDeviceFlagsArgs => () [call |dom, xml, flags| domain_attach_device(&dom, &xml, flags)];
