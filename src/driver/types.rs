@@ -183,6 +183,7 @@ pub mod reason {
     pub const RUNNING_CRASHED: i32 = 9;
     pub const PAUSED_UNKNOWN: i32 = 0;
     pub const PAUSED_USER: i32 = 1;
+    pub const PAUSED_MIGRATION: i32 = 2;
     pub const PAUSED_SAVE: i32 = 3;
     pub const PAUSED_IOERROR: i32 = 5;
     pub const PAUSED_SHUTTING_DOWN: i32 = 8;

@@ -403,7 +403,31 @@ fn virsh_saves_restores_and_manages_saves() {
     virsh(&["save", name, &image, "--paused"]);
     virsh(&["restore", &image]);
     reaper.watch(daemon.qemu_pid(name));
-    assert_eq!(virsh(&["domstate", name]).trim(), "paused");
+    assert_eq!(state(name), "paused (migrating)");
+    virsh(&["resume", name]);
+    std::fs::remove_file(tmp.path().join("vsave.save")).expect("image");
+
+    // save-image-define changes the state to restore into; restore --xml must keep the guest's ABI.
+    virsh(&["save", name, &image, "--bypass-cache"]);
+    let kept = tmp.path().join("kept.xml");
+    std::fs::write(
+        &kept,
+        virsh(&["save-image-dumpxml", &image, "--security-info"]),
+    )
+    .expect("xml");
+    let kept = kept.to_string_lossy();
+    virsh(&["save-image-define", &image, &kept, "--paused"]);
+    let other = tmp.path().join("other.xml");
+    let renamed = std::fs::read_to_string(&*kept)
+        .expect("xml")
+        .replace(&format!("<name>{name}</name>"), "<name>someone-else</name>");
+    std::fs::write(&other, renamed).expect("xml");
+    let err = fails(&["restore", &image, "--xml", &other.to_string_lossy()]);
+    assert!(err.contains("does not match source"), "{err}");
+    assert_eq!(state(name), "shut off (saved)");
+    virsh(&["restore", &image, "--xml", &kept, "--bypass-cache"]);
+    reaper.watch(daemon.qemu_pid(name));
+    assert_eq!(state(name), "paused (migrating)");
     virsh(&["resume", name]);
     std::fs::remove_file(tmp.path().join("vsave.save")).expect("image");
 
@@ -429,7 +453,16 @@ fn virsh_saves_restores_and_manages_saves() {
     );
     assert!(virsh(&["list", "--all", "--name", "--with-managed-save"]).contains(name));
     assert!(!virsh(&["list", "--all", "--name", "--without-managed-save"]).contains(name));
-    assert!(virsh(&["managedsave-dumpxml", name]).contains(&format!("<name>{name}</name>")));
+    let managed_xml = virsh(&["managedsave-dumpxml", name, "--security-info"]);
+    assert!(managed_xml.contains(&format!("<name>{name}</name>")));
+    let managed_xml_file = tmp.path().join("managed.xml");
+    std::fs::write(&managed_xml_file, managed_xml).expect("xml");
+    virsh(&[
+        "managedsave-define",
+        name,
+        &managed_xml_file.to_string_lossy(),
+        "--running",
+    ]);
     assert!(fails(&["undefine", name])
         .contains("Refusing to undefine while domain managed save image exists"));
 

@@ -767,8 +767,10 @@ impl QemuDriver {
             obj.live = Some(def);
             obj.id = id;
             // Set before `cont`, so the RESUME event it causes is not taken for an unpause.
+            // A restored guest left paused keeps the reason of its incoming migration, as libvirt's does.
             (obj.state, obj.reason) = match (&boot, paused) {
-                (_, true) => (DomainState::Paused, reason::PAUSED_USER),
+                (Boot::Fresh { .. }, true) => (DomainState::Paused, reason::PAUSED_USER),
+                (Boot::Restore(_), true) => (DomainState::Paused, reason::PAUSED_MIGRATION),
                 (Boot::Fresh { .. }, false) => (DomainState::Running, reason::RUNNING_BOOTED),
                 (Boot::Restore(_), false) => (DomainState::Running, reason::RUNNING_RESTORED),
             };
