@@ -349,6 +349,32 @@ async fn a_restored_guest_has_its_memory_and_bad_saves_change_nothing() {
     assert_eq!(driver.qmp_status(&dom).await.unwrap(), "running");
     wait_counter_above(&driver, &dom, tmp.path(), before).await;
 
+    // A truncated image: QEMU cannot load it; the error says so and nothing is left running.
+    driver.domain_save(&dom, &image_str, None, 0).await.unwrap();
+    let whole = std::fs::read(&image).unwrap();
+    let cut = tmp.path().join("cut.save");
+    std::fs::write(&cut, &whole[..whole.len() / 2]).unwrap();
+    let err = driver
+        .domain_restore(&cut.to_string_lossy(), None, 0)
+        .await
+        .unwrap_err();
+    eprintln!("truncated image: {err}");
+    assert_eq!(err.code, ErrorCode::OPERATION_FAILED, "{err}");
+    assert!(driver
+        .list_all_domains(flags::LIST_DOMAINS_ACTIVE)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        driver.domain_get_state(&dom, 0).await.unwrap().0,
+        DomainState::Shutoff
+    );
+    let run_dir = tmp.path().join("qemu/session/run");
+    assert!(entries(&run_dir).is_empty(), "{:?}", entries(&run_dir));
+
+    driver.domain_restore(&image_str, None, 0).await.unwrap();
+    let dom = driver.domain_lookup_by_name("counter").await.unwrap();
+    guests.track(&dom);
     driver.domain_destroy(&dom, 0).await.unwrap();
     driver.domain_undefine(&dom, 0).await.unwrap();
 }

@@ -743,7 +743,20 @@ impl QemuDriver {
                 process::terminate(pid, &marker, TERM_GRACE).await;
                 let _ = child.wait().await;
                 let _ = shared.files.remove_status(&def.name);
-                return Err(err);
+                let _ = std::fs::remove_file(&paths.qmp_socket);
+                let _ = std::fs::remove_file(&paths.pid_file);
+                // QEMU says on stderr why it refused the stream (it exits when loading fails).
+                let tail = process::log_tail(&log, 400);
+                let tail = tail
+                    .lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("");
+                return Err(Error::new(
+                    err.code,
+                    err.domain,
+                    format!("{}; QEMU: {}", err.message, tail.trim()),
+                ));
             }
         }
         let paused = match &boot {
