@@ -541,8 +541,18 @@ fn python_saves_restores_and_manages_saves() {
     let xml = guest_xml_file(tmp.path(), "pysave");
     let image = tmp.path().join("pysave.save");
     let script = r#"
-import sys, libvirt
+import sys, threading, time, libvirt
 uri, xml_path, image = sys.argv[1:4]
+events = []
+def loop():
+    while True:
+        libvirt.virEventRunDefaultImpl()
+def on_lifecycle(conn, dom, event, detail, opaque):
+    events.append(f"{event}/{detail}")
+libvirt.virEventRegisterDefaultImpl()
+threading.Thread(target=loop, daemon=True).start()
+listener = libvirt.open(uri)
+callback = listener.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, on_lifecycle, None)
 conn = libvirt.open(uri)
 dom = conn.defineXML(open(xml_path).read())
 dom.create()
@@ -564,6 +574,11 @@ except libvirt.libvirtError as e:
     print("restore-again", e.get_error_code())
 dom.destroy()
 dom.undefine()
+deadline = time.time() + 20
+while len(events) < 10 and time.time() < deadline:
+    time.sleep(0.1)
+print("events", " ".join(events))
+listener.domainEventDeregisterAny(callback)
 "#;
     let child = Command::new(&python)
         .arg("-c")
@@ -614,6 +629,9 @@ dom.undefine()
             "has 0 state 1 3",
             // VIR_ERR_OPERATION_INVALID: the image's domain is running
             "restore-again 55",
+            // defined; started booted; suspended, stopped saved; started restored; the same for the managed
+            // save and the start from it; stopped destroyed; undefined.
+            "events 0/0 2/0 3/0 5/4 2/2 3/0 5/4 2/2 5/1 1/0",
         ],
         "{stderr}"
     );
