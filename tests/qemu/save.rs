@@ -286,8 +286,16 @@ async fn a_restored_guest_has_its_memory_and_bad_saves_change_nothing() {
     );
 
     // A migration that fails (the file system fills up): the guest keeps running, no file is left.
-    if nix::unistd::geteuid().is_root() {
-        let full = SmallFs::mount(tmp.path().join("full"), "128k").expect("tmpfs mounts");
+    let full = nix::unistd::geteuid()
+        .is_root()
+        .then(|| SmallFs::mount(tmp.path().join("full"), "128k"))
+        .flatten();
+    if full.is_none() {
+        eprintln!(
+            "cannot mount a small tmpfs here (not root?): the failed-migration case is skipped"
+        );
+    }
+    if let Some(full) = full {
         let target = full.0.join("counter.save");
         let err = driver
             .domain_save(&dom, &target.to_string_lossy(), None, 0)
