@@ -240,10 +240,10 @@ macro_rules! driver_api {
         /// Saves a running domain's memory and state into the file `to` and stops it; `dxml` replaces the
         /// definition kept with it (`virDomainSaveFlags`).
         fn domain_save(&self, dom: &DomainRef, to: &str, dxml: Option<&str>, flags: u32) -> Result<()>
-            => auto(DomainSaveFlags), write, "virDomainSaveFlags", guard { refuse(api(flags, "virDomainSave", "virDomainSaveFlags")) };
+            => auto(DomainSaveFlags), write, api(flags, "virDomainSave", "virDomainSaveFlags"), guard { refuse(api(flags, "virDomainSave", "virDomainSaveFlags")) };
         /// Starts the domain saved in the file `from` where it left off (`virDomainRestoreFlags`).
         fn domain_restore(&self, from: &str, dxml: Option<&str>, flags: u32) -> Result<()>
-            => auto(DomainRestoreFlags), write, "virDomainRestoreFlags", guard { refuse(api(flags, "virDomainRestore", "virDomainRestoreFlags")) };
+            => auto(DomainRestoreFlags), write, api(flags, "virDomainRestore", "virDomainRestoreFlags"), guard { refuse(api(flags, "virDomainRestore", "virDomainRestoreFlags")) };
         /// The definition kept in a save image file (`virDomainSaveImageGetXMLDesc`).
         fn domain_save_image_get_xml_desc(&self, file: &str, flags: u32) -> Result<String>
             => auto(DomainSaveImageGetXmlDesc), read, "virDomainSaveImageGetXMLDesc", guard { secure_xml(flags) };
