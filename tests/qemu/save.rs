@@ -204,7 +204,9 @@ async fn a_restored_guest_has_its_memory_and_bad_saves_change_nothing() {
     assert_eq!(next_event(&mut events, "counter").await.0, event::SUSPENDED);
     let before = counter(&driver, &dom, tmp.path()).await;
     let pid = driver.pid(&dom).unwrap();
+    let clock = std::time::Instant::now();
     driver.domain_save(&dom, &image_str, None, 0).await.unwrap();
+    let saved_in = clock.elapsed();
     assert_eq!(
         next_event(&mut events, "counter").await,
         (event::STOPPED, event::STOPPED_SAVED)
@@ -233,7 +235,13 @@ async fn a_restored_guest_has_its_memory_and_bad_saves_change_nothing() {
         "{saved_xml}"
     );
 
+    let clock = std::time::Instant::now();
     driver.domain_restore(&image_str, None, 0).await.unwrap();
+    eprintln!(
+        "image of {} bytes saved in {saved_in:?}, restored in {:?}",
+        std::fs::metadata(&image).unwrap().len(),
+        clock.elapsed()
+    );
     let dom = driver.domain_lookup_by_name("counter").await.unwrap();
     guests.track(&dom);
     assert_eq!(
