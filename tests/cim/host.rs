@@ -184,10 +184,11 @@ for cls, ns in [("KVM_EnabledLogicalElementCapabilities", "root/virt"), ("KVM_El
         count("KVM_EnabledLogicalElementCapabilities", "root/virt"),
         guests
     );
-    // host and VSMS -> VSMC, 9 pools -> their capabilities, each guest -> its ELEC.
+    // host and VSMS -> VSMC, RPCS -> RPCC, snapshot service -> its capabilities, 9 pools -> their
+    // capabilities, each guest -> its ELEC.
     assert_eq!(
         count("KVM_ElementCapabilities", "root/virt"),
-        2 + 9 + guests
+        4 + 9 + guests
     );
     // Every guest conforms to DSP1057, DSP1043 and the four DSP1041 profiles.
     let ectp = count("KVM_ElementConformsToProfile", "root/virt");

@@ -125,8 +125,9 @@ check(sorted(p["InstanceID"] for p in hosted) == sorted(expected), "HostedResour
 back = conn.AssociatorNames(by_id["NetworkPool/lan"].path, AssocClass="KVM_HostedResourcePool")
 check([p.classname for p in back] == ["KVM_HostSystem"], "HostedResourcePool from a pool")
 svc = conn.AssociatorNames(host, AssocClass="KVM_HostedService")
-check(len(svc) == 1 and svc[0]["Name"] == "Management Service" and svc[0]["SystemName"] == host["Name"],
-      "HostedService -> VSMS %s" % svc)
+check(sorted(p["Name"] for p in svc) == ["Management Service", "RPCS", "SnapshotService"]
+      and all(p["SystemName"] == host["Name"] for p in svc),
+      "HostedService -> VSMS, RPCS and the snapshot service %s" % svc)
 
 # --- capabilities ---
 caps = conn.EnumerateInstances("KVM_AllocationCapabilities")

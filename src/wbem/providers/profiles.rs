@@ -7,10 +7,9 @@
 use async_trait::async_trait;
 
 use super::capabilities::{alloc_caps_path, ALLOC_CAPS_CLASS};
-use super::host_assoc::{assoc_instance, get_from_enumeration};
 use super::paths_of;
 use super::pools::{host_name, host_path, HostPools, PoolId, PoolKind, HOST_CLASS};
-use super::{put, Provider, ProviderCtx};
+use super::{assoc_instance, get_from_enumeration, put, Provider, ProviderCtx};
 use crate::cim::{CimStatus, CimType, Instance, ObjectPath, Value};
 use crate::wbem::error::OpError;
 

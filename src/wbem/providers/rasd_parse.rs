@@ -55,7 +55,7 @@ pub fn decode_embedded(value: &Value, ns: &Namespace) -> Result<Instance, RasdEr
 }
 
 /// A property as text: strings as they are, other scalars in their CIM-XML text form.
-fn text(inst: &Instance, name: &str) -> Option<String> {
+pub(super) fn text(inst: &Instance, name: &str) -> Option<String> {
     match inst.get(name)? {
         Value::Null => None,
         Value::String(s) => Some(s.clone()),
@@ -70,7 +70,7 @@ fn text(inst: &Instance, name: &str) -> Option<String> {
 }
 
 /// A property as an unsigned integer; text holding a number is accepted too (untyped clients).
-fn number(inst: &Instance, name: &str) -> Result<Option<u64>, RasdError> {
+pub(super) fn number(inst: &Instance, name: &str) -> Result<Option<u64>, RasdError> {
     let value = match inst.get(name) {
         None | Some(Value::Null) => return Ok(None),
         Some(v) => v,

@@ -52,7 +52,7 @@ pub struct VsmsProvider {
     changes: tokio::sync::Mutex<()>,
 }
 
-fn schema() -> Result<&'static Repository, OpError> {
+pub(super) fn schema() -> Result<&'static Repository, OpError> {
     // The classes MOF-text embedded instances are typed by: the built-in MOF the server itself serves.
     static SCHEMA: OnceLock<Option<Repository>> = OnceLock::new();
     SCHEMA
@@ -61,11 +61,11 @@ fn schema() -> Result<&'static Repository, OpError> {
         .ok_or_else(|| OpError::cim(CimStatus::Failed, "the built-in schema does not compile"))
 }
 
-fn invalid(message: impl Into<String>) -> OpError {
+pub(super) fn invalid(message: impl Into<String>) -> OpError {
     OpError::cim(CimStatus::InvalidParameter, message)
 }
 
-fn rasd_error(context: &str, err: RasdError) -> OpError {
+pub(super) fn rasd_error(context: &str, err: RasdError) -> OpError {
     let status = match &err {
         RasdError::Decode(_) | RasdError::Invalid(_) => CimStatus::InvalidParameter,
         RasdError::NoDevice(_) => CimStatus::NotFound,
@@ -82,7 +82,7 @@ fn domain_not_found(name: &str) -> OpError {
 }
 
 /// A parameter's value, NULL counted as absent.
-fn param<'a>(params: &'a [(String, Value)], name: &str) -> Option<&'a Value> {
+pub(super) fn param<'a>(params: &'a [(String, Value)], name: &str) -> Option<&'a Value> {
     params
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -92,7 +92,7 @@ fn param<'a>(params: &'a [(String, Value)], name: &str) -> Option<&'a Value> {
 
 /// An array parameter, its items gathered from every occurrence (wbemcli sends one PARAMVALUE per item when
 /// the parameter is repeated on its command line); NULL or absent: None.
-fn array_param(params: &[(String, Value)], name: &str) -> Option<Value> {
+pub(super) fn array_param(params: &[(String, Value)], name: &str) -> Option<Value> {
     let mut all = Vec::new();
     let mut found = false;
     for (_, value) in params
@@ -113,21 +113,21 @@ fn array_param(params: &[(String, Value)], name: &str) -> Option<Value> {
 }
 
 /// The items of an array parameter (a scalar counts as one item).
-fn items(value: &Value) -> Vec<&Value> {
+pub(super) fn items(value: &Value) -> Vec<&Value> {
     match value {
         Value::Array(_, items) => items.iter().filter(|v| !v.is_null()).collect(),
         other => vec![other],
     }
 }
 
-fn ok(out_params: Vec<(String, Value)>) -> MethodReturn {
+pub(super) fn ok(out_params: Vec<(String, Value)>) -> MethodReturn {
     MethodReturn {
         value: Value::Uint32(0),
         out_params,
     }
 }
 
-fn refs(paths: Vec<ObjectPath>) -> Value {
+pub(super) fn refs(paths: Vec<ObjectPath>) -> Value {
     Value::Array(
         CimType::Reference(None),
         paths
@@ -137,7 +137,7 @@ fn refs(paths: Vec<ObjectPath>) -> Value {
     )
 }
 
-async fn lookup(driver: &Connection, name: &str) -> Result<DomainRef, OpError> {
+pub(super) async fn lookup(driver: &Connection, name: &str) -> Result<DomainRef, OpError> {
     match driver.domain_lookup_by_name(name).await {
         Ok(dom) => Ok(dom),
         Err(e) if e.code == ErrorCode::NO_DOMAIN => Err(domain_not_found(name)),
@@ -176,7 +176,7 @@ async fn new_domain_type(driver: &Connection) -> String {
 }
 
 /// Decodes the embedded instances of an array parameter.
-fn decode_all(value: &Value, what: &str) -> Result<Vec<Instance>, OpError> {
+pub(super) fn decode_all(value: &Value, what: &str) -> Result<Vec<Instance>, OpError> {
     let ns = schema()?
         .namespace(NAMESPACE)
         .map_err(|e| OpError::cim(CimStatus::Failed, e.to_string()))?;
