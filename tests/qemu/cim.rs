@@ -201,3 +201,101 @@ fn cim_request_state_change_drives_a_qemu_guest() {
     );
     virsh(&uri, &["undefine", GUEST]);
 }
+
+/// Removes every network and storage pool of the test daemon's own state dir (its `qemu:///system` starts with
+/// none), whether the test passed or not, so no bridge or dnsmasq outlives it.
+struct HostObjectsGuard(String);
+
+impl Drop for HostObjectsGuard {
+    fn drop(&mut self) {
+        let list = |args: &[&str]| -> Vec<String> {
+            Command::new("virsh")
+                .arg("-q")
+                .arg("-c")
+                .arg(&self.0)
+                .args(args)
+                .output()
+                .map(|o| {
+                    String::from_utf8_lossy(&o.stdout)
+                        .lines()
+                        .map(|l| l.trim().to_owned())
+                        .filter(|l| !l.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        for net in list(&["net-list", "--all", "--name"]) {
+            let _ = list(&["net-destroy", &net]);
+            let _ = list(&["net-undefine", &net]);
+        }
+        for pool in list(&["pool-list", "--all", "--name"]) {
+            let _ = list(&["pool-destroy", &pool]);
+            let _ = list(&["pool-undefine", &pool]);
+        }
+    }
+}
+
+/// The pool configuration service over `qemu:///system`: a directory pool and an isolated network made,
+/// inspected and removed through CIM on the real host drivers (virsh over RPC checking each step), volumes in the
+/// pool made by qemu-img; and the snapshot service answering the QEMU driver's own "not supported".
+#[test]
+fn cim_configures_host_pools_and_answers_for_snapshots() {
+    if !(have("virsh", "--version") && have("qemu-img", "--version")) {
+        eprintln!("virsh or qemu-img not installed, skipping");
+        return;
+    }
+    let python = crate::support::python::venv_python();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let daemon = Daemon::start(tmp.path());
+    let uri = daemon.rpc_uri();
+    let _cleanup = HostObjectsGuard(uri.clone());
+    let scratch = tmp.path().join("pools");
+    std::fs::create_dir(&scratch).expect("scratch dir");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/cim_pool_config.py");
+    let out = Command::new(&python)
+        .arg(script)
+        .arg(format!("http://{}", daemon.wbem))
+        .arg(&uri)
+        .arg(&scratch)
+        .arg("qemu")
+        .output()
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("OK "),
+        "cim_pool_config.py over qemu:///system: {stdout}{stderr}"
+    );
+    eprintln!("cim_pool_config.py (qemu:///system): {}", stdout.trim());
+
+    let xml = guest_xml_file(tmp.path(), GUEST);
+    virsh(&uri, &["define", &xml.to_string_lossy()]);
+    let snapshot = r#"
+import sys, pywbem
+conn = pywbem.WBEMConnection(sys.argv[1], None, default_namespace="root/virt")
+svc = conn.EnumerateInstanceNames("KVM_VirtualSystemSnapshotService")[0]
+cs = pywbem.CIMInstanceName("KVM_ComputerSystem", {"CreationClassName": "KVM_ComputerSystem", "Name": sys.argv[2]},
+                            namespace="root/virt")
+try:
+    conn.InvokeMethod("CreateSnapshot", svc, AffectedSystem=cs)
+    print("created")
+except pywbem.CIMError as e:
+    print("error %d %s" % (e.status_code, e.status_description))
+print("snapshots %d" % len(conn.EnumerateInstanceNames("KVM_SnapshotSettingData")))
+"#;
+    let out = Command::new(&python)
+        .args(["-c", snapshot])
+        .arg(format!("http://{}", daemon.wbem))
+        .arg(GUEST)
+        .output()
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("error 7 ")
+            && stdout.contains("not supported")
+            && stdout.contains("snapshots 0"),
+        "CreateSnapshot on qemu:///system: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    virsh(&uri, &["undefine", GUEST]);
+}
