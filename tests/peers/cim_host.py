@@ -210,6 +210,10 @@ sv = ids["CIM:DSP1042-SystemVirtualization-1.0.0"]
 check(sv["RegisteredName"] == "System Virtualization" and sv["RegisteredVersion"] == "1.0.0", "DSP1042 row")
 vs = ids["CIM:DSP1057-VirtualSystem-1.0.0a"]
 check(vs["RegisteredName"] == "Virtual System Profile" and vs["RegisteredVersion"] == "1.0.0a", "DSP1057 row")
+extra = pywbem.CIMInstanceName("KVM_RegisteredProfile", keybindings={
+    "InstanceID": "CIM:DSP1042-SystemVirtualization-1.0.0", "RegisteredName": "System Virtualization"},
+    namespace="root/interop")
+check(conn.GetInstance(extra)["RegisteredVersion"] == "1.0.0", "extra keys in a profile path are ignored")
 # A console starting from root/interop reaches the host and the guests through ElementConformsToProfile.
 hosts = conn.Associators(sv.path, AssocClass="CIM_ElementConformsToProfile", ResultClass="KVM_HostSystem")
 check(len(hosts) == 1 and hosts[0].path.namespace == "root/virt" and hosts[0]["Name"] == host["Name"],

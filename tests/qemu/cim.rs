@@ -299,3 +299,113 @@ print("snapshots %d" % len(conn.EnumerateInstanceNames("KVM_SnapshotSettingData"
     );
     virsh(&uri, &["undefine", GUEST]);
 }
+
+/// A disk RASD added to a running QEMU guest through AddResourceSettings is attached at once (QEMU opens the
+/// image, virsh's live XML lists it) and kept in the configuration; RemoveResourceSettings detaches it live.
+#[test]
+fn cim_adds_and_removes_a_disk_of_a_running_guest_live() {
+    if !(have("virsh", "--version") && have("qemu-system-x86_64", "--version")) {
+        eprintln!("virsh or qemu-system-x86_64 not installed, skipping");
+        return;
+    }
+    // Hotplug waits on QEMU's monitor, which slows past the driver's timeout when other guests load CI.
+    let _alone = crate::support::qemu::alone();
+    let python = crate::support::python::venv_python();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let daemon = Daemon::start(tmp.path());
+    let mut reaper = QemuReaper(Vec::new());
+    let uri = daemon.rpc_uri();
+    let name = format!("cimlive-{}", std::process::id());
+    // With ACPI, so the PCI bus takes the hotplugged SCSI controller.
+    let xml = tmp.path().join("cimlive.xml");
+    std::fs::write(
+        &xml,
+        format!(
+            "<domain type='qemu'><name>{name}</name><memory unit='MiB'>48</memory><vcpu>1</vcpu>\
+             <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>\
+             <features><acpi/></features><devices>\
+             <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='{}'/>\
+             <target dev='hda' bus='ide'/></disk></devices></domain>",
+            crate::support::qemu::spinning_disk(tmp.path()).display()
+        ),
+    )
+    .expect("guest xml");
+    virsh(&uri, &["define", &xml.to_string_lossy()]);
+    virsh(&uri, &["start", &name]);
+    let pid = daemon.qemu_pid(&name);
+    reaper.0.push(pid);
+    let image = tmp.path().join("extra.img");
+    std::fs::write(&image, vec![0u8; 1 << 20]).expect("image");
+    let holds = |path: &Path| {
+        std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .map(|entries| {
+                entries
+                    .map_while(Result::ok)
+                    .filter_map(|e| std::fs::read_link(e.path()).ok())
+                    .any(|p| p == path)
+            })
+            .unwrap_or(false)
+    };
+    let script = r#"
+import sys, pywbem
+url, dom, image, action = sys.argv[1:5]
+conn = pywbem.WBEMConnection(url, None, default_namespace="root/virt")
+svc = conn.EnumerateInstanceNames("KVM_VirtualSystemManagementService")[0]
+if action == "add":
+    vssd = pywbem.CIMInstanceName("KVM_VirtualSystemSettingData", {"InstanceID": "KVM:" + dom}, namespace="root/virt")
+    rasd = pywbem.CIMInstance("KVM_DiskResourceAllocationSettingData", properties={
+        "ResourceType": pywbem.Uint16(17), "VirtualDevice": "sdb", "Address": image, "BusType": "scsi",
+        "DriverType": "raw"})
+    rv, out = conn.InvokeMethod("AddResourceSettings", svc, AffectedConfiguration=vssd, ResourceSettings=[rasd])
+    print("rv %d %s" % (rv, [p["InstanceID"] for p in out["ResultingResourceSettings"]]))
+    r = conn.GetInstance(pywbem.CIMInstanceName("KVM_DiskResourceAllocationSettingData",
+                                                {"InstanceID": dom + "/sdb"}, namespace="root/virt"))
+    print("size %s %s" % (r["VirtualQuantity"], r["AllocationUnits"]))
+else:
+    ref = pywbem.CIMInstanceName("KVM_DiskResourceAllocationSettingData", {"InstanceID": dom + "/sdb"},
+                                 namespace="root/virt")
+    rv, _ = conn.InvokeMethod("RemoveResourceSettings", svc, ResourceSettings=[ref])
+    print("rv %d" % rv)
+"#;
+    let call = |action: &str| {
+        let out = Command::new(&python)
+            .args(["-c", script])
+            .arg(format!("http://{}", daemon.wbem))
+            .arg(&name)
+            .arg(&image)
+            .arg(action)
+            .output()
+            .expect("python runs");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success() && stdout.starts_with("rv 0"),
+            "{action}: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    };
+    let out = call("add");
+    assert!(out.contains(&format!("{name}/sdb")), "{out}");
+    // A file outside any pool: its real size, in bytes (libvirt-CIM's VirtualQuantity for such a disk).
+    assert!(out.contains("size 1048576 Bytes"), "{out}");
+    assert!(holds(&image), "QEMU does not hold {} open", image.display());
+    let list = virsh(&uri, &["domblklist", &name]);
+    assert!(
+        list.lines()
+            .any(|l| l.contains("sdb") && l.contains(&*image.to_string_lossy())),
+        "{list}"
+    );
+    let inactive = virsh(&uri, &["dumpxml", "--inactive", &name]);
+    assert!(inactive.contains("dev='sdb'"), "{inactive}");
+
+    call("remove");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while holds(&image) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!holds(&image), "QEMU still holds the removed disk");
+    assert!(!virsh(&uri, &["domblklist", &name]).contains("sdb"));
+    assert!(!virsh(&uri, &["dumpxml", "--inactive", &name]).contains("dev='sdb'"));
+    virsh(&uri, &["destroy", &name]);
+    virsh(&uri, &["undefine", &name]);
+}

@@ -200,9 +200,11 @@ impl Provider for RegisteredProfileProvider {
     }
 
     async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {
+        // As libvirt-CIM, only InstanceID counts: other keys a client adds are ignored.
+        let id = path.key_str("InstanceID").ok_or_else(|| not_found(path))?;
         PROFILES
             .iter()
-            .find(|p| profile_path(p.instance_id).same_object(path))
+            .find(|p| p.instance_id == id)
             .map(|p| Self::instance(ctx, p))
             .ok_or_else(|| not_found(path))
     }

@@ -738,6 +738,38 @@ pub fn remove_device(def: &mut DomainDef, devid: &str) -> Result<(), RasdError> 
     Ok(())
 }
 
+/// The XML of one disk or NIC of a definition (by device id), for hotplug on a running domain; `None` for
+/// other devices and for ids the definition lacks.
+pub fn device_xml(def: &DomainDef, devid: &str) -> Option<(ResourceKind, String)> {
+    let (kind, tag) = [
+        (ResourceKind::Disk, "disk"),
+        (ResourceKind::Network, "interface"),
+    ]
+    .into_iter()
+    .find(|(kind, _)| device_index(def, *kind, devid).is_some())?;
+    let index = device_index(def, kind, devid)?;
+    let mut one = def.clone();
+    one.devices = crate::model::Devices::default();
+    match kind {
+        ResourceKind::Disk => one
+            .devices
+            .disks
+            .push(def.devices.disks.get(index)?.clone()),
+        _ => one
+            .devices
+            .interfaces
+            .push(def.devices.interfaces.get(index)?.clone()),
+    }
+    let xml = one.to_xml(&crate::model::DomainXmlOptions {
+        id: None,
+        secure: true,
+    });
+    let start = xml.find(&format!("<{tag} "))?;
+    let close = format!("</{tag}>");
+    let end = xml.rfind(&close)? + close.len();
+    (start < end).then(|| (kind, xml[start..end].to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::guest::domain_of_vssd_id;

@@ -2,8 +2,8 @@
 //! methods DefineSystem, DestroySystem, AddResourceSettings, ModifyResourceSettings, RemoveResourceSettings and
 //! ModifySystemSettings (REPORT §1.5). Every method reads the domain's persistent definition from the driver,
 //! changes it with `rasd_parse` and writes it back with `domain_define_xml` (or undefines), so what CIM changes
-//! is what virsh sees. Device changes on a running domain go to its configuration (next boot), memory and vCPU
-//! changes to both the live domain and the configuration.
+//! is what virsh sees. On a running domain, disks and NICs are also attached, updated or detached live and
+//! memory and vCPU changes applied live; other devices change in the configuration (next boot).
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -13,7 +13,8 @@ use async_trait::async_trait;
 use super::computer_system::{computer_system_path, host_name, HOST_CLASS};
 use super::guest::{domain_of_vssd_id, rasd_path, split_fq_devid, ResourceKind};
 use super::rasd_parse::{
-    apply_rasd, apply_vssd, decode_embedded, remove_device, resource_kind, Change, RasdError,
+    apply_rasd, apply_vssd, decode_embedded, device_xml, remove_device, resource_kind, Change,
+    RasdError,
 };
 use super::{put, Provider, ProviderCtx};
 use crate::cim::{builtin_repository, CimStatus, CimType, Instance, ObjectPath, Repository, Value};
@@ -74,10 +75,11 @@ pub(super) fn rasd_error(context: &str, err: RasdError) -> OpError {
     OpError::cim(status, format!("{context}: {err}"))
 }
 
-fn domain_not_found(name: &str) -> OpError {
+/// libvirt-CIM's words for a missing domain: the name, then the driver's own message.
+fn domain_not_found(name: &str, driver_message: &str) -> OpError {
     OpError::cim(
         CimStatus::NotFound,
-        format!("Referenced domain `{name}' does not exist"),
+        format!("Referenced domain `{name}' does not exist: {driver_message}"),
     )
 }
 
@@ -140,7 +142,7 @@ pub(super) fn refs(paths: Vec<ObjectPath>) -> Value {
 pub(super) async fn lookup(driver: &Connection, name: &str) -> Result<DomainRef, OpError> {
     match driver.domain_lookup_by_name(name).await {
         Ok(dom) => Ok(dom),
-        Err(e) if e.code == ErrorCode::NO_DOMAIN => Err(domain_not_found(name)),
+        Err(e) if e.code == ErrorCode::NO_DOMAIN => Err(domain_not_found(name, &e.message)),
         Err(e) => Err(e.into()),
     }
 }
@@ -211,6 +213,53 @@ async fn apply_live(
         _ => {}
     }
     Ok(())
+}
+
+/// What a running domain does with a disk or NIC change at once: attach, update or detach it live.
+#[derive(Clone, Copy)]
+enum LiveDevice {
+    Attach,
+    Update,
+    Detach,
+}
+
+/// Applies a disk or NIC change to a running domain (`device_xml` of the definition that has the device), so a
+/// guest sees it now and not only at its next start. A driver without device hotplug at all (libvirt's test
+/// driver) answers "not supported": the change then goes to the configuration only, as before; any other
+/// refusal fails the call before the configuration is written.
+async fn apply_device_live(
+    driver: &Connection,
+    dom: &DomainRef,
+    action: LiveDevice,
+    xml: Option<(ResourceKind, String)>,
+) -> Result<(), OpError> {
+    let Some((_, xml)) = xml else {
+        return Ok(());
+    };
+    if !driver.domain_is_active(dom).await? {
+        return Ok(());
+    }
+    let result = match action {
+        LiveDevice::Attach => {
+            driver
+                .domain_attach_device(dom, &xml, flags::AFFECT_LIVE)
+                .await
+        }
+        LiveDevice::Update => {
+            driver
+                .domain_update_device(dom, &xml, flags::AFFECT_LIVE)
+                .await
+        }
+        LiveDevice::Detach => {
+            driver
+                .domain_detach_device(dom, &xml, flags::AFFECT_LIVE)
+                .await
+        }
+    };
+    match result {
+        Err(e) if e.code == ErrorCode::NO_SUPPORT => Ok(()),
+        other => Ok(other?),
+    }
 }
 
 impl VsmsProvider {
@@ -348,7 +397,10 @@ impl VsmsProvider {
             Some(Value::Reference(path)) => path
                 .key_str("Name")
                 .map(str::to_owned)
-                .ok_or_else(|| invalid("AffectedSystem has no Name key"))?,
+                // libvirt-CIM: NOT_FOUND when the reference names no domain.
+                .ok_or_else(|| {
+                    OpError::cim(CimStatus::NotFound, "Unable to retrieve domain name")
+                })?,
             Some(_) => return Err(invalid("AffectedSystem must be a reference")),
             None => return Err(invalid("Missing argument `AffectedSystem'")),
         };
@@ -392,6 +444,7 @@ impl VsmsProvider {
             let device = apply_rasd(&mut def, rasd, Change::Add)
                 .map_err(|e| rasd_error("Add resource failed", e))?;
             apply_live(driver, &dom, kind, &def).await?;
+            apply_device_live(driver, &dom, LiveDevice::Attach, device_xml(&def, &device)).await?;
             resulting.push(rasd_path(kind, &def.name, &device));
         }
         define(driver, &def).await?;
@@ -430,6 +483,8 @@ impl VsmsProvider {
                 let device = apply_rasd(&mut def, rasd, Change::Modify)
                     .map_err(|e| rasd_error("Modify resource failed", e))?;
                 apply_live(driver, &dom, kind, &def).await?;
+                let xml = device_xml(&def, &device);
+                apply_device_live(driver, &dom, LiveDevice::Update, xml).await?;
                 resulting.push(rasd_path(kind, &def.name, &device));
             }
             define(driver, &def).await?;
@@ -467,6 +522,8 @@ impl VsmsProvider {
             let dom = lookup(driver, &name).await?;
             let mut def = persistent_def(driver, &dom).await?;
             for device in devices {
+                let xml = device_xml(&def, &device);
+                apply_device_live(driver, &dom, LiveDevice::Detach, xml).await?;
                 remove_device(&mut def, &device)
                     .map_err(|e| rasd_error("Remove resource failed", e))?;
             }
