@@ -418,6 +418,70 @@ pub const MOF_FILES: &[(&str, &str)] = &[
         "cim/CIM_NamespaceInManager.mof",
         include_str!("../../mof/cim/CIM_NamespaceInManager.mof"),
     ),
+    (
+        "cim/CIM_ResourcePoolConfigurationService.mof",
+        include_str!("../../mof/cim/CIM_ResourcePoolConfigurationService.mof"),
+    ),
+    (
+        "cim/CIM_ResourcePoolConfigurationCapabilities.mof",
+        include_str!("../../mof/cim/CIM_ResourcePoolConfigurationCapabilities.mof"),
+    ),
+    (
+        "cim/CIM_VirtualSystemSnapshotService.mof",
+        include_str!("../../mof/cim/CIM_VirtualSystemSnapshotService.mof"),
+    ),
+    (
+        "cim/CIM_VirtualSystemSnapshotServiceCapabilities.mof",
+        include_str!("../../mof/cim/CIM_VirtualSystemSnapshotServiceCapabilities.mof"),
+    ),
+    (
+        "cim/CIM_SnapshotOfVirtualSystem.mof",
+        include_str!("../../mof/cim/CIM_SnapshotOfVirtualSystem.mof"),
+    ),
+    (
+        "cim/CIM_LastAppliedSnapshot.mof",
+        include_str!("../../mof/cim/CIM_LastAppliedSnapshot.mof"),
+    ),
+    (
+        "kvm/KVM_DiskPoolResourceAllocationSettingData.mof",
+        include_str!("../../mof/kvm/KVM_DiskPoolResourceAllocationSettingData.mof"),
+    ),
+    (
+        "kvm/KVM_NetPoolResourceAllocationSettingData.mof",
+        include_str!("../../mof/kvm/KVM_NetPoolResourceAllocationSettingData.mof"),
+    ),
+    (
+        "kvm/KVM_StorageVolumeResourceAllocationSettingData.mof",
+        include_str!("../../mof/kvm/KVM_StorageVolumeResourceAllocationSettingData.mof"),
+    ),
+    (
+        "kvm/KVM_ResourcePoolConfigurationService.mof",
+        include_str!("../../mof/kvm/KVM_ResourcePoolConfigurationService.mof"),
+    ),
+    (
+        "kvm/KVM_ResourcePoolConfigurationCapabilities.mof",
+        include_str!("../../mof/kvm/KVM_ResourcePoolConfigurationCapabilities.mof"),
+    ),
+    (
+        "kvm/KVM_VirtualSystemSnapshotService.mof",
+        include_str!("../../mof/kvm/KVM_VirtualSystemSnapshotService.mof"),
+    ),
+    (
+        "kvm/KVM_VirtualSystemSnapshotServiceCapabilities.mof",
+        include_str!("../../mof/kvm/KVM_VirtualSystemSnapshotServiceCapabilities.mof"),
+    ),
+    (
+        "kvm/KVM_SnapshotSettingData.mof",
+        include_str!("../../mof/kvm/KVM_SnapshotSettingData.mof"),
+    ),
+    (
+        "kvm/KVM_SnapshotOfVirtualSystem.mof",
+        include_str!("../../mof/kvm/KVM_SnapshotOfVirtualSystem.mof"),
+    ),
+    (
+        "kvm/KVM_LastAppliedSnapshot.mof",
+        include_str!("../../mof/kvm/KVM_LastAppliedSnapshot.mof"),
+    ),
 ];
 
 /// The namespaces the server serves and the MOF file compiled into each.

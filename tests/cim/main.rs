@@ -12,5 +12,6 @@ mod host;
 mod methods;
 mod model;
 mod mof;
+mod pool_config;
 mod world;
 mod xml;

@@ -180,6 +180,22 @@ for path in [pywbem.CIMInstanceName("KVM_DiskResourceAllocationSettingData", {"I
     except pywbem.CIMError as e:
         check(e.status_code == pywbem.CIM_ERR_NOT_FOUND, "NOT_FOUND for %s: %s" % (path, e))
 
+# A missing guest and a guest path without a name: libvirt-CIM's codes and descriptions.
+try:
+    conn.GetInstance(pywbem.CIMInstanceName("KVM_ComputerSystem", {"CreationClassName": "KVM_ComputerSystem",
+                                                                   "Name": "nosuch"}))
+    check(False, "GetInstance of a missing guest should fail")
+except pywbem.CIMError as e:
+    check(e.status_code == pywbem.CIM_ERR_NOT_FOUND
+          and e.status_description == "Referenced domain `nosuch' does not exist: Domain not found",
+          "missing guest: %s" % e)
+try:
+    conn.GetInstance(pywbem.CIMInstanceName("KVM_ComputerSystem", {"CreationClassName": "KVM_ComputerSystem"}))
+    check(False, "GetInstance without a Name should fail")
+except pywbem.CIMError as e:
+    check(e.status_code == pywbem.CIM_ERR_FAILED and e.status_description == "No domain name specified",
+          "guest path without Name: %s" % e)
+
 # Polymorphic enumeration from the CIM superclasses.
 base = conn.EnumerateInstanceNames("CIM_ResourceAllocationSettingData")
 check(len(base) == sum(len(all_instances[c]) for c in RASDS), "CIM_ResourceAllocationSettingData covers all RASDs")

@@ -255,7 +255,7 @@ nowhere = pywbem.CIMInstanceName("KVM_VirtualSystemSettingData", keybindings={"I
                                  namespace=NS)
 code, desc = cim_error(conn.InvokeMethod, "AddResourceSettings", svc_path, AffectedConfiguration=nowhere,
                        ResourceSettings=[disk("vdc", "/x")])
-check(code == pywbem.CIM_ERR_NOT_FOUND and desc == "Referenced domain `nowhere' does not exist",
+check(code == pywbem.CIM_ERR_NOT_FOUND and desc == "Referenced domain `nowhere' does not exist: Domain not found",
       "unknown domain: %r %r" % (code, desc))
 
 # ModifyResourceSettings: memory, vCPUs, a disk's source, a NIC's model.
@@ -339,10 +339,14 @@ check(rsc(2) == 0, "start before destroy")
 rv, _ = conn.InvokeMethod("DestroySystem", svc_path, AffectedSystem=vm)
 check(rv == 0 and virsh("dominfo", "cimvm1") is None, "DestroySystem")
 code, desc = cim_error(conn.InvokeMethod, "DestroySystem", svc_path, AffectedSystem=vm)
-check(code == pywbem.CIM_ERR_NOT_FOUND and desc == "Referenced domain `cimvm1' does not exist",
+check(code == pywbem.CIM_ERR_NOT_FOUND and desc == "Referenced domain `cimvm1' does not exist: Domain not found",
       "destroy twice: %r %r" % (code, desc))
 code, _ = cim_error(conn.InvokeMethod, "DestroySystem", svc_path)
 check(code == pywbem.CIM_ERR_INVALID_PARAMETER, "destroy nothing: %r" % code)
+code, desc = cim_error(conn.InvokeMethod, "DestroySystem", svc_path,
+                       AffectedSystem=pywbem.CIMInstanceName(CS, keybindings={"CreationClassName": CS}, namespace=NS))
+check(code == pywbem.CIM_ERR_NOT_FOUND and desc == "Unable to retrieve domain name",
+      "DestroySystem without a name: %r %r" % (code, desc))
 for name in ("cimvm2", "cimvm3", "cimvm4"):
     rv, _ = conn.InvokeMethod("DestroySystem", VSMS, AffectedSystem=cs_path(name))
     check(rv == 0 and virsh("dominfo", name) is None, "class-path DestroySystem " + name)

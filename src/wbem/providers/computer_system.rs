@@ -71,13 +71,19 @@ async fn lookup_domain(driver: &Connection, path: &ObjectPath) -> Result<DomainR
     let ccn_ok = path
         .key_str("CreationClassName")
         .is_none_or(|c| c.eq_ignore_ascii_case(CS_CLASS));
-    let name = path.key_str("Name").ok_or_else(not_found)?;
+    // libvirt-CIM's answers: FAILED without a name, NOT_FOUND naming the domain and the driver's message.
+    let name = path
+        .key_str("Name")
+        .ok_or_else(|| OpError::cim(CimStatus::Failed, "No domain name specified"))?;
     if !ccn_ok {
         return Err(not_found());
     }
     match driver.domain_lookup_by_name(name).await {
         Ok(dom) => Ok(dom),
-        Err(err) if err.code == ErrorCode::NO_DOMAIN => Err(not_found()),
+        Err(err) if err.code == ErrorCode::NO_DOMAIN => Err(OpError::cim(
+            CimStatus::NotFound,
+            format!("Referenced domain `{name}' does not exist: {}", err.message),
+        )),
         Err(err) => Err(err.into()),
     }
 }

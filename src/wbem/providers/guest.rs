@@ -169,6 +169,9 @@ pub struct GuestFacts {
 pub struct HostIndex {
     volumes: HashMap<String, VolumeFacts>,
     bridge_networks: HashMap<String, String>,
+    /// Capacities of file disks outside any pool, as the driver's block info gives them (libvirt-CIM stats
+    /// the file): by source path.
+    file_sizes: HashMap<String, u64>,
 }
 
 #[derive(Clone, Debug)]
@@ -206,6 +209,34 @@ impl HostIndex {
                             capacity,
                         },
                     );
+                }
+            }
+        }
+        for def in defs {
+            let outside: Vec<&DiskDef> = def
+                .devices
+                .disks
+                .iter()
+                .filter(|d| d.disk_type == "file")
+                .filter(|d| {
+                    d.source.as_deref().is_some_and(|s| {
+                        !index.volumes.contains_key(s) && !index.file_sizes.contains_key(s)
+                    })
+                })
+                .collect();
+            if outside.is_empty() {
+                continue;
+            }
+            let Ok(dom) = driver.domain_lookup_by_name(&def.name).await else {
+                continue;
+            };
+            for disk in outside {
+                if let Ok(info) = driver
+                    .domain_get_block_info(&dom, &disk.target_dev, 0)
+                    .await
+                {
+                    let source = disk.source.clone().unwrap_or_default();
+                    index.file_sizes.insert(source, info.capacity);
                 }
             }
         }
@@ -499,7 +530,16 @@ fn disk_resource(name: &str, disk: &DiskDef, host: &HostIndex) -> GuestResource 
         .opt_str("Address", disk.source.as_deref())
         .set(
             "VirtualQuantity",
-            Value::Uint64(volume.and_then(|v| v.capacity).unwrap_or(0)),
+            Value::Uint64(
+                volume
+                    .and_then(|v| v.capacity)
+                    .or_else(|| {
+                        disk.source
+                            .as_deref()
+                            .and_then(|s| host.file_sizes.get(s).copied())
+                    })
+                    .unwrap_or(0),
+            ),
         )
         .str("AllocationUnits", "Bytes")
         .opt_str("PoolID", pool_id.as_deref())

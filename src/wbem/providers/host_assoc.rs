@@ -13,13 +13,18 @@ use super::capabilities::{
 };
 use super::guest::{split_fq_devid, ResourceKind};
 use super::paths_of;
+use super::pool_config::{
+    pool_templates, rpcc_path, rpcs_path, template_role, DISK_POOL_RASD, NET_POOL_RASD, RPCC_CLASS,
+    RPCS_CLASS, VOLUME_RASD,
+};
 use super::pools::{
     guest_allocations, host_name, host_path, Allocation, HostPools, PoolId, PoolKind, HOST_CLASS,
     NAMESPACE,
 };
+use super::snapshots::{vsss_path, vsssc_path, VSSSC_CLASS, VSSS_CLASS};
 use super::vsms::{vsms_path, VSMS_CLASS};
-use super::{put, Provider, ProviderCtx};
-use crate::cim::{CimStatus, Instance, ObjectPath, Value};
+use super::{assoc_instance, get_from_enumeration, put, Provider, ProviderCtx};
+use crate::cim::{Instance, ObjectPath, Value};
 use crate::wbem::error::OpError;
 
 pub const HOSTED_POOL_CLASS: &str = "KVM_HostedResourcePool";
@@ -30,31 +35,6 @@ pub const RASD_FROM_POOL_CLASS: &str = "KVM_ResourceAllocationFromPool";
 pub const SDC_CLASS: &str = "KVM_SettingsDefineCapabilities";
 
 const CS_CLASS: &str = "KVM_ComputerSystem";
-
-/// An association instance whose properties are its references; the path is built from them.
-pub fn assoc_instance(ctx: &ProviderCtx<'_>, refs: &[(&str, ObjectPath)]) -> Instance {
-    let mut inst = ctx.new_instance();
-    for (role, path) in refs {
-        put(
-            &mut inst,
-            ctx.class,
-            role,
-            Value::Reference(Box::new(path.clone())),
-        );
-    }
-    ctx.with_path(inst)
-}
-
-/// GetInstance for an association: the enumerated instance with the same path, or NOT_FOUND.
-pub fn get_from_enumeration(
-    instances: Vec<Instance>,
-    path: &ObjectPath,
-) -> Result<Instance, OpError> {
-    instances
-        .into_iter()
-        .find(|i| i.path.as_ref().is_some_and(|p| p.same_object(path)))
-        .ok_or_else(|| OpError::cim(CimStatus::NotFound, format!("no instance {path}")))
-}
 
 fn guest_path(name: &str) -> ObjectPath {
     ObjectPath::instance(
@@ -118,18 +98,30 @@ impl HostAssocProvider {
         let rasd = ResourceKind::ALL.iter().any(|k| is(k.rasd_class()));
         match self.assoc {
             HostAssoc::HostedResourcePool => pool || is(HOST_CLASS),
-            HostAssoc::HostedService => is(HOST_CLASS) || is(VSMS_CLASS),
+            HostAssoc::HostedService => {
+                is(HOST_CLASS) || is(VSMS_CLASS) || is(RPCS_CLASS) || is(VSSS_CLASS)
+            }
             HostAssoc::ElementCapabilities => {
                 pool || is(HOST_CLASS)
                     || is(VSMS_CLASS)
                     || is(VSMC_CLASS)
+                    || is(RPCS_CLASS)
+                    || is(RPCC_CLASS)
+                    || is(VSSS_CLASS)
+                    || is(VSSSC_CLASS)
                     || is(ALLOC_CAPS_CLASS)
                     || is(CS_CLASS)
                     || is(ELEC_CLASS)
             }
             HostAssoc::ElementAllocatedFromPool => pool || device,
             HostAssoc::ResourceAllocationFromPool => pool || rasd,
-            HostAssoc::SettingsDefineCapabilities => is(ALLOC_CAPS_CLASS) || rasd,
+            HostAssoc::SettingsDefineCapabilities => {
+                is(ALLOC_CAPS_CLASS)
+                    || rasd
+                    || is(DISK_POOL_RASD)
+                    || is(NET_POOL_RASD)
+                    || is(VOLUME_RASD)
+            }
         }
     }
 
@@ -232,10 +224,9 @@ impl HostAssocProvider {
             }
             HostAssoc::HostedService => {
                 let name = host_name(driver).await;
-                out.push([
-                    ("Antecedent", host_path(&name)),
-                    ("Dependent", vsms_path(&name)),
-                ]);
+                for service in [vsms_path(&name), rpcs_path(&name), vsss_path(&name)] {
+                    out.push([("Antecedent", host_path(&name)), ("Dependent", service)]);
+                }
             }
             HostAssoc::ElementCapabilities => {
                 let name = host_name(driver).await;
@@ -244,6 +235,8 @@ impl HostAssocProvider {
                 };
                 out.push(caps(host_path(&name), vsmc_path()));
                 out.push(caps(vsms_path(&name), vsmc_path()));
+                out.push(caps(rpcs_path(&name), rpcc_path()));
+                out.push(caps(vsss_path(&name), vsssc_path()));
                 for pool in HostPools::read(driver).await?.ids() {
                     out.push(caps(pool.path(), alloc_caps_path(&pool)));
                 }
@@ -253,13 +246,24 @@ impl HostAssocProvider {
             }
             HostAssoc::SettingsDefineCapabilities => {
                 for pool in HostPools::read(driver).await?.ids() {
+                    // The primordial disk and network pools offer pool settings, not device settings.
+                    let device_templates = !(pool.is_primordial()
+                        && matches!(pool.kind, PoolKind::Disk | PoolKind::Network));
                     for role in TemplateRole::ALL {
-                        if let Some(template) = template_path(pool.kind, role) {
+                        if let Some(template) =
+                            template_path(pool.kind, role).filter(|_| device_templates)
+                        {
                             out.push([
                                 ("GroupComponent", alloc_caps_path(&pool)),
                                 ("PartComponent", template),
                             ]);
                         }
+                    }
+                    for template in pool_templates(&pool) {
+                        out.push([
+                            ("GroupComponent", alloc_caps_path(&pool)),
+                            ("PartComponent", template),
+                        ]);
                     }
                 }
             }
@@ -323,9 +327,7 @@ impl HostAssocProvider {
         if self.assoc == HostAssoc::SettingsDefineCapabilities {
             for inst in &mut out {
                 let role = match inst.get("PartComponent") {
-                    Some(Value::Reference(p)) => p
-                        .key_str("InstanceID")
-                        .and_then(TemplateRole::from_instance_id),
+                    Some(Value::Reference(p)) => p.key_str("InstanceID").and_then(template_role),
                     _ => None,
                 };
                 if let Some(role) = role {

@@ -5,11 +5,10 @@
 
 use async_trait::async_trait;
 
-use super::host_assoc::{assoc_instance, get_from_enumeration};
 use super::paths_of;
 use super::pools::{host_name, HOST_CLASS};
 use super::profiles::INTEROP_NAMESPACE;
-use super::{put, Provider, ProviderCtx};
+use super::{assoc_instance, get_from_enumeration, put, Provider, ProviderCtx};
 use crate::cim::builtin::NAMESPACES;
 use crate::cim::{CimStatus, CimType, Instance, ObjectPath, Value};
 use crate::wbem::error::OpError;

@@ -17,6 +17,9 @@ pub mod rasd_parse;
 pub mod vsms;
 // interop: the server and its namespaces in root/interop.
 pub mod interop;
+// cimmodel: pool configuration and snapshots.
+pub mod pool_config;
+pub mod snapshots;
 
 use std::sync::Arc;
 
@@ -63,6 +66,31 @@ pub fn put(inst: &mut Instance, class: &Class, name: &str, value: Value) {
 /// The paths of instances a provider computed whole (for providers whose names come from their instances).
 pub(crate) fn paths_of(instances: Vec<Instance>) -> Vec<ObjectPath> {
     instances.into_iter().filter_map(|inst| inst.path).collect()
+}
+
+/// An association instance whose properties are its references; the path is built from them.
+pub fn assoc_instance(ctx: &ProviderCtx<'_>, refs: &[(&str, ObjectPath)]) -> Instance {
+    let mut inst = ctx.new_instance();
+    for (role, path) in refs {
+        put(
+            &mut inst,
+            ctx.class,
+            role,
+            Value::Reference(Box::new(path.clone())),
+        );
+    }
+    ctx.with_path(inst)
+}
+
+/// GetInstance for an association: the enumerated instance with the same path, or NOT_FOUND.
+pub fn get_from_enumeration(
+    instances: Vec<Instance>,
+    path: &ObjectPath,
+) -> Result<Instance, OpError> {
+    instances
+        .into_iter()
+        .find(|i| i.path.as_ref().is_some_and(|p| p.same_object(path)))
+        .ok_or_else(|| OpError::cim(CimStatus::NotFound, format!("no instance {path}")))
 }
 
 pub(crate) fn not_supported(what: &str) -> OpError {
@@ -176,6 +204,18 @@ pub fn all_providers() -> Vec<Arc<dyn Provider>> {
     providers.push(Arc::new(profiles::ReferencedProfileProvider));
     for conforms in profiles::ConformsToProfileProvider::both() {
         providers.push(Arc::new(conforms));
+    }
+    // cimmodel
+    providers.push(Arc::new(pool_config::RpcsProvider::default()));
+    providers.push(Arc::new(pool_config::RpccProvider));
+    for settings in pool_config::PoolSettingProvider::all() {
+        providers.push(Arc::new(settings));
+    }
+    providers.push(Arc::new(snapshots::SnapshotServiceProvider));
+    providers.push(Arc::new(snapshots::SnapshotCapabilitiesProvider));
+    providers.push(Arc::new(snapshots::SnapshotProvider));
+    for assoc in snapshots::SnapshotAssocProvider::both() {
+        providers.push(Arc::new(assoc));
     }
     // interop
     providers.push(Arc::new(interop::ObjectManagerProvider));

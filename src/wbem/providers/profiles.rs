@@ -1,15 +1,15 @@
-//! Profile registration (DSP1033) as libvirt-CIM advertises it: `KVM_RegisteredProfile` (the 13 profiles, in
-//! root/interop), `KVM_ReferencedProfile` (each component profile and its scoping profile) and
+//! Profile registration (DSP1033) as libvirt-CIM advertises it: `KVM_RegisteredProfile` (in root/interop, the
+//! profiles whose central class we serve: libvirt-CIM's 13 less Virtual System Migration and KVM Redirection,
+//! whose services do not exist yet), `KVM_ReferencedProfile` (each component profile and its scoping profile) and
 //! `KVM_ElementConformsToProfile` (a profile and the host, guests, pools and allocation capabilities in root/virt
 //! that conform to it), served in root/interop and root/virt alike with references crossing the two.
 
 use async_trait::async_trait;
 
 use super::capabilities::{alloc_caps_path, ALLOC_CAPS_CLASS};
-use super::host_assoc::{assoc_instance, get_from_enumeration};
 use super::paths_of;
 use super::pools::{host_name, host_path, HostPools, PoolId, PoolKind, HOST_CLASS};
-use super::{put, Provider, ProviderCtx};
+use super::{assoc_instance, get_from_enumeration, put, Provider, ProviderCtx};
 use crate::cim::{CimStatus, CimType, Instance, ObjectPath, Value};
 use crate::wbem::error::OpError;
 
@@ -32,8 +32,6 @@ pub enum Conformant {
     Guests,
     Pools(PoolKind),
     AllocationCapabilities,
-    /// A class we do not serve (migration service, console redirection service): no conforming instances.
-    Unserved,
 }
 
 /// One registered profile (REPORT §1.7).
@@ -51,7 +49,7 @@ pub struct Profile {
 const SYSTEM_VIRTUALIZATION: usize = 0;
 const VIRTUAL_SYSTEM: usize = 1;
 
-pub const PROFILES: [Profile; 13] = [
+pub const PROFILES: [Profile; 11] = [
     Profile {
         instance_id: "CIM:DSP1042-SystemVirtualization-1.0.0",
         name: "System Virtualization",
@@ -98,22 +96,6 @@ pub const PROFILES: [Profile; 13] = [
         version: "1.0.0",
         scoping: None,
         central: Some(Conformant::Pools(PoolKind::Memory)),
-        scoping_profile: Some(SYSTEM_VIRTUALIZATION),
-    },
-    Profile {
-        instance_id: "CIM:DSP1081-VirtualSystemMigration-0.8.1",
-        name: "Virtual System Migration",
-        version: "0.8.1",
-        scoping: None,
-        central: Some(Conformant::Unserved),
-        scoping_profile: Some(SYSTEM_VIRTUALIZATION),
-    },
-    Profile {
-        instance_id: "CIM:DSP1076-KVMRedirection-1.0.0",
-        name: "KVM Redirection",
-        version: "1.0.0",
-        scoping: Some(Conformant::Host),
-        central: Some(Conformant::Unserved),
         scoping_profile: Some(SYSTEM_VIRTUALIZATION),
     },
     Profile {
@@ -218,9 +200,11 @@ impl Provider for RegisteredProfileProvider {
     }
 
     async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {
+        // As libvirt-CIM, only InstanceID counts: other keys a client adds are ignored.
+        let id = path.key_str("InstanceID").ok_or_else(|| not_found(path))?;
         PROFILES
             .iter()
-            .find(|p| profile_path(p.instance_id).same_object(path))
+            .find(|p| p.instance_id == id)
             .map(|p| Self::instance(ctx, p))
             .ok_or_else(|| not_found(path))
     }
@@ -311,7 +295,6 @@ fn conformant_paths(
             .map(PoolId::path)
             .collect(),
         Conformant::AllocationCapabilities => pools.iter().map(alloc_caps_path).collect(),
-        Conformant::Unserved => Vec::new(),
     }
 }
 
@@ -411,9 +394,9 @@ mod tests {
 
     #[test]
     fn profile_table_as_libvirt_cim() {
-        assert_eq!(PROFILES.len(), 13);
+        assert_eq!(PROFILES.len(), 11);
         let ids: std::collections::HashSet<_> = PROFILES.iter().map(|p| p.instance_id).collect();
-        assert_eq!(ids.len(), 13, "InstanceIDs are unique");
+        assert_eq!(ids.len(), 11, "InstanceIDs are unique");
         assert_eq!(
             PROFILES[SYSTEM_VIRTUALIZATION].instance_id,
             "CIM:DSP1042-SystemVirtualization-1.0.0"
@@ -422,7 +405,7 @@ mod tests {
             PROFILES[VIRTUAL_SYSTEM].instance_id,
             "CIM:DSP1057-VirtualSystem-1.0.0a"
         );
-        // Every profile but Virtual System has a scoping profile: 12 ReferencedProfile pairs.
-        assert_eq!(ReferencedProfileProvider::pairs().count(), 12);
+        // Every profile but Virtual System has a scoping profile: 10 ReferencedProfile pairs.
+        assert_eq!(ReferencedProfileProvider::pairs().count(), 10);
     }
 }

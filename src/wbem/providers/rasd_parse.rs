@@ -55,7 +55,7 @@ pub fn decode_embedded(value: &Value, ns: &Namespace) -> Result<Instance, RasdEr
 }
 
 /// A property as text: strings as they are, other scalars in their CIM-XML text form.
-fn text(inst: &Instance, name: &str) -> Option<String> {
+pub(super) fn text(inst: &Instance, name: &str) -> Option<String> {
     match inst.get(name)? {
         Value::Null => None,
         Value::String(s) => Some(s.clone()),
@@ -70,7 +70,7 @@ fn text(inst: &Instance, name: &str) -> Option<String> {
 }
 
 /// A property as an unsigned integer; text holding a number is accepted too (untyped clients).
-fn number(inst: &Instance, name: &str) -> Result<Option<u64>, RasdError> {
+pub(super) fn number(inst: &Instance, name: &str) -> Result<Option<u64>, RasdError> {
     let value = match inst.get(name) {
         None | Some(Value::Null) => return Ok(None),
         Some(v) => v,
@@ -736,6 +736,38 @@ pub fn remove_device(def: &mut DomainDef, devid: &str) -> Result<(), RasdError> 
         _ => return Err(RasdError::NoDevice(devid.to_owned())),
     }
     Ok(())
+}
+
+/// The XML of one disk or NIC of a definition (by device id), for hotplug on a running domain; `None` for
+/// other devices and for ids the definition lacks.
+pub fn device_xml(def: &DomainDef, devid: &str) -> Option<(ResourceKind, String)> {
+    let (kind, tag) = [
+        (ResourceKind::Disk, "disk"),
+        (ResourceKind::Network, "interface"),
+    ]
+    .into_iter()
+    .find(|(kind, _)| device_index(def, *kind, devid).is_some())?;
+    let index = device_index(def, kind, devid)?;
+    let mut one = def.clone();
+    one.devices = crate::model::Devices::default();
+    match kind {
+        ResourceKind::Disk => one
+            .devices
+            .disks
+            .push(def.devices.disks.get(index)?.clone()),
+        _ => one
+            .devices
+            .interfaces
+            .push(def.devices.interfaces.get(index)?.clone()),
+    }
+    let xml = one.to_xml(&crate::model::DomainXmlOptions {
+        id: None,
+        secure: true,
+    });
+    let start = xml.find(&format!("<{tag} "))?;
+    let close = format!("</{tag}>");
+    let end = xml.rfind(&close)? + close.len();
+    (start < end).then(|| (kind, xml[start..end].to_owned()))
 }
 
 #[cfg(test)]

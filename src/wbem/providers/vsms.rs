@@ -2,8 +2,8 @@
 //! methods DefineSystem, DestroySystem, AddResourceSettings, ModifyResourceSettings, RemoveResourceSettings and
 //! ModifySystemSettings (REPORT §1.5). Every method reads the domain's persistent definition from the driver,
 //! changes it with `rasd_parse` and writes it back with `domain_define_xml` (or undefines), so what CIM changes
-//! is what virsh sees. Device changes on a running domain go to its configuration (next boot), memory and vCPU
-//! changes to both the live domain and the configuration.
+//! is what virsh sees. On a running domain, disks and NICs are also attached, updated or detached live and
+//! memory and vCPU changes applied live; other devices change in the configuration (next boot).
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -13,7 +13,8 @@ use async_trait::async_trait;
 use super::computer_system::{computer_system_path, host_name, HOST_CLASS};
 use super::guest::{domain_of_vssd_id, rasd_path, split_fq_devid, ResourceKind};
 use super::rasd_parse::{
-    apply_rasd, apply_vssd, decode_embedded, remove_device, resource_kind, Change, RasdError,
+    apply_rasd, apply_vssd, decode_embedded, device_xml, remove_device, resource_kind, Change,
+    RasdError,
 };
 use super::{put, Provider, ProviderCtx};
 use crate::cim::{builtin_repository, CimStatus, CimType, Instance, ObjectPath, Repository, Value};
@@ -52,7 +53,7 @@ pub struct VsmsProvider {
     changes: tokio::sync::Mutex<()>,
 }
 
-fn schema() -> Result<&'static Repository, OpError> {
+pub(super) fn schema() -> Result<&'static Repository, OpError> {
     // The classes MOF-text embedded instances are typed by: the built-in MOF the server itself serves.
     static SCHEMA: OnceLock<Option<Repository>> = OnceLock::new();
     SCHEMA
@@ -61,11 +62,11 @@ fn schema() -> Result<&'static Repository, OpError> {
         .ok_or_else(|| OpError::cim(CimStatus::Failed, "the built-in schema does not compile"))
 }
 
-fn invalid(message: impl Into<String>) -> OpError {
+pub(super) fn invalid(message: impl Into<String>) -> OpError {
     OpError::cim(CimStatus::InvalidParameter, message)
 }
 
-fn rasd_error(context: &str, err: RasdError) -> OpError {
+pub(super) fn rasd_error(context: &str, err: RasdError) -> OpError {
     let status = match &err {
         RasdError::Decode(_) | RasdError::Invalid(_) => CimStatus::InvalidParameter,
         RasdError::NoDevice(_) => CimStatus::NotFound,
@@ -74,15 +75,16 @@ fn rasd_error(context: &str, err: RasdError) -> OpError {
     OpError::cim(status, format!("{context}: {err}"))
 }
 
-fn domain_not_found(name: &str) -> OpError {
+/// libvirt-CIM's words for a missing domain: the name, then the driver's own message.
+fn domain_not_found(name: &str, driver_message: &str) -> OpError {
     OpError::cim(
         CimStatus::NotFound,
-        format!("Referenced domain `{name}' does not exist"),
+        format!("Referenced domain `{name}' does not exist: {driver_message}"),
     )
 }
 
 /// A parameter's value, NULL counted as absent.
-fn param<'a>(params: &'a [(String, Value)], name: &str) -> Option<&'a Value> {
+pub(super) fn param<'a>(params: &'a [(String, Value)], name: &str) -> Option<&'a Value> {
     params
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -92,7 +94,7 @@ fn param<'a>(params: &'a [(String, Value)], name: &str) -> Option<&'a Value> {
 
 /// An array parameter, its items gathered from every occurrence (wbemcli sends one PARAMVALUE per item when
 /// the parameter is repeated on its command line); NULL or absent: None.
-fn array_param(params: &[(String, Value)], name: &str) -> Option<Value> {
+pub(super) fn array_param(params: &[(String, Value)], name: &str) -> Option<Value> {
     let mut all = Vec::new();
     let mut found = false;
     for (_, value) in params
@@ -113,21 +115,21 @@ fn array_param(params: &[(String, Value)], name: &str) -> Option<Value> {
 }
 
 /// The items of an array parameter (a scalar counts as one item).
-fn items(value: &Value) -> Vec<&Value> {
+pub(super) fn items(value: &Value) -> Vec<&Value> {
     match value {
         Value::Array(_, items) => items.iter().filter(|v| !v.is_null()).collect(),
         other => vec![other],
     }
 }
 
-fn ok(out_params: Vec<(String, Value)>) -> MethodReturn {
+pub(super) fn ok(out_params: Vec<(String, Value)>) -> MethodReturn {
     MethodReturn {
         value: Value::Uint32(0),
         out_params,
     }
 }
 
-fn refs(paths: Vec<ObjectPath>) -> Value {
+pub(super) fn refs(paths: Vec<ObjectPath>) -> Value {
     Value::Array(
         CimType::Reference(None),
         paths
@@ -137,10 +139,10 @@ fn refs(paths: Vec<ObjectPath>) -> Value {
     )
 }
 
-async fn lookup(driver: &Connection, name: &str) -> Result<DomainRef, OpError> {
+pub(super) async fn lookup(driver: &Connection, name: &str) -> Result<DomainRef, OpError> {
     match driver.domain_lookup_by_name(name).await {
         Ok(dom) => Ok(dom),
-        Err(e) if e.code == ErrorCode::NO_DOMAIN => Err(domain_not_found(name)),
+        Err(e) if e.code == ErrorCode::NO_DOMAIN => Err(domain_not_found(name, &e.message)),
         Err(e) => Err(e.into()),
     }
 }
@@ -176,7 +178,7 @@ async fn new_domain_type(driver: &Connection) -> String {
 }
 
 /// Decodes the embedded instances of an array parameter.
-fn decode_all(value: &Value, what: &str) -> Result<Vec<Instance>, OpError> {
+pub(super) fn decode_all(value: &Value, what: &str) -> Result<Vec<Instance>, OpError> {
     let ns = schema()?
         .namespace(NAMESPACE)
         .map_err(|e| OpError::cim(CimStatus::Failed, e.to_string()))?;
@@ -211,6 +213,53 @@ async fn apply_live(
         _ => {}
     }
     Ok(())
+}
+
+/// What a running domain does with a disk or NIC change at once: attach, update or detach it live.
+#[derive(Clone, Copy)]
+enum LiveDevice {
+    Attach,
+    Update,
+    Detach,
+}
+
+/// Applies a disk or NIC change to a running domain (`device_xml` of the definition that has the device), so a
+/// guest sees it now and not only at its next start. A driver without device hotplug at all (libvirt's test
+/// driver) answers "not supported": the change then goes to the configuration only, as before; any other
+/// refusal fails the call before the configuration is written.
+async fn apply_device_live(
+    driver: &Connection,
+    dom: &DomainRef,
+    action: LiveDevice,
+    xml: Option<(ResourceKind, String)>,
+) -> Result<(), OpError> {
+    let Some((_, xml)) = xml else {
+        return Ok(());
+    };
+    if !driver.domain_is_active(dom).await? {
+        return Ok(());
+    }
+    let result = match action {
+        LiveDevice::Attach => {
+            driver
+                .domain_attach_device(dom, &xml, flags::AFFECT_LIVE)
+                .await
+        }
+        LiveDevice::Update => {
+            driver
+                .domain_update_device(dom, &xml, flags::AFFECT_LIVE)
+                .await
+        }
+        LiveDevice::Detach => {
+            driver
+                .domain_detach_device(dom, &xml, flags::AFFECT_LIVE)
+                .await
+        }
+    };
+    match result {
+        Err(e) if e.code == ErrorCode::NO_SUPPORT => Ok(()),
+        other => Ok(other?),
+    }
 }
 
 impl VsmsProvider {
@@ -348,7 +397,10 @@ impl VsmsProvider {
             Some(Value::Reference(path)) => path
                 .key_str("Name")
                 .map(str::to_owned)
-                .ok_or_else(|| invalid("AffectedSystem has no Name key"))?,
+                // libvirt-CIM: NOT_FOUND when the reference names no domain.
+                .ok_or_else(|| {
+                    OpError::cim(CimStatus::NotFound, "Unable to retrieve domain name")
+                })?,
             Some(_) => return Err(invalid("AffectedSystem must be a reference")),
             None => return Err(invalid("Missing argument `AffectedSystem'")),
         };
@@ -392,6 +444,7 @@ impl VsmsProvider {
             let device = apply_rasd(&mut def, rasd, Change::Add)
                 .map_err(|e| rasd_error("Add resource failed", e))?;
             apply_live(driver, &dom, kind, &def).await?;
+            apply_device_live(driver, &dom, LiveDevice::Attach, device_xml(&def, &device)).await?;
             resulting.push(rasd_path(kind, &def.name, &device));
         }
         define(driver, &def).await?;
@@ -430,6 +483,8 @@ impl VsmsProvider {
                 let device = apply_rasd(&mut def, rasd, Change::Modify)
                     .map_err(|e| rasd_error("Modify resource failed", e))?;
                 apply_live(driver, &dom, kind, &def).await?;
+                let xml = device_xml(&def, &device);
+                apply_device_live(driver, &dom, LiveDevice::Update, xml).await?;
                 resulting.push(rasd_path(kind, &def.name, &device));
             }
             define(driver, &def).await?;
@@ -467,6 +522,8 @@ impl VsmsProvider {
             let dom = lookup(driver, &name).await?;
             let mut def = persistent_def(driver, &dom).await?;
             for device in devices {
+                let xml = device_xml(&def, &device);
+                apply_device_live(driver, &dom, LiveDevice::Detach, xml).await?;
                 remove_device(&mut def, &device)
                     .map_err(|e| rasd_error("Remove resource failed", e))?;
             }

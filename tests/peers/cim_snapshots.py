@@ -1,0 +1,137 @@
+"""virtcim peer test: KVM_VirtualSystemSnapshotService through the pywbem API on the test driver: CreateSnapshot
+(full; disk-only answers the driver's own error), ApplySnapshot, DestroySnapshot, the snapshots as
+KVM_SnapshotSettingData and their associations to the domain, each checked with stock virsh over the daemon's
+native RPC socket, and virsh's snapshots seen through CIM.
+
+Usage: cim_snapshots.py WBEM_URL VIRSH_URI
+Prints "OK <n> checks" and exits 0, or names the first failed check and exits 1.
+"""
+import subprocess
+import sys
+
+import pywbem
+
+url, virsh_uri = sys.argv[1], sys.argv[2]
+conn = pywbem.WBEMConnection(url, None, default_namespace="root/virt", no_verification=True)
+NS = "root/virt"
+VSSS = "KVM_VirtualSystemSnapshotService"
+SNAP = "KVM_SnapshotSettingData"
+CS = "KVM_ComputerSystem"
+checks = 0
+
+
+def check(cond, what):
+    global checks
+    if not cond:
+        print("FAILED: " + what)
+        sys.exit(1)
+    checks += 1
+
+
+def cim_error(fn, *args, **kw):
+    try:
+        fn(*args, **kw)
+    except pywbem.CIMError as e:
+        return (e.status_code, e.status_description)
+    return (0, "")
+
+
+def virsh(*args):
+    out = subprocess.run(["virsh", "-q", "-c", virsh_uri] + list(args), capture_output=True, text=True)
+    if out.returncode != 0:
+        return None
+    return out.stdout
+
+
+def snapshots(dom):
+    return sorted(l.strip() for l in (virsh("snapshot-list", dom, "--name") or "").splitlines() if l.strip())
+
+
+def cs_path(name):
+    return pywbem.CIMInstanceName(CS, keybindings={"CreationClassName": CS, "Name": name}, namespace=NS)
+
+
+def snap_path(dom, name):
+    return pywbem.CIMInstanceName(SNAP, keybindings={"InstanceID": "KVM:%s/%s" % (dom, name)}, namespace=NS)
+
+
+# --- the service and its capabilities ---
+svcs = conn.EnumerateInstances(VSSS)
+check(len(svcs) == 1 and svcs[0]["Name"] == "SnapshotService", "one snapshot service")
+svc = svcs[0].path
+svc.namespace = NS
+caps = conn.Associators(svc, AssocClass="KVM_ElementCapabilities")
+check(len(caps) == 1 and caps[0]["InstanceID"] == "SnapshotCapabilities"
+      and list(caps[0]["SnapshotTypesSupported"]) == [2, 3]
+      and list(caps[0]["SynchronousMethodsSupported"]) == [2, 3, 4], "service -> capabilities %r" % caps)
+check([h.classname for h in conn.AssociatorNames(svc, AssocClass="KVM_HostedService")] == ["KVM_HostSystem"],
+      "hosted by the host")
+check(conn.EnumerateInstanceNames(SNAP) == [], "no snapshots at first")
+
+# --- a full snapshot of the running guest "test" ---
+settings = pywbem.CIMInstance("CIM_SettingData", properties={"ElementName": "s1", "Description": "first <one>"})
+rv, out = conn.InvokeMethod("CreateSnapshot", svc, AffectedSystem=cs_path("test"),
+                            SnapshotSettings=settings, SnapshotType=pywbem.Uint16(2))
+check(rv == 0 and out["ResultingSnapshot"]["InstanceID"] == "KVM:test/s1", "CreateSnapshot %r" % (out,))
+check(snapshots("test") == ["s1"], "virsh sees s1")
+desc = virsh("snapshot-dumpxml", "test", "s1")
+check("first &lt;one&gt;" in desc and "<state>running</state>" in desc, "description and state for virsh")
+s1 = conn.GetInstance(out["ResultingSnapshot"])
+check(s1["ElementName"] == "s1" and s1["VirtualSystemIdentifier"] == "test" and s1["Description"] == "first <one>"
+      and s1["SnapshotState"] == "running" and s1["DiskOnly"] is False and s1["CreationTime"] is not None,
+      "the snapshot instance %r" % dict(s1.items()))
+
+# virsh's snapshot through CIM; the current one is the last taken.
+check(virsh("snapshot-create-as", "test", "s2") is not None, "virsh snapshot-create-as")
+names = sorted(p["InstanceID"] for p in conn.EnumerateInstanceNames(SNAP))
+check(names == ["KVM:test/s1", "KVM:test/s2"], "CIM lists both %r" % names)
+of = conn.AssociatorNames(cs_path("test"), AssocClass="KVM_SnapshotOfVirtualSystem")
+check(sorted(p["InstanceID"] for p in of) == names, "guest -> its snapshots")
+back = conn.AssociatorNames(snap_path("test", "s1"), AssocClass="KVM_SnapshotOfVirtualSystem")
+check([p["Name"] for p in back] == ["test"], "snapshot -> its guest")
+check(conn.Associators(snap_path("test", "s2"), AssocClass="KVM_SnapshotOfVirtualSystem",
+                       ResultClass="CIM_ComputerSystem")[0]["Name"] == "test", "snapshot -> guest instance")
+cur = conn.AssociatorNames(cs_path("test"), AssocClass="KVM_LastAppliedSnapshot")
+check([p["InstanceID"] for p in cur] == ["KVM:test/s2"], "current snapshot s2 %r" % cur)
+check(s1["Parent"] is None and conn.GetInstance(snap_path("test", "s2"))["Parent"] == "s1", "parents")
+check(len(conn.EnumerateInstances("CIM_VirtualSystemSettingData")) > len(conn.EnumerateInstances(
+    "KVM_VirtualSystemSettingData")), "snapshots are virtual system settings, apart from the guests' VSSDs")
+
+# --- apply: the domain goes back, and s1 becomes current ---
+check(virsh("suspend", "test") is not None, "virsh suspend")
+rv, _ = conn.InvokeMethod("ApplySnapshot", svc, Snapshot=snap_path("test", "s1"))
+check(rv == 0, "ApplySnapshot")
+check((virsh("snapshot-current", "--name", "test") or "").strip() == "s1", "virsh: s1 is current")
+check("running" in virsh("domstate", "test"), "running again, as in s1")
+cur = conn.AssociatorNames(cs_path("test"), AssocClass="KVM_LastAppliedSnapshot")
+check([p["InstanceID"] for p in cur] == ["KVM:test/s1"], "LastAppliedSnapshot follows")
+
+# --- disk-only: the test driver refuses it, with its own message, and nothing is made ---
+code, desc = cim_error(conn.InvokeMethod, "CreateSnapshot", svc, AffectedSystem=cs_path("test"),
+                       SnapshotType=pywbem.Uint16(3))
+check(code != 0 and "unsupported flags (0x10)" in desc and snapshots("test") == ["s1", "s2"],
+      "disk-only on the test driver: %r" % ((code, desc),))
+
+# --- bad input ---
+code, desc = cim_error(conn.InvokeMethod, "CreateSnapshot", svc, AffectedSystem=cs_path("nosuch"))
+check(code == 6 and "Referenced domain `nosuch' does not exist" in desc, "missing domain: %r" % ((code, desc),))
+code, desc = cim_error(conn.InvokeMethod, "CreateSnapshot", svc, AffectedSystem=cs_path("test"),
+                       SnapshotType=pywbem.Uint16(7))
+check(code == 7, "unknown SnapshotType: %r" % ((code, desc),))
+code, desc = cim_error(conn.InvokeMethod, "CreateSnapshot", svc)
+check(code == 4 and "AffectedSystem" in desc, "no AffectedSystem: %r" % ((code, desc),))
+code, desc = cim_error(conn.InvokeMethod, "DestroySnapshot", svc, AffectedSnapshot=snap_path("test", "nope"))
+check(code == 6, "missing snapshot: %r" % ((code, desc),))
+code, _ = cim_error(conn.GetInstance, snap_path("test", "nope"))
+check(code == 6, "GetInstance of a missing snapshot")
+
+# --- a snapshot named by the driver, then destroy ---
+rv, out = conn.InvokeMethod("CreateSnapshot", VSSS, AffectedSystem=cs_path("test"))
+auto = out["ResultingSnapshot"]["InstanceID"].split("/", 1)[1]
+check(rv == 0 and auto in snapshots("test"), "class-path CreateSnapshot, name from the driver: %s" % auto)
+for name in ["s2", auto]:
+    rv, _ = conn.InvokeMethod("DestroySnapshot", svc, AffectedSnapshot=snap_path("test", name))
+    check(rv == 0 and name not in snapshots("test"), "DestroySnapshot %s" % name)
+check(snapshots("test") == ["s1"], "one left for virsh")
+check([p["InstanceID"] for p in conn.EnumerateInstanceNames(SNAP)] == ["KVM:test/s1"], "one left for CIM")
+print("OK %d checks" % checks)
