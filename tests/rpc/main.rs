@@ -16,6 +16,7 @@ mod virsh;
 mod virsh_extras;
 mod virsh_ifaces;
 mod virsh_metadata;
+mod virsh_save;
 mod virsh_snapshots;
 mod virsh_stats;
 mod virsh_tunables;

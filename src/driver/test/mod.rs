@@ -413,6 +413,35 @@ impl HypervisorDriver for TestDriver {
         self.change(move |w, s| w.managed_save(s, &dom, flags))
             .await
     }
+    async fn domain_save(
+        &self,
+        dom: &DomainRef,
+        to: &str,
+        dxml: Option<&str>,
+        flags: u32,
+    ) -> Result<()> {
+        let (dom, to, dxml) = (dom.clone(), to.to_string(), dxml.map(str::to_string));
+        self.change(move |w, s| w.save_domain_image(s, &dom, &to, dxml.as_deref(), flags))
+            .await
+    }
+    async fn domain_restore(&self, from: &str, dxml: Option<&str>, flags: u32) -> Result<()> {
+        let (from, dxml) = (from.to_string(), dxml.map(str::to_string));
+        self.change(move |w, s| w.restore_domain_image(s, &from, dxml.as_deref(), flags))
+            .await
+            .map(drop)
+    }
+    async fn domain_save_image_get_xml_desc(&self, file: &str, flags: u32) -> Result<String> {
+        let file = file.to_string();
+        tokio::task::spawn_blocking(move || world::save_image_xml(&file, flags))
+            .await
+            .map_err(|e| Error::internal(ErrorDomain::TEST, e.to_string()))?
+    }
+    async fn domain_save_image_define_xml(&self, file: &str, dxml: &str, flags: u32) -> Result<()> {
+        let (file, dxml) = (file.to_string(), dxml.to_string());
+        tokio::task::spawn_blocking(move || world::save_image_define(&file, &dxml, flags))
+            .await
+            .map_err(|e| Error::internal(ErrorDomain::TEST, e.to_string()))?
+    }
     async fn domain_managed_save_remove(&self, dom: &DomainRef, flags: u32) -> Result<()> {
         let dom = dom.clone();
         self.change(move |w, s| w.managed_save_remove(s, &dom, flags))

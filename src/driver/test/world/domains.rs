@@ -289,7 +289,7 @@ impl World {
     // ---------------------------------------------------------------- domains: changes
 
     /// Refuses a definition whose name or UUID belongs to another domain; returns the UUID's domain, if any.
-    fn domain_clash(&self, def: &DomainDef) -> Result<Option<&DomainObj>> {
+    pub(super) fn domain_clash(&self, def: &DomainDef) -> Result<Option<&DomainObj>> {
         if let Some(existing) = self.domains.get(&def.uuid) {
             if existing.name() != def.name {
                 return Err(op_failed(
@@ -458,7 +458,7 @@ impl World {
 
     /// Saves a domain that stopped, or forgets it when it was transient.
     /// (`uuid` is passed in: a stopped transient domain has no definition left to name it.)
-    fn commit_stopped(
+    pub(super) fn commit_stopped(
         &mut self,
         store: &dyn Persist,
         uuid: Uuid,

@@ -28,6 +28,8 @@ mod metadata;
 mod networks;
 pub(super) use interfaces::HostInterfaces;
 mod rename;
+mod save_image;
+pub(super) use save_image::{save_image_define, save_image_xml};
 mod screenshot;
 pub(super) use screenshot::screenshot_png;
 mod snapshots;
