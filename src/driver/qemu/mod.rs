@@ -11,6 +11,10 @@
 mod capabilities;
 pub mod command;
 mod console;
+mod defaults;
+mod devices;
+mod firmware;
+mod graphics;
 mod hotplug;
 mod metadata;
 mod process;
@@ -535,10 +539,21 @@ impl QemuDriver {
         } else {
             false
         };
-        let needs_port = def.devices.graphics.iter().any(|g| {
-            g.graphics_type == "vnc" && (g.autoport != Some(false) || g.port.unwrap_or(-1) <= 0)
-        });
+        let needs_port = graphics::needs_port(def);
+        let spice = match &self.shared.emulator {
+            Some(emulator)
+                if def
+                    .devices
+                    .graphics
+                    .iter()
+                    .any(|g| g.graphics_type == "spice") =>
+            {
+                capabilities::has_command(emulator, "query-spice").await
+            }
+            _ => false,
+        };
         HostFacts {
+            spice,
             kvm,
             bridges: process::host_bridges(),
             vnc_port: if needs_port {
@@ -587,6 +602,16 @@ impl QemuDriver {
         }
         shared.host.check_guest_secrets(&def)?;
         let mut def = def;
+        // The firmware (UEFI variable store) and channel sockets get their paths; PCI devices added since define
+        // get a free slot, so nothing QEMU places itself can take a slot the definition names.
+        firmware::resolve(
+            &mut def,
+            &shared.files.root.join("nvram"),
+            Path::new(firmware::DESCRIPTOR_DIR),
+        )?;
+        defaults::assign_pci(&mut def);
+        devices::prepare_channels(&mut def, &run_dir)?;
+        firmware::create_nvram(&def)?;
         self.join_networks(&mut def).await?;
         name_taps(&mut def);
         let facts = self.host_facts(&def).await;
@@ -601,6 +626,7 @@ impl QemuDriver {
             }
         };
         let taps = bridged_taps(&def);
+        let uuid = def.uuid;
         if let Err(err) = shared.host.bind_guest_filters(&def) {
             delete_taps(&taps);
             return Err(err);
@@ -612,6 +638,7 @@ impl QemuDriver {
             // A failed start leaves no tap (or filter binding) behind; a recorded run has removed its own already.
             shared.host.unbind_guest_filters(&taps);
             delete_taps(&taps);
+            devices::remove_channels(&run_dir, &uuid);
         }
         launched
     }
@@ -655,13 +682,9 @@ impl QemuDriver {
     ) -> Result<DomainRef> {
         let shared = &self.shared;
         let mut def = def;
-        // The live definition shows the port autoport picked, as libvirt's does.
-        if let (Some(port), Some(graphics)) = (facts.vnc_port, def.devices.graphics.first_mut()) {
-            if graphics.autoport != Some(false) || graphics.port.unwrap_or(-1) <= 0 {
-                graphics.port = Some(i32::from(port));
-                graphics.autoport = Some(true);
-            }
-        }
+        // The live definition shows the port autoport picked and the listen address, as libvirt's does.
+        graphics::fill_live(&mut def, facts.vnc_port);
+        devices::create_channel_dir(&shared.files.run_dir(), &def)?;
         let _ = std::fs::remove_file(&paths.qmp_socket);
         let _ = std::fs::remove_file(&paths.pid_file);
         let log = shared.files.log_dir().join(format!("{}.log", def.name));
@@ -729,6 +752,13 @@ impl QemuDriver {
         };
         tracing::debug!(domain = %def.name, pid, qemu = client.version(), "QMP connected");
         console::record_ptys(&client, &mut def).await;
+        // Passwords go to QEMU through its monitor only, before the guest runs.
+        if let Err(err) = graphics::init_passwords(&client, &def).await {
+            process::terminate(pid, &marker, TERM_GRACE).await;
+            let _ = child.wait().await;
+            let _ = shared.files.remove_status(&def.name);
+            return Err(err);
+        }
         let client = Arc::new(client);
         let generation = shared.next_generation();
         let uuid = def.uuid;
@@ -831,12 +861,20 @@ impl QemuDriver {
                 .collect(),
             vnc_port: Some(command::VNC_BASE_PORT),
             vhost_net: false,
+            // Checked against the emulator in `post_parse`.
+            spice: true,
         };
         let paths = RuntimePaths {
             qmp_socket: PathBuf::from("/qmp"),
             pid_file: PathBuf::from("/pid"),
         };
         let mut def = def.clone();
+        firmware::resolve(
+            &mut def,
+            &self.shared.files.root.join("nvram"),
+            Path::new(firmware::DESCRIPTOR_DIR),
+        )?;
+        devices::prepare_channels(&mut def, &self.shared.files.run_dir())?;
         for iface in &mut def.devices.interfaces {
             if let Some(name) = iface.target_dev.as_deref() {
                 if command::bridge_name(iface).is_some() && !tap::valid_name(name) {
@@ -1040,6 +1078,7 @@ impl Shared {
         }
         let _ = std::fs::remove_file(&run.qmp_socket);
         let _ = std::fs::remove_file(self.files.run_dir().join(format!("{uuid}.pid")));
+        devices::remove_channels(&self.files.run_dir(), &uuid);
         let taps = obj.live.as_ref().map(bridged_taps).unwrap_or_default();
         obj.state = DomainState::Shutoff;
         obj.reason = shutoff_reason;
@@ -1349,7 +1388,8 @@ impl HypervisorDriver for QemuDriver {
             flags::DEFINE_VALIDATE,
             "virDomainDefineXMLFlags",
         )?;
-        let def = DomainDef::from_xml(xml, define_flags & flags::DEFINE_VALIDATE != 0)?;
+        let mut def = DomainDef::from_xml(xml, define_flags & flags::DEFINE_VALIDATE != 0)?;
+        self.post_parse(&mut def).await?;
         self.check_definable(&def)?;
         let _guard = self.shared.lifecycle.lock().await;
         self.clash(&def)?;
@@ -1397,6 +1437,31 @@ impl HypervisorDriver for QemuDriver {
                 "cannot undefine transient domain",
             ));
         }
+        let nvram = self
+            .domains()
+            .get(&handle.uuid)
+            .and_then(|o| o.persistent.as_ref())
+            .and_then(|def| firmware::nvram_of(def, &self.shared.files.root.join("nvram")))
+            .filter(|path| path.exists());
+        if let Some(path) = &nvram {
+            if undefine_flags & flags::UNDEFINE_NVRAM == 0
+                && undefine_flags & flags::UNDEFINE_KEEP_NVRAM == 0
+            {
+                return Err(Error::operation_invalid(
+                    ErrorDomain::QEMU,
+                    "cannot undefine domain with nvram",
+                ));
+            }
+            if undefine_flags & flags::UNDEFINE_NVRAM != 0 {
+                std::fs::remove_file(path).map_err(|e| {
+                    Error::system(
+                        ErrorDomain::QEMU,
+                        format!("failed to remove nvram: {}", path.display()),
+                        &e,
+                    )
+                })?;
+            }
+        }
         self.shared.files.remove_definition(&handle.name)?;
         let mut domains = self.domains();
         if running.is_some() {
@@ -1443,7 +1508,8 @@ impl HypervisorDriver for QemuDriver {
             flags::START_PAUSED | flags::START_AUTODESTROY | flags::START_VALIDATE,
             "virDomainCreateXML",
         )?;
-        let def = DomainDef::from_xml(xml, start_flags & flags::START_VALIDATE != 0)?;
+        let mut def = DomainDef::from_xml(xml, start_flags & flags::START_VALIDATE != 0)?;
+        self.post_parse(&mut def).await?;
         self.check_definable(&def)?;
         let _guard = self.shared.lifecycle.lock().await;
         self.clash(&def)?;
@@ -1769,6 +1835,9 @@ impl HypervisorDriver for QemuDriver {
         self.detach_device(dom, xml, flags).await
     }
     async fn domain_update_device(&self, dom: &DomainRef, xml: &str, flags: u32) -> Result<()> {
+        if let Ok(Some(graphics)) = crate::model::parse_graphics_device(xml) {
+            return self.update_graphics(dom, graphics, flags).await;
+        }
         self.update_device(dom, xml, flags).await
     }
     async fn domain_detach_device_alias(
