@@ -100,6 +100,10 @@ async fn display_passwords_go_through_qmp_only_and_change_live() {
     let (first, second) = ("Vnc0ne!x", "Tw0Vnc#y");
     let spice_pw = "Sp1ce-pw-long-enough";
     let disk = spin_disk(tmp.path());
+    // Each guest boots its own image: QEMU locks the ones it writes.
+    let spice_dir = tmp.path().join("spice");
+    std::fs::create_dir(&spice_dir).unwrap();
+    let spice_disk = spin_disk(&spice_dir);
     define(
         &uri,
         tmp.path(),
@@ -122,7 +126,7 @@ async fn display_passwords_go_through_qmp_only_and_change_live() {
             PC,
             32,
             &format!(
-                "{disk}<graphics type='spice' autoport='yes' passwd='{spice_pw}' \
+                "{spice_disk}<graphics type='spice' autoport='yes' passwd='{spice_pw}' \
                  passwdValidTo='2099-01-01T00:00:00'><listen type='address' address='127.0.0.1'/></graphics>"
             ),
         ),

@@ -328,16 +328,16 @@ impl QemuDriver {
             None
         };
         if let (true, Some(generation)) = (live, running) {
-            let (old, qmp) = {
+            let old = {
                 let domains = self.domains();
                 let obj = domains.get(&handle.uuid).ok_or_else(no_domain)?;
-                let old = obj
-                    .live
+                obj.live
                     .as_ref()
                     .and_then(|d| find(d).map(|at| d.devices.graphics[at].clone()))
-                    .ok_or_else(missing)?;
-                (old, self.monitor(&handle)?)
+                    .ok_or_else(missing)?
             };
+            // Taken after the domain table is released: the monitor lookup locks it too.
+            let qmp = self.monitor(&handle)?;
             check_live_change(&old, &new)?;
             let mut changed = old.clone();
             take_auth(&mut changed, &new);
