@@ -153,50 +153,46 @@ pub(super) fn resolve(def: &mut DomainDef, nvram_dir: &Path, descriptor_dir: &Pa
     let machine = def.os.machine.clone().unwrap_or_else(|| "pc".into());
     match def.os.extra.attr("firmware") {
         None => {}
-        Some("efi") => {
-            if child(def, "loader").is_none_or(|l| l.text.is_empty()) {
-                let wanted = wanted_features(def);
-                let want = |name: &str| wanted.iter().find(|(n, _)| n == name).map(|(_, on)| *on);
-                let found = descriptors(descriptor_dir, &machine).into_iter().find(|d| {
-                    want("secure-boot").is_none_or(|on| on == d.secure_boot)
-                        && want("enrolled-keys").is_none_or(|on| on == d.enrolled_keys)
-                });
-                let Some(found) = found else {
-                    return Err(Error::with_detail(
-                        ErrorCode::OPERATION_FAILED,
-                        ErrorDomain::QEMU,
-                        format!(
-                            "Unable to find any firmware to satisfy 'efi' (install the ovmf package; \
+        Some("efi") if child(def, "loader").is_none_or(|l| l.text.is_empty()) => {
+            let wanted = wanted_features(def);
+            let want = |name: &str| wanted.iter().find(|(n, _)| n == name).map(|(_, on)| *on);
+            let found = descriptors(descriptor_dir, &machine).into_iter().find(|d| {
+                want("secure-boot").is_none_or(|on| on == d.secure_boot)
+                    && want("enrolled-keys").is_none_or(|on| on == d.enrolled_keys)
+            });
+            let Some(found) = found else {
+                return Err(Error::with_detail(
+                    ErrorCode::OPERATION_FAILED,
+                    ErrorDomain::QEMU,
+                    format!(
+                        "Unable to find any firmware to satisfy 'efi' (install the ovmf package; \
                              descriptors are read from {})",
-                            descriptor_dir.display()
-                        ),
-                    ));
-                };
-                let mut attrs = vec![
-                    ("readonly".to_string(), "yes".to_string()),
-                    ("type".to_string(), "pflash".to_string()),
-                ];
-                if found.secure_boot || found.requires_smm {
-                    attrs.insert(1, ("secure".into(), "yes".into()));
-                }
-                def.os.extra.children.retain(|c| c.name != "loader");
-                def.os.extra.children.push(Node {
-                    name: "loader".into(),
-                    attrs,
-                    text: found.code.clone(),
-                    ..Node::default()
-                });
-                fill_nvram_path(def, nvram_dir);
-                if let (Some(template), Some(nvram)) =
-                    (found.vars_template, child_mut(def, "nvram"))
-                {
-                    if nvram.attr("template").is_none() {
-                        set_attr(nvram, "template", &template);
-                    }
+                        descriptor_dir.display()
+                    ),
+                ));
+            };
+            let mut attrs = vec![
+                ("readonly".to_string(), "yes".to_string()),
+                ("type".to_string(), "pflash".to_string()),
+            ];
+            if found.secure_boot || found.requires_smm {
+                attrs.insert(1, ("secure".into(), "yes".into()));
+            }
+            def.os.extra.children.retain(|c| c.name != "loader");
+            def.os.extra.children.push(Node {
+                name: "loader".into(),
+                attrs,
+                text: found.code.clone(),
+                ..Node::default()
+            });
+            fill_nvram_path(def, nvram_dir);
+            if let (Some(template), Some(nvram)) = (found.vars_template, child_mut(def, "nvram")) {
+                if nvram.attr("template").is_none() {
+                    set_attr(nvram, "template", &template);
                 }
             }
         }
-        Some("bios") => {}
+        Some("efi" | "bios") => {}
         Some(other) => return Err(unsupported(format!("firmware '{other}' is not supported"))),
     }
     let Some(loader) = child(def, "loader").cloned() else {
