@@ -416,6 +416,12 @@ async fn consoles_channels_scsi_usb_and_inputs_reach_qemu() {
         live.contains("<console type='pty'>\n      <source path='/dev/pts/"),
         "{live}"
     );
+    // The agent's channel is configured, but nothing in the guest answers on it.
+    let err = fails(&uri, &["domtime", &name]);
+    assert!(
+        err.contains("Guest agent is not responding: QEMU guest agent is not connected"),
+        "{err}"
+    );
     ok("virsh", &uri, &["destroy", &name]);
     assert!(!socket.exists(), "channel socket left behind");
     assert!(!socket.parent().unwrap().exists());

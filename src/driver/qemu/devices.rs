@@ -259,6 +259,15 @@ pub(super) fn channels(def: &DomainDef) -> impl Iterator<Item = &Node> {
     def.devices.others.iter().filter(|n| n.name == "channel")
 }
 
+/// Whether a definition has the QEMU guest agent's channel.
+pub(super) fn has_agent_channel(def: &DomainDef) -> bool {
+    channels(def).any(|n| {
+        n.children
+            .iter()
+            .any(|c| c.name == "target" && attr(c, "name") == Some("org.qemu.guest_agent.0"))
+    })
+}
+
 /// Where a running guest's channel sockets live, per guest (short, as unix socket paths are).
 pub(super) fn channel_dir(run_dir: &Path, uuid: &uuid::Uuid) -> PathBuf {
     run_dir

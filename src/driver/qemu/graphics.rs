@@ -95,6 +95,18 @@ pub(super) fn args(
     argv: &mut Vec<String>,
 ) -> Result<bool> {
     let mut seen = Vec::new();
+    let auto = def
+        .devices
+        .graphics
+        .iter()
+        .filter(|g| autoport(g) || g.port.unwrap_or(0) <= 0)
+        .count();
+    if auto > 1 {
+        // One free port is picked per start.
+        return Err(unsupported(
+            "only one graphics device may use autoport; give the others a port",
+        ));
+    }
     for g in &def.devices.graphics {
         if seen.contains(&g.graphics_type.as_str()) {
             return Err(unsupported(format!(
