@@ -60,6 +60,7 @@ impl ErrorCode {
     pub const NO_DOMAIN_METADATA: Self = Self(80);
     pub const OVERFLOW: Self = Self(82);
     pub const OPERATION_UNSUPPORTED: Self = Self(84);
+    pub const AGENT_UNRESPONSIVE: Self = Self(86);
     pub const RESOURCE_BUSY: Self = Self(87);
     pub const ACCESS_DENIED: Self = Self(88);
     pub const STORAGE_VOL_EXIST: Self = Self(90);
@@ -108,6 +109,7 @@ impl ErrorCode {
             Self::NO_DOMAIN_METADATA => "metadata not found",
             Self::OVERFLOW => "value too large",
             Self::OPERATION_UNSUPPORTED => "Operation not supported",
+            Self::AGENT_UNRESPONSIVE => "Guest agent is not responding",
             Self::RESOURCE_BUSY => "resource busy",
             Self::ACCESS_DENIED => "access denied",
             Self::STORAGE_VOL_EXIST => "storage volume already exists",

@@ -2168,6 +2168,16 @@ pub fn parse_device(xml: &str) -> Result<DeviceDef> {
     })
 }
 
+/// One `<graphics>` element given alone (to update a display's password), `None` for any other element.
+pub fn parse_graphics_device(xml: &str) -> Result<Option<GraphicsDef>> {
+    let cx = Ctx::new(ErrorDomain::DOMAIN, SCHEMA, false);
+    let root = parse_document(xml, cx.domain, cx.document_name())?;
+    if root.name != "graphics" {
+        return Ok(None);
+    }
+    parse_graphics(&cx, &root).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -99,6 +99,16 @@ impl Daemon {
         );
     }
 
+    /// What the daemon logged so far.
+    pub(crate) fn log(&mut self) -> String {
+        self.process.as_mut().map(Logged::log).unwrap_or_default()
+    }
+
+    /// The daemon's state dir (the qemu driver's files are under `qemu/`).
+    pub(crate) fn state_dir(&self) -> &Path {
+        &self.state
+    }
+
     /// The live status record of a running guest, as the daemon wrote it.
     fn status(&self, name: &str) -> serde_json::Value {
         let path = self.state.join("qemu/run").join(format!("{name}.json"));

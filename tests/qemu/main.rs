@@ -9,6 +9,7 @@ mod support;
 mod bridge;
 mod cim;
 mod daemon;
+mod guests;
 mod hostdev;
 mod hotplug;
 mod lifecycle;

@@ -156,6 +156,22 @@ fn pick_machine<'a>(machines: &'a [Value], name: Option<&str>) -> Option<&'a Val
     }
 }
 
+/// The canonical name of a machine type on this QEMU (an alias such as `pc` resolves to its target, none to
+/// QEMU's default), `None` when QEMU has no such machine. Probed once per binary, as domain capabilities are.
+pub(super) async fn machine_name(emulator: &Path, name: Option<&str>) -> Result<Option<String>> {
+    let probe = probe(emulator, false).await?;
+    Ok(pick_machine(&probe.machines, name)
+        .and_then(|m| m.get("name").and_then(Value::as_str))
+        .map(str::to_string))
+}
+
+/// Whether this QEMU answers a QMP command (`query-spice` tells a build with SPICE).
+pub(super) async fn has_command(emulator: &Path, command: &str) -> bool {
+    probe(emulator, false)
+        .await
+        .is_ok_and(|probe| probe.commands.contains(command))
+}
+
 /// A glob of a firmware descriptor's `machines` (only `*` wildcards occur there).
 fn glob_match(pattern: &str, text: &str) -> bool {
     match pattern.split_once('*') {

@@ -1,8 +1,9 @@
 //! QEMU's command line: a pure function from a domain definition, its runtime paths and what the host offers to
 //! the argv of `qemu-system-*` (without the binary). Golden-tested under `tests/data/qemu/`.
 
+use super::{devices, firmware, graphics};
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
-use crate::model::{CharDevDef, DiskDef, DomainDef, GraphicsDef, InterfaceDef};
+use crate::model::{CharDevDef, DiskDef, DomainDef, InterfaceDef};
 use std::path::PathBuf;
 
 /// Where a running domain's files live (chosen by the driver before the argv is built).
@@ -21,14 +22,16 @@ pub struct HostFacts {
     pub kvm: bool,
     /// Names of the Linux bridges that exist.
     pub bridges: Vec<String>,
-    /// The VNC display port picked for `<graphics type='vnc' autoport='yes'>` (5900 + display).
+    /// The display port picked for `<graphics autoport='yes'>` (VNC: 5900 + display; SPICE: the port).
     pub vnc_port: Option<u16>,
     /// `/dev/vhost-net` is usable: virtio NICs on a tap get in-kernel acceleration (`vhost=on`).
     pub vhost_net: bool,
+    /// This QEMU build has SPICE (`query-spice` among its QMP commands).
+    pub spice: bool,
 }
 
 /// The first VNC TCP port (display :0).
-pub const VNC_BASE_PORT: u16 = 5900;
+pub const VNC_BASE_PORT: u16 = graphics::DISPLAY_BASE_PORT;
 
 fn unsupported(detail: impl AsRef<str>) -> Error {
     Error::with_detail(ErrorCode::CONFIG_UNSUPPORTED, ErrorDomain::QEMU, detail)
@@ -83,7 +86,11 @@ pub fn build_argv(def: &DomainDef, paths: &RuntimePaths, host: &HostFacts) -> Re
     ]);
     push(&["-S"]);
     push(&["-uuid", &def.uuid.to_string()]);
-    push(&["-machine", &format!("{machine},accel={accel}")]);
+    let (firmware_args, firmware_machine) = firmware::args(def)?;
+    push(&[
+        "-machine",
+        &format!("{machine},accel={accel}{firmware_machine}"),
+    ]);
     if accel == "kvm" && def.cpu_mode.as_deref() == Some("host-passthrough") {
         push(&["-cpu", "host"]);
     }
@@ -109,6 +116,7 @@ pub fn build_argv(def: &DomainDef, paths: &RuntimePaths, host: &HostFacts) -> Re
         ),
     ]);
     push(&["-pidfile", &paths.pid_file.to_string_lossy()]);
+    push(&firmware_args.iter().map(String::as_str).collect::<Vec<_>>());
     match def.clock_offset.as_deref() {
         None | Some("utc") => push(&["-rtc", "base=utc"]),
         Some("localtime") => push(&["-rtc", "base=localtime"]),
@@ -154,10 +162,15 @@ pub fn build_argv(def: &DomainDef, paths: &RuntimePaths, host: &HostFacts) -> Re
     }
 
     // Devices the model keeps without interpreting would be silently missing from the guest: refused instead.
+    let mut balloon = Some(String::new());
     for other in &def.devices.others {
         match (other.name.as_str(), other.attr("model")) {
-            // The balloon is always added (below), as libvirt adds one to every x86 guest.
-            ("memballoon", Some("virtio")) => {}
+            ("memballoon", Some("virtio")) => {
+                balloon = Some(devices::pci_props(&other.children)?);
+            }
+            ("memballoon", Some("none")) => balloon = None,
+            // Built by `devices::virtio_serial_args`, which refuses what it cannot build.
+            ("channel", _) => {}
             ("memballoon", model) => {
                 return Err(unsupported(format!(
                     "memballoon model '{}' is not supported (virtio only)",
@@ -172,100 +185,39 @@ pub fn build_argv(def: &DomainDef, paths: &RuntimePaths, host: &HostFacts) -> Re
         }
     }
     graphics_args(def, host, &mut argv)?;
+    devices::controller_args(def, q35, &mut argv)?;
     disk_args(def, q35, &mut argv)?;
     for (index, iface) in def.devices.interfaces.iter().enumerate() {
         interface_args(iface, index, host, &mut argv)?;
     }
     serial_args(def, &mut argv)?;
+    devices::virtio_serial_args(def, &mut argv)?;
     for (index, input) in def.devices.inputs.iter().enumerate() {
-        match (input.input_type.as_str(), input.bus.as_deref()) {
-            // PS/2 mouse and keyboard come with the PC machine.
-            (_, None | Some("ps2")) => {}
-            ("tablet", Some("usb")) | ("mouse", Some("usb")) | ("keyboard", Some("usb")) => {
-                push_once(&mut argv, USB_CONTROLLER);
-                let device = match input.input_type.as_str() {
-                    "tablet" => "usb-tablet",
-                    "mouse" => "usb-mouse",
-                    _ => "usb-kbd",
-                };
-                argv.extend([
-                    "-device".into(),
-                    format!("{device},id=input{index},bus=usb.0"),
-                ]);
+        if let Some(device) = devices::input_device(input, index)? {
+            if input.bus.as_deref() == Some("usb") {
+                need_usb(def, &mut argv)?;
             }
-            (kind, Some(bus)) => {
-                return Err(unsupported(format!(
-                    "input '{kind}' on bus '{bus}' is not supported"
-                )))
-            }
+            argv.extend(["-device".into(), device]);
         }
     }
     // libvirt gives every x86 guest a virtio balloon unless told otherwise; setting memory live needs it.
-    argv.extend(["-device".into(), "virtio-balloon-pci,id=balloon0".into()]);
+    if let Some(pci) = balloon {
+        argv.extend([
+            "-device".into(),
+            format!("virtio-balloon-pci,id=balloon0{pci}"),
+        ]);
+    }
     argv.extend(["-msg".into(), "timestamp=on".into()]);
     Ok(argv)
 }
 
-fn is_loopback(listen: &str) -> bool {
-    listen == "localhost"
-        || listen
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
 fn graphics_args(def: &DomainDef, host: &HostFacts, argv: &mut Vec<String>) -> Result<()> {
-    let vnc: Vec<&GraphicsDef> = def.devices.graphics.iter().collect();
-    match vnc.as_slice() {
-        [] => {
-            argv.extend(["-display".into(), "none".into()]);
-            if def.devices.videos.iter().all(|v| v.model_type == "none") {
-                return Ok(());
-            }
-        }
-        [g] if g.graphics_type == "vnc" => {
-            let listen = g.listen.as_deref().unwrap_or("127.0.0.1");
-            if !is_loopback(listen) {
-                return Err(unsupported(format!(
-                    "VNC listen address '{listen}' is not a loopback address; this driver serves VNC on \
-                     loopback only (use an ssh tunnel)"
-                )));
-            }
-            if g.passwd.is_some() {
-                return Err(unsupported("VNC passwords are not supported yet"));
-            }
-            let port = match (g.autoport, g.port) {
-                (Some(false), Some(port)) | (None, Some(port)) if port > 0 => {
-                    u16::try_from(port)
-                        .map_err(|_| unsupported(format!("VNC port {port} is out of range")))?
-                }
-                _ => host.vnc_port.ok_or_else(|| {
-                    Error::internal(ErrorDomain::QEMU, "no free VNC port was found")
-                })?,
-            };
-            let display = port
-                .checked_sub(VNC_BASE_PORT)
-                .ok_or_else(|| unsupported(format!("VNC port {port} is below {VNC_BASE_PORT}")))?;
-            let host_part = if listen.contains(':') {
-                format!("[{listen}]")
-            } else {
-                listen.to_string()
-            };
-            argv.extend(["-vnc".into(), format!("{host_part}:{display}")]);
-        }
-        [g] => {
-            return Err(unsupported(format!(
-                "graphics type '{}' is not supported (vnc only)",
-                g.graphics_type
-            )))
-        }
-        _ => return Err(unsupported("only one <graphics> device is supported")),
+    let display = graphics::args(def, host.vnc_port, host.spice, argv)?;
+    if !display && def.devices.videos.iter().all(|v| v.model_type == "none") {
+        return Ok(());
     }
-    let model = def
-        .devices
-        .videos
-        .first()
-        .map(|v| v.model_type.as_str())
-        .unwrap_or("vga");
+    let video = def.devices.videos.first();
+    let model = video.map(|v| v.model_type.as_str()).unwrap_or("vga");
     let device = match model {
         "vga" => "VGA",
         "cirrus" => "cirrus-vga",
@@ -278,7 +230,14 @@ fn graphics_args(def: &DomainDef, host: &HostFacts, argv: &mut Vec<String>) -> R
             )))
         }
     };
-    argv.extend(["-device".into(), format!("{device},id=video0")]);
+    if def.devices.videos.len() > 1 {
+        return Err(unsupported("only one <video> device is supported"));
+    }
+    let pci = match video {
+        Some(video) => devices::pci_props(&video.extra.children)?,
+        None => String::new(),
+    };
+    argv.extend(["-device".into(), format!("{device},id=video0{pci}")]);
     Ok(())
 }
 
@@ -302,7 +261,6 @@ fn json_string(value: &str) -> String {
 }
 
 fn disk_args(def: &DomainDef, q35: bool, argv: &mut Vec<String>) -> Result<()> {
-    let mut ahci_added = false;
     let mut used = std::collections::BTreeSet::new();
     for disk in &def.devices.disks {
         let bus = disk.target_bus.clone().unwrap_or_else(|| default_bus(disk));
@@ -342,7 +300,10 @@ fn disk_args(def: &DomainDef, q35: bool, argv: &mut Vec<String>) -> Result<()> {
         };
         let device = match bus.as_str() {
             "virtio" if cdrom => return Err(unsupported("a cdrom cannot sit on the virtio bus")),
-            "virtio" => format!("virtio-blk-pci{drive},id={id}"),
+            "virtio" => format!(
+                "virtio-blk-pci{}{drive},id={id}",
+                devices::pci_props(&disk.extra.children)?
+            ),
             "ide" if q35 => return Err(unsupported("q35 machines have no IDE bus; use sata")),
             "ide" => {
                 if index > 3 {
@@ -367,9 +328,8 @@ fn disk_args(def: &DomainDef, q35: bool, argv: &mut Vec<String>) -> Result<()> {
                 }
                 // q35 has its AHCI controller built in (bus "ide"); on pc one is added.
                 let controller = if q35 { "ide" } else { "sata0" };
-                if !q35 && !ahci_added {
-                    argv.extend(["-device".into(), "ahci,id=sata0".into()]);
-                    ahci_added = true;
+                if !q35 {
+                    push_once(argv, "ahci,id=sata0");
                 }
                 let kind = if cdrom { "ide-cd" } else { "ide-hd" };
                 format!("{kind},bus={controller}.{index}{drive},id={id}")
@@ -377,10 +337,11 @@ fn disk_args(def: &DomainDef, q35: bool, argv: &mut Vec<String>) -> Result<()> {
             "scsi" => {
                 push_once(argv, SCSI_CONTROLLER);
                 let kind = if cdrom { "scsi-cd" } else { "scsi-hd" };
-                format!("{kind},bus=scsi0.0,channel=0,scsi-id=0,lun={index}{drive},id={id}")
+                let props = devices::scsi_disk_props(def, disk, index)?;
+                format!("{kind},{props}{drive},id={id}")
             }
             "usb" if !cdrom => {
-                push_once(argv, USB_CONTROLLER);
+                need_usb(def, argv)?;
                 format!("usb-storage,bus=usb.0{drive},id={id}")
             }
             other => return Err(unsupported(format!("disk bus '{other}' is not supported"))),
@@ -394,10 +355,27 @@ fn disk_args(def: &DomainDef, q35: bool, argv: &mut Vec<String>) -> Result<()> {
 pub(super) const SCSI_CONTROLLER: &str = "virtio-scsi-pci,id=scsi0";
 pub(super) const USB_CONTROLLER: &str = "piix3-usb-uhci,id=usb";
 
+/// Adds a controller unless the argv already has a device with its id (a definition's own controller).
 fn push_once(argv: &mut Vec<String>, device: &str) {
-    if !argv.iter().any(|a| a == device) {
+    let id = device.split(',').find_map(|p| p.strip_prefix("id="));
+    let present = match id {
+        Some(id) => devices::has_device_id(argv, id),
+        None => argv.iter().any(|a| a == device),
+    };
+    if !present {
         argv.extend(["-device".into(), device.into()]);
     }
+}
+
+/// A USB device needs the USB controller: the definition's, else libvirt's default one; none when USB is off.
+fn need_usb(def: &DomainDef, argv: &mut Vec<String>) -> Result<()> {
+    if devices::usb_disabled(def) {
+        return Err(unsupported(
+            "USB is disabled for this domain, but USB devices are present in the domain XML",
+        ));
+    }
+    push_once(argv, USB_CONTROLLER);
+    Ok(())
 }
 
 pub(super) fn default_bus(disk: &DiskDef) -> String {
@@ -520,8 +498,9 @@ fn interface_args(
     argv.extend([
         "-device".into(),
         format!(
-            "{model},netdev={netdev},id=net{index},mac={}{}",
+            "{model},netdev={netdev},id=net{index},mac={}{}{}",
             iface.mac,
+            devices::pci_props(&iface.extra.children)?,
             bootindex(iface.boot_order)
         ),
     ]);
@@ -597,15 +576,6 @@ mod tests {
         assert_eq!(target_index("sdaa"), Some(26));
         assert_eq!(target_index("vd"), None);
         assert_eq!(target_index("vd1"), None);
-    }
-
-    #[test]
-    fn loopback_listen_addresses() {
-        assert!(is_loopback("127.0.0.1"));
-        assert!(is_loopback("::1"));
-        assert!(is_loopback("localhost"));
-        assert!(!is_loopback("0.0.0.0"));
-        assert!(!is_loopback("10.0.0.1"));
     }
 
     #[test]

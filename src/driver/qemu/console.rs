@@ -90,9 +90,17 @@ pub(super) async fn record_ptys(client: &QmpClient, def: &mut DomainDef) {
     if def.devices.serials.is_empty() {
         first = ptys.get("charserial0").cloned();
     }
-    if let Some(console) = def.devices.consoles.first_mut() {
-        if wants_pty(console) && matches!(console.target_type.as_deref(), None | Some("serial")) {
-            console.source_path = first;
+    for (index, console) in def.devices.consoles.iter_mut().enumerate() {
+        if !wants_pty(console) {
+            continue;
+        }
+        match console.target_type.as_deref() {
+            None | Some("serial") if index == 0 => console.source_path = first.clone(),
+            // A virtio console's chardev is `charconsoleN` (see `devices::virtio_serial_args`).
+            Some("virtio") => {
+                console.source_path = ptys.get(&format!("charconsole{index}")).cloned()
+            }
+            _ => {}
         }
     }
 }

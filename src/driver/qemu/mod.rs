@@ -11,6 +11,10 @@
 mod capabilities;
 pub mod command;
 mod console;
+mod defaults;
+mod devices;
+mod firmware;
+mod graphics;
 mod hotplug;
 mod metadata;
 mod process;
@@ -538,10 +542,21 @@ impl QemuDriver {
         } else {
             false
         };
-        let needs_port = def.devices.graphics.iter().any(|g| {
-            g.graphics_type == "vnc" && (g.autoport != Some(false) || g.port.unwrap_or(-1) <= 0)
-        });
+        let needs_port = graphics::needs_port(def);
+        let spice = match &self.shared.emulator {
+            Some(emulator)
+                if def
+                    .devices
+                    .graphics
+                    .iter()
+                    .any(|g| g.graphics_type == "spice") =>
+            {
+                capabilities::has_command(emulator, "query-spice").await
+            }
+            _ => false,
+        };
         HostFacts {
+            spice,
             kvm,
             bridges: process::host_bridges(),
             vnc_port: if needs_port {
@@ -591,6 +606,16 @@ impl QemuDriver {
         }
         shared.host.check_guest_secrets(&def)?;
         let mut def = def;
+        // The firmware (UEFI variable store) and channel sockets get their paths; PCI devices added since define
+        // get a free slot, so nothing QEMU places itself can take a slot the definition names.
+        firmware::resolve(
+            &mut def,
+            &shared.files.root.join("nvram"),
+            Path::new(firmware::DESCRIPTOR_DIR),
+        )?;
+        defaults::assign_pci(&mut def);
+        devices::prepare_channels(&mut def, &run_dir)?;
+        firmware::create_nvram(&def)?;
         self.join_networks(&mut def).await?;
         name_taps(&mut def);
         let facts = self.host_facts(&def).await;
@@ -609,6 +634,7 @@ impl QemuDriver {
             argv.extend(["-incoming".to_string(), "defer".to_string()]);
         }
         let taps = bridged_taps(&def);
+        let uuid = def.uuid;
         if let Err(err) = shared.host.bind_guest_filters(&def) {
             delete_taps(&taps);
             return Err(err);
@@ -620,6 +646,7 @@ impl QemuDriver {
             // A failed start leaves no tap (or filter binding) behind; a recorded run has removed its own already.
             shared.host.unbind_guest_filters(&taps);
             delete_taps(&taps);
+            devices::remove_channels(&run_dir, &uuid);
         }
         launched
     }
@@ -663,13 +690,9 @@ impl QemuDriver {
     ) -> Result<DomainRef> {
         let shared = &self.shared;
         let mut def = def;
-        // The live definition shows the port autoport picked, as libvirt's does.
-        if let (Some(port), Some(graphics)) = (facts.vnc_port, def.devices.graphics.first_mut()) {
-            if graphics.autoport != Some(false) || graphics.port.unwrap_or(-1) <= 0 {
-                graphics.port = Some(i32::from(port));
-                graphics.autoport = Some(true);
-            }
-        }
+        // The live definition shows the port autoport picked and the listen address, as libvirt's does.
+        graphics::fill_live(&mut def, facts.vnc_port);
+        devices::create_channel_dir(&shared.files.run_dir(), &def)?;
         let _ = std::fs::remove_file(&paths.qmp_socket);
         let _ = std::fs::remove_file(&paths.pid_file);
         let log = shared.files.log_dir().join(format!("{}.log", def.name));
@@ -737,6 +760,13 @@ impl QemuDriver {
         };
         tracing::debug!(domain = %def.name, pid, qemu = client.version(), "QMP connected");
         console::record_ptys(&client, &mut def).await;
+        // Passwords go to QEMU through its monitor only, before the guest runs.
+        if let Err(err) = graphics::init_passwords(&client, &def).await {
+            process::terminate(pid, &marker, TERM_GRACE).await;
+            let _ = child.wait().await;
+            let _ = shared.files.remove_status(&def.name);
+            return Err(err);
+        }
         if let Boot::Restore(incoming) = &boot {
             if let Err(err) = save::receive(&client, incoming).await {
                 drop(client);
@@ -850,6 +880,13 @@ impl QemuDriver {
         ))
     }
 
+    /// The running definition of a domain.
+    fn live_def_of(&self, dom: &DomainRef) -> Result<DomainDef> {
+        let domains = self.domains();
+        let obj = domains.get(&dom.uuid).ok_or_else(no_domain)?;
+        Ok(obj.def().clone())
+    }
+
     fn running_generation(&self, dom: &DomainRef) -> Result<(DomainRef, u64)> {
         let (handle, _, generation) = self.find(dom)?;
         generation
@@ -871,12 +908,20 @@ impl QemuDriver {
                 .collect(),
             vnc_port: Some(command::VNC_BASE_PORT),
             vhost_net: false,
+            // Checked against the emulator in `post_parse`.
+            spice: true,
         };
         let paths = RuntimePaths {
             qmp_socket: PathBuf::from("/qmp"),
             pid_file: PathBuf::from("/pid"),
         };
         let mut def = def.clone();
+        firmware::resolve(
+            &mut def,
+            &self.shared.files.root.join("nvram"),
+            Path::new(firmware::DESCRIPTOR_DIR),
+        )?;
+        devices::prepare_channels(&mut def, &self.shared.files.run_dir())?;
         for iface in &mut def.devices.interfaces {
             if let Some(name) = iface.target_dev.as_deref() {
                 if command::bridge_name(iface).is_some() && !tap::valid_name(name) {
@@ -1080,6 +1125,7 @@ impl Shared {
         }
         let _ = std::fs::remove_file(&run.qmp_socket);
         let _ = std::fs::remove_file(self.files.run_dir().join(format!("{uuid}.pid")));
+        devices::remove_channels(&self.files.run_dir(), &uuid);
         let taps = obj.live.as_ref().map(bridged_taps).unwrap_or_default();
         obj.state = DomainState::Shutoff;
         obj.reason = shutoff_reason;
@@ -1393,7 +1439,8 @@ impl HypervisorDriver for QemuDriver {
             flags::DEFINE_VALIDATE,
             "virDomainDefineXMLFlags",
         )?;
-        let def = DomainDef::from_xml(xml, define_flags & flags::DEFINE_VALIDATE != 0)?;
+        let mut def = DomainDef::from_xml(xml, define_flags & flags::DEFINE_VALIDATE != 0)?;
+        self.post_parse(&mut def).await?;
         self.check_definable(&def)?;
         let _guard = self.shared.lifecycle.lock().await;
         self.clash(&def)?;
@@ -1441,13 +1488,29 @@ impl HypervisorDriver for QemuDriver {
                 "cannot undefine transient domain",
             ));
         }
-        if self.has_managed_save(&handle.name) {
-            if undefine_flags & flags::UNDEFINE_MANAGED_SAVE == 0 {
-                return Err(Error::operation_invalid(
-                    ErrorDomain::QEMU,
-                    "Refusing to undefine while domain managed save image exists",
-                ));
-            }
+        let managed_save = self.has_managed_save(&handle.name);
+        if managed_save && undefine_flags & flags::UNDEFINE_MANAGED_SAVE == 0 {
+            return Err(Error::operation_invalid(
+                ErrorDomain::QEMU,
+                "Refusing to undefine while domain managed save image exists",
+            ));
+        }
+        let nvram = self
+            .domains()
+            .get(&handle.uuid)
+            .and_then(|o| o.persistent.as_ref())
+            .and_then(|def| firmware::nvram_of(def, &self.shared.files.root.join("nvram")))
+            .filter(|path| path.exists());
+        if nvram.is_some()
+            && undefine_flags & flags::UNDEFINE_NVRAM == 0
+            && undefine_flags & flags::UNDEFINE_KEEP_NVRAM == 0
+        {
+            return Err(Error::operation_invalid(
+                ErrorDomain::QEMU,
+                "cannot undefine domain with nvram",
+            ));
+        }
+        if managed_save {
             crate::persist::remove_durable(
                 &self.shared.files.save_dir(),
                 &format!("{}.save", handle.name),
@@ -1456,6 +1519,15 @@ impl HypervisorDriver for QemuDriver {
                 Error::internal(
                     ErrorDomain::QEMU,
                     "Failed to remove domain managed save image",
+                )
+            })?;
+        }
+        if let Some(path) = nvram.filter(|_| undefine_flags & flags::UNDEFINE_NVRAM != 0) {
+            std::fs::remove_file(&path).map_err(|e| {
+                Error::system(
+                    ErrorDomain::QEMU,
+                    format!("failed to remove nvram: {}", path.display()),
+                    &e,
                 )
             })?;
         }
@@ -1519,7 +1591,8 @@ impl HypervisorDriver for QemuDriver {
             flags::START_PAUSED | flags::START_AUTODESTROY | flags::START_VALIDATE,
             "virDomainCreateXML",
         )?;
-        let def = DomainDef::from_xml(xml, start_flags & flags::START_VALIDATE != 0)?;
+        let mut def = DomainDef::from_xml(xml, start_flags & flags::START_VALIDATE != 0)?;
+        self.post_parse(&mut def).await?;
         self.check_definable(&def)?;
         let _guard = self.shared.lifecycle.lock().await;
         self.clash(&def)?;
@@ -1881,7 +1954,15 @@ impl HypervisorDriver for QemuDriver {
         check_flags(time_flags, 0, "virDomainGetTime")?;
         self.running_generation(dom)
             .map_err(|_| Error::operation_invalid(ErrorDomain::QEMU, "domain is not running"))?;
-        // The guest's clock is only known through a guest agent, and no definition here has its channel.
+        // The guest's clock is only known through a guest agent; this driver does not speak the agent's
+        // protocol on a configured channel yet, so such a guest's agent reads as not connected.
+        if devices::has_agent_channel(&self.live_def_of(dom)?) {
+            return Err(Error::with_detail(
+                ErrorCode::AGENT_UNRESPONSIVE,
+                ErrorDomain::QEMU,
+                "QEMU guest agent is not connected",
+            ));
+        }
         Err(Error::with_detail(
             ErrorCode::ARGUMENT_UNSUPPORTED,
             ErrorDomain::QEMU,
@@ -1895,6 +1976,9 @@ impl HypervisorDriver for QemuDriver {
         self.detach_device(dom, xml, flags).await
     }
     async fn domain_update_device(&self, dom: &DomainRef, xml: &str, flags: u32) -> Result<()> {
+        if let Ok(Some(graphics)) = crate::model::parse_graphics_device(xml) {
+            return self.update_graphics(dom, graphics, flags).await;
+        }
         self.update_device(dom, xml, flags).await
     }
     async fn domain_detach_device_alias(

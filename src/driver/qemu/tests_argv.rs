@@ -22,6 +22,7 @@ fn facts() -> HostFacts {
         bridges: vec!["br0".into(), "virbr0".into()],
         vnc_port: Some(5901),
         vhost_net: false,
+        spice: true,
     }
 }
 
