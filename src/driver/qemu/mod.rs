@@ -13,6 +13,7 @@ pub mod command;
 mod console;
 mod hotplug;
 mod metadata;
+mod monitor;
 mod process;
 pub mod qmp;
 mod stats;
@@ -68,6 +69,8 @@ struct Run {
     expected_stop: Option<i32>,
     /// Tells apart successive runs of one domain, so a late notice about an old run changes nothing.
     generation: u64,
+    /// libvirt's taint names this run has been marked with (each logged once).
+    taints: Vec<&'static str>,
 }
 
 struct DomainObj {
@@ -490,6 +493,7 @@ impl QemuDriver {
                 started_ms: status.started_ms,
                 qmp: client,
                 expected_stop: None,
+                taints: Vec::new(),
                 generation,
             });
             shared.save_status_locked(obj);
@@ -757,6 +761,7 @@ impl QemuDriver {
                 started_ms,
                 qmp: Some(Arc::clone(&client)),
                 expected_stop: None,
+                taints: Vec::new(),
                 generation,
             });
             shared.save_status_locked(obj);
@@ -1761,6 +1766,35 @@ impl HypervisorDriver for QemuDriver {
             ErrorDomain::QEMU,
             "QEMU guest agent is not configured",
         ))
+    }
+    async fn domain_qemu_monitor_command(
+        &self,
+        dom: &DomainRef,
+        cmd: &str,
+        flags: u32,
+    ) -> Result<String> {
+        self.monitor_command(dom, cmd, flags).await
+    }
+    async fn domain_qemu_agent_command(
+        &self,
+        dom: &DomainRef,
+        cmd: &str,
+        timeout: i32,
+        flags: u32,
+    ) -> Result<Option<String>> {
+        self.agent_command(dom, cmd, timeout, flags).await
+    }
+    async fn domain_pm_suspend_for_duration(
+        &self,
+        dom: &DomainRef,
+        target: u32,
+        duration: u64,
+        flags: u32,
+    ) -> Result<()> {
+        self.pm_suspend(dom, target, duration, flags).await
+    }
+    async fn domain_pm_wakeup(&self, dom: &DomainRef, flags: u32) -> Result<()> {
+        self.pm_wakeup(dom, flags).await
     }
     async fn domain_attach_device(&self, dom: &DomainRef, xml: &str, flags: u32) -> Result<()> {
         self.attach_device(dom, xml, flags).await

@@ -12,8 +12,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::sync::{mpsc, oneshot, Notify};
 
-/// The longest line accepted from QEMU. Replies we ask for are small; anything bigger is garbage.
-pub const MAX_LINE: usize = 1 << 20;
+/// The longest line accepted from QEMU (libvirt's `QEMU_MONITOR_MAX_RESPONSE`): the driver's own replies are
+/// small, but a pass-through command (`qemu-monitor-command`) may ask for a large one.
+pub const MAX_LINE: usize = 10 << 20;
 /// How long a caller waits for a command's answer. A command that outlives it is not yet a hung monitor: QEMU
 /// is declared hung only when, after that, it stays silent for as long again (a busy host can make a
 /// `device_add` slow; a stopped QEMU says nothing at all).
@@ -179,6 +180,8 @@ pub enum MonitorEvent {
 struct Request {
     command: String,
     arguments: Option<Value>,
+    /// A caller's own command object, sent as it is (with our id added); its whole reply comes back.
+    raw: Option<Map<String, Value>>,
     reply: oneshot::Sender<Result<Value, QmpError>>,
 }
 
@@ -302,10 +305,31 @@ impl QmpClient {
         command: &str,
         arguments: Option<Value>,
     ) -> Result<Value, QmpError> {
+        self.exchange(command, arguments, None).await
+    }
+
+    /// Sends a caller's command object as it is (an `id` is added) and returns QEMU's whole reply object, an
+    /// error reply included: what libvirt's `qemu-monitor-command` passes through.
+    pub async fn execute_raw(&self, command: Map<String, Value>) -> Result<Value, QmpError> {
+        let name = command
+            .get("execute")
+            .and_then(Value::as_str)
+            .unwrap_or("(no execute)")
+            .to_string();
+        self.exchange(&name, None, Some(command)).await
+    }
+
+    async fn exchange(
+        &self,
+        command: &str,
+        arguments: Option<Value>,
+        raw: Option<Map<String, Value>>,
+    ) -> Result<Value, QmpError> {
         let (reply, answer) = oneshot::channel();
         let request = Request {
             command: command.into(),
             arguments,
+            raw,
             reply,
         };
         let exchange = async {
@@ -339,13 +363,34 @@ async fn serve(
 ) {
     // Set when a caller gave up waiting; cleared by anything QEMU says.
     let mut silent_until: Option<tokio::time::Instant> = None;
-    let mut waiting: HashMap<String, (String, oneshot::Sender<Result<Value, QmpError>>)> =
+    // Per id: the command's name, whether its caller wants the whole reply object, and where the answer goes.
+    let mut waiting: HashMap<String, (String, bool, oneshot::Sender<Result<Value, QmpError>>)> =
         HashMap::new();
     let why = 'conn: loop {
         // Lines already buffered are handled before reading more.
         while !pending_lines.is_empty() {
             let line = pending_lines.remove(0);
-            match parse_message(&line) {
+            let message = parse_message(&line);
+            let whole = match &message {
+                Ok(QmpMessage::Return { id: Some(id), .. } | QmpMessage::Error { id: Some(id), .. }) => {
+                    waiting.get(id).is_some_and(|(_, whole, _)| *whole)
+                }
+                _ => false,
+            };
+            if whole {
+                if let Ok(
+                    QmpMessage::Return { id: Some(id), .. } | QmpMessage::Error { id: Some(id), .. },
+                ) = &message
+                {
+                    if let Some((_, _, reply)) = waiting.remove(id) {
+                        let _ = reply.send(
+                            serde_json::from_slice(&line).map_err(|e| QmpError::BadJson(e.to_string())),
+                        );
+                    }
+                }
+                continue;
+            }
+            match message {
                 Ok(QmpMessage::Event { name, data }) => {
                     if events
                         .send(MonitorEvent::Event { name, data })
@@ -356,12 +401,12 @@ async fn serve(
                     }
                 }
                 Ok(QmpMessage::Return { id, value }) => {
-                    if let Some((_, reply)) = id.and_then(|id| waiting.remove(&id)) {
+                    if let Some((_, _, reply)) = id.and_then(|id| waiting.remove(&id)) {
                         let _ = reply.send(Ok(value));
                     }
                 }
                 Ok(QmpMessage::Error { id, class, desc }) => {
-                    if let Some((command, reply)) = id.and_then(|id| waiting.remove(&id)) {
+                    if let Some((command, _, reply)) = id.and_then(|id| waiting.remove(&id)) {
                         let _ = reply.send(Err(QmpError::Command {
                             command,
                             class,
@@ -380,12 +425,21 @@ async fn serve(
             request = requests.recv() => {
                 let Some(request) = request else { break 'conn None };
                 let id = format!("virtcim-{}", NEXT_ID.fetch_add(1, Ordering::Relaxed));
-                let bytes = encode_command(&request.command, request.arguments.as_ref(), &id);
+                let whole = request.raw.is_some();
+                let bytes = match request.raw {
+                    Some(mut object) => {
+                        object.insert("id".into(), Value::String(id.clone()));
+                        let mut bytes = Value::Object(object).to_string().into_bytes();
+                        bytes.push(b'\n');
+                        bytes
+                    }
+                    None => encode_command(&request.command, request.arguments.as_ref(), &id),
+                };
                 if let Err(err) = stream.write_all(&bytes).await {
                     let _ = request.reply.send(Err(QmpError::Closed(err.to_string())));
                     break 'conn Some(format!("write failed: {err}"));
                 }
-                waiting.insert(id, (request.command, request.reply));
+                waiting.insert(id, (request.command, whole, request.reply));
             }
             read = stream.read(&mut chunk) => {
                 match read {
@@ -411,7 +465,7 @@ async fn serve(
             } => break 'conn Some("a QMP command timed out and QEMU stayed silent: the monitor is hung".to_string()),
         }
     };
-    for (_, (_, reply)) in waiting.drain() {
+    for (_, (_, _, reply)) in waiting.drain() {
         let _ = reply.send(Err(QmpError::Closed(
             why.clone().unwrap_or_else(|| "client closed".into()),
         )));

@@ -233,3 +233,8 @@ xdr_struct! { pub struct ScreenshotArgs { pub dom: DomainRef, pub screen: u32, p
 xdr_struct! { pub struct ScreenshotRet { pub mime: Option<String> } }
 
 xdr_struct! { pub struct OpenConsoleArgs { pub dom: DomainRef, pub dev_name: Option<String>, pub flags: u32 } }
+
+xdr_struct! {
+    /// `remote_domain_pm_suspend_for_duration_args`: `target` is a `VIR_NODE_SUSPEND_TARGET_*`.
+    pub struct DomainPmSuspendArgs { pub dom: DomainRef, pub target: u32, pub duration: u64, pub flags: u32 }
+}
