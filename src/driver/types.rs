@@ -461,6 +461,8 @@ pub mod flags {
     pub const VCPU_MAXIMUM: u32 = 1 << 2;
     pub const VCPU_GUEST: u32 = 1 << 3;
     pub const VCPU_HOTPLUGGABLE: u32 = 1 << 4;
+    /// `VIR_DOMAIN_QEMU_MONITOR_COMMAND_HMP`: the command is a human monitor line, not QMP JSON.
+    pub const QEMU_MONITOR_COMMAND_HMP: u32 = 1;
     /// `VIR_TYPED_PARAM_STRING_OKAY`: the caller can take string-typed parameters back.
     pub const TYPED_PARAM_STRING_OKAY: u32 = 1 << 2;
     /// `VIR_DOMAIN_TIME_SYNC`: set the guest clock from its RTC.

@@ -5,9 +5,9 @@
 
 use super::qmp::QmpError;
 use super::{append_log, check_flags, no_domain, now_ms, qmp_error, QemuDriver};
+use crate::driver::flags::QEMU_MONITOR_COMMAND_HMP as MONITOR_COMMAND_HMP;
 use crate::driver::{DomainRef, DomainState};
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
-use crate::rpc::qemu::MONITOR_COMMAND_HMP;
 use serde_json::{json, Value};
 
 /// `VIR_NODE_SUSPEND_TARGET_MEM`, `_DISK`, `_HYBRID`: the targets `virDomainPMSuspendForDuration` knows.

@@ -94,7 +94,71 @@ qemu::qemu_procedure_table!(qemu_dispatch_table);
 
 #[cfg(test)]
 mod tests {
+    use super::super::{ConnectionState, Dispatcher, DriverOpener};
     use super::*;
+    use crate::rpc::packet::Message;
+    use crate::rpc::proto::{auth_type, RemoteError};
+    use crate::rpc::xdr::Xdr;
+    use std::sync::Arc;
+
+    struct NoOpener;
+
+    #[async_trait::async_trait]
+    impl DriverOpener for NoOpener {
+        async fn open(&self, _name: Option<&str>, _read_only: bool) -> Result<Connection> {
+            Err(Error::no_driver("none"))
+        }
+    }
+
+    /// The error a QEMU-program call gets from a connection on the test driver.
+    async fn error_of(driver: Option<Connection>, proc_: u32, payload: &[u8]) -> RemoteError {
+        let mut state = ConnectionState::new(auth_type::NONE, false);
+        state.read_only = driver.as_ref().is_some_and(|d| d.is_read_only());
+        state.driver = driver;
+        let message = Message {
+            header: Header::call(qemu::QEMU_PROGRAM, qemu::QEMU_VERSION, proc_, 9),
+            payload: payload.to_vec(),
+        };
+        let outcome = Dispatcher::new(Arc::new(NoOpener))
+            .handle(&mut state, &message)
+            .await;
+        let frame = outcome.reply.expect("a reply");
+        let header = Header::decode(&frame[4..]).expect("header");
+        assert_eq!(
+            (header.prog, header.proc_, header.serial, header.status),
+            (qemu::QEMU_PROGRAM, proc_, 9, Status::Error)
+        );
+        RemoteError::from_bytes(&frame[28..]).expect("remote_error")
+    }
+
+    #[tokio::test]
+    async fn the_gates_answer_as_libvirtd() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = crate::driver::test::TestDriver::open_connection(dir.path())
+            .await
+            .unwrap();
+        let args = qemu::QemuMonitorCommandArgs {
+            dom: conn.domain_lookup_by_name("test").await.unwrap(),
+            cmd: r#"{"execute":"query-status"}"#.into(),
+            flags: 0,
+        }
+        .to_bytes();
+        let err = error_of(Some(conn.clone()), 1, &args).await;
+        assert_eq!(err.code, 3);
+        assert_eq!(
+            err.message.as_deref(),
+            Some("this function is not supported by the connection driver: virDomainQemuMonitorCommand")
+        );
+        let err = error_of(Some(conn.read_only()), 1, &args).await;
+        assert_eq!(err.code, 29);
+        assert!(err.message.unwrap().ends_with("virDomainQemuMonitorCommand"));
+        assert_eq!(error_of(Some(conn.clone()), 2, &[]).await.code, 3);
+        let err = error_of(Some(conn.clone()), 99, &[]).await;
+        assert_eq!(err.message.as_deref(), Some("unknown procedure: 99"));
+        let err = error_of(Some(conn.clone()), 1, &args[..args.len() - 4]).await;
+        assert_eq!(err.message.as_deref(), Some("Unable to decode message payload"));
+        assert_eq!(error_of(None, 1, &args).await.code, 1);
+    }
 
     #[test]
     fn every_implemented_procedure_writes() {

@@ -11,9 +11,6 @@ use crate::error::Result;
 pub const QEMU_PROGRAM: u32 = 0x2000_8087;
 pub const QEMU_VERSION: u32 = 1;
 
-/// `VIR_DOMAIN_QEMU_MONITOR_COMMAND_HMP`: the command is a human monitor command line, not QMP JSON.
-pub const MONITOR_COMMAND_HMP: u32 = 1;
-
 /// Every procedure of the QEMU program, implemented or not; unknown numbers are kept.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum QemuProcedure {
@@ -219,7 +216,7 @@ mod tests {
                 id: 3,
             },
             cmd: r#"{"execute":"query-status"}"#.into(),
-            flags: MONITOR_COMMAND_HMP,
+            flags: crate::driver::flags::QEMU_MONITOR_COMMAND_HMP,
         };
         let bytes = args.to_bytes();
         let Some(Ok(QemuCall::DomainMonitorCommand(back))) =
