@@ -19,6 +19,7 @@ pub mod qmp;
 mod stats;
 mod status;
 mod tap;
+mod vcpu;
 
 #[cfg(test)]
 mod tests_argv;
@@ -1717,6 +1718,9 @@ impl HypervisorDriver for QemuDriver {
             .ok_or_else(no_domain)?
             .def()
             .memory_kib)
+    }
+    async fn domain_set_vcpus(&self, dom: &DomainRef, count: u32, vcpu_flags: u32) -> Result<()> {
+        self.set_vcpus(dom, count, vcpu_flags).await
     }
     async fn domain_get_vcpus(&self, dom: &DomainRef, vcpu_flags: u32) -> Result<u32> {
         check_flags(

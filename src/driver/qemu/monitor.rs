@@ -21,7 +21,7 @@ fn not_active() -> Error {
 }
 
 /// A failed command as libvirt reports one QEMU refused.
-fn command_error(err: QmpError) -> Error {
+pub(super) fn command_error(err: QmpError) -> Error {
     match err {
         QmpError::Command { command, desc, .. } => Error::internal(
             ErrorDomain::QEMU,
@@ -42,7 +42,7 @@ fn agent_not_configured() -> Error {
 
 impl QemuDriver {
     /// Fails unless the domain exists and runs (any live state: libvirt's `virDomainObjCheckActive`).
-    fn check_active(&self, dom: &DomainRef) -> Result<()> {
+    pub(super) fn check_active(&self, dom: &DomainRef) -> Result<()> {
         let domains = self.domains();
         let obj = domains.get(&dom.uuid).ok_or_else(no_domain)?;
         if obj.run.is_none() {
@@ -97,7 +97,10 @@ impl QemuDriver {
         let qmp = self.monitor(dom)?;
         if flags & MONITOR_COMMAND_HMP != 0 {
             let output = qmp
-                .execute("human-monitor-command", Some(json!({ "command-line": cmd })))
+                .execute(
+                    "human-monitor-command",
+                    Some(json!({ "command-line": cmd })),
+                )
                 .await
                 .map_err(command_error)?;
             return match output {
@@ -140,7 +143,7 @@ impl QemuDriver {
     }
 
     /// The agent is usable only in a running (not paused) guest that has one.
-    fn check_agent(&self, dom: &DomainRef) -> Result<()> {
+    pub(super) fn check_agent(&self, dom: &DomainRef) -> Result<()> {
         let state = self
             .domains()
             .get(&dom.uuid)

@@ -351,6 +351,9 @@ impl QmpClient {
     }
 }
 
+/// A command in flight: its name, whether its caller wants the whole reply object, and where the answer goes.
+type Waiting = (String, bool, oneshot::Sender<Result<Value, QmpError>>);
+
 /// The connection task: writes requests, matches replies by id, forwards events, ends on the first fault.
 async fn serve(
     mut stream: UnixStream,
@@ -363,28 +366,29 @@ async fn serve(
 ) {
     // Set when a caller gave up waiting; cleared by anything QEMU says.
     let mut silent_until: Option<tokio::time::Instant> = None;
-    // Per id: the command's name, whether its caller wants the whole reply object, and where the answer goes.
-    let mut waiting: HashMap<String, (String, bool, oneshot::Sender<Result<Value, QmpError>>)> =
-        HashMap::new();
+    let mut waiting: HashMap<String, Waiting> = HashMap::new();
     let why = 'conn: loop {
         // Lines already buffered are handled before reading more.
         while !pending_lines.is_empty() {
             let line = pending_lines.remove(0);
             let message = parse_message(&line);
             let whole = match &message {
-                Ok(QmpMessage::Return { id: Some(id), .. } | QmpMessage::Error { id: Some(id), .. }) => {
-                    waiting.get(id).is_some_and(|(_, whole, _)| *whole)
-                }
+                Ok(
+                    QmpMessage::Return { id: Some(id), .. }
+                    | QmpMessage::Error { id: Some(id), .. },
+                ) => waiting.get(id).is_some_and(|(_, whole, _)| *whole),
                 _ => false,
             };
             if whole {
                 if let Ok(
-                    QmpMessage::Return { id: Some(id), .. } | QmpMessage::Error { id: Some(id), .. },
+                    QmpMessage::Return { id: Some(id), .. }
+                    | QmpMessage::Error { id: Some(id), .. },
                 ) = &message
                 {
                     if let Some((_, _, reply)) = waiting.remove(id) {
                         let _ = reply.send(
-                            serde_json::from_slice(&line).map_err(|e| QmpError::BadJson(e.to_string())),
+                            serde_json::from_slice(&line)
+                                .map_err(|e| QmpError::BadJson(e.to_string())),
                         );
                     }
                 }

@@ -151,12 +151,18 @@ mod tests {
         );
         let err = error_of(Some(conn.read_only()), 1, &args).await;
         assert_eq!(err.code, 29);
-        assert!(err.message.unwrap().ends_with("virDomainQemuMonitorCommand"));
+        assert!(err
+            .message
+            .unwrap()
+            .ends_with("virDomainQemuMonitorCommand"));
         assert_eq!(error_of(Some(conn.clone()), 2, &[]).await.code, 3);
         let err = error_of(Some(conn.clone()), 99, &[]).await;
         assert_eq!(err.message.as_deref(), Some("unknown procedure: 99"));
         let err = error_of(Some(conn.clone()), 1, &args[..args.len() - 4]).await;
-        assert_eq!(err.message.as_deref(), Some("Unable to decode message payload"));
+        assert_eq!(
+            err.message.as_deref(),
+            Some("Unable to decode message payload")
+        );
         assert_eq!(error_of(None, 1, &args).await.code, 1);
     }
 

@@ -148,11 +148,14 @@ pub trait QemuProc: Copy + Send + Sync + 'static {
 
 macro_rules! qemu_procedures {
     ($($variant:ident : $args:ty => $ret:ty [$($spec:tt)*];)*) => {
-        /// The decoded arguments of a call of an implemented QEMU procedure.
+        /// The decoded arguments of a call of an implemented QEMU procedure (named as `qemu_protocol.x` names
+        /// them, `QEMU_PROC_DOMAIN_*`).
+        #[allow(clippy::enum_variant_names)]
         #[derive(Clone, PartialEq, Debug)]
         pub enum QemuCall { $($variant($args)),* }
 
         /// The return value of an implemented QEMU procedure.
+        #[allow(clippy::enum_variant_names)]
         #[derive(Clone, PartialEq, Debug)]
         pub enum QemuReply { $($variant($ret)),* }
 

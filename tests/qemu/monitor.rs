@@ -1,0 +1,303 @@
+//! Live changes to a running QEMU guest through stock virsh and python3-libvirt: `qemu-monitor-command` (QMP and
+//! HMP, over libvirt's QEMU program; the domain tainted, read-only connections refused), the agent calls answered
+//! as libvirt answers a guest without an agent channel, `dompmwakeup`, and vCPU hot-plug with `setvcpus --live`.
+//!
+//! Each test runs its own daemon on a temp dir with guest names holding the pid; its Drop guards kill only the
+//! QEMUs that daemon started.
+
+use crate::daemon::{ok, peers_present, run, Daemon, QemuReaper};
+use crate::support::qemu::{alone_async, spinning_disk};
+use std::path::Path;
+use std::process::Command;
+
+/// virsh's stderr for a command that must fail.
+fn fails(uri: &str, args: &[&str]) -> String {
+    let out = run("virsh", uri, args);
+    assert!(!out.status.success(), "virsh {args:?} succeeded");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A guest with ACPI (the firmware's CPU hot-plug interface) and `current` of `max` vCPUs online.
+fn define_guest(uri: &str, dir: &Path, name: &str, current: u32, max: u32) {
+    let disk = spinning_disk(dir);
+    let xml = format!(
+        "<domain type='qemu'><name>{name}</name><memory unit='MiB'>48</memory>\
+         <vcpu current='{current}'>{max}</vcpu>\
+         <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>\
+         <features><acpi/></features><devices>\
+         <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='{}'/>\
+         <target dev='hda' bus='ide'/></disk></devices></domain>",
+        disk.display()
+    );
+    let path = dir.join(format!("{name}.xml"));
+    std::fs::write(&path, xml).expect("xml");
+    ok("virsh", uri, &["define", &path.to_string_lossy()]);
+}
+
+/// The vCPUs QEMU itself reports.
+fn qemu_vcpus(uri: &str, name: &str) -> usize {
+    let out = ok(
+        "virsh",
+        uri,
+        &[
+            "qemu-monitor-command",
+            name,
+            r#"{"execute":"query-cpus-fast"}"#,
+        ],
+    );
+    let reply: serde_json::Value = serde_json::from_str(out.trim()).expect("QMP reply");
+    reply["return"].as_array().expect("a list").len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitor_commands_pass_through_and_taint_the_domain() {
+    if !peers_present() {
+        return;
+    }
+    let _guests = alone_async().await;
+    let reaper = QemuReaper::default();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let daemon = Daemon::start(tmp.path());
+    let uri = daemon.uri();
+    let name = format!("mon-{}", std::process::id());
+    define_guest(&uri, tmp.path(), &name, 1, 1);
+
+    // Not running yet: libvirt's error.
+    let err = fails(
+        &uri,
+        &[
+            "qemu-monitor-command",
+            &name,
+            r#"{"execute":"query-status"}"#,
+        ],
+    );
+    assert!(err.contains("domain is not running"), "{err}");
+    ok("virsh", &uri, &["start", &name]);
+    reaper.watch(daemon.qemu_pid(&name));
+    let before = ok("virsh", &uri, &["dumpxml", &name]);
+
+    // QMP: QEMU's whole reply comes back, error replies included.
+    let out = ok(
+        "virsh",
+        &uri,
+        &[
+            "qemu-monitor-command",
+            &name,
+            r#"{"execute":"query-status"}"#,
+        ],
+    );
+    let reply: serde_json::Value = serde_json::from_str(out.trim()).expect("json");
+    assert_eq!(reply["return"]["status"], "running", "{out}");
+    let out = ok(
+        "virsh",
+        &uri,
+        &[
+            "qemu-monitor-command",
+            &name,
+            r#"{"execute":"no-such-command"}"#,
+        ],
+    );
+    assert!(out.contains("CommandNotFound"), "{out}");
+    // virsh's --pretty reformats the same reply.
+    let out = ok(
+        "virsh",
+        &uri,
+        &[
+            "qemu-monitor-command",
+            &name,
+            "--pretty",
+            r#"{"execute":"query-name"}"#,
+        ],
+    );
+    assert!(out.contains("\"return\""), "{out}");
+    // HMP through human-monitor-command.
+    let out = ok(
+        "virsh",
+        &uri,
+        &["qemu-monitor-command", &name, "--hmp", "info status"],
+    );
+    assert!(out.contains("VM status: running"), "{out}");
+    // HMP answers an unknown command with text, not an error.
+    let out = ok(
+        "virsh",
+        &uri,
+        &["qemu-monitor-command", &name, "--hmp", "no-such-hmp"],
+    );
+    assert!(out.contains("unknown command"), "{out}");
+    // Bad input: refused, the domain keeps running (virsh turns text that is not JSON into a command of that
+    // name, so unparsable JSON is sent from python below).
+    let err = fails(
+        &uri,
+        &[
+            "qemu-monitor-command",
+            &name,
+            r#"{"execute":"query-status","id":"mine"}"#,
+        ],
+    );
+    assert!(err.contains("duplicate key 'id'"), "{err}");
+    assert_eq!(ok("virsh", &uri, &["domstate", &name]).trim(), "running");
+
+    // Tainted once, in the domain's log; the definition is unchanged.
+    let log = daemon.domain_log(&name);
+    assert_eq!(
+        log.matches("is tainted: custom-monitor").count(),
+        1,
+        "{log}"
+    );
+    assert_eq!(ok("virsh", &uri, &["dumpxml", &name]), before);
+
+    // The agent is not there: libvirt's answers.
+    for args in [
+        vec!["dompmsuspend", name.as_str(), "mem"],
+        vec!["domtime", name.as_str()],
+        vec![
+            "qemu-agent-command",
+            name.as_str(),
+            r#"{"execute":"guest-ping"}"#,
+        ],
+        vec!["setvcpus", name.as_str(), "1", "--guest"],
+    ] {
+        let err = fails(&uri, &args);
+        assert!(
+            err.contains("QEMU guest agent is not configured"),
+            "{args:?}: {err}"
+        );
+    }
+    let err = fails(&uri, &["dompmsuspend", &name, "mem", "--duration", "5"]);
+    assert!(err.contains("Duration not supported"), "{err}");
+    // system_wakeup reaches QEMU, which refuses it for a guest that is not suspended.
+    let err = fails(&uri, &["dompmwakeup", &name]);
+    assert!(err.contains("system_wakeup"), "{err}");
+
+    // python3-libvirt: libvirt_qemu over the same program; a read-only connection is refused.
+    if let Some(python) = crate::support::python::libvirt_python() {
+        let ro = uri.replace("libvirt-sock", "libvirt-sock-ro");
+        let script = r#"
+import sys, libvirt, libvirt_qemu
+conn = libvirt.open(sys.argv[1])
+dom = conn.lookupByName(sys.argv[2])
+print("qmp", libvirt_qemu.qemuMonitorCommand(dom, '{"execute":"query-status"}', 0))
+print("hmp", libvirt_qemu.qemuMonitorCommand(dom, 'info name', 1).strip())
+try:
+    libvirt_qemu.qemuMonitorCommand(dom, '{not json', 0)
+except libvirt.libvirtError as e:
+    print("json", e.get_error_code(), e.get_error_message())
+try:
+    libvirt_qemu.qemuMonitorCommand(dom, 'info name', 2)
+except libvirt.libvirtError as e:
+    print("flags", e.get_error_code(), e.get_error_message())
+ro = libvirt.openReadOnly(sys.argv[3])
+try:
+    libvirt_qemu.qemuMonitorCommand(ro.lookupByName(sys.argv[2]), 'info name', 1)
+except libvirt.libvirtError as e:
+    print("ro", e.get_error_code(), e.get_error_message())
+try:
+    libvirt_qemu.qemuAgentCommand(dom, '{"execute":"guest-ping"}', 5, 0)
+except libvirt.libvirtError as e:
+    print("agent", e.get_error_code(), e.get_error_message())
+"#;
+        let out = Command::new(python)
+            .args(["-c", script, &uri, &name, &ro])
+            .output()
+            .expect("python");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stdout}{stderr}");
+        assert!(stdout.contains(r#""status":"running""#), "{stdout}");
+        assert!(stdout.contains(&format!("hmp {name}")), "{stdout}");
+        assert!(stdout.contains("flags 8 "), "{stdout}");
+        assert!(
+            stdout.contains("json 1 internal error: cannot parse json {not json"),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains(
+                "ro 29 operation forbidden: read only access prevents virDomainQemuMonitorCommand"
+            ),
+            "{stdout}"
+        );
+        assert!(stdout.contains("agent 74 "), "{stdout}");
+    }
+    ok("virsh", &uri, &["destroy", &name]);
+    ok("virsh", &uri, &["undefine", &name]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setvcpus_live_plugs_vcpus_and_reports_a_refused_unplug() {
+    if !peers_present() {
+        return;
+    }
+    let _guests = alone_async().await;
+    let reaper = QemuReaper::default();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let daemon = Daemon::start(tmp.path());
+    let uri = daemon.uri();
+    let name = format!("cpus-{}", std::process::id());
+    define_guest(&uri, tmp.path(), &name, 1, 3);
+    ok("virsh", &uri, &["start", &name]);
+    reaper.watch(daemon.qemu_pid(&name));
+    assert_eq!(qemu_vcpus(&uri, &name), 1);
+
+    // Errors as libvirt's.
+    let err = fails(&uri, &["setvcpus", &name, "4", "--live"]);
+    assert!(
+        err.contains(
+            "requested vcpus is greater than max allowable vcpus for the live domain: 4 > 3"
+        ),
+        "{err}"
+    );
+    let err = fails(
+        &uri,
+        &["setvcpus", &name, "3", "--maximum", "--live", "--config"],
+    );
+    assert!(
+        err.contains("maximum vcpu count of a live domain can't be modified"),
+        "{err}"
+    );
+    let err = fails(&uri, &["setvcpus", &name, "0", "--live"]);
+    assert!(!err.is_empty());
+
+    // Hot-add: QEMU gets the vCPUs, and vcpucount, dominfo and the live XML follow.
+    ok("virsh", &uri, &["setvcpus", &name, "3", "--live"]);
+    assert_eq!(qemu_vcpus(&uri, &name), 3);
+    let count = ok("virsh", &uri, &["vcpucount", &name, "--live", "--active"]);
+    assert_eq!(count.trim(), "3");
+    let info = ok("virsh", &uri, &["dominfo", &name]);
+    assert!(
+        info.lines()
+            .any(|l| l.starts_with("CPU(s):") && l.trim_end().ends_with(" 3")),
+        "{info}"
+    );
+    let live = ok("virsh", &uri, &["dumpxml", &name]);
+    assert!(
+        live.contains(">3</vcpu>") && !live.contains("current="),
+        "{live}"
+    );
+    // The persistent definition is untouched.
+    let config = ok("virsh", &uri, &["dumpxml", &name, "--inactive"]);
+    assert!(config.contains("current='1'"), "{config}");
+
+    // Hot-unplug needs the guest's ACPI code, which this boot sector lacks: QEMU's CPU hot-plug interface stays
+    // in its legacy mode, which refuses removals, and the refusal reaches the caller as libvirt words it.
+    let err = fails(&uri, &["setvcpus", &name, "2", "--live"]);
+    assert!(
+        err.contains("unable to execute QEMU command 'device_del'")
+            || err.contains("vcpu unplug request timed out"),
+        "{err}"
+    );
+    assert_eq!(
+        ok("virsh", &uri, &["vcpucount", &name, "--live", "--active"]).trim(),
+        "3"
+    );
+    // vCPU 0 came with the machine: it cannot be unplugged.
+    let err = fails(&uri, &["setvcpus", &name, "1", "--live"]);
+    assert!(!err.is_empty());
+    assert_eq!(ok("virsh", &uri, &["domstate", &name]).trim(), "running");
+
+    // The config path still works on a running domain.
+    ok("virsh", &uri, &["setvcpus", &name, "2", "--config"]);
+    let config = ok("virsh", &uri, &["dumpxml", &name, "--inactive"]);
+    assert!(config.contains("current='2'"), "{config}");
+    ok("virsh", &uri, &["destroy", &name]);
+    ok("virsh", &uri, &["undefine", &name]);
+}
