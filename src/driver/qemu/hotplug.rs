@@ -564,6 +564,10 @@ impl QemuDriver {
         }
         let bridge = match iface.iface_type.as_str() {
             "bridge" => iface.source.clone(),
+            "network" => {
+                self.join_network(&mut iface).await?;
+                command::bridge_name(&iface).map(str::to_string)
+            }
             "user" => None,
             other => {
                 return Err(unsupported(format!(

@@ -625,27 +625,33 @@ impl QemuDriver {
     /// must exist and be active (libvirt's errors otherwise). Without a network driver (a session) the bridge
     /// libvirt would give the network is assumed, as before networks were served.
     async fn join_networks(&self, def: &mut DomainDef) -> Result<()> {
-        let networks = &self.shared.host.network;
         for iface in &mut def.devices.interfaces {
-            if iface.iface_type != "network" {
-                continue;
-            }
-            let Some(name) = iface.source.clone() else {
-                continue;
-            };
-            let net = match networks.network_lookup_by_name(&name).await {
-                Ok(net) => net,
-                Err(err) if err.code == ErrorCode::NO_SUPPORT => continue,
-                Err(err) => return Err(err),
-            };
-            if !networks.network_is_active(&net).await? {
-                return Err(Error::operation_invalid(
-                    ErrorDomain::NETWORK,
-                    format!("network '{name}' is not active."),
-                ));
-            }
-            iface.source_bridge = Some(networks.network_get_bridge_name(&net).await?);
+            self.join_network(iface).await?;
         }
+        Ok(())
+    }
+
+    /// [`QemuDriver::join_networks`] for one interface (also a NIC attached to a running guest).
+    async fn join_network(&self, iface: &mut crate::model::InterfaceDef) -> Result<()> {
+        let networks = &self.shared.host.network;
+        if iface.iface_type != "network" {
+            return Ok(());
+        }
+        let Some(name) = iface.source.clone() else {
+            return Ok(());
+        };
+        let net = match networks.network_lookup_by_name(&name).await {
+            Ok(net) => net,
+            Err(err) if err.code == ErrorCode::NO_SUPPORT => return Ok(()),
+            Err(err) => return Err(err),
+        };
+        if !networks.network_is_active(&net).await? {
+            return Err(Error::operation_invalid(
+                ErrorDomain::NETWORK,
+                format!("network '{name}' is not active."),
+            ));
+        }
+        iface.source_bridge = Some(networks.network_get_bridge_name(&net).await?);
         Ok(())
     }
 

@@ -1,9 +1,10 @@
 //! Live changes to a running QEMU guest through stock virsh and python3-libvirt: `qemu-monitor-command` (QMP and
 //! HMP, over libvirt's QEMU program; the domain tainted, read-only connections refused), the agent calls answered
-//! as libvirt answers a guest without an agent channel, `dompmwakeup`, and vCPU hot-plug with `setvcpus --live`.
+//! as libvirt answers a guest without an agent channel, `dompmwakeup`, vCPU hot-plug with `setvcpus --live`, and
+//! a NIC of a virtual network attached to a running guest.
 //!
-//! Each test runs its own daemon on a temp dir with guest names holding the pid; its Drop guards kill only the
-//! QEMUs that daemon started.
+//! Each test runs its own daemon on a temp dir with guest, network and bridge names holding the pid; its Drop
+//! guards kill only the QEMUs that daemon started and remove the bridge it made.
 
 use crate::daemon::{ok, peers_present, run, Daemon, QemuReaper};
 use crate::support::qemu::{alone_async, spinning_disk};
@@ -300,4 +301,116 @@ async fn setvcpus_live_plugs_vcpus_and_reports_a_refused_unplug() {
     assert!(config.contains("current='2'"), "{config}");
     ok("virsh", &uri, &["destroy", &name]);
     ok("virsh", &uri, &["undefine", &name]);
+}
+
+/// Deletes a bridge left behind (the network's, normally removed by `net-destroy`) when the test ends.
+struct BridgeGuard(String);
+
+impl Drop for BridgeGuard {
+    fn drop(&mut self) {
+        if Path::new(&format!("/sys/class/net/{}", self.0)).exists() {
+            let _ = Command::new("ip").args(["link", "del", &self.0]).status();
+        }
+    }
+}
+
+/// The `<target dev>` of the interface with `mac` in a live XML.
+fn tap_of(xml: &str, mac: &str) -> String {
+    let at = xml.find(mac).unwrap_or_else(|| panic!("no {mac} in {xml}"));
+    let rest = &xml[at..];
+    let start = rest.find("<target dev='").expect("a tap in the live XML") + "<target dev='".len();
+    rest[start..]
+        .split('\'')
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_network_nic_attached_live_gets_a_tap_on_the_networks_bridge() {
+    if !peers_present() {
+        return;
+    }
+    if !nix::unistd::Uid::effective().is_root() || !Path::new("/dev/net/tun").exists() {
+        eprintln!("SKIPPED: not root or no /dev/net/tun (bridges and taps need CAP_NET_ADMIN)");
+        return;
+    }
+    let _guests = alone_async().await;
+    let reaper = QemuReaper::default();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let daemon = Daemon::start(tmp.path());
+    let uri = daemon.uri();
+    let tag = std::process::id();
+    // An isolated network without addresses: only a bridge, no dnsmasq, no firewall rules.
+    let (network, bridge) = (format!("lnet{tag}"), format!("vcl{}", tag % 1_000_000));
+    let _bridge = BridgeGuard(bridge.clone());
+    let net_xml = tmp.path().join("net.xml");
+    std::fs::write(
+        &net_xml,
+        format!("<network><name>{network}</name><bridge name='{bridge}'/></network>"),
+    )
+    .expect("net xml");
+    let name = format!("lnic-{tag}");
+    define_guest(&uri, tmp.path(), &name, 1, 1);
+    ok("virsh", &uri, &["start", &name]);
+    reaper.watch(daemon.qemu_pid(&name));
+
+    let mac = "52:54:00:6c:0d:01";
+    let attach = [
+        "attach-interface",
+        name.as_str(),
+        "network",
+        network.as_str(),
+        "--mac",
+        mac,
+        "--live",
+    ];
+    // The network must exist and run first: libvirt's errors.
+    let err = fails(&uri, &attach);
+    assert!(err.contains("no network with matching name"), "{err}");
+    ok("virsh", &uri, &["net-define", &net_xml.to_string_lossy()]);
+    let err = fails(&uri, &attach);
+    assert!(
+        err.contains(&format!("network '{network}' is not active")),
+        "{err}"
+    );
+    ok("virsh", &uri, &["net-start", &network]);
+
+    ok("virsh", &uri, &attach);
+    let xml = ok("virsh", &uri, &["dumpxml", &name]);
+    assert!(xml.contains("<interface type='network'>"), "{xml}");
+    assert!(xml.contains(&format!("network='{network}'")), "{xml}");
+    let tap = tap_of(&xml, mac);
+    let master =
+        std::fs::read_link(format!("/sys/class/net/{tap}/master")).expect("tap has a master");
+    assert!(master.ends_with(&bridge), "{tap} is on {master:?}");
+    // QEMU has the NIC.
+    let out = ok(
+        "virsh",
+        &uri,
+        &["qemu-monitor-command", &name, "--hmp", "info network"],
+    );
+    assert!(out.contains(&tap), "{out}");
+    let listed = ok("virsh", &uri, &["domiflist", &name]);
+    assert!(
+        listed.contains(mac) && listed.contains(&network),
+        "{listed}"
+    );
+
+    // Removal is asked of the guest (PCI unplug through ACPI, which this boot sector never grants); the tap goes
+    // with the guest at the latest.
+    ok(
+        "virsh",
+        &uri,
+        &["detach-interface", &name, "network", "--mac", mac, "--live"],
+    );
+    ok("virsh", &uri, &["destroy", &name]);
+    assert!(
+        !Path::new(&format!("/sys/class/net/{tap}")).exists(),
+        "tap {tap} left behind"
+    );
+    ok("virsh", &uri, &["undefine", &name]);
+    ok("virsh", &uri, &["net-destroy", &network]);
+    ok("virsh", &uri, &["net-undefine", &network]);
+    assert!(!Path::new(&format!("/sys/class/net/{bridge}")).exists());
 }
