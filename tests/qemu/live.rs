@@ -76,6 +76,10 @@ async fn monitor_commands_pass_through_and_taint_the_domain() {
     ok("virsh", &uri, &["start", &name]);
     reaper.watch(daemon.qemu_pid(&name));
     let before = ok("virsh", &uri, &["dumpxml", &name]);
+    // The live XML names devices as libvirt does; the persistent one has no generated aliases.
+    assert!(before.contains("<alias name='ide0-0-0'/>"), "{before}");
+    let inactive = ok("virsh", &uri, &["dumpxml", &name, "--inactive"]);
+    assert!(!inactive.contains("<alias"), "{inactive}");
 
     // QMP: QEMU's whole reply comes back, error replies included.
     let out = ok(
@@ -396,6 +400,46 @@ async fn a_network_nic_attached_live_gets_a_tap_on_the_networks_bridge() {
         listed.contains(mac) && listed.contains(&network),
         "{listed}"
     );
+    // Its alias is its QEMU device id.
+    let nic = &xml[xml.find(mac).expect("nic")..];
+    let nic = &nic[..nic.find("</interface>").expect("end")];
+    assert!(nic.contains("<alias name='net0'/>"), "{xml}");
+
+    // attach-device of a network NIC with a user alias: kept in the live XML, and it names the NIC for
+    // detach-device-alias.
+    let user_mac = "52:54:00:6c:0d:02";
+    let dev = tmp.path().join("nic.xml");
+    std::fs::write(
+        &dev,
+        format!(
+            "<interface type='network'><mac address='{user_mac}'/><source network='{network}'/>\
+             <alias name='ua-second'/></interface>"
+        ),
+    )
+    .expect("nic xml");
+    ok(
+        "virsh",
+        &uri,
+        &["attach-device", &name, &dev.to_string_lossy(), "--live"],
+    );
+    let xml = ok("virsh", &uri, &["dumpxml", &name]);
+    assert!(xml.contains("<alias name='ua-second'/>"), "{xml}");
+    let second = tap_of(&xml, user_mac);
+    let master = std::fs::read_link(format!("/sys/class/net/{second}/master")).expect("master");
+    assert!(master.ends_with(&bridge), "{second} is on {master:?}");
+    ok(
+        "virsh",
+        &uri,
+        &["detach-device-alias", &name, "ua-second", "--live"],
+    );
+    let err = fails(
+        &uri,
+        &["detach-device-alias", &name, "ua-nothing", "--live"],
+    );
+    assert!(
+        err.contains("no device found with alias ua-nothing"),
+        "{err}"
+    );
 
     // Removal is asked of the guest (PCI unplug through ACPI, which this boot sector never grants); the tap goes
     // with the guest at the latest.
@@ -405,10 +449,12 @@ async fn a_network_nic_attached_live_gets_a_tap_on_the_networks_bridge() {
         &["detach-interface", &name, "network", "--mac", mac, "--live"],
     );
     ok("virsh", &uri, &["destroy", &name]);
-    assert!(
-        !Path::new(&format!("/sys/class/net/{tap}")).exists(),
-        "tap {tap} left behind"
-    );
+    for tap in [&tap, &second] {
+        assert!(
+            !Path::new(&format!("/sys/class/net/{tap}")).exists(),
+            "tap {tap} left behind"
+        );
+    }
     ok("virsh", &uri, &["undefine", &name]);
     ok("virsh", &uri, &["net-destroy", &network]);
     ok("virsh", &uri, &["net-undefine", &network]);

@@ -542,6 +542,9 @@ impl QemuDriver {
             return Err(qmp_error(err));
         }
         tracing::info!(domain = %handle.name, target = %disk.target_dev, "disk attached");
+        if let Some(name) = super::alias::disk_alias(&disk) {
+            super::alias::set_if_absent(&mut disk.extra.children, &name);
+        }
         self.shared.edit_live(handle.uuid, generation, |live| {
             live.devices.disks.push(disk)
         });
@@ -625,6 +628,7 @@ impl QemuDriver {
             return Err(qmp_error(err));
         }
         tracing::info!(domain = %handle.name, mac = %iface.mac, "interface attached");
+        super::alias::set_if_absent(&mut iface.extra.children, &id);
         self.shared.edit_live(handle.uuid, generation, |live| {
             live.devices.interfaces.push(iface)
         });
@@ -819,8 +823,26 @@ impl QemuDriver {
         )?;
         let _guard = self.shared.lifecycle.lock().await;
         let (handle, _, running) = self.find(dom)?;
-        // Aliases are QEMU's device ids: `disk-<target>` for disks, `netN` for NICs (found by their MAC).
-        let device = if let Some(target) = alias.strip_prefix("disk-") {
+        // The aliases the definition shows (libvirt's names, the user's `ua-` ones), then QEMU's device ids:
+        // `disk-<target>` for disks, `netN` for NICs (found by their MAC).
+        let shown = match running {
+            Some(_) => self.live_def(&handle).ok(),
+            None => self.persistent_def(&handle).ok(),
+        };
+        let named = shown.as_ref().and_then(|def| {
+            if let Some(target) = super::alias::disk_target(def, alias) {
+                return def
+                    .disk_by_target(&target)
+                    .map(|disk| DeviceDef::Disk(Box::new(disk.clone())));
+            }
+            let mac = super::alias::nic_mac(def, alias)?;
+            def.interface_by_mac(&mac)
+                .cloned()
+                .map(|nic| DeviceDef::Interface(nic, true))
+        });
+        let device = if named.is_some() {
+            named
+        } else if let Some(target) = alias.strip_prefix("disk-") {
             let def = match running {
                 Some(_) => self.live_def(&handle)?,
                 None => self.persistent_def(&handle)?,

@@ -8,6 +8,7 @@
 //!
 //! A guest without an OS never reacts to ACPI: `shutdown` then only asks, and the guest stays running.
 
+mod alias;
 mod capabilities;
 pub mod command;
 mod console;
@@ -593,6 +594,7 @@ impl QemuDriver {
         shared.host.check_guest_secrets(&def)?;
         let mut def = def;
         self.join_networks(&mut def).await?;
+        alias::assign(&mut def);
         name_taps(&mut def);
         let facts = self.host_facts(&def).await;
         // Built once to refuse what cannot start before any tap exists, again with the names the taps got.
@@ -1624,7 +1626,9 @@ impl HypervisorDriver for QemuDriver {
     async fn domain_is_updated(&self, dom: &DomainRef) -> Result<bool> {
         let domains = self.domains();
         let obj = domains.get(&dom.uuid).ok_or_else(no_domain)?;
-        Ok(matches!((&obj.live, &obj.persistent), (Some(l), Some(p)) if l != p))
+        Ok(
+            matches!((&obj.live, &obj.persistent), (Some(l), Some(p)) if alias::without_generated(l) != *p),
+        )
     }
     async fn domain_has_managed_save_image(&self, dom: &DomainRef, _flags: u32) -> Result<bool> {
         self.find(dom)?;
