@@ -223,6 +223,38 @@ except libvirt.libvirtError as e:
         );
         assert!(stdout.contains("agent 74 "), "{stdout}");
     }
+    // Our remote driver carries the QEMU program too.
+    let conn = virtcim::connect(&uri, &virtcim::ConnectOptions::default())
+        .await
+        .expect("remote connection");
+    let dom = conn.domain_lookup_by_name(&name).await.expect("domain");
+    let reply = conn
+        .domain_qemu_monitor_command(&dom, r#"{"execute":"query-name"}"#, 0)
+        .await
+        .expect("QMP");
+    assert!(reply.contains(&format!(r#""name":"{name}""#)), "{reply}");
+    let text = conn
+        .domain_qemu_monitor_command(
+            &dom,
+            "info status",
+            virtcim::flags::QEMU_MONITOR_COMMAND_HMP,
+        )
+        .await
+        .expect("HMP");
+    assert!(text.contains("running"), "{text}");
+    let err = conn
+        .domain_qemu_agent_command(&dom, r#"{"execute":"guest-ping"}"#, 5, 0)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, virtcim::ErrorCode::ARGUMENT_UNSUPPORTED);
+    let err = conn
+        .read_only()
+        .domain_qemu_monitor_command(&dom, "info status", 1)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, virtcim::ErrorCode::OPERATION_DENIED);
+    let _ = conn.close().await;
+
     ok("virsh", &uri, &["destroy", &name]);
     ok("virsh", &uri, &["undefine", &name]);
 }
