@@ -179,6 +179,7 @@ pub mod reason {
     pub const RUNNING_BOOTED: i32 = 1;
     pub const RUNNING_RESTORED: i32 = 3;
     pub const RUNNING_UNPAUSED: i32 = 5;
+    pub const RUNNING_WAKEUP: i32 = 8;
     pub const RUNNING_CRASHED: i32 = 9;
     pub const PAUSED_UNKNOWN: i32 = 0;
     pub const PAUSED_USER: i32 = 1;
@@ -265,6 +266,7 @@ pub mod event {
     pub const UNDEFINED_REMOVED: i32 = 0;
     pub const STARTED_BOOTED: i32 = 0;
     pub const STARTED_RESTORED: i32 = 2;
+    pub const STARTED_WAKEUP: i32 = 4;
     pub const SUSPENDED_PAUSED: i32 = 0;
     pub const SUSPENDED_IOERROR: i32 = 2;
     pub const SUSPENDED_API_ERROR: i32 = 6;

@@ -492,3 +492,77 @@ async fn a_network_nic_attached_live_gets_a_tap_on_the_networks_bridge() {
     ok("virsh", &uri, &["net-undefine", &network]);
     assert!(!Path::new(&format!("/sys/class/net/{bridge}")).exists());
 }
+
+/// A boot sector that asks the chipset for S3 (SLP_TYP 1 with SLP_EN into PIIX4's PM1a control register at the
+/// firmware's 0x604), then spins.
+fn sleeping_disk(dir: &Path) -> std::path::PathBuf {
+    let code = [0xBA, 0x04, 0x06, 0xB8, 0x00, 0x24, 0xEF, 0xEB, 0xFE];
+    let mut sector = vec![0u8; 4096];
+    sector[..code.len()].copy_from_slice(&code);
+    sector[510] = 0x55;
+    sector[511] = 0xAA;
+    let path = dir.join("sleep.img");
+    std::fs::write(&path, sector).expect("disk");
+    path
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guest_that_suspends_itself_is_pmsuspended_and_dompmwakeup_wakes_it() {
+    if !peers_present() {
+        return;
+    }
+    let _guests = alone_async().await;
+    let reaper = QemuReaper::default();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let daemon = Daemon::start(tmp.path());
+    let uri = daemon.uri();
+    let name = format!("sleep-{}", std::process::id());
+    let xml = format!(
+        "<domain type='qemu'><name>{name}</name><memory unit='MiB'>48</memory><vcpu>1</vcpu>\
+         <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>\
+         <features><acpi/></features><devices>\
+         <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='{}'/>\
+         <target dev='hda' bus='ide'/></disk></devices></domain>",
+        sleeping_disk(tmp.path()).display()
+    );
+    let path = tmp.path().join("sleep.xml");
+    std::fs::write(&path, xml).expect("xml");
+    ok("virsh", &uri, &["define", &path.to_string_lossy()]);
+    ok("virsh", &uri, &["start", &name]);
+    reaper.watch(daemon.qemu_pid(&name));
+    let asleep = || ok("virsh", &uri, &["domstate", &name]).trim() == "pmsuspended";
+    assert!(
+        crate::support::wait_for(std::time::Duration::from_secs(20), asleep),
+        "the guest never slept: {}",
+        ok("virsh", &uri, &["domstate", &name, "--reason"])
+    );
+    let status = ok(
+        "virsh",
+        &uri,
+        &[
+            "qemu-monitor-command",
+            &name,
+            r#"{"execute":"query-status"}"#,
+        ],
+    );
+    assert!(status.contains(r#""status":"suspended""#), "{status}");
+    let info = ok("virsh", &uri, &["dominfo", &name]);
+    assert!(info.contains("pmsuspended"), "{info}");
+    // QEMU wakes it (it refuses a guest that is not asleep; and the firmware, finding no resume vector, boots it again, so it may sleep again).
+    ok("virsh", &uri, &["dompmwakeup", &name]);
+    let status = ok(
+        "virsh",
+        &uri,
+        &[
+            "qemu-monitor-command",
+            &name,
+            r#"{"execute":"query-status"}"#,
+        ],
+    );
+    assert!(
+        status.contains("running") || status.contains("suspended"),
+        "{status}"
+    );
+    ok("virsh", &uri, &["destroy", &name]);
+    ok("virsh", &uri, &["undefine", &name]);
+}

@@ -216,6 +216,7 @@ fn state_from_qmp(status: &str) -> (DomainState, i32) {
         "io-error" => (DomainState::Paused, reason::PAUSED_IOERROR),
         "paused" => (DomainState::Paused, reason::PAUSED_USER),
         "prelaunch" => (DomainState::Paused, reason::PAUSED_STARTING_UP),
+        "suspended" => (DomainState::PmSuspended, 0),
         _ => (DomainState::Paused, reason::PAUSED_UNKNOWN),
     }
 }
@@ -1106,6 +1107,15 @@ impl Shared {
                     };
                     emitted = Some((event::SHUTDOWN, detail));
                 }
+            }
+            // The guest put itself to sleep (S3), and woke (system_wakeup or a wake-up source).
+            "SUSPEND" if obj.state == DomainState::Running => {
+                (obj.state, obj.reason) = (DomainState::PmSuspended, 0);
+                emitted = Some((event::PMSUSPENDED, 0));
+            }
+            "WAKEUP" if obj.state == DomainState::PmSuspended => {
+                (obj.state, obj.reason) = (DomainState::Running, reason::RUNNING_WAKEUP);
+                emitted = Some((event::STARTED, event::STARTED_WAKEUP));
             }
             "GUEST_PANICKED" => {
                 (obj.state, obj.reason) = (DomainState::Crashed, reason::CRASHED_PANICKED);
