@@ -189,6 +189,21 @@ macro_rules! driver_api {
         /// Sets the guest's clock (`flags`: `TIME_SYNC`) (`virDomainSetTime`).
         fn domain_set_time(&self, dom: &DomainRef, seconds: i64, nseconds: u32, flags: u32) -> Result<()>
             => auto(DomainSetTime), write, "virDomainSetTime";
+        /// Asks the guest, through its agent, to suspend to `target` (`VIR_NODE_SUSPEND_TARGET_*`) for `duration`
+        /// seconds (0: until woken) (`virDomainPMSuspendForDuration`).
+        fn domain_pm_suspend_for_duration(&self, dom: &DomainRef, target: u32, duration: u64, flags: u32) -> Result<()>
+            => auto(DomainPmSuspendForDuration), write, "virDomainPMSuspendForDuration";
+        /// Wakes a guest from a suspended power state (`virDomainPMWakeup`).
+        fn domain_pm_wakeup(&self, dom: &DomainRef, flags: u32) -> Result<()>
+            => auto(DomainPmWakeup), write, "virDomainPMWakeup";
+        /// Runs `cmd` on a running guest's monitor, QMP JSON or (`flags` `MONITOR_COMMAND_HMP`) a human monitor
+        /// line, and answers QEMU's reply as text; the domain is tainted (`virDomainQemuMonitorCommand`, carried
+        /// by the QEMU program).
+        fn domain_qemu_monitor_command(&self, dom: &DomainRef, cmd: &str, flags: u32) -> Result<String>
+            => hand, write, "virDomainQemuMonitorCommand";
+        /// Sends `cmd` to the guest agent and answers its reply (`virDomainQemuAgentCommand`, QEMU program).
+        fn domain_qemu_agent_command(&self, dom: &DomainRef, cmd: &str, timeout: i32, flags: u32) -> Result<Option<String>>
+            => hand, write, "virDomainQemuAgentCommand";
         /// Takes a snapshot described by `xml` (or redefines one: `flags` REDEFINE). (`virDomainSnapshotCreateXML`)
         fn domain_snapshot_create_xml(&self, dom: &DomainRef, xml: &str, flags: u32) -> Result<SnapshotRef>
             => hand, write, "virDomainSnapshotCreateXML";

@@ -180,6 +180,7 @@ pub mod reason {
     pub const RUNNING_RESTORED: i32 = 3;
     pub const RUNNING_UNPAUSED: i32 = 5;
     pub const RUNNING_SAVE_CANCELED: i32 = 7;
+    pub const RUNNING_WAKEUP: i32 = 8;
     pub const RUNNING_CRASHED: i32 = 9;
     pub const PAUSED_UNKNOWN: i32 = 0;
     pub const PAUSED_USER: i32 = 1;
@@ -269,6 +270,7 @@ pub mod event {
     pub const UNDEFINED_REMOVED: i32 = 0;
     pub const STARTED_BOOTED: i32 = 0;
     pub const STARTED_RESTORED: i32 = 2;
+    pub const STARTED_WAKEUP: i32 = 4;
     pub const SUSPENDED_PAUSED: i32 = 0;
     pub const SUSPENDED_IOERROR: i32 = 2;
     pub const SUSPENDED_RESTORED: i32 = 4;
@@ -474,6 +476,8 @@ pub mod flags {
     pub const VCPU_MAXIMUM: u32 = 1 << 2;
     pub const VCPU_GUEST: u32 = 1 << 3;
     pub const VCPU_HOTPLUGGABLE: u32 = 1 << 4;
+    /// `VIR_DOMAIN_QEMU_MONITOR_COMMAND_HMP`: the command is a human monitor line, not QMP JSON.
+    pub const QEMU_MONITOR_COMMAND_HMP: u32 = 1;
     /// `VIR_TYPED_PARAM_STRING_OKAY`: the caller can take string-typed parameters back.
     pub const TYPED_PARAM_STRING_OKAY: u32 = 1 << 2;
     /// `VIR_DOMAIN_TIME_SYNC`: set the guest clock from its RTC.

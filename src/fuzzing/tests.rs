@@ -149,8 +149,9 @@ const WORDS: &[u32] = &[
     0x8000_0000,
     0xffff_fffe,
     0xffff_ffff,
-    // The RPC programs: the remote one, and keepalive's, whose messages take another path.
+    // The RPC programs: the remote one, the QEMU one, and keepalive's, whose messages take another path.
     0x2000_8086,
+    0x2000_8087,
     0x6b65_6570,
 ];
 

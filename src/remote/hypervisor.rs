@@ -4,9 +4,47 @@
 use super::calls::imp;
 use super::*;
 use crate::driver::*;
+use crate::rpc::qemu::{qemu_procs, QemuAgentCommandArgs, QemuMonitorCommandArgs};
 use tokio::sync::broadcast;
 
 impl imp::hypervisor::Hand for RemoteDriver {
+    // ---- the QEMU program ----
+    async fn domain_qemu_monitor_command(
+        &self,
+        dom: &DomainRef,
+        cmd: &str,
+        flags: u32,
+    ) -> Result<String> {
+        let args = QemuMonitorCommandArgs {
+            dom: dom.clone(),
+            cmd: cmd.to_string(),
+            flags,
+        };
+        let ret = self
+            .client
+            .call_qemu(qemu_procs::DomainMonitorCommand, &args)
+            .await?;
+        Ok(ret.result)
+    }
+    async fn domain_qemu_agent_command(
+        &self,
+        dom: &DomainRef,
+        cmd: &str,
+        timeout: i32,
+        flags: u32,
+    ) -> Result<Option<String>> {
+        let args = QemuAgentCommandArgs {
+            dom: dom.clone(),
+            cmd: cmd.to_string(),
+            timeout,
+            flags,
+        };
+        let ret = self
+            .client
+            .call_qemu(qemu_procs::DomainAgentCommand, &args)
+            .await?;
+        Ok(ret.result)
+    }
     // ---- streams ----
     async fn domain_screenshot(
         &self,

@@ -27,6 +27,7 @@ use super::packet::{
 };
 use super::procedures::Procedure;
 use super::proto::{Proc, RemoteError};
+use super::qemu::{QemuProc, QEMU_PROGRAM, QEMU_VERSION};
 use super::xdr::Xdr;
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 
@@ -418,6 +419,17 @@ impl RpcClient {
     /// A call of the REMOTE program: `proc_`'s declaration fixes both the argument and the reply type.
     pub async fn call<P: Proc>(&self, _proc: P, args: &P::Args) -> Result<P::Ret> {
         self.call_untyped(P::PROCEDURE, args).await
+    }
+
+    /// A call of the QEMU program (monitor and agent pass-through).
+    pub async fn call_qemu<P: QemuProc>(&self, _proc: P, args: &P::Args) -> Result<P::Ret> {
+        let proc_ = P::PROCEDURE;
+        let payload = self
+            .call_raw(QEMU_PROGRAM, QEMU_VERSION, proc_.number(), &args.to_bytes())
+            .await?;
+        P::Ret::from_bytes(&payload).map_err(|err| {
+            ClientError::Protocol(format!("cannot decode the reply to {proc_}: {err}")).into()
+        })
     }
 
     async fn call_untyped<A: Xdr, R: Xdr>(&self, proc_: Procedure, args: &A) -> Result<R> {

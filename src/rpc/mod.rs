@@ -25,7 +25,7 @@ mod streams;
 pub mod threads;
 pub mod wire;
 
-pub use wire::{packet, procedures, proto, stream, values, xdr};
+pub use wire::{packet, procedures, proto, qemu, stream, values, xdr};
 
 #[cfg(test)]
 mod tests_codec;

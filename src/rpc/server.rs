@@ -920,6 +920,7 @@ impl CallTrace {
         }
         let program = match header.prog {
             REMOTE_PROGRAM => "remote",
+            crate::rpc::qemu::QEMU_PROGRAM => "qemu",
             KEEPALIVE_PROGRAM => "keepalive",
             _ => "unknown",
         };

@@ -117,6 +117,12 @@ impl Daemon {
         serde_json::from_str(&text).expect("status json")
     }
 
+    /// What the daemon wrote to a guest's log (QEMU's output and the driver's notes).
+    pub(crate) fn domain_log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.state.join("qemu/log").join(format!("{name}.log")))
+            .unwrap_or_default()
+    }
+
     pub(crate) fn qemu_pid(&self, name: &str) -> i32 {
         let pid = self.status(name)["pid"].as_i64().expect("pid in status");
         i32::try_from(pid).expect("pid fits")

@@ -13,6 +13,7 @@ mod guests;
 mod hostdev;
 mod hotplug;
 mod lifecycle;
+mod live;
 mod metadata;
 mod network;
 mod objects;

@@ -31,7 +31,7 @@ pub(super) struct Unplug {
 }
 
 /// What goes from the live definition and the host once QEMU confirms a removal.
-enum Removed {
+pub(super) enum Removed {
     Disk {
         target: String,
         node: Option<String>,
@@ -41,6 +41,8 @@ enum Removed {
         netdev: String,
         tap: Option<String>,
     },
+    /// A hot-plugged vCPU entity (`vcpu<N>`) holding this many vCPUs.
+    Vcpus(u32),
 }
 
 /// Which definitions one change affects: the live one (with its run) and/or the persistent one.
@@ -234,7 +236,7 @@ fn qnum(codeset: u32, code: u32) -> Result<u32> {
 
 impl Shared {
     /// Changes the live definition of run `generation` and saves its status.
-    fn edit_live(&self, uuid: Uuid, generation: u64, edit: impl FnOnce(&mut DomainDef)) {
+    pub(super) fn edit_live(&self, uuid: Uuid, generation: u64, edit: impl FnOnce(&mut DomainDef)) {
         let mut domains = self.domains();
         let Some(obj) = domains.get_mut(&uuid) else {
             return;
@@ -271,6 +273,9 @@ impl Shared {
                 .devices
                 .interfaces
                 .retain(|i| !i.mac.eq_ignore_ascii_case(mac)),
+            Removed::Vcpus(count) => {
+                live.current_vcpus = live.current_vcpus.saturating_sub(*count).max(1);
+            }
         });
         let (handle, qmp) = {
             let domains = self.domains();
@@ -537,6 +542,9 @@ impl QemuDriver {
             return Err(qmp_error(err));
         }
         tracing::info!(domain = %handle.name, target = %disk.target_dev, "disk attached");
+        if let Some(name) = super::alias::disk_alias(&disk) {
+            super::alias::set_if_absent(&mut disk.extra.children, &name);
+        }
         self.shared.edit_live(handle.uuid, generation, |live| {
             live.devices.disks.push(disk)
         });
@@ -559,6 +567,10 @@ impl QemuDriver {
         }
         let bridge = match iface.iface_type.as_str() {
             "bridge" => iface.source.clone(),
+            "network" => {
+                self.join_network(&mut iface).await?;
+                command::bridge_name(&iface).map(str::to_string)
+            }
             "user" => None,
             other => {
                 return Err(unsupported(format!(
@@ -616,6 +628,7 @@ impl QemuDriver {
             return Err(qmp_error(err));
         }
         tracing::info!(domain = %handle.name, mac = %iface.mac, "interface attached");
+        super::alias::set_if_absent(&mut iface.extra.children, &id);
         self.shared.edit_live(handle.uuid, generation, |live| {
             live.devices.interfaces.push(iface)
         });
@@ -738,6 +751,20 @@ impl QemuDriver {
         id: String,
         what: Removed,
     ) -> Result<()> {
+        self.request_unplug(handle, generation, id, what)
+            .await
+            .map(|_| ())
+    }
+
+    /// Asks QEMU to remove device `id` and waits a while for it to confirm; `Ok(false)` when the guest has not
+    /// released it by then (the removal still completes if it does later).
+    pub(super) async fn request_unplug(
+        &self,
+        handle: &DomainRef,
+        generation: u64,
+        id: String,
+        what: Removed,
+    ) -> Result<bool> {
         let qmp = self.monitor(handle)?;
         let uuid = handle.uuid;
         {
@@ -770,17 +797,17 @@ impl QemuDriver {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .retain(|u| !(u.uuid == uuid && u.id == id));
-            return Err(qmp_error(err));
+            return Err(super::monitor::command_error(err));
         }
         let deadline = tokio::time::Instant::now() + UNPLUG_WAIT;
         while pending() {
             if tokio::time::Instant::now() >= deadline {
                 tracing::info!(domain = %handle.name, device = %id, "removal requested, not yet confirmed");
-                return Ok(());
+                return Ok(false);
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        Ok(())
+        Ok(true)
     }
 
     pub(super) async fn detach_device_alias(
@@ -796,8 +823,26 @@ impl QemuDriver {
         )?;
         let _guard = self.shared.lifecycle.lock().await;
         let (handle, _, running) = self.find(dom)?;
-        // Aliases are QEMU's device ids: `disk-<target>` for disks, `netN` for NICs (found by their MAC).
-        let device = if let Some(target) = alias.strip_prefix("disk-") {
+        // The aliases the definition shows (libvirt's names, the user's `ua-` ones), then QEMU's device ids:
+        // `disk-<target>` for disks, `netN` for NICs (found by their MAC).
+        let shown = match running {
+            Some(_) => self.live_def(&handle).ok(),
+            None => self.persistent_def(&handle).ok(),
+        };
+        let named = shown.as_ref().and_then(|def| {
+            if let Some(target) = super::alias::disk_target(def, alias) {
+                return def
+                    .disk_by_target(&target)
+                    .map(|disk| DeviceDef::Disk(Box::new(disk.clone())));
+            }
+            let mac = super::alias::nic_mac(def, alias)?;
+            def.interface_by_mac(&mac)
+                .cloned()
+                .map(|nic| DeviceDef::Interface(nic, true))
+        });
+        let device = if named.is_some() {
+            named
+        } else if let Some(target) = alias.strip_prefix("disk-") {
             let def = match running {
                 Some(_) => self.live_def(&handle)?,
                 None => self.persistent_def(&handle)?,

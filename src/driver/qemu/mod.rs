@@ -8,6 +8,7 @@
 //!
 //! A guest without an OS never reacts to ACPI: `shutdown` then only asks, and the guest stays running.
 
+mod alias;
 mod capabilities;
 pub mod command;
 mod console;
@@ -17,12 +18,14 @@ mod firmware;
 mod graphics;
 mod hotplug;
 mod metadata;
+mod monitor;
 mod process;
 pub mod qmp;
 mod save;
 mod stats;
 mod status;
 mod tap;
+mod vcpu;
 
 #[cfg(test)]
 mod tests_argv;
@@ -74,6 +77,8 @@ struct Run {
     expected_stop: Option<i32>,
     /// Tells apart successive runs of one domain, so a late notice about an old run changes nothing.
     generation: u64,
+    /// libvirt's taint names this run has been marked with (each logged once).
+    taints: Vec<&'static str>,
 }
 
 struct DomainObj {
@@ -218,6 +223,7 @@ fn state_from_qmp(status: &str) -> (DomainState, i32) {
         "io-error" => (DomainState::Paused, reason::PAUSED_IOERROR),
         "paused" => (DomainState::Paused, reason::PAUSED_USER),
         "prelaunch" => (DomainState::Paused, reason::PAUSED_STARTING_UP),
+        "suspended" => (DomainState::PmSuspended, 0),
         _ => (DomainState::Paused, reason::PAUSED_UNKNOWN),
     }
 }
@@ -497,6 +503,7 @@ impl QemuDriver {
                 started_ms: status.started_ms,
                 qmp: client,
                 expected_stop: None,
+                taints: Vec::new(),
                 generation,
             });
             shared.save_status_locked(obj);
@@ -617,6 +624,7 @@ impl QemuDriver {
         devices::prepare_channels(&mut def, &run_dir)?;
         firmware::create_nvram(&def)?;
         self.join_networks(&mut def).await?;
+        alias::assign(&mut def);
         name_taps(&mut def);
         let facts = self.host_facts(&def).await;
         // Built once to refuse what cannot start before any tap exists, again with the names the taps got.
@@ -655,27 +663,33 @@ impl QemuDriver {
     /// must exist and be active (libvirt's errors otherwise). Without a network driver (a session) the bridge
     /// libvirt would give the network is assumed, as before networks were served.
     async fn join_networks(&self, def: &mut DomainDef) -> Result<()> {
-        let networks = &self.shared.host.network;
         for iface in &mut def.devices.interfaces {
-            if iface.iface_type != "network" {
-                continue;
-            }
-            let Some(name) = iface.source.clone() else {
-                continue;
-            };
-            let net = match networks.network_lookup_by_name(&name).await {
-                Ok(net) => net,
-                Err(err) if err.code == ErrorCode::NO_SUPPORT => continue,
-                Err(err) => return Err(err),
-            };
-            if !networks.network_is_active(&net).await? {
-                return Err(Error::operation_invalid(
-                    ErrorDomain::NETWORK,
-                    format!("network '{name}' is not active."),
-                ));
-            }
-            iface.source_bridge = Some(networks.network_get_bridge_name(&net).await?);
+            self.join_network(iface).await?;
         }
+        Ok(())
+    }
+
+    /// [`QemuDriver::join_networks`] for one interface (also a NIC attached to a running guest).
+    async fn join_network(&self, iface: &mut crate::model::InterfaceDef) -> Result<()> {
+        let networks = &self.shared.host.network;
+        if iface.iface_type != "network" {
+            return Ok(());
+        }
+        let Some(name) = iface.source.clone() else {
+            return Ok(());
+        };
+        let net = match networks.network_lookup_by_name(&name).await {
+            Ok(net) => net,
+            Err(err) if err.code == ErrorCode::NO_SUPPORT => return Ok(()),
+            Err(err) => return Err(err),
+        };
+        if !networks.network_is_active(&net).await? {
+            return Err(Error::operation_invalid(
+                ErrorDomain::NETWORK,
+                format!("network '{name}' is not active."),
+            ));
+        }
+        iface.source_bridge = Some(networks.network_get_bridge_name(&net).await?);
         Ok(())
     }
 
@@ -823,6 +837,7 @@ impl QemuDriver {
                 started_ms,
                 qmp: Some(Arc::clone(&client)),
                 expected_stop: None,
+                taints: Vec::new(),
                 generation,
             });
             shared.save_status_locked(obj);
@@ -1178,6 +1193,15 @@ impl Shared {
                     };
                     emitted = Some((event::SHUTDOWN, detail));
                 }
+            }
+            // The guest put itself to sleep (S3), and woke (system_wakeup or a wake-up source).
+            "SUSPEND" if obj.state == DomainState::Running => {
+                (obj.state, obj.reason) = (DomainState::PmSuspended, 0);
+                emitted = Some((event::PMSUSPENDED, 0));
+            }
+            "WAKEUP" if obj.state == DomainState::PmSuspended => {
+                (obj.state, obj.reason) = (DomainState::Running, reason::RUNNING_WAKEUP);
+                emitted = Some((event::STARTED, event::STARTED_WAKEUP));
             }
             "GUEST_PANICKED" => {
                 (obj.state, obj.reason) = (DomainState::Crashed, reason::CRASHED_PANICKED);
@@ -1761,7 +1785,9 @@ impl HypervisorDriver for QemuDriver {
     async fn domain_is_updated(&self, dom: &DomainRef) -> Result<bool> {
         let domains = self.domains();
         let obj = domains.get(&dom.uuid).ok_or_else(no_domain)?;
-        Ok(matches!((&obj.live, &obj.persistent), (Some(l), Some(p)) if l != p))
+        Ok(
+            matches!((&obj.live, &obj.persistent), (Some(l), Some(p)) if alias::without_generated(l) != *p),
+        )
     }
     async fn domain_has_managed_save_image(&self, dom: &DomainRef, has_flags: u32) -> Result<bool> {
         check_flags(has_flags, 0, "virDomainHasManagedSaveImage")?;
@@ -1912,6 +1938,9 @@ impl HypervisorDriver for QemuDriver {
             .def()
             .memory_kib)
     }
+    async fn domain_set_vcpus(&self, dom: &DomainRef, count: u32, vcpu_flags: u32) -> Result<()> {
+        self.set_vcpus(dom, count, vcpu_flags).await
+    }
     async fn domain_get_vcpus(&self, dom: &DomainRef, vcpu_flags: u32) -> Result<u32> {
         check_flags(
             vcpu_flags,
@@ -1968,6 +1997,35 @@ impl HypervisorDriver for QemuDriver {
             ErrorDomain::QEMU,
             "QEMU guest agent is not configured",
         ))
+    }
+    async fn domain_qemu_monitor_command(
+        &self,
+        dom: &DomainRef,
+        cmd: &str,
+        flags: u32,
+    ) -> Result<String> {
+        self.monitor_command(dom, cmd, flags).await
+    }
+    async fn domain_qemu_agent_command(
+        &self,
+        dom: &DomainRef,
+        cmd: &str,
+        timeout: i32,
+        flags: u32,
+    ) -> Result<Option<String>> {
+        self.agent_command(dom, cmd, timeout, flags).await
+    }
+    async fn domain_pm_suspend_for_duration(
+        &self,
+        dom: &DomainRef,
+        target: u32,
+        duration: u64,
+        flags: u32,
+    ) -> Result<()> {
+        self.pm_suspend(dom, target, duration, flags).await
+    }
+    async fn domain_pm_wakeup(&self, dom: &DomainRef, flags: u32) -> Result<()> {
+        self.pm_wakeup(dom, flags).await
     }
     async fn domain_attach_device(&self, dom: &DomainRef, xml: &str, flags: u32) -> Result<()> {
         self.attach_device(dom, xml, flags).await

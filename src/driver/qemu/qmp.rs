@@ -13,8 +13,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::sync::{mpsc, oneshot, Notify};
 
-/// The longest line accepted from QEMU. Replies we ask for are small; anything bigger is garbage.
-pub const MAX_LINE: usize = 1 << 20;
+/// The longest line accepted from QEMU (libvirt's `QEMU_MONITOR_MAX_RESPONSE`): the driver's own replies are
+/// small, but a pass-through command (`qemu-monitor-command`) may ask for a large one.
+pub const MAX_LINE: usize = 10 << 20;
 /// How long a caller waits for a command's answer. A command that outlives it is not yet a hung monitor: QEMU
 /// is declared hung only when, after that, it stays silent for as long again (a busy host can make a
 /// `device_add` slow; a stopped QEMU says nothing at all).
@@ -182,6 +183,8 @@ struct Request {
     arguments: Option<Value>,
     /// A file descriptor sent along with the command (SCM_RIGHTS), as `getfd` and `add-fd` expect.
     fd: Option<OwnedFd>,
+    /// A caller's own command object, sent as it is (with our id added); its whole reply comes back.
+    raw: Option<Map<String, Value>>,
     reply: oneshot::Sender<Result<Value, QmpError>>,
 }
 
@@ -305,7 +308,7 @@ impl QmpClient {
         command: &str,
         arguments: Option<Value>,
     ) -> Result<Value, QmpError> {
-        self.send(command, arguments, None).await
+        self.exchange(command, arguments, None, None).await
     }
 
     /// Runs one command with a file descriptor passed alongside (`getfd`): QEMU receives its own copy.
@@ -315,13 +318,25 @@ impl QmpClient {
         arguments: Option<Value>,
         fd: OwnedFd,
     ) -> Result<Value, QmpError> {
-        self.send(command, arguments, Some(fd)).await
+        self.exchange(command, arguments, None, Some(fd)).await
     }
 
-    async fn send(
+    /// Sends a caller's command object as it is (an `id` is added) and returns QEMU's whole reply object, an
+    /// error reply included: what libvirt's `qemu-monitor-command` passes through.
+    pub async fn execute_raw(&self, command: Map<String, Value>) -> Result<Value, QmpError> {
+        let name = command
+            .get("execute")
+            .and_then(Value::as_str)
+            .unwrap_or("(no execute)")
+            .to_string();
+        self.exchange(&name, None, Some(command), None).await
+    }
+
+    async fn exchange(
         &self,
         command: &str,
         arguments: Option<Value>,
+        raw: Option<Map<String, Value>>,
         fd: Option<OwnedFd>,
     ) -> Result<Value, QmpError> {
         let (reply, answer) = oneshot::channel();
@@ -329,6 +344,7 @@ impl QmpClient {
             command: command.into(),
             arguments,
             fd,
+            raw,
             reply,
         };
         let exchange = async {
@@ -377,6 +393,9 @@ async fn write_with_fd(stream: &mut UnixStream, bytes: &[u8], fd: &OwnedFd) -> s
     stream.write_all(&bytes[sent..]).await
 }
 
+/// A command in flight: its name, whether its caller wants the whole reply object, and where the answer goes.
+type Waiting = (String, bool, oneshot::Sender<Result<Value, QmpError>>);
+
 /// The connection task: writes requests, matches replies by id, forwards events, ends on the first fault.
 async fn serve(
     mut stream: UnixStream,
@@ -389,13 +408,35 @@ async fn serve(
 ) {
     // Set when a caller gave up waiting; cleared by anything QEMU says.
     let mut silent_until: Option<tokio::time::Instant> = None;
-    let mut waiting: HashMap<String, (String, oneshot::Sender<Result<Value, QmpError>>)> =
-        HashMap::new();
+    let mut waiting: HashMap<String, Waiting> = HashMap::new();
     let why = 'conn: loop {
         // Lines already buffered are handled before reading more.
         while !pending_lines.is_empty() {
             let line = pending_lines.remove(0);
-            match parse_message(&line) {
+            let message = parse_message(&line);
+            let whole = match &message {
+                Ok(
+                    QmpMessage::Return { id: Some(id), .. }
+                    | QmpMessage::Error { id: Some(id), .. },
+                ) => waiting.get(id).is_some_and(|(_, whole, _)| *whole),
+                _ => false,
+            };
+            if whole {
+                if let Ok(
+                    QmpMessage::Return { id: Some(id), .. }
+                    | QmpMessage::Error { id: Some(id), .. },
+                ) = &message
+                {
+                    if let Some((_, _, reply)) = waiting.remove(id) {
+                        let _ = reply.send(
+                            serde_json::from_slice(&line)
+                                .map_err(|e| QmpError::BadJson(e.to_string())),
+                        );
+                    }
+                }
+                continue;
+            }
+            match message {
                 Ok(QmpMessage::Event { name, data }) => {
                     if events
                         .send(MonitorEvent::Event { name, data })
@@ -406,12 +447,12 @@ async fn serve(
                     }
                 }
                 Ok(QmpMessage::Return { id, value }) => {
-                    if let Some((_, reply)) = id.and_then(|id| waiting.remove(&id)) {
+                    if let Some((_, _, reply)) = id.and_then(|id| waiting.remove(&id)) {
                         let _ = reply.send(Ok(value));
                     }
                 }
                 Ok(QmpMessage::Error { id, class, desc }) => {
-                    if let Some((command, reply)) = id.and_then(|id| waiting.remove(&id)) {
+                    if let Some((command, _, reply)) = id.and_then(|id| waiting.remove(&id)) {
                         let _ = reply.send(Err(QmpError::Command {
                             command,
                             class,
@@ -430,7 +471,16 @@ async fn serve(
             request = requests.recv() => {
                 let Some(request) = request else { break 'conn None };
                 let id = format!("virtcim-{}", NEXT_ID.fetch_add(1, Ordering::Relaxed));
-                let bytes = encode_command(&request.command, request.arguments.as_ref(), &id);
+                let whole = request.raw.is_some();
+                let bytes = match request.raw {
+                    Some(mut object) => {
+                        object.insert("id".into(), Value::String(id.clone()));
+                        let mut bytes = Value::Object(object).to_string().into_bytes();
+                        bytes.push(b'\n');
+                        bytes
+                    }
+                    None => encode_command(&request.command, request.arguments.as_ref(), &id),
+                };
                 let written = match request.fd {
                     Some(fd) => write_with_fd(&mut stream, &bytes, &fd).await,
                     None => stream.write_all(&bytes).await,
@@ -439,7 +489,7 @@ async fn serve(
                     let _ = request.reply.send(Err(QmpError::Closed(err.to_string())));
                     break 'conn Some(format!("write failed: {err}"));
                 }
-                waiting.insert(id, (request.command, request.reply));
+                waiting.insert(id, (request.command, whole, request.reply));
             }
             read = stream.read(&mut chunk) => {
                 match read {
@@ -465,7 +515,7 @@ async fn serve(
             } => break 'conn Some("a QMP command timed out and QEMU stayed silent: the monitor is hung".to_string()),
         }
     };
-    for (_, (_, reply)) in waiting.drain() {
+    for (_, (_, _, reply)) in waiting.drain() {
         let _ = reply.send(Err(QmpError::Closed(
             why.clone().unwrap_or_else(|| "client closed".into()),
         )));

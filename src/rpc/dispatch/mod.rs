@@ -12,6 +12,7 @@ mod interface;
 mod network;
 mod node_device;
 mod nwfilter;
+mod qemu;
 mod secret;
 mod snapshot;
 mod storage;
@@ -31,6 +32,7 @@ use super::packet::{
 };
 use super::procedures::Procedure;
 use super::proto::{self, auth_type, feature, Call, RemoteError, Reply};
+use super::qemu as proto_qemu;
 use super::values::WrapReply;
 use super::xdr::Parts;
 use super::xdr::{Array, CharArray, Opaque, Xdr};
@@ -402,20 +404,43 @@ impl DispatchOutcome {
 pub struct DriverJob {
     header: Header,
     driver: Connection,
-    call: Call,
+    call: JobCall,
+}
+
+/// The decoded call of a job, by program.
+enum JobCall {
+    Remote(Call),
+    Qemu(proto_qemu::QemuCall),
 }
 
 impl DriverJob {
-    pub fn procedure(&self) -> Procedure {
-        self.call.procedure()
-    }
-
     pub async fn run(self) -> DispatchOutcome {
         let Self {
             header,
             driver,
             call,
         } = self;
+        let call = match call {
+            JobCall::Remote(call) => call,
+            JobCall::Qemu(call) => {
+                let frame = match driver.home_runtime() {
+                    Some(home) if !is_current_runtime(&home) => home
+                        .spawn(async move { qemu::answer(&header, &driver, call).await })
+                        .await
+                        .unwrap_or_else(|err| {
+                            error_frame(
+                                &header,
+                                &Error::internal(
+                                    ErrorDomain::RPC,
+                                    format!("the driver call did not finish: {err}"),
+                                ),
+                            )
+                        }),
+                    _ => qemu::answer(&header, &driver, call).await,
+                };
+                return DispatchOutcome::reply(frame);
+            }
+        };
         let result = match driver.home_runtime() {
             Some(home) if !is_current_runtime(&home) => home
                 .spawn(async move { answer_call(&driver, call).await })
@@ -756,6 +781,9 @@ impl Dispatcher {
             _ => return Route::Done(DispatchOutcome::default()),
         }
         let fail = |err: Error| Route::Done(DispatchOutcome::reply(error_frame(header, &err)));
+        if header.prog == proto_qemu::QEMU_PROGRAM && header.vers == proto_qemu::QEMU_VERSION {
+            return qemu::route(state, header, &message.payload);
+        }
         if header.prog != REMOTE_PROGRAM || header.vers != REMOTE_VERSION {
             return fail(rpc_error(format!(
                 "Cannot find program {} version {}",
@@ -820,7 +848,7 @@ impl Dispatcher {
             call => Route::Job(DriverJob {
                 header: *header,
                 driver,
-                call,
+                call: JobCall::Remote(call),
             }),
         }
     }

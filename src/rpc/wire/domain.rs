@@ -253,3 +253,8 @@ xdr_struct! {
     /// `remote_domain_managed_save_define_xml_args`.
     pub struct ManagedSaveDefineXmlArgs { pub dom: DomainRef, pub dxml: Option<String>, pub flags: u32 }
 }
+
+xdr_struct! {
+    /// `remote_domain_pm_suspend_for_duration_args`: `target` is a `VIR_NODE_SUSPEND_TARGET_*`.
+    pub struct DomainPmSuspendArgs { pub dom: DomainRef, pub target: u32, pub duration: u64, pub flags: u32 }
+}

@@ -152,6 +152,8 @@ macro_rules! remote_procedure_table {
             DomainResume: DomainArgs => () [call |dom| domain_resume(&dom)];
             DomainInjectNmi: DomainFlagsArgs => () [call |dom, flags| domain_inject_nmi(&dom, flags)];
             DomainReset: DomainFlagsArgs => () [call |dom, flags| domain_reset(&dom, flags)];
+            DomainPmSuspendForDuration: DomainPmSuspendArgs => () [call |dom, target, duration, flags| domain_pm_suspend_for_duration(&dom, target, duration, flags)];
+            DomainPmWakeup: DomainFlagsArgs => () [call |dom, flags| domain_pm_wakeup(&dom, flags)];
             DomainGetInfo: DomainArgs => DomainGetInfoRet [call |dom| domain_get_info(&dom)];
             DomainGetState: DomainFlagsArgs => DomainGetStateRet [call |dom, flags| domain_get_state(&dom, flags)];
             DomainGetXmlDesc: DomainFlagsArgs => StringRet [call |dom, flags| domain_get_xml_desc(&dom, flags)];
@@ -418,7 +420,7 @@ mod tests {
             .map(Procedure::from_number)
             .filter(|p| has_codec(*p))
             .count();
-        assert_eq!(known, 279);
+        assert_eq!(known, 281);
         assert!(!has_codec(Procedure::DomainGetBlockJobInfo));
         assert!(!has_codec(Procedure::Unknown(9999)));
     }
