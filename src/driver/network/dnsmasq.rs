@@ -340,14 +340,34 @@ pub fn addn_hosts(def: &NetworkDef) -> String {
     text
 }
 
-/// Whether dnsmasq, once it has dropped root, can re-read the files in `dir`: every directory above it must be
-/// searchable by others. When not, dnsmasq has to stay root.
-pub fn reachable_unprivileged(dir: &Path) -> bool {
+/// Lets dnsmasq, once it has dropped root, re-read the files in `dir`: the daemon's own directories from `dir` up
+/// to `owned_top` get search permission for others (listing stays private: 0711, files stay 0600 but for the two
+/// hosts files), provided every directory above `owned_top` is already searchable. False when it is not: dnsmasq
+/// then has to stay root.
+pub fn open_for_unprivileged(dir: &Path, owned_top: &Path) -> bool {
     use std::os::unix::fs::PermissionsExt;
-    dir.ancestors().skip(1).all(|parent| {
-        parent.as_os_str().is_empty()
-            || std::fs::metadata(parent).is_ok_and(|m| m.permissions().mode() & 0o001 != 0)
-    })
+    let searchable =
+        |p: &Path| std::fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o001 != 0);
+    let above_ok = owned_top
+        .ancestors()
+        .skip(1)
+        .all(|p| p.as_os_str().is_empty() || searchable(p));
+    if !above_ok || !dir.starts_with(owned_top) {
+        return false;
+    }
+    for owned in dir.ancestors().take_while(|p| p.starts_with(owned_top)) {
+        let Ok(meta) = std::fs::metadata(owned) else {
+            return false;
+        };
+        let mode = meta.permissions().mode() & 0o7777;
+        let wanted = if owned == dir { 0o755 } else { mode | 0o011 };
+        if mode != wanted
+            && std::fs::set_permissions(owned, std::fs::Permissions::from_mode(wanted)).is_err()
+        {
+            return false;
+        }
+    }
+    true
 }
 
 /// The leases in dnsmasq's lease file (`expiry mac ip hostname client-id` per line, `*` for none; `duid` lines

@@ -175,15 +175,13 @@ impl HostNetworkDriver {
         }
         // As libvirt, dnsmasq drops root for its own default user once started, when that user can reach the
         // files it re-reads; a state directory private to root keeps it root.
-        let run_as = if dnsmasq::reachable_unprivileged(&dirs.dnsmasq) {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&dirs.dnsmasq, std::fs::Permissions::from_mode(0o755))
-                .map_err(|e| io_error(format!("cannot open up {}", dirs.dnsmasq.display()), &e))?;
+        let owned_top = root.parent().unwrap_or(root);
+        let run_as = if dnsmasq::open_for_unprivileged(&dirs.dnsmasq, owned_top) {
             None
         } else {
             tracing::info!(
                 dir = %dirs.dnsmasq.display(),
-                "dnsmasq runs as root: the state directory is not reachable by an unprivileged user"
+                "dnsmasq runs as root: a directory above the state directory is private"
             );
             Some("root")
         };
