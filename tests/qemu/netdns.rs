@@ -2,7 +2,7 @@
 //! records, `<domain>`, `<mtu>` and `<dnsmasq:options>` kept by dumpxml and written into dnsmasq's configuration;
 //! a DNS name of `<dns><host>` answered by the network's dnsmasq to `busybox nslookup` run in a namespace on the
 //! bridge; dnsmasq running unprivileged as under libvirt; a dnsmasq killed behind the daemon's back noticed,
-//! logged and restarted; colliding bridges and subnets refused with libvirt's messages; elements the host cannot
+//! logged and restarted; the cached node device list following links as they come and go; colliding bridges and subnets refused with libvirt's messages; elements the host cannot
 //! apply refused, not dropped.
 //!
 //! Everything runs in the namespaces of a [`Lab`] (see `network.rs`), removed however the test ends.
@@ -113,16 +113,25 @@ fn scenario() {
 
     // A client on the bridge asks the network's dnsmasq for a <dns><host> name.
     let (host_end, client_end) = (format!("vcda{tag}"), format!("vcdc{tag}"));
+    // The node device list is cached between calls, yet shows a new link at the next call.
+    let before = lab.ok(&["nodedev-list", "--cap", "net"]);
+    assert!(before.contains("net_lo_"), "{before}");
+    assert!(!before.contains(&format!("net_{host_end}_")), "{before}");
     must(
         "ip",
         &[
             "-n", &lab.ns, "link", "add", &host_end, "type", "veth", "peer", "name", &client_end,
         ],
     );
+    let after = lab.ok(&["nodedev-list", "--cap", "net"]);
+    assert!(after.contains(&format!("net_{host_end}_")), "{after}");
+    assert!(after.contains(&format!("net_{client_end}_")), "{after}");
     must(
         "ip",
         &["-n", &lab.ns, "link", "set", &client_end, "netns", &lab.client],
     );
+    let moved = lab.ok(&["nodedev-list", "--cap", "net"]);
+    assert!(!moved.contains(&format!("net_{client_end}_")), "{moved}");
     must(
         "ip",
         &[
