@@ -13,6 +13,7 @@ mod hostdev;
 mod hotplug;
 mod lifecycle;
 mod metadata;
+mod netapps;
 mod netdns;
 mod network;
 mod objects;

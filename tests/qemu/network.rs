@@ -97,6 +97,13 @@ impl Lab {
         lab
     }
 
+    /// Adds lines to the daemon's configuration (before [`Self::start`]).
+    pub(crate) fn add_config(&self, lines: &str) {
+        let mut text = std::fs::read_to_string(self.config()).expect("config");
+        text.push_str(lines);
+        std::fs::write(self.config(), text).expect("config");
+    }
+
     pub(crate) fn config(&self) -> PathBuf {
         self.dir.path().join("virtcimd.conf")
     }
