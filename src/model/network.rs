@@ -184,8 +184,7 @@ impl NetworkDef {
             )?;
             def.forward_managed = cx.bool_attr(forward, "managed", ("yes", "no"))?;
             def.forward_children = forward.children.iter().map(strip_blanks).collect();
-            if forward.child("nat").is_some()
-                && !matches!(forward.attr("mode"), None | Some("nat"))
+            if forward.child("nat").is_some() && !matches!(forward.attr("mode"), None | Some("nat"))
             {
                 return Err(cx.xml_error(format!(
                     "The <nat> element can only be used when <forward> 'mode' is 'nat' in network {}",
@@ -211,7 +210,8 @@ impl NetworkDef {
             )?;
             def.bridge = bridge.attr("name").map(str::to_string);
             def.bridge_zone = bridge.attr("zone").map(str::to_string);
-            def.mac_table_manager = cx.enum_attr(bridge, "macTableManager", &["kernel", "libvirt"])?;
+            def.mac_table_manager =
+                cx.enum_attr(bridge, "macTableManager", &["kernel", "libvirt"])?;
             def.bridge_stp = cx.bool_attr(bridge, "stp", ("on", "off"))?;
             def.bridge_delay = cx.u32_attr(bridge, "delay").map_err(|_| {
                 cx.xml_error(format!("Invalid delay value in network '{}'", def.name))
@@ -325,7 +325,10 @@ impl NetworkDef {
             write_domain(domain, &mut w);
         }
         self.dns.write(&mut w);
-        for kept in [&self.vlan, &self.bandwidth, &self.port].into_iter().flatten() {
+        for kept in [&self.vlan, &self.bandwidth, &self.port]
+            .into_iter()
+            .flatten()
+        {
             w.node(kept, '\'');
         }
         for ip in &self.ips {

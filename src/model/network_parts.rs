@@ -195,7 +195,9 @@ impl DnsDef {
             let name = txt.attr("name").ok_or_else(|| {
                 detail(
                     cx,
-                    format!("missing required name attribute in DNS TXT record of network {network}"),
+                    format!(
+                        "missing required name attribute in DNS TXT record of network {network}"
+                    ),
                 )
             })?;
             if name.contains([' ', ',']) {
@@ -219,8 +221,7 @@ impl DnsDef {
                 value: value.to_string(),
             });
         }
-        let records =
-            dns.forwarders.len() + dns.hosts.len() + dns.srvs.len() + dns.txts.len();
+        let records = dns.forwarders.len() + dns.hosts.len() + dns.srvs.len() + dns.txts.len();
         if dns.enable == Some(false) && records > 0 {
             return Err(cx.xml_error(format!("Extra data in disabled network '{network}'")));
         }
@@ -235,8 +236,7 @@ impl DnsDef {
         let attrs = Attrs::new()
             .opt("enable", self.enable.map(yes_no))
             .opt("forwardPlainNames", self.forward_plain_names.map(yes_no));
-        let records =
-            self.forwarders.len() + self.hosts.len() + self.srvs.len() + self.txts.len();
+        let records = self.forwarders.len() + self.hosts.len() + self.srvs.len() + self.txts.len();
         if records == 0 {
             w.empty("dns", attrs);
             return;
@@ -253,7 +253,9 @@ impl DnsDef {
         for txt in &self.txts {
             w.empty(
                 "txt",
-                Attrs::new().with("name", &txt.name).with("value", &txt.value),
+                Attrs::new()
+                    .with("name", &txt.name)
+                    .with("value", &txt.value),
             );
         }
         for srv in &self.srvs {

@@ -98,12 +98,15 @@ fn scenario() {
     ] {
         assert!(conf.contains(line), "{line:?} missing from\n{conf}");
     }
-    assert!(!conf.contains("user="), "dnsmasq should drop root itself:\n{conf}");
+    assert!(
+        !conf.contains("user="),
+        "dnsmasq should drop root itself:\n{conf}"
+    );
     let addn =
         std::fs::read_to_string(lab.net_dir().join(format!("dnsmasq/{net}.addnhosts"))).unwrap();
     assert_eq!(addn, "10.214.9.7\tseven\tlucky\n");
-    let link = String::from_utf8_lossy(&lab.inside(&["ip", "link", "show", &bridge]).stdout)
-        .into_owned();
+    let link =
+        String::from_utf8_lossy(&lab.inside(&["ip", "link", "show", &bridge]).stdout).into_owned();
     assert!(link.contains("mtu 1400"), "{link}");
 
     // dnsmasq runs unprivileged, as libvirt's does (dnsmasq's own default user).
@@ -120,7 +123,16 @@ fn scenario() {
     must(
         "ip",
         &[
-            "-n", &lab.ns, "link", "add", &host_end, "type", "veth", "peer", "name", &client_end,
+            "-n",
+            &lab.ns,
+            "link",
+            "add",
+            &host_end,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            &client_end,
         ],
     );
     let after = lab.ok(&["nodedev-list", "--cap", "net"]);
@@ -128,7 +140,15 @@ fn scenario() {
     assert!(after.contains(&format!("net_{client_end}_")), "{after}");
     must(
         "ip",
-        &["-n", &lab.ns, "link", "set", &client_end, "netns", &lab.client],
+        &[
+            "-n",
+            &lab.ns,
+            "link",
+            "set",
+            &client_end,
+            "netns",
+            &lab.client,
+        ],
     );
     let moved = lab.ok(&["nodedev-list", "--cap", "net"]);
     assert!(!moved.contains(&format!("net_{client_end}_")), "{moved}");
@@ -169,7 +189,11 @@ fn scenario() {
         restarted.is_some()
     });
     assert!(back, "dnsmasq was not restarted after it died");
-    let log = lab.daemon.as_mut().unwrap().wait_for("died; starting it again");
+    let log = lab
+        .daemon
+        .as_mut()
+        .unwrap()
+        .wait_for("died; starting it again");
     assert!(log.contains(&net), "{log}");
     assert!(!alive(pid) || pid != restarted.unwrap());
     let answer = lookup(&lab, "seven");
@@ -214,14 +238,21 @@ fn scenario() {
     );
     must(
         "ip",
-        &["-n", &lab.ns, "addr", "add", "10.214.29.1/24", "dev", &format!("vcdu{tag}")],
+        &[
+            "-n",
+            &lab.ns,
+            "addr",
+            "add",
+            "10.214.29.1/24",
+            "dev",
+            &format!("vcdu{tag}"),
+        ],
     );
     for end in [format!("vcdu{tag}"), format!("vcdv{tag}")] {
         must("ip", &["-n", &lab.ns, "link", "set", &end, "up"]);
     }
-    let host_subnet = format!(
-        "<network><name>{net}h</name><ip address='10.214.29.7' prefix='24'/></network>"
-    );
+    let host_subnet =
+        format!("<network><name>{net}h</name><ip address='10.214.29.7' prefix='24'/></network>");
     let err = lab.fails(&["net-create", &lab.write("h.xml", &host_subnet)]);
     assert!(
         err.contains(&format!("Network is already in use by interface vcdu{tag}")),

@@ -700,10 +700,7 @@ fn scenario() {
     ]);
     let conf =
         std::fs::read_to_string(lab.net_dir().join(format!("dnsmasq/{transient}.conf"))).unwrap();
-    assert!(
-        conf.contains("dhcp-range=10.213.8.1,static\n"),
-        "{conf}"
-    );
+    assert!(conf.contains("dhcp-range=10.213.8.1,static\n"), "{conf}");
     assert_eq!(
         lab.dnsmasqs(&transient).len(),
         1,

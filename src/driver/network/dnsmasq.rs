@@ -202,7 +202,9 @@ pub fn conf(def: &NetworkDef, bridge: &str, files: &Files, run_as: RunAs) -> Res
             .ips
             .iter()
             .filter(|ip| {
-                ip.address.parse::<IpAddr>().is_ok_and(|a| a.is_ipv6() == v6)
+                ip.address
+                    .parse::<IpAddr>()
+                    .is_ok_and(|a| a.is_ipv6() == v6)
                     && (!ip.dhcp_ranges.is_empty() || !ip.dhcp_hosts.is_empty())
             })
             .count();
@@ -216,7 +218,9 @@ pub fn conf(def: &NetworkDef, bridge: &str, files: &Files, run_as: RunAs) -> Res
     }
     let first = |v6: bool| {
         def.ips.iter().find(|ip| {
-            ip.address.parse::<IpAddr>().is_ok_and(|a| a.is_ipv6() == v6)
+            ip.address
+                .parse::<IpAddr>()
+                .is_ok_and(|a| a.is_ipv6() == v6)
                 && (!ip.dhcp_ranges.is_empty() || !ip.dhcp_hosts.is_empty())
         })
     };

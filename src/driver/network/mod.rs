@@ -11,8 +11,8 @@
 mod addr;
 mod bridge;
 mod dnsmasq;
-mod firewall;
 mod extras;
+mod firewall;
 mod watch;
 
 use crate::driver::{
@@ -100,7 +100,11 @@ pub(super) async fn start_dnsmasq(
     let conf = dnsmasq::conf(def, bridge, &files, run_as)?;
     write_file(&files.conf, conf, false)?;
     write_file(&files.hosts, dnsmasq::hostsfile(def), run_as.is_none())?;
-    write_file(&files.addn_hosts, dnsmasq::addn_hosts(def), run_as.is_none())?;
+    write_file(
+        &files.addn_hosts,
+        dnsmasq::addn_hosts(def),
+        run_as.is_none(),
+    )?;
     dnsmasq::start(&files).await
 }
 

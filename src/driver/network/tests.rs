@@ -52,11 +52,9 @@ fn dnsmasq_conf_is_libvirts_layout_with_our_files() {
         "<network><name>h</name><ip address='10.79.0.1' prefix='24'><dhcp>\
         <host mac='52:54:00:00:00:02' ip='10.79.0.9'/></dhcp></ip></network>",
     );
-    assert!(
-        dnsmasq::conf(&hosts, "b", &files, None)
-            .unwrap()
-            .contains("dhcp-range=10.79.0.1,static\n")
-    );
+    assert!(dnsmasq::conf(&hosts, "b", &files, None)
+        .unwrap()
+        .contains("dhcp-range=10.79.0.1,static\n"));
     assert!(dnsmasq::wanted(&plain));
     assert!(!dnsmasq::wanted(&def(
         "<network><name>b</name><forward mode='bridge'/><bridge name='br0'/></network>"
@@ -293,17 +291,29 @@ fn dns_domain_tftp_bootp_mtu_and_options_reach_dnsmasq_as_libvirt_writes_them() 
     );
     // Round trip through the formatter, namespace included.
     let xml = net.to_xml();
-    assert!(xml.contains("<network xmlns:dnsmasq='http://libvirt.org/schemas/network/dnsmasq/1.0'>"), "{xml}");
+    assert!(
+        xml.contains("<network xmlns:dnsmasq='http://libvirt.org/schemas/network/dnsmasq/1.0'>"),
+        "{xml}"
+    );
     assert_eq!(NetworkDef::from_xml(&xml, true).unwrap(), net);
     // DNS off: port 0, no addn-hosts, and no dnsmasq at all without DHCP.
-    let off = def("<network><name>o</name><dns enable='no'/><ip address='10.81.0.1' prefix='24'/></network>");
+    let off = def(
+        "<network><name>o</name><dns enable='no'/><ip address='10.81.0.1' prefix='24'/></network>",
+    );
     assert!(!dnsmasq::wanted(&off));
-    let off_dhcp = def("<network><name>o</name><dns enable='no'/><ip address='10.81.0.1' prefix='24'>\
-        <dhcp><range start='10.81.0.5' end='10.81.0.6'/></dhcp></ip></network>");
+    let off_dhcp = def(
+        "<network><name>o</name><dns enable='no'/><ip address='10.81.0.1' prefix='24'>\
+        <dhcp><range start='10.81.0.5' end='10.81.0.6'/></dhcp></ip></network>",
+    );
     let text = dnsmasq::conf(&off_dhcp, "b", &files, None).unwrap();
-    assert!(text.contains("port=0\n") && !text.contains("addn-hosts"), "{text}");
+    assert!(
+        text.contains("port=0\n") && !text.contains("addn-hosts"),
+        "{text}"
+    );
     // A PTR zone needs whole octets.
-    let odd = def("<network><name>p</name><ip address='10.82.0.1' prefix='20' localPtr='yes'/></network>");
+    let odd = def(
+        "<network><name>p</name><ip address='10.82.0.1' prefix='20' localPtr='yes'/></network>",
+    );
     let err = dnsmasq::conf(&odd, "b", &files, None).unwrap_err();
     assert_eq!(err.code, ErrorCode::CONFIG_UNSUPPORTED);
 }
@@ -311,13 +321,21 @@ fn dns_domain_tftp_bootp_mtu_and_options_reach_dnsmasq_as_libvirt_writes_them() 
 #[test]
 fn what_the_host_cannot_apply_is_refused_not_dropped() {
     for (xml, text) in [
-        ("<bandwidth><inbound average='1000'/></bandwidth>", "<bandwidth>"),
+        (
+            "<bandwidth><inbound average='1000'/></bandwidth>",
+            "<bandwidth>",
+        ),
         ("<vlan><tag id='42'/></vlan>", "vlan"),
         ("<virtualport type='openvswitch'/>", "virtualport"),
         ("<port isolated='yes'/>", "isolated"),
-        ("<portgroup name='g'><bandwidth><inbound average='1'/></bandwidth></portgroup>", "portgroup 'g'"),
+        (
+            "<portgroup name='g'><bandwidth><inbound average='1'/></bandwidth></portgroup>",
+            "portgroup 'g'",
+        ),
     ] {
-        let net = def(&format!("<network><name>x</name>{xml}<ip address='10.83.0.1' prefix='24'/></network>"));
+        let net = def(&format!(
+            "<network><name>x</name>{xml}<ip address='10.83.0.1' prefix='24'/></network>"
+        ));
         let err = extras::refuse_unapplied(&net).unwrap_err();
         assert_eq!(err.code, ErrorCode::CONFIG_UNSUPPORTED, "{xml}");
         assert!(err.message.contains(text), "{xml}: {}", err.message);
@@ -329,7 +347,12 @@ fn what_the_host_cannot_apply_is_refused_not_dropped() {
         <route address='10.90.0.0' prefix='24' gateway='10.83.0.2'/><ip address='10.83.0.1' prefix='24'/></network>");
     extras::refuse_unapplied(&fine).unwrap();
     let xml = fine.to_xml();
-    for part in ["<metadata>", "<portgroup name='plain' default='yes'/>", "<route address='10.90.0.0' prefix='24' gateway='10.83.0.2'/>", "<nat/>"] {
+    for part in [
+        "<metadata>",
+        "<portgroup name='plain' default='yes'/>",
+        "<route address='10.90.0.0' prefix='24' gateway='10.83.0.2'/>",
+        "<nat/>",
+    ] {
         assert!(xml.contains(part), "{part}: {xml}");
     }
 }

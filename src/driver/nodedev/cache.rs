@@ -103,6 +103,8 @@ fn listen_for_uevents(dirty: Arc<AtomicBool>) {
             }
         });
     if spawned.is_err() {
-        tracing::warn!("cannot start the device event thread; node devices are rescanned on change only");
+        tracing::warn!(
+            "cannot start the device event thread; node devices are rescanned on change only"
+        );
     }
 }
