@@ -72,7 +72,7 @@ fn ptr_domain(address: &str, prefix: u32) -> Result<String> {
     };
     match address.parse::<IpAddr>() {
         Ok(IpAddr::V4(v4)) => {
-            if prefix == 0 || prefix % 8 != 0 || prefix > 32 {
+            if prefix == 0 || !prefix.is_multiple_of(8) || prefix > 32 {
                 return Err(unsupported("IPv4"));
             }
             let octets = v4.octets();
@@ -84,7 +84,7 @@ fn ptr_domain(address: &str, prefix: u32) -> Result<String> {
             Ok(format!("{}.in-addr.arpa", parts.join(".")))
         }
         Ok(IpAddr::V6(v6)) => {
-            if prefix == 0 || prefix % 4 != 0 || prefix > 128 {
+            if prefix == 0 || !prefix.is_multiple_of(4) || prefix > 128 {
                 return Err(unsupported("IPv6"));
             }
             let nibbles: Vec<String> = v6
