@@ -183,7 +183,17 @@ impl NetworkDef {
                 &["mode", "dev", "managed"],
             )?;
             def.forward_managed = cx.bool_attr(forward, "managed", ("yes", "no"))?;
-            def.forward_children = forward.children.iter().map(strip_blanks).collect();
+            // libvirt folds an `<interface>` naming the `dev` itself into `dev`.
+            def.forward_children = forward
+                .children
+                .iter()
+                .filter(|c| {
+                    !(c.name == "interface"
+                        && forward.attr("dev").is_some()
+                        && c.attr("dev") == forward.attr("dev"))
+                })
+                .map(strip_blanks)
+                .collect();
             if forward.child("nat").is_some() && !matches!(forward.attr("mode"), None | Some("nat"))
             {
                 return Err(cx.xml_error(format!(

@@ -96,7 +96,12 @@ fn yes_no(value: bool) -> &'static str {
     }
 }
 
+/// A fault in `<dns>`: with validation it is the schema's (libxml2 names the element holding `<dns>`), without it
+/// libvirt's parser words it.
 fn detail(cx: &Ctx, text: String) -> Error {
+    if cx.validate {
+        return cx.schema_error("Element network has extra content: dns".to_string());
+    }
     Error::with_detail(ErrorCode::XML_DETAIL, cx.domain, text)
 }
 
@@ -142,6 +147,9 @@ impl DnsDef {
             }
             let domain = fwd.attr("domain");
             if addr.is_none() && domain.is_none() {
+                if cx.validate {
+                    return Err(detail(cx, String::new()));
+                }
                 return Err(cx.xml_error(
                     "Invalid forwarder element, must contain at least one of addr or domain",
                 ));
