@@ -6,6 +6,7 @@ mod interface;
 mod mac;
 mod names;
 mod network;
+mod network_parts;
 pub mod node_device;
 mod nwfilter;
 mod secret;

@@ -79,6 +79,14 @@ pub const REPEATABLE: &[&str] = &[
     "ip",
     "range",
     "parameter",
+    "host",
+    "hostname",
+    "txt",
+    "srv",
+    "forwarder",
+    "route",
+    "portgroup",
+    "dnsmasq:option",
 ];
 
 /// Elements whose content is text (the same in all four schemas); any other element holds only whitespace.
@@ -104,6 +112,7 @@ pub const TEXT_ELEMENTS: &[&str] = &[
     "path",
     "mode",
     "key",
+    "hostname",
 ];
 
 /// How a parser reports: its error domain, its schema's file name, and whether unknown content is an error.

@@ -15,6 +15,8 @@ mod hotplug;
 mod lifecycle;
 mod live;
 mod metadata;
+mod netapps;
+mod netdns;
 mod network;
 mod objects;
 mod pools;

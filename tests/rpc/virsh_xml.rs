@@ -36,7 +36,7 @@ impl Kind {
     fn parse(self, xml: &str, validate: bool) -> Result<Def, Error> {
         Ok(match self {
             Kind::Domain => Def::Domain(Box::new(DomainDef::from_xml(xml, validate)?)),
-            Kind::Network => Def::Network(NetworkDef::from_xml(xml, validate)?),
+            Kind::Network => Def::Network(Box::new(NetworkDef::from_xml(xml, validate)?)),
             Kind::Pool => Def::Pool(PoolDef::from_xml(xml, validate)?),
             Kind::Volume => Def::Volume(VolumeDef::from_xml(xml, validate)?),
         })
@@ -46,7 +46,7 @@ impl Kind {
 #[derive(Debug, PartialEq)]
 enum Def {
     Domain(Box<DomainDef>),
-    Network(NetworkDef),
+    Network(Box<NetworkDef>),
     Pool(PoolDef),
     Volume(VolumeDef),
 }

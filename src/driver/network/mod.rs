@@ -11,7 +11,9 @@
 mod addr;
 mod bridge;
 mod dnsmasq;
+mod extras;
 mod firewall;
+mod watch;
 
 use crate::driver::{
     flags, network_event, network_update as nu, NetworkDhcpLease, NetworkDriver, NetworkEvent,
@@ -24,6 +26,7 @@ use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use tokio::sync::{broadcast, Mutex};
 use uuid::Uuid;
 
@@ -39,7 +42,7 @@ const MODES: &[Option<&str>] = &[
     Some("bridge"),
 ];
 
-struct Dirs {
+pub(super) struct Dirs {
     config: PathBuf,
     autostart: PathBuf,
     run: PathBuf,
@@ -47,13 +50,13 @@ struct Dirs {
 }
 
 impl Dirs {
-    fn dnsmasq_files(&self, name: &str) -> dnsmasq::Files {
+    pub(super) fn dnsmasq_files(&self, name: &str) -> dnsmasq::Files {
         dnsmasq::Files::new(&self.dnsmasq, &self.run, name)
     }
 }
 
 #[derive(Clone, Debug)]
-struct NetObj {
+pub(super) struct NetObj {
     persistent: Option<NetworkDef>,
     /// The running definition, when active.
     live: Option<NetworkDef>,
@@ -78,9 +81,48 @@ impl NetObj {
 
 /// The host network driver.
 pub struct HostNetworkDriver {
-    dirs: Dirs,
-    nets: Mutex<BTreeMap<Uuid, NetObj>>,
+    dirs: Arc<Dirs>,
+    nets: Arc<Mutex<BTreeMap<Uuid, NetObj>>>,
     events: broadcast::Sender<NetworkEvent>,
+    /// Who each dnsmasq runs as (see [`dnsmasq::RunAs`]).
+    run_as: dnsmasq::RunAs,
+}
+
+/// Writes the dnsmasq files of `def` and starts it: the configuration (read as root at start, so private), the
+/// hosts files (re-read on SIGHUP after dnsmasq has dropped root, so readable by all when it runs unprivileged).
+pub(super) async fn start_dnsmasq(
+    dirs: &Dirs,
+    run_as: dnsmasq::RunAs,
+    def: &NetworkDef,
+    bridge: &str,
+) -> Result<i32> {
+    let files = dirs.dnsmasq_files(&def.name);
+    let conf = dnsmasq::conf(def, bridge, &files, run_as)?;
+    write_file(&files.conf, conf, false)?;
+    write_file(&files.hosts, dnsmasq::hostsfile(def), run_as.is_none())?;
+    write_file(
+        &files.addn_hosts,
+        dnsmasq::addn_hosts(def),
+        run_as.is_none(),
+    )?;
+    dnsmasq::start(&files).await
+}
+
+/// Writes one file atomically; `public` makes it readable by all (it holds no secret).
+pub(super) fn write_file(path: &Path, text: String, public: bool) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    persist::write_atomic(dir, name, text.as_bytes())
+        .map_err(|e| io_error(format!("cannot write {}", path.display()), &e))?;
+    if public {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| io_error(format!("cannot make {} readable", path.display()), &e))?;
+    }
+    Ok(())
 }
 
 fn no_network(detail: impl AsRef<str>) -> Error {
@@ -135,11 +177,24 @@ impl HostNetworkDriver {
                 },
             );
         }
+        // As libvirt, dnsmasq drops root for its own default user once started, when that user can reach the
+        // files it re-reads; a state directory private to root keeps it root.
+        let owned_top = root.parent().unwrap_or(root);
+        let run_as = if dnsmasq::open_for_unprivileged(&dirs.dnsmasq, owned_top) {
+            None
+        } else {
+            tracing::info!(
+                dir = %dirs.dnsmasq.display(),
+                "dnsmasq runs as root: a directory above the state directory is private"
+            );
+            Some("root")
+        };
         let (events, _) = broadcast::channel(EVENT_BACKLOG);
         let driver = Self {
-            dirs,
-            nets: Mutex::new(BTreeMap::new()),
+            dirs: Arc::new(dirs),
+            nets: Arc::new(Mutex::new(BTreeMap::new())),
             events,
+            run_as,
         };
         for live in load_defs(&driver.dirs.run) {
             if driver.reconnect(&live).await {
@@ -178,6 +233,11 @@ impl HostNetworkDriver {
             }
         }
         *driver.nets.lock().await = nets;
+        watch::spawn(
+            Arc::downgrade(&driver.nets),
+            driver.dirs.clone(),
+            driver.run_as,
+        );
         Ok(driver)
     }
 
@@ -216,6 +276,7 @@ impl HostNetworkDriver {
     /// The bridge name a new definition gets when it names none, and libvirt's defaults (STP on, no delay, a
     /// generated MAC) for a bridge this driver makes; refuses a bridge another network uses.
     fn fill_defaults(nets: &BTreeMap<Uuid, NetObj>, def: &mut NetworkDef) -> Result<()> {
+        extras::refuse_unapplied(def)?;
         if !MODES.contains(&def.forward_mode.as_deref()) {
             // Defined as libvirt defines them; only starting needs a driver for the mode.
             return Ok(());
@@ -332,24 +393,8 @@ impl HostNetworkDriver {
         .map_err(|e| io_error(format!("cannot save network '{}'", def.name), &e))
     }
 
-    /// Writes the dnsmasq files of `def` and starts it.
     async fn start_dnsmasq(&self, def: &NetworkDef, bridge: &str) -> Result<i32> {
-        let files = self.dirs.dnsmasq_files(&def.name);
-        let write = |path: &Path, text: String| {
-            let dir = path.parent().unwrap_or(Path::new("."));
-            let name = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default();
-            persist::write_atomic(dir, name, text.as_bytes())
-                .map_err(|e| io_error(format!("cannot write {}", path.display()), &e))
-        };
-        write(&files.conf, dnsmasq::conf(def, bridge, &files))?;
-        write(&files.hosts, dnsmasq::hostsfile(def))?;
-        if !files.addn_hosts.exists() {
-            write(&files.addn_hosts, String::new())?;
-        }
-        dnsmasq::start(&files).await
+        start_dnsmasq(&self.dirs, self.run_as, def, bridge).await
     }
 
     /// Brings a network up on the host: the status record first, then bridge, forwarding, firewall, dnsmasq.
@@ -387,6 +432,7 @@ impl HostNetworkDriver {
         self.save_status(def)?;
         let made = async {
             bridge::create(def, &bridge).await?;
+            extras::apply(def, &bridge).await?;
             if matches!(mode, Some("nat") | Some("route")) {
                 bridge::enable_forwarding(def.ips.iter().any(|ip| is_v6(&ip.address)))?;
             }
@@ -895,7 +941,8 @@ impl NetworkDriver for HostNetworkDriver {
                     let files = self.dirs.dnsmasq_files(&name);
                     let bridge = def.bridge.clone().unwrap_or_default();
                     let conf_now = std::fs::read_to_string(&files.conf).unwrap_or_default();
-                    let reload_enough = conf_now == dnsmasq::conf(def, &bridge, &files);
+                    let reload_enough = dnsmasq::conf(def, &bridge, &files, self.run_as)
+                        .is_ok_and(|conf| conf == conf_now);
                     match dnsmasq::running_pid(&files) {
                         // The first static host of a network without DHCP changes the configuration itself:
                         // dnsmasq re-reads only its hosts files on SIGHUP, so it is started afresh.
@@ -904,12 +951,11 @@ impl NetworkDriver for HostNetworkDriver {
                             self.start_dnsmasq(def, &bridge).await?;
                         }
                         Some(pid) => {
-                            persist::write_atomic(
-                                &self.dirs.dnsmasq,
-                                &format!("{name}.hostsfile"),
-                                dnsmasq::hostsfile(def).as_bytes(),
-                            )
-                            .map_err(|e| io_error("cannot write dnsmasq hosts file".into(), &e))?;
+                            write_file(
+                                &files.hosts,
+                                dnsmasq::hostsfile(def),
+                                self.run_as.is_none(),
+                            )?;
                             dnsmasq::reload(pid)?;
                         }
                         // As libvirt's refresh: a dnsmasq that is not running is started.

@@ -16,7 +16,7 @@ const NAT: &str = "<network><name>n1</name><uuid>11111111-2222-4333-8444-5555555
 #[test]
 fn dnsmasq_conf_is_libvirts_layout_with_our_files() {
     let files = dnsmasq::Files::new(Path::new("/s"), Path::new("/r"), "n1");
-    let text = dnsmasq::conf(&def(NAT), "vctest0", &files);
+    let text = dnsmasq::conf(&def(NAT), "vctest0", &files, Some("root")).unwrap();
     let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
     assert_eq!(
         lines,
@@ -42,16 +42,19 @@ fn dnsmasq_conf_is_libvirts_layout_with_our_files() {
     );
     // Without DHCP, dnsmasq only serves DNS.
     let plain = def("<network><name>p</name><ip address='10.78.0.1' prefix='16'/></network>");
-    let text = dnsmasq::conf(&plain, "b", &files);
-    assert!(!text.contains("dhcp"), "{text}");
+    let text = dnsmasq::conf(&plain, "b", &files, None).unwrap();
+    assert!(!text.contains("dhcp-range"), "{text}");
+    assert!(!text.contains("user="), "{text}");
+    // Isolated: no default route handed out, nothing forwarded to the host's resolvers.
+    assert!(text.contains("dhcp-option=3\nno-resolv\n"), "{text}");
     // Static hosts only: a static range of the subnet.
     let hosts = def(
         "<network><name>h</name><ip address='10.79.0.1' prefix='24'><dhcp>\
         <host mac='52:54:00:00:00:02' ip='10.79.0.9'/></dhcp></ip></network>",
     );
-    assert!(
-        dnsmasq::conf(&hosts, "b", &files).contains("dhcp-range=10.79.0.0,static,255.255.255.0\n")
-    );
+    assert!(dnsmasq::conf(&hosts, "b", &files, None)
+        .unwrap()
+        .contains("dhcp-range=10.79.0.1,static\n"));
     assert!(dnsmasq::wanted(&plain));
     assert!(!dnsmasq::wanted(&def(
         "<network><name>b</name><forward mode='bridge'/><bridge name='br0'/></network>"
@@ -223,4 +226,133 @@ fn dhcp_host_updates_add_modify_delete() {
     assert!(d
         .to_xml()
         .contains("<host mac='52:54:00:00:00:01' name='one' ip='10.77.1.5'/>"));
+}
+
+const DNS: &str = "<network xmlns:dnsmasq='http://libvirt.org/schemas/network/dnsmasq/1.0'>\
+    <name>d1</name><forward mode='nat'/><bridge name='vcd0'/><mtu size='1400'/>\
+    <domain name='lab.example' localOnly='yes'/>\
+    <dns forwardPlainNames='no'><forwarder domain='corp.example' addr='10.1.1.1'/><forwarder domain='nowhere.example'/>\
+    <txt name='info' value='hello world'/>\
+    <srv service='ldap' protocol='tcp' domain='lab.example' target='ldap.lab.example' port='389' priority='10' weight='5'/>\
+    <srv service='www' protocol='tcp' target='.'/>\
+    <host ip='10.80.0.7'><hostname>seven</hostname><hostname>seven.lab.example</hostname></host></dns>\
+    <ip address='10.80.0.1' prefix='24' localPtr='yes'><tftp root='/srv/tftp'/><dhcp>\
+    <range start='10.80.0.10' end='10.80.0.19'><lease expiry='2' unit='hours'/></range>\
+    <host mac='52:54:00:00:00:03' name='three' ip='10.80.0.3'><lease expiry='0'/></host>\
+    <bootp file='pxelinux.0' server='10.80.0.1'/></dhcp></ip>\
+    <dnsmasq:options><dnsmasq:option value='log-queries'/></dnsmasq:options></network>";
+
+#[test]
+fn dns_domain_tftp_bootp_mtu_and_options_reach_dnsmasq_as_libvirt_writes_them() {
+    let files = dnsmasq::Files::new(Path::new("/s"), Path::new("/r"), "d1");
+    let net = def(DNS);
+    let text = dnsmasq::conf(&net, "vcd0", &files, None).unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    assert_eq!(
+        lines,
+        [
+            "strict-order",
+            "server=/corp.example/10.1.1.1",
+            "server=/nowhere.example/#",
+            "local=/lab.example/",
+            "domain=lab.example",
+            "expand-hosts",
+            "local=/0.80.10.in-addr.arpa/",
+            "domain-needed",
+            "local=//",
+            "pid-file=/r/d1.pid",
+            "except-interface=lo",
+            "bind-dynamic",
+            "interface=vcd0",
+            "txt-record=info,hello world",
+            "srv-host=_ldap._tcp.lab.example,ldap.lab.example,389,10,5",
+            "srv-host=_www._tcp",
+            "dhcp-range=10.80.0.10,10.80.0.19,255.255.255.0,2h",
+            "dhcp-no-override",
+            "dhcp-authoritative",
+            "enable-tftp",
+            "tftp-root=/srv/tftp",
+            "dhcp-boot=pxelinux.0,,10.80.0.1",
+            "dhcp-lease-max=10",
+            "dhcp-hostsfile=/s/d1.hostsfile",
+            "dhcp-leasefile=/s/d1.leases",
+            "addn-hosts=/s/d1.addnhosts",
+            "dhcp-option=option:mtu,1400",
+            "log-queries",
+        ]
+    );
+    assert_eq!(
+        dnsmasq::hostsfile(&net),
+        "52:54:00:00:00:03,10.80.0.3,three,infinite\n"
+    );
+    assert_eq!(
+        dnsmasq::addn_hosts(&net),
+        "10.80.0.7\tseven\tseven.lab.example\n"
+    );
+    // Round trip through the formatter, namespace included.
+    let xml = net.to_xml();
+    assert!(
+        xml.contains("<network xmlns:dnsmasq='http://libvirt.org/schemas/network/dnsmasq/1.0'>"),
+        "{xml}"
+    );
+    assert_eq!(NetworkDef::from_xml(&xml, true).unwrap(), net);
+    // DNS off: port 0, no addn-hosts, and no dnsmasq at all without DHCP.
+    let off = def(
+        "<network><name>o</name><dns enable='no'/><ip address='10.81.0.1' prefix='24'/></network>",
+    );
+    assert!(!dnsmasq::wanted(&off));
+    let off_dhcp = def(
+        "<network><name>o</name><dns enable='no'/><ip address='10.81.0.1' prefix='24'>\
+        <dhcp><range start='10.81.0.5' end='10.81.0.6'/></dhcp></ip></network>",
+    );
+    let text = dnsmasq::conf(&off_dhcp, "b", &files, None).unwrap();
+    assert!(
+        text.contains("port=0\n") && !text.contains("addn-hosts"),
+        "{text}"
+    );
+    // A PTR zone needs whole octets.
+    let odd = def(
+        "<network><name>p</name><ip address='10.82.0.1' prefix='20' localPtr='yes'/></network>",
+    );
+    let err = dnsmasq::conf(&odd, "b", &files, None).unwrap_err();
+    assert_eq!(err.code, ErrorCode::CONFIG_UNSUPPORTED);
+}
+
+#[test]
+fn what_the_host_cannot_apply_is_refused_not_dropped() {
+    for (xml, text) in [
+        (
+            "<bandwidth><inbound average='1000'/></bandwidth>",
+            "<bandwidth>",
+        ),
+        ("<vlan><tag id='42'/></vlan>", "vlan"),
+        ("<virtualport type='openvswitch'/>", "virtualport"),
+        ("<port isolated='yes'/>", "isolated"),
+        (
+            "<portgroup name='g'><bandwidth><inbound average='1'/></bandwidth></portgroup>",
+            "portgroup 'g'",
+        ),
+    ] {
+        let net = def(&format!(
+            "<network><name>x</name>{xml}<ip address='10.83.0.1' prefix='24'/></network>"
+        ));
+        let err = extras::refuse_unapplied(&net).unwrap_err();
+        assert_eq!(err.code, ErrorCode::CONFIG_UNSUPPORTED, "{xml}");
+        assert!(err.message.contains(text), "{xml}: {}", err.message);
+    }
+    let snat = def("<network><name>x</name><forward mode='nat'><nat><port start='1024' end='65535'/></nat></forward></network>");
+    assert!(extras::refuse_unapplied(&snat).is_err());
+    let fine = def("<network trustGuestRxFilters='no'><name>x</name><metadata><m:a xmlns:m='urn:x'>1</m:a></metadata>\
+        <forward mode='nat'><nat/></forward><portgroup name='plain' default='yes'/>\
+        <route address='10.90.0.0' prefix='24' gateway='10.83.0.2'/><ip address='10.83.0.1' prefix='24'/></network>");
+    extras::refuse_unapplied(&fine).unwrap();
+    let xml = fine.to_xml();
+    for part in [
+        "<metadata>",
+        "<portgroup name='plain' default='yes'/>",
+        "<route address='10.90.0.0' prefix='24' gateway='10.83.0.2'/>",
+        "<nat/>",
+    ] {
+        assert!(xml.contains(part), "{part}: {xml}");
+    }
 }

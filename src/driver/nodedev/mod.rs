@@ -1,9 +1,13 @@
-//! The host's node devices for `qemu:///system`: every call reads sysfs afresh ([`sysfs`]), so the answer is the
-//! host as it is now, as libvirt's udev backend keeps its list current from udev events. Read-only: creating,
-//! defining and destroying devices (mediated devices, vHBAs) answer "not supported".
+//! The host's node devices for `qemu:///system`, read from sysfs ([`sysfs`]) and kept until the host changes
+//! ([`cache`]: kernel device events and the scanned directories' entries), as libvirt's udev backend keeps its list
+//! current from udev events. Read-only: creating, defining and destroying devices (mediated devices, vHBAs) answer
+//! "not supported".
 
+mod cache;
 mod ethtool;
 mod sysfs;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
@@ -33,25 +37,30 @@ pub(crate) fn check_flags(flags: u32, allowed: u32, function: &str) -> Result<()
 /// The host's devices, read from the sysfs tree under [`SysfsRoots`].
 pub struct HostNodeDevices {
     roots: SysfsRoots,
+    cache: cache::ScanCache,
 }
 
 impl HostNodeDevices {
     pub fn new(roots: SysfsRoots) -> Self {
-        Self { roots }
+        // Kernel events describe the host's own tree only.
+        let listen = roots.sys == std::path::Path::new("/sys");
+        Self {
+            roots,
+            cache: cache::ScanCache::new(listen),
+        }
     }
 
-    async fn scan(&self) -> Result<Vec<NodeDeviceDef>> {
+    async fn scan(&self) -> Result<Arc<Vec<NodeDeviceDef>>> {
         let roots = self.roots.clone();
-        tokio::task::spawn_blocking(move || roots.scan())
-            .await
-            .map_err(|e| Error::internal(ErrorDomain::NODEDEV, format!("device scan failed: {e}")))
+        Ok(self.cache.get(&self.roots, move || roots.scan()).await)
     }
 
     async fn find(&self, name: &str) -> Result<NodeDeviceDef> {
         self.scan()
             .await?
-            .into_iter()
+            .iter()
             .find(|d| d.name == name)
+            .cloned()
             .ok_or_else(|| no_device(name))
     }
 
@@ -63,9 +72,9 @@ impl HostNodeDevices {
         Ok(self
             .scan()
             .await?
-            .into_iter()
+            .iter()
             .filter(|d| d.cap_bits() & bit != 0)
-            .map(|d| d.name)
+            .map(|d| d.name.clone())
             .collect())
     }
 }
@@ -105,9 +114,9 @@ impl NodeDeviceDriver for HostNodeDevices {
         Ok(self
             .scan()
             .await?
-            .into_iter()
+            .iter()
             .filter(|d| d.matches(flags))
-            .map(|d| d.name)
+            .map(|d| d.name.clone())
             .collect())
     }
     async fn node_num_of_devices(&self, cap: Option<&str>, flags: u32) -> Result<i32> {
@@ -129,14 +138,15 @@ impl NodeDeviceDriver for HostNodeDevices {
         flags: u32,
     ) -> Result<String> {
         check_flags(flags, 0, "nodeDeviceLookupSCSIHostByWWN")?;
-        let found = self.scan().await?.into_iter().find(|d| match &d.cap {
+        let devices = self.scan().await?;
+        let found = devices.iter().find(|d| match &d.cap {
             DeviceCap::ScsiHost(ScsiHostCap {
                 fc_host: Some(fc), ..
             }) => fc.wwnn == wwnn && fc.wwpn == wwpn,
             _ => false,
         });
         // libvirt returns no device and sets no error, which its daemon sends as this.
-        found.map(|d| d.name).ok_or_else(|| {
+        found.map(|d| d.name.clone()).ok_or_else(|| {
             Error::new(
                 ErrorCode::INTERNAL_ERROR,
                 ErrorDomain::NONE,

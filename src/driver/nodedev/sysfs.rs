@@ -46,7 +46,7 @@ impl SysfsRoots {
 
 /// The directories whose entries are the devices libvirt can describe (udev enumerates every subsystem; the
 /// others never yield a device type libvirt knows).
-const SOURCES: &[&str] = &[
+pub(super) const SOURCES: &[&str] = &[
     "bus/pci/devices",
     "bus/usb/devices",
     "class/net",
