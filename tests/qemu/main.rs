@@ -16,6 +16,7 @@ mod metadata;
 mod network;
 mod objects;
 mod pools;
+mod redfish;
 mod state;
 mod stats;
 mod storage;
