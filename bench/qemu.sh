@@ -3,7 +3,7 @@
 # running guests, virtcimd's qemu driver against a stock libvirtd 9.0's qemu driver side by side on one machine,
 # alternating the two round by round. Prints medians and ratios (see BENCHMARKS.md).
 #
-# Usage: bench/qemu.sh [ROUNDS]      (default 10; about 2 minutes; as root)
+# Usage: [THEN='command'] bench/qemu.sh [ROUNDS]      (default 10; about 2 minutes; as root)
 # Needs: a built virtcimd (VIRTCIMD=path, default target/release/virtcimd), Debian's libvirt-daemon with its qemu
 # driver, qemu-system-x86, python3-libvirt. Guests use KVM when /dev/kvm opens, TCG otherwise (the same on both).
 #
@@ -175,4 +175,10 @@ echo "# $(date -u +%FT%TZ) $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)
 echo "# virtcimd $VIRTCIMD ($(git rev-parse --short HEAD)), libvirtd $(/usr/sbin/libvirtd --version | awk '{print $NF}')"
 PY_CLEAN=1
 /usr/bin/python3 "$W/guests.py" run "$ROUNDS"
+# THEN: a command of yours run while the ten guests still run on both daemons (e.g. an outside timer of
+# `virsh -c "$VIRTCIMD_URI" domstats` against the same on "$LIBVIRTD_URI").
+if [ -n "${THEN:-}" ]; then
+    VIRTCIMD_URI="qemu+unix:///system?socket=$W/virtcimd/run/libvirt-sock" \
+        LIBVIRTD_URI="qemu+unix:///system?socket=$LV/sock/libvirt-sock" bash -c "$THEN"
+fi
 echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"
