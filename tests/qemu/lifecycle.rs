@@ -480,7 +480,8 @@ async fn a_guest_shutting_down_and_guests_that_cannot_start() {
     reaper.track(driver.pid(&dom).unwrap());
     assert_eq!(
         next_event(&mut events, "bye", event::SHUTDOWN).await.detail,
-        event::SHUTDOWN_FINISHED
+        event::SHUTDOWN_GUEST,
+        "the guest powered off by itself"
     );
     assert_eq!(
         next_event(&mut events, "bye", event::STOPPED).await.detail,

@@ -21,6 +21,7 @@ mod network;
 mod objects;
 mod pools;
 mod save;
+mod redfish;
 mod state;
 mod stats;
 mod storage;

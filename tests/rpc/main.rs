@@ -17,6 +17,7 @@ mod virsh_extras;
 mod virsh_ifaces;
 mod virsh_metadata;
 mod virsh_save;
+mod virsh_pace;
 mod virsh_snapshots;
 mod virsh_stats;
 mod virsh_tunables;

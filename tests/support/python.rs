@@ -102,3 +102,56 @@ pub fn wbemcli(args: &[&str]) -> String {
     assert!(ok, "wbemcli {args:?} failed:\n{out}\n{err}");
     out
 }
+
+/// The Redfish emulator the QEMU tests drive, pinned as in `PIP_REQUIREMENTS` of `tests/run`.
+pub const SUSHY_TOOLS: &str = "sushy-tools==2.2.0";
+
+/// `sushy-emulator` of the venv (installed there on first use), or None when it cannot be had.
+pub fn sushy_emulator() -> Option<PathBuf> {
+    static INSTALL: Mutex<()> = Mutex::new(());
+    let python = venv_python();
+    let _one = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
+    let bin = python.parent()?.join("sushy-emulator");
+    let ready = || {
+        bin.exists()
+            && Command::new(&python)
+                .args(["-c", "import sushy_tools"])
+                .status()
+                .is_ok_and(|s| s.success())
+    };
+    if !ready() {
+        let out = Command::new(&python)
+            .args(["-m", "pip", "install", "--quiet", SUSHY_TOOLS])
+            .stdin(Stdio::null())
+            .output()
+            .ok()?;
+        if !ready() {
+            eprintln!(
+                "could not install {SUSHY_TOOLS}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return None;
+        }
+    }
+    Some(bin)
+}
+
+/// A directory holding only python3-libvirt's modules (links to Debian's `libvirt.py` and `libvirtmod`), for
+/// `PYTHONPATH` of a venv program that uses libvirt without seeing the rest of Debian's packages.
+pub fn libvirt_module_dir(under: &Path) -> Option<PathBuf> {
+    let python = libvirt_python()?;
+    let out = Command::new(python)
+        .args([
+            "-c",
+            "import libvirt, libvirtmod; print(libvirt.__file__); print(libvirtmod.__file__)",
+        ])
+        .output()
+        .ok()?;
+    let dir = under.join("python-libvirt");
+    std::fs::create_dir_all(&dir).ok()?;
+    for file in String::from_utf8_lossy(&out.stdout).lines() {
+        let file = Path::new(file.trim());
+        std::os::unix::fs::symlink(file, dir.join(file.file_name()?)).ok()?;
+    }
+    Some(dir)
+}

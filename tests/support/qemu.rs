@@ -86,3 +86,30 @@ pub fn guest_executing(pid: i32) -> bool {
     std::thread::sleep(Duration::from_millis(600));
     vcpu_ticks(pid) > before + 2
 }
+
+/// A Linux bridge of a test's own with no uplink (guests' NICs on it reach nothing), named `PREFIX<pid>` so
+/// concurrent test runs do not collide; deleted when dropped, however the test ends. None when not root or
+/// without /dev/net/tun.
+pub struct HostBridge(pub String);
+
+impl HostBridge {
+    pub fn new(prefix: &str) -> Option<Self> {
+        if !nix::unistd::Uid::effective().is_root() || !Path::new("/dev/net/tun").exists() {
+            return None;
+        }
+        let name = format!("{prefix}{}", std::process::id() % 100_000);
+        let made = std::process::Command::new("ip")
+            .args(["link", "add", &name, "type", "bridge"])
+            .status()
+            .is_ok_and(|s| s.success());
+        made.then_some(Self(name))
+    }
+}
+
+impl Drop for HostBridge {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.0])
+            .status();
+    }
+}

@@ -75,6 +75,12 @@ struct Run {
     qmp: Option<Arc<QmpClient>>,
     /// The shut-off reason to record when QEMU goes away (set by destroy / a guest shutdown); crashed if unset.
     expected_stop: Option<i32>,
+    /// A reboot asked for through the ACPI power button: QEMU pauses when the guest powers off (`set-action`
+    /// shutdown=pause) and the driver resets and resumes it, as libvirt's "fake reboot" does.
+    fake_reboot: bool,
+    /// The guest powered off for that reboot and QEMU paused; the driver is resetting it. As for libvirt, the
+    /// domain stays running meanwhile and QEMU's STOP is no pause.
+    rebooting: bool,
     /// Tells apart successive runs of one domain, so a late notice about an old run changes nothing.
     generation: u64,
     /// libvirt's taint names this run has been marked with (each logged once).
@@ -189,6 +195,17 @@ fn qmp_error(err: QmpError) -> Error {
             other.to_string(),
         ),
     }
+}
+
+/// virDomainRebootFlagValues: VIR_DOMAIN_REBOOT_ACPI_POWER_BTN, the one way without a guest agent.
+const REBOOT_ACPI_POWER_BTN: u32 = 1;
+
+/// What QEMU does when the guest powers off: `poweroff` (exit) or `pause` (a reboot the driver completes).
+async fn set_shutdown_action(qmp: &QmpClient, action: &str) -> Result<()> {
+    qmp.execute("set-action", Some(json!({ "shutdown": action })))
+        .await
+        .map_err(qmp_error)?;
+    Ok(())
 }
 
 fn check_flags(given: u32, allowed: u32, api: &str) -> Result<()> {
@@ -504,6 +521,8 @@ impl QemuDriver {
                 qmp: client,
                 expected_stop: None,
                 taints: Vec::new(),
+                fake_reboot: false,
+                rebooting: false,
                 generation,
             });
             shared.save_status_locked(obj);
@@ -838,6 +857,8 @@ impl QemuDriver {
                 qmp: Some(Arc::clone(&client)),
                 expected_stop: None,
                 taints: Vec::new(),
+                fake_reboot: false,
+                rebooting: false,
                 generation,
             });
             shared.save_status_locked(obj);
@@ -907,6 +928,15 @@ impl QemuDriver {
         generation
             .map(|g| (handle.clone(), g))
             .ok_or_else(|| not_running(&handle.name))
+    }
+
+    /// Marks (or clears) a pending ACPI reboot of a running domain; returns what was set before.
+    fn set_fake_reboot(&self, dom: &DomainRef, value: bool) -> Result<bool> {
+        let mut domains = self.domains();
+        let obj = domains.get_mut(&dom.uuid).ok_or_else(no_domain)?;
+        let name = obj.name().to_string();
+        let run = obj.run.as_mut().ok_or_else(|| not_running(&name))?;
+        Ok(std::mem::replace(&mut run.fake_reboot, value))
     }
 
     fn check_definable(&self, def: &DomainDef) -> Result<()> {
@@ -1156,21 +1186,24 @@ impl Shared {
         self.emit(&handle, event::STOPPED, stopped_detail(shutoff_reason));
     }
 
-    /// Applies one QMP event to the domain's state.
-    fn on_event(&self, uuid: Uuid, generation: u64, name: &str, data: &serde_json::Value) {
+    /// Applies one QMP event to the domain's state; true when the guest powered off for a pending reboot, which
+    /// the caller then completes ([`Shared::finish_fake_reboot`]).
+    fn on_event(&self, uuid: Uuid, generation: u64, name: &str, data: &serde_json::Value) -> bool {
         if name == "DEVICE_DELETED" {
-            return self.device_deleted(uuid, generation, data);
+            self.device_deleted(uuid, generation, data);
+            return false;
         }
         let mut domains = self.domains();
         let Some(obj) = domains.get_mut(&uuid) else {
-            return;
+            return false;
         };
         let Some(run) = obj.run.as_mut().filter(|r| r.generation == generation) else {
-            return;
+            return false;
         };
         let mut emitted = None;
+        let mut reboot = false;
         match name {
-            "STOP" if obj.state == DomainState::Running => {
+            "STOP" if obj.state == DomainState::Running && !run.rebooting => {
                 (obj.state, obj.reason) = (DomainState::Paused, reason::PAUSED_USER);
                 emitted = Some((event::SUSPENDED, event::SUSPENDED_PAUSED));
             }
@@ -1178,18 +1211,23 @@ impl Shared {
                 (obj.state, obj.reason) = (DomainState::Running, reason::RUNNING_UNPAUSED);
                 emitted = Some((event::RESUMED, event::RESUMED_UNPAUSED));
             }
+            "SHUTDOWN" if run.fake_reboot && data["reason"].as_str() != Some("host-qmp-quit") => {
+                // QEMU paused instead of exiting (shutdown action `pause`): the caller completes the reboot. As
+                // libvirt, the state stays and no event tells of this transient shutdown.
+                (run.fake_reboot, run.rebooting, reboot) = (false, true, true);
+            }
             "SHUTDOWN" => {
-                let guest = data["guest"].as_bool().unwrap_or(false);
                 let host_quit = data["reason"].as_str() == Some("host-qmp-quit");
                 if run.expected_stop.is_none() && !host_quit {
                     run.expected_stop = Some(reason::SHUTOFF_SHUTDOWN);
                 }
                 if !host_quit {
-                    (obj.state, obj.reason) = (DomainState::Shutdown, reason::SHUTDOWN_USER);
-                    let detail = if guest {
-                        event::SHUTDOWN_FINISHED
-                    } else {
-                        event::SHUTDOWN_HOST
+                    (obj.state, obj.reason) = (DomainState::Shutdown, reason::SHUTDOWN_UNKNOWN);
+                    // libvirt's detail says who asked when QEMU tells (it does since 2.10).
+                    let detail = match data["guest"].as_bool() {
+                        Some(true) => event::SHUTDOWN_GUEST,
+                        Some(false) => event::SHUTDOWN_HOST,
+                        None => event::SHUTDOWN_FINISHED,
                     };
                     emitted = Some((event::SHUTDOWN, detail));
                 }
@@ -1217,6 +1255,59 @@ impl Shared {
         if let Some((kind, detail)) = emitted {
             self.emit(&handle, kind, detail);
         }
+        reboot
+    }
+
+    /// The second half of an ACPI reboot, once the guest has powered off and QEMU paused: reset the machine, let
+    /// QEMU exit again on the next power-off, and resume it (running, booted), as libvirt's qemuProcessFakeReboot.
+    async fn finish_fake_reboot(&self, uuid: Uuid, generation: u64) {
+        let qmp = {
+            let mut domains = self.domains();
+            let Some(run) = domains
+                .get_mut(&uuid)
+                .and_then(|obj| obj.run.as_mut())
+                .filter(|r| r.generation == generation)
+            else {
+                return;
+            };
+            run.qmp.clone()
+        };
+        let Some(qmp) = qmp else {
+            return;
+        };
+        let done = async {
+            qmp.execute("system_reset", None).await?;
+            qmp.execute("set-action", Some(json!({ "shutdown": "poweroff" })))
+                .await?;
+            Ok::<_, QmpError>(())
+        }
+        .await;
+        if let Err(err) = done {
+            // As libvirt: a reboot that cannot complete ends the guest rather than leaving it paused.
+            tracing::warn!(%uuid, "cannot reset the guest for its reboot: {err}; stopping it");
+            let _ = qmp.execute("quit", None).await;
+            return;
+        }
+        let handle = {
+            let mut domains = self.domains();
+            let Some(obj) = domains
+                .get_mut(&uuid)
+                .filter(|obj| obj.run.as_ref().is_some_and(|r| r.generation == generation))
+            else {
+                return;
+            };
+            if let Some(run) = obj.run.as_mut() {
+                run.rebooting = false;
+            }
+            (obj.state, obj.reason) = (DomainState::Running, reason::RUNNING_BOOTED);
+            self.save_status_locked(obj);
+            obj.handle()
+        };
+        if let Err(err) = qmp.execute("cont", None).await {
+            tracing::warn!(%uuid, "cannot resume the guest after its reboot: {err}");
+            return;
+        }
+        self.emit(&handle, event::RESUMED, event::RESUMED_UNPAUSED);
     }
 }
 
@@ -1236,7 +1327,12 @@ fn spawn_monitor(
             match message {
                 MonitorEvent::Event { name, data } => {
                     tracing::debug!(%uuid, event = %name, "QMP event");
-                    strong.on_event(uuid, generation, &name, &data);
+                    if strong.on_event(uuid, generation, &name, &data) {
+                        // Apart from this loop, which must go on reading the events the reset brings.
+                        tokio::spawn(
+                            async move { strong.finish_fake_reboot(uuid, generation).await },
+                        );
+                    }
                 }
                 MonitorEvent::Closed { why } => {
                     tracing::info!(%uuid, pid, "QMP connection ended: {why}");
@@ -1645,15 +1741,28 @@ impl HypervisorDriver for QemuDriver {
         // 0 = hypervisor's choice, 1 = ACPI power button: the only ways QEMU offers without an agent.
         check_flags(shutdown_flags, 1, "virDomainShutdownFlags")?;
         let qmp = self.monitor(dom)?;
+        // A shutdown asked for after a reboot the guest ignored powers off (libvirt clears its fake reboot too).
+        if self.set_fake_reboot(dom, false)? {
+            set_shutdown_action(&qmp, "poweroff").await?;
+        }
         qmp.execute("system_powerdown", None)
             .await
             .map_err(qmp_error)?;
         Ok(())
     }
+    /// As libvirt's qemu driver without a guest agent: the ACPI power button, and when the guest has powered off,
+    /// a reset and resume of the same QEMU (state running, booted).
     async fn domain_reboot(&self, dom: &DomainRef, reboot_flags: u32) -> Result<()> {
-        check_flags(reboot_flags, 0, "virDomainReboot")?;
+        check_flags(reboot_flags, REBOOT_ACPI_POWER_BTN, "qemuDomainReboot")?;
+        let _guard = self.shared.lifecycle.lock().await;
         let qmp = self.monitor(dom)?;
-        qmp.execute("system_reset", None).await.map_err(qmp_error)?;
+        set_shutdown_action(&qmp, "pause").await?;
+        self.set_fake_reboot(dom, true)?;
+        if let Err(err) = qmp.execute("system_powerdown", None).await {
+            let _ = self.set_fake_reboot(dom, false);
+            let _ = set_shutdown_action(&qmp, "poweroff").await;
+            return Err(qmp_error(err));
+        }
         Ok(())
     }
     async fn domain_suspend(&self, dom: &DomainRef) -> Result<()> {

@@ -375,6 +375,28 @@ impl HypervisorDriver for TestDriver {
     async fn domain_reset(&self, dom: &DomainRef, flags: u32) -> Result<()> {
         self.read(|w| w.poke_running(dom, flags, "testDomainReset"))
     }
+    async fn domain_send_key(
+        &self,
+        dom: &DomainRef,
+        codeset: u32,
+        _holdtime: u32,
+        keycodes: Vec<u32>,
+        flags: u32,
+    ) -> Result<()> {
+        self.read(|w| w.send_key(dom, codeset, &keycodes, flags))
+    }
+    async fn domain_get_cpu_stats(
+        &self,
+        dom: &DomainRef,
+        nparams: u32,
+        start_cpu: i32,
+        ncpus: u32,
+        flags: u32,
+    ) -> Result<(Vec<TypedParam>, i32)> {
+        // libvirt's test driver counts the host's cores (of its one node info) as its CPUs here.
+        let cores = defaults::node_info().cores;
+        self.read(|w| w.domain_cpu_stats(dom, (nparams, start_cpu, ncpus), flags, cores))
+    }
     async fn domain_get_info(&self, dom: &DomainRef) -> Result<DomainInfo> {
         self.read(|w| w.domain_info(dom))
     }
@@ -1096,6 +1118,25 @@ impl StorageDriver for TestDriver {
         let def = VolumeDef::from_xml(xml, flags & crate::driver::flags::VOL_CREATE_VALIDATE != 0)?;
         let pool = pool.clone();
         self.change(move |w, s| w.create_volume(s, &pool, def))
+            .await
+    }
+    async fn vol_create_xml_from(
+        &self,
+        pool: &PoolRef,
+        xml: &str,
+        source: &VolumeRef,
+        flags: u32,
+    ) -> Result<VolumeRef> {
+        if flags != 0 {
+            return Err(Error::new(
+                ErrorCode::INVALID_ARG,
+                ErrorDomain::TEST,
+                format!("unsupported flags (0x{flags:x}) in function testStorageVolCreateXMLFrom"),
+            ));
+        }
+        let def = VolumeDef::from_xml(xml, false)?;
+        let (pool, source) = (pool.clone(), source.clone());
+        self.change(move |w, s| w.clone_volume(s, &pool, def, &source))
             .await
     }
     async fn vol_delete(&self, vol: &VolumeRef, flags: u32) -> Result<()> {

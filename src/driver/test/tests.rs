@@ -864,8 +864,8 @@ async fn pools_and_volumes_account_capacity() {
     assert_err(
         d.vol_create_xml(&pool, &volume_xml("disk1", 1, None), 0)
             .await,
-        ErrorCode::STORAGE_VOL_EXIST,
-        "storage volume already exists: 'disk1'",
+        ErrorCode::OPERATION_FAILED,
+        "operation failed: storage vol already exists",
     );
     assert_eq!(
         d.vol_create_xml(&pool, &volume_xml("huge", 200 << 30, None), 0)

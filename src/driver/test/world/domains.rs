@@ -261,17 +261,10 @@ impl World {
     ) -> Result<u32> {
         check_flags(
             vcpu_flags,
-            flags::AFFECT_LIVE | flags::AFFECT_CONFIG | flags::VCPU_MAXIMUM | flags::VCPU_GUEST,
-            "virDomainGetVcpusFlags",
+            flags::AFFECT_LIVE | flags::AFFECT_CONFIG | flags::VCPU_MAXIMUM,
+            "testDomainGetVcpusFlags",
         )?;
         let obj = self.domain(dom)?;
-        if vcpu_flags & flags::VCPU_GUEST != 0 {
-            return Err(Error::with_detail(
-                ErrorCode::OPERATION_UNSUPPORTED,
-                ErrorDomain::TEST,
-                "the test driver has no guest agent",
-            ));
-        }
         let impact = impact(obj, vcpu_flags, true)?;
         let def = if impact.live {
             obj.live_def.as_ref()
@@ -700,21 +693,10 @@ impl World {
     ) -> Result<()> {
         check_flags(
             vcpu_flags,
-            flags::AFFECT_LIVE
-                | flags::AFFECT_CONFIG
-                | flags::VCPU_MAXIMUM
-                | flags::VCPU_GUEST
-                | flags::VCPU_HOTPLUGGABLE,
-            "virDomainSetVcpusFlags",
+            flags::AFFECT_LIVE | flags::AFFECT_CONFIG | flags::VCPU_MAXIMUM,
+            "testDomainSetVcpusFlags",
         )?;
         let mut changed = self.domain(dom)?.clone();
-        if vcpu_flags & flags::VCPU_GUEST != 0 {
-            return Err(Error::with_detail(
-                ErrorCode::OPERATION_UNSUPPORTED,
-                ErrorDomain::TEST,
-                "the test driver has no guest agent",
-            ));
-        }
         if count == 0 {
             return Err(Error::new(
                 ErrorCode::INVALID_ARG,

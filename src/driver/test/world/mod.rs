@@ -23,6 +23,7 @@ mod domains;
 pub(super) mod host;
 mod interfaces;
 mod io_stats;
+mod keys;
 mod managed_save;
 mod metadata;
 mod networks;

@@ -2,7 +2,7 @@
 //! statistics, NUMA free memory. The numbers follow libvirt's test driver for the same world.
 
 use super::*;
-use crate::driver::{MemoryStat, VcpuInfo};
+use crate::driver::{MemoryStat, TypedParam, TypedValue, VcpuInfo};
 
 /// `VIR_DOMAIN_MEMORY_STAT_*` tags, in the order libvirt's test driver reports them.
 mod tag {
@@ -24,6 +24,20 @@ mod tag {
 /// The guest clock libvirt's test driver starts every domain at (seconds since the epoch), reported as the
 /// balloon's last update.
 const GUEST_CLOCK_SECONDS: u64 = 627_319_920;
+
+/// The CPU time libvirt's test driver reports for every running domain, in ns; per host CPU it is split evenly.
+const TOTAL_CPU_TIME_NS: u64 = 48_772_617_035;
+const USER_TIME_NS: u64 = 5_540_000_000;
+const SYSTEM_TIME_NS: u64 = 6_460_000_000;
+/// How much less of each host CPU's time the test driver counts as the guest's vCPUs'.
+const VCPU_TIME_SHORTFALL_NS: u64 = 1_234_567_890;
+
+fn ullong(field: &str, value: u64) -> TypedParam {
+    TypedParam {
+        field: field.into(),
+        value: TypedValue::ULLong(value),
+    }
+}
 
 /// `VIR_VCPU_RUNNING`.
 const VCPU_RUNNING: i32 = 1;
@@ -130,5 +144,64 @@ impl World {
             .take(max_stats as usize)
             .map(|(tag, value)| MemoryStat { tag, value })
             .collect())
+    }
+
+    /// `virDomainGetCPUStats` of a running domain, the fixed figures of libvirt's test driver: the totals
+    /// (`start_cpu` -1: cpu, user and system time) or, per host CPU from `start_cpu`, its share of the total and
+    /// that less the hypervisor's part as vCPU time. Returns the parameters, per CPU one after another, and how
+    /// many each has; with no room asked for, how many there are (parameters, or host CPUs when `ncpus` is 0).
+    pub(in crate::driver::test) fn domain_cpu_stats(
+        &self,
+        dom: &DomainRef,
+        (nparams, start_cpu, ncpus): (u32, i32, u32),
+        stats_flags: u32,
+        host_cpus: u32,
+    ) -> Result<(Vec<TypedParam>, i32)> {
+        check_flags(
+            stats_flags,
+            flags::TYPED_PARAM_STRING_OKAY,
+            "testDomainGetCPUStats",
+        )?;
+        self.running_domain(dom)?;
+        if start_cpu == -1 {
+            if nparams == 0 {
+                return Ok((Vec::new(), 3));
+            }
+            let totals = [
+                ullong("cpu_time", TOTAL_CPU_TIME_NS),
+                ullong("user_time", USER_TIME_NS),
+                ullong("system_time", SYSTEM_TIME_NS),
+            ];
+            let params: Vec<TypedParam> = totals.into_iter().take(nparams as usize).collect();
+            let count = i32::try_from(params.len()).unwrap_or(3);
+            return Ok((params, count));
+        }
+        if nparams == 0 && ncpus != 0 {
+            return Ok((Vec::new(), 2));
+        }
+        if ncpus == 0 {
+            return Ok((Vec::new(), i32::try_from(host_cpus).unwrap_or(i32::MAX)));
+        }
+        let start = u32::try_from(start_cpu).unwrap_or(u32::MAX);
+        if start >= host_cpus {
+            return Err(Error::invalid_arg(
+                ErrorDomain::TEST,
+                format!(
+                    "start_cpu {start_cpu} larger than maximum of {}",
+                    host_cpus.saturating_sub(1)
+                ),
+            ));
+        }
+        let share = TOTAL_CPU_TIME_NS / u64::from(host_cpus);
+        let end = host_cpus.min(start.saturating_add(ncpus));
+        let mut params = Vec::new();
+        for cpu in start..end {
+            let own = share + u64::from(cpu);
+            params.push(ullong("cpu_time", own));
+            if nparams > 1 {
+                params.push(ullong("vcpu_time", own - VCPU_TIME_SHORTFALL_NS));
+            }
+        }
+        Ok((params, if nparams > 1 { 2 } else { 1 }))
     }
 }

@@ -482,11 +482,8 @@ impl World {
             .values()
             .any(|v| v.pool == obj.def.uuid && v.def.name == def.name)
         {
-            return Err(Error::with_detail(
-                ErrorCode::STORAGE_VOL_EXIST,
-                ErrorDomain::TEST,
-                format!("'{}'", def.name),
-            ));
+            // libvirt's test driver words it so, not with its "volume exists" code.
+            return Err(op_failed(ErrorDomain::TEST, "storage vol already exists"));
         }
         let allocation = *def.allocation.get_or_insert(def.capacity);
         if obj.def.allocation.saturating_add(allocation) > obj.def.capacity {
@@ -523,6 +520,31 @@ impl World {
         self.volumes.insert(vol.file_id, vol);
         self.recompute_pool_allocations();
         Ok(handle)
+    }
+
+    /// `virStorageVolCreateXMLFrom` as libvirt's test driver does it: a new volume of `def` in `pool`, once the
+    /// volume it clones is found in that pool by name (the test world holds no data to copy).
+    pub(in crate::driver::test) fn clone_volume(
+        &mut self,
+        store: &dyn Persist,
+        pool: &PoolRef,
+        def: VolumeDef,
+        source: &VolumeRef,
+    ) -> Result<VolumeRef> {
+        let obj = self.active_pool(pool)?;
+        let in_pool = |name: &str| {
+            self.volumes
+                .values()
+                .any(|v| v.pool == obj.def.uuid && v.def.name == name)
+        };
+        // A name already taken is refused first, with the create's own words.
+        if !in_pool(&def.name) && !in_pool(&source.name) {
+            return Err(no_volume(format!(
+                "no storage vol with matching name '{}'",
+                source.name
+            )));
+        }
+        self.create_volume(store, pool, def)
     }
 
     pub(in crate::driver::test) fn delete_volume(

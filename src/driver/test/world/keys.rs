@@ -1,0 +1,261 @@
+//! `virDomainSendKey` in the test world: a running domain takes any key its codeset knows, as libvirt's test driver
+//! checks each keycode against libvirt's keymap tables (keycodemapdb) and sends nothing anywhere.
+
+use super::*;
+
+/// libvirt's keycode sets (`virKeycodeSet`), in their numbering, as its messages name them.
+const CODESET_NAMES: [&str; 10] = [
+    "linux", "xt", "atset1", "atset2", "atset3", "os_x", "xt_kbd", "usb", "win32", "qnum",
+];
+
+/// The keycodes each set defines, as inclusive ranges: the keys libvirt 9.0's test driver accepts for that set.
+const KEYCODES: [&[(u32, u32)]; 10] = [
+    // linux: 454 keys
+    &[
+        (0x0, 0x109),
+        (0x110, 0x117),
+        (0x120, 0x12b),
+        (0x12f, 0x13e),
+        (0x140, 0x147),
+        (0x14a, 0x151),
+        (0x160, 0x1b7),
+        (0x1c0, 0x1c3),
+        (0x1d0, 0x1e4),
+        (0x1f1, 0x1fa),
+        (0x200, 0x20c),
+    ],
+    // xt: 236 keys
+    &[
+        (0x0, 0x5f),
+        (0x63, 0x6d),
+        (0x6f, 0x79),
+        (0x7b, 0x7b),
+        (0x7d, 0x7e),
+        (0xe001, 0xe00c),
+        (0xe00e, 0xe010),
+        (0xe012, 0xe029),
+        (0xe02b, 0xe036),
+        (0xe038, 0xe05f),
+        (0xe063, 0xe06d),
+        (0xe06f, 0xe079),
+        (0xe07b, 0xe07b),
+        (0xe07d, 0xe07d),
+    ],
+    // atset1: 236 keys
+    &[
+        (0x0, 0x5f),
+        (0x63, 0x6d),
+        (0x6f, 0x79),
+        (0x7b, 0x7b),
+        (0x7d, 0x7e),
+        (0xe001, 0xe00c),
+        (0xe00e, 0xe010),
+        (0xe012, 0xe029),
+        (0xe02b, 0xe036),
+        (0xe038, 0xe05f),
+        (0xe063, 0xe06d),
+        (0xe06f, 0xe079),
+        (0xe07b, 0xe07b),
+        (0xe07d, 0xe07d),
+    ],
+    // atset2: 144 keys
+    &[
+        (0x0, 0x1),
+        (0x3, 0x7),
+        (0x9, 0xf),
+        (0x11, 0x16),
+        (0x1a, 0x1e),
+        (0x21, 0x27),
+        (0x29, 0x2f),
+        (0x31, 0x37),
+        (0x3a, 0x3f),
+        (0x41, 0x46),
+        (0x49, 0x4e),
+        (0x51, 0x52),
+        (0x54, 0x55),
+        (0x58, 0x5b),
+        (0x5d, 0x5d),
+        (0x5f, 0x5f),
+        (0x61, 0x64),
+        (0x66, 0x67),
+        (0x69, 0x6d),
+        (0x70, 0x7f),
+        (0x83, 0x83),
+        (0xe010, 0xe012),
+        (0xe014, 0xe015),
+        (0xe018, 0xe018),
+        (0xe01f, 0xe021),
+        (0xe023, 0xe023),
+        (0xe027, 0xe028),
+        (0xe02b, 0xe02b),
+        (0xe02f, 0xe030),
+        (0xe032, 0xe032),
+        (0xe034, 0xe034),
+        (0xe037, 0xe038),
+        (0xe03a, 0xe03b),
+        (0xe03f, 0xe040),
+        (0xe048, 0xe048),
+        (0xe04a, 0xe04a),
+        (0xe04d, 0xe04d),
+        (0xe050, 0xe050),
+        (0xe05a, 0xe05a),
+        (0xe05e, 0xe05e),
+        (0xe069, 0xe069),
+        (0xe06b, 0xe06c),
+        (0xe06f, 0xe072),
+        (0xe074, 0xe075),
+        (0xe077, 0xe077),
+        (0xe079, 0xe07a),
+        (0xe07d, 0xe07d),
+    ],
+    // atset3: 141 keys
+    &[
+        (0x0, 0x0),
+        (0x7, 0x3f),
+        (0x41, 0x47),
+        (0x49, 0x4f),
+        (0x52, 0x52),
+        (0x54, 0x67),
+        (0x69, 0x76),
+        (0x79, 0x7a),
+        (0x7c, 0x83),
+        (0x85, 0x87),
+        (0x8b, 0x8e),
+        (0x91, 0x91),
+        (0x93, 0x98),
+        (0x9a, 0xa3),
+    ],
+    // os_x: 121 keys
+    &[
+        (0x0, 0x33),
+        (0x35, 0x41),
+        (0x43, 0x43),
+        (0x45, 0x45),
+        (0x47, 0x4c),
+        (0x4e, 0x6b),
+        (0x6d, 0x6f),
+        (0x71, 0x7e),
+        (0xff, 0xff),
+    ],
+    // xt_kbd: 236 keys
+    &[
+        (0x0, 0x5f),
+        (0x63, 0x6d),
+        (0x6f, 0x79),
+        (0x7b, 0x7b),
+        (0x7d, 0x7e),
+        (0x101, 0x10c),
+        (0x10e, 0x110),
+        (0x112, 0x129),
+        (0x12b, 0x136),
+        (0x138, 0x15f),
+        (0x163, 0x16d),
+        (0x16f, 0x179),
+        (0x17b, 0x17b),
+        (0x17d, 0x17d),
+    ],
+    // usb: 163 keys
+    &[
+        (0x0, 0x0),
+        (0x4, 0x30),
+        (0x32, 0x77),
+        (0x79, 0x7d),
+        (0x85, 0x85),
+        (0x87, 0x8c),
+        (0x90, 0x94),
+        (0xb6, 0xb7),
+        (0xe0, 0xfb),
+    ],
+    // win32: 150 keys
+    &[
+        (0x0, 0x2),
+        (0x4, 0x6),
+        (0x8, 0x9),
+        (0xd, 0xd),
+        (0x11, 0x16),
+        (0x1a, 0x1d),
+        (0x20, 0x2a),
+        (0x2c, 0x39),
+        (0x41, 0x5d),
+        (0x5f, 0x87),
+        (0x90, 0x91),
+        (0xa0, 0xa1),
+        (0xa3, 0xa3),
+        (0xa5, 0xb4),
+        (0xba, 0xc0),
+        (0xdb, 0xde),
+        (0xe2, 0xe2),
+        (0xf2, 0xf2),
+        (0xfa, 0xfb),
+    ],
+    // qnum: 236 keys
+    &[
+        (0x0, 0x5f),
+        (0x63, 0x6d),
+        (0x6f, 0x79),
+        (0x7b, 0x7b),
+        (0x7d, 0x7e),
+        (0x81, 0x8c),
+        (0x8e, 0x90),
+        (0x92, 0xa9),
+        (0xab, 0xb6),
+        (0xb8, 0xdf),
+        (0xe3, 0xed),
+        (0xef, 0xf9),
+        (0xfb, 0xfb),
+        (0xfd, 0xfd),
+    ],
+];
+
+impl World {
+    /// `virDomainSendKey`: refused for a domain that is not running, and for a keycode its set does not define.
+    pub(in crate::driver::test) fn send_key(
+        &self,
+        dom: &DomainRef,
+        codeset: u32,
+        keycodes: &[u32],
+        key_flags: u32,
+    ) -> Result<()> {
+        check_flags(key_flags, 0, "testDomainSendKey")?;
+        if !self.domain(dom)?.is_active() {
+            return Err(not_running());
+        }
+        let set = usize::try_from(codeset)
+            .ok()
+            .filter(|i| *i < KEYCODES.len());
+        for &code in keycodes {
+            let known = set.is_some_and(|i| {
+                KEYCODES[i]
+                    .iter()
+                    .any(|&(low, high)| (low..=high).contains(&code))
+            });
+            if !known {
+                let name = set.map_or("unknown", |i| CODESET_NAMES[i]);
+                return Err(Error::internal(
+                    ErrorDomain::TEST,
+                    format!("invalid keycode {code} of {name} codeset"),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tables_are_ordered_ranges() {
+        for (name, set) in CODESET_NAMES.iter().zip(KEYCODES) {
+            assert!(set.windows(2).all(|w| w[0].1 < w[1].0), "{name}");
+            assert!(set.iter().all(|(low, high)| low <= high), "{name}");
+        }
+        let count = |i: usize| -> u32 { KEYCODES[i].iter().map(|(l, h)| h - l + 1).sum() };
+        // The key counts of libvirt 9.0's tables.
+        assert_eq!(
+            (0..10).map(count).collect::<Vec<_>>(),
+            [454, 236, 236, 144, 141, 121, 236, 163, 150, 236]
+        );
+    }
+}
