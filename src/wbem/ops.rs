@@ -22,6 +22,14 @@ use crate::wbem::error::{cim_error, OpError};
 use crate::wbem::providers::{all_providers, Provider, ProviderCtx};
 use crate::wbem::query;
 
+/// What the client of a request may do (its user's flag in the credential store).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Full,
+    /// Read operations only: every other call answers CIM_ERR_ACCESS_DENIED and changes nothing.
+    ReadOnly,
+}
+
 /// A response body: whole, in parts known in advance (a reused answer; sent with Content-Length), or a channel
 /// of chunks for large results (sent with chunked encoding).
 pub enum Reply {
@@ -218,6 +226,11 @@ impl Operations {
     /// class, message ID) that ends with one debug event carrying the CIM status and the time taken, so that
     /// `RUST_LOG=virtcim=debug` tells what happened to each request, provider logs included.
     pub async fn handle(&self, req: &Request) -> Reply {
+        self.handle_as(req, Access::Full).await
+    }
+
+    /// [`Operations::handle`] for a client with the given access.
+    pub async fn handle_as(&self, req: &Request, access: Access) -> Reply {
         let (namespace, class) = request_target(&req.call);
         let span = tracing::debug_span!(
             "wbem_request",
@@ -229,7 +242,12 @@ impl Operations {
             duration_us = tracing::field::Empty,
         );
         let started = Instant::now();
-        let (reply, outcome) = self.dispatch(req).instrument(span.clone()).await;
+        let (reply, outcome) = if access == Access::ReadOnly && !req.call.reads_only() {
+            let _entered = span.enter();
+            denied(req)
+        } else {
+            self.dispatch(req).instrument(span.clone()).await
+        };
         let duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         span.record("duration_us", duration_us);
         let _entered = span.enter();
@@ -1248,6 +1266,30 @@ impl AssocFilters {
 
 /// The FilterQuery of an Open... operation: only `DMTF:FQL` (the WQL condition grammar) is understood, as
 /// pywbem's own mock server does; a query without a language is an invalid parameter.
+/// The answer to a call a read-only user may not make.
+fn denied(req: &Request) -> (Reply, Result<(), CimError>) {
+    let err = CimError::new(
+        CimStatus::AccessDenied,
+        format!("{} is not allowed: the user has read-only access", req.call.name()),
+    );
+    let text = match &req.call {
+        Call::Intrinsic { name, .. } => {
+            let mut out = String::with_capacity(512);
+            write_envelope_open(&mut out, &req.message_id);
+            write_imethod_element(
+                &mut out,
+                name.as_str(),
+                &Err(err.clone()),
+                WriteOptions::default(),
+            );
+            out.push_str(ENVELOPE_CLOSE);
+            out
+        }
+        Call::Extrinsic { name, .. } => write_method_response(&req.message_id, name, &Err(err.clone())),
+    };
+    (Reply::Whole(text), Err(err))
+}
+
 fn pull_filter(call: &Call) -> Result<Option<query::Cond>, OpError> {
     let language = call
         .string_param("FilterQueryLanguage")?
