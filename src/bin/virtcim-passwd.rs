@@ -187,7 +187,7 @@ fn run(args: Vec<String>) -> Result<(), String> {
         Action::Delete(user) => store.remove_user(&user).map_err(|e| e.to_string())?,
         Action::Set {
             user,
-            realms,
+            realms: _,
             mode,
             read_only: Some(flag),
         } if mode == SetMode::AddOrChange && store.user(&user).is_some() => {

@@ -32,6 +32,7 @@ use crate::cim::{namespace_eq, ObjectPath};
 use crate::listener::{accept_loop, Limit, Shutdown};
 use crate::wbem::cimxml::{parse_request, Call, CimXmlError, Limits, Request};
 use crate::transport::tls;
+use crate::wbem::framing::FramingTracker;
 use crate::wbem::ops::{Access, Operations, Reply};
 
 /// The realm of the Basic challenge.
@@ -548,6 +549,7 @@ impl WbemServer {
         let io = TokioIo::new(Watched {
             inner: stream,
             activity: Arc::clone(&activity),
+            framing: FramingTracker::default(),
         });
         let server = Arc::clone(&self);
         let act = Arc::clone(&activity);
@@ -558,7 +560,16 @@ impl WbemServer {
             let cert = cert.clone();
             async move {
                 act.busy.store(true, Ordering::Relaxed);
-                let mut resp = server.handle(req, peer, cert.as_deref()).await;
+                // This request's index on the connection; its head was read (and followed) before hyper
+                // could hand it over.
+                let index = act.requests.load(Ordering::SeqCst);
+                let conflicting = act.conflicting_head.load(Ordering::SeqCst) == index + 1;
+                let mut resp = if conflicting {
+                    debug!(%peer, "WBEM request with Transfer-Encoding and Content-Length refused");
+                    fault_response(&HttpFault::ConflictingFraming)
+                } else {
+                    server.handle(req, peer, cert.as_deref()).await
+                };
                 if act.requests.fetch_add(1, Ordering::Relaxed) + 1 >= max_requests {
                     // hyper closes the connection after a response that says so.
                     resp.headers_mut()
@@ -730,6 +741,9 @@ struct Activity {
     last: AtomicU64,
     busy: AtomicBool,
     requests: AtomicU64,
+    /// 1 + the index of the first request whose head carried both Transfer-Encoding and Content-Length
+    /// (0: none), as the read side followed the bytes.
+    conflicting_head: AtomicU64,
 }
 
 static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
@@ -750,10 +764,11 @@ impl Activity {
     }
 }
 
-/// A stream that records when it last made progress.
+/// A stream that records when it last made progress, and follows the request framing in what it reads.
 struct Watched<S> {
     inner: S,
     activity: Arc<Activity>,
+    framing: FramingTracker,
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
@@ -766,6 +781,12 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
         let result = Pin::new(&mut self.inner).poll_read(cx, buf);
         if matches!(result, Poll::Ready(Ok(()))) && buf.filled().len() > before {
             self.activity.touch();
+            let this = &mut *self;
+            if let Some(index) = this.framing.feed(&buf.filled()[before..]) {
+                this.activity
+                    .conflicting_head
+                    .store(index + 1, Ordering::SeqCst);
+            }
         }
         result
     }
@@ -794,7 +815,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
 }
 
 /// A body is framed one way only: `Transfer-Encoding: chunked` or `Content-Length`, never both (hyper would
-/// take the chunked one; a proxy in front might take the other), and no other transfer coding.
+/// take the chunked one; a proxy in front might take the other), and no other transfer coding. hyper drops
+/// Content-Length when both come, so the connection's reader reports that case (see [`FramingTracker`]); the
+/// check here is for a server given requests some other way.
 fn check_framing(headers: &HeaderMap) -> Result<(), HttpFault> {
     let mut codings = headers.get_all(hyper::header::TRANSFER_ENCODING).iter();
     let Some(first) = codings.next() else {

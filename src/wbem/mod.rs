@@ -1,12 +1,13 @@
 //! The WBEM server, its layers from the bottom: `cimxml` (the DSP0201 codec, sans I/O: tree, request,
 //! response) and `query` (WQL); `error` (the operation error and the one error-to-CIM-status map); `providers`
 //! (instances from the driver); `ops` (the intrinsic and extrinsic operations, one tracing span per request);
-//! `http` (the hyper front end); and [`start`], which opens the listeners a daemon asks for, serving the
+//! `framing` (request framing followed byte by byte, sans I/O); `http` (the hyper front end); and [`start`], which opens the listeners a daemon asks for, serving the
 //! connection it passes in.
 //! Imports point down this list.
 
 pub mod cimxml;
 pub mod error;
+pub mod framing;
 pub mod http;
 pub mod ops;
 pub mod providers;

@@ -1557,4 +1557,81 @@ mod tests {
         }
         assert!(lines[2].contains("operation EnumerateEverything is not supported"));
     }
+
+    /// A read-only client: every operation that is not a read, and every method, answers CIM_ERR_ACCESS_DENIED
+    /// without reaching a provider; reads are served.
+    #[tokio::test]
+    async fn read_only_access_denies_every_write() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let driver = TestDriver::open(&dir.path().join("test"))
+            .await
+            .expect("test driver")
+            .connection();
+        let repo = Arc::new(crate::cim::builtin_repository().expect("repository"));
+        let ops = Operations::new(repo, driver, "localhost");
+        let cs = "<INSTANCENAME CLASSNAME=\"KVM_ComputerSystem\"><KEYBINDING NAME=\"CreationClassName\">\
+                  <KEYVALUE>KVM_ComputerSystem</KEYVALUE></KEYBINDING><KEYBINDING NAME=\"Name\"><KEYVALUE>test\
+                  </KEYVALUE></KEYBINDING></INSTANCENAME>";
+        let params = |op: &IntrinsicOp| -> String {
+            match op {
+                IntrinsicOp::SetProperty => format!(
+                    "<IPARAMVALUE NAME=\"InstanceName\">{cs}</IPARAMVALUE><IPARAMVALUE NAME=\"PropertyName\">\
+                     <VALUE>Caption</VALUE></IPARAMVALUE><IPARAMVALUE NAME=\"NewValue\"><VALUE>x</VALUE>\
+                     </IPARAMVALUE>"
+                ),
+                IntrinsicOp::DeleteInstance | IntrinsicOp::GetInstance => {
+                    format!("<IPARAMVALUE NAME=\"InstanceName\">{cs}</IPARAMVALUE>")
+                }
+                IntrinsicOp::CreateInstance => "<IPARAMVALUE NAME=\"NewInstance\"><INSTANCE \
+                     CLASSNAME=\"KVM_ComputerSystem\"/></IPARAMVALUE>"
+                    .into(),
+                IntrinsicOp::ModifyInstance => format!(
+                    "<IPARAMVALUE NAME=\"ModifiedInstance\"><VALUE.NAMEDINSTANCE>{cs}<INSTANCE \
+                     CLASSNAME=\"KVM_ComputerSystem\"/></VALUE.NAMEDINSTANCE></IPARAMVALUE>"
+                ),
+                _ => "<IPARAMVALUE NAME=\"ClassName\"><CLASSNAME NAME=\"KVM_ComputerSystem\"/></IPARAMVALUE>"
+                    .into(),
+            }
+        };
+        let mut denied = Vec::new();
+        for op in IntrinsicOp::ALL {
+            let xml = format!(
+                "<?xml version=\"1.0\"?><CIM CIMVERSION=\"2.0\" DTDVERSION=\"2.0\"><MESSAGE ID=\"7\" \
+                 PROTOCOLVERSION=\"1.0\"><SIMPLEREQ><IMETHODCALL NAME=\"{op}\"><LOCALNAMESPACEPATH>\
+                 <NAMESPACE NAME=\"root\"/><NAMESPACE NAME=\"virt\"/></LOCALNAMESPACEPATH>{}</IMETHODCALL>\
+                 </SIMPLEREQ></MESSAGE></CIM>",
+                params(op)
+            );
+            let Ok(req) = parse_request(xml.as_bytes(), &Limits::default()) else {
+                assert!(op.reads_only(), "{op}: the test's request does not parse");
+                continue;
+            };
+            let body = ops.handle_as(&req, Access::ReadOnly).await.into_bytes().await;
+            let body = String::from_utf8(body).expect("UTF-8");
+            let is_denied = body.contains("CODE=\"2\"");
+            assert_eq!(is_denied, !op.reads_only(), "{op}: {body}");
+            if is_denied {
+                assert!(body.contains("read-only access"), "{body}");
+                denied.push(op.as_str().to_owned());
+            }
+        }
+        for op in ["SetProperty", "CreateInstance", "ModifyInstance", "DeleteInstance"] {
+            assert!(denied.iter().any(|d| d == op), "{op} not tried: {denied:?}");
+        }
+        // The guest was not touched, and a method is denied too.
+        let method = format!(
+            "<?xml version=\"1.0\"?><CIM CIMVERSION=\"2.0\" DTDVERSION=\"2.0\"><MESSAGE ID=\"8\" \
+             PROTOCOLVERSION=\"1.0\"><SIMPLEREQ><METHODCALL NAME=\"RequestStateChange\"><LOCALINSTANCEPATH>\
+             <LOCALNAMESPACEPATH><NAMESPACE NAME=\"root\"/><NAMESPACE NAME=\"virt\"/></LOCALNAMESPACEPATH>\
+             {cs}</LOCALINSTANCEPATH><PARAMVALUE NAME=\"RequestedState\" PARAMTYPE=\"uint16\"><VALUE>3</VALUE>\
+             </PARAMVALUE></METHODCALL></SIMPLEREQ></MESSAGE></CIM>"
+        );
+        let req = parse_request(method.as_bytes(), &Limits::default()).expect("method");
+        let body = ops.handle_as(&req, Access::ReadOnly).await.into_bytes().await;
+        let body = String::from_utf8(body).expect("UTF-8");
+        assert!(body.contains("<METHODRESPONSE NAME=\"RequestStateChange\"><ERROR CODE=\"2\""), "{body}");
+        let body = ops.handle_as(&req, Access::Full).await.into_bytes().await;
+        let body = String::from_utf8(body).expect("UTF-8");
+        assert!(body.contains("<RETURNVALUE"), "{body}");
+    }
 }
