@@ -4,7 +4,7 @@ credentials, and prints one line per operation: "NAME OK <result>", "NAME CIMErr
 
 Usage: wbem_access.py URL CA_FILE CERT|- KEY|- USER|- PASSWORD|- OPERATION...
 Operations: ein, ei (names and EnabledState), assoc (devices of vm000), pull (an open/pull enumeration),
-names (ElementName of every KVM_ComputerSystem, raw), start (RequestStateChange vm000 to 2), define
+start / stop (RequestStateChange vm000 to 2 / 3), define
 (DefineSystem), modify (ModifyInstance of vm000), create (CreateInstance), delete (DeleteInstance of vm001).
 """
 import sys
@@ -36,8 +36,6 @@ def run(op):
         return ",".join(
             "%s=%s" % (i["Name"], i["EnabledState"]) for i in sorted(insts, key=lambda i: i["Name"])
         )
-    if op == "names":
-        return repr(sorted(i["Name"] for i in conn.EnumerateInstances("KVM_ComputerSystem")))
     if op == "assoc":
         return len(conn.Associators(cs("vm000"), AssocClass="KVM_SystemDevice"))
     if op == "pull":
@@ -49,6 +47,9 @@ def run(op):
         return count
     if op == "start":
         ret, _ = conn.InvokeMethod("RequestStateChange", cs("vm000"), RequestedState=pywbem.Uint16(2))
+        return ret
+    if op == "stop":
+        ret, _ = conn.InvokeMethod("RequestStateChange", cs("vm000"), RequestedState=pywbem.Uint16(3))
         return ret
     if op == "define":
         vssd = pywbem.CIMInstance(
