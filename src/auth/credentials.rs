@@ -375,11 +375,17 @@ mod tests {
         assert!(!loaded.verify_password("alice", "wrong"));
         assert!(!loaded.verify_password("nobody", "s3cret"));
         assert_eq!(loaded.user("bob").unwrap().digest_md5.len(), 2);
-        assert!(!text.contains("read_only"), "the flag is left out when false");
+        assert!(
+            !text.contains("read_only"),
+            "the flag is left out when false"
+        );
         loaded.set_read_only("alice", true).unwrap();
         loaded.set_password("alice", "new").unwrap();
         assert!(loaded.verify_password("alice", "new"));
-        assert!(loaded.user("alice").unwrap().read_only, "a new password keeps the flag");
+        assert!(
+            loaded.user("alice").unwrap().read_only,
+            "a new password keeps the flag"
+        );
         assert!(matches!(
             loaded.set_read_only("nobody", true),
             Err(CredentialError::NoSuchUser(_))
@@ -396,7 +402,13 @@ mod tests {
             .map(str::to_owned)
             .collect();
         assert_eq!(names, ["alice"]);
-        assert!(CredentialStore::load(&path).unwrap().user("alice").unwrap().read_only);
+        assert!(
+            CredentialStore::load(&path)
+                .unwrap()
+                .user("alice")
+                .unwrap()
+                .read_only
+        );
     }
 
     #[test]

@@ -251,7 +251,10 @@ fn bad_values_are_refused_naming_the_key() {
             "wbem_auth",
         ),
         ("wbem_allowed_dn_list = \"CN=x\"", "wbem_allowed_dn_list"),
-        ("listen_wbem_https = 1\nwbem_auth = \"cert\"", "credentials_file"),
+        (
+            "listen_wbem_https = 1\nwbem_auth = \"cert\"",
+            "credentials_file",
+        ),
         ("max_clients = -5", "max_clients"),
         ("max_clients = 0", "max_clients"),
         ("max_client_requests = 0", "max_client_requests"),

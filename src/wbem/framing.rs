@@ -235,8 +235,14 @@ mod tests {
             "5;ext=1\r\nhello\r\n3\r\n\r\n\r\r\n0\r\nTrailer: x\r\n\r\n",
         );
         let empty = "GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_string();
-        let conflict = request("Transfer-Encoding: chunked\r\nContent-Length: 3\r\n", "0\r\n\r\n");
-        let reversed = request("Content-Length: 3\r\nTransfer-Encoding: chunked\r\n", "0\r\n\r\n");
+        let conflict = request(
+            "Transfer-Encoding: chunked\r\nContent-Length: 3\r\n",
+            "0\r\n\r\n",
+        );
+        let reversed = request(
+            "Content-Length: 3\r\nTransfer-Encoding: chunked\r\n",
+            "0\r\n\r\n",
+        );
         check(&plain, None);
         check(&chunked, None);
         check(&format!("{plain}{chunked}{empty}{plain}"), None);
@@ -254,6 +260,9 @@ mod tests {
             Some(0),
         );
         // Heads hyper refuses stop the following.
-        check(&format!("{}{conflict}", request("Content-Length: x\r\n", "")), None);
+        check(
+            &format!("{}{conflict}", request("Content-Length: x\r\n", "")),
+            None,
+        );
     }
 }

@@ -30,8 +30,8 @@ use tracing::{debug, info, warn, Instrument as _};
 use crate::auth::CredentialStore;
 use crate::cim::{namespace_eq, ObjectPath};
 use crate::listener::{accept_loop, Limit, Shutdown};
-use crate::wbem::cimxml::{parse_request, Call, CimXmlError, Limits, Request};
 use crate::transport::tls;
+use crate::wbem::cimxml::{parse_request, Call, CimXmlError, Limits, Request};
 use crate::wbem::framing::FramingTracker;
 use crate::wbem::ops::{Access, Operations, Reply};
 

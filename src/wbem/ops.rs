@@ -1270,7 +1270,10 @@ impl AssocFilters {
 fn denied(req: &Request) -> (Reply, Result<(), CimError>) {
     let err = CimError::new(
         CimStatus::AccessDenied,
-        format!("{} is not allowed: the user has read-only access", req.call.name()),
+        format!(
+            "{} is not allowed: the user has read-only access",
+            req.call.name()
+        ),
     );
     let text = match &req.call {
         Call::Intrinsic { name, .. } => {
@@ -1285,7 +1288,9 @@ fn denied(req: &Request) -> (Reply, Result<(), CimError>) {
             out.push_str(ENVELOPE_CLOSE);
             out
         }
-        Call::Extrinsic { name, .. } => write_method_response(&req.message_id, name, &Err(err.clone())),
+        Call::Extrinsic { name, .. } => {
+            write_method_response(&req.message_id, name, &Err(err.clone()))
+        }
     };
     (Reply::Whole(text), Err(err))
 }
@@ -1606,7 +1611,11 @@ mod tests {
                 assert!(op.reads_only(), "{op}: the test's request does not parse");
                 continue;
             };
-            let body = ops.handle_as(&req, Access::ReadOnly).await.into_bytes().await;
+            let body = ops
+                .handle_as(&req, Access::ReadOnly)
+                .await
+                .into_bytes()
+                .await;
             let body = String::from_utf8(body).expect("UTF-8");
             let is_denied = body.contains("CODE=\"2\"");
             assert_eq!(is_denied, !op.reads_only(), "{op}: {body}");
@@ -1615,7 +1624,12 @@ mod tests {
                 denied.push(op.as_str().to_owned());
             }
         }
-        for op in ["SetProperty", "CreateInstance", "ModifyInstance", "DeleteInstance"] {
+        for op in [
+            "SetProperty",
+            "CreateInstance",
+            "ModifyInstance",
+            "DeleteInstance",
+        ] {
             assert!(denied.iter().any(|d| d == op), "{op} not tried: {denied:?}");
         }
         // The guest was not touched, and a method is denied too.
@@ -1627,9 +1641,16 @@ mod tests {
              </PARAMVALUE></METHODCALL></SIMPLEREQ></MESSAGE></CIM>"
         );
         let req = parse_request(method.as_bytes(), &Limits::default()).expect("method");
-        let body = ops.handle_as(&req, Access::ReadOnly).await.into_bytes().await;
+        let body = ops
+            .handle_as(&req, Access::ReadOnly)
+            .await
+            .into_bytes()
+            .await;
         let body = String::from_utf8(body).expect("UTF-8");
-        assert!(body.contains("<METHODRESPONSE NAME=\"RequestStateChange\"><ERROR CODE=\"2\""), "{body}");
+        assert!(
+            body.contains("<METHODRESPONSE NAME=\"RequestStateChange\"><ERROR CODE=\"2\""),
+            "{body}"
+        );
         let body = ops.handle_as(&req, Access::Full).await.into_bytes().await;
         let body = String::from_utf8(body).expect("UTF-8");
         assert!(body.contains("<RETURNVALUE"), "{body}");

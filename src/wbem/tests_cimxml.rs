@@ -466,7 +466,11 @@ fn forbidden_characters_in_requests() {
     ];
     for call in refused {
         let err = parse_request(wrap(&call).as_bytes(), &limits).expect_err(&call);
-        assert_eq!(err.cim_error_header(), "request-not-well-formed", "{call:?}");
+        assert_eq!(
+            err.cim_error_header(),
+            "request-not-well-formed",
+            "{call:?}"
+        );
     }
 }
 
@@ -505,7 +509,10 @@ fn forbidden_characters_never_reach_a_response() {
             &Ok(MethodReturn {
                 value: Value::Uint32(0),
                 out_params: vec![
-                    ("ResultingSystem".into(), Value::Reference(Box::new(cs_path(bad)))),
+                    (
+                        "ResultingSystem".into(),
+                        Value::Reference(Box::new(cs_path(bad))),
+                    ),
                     ("Embedded".into(), Value::Instance(Box::new(inst.clone()))),
                 ],
             }),
@@ -528,8 +535,7 @@ fn forbidden_characters_never_reach_a_response() {
     };
     for response in &responses {
         assert_eq!(forbidden(response), None, "{response}");
-        crate::xml::parse(response, &caps)
-            .unwrap_or_else(|e| panic!("{e}: {response}"));
+        crate::xml::parse(response, &caps).unwrap_or_else(|e| panic!("{e}: {response}"));
     }
     assert!(responses[0].contains(&format!("<VALUE>{clean}</VALUE>")));
     assert!(responses[1].contains(&format!("Referenced domain `{clean}&apos; does not exist")));

@@ -103,7 +103,9 @@ impl Wbem {
         }
         for (name, password, read_only) in &opts.users {
             store.add_user(name, password, &[]).expect("add user");
-            store.set_read_only(name, *read_only).expect("read-only flag");
+            store
+                .set_read_only(name, *read_only)
+                .expect("read-only flag");
         }
         if opts.basic_auth || !opts.users.is_empty() {
             store.save(&creds).expect("save credentials");

@@ -57,15 +57,15 @@ fn forbidden_characters_in_a_request_are_not_well_formed() {
         "EnumerateInstances",
         "<!-- \u{0} --><IPARAMVALUE NAME=\"ClassName\"><CLASSNAME NAME=\"KVM_ComputerSystem\"/></IPARAMVALUE>",
     );
-    let resp = raw_exchange(wbem.http, &post("EnumerateInstances", &body, ""), TIMEOUT)
-        .expect("response");
+    let resp =
+        raw_exchange(wbem.http, &post("EnumerateInstances", &body, ""), TIMEOUT).expect("response");
     assert_eq!(
         (resp.status, resp.header("CIMError")),
         (400, Some("request-not-well-formed"))
     );
     // The server serves on.
-    let resp = raw_exchange(wbem.http, &enum_instances("KVM_ComputerSystem"), TIMEOUT)
-        .expect("response");
+    let resp =
+        raw_exchange(wbem.http, &enum_instances("KVM_ComputerSystem"), TIMEOUT).expect("response");
     assert_eq!(resp.status, 200);
     assert!(wbem.alive());
 }
@@ -87,12 +87,8 @@ fn a_driver_string_with_control_characters_is_cleaned_in_responses() {
     let listed = ok_blocking(&uri, &["list", "--all", "--name"]);
     assert!(listed.contains(odd), "{listed:?}");
 
-    let resp = raw_exchange(
-        wbem.http,
-        &enum_instances("KVM_ComputerSystem"),
-        TIMEOUT,
-    )
-    .expect("response");
+    let resp =
+        raw_exchange(wbem.http, &enum_instances("KVM_ComputerSystem"), TIMEOUT).expect("response");
     assert_eq!(resp.status, 200);
     assert_eq!(forbidden(&resp.body), None, "{:?}", resp.body);
     let cleaned = "odd\u{FFFD}name\u{FFFD}[31m\u{FFFD}";
@@ -124,10 +120,7 @@ fn a_driver_string_with_control_characters_is_cleaned_in_responses() {
         .args(["-c", script])
         .arg(wbem.url()));
     assert!(ok, "{out}\n{err}");
-    assert!(
-        out.contains("odd\\ufffdname\\ufffd[31m\\ufffd"),
-        "{out}"
-    );
+    assert!(out.contains("odd\\ufffdname\\ufffd[31m\\ufffd"), "{out}");
 }
 
 /// The EnabledState of the guest `name` in an EnumerateInstances KVM_ComputerSystem answer.
@@ -210,11 +203,14 @@ fn transfer_encoding_with_content_length_is_refused_and_never_served() {
     for (what, framing, status) in cases {
         let (got, closed) = exchange_then_pipelined(&wbem, &headers(&framing), chunked.as_bytes());
         assert_eq!(got, status, "{what}");
-        assert!(closed, "{what}: the connection stayed open and served the next request");
+        assert!(
+            closed,
+            "{what}: the connection stayed open and served the next request"
+        );
     }
     // None of them was served: vm000 is still shut off (EnabledState 3).
-    let resp = raw_exchange(wbem.http, &enum_instances("KVM_ComputerSystem"), TIMEOUT)
-        .expect("response");
+    let resp =
+        raw_exchange(wbem.http, &enum_instances("KVM_ComputerSystem"), TIMEOUT).expect("response");
     assert_eq!(resp.status, 200);
     assert_eq!(enabled_state(&resp.body, "vm000"), "3");
     // The same call framed one way only is served (the refusals were about framing alone).
@@ -224,7 +220,7 @@ fn transfer_encoding_with_content_length_is_refused_and_never_served() {
         chunked.as_bytes(),
     );
     assert_eq!(got, 200);
-    let resp = raw_exchange(wbem.http, &enum_instances("KVM_ComputerSystem"), TIMEOUT)
-        .expect("response");
+    let resp =
+        raw_exchange(wbem.http, &enum_instances("KVM_ComputerSystem"), TIMEOUT).expect("response");
     assert_eq!(enabled_state(&resp.body, "vm000"), "2");
 }

@@ -214,7 +214,13 @@ fn certificate_or_basic() {
     assert_eq!(outcome(&lines, "start"), ("OK", "0"), "{lines:?}");
     let lines = pywbem(&url, &ca, None, Some((USER, PASSWORD)), &["ein"]);
     assert_eq!(outcome(&lines, "ein"), ("OK", "4"), "{lines:?}");
-    let lines = pywbem(&url, &ca, None, Some((READER, READER_PASSWORD)), &["ein", "delete"]);
+    let lines = pywbem(
+        &url,
+        &ca,
+        None,
+        Some((READER, READER_PASSWORD)),
+        &["ein", "delete"],
+    );
     assert_eq!(outcome(&lines, "ein"), ("OK", "4"), "{lines:?}");
     assert_eq!(outcome(&lines, "delete"), ("CIMError", "2"), "{lines:?}");
     // pywbem reports a 401 as AuthError.
@@ -228,9 +234,18 @@ fn certificate_or_basic() {
     assert_eq!(outcome(&lines, "start"), ("CIMError", "2"), "{lines:?}");
     // A certificate decides: the read-only reader's certificate with the full user's password stays read-only,
     // and a certificate off the list is refused even with good Basic credentials.
-    let lines = pywbem(&url, &ca, Some(&s.reader), Some((USER, PASSWORD)), &["start"]);
+    let lines = pywbem(
+        &url,
+        &ca,
+        Some(&s.reader),
+        Some((USER, PASSWORD)),
+        &["start"],
+    );
     assert_eq!(outcome(&lines, "start"), ("CIMError", "2"), "{lines:?}");
-    let parts = [(DnType::OrganizationName, "Elsewhere"), (DnType::CommonName, USER)];
+    let parts = [
+        (DnType::OrganizationName, "Elsewhere"),
+        (DnType::CommonName, USER),
+    ];
     let off_list = client_cert(&s.pki.ca, s._certs.path(), "offlist", &parts);
     let lines = pywbem(&url, &ca, Some(&off_list), Some((USER, PASSWORD)), &["ein"]);
     assert_eq!(outcome(&lines, "ein"), ("HTTPError", "403"), "{lines:?}");
@@ -253,7 +268,12 @@ fn pywbemcli_and_wbemcli_with_client_certificates() {
     };
     let (ok, out, err) = cli(
         &s.reader,
-        &["instance", "enumerate", "KVM_ComputerSystem", "--names-only"],
+        &[
+            "instance",
+            "enumerate",
+            "KVM_ComputerSystem",
+            "--names-only",
+        ],
     );
     assert!(
         ok && out.matches("KVM_ComputerSystem.").count() == 4,
@@ -262,7 +282,14 @@ fn pywbemcli_and_wbemcli_with_client_certificates() {
     let vm = "KVM_ComputerSystem.CreationClassName=\"KVM_ComputerSystem\",Name=\"vm001\"";
     let (ok, out, err) = cli(
         &s.reader,
-        &["instance", "invokemethod", vm, "RequestStateChange", "-p", "RequestedState=2"],
+        &[
+            "instance",
+            "invokemethod",
+            vm,
+            "RequestStateChange",
+            "-p",
+            "RequestedState=2",
+        ],
     );
     assert!(
         !ok && (out.contains("CIM_ERR_ACCESS_DENIED") || err.contains("CIM_ERR_ACCESS_DENIED")),
@@ -270,7 +297,14 @@ fn pywbemcli_and_wbemcli_with_client_certificates() {
     );
     let (ok, out, err) = cli(
         &s.full,
-        &["instance", "invokemethod", vm, "RequestStateChange", "-p", "RequestedState=2"],
+        &[
+            "instance",
+            "invokemethod",
+            vm,
+            "RequestStateChange",
+            "-p",
+            "RequestedState=2",
+        ],
     );
     assert!(ok && out.contains("ReturnValue=0"), "{out}\n{err}");
 
@@ -304,8 +338,14 @@ fn pywbemcli_and_wbemcli_with_client_certificates() {
         !out.contains("RequestStateChange: 0") && err.contains("CIM_ERR_ACCESS_DENIED"),
         "{out}\n{err}"
     );
-    let (ok, out, err) = wbemcli(Some(&s.full), &["cm", &vm2, "RequestStateChange.RequestedState=2"]);
+    let (ok, out, err) = wbemcli(
+        Some(&s.full),
+        &["cm", &vm2, "RequestStateChange.RequestedState=2"],
+    );
     assert!(ok && out.contains("RequestStateChange: 0"), "{out}\n{err}");
     let (ok, out, err) = wbemcli(None, &["ein", &target]);
-    assert!(!ok || out.is_empty(), "no certificate accepted:\n{out}\n{err}");
+    assert!(
+        !ok || out.is_empty(),
+        "no certificate accepted:\n{out}\n{err}"
+    );
 }

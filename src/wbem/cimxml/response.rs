@@ -147,7 +147,8 @@ fn push_esc(out: &mut String, text: &str) {
             b'"' => ("&quot;", 1),
             0xEF => {
                 // U+FFFE and U+FFFF are EF BF BE and EF BF BF; every other character starting EF is fine.
-                if bytes.get(i + 1) == Some(&0xBF) && matches!(bytes.get(i + 2), Some(0xBE | 0xBF)) {
+                if bytes.get(i + 1) == Some(&0xBF) && matches!(bytes.get(i + 2), Some(0xBE | 0xBF))
+                {
                     (REPLACEMENT, 3)
                 } else {
                     i += 1;
