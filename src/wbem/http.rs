@@ -378,11 +378,13 @@ pub struct PeerCertificate {
 }
 
 impl PeerCertificate {
-    fn from_der(der: &[u8]) -> Option<PeerCertificate> {
-        Some(PeerCertificate {
-            dn: tls::certificate_dn(der).ok()?,
-            common_name: tls::certificate_common_name(der).ok()?,
-        })
+    /// A certificate the TLS layer accepted but that does not parse here still counts as sent: with no DN
+    /// and no Common Name it is refused, never taken for a client without a certificate.
+    fn from_der(der: &[u8]) -> PeerCertificate {
+        PeerCertificate {
+            dn: tls::certificate_dn(der).unwrap_or_default(),
+            common_name: tls::certificate_common_name(der).ok().flatten(),
+        }
     }
 }
 
@@ -518,8 +520,7 @@ impl WbemServer {
                                         .1
                                         .peer_certificates()
                                         .and_then(|chain| chain.first())
-                                        .and_then(|der| PeerCertificate::from_der(der))
-                                        .map(Arc::new);
+                                        .map(|der| Arc::new(PeerCertificate::from_der(der)));
                                     server
                                         .serve_connection(tls_stream, peer, cert, shutdown)
                                         .await
