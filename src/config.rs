@@ -19,12 +19,62 @@ pub enum AuthMode {
     Sasl,
 }
 
-/// What the WBEM listeners demand (`wbem_auth`).
-#[derive(Clone, Copy, PartialEq, Eq, Debug, Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// What the WBEM listeners demand (`wbem_auth`): `"none"`, `"basic"`, `"cert"`, or both methods as a comma list
+/// (`"cert,basic"`, in any order), where either one lets a client in. A client certificate is checked against
+/// `ca_file` and `wbem_allowed_dn_list`; its Common Name is the user (of `credentials_file`) it acts as.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum WbemAuth {
     None,
     Basic,
+    Cert,
+    CertOrBasic,
+}
+
+impl WbemAuth {
+    /// Whether Basic credentials let a client in.
+    pub fn basic(self) -> bool {
+        matches!(self, WbemAuth::Basic | WbemAuth::CertOrBasic)
+    }
+
+    /// Whether an HTTPS client certificate lets a client in.
+    pub fn cert(self) -> bool {
+        matches!(self, WbemAuth::Cert | WbemAuth::CertOrBasic)
+    }
+
+    fn parse(text: &str) -> Option<WbemAuth> {
+        if text.trim() == "none" {
+            return Some(WbemAuth::None);
+        }
+        let (mut basic, mut cert) = (false, false);
+        for method in text.split(',') {
+            let seen = match method.trim() {
+                "basic" => &mut basic,
+                "cert" => &mut cert,
+                _ => return None,
+            };
+            if *seen {
+                return None;
+            }
+            *seen = true;
+        }
+        Some(match (cert, basic) {
+            (true, true) => WbemAuth::CertOrBasic,
+            (true, false) => WbemAuth::Cert,
+            _ => WbemAuth::Basic,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for WbemAuth {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        WbemAuth::parse(&text).ok_or_else(|| {
+            de::Error::invalid_value(
+                Unexpected::Str(&text),
+                &"\"none\", \"basic\", \"cert\" or \"cert,basic\"",
+            )
+        })
+    }
 }
 
 /// A config file that could not be used: the file, the line when known, and what is wrong.
@@ -140,6 +190,9 @@ pub struct Config {
     #[serde(deserialize_with = "flag")]
     pub listen_wbem_https: bool,
     pub wbem_auth: WbemAuth,
+    /// Client certificate DNs the WBEM HTTPS listener lets in (`*` wildcards, as `tls_allowed_dn_list`);
+    /// `None` = any the CA signed.
+    pub wbem_allowed_dn_list: Option<Vec<String>>,
     /// The driver the CIM providers use; `None` = the daemon's own default driver (today `test:///default`).
     pub wbem_connect_uri: Option<String>,
 }
@@ -213,6 +266,7 @@ impl Default for Config {
             listen_wbem_http: false,
             listen_wbem_https: false,
             wbem_auth: WbemAuth::Basic,
+            wbem_allowed_dn_list: None,
             wbem_connect_uri: None,
         }
     }
@@ -375,7 +429,15 @@ impl Config {
                 needs_credentials.push(key);
             }
         }
-        if (self.listen_wbem_http || self.listen_wbem_https) && self.wbem_auth == WbemAuth::Basic {
+        if self.wbem_auth.cert() && !self.wbem_auth.basic() && self.listen_wbem_http {
+            return Err(invalid(
+                "wbem_auth",
+                "\"cert\" alone cannot admit anyone over plain HTTP (listen_wbem_http): turn that listener \
+                 off, or accept Basic credentials too (\"cert,basic\")"
+                    .into(),
+            ));
+        }
+        if (self.listen_wbem_http || self.listen_wbem_https) && self.wbem_auth != WbemAuth::None {
             needs_credentials.push("wbem_auth");
         }
         if self.credentials_file.is_none() {

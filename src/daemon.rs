@@ -555,18 +555,31 @@ impl Daemon {
                     key: files.key,
                 }
             }),
-            basic_auth_file: None,
+            credentials_file: None,
+            basic: false,
+            client_certs: None,
         };
         if !settings.listens() {
             return Ok(crate::wbem::WbemListeners::default());
         }
         let driver = self.wbem_driver().await.map_err(DaemonError::Wbem)?;
         let config = &self.config;
-        if config.wbem_auth == crate::config::WbemAuth::Basic {
+        let auth = config.wbem_auth;
+        if auth != crate::config::WbemAuth::None {
             let path = config.credentials_file.clone().ok_or_else(|| {
-                DaemonError::Wbem("wbem_auth = \"basic\" needs credentials_file".into())
+                DaemonError::Wbem("wbem_auth other than \"none\" needs credentials_file".into())
             })?;
-            settings.basic_auth_file = Some(path);
+            settings.credentials_file = Some(path);
+        }
+        settings.basic = auth.basic();
+        if auth.cert() && settings.https.is_some() {
+            let files = config.tls_files();
+            settings.client_certs = Some(crate::wbem::ClientCertSettings {
+                ca: files.ca,
+                crl: files.crl,
+                allowed_dn_list: config.wbem_allowed_dn_list.clone(),
+                required: !auth.basic(),
+            });
         }
         crate::wbem::start(settings, driver, &mut self.services)
             .await

@@ -211,6 +211,15 @@ fn read_tree(xml: &str, caps: &Caps, position: &mut usize) -> Result<Node, XmlEr
     if xml.len() > caps.input_bytes {
         return Err(XmlError::InputTooLarge(caps.input_bytes));
     }
+    // The raw document first: a forbidden character in a comment, a processing instruction or a name is
+    // refused as surely as one in text (references are checked once resolved, below).
+    if let Some((at, bad)) = xml.char_indices().find(|(_, c)| !is_xml_char(*c)) {
+        *position = at;
+        return Err(malformed(format!(
+            "character U+{:04X} is not allowed in XML",
+            u32::from(bad)
+        )));
+    }
     let mut reader = Reader::from_str(xml);
     let config = reader.config_mut();
     config.check_end_names = true;
@@ -491,6 +500,14 @@ mod tests {
             "<a>\u{1}</a>",
             "<a x='\u{0}'/>",
             "<a>x]]>y</a>",
+            "<a><!-- \u{0} --></a>",
+            "<a><?pi \u{1}?></a>",
+            "<a><![CDATA[\u{8}]]></a>",
+            "<a>&#x1;</a>",
+            "<a>&#0;</a>",
+            "<a x='&#x1F;'/>",
+            "<a>\u{FFFE}</a>",
+            "<a>&#xFFFF;</a>",
             " <?xml version='1.0'?><a/>",
             "<?xml version='1.1'?><a/>",
             "\u{A0}<a/>",

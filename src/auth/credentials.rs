@@ -57,6 +57,10 @@ pub struct UserRecord {
     pub scram_sha_256: ScramVerifier,
     /// Realm -> hex MD5(user:realm:password), the DIGEST-MD5 "H(A1) base" secret.
     pub digest_md5: BTreeMap<String, String>,
+    /// The user may read but not change anything through WBEM (`virtcim-passwd --read-only`). Left out of the
+    /// file when false, so stores written before the flag existed read the same.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read_only: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -241,8 +245,19 @@ impl CredentialStore {
             .ok_or_else(|| CredentialError::NoSuchUser(name.into()))?;
         let realms: Vec<String> = user.digest_md5.keys().cloned().collect();
         let realms: Vec<&str> = realms.iter().map(String::as_str).collect();
-        let record = Self::record(name, password, &realms);
+        let mut record = Self::record(name, password, &realms);
+        record.read_only = user.read_only;
         self.users.insert(name.into(), record);
+        Ok(())
+    }
+
+    /// Makes a user read-only (or read-write again).
+    pub fn set_read_only(&mut self, name: &str, read_only: bool) -> Result<(), CredentialError> {
+        let user = self
+            .users
+            .get_mut(name)
+            .ok_or_else(|| CredentialError::NoSuchUser(name.into()))?;
+        user.read_only = read_only;
         Ok(())
     }
 
@@ -274,6 +289,7 @@ impl CredentialStore {
                 .iter()
                 .map(|r| ((*r).to_owned(), digest_md5_secret(name, r, password)))
                 .collect(),
+            read_only: false,
         }
     }
 
@@ -359,8 +375,21 @@ mod tests {
         assert!(!loaded.verify_password("alice", "wrong"));
         assert!(!loaded.verify_password("nobody", "s3cret"));
         assert_eq!(loaded.user("bob").unwrap().digest_md5.len(), 2);
+        assert!(
+            !text.contains("read_only"),
+            "the flag is left out when false"
+        );
+        loaded.set_read_only("alice", true).unwrap();
         loaded.set_password("alice", "new").unwrap();
         assert!(loaded.verify_password("alice", "new"));
+        assert!(
+            loaded.user("alice").unwrap().read_only,
+            "a new password keeps the flag"
+        );
+        assert!(matches!(
+            loaded.set_read_only("nobody", true),
+            Err(CredentialError::NoSuchUser(_))
+        ));
         loaded.remove_user("bob").unwrap();
         assert!(matches!(
             loaded.remove_user("bob"),
@@ -373,6 +402,13 @@ mod tests {
             .map(str::to_owned)
             .collect();
         assert_eq!(names, ["alice"]);
+        assert!(
+            CredentialStore::load(&path)
+                .unwrap()
+                .user("alice")
+                .unwrap()
+                .read_only
+        );
     }
 
     #[test]

@@ -10,12 +10,18 @@ use virtcim::CredentialStore;
 const USAGE: &str = "\
 Usage: virtcim-passwd [-f FILE] [-r REALM]... USER     add USER, or change USER's password
        virtcim-passwd [-f FILE] -d USER                delete USER
-       virtcim-passwd [-f FILE] -l                     list the user names
+       virtcim-passwd [-f FILE] -l                     list the user names (read-only ones marked)
+       virtcim-passwd [-f FILE] --read-only USER       make USER read-only for WBEM (adding it if new)
+       virtcim-passwd [-f FILE] --read-write USER      give USER full access again (adding it if new)
 
 The password is read from standard input (its first line) when that is not a terminal; on a terminal it is
 asked for twice without echo. -r names a DIGEST-MD5 realm to keep a secret for (default \"virtcim\"; only
 when a user is added). FILE defaults to /etc/virtcim/credentials for root, else
 ~/.config/virtcim/credentials; point the daemon's `credentials_file` at the same file.
+
+A read-only user may enumerate, get, follow associations and pull through WBEM; any method call,
+CreateInstance, ModifyInstance, DeleteInstance or SetProperty answers CIM_ERR_ACCESS_DENIED. On an existing
+user --read-only and --read-write change only that flag (no password is asked for).
 
 The file keeps salted SCRAM-SHA-256 verifiers and DIGEST-MD5 secrets, never passwords; it is written
 atomically with mode 0600.
@@ -34,6 +40,8 @@ enum Action {
         user: String,
         realms: Vec<String>,
         mode: SetMode,
+        /// `--read-only` (true) or `--read-write` (false).
+        read_only: Option<bool>,
     },
     Delete(String),
     List,
@@ -98,6 +106,7 @@ fn parse(args: Vec<String>) -> Result<Option<(PathBuf, Action)>, String> {
     let mut delete = false;
     let mut list = false;
     let mut realms = Vec::new();
+    let mut read_only = None;
     let mut words = Vec::new();
     let mut it = args.into_iter();
     while let Some(arg) = it.next() {
@@ -106,6 +115,11 @@ fn parse(args: Vec<String>) -> Result<Option<(PathBuf, Action)>, String> {
             "-r" | "--realm" => realms.push(it.next().ok_or("-r needs a realm")?),
             "-d" | "--delete" => delete = true,
             "-l" | "--list" => list = true,
+            "--read-only" | "--read-write" if read_only.is_some() => {
+                return Err("give --read-only or --read-write once".into())
+            }
+            "--read-only" => read_only = Some(true),
+            "--read-write" => read_only = Some(false),
             "-h" | "--help" => return Ok(None),
             other if other.starts_with('-') && other.len() > 1 => {
                 return Err(format!("unknown option '{other}'; try --help"))
@@ -115,13 +129,13 @@ fn parse(args: Vec<String>) -> Result<Option<(PathBuf, Action)>, String> {
     }
     let usage_error = || Err("expected one USER, -d USER or -l; try --help".to_string());
     let action = if list {
-        if delete || !words.is_empty() {
+        if delete || read_only.is_some() || !words.is_empty() {
             return usage_error();
         }
         Action::List
     } else if delete {
         match words.as_slice() {
-            [user] => Action::Delete(user.clone()),
+            [user] if read_only.is_none() => Action::Delete(user.clone()),
             _ => return usage_error(),
         }
     } else {
@@ -135,17 +149,20 @@ fn parse(args: Vec<String>) -> Result<Option<(PathBuf, Action)>, String> {
                     user: user.clone(),
                     realms,
                     mode: SetMode::AddOnly,
+                    read_only,
                 }
             }
             [verb, user] if verb == "passwd" => Action::Set {
                 user: user.clone(),
                 realms,
                 mode: SetMode::ChangeOnly,
+                read_only,
             },
             [user] => Action::Set {
                 user: user.clone(),
                 realms,
                 mode: SetMode::AddOrChange,
+                read_only,
             },
             _ => return usage_error(),
         }
@@ -162,12 +179,28 @@ fn run(args: Vec<String>) -> Result<(), String> {
     match action {
         Action::List => {
             for name in store.user_names() {
-                println!("{name}");
+                let read_only = store.user(name).is_some_and(|u| u.read_only);
+                println!("{name}{}", if read_only { " (read-only)" } else { "" });
             }
             return Ok(());
         }
         Action::Delete(user) => store.remove_user(&user).map_err(|e| e.to_string())?,
-        Action::Set { user, realms, mode } => {
+        Action::Set {
+            user,
+            realms: _,
+            mode,
+            read_only: Some(flag),
+        } if mode == SetMode::AddOrChange && store.user(&user).is_some() => {
+            store
+                .set_read_only(&user, flag)
+                .map_err(|e| e.to_string())?;
+        }
+        Action::Set {
+            user,
+            realms,
+            mode,
+            read_only,
+        } => {
             let password = read_password()?;
             // `add` on an existing user and `passwd` on a missing one are refused by the store, in its words.
             let change = match mode {
@@ -182,6 +215,11 @@ fn run(args: Vec<String>) -> Result<(), String> {
                 store.add_user(&user, &password, &realms)
             }
             .map_err(|e| e.to_string())?;
+            if let Some(flag) = read_only {
+                store
+                    .set_read_only(&user, flag)
+                    .map_err(|e| e.to_string())?;
+            }
         }
     }
     if let Some(dir) = file.parent().filter(|dir| !dir.as_os_str().is_empty()) {

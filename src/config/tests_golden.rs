@@ -38,6 +38,7 @@ fn the_documented_file_lists_every_key_with_its_default() {
         "wbem_listen_addr",
         "sasl_allowed_username_list",
         "tls_allowed_dn_list",
+        "wbem_allowed_dn_list",
         "credentials_file",
         "wbem_connect_uri",
         "unix_sock_dir",
@@ -101,6 +102,7 @@ fn the_documented_file_lists_every_key_with_its_default() {
         "listen_wbem_http",
         "listen_wbem_https",
         "wbem_auth",
+        "wbem_allowed_dn_list",
         "wbem_connect_uri",
     ];
     for key in expected {
@@ -138,6 +140,16 @@ fn libvirt_defaults() {
         (5988, 5989)
     );
     assert_eq!(config.wbem_auth, WbemAuth::Basic);
+    for (text, auth) in [
+        ("none", WbemAuth::None),
+        ("basic", WbemAuth::Basic),
+        ("cert", WbemAuth::Cert),
+        ("cert,basic", WbemAuth::CertOrBasic),
+        ("basic, cert", WbemAuth::CertOrBasic),
+    ] {
+        let parsed = Config::from_str(&format!("wbem_auth = \"{text}\"")).expect(text);
+        assert_eq!(parsed.wbem_auth, auth, "{text}");
+    }
     assert!(!config.listen_wbem_http && !config.listen_wbem_https);
     assert_eq!(
         config.unix_sock_rw_path(),
@@ -230,6 +242,19 @@ fn bad_values_are_refused_naming_the_key() {
         ("auth_tcp = \"polkit\"", "auth_tcp"),
         ("auth_unix_rw = \"kerberos\"", "auth_unix_rw"),
         ("wbem_auth = \"digest\"", "wbem_auth"),
+        ("wbem_auth = \"cert,digest\"", "wbem_auth"),
+        ("wbem_auth = \"cert,cert\"", "wbem_auth"),
+        ("wbem_auth = \"\"", "wbem_auth"),
+        ("wbem_auth = \"none,basic\"", "wbem_auth"),
+        (
+            "listen_wbem_http = 1\nwbem_auth = \"cert\"\ncredentials_file = \"/c\"",
+            "wbem_auth",
+        ),
+        ("wbem_allowed_dn_list = \"CN=x\"", "wbem_allowed_dn_list"),
+        (
+            "listen_wbem_https = 1\nwbem_auth = \"cert\"",
+            "credentials_file",
+        ),
         ("max_clients = -5", "max_clients"),
         ("max_clients = 0", "max_clients"),
         ("max_client_requests = 0", "max_client_requests"),

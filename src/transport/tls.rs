@@ -131,6 +131,29 @@ fn root_store(ca: &Path) -> Result<Arc<RootCertStore>, TlsError> {
 // ---------------------------------------------------------------------------------------------------------------
 // Server
 
+/// The check of client certificates both TLS front ends use (the RPC listener and WBEM's HTTPS): signed by a CA
+/// of `ca`, valid now, client purpose, and not revoked by `crl` when one is given (an unknown status passes, as
+/// GnuTLS lets it for libvirt). `required` = false lets a client without a certificate finish the handshake
+/// (the front end then asks for something else); one that sends a certificate must still pass.
+pub fn client_verifier(
+    ca: &Path,
+    crl: Option<&Path>,
+    required: bool,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, TlsError> {
+    let mut verifier = WebPkiClientVerifier::builder_with_provider(root_store(ca)?, provider());
+    if let Some(crl) = crl {
+        verifier = verifier
+            .with_crls(load_crls(crl)?)
+            .allow_unknown_revocation_status();
+    }
+    if !required {
+        verifier = verifier.allow_unauthenticated();
+    }
+    verifier
+        .build()
+        .map_err(|err| TlsError::Credentials(err.to_string()))
+}
+
 /// The server side's files and checks, as `libvirtd.conf` states them.
 #[derive(Clone, Debug)]
 pub struct TlsServerOptions {
@@ -161,23 +184,16 @@ impl TlsServer {
     pub fn new(options: TlsServerOptions) -> Result<Self, TlsError> {
         let certs = load_certificates("server certificate", &options.cert)?;
         let key = load_private_key("server private key", &options.key)?;
-        let roots = root_store(&options.ca)?;
         let builder = rustls::ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(|err| TlsError::Credentials(err.to_string()))?;
         let builder = if options.verify_client {
-            let mut verifier = WebPkiClientVerifier::builder_with_provider(roots, provider());
-            if let Some(crl) = &options.crl {
-                verifier = verifier
-                    .with_crls(load_crls(crl)?)
-                    .allow_unknown_revocation_status();
-            }
-            let verifier = verifier
-                .build()
-                .map_err(|err| TlsError::Credentials(err.to_string()))?;
+            let verifier = client_verifier(&options.ca, options.crl.as_deref(), true)?;
             builder.with_client_cert_verifier(verifier)
         } else {
-            // libvirt skips every client certificate check then, the DN list included.
+            // libvirt skips every client certificate check then, the DN list included; the CA file must still
+            // be readable, as libvirt loads it anyway.
+            root_store(&options.ca)?;
             builder.with_no_client_auth()
         };
         let mut config = builder
@@ -231,10 +247,8 @@ impl TlsServer {
                     .ok_or(TlsError::NoClientCertificate)?;
                 certificate_dn(cert)?
             };
-            if let Some(patterns) = &self.options.allowed_dn_list {
-                if !patterns.iter().any(|pattern| glob_matches(pattern, &dn)) {
-                    return Err(TlsError::DnNotAllowed(dn));
-                }
+            if !dn_allowed(self.options.allowed_dn_list.as_deref(), &dn) {
+                return Err(TlsError::DnNotAllowed(dn));
             }
             client_dn = Some(dn);
         }
@@ -285,6 +299,20 @@ pub fn certificate_dn(der: &[u8]) -> Result<String, TlsError> {
         }
     }
     Ok(out)
+}
+
+/// The first Common Name (CN) of a DER certificate's subject, if it has one that is a string.
+pub fn certificate_common_name(der: &[u8]) -> Result<Option<String>, TlsError> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der)
+        .map_err(|err| TlsError::BadCertificate(err.to_string()))?;
+    let cn = cert.subject().iter_common_name().next();
+    Ok(cn.and_then(|attr| attr.as_str().ok()).map(str::to_owned))
+}
+
+/// Whether `dn` is on an allow-list of `*`/`?` patterns (`tls_allowed_dn_list`, `wbem_allowed_dn_list`); no list
+/// lets every DN in, an empty one none.
+pub fn dn_allowed(patterns: Option<&[String]>, dn: &str) -> bool {
+    patterns.is_none_or(|patterns| patterns.iter().any(|pattern| glob_matches(pattern, dn)))
 }
 
 fn attribute_name(oid: &str) -> Option<&'static str> {

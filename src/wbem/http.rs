@@ -1,6 +1,7 @@
-//! The WBEM HTTP(S) front end (DSP0200): hyper serving `POST`/`M-POST /cimom`, the CIM headers checked
-//! against the body, Basic auth against the credential store, slow-client deadlines, and [`fault_response`],
-//! the one map from an HTTP-level fault to its status and `CIMError` header.
+//! The WBEM HTTP(S) front end (DSP0200): hyper serving `POST`/`M-POST /cimom`, the body's framing and the CIM
+//! headers checked, Basic auth and HTTPS client certificates against the credential store (with its users'
+//! read-only flag), slow-client deadlines, and [`fault_response`], the one map from an HTTP-level fault to its
+//! status and `CIMError` header.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -29,8 +30,10 @@ use tracing::{debug, info, warn, Instrument as _};
 use crate::auth::CredentialStore;
 use crate::cim::{namespace_eq, ObjectPath};
 use crate::listener::{accept_loop, Limit, Shutdown};
+use crate::transport::tls;
 use crate::wbem::cimxml::{parse_request, Call, CimXmlError, Limits, Request};
-use crate::wbem::ops::{Operations, Reply};
+use crate::wbem::framing::FramingTracker;
+use crate::wbem::ops::{Access, Operations, Reply};
 
 /// The realm of the Basic challenge.
 pub const REALM: &str = "cimom";
@@ -89,6 +92,13 @@ pub enum HttpFault {
     /// CIMMethod / CIMObject missing or contradicting the body.
     HeaderMismatch,
     UnsupportedProtocolVersion,
+    /// Transfer-Encoding together with Content-Length (RFC 9112 section 6.3: the framing is ambiguous, the
+    /// classic request-smuggling vector).
+    ConflictingFraming,
+    /// A Transfer-Encoding other than `chunked` alone.
+    UnsupportedTransferEncoding,
+    /// A client certificate this server does not let in (DN off `wbem_allowed_dn_list`, or no such user).
+    CertificateRefused,
     Decode(CimXmlError),
 }
 
@@ -109,6 +119,9 @@ pub fn fault_status(fault: &HttpFault) -> (StatusCode, Option<&'static str>) {
             StatusCode::NOT_IMPLEMENTED,
             Some("unsupported-protocol-version"),
         ),
+        HttpFault::ConflictingFraming => (StatusCode::BAD_REQUEST, None),
+        HttpFault::UnsupportedTransferEncoding => (StatusCode::NOT_IMPLEMENTED, None),
+        HttpFault::CertificateRefused => (StatusCode::FORBIDDEN, None),
         HttpFault::Decode(e) => {
             let status = match e {
                 CimXmlError::MultipleRequests
@@ -142,8 +155,13 @@ pub fn fault_response(fault: &HttpFault) -> Response<ReplyBody> {
         HttpFault::WrongMethod => {
             headers.insert("Allow", HeaderValue::from_static("POST, M-POST"));
         }
-        // The body was not read: the connection cannot be reused.
-        HttpFault::BodyTooLarge | HttpFault::BodyTimeout => {
+        // The body was not read (or its framing cannot be trusted, or the client is not let in at all): the
+        // connection cannot be reused.
+        HttpFault::BodyTooLarge
+        | HttpFault::BodyTimeout
+        | HttpFault::ConflictingFraming
+        | HttpFault::UnsupportedTransferEncoding
+        | HttpFault::CertificateRefused => {
             headers.insert("Connection", HeaderValue::from_static("close"));
         }
         _ => {}
@@ -202,12 +220,65 @@ impl Body for ReplyBody {
 // ---------------------------------------------------------------------------------------------------------
 // Basic authentication
 
-/// Basic auth against the credential store file (re-read when it changes), with failures slowed per source.
-pub struct BasicAuth {
+/// The credential store file a listener's users come from, re-read when it changes. Basic auth checks passwords
+/// against it; client certificates map to its users; both take a user's read-only flag from it.
+pub struct UserStore {
     path: PathBuf,
-    store: Mutex<(Option<SystemTime>, Arc<CredentialStore>)>,
-    /// SHA-256 of "user\0password" pairs verified since the store was loaded (verification is slow on purpose).
-    verified: Mutex<HashMap<[u8; 32], ()>>,
+    /// The file's modification time when read, a count of reloads, and the store.
+    store: Mutex<(Option<SystemTime>, u64, Arc<CredentialStore>)>,
+}
+
+impl UserStore {
+    pub fn new(path: &Path) -> Result<UserStore, String> {
+        let store = CredentialStore::load(path).map_err(|e| e.to_string())?;
+        let mtime = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+        Ok(UserStore {
+            path: path.to_path_buf(),
+            store: Mutex::new((mtime, 0, Arc::new(store))),
+        })
+    }
+
+    /// The store as the file holds it now, and how many times it was reloaded.
+    fn current(&self) -> (u64, Arc<CredentialStore>) {
+        let mtime = std::fs::metadata(&self.path)
+            .and_then(|m| m.modified())
+            .ok();
+        let Ok(mut guard) = self.store.lock() else {
+            return (u64::MAX, Arc::new(CredentialStore::new()));
+        };
+        if guard.0 != mtime {
+            match CredentialStore::load(&self.path) {
+                Ok(store) => {
+                    *guard = (mtime, guard.1 + 1, Arc::new(store));
+                    info!(path = %self.path.display(), "credentials reloaded");
+                }
+                Err(err) => {
+                    warn!(error = %err, "credentials file unreadable; keeping the previous one")
+                }
+            }
+        }
+        (guard.1, Arc::clone(&guard.2))
+    }
+
+    /// What a known user may do; `None` for a name the store does not hold.
+    fn access_of(&self, user: &str) -> Option<Access> {
+        let (_, store) = self.current();
+        store.user(user).map(|u| {
+            if u.read_only {
+                Access::ReadOnly
+            } else {
+                Access::Full
+            }
+        })
+    }
+}
+
+/// Basic auth against the credential store (re-read when it changes), with failures slowed per source.
+pub struct BasicAuth {
+    users: Arc<UserStore>,
+    /// SHA-256 of "user\0password" pairs verified since the store was (re)loaded, with the reload count they
+    /// belong to (verification is slow on purpose).
+    verified: Mutex<(u64, HashMap<[u8; 32], ()>)>,
     failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
 }
 
@@ -216,38 +287,15 @@ const MAX_FAILURE_SOURCES: usize = 4096;
 
 impl BasicAuth {
     pub fn new(path: &Path) -> Result<BasicAuth, String> {
-        let store = CredentialStore::load(path).map_err(|e| e.to_string())?;
-        let mtime = std::fs::metadata(path).and_then(|m| m.modified()).ok();
-        Ok(BasicAuth {
-            path: path.to_path_buf(),
-            store: Mutex::new((mtime, Arc::new(store))),
-            verified: Mutex::new(HashMap::new()),
-            failures: Mutex::new(HashMap::new()),
-        })
+        Ok(BasicAuth::with_users(Arc::new(UserStore::new(path)?)))
     }
 
-    fn current_store(&self) -> Arc<CredentialStore> {
-        let mtime = std::fs::metadata(&self.path)
-            .and_then(|m| m.modified())
-            .ok();
-        let Ok(mut guard) = self.store.lock() else {
-            return Arc::new(CredentialStore::new());
-        };
-        if guard.0 != mtime {
-            match CredentialStore::load(&self.path) {
-                Ok(store) => {
-                    *guard = (mtime, Arc::new(store));
-                    if let Ok(mut v) = self.verified.lock() {
-                        v.clear();
-                    }
-                    info!(path = %self.path.display(), "credentials reloaded");
-                }
-                Err(err) => {
-                    warn!(error = %err, "credentials file unreadable; keeping the previous one")
-                }
-            }
+    pub fn with_users(users: Arc<UserStore>) -> BasicAuth {
+        BasicAuth {
+            users,
+            verified: Mutex::new((0, HashMap::new())),
+            failures: Mutex::new(HashMap::new()),
         }
-        Arc::clone(&guard.1)
     }
 
     /// Checks an Authorization header value.
@@ -269,9 +317,14 @@ impl BasicAuth {
         let (user, password) = decoded
             .split_once(':')
             .ok_or(HttpFault::MalformedAuthorization)?;
-        let store = self.current_store();
+        let (generation, store) = self.users.current();
         let key: [u8; 32] = Sha256::digest(format!("{user}\0{password}").as_bytes()).into();
-        let cached = self.verified.lock().is_ok_and(|v| v.contains_key(&key));
+        let cached = self.verified.lock().is_ok_and(|mut v| {
+            if v.0 != generation {
+                *v = (generation, HashMap::new());
+            }
+            v.1.contains_key(&key)
+        });
         let ok = cached || {
             let (user, password) = (user.to_owned(), password.to_owned());
             let store = Arc::clone(&store);
@@ -281,10 +334,10 @@ impl BasicAuth {
         };
         if ok {
             if let Ok(mut v) = self.verified.lock() {
-                if v.len() >= MAX_VERIFIED_CACHE {
-                    v.clear();
+                if v.1.len() >= MAX_VERIFIED_CACHE || v.0 != generation {
+                    *v = (generation, HashMap::new());
                 }
-                v.insert(key, ());
+                v.1.insert(key, ());
             }
             if let Ok(mut f) = self.failures.lock() {
                 f.remove(&peer);
@@ -313,12 +366,77 @@ impl BasicAuth {
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// Client certificates
+
+/// What an HTTPS connection's verified client certificate says, read once per connection.
+#[derive(Clone, Debug)]
+pub struct PeerCertificate {
+    /// The subject DN as `tls_allowed_dn_list` patterns see it.
+    pub dn: String,
+    /// The subject's Common Name: the user the client acts as.
+    pub common_name: Option<String>,
+}
+
+impl PeerCertificate {
+    /// A certificate the TLS layer accepted but that does not parse here still counts as sent: with no DN
+    /// and no Common Name it is refused, never taken for a client without a certificate.
+    fn from_der(der: &[u8]) -> PeerCertificate {
+        PeerCertificate {
+            dn: tls::certificate_dn(der).unwrap_or_default(),
+            common_name: tls::certificate_common_name(der).ok().flatten(),
+        }
+    }
+}
+
+/// Client certificates as credentials (`wbem_auth = "cert"` or `"cert,basic"`): the TLS layer has checked the
+/// chain against `ca_file`; here the DN must be on `wbem_allowed_dn_list` and the Common Name a user of the
+/// credential store, whose read-only flag applies.
+pub struct CertAuth {
+    users: Arc<UserStore>,
+    allowed_dn_list: Option<Vec<String>>,
+}
+
+impl CertAuth {
+    pub fn new(users: Arc<UserStore>, allowed_dn_list: Option<Vec<String>>) -> CertAuth {
+        CertAuth {
+            users,
+            allowed_dn_list,
+        }
+    }
+
+    fn check(&self, cert: &PeerCertificate, peer: IpAddr) -> Result<Access, HttpFault> {
+        if !tls::dn_allowed(self.allowed_dn_list.as_deref(), &cert.dn) {
+            warn!(%peer, dn = %cert.dn, "WBEM client certificate DN not on wbem_allowed_dn_list");
+            return Err(HttpFault::CertificateRefused);
+        }
+        let access = cert
+            .common_name
+            .as_deref()
+            .and_then(|user| self.users.access_of(user));
+        access.ok_or_else(|| {
+            warn!(%peer, dn = %cert.dn, "WBEM client certificate names no user of the credentials file");
+            HttpFault::CertificateRefused
+        })
+    }
+}
+
+/// The client certificate check of the HTTPS listener: where the CA and CRL are, and whether a client without
+/// a certificate may still finish the handshake (to use Basic credentials).
+#[derive(Clone, Debug)]
+pub struct ClientCertFiles {
+    pub ca: PathBuf,
+    pub crl: Option<PathBuf>,
+    pub required: bool,
+}
+
+// ---------------------------------------------------------------------------------------------------------
 // The server
 
 /// The WBEM service shared by every connection.
 pub struct WbemServer {
     ops: Arc<Operations>,
     auth: Option<BasicAuth>,
+    certs: Option<CertAuth>,
     limits: HttpLimits,
     xml_limits: Limits,
     connections: Limit,
@@ -331,10 +449,17 @@ impl WbemServer {
         WbemServer {
             ops,
             auth,
+            certs: None,
             limits,
             xml_limits: Limits::default(),
             connections,
         }
+    }
+
+    /// Lets HTTPS clients in by their certificates too (alone when `new` was given no Basic auth).
+    pub fn with_client_certs(mut self, certs: CertAuth) -> WbemServer {
+        self.certs = Some(certs);
+        self
     }
 
     /// Accepts plain-HTTP connections until shutdown.
@@ -381,7 +506,7 @@ impl WbemServer {
                 tokio::spawn(async move {
                     let _permit = permit;
                     match tls {
-                        None => server.serve_connection(stream, peer, shutdown).await,
+                        None => server.serve_connection(stream, peer, None, shutdown).await,
                         Some(acceptor) => {
                             let handshake = tokio::time::timeout(
                                 server.limits.header_timeout,
@@ -390,7 +515,15 @@ impl WbemServer {
                             .await;
                             match handshake {
                                 Ok(Ok(tls_stream)) => {
-                                    server.serve_connection(tls_stream, peer, shutdown).await
+                                    let cert = tls_stream
+                                        .get_ref()
+                                        .1
+                                        .peer_certificates()
+                                        .and_then(|chain| chain.first())
+                                        .map(|der| Arc::new(PeerCertificate::from_der(der)));
+                                    server
+                                        .serve_connection(tls_stream, peer, cert, shutdown)
+                                        .await
                                 }
                                 Ok(Err(err)) => debug!(%peer, error = %err, "TLS handshake failed"),
                                 Err(_) => debug!(%peer, "TLS handshake timed out"),
@@ -408,6 +541,7 @@ impl WbemServer {
         self: Arc<Self>,
         stream: S,
         peer: SocketAddr,
+        cert: Option<Arc<PeerCertificate>>,
         mut shutdown: Shutdown,
     ) where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -416,6 +550,7 @@ impl WbemServer {
         let io = TokioIo::new(Watched {
             inner: stream,
             activity: Arc::clone(&activity),
+            framing: FramingTracker::default(),
         });
         let server = Arc::clone(&self);
         let act = Arc::clone(&activity);
@@ -423,9 +558,19 @@ impl WbemServer {
         let service = hyper::service::service_fn(move |req: HttpRequest<Incoming>| {
             let server = Arc::clone(&server);
             let act = Arc::clone(&act);
+            let cert = cert.clone();
             async move {
                 act.busy.store(true, Ordering::Relaxed);
-                let mut resp = server.handle(req, peer).await;
+                // This request's index on the connection; its head was read (and followed) before hyper
+                // could hand it over.
+                let index = act.requests.load(Ordering::SeqCst);
+                let conflicting = act.conflicting_head.load(Ordering::SeqCst) == index + 1;
+                let mut resp = if conflicting {
+                    debug!(%peer, "WBEM request with Transfer-Encoding and Content-Length refused");
+                    fault_response(&HttpFault::ConflictingFraming)
+                } else {
+                    server.handle(req, peer, cert.as_deref()).await
+                };
                 if act.requests.fetch_add(1, Ordering::Relaxed) + 1 >= max_requests {
                     // hyper closes the connection after a response that says so.
                     resp.headers_mut()
@@ -474,9 +619,10 @@ impl WbemServer {
         &self,
         req: HttpRequest<Incoming>,
         peer: SocketAddr,
+        cert: Option<&PeerCertificate>,
     ) -> Response<ReplyBody> {
         let span = tracing::debug_span!("wbem_http", %peer);
-        match self.handle_inner(req, peer).instrument(span).await {
+        match self.handle_inner(req, peer, cert).instrument(span).await {
             Ok(resp) => resp,
             Err(fault) => {
                 debug!(%peer, ?fault, "WBEM request refused");
@@ -489,7 +635,9 @@ impl WbemServer {
         &self,
         req: HttpRequest<Incoming>,
         peer: SocketAddr,
+        cert: Option<&PeerCertificate>,
     ) -> Result<Response<ReplyBody>, HttpFault> {
+        check_framing(req.headers())?;
         let method = req.method().as_str();
         let extension = match method {
             "POST" => None,
@@ -499,10 +647,7 @@ impl WbemServer {
         if req.uri().path() != CIM_PATH {
             return Err(HttpFault::WrongPath);
         }
-        if let Some(auth) = &self.auth {
-            auth.check(req.headers().get(hyper::header::AUTHORIZATION), peer.ip())
-                .await?;
-        }
+        let access = self.authenticate(req.headers(), peer.ip(), cert).await?;
         let prefix = extension.flatten();
         let headers = req.headers();
         let cim_header = |name: &str| -> Option<String> {
@@ -557,8 +702,36 @@ impl WbemServer {
             }
         };
         check_headers(&request, &cim_method, &cim_object)?;
-        let reply = self.ops.handle(&request).await;
+        let reply = self.ops.handle_as(&request, access).await;
         Ok(cim_response(reply, prefix.as_deref()))
+    }
+
+    /// Who may do what: a client certificate when certificates are accepted and the connection has one (it must
+    /// then pass: no fallback to Basic), else Basic credentials when accepted; with neither configured, anyone.
+    async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        peer: IpAddr,
+        cert: Option<&PeerCertificate>,
+    ) -> Result<Access, HttpFault> {
+        if let (Some(certs), Some(cert)) = (&self.certs, cert) {
+            return certs.check(cert, peer);
+        }
+        if let Some(basic) = &self.auth {
+            let user = basic
+                .check(headers.get(hyper::header::AUTHORIZATION), peer)
+                .await?;
+            // Removed between the check and now: refused as a wrong password would be.
+            return basic
+                .users
+                .access_of(&user)
+                .ok_or(HttpFault::BadCredentials);
+        }
+        if self.certs.is_some() {
+            // Certificates alone, and this connection has none (plain HTTP).
+            return Err(HttpFault::CertificateRefused);
+        }
+        Ok(Access::Full)
     }
 }
 
@@ -569,6 +742,9 @@ struct Activity {
     last: AtomicU64,
     busy: AtomicBool,
     requests: AtomicU64,
+    /// 1 + the index of the first request whose head carried both Transfer-Encoding and Content-Length
+    /// (0: none), as the read side followed the bytes.
+    conflicting_head: AtomicU64,
 }
 
 static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
@@ -589,10 +765,11 @@ impl Activity {
     }
 }
 
-/// A stream that records when it last made progress.
+/// A stream that records when it last made progress, and follows the request framing in what it reads.
 struct Watched<S> {
     inner: S,
     activity: Arc<Activity>,
+    framing: FramingTracker,
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
@@ -605,6 +782,12 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
         let result = Pin::new(&mut self.inner).poll_read(cx, buf);
         if matches!(result, Poll::Ready(Ok(()))) && buf.filled().len() > before {
             self.activity.touch();
+            let this = &mut *self;
+            if let Some(index) = this.framing.feed(&buf.filled()[before..]) {
+                this.activity
+                    .conflicting_head
+                    .store(index + 1, Ordering::SeqCst);
+            }
         }
         result
     }
@@ -629,6 +812,29 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// A body is framed one way only: `Transfer-Encoding: chunked` or `Content-Length`, never both (hyper would
+/// take the chunked one; a proxy in front might take the other), and no other transfer coding. hyper drops
+/// Content-Length when both come, so the connection's reader reports that case (see [`FramingTracker`]); the
+/// check here is for a server given requests some other way.
+fn check_framing(headers: &HeaderMap) -> Result<(), HttpFault> {
+    let mut codings = headers.get_all(hyper::header::TRANSFER_ENCODING).iter();
+    let Some(first) = codings.next() else {
+        return Ok(());
+    };
+    if headers.contains_key(hyper::header::CONTENT_LENGTH) {
+        return Err(HttpFault::ConflictingFraming);
+    }
+    let chunked_alone = codings.next().is_none()
+        && first
+            .to_str()
+            .is_ok_and(|v| v.trim().eq_ignore_ascii_case("chunked"));
+    if chunked_alone {
+        Ok(())
+    } else {
+        Err(HttpFault::UnsupportedTransferEncoding)
     }
 }
 
@@ -724,25 +930,28 @@ fn cim_response(reply: Reply, prefix: Option<&str>) -> Response<ReplyBody> {
     resp
 }
 
-/// A TLS acceptor from PEM certificate chain and key files.
-pub fn tls_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, String> {
-    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()));
-    let cert_pem = read(cert)?;
-    let key_pem = read(key)?;
-    let certs: Vec<_> = rustls_pemfile::certs(&mut cert_pem.as_slice())
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("{}: {e}", cert.display()))?;
-    if certs.is_empty() {
-        return Err(format!("{}: no certificate", cert.display()));
-    }
-    let key_der = rustls_pemfile::private_key(&mut key_pem.as_slice())
-        .map_err(|e| format!("{}: {e}", key.display()))?
-        .ok_or_else(|| format!("{}: no private key", key.display()))?;
+/// A TLS acceptor from PEM certificate chain and key files, checking client certificates when `clients` says
+/// how.
+pub fn tls_acceptor(
+    cert: &Path,
+    key: &Path,
+    clients: Option<&ClientCertFiles>,
+) -> Result<tokio_rustls::TlsAcceptor, String> {
+    let certs = tls::load_certificates("server certificate", cert).map_err(|e| e.to_string())?;
+    let key_der = tls::load_private_key("server private key", key).map_err(|e| e.to_string())?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_no_client_auth()
+        .map_err(|e| e.to_string())?;
+    let builder = match clients {
+        Some(files) => {
+            let verifier = tls::client_verifier(&files.ca, files.crl.as_deref(), files.required)
+                .map_err(|e| e.to_string())?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let config = builder
         .with_single_cert(certs, key_der)
         .map_err(|e| format!("TLS certificate/key: {e}"))?;
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
@@ -768,6 +977,9 @@ mod tests {
                 Some("unsupported-operation"),
             ),
             (HttpFault::HeaderMismatch, 400, Some("header-mismatch")),
+            (HttpFault::ConflictingFraming, 400, None),
+            (HttpFault::UnsupportedTransferEncoding, 501, None),
+            (HttpFault::CertificateRefused, 403, None),
             (
                 HttpFault::UnsupportedProtocolVersion,
                 501,

@@ -1,12 +1,13 @@
 //! The WBEM server, its layers from the bottom: `cimxml` (the DSP0201 codec, sans I/O: tree, request,
 //! response) and `query` (WQL); `error` (the operation error and the one error-to-CIM-status map); `providers`
 //! (instances from the driver); `ops` (the intrinsic and extrinsic operations, one tracing span per request);
-//! `http` (the hyper front end); and [`start`], which opens the listeners a daemon asks for, serving the
+//! `framing` (request framing followed byte by byte, sans I/O); `http` (the hyper front end); and [`start`], which opens the listeners a daemon asks for, serving the
 //! connection it passes in.
 //! Imports point down this list.
 
 pub mod cimxml;
 pub mod error;
+pub mod framing;
 pub mod http;
 pub mod ops;
 pub mod providers;
@@ -27,7 +28,7 @@ use tracing::info;
 use crate::auth::CredentialStore;
 use crate::driver::Connection;
 use crate::listener::Services;
-use http::{BasicAuth, HttpLimits, WbemServer};
+use http::{BasicAuth, CertAuth, ClientCertFiles, HttpLimits, UserStore, WbemServer};
 
 /// Where the WBEM listeners of a daemon ended up.
 #[derive(Clone, Debug, Default)]
@@ -45,8 +46,25 @@ pub struct WbemSettings {
     pub http_port: Option<u16>,
     /// HTTPS on this port, with this certificate and key (`listen_wbem_https`, `wbem_https_port`).
     pub https: Option<HttpsSettings>,
-    /// Basic authentication against this credentials file (`wbem_auth = "basic"`); `None` lets everyone in.
-    pub basic_auth_file: Option<PathBuf>,
+    /// The credential store (`credentials_file`): the users Basic credentials and client certificates name.
+    pub credentials_file: Option<PathBuf>,
+    /// Basic credentials let a client in (`wbem_auth` holds "basic").
+    pub basic: bool,
+    /// HTTPS client certificates let a client in (`wbem_auth` holds "cert"). With neither this nor `basic`,
+    /// everyone is let in.
+    pub client_certs: Option<ClientCertSettings>,
+}
+
+/// The client certificate check of the HTTPS listener (`wbem_auth = "cert"` or `"cert,basic"`).
+#[derive(Clone, Debug)]
+pub struct ClientCertSettings {
+    /// `ca_file` and `crl_file`.
+    pub ca: PathBuf,
+    pub crl: Option<PathBuf>,
+    /// `wbem_allowed_dn_list`.
+    pub allowed_dn_list: Option<Vec<String>>,
+    /// Whether a client must send a certificate (no Basic to fall back to).
+    pub required: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -79,7 +97,10 @@ pub async fn start(
         .unwrap_or_else(|_| "localhost".into());
     let repo = crate::cim::builtin_repository().map_err(|e| format!("built-in MOF: {e}"))?;
     let ops = Arc::new(ops::Operations::new(Arc::new(repo), driver, &host));
-    let auth = match &settings.basic_auth_file {
+    let users = match &settings.credentials_file {
+        None if settings.basic || settings.client_certs.is_some() => {
+            return Err("WBEM authentication needs credentials_file".into())
+        }
         None => None,
         Some(path) => {
             if !path.exists() {
@@ -88,10 +109,21 @@ pub async fn start(
                     .save(path)
                     .map_err(|e| e.to_string())?;
             }
-            Some(BasicAuth::new(path)?)
+            Some(Arc::new(UserStore::new(path)?))
         }
     };
-    let server = Arc::new(WbemServer::new(ops, auth, HttpLimits::default()));
+    let basic = match &users {
+        Some(users) if settings.basic => Some(BasicAuth::with_users(Arc::clone(users))),
+        _ => None,
+    };
+    let mut server = WbemServer::new(ops, basic, HttpLimits::default());
+    if let (Some(certs), Some(users)) = (&settings.client_certs, &users) {
+        server = server.with_client_certs(CertAuth::new(
+            Arc::clone(users),
+            certs.allowed_dn_list.clone(),
+        ));
+    }
+    let server = Arc::new(server);
     let addr = settings.listen_addr.clone();
     let bind = |port: u16| {
         let addr = addr.clone();
@@ -118,7 +150,12 @@ pub async fn start(
         );
     }
     if let Some(https) = &settings.https {
-        let acceptor = http::tls_acceptor(&https.cert, &https.key)?;
+        let clients = settings.client_certs.as_ref().map(|c| ClientCertFiles {
+            ca: c.ca.clone(),
+            crl: c.crl.clone(),
+            required: c.required,
+        });
+        let acceptor = http::tls_acceptor(&https.cert, &https.key, clients.as_ref())?;
         let listener = bind(https.port).await?;
         let local = listener.local_addr().map_err(|e| e.to_string())?;
         info!(addr = %local, "WBEM HTTPS listening");

@@ -22,6 +22,14 @@ use crate::wbem::error::{cim_error, OpError};
 use crate::wbem::providers::{all_providers, Provider, ProviderCtx};
 use crate::wbem::query;
 
+/// What the client of a request may do (its user's flag in the credential store).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Full,
+    /// Read operations only: every other call answers CIM_ERR_ACCESS_DENIED and changes nothing.
+    ReadOnly,
+}
+
 /// A response body: whole, in parts known in advance (a reused answer; sent with Content-Length), or a channel
 /// of chunks for large results (sent with chunked encoding).
 pub enum Reply {
@@ -218,6 +226,11 @@ impl Operations {
     /// class, message ID) that ends with one debug event carrying the CIM status and the time taken, so that
     /// `RUST_LOG=virtcim=debug` tells what happened to each request, provider logs included.
     pub async fn handle(&self, req: &Request) -> Reply {
+        self.handle_as(req, Access::Full).await
+    }
+
+    /// [`Operations::handle`] for a client with the given access.
+    pub async fn handle_as(&self, req: &Request, access: Access) -> Reply {
         let (namespace, class) = request_target(&req.call);
         let span = tracing::debug_span!(
             "wbem_request",
@@ -229,7 +242,12 @@ impl Operations {
             duration_us = tracing::field::Empty,
         );
         let started = Instant::now();
-        let (reply, outcome) = self.dispatch(req).instrument(span.clone()).await;
+        let (reply, outcome) = if access == Access::ReadOnly && !req.call.reads_only() {
+            let _entered = span.enter();
+            denied(req)
+        } else {
+            self.dispatch(req).instrument(span.clone()).await
+        };
         let duration_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         span.record("duration_us", duration_us);
         let _entered = span.enter();
@@ -1248,6 +1266,35 @@ impl AssocFilters {
 
 /// The FilterQuery of an Open... operation: only `DMTF:FQL` (the WQL condition grammar) is understood, as
 /// pywbem's own mock server does; a query without a language is an invalid parameter.
+/// The answer to a call a read-only user may not make.
+fn denied(req: &Request) -> (Reply, Result<(), CimError>) {
+    let err = CimError::new(
+        CimStatus::AccessDenied,
+        format!(
+            "{} is not allowed: the user has read-only access",
+            req.call.name()
+        ),
+    );
+    let text = match &req.call {
+        Call::Intrinsic { name, .. } => {
+            let mut out = String::with_capacity(512);
+            write_envelope_open(&mut out, &req.message_id);
+            write_imethod_element(
+                &mut out,
+                name.as_str(),
+                &Err(err.clone()),
+                WriteOptions::default(),
+            );
+            out.push_str(ENVELOPE_CLOSE);
+            out
+        }
+        Call::Extrinsic { name, .. } => {
+            write_method_response(&req.message_id, name, &Err(err.clone()))
+        }
+    };
+    (Reply::Whole(text), Err(err))
+}
+
 fn pull_filter(call: &Call) -> Result<Option<query::Cond>, OpError> {
     let language = call
         .string_param("FilterQueryLanguage")?
@@ -1514,5 +1561,98 @@ mod tests {
             assert!(line.contains("duration_us="), "{line}");
         }
         assert!(lines[2].contains("operation EnumerateEverything is not supported"));
+    }
+
+    /// A read-only client: every operation that is not a read, and every method, answers CIM_ERR_ACCESS_DENIED
+    /// without reaching a provider; reads are served.
+    #[tokio::test]
+    async fn read_only_access_denies_every_write() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let driver = TestDriver::open(&dir.path().join("test"))
+            .await
+            .expect("test driver")
+            .connection();
+        let repo = Arc::new(crate::cim::builtin_repository().expect("repository"));
+        let ops = Operations::new(repo, driver, "localhost");
+        let cs = "<INSTANCENAME CLASSNAME=\"KVM_ComputerSystem\"><KEYBINDING NAME=\"CreationClassName\">\
+                  <KEYVALUE>KVM_ComputerSystem</KEYVALUE></KEYBINDING><KEYBINDING NAME=\"Name\"><KEYVALUE>test\
+                  </KEYVALUE></KEYBINDING></INSTANCENAME>";
+        let params = |op: &IntrinsicOp| -> String {
+            match op {
+                IntrinsicOp::SetProperty => format!(
+                    "<IPARAMVALUE NAME=\"InstanceName\">{cs}</IPARAMVALUE><IPARAMVALUE NAME=\"PropertyName\">\
+                     <VALUE>Caption</VALUE></IPARAMVALUE><IPARAMVALUE NAME=\"NewValue\"><VALUE>x</VALUE>\
+                     </IPARAMVALUE>"
+                ),
+                IntrinsicOp::DeleteInstance | IntrinsicOp::GetInstance => {
+                    format!("<IPARAMVALUE NAME=\"InstanceName\">{cs}</IPARAMVALUE>")
+                }
+                IntrinsicOp::CreateInstance => "<IPARAMVALUE NAME=\"NewInstance\"><INSTANCE \
+                     CLASSNAME=\"KVM_ComputerSystem\"/></IPARAMVALUE>"
+                    .into(),
+                IntrinsicOp::ModifyInstance => format!(
+                    "<IPARAMVALUE NAME=\"ModifiedInstance\"><VALUE.NAMEDINSTANCE>{cs}<INSTANCE \
+                     CLASSNAME=\"KVM_ComputerSystem\"/></VALUE.NAMEDINSTANCE></IPARAMVALUE>"
+                ),
+                _ => "<IPARAMVALUE NAME=\"ClassName\"><CLASSNAME NAME=\"KVM_ComputerSystem\"/></IPARAMVALUE>"
+                    .into(),
+            }
+        };
+        let mut denied = Vec::new();
+        for op in IntrinsicOp::ALL {
+            let xml = format!(
+                "<?xml version=\"1.0\"?><CIM CIMVERSION=\"2.0\" DTDVERSION=\"2.0\"><MESSAGE ID=\"7\" \
+                 PROTOCOLVERSION=\"1.0\"><SIMPLEREQ><IMETHODCALL NAME=\"{op}\"><LOCALNAMESPACEPATH>\
+                 <NAMESPACE NAME=\"root\"/><NAMESPACE NAME=\"virt\"/></LOCALNAMESPACEPATH>{}</IMETHODCALL>\
+                 </SIMPLEREQ></MESSAGE></CIM>",
+                params(op)
+            );
+            let Ok(req) = parse_request(xml.as_bytes(), &Limits::default()) else {
+                assert!(op.reads_only(), "{op}: the test's request does not parse");
+                continue;
+            };
+            let body = ops
+                .handle_as(&req, Access::ReadOnly)
+                .await
+                .into_bytes()
+                .await;
+            let body = String::from_utf8(body).expect("UTF-8");
+            let is_denied = body.contains("CODE=\"2\"");
+            assert_eq!(is_denied, !op.reads_only(), "{op}: {body}");
+            if is_denied {
+                assert!(body.contains("read-only access"), "{body}");
+                denied.push(op.as_str().to_owned());
+            }
+        }
+        for op in [
+            "SetProperty",
+            "CreateInstance",
+            "ModifyInstance",
+            "DeleteInstance",
+        ] {
+            assert!(denied.iter().any(|d| d == op), "{op} not tried: {denied:?}");
+        }
+        // The guest was not touched, and a method is denied too.
+        let method = format!(
+            "<?xml version=\"1.0\"?><CIM CIMVERSION=\"2.0\" DTDVERSION=\"2.0\"><MESSAGE ID=\"8\" \
+             PROTOCOLVERSION=\"1.0\"><SIMPLEREQ><METHODCALL NAME=\"RequestStateChange\"><LOCALINSTANCEPATH>\
+             <LOCALNAMESPACEPATH><NAMESPACE NAME=\"root\"/><NAMESPACE NAME=\"virt\"/></LOCALNAMESPACEPATH>\
+             {cs}</LOCALINSTANCEPATH><PARAMVALUE NAME=\"RequestedState\" PARAMTYPE=\"uint16\"><VALUE>3</VALUE>\
+             </PARAMVALUE></METHODCALL></SIMPLEREQ></MESSAGE></CIM>"
+        );
+        let req = parse_request(method.as_bytes(), &Limits::default()).expect("method");
+        let body = ops
+            .handle_as(&req, Access::ReadOnly)
+            .await
+            .into_bytes()
+            .await;
+        let body = String::from_utf8(body).expect("UTF-8");
+        assert!(
+            body.contains("<METHODRESPONSE NAME=\"RequestStateChange\"><ERROR CODE=\"2\""),
+            "{body}"
+        );
+        let body = ops.handle_as(&req, Access::Full).await.into_bytes().await;
+        let body = String::from_utf8(body).expect("UTF-8");
+        assert!(body.contains("<RETURNVALUE"), "{body}");
     }
 }

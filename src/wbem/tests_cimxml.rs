@@ -448,3 +448,96 @@ fn quick_escape(s: &str) -> String {
         .replace('>', "&gt;")
         .replace('"', "&quot;")
 }
+
+/// Characters XML 1.0 forbids, raw or as references, anywhere in a request: `request-not-well-formed`.
+#[test]
+fn forbidden_characters_in_requests() {
+    let limits = Limits::default();
+    let refused = [
+        EIN.replace("NAME=\"X\"", "NAME=\"X\u{0}\""),
+        EIN.replace("NAME=\"X\"", "NAME=\"X&#0;\""),
+        EIN.replace("NAME=\"X\"", "NAME=\"X&#x1;\""),
+        EIN.replace("NAME=\"X\"", "NAME=\"X&#31;\""),
+        EIN.replace("<CLASSNAME", "<!-- \u{1} --><CLASSNAME"),
+        EIN.replace("<CLASSNAME", "<?pi \u{8}?><CLASSNAME"),
+        EIN.replace("NAME=\"X\"", "NAME=\"X\u{FFFE}\""),
+        EIN.replace("NAME=\"X\"", "NAME=\"X&#xFFFF;\""),
+        EIN.replace("<CLASSNAME NAME=\"X\"/>", "<VALUE>a&#x1B;[31m</VALUE>"),
+    ];
+    for call in refused {
+        let err = parse_request(wrap(&call).as_bytes(), &limits).expect_err(&call);
+        assert_eq!(
+            err.cim_error_header(),
+            "request-not-well-formed",
+            "{call:?}"
+        );
+    }
+}
+
+/// Whatever a driver's strings hold, the response is XML 1.0 a parser accepts: forbidden characters become
+/// U+FFFD in values, key values, names and error descriptions; tab, LF and CR stay.
+#[test]
+fn forbidden_characters_never_reach_a_response() {
+    let bad = "a\u{0}b\u{1}c\u{1F}d\u{FFFE}e\u{FFFF}f\tg\u{FFFD}h\u{EFBF}i";
+    let clean = "a\u{FFFD}b\u{FFFD}c\u{FFFD}d\u{FFFD}e\u{FFFD}f\tg\u{FFFD}h\u{EFBF}i";
+    let mut inst = sample_instance(bad, 2);
+    inst.set("Description", Value::String(format!("<{bad}>")));
+    let forbidden = |text: &str| {
+        text.chars()
+            .find(|c| !crate::xml::is_xml_char(*c))
+            .map(|c| format!("U+{:04X}", u32::from(c)))
+    };
+    let responses = [
+        write_imethod_response(
+            "1",
+            "EnumerateInstances",
+            &Ok(IReturn::NamedInstances(vec![inst.clone()])),
+            WriteOptions::default(),
+        ),
+        write_imethod_response(
+            "1",
+            "GetInstance",
+            &Err(CimError::new(
+                CimStatus::NotFound,
+                format!("Referenced domain `{bad}' does not exist"),
+            )),
+            WriteOptions::default(),
+        ),
+        write_method_response(
+            "1",
+            "DefineSystem",
+            &Ok(MethodReturn {
+                value: Value::Uint32(0),
+                out_params: vec![
+                    (
+                        "ResultingSystem".into(),
+                        Value::Reference(Box::new(cs_path(bad))),
+                    ),
+                    ("Embedded".into(), Value::Instance(Box::new(inst.clone()))),
+                ],
+            }),
+        ),
+        write_method_response(
+            "1",
+            "RequestStateChange",
+            &Err(CimError::new(CimStatus::Failed, bad)),
+        ),
+    ];
+    let caps = crate::xml::Caps {
+        input_bytes: usize::MAX,
+        depth: 64,
+        elements: 10_000,
+        attributes: 16,
+        attribute_bytes: 1 << 20,
+        element_text_bytes: 1 << 20,
+        text_bytes: usize::MAX,
+        normalize_line_ends: false,
+    };
+    for response in &responses {
+        assert_eq!(forbidden(response), None, "{response}");
+        crate::xml::parse(response, &caps).unwrap_or_else(|e| panic!("{e}: {response}"));
+    }
+    assert!(responses[0].contains(&format!("<VALUE>{clean}</VALUE>")));
+    assert!(responses[1].contains(&format!("Referenced domain `{clean}&apos; does not exist")));
+    assert!(responses[3].contains(&format!("DESCRIPTION=\"{clean}\"")));
+}

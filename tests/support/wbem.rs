@@ -18,6 +18,17 @@ pub struct Options {
     pub https: bool,
     /// Extra domains defined (shut off) before the daemon starts: `vm000`, `vm001`, ...
     pub extra_domains: usize,
+    /// HTTPS with the server certificate, key and CA of this `Pki::server_dir` instead of a self-signed
+    /// certificate (implies `https`).
+    pub pki_server_dir: Option<PathBuf>,
+    /// `wbem_auth` instead of what `basic_auth` picks.
+    pub wbem_auth: Option<&'static str>,
+    /// More configuration lines.
+    pub extra_config: String,
+    /// No plain HTTP listener (`wbem_auth = "cert"` alone refuses one); `Wbem::http` then has port 0.
+    pub no_http: bool,
+    /// Users of the credential store besides `USER` (when `basic_auth`): (name, password, read-only).
+    pub users: Vec<(&'static str, &'static str, bool)>,
 }
 
 impl Default for Options {
@@ -26,6 +37,11 @@ impl Default for Options {
             basic_auth: false,
             https: false,
             extra_domains: 3,
+            pki_server_dir: None,
+            wbem_auth: None,
+            extra_config: String::new(),
+            users: Vec::new(),
+            no_http: false,
         }
     }
 }
@@ -36,6 +52,7 @@ pub struct Wbem {
     pub dir: tempfile::TempDir,
     pub http: SocketAddr,
     pub https: Option<SocketAddr>,
+    /// What an HTTPS client trusts: the self-signed server certificate, or the PKI's CA.
     pub cert: Option<PathBuf>,
 }
 
@@ -72,23 +89,46 @@ impl Wbem {
         let state = dir.path().join("state");
         prepare_state(&state, opts.extra_domains);
         let mut config = format!(
-            "state_dir = \"{}\"\nunix_sock_dir = \"{}\"\nlisten_wbem_http = 1\nwbem_http_port = 0\n\
+            "state_dir = \"{}\"\nunix_sock_dir = \"{}\"\nlisten_wbem_http = {}\nwbem_http_port = 0\n\
              wbem_listen_addr = \"127.0.0.1\"\n",
             state.display(),
-            dir.path().join("run").display()
+            dir.path().join("run").display(),
+            u8::from(!opts.no_http)
         );
         let creds = dir.path().join("credentials.json");
         config.push_str(&format!("credentials_file = \"{}\"\n", creds.display()));
+        let mut store = CredentialStore::new();
         if opts.basic_auth {
-            let mut store = CredentialStore::new();
             store.add_user(USER, PASSWORD, &[]).expect("add user");
-            store.save(&creds).expect("save credentials");
-            config.push_str("wbem_auth = \"basic\"\n");
-        } else {
-            config.push_str("wbem_auth = \"none\"\n");
         }
+        for (name, password, read_only) in &opts.users {
+            store.add_user(name, password, &[]).expect("add user");
+            store
+                .set_read_only(name, *read_only)
+                .expect("read-only flag");
+        }
+        if opts.basic_auth || !opts.users.is_empty() {
+            store.save(&creds).expect("save credentials");
+        }
+        let auth = match opts.wbem_auth {
+            Some(auth) => auth,
+            None if opts.basic_auth => "basic",
+            None => "none",
+        };
+        config.push_str(&format!("wbem_auth = \"{auth}\"\n"));
+        config.push_str(&opts.extra_config);
         let mut cert = None;
-        if opts.https {
+        let https = opts.https || opts.pki_server_dir.is_some();
+        if let Some(server) = &opts.pki_server_dir {
+            config.push_str(&format!(
+                "listen_wbem_https = 1\nwbem_https_port = 0\ncert_file = \"{}\"\nkey_file = \"{}\"\n\
+                 ca_file = \"{}\"\n",
+                server.join("servercert.pem").display(),
+                server.join("serverkey.pem").display(),
+                server.join("cacert.pem").display()
+            ));
+            cert = Some(server.join("cacert.pem"));
+        } else if opts.https {
             let key = rcgen::KeyPair::generate().expect("key");
             let mut params =
                 rcgen::CertificateParams::new(vec!["localhost".to_string()]).expect("params");
@@ -112,13 +152,17 @@ impl Wbem {
         let conf = dir.path().join("virtcimd.conf");
         std::fs::write(&conf, config).expect("write config");
         let process = start_virtcimd(&conf);
-        let http = process
-            .logged_addr("WBEM HTTP listening")
-            .unwrap_or_else(|| panic!("no WBEM listener; stderr:\n{}", process.seen.join("\n")));
-        let https = process.logged_addr("WBEM HTTPS listening");
-        if opts.https {
+        let http = if opts.no_http {
+            SocketAddr::from(([127, 0, 0, 1], 0))
+        } else {
+            process
+                .logged_addr("WBEM HTTP listening")
+                .unwrap_or_else(|| panic!("no WBEM listener; stderr:\n{}", process.seen.join("\n")))
+        };
+        let https_addr = process.logged_addr("WBEM HTTPS listening");
+        if https {
             assert!(
-                https.is_some(),
+                https_addr.is_some(),
                 "no HTTPS listener; stderr:\n{}",
                 process.seen.join("\n")
             );
@@ -127,7 +171,7 @@ impl Wbem {
             process,
             dir,
             http,
-            https,
+            https: https_addr,
             cert,
         }
     }

@@ -6,8 +6,10 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod bad_input;
 mod bench;
 mod cache;
+mod client_certs;
 mod http;
 mod interop;
 mod passwd;

@@ -88,3 +88,39 @@ fn issue_interface_user_then_dash_d_and_dash_l() {
     let (ok, _, err) = tool(&file, &["-d", "-l"], "");
     assert!(!ok && err.contains("--help"), "{err}");
 }
+
+#[test]
+fn read_only_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("credentials.json");
+    // A new user with the flag: added (password read) and read-only.
+    assert!(tool(&file, &["--read-only", "reader"], "pw1\n").0);
+    assert!(tool(&file, &["writer"], "pw2\n").0);
+    let store = CredentialStore::load(&file).unwrap();
+    assert!(store.user("reader").unwrap().read_only);
+    assert!(!store.user("writer").unwrap().read_only);
+    assert!(store.verify_password("reader", "pw1"));
+    let (ok, out, _) = tool(&file, &["-l"], "");
+    assert!(ok);
+    assert_eq!(out, "reader (read-only)\nwriter\n");
+    // On an existing user only the flag changes; no password is read.
+    assert!(tool(&file, &["--read-only", "writer"], "").0);
+    assert!(tool(&file, &["--read-write", "reader"], "").0);
+    let store = CredentialStore::load(&file).unwrap();
+    assert!(store.user("writer").unwrap().read_only);
+    assert!(!store.user("reader").unwrap().read_only);
+    assert!(store.verify_password("writer", "pw2"));
+    // A password change keeps the flag.
+    assert!(tool(&file, &["passwd", "writer"], "pw3\n").0);
+    let store = CredentialStore::load(&file).unwrap();
+    assert!(store.user("writer").unwrap().read_only);
+    assert!(store.verify_password("writer", "pw3"));
+    for args in [
+        &["--read-only", "--read-write", "x"][..],
+        &["--read-only", "-l"],
+        &["--read-only", "-d", "writer"],
+    ] {
+        let (ok, _, err) = tool(&file, args, "");
+        assert!(!ok && err.contains("--"), "{args:?}: {err}");
+    }
+}

@@ -16,9 +16,11 @@ pub struct Request {
     pub call: Call,
 }
 
-/// Declares [`IntrinsicOp`] with its wire names, so a name is spelled once.
+/// Declares [`IntrinsicOp`] with its wire names and whether it only reads, so each is stated once.
 macro_rules! intrinsic_ops {
-    ($($(#[$doc:meta])* $op:ident,)*) => {
+    (@reads read) => { true };
+    (@reads write) => { false };
+    ($($(#[$doc:meta])* $op:ident: $kind:ident,)*) => {
         /// The intrinsic operations of DSP0200, decoded from the `IMETHODCALL` NAME. A name outside the list is
         /// kept as sent, so the error that refuses it can name it.
         #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -39,6 +41,14 @@ macro_rules! intrinsic_ops {
                 }
             }
 
+            /// Whether the operation only reads (what a read-only user may call). An unknown one does not.
+            pub fn reads_only(&self) -> bool {
+                match self {
+                    $(IntrinsicOp::$op => intrinsic_ops!(@reads $kind),)*
+                    IntrinsicOp::Unknown(_) => false,
+                }
+            }
+
             /// The wire name (for an unknown operation, the name the client sent).
             pub fn as_str(&self) -> &str {
                 match self {
@@ -51,41 +61,41 @@ macro_rules! intrinsic_ops {
 }
 
 intrinsic_ops! {
-    GetClass,
-    EnumerateClasses,
-    EnumerateClassNames,
-    GetInstance,
-    EnumerateInstances,
-    EnumerateInstanceNames,
-    GetProperty,
-    SetProperty,
-    CreateInstance,
-    ModifyInstance,
-    DeleteInstance,
-    CreateClass,
-    ModifyClass,
-    DeleteClass,
-    Associators,
-    AssociatorNames,
-    References,
-    ReferenceNames,
-    ExecQuery,
-    GetQualifier,
-    SetQualifier,
-    DeleteQualifier,
-    EnumerateQualifiers,
-    OpenEnumerateInstances,
-    OpenEnumerateInstancePaths,
-    OpenAssociatorInstances,
-    OpenAssociatorInstancePaths,
-    OpenReferenceInstances,
-    OpenReferenceInstancePaths,
-    OpenQueryInstances,
-    PullInstancesWithPath,
-    PullInstancePaths,
-    PullInstances,
-    EnumerationCount,
-    CloseEnumeration,
+    GetClass: read,
+    EnumerateClasses: read,
+    EnumerateClassNames: read,
+    GetInstance: read,
+    EnumerateInstances: read,
+    EnumerateInstanceNames: read,
+    GetProperty: read,
+    SetProperty: write,
+    CreateInstance: write,
+    ModifyInstance: write,
+    DeleteInstance: write,
+    CreateClass: write,
+    ModifyClass: write,
+    DeleteClass: write,
+    Associators: read,
+    AssociatorNames: read,
+    References: read,
+    ReferenceNames: read,
+    ExecQuery: read,
+    GetQualifier: read,
+    SetQualifier: write,
+    DeleteQualifier: write,
+    EnumerateQualifiers: read,
+    OpenEnumerateInstances: read,
+    OpenEnumerateInstancePaths: read,
+    OpenAssociatorInstances: read,
+    OpenAssociatorInstancePaths: read,
+    OpenReferenceInstances: read,
+    OpenReferenceInstancePaths: read,
+    OpenQueryInstances: read,
+    PullInstancesWithPath: read,
+    PullInstancePaths: read,
+    PullInstances: read,
+    EnumerationCount: read,
+    CloseEnumeration: read,
 }
 
 impl std::fmt::Display for IntrinsicOp {
@@ -118,6 +128,14 @@ impl Call {
         match self {
             Call::Intrinsic { name, .. } => name.as_str(),
             Call::Extrinsic { name, .. } => name,
+        }
+    }
+
+    /// Whether the call only reads: a read intrinsic operation; never an extrinsic method, which may do anything.
+    pub fn reads_only(&self) -> bool {
+        match self {
+            Call::Intrinsic { name, .. } => name.reads_only(),
+            Call::Extrinsic { .. } => false,
         }
     }
 

@@ -95,25 +95,72 @@ pub enum PullItems {
 }
 
 fn esc(s: &str) -> Cow<'_, str> {
-    quick_xml::escape::escape(s)
+    if s.bytes().any(|b| NEEDS_LOOK[usize::from(b)]) {
+        let mut out = String::with_capacity(s.len() + 8);
+        push_esc(&mut out, s);
+        Cow::Owned(out)
+    } else {
+        Cow::Borrowed(s)
+    }
 }
 
-/// Appends `text` with the five XML special characters replaced by the entities quick-xml's `escape` uses,
-/// without an intermediate string (response writing is the hot path of large enumerations).
+/// What XML 1.0 cannot carry at all (C0 controls but tab, LF and CR; U+FFFE; U+FFFF) is written as this:
+/// a driver's string may hold anything, and a response that a parser refuses would lose the whole answer.
+pub const REPLACEMENT: &str = "\u{FFFD}";
+
+/// The bytes [`push_esc`] must look at: the five XML specials, the C0 controls XML 1.0 forbids, and 0xEF,
+/// the first byte of U+FFFE and U+FFFF. One table lookup per byte keeps the common case a tight loop.
+const NEEDS_LOOK: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = !matches!(b, 0x09 | 0x0A | 0x0D);
+        b += 1;
+    }
+    table[b'<' as usize] = true;
+    table[b'>' as usize] = true;
+    table[b'&' as usize] = true;
+    table[b'\'' as usize] = true;
+    table[b'"' as usize] = true;
+    table[0xEF] = true;
+    table
+};
+
+/// Appends `text` with the five XML special characters replaced by the entities quick-xml's `escape` uses
+/// and the characters XML 1.0 forbids by [`REPLACEMENT`], without an intermediate string (response writing is
+/// the hot path of large enumerations).
 fn push_esc(out: &mut String, text: &str) {
+    let bytes = text.as_bytes();
     let mut start = 0;
-    for (i, byte) in text.bytes().enumerate() {
-        let entity = match byte {
-            b'<' => "&lt;",
-            b'>' => "&gt;",
-            b'&' => "&amp;",
-            b'\'' => "&apos;",
-            b'"' => "&quot;",
-            _ => continue,
+    let mut i = 0;
+    while i < bytes.len() {
+        let byte = bytes[i];
+        if !NEEDS_LOOK[usize::from(byte)] {
+            i += 1;
+            continue;
+        }
+        let (entity, len) = match byte {
+            b'<' => ("&lt;", 1),
+            b'>' => ("&gt;", 1),
+            b'&' => ("&amp;", 1),
+            b'\'' => ("&apos;", 1),
+            b'"' => ("&quot;", 1),
+            0xEF => {
+                // U+FFFE and U+FFFF are EF BF BE and EF BF BF; every other character starting EF is fine.
+                if bytes.get(i + 1) == Some(&0xBF) && matches!(bytes.get(i + 2), Some(0xBE | 0xBF))
+                {
+                    (REPLACEMENT, 3)
+                } else {
+                    i += 1;
+                    continue;
+                }
+            }
+            _ => (REPLACEMENT, 1),
         };
         out.push_str(&text[start..i]);
         out.push_str(entity);
-        start = i + 1;
+        i += len;
+        start = i;
     }
     out.push_str(&text[start..]);
 }
