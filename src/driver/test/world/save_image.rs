@@ -42,7 +42,12 @@ fn write_image(name: &str, path: &str, xml: &str) -> Result<()> {
         .truncate(true)
         .mode(0o600)
         .open(path)
-        .map_err(|e| system_error(format!("saving domain '{name}' to '{path}': open failed"), &e))?;
+        .map_err(|e| {
+            system_error(
+                format!("saving domain '{name}' to '{path}': open failed"),
+                &e,
+            )
+        })?;
     let written = file
         .write_all(MAGIC)
         .and_then(|()| file.write_all(&len.to_ne_bytes()))
@@ -67,7 +72,10 @@ fn read_image(path: &str) -> Result<DomainDef> {
     file.read_exact(&mut magic)
         .map_err(|e| system_error(format!("incomplete save header in '{path}'"), &e))?;
     if &magic != MAGIC {
-        return Err(Error::internal(ErrorDomain::TEST, "mismatched header magic"));
+        return Err(Error::internal(
+            ErrorDomain::TEST,
+            "mismatched header magic",
+        ));
     }
     let mut len = [0u8; 4];
     file.read_exact(&mut len)
@@ -171,8 +179,16 @@ pub(in crate::driver::test) fn save_image_xml(path: &str, xml_flags: u32) -> Res
 }
 
 /// `virDomainSaveImageDefineXML`: replaces the definition an image holds.
-pub(in crate::driver::test) fn save_image_define(path: &str, dxml: &str, define_flags: u32) -> Result<()> {
-    check_flags(define_flags, SAVE_RUNNING_PAUSED, "testDomainSaveImageDefineXML")?;
+pub(in crate::driver::test) fn save_image_define(
+    path: &str,
+    dxml: &str,
+    define_flags: u32,
+) -> Result<()> {
+    check_flags(
+        define_flags,
+        SAVE_RUNNING_PAUSED,
+        "testDomainSaveImageDefineXML",
+    )?;
     read_image(path)?;
     let def = DomainDef::from_xml(dxml, false)?;
     write_image(&def.name, path, &image_xml(&def))
