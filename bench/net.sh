@@ -6,7 +6,8 @@
 # Timed with farm-bench, A/B pairs alternating:
 #   1. net-start + net-destroy of a NAT network with DHCP (one virsh call each, run as one command);
 #   2. net-list --all with 100 defined networks (10 of them running);
-#   3. nodedev-list --tree (after the nodedev scan cache).
+#   3. nodedev-list --tree (after the nodedev scan cache);
+#   4. pool-refresh of a dir pool holding 10 000 volumes (the same directory for both daemons).
 # Prints farm-bench's reports; BENCHMARKS.md records the medians and ratios. Not a test.
 #
 # Usage: bench/net.sh [RUNS]    (default 10). Needs root, libvirt-daemon, dnsmasq-base, nftables, farm-bench.
@@ -115,3 +116,15 @@ farm-bench -n "$RUNS" --vs "virsh -q -c $S nodedev-list --tree" -- virsh -q -c "
 for uri in "$V" "$S"; do
     for i in $(seq 1 10); do virsh -q -c "$uri" net-destroy "bench$i" >/dev/null; done
 done
+
+# One directory of 10 000 small raw volumes, a dir pool over it in each daemon.
+mkdir -p "$WORK/pool"
+for i in $(seq 1 10000); do : >"$WORK/pool/vol$i.img"; done
+for uri in "$V" "$S"; do
+    virsh -q -c "$uri" pool-create-as benchpool dir --target "$WORK/pool" >/dev/null
+done
+[ "$(virsh -q -c "$V" vol-list benchpool | grep -c .)" = 10000 ] || { echo "virtcimd does not list 10000 volumes" >&2; exit 1; }
+[ "$(virsh -q -c "$S" vol-list benchpool | grep -c .)" = 10000 ] || { echo "libvirtd does not list 10000 volumes" >&2; exit 1; }
+echo "== pool-refresh of a dir pool with 10 000 volumes (A: virtcimd, B: libvirtd)"
+farm-bench -n "$RUNS" --vs "virsh -q -c $S pool-refresh benchpool" -- virsh -q -c "$V" pool-refresh benchpool
+for uri in "$V" "$S"; do virsh -q -c "$uri" pool-destroy benchpool >/dev/null; done
