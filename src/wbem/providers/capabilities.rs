@@ -5,8 +5,8 @@
 use async_trait::async_trait;
 
 use super::pools::{HostPools, PoolId, PoolKind, NAMESPACE};
-use super::{put, Provider, ProviderCtx};
-use crate::cim::{CimStatus, CimType, Instance, ObjectPath, Value};
+use super::{not_found, put, Provider, ProviderCtx};
+use crate::cim::{CimType, Instance, ObjectPath, Value};
 use crate::error::ErrorCode;
 use crate::wbem::error::OpError;
 
@@ -29,10 +29,6 @@ fn uint16_array(values: &[u16]) -> Value {
         CimType::Uint16,
         values.iter().map(|v| Value::Uint16(*v)).collect(),
     )
-}
-
-fn not_found(path: &ObjectPath) -> OpError {
-    OpError::cim(CimStatus::NotFound, format!("no instance {path}"))
 }
 
 pub fn alloc_caps_path(pool: &PoolId) -> ObjectPath {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::guest::{load_all_guests, load_guest, split_fq_devid, LoadOptions, ResourceKind};
-use super::settings::not_found;
+use super::not_found;
 use super::{Provider, ProviderCtx};
 use crate::cim::{Instance, ObjectPath};
 use crate::wbem::error::OpError;

@@ -11,8 +11,8 @@ use super::guest::{
     computer_system_path, domain_of_vssd_id, guest_class, load_all_guests, load_guest,
     split_fq_devid, GuestModel, LoadOptions, NAMESPACE,
 };
+use super::not_found;
 use super::paths_of;
-use super::settings::not_found;
 use super::{put, Provider, ProviderCtx};
 use crate::cim::{Instance, ObjectPath, Value};
 use crate::wbem::error::OpError;

@@ -90,11 +90,34 @@ pub fn get_from_enumeration(
     instances
         .into_iter()
         .find(|i| i.path.as_ref().is_some_and(|p| p.same_object(path)))
-        .ok_or_else(|| OpError::cim(CimStatus::NotFound, format!("no instance {path}")))
+        .ok_or_else(|| not_found(path))
+}
+
+/// CIM_ERR_NOT_FOUND for a path that names no instance.
+pub(crate) fn not_found(path: &ObjectPath) -> OpError {
+    OpError::cim(CimStatus::NotFound, format!("no instance {path}"))
 }
 
 pub(crate) fn not_supported(what: &str) -> OpError {
     OpError::cim(CimStatus::NotSupported, format!("{what} is not supported"))
+}
+
+/// The target of a host service's method: its class (libvirt-CIM's clients call methods there too) or its one
+/// instance, `service` (the path it has on this host).
+pub(crate) fn check_service_target(
+    target: &ObjectPath,
+    service: &ObjectPath,
+) -> Result<(), OpError> {
+    if target.is_class_path() || service.same_object(target) {
+        Ok(())
+    } else {
+        Err(not_found(target))
+    }
+}
+
+/// A method the class does not have.
+pub(crate) fn unknown_method(class: &str, method: &str) -> OpError {
+    not_supported(&format!("{class}.{method}"))
 }
 
 /// One class family's instances and behaviour.

@@ -13,7 +13,7 @@ use super::capabilities::TemplateRole;
 use super::pools::{host_name, HostPools, PoolId, PoolKind, HOST_CLASS, NAMESPACE};
 use super::rasd_parse::{number, text};
 use super::vsms::{array_param, decode_all, invalid, items, ok, param};
-use super::{put, Provider, ProviderCtx};
+use super::{check_service_target, not_found, put, unknown_method, Provider, ProviderCtx};
 use crate::cim::{CimStatus, CimType, Instance, ObjectPath, Value};
 use crate::driver::{Connection, PoolRef};
 use crate::error::ErrorCode;
@@ -78,10 +78,6 @@ pub fn service_path(class: &str, name: &str, host: &str) -> ObjectPath {
             ("SystemName", host),
         ],
     )
-}
-
-fn not_found(path: &ObjectPath) -> OpError {
-    OpError::cim(CimStatus::NotFound, format!("no instance {path}"))
 }
 
 fn failed(message: impl Into<String>) -> OpError {
@@ -867,19 +863,14 @@ impl Provider for RpcsProvider {
         params: Vec<(String, Value)>,
     ) -> Result<MethodReturn, OpError> {
         let driver: &Connection = ctx.driver;
-        if !target.is_class_path() && !rpcs_path(&host_name(driver).await).same_object(target) {
-            return Err(not_found(target));
-        }
+        check_service_target(target, &rpcs_path(&host_name(driver).await))?;
         match method.to_ascii_lowercase().as_str() {
             "createchildresourcepool" => self.create_child_pool(driver, &params).await,
             "deleteresourcepool" => self.delete_pool(driver, &params).await,
             "createresourceinpool" => self.create_resource(driver, &params).await,
             "deleteresourceinpool" => self.delete_resource(driver, &params).await,
             "refreshresourcesinpool" => self.refresh(driver, &params).await,
-            _ => Err(OpError::cim(
-                CimStatus::NotSupported,
-                format!("{RPCS_CLASS}.{method} is not supported"),
-            )),
+            _ => Err(unknown_method(RPCS_CLASS, method)),
         }
     }
 }

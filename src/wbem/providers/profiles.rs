@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use super::capabilities::{alloc_caps_path, ALLOC_CAPS_CLASS};
 use super::paths_of;
 use super::pools::{host_name, host_path, HostPools, PoolId, PoolKind, HOST_CLASS};
-use super::{assoc_instance, get_from_enumeration, put, Provider, ProviderCtx};
-use crate::cim::{CimStatus, CimType, Instance, ObjectPath, Value};
+use super::{assoc_instance, get_from_enumeration, not_found, put, Provider, ProviderCtx};
+use crate::cim::{CimType, Instance, ObjectPath, Value};
 use crate::wbem::error::OpError;
 
 pub const INTEROP_NAMESPACE: &str = "root/interop";
@@ -147,10 +147,6 @@ pub fn profile_path(instance_id: &str) -> ObjectPath {
         PROFILE_CLASS,
         &[("InstanceID", instance_id)],
     )
-}
-
-fn not_found(path: &ObjectPath) -> OpError {
-    OpError::cim(CimStatus::NotFound, format!("no instance {path}"))
 }
 
 /// `KVM_RegisteredProfile` (root/interop).

@@ -9,13 +9,9 @@ use super::guest::{
     domain_of_vssd_id, load_all_guests, load_guest, split_fq_devid, vssd_path, LoadOptions,
     ResourceKind, VSSD_CLASS,
 };
-use super::{Provider, ProviderCtx};
-use crate::cim::{CimStatus, Instance, ObjectPath};
+use super::{not_found, Provider, ProviderCtx};
+use crate::cim::{Instance, ObjectPath};
 use crate::wbem::error::OpError;
-
-pub(crate) fn not_found(path: &ObjectPath) -> OpError {
-    OpError::cim(CimStatus::NotFound, format!("no instance {path}"))
-}
 
 /// `KVM_VirtualSystemSettingData`: one per defined domain, active or not.
 pub struct VssdProvider;

@@ -11,7 +11,10 @@ use super::paths_of;
 use super::pool_config::{service_instance, service_path};
 use super::pools::{host_name, NAMESPACE};
 use super::vsms::{decode_all, invalid, lookup, ok, param};
-use super::{assoc_instance, get_from_enumeration, put, Provider, ProviderCtx};
+use super::{
+    assoc_instance, check_service_target, get_from_enumeration, not_found, put, unknown_method,
+    Provider, ProviderCtx,
+};
 use crate::cim::types::DateTime;
 use crate::cim::{CimStatus, CimType, Instance, ObjectPath, Value};
 use crate::driver::{Connection, DomainRef, SnapshotRef};
@@ -66,10 +69,6 @@ fn parse_snapshot_id(id: &str) -> Option<(&str, &str)> {
     id.strip_prefix("KVM:")?
         .split_once('/')
         .filter(|(d, s)| !d.is_empty() && !s.is_empty())
-}
-
-fn not_found(path: &ObjectPath) -> OpError {
-    OpError::cim(CimStatus::NotFound, format!("no instance {path}"))
 }
 
 fn s(v: &str) -> Value {
@@ -304,17 +303,12 @@ impl Provider for SnapshotServiceProvider {
         params: Vec<(String, Value)>,
     ) -> Result<MethodReturn, OpError> {
         let driver: &Connection = ctx.driver;
-        if !target.is_class_path() && !vsss_path(&host_name(driver).await).same_object(target) {
-            return Err(not_found(target));
-        }
+        check_service_target(target, &vsss_path(&host_name(driver).await))?;
         match method.to_ascii_lowercase().as_str() {
             "createsnapshot" => self.create(driver, &params).await,
             "destroysnapshot" => self.destroy(driver, &params).await,
             "applysnapshot" => self.apply(driver, &params).await,
-            _ => Err(OpError::cim(
-                CimStatus::NotSupported,
-                format!("{VSSS_CLASS}.{method} is not supported"),
-            )),
+            _ => Err(unknown_method(VSSS_CLASS, method)),
         }
     }
 }

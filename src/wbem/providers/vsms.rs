@@ -16,7 +16,7 @@ use super::rasd_parse::{
     apply_rasd, apply_vssd, decode_embedded, device_xml, remove_device, resource_kind, Change,
     RasdError,
 };
-use super::{put, Provider, ProviderCtx};
+use super::{check_service_target, not_found, put, unknown_method, Provider, ProviderCtx};
 use crate::cim::{builtin_repository, CimStatus, CimType, Instance, ObjectPath, Repository, Value};
 use crate::driver::{flags, Connection, DomainRef};
 use crate::error::ErrorCode;
@@ -584,10 +584,7 @@ impl Provider for VsmsProvider {
     async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {
         let host = host_name(ctx.driver).await;
         if !vsms_path(&host).same_object(path) {
-            return Err(OpError::cim(
-                CimStatus::NotFound,
-                format!("no instance {path}"),
-            ));
+            return Err(not_found(path));
         }
         Ok(self.instance(ctx).await)
     }
@@ -601,16 +598,7 @@ impl Provider for VsmsProvider {
     ) -> Result<MethodReturn, OpError> {
         let driver: &Connection = ctx.driver;
         let driver = &driver;
-        // libvirt-CIM's clients call these methods on the class path as well as on the instance.
-        if !target.is_class_path() {
-            let host = host_name(driver).await;
-            if !vsms_path(&host).same_object(target) {
-                return Err(OpError::cim(
-                    CimStatus::NotFound,
-                    format!("no instance {target}"),
-                ));
-            }
-        }
+        check_service_target(target, &vsms_path(&host_name(driver).await))?;
         match method.to_ascii_lowercase().as_str() {
             "definesystem" => self.define_system(driver, &params).await,
             "destroysystem" => self.destroy_system(driver, &params).await,
@@ -618,10 +606,7 @@ impl Provider for VsmsProvider {
             "modifyresourcesettings" => self.modify_resource_settings(driver, &params).await,
             "removeresourcesettings" => self.remove_resource_settings(driver, &params).await,
             "modifysystemsettings" => self.modify_system_settings(driver, &params).await,
-            _ => Err(OpError::cim(
-                CimStatus::NotSupported,
-                format!("{VSMS_CLASS}.{method} is not supported"),
-            )),
+            _ => Err(unknown_method(VSMS_CLASS, method)),
         }
     }
 }
