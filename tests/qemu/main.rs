@@ -9,6 +9,7 @@ mod support;
 mod bridge;
 mod cim;
 mod daemon;
+mod fronts;
 mod guests;
 mod hostdev;
 mod hotplug;
