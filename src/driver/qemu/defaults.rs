@@ -377,6 +377,30 @@ pub(super) fn assign_pci(def: &mut DomainDef) {
                 .extend(next(&mut used).map(|s| pci(s, 0)));
         }
     }
+    // libvirt's USB2 set (what virt-install writes): the EHCI controller and its UHCI companions share one slot,
+    // the companions at functions 0 to 2 (the first one multifunction) and EHCI at 7.
+    let usb2_function = |c: &ControllerDef| match (c.controller_type.as_str(), c.model.as_deref()) {
+        ("usb", Some("ich9-ehci1")) => Some(7),
+        ("usb", Some("ich9-uhci1")) => Some(0),
+        ("usb", Some("ich9-uhci2")) => Some(1),
+        ("usb", Some("ich9-uhci3")) => Some(2),
+        _ => None,
+    };
+    let unplaced_usb2 = |c: &ControllerDef| {
+        c.index == 0 && usb2_function(c).is_some() && !has_address(&c.extra.children)
+    };
+    if devs.controllers.iter().any(unplaced_usb2) {
+        if let Some(slot) = next(&mut used) {
+            for c in devs.controllers.iter_mut().filter(|c| unplaced_usb2(c)) {
+                let function = usb2_function(c).unwrap_or_default();
+                let mut address = pci(slot, function);
+                if function == 0 {
+                    address.attrs.push(("multifunction".into(), "on".into()));
+                }
+                c.extra.children.push(address);
+            }
+        }
+    }
     for c in &mut devs.controllers {
         let pci_device = match (c.controller_type.as_str(), c.model.as_deref()) {
             ("usb", Some("none" | "piix3-uhci")) | ("pci" | "ide", _) => false,

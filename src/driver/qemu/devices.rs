@@ -90,6 +90,9 @@ fn usb_device(model: &str) -> Result<Option<&'static str>> {
         "piix3-uhci" => "piix3-usb-uhci",
         "piix4-uhci" => "piix4-usb-uhci",
         "ich9-ehci1" => "ich9-usb-ehci1",
+        "ich9-uhci1" => "ich9-usb-uhci1",
+        "ich9-uhci2" => "ich9-usb-uhci2",
+        "ich9-uhci3" => "ich9-usb-uhci3",
         "nec-xhci" => "nec-usb-xhci",
         "qemu-xhci" => "qemu-xhci",
         "none" => return Ok(None),
@@ -99,6 +102,17 @@ fn usb_device(model: &str) -> Result<Option<&'static str>> {
             )))
         }
     }))
+}
+
+/// The first port a UHCI companion of libvirt's USB2 set takes on its EHCI master when `<master startport>` does
+/// not say; `None` for a controller that is no companion.
+fn companion_first_port(model: &str) -> Option<u32> {
+    match model {
+        "ich9-uhci1" => Some(0),
+        "ich9-uhci2" => Some(2),
+        "ich9-uhci3" => Some(4),
+        _ => None,
+    }
 }
 
 /// The USB controller model a machine gets when the definition names none (libvirt's default).
@@ -156,8 +170,24 @@ pub(super) fn controller_args(def: &DomainDef, q35: bool, argv: &mut Vec<String>
             "ide" if index == 0 => None,
             "sata" if q35 && index == 0 => None,
             "sata" if index == 0 => Some(format!("ahci,id=sata0{pci}")),
-            "usb" if index == 0 => usb_device(model.unwrap_or(default_usb_model(q35)))?
-                .map(|device| format!("{device},id=usb{pci}")),
+            "usb" if index == 0 => {
+                let model = model.unwrap_or(default_usb_model(q35));
+                usb_device(model)?.map(|device| match companion_first_port(model) {
+                    // A UHCI companion of the EHCI controller: its ports are the master's, it has no bus of its own.
+                    Some(default_port) => {
+                        let port = c
+                            .extra
+                            .children
+                            .iter()
+                            .find(|n| n.name == "master")
+                            .and_then(|m| attr(m, "startport"))
+                            .and_then(number)
+                            .unwrap_or(default_port);
+                        format!("{device},masterbus=usb.0,firstport={port}{pci}")
+                    }
+                    None => format!("{device},id=usb{pci}"),
+                })
+            }
             "scsi" => {
                 let device = match model.unwrap_or("lsilogic") {
                     "virtio-scsi" => "virtio-scsi-pci",
@@ -528,5 +558,32 @@ mod tests {
         let mut argv = Vec::new();
         controller_args(&d, false, &mut argv).unwrap();
         assert_eq!(argv, ["-device", "qemu-xhci,id=usb"]);
+    }
+
+    #[test]
+    fn the_usb2_set_shares_a_slot_and_its_companions_use_the_ehci_ports() {
+        // What virt-install writes for an i440fx guest.
+        let mut d = def(
+            "<controller type='usb' index='0' model='ich9-ehci1'/>\
+             <controller type='usb' index='0' model='ich9-uhci1'><master startport='0'/></controller>\
+             <controller type='usb' index='0' model='ich9-uhci2'><master startport='2'/></controller>\
+             <controller type='usb' index='0' model='ich9-uhci3'><master startport='4'/></controller>",
+        );
+        super::super::defaults::assign_pci(&mut d);
+        let mut argv = Vec::new();
+        controller_args(&d, false, &mut argv).unwrap();
+        assert_eq!(
+            argv,
+            [
+                "-device",
+                "ich9-usb-ehci1,id=usb,bus=pci.0,addr=0x3.0x7",
+                "-device",
+                "ich9-usb-uhci1,masterbus=usb.0,firstport=0,bus=pci.0,addr=0x3,multifunction=on",
+                "-device",
+                "ich9-usb-uhci2,masterbus=usb.0,firstport=2,bus=pci.0,addr=0x3.0x1",
+                "-device",
+                "ich9-usb-uhci3,masterbus=usb.0,firstport=4,bus=pci.0,addr=0x3.0x2",
+            ]
+        );
     }
 }

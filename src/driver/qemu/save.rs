@@ -526,7 +526,7 @@ impl QemuDriver {
         let target = target.unwrap_or_else(|| self.managed_save_path(&handle.name));
         let def = match dxml {
             Some(xml) => {
-                let new = DomainDef::from_xml(xml, false)?;
+                let new = self.replacement(xml).await?;
                 abi_check(&live, &new)?;
                 new
             }
@@ -624,7 +624,7 @@ impl QemuDriver {
         let image = open_image(&path, false)?;
         let mut def = DomainDef::from_xml(&image.xml, false)?;
         if let Some(xml) = dxml {
-            let new = DomainDef::from_xml(xml, false)?;
+            let new = self.replacement(xml).await?;
             abi_check(&def, &new)?;
             def = new;
         }
@@ -758,8 +758,17 @@ impl QemuDriver {
                 "dxml in virDomainManagedSaveDefineXML must not be NULL",
             )
         })?;
+        let new = self.replacement(dxml).await?;
         let _guard = self.shared.lifecycle.lock().await;
-        redefine_image(&self.existing_managed_image(dom)?, dxml, define_flags)
+        redefine_image(&self.existing_managed_image(dom)?, dxml, new, define_flags)
+    }
+
+    /// A replacement definition as a define would take it (libvirt's post-parse: the machine type canonical),
+    /// so the ABI check compares like with like.
+    async fn replacement(&self, dxml: &str) -> Result<DomainDef> {
+        let mut new = DomainDef::from_xml(dxml, false)?;
+        self.post_parse(&mut new).await?;
+        Ok(new)
     }
 
     /// `virDomainSaveImageGetXMLDesc`.
@@ -785,8 +794,9 @@ impl QemuDriver {
             "virDomainSaveImageDefineXML",
         )?;
         let path = absolute(file)?;
+        let new = self.replacement(dxml).await?;
         let _guard = self.shared.lifecycle.lock().await;
-        redefine_image(&path, dxml, define_flags)
+        redefine_image(&path, dxml, new, define_flags)
     }
 }
 
@@ -802,7 +812,7 @@ fn image_definition(path: &Path, xml_flags: u32) -> Result<String> {
 
 /// Replaces the definition (and with RUNNING / PAUSED the state to restore into) kept in an image, in place
 /// within its XML region.
-fn redefine_image(path: &Path, dxml: &str, define_flags: u32) -> Result<()> {
+fn redefine_image(path: &Path, dxml: &str, new: DomainDef, define_flags: u32) -> Result<()> {
     exclusive_states(define_flags)?;
     let image = open_image(path, true)?;
     let running = wanted_running(define_flags, image.header.was_running);
@@ -810,7 +820,6 @@ fn redefine_image(path: &Path, dxml: &str, define_flags: u32) -> Result<()> {
         return Ok(());
     }
     let saved = DomainDef::from_xml(&image.xml, false)?;
-    let new = DomainDef::from_xml(dxml, false)?;
     abi_check(&saved, &new)?;
     let header = Header {
         was_running: running,
