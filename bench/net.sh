@@ -21,8 +21,15 @@ WORK=$(mktemp -d /tmp/vcnetbench.XXXXXX)
 chmod 755 "$WORK"
 NS_V=vcbv$$
 NS_L=vcbl$$
+# Ends a process and everything under it, children first (the daemons run under unshare and a bash, which a
+# signal to the top alone leaves running).
+killtree() {
+    local child
+    for child in $(pgrep -P "$1"); do killtree "$child"; done
+    kill "$1" 2>/dev/null || true
+}
 cleanup() {
-    for f in "$WORK"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
+    for f in "$WORK"/*.pid; do [ -f "$f" ] && killtree "$(cat "$f")"; done
     sleep 1
     ip netns del "$NS_V" 2>/dev/null || true
     ip netns del "$NS_L" 2>/dev/null || true
