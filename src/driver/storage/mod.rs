@@ -305,12 +305,7 @@ impl StorageHost {
         pools
             .values()
             .find(|p| p.def.uuid == pool.uuid)
-            .ok_or_else(|| {
-                no_pool(format!(
-                    "no storage pool with matching uuid '{}' ({})",
-                    pool.uuid, pool.name
-                ))
-            })
+            .ok_or_else(|| no_pool_uuid(pool))
     }
 
     fn find_mut<'a>(
@@ -320,12 +315,7 @@ impl StorageHost {
         pools
             .values_mut()
             .find(|p| p.def.uuid == pool.uuid)
-            .ok_or_else(|| {
-                no_pool(format!(
-                    "no storage pool with matching uuid '{}' ({})",
-                    pool.uuid, pool.name
-                ))
-            })
+            .ok_or_else(|| no_pool_uuid(pool))
     }
 
     /// The (active) pool of a volume handle and the volume's name in it.
@@ -1106,4 +1096,12 @@ fn obj_has_file(obj: &PoolObj, name: &str) -> bool {
             .target_path
             .as_deref()
             .is_some_and(|t| Path::new(t).join(name).exists())
+}
+
+/// libvirt's answer for a pool handle whose UUID no pool has (any more).
+fn no_pool_uuid(pool: &PoolRef) -> Error {
+    no_pool(format!(
+        "no storage pool with matching uuid '{}' ({})",
+        pool.uuid, pool.name
+    ))
 }
