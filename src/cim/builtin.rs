@@ -482,6 +482,83 @@ pub const MOF_FILES: &[(&str, &str)] = &[
         "kvm/KVM_LastAppliedSnapshot.mof",
         include_str!("../../mof/kvm/KVM_LastAppliedSnapshot.mof"),
     ),
+    // cimconsole: console redirection, service-element associations, the switch service.
+    (
+        "cim/CIM_ServiceAccessPoint.mof",
+        include_str!("../../mof/cim/CIM_ServiceAccessPoint.mof"),
+    ),
+    (
+        "cim/CIM_KVMRedirectionSAP.mof",
+        include_str!("../../mof/cim/CIM_KVMRedirectionSAP.mof"),
+    ),
+    (
+        "cim/CIM_RedirectionService.mof",
+        include_str!("../../mof/cim/CIM_RedirectionService.mof"),
+    ),
+    (
+        "cim/CIM_RedirectionServiceCapabilities.mof",
+        include_str!("../../mof/cim/CIM_RedirectionServiceCapabilities.mof"),
+    ),
+    (
+        "cim/CIM_HostedAccessPoint.mof",
+        include_str!("../../mof/cim/CIM_HostedAccessPoint.mof"),
+    ),
+    (
+        "cim/CIM_ServiceAccessBySAP.mof",
+        include_str!("../../mof/cim/CIM_ServiceAccessBySAP.mof"),
+    ),
+    (
+        "cim/CIM_SAPAvailableForElement.mof",
+        include_str!("../../mof/cim/CIM_SAPAvailableForElement.mof"),
+    ),
+    (
+        "cim/CIM_ServiceAffectsElement.mof",
+        include_str!("../../mof/cim/CIM_ServiceAffectsElement.mof"),
+    ),
+    (
+        "cim/CIM_NetworkService.mof",
+        include_str!("../../mof/cim/CIM_NetworkService.mof"),
+    ),
+    (
+        "cim/CIM_ForwardingService.mof",
+        include_str!("../../mof/cim/CIM_ForwardingService.mof"),
+    ),
+    (
+        "cim/CIM_SwitchService.mof",
+        include_str!("../../mof/cim/CIM_SwitchService.mof"),
+    ),
+    (
+        "kvm/KVM_ConsoleRedirectionService.mof",
+        include_str!("../../mof/kvm/KVM_ConsoleRedirectionService.mof"),
+    ),
+    (
+        "kvm/KVM_ConsoleRedirectionServiceCapabilities.mof",
+        include_str!("../../mof/kvm/KVM_ConsoleRedirectionServiceCapabilities.mof"),
+    ),
+    (
+        "kvm/KVM_KVMRedirectionSAP.mof",
+        include_str!("../../mof/kvm/KVM_KVMRedirectionSAP.mof"),
+    ),
+    (
+        "kvm/KVM_HostedAccessPoint.mof",
+        include_str!("../../mof/kvm/KVM_HostedAccessPoint.mof"),
+    ),
+    (
+        "kvm/KVM_ServiceAccessBySAP.mof",
+        include_str!("../../mof/kvm/KVM_ServiceAccessBySAP.mof"),
+    ),
+    (
+        "kvm/KVM_SAPAvailableForElement.mof",
+        include_str!("../../mof/kvm/KVM_SAPAvailableForElement.mof"),
+    ),
+    (
+        "kvm/KVM_ServiceAffectsElement.mof",
+        include_str!("../../mof/kvm/KVM_ServiceAffectsElement.mof"),
+    ),
+    (
+        "kvm/KVM_SwitchService.mof",
+        include_str!("../../mof/kvm/KVM_SwitchService.mof"),
+    ),
 ];
 
 /// The namespaces the server serves and the MOF file compiled into each.

@@ -201,7 +201,7 @@ check([p["InstanceID"] for p in from_pool] == ["DiskPool/default-pool"], "RASD -
 
 # --- profiles, root/interop and back ---
 profiles = conn.EnumerateInstances("CIM_RegisteredProfile", namespace="root/interop")
-check(len(profiles) == 11, "11 registered profiles")
+check(len(profiles) == 12, "12 registered profiles")
 for p in profiles:
     check(p["RegisteredOrganization"] == 2 and list(p["AdvertiseTypes"]) == [3], "profile %s org/advertise"
           % p["InstanceID"])
@@ -224,10 +224,11 @@ back = conn.AssociatorNames(guest, AssocClass="KVM_ElementConformsToProfile")
 check(all(p.namespace == "root/interop" for p in back), "guest -> profiles in root/interop")
 check("CIM:DSP1057-VirtualSystem-1.0.0a" in [p["InstanceID"] for p in back], "guest conforms to DSP1057")
 back_inst = conn.Associators(host, AssocClass="KVM_ElementConformsToProfile")
-check(sorted(p["InstanceID"] for p in back_inst) == ["CIM:DSP1042-SystemVirtualization-1.0.0"],
+check(sorted(p["InstanceID"] for p in back_inst) == ["CIM:DSP1042-SystemVirtualization-1.0.0",
+                                                     "CIM:DSP1076-KVMRedirection-1.0.0"],
       "host -> its profiles (instances fetched across namespaces)")
 scoped = conn.AssociatorNames(sv.path, AssocClass="KVM_ReferencedProfile", Role="Antecedent")
-check(len(scoped) == 9, "System Virtualization scopes 9 profiles, got %d" % len(scoped))
+check(len(scoped) == 10, "System Virtualization scopes 10 profiles, got %d" % len(scoped))
 scoping = conn.AssociatorNames(sv.path, AssocClass="KVM_ReferencedProfile", Role="Dependent")
 check([p["InstanceID"] for p in scoping] == ["CIM:DSP1057-VirtualSystem-1.0.0a"], "DSP1042 is scoped by DSP1057")
 

@@ -1,5 +1,7 @@
 //! The host-side associations: `KVM_HostedResourcePool` (host -> each pool), `KVM_HostedService` (host -> the
-//! virtual system management service), `KVM_ElementCapabilities` (host and VSMS -> management capabilities, pool
+//! virtual system management, pool configuration, snapshot and console redirection services),
+//! `KVM_ElementCapabilities` (host and VSMS -> management capabilities, host and console redirection service ->
+//! its capabilities, pool
 //! -> its allocation capabilities, guest -> its enabled-logical-element capabilities),
 //! `KVM_ElementAllocatedFromPool` (pool -> guest device, primordial pool -> child pool) and
 //! `KVM_ResourceAllocationFromPool` (pool -> guest RASD) and `KVM_SettingsDefineCapabilities` (a pool's
@@ -21,6 +23,7 @@ use super::pools::{
     guest_allocations, host_name, host_path, Allocation, HostPools, PoolId, PoolKind, HOST_CLASS,
     NAMESPACE,
 };
+use super::redirection::{crs_path, crsc_path, CRSC_CLASS, CRS_CLASS};
 use super::snapshots::{vsss_path, vsssc_path, VSSSC_CLASS, VSSS_CLASS};
 use super::vsms::{vsms_path, VSMS_CLASS};
 use super::{assoc_instance, get_from_enumeration, put, Provider, ProviderCtx};
@@ -99,7 +102,11 @@ impl HostAssocProvider {
         match self.assoc {
             HostAssoc::HostedResourcePool => pool || is(HOST_CLASS),
             HostAssoc::HostedService => {
-                is(HOST_CLASS) || is(VSMS_CLASS) || is(RPCS_CLASS) || is(VSSS_CLASS)
+                is(HOST_CLASS)
+                    || is(VSMS_CLASS)
+                    || is(RPCS_CLASS)
+                    || is(VSSS_CLASS)
+                    || is(CRS_CLASS)
             }
             HostAssoc::ElementCapabilities => {
                 pool || is(HOST_CLASS)
@@ -112,6 +119,8 @@ impl HostAssocProvider {
                     || is(ALLOC_CAPS_CLASS)
                     || is(CS_CLASS)
                     || is(ELEC_CLASS)
+                    || is(CRS_CLASS)
+                    || is(CRSC_CLASS)
             }
             HostAssoc::ElementAllocatedFromPool => pool || device,
             HostAssoc::ResourceAllocationFromPool => pool || rasd,
@@ -224,7 +233,12 @@ impl HostAssocProvider {
             }
             HostAssoc::HostedService => {
                 let name = host_name(driver).await;
-                for service in [vsms_path(&name), rpcs_path(&name), vsss_path(&name)] {
+                for service in [
+                    vsms_path(&name),
+                    rpcs_path(&name),
+                    vsss_path(&name),
+                    crs_path(&name),
+                ] {
                     out.push([("Antecedent", host_path(&name)), ("Dependent", service)]);
                 }
             }
@@ -237,6 +251,9 @@ impl HostAssocProvider {
                 out.push(caps(vsms_path(&name), vsmc_path()));
                 out.push(caps(rpcs_path(&name), rpcc_path()));
                 out.push(caps(vsss_path(&name), vsssc_path()));
+                // As libvirt-CIM: the host and the console redirection service share its capabilities.
+                out.push(caps(host_path(&name), crsc_path()));
+                out.push(caps(crs_path(&name), crsc_path()));
                 for pool in HostPools::read(driver).await?.ids() {
                     out.push(caps(pool.path(), alloc_caps_path(&pool)));
                 }

@@ -20,6 +20,9 @@ pub mod interop;
 // cimmodel: pool configuration and snapshots.
 pub mod pool_config;
 pub mod snapshots;
+// cimconsole: console redirection and the switch service.
+pub mod redirection;
+pub mod switch_service;
 
 use std::sync::Arc;
 
@@ -244,5 +247,15 @@ pub fn all_providers() -> Vec<Arc<dyn Provider>> {
     providers.push(Arc::new(interop::ObjectManagerProvider));
     providers.push(Arc::new(interop::NamespaceProvider));
     providers.push(Arc::new(interop::NamespaceInManagerProvider));
+    // cimconsole
+    providers.push(Arc::new(redirection::ConsoleRedirectionServiceProvider));
+    providers.push(Arc::new(
+        redirection::ConsoleRedirectionCapabilitiesProvider,
+    ));
+    providers.push(Arc::new(redirection::RedirectionSapProvider));
+    for assoc in redirection::RedirectionAssocProvider::all() {
+        providers.push(Arc::new(assoc));
+    }
+    providers.push(Arc::new(switch_service::SwitchServiceProvider));
     providers
 }

@@ -1,6 +1,6 @@
 //! Profile registration (DSP1033) as libvirt-CIM advertises it: `KVM_RegisteredProfile` (in root/interop, the
-//! profiles whose central class we serve: libvirt-CIM's 13 less Virtual System Migration and KVM Redirection,
-//! whose services do not exist yet), `KVM_ReferencedProfile` (each component profile and its scoping profile) and
+//! profiles whose central class we serve: libvirt-CIM's 13 less Virtual System Migration, whose service does not
+//! exist yet), `KVM_ReferencedProfile` (each component profile and its scoping profile) and
 //! `KVM_ElementConformsToProfile` (a profile and the host, guests, pools and allocation capabilities in root/virt
 //! that conform to it), served in root/interop and root/virt alike with references crossing the two.
 
@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use super::capabilities::{alloc_caps_path, ALLOC_CAPS_CLASS};
 use super::paths_of;
 use super::pools::{host_name, host_path, HostPools, PoolId, PoolKind, HOST_CLASS};
+use super::redirection::{crs_path, CRS_CLASS};
 use super::{assoc_instance, get_from_enumeration, not_found, put, Provider, ProviderCtx};
 use crate::cim::{CimType, Instance, ObjectPath, Value};
 use crate::wbem::error::OpError;
@@ -32,6 +33,8 @@ pub enum Conformant {
     Guests,
     Pools(PoolKind),
     AllocationCapabilities,
+    /// The host's console redirection service.
+    RedirectionService,
 }
 
 /// One registered profile (REPORT §1.7).
@@ -49,7 +52,7 @@ pub struct Profile {
 const SYSTEM_VIRTUALIZATION: usize = 0;
 const VIRTUAL_SYSTEM: usize = 1;
 
-pub const PROFILES: [Profile; 11] = [
+pub const PROFILES: [Profile; 12] = [
     Profile {
         instance_id: "CIM:DSP1042-SystemVirtualization-1.0.0",
         name: "System Virtualization",
@@ -96,6 +99,14 @@ pub const PROFILES: [Profile; 11] = [
         version: "1.0.0",
         scoping: None,
         central: Some(Conformant::Pools(PoolKind::Memory)),
+        scoping_profile: Some(SYSTEM_VIRTUALIZATION),
+    },
+    Profile {
+        instance_id: "CIM:DSP1076-KVMRedirection-1.0.0",
+        name: "KVM Redirection",
+        version: "1.0.0",
+        scoping: Some(Conformant::Host),
+        central: Some(Conformant::RedirectionService),
         scoping_profile: Some(SYSTEM_VIRTUALIZATION),
     },
     Profile {
@@ -291,6 +302,7 @@ fn conformant_paths(
             .map(PoolId::path)
             .collect(),
         Conformant::AllocationCapabilities => pools.iter().map(alloc_caps_path).collect(),
+        Conformant::RedirectionService => vec![crs_path(host.key_str("Name").unwrap_or_default())],
     }
 }
 
@@ -341,6 +353,7 @@ impl Provider for ConformsToProfileProvider {
         let endpoint = is(PROFILE_CLASS)
             || is(HOST_CLASS)
             || is(ALLOC_CAPS_CLASS)
+            || is(CRS_CLASS)
             || PoolKind::ALL.iter().any(|k| is(k.class_name()));
         Ok(if endpoint { None } else { Some(Vec::new()) })
     }
@@ -390,9 +403,9 @@ mod tests {
 
     #[test]
     fn profile_table_as_libvirt_cim() {
-        assert_eq!(PROFILES.len(), 11);
+        assert_eq!(PROFILES.len(), 12);
         let ids: std::collections::HashSet<_> = PROFILES.iter().map(|p| p.instance_id).collect();
-        assert_eq!(ids.len(), 11, "InstanceIDs are unique");
+        assert_eq!(ids.len(), 12, "InstanceIDs are unique");
         assert_eq!(
             PROFILES[SYSTEM_VIRTUALIZATION].instance_id,
             "CIM:DSP1042-SystemVirtualization-1.0.0"
@@ -401,7 +414,7 @@ mod tests {
             PROFILES[VIRTUAL_SYSTEM].instance_id,
             "CIM:DSP1057-VirtualSystem-1.0.0a"
         );
-        // Every profile but Virtual System has a scoping profile: 10 ReferencedProfile pairs.
-        assert_eq!(ReferencedProfileProvider::pairs().count(), 10);
+        // Every profile but Virtual System has a scoping profile: 11 ReferencedProfile pairs.
+        assert_eq!(ReferencedProfileProvider::pairs().count(), 11);
     }
 }
