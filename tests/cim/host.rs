@@ -62,7 +62,7 @@ fn pywbemcli_discovers_the_profiles() {
     }
     assert_eq!(
         out.lines().filter(|l| l.starts_with("DMTF")).count(),
-        11,
+        12,
         "{out}"
     );
     // The central instances of DSP1057 are the guests, reached from root/interop.
@@ -130,7 +130,7 @@ fn wbemcli_walks_pools_and_profiles() {
         "{out}"
     );
     let out = wbemcli(&["ein", &format!("{u}/root/interop:KVM_RegisteredProfile")]);
-    assert_eq!(out.trim().lines().count(), 11, "{out}");
+    assert_eq!(out.trim().lines().count(), 12, "{out}");
     let profile = format!(
         "{u}/root/interop:KVM_RegisteredProfile.InstanceID=\"CIM:DSP1042-SystemVirtualization-1.0.0\""
     );
@@ -184,11 +184,11 @@ for cls, ns in [("KVM_EnabledLogicalElementCapabilities", "root/virt"), ("KVM_El
         count("KVM_EnabledLogicalElementCapabilities", "root/virt"),
         guests
     );
-    // host and VSMS -> VSMC, RPCS -> RPCC, snapshot service -> its capabilities, 9 pools -> their
-    // capabilities, each guest -> its ELEC.
+    // host and VSMS -> VSMC, RPCS -> RPCC, snapshot service -> its capabilities, host and console redirection
+    // service -> its capabilities, 9 pools -> their capabilities, each guest -> its ELEC.
     assert_eq!(
         count("KVM_ElementCapabilities", "root/virt"),
-        4 + 9 + guests
+        6 + 9 + guests
     );
     // Every guest conforms to DSP1057, DSP1043 and the four DSP1041 profiles.
     let ectp = count("KVM_ElementConformsToProfile", "root/virt");

@@ -15,3 +15,5 @@ mod mof;
 mod pool_config;
 mod world;
 mod xml;
+// cimconsole
+mod console;

@@ -125,9 +125,10 @@ check(sorted(p["InstanceID"] for p in hosted) == sorted(expected), "HostedResour
 back = conn.AssociatorNames(by_id["NetworkPool/lan"].path, AssocClass="KVM_HostedResourcePool")
 check([p.classname for p in back] == ["KVM_HostSystem"], "HostedResourcePool from a pool")
 svc = conn.AssociatorNames(host, AssocClass="KVM_HostedService")
-check(sorted(p["Name"] for p in svc) == ["Management Service", "RPCS", "SnapshotService"]
+check(sorted(p["Name"] for p in svc) == ["ConsoleRedirectionService", "Management Service", "RPCS",
+                                         "SnapshotService"]
       and all(p["SystemName"] == host["Name"] for p in svc),
-      "HostedService -> VSMS, RPCS and the snapshot service %s" % svc)
+      "HostedService -> VSMS, RPCS, the snapshot and console redirection services %s" % svc)
 
 # --- capabilities ---
 caps = conn.EnumerateInstances("KVM_AllocationCapabilities")
@@ -142,7 +143,8 @@ check(len(vsmc) == 1 and vsmc[0]["InstanceID"] == "ManagementCapabilities", "VSM
 check(list(vsmc[0]["VirtualSystemTypesSupported"]) == ["KVM"], "VSMC system types")
 check(sorted(vsmc[0]["SynchronousMethodsSupported"]) == [2, 3, 5, 6, 7, 10], "VSMC synchronous methods")
 host_caps = conn.AssociatorNames(host, AssocClass="KVM_ElementCapabilities")
-check([c["InstanceID"] for c in host_caps] == ["ManagementCapabilities"], "host -> VSMC")
+check(sorted(c["InstanceID"] for c in host_caps) == ["ConsoleRedirectionCapabilities", "ManagementCapabilities"],
+      "host -> VSMC and the console redirection capabilities")
 elec = conn.EnumerateInstances("KVM_EnabledLogicalElementCapabilities")
 check(sorted(e["InstanceID"] for e in elec) == all_domains, "one ELEC per guest")
 for e in elec:
