@@ -99,7 +99,9 @@ fn walk_with_wbemcli(base: &str, extra: &[&str]) {
     );
     let out = cli(&["ain", "-ac", "KVM_SAPAvailableForElement", &sap]);
     assert!(
-        out.contains("KVM_ComputerSystem.CreationClassName=\"KVM_ComputerSystem\",Name=\"vncguest\""),
+        out.contains(
+            "KVM_ComputerSystem.CreationClassName=\"KVM_ComputerSystem\",Name=\"vncguest\""
+        ),
         "{out}"
     );
     let guest = format!(
@@ -115,7 +117,10 @@ fn walk_with_wbemcli(base: &str, extra: &[&str]) {
         out.contains("KVM_HostedAccessPoint.Antecedent=") && out.contains("KVM_HostSystem"),
         "{out}"
     );
-    let services = cli(&["ein", &format!("{base}/root/virt:KVM_ConsoleRedirectionService")]);
+    let services = cli(&[
+        "ein",
+        &format!("{base}/root/virt:KVM_ConsoleRedirectionService"),
+    ]);
     let service = services
         .lines()
         .find_map(|l| l.split_once("root/virt:").map(|(_, path)| path.trim()))

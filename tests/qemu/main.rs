@@ -27,3 +27,5 @@ mod state;
 mod stats;
 mod storage;
 mod streams;
+// cimconsole
+mod cim_console;
