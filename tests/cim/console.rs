@@ -1,6 +1,7 @@
 //! Console redirection (DSP1076: the redirection service, its capabilities, the guests' KVM redirection SAPs and
 //! their associations), the service-element association, the switch service and the KVM Redirection profile, on
-//! the test driver through pywbem and sblim wbemcli, over HTTP and HTTPS with Basic authentication.
+//! the test driver through pywbem and sblim wbemcli, over HTTP and HTTPS with Basic authentication, and through a
+//! remote URI (`wbem_connect_uri` naming another daemon).
 
 use std::process::Command;
 
@@ -46,6 +47,32 @@ fn pywbem_console_redirection_over_https() {
         .arg(USER)
         .arg(PASSWORD));
     assert!(ok && out.contains("OK "), "cim_console.py:\n{out}\n{err}");
+}
+
+/// The same model through the remote driver: a WBEM front whose `wbem_connect_uri` is another daemon's
+/// `test+tcp://` URI, the guests set up with virsh on that other daemon.
+#[test]
+fn pywbem_console_redirection_through_a_remote_uri() {
+    let port = crate::support::free_port();
+    let remote = Wbem::start(Options {
+        extra_config: format!(
+            "listen_tcp = 1\nlisten_tls = 0\nlisten_addr = \"127.0.0.1\"\ntcp_port = {port}\n\
+             auth_tcp = \"none\"\n"
+        ),
+        ..Options::default()
+    });
+    let remote_uri = format!("test+tcp://127.0.0.1:{port}/default");
+    let front = Wbem::start(Options {
+        extra_domains: 0,
+        extra_config: format!("wbem_connect_uri = \"{remote_uri}\"\n"),
+        ..Options::default()
+    });
+    let (ok, out, err) = run(Command::new(venv_python())
+        .arg(peer("cim_console.py"))
+        .arg(front.url())
+        .arg(&remote_uri));
+    assert!(ok && out.contains("OK "), "cim_console.py:\n{out}\n{err}");
+    drop(remote);
 }
 
 /// One guest with VNC on 5920 (started) for wbemcli to walk.
