@@ -1,7 +1,7 @@
 //! Console redirection over QEMU: a virtcimd serving `qemu:///system` to WBEM; a guest with an autoport VNC console
-//! on 127.0.0.1 and a serial pty console. Its `KVM_KVMRedirectionSAP` carries the port QEMU really listens on
-//! (an RFB client connects there), a connected client shows as its own session SAP (as libvirt-CIM reads the
-//! host's TCP table) and EnabledState follows the guest's start and destroy.
+//! on 127.0.0.1, a SPICE console on a free port and a serial pty console. Its `KVM_KVMRedirectionSAP`s carry the
+//! ports QEMU really listens on (an RFB client connects there), a connected client shows as its own session SAP
+//! (as libvirt-CIM reads the host's TCP table) and EnabledState follows the guest's start and destroy.
 //!
 //! The test SIGKILLs every QEMU its daemon started when it ends, however it ends.
 
@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use super::cim::{virsh, Daemon, QemuReaper};
 use crate::support::qemu::spinning_disk;
-use crate::support::{have, wait_for};
+use crate::support::{free_port, have, wait_for};
 
 /// (Name, EnabledState, KVMProtocol) of every SAP of `guest`, read through its KVM_SAPAvailableForElement, and
 /// checked against the enumeration and the service's KVM_ServiceAccessBySAP.
@@ -71,6 +71,7 @@ fn cim_console_saps_follow_a_qemu_guest_and_its_vnc_clients() {
     let mut reaper = QemuReaper(Vec::new());
     let uri = daemon.rpc_uri();
     let name = format!("cimvnc-{}", std::process::id());
+    let spice = free_port();
     let xml = tmp.path().join("cimvnc.xml");
     std::fs::write(
         &xml,
@@ -80,15 +81,20 @@ fn cim_console_saps_follow_a_qemu_guest_and_its_vnc_clients() {
              <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='{}'/>\
              <target dev='hda' bus='ide'/></disk>\
              <serial type='pty'><target port='0'/></serial><console type='pty'><target type='serial'/></console>\
-             <graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1'/></devices></domain>",
+             <graphics type='vnc' port='-1' autoport='yes' listen='127.0.0.1'/>\
+             <graphics type='spice' port='{spice}' autoport='no' listen='127.0.0.1'/></devices></domain>",
             spinning_disk(tmp.path()).display()
         ),
     )
     .expect("guest xml");
     virsh(&uri, &["define", &xml.to_string_lossy()]);
 
-    // Shut off: the autoport console has no port yet and is disabled; the pty console is no KVM redirection.
-    assert_eq!(saps(&python, &daemon, &name), [("-1:-1".to_owned(), 3, 4)]);
+    // Shut off: the autoport console has no port yet; both are disabled; the pty console is no KVM redirection.
+    let spice_off = (format!("{spice}:-1"), 3, 1);
+    assert_eq!(
+        saps(&python, &daemon, &name),
+        [("-1:-1".to_owned(), 3, 4), spice_off.clone()]
+    );
 
     virsh(&uri, &["start", &name]);
     reaper.0.push(daemon.qemu_pid(&name));
@@ -100,11 +106,19 @@ fn cim_console_saps_follow_a_qemu_guest_and_its_vnc_clients() {
         .map(|d| 5900 + d)
         .unwrap_or_else(|| panic!("domdisplay: {display}"));
     let listening = format!("{port}:0");
+    let spice_on = (format!("{spice}:0"), 6, 1);
+    let idle = {
+        let mut idle = vec![(listening.clone(), 6, 4), spice_on.clone()];
+        idle.sort();
+        idle
+    };
     assert_eq!(
         saps(&python, &daemon, &name),
-        [(listening.clone(), 6, 4)],
+        idle,
         "running guest, no client"
     );
+    // QEMU listens on the SPICE SAP's port too.
+    drop(TcpStream::connect(("127.0.0.1", spice)).expect("connect to the SPICE port"));
 
     // An RFB client on the SAP's port: QEMU greets it, and its session is a SAP of its own.
     let mut client = TcpStream::connect(("127.0.0.1", port)).expect("connect to the VNC port");
@@ -117,19 +131,23 @@ fn cim_console_saps_follow_a_qemu_guest_and_its_vnc_clients() {
     let session = format!("{port}:{}", client.local_addr().expect("local").port());
     let found = saps(&python, &daemon, &name);
     assert!(
-        found.contains(&(listening.clone(), 6, 4)) && found.contains(&(session.clone(), 2, 4)),
+        found.contains(&(listening.clone(), 6, 4))
+            && found.contains(&(session.clone(), 2, 4))
+            && found.contains(&spice_on),
         "{found:?}"
     );
     drop(client);
     assert!(
-        wait_for(Duration::from_secs(30), || {
-            saps(&python, &daemon, &name) == [(listening.clone(), 6, 4)]
-        }),
+        wait_for(Duration::from_secs(30), || saps(&python, &daemon, &name)
+            == idle),
         "the closed session stays: {:?}",
         saps(&python, &daemon, &name)
     );
 
     virsh(&uri, &["destroy", &name]);
-    assert_eq!(saps(&python, &daemon, &name), [("-1:-1".to_owned(), 3, 4)]);
+    assert_eq!(
+        saps(&python, &daemon, &name),
+        [("-1:-1".to_owned(), 3, 4), spice_off]
+    );
     virsh(&uri, &["undefine", &name]);
 }
