@@ -208,3 +208,56 @@ fn wbemcli_walks_console_redirection_over_https() {
     );
     walk_with_wbemcli(&base, &["-noverify"]);
 }
+
+/// With 1 000 domains each console enumeration reads each domain's XML once per request.
+#[test]
+fn console_enumerations_with_1000_domains() {
+    let wbem = Wbem::start(Options {
+        extra_domains: 1000,
+        ..Options::default()
+    });
+    vnc_guest(&wbem);
+    let script = r#"
+import sys, time, pywbem
+conn = pywbem.WBEMConnection(sys.argv[1], None, default_namespace="root/virt", timeout=600)
+for cls in ("KVM_KVMRedirectionSAP", "KVM_HostedAccessPoint", "KVM_ServiceAccessBySAP", "KVM_SAPAvailableForElement",
+            "KVM_ServiceAffectsElement"):
+    t = time.time()
+    n = len(conn.EnumerateInstanceNames(cls))
+    print("%s %d %.3f" % (cls, n, time.time() - t))
+cs = pywbem.CIMInstanceName("KVM_ComputerSystem", {"CreationClassName": "KVM_ComputerSystem", "Name": "vncguest"},
+                            namespace="root/virt")
+t = time.time()
+n = len(conn.AssociatorNames(cs, AssocClass="KVM_SAPAvailableForElement"))
+print("guest-to-SAP %d %.3f" % (n, time.time() - t))
+"#;
+    let started = std::time::Instant::now();
+    let (ok, out, err) = run(Command::new(venv_python())
+        .args(["-c", script])
+        .arg(wbem.url()));
+    assert!(ok, "{out}\n{err}");
+    let elapsed = started.elapsed();
+    eprintln!("{out}");
+    let count = |what: &str| -> usize {
+        out.lines()
+            .find(|l| l.starts_with(&format!("{what} ")))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{what}:\n{out}"))
+    };
+    for class in [
+        "KVM_KVMRedirectionSAP",
+        "KVM_HostedAccessPoint",
+        "KVM_ServiceAccessBySAP",
+        "KVM_SAPAvailableForElement",
+        "guest-to-SAP",
+    ] {
+        assert_eq!(count(class), 1, "{class}:\n{out}");
+    }
+    // Every guest and the one tablet and display controller of vncguest.
+    assert_eq!(count("KVM_ServiceAffectsElement"), 1002 + 2, "{out}");
+    assert!(
+        elapsed < std::time::Duration::from_secs(120),
+        "console enumerations with 1000 domains took {elapsed:?}:\n{out}"
+    );
+}
