@@ -10,6 +10,8 @@ use super::*;
 use crate::model::{parse_device, ControllerDef, DeviceDef, DiskDef, InterfaceDef};
 use serde_json::Value;
 
+mod nic_update;
+
 /// How long a detach waits for QEMU to confirm the removal (libvirt's `qemuDomainRemoveDeviceWaitTime`).
 const UNPLUG_WAIT: Duration = Duration::from_secs(5);
 /// `VIR_DOMAIN_DEVICE_MODIFY_FORCE`: eject even a medium the guest locked.
@@ -876,6 +878,12 @@ impl QemuDriver {
         let device = parse_device(xml)?;
         let _guard = self.shared.lifecycle.lock().await;
         let impact = self.change_impact(dom, flags)?;
+        let device = match device {
+            DeviceDef::Interface(nic, mac_given) => {
+                return self.update_interface(&impact, nic, mac_given)
+            }
+            other => other,
+        };
         let DeviceDef::Disk(disk) = device else {
             let scope = if impact.live.is_some() {
                 "live"

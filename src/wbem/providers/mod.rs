@@ -20,6 +20,8 @@ pub mod interop;
 // cimmodel: pool configuration and snapshots.
 pub mod pool_config;
 pub mod snapshots;
+// cimfilter: network filters.
+pub mod filters;
 
 use std::sync::Arc;
 
@@ -240,6 +242,8 @@ pub fn all_providers() -> Vec<Arc<dyn Provider>> {
     for assoc in snapshots::SnapshotAssocProvider::both() {
         providers.push(Arc::new(assoc));
     }
+    // cimfilter
+    providers.extend(filters::filter_providers());
     // interop
     providers.push(Arc::new(interop::ObjectManagerProvider));
     providers.push(Arc::new(interop::NamespaceProvider));
