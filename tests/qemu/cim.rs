@@ -21,15 +21,15 @@ use crate::support::have;
 const GUEST: &str = "cimguest";
 
 /// Our daemon and the QEMUs it left status records for; all killed on drop.
-struct Daemon {
+pub(crate) struct Daemon {
     process: Logged,
     state: PathBuf,
     socket: PathBuf,
-    wbem: SocketAddr,
+    pub(crate) wbem: SocketAddr,
 }
 
 impl Daemon {
-    fn start(dir: &Path) -> Self {
+    pub(crate) fn start(dir: &Path) -> Self {
         let state = dir.join("state");
         let run = dir.join("run");
         let config = dir.join("virtcimd.conf");
@@ -56,11 +56,11 @@ impl Daemon {
         }
     }
 
-    fn rpc_uri(&self) -> String {
+    pub(crate) fn rpc_uri(&self) -> String {
         format!("qemu+unix:///system?socket={}", self.socket.display())
     }
 
-    fn qemu_pid(&self, name: &str) -> i32 {
+    pub(crate) fn qemu_pid(&self, name: &str) -> i32 {
         let path = self.state.join("qemu/run").join(format!("{name}.json"));
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|err| panic!("{}: {err}", path.display()));
@@ -90,7 +90,7 @@ impl Drop for Daemon {
 }
 
 /// The QEMU pids the test saw, SIGKILLed at the end (the status record is gone once a guest stops).
-struct QemuReaper(Vec<i32>);
+pub(crate) struct QemuReaper(pub(crate) Vec<i32>);
 
 impl Drop for QemuReaper {
     fn drop(&mut self) {

@@ -25,9 +25,29 @@ fn live_change(old: &InterfaceDef, new: &InterfaceDef) -> Option<InterfaceDef> {
     if wanted.extra == Extra::default() {
         wanted.extra.clone_from(&old.extra);
     }
+    // The alias and PCI address QEMU was given stay when the new XML leaves them out.
+    for name in ["alias", "address"] {
+        if !wanted.extra.children.iter().any(|c| c.name == name) {
+            if let Some(child) = old.extra.children.iter().find(|c| c.name == name) {
+                wanted.extra.children.push(child.clone());
+            }
+        }
+    }
     let mut same = wanted.clone();
     same.filterref.clone_from(&old.filterref);
-    (same == *old).then_some(wanted)
+    same.extra = canonical(&same.extra);
+    let mut before = old.clone();
+    before.extra = canonical(&before.extra);
+    (same == before).then_some(wanted)
+}
+
+/// An element's extra content in a fixed order (the order of an interface's children carries no meaning).
+fn canonical(extra: &Extra) -> Extra {
+    let mut out = extra.clone();
+    out.attrs.sort();
+    out.children.sort_by_cached_key(|c| format!("{c:?}"));
+    out.nested.sort_by_cached_key(|n| format!("{n:?}"));
+    out
 }
 
 impl QemuDriver {
@@ -142,6 +162,21 @@ mod tests {
         assert_eq!(wanted.target_dev.as_deref(), Some("vnet0"));
         assert_eq!(wanted.filterref.unwrap().filter, "b");
         assert!(live_change(&old, &nic(None)).is_some());
+        let mut reordered = nic(Some("c"));
+        let alias = crate::xml::Node {
+            name: "alias".into(),
+            attrs: vec![("name".into(), "net0".into())],
+            children: Vec::new(),
+            text: String::new(),
+        };
+        let mut address = alias.clone();
+        address.name = "address".into();
+        address.attrs = vec![("type".into(), "pci".into())];
+        let mut with_both = old.clone();
+        with_both.extra.children = vec![address.clone(), alias.clone()];
+        reordered.extra.children = vec![alias, address];
+        assert!(live_change(&with_both, &reordered).is_some());
+        assert!(live_change(&with_both, &nic(None)).is_some());
         let mut other = nic(Some("a"));
         other.source = Some("br1".into());
         assert!(live_change(&old, &other).is_none());

@@ -1,0 +1,110 @@
+//! Network filters through CIM on `qemu:///system`: a virtcimd serving WBEM on the host's real nwfilter driver
+//! (nftables) with a running guest on a bridge of the test's own. pywbem reads libvirt's stock filters and one
+//! defined with virsh (rules mapped as libvirt-CIM did), makes and removes filter lists and references, and applies
+//! a filter to the guest's NIC and removes it (KVM_AppliedFilterList): virsh sees each change in the definition and
+//! the live XML, and the guest's tap is bound and unbound at once. wbemcli walks the same classes.
+//!
+//! Names carry the test process's pid; the bridge, the tap, the nftables tables of the tap and the QEMU are
+//! removed however the test ends.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::cim::{Daemon, QemuReaper};
+use crate::objects::{nft_usable, NftGuard, OwnBridge};
+use crate::support::python::{have_wbemcli, run, venv_python, wbemcli};
+use crate::support::virsh::ok_blocking as ok;
+
+#[test]
+fn cim_filters_on_the_host_driver_and_a_running_guests_nic() {
+    if !(crate::daemon::peers_present() && nft_usable() && Path::new("/dev/net/tun").exists()) {
+        eprintln!("skipped: needs virsh, qemu, root, nft and /dev/net/tun");
+        return;
+    }
+    let _alone = crate::support::qemu::alone();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let daemon = Daemon::start(tmp.path());
+    let mut reaper = QemuReaper(Vec::new());
+    let uri = daemon.rpc_uri();
+    let tag = std::process::id() % 100_000;
+    let bridge = OwnBridge(format!("vcfb{tag}"));
+    assert!(Command::new("ip")
+        .args(["link", "add", &bridge.0, "type", "bridge"])
+        .status()
+        .expect("ip runs")
+        .success());
+    let tap = OwnBridge(format!("vcft{tag}"));
+    let nft = NftGuard {
+        port: tap.0.clone(),
+    };
+    let name = format!("cimf-guest-{tag}");
+    let mac = "52:54:00:7c:00:02";
+    let xml = tmp.path().join("guest.xml");
+    std::fs::write(
+        &xml,
+        format!(
+            "<domain type='qemu'><name>{name}</name><memory unit='MiB'>32</memory><vcpu>1</vcpu>\
+             <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os><devices>\
+             <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='{}'/>\
+             <target dev='hda' bus='ide'/></disk>\
+             <interface type='bridge'><mac address='{mac}'/><source bridge='{}'/>\
+             <target dev='{}'/><model type='virtio'/></interface></devices></domain>",
+            crate::support::qemu::spinning_disk(tmp.path()).display(),
+            bridge.0,
+            tap.0
+        ),
+    )
+    .expect("guest xml");
+    ok(&uri, &["define", &xml.to_string_lossy()]);
+    ok(&uri, &["start", &name]);
+    reaper.0.push(daemon.qemu_pid(&name));
+
+    let url = format!("http://{}", daemon.wbem);
+    let script = crate::support::tests_file("peers/cim_filters.py");
+    let (passed, out, err) = run(Command::new(venv_python())
+        .arg(script)
+        .arg(&url)
+        .arg(&uri)
+        .arg("qemu")
+        .arg(tag.to_string())
+        .arg(&name)
+        .arg(mac)
+        .arg(&tap.0));
+    assert!(
+        passed && out.contains("OK "),
+        "cim_filters.py qemu:\n{out}\n{err}"
+    );
+    eprintln!("cim_filters.py (qemu:///system): {}", out.trim());
+    assert!(
+        nft.tables_with_port().is_empty(),
+        "no rules are left on the tap"
+    );
+
+    if have_wbemcli() {
+        let out = wbemcli(&["ein", &format!("{url}/root/virt:KVM_FilterList")]);
+        assert!(out.contains("Name=\"clean-traffic\""), "{out}");
+        let out = wbemcli(&["ei", &format!("{url}/root/virt:KVM_IPHeadersFilter")]);
+        assert!(out.contains("HdrIPVersion="), "{out}");
+        let out = wbemcli(&[
+            "ain",
+            "-ac",
+            "KVM_NestedFilterList",
+            &format!(
+                "{url}/root/virt:KVM_FilterList.CreationClassName=\"KVM_FilterList\",Name=\"clean-traffic\",\
+                 SystemCreationClassName=\"KVM_HostSystem\",SystemName=\"{}\"",
+                hostname()
+            ),
+        ]);
+        assert!(out.contains("no-mac-spoofing"), "{out}");
+    }
+
+    ok(&uri, &["destroy", &name]);
+    ok(&uri, &["undefine", &name]);
+}
+
+fn hostname() -> String {
+    nix::unistd::gethostname()
+        .expect("hostname")
+        .to_string_lossy()
+        .into_owned()
+}
