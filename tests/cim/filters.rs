@@ -27,7 +27,10 @@ fn pywbem_finds_no_filters_on_the_test_driver_and_changes_are_not_supported() {
         .arg(wbem.url())
         .arg(virsh_uri(&wbem))
         .arg("test"));
-    assert!(ok && out.contains("OK "), "cim_filters.py test:\n{out}\n{err}");
+    assert!(
+        ok && out.contains("OK "),
+        "cim_filters.py test:\n{out}\n{err}"
+    );
     eprintln!("cim_filters.py (test:///default): {}", out.trim());
 }
 

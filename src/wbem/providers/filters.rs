@@ -17,7 +17,9 @@ use async_trait::async_trait;
 use super::guest::{device_path, split_fq_devid, ResourceKind};
 use super::pools::{host_name, host_path, HOST_CLASS, NAMESPACE};
 use super::rasd_parse::device_xml;
-use super::{assoc_instance, get_from_enumeration, not_found, paths_of, put, Provider, ProviderCtx};
+use super::{
+    assoc_instance, get_from_enumeration, not_found, paths_of, put, Provider, ProviderCtx,
+};
 use crate::cim::{CimStatus, CimType, Instance, ObjectPath, Value};
 use crate::driver::{flags, Connection, DomainRef, NwFilterRef};
 use crate::error::ErrorCode;
@@ -136,8 +138,12 @@ fn rules(def: &NwFilterDef) -> impl Iterator<Item = (String, &FilterRule)> {
 }
 
 fn key_str<'a>(path: &'a ObjectPath, name: &str) -> Result<&'a str, OpError> {
-    path.key_str(name)
-        .ok_or_else(|| OpError::cim(CimStatus::NotFound, format!("Unable to get {name} from reference")))
+    path.key_str(name).ok_or_else(|| {
+        OpError::cim(
+            CimStatus::NotFound,
+            format!("Unable to get {name} from reference"),
+        )
+    })
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -156,7 +162,12 @@ fn filter_list_instance(ctx: &ProviderCtx<'_>, host: &str, def: &NwFilterDef) ->
     put(&mut inst, class, "ElementName", s(&def.name));
     put(&mut inst, class, "InstanceID", s(&def.uuid.to_string()));
     put(&mut inst, class, "Direction", Value::Uint16(0));
-    put(&mut inst, class, "Priority", Value::Sint16(clamp_priority(def.priority)));
+    put(
+        &mut inst,
+        class,
+        "Priority",
+        Value::Sint16(clamp_priority(def.priority)),
+    );
     ctx.with_path(inst)
 }
 
@@ -210,9 +221,11 @@ impl Provider for FilterListProvider {
     async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {
         let name = key_str(path, "Name")?;
         match lookup_filter(ctx.driver, name).await {
-            Ok(Some((_, def))) => {
-                Ok(filter_list_instance(ctx, &host_name(ctx.driver).await, &def))
-            }
+            Ok(Some((_, def))) => Ok(filter_list_instance(
+                ctx,
+                &host_name(ctx.driver).await,
+                &def,
+            )),
             Ok(None) => Err(not_found(path)),
             Err(OpError::Driver(e)) if e.code == ErrorCode::NO_SUPPORT => Err(not_found(path)),
             Err(e) => Err(e),
@@ -224,7 +237,9 @@ impl Provider for FilterListProvider {
         let name = inst
             .get_str("Name")
             .filter(|n| !n.is_empty())
-            .ok_or_else(|| OpError::cim(CimStatus::InvalidParameter, "Unable to get Name property"))?
+            .ok_or_else(|| {
+                OpError::cim(CimStatus::InvalidParameter, "Unable to get Name property")
+            })?
             .to_owned();
         if lookup_filter(ctx.driver, &name).await?.is_some() {
             return Err(OpError::cim(
@@ -353,7 +368,10 @@ fn direction_value(direction: &str) -> u16 {
 }
 
 fn octets(bytes: Vec<u8>) -> Value {
-    Value::Array(CimType::Uint8, bytes.into_iter().map(Value::Uint8).collect())
+    Value::Array(
+        CimType::Uint8,
+        bytes.into_iter().map(Value::Uint8).collect(),
+    )
 }
 
 /// A literal MAC address or mask as 6 octets (a `$VARIABLE` has no value here).
@@ -411,9 +429,24 @@ fn entry_instance(
     put(&mut inst, class, "CreationClassName", s(kind.class_name()));
     put(&mut inst, class, "Name", s(name));
     put(&mut inst, class, "ElementName", s(name));
-    put(&mut inst, class, "Action", Value::Uint16(action_value(&rule.action)));
-    put(&mut inst, class, "Direction", Value::Uint16(direction_value(&rule.direction)));
-    put(&mut inst, class, "Priority", Value::Sint16(clamp_priority(rule.priority)));
+    put(
+        &mut inst,
+        class,
+        "Action",
+        Value::Uint16(action_value(&rule.action)),
+    );
+    put(
+        &mut inst,
+        class,
+        "Direction",
+        Value::Uint16(direction_value(&rule.direction)),
+    );
+    put(
+        &mut inst,
+        class,
+        "Priority",
+        Value::Sint16(clamp_priority(rule.priority)),
+    );
     let protocol = rule.protocol.as_ref();
     put(
         &mut inst,
@@ -449,19 +482,39 @@ fn entry_instance(
                 }),
             };
             if let Some(ethertype) = ethertype {
-                put(&mut inst, class, "HdrProtocolID8021", Value::Uint16(ethertype));
+                put(
+                    &mut inst,
+                    class,
+                    "HdrProtocolID8021",
+                    Value::Uint16(ethertype),
+                );
             }
         }
         EntryKind::IpHeaders => {
             let (v6, number) = ip_protocol(&protocol.element).unwrap_or((false, None));
-            put(&mut inst, class, "HdrIPVersion", Value::Uint8(if v6 { 6 } else { 4 }));
+            put(
+                &mut inst,
+                class,
+                "HdrIPVersion",
+                Value::Uint8(if v6 { 6 } else { 4 }),
+            );
             let number = number.or_else(|| attr("protocol").and_then(named_ip_protocol));
             if let Some(number) = number {
                 put(&mut inst, class, "HdrProtocolID", Value::Uint8(number));
             }
             for (side, addr_prop, end_prop, mask_prop) in [
-                ("src", "HdrSrcAddress", "HdrSrcAddressEndOfRange", "HdrSrcMask"),
-                ("dst", "HdrDestAddress", "HdrDestAddressEndOfRange", "HdrDestMask"),
+                (
+                    "src",
+                    "HdrSrcAddress",
+                    "HdrSrcAddressEndOfRange",
+                    "HdrSrcMask",
+                ),
+                (
+                    "dst",
+                    "HdrDestAddress",
+                    "HdrDestAddressEndOfRange",
+                    "HdrDestMask",
+                ),
             ] {
                 let from = attr(&format!("{side}ipfrom")).and_then(ip_octets);
                 let to = attr(&format!("{side}ipto")).and_then(ip_octets);
@@ -473,7 +526,8 @@ fn entry_instance(
                 if let Some(addr) = attr(&format!("{side}ipaddr")).and_then(ip_octets) {
                     put(&mut inst, class, addr_prop, octets(addr));
                 }
-                if let Some(mask) = attr(&format!("{side}ipmask")).and_then(|m| mask_octets(m, v6)) {
+                if let Some(mask) = attr(&format!("{side}ipmask")).and_then(|m| mask_octets(m, v6))
+                {
                     put(&mut inst, class, mask_prop, octets(mask));
                 }
             }
@@ -483,11 +537,17 @@ fn entry_instance(
                 ("dstportstart", "HdrDestPortStart"),
                 ("dstportend", "HdrDestPortEnd"),
             ] {
-                if let Some(port) = attr(attr_name).and_then(parse_int).and_then(|n| u16::try_from(n).ok()) {
+                if let Some(port) = attr(attr_name)
+                    .and_then(parse_int)
+                    .and_then(|n| u16::try_from(n).ok())
+                {
                     put(&mut inst, class, prop, Value::Uint16(port));
                 }
             }
-            if let Some(dscp) = attr("dscp").and_then(parse_int).and_then(|n| u8::try_from(n).ok()) {
+            if let Some(dscp) = attr("dscp")
+                .and_then(parse_int)
+                .and_then(|n| u8::try_from(n).ok())
+            {
                 put(&mut inst, class, "HdrDSCP", octets(vec![dscp]));
             }
         }
@@ -620,7 +680,10 @@ impl FilterAssocProvider {
         match self.assoc {
             FilterAssoc::Hosted => {
                 for def in &defs {
-                    out.push([("Antecedent", host_path(&host)), ("Dependent", list(&def.name))]);
+                    out.push([
+                        ("Antecedent", host_path(&host)),
+                        ("Dependent", list(&def.name)),
+                    ]);
                 }
             }
             FilterAssoc::Entries => {
@@ -628,7 +691,10 @@ impl FilterAssocProvider {
                     for (name, rule) in rules(def) {
                         out.push([
                             ("GroupComponent", list(&def.name)),
-                            ("PartComponent", entry_path(EntryKind::of(rule), &host, &name)),
+                            (
+                                "PartComponent",
+                                entry_path(EntryKind::of(rule), &host, &name),
+                            ),
                         ]);
                     }
                 }
@@ -703,10 +769,7 @@ impl Provider for FilterAssocProvider {
             }
             _ => return Err(super::not_supported("CreateInstance")),
         }
-        let inst = assoc_instance(
-            ctx,
-            &[("Antecedent", antecedent), ("Dependent", dependent)],
-        );
+        let inst = assoc_instance(ctx, &[("Antecedent", antecedent), ("Dependent", dependent)]);
         inst.path
             .ok_or_else(|| OpError::cim(CimStatus::Failed, "no path for the new instance"))
     }
@@ -788,7 +851,9 @@ async fn set_nested(
         def.entries
             .retain(|e| !matches!(e, FilterEntry::Ref(r) if r.filter == child));
     }
-    driver.nwfilter_define_xml(&format_nwfilter(&def), 0).await?;
+    driver
+        .nwfilter_define_xml(&format_nwfilter(&def), 0)
+        .await?;
     Ok(())
 }
 
@@ -915,7 +980,10 @@ mod tests {
         assert_eq!(mask_octets("24", false), Some(vec![255, 255, 255, 0]));
         assert_eq!(mask_octets("0", false), Some(vec![0, 0, 0, 0]));
         assert_eq!(mask_octets("20", false), Some(vec![255, 255, 240, 0]));
-        assert_eq!(mask_octets("255.255.0.0", false), Some(vec![255, 255, 0, 0]));
+        assert_eq!(
+            mask_octets("255.255.0.0", false),
+            Some(vec![255, 255, 0, 0])
+        );
         assert_eq!(mask_octets("33", false), None);
         let v6 = mask_octets("64", true).unwrap();
         assert_eq!(v6.len(), 16);
@@ -924,7 +992,10 @@ mod tests {
 
     #[test]
     fn rule_names_split_at_the_last_colon() {
-        assert_eq!(split_rule_name("clean-traffic:0"), Some(("clean-traffic", 0)));
+        assert_eq!(
+            split_rule_name("clean-traffic:0"),
+            Some(("clean-traffic", 0))
+        );
         assert_eq!(split_rule_name("a:b:12"), Some(("a:b", 12)));
         assert_eq!(split_rule_name("nocolon"), None);
         assert_eq!(split_rule_name("x:y"), None);
@@ -960,7 +1031,10 @@ mod tests {
         assert_eq!(ip_protocol("tcp-ipv6"), Some((true, Some(6))));
         assert_eq!(ip_protocol("all"), Some((false, None)));
         assert_eq!(ip_protocol("stp"), None);
-        assert_eq!(mac_octets("52:54:00:00:00:01"), Some(vec![0x52, 0x54, 0, 0, 0, 1]));
+        assert_eq!(
+            mac_octets("52:54:00:00:00:01"),
+            Some(vec![0x52, 0x54, 0, 0, 0, 1])
+        );
         assert_eq!(mac_octets("$MAC"), None);
     }
 

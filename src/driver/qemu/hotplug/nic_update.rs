@@ -106,7 +106,12 @@ impl QemuDriver {
 
     /// Moves a running NIC's host port from its old filter binding to the new one; when the new one cannot be
     /// made, the old one is restored.
-    fn rebind_filter(&self, live: &DomainDef, old: &InterfaceDef, new: &InterfaceDef) -> Result<()> {
+    fn rebind_filter(
+        &self,
+        live: &DomainDef,
+        old: &InterfaceDef,
+        new: &InterfaceDef,
+    ) -> Result<()> {
         let Some(port) = command::bridge_name(old).and(old.target_dev.clone()) else {
             // No host port of ours (user networking): nothing is bound, the filter is only recorded.
             return Ok(());
