@@ -98,6 +98,58 @@ fn cim_filters_on_the_host_driver_and_a_running_guests_nic() {
         assert!(out.contains("no-mac-spoofing"), "{out}");
     }
 
+    // virsh's live and persistent filter change of the NIC is CIM's applied filter list, and the tap is bound.
+    let nic = tmp.path().join("nic.xml");
+    let nic_xml = |filter: &str| {
+        format!(
+            "<interface type='bridge'><mac address='{mac}'/><source bridge='{}'/><model type='virtio'/>{filter}\
+             </interface>",
+            bridge.0
+        )
+    };
+    std::fs::write(&nic, nic_xml("<filterref filter='no-mac-spoofing'/>")).expect("nic xml");
+    let nic_path = nic.to_string_lossy().into_owned();
+    ok(
+        &uri,
+        &["update-device", &name, &nic_path, "--live", "--config"],
+    );
+    let bindings = ok(&uri, &["nwfilter-binding-list"]);
+    assert!(
+        bindings
+            .lines()
+            .any(|l| l.contains(&tap.0) && l.contains("no-mac-spoofing")),
+        "{bindings}"
+    );
+    assert_eq!(nft.tables_with_port().len(), 1, "the tap has its chains");
+    let port = format!(
+        "{url}/root/virt:KVM_NetworkPort.CreationClassName=\"KVM_NetworkPort\",DeviceID=\"{name}/{mac}\",\
+         SystemCreationClassName=\"KVM_ComputerSystem\",SystemName=\"{name}\""
+    );
+    if have_wbemcli() {
+        let out = wbemcli(&["ain", "-ac", "KVM_AppliedFilterList", &port]);
+        assert!(out.contains("Name=\"no-mac-spoofing\""), "{out}");
+    }
+    // Any other live change of the NIC is refused, and nothing changes.
+    std::fs::write(
+        &nic,
+        nic_xml("<filterref filter='no-mac-spoofing'/><link state='down'/>"),
+    )
+    .expect("nic xml");
+    let refused =
+        crate::support::virsh::fails_blocking(&uri, &["update-device", &name, &nic_path, "--live"]);
+    assert!(refused.contains("other than its filter"), "{refused}");
+    std::fs::write(&nic, nic_xml("")).expect("nic xml");
+    ok(
+        &uri,
+        &["update-device", &name, &nic_path, "--live", "--config"],
+    );
+    assert!(!ok(&uri, &["nwfilter-binding-list"]).contains(&tap.0));
+    assert!(
+        nft.tables_with_port().is_empty(),
+        "the tap's chains are gone"
+    );
+    assert!(!ok(&uri, &["dumpxml", &name]).contains("filterref"));
+
     ok(&uri, &["destroy", &name]);
     ok(&uri, &["undefine", &name]);
 }
