@@ -102,9 +102,10 @@ fn cim_filters_on_the_host_driver_and_a_running_guests_nic() {
     let nic = tmp.path().join("nic.xml");
     let nic_xml = |filter: &str| {
         format!(
-            "<interface type='bridge'><mac address='{mac}'/><source bridge='{}'/><model type='virtio'/>{filter}\
+            "<interface type='bridge'><mac address='{mac}'/><source bridge='{}'/><target dev='{}'/>\
+             <model type='virtio'/>{filter}\
              </interface>",
-            bridge.0
+            bridge.0, tap.0
         )
     };
     std::fs::write(&nic, nic_xml("<filterref filter='no-mac-spoofing'/>")).expect("nic xml");
@@ -150,8 +151,63 @@ fn cim_filters_on_the_host_driver_and_a_running_guests_nic() {
     );
     assert!(!ok(&uri, &["dumpxml", &name]).contains("filterref"));
 
+    // A filter applied through CIM to a stopped guest's NIC is in its definition only, and bound when it starts.
+    ok(&uri, &["destroy", &name]);
+    apply(&url, &name, mac, "no-mac-spoofing", true);
+    assert!(ok(&uri, &["dumpxml", "--inactive", &name])
+        .contains("<filterref filter='no-mac-spoofing'/>"));
+    assert!(!ok(&uri, &["nwfilter-binding-list"]).contains(&tap.0));
+    ok(&uri, &["start", &name]);
+    reaper.0.push(daemon.qemu_pid(&name));
+    let bindings = ok(&uri, &["nwfilter-binding-list"]);
+    assert!(
+        bindings
+            .lines()
+            .any(|l| l.contains(&tap.0) && l.contains("no-mac-spoofing")),
+        "{bindings}"
+    );
+    apply(&url, &name, mac, "no-mac-spoofing", false);
+    assert!(!ok(&uri, &["nwfilter-binding-list"]).contains(&tap.0));
+    assert!(
+        nft.tables_with_port().is_empty(),
+        "the tap's chains are gone"
+    );
+
     ok(&uri, &["destroy", &name]);
     ok(&uri, &["undefine", &name]);
+}
+
+/// Creates (`on`) or deletes the KVM_AppliedFilterList of a guest NIC and a filter with pywbem.
+fn apply(url: &str, guest: &str, mac: &str, filter: &str, on: bool) {
+    let script = r#"
+import sys, pywbem
+url, guest, mac, filt, on = sys.argv[1:6]
+conn = pywbem.WBEMConnection(url, None, default_namespace="root/virt")
+host = conn.EnumerateInstanceNames("KVM_HostSystem")[0]["Name"]
+port = pywbem.CIMInstanceName("KVM_NetworkPort", namespace="root/virt", keybindings={
+    "CreationClassName": "KVM_NetworkPort", "DeviceID": "%s/%s" % (guest, mac),
+    "SystemCreationClassName": "KVM_ComputerSystem", "SystemName": guest})
+flist = pywbem.CIMInstanceName("KVM_FilterList", namespace="root/virt", keybindings={
+    "CreationClassName": "KVM_FilterList", "Name": filt,
+    "SystemCreationClassName": "KVM_HostSystem", "SystemName": host})
+if on == "1":
+    inst = pywbem.CIMInstance("KVM_AppliedFilterList", properties={
+        "Antecedent": pywbem.CIMProperty("Antecedent", port, type="reference"),
+        "Dependent": pywbem.CIMProperty("Dependent", flist, type="reference")})
+    inst.path = pywbem.CIMInstanceName("KVM_AppliedFilterList", namespace="root/virt")
+    conn.CreateInstance(inst)
+else:
+    conn.DeleteInstance(pywbem.CIMInstanceName("KVM_AppliedFilterList", namespace="root/virt",
+                                               keybindings={"Antecedent": port, "Dependent": flist}))
+print("done")
+"#;
+    let (passed, out, err) = run(Command::new(venv_python())
+        .args(["-c", script, url, guest, mac, filter])
+        .arg(if on { "1" } else { "0" }));
+    assert!(
+        passed && out.contains("done"),
+        "applied list {on}: {out}{err}"
+    );
 }
 
 fn hostname() -> String {
