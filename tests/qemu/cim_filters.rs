@@ -4,6 +4,8 @@
 //! a filter to the guest's NIC and removes it (KVM_AppliedFilterList): virsh sees each change in the definition and
 //! the live XML, and the guest's tap is bound and unbound at once. wbemcli walks the same classes.
 //!
+//! The same script runs again through a WBEM gateway whose connection is the remote driver to that daemon.
+//!
 //! Names carry the test process's pid; the bridge, the tap, the nftables tables of the tap and the QEMU are
 //! removed however the test ends.
 
@@ -14,6 +16,7 @@ use crate::cim::{Daemon, QemuReaper};
 use crate::objects::{nft_usable, NftGuard, OwnBridge};
 use crate::support::python::{have_wbemcli, run, venv_python, wbemcli};
 use crate::support::virsh::ok_blocking as ok;
+use crate::support::wbem::{Options, Wbem};
 
 #[test]
 fn cim_filters_on_the_host_driver_and_a_running_guests_nic() {
@@ -79,6 +82,28 @@ fn cim_filters_on_the_host_driver_and_a_running_guests_nic() {
         nft.tables_with_port().is_empty(),
         "no rules are left on the tap"
     );
+
+    // The same through a WBEM gateway whose connection is the remote driver to this daemon.
+    let gateway = Wbem::start(Options {
+        extra_domains: 0,
+        extra_config: format!("wbem_connect_uri = \"{uri}\"\n"),
+        ..Options::default()
+    });
+    let (passed, out, err) = run(Command::new(venv_python())
+        .arg(crate::support::tests_file("peers/cim_filters.py"))
+        .arg(gateway.url())
+        .arg(&uri)
+        .arg("qemu")
+        .arg(format!("{tag}r"))
+        .arg(&name)
+        .arg(mac)
+        .arg(&tap.0));
+    assert!(
+        passed && out.contains("OK "),
+        "cim_filters.py qemu through the remote driver:\n{out}\n{err}"
+    );
+    eprintln!("cim_filters.py (remote to qemu:///system): {}", out.trim());
+    drop(gateway);
 
     if have_wbemcli() {
         let out = wbemcli(&["ein", &format!("{url}/root/virt:KVM_FilterList")]);
