@@ -205,6 +205,8 @@ check("<filterref filter='%s'/>" % A in (virsh("dumpxml", guest) or ""), "the li
 bindings = virsh("nwfilter-binding-list") or ""
 check(any(tap in line and A in line for line in bindings.splitlines()), "the tap is bound to A: %s" % bindings)
 check(names_of(conn.AssociatorNames(port, AssocClass="KVM_AppliedFilterList")) == [A], "the port's filter")
+code, _ = cim_error(conn.CreateInstance, assoc_instance("KVM_AppliedFilterList", port, list_path(A)))
+check(code == pywbem.CIM_ERR_ALREADY_EXISTS, "applying it again: ALREADY_EXISTS (%d)" % code)
 ports = conn.AssociatorNames(list_path(A), AssocClass="KVM_AppliedFilterList")
 check([p["DeviceID"] for p in ports] == ["%s/%s" % (guest, mac)], "A's ports")
 applied = [r for r in conn.EnumerateInstanceNames("KVM_AppliedFilterList") if r["Dependent"]["Name"] == A]

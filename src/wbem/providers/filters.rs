@@ -886,6 +886,19 @@ async fn set_applied(
         .domain_get_xml_desc(&dom, flags::XML_INACTIVE | flags::XML_SECURE)
         .await?;
     let mut config = DomainDef::from_xml(&xml, false)?;
+    let current = config
+        .devices
+        .interfaces
+        .iter()
+        .find(|i| i.mac.eq_ignore_ascii_case(mac))
+        .and_then(|i| i.filterref.as_ref())
+        .map(|f| f.filter.as_str());
+    if on && current == Some(filter) {
+        return Err(OpError::cim(
+            CimStatus::AlreadyExists,
+            format!("filter '{filter}' is already applied to network port '{device_id}'"),
+        ));
+    }
     let changed = change_filterref(&mut config, mac, filter, on).ok_or_else(no_device)?;
     if !changed {
         return Err(OpError::cim(
