@@ -47,7 +47,8 @@ fn cim_filters_on_the_host_driver_and_a_running_guests_nic() {
         &xml,
         format!(
             "<domain type='qemu'><name>{name}</name><memory unit='MiB'>32</memory><vcpu>1</vcpu>\
-             <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os><devices>\
+             <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>\
+             <features><acpi/></features><devices>\
              <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='{}'/>\
              <target dev='hda' bus='ide'/></disk>\
              <interface type='bridge'><mac address='{mac}'/><source bridge='{}'/>\
@@ -176,6 +177,54 @@ fn cim_filters_on_the_host_driver_and_a_running_guests_nic() {
     );
     assert!(!ok(&uri, &["dumpxml", &name]).contains("filterref"));
 
+    // A NIC attached to the running guest with a filter has its port bound at once; CIM sees the filter applied.
+    let tap2 = OwnBridge(format!("vcfu{tag}"));
+    let mac2 = "52:54:00:7c:00:03";
+    let nic2 = tmp.path().join("nic2.xml");
+    std::fs::write(
+        &nic2,
+        format!(
+            "<interface type='bridge'><mac address='{mac2}'/><source bridge='{}'/><target dev='{}'/>\
+             <model type='e1000'/><filterref filter='no-mac-spoofing'/></interface>",
+            bridge.0, tap2.0
+        ),
+    )
+    .expect("nic xml");
+    let nft2 = NftGuard {
+        port: tap2.0.clone(),
+    };
+    ok(
+        &uri,
+        &[
+            "attach-device",
+            &name,
+            &nic2.to_string_lossy(),
+            "--live",
+            "--config",
+        ],
+    );
+    let bindings = ok(&uri, &["nwfilter-binding-list"]);
+    assert!(
+        bindings
+            .lines()
+            .any(|l| l.contains(&tap2.0) && l.contains("no-mac-spoofing")),
+        "{bindings}"
+    );
+    assert_eq!(
+        nft2.tables_with_port().len(),
+        1,
+        "the new port has its chains"
+    );
+    if have_wbemcli() {
+        let out = wbemcli(&[
+            "ain",
+            "-ac",
+            "KVM_AppliedFilterList",
+            &port.replace(mac, mac2),
+        ]);
+        assert!(out.contains("Name=\"no-mac-spoofing\""), "{out}");
+    }
+
     // A filter applied through CIM to a stopped guest's NIC is in its definition only, and bound when it starts.
     ok(&uri, &["destroy", &name]);
     apply(&url, &name, mac, "no-mac-spoofing", true);
@@ -197,8 +246,11 @@ fn cim_filters_on_the_host_driver_and_a_running_guests_nic() {
         nft.tables_with_port().is_empty(),
         "the tap's chains are gone"
     );
-
     ok(&uri, &["destroy", &name]);
+    assert!(
+        nft2.tables_with_port().is_empty(),
+        "the attached NIC's chains left with the guest"
+    );
     ok(&uri, &["undefine", &name]);
 }
 

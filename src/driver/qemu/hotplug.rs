@@ -300,6 +300,7 @@ impl Shared {
             metadata: None,
         });
         if let Removed::Nic { tap: Some(tap), .. } = &unplug.what {
+            self.host.unbind_guest_filters(std::slice::from_ref(tap));
             tap::delete(tap);
         }
         if let Some(qmp) = qmp {
@@ -614,9 +615,21 @@ impl QemuDriver {
         }
         let undo_tap = |tap_made: &Option<String>| {
             if let Some(name) = tap_made {
+                self.shared
+                    .host
+                    .unbind_guest_filters(std::slice::from_ref(name));
                 tap::delete(name);
             }
         };
+        // The NIC's filter is enforced on its port before the guest can send through it (as at start).
+        if iface.filterref.is_some() && tap_made.is_some() {
+            let mut one = live.clone();
+            one.devices.interfaces = vec![iface.clone()];
+            if let Err(err) = self.shared.host.bind_guest_filters(&one) {
+                undo_tap(&tap_made);
+                return Err(err);
+            }
+        }
         if let Err(err) = qmp.execute("netdev_add", Some(backend)).await {
             undo_tap(&tap_made);
             return Err(qmp_error(err));
