@@ -558,6 +558,70 @@ pub const MOF_FILES: &[(&str, &str)] = &[
     (
         "kvm/KVM_SwitchService.mof",
         include_str!("../../mof/kvm/KVM_SwitchService.mof"),
+    // cimfilter: network filters.
+    (
+        "cim/CIM_ConcreteDependency.mof",
+        include_str!("../../mof/cim/CIM_ConcreteDependency.mof"),
+    ),
+    (
+        "cim/CIM_FilterList.mof",
+        include_str!("../../mof/cim/CIM_FilterList.mof"),
+    ),
+    (
+        "cim/CIM_FilterEntryBase.mof",
+        include_str!("../../mof/cim/CIM_FilterEntryBase.mof"),
+    ),
+    (
+        "cim/CIM_FilterEntry.mof",
+        include_str!("../../mof/cim/CIM_FilterEntry.mof"),
+    ),
+    (
+        "cim/CIM_Hdr8021Filter.mof",
+        include_str!("../../mof/cim/CIM_Hdr8021Filter.mof"),
+    ),
+    (
+        "cim/CIM_IPHeadersFilter.mof",
+        include_str!("../../mof/cim/CIM_IPHeadersFilter.mof"),
+    ),
+    (
+        "cim/CIM_EntriesInFilterList.mof",
+        include_str!("../../mof/cim/CIM_EntriesInFilterList.mof"),
+    ),
+    (
+        "cim/CIM_HostedFilterList.mof",
+        include_str!("../../mof/cim/CIM_HostedFilterList.mof"),
+    ),
+    (
+        "kvm/KVM_FilterList.mof",
+        include_str!("../../mof/kvm/KVM_FilterList.mof"),
+    ),
+    (
+        "kvm/KVM_FilterEntry.mof",
+        include_str!("../../mof/kvm/KVM_FilterEntry.mof"),
+    ),
+    (
+        "kvm/KVM_Hdr8021Filter.mof",
+        include_str!("../../mof/kvm/KVM_Hdr8021Filter.mof"),
+    ),
+    (
+        "kvm/KVM_IPHeadersFilter.mof",
+        include_str!("../../mof/kvm/KVM_IPHeadersFilter.mof"),
+    ),
+    (
+        "kvm/KVM_EntriesInFilterList.mof",
+        include_str!("../../mof/kvm/KVM_EntriesInFilterList.mof"),
+    ),
+    (
+        "kvm/KVM_HostedFilterList.mof",
+        include_str!("../../mof/kvm/KVM_HostedFilterList.mof"),
+    ),
+    (
+        "kvm/KVM_NestedFilterList.mof",
+        include_str!("../../mof/kvm/KVM_NestedFilterList.mof"),
+    ),
+    (
+        "kvm/KVM_AppliedFilterList.mof",
+        include_str!("../../mof/kvm/KVM_AppliedFilterList.mof"),
     ),
 ];
 

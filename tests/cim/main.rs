@@ -7,6 +7,7 @@
 mod support;
 
 mod dmtf_schema;
+mod filters;
 mod guest;
 mod host;
 mod methods;

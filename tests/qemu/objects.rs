@@ -236,12 +236,12 @@ fn base64_encode(bytes: &[u8]) -> String {
 }
 
 /// Removes, at the end of a test, every nftables table of ours that holds this test's port chains.
-struct NftGuard {
-    port: String,
+pub(crate) struct NftGuard {
+    pub(crate) port: String,
 }
 
 impl NftGuard {
-    fn tables_with_port(&self) -> Vec<String> {
+    pub(crate) fn tables_with_port(&self) -> Vec<String> {
         let Ok(out) = Command::new("nft").args(["list", "tables"]).output() else {
             return Vec::new();
         };
@@ -272,7 +272,7 @@ impl Drop for NftGuard {
     }
 }
 
-fn nft_usable() -> bool {
+pub(crate) fn nft_usable() -> bool {
     nix::unistd::geteuid().is_root()
         && Command::new("nft")
             .args(["list", "tables"])
@@ -428,7 +428,7 @@ print("ok")
 }
 
 /// A bridge of the test's own, deleted at the end however the test ends.
-struct OwnBridge(String);
+pub(crate) struct OwnBridge(pub(crate) String);
 
 impl Drop for OwnBridge {
     fn drop(&mut self) {

@@ -10,6 +10,8 @@ use super::*;
 use crate::model::{parse_device, ControllerDef, DeviceDef, DiskDef, InterfaceDef};
 use serde_json::Value;
 
+mod nic_update;
+
 /// How long a detach waits for QEMU to confirm the removal (libvirt's `qemuDomainRemoveDeviceWaitTime`).
 const UNPLUG_WAIT: Duration = Duration::from_secs(5);
 /// `VIR_DOMAIN_DEVICE_MODIFY_FORCE`: eject even a medium the guest locked.
@@ -298,6 +300,7 @@ impl Shared {
             metadata: None,
         });
         if let Removed::Nic { tap: Some(tap), .. } = &unplug.what {
+            self.host.unbind_guest_filters(std::slice::from_ref(tap));
             tap::delete(tap);
         }
         if let Some(qmp) = qmp {
@@ -612,9 +615,21 @@ impl QemuDriver {
         }
         let undo_tap = |tap_made: &Option<String>| {
             if let Some(name) = tap_made {
+                self.shared
+                    .host
+                    .unbind_guest_filters(std::slice::from_ref(name));
                 tap::delete(name);
             }
         };
+        // The NIC's filter is enforced on its port before the guest can send through it (as at start).
+        if iface.filterref.is_some() && tap_made.is_some() {
+            let mut one = live.clone();
+            one.devices.interfaces = vec![iface.clone()];
+            if let Err(err) = self.shared.host.bind_guest_filters(&one) {
+                undo_tap(&tap_made);
+                return Err(err);
+            }
+        }
         if let Err(err) = qmp.execute("netdev_add", Some(backend)).await {
             undo_tap(&tap_made);
             return Err(qmp_error(err));
@@ -876,6 +891,12 @@ impl QemuDriver {
         let device = parse_device(xml)?;
         let _guard = self.shared.lifecycle.lock().await;
         let impact = self.change_impact(dom, flags)?;
+        let device = match device {
+            DeviceDef::Interface(nic, mac_given) => {
+                return self.update_interface(&impact, nic, mac_given)
+            }
+            other => other,
+        };
         let DeviceDef::Disk(disk) = device else {
             let scope = if impact.live.is_some() {
                 "live"

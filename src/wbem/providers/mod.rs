@@ -23,6 +23,8 @@ pub mod snapshots;
 // cimconsole: console redirection and the switch service.
 pub mod redirection;
 pub mod switch_service;
+// cimfilter: network filters.
+pub mod filters;
 
 use std::sync::Arc;
 
@@ -243,6 +245,8 @@ pub fn all_providers() -> Vec<Arc<dyn Provider>> {
     for assoc in snapshots::SnapshotAssocProvider::both() {
         providers.push(Arc::new(assoc));
     }
+    // cimfilter
+    providers.extend(filters::filter_providers());
     // interop
     providers.push(Arc::new(interop::ObjectManagerProvider));
     providers.push(Arc::new(interop::NamespaceProvider));
