@@ -13,5 +13,6 @@ mod methods;
 mod model;
 mod mof;
 mod pool_config;
+mod profiles;
 mod world;
 mod xml;

@@ -216,6 +216,8 @@ code, desc = rsc_error(9)
 check(code == pywbem.CIM_ERR_FAILED and desc == "Domain not running", "pause paused: %r" % desc)
 code, desc = rsc_error(4)
 check(code == pywbem.CIM_ERR_FAILED and desc == "Invalid state transition", "shutdown paused: %r" % desc)
+code, desc = rsc_error(3)
+check(code == pywbem.CIM_ERR_FAILED and desc == "Invalid state transition", "disable paused: %r" % desc)
 check(rsc(2) == 0 and state("cimvm1") == (2, 2) and virsh_state("cimvm1") == "running", "resume")
 check(rsc(10) == 0 and state("cimvm1") == (2, 10), "reboot")
 check(rsc(11) == 0 and state("cimvm1") == (2, 11) and virsh_state("cimvm1") == "running", "reset")
@@ -226,9 +228,14 @@ for n in (0, 1, 5, 6, 7, 8, 12, 32768):
     check(code == pywbem.CIM_ERR_NOT_SUPPORTED and desc == "State not supported", "state %d: %r" % (n, code))
 code, _ = cim_error(conn.InvokeMethod, "RequestStateChange", vm)
 check(code == pywbem.CIM_ERR_INVALID_PARAMETER, "missing RequestedState: %r" % code)
-code, _ = cim_error(conn.InvokeMethod, "RequestStateChange", cs_path("nosuchvm"), RequestedState=pywbem.Uint16(2))
-check(code == pywbem.CIM_ERR_NOT_FOUND, "unknown domain: %r" % code)
-check(state("cimvm1")[1] == 3, "RequestedState kept after refused requests")
+# libvirt-CIM cannot build the guest's instance for an unknown name: a bad parameter.
+code, desc = cim_error(conn.InvokeMethod, "RequestStateChange", cs_path("nosuchvm"),
+                       RequestedState=pywbem.Uint16(2))
+check(code == pywbem.CIM_ERR_INVALID_PARAMETER and desc == "Unable to get instance for guest 'nosuchvm'",
+      "unknown domain: %r %r" % (code, desc))
+# libvirt-CIM records every request it could read, refused or not (its infostore's "reqstate"): RequestedState is
+# the last one asked for, as DSP1052 defines it.
+check(state("cimvm1")[1] == 32768, "RequestedState after refused requests: %r" % (state("cimvm1"),))
 
 # AddResourceSettings: a disk and a NIC, with their resulting RASD paths.
 conf = pywbem.CIMInstanceName("KVM_VirtualSystemSettingData", keybindings={"InstanceID": "KVM:cimvm1"}, namespace=NS)

@@ -21,15 +21,20 @@ use crate::support::have;
 const GUEST: &str = "cimguest";
 
 /// Our daemon and the QEMUs it left status records for; all killed on drop.
-struct Daemon {
+pub(crate) struct Daemon {
     process: Logged,
     state: PathBuf,
     socket: PathBuf,
-    wbem: SocketAddr,
+    pub(crate) wbem: SocketAddr,
 }
 
 impl Daemon {
     fn start(dir: &Path) -> Self {
+        Self::start_with(dir, "qemu:///system", "")
+    }
+
+    /// A daemon whose WBEM front end serves `connect_uri`, plus `extra` config lines.
+    pub(crate) fn start_with(dir: &Path, connect_uri: &str, extra: &str) -> Self {
         let state = dir.join("state");
         let run = dir.join("run");
         let config = dir.join("virtcimd.conf");
@@ -38,7 +43,7 @@ impl Daemon {
             format!(
                 "state_dir = \"{}\"\nunix_sock_dir = \"{}\"\nlisten_wbem_http = 1\nwbem_http_port = 0\n\
                  wbem_listen_addr = \"127.0.0.1\"\nwbem_auth = \"none\"\n\
-                 wbem_connect_uri = \"qemu:///system\"\n",
+                 wbem_connect_uri = \"{connect_uri}\"\n{extra}",
                 state.display(),
                 run.display()
             ),
@@ -56,11 +61,11 @@ impl Daemon {
         }
     }
 
-    fn rpc_uri(&self) -> String {
+    pub(crate) fn rpc_uri(&self) -> String {
         format!("qemu+unix:///system?socket={}", self.socket.display())
     }
 
-    fn qemu_pid(&self, name: &str) -> i32 {
+    pub(crate) fn qemu_pid(&self, name: &str) -> i32 {
         let path = self.state.join("qemu/run").join(format!("{name}.json"));
         let text = std::fs::read_to_string(&path)
             .unwrap_or_else(|err| panic!("{}: {err}", path.display()));
@@ -90,7 +95,7 @@ impl Drop for Daemon {
 }
 
 /// The QEMU pids the test saw, SIGKILLed at the end (the status record is gone once a guest stops).
-struct QemuReaper(Vec<i32>);
+pub(crate) struct QemuReaper(pub(crate) Vec<i32>);
 
 impl Drop for QemuReaper {
     fn drop(&mut self) {
@@ -100,7 +105,7 @@ impl Drop for QemuReaper {
     }
 }
 
-fn virsh(uri: &str, args: &[&str]) -> String {
+pub(crate) fn virsh(uri: &str, args: &[&str]) -> String {
     let out = Command::new("virsh")
         .arg("-c")
         .arg(uri)

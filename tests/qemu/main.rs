@@ -8,6 +8,7 @@ mod support;
 
 mod bridge;
 mod cim;
+mod cim_state;
 mod daemon;
 mod fronts;
 mod guests;

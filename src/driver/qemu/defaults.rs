@@ -125,9 +125,7 @@ pub(super) fn apply(def: &mut DomainDef, machine: Option<String>, emulator: Opti
     // NICs without a model get libvirt's x86 default (qemuDomainDefaultNetModel: rtl8139), written into the
     // definition as libvirt does, so every client reads the model the guest really has.
     for iface in &mut def.devices.interfaces {
-        if iface.iface_type != "hostdev" {
-            iface.model.get_or_insert_with(|| "rtl8139".into());
-        }
+        nic_defaults(iface);
     }
 
     // Controllers, in the order libvirt writes implicit ones (usb, pci root, ide/sata).
@@ -300,6 +298,13 @@ pub(super) fn apply(def: &mut DomainDef, machine: Option<String>, emulator: Opti
             .push(node("memballoon", &[("model", "virtio")]));
     }
     assign_pci(def);
+}
+
+/// A NIC's define-time default, for a whole definition and a device attached alone alike.
+pub(super) fn nic_defaults(iface: &mut crate::model::InterfaceDef) {
+    if iface.iface_type != "hostdev" {
+        iface.model.get_or_insert_with(|| "rtl8139".into());
+    }
 }
 
 /// Gives every PCI device of an i440fx guest without an address a slot on the root bus, as libvirt does: the
