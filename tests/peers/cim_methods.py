@@ -233,6 +233,26 @@ code, desc = cim_error(conn.InvokeMethod, "RequestStateChange", cs_path("nosuchv
                        RequestedState=pywbem.Uint16(2))
 check(code == pywbem.CIM_ERR_INVALID_PARAMETER and desc == "Unable to get instance for guest 'nosuchvm'",
       "unknown domain: %r %r" % (code, desc))
+# GetInstance as libvirt-CIM's cu_validate_ref: each key of the class must be there and match (NOT_FOUND naming
+# the first that does not), keys the class does not have are ignored; no Name at all is FAILED.
+code, desc = cim_error(conn.GetInstance, pywbem.CIMInstanceName(CS, keybindings={"Name": "cimvm1"}, namespace=NS))
+check(code == pywbem.CIM_ERR_NOT_FOUND and desc == "No such instance (CreationClassName)",
+      "GetInstance without CreationClassName: %r %r" % (code, desc))
+code, desc = cim_error(conn.GetInstance, pywbem.CIMInstanceName(
+    CS, keybindings={"CreationClassName": "KVM_Other", "Name": "cimvm1"}, namespace=NS))
+check(code == pywbem.CIM_ERR_NOT_FOUND and desc == "No such instance (CreationClassName)",
+      "GetInstance with another CreationClassName: %r %r" % (code, desc))
+code, desc = cim_error(conn.GetInstance, pywbem.CIMInstanceName(
+    CS, keybindings={"CreationClassName": CS}, namespace=NS))
+check(code == pywbem.CIM_ERR_FAILED and desc == "No domain name specified",
+      "GetInstance without Name: %r %r" % (code, desc))
+extra = cs_path("cimvm1")
+extra.keybindings["SystemName"] = "ignored"
+check(conn.GetInstance(extra)["Name"] == "cimvm1", "an extra key is ignored")
+code, desc = cim_error(conn.InvokeMethod, "RequestStateChange", pywbem.CIMInstanceName(
+    CS, keybindings={"CreationClassName": CS}, namespace=NS), RequestedState=pywbem.Uint16(2))
+check(code == pywbem.CIM_ERR_FAILED and desc == "Name key not specified",
+      "RequestStateChange without Name: %r %r" % (code, desc))
 # libvirt-CIM records every request it could read, refused or not (its infostore's "reqstate"): RequestedState is
 # the last one asked for, as DSP1052 defines it.
 check(state("cimvm1")[1] == 32768, "RequestedState after refused requests: %r" % (state("cimvm1"),))
