@@ -132,6 +132,15 @@ fn request_state_change_allows_libvirt_cims_transitions_only() {
     assert_eq!(step(Some(4)), format!("{invalid}|state 9 4"));
     assert_eq!(step(Some(6)), format!("{unsupported}|state 9 6"));
     assert_eq!(domstate(), "paused");
+    // Reset of a paused guest: a new QEMU, running.
+    assert_eq!(step(Some(11)), "return 0|state 2 11");
+    let old = pid;
+    let pid = daemon.qemu_pid(&name);
+    reaper.0.push(pid);
+    assert_ne!(pid, old, "reset of a paused guest kept its QEMU");
+    wait_until("the paused guest's old QEMU to exit", || !alive(old));
+    assert!(guest_executing(pid), "the reset guest runs");
+    assert_eq!(step(Some(9)), "return 0|state 9 9");
     assert_eq!(step(Some(2)), "return 0|state 2 2");
     assert_eq!(daemon.qemu_pid(&name), pid, "resume started a new QEMU");
     assert!(guest_executing(pid), "QEMU did not resume the guest");
