@@ -12,18 +12,11 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::cim::{virsh, Daemon, QemuReaper};
+use super::daemon::peers_present;
 use crate::support::alive;
 use crate::support::pki::Pki;
 use crate::support::qemu::{guest_executing, spinning_disk};
 use crate::support::{free_port, have};
-
-fn peers() -> bool {
-    let present = have("virsh", "--version") && have("qemu-system-x86_64", "--version");
-    if !present {
-        eprintln!("virsh or qemu-system-x86_64 not installed, skipping");
-    }
-    present
-}
 
 fn peer(name: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -70,7 +63,7 @@ fn acpi_guest_xml(dir: &Path, name: &str) -> String {
 
 #[test]
 fn request_state_change_allows_libvirt_cims_transitions_only() {
-    if !peers() {
+    if !peers_present() {
         return;
     }
     let _alone = crate::support::qemu::alone();
@@ -278,7 +271,7 @@ fn lifecycle(url: &str, rpc: &str, daemon: &Daemon, reaper: &mut QemuReaper, dir
 
 #[test]
 fn a_guest_lifecycle_answers_the_same_on_qemu_system_and_through_a_tls_gateway() {
-    if !peers() {
+    if !peers_present() {
         return;
     }
     let _alone = crate::support::qemu::alone();
