@@ -228,6 +228,9 @@ for n in (0, 1, 5, 6, 7, 8, 12, 32768):
     check(code == pywbem.CIM_ERR_NOT_SUPPORTED and desc == "State not supported", "state %d: %r" % (n, code))
 code, _ = cim_error(conn.InvokeMethod, "RequestStateChange", vm)
 check(code == pywbem.CIM_ERR_INVALID_PARAMETER, "missing RequestedState: %r" % code)
+# A string where a uint16 is declared: libcmpiutil's argument check answers a type mismatch.
+code, _ = cim_error(conn.InvokeMethod, "RequestStateChange", vm, RequestedState="two")
+check(code == pywbem.CIM_ERR_TYPE_MISMATCH, "RequestedState as a string: %r" % code)
 # libvirt-CIM cannot build the guest's instance for an unknown name: a bad parameter.
 code, desc = cim_error(conn.InvokeMethod, "RequestStateChange", cs_path("nosuchvm"),
                        RequestedState=pywbem.Uint16(2))
