@@ -1230,7 +1230,16 @@ impl Operations {
             let value = if blank_for_ref {
                 Value::Null
             } else {
-                value.to_value(&param.ty)?
+                // A value sent with a type that does not fit the declared one is CIM_ERR_TYPE_MISMATCH, as
+                // libcmpiutil's argument check answers for libvirt-CIM; untyped text that does not parse is a
+                // bad parameter.
+                value.to_value(&param.ty).map_err(|err| match value {
+                    ParamValue::Typed(_) => OpError::cim(
+                        CimStatus::TypeMismatch,
+                        format!("parameter {}: {err}", param.name),
+                    ),
+                    _ => err.into(),
+                })?
             };
             typed.push((param.name.clone(), value));
         }

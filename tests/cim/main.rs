@@ -14,6 +14,7 @@ mod methods;
 mod model;
 mod mof;
 mod pool_config;
+mod profiles;
 mod world;
 mod xml;
 // cimconsole

@@ -216,6 +216,8 @@ code, desc = rsc_error(9)
 check(code == pywbem.CIM_ERR_FAILED and desc == "Domain not running", "pause paused: %r" % desc)
 code, desc = rsc_error(4)
 check(code == pywbem.CIM_ERR_FAILED and desc == "Invalid state transition", "shutdown paused: %r" % desc)
+code, desc = rsc_error(3)
+check(code == pywbem.CIM_ERR_FAILED and desc == "Invalid state transition", "disable paused: %r" % desc)
 check(rsc(2) == 0 and state("cimvm1") == (2, 2) and virsh_state("cimvm1") == "running", "resume")
 check(rsc(10) == 0 and state("cimvm1") == (2, 10), "reboot")
 check(rsc(11) == 0 and state("cimvm1") == (2, 11) and virsh_state("cimvm1") == "running", "reset")
@@ -226,9 +228,37 @@ for n in (0, 1, 5, 6, 7, 8, 12, 32768):
     check(code == pywbem.CIM_ERR_NOT_SUPPORTED and desc == "State not supported", "state %d: %r" % (n, code))
 code, _ = cim_error(conn.InvokeMethod, "RequestStateChange", vm)
 check(code == pywbem.CIM_ERR_INVALID_PARAMETER, "missing RequestedState: %r" % code)
-code, _ = cim_error(conn.InvokeMethod, "RequestStateChange", cs_path("nosuchvm"), RequestedState=pywbem.Uint16(2))
-check(code == pywbem.CIM_ERR_NOT_FOUND, "unknown domain: %r" % code)
-check(state("cimvm1")[1] == 3, "RequestedState kept after refused requests")
+# A string where a uint16 is declared: libcmpiutil's argument check answers a type mismatch.
+code, _ = cim_error(conn.InvokeMethod, "RequestStateChange", vm, RequestedState="two")
+check(code == pywbem.CIM_ERR_TYPE_MISMATCH, "RequestedState as a string: %r" % code)
+# libvirt-CIM cannot build the guest's instance for an unknown name: a bad parameter.
+code, desc = cim_error(conn.InvokeMethod, "RequestStateChange", cs_path("nosuchvm"),
+                       RequestedState=pywbem.Uint16(2))
+check(code == pywbem.CIM_ERR_INVALID_PARAMETER and desc == "Unable to get instance for guest 'nosuchvm'",
+      "unknown domain: %r %r" % (code, desc))
+# GetInstance as libvirt-CIM's cu_validate_ref: each key of the class must be there and match (NOT_FOUND naming
+# the first that does not), keys the class does not have are ignored; no Name at all is FAILED.
+code, desc = cim_error(conn.GetInstance, pywbem.CIMInstanceName(CS, keybindings={"Name": "cimvm1"}, namespace=NS))
+check(code == pywbem.CIM_ERR_NOT_FOUND and desc == "No such instance (CreationClassName)",
+      "GetInstance without CreationClassName: %r %r" % (code, desc))
+code, desc = cim_error(conn.GetInstance, pywbem.CIMInstanceName(
+    CS, keybindings={"CreationClassName": "KVM_Other", "Name": "cimvm1"}, namespace=NS))
+check(code == pywbem.CIM_ERR_NOT_FOUND and desc == "No such instance (CreationClassName)",
+      "GetInstance with another CreationClassName: %r %r" % (code, desc))
+code, desc = cim_error(conn.GetInstance, pywbem.CIMInstanceName(
+    CS, keybindings={"CreationClassName": CS}, namespace=NS))
+check(code == pywbem.CIM_ERR_FAILED and desc == "No domain name specified",
+      "GetInstance without Name: %r %r" % (code, desc))
+extra = cs_path("cimvm1")
+extra.keybindings["SystemName"] = "ignored"
+check(conn.GetInstance(extra)["Name"] == "cimvm1", "an extra key is ignored")
+code, desc = cim_error(conn.InvokeMethod, "RequestStateChange", pywbem.CIMInstanceName(
+    CS, keybindings={"CreationClassName": CS}, namespace=NS), RequestedState=pywbem.Uint16(2))
+check(code == pywbem.CIM_ERR_FAILED and desc == "Name key not specified",
+      "RequestStateChange without Name: %r %r" % (code, desc))
+# libvirt-CIM records every request it could read, refused or not (its infostore's "reqstate"): RequestedState is
+# the last one asked for, as DSP1052 defines it.
+check(state("cimvm1")[1] == 32768, "RequestedState after refused requests: %r" % (state("cimvm1"),))
 
 # AddResourceSettings: a disk and a NIC, with their resulting RASD paths.
 conf = pywbem.CIMInstanceName("KVM_VirtualSystemSettingData", keybindings={"InstanceID": "KVM:cimvm1"}, namespace=NS)

@@ -102,13 +102,19 @@ after = conn.GetInstance(vm)
 check(after["EnabledState"] == 2 and after["RequestedState"] == 2, "started: %r" % after["EnabledState"])
 rv, out = conn.InvokeMethod("RequestStateChange", vm, RequestedState=pywbem.Uint16(9))
 check(rv == 0 and conn.GetInstance(vm)["EnabledState"] == 9, "paused")
+# As libvirt-CIM: Disabled only from a running guest, so a paused one is resumed first.
+check(cim_error(conn.InvokeMethod, "RequestStateChange", vm, RequestedState=pywbem.Uint16(3))
+      == pywbem.CIM_ERR_FAILED, "disable paused refused")
+rv, out = conn.InvokeMethod("RequestStateChange", vm, RequestedState=pywbem.Uint16(2))
+check(rv == 0 and conn.GetInstance(vm)["EnabledState"] == 2, "resumed")
 rv, out = conn.InvokeMethod("RequestStateChange", vm, RequestedState=pywbem.Uint16(3))
 check(rv == 0 and conn.GetInstance(vm)["EnabledState"] == 3, "destroyed")
 check(cim_error(conn.InvokeMethod, "RequestStateChange", vm, RequestedState=pywbem.Uint16(7))
       == pywbem.CIM_ERR_NOT_SUPPORTED, "unsupported RequestedState")
 check(cim_error(conn.InvokeMethod, "NoSuchMethod", vm) == pywbem.CIM_ERR_METHOD_NOT_FOUND, "no such method")
+# libvirt-CIM answers a guest it cannot find as a bad parameter of RequestStateChange.
 check(cim_error(conn.InvokeMethod, "RequestStateChange", missing, RequestedState=pywbem.Uint16(2))
-      == pywbem.CIM_ERR_NOT_FOUND, "method on missing instance")
+      == pywbem.CIM_ERR_INVALID_PARAMETER, "method on missing instance")
 
 # Query
 q = conn.ExecQuery("WQL", "SELECT Name FROM KVM_ComputerSystem WHERE EnabledState = 2 OR Name = 'vm001'")

@@ -30,6 +30,11 @@ pub(crate) struct Daemon {
 
 impl Daemon {
     pub(crate) fn start(dir: &Path) -> Self {
+        Self::start_with(dir, "qemu:///system", "")
+    }
+
+    /// A daemon whose WBEM front end serves `connect_uri`, plus `extra` config lines.
+    pub(crate) fn start_with(dir: &Path, connect_uri: &str, extra: &str) -> Self {
         let state = dir.join("state");
         let run = dir.join("run");
         let config = dir.join("virtcimd.conf");
@@ -38,7 +43,7 @@ impl Daemon {
             format!(
                 "state_dir = \"{}\"\nunix_sock_dir = \"{}\"\nlisten_wbem_http = 1\nwbem_http_port = 0\n\
                  wbem_listen_addr = \"127.0.0.1\"\nwbem_auth = \"none\"\n\
-                 wbem_connect_uri = \"qemu:///system\"\n",
+                 wbem_connect_uri = \"{connect_uri}\"\n{extra}",
                 state.display(),
                 run.display()
             ),

@@ -9,6 +9,7 @@ mod support;
 mod bridge;
 mod cim;
 mod cim_filters;
+mod cim_state;
 mod daemon;
 mod fronts;
 mod guests;

@@ -122,6 +122,12 @@ pub(super) fn apply(def: &mut DomainDef, machine: Option<String>, emulator: Opti
         }
     }
 
+    // NICs without a model get libvirt's x86 default (qemuDomainDefaultNetModel: rtl8139), written into the
+    // definition as libvirt does, so every client reads the model the guest really has.
+    for iface in &mut def.devices.interfaces {
+        nic_defaults(iface);
+    }
+
     // Controllers, in the order libvirt writes implicit ones (usb, pci root, ide/sata).
     let disk_on = |bus: &str| {
         def.devices
@@ -292,6 +298,13 @@ pub(super) fn apply(def: &mut DomainDef, machine: Option<String>, emulator: Opti
             .push(node("memballoon", &[("model", "virtio")]));
     }
     assign_pci(def);
+}
+
+/// A NIC's define-time default, for a whole definition and a device attached alone alike.
+pub(super) fn nic_defaults(iface: &mut crate::model::InterfaceDef) {
+    if iface.iface_type != "hostdev" {
+        iface.model.get_or_insert_with(|| "rtl8139".into());
+    }
 }
 
 /// Gives every PCI device of an i440fx guest without an address a slot on the root bus, as libvirt does: the
@@ -529,6 +542,7 @@ mod tests {
             "<controller type='usb' index='0' model='piix3-uhci'>\n      <address type='pci' domain='0x0000' bus='0x00' slot='0x01' function='0x2'/>",
             "<controller type='pci' index='0' model='pci-root'/>",
             "<controller type='ide' index='0'>\n      <address type='pci' domain='0x0000' bus='0x00' slot='0x01' function='0x1'/>",
+            "<mac address='52:54:00:00:00:01'/>\n      <model type='rtl8139'/>",
             "<input type='mouse' bus='ps2'/>",
             "<input type='keyboard' bus='ps2'/>",
             "<graphics type='vnc' port='-1' autoport='yes'>\n      <listen type='address'/>",

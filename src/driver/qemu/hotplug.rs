@@ -385,7 +385,10 @@ impl QemuDriver {
             flags::AFFECT_LIVE | flags::AFFECT_CONFIG,
             "virDomainAttachDeviceFlags",
         )?;
-        let device = parse_device(xml)?;
+        let mut device = parse_device(xml)?;
+        if let DeviceDef::Interface(iface, _) = &mut device {
+            super::defaults::nic_defaults(iface);
+        }
         let _guard = self.shared.lifecycle.lock().await;
         let impact = self.change_impact(dom, flags)?;
         // The persistent change is prepared first, so a refusal there changes nothing live.

@@ -67,25 +67,32 @@ fn host_path(name: &str) -> ObjectPath {
 
 /// The domain a KVM_ComputerSystem path names, or NOT_FOUND.
 async fn lookup_domain(driver: &Connection, path: &ObjectPath) -> Result<DomainRef, OpError> {
-    let not_found = || OpError::cim(CimStatus::NotFound, format!("no instance {path}"));
-    let ccn_ok = path
-        .key_str("CreationClassName")
-        .is_none_or(|c| c.eq_ignore_ascii_case(CS_CLASS));
-    // libvirt-CIM's answers: FAILED without a name, NOT_FOUND naming the domain and the driver's message.
+    // libvirt-CIM's answers: FAILED without a name, NOT_FOUND naming the domain and the driver's message; then
+    // its `cu_validate_ref`: every key of the instance must be in the path with the instance's value (NOT_FOUND
+    // naming the first that is not), while keys the class does not have are ignored.
     let name = path
         .key_str("Name")
         .ok_or_else(|| OpError::cim(CimStatus::Failed, "No domain name specified"))?;
+    let dom = match driver.domain_lookup_by_name(name).await {
+        Ok(dom) => dom,
+        Err(err) if err.code == ErrorCode::NO_DOMAIN => {
+            return Err(OpError::cim(
+                CimStatus::NotFound,
+                format!("Referenced domain `{name}' does not exist: {}", err.message),
+            ))
+        }
+        Err(err) => return Err(err.into()),
+    };
+    let ccn_ok = path
+        .key_str("CreationClassName")
+        .is_some_and(|c| c.eq_ignore_ascii_case(CS_CLASS));
     if !ccn_ok {
-        return Err(not_found());
-    }
-    match driver.domain_lookup_by_name(name).await {
-        Ok(dom) => Ok(dom),
-        Err(err) if err.code == ErrorCode::NO_DOMAIN => Err(OpError::cim(
+        return Err(OpError::cim(
             CimStatus::NotFound,
-            format!("Referenced domain `{name}' does not exist: {}", err.message),
-        )),
-        Err(err) => Err(err.into()),
+            "No such instance (CreationClassName)",
+        ));
     }
+    Ok(dom)
 }
 
 /// The current definition of one domain, or `None` when it cannot be read (the caption then says no console).
@@ -169,53 +176,105 @@ impl ComputerSystemProvider {
         ctx.with_path(inst)
     }
 
-    /// RequestStateChange as libvirt-CIM does it (REPORT §1.5-1.6): 2 starts a stopped or resumes a paused
-    /// domain, 3 destroys a running or paused one, 4 shuts down and 9 pauses a running one, 10 reboots and
-    /// 11 resets (destroy + start again) a running or paused one. A wrong state is CIM_ERR_FAILED with
-    /// libvirt-CIM's texts; other states are CIM_ERR_NOT_SUPPORTED. Success is remembered as RequestedState.
+    /// RequestStateChange as libvirt-CIM's `__state_change` does it: 2 starts a shut-off or resumes a paused
+    /// domain, 3 destroys and 4 shuts down a running one, 9 pauses a running one, 10 reboots and 11 resets
+    /// (destroy, then start its inactive definition again, defining it first when it was transient) a running or
+    /// paused one. A wrong state is CIM_ERR_FAILED with libvirt-CIM's texts, a driver refusal CIM_ERR_FAILED
+    /// "<what failed>: <libvirt's message>", other states CIM_ERR_NOT_SUPPORTED "State not supported". The
+    /// requested value is remembered as RequestedState whether or not the change succeeded, as libvirt-CIM's
+    /// infostore does.
     async fn request_state_change(
         &self,
         driver: &Connection,
         dom: &DomainRef,
         requested: u16,
     ) -> Result<(), OpError> {
-        let (state, _) = driver.domain_get_state(dom, 0).await?;
-        let running = matches!(state, DomainState::Running | DomainState::Blocked);
-        let live = running || state == DomainState::Paused;
-        let failed = |text: &str| OpError::cim(CimStatus::Failed, text.to_owned());
-        match requested {
-            2 => match state {
-                DomainState::Paused => driver.domain_resume(dom).await?,
-                DomainState::Shutoff | DomainState::Crashed | DomainState::NoState => {
-                    driver.domain_create(dom, 0).await?;
-                }
-                _ => return Err(failed("Invalid state transition")),
-            },
-            // libvirt destroys a paused domain too, so Disabled accepts it (libvirt-CIM only took running ones).
-            3 if live => driver.domain_destroy(dom, 0).await?,
-            4 if running => driver.domain_shutdown(dom, 0).await?,
-            3 | 4 => return Err(failed("Invalid state transition")),
-            9 if running => driver.domain_suspend(dom).await?,
-            10 if live => driver.domain_reboot(dom, 0).await?,
-            11 if live => {
-                // A transient domain vanishes when destroyed: start it again from its live definition.
-                let persistent = driver.domain_is_persistent(dom).await?;
-                let xml = driver.domain_get_xml_desc(dom, flags::XML_SECURE).await?;
-                driver.domain_destroy(dom, 0).await?;
-                if persistent {
-                    driver.domain_create(dom, 0).await?;
-                } else {
-                    driver.domain_create_xml(&xml, 0).await?;
-                }
-            }
-            9..=11 => return Err(failed("Domain not running")),
-            _ => return Err(OpError::cim(CimStatus::NotSupported, "State not supported")),
-        }
+        let (state, _) = driver
+            .domain_get_state(dom, 0)
+            .await
+            .map_err(|e| driver_failed("Unable to get current state", &e))?;
+        let result = change_state(driver, dom, state, requested).await;
         if let Ok(mut map) = self.requested.lock() {
             map.insert(dom.uuid, requested);
         }
-        Ok(())
+        result
     }
+}
+
+/// libvirt-CIM's `virt_set_status`: CIM_ERR_FAILED, its own words, then the driver's message.
+fn driver_failed(what: &str, err: &crate::error::Error) -> OpError {
+    OpError::cim(CimStatus::Failed, format!("{what}: {}", err.message))
+}
+
+async fn change_state(
+    driver: &Connection,
+    dom: &DomainRef,
+    state: DomainState,
+    requested: u16,
+) -> Result<(), OpError> {
+    let running = matches!(state, DomainState::Running | DomainState::Blocked);
+    let live = running || state == DomainState::Paused;
+    let failed = |text: &str| Err(OpError::cim(CimStatus::Failed, text.to_owned()));
+    let or_fail = |what: &'static str| move |e: crate::error::Error| driver_failed(what, &e);
+    match requested {
+        2 => match state {
+            DomainState::Paused => driver
+                .domain_resume(dom)
+                .await
+                .map_err(or_fail("Unable to unpause domain")),
+            DomainState::Shutoff => driver
+                .domain_create(dom, 0)
+                .await
+                .map(drop)
+                .map_err(or_fail("Unable to start domain")),
+            _ => failed("Invalid state transition"),
+        },
+        3 if running => driver
+            .domain_destroy(dom, 0)
+            .await
+            .map_err(or_fail("Unable to disable domain")),
+        4 if running => driver
+            .domain_shutdown(dom, 0)
+            .await
+            .map_err(or_fail("Unable to shutdown domain")),
+        3 | 4 => failed("Invalid state transition"),
+        9 if running => driver
+            .domain_suspend(dom)
+            .await
+            .map_err(or_fail("Unable to pause domain")),
+        10 if live => driver
+            .domain_reboot(dom, 0)
+            .await
+            .map_err(or_fail("Unable to reboot domain")),
+        11 if live => reset(driver, dom).await,
+        9..=11 => failed("Domain not running"),
+        _ => Err(OpError::cim(CimStatus::NotSupported, "State not supported")),
+    }
+}
+
+/// libvirt-CIM's `domain_reset`: the inactive definition is read, the domain destroyed, defined again from that
+/// definition if destroying removed it (a transient domain), and started.
+async fn reset(driver: &Connection, dom: &DomainRef) -> Result<(), OpError> {
+    let xml = driver
+        .domain_get_xml_desc(dom, flags::XML_INACTIVE | flags::XML_SECURE)
+        .await
+        .map_err(|e| driver_failed("Unable to get domain definition", &e))?;
+    driver
+        .domain_destroy(dom, 0)
+        .await
+        .map_err(|e| driver_failed("Unable to destroy domain", &e))?;
+    let dom = match driver.domain_lookup_by_name(&dom.name).await {
+        Ok(dom) => dom,
+        Err(_) => driver
+            .domain_define_xml(&xml, 0)
+            .await
+            .map_err(|e| driver_failed("Unable to define domain", &e))?,
+    };
+    driver
+        .domain_create(&dom, 0)
+        .await
+        .map(drop)
+        .map_err(|e| driver_failed("Failed to start domain", &e))
 }
 
 #[async_trait]
@@ -267,13 +326,35 @@ impl Provider for ComputerSystemProvider {
                 "RequestStateChange needs an instance path",
             ));
         }
+        // libcmpiutil checks a required argument is there before libvirt-CIM reads it as a uint16.
         let requested = params
             .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("RequestedState"))
-            .and_then(|(_, v)| v.as_i128())
+            .find(|(n, v)| n.eq_ignore_ascii_case("RequestedState") && !v.is_null())
+            .ok_or_else(|| {
+                OpError::cim(
+                    CimStatus::InvalidParameter,
+                    "Missing argument `RequestedState'",
+                )
+            })?;
+        let requested = Some(&requested.1)
+            .and_then(Value::as_i128)
             .and_then(|n| u16::try_from(n).ok())
             .ok_or_else(|| OpError::cim(CimStatus::InvalidParameter, "Invalid RequestedState"))?;
-        let dom = lookup_domain(ctx.driver, target).await?;
+        // libvirt-CIM reads the name alone (no other key is checked) and answers a missing domain as a bad
+        // parameter.
+        let name = target
+            .key_str("Name")
+            .ok_or_else(|| OpError::cim(CimStatus::Failed, "Name key not specified"))?;
+        let dom = match ctx.driver.domain_lookup_by_name(name).await {
+            Ok(dom) => dom,
+            Err(err) if err.code == ErrorCode::NO_DOMAIN => {
+                return Err(OpError::cim(
+                    CimStatus::InvalidParameter,
+                    format!("Unable to get instance for guest '{name}'"),
+                ))
+            }
+            Err(err) => return Err(err.into()),
+        };
         self.request_state_change(ctx.driver, &dom, requested)
             .await?;
         Ok(MethodReturn {

@@ -252,6 +252,10 @@ pub fn apply_vssd(def: &mut DomainDef, vssd: &Instance, defining: bool) -> Resul
     }
     if let Some(acpi) = flag(vssd, "EnableACPI") {
         def.features.acpi = acpi;
+    } else if defining {
+        // libvirt-CIM turns ACPI on for every KVM guest it defines without EnableACPI (shutdown and PCI
+        // hotplug depend on it).
+        def.features.acpi = true;
     }
     if let Some(apic) = flag(vssd, "EnableAPIC") {
         def.features.apic = apic;

@@ -262,6 +262,36 @@ async fn apply_device_live(
     }
 }
 
+/// The VSSD's AutoStart (libvirt-CIM's uint16, 0 = off, anything else = on; a boolean from untyped clients too).
+fn autostart_of(vssd: &Instance) -> Result<Option<bool>, OpError> {
+    match vssd.get("AutoStart") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Boolean(b)) => Ok(Some(*b)),
+        Some(Value::String(text)) => match text.trim().to_ascii_lowercase().as_str() {
+            "true" => Ok(Some(true)),
+            "false" => Ok(Some(false)),
+            other => other
+                .parse::<u16>()
+                .map(|n| Some(n != 0))
+                .map_err(|_| invalid(format!("Invalid AutoStart `{text}'"))),
+        },
+        Some(other) => other
+            .as_i128()
+            .map(|n| Some(n != 0))
+            .ok_or_else(|| invalid("Invalid AutoStart")),
+    }
+}
+
+/// libvirt-CIM's `set_autostart`: a refusal is CIM_ERR_FAILED "Failed to set autostart".
+async fn set_autostart(driver: &Connection, dom: &DomainRef, on: bool) -> Result<(), OpError> {
+    driver.domain_set_autostart(dom, on).await.map_err(|e| {
+        OpError::cim(
+            CimStatus::Failed,
+            format!("Failed to set autostart: {}", e.message),
+        )
+    })
+}
+
 impl VsmsProvider {
     async fn instance(&self, ctx: &ProviderCtx<'_>) -> Instance {
         let driver = &ctx.driver;
@@ -379,9 +409,8 @@ impl VsmsProvider {
             ));
         }
         let dom = define(driver, &def).await?;
-        if let Some(autostart) = vssd.get("AutoStart").and_then(Value::as_bool) {
-            driver.domain_set_autostart(&dom, autostart).await?;
-        }
+        // libvirt-CIM sets the flag after every DefineSystem, off when the VSSD has none.
+        set_autostart(driver, &dom, autostart_of(&vssd)?.unwrap_or(false)).await?;
         Ok(ok(vec![(
             "ResultingSystem".into(),
             Value::Reference(Box::new(computer_system_path(&dom.name))),
@@ -563,9 +592,11 @@ impl VsmsProvider {
             };
             OpError::cim(status, e.to_string())
         })?;
+        let autostart = autostart_of(&vssd)?;
         define(driver, &def).await?;
-        if let Some(autostart) = vssd.get("AutoStart").and_then(Value::as_bool) {
-            driver.domain_set_autostart(&dom, autostart).await?;
+        // Without AutoStart the domain keeps its flag, as libvirt-CIM's ModifySystemSettings does.
+        if let Some(autostart) = autostart {
+            set_autostart(driver, &dom, autostart).await?;
         }
         Ok(ok(Vec::new()))
     }
