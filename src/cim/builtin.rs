@@ -558,6 +558,7 @@ pub const MOF_FILES: &[(&str, &str)] = &[
     (
         "kvm/KVM_SwitchService.mof",
         include_str!("../../mof/kvm/KVM_SwitchService.mof"),
+    ),
     // cimfilter: network filters.
     (
         "cim/CIM_ConcreteDependency.mof",
