@@ -365,6 +365,52 @@ macro_rules! driver_api {
         /// `flags`: `CONSOLE_FORCE` takes it over from another client, `CONSOLE_SAFE`).
         fn domain_open_console(&self, dom: &DomainRef, dev_name: Option<&str>, flags: u32) -> Result<Stream>
             => hand, write, "virDomainOpenConsole";
+        /// Sets how often (seconds; 0 stops it) the balloon collects the guest's memory statistics, in the live or
+        /// persistent definition (`flags`: `AFFECT_*`) (`virDomainSetMemoryStatsPeriod`).
+        fn domain_set_memory_stats_period(&self, dom: &DomainRef, period: i32, flags: u32) -> Result<()>
+            => auto(DomainSetMemoryStatsPeriod), write, "virDomainSetMemoryStatsPeriod";
+        /// The state of the hypervisor's control of a running domain (`virDomainGetControlInfo`).
+        fn domain_get_control_info(&self, dom: &DomainRef, flags: u32) -> Result<ControlInfo>
+            => auto(DomainGetControlInfo), read, "virDomainGetControlInfo";
+        /// Deprecation and tainting messages about the domain (`flags`: `VIR_DOMAIN_MESSAGE_*`)
+        /// (`virDomainGetMessages`).
+        fn domain_get_messages(&self, dom: &DomainRef, flags: u32) -> Result<Vec<String>>
+            => auto(DomainGetMessages), read, "virDomainGetMessages";
+        /// The disks in error: at most `max_errors` of them, and their count (every disk's when `max_errors` is 0)
+        /// (`virDomainGetDiskErrors`).
+        fn domain_get_disk_errors(&self, dom: &DomainRef, max_errors: u32, flags: u32) -> Result<(Vec<DiskError>, i32)>
+            => auto(DomainGetDiskErrors), read, "virDomainGetDiskErrors";
+        /// Freezes the guest's file systems (those mounted at `mountpoints`, or all); answers how many froze
+        /// (`virDomainFSFreeze`).
+        fn domain_fs_freeze(&self, dom: &DomainRef, mountpoints: Vec<String>, flags: u32) -> Result<i32>
+            => auto(DomainFsfreeze), write, "virDomainFSFreeze";
+        /// Thaws frozen guest file systems; answers how many thawed (`virDomainFSThaw`).
+        fn domain_fs_thaw(&self, dom: &DomainRef, mountpoints: Vec<String>, flags: u32) -> Result<i32>
+            => auto(DomainFsthaw), write, "virDomainFSThaw";
+        /// Discards unused blocks of the guest's file systems (`virDomainFSTrim`).
+        fn domain_fs_trim(&self, dom: &DomainRef, mount_point: Option<&str>, minimum: u64, flags: u32) -> Result<()>
+            => auto(DomainFstrim), write, "virDomainFSTrim";
+        /// Sets a guest user's password through the agent (`virDomainSetUserPassword`).
+        fn domain_set_user_password(&self, dom: &DomainRef, user: Option<&str>, password: Option<&str>, flags: u32) -> Result<()>
+            => auto(DomainSetUserPassword), write, "virDomainSetUserPassword";
+        /// Sends signal `signum` (`VIR_DOMAIN_PROCESS_SIGNAL_*`) to a guest process (`virDomainSendProcessSignal`).
+        fn domain_send_process_signal(&self, dom: &DomainRef, pid: i64, signum: u32, flags: u32) -> Result<()>
+            => auto(DomainSendProcessSignal), write, "virDomainSendProcessSignal";
+        /// Sets what happens on a guest's poweroff, reboot or crash (`kind`: `VIR_DOMAIN_LIFECYCLE_*`, `action`:
+        /// `VIR_DOMAIN_LIFECYCLE_ACTION_*`) (`virDomainSetLifecycleAction`).
+        fn domain_set_lifecycle_action(&self, dom: &DomainRef, kind: u32, action: u32, flags: u32) -> Result<()>
+            => auto(DomainSetLifecycleAction), write, "virDomainSetLifecycleAction";
+        /// The launch security (SEV) parameters of a domain (`virDomainGetLaunchSecurityInfo`).
+        fn domain_get_launch_security_info(&self, dom: &DomainRef, flags: u32) -> Result<Vec<TypedParam>>
+            => auto(DomainGetLaunchSecurityInfo), read, "virDomainGetLaunchSecurityInfo";
+        /// Dumps a running domain's memory to the file `to` in `format` (`VIR_DOMAIN_CORE_DUMP_FORMAT_*`)
+        /// (`virDomainCoreDumpWithFormat`).
+        fn domain_core_dump(&self, dom: &DomainRef, to: &str, format: u32, flags: u32) -> Result<()>
+            => auto(DomainCoreDumpWithFormat), write, "virDomainCoreDumpWithFormat";
+        /// Free pages of each size in `pages` (KiB) on `cell_count` NUMA cells from `start_cell`, cell by cell
+        /// (`virNodeGetFreePages`).
+        fn node_get_free_pages(&self, pages: Vec<u32>, start_cell: i32, cell_count: u32, flags: u32) -> Result<Vec<u64>>
+            => auto(NodeGetFreePages), read, "virNodeGetFreePages";
     }
     /// Virtual networks.
     trait NetworkDriver (network) {

@@ -664,3 +664,21 @@ pub mod object_flags {
     // virNWFilterBindingCreateFlags
     pub const NWFILTER_BINDING_CREATE_VALIDATE: u32 = 1 << 0;
 }
+
+/// `virDomainControlInfo`: how the hypervisor's control of a running domain stands. `state` is a
+/// `VIR_DOMAIN_CONTROL_*` value (0 ok, 1 job, 2 occupied, 3 error), `details` its reason
+/// (`VIR_DOMAIN_CONTROL_ERROR_REASON_*` for errors), `state_time_ms` how long it has been so.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ControlInfo {
+    pub state: u32,
+    pub details: u32,
+    pub state_time_ms: u64,
+}
+
+/// One disk's I/O error (`virDomainDiskError`): its target and a `VIR_DOMAIN_DISK_ERROR_*` code
+/// (1 unspecified, 2 no space).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiskError {
+    pub disk: String,
+    pub error: i32,
+}

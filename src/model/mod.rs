@@ -4,6 +4,7 @@ mod domain;
 mod domain_schema;
 mod interface;
 mod mac;
+mod memballoon;
 mod names;
 mod network;
 mod network_parts;

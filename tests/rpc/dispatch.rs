@@ -340,7 +340,7 @@ async fn captured_virsh_sessions_get_libvirtds_replies() {
                 .map(|(_, other)| other.clone())
                 .expect("libvirtd replied");
             let proc_ = Procedure::from_number(message.header.proc_);
-            // Our driver API has no domain messages (code 3, which virsh ignores); the XML is the fake's.
+            // The fake driver has no domain messages (code 3, which virsh ignores); the XML is the fake's.
             if matches!(
                 proc_,
                 Procedure::DomainGetMessages | Procedure::DomainGetXmlDesc

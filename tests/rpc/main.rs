@@ -14,6 +14,7 @@ mod sasl;
 mod server;
 mod virsh;
 mod virsh_extras;
+mod virsh_guest;
 mod virsh_ifaces;
 mod virsh_metadata;
 mod virsh_pace;

@@ -3,7 +3,8 @@
 
 use super::world::{DomainObj, NetworkObj, PoolObj, POOL_CAPACITY};
 use crate::driver::{reason, DomainState, NodeInfo};
-use crate::model::{DiskDef, DomainDef, InterfaceDef, IpDef, NetworkDef, OsDef, PoolDef};
+use crate::model::{DiskDef, DomainDef, Extra, InterfaceDef, IpDef, NetworkDef, OsDef, PoolDef};
+use crate::xml::Node;
 use std::fmt::Write;
 use uuid::Uuid;
 
@@ -54,7 +55,33 @@ pub(super) const SCHEDULER: &str = "fair";
 /// What `virConnectGetMaxVcpus` answers for every guest type.
 pub(super) const MAX_VCPUS: i32 = 32;
 
-/// The running domain `test`, id 1.
+/// `<address type='pci'>` on domain 0 at `bus`, `slot`, function 0, as libvirt's test world places devices.
+fn pci_address(bus: &str, slot: &str) -> Node {
+    let attrs = [
+        ("type", "pci"),
+        ("domain", "0x0000"),
+        ("bus", bus),
+        ("slot", slot),
+        ("function", "0x0"),
+    ];
+    Node {
+        name: "address".into(),
+        attrs: attrs
+            .iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+            .collect(),
+        ..Node::default()
+    }
+}
+
+fn with_child(child: Node) -> Extra {
+    Extra {
+        children: vec![child],
+        ..Extra::default()
+    }
+}
+
+/// The running domain `test`, id 1, with its devices at libvirt's PCI addresses and its virtio balloon.
 pub(super) fn test_domain() -> DomainObj {
     let def = DomainDef {
         domain_type: "test".into(),
@@ -81,6 +108,7 @@ pub(super) fn test_domain() -> DomainObj {
                 source: Some("/guest/diskimage1".into()),
                 target_dev: "vda".into(),
                 target_bus: Some("virtio".into()),
+                extra: with_child(pci_address("0x01", "0x00")),
                 ..DiskDef::default()
             }],
             interfaces: vec![InterfaceDef {
@@ -88,7 +116,14 @@ pub(super) fn test_domain() -> DomainObj {
                 mac: "aa:bb:cc:dd:ee:ff".into(),
                 source: Some("default".into()),
                 target_dev: Some("testnet0".into()),
+                extra: with_child(pci_address("0x00", "0x01")),
                 ..InterfaceDef::default()
+            }],
+            others: vec![Node {
+                name: "memballoon".into(),
+                attrs: vec![("model".into(), "virtio".into())],
+                children: vec![pci_address("0x00", "0x02")],
+                ..Node::default()
             }],
             ..crate::model::Devices::default()
         },

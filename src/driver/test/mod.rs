@@ -10,12 +10,12 @@ mod world;
 
 use crate::driver::network_event;
 use crate::driver::{
-    pool_event, BlockInfo, BlockStats, Connection, DomainEvent, DomainInfo, DomainRef, DomainState,
-    DomainStatsRecord, DomainSummary, FsInfo, Generation, GuestInterface, HypervisorDriver,
-    InterfaceDriver, InterfaceRef, InterfaceStats, IothreadInfo, MemoryStat, NetworkDriver,
-    NetworkEvent, NetworkRef, NodeCpuMap, NodeCpuStat, NodeDeviceDriver, NodeInfo, PoolEvent,
-    PoolEventKind, PoolInfo, PoolRef, SnapshotRef, StorageDriver, TypedParam, VcpuInfo, VolumeInfo,
-    VolumeRef,
+    pool_event, BlockInfo, BlockStats, Connection, ControlInfo, DiskError, DomainEvent, DomainInfo,
+    DomainRef, DomainState, DomainStatsRecord, DomainSummary, FsInfo, Generation, GuestInterface,
+    HypervisorDriver, InterfaceDriver, InterfaceRef, InterfaceStats, IothreadInfo, MemoryStat,
+    NetworkDriver, NetworkEvent, NetworkRef, NodeCpuMap, NodeCpuStat, NodeDeviceDriver, NodeInfo,
+    PoolEvent, PoolEventKind, PoolInfo, PoolRef, SnapshotRef, StorageDriver, TypedParam, VcpuInfo,
+    VolumeInfo, VolumeRef,
 };
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 use crate::model::{DomainDef, NetworkDef, PoolDef, VolumeDef};
@@ -831,6 +831,116 @@ impl HypervisorDriver for TestDriver {
             "image/png".into(),
             crate::driver::serve_bytes(world::screenshot_png()),
         ))
+    }
+    // ---- guest control (world/guest.rs) ----
+    async fn domain_set_memory_stats_period(
+        &self,
+        dom: &DomainRef,
+        period: i32,
+        flags: u32,
+    ) -> Result<()> {
+        let dom = dom.clone();
+        self.change(move |w, s| w.set_memory_stats_period(s, &dom, period, flags))
+            .await
+    }
+    async fn domain_get_control_info(&self, dom: &DomainRef, flags: u32) -> Result<ControlInfo> {
+        self.read(|w| w.control_info(dom, flags))
+    }
+    async fn domain_get_messages(&self, dom: &DomainRef, flags: u32) -> Result<Vec<String>> {
+        self.read(|w| w.domain_messages(dom, flags))
+    }
+    async fn domain_get_disk_errors(
+        &self,
+        dom: &DomainRef,
+        max_errors: u32,
+        flags: u32,
+    ) -> Result<(Vec<DiskError>, i32)> {
+        self.read(|w| w.disk_errors(dom, max_errors, flags))
+    }
+    async fn domain_fs_freeze(
+        &self,
+        dom: &DomainRef,
+        mountpoints: Vec<String>,
+        flags: u32,
+    ) -> Result<i32> {
+        let dom = dom.clone();
+        self.change(move |w, _| w.freeze_fs(&dom, &mountpoints, flags, true))
+            .await
+    }
+    async fn domain_fs_thaw(
+        &self,
+        dom: &DomainRef,
+        mountpoints: Vec<String>,
+        flags: u32,
+    ) -> Result<i32> {
+        let dom = dom.clone();
+        self.change(move |w, _| w.freeze_fs(&dom, &mountpoints, flags, false))
+            .await
+    }
+    async fn domain_fs_trim(
+        &self,
+        dom: &DomainRef,
+        mount_point: Option<&str>,
+        _minimum: u64,
+        flags: u32,
+    ) -> Result<()> {
+        self.read(|w| w.trim_fs(dom, mount_point, flags))
+    }
+    async fn domain_set_user_password(
+        &self,
+        dom: &DomainRef,
+        _user: Option<&str>,
+        _password: Option<&str>,
+        flags: u32,
+    ) -> Result<()> {
+        self.read(|w| w.set_user_password(dom, flags))
+    }
+    async fn domain_send_process_signal(
+        &self,
+        dom: &DomainRef,
+        pid: i64,
+        signum: u32,
+        flags: u32,
+    ) -> Result<()> {
+        self.read(|w| w.send_process_signal(dom, pid, signum, flags))
+    }
+    async fn domain_set_lifecycle_action(
+        &self,
+        dom: &DomainRef,
+        kind: u32,
+        action: u32,
+        flags: u32,
+    ) -> Result<()> {
+        let dom = dom.clone();
+        self.change(move |w, s| w.set_lifecycle_action(s, &dom, kind, action, flags))
+            .await
+    }
+    async fn domain_get_launch_security_info(
+        &self,
+        _dom: &DomainRef,
+        flags: u32,
+    ) -> Result<Vec<TypedParam>> {
+        world::launch_security_info(flags)
+    }
+    async fn domain_core_dump(
+        &self,
+        dom: &DomainRef,
+        to: &str,
+        format: u32,
+        flags: u32,
+    ) -> Result<()> {
+        let (dom, to) = (dom.clone(), to.to_string());
+        self.change(move |w, s| w.core_dump(s, &dom, &to, format, flags))
+            .await
+    }
+    async fn node_get_free_pages(
+        &self,
+        pages: Vec<u32>,
+        _start_cell: i32,
+        cell_count: u32,
+        flags: u32,
+    ) -> Result<Vec<u64>> {
+        world::free_pages(&pages, cell_count, flags)
     }
 }
 

@@ -18,6 +18,7 @@ mod schema;
 mod common;
 mod connect;
 mod domain;
+mod domain_guest;
 mod domain_stats;
 mod domain_tunables;
 mod interface;

@@ -6,6 +6,7 @@
 pub use super::common::*;
 pub use super::connect::*;
 pub use super::domain::*;
+pub use super::domain_guest::*;
 pub use super::domain_stats::*;
 pub use super::domain_tunables::*;
 pub use super::interface::*;
@@ -166,7 +167,7 @@ macro_rules! remote_procedure_table {
             DomainHasManagedSaveImage: DomainFlagsArgs => IntRet [call |dom, flags| domain_has_managed_save_image(&dom, flags)];
             DomainSnapshotNum: DomainFlagsArgs => IntRet [hand domain_list_all_snapshots];
             DomainGetSecurityLabel: DomainArgs => SecurityLabelRet [call |dom| domain_get_security_label(&dom)];
-            DomainGetMessages: DomainFlagsArgs => DomainMessagesRet [unsupported read];
+            DomainGetMessages: DomainFlagsArgs => DomainMessagesRet [call |dom, flags| domain_get_messages(&dom, flags)];
             DomainSetMemory: DomainU64Args => () [call |dom, value| domain_set_memory(&dom, value, crate::driver::flags::AFFECT_LIVE)];
             DomainSetMaxMemory: DomainU64Args => () [call |dom, value| domain_set_memory(&dom, value, crate::driver::flags::AFFECT_CURRENT | crate::driver::flags::MEM_MAXIMUM)];
             DomainSetMemoryFlags: DomainU64FlagsArgs => () [call |dom, value, flags| domain_set_memory(&dom, value, flags)];
@@ -401,6 +402,22 @@ macro_rules! remote_procedure_table {
             StorageVolDownload: VolTransferArgs => () [hand vol_download];
             DomainScreenshot: ScreenshotArgs => ScreenshotRet [hand domain_screenshot];
             DomainOpenConsole: OpenConsoleArgs => () [hand domain_open_console];
+            // guest control: the balloon's period, control state, messages, disk errors, file systems, users,
+            // signals, lifecycle actions, launch security, core dumps; the host's free pages
+            DomainSetMemoryStatsPeriod: DomainSetMemoryStatsPeriodArgs => () [call |dom, period, flags| domain_set_memory_stats_period(&dom, period, flags)];
+            DomainGetControlInfo: DomainFlagsArgs => DomainControlInfoRet [call |dom, flags| domain_get_control_info(&dom, flags)];
+            DomainGetDiskErrors: DomainDiskErrorsArgs => DomainDiskErrorsRet [call |dom, maxerrors, flags| domain_get_disk_errors(&dom, maxerrors, flags)];
+            DomainFsfreeze: DomainFsFreezeArgs => IntRet [call |dom, mountpoints, flags| domain_fs_freeze(&dom, mountpoints.0, flags)];
+            DomainFsthaw: DomainFsFreezeArgs => IntRet [call |dom, mountpoints, flags| domain_fs_thaw(&dom, mountpoints.0, flags)];
+            DomainFstrim: DomainFsTrimArgs => () [call |dom, mount_point, minimum, flags| domain_fs_trim(&dom, mount_point.as_deref(), minimum, flags)];
+            DomainSetUserPassword: DomainSetUserPasswordArgs => () [call |dom, user, password, flags| domain_set_user_password(&dom, user.as_deref(), password.as_deref(), flags)];
+            DomainSendProcessSignal: DomainSendProcessSignalArgs => () [call |dom, pid_value, signum, flags| domain_send_process_signal(&dom, pid_value, signum, flags)];
+            DomainSetLifecycleAction: DomainSetLifecycleActionArgs => () [call |dom, kind, action, flags| domain_set_lifecycle_action(&dom, kind, action, flags)];
+            DomainGetLaunchSecurityInfo: DomainFlagsArgs => LaunchSecurityInfoRet [call |dom, flags| domain_get_launch_security_info(&dom, flags)];
+            DomainCoreDump: DomainCoreDumpArgs => () [call |dom, to, flags| domain_core_dump(&dom, &to, 0, flags)];
+            DomainCoreDumpWithFormat: DomainCoreDumpWithFormatArgs => () [call |dom, to, dumpformat, flags| domain_core_dump(&dom, &to, dumpformat, flags)];
+            NodeGetFreePages: NodeGetFreePagesArgs => NodeGetFreePagesRet [call |pages, start_cell, cell_count, flags| node_get_free_pages(pages.0, start_cell, cell_count, flags)];
+            NetworkCreateXmlFlags: StringFlagsArgs => NetworkRet [call |value, flags| network_create_xml(&value, flags)];
         }
     };
 }
@@ -420,7 +437,7 @@ mod tests {
             .map(Procedure::from_number)
             .filter(|p| has_codec(*p))
             .count();
-        assert_eq!(known, 281);
+        assert_eq!(known, 295);
         assert!(!has_codec(Procedure::DomainGetBlockJobInfo));
         assert!(!has_codec(Procedure::Unknown(9999)));
     }

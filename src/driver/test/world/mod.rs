@@ -20,6 +20,8 @@ use tokio::sync::broadcast;
 use uuid::Uuid;
 
 mod domains;
+mod guest;
+pub(super) use guest::{free_pages, launch_security_info};
 pub(super) mod host;
 mod interfaces;
 mod io_stats;
@@ -292,6 +294,9 @@ pub(super) struct World {
     pub(super) interfaces: interfaces::HostInterfaces,
     /// Guest clocks set with `virDomainSetTime`, in memory only as in libvirt's test driver.
     pub(super) guest_times: BTreeMap<Uuid, (i64, u32)>,
+    /// Which of each guest's two file systems (`/`, `/boot`) are frozen, in memory only as in libvirt's test
+    /// driver.
+    pub(super) frozen: BTreeMap<Uuid, [bool; 2]>,
     events: broadcast::Sender<DomainEvent>,
 }
 
@@ -305,6 +310,7 @@ impl World {
             next_domain_id: 1,
             interfaces: interfaces::HostInterfaces::default(),
             guest_times: BTreeMap::new(),
+            frozen: BTreeMap::new(),
             events,
         }
     }

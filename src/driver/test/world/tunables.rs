@@ -13,7 +13,7 @@ use crate::model::tunables::{
 const BLOCK_IOTUNE_MAX: u64 = 1_000_000_000_000_000;
 
 /// The clock every guest of libvirt's test driver starts with (seconds since the epoch).
-const GUEST_CLOCK_SECONDS: i64 = 627_319_920;
+pub(super) const GUEST_CLOCK_SECONDS: i64 = 627_319_920;
 
 /// `VIR_DOMAIN_MEMORY_PARAM_UNLIMITED`: what an unset memory limit reads as.
 pub(in crate::driver::test) const MEMORY_UNLIMITED: u64 = 9_007_199_254_740_991;
