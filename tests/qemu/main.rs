@@ -9,6 +9,7 @@ mod support;
 mod bridge;
 mod cim;
 mod daemon;
+mod defaults;
 mod fronts;
 mod guests;
 mod hostdev;

@@ -93,6 +93,8 @@ pub fn build_argv(def: &DomainDef, paths: &RuntimePaths, host: &HostFacts) -> Re
     ]);
     if accel == "kvm" && def.cpu_mode.as_deref() == Some("host-passthrough") {
         push(&["-cpu", "host"]);
+    } else if let Some(model) = cpu_model(def)? {
+        push(&["-cpu", model]);
     }
     if def.memory_kib == 0 {
         return Err(unsupported("memory must be greater than zero"));
@@ -163,12 +165,14 @@ pub fn build_argv(def: &DomainDef, paths: &RuntimePaths, host: &HostFacts) -> Re
 
     // Devices the model keeps without interpreting would be silently missing from the guest: refused instead.
     let mut balloon = Some(String::new());
+    let mut audio = Vec::new();
     for other in &def.devices.others {
         match (other.name.as_str(), other.attr("model")) {
             ("memballoon", Some("virtio")) => {
                 balloon = Some(devices::pci_props(&other.children)?);
             }
             ("memballoon", Some("none")) => balloon = None,
+            ("audio", _) => audio_args(other, &mut audio)?,
             // Built by `devices::virtio_serial_args`, which refuses what it cannot build.
             ("channel", _) => {}
             ("memballoon", model) => {
@@ -184,6 +188,7 @@ pub fn build_argv(def: &DomainDef, paths: &RuntimePaths, host: &HostFacts) -> Re
             }
         }
     }
+    argv.extend(audio);
     graphics_args(def, host, &mut argv)?;
     devices::controller_args(def, q35, &mut argv)?;
     disk_args(def, q35, &mut argv)?;
@@ -208,7 +213,69 @@ pub fn build_argv(def: &DomainDef, paths: &RuntimePaths, host: &HostFacts) -> Re
         ]);
     }
     argv.extend(["-msg".into(), "timestamp=on".into()]);
+    if q35 {
+        // The root bus of q35 is `pcie.0`.
+        for arg in argv.iter_mut() {
+            if arg.contains(",bus=pci.0,") || arg.ends_with(",bus=pci.0") {
+                *arg = arg
+                    .split(',')
+                    .map(|part| {
+                        if part == "bus=pci.0" {
+                            "bus=pcie.0"
+                        } else {
+                            part
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(",");
+            }
+        }
+    }
     Ok(argv)
+}
+
+/// The model of a `<cpu mode='custom'>` (libvirt's default for x86 is `qemu64`), passed to `-cpu`.
+fn cpu_model(def: &DomainDef) -> Result<Option<&str>> {
+    if def.cpu_mode.as_deref().unwrap_or("custom") != "custom" {
+        return Ok(None);
+    }
+    let Some(model) = def
+        .extra
+        .of("cpu")
+        .and_then(|cpu| cpu.children.iter().find(|n| n.name == "model"))
+    else {
+        return Ok(None);
+    };
+    let name = model.text.trim();
+    if name.is_empty() {
+        return Ok(None);
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    {
+        return Err(unsupported(format!("CPU model '{name}' is not valid")));
+    }
+    Ok(Some(name))
+}
+
+/// `-audiodev` of an `<audio>` backend (libvirt's id `audio<N>`): `none` and `spice` are built.
+fn audio_args(audio: &crate::xml::Node, argv: &mut Vec<String>) -> Result<()> {
+    let id = audio.attr("id").unwrap_or("1");
+    if !id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(unsupported(format!("audio id '{id}' is not valid")));
+    }
+    let driver = match audio.attr("type") {
+        Some(kind @ ("none" | "spice")) => kind,
+        other => {
+            return Err(unsupported(format!(
+                "audio type '{}' is not supported (none, spice)",
+                other.unwrap_or_default()
+            )))
+        }
+    };
+    argv.extend(["-audiodev".into(), format!("id=audio{id},driver={driver}")]);
+    Ok(())
 }
 
 fn graphics_args(def: &DomainDef, host: &HostFacts, argv: &mut Vec<String>) -> Result<()> {
@@ -342,7 +409,10 @@ fn disk_args(def: &DomainDef, q35: bool, argv: &mut Vec<String>) -> Result<()> {
             }
             "usb" if !cdrom => {
                 need_usb(def, argv)?;
-                format!("usb-storage,bus=usb.0{drive},id={id}")
+                format!(
+                    "usb-storage,bus=usb.0{}{drive},id={id}",
+                    devices::usb_port(&disk.extra.children)
+                )
             }
             other => return Err(unsupported(format!("disk bus '{other}' is not supported"))),
         };
