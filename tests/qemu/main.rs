@@ -28,3 +28,4 @@ mod state;
 mod stats;
 mod storage;
 mod streams;
+mod taint;
