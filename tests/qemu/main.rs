@@ -29,3 +29,4 @@ mod stats;
 mod storage;
 mod streams;
 mod taint;
+mod vmstats;
