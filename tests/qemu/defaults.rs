@@ -192,10 +192,10 @@ fn a_q35_guest_boots_with_its_devices_where_dumpxml_says() {
         ["net0", "net1", "usb", "scsi0", "balloon0"]
             .iter()
             .all(|id| tree.contains_key(*id))
-            && (tree.contains_key("virtio-disk0") || tree.contains_key("disk-vda"))
+            && tree.contains_key("virtio-disk0")
     });
     assert!(numbered, "the buses were never numbered: {tree:?}");
-    let disk_id = ["virtio-disk0", "disk-vda"]
+    let disk_id = ["virtio-disk0"]
         .into_iter()
         .find(|id| tree.contains_key(*id))
         .unwrap_or_else(|| panic!("no virtio disk in {tree:?}"));
@@ -235,6 +235,52 @@ fn a_q35_guest_boots_with_its_devices_where_dumpxml_says() {
             "{qdev} in QEMU's tree {tree:?}\n{live}"
         );
     }
+    // The disks' QEMU devices are named by their live aliases and their block nodes as libvirt 9.0 names them
+    // (`libvirt-N-format`, the first disk with the highest N).
+    for alias in ["virtio-disk0", "scsi0-0-0", "sata0-0-1"] {
+        assert!(
+            live.contains(&format!("<alias name='{alias}'/>")),
+            "{alias} in {live}"
+        );
+    }
+    let block = ok(
+        "virsh",
+        &uri,
+        &[
+            "qemu-monitor-command",
+            &name,
+            r#"{"execute":"query-block"}"#,
+        ],
+    );
+    let block: serde_json::Value = serde_json::from_str(&block).unwrap();
+    let node_of = |id: &str| {
+        block["return"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|e| {
+                e["qdev"]
+                    .as_str()
+                    .is_some_and(|q| q == id || q.contains(&format!("/{id}/")))
+            })
+            .map(|e| {
+                e["inserted"]["node-name"]
+                    .as_str()
+                    .unwrap_or("empty")
+                    .to_string()
+            })
+    };
+    assert_eq!(
+        node_of("virtio-disk0").as_deref(),
+        Some("libvirt-3-format"),
+        "{block}"
+    );
+    assert_eq!(
+        node_of("scsi0-0-0").as_deref(),
+        Some("libvirt-2-format"),
+        "{block}"
+    );
+    assert_eq!(node_of("sata0-0-1").as_deref(), Some("empty"), "{block}");
     // The e1000 sits behind the pcie-to-pci-bridge, the virtio NIC in a root port.
     assert!(live.contains("model='pcie-to-pci-bridge'"), "{live}");
     ok("virsh", &uri, &["destroy", &name]);

@@ -329,7 +329,8 @@ fn json_string(value: &str) -> String {
 
 fn disk_args(def: &DomainDef, q35: bool, argv: &mut Vec<String>) -> Result<()> {
     let mut used = std::collections::BTreeSet::new();
-    for disk in &def.devices.disks {
+    let count = def.devices.disks.len();
+    for (position, disk) in def.devices.disks.iter().enumerate() {
         let bus = disk.target_bus.clone().unwrap_or_else(|| default_bus(disk));
         let index = target_index(&disk.target_dev).ok_or_else(|| {
             unsupported(format!("disk target '{}' is not valid", disk.target_dev))
@@ -340,8 +341,9 @@ fn disk_args(def: &DomainDef, q35: bool, argv: &mut Vec<String>) -> Result<()> {
                 disk.target_dev
             )));
         }
-        let id = format!("disk-{}", disk.target_dev);
-        let node = format!("drive-{}", disk.target_dev);
+        // libvirt's names: the device is the disk's alias, the block nodes `libvirt-N-format`/`-storage`.
+        let id = super::alias::disk_id(def, disk);
+        let (node, storage) = super::alias::disk_nodes(count, position);
         let cdrom = match disk.device.as_str() {
             "disk" => false,
             "cdrom" => true,
@@ -353,7 +355,10 @@ fn disk_args(def: &DomainDef, q35: bool, argv: &mut Vec<String>) -> Result<()> {
         };
         let has_media = disk.source.is_some();
         if has_media {
-            argv.extend(["-blockdev".into(), blockdev_json(disk, &node, cdrom)?]);
+            argv.extend([
+                "-blockdev".into(),
+                blockdev_json(disk, (&node, &storage), cdrom)?,
+            ]);
         } else if !cdrom {
             return Err(unsupported(format!(
                 "disk '{}' has no source",
@@ -457,7 +462,10 @@ pub(super) fn default_bus(disk: &DiskDef) -> String {
     .to_string()
 }
 
-pub(super) fn blockdev_json(disk: &DiskDef, node: &str, cdrom: bool) -> Result<String> {
+/// The `-blockdev`/`blockdev-add` of a disk's medium: its format node `node.0` over a protocol node named
+/// `node.1` (created with it, and removed with it).
+pub(super) fn blockdev_json(disk: &DiskDef, node: (&str, &str), cdrom: bool) -> Result<String> {
+    let (node, storage) = node;
     let source = disk.source.as_deref().unwrap_or_default();
     let protocol = match disk.disk_type.as_str() {
         "file" | "" => "file",
@@ -485,8 +493,9 @@ pub(super) fn blockdev_json(disk: &DiskDef, node: &str, cdrom: bool) -> Result<S
         }
     };
     Ok(format!(
-        r#"{{"driver":"{format}","node-name":{},"read-only":{read_only}{cache},"file":{{"driver":"{protocol}","filename":{},"read-only":{read_only}}}}}"#,
+        r#"{{"driver":"{format}","node-name":{},"read-only":{read_only}{cache},"file":{{"driver":"{protocol}","node-name":{},"filename":{},"read-only":{read_only}}}}}"#,
         json_string(node),
+        json_string(storage),
         json_string(source)
     ))
 }

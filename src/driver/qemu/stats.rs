@@ -330,27 +330,42 @@ struct DiskCounters {
     physical: Option<u64>,
 }
 
-/// The disk target a QMP block entry belongs to: the command line names each disk's top node `drive-<target>`
-/// and its device `disk-<target>`.
-fn entry_target(entry: &Value) -> Option<String> {
+/// The disk target a QMP block entry belongs to: the device it is attached to (`qdev`, the disk's alias as QEMU
+/// id, or a QOM path under `/machine/peripheral/<id>/`); guests started by an older daemon named their nodes
+/// `drive-<target>` and devices `disk-<target>`.
+fn entry_target(def: &DomainDef, entry: &Value) -> Option<String> {
+    let qdev = entry
+        .get("qdev")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let id = match qdev.split_once("/machine/peripheral/") {
+        Some((_, rest)) => rest.split('/').next().unwrap_or_default(),
+        None => qdev,
+    };
+    if let Some(target) = super::alias::disk_target(def, id) {
+        return Some(target);
+    }
     let node = entry
         .get("node-name")
         .or_else(|| entry.get("inserted").and_then(|i| i.get("node-name")))
         .and_then(Value::as_str)
         .and_then(|n| n.strip_prefix("drive-"));
-    let qdev = entry
-        .get("qdev")
-        .and_then(Value::as_str)
-        .and_then(|q| q.rsplit('/').find(|part| part.starts_with("disk-")))
+    let legacy = qdev
+        .rsplit('/')
+        .find(|part| part.starts_with("disk-"))
         .and_then(|q| q.strip_prefix("disk-"));
-    node.or(qdev).map(str::to_string)
+    node.or(legacy).map(str::to_string)
 }
 
 /// Merges `query-blockstats` and `query-block` answers into counters per disk target.
-fn disk_counters(blockstats: &Value, block: &Value) -> BTreeMap<String, DiskCounters> {
+fn disk_counters(
+    def: &DomainDef,
+    blockstats: &Value,
+    block: &Value,
+) -> BTreeMap<String, DiskCounters> {
     let mut out: BTreeMap<String, DiskCounters> = BTreeMap::new();
     for entry in blockstats.as_array().into_iter().flatten() {
-        let (Some(target), Some(stats)) = (entry_target(entry), entry.get("stats")) else {
+        let (Some(target), Some(stats)) = (entry_target(def, entry), entry.get("stats")) else {
             continue;
         };
         let c = out.entry(target).or_default();
@@ -365,7 +380,7 @@ fn disk_counters(blockstats: &Value, block: &Value) -> BTreeMap<String, DiskCoun
         c.wr_highest_offset = stats.get("wr_highest_offset").and_then(Value::as_u64);
     }
     for entry in block.as_array().into_iter().flatten() {
-        let Some(target) = entry_target(entry) else {
+        let Some(target) = entry_target(def, entry) else {
             continue;
         };
         let Some(image) = entry.get("inserted").and_then(|i| i.get("image")) else {
@@ -537,7 +552,7 @@ impl QemuDriver {
     async fn disk_counters(&self, live: &Live) -> Result<BTreeMap<String, DiskCounters>> {
         let blockstats = self.query(live, "query-blockstats", None).await?;
         let block = self.query(live, "query-block", None).await?;
-        Ok(disk_counters(&blockstats, &block))
+        Ok(disk_counters(&live.def, &blockstats, &block))
     }
 
     async fn memory_stats_of(&self, live: &Live) -> Vec<MemoryStat> {
@@ -1477,7 +1492,7 @@ mod tests {
             { "device": "", "qdev": "disk-hda",
               "inserted": { "node-name": "drive-hda", "image": { "virtual-size": 4096, "actual-size": 8192 } } }
         ]);
-        let counters = disk_counters(&blockstats, &block);
+        let counters = disk_counters(&DomainDef::default(), &blockstats, &block);
         let hda = counters["hda"];
         assert_eq!(
             (
