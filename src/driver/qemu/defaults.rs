@@ -264,23 +264,21 @@ pub(super) fn apply(def: &mut DomainDef, machine: Option<String>, emulator: Opti
             });
         }
     }
-    if !def.devices.graphics.is_empty() {
-        if def.devices.videos.is_empty() {
-            let mut extra = Extra::default();
-            extra.nested.push((
-                "model".into(),
-                Extra {
-                    attrs: vec![("primary".into(), "yes".into())],
-                    ..Extra::default()
-                },
-            ));
-            def.devices.videos.push(VideoDef {
-                model_type: crate::model::DEFAULT_VIDEO_MODEL.into(),
-                vram: Some(16384),
-                heads: Some(1),
-                extra,
-            });
-        }
+    if !def.devices.graphics.is_empty() && def.devices.videos.is_empty() {
+        let mut extra = Extra::default();
+        extra.nested.push((
+            "model".into(),
+            Extra {
+                attrs: vec![("primary".into(), "yes".into())],
+                ..Extra::default()
+            },
+        ));
+        def.devices.videos.push(VideoDef {
+            model_type: crate::model::DEFAULT_VIDEO_MODEL.into(),
+            vram: Some(16384),
+            heads: Some(1),
+            extra,
+        });
     }
     for input in &mut def.devices.inputs {
         if input.bus.is_none() {
@@ -654,11 +652,12 @@ fn assign_pci_q35(def: &mut DomainDef) {
     used.push((0, 0, 0));
     used.push((0, 0x1f, 0));
     if let Some(video) = def.devices.videos.first_mut() {
-        if video.model_type != "none" && !has_address(&video.extra.children) {
-            if !used.iter().any(|(b, s, _)| *b == 0 && *s == 1) {
-                video.extra.children.push(pci_address(0, 1, 0, false));
-                used.push((0, 1, 0));
-            }
+        if video.model_type != "none"
+            && !has_address(&video.extra.children)
+            && !used.iter().any(|(b, s, _)| *b == 0 && *s == 1)
+        {
+            video.extra.children.push(pci_address(0, 1, 0, false));
+            used.push((0, 1, 0));
         }
     }
     for c in &mut def.devices.controllers {
