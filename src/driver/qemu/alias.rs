@@ -94,29 +94,6 @@ pub(super) fn disk_id(def: &DomainDef, disk: &DiskDef) -> String {
         .unwrap_or_else(|| format!("disk-{}", disk.target_dev))
 }
 
-/// The block node names of the disk at `position` among `count` disks at start, as libvirt 9.0 numbers them
-/// (the first disk gets the highest number): (`libvirt-N-format`, `libvirt-N-storage`).
-pub(super) fn disk_nodes(count: usize, position: usize) -> (String, String) {
-    node_names(count.saturating_sub(position).max(1))
-}
-
-/// `libvirt-N-format` and `libvirt-N-storage`.
-pub(super) fn node_names(n: usize) -> (String, String) {
-    (
-        format!("libvirt-{n}-format"),
-        format!("libvirt-{n}-storage"),
-    )
-}
-
-/// The `N` of a `libvirt-N-...` node name.
-pub(super) fn node_number(name: &str) -> Option<usize> {
-    name.strip_prefix("libvirt-")?
-        .split('-')
-        .next()?
-        .parse()
-        .ok()
-}
-
 /// Gives every disk and NIC of a definition about to run the alias libvirt's live XML shows; NICs are
 /// `net<N>` by position, as the command line names their devices.
 pub(super) fn assign(def: &mut DomainDef) {
@@ -259,8 +236,8 @@ mod tests {
             .map(|d| disk_alias_in(&def, d).unwrap())
             .collect();
         assert_eq!(names, ["scsi0-0-3", "scsi1-0-0-1", "sata0-0-2"]);
-        assert_eq!(disk_nodes(3, 0).0, "libvirt-3-format");
-        assert_eq!(disk_nodes(3, 2).1, "libvirt-1-storage");
-        assert_eq!(node_number("libvirt-12-format"), Some(12));
+        assert_eq!(command::disk_nodes(3, 0).0, "libvirt-3-format");
+        assert_eq!(command::disk_nodes(3, 2).1, "libvirt-1-storage");
+        assert_eq!(command::node_number("libvirt-12-format"), Some(12));
     }
 }

@@ -308,6 +308,40 @@ fn graphics_args(def: &DomainDef, host: &HostFacts, argv: &mut Vec<String>) -> R
     Ok(())
 }
 
+/// The block node names of the disk at `position` among `count` disks at start, as libvirt 9.0 numbers them
+/// (the first disk gets the highest number): (`libvirt-N-format`, `libvirt-N-storage`).
+pub(super) fn disk_nodes(count: usize, position: usize) -> (String, String) {
+    node_names(count.saturating_sub(position).max(1))
+}
+
+/// `libvirt-N-format` and `libvirt-N-storage`.
+pub(super) fn node_names(n: usize) -> (String, String) {
+    (
+        format!("libvirt-{n}-format"),
+        format!("libvirt-{n}-storage"),
+    )
+}
+
+/// The `N` of a `libvirt-N-...` node name.
+pub(super) fn node_number(name: &str) -> Option<usize> {
+    name.strip_prefix("libvirt-")?
+        .split('-')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// A disk's QEMU device id: its `<alias>` (given by the driver before QEMU starts, as libvirt names disks).
+fn disk_device_id(disk: &DiskDef) -> String {
+    disk.extra
+        .children
+        .iter()
+        .find(|n| n.name == "alias")
+        .and_then(|n| n.attr("name"))
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("disk-{}", disk.target_dev))
+}
+
 /// The index a target name encodes: `vda` → 0, `hdc` → 2, `sdab` → 27.
 pub(super) fn target_index(target: &str) -> Option<usize> {
     let letters = target.get(2..)?;
@@ -342,8 +376,8 @@ fn disk_args(def: &DomainDef, q35: bool, argv: &mut Vec<String>) -> Result<()> {
             )));
         }
         // libvirt's names: the device is the disk's alias, the block nodes `libvirt-N-format`/`-storage`.
-        let id = super::alias::disk_id(def, disk);
-        let (node, storage) = super::alias::disk_nodes(count, position);
+        let id = disk_device_id(disk);
+        let (node, storage) = disk_nodes(count, position);
         let cdrom = match disk.device.as_str() {
             "disk" => false,
             "cdrom" => true,

@@ -212,7 +212,7 @@ async fn next_node_number(qmp: &QmpClient) -> usize {
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|n| n["node-name"].as_str().and_then(super::alias::node_number))
+        .filter_map(|n| n["node-name"].as_str().and_then(command::node_number))
         .max()
         .unwrap_or(0)
 }
@@ -527,7 +527,7 @@ impl QemuDriver {
             ));
         }
         let qmp = self.monitor(handle)?;
-        let (node, storage) = super::alias::node_names(next_node_number(&qmp).await);
+        let (node, storage) = command::node_names(next_node_number(&qmp).await);
         if let Some(name) = super::alias::disk_alias_in(&live, &disk) {
             super::alias::set_if_absent(&mut disk.extra.children, &name);
         }
@@ -975,7 +975,7 @@ impl QemuDriver {
         let id = super::alias::disk_id(&live, orig);
         let qmp = self.monitor(handle)?;
         let old_node = medium_node(&qmp, &id).await;
-        let (node, storage) = super::alias::node_names(next_node_number(&qmp).await);
+        let (node, storage) = command::node_names(next_node_number(&qmp).await);
         let blockdev: Option<Value> = match new.source {
             Some(_) => Some(
                 serde_json::from_str(&command::blockdev_json(&new, (&node, &storage), true)?)
