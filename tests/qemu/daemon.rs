@@ -82,6 +82,12 @@ impl Daemon {
         self.process = Some(start_virtcimd(&self.config));
     }
 
+    /// Stops our daemon and starts it again on the same state dir (running guests stay).
+    pub(crate) fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
     pub(crate) fn uri(&self) -> String {
         format!("qemu+unix:///system?socket={}", self.socket.display())
     }

@@ -517,7 +517,10 @@ async fn defined_guests_read_like_libvirts_and_qemu_gets_their_addresses() {
         xml.contains("<controller type='pci' index='0' model='pcie-root'/>"),
         "{xml}"
     );
-    assert!(xml.contains("<controller type='sata' index='0'/>"), "{xml}");
+    assert!(
+        xml.contains("<controller type='sata' index='0'>\n      <address type='pci' domain='0x0000' bus='0x00' slot='0x1f' function='0x2'/>"),
+        "{xml}"
+    );
 
     let bad = tmp.path().join("bad.xml");
     std::fs::write(

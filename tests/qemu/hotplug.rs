@@ -158,7 +158,7 @@ async fn virsh_attaches_and_detaches_disks_and_changes_media_live() {
     let heard = String::from_utf8_lossy(&heard.stdout);
     assert!(
         heard.contains(&format!(
-            "event 'device-removed' for domain '{name}': disk-sdb"
+            "event 'device-removed' for domain '{name}': scsi0-0-0-1"
         )),
         "{heard}"
     );

@@ -11,6 +11,7 @@ mod cim;
 mod cim_filters;
 mod cim_state;
 mod daemon;
+mod defaults;
 mod fronts;
 mod guests;
 mod hostdev;
@@ -31,3 +32,5 @@ mod storage;
 mod streams;
 // cimconsole
 mod cim_console;
+mod taint;
+mod vmstats;

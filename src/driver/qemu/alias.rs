@@ -41,12 +41,71 @@ pub(super) fn disk_alias(disk: &DiskDef) -> Option<String> {
     })
 }
 
+/// libvirt's alias of a disk of `def`: from its drive address when it has one, and a SCSI disk on a controller
+/// that is not virtio-scsi (lsilogic) named without its target (`scsi0-0-2`), as libvirt names it there.
+pub(super) fn disk_alias_in(def: &DomainDef, disk: &DiskDef) -> Option<String> {
+    let alias = disk_alias(disk)?;
+    let bus = disk.target_bus.as_deref().unwrap_or_default();
+    // A drive address names the place (libvirt's aliases come from it), else the target's index does.
+    let drive = disk
+        .extra
+        .children
+        .iter()
+        .find(|n| n.name == "address" && n.attr("type") == Some("drive"));
+    let field = |key: &str| {
+        drive
+            .and_then(|a| a.attr(key))
+            .and_then(|v| v.parse::<u32>().ok())
+    };
+    let index = u32::try_from(command::target_index(&disk.target_dev)?).ok()?;
+    let (controller, bus_no, target, unit) = match (drive, bus) {
+        (Some(_), "ide" | "sata" | "scsi") => (
+            field("controller").unwrap_or(0),
+            field("bus").unwrap_or(0),
+            field("target").unwrap_or(0),
+            field("unit").unwrap_or(0),
+        ),
+        (None, "scsi") => (index / 7, 0, 0, index % 7),
+        _ => return Some(alias),
+    };
+    Some(match bus {
+        "ide" => format!("ide{controller}-{bus_no}-{unit}"),
+        "sata" => format!("sata{controller}-{bus_no}-{unit}"),
+        _ => {
+            let model = def
+                .devices
+                .controllers
+                .iter()
+                .find(|c| c.controller_type == "scsi" && c.index == controller)
+                .and_then(|c| c.model.as_deref());
+            match model {
+                Some("virtio-scsi") | None => format!("scsi{controller}-{bus_no}-{target}-{unit}"),
+                Some(_) => format!("scsi{controller}-{bus_no}-{unit}"),
+            }
+        }
+    })
+}
+
+/// The QEMU device id of a disk: its alias (a user's `ua-` one included), else the one libvirt gives it.
+pub(super) fn disk_id(def: &DomainDef, disk: &DiskDef) -> String {
+    alias_of(&disk.extra.children)
+        .map(str::to_string)
+        .or_else(|| disk_alias_in(def, disk))
+        .unwrap_or_else(|| format!("disk-{}", disk.target_dev))
+}
+
 /// Gives every disk and NIC of a definition about to run the alias libvirt's live XML shows; NICs are
 /// `net<N>` by position, as the command line names their devices.
 pub(super) fn assign(def: &mut DomainDef) {
-    for disk in &mut def.devices.disks {
+    let names: Vec<Option<String>> = def
+        .devices
+        .disks
+        .iter()
+        .map(|disk| disk_alias_in(def, disk))
+        .collect();
+    for (disk, name) in def.devices.disks.iter_mut().zip(names) {
         if alias_of(&disk.extra.children).is_none() {
-            if let Some(name) = disk_alias(disk) {
+            if let Some(name) = name {
                 disk.extra.children.push(alias_node(&name));
             }
         }
@@ -154,5 +213,31 @@ mod tests {
         let plain = without_generated(&def);
         assert_eq!(disk_target(&plain, "ua-data").as_deref(), Some("vda"));
         assert_eq!(disk_target(&plain, "virtio-disk1"), None);
+    }
+
+    #[test]
+    fn aliases_follow_the_drive_address_and_the_scsi_model() {
+        let def = DomainDef::from_xml(
+            "<domain type='qemu'><name>d</name><memory>65536</memory><os><type>hvm</type></os><devices>\
+             <disk type='file' device='disk'><source file='/a'/><target dev='sda' bus='scsi'/>\
+             <address type='drive' controller='0' bus='0' target='0' unit='3'/></disk>\
+             <disk type='file' device='disk'><source file='/b'/><target dev='sdb' bus='scsi'/>\
+             <address type='drive' controller='1' bus='0' target='0' unit='1'/></disk>\
+             <disk type='file' device='disk'><source file='/c'/><target dev='sdc' bus='sata'/></disk>\
+             <controller type='scsi' index='0' model='lsilogic'/>\
+             <controller type='scsi' index='1' model='virtio-scsi'/></devices></domain>",
+            true,
+        )
+        .unwrap();
+        let names: Vec<String> = def
+            .devices
+            .disks
+            .iter()
+            .map(|d| disk_alias_in(&def, d).unwrap())
+            .collect();
+        assert_eq!(names, ["scsi0-0-3", "scsi1-0-0-1", "sata0-0-2"]);
+        assert_eq!(command::disk_nodes(3, 0).0, "libvirt-3-format");
+        assert_eq!(command::disk_nodes(3, 2).1, "libvirt-1-storage");
+        assert_eq!(command::node_number("libvirt-12-format"), Some(12));
     }
 }

@@ -93,6 +93,8 @@ pub fn build_argv(def: &DomainDef, paths: &RuntimePaths, host: &HostFacts) -> Re
     ]);
     if accel == "kvm" && def.cpu_mode.as_deref() == Some("host-passthrough") {
         push(&["-cpu", "host"]);
+    } else if let Some(model) = cpu_model(def)? {
+        push(&["-cpu", model]);
     }
     if def.memory_kib == 0 {
         return Err(unsupported("memory must be greater than zero"));
@@ -163,12 +165,14 @@ pub fn build_argv(def: &DomainDef, paths: &RuntimePaths, host: &HostFacts) -> Re
 
     // Devices the model keeps without interpreting would be silently missing from the guest: refused instead.
     let mut balloon = Some(String::new());
+    let mut audio = Vec::new();
     for other in &def.devices.others {
         match (other.name.as_str(), other.attr("model")) {
             ("memballoon", Some("virtio")) => {
                 balloon = Some(devices::pci_props(&other.children)?);
             }
             ("memballoon", Some("none")) => balloon = None,
+            ("audio", _) => audio_args(other, &mut audio)?,
             // Built by `devices::virtio_serial_args`, which refuses what it cannot build.
             ("channel", _) => {}
             ("memballoon", model) => {
@@ -184,6 +188,7 @@ pub fn build_argv(def: &DomainDef, paths: &RuntimePaths, host: &HostFacts) -> Re
             }
         }
     }
+    argv.extend(audio);
     graphics_args(def, host, &mut argv)?;
     devices::controller_args(def, q35, &mut argv)?;
     disk_args(def, q35, &mut argv)?;
@@ -208,7 +213,69 @@ pub fn build_argv(def: &DomainDef, paths: &RuntimePaths, host: &HostFacts) -> Re
         ]);
     }
     argv.extend(["-msg".into(), "timestamp=on".into()]);
+    if q35 {
+        // The root bus of q35 is `pcie.0`.
+        for arg in argv.iter_mut() {
+            if arg.contains(",bus=pci.0,") || arg.ends_with(",bus=pci.0") {
+                *arg = arg
+                    .split(',')
+                    .map(|part| {
+                        if part == "bus=pci.0" {
+                            "bus=pcie.0"
+                        } else {
+                            part
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(",");
+            }
+        }
+    }
     Ok(argv)
+}
+
+/// The model of a `<cpu mode='custom'>` (libvirt's default for x86 is `qemu64`), passed to `-cpu`.
+fn cpu_model(def: &DomainDef) -> Result<Option<&str>> {
+    if def.cpu_mode.as_deref().unwrap_or("custom") != "custom" {
+        return Ok(None);
+    }
+    let Some(model) = def
+        .extra
+        .of("cpu")
+        .and_then(|cpu| cpu.children.iter().find(|n| n.name == "model"))
+    else {
+        return Ok(None);
+    };
+    let name = model.text.trim();
+    if name.is_empty() {
+        return Ok(None);
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    {
+        return Err(unsupported(format!("CPU model '{name}' is not valid")));
+    }
+    Ok(Some(name))
+}
+
+/// `-audiodev` of an `<audio>` backend (libvirt's id `audio<N>`): `none` and `spice` are built.
+fn audio_args(audio: &crate::xml::Node, argv: &mut Vec<String>) -> Result<()> {
+    let id = audio.attr("id").unwrap_or("1");
+    if !id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(unsupported(format!("audio id '{id}' is not valid")));
+    }
+    let driver = match audio.attr("type") {
+        Some(kind @ ("none" | "spice")) => kind,
+        other => {
+            return Err(unsupported(format!(
+                "audio type '{}' is not supported (none, spice)",
+                other.unwrap_or_default()
+            )))
+        }
+    };
+    argv.extend(["-audiodev".into(), format!("id=audio{id},driver={driver}")]);
+    Ok(())
 }
 
 fn graphics_args(def: &DomainDef, host: &HostFacts, argv: &mut Vec<String>) -> Result<()> {
@@ -241,6 +308,40 @@ fn graphics_args(def: &DomainDef, host: &HostFacts, argv: &mut Vec<String>) -> R
     Ok(())
 }
 
+/// The block node names of the disk at `position` among `count` disks at start, as libvirt 9.0 numbers them
+/// (the first disk gets the highest number): (`libvirt-N-format`, `libvirt-N-storage`).
+pub(super) fn disk_nodes(count: usize, position: usize) -> (String, String) {
+    node_names(count.saturating_sub(position).max(1))
+}
+
+/// `libvirt-N-format` and `libvirt-N-storage`.
+pub(super) fn node_names(n: usize) -> (String, String) {
+    (
+        format!("libvirt-{n}-format"),
+        format!("libvirt-{n}-storage"),
+    )
+}
+
+/// The `N` of a `libvirt-N-...` node name.
+pub(super) fn node_number(name: &str) -> Option<usize> {
+    name.strip_prefix("libvirt-")?
+        .split('-')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// A disk's QEMU device id: its `<alias>` (given by the driver before QEMU starts, as libvirt names disks).
+fn disk_device_id(disk: &DiskDef) -> String {
+    disk.extra
+        .children
+        .iter()
+        .find(|n| n.name == "alias")
+        .and_then(|n| n.attr("name"))
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("disk-{}", disk.target_dev))
+}
+
 /// The index a target name encodes: `vda` → 0, `hdc` → 2, `sdab` → 27.
 pub(super) fn target_index(target: &str) -> Option<usize> {
     let letters = target.get(2..)?;
@@ -262,7 +363,8 @@ fn json_string(value: &str) -> String {
 
 fn disk_args(def: &DomainDef, q35: bool, argv: &mut Vec<String>) -> Result<()> {
     let mut used = std::collections::BTreeSet::new();
-    for disk in &def.devices.disks {
+    let count = def.devices.disks.len();
+    for (position, disk) in def.devices.disks.iter().enumerate() {
         let bus = disk.target_bus.clone().unwrap_or_else(|| default_bus(disk));
         let index = target_index(&disk.target_dev).ok_or_else(|| {
             unsupported(format!("disk target '{}' is not valid", disk.target_dev))
@@ -273,8 +375,9 @@ fn disk_args(def: &DomainDef, q35: bool, argv: &mut Vec<String>) -> Result<()> {
                 disk.target_dev
             )));
         }
-        let id = format!("disk-{}", disk.target_dev);
-        let node = format!("drive-{}", disk.target_dev);
+        // libvirt's names: the device is the disk's alias, the block nodes `libvirt-N-format`/`-storage`.
+        let id = disk_device_id(disk);
+        let (node, storage) = disk_nodes(count, position);
         let cdrom = match disk.device.as_str() {
             "disk" => false,
             "cdrom" => true,
@@ -286,7 +389,10 @@ fn disk_args(def: &DomainDef, q35: bool, argv: &mut Vec<String>) -> Result<()> {
         };
         let has_media = disk.source.is_some();
         if has_media {
-            argv.extend(["-blockdev".into(), blockdev_json(disk, &node, cdrom)?]);
+            argv.extend([
+                "-blockdev".into(),
+                blockdev_json(disk, (&node, &storage), cdrom)?,
+            ]);
         } else if !cdrom {
             return Err(unsupported(format!(
                 "disk '{}' has no source",
@@ -342,7 +448,10 @@ fn disk_args(def: &DomainDef, q35: bool, argv: &mut Vec<String>) -> Result<()> {
             }
             "usb" if !cdrom => {
                 need_usb(def, argv)?;
-                format!("usb-storage,bus=usb.0{drive},id={id}")
+                format!(
+                    "usb-storage,bus=usb.0{}{drive},id={id}",
+                    devices::usb_port(&disk.extra.children)
+                )
             }
             other => return Err(unsupported(format!("disk bus '{other}' is not supported"))),
         };
@@ -387,7 +496,10 @@ pub(super) fn default_bus(disk: &DiskDef) -> String {
     .to_string()
 }
 
-pub(super) fn blockdev_json(disk: &DiskDef, node: &str, cdrom: bool) -> Result<String> {
+/// The `-blockdev`/`blockdev-add` of a disk's medium: its format node `node.0` over a protocol node named
+/// `node.1` (created with it, and removed with it).
+pub(super) fn blockdev_json(disk: &DiskDef, node: (&str, &str), cdrom: bool) -> Result<String> {
+    let (node, storage) = node;
     let source = disk.source.as_deref().unwrap_or_default();
     let protocol = match disk.disk_type.as_str() {
         "file" | "" => "file",
@@ -415,8 +527,9 @@ pub(super) fn blockdev_json(disk: &DiskDef, node: &str, cdrom: bool) -> Result<S
         }
     };
     Ok(format!(
-        r#"{{"driver":"{format}","node-name":{},"read-only":{read_only}{cache},"file":{{"driver":"{protocol}","filename":{},"read-only":{read_only}}}}}"#,
+        r#"{{"driver":"{format}","node-name":{},"read-only":{read_only}{cache},"file":{{"driver":"{protocol}","node-name":{},"filename":{},"read-only":{read_only}}}}}"#,
         json_string(node),
+        json_string(storage),
         json_string(source)
     ))
 }

@@ -1,9 +1,12 @@
-//! What libvirt's QEMU driver adds to a definition when it is defined (its PostParse callbacks), so `dumpxml`
-//! of a defined guest reads like libvirt's: the canonical machine type (`pc` → `pc-i440fx-7.2`, from QEMU's
-//! `query-machines`), the emulator and architecture, lifecycle actions and clock, the default controllers
-//! (PCI root, USB, IDE or SATA, SCSI and virtio-serial when devices need them), disk buses, drivers and drive
-//! addresses, PS/2 inputs and a video device for a guest with graphics, the serial/console pair, a virtio
-//! memory balloon, and PCI addresses for i440fx guests (stable, and what QEMU gets as `addr=`).
+//! What libvirt's QEMU driver adds to a definition when it is defined (its PostParse callbacks and address
+//! assignment), so `dumpxml` of a defined guest reads like libvirt 9.0's: the canonical machine type (`pc` →
+//! `pc-i440fx-7.2`, from QEMU's `query-machines`), the emulator and architecture, the default `qemu64` CPU,
+//! lifecycle actions and clock, the default controllers (USB, the PCI root, IDE or SATA, SCSI and virtio-serial
+//! when devices need them), disks in libvirt's order with their buses, drivers and drive addresses, PS/2 inputs,
+//! a video device for a guest with graphics, an audio backend, the serial/console pair, a virtio memory balloon,
+//! virtio-serial and USB ports, and PCI addresses: on i440fx slots of the root bus, on q35 the pcie-root-ports
+//! and pcie-to-pci-bridge libvirt adds (stable, and what QEMU gets as `bus=`/`addr=`).
+//! `tests/data/qemu/defaults/` holds stock libvirtd's answers for the same guests.
 
 use super::*;
 use crate::model::{CharDevDef, ControllerDef, DiskDef, Extra, InputDef, VideoDef};
@@ -111,21 +114,13 @@ pub(super) fn apply(def: &mut DomainDef, machine: Option<String>, emulator: Opti
             .unwrap_or_else(|| default_disk_bus(disk).to_string());
         disk.target_bus = Some(bus.clone());
         disk.driver_name.get_or_insert_with(|| "qemu".into());
-        if disk.source.is_some() || disk.device != "cdrom" {
-            disk.driver_type.get_or_insert_with(|| "raw".into());
-        }
+        disk.driver_type.get_or_insert_with(|| "raw".into());
         if !has_address(&disk.extra.children) {
             let index = command::target_index(&disk.target_dev);
             if let Some(addr) = index.and_then(|i| drive_address(&bus, i)) {
                 disk.extra.children.push(addr);
             }
         }
-    }
-
-    // NICs without a model get libvirt's x86 default (qemuDomainDefaultNetModel: rtl8139), written into the
-    // definition as libvirt does, so every client reads the model the guest really has.
-    for iface in &mut def.devices.interfaces {
-        nic_defaults(iface);
     }
 
     // Controllers, in the order libvirt writes implicit ones (usb, pci root, ide/sata).
@@ -138,28 +133,32 @@ pub(super) fn apply(def: &mut DomainDef, machine: Option<String>, emulator: Opti
     let (needs_scsi, needs_sata) = (disk_on("scsi"), disk_on("sata"));
     let virtio_serial = def.devices.consoles.iter().any(devices::is_virtio_console)
         || devices::channels(def).next().is_some();
+    // libvirt's order: the machine's defaults (USB, the PCI root, IDE or SATA), then what devices need.
     let mut added = Vec::new();
-    if needs_scsi && !has_controller(def, "scsi") {
-        added.push(controller("scsi", 0, Some("lsilogic")));
-    }
     if !has_controller(def, "usb") {
         added.push(controller("usb", 0, Some(devices::default_usb_model(q35))));
     }
-    if !has_controller(def, "pci") {
-        let root = if q35 { "pcie-root" } else { "pci-root" };
-        added.push(controller("pci", 0, Some(root)));
-    }
+    let has_pci = has_controller(def, "pci");
     if q35 {
         if !has_controller(def, "sata") {
             added.push(controller("sata", 0, None));
         }
+        if !has_pci {
+            added.push(controller("pci", 0, Some("pcie-root")));
+        }
     } else {
+        if !has_pci {
+            added.push(controller("pci", 0, Some("pci-root")));
+        }
         if !has_controller(def, "ide") {
             added.push(controller("ide", 0, None));
         }
-        if needs_sata && !has_controller(def, "sata") {
-            added.push(controller("sata", 0, None));
-        }
+    }
+    if needs_scsi && !has_controller(def, "scsi") {
+        added.push(controller("scsi", 0, Some("lsilogic")));
+    }
+    if !q35 && needs_sata && !has_controller(def, "sata") {
+        added.push(controller("sata", 0, None));
     }
     if virtio_serial && !has_controller(def, "virtio-serial") {
         added.push(controller("virtio-serial", 0, None));
@@ -235,8 +234,11 @@ pub(super) fn apply(def: &mut DomainDef, machine: Option<String>, emulator: Opti
 
     // Graphics: the autoport spelled out, the listen element; PS/2 input and a video device come with them.
     for g in &mut def.devices.graphics {
+        // libvirt spells a VNC autoport out as port -1; a SPICE one keeps no port.
         if graphics::autoport(g) {
-            g.port = Some(-1);
+            if g.graphics_type != "spice" || g.port.is_some() {
+                g.port = Some(-1);
+            }
             g.autoport = Some(true);
         }
         if !g.extra.children.iter().any(|c| c.name == "listen") {
@@ -247,37 +249,36 @@ pub(super) fn apply(def: &mut DomainDef, machine: Option<String>, emulator: Opti
             g.extra.children.push(listen);
         }
     }
-    if !def.devices.graphics.is_empty() {
-        for kind in ["mouse", "keyboard"] {
-            let present = def
-                .devices
-                .inputs
-                .iter()
-                .any(|i| i.input_type == kind && i.bus.as_deref().unwrap_or("ps2") == "ps2");
-            if !present {
-                def.devices.inputs.push(InputDef {
-                    input_type: kind.into(),
-                    bus: Some("ps2".into()),
-                    extra: Extra::default(),
-                });
-            }
-        }
-        if def.devices.videos.is_empty() {
-            let mut extra = Extra::default();
-            extra.nested.push((
-                "model".into(),
-                Extra {
-                    attrs: vec![("primary".into(), "yes".into())],
-                    ..Extra::default()
-                },
-            ));
-            def.devices.videos.push(VideoDef {
-                model_type: crate::model::DEFAULT_VIDEO_MODEL.into(),
-                vram: Some(16384),
-                heads: Some(1),
-                extra,
+    // The PC machines' i8042: a PS/2 mouse and keyboard in every x86 guest.
+    for kind in ["mouse", "keyboard"] {
+        let present = def
+            .devices
+            .inputs
+            .iter()
+            .any(|i| i.input_type == kind && i.bus.as_deref().unwrap_or("ps2") == "ps2");
+        if !present {
+            def.devices.inputs.push(InputDef {
+                input_type: kind.into(),
+                bus: Some("ps2".into()),
+                extra: Extra::default(),
             });
         }
+    }
+    if !def.devices.graphics.is_empty() && def.devices.videos.is_empty() {
+        let mut extra = Extra::default();
+        extra.nested.push((
+            "model".into(),
+            Extra {
+                attrs: vec![("primary".into(), "yes".into())],
+                ..Extra::default()
+            },
+        ));
+        def.devices.videos.push(VideoDef {
+            model_type: crate::model::DEFAULT_VIDEO_MODEL.into(),
+            vram: Some(16384),
+            heads: Some(1),
+            extra,
+        });
     }
     for input in &mut def.devices.inputs {
         if input.bus.is_none() {
@@ -292,12 +293,47 @@ pub(super) fn apply(def: &mut DomainDef, machine: Option<String>, emulator: Opti
         }
     }
 
+    // NICs without a model get libvirt's x86 default (qemuDomainDefaultNetModel: rtl8139), written into the
+    // definition as libvirt does, so every client reads the model the guest really has.
+    for iface in &mut def.devices.interfaces {
+        nic_defaults(iface);
+    }
+    // An audio backend for the display (spice carries sound) or none, as libvirt 9.0 adds.
+    if !def.devices.others.iter().any(|n| n.name == "audio") {
+        let kind = match def.devices.graphics.first() {
+            Some(g) if g.graphics_type == "spice" => "spice",
+            _ => "none",
+        };
+        def.devices
+            .others
+            .push(node("audio", &[("id", "1"), ("type", kind)]));
+    }
+    // libvirt's default CPU for x86 guests that name none.
+    if def.cpu_mode.is_none() && def.extra.of("cpu").is_none() {
+        def.cpu_mode = Some("custom".into());
+        let mut model = node("model", &[("fallback", "forbid")]);
+        model.text = "qemu64".into();
+        def.extra.nested.push((
+            "cpu".into(),
+            Extra {
+                attrs: vec![
+                    ("match".into(), "exact".into()),
+                    ("check".into(), "none".into()),
+                ],
+                children: vec![model],
+                nested: Vec::new(),
+            },
+        ));
+    }
+    assign_channel_ports(def);
     if !def.devices.others.iter().any(|n| n.name == "memballoon") {
         def.devices
             .others
             .push(node("memballoon", &[("model", "virtio")]));
     }
+    sort_disks(def);
     assign_pci(def);
+    assign_usb(def);
 }
 
 /// A NIC's define-time default, for a whole definition and a device attached alone alike.
@@ -307,72 +343,233 @@ pub(super) fn nic_defaults(iface: &mut crate::model::InterfaceDef) {
     }
 }
 
-/// Gives every PCI device of an i440fx guest without an address a slot on the root bus, as libvirt does: the
-/// PIIX3 functions of slot 1 (IDE, the UHCI USB controller), the primary video at slot 2, then NICs,
-/// controllers, virtio disks, the balloon and virtio inputs from slot 3. Addresses already given are kept.
-/// q35 guests are left to QEMU's own placement (libvirt puts their devices on pcie-root-ports, not built here).
-pub(super) fn assign_pci(def: &mut DomainDef) {
-    if is_q35(def) {
-        return;
-    }
-    let slot_of = |children: &[Node]| -> Option<u32> {
-        let addr = devices::address(children)?;
-        if addr.attr("type") != Some("pci") {
-            return None;
-        }
-        let slot = addr.attr("slot")?;
-        u32::from_str_radix(slot.trim_start_matches("0x"), 16).ok()
+/// Virtio-serial ports for channels without an address: port 1 on, after the ones given (port 0 is the
+/// console's), as libvirt numbers them.
+fn assign_channel_ports(def: &mut DomainDef) {
+    let port_of = |n: &Node| {
+        devices::address(&n.children)
+            .filter(|a| a.attr("type") == Some("virtio-serial"))
+            .and_then(|a| a.attr("port"))
+            .and_then(|p| p.parse::<u32>().ok())
     };
-    let mut used: Vec<u32> = vec![0, 1, 2];
+    let mut next = 1 + def
+        .devices
+        .others
+        .iter()
+        .filter(|n| n.name == "channel")
+        .filter_map(port_of)
+        .max()
+        .unwrap_or(0);
+    for channel in def
+        .devices
+        .others
+        .iter_mut()
+        .filter(|n| n.name == "channel")
+    {
+        let virtio = channel
+            .children
+            .iter()
+            .any(|c| c.name == "target" && c.attr("type") == Some("virtio"));
+        if virtio && !has_address(&channel.children) {
+            channel.children.push(node(
+                "address",
+                &[
+                    ("type", "virtio-serial"),
+                    ("controller", "0"),
+                    ("bus", "0"),
+                    ("port", &next.to_string()),
+                ],
+            ));
+            next += 1;
+        }
+    }
+}
+
+/// Where a device that wants a PCI address sits in a definition (libvirt's assignment order is kept by the list).
+#[derive(Clone, Copy)]
+enum PciDev {
+    Controller(usize),
+    Iface(usize),
+    Disk(usize),
+    Balloon(usize),
+    Input(usize),
+    Video(usize),
+}
+
+fn pci_children(def: &mut DomainDef, dev: PciDev) -> &mut Vec<Node> {
+    let devs = &mut def.devices;
+    match dev {
+        PciDev::Controller(i) => &mut devs.controllers[i].extra.children,
+        PciDev::Iface(i) => &mut devs.interfaces[i].extra.children,
+        PciDev::Disk(i) => &mut devs.disks[i].extra.children,
+        PciDev::Balloon(i) => &mut devs.others[i].children,
+        PciDev::Input(i) => &mut devs.inputs[i].extra.children,
+        PciDev::Video(i) => &mut devs.videos[i].extra.children,
+    }
+}
+
+fn pci_address(bus: u32, slot: u32, function: u32, multifunction: bool) -> Node {
+    let mut address = node(
+        "address",
+        &[
+            ("type", "pci"),
+            ("domain", "0x0000"),
+            ("bus", &format!("{bus:#04x}")),
+            ("slot", &format!("{slot:#04x}")),
+            ("function", &format!("{function:#x}")),
+        ],
+    );
+    if multifunction {
+        address.attrs.push(("multifunction".into(), "on".into()));
+    }
+    address
+}
+
+/// A PCI address's (bus, slot, function), when `children` hold one.
+fn pci_of(children: &[Node]) -> Option<(u32, u32, u32)> {
+    let addr = devices::address(children)?;
+    if addr.attr("type") != Some("pci") {
+        return None;
+    }
+    let num = |key: &str| {
+        let text = addr.attr(key).unwrap_or("0");
+        match text.strip_prefix("0x") {
+            Some(hex) => u32::from_str_radix(hex, 16).ok(),
+            None => text.parse().ok(),
+        }
+    };
+    Some((num("bus")?, num("slot")?, num("function")?))
+}
+
+/// Whether a device is a PCI Express endpoint (it goes on a pcie-root-port of a q35 guest) or a conventional
+/// PCI device (it goes on a pcie-to-pci-bridge), as libvirt's `qemuDomainDeviceCalculatePCIConnectFlags` sorts
+/// them: virtio devices, e1000e and the XHCI controllers are PCIe.
+fn is_pcie(def: &DomainDef, dev: PciDev) -> bool {
     let devs = &def.devices;
+    match dev {
+        PciDev::Controller(i) => {
+            let c = &devs.controllers[i];
+            match c.controller_type.as_str() {
+                "usb" => matches!(c.model.as_deref(), Some("qemu-xhci" | "nec-xhci")),
+                "scsi" => c.model.as_deref() == Some("virtio-scsi"),
+                "virtio-serial" | "sata" => true,
+                _ => false,
+            }
+        }
+        PciDev::Iface(i) => matches!(
+            devs.interfaces[i].model.as_deref(),
+            Some("virtio" | "e1000e")
+        ),
+        PciDev::Disk(_) | PciDev::Balloon(_) | PciDev::Input(_) => true,
+        PciDev::Video(i) => devs.videos[i].model_type == "virtio",
+    }
+}
+
+/// The devices of `def` that want a PCI address and have none, in libvirt's order (`qemuDomainAssignDevicePCISlots`):
+/// NICs, controllers, virtio disks, the balloon, virtio inputs, then secondary videos. The primary video and the
+/// chipset's own functions are placed before, by the caller.
+fn unplaced_pci_devices(def: &DomainDef, q35: bool) -> Vec<PciDev> {
+    let devs = &def.devices;
+    let mut out = Vec::new();
+    for (i, iface) in devs.interfaces.iter().enumerate() {
+        if !has_address(&iface.extra.children) {
+            out.push(PciDev::Iface(i));
+        }
+    }
+    for (i, c) in devs.controllers.iter().enumerate() {
+        let pci_device = match (c.controller_type.as_str(), c.model.as_deref()) {
+            ("usb", Some("none" | "piix3-uhci")) | ("pci" | "ide", _) => false,
+            ("usb", Some(model)) if model.starts_with("ich9-") => false,
+            ("sata", _) if q35 && c.index == 0 => false,
+            ("usb" | "scsi" | "virtio-serial" | "sata", _) => true,
+            _ => false,
+        };
+        if pci_device && !has_address(&c.extra.children) {
+            out.push(PciDev::Controller(i));
+        }
+    }
+    for (i, disk) in devs.disks.iter().enumerate() {
+        if disk.target_bus.as_deref() == Some("virtio") && !has_address(&disk.extra.children) {
+            out.push(PciDev::Disk(i));
+        }
+    }
+    for (i, balloon) in devs.others.iter().enumerate() {
+        if balloon.name == "memballoon"
+            && balloon.attr("model") == Some("virtio")
+            && !has_address(&balloon.children)
+        {
+            out.push(PciDev::Balloon(i));
+        }
+    }
+    for (i, input) in devs.inputs.iter().enumerate() {
+        if input.bus.as_deref() == Some("virtio") && !has_address(&input.extra.children) {
+            out.push(PciDev::Input(i));
+        }
+    }
+    for (i, video) in devs.videos.iter().enumerate().skip(1) {
+        if video.model_type != "none" && !has_address(&video.extra.children) {
+            out.push(PciDev::Video(i));
+        }
+    }
+    out
+}
+
+/// Every address already taken, as (bus, slot, function).
+fn used_pci_addresses(def: &DomainDef) -> Vec<(u32, u32, u32)> {
+    let devs = &def.devices;
+    let mut used = Vec::new();
     used.extend(
         devs.controllers
             .iter()
-            .filter_map(|c| slot_of(&c.extra.children)),
+            .filter_map(|c| pci_of(&c.extra.children)),
     );
     used.extend(
         devs.interfaces
             .iter()
-            .filter_map(|i| slot_of(&i.extra.children)),
+            .filter_map(|i| pci_of(&i.extra.children)),
     );
-    used.extend(devs.disks.iter().filter_map(|d| slot_of(&d.extra.children)));
+    used.extend(devs.disks.iter().filter_map(|d| pci_of(&d.extra.children)));
+    used.extend(devs.videos.iter().filter_map(|v| pci_of(&v.extra.children)));
+    used.extend(devs.inputs.iter().filter_map(|i| pci_of(&i.extra.children)));
+    used.extend(devs.others.iter().filter_map(|n| pci_of(&n.children)));
+    used
+}
+
+/// Gives every PCI device of a definition without an address the one libvirt 9.0 gives it (addresses already
+/// given are kept). i440fx: the PIIX3 functions of slot 1 (IDE, the UHCI USB controller), the primary video at
+/// slot 2, then NICs, controllers, virtio disks, the balloon and virtio inputs from the next free slot. q35: see
+/// [`assign_pci_q35`].
+pub(super) fn assign_pci(def: &mut DomainDef) {
+    if is_q35(def) {
+        return assign_pci_q35(def);
+    }
+    let mut used: Vec<u32> = vec![0, 1];
+    if def
+        .devices
+        .videos
+        .first()
+        .is_some_and(|v| v.model_type != "none")
+    {
+        used.push(2);
+    }
     used.extend(
-        devs.videos
-            .iter()
-            .filter_map(|v| slot_of(&v.extra.children)),
+        used_pci_addresses(def)
+            .into_iter()
+            .filter(|(bus, _, _)| *bus == 0)
+            .map(|(_, slot, _)| slot),
     );
-    used.extend(
-        devs.inputs
-            .iter()
-            .filter_map(|i| slot_of(&i.extra.children)),
-    );
-    used.extend(devs.others.iter().filter_map(|n| slot_of(&n.children)));
-    let pci = |slot: u32, function: u32| {
-        node(
-            "address",
-            &[
-                ("type", "pci"),
-                ("domain", "0x0000"),
-                ("bus", "0x00"),
-                ("slot", &format!("{slot:#04x}")),
-                ("function", &format!("{function:#x}")),
-            ],
-        )
-    };
+    let pci = |slot: u32, function: u32| pci_address(0, slot, function, false);
     let next = |used: &mut Vec<u32>| -> Option<u32> {
-        let slot = (3..32).find(|s| !used.contains(s))?;
+        let slot = (1..32).find(|s| !used.contains(s))?;
         used.push(slot);
         Some(slot)
     };
-    let devs = &mut def.devices;
-    for (at, video) in devs.videos.iter_mut().enumerate() {
-        if video.model_type == "none" || has_address(&video.extra.children) {
-            continue;
+    if let Some(video) = def.devices.videos.first_mut() {
+        if video.model_type != "none" && !has_address(&video.extra.children) {
+            video.extra.children.push(pci(2, 0));
         }
-        let slot = if at == 0 { Some(2) } else { next(&mut used) };
-        video.extra.children.extend(slot.map(|s| pci(s, 0)));
     }
-    for c in &mut devs.controllers {
+    for c in &mut def.devices.controllers {
         if has_address(&c.extra.children) || c.index != 0 {
             continue;
         }
@@ -382,12 +579,14 @@ pub(super) fn assign_pci(def: &mut DomainDef) {
             _ => {}
         }
     }
-    for iface in &mut devs.interfaces {
-        if !has_address(&iface.extra.children) {
-            iface
-                .extra
-                .children
-                .extend(next(&mut used).map(|s| pci(s, 0)));
+    // NICs come before the USB2 set, which comes before the other controllers.
+    let order = unplaced_pci_devices(def, false);
+    let (nics, rest): (Vec<PciDev>, Vec<PciDev>) = order
+        .into_iter()
+        .partition(|d| matches!(d, PciDev::Iface(_)));
+    for dev in nics {
+        if let Some(slot) = next(&mut used) {
+            pci_children(def, dev).push(pci(slot, 0));
         }
     }
     // libvirt's USB2 set (what virt-install writes): the EHCI controller and its UHCI companions share one slot,
@@ -402,46 +601,269 @@ pub(super) fn assign_pci(def: &mut DomainDef) {
     let unplaced_usb2 = |c: &ControllerDef| {
         c.index == 0 && usb2_function(c).is_some() && !has_address(&c.extra.children)
     };
-    if devs.controllers.iter().any(unplaced_usb2) {
+    if def.devices.controllers.iter().any(unplaced_usb2) {
         if let Some(slot) = next(&mut used) {
-            for c in devs.controllers.iter_mut().filter(|c| unplaced_usb2(c)) {
+            for c in def
+                .devices
+                .controllers
+                .iter_mut()
+                .filter(|c| unplaced_usb2(c))
+            {
                 let function = usb2_function(c).unwrap_or_default();
-                let mut address = pci(slot, function);
-                if function == 0 {
-                    address.attrs.push(("multifunction".into(), "on".into()));
-                }
-                c.extra.children.push(address);
+                c.extra
+                    .children
+                    .push(pci_address(0, slot, function, function == 0));
             }
         }
     }
-    for c in &mut devs.controllers {
-        let pci_device = match (c.controller_type.as_str(), c.model.as_deref()) {
-            ("usb", Some("none" | "piix3-uhci")) | ("pci" | "ide", _) => false,
-            ("usb" | "scsi" | "virtio-serial" | "sata", _) => true,
-            _ => false,
+    for dev in rest {
+        if let Some(slot) = next(&mut used) {
+            pci_children(def, dev).push(pci(slot, 0));
+        }
+    }
+}
+
+/// A bus behind pcie-root in the placement of a q35 guest: a root port (one slot, 0) or a pcie-to-pci-bridge
+/// (slots 1 to 31 for conventional PCI devices).
+#[derive(Clone, Copy, PartialEq)]
+enum Bus {
+    RootPort,
+    Bridge,
+    Other,
+}
+
+/// The free place for a device on the buses behind pcie-root: the lowest free root port for a PCIe device, the
+/// first free slot of a bridge for a PCI one.
+fn q35_place(buses: &[Bus], used: &[(u32, u32, u32)], pcie: bool) -> Option<(u32, u32)> {
+    buses.iter().enumerate().find_map(|(index, bus)| {
+        let index = u32::try_from(index).ok()?;
+        let slots = match (bus, pcie) {
+            (Bus::RootPort, true) => 0..1,
+            (Bus::Bridge, false) => 1..32,
+            _ => return None,
         };
-        if pci_device && !has_address(&c.extra.children) {
-            c.extra.children.extend(next(&mut used).map(|s| pci(s, 0)));
+        slots
+            .into_iter()
+            .find(|slot| !used.iter().any(|(b, s, _)| *b == index && s == slot))
+            .map(|slot| (index, slot))
+    })
+}
+
+/// libvirt 9.0's placement on q35 (`qemuDomainAssignPCIAddresses`): the primary video at 00:01.0, the built-in
+/// SATA controller at 00:1f.2, and every other device behind a controller of its own added on the way: a
+/// `pcie-root-port` per PCIe device, one `pcie-to-pci-bridge` (in a root port) for conventional PCI devices, and
+/// one spare root port for hotplug. A first pass counts the buses (in device order, a bridge taking a fresh root
+/// port); the new controllers are numbered in that order, the root ports packed eight functions to a slot of
+/// pcie-root from the first free slot (chassis = index, port = slot << 3 | function), the bridge in the first
+/// free root port; then the devices take the lowest free root port, or the bridge's next slot.
+fn assign_pci_q35(def: &mut DomainDef) {
+    let mut used = used_pci_addresses(def);
+    used.push((0, 0, 0));
+    used.push((0, 0x1f, 0));
+    if let Some(video) = def.devices.videos.first_mut() {
+        if video.model_type != "none"
+            && !has_address(&video.extra.children)
+            && !used.iter().any(|(b, s, _)| *b == 0 && *s == 1)
+        {
+            video.extra.children.push(pci_address(0, 1, 0, false));
+            used.push((0, 1, 0));
         }
     }
+    for c in &mut def.devices.controllers {
+        if c.controller_type == "sata" && c.index == 0 && !has_address(&c.extra.children) {
+            c.extra.children.push(pci_address(0, 0x1f, 2, false));
+            used.push((0, 0x1f, 2));
+        }
+    }
+    // The buses that exist: index → kind.
+    let mut buses: Vec<Bus> = Vec::new();
+    for c in def
+        .devices
+        .controllers
+        .iter()
+        .filter(|c| c.controller_type == "pci")
+    {
+        let at = usize::try_from(c.index).unwrap_or(usize::MAX);
+        if at >= 256 {
+            continue;
+        }
+        if buses.len() <= at {
+            buses.resize(at + 1, Bus::Other);
+        }
+        buses[at] = match c.model.as_deref() {
+            Some("pcie-root-port") => Bus::RootPort,
+            Some("pcie-to-pci-bridge") => Bus::Bridge,
+            _ => Bus::Other,
+        };
+    }
+    if buses.is_empty() {
+        buses.push(Bus::Other);
+    }
+    let wanted: Vec<(PciDev, bool)> = unplaced_pci_devices(def, true)
+        .into_iter()
+        .map(|dev| (dev, is_pcie(def, dev)))
+        .collect();
+
+    // First pass: how many buses of each kind the devices need.
+    let existing = buses.len();
+    let mut dry = used.clone();
+    let index_of = |buses: &Vec<Bus>| u32::try_from(buses.len()).unwrap_or(u32::MAX);
+    for (_, pcie) in &wanted {
+        let (bus, slot) = match q35_place(&buses, &dry, *pcie) {
+            Some(place) => place,
+            None if *pcie => {
+                buses.push(Bus::RootPort);
+                (index_of(&buses) - 1, 0)
+            }
+            None => {
+                if q35_place(&buses, &dry, true).is_none() {
+                    buses.push(Bus::RootPort);
+                }
+                let (port, _) = q35_place(&buses, &dry, true).unwrap_or_default();
+                dry.push((port, 0, 0));
+                buses.push(Bus::Bridge);
+                (index_of(&buses) - 1, 1)
+            }
+        };
+        dry.push((bus, slot, 0));
+    }
+    if buses.len() > existing {
+        buses.push(Bus::RootPort);
+    }
+
+    // The new controllers, appended in index order and placed.
+    let mut aggregate: Option<(u32, u32)> = None;
+    for index in existing..buses.len() {
+        let index = u32::try_from(index).unwrap_or(u32::MAX);
+        let controller = match buses[index as usize] {
+            Bus::RootPort => {
+                let (slot, function) = match aggregate {
+                    Some((slot, function)) if function < 7 => (slot, function + 1),
+                    _ => {
+                        let Some(slot) =
+                            (1..0x1f).find(|s| !used.iter().any(|(b, us, _)| *b == 0 && us == s))
+                        else {
+                            break;
+                        };
+                        (slot, 0)
+                    }
+                };
+                aggregate = Some((slot, function));
+                used.push((0, slot, function));
+                let mut c = controller("pci", index, Some("pcie-root-port"));
+                c.extra
+                    .children
+                    .push(node("model", &[("name", "pcie-root-port")]));
+                c.extra.children.push(node(
+                    "target",
+                    &[
+                        ("chassis", &index.to_string()),
+                        ("port", &format!("{:#x}", (slot << 3) | function)),
+                    ],
+                ));
+                c.extra
+                    .children
+                    .push(pci_address(0, slot, function, function == 0));
+                c
+            }
+            _ => {
+                let Some((port, _)) = q35_place(&buses[..index as usize], &used, true) else {
+                    break;
+                };
+                used.push((port, 0, 0));
+                let mut c = controller("pci", index, Some("pcie-to-pci-bridge"));
+                c.extra
+                    .children
+                    .push(node("model", &[("name", "pcie-pci-bridge")]));
+                c.extra.children.push(pci_address(port, 0, 0, false));
+                c
+            }
+        };
+        def.devices.controllers.push(controller);
+    }
+
+    for (dev, pcie) in wanted {
+        if let Some((bus, slot)) = q35_place(&buses, &used, pcie) {
+            used.push((bus, slot, 0));
+            pci_children(def, dev).push(pci_address(bus, slot, 0, false));
+        }
+    }
+}
+
+/// libvirt's place in `<devices>` for a disk added after `disks` (`virDomainDiskInsert`): after the last disk
+/// on its bus, before any disk on its bus with a higher target index; at the end when none shares its bus.
+fn sort_disks(def: &mut DomainDef) {
+    let disks = std::mem::take(&mut def.devices.disks);
+    let index = |d: &DiskDef| command::target_index(&d.target_dev).unwrap_or(usize::MAX);
+    for disk in disks {
+        let list = &mut def.devices.disks;
+        let mut insert_at = None;
+        for (at, other) in list.iter().enumerate().rev() {
+            if other.target_bus != disk.target_bus {
+                continue;
+            }
+            if index(other) > index(&disk) {
+                insert_at = Some(at);
+            } else if insert_at.is_none() {
+                insert_at = Some(at + 1);
+            }
+        }
+        let at = insert_at.unwrap_or(list.len());
+        list.insert(at, disk);
+    }
+}
+
+/// USB addresses (`<address type='usb' bus='0' port='N'/>`) for USB disks and inputs without one, the ports of
+/// controller 0 in order, as libvirt gives them (no hub is added when they run out).
+fn assign_usb(def: &mut DomainDef) {
+    let Some(model) = def
+        .devices
+        .controllers
+        .iter()
+        .find(|c| c.controller_type == "usb" && c.index == 0)
+        .and_then(|c| c.model.clone())
+    else {
+        return;
+    };
+    let ports: u32 = match model.as_str() {
+        "piix3-uhci" | "piix4-uhci" | "ich9-uhci1" => 2,
+        "qemu-xhci" | "nec-xhci" => 4,
+        "ich9-ehci1" => 6,
+        _ => return,
+    };
+    let port_of = |children: &[Node]| {
+        devices::address(children)
+            .filter(|a| a.attr("type") == Some("usb"))
+            .and_then(|a| a.attr("port"))
+            .and_then(|p| p.parse::<u32>().ok())
+    };
+    let devs = &mut def.devices;
+    let mut used: Vec<u32> = devs
+        .disks
+        .iter()
+        .filter_map(|d| port_of(&d.extra.children))
+        .chain(
+            devs.inputs
+                .iter()
+                .filter_map(|i| port_of(&i.extra.children)),
+        )
+        .collect();
+    let mut next = || {
+        let port = (1..=ports).find(|p| !used.contains(p))?;
+        used.push(port);
+        Some(node(
+            "address",
+            &[("type", "usb"), ("bus", "0"), ("port", &port.to_string())],
+        ))
+    };
     for disk in &mut devs.disks {
-        if disk.target_bus.as_deref() == Some("virtio") && !has_address(&disk.extra.children) {
-            disk.extra
-                .children
-                .extend(next(&mut used).map(|s| pci(s, 0)));
-        }
-    }
-    for balloon in devs.others.iter_mut().filter(|n| n.name == "memballoon") {
-        if balloon.attr("model") == Some("virtio") && !has_address(&balloon.children) {
-            balloon.children.extend(next(&mut used).map(|s| pci(s, 0)));
+        if disk.target_bus.as_deref() == Some("usb") && !has_address(&disk.extra.children) {
+            disk.extra.children.extend(next());
         }
     }
     for input in &mut devs.inputs {
-        if input.bus.as_deref() == Some("virtio") && !has_address(&input.extra.children) {
-            input
-                .extra
-                .children
-                .extend(next(&mut used).map(|s| pci(s, 0)));
+        if input.bus.as_deref() == Some("usb") && !has_address(&input.extra.children) {
+            input.extra.children.extend(next());
         }
     }
 }
@@ -542,7 +964,6 @@ mod tests {
             "<controller type='usb' index='0' model='piix3-uhci'>\n      <address type='pci' domain='0x0000' bus='0x00' slot='0x01' function='0x2'/>",
             "<controller type='pci' index='0' model='pci-root'/>",
             "<controller type='ide' index='0'>\n      <address type='pci' domain='0x0000' bus='0x00' slot='0x01' function='0x1'/>",
-            "<mac address='52:54:00:00:00:01'/>\n      <model type='rtl8139'/>",
             "<input type='mouse' bus='ps2'/>",
             "<input type='keyboard' bus='ps2'/>",
             "<graphics type='vnc' port='-1' autoport='yes'>\n      <listen type='address'/>",

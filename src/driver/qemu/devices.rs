@@ -54,9 +54,9 @@ pub(super) fn pci_props(children: &[Node]) -> Result<String> {
             "a PCI address has a field that is not a number",
         ));
     };
-    if domain != 0 || bus != 0 {
+    if domain != 0 || bus > 255 {
         return Err(unsupported(format!(
-            "PCI address bus {bus:#04x} is not supported (devices sit on the root bus, 0x00)"
+            "PCI address domain {domain:#06x} bus {bus:#04x} is not supported"
         )));
     }
     if slot > 31 || function > 7 {
@@ -74,7 +74,19 @@ pub(super) fn pci_props(children: &[Node]) -> Result<String> {
     } else {
         ""
     };
-    Ok(format!(",bus=pci.0,addr={slot:#x}{function}{multi}"))
+    // The root bus is `pci.0` here; [`super::command::build_argv`] names it `pcie.0` on q35.
+    Ok(format!(",bus=pci.{bus},addr={slot:#x}{function}{multi}"))
+}
+
+/// `,bus=..,multifunction=on,addr=..` as libvirt orders a root port's options (the same set as `pci`).
+fn pci_with_multifunction_first(pci: &str) -> String {
+    match pci.strip_suffix(",multifunction=on") {
+        Some(rest) => match rest.split_once(",addr=") {
+            Some((bus, addr)) => format!("{bus},multifunction=on,addr={addr}"),
+            None => pci.to_string(),
+        },
+        None => pci.to_string(),
+    }
 }
 
 /// Whether an argv already creates a device with this id.
@@ -144,13 +156,40 @@ fn scsi_model(def: &DomainDef, index: u32) -> Option<&str> {
 /// The `-device` options of the controllers a definition names (root buses and the machine's built-in IDE/SATA
 /// need none).
 pub(super) fn controller_args(def: &DomainDef, q35: bool, argv: &mut Vec<String>) -> Result<()> {
-    for c in &def.devices.controllers {
+    // The PCI buses first, by index: the devices on them follow.
+    let mut pci: Vec<&crate::model::ControllerDef> = def
+        .devices
+        .controllers
+        .iter()
+        .filter(|c| c.controller_type == "pci")
+        .collect();
+    pci.sort_by_key(|c| c.index);
+    let others = def
+        .devices
+        .controllers
+        .iter()
+        .filter(|c| c.controller_type != "pci");
+    for c in pci.into_iter().chain(others) {
         let model = c.model.as_deref();
         let pci = pci_props(&c.extra.children)?;
         let index = c.index;
         let device = match c.controller_type.as_str() {
             "pci" => match (model, q35, index) {
                 (None | Some("pci-root"), false, 0) | (None | Some("pcie-root"), true, 0) => None,
+                (Some("pcie-root-port"), true, 1..) => {
+                    let target = c.extra.children.iter().find(|n| n.name == "target");
+                    let field = |key: &str| target.and_then(|t| attr(t, key)).and_then(number);
+                    let port = field("port").unwrap_or(0);
+                    let chassis = field("chassis").unwrap_or(index);
+                    // libvirt's order of the options: port and chassis before the address.
+                    Some(format!(
+                        "pcie-root-port,port={port},chassis={chassis},id=pci.{index}{}",
+                        pci_with_multifunction_first(&pci)
+                    ))
+                }
+                (Some("pcie-to-pci-bridge"), true, 1..) => {
+                    Some(format!("pcie-pci-bridge,id=pci.{index}{pci}"))
+                }
                 (Some(model), _, _) => {
                     return Err(unsupported(format!(
                         "PCI controller model '{model}' with index {index} is not supported on this machine"
@@ -246,6 +285,16 @@ pub(super) fn scsi_disk_props(def: &DomainDef, disk: &DiskDef, index: usize) -> 
     })
 }
 
+/// `,port=N` of a device with a USB address (`<address type='usb' port='N'>`); empty for one without.
+pub(super) fn usb_port(children: &[Node]) -> String {
+    address(children)
+        .filter(|a| attr(a, "type") == Some("usb"))
+        .and_then(|a| attr(a, "port"))
+        .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
+        .map(|p| format!(",port={p}"))
+        .unwrap_or_default()
+}
+
 /// The `-device` of one input (PS/2 ones come with the PC machine).
 pub(super) fn input_device(input: &InputDef, index: usize) -> Result<Option<String>> {
     let kind = input.input_type.as_str();
@@ -261,7 +310,10 @@ pub(super) fn input_device(input: &InputDef, index: usize) -> Result<Option<Stri
                 "mouse" => "usb-mouse",
                 _ => "usb-kbd",
             };
-            Some(format!("{device},id=input{index},bus=usb.0"))
+            Some(format!(
+                "{device},id=input{index},bus=usb.0{}",
+                usb_port(&input.extra.children)
+            ))
         }
         (_, Some("virtio")) => {
             let device = match kind {
@@ -562,7 +614,7 @@ mod tests {
 
     #[test]
     fn the_usb2_set_shares_a_slot_and_its_companions_use_the_ehci_ports() {
-        // What virt-install writes for an i440fx guest.
+        // What virt-install writes for an i440fx guest (without a video, slot 2 is free).
         let mut d = def(
             "<controller type='usb' index='0' model='ich9-ehci1'/>\
              <controller type='usb' index='0' model='ich9-uhci1'><master startport='0'/></controller>\
@@ -576,13 +628,13 @@ mod tests {
             argv,
             [
                 "-device",
-                "ich9-usb-ehci1,id=usb,bus=pci.0,addr=0x3.0x7",
+                "ich9-usb-ehci1,id=usb,bus=pci.0,addr=0x2.0x7",
                 "-device",
-                "ich9-usb-uhci1,masterbus=usb.0,firstport=0,bus=pci.0,addr=0x3,multifunction=on",
+                "ich9-usb-uhci1,masterbus=usb.0,firstport=0,bus=pci.0,addr=0x2,multifunction=on",
                 "-device",
-                "ich9-usb-uhci2,masterbus=usb.0,firstport=2,bus=pci.0,addr=0x3.0x1",
+                "ich9-usb-uhci2,masterbus=usb.0,firstport=2,bus=pci.0,addr=0x2.0x1",
                 "-device",
-                "ich9-usb-uhci3,masterbus=usb.0,firstport=4,bus=pci.0,addr=0x3.0x2",
+                "ich9-usb-uhci3,masterbus=usb.0,firstport=4,bus=pci.0,addr=0x2.0x2",
             ]
         );
     }

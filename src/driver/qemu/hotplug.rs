@@ -192,6 +192,33 @@ async fn qom_string(qmp: &QmpClient, id: &str, property: &str) -> Option<String>
     .map(str::to_string)
 }
 
+/// The format node of the medium in the drive of device `id` (`query-block`), if one is inserted.
+async fn medium_node(qmp: &QmpClient, id: &str) -> Option<String> {
+    let block = qmp.execute("query-block", None).await.ok()?;
+    block.as_array()?.iter().find_map(|entry| {
+        let qdev = entry["qdev"].as_str()?;
+        let matches = qdev == id || qdev.split('/').any(|part| part == id);
+        matches
+            .then(|| entry["inserted"]["node-name"].as_str().map(str::to_string))
+            .flatten()
+    })
+}
+
+/// The next free `N` of libvirt's `libvirt-N-...` node names (one above the highest QEMU has).
+async fn next_node_number(qmp: &QmpClient) -> usize {
+    let nodes = qmp
+        .execute("query-named-block-nodes", None)
+        .await
+        .unwrap_or_default();
+    1 + nodes
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|n| n["node-name"].as_str().and_then(command::node_number))
+        .max()
+        .unwrap_or(0)
+}
+
 /// The QEMU device and netdev ids of the NIC with this MAC.
 async fn nic_ids(qmp: &QmpClient, mac: &str) -> Result<(String, String)> {
     for id in peripheral_ids(qmp).await? {
@@ -505,10 +532,15 @@ impl QemuDriver {
                 format!("disk '{}' has no source", disk.target_dev),
             ));
         }
-        let node = format!("drive-{}", disk.target_dev);
-        let id = format!("disk-{}", disk.target_dev);
-        let blockdev: Value = serde_json::from_str(&command::blockdev_json(&disk, &node, cdrom)?)
-            .map_err(|e| Error::internal(ErrorDomain::QEMU, e.to_string()))?;
+        let qmp = self.monitor(handle)?;
+        let (node, storage) = command::node_names(next_node_number(&qmp).await);
+        if let Some(name) = super::alias::disk_alias_in(&live, &disk) {
+            super::alias::set_if_absent(&mut disk.extra.children, &name);
+        }
+        let id = super::alias::disk_id(&live, &disk);
+        let blockdev: Value =
+            serde_json::from_str(&command::blockdev_json(&disk, (&node, &storage), cdrom)?)
+                .map_err(|e| Error::internal(ErrorDomain::QEMU, e.to_string()))?;
         let mut device = json!({ "driver": driver, "drive": node, "id": id });
         match bus.as_str() {
             "scsi" => {
@@ -527,7 +559,6 @@ impl QemuDriver {
             "usb" => device["bus"] = json!("usb.0"),
             _ => {}
         }
-        let qmp = self.monitor(handle)?;
         if let Some((driver, id, _)) = bus_controller(&bus) {
             if !peripheral_ids(&qmp).await?.iter().any(|p| p == id) {
                 qmp.execute("device_add", Some(json!({ "driver": driver, "id": id })))
@@ -548,9 +579,6 @@ impl QemuDriver {
             return Err(qmp_error(err));
         }
         tracing::info!(domain = %handle.name, target = %disk.target_dev, "disk attached");
-        if let Some(name) = super::alias::disk_alias(&disk) {
-            super::alias::set_if_absent(&mut disk.extra.children, &name);
-        }
         self.shared.edit_live(handle.uuid, generation, |live| {
             live.devices.disks.push(disk)
         });
@@ -725,14 +753,16 @@ impl QemuDriver {
                         "disk bus '{bus}' cannot be hotunplugged."
                     )));
                 }
+                let id = super::alias::disk_id(&live, disk);
+                let node = match disk.source {
+                    Some(_) => medium_node(&*self.monitor(handle)?, &id).await,
+                    None => None,
+                };
                 (
-                    format!("disk-{}", disk.target_dev),
+                    id,
                     Removed::Disk {
                         target: disk.target_dev.clone(),
-                        node: disk
-                            .source
-                            .as_ref()
-                            .map(|_| format!("drive-{}", disk.target_dev)),
+                        node,
                     },
                 )
             }
@@ -966,16 +996,17 @@ impl QemuDriver {
         if disk.driver_type.is_some() {
             new.driver_type.clone_from(&disk.driver_type);
         }
-        let id = format!("disk-{}", orig.target_dev);
-        let node = format!("drive-{}", orig.target_dev);
+        let id = super::alias::disk_id(&live, orig);
+        let qmp = self.monitor(handle)?;
+        let old_node = medium_node(&qmp, &id).await;
+        let (node, storage) = command::node_names(next_node_number(&qmp).await);
         let blockdev: Option<Value> = match new.source {
             Some(_) => Some(
-                serde_json::from_str(&command::blockdev_json(&new, &node, true)?)
+                serde_json::from_str(&command::blockdev_json(&new, (&node, &storage), true)?)
                     .map_err(|e| Error::internal(ErrorDomain::QEMU, e.to_string()))?,
             ),
             None => None,
         };
-        let qmp = self.monitor(handle)?;
         qmp.execute(
             "blockdev-open-tray",
             Some(json!({ "id": id, "force": force })),
@@ -986,9 +1017,11 @@ impl QemuDriver {
             qmp.execute("blockdev-remove-medium", Some(json!({ "id": id })))
                 .await
                 .map_err(qmp_error)?;
-            let _ = qmp
-                .execute("blockdev-del", Some(json!({ "node-name": node })))
-                .await;
+            if let Some(old_node) = &old_node {
+                let _ = qmp
+                    .execute("blockdev-del", Some(json!({ "node-name": old_node })))
+                    .await;
+            }
             // From here the drive is empty, whatever happens to the new medium.
             self.shared.edit_live(handle.uuid, generation, |live| {
                 if let Some(d) = live

@@ -117,7 +117,7 @@ impl DomainObj {
     }
     fn status(&self) -> Option<RunStatus> {
         let run = self.run.as_ref()?;
-        Some(RunStatus::new(
+        let status = RunStatus::new(
             self.live.as_ref()?,
             self.id,
             (self.state, self.reason),
@@ -127,7 +127,8 @@ impl DomainObj {
                 started_ms: run.started_ms,
             },
             self.persistent.is_some(),
-        ))
+        );
+        Some(monitor::with_taints(status, &run.taints))
     }
 }
 
@@ -520,7 +521,7 @@ impl QemuDriver {
                 started_ms: status.started_ms,
                 qmp: client,
                 expected_stop: None,
-                taints: Vec::new(),
+                taints: monitor::known_taints(&status.taints),
                 fake_reboot: false,
                 rebooting: false,
                 generation,

@@ -4,6 +4,7 @@
 //! and `system_wakeup`.
 
 use super::qmp::QmpError;
+use super::status::RunStatus;
 use super::{append_log, check_flags, no_domain, now_ms, qmp_error, QemuDriver};
 use crate::driver::flags::QEMU_MONITOR_COMMAND_HMP as MONITOR_COMMAND_HMP;
 use crate::driver::{DomainRef, DomainState};
@@ -40,6 +41,29 @@ fn agent_not_configured() -> Error {
     )
 }
 
+/// The taint names this driver knows, as `'static` names for a run's record.
+const KNOWN_TAINTS: &[&str] = &[TAINT_CUSTOM_MONITOR];
+
+/// A status record carrying the run's taints.
+pub(super) fn with_taints(mut status: RunStatus, taints: &[&'static str]) -> RunStatus {
+    status.taints = taints.iter().map(|t| (*t).to_string()).collect();
+    status
+}
+
+/// The known taints among the names a status file recorded (unknown ones are dropped with a log line).
+pub(super) fn known_taints(names: &[String]) -> Vec<&'static str> {
+    names
+        .iter()
+        .filter_map(|name| {
+            let known = KNOWN_TAINTS.iter().find(|t| **t == name.as_str()).copied();
+            if known.is_none() {
+                tracing::warn!("unknown taint '{name}' in a status file");
+            }
+            known
+        })
+        .collect()
+}
+
 impl QemuDriver {
     /// Fails unless the domain exists and runs (any live state: libvirt's `virDomainObjCheckActive`).
     pub(super) fn check_active(&self, dom: &DomainRef) -> Result<()> {
@@ -67,6 +91,8 @@ impl QemuDriver {
             return;
         }
         run.taints.push(taint);
+        // Recorded in the status file, so a daemon restart knows the run is tainted.
+        self.shared.save_status_locked(obj);
         drop(domains);
         tracing::warn!(
             "Domain id={id} name='{name}' uuid={} is tainted: {taint}",

@@ -29,7 +29,8 @@ mod group {
     pub const IOTHREAD: u32 = 1 << 7;
     pub const MEMORY: u32 = 1 << 8;
     pub const DIRTYRATE: u32 = 1 << 9;
-    pub const ALL: u32 = (1 << 10) - 1;
+    pub const VM: u32 = 1 << 10;
+    pub const ALL: u32 = (1 << 11) - 1;
 }
 
 /// `virConnectGetAllDomainStatsFlags` beyond the domain filters.
@@ -329,27 +330,42 @@ struct DiskCounters {
     physical: Option<u64>,
 }
 
-/// The disk target a QMP block entry belongs to: the command line names each disk's top node `drive-<target>`
-/// and its device `disk-<target>`.
-fn entry_target(entry: &Value) -> Option<String> {
+/// The disk target a QMP block entry belongs to: the device it is attached to (`qdev`, the disk's alias as QEMU
+/// id, or a QOM path under `/machine/peripheral/<id>/`); guests started by an older daemon named their nodes
+/// `drive-<target>` and devices `disk-<target>`.
+fn entry_target(def: &DomainDef, entry: &Value) -> Option<String> {
+    let qdev = entry
+        .get("qdev")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let id = match qdev.split_once("/machine/peripheral/") {
+        Some((_, rest)) => rest.split('/').next().unwrap_or_default(),
+        None => qdev,
+    };
+    if let Some(target) = super::alias::disk_target(def, id) {
+        return Some(target);
+    }
     let node = entry
         .get("node-name")
         .or_else(|| entry.get("inserted").and_then(|i| i.get("node-name")))
         .and_then(Value::as_str)
         .and_then(|n| n.strip_prefix("drive-"));
-    let qdev = entry
-        .get("qdev")
-        .and_then(Value::as_str)
-        .and_then(|q| q.rsplit('/').find(|part| part.starts_with("disk-")))
+    let legacy = qdev
+        .rsplit('/')
+        .find(|part| part.starts_with("disk-"))
         .and_then(|q| q.strip_prefix("disk-"));
-    node.or(qdev).map(str::to_string)
+    node.or(legacy).map(str::to_string)
 }
 
 /// Merges `query-blockstats` and `query-block` answers into counters per disk target.
-fn disk_counters(blockstats: &Value, block: &Value) -> BTreeMap<String, DiskCounters> {
+fn disk_counters(
+    def: &DomainDef,
+    blockstats: &Value,
+    block: &Value,
+) -> BTreeMap<String, DiskCounters> {
     let mut out: BTreeMap<String, DiskCounters> = BTreeMap::new();
     for entry in blockstats.as_array().into_iter().flatten() {
-        let (Some(target), Some(stats)) = (entry_target(entry), entry.get("stats")) else {
+        let (Some(target), Some(stats)) = (entry_target(def, entry), entry.get("stats")) else {
             continue;
         };
         let c = out.entry(target).or_default();
@@ -364,7 +380,7 @@ fn disk_counters(blockstats: &Value, block: &Value) -> BTreeMap<String, DiskCoun
         c.wr_highest_offset = stats.get("wr_highest_offset").and_then(Value::as_u64);
     }
     for entry in block.as_array().into_iter().flatten() {
-        let Some(target) = entry_target(entry) else {
+        let Some(target) = entry_target(def, entry) else {
             continue;
         };
         let Some(image) = entry.get("inserted").and_then(|i| i.get("image")) else {
@@ -536,7 +552,7 @@ impl QemuDriver {
     async fn disk_counters(&self, live: &Live) -> Result<BTreeMap<String, DiskCounters>> {
         let blockstats = self.query(live, "query-blockstats", None).await?;
         let block = self.query(live, "query-block", None).await?;
-        Ok(disk_counters(&blockstats, &block))
+        Ok(disk_counters(&live.def, &blockstats, &block))
     }
 
     async fn memory_stats_of(&self, live: &Live) -> Vec<MemoryStat> {
@@ -1063,6 +1079,11 @@ impl QemuDriver {
                 self.dirtyrate_group(live, &mut params).await;
             }
         }
+        if groups & group::VM != 0 {
+            if let Some(live) = &live {
+                self.vm_group(live, &mut params).await;
+            }
+        }
         Some(params)
     }
 
@@ -1096,12 +1117,61 @@ impl QemuDriver {
         }
     }
 
+    /// KVM's counters of a target (`vm` or `vcpu`) from QMP `query-stats`, with the schema that types them;
+    /// `None` from a QEMU without these commands (or under TCG, where KVM has nothing to say).
+    async fn kvm_stats(&self, live: &Live, target: &str) -> Option<(Value, StatsSchema)> {
+        let providers = json!([{ "provider": "kvm" }]);
+        let schema = self
+            .query(
+                live,
+                "query-stats-schemas",
+                Some(json!({ "provider": "kvm" })),
+            )
+            .await
+            .ok()?;
+        let stats = self
+            .query(
+                live,
+                "query-stats",
+                Some(json!({ "target": target, "providers": providers })),
+            )
+            .await
+            .ok()?;
+        Some((stats, stats_schema(&schema)))
+    }
+
+    /// The `vm` group (`VIR_DOMAIN_STATS_VM`): KVM's whole-VM counters, `vm.<name>.<sum|cur|max>`.
+    async fn vm_group(&self, live: &Live, out: &mut Vec<TypedParam>) {
+        let Some((stats, schema)) = self.kvm_stats(live, "vm").await else {
+            return;
+        };
+        for entry in stats.as_array().into_iter().flatten() {
+            if entry["provider"] == "kvm" {
+                kvm_params("vm", &entry["stats"], &schema, out);
+            }
+        }
+    }
+
     async fn vcpu_group(&self, def: &DomainDef, live: Option<&Live>, out: &mut Vec<TypedParam>) {
         out.push(typed("vcpu.current", TypedValue::UInt(def.current_vcpus)));
         out.push(typed("vcpu.maximum", TypedValue::UInt(def.vcpus)));
         let Some(live) = live else { return };
-        let Ok(threads) = self.vcpu_threads(live).await else {
+        let Ok(cpus) = self.query(live, "query-cpus-fast", None).await else {
             return;
+        };
+        let threads = parse_vcpu_threads(&cpus);
+        // KVM's per-vCPU counters, found by the vCPU's QOM path.
+        let kvm = self.kvm_stats(live, "vcpu").await;
+        let kvm_of = |index: u32| -> Option<&Value> {
+            let (stats, _) = kvm.as_ref()?;
+            let path = cpus.as_array()?.iter().find_map(|cpu| {
+                (cpu.get("cpu-index")?.as_u64()? == u64::from(index))
+                    .then(|| cpu.get("qom-path")?.as_str())
+                    .flatten()
+            })?;
+            stats.as_array()?.iter().find_map(|entry| {
+                (entry["provider"] == "kvm" && entry["qom-path"] == path).then(|| &entry["stats"])
+            })
         };
         for thread in threads {
             let (pid, tid) = (live.pid, Some(thread.tid));
@@ -1126,6 +1196,9 @@ impl QemuDriver {
             ));
             out.push(ull(format!("vcpu.{n}.wait"), wait));
             out.push(ull(format!("vcpu.{n}.delay"), delay));
+            if let (Some(stats), Some((_, schema))) = (kvm_of(n), kvm.as_ref()) {
+                kvm_params(&format!("vcpu.{n}"), stats, schema, out);
+            }
         }
     }
 
@@ -1229,6 +1302,55 @@ impl QemuDriver {
                     TypedValue::LLong(json_i64(vcpu, "dirty-rate")),
                 ));
             }
+        }
+    }
+}
+
+/// From QMP `query-stats-schemas`: each statistic's field suffix as libvirt names it (`sum` for cumulative,
+/// `cur` for instant, `max` for peak values; histograms are left out) and whether it is a boolean.
+type StatsSchema = BTreeMap<String, (&'static str, bool)>;
+
+fn stats_schema(answer: &Value) -> StatsSchema {
+    let mut schema = BTreeMap::new();
+    for entry in answer.as_array().into_iter().flatten() {
+        for stat in entry["stats"].as_array().into_iter().flatten() {
+            let Some(name) = stat["name"].as_str() else {
+                continue;
+            };
+            if stat.get("bucket-size").and_then(Value::as_u64).unwrap_or(0) != 0 {
+                continue;
+            }
+            let suffix = match stat["type"].as_str() {
+                Some("cumulative") => "sum",
+                Some("instant") => "cur",
+                Some("peak") => "max",
+                _ => continue,
+            };
+            let boolean = stat["unit"].as_str() == Some("boolean");
+            schema.insert(name.to_string(), (suffix, boolean));
+        }
+    }
+    schema
+}
+
+/// `PREFIX.<name>.<suffix>` for each statistic of a `query-stats` entry that the schema types: booleans as
+/// booleans, numbers as unsigned long longs (libvirt's `qemuDomainAddStatsFromHashTable`).
+fn kvm_params(prefix: &str, stats: &Value, schema: &StatsSchema, out: &mut Vec<TypedParam>) {
+    for stat in stats.as_array().into_iter().flatten() {
+        let Some(name) = stat["name"].as_str() else {
+            continue;
+        };
+        let Some((suffix, boolean)) = schema.get(name) else {
+            continue;
+        };
+        let field = format!("{prefix}.{name}.{suffix}");
+        let value = &stat["value"];
+        if *boolean {
+            if let Some(on) = value.as_bool() {
+                out.push(typed(field, TypedValue::Boolean(on)));
+            }
+        } else if let Some(number) = value.as_u64() {
+            out.push(ull(field, number));
         }
     }
 }
@@ -1370,7 +1492,7 @@ mod tests {
             { "device": "", "qdev": "disk-hda",
               "inserted": { "node-name": "drive-hda", "image": { "virtual-size": 4096, "actual-size": 8192 } } }
         ]);
-        let counters = disk_counters(&blockstats, &block);
+        let counters = disk_counters(&DomainDef::default(), &blockstats, &block);
         let hda = counters["hda"];
         assert_eq!(
             (
@@ -1430,5 +1552,42 @@ mod tests {
         std::fs::write(&qcow, &header).unwrap();
         let (capacity, _, physical) = image_sizes(qcow.to_str().unwrap(), Some("qcow2")).unwrap();
         assert_eq!((capacity, physical), (1 << 30, 512));
+    }
+
+    #[test]
+    fn kvm_counters_are_named_and_typed_by_their_schema() {
+        let schema = stats_schema(&json!([{ "provider": "kvm", "target": "vcpu", "stats": [
+            { "name": "exits", "type": "cumulative", "unit": "cycles", "base": 10, "exponent": 0 },
+            { "name": "pages_4k", "type": "instant", "base": 10, "exponent": 0 },
+            { "name": "max_mmu_rmap_size", "type": "peak", "base": 10, "exponent": 0 },
+            { "name": "guest_mode", "type": "instant", "unit": "boolean", "base": 10, "exponent": 0 },
+            { "name": "halt_wait_hist", "type": "log2-histogram", "unit": "seconds", "base": 10, "exponent": -9 },
+            { "name": "halt_poll_hist", "type": "linear-histogram", "bucket-size": 32, "base": 10, "exponent": 0 }
+        ]}]));
+        let mut out = Vec::new();
+        kvm_params(
+            "vcpu.0",
+            &json!([
+                { "name": "exits", "value": 10767 },
+                { "name": "pages_4k", "value": 3 },
+                { "name": "max_mmu_rmap_size", "value": 0 },
+                { "name": "guest_mode", "value": false },
+                { "name": "halt_wait_hist", "value": [1, 2] },
+                { "name": "halt_poll_hist", "value": [1, 2] },
+                { "name": "unknown", "value": 1 }
+            ]),
+            &schema,
+            &mut out,
+        );
+        let got: Vec<(String, TypedValue)> = out.into_iter().map(|p| (p.field, p.value)).collect();
+        assert_eq!(
+            got,
+            [
+                ("vcpu.0.exits.sum".to_string(), TypedValue::ULLong(10767)),
+                ("vcpu.0.pages_4k.cur".into(), TypedValue::ULLong(3)),
+                ("vcpu.0.max_mmu_rmap_size.max".into(), TypedValue::ULLong(0)),
+                ("vcpu.0.guest_mode.cur".into(), TypedValue::Boolean(false)),
+            ]
+        );
     }
 }

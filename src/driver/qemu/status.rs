@@ -31,6 +31,9 @@ pub struct RunStatus {
     /// The running definition (a transient domain has no other).
     pub live_xml: String,
     pub persistent: bool,
+    /// libvirt's taint names the run has been marked with (`custom-monitor`, ...), kept across a daemon restart.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub taints: Vec<String>,
 }
 
 /// Where a running QEMU is: its pid, QMP socket and start time.
@@ -59,6 +62,7 @@ impl RunStatus {
             started_ms: process.started_ms,
             live_xml: def.to_xml(&FULL_XML),
             persistent,
+            taints: Vec::new(),
         }
     }
 }
