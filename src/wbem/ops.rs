@@ -60,9 +60,13 @@ const STREAM_THRESHOLD: usize = 256;
 const STREAM_CHUNK_BYTES: usize = 256 * 1024;
 /// Items written between two looks at the chunk size.
 const ITEMS_PER_STEP: usize = 16;
-/// The response cache: most entries and most bytes held (a full cache drops its stale entries, then all).
+/// The response cache: most entries and most bytes held (a full cache drops its stale entries, then all), and
+/// the largest answer kept. An answer is shared by every request that reuses it (no copy per request), so the
+/// bytes held are the answers' own size once; the largest answer is sized for 10 000 guests (every
+/// per-guest class stays below 128 MB there; `KVM_ComputerSystem` is 30 MB).
 const CACHE_MAX_ENTRIES: usize = 256;
-const CACHE_MAX_BYTES: usize = 64 << 20;
+const CACHE_MAX_BYTES: usize = 256 << 20;
+const CACHE_MAX_ANSWER: usize = 128 << 20;
 /// Pull contexts: default and largest OperationTimeout (seconds), most open at once, largest chunk.
 const PULL_DEFAULT_TIMEOUT: u32 = 60;
 const PULL_MAX_TIMEOUT: u32 = 3600;
@@ -145,7 +149,7 @@ impl ResponseCache {
 
     fn put(&self, key: String, stamp: Stamp, parts: Vec<Bytes>) {
         let size: usize = parts.iter().map(Bytes::len).sum::<usize>() + key.len();
-        if size > CACHE_MAX_BYTES / 4 {
+        if size > CACHE_MAX_ANSWER {
             return;
         }
         let Ok(mut guard) = self.entries.lock() else {
