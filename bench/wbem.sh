@@ -4,15 +4,16 @@
 # in-process over the test driver with 1000 and 10000 guests (uncached: a guest change before each request;
 # cached), then a release virtcimd with 50 real QEMU guests on qemu:///system (never cached). See BENCHMARKS.md.
 #
-# Usage: [GUESTS="1000 10000"] [QEMU_GUESTS=50] [SECONDS=2] bench/wbem.sh       (as root; QEMU_GUESTS=0 skips)
+# Usage: [GUESTS="1000 10000"] [QEMU_GUESTS=50] [BENCH_SECONDS=2] [BENCH_BIN=...] bench/wbem.sh
+#        (as root; GUESTS="" or QEMU_GUESTS=0 skips a part)
 # Needs: nginx (nginx-light is installed when missing), qemu-system-x86, python3-libvirt. Guests use KVM when
 # /dev/kvm opens, TCG otherwise. Everything it starts listens on 127.0.0.1 or a unix socket in one temp dir,
 # removed at exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-GUESTS=${GUESTS:-1000 10000}
-QEMU_GUESTS=${QEMU_GUESTS:-50}
-SECONDS_PER=${SECONDS:-2}
+GUESTS=${GUESTS-1000 10000}
+QEMU_GUESTS=${QEMU_GUESTS-50}
+SECONDS_PER=${BENCH_SECONDS:-2}
 
 if ! command -v nginx >/dev/null; then
     # Debian starts a newly installed service unless policy-rc.d says no: nginx must not listen on port 80.
@@ -25,14 +26,22 @@ if ! command -v nginx >/dev/null; then
     [ -n "$added_policy" ] && rm -f /usr/sbin/policy-rc.d
 fi
 
-cargo build --release --bin virtcimd
-cargo test --release --test wbem --no-run
+# BENCH_BIN: an already built release test binary (target/release/deps/wbem-*) to run instead of building.
+if [ -z "${BENCH_BIN:-}" ]; then
+    cargo build --release --bin virtcimd
+    cargo test --release --test wbem --no-run
+fi
+bench() {
+    if [ -n "${BENCH_BIN:-}" ]; then
+        "$BENCH_BIN" bench_nginx --ignored --nocapture --test-threads=1
+    else
+        cargo test -q --release --test wbem -- bench_nginx --ignored --nocapture --test-threads=1
+    fi | grep -E '^(BENCH|\|)'
+}
 
 for n in $GUESTS; do
     echo "== test driver, $n guests"
-    WBEM_BENCH_GUESTS=$n WBEM_BENCH_SECONDS=$SECONDS_PER \
-        cargo test -q --release --test wbem -- bench_nginx --ignored --nocapture --test-threads=1 |
-        grep -E '^(BENCH|\|)'
+    WBEM_BENCH_GUESTS=$n WBEM_BENCH_SECONDS=$SECONDS_PER bench
 done
 
 [ "$QEMU_GUESTS" -gt 0 ] || exit 0
@@ -84,6 +93,4 @@ print(len(c.listAllDomains(libvirt.VIR_CONNECT_LIST_DOMAINS_ACTIVE)), "guests ru
 EOF
 /usr/bin/python3 "$W/guests.py" start
 WBEM_BENCH_TARGET=127.0.0.1:$PORT WBEM_BENCH_GUEST=wguest25 WBEM_BENCH_GUESTS=$QEMU_GUESTS \
-    WBEM_BENCH_SECONDS=$SECONDS_PER \
-    cargo test -q --release --test wbem -- bench_nginx --ignored --nocapture --test-threads=1 |
-    grep -E '^(BENCH|\|)'
+    WBEM_BENCH_SECONDS=$SECONDS_PER bench

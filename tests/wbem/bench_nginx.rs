@@ -3,7 +3,8 @@
 //! the very same response bytes as a static file, in the same run, from the same client (8 keep-alive
 //! connections, every response compared byte for byte). In-process over the test driver with
 //! `WBEM_BENCH_GUESTS` guests (default 1000): "cached" repeats the request, "uncached" makes a change through
-//! the driver before each request (see [`Changer`]), so that no answer is reused. With `WBEM_BENCH_TARGET=host:port` it measures an external virtcimd instead (the QEMU run of
+//! the driver before each request (see [`Changer`]) against the same server with answer reuse off, so that no
+//! answer is reused. With `WBEM_BENCH_TARGET=host:port` it measures an external virtcimd instead (the QEMU run of
 //! `bench/wbem.sh`; QEMU answers are never reused, so only "uncached"). Run with `bench/wbem.sh`, or
 //! `cargo test --release --test wbem -- bench_nginx --ignored --nocapture --test-threads=1` with nginx installed.
 //!
@@ -248,7 +249,8 @@ fn once(addr: SocketAddr, req: &[u8]) -> Vec<u8> {
     body
 }
 
-/// The change made before each request of the "uncached" runs: a refresh of the test driver's default storage
+/// The change made before each request of the "uncached" runs (against a server whose answer reuse is off, so
+/// that concurrent clients cannot share one answer either): a refresh of the test driver's default storage
 /// pool. Like every change it bumps the driver's generation, so no answer computed before is reused; it is made in
 /// memory (a guest definition change would add the test driver's two fsyncs under its world lock to every
 /// request: the disk's speed, not the WBEM server's) and leaves every answer's bytes as they were.
@@ -358,6 +360,8 @@ fn prepare_guests(state: &Path, count: usize) {
 /// guest changer.
 struct Server {
     addr: SocketAddr,
+    /// The same server with answer reuse off (the external server: the same address).
+    uncached: SocketAddr,
     ops: Option<Arc<Operations>>,
     changer: Option<Changer>,
     classes: Vec<(String, String)>,
@@ -391,28 +395,37 @@ fn start_in_process(guests: usize) -> Server {
                 .await
                 .unwrap();
             let driver = daemon.driver(TEST_URI).unwrap();
-            let ops = Arc::new(Operations::new(
-                Arc::new(builtin_repository().unwrap()),
-                driver.clone(),
-                "localhost",
-            ));
-            let classes = provided(&ops);
-            let server = Arc::new(WbemServer::new(
-                Arc::clone(&ops),
-                None,
-                HttpLimits::default(),
-            ));
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let addr = listener.local_addr().unwrap();
-            let shutdown = daemon.shutdown();
-            daemon.spawn_service("wbem-http", server.serve_http(listener, shutdown));
-            tx.send((addr, ops, driver, handle, classes)).unwrap();
+            let repo = Arc::new(builtin_repository().unwrap());
+            // Two servers over the one driver: the daemon's (answers reused while nothing changed) and one
+            // with reuse off for the uncached runs, so that no interleaving of the clients' changes and
+            // requests lets one answer serve two requests.
+            let mut addrs = Vec::new();
+            let mut all_ops = Vec::new();
+            for reuse in [true, false] {
+                let mut ops = Operations::new(Arc::clone(&repo), driver.clone(), "localhost");
+                ops.set_response_cache(reuse);
+                let ops = Arc::new(ops);
+                let server = Arc::new(WbemServer::new(
+                    Arc::clone(&ops),
+                    None,
+                    HttpLimits::default(),
+                ));
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                addrs.push(listener.local_addr().unwrap());
+                let shutdown = daemon.shutdown();
+                daemon.spawn_service("wbem-http", server.serve_http(listener, shutdown));
+                all_ops.push(ops);
+            }
+            let classes = provided(&all_ops[0]);
+            tx.send((addrs, all_ops.remove(0), driver, handle, classes))
+                .unwrap();
             daemon.run_until(std::future::pending()).await;
         });
     });
-    let (addr, ops, driver, handle, classes) = rx.recv().unwrap();
+    let (addrs, ops, driver, handle, classes) = rx.recv().unwrap();
     Server {
-        addr,
+        addr: addrs[0],
+        uncached: addrs[1],
         ops: Some(ops),
         changer: Some(Changer { handle, driver }),
         classes,
@@ -554,8 +567,10 @@ fn issue15_vs_nginx() {
         Some(target) => {
             let guest =
                 std::env::var("WBEM_BENCH_GUEST").expect("WBEM_BENCH_GUEST with the target");
+            let addr = target.parse().expect("WBEM_BENCH_TARGET host:port");
             let server = Server {
-                addr: target.parse().expect("WBEM_BENCH_TARGET host:port"),
+                addr,
+                uncached: addr,
                 ops: None,
                 changer: None,
                 classes: provided_classes_offline(),
@@ -601,15 +616,13 @@ fn issue15_vs_nginx() {
         nginx.serve(&expected);
         let items = count_items(&expected);
         let hits = |s: &Server| s.ops.as_ref().map_or(0, |o| o.cache_hits());
-        let before = hits(&server);
         let uncached = measure(
-            server.addr,
+            server.uncached,
             &req,
             &expected,
             seconds,
             server.changer.as_ref(),
         );
-        let reused = hits(&server) - before;
         let cached = server.ops.as_ref().map(|_| {
             let before = hits(&server);
             let rate = measure(server.addr, &req, &expected, seconds, None);
@@ -629,7 +642,7 @@ fn issue15_vs_nginx() {
             None => ("–".into(), "–".into()),
         };
         println!(
-            "| {} | {items} | {size} | {uncached:.1} ({reused} reused) | {cached_text} | {theirs:.1} | {:.2} | {cached_ratio} | {} |",
+            "| {} | {items} | {size} | {uncached:.1} | {cached_text} | {theirs:.1} | {:.2} | {cached_ratio} | {} |",
             case.label,
             uncached / theirs,
             loadavg()
