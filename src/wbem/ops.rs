@@ -60,9 +60,16 @@ const STREAM_THRESHOLD: usize = 256;
 const STREAM_CHUNK_BYTES: usize = 256 * 1024;
 /// Items written between two looks at the chunk size.
 const ITEMS_PER_STEP: usize = 16;
-/// The response cache: most entries and most bytes held (a full cache drops its stale entries, then all).
+/// The response cache: most entries and most bytes held (a full cache drops its stale entries, then all), and
+/// the largest answer kept. An answer is shared by every request that reuses it (no copy per request), so the
+/// bytes held are the answers' own size once; the largest answer is sized for 10 000 guests (every
+/// per-guest class stays below 128 MB there; `KVM_ComputerSystem` is 30 MB).
 const CACHE_MAX_ENTRIES: usize = 256;
-const CACHE_MAX_BYTES: usize = 64 << 20;
+const CACHE_MAX_BYTES: usize = 256 << 20;
+const CACHE_MAX_ANSWER: usize = 128 << 20;
+/// Associators resolving at least this many result paths of one class enumerate it once (see
+/// [`Operations::resolve_paths`]).
+const RESOLVE_BATCH: usize = 16;
 /// Pull contexts: default and largest OperationTimeout (seconds), most open at once, largest chunk.
 const PULL_DEFAULT_TIMEOUT: u32 = 60;
 const PULL_MAX_TIMEOUT: u32 = 3600;
@@ -145,7 +152,7 @@ impl ResponseCache {
 
     fn put(&self, key: String, stamp: Stamp, parts: Vec<Bytes>) {
         let size: usize = parts.iter().map(Bytes::len).sum::<usize>() + key.len();
-        if size > CACHE_MAX_BYTES / 4 {
+        if size > CACHE_MAX_ANSWER {
             return;
         }
         let Ok(mut guard) = self.entries.lock() else {
@@ -337,25 +344,42 @@ impl Operations {
     fn cache_slot(&self, op: &IntrinsicOp, namespace: &str, call: &Call) -> Option<CacheSlot> {
         let cache = self.cache.as_ref()?;
         // Pull operations keep server state: their answers are never reused.
-        let reusable = matches!(
-            op,
+        let covered = match op {
             IntrinsicOp::EnumerateInstances
-                | IntrinsicOp::EnumerateInstanceNames
-                | IntrinsicOp::GetInstance
-        );
-        if !reusable {
-            return None;
-        }
-        let (namespace, class) = match (call.param("ClassName"), call.param("InstanceName")) {
-            (Some(ParamValue::ClassName(c)), _) => (namespace, c.as_str()),
-            (_, Some(ParamValue::InstanceName(p) | ParamValue::Reference(p))) => (
-                p.namespace.as_deref().unwrap_or(namespace),
-                p.class_name.as_str(),
-            ),
-            _ => return None,
+            | IntrinsicOp::EnumerateInstanceNames
+            | IntrinsicOp::GetInstance => {
+                let (namespace, class) = match (call.param("ClassName"), call.param("InstanceName"))
+                {
+                    (Some(ParamValue::ClassName(c)), _) => (namespace, c.as_str()),
+                    (_, Some(ParamValue::InstanceName(p) | ParamValue::Reference(p))) => (
+                        p.namespace.as_deref().unwrap_or(namespace),
+                        p.class_name.as_str(),
+                    ),
+                    _ => return None,
+                };
+                let providers = self.providers_under(namespace, class).ok()?;
+                providers.iter().all(|(p, _)| p.answers_are_reusable())
+            }
+            // An association answer may come from any provider of the object's namespace (the associations,
+            // the object's own class, the classes at the other end): every one of them must be covered.
+            IntrinsicOp::Associators
+            | IntrinsicOp::AssociatorNames
+            | IntrinsicOp::References
+            | IntrinsicOp::ReferenceNames => {
+                let namespace = match call.param("ObjectName") {
+                    Some(ParamValue::InstanceName(p) | ParamValue::Reference(p)) => {
+                        p.namespace.as_deref().unwrap_or(namespace)
+                    }
+                    Some(ParamValue::ClassName(_)) => namespace,
+                    _ => return None,
+                };
+                self.providers
+                    .iter()
+                    .filter(|p| namespace_eq(p.namespace(), namespace))
+                    .all(|p| p.answers_are_reusable())
+            }
+            _ => false,
         };
-        let providers = self.providers_under(namespace, class).ok()?;
-        let covered = providers.iter().all(|(p, _)| p.answers_are_reusable());
         if !covered {
             return None;
         }
@@ -858,14 +882,11 @@ impl Operations {
             }
         }
         if matches!(kind, Assoc::Associators) {
-            for p in &paths {
-                match self.get_instance(&ns_name, p).await {
-                    Ok(mut inst) => {
-                        inst.path = Some(p.clone());
-                        instances.push(inst);
-                    }
-                    Err(e) if e.status() == CimStatus::NotFound => {}
-                    Err(e) => return Err(e),
+            let resolved = self.resolve_paths(&ns_name, &paths).await?;
+            for (p, inst) in paths.iter().zip(resolved) {
+                if let Some(mut inst) = inst {
+                    inst.path = Some(p.clone());
+                    instances.push(inst);
                 }
             }
         } else {
@@ -874,6 +895,70 @@ impl Operations {
             }
         }
         Ok((paths, instances))
+    }
+
+    /// The instance each path names (`None` for one that does not exist). Many paths of one class (the guests
+    /// of a host, say) are looked up in one enumeration of that class's provider instead of one `get` each,
+    /// which would load the same driver state once per path; a path the enumeration does not hold is still
+    /// asked for by itself.
+    async fn resolve_paths(
+        &self,
+        namespace: &str,
+        paths: &[ObjectPath],
+    ) -> Result<Vec<Option<Instance>>, OpError> {
+        // Grouped by the namespace each path names (the association's own by default) and class.
+        let mut by_class: HashMap<(String, String), Vec<usize>> = HashMap::new();
+        for (i, p) in paths.iter().enumerate() {
+            let ns = p.namespace.as_deref().unwrap_or(namespace);
+            by_class
+                .entry((
+                    ns.trim_matches('/').to_ascii_lowercase(),
+                    p.class_name.to_ascii_lowercase(),
+                ))
+                .or_default()
+                .push(i);
+        }
+        let mut out: Vec<Option<Instance>> = vec![None; paths.len()];
+        let mut single = Vec::new();
+        for indices in by_class.into_values() {
+            let first = &paths[indices[0]];
+            let ns = first.namespace.as_deref().unwrap_or(namespace);
+            let class_name = &first.class_name;
+            let provider = self.provider_for(ns, class_name);
+            let class = self.class(ns, class_name).ok();
+            let (Some(provider), Some(class), true) =
+                (provider, class, indices.len() >= RESOLVE_BATCH)
+            else {
+                single.extend(indices);
+                continue;
+            };
+            let mut found: HashMap<String, Vec<Instance>> = HashMap::new();
+            for inst in provider.enumerate(&self.ctx(&class, ns)).await? {
+                if let Some(p) = &inst.path {
+                    found.entry(path_bucket(p)).or_default().push(inst);
+                }
+            }
+            for i in indices {
+                let hit = found.get(&path_bucket(&paths[i])).and_then(|candidates| {
+                    candidates
+                        .iter()
+                        .find(|c| c.path.as_ref().is_some_and(|p| p.same_object(&paths[i])))
+                });
+                match hit {
+                    Some(inst) => out[i] = Some(inst.clone()),
+                    None => single.push(i),
+                }
+            }
+        }
+        single.sort_unstable();
+        for i in single {
+            match self.get_instance(namespace, &paths[i]).await {
+                Ok(inst) => out[i] = Some(inst),
+                Err(e) if e.status() == CimStatus::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
     }
 
     /// Associators/References on a class: the schema's association classes and the classes they link.
@@ -1403,6 +1488,31 @@ fn write_options(call: &Call) -> WriteOptions {
             .flatten()
             .unwrap_or(false),
     }
+}
+
+/// A coarse key for matching paths: paths that name the same object share it (class and key names compared
+/// without case, string key values as they are; other values left out and compared by `same_object`).
+fn path_bucket(p: &ObjectPath) -> String {
+    let mut keys: Vec<(String, &str)> = p
+        .keys
+        .iter()
+        .map(|(name, value)| {
+            let text = match value {
+                Value::String(s) => s.as_str(),
+                _ => "",
+            };
+            (name.to_ascii_lowercase(), text)
+        })
+        .collect();
+    keys.sort_unstable();
+    let mut out = p.class_name.to_ascii_lowercase();
+    for (name, text) in keys {
+        out.push('\0');
+        out.push_str(&name);
+        out.push('=');
+        out.push_str(text);
+    }
+    out
 }
 
 /// A response from its envelope head (with the message ID), the operation's element parts, and the close.

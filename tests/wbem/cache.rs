@@ -290,3 +290,73 @@ async fn a_streamed_answer_is_reused_byte_for_byte() {
     assert_eq!(t.names().await, names);
     assert_eq!(names.matches("<INSTANCENAME ").count(), 401);
 }
+
+/// Associators of the host (`host`: its INSTANCENAME element): every guest's KVM_ComputerSystem through
+/// KVM_HostedDependency.
+fn host_associators(host: &str) -> String {
+    imethod_body(
+        "Associators",
+        &format!(
+            "<IPARAMVALUE NAME=\"ObjectName\">{host}</IPARAMVALUE><IPARAMVALUE NAME=\"AssocClass\">\
+             <CLASSNAME NAME=\"KVM_HostedDependency\"/></IPARAMVALUE>"
+        ),
+    )
+}
+
+#[tokio::test]
+async fn associator_answers_are_reused_and_follow_changes() {
+    // More guests than the server resolves one by one: the host's guests come from one enumeration.
+    let t = InProcess::with_domains(40).await;
+    let names = t
+        .call(&imethod_body(
+            "EnumerateInstanceNames",
+            "<IPARAMVALUE NAME=\"ClassName\"><CLASSNAME NAME=\"KVM_HostSystem\"/></IPARAMVALUE>",
+        ))
+        .await;
+    let at = names.find("<INSTANCENAME ").expect("host name");
+    let end = names[at..].find("</INSTANCENAME>").expect("host name end") + at + 15;
+    let host = names[at..end].to_owned();
+    let first = t.call(&host_associators(&host)).await;
+    assert_eq!(
+        first.matches("<VALUE.OBJECTWITHPATH>").count(),
+        41,
+        "{first}"
+    );
+    // Each guest's instance is the one EnumerateInstances gives.
+    let all = t.enumerate().await;
+    assert_eq!(
+        property_of(
+            &first.replace("VALUE.OBJECTWITHPATH", "VALUE.NAMEDINSTANCE"),
+            "vm007",
+            "EnabledState"
+        ),
+        property_of(&all, "vm007", "EnabledState")
+    );
+    let hits = t.ops.cache_hits();
+    assert_eq!(t.call(&host_associators(&host)).await, first);
+    assert_eq!(
+        t.ops.cache_hits(),
+        hits + 1,
+        "an unchanged world reuses the answer"
+    );
+
+    // A change through the driver shows in the very next answer.
+    let dom = t.driver.domain_lookup_by_name("vm007").await.unwrap();
+    t.driver.domain_create(&dom, 0).await.unwrap();
+    let after = t.call(&host_associators(&host)).await;
+    assert_eq!(
+        property_of(
+            &after.replace("VALUE.OBJECTWITHPATH", "VALUE.NAMEDINSTANCE"),
+            "vm007",
+            "EnabledState"
+        )
+        .as_deref(),
+        Some("2")
+    );
+    t.driver
+        .domain_define_xml(&domain_xml("fresh", 77), 0)
+        .await
+        .unwrap();
+    let more = t.call(&host_associators(&host)).await;
+    assert_eq!(more.matches("<VALUE.OBJECTWITHPATH>").count(), 42);
+}

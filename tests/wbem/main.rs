@@ -8,6 +8,7 @@ mod support;
 
 mod bad_input;
 mod bench;
+mod bench_nginx;
 mod cache;
 mod client_certs;
 mod http;

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::guest::{load_all_guests, load_guest, split_fq_devid, LoadOptions, ResourceKind};
+use super::guest::{
+    load_all_guests_part, load_guest, split_fq_devid, LoadOptions, ModelPart, ResourceKind,
+};
 use super::not_found;
 use super::{Provider, ProviderCtx};
 use crate::cim::{Instance, ObjectPath};
@@ -57,7 +59,8 @@ impl Provider for DeviceProvider {
     }
 
     async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
-        let guests = load_all_guests(ctx.driver, LoadOptions::KEYS_ONLY).await?;
+        let part = Some(ModelPart::Resources(self.kind));
+        let guests = load_all_guests_part(ctx.driver, LoadOptions::KEYS_ONLY, part).await?;
         Ok(guests
             .into_iter()
             .flat_map(|g| g.resources)

@@ -815,29 +815,77 @@ fn controller_resources(def: &DomainDef) -> Vec<GuestResource> {
 /// The whole per-guest model of one domain. `host` resolves disk pools, volume sizes and bridge networks
 /// (pass `HostIndex::default()` when only keys matter).
 pub fn guest_model(def: &DomainDef, facts: GuestFacts, host: &HostIndex) -> GuestModel {
-    let name = &def.name;
-    let mut resources = vec![processor_resources(def, facts), memory_resource(def)];
-    resources.extend(
-        def.devices
-            .disks
-            .iter()
-            .map(|d| disk_resource(name, d, host)),
-    );
-    resources.extend(
-        def.devices
-            .interfaces
-            .iter()
-            .map(|i| network_resource(name, i, host)),
-    );
-    resources.extend(graphics_resources(def));
-    resources.extend(input_resources(def));
-    resources.extend(console_resources(def));
-    resources.extend(controller_resources(def));
+    let resources = ResourceKind::ALL
+        .into_iter()
+        .flat_map(|kind| resources_of(def, facts, host, kind))
+        .collect();
     GuestModel {
-        name: name.clone(),
+        name: def.name.clone(),
         active: facts.active,
         vssd: vssd_instance(def, facts),
         resources,
+    }
+}
+
+/// The part of a guest's model one class needs: an enumeration of one class builds only that part for each
+/// guest instead of the whole model and throwing most of it away.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelPart {
+    /// The VSSD alone (`resources` left empty).
+    Vssd,
+    /// The resources of one kind alone (`vssd` left an empty instance of its class).
+    Resources(ResourceKind),
+}
+
+/// One part of a guest's model (see [`ModelPart`]); the parts built equal those of [`guest_model`].
+pub fn guest_model_part(
+    def: &DomainDef,
+    facts: GuestFacts,
+    host: &HostIndex,
+    part: ModelPart,
+) -> GuestModel {
+    let (vssd, resources) = match part {
+        ModelPart::Vssd => (vssd_instance(def, facts), Vec::new()),
+        ModelPart::Resources(kind) => (
+            Instance::new(VSSD_CLASS),
+            resources_of(def, facts, host, kind),
+        ),
+    };
+    GuestModel {
+        name: def.name.clone(),
+        active: facts.active,
+        vssd,
+        resources,
+    }
+}
+
+/// A guest's resources of one kind, in the model's order.
+fn resources_of(
+    def: &DomainDef,
+    facts: GuestFacts,
+    host: &HostIndex,
+    kind: ResourceKind,
+) -> Vec<GuestResource> {
+    let name = &def.name;
+    match kind {
+        ResourceKind::Processor => vec![processor_resources(def, facts)],
+        ResourceKind::Memory => vec![memory_resource(def)],
+        ResourceKind::Disk => def
+            .devices
+            .disks
+            .iter()
+            .map(|d| disk_resource(name, d, host))
+            .collect(),
+        ResourceKind::Network => def
+            .devices
+            .interfaces
+            .iter()
+            .map(|i| network_resource(name, i, host))
+            .collect(),
+        ResourceKind::Graphics => graphics_resources(def),
+        ResourceKind::Input => input_resources(def),
+        ResourceKind::Console => console_resources(def),
+        ResourceKind::Controller => controller_resources(def),
     }
 }
 
@@ -892,6 +940,7 @@ async fn build(
     driver: &Connection,
     defs: Vec<(DomainDef, GuestFacts)>,
     options: LoadOptions,
+    part: Option<ModelPart>,
 ) -> Vec<GuestModel> {
     let host = if options.host_index {
         let refs: Vec<&DomainDef> = defs.iter().map(|(d, _)| d).collect();
@@ -900,7 +949,10 @@ async fn build(
         HostIndex::default()
     };
     defs.iter()
-        .map(|(def, facts)| guest_model(def, *facts, &host))
+        .map(|(def, facts)| match part {
+            None => guest_model(def, *facts, &host),
+            Some(part) => guest_model_part(def, *facts, &host, part),
+        })
         .collect()
 }
 
@@ -910,7 +962,33 @@ pub async fn load_all_guests(
     driver: &Connection,
     options: LoadOptions,
 ) -> Result<Vec<GuestModel>, OpError> {
+    load_all_guests_part(driver, options, None).await
+}
+
+/// [`load_all_guests`] building only `part` of each model (all of it for `None`).
+pub async fn load_all_guests_part(
+    driver: &Connection,
+    options: LoadOptions,
+    part: Option<ModelPart>,
+) -> Result<Vec<GuestModel>, OpError> {
     let mut defs = Vec::new();
+    if driver.generation().is_some() {
+        // A driver that reports a generation holds its definitions in memory: take them as they are instead
+        // of formatting and re-parsing each domain's XML on every request.
+        for summary in driver.domain_summaries().await? {
+            let autostart = options.autostart
+                && driver
+                    .domain_get_autostart(&summary.dom)
+                    .await
+                    .unwrap_or(false);
+            let facts = GuestFacts {
+                active: summary.dom.id >= 0,
+                autostart,
+            };
+            defs.push((summary.def, facts));
+        }
+        return Ok(build(driver, defs, options, part).await);
+    }
     for dom in driver.list_all_domains(0).await? {
         let Some((xml, facts)) = read_domain(driver, &dom, options.autostart).await? else {
             continue;
@@ -923,7 +1001,7 @@ pub async fn load_all_guests(
             }
         }
     }
-    Ok(build(driver, defs, options).await)
+    Ok(build(driver, defs, options, part).await)
 }
 
 /// One domain's model by name; `None` when no such domain exists.
@@ -941,7 +1019,7 @@ pub async fn load_guest(
         return Ok(None);
     };
     let def = DomainDef::from_xml(&xml, false)?;
-    Ok(build(driver, vec![(def, facts)], options).await.pop())
+    Ok(build(driver, vec![(def, facts)], options, None).await.pop())
 }
 
 #[cfg(test)]
@@ -1080,5 +1158,28 @@ mod tests {
             Some(&Value::Uint16(16))
         );
         assert_eq!(ctrl.rasd.get("ResourceType"), Some(&Value::Uint16(1)));
+    }
+
+    #[test]
+    fn model_parts_equal_the_whole_models_parts() {
+        let mut host = HostIndex::default();
+        host.bridge_networks.insert("br0".into(), "default".into());
+        let facts = GuestFacts {
+            active: true,
+            autostart: true,
+        };
+        let def = sample();
+        let whole = guest_model(&def, facts, &host);
+        let vssd = guest_model_part(&def, facts, &host, ModelPart::Vssd);
+        assert_eq!(format!("{:?}", vssd.vssd), format!("{:?}", whole.vssd));
+        assert!(vssd.resources.is_empty());
+        for kind in ResourceKind::ALL {
+            let part = guest_model_part(&def, facts, &host, ModelPart::Resources(kind));
+            let expected: Vec<_> = whole.resources.iter().filter(|r| r.kind == kind).collect();
+            assert_eq!(
+                format!("{:?}", part.resources.iter().collect::<Vec<_>>()),
+                format!("{expected:?}")
+            );
+        }
     }
 }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::guest::{
-    domain_of_vssd_id, load_all_guests, load_guest, split_fq_devid, vssd_path, LoadOptions,
-    ResourceKind, VSSD_CLASS,
+    domain_of_vssd_id, load_all_guests_part, load_guest, split_fq_devid, vssd_path, LoadOptions,
+    ModelPart, ResourceKind, VSSD_CLASS,
 };
 use super::{not_found, Provider, ProviderCtx};
 use crate::cim::{Instance, ObjectPath};
@@ -47,7 +47,7 @@ impl Provider for VssdProvider {
     }
 
     async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
-        let guests = load_all_guests(ctx.driver, VSSD_LOAD).await?;
+        let guests = load_all_guests_part(ctx.driver, VSSD_LOAD, Some(ModelPart::Vssd)).await?;
         Ok(guests.into_iter().map(|g| g.vssd).collect())
     }
 }
@@ -78,7 +78,8 @@ impl Provider for RasdProvider {
     }
 
     async fn enumerate_names(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<ObjectPath>, OpError> {
-        let guests = load_all_guests(ctx.driver, LoadOptions::KEYS_ONLY).await?;
+        let part = Some(ModelPart::Resources(self.kind));
+        let guests = load_all_guests_part(ctx.driver, LoadOptions::KEYS_ONLY, part).await?;
         Ok(guests
             .iter()
             .flat_map(|g| g.resources.iter())
@@ -109,7 +110,8 @@ impl Provider for RasdProvider {
     }
 
     async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
-        let guests = load_all_guests(ctx.driver, self.load_options()).await?;
+        let part = Some(ModelPart::Resources(self.kind));
+        let guests = load_all_guests_part(ctx.driver, self.load_options(), part).await?;
         Ok(guests
             .into_iter()
             .flat_map(|g| g.resources)
