@@ -9,6 +9,7 @@ mod support;
 mod dmtf_schema;
 mod guest;
 mod host;
+mod indications;
 mod methods;
 mod model;
 mod mof;
