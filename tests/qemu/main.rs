@@ -13,6 +13,7 @@ mod fronts;
 mod guests;
 mod hostdev;
 mod hotplug;
+mod indications;
 mod lifecycle;
 mod live;
 mod metadata;
