@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 
 import pywbem
 
@@ -25,8 +26,9 @@ checks = 0
 def check(cond, what):
     global checks
     if not cond:
-        print("FAILED: " + what)
-        sys.exit(1)
+        print("FAILED: " + what, flush=True)
+        # The listener's threads would keep the interpreter alive.
+        os._exit(1)
     checks += 1
 
 
@@ -96,8 +98,8 @@ def source_name(ind):
 
 
 def domain_xml(name, kib):
-    return ("<domain type='test'><name>%s</name><memory unit='KiB'>%d</memory><vcpu>1</vcpu>"
-            "<os><type>hvm</type></os></domain>" % (name, kib))
+    return ("<domain type='test'><name>%s</name><uuid>%s</uuid><memory unit='KiB'>%d</memory><vcpu>1</vcpu>"
+            "<os><type>hvm</type></os></domain>" % (name, uuid.uuid5(uuid.NAMESPACE_URL, name), kib))
 
 
 def define(name, kib=262144):
@@ -172,6 +174,12 @@ if phase == "main":
     check(ind["IndicationFilterName"] == f_all["Name"], "filter name %s" % ind["IndicationFilterName"])
     rasd = main.wait(lambda i: i.classname == "KVM_ResourceAllocationSettingDataCreatedIndication"
                      and (source_name(i) or "").startswith("ind1/"), "RASD created for ind1")
+    # A new definition of a shut-off guest changes its memory RASD.
+    define("ind1", 131072)
+    ind = main.wait(lambda i: i.classname == "KVM_ResourceAllocationSettingDataModifiedIndication"
+                    and source_name(i) == "ind1/mem", "memory RASD modified")
+    check(ind["PreviousInstance"] is not None and ind["PreviousInstance"]["VirtualQuantity"]
+          != ind["SourceInstance"]["VirtualQuantity"], "memory before and after: %s" % ind.tomof())
     virsh("start", "ind1")
     ind = main.wait(lambda i: i.classname == "KVM_ComputerSystemModifiedIndication" and source_name(i) == "ind1",
                     "ComputerSystemModified for ind1 started")
@@ -179,9 +187,6 @@ if phase == "main":
           "state change 3 -> 2: %s" % ind.tomof())
     check("EnabledState" in ind["ChangedPropertyNames"], "ChangedPropertyNames %s" % ind["ChangedPropertyNames"])
     # The listener on the closed port did not stop this subscription; the dead one retries meanwhile.
-    define("ind1", 131072)
-    main.wait(lambda i: i.classname == "KVM_ResourceAllocationSettingDataModifiedIndication"
-              and source_name(i) == "ind1/mem" and i["PreviousInstance"] is not None, "memory RASD modified")
     virsh("destroy", "ind1")
     main.wait(lambda i: i.classname == "KVM_ComputerSystemModifiedIndication" and source_name(i) == "ind1"
               and i["SourceInstance"]["EnabledState"] == 3, "destroyed: modified to 3")
@@ -263,4 +268,5 @@ elif phase == "after-restart":
               "delivery after restart")
     keep.stop()
     virsh("undefine", "ind4")
-print("OK %d checks" % checks)
+print("OK %d checks" % checks, flush=True)
+os._exit(0)

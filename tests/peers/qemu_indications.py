@@ -7,6 +7,7 @@ then powered off by the guest itself (ModifiedIndication 2 -> 3); ind-spin creat
 destroyed by virsh (DeletedIndication: a transient guest is gone once stopped).
 Prints "OK <n> checks" and exits 0, or names the first failed check and exits 1.
 """
+import os
 import queue
 import socket
 import subprocess
@@ -23,8 +24,9 @@ checks = 0
 def check(cond, what):
     global checks
     if not cond:
-        print("FAILED: " + what)
-        sys.exit(1)
+        print("FAILED: " + what, flush=True)
+        # The listener's threads would keep the interpreter alive.
+        os._exit(1)
     checks += 1
 
 
@@ -89,4 +91,5 @@ try:
 finally:
     sm.remove_server(sid)
     listener.stop()
-print("OK %d checks" % checks)
+print("OK %d checks" % checks, flush=True)
+os._exit(0)
