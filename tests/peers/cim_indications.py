@@ -12,6 +12,7 @@ import queue
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 
@@ -166,6 +167,16 @@ if phase == "main":
     dead = sm.add_destination(sid, "http://127.0.0.1:%d" % dead_port, destination_id="dead")
     sm.add_subscriptions(sid, f_mod.path, [dead.path])
 
+    # A third to a hostile listener that accepts connections and never reads: each attempt ends at its deadline.
+    hostile = socket.socket()
+    hostile.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    hostile.bind(("127.0.0.1", 0))
+    hostile.listen(16)
+    held = []
+    threading.Thread(target=lambda: [held.append(hostile.accept()) for _ in range(64)], daemon=True).start()
+    mute = sm.add_destination(sid, "http://127.0.0.1:%d" % hostile.getsockname()[1], destination_id="mute")
+    sm.add_subscriptions(sid, f_all.path, [mute.path])
+
     # ---- guests changed with virsh: created, modified (state), RASD, deleted ----
     define("ind1")
     ind = main.wait(lambda i: i.classname == "KVM_ComputerSystemCreatedIndication" and source_name(i) == "ind1",
@@ -208,6 +219,20 @@ if phase == "main":
             break
         time.sleep(0.5)
     check(state and state[0] == 4 and "connect" in (state[1] or ""), "dead listener disabled: %s" % (state,))
+
+    # The hostile listener's subscription ends disabled too, its attempts having timed out.
+    deadline = time.time() + 90
+    state = None
+    while time.time() < deadline:
+        for s in conn.EnumerateInstances("CIM_IndicationSubscription", namespace=INTEROP):
+            if s["Handler"] == mute.path:
+                state = (s["SubscriptionState"], s["OtherSubscriptionState"])
+        if state and state[0] == 4:
+            break
+        time.sleep(0.5)
+    check(state and state[0] == 4 and "no answer within" in (state[1] or ""),
+          "never-reading listener disabled: %s" % (state,))
+    check(len(held) >= 1, "the hostile listener was connected to")
 
     # ---- a listener that is down and comes back within the retry window ----
     flaky = Listener()

@@ -21,7 +21,8 @@ fn poweroff_xml(dir: &std::path::Path) -> std::path::PathBuf {
     std::fs::write(&disk, sector).expect("disk");
     let xml = format!(
         "<domain type='qemu'><name>ind-bye</name><memory unit='MiB'>32</memory><vcpu>1</vcpu>\
-         <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os><devices>\
+         <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>\
+         <features><acpi/></features><devices>\
          <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='{}'/>\
          <target dev='hda' bus='ide'/></disk></devices></domain>",
         disk.display()
