@@ -643,3 +643,46 @@ impl Provider for ServiceProvider {
         Ok(vec![ctx.with_path(inst)])
     }
 }
+
+/// The Indications profile (DSP1054) registered in root/interop, next to the virtualization profiles.
+pub struct ProfileProvider;
+
+pub const PROFILE_CLASS: &str = "CIM_RegisteredProfile";
+const PROFILE_ID: &str = "CIM:DSP1054-Indications-1.2.2";
+
+#[async_trait]
+impl Provider for ProfileProvider {
+    fn class_name(&self) -> &'static str {
+        PROFILE_CLASS
+    }
+
+    fn namespace(&self) -> &'static str {
+        INTEROP
+    }
+
+    async fn enumerate_names(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<ObjectPath>, OpError> {
+        Ok(crate::wbem::providers::paths_of(self.enumerate(ctx).await?))
+    }
+
+    async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {
+        get_from_enumeration(self.enumerate(ctx).await?, path)
+    }
+
+    async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
+        let class = ctx.class;
+        let mut inst = ctx.new_instance();
+        put(&mut inst, class, "InstanceID", s(PROFILE_ID));
+        // DMTF (2), advertised through SLP (3) as the virtualization profiles are.
+        put(&mut inst, class, "RegisteredOrganization", Value::Uint16(2));
+        put(&mut inst, class, "RegisteredName", s("Indications"));
+        put(&mut inst, class, "RegisteredVersion", s("1.2.2"));
+        put(
+            &mut inst,
+            class,
+            "AdvertiseTypes",
+            Value::Array(CimType::Uint16, vec![Value::Uint16(3)]),
+        );
+        put(&mut inst, class, "SpecificationType", Value::Uint16(2));
+        Ok(vec![ctx.with_path(inst)])
+    }
+}
