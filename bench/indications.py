@@ -10,6 +10,7 @@ import os
 import queue
 import re
 import socket
+import socketserver
 import subprocess
 import sys
 import tempfile
@@ -41,6 +42,9 @@ url = "http://" + addr
 conn = pywbem.WBEMConnection(url, None, default_namespace="root/virt")
 server = pywbem.WBEMServer(conn)
 
+# The listener's accept backlog (socketserver's default is 5) would drop connections of the N subscriptions'
+# concurrent deliveries.
+socketserver.TCPServer.request_queue_size = 1024
 s = socket.socket()
 s.bind(("127.0.0.1", 0))
 port = s.getsockname()[1]
