@@ -99,7 +99,8 @@ pub async fn start(
         .get_hostname()
         .await
         .unwrap_or_else(|_| "localhost".into());
-    let repo = Arc::new(crate::cim::builtin_repository().map_err(|e| format!("built-in MOF: {e}"))?);
+    let repo =
+        Arc::new(crate::cim::builtin_repository().map_err(|e| format!("built-in MOF: {e}"))?);
     let hub = indications::Hub::start(settings.indications.clone(), Arc::clone(&repo), &host)?;
     let mut ops = ops::Operations::new(Arc::clone(&repo), driver.clone(), &host);
     ops.add_providers(indications::providers(&hub));
