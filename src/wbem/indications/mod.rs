@@ -20,13 +20,12 @@ use crate::listener::Shutdown;
 use crate::wbem::ops::Operations;
 use crate::wbem::providers::Provider;
 
-/// The providers of the subscription classes, over `hub`, the indication service and the Indications profile.
+/// The providers of the subscription classes, over `hub`.
 pub fn providers(hub: &Arc<Hub>) -> Vec<Arc<dyn Provider>> {
     let mut out: Vec<Arc<dyn Provider>> = vec![
         Arc::new(providers::FilterProvider(Arc::clone(hub))),
         Arc::new(providers::SubscriptionProvider(Arc::clone(hub))),
         Arc::new(providers::ServiceProvider(Arc::clone(hub))),
-        Arc::new(providers::ProfileProvider),
     ];
     for p in providers::DestinationProvider::both(hub) {
         out.push(Arc::new(p));
