@@ -195,6 +195,15 @@ pub struct Config {
     pub wbem_allowed_dn_list: Option<Vec<String>>,
     /// The driver the CIM providers use; `None` = the daemon's own default driver (today `test:///default`).
     pub wbem_connect_uri: Option<String>,
+    /// Retries of a failed indication delivery before the subscription is disabled (DSP1054's
+    /// DeliveryRetryAttempts).
+    pub wbem_indication_retry_attempts: u16,
+    /// Seconds between two delivery attempts (DeliveryRetryInterval).
+    pub wbem_indication_retry_interval: u32,
+    /// Indications waiting per subscription; more are dropped and counted.
+    pub wbem_indication_queue_size: u32,
+    /// CA that HTTPS listeners' certificates are checked against; `None` = taken as they are.
+    pub wbem_indication_ca_file: Option<PathBuf>,
 }
 
 /// The TLS files the server uses: the configured ones, else libvirt's defaults.
@@ -268,6 +277,10 @@ impl Default for Config {
             wbem_auth: WbemAuth::Basic,
             wbem_allowed_dn_list: None,
             wbem_connect_uri: None,
+            wbem_indication_retry_attempts: 3,
+            wbem_indication_retry_interval: 30,
+            wbem_indication_queue_size: 1000,
+            wbem_indication_ca_file: None,
         }
     }
 }
@@ -412,6 +425,18 @@ impl Config {
         }
         if self.unix_sock_dir.as_os_str().is_empty() {
             return Err(invalid("unix_sock_dir", "must not be empty".into()));
+        }
+        if self.wbem_indication_retry_interval == 0 {
+            return Err(invalid(
+                "wbem_indication_retry_interval",
+                "must be at least 1 (seconds)".into(),
+            ));
+        }
+        if self.wbem_indication_queue_size == 0 {
+            return Err(invalid(
+                "wbem_indication_queue_size",
+                "must be at least 1".into(),
+            ));
         }
         if let Some(uri) = &self.wbem_connect_uri {
             if let Err(err) = Uri::parse(uri) {

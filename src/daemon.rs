@@ -558,6 +558,16 @@ impl Daemon {
             credentials_file: None,
             basic: false,
             client_certs: None,
+            indications: crate::wbem::indications::IndicationSettings {
+                store_dir: Some(config.state_dir.join("indications")),
+                retry_attempts: config.wbem_indication_retry_attempts,
+                retry_interval: std::time::Duration::from_secs(u64::from(
+                    config.wbem_indication_retry_interval,
+                )),
+                queue_size: usize::try_from(config.wbem_indication_queue_size)
+                    .unwrap_or(usize::MAX),
+                ca_file: config.wbem_indication_ca_file.clone(),
+            },
         };
         if !settings.listens() {
             return Ok(crate::wbem::WbemListeners::default());

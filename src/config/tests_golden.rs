@@ -47,6 +47,7 @@ fn the_documented_file_lists_every_key_with_its_default() {
         "cert_file",
         "ca_file",
         "crl_file",
+        "wbem_indication_ca_file",
     ];
     let mut uncommented = String::new();
     let mut keys = Vec::new();
@@ -104,6 +105,10 @@ fn the_documented_file_lists_every_key_with_its_default() {
         "wbem_auth",
         "wbem_allowed_dn_list",
         "wbem_connect_uri",
+        "wbem_indication_retry_attempts",
+        "wbem_indication_retry_interval",
+        "wbem_indication_queue_size",
+        "wbem_indication_ca_file",
     ];
     for key in expected {
         assert!(

@@ -495,6 +495,32 @@ pub fn client_config(
     Ok(Arc::new(config))
 }
 
+/// The configuration for delivering indications to an HTTPS listener (no client certificate): the listener's
+/// certificate is checked against `ca` (CA, validity, host name) when one is given, else taken as it is, as CIM
+/// servers do for listeners with self-signed certificates (signatures are still checked).
+pub fn listener_client_config(ca: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|err| TlsError::Credentials(err.to_string()))?;
+    let builder = match ca {
+        Some(ca) => {
+            let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                root_store(ca)?,
+                provider(),
+            )
+            .build()
+            .map_err(|err| TlsError::Credentials(err.to_string()))?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(CommonNameFallback(verifier)))
+        }
+        None => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyServer(provider()))),
+    };
+    Ok(Arc::new(builder.with_no_client_auth()))
+}
+
 /// Runs the client side of a session: handshake with `host` as the name the server certificate must carry (an IP
 /// address is matched against IP SANs), then waits for the server's confirmation byte.
 pub async fn connect<S>(

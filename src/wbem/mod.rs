@@ -1,7 +1,8 @@
 //! The WBEM server, its layers from the bottom: `cimxml` (the DSP0201 codec, sans I/O: tree, request,
 //! response) and `query` (WQL); `error` (the operation error and the one error-to-CIM-status map); `providers`
 //! (instances from the driver); `ops` (the intrinsic and extrinsic operations, one tracing span per request);
-//! `framing` (request framing followed byte by byte, sans I/O); `http` (the hyper front end); and [`start`], which opens the listeners a daemon asks for, serving the
+//! `framing` (request framing followed byte by byte, sans I/O); `http` (the hyper front end); `indications`
+//! (subscriptions and delivery of the guests' indications, over `ops`); and [`start`], which opens the listeners a daemon asks for, serving the
 //! connection it passes in.
 //! Imports point down this list.
 
@@ -9,6 +10,7 @@ pub mod cimxml;
 pub mod error;
 pub mod framing;
 pub mod http;
+pub mod indications;
 pub mod ops;
 pub mod providers;
 pub mod query;
@@ -53,6 +55,8 @@ pub struct WbemSettings {
     /// HTTPS client certificates let a client in (`wbem_auth` holds "cert"). With neither this nor `basic`,
     /// everyone is let in.
     pub client_certs: Option<ClientCertSettings>,
+    /// Indication delivery: where subscriptions are kept, retries, queue size.
+    pub indications: indications::IndicationSettings,
 }
 
 /// The client certificate check of the HTTPS listener (`wbem_auth = "cert"` or `"cert,basic"`).
@@ -95,8 +99,16 @@ pub async fn start(
         .get_hostname()
         .await
         .unwrap_or_else(|_| "localhost".into());
-    let repo = crate::cim::builtin_repository().map_err(|e| format!("built-in MOF: {e}"))?;
-    let ops = Arc::new(ops::Operations::new(Arc::new(repo), driver, &host));
+    let repo =
+        Arc::new(crate::cim::builtin_repository().map_err(|e| format!("built-in MOF: {e}"))?);
+    let hub = indications::Hub::start(settings.indications.clone(), Arc::clone(&repo), &host)?;
+    let mut ops = ops::Operations::new(Arc::clone(&repo), driver.clone(), &host);
+    ops.add_providers(indications::providers(&hub));
+    let ops = Arc::new(ops);
+    services.spawn(
+        "wbem-indications",
+        indications::run_source(hub, Arc::clone(&ops), driver, repo, services.shutdown()),
+    );
     let users = match &settings.credentials_file {
         None if settings.basic || settings.client_certs.is_some() => {
             return Err("WBEM authentication needs credentials_file".into())

@@ -214,6 +214,21 @@ impl Operations {
         self.cache = on.then(|| Arc::new(ResponseCache::default()));
     }
 
+    /// Adds providers besides the built-in ones (the indication subscriptions, which share state with the
+    /// server's event source).
+    pub fn add_providers(&mut self, extra: impl IntoIterator<Item = Arc<dyn Provider>>) {
+        self.providers.extend(extra);
+    }
+
+    /// One instance by path, as GetInstance serves it (for the indication source).
+    pub async fn instance_at(
+        &self,
+        namespace: &str,
+        path: &ObjectPath,
+    ) -> Result<Instance, OpError> {
+        self.get_instance(namespace, path).await
+    }
+
     /// The (namespace, class) of every provider, in registration order.
     pub fn provided_classes(&self) -> Vec<(&'static str, &'static str)> {
         self.providers

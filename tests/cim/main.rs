@@ -10,6 +10,7 @@ mod dmtf_schema;
 mod filters;
 mod guest;
 mod host;
+mod indications;
 mod methods;
 mod model;
 mod mof;

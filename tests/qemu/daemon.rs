@@ -56,13 +56,18 @@ pub(crate) struct Daemon {
 
 impl Daemon {
     pub(crate) fn start(dir: &Path) -> Self {
+        Self::start_with(dir, "")
+    }
+
+    /// A daemon whose configuration has `extra` lines besides the state dir and socket dir.
+    pub(crate) fn start_with(dir: &Path, extra: &str) -> Self {
         let state = dir.join("state");
         let run = dir.join("run");
         let config = dir.join("virtcimd.conf");
         std::fs::write(
             &config,
             format!(
-                "state_dir = \"{}\"\nunix_sock_dir = \"{}\"\n",
+                "state_dir = \"{}\"\nunix_sock_dir = \"{}\"\n{extra}",
                 state.display(),
                 run.display()
             ),
@@ -108,6 +113,11 @@ impl Daemon {
     /// What the daemon logged so far.
     pub(crate) fn log(&mut self) -> String {
         self.process.as_mut().map(Logged::log).unwrap_or_default()
+    }
+
+    /// The address the daemon logged for `what` (e.g. "WBEM HTTP listening").
+    pub(crate) fn logged_addr(&self, what: &str) -> Option<std::net::SocketAddr> {
+        self.process.as_ref()?.logged_addr(what)
     }
 
     /// The daemon's state dir (the qemu driver's files are under `qemu/`).

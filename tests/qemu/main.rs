@@ -16,6 +16,7 @@ mod fronts;
 mod guests;
 mod hostdev;
 mod hotplug;
+mod indications;
 mod lifecycle;
 mod live;
 mod metadata;

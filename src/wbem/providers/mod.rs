@@ -35,7 +35,9 @@ use crate::driver::Connection;
 use crate::wbem::cimxml::MethodReturn;
 use crate::wbem::error::OpError;
 
-pub use computer_system::{ComputerSystemProvider, HostSystemProvider, HostedDependencyProvider};
+pub use computer_system::{
+    computer_system_path, ComputerSystemProvider, HostSystemProvider, HostedDependencyProvider,
+};
 pub use vsms::VsmsProvider;
 
 /// What a provider call gets: the driver, the class being served (resolved, with inherited properties) and

@@ -76,7 +76,7 @@ fn s(v: &str) -> Value {
 }
 
 /// A CIM timestamp (UTC) from seconds since the epoch.
-fn cim_time(secs: i64) -> Option<DateTime> {
+pub(crate) fn cim_time(secs: i64) -> Option<DateTime> {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
