@@ -21,6 +21,7 @@ mod domain;
 mod domain_stats;
 mod domain_tunables;
 mod interface;
+mod migration;
 mod network;
 mod node_device;
 mod nwfilter;

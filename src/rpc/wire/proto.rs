@@ -9,6 +9,7 @@ pub use super::domain::*;
 pub use super::domain_stats::*;
 pub use super::domain_tunables::*;
 pub use super::interface::*;
+pub use super::migration::*;
 pub use super::network::*;
 pub use super::node_device::*;
 pub use super::nwfilter::*;
@@ -401,6 +402,18 @@ macro_rules! remote_procedure_table {
             StorageVolDownload: VolTransferArgs => () [hand vol_download];
             DomainScreenshot: ScreenshotArgs => ScreenshotRet [hand domain_screenshot];
             DomainOpenConsole: OpenConsoleArgs => () [hand domain_open_console];
+            // migration
+            DomainMigrateBegin3Params: MigrateBegin3ParamsArgs => MigrateBegin3ParamsRet [hand domain_migrate_begin3_params];
+            DomainMigratePrepare3Params: MigratePrepare3ParamsArgs => MigratePrepare3ParamsRet [hand domain_migrate_prepare3_params];
+            DomainMigratePrepareTunnel3Params: MigratePrepare3ParamsArgs => MigrateCookieRet [unsupported read];
+            DomainMigratePerform3Params: MigratePerform3ParamsArgs => MigrateCookieRet [hand domain_migrate_perform3_params];
+            DomainMigrateFinish3Params: MigrateFinish3ParamsArgs => MigrateFinish3ParamsRet [hand domain_migrate_finish3_params];
+            DomainMigrateConfirm3Params: MigrateConfirm3ParamsArgs => () [hand domain_migrate_confirm3_params];
+            DomainAbortJob: DomainArgs => () [call |dom| domain_abort_job(&dom)];
+            DomainMigrateSetMaxSpeed: DomainU64FlagsArgs => () [call |dom, value, flags| domain_migrate_set_max_speed(&dom, value, flags)];
+            DomainMigrateGetMaxSpeed: DomainFlagsArgs => U64Ret [call |dom, flags| domain_migrate_get_max_speed(&dom, flags)];
+            DomainMigrateSetMaxDowntime: DomainU64FlagsArgs => () [call |dom, value, flags| domain_migrate_set_max_downtime(&dom, value, flags)];
+            DomainMigrateGetMaxDowntime: DomainFlagsArgs => U64Ret [call |dom, flags| domain_migrate_get_max_downtime(&dom, flags)];
         }
     };
 }
