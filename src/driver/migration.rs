@@ -276,7 +276,12 @@ pub trait SourceSide: Send + Sync {
         flags: u32,
         cancelled: bool,
     ) -> Result<()>;
+    /// Stops a Perform in progress (the destination went away); Perform then fails.
+    async fn cancel(&self, dom: &DomainRef);
 }
+
+/// How often a peer-to-peer source checks that its destination is still there.
+const PEER_CHECK: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// The peer-to-peer sequence (libvirt's `qemuMigrationSrcPerformPeer2Peer3`): the source opens `dconnuri` and
 /// drives the destination's Prepare and Finish itself. A destination that fails or dies leaves the guest on the
@@ -365,7 +370,7 @@ async fn peer2peer_with(
     let (cancelled, perform_error, cookie) = if flags & flags::OFFLINE != 0 {
         (false, None, Vec::new())
     } else {
-        match source.perform(dom, &params, &cookie, flags).await {
+        match perform_watched(source, dconn, dom, &params, &cookie, flags, domain).await {
             Ok(cookie) => (false, None, cookie),
             Err(err) => (true, Some(err), Vec::new()),
         }
@@ -390,4 +395,268 @@ async fn peer2peer_with(
         (Some(err), _) | (None, Some(err)) => Err(err),
         (None, None) => confirmed,
     }
+}
+
+/// Perform, cancelled when the connection to the destination dies meanwhile (libvirt's "Lost connection to
+/// destination host"): the guest then stays on the source.
+async fn perform_watched(
+    source: &dyn SourceSide,
+    dconn: &Connection,
+    dom: &DomainRef,
+    params: &Params,
+    cookie: &[u8],
+    flags: u32,
+    domain: ErrorDomain,
+) -> Result<Vec<u8>> {
+    let perform = source.perform(dom, params, cookie, flags);
+    tokio::pin!(perform);
+    loop {
+        tokio::select! {
+            result = &mut perform => return result,
+            () = tokio::time::sleep(PEER_CHECK) => {
+                if !dconn.is_alive().await.unwrap_or(false) {
+                    source.cancel(dom).await;
+                    let _ = perform.await;
+                    return Err(Error::with_detail(
+                        ErrorCode::OPERATION_FAILED,
+                        domain,
+                        "Lost connection to destination host",
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// This process's host UUID for drivers without migration state of their own (the test driver).
+fn process_host_uuid() -> Uuid {
+    static HOST: OnceLock<Uuid> = OnceLock::new();
+    *HOST.get_or_init(Uuid::new_v4)
+}
+
+/// Offline migration (`--offline --persistent`) for a driver that keeps only definitions (the test driver): the
+/// persistent definition moves through its own API calls, nothing runs.
+pub struct Offline<'a> {
+    pub driver: &'a dyn super::HypervisorDriver,
+    pub domain: ErrorDomain,
+}
+
+/// `VIR_DOMAIN_XML_SECURE | VIR_DOMAIN_XML_INACTIVE`.
+const XML_SECURE_INACTIVE: u32 = 1 | 2;
+const OFFLINE_PARAMS: &[(&str, Kind)] = &[
+    (param::URI, Kind::String),
+    (param::DEST_NAME, Kind::String),
+    (param::DEST_XML, Kind::String),
+    (param::PERSIST_XML, Kind::String),
+    (param::BANDWIDTH, Kind::ULLong),
+];
+const OFFLINE_FLAGS: u32 = flags::OFFLINE
+    | flags::PERSIST_DEST
+    | flags::UNDEFINE_SOURCE
+    | flags::PEER2PEER
+    | flags::LIVE
+    | flags::PAUSED
+    | flags::CHANGE_PROTECTION
+    | flags::UNSAFE;
+
+impl Offline<'_> {
+    fn check(&self, params: &[TypedParam], given: u32) -> Result<Params> {
+        if given & !OFFLINE_FLAGS != 0 {
+            return Err(Error::invalid_arg(
+                self.domain,
+                format!(
+                    "unsupported flags (0x{:x}) in migration",
+                    given & !OFFLINE_FLAGS
+                ),
+            ));
+        }
+        if given & flags::OFFLINE == 0 {
+            return Err(Error::with_detail(
+                ErrorCode::ARGUMENT_UNSUPPORTED,
+                self.domain,
+                "this driver migrates domains offline only",
+            ));
+        }
+        if given & flags::PERSIST_DEST == 0 {
+            return Err(Error::operation_invalid(
+                self.domain,
+                "offline migration must be specified with the persistent flag set",
+            ));
+        }
+        let params = Params(params.to_vec());
+        params.validate(OFFLINE_PARAMS, self.domain)?;
+        Ok(params)
+    }
+
+    async fn cookie(&self, name: &str, uuid: Uuid) -> Result<Vec<u8>> {
+        Ok(Cookie {
+            name: name.to_string(),
+            uuid,
+            hostname: self.driver.get_hostname().await?,
+            hostuuid: process_host_uuid(),
+            statistics: None,
+        }
+        .to_bytes())
+    }
+
+    pub async fn begin(
+        &self,
+        dom: &DomainRef,
+        params: Vec<TypedParam>,
+        given: u32,
+    ) -> Result<(Vec<u8>, String)> {
+        let params = self.check(&params, given)?;
+        self.begin_checked(dom, &params).await
+    }
+
+    async fn begin_checked(&self, dom: &DomainRef, params: &Params) -> Result<(Vec<u8>, String)> {
+        if !self.driver.domain_is_persistent(dom).await? {
+            return Err(Error::operation_invalid(
+                self.domain,
+                "cannot migrate a transient domain offline",
+            ));
+        }
+        let xml = match params.string(param::DEST_XML) {
+            Some(xml) => xml.to_string(),
+            None => {
+                self.driver
+                    .domain_get_xml_desc(dom, XML_SECURE_INACTIVE)
+                    .await?
+            }
+        };
+        Ok((self.cookie(&dom.name, dom.uuid).await?, xml))
+    }
+
+    pub async fn prepare(
+        &self,
+        params: Vec<TypedParam>,
+        cookie_in: Vec<u8>,
+        given: u32,
+    ) -> Result<(Vec<u8>, Option<String>)> {
+        let params = self.check(&params, given)?;
+        if let Some(cookie) = Cookie::parse(&cookie_in, self.domain)? {
+            if cookie.hostuuid == process_host_uuid() {
+                return Err(Error::internal(
+                    self.domain,
+                    format!(
+                        "Attempt to migrate guest to the same host {}",
+                        cookie.hostuuid
+                    ),
+                ));
+            }
+        }
+        let xml = params
+            .string(param::DEST_XML)
+            .ok_or_else(|| Error::internal(self.domain, "no domain XML passed"))?;
+        let def = crate::model::DomainDef::from_xml(xml, false)?;
+        let hostname = self.driver.get_hostname().await?;
+        Ok((
+            self.cookie(&def.name, def.uuid).await?,
+            Some(format!("tcp:{hostname}")),
+        ))
+    }
+
+    pub async fn finish(
+        &self,
+        params: Vec<TypedParam>,
+        given: u32,
+        cancelled: bool,
+    ) -> Result<(DomainRef, Vec<u8>)> {
+        let params = self.check(&params, given)?;
+        let name = params
+            .string(param::DEST_NAME)
+            .ok_or_else(|| Error::invalid_arg(self.domain, "missing destination name"))?;
+        if cancelled {
+            return Err(Error::with_detail(
+                ErrorCode::OPERATION_FAILED,
+                self.domain,
+                format!("migration of domain {name} was cancelled"),
+            ));
+        }
+        let xml = params
+            .string(param::PERSIST_XML)
+            .or_else(|| params.string(param::DEST_XML))
+            .ok_or_else(|| Error::internal(self.domain, "no domain XML passed"))?;
+        let mut def = crate::model::DomainDef::from_xml(xml, false)?;
+        def.name = name.to_string();
+        let xml = def.to_xml(&crate::model::DomainXmlOptions {
+            id: None,
+            secure: true,
+        });
+        let handle = self.driver.domain_define_xml(&xml, 0).await?;
+        let cookie = self.cookie(&handle.name, handle.uuid).await?;
+        Ok((handle, cookie))
+    }
+
+    pub async fn confirm(
+        &self,
+        dom: &DomainRef,
+        params: Vec<TypedParam>,
+        given: u32,
+        cancelled: bool,
+    ) -> Result<()> {
+        self.check(&params, given)?;
+        self.confirm_checked(dom, given, cancelled).await
+    }
+
+    async fn confirm_checked(&self, dom: &DomainRef, given: u32, cancelled: bool) -> Result<()> {
+        if !cancelled && given & flags::UNDEFINE_SOURCE != 0 {
+            self.driver.domain_undefine(dom, 0).await?;
+        }
+        Ok(())
+    }
+
+    /// Perform: only peer to peer (an offline migration the client drives has no Perform).
+    pub async fn perform(
+        &self,
+        dom: &DomainRef,
+        dconnuri: Option<String>,
+        params: Vec<TypedParam>,
+        given: u32,
+    ) -> Result<Vec<u8>> {
+        let params = self.check(&params, given)?;
+        let uri = match dconnuri {
+            Some(uri) if given & flags::PEER2PEER != 0 => uri,
+            _ => {
+                return Err(Error::operation_invalid(
+                    self.domain,
+                    "an offline migration has no perform phase",
+                ))
+            }
+        };
+        run_peer2peer(self, dom, &uri, params, given, self.domain).await?;
+        Ok(Vec::new())
+    }
+}
+
+#[async_trait::async_trait]
+impl SourceSide for Offline<'_> {
+    async fn begin(
+        &self,
+        dom: &DomainRef,
+        params: &Params,
+        _flags: u32,
+    ) -> Result<(Vec<u8>, String)> {
+        self.begin_checked(dom, params).await
+    }
+    async fn perform(
+        &self,
+        _dom: &DomainRef,
+        _params: &Params,
+        _cookie: &[u8],
+        _flags: u32,
+    ) -> Result<Vec<u8>> {
+        Ok(Vec::new())
+    }
+    async fn confirm(
+        &self,
+        dom: &DomainRef,
+        _params: &Params,
+        _cookie: &[u8],
+        given: u32,
+        cancelled: bool,
+    ) -> Result<()> {
+        self.confirm_checked(dom, given, cancelled).await
+    }
+    async fn cancel(&self, _dom: &DomainRef) {}
 }

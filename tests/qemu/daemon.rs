@@ -56,13 +56,18 @@ pub(crate) struct Daemon {
 
 impl Daemon {
     pub(crate) fn start(dir: &Path) -> Self {
+        Self::start_with(dir, "")
+    }
+
+    /// [`Daemon::start`] with more config lines (a TCP listener, for a peer-to-peer migration's destination).
+    pub(crate) fn start_with(dir: &Path, extra: &str) -> Self {
         let state = dir.join("state");
         let run = dir.join("run");
         let config = dir.join("virtcimd.conf");
         std::fs::write(
             &config,
             format!(
-                "state_dir = \"{}\"\nunix_sock_dir = \"{}\"\n",
+                "state_dir = \"{}\"\nunix_sock_dir = \"{}\"\n{extra}",
                 state.display(),
                 run.display()
             ),

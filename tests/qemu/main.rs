@@ -16,6 +16,7 @@ mod hotplug;
 mod lifecycle;
 mod live;
 mod metadata;
+mod migration;
 mod netapps;
 mod netdns;
 mod network;

@@ -1004,6 +1004,11 @@ impl SourceSide for QemuDriver {
     ) -> Result<()> {
         self.confirm_phase(dom, params, given, cancelled).await
     }
+    async fn cancel(&self, dom: &DomainRef) {
+        if let Err(err) = self.migrate_abort(dom).await {
+            tracing::warn!(domain = %dom.name, "cannot cancel the migration: {}", err.message);
+        }
+    }
 }
 
 #[cfg(test)]
