@@ -46,9 +46,9 @@ pub mod feature {
     pub const MIGRATION_DIRECT: i32 = 5;
     pub const MIGRATION_V3: i32 = 6;
     pub const MIGRATE_CHANGE_PROTECTION: i32 = 7;
-    pub const MIGRATION_PARAMS: i32 = 11;
+    pub const MIGRATION_PARAMS: i32 = 13;
     pub const MIGRATION_OFFLINE: i32 = 12;
-    pub const XML_MIGRATABLE: i32 = 13;
+    pub const XML_MIGRATABLE: i32 = 11;
 }
 
 /// Lifecycle event details and state reasons of a migration (`virDomainEvent*DetailType`, `virDomain*Reason`).

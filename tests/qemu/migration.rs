@@ -161,6 +161,13 @@ impl Drop for Events {
     }
 }
 
+/// A daemon's own directory under the test's temp dir.
+fn sub(dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::create_dir_all(&path).expect("daemon dir");
+    path
+}
+
 fn tcp_listener(port: u16) -> String {
     format!(
         "listen_tcp = 1\nlisten_addr = \"127.0.0.1\"\ntcp_port = \"{port}\"\nauth_tcp = \"none\"\n"
@@ -175,8 +182,8 @@ fn live_migration_moves_the_guest_with_its_memory_and_events() {
     let _alone = alone();
     let tmp = tempfile::tempdir().expect("tempdir");
     let port_a = free_port();
-    let a = Daemon::start_with(&tmp.path().join("a"), &tcp_listener(port_a));
-    let b = Daemon::start(&tmp.path().join("b"));
+    let a = Daemon::start_with(&sub(tmp.path(), "a"), &tcp_listener(port_a));
+    let b = Daemon::start(&sub(tmp.path(), "b"));
     let reaper = QemuReaper::default();
     let (ua, ub) = (a.uri(), b.uri());
     let name = format!("mig-live-{}", std::process::id());
@@ -255,8 +262,8 @@ fn offline_migration_moves_the_definition_for_both_drivers() {
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");
-    let a = Daemon::start(&tmp.path().join("a"));
-    let b = Daemon::start(&tmp.path().join("b"));
+    let a = Daemon::start(&sub(tmp.path(), "a"));
+    let b = Daemon::start(&sub(tmp.path(), "b"));
     let (ua, ub) = (a.uri(), b.uri());
     let name = format!("mig-off-{}", std::process::id());
     let xml = guest_xml(tmp.path(), &name, 32);
@@ -290,22 +297,26 @@ fn offline_migration_moves_the_definition_for_both_drivers() {
             .replace("qemu+unix:///system", "test+unix:///default")
     };
     let (ta, tb) = (test_uri(&a), test_uri(&b));
-    ok(
-        "virsh",
-        &ta,
-        &[
-            "migrate",
-            "--offline",
-            "--persistent",
-            "test",
-            &tb,
-            "--dname",
-            "moved",
-        ],
-    );
+    let test_xml = tmp.path().join("test-guest.xml");
+    std::fs::write(
+        &test_xml,
+        "<domain type='test'><name>traveller</name><memory>8192</memory><os><type>hvm</type></os></domain>",
+    )
+    .expect("xml");
+    ok("virsh", &ta, &["define", &test_xml.to_string_lossy()]);
+    let moving = [
+        "migrate",
+        "--offline",
+        "--persistent",
+        "traveller",
+        &tb,
+        "--dname",
+        "moved",
+    ];
+    ok("virsh", &ta, &moving);
     assert!(names(&tb).contains("moved"));
     assert!(
-        names(&ta).contains("test"),
+        names(&ta).contains("traveller"),
         "the source keeps its definition"
     );
     let out = run("virsh", &ta, &["migrate", "--live", "test", &tb]);
@@ -319,9 +330,9 @@ fn an_aborted_or_failed_migration_leaves_the_guest_running_on_the_source() {
     }
     let _alone = alone();
     let tmp = tempfile::tempdir().expect("tempdir");
-    let a = Daemon::start(&tmp.path().join("a"));
+    let a = Daemon::start(&sub(tmp.path(), "a"));
     let port_b = free_port();
-    let mut b = Daemon::start_with(&tmp.path().join("b"), &tcp_listener(port_b));
+    let mut b = Daemon::start_with(&sub(tmp.path(), "b"), &tcp_listener(port_b));
     let reaper = QemuReaper::default();
     let (ua, ub) = (a.uri(), b.uri());
     let name = format!("mig-abort-{}", std::process::id());
