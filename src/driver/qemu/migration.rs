@@ -152,7 +152,11 @@ fn split_uri(uri: &str) -> Result<(String, Option<u16>)> {
 
 /// A free port in libvirt's migration range on `addr`.
 fn free_port(addr: &str) -> Result<u16> {
-    for port in PORT_MIN..=PORT_MAX {
+    // Started at a varying offset, so a port another process is about to take is not every migration's first pick.
+    let span = PORT_MAX - PORT_MIN + 1;
+    let start = u16::try_from(std::process::id() % u32::from(span)).unwrap_or(0);
+    for i in 0..span {
+        let port = PORT_MIN + (start + i) % span;
         if std::net::TcpListener::bind((addr, port)).is_ok() {
             return Ok(port);
         }

@@ -9,53 +9,48 @@ pub const DOMAIN_MIGRATE_PARAM_LIST_MAX: u32 = 64;
 /// `REMOTE_MIGRATE_COOKIE_MAX`.
 pub const MIGRATE_COOKIE_MAX: u32 = 4_194_304;
 
-/// A migration's typed parameters as they cross the wire.
-pub type MigrateParams = Array<TypedParam, DOMAIN_MIGRATE_PARAM_LIST_MAX>;
-/// A migration cookie (opaque to the wire; XML between QEMU drivers).
-pub type MigrateCookie = Opaque<MIGRATE_COOKIE_MAX>;
-
 xdr_struct! {
-    pub struct MigrateBegin3ParamsArgs { pub dom: DomainRef, pub params: MigrateParams, pub flags: u32 }
+    pub struct MigrateBegin3ParamsArgs { pub dom: DomainRef, pub params: Array<TypedParam, DOMAIN_MIGRATE_PARAM_LIST_MAX>, pub flags: u32 }
 }
 xdr_struct! {
-    pub struct MigrateBegin3ParamsRet { pub cookie_out: MigrateCookie, pub xml: String }
+    pub struct MigrateBegin3ParamsRet { pub cookie_out: Opaque<MIGRATE_COOKIE_MAX>, pub xml: String }
 }
 xdr_struct! {
     /// `remote_domain_migrate_prepare3_params_args`, also `..._prepare_tunnel3_params_args`.
-    pub struct MigratePrepare3ParamsArgs { pub params: MigrateParams, pub cookie_in: MigrateCookie, pub flags: u32 }
+    pub struct MigratePrepare3ParamsArgs { pub params: Array<TypedParam, DOMAIN_MIGRATE_PARAM_LIST_MAX>, pub cookie_in: Opaque<MIGRATE_COOKIE_MAX>, pub flags: u32 }
 }
 xdr_struct! {
-    pub struct MigratePrepare3ParamsRet { pub cookie_out: MigrateCookie, pub uri_out: Option<String> }
+    pub struct MigratePrepare3ParamsRet { pub cookie_out: Opaque<MIGRATE_COOKIE_MAX>, pub uri_out: Option<String> }
 }
 xdr_struct! {
     pub struct MigratePerform3ParamsArgs {
         pub dom: DomainRef,
         pub dconnuri: Option<String>,
-        pub params: MigrateParams,
-        pub cookie_in: MigrateCookie,
+        pub params: Array<TypedParam, DOMAIN_MIGRATE_PARAM_LIST_MAX>,
+        pub cookie_in: Opaque<MIGRATE_COOKIE_MAX>,
         pub flags: u32,
     }
 }
 xdr_struct! {
     /// The one-cookie reply of Perform3Params and PrepareTunnel3Params.
-    pub struct MigrateCookieRet { pub cookie_out: MigrateCookie }
+    pub struct MigrateCookieRet { pub cookie_out: Opaque<MIGRATE_COOKIE_MAX> }
 }
 xdr_struct! {
     pub struct MigrateFinish3ParamsArgs {
-        pub params: MigrateParams,
-        pub cookie_in: MigrateCookie,
+        pub params: Array<TypedParam, DOMAIN_MIGRATE_PARAM_LIST_MAX>,
+        pub cookie_in: Opaque<MIGRATE_COOKIE_MAX>,
         pub flags: u32,
         pub cancelled: i32,
     }
 }
 xdr_struct! {
-    pub struct MigrateFinish3ParamsRet { pub dom: DomainRef, pub cookie_out: MigrateCookie }
+    pub struct MigrateFinish3ParamsRet { pub dom: DomainRef, pub cookie_out: Opaque<MIGRATE_COOKIE_MAX> }
 }
 xdr_struct! {
     pub struct MigrateConfirm3ParamsArgs {
         pub dom: DomainRef,
-        pub params: MigrateParams,
-        pub cookie_in: MigrateCookie,
+        pub params: Array<TypedParam, DOMAIN_MIGRATE_PARAM_LIST_MAX>,
+        pub cookie_in: Opaque<MIGRATE_COOKIE_MAX>,
         pub flags: u32,
         pub cancelled: i32,
     }
