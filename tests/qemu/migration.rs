@@ -41,13 +41,11 @@ fn filling_disk(dir: &Path) -> PathBuf {
     c.extend([0x66, 0x83, 0xC6, 0x04]); // add esi, 4
     c.extend([0x66, 0x81, 0xFE]);
     c.extend(FILL_END.to_le_bytes()); // cmp esi, FILL_END
-    let back = fill as i64 - (c.len() as i64 + 2);
-    c.extend([0x72, back as i8 as u8]); // jb fill
+    c.extend([0x72, rel8(fill, c.len())]); // jb fill
     let count = c.len();
     c.extend([0x66, 0xFF, 0x06, 0x00, 0x7E]); // inc dword [0x7e00]
-    let back = count as i64 - (c.len() as i64 + 2);
-    c.extend([0xEB, back as i8 as u8]); // jmp count
-    while c.len() % 8 != 0 {
+    c.extend([0xEB, rel8(count, c.len())]); // jmp count
+    while !c.len().is_multiple_of(8) {
         c.push(0x90);
     }
     let gdt = c.len();
@@ -55,8 +53,9 @@ fn filling_disk(dir: &Path) -> PathBuf {
     c.extend([0xFF, 0xFF, 0x00, 0x00, 0x00, 0x92, 0xCF, 0x00]);
     let desc = c.len();
     c.extend(15u16.to_le_bytes());
-    c.extend((0x7c00u32 + gdt as u32).to_le_bytes());
-    let desc_addr = (0x7c00u16 + desc as u16).to_le_bytes();
+    let at = |offset: usize| 0x7c00u16 + u16::try_from(offset).expect("in the sector");
+    c.extend(u32::from(at(gdt)).to_le_bytes());
+    let desc_addr = at(desc).to_le_bytes();
     c[lgdt_at + 3] = desc_addr[0];
     c[lgdt_at + 4] = desc_addr[1];
     let mut sector = vec![0u8; 4096];
@@ -66,6 +65,13 @@ fn filling_disk(dir: &Path) -> PathBuf {
     let path = dir.join("fill.img");
     std::fs::write(&path, sector).expect("disk");
     path
+}
+
+/// The byte of a short jump at `from` (its opcode's offset) back to `target`.
+fn rel8(target: usize, from: usize) -> u8 {
+    let back = i8::try_from(i64::try_from(target).unwrap() - i64::try_from(from + 2).unwrap())
+        .expect("a short jump");
+    back.to_le_bytes()[0]
 }
 
 fn guest_xml(dir: &Path, name: &str, mib: u32) -> PathBuf {
@@ -142,7 +148,10 @@ impl Events {
     fn finish(mut self) -> String {
         let mut child = self.0.take().expect("watcher");
         std::thread::sleep(Duration::from_millis(500));
-        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+        let _ = kill(
+            Pid::from_raw(i32::try_from(child.id()).expect("pid")),
+            Signal::SIGTERM,
+        );
         let mut text = String::new();
         if let Some(mut out) = child.stdout.take() {
             let _ = out.read_to_string(&mut text);

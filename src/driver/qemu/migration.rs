@@ -52,7 +52,7 @@ const KNOWN: &[(&str, Kind)] = &[
 ];
 
 /// libvirt's `QEMU_DOMAIN_MIG_BANDWIDTH_MAX` (MiB/s): what `migrate-getspeed` says when nothing was set.
-const BANDWIDTH_MAX: u64 = (i64::MAX as u64) / (1024 * 1024);
+const BANDWIDTH_MAX: u64 = i64::MAX.unsigned_abs() / (1024 * 1024);
 /// The migration ports libvirt uses by default (`migration_port_min` .. `_max`).
 const PORT_MIN: u16 = 49152;
 const PORT_MAX: u16 = 49215;
@@ -491,7 +491,9 @@ impl QemuDriver {
             .filter(|b| *b > 0)
             .or_else(|| lock(&self.jobs().speed).get(&handle.uuid).copied())
             .unwrap_or(BANDWIDTH_MAX);
-        let bytes_per_sec = bandwidth.saturating_mul(1024 * 1024).min(i64::MAX as u64);
+        let bytes_per_sec = bandwidth
+            .saturating_mul(1024 * 1024)
+            .min(i64::MAX.unsigned_abs());
         qmp.execute(
             "migrate-set-parameters",
             Some(json!({ "max-bandwidth": bytes_per_sec })),
@@ -548,8 +550,10 @@ impl QemuDriver {
                         downtime: json_u64(&info["downtime"]),
                         memory_total: json_u64(&ram["total"]),
                         memory_processed: json_u64(&ram["transferred"]),
-                        memory_bps: (ram["mbps"].as_f64().unwrap_or(0.0) * 1_000_000.0 / 8.0)
-                            as u64,
+                        memory_bps: json_u64(&ram["transferred"])
+                            .saturating_mul(1000)
+                            .checked_div(json_u64(&info["total-time"]))
+                            .unwrap_or(0),
                     });
                 }
                 Some("cancelled") if aborted => {

@@ -16,7 +16,7 @@ xdr_struct! {
     pub struct MigrateBegin3ParamsRet { pub cookie_out: Opaque<MIGRATE_COOKIE_MAX>, pub xml: String }
 }
 xdr_struct! {
-    /// `remote_domain_migrate_prepare3_params_args`, also `..._prepare_tunnel3_params_args`.
+    /// `remote_domain_migrate_prepare3_params_args`.
     pub struct MigratePrepare3ParamsArgs { pub params: Array<TypedParam, DOMAIN_MIGRATE_PARAM_LIST_MAX>, pub cookie_in: Opaque<MIGRATE_COOKIE_MAX>, pub flags: u32 }
 }
 xdr_struct! {
@@ -32,7 +32,7 @@ xdr_struct! {
     }
 }
 xdr_struct! {
-    /// The one-cookie reply of Perform3Params and PrepareTunnel3Params.
+    /// `remote_domain_migrate_perform3_params_ret`.
     pub struct MigrateCookieRet { pub cookie_out: Opaque<MIGRATE_COOKIE_MAX> }
 }
 xdr_struct! {

@@ -405,7 +405,6 @@ macro_rules! remote_procedure_table {
             // migration
             DomainMigrateBegin3Params: MigrateBegin3ParamsArgs => MigrateBegin3ParamsRet [hand domain_migrate_begin3_params];
             DomainMigratePrepare3Params: MigratePrepare3ParamsArgs => MigratePrepare3ParamsRet [hand domain_migrate_prepare3_params];
-            DomainMigratePrepareTunnel3Params: MigratePrepare3ParamsArgs => MigrateCookieRet [unsupported read];
             DomainMigratePerform3Params: MigratePerform3ParamsArgs => MigrateCookieRet [hand domain_migrate_perform3_params];
             DomainMigrateFinish3Params: MigrateFinish3ParamsArgs => MigrateFinish3ParamsRet [hand domain_migrate_finish3_params];
             DomainMigrateConfirm3Params: MigrateConfirm3ParamsArgs => () [hand domain_migrate_confirm3_params];
