@@ -187,6 +187,7 @@ impl Daemon {
             write_pid_file(path)?;
             info!(path = %path.display(), "pid file written");
         }
+        crate::driver::migration::set_peer_opener(Arc::new(crate::connect::PeerRegistry));
         let registry = Arc::new(Registry::owning(
             drivers.clone(),
             Some(Arc::clone(&qemu) as Arc<dyn LazyDrivers>),

@@ -218,6 +218,17 @@ pub async fn connect(uri: &str, options: &ConnectOptions) -> Result<Connection> 
         .await
 }
 
+/// Opens migration destinations for a daemon's drivers (`virsh migrate --p2p`): every URI through a client
+/// registry of its own, so a daemon never hands its own drivers to itself as a peer.
+pub struct PeerRegistry;
+
+#[async_trait]
+impl crate::driver::migration::PeerOpener for PeerRegistry {
+    async fn open(&self, uri: &str) -> Result<Connection> {
+        connect(uri, &ConnectOptions::default()).await
+    }
+}
+
 /// libvirt refuses `qemu://system` (a host called "system") with a hint, for drivers whose path is mandatory.
 fn check_missing_slash(text: &str, uri: &Uri) -> Result<()> {
     let mandatory_path = matches!(uri.driver.as_str(), "qemu" | "vbox" | "vz");

@@ -411,6 +411,43 @@ macro_rules! driver_api {
         /// (`virNodeGetFreePages`).
         fn node_get_free_pages(&self, pages: Vec<u32>, start_cell: i32, cell_count: u32, flags: u32) -> Result<Vec<u64>>
             => auto(NodeGetFreePages), read, "virNodeGetFreePages";
+        /// Whether the driver has the `VIR_DRV_FEATURE_*` `feature` (the migration protocols it speaks); the RPC
+        /// server answers the connection's own features itself.
+        fn supports_feature(&self, feature: i32) -> Result<bool>
+            => hand, read, "virConnectSupportsFeature", default { Ok(false) };
+        /// Migration, on the source: checks the domain may go, answers the cookie for Prepare and the definition
+        /// the destination starts (`virDomainMigrateBegin3Params`).
+        fn domain_migrate_begin3_params(&self, dom: &DomainRef, params: Vec<TypedParam>, flags: u32) -> Result<(Vec<u8>, String)>
+            => hand, write, "virDomainMigrateBegin3Params";
+        /// Migration, on the destination: readies the incoming domain; answers the cookie for Perform and the
+        /// migration URI the source is to use (`virDomainMigratePrepare3Params`).
+        fn domain_migrate_prepare3_params(&self, params: Vec<TypedParam>, cookie_in: Vec<u8>, flags: u32) -> Result<(Vec<u8>, Option<String>)>
+            => hand, write, "virDomainMigratePrepare3Params";
+        /// Migration, on the source: sends the guest (or, with `dconnuri` and PEER2PEER, runs the whole
+        /// migration against that destination) (`virDomainMigratePerform3Params`).
+        fn domain_migrate_perform3_params(&self, dom: &DomainRef, dconnuri: Option<String>, params: Vec<TypedParam>, cookie_in: Vec<u8>, flags: u32) -> Result<Vec<u8>>
+            => hand, write, "virDomainMigratePerform3Params";
+        /// Migration, on the destination: runs the guest that came in, or (`cancelled`) drops it
+        /// (`virDomainMigrateFinish3Params`).
+        fn domain_migrate_finish3_params(&self, params: Vec<TypedParam>, cookie_in: Vec<u8>, flags: u32, cancelled: bool) -> Result<(DomainRef, Vec<u8>)>
+            => hand, write, "virDomainMigrateFinish3Params";
+        /// Migration, on the source: ends the guest that left, or (`cancelled`) resumes it
+        /// (`virDomainMigrateConfirm3Params`).
+        fn domain_migrate_confirm3_params(&self, dom: &DomainRef, params: Vec<TypedParam>, cookie_in: Vec<u8>, flags: u32, cancelled: bool) -> Result<()>
+            => hand, write, "virDomainMigrateConfirm3Params";
+        /// Aborts the domain's current background job, such as an outgoing migration (`virDomainAbortJob`).
+        fn domain_abort_job(&self, dom: &DomainRef) -> Result<()>
+            => auto(DomainAbortJob), write, "virDomainAbortJob";
+        /// The most a migration of this domain may use, in MiB/s (`virDomainMigrateSetMaxSpeed`).
+        fn domain_migrate_set_max_speed(&self, dom: &DomainRef, bandwidth: u64, flags: u32) -> Result<()>
+            => auto(DomainMigrateSetMaxSpeed), write, "virDomainMigrateSetMaxSpeed";
+        fn domain_migrate_get_max_speed(&self, dom: &DomainRef, flags: u32) -> Result<u64>
+            => auto(DomainMigrateGetMaxSpeed), read, "virDomainMigrateGetMaxSpeed";
+        /// The longest pause a live migration of this domain may cause, in ms (`virDomainMigrateSetMaxDowntime`).
+        fn domain_migrate_set_max_downtime(&self, dom: &DomainRef, downtime: u64, flags: u32) -> Result<()>
+            => auto(DomainMigrateSetMaxDowntime), write, "virDomainMigrateSetMaxDowntime";
+        fn domain_migrate_get_max_downtime(&self, dom: &DomainRef, flags: u32) -> Result<u64>
+            => auto(DomainMigrateGetMaxDowntime), read, "virDomainMigrateGetMaxDowntime";
     }
     /// Virtual networks.
     trait NetworkDriver (network) {

@@ -11,6 +11,7 @@ pub(crate) mod api;
 mod connection;
 pub mod host;
 pub mod iface;
+pub mod migration;
 pub mod network;
 pub mod nodedev;
 pub mod nwfilter;

@@ -8,6 +8,58 @@ use crate::rpc::qemu::{qemu_procs, QemuAgentCommandArgs, QemuMonitorCommandArgs}
 use tokio::sync::broadcast;
 
 impl imp::hypervisor::Hand for RemoteDriver {
+    // ---- migration (bodies in migration.rs) ----
+    async fn supports_feature(&self, feature: i32) -> Result<bool> {
+        self.remote_supports_feature(feature).await
+    }
+    async fn domain_migrate_begin3_params(
+        &self,
+        dom: &DomainRef,
+        params: Vec<TypedParam>,
+        flags: u32,
+    ) -> Result<(Vec<u8>, String)> {
+        self.remote_migrate_begin3(dom, params, flags).await
+    }
+    async fn domain_migrate_prepare3_params(
+        &self,
+        params: Vec<TypedParam>,
+        cookie_in: Vec<u8>,
+        flags: u32,
+    ) -> Result<(Vec<u8>, Option<String>)> {
+        self.remote_migrate_prepare3(params, cookie_in, flags).await
+    }
+    async fn domain_migrate_perform3_params(
+        &self,
+        dom: &DomainRef,
+        dconnuri: Option<String>,
+        params: Vec<TypedParam>,
+        cookie_in: Vec<u8>,
+        flags: u32,
+    ) -> Result<Vec<u8>> {
+        self.remote_migrate_perform3(dom, dconnuri, params, cookie_in, flags)
+            .await
+    }
+    async fn domain_migrate_finish3_params(
+        &self,
+        params: Vec<TypedParam>,
+        cookie_in: Vec<u8>,
+        flags: u32,
+        cancelled: bool,
+    ) -> Result<(DomainRef, Vec<u8>)> {
+        self.remote_migrate_finish3(params, cookie_in, flags, cancelled)
+            .await
+    }
+    async fn domain_migrate_confirm3_params(
+        &self,
+        dom: &DomainRef,
+        params: Vec<TypedParam>,
+        cookie_in: Vec<u8>,
+        flags: u32,
+        cancelled: bool,
+    ) -> Result<()> {
+        self.remote_migrate_confirm3(dom, params, cookie_in, flags, cancelled)
+            .await
+    }
     // ---- the QEMU program ----
     async fn domain_qemu_monitor_command(
         &self,

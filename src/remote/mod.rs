@@ -21,6 +21,7 @@ mod calls;
 mod events;
 mod hypervisor;
 mod interface;
+mod migration;
 mod network;
 mod node_device;
 mod nwfilter;

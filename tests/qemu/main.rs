@@ -20,6 +20,7 @@ mod indications;
 mod lifecycle;
 mod live;
 mod metadata;
+mod migration;
 mod netapps;
 mod netdns;
 mod network;

@@ -18,6 +18,7 @@ mod firmware;
 mod graphics;
 mod hotplug;
 mod metadata;
+mod migration;
 mod monitor;
 mod process;
 pub mod qmp;
@@ -153,6 +154,8 @@ struct Shared {
     host: HostDrivers,
     /// Device removals QEMU has been asked for and not yet confirmed.
     unplugs: Mutex<Vec<hotplug::Unplug>>,
+    /// Migrations in and out, and what they measured.
+    migration: migration::Jobs,
     _lock: DirLock,
 }
 
@@ -228,6 +231,9 @@ fn stopped_detail(shutoff_reason: i32) -> i32 {
         reason::SHUTOFF_DESTROYED => event::STOPPED_DESTROYED,
         reason::SHUTOFF_FAILED => event::STOPPED_FAILED,
         reason::SHUTOFF_SAVED => event::STOPPED_SAVED,
+        crate::driver::migration::detail::SHUTOFF_MIGRATED => {
+            crate::driver::migration::detail::STOPPED_MIGRATED
+        }
         _ => event::STOPPED_CRASHED,
     }
 }
@@ -342,6 +348,7 @@ impl QemuDriver {
                 load_warnings: warnings,
                 runtime: tokio::runtime::Handle::current(),
                 host,
+                migration: migration::Jobs::default(),
                 _lock: lock,
             }),
         });
@@ -657,7 +664,7 @@ impl QemuDriver {
                 return Err(err);
             }
         };
-        if matches!(boot, Boot::Restore(_)) {
+        if matches!(boot, Boot::Restore(_) | Boot::Migration(_)) {
             // The saved state comes in over QMP (`migrate-incoming`) once the monitor is up.
             argv.extend(["-incoming".to_string(), "defer".to_string()]);
         }
@@ -823,9 +830,19 @@ impl QemuDriver {
                 ));
             }
         }
+        if let Boot::Migration(uri) = &boot {
+            if let Err(err) = migration::listen(&client, uri).await {
+                drop(client);
+                process::terminate(pid, &marker, TERM_GRACE).await;
+                let _ = child.wait().await;
+                let _ = shared.files.remove_status(&def.name);
+                return Err(err);
+            }
+        }
         let paused = match &boot {
             Boot::Fresh { paused } => *paused,
             Boot::Restore(incoming) => !incoming.running,
+            Boot::Migration(_) => true,
         };
         let client = Arc::new(client);
         let generation = shared.next_generation();
@@ -850,6 +867,7 @@ impl QemuDriver {
                 (Boot::Restore(_), true) => (DomainState::Paused, reason::PAUSED_MIGRATION),
                 (Boot::Fresh { .. }, false) => (DomainState::Running, reason::RUNNING_BOOTED),
                 (Boot::Restore(_), false) => (DomainState::Running, reason::RUNNING_RESTORED),
+                (Boot::Migration(_), _) => (DomainState::Paused, reason::PAUSED_MIGRATION),
             };
             obj.run = Some(Run {
                 pid,
@@ -870,9 +888,12 @@ impl QemuDriver {
         let (started, suspended) = match &boot {
             Boot::Fresh { .. } => (event::STARTED_BOOTED, event::SUSPENDED_PAUSED),
             Boot::Restore(incoming) => (event::STARTED_RESTORED, incoming.suspended_detail),
+            Boot::Migration(_) => (crate::driver::migration::detail::STARTED_MIGRATED, -1),
         };
         shared.emit(&handle, event::STARTED, started);
-        if paused {
+        if matches!(boot, Boot::Migration(_)) {
+            // Paused until Finish resumes it; libvirt tells of no suspension here.
+        } else if paused {
             shared.emit(&handle, event::SUSPENDED, suspended);
         } else if let Err(err) = client.execute("cont", None).await {
             self.kill_run(uuid, generation, reason::SHUTOFF_FAILED)
@@ -1204,6 +1225,14 @@ impl Shared {
         let mut emitted = None;
         let mut reboot = false;
         match name {
+            // The switch-over of an outgoing migration.
+            "STOP" if obj.state == DomainState::Running && self.migration.outgoing(&uuid) => {
+                (obj.state, obj.reason) = (DomainState::Paused, reason::PAUSED_MIGRATION);
+                emitted = Some((
+                    event::SUSPENDED,
+                    crate::driver::migration::detail::SUSPENDED_MIGRATED,
+                ));
+            }
             "STOP" if obj.state == DomainState::Running && !run.rebooting => {
                 (obj.state, obj.reason) = (DomainState::Paused, reason::PAUSED_USER);
                 emitted = Some((event::SUSPENDED, event::SUSPENDED_PAUSED));
@@ -2263,14 +2292,97 @@ impl HypervisorDriver for QemuDriver {
         self.stats_emulator_pin_info(dom, map_len, f).await
     }
     async fn domain_get_job_info(&self, dom: &DomainRef) -> Result<JobInfo> {
-        self.stats_job_info(dom).await
+        match self.migration_job_info(dom) {
+            Some(info) => Ok(info),
+            None => self.stats_job_info(dom).await,
+        }
     }
     async fn domain_get_job_stats(
         &self,
         dom: &DomainRef,
         f: u32,
     ) -> Result<(i32, Vec<TypedParam>)> {
-        self.stats_job_stats(dom, f).await
+        // VIR_DOMAIN_JOB_STATS_COMPLETED
+        match self.migration_job_stats(dom, f & 1 != 0) {
+            Some(stats) => Ok(stats),
+            None => self.stats_job_stats(dom, f).await,
+        }
+    }
+    // ---- migration (migration.rs) ----
+    async fn supports_feature(&self, feature: i32) -> Result<bool> {
+        Ok(self.migration_supports(feature))
+    }
+    async fn domain_migrate_begin3_params(
+        &self,
+        dom: &DomainRef,
+        params: Vec<TypedParam>,
+        f: u32,
+    ) -> Result<(Vec<u8>, String)> {
+        self.migrate_begin(dom, params, f).await
+    }
+    async fn domain_migrate_prepare3_params(
+        &self,
+        params: Vec<TypedParam>,
+        cookie_in: Vec<u8>,
+        f: u32,
+    ) -> Result<(Vec<u8>, Option<String>)> {
+        self.migrate_prepare(params, cookie_in, f).await
+    }
+    async fn domain_migrate_perform3_params(
+        &self,
+        dom: &DomainRef,
+        dconnuri: Option<String>,
+        params: Vec<TypedParam>,
+        cookie_in: Vec<u8>,
+        f: u32,
+    ) -> Result<Vec<u8>> {
+        self.migrate_perform(dom, dconnuri, params, cookie_in, f)
+            .await
+    }
+    async fn domain_migrate_finish3_params(
+        &self,
+        params: Vec<TypedParam>,
+        cookie_in: Vec<u8>,
+        f: u32,
+        cancelled: bool,
+    ) -> Result<(DomainRef, Vec<u8>)> {
+        self.migrate_finish(params, cookie_in, f, cancelled).await
+    }
+    async fn domain_migrate_confirm3_params(
+        &self,
+        dom: &DomainRef,
+        params: Vec<TypedParam>,
+        cookie_in: Vec<u8>,
+        f: u32,
+        cancelled: bool,
+    ) -> Result<()> {
+        self.migrate_confirm(dom, params, cookie_in, f, cancelled)
+            .await
+    }
+    async fn domain_abort_job(&self, dom: &DomainRef) -> Result<()> {
+        self.migrate_abort(dom).await
+    }
+    async fn domain_migrate_set_max_speed(
+        &self,
+        dom: &DomainRef,
+        bandwidth: u64,
+        f: u32,
+    ) -> Result<()> {
+        self.migrate_set_max_speed(dom, bandwidth, f).await
+    }
+    async fn domain_migrate_get_max_speed(&self, dom: &DomainRef, f: u32) -> Result<u64> {
+        self.migrate_get_max_speed(dom, f).await
+    }
+    async fn domain_migrate_set_max_downtime(
+        &self,
+        dom: &DomainRef,
+        downtime: u64,
+        f: u32,
+    ) -> Result<()> {
+        self.migrate_set_max_downtime(dom, downtime, f).await
+    }
+    async fn domain_migrate_get_max_downtime(&self, dom: &DomainRef, f: u32) -> Result<u64> {
+        self.migrate_get_max_downtime(dom, f).await
     }
     async fn domain_get_scheduler_type(&self, dom: &DomainRef) -> Result<(String, i32)> {
         self.stats_scheduler_type(dom).await

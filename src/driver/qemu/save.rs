@@ -334,8 +334,12 @@ pub(super) struct Incoming {
 
 /// How a start brings up a guest: booting afresh, or loading a saved image.
 pub(super) enum Boot {
-    Fresh { paused: bool },
+    Fresh {
+        paused: bool,
+    },
     Restore(Incoming),
+    /// An incoming migration: QEMU listens on this URI and stays paused until Finish.
+    Migration(String),
 }
 
 /// Loads the image's stream into a QEMU started with `-incoming defer` and waits until it is in.
@@ -583,7 +587,7 @@ impl QemuDriver {
     }
 
     /// Sets a running domain's state (if run `generation` still runs), saves its status and emits `event`.
-    fn set_run_state(
+    pub(super) fn set_run_state(
         &self,
         handle: &DomainRef,
         generation: u64,

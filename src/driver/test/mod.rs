@@ -232,6 +232,15 @@ fn parse_domain(xml: &str, validate: bool) -> Result<DomainDef> {
     DomainDef::from_xml(xml, validate)
 }
 
+impl TestDriver {
+    fn offline(&self) -> crate::driver::migration::Offline<'_> {
+        crate::driver::migration::Offline {
+            driver: self,
+            domain: ErrorDomain::TEST,
+        }
+    }
+}
+
 impl Generation for TestDriver {
     fn generation(&self) -> u64 {
         self.shared.generation.load(Ordering::Acquire)
@@ -252,6 +261,59 @@ impl HypervisorDriver for TestDriver {
     }
     async fn get_hostname(&self) -> Result<String> {
         Ok(self.shared.hostname.clone())
+    }
+    // ---- migration: offline only (crate::driver::migration::Offline) ----
+    async fn supports_feature(&self, feature: i32) -> Result<bool> {
+        use crate::driver::migration::feature as f;
+        Ok(matches!(
+            feature,
+            f::MIGRATION_V3 | f::MIGRATION_P2P | f::MIGRATION_PARAMS | f::MIGRATION_OFFLINE
+        ))
+    }
+    async fn domain_migrate_begin3_params(
+        &self,
+        dom: &DomainRef,
+        params: Vec<TypedParam>,
+        flags: u32,
+    ) -> Result<(Vec<u8>, String)> {
+        self.offline().begin(dom, params, flags).await
+    }
+    async fn domain_migrate_prepare3_params(
+        &self,
+        params: Vec<TypedParam>,
+        cookie_in: Vec<u8>,
+        flags: u32,
+    ) -> Result<(Vec<u8>, Option<String>)> {
+        self.offline().prepare(params, cookie_in, flags).await
+    }
+    async fn domain_migrate_perform3_params(
+        &self,
+        dom: &DomainRef,
+        dconnuri: Option<String>,
+        params: Vec<TypedParam>,
+        _cookie_in: Vec<u8>,
+        flags: u32,
+    ) -> Result<Vec<u8>> {
+        self.offline().perform(dom, dconnuri, params, flags).await
+    }
+    async fn domain_migrate_finish3_params(
+        &self,
+        params: Vec<TypedParam>,
+        _cookie_in: Vec<u8>,
+        flags: u32,
+        cancelled: bool,
+    ) -> Result<(DomainRef, Vec<u8>)> {
+        self.offline().finish(params, flags, cancelled).await
+    }
+    async fn domain_migrate_confirm3_params(
+        &self,
+        dom: &DomainRef,
+        params: Vec<TypedParam>,
+        _cookie_in: Vec<u8>,
+        flags: u32,
+        cancelled: bool,
+    ) -> Result<()> {
+        self.offline().confirm(dom, params, flags, cancelled).await
     }
     async fn get_uri(&self) -> Result<String> {
         Ok(defaults::URI.into())

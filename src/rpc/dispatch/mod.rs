@@ -9,6 +9,7 @@ mod domain;
 mod domain_stats;
 mod domain_tunables;
 mod interface;
+mod migration;
 mod network;
 mod node_device;
 mod nwfilter;
@@ -613,6 +614,22 @@ fn vcpu_map_bounds(count: i32, map_len: i32, count_name: &str) -> Result<(u32, u
     Ok((count, map_len))
 }
 
+/// The `VIR_DRV_FEATURE_*` numbers of the migration protocols.
+fn migration_feature(value: i32) -> bool {
+    use crate::driver::migration::feature as m;
+    matches!(
+        value,
+        m::MIGRATION_V2
+            | m::MIGRATION_P2P
+            | m::MIGRATION_DIRECT
+            | m::MIGRATION_V3
+            | m::MIGRATE_CHANGE_PROTECTION
+            | m::MIGRATION_PARAMS
+            | m::MIGRATION_OFFLINE
+            | m::XML_MIGRATABLE
+    )
+}
+
 fn rpc_error(message: impl Into<String>) -> Error {
     // VIR_ERR_RPC messages carry no prefix.
     Error::new(ErrorCode::RPC, ErrorDomain::RPC, message)
@@ -889,6 +906,11 @@ impl Dispatcher {
                     feature::NETWORK_UPDATE_HAS_CORRECT_ORDER => true,
                     // As libvirtd with the test driver: typed parameters may carry strings.
                     feature::TYPED_PARAM_STRING => true,
+                    // The migration protocols are the hypervisor driver's, as libvirtd asks its driver.
+                    value if migration_feature(value) => match &state.driver {
+                        Some(driver) => driver.supports_feature(value).await.unwrap_or(false),
+                        None => false,
+                    },
                     _ => false,
                 };
                 Ok(Reply::ConnectSupportsFeature(proto::IntRet {
@@ -1288,6 +1310,9 @@ async fn call_hand(driver: &Connection, call: Call) -> Result<Reply> {
         return reply;
     }
     if let Some(reply) = nwfilter::answer(driver, &call).await {
+        return reply;
+    }
+    if let Some(reply) = migration::answer(driver, &call).await {
         return reply;
     }
     Err(Error::no_support(&api_of(call.procedure())))

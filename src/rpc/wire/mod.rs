@@ -22,6 +22,7 @@ mod domain_guest;
 mod domain_stats;
 mod domain_tunables;
 mod interface;
+mod migration;
 mod network;
 mod node_device;
 mod nwfilter;

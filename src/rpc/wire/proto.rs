@@ -10,6 +10,7 @@ pub use super::domain_guest::*;
 pub use super::domain_stats::*;
 pub use super::domain_tunables::*;
 pub use super::interface::*;
+pub use super::migration::*;
 pub use super::network::*;
 pub use super::node_device::*;
 pub use super::nwfilter::*;
@@ -418,6 +419,17 @@ macro_rules! remote_procedure_table {
             DomainCoreDumpWithFormat: DomainCoreDumpWithFormatArgs => () [call |dom, to, dumpformat, flags| domain_core_dump(&dom, &to, dumpformat, flags)];
             NodeGetFreePages: NodeGetFreePagesArgs => NodeGetFreePagesRet [call |pages, start_cell, cell_count, flags| node_get_free_pages(pages.0, start_cell, cell_count, flags)];
             NetworkCreateXmlFlags: StringFlagsArgs => NetworkRet [call |value, flags| network_create_xml(&value, flags)];
+            // migration
+            DomainMigrateBegin3Params: MigrateBegin3ParamsArgs => MigrateBegin3ParamsRet [hand domain_migrate_begin3_params];
+            DomainMigratePrepare3Params: MigratePrepare3ParamsArgs => MigratePrepare3ParamsRet [hand domain_migrate_prepare3_params];
+            DomainMigratePerform3Params: MigratePerform3ParamsArgs => MigrateCookieRet [hand domain_migrate_perform3_params];
+            DomainMigrateFinish3Params: MigrateFinish3ParamsArgs => MigrateFinish3ParamsRet [hand domain_migrate_finish3_params];
+            DomainMigrateConfirm3Params: MigrateConfirm3ParamsArgs => () [hand domain_migrate_confirm3_params];
+            DomainAbortJob: DomainArgs => () [call |dom| domain_abort_job(&dom)];
+            DomainMigrateSetMaxSpeed: DomainU64FlagsArgs => () [call |dom, value, flags| domain_migrate_set_max_speed(&dom, value, flags)];
+            DomainMigrateGetMaxSpeed: DomainFlagsArgs => U64Ret [call |dom, flags| domain_migrate_get_max_speed(&dom, flags)];
+            DomainMigrateSetMaxDowntime: DomainU64FlagsArgs => () [call |dom, value, flags| domain_migrate_set_max_downtime(&dom, value, flags)];
+            DomainMigrateGetMaxDowntime: DomainFlagsArgs => U64Ret [call |dom, flags| domain_migrate_get_max_downtime(&dom, flags)];
         }
     };
 }
@@ -437,7 +449,7 @@ mod tests {
             .map(Procedure::from_number)
             .filter(|p| has_codec(*p))
             .count();
-        assert_eq!(known, 295);
+        assert_eq!(known, 305);
         assert!(!has_codec(Procedure::DomainGetBlockJobInfo));
         assert!(!has_codec(Procedure::Unknown(9999)));
     }

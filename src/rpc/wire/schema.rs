@@ -276,6 +276,16 @@ const CAPS: &[(&str, &str, u32)] = &[
         "REMOTE_DOMAIN_LAUNCH_SECURITY_INFO_PARAMS_MAX",
         DOMAIN_LAUNCH_SECURITY_INFO_PARAMS_MAX,
     ),
+    (
+        "DOMAIN_MIGRATE_PARAM_LIST_MAX",
+        "REMOTE_DOMAIN_MIGRATE_PARAM_LIST_MAX",
+        DOMAIN_MIGRATE_PARAM_LIST_MAX,
+    ),
+    (
+        "MIGRATE_COOKIE_MAX",
+        "REMOTE_MIGRATE_COOKIE_MAX",
+        MIGRATE_COOKIE_MAX,
+    ),
 ];
 
 /// Type aliases declarations use, spelled out (a test checks each against the real alias).
