@@ -9,6 +9,7 @@ pub mod cimxml;
 pub mod error;
 pub mod framing;
 pub mod http;
+pub mod jobs;
 pub mod ops;
 pub mod providers;
 pub mod query;

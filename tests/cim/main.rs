@@ -17,3 +17,5 @@ mod world;
 mod xml;
 // cimconsole
 mod console;
+// cimjobs
+mod jobs;

@@ -23,6 +23,8 @@ pub mod snapshots;
 // cimconsole: console redirection and the switch service.
 pub mod redirection;
 pub mod switch_service;
+// cimjobs: the jobs of methods that answer 4096.
+pub mod jobs;
 
 use std::sync::Arc;
 
@@ -32,6 +34,7 @@ use crate::cim::{CimStatus, Class, Instance, ObjectPath, Value};
 use crate::driver::Connection;
 use crate::wbem::cimxml::MethodReturn;
 use crate::wbem::error::OpError;
+use crate::wbem::jobs::JobTable;
 
 pub use computer_system::{ComputerSystemProvider, HostSystemProvider, HostedDependencyProvider};
 pub use vsms::VsmsProvider;
@@ -204,8 +207,8 @@ pub trait Provider: Send + Sync {
     }
 }
 
-/// The providers the server has.
-pub fn all_providers() -> Vec<Arc<dyn Provider>> {
+/// The providers the server has; methods that answer 4096 start their jobs in `job_table`.
+pub fn all_providers(job_table: &Arc<JobTable>) -> Vec<Arc<dyn Provider>> {
     let mut providers: Vec<Arc<dyn Provider>> = vec![
         Arc::new(ComputerSystemProvider::default()),
         Arc::new(HostSystemProvider),
@@ -232,12 +235,12 @@ pub fn all_providers() -> Vec<Arc<dyn Provider>> {
         providers.push(Arc::new(conforms));
     }
     // cimmodel
-    providers.push(Arc::new(pool_config::RpcsProvider::default()));
+    providers.push(Arc::new(pool_config::RpcsProvider::new(job_table)));
     providers.push(Arc::new(pool_config::RpccProvider));
     for settings in pool_config::PoolSettingProvider::all() {
         providers.push(Arc::new(settings));
     }
-    providers.push(Arc::new(snapshots::SnapshotServiceProvider));
+    providers.push(Arc::new(snapshots::SnapshotServiceProvider::new(job_table)));
     providers.push(Arc::new(snapshots::SnapshotCapabilitiesProvider));
     providers.push(Arc::new(snapshots::SnapshotProvider));
     for assoc in snapshots::SnapshotAssocProvider::both() {
@@ -257,5 +260,12 @@ pub fn all_providers() -> Vec<Arc<dyn Provider>> {
         providers.push(Arc::new(assoc));
     }
     providers.push(Arc::new(switch_service::SwitchServiceProvider));
+    // cimjobs
+    providers.push(Arc::new(jobs::JobProvider {
+        table: Arc::clone(job_table),
+    }));
+    providers.push(Arc::new(jobs::AffectedJobElementProvider {
+        table: Arc::clone(job_table),
+    }));
     providers
 }
