@@ -132,7 +132,7 @@ check(job["JobState"] == 10 and job["ErrorCode"] is not None and "unsupported fl
 rv, out = conn.InvokeMethod("GetError", out["Job"])
 err = out["Error"]
 check(rv == 0 and err.classname == "CIM_Error" and "unsupported flags (0x10)" in err["Message"]
-      and err["CIMStatusCode"] == 7 and err["ErrorSourceFormat"] == 2 and "KVM_ConcreteJob" in err["ErrorSource"],
+      and err["CIMStatusCode"] == 4 and err["ErrorSourceFormat"] == 2 and "KVM_ConcreteJob" in err["ErrorSource"],
       "GetError: %r" % (err,))
 
 # --- bad input ---
@@ -151,7 +151,7 @@ check(code == 6, "GetInstance of a missing snapshot")
 # --- a snapshot named by the driver, then destroy ---
 rv, out = conn.InvokeMethod("CreateSnapshot", VSSS, AffectedSystem=cs_path("test"))
 auto = out["ResultingSnapshot"]["InstanceID"].split("/", 1)[1]
-check(wait_job(rv, out, "unnamed CreateSnapshot")["JobState"] == 7 and auto in snapshots("test"), "class-path CreateSnapshot, name from the driver: %s" % auto)
+check(wait_job(rv, out, "unnamed CreateSnapshot")["JobState"] == 7 and auto in snapshots("test"), "class-path CreateSnapshot, named by its creation time: %s" % auto)
 for name in ["s2", auto]:
     rv, _ = conn.InvokeMethod("DestroySnapshot", svc, AffectedSnapshot=snap_path("test", name))
     check(rv == 0 and name not in snapshots("test"), "DestroySnapshot %s" % name)
