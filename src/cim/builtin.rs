@@ -709,6 +709,23 @@ pub const MOF_FILES: &[(&str, &str)] = &[
         "kvm/KVM_ResourceAllocationSettingDataModifiedIndication.mof",
         include_str!("../../mof/kvm/KVM_ResourceAllocationSettingDataModifiedIndication.mof"),
     ),
+    // cimjobs
+    (
+        "cim/CIM_Error.mof",
+        include_str!("../../mof/cim/CIM_Error.mof"),
+    ),
+    (
+        "cim/CIM_AffectedJobElement.mof",
+        include_str!("../../mof/cim/CIM_AffectedJobElement.mof"),
+    ),
+    (
+        "kvm/KVM_ConcreteJob.mof",
+        include_str!("../../mof/kvm/KVM_ConcreteJob.mof"),
+    ),
+    (
+        "kvm/KVM_AffectedJobElement.mof",
+        include_str!("../../mof/kvm/KVM_AffectedJobElement.mof"),
+    ),
 ];
 
 /// The namespaces the server serves and the MOF file compiled into each.

@@ -29,3 +29,4 @@ pub use nwfilter::*;
 pub use secret::*;
 pub use snapshot::SnapshotDef;
 pub use storage::*;
+pub use units::unit_bytes;

@@ -11,6 +11,7 @@ pub mod error;
 pub mod framing;
 pub mod http;
 pub mod indications;
+pub mod jobs;
 pub mod ops;
 pub mod providers;
 pub mod query;

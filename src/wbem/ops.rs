@@ -19,6 +19,7 @@ use crate::wbem::cimxml::{
     PullItems, PullResult, Request, WriteOptions, ENVELOPE_CLOSE, IMETHOD_LIST_CLOSE,
 };
 use crate::wbem::error::{cim_error, OpError};
+use crate::wbem::jobs::JobTable;
 use crate::wbem::providers::{all_providers, Provider, ProviderCtx};
 use crate::wbem::query;
 
@@ -111,6 +112,8 @@ pub struct Operations {
     host: String,
     pulls: Mutex<HashMap<String, PullContext>>,
     cache: Option<Arc<ResponseCache>>,
+    /// The jobs methods started (answered 4096 for).
+    jobs: Arc<JobTable>,
 }
 
 /// When an answer was computed: the driver's generation and the count of CIM writes, both read before.
@@ -198,14 +201,22 @@ enum Assoc {
 impl Operations {
     /// `host` is what the server puts in the HOST element of full paths.
     pub fn new(repo: Arc<Repository>, driver: Connection, host: &str) -> Operations {
+        let jobs = JobTable::new();
         Operations {
             repo,
             driver,
-            providers: all_providers(),
+            providers: all_providers(&jobs),
+            jobs,
             host: host.to_owned(),
             pulls: Mutex::new(HashMap::new()),
             cache: Some(Arc::new(ResponseCache::default())),
         }
+    }
+
+    /// The job table: [`JobTable::subscribe`] hears every job's creation, progress, state change and removal
+    /// (the hook for job indications).
+    pub fn jobs(&self) -> &Arc<JobTable> {
+        &self.jobs
     }
 
     /// Turns reuse of answers off (or back on); it is on by default and only ever applies to drivers that

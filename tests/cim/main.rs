@@ -20,3 +20,5 @@ mod world;
 mod xml;
 // cimconsole
 mod console;
+// cimjobs
+mod jobs;

@@ -1,5 +1,6 @@
 """virtcim peer test: KVM_VirtualSystemSnapshotService through the pywbem API on the test driver: CreateSnapshot
-(full; disk-only answers the driver's own error), ApplySnapshot, DestroySnapshot, the snapshots as
+(full; disk-only ends in the driver's own error) and ApplySnapshot as jobs (4096 and a KVM_ConcreteJob polled to
+its end), DestroySnapshot, the snapshots as
 KVM_SnapshotSettingData and their associations to the domain, each checked with stock virsh over the daemon's
 native RPC socket, and virsh's snapshots seen through CIM.
 
@@ -8,6 +9,7 @@ Prints "OK <n> checks" and exits 0, or names the first failed check and exits 1.
 """
 import subprocess
 import sys
+import time
 
 import pywbem
 
@@ -34,6 +36,18 @@ def cim_error(fn, *args, **kw):
     except pywbem.CIMError as e:
         return (e.status_code, e.status_description)
     return (0, "")
+
+
+def wait_job(rv, out, what):
+    """The job a method answered 4096 with, polled until it ends; returns its last instance."""
+    check(rv == 4096 and out.get("Job") is not None and out["Job"].classname == "KVM_ConcreteJob",
+          "%s answers 4096 and a job: %r %r" % (what, rv, out))
+    for _ in range(600):
+        job = conn.GetInstance(out["Job"])
+        if job["JobState"] not in (2, 3, 4):
+            return job
+        time.sleep(0.05)
+    check(False, "%s: the job ends" % what)
 
 
 def virsh(*args):
@@ -63,7 +77,8 @@ svc.namespace = NS
 caps = conn.Associators(svc, AssocClass="KVM_ElementCapabilities")
 check(len(caps) == 1 and caps[0]["InstanceID"] == "SnapshotCapabilities"
       and list(caps[0]["SnapshotTypesSupported"]) == [2, 3]
-      and list(caps[0]["SynchronousMethodsSupported"]) == [2, 3, 4], "service -> capabilities %r" % caps)
+      and list(caps[0]["SynchronousMethodsSupported"]) == [3]
+      and list(caps[0]["AynchronousMethodsSupported"]) == [2, 4], "service -> capabilities %r" % caps)
 check([h.classname for h in conn.AssociatorNames(svc, AssocClass="KVM_HostedService")] == ["KVM_HostSystem"],
       "hosted by the host")
 check(conn.EnumerateInstanceNames(SNAP) == [], "no snapshots at first")
@@ -72,7 +87,10 @@ check(conn.EnumerateInstanceNames(SNAP) == [], "no snapshots at first")
 settings = pywbem.CIMInstance("CIM_SettingData", properties={"ElementName": "s1", "Description": "first <one>"})
 rv, out = conn.InvokeMethod("CreateSnapshot", svc, AffectedSystem=cs_path("test"),
                             SnapshotSettings=settings, SnapshotType=pywbem.Uint16(2))
-check(rv == 0 and out["ResultingSnapshot"]["InstanceID"] == "KVM:test/s1", "CreateSnapshot %r" % (out,))
+check(out["ResultingSnapshot"]["InstanceID"] == "KVM:test/s1", "CreateSnapshot %r" % (out,))
+job = wait_job(rv, out, "CreateSnapshot")
+check(job["JobState"] == 7 and job["PercentComplete"] == 100 and job["Name"] == "Snapshot"
+      and job["ErrorCode"] is None, "the snapshot job completed %r" % dict(job.items()))
 check(snapshots("test") == ["s1"], "virsh sees s1")
 desc = virsh("snapshot-dumpxml", "test", "s1")
 check("first &lt;one&gt;" in desc and "<state>running</state>" in desc, "description and state for virsh")
@@ -99,18 +117,23 @@ check(len(conn.EnumerateInstances("CIM_VirtualSystemSettingData")) > len(conn.En
 
 # --- apply: the domain goes back, and s1 becomes current ---
 check(virsh("suspend", "test") is not None, "virsh suspend")
-rv, _ = conn.InvokeMethod("ApplySnapshot", svc, Snapshot=snap_path("test", "s1"))
-check(rv == 0, "ApplySnapshot")
+rv, out = conn.InvokeMethod("ApplySnapshot", svc, Snapshot=snap_path("test", "s1"))
+check(wait_job(rv, out, "ApplySnapshot")["JobState"] == 7, "ApplySnapshot completed")
 check((virsh("snapshot-current", "--name", "test") or "").strip() == "s1", "virsh: s1 is current")
 check("running" in virsh("domstate", "test"), "running again, as in s1")
 cur = conn.AssociatorNames(cs_path("test"), AssocClass="KVM_LastAppliedSnapshot")
 check([p["InstanceID"] for p in cur] == ["KVM:test/s1"], "LastAppliedSnapshot follows")
 
 # --- disk-only: the test driver refuses it, with its own message, and nothing is made ---
-code, desc = cim_error(conn.InvokeMethod, "CreateSnapshot", svc, AffectedSystem=cs_path("test"),
-                       SnapshotType=pywbem.Uint16(3))
-check(code != 0 and "unsupported flags (0x10)" in desc and snapshots("test") == ["s1", "s2"],
-      "disk-only on the test driver: %r" % ((code, desc),))
+rv, out = conn.InvokeMethod("CreateSnapshot", svc, AffectedSystem=cs_path("test"), SnapshotType=pywbem.Uint16(3))
+job = wait_job(rv, out, "disk-only CreateSnapshot")
+check(job["JobState"] == 10 and job["ErrorCode"] is not None and "unsupported flags (0x10)" in job["ErrorDescription"]
+      and snapshots("test") == ["s1", "s2"], "disk-only on the test driver: %r" % dict(job.items()))
+rv, out = conn.InvokeMethod("GetError", out["Job"])
+err = out["Error"]
+check(rv == 0 and err.classname == "CIM_Error" and "unsupported flags (0x10)" in err["Message"]
+      and err["CIMStatusCode"] == 4 and err["ErrorSourceFormat"] == 2 and "KVM_ConcreteJob" in err["ErrorSource"],
+      "GetError: %r" % (err,))
 
 # --- bad input ---
 code, desc = cim_error(conn.InvokeMethod, "CreateSnapshot", svc, AffectedSystem=cs_path("nosuch"))
@@ -128,7 +151,7 @@ check(code == 6, "GetInstance of a missing snapshot")
 # --- a snapshot named by the driver, then destroy ---
 rv, out = conn.InvokeMethod("CreateSnapshot", VSSS, AffectedSystem=cs_path("test"))
 auto = out["ResultingSnapshot"]["InstanceID"].split("/", 1)[1]
-check(rv == 0 and auto in snapshots("test"), "class-path CreateSnapshot, name from the driver: %s" % auto)
+check(wait_job(rv, out, "unnamed CreateSnapshot")["JobState"] == 7 and auto in snapshots("test"), "class-path CreateSnapshot, named by its creation time: %s" % auto)
 for name in ["s2", auto]:
     rv, _ = conn.InvokeMethod("DestroySnapshot", svc, AffectedSnapshot=snap_path("test", name))
     check(rv == 0 and name not in snapshots("test"), "DestroySnapshot %s" % name)

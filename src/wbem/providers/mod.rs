@@ -25,6 +25,8 @@ pub mod redirection;
 pub mod switch_service;
 // cimfilter: network filters.
 pub mod filters;
+// cimjobs: the jobs of methods that answer 4096.
+pub mod jobs;
 
 use std::sync::Arc;
 
@@ -34,6 +36,7 @@ use crate::cim::{CimStatus, Class, Instance, ObjectPath, Value};
 use crate::driver::Connection;
 use crate::wbem::cimxml::MethodReturn;
 use crate::wbem::error::OpError;
+use crate::wbem::jobs::JobTable;
 
 pub use computer_system::{
     computer_system_path, ComputerSystemProvider, HostSystemProvider, HostedDependencyProvider,
@@ -208,8 +211,8 @@ pub trait Provider: Send + Sync {
     }
 }
 
-/// The providers the server has.
-pub fn all_providers() -> Vec<Arc<dyn Provider>> {
+/// The providers the server has; methods that answer 4096 start their jobs in `job_table`.
+pub fn all_providers(job_table: &Arc<JobTable>) -> Vec<Arc<dyn Provider>> {
     let mut providers: Vec<Arc<dyn Provider>> = vec![
         Arc::new(ComputerSystemProvider::default()),
         Arc::new(HostSystemProvider),
@@ -236,12 +239,12 @@ pub fn all_providers() -> Vec<Arc<dyn Provider>> {
         providers.push(Arc::new(conforms));
     }
     // cimmodel
-    providers.push(Arc::new(pool_config::RpcsProvider::default()));
+    providers.push(Arc::new(pool_config::RpcsProvider::new(job_table)));
     providers.push(Arc::new(pool_config::RpccProvider));
     for settings in pool_config::PoolSettingProvider::all() {
         providers.push(Arc::new(settings));
     }
-    providers.push(Arc::new(snapshots::SnapshotServiceProvider));
+    providers.push(Arc::new(snapshots::SnapshotServiceProvider::new(job_table)));
     providers.push(Arc::new(snapshots::SnapshotCapabilitiesProvider));
     providers.push(Arc::new(snapshots::SnapshotProvider));
     for assoc in snapshots::SnapshotAssocProvider::both() {
@@ -263,5 +266,12 @@ pub fn all_providers() -> Vec<Arc<dyn Provider>> {
         providers.push(Arc::new(assoc));
     }
     providers.push(Arc::new(switch_service::SwitchServiceProvider));
+    // cimjobs
+    providers.push(Arc::new(jobs::JobProvider {
+        table: Arc::clone(job_table),
+    }));
+    providers.push(Arc::new(jobs::AffectedJobElementProvider {
+        table: Arc::clone(job_table),
+    }));
     providers
 }

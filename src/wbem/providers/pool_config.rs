@@ -7,9 +7,12 @@
 //! Everything goes through the driver API, so it works over any URI; what a driver cannot do (a pool type it
 //! lacks) answers with the driver's own error.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use super::capabilities::TemplateRole;
+use super::jobs::start_job;
 use super::pools::{host_name, HostPools, PoolId, PoolKind, HOST_CLASS, NAMESPACE};
 use super::rasd_parse::{number, text};
 use super::vsms::{array_param, decode_all, invalid, items, ok, param};
@@ -20,6 +23,7 @@ use crate::error::ErrorCode;
 use crate::model::PoolDef;
 use crate::wbem::cimxml::MethodReturn;
 use crate::wbem::error::OpError;
+use crate::wbem::jobs::{Cleanup, JobSpec, JobTable};
 
 pub const RPCS_CLASS: &str = "KVM_ResourcePoolConfigurationService";
 pub const RPCS_NAME: &str = "RPCS";
@@ -34,6 +38,8 @@ const RESOURCE_TYPE_IMAGE: u16 = 32768;
 /// RPCC.SynchronousMethodsSupported: CreateChildResourcePool (3) and DeleteResourcePool (4), as libvirt-CIM.
 const RPCS_SYNCHRONOUS_METHODS: [u32; 2] = [3, 4];
 const VOLUME_TEMPLATE_PREFIX: &str = "New Storage Volume ";
+/// A volume of this capacity or more is created by a job (CreateResourceInPool answers 4096).
+const LARGE_VOLUME_BYTES: u64 = 1 << 30;
 
 /// libvirt-CIM's disk pool Type values and the libvirt pool types they stand for.
 const DISK_POOL_TYPES: [(u16, &str); 7] = [
@@ -460,6 +466,8 @@ impl Provider for RpccProvider {
 pub struct RpcsProvider {
     /// Serializes pool creation, so two calls for one name cannot both pass the existence check.
     changes: tokio::sync::Mutex<()>,
+    /// Where large volumes are created.
+    jobs: Arc<JobTable>,
 }
 
 /// The pool a `Pool` reference parameter names.
@@ -592,6 +600,10 @@ fn pool_rasd_kind(rasd: &Instance) -> Option<PoolKind> {
     }
 }
 
+fn volume_rasd_path(volume_path: &str) -> ObjectPath {
+    ObjectPath::instance(Some(NAMESPACE), VOLUME_RASD, &[("InstanceID", volume_path)])
+}
+
 async fn storage_pool(driver: &Connection, name: &str) -> Result<Option<PoolRef>, OpError> {
     match driver.pool_lookup_by_name(name).await {
         Ok(pool) => Ok(Some(pool)),
@@ -601,6 +613,13 @@ async fn storage_pool(driver: &Connection, name: &str) -> Result<Option<PoolRef>
 }
 
 impl RpcsProvider {
+    pub fn new(jobs: &Arc<JobTable>) -> RpcsProvider {
+        RpcsProvider {
+            changes: tokio::sync::Mutex::default(),
+            jobs: Arc::clone(jobs),
+        }
+    }
+
     async fn create_child_pool(
         &self,
         driver: &Connection,
@@ -765,14 +784,53 @@ impl RpcsProvider {
             "<volume><name>{}</name><allocation{unit}>{allocation}</allocation><capacity{unit}>{capacity}</capacity>{target}</volume>",
             escape(&name)
         );
-        let vol = driver.vol_create_xml(&p, &xml, 0).await?;
-        let _ = driver.pool_refresh(&p, 0).await;
-        let path = driver.vol_get_path(&vol).await?;
-        let resource = ObjectPath::instance(Some(NAMESPACE), VOLUME_RASD, &[("InstanceID", &path)]);
-        Ok(ok(vec![(
-            "Resource".into(),
-            Value::Reference(Box::new(resource)),
-        )]))
+        let scale =
+            text(&rasd, "AllocationUnits").map_or(Some(1), |u| crate::model::unit_bytes(&u));
+        let large = scale.is_none_or(|scale| capacity.saturating_mul(scale) >= LARGE_VOLUME_BYTES);
+        if !large {
+            let vol = driver.vol_create_xml(&p, &xml, 0).await?;
+            let _ = driver.pool_refresh(&p, 0).await;
+            let path = driver.vol_get_path(&vol).await?;
+            return Ok(ok(vec![(
+                "Resource".into(),
+                Value::Reference(Box::new(volume_rasd_path(&path))),
+            )]));
+        }
+        // A large volume: the job makes it; terminating the job removes what it made, never a volume that was
+        // there before it started.
+        let existed = driver.vol_lookup_by_name(&p, &name).await.is_ok();
+        let cleanup: Option<Cleanup> = (!existed).then(|| {
+            let (driver, p, name) = (driver.clone(), p.clone(), name.clone());
+            Box::new(move || {
+                Box::pin(async move {
+                    if let Ok(vol) = driver.vol_lookup_by_name(&p, &name).await {
+                        let _ = driver.vol_delete(&vol, 0).await;
+                    }
+                    let _ = driver.pool_refresh(&p, 0).await;
+                })
+                    as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+            }) as Cleanup
+        });
+        let spec = JobSpec {
+            name: "CreateResourceInPool".into(),
+            description: format!("Create volume {name} in pool {}", pool.name),
+            namespace: NAMESPACE.into(),
+            affected: vec![pool.path()],
+            cleanup,
+        };
+        let driver = driver.clone();
+        Ok(start_job(
+            &self.jobs,
+            spec,
+            Vec::new(),
+            move |progress| async move {
+                let vol = driver.vol_create_xml(&p, &xml, 0).await?;
+                let _ = driver.pool_refresh(&p, 0).await;
+                let path = driver.vol_get_path(&vol).await?;
+                progress.add_affected(volume_rasd_path(&path));
+                Ok(())
+            },
+        ))
     }
 
     async fn delete_resource(

@@ -3,10 +3,16 @@
 //! ApplySnapshot), `KVM_VirtualSystemSnapshotServiceCapabilities` ("SnapshotCapabilities"), each snapshot as a
 //! `KVM_SnapshotSettingData` (InstanceID "KVM:<domain>/<snapshot>"), `KVM_SnapshotOfVirtualSystem` (domain ->
 //! each snapshot) and `KVM_LastAppliedSnapshot` (the domain's current snapshot -> domain). A driver without
-//! snapshots answers its own "not supported", which the methods pass on.
+//! snapshots answers its own "not supported", which the methods pass on. CreateSnapshot and ApplySnapshot run
+//! as jobs (answer 4096 with a `KVM_ConcreteJob`), as libvirt-CIM made them asynchronous; DestroySnapshot
+//! completes before it returns.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
+use super::jobs::start_job;
 use super::paths_of;
 use super::pool_config::{service_instance, service_path};
 use super::pools::{host_name, NAMESPACE};
@@ -22,6 +28,7 @@ use crate::error::ErrorCode;
 use crate::model::SnapshotDef;
 use crate::wbem::cimxml::MethodReturn;
 use crate::wbem::error::OpError;
+use crate::wbem::jobs::{JobProgress, JobSpec, JobTable};
 
 pub const VSSS_CLASS: &str = "KVM_VirtualSystemSnapshotService";
 pub const VSSS_NAME: &str = "SnapshotService";
@@ -181,10 +188,43 @@ fn escape(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// Runs a snapshot operation, reporting the domain's own job (`virDomainGetJobInfo`: a memory snapshot's
+/// data processed) as the CIM job's progress while it runs.
+async fn with_domain_progress<T>(
+    driver: &Connection,
+    dom: &DomainRef,
+    progress: &JobProgress,
+    op: impl std::future::Future<Output = crate::error::Result<T>>,
+) -> Result<T, OpError> {
+    tokio::pin!(op);
+    loop {
+        tokio::select! {
+            result = &mut op => return Ok(result?),
+            () = tokio::time::sleep(Duration::from_millis(250)) => {
+                if let Ok(info) = driver.domain_get_job_info(dom).await {
+                    if info.kind != 0 && info.data_total > 0 {
+                        let done = info.data_processed.min(info.data_total);
+                        let percent = u16::try_from(done * 99 / info.data_total).unwrap_or(99);
+                        progress.report(percent, None);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// `KVM_VirtualSystemSnapshotService`.
-pub struct SnapshotServiceProvider;
+pub struct SnapshotServiceProvider {
+    jobs: Arc<JobTable>,
+}
 
 impl SnapshotServiceProvider {
+    pub fn new(jobs: &Arc<JobTable>) -> SnapshotServiceProvider {
+        SnapshotServiceProvider {
+            jobs: Arc::clone(jobs),
+        }
+    }
+
     async fn create(
         &self,
         driver: &Connection,
@@ -226,10 +266,16 @@ impl SnapshotServiceProvider {
             }
         }
         let dom = lookup(driver, &domain).await?;
+        // Named here when the caller gave no name, as libvirt names it (the creation time in seconds), so
+        // ResultingSnapshot can be answered with the job.
+        let name = name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs())
+                .to_string()
+        });
         let mut xml = String::from("<domainsnapshot>");
-        if let Some(name) = name.filter(|n| !n.trim().is_empty()) {
-            xml.push_str(&format!("<name>{}</name>", escape(&name)));
-        }
+        xml.push_str(&format!("<name>{}</name>", escape(&name)));
         if let Some(description) = description {
             xml.push_str(&format!(
                 "<description>{}</description>",
@@ -242,11 +288,28 @@ impl SnapshotServiceProvider {
         } else {
             0
         };
-        let snap = driver.domain_snapshot_create_xml(&dom, &xml, flags).await?;
-        Ok(ok(vec![(
+        let spec = JobSpec {
+            name: "Snapshot".into(),
+            description: format!("Snapshot {name} of {}", dom.name),
+            namespace: NAMESPACE.into(),
+            affected: vec![guest_path(&dom.name)],
+            cleanup: None,
+        };
+        let out = vec![(
             "ResultingSnapshot".into(),
-            Value::Reference(Box::new(snapshot_path(&dom.name, &snap.name))),
-        )]))
+            Value::Reference(Box::new(snapshot_path(&dom.name, &name))),
+        )];
+        let driver = driver.clone();
+        Ok(start_job(
+            &self.jobs,
+            spec,
+            out,
+            move |progress| async move {
+                let create = driver.domain_snapshot_create_xml(&dom, &xml, flags);
+                with_domain_progress(&driver, &dom, &progress, create).await?;
+                Ok(())
+            },
+        ))
     }
 
     async fn destroy(
@@ -265,8 +328,25 @@ impl SnapshotServiceProvider {
         params: &[(String, Value)],
     ) -> Result<MethodReturn, OpError> {
         let snap = snapshot_param(driver, params, "Snapshot").await?;
-        driver.domain_revert_to_snapshot(&snap, 0).await?;
-        Ok(ok(Vec::new()))
+        let dom = snap.dom.clone();
+        let spec = JobSpec {
+            name: "Snapshot".into(),
+            description: format!("Apply snapshot {} to {}", snap.name, dom.name),
+            namespace: NAMESPACE.into(),
+            affected: vec![guest_path(&dom.name), snapshot_path(&dom.name, &snap.name)],
+            cleanup: None,
+        };
+        let driver = driver.clone();
+        Ok(start_job(
+            &self.jobs,
+            spec,
+            Vec::new(),
+            move |progress| async move {
+                let revert = driver.domain_revert_to_snapshot(&snap, 0);
+                with_domain_progress(&driver, &dom, &progress, revert).await?;
+                Ok(())
+            },
+        ))
     }
 }
 
@@ -340,14 +420,14 @@ impl Provider for SnapshotCapabilitiesProvider {
         };
         put(&mut inst, class, "InstanceID", s(VSSSC_ID));
         put(&mut inst, class, "ElementName", s(VSSSC_ID));
-        // CreateSnapshot, DestroySnapshot and ApplySnapshot all complete before they return.
+        // DestroySnapshot completes before it returns; CreateSnapshot and ApplySnapshot run as jobs.
+        put(&mut inst, class, "SynchronousMethodsSupported", u16s(&[3]));
         put(
             &mut inst,
             class,
-            "SynchronousMethodsSupported",
-            u16s(&[2, 3, 4]),
+            "AynchronousMethodsSupported",
+            u16s(&[2, 4]),
         );
-        put(&mut inst, class, "AynchronousMethodsSupported", u16s(&[]));
         put(
             &mut inst,
             class,
