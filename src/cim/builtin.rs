@@ -482,7 +482,7 @@ pub const MOF_FILES: &[(&str, &str)] = &[
         "kvm/KVM_LastAppliedSnapshot.mof",
         include_str!("../../mof/kvm/KVM_LastAppliedSnapshot.mof"),
     ),
-    // cimconsole: console redirection, service-element associations, the switch service.
+    // Console redirection, service-element associations, the switch service.
     (
         "cim/CIM_ServiceAccessPoint.mof",
         include_str!("../../mof/cim/CIM_ServiceAccessPoint.mof"),
@@ -559,7 +559,7 @@ pub const MOF_FILES: &[(&str, &str)] = &[
         "kvm/KVM_SwitchService.mof",
         include_str!("../../mof/kvm/KVM_SwitchService.mof"),
     ),
-    // cimfilter: network filters.
+    // Network filters.
     (
         "cim/CIM_ConcreteDependency.mof",
         include_str!("../../mof/cim/CIM_ConcreteDependency.mof"),
@@ -624,7 +624,7 @@ pub const MOF_FILES: &[(&str, &str)] = &[
         "kvm/KVM_AppliedFilterList.mof",
         include_str!("../../mof/kvm/KVM_AppliedFilterList.mof"),
     ),
-    // indications (DSP1054)
+    // (DSP1054)
     (
         "cim/CIM_Indication.mof",
         include_str!("../../mof/cim/CIM_Indication.mof"),
@@ -709,7 +709,7 @@ pub const MOF_FILES: &[(&str, &str)] = &[
         "kvm/KVM_ResourceAllocationSettingDataModifiedIndication.mof",
         include_str!("../../mof/kvm/KVM_ResourceAllocationSettingDataModifiedIndication.mof"),
     ),
-    // cimjobs
+    // Jobs
     (
         "cim/CIM_Error.mof",
         include_str!("../../mof/cim/CIM_Error.mof"),

@@ -6,11 +6,13 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod console;
 mod dmtf_schema;
 mod filters;
 mod guest;
 mod host;
 mod indications;
+mod jobs;
 mod methods;
 mod model;
 mod mof;
@@ -18,7 +20,3 @@ mod pool_config;
 mod profiles;
 mod world;
 mod xml;
-// cimconsole
-mod console;
-// cimjobs
-mod jobs;

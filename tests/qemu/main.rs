@@ -8,6 +8,7 @@ mod support;
 
 mod bridge;
 mod cim;
+mod cim_console;
 mod cim_filters;
 mod cim_state;
 mod daemon;
@@ -32,7 +33,5 @@ mod state;
 mod stats;
 mod storage;
 mod streams;
-// cimconsole
-mod cim_console;
 mod taint;
 mod vmstats;

@@ -17,15 +17,15 @@ pub mod rasd_parse;
 pub mod vsms;
 // interop: the server and its namespaces in root/interop.
 pub mod interop;
-// cimmodel: pool configuration and snapshots.
+// Pool configuration and snapshots.
 pub mod pool_config;
 pub mod snapshots;
-// cimconsole: console redirection and the switch service.
+// Console redirection and the switch service.
 pub mod redirection;
 pub mod switch_service;
-// cimfilter: network filters.
+// Network filters.
 pub mod filters;
-// cimjobs: the jobs of methods that answer 4096.
+// The jobs of methods that answer 4096.
 pub mod jobs;
 
 use std::sync::Arc;
@@ -238,7 +238,7 @@ pub fn all_providers(job_table: &Arc<JobTable>) -> Vec<Arc<dyn Provider>> {
     for conforms in profiles::ConformsToProfileProvider::both() {
         providers.push(Arc::new(conforms));
     }
-    // cimmodel
+    // Pool configuration and snapshots
     providers.push(Arc::new(pool_config::RpcsProvider::new(job_table)));
     providers.push(Arc::new(pool_config::RpccProvider));
     for settings in pool_config::PoolSettingProvider::all() {
@@ -250,13 +250,13 @@ pub fn all_providers(job_table: &Arc<JobTable>) -> Vec<Arc<dyn Provider>> {
     for assoc in snapshots::SnapshotAssocProvider::both() {
         providers.push(Arc::new(assoc));
     }
-    // cimfilter
+    // Network filters
     providers.extend(filters::filter_providers());
     // interop
     providers.push(Arc::new(interop::ObjectManagerProvider));
     providers.push(Arc::new(interop::NamespaceProvider));
     providers.push(Arc::new(interop::NamespaceInManagerProvider));
-    // cimconsole
+    // Console redirection
     providers.push(Arc::new(redirection::ConsoleRedirectionServiceProvider));
     providers.push(Arc::new(
         redirection::ConsoleRedirectionCapabilitiesProvider,
@@ -266,7 +266,7 @@ pub fn all_providers(job_table: &Arc<JobTable>) -> Vec<Arc<dyn Provider>> {
         providers.push(Arc::new(assoc));
     }
     providers.push(Arc::new(switch_service::SwitchServiceProvider));
-    // cimjobs
+    // Jobs
     providers.push(Arc::new(jobs::JobProvider {
         table: Arc::clone(job_table),
     }));
