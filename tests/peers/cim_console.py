@@ -14,19 +14,11 @@ import sys
 import tempfile
 
 import pywbem
+from peerlib import check, passed
 
 url, uri = sys.argv[1], sys.argv[2]
 creds = (sys.argv[3], sys.argv[4]) if len(sys.argv) > 4 else None
 conn = pywbem.WBEMConnection(url, creds, default_namespace="root/virt", no_verification=True, timeout=120)
-checks = 0
-
-
-def check(cond, what):
-    global checks
-    if not cond:
-        print("FAILED: " + what)
-        sys.exit(1)
-    checks += 1
 
 
 def virsh(*args):
@@ -256,4 +248,4 @@ virsh("destroy", "console1")
 virsh("undefine", "console1")
 virsh("undefine", "console2")
 check(conn.EnumerateInstanceNames("KVM_KVMRedirectionSAP") == [], "no SAP once the guests are gone")
-print("OK %d checks" % checks)
+passed()

@@ -14,36 +14,14 @@ import subprocess
 import sys
 
 import pywbem
+from peerlib import check, cim_error, passed, virsh_on
 
 url, virsh_uri, mode = sys.argv[1], sys.argv[2], sys.argv[3]
+virsh = virsh_on(virsh_uri)
 conn = pywbem.WBEMConnection(url, None, default_namespace="root/virt", no_verification=True)
 NS = "root/virt"
-checks = 0
 CLASSES = ["KVM_FilterList", "KVM_Hdr8021Filter", "KVM_IPHeadersFilter", "KVM_FilterEntry",
            "KVM_EntriesInFilterList", "KVM_HostedFilterList", "KVM_NestedFilterList", "KVM_AppliedFilterList"]
-
-
-def check(cond, what):
-    global checks
-    if not cond:
-        print("FAILED: " + what)
-        sys.exit(1)
-    checks += 1
-
-
-def cim_error(fn, *args, **kw):
-    try:
-        fn(*args, **kw)
-    except pywbem.CIMError as e:
-        return (e.status_code, e.status_description)
-    return (0, "")
-
-
-def virsh(*args):
-    out = subprocess.run(["virsh", "-q", "-c", virsh_uri] + list(args), capture_output=True, text=True)
-    if out.returncode != 0:
-        return None
-    return out.stdout
 
 
 host = conn.EnumerateInstanceNames("KVM_HostSystem")[0]
@@ -100,7 +78,7 @@ if mode == "test":
     dumped = virsh("dumpxml", guest) or ""
     check("filterref" not in dumped, "the guest's definition is untouched")
     check(conn.Associators(host, AssocClass="KVM_HostedFilterList") == [], "the host hosts no filter")
-    print("OK %d checks" % checks)
+    passed()
     sys.exit(0)
 
 tag, guest, mac, tap = sys.argv[4], sys.argv[5], sys.argv[6], sys.argv[7]
@@ -232,4 +210,4 @@ code, _ = cim_error(conn.GetInstance, list_path(A))
 check(code == pywbem.CIM_ERR_NOT_FOUND, "A is gone through CIM")
 conn.DeleteInstance(list_path(B))
 check(B not in (virsh("nwfilter-list") or ""), "B deleted through CIM")
-print("OK %d checks" % checks)
+passed()

@@ -12,18 +12,10 @@ import sys
 import tempfile
 
 import pywbem
+from peerlib import check, passed
 
 url, uri = sys.argv[1], sys.argv[2]
 conn = pywbem.WBEMConnection(url, None, default_namespace="root/virt", no_verification=True, timeout=120)
-checks = 0
-
-
-def check(cond, what):
-    global checks
-    if not cond:
-        print("FAILED: " + what)
-        sys.exit(1)
-    checks += 1
 
 
 def virsh(*args, stdin=None):
@@ -262,4 +254,4 @@ try:
     os.rmdir(pool_dir)
 except OSError:
     pass
-print("OK %d checks" % checks)
+passed()

@@ -17,28 +17,11 @@ import time
 import uuid
 
 import pywbem
+from peerlib import check, cim_error, passed
 
 url, virsh_uri, phase = sys.argv[1], sys.argv[2], sys.argv[3]
 conn = pywbem.WBEMConnection(url, None, default_namespace="root/virt", no_verification=True)
 INTEROP = "root/interop"
-checks = 0
-
-
-def check(cond, what):
-    global checks
-    if not cond:
-        print("FAILED: " + what, flush=True)
-        # The listener's threads would keep the interpreter alive.
-        os._exit(1)
-    checks += 1
-
-
-def cim_error(fn, *args, **kw):
-    try:
-        fn(*args, **kw)
-    except pywbem.CIMError as e:
-        return (e.status_code, e.status_description)
-    return (0, "")
 
 
 def virsh(*args):
@@ -293,5 +276,5 @@ elif phase == "after-restart":
               "delivery after restart")
     keep.stop()
     virsh("undefine", "ind4")
-print("OK %d checks" % checks, flush=True)
+passed()
 os._exit(0)

@@ -12,36 +12,16 @@ import sys
 import time
 
 import pywbem
+from peerlib import check, cim_error, passed, virsh_on
 
 url, virsh_uri = sys.argv[1], sys.argv[2]
+virsh = virsh_on(virsh_uri)
 conn = pywbem.WBEMConnection(url, None, default_namespace="root/virt", no_verification=True)
 NS = "root/virt"
 JOB = "KVM_ConcreteJob"
 AJE = "KVM_AffectedJobElement"
 CS = "KVM_ComputerSystem"
 SVR = "KVM_StorageVolumeResourceAllocationSettingData"
-checks = 0
-
-
-def check(cond, what):
-    global checks
-    if not cond:
-        print("FAILED: " + what)
-        sys.exit(1)
-    checks += 1
-
-
-def cim_error(fn, *args, **kw):
-    try:
-        fn(*args, **kw)
-    except pywbem.CIMError as e:
-        return (e.status_code, e.status_description)
-    return (0, "")
-
-
-def virsh(*args):
-    out = subprocess.run(["virsh", "-q", "-c", virsh_uri] + list(args), capture_output=True, text=True)
-    return out.stdout if out.returncode == 0 else None
 
 
 def cs_path(name):
@@ -187,4 +167,4 @@ check(gone(apply_job), "DeleteInstance removes a finished job")
 check(cim_error(conn.DeleteInstance, apply_job)[0] == 6, "deleting it again: not found")
 check(cim_error(conn.InvokeMethod, "GetError", apply_job)[0] == 6, "methods of a removed job: not found")
 check(len(conn.EnumerateInstanceNames(JOB)) == 3, "three jobs left")
-print("OK %d checks" % checks)
+passed()

@@ -10,36 +10,14 @@ import sys
 import xml.etree.ElementTree as ET
 
 import pywbem
+from peerlib import check, cim_error, passed, virsh_on
 
 url, virsh_uri = sys.argv[1], sys.argv[2]
+virsh = virsh_on(virsh_uri)
 conn = pywbem.WBEMConnection(url, None, default_namespace="root/virt", no_verification=True)
-checks = 0
 NS = "root/virt"
 VSMS = "KVM_VirtualSystemManagementService"
 CS = "KVM_ComputerSystem"
-
-
-def check(cond, what):
-    global checks
-    if not cond:
-        print("FAILED: " + what)
-        sys.exit(1)
-    checks += 1
-
-
-def cim_error(fn, *args, **kw):
-    try:
-        fn(*args, **kw)
-    except pywbem.CIMError as e:
-        return (e.status_code, e.status_description)
-    return (0, "")
-
-
-def virsh(*args):
-    out = subprocess.run(["virsh", "-q", "-c", virsh_uri] + list(args), capture_output=True, text=True)
-    if out.returncode != 0:
-        return None
-    return out.stdout
 
 
 def dom_xml(name, inactive=True):
@@ -387,4 +365,4 @@ code, _ = cim_error(conn.InvokeMethod, "DestroySystem", wrong, AffectedSystem=cs
 check(code == pywbem.CIM_ERR_NOT_FOUND, "method on a service that does not exist: %r" % code)
 check(virsh("dominfo", "vm000") is not None, "vm000 untouched")
 
-print("OK %d checks" % checks)
+passed()

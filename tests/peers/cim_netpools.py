@@ -9,20 +9,12 @@ Prints "OK <n> checks" and exits 0, or names the first failed check and exits 1.
 import sys
 
 import pywbem
+from peerlib import check, passed
 
 url, guest, mac = sys.argv[1], sys.argv[2], sys.argv[3]
 active = dict(arg.split("=", 1) for arg in sys.argv[4:] if not arg.startswith("-"))
 inactive = [arg[1:] for arg in sys.argv[4:] if arg.startswith("-")]
 conn = pywbem.WBEMConnection(url, None, default_namespace="root/virt", no_verification=True, timeout=120)
-checks = 0
-
-
-def check(cond, what):
-    global checks
-    if not cond:
-        print("FAILED: " + what)
-        sys.exit(1)
-    checks += 1
 
 
 pools = {p["InstanceID"]: p for p in conn.EnumerateInstances("KVM_NetworkPool")}
@@ -51,4 +43,4 @@ rasd = [r for r in rasds if r["InstanceID"] == "%s/%s" % (guest, mac)][0]
 inst = conn.GetInstance(rasd)
 check(inst.classname == "KVM_NetResourceAllocationSettingData", "NIC RASD class %s" % inst.classname)
 check(inst["PoolID"] == "NetworkPool/" + net_of_guest, "NIC RASD PoolID %s" % inst["PoolID"])
-print("OK %d checks" % checks)
+passed()

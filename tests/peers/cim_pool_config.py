@@ -14,8 +14,10 @@ import sys
 import xml.etree.ElementTree as ET
 
 import pywbem
+from peerlib import check, cim_error, passed, virsh_on
 
 url, virsh_uri, scratch = sys.argv[1], sys.argv[2], sys.argv[3]
+virsh = virsh_on(virsh_uri)
 real_host = len(sys.argv) > 4 and sys.argv[4] == "qemu"
 conn = pywbem.WBEMConnection(url, None, default_namespace="root/virt", no_verification=True)
 NS = "root/virt"
@@ -24,30 +26,6 @@ DPR = "KVM_DiskPoolResourceAllocationSettingData"
 NPR = "KVM_NetPoolResourceAllocationSettingData"
 SVR = "KVM_StorageVolumeResourceAllocationSettingData"
 tag = "cim%d" % os.getpid()
-checks = 0
-
-
-def check(cond, what):
-    global checks
-    if not cond:
-        print("FAILED: " + what)
-        sys.exit(1)
-    checks += 1
-
-
-def cim_error(fn, *args, **kw):
-    try:
-        fn(*args, **kw)
-    except pywbem.CIMError as e:
-        return (e.status_code, e.status_description)
-    return (0, "")
-
-
-def virsh(*args):
-    out = subprocess.run(["virsh", "-q", "-c", virsh_uri] + list(args), capture_output=True, text=True)
-    if out.returncode != 0:
-        return None
-    return out.stdout
 
 
 def names(*args):
@@ -244,4 +222,4 @@ for name in made_pools:
 # The methods CIM_ResourcePoolConfigurationService declares but libvirt-CIM never did: not supported.
 code, _ = cim_error(conn.InvokeMethod, "CreateResourcePool", svc, ElementName="x")
 check(code == 7, "CreateResourcePool not supported: %r" % code)
-print("OK %d checks" % checks)
+passed()

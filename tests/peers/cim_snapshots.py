@@ -12,30 +12,15 @@ import sys
 import time
 
 import pywbem
+from peerlib import check, cim_error, passed, virsh_on
 
 url, virsh_uri = sys.argv[1], sys.argv[2]
+virsh = virsh_on(virsh_uri)
 conn = pywbem.WBEMConnection(url, None, default_namespace="root/virt", no_verification=True)
 NS = "root/virt"
 VSSS = "KVM_VirtualSystemSnapshotService"
 SNAP = "KVM_SnapshotSettingData"
 CS = "KVM_ComputerSystem"
-checks = 0
-
-
-def check(cond, what):
-    global checks
-    if not cond:
-        print("FAILED: " + what)
-        sys.exit(1)
-    checks += 1
-
-
-def cim_error(fn, *args, **kw):
-    try:
-        fn(*args, **kw)
-    except pywbem.CIMError as e:
-        return (e.status_code, e.status_description)
-    return (0, "")
 
 
 def wait_job(rv, out, what):
@@ -48,13 +33,6 @@ def wait_job(rv, out, what):
             return job
         time.sleep(0.05)
     check(False, "%s: the job ends" % what)
-
-
-def virsh(*args):
-    out = subprocess.run(["virsh", "-q", "-c", virsh_uri] + list(args), capture_output=True, text=True)
-    if out.returncode != 0:
-        return None
-    return out.stdout
 
 
 def snapshots(dom):
@@ -157,4 +135,4 @@ for name in ["s2", auto]:
     check(rv == 0 and name not in snapshots("test"), "DestroySnapshot %s" % name)
 check(snapshots("test") == ["s1"], "one left for virsh")
 check([p["InstanceID"] for p in conn.EnumerateInstanceNames(SNAP)] == ["KVM:test/s1"], "one left for CIM")
-print("OK %d checks" % checks)
+passed()

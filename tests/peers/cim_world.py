@@ -15,6 +15,7 @@ import tempfile
 import xml.etree.ElementTree as ET
 
 import pywbem
+from peerlib import check, passed
 
 mode, url, virsh_uri = sys.argv[1], sys.argv[2], sys.argv[3]
 local_uri = sys.argv[4] if mode == "remote" else None
@@ -22,15 +23,6 @@ conn = pywbem.WBEMConnection(url, None, default_namespace="root/virt", no_verifi
 NS = "root/virt"
 CS = "KVM_ComputerSystem"
 VSMS = "KVM_VirtualSystemManagementService"
-checks = 0
-
-
-def check(cond, what):
-    global checks
-    if not cond:
-        print("FAILED: " + what)
-        sys.exit(1)
-    checks += 1
 
 
 def virsh(*args, uri=None):
@@ -224,4 +216,4 @@ rsc("c1", 2)
 invoke("DestroySystem", AffectedSystem=cs_path("c1"))
 check("c1" not in (virsh("list", "--all", "--name") or "").split(), "CIM destroy -> virsh no longer lists it")
 
-print("OK %d checks" % checks)
+passed()

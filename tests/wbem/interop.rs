@@ -107,9 +107,11 @@ assert om.path.keybindings["Name"] == "virtcim", om.path
 assert om["Started"] is True and om["EnabledState"] == 2, om.tomof()
 print("description", om["Description"])
 
-# CIM_Service subclasses include the object manager.
+# CIM_Service subclasses are the object manager and the indication service, both hosted by the one host system.
 services = conn.EnumerateInstanceNames("CIM_Service", namespace="root/interop")
-assert [p.classname for p in services] == ["CIM_ObjectManager"], services
+assert sorted(p.classname for p in services) == ["CIM_IndicationService", "CIM_ObjectManager"], services
+assert all(p.keybindings["SystemCreationClassName"] == om.path.keybindings["SystemCreationClassName"]
+           and p.keybindings["SystemName"] == host["Name"] for p in services), services
 
 served = conn.Associators(om.path, AssocClass="CIM_NamespaceInManager", ResultClass="CIM_Namespace")
 print("associated", ",".join(sorted(i["Name"] for i in served)))

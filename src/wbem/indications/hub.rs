@@ -613,7 +613,7 @@ impl Hub {
         alert.set("AlertType", Value::Uint16(2));
         alert.set("PerceivedSeverity", Value::Uint16(5));
         alert.set("ProbableCause", Value::Uint16(7));
-        alert.set("SystemCreationClassName", s("CIM_ComputerSystem"));
+        alert.set("SystemCreationClassName", s("KVM_HostSystem"));
         alert.set("SystemName", s(&self.host));
         alert.set("ProviderName", s("virtcim"));
         alert.set("OwningEntity", s("virtcim"));

@@ -19,7 +19,8 @@ use crate::wbem::error::OpError;
 use crate::wbem::providers::{get_from_enumeration, not_found, put, Provider, ProviderCtx};
 
 pub const SERVICE_CLASS: &str = "CIM_IndicationService";
-const SYSTEM_CLASS: &str = "CIM_ComputerSystem";
+/// The hosting system of the object manager and everything it hosts in root/interop.
+const SYSTEM_CLASS: &str = "KVM_HostSystem";
 const SERVICE_NAME: &str = "virtcim:IndicationService";
 
 fn s(v: &str) -> Value {
