@@ -27,7 +27,7 @@ fn has_address(children: &[Node]) -> bool {
     children.iter().any(|c| c.name == "address")
 }
 
-fn is_q35(def: &DomainDef) -> bool {
+pub(super) fn is_q35(def: &DomainDef) -> bool {
     def.os.machine.as_deref().is_some_and(|m| m.contains("q35"))
 }
 
@@ -649,6 +649,59 @@ fn q35_place(buses: &[Bus], used: &[(u32, u32, u32)], pcie: bool) -> Option<(u32
     })
 }
 
+/// The PCI buses a q35 definition has, by index (pcie-root is 0).
+fn q35_buses(def: &DomainDef) -> Vec<Bus> {
+    let mut buses: Vec<Bus> = Vec::new();
+    for c in def
+        .devices
+        .controllers
+        .iter()
+        .filter(|c| c.controller_type == "pci")
+    {
+        let at = usize::try_from(c.index).unwrap_or(usize::MAX);
+        if at >= 256 {
+            continue;
+        }
+        if buses.len() <= at {
+            buses.resize(at + 1, Bus::Other);
+        }
+        buses[at] = match c.model.as_deref() {
+            Some("pcie-root-port") => Bus::RootPort,
+            Some("pcie-to-pci-bridge") => Bus::Bridge,
+            _ => Bus::Other,
+        };
+    }
+    if buses.is_empty() {
+        buses.push(Bus::Other);
+    }
+    buses
+}
+
+/// Where a device hot-plugged into a running guest goes, as (bus, slot): on q35 a free pcie-root-port for a
+/// PCIe device (`pcie`), a free slot of a pcie-to-pci-bridge for a conventional one, since pcie-root itself takes
+/// no hotplug and no controller can be added to a running guest (libvirt's error when none is free); on i440fx
+/// `None`, QEMU's own choice of a free slot of pci.0 being libvirt's too.
+pub(super) fn hotplug_pci_place(live: &DomainDef, pcie: bool) -> Result<Option<(u32, u32)>> {
+    if !is_q35(live) {
+        return Ok(None);
+    }
+    q35_place(&q35_buses(live), &used_pci_addresses(live), pcie)
+        .map(Some)
+        .ok_or_else(|| {
+            Error::internal(ErrorDomain::QEMU, "No more available PCI slots".to_string())
+        })
+}
+
+/// The (bus, slot) a hot-plugged device's own PCI `<address>` asks for, if it has one.
+pub(super) fn given_pci_place(children: &[Node]) -> Option<(u32, u32)> {
+    pci_of(children).map(|(bus, slot, _)| (bus, slot))
+}
+
+/// The `<address>` of a device hot-plugged at `place`.
+pub(super) fn hotplug_pci_address((bus, slot): (u32, u32)) -> Node {
+    pci_address(bus, slot, 0, false)
+}
+
 /// libvirt 9.0's placement on q35 (`qemuDomainAssignPCIAddresses`): the primary video at 00:01.0, the built-in
 /// SATA controller at 00:1f.2, and every other device behind a controller of its own added on the way: a
 /// `pcie-root-port` per PCIe device, one `pcie-to-pci-bridge` (in a root port) for conventional PCI devices, and
@@ -675,30 +728,7 @@ fn assign_pci_q35(def: &mut DomainDef) {
             used.push((0, 0x1f, 2));
         }
     }
-    // The buses that exist: index → kind.
-    let mut buses: Vec<Bus> = Vec::new();
-    for c in def
-        .devices
-        .controllers
-        .iter()
-        .filter(|c| c.controller_type == "pci")
-    {
-        let at = usize::try_from(c.index).unwrap_or(usize::MAX);
-        if at >= 256 {
-            continue;
-        }
-        if buses.len() <= at {
-            buses.resize(at + 1, Bus::Other);
-        }
-        buses[at] = match c.model.as_deref() {
-            Some("pcie-root-port") => Bus::RootPort,
-            Some("pcie-to-pci-bridge") => Bus::Bridge,
-            _ => Bus::Other,
-        };
-    }
-    if buses.is_empty() {
-        buses.push(Bus::Other);
-    }
+    let mut buses = q35_buses(def);
     let wanted: Vec<(PciDev, bool)> = unplaced_pci_devices(def, true)
         .into_iter()
         .map(|dev| (dev, is_pcie(def, dev)))

@@ -114,6 +114,30 @@ fn bus_controller(bus: &str) -> Option<(&'static str, &'static str, ControllerDe
     ))
 }
 
+/// The PCI place of a device hot-plugged into `live`: the one its own `<address>` gives, else a free one
+/// (on q35 a root port or bridge slot; on i440fx QEMU's choice, `None`), written into `device`'s `bus`/`addr`.
+/// An address the device already had stays in `children`; a chosen one is for the caller to record.
+fn pci_place(
+    live: &DomainDef,
+    children: &mut Vec<crate::xml::Node>,
+    pcie: bool,
+    device: &mut Value,
+) -> Result<Option<(u32, u32)>> {
+    let (place, chosen) = match super::defaults::given_pci_place(children) {
+        Some(place) => (Some(place), false),
+        None => (super::defaults::hotplug_pci_place(live, pcie)?, true),
+    };
+    if let Some((bus, slot)) = place {
+        device["bus"] = json!(if bus == 0 && super::defaults::is_q35(live) {
+            "pcie.0".to_string()
+        } else {
+            format!("pci.{bus}")
+        });
+        device["addr"] = json!(format!("{slot:#x}"));
+    }
+    Ok(if chosen { place } else { None })
+}
+
 /// Adds the controller `bus` needs to `def` unless it has one (libvirt adds it as well).
 fn add_controller(def: &mut DomainDef, bus: &str) {
     if let Some((_, _, controller)) = bus_controller(bus) {
@@ -542,6 +566,11 @@ impl QemuDriver {
             serde_json::from_str(&command::blockdev_json(&disk, (&node, &storage), cdrom)?)
                 .map_err(|e| Error::internal(ErrorDomain::QEMU, e.to_string()))?;
         let mut device = json!({ "driver": driver, "drive": node, "id": id });
+        let place = if bus == "virtio" {
+            pci_place(&live, &mut disk.extra.children, true, &mut device)?
+        } else {
+            None
+        };
         match bus.as_str() {
             "scsi" => {
                 let lun = command::target_index(&disk.target_dev).ok_or_else(|| {
@@ -577,6 +606,11 @@ impl QemuDriver {
                 .execute("blockdev-del", Some(json!({ "node-name": node })))
                 .await;
             return Err(qmp_error(err));
+        }
+        if let Some(place) = place {
+            disk.extra
+                .children
+                .push(super::defaults::hotplug_pci_address(place));
         }
         tracing::info!(domain = %handle.name, target = %disk.target_dev, "disk attached");
         self.shared.edit_live(handle.uuid, generation, |live| {
@@ -665,13 +699,30 @@ impl QemuDriver {
             undo_tap(&tap_made);
             return Err(qmp_error(err));
         }
-        let device = json!({ "driver": model, "netdev": netdev, "id": id, "mac": iface.mac });
+        let mut device = json!({ "driver": model, "netdev": netdev, "id": id, "mac": iface.mac });
+        let pcie = matches!(model, "virtio-net-pci" | "e1000e");
+        let place = match pci_place(&live, &mut iface.extra.children, pcie, &mut device) {
+            Ok(place) => place,
+            Err(err) => {
+                let _ = qmp
+                    .execute("netdev_del", Some(json!({ "id": netdev })))
+                    .await;
+                undo_tap(&tap_made);
+                return Err(err);
+            }
+        };
         if let Err(err) = qmp.execute("device_add", Some(device)).await {
             let _ = qmp
                 .execute("netdev_del", Some(json!({ "id": netdev })))
                 .await;
             undo_tap(&tap_made);
             return Err(qmp_error(err));
+        }
+        if let Some(place) = place {
+            iface
+                .extra
+                .children
+                .push(super::defaults::hotplug_pci_address(place));
         }
         tracing::info!(domain = %handle.name, mac = %iface.mac, "interface attached");
         super::alias::set_if_absent(&mut iface.extra.children, &id);
