@@ -687,9 +687,7 @@ pub(super) fn hotplug_pci_place(live: &DomainDef, pcie: bool) -> Result<Option<(
     }
     q35_place(&q35_buses(live), &used_pci_addresses(live), pcie)
         .map(Some)
-        .ok_or_else(|| {
-            Error::internal(ErrorDomain::QEMU, "No more available PCI slots".to_string())
-        })
+        .ok_or_else(|| Error::internal(ErrorDomain::QEMU, "No more available PCI slots"))
 }
 
 /// The (bus, slot) a hot-plugged device's own PCI `<address>` asks for, if it has one.

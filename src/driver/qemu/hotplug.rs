@@ -119,7 +119,7 @@ fn bus_controller(bus: &str) -> Option<(&'static str, &'static str, ControllerDe
 /// An address the device already had stays in `children`; a chosen one is for the caller to record.
 fn pci_place(
     live: &DomainDef,
-    children: &mut Vec<crate::xml::Node>,
+    children: &[crate::xml::Node],
     pcie: bool,
     device: &mut Value,
 ) -> Result<Option<(u32, u32)>> {
@@ -567,7 +567,7 @@ impl QemuDriver {
                 .map_err(|e| Error::internal(ErrorDomain::QEMU, e.to_string()))?;
         let mut device = json!({ "driver": driver, "drive": node, "id": id });
         let place = if bus == "virtio" {
-            pci_place(&live, &mut disk.extra.children, true, &mut device)?
+            pci_place(&live, &disk.extra.children, true, &mut device)?
         } else {
             None
         };
@@ -701,7 +701,7 @@ impl QemuDriver {
         }
         let mut device = json!({ "driver": model, "netdev": netdev, "id": id, "mac": iface.mac });
         let pcie = matches!(model, "virtio-net-pci" | "e1000e");
-        let place = match pci_place(&live, &mut iface.extra.children, pcie, &mut device) {
+        let place = match pci_place(&live, &iface.extra.children, pcie, &mut device) {
             Ok(place) => place,
             Err(err) => {
                 let _ = qmp
