@@ -337,6 +337,11 @@ impl JobTable {
         self.lock().values().map(|e| e.record.clone()).collect()
     }
 
+    /// Whether the table holds no job at all (expired ones not yet dropped count as held).
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+
     pub fn get(&self, id: &str) -> Option<JobRecord> {
         self.expire();
         self.lock().get(id).map(|e| e.record.clone())

@@ -221,9 +221,11 @@ impl Provider for JobProvider {
         JOB_CLASS
     }
 
-    /// Jobs move by themselves.
+    /// Jobs move by themselves (state, percent, elapsed time, expiry), so nothing is reused while any job is
+    /// held; with none held there is nothing to move, and a new job only comes from a CIM write, which
+    /// invalidates every answer reused before it.
     fn answers_are_reusable(&self) -> bool {
-        false
+        self.table.is_empty()
     }
 
     async fn enumerate_names(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<ObjectPath>, OpError> {
@@ -352,8 +354,9 @@ impl Provider for AffectedJobElementProvider {
         AFFECTED_CLASS
     }
 
+    /// As for the jobs themselves: reusable only while no job is held.
     fn answers_are_reusable(&self) -> bool {
-        false
+        self.table.is_empty()
     }
 
     async fn enumerate_names(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<ObjectPath>, OpError> {

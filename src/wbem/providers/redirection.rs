@@ -383,9 +383,11 @@ impl Provider for RedirectionSapProvider {
         SAP_CLASS
     }
 
-    /// Sessions open and close without any driver change.
+    /// Sessions open and close without any driver change, but they are only read for QEMU guests on this host
+    /// ([`local_sockets`]), whose driver reports no generation, and answers are only ever reused under one: where
+    /// reuse can happen the SAPs follow the guests' definitions and states alone.
     fn answers_are_reusable(&self) -> bool {
-        false
+        true
     }
 
     async fn enumerate_names(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<ObjectPath>, OpError> {
@@ -524,9 +526,9 @@ impl Provider for RedirectionAssocProvider {
         self.assoc.class_name()
     }
 
-    /// The SAP ends follow sessions; only ServiceAffectsElement depends on definitions alone.
+    /// As for the SAPs themselves: sessions only matter where answers are never reused.
     fn answers_are_reusable(&self) -> bool {
-        self.assoc == RedirectionAssoc::ServiceAffectsElement
+        true
     }
 
     async fn enumerate_names(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<ObjectPath>, OpError> {
