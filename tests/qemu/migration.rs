@@ -380,6 +380,9 @@ fn an_aborted_or_failed_migration_leaves_the_guest_running_on_the_source() {
     }));
     let job = ok("virsh", &ua, &["domjobinfo", &name]);
     assert!(job.contains("Outgoing migration"), "{job}");
+    // domcontrol sees the same job, with its age.
+    let control = ok("virsh", &ua, &["domcontrol", &name]);
+    assert!(control.trim().starts_with("background job ("), "{control}");
     assert_eq!(state(&ub, &name), "paused (migrating)");
     reaper.watch(b.qemu_pid(&name));
     ok("virsh", &ua, &["domjobabort", &name]);
@@ -390,6 +393,7 @@ fn an_aborted_or_failed_migration_leaves_the_guest_running_on_the_source() {
         "{out:?}"
     );
     assert_eq!(state(&ua, &name), "running (migration canceled)");
+    assert_eq!(ok("virsh", &ua, &["domcontrol", &name]).trim(), "ok");
     assert!(wait_for(Duration::from_secs(10), || !names(&ub).contains(&name)));
     let counted = peek(&ua, &name, COUNTER);
     assert!(wait_for(Duration::from_secs(10), || peek(

@@ -2291,6 +2291,29 @@ impl HypervisorDriver for QemuDriver {
     ) -> Result<Vec<u8>> {
         self.stats_emulator_pin_info(dom, map_len, f).await
     }
+    async fn domain_get_control_info(
+        &self,
+        dom: &DomainRef,
+        flags: u32,
+    ) -> Result<crate::driver::types::ControlInfo> {
+        check_flags(flags, 0, "virDomainGetControlInfo")?;
+        let (state, details, state_time_ms) = match self.monitor(dom) {
+            // VIR_DOMAIN_CONTROL_JOB: a background job (an outgoing migration) and how long it has run.
+            Ok(_) => match self.migration_job_info(dom) {
+                Some(job) => (1, 0, job.time_elapsed),
+                // VIR_DOMAIN_CONTROL_OK. A monitor command in flight (libvirt's "occupied") is not tracked.
+                None => (0, 0, 0),
+            },
+            // VIR_DOMAIN_CONTROL_ERROR, VIR_DOMAIN_CONTROL_ERROR_REASON_MONITOR: running without a monitor.
+            Err(err) if err.code == ErrorCode::OPERATION_FAILED => (3, 2, 0),
+            Err(err) => return Err(err),
+        };
+        Ok(crate::driver::types::ControlInfo {
+            state,
+            details,
+            state_time_ms,
+        })
+    }
     async fn domain_get_job_info(&self, dom: &DomainRef) -> Result<JobInfo> {
         match self.migration_job_info(dom) {
             Some(info) => Ok(info),
