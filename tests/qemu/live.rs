@@ -151,6 +151,30 @@ async fn monitor_commands_pass_through_and_taint_the_domain() {
     );
     assert_eq!(ok("virsh", &uri, &["dumpxml", &name]), before);
 
+    // The balloon's statistics period: set in QEMU through its monitor, and kept in the live and saved XML.
+    ok(
+        "virsh",
+        &uri,
+        &["dommemstat", &name, "--period", "3", "--live", "--config"],
+    );
+    let polling = ok(
+        "virsh",
+        &uri,
+        &[
+            "qemu-monitor-command",
+            &name,
+            r#"{"execute":"qom-get","arguments":{"path":"/machine/peripheral/balloon0","property":"guest-stats-polling-interval"}}"#,
+        ],
+    );
+    assert!(polling.contains(r#""return":3"#), "{polling}");
+    for xml in [
+        ok("virsh", &uri, &["dumpxml", &name]),
+        ok("virsh", &uri, &["dumpxml", &name, "--inactive"]),
+    ] {
+        assert!(xml.contains("<stats period='3'/>"), "{xml}");
+    }
+    assert_eq!(ok("virsh", &uri, &["domcontrol", &name]).trim(), "ok");
+
     // The agent is not there: libvirt's answers.
     for args in [
         vec!["dompmsuspend", name.as_str(), "mem"],

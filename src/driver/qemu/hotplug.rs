@@ -48,10 +48,11 @@ pub(super) enum Removed {
 }
 
 /// Which definitions one change affects: the live one (with its run) and/or the persistent one.
-struct Impact {
-    handle: DomainRef,
-    live: Option<u64>,
-    config: bool,
+pub(super) struct Impact {
+    pub(super) handle: DomainRef,
+    /// The run generation when the change reaches the running guest.
+    pub(super) live: Option<u64>,
+    pub(super) config: bool,
 }
 
 fn failed(detail: impl AsRef<str>) -> Error {
@@ -380,7 +381,7 @@ impl Shared {
 
 impl QemuDriver {
     /// Resolves `AFFECT_*` as libvirt's `virDomainObjUpdateModificationImpact` does.
-    fn change_impact(&self, dom: &DomainRef, flags: u32) -> Result<Impact> {
+    pub(super) fn change_impact(&self, dom: &DomainRef, flags: u32) -> Result<Impact> {
         let (handle, persistent, running) = self.find(dom)?;
         let mut live = flags & flags::AFFECT_LIVE != 0;
         let mut config = flags & flags::AFFECT_CONFIG != 0;
@@ -407,14 +408,14 @@ impl QemuDriver {
         })
     }
 
-    fn persistent_def(&self, handle: &DomainRef) -> Result<DomainDef> {
+    pub(super) fn persistent_def(&self, handle: &DomainRef) -> Result<DomainDef> {
         self.domains()
             .get(&handle.uuid)
             .and_then(|o| o.persistent.clone())
             .ok_or_else(no_domain)
     }
 
-    fn live_def(&self, handle: &DomainRef) -> Result<DomainDef> {
+    pub(super) fn live_def(&self, handle: &DomainRef) -> Result<DomainDef> {
         self.domains()
             .get(&handle.uuid)
             .and_then(|o| o.live.clone())

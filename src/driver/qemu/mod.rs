@@ -9,6 +9,7 @@
 //! A guest without an OS never reacts to ACPI: `shutdown` then only asks, and the guest stays running.
 
 mod alias;
+mod balloon;
 mod capabilities;
 pub mod command;
 mod console;
@@ -807,6 +808,10 @@ impl QemuDriver {
             let _ = child.wait().await;
             let _ = shared.files.remove_status(&def.name);
             return Err(err);
+        }
+        // The balloon's statistics period, which QEMU only takes through its monitor.
+        if let Err(err) = balloon::init_polling(&client, &def).await {
+            tracing::warn!(domain = %def.name, error = %err, "balloon statistics period not set");
         }
         if let Boot::Restore(incoming) = &boot {
             if let Err(err) = save::receive(&client, incoming).await {
@@ -2290,6 +2295,15 @@ impl HypervisorDriver for QemuDriver {
         f: u32,
     ) -> Result<Vec<u8>> {
         self.stats_emulator_pin_info(dom, map_len, f).await
+    }
+    async fn domain_set_memory_stats_period(
+        &self,
+        dom: &DomainRef,
+        period: i32,
+        period_flags: u32,
+    ) -> Result<()> {
+        self.set_memory_stats_period(dom, period, period_flags)
+            .await
     }
     async fn domain_get_control_info(
         &self,
