@@ -50,14 +50,16 @@ pub fn computer_system_path(name: &str) -> ObjectPath {
     )
 }
 
-pub(crate) async fn host_name(driver: &Connection) -> String {
+/// The host's name as KVM_HostSystem uses it ("unknown" when the driver has none).
+pub async fn host_name(driver: &Connection) -> String {
     match driver.get_hostname().await {
         Ok(name) if !name.is_empty() => name,
         _ => "unknown".into(),
     }
 }
 
-fn host_path(name: &str) -> ObjectPath {
+/// The path of the one KVM_HostSystem.
+pub fn host_path(name: &str) -> ObjectPath {
     ObjectPath::instance(
         Some(NAMESPACE),
         HOST_CLASS,

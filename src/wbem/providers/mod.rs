@@ -103,6 +103,21 @@ pub fn get_from_enumeration(
         .ok_or_else(|| not_found(path))
 }
 
+/// The host's name when `path` names the host's one instance of a singleton service, whose path `path_of`
+/// builds from that name; NOT_FOUND otherwise.
+pub(crate) async fn singleton_host(
+    ctx: &ProviderCtx<'_>,
+    path: &ObjectPath,
+    path_of: fn(&str) -> ObjectPath,
+) -> Result<String, OpError> {
+    let host = computer_system::host_name(ctx.driver).await;
+    if path_of(&host).same_object(path) {
+        Ok(host)
+    } else {
+        Err(not_found(path))
+    }
+}
+
 /// CIM_ERR_NOT_FOUND for a path that names no instance.
 pub(crate) fn not_found(path: &ObjectPath) -> OpError {
     OpError::cim(CimStatus::NotFound, format!("no instance {path}"))

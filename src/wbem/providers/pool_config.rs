@@ -16,7 +16,9 @@ use super::jobs::start_job;
 use super::pools::{host_name, HostPools, PoolId, PoolKind, HOST_CLASS, NAMESPACE};
 use super::rasd_parse::{number, text};
 use super::vsms::{array_param, decode_all, invalid, items, ok, param};
-use super::{check_service_target, not_found, put, unknown_method, Provider, ProviderCtx};
+use super::{
+    check_service_target, not_found, put, singleton_host, unknown_method, Provider, ProviderCtx,
+};
 use crate::cim::{CimStatus, CimType, Instance, ObjectPath, Value};
 use crate::driver::{Connection, PoolRef};
 use crate::error::ErrorCode;
@@ -899,10 +901,7 @@ impl Provider for RpcsProvider {
     }
 
     async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {
-        let host = host_name(ctx.driver).await;
-        if !rpcs_path(&host).same_object(path) {
-            return Err(not_found(path));
-        }
+        let host = singleton_host(ctx, path, rpcs_path).await?;
         let mut inst = service_instance(ctx, RPCS_NAME, &host);
         put(
             &mut inst,

@@ -6,6 +6,7 @@
 
 use async_trait::async_trait;
 
+pub use super::computer_system::{host_name, host_path, HOST_CLASS};
 use super::guest::{load_all_guests, load_guest, LoadOptions};
 use super::{put, Provider, ProviderCtx};
 use crate::cim::{CimStatus, Instance, ObjectPath, Value};
@@ -15,7 +16,6 @@ use crate::model::{NetworkDef, PoolDef};
 use crate::wbem::error::OpError;
 
 pub const NAMESPACE: &str = "root/virt";
-pub const HOST_CLASS: &str = "KVM_HostSystem";
 
 /// The suffix of every primordial pool's InstanceID ("MemoryPool/0", "DiskPool/0", ...).
 pub const PRIMORDIAL: &str = "0";
@@ -145,22 +145,6 @@ impl PoolId {
     pub fn parent(&self) -> Option<PoolId> {
         (!self.is_primordial()).then(|| PoolId::primordial(self.kind))
     }
-}
-
-/// The host's name as KVM_HostSystem uses it ("unknown" when the driver has none).
-pub async fn host_name(driver: &Connection) -> String {
-    match driver.get_hostname().await {
-        Ok(name) if !name.is_empty() => name,
-        _ => "unknown".into(),
-    }
-}
-
-pub fn host_path(name: &str) -> ObjectPath {
-    ObjectPath::instance(
-        Some(NAMESPACE),
-        HOST_CLASS,
-        &[("CreationClassName", HOST_CLASS), ("Name", name)],
-    )
 }
 
 /// The active storage pools (name and definition) and the active networks: read once per request.

@@ -17,7 +17,8 @@ use super::guest::{computer_system_path, load_all_guests, LoadOptions, ResourceK
 use super::pool_config::{service_instance, service_path};
 use super::pools::{host_name, host_path, HOST_CLASS, NAMESPACE};
 use super::{
-    assoc_instance, get_from_enumeration, not_found, paths_of, put, Provider, ProviderCtx,
+    assoc_instance, get_from_enumeration, not_found, paths_of, put, singleton_host, Provider,
+    ProviderCtx,
 };
 use crate::cim::{CimType, Instance, ObjectPath, Value};
 use crate::driver::{Connection, DomainRef};
@@ -91,10 +92,7 @@ impl Provider for ConsoleRedirectionServiceProvider {
     }
 
     async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {
-        let host = host_name(ctx.driver).await;
-        if !crs_path(&host).same_object(path) {
-            return Err(not_found(path));
-        }
+        let host = singleton_host(ctx, path, crs_path).await?;
         let class = ctx.class;
         let mut inst = service_instance(ctx, CRS_NAME, &host);
         put(

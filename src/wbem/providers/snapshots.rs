@@ -18,8 +18,8 @@ use super::pool_config::{service_instance, service_path};
 use super::pools::{host_name, NAMESPACE};
 use super::vsms::{decode_all, invalid, lookup, ok, param};
 use super::{
-    assoc_instance, check_service_target, get_from_enumeration, not_found, put, unknown_method,
-    Provider, ProviderCtx,
+    assoc_instance, check_service_target, get_from_enumeration, not_found, put, singleton_host,
+    unknown_method, Provider, ProviderCtx,
 };
 use crate::cim::types::DateTime;
 use crate::cim::{CimStatus, CimType, Instance, ObjectPath, Value};
@@ -361,10 +361,7 @@ impl Provider for SnapshotServiceProvider {
     }
 
     async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {
-        let host = host_name(ctx.driver).await;
-        if !vsss_path(&host).same_object(path) {
-            return Err(not_found(path));
-        }
+        let host = singleton_host(ctx, path, vsss_path).await?;
         let mut inst = service_instance(ctx, VSSS_NAME, &host);
         put(
             &mut inst,

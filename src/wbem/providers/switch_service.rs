@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use super::pool_config::service_path;
 use super::pools::{host_name, HOST_CLASS};
-use super::{not_found, put, Provider, ProviderCtx};
+use super::{put, singleton_host, Provider, ProviderCtx};
 use crate::cim::{Instance, ObjectPath, Value};
 use crate::wbem::error::OpError;
 
@@ -32,10 +32,7 @@ impl Provider for SwitchServiceProvider {
     }
 
     async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {
-        let host = host_name(ctx.driver).await;
-        if !switch_service_path(&host).same_object(path) {
-            return Err(not_found(path));
-        }
+        let host = singleton_host(ctx, path, switch_service_path).await?;
         let class = ctx.class;
         let mut inst = ctx.new_instance();
         let s = |v: &str| Value::String(v.to_owned());

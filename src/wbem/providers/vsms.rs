@@ -16,7 +16,7 @@ use super::rasd_parse::{
     apply_rasd, apply_vssd, decode_embedded, device_xml, remove_device, resource_kind, Change,
     RasdError,
 };
-use super::{check_service_target, not_found, put, unknown_method, Provider, ProviderCtx};
+use super::{check_service_target, put, singleton_host, unknown_method, Provider, ProviderCtx};
 use crate::cim::{builtin_repository, CimStatus, CimType, Instance, ObjectPath, Repository, Value};
 use crate::driver::{flags, Connection, DomainRef};
 use crate::error::ErrorCode;
@@ -613,10 +613,7 @@ impl Provider for VsmsProvider {
     }
 
     async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {
-        let host = host_name(ctx.driver).await;
-        if !vsms_path(&host).same_object(path) {
-            return Err(not_found(path));
-        }
+        singleton_host(ctx, path, vsms_path).await?;
         Ok(self.instance(ctx).await)
     }
 
