@@ -204,6 +204,10 @@ pub struct Config {
     pub wbem_indication_queue_size: u32,
     /// CA that HTTPS listeners' certificates are checked against; `None` = taken as they are.
     pub wbem_indication_ca_file: Option<PathBuf>,
+
+    // ---- libvirtd.conf, host ----
+    /// The host UUID capabilities and migration use (libvirtd's `host_uuid`); `None` = one kept in `state_dir`.
+    pub host_uuid: Option<String>,
 }
 
 /// The TLS files the server uses: the configured ones, else libvirt's defaults.
@@ -281,6 +285,7 @@ impl Default for Config {
             wbem_indication_retry_interval: 30,
             wbem_indication_queue_size: 1000,
             wbem_indication_ca_file: None,
+            host_uuid: None,
         }
     }
 }
@@ -425,6 +430,10 @@ impl Config {
         }
         if self.unix_sock_dir.as_os_str().is_empty() {
             return Err(invalid("unix_sock_dir", "must not be empty".into()));
+        }
+        if let Some(uuid) = &self.host_uuid {
+            crate::driver::host_uuid::parse_configured(uuid)
+                .map_err(|message| invalid("host_uuid", message))?;
         }
         if self.wbem_indication_retry_interval == 0 {
             return Err(invalid(
@@ -595,7 +604,6 @@ const UNSUPPORTED_LIBVIRTD_KEYS: &[(&str, &str)] = &[
     ("admin_keepalive_required", "virtcimd has no admin socket"),
     ("audit_level", ""),
     ("audit_logging", ""),
-    ("host_uuid", ""),
     ("host_uuid_source", ""),
     ("ovs_timeout", ""),
     ("mdns_adv", ""),

@@ -160,6 +160,21 @@ impl Daemon {
     pub async fn start(config: Config, options: DaemonOptions) -> Result<Self, DaemonError> {
         let state_lock = StateLock::acquire(&config.state_dir)?;
         info!(state_dir = %config.state_dir.display(), "state directory locked");
+        let host_uuid = match &config.host_uuid {
+            Some(text) => crate::driver::host_uuid::parse_configured(text).ok(),
+            None => None,
+        };
+        let host_uuid = match host_uuid {
+            Some(uuid) => uuid,
+            None => crate::driver::host_uuid::load_or_create(&config.state_dir).map_err(|err| {
+                DaemonError::StateDir {
+                    path: config.state_dir.clone(),
+                    message: format!("cannot keep the host UUID: {}", io_error_text(&err)),
+                }
+            })?,
+        };
+        crate::driver::host_uuid::set_host_uuid(host_uuid);
+        info!(%host_uuid, "host UUID");
 
         let test_dir = config.state_dir.join("test");
         let test = TestDriver::open_connection(&test_dir)

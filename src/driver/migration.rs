@@ -37,6 +37,12 @@ pub mod param {
     pub const BANDWIDTH: &str = "bandwidth";
     pub const LISTEN_ADDRESS: &str = "listen_address";
     pub const GRAPHICS_URI: &str = "graphics_uri";
+    /// A disk target to copy (`--migrate-disks`); repeated, one per disk.
+    pub const MIGRATE_DISKS: &str = "migrate_disks";
+    /// The port the destination's NBD server listens on (`--disks-port`, an int).
+    pub const DISKS_PORT: &str = "disks_port";
+    /// Where the destination's NBD server listens (`--disks-uri`, `tcp://host[:port]`).
+    pub const DISKS_URI: &str = "disks_uri";
 }
 
 /// The `VIR_DRV_FEATURE_*` numbers a hypervisor driver answers through CONNECT_SUPPORTS_FEATURE.
@@ -87,7 +93,9 @@ impl Params {
             };
             let ok = matches!(
                 (kind, &p.value),
-                (Kind::String, TypedValue::String(_)) | (Kind::ULLong, TypedValue::ULLong(_))
+                (Kind::String, TypedValue::String(_))
+                    | (Kind::ULLong, TypedValue::ULLong(_))
+                    | (Kind::Int, TypedValue::Int(_))
             );
             if !ok {
                 return Err(Error::invalid_arg(
@@ -103,6 +111,24 @@ impl Params {
     pub fn string(&self, name: &str) -> Option<&str> {
         self.0.iter().find_map(|p| match &p.value {
             TypedValue::String(s) if p.field == name => Some(s.as_str()),
+            _ => None,
+        })
+    }
+
+    /// Every string parameter `name`, in order (`virTypedParamsGetStringList`).
+    pub fn strings(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter_map(|p| match &p.value {
+                TypedValue::String(s) if p.field == name => Some(s.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn int(&self, name: &str) -> Option<i32> {
+        self.0.iter().find_map(|p| match p.value {
+            TypedValue::Int(v) if p.field == name => Some(v),
             _ => None,
         })
     }
@@ -129,6 +155,7 @@ impl Params {
 pub enum Kind {
     String,
     ULLong,
+    Int,
 }
 
 /// What a finished migration measured, carried from the source to the destination in the cookie, where
@@ -145,7 +172,8 @@ pub struct Statistics {
 }
 
 /// The cookie of the QEMU driver, in libvirt's `<qemu-migration>` form: the fields a libvirtd destination needs
-/// (name, uuid, hostname, hostuuid) and the statistics. Unknown elements from a libvirtd peer are ignored.
+/// (name, uuid, hostname, hostuuid), the statistics and the disks copied over NBD. Unknown elements from a
+/// libvirtd peer are ignored.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Cookie {
     pub name: String,
@@ -153,6 +181,21 @@ pub struct Cookie {
     pub hostname: String,
     pub hostuuid: Uuid,
     pub statistics: Option<Statistics>,
+    pub nbd: Option<Nbd>,
+}
+
+/// libvirt's `<nbd port='..'><disk target='..' capacity='..'/></nbd>`: from the source, the disks it will copy
+/// and their sizes (so the destination can create missing images); from the destination, its NBD server's port.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Nbd {
+    pub port: Option<u16>,
+    pub disks: Vec<NbdDisk>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NbdDisk {
+    pub target: String,
+    pub capacity: u64,
 }
 
 impl Cookie {
@@ -173,6 +216,20 @@ impl Cookie {
                  <memory_bps>{}</memory_bps>\n  </statistics>\n",
                 s.time_elapsed, s.downtime, s.memory_total, s.memory_processed, s.memory_bps
             ));
+        }
+        if let Some(nbd) = &self.nbd {
+            match nbd.port {
+                Some(port) => xml.push_str(&format!("  <nbd port='{port}'>\n")),
+                None => xml.push_str("  <nbd>\n"),
+            }
+            for disk in &nbd.disks {
+                xml.push_str(&format!(
+                    "    <disk target='{}' capacity='{}'/>\n",
+                    escape(&disk.target).replace('\'', "&apos;"),
+                    disk.capacity
+                ));
+            }
+            xml.push_str("  </nbd>\n");
         }
         xml.push_str("</qemu-migration>\n");
         // libvirt sends the cookie NUL-terminated.
@@ -210,12 +267,37 @@ impl Cookie {
             memory_processed: number(s, "memory_processed"),
             memory_bps: number(s, "memory_bps"),
         });
+        let nbd = match root.child("nbd") {
+            Some(node) => Some(Nbd {
+                port: match node.attr("port") {
+                    Some(port) => Some(port.trim().parse().map_err(|_| bad("invalid nbd port"))?),
+                    None => None,
+                },
+                disks: node
+                    .children_named("disk")
+                    .map(|d| {
+                        Ok(NbdDisk {
+                            target: d
+                                .attr("target")
+                                .ok_or_else(|| bad("nbd disk without target"))?
+                                .to_string(),
+                            capacity: d
+                                .attr("capacity")
+                                .and_then(|c| c.trim().parse().ok())
+                                .unwrap_or(0),
+                        })
+                    })
+                    .collect::<Result<_>>()?,
+            }),
+            None => None,
+        };
         Ok(Some(Cookie {
             name: root.child_text("name").unwrap_or_default().to_string(),
             uuid: uuid_of("uuid")?,
             hostname: root.child_text("hostname").unwrap_or_default().to_string(),
             hostuuid: uuid_of("hostuuid")?,
             statistics,
+            nbd,
         }))
     }
 }
@@ -428,10 +510,9 @@ async fn perform_watched(
     }
 }
 
-/// This process's host UUID for drivers without migration state of their own (the test driver).
+/// The host UUID cookies carry (the daemon's, kept in its state dir).
 fn process_host_uuid() -> Uuid {
-    static HOST: OnceLock<Uuid> = OnceLock::new();
-    *HOST.get_or_init(Uuid::new_v4)
+    super::host_uuid::host_uuid()
 }
 
 /// Offline migration (`--offline --persistent`) for a driver that keeps only definitions (the test driver): the
@@ -495,6 +576,7 @@ impl Offline<'_> {
             hostname: self.driver.get_hostname().await?,
             hostuuid: process_host_uuid(),
             statistics: None,
+            nbd: None,
         }
         .to_bytes())
     }

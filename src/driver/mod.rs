@@ -10,6 +10,7 @@
 pub(crate) mod api;
 mod connection;
 pub mod host;
+pub mod host_uuid;
 pub mod iface;
 pub mod migration;
 pub mod network;

@@ -22,6 +22,7 @@ mod lifecycle;
 mod live;
 mod metadata;
 mod migration;
+mod migration_storage;
 mod netapps;
 mod netdns;
 mod network;

@@ -18,14 +18,14 @@ use crate::support::qemu::alone;
 use crate::support::{free_port, wait_for};
 
 /// Where the guest's loop counts (a dword, physical address).
-const COUNTER: u64 = 0x7e00;
+pub(crate) const COUNTER: u64 = 0x7e00;
 /// The guest writes each dword's own address from 1 MiB up to here.
-const FILL_END: u32 = 48 << 20;
+pub(crate) const FILL_END: u32 = 48 << 20;
 
 /// A boot sector that switches to "unreal" mode (4 GiB data segment), writes every dword from 1 MiB to
 /// [`FILL_END`] with its own address (so no page is zero and each is recognisable), then increments the dword at
 /// [`COUNTER`] forever.
-fn filling_disk(dir: &Path) -> PathBuf {
+pub(crate) fn filling_disk(dir: &Path) -> PathBuf {
     let mut c: Vec<u8> = Vec::new();
     c.extend([0xFA, 0x31, 0xC0, 0x8E, 0xD8]); // cli; xor ax,ax; mov ds,ax
     let lgdt_at = c.len();
@@ -74,7 +74,7 @@ fn rel8(target: usize, from: usize) -> u8 {
     back.to_le_bytes()[0]
 }
 
-fn guest_xml(dir: &Path, name: &str, mib: u32) -> PathBuf {
+pub(crate) fn guest_xml(dir: &Path, name: &str, mib: u32) -> PathBuf {
     let disk = filling_disk(dir);
     let xml = format!(
         "<domain type='qemu'><name>{name}</name><memory unit='MiB'>{mib}</memory><vcpu>1</vcpu>\
@@ -89,7 +89,7 @@ fn guest_xml(dir: &Path, name: &str, mib: u32) -> PathBuf {
 }
 
 /// A dword of guest RAM, read through `virsh qemu-monitor-command --hmp xp`.
-fn peek(uri: &str, name: &str, addr: u64) -> u64 {
+pub(crate) fn peek(uri: &str, name: &str, addr: u64) -> u64 {
     let out = ok(
         "virsh",
         uri,
@@ -109,18 +109,18 @@ fn peek(uri: &str, name: &str, addr: u64) -> u64 {
     u64::from_str_radix(word, 16).expect("hex word")
 }
 
-fn state(uri: &str, name: &str) -> String {
+pub(crate) fn state(uri: &str, name: &str) -> String {
     ok("virsh", uri, &["domstate", name, "--reason"])
         .trim()
         .to_string()
 }
 
-fn names(uri: &str) -> String {
+pub(crate) fn names(uri: &str) -> String {
     ok("virsh", uri, &["list", "--all", "--name"])
 }
 
 /// Waits until the guest has filled its RAM (the last word written holds its address).
-fn wait_filled(uri: &str, name: &str) {
+pub(crate) fn wait_filled(uri: &str, name: &str) {
     let last = u64::from(FILL_END - 4);
     assert!(
         wait_for(Duration::from_secs(60), || peek(uri, name, last) == last),
@@ -171,13 +171,13 @@ impl Drop for Events {
 }
 
 /// A daemon's own directory under the test's temp dir.
-fn sub(dir: &Path, name: &str) -> PathBuf {
+pub(crate) fn sub(dir: &Path, name: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::create_dir_all(&path).expect("daemon dir");
     path
 }
 
-fn tcp_listener(port: u16) -> String {
+pub(crate) fn tcp_listener(port: u16) -> String {
     format!(
         "listen_tcp = 1\nlisten_addr = \"127.0.0.1\"\ntcp_port = \"{port}\"\nauth_tcp = \"none\"\n"
     )

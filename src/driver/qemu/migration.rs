@@ -8,10 +8,11 @@
 //! the URI it listens on; Finish waits for the stream to complete and resumes the guest (resumed, migrated), or
 //! ends it when the source says the migration was cancelled. Whatever fails, the guest keeps running on the source.
 
+use super::migration_disks as disks;
 use super::save::Boot;
 use super::{check_flags, no_domain, not_running, qmp_error, QemuDriver};
 use crate::driver::migration::{
-    detail, feature, flags as mf, param, run_peer2peer, Cookie, Kind, Params, SourceSide,
+    detail, feature, flags as mf, param, run_peer2peer, Cookie, Kind, Nbd, Params, SourceSide,
     Statistics, JOB_OPERATION_MIGRATION_OUT, OPERATION_ABORTED,
 };
 use crate::driver::{event, reason, DomainRef, DomainState, JobInfo, TypedParam, TypedValue};
@@ -49,6 +50,9 @@ const KNOWN: &[(&str, Kind)] = &[
     (param::BANDWIDTH, Kind::ULLong),
     (param::LISTEN_ADDRESS, Kind::String),
     (param::GRAPHICS_URI, Kind::String),
+    (param::MIGRATE_DISKS, Kind::String),
+    (param::DISKS_PORT, Kind::Int),
+    (param::DISKS_URI, Kind::String),
 ];
 
 /// libvirt's `QEMU_DOMAIN_MIG_BANDWIDTH_MAX` (MiB/s): what `migrate-getspeed` says when nothing was set.
@@ -73,14 +77,23 @@ struct OutJob {
     last: serde_json::Value,
     /// Perform completed; Confirm ends or resumes the source.
     performed: bool,
+    /// Disks copied over NBD: bytes in all, bytes copied (`domjobinfo`'s "File" lines).
+    disk_total: u64,
+    disk_processed: u64,
+}
+
+/// An incoming migration waiting for Finish: images Prepare created (removed if it fails) and whether an NBD
+/// server runs for the copied disks.
+struct Incoming {
+    created: Vec<std::path::PathBuf>,
+    nbd: bool,
 }
 
 /// The migration state of one driver: jobs by domain UUID, the last completed job's statistics, the speed and
-/// downtime asked for, and the host UUID cookies carry. Never held together with the domain table's lock.
+/// downtime asked for. Never held together with the domain table's lock.
 pub(super) struct Jobs {
-    host_uuid: Uuid,
     out: Mutex<BTreeMap<Uuid, OutJob>>,
-    incoming: Mutex<BTreeMap<Uuid, Instant>>,
+    incoming: Mutex<BTreeMap<Uuid, Incoming>>,
     completed: Mutex<BTreeMap<Uuid, Statistics>>,
     speed: Mutex<BTreeMap<Uuid, u64>>,
 }
@@ -88,8 +101,6 @@ pub(super) struct Jobs {
 impl Default for Jobs {
     fn default() -> Self {
         Self {
-            // Each daemon is its own host to migration, so two on one machine can migrate to each other.
-            host_uuid: Uuid::new_v4(),
             out: Mutex::default(),
             incoming: Mutex::default(),
             completed: Mutex::default(),
@@ -204,12 +215,23 @@ impl QemuDriver {
     }
 
     fn cookie_for(&self, name: &str, uuid: Uuid, statistics: Option<Statistics>) -> Vec<u8> {
+        self.cookie_with(name, uuid, statistics, None)
+    }
+
+    fn cookie_with(
+        &self,
+        name: &str,
+        uuid: Uuid,
+        statistics: Option<Statistics>,
+        nbd: Option<Nbd>,
+    ) -> Vec<u8> {
         Cookie {
             name: name.to_string(),
             uuid,
             hostname: self.shared.hostname.clone(),
-            hostuuid: self.jobs().host_uuid,
+            hostuuid: crate::driver::host_uuid::host_uuid(),
             statistics,
+            nbd,
         }
         .to_bytes()
     }
@@ -224,9 +246,25 @@ impl QemuDriver {
                 "tunnelled migration is not supported by this driver",
             ));
         }
-        if given & (mf::NON_SHARED_DISK | mf::NON_SHARED_INC) != 0 {
-            return Err(unsupported(
-                "migration of non-shared storage is not supported by this driver",
+        if given & mf::NON_SHARED_DISK != 0 && given & mf::NON_SHARED_INC != 0 {
+            return Err(Error::invalid_arg(
+                ErrorDomain::QEMU,
+                "Flags 'VIR_MIGRATE_NON_SHARED_DISK' and 'VIR_MIGRATE_NON_SHARED_INC' are mutually exclusive",
+            ));
+        }
+        if given & mf::OFFLINE != 0 && given & (mf::NON_SHARED_DISK | mf::NON_SHARED_INC) != 0 {
+            return Err(Error::operation_invalid(
+                ErrorDomain::QEMU,
+                "offline migration cannot handle non-shared storage",
+            ));
+        }
+        if given & (mf::NON_SHARED_DISK | mf::NON_SHARED_INC) == 0
+            && !params.strings(param::MIGRATE_DISKS).is_empty()
+        {
+            return Err(Error::invalid_arg(
+                ErrorDomain::QEMU,
+                "use of 'VIR_MIGRATE_PARAM_MIGRATE_DISKS' requires use of 'VIR_MIGRATE_NON_SHARED_DISK' or \
+                 'VIR_MIGRATE_NON_SHARED_INC' flag",
             ));
         }
         Ok(params)
@@ -239,10 +277,10 @@ impl QemuDriver {
         given: u32,
     ) -> Result<(Vec<u8>, String)> {
         let params = Self::check_call(&params, given, "virDomainMigrateBegin3Params")?;
-        self.begin_phase(dom, &params, given)
+        self.begin_phase(dom, &params, given).await
     }
 
-    fn begin_phase(
+    async fn begin_phase(
         &self,
         dom: &DomainRef,
         params: &Params,
@@ -296,11 +334,22 @@ impl QemuDriver {
             }
             None => def,
         };
+        let nbd = if !offline && copies_storage(given) {
+            let qmp = self.running_monitor(&handle)?;
+            let source_def = self.live_def_of(&handle)?;
+            Some(disks::describe(&qmp, &source_def, &params.strings(param::MIGRATE_DISKS)).await?)
+                .filter(|n| !n.disks.is_empty())
+        } else {
+            None
+        };
         let xml = def.to_xml(&DomainXmlOptions {
             id: None,
             secure: true,
         });
-        Ok((self.cookie_for(&handle.name, handle.uuid, None), xml))
+        Ok((
+            self.cookie_with(&handle.name, handle.uuid, None, nbd),
+            xml,
+        ))
     }
 
     pub(super) async fn migrate_prepare(
@@ -313,8 +362,9 @@ impl QemuDriver {
         let xml = params
             .string(param::DEST_XML)
             .ok_or_else(|| Error::internal(ErrorDomain::QEMU, "no domain XML passed"))?;
-        if let Some(cookie) = Cookie::parse(&cookie_in, ErrorDomain::QEMU)? {
-            if cookie.hostuuid == self.jobs().host_uuid {
+        let cookie_in = Cookie::parse(&cookie_in, ErrorDomain::QEMU)?;
+        if let Some(cookie) = &cookie_in {
+            if cookie.hostuuid == crate::driver::host_uuid::host_uuid() {
                 return Err(Error::internal(
                     ErrorDomain::QEMU,
                     format!(
@@ -370,11 +420,87 @@ impl QemuDriver {
         let uuid = def.uuid;
         let name = def.name.clone();
         let incoming = format!("tcp:{listen}:{port}");
-        self.start(def, persistent, Boot::Migration(incoming))
-            .await?;
-        lock(&self.jobs().incoming).insert(uuid, Instant::now());
+        // The disks to copy: those the source's cookie lists (it applied `migrate_disks`).
+        let nbd = cookie_in
+            .and_then(|c| c.nbd)
+            .filter(|n| copies_storage(given) && !n.disks.is_empty());
+        let created = match &nbd {
+            Some(nbd) => disks::precreate(&def, nbd).await?,
+            None => Vec::new(),
+        };
+        let live_def = def.clone();
+        let handle = match self.start(def, persistent, Boot::Migration(incoming)).await {
+            Ok(handle) => handle,
+            Err(err) => {
+                disks::remove_created(&created);
+                return Err(err);
+            }
+        };
+        let mut cookie = cookie;
+        if let Some(mut nbd) = nbd {
+            // The definition as started (its aliases name the block nodes).
+            let served = match self.live_def_of(&handle) {
+                Ok(started) => {
+                    self.serve_disks(&handle, &started, &nbd, &params, &listen)
+                        .await
+                }
+                Err(err) => Err(err),
+            };
+            match served {
+                Ok(port) => {
+                    nbd.port = Some(port);
+                    cookie = self.cookie_with(&live_def.name, uuid, None, Some(nbd));
+                }
+                Err(err) => {
+                    if let Ok((_, generation)) = self.running_generation(&handle) {
+                        self.kill_run(uuid, generation, reason::SHUTOFF_FAILED)
+                            .await;
+                    }
+                    disks::remove_created(&created);
+                    return Err(err);
+                }
+            }
+            lock(&self.jobs().incoming).insert(uuid, Incoming { created, nbd: true });
+        } else {
+            lock(&self.jobs().incoming).insert(
+                uuid,
+                Incoming {
+                    created,
+                    nbd: false,
+                },
+            );
+        }
         tracing::info!(domain = %name, port, "waiting for an incoming migration");
         Ok((cookie, Some(format!("tcp:{host}:{port}"))))
+    }
+
+    /// Destination: the NBD server for the disks to copy, on `disks_uri`/`disks_port` or a free migration port;
+    /// answers its port.
+    async fn serve_disks(
+        &self,
+        handle: &DomainRef,
+        def: &DomainDef,
+        nbd: &Nbd,
+        params: &Params,
+        listen: &str,
+    ) -> Result<u16> {
+        let (listen, port) = match params.string(param::DISKS_URI) {
+            Some(uri) => {
+                let (host, port) = split_uri(uri)?;
+                (host, port)
+            }
+            None => (listen.to_string(), None),
+        };
+        let port = match (port, params.int(param::DISKS_PORT)) {
+            (Some(port), _) => port,
+            (None, Some(port)) if port > 0 => u16::try_from(port).map_err(|_| {
+                Error::invalid_arg(ErrorDomain::QEMU, format!("invalid disks port {port}"))
+            })?,
+            _ => free_port(&listen)?,
+        };
+        let qmp = self.running_monitor(handle)?;
+        disks::start_server(&qmp, def, nbd, (&listen, port)).await?;
+        Ok(port)
     }
 
     pub(super) async fn migrate_perform(
@@ -382,7 +508,7 @@ impl QemuDriver {
         dom: &DomainRef,
         dconnuri: Option<String>,
         params: Vec<TypedParam>,
-        _cookie_in: Vec<u8>,
+        cookie_in: Vec<u8>,
         given: u32,
     ) -> Result<Vec<u8>> {
         let params = Self::check_call(&params, given, "virDomainMigratePerform3Params")?;
@@ -396,10 +522,28 @@ impl QemuDriver {
             run_peer2peer(self, dom, &uri, params, given, ErrorDomain::QEMU).await?;
             return Ok(Vec::new());
         }
-        self.perform_phase(dom, &params, given).await
+        self.perform_phase(dom, &params, &cookie_in, given).await
     }
 
-    async fn perform_phase(&self, dom: &DomainRef, params: &Params, given: u32) -> Result<Vec<u8>> {
+    async fn perform_phase(
+        &self,
+        dom: &DomainRef,
+        params: &Params,
+        cookie_in: &[u8],
+        given: u32,
+    ) -> Result<Vec<u8>> {
+        let nbd = match Cookie::parse(cookie_in, ErrorDomain::QEMU)? {
+            Some(cookie) if copies_storage(given) => cookie.nbd.filter(|n| !n.disks.is_empty()),
+            _ => None,
+        };
+        if copies_storage(given) && nbd.as_ref().and_then(|n| n.port).is_none() {
+            let wanted = self.live_def_of(dom)?;
+            if !disks::disks_to_copy(&wanted, &params.strings(param::MIGRATE_DISKS))?.is_empty() {
+                return Err(failed(
+                    "the destination did not start an NBD server for the disks to copy",
+                ));
+            }
+        }
         let uri = params
             .string(param::URI)
             .ok_or_else(|| Error::invalid_arg(ErrorDomain::QEMU, "missing migration URI"))?;
@@ -443,6 +587,8 @@ impl QemuDriver {
                     aborted: false,
                     last: serde_json::Value::Null,
                     performed: false,
+                    disk_total: 0,
+                    disk_processed: 0,
                 },
             );
         }
@@ -455,6 +601,7 @@ impl QemuDriver {
                 given,
                 (&host, port),
                 was_running,
+                nbd.as_ref(),
             )
             .await;
         match outcome {
@@ -484,6 +631,102 @@ impl QemuDriver {
         given: u32,
         (host, port): (&str, u16),
         was_running: bool,
+        nbd: Option<&Nbd>,
+    ) -> Result<Statistics> {
+        let mirrors = match nbd {
+            Some(nbd) => {
+                self.copy_disks(handle, qmp, params, given, host, nbd)
+                    .await?
+            }
+            None => Vec::new(),
+        };
+        let sent = self
+            .send_memory(handle, generation, qmp, params, given, (host, port), was_running, &mirrors)
+            .await;
+        if sent.is_err() && !mirrors.is_empty() {
+            disks::cancel_mirrors(qmp, &mirrors, true).await;
+        }
+        sent
+    }
+
+    /// Source: mirrors the disks into the destination's NBD server and waits until every copy is in step.
+    async fn copy_disks(
+        &self,
+        handle: &DomainRef,
+        qmp: &QmpClient,
+        params: &Params,
+        given: u32,
+        host: &str,
+        nbd: &Nbd,
+    ) -> Result<Vec<disks::Mirror>> {
+        let port = nbd.port.unwrap_or(0);
+        let host = match params.string(param::DISKS_URI) {
+            Some(uri) => split_uri(uri)?.0,
+            None => host.to_string(),
+        };
+        let speed = params
+            .ullong(param::BANDWIDTH)
+            .filter(|b| *b > 0)
+            .or_else(|| lock(&self.jobs().speed).get(&handle.uuid).copied())
+            .filter(|b| *b < BANDWIDTH_MAX)
+            .map_or(0, |b| b.saturating_mul(1024 * 1024));
+        let def = self.live_def_of(handle)?;
+        let mirrors = disks::start_mirrors(
+            qmp,
+            &def,
+            nbd,
+            (&host, port),
+            given & mf::NON_SHARED_INC != 0,
+            speed,
+        )
+        .await?;
+        loop {
+            let progress = match disks::progress(qmp, &mirrors).await {
+                Ok(p) => p,
+                Err(err) => {
+                    disks::cancel_mirrors(qmp, &mirrors, true).await;
+                    return Err(err);
+                }
+            };
+            let aborted = {
+                let mut out = lock(&self.jobs().out);
+                match out.get_mut(&handle.uuid) {
+                    Some(job) => {
+                        job.disk_total = progress.total;
+                        job.disk_processed = progress.processed;
+                        job.aborted
+                    }
+                    None => false,
+                }
+            };
+            if aborted {
+                disks::cancel_mirrors(qmp, &mirrors, true).await;
+                return Err(Error::new(
+                    OPERATION_ABORTED,
+                    ErrorDomain::QEMU,
+                    "operation aborted: migration out job: canceled by client",
+                ));
+            }
+            if progress.ready {
+                return Ok(mirrors);
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Runs QEMU's memory migration to `host:port` and follows it to the end; with `mirrors`, pauses at the
+    /// switch-over to end them first.
+    #[allow(clippy::too_many_arguments)]
+    async fn send_memory(
+        &self,
+        handle: &DomainRef,
+        generation: u64,
+        qmp: &QmpClient,
+        params: &Params,
+        given: u32,
+        (host, port): (&str, u16),
+        was_running: bool,
+        mirrors: &[disks::Mirror],
     ) -> Result<Statistics> {
         let started = Instant::now();
         let bandwidth = params
@@ -518,6 +761,7 @@ impl QemuDriver {
             );
             qmp.execute("stop", None).await.map_err(qmp_error)?;
         }
+        disks::pause_before_switchover(qmp, !mirrors.is_empty()).await?;
         let target = if host.contains(':') {
             format!("tcp:[{host}]:{port}")
         } else {
@@ -526,6 +770,7 @@ impl QemuDriver {
         qmp.execute("migrate", Some(json!({ "uri": target })))
             .await
             .map_err(qmp_error)?;
+        let mut switched = false;
         loop {
             let info = qmp
                 .execute("query-migrate", None)
@@ -555,6 +800,19 @@ impl QemuDriver {
                             .checked_div(json_u64(&info["total-time"]))
                             .unwrap_or(0),
                     });
+                }
+                Some("pre-switchover") if !mirrors.is_empty() && !switched => {
+                    switched = true;
+                    // The guest is paused: the copies are final once the mirrors end.
+                    if !disks::cancel_mirrors(qmp, mirrors, false).await {
+                        let _ = qmp.execute("migrate_cancel", None).await;
+                        return Err(failed("migration out job: the disk copies did not end"));
+                    }
+                    if let Some(job) = lock(&self.jobs().out).get_mut(&handle.uuid) {
+                        job.disk_processed = job.disk_total;
+                    }
+                    disks::continue_switchover(qmp).await?;
+                    tokio::time::sleep(POLL).await;
                 }
                 Some("cancelled") if aborted => {
                     return Err(Error::new(
@@ -655,12 +913,12 @@ impl QemuDriver {
                 .ok_or_else(|| failed(format!("domain {name} is not receiving a migration")))?;
             (obj.handle(), run.generation, run.qmp.clone())
         };
-        if lock(&self.jobs().incoming).remove(&handle.uuid).is_none() {
+        let Some(incoming) = lock(&self.jobs().incoming).remove(&handle.uuid) else {
             return Err(Error::operation_invalid(
                 ErrorDomain::QEMU,
                 format!("domain '{name}' is not processing incoming migration"),
             ));
-        }
+        };
         let qmp = qmp.ok_or_else(|| failed(format!("no QMP connection to domain '{name}'")))?;
         let arrived = if cancelled {
             Err(failed(format!(
@@ -673,7 +931,11 @@ impl QemuDriver {
             let _guard = self.shared.lifecycle.lock().await;
             self.kill_run(handle.uuid, generation, reason::SHUTOFF_FAILED)
                 .await;
+            disks::remove_created(&incoming.created);
             return Err(err);
+        }
+        if incoming.nbd {
+            disks::stop_server(&qmp).await;
         }
         if let Some(stats) = cookie.and_then(|c| c.statistics) {
             lock(&self.jobs().completed).insert(handle.uuid, stats);
@@ -823,6 +1085,9 @@ impl QemuDriver {
             mem_total: total,
             mem_processed: processed,
             mem_remaining: remaining,
+            file_total: job.disk_total,
+            file_processed: job.disk_processed,
+            file_remaining: job.disk_total.saturating_sub(job.disk_processed),
             ..JobInfo::default()
         })
     }
@@ -861,23 +1126,28 @@ impl QemuDriver {
                 .map(|j| json_u64(&j.last["ram"]["dirty-pages-rate"]))
                 .unwrap_or(0)
         };
-        Some((
-            2,
-            vec![
-                TypedParam {
-                    field: "operation".into(),
-                    value: TypedValue::Int(JOB_OPERATION_MIGRATION_OUT),
-                },
-                ull("time_elapsed", info.time_elapsed),
-                ull("data_total", info.data_total),
-                ull("data_processed", info.data_processed),
-                ull("data_remaining", info.data_remaining),
-                ull("memory_total", info.mem_total),
-                ull("memory_processed", info.mem_processed),
-                ull("memory_remaining", info.mem_remaining),
-                ull("memory_dirty_rate", dirty),
-            ],
-        ))
+        let mut stats = vec![
+            TypedParam {
+                field: "operation".into(),
+                value: TypedValue::Int(JOB_OPERATION_MIGRATION_OUT),
+            },
+            ull("time_elapsed", info.time_elapsed),
+            ull("data_total", info.data_total),
+            ull("data_processed", info.data_processed),
+            ull("data_remaining", info.data_remaining),
+            ull("memory_total", info.mem_total),
+            ull("memory_processed", info.mem_processed),
+            ull("memory_remaining", info.mem_remaining),
+            ull("memory_dirty_rate", dirty),
+        ];
+        if info.file_total > 0 {
+            stats.extend([
+                ull("disk_total", info.file_total),
+                ull("disk_processed", info.file_processed),
+                ull("disk_remaining", info.file_remaining),
+            ]);
+        }
+        Some((2, stats))
     }
 
     pub(super) async fn migrate_set_max_speed(
@@ -959,6 +1229,11 @@ impl QemuDriver {
     }
 }
 
+/// Whether a migration copies the guest's disks.
+fn copies_storage(given: u32) -> bool {
+    given & (mf::NON_SHARED_DISK | mf::NON_SHARED_INC) != 0
+}
+
 /// Waits until QEMU says the incoming stream is all in.
 async fn wait_incoming(qmp: &QmpClient) -> Result<()> {
     let deadline = Instant::now() + FINISH_WAIT;
@@ -991,16 +1266,16 @@ impl SourceSide for QemuDriver {
         params: &Params,
         given: u32,
     ) -> Result<(Vec<u8>, String)> {
-        self.begin_phase(dom, params, given)
+        self.begin_phase(dom, params, given).await
     }
     async fn perform(
         &self,
         dom: &DomainRef,
         params: &Params,
-        _cookie: &[u8],
+        cookie: &[u8],
         given: u32,
     ) -> Result<Vec<u8>> {
-        self.perform_phase(dom, params, given).await
+        self.perform_phase(dom, params, cookie, given).await
     }
     async fn confirm(
         &self,
@@ -1053,6 +1328,7 @@ mod tests {
                 downtime: 7,
                 ..Statistics::default()
             }),
+            nbd: None,
         };
         let parsed = Cookie::parse(&cookie.to_bytes(), ErrorDomain::QEMU).unwrap();
         assert_eq!(parsed, Some(cookie));

@@ -20,6 +20,7 @@ mod graphics;
 mod hotplug;
 mod metadata;
 mod migration;
+mod migration_disks;
 mod monitor;
 mod process;
 pub mod qmp;
@@ -1491,11 +1492,12 @@ impl HypervisorDriver for QemuDriver {
             .replace('<', "&lt;")
             .replace('>', "&gt;");
         Ok(format!(
-            "<capabilities>\n\n  <host>\n    <cpu>\n      <arch>x86_64</arch>\n    </cpu>\n  </host>\n\n  \
+            "<capabilities>\n\n  <host>\n    <uuid>{host_uuid}</uuid>\n    <cpu>\n      <arch>x86_64</arch>\n    </cpu>\n  </host>\n\n  \
              <guest>\n    <os_type>hvm</os_type>\n    <arch name='x86_64'>\n      <wordsize>64</wordsize>\n      \
              <emulator>{emulator}</emulator>\n      <machine>pc</machine>\n      <machine>q35</machine>\n{domains}    \
              </arch>\n    <features>\n      <acpi default='on' toggle='yes'/>\n    </features>\n  </guest>\n\n\
-             </capabilities>\n"
+             </capabilities>\n",
+            host_uuid = crate::driver::host_uuid::host_uuid()
         ))
     }
     async fn node_get_security_model(&self) -> Result<(String, String)> {

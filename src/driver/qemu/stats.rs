@@ -333,7 +333,7 @@ struct DiskCounters {
 /// The disk target a QMP block entry belongs to: the device it is attached to (`qdev`, the disk's alias as QEMU
 /// id, or a QOM path under `/machine/peripheral/<id>/`); guests started by an older daemon named their nodes
 /// `drive-<target>` and devices `disk-<target>`.
-fn entry_target(def: &DomainDef, entry: &Value) -> Option<String> {
+pub(super) fn entry_target(def: &DomainDef, entry: &Value) -> Option<String> {
     let qdev = entry
         .get("qdev")
         .and_then(Value::as_str)
