@@ -435,6 +435,10 @@ macro_rules! driver_api {
         /// (`virDomainMigrateConfirm3Params`).
         fn domain_migrate_confirm3_params(&self, dom: &DomainRef, params: Vec<TypedParam>, cookie_in: Vec<u8>, flags: u32, cancelled: bool) -> Result<()>
             => hand, write, "virDomainMigrateConfirm3Params";
+        /// Tunnelled migration, on the destination: readies the incoming domain and answers the cookie and a stream
+        /// that carries the guest's migration data from the source (`virDomainMigratePrepareTunnel3Params`).
+        fn domain_migrate_prepare_tunnel3_params(&self, params: Vec<TypedParam>, cookie_in: Vec<u8>, flags: u32) -> Result<(Vec<u8>, Stream)>
+            => hand, write, "virDomainMigratePrepareTunnel3Params";
         /// Aborts the domain's current background job, such as an outgoing migration (`virDomainAbortJob`).
         fn domain_abort_job(&self, dom: &DomainRef) -> Result<()>
             => auto(DomainAbortJob), write, "virDomainAbortJob";

@@ -358,6 +358,22 @@ pub trait SourceSide: Send + Sync {
         flags: u32,
         cancelled: bool,
     ) -> Result<()>;
+    /// Perform of a tunnelled migration: the guest's migration data goes down `stream` (the destination's
+    /// PrepareTunnel opened it) instead of a connection of its own.
+    async fn perform_tunnel(
+        &self,
+        _dom: &DomainRef,
+        _params: &Params,
+        _cookie: &[u8],
+        _flags: u32,
+        _stream: super::Stream,
+    ) -> Result<Vec<u8>> {
+        Err(Error::with_detail(
+            ErrorCode::ARGUMENT_UNSUPPORTED,
+            ErrorDomain::NONE,
+            "tunnelled migration is not supported",
+        ))
+    }
     /// Stops a Perform in progress (the destination went away); Perform then fails.
     async fn cancel(&self, dom: &DomainRef);
 }
@@ -432,27 +448,38 @@ async fn peer2peer_with(
     let (cookie, xml) = source.begin(dom, &params, flags).await?;
     params.replace_string(param::DEST_XML, &xml);
     let dest_flags = flags & !(flags::ABORT_ON_ERROR | flags::AUTO_CONVERGE | flags::PEER2PEER);
-    if flags & flags::TUNNELLED != 0 {
-        // The stream is not carried between daemons yet; refused before anything starts.
-        return Err(Error::with_detail(
-            ErrorCode::ARGUMENT_UNSUPPORTED,
-            domain,
-            "tunnelled migration is not supported",
-        ));
-    }
-    let (cookie, uri_out) = dconn
-        .domain_migrate_prepare3_params(params.0.clone(), cookie, dest_flags)
-        .await?;
-    if let Some(uri) = uri_out {
-        params.replace_string(param::URI, &uri);
-    }
+    let (cookie, tunnel) = if flags & flags::TUNNELLED != 0 {
+        // libvirt's qemuMigrationSrcPerformPeer2Peer3: the data goes down a stream of the connection itself.
+        let (cookie, stream) = dconn
+            .domain_migrate_prepare_tunnel3_params(params.0.clone(), cookie, dest_flags)
+            .await?;
+        (cookie, Some(stream))
+    } else {
+        let (cookie, uri_out) = dconn
+            .domain_migrate_prepare3_params(params.0.clone(), cookie, dest_flags)
+            .await?;
+        if let Some(uri) = uri_out {
+            params.replace_string(param::URI, &uri);
+        }
+        (cookie, None)
+    };
     if params.string(param::DEST_NAME).is_none() {
         params.replace_string(param::DEST_NAME, &dom.name);
     }
     let (cancelled, perform_error, cookie) = if flags & flags::OFFLINE != 0 {
         (false, None, Vec::new())
     } else {
-        match perform_watched(source, dconn, dom, &params, &cookie, flags, domain).await {
+        let perform = async {
+            match tunnel {
+                Some(stream) => {
+                    source
+                        .perform_tunnel(dom, &params, &cookie, flags, stream)
+                        .await
+                }
+                None => source.perform(dom, &params, &cookie, flags).await,
+            }
+        };
+        match perform_watched(source, dconn, dom, perform, domain).await {
             Ok(cookie) => (false, None, cookie),
             Err(err) => (true, Some(err), Vec::new()),
         }
@@ -485,12 +512,9 @@ async fn perform_watched(
     source: &dyn SourceSide,
     dconn: &Connection,
     dom: &DomainRef,
-    params: &Params,
-    cookie: &[u8],
-    flags: u32,
+    perform: impl std::future::Future<Output = Result<Vec<u8>>>,
     domain: ErrorDomain,
 ) -> Result<Vec<u8>> {
-    let perform = source.perform(dom, params, cookie, flags);
     tokio::pin!(perform);
     loop {
         tokio::select! {

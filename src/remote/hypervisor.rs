@@ -28,6 +28,15 @@ impl imp::hypervisor::Hand for RemoteDriver {
     ) -> Result<(Vec<u8>, Option<String>)> {
         self.remote_migrate_prepare3(params, cookie_in, flags).await
     }
+    async fn domain_migrate_prepare_tunnel3_params(
+        &self,
+        params: Vec<TypedParam>,
+        cookie_in: Vec<u8>,
+        flags: u32,
+    ) -> Result<(Vec<u8>, Stream)> {
+        self.remote_migrate_prepare_tunnel3(params, cookie_in, flags)
+            .await
+    }
     async fn domain_migrate_perform3_params(
         &self,
         dom: &DomainRef,

@@ -43,6 +43,24 @@ impl RemoteDriver {
         Ok((ret.cookie_out.0, ret.uri_out))
     }
 
+    /// The destination's Prepare of a tunnelled migration: its reply opens the stream the data goes down.
+    pub(super) async fn remote_migrate_prepare_tunnel3(
+        &self,
+        params: Vec<TypedParam>,
+        cookie_in: Vec<u8>,
+        flags: u32,
+    ) -> Result<(Vec<u8>, crate::driver::Stream)> {
+        let args = MigratePrepareTunnel3ParamsArgs {
+            params: Array(params),
+            cookie_in: Opaque(cookie_in),
+            flags,
+        };
+        let (ret, stream) = self
+            .call_opening_stream(P::DomainMigratePrepareTunnel3Params, args, false)
+            .await?;
+        Ok((ret.cookie_out.0, stream))
+    }
+
     pub(super) async fn remote_migrate_perform3(
         &self,
         dom: &DomainRef,

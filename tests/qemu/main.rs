@@ -23,6 +23,7 @@ mod live;
 mod metadata;
 mod migration;
 mod migration_storage;
+mod migration_tunnel;
 mod netapps;
 mod netdns;
 mod network;

@@ -144,10 +144,7 @@ fn copy_storage_all_moves_the_disk_byte_for_byte() {
         &ub, &name, COUNTER
     ) > counted));
     let dumped = ok("virsh", &ub, &["dumpxml", &name]);
-    assert!(
-        dumped.contains(&*s.dest_disk.to_string_lossy()),
-        "{dumped}"
-    );
+    assert!(dumped.contains(&*s.dest_disk.to_string_lossy()), "{dumped}");
     ok("virsh", &ub, &["destroy", &name]);
 }
 

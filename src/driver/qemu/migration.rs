@@ -9,6 +9,7 @@
 //! ends it when the source says the migration was cancelled. Whatever fails, the guest keeps running on the source.
 
 use super::migration_disks as disks;
+use super::migration_tunnel as tunnel;
 use super::save::Boot;
 use super::{check_flags, no_domain, not_running, qmp_error, QemuDriver};
 use crate::driver::migration::{
@@ -241,9 +242,9 @@ impl QemuDriver {
         check_flags(given, ALLOWED, api)?;
         let params = Params(params.to_vec());
         params.validate(KNOWN, ErrorDomain::QEMU)?;
-        if given & mf::TUNNELLED != 0 {
+        if given & mf::TUNNELLED != 0 && copies_storage(given) {
             return Err(unsupported(
-                "tunnelled migration is not supported by this driver",
+                "migration of non-shared storage is not supported with tunnelled migration",
             ));
         }
         if given & mf::NON_SHARED_DISK != 0 && given & mf::NON_SHARED_INC != 0 {
@@ -277,6 +278,12 @@ impl QemuDriver {
         given: u32,
     ) -> Result<(Vec<u8>, String)> {
         let params = Self::check_call(&params, given, "virDomainMigrateBegin3Params")?;
+        if given & mf::TUNNELLED != 0 && given & mf::PEER2PEER == 0 {
+            return Err(Error::operation_invalid(
+                ErrorDomain::QEMU,
+                "cannot perform tunnelled migration without using peer2peer flag",
+            ));
+        }
         self.begin_phase(dom, &params, given).await
     }
 
@@ -346,10 +353,7 @@ impl QemuDriver {
             id: None,
             secure: true,
         });
-        Ok((
-            self.cookie_with(&handle.name, handle.uuid, None, nbd),
-            xml,
-        ))
+        Ok((self.cookie_with(&handle.name, handle.uuid, None, nbd), xml))
     }
 
     pub(super) async fn migrate_prepare(
@@ -359,10 +363,53 @@ impl QemuDriver {
         given: u32,
     ) -> Result<(Vec<u8>, Option<String>)> {
         let params = Self::check_call(&params, given, "virDomainMigratePrepare3Params")?;
+        self.prepare_incoming(&params, &cookie_in, given, None)
+            .await
+    }
+
+    /// Prepare of a tunnelled migration: the incoming QEMU listens on a unix socket, and the stream answered feeds
+    /// it what the source sends.
+    pub(super) async fn migrate_prepare_tunnel(
+        &self,
+        params: Vec<TypedParam>,
+        cookie_in: Vec<u8>,
+        given: u32,
+    ) -> Result<(Vec<u8>, crate::driver::Stream)> {
+        let params = Self::check_call(&params, given, "virDomainMigratePrepareTunnel3Params")?;
+        if given & mf::OFFLINE != 0 {
+            return Err(Error::operation_invalid(
+                ErrorDomain::QEMU,
+                "offline migration cannot be tunnelled",
+            ));
+        }
+        let def_uuid = params
+            .string(param::DEST_XML)
+            .and_then(|xml| DomainDef::from_xml(xml, false).ok())
+            .map(|def| def.uuid)
+            .ok_or_else(|| Error::internal(ErrorDomain::QEMU, "no domain XML passed"))?;
+        let path = tunnel::socket_path(&self.shared.files.root, &def_uuid, "in");
+        let _ = std::fs::remove_file(&path);
+        let (cookie, _) = self
+            .prepare_incoming(&params, &cookie_in, given, Some(&path))
+            .await?;
+        let (user, driver) = crate::driver::Stream::pair();
+        tokio::spawn(tunnel::feed(path, driver));
+        Ok((cookie, user))
+    }
+
+    /// Prepare: starts the incoming QEMU, listening on TCP, or (`tunnel`) on a unix socket at that path that the
+    /// tunnel's stream feeds.
+    async fn prepare_incoming(
+        &self,
+        params: &Params,
+        cookie_in: &[u8],
+        given: u32,
+        tunnel: Option<&std::path::Path>,
+    ) -> Result<(Vec<u8>, Option<String>)> {
         let xml = params
             .string(param::DEST_XML)
             .ok_or_else(|| Error::internal(ErrorDomain::QEMU, "no domain XML passed"))?;
-        let cookie_in = Cookie::parse(&cookie_in, ErrorDomain::QEMU)?;
+        let cookie_in = Cookie::parse(cookie_in, ErrorDomain::QEMU)?;
         if let Some(cookie) = &cookie_in {
             if cookie.hostuuid == crate::driver::host_uuid::host_uuid() {
                 return Err(Error::internal(
@@ -399,8 +446,8 @@ impl QemuDriver {
             return Ok((cookie, Some(format!("tcp:{}", self.shared.hostname))));
         }
         let (host, port) = match params.string(param::URI) {
-            Some(uri) => split_uri(uri)?,
-            None => (self.shared.hostname.clone(), None),
+            Some(uri) if tunnel.is_none() => split_uri(uri)?,
+            _ => (self.shared.hostname.clone(), None),
         };
         // Without a URI naming an address, QEMU listens on every address, as libvirt's does.
         let listen = params
@@ -413,13 +460,17 @@ impl QemuDriver {
                     "0.0.0.0".to_string()
                 }
             });
-        let port = match port {
-            Some(port) => port,
-            None => free_port(&listen)?,
+        let port = match (port, tunnel) {
+            (_, Some(_)) => 0,
+            (Some(port), None) => port,
+            (None, None) => free_port(&listen)?,
         };
         let uuid = def.uuid;
         let name = def.name.clone();
-        let incoming = format!("tcp:{listen}:{port}");
+        let incoming = match tunnel {
+            Some(path) => format!("unix:{}", path.display()),
+            None => format!("tcp:{listen}:{port}"),
+        };
         // The disks to copy: those the source's cookie lists (it applied `migrate_disks`).
         let nbd = cookie_in
             .and_then(|c| c.nbd)
@@ -429,7 +480,10 @@ impl QemuDriver {
             None => Vec::new(),
         };
         let live_def = def.clone();
-        let handle = match self.start(def, persistent, Boot::Migration(incoming)).await {
+        let handle = match self
+            .start(def, persistent, Boot::Migration(incoming.clone()))
+            .await
+        {
             Ok(handle) => handle,
             Err(err) => {
                 disks::remove_created(&created);
@@ -441,7 +495,7 @@ impl QemuDriver {
             // The definition as started (its aliases name the block nodes).
             let served = match self.live_def_of(&handle) {
                 Ok(started) => {
-                    self.serve_disks(&handle, &started, &nbd, &params, &listen)
+                    self.serve_disks(&handle, &started, &nbd, params, &listen)
                         .await
                 }
                 Err(err) => Err(err),
@@ -470,8 +524,11 @@ impl QemuDriver {
                 },
             );
         }
-        tracing::info!(domain = %name, port, "waiting for an incoming migration");
-        Ok((cookie, Some(format!("tcp:{host}:{port}"))))
+        tracing::info!(domain = %name, %incoming, "waiting for an incoming migration");
+        Ok((
+            cookie,
+            tunnel.is_none().then(|| format!("tcp:{host}:{port}")),
+        ))
     }
 
     /// Destination: the NBD server for the disks to copy, on `disks_uri`/`disks_port` or a free migration port;
@@ -522,7 +579,8 @@ impl QemuDriver {
             run_peer2peer(self, dom, &uri, params, given, ErrorDomain::QEMU).await?;
             return Ok(Vec::new());
         }
-        self.perform_phase(dom, &params, &cookie_in, given).await
+        self.perform_phase(dom, &params, &cookie_in, given, None)
+            .await
     }
 
     async fn perform_phase(
@@ -531,6 +589,7 @@ impl QemuDriver {
         params: &Params,
         cookie_in: &[u8],
         given: u32,
+        tunnel: Option<crate::driver::Stream>,
     ) -> Result<Vec<u8>> {
         let nbd = match Cookie::parse(cookie_in, ErrorDomain::QEMU)? {
             Some(cookie) if copies_storage(given) => cookie.nbd.filter(|n| !n.disks.is_empty()),
@@ -544,16 +603,28 @@ impl QemuDriver {
                 ));
             }
         }
-        let uri = params
-            .string(param::URI)
-            .ok_or_else(|| Error::invalid_arg(ErrorDomain::QEMU, "missing migration URI"))?;
-        let (host, port) = split_uri(uri)?;
-        let port = port.ok_or_else(|| {
-            Error::invalid_arg(
-                ErrorDomain::QEMU,
-                format!("missing port in migration URI {uri}"),
-            )
-        })?;
+        let (host, target) = match &tunnel {
+            // QEMU sends to a socket of ours, whose bytes go down the stream.
+            Some(_) => (String::new(), None),
+            None => {
+                let uri = params.string(param::URI).ok_or_else(|| {
+                    Error::invalid_arg(ErrorDomain::QEMU, "missing migration URI")
+                })?;
+                let (host, port) = split_uri(uri)?;
+                let port = port.ok_or_else(|| {
+                    Error::invalid_arg(
+                        ErrorDomain::QEMU,
+                        format!("missing port in migration URI {uri}"),
+                    )
+                })?;
+                let target = if host.contains(':') {
+                    format!("tcp:[{host}]:{port}")
+                } else {
+                    format!("tcp:{host}:{port}")
+                };
+                (host, Some(target))
+            }
+        };
         let (handle, generation, qmp, state) = {
             let domains = self.domains();
             let obj = domains.get(&dom.uuid).ok_or_else(no_domain)?;
@@ -592,18 +663,39 @@ impl QemuDriver {
                 },
             );
         }
-        let outcome = self
+        let (target, outgoing) = match (target, tunnel) {
+            (Some(target), _) => (target, None),
+            (None, Some(stream)) => {
+                let path = tunnel::socket_path(&self.shared.files.root, &handle.uuid, "out");
+                match tunnel::Outgoing::listen(&path, stream) {
+                    Ok(out) => (format!("unix:{}", path.display()), Some(out)),
+                    Err(err) => {
+                        lock(&self.jobs().out).remove(&handle.uuid);
+                        return Err(err);
+                    }
+                }
+            }
+            (None, None) => unreachable!("a migration without a target has a tunnel"),
+        };
+        let mut outcome = self
             .send(
                 &handle,
                 generation,
                 &qmp,
                 params,
                 given,
-                (&host, port),
+                (&host, &target),
                 was_running,
                 nbd.as_ref(),
             )
             .await;
+        if let Some(outgoing) = outgoing {
+            // All of QEMU's data is in the stream only once the destination said so.
+            let finished = outgoing.finish(outcome.is_ok()).await;
+            if let (Ok(_), Err(err)) = (&outcome, finished) {
+                outcome = Err(err);
+            }
+        }
         match outcome {
             Ok(statistics) => {
                 if let Some(job) = lock(&self.jobs().out).get_mut(&handle.uuid) {
@@ -629,7 +721,7 @@ impl QemuDriver {
         qmp: &QmpClient,
         params: &Params,
         given: u32,
-        (host, port): (&str, u16),
+        (host, target): (&str, &str),
         was_running: bool,
         nbd: Option<&Nbd>,
     ) -> Result<Statistics> {
@@ -641,7 +733,16 @@ impl QemuDriver {
             None => Vec::new(),
         };
         let sent = self
-            .send_memory(handle, generation, qmp, params, given, (host, port), was_running, &mirrors)
+            .send_memory(
+                handle,
+                generation,
+                qmp,
+                params,
+                given,
+                target,
+                was_running,
+                &mirrors,
+            )
             .await;
         if sent.is_err() && !mirrors.is_empty() {
             disks::cancel_mirrors(qmp, &mirrors, true).await;
@@ -724,7 +825,7 @@ impl QemuDriver {
         qmp: &QmpClient,
         params: &Params,
         given: u32,
-        (host, port): (&str, u16),
+        target: &str,
         was_running: bool,
         mirrors: &[disks::Mirror],
     ) -> Result<Statistics> {
@@ -762,11 +863,6 @@ impl QemuDriver {
             qmp.execute("stop", None).await.map_err(qmp_error)?;
         }
         disks::pause_before_switchover(qmp, !mirrors.is_empty()).await?;
-        let target = if host.contains(':') {
-            format!("tcp:[{host}]:{port}")
-        } else {
-            format!("tcp:{host}:{port}")
-        };
         qmp.execute("migrate", Some(json!({ "uri": target })))
             .await
             .map_err(qmp_error)?;
@@ -1275,7 +1371,7 @@ impl SourceSide for QemuDriver {
         cookie: &[u8],
         given: u32,
     ) -> Result<Vec<u8>> {
-        self.perform_phase(dom, params, cookie, given).await
+        self.perform_phase(dom, params, cookie, given, None).await
     }
     async fn confirm(
         &self,
@@ -1286,6 +1382,17 @@ impl SourceSide for QemuDriver {
         cancelled: bool,
     ) -> Result<()> {
         self.confirm_phase(dom, params, given, cancelled).await
+    }
+    async fn perform_tunnel(
+        &self,
+        dom: &DomainRef,
+        params: &Params,
+        cookie: &[u8],
+        given: u32,
+        stream: crate::driver::Stream,
+    ) -> Result<Vec<u8>> {
+        self.perform_phase(dom, params, cookie, given, Some(stream))
+            .await
     }
     async fn cancel(&self, dom: &DomainRef) {
         if let Err(err) = self.migrate_abort(dom).await {

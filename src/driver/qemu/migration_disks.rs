@@ -55,10 +55,7 @@ fn export_name(target: &str) -> String {
 
 /// The node names of the running guest's disks, by target (`query-block`).
 async fn nodes(qmp: &QmpClient, def: &DomainDef) -> Result<Vec<(String, String, u64)>> {
-    let answer = qmp
-        .execute("query-block", None)
-        .await
-        .map_err(qmp_error)?;
+    let answer = qmp.execute("query-block", None).await.map_err(qmp_error)?;
     Ok(answer
         .as_array()
         .into_iter()
@@ -374,9 +371,12 @@ pub(super) async fn pause_before_switchover(qmp: &QmpClient, on: bool) -> Result
 
 /// Lets a migration paused before switch-over finish.
 pub(super) async fn continue_switchover(qmp: &QmpClient) -> Result<()> {
-    qmp.execute("migrate-continue", Some(json!({ "state": "pre-switchover" })))
-        .await
-        .map_err(qmp_error)?;
+    qmp.execute(
+        "migrate-continue",
+        Some(json!({ "state": "pre-switchover" })),
+    )
+    .await
+    .map_err(qmp_error)?;
     Ok(())
 }
 

@@ -21,6 +21,7 @@ mod hotplug;
 mod metadata;
 mod migration;
 mod migration_disks;
+mod migration_tunnel;
 mod monitor;
 mod process;
 pub mod qmp;
@@ -2366,6 +2367,14 @@ impl HypervisorDriver for QemuDriver {
         f: u32,
     ) -> Result<(Vec<u8>, Option<String>)> {
         self.migrate_prepare(params, cookie_in, f).await
+    }
+    async fn domain_migrate_prepare_tunnel3_params(
+        &self,
+        params: Vec<TypedParam>,
+        cookie_in: Vec<u8>,
+        f: u32,
+    ) -> Result<(Vec<u8>, crate::driver::Stream)> {
+        self.migrate_prepare_tunnel(params, cookie_in, f).await
     }
     async fn domain_migrate_perform3_params(
         &self,

@@ -43,6 +43,22 @@ pub(super) async fn open(
             .domain_open_console(&args.dom, args.dev_name.as_deref(), args.flags)
             .await
             .map(|stream| (Reply::DomainOpenConsole(()), opened(stream, false))),
+        Call::DomainMigratePrepareTunnel3Params(args) => driver
+            .domain_migrate_prepare_tunnel3_params(
+                args.params.0.clone(),
+                args.cookie_in.0.clone(),
+                args.flags,
+            )
+            .await
+            .map(|(cookie, stream)| {
+                let ret = proto::MigrateCookieRet {
+                    cookie_out: crate::rpc::xdr::Opaque(cookie),
+                };
+                (
+                    Reply::DomainMigratePrepareTunnel3Params(ret),
+                    opened(stream, false),
+                )
+            }),
         _ => return None,
     })
 }

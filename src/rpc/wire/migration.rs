@@ -20,6 +20,10 @@ xdr_struct! {
     pub struct MigratePrepare3ParamsArgs { pub params: Array<TypedParam, DOMAIN_MIGRATE_PARAM_LIST_MAX>, pub cookie_in: Opaque<MIGRATE_COOKIE_MAX>, pub flags: u32 }
 }
 xdr_struct! {
+    /// `remote_domain_migrate_prepare_tunnel3_params_args`: the call opens a stream (the migration data).
+    pub struct MigratePrepareTunnel3ParamsArgs { pub params: Array<TypedParam, DOMAIN_MIGRATE_PARAM_LIST_MAX>, pub cookie_in: Opaque<MIGRATE_COOKIE_MAX>, pub flags: u32 }
+}
+xdr_struct! {
     pub struct MigratePrepare3ParamsRet { pub cookie_out: Opaque<MIGRATE_COOKIE_MAX>, pub uri_out: Option<String> }
 }
 xdr_struct! {

@@ -425,6 +425,7 @@ macro_rules! remote_procedure_table {
             DomainMigratePerform3Params: MigratePerform3ParamsArgs => MigrateCookieRet [hand domain_migrate_perform3_params];
             DomainMigrateFinish3Params: MigrateFinish3ParamsArgs => MigrateFinish3ParamsRet [hand domain_migrate_finish3_params];
             DomainMigrateConfirm3Params: MigrateConfirm3ParamsArgs => () [hand domain_migrate_confirm3_params];
+            DomainMigratePrepareTunnel3Params: MigratePrepareTunnel3ParamsArgs => MigrateCookieRet [hand domain_migrate_prepare_tunnel3_params];
             DomainAbortJob: DomainArgs => () [call |dom| domain_abort_job(&dom)];
             DomainMigrateSetMaxSpeed: DomainU64FlagsArgs => () [call |dom, value, flags| domain_migrate_set_max_speed(&dom, value, flags)];
             DomainMigrateGetMaxSpeed: DomainFlagsArgs => U64Ret [call |dom, flags| domain_migrate_get_max_speed(&dom, flags)];
