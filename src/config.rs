@@ -726,6 +726,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn host_uuid_is_taken_and_checked() {
+        let ok =
+            Config::from_str("host_uuid = \"4c4c4544-0044-3210-8052-b4c04f4e4d32\"\n").unwrap();
+        assert_eq!(
+            ok.host_uuid.as_deref(),
+            Some("4c4c4544-0044-3210-8052-b4c04f4e4d32")
+        );
+        let err =
+            Config::from_str("host_uuid = \"00000000-0000-0000-0000-000000000000\"\n").unwrap_err();
+        assert_eq!(err.key(), Some("host_uuid"), "{err}");
+    }
+
+    #[test]
     fn lines_are_counted_from_one() {
         assert_eq!(line_of("a\nb\nc", 0), 1);
         assert_eq!(line_of("a\nb\nc", 2), 2);

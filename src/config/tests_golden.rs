@@ -48,6 +48,7 @@ fn the_documented_file_lists_every_key_with_its_default() {
         "ca_file",
         "crl_file",
         "wbem_indication_ca_file",
+        "host_uuid",
     ];
     let mut uncommented = String::new();
     let mut keys = Vec::new();
@@ -109,6 +110,7 @@ fn the_documented_file_lists_every_key_with_its_default() {
         "wbem_indication_retry_interval",
         "wbem_indication_queue_size",
         "wbem_indication_ca_file",
+        "host_uuid",
     ];
     for key in expected {
         assert!(

@@ -436,3 +436,48 @@ fn an_aborted_or_failed_migration_leaves_the_guest_running_on_the_source() {
     ) > counted));
     ok("virsh", &ua, &["destroy", &name]);
 }
+
+/// `<host><uuid>` of a daemon's capabilities.
+fn host_uuid_of(uri: &str) -> String {
+    let caps = ok("virsh", uri, &["capabilities"]);
+    caps.split("<uuid>")
+        .nth(1)
+        .and_then(|rest| rest.split("</uuid>").next())
+        .unwrap_or_else(|| panic!("no host uuid: {caps}"))
+        .to_string()
+}
+
+#[test]
+fn the_host_uuid_is_kept_per_state_dir_or_configured_and_refuses_a_same_host_migration() {
+    if !peers_present() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut a = Daemon::start(&sub(tmp.path(), "a"));
+    let b = Daemon::start(&sub(tmp.path(), "b"));
+    let first = host_uuid_of(&a.uri());
+    assert_ne!(first, host_uuid_of(&b.uri()), "two state dirs, two hosts");
+    a.restart();
+    assert_eq!(host_uuid_of(&a.uri()), first, "kept across a restart");
+
+    // Two daemons told they are the same host refuse to migrate to each other, as libvirtd does.
+    let same = "host_uuid = \"8f4b2b9e-1c3d-4e5f-a6b7-c8d9e0f1a2b3\"\n";
+    let c = Daemon::start_with(&sub(tmp.path(), "c"), same);
+    let d = Daemon::start_with(&sub(tmp.path(), "d"), same);
+    let (uc, ud) = (c.uri(), d.uri());
+    assert_eq!(host_uuid_of(&uc), "8f4b2b9e-1c3d-4e5f-a6b7-c8d9e0f1a2b3");
+    let name = format!("mig-same-{}", std::process::id());
+    let xml = guest_xml(tmp.path(), &name, 32);
+    ok("virsh", &uc, &["define", &xml.to_string_lossy()]);
+    let out = run(
+        "virsh",
+        &uc,
+        &["migrate", "--offline", "--persistent", &name, &ud],
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Attempt to migrate guest to the same host"),
+        "{out:?}"
+    );
+    assert!(!names(&ud).contains(&name));
+}

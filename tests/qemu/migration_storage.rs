@@ -290,3 +290,78 @@ fn an_aborted_disk_copy_leaves_the_source_running_and_the_destination_clean() {
     assert!(same_bytes(&s.source_disk, &s.dest_disk));
     ok("virsh", &ub, &["destroy", &name]);
 }
+
+#[test]
+fn copy_storage_inc_copies_the_top_image_onto_the_destinations_backing() {
+    if !peers_present() {
+        return;
+    }
+    let _alone = alone();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let a = Daemon::start(&sub(tmp.path(), "a"));
+    let b = Daemon::start(&sub(tmp.path(), "b"));
+    let reaper = QemuReaper::default();
+    let (ua, ub) = (a.uri(), b.uri());
+    let name = format!("mig-inc-{}", std::process::id());
+    // A base both hosts have (the boot sector and the pattern), and on each an overlay over it; the source's
+    // overlay holds data of its own, the destination's is empty.
+    let base = patterned_disk(&sub(tmp.path(), "base"), 8);
+    let (da, db) = (sub(tmp.path(), "disks-a"), sub(tmp.path(), "disks-b"));
+    let (top_a, top_b) = (da.join("top.qcow2"), db.join("top.qcow2"));
+    for top in [&top_a, &top_b] {
+        let made = Command::new("qemu-img")
+            .args(["create", "-q", "-f", "qcow2", "-F", "raw", "-b"])
+            .arg(&base)
+            .arg(top)
+            .status()
+            .expect("qemu-img");
+        assert!(made.success());
+    }
+    let wrote = Command::new("qemu-io")
+        .args(["-f", "qcow2", "-c", "write -P 0x5a 1M 2M"])
+        .arg(&top_a)
+        .output()
+        .expect("qemu-io");
+    assert!(wrote.status.success(), "{wrote:?}");
+    let xml = |top: &Path| xml_with_disk(&name, top).replace("type='raw'", "type='qcow2'");
+    let (xml_a, xml_b) = (tmp.path().join("inc-a.xml"), tmp.path().join("inc-b.xml"));
+    std::fs::write(&xml_a, xml(&top_a)).expect("xml");
+    std::fs::write(&xml_b, xml(&top_b)).expect("xml");
+    ok("virsh", &ua, &["create", &xml_a.to_string_lossy()]);
+    reaper.watch(a.qemu_pid(&name));
+    ok(
+        "virsh",
+        &ua,
+        &[
+            "migrate",
+            "--live",
+            "--copy-storage-inc",
+            &name,
+            &ub,
+            "--migrateuri",
+            "tcp://127.0.0.1",
+            "--xml",
+            &xml_b.to_string_lossy(),
+        ],
+    );
+    reaper.watch(b.qemu_pid(&name));
+    assert_eq!(state(&ub, &name), "running (migrated)");
+    ok("virsh", &ub, &["destroy", &name]);
+    // What a guest sees is the same on both sides, and the destination kept its backing file.
+    let compared = Command::new("qemu-img")
+        .args(["compare", "-f", "qcow2", "-F", "qcow2"])
+        .arg(&top_a)
+        .arg(&top_b)
+        .output()
+        .expect("qemu-img compare");
+    assert!(compared.status.success(), "{compared:?}");
+    let info = Command::new("qemu-img")
+        .args(["info", "-U"])
+        .arg(&top_b)
+        .output()
+        .expect("qemu-img info");
+    assert!(
+        String::from_utf8_lossy(&info.stdout).contains(&*base.to_string_lossy()),
+        "{info:?}"
+    );
+}
