@@ -59,11 +59,51 @@ fn tunnelled_migration_goes_through_the_daemons_and_survives_a_dead_destination(
         &ub, &name, COUNTER
     ) > counted));
 
-    // Back towards a, slowed to 1 MiB/s, and a dies half-way (its incoming QEMU with it).
+    // Back towards a, slowed to 1 MiB/s: aborted half-way, the guest stays on b and a keeps nothing.
     ok("virsh", &ub, &["migrate-setspeed", &name, "1"]);
+    let to_a = format!("qemu+tcp://127.0.0.1:{port_a}/system");
+    let migrate = {
+        let (ub, name, to_a) = (ub.clone(), name.clone(), to_a.clone());
+        std::thread::spawn(move || {
+            run(
+                "virsh",
+                &ub,
+                &["migrate", "--live", "--p2p", "--tunnelled", &name, &to_a],
+            )
+        })
+    };
+    assert!(wait_for(Duration::from_secs(20), || {
+        ok("virsh", &ub, &["domjobinfo", &name]).contains("Unbounded")
+    }));
+    reaper.watch(a.qemu_pid(&name));
+    ok("virsh", &ub, &["domjobabort", &name]);
+    let out = migrate.join().expect("migrate thread");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("operation aborted"),
+        "{out:?}"
+    );
+    assert_eq!(state(&ub, &name), "running (migration canceled)");
+    assert!(wait_for(Duration::from_secs(10), || !names(&ua).contains(&name)));
+    let leftovers = |dir: &std::path::Path| {
+        std::fs::read_dir(dir.join("qemu"))
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("mig-"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    assert!(
+        wait_for(Duration::from_secs(10), || leftovers(a.state_dir()) == 0
+            && leftovers(b.state_dir()) == 0),
+        "no tunnel socket is left behind"
+    );
+
+    // Again, and this time a dies half-way (its incoming QEMU with it).
     let migrate = {
         let (ub, name) = (ub.clone(), name.clone());
-        let to_a = format!("qemu+tcp://127.0.0.1:{port_a}/system");
         std::thread::spawn(move || {
             run(
                 "virsh",

@@ -92,22 +92,12 @@ struct Incoming {
 
 /// The migration state of one driver: jobs by domain UUID, the last completed job's statistics, the speed and
 /// downtime asked for. Never held together with the domain table's lock.
+#[derive(Default)]
 pub(super) struct Jobs {
     out: Mutex<BTreeMap<Uuid, OutJob>>,
     incoming: Mutex<BTreeMap<Uuid, Incoming>>,
     completed: Mutex<BTreeMap<Uuid, Statistics>>,
     speed: Mutex<BTreeMap<Uuid, u64>>,
-}
-
-impl Default for Jobs {
-    fn default() -> Self {
-        Self {
-            out: Mutex::default(),
-            incoming: Mutex::default(),
-            completed: Mutex::default(),
-            speed: Mutex::default(),
-        }
-    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -389,9 +379,16 @@ impl QemuDriver {
             .ok_or_else(|| Error::internal(ErrorDomain::QEMU, "no domain XML passed"))?;
         let path = tunnel::socket_path(&self.shared.files.root, &def_uuid, "in");
         let _ = std::fs::remove_file(&path);
-        let (cookie, _) = self
+        let (cookie, _) = match self
             .prepare_incoming(&params, &cookie_in, given, Some(&path))
-            .await?;
+            .await
+        {
+            Ok(prepared) => prepared,
+            Err(err) => {
+                let _ = std::fs::remove_file(&path);
+                return Err(err);
+            }
+        };
         let (user, driver) = crate::driver::Stream::pair();
         tokio::spawn(tunnel::feed(path, driver));
         Ok((cookie, user))

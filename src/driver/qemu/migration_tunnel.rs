@@ -42,6 +42,7 @@ pub(super) async fn feed(path: PathBuf, mut stream: Stream) {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             Err(err) => {
+                let _ = std::fs::remove_file(&path);
                 let _ = stream
                     .send(Packet::Error(failed(format!(
                         "cannot reach the incoming migration socket: {err}"
