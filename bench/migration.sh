@@ -3,6 +3,8 @@
 # virtcimd daemons, and the same between two stock libvirtd 9.0 qemu drivers, on one machine, alternating the two
 # pairs round by round. Prints the median wall time of `virsh migrate --live` and the guest's downtime as the
 # destination reports it (`domjobinfo --completed`), then checks an offline migration from virtcimd to libvirtd.
+# Then virtcimd alone: tunnelled (`--p2p --tunnelled`, the data inside the daemons' RPC connection over TCP on
+# 127.0.0.1) and `--copy-storage-all` (a 256 MiB disk of random data per side, copied over NBD).
 #
 # Usage: bench/migration.sh [ROUNDS]      (default 6; as root)
 # Needs: a built virtcimd (VIRTCIMD=path, default target/release/virtcimd), Debian's libvirt-daemon with its qemu
@@ -22,6 +24,7 @@ cleanup() {
     set +e
     for d in v1 v2 l1 l2; do
         [ -n "${URI[$d]:-}" ] && virsh -c "${URI[$d]}" destroy migbench >/dev/null 2>&1
+        [ -n "${URI[$d]:-}" ] && virsh -c "${URI[$d]}" destroy migdisk >/dev/null 2>&1
     done
     for d in l1 l2; do [ -s "$W/$d/libvirtd.pid" ] && kill "$(cat "$W/$d/libvirtd.pid")" 2>/dev/null; done
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
@@ -49,9 +52,12 @@ XML="<domain type='$KIND'><name>migbench</name><memory unit='MiB'>256</memory><v
 echo "$XML" > "$W/guest-$pair.xml"
 done
 
+declare -A TCP
 for d in v1 v2; do
     mkdir -p "$W/$d"
-    printf 'state_dir = "%s"\nunix_sock_dir = "%s"\n' "$W/$d/state" "$W/$d/run" > "$W/$d/virtcimd.conf"
+    TCP[$d]=$(/usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    printf 'state_dir = "%s"\nunix_sock_dir = "%s"\nlisten_tcp = 1\nlisten_addr = "127.0.0.1"\ntcp_port = "%s"\nauth_tcp = "none"\n' \
+        "$W/$d/state" "$W/$d/run" "${TCP[$d]}" > "$W/$d/virtcimd.conf"
     RUST_LOG=warn "$VIRTCIMD" --config "$W/$d/virtcimd.conf" 2>"$W/$d.log" &
     PIDS+=($!)
     URI[$d]="qemu+unix:///system?socket=$W/$d/run/libvirt-sock"
@@ -161,4 +167,40 @@ if virsh -c "${URI[v1]}" migrate --offline --persistent --undefinesource migbenc
 else
     echo "offline virtcimd -> libvirtd: failed: $(cat "$W/offline.out")"
 fi
+
+# virtcimd only: tunnelled, then copy-storage-all, back and forth.
+virsh -c "${URI[v2]}" destroy migbench >/dev/null 2>&1 || true
+virsh -c "${URI[v1]}" create "$W/guest-v.xml" >/dev/null
+head -c 256M /dev/urandom > "$W/disk-v1.img"
+for d in v1 v2; do
+    sed -e "s|$W/halt-v.img|$W/disk-$d.img|" -e 's|<name>migbench</name>|<name>migdisk</name><uuid>5b0c7a2e-3d4f-4a1b-9c8d-7e6f5a4b3c2d</uuid>|' \
+        -e "s|<memory unit='MiB'>256</memory>|<memory unit='MiB'>128</memory>|" "$W/guest-v.xml" > "$W/disk-$d.xml"
+done
+dd if="$W/halt-v.img" of="$W/disk-v1.img" conv=notrunc status=none
+sleep 2
+declare -A TWALL TDOWN
+for r in $(seq "$ROUNDS"); do
+    if [ $((r % 2)) -eq 1 ]; then from=v1 to=v2; else from=v2 to=v1; fi
+    t0=$(date +%s%N)
+    virsh -c "${URI[$from]}" migrate --live --p2p --tunnelled migbench "qemu+tcp://127.0.0.1:${TCP[$to]}/system" >/dev/null
+    t1=$(date +%s%N)
+    TWALL[t]+="$(( (t1 - t0) / 1000000 )) "
+    TDOWN[t]+="$(virsh -c "${URI[$to]}" domjobinfo migbench --completed | awk -F: '/Total downtime/ {print $2+0}') "
+done
+virsh -c "${URI[v1]}" destroy migbench >/dev/null 2>&1 || virsh -c "${URI[v2]}" destroy migbench >/dev/null 2>&1 || true
+virsh -c "${URI[v1]}" create "$W/disk-v1.xml" >/dev/null
+sleep 2
+for r in $(seq "$ROUNDS"); do
+    if [ $((r % 2)) -eq 1 ]; then from=v1 to=v2; else from=v2 to=v1; fi
+    t0=$(date +%s%N)
+    virsh -c "${URI[$from]}" migrate --live --copy-storage-all migdisk "${URI[$to]}" --migrateuri tcp://127.0.0.1 \
+        --xml "$W/disk-$to.xml" >/dev/null
+    t1=$(date +%s%N)
+    TWALL[s]+="$(( (t1 - t0) / 1000000 )) "
+    TDOWN[s]+="$(virsh -c "${URI[$to]}" domjobinfo migdisk --completed | awk -F: '/Total downtime/ {print $2+0}') "
+    cmp -s "$W/disk-$from.img" "$W/disk-$to.img" || echo "copy-storage-all round $r: the images differ" >&2
+done
+virsh -c "${URI[v1]}" destroy migdisk >/dev/null 2>&1 || virsh -c "${URI[v2]}" destroy migdisk >/dev/null 2>&1 || true
+echo "virtcimd -> virtcimd --p2p --tunnelled (256 MiB idle): wall ms median $(echo "${TWALL[t]}" | med) (all: ${TWALL[t]}); downtime ms median $(echo "${TDOWN[t]}" | med) (all: ${TDOWN[t]})"
+echo "virtcimd -> virtcimd --copy-storage-all (128 MiB idle, 256 MiB disk): wall ms median $(echo "${TWALL[s]}" | med) (all: ${TWALL[s]}); downtime ms median $(echo "${TDOWN[s]}" | med) (all: ${TDOWN[s]})"
 echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"
