@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::daemon::{ok, peers_present, run, Daemon, QemuReaper};
-use crate::migration::{filling_disk, names, peek, state, sub, wait_filled, COUNTER};
+use crate::migration::{filling_disk, names, peek, state, sub, tcp_listener, wait_filled, COUNTER};
 use crate::support::qemu::alone;
 use crate::support::{free_port, wait_for};
 
@@ -94,7 +94,8 @@ fn copy_storage_all_moves_the_disk_byte_for_byte() {
     }
     let _alone = alone();
     let tmp = tempfile::tempdir().expect("tempdir");
-    let a = Daemon::start(&sub(tmp.path(), "a"));
+    let port_a = free_port();
+    let a = Daemon::start_with(&sub(tmp.path(), "a"), &tcp_listener(port_a));
     let b = Daemon::start(&sub(tmp.path(), "b"));
     let reaper = QemuReaper::default();
     let (ua, ub) = (a.uri(), b.uri());
@@ -145,7 +146,33 @@ fn copy_storage_all_moves_the_disk_byte_for_byte() {
     ) > counted));
     let dumped = ok("virsh", &ub, &["dumpxml", &name]);
     assert!(dumped.contains(&*s.dest_disk.to_string_lossy()), "{dumped}");
-    ok("virsh", &ub, &["destroy", &name]);
+
+    // And back peer to peer, onto the image a still has (the copy overwrites it).
+    std::fs::write(&s.source_disk, vec![0u8; 16 << 20]).expect("stale image");
+    ok(
+        "virsh",
+        &ub,
+        &[
+            "migrate",
+            "--live",
+            "--p2p",
+            "--copy-storage-all",
+            &name,
+            &format!("qemu+tcp://127.0.0.1:{port_a}/system"),
+            "--migrateuri",
+            "tcp://127.0.0.1",
+            "--xml",
+            &s.source_xml.to_string_lossy(),
+        ],
+    );
+    reaper.watch(a.qemu_pid(&name));
+    assert_eq!(state(&ua, &name), "running (migrated)");
+    assert!(!names(&ub).contains(&name));
+    ok("virsh", &ua, &["destroy", &name]);
+    assert!(same_bytes(&s.source_disk, &s.dest_disk));
+    assert!(std::fs::read(&s.source_disk).unwrap()[4096..8192]
+        .iter()
+        .any(|b| *b != 0));
 }
 
 #[test]
