@@ -7,6 +7,9 @@
 //! migration failed, resumes it. Destination: Prepare starts the incoming QEMU (started, migrated) and answers
 //! the URI it listens on; Finish waits for the stream to complete and resumes the guest (resumed, migrated), or
 //! ends it when the source says the migration was cancelled. Whatever fails, the guest keeps running on the source.
+//!
+//! Non-shared disks (`--copy-storage-all`/`-inc`) are copied over NBD alongside (`migration_disks.rs`); a
+//! tunnelled migration carries QEMU's stream inside the daemons' RPC connection instead (`migration_tunnel.rs`).
 
 use super::migration_disks as disks;
 use super::migration_tunnel as tunnel;
