@@ -66,55 +66,13 @@ done
 touch "$W/netns"
 unshare --net="$W/netns" true
 nsenter --net="$W/netns" ip link set lo up
-cat > "$W/subreaper.py" <<'EOF'
-# Runs a command as the child of a subreaper that reaps every orphan below it (libvirt daemonizes QEMU).
-import ctypes, os, sys
-ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
-child = os.fork()
-if child == 0:
-    os.execv(sys.argv[1], sys.argv[1:])
-while True:
-    try:
-        os.wait()
-    except ChildProcessError:
-        break
-EOF
 n=0
 for d in l1 l2; do
     n=$((n + 1))
-    LV=$W/$d
-    mkdir -p "$LV"/{etc,lib,log,cache,sock,cgroup}
-    cat > "$LV/etc/libvirtd.conf" <<EOF
-listen_tls = 0
-listen_tcp = 0
-auth_unix_rw = "none"
-auth_unix_ro = "none"
-unix_sock_dir = "$LV/sock"
-unix_sock_rw_perms = "0777"
-host_uuid = "00000000-0000-4000-8000-00000000000$n"
-log_outputs = "3:file:$LV/libvirtd.log"
-EOF
-    cat > "$LV/etc/qemu.conf" <<EOF
-user = "root"
-group = "root"
-security_driver = "none"
-stdio_handler = "file"
-cgroup_controllers = [ ]
-EOF
-    nsenter --net="$W/netns" unshare -m --propagation private bash -c "
-      set -e
-      mount --rbind /sys/fs/cgroup $LV/cgroup
-      mount -t sysfs sysfs /sys
-      mount --rbind $LV/cgroup /sys/fs/cgroup
-      mount --bind $LV/etc /etc/libvirt
-      mount -t tmpfs tmpfs /run
-      mount --bind $LV/lib /var/lib
-      mount --bind $LV/log /var/log
-      mount --bind $LV/cache /var/cache
-      exec /usr/bin/python3 $W/subreaper.py /usr/sbin/libvirtd -f /etc/libvirt/libvirtd.conf -p $LV/libvirtd.pid
-    " 2>"$LV/stderr" &
+    mkdir -p "$W/$d"
+    tests/support/stock-libvirtd-qemu.sh "$W/$d" "$W/netns" "00000000-0000-4000-8000-00000000000$n" 2>"$W/$d/stderr" &
     PIDS+=($!)
-    URI[$d]="qemu+unix:///system?socket=$LV/sock/libvirt-sock"
+    URI[$d]="qemu+unix:///system?socket=$W/$d/sock/libvirt-sock"
 done
 for d in v1 v2 l1 l2; do
     sock=${URI[$d]#*socket=}

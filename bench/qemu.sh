@@ -47,53 +47,12 @@ EOF
 RUST_LOG=warn "$VIRTCIMD" --config "$W/virtcimd/virtcimd.conf" 2>"$W/virtcimd.log" &
 PIDS+=($!)
 
-# libvirtd: network namespace kept in a file, private mounts, its qemu driver configured to run as root.
+# libvirtd: isolated by the tests' script (network namespace kept in a file, private mounts, root QEMUs).
 LV=$W/libvirtd
-mkdir -p "$LV"/{etc,run,lib,log,cache,sock,cgroup}
+mkdir -p "$LV"
 touch "$W/netns"
 unshare --net="$W/netns" true
-cat > "$LV/etc/libvirtd.conf" <<EOF
-listen_tls = 0
-listen_tcp = 0
-auth_unix_rw = "none"
-auth_unix_ro = "none"
-unix_sock_dir = "$LV/sock"
-unix_sock_rw_perms = "0777"
-log_outputs = "3:file:$LV/libvirtd.log"
-EOF
-cat > "$LV/etc/qemu.conf" <<EOF
-user = "root"
-group = "root"
-security_driver = "none"
-stdio_handler = "file"
-cgroup_controllers = [ ]
-EOF
-cat > "$W/subreaper.py" <<'EOF'
-# Runs a command as the child of a subreaper that reaps every orphan below it (libvirt daemonizes QEMU).
-import ctypes, os, sys
-ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
-child = os.fork()
-if child == 0:
-    os.execv(sys.argv[1], sys.argv[1:])
-while True:
-    try:
-        os.wait()
-    except ChildProcessError:
-        break
-EOF
-nsenter --net="$W/netns" unshare -m --propagation private bash -c "
-  set -e
-  mount --rbind /sys/fs/cgroup $LV/cgroup
-  mount -t sysfs sysfs /sys
-  mount --rbind $LV/cgroup /sys/fs/cgroup
-  mount --bind $LV/etc /etc/libvirt
-  mount -t tmpfs tmpfs /run
-  mount --bind $LV/lib /var/lib
-  mount --bind $LV/log /var/log
-  mount --bind $LV/cache /var/cache
-  ip link set lo up
-  exec /usr/bin/python3 $W/subreaper.py /usr/sbin/libvirtd -f /etc/libvirt/libvirtd.conf -p $LV/libvirtd.pid
-" 2>"$LV/stderr" &
+tests/support/stock-libvirtd-qemu.sh "$LV" "$W/netns" 2>"$LV/stderr" &
 PIDS+=($!)
 
 for sock in "$W/virtcimd/run/libvirt-sock" "$LV/sock/libvirt-sock"; do

@@ -22,6 +22,7 @@ mod lifecycle;
 mod live;
 mod metadata;
 mod migration;
+mod migration_libvirtd;
 mod migration_storage;
 mod migration_tunnel;
 mod netapps;

@@ -150,3 +150,124 @@ impl Libvirtd {
         })
     }
 }
+
+/// A stock libvirtd 9.0 with its qemu driver, isolated by `tests/support/stock-libvirtd-qemu.sh` (its own network
+/// namespace, private mounts, no cgroups, no security driver), on a unix socket in a temp dir. Dropping it
+/// destroys what runs on it, stops that libvirtd by its pid and removes the namespace.
+pub struct StockQemuLibvirtd {
+    pub uri: String,
+    dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl StockQemuLibvirtd {
+    /// `None` (with the reason on stderr) where libvirtd, its qemu driver, root or the namespaces are missing.
+    pub fn start() -> Option<Self> {
+        if !StockLibvirtd::available() {
+            return None;
+        }
+        if !Path::new("/usr/lib/x86_64-linux-gnu/libvirt/connection-driver/libvirt_driver_qemu.so")
+            .exists()
+        {
+            eprintln!("libvirt's qemu driver is not installed, skipping");
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let netns = dir.path().join("netns");
+        std::fs::write(&netns, b"").expect("netns file");
+        let bound = Command::new("unshare")
+            .arg(format!("--net={}", netns.display()))
+            .arg("true")
+            .status();
+        if !matches!(bound, Ok(status) if status.success()) {
+            eprintln!("cannot make a network namespace ({bound:?}), skipping");
+            return None;
+        }
+        let lv = dir.path().join("lv");
+        std::fs::create_dir_all(&lv).expect("libvirtd dir");
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/stock-libvirtd-qemu.sh");
+        let child = Command::new("bash")
+            .arg(script)
+            .arg(&lv)
+            .arg(&netns)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("stderr")).expect("stderr file"))
+            .spawn()
+            .expect("bash");
+        let socket = lv.join("sock/libvirt-sock");
+        let mut peer = Self {
+            uri: format!("qemu+unix:///system?socket={}", socket.display()),
+            dir,
+            child,
+        };
+        for _ in 0..600 {
+            if socket.exists() {
+                return Some(peer);
+            }
+            if let Ok(Some(status)) = peer.child.try_wait() {
+                eprintln!("libvirtd exited early ({status}): {}", peer.log());
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        eprintln!("libvirtd's socket did not appear in time: {}", peer.log());
+        None
+    }
+
+    fn log(&self) -> String {
+        let read =
+            |name: &str| std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
+        format!("{}{}", read("stderr"), read("lv/libvirtd.log"))
+    }
+}
+
+impl Drop for StockQemuLibvirtd {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "---- stock libvirtd (qemu) log ----\n{}\n---- end ----",
+                self.log()
+            );
+        }
+        let virsh = |args: &[&str]| {
+            Command::new("virsh")
+                .args(["-q", "-c", &self.uri])
+                .args(args)
+                .stdin(Stdio::null())
+                .stderr(Stdio::null())
+                .output()
+                .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+                .unwrap_or_default()
+        };
+        for name in virsh(&["list", "--name"])
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+        {
+            virsh(&["destroy", name.trim()]);
+        }
+        let pidfile = self.dir.path().join("lv/libvirtd.pid");
+        if let Some(pid) = std::fs::read_to_string(pidfile)
+            .ok()
+            .and_then(|p| p.trim().parse::<i32>().ok())
+        {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+        // The script exec'd down to the subreaper, which ends once libvirtd has and nothing is left below it.
+        for _ in 0..200 {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = Command::new("umount")
+            .arg(self.dir.path().join("netns"))
+            .status();
+    }
+}
