@@ -11,6 +11,7 @@ mod dmtf_schema;
 mod filters;
 mod guest;
 mod host;
+mod host_resources;
 mod indications;
 mod jobs;
 mod methods;

@@ -27,6 +27,8 @@ pub mod switch_service;
 pub mod filters;
 // The jobs of methods that answer 4096.
 pub mod jobs;
+// The host resources the pools are made of (root/cimv2) and KVM_ConcreteComponent.
+pub mod host_resources;
 
 use std::sync::Arc;
 
@@ -288,5 +290,11 @@ pub fn all_providers(job_table: &Arc<JobTable>) -> Vec<Arc<dyn Provider>> {
     providers.push(Arc::new(jobs::AffectedJobElementProvider {
         table: Arc::clone(job_table),
     }));
+    // Host resources (root/cimv2) and the pools they make up
+    providers.push(Arc::new(host_resources::ProcessorProvider));
+    providers.push(Arc::new(host_resources::EthernetPortProvider));
+    for component in host_resources::ConcreteComponentProvider::both() {
+        providers.push(Arc::new(component));
+    }
     providers
 }
