@@ -14,6 +14,7 @@ mod host;
 mod host_resources;
 mod indications;
 mod jobs;
+mod lookup_errors;
 mod methods;
 mod model;
 mod mof;

@@ -29,6 +29,8 @@ pub mod filters;
 pub mod jobs;
 // The host resources the pools are made of (root/cimv2) and KVM_ConcreteComponent.
 pub mod host_resources;
+// libvirt-CIM's GetInstance failures.
+pub mod lookup;
 
 use std::sync::Arc;
 
