@@ -1,6 +1,7 @@
 """virtcim GetInstance failures as libvirt-CIM answers them (its src/Virt_*.c get_*_by_ref and libcmpiutil's
 cu_validate_ref): for each class, a missing key, a key naming nothing, a missing domain and a path whose other keys
-differ get libvirt-CIM's CIM status and description. Also: extra keys in a RegisteredProfile path are ignored.
+differ get libvirt-CIM's CIM status and description; an unparsable embedded instance given to any method gets
+libcmpiutil's answer. Also: extra keys in a RegisteredProfile path are ignored.
 
 Usage: cim_lookup_errors.py WBEM_URL [USER PASSWORD]
 Needs the test driver's "test" domain (disk "vda", network, processor); prints "OK <n> checks" or names the first
@@ -91,6 +92,26 @@ for p in [path(DISK_RASD, InstanceID="test/vda", Extra="x"), dev("KVM_LogicalDis
           path("KVM_HostSystem", CreationClassName="KVM_HostSystem", Name=host, Extra="x"),
           path("KVM_EnabledLogicalElementCapabilities", InstanceID="test")]:
     check(cim_error(conn.GetInstance, p) == (0, ""), "GetInstance %s resolves" % p)
+# An embedded instance that does not parse, for every method taking one: libcmpiutil's std_invokemethod answers
+# FAILED "Unable to parse embedded object" before the method runs (arguments checked in declared order).
+UNPARSABLE = (FAILED, "Unable to parse embedded object")
+vsms = conn.EnumerateInstanceNames("KVM_VirtualSystemManagementService")[0]
+rpcs = conn.EnumerateInstanceNames("KVM_ResourcePoolConfigurationService")[0]
+snap = conn.EnumerateInstanceNames("KVM_VirtualSystemSnapshotService")[0]
+guest = path("KVM_ComputerSystem", CreationClassName="KVM_ComputerSystem", Name="test")
+vssd = path("KVM_VirtualSystemSettingData", InstanceID="KVM:test")
+for text in ["garbage{", "instance of KVM_DiskResourceAllocationSettingData { InstanceID = ", "<INSTANCE CLASSNAME="]:
+    for target, method, kw in [
+            (vsms, "DefineSystem", {"SystemSettings": text, "ResourceSettings": []}),
+            (vsms, "AddResourceSettings", {"AffectedConfiguration": vssd, "ResourceSettings": [text]}),
+            (vsms, "ModifyResourceSettings", {"ResourceSettings": [text]}),
+            (vsms, "ModifySystemSettings", {"SystemSettings": text}),
+            (rpcs, "CreateChildResourcePool", {"ElementName": "x", "Settings": [text]}),
+            (snap, "CreateSnapshot", {"AffectedSystem": guest, "SnapshotSettings": text,
+                                      "SnapshotType": pywbem.Uint16(9)})]:
+        got = cim_error(conn.InvokeMethod, method, target, **kw)
+        check(got == UNPARSABLE, "%s with %r: %r" % (method, text, got))
+
 profile = pywbem.CIMInstanceName("KVM_RegisteredProfile", {"InstanceID": "CIM:DSP1057-VirtualSystem-1.0.0a",
                                                            "ExtraKey": "ignored"}, namespace="root/interop")
 check(conn.GetInstance(profile)["RegisteredName"] == "Virtual System Profile", "RegisteredProfile with an extra key")

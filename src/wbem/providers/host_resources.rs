@@ -137,9 +137,9 @@ impl Provider for ProcessorProvider {
 
     async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {
         let host = host_name(ctx.driver).await;
+        // Only the canonical number names a processor ("1", not "01" or "+1").
         let number = device_of(path, PROCESSOR_CLASS, &host)
-            .filter(|d| !d.starts_with('+') && !(d.len() > 1 && d.starts_with('0')))
-            .and_then(|d| d.parse::<u32>().ok())
+            .and_then(|d| d.parse::<u32>().ok().filter(|n| n.to_string() == d))
             .ok_or_else(|| not_found(path))?;
         if number >= cpu_count(ctx.driver).await? {
             return Err(not_found(path));
