@@ -77,6 +77,18 @@ CASES = [
     # Virt_HostSystem.c: cu_validate_ref
     (path("KVM_HostSystem", CreationClassName="KVM_HostSystem", Name="other-host"), NOT_FOUND,
      "No such instance (Name)"),
+    # The host's singleton services and capabilities: cu_validate_ref names the first key that differs.
+    (path("KVM_VirtualSystemManagementService", CreationClassName="KVM_VirtualSystemManagementService",
+          Name="other", SystemCreationClassName="KVM_HostSystem", SystemName=host), NOT_FOUND, "No such instance (Name)"),
+    (path("KVM_ConsoleRedirectionService", CreationClassName="KVM_ConsoleRedirectionService",
+          Name="ConsoleRedirectionService", SystemCreationClassName="KVM_HostSystem", SystemName="other-host"),
+     NOT_FOUND, "No such instance (SystemName)"),
+    (path("KVM_VirtualSystemManagementCapabilities", InstanceID="x"), NOT_FOUND, "No such instance (InstanceID)"),
+    (path("KVM_VirtualSystemManagementCapabilities"), NOT_FOUND, "No such instance (InstanceID)"),
+    (path("KVM_ConsoleRedirectionServiceCapabilities", InstanceID="x"), NOT_FOUND, "No such instance (InstanceID)"),
+    (path("KVM_ResourcePoolConfigurationCapabilities", InstanceID="x"), NOT_FOUND, "No such instance (InstanceID)"),
+    (path("KVM_VirtualSystemSnapshotServiceCapabilities", InstanceID="x"), NOT_FOUND,
+     "No such instance (InstanceID)"),
     # Virt_ComputerSystem.c (already libvirt-CIM's)
     (path("KVM_ComputerSystem", CreationClassName="KVM_ComputerSystem", Name="nosuch"), NOT_FOUND,
      "Referenced domain `nosuch' does not exist: " + DOMAIN_MSG),
@@ -90,7 +102,11 @@ for p, code, desc in CASES:
 for p in [path(DISK_RASD, InstanceID="test/vda", Extra="x"), dev("KVM_LogicalDisk", "test/vda", Extra="x"),
           path("KVM_VirtualSystemSettingData", InstanceID="KVM:test"), path("KVM_DiskPool", InstanceID="DiskPool/0"),
           path("KVM_HostSystem", CreationClassName="KVM_HostSystem", Name=host, Extra="x"),
-          path("KVM_EnabledLogicalElementCapabilities", InstanceID="test")]:
+          path("KVM_EnabledLogicalElementCapabilities", InstanceID="test"),
+          path("KVM_VirtualSystemManagementCapabilities", InstanceID="ManagementCapabilities", Extra="x"),
+          conn.EnumerateInstanceNames("KVM_VirtualSystemManagementService")[0],
+          conn.EnumerateInstanceNames("KVM_ResourcePoolConfigurationService")[0],
+          conn.EnumerateInstanceNames("KVM_ConsoleRedirectionServiceCapabilities")[0]]:
     check(cim_error(conn.GetInstance, p) == (0, ""), "GetInstance %s resolves" % p)
 # An embedded instance that does not parse, for every method taking one: libcmpiutil's std_invokemethod answers
 # FAILED "Unable to parse embedded object" before the method runs (arguments checked in declared order).

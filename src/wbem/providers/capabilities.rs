@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 
 use super::pools::{HostPools, PoolId, PoolKind, NAMESPACE};
-use super::{lookup, not_found, put, Provider, ProviderCtx};
+use super::{lookup, put, Provider, ProviderCtx};
 use crate::cim::{CimStatus, CimType, Instance, ObjectPath, Value};
 use crate::error::ErrorCode;
 use crate::wbem::error::OpError;
@@ -125,9 +125,7 @@ impl Provider for VsmcProvider {
     }
 
     async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {
-        if !vsmc_path().same_object(path) {
-            return Err(not_found(path));
-        }
+        lookup::validate_ref(path, &vsmc_path())?;
         let class = ctx.class;
         let mut inst = ctx.new_instance();
         put(

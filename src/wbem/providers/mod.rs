@@ -108,18 +108,15 @@ pub fn get_from_enumeration(
 }
 
 /// The host's name when `path` names the host's one instance of a singleton service, whose path `path_of`
-/// builds from that name; NOT_FOUND otherwise.
+/// builds from that name; NOT_FOUND otherwise, naming the first key that differs (libvirt-CIM's answer).
 pub(crate) async fn singleton_host(
     ctx: &ProviderCtx<'_>,
     path: &ObjectPath,
     path_of: fn(&str) -> ObjectPath,
 ) -> Result<String, OpError> {
     let host = computer_system::host_name(ctx.driver).await;
-    if path_of(&host).same_object(path) {
-        Ok(host)
-    } else {
-        Err(not_found(path))
-    }
+    lookup::validate_ref(path, &path_of(&host))?;
+    Ok(host)
 }
 
 /// CIM_ERR_NOT_FOUND for a path that names no instance.

@@ -405,9 +405,7 @@ impl Provider for SnapshotCapabilitiesProvider {
     }
 
     async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {
-        if !vsssc_path().same_object(path) {
-            return Err(not_found(path));
-        }
+        super::lookup::validate_ref(path, &vsssc_path())?;
         let class = ctx.class;
         let mut inst = ctx.new_instance();
         let u16s = |v: &[u16]| {
