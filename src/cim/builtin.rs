@@ -1,5 +1,5 @@
-//! The MOF under `mof/`, built into the binary, and the repository compiled from it: `root/virt` and
-//! `root/interop`. A file added under `mof/` must be listed in [`MOF_FILES`] (a test checks).
+//! The MOF under `mof/`, built into the binary, and the repository compiled from it: `root/virt`,
+//! `root/interop` and `root/cimv2`. A file added under `mof/` must be listed in [`MOF_FILES`] (a test checks).
 
 use std::collections::HashMap;
 
@@ -726,12 +726,35 @@ pub const MOF_FILES: &[(&str, &str)] = &[
         "kvm/KVM_AffectedJobElement.mof",
         include_str!("../../mof/kvm/KVM_AffectedJobElement.mof"),
     ),
+    // Host pools and the host resources they are made of (root/cimv2)
+    ("root_cimv2.mof", include_str!("../../mof/root_cimv2.mof")),
+    (
+        "cim/CIM_ConcreteComponent.mof",
+        include_str!("../../mof/cim/CIM_ConcreteComponent.mof"),
+    ),
+    (
+        "cim/CIM_EthernetPort.mof",
+        include_str!("../../mof/cim/CIM_EthernetPort.mof"),
+    ),
+    (
+        "kvm/KVM_ConcreteComponent.mof",
+        include_str!("../../mof/kvm/KVM_ConcreteComponent.mof"),
+    ),
+    (
+        "linux/Linux_EthernetPort.mof",
+        include_str!("../../mof/linux/Linux_EthernetPort.mof"),
+    ),
+    (
+        "linux/Linux_Processor.mof",
+        include_str!("../../mof/linux/Linux_Processor.mof"),
+    ),
 ];
 
 /// The namespaces the server serves and the MOF file compiled into each.
 pub const NAMESPACES: &[(&str, &str)] = &[
     ("root/virt", "root_virt.mof"),
     ("root/interop", "root_interop.mof"),
+    ("root/cimv2", "root_cimv2.mof"),
 ];
 
 /// Compiles the built-in MOF into a fresh repository.

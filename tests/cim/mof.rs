@@ -119,7 +119,11 @@ fn pywbem_accepts_our_mof() {
     let output = Command::new(python)
         .arg(root.join("tests/peers/cim_pywbem_compile.py"))
         .arg(cim_common::our_mof_dir())
-        .args(["root_virt.mof:root/virt", "root_interop.mof:root/interop"])
+        .args([
+            "root_virt.mof:root/virt",
+            "root_interop.mof:root/interop",
+            "root_cimv2.mof:root/cimv2",
+        ])
         .output()
         .expect("run the pywbem check");
     let stdout = String::from_utf8_lossy(&output.stdout);

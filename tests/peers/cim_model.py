@@ -1,4 +1,4 @@
-"""virtcim model walker: visits every class of root/virt and root/interop with the pywbem API and checks the model
+"""virtcim model walker: visits every class of root/virt, root/interop and root/cimv2 with the pywbem API and checks the model
 is consistent, whatever classes the providers serve.
 
 Usage: cim_model.py URL [MAX_PER_ASSOC]
@@ -18,7 +18,7 @@ import pywbem
 url = sys.argv[1]
 max_per_assoc = int(sys.argv[2]) if len(sys.argv) > 2 else 12
 conn = pywbem.WBEMConnection(url, None, no_verification=True, timeout=120)
-NAMESPACES = ["root/virt", "root/interop"]
+NAMESPACES = ["root/virt", "root/interop", "root/cimv2"]
 
 failures = []
 checks = 0

@@ -1,6 +1,7 @@
 """virtcim profile registration check (DSP1033) through pywbem: every KVM_RegisteredProfile of root/interop has
 its central (or scoping) class served, each of its ElementConformsToProfile instances resolves by GetInstance, and
-so do both ends; a profile path with extra keys still names the profile.
+so do both ends; each conformant element leads back to the profile from its own namespace; a profile path with
+extra keys still names the profile.
 
 Usage: cim_profiles.py URL
 Prints one "profile <InstanceID> <n> conformant" line per profile and "OK <checks>", or "FAIL <why>" lines and
@@ -76,6 +77,14 @@ for profile in profiles:
         check(got is None or got["InstanceID"] == pid, "%s: ConformantStandard resolves to another" % pid)
         if get(elem, "%s: ManagedElement" % pid) is not None:
             elements.append(elem)
+            # The way back, from the element in its own namespace (ElementConformsToProfile is served in
+            # root/virt too): the element's profiles include this one.
+            elem_path = elem.copy()
+            elem_path.namespace = elem_path.namespace or "root/virt"
+            back = conn.AssociatorNames(elem_path, AssocClass="KVM_ElementConformsToProfile",
+                                        ResultClass="KVM_RegisteredProfile", Role="ManagedElement")
+            check(any(b.keybindings.get("InstanceID") == pid for b in back),
+                  "%s: %s does not lead back to its profile: %s" % (pid, elem_path, back))
     central = CENTRAL.get(pid)
     if central is None:
         check(len(elements) > 0, "%s: a profile libvirt-CIM does not register has no conformant element" % pid)

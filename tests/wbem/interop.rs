@@ -39,7 +39,7 @@ fn pywbemcli_server_commands_describe_virtcim() {
         .filter(|l| !l.is_empty())
         .collect();
     listed.sort_unstable();
-    assert_eq!(listed, ["root/interop", "root/virt"], "{out}");
+    assert_eq!(listed, ["root/cimv2", "root/interop", "root/virt"], "{out}");
 
     // The default table has the brand, the crate's version, the interop namespace and every namespace.
     let out = cli(&wbem, &["server", "info"]);
@@ -54,6 +54,7 @@ fn pywbemcli_server_commands_describe_virtcim() {
             "virtcim",
             VERSION,
             "root/interop",
+            "root/cimv2,",
             "root/interop,",
             "root/virt"
         ],
@@ -139,17 +140,17 @@ print("OK")
     };
     assert_eq!(value("interop"), "root/interop");
     assert_eq!(value("nsclass"), "CIM_Namespace");
-    assert_eq!(value("namespaces"), "root/interop,root/virt");
+    assert_eq!(value("namespaces"), "root/cimv2,root/interop,root/virt");
     assert_eq!(value("brand"), "virtcim");
     assert_eq!(value("version"), VERSION);
     assert_eq!(
         value("description"),
         format!("virtcim CIM server version {VERSION}")
     );
-    assert_eq!(value("associated"), "root/interop,root/virt");
+    assert_eq!(value("associated"), "root/cimv2,root/interop,root/virt");
     assert_eq!(
         out.lines().filter(|l| l.starts_with("namespace ")).count(),
-        2
+        3
     );
 }
 
@@ -165,8 +166,8 @@ fn wbemcli_enumerates_namespaces_and_the_object_manager() {
     let u = wbem.url();
     let out = wbemcli(&["ein", &format!("{u}/root/interop:CIM_Namespace")]);
     let lines: Vec<&str> = out.trim().lines().collect();
-    assert_eq!(lines.len(), 2, "{out}");
-    for ns in ["root/interop", "root/virt"] {
+    assert_eq!(lines.len(), 3, "{out}");
+    for ns in ["root/cimv2", "root/interop", "root/virt"] {
         assert!(
             lines
                 .iter()

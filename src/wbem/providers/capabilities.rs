@@ -5,8 +5,8 @@
 use async_trait::async_trait;
 
 use super::pools::{HostPools, PoolId, PoolKind, NAMESPACE};
-use super::{not_found, put, Provider, ProviderCtx};
-use crate::cim::{CimType, Instance, ObjectPath, Value};
+use super::{lookup, put, Provider, ProviderCtx};
+use crate::cim::{CimStatus, CimType, Instance, ObjectPath, Value};
 use crate::error::ErrorCode;
 use crate::wbem::error::OpError;
 
@@ -82,10 +82,13 @@ impl Provider for AllocationCapabilitiesProvider {
         Ok(pools.ids().iter().map(alloc_caps_path).collect())
     }
 
+    /// libvirt-CIM's codes and descriptions: FAILED "No InstanceID specified", NOT_FOUND "Instance not found.".
     async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {
+        let not_found = |_: &ObjectPath| OpError::cim(CimStatus::NotFound, "Instance not found.");
         let (kind, name) = path
             .key_str("InstanceID")
-            .and_then(PoolKind::parse_id)
+            .ok_or_else(|| lookup::missing_key("No InstanceID specified"))
+            .map(PoolKind::parse_id)?
             .ok_or_else(|| not_found(path))?;
         let pool = PoolId::new(kind, name);
         if !path.class_name.eq_ignore_ascii_case(ALLOC_CAPS_CLASS) {
@@ -122,9 +125,7 @@ impl Provider for VsmcProvider {
     }
 
     async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {
-        if !vsmc_path().same_object(path) {
-            return Err(not_found(path));
-        }
+        lookup::validate_ref(path, &vsmc_path())?;
         let class = ctx.class;
         let mut inst = ctx.new_instance();
         put(
@@ -196,16 +197,22 @@ impl Provider for ElecProvider {
         Ok(domains.iter().map(|d| elec_path(&d.name)).collect())
     }
 
+    /// libvirt-CIM's `get_elec_by_ref`: its codes and descriptions ([`super::lookup`]).
     async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {
         let name = path
             .key_str("InstanceID")
-            .filter(|_| path.class_name.eq_ignore_ascii_case(ELEC_CLASS))
-            .ok_or_else(|| not_found(path))?;
-        match ctx.driver.domain_lookup_by_name(name).await {
-            Ok(dom) => Ok(Self::instance(ctx, &dom.name)),
-            Err(e) if e.code == ErrorCode::NO_DOMAIN => Err(not_found(path)),
-            Err(e) => Err(e.into()),
+            .ok_or_else(|| lookup::missing_key("No InstanceID specified"))?;
+        let inst = match ctx.driver.domain_lookup_by_name(name).await {
+            Ok(dom) => Self::instance(ctx, &dom.name),
+            Err(e) if e.code == ErrorCode::NO_DOMAIN => {
+                return Err(lookup::no_such_domain(ctx.driver, name, name).await)
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(found) = &inst.path {
+            lookup::validate_ref(path, found)?;
         }
+        Ok(inst)
     }
 
     async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {

@@ -381,12 +381,8 @@ impl Provider for HostSystemProvider {
 
     async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {
         let name = host_name(ctx.driver).await;
-        if !host_path(&name).same_object(path) {
-            return Err(OpError::cim(
-                CimStatus::NotFound,
-                format!("no instance {path}"),
-            ));
-        }
+        // libvirt-CIM's cu_validate_ref: NOT_FOUND naming the first key that differs.
+        super::lookup::validate_ref(path, &host_path(&name))?;
         let mut inst = ctx.new_instance();
         put(
             &mut inst,

@@ -10,8 +10,7 @@ use async_trait::async_trait;
 use super::guest::{
     load_all_guests_part, load_guest, split_fq_devid, LoadOptions, ModelPart, ResourceKind,
 };
-use super::not_found;
-use super::{Provider, ProviderCtx};
+use super::{lookup, Provider, ProviderCtx};
 use crate::cim::{Instance, ObjectPath};
 use crate::wbem::error::OpError;
 
@@ -41,21 +40,32 @@ impl Provider for DeviceProvider {
             .collect())
     }
 
+    /// libvirt-CIM's `get_device_by_ref`: its codes and descriptions ([`super::lookup`]).
     async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {
-        let (domain, _) = path
+        let name = path
             .key_str("DeviceID")
-            .and_then(split_fq_devid)
-            .ok_or_else(|| not_found(path))?;
-        let model = load_guest(ctx.driver, domain, LoadOptions::KEYS_ONLY)
-            .await?
-            .ok_or_else(|| not_found(path))?;
-        model
+            .ok_or_else(|| lookup::missing_key("No DeviceID specified"))?;
+        let (domain, _) =
+            split_fq_devid(name).ok_or_else(|| lookup::no_such(&format!("bad id {name}")))?;
+        let Some(model) = load_guest(ctx.driver, domain, LoadOptions::KEYS_ONLY).await? else {
+            let what = format!("no domain for {name}");
+            return Err(lookup::no_such_domain(ctx.driver, domain, &what).await);
+        };
+        let device = model
             .resources
             .into_iter()
             .filter(|r| r.kind == self.kind)
             .flat_map(|r| r.devices)
-            .find(|d| d.path.as_ref().is_some_and(|p| p.same_object(path)))
-            .ok_or_else(|| not_found(path))
+            .find(|d| {
+                d.path
+                    .as_ref()
+                    .is_some_and(|p| p.key_str("DeviceID") == Some(name))
+            })
+            .ok_or_else(|| lookup::no_such(&format!("no device {name}")))?;
+        if let Some(found) = &device.path {
+            lookup::validate_ref(path, found)?;
+        }
+        Ok(device)
     }
 
     async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {

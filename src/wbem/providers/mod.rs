@@ -27,6 +27,10 @@ pub mod switch_service;
 pub mod filters;
 // The jobs of methods that answer 4096.
 pub mod jobs;
+// The host resources the pools are made of (root/cimv2) and KVM_ConcreteComponent.
+pub mod host_resources;
+// libvirt-CIM's GetInstance failures.
+pub mod lookup;
 
 use std::sync::Arc;
 
@@ -104,18 +108,15 @@ pub fn get_from_enumeration(
 }
 
 /// The host's name when `path` names the host's one instance of a singleton service, whose path `path_of`
-/// builds from that name; NOT_FOUND otherwise.
+/// builds from that name; NOT_FOUND otherwise, naming the first key that differs (libvirt-CIM's answer).
 pub(crate) async fn singleton_host(
     ctx: &ProviderCtx<'_>,
     path: &ObjectPath,
     path_of: fn(&str) -> ObjectPath,
 ) -> Result<String, OpError> {
     let host = computer_system::host_name(ctx.driver).await;
-    if path_of(&host).same_object(path) {
-        Ok(host)
-    } else {
-        Err(not_found(path))
-    }
+    lookup::validate_ref(path, &path_of(&host))?;
+    Ok(host)
 }
 
 /// CIM_ERR_NOT_FOUND for a path that names no instance.
@@ -288,5 +289,11 @@ pub fn all_providers(job_table: &Arc<JobTable>) -> Vec<Arc<dyn Provider>> {
     providers.push(Arc::new(jobs::AffectedJobElementProvider {
         table: Arc::clone(job_table),
     }));
+    // Host resources (root/cimv2) and the pools they make up
+    providers.push(Arc::new(host_resources::ProcessorProvider));
+    providers.push(Arc::new(host_resources::EthernetPortProvider));
+    for component in host_resources::ConcreteComponentProvider::both() {
+        providers.push(Arc::new(component));
+    }
     providers
 }

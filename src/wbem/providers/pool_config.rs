@@ -440,9 +440,7 @@ impl Provider for RpccProvider {
     }
 
     async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {
-        if !rpcc_path().same_object(path) {
-            return Err(not_found(path));
-        }
+        super::lookup::validate_ref(path, &rpcc_path())?;
         let class = ctx.class;
         let mut inst = ctx.new_instance();
         put(&mut inst, class, "InstanceID", s(RPCC_ID));

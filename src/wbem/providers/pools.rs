@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 pub use super::computer_system::{host_name, host_path, HOST_CLASS};
 use super::guest::{load_all_guests, load_guest, LoadOptions};
-use super::{put, Provider, ProviderCtx};
+use super::{lookup, put, Provider, ProviderCtx};
 use crate::cim::{CimStatus, Instance, ObjectPath, Value};
 use crate::driver::{flags, Connection};
 use crate::error::ErrorCode;
@@ -434,16 +434,32 @@ impl Provider for PoolProvider {
         Ok(self.ids_of_kind(&pools).iter().map(PoolId::path).collect())
     }
 
+    /// libvirt-CIM's `get_pool_by_ref`: its codes and descriptions ([`super::lookup`]).
     async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {
-        let not_found = || OpError::cim(CimStatus::NotFound, format!("no instance {path}"));
+        let instance_id = path
+            .key_str("InstanceID")
+            .ok_or_else(|| lookup::missing_key("Missing InstanceID"))?;
+        let missing = || lookup::no_such(instance_id);
+        let (kind, _) = PoolKind::parse_id(instance_id)
+            .filter(|(kind, _)| *kind == self.kind)
+            .ok_or_else(|| {
+                OpError::cim(
+                    CimStatus::NotFound,
+                    format!("No such instance ({instance_id}) - resource pool type mismatch"),
+                )
+            })?;
         let id = PoolId::from_path(path)
-            .filter(|id| id.kind == self.kind)
-            .ok_or_else(not_found)?;
+            .filter(|id| id.kind == kind)
+            .ok_or_else(missing)?;
         if self.kind.single() && !id.is_primordial() {
-            return Err(not_found());
+            return Err(missing());
         }
         let pools = self.read_pools(ctx.driver).await?;
-        self.instance(ctx, &id, &pools).await?.ok_or_else(not_found)
+        let inst = self.instance(ctx, &id, &pools).await?.ok_or_else(missing)?;
+        if let Some(found) = &inst.path {
+            lookup::validate_ref(path, found)?;
+        }
+        Ok(inst)
     }
 
     async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {

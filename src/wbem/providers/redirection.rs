@@ -131,9 +131,7 @@ impl Provider for ConsoleRedirectionCapabilitiesProvider {
     }
 
     async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {
-        if path.key_str("InstanceID") != Some(CRSC_ID) {
-            return Err(not_found(path));
-        }
+        super::lookup::validate_ref(path, &crsc_path())?;
         let class = ctx.class;
         let mut inst = ctx.new_instance();
         put(&mut inst, class, "InstanceID", s(CRSC_ID));

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::guest::{
-    domain_of_vssd_id, load_all_guests_part, load_guest, split_fq_devid, vssd_path, LoadOptions,
-    ModelPart, ResourceKind, VSSD_CLASS,
+    load_all_guests_part, load_guest, split_fq_devid, vssd_path, LoadOptions, ModelPart,
+    ResourceKind, VSSD_CLASS,
 };
-use super::{not_found, Provider, ProviderCtx};
+use super::{lookup, Provider, ProviderCtx};
 use crate::cim::{Instance, ObjectPath};
 use crate::wbem::error::OpError;
 
@@ -32,17 +32,20 @@ impl Provider for VssdProvider {
         Ok(domains.iter().map(|d| vssd_path(&d.name)).collect())
     }
 
+    /// libvirt-CIM's `get_vssd_by_ref`: its codes and descriptions ([`super::lookup`]).
     async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {
-        let domain = path
+        let id = path
             .key_str("InstanceID")
-            .and_then(domain_of_vssd_id)
-            .ok_or_else(|| not_found(path))?;
-        let model = load_guest(ctx.driver, domain, VSSD_LOAD)
-            .await?
-            .ok_or_else(|| not_found(path))?;
-        if !vssd_path(&model.name).same_object(path) {
-            return Err(not_found(path));
-        }
+            .ok_or_else(|| lookup::no_such("InstanceID"))?;
+        // libvirt-CIM takes the name after any prefix; the prefix is then checked with the other keys.
+        let domain = match id.split_once(':') {
+            Some((_, name)) if !name.is_empty() => name,
+            _ => return Err(lookup::no_such("InstanceID")),
+        };
+        let Some(model) = load_guest(ctx.driver, domain, VSSD_LOAD).await? else {
+            return Err(lookup::no_such_domain(ctx.driver, domain, domain).await);
+        };
+        lookup::validate_ref(path, &vssd_path(&model.name))?;
         Ok(model.vssd)
     }
 
@@ -93,20 +96,29 @@ impl Provider for RasdProvider {
         if let Some(template) = super::capabilities::rasd_template(ctx, path).await? {
             return Ok(template);
         }
-        let (domain, _) = path
+        // libvirt-CIM's `get_rasd_by_ref`: its codes and descriptions ([`super::lookup`]).
+        let name = path
             .key_str("InstanceID")
-            .and_then(split_fq_devid)
-            .ok_or_else(|| not_found(path))?;
-        let model = load_guest(ctx.driver, domain, self.load_options())
-            .await?
-            .ok_or_else(|| not_found(path))?;
-        model
+            .ok_or_else(|| lookup::missing_key("Missing InstanceID"))?;
+        let (domain, _) = split_fq_devid(name).ok_or_else(|| lookup::no_such(name))?;
+        let Some(model) = load_guest(ctx.driver, domain, self.load_options()).await? else {
+            return Err(lookup::no_such_domain(ctx.driver, domain, name).await);
+        };
+        let rasd = model
             .resources
             .into_iter()
             .filter(|r| r.kind == self.kind)
             .map(|r| r.rasd)
-            .find(|rasd| rasd.path.as_ref().is_some_and(|p| p.same_object(path)))
-            .ok_or_else(|| not_found(path))
+            .find(|rasd| {
+                rasd.path
+                    .as_ref()
+                    .is_some_and(|p| p.key_str("InstanceID") == Some(name))
+            })
+            .ok_or_else(|| lookup::no_such(name))?;
+        if let Some(found) = &rasd.path {
+            lookup::validate_ref(path, found)?;
+        }
+        Ok(rasd)
     }
 
     async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {

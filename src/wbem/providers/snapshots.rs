@@ -238,6 +238,15 @@ impl SnapshotServiceProvider {
             Some(_) => return Err(invalid("AffectedSystem must be a reference")),
             None => return Err(invalid("Missing argument `AffectedSystem'")),
         };
+        // Optional settings: ElementName names the snapshot, Description describes it. Parsed before the
+        // type is looked at, as libcmpiutil checks the arguments in their declared order.
+        let (mut name, mut description) = (None, None);
+        if let Some(settings) = param(params, "SnapshotSettings") {
+            if let Some(inst) = decode_all(settings, "SnapshotSettings")?.into_iter().next() {
+                name = inst.get_str("ElementName").map(str::to_owned);
+                description = inst.get_str("Description").map(str::to_owned);
+            }
+        }
         let kind = match param(params, "SnapshotType") {
             None => FULL_SNAPSHOT,
             Some(v) => {
@@ -257,14 +266,6 @@ impl SnapshotServiceProvider {
                 }
             }
         };
-        // Optional settings: ElementName names the snapshot, Description describes it.
-        let (mut name, mut description) = (None, None);
-        if let Some(settings) = param(params, "SnapshotSettings") {
-            if let Some(inst) = decode_all(settings, "SnapshotSettings")?.into_iter().next() {
-                name = inst.get_str("ElementName").map(str::to_owned);
-                description = inst.get_str("Description").map(str::to_owned);
-            }
-        }
         let dom = lookup(driver, &domain).await?;
         // Named here when the caller gave no name, as libvirt names it (the creation time in seconds), so
         // ResultingSnapshot can be answered with the job.
@@ -404,9 +405,7 @@ impl Provider for SnapshotCapabilitiesProvider {
     }
 
     async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {
-        if !vsssc_path().same_object(path) {
-            return Err(not_found(path));
-        }
+        super::lookup::validate_ref(path, &vsssc_path())?;
         let class = ctx.class;
         let mut inst = ctx.new_instance();
         let u16s = |v: &[u16]| {

@@ -184,7 +184,16 @@ pub(super) fn decode_all(value: &Value, what: &str) -> Result<Vec<Instance>, OpE
         .map_err(|e| OpError::cim(CimStatus::Failed, e.to_string()))?;
     items(value)
         .into_iter()
-        .map(|v| decode_embedded(v, ns).map_err(|e| rasd_error(&format!("{what} Error"), e)))
+        .map(|v| {
+            decode_embedded(v, ns).map_err(|e| match e {
+                // libcmpiutil's std_invokemethod answers this before any provider sees the call.
+                RasdError::Decode(why) => {
+                    tracing::debug!(parameter = what, %why, "embedded instance not parsed");
+                    OpError::cim(CimStatus::Failed, "Unable to parse embedded object")
+                }
+                other => rasd_error(&format!("{what} Error"), other),
+            })
+        })
         .collect()
 }
 
