@@ -27,6 +27,8 @@ pub mod switch_service;
 pub mod filters;
 // The jobs of methods that answer 4096.
 pub mod jobs;
+// Virtual system migration (DSP1081).
+pub mod migration;
 
 use std::sync::Arc;
 
@@ -282,11 +284,11 @@ pub fn all_providers(job_table: &Arc<JobTable>) -> Vec<Arc<dyn Provider>> {
     }
     providers.push(Arc::new(switch_service::SwitchServiceProvider));
     // Jobs
-    providers.push(Arc::new(jobs::JobProvider {
-        table: Arc::clone(job_table),
-    }));
+    providers.push(Arc::new(jobs::JobProvider::new(job_table, jobs::JOB_CLASS)));
     providers.push(Arc::new(jobs::AffectedJobElementProvider {
         table: Arc::clone(job_table),
     }));
+    // Virtual system migration
+    providers.extend(migration::migration_providers(job_table));
     providers
 }
