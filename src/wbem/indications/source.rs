@@ -1,5 +1,6 @@
 //! Where the guests' indications come from: the driver's domain event stream, whichever front end caused the
-//! change (virsh over RPC, a CIM method, the CLI, or QEMU itself: a guest powering off or crashing). After each
+//! change (virsh over RPC, a CIM method, the CLI, or QEMU itself: a guest powering off or crashing). Nothing is
+//! read while no subscription is delivered. After each
 //! event the guest's `KVM_ComputerSystem` and RASDs are read again and compared with what was seen before:
 //! a guest that appeared raises `KVM_ComputerSystemCreatedIndication` (and a created indication per RASD), one
 //! that vanished `...DeletedIndication` (with its last known instance), and a change
@@ -73,7 +74,10 @@ impl Source {
         }
     }
 
-    /// Follows the driver's events until `shutdown`; a driver without events ends the source (logged).
+    /// Follows the driver's events until `shutdown`; a driver without events ends the source (logged). Guests
+    /// are read only while some subscription is delivered: when the first one appears, every guest is read once
+    /// (what later changes are compared with), and each event then reads its guest again; with none, events
+    /// are let pass unread and what was seen is forgotten.
     pub async fn run(mut self, mut shutdown: Shutdown) -> Result<(), String> {
         let mut events = loop {
             match self.driver.domain_event_subscribe().await {
@@ -87,13 +91,32 @@ impl Source {
                 }
             }
         };
-        self.resync_all(false).await;
+        let mut demand = self.hub.attach_source();
+        // The demand epoch the guests were read for; 0: nobody listens.
+        let mut epoch = 0;
         loop {
+            let now = *demand.borrow_and_update();
+            if now.active && epoch != now.epoch {
+                self.seen.clear();
+                self.resync_all(false).await;
+                epoch = now.epoch;
+                self.hub.source_ready(epoch);
+            } else if !now.active && epoch != 0 {
+                self.seen.clear();
+                epoch = 0;
+            }
             let event = tokio::select! {
                 () = shutdown.wait() => return Ok(()),
+                changed = demand.changed() => {
+                    if changed.is_err() {
+                        return Ok(());
+                    }
+                    continue;
+                }
                 event = events.recv() => event,
             };
             match event {
+                Ok(_) | Err(RecvError::Lagged(_)) if epoch == 0 => {}
                 Ok(event) => self.on_event(&event).await,
                 Err(RecvError::Lagged(missed)) => {
                     warn!(missed, "domain events missed: comparing every guest");
@@ -104,7 +127,9 @@ impl Source {
                     match self.driver.domain_event_subscribe().await {
                         Ok(rx) => {
                             events = rx;
-                            self.resync_all(true).await;
+                            if epoch != 0 {
+                                self.resync_all(true).await;
+                            }
                         }
                         Err(_) => {
                             tokio::select! {
