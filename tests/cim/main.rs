@@ -14,6 +14,7 @@ mod host;
 mod indications;
 mod jobs;
 mod methods;
+mod migration;
 mod model;
 mod mof;
 mod pool_config;

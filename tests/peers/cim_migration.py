@@ -1,0 +1,229 @@
+"""virtcim peer test: virtual system migration (DSP1081) through pywbem. The migration service, its capabilities
+and settings and their associations; CheckVirtualSystemIsMigratableToHost/ToSystem; MigrateVirtualSystemToHost
+answering 4096 with a KVM_MigrationJob followed to Completed; the guest seen by stock virsh on the destination
+and gone from the source; bad input (a missing guest, an unreachable destination, an unparsable
+MigrationSettingData); in mode "offline" also the job indications a pywbem WBEMListener receives
+(KVM_ComputerSystemMigrationJob*Indication, CIM_InstCreation for another job).
+
+Usage: cim_migration.py MODE WBEM_URL VIRSH_SOURCE VIRSH_DEST DEST_SOCKET GUEST
+MODE "offline": GUEST is defined and shut off on the source (test driver); MigrationType 1 (offline).
+MODE "live": GUEST runs on the source (QEMU); MigrationType 2 (live).
+The destination is named by DEST_SOCKET, the destination daemon's socket, with TransportType 32768 (Unix).
+Prints "OK <n> checks" and exits 0, or names the first failed check and exits 1.
+"""
+import queue
+import socket
+import sys
+import time
+
+import pywbem
+from peerlib import check, cim_error, passed, virsh_on
+
+mode, url, virsh_src_uri, virsh_dst_uri, dest_socket, guest = sys.argv[1:7]
+virsh_src, virsh_dst = virsh_on(virsh_src_uri), virsh_on(virsh_dst_uri)
+conn = pywbem.WBEMConnection(url, None, default_namespace="root/virt", no_verification=True)
+NS = "root/virt"
+INTEROP = "root/interop"
+CS = "KVM_ComputerSystem"
+UNIX = 32768
+
+
+def cs_path(name):
+    return pywbem.CIMInstanceName(CS, keybindings={"CreationClassName": CS, "Name": name}, namespace=NS)
+
+
+def msd(migration_type, transport=UNIX):
+    return pywbem.CIMInstance("KVM_VirtualSystemMigrationSettingData", properties={
+        "InstanceID": "MigrationSettingData",
+        "MigrationType": pywbem.Uint16(migration_type),
+        "TransportType": pywbem.Uint16(transport)})
+
+
+def migratable(out):
+    """IsMigratable as sent: pywbem 1.9 turns a boolean output parameter's text into bool(text), so "FALSE"
+    reads True; the raw reply tells."""
+    raw = conn.last_raw_reply
+    raw = raw.decode() if isinstance(raw, bytes) else raw
+    if '<PARAMVALUE NAME="IsMigratable" PARAMTYPE="boolean"><VALUE>TRUE</VALUE>' in raw:
+        return True
+    if '<PARAMVALUE NAME="IsMigratable" PARAMTYPE="boolean"><VALUE>FALSE</VALUE>' in raw:
+        return False
+    return None
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+svc_names = conn.EnumerateInstanceNames("KVM_VirtualSystemMigrationService")
+check(len(svc_names) == 1, "one migration service: %s" % svc_names)
+svc = svc_names[0]
+MIGRATION_TYPE = 1 if mode == "offline" else 2
+
+# ---- the model: service, capabilities, settings, associations, profile ----
+inst = conn.GetInstance(svc)
+check(inst["Name"] == "MigrationService" and inst["SystemCreationClassName"] == "KVM_HostSystem",
+      "service keys as libvirt-CIM: %s" % inst.path)
+caps = conn.EnumerateInstances("KVM_VirtualSystemMigrationCapabilities")
+check(len(caps) == 1 and caps[0]["InstanceID"] == "MigrationCapabilities"
+      and list(caps[0]["AsynchronousMethodsSupported"]) == [2, 3]
+      and list(caps[0]["SynchronousMethodsSupported"]) == [4, 5]
+      and list(caps[0]["DestinationHostFormatsSupported"]) == [2, 3, 4], "capabilities: %s" % caps)
+sd = conn.EnumerateInstances("KVM_VirtualSystemMigrationSettingData")
+check(len(sd) == 1 and sd[0]["InstanceID"] == "MigrationSettingData" and sd[0]["MigrationType"] == 2
+      and sd[0]["TransportType"] == 2, "default settings live over ssh: %s" % sd)
+host = conn.EnumerateInstanceNames("KVM_HostSystem")[0]
+hosted = conn.AssociatorNames(host, AssocClass="KVM_HostedService", ResultClass="KVM_VirtualSystemMigrationService")
+check(len(hosted) == 1 and hosted[0]["Name"] == "MigrationService", "host -> migration service: %s" % hosted)
+svc_caps = conn.AssociatorNames(svc, AssocClass="KVM_ElementCapabilities")
+check([c["InstanceID"] for c in svc_caps] == ["MigrationCapabilities"], "service -> capabilities: %s" % svc_caps)
+defaults = conn.AssociatorNames(caps[0].path, AssocClass="KVM_SettingsDefineCapabilities")
+check([d["InstanceID"] for d in defaults] == ["MigrationSettingData"], "capabilities -> settings: %s" % defaults)
+profile = pywbem.CIMInstanceName("KVM_RegisteredProfile",
+                                 keybindings={"InstanceID": "CIM:DSP1081-VirtualSystemMigration-0.8.1"},
+                                 namespace=INTEROP)
+p = conn.GetInstance(profile)
+check(p["RegisteredName"] == "Virtual System Migration" and p["RegisteredVersion"] == "0.8.1", "DSP1081 profile")
+central = conn.Associators(profile, AssocClass="KVM_ElementConformsToProfile")
+check([c["Name"] for c in central] == ["MigrationService"], "profile -> the service: %s" % central)
+ind_profile = pywbem.CIMInstanceName("KVM_RegisteredProfile",
+                                     keybindings={"InstanceID": "CIM:DSP1054-Indications-1.1.0"},
+                                     namespace=INTEROP)
+check(conn.GetInstance(ind_profile)["RegisteredName"] == "Indications", "DSP1054 profile")
+ind_central = conn.Associators(ind_profile, AssocClass="KVM_ElementConformsToProfile")
+check([c.classname for c in ind_central] == ["CIM_IndicationService"], "Indications -> the indication service")
+
+# ---- indications: a listener subscribed to every instance indication of root/virt ----
+got = queue.Queue()
+listener = None
+if mode == "offline":
+    port = free_port()
+    listener = pywbem.WBEMListener("127.0.0.1", http_port=port)
+    listener.add_callback(lambda ind, host: got.put(ind))
+    listener.start()
+    sm = pywbem.WBEMSubscriptionManager(subscription_manager_id="virtcimmig")
+    sid = sm.add_server(pywbem.WBEMServer(conn))
+    dest = sm.add_destination(sid, "http://127.0.0.1:%d" % port, destination_id="mig")
+    f_all = sm.add_filter(sid, [NS], "SELECT * FROM CIM_InstIndication", "WQL", filter_id="jobs")
+    sm.add_subscriptions(sid, f_all.path, [dest.path])
+
+
+def wait_ind(pred, what, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            ind = got.get(timeout=0.5)
+        except queue.Empty:
+            continue
+        if pred(ind):
+            return ind
+    check(False, "no indication: " + what)
+
+
+def source_of(ind):
+    src = ind.properties.get("SourceInstance")
+    return None if src is None else src.value
+
+
+# ---- bad input ----
+code, desc = cim_error(conn.InvokeMethod, "CheckVirtualSystemIsMigratableToHost", svc,
+                       ComputerSystem=cs_path("no-such-guest"), DestinationHost=dest_socket,
+                       MigrationSettingData=msd(MIGRATION_TYPE))
+check(code == pywbem.CIM_ERR_NOT_FOUND and desc.startswith("No such domain"), "missing guest: %s %s" % (code, desc))
+rv, out = conn.InvokeMethod("CheckVirtualSystemIsMigratableToHost", svc, ComputerSystem=cs_path(guest),
+                            DestinationHost="/nonexistent/virtcim-sock", MigrationSettingData=msd(MIGRATION_TYPE))
+check(rv == 0 and migratable(out) is False and "Failed to connect to remote host" in out["Reason"],
+      "unreachable destination: %r %r" % (rv, out))
+for bad in ("garbage", "<INSTANCE CLASSNAME='KVM_VirtualSystemMigrationSettingData'>"):
+    code, desc = cim_error(conn.InvokeMethod, "MigrateVirtualSystemToHost", svc, ComputerSystem=cs_path(guest),
+                           DestinationHost=dest_socket, MigrationSettingData=bad)
+    check(code == pywbem.CIM_ERR_INVALID_PARAMETER, "unparsable settings %r: %s %s" % (bad, code, desc))
+code, desc = cim_error(conn.InvokeMethod, "MigrateVirtualSystemToHost", svc, ComputerSystem=cs_path(guest),
+                       DestinationHost="/nonexistent/virtcim-sock", MigrationSettingData=msd(MIGRATION_TYPE))
+check(code == pywbem.CIM_ERR_FAILED and "Failed to connect to remote host" in desc, "migrate unreachable: %s" % desc)
+check(conn.EnumerateInstanceNames("KVM_MigrationJob") == [], "refused migrations started no job")
+wrong_type = 2 if mode == "offline" else 1
+rv, out = conn.InvokeMethod("CheckVirtualSystemIsMigratableToHost", svc, ComputerSystem=cs_path(guest),
+                            DestinationHost=dest_socket, MigrationSettingData=msd(wrong_type))
+check(rv == 0 and migratable(out) is False and "Domain must be" in out["Reason"],
+      "type unsuited to the guest's state: %r" % (out,))
+
+# ---- the check passes, to the host and to the system ----
+rv, out = conn.InvokeMethod("CheckVirtualSystemIsMigratableToHost", svc, ComputerSystem=cs_path(guest),
+                            DestinationHost=dest_socket, MigrationSettingData=msd(MIGRATION_TYPE))
+check(rv == 0 and migratable(out) is True, "migratable to host: %r" % (out,))
+dsys = pywbem.CIMInstanceName("KVM_HostSystem", keybindings={"CreationClassName": "KVM_HostSystem",
+                                                               "Name": dest_socket}, namespace=NS)
+rv, out = conn.InvokeMethod("CheckVirtualSystemIsMigratableToSystem", svc, ComputerSystem=cs_path(guest),
+                            DestinationSystem=dsys, MigrationSettingData=msd(MIGRATION_TYPE))
+check(rv == 0 and migratable(out) is True, "migratable to system: %r" % (out,))
+
+# ---- the migration ----
+rv, out = conn.InvokeMethod("MigrateVirtualSystemToHost", svc, ComputerSystem=cs_path(guest),
+                            DestinationHost=dest_socket, MigrationSettingData=msd(MIGRATION_TYPE))
+job = out.get("Job")
+check(rv == 4096 and job is not None and job.classname == "KVM_MigrationJob", "4096 and a job: %r %r" % (rv, out))
+first = conn.GetInstance(job)
+check(first["Name"] == "Migration" and first["JobState"] in (4, 7), "job instance: %s" % first.tomof())
+check(job in conn.EnumerateInstanceNames("CIM_ConcreteJob") or
+      any(j["InstanceID"] == job["InstanceID"] for j in conn.EnumerateInstanceNames("CIM_ConcreteJob")),
+      "a CIM_ConcreteJob enumeration lists it")
+affected = conn.AssociatorNames(job, AssocClass="KVM_AffectedJobElement")
+check([a["Name"] for a in affected] == [guest], "job -> the guest: %s" % affected)
+percents = set()
+deadline = time.time() + 600
+while True:
+    state = conn.GetInstance(job)
+    percents.add(state["PercentComplete"])
+    if state["JobState"] not in (2, 3, 4):
+        break
+    check(time.time() < deadline, "the migration job ends")
+    time.sleep(0.2)
+check(state["JobState"] == 7 and state["PercentComplete"] == 100,
+      "job Completed: %s %s %s" % (state["JobState"], state["JobStatus"], state["ErrorDescription"]))
+print("job percents seen: %s" % sorted(percents))
+
+# The guest is on the destination and gone from the source, as stock virsh sees it.
+check(virsh_src("domstate", guest) is None, "the guest left the source")
+dst_state = virsh_dst("domstate", guest)
+want = "shut off" if mode == "offline" else "running"
+check(dst_state is not None and dst_state.strip().startswith(want), "destination state %r" % dst_state)
+check("yes" in (virsh_dst("dominfo", guest) or "").split("Persistent:")[1].split("\n")[0],
+      "persistent on the destination")
+
+if mode == "offline":
+    jid = job["InstanceID"]
+    is_job = lambda ind, cls: ind.classname == cls and (source_of(ind) or {}).get("InstanceID") == jid
+    created = wait_ind(lambda i: is_job(i, "KVM_ComputerSystemMigrationJobCreatedIndication"), "job created")
+    check(source_of(created).classname == "KVM_MigrationJob", "created: SourceInstance is the job")
+    done = wait_ind(lambda i: is_job(i, "KVM_ComputerSystemMigrationJobModifiedIndication")
+                    and source_of(i)["JobState"] == 7, "job completed")
+    prev = done.properties.get("PreviousInstance")
+    check(prev is not None and prev.value["JobState"] == 4 and "JobState" in done["ChangedPropertyNames"],
+          "modified: PreviousInstance running, JobState changed")
+    check(done["SourceInstanceModelPath"] and "KVM_MigrationJob" in done["SourceInstanceModelPath"],
+          "SourceInstanceModelPath %s" % done["SourceInstanceModelPath"])
+    conn.DeleteInstance(job)
+    wait_ind(lambda i: is_job(i, "KVM_ComputerSystemMigrationJobDeletedIndication"), "job deleted")
+    check(cim_error(conn.GetInstance, job)[0] == pywbem.CIM_ERR_NOT_FOUND, "the job is gone")
+    # Another job (a snapshot of the source's "test" guest) raises DSP1054's plain CIM_InstCreation.
+    vsss = conn.EnumerateInstanceNames("KVM_VirtualSystemSnapshotService")[0]
+    rv, out = conn.InvokeMethod("CreateSnapshot", vsss, AffectedSystem=cs_path("test"),
+                                SnapshotSettings=pywbem.CIMInstance("CIM_SettingData",
+                                                                    properties={"ElementName": "migsnap"}),
+                                SnapshotType=pywbem.Uint16(2))
+    check(rv == 4096, "snapshot job: %r" % rv)
+    sid_ = out["Job"]["InstanceID"]
+    made = wait_ind(lambda i: i.classname == "CIM_InstCreation"
+                    and (source_of(i) or {}).get("InstanceID") == sid_, "CIM_InstCreation of a KVM_ConcreteJob")
+    check(source_of(made).classname == "KVM_ConcreteJob", "SourceInstance a KVM_ConcreteJob")
+    wait_ind(lambda i: i.classname == "CIM_InstModification" and (source_of(i) or {}).get("InstanceID") == sid_
+             and source_of(i)["JobState"] == 7, "CIM_InstModification of the finished snapshot job")
+    sm.remove_server(sid)
+    listener.stop()
+
+passed()
