@@ -10,6 +10,7 @@ mod bridge;
 mod cim;
 mod cim_console;
 mod cim_filters;
+mod cim_migration;
 mod cim_state;
 mod daemon;
 mod defaults;
