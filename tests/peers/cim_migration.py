@@ -162,6 +162,32 @@ rv, out = conn.InvokeMethod("CheckVirtualSystemIsMigratableToSystem", svc, Compu
                             DestinationSystem=dsys, MigrationSettingData=msd(MIGRATION_TYPE))
 check(rv == 0 and migratable(out) is True, "migratable to system: %r" % (out,))
 
+# ---- live: a slow migration shows its progress and is cancelled by RequestStateChange(Terminate) ----
+if mode == "live":
+    check(virsh_src("migrate-setspeed", guest, "1") is not None, "migration bandwidth 1 MiB/s")
+    rv, out = conn.InvokeMethod("MigrateVirtualSystemToHost", svc, ComputerSystem=cs_path(guest),
+                                DestinationHost=dest_socket, MigrationSettingData=msd(MIGRATION_TYPE))
+    slow = out.get("Job")
+    check(rv == 4096 and slow is not None, "slow migration started: %r %r" % (rv, out))
+    deadline = time.time() + 120
+    while True:
+        state = conn.GetInstance(slow)
+        if state["PercentComplete"] > 0 or state["JobState"] != 4:
+            break
+        check(time.time() < deadline, "the slow migration reports progress")
+        time.sleep(0.2)
+    check(state["JobState"] == 4 and 0 < state["PercentComplete"] < 100,
+          "progress from the driver's job statistics: %s %s" % (state["JobState"], state["PercentComplete"]))
+    print("slow migration at %d%%" % state["PercentComplete"])
+    rv, _ = conn.InvokeMethod("RequestStateChange", slow, RequestedState=pywbem.Uint16(4))
+    check(rv == 0, "Terminate answers 0: %r" % rv)
+    state = conn.GetInstance(slow)
+    check(state["JobState"] == 8, "the job is Terminated: %s %s" % (state["JobState"], state["JobStatus"]))
+    check((virsh_src("domstate", guest) or "").strip() == "running", "the guest still runs on the source")
+    check(virsh_dst("domstate", guest) is None, "nothing arrived on the destination")
+    check(virsh_src("migrate-setspeed", guest, "8796093022207") is not None, "bandwidth unlimited again")
+    conn.DeleteInstance(slow)
+
 # ---- the migration ----
 rv, out = conn.InvokeMethod("MigrateVirtualSystemToHost", svc, ComputerSystem=cs_path(guest),
                             DestinationHost=dest_socket, MigrationSettingData=msd(MIGRATION_TYPE))

@@ -1,7 +1,9 @@
 //! CIM live migration of a running QEMU guest between two virtcimd daemons on one machine: pywbem calls the
 //! source's KVM_VirtualSystemMigrationService.MigrateVirtualSystemToHost (the destination named by its daemon's
-//! socket, TransportType 32768), follows the KVM_MigrationJob to Completed, and stock virsh sees the guest running
-//! on the destination and gone from the source (`tests/peers/cim_migration.py`, mode "live"). QEMU's stream goes
+//! socket, TransportType 32768); a migration slowed to 1 MiB/s shows PercentComplete from the driver's job
+//! statistics and RequestStateChange(Terminate) cancels it, the guest still running on the source; then the
+//! KVM_MigrationJob is followed to Completed, and stock virsh sees the guest running on the destination and gone
+//! from the source (`tests/peers/cim_migration.py`, mode "live"). QEMU's stream goes
 //! over 127.0.0.1; nothing leaves the machine.
 
 use std::path::Path;
@@ -9,7 +11,8 @@ use std::process::Command;
 
 use crate::daemon::{ok, peers_present, Daemon, QemuReaper};
 use crate::support::python::{run, venv_python};
-use crate::support::qemu::{alone, guest_xml_file};
+use crate::migration::{guest_xml, wait_filled};
+use crate::support::qemu::alone;
 
 const WBEM: &str = "listen_wbem_http = 1\nwbem_http_port = 0\nwbem_listen_addr = \"127.0.0.1\"\n\
                     wbem_auth = \"none\"\nwbem_connect_uri = \"qemu:///system\"\n";
@@ -35,10 +38,12 @@ fn pywbem_live_migrates_a_running_guest_to_another_daemon() {
     let reaper = QemuReaper::default();
     let (ua, ub) = (a.uri(), b.uri());
     let name = format!("cimmig-{}", std::process::id());
-    let xml = guest_xml_file(tmp.path(), &name);
+    // A guest that fills its memory with non-zero words, so that a migration limited to 1 MiB/s takes a while.
+    let xml = guest_xml(tmp.path(), &name, 64);
     ok("virsh", &ua, &["define", &xml.to_string_lossy()]);
     ok("virsh", &ua, &["start", &name]);
     reaper.watch(a.qemu_pid(&name));
+    wait_filled(&ua, &name);
     let dest_socket = tmp.path().join("b/run/libvirt-sock");
     let script =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/cim_migration.py");

@@ -74,7 +74,7 @@ fn rel8(target: usize, from: usize) -> u8 {
     back.to_le_bytes()[0]
 }
 
-fn guest_xml(dir: &Path, name: &str, mib: u32) -> PathBuf {
+pub(crate) fn guest_xml(dir: &Path, name: &str, mib: u32) -> PathBuf {
     let disk = filling_disk(dir);
     let xml = format!(
         "<domain type='qemu'><name>{name}</name><memory unit='MiB'>{mib}</memory><vcpu>1</vcpu>\
@@ -120,7 +120,7 @@ fn names(uri: &str) -> String {
 }
 
 /// Waits until the guest has filled its RAM (the last word written holds its address).
-fn wait_filled(uri: &str, name: &str) {
+pub(crate) fn wait_filled(uri: &str, name: &str) {
     let last = u64::from(FILL_END - 4);
     assert!(
         wait_for(Duration::from_secs(60), || peek(uri, name, last) == last),
