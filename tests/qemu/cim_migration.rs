@@ -10,8 +10,8 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::daemon::{ok, peers_present, Daemon, QemuReaper};
-use crate::support::python::{run, venv_python};
 use crate::migration::{guest_xml, wait_filled};
+use crate::support::python::{run, venv_python};
 use crate::support::qemu::alone;
 
 const WBEM: &str = "listen_wbem_http = 1\nwbem_http_port = 0\nwbem_listen_addr = \"127.0.0.1\"\n\
@@ -45,8 +45,7 @@ fn pywbem_live_migrates_a_running_guest_to_another_daemon() {
     reaper.watch(a.qemu_pid(&name));
     wait_filled(&ua, &name);
     let dest_socket = tmp.path().join("b/run/libvirt-sock");
-    let script =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/cim_migration.py");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/cim_migration.py");
     let (passed, out, err) = run(Command::new(venv_python())
         .arg(script)
         .arg("live")
@@ -58,7 +57,10 @@ fn pywbem_live_migrates_a_running_guest_to_another_daemon() {
     if let Ok(pid) = std::panic::catch_unwind(|| b.qemu_pid(&name)) {
         reaper.watch(pid);
     }
-    assert!(passed && out.contains("OK "), "cim_migration.py:\n{out}\n{err}");
+    assert!(
+        passed && out.contains("OK "),
+        "cim_migration.py:\n{out}\n{err}"
+    );
     eprintln!("cim_migration.py: {}", out.trim());
     assert_eq!(
         ok("virsh", &ub, &["domstate", &name]).trim(),

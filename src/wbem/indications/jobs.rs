@@ -42,7 +42,9 @@ pub fn watch(hub: Arc<Hub>, jobs: &JobTable, repo: Arc<Repository>) {
     jobs.subscribe(Arc::new(move |job: &JobRecord, event: &JobEvent| {
         if !hub.is_watched() {
             // Nobody listens: nothing is built, and nothing kept for later modifications.
-            last.lock().unwrap_or_else(|e| e.into_inner()).remove(&job.id);
+            last.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&job.id);
             return;
         }
         let Ok(ns) = repo.namespace(&job.namespace) else {

@@ -26,7 +26,7 @@ use super::pool_config::{service_instance, service_path};
 use super::pools::host_name;
 use super::vsms::{decode_all, invalid, param};
 use super::{
-    not_found, put, singleton_host, unknown_method, check_service_target, Provider, ProviderCtx,
+    check_service_target, not_found, put, singleton_host, unknown_method, Provider, ProviderCtx,
 };
 use crate::cim::{CimStatus, CimType, Instance, ObjectPath, Value};
 use crate::driver::migration::{flags as mflags, param as mparam};
@@ -229,7 +229,9 @@ pub fn destination_uri(dest: &str, transport: u16, local_uri: &str) -> Result<St
     let unix = matches!(transport, TRANSPORT_UNIX | TRANSPORT_IPC);
     if unix && dest.starts_with('/') {
         if dest.contains(['?', '&', '#']) || dest.chars().any(char::is_whitespace) {
-            return Err(invalid(format!("DestinationHost {dest:?}: not a socket path")));
+            return Err(invalid(format!(
+                "DestinationHost {dest:?}: not a socket path"
+            )));
         }
         return Ok(format!("{driver}+unix://{path}?socket={dest}"));
     }
@@ -517,11 +519,21 @@ async fn why_not_migratable(
 ) -> Option<String> {
     let local = match driver.get_version().await {
         Ok(v) => v,
-        Err(e) => return Some(format!("Unable to get local Hypervisor version: {}", e.message)),
+        Err(e) => {
+            return Some(format!(
+                "Unable to get local Hypervisor version: {}",
+                e.message
+            ))
+        }
     };
     let remote = match dconn.get_version().await {
         Ok(v) => v,
-        Err(e) => return Some(format!("Unable to get remote Hypervisor version: {}", e.message)),
+        Err(e) => {
+            return Some(format!(
+                "Unable to get remote Hypervisor version: {}",
+                e.message
+            ))
+        }
     };
     if remote < local {
         return Some(format!(
@@ -578,7 +590,10 @@ impl Migration {
                 self.dconn.domain_create(&moved, 0).await?;
                 Ok(())
             }
-            _ => self.peer_to_peer(progress, mflags::OFFLINE, persistent).await,
+            _ => {
+                self.peer_to_peer(progress, mflags::OFFLINE, persistent)
+                    .await
+            }
         }
     }
 
@@ -632,11 +647,7 @@ impl Migration {
 
     /// How far the driver's migration job is, from its statistics (data, else memory, processed of total).
     async fn percent(&self) -> Option<u16> {
-        let (kind, stats) = self
-            .driver
-            .domain_get_job_stats(&self.dom, 0)
-            .await
-            .ok()?;
+        let (kind, stats) = self.driver.domain_get_job_stats(&self.dom, 0).await.ok()?;
         if kind == 0 {
             return None;
         }
@@ -798,7 +809,10 @@ mod tests {
     fn destination_uris_as_libvirt_cim_builds_them() {
         let q = "qemu:///system";
         let uri = |d: &str, t: u16| destination_uri(d, t, q).unwrap();
-        assert_eq!(uri("host.example", TRANSPORT_SSH), "qemu+ssh://host.example/system");
+        assert_eq!(
+            uri("host.example", TRANSPORT_SSH),
+            "qemu+ssh://host.example/system"
+        );
         assert_eq!(
             uri("10.0.0.2", TRANSPORT_TLS),
             "qemu+tls://10.0.0.2/system?no_verify=1"

@@ -8,7 +8,9 @@
 use async_trait::async_trait;
 
 use super::capabilities::{alloc_caps_path, ALLOC_CAPS_CLASS};
-use super::migration::{service_path_of as migration_service_path, SERVICE_CLASS as MIGRATION_CLASS};
+use super::migration::{
+    service_path_of as migration_service_path, SERVICE_CLASS as MIGRATION_CLASS,
+};
 use super::paths_of;
 use super::pools::{host_name, host_path, HostPools, PoolId, PoolKind, HOST_CLASS};
 use super::redirection::{crs_path, CRS_CLASS};
@@ -344,10 +346,14 @@ fn conformant_paths(
         Conformant::AllocationCapabilities => pools.iter().map(alloc_caps_path).collect(),
         Conformant::RedirectionService => vec![crs_path(host.key_str("Name").unwrap_or_default())],
         Conformant::MigrationService => {
-            vec![migration_service_path(host.key_str("Name").unwrap_or_default())]
+            vec![migration_service_path(
+                host.key_str("Name").unwrap_or_default(),
+            )]
         }
         Conformant::IndicationService => {
-            vec![indication_service_path(host.key_str("Name").unwrap_or_default())]
+            vec![indication_service_path(
+                host.key_str("Name").unwrap_or_default(),
+            )]
         }
     }
 }
