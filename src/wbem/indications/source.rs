@@ -301,3 +301,87 @@ fn plain(inst: &Instance) -> Instance {
     copy.path = None;
     copy
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::driver::test::TestDriver;
+    use crate::listener::Services;
+    use crate::wbem::indications::hub::IndicationSettings;
+    use crate::wbem::indications::store::{
+        DestinationRecord, FilterRecord, SubscriptionRecord, SystemKeys,
+    };
+    use std::time::Duration;
+
+    fn keys(name: &str) -> SystemKeys {
+        SystemKeys {
+            system_creation_class_name: "KVM_HostSystem".into(),
+            system_name: "host".into(),
+            name: name.into(),
+        }
+    }
+
+    fn subscription() -> SubscriptionRecord {
+        SubscriptionRecord {
+            filter: keys("f"),
+            handler_class: "CIM_ListenerDestinationCIMXML".into(),
+            handler: keys("d"),
+            state: crate::wbem::indications::hub::STATE_ENABLED,
+            start_time: String::new(),
+            last_state_change: String::new(),
+            on_fatal_error_policy: None,
+            subscription_info: None,
+        }
+    }
+
+    /// The source reads guests only once a subscription is delivered, and a new subscription is answered once
+    /// it compares (each time subscriptions come back after none).
+    #[tokio::test]
+    async fn the_source_compares_only_while_someone_subscribes() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let driver = TestDriver::open(&dir.path().join("test"))
+            .await
+            .expect("test driver")
+            .connection();
+        let repo = Arc::new(crate::cim::builtin_repository().expect("repository"));
+        let hub =
+            Hub::start(IndicationSettings::default(), Arc::clone(&repo), "host").expect("hub");
+        let ops = Arc::new(Operations::new(Arc::clone(&repo), driver.clone(), "host"));
+        let mut services = Services::new();
+        let source = Source::new(Arc::clone(&hub), ops, driver, repo);
+        services.spawn("source", source.run(services.shutdown()));
+        assert!(!hub.is_watched());
+        hub.create_filter(FilterRecord {
+            keys: keys("f"),
+            query: "SELECT * FROM CIM_InstIndication".into(),
+            query_language: "WQL".into(),
+            source_namespaces: Some(vec![VIRT.into()]),
+            source_namespace: None,
+            element_name: None,
+        })
+        .expect("filter");
+        hub.create_destination(DestinationRecord {
+            class_name: "CIM_ListenerDestinationCIMXML".into(),
+            keys: keys("d"),
+            destination: "http://127.0.0.1:9".into(),
+            persistence_type: None,
+            username: None,
+            password: None,
+            element_name: None,
+        })
+        .expect("destination");
+        for round in 1..=2 {
+            hub.create_subscription(subscription())
+                .expect("subscription");
+            assert!(hub.is_watched());
+            // The source answers within moments (the wait itself gives up only after 30 s).
+            tokio::time::timeout(Duration::from_secs(10), hub.wait_for_source())
+                .await
+                .unwrap_or_else(|_| panic!("round {round}: the source did not take its reading"));
+            let id = crate::wbem::indications::hub::subscription_id(&subscription());
+            hub.delete_subscription(&id).expect("delete");
+            assert!(!hub.is_watched());
+        }
+        services.stop(Duration::from_secs(5)).await;
+    }
+}
