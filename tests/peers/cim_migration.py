@@ -110,18 +110,30 @@ if mode == "offline":
     dest = sm.add_destination(sid, "http://127.0.0.1:%d" % port, destination_id="mig")
     f_all = sm.add_filter(sid, [NS], "SELECT * FROM CIM_InstIndication", "WQL", filter_id="jobs")
     sm.add_subscriptions(sid, f_all.path, [dest.path])
+    # What DSP1054/DSP1103 consoles subscribe to for jobs: modifications whose SourceInstance is a job.
+    f_isa = sm.add_filter(sid, [NS], "SELECT * FROM CIM_InstModification WHERE SourceInstance ISA CIM_ConcreteJob",
+                          "WQL", filter_id="isa")
+    sm.add_subscriptions(sid, f_isa.path, [dest.path])
+    ISA_FILTER = f_isa.path["Name"]
+
+
+seen = []
 
 
 def wait_ind(pred, what, timeout=60):
+    """The first indication received so far or within `timeout` that satisfies pred (each subscription
+    delivers on its own, so copies selected by two filters arrive in either order)."""
     deadline = time.time() + timeout
-    while time.time() < deadline:
+    while True:
+        for ind in seen:
+            if pred(ind):
+                return ind
+        if time.time() > deadline:
+            check(False, "no indication: " + what)
         try:
-            ind = got.get(timeout=0.5)
+            seen.append(got.get(timeout=0.5))
         except queue.Empty:
-            continue
-        if pred(ind):
-            return ind
-    check(False, "no indication: " + what)
+            pass
 
 
 def source_of(ind):
@@ -233,6 +245,9 @@ if mode == "offline":
           "modified: PreviousInstance running, JobState changed")
     check(done["SourceInstanceModelPath"] and "KVM_MigrationJob" in done["SourceInstanceModelPath"],
           "SourceInstanceModelPath %s" % done["SourceInstanceModelPath"])
+    wait_ind(lambda i: is_job(i, "KVM_ComputerSystemMigrationJobModifiedIndication")
+             and i["IndicationFilterName"] == ISA_FILTER and source_of(i)["JobState"] == 7,
+             "the ISA filter selects the job's modification")
     conn.DeleteInstance(job)
     wait_ind(lambda i: is_job(i, "KVM_ComputerSystemMigrationJobDeletedIndication"), "job deleted")
     check(cim_error(conn.GetInstance, job)[0] == pywbem.CIM_ERR_NOT_FOUND, "the job is gone")
@@ -249,6 +264,11 @@ if mode == "offline":
     check(source_of(made).classname == "KVM_ConcreteJob", "SourceInstance a KVM_ConcreteJob")
     wait_ind(lambda i: i.classname == "CIM_InstModification" and (source_of(i) or {}).get("InstanceID") == sid_
              and source_of(i)["JobState"] == 7, "CIM_InstModification of the finished snapshot job")
+    time.sleep(1)
+    for ind in seen + [got.get_nowait() for _ in range(got.qsize())]:
+        if ind["IndicationFilterName"] == ISA_FILTER:
+            check(source_of(ind).classname in ("KVM_MigrationJob", "KVM_ConcreteJob"),
+                  "the ISA filter let %s through" % ind.classname)
     sm.remove_server(sid)
     listener.stop()
 

@@ -761,7 +761,9 @@ impl Hub {
             return false;
         };
         ns.is_subclass_of(&indication.class_name, &filter.query.class_name)
-            && filter.query.matches(indication)
+            && filter
+                .query
+                .matches_with(indication, &|sub, sup| ns.is_subclass_of(sub, sup))
     }
 }
 
