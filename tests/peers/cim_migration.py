@@ -11,13 +11,18 @@ MODE "live": GUEST runs on the source (QEMU); MigrationType 2 (live).
 The destination is named by DEST_SOCKET, the destination daemon's socket, with TransportType 32768 (Unix).
 Prints "OK <n> checks" and exits 0, or names the first failed check and exits 1.
 """
+import os
 import queue
 import socket
 import sys
 import time
+import traceback
 
 import pywbem
 from peerlib import check, cim_error, passed, virsh_on
+
+# An unexpected exception ends the script at once (the listener's threads would keep it alive otherwise).
+sys.excepthook = lambda *exc: (traceback.print_exception(*exc), sys.stdout.flush(), os._exit(1))
 
 mode, url, virsh_src_uri, virsh_dst_uri, dest_socket, guest = sys.argv[1:7]
 virsh_src, virsh_dst = virsh_on(virsh_src_uri), virsh_on(virsh_dst_uri)
@@ -250,6 +255,32 @@ if mode == "offline":
              "the ISA filter selects the job's modification")
     conn.DeleteInstance(job)
     wait_ind(lambda i: is_job(i, "KVM_ComputerSystemMigrationJobDeletedIndication"), "job deleted")
+    # A migration the driver refuses (the test driver moves definitions offline only): the job ends in Exception
+    # with the driver's error, GetError tells it, and the guest stays on the source. The destination has a guest
+    # "test" too: NewSystemSettingData's ElementName names the guest there.
+    code, desc = cim_error(conn.InvokeMethod, "MigrateVirtualSystemToHost", svc, ComputerSystem=cs_path("test"),
+                           DestinationHost=dest_socket, MigrationSettingData=msd(3))
+    check(code == pywbem.CIM_ERR_FAILED and "Remote already has domain `test'" in desc, "name taken: %s" % desc)
+    renamed = pywbem.CIMInstance("KVM_VirtualSystemSettingData", properties={"ElementName": "test-elsewhere"})
+    rv, out = conn.InvokeMethod("MigrateVirtualSystemToHost", svc, ComputerSystem=cs_path("test"),
+                                DestinationHost=dest_socket, MigrationSettingData=msd(3),
+                                NewSystemSettingData=renamed)
+    check(rv == 4096, "resume migration started: %r" % rv)
+    failed_job = out["Job"]
+    deadline = time.time() + 60
+    while conn.GetInstance(failed_job)["JobState"] == 4:
+        check(time.time() < deadline, "the refused migration ends")
+        time.sleep(0.1)
+    end = conn.GetInstance(failed_job)
+    check(end["JobState"] == 10 and "offline only" in (end["ErrorDescription"] or ""),
+          "Exception with the driver's error: %s %s" % (end["JobState"], end["ErrorDescription"]))
+    rv, out = conn.InvokeMethod("GetError", failed_job)
+    check(rv == 0 and out["Error"] is not None and "offline only" in (out["Error"]["Message"] or ""),
+          "GetError: %r" % out)
+    check((virsh_src("domstate", "test") or "").strip() == "running", "the guest stays on the source")
+    wait_ind(lambda i: i.classname == "KVM_ComputerSystemMigrationJobModifiedIndication"
+             and source_of(i)["InstanceID"] == failed_job["InstanceID"] and source_of(i)["JobState"] == 10,
+             "the failed job's indication")
     check(cim_error(conn.GetInstance, job)[0] == pywbem.CIM_ERR_NOT_FOUND, "the job is gone")
     # Another job (a snapshot of the source's "test" guest) raises DSP1054's plain CIM_InstCreation.
     vsss = conn.EnumerateInstanceNames("KVM_VirtualSystemSnapshotService")[0]
