@@ -474,12 +474,15 @@ impl MigrationServiceProvider {
                 .await;
             })
         });
+        // Only a guest moving while it runs is a driver job that can be aborted; an offline move or a restart
+        // cannot be taken back half way, so those jobs cannot be terminated.
+        let abortable = matches!(req.settings.migration_type, TYPE_LIVE | TYPE_RESUME);
         let spec = JobSpec {
             name: "Migration".into(),
             description: format!("Migration of {} to {uri}", dom.name),
             namespace: NAMESPACE.into(),
             affected: vec![guest_path(&dom.name)],
-            cleanup: Some(cleanup),
+            cleanup: abortable.then_some(cleanup),
         };
         let migration = Migration {
             driver: driver.clone(),
