@@ -748,6 +748,39 @@ pub const MOF_FILES: &[(&str, &str)] = &[
         "linux/Linux_Processor.mof",
         include_str!("../../mof/linux/Linux_Processor.mof"),
     ),
+    // Virtual system migration
+    (
+        "cim/CIM_VirtualSystemMigrationSettingData.mof",
+        include_str!("../../mof/cim/CIM_VirtualSystemMigrationSettingData.mof"),
+    ),
+    (
+        "kvm/KVM_VirtualSystemMigrationService.mof",
+        include_str!("../../mof/kvm/KVM_VirtualSystemMigrationService.mof"),
+    ),
+    (
+        "kvm/KVM_VirtualSystemMigrationCapabilities.mof",
+        include_str!("../../mof/kvm/KVM_VirtualSystemMigrationCapabilities.mof"),
+    ),
+    (
+        "kvm/KVM_VirtualSystemMigrationSettingData.mof",
+        include_str!("../../mof/kvm/KVM_VirtualSystemMigrationSettingData.mof"),
+    ),
+    (
+        "kvm/KVM_MigrationJob.mof",
+        include_str!("../../mof/kvm/KVM_MigrationJob.mof"),
+    ),
+    (
+        "kvm/KVM_ComputerSystemMigrationJobCreatedIndication.mof",
+        include_str!("../../mof/kvm/KVM_ComputerSystemMigrationJobCreatedIndication.mof"),
+    ),
+    (
+        "kvm/KVM_ComputerSystemMigrationJobModifiedIndication.mof",
+        include_str!("../../mof/kvm/KVM_ComputerSystemMigrationJobModifiedIndication.mof"),
+    ),
+    (
+        "kvm/KVM_ComputerSystemMigrationJobDeletedIndication.mof",
+        include_str!("../../mof/kvm/KVM_ComputerSystemMigrationJobDeletedIndication.mof"),
+    ),
 ];
 
 /// The namespaces the server serves and the MOF file compiled into each.

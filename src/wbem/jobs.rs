@@ -57,6 +57,8 @@ impl JobError {
 pub struct JobRecord {
     /// InstanceID: a UUID, as libvirt-CIM names its jobs.
     pub id: String,
+    /// The job's CIM class when it is not the table's usual one (a migration's `KVM_MigrationJob`).
+    pub class: Option<&'static str>,
     /// Name: what kind of operation ("Snapshot", "CreateResourceInPool").
     pub name: String,
     /// Description: the operation and its object.
@@ -232,10 +234,25 @@ impl JobTable {
         F: FnOnce(JobProgress) -> Fut,
         Fut: Future<Output = Result<(), OpError>> + Send + 'static,
     {
+        self.start_as(None, spec, work)
+    }
+
+    /// [`JobTable::start`] for a job of its own CIM class (`None`: the usual one).
+    pub fn start_as<F, Fut>(
+        self: &Arc<Self>,
+        class: Option<&'static str>,
+        spec: JobSpec,
+        work: F,
+    ) -> String
+    where
+        F: FnOnce(JobProgress) -> Fut,
+        Fut: Future<Output = Result<(), OpError>> + Send + 'static,
+    {
         let id = uuid::Uuid::new_v4().to_string();
         let now = SystemTime::now();
         let record = JobRecord {
             id: id.clone(),
+            class,
             name: spec.name,
             description: spec.description,
             namespace: spec.namespace,

@@ -105,6 +105,7 @@ pub async fn start(
     let hub = indications::Hub::start(settings.indications.clone(), Arc::clone(&repo), &host)?;
     let mut ops = ops::Operations::new(Arc::clone(&repo), driver.clone(), &host);
     ops.add_providers(indications::providers(&hub));
+    indications::watch_jobs(&hub, ops.jobs(), Arc::clone(&repo));
     let ops = Arc::new(ops);
     services.spawn(
         "wbem-indications",

@@ -1,6 +1,7 @@
 //! WQL subset for ExecQuery, pure: `SELECT * | prop, ... FROM class [WHERE cond]`, where conditions compare a
-//! property with a literal (`= <> != < <= > >=`, `IS [NOT] NULL`) and combine with AND, OR, NOT and
-//! parentheses; the same conditions alone are the DMTF:FQL subset of the pull operations' FilterQuery.
+//! property with a literal (`= <> != < <= > >=`, `IS [NOT] NULL`, and `prop ISA class` for an embedded instance
+//! or reference of that class or a subclass: `SourceInstance ISA CIM_ConcreteJob`) and combine with AND, OR, NOT
+//! and parentheses; the same conditions alone are the DMTF:FQL subset of the pull operations' FilterQuery.
 
 use crate::cim::{Instance, Value};
 
@@ -41,6 +42,8 @@ pub enum Operand {
 pub enum Cond {
     Cmp(Operand, CmpOp, Operand),
     IsNull(String, bool),
+    /// The property holds an embedded instance (or a reference) of this class or a subclass.
+    Isa(String, String),
     And(Box<Cond>, Box<Cond>),
     Or(Box<Cond>, Box<Cond>),
     Not(Box<Cond>),
@@ -213,6 +216,13 @@ impl Parser {
             return Ok(inner);
         }
         let left = self.operand()?;
+        if self.keyword("ISA") {
+            let class = self.ident("a class name after ISA")?;
+            return match left {
+                Operand::Property(p) => Ok(Cond::Isa(p, class)),
+                Operand::Literal(_) => err("ISA needs a property"),
+            };
+        }
         if self.keyword("IS") {
             let negated = self.keyword("NOT");
             if !self.keyword("NULL") {
@@ -340,10 +350,17 @@ pub fn parse_filter(text: &str) -> Result<Cond, QueryError> {
     Ok(cond)
 }
 
+/// Whether class `sub` is class `sup` or derives from it (ISA); without a schema, the same name only.
+pub type IsaCheck<'a> = &'a dyn Fn(&str, &str) -> bool;
+
+fn same_class(sub: &str, sup: &str) -> bool {
+    sub.eq_ignore_ascii_case(sup)
+}
+
 impl Cond {
     /// Whether an instance satisfies the condition (a comparison with NULL is false).
     pub fn matches(&self, inst: &Instance) -> bool {
-        eval(self, inst)
+        eval(self, inst, &same_class)
     }
 }
 
@@ -384,7 +401,12 @@ fn compare(a: &Literal, b: &Literal) -> Option<std::cmp::Ordering> {
 impl Query {
     /// Whether an instance satisfies the WHERE clause (a comparison with NULL is false).
     pub fn matches(&self, inst: &Instance) -> bool {
-        self.condition.as_ref().is_none_or(|c| eval(c, inst))
+        self.matches_with(inst, &same_class)
+    }
+
+    /// [`Query::matches`] with ISA answered by `isa` (the class hierarchy of the namespace).
+    pub fn matches_with(&self, inst: &Instance, isa: IsaCheck<'_>) -> bool {
+        self.condition.as_ref().is_none_or(|c| eval(c, inst, isa))
     }
 }
 
@@ -395,12 +417,17 @@ fn operand_value(op: &Operand, inst: &Instance) -> Literal {
     }
 }
 
-fn eval(cond: &Cond, inst: &Instance) -> bool {
+fn eval(cond: &Cond, inst: &Instance, isa: IsaCheck<'_>) -> bool {
     match cond {
-        Cond::And(a, b) => eval(a, inst) && eval(b, inst),
-        Cond::Or(a, b) => eval(a, inst) || eval(b, inst),
-        Cond::Not(a) => !eval(a, inst),
+        Cond::And(a, b) => eval(a, inst, isa) && eval(b, inst, isa),
+        Cond::Or(a, b) => eval(a, inst, isa) || eval(b, inst, isa),
+        Cond::Not(a) => !eval(a, inst, isa),
         Cond::IsNull(p, want_null) => inst.get(p).is_none_or(Value::is_null) == *want_null,
+        Cond::Isa(p, class) => match inst.get(p) {
+            Some(Value::Instance(embedded)) => isa(&embedded.class_name, class),
+            Some(Value::Reference(path)) => isa(&path.class_name, class),
+            _ => false,
+        },
         Cond::Cmp(l, op, r) => {
             let (l, r) = (operand_value(l, inst), operand_value(r, inst));
             let Some(ord) = compare(&l, &r) else {
@@ -459,6 +486,37 @@ mod tests {
             let q = parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
             assert_eq!(q.matches(&inst()), expected, "{text}");
         }
+        // ISA: the embedded instance's class or a superclass of it, through the schema the caller knows.
+        let mut ind = Instance::new("CIM_InstModification");
+        ind.set(
+            "SourceInstance",
+            Value::Instance(Box::new(Instance::new("KVM_MigrationJob"))),
+        );
+        let schema = |sub: &str, sup: &str| {
+            sub.eq_ignore_ascii_case(sup)
+                || (sub == "KVM_MigrationJob" && ["CIM_ConcreteJob", "CIM_Job"].contains(&sup))
+        };
+        let isa = |text: &str| parse(text).unwrap().matches_with(&ind, &schema);
+        assert!(isa(
+            "SELECT * FROM CIM_InstModification WHERE SourceInstance ISA CIM_ConcreteJob"
+        ));
+        assert!(isa(
+            "SELECT * FROM x WHERE SourceInstance ISA KVM_MigrationJob AND NOT Missing = 1"
+        ));
+        assert!(!isa(
+            "SELECT * FROM x WHERE SourceInstance ISA KVM_ComputerSystem"
+        ));
+        assert!(!isa(
+            "SELECT * FROM x WHERE PreviousInstance ISA CIM_ConcreteJob"
+        ));
+        // Without a schema only the class itself counts.
+        assert!(
+            !parse("SELECT * FROM x WHERE SourceInstance ISA CIM_ConcreteJob")
+                .unwrap()
+                .matches(&ind)
+        );
+        assert!(parse("SELECT * FROM x WHERE 'a' ISA CIM_Job").is_err());
+        assert!(parse("SELECT * FROM x WHERE SourceInstance ISA").is_err());
         let q = parse("SELECT Name, EnabledState FROM KVM_ComputerSystem").unwrap();
         assert_eq!(
             q.properties,

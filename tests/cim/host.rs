@@ -53,6 +53,8 @@ fn pywbemcli_discovers_the_profiles() {
         ("Allocation Capabilities", "1.0.0a"),
         ("Memory Resource Virtualization", "1.0.0"),
         ("Generic Device Resource Virtualization", "1.0.0"),
+        ("Virtual System Migration", "0.8.1"),
+        ("Indications", "1.1.0"),
     ] {
         assert!(
             out.lines()
@@ -62,7 +64,7 @@ fn pywbemcli_discovers_the_profiles() {
     }
     assert_eq!(
         out.lines().filter(|l| l.starts_with("DMTF")).count(),
-        12,
+        14,
         "{out}"
     );
     // The central instances of DSP1057 are the guests, reached from root/interop.
@@ -130,7 +132,7 @@ fn wbemcli_walks_pools_and_profiles() {
         "{out}"
     );
     let out = wbemcli(&["ein", &format!("{u}/root/interop:KVM_RegisteredProfile")]);
-    assert_eq!(out.trim().lines().count(), 12, "{out}");
+    assert_eq!(out.trim().lines().count(), 14, "{out}");
     let profile = format!(
         "{u}/root/interop:KVM_RegisteredProfile.InstanceID=\"CIM:DSP1042-SystemVirtualization-1.0.0\""
     );
@@ -185,10 +187,11 @@ for cls, ns in [("KVM_EnabledLogicalElementCapabilities", "root/virt"), ("KVM_El
         guests
     );
     // host and VSMS -> VSMC, RPCS -> RPCC, snapshot service -> its capabilities, host and console redirection
-    // service -> its capabilities, 9 pools -> their capabilities, each guest -> its ELEC.
+    // service -> its capabilities, host and migration service -> the migration capabilities, 9 pools -> their
+    // capabilities, each guest -> its ELEC.
     assert_eq!(
         count("KVM_ElementCapabilities", "root/virt"),
-        6 + 9 + guests
+        8 + 9 + guests
     );
     // Every guest conforms to DSP1057, DSP1043 and the four DSP1041 profiles.
     let ectp = count("KVM_ElementConformsToProfile", "root/virt");

@@ -16,6 +16,7 @@ mod indications;
 mod jobs;
 mod lookup_errors;
 mod methods;
+mod migration;
 mod model;
 mod mof;
 mod pool_config;

@@ -117,10 +117,10 @@ check(sorted(p["InstanceID"] for p in hosted) == sorted(expected), "HostedResour
 back = conn.AssociatorNames(by_id["NetworkPool/lan"].path, AssocClass="KVM_HostedResourcePool")
 check([p.classname for p in back] == ["KVM_HostSystem"], "HostedResourcePool from a pool")
 svc = conn.AssociatorNames(host, AssocClass="KVM_HostedService")
-check(sorted(p["Name"] for p in svc) == ["ConsoleRedirectionService", "Management Service", "RPCS",
-                                         "SnapshotService"]
+check(sorted(p["Name"] for p in svc) == ["ConsoleRedirectionService", "Management Service", "MigrationService",
+                                         "RPCS", "SnapshotService"]
       and all(p["SystemName"] == host["Name"] for p in svc),
-      "HostedService -> VSMS, RPCS, the snapshot and console redirection services %s" % svc)
+      "HostedService -> VSMS, RPCS, the snapshot, console redirection and migration services %s" % svc)
 
 # --- capabilities ---
 caps = conn.EnumerateInstances("KVM_AllocationCapabilities")
@@ -135,8 +135,9 @@ check(len(vsmc) == 1 and vsmc[0]["InstanceID"] == "ManagementCapabilities", "VSM
 check(list(vsmc[0]["VirtualSystemTypesSupported"]) == ["KVM"], "VSMC system types")
 check(sorted(vsmc[0]["SynchronousMethodsSupported"]) == [2, 3, 5, 6, 7, 10], "VSMC synchronous methods")
 host_caps = conn.AssociatorNames(host, AssocClass="KVM_ElementCapabilities")
-check(sorted(c["InstanceID"] for c in host_caps) == ["ConsoleRedirectionCapabilities", "ManagementCapabilities"],
-      "host -> VSMC and the console redirection capabilities")
+check(sorted(c["InstanceID"] for c in host_caps) == ["ConsoleRedirectionCapabilities", "ManagementCapabilities",
+                                                    "MigrationCapabilities"],
+      "host -> VSMC, the console redirection and the migration capabilities")
 elec = conn.EnumerateInstances("KVM_EnabledLogicalElementCapabilities")
 check(sorted(e["InstanceID"] for e in elec) == all_domains, "one ELEC per guest")
 for e in elec:
@@ -195,7 +196,7 @@ check([p["InstanceID"] for p in from_pool] == ["DiskPool/default-pool"], "RASD -
 
 # --- profiles, root/interop and back ---
 profiles = conn.EnumerateInstances("CIM_RegisteredProfile", namespace="root/interop")
-check(len(profiles) == 12, "12 registered profiles")
+check(len(profiles) == 14, "14 registered profiles (libvirt-CIM's 13 and Indications)")
 for p in profiles:
     check(p["RegisteredOrganization"] == 2 and list(p["AdvertiseTypes"]) == [3], "profile %s org/advertise"
           % p["InstanceID"])
@@ -222,7 +223,7 @@ check(sorted(p["InstanceID"] for p in back_inst) == ["CIM:DSP1042-SystemVirtuali
                                                      "CIM:DSP1076-KVMRedirection-1.0.0"],
       "host -> its profiles (instances fetched across namespaces)")
 scoped = conn.AssociatorNames(sv.path, AssocClass="KVM_ReferencedProfile", Role="Antecedent")
-check(len(scoped) == 10, "System Virtualization scopes 10 profiles, got %d" % len(scoped))
+check(len(scoped) == 11, "System Virtualization scopes 11 profiles, got %d" % len(scoped))
 scoping = conn.AssociatorNames(sv.path, AssocClass="KVM_ReferencedProfile", Role="Dependent")
 check([p["InstanceID"] for p in scoping] == ["CIM:DSP1057-VirtualSystem-1.0.0a"], "DSP1042 is scoped by DSP1057")
 

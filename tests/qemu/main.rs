@@ -11,6 +11,7 @@ mod cim;
 mod cim_console;
 mod cim_filters;
 mod cim_host_resources;
+mod cim_migration;
 mod cim_state;
 mod daemon;
 mod defaults;

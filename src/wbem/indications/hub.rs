@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::watch;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -129,8 +130,21 @@ fn now_text() -> String {
     }
 }
 
+/// Whether anyone listens: `active` while some subscription is being delivered; `epoch` counts the times it
+/// became so (the guests' source compares from a fresh reading each time).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Demand {
+    pub epoch: u64,
+    pub active: bool,
+}
+
 pub struct Hub {
     settings: IndicationSettings,
+    demand: watch::Sender<Demand>,
+    /// The demand epoch the guests' source has taken its reading for.
+    source_ready: watch::Sender<u64>,
+    /// A source follows the driver's events (the daemon runs one; a hub alone in a test has none).
+    source_attached: AtomicBool,
     repo: Arc<Repository>,
     host: String,
     store: StoreDir,
@@ -159,6 +173,9 @@ impl Hub {
         let saved = store.load();
         let hub = Arc::new_cyclic(|me| Hub {
             settings,
+            demand: watch::Sender::new(Demand::default()),
+            source_ready: watch::Sender::new(0),
+            source_attached: AtomicBool::new(false),
             repo,
             host: host.to_owned(),
             store,
@@ -207,6 +224,59 @@ impl Hub {
 
     pub fn settings(&self) -> &IndicationSettings {
         &self.settings
+    }
+
+    /// Whether any subscription is being delivered (raising anything is wasted work otherwise).
+    pub fn is_watched(&self) -> bool {
+        self.demand.borrow().active
+    }
+
+    /// Follows the demand; the caller (the guests' source) answers each epoch with [`Hub::source_ready`].
+    pub fn attach_source(&self) -> watch::Receiver<Demand> {
+        self.source_attached.store(true, Ordering::Release);
+        self.demand.subscribe()
+    }
+
+    /// The source has read the guests for demand `epoch` and raises changes from there.
+    pub fn source_ready(&self, epoch: u64) {
+        self.source_ready.send_if_modified(|e| {
+            let moved = *e < epoch;
+            *e = (*e).max(epoch);
+            moved
+        });
+    }
+
+    /// Waits (briefly at most) until the source compares for the current demand, so a change made right after a
+    /// subscription is answered raises its indication.
+    pub async fn wait_for_source(&self) {
+        if !self.source_attached.load(Ordering::Acquire) {
+            return;
+        }
+        let wanted = *self.demand.borrow();
+        if !wanted.active {
+            return;
+        }
+        let mut ready = self.source_ready.subscribe();
+        let _ = tokio::time::timeout(
+            Duration::from_secs(30),
+            ready.wait_for(|e| *e >= wanted.epoch),
+        )
+        .await;
+    }
+
+    /// Publishes whether subscriptions are delivered after a change of the delivery tasks.
+    fn refresh_demand(&self, state: &State) {
+        let active = !state.workers.is_empty();
+        self.demand.send_if_modified(|d| {
+            if d.active == active {
+                return false;
+            }
+            d.active = active;
+            if active {
+                d.epoch += 1;
+            }
+            true
+        });
     }
 
     /// Parses and checks a filter's query: a supported language, `SELECT ... FROM class [WHERE ...]`, and a
@@ -458,6 +528,7 @@ impl Hub {
             worker.task.abort();
         }
         state.status.remove(id);
+        self.refresh_demand(&state);
         Ok(())
     }
 
@@ -510,6 +581,7 @@ impl Hub {
                 if let Some(worker) = state.workers.remove(id) {
                     worker.task.abort();
                 }
+                self.refresh_demand(&state);
             }
             _ => {}
         }
@@ -561,6 +633,7 @@ impl Hub {
                 task,
             },
         );
+        self.refresh_demand(state);
     }
 
     /// Deliveries to a subscription failed for good: it is disabled (and saved so), what waits in its queue is
@@ -584,6 +657,7 @@ impl Hub {
                 // The task is the caller: it returns by itself.
                 drop(worker.tx);
             }
+            self.refresh_demand(&state);
             let text = format!(
                 "Indication delivery to {destination} failed {} times ({error}); the subscription {id} is disabled",
                 u32::from(self.settings.retry_attempts) + 1
@@ -687,7 +761,9 @@ impl Hub {
             return false;
         };
         ns.is_subclass_of(&indication.class_name, &filter.query.class_name)
-            && filter.query.matches(indication)
+            && filter
+                .query
+                .matches_with(indication, &|sub, sup| ns.is_subclass_of(sub, sup))
     }
 }
 

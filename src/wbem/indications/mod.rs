@@ -1,11 +1,12 @@
 //! CIM indications (DSP1054): the guests' life cycle and resource changes, raised from the driver's event
-//! stream (`source`), matched against the subscriptions clients create in root/interop (`providers` over the
-//! `hub`, kept across restarts by `store`), and delivered to each listener as CIM-XML ExportIndication requests
-//! (`export`, sans I/O) over HTTP or HTTPS (`client`).
+//! stream (`source`), and the jobs' creation, progress and removal (`jobs`), matched against the subscriptions
+//! clients create in root/interop (`providers` over the `hub`, kept across restarts by `store`), and delivered to
+//! each listener as CIM-XML ExportIndication requests (`export`, sans I/O) over HTTP or HTTPS (`client`).
 
 mod client;
 mod export;
 mod hub;
+mod jobs;
 mod providers;
 mod source;
 mod store;
@@ -31,6 +32,11 @@ pub fn providers(hub: &Arc<Hub>) -> Vec<Arc<dyn Provider>> {
         out.push(Arc::new(p));
     }
     out
+}
+
+/// Raises the indications of the jobs of `table` through `hub`.
+pub fn watch_jobs(hub: &Arc<Hub>, table: &crate::wbem::jobs::JobTable, repo: Arc<Repository>) {
+    jobs::watch(Arc::clone(hub), table, repo);
 }
 
 /// Raises the guests' indications from `driver`'s events until `shutdown`.

@@ -533,6 +533,8 @@ impl Provider for SubscriptionProvider {
         };
         let path = subscription_path(&record);
         self.0.create_subscription(record)?;
+        // What happens after this answer must raise indications: the source has compared from now on.
+        self.0.wait_for_source().await;
         Ok(path)
     }
 
@@ -559,7 +561,9 @@ impl Provider for SubscriptionProvider {
             None
         };
         let info = wanted("SubscriptionInfo").then(|| text(&inst, "SubscriptionInfo"));
-        self.0.modify_subscription(&id, state, info)
+        self.0.modify_subscription(&id, state, info)?;
+        self.0.wait_for_source().await;
+        Ok(())
     }
 
     async fn delete(&self, _ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<(), OpError> {

@@ -1,5 +1,6 @@
 //! Where the guests' indications come from: the driver's domain event stream, whichever front end caused the
-//! change (virsh over RPC, a CIM method, the CLI, or QEMU itself: a guest powering off or crashing). After each
+//! change (virsh over RPC, a CIM method, the CLI, or QEMU itself: a guest powering off or crashing). Nothing is
+//! read while no subscription is delivered. After each
 //! event the guest's `KVM_ComputerSystem` and RASDs are read again and compared with what was seen before:
 //! a guest that appeared raises `KVM_ComputerSystemCreatedIndication` (and a created indication per RASD), one
 //! that vanished `...DeletedIndication` (with its last known instance), and a change
@@ -73,7 +74,10 @@ impl Source {
         }
     }
 
-    /// Follows the driver's events until `shutdown`; a driver without events ends the source (logged).
+    /// Follows the driver's events until `shutdown`; a driver without events ends the source (logged). Guests
+    /// are read only while some subscription is delivered: when the first one appears, every guest is read once
+    /// (what later changes are compared with), and each event then reads its guest again; with none, events
+    /// are let pass unread and what was seen is forgotten.
     pub async fn run(mut self, mut shutdown: Shutdown) -> Result<(), String> {
         let mut events = loop {
             match self.driver.domain_event_subscribe().await {
@@ -87,13 +91,32 @@ impl Source {
                 }
             }
         };
-        self.resync_all(false).await;
+        let mut demand = self.hub.attach_source();
+        // The demand epoch the guests were read for; 0: nobody listens.
+        let mut epoch = 0;
         loop {
+            let now = *demand.borrow_and_update();
+            if now.active && epoch != now.epoch {
+                self.seen.clear();
+                self.resync_all(false).await;
+                epoch = now.epoch;
+                self.hub.source_ready(epoch);
+            } else if !now.active && epoch != 0 {
+                self.seen.clear();
+                epoch = 0;
+            }
             let event = tokio::select! {
                 () = shutdown.wait() => return Ok(()),
+                changed = demand.changed() => {
+                    if changed.is_err() {
+                        return Ok(());
+                    }
+                    continue;
+                }
                 event = events.recv() => event,
             };
             match event {
+                Ok(_) | Err(RecvError::Lagged(_)) if epoch == 0 => {}
                 Ok(event) => self.on_event(&event).await,
                 Err(RecvError::Lagged(missed)) => {
                     warn!(missed, "domain events missed: comparing every guest");
@@ -104,7 +127,9 @@ impl Source {
                     match self.driver.domain_event_subscribe().await {
                         Ok(rx) => {
                             events = rx;
-                            self.resync_all(true).await;
+                            if epoch != 0 {
+                                self.resync_all(true).await;
+                            }
                         }
                         Err(_) => {
                             tokio::select! {
@@ -275,4 +300,88 @@ fn plain(inst: &Instance) -> Instance {
     let mut copy = inst.clone();
     copy.path = None;
     copy
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::driver::test::TestDriver;
+    use crate::listener::Services;
+    use crate::wbem::indications::hub::IndicationSettings;
+    use crate::wbem::indications::store::{
+        DestinationRecord, FilterRecord, SubscriptionRecord, SystemKeys,
+    };
+    use std::time::Duration;
+
+    fn keys(name: &str) -> SystemKeys {
+        SystemKeys {
+            system_creation_class_name: "KVM_HostSystem".into(),
+            system_name: "host".into(),
+            name: name.into(),
+        }
+    }
+
+    fn subscription() -> SubscriptionRecord {
+        SubscriptionRecord {
+            filter: keys("f"),
+            handler_class: "CIM_ListenerDestinationCIMXML".into(),
+            handler: keys("d"),
+            state: crate::wbem::indications::hub::STATE_ENABLED,
+            start_time: String::new(),
+            last_state_change: String::new(),
+            on_fatal_error_policy: None,
+            subscription_info: None,
+        }
+    }
+
+    /// The source reads guests only once a subscription is delivered, and a new subscription is answered once
+    /// it compares (each time subscriptions come back after none).
+    #[tokio::test]
+    async fn the_source_compares_only_while_someone_subscribes() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let driver = TestDriver::open(&dir.path().join("test"))
+            .await
+            .expect("test driver")
+            .connection();
+        let repo = Arc::new(crate::cim::builtin_repository().expect("repository"));
+        let hub =
+            Hub::start(IndicationSettings::default(), Arc::clone(&repo), "host").expect("hub");
+        let ops = Arc::new(Operations::new(Arc::clone(&repo), driver.clone(), "host"));
+        let mut services = Services::new();
+        let source = Source::new(Arc::clone(&hub), ops, driver, repo);
+        services.spawn("source", source.run(services.shutdown()));
+        assert!(!hub.is_watched());
+        hub.create_filter(FilterRecord {
+            keys: keys("f"),
+            query: "SELECT * FROM CIM_InstIndication".into(),
+            query_language: "WQL".into(),
+            source_namespaces: Some(vec![VIRT.into()]),
+            source_namespace: None,
+            element_name: None,
+        })
+        .expect("filter");
+        hub.create_destination(DestinationRecord {
+            class_name: "CIM_ListenerDestinationCIMXML".into(),
+            keys: keys("d"),
+            destination: "http://127.0.0.1:9".into(),
+            persistence_type: None,
+            username: None,
+            password: None,
+            element_name: None,
+        })
+        .expect("destination");
+        for round in 1..=2 {
+            hub.create_subscription(subscription())
+                .expect("subscription");
+            assert!(hub.is_watched());
+            // The source answers within moments (the wait itself gives up only after 30 s).
+            tokio::time::timeout(Duration::from_secs(10), hub.wait_for_source())
+                .await
+                .unwrap_or_else(|_| panic!("round {round}: the source did not take its reading"));
+            let id = crate::wbem::indications::hub::subscription_id(&subscription());
+            hub.delete_subscription(&id).expect("delete");
+            assert!(!hub.is_watched());
+        }
+        services.stop(Duration::from_secs(5)).await;
+    }
 }

@@ -26,6 +26,11 @@ use super::pools::{
 use super::redirection::{crs_path, crsc_path, CRSC_CLASS, CRS_CLASS};
 use super::snapshots::{vsss_path, vsssc_path, VSSSC_CLASS, VSSS_CLASS};
 use super::vsms::{vsms_path, VSMS_CLASS};
+// Virtual system migration: the service, its capabilities and default settings.
+use super::migration::{
+    caps_path as migration_caps_path, msd_path, service_path_of as migration_service_path,
+    CAPS_CLASS as MIGRATION_CAPS_CLASS, MSD_CLASS, SERVICE_CLASS as MIGRATION_SERVICE_CLASS,
+};
 use super::{assoc_instance, get_from_enumeration, put, Provider, ProviderCtx};
 use crate::cim::{Instance, ObjectPath, Value};
 use crate::wbem::error::OpError;
@@ -107,6 +112,7 @@ impl HostAssocProvider {
                     || is(RPCS_CLASS)
                     || is(VSSS_CLASS)
                     || is(CRS_CLASS)
+                    || is(MIGRATION_SERVICE_CLASS)
             }
             HostAssoc::ElementCapabilities => {
                 pool || is(HOST_CLASS)
@@ -121,6 +127,8 @@ impl HostAssocProvider {
                     || is(ELEC_CLASS)
                     || is(CRS_CLASS)
                     || is(CRSC_CLASS)
+                    || is(MIGRATION_SERVICE_CLASS)
+                    || is(MIGRATION_CAPS_CLASS)
             }
             HostAssoc::ElementAllocatedFromPool => pool || device,
             HostAssoc::ResourceAllocationFromPool => pool || rasd,
@@ -130,6 +138,8 @@ impl HostAssocProvider {
                     || is(DISK_POOL_RASD)
                     || is(NET_POOL_RASD)
                     || is(VOLUME_RASD)
+                    || is(MIGRATION_CAPS_CLASS)
+                    || is(MSD_CLASS)
             }
         }
     }
@@ -238,6 +248,7 @@ impl HostAssocProvider {
                     rpcs_path(&name),
                     vsss_path(&name),
                     crs_path(&name),
+                    migration_service_path(&name),
                 ] {
                     out.push([("Antecedent", host_path(&name)), ("Dependent", service)]);
                 }
@@ -254,6 +265,9 @@ impl HostAssocProvider {
                 // As libvirt-CIM: the host and the console redirection service share its capabilities.
                 out.push(caps(host_path(&name), crsc_path()));
                 out.push(caps(crs_path(&name), crsc_path()));
+                // As libvirt-CIM: the host and the migration service, and the migration capabilities.
+                out.push(caps(host_path(&name), migration_caps_path()));
+                out.push(caps(migration_service_path(&name), migration_caps_path()));
                 for pool in HostPools::read(driver).await?.ids() {
                     out.push(caps(pool.path(), alloc_caps_path(&pool)));
                 }
@@ -262,6 +276,11 @@ impl HostAssocProvider {
                 }
             }
             HostAssoc::SettingsDefineCapabilities => {
+                // The migration capabilities and their default settings (libvirt-CIM).
+                out.push([
+                    ("GroupComponent", migration_caps_path()),
+                    ("PartComponent", msd_path()),
+                ]);
                 for pool in HostPools::read(driver).await?.ids() {
                     // The primordial disk and network pools offer pool settings, not device settings.
                     let device_templates = !(pool.is_primordial()

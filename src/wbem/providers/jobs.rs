@@ -32,8 +32,18 @@ const SEVERITY_MAJOR: u16 = 5;
 /// A method's "Method Parameters Checked - Job Started".
 pub const JOB_STARTED: u32 = 4096;
 
-pub fn job_path(namespace: &str, id: &str) -> ObjectPath {
-    ObjectPath::instance(Some(namespace), JOB_CLASS, &[("InstanceID", id)])
+/// The CIM class of a job of the table.
+pub fn job_class(job: &JobRecord) -> &'static str {
+    job.class.unwrap_or(JOB_CLASS)
+}
+
+/// The path of a job of the table, in its own class.
+pub fn record_path(job: &JobRecord) -> ObjectPath {
+    ObjectPath::instance(
+        Some(&job.namespace),
+        job_class(job),
+        &[("InstanceID", &job.id)],
+    )
 }
 
 /// Starts `work` as a job in `table` and answers 4096 with `Job` (its reference) and `out_params`.
@@ -47,12 +57,31 @@ where
     F: FnOnce(JobProgress) -> Fut,
     Fut: Future<Output = Result<(), OpError>> + Send + 'static,
 {
+    start_job_as(table, None, spec, out_params, work)
+}
+
+/// [`start_job`] for a job of its own class (`None`: `KVM_ConcreteJob`).
+pub fn start_job_as<F, Fut>(
+    table: &Arc<JobTable>,
+    class: Option<&'static str>,
+    spec: JobSpec,
+    out_params: Vec<(String, Value)>,
+    work: F,
+) -> MethodReturn
+where
+    F: FnOnce(JobProgress) -> Fut,
+    Fut: Future<Output = Result<(), OpError>> + Send + 'static,
+{
     let namespace = spec.namespace.clone();
-    let id = table.start(spec, work);
+    let id = table.start_as(class, spec, work);
     let mut out = out_params;
     out.push((
         "Job".into(),
-        Value::Reference(Box::new(job_path(&namespace, &id))),
+        Value::Reference(Box::new(ObjectPath::instance(
+            Some(&namespace),
+            class.unwrap_or(JOB_CLASS),
+            &[("InstanceID", &id)],
+        ))),
     ));
     MethodReturn {
         value: Value::Uint32(JOB_STARTED),
@@ -125,8 +154,13 @@ fn interval_duration(value: &Value) -> Result<Duration, OpError> {
 }
 
 fn job_instance(ctx: &ProviderCtx<'_>, job: &JobRecord) -> Instance {
-    let class = ctx.class;
-    let mut inst = ctx.new_instance();
+    job_instance_of(ctx.class, ctx.namespace, job)
+}
+
+/// A job as an instance of `class` (its own class, resolved) in `namespace`: what providers serve and job
+/// indications embed.
+pub fn job_instance_of(class: &crate::cim::Class, namespace: &str, job: &JobRecord) -> Instance {
+    let mut inst = class.new_instance();
     put(&mut inst, class, "InstanceID", s(&job.id));
     put(&mut inst, class, "Name", s(&job.name));
     put(&mut inst, class, "ElementName", s(&job.name));
@@ -174,7 +208,8 @@ fn job_instance(ctx: &ProviderCtx<'_>, job: &JobRecord) -> Instance {
         put(&mut inst, class, "ErrorCode", Value::Uint16(err.code));
         put(&mut inst, class, "ErrorDescription", s(&err.description));
     }
-    ctx.with_path(inst)
+    inst.path = Some(inst.path_from_keys(class, Some(namespace)));
+    inst
 }
 
 /// The job's error as an embedded `CIM_Error`, or none when it has not failed.
@@ -187,7 +222,7 @@ fn error_instance(job: &JobRecord) -> Option<Instance> {
     inst.set("Message", s(&err.description));
     inst.set("PerceivedSeverity", Value::Uint16(SEVERITY_MAJOR));
     inst.set("ProbableCause", Value::Uint16(0));
-    let source = job_path(&job.namespace, &job.id);
+    let source = record_path(job);
     inst.set("ErrorSource", s(&source.to_string()));
     inst.set("ErrorSourceFormat", Value::Uint16(SOURCE_IS_PATH));
     inst.set("CIMStatusCode", Value::Uint32(err.cim_status.code()));
@@ -195,30 +230,44 @@ fn error_instance(job: &JobRecord) -> Option<Instance> {
     Some(inst)
 }
 
-fn job_id(path: &ObjectPath) -> Option<&str> {
-    path.class_name
-        .eq_ignore_ascii_case(JOB_CLASS)
-        .then(|| path.key_str("InstanceID"))
-        .flatten()
-}
-
-/// `KVM_ConcreteJob`: the jobs of the table.
+/// `KVM_ConcreteJob` (or, with `class`, another job class such as `KVM_MigrationJob`): the jobs of the table
+/// that are of this class.
 pub struct JobProvider {
     pub table: Arc<JobTable>,
+    pub class: &'static str,
 }
 
 impl JobProvider {
+    pub fn new(table: &Arc<JobTable>, class: &'static str) -> JobProvider {
+        JobProvider {
+            table: Arc::clone(table),
+            class,
+        }
+    }
+
     fn record(&self, path: &ObjectPath) -> Result<JobRecord, OpError> {
-        job_id(path)
+        path.class_name
+            .eq_ignore_ascii_case(self.class)
+            .then(|| path.key_str("InstanceID"))
+            .flatten()
             .and_then(|id| self.table.get(id))
+            .filter(|job| job_class(job) == self.class)
             .ok_or_else(|| not_found(path))
+    }
+
+    fn list(&self) -> Vec<JobRecord> {
+        self.table
+            .list()
+            .into_iter()
+            .filter(|job| job_class(job) == self.class)
+            .collect()
     }
 }
 
 #[async_trait]
 impl Provider for JobProvider {
     fn class_name(&self) -> &'static str {
-        JOB_CLASS
+        self.class
     }
 
     /// Jobs move by themselves (state, percent, elapsed time, expiry), so nothing is reused while any job is
@@ -230,10 +279,11 @@ impl Provider for JobProvider {
 
     async fn enumerate_names(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<ObjectPath>, OpError> {
         Ok(self
-            .table
             .list()
             .into_iter()
-            .map(|j| job_path(ctx.namespace, &j.id))
+            .map(|j| {
+                ObjectPath::instance(Some(ctx.namespace), self.class, &[("InstanceID", &j.id)])
+            })
             .collect())
     }
 
@@ -242,12 +292,7 @@ impl Provider for JobProvider {
     }
 
     async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
-        Ok(self
-            .table
-            .list()
-            .iter()
-            .map(|j| job_instance(ctx, j))
-            .collect())
+        Ok(self.list().iter().map(|j| job_instance(ctx, j)).collect())
     }
 
     async fn invoke(
@@ -302,7 +347,7 @@ impl Provider for JobProvider {
                     )],
                 ))
             }
-            _ => Err(unknown_method(JOB_CLASS, method)),
+            _ => Err(unknown_method(self.class, method)),
         }
     }
 
@@ -370,7 +415,8 @@ impl Provider for AffectedJobElementProvider {
     async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
         let mut out = Vec::new();
         for job in self.table.list() {
-            let job_ref = job_path(ctx.namespace, &job.id);
+            let mut job_ref = record_path(&job);
+            job_ref.namespace = Some(ctx.namespace.to_owned());
             for element in &job.affected {
                 let mut inst = assoc_instance(
                     ctx,

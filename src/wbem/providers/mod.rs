@@ -31,6 +31,8 @@ pub mod jobs;
 pub mod host_resources;
 // libvirt-CIM's GetInstance failures.
 pub mod lookup;
+// Virtual system migration (DSP1081).
+pub mod migration;
 
 use std::sync::Arc;
 
@@ -283,9 +285,7 @@ pub fn all_providers(job_table: &Arc<JobTable>) -> Vec<Arc<dyn Provider>> {
     }
     providers.push(Arc::new(switch_service::SwitchServiceProvider));
     // Jobs
-    providers.push(Arc::new(jobs::JobProvider {
-        table: Arc::clone(job_table),
-    }));
+    providers.push(Arc::new(jobs::JobProvider::new(job_table, jobs::JOB_CLASS)));
     providers.push(Arc::new(jobs::AffectedJobElementProvider {
         table: Arc::clone(job_table),
     }));
@@ -295,5 +295,7 @@ pub fn all_providers(job_table: &Arc<JobTable>) -> Vec<Arc<dyn Provider>> {
     for component in host_resources::ConcreteComponentProvider::both() {
         providers.push(Arc::new(component));
     }
+    // Virtual system migration
+    providers.extend(migration::migration_providers(job_table));
     providers
 }

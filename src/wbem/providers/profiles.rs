@@ -1,12 +1,16 @@
 //! Profile registration (DSP1033) as libvirt-CIM advertises it: `KVM_RegisteredProfile` (in root/interop, the
-//! profiles whose central class we serve: libvirt-CIM's 13 less Virtual System Migration, whose service does not
-//! exist yet), `KVM_ReferencedProfile` (each component profile and its scoping profile) and
-//! `KVM_ElementConformsToProfile` (a profile and the host, guests, pools and allocation capabilities in root/virt
-//! that conform to it), served in root/interop and root/virt alike with references crossing the two.
+//! profiles whose central class we serve: libvirt-CIM's 13, Virtual System Migration among them, and the
+//! Indications profile, DSP1054, whose central class is the indication service of root/interop),
+//! `KVM_ReferencedProfile` (each component profile and its scoping profile) and `KVM_ElementConformsToProfile`
+//! (a profile and the host, guests, pools, allocation capabilities and services that conform to it), served in
+//! root/interop and root/virt alike with references crossing the two.
 
 use async_trait::async_trait;
 
 use super::capabilities::{alloc_caps_path, ALLOC_CAPS_CLASS};
+use super::migration::{
+    service_path_of as migration_service_path, SERVICE_CLASS as MIGRATION_CLASS,
+};
 use super::paths_of;
 use super::pools::{host_name, host_path, HostPools, PoolId, PoolKind, HOST_CLASS};
 use super::redirection::{crs_path, CRS_CLASS};
@@ -35,6 +39,10 @@ pub enum Conformant {
     AllocationCapabilities,
     /// The host's console redirection service.
     RedirectionService,
+    /// The host's virtual system migration service.
+    MigrationService,
+    /// The indication service of root/interop.
+    IndicationService,
 }
 
 /// One registered profile (REPORT §1.7).
@@ -52,7 +60,7 @@ pub struct Profile {
 const SYSTEM_VIRTUALIZATION: usize = 0;
 const VIRTUAL_SYSTEM: usize = 1;
 
-pub const PROFILES: [Profile; 12] = [
+pub const PROFILES: [Profile; 14] = [
     Profile {
         instance_id: "CIM:DSP1042-SystemVirtualization-1.0.0",
         name: "System Virtualization",
@@ -149,7 +157,41 @@ pub const PROFILES: [Profile; 12] = [
         central: Some(Conformant::Pools(PoolKind::Memory)),
         scoping_profile: Some(SYSTEM_VIRTUALIZATION),
     },
+    // libvirt-CIM's registration of DSP1081, at the version it implements.
+    Profile {
+        instance_id: "CIM:DSP1081-VirtualSystemMigration-0.8.1",
+        name: "Virtual System Migration",
+        version: "0.8.1",
+        scoping: None,
+        central: Some(Conformant::MigrationService),
+        scoping_profile: Some(SYSTEM_VIRTUALIZATION),
+    },
+    // DSP1054: filters, listener destinations, subscriptions and delivery as its 1.1.0 describes them (the
+    // version OpenPegasus and SFCB advertise); an autonomous profile, scoped by none of ours.
+    Profile {
+        instance_id: "CIM:DSP1054-Indications-1.1.0",
+        name: "Indications",
+        version: "1.1.0",
+        scoping: None,
+        central: Some(Conformant::IndicationService),
+        scoping_profile: None,
+    },
 ];
+
+/// The path of the indication service (served by the indication providers in root/interop; its keys as
+/// `wbem::indications` builds them, which sits above this module).
+fn indication_service_path(host: &str) -> ObjectPath {
+    ObjectPath::instance(
+        Some(INTEROP_NAMESPACE),
+        "CIM_IndicationService",
+        &[
+            ("CreationClassName", "CIM_IndicationService"),
+            ("Name", "virtcim:IndicationService"),
+            ("SystemCreationClassName", HOST_CLASS),
+            ("SystemName", host),
+        ],
+    )
+}
 
 /// The path of a registered profile, always in root/interop (so references to it from root/virt cross over).
 pub fn profile_path(instance_id: &str) -> ObjectPath {
@@ -303,6 +345,16 @@ fn conformant_paths(
             .collect(),
         Conformant::AllocationCapabilities => pools.iter().map(alloc_caps_path).collect(),
         Conformant::RedirectionService => vec![crs_path(host.key_str("Name").unwrap_or_default())],
+        Conformant::MigrationService => {
+            vec![migration_service_path(
+                host.key_str("Name").unwrap_or_default(),
+            )]
+        }
+        Conformant::IndicationService => {
+            vec![indication_service_path(
+                host.key_str("Name").unwrap_or_default(),
+            )]
+        }
     }
 }
 
@@ -354,6 +406,8 @@ impl Provider for ConformsToProfileProvider {
             || is(HOST_CLASS)
             || is(ALLOC_CAPS_CLASS)
             || is(CRS_CLASS)
+            || is(MIGRATION_CLASS)
+            || is("CIM_IndicationService")
             || PoolKind::ALL.iter().any(|k| is(k.class_name()));
         Ok(if endpoint { None } else { Some(Vec::new()) })
     }
@@ -403,9 +457,9 @@ mod tests {
 
     #[test]
     fn profile_table_as_libvirt_cim() {
-        assert_eq!(PROFILES.len(), 12);
+        assert_eq!(PROFILES.len(), 14);
         let ids: std::collections::HashSet<_> = PROFILES.iter().map(|p| p.instance_id).collect();
-        assert_eq!(ids.len(), 12, "InstanceIDs are unique");
+        assert_eq!(ids.len(), 14, "InstanceIDs are unique");
         assert_eq!(
             PROFILES[SYSTEM_VIRTUALIZATION].instance_id,
             "CIM:DSP1042-SystemVirtualization-1.0.0"
@@ -414,7 +468,7 @@ mod tests {
             PROFILES[VIRTUAL_SYSTEM].instance_id,
             "CIM:DSP1057-VirtualSystem-1.0.0a"
         );
-        // Every profile but Virtual System has a scoping profile: 11 ReferencedProfile pairs.
-        assert_eq!(ReferencedProfileProvider::pairs().count(), 11);
+        // Every profile but Virtual System and Indications has a scoping profile: 12 ReferencedProfile pairs.
+        assert_eq!(ReferencedProfileProvider::pairs().count(), 12);
     }
 }
