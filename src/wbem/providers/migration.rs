@@ -151,8 +151,9 @@ fn uint16_prop(inst: &Instance, name: &str) -> Result<Option<u16>, OpError> {
     }
 }
 
-/// Reads the settings of an embedded KVM_VirtualSystemMigrationSettingData: an instance of another class or one
-/// that does not decode is an invalid parameter; a MigrationType libvirt-CIM does not know fails as there.
+/// Reads the settings of an embedded KVM_VirtualSystemMigrationSettingData: one that does not decode fails as
+/// every libvirt-CIM method's does ("Unable to parse embedded object"), an instance of another class is an
+/// invalid parameter, and a MigrationType libvirt-CIM does not know fails as there.
 pub fn parse_settings(value: Option<&Value>) -> Result<Settings, OpError> {
     let Some(value) = value else {
         return Ok(Settings::default());
@@ -874,8 +875,8 @@ mod tests {
             }
         );
         let status = |v: Value| parse_settings(Some(&v)).unwrap_err().status();
-        assert_eq!(status(s("<INSTANCE")), CimStatus::InvalidParameter);
-        assert_eq!(status(s("not mof at all")), CimStatus::InvalidParameter);
+        assert_eq!(status(s("<INSTANCE")), CimStatus::Failed);
+        assert_eq!(status(s("not mof at all")), CimStatus::Failed);
         assert_eq!(
             status(Value::String(
                 "instance of KVM_VirtualSystemSettingData { InstanceID = \"x\"; };".into()
