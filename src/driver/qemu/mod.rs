@@ -8,6 +8,7 @@
 //!
 //! A guest without an OS never reacts to ACPI: `shutdown` then only asks, and the guest stays running.
 
+mod agent;
 mod alias;
 mod balloon;
 mod capabilities;
@@ -36,7 +37,7 @@ use crate::driver::host::{HostDrivers, HostMode};
 use crate::driver::{
     event, flags, reason, BlockInfo, BlockStats, Connection, DomainEvent, DomainInfo, DomainRef,
     DomainState, DomainStatsRecord, HypervisorDriver, InterfaceStats, JobInfo, MemoryStat,
-    NodeInfo, TypedParam, VcpuInfo,
+    FsInfo, GuestInterface, NodeInfo, TypedParam, VcpuInfo,
 };
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 use crate::model::{validate_name, DomainDef, DomainXmlOptions};
@@ -157,6 +158,8 @@ struct Shared {
     unplugs: Mutex<Vec<hotplug::Unplug>>,
     /// Migrations in and out, and what they measured.
     migration: migration::Jobs,
+    /// Guest agent connections and response timeouts.
+    agents: agent::Agents,
     _lock: DirLock,
 }
 
@@ -350,6 +353,7 @@ impl QemuDriver {
                 runtime: tokio::runtime::Handle::current(),
                 host,
                 migration: migration::Jobs::default(),
+                agents: agent::Agents::default(),
                 _lock: lock,
             }),
         });
@@ -1773,8 +1777,11 @@ impl HypervisorDriver for QemuDriver {
         Ok(())
     }
     async fn domain_shutdown(&self, dom: &DomainRef, shutdown_flags: u32) -> Result<()> {
-        // 0 = hypervisor's choice, 1 = ACPI power button: the only ways QEMU offers without an agent.
-        check_flags(shutdown_flags, 1, "virDomainShutdownFlags")?;
+        // 0 = hypervisor's choice, 1 = ACPI power button, 2 = guest agent.
+        check_flags(shutdown_flags, 0b11, "virDomainShutdownFlags")?;
+        if self.shutdown_by_agent(dom, shutdown_flags, false).await? {
+            return Ok(());
+        }
         let qmp = self.monitor(dom)?;
         // A shutdown asked for after a reboot the guest ignored powers off (libvirt clears its fake reboot too).
         if self.set_fake_reboot(dom, false)? {
@@ -1785,10 +1792,18 @@ impl HypervisorDriver for QemuDriver {
             .map_err(qmp_error)?;
         Ok(())
     }
-    /// As libvirt's qemu driver without a guest agent: the ACPI power button, and when the guest has powered off,
+    /// With the guest agent when asked (or when none is asked for and the agent is connected); else, as libvirt's
+    /// qemu driver without a guest agent: the ACPI power button, and when the guest has powered off,
     /// a reset and resume of the same QEMU (state running, booted).
     async fn domain_reboot(&self, dom: &DomainRef, reboot_flags: u32) -> Result<()> {
-        check_flags(reboot_flags, REBOOT_ACPI_POWER_BTN, "qemuDomainReboot")?;
+        check_flags(
+            reboot_flags,
+            REBOOT_ACPI_POWER_BTN | agent::REBOOT_GUEST_AGENT,
+            "qemuDomainReboot",
+        )?;
+        if self.shutdown_by_agent(dom, reboot_flags, true).await? {
+            return Ok(());
+        }
         let _guard = self.shared.lifecycle.lock().await;
         let qmp = self.monitor(dom)?;
         set_shutdown_action(&qmp, "pause").await?;
@@ -2124,23 +2139,62 @@ impl HypervisorDriver for QemuDriver {
         self.open_console(dom, dev_name, flags).await
     }
     async fn domain_get_time(&self, dom: &DomainRef, time_flags: u32) -> Result<(i64, u32)> {
-        check_flags(time_flags, 0, "virDomainGetTime")?;
-        self.running_generation(dom)
-            .map_err(|_| Error::operation_invalid(ErrorDomain::QEMU, "domain is not running"))?;
-        // The guest's clock is only known through a guest agent; this driver does not speak the agent's
-        // protocol on a configured channel yet, so such a guest's agent reads as not connected.
-        if devices::has_agent_channel(&self.live_def_of(dom)?) {
-            return Err(Error::with_detail(
-                ErrorCode::AGENT_UNRESPONSIVE,
-                ErrorDomain::QEMU,
-                "QEMU guest agent is not connected",
-            ));
-        }
-        Err(Error::with_detail(
-            ErrorCode::ARGUMENT_UNSUPPORTED,
-            ErrorDomain::QEMU,
-            "QEMU guest agent is not configured",
-        ))
+        self.agent_get_time(dom, time_flags).await
+    }
+    async fn domain_set_time(
+        &self,
+        dom: &DomainRef,
+        seconds: i64,
+        nseconds: u32,
+        flags: u32,
+    ) -> Result<()> {
+        self.agent_set_time(dom, seconds, nseconds, flags).await
+    }
+    async fn domain_interface_addresses(
+        &self,
+        dom: &DomainRef,
+        source: u32,
+        flags: u32,
+    ) -> Result<Vec<GuestInterface>> {
+        self.interface_addresses(dom, source, flags).await
+    }
+    async fn domain_get_fsinfo(&self, dom: &DomainRef, flags: u32) -> Result<Vec<FsInfo>> {
+        self.agent_fsinfo(dom, flags).await
+    }
+    async fn domain_fs_freeze(
+        &self,
+        dom: &DomainRef,
+        mountpoints: Vec<String>,
+        flags: u32,
+    ) -> Result<i32> {
+        self.agent_fs_freeze(dom, mountpoints, false, flags).await
+    }
+    async fn domain_fs_thaw(
+        &self,
+        dom: &DomainRef,
+        mountpoints: Vec<String>,
+        flags: u32,
+    ) -> Result<i32> {
+        self.agent_fs_freeze(dom, mountpoints, true, flags).await
+    }
+    async fn domain_fs_trim(
+        &self,
+        dom: &DomainRef,
+        mount_point: Option<&str>,
+        minimum: u64,
+        flags: u32,
+    ) -> Result<()> {
+        self.agent_fs_trim(dom, mount_point, minimum, flags).await
+    }
+    async fn domain_set_user_password(
+        &self,
+        dom: &DomainRef,
+        user: Option<&str>,
+        password: Option<&str>,
+        flags: u32,
+    ) -> Result<()> {
+        self.agent_set_user_password(dom, user, password, flags)
+            .await
     }
     async fn domain_qemu_monitor_command(
         &self,
