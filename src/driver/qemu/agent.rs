@@ -8,7 +8,9 @@
 //! knows it from its VSERPORT_CHANGE events.
 
 use super::{check_flags, devices, no_domain, QemuDriver};
-use crate::driver::{DomainRef, DomainState, FsInfo, GuestInterface, IpAddress};
+use crate::driver::{
+    DomainRef, DomainState, FsInfo, GuestInterface, IpAddress, TypedParam, TypedValue,
+};
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -782,7 +784,7 @@ impl QemuDriver {
         dom: &DomainRef,
         types: u32,
         flags: u32,
-    ) -> Result<Vec<(String, GuestValue)>> {
+    ) -> Result<Vec<TypedParam>> {
         const USERS: u32 = 1;
         const OS: u32 = 2;
         const TIMEZONE: u32 = 4;
@@ -800,8 +802,19 @@ impl QemuDriver {
         self.check_active(dom)?;
         let want = |t: u32| types == 0 || types & t != 0;
         let mut out = Vec::new();
-        let s = |k: &str, v: &str| (k.to_string(), GuestValue::Str(v.to_string()));
-        let u = |k: &str, v: u64| (k.to_string(), GuestValue::UInt(v));
+        let s = |k: &str, v: &str| TypedParam {
+            field: k.to_string(),
+            value: TypedValue::String(v.to_string()),
+        };
+        // Counts and prefixes are UINT, times and sizes ULLONG, as libvirt types them.
+        let u = |k: &str, v: u64| TypedParam {
+            field: k.to_string(),
+            value: if k.ends_with("login-time") || k.ends_with("-bytes") {
+                TypedValue::ULLong(v)
+            } else {
+                TypedValue::UInt(u32::try_from(v).unwrap_or(u32::MAX))
+            },
+        };
         // Optional commands: an agent without one leaves that group out (libvirt's report_unsupported=false).
         let call = |name: &'static str| async move {
             match self.agent_call(dom, json!({ "execute": name })).await {
@@ -860,10 +873,10 @@ impl QemuDriver {
                     out.push(s("timezone.name", zone));
                 }
                 if let Some(offset) = tz["offset"].as_i64() {
-                    out.push((
-                        "timezone.offset".into(),
-                        GuestValue::Int(i32::try_from(offset).unwrap_or(0)),
-                    ));
+                    out.push(TypedParam {
+                        field: "timezone.offset".into(),
+                        value: TypedValue::Int(i32::try_from(offset).unwrap_or(0)),
+                    });
                 }
             }
         }
@@ -903,10 +916,10 @@ impl QemuDriver {
                 out.push(u("disk.count", list.len() as u64));
                 for (i, disk) in list.iter().enumerate() {
                     out.push(s(&format!("disk.{i}.name"), disk["name"].as_str().unwrap_or_default()));
-                    out.push((
-                        format!("disk.{i}.partition"),
-                        GuestValue::Bool(disk["partition"].as_bool().unwrap_or(false)),
-                    ));
+                    out.push(TypedParam {
+                        field: format!("disk.{i}.partition"),
+                        value: TypedValue::Boolean(disk["partition"].as_bool().unwrap_or(false)),
+                    });
                     if let Some(deps) = disk["dependencies"].as_array() {
                         out.push(u(&format!("disk.{i}.dependency.count"), deps.len() as u64));
                         for (j, dep) in deps.iter().enumerate() {
@@ -938,15 +951,6 @@ impl QemuDriver {
         }
         Ok(out)
     }
-}
-
-/// A guest info value: libvirt's typed parameter kinds these answers use.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum GuestValue {
-    Str(String),
-    UInt(u64),
-    Int(i32),
-    Bool(bool),
 }
 
 /// The socket of the agent's channel in a running definition (`<source path>`, set at start).

@@ -2196,6 +2196,23 @@ impl HypervisorDriver for QemuDriver {
         self.agent_set_user_password(dom, user, password, flags)
             .await
     }
+    async fn domain_get_guest_info(
+        &self,
+        dom: &DomainRef,
+        types: u32,
+        flags: u32,
+    ) -> Result<Vec<TypedParam>> {
+        self.agent_guest_info(dom, types, flags).await
+    }
+    async fn domain_agent_set_response_timeout(
+        &self,
+        dom: &DomainRef,
+        timeout: i32,
+        flags: u32,
+    ) -> Result<i32> {
+        self.agent_set_response_timeout(dom, timeout, flags)
+            .map(|()| 0)
+    }
     async fn domain_qemu_monitor_command(
         &self,
         dom: &DomainRef,

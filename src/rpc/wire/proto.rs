@@ -418,6 +418,8 @@ macro_rules! remote_procedure_table {
             DomainCoreDump: DomainCoreDumpArgs => () [call |dom, to, flags| domain_core_dump(&dom, &to, 0, flags)];
             DomainCoreDumpWithFormat: DomainCoreDumpWithFormatArgs => () [call |dom, to, dumpformat, flags| domain_core_dump(&dom, &to, dumpformat, flags)];
             NodeGetFreePages: NodeGetFreePagesArgs => NodeGetFreePagesRet [call |pages, start_cell, cell_count, flags| node_get_free_pages(pages.0, start_cell, cell_count, flags)];
+            DomainGetGuestInfo: DomainGetGuestInfoArgs => DomainGetGuestInfoRet [call |dom, types, flags| domain_get_guest_info(&dom, types, flags)];
+            DomainAgentSetResponseTimeout: DomainAgentSetResponseTimeoutArgs => IntRet [call |dom, timeout, flags| domain_agent_set_response_timeout(&dom, timeout, flags)];
             NetworkCreateXmlFlags: StringFlagsArgs => NetworkRet [call |value, flags| network_create_xml(&value, flags)];
             // migration
             DomainMigrateBegin3Params: MigrateBegin3ParamsArgs => MigrateBegin3ParamsRet [hand domain_migrate_begin3_params];
