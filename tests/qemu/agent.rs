@@ -181,7 +181,7 @@ fn virsh_drives_a_guest_through_its_agent() {
         .read_to_string(&mut seen)
         .unwrap();
     assert!(seen.contains("PMSuspended"), "{seen}");
-    assert!(seen.contains("Started Wakeup"), "{seen}");
+    assert!(seen.contains("Started Event wakeup"), "{seen}");
     assert!(seen.contains("Stopped Shutdown"), "{seen}");
     ok("virsh", &uri, &["undefine", &name]);
 }

@@ -26,7 +26,7 @@ const MODULES: &[&str] = &[
 /// The guest's `/init`: mounts, loads the modules, brings `lo` up, finds the agent's port by its name and runs
 /// the agent in the foreground (`AGENT=0` on the command line boots without it: a channel nobody answers).
 const INIT: &str = r#"#!/bin/busybox sh
-mkdir -p /sbin /usr/bin /usr/sbin
+/bin/busybox mkdir -p /sbin /usr/bin /usr/sbin
 /bin/busybox --install -s
 export PATH=/sbin:/usr/sbin:/bin:/usr/bin
 mount -t proc proc /proc
@@ -56,6 +56,12 @@ done
 
 /// `/sbin/shutdown` as qemu-ga calls it for `guest-shutdown` (busybox has none): power off or reboot at once.
 const SHUTDOWN: &str = "#!/bin/sh\ncase \"$*\" in *-r*) exec reboot -f ;; *) exec poweroff -f ;; esac\n";
+
+/// `chpasswd` as qemu-ga calls it for `guest-set-user-password` (busybox has none): `user:password` on stdin,
+/// hashed (or already hashed with `-e`) into /etc/shadow.
+const CHPASSWD: &str = "#!/bin/sh\nread -r line\nuser=${line%%:*}\npw=${line#*:}\n\
+case \"$1\" in -e) hash=\"$pw\" ;; *) hash=$(mkpasswd -m sha512 \"$pw\") ;; esac\n\
+sed -i \"s|^$user:[^:]*:|$user:$hash:|\" /etc/shadow\n";
 
 static BUILT: Mutex<Option<Result<AgentGuest, String>>> = Mutex::new(None);
 
@@ -142,6 +148,7 @@ fn build() -> Result<AgentGuest, String> {
     }
     key.push_str(INIT);
     key.push_str(SHUTDOWN);
+    key.push_str(CHPASSWD);
     let digest = {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -229,7 +236,11 @@ fn build() -> Result<AgentGuest, String> {
         order.push('\n');
     }
     std::fs::write(root.join("modules/order"), order).map_err(|e| e.to_string())?;
-    for (file, text) in [("init", INIT), ("sbin/shutdown", SHUTDOWN)] {
+    for (file, text) in [
+        ("init", INIT),
+        ("sbin/shutdown", SHUTDOWN),
+        ("sbin/chpasswd", CHPASSWD),
+    ] {
         use std::os::unix::fs::PermissionsExt;
         std::fs::write(root.join(file), text).map_err(|e| e.to_string())?;
         std::fs::set_permissions(root.join(file), std::fs::Permissions::from_mode(0o755))
@@ -270,7 +281,7 @@ pub fn agent_guest_xml(guest: &AgentGuest, name: &str, channel: bool, agent: boo
     format!(
         "<domain type='qemu'><name>{name}</name><memory unit='MiB'>256</memory><vcpu>1</vcpu>\
          <os><type arch='x86_64' machine='pc'>hvm</type><kernel>{}</kernel><initrd>{}</initrd>\
-         <cmdline>console=ttyS0 panic=-1{agent_arg}</cmdline></os>\
+         <cmdline>console=ttyS0 panic=-1{agent_arg}</cmdline></os><features><acpi/></features>\
          <pm><suspend-to-mem enabled='yes'/><suspend-to-disk enabled='no'/></pm>\
          <devices>{chan}</devices></domain>",
         guest.kernel.display(),
