@@ -97,6 +97,12 @@ fn virsh_drives_a_guest_through_its_agent() {
         run("virsh", &uri, &["domtime", &name]).status.success()
     });
 
+    // The agent opened its port: the live XML says so.
+    let live = ok("virsh", &uri, &["dumpxml", &name]);
+    assert!(
+        live.contains("name='org.qemu.guest_agent.0' state='connected'"),
+        "{live}"
+    );
     // The guest's clock is the host's (its RTC starts from the host's time).
     let delta = (guest_time(&uri, &name) - host_now()).abs();
     assert!(delta < 600, "guest and host clocks differ by {delta} s");
@@ -232,6 +238,8 @@ fn agent_errors_follow_libvirt() {
             "{args:?}: {err}"
         );
     }
+    let live = ok("virsh", &uri, &["dumpxml", &silent]);
+    assert!(live.contains("state='disconnected'"), "{live}");
     // Paused: the agent is not asked.
     ok("virsh", &uri, &["suspend", &silent]);
     let err = stderr_of(&uri, &["domtime", &silent]);
@@ -240,4 +248,47 @@ fn agent_errors_follow_libvirt() {
         ok("virsh", &uri, &["destroy", name]);
         ok("virsh", &uri, &["undefine", name]);
     }
+}
+
+#[test]
+fn python_libvirt_sees_the_agent_connect_and_asks_it() {
+    let Some(guest) = guest_or_skip() else {
+        return;
+    };
+    let Some(python) = crate::support::python::libvirt_python() else {
+        panic!("python3-libvirt is needed (tests/run installs it)");
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let daemon = Daemon::start(tmp.path());
+    let _reaper = QemuReaper::default();
+    let name = format!("pyagent{}", std::process::id());
+    let xml = tmp.path().join("pyagent.xml");
+    std::fs::write(&xml, agent_guest_xml(&guest, &name, true, true)).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/qemu_agent.py");
+    let out = Command::new(&python)
+        .arg(script)
+        .arg(daemon.uri())
+        .arg(&xml)
+        .output()
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    // Connected (1), told by the channel (2).
+    assert!(stdout.contains(&format!("agent {name} 1 2")), "{stdout}");
+    let delta: i64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("time "))
+        .and_then(|d| d.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(delta.abs() < 600, "{stdout}");
+    assert!(stdout.contains("hostname agentguest"), "{stdout}");
+    assert!(stdout.contains("kernel 6."), "{stdout}");
+    assert!(stdout.contains(r#"ping {"return":{}}"#), "{stdout}");
+    assert!(
+        stdout.contains("timeout error 8 invalid argument: guest agent timeout '-3' is less than the minimum '-2'"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("xml-connected True"), "{stdout}");
+    assert!(stdout.contains("complete True"), "{stdout}");
 }

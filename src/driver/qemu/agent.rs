@@ -969,6 +969,45 @@ fn agent_socket(def: &crate::model::DomainDef) -> Option<PathBuf> {
         .map(|(_, v)| PathBuf::from(v))
 }
 
+/// Applies QEMU's `VSERPORT_CHANGE` (`{"id": "channelN", "open": bool}`) to the live definition: the virtio
+/// channel's `<target state='connected'|'disconnected'>`, as libvirt shows it. `Some` when something changed,
+/// holding for the agent's channel its new lifecycle state (1 connected, 2 disconnected).
+pub(super) fn set_channel_state(def: &mut crate::model::DomainDef, data: &Value) -> Option<Option<i32>> {
+    let (Some(id), Some(open)) = (data["id"].as_str(), data["open"].as_bool()) else {
+        return None;
+    };
+    let Some(index) = id.strip_prefix("channel").and_then(|n| n.parse::<usize>().ok()) else {
+        return None;
+    };
+    let Some(channel) = def
+        .devices
+        .others
+        .iter_mut()
+        .filter(|n| n.name == "channel")
+        .nth(index)
+    else {
+        return None;
+    };
+    let Some(target) = channel
+        .children
+        .iter_mut()
+        .find(|c| c.name == "target" && c.attrs.iter().any(|(k, v)| k == "type" && v == "virtio"))
+    else {
+        return None;
+    };
+    let is_agent = target
+        .attrs
+        .iter()
+        .any(|(k, v)| k == "name" && v == "org.qemu.guest_agent.0");
+    let state = if open { "connected" } else { "disconnected" };
+    match target.attrs.iter_mut().find(|(k, _)| k == "state") {
+        Some((_, v)) if v == state => return None,
+        Some((_, v)) => *v = state.to_string(),
+        None => target.attrs.push(("state".into(), state.into())),
+    }
+    Some(is_agent.then_some(if open { 1 } else { 2 }))
+}
+
 /// `<pm>`: whether suspend-to-mem and suspend-to-disk are enabled (None when not said).
 pub(super) fn pm_settings(def: &crate::model::DomainDef) -> (Option<bool>, Option<bool>) {
     let pm = def.extra.children.iter().find(|n| n.name == "pm");

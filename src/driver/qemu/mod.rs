@@ -1280,6 +1280,15 @@ impl Shared {
                 (obj.state, obj.reason) = (DomainState::Running, reason::RUNNING_WAKEUP);
                 emitted = Some((event::STARTED, event::STARTED_WAKEUP));
             }
+            // The guest opened or closed a virtio channel's port: its live `<target state>`.
+            "VSERPORT_CHANGE" => {
+                if let Some(change) = obj.live.as_mut().and_then(|l| agent::set_channel_state(l, data)) {
+                    self.save_status_locked(obj);
+                    if let Some(state) = change {
+                        emitted = Some((event::AGENT_LIFECYCLE, state));
+                    }
+                }
+            }
             "GUEST_PANICKED" => {
                 (obj.state, obj.reason) = (DomainState::Crashed, reason::CRASHED_PANICKED);
                 emitted = Some((event::CRASHED, event::CRASHED_PANICKED));

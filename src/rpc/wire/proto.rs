@@ -228,6 +228,7 @@ macro_rules! remote_procedure_table {
             DomainGetMetadata: DomainGetMetadataArgs => StringRet [call |dom, kind, uri, flags| domain_get_metadata(&dom, kind, uri.as_deref(), flags)];
             DomainEventDeviceRemoved: DeviceRemovedMsg => () [event];
             DomainEventCallbackDeviceRemoved: CallbackDeviceRemovedMsg => () [event];
+            DomainEventCallbackAgentLifecycle: CallbackAgentLifecycleMsg => () [event];
             // domain snapshots
             DomainSnapshotCreateXml: SnapshotCreateXmlArgs => SnapshotRet [call |dom, xml_desc, flags| domain_snapshot_create_xml(&dom, &xml_desc, flags)];
             DomainSnapshotGetXmlDesc: SnapshotFlagsArgs => StringRet [call |snap, flags| domain_snapshot_get_xml_desc(&snap, flags)];
