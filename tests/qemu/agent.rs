@@ -117,7 +117,9 @@ fn virsh_drives_a_guest_through_its_agent() {
 
     let addrs = ok("virsh", &uri, &["domifaddr", &name, "--source", "agent"]);
     assert!(
-        addrs.lines().any(|l| l.contains("lo") && l.contains("127.0.0.1/8")),
+        addrs
+            .lines()
+            .any(|l| l.contains("lo") && l.contains("127.0.0.1/8")),
         "{addrs}"
     );
     ok("virsh", &uri, &["domfsinfo", &name]);
@@ -125,9 +127,16 @@ fn virsh_drives_a_guest_through_its_agent() {
     assert!(frozen.contains("Froze 0 filesystem(s)"), "{frozen}");
     let thawed = ok("virsh", &uri, &["domfsthaw", &name]);
     assert!(thawed.contains("Thawed 0 filesystem(s)"), "{thawed}");
-    ok("virsh", &uri, &["set-user-password", &name, "root", "s3cret"]);
+    ok(
+        "virsh",
+        &uri,
+        &["set-user-password", &name, "root", "s3cret"],
+    );
     let info = ok("virsh", &uri, &["guestinfo", &name, "--os", "--hostname"]);
-    assert!(info.contains("hostname") && info.contains("agentguest"), "{info}");
+    assert!(
+        info.contains("hostname") && info.contains("agentguest"),
+        "{info}"
+    );
     assert!(info.contains("os.kernel-release"), "{info}");
 
     // A raw command comes back whole and taints the domain.
@@ -141,7 +150,11 @@ fn virsh_drives_a_guest_through_its_agent() {
     assert!(log.contains("is tainted: custom-ga-command"), "{log}");
     let bad = stderr_of(
         &uri,
-        &["qemu-agent-command", &name, r#"{"execute":"guest-no-such"}"#],
+        &[
+            "qemu-agent-command",
+            &name,
+            r#"{"execute":"guest-no-such"}"#,
+        ],
     );
     assert!(
         bad.contains("unable to execute QEMU agent command 'guest-no-such'"),
@@ -150,7 +163,15 @@ fn virsh_drives_a_guest_through_its_agent() {
 
     // S3: the agent suspends the guest, QEMU reports it, a lifecycle event tells; system_wakeup resumes.
     let mut events = Command::new("virsh")
-        .args(["-c", &uri, "event", "--domain", &name, "--event", "lifecycle"])
+        .args([
+            "-c",
+            &uri,
+            "event",
+            "--domain",
+            &name,
+            "--event",
+            "lifecycle",
+        ])
         .args(["--loop", "--timeout", "240"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -166,7 +187,10 @@ fn virsh_drives_a_guest_through_its_agent() {
         state(&uri, &name) == "running"
     });
     let disk = stderr_of(&uri, &["dompmsuspend", &name, "disk"]);
-    assert!(disk.contains("S4 state is disabled for this domain"), "{disk}");
+    assert!(
+        disk.contains("S4 state is disabled for this domain"),
+        "{disk}"
+    );
     // The agent is back after the wake-up.
     wait_until(Duration::from_secs(120), "the agent after wake-up", || {
         run("virsh", &uri, &["domtime", &name]).status.success()
@@ -228,7 +252,11 @@ fn agent_errors_follow_libvirt() {
     );
     for args in [
         vec!["domtime", silent.as_str()],
-        vec!["qemu-agent-command", silent.as_str(), r#"{"execute":"guest-ping"}"#],
+        vec![
+            "qemu-agent-command",
+            silent.as_str(),
+            r#"{"execute":"guest-ping"}"#,
+        ],
         vec!["dompmsuspend", silent.as_str(), "mem"],
         vec!["shutdown", silent.as_str(), "--mode", "agent"],
     ] {

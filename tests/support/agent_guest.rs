@@ -55,7 +55,8 @@ done
 "#;
 
 /// `/sbin/shutdown` as qemu-ga calls it for `guest-shutdown` (busybox has none): power off or reboot at once.
-const SHUTDOWN: &str = "#!/bin/sh\ncase \"$*\" in *-r*) exec reboot -f ;; *) exec poweroff -f ;; esac\n";
+const SHUTDOWN: &str =
+    "#!/bin/sh\ncase \"$*\" in *-r*) exec reboot -f ;; *) exec poweroff -f ;; esac\n";
 
 /// `chpasswd` as qemu-ga calls it for `guest-set-user-password` (busybox has none): `user:password` on stdin,
 /// hashed (or already hashed with `-e`) into /etc/shadow.
@@ -167,9 +168,8 @@ fn build() -> Result<AgentGuest, String> {
     let work = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).map_err(|e| e.to_string())?;
     let download = work.path().join("download");
     std::fs::create_dir_all(&download).map_err(|e| e.to_string())?;
-    output("apt-get", &["download", &package], Some(&download)).map_err(|err| {
-        format!("the kernel package {package} cannot be downloaded: {err}")
-    })?;
+    output("apt-get", &["download", &package], Some(&download))
+        .map_err(|err| format!("the kernel package {package} cannot be downloaded: {err}"))?;
     let deb = std::fs::read_dir(&download)
         .map_err(|e| e.to_string())?
         .map_while(Result::ok)
@@ -201,7 +201,9 @@ fn build() -> Result<AgentGuest, String> {
     let drivers = unpacked.join(format!("lib/modules/{release}/kernel/drivers"));
 
     let root = work.path().join("root");
-    for sub in ["bin", "sbin", "proc", "sys", "dev", "run", "tmp", "etc", "modules"] {
+    for sub in [
+        "bin", "sbin", "proc", "sys", "dev", "run", "tmp", "etc", "modules",
+    ] {
         std::fs::create_dir_all(root.join(sub)).map_err(|e| e.to_string())?;
     }
     std::fs::copy(busybox, root.join("bin/busybox")).map_err(|e| e.to_string())?;

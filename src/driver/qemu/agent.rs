@@ -183,14 +183,12 @@ impl Link {
                 if text.trim().is_empty() {
                     continue;
                 }
-                return serde_json::from_str(text.trim())
-                    .map(Some)
-                    .map_err(|err| {
-                        Error::internal(
-                            ErrorDomain::QEMU,
-                            format!("cannot parse json {text}: {err}"),
-                        )
-                    });
+                return serde_json::from_str(text.trim()).map(Some).map_err(|err| {
+                    Error::internal(
+                        ErrorDomain::QEMU,
+                        format!("cannot parse json {text}: {err}"),
+                    )
+                });
             }
             if !self.fill(until).await? {
                 return Ok(None);
@@ -276,15 +274,18 @@ impl QemuDriver {
         };
         let qmp = self.monitor(dom)?;
         let chardevs = qmp.execute("query-chardev", None).await.ok();
-        let open = chardevs.as_ref().and_then(Value::as_array).and_then(|list| {
-            list.iter()
-                .find(|c| {
-                    c["filename"]
-                        .as_str()
-                        .is_some_and(|f| f.contains(&*path.to_string_lossy()))
-                })
-                .and_then(|c| c["frontend-open"].as_bool())
-        });
+        let open = chardevs
+            .as_ref()
+            .and_then(Value::as_array)
+            .and_then(|list| {
+                list.iter()
+                    .find(|c| {
+                        c["filename"]
+                            .as_str()
+                            .is_some_and(|f| f.contains(&*path.to_string_lossy()))
+                    })
+                    .and_then(|c| c["frontend-open"].as_bool())
+            });
         if open == Some(false) {
             return Err(unresponsive("QEMU guest agent is not connected"));
         }
@@ -301,7 +302,10 @@ impl QemuDriver {
         awaiting: Await,
     ) -> Result<Option<Value>> {
         let (path, generation) = self.agent_available(dom).await?;
-        let name = command["execute"].as_str().unwrap_or("<unknown>").to_string();
+        let name = command["execute"]
+            .as_str()
+            .unwrap_or("<unknown>")
+            .to_string();
         let link = self.shared.agents.link(dom.uuid, generation);
         let mut guard = link.lock().await;
         if guard.is_none() {
@@ -339,9 +343,10 @@ impl QemuDriver {
                     Ok(None) if awaiting != Await::Reply => return Ok(None),
                     Ok(None) => return Err(disappeared()),
                     Err(err) if err.code == ErrorCode::AGENT_UNRESPONSIVE => {
-                        let state = self.domains().get(&dom.uuid).map(|o| {
-                            (o.state, o.run.as_ref().map(|r| r.generation))
-                        });
+                        let state = self
+                            .domains()
+                            .get(&dom.uuid)
+                            .map(|o| (o.state, o.run.as_ref().map(|r| r.generation)));
                         let done = match (awaiting, state) {
                             (Await::State(want), Some((st, _))) => st == want,
                             (Await::Gone, Some((st, gen))) => {
@@ -386,12 +391,18 @@ impl QemuDriver {
             .agent_call(dom, json!({"execute": "guest-get-vcpus"}))
             .await?;
         let list = cpus.as_array().cloned().unwrap_or_default();
-        let online = list.iter().filter(|c| c["online"].as_bool() == Some(true)).count();
+        let online = list
+            .iter()
+            .filter(|c| c["online"].as_bool() == Some(true))
+            .count();
         let mut want = usize::try_from(count).unwrap_or(usize::MAX);
         if want > list.len() {
             return Err(Error::invalid_arg(
                 ErrorDomain::QEMU,
-                format!("guest agent reports less cpu than requested ({count} > {})", list.len()),
+                format!(
+                    "guest agent reports less cpu than requested ({count} > {})",
+                    list.len()
+                ),
             ));
         }
         let mut changes = Vec::new();
@@ -416,8 +427,11 @@ impl QemuDriver {
         if changes.is_empty() {
             return Ok(());
         }
-        self.agent_call(dom, json!({"execute": "guest-set-vcpus", "arguments": {"vcpus": changes}}))
-            .await?;
+        self.agent_call(
+            dom,
+            json!({"execute": "guest-set-vcpus", "arguments": {"vcpus": changes}}),
+        )
+        .await?;
         Ok(())
     }
 
@@ -436,7 +450,9 @@ impl QemuDriver {
         if timeout < TIMEOUT_BLOCK {
             return Err(Error::invalid_arg(
                 ErrorDomain::QEMU,
-                format!("guest agent timeout '{timeout}' is less than the minimum '{TIMEOUT_BLOCK}'"),
+                format!(
+                    "guest agent timeout '{timeout}' is less than the minimum '{TIMEOUT_BLOCK}'"
+                ),
             ));
         }
         let command: Value = serde_json::from_str(cmd).map_err(|err| {
@@ -459,7 +475,9 @@ impl QemuDriver {
         if timeout < TIMEOUT_BLOCK {
             return Err(Error::invalid_arg(
                 ErrorDomain::QEMU,
-                format!("guest agent timeout '{timeout}' is less than the minimum '{TIMEOUT_BLOCK}'"),
+                format!(
+                    "guest agent timeout '{timeout}' is less than the minimum '{TIMEOUT_BLOCK}'"
+                ),
             ));
         }
         self.domains().get(&dom.uuid).ok_or_else(no_domain)?;
@@ -480,10 +498,7 @@ impl QemuDriver {
             .agent_call(dom, json!({"execute": "guest-get-time"}))
             .await?;
         let Some(ns) = value.as_i64() else {
-            return Err(Error::internal(
-                ErrorDomain::QEMU,
-                "malformed return value",
-            ));
+            return Err(Error::internal(ErrorDomain::QEMU, "malformed return value"));
         };
         let seconds = ns.div_euclid(1_000_000_000);
         let nanos = u32::try_from(ns.rem_euclid(1_000_000_000)).unwrap_or(0);
@@ -550,7 +565,10 @@ impl QemuDriver {
         let (command, awaiting) = match target {
             0 => ("guest-suspend-ram", Await::State(DomainState::PmSuspended)),
             1 => ("guest-suspend-disk", Await::Gone),
-            _ => ("guest-suspend-hybrid", Await::State(DomainState::PmSuspended)),
+            _ => (
+                "guest-suspend-hybrid",
+                Await::State(DomainState::PmSuspended),
+            ),
         };
         let seconds = self.shared.agents.timeout(&dom.uuid);
         self.agent_exchange(dom, &json!({ "execute": command }), seconds, awaiting)
@@ -893,9 +911,18 @@ impl QemuDriver {
                 let list = fss.as_array().cloned().unwrap_or_default();
                 out.push(u("fs.count", list.len() as u64));
                 for (i, fs) in list.iter().enumerate() {
-                    out.push(s(&format!("fs.{i}.mountpoint"), fs["mountpoint"].as_str().unwrap_or_default()));
-                    out.push(s(&format!("fs.{i}.name"), fs["name"].as_str().unwrap_or_default()));
-                    out.push(s(&format!("fs.{i}.fstype"), fs["type"].as_str().unwrap_or_default()));
+                    out.push(s(
+                        &format!("fs.{i}.mountpoint"),
+                        fs["mountpoint"].as_str().unwrap_or_default(),
+                    ));
+                    out.push(s(
+                        &format!("fs.{i}.name"),
+                        fs["name"].as_str().unwrap_or_default(),
+                    ));
+                    out.push(s(
+                        &format!("fs.{i}.fstype"),
+                        fs["type"].as_str().unwrap_or_default(),
+                    ));
                     if let (Some(total), Some(used)) =
                         (fs["total-bytes"].as_u64(), fs["used-bytes"].as_u64())
                     {
@@ -915,7 +942,10 @@ impl QemuDriver {
                 let list = disks.as_array().cloned().unwrap_or_default();
                 out.push(u("disk.count", list.len() as u64));
                 for (i, disk) in list.iter().enumerate() {
-                    out.push(s(&format!("disk.{i}.name"), disk["name"].as_str().unwrap_or_default()));
+                    out.push(s(
+                        &format!("disk.{i}.name"),
+                        disk["name"].as_str().unwrap_or_default(),
+                    ));
                     out.push(TypedParam {
                         field: format!("disk.{i}.partition"),
                         value: TypedValue::Boolean(disk["partition"].as_bool().unwrap_or(false)),
@@ -923,7 +953,10 @@ impl QemuDriver {
                     if let Some(deps) = disk["dependencies"].as_array() {
                         out.push(u(&format!("disk.{i}.dependency.count"), deps.len() as u64));
                         for (j, dep) in deps.iter().enumerate() {
-                            out.push(s(&format!("disk.{i}.dependency.{j}.name"), dep.as_str().unwrap_or_default()));
+                            out.push(s(
+                                &format!("disk.{i}.dependency.{j}.name"),
+                                dep.as_str().unwrap_or_default(),
+                            ));
                         }
                     }
                     if let Some(alias) = disk["alias"].as_str() {
@@ -945,7 +978,10 @@ impl QemuDriver {
                     let kind = if addr.kind == 0 { "ipv4" } else { "ipv6" };
                     out.push(s(&format!("if.{i}.addr.{j}.type"), kind));
                     out.push(s(&format!("if.{i}.addr.{j}.addr"), &addr.addr));
-                    out.push(u(&format!("if.{i}.addr.{j}.prefix"), u64::from(addr.prefix)));
+                    out.push(u(
+                        &format!("if.{i}.addr.{j}.prefix"),
+                        u64::from(addr.prefix),
+                    ));
                 }
             }
         }
@@ -972,11 +1008,17 @@ fn agent_socket(def: &crate::model::DomainDef) -> Option<PathBuf> {
 /// Applies QEMU's `VSERPORT_CHANGE` (`{"id": "channelN", "open": bool}`) to the live definition: the virtio
 /// channel's `<target state='connected'|'disconnected'>`, as libvirt shows it. `Some` when something changed,
 /// holding for the agent's channel its new lifecycle state (1 connected, 2 disconnected).
-pub(super) fn set_channel_state(def: &mut crate::model::DomainDef, data: &Value) -> Option<Option<i32>> {
+pub(super) fn set_channel_state(
+    def: &mut crate::model::DomainDef,
+    data: &Value,
+) -> Option<Option<i32>> {
     let (Some(id), Some(open)) = (data["id"].as_str(), data["open"].as_bool()) else {
         return None;
     };
-    let Some(index) = id.strip_prefix("channel").and_then(|n| n.parse::<usize>().ok()) else {
+    let Some(index) = id
+        .strip_prefix("channel")
+        .and_then(|n| n.parse::<usize>().ok())
+    else {
         return None;
     };
     let Some(channel) = def
@@ -1047,7 +1089,11 @@ fn base64(bytes: &[u8]) -> String {
     const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -1075,17 +1121,17 @@ mod tests {
 
     #[test]
     fn agent_errors_read_as_libvirt_words_them() {
-        let err = check_reply(
-            "guest-x",
-            &json!({"error": {"class": "CommandNotFound"}}),
-        )
-        .unwrap_err();
+        let err =
+            check_reply("guest-x", &json!({"error": {"class": "CommandNotFound"}})).unwrap_err();
         assert_eq!(
             err.message,
             "internal error: unable to execute QEMU agent command 'guest-x': The command has not been found"
         );
-        let err = check_reply("guest-y", &json!({"error": {"class": "GenericError", "desc": "nope"}}))
-            .unwrap_err();
+        let err = check_reply(
+            "guest-y",
+            &json!({"error": {"class": "GenericError", "desc": "nope"}}),
+        )
+        .unwrap_err();
         assert!(err.message.ends_with("'guest-y': nope"), "{}", err.message);
         assert!(check_reply("guest-z", &json!({"return": {}})).is_ok());
         assert!(check_reply("guest-z", &json!({})).is_err());

@@ -36,8 +36,8 @@ mod tests_argv;
 use crate::driver::host::{HostDrivers, HostMode};
 use crate::driver::{
     event, flags, reason, BlockInfo, BlockStats, Connection, DomainEvent, DomainInfo, DomainRef,
-    DomainState, DomainStatsRecord, HypervisorDriver, InterfaceStats, JobInfo, MemoryStat,
-    FsInfo, GuestInterface, NodeInfo, TypedParam, VcpuInfo,
+    DomainState, DomainStatsRecord, FsInfo, GuestInterface, HypervisorDriver, InterfaceStats,
+    JobInfo, MemoryStat, NodeInfo, TypedParam, VcpuInfo,
 };
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 use crate::model::{validate_name, DomainDef, DomainXmlOptions};
@@ -1282,7 +1282,11 @@ impl Shared {
             }
             // The guest opened or closed a virtio channel's port: its live `<target state>`.
             "VSERPORT_CHANGE" => {
-                if let Some(change) = obj.live.as_mut().and_then(|l| agent::set_channel_state(l, data)) {
+                if let Some(change) = obj
+                    .live
+                    .as_mut()
+                    .and_then(|l| agent::set_channel_state(l, data))
+                {
                     self.save_status_locked(obj);
                     if let Some(state) = change {
                         emitted = Some((event::AGENT_LIFECYCLE, state));
