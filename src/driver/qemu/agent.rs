@@ -41,12 +41,12 @@ pub(super) const TAINT_CUSTOM_GA_COMMAND: &str = "custom-ga-command";
 /// What each domain's agent has: the open connection of the current run, and the response timeout a client set.
 #[derive(Default)]
 pub(super) struct Agents {
-    links: Mutex<HashMap<Uuid, (u64, Arc<tokio::sync::Mutex<Option<Link>>>)>>,
+    links: Mutex<HashMap<Uuid, (u64, SharedLink)>>,
     timeouts: Mutex<HashMap<Uuid, i32>>,
 }
 
 impl Agents {
-    fn link(&self, uuid: Uuid, generation: u64) -> Arc<tokio::sync::Mutex<Option<Link>>> {
+    fn link(&self, uuid: Uuid, generation: u64) -> SharedLink {
         let mut links = self.links.lock().unwrap_or_else(|e| e.into_inner());
         let entry = links
             .entry(uuid)
@@ -66,6 +66,9 @@ impl Agents {
             .unwrap_or(&TIMEOUT_BLOCK)
     }
 }
+
+/// A run's agent connection, taken by one exchange at a time (libvirt serialises agent jobs too).
+type SharedLink = Arc<tokio::sync::Mutex<Option<Link>>>;
 
 /// One open connection to the channel's socket and what has been read from it and not consumed.
 struct Link {
@@ -330,11 +333,8 @@ impl QemuDriver {
             conn.send(format!("{command}\n").as_bytes()).await?;
             let until = deadline(seconds);
             loop {
-                let poll = Some(Instant::now() + Duration::from_millis(200));
-                let until_step = match until {
-                    Some(at) => Some(at.min(poll.unwrap())),
-                    None => poll,
-                };
+                let poll = Instant::now() + Duration::from_millis(200);
+                let until_step = Some(until.map_or(poll, |at| at.min(poll)));
                 match conn.line(until_step).await {
                     Ok(Some(reply)) => {
                         check_reply(&name, &reply)?;
@@ -860,7 +860,7 @@ impl QemuDriver {
                         out.push(s(&format!("user.{i}.domain"), domain));
                     }
                     if let Some(login) = user["login-time"].as_f64() {
-                        out.push(u(&format!("user.{i}.login-time"), (login * 1000.0) as u64));
+                        out.push(u(&format!("user.{i}.login-time"), seconds_to_ms(login)));
                     }
                 }
             }
@@ -1015,28 +1015,18 @@ pub(super) fn set_channel_state(
     let (Some(id), Some(open)) = (data["id"].as_str(), data["open"].as_bool()) else {
         return None;
     };
-    let Some(index) = id
+    let index = id
         .strip_prefix("channel")
-        .and_then(|n| n.parse::<usize>().ok())
-    else {
-        return None;
-    };
-    let Some(channel) = def
+        .and_then(|n| n.parse::<usize>().ok())?;
+    let channel = def
         .devices
         .others
         .iter_mut()
         .filter(|n| n.name == "channel")
-        .nth(index)
-    else {
-        return None;
-    };
-    let Some(target) = channel
-        .children
-        .iter_mut()
-        .find(|c| c.name == "target" && c.attrs.iter().any(|(k, v)| k == "type" && v == "virtio"))
-    else {
-        return None;
-    };
+        .nth(index)?;
+    let target = channel.children.iter_mut().find(|c| {
+        c.name == "target" && c.attrs.iter().any(|(k, v)| k == "type" && v == "virtio")
+    })?;
     let is_agent = target
         .attrs
         .iter()
@@ -1083,6 +1073,17 @@ fn fs_disk_targets(def: &crate::model::DomainDef, fs: &Value) -> Vec<String> {
         })
         .map(|d| d.target_dev.clone())
         .collect()
+}
+
+/// An agent's login time (seconds, fractional) in libvirt's milliseconds; negative or absurd values become 0.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+fn seconds_to_ms(seconds: f64) -> u64 {
+    let ms = (seconds * 1000.0).round();
+    if ms.is_finite() && ms >= 0.0 && ms < u64::MAX as f64 {
+        ms as u64
+    } else {
+        0
+    }
 }
 
 fn base64(bytes: &[u8]) -> String {
