@@ -452,6 +452,14 @@ macro_rules! driver_api {
             => auto(DomainMigrateSetMaxDowntime), write, "virDomainMigrateSetMaxDowntime";
         fn domain_migrate_get_max_downtime(&self, dom: &DomainRef, flags: u32) -> Result<u64>
             => auto(DomainMigrateGetMaxDowntime), read, "virDomainMigrateGetMaxDowntime";
+        /// What the guest agent tells of the guest as typed parameters: users, OS, time zone, host name, file
+        /// systems, disks, interfaces (`types`: `VIR_DOMAIN_GUEST_INFO_*`, 0 for all) (`virDomainGetGuestInfo`).
+        fn domain_get_guest_info(&self, dom: &DomainRef, types: u32, flags: u32) -> Result<Vec<TypedParam>>
+            => auto(DomainGetGuestInfo), write, "virDomainGetGuestInfo";
+        /// How long agent calls wait for the guest (`VIR_DOMAIN_AGENT_RESPONSE_TIMEOUT_*` or seconds); 0 on
+        /// success (`virDomainAgentSetResponseTimeout`).
+        fn domain_agent_set_response_timeout(&self, dom: &DomainRef, timeout: i32, flags: u32) -> Result<i32>
+            => auto(DomainAgentSetResponseTimeout), write, "virDomainAgentSetResponseTimeout";
     }
     /// Virtual networks.
     trait NetworkDriver (network) {

@@ -264,6 +264,10 @@ pub mod event {
     /// Not a lifecycle kind: marks a metadata-change [`super::DomainEvent`], so lifecycle listeners never
     /// mistake one for theirs.
     pub const METADATA_CHANGE: i32 = -1;
+    /// Not a lifecycle kind either: marks a guest agent lifecycle [`super::DomainEvent`]
+    /// (`VIR_DOMAIN_EVENT_ID_AGENT_LIFECYCLE`) whose `detail` is the agent's state (1 connected, 2 disconnected),
+    /// learnt from its channel (reason `CHANNEL`).
+    pub const AGENT_LIFECYCLE: i32 = -2;
 
     pub const DEFINED_ADDED: i32 = 0;
     pub const DEFINED_UPDATED: i32 = 1;

@@ -6,6 +6,7 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod agent;
 mod bridge;
 mod cim;
 mod cim_console;

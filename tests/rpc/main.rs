@@ -13,6 +13,7 @@ mod dispatch;
 mod sasl;
 mod server;
 mod virsh;
+mod virsh_agent;
 mod virsh_extras;
 mod virsh_guest;
 mod virsh_ifaces;

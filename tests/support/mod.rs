@@ -5,6 +5,7 @@
 //! guests ([`qemu`]). Each binary includes it whole, so some items are unused in some binaries.
 #![allow(dead_code)]
 
+pub mod agent_guest;
 pub mod cim;
 pub mod daemon;
 pub mod libvirtd;

@@ -96,6 +96,17 @@ pub fn build_argv(def: &DomainDef, paths: &RuntimePaths, host: &HostFacts) -> Re
     } else if let Some(model) = cpu_model(def)? {
         push(&["-cpu", model]);
     }
+    // `<pm>`: S3/S4 as the definition says (QEMU's default otherwise), on the machine's power-management device.
+    let pm_device = if q35 { "ICH9-LPC" } else { "PIIX4_PM" };
+    let (s3, s4) = super::agent::pm_settings(def);
+    for (state, enabled) in [("s3", s3), ("s4", s4)] {
+        if let Some(enabled) = enabled {
+            push(&[
+                "-global",
+                &format!("{pm_device}.disable_{state}={}", u8::from(!enabled)),
+            ]);
+        }
+    }
     if def.memory_kib == 0 {
         return Err(unsupported("memory must be greater than zero"));
     }

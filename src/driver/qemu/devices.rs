@@ -368,6 +368,15 @@ pub(super) fn prepare_channels(def: &mut DomainDef, run_dir: &Path) -> Result<()
         .filter(|n| n.name == "channel")
         .enumerate()
     {
+        // A virtio channel starts with its port closed (libvirt's live `state`); VSERPORT_CHANGE updates it.
+        if let Some(target) = node
+            .children
+            .iter_mut()
+            .find(|c| c.name == "target" && attr(c, "type") == Some("virtio"))
+        {
+            target.attrs.retain(|(k, _)| k != "state");
+            target.attrs.push(("state".into(), "disconnected".into()));
+        }
         if attr(node, "type") != Some("unix") {
             continue;
         }

@@ -8,6 +8,7 @@
 //!
 //! A guest without an OS never reacts to ACPI: `shutdown` then only asks, and the guest stays running.
 
+mod agent;
 mod alias;
 mod balloon;
 mod capabilities;
@@ -37,8 +38,8 @@ mod tests_argv;
 use crate::driver::host::{HostDrivers, HostMode};
 use crate::driver::{
     event, flags, reason, BlockInfo, BlockStats, Connection, DomainEvent, DomainInfo, DomainRef,
-    DomainState, DomainStatsRecord, HypervisorDriver, InterfaceStats, JobInfo, MemoryStat,
-    NodeInfo, TypedParam, VcpuInfo,
+    DomainState, DomainStatsRecord, FsInfo, GuestInterface, HypervisorDriver, InterfaceStats,
+    JobInfo, MemoryStat, NodeInfo, TypedParam, VcpuInfo,
 };
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 use crate::model::{validate_name, DomainDef, DomainXmlOptions};
@@ -159,6 +160,8 @@ struct Shared {
     unplugs: Mutex<Vec<hotplug::Unplug>>,
     /// Migrations in and out, and what they measured.
     migration: migration::Jobs,
+    /// Guest agent connections and response timeouts.
+    agents: agent::Agents,
     _lock: DirLock,
 }
 
@@ -352,6 +355,7 @@ impl QemuDriver {
                 runtime: tokio::runtime::Handle::current(),
                 host,
                 migration: migration::Jobs::default(),
+                agents: agent::Agents::default(),
                 _lock: lock,
             }),
         });
@@ -1278,6 +1282,19 @@ impl Shared {
                 (obj.state, obj.reason) = (DomainState::Running, reason::RUNNING_WAKEUP);
                 emitted = Some((event::STARTED, event::STARTED_WAKEUP));
             }
+            // The guest opened or closed a virtio channel's port: its live `<target state>`.
+            "VSERPORT_CHANGE" => {
+                if let Some(change) = obj
+                    .live
+                    .as_mut()
+                    .and_then(|l| agent::set_channel_state(l, data))
+                {
+                    self.save_status_locked(obj);
+                    if let Some(state) = change {
+                        emitted = Some((event::AGENT_LIFECYCLE, state));
+                    }
+                }
+            }
             "GUEST_PANICKED" => {
                 (obj.state, obj.reason) = (DomainState::Crashed, reason::CRASHED_PANICKED);
                 emitted = Some((event::CRASHED, event::CRASHED_PANICKED));
@@ -1776,8 +1793,11 @@ impl HypervisorDriver for QemuDriver {
         Ok(())
     }
     async fn domain_shutdown(&self, dom: &DomainRef, shutdown_flags: u32) -> Result<()> {
-        // 0 = hypervisor's choice, 1 = ACPI power button: the only ways QEMU offers without an agent.
-        check_flags(shutdown_flags, 1, "virDomainShutdownFlags")?;
+        // 0 = hypervisor's choice, 1 = ACPI power button, 2 = guest agent.
+        check_flags(shutdown_flags, 0b11, "virDomainShutdownFlags")?;
+        if self.shutdown_by_agent(dom, shutdown_flags, false).await? {
+            return Ok(());
+        }
         let qmp = self.monitor(dom)?;
         // A shutdown asked for after a reboot the guest ignored powers off (libvirt clears its fake reboot too).
         if self.set_fake_reboot(dom, false)? {
@@ -1788,10 +1808,18 @@ impl HypervisorDriver for QemuDriver {
             .map_err(qmp_error)?;
         Ok(())
     }
-    /// As libvirt's qemu driver without a guest agent: the ACPI power button, and when the guest has powered off,
+    /// With the guest agent when asked (or when none is asked for and the agent is connected); else, as libvirt's
+    /// qemu driver without a guest agent: the ACPI power button, and when the guest has powered off,
     /// a reset and resume of the same QEMU (state running, booted).
     async fn domain_reboot(&self, dom: &DomainRef, reboot_flags: u32) -> Result<()> {
-        check_flags(reboot_flags, REBOOT_ACPI_POWER_BTN, "qemuDomainReboot")?;
+        check_flags(
+            reboot_flags,
+            REBOOT_ACPI_POWER_BTN | agent::REBOOT_GUEST_AGENT,
+            "qemuDomainReboot",
+        )?;
+        if self.shutdown_by_agent(dom, reboot_flags, true).await? {
+            return Ok(());
+        }
         let _guard = self.shared.lifecycle.lock().await;
         let qmp = self.monitor(dom)?;
         set_shutdown_action(&qmp, "pause").await?;
@@ -2127,23 +2155,79 @@ impl HypervisorDriver for QemuDriver {
         self.open_console(dom, dev_name, flags).await
     }
     async fn domain_get_time(&self, dom: &DomainRef, time_flags: u32) -> Result<(i64, u32)> {
-        check_flags(time_flags, 0, "virDomainGetTime")?;
-        self.running_generation(dom)
-            .map_err(|_| Error::operation_invalid(ErrorDomain::QEMU, "domain is not running"))?;
-        // The guest's clock is only known through a guest agent; this driver does not speak the agent's
-        // protocol on a configured channel yet, so such a guest's agent reads as not connected.
-        if devices::has_agent_channel(&self.live_def_of(dom)?) {
-            return Err(Error::with_detail(
-                ErrorCode::AGENT_UNRESPONSIVE,
-                ErrorDomain::QEMU,
-                "QEMU guest agent is not connected",
-            ));
-        }
-        Err(Error::with_detail(
-            ErrorCode::ARGUMENT_UNSUPPORTED,
-            ErrorDomain::QEMU,
-            "QEMU guest agent is not configured",
-        ))
+        self.agent_get_time(dom, time_flags).await
+    }
+    async fn domain_set_time(
+        &self,
+        dom: &DomainRef,
+        seconds: i64,
+        nseconds: u32,
+        flags: u32,
+    ) -> Result<()> {
+        self.agent_set_time(dom, seconds, nseconds, flags).await
+    }
+    async fn domain_interface_addresses(
+        &self,
+        dom: &DomainRef,
+        source: u32,
+        flags: u32,
+    ) -> Result<Vec<GuestInterface>> {
+        self.interface_addresses(dom, source, flags).await
+    }
+    async fn domain_get_fsinfo(&self, dom: &DomainRef, flags: u32) -> Result<Vec<FsInfo>> {
+        self.agent_fsinfo(dom, flags).await
+    }
+    async fn domain_fs_freeze(
+        &self,
+        dom: &DomainRef,
+        mountpoints: Vec<String>,
+        flags: u32,
+    ) -> Result<i32> {
+        self.agent_fs_freeze(dom, mountpoints, false, flags).await
+    }
+    async fn domain_fs_thaw(
+        &self,
+        dom: &DomainRef,
+        mountpoints: Vec<String>,
+        flags: u32,
+    ) -> Result<i32> {
+        self.agent_fs_freeze(dom, mountpoints, true, flags).await
+    }
+    async fn domain_fs_trim(
+        &self,
+        dom: &DomainRef,
+        mount_point: Option<&str>,
+        minimum: u64,
+        flags: u32,
+    ) -> Result<()> {
+        self.agent_fs_trim(dom, mount_point, minimum, flags).await
+    }
+    async fn domain_set_user_password(
+        &self,
+        dom: &DomainRef,
+        user: Option<&str>,
+        password: Option<&str>,
+        flags: u32,
+    ) -> Result<()> {
+        self.agent_set_user_password(dom, user, password, flags)
+            .await
+    }
+    async fn domain_get_guest_info(
+        &self,
+        dom: &DomainRef,
+        types: u32,
+        flags: u32,
+    ) -> Result<Vec<TypedParam>> {
+        self.agent_guest_info(dom, types, flags).await
+    }
+    async fn domain_agent_set_response_timeout(
+        &self,
+        dom: &DomainRef,
+        timeout: i32,
+        flags: u32,
+    ) -> Result<i32> {
+        self.agent_set_response_timeout(dom, timeout, flags)
+            .map(|()| 0)
     }
     async fn domain_qemu_monitor_command(
         &self,

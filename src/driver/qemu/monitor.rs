@@ -1,14 +1,13 @@
 //! What a client may ask of a running guest's monitor and agent directly: `qemu-monitor-command` (QMP passed
-//! through, or HMP through `human-monitor-command`), which taints the domain as libvirt does; the agent
-//! pass-through and power-management calls, which answer libvirt's errors for a guest without an agent channel;
-//! and `system_wakeup`.
+//! through, or HMP through `human-monitor-command`), which taints the domain as libvirt does; the power-management
+//! calls (suspend through the guest agent, `system_wakeup`).
 
 use super::qmp::QmpError;
 use super::status::RunStatus;
 use super::{append_log, check_flags, no_domain, now_ms, qmp_error, QemuDriver};
 use crate::driver::flags::QEMU_MONITOR_COMMAND_HMP as MONITOR_COMMAND_HMP;
-use crate::driver::{DomainRef, DomainState};
-use crate::error::{Error, ErrorCode, ErrorDomain, Result};
+use crate::driver::DomainRef;
+use crate::error::{Error, ErrorDomain, Result};
 use serde_json::{json, Value};
 
 /// `VIR_NODE_SUSPEND_TARGET_MEM`, `_DISK`, `_HYBRID`: the targets `virDomainPMSuspendForDuration` knows.
@@ -32,17 +31,8 @@ pub(super) fn command_error(err: QmpError) -> Error {
     }
 }
 
-/// No definition here carries a guest agent channel, so every agent call ends here once the domain runs.
-fn agent_not_configured() -> Error {
-    Error::with_detail(
-        ErrorCode::ARGUMENT_UNSUPPORTED,
-        ErrorDomain::QEMU,
-        "QEMU guest agent is not configured",
-    )
-}
-
 /// The taint names this driver knows, as `'static` names for a run's record.
-const KNOWN_TAINTS: &[&str] = &[TAINT_CUSTOM_MONITOR];
+const KNOWN_TAINTS: &[&str] = &[TAINT_CUSTOM_MONITOR, super::agent::TAINT_CUSTOM_GA_COMMAND];
 
 /// A status record carrying the run's taints.
 pub(super) fn with_taints(mut status: RunStatus, taints: &[&'static str]) -> RunStatus {
@@ -77,7 +67,7 @@ impl QemuDriver {
 
     /// Marks the running domain tainted by `taint` once per run: a warning in the daemon's log and a line in
     /// the domain's log, as libvirt writes them. The definition is unchanged.
-    fn taint(&self, dom: &DomainRef, taint: &'static str) {
+    pub(super) fn taint(&self, dom: &DomainRef, taint: &'static str) {
         let mut domains = self.domains();
         let Some(obj) = domains.get_mut(&dom.uuid) else {
             return;
@@ -154,33 +144,6 @@ impl QemuDriver {
         Ok(reply.to_string())
     }
 
-    /// `virDomainQemuAgentCommand`: refused as libvirt refuses it for a guest without an agent channel (libvirt
-    /// taints the domain only once the agent is there).
-    pub(super) async fn agent_command(
-        &self,
-        dom: &DomainRef,
-        _cmd: &str,
-        _timeout: i32,
-        flags: u32,
-    ) -> Result<Option<String>> {
-        check_flags(flags, 0, "qemuDomainQemuAgentCommand")?;
-        self.check_active(dom)?;
-        self.check_agent(dom).map(|()| None)
-    }
-
-    /// The agent is usable only in a running (not paused) guest that has one.
-    pub(super) fn check_agent(&self, dom: &DomainRef) -> Result<()> {
-        let state = self
-            .domains()
-            .get(&dom.uuid)
-            .map(|obj| obj.state)
-            .ok_or_else(no_domain)?;
-        if state != DomainState::Running {
-            return Err(not_active());
-        }
-        Err(agent_not_configured())
-    }
-
     /// `virDomainPMSuspendForDuration`: done by the guest agent.
     pub(super) async fn pm_suspend(
         &self,
@@ -203,7 +166,7 @@ impl QemuDriver {
             ));
         }
         self.check_active(dom)?;
-        self.check_agent(dom)
+        self.agent_pm_suspend(dom, target).await
     }
 
     /// `virDomainPMWakeup`: QMP `system_wakeup`; QEMU refuses it for a guest that is not suspended.

@@ -154,9 +154,9 @@ impl QemuDriver {
             ));
         }
         if vcpu_flags & flags::VCPU_GUEST != 0 {
-            // Guest vCPU states go through the guest agent, which no definition here has.
+            // Guest vCPU states go through the guest agent.
             self.check_active(dom)?;
-            return self.check_agent(dom);
+            return self.agent_set_online_vcpus(dom, count).await;
         }
         let _guard = self.shared.lifecycle.lock().await;
         let (handle, persistent, running) = self.find(dom)?;

@@ -53,6 +53,10 @@ const EVENT_ID_LIFECYCLE: i32 = 0;
 const EVENT_ID_DEVICE_REMOVED: i32 = 15;
 /// `VIR_DOMAIN_EVENT_ID_METADATA_CHANGE` (callback registrations only: it has no legacy message).
 const EVENT_ID_METADATA_CHANGE: i32 = 23;
+/// `VIR_DOMAIN_EVENT_ID_AGENT_LIFECYCLE` (callback registrations only).
+const EVENT_ID_AGENT_LIFECYCLE: i32 = 18;
+/// `VIR_CONNECT_DOMAIN_EVENT_AGENT_LIFECYCLE_REASON_CHANNEL`: the agent's channel opened or closed.
+const AGENT_LIFECYCLE_REASON_CHANNEL: i32 = 2;
 /// `VIR_NETWORK_EVENT_ID_LIFECYCLE`, the only network event family.
 const NETWORK_EVENT_ID_LIFECYCLE: i32 = 0;
 
@@ -250,6 +254,25 @@ impl ConnectionState {
                     };
                     event_frame(
                         Procedure::DomainEventCallbackMetadataChange,
+                        &body.to_bytes(),
+                    )
+                })
+                .collect();
+        }
+        if event.event == crate::driver::event::AGENT_LIFECYCLE {
+            return self
+                .callbacks
+                .iter()
+                .filter(|(_, callback)| wanted(callback, EVENT_ID_AGENT_LIFECYCLE))
+                .map(|(&callback_id, _)| {
+                    let body = proto::CallbackAgentLifecycleMsg {
+                        callback_id,
+                        dom: event.domain.clone(),
+                        state: event.detail,
+                        reason: AGENT_LIFECYCLE_REASON_CHANNEL,
+                    };
+                    event_frame(
+                        Procedure::DomainEventCallbackAgentLifecycle,
                         &body.to_bytes(),
                     )
                 })
@@ -944,6 +967,7 @@ impl Dispatcher {
                     EVENT_ID_LIFECYCLE,
                     EVENT_ID_DEVICE_REMOVED,
                     EVENT_ID_METADATA_CHANGE,
+                    EVENT_ID_AGENT_LIFECYCLE,
                 ];
                 match self
                     .register(state, args.event_id, &families, &mut outcome)

@@ -228,6 +228,16 @@ xdr_struct! {
     }
 }
 
+xdr_struct! {
+    /// `remote_domain_event_callback_agent_lifecycle_msg`.
+    pub struct CallbackAgentLifecycleMsg {
+        pub callback_id: i32,
+        pub dom: DomainRef,
+        pub state: i32,
+        pub reason: i32,
+    }
+}
+
 xdr_struct! { pub struct ScreenshotArgs { pub dom: DomainRef, pub screen: u32, pub flags: u32 } }
 
 xdr_struct! { pub struct ScreenshotRet { pub mime: Option<String> } }

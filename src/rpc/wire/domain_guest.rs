@@ -13,6 +13,7 @@ use crate::error::Result;
 pub const DOMAIN_DISK_ERRORS_MAX: u32 = 256;
 pub const DOMAIN_FSFREEZE_MOUNTPOINTS_MAX: u32 = 256;
 pub const DOMAIN_LAUNCH_SECURITY_INFO_PARAMS_MAX: u32 = 64;
+pub const DOMAIN_GUEST_INFO_PARAMS_MAX: u32 = 2048;
 
 xdr_struct! {
     pub struct DomainSetMemoryStatsPeriodArgs { pub dom: DomainRef, pub period: i32, pub flags: u32 }
@@ -63,6 +64,9 @@ xdr_struct! {
     }
 }
 xdr_struct! { pub struct NodeGetFreePagesRet { pub counts: Array<u64, NODE_MAX_CELLS> } }
+xdr_struct! { pub struct DomainGetGuestInfoArgs { pub dom: DomainRef, pub types: u32, pub flags: u32 } }
+xdr_struct! { pub struct DomainGetGuestInfoRet { pub params: Array<TypedParam, DOMAIN_GUEST_INFO_PARAMS_MAX> } }
+xdr_struct! { pub struct DomainAgentSetResponseTimeoutArgs { pub dom: DomainRef, pub timeout: i32, pub flags: u32 } }
 
 impl WrapReply<ControlInfo> for DomainControlInfoRet {
     fn wrap(info: ControlInfo) -> Self {
@@ -127,6 +131,20 @@ impl WrapReply<Vec<TypedParam>> for LaunchSecurityInfoRet {
 }
 
 impl ReplyValue<Vec<TypedParam>> for LaunchSecurityInfoRet {
+    fn unwrap(self) -> Result<Vec<TypedParam>> {
+        Ok(self.params.0)
+    }
+}
+
+impl WrapReply<Vec<TypedParam>> for DomainGetGuestInfoRet {
+    fn wrap(params: Vec<TypedParam>) -> Self {
+        DomainGetGuestInfoRet {
+            params: Array(params),
+        }
+    }
+}
+
+impl ReplyValue<Vec<TypedParam>> for DomainGetGuestInfoRet {
     fn unwrap(self) -> Result<Vec<TypedParam>> {
         Ok(self.params.0)
     }

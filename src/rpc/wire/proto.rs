@@ -228,6 +228,7 @@ macro_rules! remote_procedure_table {
             DomainGetMetadata: DomainGetMetadataArgs => StringRet [call |dom, kind, uri, flags| domain_get_metadata(&dom, kind, uri.as_deref(), flags)];
             DomainEventDeviceRemoved: DeviceRemovedMsg => () [event];
             DomainEventCallbackDeviceRemoved: CallbackDeviceRemovedMsg => () [event];
+            DomainEventCallbackAgentLifecycle: CallbackAgentLifecycleMsg => () [event];
             // domain snapshots
             DomainSnapshotCreateXml: SnapshotCreateXmlArgs => SnapshotRet [call |dom, xml_desc, flags| domain_snapshot_create_xml(&dom, &xml_desc, flags)];
             DomainSnapshotGetXmlDesc: SnapshotFlagsArgs => StringRet [call |snap, flags| domain_snapshot_get_xml_desc(&snap, flags)];
@@ -418,6 +419,8 @@ macro_rules! remote_procedure_table {
             DomainCoreDump: DomainCoreDumpArgs => () [call |dom, to, flags| domain_core_dump(&dom, &to, 0, flags)];
             DomainCoreDumpWithFormat: DomainCoreDumpWithFormatArgs => () [call |dom, to, dumpformat, flags| domain_core_dump(&dom, &to, dumpformat, flags)];
             NodeGetFreePages: NodeGetFreePagesArgs => NodeGetFreePagesRet [call |pages, start_cell, cell_count, flags| node_get_free_pages(pages.0, start_cell, cell_count, flags)];
+            DomainGetGuestInfo: DomainGetGuestInfoArgs => DomainGetGuestInfoRet [call |dom, types, flags| domain_get_guest_info(&dom, types, flags)];
+            DomainAgentSetResponseTimeout: DomainAgentSetResponseTimeoutArgs => IntRet [call |dom, timeout, flags| domain_agent_set_response_timeout(&dom, timeout, flags)];
             NetworkCreateXmlFlags: StringFlagsArgs => NetworkRet [call |value, flags| network_create_xml(&value, flags)];
             // migration
             DomainMigrateBegin3Params: MigrateBegin3ParamsArgs => MigrateBegin3ParamsRet [hand domain_migrate_begin3_params];
@@ -450,7 +453,7 @@ mod tests {
             .map(Procedure::from_number)
             .filter(|p| has_codec(*p))
             .count();
-        assert_eq!(known, 306);
+        assert_eq!(known, 309);
         assert!(!has_codec(Procedure::DomainGetBlockJobInfo));
         assert!(!has_codec(Procedure::Unknown(9999)));
     }
