@@ -815,8 +815,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
                     .conflicting_head
                     .store(index + 1, Ordering::SeqCst);
             }
-            this.activity
-                .follow_head(this.framing.head_in_progress());
+            this.activity.follow_head(this.framing.head_in_progress());
         }
         result
     }

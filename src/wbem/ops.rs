@@ -964,12 +964,14 @@ impl Operations {
             }
             for i in indices {
                 // Taken, not copied: the paths are distinct, so no other path names the same instance.
-                let hit = found.get_mut(&path_bucket(&paths[i])).and_then(|candidates| {
-                    let at = candidates
-                        .iter()
-                        .position(|c| c.path.as_ref().is_some_and(|p| p.same_object(&paths[i])))?;
-                    Some(candidates.swap_remove(at))
-                });
+                let hit = found
+                    .get_mut(&path_bucket(&paths[i]))
+                    .and_then(|candidates| {
+                        let at = candidates.iter().position(|c| {
+                            c.path.as_ref().is_some_and(|p| p.same_object(&paths[i]))
+                        })?;
+                        Some(candidates.swap_remove(at))
+                    });
                 match hit {
                     Some(inst) => out[i] = Some(inst),
                     None => single.push(i),

@@ -1242,7 +1242,10 @@ mod tests {
                 format!("{:?}", expected.iter().map(|r| &r.rasd).collect::<Vec<_>>())
             );
             assert_eq!(
-                format!("{:?}", devices.devices().map(|(_, d)| d).collect::<Vec<_>>()),
+                format!(
+                    "{:?}",
+                    devices.devices().map(|(_, d)| d).collect::<Vec<_>>()
+                ),
                 format!(
                     "{:?}",
                     expected.iter().flat_map(|r| &r.devices).collect::<Vec<_>>()
