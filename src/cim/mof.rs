@@ -1238,7 +1238,11 @@ pub fn parse_instance_mof(ns: &Namespace, text: &str) -> Result<Instance, MofErr
         let value = literal_value(lit, &prop.ty, &no_aliases)
             .map_err(|e| error_at(NAME, text, 0, format!("property {prop_name}: {e}")))?;
         instance.set(&prop.name, value);
-        if let Some(p) = instance.properties.iter_mut().find(|p| p.name == prop.name) {
+        if let Some(p) = instance
+            .properties
+            .iter_mut()
+            .find(|p| *p.name == *prop.name)
+        {
             p.ty = prop.ty.clone();
         }
     }

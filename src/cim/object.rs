@@ -8,6 +8,7 @@
 //! a singleton class has `Class=@`.
 
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 
 use super::types::{
     format_real, parse_int_text, parse_real_text, CimType, DateTime, TypeSpec, ValueError,
@@ -67,6 +68,43 @@ impl Value {
             Value::Array(ty, _) => ty.clone(),
         };
         Some(ty)
+    }
+
+    /// Whether `coerce` to `spec` would give this very value back (checked cheaply, for the common cases
+    /// only: `false` means "coerce to find out").
+    pub fn fits(&self, spec: &TypeSpec) -> bool {
+        fn scalar(value: &Value, ty: &CimType) -> bool {
+            matches!(
+                (value, ty),
+                (Value::Null, _)
+                    | (Value::String(_), CimType::String)
+                    | (Value::Boolean(_), CimType::Boolean)
+                    | (Value::Uint8(_), CimType::Uint8)
+                    | (Value::Sint8(_), CimType::Sint8)
+                    | (Value::Uint16(_), CimType::Uint16)
+                    | (Value::Sint16(_), CimType::Sint16)
+                    | (Value::Uint32(_), CimType::Uint32)
+                    | (Value::Sint32(_), CimType::Sint32)
+                    | (Value::Uint64(_), CimType::Uint64)
+                    | (Value::Sint64(_), CimType::Sint64)
+                    | (Value::Reference(_), CimType::Reference(_))
+            )
+        }
+        match self {
+            Value::Null => true,
+            Value::Array(ty, items) => {
+                spec.is_array() && *ty == spec.ty && items.iter().all(|i| scalar(i, &spec.ty))
+            }
+            value => !spec.is_array() && scalar(value, &spec.ty),
+        }
+    }
+
+    /// The property type a non-null value gives the property it is set to (`None` for `Null`).
+    pub fn type_spec(&self) -> Option<TypeSpec> {
+        match self {
+            Value::Array(ty, _) => Some(TypeSpec::array(ty.clone())),
+            value => value.cim_type().map(TypeSpec::scalar),
+        }
     }
 
     pub fn is_null(&self) -> bool {
@@ -820,6 +858,39 @@ pub struct Class {
     pub qualifiers: Vec<Qualifier>,
     pub properties: Vec<Property>,
     pub methods: Vec<Method>,
+    /// The properties of a fresh instance, made on first use (see [`Class::new_instance`]).
+    pub template: InstanceTemplate,
+}
+
+/// A class's properties as a fresh instance has them, made once per class: every instance of the class then
+/// shares the property names instead of copying each one (instance building is the bulk of an enumeration).
+/// Not part of the class's value: equal always, and a copy of the class (which may then be changed) starts
+/// without one.
+#[derive(Default)]
+pub struct InstanceTemplate(OnceLock<Template>);
+
+struct Template {
+    properties: Vec<InstanceProperty>,
+    /// The positions of the key properties.
+    keys: Vec<usize>,
+}
+
+impl Clone for InstanceTemplate {
+    fn clone(&self) -> InstanceTemplate {
+        InstanceTemplate::default()
+    }
+}
+
+impl PartialEq for InstanceTemplate {
+    fn eq(&self, _: &InstanceTemplate) -> bool {
+        true
+    }
+}
+
+impl fmt::Debug for InstanceTemplate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("InstanceTemplate")
+    }
 }
 
 impl Class {
@@ -830,6 +901,7 @@ impl Class {
             qualifiers: Vec::new(),
             properties: Vec::new(),
             methods: Vec::new(),
+            template: InstanceTemplate::default(),
         }
     }
 
@@ -890,31 +962,65 @@ impl Class {
                 .filter(|m| !m.propagated)
                 .cloned()
                 .collect(),
+            template: InstanceTemplate::default(),
         }
     }
 
     /// A fresh instance with every property at its default value.
     pub fn new_instance(&self) -> Instance {
+        let fresh = || {
+            self.properties
+                .iter()
+                .map(|p| InstanceProperty {
+                    name: Arc::from(p.name.as_str()),
+                    ty: p.ty.clone(),
+                    value: p.default.clone(),
+                })
+                .collect::<Vec<_>>()
+        };
+        let properties = match self.template() {
+            Some(template) => template.properties.clone(),
+            None => fresh(),
+        };
         Instance {
             class_name: self.name.clone(),
             qualifiers: Vec::new(),
+            properties,
+            path: None,
+        }
+    }
+
+    /// The class's instance template, made on first use; `None` when the class was changed in place after it
+    /// was made (the repository only changes classes while it builds them).
+    fn template(&self) -> Option<&Template> {
+        let template = self.template.0.get_or_init(|| Template {
             properties: self
                 .properties
                 .iter()
                 .map(|p| InstanceProperty {
-                    name: p.name.clone(),
+                    name: Arc::from(p.name.as_str()),
                     ty: p.ty.clone(),
                     value: p.default.clone(),
                 })
                 .collect(),
-            path: None,
-        }
+            keys: (0..self.properties.len())
+                .filter(|&i| self.properties[i].is_key())
+                .collect(),
+        });
+        let current = template.properties.len() == self.properties.len()
+            && template
+                .properties
+                .iter()
+                .zip(&self.properties)
+                .all(|(t, p)| *t.name == *p.name);
+        current.then_some(template)
     }
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct InstanceProperty {
-    pub name: String,
+    /// Shared with the class's other instances (see [`InstanceTemplate`]).
+    pub name: Arc<str>,
     pub ty: TypeSpec,
     pub value: Value,
 }
@@ -955,11 +1061,7 @@ impl Instance {
     /// Sets a property, adding it when absent. The type is taken from a non-null value; a null keeps the
     /// type already there (or `string` for a new property).
     pub fn set(&mut self, name: &str, value: Value) {
-        let ty = match (&value, value.cim_type()) {
-            (Value::Array(ty, _), _) => Some(TypeSpec::array(ty.clone())),
-            (_, Some(ty)) => Some(TypeSpec::scalar(ty)),
-            (_, None) => None,
-        };
+        let ty = value.type_spec();
         if let Some(existing) = self
             .properties
             .iter_mut()
@@ -972,16 +1074,43 @@ impl Instance {
         } else {
             let ty = ty.unwrap_or(TypeSpec::scalar(CimType::String));
             self.properties.push(InstanceProperty {
-                name: name.to_owned(),
+                name: Arc::from(name),
                 ty,
                 value,
             });
         }
     }
 
+    /// `set` of a property expected at position `at` (an instance made by `Class::new_instance` has its class's
+    /// properties in the class's order): no search when it is there.
+    pub fn set_at(&mut self, at: usize, name: &str, value: Value) {
+        match self.properties.get_mut(at) {
+            Some(p) if *p.name == *name => {
+                if let Some(ty) = value.type_spec() {
+                    p.ty = ty;
+                }
+                p.value = value;
+            }
+            _ => self.set(name, value),
+        }
+    }
+
     /// Builds the instance path from the class's key properties (namespace given by the caller).
     pub fn path_from_keys(&self, class: &Class, namespace: Option<&str>) -> ObjectPath {
         let mut path = ObjectPath::class(namespace, &self.class_name);
+        if let Some(template) = class.template() {
+            // The class's key positions, known once per class (no qualifier search per instance); an instance
+            // made from the class has its keys there.
+            for &at in &template.keys {
+                let key = &class.properties[at];
+                let value = match self.properties.get(at) {
+                    Some(p) if *p.name == *key.name => p.value.clone(),
+                    _ => self.get(&key.name).cloned().unwrap_or(Value::Null),
+                };
+                path.keys.push((key.name.clone(), value));
+            }
+            return path;
+        }
         for key in class.keys() {
             let value = self.get(&key.name).cloned().unwrap_or(Value::Null);
             path.keys.push((key.name.clone(), value));

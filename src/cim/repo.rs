@@ -309,7 +309,7 @@ impl Repository {
                     .property(&given.name)
                     .ok_or_else(|| RepoError::NoSuchProperty {
                         class: class.name.clone(),
-                        property: given.name.clone(),
+                        property: given.name.to_string(),
                     })?;
             let value =
                 given
@@ -568,6 +568,7 @@ fn resolve(class: &Class, superclass: Option<&Class>) -> Result<Class, RepoError
         qualifiers,
         properties,
         methods,
+        template: Default::default(),
     };
     if !resolved.is_association() {
         if let Some(reference) = resolved

@@ -109,6 +109,11 @@ fn take_line(line: &mut Vec<u8>, bytes: &[u8]) -> (usize, bool) {
 }
 
 impl FramingTracker {
+    /// Whether a request head has begun and is not complete yet (the header deadline runs only then).
+    pub fn head_in_progress(&self) -> bool {
+        matches!(&self.state, State::Head(head) if !head.is_empty())
+    }
+
     /// Takes bytes read from the connection; returns the index (0 for the first request) of a head among them
     /// that carries both Transfer-Encoding and Content-Length. Following stops after such a head.
     pub fn feed(&mut self, mut bytes: &[u8]) -> Option<u64> {
@@ -264,5 +269,19 @@ mod tests {
             &format!("{}{conflict}", request("Content-Length: x\r\n", "")),
             None,
         );
+    }
+
+    #[test]
+    fn a_head_is_in_progress_from_its_first_byte_to_its_end() {
+        let mut tracker = FramingTracker::default();
+        assert!(!tracker.head_in_progress());
+        tracker.feed(b"POST /cimom HTTP/1.1\r\nContent-Length: 3\r\n");
+        assert!(tracker.head_in_progress());
+        tracker.feed(b"\r\nab");
+        assert!(!tracker.head_in_progress(), "in the body");
+        tracker.feed(b"c");
+        assert!(!tracker.head_in_progress(), "between requests");
+        tracker.feed(b"P");
+        assert!(tracker.head_in_progress());
     }
 }

@@ -582,19 +582,28 @@ impl WbemServer {
             }
         });
         let mut builder = hyper::server::conn::http1::Builder::new();
+        // hyper's own header timer starts as soon as it waits for the next head, so it also closes an idle
+        // keep-alive connection after `header_timeout`, racing the client's next request (seen as a reset by a
+        // client whose next request came late on a starved machine). The watchdog below runs the header
+        // deadline from the head's first byte instead; an idle connection is the stall timeout's.
         builder
             .timer(TokioTimer::new())
-            .header_read_timeout(self.limits.header_timeout)
+            .header_read_timeout(None)
             .max_headers(self.limits.max_headers)
             .max_buf_size(self.limits.max_header_bytes.max(8192))
             .keep_alive(true);
         let conn = builder.serve_connection(io, service);
         tokio::pin!(conn);
         let stall = self.limits.stall_timeout;
+        let header = self.limits.header_timeout;
         let watchdog = async {
             loop {
-                tokio::time::sleep(stall / 4).await;
+                tokio::time::sleep(stall.min(header) / 4).await;
                 if !activity.busy.load(Ordering::Relaxed) && activity.idle_for() > stall {
+                    return;
+                }
+                if activity.head_for().is_some_and(|t| t > header) {
+                    debug!(%peer, "WBEM request head not complete in time; closed");
                     return;
                 }
             }
@@ -745,6 +754,8 @@ struct Activity {
     /// 1 + the index of the first request whose head carried both Transfer-Encoding and Content-Length
     /// (0: none), as the read side followed the bytes.
     conflicting_head: AtomicU64,
+    /// 1 + `now_ms()` when the first byte of a head not yet complete was read (0: no head in progress).
+    head_since: AtomicU64,
 }
 
 static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
@@ -762,6 +773,22 @@ impl Activity {
     fn idle_for(&self) -> Duration {
         let last = self.last.load(Ordering::Relaxed);
         Duration::from_millis(now_ms().saturating_sub(last))
+    }
+
+    /// How long the head now in progress has been arriving.
+    fn head_for(&self) -> Option<Duration> {
+        match self.head_since.load(Ordering::Relaxed) {
+            0 => None,
+            since => Some(Duration::from_millis(now_ms().saturating_sub(since - 1))),
+        }
+    }
+
+    fn follow_head(&self, in_progress: bool) {
+        if !in_progress {
+            self.head_since.store(0, Ordering::Relaxed);
+        } else if self.head_since.load(Ordering::Relaxed) == 0 {
+            self.head_since.store(now_ms() + 1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -788,6 +815,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
                     .conflicting_head
                     .store(index + 1, Ordering::SeqCst);
             }
+            this.activity.follow_head(this.framing.head_in_progress());
         }
         result
     }

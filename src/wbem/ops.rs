@@ -838,6 +838,7 @@ impl Operations {
         // The object must exist (CIM_ERR_NOT_FOUND otherwise, as DSP0200 asks).
         self.get_instance(&ns_name, &target).await?;
         let mut paths: Vec<ObjectPath> = Vec::new();
+        let mut seen = PathSet::default();
         let mut instances = Vec::new();
         for provider in self
             .providers
@@ -876,8 +877,7 @@ impl Operations {
                     Assoc::References | Assoc::ReferenceNames => {
                         if let Some(p) = &assoc.path {
                             let full = self.full_path(p, &ns_name);
-                            if !paths.iter().any(|q| q.same_object(&full)) {
-                                paths.push(full);
+                            if seen.insert(&mut paths, full) {
                                 instances.push(assoc.clone());
                             }
                         }
@@ -899,9 +899,7 @@ impl Operations {
                                 }
                             }
                             let full = self.full_path(p, &ns_name);
-                            if !paths.iter().any(|q| q.same_object(&full)) {
-                                paths.push(full);
-                            }
+                            seen.insert(&mut paths, full);
                         }
                     }
                 }
@@ -965,13 +963,17 @@ impl Operations {
                 }
             }
             for i in indices {
-                let hit = found.get(&path_bucket(&paths[i])).and_then(|candidates| {
-                    candidates
-                        .iter()
-                        .find(|c| c.path.as_ref().is_some_and(|p| p.same_object(&paths[i])))
-                });
+                // Taken, not copied: the paths are distinct, so no other path names the same instance.
+                let hit = found
+                    .get_mut(&path_bucket(&paths[i]))
+                    .and_then(|candidates| {
+                        let at = candidates.iter().position(|c| {
+                            c.path.as_ref().is_some_and(|p| p.same_object(&paths[i]))
+                        })?;
+                        Some(candidates.swap_remove(at))
+                    });
                 match hit {
-                    Some(inst) => out[i] = Some(inst.clone()),
+                    Some(inst) => out[i] = Some(inst),
                     None => single.push(i),
                 }
             }
@@ -1516,15 +1518,37 @@ fn write_options(call: &Call) -> WriteOptions {
     }
 }
 
+/// Distinct paths (by `same_object`), each new one compared only with those of its [`path_bucket`] instead of
+/// with every path kept (an associator answer may hold thousands).
+#[derive(Default)]
+struct PathSet {
+    buckets: HashMap<String, Vec<usize>>,
+}
+
+impl PathSet {
+    /// Appends `path` to `paths` unless the same object is there already; whether it was appended.
+    fn insert(&mut self, paths: &mut Vec<ObjectPath>, path: ObjectPath) -> bool {
+        let bucket = self.buckets.entry(path_bucket(&path)).or_default();
+        if bucket.iter().any(|&i| paths[i].same_object(&path)) {
+            return false;
+        }
+        bucket.push(paths.len());
+        paths.push(path);
+        true
+    }
+}
+
 /// A coarse key for matching paths: paths that name the same object share it (class and key names compared
-/// without case, string key values as they are; other values left out and compared by `same_object`).
+/// without case, string key values as they are; other values left out and compared by `same_object`, and so
+/// are strings with `=`, which may be a reference key's string form: `same_object` equals those to the
+/// reference).
 fn path_bucket(p: &ObjectPath) -> String {
     let mut keys: Vec<(String, &str)> = p
         .keys
         .iter()
         .map(|(name, value)| {
             let text = match value {
-                Value::String(s) => s.as_str(),
+                Value::String(s) if !s.contains('=') => s.as_str(),
                 _ => "",
             };
             (name.to_ascii_lowercase(), text)

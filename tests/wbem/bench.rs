@@ -236,10 +236,23 @@ fn cim_layer_cost_per_request() {
             .unwrap().connection();
         let mut ops = Operations::new(Arc::new(builtin_repository().unwrap()), driver, "localhost");
         ops.set_response_cache(false);
-        for method in ["EnumerateInstanceNames", "EnumerateInstances"] {
+        // WBEM_BENCH_CIM_CLASSES: EnumerateInstances of these classes too (comma-separated; for profiling).
+        let extra = std::env::var("WBEM_BENCH_CIM_CLASSES").unwrap_or_default();
+        let cases = [
+            ("EnumerateInstanceNames", "KVM_ComputerSystem"),
+            ("EnumerateInstances", "KVM_ComputerSystem"),
+        ]
+        .into_iter()
+        .chain(
+            extra
+                .split(',')
+                .filter(|c| !c.is_empty())
+                .map(|c| ("EnumerateInstances", c)),
+        );
+        for (method, class) in cases {
             let body = imethod_body(
                 method,
-                "<IPARAMVALUE NAME=\"ClassName\"><CLASSNAME NAME=\"KVM_ComputerSystem\"/></IPARAMVALUE>",
+                &format!("<IPARAMVALUE NAME=\"ClassName\"><CLASSNAME NAME=\"{class}\"/></IPARAMVALUE>"),
             );
             let req = virtcim::cimxml::parse_request(body.as_bytes(), &Default::default()).unwrap();
             let rounds = 50;
@@ -250,7 +263,7 @@ fn cim_layer_cost_per_request() {
             }
             #[allow(clippy::cast_precision_loss)]
             let ms = started.elapsed().as_secs_f64() * 1000.0 / rounds as f64;
-            println!("BENCH CIM layer {method}: {bytes} bytes, {ms:.2} ms per request (uncached, no HTTP)");
+            println!("BENCH CIM layer {method} {class}: {bytes} bytes, {ms:.2} ms per request (uncached, no HTTP)");
         }
     });
 }

@@ -669,3 +669,18 @@ fn get_property_and_class_level_method_calls() {
         resp.body
     );
 }
+
+#[test]
+fn a_keep_alive_connection_outlives_the_header_deadline_between_requests() {
+    // The header deadline (2 s here) is for a head that has begun; a client that sends its next request on
+    // the same connection later than that, but within the stall timeout, is answered there.
+    let server = start(test_limits(), false, 0);
+    let mut s = TcpStream::connect(server.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    for round in 0..2 {
+        s.write_all(&enum_names_request("")).unwrap();
+        let resp = read_response(&mut s).unwrap_or_else(|| panic!("request {round}: no answer"));
+        assert_eq!(resp.status, 200);
+        std::thread::sleep(Duration::from_secs(3));
+    }
+}

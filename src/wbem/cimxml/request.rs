@@ -741,7 +741,7 @@ impl Ctx<'_> {
                     return Err(invalid(format!("property {} given twice", p.name)));
                 }
                 inst.properties.push(InstanceProperty {
-                    name: p.name,
+                    name: p.name.into(),
                     ty: p.ty,
                     value: p.default,
                 });

@@ -69,7 +69,7 @@ impl Provider for DeviceProvider {
     }
 
     async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
-        let part = Some(ModelPart::Resources(self.kind));
+        let part = Some(ModelPart::Devices(self.kind));
         let guests = load_all_guests_part(ctx.driver, LoadOptions::KEYS_ONLY, part).await?;
         Ok(guests
             .into_iter()

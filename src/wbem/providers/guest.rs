@@ -329,10 +329,34 @@ pub fn guest_class(name: &str) -> Option<Arc<Class>> {
         .cloned()
 }
 
+/// Which instances of a resource are built: a RASD enumeration needs no devices, a device enumeration no
+/// RASDs. Set around the (synchronous) building of one [`ModelPart`]; the side left out is an empty instance
+/// with its path.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Sides {
+    Both,
+    Rasds,
+    Devices,
+}
+
+thread_local! {
+    static SIDES: std::cell::Cell<Sides> = const { std::cell::Cell::new(Sides::Both) };
+}
+
+/// Runs `build` with only `sides` built.
+fn building<T>(sides: Sides, build: impl FnOnce() -> T) -> T {
+    let before = SIDES.with(|s| s.replace(sides));
+    let out = build();
+    SIDES.with(|s| s.set(before));
+    out
+}
+
 /// An instance under construction: every declared property present, values set only when declared.
 struct Builder {
     inst: Instance,
     class: Option<Arc<Class>>,
+    /// Not wanted (see [`Sides`]): nothing is set.
+    skipped: bool,
 }
 
 impl Builder {
@@ -342,11 +366,24 @@ impl Builder {
             .as_ref()
             .map(|c| c.new_instance())
             .unwrap_or_else(|| Instance::new(class_name));
-        Builder { inst, class }
+        Builder {
+            inst,
+            class,
+            skipped: false,
+        }
+    }
+
+    /// A builder whose instance is not wanted: it stays empty but for its path.
+    fn skipped(class_name: &str) -> Builder {
+        Builder {
+            inst: Instance::new(class_name),
+            class: None,
+            skipped: true,
+        }
     }
 
     fn set(&mut self, name: &str, value: Value) -> &mut Builder {
-        if value.is_null() {
+        if value.is_null() || self.skipped {
             return self;
         }
         match &self.class {
@@ -426,6 +463,9 @@ fn vssd_instance(def: &DomainDef, facts: GuestFacts) -> Instance {
 
 /// A RASD builder with the properties every RASD has.
 fn rasd_builder(kind: ResourceKind, domain: &str, devid: &str) -> Builder {
+    if SIDES.with(std::cell::Cell::get) == Sides::Devices {
+        return Builder::skipped(kind.rasd_class());
+    }
     let mut b = Builder::new(kind.rasd_class());
     b.str("InstanceID", &fq_devid(domain, devid))
         .str("ElementName", devid)
@@ -435,6 +475,9 @@ fn rasd_builder(kind: ResourceKind, domain: &str, devid: &str) -> Builder {
 
 /// A device builder with the four keys set.
 fn device_builder(kind: ResourceKind, domain: &str, devid: &str) -> Builder {
+    if SIDES.with(std::cell::Cell::get) == Sides::Rasds {
+        return Builder::skipped(kind.device_class());
+    }
     let mut b = Builder::new(kind.device_class());
     b.str("SystemCreationClassName", CS_CLASS)
         .str("SystemName", domain)
@@ -835,6 +878,10 @@ pub enum ModelPart {
     Vssd,
     /// The resources of one kind alone (`vssd` left an empty instance of its class).
     Resources(ResourceKind),
+    /// As `Resources`, with only each resource's RASD built (its devices are empty instances with their paths).
+    Rasds(ResourceKind),
+    /// As `Resources`, with only each resource's devices built (its RASD is an empty instance with its path).
+    Devices(ResourceKind),
 }
 
 /// One part of a guest's model (see [`ModelPart`]); the parts built equal those of [`guest_model`].
@@ -849,6 +896,14 @@ pub fn guest_model_part(
         ModelPart::Resources(kind) => (
             Instance::new(VSSD_CLASS),
             resources_of(def, facts, host, kind),
+        ),
+        ModelPart::Rasds(kind) => (
+            Instance::new(VSSD_CLASS),
+            building(Sides::Rasds, || resources_of(def, facts, host, kind)),
+        ),
+        ModelPart::Devices(kind) => (
+            Instance::new(VSSD_CLASS),
+            building(Sides::Devices, || resources_of(def, facts, host, kind)),
         ),
     };
     GuestModel {
@@ -1179,6 +1234,22 @@ mod tests {
             assert_eq!(
                 format!("{:?}", part.resources.iter().collect::<Vec<_>>()),
                 format!("{expected:?}")
+            );
+            let rasds = guest_model_part(&def, facts, &host, ModelPart::Rasds(kind));
+            let devices = guest_model_part(&def, facts, &host, ModelPart::Devices(kind));
+            assert_eq!(
+                format!("{:?}", rasds.rasds().collect::<Vec<_>>()),
+                format!("{:?}", expected.iter().map(|r| &r.rasd).collect::<Vec<_>>())
+            );
+            assert_eq!(
+                format!(
+                    "{:?}",
+                    devices.devices().map(|(_, d)| d).collect::<Vec<_>>()
+                ),
+                format!(
+                    "{:?}",
+                    expected.iter().flat_map(|r| &r.devices).collect::<Vec<_>>()
+                )
             );
         }
     }

@@ -72,11 +72,21 @@ impl ProviderCtx<'_> {
 
 /// Sets a property only when the class declares it (so a provider never invents properties).
 pub fn put(inst: &mut Instance, class: &Class, name: &str, value: Value) {
-    if let Some(prop) = class.property(name) {
-        let value = value.clone().coerce(&prop.ty).unwrap_or(value);
-        let prop_name = prop.name.clone();
-        inst.set(&prop_name, value);
-    }
+    let Some(at) = class
+        .properties
+        .iter()
+        .position(|p| p.name.eq_ignore_ascii_case(name))
+    else {
+        return;
+    };
+    let prop = &class.properties[at];
+    // Most values already have the declared type: no copy kept for a coercion that would change nothing.
+    let value = if value.fits(&prop.ty) {
+        value
+    } else {
+        value.clone().coerce(&prop.ty).unwrap_or(value)
+    };
+    inst.set_at(at, &prop.name, value);
 }
 
 /// The paths of instances a provider computed whole (for providers whose names come from their instances).

@@ -81,7 +81,7 @@ impl Provider for RasdProvider {
     }
 
     async fn enumerate_names(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<ObjectPath>, OpError> {
-        let part = Some(ModelPart::Resources(self.kind));
+        let part = Some(ModelPart::Rasds(self.kind));
         let guests = load_all_guests_part(ctx.driver, LoadOptions::KEYS_ONLY, part).await?;
         Ok(guests
             .iter()
@@ -122,7 +122,7 @@ impl Provider for RasdProvider {
     }
 
     async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
-        let part = Some(ModelPart::Resources(self.kind));
+        let part = Some(ModelPart::Rasds(self.kind));
         let guests = load_all_guests_part(ctx.driver, self.load_options(), part).await?;
         Ok(guests
             .into_iter()
