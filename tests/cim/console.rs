@@ -1,7 +1,7 @@
 //! Console redirection (DSP1076: the redirection service, its capabilities, the guests' KVM redirection SAPs and
 //! their associations; the guests' serial consoles as text redirection SAPs), the service-element association, the
-//! switch service and the KVM Redirection profile, on the test driver through pywbem and sblim wbemcli, over HTTP and HTTPS with Basic authentication, and through a
-//! remote URI (`wbem_connect_uri` naming another daemon).
+//! switch service and the KVM Redirection profile, on the test driver through pywbem and sblim wbemcli, over HTTP
+//! and HTTPS with Basic authentication, and through a remote URI (`wbem_connect_uri` naming another daemon).
 
 use std::process::Command;
 
