@@ -492,6 +492,10 @@ pub const MOF_FILES: &[(&str, &str)] = &[
         include_str!("../../mof/cim/CIM_KVMRedirectionSAP.mof"),
     ),
     (
+        "cim/CIM_TextRedirectionSAP.mof",
+        include_str!("../../mof/cim/CIM_TextRedirectionSAP.mof"),
+    ),
+    (
         "cim/CIM_RedirectionService.mof",
         include_str!("../../mof/cim/CIM_RedirectionService.mof"),
     ),
@@ -538,6 +542,10 @@ pub const MOF_FILES: &[(&str, &str)] = &[
     (
         "kvm/KVM_KVMRedirectionSAP.mof",
         include_str!("../../mof/kvm/KVM_KVMRedirectionSAP.mof"),
+    ),
+    (
+        "kvm/KVM_TextRedirectionSAP.mof",
+        include_str!("../../mof/kvm/KVM_TextRedirectionSAP.mof"),
     ),
     (
         "kvm/KVM_HostedAccessPoint.mof",

@@ -1,7 +1,7 @@
 //! Console redirection (DSP1076: the redirection service, its capabilities, the guests' KVM redirection SAPs and
-//! their associations), the service-element association, the switch service and the KVM Redirection profile, on
-//! the test driver through pywbem and sblim wbemcli, over HTTP and HTTPS with Basic authentication, and through a
-//! remote URI (`wbem_connect_uri` naming another daemon).
+//! their associations; the guests' serial consoles as text redirection SAPs), the service-element association, the
+//! switch service and the KVM Redirection profile, on the test driver through pywbem and sblim wbemcli, over HTTP
+//! and HTTPS with Basic authentication, and through a remote URI (`wbem_connect_uri` naming another daemon).
 
 use std::process::Command;
 
@@ -207,6 +207,48 @@ fn wbemcli_walks_console_redirection_over_https() {
         wbem.https.expect("https listener")
     );
     walk_with_wbemcli(&base, &["-noverify"]);
+}
+
+/// A guest's tcp serial as a KVM_TextRedirectionSAP through wbemcli: enumerated with its address, and reached
+/// from the guest.
+#[test]
+fn wbemcli_reads_a_serial_console() {
+    let wbem = Wbem::start(Options::default());
+    let uri = native_uri(&wbem);
+    let xml = wbem.dir.path().join("textguest.xml");
+    std::fs::write(
+        &xml,
+        "<domain type='test'><name>textguest</name><memory unit='KiB'>524288</memory><vcpu>1</vcpu>\
+         <os><type>hvm</type></os><devices><serial type='tcp'>\
+         <source mode='bind' host='127.0.0.1' service='4556'/><protocol type='raw'/><target port='0'/>\
+         </serial></devices></domain>",
+    )
+    .expect("write xml");
+    ok_blocking(&uri, &["define", &xml.display().to_string()]);
+    ok_blocking(&uri, &["start", "textguest"]);
+    let base = wbem.url();
+    let out = wbemcli(&["ei", &format!("{base}/root/virt:KVM_TextRedirectionSAP")]);
+    let line = out
+        .lines()
+        .find(|l| l.contains("SystemName=\"textguest\""))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(
+        line.contains(":serial0\"")
+            && line.contains("ConsoleAddress=\"127.0.0.1:4556\"")
+            && line.contains("CharDeviceType=\"tcp\"")
+            && line.contains("SessionTerminateSequence=\"^]\"")
+            && line.contains("TextFlowType=2")
+            && line.contains("EnabledState=2"),
+        "{line}"
+    );
+    let guest = format!(
+        "{base}/root/virt:KVM_ComputerSystem.CreationClassName=\"KVM_ComputerSystem\",Name=\"textguest\""
+    );
+    let out = wbemcli(&["ain", "-ac", "KVM_SAPAvailableForElement", &guest]);
+    assert!(
+        out.contains("KVM_TextRedirectionSAP.") && out.contains(":serial0"),
+        "{out}"
+    );
 }
 
 /// With 1 000 domains the console classes still find exactly the one VNC guest's SAP (timings are printed, not asserted).

@@ -3,7 +3,8 @@ pywbem API, with guests set up and started through virsh over the native RPC of 
 
 Usage: cim_console.py WBEM_URL LIBVIRT_URI [USER PASSWORD]
 Defines "console1" (VNC on port 5910, SPICE on 5911, a PS/2 mouse, a USB tablet, a USB controller; started) and
-"console2" (VNC on port 5912; shut off, then started and destroyed). Checks the redirection service, its
+"console2" (VNC on port 5912; shut off, then started and destroyed), "console3" (a pty and a tcp serial and a
+console: text redirection SAPs, shut off, started and destroyed). Checks the redirection service, its
 capabilities, the SAPs (keys, protocol, EnabledState following the guest), every association both ways,
 GetInstance of missing keys, the KVM Redirection profile in root/interop and the switch service. Prints
 "OK <n> checks" and exits 0, or names the first failed check and exits 1.
@@ -57,6 +58,12 @@ define("""<domain type='test'><name>console1</name><memory unit='KiB'>524288</me
 </devices></domain>""")
 define("""<domain type='test'><name>console2</name><memory unit='KiB'>524288</memory><vcpu>1</vcpu>
 <os><type>hvm</type></os><devices><graphics type='vnc' port='5912'/></devices></domain>""")
+define("""<domain type='test'><name>console3</name><uuid>4dea22b3-1d52-d8f3-2516-782e98a23fa0</uuid>
+<memory unit='KiB'>524288</memory><vcpu>1</vcpu><os><type>hvm</type></os><devices>
+<serial type='pty'><target port='0'/></serial>
+<serial type='tcp'><source mode='bind' host='127.0.0.1' service='4555'/><protocol type='raw'/><target port='1'/></serial>
+<console type='pty'><target type='serial' port='0'/></console>
+</devices></domain>""")
 virsh("start", "console1")
 
 host = conn.EnumerateInstanceNames("KVM_HostSystem")[0]
@@ -65,7 +72,7 @@ host = conn.EnumerateInstanceNames("KVM_HostSystem")[0]
 classes = conn.EnumerateClassNames(DeepInheritance=True)
 for c in ("KVM_ConsoleRedirectionService", "KVM_ConsoleRedirectionServiceCapabilities", "KVM_KVMRedirectionSAP",
           "KVM_HostedAccessPoint", "KVM_ServiceAccessBySAP", "KVM_SAPAvailableForElement",
-          "KVM_ServiceAffectsElement", "KVM_SwitchService"):
+          "KVM_ServiceAffectsElement", "KVM_SwitchService", "KVM_TextRedirectionSAP"):
     check(c in classes, "class %s in root/virt" % c)
 sap_class = conn.GetClass("KVM_KVMRedirectionSAP", LocalOnly=False)
 check(sap_class.superclass == "CIM_KVMRedirectionSAP"
@@ -148,6 +155,62 @@ found = saps()
 check(found.get(("console2", "5912:-1")) is not None and found[("console2", "5912:-1")]["EnabledState"] == 3,
       "destroyed guest: its SAP is disabled")
 sap_paths = sorted(conn.EnumerateInstanceNames("KVM_KVMRedirectionSAP"), key=str)
+
+# --- the serial consoles: text redirection SAPs ---
+text_class = conn.GetClass("KVM_TextRedirectionSAP", LocalOnly=False)
+check(text_class.superclass == "CIM_TextRedirectionSAP"
+      and sorted(n for n, p in text_class.properties.items() if p.qualifiers.get("Key"))
+      == ["CreationClassName", "Name", "SystemCreationClassName", "SystemName"]
+      and conn.GetClass("CIM_TextRedirectionSAP").superclass == "CIM_ServiceAccessPoint", "text SAP class")
+UUID3 = "4dea22b3-1d52-d8f3-2516-782e98a23fa0"
+
+
+def text_saps():
+    return {(i["SystemName"], i["Name"]): i for i in conn.EnumerateInstances("KVM_TextRedirectionSAP")}
+
+
+found = text_saps()
+check(sorted(k for k in found if k[0] == "console3")
+      == [("console3", UUID3 + ":console0"), ("console3", UUID3 + ":serial0"), ("console3", UUID3 + ":serial1")],
+      "text SAPs: %s" % sorted(found))
+check(not any(k[0] in ("console1", "console2") for k in found), "guests without serials have no text SAP")
+pty, tcp = found[("console3", UUID3 + ":serial0")], found[("console3", UUID3 + ":serial1")]
+check(pty["CreationClassName"] == "KVM_TextRedirectionSAP" and pty["SystemCreationClassName"] == "KVM_ComputerSystem"
+      and pty["ElementName"] == "serial0" and pty["DeviceName"] == "serial0" and pty["CharDeviceType"] == "pty"
+      and pty["TextFlowType"] == 2 and pty["SessionTerminateSequence"] == "^]"
+      and pty["EnabledState"] == 3 and pty["RequestedState"] == 12, "pty serial SAP of a shut-off guest: %s" % pty)
+check(tcp["CharDeviceType"] == "tcp" and tcp["ConsoleAddress"] == "127.0.0.1:4555" and tcp["EnabledState"] == 3,
+      "tcp serial SAP: %s" % tcp)
+check(found[("console3", UUID3 + ":console0")]["ElementName"] == "console0", "console SAP")
+text_names = conn.EnumerateInstanceNames("KVM_TextRedirectionSAP")
+check(sorted((n["SystemName"], n["Name"]) for n in text_names) == sorted(found), "text EnumerateInstanceNames")
+got = conn.GetInstance(tcp.path)
+check(got["ConsoleAddress"] == "127.0.0.1:4555" and got["Name"] == UUID3 + ":serial1", "text SAP GetInstance")
+for bad in ({"Name": UUID3 + ":serial9"}, {"SystemName": "console1"}, {"SystemName": "nosuchguest"}):
+    p = tcp.path.copy()
+    p.keybindings.update(bad)
+    check(status_of(lambda: conn.GetInstance(p)) == NOT_FOUND, "text SAP %s: NOT_FOUND" % bad)
+virsh("start", "console3")
+found = text_saps()
+check(all(i["EnabledState"] == 2 for k, i in found.items() if k[0] == "console3"), "started guest: text SAPs enabled")
+check(conn.GetInstance(tcp.path)["EnabledState"] == 2, "started guest: text SAP GetInstance enabled")
+guest3 = pywbem.CIMInstanceName("KVM_ComputerSystem", {"CreationClassName": "KVM_ComputerSystem",
+                                                       "Name": "console3"}, namespace="root/virt")
+got = conn.AssociatorNames(guest3, AssocClass="KVM_SAPAvailableForElement")
+check(sorted(p["Name"] for p in got) == sorted(k[1] for k in found if k[0] == "console3")
+      and all(p.classname == "KVM_TextRedirectionSAP" for p in got), "guest -> its text SAPs: %s" % got)
+got = conn.Associators(tcp.path, AssocClass="KVM_SAPAvailableForElement")
+check([g["Name"] for g in got] == ["console3"] and got[0]["EnabledState"] == 2, "text SAP -> its guest")
+got = conn.AssociatorNames(tcp.path, AssocClass="KVM_HostedAccessPoint")
+check([g["Name"] for g in got] == [host["Name"]] and got[0].classname == "KVM_HostSystem", "text SAP -> host")
+got = conn.AssociatorNames(tcp.path, AssocClass="KVM_ServiceAccessBySAP")
+check([g["Name"] for g in got] == ["ConsoleRedirectionService"], "text SAP -> service")
+got = conn.AssociatorNames(host, AssocClass="KVM_HostedAccessPoint", ResultClass="KVM_TextRedirectionSAP")
+check(sorted(map(lambda p: (p["SystemName"], p["Name"]), got)) == sorted(found), "host -> its text SAPs")
+virsh("destroy", "console3")
+check(all(i["EnabledState"] == 3 for k, i in text_saps().items() if k[0] == "console3"),
+      "destroyed guest: text SAPs disabled")
+sap_paths = sorted(sap_paths + text_names, key=str)
 
 # --- the associations, both ways ---
 def key(p):
@@ -247,5 +310,8 @@ check(status_of(lambda: conn.GetInstance(p)) == NOT_FOUND, "switch service witho
 virsh("destroy", "console1")
 virsh("undefine", "console1")
 virsh("undefine", "console2")
+virsh("undefine", "console3")
 check(conn.EnumerateInstanceNames("KVM_KVMRedirectionSAP") == [], "no SAP once the guests are gone")
+check(not any(p["SystemName"].startswith("console") for p in conn.EnumerateInstanceNames("KVM_TextRedirectionSAP")),
+      "no text SAP once the guests are gone")
 passed()

@@ -1,7 +1,8 @@
 //! Console redirection over QEMU: a virtcimd serving `qemu:///system` to WBEM; a guest with an autoport VNC console
 //! on 127.0.0.1, a SPICE console on a free port and a serial pty console. Its `KVM_KVMRedirectionSAP`s carry the
 //! ports QEMU really listens on (an RFB client connects there), a connected client shows as its own session SAP
-//! (as libvirt-CIM reads the host's TCP table) and EnabledState follows the guest's start and destroy.
+//! (as libvirt-CIM reads the host's TCP table) and EnabledState follows the guest's start and destroy. The serial
+//! console is a `KVM_TextRedirectionSAP` naming the pty QEMU opened.
 //!
 //! The test SIGKILLs every QEMU its daemon started when it ends, however it ends.
 
@@ -15,23 +16,52 @@ use super::cim::{virsh, Daemon, QemuReaper};
 use crate::support::qemu::spinning_disk;
 use crate::support::{free_port, have, wait_for};
 
-/// (Name, EnabledState, KVMProtocol) of every SAP of `guest`, read through its KVM_SAPAvailableForElement, and
+/// (Name, EnabledState, KVMProtocol) of every KVM SAP of `guest`, read through its KVM_SAPAvailableForElement, and
 /// checked against the enumeration and the service's KVM_ServiceAccessBySAP.
 fn saps(python: &Path, daemon: &Daemon, guest: &str) -> Vec<(String, u16, u16)> {
+    read_saps(python, daemon, guest)
+        .lines()
+        .filter_map(|l| l.strip_prefix("sap "))
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (
+                f[0].to_owned(),
+                f[1].parse().expect("state"),
+                f[2].parse().expect("protocol"),
+            )
+        })
+        .collect()
+}
+
+/// "DeviceName EnabledState CharDeviceType ConsoleAddress" of every text SAP of `guest`.
+fn text_saps(python: &Path, daemon: &Daemon, guest: &str) -> Vec<String> {
+    read_saps(python, daemon, guest)
+        .lines()
+        .filter_map(|l| l.strip_prefix("text "))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn read_saps(python: &Path, daemon: &Daemon, guest: &str) -> String {
     let script = r#"
 import sys, pywbem
 conn = pywbem.WBEMConnection(sys.argv[1], None, default_namespace="root/virt")
 cs = pywbem.CIMInstanceName("KVM_ComputerSystem", {"CreationClassName": "KVM_ComputerSystem", "Name": sys.argv[2]},
                             namespace="root/virt")
-mine = conn.Associators(cs, AssocClass="KVM_SAPAvailableForElement")
+found = conn.Associators(cs, AssocClass="KVM_SAPAvailableForElement")
+mine = [i for i in found if i.classname == "KVM_KVMRedirectionSAP"]
+texts = [i for i in found if i.classname == "KVM_TextRedirectionSAP"]
+assert len(mine) + len(texts) == len(found), found
 listed = [i for i in conn.EnumerateInstances("KVM_KVMRedirectionSAP") if i["SystemName"] == sys.argv[2]]
 assert sorted(i["Name"] for i in mine) == sorted(i["Name"] for i in listed), (mine, listed)
 svc = conn.EnumerateInstanceNames("KVM_ConsoleRedirectionService")[0]
 by_service = [p["Name"] for p in conn.AssociatorNames(svc, AssocClass="KVM_ServiceAccessBySAP")
               if p["SystemName"] == sys.argv[2]]
-assert sorted(by_service) == sorted(i["Name"] for i in listed), (by_service, listed)
+assert sorted(by_service) == sorted(i["Name"] for i in mine + texts), (by_service, mine, texts)
 for i in sorted(mine, key=lambda i: i["Name"]):
     print("sap %s %d %d" % (i["Name"], i["EnabledState"], i["KVMProtocol"]))
+for i in sorted(texts, key=lambda i: i["Name"]):
+    print("text %s %d %s %s" % (i["DeviceName"], i["EnabledState"], i["CharDeviceType"], i["ConsoleAddress"]))
 "#;
     let out = Command::new(python)
         .args(["-c", script])
@@ -45,18 +75,7 @@ for i in sorted(mine, key=lambda i: i["Name"]):
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    stdout
-        .lines()
-        .filter_map(|l| l.strip_prefix("sap "))
-        .map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            (
-                f[0].to_owned(),
-                f[1].parse().expect("state"),
-                f[2].parse().expect("protocol"),
-            )
-        })
-        .collect()
+    stdout.into_owned()
 }
 
 #[test]
@@ -117,6 +136,26 @@ fn cim_console_saps_follow_a_qemu_guest_and_its_vnc_clients() {
         idle,
         "running guest, no client"
     );
+    // The serial and its console are text SAPs naming the pty QEMU opened, the one the live XML names.
+    let live = virsh(&uri, &["dumpxml", &name]);
+    let tty = live
+        .split("path='")
+        .skip(1)
+        .filter_map(|rest| rest.split('\'').next())
+        .find(|p| p.starts_with("/dev/pts/"))
+        .unwrap_or_else(|| panic!("no pty in the live XML: {live}"))
+        .to_owned();
+    assert!(
+        tty.starts_with("/dev/pts/") && Path::new(&tty).exists(),
+        "{tty}"
+    );
+    assert_eq!(
+        text_saps(&python, &daemon, &name),
+        [
+            format!("console0 2 pty {tty}"),
+            format!("serial0 2 pty {tty}")
+        ]
+    );
     // QEMU listens on the SPICE SAP's port too.
     drop(TcpStream::connect(("127.0.0.1", spice)).expect("connect to the SPICE port"));
 
@@ -148,6 +187,10 @@ fn cim_console_saps_follow_a_qemu_guest_and_its_vnc_clients() {
     assert_eq!(
         saps(&python, &daemon, &name),
         [("-1:-1".to_owned(), 3, 4), spice_off]
+    );
+    assert_eq!(
+        text_saps(&python, &daemon, &name),
+        ["console0 3 pty None", "serial0 3 pty None"]
     );
     virsh(&uri, &["undefine", &name]);
 }

@@ -23,6 +23,7 @@ pub mod snapshots;
 // Console redirection and the switch service.
 pub mod redirection;
 pub mod switch_service;
+pub mod text_redirection;
 // Network filters.
 pub mod filters;
 // The jobs of methods that answer 4096.
@@ -290,6 +291,7 @@ pub fn all_providers(job_table: &Arc<JobTable>) -> Vec<Arc<dyn Provider>> {
         redirection::ConsoleRedirectionCapabilitiesProvider,
     ));
     providers.push(Arc::new(redirection::RedirectionSapProvider));
+    providers.push(Arc::new(text_redirection::TextRedirectionSapProvider));
     for assoc in redirection::RedirectionAssocProvider::all() {
         providers.push(Arc::new(assoc));
     }

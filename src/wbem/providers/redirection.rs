@@ -3,7 +3,8 @@
 //! ("ConsoleRedirectionCapabilities"), one `KVM_KVMRedirectionSAP` per graphical console session of each guest,
 //! and the associations `KVM_HostedAccessPoint` (host -> SAP), `KVM_ServiceAccessBySAP` (service -> SAP),
 //! `KVM_SAPAvailableForElement` (SAP -> guest) and `KVM_ServiceAffectsElement` (service -> guest and its pointing
-//! devices, display controllers and controllers).
+//! devices, display controllers and controllers). The three SAP associations also name the guests' serial
+//! consoles, the `KVM_TextRedirectionSAP`s of [`super::text_redirection`].
 //!
 //! A SAP's Name is libvirt-CIM's `<local port>:<remote port>`: remote -1 when nothing listens on the console's
 //! port (EnabledState 3, Disabled), 0 for the listening socket (6, Enabled but Offline) and a connected client's
@@ -16,6 +17,7 @@ use async_trait::async_trait;
 use super::guest::{computer_system_path, load_all_guests, LoadOptions, ResourceKind, CS_CLASS};
 use super::pool_config::{service_instance, service_path};
 use super::pools::{host_name, host_path, HOST_CLASS, NAMESPACE};
+use super::text_redirection::{read_text_saps, TEXT_SAP_CLASS};
 use super::{
     assoc_instance, get_from_enumeration, not_found, paths_of, put, singleton_host, Provider,
     ProviderCtx,
@@ -460,10 +462,11 @@ impl RedirectionAssocProvider {
     /// Whether an object of `class` can be an end of this association.
     fn endpoint(&self, class: &str) -> bool {
         let is = |c: &str| class.eq_ignore_ascii_case(c);
+        let sap = is(SAP_CLASS) || is(TEXT_SAP_CLASS);
         match self.assoc {
-            RedirectionAssoc::HostedAccessPoint => is(HOST_CLASS) || is(SAP_CLASS),
-            RedirectionAssoc::ServiceAccessBySap => is(CRS_CLASS) || is(SAP_CLASS),
-            RedirectionAssoc::SapAvailableForElement => is(CS_CLASS) || is(SAP_CLASS),
+            RedirectionAssoc::HostedAccessPoint => is(HOST_CLASS) || sap,
+            RedirectionAssoc::ServiceAccessBySap => is(CRS_CLASS) || sap,
+            RedirectionAssoc::SapAvailableForElement => is(CS_CLASS) || sap,
             RedirectionAssoc::ServiceAffectsElement => {
                 is(CRS_CLASS)
                     || is(CS_CLASS)
@@ -498,17 +501,23 @@ impl RedirectionAssocProvider {
             }
             return Ok(out);
         }
-        for sap in read_saps(driver, only).await? {
+        let graphical = read_saps(driver, only).await?;
+        let text = read_text_saps(driver, only).await?;
+        let saps = graphical
+            .iter()
+            .map(|sap| (sap.path(), &sap.domain))
+            .chain(text.iter().map(|sap| (sap.path(), &sap.domain)));
+        for (sap, domain) in saps {
             out.push(match self.assoc {
                 RedirectionAssoc::HostedAccessPoint => {
-                    [("Antecedent", host_path(&host)), ("Dependent", sap.path())]
+                    [("Antecedent", host_path(&host)), ("Dependent", sap)]
                 }
                 RedirectionAssoc::ServiceAccessBySap => {
-                    [("Antecedent", crs_path(&host)), ("Dependent", sap.path())]
+                    [("Antecedent", crs_path(&host)), ("Dependent", sap)]
                 }
                 _ => [
-                    ("AvailableSAP", sap.path()),
-                    ("ManagedElement", computer_system_path(&sap.domain)),
+                    ("AvailableSAP", sap),
+                    ("ManagedElement", computer_system_path(domain)),
                 ],
             });
         }
