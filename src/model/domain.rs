@@ -1520,11 +1520,11 @@ fn format_devices(w: &mut XmlWriter, devices: &Devices, options: &DomainXmlOptio
     }
     flush_through(w, "interface");
     for serial in &devices.serials {
-        format_chardev(w, "serial", serial);
+        format_chardev(w, "serial", serial, options);
     }
     flush_through(w, "parallel");
     for console in &devices.consoles {
-        format_chardev(w, "console", console);
+        format_chardev(w, "console", console, options);
     }
     flush_through(w, "channel");
     for input in &devices.inputs {
@@ -2073,7 +2073,8 @@ fn parse_input(cx: &Ctx, node: &Node) -> Result<InputDef> {
 }
 
 fn parse_chardev(cx: &Ctx, node: &Node) -> Result<CharDevDef> {
-    let mut extra = keep(cx, "devices", node, &["source", "target"], &["type"])?;
+    // `tty` is output only: libvirt writes it from a running pty's path and ignores it on input.
+    let mut extra = keep(cx, "devices", node, &["source", "target"], &["type", "tty"])?;
     let dev_type = match node.attr("type") {
         None => "pty".to_string(),
         Some(kind) => one_of(kind, CHAR_TYPES, |kind| {
@@ -2100,8 +2101,17 @@ fn parse_chardev(cx: &Ctx, node: &Node) -> Result<CharDevDef> {
     Ok(chardev)
 }
 
-fn format_chardev(w: &mut XmlWriter, element: &str, chardev: &CharDevDef) {
+fn format_chardev(
+    w: &mut XmlWriter,
+    element: &str,
+    chardev: &CharDevDef,
+    options: &DomainXmlOptions,
+) {
     let extra = &chardev.extra;
+    // A running guest's pty is also named in `tty`, where `virsh ttyconsole` and older tools look for it.
+    let tty = (options.id.is_some() && chardev.dev_type == "pty")
+        .then_some(chardev.source_path.as_deref())
+        .flatten();
     let target = Attrs::new()
         .opt("type", chardev.target_type.as_deref())
         .opt("port", chardev.target_port);
@@ -2110,7 +2120,7 @@ fn format_chardev(w: &mut XmlWriter, element: &str, chardev: &CharDevDef) {
     write_el(
         w,
         element,
-        Attrs::new().with("type", &chardev.dev_type),
+        Attrs::new().with("type", &chardev.dev_type).opt("tty", tty),
         Some(extra),
         source || has_target,
         |w| {
@@ -2211,6 +2221,25 @@ mod tests {
                  <type>hvm</type>\n  </os>\n  <devices>\n  </devices>\n</domain>\n"
             )
         );
+    }
+
+    #[test]
+    fn a_running_pty_is_named_in_tty_and_tty_is_not_read_back() {
+        let xml = minimal(
+            "<devices><serial type='pty' tty='/dev/pts/9'><source path='/dev/pts/7'/><target port='0'/></serial></devices>",
+        );
+        let def = DomainDef::from_xml(&xml, true).unwrap();
+        let plain = def.to_xml(&DomainXmlOptions::default());
+        assert!(plain.contains("<serial type='pty'>"), "{plain}");
+        let live = def.to_xml(&DomainXmlOptions {
+            id: Some(3),
+            secure: false,
+        });
+        assert!(
+            live.contains("<serial type='pty' tty='/dev/pts/7'>"),
+            "{live}"
+        );
+        assert!(!live.contains("/dev/pts/9"), "{live}");
     }
 
     #[test]

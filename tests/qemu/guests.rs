@@ -411,9 +411,9 @@ async fn consoles_channels_scsi_usb_and_inputs_reach_qemu() {
     let socket = PathBuf::from(&live[at..at + live[at..].find('\'').unwrap()]);
     assert!(socket.ends_with("org.qemu.guest_agent.0"), "{live}");
     assert!(std::os::unix::net::UnixStream::connect(&socket).is_ok());
-    // The virtio console got its pty.
+    // The virtio console got its pty, named in `tty` too as libvirt's live XML does.
     assert!(
-        live.contains("<console type='pty'>\n      <source path='/dev/pts/"),
+        live.contains("<console type='pty' tty='/dev/pts/"),
         "{live}"
     );
     // The agent's channel is configured, but nothing in the guest answers on it.

@@ -454,6 +454,12 @@ fn guest_console_and_screenshot() {
     // The live XML names the pty, as libvirt's does.
     let live = ok(&uri, &["dumpxml", &name]);
     assert!(live.contains("<source path='/dev/pts/"), "{live}");
+    // `virsh ttyconsole` reads the console's `tty` attribute.
+    let tty = ok(&uri, &["ttyconsole", &name]);
+    assert!(
+        tty.trim().starts_with("/dev/pts/") && live.contains(&format!("tty='{}'", tty.trim())),
+        "{tty} / {live}"
+    );
 
     // Screenshot: a whole PPM of the display in whatever mode the firmware has it (720 x 400 text once SeaBIOS
     // set it, 640 x 480 before); the temp file is gone.
