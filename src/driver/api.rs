@@ -460,6 +460,14 @@ macro_rules! driver_api {
         /// success (`virDomainAgentSetResponseTimeout`).
         fn domain_agent_set_response_timeout(&self, dom: &DomainRef, timeout: i32, flags: u32) -> Result<i32>
             => auto(DomainAgentSetResponseTimeout), write, "virDomainAgentSetResponseTimeout";
+        /// The guest's vCPUs as its agent sees them: the `vcpus`, `online` and `offlinable` CPU lists
+        /// (`virDomainGetGuestVcpus`).
+        fn domain_get_guest_vcpus(&self, dom: &DomainRef, flags: u32) -> Result<Vec<TypedParam>>
+            => auto(DomainGetGuestVcpus), write, "virDomainGetGuestVcpus";
+        /// Takes the guest's vCPUs in `cpumap` (a CPU list such as "1-3,^2") online (`state` 1) or offline (0)
+        /// through its agent (`virDomainSetGuestVcpus`).
+        fn domain_set_guest_vcpus(&self, dom: &DomainRef, cpumap: &str, state: i32, flags: u32) -> Result<()>
+            => auto(DomainSetGuestVcpus), write, "virDomainSetGuestVcpus";
     }
     /// Virtual networks.
     trait NetworkDriver (network) {

@@ -139,6 +139,30 @@ fn virsh_drives_a_guest_through_its_agent() {
     );
     assert!(info.contains("os.kernel-release"), "{info}");
 
+    // The guest's one vCPU: known and online, and the guest does not let it go offline.
+    let vcpus = ok("virsh", &uri, &["guestvcpus", &name]);
+    let field = |key: &str| {
+        vcpus
+            .lines()
+            .find(|l| l.split(':').next().map(str::trim) == Some(key))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_string())
+    };
+    assert_eq!(field("vcpus").as_deref(), Some("0"), "{vcpus}");
+    assert_eq!(field("online").as_deref(), Some("0"), "{vcpus}");
+    let offline = stderr_of(&uri, &["guestvcpus", &name, "--cpulist", "0", "--disable"]);
+    assert!(offline.contains("vCPU '0' is not offlinable"), "{offline}");
+    let missing = stderr_of(&uri, &["guestvcpus", &name, "--cpulist", "3-4", "--enable"]);
+    assert!(
+        missing.contains("guest is missing vCPUs '3-4'"),
+        "{missing}"
+    );
+    ok(
+        "virsh",
+        &uri,
+        &["guestvcpus", &name, "--cpulist", "0", "--enable"],
+    );
+
     // A raw command comes back whole and taints the domain.
     let ping = ok(
         "virsh",

@@ -12,6 +12,7 @@ use crate::driver::{
     DomainRef, DomainState, FsInfo, GuestInterface, IpAddress, TypedParam, TypedValue,
 };
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
+use crate::model::tunables::{format_cpu_list, parse_cpu_list};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -423,6 +424,88 @@ impl QemuDriver {
                 ErrorDomain::QEMU,
                 format!("failed to set the guest's vcpu count (only {want} possible)"),
             ));
+        }
+        if changes.is_empty() {
+            return Ok(());
+        }
+        self.agent_call(
+            dom,
+            json!({"execute": "guest-set-vcpus", "arguments": {"vcpus": changes}}),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// `virDomainGetGuestVcpus`: `guest-get-vcpus` as three CPU lists, every vCPU the guest knows, those online
+    /// and those it lets go offline.
+    pub(super) async fn agent_guest_vcpus(
+        &self,
+        dom: &DomainRef,
+        flags: u32,
+    ) -> Result<Vec<TypedParam>> {
+        check_flags(flags, 0, "qemuDomainGetGuestVcpus")?;
+        self.check_active(dom)?;
+        let list = guest_vcpus(
+            &self
+                .agent_call(dom, json!({"execute": "guest-get-vcpus"}))
+                .await?,
+        )?;
+        let ids = |keep: &dyn Fn(&GuestVcpu) -> bool| {
+            let mut ids: Vec<u32> = list.iter().filter(|c| keep(c)).map(|c| c.id).collect();
+            ids.sort_unstable();
+            format_cpu_list(&ids)
+        };
+        let param = |field: &str, value: String| TypedParam {
+            field: field.to_string(),
+            value: TypedValue::String(value),
+        };
+        Ok(vec![
+            param("vcpus", ids(&|_| true)),
+            param("online", ids(&|c| c.online)),
+            param("offlinable", ids(&|c| c.offlinable)),
+        ])
+    }
+
+    /// `virDomainSetGuestVcpus`: the vCPUs in `cpumap` online (`state` 1) or offline (0) through
+    /// `guest-set-vcpus`, refused as a whole when one of them is unknown to the guest or may not go offline.
+    pub(super) async fn agent_set_guest_vcpus(
+        &self,
+        dom: &DomainRef,
+        cpumap: &str,
+        state: i32,
+        flags: u32,
+    ) -> Result<()> {
+        check_flags(flags, 0, "qemuDomainSetGuestVcpus")?;
+        let wanted = parse_cpu_list(cpumap)?;
+        self.check_active(dom)?;
+        let list = guest_vcpus(
+            &self
+                .agent_call(dom, json!({"execute": "guest-get-vcpus"}))
+                .await?,
+        )?;
+        let online = state != 0;
+        let missing: Vec<u32> = wanted
+            .iter()
+            .copied()
+            .filter(|id| !list.iter().any(|c| c.id == *id))
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::invalid_arg(
+                ErrorDomain::QEMU,
+                format!("guest is missing vCPUs '{}'", format_cpu_list(&missing)),
+            ));
+        }
+        let mut changes = Vec::new();
+        for cpu in list.iter().filter(|c| wanted.contains(&c.id)) {
+            if !online && !cpu.offlinable {
+                return Err(Error::invalid_arg(
+                    ErrorDomain::QEMU,
+                    format!("vCPU '{}' is not offlinable", cpu.id),
+                ));
+            }
+            if cpu.online != online {
+                changes.push(json!({"logical-id": cpu.id, "online": online}));
+            }
         }
         if changes.is_empty() {
             return Ok(());
@@ -990,6 +1073,32 @@ impl QemuDriver {
 }
 
 /// The socket of the agent's channel in a running definition (`<source path>`, set at start).
+/// One entry of `guest-get-vcpus`.
+struct GuestVcpu {
+    id: u32,
+    online: bool,
+    offlinable: bool,
+}
+
+fn guest_vcpus(reply: &Value) -> Result<Vec<GuestVcpu>> {
+    let malformed = || Error::internal(ErrorDomain::QEMU, "malformed return value");
+    reply
+        .as_array()
+        .ok_or_else(malformed)?
+        .iter()
+        .map(|cpu| {
+            Ok(GuestVcpu {
+                id: cpu["logical-id"]
+                    .as_u64()
+                    .and_then(|id| u32::try_from(id).ok())
+                    .ok_or_else(malformed)?,
+                online: cpu["online"].as_bool().ok_or_else(malformed)?,
+                offlinable: cpu["can-offline"].as_bool().unwrap_or(false),
+            })
+        })
+        .collect()
+}
+
 fn agent_socket(def: &crate::model::DomainDef) -> Option<PathBuf> {
     devices::channels(def)
         .find(|n| {

@@ -2220,6 +2220,18 @@ impl HypervisorDriver for QemuDriver {
     ) -> Result<Vec<TypedParam>> {
         self.agent_guest_info(dom, types, flags).await
     }
+    async fn domain_get_guest_vcpus(&self, dom: &DomainRef, flags: u32) -> Result<Vec<TypedParam>> {
+        self.agent_guest_vcpus(dom, flags).await
+    }
+    async fn domain_set_guest_vcpus(
+        &self,
+        dom: &DomainRef,
+        cpumap: &str,
+        state: i32,
+        flags: u32,
+    ) -> Result<()> {
+        self.agent_set_guest_vcpus(dom, cpumap, state, flags).await
+    }
     async fn domain_agent_set_response_timeout(
         &self,
         dom: &DomainRef,

@@ -14,6 +14,7 @@ pub const DOMAIN_DISK_ERRORS_MAX: u32 = 256;
 pub const DOMAIN_FSFREEZE_MOUNTPOINTS_MAX: u32 = 256;
 pub const DOMAIN_LAUNCH_SECURITY_INFO_PARAMS_MAX: u32 = 64;
 pub const DOMAIN_GUEST_INFO_PARAMS_MAX: u32 = 2048;
+pub const DOMAIN_GUEST_VCPU_PARAMS_MAX: u32 = 64;
 
 xdr_struct! {
     pub struct DomainSetMemoryStatsPeriodArgs { pub dom: DomainRef, pub period: i32, pub flags: u32 }
@@ -66,6 +67,11 @@ xdr_struct! {
 xdr_struct! { pub struct NodeGetFreePagesRet { pub counts: Array<u64, NODE_MAX_CELLS> } }
 xdr_struct! { pub struct DomainGetGuestInfoArgs { pub dom: DomainRef, pub types: u32, pub flags: u32 } }
 xdr_struct! { pub struct DomainGetGuestInfoRet { pub params: Array<TypedParam, DOMAIN_GUEST_INFO_PARAMS_MAX> } }
+xdr_struct! { pub struct DomainGetGuestVcpusArgs { pub dom: DomainRef, pub flags: u32 } }
+xdr_struct! { pub struct DomainGetGuestVcpusRet { pub params: Array<TypedParam, DOMAIN_GUEST_VCPU_PARAMS_MAX> } }
+xdr_struct! {
+    pub struct DomainSetGuestVcpusArgs { pub dom: DomainRef, pub cpumap: String, pub state: i32, pub flags: u32 }
+}
 xdr_struct! { pub struct DomainAgentSetResponseTimeoutArgs { pub dom: DomainRef, pub timeout: i32, pub flags: u32 } }
 
 impl WrapReply<ControlInfo> for DomainControlInfoRet {
@@ -145,6 +151,20 @@ impl WrapReply<Vec<TypedParam>> for DomainGetGuestInfoRet {
 }
 
 impl ReplyValue<Vec<TypedParam>> for DomainGetGuestInfoRet {
+    fn unwrap(self) -> Result<Vec<TypedParam>> {
+        Ok(self.params.0)
+    }
+}
+
+impl WrapReply<Vec<TypedParam>> for DomainGetGuestVcpusRet {
+    fn wrap(params: Vec<TypedParam>) -> Self {
+        DomainGetGuestVcpusRet {
+            params: Array(params),
+        }
+    }
+}
+
+impl ReplyValue<Vec<TypedParam>> for DomainGetGuestVcpusRet {
     fn unwrap(self) -> Result<Vec<TypedParam>> {
         Ok(self.params.0)
     }

@@ -421,6 +421,8 @@ macro_rules! remote_procedure_table {
             NodeGetFreePages: NodeGetFreePagesArgs => NodeGetFreePagesRet [call |pages, start_cell, cell_count, flags| node_get_free_pages(pages.0, start_cell, cell_count, flags)];
             DomainGetGuestInfo: DomainGetGuestInfoArgs => DomainGetGuestInfoRet [call |dom, types, flags| domain_get_guest_info(&dom, types, flags)];
             DomainAgentSetResponseTimeout: DomainAgentSetResponseTimeoutArgs => IntRet [call |dom, timeout, flags| domain_agent_set_response_timeout(&dom, timeout, flags)];
+            DomainGetGuestVcpus: DomainGetGuestVcpusArgs => DomainGetGuestVcpusRet [call |dom, flags| domain_get_guest_vcpus(&dom, flags)];
+            DomainSetGuestVcpus: DomainSetGuestVcpusArgs => () [call |dom, cpumap, state, flags| domain_set_guest_vcpus(&dom, &cpumap, state, flags)];
             NetworkCreateXmlFlags: StringFlagsArgs => NetworkRet [call |value, flags| network_create_xml(&value, flags)];
             // migration
             DomainMigrateBegin3Params: MigrateBegin3ParamsArgs => MigrateBegin3ParamsRet [hand domain_migrate_begin3_params];
@@ -453,7 +455,7 @@ mod tests {
             .map(Procedure::from_number)
             .filter(|p| has_codec(*p))
             .count();
-        assert_eq!(known, 309);
+        assert_eq!(known, 311);
         assert!(!has_codec(Procedure::DomainGetBlockJobInfo));
         assert!(!has_codec(Procedure::Unknown(9999)));
     }
