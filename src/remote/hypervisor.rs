@@ -708,15 +708,31 @@ impl imp::hypervisor::Hand for RemoteDriver {
         }
         // Listen before registering, so no event sent right after the registration is missed.
         let messages = self.client.subscribe();
-        let callback_id = if self.event_callbacks {
-            let args = CallbackRegisterArgs {
-                event_id: EVENT_ID_LIFECYCLE,
-                dom: None,
-            };
-            let ret: IntRet = self
-                .call(P::ConnectDomainEventCallbackRegisterAny, args)
-                .await?;
-            Some(ret.value)
+        let callbacks = if self.event_callbacks {
+            let mut ids = EventCallbacks::default();
+            for (event_id, slot) in [
+                (EVENT_ID_LIFECYCLE, &mut ids.lifecycle),
+                (EVENT_ID_DEVICE_REMOVED, &mut ids.device_removed),
+                (EVENT_ID_AGENT_LIFECYCLE, &mut ids.agent),
+                (EVENT_ID_METADATA_CHANGE, &mut ids.metadata),
+            ] {
+                let args = CallbackRegisterArgs {
+                    event_id,
+                    dom: None,
+                };
+                match self
+                    .call(P::ConnectDomainEventCallbackRegisterAny, args)
+                    .await
+                {
+                    Ok(ret) => *slot = Some(ret.value),
+                    // Lifecycle events are what subscribers rely on; a server without the others still serves.
+                    Err(err) if event_id != EVENT_ID_LIFECYCLE => {
+                        tracing::debug!(event_id, %err, "server refused a domain event family");
+                    }
+                    Err(err) => return Err(err),
+                }
+            }
+            Some(ids)
         } else {
             self.call(
                 P::ConnectDomainEventRegisterAny,
@@ -728,7 +744,7 @@ impl imp::hypervisor::Hand for RemoteDriver {
             None
         };
         let (sender, receiver) = broadcast::channel(EVENT_QUEUE);
-        tokio::spawn(forward_events(messages, sender.clone(), callback_id));
+        tokio::spawn(forward_events(messages, sender.clone(), callbacks));
         *slot = Some(sender);
         Ok(receiver)
     }

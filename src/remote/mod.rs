@@ -30,7 +30,7 @@ mod secret;
 mod storage;
 mod stream;
 
-use events::{forward_events, forward_network_events};
+use events::{forward_events, forward_network_events, EventCallbacks};
 use sasl::{authenticate_sasl, check_auth};
 pub use sasl::{set_credential_prompt, CredentialRequest};
 
@@ -54,6 +54,11 @@ use crate::uri::{AuthChoice, Transport, Uri};
 const OPEN_READ_ONLY: u32 = 1;
 /// `VIR_DOMAIN_EVENT_ID_LIFECYCLE`.
 const EVENT_ID_LIFECYCLE: i32 = 0;
+/// The other domain event families the driver API carries (`VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED`,
+/// `..._AGENT_LIFECYCLE`, `..._METADATA_CHANGE`), asked for where the server takes callback registrations.
+const EVENT_ID_DEVICE_REMOVED: i32 = 15;
+const EVENT_ID_AGENT_LIFECYCLE: i32 = 18;
+const EVENT_ID_METADATA_CHANGE: i32 = 23;
 /// Lifecycle events buffered per subscriber.
 const EVENT_QUEUE: usize = 256;
 

@@ -93,6 +93,54 @@ async fn no_more_events(
     }
 }
 
+/// Metadata changes reach an event subscriber as metadata-change events (through the remote driver too, which
+/// asks the server for that family besides lifecycle events).
+async fn metadata_events(d: Connection) -> Transcript {
+    let mut t = Transcript::default();
+    let dom = d.domain_lookup_by_name("test").await.expect("test");
+    let mut events = d.domain_event_subscribe().await.expect("events");
+    t.rec(
+        "set description",
+        d.domain_set_metadata(&dom, 0, Some("described"), None, None, 0)
+            .await,
+    );
+    t.rec(
+        "set element",
+        d.domain_set_metadata(
+            &dom,
+            2,
+            Some("<info kept='yes'/>"),
+            Some("app"),
+            Some("http://example.org/app"),
+            0,
+        )
+        .await,
+    );
+    for kind in [0, 2] {
+        match tokio::time::timeout(Duration::from_secs(5), events.recv()).await {
+            Ok(Ok(event)) => {
+                assert_eq!(
+                    event.metadata.as_ref().map(|m| m.kind),
+                    Some(kind),
+                    "{event:?}"
+                );
+                t.note(format!(
+                    "event {} {} {} {:?}",
+                    event.domain.name, event.event, event.detail, event.metadata
+                ))
+            }
+            other => panic!("no metadata-change event of kind {kind}: {other:?}"),
+        }
+    }
+    no_more_events(&mut t, &mut events).await;
+    t.rec(
+        "clear element",
+        d.domain_set_metadata(&dom, 2, None, None, Some("http://example.org/app"), 0)
+            .await,
+    );
+    t
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // The suite parts. Each asserts what must hold and records what it saw for the cross-target comparison.
 
@@ -1804,6 +1852,7 @@ conformance!(snapshots_match, snapshots);
 conformance!(rename_and_managed_save_match, rename_and_managed_save);
 conformance!(host_interfaces_and_node_facts_match, host_interfaces);
 conformance!(nmi_and_reset_match, nmi_and_reset);
+conformance!(metadata_events_match, metadata_events);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn read_only_matches_through_the_flag_and_the_ro_socket() {
