@@ -40,7 +40,7 @@ fn domain_event(
     }
     if number == Procedure::DomainEventCallbackDeviceRemoved.number() {
         let body: CallbackDeviceRemovedMsg = decoded(payload, "device-removed")?;
-        return ours(body.callback_id, ids.device_removed).then(|| DomainEvent {
+        return ours(body.callback_id, ids.device_removed).then_some(DomainEvent {
             domain: body.msg.dom,
             event: 0,
             detail: 0,
@@ -55,7 +55,7 @@ fn domain_event(
     }
     if number == Procedure::DomainEventCallbackAgentLifecycle.number() {
         let body: CallbackAgentLifecycleMsg = decoded(payload, "agent-lifecycle")?;
-        return ours(body.callback_id, ids.agent).then(|| DomainEvent {
+        return ours(body.callback_id, ids.agent).then_some(DomainEvent {
             domain: body.dom,
             event: crate::driver::event::AGENT_LIFECYCLE,
             detail: body.state,
