@@ -4,7 +4,7 @@
 # our daemon's answer with them after normalising uuid and MAC addresses).
 #
 # Usage (as root, Debian's libvirt-daemon + libvirt-daemon-driver-qemu + qemu-system-x86): tests/data/qemu/defaults/capture.sh
-# libvirtd runs isolated as research/libvirt-qemu/ describes (and bench/qemu.sh does): its own network namespace,
+# libvirtd runs isolated by tests/support/stock-libvirtd-qemu.sh (as research/libvirt-qemu/ describes): its own network namespace,
 # a private mount namespace with /etc/libvirt, /run and /var/* from a temp dir, no cgroups, no security driver.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -19,37 +19,10 @@ cleanup() {
 }
 trap cleanup EXIT
 LV=$W/lv
-mkdir -p "$LV"/{etc,lib,log,cache,sock,cgroup}
+mkdir -p "$LV"
 touch "$W/netns"
 unshare --net="$W/netns" true
-cat > "$LV/etc/libvirtd.conf" <<EOF
-listen_tls = 0
-listen_tcp = 0
-auth_unix_rw = "none"
-auth_unix_ro = "none"
-unix_sock_dir = "$LV/sock"
-unix_sock_rw_perms = "0777"
-log_outputs = "3:file:$LV/libvirtd.log"
-EOF
-cat > "$LV/etc/qemu.conf" <<EOF
-user = "root"
-group = "root"
-security_driver = "none"
-stdio_handler = "file"
-cgroup_controllers = [ ]
-EOF
-nsenter --net="$W/netns" unshare -m --propagation private bash -c "
-  set -e
-  mount --rbind /sys/fs/cgroup $LV/cgroup
-  mount -t sysfs sysfs /sys
-  mount --rbind $LV/cgroup /sys/fs/cgroup
-  mount --bind $LV/etc /etc/libvirt
-  mount -t tmpfs tmpfs /run
-  mount --bind $LV/lib /var/lib
-  mount --bind $LV/log /var/log
-  mount --bind $LV/cache /var/cache
-  exec /usr/sbin/libvirtd -f /etc/libvirt/libvirtd.conf -p $LV/libvirtd.pid
-" 2>"$LV/stderr" &
+"$HERE/../../../support/stock-libvirtd-qemu.sh" "$LV" "$W/netns" 2>"$W/stderr" &
 PID=$!
 URI="qemu+unix:///system?socket=$LV/sock/libvirt-sock"
 for _ in $(seq 300); do [ -S "$LV/sock/libvirt-sock" ] && break; sleep 0.1; done
