@@ -182,7 +182,13 @@ fn scenario() {
         listed = text(&out);
         out.status.success() && listed.contains(&uuid)
     });
-    assert!(found, "libvirt-dbus ListNetworks: {listed}");
+    assert!(
+        found,
+        "libvirt-dbus ListNetworks: {listed}\nthe daemon's socket dir holds: {:?}; libvirt-dbus exited: {:?}",
+        std::fs::read_dir(lab.dir.path().join("run"))
+            .map(|dir| dir.flatten().map(|e| e.file_name()).collect::<Vec<_>>()),
+        children.0.last_mut().map(|child| child.try_wait())
+    );
     assert!(listed.starts_with("ao 2 "), "{listed}");
     let path = format!("/org/libvirt/QEMU/network/_{uuid}");
     let name = must(
