@@ -116,9 +116,10 @@ async fn live_tap(driver: &QemuDriver, dom: &DomainRef) -> String {
         .unwrap_or_else(|| panic!("the live XML names no tap:\n{xml}"))
 }
 
-fn wait_gone(path: &str) -> bool {
+/// Waits until the link `name` that had `index` is gone (its name may be taken again by another test's guest).
+fn wait_gone(name: &str, index: &Option<String>) -> bool {
     let start = Instant::now();
-    while Path::new(path).exists() {
+    while !crate::support::qemu::link_gone(name, index) {
         if start.elapsed() > Duration::from_secs(5) {
             return false;
         }
@@ -151,6 +152,7 @@ async fn a_bridged_guest_gets_a_tap_on_the_bridge_until_it_stops() {
     bridge.track(driver.pid(&dom).unwrap());
 
     let tap = live_tap(&driver, &dom).await;
+    let tap_index = crate::support::qemu::link_index(&tap);
     assert!(tap.starts_with("vnet"), "automatic tap name: {tap}");
     let master = std::fs::read_link(format!("/sys/class/net/{tap}/master"))
         .expect("the tap is enslaved to a bridge");
@@ -189,10 +191,7 @@ async fn a_bridged_guest_gets_a_tap_on_the_bridge_until_it_stops() {
     assert!(!inactive.contains("<target dev="), "{inactive}");
 
     driver.domain_destroy(&dom, 0).await.unwrap();
-    assert!(
-        wait_gone(&format!("/sys/class/net/{tap}")),
-        "destroy deletes the tap"
-    );
+    assert!(wait_gone(&tap, &tap_index), "destroy deletes the tap");
 
     // A name from <target dev>: used as is, and deleted when QEMU dies from outside.
     let named = driver
@@ -211,9 +210,10 @@ async fn a_bridged_guest_gets_a_tap_on_the_bridge_until_it_stops() {
     bridge.track(pid);
     assert_eq!(live_tap(&driver, &named).await, "vctap-named");
     assert!(Path::new("/sys/class/net/vctap-named/master").exists());
+    let named_index = crate::support::qemu::link_index("vctap-named");
     kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
     assert!(
-        wait_gone("/sys/class/net/vctap-named"),
+        wait_gone("vctap-named", &named_index),
         "a crashed guest's tap is deleted"
     );
 }
@@ -246,6 +246,7 @@ async fn a_tap_left_by_a_guest_that_died_during_a_restart_is_deleted() {
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(alive(pid));
+    let tap_index = crate::support::qemu::link_index(&tap);
     kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
     let start = Instant::now();
     while alive(pid) && start.elapsed() < Duration::from_secs(5) {
@@ -259,7 +260,7 @@ async fn a_tap_left_by_a_guest_that_died_during_a_restart_is_deleted() {
         .await
         .unwrap();
     assert!(
-        !Path::new(&format!("/sys/class/net/{tap}")).exists(),
+        crate::support::qemu::link_gone(&tap, &tap_index),
         "the reopened driver deletes the dead guest's tap"
     );
 }
@@ -290,17 +291,31 @@ async fn a_missing_bridge_is_a_clear_error_and_leaves_no_tap() {
             .contains(&format!("bridge '{missing}' does not exist")),
         "{err}"
     );
-    // A tap this failed start left behind would be on no bridge (its bridge does not exist); links other tests'
-    // guests made meanwhile (bridges, taps on their own bridges) are not this test's.
-    let stray: Vec<String> = interfaces()
-        .into_iter()
-        .filter(|n| !before.contains(n))
-        .filter(|n| {
-            let sys = Path::new("/sys/class/net").join(n);
-            !sys.join("master").exists() && !sys.join("bridge").exists()
-        })
-        .collect();
-    assert!(stray.is_empty(), "no tap is left behind: {stray:?}");
+    // A tap this failed start left behind would stay on no bridge (its bridge does not exist). Links other tests'
+    // guests make meanwhile are not this test's: bridges, and taps, which are on their bridge (or gone) moments
+    // after they are made, so only a link that stays unattached, the same link throughout, counts.
+    let stray = || -> Vec<(String, Option<String>)> {
+        interfaces()
+            .into_iter()
+            .filter(|n| !before.contains(n))
+            .filter(|n| {
+                let sys = Path::new("/sys/class/net").join(n);
+                !sys.join("master").exists() && !sys.join("bridge").exists()
+            })
+            .map(|n| {
+                let index = crate::support::qemu::link_index(&n);
+                (n, index)
+            })
+            .collect()
+    };
+    let mut lasting = stray();
+    let start = Instant::now();
+    while !lasting.is_empty() && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = stray();
+        lasting.retain(|link| now.contains(link));
+    }
+    assert!(lasting.is_empty(), "no tap is left behind: {lasting:?}");
 
     // A <target dev> naming an interface that exists (here the bridge itself) is refused; nothing is touched.
     let bridge = TestBridge::new(4);

@@ -375,6 +375,7 @@ async fn nics_attach_to_a_bridge_through_a_tap_and_python_attaches_devices() {
     );
     let xml = ok("virsh", &uri, &["dumpxml", &name]);
     let tap = tap_of(&xml, mac);
+    let tap_index = crate::support::qemu::link_index(&tap);
     let master =
         std::fs::read_link(format!("/sys/class/net/{tap}/master")).expect("tap has a master");
     assert!(master.ends_with(&bridge.0), "{tap} is on {master:?}");
@@ -442,7 +443,7 @@ async fn nics_attach_to_a_bridge_through_a_tap_and_python_attaches_devices() {
 
     ok("virsh", &uri, &["destroy", &name]);
     wait_until("the tap to go", || {
-        !Path::new(&format!("/sys/class/net/{tap}")).exists()
+        crate::support::qemu::link_gone(&tap, &tap_index)
     });
     ok("virsh", &uri, &["undefine", &name]);
 

@@ -7,7 +7,7 @@
 //! guards kill only the QEMUs that daemon started and remove the bridge it made.
 
 use crate::daemon::{ok, peers_present, run, Daemon, QemuReaper};
-use crate::support::qemu::{alone_async, spinning_disk};
+use crate::support::qemu::{alone_async, link_gone, link_index, spinning_disk};
 use std::path::Path;
 use std::process::Command;
 
@@ -441,6 +441,7 @@ async fn a_network_nic_attached_live_gets_a_tap_on_the_networks_bridge() {
     assert!(xml.contains("<interface type='network'>"), "{xml}");
     assert!(xml.contains(&format!("network='{network}'")), "{xml}");
     let tap = tap_of(&xml, mac);
+    let tap_index = link_index(&tap);
     let master =
         std::fs::read_link(format!("/sys/class/net/{tap}/master")).expect("tap has a master");
     assert!(master.ends_with(&bridge), "{tap} is on {master:?}");
@@ -481,6 +482,7 @@ async fn a_network_nic_attached_live_gets_a_tap_on_the_networks_bridge() {
     let xml = ok("virsh", &uri, &["dumpxml", &name]);
     assert!(xml.contains("<alias name='ua-second'/>"), "{xml}");
     let second = tap_of(&xml, user_mac);
+    let second_index = link_index(&second);
     let master = std::fs::read_link(format!("/sys/class/net/{second}/master")).expect("master");
     assert!(master.ends_with(&bridge), "{second} is on {master:?}");
     ok(
@@ -505,11 +507,9 @@ async fn a_network_nic_attached_live_gets_a_tap_on_the_networks_bridge() {
         &["detach-interface", &name, "network", "--mac", mac, "--live"],
     );
     ok("virsh", &uri, &["destroy", &name]);
-    for tap in [&tap, &second] {
-        assert!(
-            !Path::new(&format!("/sys/class/net/{tap}")).exists(),
-            "tap {tap} left behind"
-        );
+    for (tap, was) in [(&tap, &tap_index), (&second, &second_index)] {
+        assert!(was.is_some(), "tap {tap} had no index");
+        assert!(link_gone(tap, was), "tap {tap} left behind");
     }
     ok("virsh", &uri, &["undefine", &name]);
     ok("virsh", &uri, &["net-destroy", &network]);

@@ -113,3 +113,14 @@ impl Drop for HostBridge {
             .status();
     }
 }
+
+/// A network link's interface index, which tells a link from a later one given the same name: tap names such as
+/// `vnetN` are taken again at once by other tests' guests.
+pub fn link_index(name: &str) -> Option<String> {
+    std::fs::read_to_string(format!("/sys/class/net/{name}/ifindex")).ok()
+}
+
+/// Whether the link `name`, which had `index`, is gone (absent, or its name now another link's).
+pub fn link_gone(name: &str, index: &Option<String>) -> bool {
+    link_index(name) != *index
+}
