@@ -385,46 +385,17 @@ impl QemuDriver {
         Ok(reply.get("return").cloned().unwrap_or(Value::Null))
     }
 
-    /// `virDomainSetVcpusFlags` with `VIR_DOMAIN_VCPU_GUEST`: the first `count` guest CPUs online, the rest
-    /// offline where the guest lets them go (libvirt's `qemuAgentUpdateCPUInfo`).
-    pub(super) async fn agent_set_online_vcpus(&self, dom: &DomainRef, count: u32) -> Result<()> {
-        let cpus = self
-            .agent_call(dom, json!({"execute": "guest-get-vcpus"}))
-            .await?;
-        let list = cpus.as_array().cloned().unwrap_or_default();
-        let online = list
-            .iter()
-            .filter(|c| c["online"].as_bool() == Some(true))
-            .count();
-        let mut want = usize::try_from(count).unwrap_or(usize::MAX);
-        if want > list.len() {
-            return Err(Error::invalid_arg(
-                ErrorDomain::QEMU,
-                format!(
-                    "guest agent reports less cpu than requested ({count} > {})",
-                    list.len()
-                ),
-            ));
-        }
-        let mut changes = Vec::new();
-        let mut now_online = online;
-        for cpu in &list {
-            let is_online = cpu["online"].as_bool() == Some(true);
-            if now_online < want && !is_online {
-                changes.push(json!({"logical-id": cpu["logical-id"], "online": true}));
-                now_online += 1;
-            } else if now_online > want && is_online && cpu["can-offline"].as_bool() == Some(true) {
-                changes.push(json!({"logical-id": cpu["logical-id"], "online": false}));
-                now_online -= 1;
-            }
-        }
-        if now_online != want {
-            want = now_online;
-            return Err(Error::invalid_arg(
-                ErrorDomain::QEMU,
-                format!("failed to set the guest's vcpu count (only {want} possible)"),
-            ));
-        }
+    /// The guest's vCPUs as `guest-get-vcpus` lists them.
+    async fn agent_vcpus(&self, dom: &DomainRef) -> Result<Vec<GuestVcpu>> {
+        guest_vcpus(
+            &self
+                .agent_call(dom, json!({"execute": "guest-get-vcpus"}))
+                .await?,
+        )
+    }
+
+    /// Sends `guest-set-vcpus` with `changes` (`{"logical-id", "online"}` objects), if there are any.
+    async fn agent_change_vcpus(&self, dom: &DomainRef, changes: Vec<Value>) -> Result<()> {
         if changes.is_empty() {
             return Ok(());
         }
@@ -436,6 +407,40 @@ impl QemuDriver {
         Ok(())
     }
 
+    /// `virDomainSetVcpusFlags` with `VIR_DOMAIN_VCPU_GUEST`: the first `count` guest CPUs online, the rest
+    /// offline where the guest lets them go (libvirt's `qemuAgentUpdateCPUInfo`).
+    pub(super) async fn agent_set_online_vcpus(&self, dom: &DomainRef, count: u32) -> Result<()> {
+        let list = self.agent_vcpus(dom).await?;
+        let want = usize::try_from(count).unwrap_or(usize::MAX);
+        if want > list.len() {
+            return Err(Error::invalid_arg(
+                ErrorDomain::QEMU,
+                format!(
+                    "guest agent reports less cpu than requested ({count} > {})",
+                    list.len()
+                ),
+            ));
+        }
+        let mut changes = Vec::new();
+        let mut now_online = list.iter().filter(|c| c.online).count();
+        for cpu in &list {
+            if now_online < want && !cpu.online {
+                changes.push(json!({"logical-id": cpu.id, "online": true}));
+                now_online += 1;
+            } else if now_online > want && cpu.online && cpu.offlinable {
+                changes.push(json!({"logical-id": cpu.id, "online": false}));
+                now_online -= 1;
+            }
+        }
+        if now_online != want {
+            return Err(Error::invalid_arg(
+                ErrorDomain::QEMU,
+                format!("failed to set the guest's vcpu count (only {now_online} possible)"),
+            ));
+        }
+        self.agent_change_vcpus(dom, changes).await
+    }
+
     /// `virDomainGetGuestVcpus`: `guest-get-vcpus` as three CPU lists, every vCPU the guest knows, those online
     /// and those it lets go offline.
     pub(super) async fn agent_guest_vcpus(
@@ -445,11 +450,7 @@ impl QemuDriver {
     ) -> Result<Vec<TypedParam>> {
         check_flags(flags, 0, "qemuDomainGetGuestVcpus")?;
         self.check_active(dom)?;
-        let list = guest_vcpus(
-            &self
-                .agent_call(dom, json!({"execute": "guest-get-vcpus"}))
-                .await?,
-        )?;
+        let list = self.agent_vcpus(dom).await?;
         let ids = |keep: &dyn Fn(&GuestVcpu) -> bool| {
             let mut ids: Vec<u32> = list.iter().filter(|c| keep(c)).map(|c| c.id).collect();
             ids.sort_unstable();
@@ -478,11 +479,7 @@ impl QemuDriver {
         check_flags(flags, 0, "qemuDomainSetGuestVcpus")?;
         let wanted = parse_cpu_list(cpumap)?;
         self.check_active(dom)?;
-        let list = guest_vcpus(
-            &self
-                .agent_call(dom, json!({"execute": "guest-get-vcpus"}))
-                .await?,
-        )?;
+        let list = self.agent_vcpus(dom).await?;
         let online = state != 0;
         let missing: Vec<u32> = wanted
             .iter()
@@ -507,15 +504,7 @@ impl QemuDriver {
                 changes.push(json!({"logical-id": cpu.id, "online": online}));
             }
         }
-        if changes.is_empty() {
-            return Ok(());
-        }
-        self.agent_call(
-            dom,
-            json!({"execute": "guest-set-vcpus", "arguments": {"vcpus": changes}}),
-        )
-        .await?;
-        Ok(())
+        self.agent_change_vcpus(dom, changes).await
     }
 
     /// `virDomainQemuAgentCommand`: the command as given, QEMU's whole reply back; the domain is tainted.
@@ -1092,7 +1081,7 @@ fn guest_vcpus(reply: &Value) -> Result<Vec<GuestVcpu>> {
                     .as_u64()
                     .and_then(|id| u32::try_from(id).ok())
                     .ok_or_else(malformed)?,
-                online: cpu["online"].as_bool().ok_or_else(malformed)?,
+                online: cpu["online"].as_bool().unwrap_or(false),
                 offlinable: cpu["can-offline"].as_bool().unwrap_or(false),
             })
         })
