@@ -103,5 +103,5 @@ pub mod rpc_wire {
 }
 /// The WBEM server: listeners started from a daemon's configuration, the HTTP service, the operations.
 pub use wbem::{
-    http::BasicAuth, http::HttpLimits, http::WbemServer, ops::Operations, WbemListeners,
+    http::BasicAuth, http::HttpLimits, http::WbemServer, ops::Operations, ops::Reuse, WbemListeners,
 };

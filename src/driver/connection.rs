@@ -324,7 +324,8 @@ pub async fn summaries_by_calls<D: HypervisorDriver + ?Sized>(
             dom,
             state,
             reason,
-            def,
+            def: std::sync::Arc::new(def),
+            version: None,
         });
     }
     Ok(out)

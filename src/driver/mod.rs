@@ -35,8 +35,13 @@ pub struct DomainSummary {
     pub dom: DomainRef,
     pub state: DomainState,
     pub reason: i32,
-    /// The definition that describes the domain now: the live one while it runs.
-    pub def: crate::model::DomainDef,
+    /// The definition that describes the domain now: the live one while it runs (shared, not copied, by a
+    /// driver that holds it in memory).
+    pub def: std::sync::Arc<crate::model::DomainDef>,
+    /// A number that changes whenever anything the driver reports about this domain changes (definitions,
+    /// state, autostart, ...), never taken twice in one process: a front end may reuse what it computed from
+    /// this domain at the same number. `None`: the driver cannot promise that.
+    pub version: Option<u64>,
 }
 
 #[cfg(test)]

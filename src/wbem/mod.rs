@@ -13,6 +13,7 @@ pub mod http;
 pub mod indications;
 pub mod jobs;
 pub mod ops;
+mod pieces;
 pub mod providers;
 pub mod query;
 

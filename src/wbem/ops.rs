@@ -20,6 +20,7 @@ use crate::wbem::cimxml::{
 };
 use crate::wbem::error::{cim_error, OpError};
 use crate::wbem::jobs::JobTable;
+use crate::wbem::pieces::{Lookup, PieceStore};
 use crate::wbem::providers::{all_providers, Provider, ProviderCtx};
 use crate::wbem::query;
 
@@ -134,10 +135,16 @@ struct CachedReply {
 /// every parameter including flags and PropertyList) and valid only at the stamp they were computed at.
 #[derive(Default)]
 struct ResponseCache {
+    /// Whole answers are reused (else only the guests' pieces of enumerations).
+    whole: bool,
+    /// What was written for each guest's instances in enumerations, reused while the guest is unchanged.
+    pieces: PieceStore,
     /// Bumped after every CIM write (InvokeMethod, Create/Modify/DeleteInstance): providers keep state too.
     writes: AtomicU64,
     /// Answers served from the cache (for tests and tuning).
     hits: AtomicU64,
+    /// Guests' pieces of enumerations reused (for tests and tuning).
+    piece_hits: AtomicU64,
     entries: Mutex<(HashMap<String, CachedReply>, usize)>,
 }
 
@@ -190,6 +197,19 @@ struct CacheSlot {
     stamp: Stamp,
 }
 
+/// What the server reuses of earlier answers, only ever while the driver's [`Driver::generation`] (whole
+/// answers) or a guest's version (that guest's share of an enumeration) and the count of CIM writes stay the
+/// same.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Reuse {
+    /// Nothing: every answer is computed whole.
+    Off,
+    /// Only what was written for unchanged guests in enumerations.
+    Pieces,
+    /// Whole answers too.
+    All,
+}
+
 #[derive(Clone, Copy)]
 enum Assoc {
     Associators,
@@ -209,7 +229,10 @@ impl Operations {
             jobs,
             host: host.to_owned(),
             pulls: Mutex::new(HashMap::new()),
-            cache: Some(Arc::new(ResponseCache::default())),
+            cache: Some(Arc::new(ResponseCache {
+                whole: true,
+                ..ResponseCache::default()
+            })),
         }
     }
 
@@ -222,7 +245,17 @@ impl Operations {
     /// Turns reuse of answers off (or back on); it is on by default and only ever applies to drivers that
     /// report a [`Driver::generation`]. For measuring the uncached path.
     pub fn set_response_cache(&mut self, on: bool) {
-        self.cache = on.then(|| Arc::new(ResponseCache::default()));
+        self.set_reuse(if on { Reuse::All } else { Reuse::Off });
+    }
+
+    /// What may be reused ([`Reuse::All`] by default). For measuring each path.
+    pub fn set_reuse(&mut self, reuse: Reuse) {
+        self.cache = (reuse != Reuse::Off).then(|| {
+            Arc::new(ResponseCache {
+                whole: reuse == Reuse::All,
+                ..ResponseCache::default()
+            })
+        });
     }
 
     /// Adds providers besides the built-in ones (the indication subscriptions, which share state with the
@@ -246,6 +279,13 @@ impl Operations {
             .iter()
             .map(|p| (p.namespace(), p.class_name()))
             .collect()
+    }
+
+    /// How many guests' pieces of enumerations were reused so far.
+    pub fn pieces_reused(&self) -> u64 {
+        self.cache
+            .as_ref()
+            .map_or(0, |c| c.piece_hits.load(Ordering::Relaxed))
     }
 
     /// How many answers were reused so far.
@@ -312,6 +352,17 @@ impl Operations {
                         return (enveloped(&req.message_id, parts), Ok(()));
                     }
                 }
+                if *op == IntrinsicOp::EnumerateInstances {
+                    // An error is left to the general path, which reports it as it always does.
+                    if let Some(Ok(element)) =
+                        self.enumerate_by_pieces(namespace, &req.call, opts).await
+                    {
+                        if let Some(slot) = slot {
+                            slot.cache.put(slot.key, slot.stamp, element.clone());
+                        }
+                        return (enveloped(&req.message_id, element), Ok(()));
+                    }
+                }
                 let result = self
                     .intrinsic(op, namespace, &req.call)
                     .await
@@ -368,7 +419,7 @@ impl Operations {
     /// Where the answer to this call may be reused from and stored: only read operations on classes whose
     /// providers are known to be covered, and only when the driver reports a generation.
     fn cache_slot(&self, op: &IntrinsicOp, namespace: &str, call: &Call) -> Option<CacheSlot> {
-        let cache = self.cache.as_ref()?;
+        let cache = self.cache.as_ref().filter(|c| c.whole)?;
         // Pull operations keep server state: their answers are never reused.
         let covered = match op {
             IntrinsicOp::EnumerateInstances
@@ -470,6 +521,98 @@ impl Operations {
         for (provider, pclass) in self.providers_under(namespace, class)? {
             out.extend(provider.enumerate(&self.ctx(&pclass, namespace)).await?);
         }
+        out.extend(self.static_instances_of(namespace, class)?);
+        Ok(out)
+    }
+
+    /// EnumerateInstances written per guest where providers split their instances so ([`Provider::enumerate_pieces`]):
+    /// what was written for a guest unchanged since (and no CIM write since) is reused, the rest is computed and
+    /// kept. The bytes are those of the general path. `None` when nothing may be reused.
+    async fn enumerate_by_pieces(
+        &self,
+        namespace: &str,
+        call: &Call,
+        opts: WriteOptions,
+    ) -> Option<Result<Vec<Bytes>, OpError>> {
+        let cache = self.cache.as_ref()?;
+        self.driver.generation()?;
+        Some(self.enumerate_pieces_in(cache, namespace, call, opts).await)
+    }
+
+    async fn enumerate_pieces_in(
+        &self,
+        cache: &ResponseCache,
+        namespace: &str,
+        call: &Call,
+        opts: WriteOptions,
+    ) -> Result<Vec<Bytes>, OpError> {
+        self.repo.namespace(namespace)?;
+        let class_name = call
+            .class_name_param("ClassName")
+            .ok_or_else(|| OpError::cim(CimStatus::InvalidParameter, "ClassName is required"))?;
+        let requested = self.class(namespace, class_name)?;
+        let deep = call.bool_param("DeepInheritance")?.unwrap_or(true);
+        let property_list = call.property_list()?;
+        let shape = |mut items: Vec<Instance>| {
+            for inst in &mut items {
+                shape_named(inst, &requested, deep, property_list.as_deref());
+            }
+            IReturn::NamedInstances(items)
+        };
+        // Read before computing: pieces written across a CIM write are kept under the old count.
+        let writes = cache.writes.load(Ordering::Acquire);
+        let variant = format!("{call:?}");
+        let mut parts = Vec::new();
+        let mut buf = String::with_capacity(1024);
+        write_imethod_list_open(&mut buf, IntrinsicOp::EnumerateInstances.as_str());
+        let write_all = |buf: &mut String, ret: IReturn| {
+            write_ireturn_items(buf, &ret, 0..ret.list_len(), opts);
+        };
+        for (provider, pclass) in self.providers_under(namespace, class_name)? {
+            let ctx = self.ctx(&pclass, namespace);
+            let lookup = Lookup::new(&cache.pieces, &variant, writes, provider.class_name());
+            let Some(pieces) = provider.enumerate_pieces(&ctx, &lookup).await? else {
+                write_all(&mut buf, shape(provider.enumerate(&ctx).await?));
+                continue;
+            };
+            let mut fresh = Vec::new();
+            for piece in pieces {
+                let written = match piece.instances {
+                    Some(items) => {
+                        let mut text = String::new();
+                        write_all(&mut text, shape(items));
+                        let written = Bytes::from(text);
+                        fresh.push((piece.key, written.clone()));
+                        written
+                    }
+                    None => {
+                        cache.piece_hits.fetch_add(1, Ordering::Relaxed);
+                        lookup.take(&piece.key.uuid).ok_or_else(|| {
+                            OpError::cim(CimStatus::Failed, "a reused piece went missing")
+                        })?
+                    }
+                };
+                if !buf.is_empty() {
+                    parts.push(Bytes::from(std::mem::take(&mut buf)));
+                }
+                parts.push(written);
+            }
+            cache
+                .pieces
+                .put(&variant, writes, provider.class_name(), fresh);
+        }
+        write_all(
+            &mut buf,
+            shape(self.static_instances_of(namespace, class_name)?),
+        );
+        buf.push_str(IMETHOD_LIST_CLOSE);
+        parts.push(Bytes::from(buf));
+        Ok(coalesce(parts))
+    }
+
+    /// The instances of `class` and its subclasses the namespace's MOF declares.
+    fn static_instances_of(&self, namespace: &str, class: &str) -> Result<Vec<Instance>, OpError> {
+        let mut out = Vec::new();
         let ns = self.repo.namespace(namespace)?;
         for inst in ns.instances() {
             if ns.is_subclass_of(&inst.class_name, class) {
@@ -623,17 +766,7 @@ impl Operations {
                 let deep = flag("DeepInheritance", true)?;
                 let mut items = self.instances_of(namespace, &class_name).await?;
                 for inst in &mut items {
-                    if !deep {
-                        inst.properties
-                            .retain(|p| requested.property(&p.name).is_some());
-                    }
-                    if let Some(list) = &property_list {
-                        inst.filter_properties(list);
-                    }
-                    if let Some(p) = &mut inst.path {
-                        p.host = None;
-                        p.namespace = None;
-                    }
+                    shape_named(inst, &requested, deep, property_list.as_deref());
                 }
                 Ok(IReturn::NamedInstances(items))
             }
@@ -1574,6 +1707,54 @@ fn enveloped(message_id: &str, element: Vec<Bytes>) -> Reply {
     parts.extend(element);
     parts.push(Bytes::from_static(ENVELOPE_CLOSE.as_bytes()));
     Reply::Parts(parts)
+}
+
+/// EnumerateInstances' shaping of one instance: only the requested class's properties unless DeepInheritance,
+/// only those of the PropertyList, and a path without host and namespace (`VALUE.NAMEDINSTANCE`).
+fn shape_named(
+    inst: &mut Instance,
+    requested: &Class,
+    deep: bool,
+    property_list: Option<&[String]>,
+) {
+    if !deep {
+        inst.properties
+            .retain(|p| requested.property(&p.name).is_some());
+    }
+    if let Some(list) = property_list {
+        inst.filter_properties(list);
+    }
+    if let Some(p) = &mut inst.path {
+        p.host = None;
+        p.namespace = None;
+    }
+}
+
+/// Runs of small parts joined into chunks of about [`STREAM_CHUNK_BYTES`] (one guest's piece is a few KB: sent
+/// one by one, they would cost a system call per handful), large parts passed on as they are.
+fn coalesce(parts: Vec<Bytes>) -> Vec<Bytes> {
+    let mut out = Vec::new();
+    let mut run: Vec<u8> = Vec::new();
+    for part in parts {
+        if part.len() >= STREAM_CHUNK_BYTES / 4 {
+            if !run.is_empty() {
+                out.push(Bytes::from(std::mem::take(&mut run)));
+            }
+            out.push(part);
+            continue;
+        }
+        if run.is_empty() {
+            run.reserve(STREAM_CHUNK_BYTES);
+        }
+        run.extend_from_slice(&part);
+        if run.len() >= STREAM_CHUNK_BYTES {
+            out.push(Bytes::from(std::mem::take(&mut run)));
+        }
+    }
+    if !run.is_empty() {
+        out.push(Bytes::from(run));
+    }
+    out
 }
 
 /// A long list result written by a task into chunks of about [`STREAM_CHUNK_BYTES`] (a bounded channel: a

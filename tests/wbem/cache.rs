@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::support::wbem::{imethod_body, post, raw_exchange, Options, Wbem};
 use virtcim::cimxml::{parse_request, Limits};
-use virtcim::{builtin_repository, prelude::*, Operations, TestDriver};
+use virtcim::{builtin_repository, prelude::*, Operations, Reuse, TestDriver};
 
 const CS: &str = "KVM_ComputerSystem";
 
@@ -359,4 +359,129 @@ async fn associator_answers_are_reused_and_follow_changes() {
         .unwrap();
     let more = t.call(&host_associators(&host)).await;
     assert_eq!(more.matches("<VALUE.OBJECTWITHPATH>").count(), 42);
+}
+
+fn rich_domain_xml(name: &str, n: usize) -> String {
+    format!(
+        "<domain type='test'><name>{name}</name><uuid>00000000-0000-4000-8000-{n:012}</uuid>\
+         <memory unit='KiB'>1048576</memory><vcpu>2</vcpu><os><type>hvm</type></os><devices>\
+         <disk type='file' device='disk'><driver name='qemu' type='qcow2'/>\
+         <source file='/var/lib/libvirt/images/{name}.qcow2'/><target dev='vda' bus='virtio'/></disk>\
+         <interface type='network'><mac address='52:54:00:00:{:02x}:{:02x}'/><source network='default'/></interface>\
+         <graphics type='vnc' port='-1' autoport='yes'/><console type='pty'/><input type='tablet' bus='usb'/>\
+         </devices></domain>",
+        n / 256,
+        n % 256
+    )
+}
+
+async fn ask(ops: &Operations, body: String) -> String {
+    let request = parse_request(body.as_bytes(), &Limits::default()).unwrap();
+    String::from_utf8(ops.handle(&request).await.into_bytes().await).unwrap()
+}
+
+/// Each guest's share of an enumeration is written once and reused while the guest is unchanged: the answers
+/// are byte for byte those of a server that reuses nothing, for every class, flag and property list, before and
+/// after a change of one guest (which alone is written again), a new guest, a removed one and a CIM method.
+#[tokio::test]
+async fn pieces_of_unchanged_guests_are_reused_and_answers_stay_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    let driver = TestDriver::open(&dir.path().join("test")).await.unwrap();
+    for i in 0..4 {
+        driver
+            .domain_define_xml(&rich_domain_xml(&format!("vm{i:03}"), i + 1), 0)
+            .await
+            .unwrap();
+    }
+    let conn: Connection = driver.clone().connection();
+    let repo = Arc::new(builtin_repository().unwrap());
+    let server = |reuse| {
+        let mut ops = Operations::new(Arc::clone(&repo), conn.clone(), "localhost");
+        ops.set_reuse(reuse);
+        ops
+    };
+    let (plain, pieces) = (server(Reuse::Off), server(Reuse::Pieces));
+    let classes: Vec<&str> = plain
+        .provided_classes()
+        .into_iter()
+        .filter(|(ns, _)| *ns == "root/virt")
+        .map(|(_, c)| c)
+        .chain([
+            "CIM_ManagedElement",
+            "CIM_ResourceAllocationSettingData",
+            "CIM_LogicalDevice",
+        ])
+        .collect();
+    let variants = [
+        "",
+        "<IPARAMVALUE NAME=\"DeepInheritance\"><VALUE>FALSE</VALUE></IPARAMVALUE>",
+        "<IPARAMVALUE NAME=\"PropertyList\"><VALUE.ARRAY><VALUE>InstanceID</VALUE><VALUE>Name</VALUE>\
+         <VALUE>DeviceID</VALUE></VALUE.ARRAY></IPARAMVALUE>\
+         <IPARAMVALUE NAME=\"IncludeQualifiers\"><VALUE>TRUE</VALUE></IPARAMVALUE>",
+    ];
+    let compare = |round: &'static str, skip: &'static [&'static str]| {
+        let (classes, plain, pieces) = (&classes, &plain, &pieces);
+        async move {
+            for class in classes.iter().filter(|c| !skip.contains(c)) {
+                for variant in variants {
+                    let body = imethod_body(
+                        "EnumerateInstances",
+                        &format!(
+                            "<IPARAMVALUE NAME=\"ClassName\"><CLASSNAME NAME=\"{class}\"/></IPARAMVALUE>{variant}"
+                        ),
+                    );
+                    let want = ask(plain, body.clone()).await;
+                    let got = ask(pieces, body).await;
+                    assert_eq!(got, want, "{round}: {class} {variant}");
+                }
+            }
+        }
+    };
+    compare("first", &[]).await;
+    assert_eq!(pieces.pieces_reused(), 0, "nothing was held before");
+    compare("again", &[]).await;
+    let all_reused = pieces.pieces_reused();
+    assert!(all_reused > 0, "unchanged guests' pieces are reused");
+
+    // One guest changed: its pieces alone are written again (per-guest classes hold 4 pieces each).
+    let dom = driver.domain_lookup_by_name("vm002").await.unwrap();
+    driver
+        .domain_set_memory(&dom, 524_288, virtcim::flags::AFFECT_CONFIG)
+        .await
+        .unwrap();
+    compare("one guest changed", &[]).await;
+    assert!(pieces.pieces_reused() > all_reused);
+    let cs_body = || imethod_body("EnumerateInstances", &class_param());
+    driver
+        .domain_set_memory(&dom, 262_144, virtcim::flags::AFFECT_CONFIG)
+        .await
+        .unwrap();
+    let before = pieces.pieces_reused();
+    assert_eq!(ask(&pieces, cs_body()).await, ask(&plain, cs_body()).await);
+    assert_eq!(
+        pieces.pieces_reused() - before,
+        4,
+        "the four unchanged guests (the driver's own `test` too) are reused, the changed one written again"
+    );
+
+    // A new guest, a removed one, a started one and a CIM method: still exact.
+    driver
+        .domain_define_xml(&rich_domain_xml("vm100", 100), 0)
+        .await
+        .unwrap();
+    let gone = driver.domain_lookup_by_name("vm000").await.unwrap();
+    driver.domain_undefine(&gone, 0).await.unwrap();
+    let started = driver.domain_lookup_by_name("vm001").await.unwrap();
+    driver.domain_create(&started, 0).await.unwrap();
+    compare("guests added, removed, started", &[]).await;
+    let reply = ask(&pieces, request_state_change("vm003", 2)).await;
+    assert!(reply.contains("<RETURNVALUE"), "{reply}");
+    let answer = ask(&pieces, cs_body()).await;
+    assert_eq!(
+        property_of(&answer, "vm003", "RequestedState").as_deref(),
+        Some("2"),
+        "provider state a CIM method changed is not served from an older piece"
+    );
+    // Each server keeps the RequestedState of its own CIM methods: the other classes must still agree.
+    compare("after a CIM method", &[CS, "CIM_ManagedElement"]).await;
 }

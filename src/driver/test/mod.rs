@@ -819,21 +819,19 @@ impl HypervisorDriver for TestDriver {
         self.read(|w| w.domain_memory_stats(dom, max_stats))
     }
     async fn domain_summaries(&self) -> Result<Vec<DomainSummary>> {
-        let world = self.world();
-        let mut out: Vec<DomainSummary> = world
+        // Name order, as list_all_domains; definitions are shared, not copied.
+        Ok(self
+            .world()
             .domains
-            .values()
-            .map(|obj| DomainSummary {
+            .with_shared()
+            .map(|(obj, shared)| DomainSummary {
                 dom: obj.handle(),
                 state: obj.state,
                 reason: obj.reason,
-                def: obj.def().clone(),
+                def: Arc::clone(&shared.def),
+                version: Some(shared.version),
             })
-            .collect();
-        drop(world);
-        // The order of list_all_domains.
-        out.sort_by(|a, b| a.dom.name.cmp(&b.dom.name));
-        Ok(out)
+            .collect())
     }
     async fn domain_get_metadata(
         &self,

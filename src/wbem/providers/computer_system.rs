@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{put, Provider, ProviderCtx};
+use super::{put, HeldPieces, Piece, PieceKey, Provider, ProviderCtx};
 use crate::cim::{CimStatus, CimType, Instance, ObjectPath, Value};
 use crate::driver::{flags, Connection, DomainRef, DomainState};
 use crate::error::ErrorCode;
@@ -307,6 +307,33 @@ impl Provider for ComputerSystemProvider {
             .iter()
             .map(|s| self.instance(ctx, &s.dom, s.state, Some(&s.def)))
             .collect())
+    }
+
+    /// The RequestedState kept here changes only through CIM methods, which the caller's reuse accounts for.
+    async fn enumerate_pieces(
+        &self,
+        ctx: &ProviderCtx<'_>,
+        have: &dyn HeldPieces,
+    ) -> Result<Option<Vec<Piece>>, OpError> {
+        if ctx.driver.generation().is_none() {
+            return Ok(None);
+        }
+        let summaries = ctx.driver.domain_summaries().await?;
+        let mut out = Vec::with_capacity(summaries.len());
+        for s in &summaries {
+            let Some(version) = s.version else {
+                return Ok(None);
+            };
+            let key = PieceKey {
+                uuid: s.dom.uuid,
+                version,
+                host: 0,
+            };
+            let instances = (!have.holds(&key))
+                .then(|| vec![self.instance(ctx, &s.dom, s.state, Some(&s.def))]);
+            out.push(Piece { key, instances });
+        }
+        Ok(Some(out))
     }
 
     async fn invoke(

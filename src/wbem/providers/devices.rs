@@ -8,9 +8,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::guest::{
-    load_all_guests_part, load_guest, split_fq_devid, LoadOptions, ModelPart, ResourceKind,
+    load_all_guests_part, load_guest, load_guest_pieces, split_fq_devid, LoadOptions, ModelPart,
+    ResourceKind,
 };
-use super::{lookup, Provider, ProviderCtx};
+use super::{lookup, HeldPieces, Piece, Provider, ProviderCtx};
 use crate::cim::{Instance, ObjectPath};
 use crate::wbem::error::OpError;
 
@@ -77,6 +78,22 @@ impl Provider for DeviceProvider {
             .filter(|r| r.kind == self.kind)
             .flat_map(|r| r.devices)
             .collect())
+    }
+
+    async fn enumerate_pieces(
+        &self,
+        ctx: &ProviderCtx<'_>,
+        have: &dyn HeldPieces,
+    ) -> Result<Option<Vec<Piece>>, OpError> {
+        let part = Some(ModelPart::Devices(self.kind));
+        load_guest_pieces(ctx.driver, LoadOptions::KEYS_ONLY, part, have, |g| {
+            g.resources
+                .into_iter()
+                .filter(|r| r.kind == self.kind)
+                .flat_map(|r| r.devices)
+                .collect()
+        })
+        .await
     }
 }
 

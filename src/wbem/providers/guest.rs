@@ -6,6 +6,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
+use super::{HeldPieces, Piece, PieceKey};
 use crate::cim::{builtin_repository, CimType, Class, Instance, ObjectPath, Repository, Value};
 use crate::driver::{Connection, DomainRef, VolumeRef};
 use crate::error::ErrorCode;
@@ -993,12 +994,12 @@ async fn read_domain(
 
 async fn build(
     driver: &Connection,
-    defs: Vec<(DomainDef, GuestFacts)>,
+    defs: Vec<(Arc<DomainDef>, GuestFacts)>,
     options: LoadOptions,
     part: Option<ModelPart>,
 ) -> Vec<GuestModel> {
     let host = if options.host_index {
-        let refs: Vec<&DomainDef> = defs.iter().map(|(d, _)| d).collect();
+        let refs: Vec<&DomainDef> = defs.iter().map(|(d, _)| d.as_ref()).collect();
         HostIndex::load(driver, &refs).await
     } else {
         HostIndex::default()
@@ -1049,7 +1050,7 @@ pub async fn load_all_guests_part(
             continue;
         };
         match DomainDef::from_xml(&xml, false) {
-            Ok(def) => defs.push((def, facts)),
+            Ok(def) => defs.push((Arc::new(def), facts)),
             // One domain whose XML we cannot model must not hide all the others.
             Err(err) => {
                 tracing::warn!(domain = %dom.name, error = %err, "domain left out of the CIM model");
@@ -1057,6 +1058,57 @@ pub async fn load_all_guests_part(
         }
     }
     Ok(build(driver, defs, options, part).await)
+}
+
+/// [`load_all_guests_part`] as one piece per guest ([`Pieces`]), building the models of only the guests whose
+/// piece `have` does not hold; `None` when the driver gives no per-domain versions (nothing may be reused).
+/// With `options.host_index` a piece also depends on the host's pools and networks, so its key carries the
+/// driver's generation too.
+pub async fn load_guest_pieces(
+    driver: &Connection,
+    options: LoadOptions,
+    part: Option<ModelPart>,
+    have: &dyn HeldPieces,
+    each: impl Fn(GuestModel) -> Vec<Instance>,
+) -> Result<Option<Vec<Piece>>, OpError> {
+    let Some(generation) = driver.generation() else {
+        return Ok(None);
+    };
+    let host = if options.host_index { generation } else { 0 };
+    let summaries = driver.domain_summaries().await?;
+    let mut keys = Vec::with_capacity(summaries.len());
+    let mut defs = Vec::new();
+    for summary in summaries {
+        let Some(version) = summary.version else {
+            return Ok(None);
+        };
+        let key = PieceKey {
+            uuid: summary.dom.uuid,
+            version,
+            host,
+        };
+        let held = have.holds(&key);
+        keys.push((key, held));
+        if !held {
+            let autostart = options.autostart
+                && driver
+                    .domain_get_autostart(&summary.dom)
+                    .await
+                    .unwrap_or(false);
+            let facts = GuestFacts {
+                active: summary.dom.id >= 0,
+                autostart,
+            };
+            defs.push((summary.def, facts));
+        }
+    }
+    let mut built = build(driver, defs, options, part).await.into_iter();
+    let mut out = Vec::with_capacity(keys.len());
+    for (key, held) in keys {
+        let instances = if held { None } else { built.next().map(&each) };
+        out.push(Piece { key, instances });
+    }
+    Ok(Some(out))
 }
 
 /// One domain's model by name; `None` when no such domain exists.
@@ -1074,7 +1126,9 @@ pub async fn load_guest(
         return Ok(None);
     };
     let def = DomainDef::from_xml(&xml, false)?;
-    Ok(build(driver, vec![(def, facts)], options, None).await.pop())
+    Ok(build(driver, vec![(Arc::new(def), facts)], options, None)
+        .await
+        .pop())
 }
 
 #[cfg(test)]

@@ -9,11 +9,11 @@ use async_trait::async_trait;
 
 use super::guest::{
     computer_system_path, domain_of_vssd_id, guest_class, load_all_guests, load_guest,
-    split_fq_devid, GuestModel, LoadOptions, NAMESPACE,
+    load_guest_pieces, split_fq_devid, GuestModel, LoadOptions, NAMESPACE,
 };
 use super::not_found;
 use super::paths_of;
-use super::{put, Provider, ProviderCtx};
+use super::{put, HeldPieces, Piece, Provider, ProviderCtx};
 use crate::cim::{Instance, ObjectPath, Value};
 use crate::wbem::error::OpError;
 
@@ -199,6 +199,17 @@ impl Provider for GuestAssociationProvider {
     async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
         let guests = load_all_guests(ctx.driver, LoadOptions::KEYS_ONLY).await?;
         Ok(guests.iter().flat_map(|g| self.kind.instances(g)).collect())
+    }
+
+    async fn enumerate_pieces(
+        &self,
+        ctx: &ProviderCtx<'_>,
+        have: &dyn HeldPieces,
+    ) -> Result<Option<Vec<Piece>>, OpError> {
+        load_guest_pieces(ctx.driver, LoadOptions::KEYS_ONLY, None, have, |g| {
+            self.kind.instances(&g)
+        })
+        .await
     }
 }
 

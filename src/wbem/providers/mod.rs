@@ -159,6 +159,28 @@ pub(crate) fn unknown_method(class: &str, method: &str) -> OpError {
     not_supported(&format!("{class}.{method}"))
 }
 
+/// One guest's share of an enumeration: what it was computed from, and its instances unless the caller holds
+/// what it wrote for them ([`HeldPieces`]).
+pub struct Piece {
+    pub key: PieceKey,
+    /// `None`: the caller said it holds this piece.
+    pub instances: Option<Vec<Instance>>,
+}
+
+/// What one guest's instances were computed from: the guest, the driver's version of it, and the driver's
+/// generation when they also depend on the host's pools and networks (0 when not).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub struct PieceKey {
+    pub uuid: uuid::Uuid,
+    pub version: u64,
+    pub host: u64,
+}
+
+/// The caller's side of [`Provider::enumerate_pieces`]: whether it still holds what it made of a piece.
+pub trait HeldPieces: Send + Sync {
+    fn holds(&self, key: &PieceKey) -> bool;
+}
+
 /// One class family's instances and behaviour.
 #[async_trait]
 pub trait Provider: Send + Sync {
@@ -195,6 +217,17 @@ pub trait Provider: Send + Sync {
             }
         }
         Ok(out)
+    }
+
+    /// For providers whose instances each belong to one guest: [`Provider::enumerate`] split per guest, in the
+    /// same order, with the instances of the pieces `have` holds left out (not computed). `None` (the default,
+    /// and for drivers without per-domain versions): not split.
+    async fn enumerate_pieces(
+        &self,
+        _ctx: &ProviderCtx<'_>,
+        _have: &dyn HeldPieces,
+    ) -> Result<Option<Vec<Piece>>, OpError> {
+        Ok(None)
     }
 
     /// For association providers: the association instances that may reference `object`, when the provider

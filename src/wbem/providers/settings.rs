@@ -6,10 +6,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::guest::{
-    load_all_guests_part, load_guest, split_fq_devid, vssd_path, LoadOptions, ModelPart,
-    ResourceKind, VSSD_CLASS,
+    load_all_guests_part, load_guest, load_guest_pieces, split_fq_devid, vssd_path, LoadOptions,
+    ModelPart, ResourceKind, VSSD_CLASS,
 };
-use super::{lookup, Provider, ProviderCtx};
+use super::{lookup, HeldPieces, Piece, Provider, ProviderCtx};
 use crate::cim::{Instance, ObjectPath};
 use crate::wbem::error::OpError;
 
@@ -52,6 +52,15 @@ impl Provider for VssdProvider {
     async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
         let guests = load_all_guests_part(ctx.driver, VSSD_LOAD, Some(ModelPart::Vssd)).await?;
         Ok(guests.into_iter().map(|g| g.vssd).collect())
+    }
+
+    async fn enumerate_pieces(
+        &self,
+        ctx: &ProviderCtx<'_>,
+        have: &dyn HeldPieces,
+    ) -> Result<Option<Vec<Piece>>, OpError> {
+        let part = Some(ModelPart::Vssd);
+        load_guest_pieces(ctx.driver, VSSD_LOAD, part, have, |g| vec![g.vssd]).await
     }
 }
 
@@ -130,6 +139,22 @@ impl Provider for RasdProvider {
             .filter(|r| r.kind == self.kind)
             .map(|r| r.rasd)
             .collect())
+    }
+
+    async fn enumerate_pieces(
+        &self,
+        ctx: &ProviderCtx<'_>,
+        have: &dyn HeldPieces,
+    ) -> Result<Option<Vec<Piece>>, OpError> {
+        let part = Some(ModelPart::Rasds(self.kind));
+        load_guest_pieces(ctx.driver, self.load_options(), part, have, |g| {
+            g.resources
+                .into_iter()
+                .filter(|r| r.kind == self.kind)
+                .map(|r| r.rasd)
+                .collect()
+        })
+        .await
     }
 }
 

@@ -2,6 +2,7 @@
 
 use super::*;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// The domains, hashed by UUID, with an index by name kept beside them that also holds what listings filter on:
 /// lookups by name and listings in name order (what `virConnectListAllDomains` returns) cost no scan, no sort and
@@ -11,6 +12,21 @@ use std::collections::HashMap;
 pub(in crate::driver::test) struct DomainTable {
     by_uuid: HashMap<Uuid, DomainObj>,
     by_name: BTreeMap<String, Listed>,
+    /// What summaries hand out, made once per replacement rather than per read.
+    shared: HashMap<Uuid, Shared>,
+}
+
+/// A domain's current definition, shared with readers, and the version it was replaced at.
+pub(in crate::driver::test) struct Shared {
+    pub(in crate::driver::test) def: Arc<DomainDef>,
+    pub(in crate::driver::test) version: u64,
+}
+
+/// Versions are taken from one counter for the whole process, so that no two domain objects ever carry the same
+/// one (not even across a reloaded world): an answer computed at a version can only be reused for that object.
+fn next_version() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// A domain as listings see it.
@@ -33,6 +49,11 @@ impl DomainTable {
             persistent: obj.is_persistent(),
             autostart: obj.autostart,
         };
+        let shared = Shared {
+            def: Arc::new(obj.def().clone()),
+            version: next_version(),
+        };
+        self.shared.insert(uuid, shared);
         if let Some(old) = self.by_uuid.insert(uuid, obj) {
             if old.name() != name {
                 self.by_name.remove(old.name());
@@ -43,6 +64,7 @@ impl DomainTable {
 
     pub(in crate::driver::test) fn remove(&mut self, uuid: &Uuid) -> Option<DomainObj> {
         let old = self.by_uuid.remove(uuid)?;
+        self.shared.remove(uuid);
         if self.by_name.get(old.name()).map(|l| &l.uuid) == Some(uuid) {
             self.by_name.remove(old.name());
         }
@@ -70,6 +92,16 @@ impl DomainTable {
         self.by_name
             .values()
             .filter_map(|l| self.by_uuid.get(&l.uuid))
+    }
+
+    /// Every domain with its shared definition and version, in name order.
+    pub(in crate::driver::test) fn with_shared(
+        &self,
+    ) -> impl Iterator<Item = (&DomainObj, &Shared)> {
+        self.by_name.values().filter_map(|l| {
+            let obj = self.by_uuid.get(&l.uuid)?;
+            Some((obj, self.shared.get(&l.uuid)?))
+        })
     }
 }
 
