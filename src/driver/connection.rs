@@ -185,6 +185,12 @@ driver_api!(declare_drivers);
 /// computed at the same number.
 pub trait Generation: Send + Sync {
     fn generation(&self) -> u64;
+
+    /// A number that changes whenever the host's networks, pools or volumes may have changed (whatever a
+    /// domain's view of the host depends on besides the domain itself); by default the generation.
+    fn host_generation(&self) -> u64 {
+        self.generation()
+    }
 }
 
 /// One connection: a hypervisor driver and the host's object drivers. Cheap to clone (one shared allocation);
@@ -214,6 +220,11 @@ impl Connection {
     /// drivers cannot promise that, and nothing may be reused.
     pub fn generation(&self) -> Option<u64> {
         self.0.generation.as_ref().map(|g| g.generation())
+    }
+
+    /// [`Generation::host_generation`]; `None` as for [`Connection::generation`].
+    pub fn host_generation(&self) -> Option<u64> {
+        self.0.generation.as_ref().map(|g| g.host_generation())
     }
 }
 

@@ -536,6 +536,12 @@ impl Operations {
     ) -> Option<Result<Vec<Bytes>, OpError>> {
         let cache = self.cache.as_ref()?;
         self.driver.generation()?;
+        // Only where some provider splits: a large answer computed whole is better streamed as it is written.
+        let class = call.class_name_param("ClassName")?;
+        let providers = self.providers_under(namespace, class).ok()?;
+        if !providers.iter().any(|(p, _)| p.splits_per_guest()) {
+            return None;
+        }
         Some(self.enumerate_pieces_in(cache, namespace, call, opts).await)
     }
 

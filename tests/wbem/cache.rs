@@ -474,6 +474,36 @@ async fn pieces_of_unchanged_guests_are_reused_and_answers_stay_exact() {
     let started = driver.domain_lookup_by_name("vm001").await.unwrap();
     driver.domain_create(&started, 0).await.unwrap();
     compare("guests added, removed, started", &[]).await;
+
+    // A pool holding a guest's disk: the disk's RASD (which depends on the host) changes with it.
+    let disk_rasd = || {
+        imethod_body(
+            "EnumerateInstances",
+            "<IPARAMVALUE NAME=\"ClassName\"><CLASSNAME NAME=\"KVM_DiskResourceAllocationSettingData\"/>\
+             </IPARAMVALUE>",
+        )
+    };
+    let before = ask(&pieces, disk_rasd()).await;
+    let pool = driver
+        .pool_create_xml(
+            "<pool type='dir'><name>images</name><target><path>/var/lib/libvirt/images</path></target></pool>",
+            0,
+        )
+        .await
+        .unwrap();
+    driver
+        .vol_create_xml(
+            &pool,
+            "<volume><name>vm003.qcow2</name><capacity unit='G'>3</capacity></volume>",
+            0,
+        )
+        .await
+        .unwrap();
+    let after = ask(&pieces, disk_rasd()).await;
+    assert_eq!(after, ask(&plain, disk_rasd()).await);
+    assert_ne!(after, before, "the new pool shows in the disk's RASD");
+    assert!(after.contains("DiskPool/images"), "{after}");
+    compare("a pool and a volume added", &[]).await;
     let reply = ask(&pieces, request_state_change("vm003", 2)).await;
     assert!(reply.contains("<RETURNVALUE"), "{reply}");
     let answer = ask(&pieces, cs_body()).await;

@@ -43,6 +43,9 @@ struct Shared {
     load_warnings: Vec<String>,
     /// Bumped after every change of the world (see [`Driver::generation`]).
     generation: AtomicU64,
+    /// Bumped after every change that may have touched networks, pools or volumes (see
+    /// [`Generation::host_generation`]).
+    host_generation: AtomicU64,
     /// Held for the driver's lifetime: one process owns a state dir.
     _lock: DirLock,
 }
@@ -143,6 +146,7 @@ impl TestDriver {
                 hostname,
                 load_warnings,
                 generation: AtomicU64::new(0),
+                host_generation: AtomicU64::new(0),
                 _lock: lock,
             }),
         }))
@@ -220,7 +224,7 @@ impl TestDriver {
             let result = op(&mut world, &shared.store);
             // Bumped before the lock is released (failed changes too: cheap and always safe), so a reader that
             // sees the old number cannot have seen the new world and then have its answer reused.
-            shared.generation.fetch_add(1, Ordering::AcqRel);
+            shared.bump(&mut world);
             result
         })
         .await
@@ -241,9 +245,23 @@ impl TestDriver {
     }
 }
 
+impl Shared {
+    /// After a change, with the world still locked: the generations a reader may have seen move on.
+    fn bump(&self, world: &mut World) {
+        if world.take_host_touched() {
+            self.host_generation.fetch_add(1, Ordering::AcqRel);
+        }
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
 impl Generation for TestDriver {
     fn generation(&self) -> u64 {
         self.shared.generation.load(Ordering::Acquire)
+    }
+
+    fn host_generation(&self) -> u64 {
+        self.shared.host_generation.load(Ordering::Acquire)
     }
 }
 
@@ -1227,7 +1245,7 @@ impl StorageDriver for TestDriver {
                 .write()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             let result = world.refresh_pool(pool, flags);
-            self.shared.generation.fetch_add(1, Ordering::AcqRel);
+            self.shared.bump(&mut world);
             result
         };
         if result.is_ok() {

@@ -309,6 +309,10 @@ impl Provider for ComputerSystemProvider {
             .collect())
     }
 
+    fn splits_per_guest(&self) -> bool {
+        true
+    }
+
     /// The RequestedState kept here changes only through CIM methods, which the caller's reuse accounts for.
     async fn enumerate_pieces(
         &self,

@@ -80,6 +80,10 @@ impl Provider for DeviceProvider {
             .collect())
     }
 
+    fn splits_per_guest(&self) -> bool {
+        true
+    }
+
     async fn enumerate_pieces(
         &self,
         ctx: &ProviderCtx<'_>,

@@ -1062,8 +1062,8 @@ pub async fn load_all_guests_part(
 
 /// [`load_all_guests_part`] as one piece per guest ([`Pieces`]), building the models of only the guests whose
 /// piece `have` does not hold; `None` when the driver gives no per-domain versions (nothing may be reused).
-/// With `options.host_index` a piece also depends on the host's pools and networks, so its key carries the
-/// driver's generation too.
+/// With `options.host_index` a piece also depends on the host's pools, volumes and networks, so its key carries
+/// the driver's host generation too.
 pub async fn load_guest_pieces(
     driver: &Connection,
     options: LoadOptions,
@@ -1071,10 +1071,15 @@ pub async fn load_guest_pieces(
     have: &dyn HeldPieces,
     each: impl Fn(GuestModel) -> Vec<Instance>,
 ) -> Result<Option<Vec<Piece>>, OpError> {
-    let Some(generation) = driver.generation() else {
+    // Read before the domains: pieces built across a host change are kept under the older number.
+    let Some(host_generation) = driver.host_generation() else {
         return Ok(None);
     };
-    let host = if options.host_index { generation } else { 0 };
+    let host = if options.host_index {
+        host_generation
+    } else {
+        0
+    };
     let summaries = driver.domain_summaries().await?;
     let mut keys = Vec::with_capacity(summaries.len());
     let mut defs = Vec::new();

@@ -201,6 +201,10 @@ impl Provider for GuestAssociationProvider {
         Ok(guests.iter().flat_map(|g| self.kind.instances(g)).collect())
     }
 
+    fn splits_per_guest(&self) -> bool {
+        true
+    }
+
     async fn enumerate_pieces(
         &self,
         ctx: &ProviderCtx<'_>,

@@ -219,9 +219,15 @@ pub trait Provider: Send + Sync {
         Ok(out)
     }
 
-    /// For providers whose instances each belong to one guest: [`Provider::enumerate`] split per guest, in the
-    /// same order, with the instances of the pieces `have` holds left out (not computed). `None` (the default,
-    /// and for drivers without per-domain versions): not split.
+    /// Whether [`Provider::enumerate_pieces`] splits this provider's instances per guest.
+    fn splits_per_guest(&self) -> bool {
+        false
+    }
+
+    /// For providers whose instances each belong to one guest ([`Provider::splits_per_guest`]):
+    /// [`Provider::enumerate`] split per guest, in the same order, with the instances of the pieces `have`
+    /// holds left out (not computed). `None` (the default, and for drivers without per-domain versions): not
+    /// split.
     async fn enumerate_pieces(
         &self,
         _ctx: &ProviderCtx<'_>,

@@ -54,6 +54,10 @@ impl Provider for VssdProvider {
         Ok(guests.into_iter().map(|g| g.vssd).collect())
     }
 
+    fn splits_per_guest(&self) -> bool {
+        true
+    }
+
     async fn enumerate_pieces(
         &self,
         ctx: &ProviderCtx<'_>,
@@ -139,6 +143,10 @@ impl Provider for RasdProvider {
             .filter(|r| r.kind == self.kind)
             .map(|r| r.rasd)
             .collect())
+    }
+
+    fn splits_per_guest(&self) -> bool {
+        true
     }
 
     async fn enumerate_pieces(

@@ -281,13 +281,35 @@ fn passes(filter: Option<bool>, value: bool) -> bool {
     filter.is_none_or(|want| want == value)
 }
 
+/// A value that remembers being borrowed mutably: whether a change may have touched the host's networks, pools
+/// or volumes, which the driver's host generation follows (see [`World::take_host_touched`]).
+#[derive(Default)]
+pub(super) struct Tracked<T> {
+    value: T,
+    touched: bool,
+}
+
+impl<T> std::ops::Deref for Tracked<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.value
+    }
+}
+
+impl<T> std::ops::DerefMut for Tracked<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        self.touched = true;
+        &mut self.value
+    }
+}
+
 /// Everything the test driver knows, guarded by one mutex in the driver.
 pub(super) struct World {
     pub(super) domains: domains::DomainTable,
-    pub(super) networks: BTreeMap<Uuid, NetworkObj>,
-    pub(super) pools: BTreeMap<Uuid, PoolObj>,
+    pub(super) networks: Tracked<BTreeMap<Uuid, NetworkObj>>,
+    pub(super) pools: Tracked<BTreeMap<Uuid, PoolObj>>,
     /// Keyed by file id.
-    pub(super) volumes: BTreeMap<Uuid, VolumeObj>,
+    pub(super) volumes: Tracked<BTreeMap<Uuid, VolumeObj>>,
     /// The id the next started domain gets; ids are never reused within a world.
     pub(super) next_domain_id: i32,
     /// Host interfaces and their change transaction.
@@ -304,15 +326,24 @@ impl World {
     pub(super) fn new(events: broadcast::Sender<DomainEvent>) -> Self {
         Self {
             domains: domains::DomainTable::default(),
-            networks: BTreeMap::new(),
-            pools: BTreeMap::new(),
-            volumes: BTreeMap::new(),
+            networks: Tracked::default(),
+            pools: Tracked::default(),
+            volumes: Tracked::default(),
             next_domain_id: 1,
             interfaces: interfaces::HostInterfaces::default(),
             guest_times: BTreeMap::new(),
             frozen: BTreeMap::new(),
             events,
         }
+    }
+
+    /// Whether networks, pools or volumes may have changed since the last call (a mutable borrow counts).
+    pub(in crate::driver::test) fn take_host_touched(&mut self) -> bool {
+        let touched = self.networks.touched || self.pools.touched || self.volumes.touched;
+        self.networks.touched = false;
+        self.pools.touched = false;
+        self.volumes.touched = false;
+        touched
     }
 
     fn emit(&self, domain: DomainRef, kind: i32, detail: i32) {
