@@ -131,14 +131,18 @@ struct Client {
 }
 
 impl Client {
-    fn connect(addr: SocketAddr) -> Client {
+    fn open(addr: SocketAddr) -> TcpStream {
         let stream = TcpStream::connect(addr).unwrap();
         stream.set_nodelay(true).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(300)))
             .unwrap();
+        stream
+    }
+
+    fn connect(addr: SocketAddr) -> Client {
         Client {
-            stream,
+            stream: Client::open(addr),
             buf: Vec::with_capacity(1 << 20),
             scratch: vec![0; 256 * 1024].into_boxed_slice(),
         }
@@ -209,6 +213,12 @@ impl Client {
                     at = 0;
                 }
             }
+        }
+        // A server may end a keep-alive connection after some number of requests (virtcim's limit is 10 000):
+        // the client opens another, as HTTP clients do.
+        if header("connection").is_some_and(|c| c.eq_ignore_ascii_case("close")) {
+            let addr = self.stream.peer_addr().unwrap();
+            self.stream = Client::open(addr);
         }
         status
     }
