@@ -1012,6 +1012,23 @@ async fn build(
         .collect()
 }
 
+/// A summarised domain's facts (autostart asked only when `options` wants it).
+async fn summary_facts(
+    driver: &Connection,
+    summary: &crate::driver::DomainSummary,
+    options: LoadOptions,
+) -> GuestFacts {
+    let autostart = options.autostart
+        && driver
+            .domain_get_autostart(&summary.dom)
+            .await
+            .unwrap_or(false);
+    GuestFacts {
+        active: summary.dom.id >= 0,
+        autostart,
+    }
+}
+
 /// Every defined domain's model: one listing, then one XML read per domain (plus what `options` asks).
 /// Domains undefined meanwhile are skipped.
 pub async fn load_all_guests(
@@ -1032,15 +1049,7 @@ pub async fn load_all_guests_part(
         // A driver that reports a generation holds its definitions in memory: take them as they are instead
         // of formatting and re-parsing each domain's XML on every request.
         for summary in driver.domain_summaries().await? {
-            let autostart = options.autostart
-                && driver
-                    .domain_get_autostart(&summary.dom)
-                    .await
-                    .unwrap_or(false);
-            let facts = GuestFacts {
-                active: summary.dom.id >= 0,
-                autostart,
-            };
+            let facts = summary_facts(driver, &summary, options).await;
             defs.push((summary.def, facts));
         }
         return Ok(build(driver, defs, options, part).await);
@@ -1095,15 +1104,7 @@ pub async fn load_guest_pieces(
         let held = have.holds(&key);
         keys.push((key, held));
         if !held {
-            let autostart = options.autostart
-                && driver
-                    .domain_get_autostart(&summary.dom)
-                    .await
-                    .unwrap_or(false);
-            let facts = GuestFacts {
-                active: summary.dom.id >= 0,
-                autostart,
-            };
+            let facts = summary_facts(driver, &summary, options).await;
             defs.push((summary.def, facts));
         }
     }
