@@ -113,6 +113,9 @@ pub struct Operations {
     host: String,
     pulls: Mutex<HashMap<String, PullContext>>,
     cache: Option<Arc<ResponseCache>>,
+    /// Whether every provider an answer may come from allows reuse, by (namespace, class or "" for the
+    /// associations of a namespace), lowercase: the providers are fixed, so this is worked out once per class.
+    covered: Mutex<HashMap<(String, String), bool>>,
     /// The jobs methods started (answered 4096 for).
     jobs: Arc<JobTable>,
 }
@@ -229,6 +232,7 @@ impl Operations {
             jobs,
             host: host.to_owned(),
             pulls: Mutex::new(HashMap::new()),
+            covered: Mutex::new(HashMap::new()),
             cache: Some(Arc::new(ResponseCache {
                 whole: true,
                 ..ResponseCache::default()
@@ -262,6 +266,39 @@ impl Operations {
     /// server's event source).
     pub fn add_providers(&mut self, extra: impl IntoIterator<Item = Arc<dyn Provider>>) {
         self.providers.extend(extra);
+        if let Ok(covered) = self.covered.get_mut() {
+            covered.clear();
+        }
+    }
+
+    /// [`Operations::cache_slot`]'s question for one class (or, with `class` empty, for every provider of the
+    /// namespace), answered once.
+    fn covered(&self, namespace: &str, class: &str) -> bool {
+        let key = (namespace.to_ascii_lowercase(), class.to_ascii_lowercase());
+        if let Some(known) = self.covered.lock().ok().and_then(|c| c.get(&key).copied()) {
+            return known;
+        }
+        let answer = if class.is_empty() {
+            self.providers
+                .iter()
+                .filter(|p| namespace_eq(p.namespace(), namespace))
+                .all(|p| p.answers_are_reusable())
+        } else {
+            match self.providers_under(namespace, class) {
+                Ok(providers) => providers.iter().all(|(p, _)| p.answers_are_reusable()),
+                // An unknown namespace: its error is not worth keeping.
+                Err(_) => return false,
+            }
+        };
+        // Kept only for classes that exist: names a client makes up must not grow the table.
+        let known = self
+            .repo
+            .namespace(namespace)
+            .is_ok_and(|ns| class.is_empty() || ns.class(class).is_some());
+        if let (true, Ok(mut covered)) = (known, self.covered.lock()) {
+            covered.insert(key, answer);
+        }
+        answer
     }
 
     /// One instance by path, as GetInstance serves it (for the indication source).
@@ -434,8 +471,7 @@ impl Operations {
                     ),
                     _ => return None,
                 };
-                let providers = self.providers_under(namespace, class).ok()?;
-                providers.iter().all(|(p, _)| p.answers_are_reusable())
+                self.covered(namespace, class)
             }
             // An association answer may come from any provider of the object's namespace (the associations,
             // the object's own class, the classes at the other end): every one of them must be covered.
@@ -450,10 +486,7 @@ impl Operations {
                     Some(ParamValue::ClassName(_)) => namespace,
                     _ => return None,
                 };
-                self.providers
-                    .iter()
-                    .filter(|p| namespace_eq(p.namespace(), namespace))
-                    .all(|p| p.answers_are_reusable())
+                self.covered(namespace, "")
             }
             _ => false,
         };

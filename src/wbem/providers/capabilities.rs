@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 
 use super::pools::{HostPools, PoolId, PoolKind, NAMESPACE};
-use super::{lookup, put, Provider, ProviderCtx};
+use super::{lookup, put, summary_pieces, HeldPieces, Piece, Provider, ProviderCtx};
 use crate::cim::{CimStatus, CimType, Instance, ObjectPath, Value};
 use crate::error::ErrorCode;
 use crate::wbem::error::OpError;
@@ -195,6 +195,18 @@ impl Provider for ElecProvider {
     async fn enumerate_names(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<ObjectPath>, OpError> {
         let domains = ctx.driver.list_all_domains(0).await?;
         Ok(domains.iter().map(|d| elec_path(&d.name)).collect())
+    }
+
+    fn splits_per_guest(&self) -> bool {
+        true
+    }
+
+    async fn enumerate_pieces(
+        &self,
+        ctx: &ProviderCtx<'_>,
+        have: &dyn HeldPieces,
+    ) -> Result<Option<Vec<Piece>>, OpError> {
+        summary_pieces(ctx, have, |s| vec![Self::instance(ctx, &s.dom.name)]).await
     }
 
     /// libvirt-CIM's `get_elec_by_ref`: its codes and descriptions ([`super::lookup`]).

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{put, HeldPieces, Piece, PieceKey, Provider, ProviderCtx};
+use super::{put, summary_pieces, HeldPieces, Piece, Provider, ProviderCtx};
 use crate::cim::{CimStatus, CimType, Instance, ObjectPath, Value};
 use crate::driver::{flags, Connection, DomainRef, DomainState};
 use crate::error::ErrorCode;
@@ -319,25 +319,10 @@ impl Provider for ComputerSystemProvider {
         ctx: &ProviderCtx<'_>,
         have: &dyn HeldPieces,
     ) -> Result<Option<Vec<Piece>>, OpError> {
-        if ctx.driver.generation().is_none() {
-            return Ok(None);
-        }
-        let summaries = ctx.driver.domain_summaries().await?;
-        let mut out = Vec::with_capacity(summaries.len());
-        for s in &summaries {
-            let Some(version) = s.version else {
-                return Ok(None);
-            };
-            let key = PieceKey {
-                uuid: s.dom.uuid,
-                version,
-                host: 0,
-            };
-            let instances = (!have.holds(&key))
-                .then(|| vec![self.instance(ctx, &s.dom, s.state, Some(&s.def))]);
-            out.push(Piece { key, instances });
-        }
-        Ok(Some(out))
+        summary_pieces(ctx, have, |s| {
+            vec![self.instance(ctx, &s.dom, s.state, Some(&s.def))]
+        })
+        .await
     }
 
     async fn invoke(
@@ -452,6 +437,28 @@ impl Provider for HostedDependencyProvider {
             .iter()
             .map(|d| hosted_dependency_path(&host, &d.name))
             .collect())
+    }
+
+    fn splits_per_guest(&self) -> bool {
+        true
+    }
+
+    /// The host's name is the driver's, fixed for a driver that gives versions (the test driver's).
+    async fn enumerate_pieces(
+        &self,
+        ctx: &ProviderCtx<'_>,
+        have: &dyn HeldPieces,
+    ) -> Result<Option<Vec<Piece>>, OpError> {
+        let host = host_name(ctx.driver).await;
+        summary_pieces(ctx, have, |s| {
+            let path = hosted_dependency_path(&host, &s.dom.name);
+            let mut inst = ctx.new_instance();
+            for (key, value) in &path.keys {
+                put(&mut inst, ctx.class, key, value.clone());
+            }
+            vec![ctx.with_path(inst)]
+        })
+        .await
     }
 
     async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {

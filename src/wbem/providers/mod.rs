@@ -181,6 +181,34 @@ pub trait HeldPieces: Send + Sync {
     fn holds(&self, key: &PieceKey) -> bool;
 }
 
+/// [`Provider::enumerate_pieces`] for instances made from a domain's summary alone (its name, state and
+/// definition, the provider's own state, names the host never changes): one piece per domain, made by `each` for
+/// the domains `have` does not hold. `None` when the driver gives no versions.
+pub(crate) async fn summary_pieces(
+    ctx: &ProviderCtx<'_>,
+    have: &dyn HeldPieces,
+    each: impl Fn(&crate::driver::DomainSummary) -> Vec<Instance>,
+) -> Result<Option<Vec<Piece>>, OpError> {
+    if ctx.driver.generation().is_none() {
+        return Ok(None);
+    }
+    let summaries = ctx.driver.domain_summaries().await?;
+    let mut out = Vec::with_capacity(summaries.len());
+    for summary in &summaries {
+        let Some(version) = summary.version else {
+            return Ok(None);
+        };
+        let key = PieceKey {
+            uuid: summary.dom.uuid,
+            version,
+            host: 0,
+        };
+        let instances = (!have.holds(&key)).then(|| each(summary));
+        out.push(Piece { key, instances });
+    }
+    Ok(Some(out))
+}
+
 /// One class family's instances and behaviour.
 #[async_trait]
 pub trait Provider: Send + Sync {
