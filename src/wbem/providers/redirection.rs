@@ -14,13 +14,16 @@
 
 use async_trait::async_trait;
 
-use super::guest::{computer_system_path, load_all_guests, LoadOptions, ResourceKind, CS_CLASS};
+use super::guest::{
+    computer_system_path, load_all_guests, load_guest_pieces, GuestModel, LoadOptions,
+    ResourceKind, CS_CLASS,
+};
 use super::pool_config::{service_instance, service_path};
 use super::pools::{host_name, host_path, HOST_CLASS, NAMESPACE};
 use super::text_redirection::{read_text_saps, TEXT_SAP_CLASS};
 use super::{
-    assoc_instance, get_from_enumeration, not_found, paths_of, put, singleton_host, Provider,
-    ProviderCtx,
+    assoc_instance, get_from_enumeration, not_found, paths_of, put, singleton_host, summary_pieces,
+    HeldPieces, Piece, Provider, ProviderCtx,
 };
 use crate::cim::{CimType, Instance, ObjectPath, Value};
 use crate::driver::{Connection, DomainRef};
@@ -316,6 +319,16 @@ fn vanished(err: &crate::error::Error) -> bool {
 
 /// The SAPs of the given domains (every defined one when `only` is `None`).
 async fn read_saps(driver: &Connection, only: Option<&str>) -> Result<Vec<ConsoleSap>, OpError> {
+    let sockets = local_sockets(driver).await;
+    let mut out = Vec::new();
+    if only.is_none() && driver.generation().is_some() {
+        // A driver that reports a generation holds its definitions: no XML round trip per domain.
+        for summary in driver.domain_summaries().await? {
+            let active = summary.dom.id >= 0;
+            out.extend(guest_saps(&summary.def, active, sockets.as_deref()));
+        }
+        return Ok(out);
+    }
     let doms: Vec<DomainRef> = match only {
         Some(name) => match driver.domain_lookup_by_name(name).await {
             Ok(dom) => vec![dom],
@@ -324,8 +337,6 @@ async fn read_saps(driver: &Connection, only: Option<&str>) -> Result<Vec<Consol
         },
         None => driver.list_all_domains(0).await?,
     };
-    let sockets = local_sockets(driver).await;
-    let mut out = Vec::new();
     for dom in doms {
         let xml = match driver.domain_get_xml_desc(&dom, 0).await {
             Ok(xml) => xml,
@@ -413,6 +424,28 @@ impl Provider for RedirectionSapProvider {
             .map(|sap| sap_instance(ctx, sap))
             .collect())
     }
+
+    fn splits_per_guest(&self) -> bool {
+        true
+    }
+
+    /// Not split where sessions are read from this host's sockets: those change with no version.
+    async fn enumerate_pieces(
+        &self,
+        ctx: &ProviderCtx<'_>,
+        have: &dyn HeldPieces,
+    ) -> Result<Option<Vec<Piece>>, OpError> {
+        if local_sockets(ctx.driver).await.is_some() {
+            return Ok(None);
+        }
+        summary_pieces(ctx, have, |s| {
+            guest_saps(&s.def, s.dom.id >= 0, None)
+                .iter()
+                .map(|sap| sap_instance(ctx, sap))
+                .collect()
+        })
+        .await
+    }
 }
 
 // ---- associations ------------------------------------------------------------------------------------------
@@ -442,6 +475,25 @@ impl RedirectionAssoc {
             RedirectionAssoc::ServiceAffectsElement => SERVICE_AFFECTS_CLASS,
         }
     }
+}
+
+/// KVM_ServiceAffectsElement's pairs for one guest: the guest and its affected devices, each with the service.
+fn affected_by(guest: &GuestModel, service: &ObjectPath) -> Vec<Pair> {
+    let pair = |element| {
+        [
+            ("AffectedElement", element),
+            ("AffectingElement", service.clone()),
+        ]
+    };
+    let devices = guest
+        .resources
+        .iter()
+        .filter(|r| AFFECTED_DEVICES.contains(&r.kind))
+        .flat_map(|r| r.devices.iter().filter_map(|d| d.path.clone()));
+    std::iter::once(computer_system_path(&guest.name))
+        .chain(devices)
+        .map(pair)
+        .collect()
 }
 
 /// One provider per redirection association class.
@@ -483,21 +535,7 @@ impl RedirectionAssocProvider {
             let service = crs_path(&host);
             let guests = load_all_guests(driver, LoadOptions::KEYS_ONLY).await?;
             for guest in guests.iter().filter(|g| only.is_none_or(|d| d == g.name)) {
-                out.push([
-                    ("AffectedElement", computer_system_path(&guest.name)),
-                    ("AffectingElement", service.clone()),
-                ]);
-                let devices = guest
-                    .resources
-                    .iter()
-                    .filter(|r| AFFECTED_DEVICES.contains(&r.kind))
-                    .flat_map(|r| r.devices.iter().filter_map(|d| d.path.clone()));
-                for device in devices {
-                    out.push([
-                        ("AffectedElement", device),
-                        ("AffectingElement", service.clone()),
-                    ]);
-                }
+                out.extend(affected_by(guest, &service));
             }
             return Ok(out);
         }
@@ -547,6 +585,30 @@ impl Provider for RedirectionAssocProvider {
     async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
         let pairs = self.pairs(ctx.driver, None).await?;
         Ok(pairs.iter().map(|refs| assoc_instance(ctx, refs)).collect())
+    }
+
+    /// KVM_ServiceAffectsElement is listed guest by guest; the SAP associations list the graphical consoles of
+    /// every guest before the text ones, so they are not split.
+    fn splits_per_guest(&self) -> bool {
+        self.assoc == RedirectionAssoc::ServiceAffectsElement
+    }
+
+    async fn enumerate_pieces(
+        &self,
+        ctx: &ProviderCtx<'_>,
+        have: &dyn HeldPieces,
+    ) -> Result<Option<Vec<Piece>>, OpError> {
+        if !self.splits_per_guest() {
+            return Ok(None);
+        }
+        let service = crs_path(&host_name(ctx.driver).await);
+        load_guest_pieces(ctx.driver, LoadOptions::KEYS_ONLY, None, have, |guest| {
+            affected_by(&guest, &service)
+                .iter()
+                .map(|refs| assoc_instance(ctx, refs))
+                .collect()
+        })
+        .await
     }
 
     /// A SAP, guest or guest device names one guest: only that guest's consoles are read.

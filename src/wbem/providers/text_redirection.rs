@@ -11,7 +11,7 @@ use async_trait::async_trait;
 
 use super::guest::CS_CLASS;
 use super::pools::NAMESPACE;
-use super::{not_found, put, Provider, ProviderCtx};
+use super::{not_found, put, summary_pieces, HeldPieces, Piece, Provider, ProviderCtx};
 use crate::cim::{Instance, ObjectPath, Value};
 use crate::driver::{Connection, DomainRef};
 use crate::error::ErrorCode;
@@ -131,6 +131,14 @@ pub async fn read_text_saps(
     driver: &Connection,
     only: Option<&str>,
 ) -> Result<Vec<TextSap>, OpError> {
+    let mut out = Vec::new();
+    if only.is_none() && driver.generation().is_some() {
+        // A driver that reports a generation holds its definitions: no XML round trip per domain.
+        for summary in driver.domain_summaries().await? {
+            out.extend(guest_text_saps(&summary.def, summary.dom.id >= 0));
+        }
+        return Ok(out);
+    }
     let doms: Vec<DomainRef> = match only {
         Some(name) => match driver.domain_lookup_by_name(name).await {
             Ok(dom) => vec![dom],
@@ -139,7 +147,6 @@ pub async fn read_text_saps(
         },
         None => driver.list_all_domains(0).await?,
     };
-    let mut out = Vec::new();
     for dom in doms {
         let xml = match driver.domain_get_xml_desc(&dom, 0).await {
             Ok(xml) => xml,
@@ -238,6 +245,24 @@ impl Provider for TextRedirectionSapProvider {
             .iter()
             .map(|sap| text_sap_instance(ctx, sap))
             .collect())
+    }
+
+    fn splits_per_guest(&self) -> bool {
+        true
+    }
+
+    async fn enumerate_pieces(
+        &self,
+        ctx: &ProviderCtx<'_>,
+        have: &dyn HeldPieces,
+    ) -> Result<Option<Vec<Piece>>, OpError> {
+        summary_pieces(ctx, have, |s| {
+            guest_text_saps(&s.def, s.dom.id >= 0)
+                .iter()
+                .map(|sap| text_sap_instance(ctx, sap))
+                .collect()
+        })
+        .await
     }
 }
 
