@@ -115,6 +115,7 @@ macro_rules! declare_drivers {
             $($field: Arc<dyn $trait>,)*
             home_runtime: Option<tokio::runtime::Handle>,
             generation: Option<Arc<dyn Generation>>,
+            in_memory: bool,
             read_only: bool,
         }
 
@@ -123,6 +124,7 @@ macro_rules! declare_drivers {
             $($field: Arc<dyn $trait>,)*
             home_runtime: Option<tokio::runtime::Handle>,
             generation: Option<Arc<dyn Generation>>,
+            in_memory: bool,
         }
 
         impl ConnectionBuilder {
@@ -137,6 +139,7 @@ macro_rules! declare_drivers {
                     $($field: Arc::new(NoDriver),)*
                     home_runtime: None,
                     generation: None,
+                    in_memory: false,
                 }
             }
             pub fn build(self) -> Connection {
@@ -144,6 +147,7 @@ macro_rules! declare_drivers {
                     $($field: self.$field,)*
                     home_runtime: self.home_runtime,
                     generation: self.generation,
+                    in_memory: self.in_memory,
                     read_only: false,
                 }))
             }
@@ -161,6 +165,7 @@ macro_rules! declare_drivers {
                     $($field: guarded(),)*
                     home_runtime: self.0.home_runtime.clone(),
                     generation: self.0.generation.clone(),
+                    in_memory: self.0.in_memory,
                     read_only: true,
                 }))
             }
@@ -172,6 +177,7 @@ macro_rules! declare_drivers {
                     $($field: forward.clone(),)*
                     home_runtime: None,
                     generation: None,
+                    in_memory: false,
                     read_only: false,
                 }))
             }
@@ -222,6 +228,13 @@ impl Connection {
         self.0.generation.as_ref().map(|g| g.generation())
     }
 
+    /// Whether the hypervisor driver holds its domains' definitions in memory, so that
+    /// [`HypervisorDriver::domain_summaries`] costs no round trip per domain (else a front end that needs only the
+    /// definitions does better to ask for them itself).
+    pub fn definitions_in_memory(&self) -> bool {
+        self.0.in_memory
+    }
+
     /// [`Generation::host_generation`]; `None` as for [`Connection::generation`].
     pub fn host_generation(&self) -> Option<u64> {
         self.0.generation.as_ref().map(|g| g.host_generation())
@@ -243,6 +256,11 @@ impl ConnectionBuilder {
     }
     pub fn generation(mut self, generation: Arc<dyn Generation>) -> Self {
         self.generation = Some(generation);
+        self
+    }
+    /// See [`Connection::definitions_in_memory`].
+    pub fn definitions_in_memory(mut self) -> Self {
+        self.in_memory = true;
         self
     }
 }

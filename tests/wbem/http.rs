@@ -481,12 +481,13 @@ fn large_results_are_streamed_chunked() {
     // A large result computed whole is streamed as it is written.
     let body = imethod_body(
         "EnumerateInstances",
-        "<IPARAMVALUE NAME=\"ClassName\"><CLASSNAME NAME=\"KVM_HostedDependency\"/></IPARAMVALUE>",
+        "<IPARAMVALUE NAME=\"ClassName\"><CLASSNAME NAME=\"KVM_ElementCapabilities\"/></IPARAMVALUE>",
     );
     let resp = exchange(server.addr, &post("EnumerateInstances", &body, "")).unwrap();
     assert_eq!(resp.status, 200);
     assert_eq!(resp.header("Transfer-Encoding"), Some("chunked"));
-    assert_eq!(resp.body.matches("<VALUE.NAMEDINSTANCE>").count(), 401);
+    // One per guest and one per host-side element.
+    assert!(resp.body.matches("<VALUE.NAMEDINSTANCE>").count() > 401);
     assert!(
         resp.body.ends_with("</CIM>"),
         "{}",

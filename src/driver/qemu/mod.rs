@@ -38,8 +38,8 @@ mod tests_argv;
 use crate::driver::host::{HostDrivers, HostMode};
 use crate::driver::{
     event, flags, reason, BlockInfo, BlockStats, Connection, DomainEvent, DomainInfo, DomainRef,
-    DomainState, DomainStatsRecord, FsInfo, GuestInterface, HypervisorDriver, InterfaceStats,
-    JobInfo, MemoryStat, NodeInfo, TypedParam, VcpuInfo,
+    DomainState, DomainStatsRecord, DomainSummary, FsInfo, GuestInterface, HypervisorDriver,
+    InterfaceStats, JobInfo, MemoryStat, NodeInfo, TypedParam, VcpuInfo,
 };
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 use crate::model::{validate_name, DomainDef, DomainXmlOptions};
@@ -264,6 +264,7 @@ impl QemuDriver {
     pub fn connection(self: Arc<Self>) -> Connection {
         let builder = Connection::builder()
             .home_runtime(Some(self.shared.runtime.clone()))
+            .definitions_in_memory()
             .hypervisor(self.clone());
         self.shared.host.plug(builder).build()
     }
@@ -1926,6 +1927,24 @@ impl HypervisorDriver for QemuDriver {
             _ => (obj.def(), None),
         };
         Ok(def.to_xml(&DomainXmlOptions { id, secure }))
+    }
+    /// The definitions are in memory: copied, not formatted and parsed again per domain. No versions: QEMU
+    /// guests change by themselves (events, the monitor), so nothing may be reused.
+    async fn domain_summaries(&self) -> Result<Vec<DomainSummary>> {
+        let mut out: Vec<DomainSummary> = self
+            .domains()
+            .values()
+            .map(|obj| DomainSummary {
+                dom: obj.handle(),
+                state: obj.state,
+                reason: obj.reason,
+                def: Arc::new(obj.def().clone()),
+                version: None,
+            })
+            .collect();
+        // The order of list_all_domains.
+        out.sort_by(|a, b| a.dom.name.cmp(&b.dom.name));
+        Ok(out)
     }
     async fn domain_get_os_type(&self, dom: &DomainRef) -> Result<String> {
         let domains = self.domains();

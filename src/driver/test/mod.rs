@@ -89,6 +89,7 @@ impl TestDriver {
             .interface(self.clone())
             .node_device(self.clone())
             .generation(self)
+            .definitions_in_memory()
             .build()
     }
 

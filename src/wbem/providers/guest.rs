@@ -1045,9 +1045,9 @@ pub async fn load_all_guests_part(
     part: Option<ModelPart>,
 ) -> Result<Vec<GuestModel>, OpError> {
     let mut defs = Vec::new();
-    if driver.generation().is_some() {
-        // A driver that reports a generation holds its definitions in memory: take them as they are instead
-        // of formatting and re-parsing each domain's XML on every request.
+    if driver.definitions_in_memory() {
+        // Take the definitions as the driver holds them instead of formatting and re-parsing each domain's XML
+        // on every request.
         for summary in driver.domain_summaries().await? {
             let facts = summary_facts(driver, &summary, options).await;
             defs.push((summary.def, facts));

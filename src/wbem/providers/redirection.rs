@@ -321,8 +321,8 @@ fn vanished(err: &crate::error::Error) -> bool {
 async fn read_saps(driver: &Connection, only: Option<&str>) -> Result<Vec<ConsoleSap>, OpError> {
     let sockets = local_sockets(driver).await;
     let mut out = Vec::new();
-    if only.is_none() && driver.generation().is_some() {
-        // A driver that reports a generation holds its definitions: no XML round trip per domain.
+    if only.is_none() && driver.definitions_in_memory() {
+        // No XML round trip per domain.
         for summary in driver.domain_summaries().await? {
             let active = summary.dom.id >= 0;
             out.extend(guest_saps(&summary.def, active, sockets.as_deref()));

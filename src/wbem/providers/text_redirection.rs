@@ -132,8 +132,8 @@ pub async fn read_text_saps(
     only: Option<&str>,
 ) -> Result<Vec<TextSap>, OpError> {
     let mut out = Vec::new();
-    if only.is_none() && driver.generation().is_some() {
-        // A driver that reports a generation holds its definitions: no XML round trip per domain.
+    if only.is_none() && driver.definitions_in_memory() {
+        // No XML round trip per domain.
         for summary in driver.domain_summaries().await? {
             out.extend(guest_text_saps(&summary.def, summary.dom.id >= 0));
         }
