@@ -113,12 +113,16 @@ pub struct Operations {
     host: String,
     pulls: Mutex<HashMap<String, PullContext>>,
     cache: Option<Arc<ResponseCache>>,
-    /// Whether every provider an answer may come from allows reuse, by (namespace, class or "" for the
-    /// associations of a namespace), lowercase: the providers are fixed, so this is worked out once per class.
-    covered: Mutex<HashMap<(String, String), bool>>,
+    /// The providers an answer may come from, by (namespace, class or "" for the associations of a namespace),
+    /// lowercase: the providers are fixed, so this is worked out once per class (whether each allows reuse may
+    /// change, and is asked every time).
+    covered: Mutex<HashMap<(String, String), ProviderList>>,
     /// The jobs methods started (answered 4096 for).
     jobs: Arc<JobTable>,
 }
+
+/// Providers shared between lookups.
+type ProviderList = Arc<[Arc<dyn Provider>]>;
 
 /// When an answer was computed: the driver's generation and the count of CIM writes, both read before.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -272,33 +276,38 @@ impl Operations {
     }
 
     /// [`Operations::cache_slot`]'s question for one class (or, with `class` empty, for every provider of the
-    /// namespace), answered once.
+    /// namespace): whether every provider the answer may come from allows reuse now.
     fn covered(&self, namespace: &str, class: &str) -> bool {
         let key = (namespace.to_ascii_lowercase(), class.to_ascii_lowercase());
-        if let Some(known) = self.covered.lock().ok().and_then(|c| c.get(&key).copied()) {
-            return known;
-        }
-        let answer = if class.is_empty() {
-            self.providers
-                .iter()
-                .filter(|p| namespace_eq(p.namespace(), namespace))
-                .all(|p| p.answers_are_reusable())
-        } else {
-            match self.providers_under(namespace, class) {
-                Ok(providers) => providers.iter().all(|(p, _)| p.answers_are_reusable()),
-                // An unknown namespace: its error is not worth keeping.
-                Err(_) => return false,
+        let known = self.covered.lock().ok().and_then(|c| c.get(&key).cloned());
+        let providers = match known {
+            Some(providers) => providers,
+            None => {
+                let providers: ProviderList = if class.is_empty() {
+                    self.providers
+                        .iter()
+                        .filter(|p| namespace_eq(p.namespace(), namespace))
+                        .cloned()
+                        .collect()
+                } else {
+                    match self.providers_under(namespace, class) {
+                        Ok(found) => found.into_iter().map(|(p, _)| p).collect(),
+                        // An unknown namespace: its error is not worth keeping.
+                        Err(_) => return false,
+                    }
+                };
+                // Kept only for classes that exist: names a client makes up must not grow the table.
+                let exists = self
+                    .repo
+                    .namespace(namespace)
+                    .is_ok_and(|ns| class.is_empty() || ns.class(class).is_some());
+                if let (true, Ok(mut covered)) = (exists, self.covered.lock()) {
+                    covered.insert(key, Arc::clone(&providers));
+                }
+                providers
             }
         };
-        // Kept only for classes that exist: names a client makes up must not grow the table.
-        let known = self
-            .repo
-            .namespace(namespace)
-            .is_ok_and(|ns| class.is_empty() || ns.class(class).is_some());
-        if let (true, Ok(mut covered)) = (known, self.covered.lock()) {
-            covered.insert(key, answer);
-        }
-        answer
+        providers.iter().all(|p| p.answers_are_reusable())
     }
 
     /// One instance by path, as GetInstance serves it (for the indication source).
