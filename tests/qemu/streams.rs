@@ -505,7 +505,8 @@ fn guest_console_and_screenshot() {
         .spawn()
         .unwrap();
     let mut first = Reap(Some(first));
-    assert!(wait_for(Duration::from_secs(10), || {
+    // Generous: on a loaded machine the client itself can take seconds to start (it lives 30 s).
+    assert!(wait_for(Duration::from_secs(25), || {
         std::fs::read_to_string(&first_log).is_ok_and(|t| t.contains(MARKER))
     }));
     let out = console(&uri, &name, "", 4).output().unwrap();
