@@ -584,20 +584,22 @@ impl Operations {
         if !providers.iter().any(|(p, _)| p.splits_per_guest()) {
             return None;
         }
-        Some(self.enumerate_pieces_in(cache, namespace, call, opts).await)
+        let target = (namespace, class);
+        Some(
+            self.enumerate_pieces_in(cache, target, providers, call, opts)
+                .await,
+        )
     }
 
+    /// [`Operations::enumerate_by_pieces`] for `class_name` in `namespace`, whose providers are `providers`.
     async fn enumerate_pieces_in(
         &self,
         cache: &ResponseCache,
-        namespace: &str,
+        (namespace, class_name): (&str, &str),
+        providers: Vec<ProviderWithClass>,
         call: &Call,
         opts: WriteOptions,
     ) -> Result<Vec<Bytes>, OpError> {
-        self.repo.namespace(namespace)?;
-        let class_name = call
-            .class_name_param("ClassName")
-            .ok_or_else(|| OpError::cim(CimStatus::InvalidParameter, "ClassName is required"))?;
         let requested = self.class(namespace, class_name)?;
         let deep = call.bool_param("DeepInheritance")?.unwrap_or(true);
         let property_list = call.property_list()?;
@@ -616,7 +618,7 @@ impl Operations {
         let write_all = |buf: &mut String, ret: IReturn| {
             write_ireturn_items(buf, &ret, 0..ret.list_len(), opts);
         };
-        for (provider, pclass) in self.providers_under(namespace, class_name)? {
+        for (provider, pclass) in providers {
             let ctx = self.ctx(&pclass, namespace);
             let lookup = Lookup::new(&cache.pieces, &variant, writes, provider.class_name());
             let Some(pieces) = provider.enumerate_pieces(&ctx, &lookup).await? else {

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::guest::{
-    load_all_guests_part, load_guest, load_guest_pieces, split_fq_devid, LoadOptions, ModelPart,
-    ResourceKind,
+    load_all_guests_part, load_guest, load_guest_pieces, split_fq_devid, GuestModel, LoadOptions,
+    ModelPart, ResourceKind,
 };
 use super::{lookup, HeldPieces, Piece, Provider, ProviderCtx};
 use crate::cim::{Instance, ObjectPath};
@@ -23,6 +23,16 @@ pub struct DeviceProvider {
 impl DeviceProvider {
     pub fn new(kind: ResourceKind) -> DeviceProvider {
         DeviceProvider { kind }
+    }
+
+    /// One guest's devices of this kind.
+    fn of_guest(&self, guest: GuestModel) -> Vec<Instance> {
+        guest
+            .resources
+            .into_iter()
+            .filter(|r| r.kind == self.kind)
+            .flat_map(|r| r.devices)
+            .collect()
     }
 }
 
@@ -72,12 +82,7 @@ impl Provider for DeviceProvider {
     async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
         let part = Some(ModelPart::Devices(self.kind));
         let guests = load_all_guests_part(ctx.driver, LoadOptions::KEYS_ONLY, part).await?;
-        Ok(guests
-            .into_iter()
-            .flat_map(|g| g.resources)
-            .filter(|r| r.kind == self.kind)
-            .flat_map(|r| r.devices)
-            .collect())
+        Ok(guests.into_iter().flat_map(|g| self.of_guest(g)).collect())
     }
 
     fn splits_per_guest(&self) -> bool {
@@ -91,11 +96,7 @@ impl Provider for DeviceProvider {
     ) -> Result<Option<Vec<Piece>>, OpError> {
         let part = Some(ModelPart::Devices(self.kind));
         load_guest_pieces(ctx.driver, LoadOptions::KEYS_ONLY, part, have, |g| {
-            g.resources
-                .into_iter()
-                .filter(|r| r.kind == self.kind)
-                .flat_map(|r| r.devices)
-                .collect()
+            self.of_guest(g)
         })
         .await
     }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::guest::{
-    load_all_guests_part, load_guest, load_guest_pieces, split_fq_devid, vssd_path, LoadOptions,
-    ModelPart, ResourceKind, VSSD_CLASS,
+    load_all_guests_part, load_guest, load_guest_pieces, split_fq_devid, vssd_path, GuestModel,
+    LoadOptions, ModelPart, ResourceKind, VSSD_CLASS,
 };
 use super::{lookup, HeldPieces, Piece, Provider, ProviderCtx};
 use crate::cim::{Instance, ObjectPath};
@@ -79,6 +79,16 @@ impl RasdProvider {
         RasdProvider { kind }
     }
 
+    /// One guest's RASDs of this kind.
+    fn of_guest(&self, guest: GuestModel) -> Vec<Instance> {
+        guest
+            .resources
+            .into_iter()
+            .filter(|r| r.kind == self.kind)
+            .map(|r| r.rasd)
+            .collect()
+    }
+
     fn load_options(&self) -> LoadOptions {
         LoadOptions {
             host_index: self.kind.needs_host_index(),
@@ -137,12 +147,7 @@ impl Provider for RasdProvider {
     async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
         let part = Some(ModelPart::Rasds(self.kind));
         let guests = load_all_guests_part(ctx.driver, self.load_options(), part).await?;
-        Ok(guests
-            .into_iter()
-            .flat_map(|g| g.resources)
-            .filter(|r| r.kind == self.kind)
-            .map(|r| r.rasd)
-            .collect())
+        Ok(guests.into_iter().flat_map(|g| self.of_guest(g)).collect())
     }
 
     fn splits_per_guest(&self) -> bool {
@@ -156,11 +161,7 @@ impl Provider for RasdProvider {
     ) -> Result<Option<Vec<Piece>>, OpError> {
         let part = Some(ModelPart::Rasds(self.kind));
         load_guest_pieces(ctx.driver, self.load_options(), part, have, |g| {
-            g.resources
-                .into_iter()
-                .filter(|r| r.kind == self.kind)
-                .map(|r| r.rasd)
-                .collect()
+            self.of_guest(g)
         })
         .await
     }
