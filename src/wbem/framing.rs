@@ -121,6 +121,32 @@ impl FramingTracker {
             let state = std::mem::replace(&mut self.state, State::Off);
             let (used, next) = match state {
                 State::Off => return None,
+                // A head that arrives whole in one read (the usual case) is parsed where it lies, not copied.
+                State::Head(head) if head.is_empty() => {
+                    match head_framing(&bytes[..bytes.len().min(MAX_HEAD)]) {
+                        Some((len, framing)) => {
+                            let index = self.heads;
+                            self.heads += 1;
+                            match framing {
+                                Framing::Conflict => return Some(index),
+                                Framing::Refused => (len, State::Off),
+                                Framing::Length(0) => (len, State::Head(head)),
+                                Framing::Length(n) => (len, State::Body(n)),
+                                Framing::Chunked => (len, State::ChunkSize(Vec::new())),
+                            }
+                        }
+                        None => {
+                            let mut head = head;
+                            let take = bytes.len().min(MAX_HEAD);
+                            head.extend_from_slice(&bytes[..take]);
+                            if head.len() >= MAX_HEAD {
+                                (take, State::Off)
+                            } else {
+                                (take, State::Head(head))
+                            }
+                        }
+                    }
+                }
                 State::Head(mut head) => {
                     let before = head.len();
                     // Only as much as the head can still use; the rest is fed again once it is parsed.

@@ -33,7 +33,7 @@ use crate::listener::{accept_loop, Limit, Shutdown};
 use crate::transport::tls;
 use crate::wbem::cimxml::{parse_request, Call, CimXmlError, Limits, Request};
 use crate::wbem::framing::FramingTracker;
-use crate::wbem::ops::{Access, Operations, Reply};
+use crate::wbem::ops::{Access, Operations, RawRequest, Reply};
 
 /// The realm of the Basic challenge.
 pub const REALM: &str = "cimom";
@@ -701,6 +701,12 @@ impl WbemServer {
             }
             Ok(Ok(collected)) => collected.to_bytes(),
         };
+        // A request that differs from one seen before only in its message ID may be answered without being
+        // decoded (the same bytes decode the same way, and the headers it had to agree with are in the key).
+        let raw = RawRequest::new(&bytes, &cim_method, &cim_object);
+        if let Some(reply) = raw.as_ref().and_then(|raw| self.ops.reuse_raw(raw)) {
+            return Ok(cim_response(reply, prefix.as_deref()));
+        }
         let request = match parse_request(&bytes, &self.xml_limits) {
             Ok(r) => r,
             Err(err) => {
@@ -712,6 +718,9 @@ impl WbemServer {
         };
         check_headers(&request, &cim_method, &cim_object)?;
         let reply = self.ops.handle_as(&request, access).await;
+        if let Some(raw) = raw {
+            self.ops.remember_raw(raw, &request);
+        }
         Ok(cim_response(reply, prefix.as_deref()))
     }
 

@@ -14,13 +14,14 @@ use tracing::{debug, Instrument as _};
 use crate::cim::{namespace_eq, CimStatus, Class, Instance, ObjectPath, Repository, Value};
 use crate::driver::Connection;
 use crate::wbem::cimxml::{
-    write_envelope_open, write_imethod_element, write_imethod_list_open, write_ireturn_items,
-    write_method_response, Call, CimError, IReturn, IntrinsicOp, MethodReturn, ParamValue,
-    PullItems, PullResult, Request, WriteOptions, ENVELOPE_CLOSE, IMETHOD_LIST_CLOSE,
+    message_id_span, write_envelope_open, write_imethod_element, write_imethod_list_open,
+    write_ireturn_items, write_method_response, Call, CimError, IReturn, IntrinsicOp, MethodReturn,
+    ParamValue, PullItems, PullResult, Request, WriteOptions, ENVELOPE_CLOSE, IMETHOD_LIST_CLOSE,
 };
 use crate::wbem::error::{cim_error, OpError};
 use crate::wbem::jobs::JobTable;
 use crate::wbem::pieces::{Lookup, PieceStore};
+use crate::wbem::providers::guest::with_guest_memo;
 use crate::wbem::providers::{all_providers, Provider, ProviderCtx};
 use crate::wbem::query;
 
@@ -69,6 +70,9 @@ const ITEMS_PER_STEP: usize = 16;
 const CACHE_MAX_ENTRIES: usize = 256;
 const CACHE_MAX_BYTES: usize = 256 << 20;
 const CACHE_MAX_ANSWER: usize = 128 << 20;
+/// Requests remembered by their bytes ([`RawRequest`]), and the longest body remembered.
+const RAW_MAX_ENTRIES: usize = 1024;
+const RAW_MAX_BODY: usize = 16 * 1024;
 /// Associators resolving at least this many result paths of one class enumerate it once (see
 /// [`Operations::resolve_paths`]).
 const RESOLVE_BATCH: usize = 16;
@@ -153,6 +157,44 @@ struct ResponseCache {
     /// Guests' pieces of enumerations reused (for tests and tuning).
     piece_hits: AtomicU64,
     entries: Mutex<(HashMap<String, CachedReply>, usize)>,
+    /// Requests seen before, by their bytes without the message ID: which answer each asks for.
+    raw: Mutex<HashMap<Vec<u8>, Arc<RawEntry>>>,
+}
+
+/// What a request remembered by its bytes asks for: the key of its answer, the providers that answer may come
+/// from (each asked again whether it allows reuse), and what its span names.
+struct RawEntry {
+    key: String,
+    providers: ProviderList,
+    operation: String,
+    namespace: String,
+    class: String,
+}
+
+/// A request as its bytes came (the body with the message ID's value cut out, and the CIM headers the body
+/// must agree with), for answering a request that differs from an earlier one only in its message ID without
+/// decoding it again.
+pub struct RawRequest {
+    key: Vec<u8>,
+    message_id: String,
+}
+
+impl RawRequest {
+    /// `None` when the body is long or its message ID is not found plainly ([`message_id_span`]).
+    pub fn new(body: &[u8], cim_method: &str, cim_object: &str) -> Option<RawRequest> {
+        if body.len() > RAW_MAX_BODY {
+            return None;
+        }
+        let span = message_id_span(body)?;
+        let message_id = std::str::from_utf8(&body[span.clone()]).ok()?.to_owned();
+        let mut key = Vec::with_capacity(body.len() + cim_method.len() + cim_object.len() + 2);
+        for part in [cim_method.as_bytes(), b"\0", cim_object.as_bytes(), b"\0"] {
+            key.extend_from_slice(part);
+        }
+        key.extend_from_slice(&body[..span.start]);
+        key.extend_from_slice(&body[span.end..]);
+        Some(RawRequest { key, message_id })
+    }
 }
 
 impl ResponseCache {
@@ -278,6 +320,13 @@ impl Operations {
     /// [`Operations::cache_slot`]'s question for one class (or, with `class` empty, for every provider of the
     /// namespace): whether every provider the answer may come from allows reuse now.
     fn covered(&self, namespace: &str, class: &str) -> bool {
+        self.covering(namespace, class)
+            .is_some_and(|providers| providers.iter().all(|p| p.answers_are_reusable()))
+    }
+
+    /// The providers an answer about `class` (or, empty, about any class of the namespace) may come from;
+    /// `None` for an unknown namespace.
+    fn covering(&self, namespace: &str, class: &str) -> Option<ProviderList> {
         let key = (namespace.to_ascii_lowercase(), class.to_ascii_lowercase());
         let known = self.covered.lock().ok().and_then(|c| c.get(&key).cloned());
         let providers = match known {
@@ -293,7 +342,7 @@ impl Operations {
                     match self.providers_under(namespace, class) {
                         Ok(found) => found.into_iter().map(|(p, _)| p).collect(),
                         // An unknown namespace: its error is not worth keeping.
-                        Err(_) => return false,
+                        Err(_) => return None,
                     }
                 };
                 // Kept only for classes that exist: names a client makes up must not grow the table.
@@ -307,7 +356,7 @@ impl Operations {
                 providers
             }
         };
-        providers.iter().all(|p| p.answers_are_reusable())
+        Some(providers)
     }
 
     /// One instance by path, as GetInstance serves it (for the indication source).
@@ -462,44 +511,77 @@ impl Operations {
         }
     }
 
+    /// The answer to a request remembered by its bytes ([`Operations::remember_raw`]), when it may be reused
+    /// now: as [`Operations::handle`] would answer it, with the request's own message ID, and without decoding
+    /// the request again.
+    pub fn reuse_raw(&self, raw: &RawRequest) -> Option<Reply> {
+        let cache = self.cache.as_ref().filter(|c| c.whole)?;
+        let entry = cache.raw.lock().ok()?.get(&raw.key).cloned()?;
+        if !entry.providers.iter().all(|p| p.answers_are_reusable()) {
+            return None;
+        }
+        let writes = cache.writes.load(Ordering::Acquire);
+        let driver = self.driver.generation()?;
+        let parts = cache.get(&entry.key, Stamp { driver, writes })?;
+        let span = tracing::debug_span!(
+            "wbem_request",
+            operation = entry.operation.as_str(),
+            namespace = entry.namespace.as_str(),
+            class = entry.class.as_str(),
+            message_id = raw.message_id.as_str(),
+            status = "OK",
+        );
+        span.in_scope(|| debug!("WBEM request answered with a reused answer"));
+        Some(enveloped(&raw.message_id, parts))
+    }
+
+    /// Remembers which answer a request decoded as `req` asks for, by its bytes, so that the same request
+    /// with another message ID is answered by [`Operations::reuse_raw`]. Only requests whose answers may be
+    /// reused are remembered.
+    pub fn remember_raw(&self, raw: RawRequest, req: &Request) {
+        let Some(cache) = self.cache.as_ref().filter(|c| c.whole) else {
+            return;
+        };
+        let Call::Intrinsic {
+            name: op,
+            namespace,
+            ..
+        } = &req.call
+        else {
+            return;
+        };
+        if req.message_id != raw.message_id
+            || cache.raw.lock().is_ok_and(|m| m.contains_key(&raw.key))
+        {
+            return;
+        }
+        let Some((namespace, class)) = reuse_target(op, namespace, &req.call) else {
+            return;
+        };
+        let Some(providers) = self.covering(namespace, class) else {
+            return;
+        };
+        let entry = Arc::new(RawEntry {
+            key: answer_key(&req.call),
+            providers,
+            operation: op.as_str().to_owned(),
+            namespace: namespace.to_owned(),
+            class: class.to_owned(),
+        });
+        if let Ok(mut map) = cache.raw.lock() {
+            if map.len() >= RAW_MAX_ENTRIES {
+                map.clear();
+            }
+            map.insert(raw.key, entry);
+        }
+    }
+
     /// Where the answer to this call may be reused from and stored: only read operations on classes whose
     /// providers are known to be covered, and only when the driver reports a generation.
     fn cache_slot(&self, op: &IntrinsicOp, namespace: &str, call: &Call) -> Option<CacheSlot> {
         let cache = self.cache.as_ref().filter(|c| c.whole)?;
-        // Pull operations keep server state: their answers are never reused.
-        let covered = match op {
-            IntrinsicOp::EnumerateInstances
-            | IntrinsicOp::EnumerateInstanceNames
-            | IntrinsicOp::GetInstance => {
-                let (namespace, class) = match (call.param("ClassName"), call.param("InstanceName"))
-                {
-                    (Some(ParamValue::ClassName(c)), _) => (namespace, c.as_str()),
-                    (_, Some(ParamValue::InstanceName(p) | ParamValue::Reference(p))) => (
-                        p.namespace.as_deref().unwrap_or(namespace),
-                        p.class_name.as_str(),
-                    ),
-                    _ => return None,
-                };
-                self.covered(namespace, class)
-            }
-            // An association answer may come from any provider of the object's namespace (the associations,
-            // the object's own class, the classes at the other end): every one of them must be covered.
-            IntrinsicOp::Associators
-            | IntrinsicOp::AssociatorNames
-            | IntrinsicOp::References
-            | IntrinsicOp::ReferenceNames => {
-                let namespace = match call.param("ObjectName") {
-                    Some(ParamValue::InstanceName(p) | ParamValue::Reference(p)) => {
-                        p.namespace.as_deref().unwrap_or(namespace)
-                    }
-                    Some(ParamValue::ClassName(_)) => namespace,
-                    _ => return None,
-                };
-                self.covered(namespace, "")
-            }
-            _ => false,
-        };
-        if !covered {
+        let (namespace, class) = reuse_target(op, namespace, call)?;
+        if !self.covered(namespace, class) {
             return None;
         }
         // Read the stamp before computing: an answer computed across a change is stored under the old stamp,
@@ -508,7 +590,7 @@ impl Operations {
         let driver = self.driver.generation()?;
         Some(CacheSlot {
             cache: Arc::clone(cache),
-            key: format!("{call:?}"),
+            key: answer_key(call),
             stamp: Stamp { driver, writes },
         })
     }
@@ -1007,7 +1089,19 @@ impl Operations {
 
     /// Associators/References on an instance: association instances whose references name `object`.
     /// Returns result paths and (for the instance forms) the instances.
+    /// Associators, AssociatorNames, References or ReferenceNames of one object, each guest it touches
+    /// loaded once ([`with_guest_memo`]).
     async fn associations(
+        &self,
+        kind: Assoc,
+        namespace: &str,
+        object: &ObjectPath,
+        f: &AssocFilters,
+    ) -> Result<(Vec<ObjectPath>, Vec<Instance>), OpError> {
+        with_guest_memo(self.associations_of(kind, namespace, object, f)).await
+    }
+
+    async fn associations_of(
         &self,
         kind: Assoc,
         namespace: &str,
@@ -1746,6 +1840,46 @@ fn path_bucket(p: &ObjectPath) -> String {
         out.push_str(text);
     }
     out
+}
+
+/// The key an answer is kept under: the whole call (namespace, operation, every parameter).
+fn answer_key(call: &Call) -> String {
+    format!("{call:?}")
+}
+
+/// Whether the answer to a call may ever be reused, and if so the (namespace, class) whose providers it may
+/// come from (class empty: any provider of the namespace).
+fn reuse_target<'c>(
+    op: &IntrinsicOp,
+    namespace: &'c str,
+    call: &'c Call,
+) -> Option<(&'c str, &'c str)> {
+    // Pull operations keep server state: their answers are never reused.
+    match op {
+        IntrinsicOp::EnumerateInstances
+        | IntrinsicOp::EnumerateInstanceNames
+        | IntrinsicOp::GetInstance => match (call.param("ClassName"), call.param("InstanceName")) {
+            (Some(ParamValue::ClassName(c)), _) => Some((namespace, c.as_str())),
+            (_, Some(ParamValue::InstanceName(p) | ParamValue::Reference(p))) => Some((
+                p.namespace.as_deref().unwrap_or(namespace),
+                p.class_name.as_str(),
+            )),
+            _ => None,
+        },
+        // An association answer may come from any provider of the object's namespace (the associations, the
+        // object's own class, the classes at the other end): every one of them must be covered.
+        IntrinsicOp::Associators
+        | IntrinsicOp::AssociatorNames
+        | IntrinsicOp::References
+        | IntrinsicOp::ReferenceNames => match call.param("ObjectName") {
+            Some(ParamValue::InstanceName(p) | ParamValue::Reference(p)) => {
+                Some((p.namespace.as_deref().unwrap_or(namespace), ""))
+            }
+            Some(ParamValue::ClassName(_)) => Some((namespace, "")),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// A response from its envelope head (with the message ID), the operation's element parts, and the close.

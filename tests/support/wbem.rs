@@ -285,3 +285,71 @@ pub fn enum_names_request(extra_headers: &str) -> Vec<u8> {
     );
     post("EnumerateInstanceNames", &body, extra_headers)
 }
+
+/// A bare hyper server on 127.0.0.1, the ceiling of this server's HTTP stack: the same runtime (2 workers) and
+/// hyper, answering every request with the bytes it was last given ([`BareServer::serve`]) and the headers a
+/// CIM answer carries, with no CIM work at all.
+pub struct BareServer {
+    pub addr: SocketAddr,
+    body: std::sync::Arc<std::sync::RwLock<bytes::Bytes>>,
+}
+
+impl BareServer {
+    pub fn start(body: bytes::Bytes) -> BareServer {
+        let body = std::sync::Arc::new(std::sync::RwLock::new(body));
+        let shared = std::sync::Arc::clone(&body);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                tx.send(listener.local_addr().unwrap()).unwrap();
+                loop {
+                    let (stream, _) = listener.accept().await.unwrap();
+                    let body = std::sync::Arc::clone(&shared);
+                    tokio::spawn(async move {
+                        let service = hyper::service::service_fn(
+                            move |req: hyper::Request<hyper::body::Incoming>| {
+                                let body = body.read().unwrap().clone();
+                                async move {
+                                    use http_body_util::BodyExt;
+                                    let _ = req.into_body().collect().await;
+                                    let mut resp =
+                                        hyper::Response::new(http_body_util::Full::new(body));
+                                    let headers = resp.headers_mut();
+                                    headers.insert(
+                                        "Content-Type",
+                                        hyper::header::HeaderValue::from_static(
+                                            "application/xml; charset=\"utf-8\"",
+                                        ),
+                                    );
+                                    headers.insert(
+                                        "CIMOperation",
+                                        hyper::header::HeaderValue::from_static("MethodResponse"),
+                                    );
+                                    Ok::<_, std::convert::Infallible>(resp)
+                                }
+                            },
+                        );
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+            });
+        });
+        BareServer {
+            addr: rx.recv().unwrap(),
+            body,
+        }
+    }
+
+    /// Answers `bytes` from now on.
+    pub fn serve(&self, bytes: &[u8]) {
+        *self.body.write().unwrap() = bytes::Bytes::copy_from_slice(bytes);
+    }
+}

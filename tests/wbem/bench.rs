@@ -5,13 +5,12 @@
 //! `cargo test --release --test wbem -- bench:: --ignored --nocapture` (`WBEM_BENCH_CLASS_SECONDS` sets the
 //! seconds per extra class, default 2).
 
-use std::convert::Infallible;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::support::wbem::{imethod_body, post, read_response};
+use crate::support::wbem::{imethod_body, post, read_response, BareServer};
 use virtcim::{
     builtin_repository, Config, Daemon, DaemonOptions, HttpLimits, Operations, WbemServer, TEST_URI,
 };
@@ -81,45 +80,6 @@ fn start_wbem(dir: &std::path::Path) -> Servers {
     rx.recv().unwrap()
 }
 
-/// A bare hyper server answering every request with `body`.
-fn start_bare(body: bytes::Bytes) -> SocketAddr {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        runtime().block_on(async move {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(listener.local_addr().unwrap()).unwrap();
-            loop {
-                let (stream, _) = listener.accept().await.unwrap();
-                let body = body.clone();
-                tokio::spawn(async move {
-                    let service = hyper::service::service_fn(
-                        move |req: hyper::Request<hyper::body::Incoming>| {
-                            let body = body.clone();
-                            async move {
-                                use http_body_util::BodyExt;
-                                let _ = req.into_body().collect().await;
-                                let mut resp =
-                                    hyper::Response::new(http_body_util::Full::new(body));
-                                resp.headers_mut().insert(
-                                    "Content-Type",
-                                    hyper::header::HeaderValue::from_static(
-                                        "application/xml; charset=\"utf-8\"",
-                                    ),
-                                );
-                                Ok::<_, Infallible>(resp)
-                            }
-                        },
-                    );
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                        .await;
-                });
-            }
-        });
-    });
-    rx.recv().unwrap()
-}
-
 fn request(method: &str, class: &str) -> Vec<u8> {
     let body = imethod_body(
         method,
@@ -168,7 +128,7 @@ fn compare(servers: &Servers, method: &str, class: &str, marker: &str, seconds: 
     assert_eq!(sample.status, 200);
     assert!(!sample.body.contains("<ERROR"), "{class}: {}", sample.body);
     let items = sample.body.matches(marker).count();
-    let bare = start_bare(bytes::Bytes::from(sample.body.clone()));
+    let bare = BareServer::start(bytes::Bytes::from(sample.body.clone())).addr;
     let uncached = measure(servers.uncached, &req, items, marker, seconds);
     let cached = measure(servers.cached, &req, items, marker, seconds);
     let theirs = measure(bare, &req, items, marker, seconds);

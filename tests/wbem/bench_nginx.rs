@@ -23,6 +23,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::wbem::BareServer;
+
 use virtcim::{
     builtin_repository, prelude::*, Config, Daemon, DaemonOptions, HttpLimits, Operations, Reuse,
     TestDriver, WbemServer, TEST_URI,
@@ -655,13 +657,14 @@ fn issue15_vs_nginx() {
     };
     let only = std::env::var("WBEM_BENCH_ONLY").ok();
     let nginx = Nginx::start(2);
+    let bare = BareServer::start(bytes::Bytes::new());
     println!(
         "BENCH {} guests, {CLIENTS} keep-alive clients, {seconds} s per measurement, load {}",
         guests,
         loadavg()
     );
-    println!("| request | items | response | uncached req/s | one guest changed req/s | cached req/s | nginx req/s | uncached / nginx | one guest changed / nginx | cached / nginx | load |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("| request | items | response | uncached req/s | one guest changed req/s | cached req/s | nginx req/s | uncached / nginx | one guest changed / nginx | cached / nginx | bare hyper req/s | cached / bare hyper | load |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for case in cases(&server, &guest) {
         if only
             .as_ref()
@@ -680,6 +683,7 @@ fn issue15_vs_nginx() {
             continue;
         }
         nginx.serve(&expected);
+        bare.serve(&expected);
         let items = count_items(&expected);
         let hits = |s: &Server| s.ops.as_ref().map_or(0, |o| o.cache_hits());
         let uncached = measure(
@@ -699,20 +703,22 @@ fn issue15_vs_nginx() {
             (rate, hits(&server) - before)
         });
         let theirs = measure(nginx.addr, &req, &expected, seconds, None);
+        let hyper_rate = measure(bare.addr, &req, &expected, seconds, None);
         let size = if expected.len() >= 1 << 20 {
             format!("{:.1} MB", expected.len() as f64 / 1e6)
         } else {
             format!("{:.1} KB", expected.len() as f64 / 1e3)
         };
-        let (cached_text, cached_ratio) = match cached {
+        let (cached_text, cached_ratio, bare_ratio) = match cached {
             Some((rate, hit)) => (
                 format!("{rate:.1} ({hit} reused)"),
                 format!("{:.2}", rate / theirs),
+                format!("{:.2}", rate / hyper_rate),
             ),
-            None => ("–".into(), "–".into()),
+            None => ("–".into(), "–".into(), "–".into()),
         };
         println!(
-            "| {} | {items} | {size} | {uncached:.1} | {} | {cached_text} | {theirs:.1} | {:.2} | {} | {cached_ratio} | {} |",
+            "| {} | {items} | {size} | {uncached:.1} | {} | {cached_text} | {theirs:.1} | {:.2} | {} | {cached_ratio} | {hyper_rate:.1} | {bare_ratio} | {} |",
             case.label,
             one_guest.map_or("–".into(), |r| format!("{r:.1}")),
             uncached / theirs,

@@ -515,3 +515,74 @@ async fn pieces_of_unchanged_guests_are_reused_and_answers_stay_exact() {
     // Each server keeps the RequestedState of its own CIM methods: the other classes must still agree.
     compare("after a CIM method", &[CS, "CIM_ManagedElement"]).await;
 }
+
+/// Over HTTP, a request that differs from an earlier one only in its message ID is answered from the earlier
+/// request's answer without being decoded again: each answer carries its own request's ID (escaped where the
+/// ID needs it), any other difference is another question, and a change made between two requests shows in
+/// the second.
+#[test]
+fn requests_differing_only_in_their_message_id_share_an_answer_and_see_changes() {
+    let wbem = Wbem::start(Options::default());
+    let send = |req: Vec<u8>| {
+        let resp = raw_exchange(wbem.http, &req, Duration::from_secs(30)).expect("response");
+        assert_eq!(resp.status, 200, "{}", resp.body);
+        resp.body
+    };
+    let ask = |body: &str| send(post("EnumerateInstances", body, ""));
+    let with_id = |body: String, id: &str| {
+        body.replacen("MESSAGE ID=\"1\"", &format!("MESSAGE ID=\"{id}\""), 1)
+    };
+    let enumerate = || imethod_body("EnumerateInstances", &class_param());
+    let first = ask(&with_id(enumerate(), "100"));
+    assert!(first.contains("<MESSAGE ID=\"100\""));
+    assert_eq!(
+        property_of(&first, "vm000", "EnabledState").as_deref(),
+        Some("3")
+    );
+    for id in ["101", "a-b:c_d.e", "102"] {
+        let again = ask(&with_id(enumerate(), id));
+        assert_eq!(
+            again,
+            first.replace("<MESSAGE ID=\"100\"", &format!("<MESSAGE ID=\"{id}\"")),
+            "{id}"
+        );
+    }
+    // An ID written with a reference is decoded, and escaped again in the answer.
+    let escaped = ask(&with_id(enumerate(), "x&amp;y"));
+    assert!(escaped.contains("<MESSAGE ID=\"x&amp;y\""), "{escaped}");
+    assert_eq!(
+        escaped.replace("<MESSAGE ID=\"x&amp;y\"", "<MESSAGE ID=\"100\""),
+        first
+    );
+    // Another parameter is another question.
+    let narrow = ask(&with_id(
+        imethod_body(
+            "EnumerateInstances",
+            &format!("{}{}", class_param(), name_only_list()),
+        ),
+        "103",
+    ));
+    assert!(!narrow.contains("EnabledState"));
+    // A change between two requests shows in the second.
+    let body = request_state_change("vm000", 2);
+    let reply = send(
+        format!(
+            "POST /cimom HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/xml; charset=\"utf-8\"\r\n\
+             CIMOperation: MethodCall\r\nCIMMethod: RequestStateChange\r\nCIMObject: \
+             root/virt:{CS}.CreationClassName=\"{CS}\",Name=\"vm000\"\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes(),
+    );
+    assert!(reply.contains("<RETURNVALUE"), "{reply}");
+    let after = ask(&with_id(enumerate(), "104"));
+    assert!(after.contains("<MESSAGE ID=\"104\""));
+    assert_eq!(
+        property_of(&after, "vm000", "EnabledState").as_deref(),
+        Some("2")
+    );
+    assert_eq!(
+        ask(&with_id(enumerate(), "105")),
+        after.replace("\"104\"", "\"105\"")
+    );
+}

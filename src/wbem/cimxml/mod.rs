@@ -9,7 +9,9 @@ mod response;
 mod tree;
 
 pub use error::{CallId, CimXmlError, Limits};
-pub use request::{parse_embedded_object, parse_request, Call, IntrinsicOp, ParamValue, Request};
+pub use request::{
+    message_id_span, parse_embedded_object, parse_request, Call, IntrinsicOp, ParamValue, Request,
+};
 pub use response::{
     write_class, write_envelope_open, write_imethod_element, write_imethod_list_open,
     write_imethod_response, write_instance, write_ireturn_items, write_method_response, CimError,

@@ -325,6 +325,83 @@ pub fn parse_request(bytes: &[u8], limits: &Limits) -> Result<Request, CimXmlErr
     })
 }
 
+/// Where the message ID's value lies in a request's bytes, found without decoding them: two requests whose bytes
+/// differ only there ask the same thing, so an answer may be reused for the second without decoding it. `None`
+/// unless the `MESSAGE` start tag is plainly the first element inside `CIM` (nothing but the XML declaration
+/// and `<CIM ...>` before it: no comment, processing instruction or DOCTYPE could hide another) and the value is
+/// plain (1 to 64 letters, digits, `.`, `_`, `:` or `-`: it reads the same raw as decoded and is written back
+/// unescaped).
+pub fn message_id_span(bytes: &[u8]) -> Option<std::ops::Range<usize>> {
+    let is_space = |b: u8| matches!(b, b' ' | b'\t' | b'\r' | b'\n');
+    let start = bytes
+        .windows(9)
+        .position(|w| w.starts_with(b"<MESSAGE") && is_space(w[8]))?;
+    for (at, _) in bytes[..start]
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'<')
+    {
+        let rest = &bytes[at..start];
+        let plain = (rest.starts_with(b"<?xml") && rest.get(5).is_some_and(|b| is_space(*b)))
+            || (rest.starts_with(b"<CIM")
+                && rest.get(4).is_some_and(|b| is_space(*b) || *b == b'>'));
+        if !plain {
+            return None;
+        }
+    }
+    // The start tag's attributes, one by one.
+    let mut i = start + 8;
+    let mut found = None;
+    loop {
+        while bytes.get(i).is_some_and(|b| is_space(*b)) {
+            i += 1;
+        }
+        match bytes.get(i)? {
+            b'>' | b'/' => return found,
+            _ => {}
+        }
+        let name_start = i;
+        while bytes
+            .get(i)
+            .is_some_and(|b| !is_space(*b) && !matches!(b, b'=' | b'>' | b'/'))
+        {
+            i += 1;
+        }
+        let name = &bytes[name_start..i];
+        while bytes.get(i).is_some_and(|b| is_space(*b)) {
+            i += 1;
+        }
+        if *bytes.get(i)? != b'=' {
+            return None;
+        }
+        i += 1;
+        while bytes.get(i).is_some_and(|b| is_space(*b)) {
+            i += 1;
+        }
+        let quote = *bytes.get(i)?;
+        if quote != b'"' && quote != b'\'' {
+            return None;
+        }
+        let value_start = i + 1;
+        let len = bytes[value_start..].iter().position(|b| *b == quote)?;
+        let value = &bytes[value_start..value_start + len];
+        if value.contains(&b'<') {
+            return None;
+        }
+        if name == b"ID" {
+            let plain = (1..=64).contains(&value.len())
+                && value
+                    .iter()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
+            if !plain || found.is_some() {
+                return None;
+            }
+            found = Some(value_start..value_start + len);
+        }
+        i = value_start + len + 1;
+    }
+}
+
 fn parse_call(simple: &Node, ctx: &Ctx<'_>) -> Result<Call, CimXmlError> {
     let call = if let Some(call) = simple.child("IMETHODCALL") {
         let name = IntrinsicOp::parse(call.req_attr("NAME")?);
@@ -861,6 +938,47 @@ fn namespace_path(node: &Node) -> Result<(String, String), CimXmlError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_message_id_is_found_raw_only_where_it_is_plain() {
+        let body = |head: &str, id: &str| {
+            format!(
+                "{head}<MESSAGE ID=\"{id}\" PROTOCOLVERSION=\"1.0\"><SIMPLEREQ/></MESSAGE></CIM>"
+            )
+        };
+        let head = "<?xml version=\"1.0\" encoding=\"utf-8\" ?>\n<CIM CIMVERSION=\"2.0\" DTDVERSION=\"2.0\">";
+        let text = body(head, "1001-a:b_c.d");
+        let span = message_id_span(text.as_bytes()).unwrap();
+        assert_eq!(&text[span], "1001-a:b_c.d");
+        let single =
+            "<CIM CIMVERSION='2.0' DTDVERSION='2.0'><MESSAGE PROTOCOLVERSION='1.0'\n  ID = '7'>";
+        assert_eq!(&single[message_id_span(single.as_bytes()).unwrap()], "7");
+        // Escaped, empty, too long, or after something that could hide another MESSAGE: no raw span.
+        for (head, id) in [
+            (head, "a&amp;b"),
+            (head, ""),
+            (head, &"9".repeat(65)),
+            (head, "a b"),
+            ("<!-- x --><CIM CIMVERSION=\"2.0\" DTDVERSION=\"2.0\">", "1"),
+            (
+                "<?pi <MESSAGE ID='2' ?><CIM CIMVERSION=\"2.0\" DTDVERSION=\"2.0\">",
+                "1",
+            ),
+            (
+                "<CIM CIMVERSION=\"2.0\" DTDVERSION=\"2.0\"><!DOCTYPE x>",
+                "1",
+            ),
+        ] {
+            assert_eq!(
+                message_id_span(body(head, id).as_bytes()),
+                None,
+                "{head} {id}"
+            );
+        }
+        assert_eq!(message_id_span(b"<CIM><MESSAGE ID=\"1\" ID=\"2\">"), None);
+        assert_eq!(message_id_span(b"<CIM><MESSAGES ID=\"1\">"), None);
+        assert_eq!(message_id_span(b"<CIM><MESSAGE ID=\"1"), None);
+    }
 
     #[test]
     fn intrinsic_names_round_trip_and_unknown_ones_are_kept() {

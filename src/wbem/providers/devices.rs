@@ -8,7 +8,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::guest::{
-    load_all_guests_part, load_guest, load_guest_pieces, split_fq_devid, GuestModel, LoadOptions,
+    load_all_guests_part, load_guest_pieces, load_guest_shared, split_fq_devid, GuestModel, LoadOptions,
     ModelPart, ResourceKind,
 };
 use super::{lookup, HeldPieces, Piece, Provider, ProviderCtx};
@@ -58,20 +58,22 @@ impl Provider for DeviceProvider {
             .ok_or_else(|| lookup::missing_key("No DeviceID specified"))?;
         let (domain, _) =
             split_fq_devid(name).ok_or_else(|| lookup::no_such(&format!("bad id {name}")))?;
-        let Some(model) = load_guest(ctx.driver, domain, LoadOptions::KEYS_ONLY).await? else {
+        let Some(model) = load_guest_shared(ctx.driver, domain, LoadOptions::KEYS_ONLY).await?
+        else {
             let what = format!("no domain for {name}");
             return Err(lookup::no_such_domain(ctx.driver, domain, &what).await);
         };
         let device = model
             .resources
-            .into_iter()
+            .iter()
             .filter(|r| r.kind == self.kind)
-            .flat_map(|r| r.devices)
+            .flat_map(|r| &r.devices)
             .find(|d| {
                 d.path
                     .as_ref()
                     .is_some_and(|p| p.key_str("DeviceID") == Some(name))
             })
+            .cloned()
             .ok_or_else(|| lookup::no_such(&format!("no device {name}")))?;
         if let Some(found) = &device.path {
             lookup::validate_ref(path, found)?;

@@ -946,7 +946,7 @@ fn resources_of(
 }
 
 /// What to read from the driver besides each domain's XML.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct LoadOptions {
     /// Pools, volumes and networks (disk PoolID/VirtualQuantity, bridge pools).
     pub host_index: bool,
@@ -1118,6 +1118,43 @@ pub async fn load_guest_pieces(
 }
 
 /// One domain's model by name; `None` when no such domain exists.
+/// Guests loaded during one request ([`with_guest_memo`]), by name and options.
+type GuestMemo = std::sync::Mutex<HashMap<(String, LoadOptions), Option<Arc<GuestModel>>>>;
+
+tokio::task_local! {
+    static GUEST_MEMO: GuestMemo;
+}
+
+/// Runs `work` (one request) with its guests loaded once: an association's answer asks for the guest its
+/// object belongs to, then for each object at the other end, which mostly belong to the same guest. Nothing is
+/// kept after `work`.
+pub async fn with_guest_memo<F: std::future::Future>(work: F) -> F::Output {
+    GUEST_MEMO.scope(GuestMemo::default(), work).await
+}
+
+/// One guest's model, shared: loaded once per request inside [`with_guest_memo`], else as [`load_guest`].
+pub async fn load_guest_shared(
+    driver: &Connection,
+    name: &str,
+    options: LoadOptions,
+) -> Result<Option<Arc<GuestModel>>, OpError> {
+    let key = (name.to_owned(), options);
+    let held = GUEST_MEMO.try_with(|memo| memo.lock().ok().and_then(|m| m.get(&key).cloned()));
+    match held {
+        Ok(Some(model)) => Ok(model),
+        Ok(None) => {
+            let model = load_guest(driver, name, options).await?.map(Arc::new);
+            let _ = GUEST_MEMO.try_with(|memo| {
+                if let Ok(mut m) = memo.lock() {
+                    m.insert(key, model.clone());
+                }
+            });
+            Ok(model)
+        }
+        Err(_) => Ok(load_guest(driver, name, options).await?.map(Arc::new)),
+    }
+}
+
 pub async fn load_guest(
     driver: &Connection,
     name: &str,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::guest::{
-    load_all_guests_part, load_guest, load_guest_pieces, split_fq_devid, vssd_path, GuestModel,
+    load_all_guests_part, load_guest_pieces, load_guest_shared, split_fq_devid, vssd_path, GuestModel,
     LoadOptions, ModelPart, ResourceKind, VSSD_CLASS,
 };
 use super::{lookup, HeldPieces, Piece, Provider, ProviderCtx};
@@ -42,11 +42,11 @@ impl Provider for VssdProvider {
             Some((_, name)) if !name.is_empty() => name,
             _ => return Err(lookup::no_such("InstanceID")),
         };
-        let Some(model) = load_guest(ctx.driver, domain, VSSD_LOAD).await? else {
+        let Some(model) = load_guest_shared(ctx.driver, domain, VSSD_LOAD).await? else {
             return Err(lookup::no_such_domain(ctx.driver, domain, domain).await);
         };
         lookup::validate_ref(path, &vssd_path(&model.name))?;
-        Ok(model.vssd)
+        Ok(model.vssd.clone())
     }
 
     async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
@@ -124,19 +124,20 @@ impl Provider for RasdProvider {
             .key_str("InstanceID")
             .ok_or_else(|| lookup::missing_key("Missing InstanceID"))?;
         let (domain, _) = split_fq_devid(name).ok_or_else(|| lookup::no_such(name))?;
-        let Some(model) = load_guest(ctx.driver, domain, self.load_options()).await? else {
+        let Some(model) = load_guest_shared(ctx.driver, domain, self.load_options()).await? else {
             return Err(lookup::no_such_domain(ctx.driver, domain, name).await);
         };
         let rasd = model
             .resources
-            .into_iter()
+            .iter()
             .filter(|r| r.kind == self.kind)
-            .map(|r| r.rasd)
+            .map(|r| &r.rasd)
             .find(|rasd| {
                 rasd.path
                     .as_ref()
                     .is_some_and(|p| p.key_str("InstanceID") == Some(name))
             })
+            .cloned()
             .ok_or_else(|| lookup::no_such(name))?;
         if let Some(found) = &rasd.path {
             lookup::validate_ref(path, found)?;
