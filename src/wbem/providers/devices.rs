@@ -8,8 +8,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::guest::{
-    load_all_guests_part, load_guest_pieces, load_guest_shared, split_fq_devid, GuestModel, LoadOptions,
-    ModelPart, ResourceKind,
+    load_all_guests_part, load_guest_pieces, load_guest_shared, split_fq_devid, GuestModel,
+    LoadOptions, ModelPart, ResourceKind,
 };
 use super::{lookup, HeldPieces, Piece, Provider, ProviderCtx};
 use crate::cim::{Instance, ObjectPath};
@@ -58,7 +58,13 @@ impl Provider for DeviceProvider {
             .ok_or_else(|| lookup::missing_key("No DeviceID specified"))?;
         let (domain, _) =
             split_fq_devid(name).ok_or_else(|| lookup::no_such(&format!("bad id {name}")))?;
-        let Some(model) = load_guest_shared(ctx.driver, domain, LoadOptions::KEYS_ONLY).await?
+        let Some(model) = load_guest_shared(
+            ctx.driver,
+            domain,
+            LoadOptions::KEYS_ONLY,
+            Some(ModelPart::Devices(self.kind)),
+        )
+        .await?
         else {
             let what = format!("no domain for {name}");
             return Err(lookup::no_such_domain(ctx.driver, domain, &what).await);

@@ -338,6 +338,8 @@ enum Sides {
     Both,
     Rasds,
     Devices,
+    /// Neither: every instance empty but for its path (for associations, which link paths).
+    Neither,
 }
 
 thread_local! {
@@ -395,6 +397,9 @@ impl Builder {
     }
 
     fn str(&mut self, name: &str, value: &str) -> &mut Builder {
+        if self.skipped {
+            return self;
+        }
         self.set(name, Value::String(value.to_owned()))
     }
 
@@ -464,7 +469,10 @@ fn vssd_instance(def: &DomainDef, facts: GuestFacts) -> Instance {
 
 /// A RASD builder with the properties every RASD has.
 fn rasd_builder(kind: ResourceKind, domain: &str, devid: &str) -> Builder {
-    if SIDES.with(std::cell::Cell::get) == Sides::Devices {
+    if matches!(
+        SIDES.with(std::cell::Cell::get),
+        Sides::Devices | Sides::Neither
+    ) {
         return Builder::skipped(kind.rasd_class());
     }
     let mut b = Builder::new(kind.rasd_class());
@@ -476,7 +484,10 @@ fn rasd_builder(kind: ResourceKind, domain: &str, devid: &str) -> Builder {
 
 /// A device builder with the four keys set.
 fn device_builder(kind: ResourceKind, domain: &str, devid: &str) -> Builder {
-    if SIDES.with(std::cell::Cell::get) == Sides::Rasds {
+    if matches!(
+        SIDES.with(std::cell::Cell::get),
+        Sides::Rasds | Sides::Neither
+    ) {
         return Builder::skipped(kind.device_class());
     }
     let mut b = Builder::new(kind.device_class());
@@ -873,7 +884,7 @@ pub fn guest_model(def: &DomainDef, facts: GuestFacts, host: &HostIndex) -> Gues
 
 /// The part of a guest's model one class needs: an enumeration of one class builds only that part for each
 /// guest instead of the whole model and throwing most of it away.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ModelPart {
     /// The VSSD alone (`resources` left empty).
     Vssd,
@@ -883,6 +894,8 @@ pub enum ModelPart {
     Rasds(ResourceKind),
     /// As `Resources`, with only each resource's devices built (its RASD is an empty instance with its path).
     Devices(ResourceKind),
+    /// Every object of the model as an empty instance with its path (what associations link).
+    Paths,
 }
 
 /// One part of a guest's model (see [`ModelPart`]); the parts built equal those of [`guest_model`].
@@ -906,6 +919,17 @@ pub fn guest_model_part(
             Instance::new(VSSD_CLASS),
             building(Sides::Devices, || resources_of(def, facts, host, kind)),
         ),
+        ModelPart::Paths => {
+            let mut vssd = Instance::new(VSSD_CLASS);
+            vssd.path = Some(vssd_path(&def.name));
+            let resources = building(Sides::Neither, || {
+                ResourceKind::ALL
+                    .into_iter()
+                    .flat_map(|kind| resources_of(def, facts, host, kind))
+                    .collect()
+            });
+            (vssd, resources)
+        }
     };
     GuestModel {
         name: def.name.clone(),
@@ -1118,8 +1142,9 @@ pub async fn load_guest_pieces(
 }
 
 /// One domain's model by name; `None` when no such domain exists.
-/// Guests loaded during one request ([`with_guest_memo`]), by name and options.
-type GuestMemo = std::sync::Mutex<HashMap<(String, LoadOptions), Option<Arc<GuestModel>>>>;
+/// Guests loaded during one request ([`with_guest_memo`]), by name, options and part.
+type GuestMemo =
+    std::sync::Mutex<HashMap<(String, LoadOptions, Option<ModelPart>), Option<Arc<GuestModel>>>>;
 
 tokio::task_local! {
     static GUEST_MEMO: GuestMemo;
@@ -1132,33 +1157,46 @@ pub async fn with_guest_memo<F: std::future::Future>(work: F) -> F::Output {
     GUEST_MEMO.scope(GuestMemo::default(), work).await
 }
 
-/// One guest's model, shared: loaded once per request inside [`with_guest_memo`], else as [`load_guest`].
+/// `part` of one guest's model (all of it for `None`), shared: loaded once per request inside
+/// [`with_guest_memo`].
 pub async fn load_guest_shared(
     driver: &Connection,
     name: &str,
     options: LoadOptions,
+    part: Option<ModelPart>,
 ) -> Result<Option<Arc<GuestModel>>, OpError> {
-    let key = (name.to_owned(), options);
+    let key = (name.to_owned(), options, part);
     let held = GUEST_MEMO.try_with(|memo| memo.lock().ok().and_then(|m| m.get(&key).cloned()));
-    match held {
-        Ok(Some(model)) => Ok(model),
-        Ok(None) => {
-            let model = load_guest(driver, name, options).await?.map(Arc::new);
-            let _ = GUEST_MEMO.try_with(|memo| {
-                if let Ok(mut m) = memo.lock() {
-                    m.insert(key, model.clone());
-                }
-            });
-            Ok(model)
-        }
-        Err(_) => Ok(load_guest(driver, name, options).await?.map(Arc::new)),
+    if let Ok(Some(model)) = held {
+        return Ok(model);
     }
+    let model = load_guest_part(driver, name, options, part)
+        .await?
+        .map(Arc::new);
+    if held.is_ok() {
+        let _ = GUEST_MEMO.try_with(|memo| {
+            if let Ok(mut m) = memo.lock() {
+                m.insert(key, model.clone());
+            }
+        });
+    }
+    Ok(model)
 }
 
 pub async fn load_guest(
     driver: &Connection,
     name: &str,
     options: LoadOptions,
+) -> Result<Option<GuestModel>, OpError> {
+    load_guest_part(driver, name, options, None).await
+}
+
+/// [`load_guest`] building only `part` of the model (all of it for `None`).
+pub async fn load_guest_part(
+    driver: &Connection,
+    name: &str,
+    options: LoadOptions,
+    part: Option<ModelPart>,
 ) -> Result<Option<GuestModel>, OpError> {
     let dom = match driver.domain_lookup_by_name(name).await {
         Ok(dom) => dom,
@@ -1169,7 +1207,7 @@ pub async fn load_guest(
         return Ok(None);
     };
     let def = DomainDef::from_xml(&xml, false)?;
-    Ok(build(driver, vec![(Arc::new(def), facts)], options, None)
+    Ok(build(driver, vec![(Arc::new(def), facts)], options, part)
         .await
         .pop())
 }
@@ -1349,5 +1387,27 @@ mod tests {
                 )
             );
         }
+        // Paths only: every object of the whole model, in its order, with nothing else set.
+        let paths = guest_model_part(&def, facts, &host, ModelPart::Paths);
+        let objects = |m: &GuestModel| -> Vec<Option<ObjectPath>> {
+            std::iter::once(&m.vssd)
+                .chain(
+                    m.resources
+                        .iter()
+                        .flat_map(|r| std::iter::once(&r.rasd).chain(&r.devices)),
+                )
+                .map(|i| i.path.clone())
+                .collect()
+        };
+        assert_eq!(objects(&paths), objects(&whole));
+        assert!(objects(&paths).iter().all(Option::is_some));
+        assert!(std::iter::once(&paths.vssd)
+            .chain(
+                paths
+                    .resources
+                    .iter()
+                    .flat_map(|r| std::iter::once(&r.rasd).chain(&r.devices))
+            )
+            .all(|i| i.properties.is_empty()));
     }
 }

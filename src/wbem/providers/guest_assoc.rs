@@ -8,8 +8,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::guest::{
-    computer_system_path, domain_of_vssd_id, guest_class, load_all_guests, load_guest_shared,
-    load_guest_pieces, split_fq_devid, GuestModel, LoadOptions, NAMESPACE,
+    computer_system_path, domain_of_vssd_id, guest_class, load_all_guests, load_guest_pieces,
+    load_guest_shared, split_fq_devid, GuestModel, LoadOptions, ModelPart, NAMESPACE,
 };
 use super::not_found;
 use super::paths_of;
@@ -170,9 +170,14 @@ impl Provider for GuestAssociationProvider {
             _ => None,
         }
         .ok_or_else(|| not_found(path))?;
-        let model = load_guest_shared(ctx.driver, &domain, LoadOptions::KEYS_ONLY)
-            .await?
-            .ok_or_else(|| not_found(path))?;
+        let model = load_guest_shared(
+            ctx.driver,
+            &domain,
+            LoadOptions::KEYS_ONLY,
+            Some(ModelPart::Paths),
+        )
+        .await?
+        .ok_or_else(|| not_found(path))?;
         self.kind
             .instances(&model)
             .into_iter()
@@ -190,7 +195,13 @@ impl Provider for GuestAssociationProvider {
         let Some(domain) = domain_of_object(object) else {
             return Ok(Some(Vec::new()));
         };
-        let model = load_guest_shared(ctx.driver, domain, LoadOptions::KEYS_ONLY).await?;
+        let model = load_guest_shared(
+            ctx.driver,
+            domain,
+            LoadOptions::KEYS_ONLY,
+            Some(ModelPart::Paths),
+        )
+        .await?;
         Ok(Some(
             model.map(|m| self.kind.instances(&m)).unwrap_or_default(),
         ))

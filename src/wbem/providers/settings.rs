@@ -6,8 +6,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::guest::{
-    load_all_guests_part, load_guest_pieces, load_guest_shared, split_fq_devid, vssd_path, GuestModel,
-    LoadOptions, ModelPart, ResourceKind, VSSD_CLASS,
+    load_all_guests_part, load_guest_pieces, load_guest_shared, split_fq_devid, vssd_path,
+    GuestModel, LoadOptions, ModelPart, ResourceKind, VSSD_CLASS,
 };
 use super::{lookup, HeldPieces, Piece, Provider, ProviderCtx};
 use crate::cim::{Instance, ObjectPath};
@@ -42,7 +42,9 @@ impl Provider for VssdProvider {
             Some((_, name)) if !name.is_empty() => name,
             _ => return Err(lookup::no_such("InstanceID")),
         };
-        let Some(model) = load_guest_shared(ctx.driver, domain, VSSD_LOAD).await? else {
+        let Some(model) =
+            load_guest_shared(ctx.driver, domain, VSSD_LOAD, Some(ModelPart::Vssd)).await?
+        else {
             return Err(lookup::no_such_domain(ctx.driver, domain, domain).await);
         };
         lookup::validate_ref(path, &vssd_path(&model.name))?;
@@ -124,7 +126,14 @@ impl Provider for RasdProvider {
             .key_str("InstanceID")
             .ok_or_else(|| lookup::missing_key("Missing InstanceID"))?;
         let (domain, _) = split_fq_devid(name).ok_or_else(|| lookup::no_such(name))?;
-        let Some(model) = load_guest_shared(ctx.driver, domain, self.load_options()).await? else {
+        let Some(model) = load_guest_shared(
+            ctx.driver,
+            domain,
+            self.load_options(),
+            Some(ModelPart::Rasds(self.kind)),
+        )
+        .await?
+        else {
             return Err(lookup::no_such_domain(ctx.driver, domain, name).await);
         };
         let rasd = model
