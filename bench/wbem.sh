@@ -5,7 +5,8 @@
 # cached), then a release virtcimd with 50 real QEMU guests on qemu:///system (never cached). See BENCHMARKS.md.
 #
 # Usage: [GUESTS="1000 10000"] [QEMU_GUESTS=50] [BENCH_SECONDS=2] [BENCH_BIN=...] bench/wbem.sh
-#        (as root; GUESTS="" or QEMU_GUESTS=0 skips a part)
+#        (as root; GUESTS="" or QEMU_GUESTS=0 skips a part; WBEM_BENCH_COLUMNS=cached measures only the cached
+#        column of the test-driver runs, WBEM_BENCH_ONLY=TEXT only the cases whose label contains TEXT)
 # Needs: nginx (nginx-light is installed when missing), qemu-system-x86, python3-libvirt. Guests use KVM when
 # /dev/kvm opens, TCG otherwise. Everything it starts listens on 127.0.0.1 or a unix socket in one temp dir,
 # removed at exit.

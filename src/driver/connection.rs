@@ -197,6 +197,12 @@ pub trait Generation: Send + Sync {
     fn host_generation(&self) -> u64 {
         self.generation()
     }
+
+    /// The version of the domain named `name` (see [`DomainSummary::version`]); `None` when there is no such
+    /// domain or the driver gives no versions.
+    fn domain_version(&self, _name: &str) -> Option<u64> {
+        None
+    }
 }
 
 /// One connection: a hypervisor driver and the host's object drivers. Cheap to clone (one shared allocation);
@@ -238,6 +244,11 @@ impl Connection {
     /// [`Generation::host_generation`]; `None` as for [`Connection::generation`].
     pub fn host_generation(&self) -> Option<u64> {
         self.0.generation.as_ref().map(|g| g.host_generation())
+    }
+
+    /// [`Generation::domain_version`].
+    pub fn domain_version(&self, name: &str) -> Option<u64> {
+        self.0.generation.as_ref()?.domain_version(name)
     }
 }
 

@@ -22,6 +22,7 @@ use crate::wbem::error::{cim_error, OpError};
 use crate::wbem::jobs::JobTable;
 use crate::wbem::pieces::{Lookup, PieceStore};
 use crate::wbem::providers::guest::with_guest_memo;
+use crate::wbem::providers::guest_assoc;
 use crate::wbem::providers::{all_providers, Provider, ProviderCtx};
 use crate::wbem::query;
 
@@ -131,8 +132,19 @@ type ProviderList = Arc<[Arc<dyn Provider>]>;
 /// When an answer was computed: the driver's generation and the count of CIM writes, both read before.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 struct Stamp {
+    /// The driver's generation ([`Scope::Driver`]) or its host generation ([`Scope::Guest`]).
     driver: u64,
+    /// The guest's version ([`Scope::Guest`]).
+    guest: Option<u64>,
     writes: u64,
+}
+
+/// What an answer's validity follows: everything the driver reports, or (an association answer that stays
+/// within one guest's model) that guest alone and the host, so that another guest's change leaves it valid.
+#[derive(Clone, Debug)]
+enum Scope {
+    Driver,
+    Guest(String),
 }
 
 struct CachedReply {
@@ -166,6 +178,7 @@ struct ResponseCache {
 struct RawEntry {
     key: String,
     providers: ProviderList,
+    scope: Scope,
     operation: String,
     namespace: String,
     class: String,
@@ -315,13 +328,6 @@ impl Operations {
         if let Ok(covered) = self.covered.get_mut() {
             covered.clear();
         }
-    }
-
-    /// [`Operations::cache_slot`]'s question for one class (or, with `class` empty, for every provider of the
-    /// namespace): whether every provider the answer may come from allows reuse now.
-    fn covered(&self, namespace: &str, class: &str) -> bool {
-        self.covering(namespace, class)
-            .is_some_and(|providers| providers.iter().all(|p| p.answers_are_reusable()))
     }
 
     /// The providers an answer about `class` (or, empty, about any class of the namespace) may come from;
@@ -520,9 +526,7 @@ impl Operations {
         if !entry.providers.iter().all(|p| p.answers_are_reusable()) {
             return None;
         }
-        let writes = cache.writes.load(Ordering::Acquire);
-        let driver = self.driver.generation()?;
-        let parts = cache.get(&entry.key, Stamp { driver, writes })?;
+        let parts = cache.get(&entry.key, self.stamp(cache, &entry.scope)?)?;
         let span = tracing::debug_span!(
             "wbem_request",
             operation = entry.operation.as_str(),
@@ -558,12 +562,13 @@ impl Operations {
         let Some((namespace, class)) = reuse_target(op, namespace, &req.call) else {
             return;
         };
-        let Some(providers) = self.covering(namespace, class) else {
+        let Some((providers, scope)) = self.reuse_plan(op, namespace, class, &req.call) else {
             return;
         };
         let entry = Arc::new(RawEntry {
             key: answer_key(&req.call),
             providers,
+            scope,
             operation: op.as_str().to_owned(),
             namespace: namespace.to_owned(),
             class: class.to_owned(),
@@ -581,17 +586,72 @@ impl Operations {
     fn cache_slot(&self, op: &IntrinsicOp, namespace: &str, call: &Call) -> Option<CacheSlot> {
         let cache = self.cache.as_ref().filter(|c| c.whole)?;
         let (namespace, class) = reuse_target(op, namespace, call)?;
-        if !self.covered(namespace, class) {
+        let (providers, scope) = self.reuse_plan(op, namespace, class, call)?;
+        if !providers.iter().all(|p| p.answers_are_reusable()) {
             return None;
         }
         // Read the stamp before computing: an answer computed across a change is stored under the old stamp,
         // which no later request matches.
-        let writes = cache.writes.load(Ordering::Acquire);
-        let driver = self.driver.generation()?;
+        let stamp = self.stamp(cache, &scope)?;
         Some(CacheSlot {
             cache: Arc::clone(cache),
             key: answer_key(call),
-            stamp: Stamp { driver, writes },
+            stamp,
+        })
+    }
+
+    /// The providers an answer may come from (each must allow reuse when it is stored or reused) and what its
+    /// validity follows. An association answer follows one guest when it is asked of one of that guest's
+    /// objects through associations that link only objects of one guest's model (AssocClass or, for
+    /// References, ResultClass names them): it then holds that guest's objects alone, whose providers split per
+    /// guest, so it depends on that guest, the host and the CIM writes.
+    fn reuse_plan(
+        &self,
+        op: &IntrinsicOp,
+        namespace: &str,
+        class: &str,
+        call: &Call,
+    ) -> Option<(ProviderList, Scope)> {
+        if class.is_empty() {
+            let through = match op {
+                IntrinsicOp::Associators | IntrinsicOp::AssociatorNames => {
+                    call.class_name_param("AssocClass")
+                }
+                _ => call.class_name_param("ResultClass"),
+            };
+            let object = match call.param("ObjectName") {
+                Some(ParamValue::InstanceName(p) | ParamValue::Reference(p)) => Some(p),
+                _ => None,
+            };
+            if let (Some(through), Some(object)) = (through, object) {
+                let links = self.covering(namespace, through)?;
+                let own = self.provider_for(namespace, &object.class_name);
+                let domain = guest_assoc::domain_of_object(object);
+                if let (false, Some(own), Some(domain)) = (links.is_empty(), own, domain) {
+                    if own.splits_per_guest() && links.iter().all(|p| p.links_within_guest()) {
+                        let providers = links.iter().chain([own]).cloned().collect();
+                        return Some((providers, Scope::Guest(domain.to_owned())));
+                    }
+                }
+            }
+        }
+        Some((self.covering(namespace, class)?, Scope::Driver))
+    }
+
+    /// The stamp an answer computed now is valid at (`None`: the driver cannot tell, nothing is reused).
+    fn stamp(&self, cache: &ResponseCache, scope: &Scope) -> Option<Stamp> {
+        let writes = cache.writes.load(Ordering::Acquire);
+        Some(match scope {
+            Scope::Driver => Stamp {
+                driver: self.driver.generation()?,
+                guest: None,
+                writes,
+            },
+            Scope::Guest(name) => Stamp {
+                driver: self.driver.host_generation()?,
+                guest: Some(self.driver.domain_version(name)?),
+                writes,
+            },
         })
     }
 

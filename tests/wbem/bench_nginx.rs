@@ -7,7 +7,10 @@
 //! answer is reused and every answer is computed whole; "one guest changed" changes one guest's definition before
 //! each request against the same server reusing only what it wrote for unchanged guests in enumerations
 //! ([`Reuse::Pieces`]: no whole answer is reused, the changed guest's share and everything that depends on the
-//! host is computed again). With `WBEM_BENCH_TARGET=host:port` it measures an external virtcimd instead (the QEMU run of
+//! host is computed again). Each case is also served by a bare hyper server (the same runtime and HTTP stack, no
+//! CIM work: this server's ceiling). `WBEM_BENCH_COLUMNS` (default `uncached,one-guest,cached`) picks virtcim's
+//! columns; `WBEM_BENCH_ONLY` keeps the cases whose label contains it. With `WBEM_BENCH_TARGET=host:port` it
+//! measures an external virtcimd instead (the QEMU run of
 //! `bench/wbem.sh`; QEMU answers are never reused, so only "uncached"). Run with `bench/wbem.sh`, or
 //! `cargo test --release --test wbem -- bench_nginx --ignored --nocapture --test-threads=1` with nginx installed.
 //!

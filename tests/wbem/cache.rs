@@ -586,3 +586,80 @@ fn requests_differing_only_in_their_message_id_share_an_answer_and_see_changes()
         after.replace("\"104\"", "\"105\"")
     );
 }
+
+/// Associators of one guest's computer system through an association that links only that guest's objects.
+fn guest_associators(domain: &str, assoc: &str) -> String {
+    imethod_body(
+        "Associators",
+        &format!(
+            "<IPARAMVALUE NAME=\"ObjectName\"><INSTANCENAME CLASSNAME=\"{CS}\"><KEYBINDING \
+             NAME=\"CreationClassName\"><KEYVALUE>{CS}</KEYVALUE></KEYBINDING><KEYBINDING NAME=\"Name\">\
+             <KEYVALUE>{domain}</KEYVALUE></KEYBINDING></INSTANCENAME></IPARAMVALUE><IPARAMVALUE \
+             NAME=\"AssocClass\"><CLASSNAME NAME=\"{assoc}\"/></IPARAMVALUE>"
+        ),
+    )
+}
+
+/// An association answer that stays within one guest's model (its devices through KVM_SystemDevice) follows
+/// that guest alone: another guest's change leaves it reused, its own change shows in the next answer; an
+/// answer through a superclass other associations share follows every change.
+#[tokio::test]
+async fn an_answer_within_one_guest_outlives_other_guests_changes() {
+    let t = InProcess::with_domains(3).await;
+    let devices = guest_associators("vm001", "KVM_SystemDevice");
+    let ask = || t.call(&devices);
+    let first = ask().await;
+    assert!(first.contains("KVM_Processor"), "{first}");
+    let vssd = t
+        .call(&guest_associators("vm001", "KVM_SettingsDefineState"))
+        .await;
+    assert!(vssd.contains("KVM_VirtualSystemSettingData"), "{vssd}");
+    let hits = t.ops.cache_hits();
+
+    // Another guest started and redefined: vm001's answers are reused.
+    let other = t.driver.domain_lookup_by_name("vm002").await.unwrap();
+    t.driver.domain_create(&other, 0).await.unwrap();
+    t.driver
+        .domain_define_xml(&domain_xml("vm000", 1), 0)
+        .await
+        .unwrap();
+    assert_eq!(ask().await, first);
+    assert_eq!(
+        t.call(&guest_associators("vm001", "KVM_SettingsDefineState"))
+            .await,
+        vssd
+    );
+    assert_eq!(
+        t.ops.cache_hits(),
+        hits + 2,
+        "reused after other guests' changes"
+    );
+
+    // Through a superclass that other associations share, the answer follows every change.
+    let wide = guest_associators("vm001", "CIM_Dependency");
+    t.call(&wide).await;
+    let hits = t.ops.cache_hits();
+    t.driver.domain_destroy(&other, 0).await.unwrap();
+    t.call(&wide).await;
+    assert_eq!(
+        t.ops.cache_hits(),
+        hits,
+        "an answer that spans guests follows every change"
+    );
+
+    // Its own change: the processors it was given show at once.
+    let two_vcpus = domain_xml("vm001", 2).replace("<vcpu>1</vcpu>", "<vcpu>2</vcpu>");
+    t.driver.domain_define_xml(&two_vcpus, 0).await.unwrap();
+    let changed = ask().await;
+    assert_ne!(changed, first);
+    let again = ask().await;
+    assert_eq!(again, changed);
+    // Undefined: the object is gone.
+    let gone = t.driver.domain_lookup_by_name("vm001").await.unwrap();
+    t.driver.domain_undefine(&gone, 0).await.unwrap();
+    let missing = ask().await;
+    assert!(
+        missing.contains("CIM_ERR_NOT_FOUND") || missing.contains("CODE=\"6\""),
+        "{missing}"
+    );
+}

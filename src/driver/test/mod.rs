@@ -264,6 +264,10 @@ impl Generation for TestDriver {
     fn host_generation(&self) -> u64 {
         self.shared.host_generation.load(Ordering::Acquire)
     }
+
+    fn domain_version(&self, name: &str) -> Option<u64> {
+        self.world().domains.version_of(name)
+    }
 }
 
 #[async_trait]

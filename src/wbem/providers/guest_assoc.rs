@@ -216,6 +216,10 @@ impl Provider for GuestAssociationProvider {
         true
     }
 
+    fn links_within_guest(&self) -> bool {
+        true
+    }
+
     async fn enumerate_pieces(
         &self,
         ctx: &ProviderCtx<'_>,

@@ -247,8 +247,18 @@ pub trait Provider: Send + Sync {
         Ok(out)
     }
 
-    /// Whether [`Provider::enumerate_pieces`] splits this provider's instances per guest.
+    /// Whether [`Provider::enumerate_pieces`] splits this provider's instances per guest. Each instance then
+    /// belongs to one guest and depends on nothing but that guest's version, the host generation and the CIM
+    /// writes (so does [`Provider::get`] of it).
     fn splits_per_guest(&self) -> bool {
+        false
+    }
+
+    /// For association providers: whether every instance links two objects of one guest's model (system,
+    /// settings, resources, devices) and depends on nothing but that guest's version and the CIM writes. An
+    /// association answer about one of a guest's objects through such associations alone then depends only on
+    /// that guest.
+    fn links_within_guest(&self) -> bool {
         false
     }
 

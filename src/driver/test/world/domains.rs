@@ -83,6 +83,11 @@ impl DomainTable {
         self.by_name.get(name).map(|l| &l.uuid)
     }
 
+    /// The version of the domain named `name`, replaced whole at every change (see [`Shared`]).
+    pub(in crate::driver::test) fn version_of(&self, name: &str) -> Option<u64> {
+        self.shared.get(self.uuid_of(name)?).map(|s| s.version)
+    }
+
     pub(in crate::driver::test) fn len(&self) -> usize {
         self.by_uuid.len()
     }
