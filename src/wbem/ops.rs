@@ -250,6 +250,12 @@ impl ResponseCache {
     fn invalidate(&self) {
         self.writes.fetch_add(1, Ordering::AcqRel);
     }
+
+    /// Whether answers of this scope are reused: every answer with [`Reuse::All`]; with [`Reuse::Pieces`] only
+    /// those that follow one guest (what was written for that guest, as its pieces of enumerations are).
+    fn reuses(&self, scope: &Scope) -> bool {
+        self.whole || matches!(scope, Scope::Guest(_))
+    }
 }
 
 /// Where a computed answer goes besides the client.
@@ -266,7 +272,8 @@ struct CacheSlot {
 pub enum Reuse {
     /// Nothing: every answer is computed whole.
     Off,
-    /// Only what was written for unchanged guests in enumerations.
+    /// Only what was written for unchanged guests: their pieces of enumerations, and association answers
+    /// that stay within one guest's model.
     Pieces,
     /// Whole answers too.
     All,
@@ -521,8 +528,11 @@ impl Operations {
     /// now: as [`Operations::handle`] would answer it, with the request's own message ID, and without decoding
     /// the request again.
     pub fn reuse_raw(&self, raw: &RawRequest) -> Option<Reply> {
-        let cache = self.cache.as_ref().filter(|c| c.whole)?;
+        let cache = self.cache.as_ref()?;
         let entry = cache.raw.lock().ok()?.get(&raw.key).cloned()?;
+        if !cache.reuses(&entry.scope) {
+            return None;
+        }
         if !entry.providers.iter().all(|p| p.answers_are_reusable()) {
             return None;
         }
@@ -543,7 +553,7 @@ impl Operations {
     /// with another message ID is answered by [`Operations::reuse_raw`]. Only requests whose answers may be
     /// reused are remembered.
     pub fn remember_raw(&self, raw: RawRequest, req: &Request) {
-        let Some(cache) = self.cache.as_ref().filter(|c| c.whole) else {
+        let Some(cache) = self.cache.as_ref() else {
             return;
         };
         let Call::Intrinsic {
@@ -562,7 +572,10 @@ impl Operations {
         let Some((namespace, class)) = reuse_target(op, namespace, &req.call) else {
             return;
         };
-        let Some((providers, scope)) = self.reuse_plan(op, namespace, class, &req.call) else {
+        let Some((providers, scope)) = self
+            .reuse_plan(op, namespace, class, &req.call)
+            .filter(|(_, scope)| cache.reuses(scope))
+        else {
             return;
         };
         let entry = Arc::new(RawEntry {
@@ -584,10 +597,10 @@ impl Operations {
     /// Where the answer to this call may be reused from and stored: only read operations on classes whose
     /// providers are known to be covered, and only when the driver reports a generation.
     fn cache_slot(&self, op: &IntrinsicOp, namespace: &str, call: &Call) -> Option<CacheSlot> {
-        let cache = self.cache.as_ref().filter(|c| c.whole)?;
+        let cache = self.cache.as_ref()?;
         let (namespace, class) = reuse_target(op, namespace, call)?;
         let (providers, scope) = self.reuse_plan(op, namespace, class, call)?;
-        if !providers.iter().all(|p| p.answers_are_reusable()) {
+        if !cache.reuses(&scope) || !providers.iter().all(|p| p.answers_are_reusable()) {
             return None;
         }
         // Read the stamp before computing: an answer computed across a change is stored under the old stamp,

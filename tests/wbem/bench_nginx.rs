@@ -5,9 +5,10 @@
 //! `WBEM_BENCH_GUESTS` guests (default 1000): "cached" repeats the request; "uncached" makes a change through
 //! the driver before each request (see [`Changer`]) against the same server with answer reuse off, so that no
 //! answer is reused and every answer is computed whole; "one guest changed" changes one guest's definition before
-//! each request against the same server reusing only what it wrote for unchanged guests in enumerations
-//! ([`Reuse::Pieces`]: no whole answer is reused, the changed guest's share and everything that depends on the
-//! host is computed again). Each case is also served by a bare hyper server (the same runtime and HTTP stack, no
+//! each request against the same server reusing only what it wrote for unchanged guests ([`Reuse::Pieces`]: their
+//! pieces of enumerations and association answers within one guest; no other answer is reused, the changed
+//! guest's share and everything that depends on the host is computed again). The changes alone, without
+//! requests, are timed first: they bound those two columns for small answers. Each case is also served by a bare hyper server (the same runtime and HTTP stack, no
 //! CIM work: this server's ceiling). `WBEM_BENCH_COLUMNS` (default `uncached,one-guest,cached`) picks virtcim's
 //! columns; `WBEM_BENCH_ONLY` keeps the cases whose label contains it. With `WBEM_BENCH_TARGET=host:port` it
 //! measures an external virtcimd instead (the QEMU run of
@@ -671,6 +672,34 @@ fn issue15_vs_nginx() {
         guests,
         loadavg()
     );
+    if let Some(changer) = &server.changer {
+        for (label, kind) in [
+            ("pool refresh", Change::Pool),
+            ("one guest", Change::OneGuest),
+        ] {
+            let changer = changer.with(kind);
+            let done = Arc::new(AtomicUsize::new(0));
+            let started = Instant::now();
+            let threads: Vec<_> = (0..CLIENTS)
+                .map(|_| {
+                    let changer = changer.clone();
+                    let done = Arc::clone(&done);
+                    std::thread::spawn(move || {
+                        while started.elapsed() < Duration::from_secs(1) {
+                            changer.change();
+                            done.fetch_add(1, Ordering::Relaxed);
+                        }
+                    })
+                })
+                .collect();
+            for t in threads {
+                t.join().unwrap();
+            }
+            #[allow(clippy::cast_precision_loss)]
+            let rate = done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
+            println!("BENCH changes alone ({label}), {CLIENTS} threads: {rate:.0}/s");
+        }
+    }
     println!("| request | items | response | uncached req/s | one guest changed req/s | cached req/s | nginx req/s | uncached / nginx | one guest changed / nginx | cached / nginx | bare hyper req/s | cached / bare hyper | load |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for case in cases(&server, &guest) {

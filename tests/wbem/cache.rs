@@ -607,8 +607,8 @@ fn guest_associators(domain: &str, assoc: &str) -> String {
 async fn an_answer_within_one_guest_outlives_other_guests_changes() {
     let t = InProcess::with_domains(3).await;
     let devices = guest_associators("vm001", "KVM_SystemDevice");
-    let ask = || t.call(&devices);
-    let first = ask().await;
+    let ask_devices = || t.call(&devices);
+    let first = ask_devices().await;
     assert!(first.contains("KVM_Processor"), "{first}");
     let vssd = t
         .call(&guest_associators("vm001", "KVM_SettingsDefineState"))
@@ -623,7 +623,7 @@ async fn an_answer_within_one_guest_outlives_other_guests_changes() {
         .domain_define_xml(&domain_xml("vm000", 1), 0)
         .await
         .unwrap();
-    assert_eq!(ask().await, first);
+    assert_eq!(ask_devices().await, first);
     assert_eq!(
         t.call(&guest_associators("vm001", "KVM_SettingsDefineState"))
             .await,
@@ -650,14 +650,32 @@ async fn an_answer_within_one_guest_outlives_other_guests_changes() {
     // Its own change: the processors it was given show at once.
     let two_vcpus = domain_xml("vm001", 2).replace("<vcpu>1</vcpu>", "<vcpu>2</vcpu>");
     t.driver.domain_define_xml(&two_vcpus, 0).await.unwrap();
-    let changed = ask().await;
+    let changed = ask_devices().await;
     assert_ne!(changed, first);
-    let again = ask().await;
-    assert_eq!(again, changed);
+    let repeated = ask_devices().await;
+    assert_eq!(repeated, changed);
+    // A server that reuses only what was written for unchanged guests reuses these answers too, and no other.
+    let connection: Connection = t.driver.clone().connection();
+    let mut pieces = Operations::new(
+        Arc::new(builtin_repository().unwrap()),
+        connection,
+        "localhost",
+    );
+    pieces.set_reuse(Reuse::Pieces);
+    assert_eq!(ask(&pieces, devices.clone()).await, changed);
+    assert_eq!(ask(&pieces, devices.clone()).await, changed);
+    assert_eq!(pieces.cache_hits(), 1);
+    ask(&pieces, wide.clone()).await;
+    ask(&pieces, wide.clone()).await;
+    assert_eq!(
+        pieces.cache_hits(),
+        1,
+        "an answer that spans guests is not reused"
+    );
     // Undefined: the object is gone.
     let gone = t.driver.domain_lookup_by_name("vm001").await.unwrap();
     t.driver.domain_undefine(&gone, 0).await.unwrap();
-    let missing = ask().await;
+    let missing = ask_devices().await;
     assert!(
         missing.contains("CIM_ERR_NOT_FOUND") || missing.contains("CODE=\"6\""),
         "{missing}"
