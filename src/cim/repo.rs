@@ -95,7 +95,16 @@ impl Namespace {
     }
 
     pub fn class(&self, name: &str) -> Option<&Arc<Class>> {
-        self.classes.get(&name.to_ascii_lowercase())
+        // Lowercased on the stack: class lookups are many per request.
+        let mut buf = [0u8; 128];
+        match buf.get_mut(..name.len()) {
+            Some(lower) => {
+                lower.copy_from_slice(name.as_bytes());
+                lower.make_ascii_lowercase();
+                self.classes.get(std::str::from_utf8(lower).ok()?)
+            }
+            None => self.classes.get(&name.to_ascii_lowercase()),
+        }
     }
 
     pub fn qualifier_decl(&self, name: &str) -> Option<&QualifierDecl> {
@@ -167,11 +176,21 @@ impl Namespace {
 
     /// Whether `name` is `ancestor` or one of its subclasses.
     pub fn is_subclass_of(&self, name: &str, ancestor: &str) -> bool {
-        name.eq_ignore_ascii_case(ancestor)
-            || self
-                .superclass_chain(name)
-                .iter()
-                .any(|c| c.eq_ignore_ascii_case(ancestor))
+        if name.eq_ignore_ascii_case(ancestor) {
+            return true;
+        }
+        let mut current = self.class(name).and_then(|c| c.superclass.as_deref());
+        // A cycle cannot be built through add_class, but never loop forever.
+        for _ in 0..=64 {
+            let Some(sup) = current else {
+                return false;
+            };
+            if sup.eq_ignore_ascii_case(ancestor) {
+                return true;
+            }
+            current = self.class(sup).and_then(|c| c.superclass.as_deref());
+        }
+        false
     }
 
     /// Association classes whose references can point at `class_name` (or its superclasses).

@@ -122,6 +122,8 @@ pub struct Operations {
     /// lowercase: the providers are fixed, so this is worked out once per class (whether each allows reuse may
     /// change, and is asked every time).
     covered: Mutex<HashMap<(String, String), ProviderList>>,
+    /// [`Operations::providers_under`]'s answers, by (namespace, class), lowercase.
+    under: Mutex<HashMap<(String, String), Arc<[ProviderWithClass]>>>,
     /// The jobs methods started (answered 4096 for).
     jobs: Arc<JobTable>,
 }
@@ -299,6 +301,7 @@ impl Operations {
             host: host.to_owned(),
             pulls: Mutex::new(HashMap::new()),
             covered: Mutex::new(HashMap::new()),
+            under: Mutex::new(HashMap::new()),
             cache: Some(Arc::new(ResponseCache {
                 whole: true,
                 ..ResponseCache::default()
@@ -335,6 +338,9 @@ impl Operations {
         if let Ok(covered) = self.covered.get_mut() {
             covered.clear();
         }
+        if let Ok(under) = self.under.get_mut() {
+            under.clear();
+        }
     }
 
     /// The providers an answer about `class` (or, empty, about any class of the namespace) may come from;
@@ -353,7 +359,7 @@ impl Operations {
                         .collect()
                 } else {
                     match self.providers_under(namespace, class) {
-                        Ok(found) => found.into_iter().map(|(p, _)| p).collect(),
+                        Ok(found) => found.iter().map(|(p, _)| Arc::clone(p)).collect(),
                         // An unknown namespace: its error is not worth keeping.
                         Err(_) => return None,
                     }
@@ -684,23 +690,35 @@ impl Operations {
         })
     }
 
-    /// Providers whose class is `class` or a subclass of it.
+    /// Providers whose class is `class` or a subclass of it (every provider of the namespace for `class` empty),
+    /// with their classes. Worked out once per class: the providers and the schema are fixed, and walking every
+    /// provider's superclasses on every request cost more than answering a small class.
     fn providers_under(
         &self,
         namespace: &str,
         class: &str,
-    ) -> Result<Vec<ProviderWithClass>, OpError> {
+    ) -> Result<Arc<[ProviderWithClass]>, OpError> {
+        let key = (namespace.to_ascii_lowercase(), class.to_ascii_lowercase());
+        if let Some(found) = self.under.lock().ok().and_then(|u| u.get(&key).cloned()) {
+            return Ok(found);
+        }
         let ns = self.repo.namespace(namespace)?;
-        Ok(self
+        let found: Arc<[ProviderWithClass]> = self
             .providers
             .iter()
             .filter(|p| namespace_eq(p.namespace(), namespace))
-            .filter(|p| ns.is_subclass_of(p.class_name(), class))
+            .filter(|p| class.is_empty() || ns.is_subclass_of(p.class_name(), class))
             .filter_map(|p| {
                 ns.class(p.class_name())
                     .map(|c| (Arc::clone(p), Arc::clone(c)))
             })
-            .collect())
+            .collect();
+        // Kept only for classes that exist: names a client makes up must not grow the table.
+        let exists = class.is_empty() || ns.class(class).is_some();
+        if let (true, Ok(mut under)) = (exists, self.under.lock()) {
+            under.insert(key, Arc::clone(&found));
+        }
+        Ok(found)
     }
 
     fn ctx<'a>(&'a self, class: &'a Class, namespace: &'a str) -> ProviderCtx<'a> {
@@ -715,8 +733,8 @@ impl Operations {
     async fn instances_of(&self, namespace: &str, class: &str) -> Result<Vec<Instance>, OpError> {
         self.class(namespace, class)?;
         let mut out = Vec::new();
-        for (provider, pclass) in self.providers_under(namespace, class)? {
-            out.extend(provider.enumerate(&self.ctx(&pclass, namespace)).await?);
+        for (provider, pclass) in self.providers_under(namespace, class)?.iter() {
+            out.extend(provider.enumerate(&self.ctx(pclass, namespace)).await?);
         }
         out.extend(self.static_instances_of(namespace, class)?);
         Ok(out)
@@ -751,7 +769,7 @@ impl Operations {
         &self,
         cache: &ResponseCache,
         (namespace, class_name): (&str, &str),
-        providers: Vec<ProviderWithClass>,
+        providers: Arc<[ProviderWithClass]>,
         call: &Call,
         opts: WriteOptions,
     ) -> Result<Vec<Bytes>, OpError> {
@@ -773,8 +791,8 @@ impl Operations {
         let write_all = |buf: &mut String, ret: IReturn| {
             write_ireturn_items(buf, &ret, 0..ret.list_len(), opts);
         };
-        for (provider, pclass) in providers {
-            let ctx = self.ctx(&pclass, namespace);
+        for (provider, pclass) in providers.iter() {
+            let ctx = self.ctx(pclass, namespace);
             let lookup = Lookup::new(&cache.pieces, &variant, writes, provider.class_name());
             let Some(pieces) = provider.enumerate_pieces(&ctx, &lookup).await? else {
                 write_all(&mut buf, shape(provider.enumerate(&ctx).await?));
@@ -836,10 +854,10 @@ impl Operations {
     async fn names_of(&self, namespace: &str, class: &str) -> Result<Vec<ObjectPath>, OpError> {
         self.class(namespace, class)?;
         let mut out = Vec::new();
-        for (provider, pclass) in self.providers_under(namespace, class)? {
+        for (provider, pclass) in self.providers_under(namespace, class)?.iter() {
             out.extend(
                 provider
-                    .enumerate_names(&self.ctx(&pclass, namespace))
+                    .enumerate_names(&self.ctx(pclass, namespace))
                     .await?,
             );
         }
@@ -1190,25 +1208,14 @@ impl Operations {
         let mut paths: Vec<ObjectPath> = Vec::new();
         let mut seen = PathSet::default();
         let mut instances = Vec::new();
-        for provider in self
-            .providers
-            .iter()
-            .filter(|p| namespace_eq(p.namespace(), &ns_name))
-        {
-            let Some(aclass) = ns.class(provider.class_name()) else {
-                continue;
-            };
+        let assoc_filter = match kind {
+            Assoc::References | Assoc::ReferenceNames => &f.result_class,
+            _ => &f.assoc_class,
+        };
+        let through = self.providers_under(&ns_name, assoc_filter.as_deref().unwrap_or(""))?;
+        for (provider, aclass) in through.iter() {
             if !aclass.is_association() {
                 continue;
-            }
-            let assoc_filter = match kind {
-                Assoc::References | Assoc::ReferenceNames => &f.result_class,
-                _ => &f.assoc_class,
-            };
-            if let Some(ac) = assoc_filter {
-                if !ns.is_subclass_of(&aclass.name, ac) {
-                    continue;
-                }
             }
             let refs: Vec<String> = aclass.references().map(|r| r.name.clone()).collect();
             let actx = self.ctx(aclass, &ns_name);
