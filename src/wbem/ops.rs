@@ -123,13 +123,15 @@ pub struct Operations {
     /// change, and is asked every time).
     covered: Mutex<HashMap<(String, String), ProviderList>>,
     /// [`Operations::providers_under`]'s answers, by (namespace, class), lowercase.
-    under: Mutex<HashMap<(String, String), Arc<[ProviderWithClass]>>>,
+    under: Mutex<HashMap<(String, String), ProvidersWithClasses>>,
     /// The jobs methods started (answered 4096 for).
     jobs: Arc<JobTable>,
 }
 
 /// Providers shared between lookups.
 type ProviderList = Arc<[Arc<dyn Provider>]>;
+/// Providers with their classes, shared between lookups.
+type ProvidersWithClasses = Arc<[ProviderWithClass]>;
 
 /// When an answer was computed: the driver's generation and the count of CIM writes, both read before.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -697,13 +699,13 @@ impl Operations {
         &self,
         namespace: &str,
         class: &str,
-    ) -> Result<Arc<[ProviderWithClass]>, OpError> {
+    ) -> Result<ProvidersWithClasses, OpError> {
         let key = (namespace.to_ascii_lowercase(), class.to_ascii_lowercase());
         if let Some(found) = self.under.lock().ok().and_then(|u| u.get(&key).cloned()) {
             return Ok(found);
         }
         let ns = self.repo.namespace(namespace)?;
-        let found: Arc<[ProviderWithClass]> = self
+        let found: ProvidersWithClasses = self
             .providers
             .iter()
             .filter(|p| namespace_eq(p.namespace(), namespace))
@@ -769,7 +771,7 @@ impl Operations {
         &self,
         cache: &ResponseCache,
         (namespace, class_name): (&str, &str),
-        providers: Arc<[ProviderWithClass]>,
+        providers: ProvidersWithClasses,
         call: &Call,
         opts: WriteOptions,
     ) -> Result<Vec<Bytes>, OpError> {
