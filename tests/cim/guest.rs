@@ -87,12 +87,7 @@ fn start(extra: usize) -> (SocketAddr, tempfile::TempDir) {
     };
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        runtime.block_on(async move {
+        crate::support::server_runtime().block_on(async move {
             let mut daemon = Daemon::start(config, DaemonOptions::default())
                 .await
                 .expect("daemon");

@@ -21,6 +21,47 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// The runtime an in-process server under test gets: 2 worker threads, as the daemon has on these machines.
+pub fn server_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Calls per second of `threads` threads, each calling the worker `make` gave it (a client with its
+/// connection, say) until `duration` has passed, at least once: the load loop of the benchmarks.
+pub fn calls_per_second<W: FnMut() + Send + 'static>(
+    threads: usize,
+    duration: Duration,
+    make: impl Fn() -> W,
+) -> f64 {
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let deadline = started + duration;
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let mut work = make();
+            let done = std::sync::Arc::clone(&done);
+            std::thread::spawn(move || loop {
+                work();
+                done.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if Instant::now() >= deadline {
+                    break;
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.join().expect("load thread");
+    }
+    #[allow(clippy::cast_precision_loss)]
+    let rate =
+        done.load(std::sync::atomic::Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
+    rate
+}
+
 /// A TCP port on 127.0.0.1 nobody listens on right now (bound once, then released).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

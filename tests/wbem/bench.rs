@@ -6,7 +6,6 @@
 //! seconds per extra class, default 2).
 
 use std::net::{SocketAddr, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,14 +17,6 @@ use virtcim::{
 const DOMAINS: usize = 999; // plus the test driver's own "test"
 const CLIENTS: usize = 8;
 const SECONDS: u64 = 5;
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
 
 /// The WBEM server over one daemon's test driver, twice: without and with the response cache. Also returns
 /// the classes the server has providers for.
@@ -45,7 +36,7 @@ fn start_wbem(dir: &std::path::Path) -> Servers {
     };
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        runtime().block_on(async move {
+        crate::support::server_runtime().block_on(async move {
             let mut daemon = Daemon::start(config, DaemonOptions::default())
                 .await
                 .unwrap();
@@ -90,33 +81,18 @@ fn request(method: &str, class: &str) -> Vec<u8> {
 
 /// Requests per second from `CLIENTS` keep-alive clients for `SECONDS`; checks every answer.
 fn measure(addr: SocketAddr, req: &[u8], expect_items: usize, marker: &str, seconds: u64) -> f64 {
-    let done = Arc::new(AtomicUsize::new(0));
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    let started = Instant::now();
-    let threads: Vec<_> = (0..CLIENTS)
-        .map(|_| {
-            let req = req.to_vec();
-            let done = Arc::clone(&done);
-            let marker = marker.to_owned();
-            std::thread::spawn(move || {
-                let mut s = TcpStream::connect(addr).unwrap();
-                s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-                while Instant::now() < deadline {
-                    std::io::Write::write_all(&mut s, &req).unwrap();
-                    let resp = read_response(&mut s).expect("response");
-                    assert_eq!(resp.status, 200);
-                    assert_eq!(resp.body.matches(marker.as_str()).count(), expect_items);
-                    done.fetch_add(1, Ordering::Relaxed);
-                }
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().unwrap();
-    }
-    #[allow(clippy::cast_precision_loss)]
-    let rate = done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
-    rate
+    crate::support::calls_per_second(CLIENTS, Duration::from_secs(seconds), || {
+        let req = req.to_vec();
+        let marker = marker.to_owned();
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        move || {
+            std::io::Write::write_all(&mut s, &req).unwrap();
+            let resp = read_response(&mut s).expect("response");
+            assert_eq!(resp.status, 200);
+            assert_eq!(resp.body.matches(marker.as_str()).count(), expect_items);
+        }
+    })
 }
 
 /// One case: the uncached server, the cached one and a bare hyper server with the same bytes; prints a line.
@@ -190,7 +166,7 @@ fn cim_layer_cost_per_request() {
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     crate::support::wbem::prepare_state(&state, DOMAINS);
-    runtime().block_on(async move {
+    crate::support::server_runtime().block_on(async move {
         let driver: virtcim::Connection = virtcim::TestDriver::open(&state.join("test"))
             .await
             .unwrap().connection();

@@ -27,6 +27,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::support::calls_per_second;
 use crate::support::wbem::BareServer;
 
 use virtcim::{
@@ -338,44 +339,26 @@ fn measure(
     seconds: f64,
     changer: Option<&Changer>,
 ) -> f64 {
-    let done = Arc::new(AtomicUsize::new(0));
-    let deadline = Instant::now() + Duration::from_secs_f64(seconds);
-    let started = Instant::now();
-    let threads: Vec<_> = (0..CLIENTS)
-        .map(|_| {
-            let req = req.to_vec();
-            let done = Arc::clone(&done);
-            let expected = Arc::clone(expected);
-            let changer = changer.cloned();
-            std::thread::spawn(move || {
-                let mut client = Client::connect(addr);
-                let mut body = Vec::with_capacity(expected.len());
-                loop {
-                    if let Some(ch) = &changer {
-                        ch.change();
-                    }
-                    let status = client.exchange(&req, &mut body);
-                    assert_eq!(status, 200);
-                    assert!(
-                        body == *expected,
-                        "response differs ({} bytes, expected {})",
-                        body.len(),
-                        expected.len()
-                    );
-                    done.fetch_add(1, Ordering::Relaxed);
-                    if Instant::now() >= deadline {
-                        break;
-                    }
-                }
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().unwrap();
-    }
-    #[allow(clippy::cast_precision_loss)]
-    let rate = done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
-    rate
+    calls_per_second(CLIENTS, Duration::from_secs_f64(seconds), || {
+        let req = req.to_vec();
+        let expected = Arc::clone(expected);
+        let changer = changer.cloned();
+        let mut client = Client::connect(addr);
+        let mut body = Vec::with_capacity(expected.len());
+        move || {
+            if let Some(ch) = &changer {
+                ch.change();
+            }
+            let status = client.exchange(&req, &mut body);
+            assert_eq!(status, 200);
+            assert!(
+                body == *expected,
+                "response differs ({} bytes, expected {})",
+                body.len(),
+                expected.len()
+            );
+        }
+    })
 }
 
 fn guest_name(n: usize) -> String {
@@ -448,11 +431,7 @@ fn start_in_process(guests: usize) -> Server {
     };
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = crate::support::server_runtime();
         let handle = runtime.handle().clone();
         runtime.block_on(async move {
             let mut daemon = Daemon::start(config, DaemonOptions::default())
@@ -678,25 +657,10 @@ fn issue15_vs_nginx() {
             ("one guest", Change::OneGuest),
         ] {
             let changer = changer.with(kind);
-            let done = Arc::new(AtomicUsize::new(0));
-            let started = Instant::now();
-            let threads: Vec<_> = (0..CLIENTS)
-                .map(|_| {
-                    let changer = changer.clone();
-                    let done = Arc::clone(&done);
-                    std::thread::spawn(move || {
-                        while started.elapsed() < Duration::from_secs(1) {
-                            changer.change();
-                            done.fetch_add(1, Ordering::Relaxed);
-                        }
-                    })
-                })
-                .collect();
-            for t in threads {
-                t.join().unwrap();
-            }
-            #[allow(clippy::cast_precision_loss)]
-            let rate = done.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64();
+            let rate = calls_per_second(CLIENTS, Duration::from_secs(1), || {
+                let changer = changer.clone();
+                move || changer.change()
+            });
             println!("BENCH changes alone ({label}), {CLIENTS} threads: {rate:.0}/s");
         }
     }

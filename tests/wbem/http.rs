@@ -54,12 +54,7 @@ fn start(limits: HttpLimits, basic_auth: bool, domains: usize) -> Server {
     let (addr_tx, addr_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
+        crate::support::server_runtime().block_on(async move {
             let mut daemon = Daemon::start(config, DaemonOptions::default())
                 .await
                 .unwrap();
