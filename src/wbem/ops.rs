@@ -118,18 +118,12 @@ pub struct Operations {
     host: String,
     pulls: Mutex<HashMap<String, PullContext>>,
     cache: Option<Arc<ResponseCache>>,
-    /// The providers an answer may come from, by (namespace, class or "" for the associations of a namespace),
-    /// lowercase: the providers are fixed, so this is worked out once per class (whether each allows reuse may
-    /// change, and is asked every time).
-    covered: Mutex<HashMap<(String, String), ProviderList>>,
     /// [`Operations::providers_under`]'s answers, by (namespace, class), lowercase.
     under: Mutex<HashMap<(String, String), ProvidersWithClasses>>,
     /// The jobs methods started (answered 4096 for).
     jobs: Arc<JobTable>,
 }
 
-/// Providers shared between lookups.
-type ProviderList = Arc<[Arc<dyn Provider>]>;
 /// Providers with their classes, shared between lookups.
 type ProvidersWithClasses = Arc<[ProviderWithClass]>;
 
@@ -181,7 +175,7 @@ struct ResponseCache {
 /// from (each asked again whether it allows reuse), and what its span names.
 struct RawEntry {
     key: String,
-    providers: ProviderList,
+    providers: ProvidersWithClasses,
     scope: Scope,
     operation: String,
     namespace: String,
@@ -302,7 +296,6 @@ impl Operations {
             jobs,
             host: host.to_owned(),
             pulls: Mutex::new(HashMap::new()),
-            covered: Mutex::new(HashMap::new()),
             under: Mutex::new(HashMap::new()),
             cache: Some(Arc::new(ResponseCache {
                 whole: true,
@@ -337,47 +330,9 @@ impl Operations {
     /// server's event source).
     pub fn add_providers(&mut self, extra: impl IntoIterator<Item = Arc<dyn Provider>>) {
         self.providers.extend(extra);
-        if let Ok(covered) = self.covered.get_mut() {
-            covered.clear();
-        }
         if let Ok(under) = self.under.get_mut() {
             under.clear();
         }
-    }
-
-    /// The providers an answer about `class` (or, empty, about any class of the namespace) may come from;
-    /// `None` for an unknown namespace.
-    fn covering(&self, namespace: &str, class: &str) -> Option<ProviderList> {
-        let key = (namespace.to_ascii_lowercase(), class.to_ascii_lowercase());
-        let known = self.covered.lock().ok().and_then(|c| c.get(&key).cloned());
-        let providers = match known {
-            Some(providers) => providers,
-            None => {
-                let providers: ProviderList = if class.is_empty() {
-                    self.providers
-                        .iter()
-                        .filter(|p| namespace_eq(p.namespace(), namespace))
-                        .cloned()
-                        .collect()
-                } else {
-                    match self.providers_under(namespace, class) {
-                        Ok(found) => found.iter().map(|(p, _)| Arc::clone(p)).collect(),
-                        // An unknown namespace: its error is not worth keeping.
-                        Err(_) => return None,
-                    }
-                };
-                // Kept only for classes that exist: names a client makes up must not grow the table.
-                let exists = self
-                    .repo
-                    .namespace(namespace)
-                    .is_ok_and(|ns| class.is_empty() || ns.class(class).is_some());
-                if let (true, Ok(mut covered)) = (exists, self.covered.lock()) {
-                    covered.insert(key, Arc::clone(&providers));
-                }
-                providers
-            }
-        };
-        Some(providers)
     }
 
     /// One instance by path, as GetInstance serves it (for the indication source).
@@ -541,7 +496,11 @@ impl Operations {
         if !cache.reuses(&entry.scope) {
             return None;
         }
-        if !entry.providers.iter().all(|p| p.answers_are_reusable()) {
+        if !entry
+            .providers
+            .iter()
+            .all(|(p, _)| p.answers_are_reusable())
+        {
             return None;
         }
         let parts = cache.get(&entry.key, self.stamp(cache, &entry.scope)?)?;
@@ -608,7 +567,7 @@ impl Operations {
         let cache = self.cache.as_ref()?;
         let (namespace, class) = reuse_target(op, namespace, call)?;
         let (providers, scope) = self.reuse_plan(op, namespace, class, call)?;
-        if !cache.reuses(&scope) || !providers.iter().all(|p| p.answers_are_reusable()) {
+        if !cache.reuses(&scope) || !providers.iter().all(|(p, _)| p.answers_are_reusable()) {
             return None;
         }
         // Read the stamp before computing: an answer computed across a change is stored under the old stamp,
@@ -632,7 +591,7 @@ impl Operations {
         namespace: &str,
         class: &str,
         call: &Call,
-    ) -> Option<(ProviderList, Scope)> {
+    ) -> Option<(ProvidersWithClasses, Scope)> {
         if class.is_empty() {
             let through = match op {
                 IntrinsicOp::Associators | IntrinsicOp::AssociatorNames => {
@@ -645,18 +604,21 @@ impl Operations {
                 _ => None,
             };
             if let (Some(through), Some(object)) = (through, object) {
-                let links = self.covering(namespace, through)?;
-                let own = self.provider_for(namespace, &object.class_name);
+                let links = self.providers_under(namespace, through).ok()?;
+                let own = self.providers_under(namespace, &object.class_name).ok()?;
                 let domain = guest_assoc::domain_of_object(object);
-                if let (false, Some(own), Some(domain)) = (links.is_empty(), own, domain) {
-                    if own.splits_per_guest() && links.iter().all(|p| p.links_within_guest()) {
-                        let providers = links.iter().chain([own]).cloned().collect();
+                if let (false, false, Some(domain)) = (links.is_empty(), own.is_empty(), domain) {
+                    if own.iter().all(|(p, _)| p.splits_per_guest())
+                        && links.iter().all(|(p, _)| p.links_within_guest())
+                    {
+                        let providers = links.iter().chain(own.iter()).cloned().collect();
                         return Some((providers, Scope::Guest(domain.to_owned())));
                     }
                 }
             }
         }
-        Some((self.covering(namespace, class)?, Scope::Driver))
+        // Associations: any provider of the namespace may contribute (`class` is empty).
+        Some((self.providers_under(namespace, class).ok()?, Scope::Driver))
     }
 
     /// The stamp an answer computed now is valid at (`None`: the driver cannot tell, nothing is reused).
