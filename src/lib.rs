@@ -27,6 +27,13 @@
 //! Modules stay private; the public surface is the `pub use` block below.
 #![forbid(unsafe_code)]
 
+/// Every program built on this crate (the daemon, the CLI, the tests and benches) allocates with jemalloc: CIM
+/// answers are built from many short-lived allocations. Fuzz builds keep the system allocator, which their
+/// sanitizer watches.
+#[cfg(not(fuzzing))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 mod auth;
 mod cim;
 mod cli;

@@ -8,10 +8,11 @@
 //! a singleton class has `Class=@`.
 
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use super::types::{
-    format_real, parse_int_text, parse_real_text, CimType, DateTime, TypeSpec, ValueError,
+    format_real, parse_int_text, parse_real_text, Arrayness, CimType, DateTime, Name, TypeSpec,
+    ValueError,
 };
 
 // ---- values ----
@@ -972,7 +973,7 @@ impl Class {
             self.properties
                 .iter()
                 .map(|p| InstanceProperty {
-                    name: Arc::from(p.name.as_str()),
+                    name: Name::from(p.name.as_str()),
                     ty: p.ty.clone(),
                     value: p.default.clone(),
                 })
@@ -998,7 +999,7 @@ impl Class {
                 .properties
                 .iter()
                 .map(|p| InstanceProperty {
-                    name: Arc::from(p.name.as_str()),
+                    name: Name::interned(&p.name),
                     ty: p.ty.clone(),
                     value: p.default.clone(),
                 })
@@ -1017,10 +1018,28 @@ impl Class {
     }
 }
 
+/// Whether a property of type `ty` already has the type that setting `value` would give it (see
+/// [`Instance::set`]), found without building that type. A reference keeps its declared class: the class a
+/// reference value points to is the value's own, which the writer takes from the value.
+fn type_holds(ty: &TypeSpec, value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Array(element, _) => ty.array == Arrayness::Variable && ty.ty == *element,
+        Value::Reference(_) => {
+            ty.array == Arrayness::Scalar && matches!(ty.ty, CimType::Reference(_))
+        }
+        Value::Instance(inst) => {
+            ty.array == Arrayness::Scalar
+                && matches!(&ty.ty, CimType::EmbeddedInstance(Some(c)) if *c == inst.class_name)
+        }
+        scalar => ty.array == Arrayness::Scalar && scalar.cim_type().as_ref() == Some(&ty.ty),
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct InstanceProperty {
-    /// Shared with the class's other instances (see [`InstanceTemplate`]).
-    pub name: Arc<str>,
+    /// Interned for a class's properties (see [`InstanceTemplate`]).
+    pub name: Name,
     pub ty: TypeSpec,
     pub value: Value,
 }
@@ -1074,7 +1093,7 @@ impl Instance {
         } else {
             let ty = ty.unwrap_or(TypeSpec::scalar(CimType::String));
             self.properties.push(InstanceProperty {
-                name: Arc::from(name),
+                name: Name::from(name),
                 ty,
                 value,
             });
@@ -1085,9 +1104,11 @@ impl Instance {
     /// properties in the class's order): no search when it is there.
     pub fn set_at(&mut self, at: usize, name: &str, value: Value) {
         match self.properties.get_mut(at) {
-            Some(p) if *p.name == *name => {
-                if let Some(ty) = value.type_spec() {
-                    p.ty = ty;
+            Some(p) if p.name.same_as(name) || *p.name == *name => {
+                if !type_holds(&p.ty, &value) {
+                    if let Some(ty) = value.type_spec() {
+                        p.ty = ty;
+                    }
                 }
                 p.value = value;
             }

@@ -382,3 +382,106 @@ impl fmt::Display for DateTime {
         f.write_str(&self.text)
     }
 }
+
+/// A property name an instance holds: a schema's names are interned once (a class's instances then copy a
+/// pointer, with no reference count that every core's instance building would contend on); names from
+/// elsewhere (a client's request) are shared strings, never interned, so no request can grow the interned set.
+#[derive(Clone)]
+pub struct Name(NameRepr);
+
+#[derive(Clone)]
+enum NameRepr {
+    Interned(&'static str),
+    Shared(std::sync::Arc<str>),
+}
+
+impl Name {
+    /// The interned copy of a schema's name (made once per distinct name and kept for the process's life).
+    pub fn interned(name: &str) -> Name {
+        use std::collections::HashSet;
+        use std::sync::{Mutex, OnceLock};
+        static NAMES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+        let mut names = NAMES
+            .get_or_init(Mutex::default)
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let kept = match names.get(name) {
+            Some(kept) => *kept,
+            None => {
+                let kept: &'static str = Box::leak(name.into());
+                names.insert(kept);
+                kept
+            }
+        };
+        Name(NameRepr::Interned(kept))
+    }
+
+    pub fn as_str(&self) -> &str {
+        match &self.0 {
+            NameRepr::Interned(s) => s,
+            NameRepr::Shared(s) => s,
+        }
+    }
+
+    /// The same text at the same address (a cheap first check before comparing text).
+    pub fn same_as(&self, other: &str) -> bool {
+        std::ptr::eq(self.as_str(), other)
+    }
+}
+
+impl std::ops::Deref for Name {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for Name {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::borrow::Borrow<str> for Name {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl From<&str> for Name {
+    fn from(name: &str) -> Name {
+        Name(NameRepr::Shared(name.into()))
+    }
+}
+
+impl From<String> for Name {
+    fn from(name: String) -> Name {
+        Name(NameRepr::Shared(name.into()))
+    }
+}
+
+impl PartialEq for Name {
+    fn eq(&self, other: &Name) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Name {}
+
+impl std::hash::Hash for Name {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl fmt::Debug for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

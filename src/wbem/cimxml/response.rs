@@ -675,9 +675,15 @@ fn write_property(
         _ => "",
     };
     match (&ty.ty, ty.array) {
-        (CimType::Reference(class), _) => {
+        (CimType::Reference(declared), _) => {
             out.push_str("<PROPERTY.REFERENCE");
             push_attr(out, "NAME", name);
+            // The class of the instance referred to when there is one (an instance's reference keeps its
+            // declared type while its value changes), else the declared class.
+            let class = match value {
+                Value::Reference(path) => Some(path.class_name.as_str()),
+                _ => declared.as_deref(),
+            };
             if let Some(class) = class {
                 push_attr(out, "REFERENCECLASS", class);
             }

@@ -321,13 +321,14 @@ fn builtin_classes() -> Option<&'static Repository> {
     REPO.get_or_init(|| builtin_repository().ok()).as_ref()
 }
 
-/// The resolved class from the built-in schema (the one the server serves).
-pub fn guest_class(name: &str) -> Option<Arc<Class>> {
+/// The resolved class from the built-in schema (the one the server serves), borrowed for the process's life:
+/// no reference count for every instance built to contend on.
+pub fn guest_class(name: &str) -> Option<&'static Class> {
     builtin_classes()?
         .namespace(NAMESPACE)
         .ok()?
         .class(name)
-        .cloned()
+        .map(|class| &**class)
 }
 
 /// Which instances of a resource are built: a RASD enumeration needs no devices, a device enumeration no
@@ -357,7 +358,7 @@ fn building<T>(sides: Sides, build: impl FnOnce() -> T) -> T {
 /// An instance under construction: every declared property present, values set only when declared.
 struct Builder {
     inst: Instance,
-    class: Option<Arc<Class>>,
+    class: Option<&'static Class>,
     /// Not wanted (see [`Sides`]): nothing is set.
     skipped: bool,
 }
@@ -366,8 +367,7 @@ impl Builder {
     fn new(class_name: &str) -> Builder {
         let class = guest_class(class_name);
         let inst = class
-            .as_ref()
-            .map(|c| c.new_instance())
+            .map(Class::new_instance)
             .unwrap_or_else(|| Instance::new(class_name));
         Builder {
             inst,

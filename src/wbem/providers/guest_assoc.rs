@@ -8,7 +8,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::guest::{
-    computer_system_path, domain_of_vssd_id, guest_class, load_all_guests, load_guest_pieces,
+    computer_system_path, domain_of_vssd_id, guest_class, load_all_guests_part, load_guest_pieces,
     load_guest_shared, split_fq_devid, GuestModel, LoadOptions, ModelPart, NAMESPACE,
 };
 use super::not_found;
@@ -208,7 +208,9 @@ impl Provider for GuestAssociationProvider {
     }
 
     async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
-        let guests = load_all_guests(ctx.driver, LoadOptions::KEYS_ONLY).await?;
+        // These associations link paths: each guest's objects are built as paths alone.
+        let part = Some(ModelPart::Paths);
+        let guests = load_all_guests_part(ctx.driver, LoadOptions::KEYS_ONLY, part).await?;
         Ok(guests.iter().flat_map(|g| self.kind.instances(g)).collect())
     }
 
@@ -225,7 +227,8 @@ impl Provider for GuestAssociationProvider {
         ctx: &ProviderCtx<'_>,
         have: &dyn HeldPieces,
     ) -> Result<Option<Vec<Piece>>, OpError> {
-        load_guest_pieces(ctx.driver, LoadOptions::KEYS_ONLY, None, have, |g| {
+        let part = Some(ModelPart::Paths);
+        load_guest_pieces(ctx.driver, LoadOptions::KEYS_ONLY, part, have, |g| {
             self.kind.instances(&g)
         })
         .await

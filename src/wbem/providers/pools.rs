@@ -7,7 +7,7 @@
 use async_trait::async_trait;
 
 pub use super::computer_system::{host_name, host_path, HOST_CLASS};
-use super::guest::{load_all_guests, load_guest, LoadOptions};
+use super::guest::{load_all_guests_part, load_guest_part, LoadOptions, ModelPart};
 use super::{lookup, put, Provider, ProviderCtx};
 use crate::cim::{CimStatus, Instance, ObjectPath, Value};
 use crate::driver::{flags, Connection};
@@ -227,12 +227,14 @@ pub async fn guest_allocations(
         host_index: kind.is_none_or(|k| !k.single()),
         autostart: false,
     };
+    // Only paths and pools are read from the models: their objects are built as paths alone.
+    let part = Some(ModelPart::Paths);
     let models = match only {
-        Some(name) => load_guest(driver, name, options)
+        Some(name) => load_guest_part(driver, name, options, part)
             .await?
             .into_iter()
             .collect(),
-        None => load_all_guests(driver, options).await?,
+        None => load_all_guests_part(driver, options, part).await?,
     };
     let mut out = Vec::new();
     for model in models {

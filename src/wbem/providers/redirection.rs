@@ -15,8 +15,8 @@
 use async_trait::async_trait;
 
 use super::guest::{
-    computer_system_path, load_all_guests, load_guest_pieces, GuestModel, LoadOptions,
-    ResourceKind, CS_CLASS,
+    computer_system_path, load_all_guests_part, load_guest_part, load_guest_pieces, GuestModel,
+    LoadOptions, ModelPart, ResourceKind, CS_CLASS,
 };
 use super::pool_config::{service_instance, service_path};
 use super::pools::{host_name, host_path, HOST_CLASS, NAMESPACE};
@@ -533,8 +533,17 @@ impl RedirectionAssocProvider {
         let mut out = Vec::new();
         if self.assoc == RedirectionAssoc::ServiceAffectsElement {
             let service = crs_path(&host);
-            let guests = load_all_guests(driver, LoadOptions::KEYS_ONLY).await?;
-            for guest in guests.iter().filter(|g| only.is_none_or(|d| d == g.name)) {
+            // The association links paths: each guest's objects are built as paths alone, and only the
+            // guest asked about is read when there is one.
+            let (keys, part) = (LoadOptions::KEYS_ONLY, Some(ModelPart::Paths));
+            let guests = match only {
+                Some(name) => load_guest_part(driver, name, keys, part)
+                    .await?
+                    .into_iter()
+                    .collect(),
+                None => load_all_guests_part(driver, keys, part).await?,
+            };
+            for guest in &guests {
                 out.extend(affected_by(guest, &service));
             }
             return Ok(out);
@@ -602,7 +611,8 @@ impl Provider for RedirectionAssocProvider {
             return Ok(None);
         }
         let service = crs_path(&host_name(ctx.driver).await);
-        load_guest_pieces(ctx.driver, LoadOptions::KEYS_ONLY, None, have, |guest| {
+        let part = Some(ModelPart::Paths);
+        load_guest_pieces(ctx.driver, LoadOptions::KEYS_ONLY, part, have, |guest| {
             affected_by(&guest, &service)
                 .iter()
                 .map(|refs| assoc_instance(ctx, refs))
