@@ -104,8 +104,8 @@ impl GuestAssociation {
         let mut inst = match guest_class(class_name) {
             Some(class) => {
                 let mut inst = class.new_instance();
-                put(&mut inst, &class, role_a, a);
-                put(&mut inst, &class, role_b, b);
+                put(&mut inst, class, role_a, a);
+                put(&mut inst, class, role_b, b);
                 inst
             }
             None => {
