@@ -308,6 +308,11 @@ macro_rules! driver_api {
         /// holding its definitions in memory answers at once. A domain that vanishes meanwhile is left out.
         fn domain_summaries(&self) -> Result<Vec<DomainSummary>>
             => hand, read, "virConnectListAllDomains", default_by summaries_by_calls;
+        /// One domain, named `name`, as [`HypervisorDriver::domain_summaries`] gives it (for front ends that read one
+        /// domain's definition): a driver holding its definitions in memory answers at once, the remote driver
+        /// asks per call ([`summary_by_calls`]). No such domain: libvirt's "domain not found".
+        fn domain_summary(&self, name: &str) -> Result<DomainSummary>
+            => hand, read, "virDomainLookupByName";
         /// Lifecycle events of every domain of this connection, from now on.
         fn domain_event_subscribe(&self) -> Result<broadcast::Receiver<DomainEvent>>
             => hand, read, "virConnectDomainEventRegisterAny";

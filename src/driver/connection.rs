@@ -371,6 +371,24 @@ pub async fn summaries_by_calls<D: HypervisorDriver + ?Sized>(
     Ok(out)
 }
 
+/// One domain's summary, asked of the driver call by call (the remote driver's [`HypervisorDriver::domain_summary`]).
+pub async fn summary_by_calls<D: HypervisorDriver + ?Sized>(
+    driver: &D,
+    name: &str,
+) -> Result<DomainSummary> {
+    let dom = driver.domain_lookup_by_name(name).await?;
+    let (state, reason) = driver.domain_get_state(&dom, 0).await?;
+    let xml = driver.domain_get_xml_desc(&dom, 0).await?;
+    let def = crate::model::DomainDef::from_xml(&xml, false)?;
+    Ok(DomainSummary {
+        dom,
+        state,
+        reason,
+        def: std::sync::Arc::new(def),
+        version: None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

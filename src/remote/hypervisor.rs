@@ -142,6 +142,9 @@ impl imp::hypervisor::Hand for RemoteDriver {
     async fn domain_summaries(&self) -> Result<Vec<DomainSummary>> {
         summaries_by_calls(self).await
     }
+    async fn domain_summary(&self, name: &str) -> Result<DomainSummary> {
+        summary_by_calls(self, name).await
+    }
     // ---- connection and node ----
     async fn node_get_cpu_map(&self, flags: u32) -> Result<NodeCpuMap> {
         let args = CpuMapArgs {

@@ -1946,6 +1946,20 @@ impl HypervisorDriver for QemuDriver {
         out.sort_by(|a, b| a.dom.name.cmp(&b.dom.name));
         Ok(out)
     }
+    async fn domain_summary(&self, name: &str) -> Result<DomainSummary> {
+        let domains = self.domains();
+        let obj = domains
+            .values()
+            .find(|d| d.name() == name)
+            .ok_or_else(no_domain)?;
+        Ok(DomainSummary {
+            dom: obj.handle(),
+            state: obj.state,
+            reason: obj.reason,
+            def: Arc::new(obj.def().clone()),
+            version: None,
+        })
+    }
     async fn domain_get_os_type(&self, dom: &DomainRef) -> Result<String> {
         let domains = self.domains();
         let obj = domains.get(&dom.uuid).ok_or_else(no_domain)?;

@@ -856,6 +856,19 @@ impl HypervisorDriver for TestDriver {
             })
             .collect())
     }
+    async fn domain_summary(&self, name: &str) -> Result<DomainSummary> {
+        self.read(|w| {
+            let dom = w.lookup_domain_by_name(name)?;
+            let (obj, shared) = w.domain_shared(&dom)?;
+            Ok(DomainSummary {
+                state: obj.state,
+                reason: obj.reason,
+                def: Arc::clone(&shared.def),
+                version: Some(shared.version),
+                dom,
+            })
+        })
+    }
     async fn domain_get_metadata(
         &self,
         dom: &DomainRef,

@@ -1125,3 +1125,35 @@ async fn pool_changes_send_lifecycle_and_refresh_events() {
         ]
     );
 }
+
+#[tokio::test]
+async fn one_domains_summary_is_its_entry_of_all_summaries_and_follows_changes() {
+    let (_dir, d) = fresh().await;
+    let all = d.domain_summaries().await.unwrap();
+    let listed = all.iter().find(|s| s.dom.name == "test").unwrap();
+    let one = d.domain_summary("test").await.unwrap();
+    assert_eq!(one.dom, listed.dom);
+    assert_eq!((one.state, one.reason), (listed.state, listed.reason));
+    assert!(Arc::ptr_eq(&one.def, &listed.def), "the held definition, not a copy");
+    assert_eq!(one.version, listed.version);
+    // Asked call by call (the remote driver's way), the same domain and definition.
+    let by_calls = crate::driver::summary_by_calls(&*d, "test").await.unwrap();
+    assert_eq!(by_calls.dom, one.dom);
+    assert_eq!(by_calls.state, one.state);
+    assert_eq!(by_calls.def.name, one.def.name);
+    assert_eq!(by_calls.def.memory_kib, one.def.memory_kib);
+    assert_eq!(by_calls.version, None);
+    assert_err(
+        d.domain_summary("nosuch").await,
+        ErrorCode::NO_DOMAIN,
+        "Domain not found",
+    );
+    // A change gives the domain a new version and the summary the new definition.
+    d.domain_set_autostart(&one.dom, true).await.unwrap();
+    d.domain_set_memory(&one.dom, 262_144, flags::AFFECT_LIVE)
+        .await
+        .unwrap();
+    let after = d.domain_summary("test").await.unwrap();
+    assert_ne!(after.version, one.version);
+    assert_eq!(after.def.current_memory_kib, 262_144);
+}

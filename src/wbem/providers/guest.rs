@@ -1053,6 +1053,27 @@ async fn summary_facts(
     }
 }
 
+/// The summaries of the domain named `only` (none when it does not exist) or of every domain, when the driver
+/// holds its definitions in memory: taken as the driver holds them instead of formatting and parsing each
+/// domain's XML on every request. `None`: the caller reads the domains call by call.
+pub async fn summaries_in_memory(
+    driver: &Connection,
+    only: Option<&str>,
+) -> Result<Option<Vec<crate::driver::DomainSummary>>, OpError> {
+    if !driver.definitions_in_memory() {
+        return Ok(None);
+    }
+    let Some(name) = only else {
+        return Ok(Some(driver.domain_summaries().await?));
+    };
+    match driver.domain_summary(name).await {
+        Ok(summary) => Ok(Some(vec![summary])),
+        Err(err) if vanished(&err) => Ok(Some(Vec::new())),
+        Err(err) if err.code == ErrorCode::NO_SUPPORT => Ok(None),
+        Err(err) => Err(err.into()),
+    }
+}
+
 /// Every defined domain's model: one listing, then one XML read per domain (plus what `options` asks).
 /// Domains undefined meanwhile are skipped.
 pub async fn load_all_guests(
@@ -1069,10 +1090,8 @@ pub async fn load_all_guests_part(
     part: Option<ModelPart>,
 ) -> Result<Vec<GuestModel>, OpError> {
     let mut defs = Vec::new();
-    if driver.definitions_in_memory() {
-        // Take the definitions as the driver holds them instead of formatting and re-parsing each domain's XML
-        // on every request.
-        for summary in driver.domain_summaries().await? {
+    if let Some(summaries) = summaries_in_memory(driver, None).await? {
+        for summary in summaries {
             let facts = summary_facts(driver, &summary, options).await;
             defs.push((summary.def, facts));
         }
@@ -1198,6 +1217,14 @@ pub async fn load_guest_part(
     options: LoadOptions,
     part: Option<ModelPart>,
 ) -> Result<Option<GuestModel>, OpError> {
+    if let Some(summaries) = summaries_in_memory(driver, Some(name)).await? {
+        let mut defs = Vec::new();
+        for summary in summaries {
+            let facts = summary_facts(driver, &summary, options).await;
+            defs.push((summary.def, facts));
+        }
+        return Ok(build(driver, defs, options, part).await.pop());
+    }
     let dom = match driver.domain_lookup_by_name(name).await {
         Ok(dom) => dom,
         Err(err) if vanished(&err) => return Ok(None),

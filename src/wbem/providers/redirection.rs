@@ -15,8 +15,8 @@
 use async_trait::async_trait;
 
 use super::guest::{
-    computer_system_path, load_all_guests_part, load_guest_part, load_guest_pieces, GuestModel,
-    LoadOptions, ModelPart, ResourceKind, CS_CLASS,
+    computer_system_path, load_all_guests_part, load_guest_part, load_guest_pieces,
+    summaries_in_memory, GuestModel, LoadOptions, ModelPart, ResourceKind, CS_CLASS,
 };
 use super::pool_config::{service_instance, service_path};
 use super::pools::{host_name, host_path, HOST_CLASS, NAMESPACE};
@@ -321,9 +321,9 @@ fn vanished(err: &crate::error::Error) -> bool {
 async fn read_saps(driver: &Connection, only: Option<&str>) -> Result<Vec<ConsoleSap>, OpError> {
     let sockets = local_sockets(driver).await;
     let mut out = Vec::new();
-    if only.is_none() && driver.definitions_in_memory() {
+    if let Some(summaries) = summaries_in_memory(driver, only).await? {
         // No XML round trip per domain.
-        for summary in driver.domain_summaries().await? {
+        for summary in summaries {
             let active = summary.dom.id >= 0;
             out.extend(guest_saps(&summary.def, active, sockets.as_deref()));
         }

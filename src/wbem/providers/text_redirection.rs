@@ -9,7 +9,7 @@
 
 use async_trait::async_trait;
 
-use super::guest::CS_CLASS;
+use super::guest::{summaries_in_memory, CS_CLASS};
 use super::pools::NAMESPACE;
 use super::{not_found, put, summary_pieces, HeldPieces, Piece, Provider, ProviderCtx};
 use crate::cim::{Instance, ObjectPath, Value};
@@ -132,9 +132,9 @@ pub async fn read_text_saps(
     only: Option<&str>,
 ) -> Result<Vec<TextSap>, OpError> {
     let mut out = Vec::new();
-    if only.is_none() && driver.definitions_in_memory() {
+    if let Some(summaries) = summaries_in_memory(driver, only).await? {
         // No XML round trip per domain.
-        for summary in driver.domain_summaries().await? {
+        for summary in summaries {
             out.extend(guest_text_saps(&summary.def, summary.dom.id >= 0));
         }
         return Ok(out);

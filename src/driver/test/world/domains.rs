@@ -136,6 +136,16 @@ impl World {
             .ok_or_else(no_domain)
     }
 
+    /// A domain with its shared definition and version (see [`DomainTable::with_shared`]).
+    pub(in crate::driver::test) fn domain_shared(
+        &self,
+        dom: &DomainRef,
+    ) -> Result<(&DomainObj, &Shared)> {
+        let obj = self.domains.get(&dom.uuid).ok_or_else(no_domain)?;
+        let shared = self.domains.shared.get(&dom.uuid).ok_or_else(no_domain)?;
+        Ok((obj, shared))
+    }
+
     pub(in crate::driver::test) fn lookup_domain_by_uuid(&self, uuid: &Uuid) -> Result<DomainRef> {
         self.domains
             .get(uuid)
