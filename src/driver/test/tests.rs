@@ -1134,7 +1134,10 @@ async fn one_domains_summary_is_its_entry_of_all_summaries_and_follows_changes()
     let one = d.domain_summary("test").await.unwrap();
     assert_eq!(one.dom, listed.dom);
     assert_eq!((one.state, one.reason), (listed.state, listed.reason));
-    assert!(Arc::ptr_eq(&one.def, &listed.def), "the held definition, not a copy");
+    assert!(
+        Arc::ptr_eq(&one.def, &listed.def),
+        "the held definition, not a copy"
+    );
     assert_eq!(one.version, listed.version);
     // Asked call by call (the remote driver's way), the same domain and definition.
     let by_calls = crate::driver::summary_by_calls(&*d, "test").await.unwrap();

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{put, summary_pieces, HeldPieces, Piece, Provider, ProviderCtx};
+use super::{put, summaries_in_memory, summary_pieces, HeldPieces, Piece, Provider, ProviderCtx};
 use crate::cim::{CimStatus, CimType, Instance, ObjectPath, Value};
 use crate::driver::{flags, Connection, DomainRef, DomainState};
 use crate::error::ErrorCode;
@@ -295,6 +295,12 @@ impl Provider for ComputerSystemProvider {
 
     async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {
         let dom = lookup_domain(ctx.driver, path).await?;
+        // The state and definition as a driver holding them in memory has them, else asked and parsed.
+        let held = summaries_in_memory(ctx.driver, Some(&dom.name)).await?;
+        if let Some(summary) = held.and_then(|mut one| one.pop()) {
+            let def = Some(summary.def.as_ref());
+            return Ok(self.instance(ctx, &summary.dom, summary.state, def));
+        }
         let (state, _reason) = ctx.driver.domain_get_state(&dom, 0).await?;
         let def = current_def(ctx.driver, &dom).await;
         Ok(self.instance(ctx, &dom, state, def.as_ref()))

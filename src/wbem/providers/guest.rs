@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
-use super::{HeldPieces, Piece, PieceKey};
+use super::{summaries_in_memory, HeldPieces, Piece, PieceKey};
 use crate::cim::{builtin_repository, CimType, Class, Instance, ObjectPath, Repository, Value};
 use crate::driver::{Connection, DomainRef, VolumeRef};
 use crate::error::ErrorCode;
@@ -1050,27 +1050,6 @@ async fn summary_facts(
     GuestFacts {
         active: summary.dom.id >= 0,
         autostart,
-    }
-}
-
-/// The summaries of the domain named `only` (none when it does not exist) or of every domain, when the driver
-/// holds its definitions in memory: taken as the driver holds them instead of formatting and parsing each
-/// domain's XML on every request. `None`: the caller reads the domains call by call.
-pub async fn summaries_in_memory(
-    driver: &Connection,
-    only: Option<&str>,
-) -> Result<Option<Vec<crate::driver::DomainSummary>>, OpError> {
-    if !driver.definitions_in_memory() {
-        return Ok(None);
-    }
-    let Some(name) = only else {
-        return Ok(Some(driver.domain_summaries().await?));
-    };
-    match driver.domain_summary(name).await {
-        Ok(summary) => Ok(Some(vec![summary])),
-        Err(err) if vanished(&err) => Ok(Some(Vec::new())),
-        Err(err) if err.code == ErrorCode::NO_SUPPORT => Ok(None),
-        Err(err) => Err(err.into()),
     }
 }
 

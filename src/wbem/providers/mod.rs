@@ -41,6 +41,7 @@ use async_trait::async_trait;
 
 use crate::cim::{CimStatus, Class, Instance, ObjectPath, Value};
 use crate::driver::Connection;
+use crate::error::ErrorCode;
 use crate::wbem::cimxml::MethodReturn;
 use crate::wbem::error::OpError;
 use crate::wbem::jobs::JobTable;
@@ -207,6 +208,27 @@ pub(crate) async fn summary_pieces(
         out.push(Piece { key, instances });
     }
     Ok(Some(out))
+}
+
+/// The summaries of the domain named `only` (none when it does not exist) or of every domain, when the driver
+/// holds its definitions in memory: taken as the driver holds them instead of formatting and parsing each
+/// domain's XML on every request. `None`: the caller reads the domains call by call.
+pub async fn summaries_in_memory(
+    driver: &Connection,
+    only: Option<&str>,
+) -> Result<Option<Vec<crate::driver::DomainSummary>>, OpError> {
+    if !driver.definitions_in_memory() {
+        return Ok(None);
+    }
+    let Some(name) = only else {
+        return Ok(Some(driver.domain_summaries().await?));
+    };
+    match driver.domain_summary(name).await {
+        Ok(summary) => Ok(Some(vec![summary])),
+        Err(err) if err.code == ErrorCode::NO_DOMAIN => Ok(Some(Vec::new())),
+        Err(err) if err.code == ErrorCode::NO_SUPPORT => Ok(None),
+        Err(err) => Err(err.into()),
+    }
 }
 
 /// One class family's instances and behaviour.

@@ -15,15 +15,15 @@
 use async_trait::async_trait;
 
 use super::guest::{
-    computer_system_path, load_all_guests_part, load_guest_part, load_guest_pieces,
-    summaries_in_memory, GuestModel, LoadOptions, ModelPart, ResourceKind, CS_CLASS,
+    computer_system_path, load_all_guests_part, load_guest_part, load_guest_pieces, GuestModel,
+    LoadOptions, ModelPart, ResourceKind, CS_CLASS,
 };
 use super::pool_config::{service_instance, service_path};
 use super::pools::{host_name, host_path, HOST_CLASS, NAMESPACE};
 use super::text_redirection::{read_text_saps, TEXT_SAP_CLASS};
 use super::{
-    assoc_instance, get_from_enumeration, not_found, paths_of, put, singleton_host, summary_pieces,
-    HeldPieces, Piece, Provider, ProviderCtx,
+    assoc_instance, get_from_enumeration, not_found, paths_of, put, singleton_host,
+    summaries_in_memory, summary_pieces, HeldPieces, Piece, Provider, ProviderCtx,
 };
 use crate::cim::{CimType, Instance, ObjectPath, Value};
 use crate::driver::{Connection, DomainRef};

@@ -9,9 +9,11 @@
 
 use async_trait::async_trait;
 
-use super::guest::{summaries_in_memory, CS_CLASS};
+use super::guest::CS_CLASS;
 use super::pools::NAMESPACE;
-use super::{not_found, put, summary_pieces, HeldPieces, Piece, Provider, ProviderCtx};
+use super::{
+    not_found, put, summaries_in_memory, summary_pieces, HeldPieces, Piece, Provider, ProviderCtx,
+};
 use crate::cim::{Instance, ObjectPath, Value};
 use crate::driver::{Connection, DomainRef};
 use crate::error::ErrorCode;
