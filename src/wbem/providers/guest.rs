@@ -1189,6 +1189,22 @@ pub async fn load_guest(
     load_guest_part(driver, name, options, None).await
 }
 
+/// `part` of the model of the guest named `only` (none when it does not exist) or of every guest.
+pub async fn load_guests_part(
+    driver: &Connection,
+    only: Option<&str>,
+    options: LoadOptions,
+    part: Option<ModelPart>,
+) -> Result<Vec<GuestModel>, OpError> {
+    match only {
+        Some(name) => Ok(load_guest_part(driver, name, options, part)
+            .await?
+            .into_iter()
+            .collect()),
+        None => load_all_guests_part(driver, options, part).await,
+    }
+}
+
 /// [`load_guest`] building only `part` of the model (all of it for `None`).
 pub async fn load_guest_part(
     driver: &Connection,

@@ -7,7 +7,7 @@
 use async_trait::async_trait;
 
 pub use super::computer_system::{host_name, host_path, HOST_CLASS};
-use super::guest::{load_all_guests_part, load_guest_part, LoadOptions, ModelPart};
+use super::guest::{load_guests_part, LoadOptions, ModelPart};
 use super::{lookup, put, Provider, ProviderCtx};
 use crate::cim::{CimStatus, Instance, ObjectPath, Value};
 use crate::driver::{flags, Connection};
@@ -229,13 +229,7 @@ pub async fn guest_allocations(
     };
     // Only paths and pools are read from the models: their objects are built as paths alone.
     let part = Some(ModelPart::Paths);
-    let models = match only {
-        Some(name) => load_guest_part(driver, name, options, part)
-            .await?
-            .into_iter()
-            .collect(),
-        None => load_all_guests_part(driver, options, part).await?,
-    };
+    let models = load_guests_part(driver, only, options, part).await?;
     let mut out = Vec::new();
     for model in models {
         for resource in model.resources {

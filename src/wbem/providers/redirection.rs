@@ -15,8 +15,8 @@
 use async_trait::async_trait;
 
 use super::guest::{
-    computer_system_path, load_all_guests_part, load_guest_part, load_guest_pieces, GuestModel,
-    LoadOptions, ModelPart, ResourceKind, CS_CLASS,
+    computer_system_path, load_guest_pieces, load_guests_part, GuestModel, LoadOptions, ModelPart,
+    ResourceKind, CS_CLASS,
 };
 use super::pool_config::{service_instance, service_path};
 use super::pools::{host_name, host_path, HOST_CLASS, NAMESPACE};
@@ -536,13 +536,7 @@ impl RedirectionAssocProvider {
             // The association links paths: each guest's objects are built as paths alone, and only the
             // guest asked about is read when there is one.
             let (keys, part) = (LoadOptions::KEYS_ONLY, Some(ModelPart::Paths));
-            let guests = match only {
-                Some(name) => load_guest_part(driver, name, keys, part)
-                    .await?
-                    .into_iter()
-                    .collect(),
-                None => load_all_guests_part(driver, keys, part).await?,
-            };
+            let guests = load_guests_part(driver, only, keys, part).await?;
             for guest in &guests {
                 out.extend(affected_by(guest, &service));
             }
