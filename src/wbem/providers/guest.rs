@@ -333,7 +333,7 @@ pub fn guest_class(name: &str) -> Option<&'static Class> {
 
 /// Which instances of a resource are built: a RASD enumeration needs no devices, a device enumeration no
 /// RASDs. Set around the (synchronous) building of one [`ModelPart`]; the side left out is an empty instance
-/// with its path.
+/// (with its path only for `Neither`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Sides {
     Both,
@@ -499,11 +499,20 @@ fn device_builder(kind: ResourceKind, domain: &str, devid: &str) -> Builder {
     b
 }
 
+/// A device with its path, or, while only RASDs are built, an empty instance without one: no reader of a
+/// RASD part looks at its devices.
 fn finish_device(b: Builder, kind: ResourceKind, domain: &str, devid: &str) -> Instance {
+    if SIDES.with(std::cell::Cell::get) == Sides::Rasds {
+        return b.inst;
+    }
     b.finish(device_path(kind, domain, devid))
 }
 
+/// A RASD with its path, or, while only devices are built, an empty instance without one.
 fn finish_rasd(b: Builder, kind: ResourceKind, domain: &str, devid: &str) -> Instance {
+    if SIDES.with(std::cell::Cell::get) == Sides::Devices {
+        return b.inst;
+    }
     b.finish(rasd_path(kind, domain, devid))
 }
 
@@ -890,9 +899,9 @@ pub enum ModelPart {
     Vssd,
     /// The resources of one kind alone (`vssd` left an empty instance of its class).
     Resources(ResourceKind),
-    /// As `Resources`, with only each resource's RASD built (its devices are empty instances with their paths).
+    /// As `Resources`, with only each resource's RASD built (its devices are empty instances without paths).
     Rasds(ResourceKind),
-    /// As `Resources`, with only each resource's devices built (its RASD is an empty instance with its path).
+    /// As `Resources`, with only each resource's devices built (its RASD is an empty instance without a path).
     Devices(ResourceKind),
     /// Every object of the model as an empty instance with its path (what associations link).
     Paths,
