@@ -1104,7 +1104,7 @@ impl Instance {
     /// properties in the class's order): no search when it is there.
     pub fn set_at(&mut self, at: usize, name: &str, value: Value) {
         match self.properties.get_mut(at) {
-            Some(p) if p.name.same_as(name) || *p.name == *name => {
+            Some(p) if *p.name == *name => {
                 if !type_holds(&p.ty, &value) {
                     if let Some(ty) = value.type_spec() {
                         p.ty = ty;

@@ -350,23 +350,10 @@ pub async fn summaries_by_calls<D: HypervisorDriver + ?Sized>(
 ) -> Result<Vec<DomainSummary>> {
     let mut out = Vec::new();
     for dom in driver.list_all_domains(0).await? {
-        let gone = |e: &Error| e.code == ErrorCode::NO_DOMAIN;
-        let (state, reason) = match driver.domain_get_state(&dom, 0).await {
-            Err(e) if gone(&e) => continue,
-            other => other?,
-        };
-        let xml = match driver.domain_get_xml_desc(&dom, 0).await {
-            Err(e) if gone(&e) => continue,
-            other => other?,
-        };
-        let def = crate::model::DomainDef::from_xml(&xml, false)?;
-        out.push(DomainSummary {
-            dom,
-            state,
-            reason,
-            def: std::sync::Arc::new(def),
-            version: None,
-        });
+        match summary_of_ref(driver, dom).await {
+            Err(e) if e.code == ErrorCode::NO_DOMAIN => continue,
+            other => out.push(other?),
+        }
     }
     Ok(out)
 }
@@ -377,6 +364,14 @@ pub async fn summary_by_calls<D: HypervisorDriver + ?Sized>(
     name: &str,
 ) -> Result<DomainSummary> {
     let dom = driver.domain_lookup_by_name(name).await?;
+    summary_of_ref(driver, dom).await
+}
+
+/// A domain's state and its XML parsed, asked of the driver.
+async fn summary_of_ref<D: HypervisorDriver + ?Sized>(
+    driver: &D,
+    dom: DomainRef,
+) -> Result<DomainSummary> {
     let (state, reason) = driver.domain_get_state(&dom, 0).await?;
     let xml = driver.domain_get_xml_desc(&dom, 0).await?;
     let def = crate::model::DomainDef::from_xml(&xml, false)?;

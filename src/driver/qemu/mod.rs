@@ -185,6 +185,18 @@ fn no_domain() -> Error {
     )
 }
 
+/// A domain's summary: its definition copied, not formatted and parsed again. No version: QEMU guests change by
+/// themselves (events, the monitor), so nothing may be reused.
+fn summary_of(obj: &DomainObj) -> DomainSummary {
+    DomainSummary {
+        dom: obj.handle(),
+        state: obj.state,
+        reason: obj.reason,
+        def: Arc::new(obj.def().clone()),
+        version: None,
+    }
+}
+
 fn not_running(name: &str) -> Error {
     Error::operation_invalid(ErrorDomain::QEMU, format!("domain '{name}' is not running"))
 }
@@ -1928,20 +1940,9 @@ impl HypervisorDriver for QemuDriver {
         };
         Ok(def.to_xml(&DomainXmlOptions { id, secure }))
     }
-    /// The definitions are in memory: copied, not formatted and parsed again per domain. No versions: QEMU
-    /// guests change by themselves (events, the monitor), so nothing may be reused.
+    /// The definitions are in memory (see [`summary_of`]).
     async fn domain_summaries(&self) -> Result<Vec<DomainSummary>> {
-        let mut out: Vec<DomainSummary> = self
-            .domains()
-            .values()
-            .map(|obj| DomainSummary {
-                dom: obj.handle(),
-                state: obj.state,
-                reason: obj.reason,
-                def: Arc::new(obj.def().clone()),
-                version: None,
-            })
-            .collect();
+        let mut out: Vec<DomainSummary> = self.domains().values().map(summary_of).collect();
         // The order of list_all_domains.
         out.sort_by(|a, b| a.dom.name.cmp(&b.dom.name));
         Ok(out)
@@ -1952,13 +1953,7 @@ impl HypervisorDriver for QemuDriver {
             .values()
             .find(|d| d.name() == name)
             .ok_or_else(no_domain)?;
-        Ok(DomainSummary {
-            dom: obj.handle(),
-            state: obj.state,
-            reason: obj.reason,
-            def: Arc::new(obj.def().clone()),
-            version: None,
-        })
+        Ok(summary_of(obj))
     }
     async fn domain_get_os_type(&self, dom: &DomainRef) -> Result<String> {
         let domains = self.domains();

@@ -847,26 +847,14 @@ impl HypervisorDriver for TestDriver {
             .world()
             .domains
             .with_shared()
-            .map(|(obj, shared)| DomainSummary {
-                dom: obj.handle(),
-                state: obj.state,
-                reason: obj.reason,
-                def: Arc::clone(&shared.def),
-                version: Some(shared.version),
-            })
+            .map(|(obj, shared)| obj.summary(shared))
             .collect())
     }
     async fn domain_summary(&self, name: &str) -> Result<DomainSummary> {
         self.read(|w| {
             let dom = w.lookup_domain_by_name(name)?;
             let (obj, shared) = w.domain_shared(&dom)?;
-            Ok(DomainSummary {
-                state: obj.state,
-                reason: obj.reason,
-                def: Arc::clone(&shared.def),
-                version: Some(shared.version),
-                dom,
-            })
+            Ok(obj.summary(shared))
         })
     }
     async fn domain_get_metadata(

@@ -1062,6 +1062,21 @@ async fn summary_facts(
     }
 }
 
+/// The models of summarised domains (their definitions as the driver holds them).
+async fn build_summarised(
+    driver: &Connection,
+    summaries: Vec<crate::driver::DomainSummary>,
+    options: LoadOptions,
+    part: Option<ModelPart>,
+) -> Vec<GuestModel> {
+    let mut defs = Vec::with_capacity(summaries.len());
+    for summary in summaries {
+        let facts = summary_facts(driver, &summary, options).await;
+        defs.push((summary.def, facts));
+    }
+    build(driver, defs, options, part).await
+}
+
 /// Every defined domain's model: one listing, then one XML read per domain (plus what `options` asks).
 /// Domains undefined meanwhile are skipped.
 pub async fn load_all_guests(
@@ -1077,14 +1092,10 @@ pub async fn load_all_guests_part(
     options: LoadOptions,
     part: Option<ModelPart>,
 ) -> Result<Vec<GuestModel>, OpError> {
-    let mut defs = Vec::new();
     if let Some(summaries) = summaries_in_memory(driver, None).await? {
-        for summary in summaries {
-            let facts = summary_facts(driver, &summary, options).await;
-            defs.push((summary.def, facts));
-        }
-        return Ok(build(driver, defs, options, part).await);
+        return Ok(build_summarised(driver, summaries, options, part).await);
     }
+    let mut defs = Vec::new();
     for dom in driver.list_all_domains(0).await? {
         let Some((xml, facts)) = read_domain(driver, &dom, options.autostart).await? else {
             continue;
@@ -1222,12 +1233,9 @@ pub async fn load_guest_part(
     part: Option<ModelPart>,
 ) -> Result<Option<GuestModel>, OpError> {
     if let Some(summaries) = summaries_in_memory(driver, Some(name)).await? {
-        let mut defs = Vec::new();
-        for summary in summaries {
-            let facts = summary_facts(driver, &summary, options).await;
-            defs.push((summary.def, facts));
-        }
-        return Ok(build(driver, defs, options, part).await.pop());
+        return Ok(build_summarised(driver, summaries, options, part)
+            .await
+            .pop());
     }
     let dom = match driver.domain_lookup_by_name(name).await {
         Ok(dom) => dom,

@@ -1,6 +1,7 @@
 //! Domains of the test world: lookups, reads, and every lifecycle transition with libvirt's refusals.
 
 use super::*;
+use crate::driver::DomainSummary;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -20,6 +21,19 @@ pub(in crate::driver::test) struct DomainTable {
 pub(in crate::driver::test) struct Shared {
     pub(in crate::driver::test) def: Arc<DomainDef>,
     pub(in crate::driver::test) version: u64,
+}
+
+impl DomainObj {
+    /// The domain's summary: its shared definition and version, not a copy.
+    pub(in crate::driver::test) fn summary(&self, shared: &Shared) -> DomainSummary {
+        DomainSummary {
+            dom: self.handle(),
+            state: self.state,
+            reason: self.reason,
+            def: Arc::clone(&shared.def),
+            version: Some(shared.version),
+        }
+    }
 }
 
 /// Versions are taken from one counter for the whole process, so that no two domain objects ever carry the same
