@@ -15,7 +15,7 @@
 //! - ACCESS is `read` or `write`: what a read-only connection may do (libvirt's `virCheckReadOnlyGoto`);
 //! - API is the libvirt function named by "not supported" and read-only refusals;
 //! - `guard` replaces the read-only rule with a check of the arguments (a secure flag, a flag-dependent name);
-//! - `default { .. }` replaces the "not supported" default body, and `default_by f` makes it `f(self)`.
+//! - `default { .. }` replaces the "not supported" default body.
 //!
 //! Names inside entries resolve where the list is expanded, so every expansion site imports the driver types.
 
@@ -303,11 +303,14 @@ macro_rules! driver_api {
         /// The domain's I/O threads (`virDomainGetIOThreadInfo`; `flags`: `AFFECT_*`).
         fn domain_get_iothread_info(&self, dom: &DomainRef, flags: u32) -> Result<Vec<IothreadInfo>>
             => hand, read, "virDomainGetIOThreadInfo";
-        /// Every domain with its state and current definition, in [`HypervisorDriver::list_all_domains`] order (for front
-        /// ends that enumerate all domains, such as WBEM). The default asks per domain and parses each XML; a driver
-        /// holding its definitions in memory answers at once. A domain that vanishes meanwhile is left out.
-        fn domain_summaries(&self) -> Result<Vec<DomainSummary>>
-            => hand, read, "virConnectListAllDomains", default_by summaries_by_calls;
+        /// Every domain with its state and current definition, in [`HypervisorDriver::list_all_domains`] order (for
+        /// front ends that enumerate all domains, such as WBEM). The remote driver asks per domain and parses each
+        /// XML ([`summaries_by_calls`]); a driver holding its definitions in memory answers at once. A domain that
+        /// vanishes meanwhile is left out, and so is one whose definition `keep` refuses: a front end that wants
+        /// only the domains with some device says so, and a driver holding its definitions in memory passes over
+        /// the others without copying anything.
+        fn domain_summaries(&self, keep: &KeepDomain) -> Result<Vec<DomainSummary>>
+            => hand, read, "virConnectListAllDomains";
         /// One domain, named `name`, as [`HypervisorDriver::domain_summaries`] gives it (for front ends that read one
         /// domain's definition): a driver holding its definitions in memory answers at once, the remote driver
         /// asks per call ([`summary_by_calls`]). No such domain: libvirt's "domain not found".

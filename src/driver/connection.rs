@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::api::driver_api;
 use super::stream::Stream;
 use super::types::*;
-use super::DomainSummary;
+use super::{DomainSummary, KeepDomain};
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 
 /// What a read-only connection may do with a method or procedure.
@@ -54,7 +54,7 @@ macro_rules! declare_drivers {
                 $(#[$meta:meta])*
                 fn $name:ident(&self $(, $arg:ident : $ty:ty)* $(,)?) -> Result<$ret:ty>
                     => $remote:ident $(($proc:ident))?, $access:ident, $api:expr
-                    $(, guard $guard:block)? $(, default $default:block)? $(, default_by $default_by:path)?;
+                    $(, guard $guard:block)? $(, default $default:block)?;
             )*
         }
     )*) => {
@@ -70,7 +70,6 @@ macro_rules! declare_drivers {
                     #[allow(unused_variables, unreachable_code)]
                     async fn $name(&self $(, $arg: $ty)*) -> Result<$ret> {
                         $(return $default;)?
-                        $(return $default_by(self).await;)?
                         Err(Error::no_support($api))
                     }
                 )*
@@ -344,14 +343,16 @@ fn tunable_api(kind: TunableKind, set: bool) -> &'static str {
 }
 
 /// Every domain with its state and definition, asked per domain (the default of
-/// [`HypervisorDriver::domain_summaries`]). A domain that vanishes meanwhile is left out.
+/// [`HypervisorDriver::domain_summaries`]). A domain that vanishes meanwhile is left out, as is one `keep` refuses.
 pub async fn summaries_by_calls<D: HypervisorDriver + ?Sized>(
     driver: &D,
+    keep: &KeepDomain,
 ) -> Result<Vec<DomainSummary>> {
     let mut out = Vec::new();
     for dom in driver.list_all_domains(0).await? {
         match summary_of_ref(driver, dom).await {
             Err(e) if e.code == ErrorCode::NO_DOMAIN => continue,
+            Ok(summary) if !keep(&summary.def) => continue,
             other => out.push(other?),
         }
     }

@@ -28,6 +28,14 @@ pub use connection::*;
 pub use stream::{await_finish, serve_bytes, stream_closed, Packet, Stream};
 pub use types::*;
 
+/// Which domains [`HypervisorDriver::domain_summaries`] gives, judged on each one's current definition.
+pub type KeepDomain = dyn Fn(&crate::model::DomainDef) -> bool + Send + Sync;
+
+/// Every domain (a [`KeepDomain`] that keeps all).
+pub fn every_domain(_: &crate::model::DomainDef) -> bool {
+    true
+}
+
 /// One domain as a front end that enumerates every domain needs it (see
 /// [`HypervisorDriver::domain_summaries`]).
 #[derive(Clone, Debug)]

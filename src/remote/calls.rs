@@ -61,7 +61,7 @@ macro_rules! remote_methods {
                 $(#[$meta:meta])*
                 fn $name:ident(&self $(, $arg:ident : $ty:ty)* $(,)?) -> Result<$ret:ty>
                     => $remote:ident $(($proc:ident))?, $access:ident, $api:expr
-                    $(, guard $guard:block)? $(, default $default:block)? $(, default_by $default_by:path)?;
+                    $(, guard $guard:block)? $(, default $default:block)?;
             )*
         }
     )*) => {

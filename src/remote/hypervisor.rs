@@ -139,8 +139,8 @@ impl imp::hypervisor::Hand for RemoteDriver {
             .await?
             .1)
     }
-    async fn domain_summaries(&self) -> Result<Vec<DomainSummary>> {
-        summaries_by_calls(self).await
+    async fn domain_summaries(&self, keep: &KeepDomain) -> Result<Vec<DomainSummary>> {
+        summaries_by_calls(self, keep).await
     }
     async fn domain_summary(&self, name: &str) -> Result<DomainSummary> {
         summary_by_calls(self, name).await

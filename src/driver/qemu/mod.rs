@@ -39,7 +39,7 @@ use crate::driver::host::{HostDrivers, HostMode};
 use crate::driver::{
     event, flags, reason, BlockInfo, BlockStats, Connection, DomainEvent, DomainInfo, DomainRef,
     DomainState, DomainStatsRecord, DomainSummary, FsInfo, GuestInterface, HypervisorDriver,
-    InterfaceStats, JobInfo, MemoryStat, NodeInfo, TypedParam, VcpuInfo,
+    InterfaceStats, JobInfo, KeepDomain, MemoryStat, NodeInfo, TypedParam, VcpuInfo,
 };
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 use crate::model::{validate_name, DomainDef, DomainXmlOptions};
@@ -1941,8 +1941,13 @@ impl HypervisorDriver for QemuDriver {
         Ok(def.to_xml(&DomainXmlOptions { id, secure }))
     }
     /// The definitions are in memory (see [`summary_of`]).
-    async fn domain_summaries(&self) -> Result<Vec<DomainSummary>> {
-        let mut out: Vec<DomainSummary> = self.domains().values().map(summary_of).collect();
+    async fn domain_summaries(&self, keep: &KeepDomain) -> Result<Vec<DomainSummary>> {
+        let mut out: Vec<DomainSummary> = self
+            .domains()
+            .values()
+            .filter(|obj| keep(obj.def()))
+            .map(summary_of)
+            .collect();
         // The order of list_all_domains.
         out.sort_by(|a, b| a.dom.name.cmp(&b.dom.name));
         Ok(out)

@@ -12,7 +12,7 @@ use crate::driver::network_event;
 use crate::driver::{
     pool_event, BlockInfo, BlockStats, Connection, ControlInfo, DiskError, DomainEvent, DomainInfo,
     DomainRef, DomainState, DomainStatsRecord, DomainSummary, FsInfo, Generation, GuestInterface,
-    HypervisorDriver, InterfaceDriver, InterfaceRef, InterfaceStats, IothreadInfo, MemoryStat,
+    HypervisorDriver, InterfaceDriver, InterfaceRef, InterfaceStats, IothreadInfo, KeepDomain, MemoryStat,
     NetworkDriver, NetworkEvent, NetworkRef, NodeCpuMap, NodeCpuStat, NodeDeviceDriver, NodeInfo,
     PoolEvent, PoolEventKind, PoolInfo, PoolRef, SnapshotRef, StorageDriver, TypedParam, VcpuInfo,
     VolumeInfo, VolumeRef,
@@ -841,12 +841,12 @@ impl HypervisorDriver for TestDriver {
         }
         self.read(|w| w.domain_memory_stats(dom, max_stats))
     }
-    async fn domain_summaries(&self) -> Result<Vec<DomainSummary>> {
+    async fn domain_summaries(&self, keep: &KeepDomain) -> Result<Vec<DomainSummary>> {
         // Name order, as list_all_domains; definitions are shared, not copied.
         Ok(self
             .world()
             .domains
-            .with_shared()
+            .with_shared(|shared| keep(&shared.def))
             .map(|(obj, shared)| obj.summary(shared))
             .collect())
     }

@@ -494,6 +494,21 @@ async fn list_flags_filter_like_libvirt() {
         d.list_all_domains(1 << 20).await.unwrap_err().code,
         ErrorCode::INVALID_ARG
     );
+    // A snapshot moves its domain from one side of the snapshot filter to the other (`virsh list
+    // --with-snapshot`).
+    d.domain_snapshot_create_xml(&off, "<domainsnapshot><name>s1</name></domainsnapshot>", 0)
+        .await
+        .unwrap();
+    let with = d
+        .list_all_domains(flags::LIST_DOMAINS_HAS_SNAPSHOT)
+        .await
+        .unwrap();
+    assert_eq!(names(with), ["off"]);
+    let without = d
+        .list_all_domains(flags::LIST_DOMAINS_NO_SNAPSHOT)
+        .await
+        .unwrap();
+    assert_eq!(names(without), ["paused", "test"]);
 }
 
 #[tokio::test]
@@ -1129,7 +1144,7 @@ async fn pool_changes_send_lifecycle_and_refresh_events() {
 #[tokio::test]
 async fn one_domains_summary_is_its_entry_of_all_summaries_and_follows_changes() {
     let (_dir, d) = fresh().await;
-    let all = d.domain_summaries().await.unwrap();
+    let all = d.domain_summaries(&crate::driver::every_domain).await.unwrap();
     let listed = all.iter().find(|s| s.dom.name == "test").unwrap();
     let one = d.domain_summary("test").await.unwrap();
     assert_eq!(one.dom, listed.dom);
@@ -1159,4 +1174,24 @@ async fn one_domains_summary_is_its_entry_of_all_summaries_and_follows_changes()
     let after = d.domain_summary("test").await.unwrap();
     assert_ne!(after.version, one.version);
     assert_eq!(after.def.current_memory_kib, 262_144);
+}
+
+#[tokio::test]
+async fn summaries_leave_out_the_domains_a_filter_refuses_whichever_way_they_are_asked() {
+    let (_dir, d) = fresh().await;
+    let xml = "<domain type='test'><name>bare</name><memory>8192</memory><os><type>hvm</type></os>\
+               <devices><input type='tablet' bus='usb'/></devices></domain>";
+    d.domain_define_xml(xml, 0).await.unwrap();
+    let names = |summaries: Vec<DomainSummary>| -> Vec<String> {
+        summaries.into_iter().map(|s| s.dom.name).collect()
+    };
+    let all = names(d.domain_summaries(&crate::driver::every_domain).await.unwrap());
+    assert_eq!(all, ["bare", "test"]);
+    let with_inputs = |def: &DomainDef| !def.devices.inputs.is_empty();
+    let in_memory = names(d.domain_summaries(&with_inputs).await.unwrap());
+    let by_calls = names(crate::driver::summaries_by_calls(&*d, &with_inputs).await.unwrap());
+    assert_eq!(in_memory, ["bare"]);
+    assert_eq!(by_calls, in_memory);
+    let none = d.domain_summaries(&|_: &DomainDef| false).await.unwrap();
+    assert!(none.is_empty());
 }

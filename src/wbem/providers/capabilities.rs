@@ -78,8 +78,8 @@ impl Provider for AllocationCapabilitiesProvider {
     }
 
     async fn enumerate_names(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<ObjectPath>, OpError> {
-        let pools = HostPools::read(ctx.driver).await?;
-        Ok(pools.ids().iter().map(alloc_caps_path).collect())
+        let pools = HostPools::read_ids(ctx.driver).await?;
+        Ok(pools.iter().map(alloc_caps_path).collect())
     }
 
     /// libvirt-CIM's codes and descriptions: FAILED "No InstanceID specified", NOT_FOUND "Instance not found.".
@@ -97,7 +97,7 @@ impl Provider for AllocationCapabilitiesProvider {
         let exists = if kind.single() {
             pool.is_primordial()
         } else {
-            pool.is_primordial() || HostPools::read(ctx.driver).await?.ids().contains(&pool)
+            pool.is_primordial() || HostPools::read_ids(ctx.driver).await?.contains(&pool)
         };
         if !exists {
             return Err(not_found(path));
@@ -106,8 +106,8 @@ impl Provider for AllocationCapabilitiesProvider {
     }
 
     async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
-        let pools = HostPools::read(ctx.driver).await?;
-        Ok(pools.ids().iter().map(|p| Self::instance(ctx, p)).collect())
+        let pools = HostPools::read_ids(ctx.driver).await?;
+        Ok(pools.iter().map(|p| Self::instance(ctx, p)).collect())
     }
 }
 

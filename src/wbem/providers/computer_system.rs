@@ -8,7 +8,7 @@ use async_trait::async_trait;
 
 use super::{put, summaries_in_memory, summary_pieces, HeldPieces, Piece, Provider, ProviderCtx};
 use crate::cim::{CimStatus, CimType, Instance, ObjectPath, Value};
-use crate::driver::{flags, Connection, DomainRef, DomainState};
+use crate::driver::{every_domain, flags, Connection, DomainRef, DomainState};
 use crate::error::ErrorCode;
 use crate::model::DomainDef;
 use crate::wbem::cimxml::MethodReturn;
@@ -296,7 +296,7 @@ impl Provider for ComputerSystemProvider {
     async fn get(&self, ctx: &ProviderCtx<'_>, path: &ObjectPath) -> Result<Instance, OpError> {
         let dom = lookup_domain(ctx.driver, path).await?;
         // The state and definition as a driver holding them in memory has them, else asked and parsed.
-        let held = summaries_in_memory(ctx.driver, Some(&dom.name)).await?;
+        let held = summaries_in_memory(ctx.driver, Some(&dom.name), &every_domain).await?;
         if let Some(summary) = held.and_then(|mut one| one.pop()) {
             let def = Some(summary.def.as_ref());
             return Ok(self.instance(ctx, &summary.dom, summary.state, def));
@@ -308,7 +308,7 @@ impl Provider for ComputerSystemProvider {
 
     async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
         // One driver call for all domains: no per-domain state lookup or XML round trip.
-        let summaries = ctx.driver.domain_summaries().await?;
+        let summaries = ctx.driver.domain_summaries(&every_domain).await?;
         Ok(summaries
             .iter()
             .map(|s| self.instance(ctx, &s.dom, s.state, Some(&s.def)))

@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 
 use super::{summaries_in_memory, HeldPieces, Piece, PieceKey};
 use crate::cim::{builtin_repository, CimType, Class, Instance, ObjectPath, Repository, Value};
-use crate::driver::{Connection, DomainRef, VolumeRef};
+use crate::driver::{every_domain, Connection, DomainRef, VolumeRef};
 use crate::error::ErrorCode;
 use crate::model::{DiskDef, DomainDef, InterfaceDef};
 use crate::wbem::error::OpError;
@@ -948,6 +948,31 @@ pub fn guest_model_part(
     }
 }
 
+/// How many resources of `kind` a guest has: as many as [`resources_of`] builds, found without building them.
+fn resource_count(def: &DomainDef, kind: ResourceKind) -> usize {
+    let devices = &def.devices;
+    match kind {
+        ResourceKind::Processor | ResourceKind::Memory => 1,
+        ResourceKind::Disk => devices.disks.len(),
+        ResourceKind::Network => devices.interfaces.len(),
+        ResourceKind::Graphics => devices.graphics.len(),
+        ResourceKind::Input => devices.inputs.len(),
+        ResourceKind::Console => devices.consoles.len(),
+        ResourceKind::Controller => devices.controllers.len(),
+    }
+}
+
+/// Whether a guest's `part` holds anything besides what every guest's does: only a part of one kind of
+/// resource can be empty (a guest without inputs has no input RASD, device or path).
+fn part_has_resources(def: &DomainDef, part: Option<ModelPart>) -> bool {
+    match part {
+        Some(ModelPart::Resources(kind) | ModelPart::Rasds(kind) | ModelPart::Devices(kind)) => {
+            resource_count(def, kind) > 0
+        }
+        None | Some(ModelPart::Vssd | ModelPart::Paths) => true,
+    }
+}
+
 /// A guest's resources of one kind, in the model's order.
 fn resources_of(
     def: &DomainDef,
@@ -956,7 +981,7 @@ fn resources_of(
     kind: ResourceKind,
 ) -> Vec<GuestResource> {
     let name = &def.name;
-    match kind {
+    let resources = match kind {
         ResourceKind::Processor => vec![processor_resources(def, facts)],
         ResourceKind::Memory => vec![memory_resource(def)],
         ResourceKind::Disk => def
@@ -975,7 +1000,9 @@ fn resources_of(
         ResourceKind::Input => input_resources(def),
         ResourceKind::Console => console_resources(def),
         ResourceKind::Controller => controller_resources(def),
-    }
+    };
+    debug_assert_eq!(resources.len(), resource_count(def, kind));
+    resources
 }
 
 /// What to read from the driver besides each domain's XML.
@@ -1086,13 +1113,16 @@ pub async fn load_all_guests(
     load_all_guests_part(driver, options, None).await
 }
 
-/// [`load_all_guests`] building only `part` of each model (all of it for `None`).
+/// [`load_all_guests`] building only `part` of each model (all of it for `None`). A part of one kind of
+/// resource leaves out the guests that have none (their model of that part is empty), so that the driver passes
+/// over them.
 pub async fn load_all_guests_part(
     driver: &Connection,
     options: LoadOptions,
     part: Option<ModelPart>,
 ) -> Result<Vec<GuestModel>, OpError> {
-    if let Some(summaries) = summaries_in_memory(driver, None).await? {
+    let keep = move |def: &DomainDef| part_has_resources(def, part);
+    if let Some(summaries) = summaries_in_memory(driver, None, &keep).await? {
         return Ok(build_summarised(driver, summaries, options, part).await);
     }
     let mut defs = Vec::new();
@@ -1101,6 +1131,7 @@ pub async fn load_all_guests_part(
             continue;
         };
         match DomainDef::from_xml(&xml, false) {
+            Ok(def) if !keep(&def) => {}
             Ok(def) => defs.push((Arc::new(def), facts)),
             // One domain whose XML we cannot model must not hide all the others.
             Err(err) => {
@@ -1131,7 +1162,7 @@ pub async fn load_guest_pieces(
     } else {
         0
     };
-    let summaries = driver.domain_summaries().await?;
+    let summaries = driver.domain_summaries(&every_domain).await?;
     let mut keys = Vec::with_capacity(summaries.len());
     let mut defs = Vec::new();
     for summary in summaries {
@@ -1232,7 +1263,7 @@ pub async fn load_guest_part(
     options: LoadOptions,
     part: Option<ModelPart>,
 ) -> Result<Option<GuestModel>, OpError> {
-    if let Some(summaries) = summaries_in_memory(driver, Some(name)).await? {
+    if let Some(summaries) = summaries_in_memory(driver, Some(name), &every_domain).await? {
         return Ok(build_summarised(driver, summaries, options, part)
             .await
             .pop());

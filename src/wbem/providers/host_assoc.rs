@@ -234,7 +234,7 @@ impl HostAssocProvider {
         match self.assoc {
             HostAssoc::HostedResourcePool => {
                 let host = host_path(&host_name(driver).await);
-                for pool in HostPools::read(driver).await?.ids() {
+                for pool in HostPools::read_ids(driver).await? {
                     out.push([
                         ("GroupComponent", host.clone()),
                         ("PartComponent", pool.path()),
@@ -268,7 +268,7 @@ impl HostAssocProvider {
                 // As libvirt-CIM: the host and the migration service, and the migration capabilities.
                 out.push(caps(host_path(&name), migration_caps_path()));
                 out.push(caps(migration_service_path(&name), migration_caps_path()));
-                for pool in HostPools::read(driver).await?.ids() {
+                for pool in HostPools::read_ids(driver).await? {
                     out.push(caps(pool.path(), alloc_caps_path(&pool)));
                 }
                 for dom in driver.list_all_domains(0).await? {
@@ -281,7 +281,7 @@ impl HostAssocProvider {
                     ("GroupComponent", migration_caps_path()),
                     ("PartComponent", msd_path()),
                 ]);
-                for pool in HostPools::read(driver).await?.ids() {
+                for pool in HostPools::read_ids(driver).await? {
                     // The primordial disk and network pools offer pool settings, not device settings.
                     let device_templates = !(pool.is_primordial()
                         && matches!(pool.kind, PoolKind::Disk | PoolKind::Network));

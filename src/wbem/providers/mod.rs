@@ -40,7 +40,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::cim::{CimStatus, Class, Instance, ObjectPath, Value};
-use crate::driver::Connection;
+use crate::driver::{every_domain, Connection};
 use crate::error::ErrorCode;
 use crate::wbem::cimxml::MethodReturn;
 use crate::wbem::error::OpError;
@@ -193,7 +193,7 @@ pub(crate) async fn summary_pieces(
     if ctx.driver.generation().is_none() {
         return Ok(None);
     }
-    let summaries = ctx.driver.domain_summaries().await?;
+    let summaries = ctx.driver.domain_summaries(&every_domain).await?;
     let mut out = Vec::with_capacity(summaries.len());
     for summary in &summaries {
         let Some(version) = summary.version else {
@@ -212,18 +212,21 @@ pub(crate) async fn summary_pieces(
 
 /// The summaries of the domain named `only` (none when it does not exist) or of every domain, when the driver
 /// holds its definitions in memory: taken as the driver holds them instead of formatting and parsing each
-/// domain's XML on every request. `None`: the caller reads the domains call by call.
+/// domain's XML on every request. Only the domains whose definitions `keep` takes are given. `None`: the caller
+/// reads the domains call by call.
 pub async fn summaries_in_memory(
     driver: &Connection,
     only: Option<&str>,
+    keep: &crate::driver::KeepDomain,
 ) -> Result<Option<Vec<crate::driver::DomainSummary>>, OpError> {
     if !driver.definitions_in_memory() {
         return Ok(None);
     }
     let Some(name) = only else {
-        return Ok(Some(driver.domain_summaries().await?));
+        return Ok(Some(driver.domain_summaries(keep).await?));
     };
     match driver.domain_summary(name).await {
+        Ok(summary) if !keep(&summary.def) => Ok(Some(Vec::new())),
         Ok(summary) => Ok(Some(vec![summary])),
         Err(err) if err.code == ErrorCode::NO_DOMAIN => Ok(Some(Vec::new())),
         Err(err) if err.code == ErrorCode::NO_SUPPORT => Ok(None),

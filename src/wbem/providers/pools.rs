@@ -157,15 +157,15 @@ pub struct HostPools {
 impl HostPools {
     pub async fn read(driver: &Connection) -> Result<HostPools, OpError> {
         let mut out = HostPools::default();
-        for pool in list_or_empty(driver.list_all_storage_pools(0).await)? {
-            if !driver.pool_is_active(&pool).await.unwrap_or(false) {
-                continue;
-            }
+        let pools = driver.list_all_storage_pools(flags::LIST_POOLS_ACTIVE).await;
+        for pool in list_or_empty(pools)? {
+            // One stopped or undefined meanwhile is no longer a pool.
             let Ok(xml) = driver.pool_get_xml_desc(&pool, 0).await else {
                 continue;
             };
-            if let Ok(def) = PoolDef::from_xml(&xml, false) {
-                out.storage.push(def);
+            match PoolDef::from_xml(&xml, false) {
+                Ok(def) => out.storage.push(def),
+                Err(err) => unreadable("storage pool", &pool.name, &err),
             }
         }
         let networks = driver.list_all_networks(flags::LIST_NETWORKS_ACTIVE).await;
@@ -173,8 +173,9 @@ impl HostPools {
             let Ok(xml) = driver.network_get_xml_desc(&net, 0).await else {
                 continue;
             };
-            if let Ok(def) = NetworkDef::from_xml(&xml, false) {
-                out.networks.push(def);
+            match NetworkDef::from_xml(&xml, false) {
+                Ok(def) => out.networks.push(def),
+                Err(err) => unreadable("network", &net.name, &err),
             }
         }
         Ok(out)
@@ -182,19 +183,40 @@ impl HostPools {
 
     /// Every pool: the five single ones, the disk pools, then the network pools (primordial ones first).
     pub fn ids(&self) -> Vec<PoolId> {
-        let mut out: Vec<PoolId> = PoolKind::ALL.into_iter().map(PoolId::primordial).collect();
-        out.extend(
-            self.storage
-                .iter()
-                .map(|p| PoolId::new(PoolKind::Disk, &p.name)),
-        );
-        out.extend(
-            self.networks
-                .iter()
-                .map(|n| PoolId::new(PoolKind::Network, &n.name)),
-        );
-        out
+        pool_ids(
+            self.storage.iter().map(|p| p.name.as_str()),
+            self.networks.iter().map(|n| n.name.as_str()),
+        )
     }
+
+    /// [`HostPools::ids`] from the names of the active storage pools and networks alone, for the answers that
+    /// name pools and read nothing of their definitions (no XML is formatted or parsed).
+    pub async fn read_ids(driver: &Connection) -> Result<Vec<PoolId>, OpError> {
+        let pools = driver.list_all_storage_pools(flags::LIST_POOLS_ACTIVE).await;
+        let pools = list_or_empty(pools)?;
+        let networks = driver.list_all_networks(flags::LIST_NETWORKS_ACTIVE).await;
+        let networks = list_or_empty(networks)?;
+        Ok(pool_ids(
+            pools.iter().map(|p| p.name.as_str()),
+            networks.iter().map(|n| n.name.as_str()),
+        ))
+    }
+}
+
+/// The primordial pools, then the disk pools `storage`, then the network pools `networks`.
+fn pool_ids<'a>(
+    storage: impl Iterator<Item = &'a str>,
+    networks: impl Iterator<Item = &'a str>,
+) -> Vec<PoolId> {
+    let mut out: Vec<PoolId> = PoolKind::ALL.into_iter().map(PoolId::primordial).collect();
+    out.extend(storage.map(|name| PoolId::new(PoolKind::Disk, name)));
+    out.extend(networks.map(|name| PoolId::new(PoolKind::Network, name)));
+    out
+}
+
+/// A definition the driver gave that this model cannot read: its pool is left out, and the log says which.
+fn unreadable(what: &str, name: &str, err: &dyn std::fmt::Display) {
+    tracing::warn!(%name, error = %err, "{what} left out of the CIM model");
 }
 
 /// A driver without storage or networks has no pools of those kinds, not an error.

@@ -385,7 +385,7 @@ impl Provider for ConformsToProfileProvider {
             .map(|d| guest_path(&d.name))
             .collect();
         let host = host_path(&host_name(driver).await);
-        let pools = HostPools::read(driver).await?.ids();
+        let pools = HostPools::read_ids(driver).await?;
         Ok(conforming(ctx, &host, &guests, &pools, None))
     }
 

@@ -26,7 +26,7 @@ use super::{
     summaries_in_memory, summary_pieces, HeldPieces, Piece, Provider, ProviderCtx,
 };
 use crate::cim::{CimType, Instance, ObjectPath, Value};
-use crate::driver::{Connection, DomainRef};
+use crate::driver::{every_domain, Connection, DomainRef};
 use crate::error::ErrorCode;
 use crate::model::DomainDef;
 use crate::wbem::error::OpError;
@@ -321,7 +321,7 @@ fn vanished(err: &crate::error::Error) -> bool {
 async fn read_saps(driver: &Connection, only: Option<&str>) -> Result<Vec<ConsoleSap>, OpError> {
     let sockets = local_sockets(driver).await;
     let mut out = Vec::new();
-    if let Some(summaries) = summaries_in_memory(driver, only).await? {
+    if let Some(summaries) = summaries_in_memory(driver, only, &every_domain).await? {
         // No XML round trip per domain.
         for summary in summaries {
             let active = summary.dom.id >= 0;

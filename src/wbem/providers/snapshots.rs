@@ -23,7 +23,7 @@ use super::{
 };
 use crate::cim::types::DateTime;
 use crate::cim::{CimStatus, CimType, Instance, ObjectPath, Value};
-use crate::driver::{Connection, DomainRef, SnapshotRef};
+use crate::driver::{flags, Connection, DomainRef, SnapshotRef};
 use crate::error::ErrorCode;
 use crate::model::SnapshotDef;
 use crate::wbem::cimxml::MethodReturn;
@@ -136,6 +136,18 @@ fn snapshot_instance(ctx: &ProviderCtx<'_>, domain: &str, def: &SnapshotDef) -> 
         put(&mut inst, class, "Parent", s(parent));
     }
     ctx.with_path(inst)
+}
+
+/// The domains that have snapshots (`VIR_CONNECT_LIST_DOMAINS_HAS_SNAPSHOT`), so that the others cost no call
+/// each; every domain when the driver does not know that filter.
+async fn domains_with_snapshots(driver: &Connection) -> Result<Vec<DomainRef>, OpError> {
+    match driver.list_all_domains(flags::LIST_DOMAINS_HAS_SNAPSHOT).await {
+        Ok(list) => Ok(list),
+        Err(e) if e.code == ErrorCode::INVALID_ARG || e.code == ErrorCode::NO_SUPPORT => {
+            Ok(driver.list_all_domains(0).await?)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// A domain's snapshots, or none when the driver has no snapshots at all.
@@ -446,7 +458,7 @@ impl Provider for SnapshotProvider {
     async fn enumerate_names(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<ObjectPath>, OpError> {
         let driver = ctx.driver;
         let mut out = Vec::new();
-        for dom in driver.list_all_domains(0).await? {
+        for dom in domains_with_snapshots(driver).await? {
             for snap in list_snapshots(driver, &dom).await? {
                 out.push(snapshot_path(&dom.name, &snap.name));
             }
@@ -554,7 +566,7 @@ impl Provider for SnapshotAssocProvider {
     }
 
     async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
-        let domains = ctx.driver.list_all_domains(0).await?;
+        let domains = domains_with_snapshots(ctx.driver).await?;
         self.for_domains(ctx, domains).await
     }
 

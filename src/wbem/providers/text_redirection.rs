@@ -15,7 +15,7 @@ use super::{
     not_found, put, summaries_in_memory, summary_pieces, HeldPieces, Piece, Provider, ProviderCtx,
 };
 use crate::cim::{Instance, ObjectPath, Value};
-use crate::driver::{Connection, DomainRef};
+use crate::driver::{every_domain, Connection, DomainRef};
 use crate::error::ErrorCode;
 use crate::model::{CharDevDef, DomainDef};
 use crate::wbem::error::OpError;
@@ -134,7 +134,7 @@ pub async fn read_text_saps(
     only: Option<&str>,
 ) -> Result<Vec<TextSap>, OpError> {
     let mut out = Vec::new();
-    if let Some(summaries) = summaries_in_memory(driver, only).await? {
+    if let Some(summaries) = summaries_in_memory(driver, only, &every_domain).await? {
         // No XML round trip per domain.
         for summary in summaries {
             out.extend(guest_text_saps(&summary.def, summary.dom.id >= 0));

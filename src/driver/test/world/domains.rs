@@ -13,8 +13,6 @@ use std::sync::Arc;
 pub(in crate::driver::test) struct DomainTable {
     by_uuid: HashMap<Uuid, DomainObj>,
     by_name: BTreeMap<String, Listed>,
-    /// What summaries hand out, made once per replacement rather than per read.
-    shared: HashMap<Uuid, Shared>,
 }
 
 /// A domain's current definition, shared with readers, and the version it was replaced at.
@@ -43,14 +41,16 @@ fn next_version() -> u64 {
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
-/// A domain as listings see it.
-#[derive(Clone, Copy)]
+/// A domain as listings and summaries see it.
 struct Listed {
     uuid: Uuid,
     id: i32,
     state: DomainState,
     persistent: bool,
     autostart: bool,
+    /// What summaries hand out, made once per replacement rather than per read; kept here, in name order, so
+    /// that summaries judged on their definitions pass over the others without looking anything up.
+    shared: Shared,
 }
 
 impl DomainTable {
@@ -62,12 +62,11 @@ impl DomainTable {
             state: obj.state,
             persistent: obj.is_persistent(),
             autostart: obj.autostart,
+            shared: Shared {
+                def: Arc::new(obj.def().clone()),
+                version: next_version(),
+            },
         };
-        let shared = Shared {
-            def: Arc::new(obj.def().clone()),
-            version: next_version(),
-        };
-        self.shared.insert(uuid, shared);
         if let Some(old) = self.by_uuid.insert(uuid, obj) {
             if old.name() != name {
                 self.by_name.remove(old.name());
@@ -78,7 +77,6 @@ impl DomainTable {
 
     pub(in crate::driver::test) fn remove(&mut self, uuid: &Uuid) -> Option<DomainObj> {
         let old = self.by_uuid.remove(uuid)?;
-        self.shared.remove(uuid);
         if self.by_name.get(old.name()).map(|l| &l.uuid) == Some(uuid) {
             self.by_name.remove(old.name());
         }
@@ -99,7 +97,7 @@ impl DomainTable {
 
     /// The version of the domain named `name`, replaced whole at every change (see [`Shared`]).
     pub(in crate::driver::test) fn version_of(&self, name: &str) -> Option<u64> {
-        self.shared.get(self.uuid_of(name)?).map(|s| s.version)
+        self.by_name.get(name).map(|l| l.shared.version)
     }
 
     pub(in crate::driver::test) fn len(&self) -> usize {
@@ -113,14 +111,23 @@ impl DomainTable {
             .filter_map(|l| self.by_uuid.get(&l.uuid))
     }
 
-    /// Every domain with its shared definition and version, in name order.
+    /// Every domain whose shared definition and version `keep` takes, with them, in name order.
     pub(in crate::driver::test) fn with_shared(
         &self,
+        keep: impl Fn(&Shared) -> bool,
     ) -> impl Iterator<Item = (&DomainObj, &Shared)> {
-        self.by_name.values().filter_map(|l| {
-            let obj = self.by_uuid.get(&l.uuid)?;
-            Some((obj, self.shared.get(&l.uuid)?))
-        })
+        self.by_name
+            .values()
+            .filter(move |l| keep(&l.shared))
+            .filter_map(|l| Some((self.by_uuid.get(&l.uuid)?, &l.shared)))
+    }
+
+    /// The shared definition and version of the domain `obj`.
+    fn shared_of(&self, obj: &DomainObj) -> Option<&Shared> {
+        self.by_name
+            .get(obj.name())
+            .filter(|l| l.uuid == obj.uuid())
+            .map(|l| &l.shared)
     }
 }
 
@@ -156,7 +163,7 @@ impl World {
         dom: &DomainRef,
     ) -> Result<(&DomainObj, &Shared)> {
         let obj = self.domains.get(&dom.uuid).ok_or_else(no_domain)?;
-        let shared = self.domains.shared.get(&dom.uuid).ok_or_else(no_domain)?;
+        let shared = self.domains.shared_of(obj).ok_or_else(no_domain)?;
         Ok((obj, shared))
     }
 
@@ -192,7 +199,7 @@ impl World {
             flags::LIST_DOMAINS_AUTOSTART,
             flags::LIST_DOMAINS_NO_AUTOSTART,
         );
-        // No domain of the test driver has a managed save image, a snapshot or a checkpoint.
+        // No domain of the test driver has a managed save image or a checkpoint; snapshots it keeps.
         let managed_save = wanted(
             list_flags,
             flags::LIST_DOMAINS_MANAGEDSAVE,
@@ -229,7 +236,13 @@ impl World {
                     && passes(persistent, d.persistent)
                     && passes(autostart, d.autostart)
                     && passes(managed_save, false)
-                    && passes(snapshot, false)
+                    && snapshot.is_none_or(|want| {
+                        let has = self
+                            .domains
+                            .get(&d.uuid)
+                            .is_some_and(|obj| !obj.snapshots.list.is_empty());
+                        want == has
+                    })
                     && passes(checkpoint, false)
             })
             .map(|(name, d)| DomainRef {
