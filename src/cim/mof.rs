@@ -375,7 +375,7 @@ fn literal_value(
 fn typed(ty: &RawType) -> Result<CimType, String> {
     match ty {
         RawType::Named(name) => type_from_name(name),
-        RawType::Ref(class) => Ok(CimType::Reference(Some(class.clone()))),
+        RawType::Ref(class) => Ok(CimType::Reference(Some(class.as_str().into()))),
     }
 }
 
@@ -392,7 +392,7 @@ fn embedded_type(ty: CimType, qualifiers: &[Qualifier]) -> CimType {
         return ty;
     }
     if let Some(class) = qualifiers.qualifier_str("EmbeddedInstance") {
-        return CimType::EmbeddedInstance(Some(class.to_owned()));
+        return CimType::EmbeddedInstance(Some(class.into()));
     }
     if qualifiers.has_true("EmbeddedObject") {
         return CimType::EmbeddedObject;

@@ -63,8 +63,10 @@ impl Value {
             Value::String(_) => CimType::String,
             Value::Char16(_) => CimType::Char16,
             Value::DateTime(_) => CimType::DateTime,
-            Value::Reference(path) => CimType::Reference(Some(path.class_name.clone())),
-            Value::Instance(inst) => CimType::EmbeddedInstance(Some(inst.class_name.clone())),
+            Value::Reference(path) => CimType::Reference(Some(path.class_name.as_str().into())),
+            Value::Instance(inst) => {
+                CimType::EmbeddedInstance(Some(inst.class_name.as_str().into()))
+            }
             Value::Class(_) => CimType::EmbeddedObject,
             Value::Array(ty, _) => ty.clone(),
         };
@@ -1030,7 +1032,7 @@ fn type_holds(ty: &TypeSpec, value: &Value) -> bool {
         }
         Value::Instance(inst) => {
             ty.array == Arrayness::Scalar
-                && matches!(&ty.ty, CimType::EmbeddedInstance(Some(c)) if *c == inst.class_name)
+                && matches!(&ty.ty, CimType::EmbeddedInstance(Some(c)) if **c == *inst.class_name)
         }
         scalar => ty.array == Arrayness::Scalar && scalar.cim_type().as_ref() == Some(&ty.ty),
     }
@@ -1150,6 +1152,15 @@ impl Instance {
 mod value_tests {
     use super::*;
     use crate::cim::types::DateTimeKind;
+
+    /// Every instance copies its class's properties, one of these each (45 for a RASD, a thousand guests per
+    /// enumeration): a variant that grows them (an inline datetime, an owned class name) shows here first.
+    #[test]
+    fn an_instance_property_stays_thirteen_words() {
+        let word = std::mem::size_of::<usize>();
+        assert!(std::mem::size_of::<InstanceProperty>() <= 13 * word);
+        assert!(std::mem::size_of::<Value>() <= 6 * word);
+    }
 
     #[test]
     fn datetime_forms() {

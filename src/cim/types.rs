@@ -24,11 +24,11 @@ pub enum CimType {
     Char16,
     DateTime,
     /// A reference, with the class it points to when declared (`CIM_System REF Antecedent`).
-    Reference(Option<String>),
+    Reference(Option<Box<str>>),
     /// An embedded class or instance (`EmbeddedObject` qualifier).
     EmbeddedObject,
     /// An embedded instance, of the named class when the `EmbeddedInstance` qualifier names one.
-    EmbeddedInstance(Option<String>),
+    EmbeddedInstance(Option<Box<str>>),
 }
 
 impl CimType {
@@ -207,8 +207,9 @@ pub(super) fn format_real(v: f64) -> String {
 /// `None`. The text is validated on parse and kept so formatting reproduces it exactly.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DateTime {
-    text: String,
-    kind: DateTimeKind,
+    /// Always a valid DSP0004 form (checked by [`DateTime::parse`]); its fields are read from it when asked
+    /// for, so that a value in an instance costs a pointer, not the fields.
+    text: Box<str>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -236,108 +237,8 @@ pub enum DateTimeKind {
 impl DateTime {
     /// Parses and validates the 25-character DSP0004 form.
     pub fn parse(text: &str) -> Result<DateTime, ValueError> {
-        let err = |reason| ValueError::DateTime {
-            text: text.to_owned(),
-            reason,
-        };
-        let bytes = text.as_bytes();
-        if bytes.len() != 25 || !text.is_ascii() {
-            return Err(err("must be 25 ASCII characters"));
-        }
-        if bytes[14] != b'.' {
-            return Err(err("character 15 must be '.'"));
-        }
-        // Wildcards: once a '*' appears in the digits, every later digit must be '*' too.
-        let digit_positions = (0..14).chain(15..21);
-        let mut seen_star = false;
-        for i in digit_positions {
-            match bytes[i] {
-                b'*' => seen_star = true,
-                b'0'..=b'9' if !seen_star => {}
-                b'0'..=b'9' => return Err(err("digits after a '*' wildcard")),
-                _ => return Err(err("expected a digit or '*'")),
-            }
-        }
-        let field = |range: std::ops::Range<usize>| -> Option<u32> {
-            let s = &text[range];
-            if s.contains('*') {
-                None
-            } else {
-                s.parse().ok()
-            }
-        };
-        let kind = match bytes[21] {
-            b':' => {
-                if &text[22..] != "000" {
-                    return Err(err("an interval must end in ':000'"));
-                }
-                let kind = DateTimeKind::Interval {
-                    days: field(0..8),
-                    hours: field(8..10),
-                    minutes: field(10..12),
-                    seconds: field(12..14),
-                    microseconds: field(15..21),
-                };
-                if let DateTimeKind::Interval {
-                    hours,
-                    minutes,
-                    seconds,
-                    ..
-                } = kind
-                {
-                    if hours.is_some_and(|h| h > 23)
-                        || minutes.is_some_and(|m| m > 59)
-                        || seconds.is_some_and(|s| s > 59)
-                    {
-                        return Err(err("interval field out of range"));
-                    }
-                }
-                kind
-            }
-            sign @ (b'+' | b'-') => {
-                let offset_text = &text[22..];
-                if !offset_text.bytes().all(|b| b.is_ascii_digit()) {
-                    return Err(err("UTC offset must be 3 digits"));
-                }
-                let offset: i32 = offset_text
-                    .parse()
-                    .map_err(|_| err("UTC offset must be 3 digits"))?;
-                let kind = DateTimeKind::Timestamp {
-                    year: field(0..4),
-                    month: field(4..6),
-                    day: field(6..8),
-                    hour: field(8..10),
-                    minute: field(10..12),
-                    second: field(12..14),
-                    microsecond: field(15..21),
-                    utc_offset_minutes: if sign == b'-' { -offset } else { offset },
-                };
-                if let DateTimeKind::Timestamp {
-                    month,
-                    day,
-                    hour,
-                    minute,
-                    second,
-                    ..
-                } = kind
-                {
-                    if month.is_some_and(|m| !(1..=12).contains(&m))
-                        || day.is_some_and(|d| !(1..=31).contains(&d))
-                        || hour.is_some_and(|h| h > 23)
-                        || minute.is_some_and(|m| m > 59)
-                        || second.is_some_and(|s| s > 60)
-                    {
-                        return Err(err("timestamp field out of range"));
-                    }
-                }
-                kind
-            }
-            _ => return Err(err("character 22 must be '+', '-' or ':'")),
-        };
-        Ok(DateTime {
-            text: text.to_owned(),
-            kind,
-        })
+        read_kind(text)?;
+        Ok(DateTime { text: text.into() })
     }
 
     /// An interval of whole microseconds (for durations the server reports).
@@ -354,27 +255,131 @@ impl DateTime {
         // The format above is always valid, so parsing it cannot fail; fall back to a zero interval anyway.
         DateTime::parse(&text).unwrap_or_else(|_| DateTime {
             text: "00000000000000.000000:000".into(),
-            kind: DateTimeKind::Interval {
-                days: Some(0),
-                hours: Some(0),
-                minutes: Some(0),
-                seconds: Some(0),
-                microseconds: Some(0),
-            },
         })
     }
 
     pub fn kind(&self) -> DateTimeKind {
-        self.kind
+        // The text was checked when the value was made, so this reads it again without failing; a wildcard
+        // interval stands in should it ever not.
+        read_kind(&self.text).unwrap_or(DateTimeKind::Interval {
+            days: None,
+            hours: None,
+            minutes: None,
+            seconds: None,
+            microseconds: None,
+        })
     }
 
     pub fn is_interval(&self) -> bool {
-        matches!(self.kind, DateTimeKind::Interval { .. })
+        self.text.as_bytes().get(21) == Some(&b':')
     }
 
     pub fn as_str(&self) -> &str {
         &self.text
     }
+}
+
+/// The fields of a DSP0004 datetime `text`, checked.
+fn read_kind(text: &str) -> Result<DateTimeKind, ValueError> {
+    let err = |reason| ValueError::DateTime {
+        text: text.to_owned(),
+        reason,
+    };
+    let bytes = text.as_bytes();
+    if bytes.len() != 25 || !text.is_ascii() {
+        return Err(err("must be 25 ASCII characters"));
+    }
+    if bytes[14] != b'.' {
+        return Err(err("character 15 must be '.'"));
+    }
+    // Wildcards: once a '*' appears in the digits, every later digit must be '*' too.
+    let digit_positions = (0..14).chain(15..21);
+    let mut seen_star = false;
+    for i in digit_positions {
+        match bytes[i] {
+            b'*' => seen_star = true,
+            b'0'..=b'9' if !seen_star => {}
+            b'0'..=b'9' => return Err(err("digits after a '*' wildcard")),
+            _ => return Err(err("expected a digit or '*'")),
+        }
+    }
+    let field = |range: std::ops::Range<usize>| -> Option<u32> {
+        let s = &text[range];
+        if s.contains('*') {
+            None
+        } else {
+            s.parse().ok()
+        }
+    };
+    let kind = match bytes[21] {
+        b':' => {
+            if &text[22..] != "000" {
+                return Err(err("an interval must end in ':000'"));
+            }
+            let kind = DateTimeKind::Interval {
+                days: field(0..8),
+                hours: field(8..10),
+                minutes: field(10..12),
+                seconds: field(12..14),
+                microseconds: field(15..21),
+            };
+            if let DateTimeKind::Interval {
+                hours,
+                minutes,
+                seconds,
+                ..
+            } = kind
+            {
+                if hours.is_some_and(|h| h > 23)
+                    || minutes.is_some_and(|m| m > 59)
+                    || seconds.is_some_and(|s| s > 59)
+                {
+                    return Err(err("interval field out of range"));
+                }
+            }
+            kind
+        }
+        sign @ (b'+' | b'-') => {
+            let offset_text = &text[22..];
+            if !offset_text.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(err("UTC offset must be 3 digits"));
+            }
+            let offset: i32 = offset_text
+                .parse()
+                .map_err(|_| err("UTC offset must be 3 digits"))?;
+            let kind = DateTimeKind::Timestamp {
+                year: field(0..4),
+                month: field(4..6),
+                day: field(6..8),
+                hour: field(8..10),
+                minute: field(10..12),
+                second: field(12..14),
+                microsecond: field(15..21),
+                utc_offset_minutes: if sign == b'-' { -offset } else { offset },
+            };
+            if let DateTimeKind::Timestamp {
+                month,
+                day,
+                hour,
+                minute,
+                second,
+                ..
+            } = kind
+            {
+                if month.is_some_and(|m| !(1..=12).contains(&m))
+                    || day.is_some_and(|d| !(1..=31).contains(&d))
+                    || hour.is_some_and(|h| h > 23)
+                    || minute.is_some_and(|m| m > 59)
+                    || second.is_some_and(|s| s > 60)
+                {
+                    return Err(err("timestamp field out of range"));
+                }
+            }
+            kind
+        }
+        _ => return Err(err("character 22 must be '+', '-' or ':'")),
+    };
+    Ok(kind)
 }
 
 impl fmt::Display for DateTime {

@@ -12,10 +12,10 @@ use crate::driver::network_event;
 use crate::driver::{
     pool_event, BlockInfo, BlockStats, Connection, ControlInfo, DiskError, DomainEvent, DomainInfo,
     DomainRef, DomainState, DomainStatsRecord, DomainSummary, FsInfo, Generation, GuestInterface,
-    HypervisorDriver, InterfaceDriver, InterfaceRef, InterfaceStats, IothreadInfo, KeepDomain, MemoryStat,
-    NetworkDriver, NetworkEvent, NetworkRef, NodeCpuMap, NodeCpuStat, NodeDeviceDriver, NodeInfo,
-    PoolEvent, PoolEventKind, PoolInfo, PoolRef, SnapshotRef, StorageDriver, TypedParam, VcpuInfo,
-    VolumeInfo, VolumeRef,
+    HypervisorDriver, InterfaceDriver, InterfaceRef, InterfaceStats, IothreadInfo, KeepDomain,
+    MemoryStat, NetworkDriver, NetworkEvent, NetworkRef, NodeCpuMap, NodeCpuStat, NodeDeviceDriver,
+    NodeInfo, PoolEvent, PoolEventKind, PoolInfo, PoolRef, SnapshotRef, StorageDriver, TypedParam,
+    VcpuInfo, VolumeInfo, VolumeRef,
 };
 use crate::error::{Error, ErrorCode, ErrorDomain, Result};
 use crate::model::{DomainDef, NetworkDef, PoolDef, VolumeDef};

@@ -1144,7 +1144,10 @@ async fn pool_changes_send_lifecycle_and_refresh_events() {
 #[tokio::test]
 async fn one_domains_summary_is_its_entry_of_all_summaries_and_follows_changes() {
     let (_dir, d) = fresh().await;
-    let all = d.domain_summaries(&crate::driver::every_domain).await.unwrap();
+    let all = d
+        .domain_summaries(&crate::driver::every_domain)
+        .await
+        .unwrap();
     let listed = all.iter().find(|s| s.dom.name == "test").unwrap();
     let one = d.domain_summary("test").await.unwrap();
     assert_eq!(one.dom, listed.dom);
@@ -1185,11 +1188,19 @@ async fn summaries_leave_out_the_domains_a_filter_refuses_whichever_way_they_are
     let names = |summaries: Vec<DomainSummary>| -> Vec<String> {
         summaries.into_iter().map(|s| s.dom.name).collect()
     };
-    let all = names(d.domain_summaries(&crate::driver::every_domain).await.unwrap());
+    let all = names(
+        d.domain_summaries(&crate::driver::every_domain)
+            .await
+            .unwrap(),
+    );
     assert_eq!(all, ["bare", "test"]);
     let with_inputs = |def: &DomainDef| !def.devices.inputs.is_empty();
     let in_memory = names(d.domain_summaries(&with_inputs).await.unwrap());
-    let by_calls = names(crate::driver::summaries_by_calls(&*d, &with_inputs).await.unwrap());
+    let by_calls = names(
+        crate::driver::summaries_by_calls(&*d, &with_inputs)
+            .await
+            .unwrap(),
+    );
     assert_eq!(in_memory, ["bare"]);
     assert_eq!(by_calls, in_memory);
     let none = d.domain_summaries(&|_: &DomainDef| false).await.unwrap();

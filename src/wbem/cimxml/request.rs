@@ -781,7 +781,7 @@ impl Ctx<'_> {
                 )
             }
             "PROPERTY.REFERENCE" => {
-                let class = node.cim_attr("REFERENCECLASS").map(str::to_owned);
+                let class = node.cim_attr("REFERENCECLASS").map(Into::into);
                 let default = match node.child("VALUE.REFERENCE") {
                     Some(vr) => Value::Reference(Box::new(self.value_reference(vr)?)),
                     None => Value::Null,
@@ -856,10 +856,10 @@ impl Ctx<'_> {
                     TypeSpec::array(type_attr(p, "TYPE")?.unwrap_or(CimType::String))
                 }
                 "PARAMETER.REFERENCE" => TypeSpec::scalar(CimType::Reference(
-                    p.cim_attr("REFERENCECLASS").map(str::to_owned),
+                    p.cim_attr("REFERENCECLASS").map(Into::into),
                 )),
                 "PARAMETER.REFARRAY" => TypeSpec::array(CimType::Reference(
-                    p.cim_attr("REFERENCECLASS").map(str::to_owned),
+                    p.cim_attr("REFERENCECLASS").map(Into::into),
                 )),
                 _ => continue,
             };

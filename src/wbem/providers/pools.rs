@@ -157,7 +157,9 @@ pub struct HostPools {
 impl HostPools {
     pub async fn read(driver: &Connection) -> Result<HostPools, OpError> {
         let mut out = HostPools::default();
-        let pools = driver.list_all_storage_pools(flags::LIST_POOLS_ACTIVE).await;
+        let pools = driver
+            .list_all_storage_pools(flags::LIST_POOLS_ACTIVE)
+            .await;
         for pool in list_or_empty(pools)? {
             // One stopped or undefined meanwhile is no longer a pool.
             let Ok(xml) = driver.pool_get_xml_desc(&pool, 0).await else {
@@ -192,7 +194,9 @@ impl HostPools {
     /// [`HostPools::ids`] from the names of the active storage pools and networks alone, for the answers that
     /// name pools and read nothing of their definitions (no XML is formatted or parsed).
     pub async fn read_ids(driver: &Connection) -> Result<Vec<PoolId>, OpError> {
-        let pools = driver.list_all_storage_pools(flags::LIST_POOLS_ACTIVE).await;
+        let pools = driver
+            .list_all_storage_pools(flags::LIST_POOLS_ACTIVE)
+            .await;
         let pools = list_or_empty(pools)?;
         let networks = driver.list_all_networks(flags::LIST_NETWORKS_ACTIVE).await;
         let networks = list_or_empty(networks)?;

@@ -141,7 +141,10 @@ fn snapshot_instance(ctx: &ProviderCtx<'_>, domain: &str, def: &SnapshotDef) -> 
 /// The domains that have snapshots (`VIR_CONNECT_LIST_DOMAINS_HAS_SNAPSHOT`), so that the others cost no call
 /// each; every domain when the driver does not know that filter.
 async fn domains_with_snapshots(driver: &Connection) -> Result<Vec<DomainRef>, OpError> {
-    match driver.list_all_domains(flags::LIST_DOMAINS_HAS_SNAPSHOT).await {
+    match driver
+        .list_all_domains(flags::LIST_DOMAINS_HAS_SNAPSHOT)
+        .await
+    {
         Ok(list) => Ok(list),
         Err(e) if e.code == ErrorCode::INVALID_ARG || e.code == ErrorCode::NO_SUPPORT => {
             Ok(driver.list_all_domains(0).await?)
