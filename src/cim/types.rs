@@ -427,6 +427,15 @@ impl Name {
             NameRepr::Shared(s) => s,
         }
     }
+
+    /// The interned copy when this is a schema's name (one address per distinct name for the process's life),
+    /// else `None`.
+    pub fn as_interned(&self) -> Option<&'static str> {
+        match self.0 {
+            NameRepr::Interned(s) => Some(s),
+            NameRepr::Shared(_) => None,
+        }
+    }
 }
 
 impl std::ops::Deref for Name {

@@ -1277,7 +1277,7 @@ impl Operations {
                 single.extend(indices);
                 continue;
             };
-            let mut found: HashMap<String, Vec<Instance>> = HashMap::new();
+            let mut found: HashMap<u64, Vec<Instance>> = HashMap::new();
             for inst in provider.enumerate(&self.ctx(&class, ns)).await? {
                 if let Some(p) = &inst.path {
                     found.entry(path_bucket(p)).or_default().push(inst);
@@ -1843,7 +1843,7 @@ fn write_options(call: &Call) -> WriteOptions {
 /// with every path kept (an associator answer may hold thousands).
 #[derive(Default)]
 struct PathSet {
-    buckets: HashMap<String, Vec<usize>>,
+    buckets: HashMap<u64, Vec<usize>>,
 }
 
 impl PathSet {
@@ -1862,28 +1862,38 @@ impl PathSet {
 /// A coarse key for matching paths: paths that name the same object share it (class and key names compared
 /// without case, string key values as they are; other values left out and compared by `same_object`, and so
 /// are strings with `=`, which may be a reference key's string form: `same_object` equals those to the
-/// reference).
-fn path_bucket(p: &ObjectPath) -> String {
-    let mut keys: Vec<(String, &str)> = p
-        .keys
-        .iter()
-        .map(|(name, value)| {
-            let text = match value {
-                Value::String(s) if !s.contains('=') => s.as_str(),
-                _ => "",
-            };
-            (name.to_ascii_lowercase(), text)
-        })
-        .collect();
-    keys.sort_unstable();
-    let mut out = p.class_name.to_ascii_lowercase();
-    for (name, text) in keys {
-        out.push('\0');
-        out.push_str(&name);
-        out.push('=');
-        out.push_str(text);
+/// reference). A number, made without allocating (thousands of paths are matched per associator answer); keys
+/// in any order give the same one, and the hash is keyed per process, so no client can choose colliding paths.
+fn path_bucket(p: &ObjectPath) -> u64 {
+    use std::hash::BuildHasher;
+    static SEED: std::sync::OnceLock<std::hash::RandomState> = std::sync::OnceLock::new();
+    let seed = SEED.get_or_init(std::hash::RandomState::new);
+    let mut bucket = seed.hash_one(Folded(&p.class_name));
+    for (name, value) in &p.keys {
+        let text = match value {
+            Value::String(s) if !s.contains('=') => s.as_str(),
+            _ => "",
+        };
+        bucket = bucket.wrapping_add(seed.hash_one((Folded(name), text)));
     }
-    out
+    bucket
+}
+
+/// A name hashed as its ASCII lower case.
+struct Folded<'a>(&'a str);
+
+impl std::hash::Hash for Folded<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let mut buf = [0u8; 32];
+        for chunk in self.0.as_bytes().chunks(buf.len()) {
+            let lower = &mut buf[..chunk.len()];
+            lower.copy_from_slice(chunk);
+            lower.make_ascii_lowercase();
+            state.write(lower);
+        }
+        // The end, as `str` marks it: ("ab", "c") and ("a", "bc") differ.
+        state.write_u8(0xff);
+    }
 }
 
 /// The key an answer is kept under: the whole call (namespace, operation, every parameter).
@@ -2046,6 +2056,28 @@ mod tests {
     use super::*;
     use crate::driver::test::TestDriver;
     use crate::wbem::cimxml::{parse_request, Limits};
+
+    #[test]
+    fn paths_of_one_object_share_a_bucket_whatever_the_case_and_key_order() {
+        let path = |text: &str| ObjectPath::parse(text).unwrap();
+        let a = path(r#"KVM_ComputerSystem.CreationClassName="KVM_ComputerSystem",Name="demo""#);
+        let b = path(r#"kvm_computersystem.name="demo",CREATIONCLASSNAME="KVM_ComputerSystem""#);
+        assert_eq!(path_bucket(&a), path_bucket(&b));
+        // Another value, or the same text moved across the name/value boundary, is another bucket.
+        let other =
+            path(r#"KVM_ComputerSystem.CreationClassName="KVM_ComputerSystem",Name="demo2""#);
+        assert_ne!(path_bucket(&a), path_bucket(&other));
+        assert_ne!(
+            path_bucket(&path(r#"X.ab="c""#)),
+            path_bucket(&path(r#"X.a="bc""#))
+        );
+        let mut paths = Vec::new();
+        let mut set = PathSet::default();
+        assert!(set.insert(&mut paths, a));
+        assert!(!set.insert(&mut paths, b), "the same object once");
+        assert!(set.insert(&mut paths, other));
+        assert_eq!(paths.len(), 2);
+    }
 
     /// Log lines written by the formatter, kept for the test to read.
     #[derive(Clone, Default)]

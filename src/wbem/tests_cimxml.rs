@@ -285,6 +285,68 @@ fn responses_parse_back() {
     assert_eq!(back.get("Caption"), Some(&Value::Null));
 }
 
+#[test]
+fn null_properties_of_schema_classes_are_written_as_any_others() {
+    // An instance of a class (interned names: its null properties are written from each worker's table) and
+    // the same instance with names from elsewhere (written property by property) give the same bytes, on the
+    // first write and on later ones, for every kind of property a class declares.
+    let mut class = Class::new("KVM_Probe", None);
+    let declared = [
+        ("Name", TypeSpec::scalar(CimType::String)),
+        ("Caption", TypeSpec::scalar(CimType::String)),
+        ("State", TypeSpec::scalar(CimType::Uint16)),
+        ("Status", TypeSpec::array(CimType::Uint16)),
+        (
+            "Owner",
+            TypeSpec::scalar(CimType::Reference(Some("CIM_System".into()))),
+        ),
+        (
+            "Setting",
+            TypeSpec::scalar(CimType::EmbeddedInstance(Some("CIM_X".into()))),
+        ),
+        ("Blob", TypeSpec::scalar(CimType::EmbeddedObject)),
+        ("When", TypeSpec::scalar(CimType::DateTime)),
+    ];
+    for (name, ty) in &declared {
+        class.properties.push(Property::new(name, ty.clone()));
+    }
+    let mut from_class = class.new_instance();
+    from_class.set("Name", Value::String("a < b".into()));
+    let mut by_hand = Instance::new("KVM_Probe");
+    for (name, ty) in &declared {
+        by_hand.set(name, Value::Null);
+        if let Some(p) = by_hand.properties.last_mut() {
+            p.ty = ty.clone();
+        }
+    }
+    by_hand.set("Name", Value::String("a < b".into()));
+    assert!(from_class
+        .properties
+        .iter()
+        .all(|p| p.name.as_interned().is_some()));
+    assert!(by_hand
+        .properties
+        .iter()
+        .all(|p| p.name.as_interned().is_none()));
+    let write = |inst: &Instance| {
+        let mut xml = String::new();
+        super::cimxml::write_instance(&mut xml, inst, WriteOptions::default());
+        xml
+    };
+    let expected = write(&by_hand);
+    assert!(expected.contains(r#"<PROPERTY NAME="Caption" TYPE="string"></PROPERTY>"#));
+    assert!(expected.contains(
+        r#"<PROPERTY.REFERENCE NAME="Owner" REFERENCECLASS="CIM_System"></PROPERTY.REFERENCE>"#
+    ));
+    assert_eq!(write(&from_class), expected);
+    assert_eq!(write(&from_class), expected, "from the table");
+    // A property that changed type keeps its own form.
+    from_class.properties[2].ty = TypeSpec::scalar(CimType::Uint32);
+    by_hand.properties[2].ty = TypeSpec::scalar(CimType::Uint32);
+    assert_eq!(write(&from_class), write(&by_hand));
+    assert!(write(&from_class).contains(r#"<PROPERTY NAME="State" TYPE="uint32"></PROPERTY>"#));
+}
+
 fn wrap(call: &str) -> String {
     format!(
         "<?xml version=\"1.0\"?><CIM CIMVERSION=\"2.0\" DTDVERSION=\"2.0\"><MESSAGE ID=\"1\" PROTOCOLVERSION=\"1.0\"><SIMPLEREQ>{call}</SIMPLEREQ></MESSAGE></CIM>"

@@ -732,9 +732,77 @@ pub fn write_instance(out: &mut String, inst: &Instance, opts: WriteOptions) {
     out.push('>');
     write_qualifiers(out, &inst.qualifiers, opts);
     for p in &inst.properties {
-        write_property(out, &p.name, &p.ty, &p.value, None, opts);
+        match (&p.value, p.name.as_interned()) {
+            // Borrowed per property: a value may be an embedded instance, written by this function again.
+            (Value::Null, Some(name)) => {
+                NULL_FORMS.with(|forms| out.push_str(forms.borrow_mut().of(name, &p.ty)));
+            }
+            _ => write_property(out, &p.name, &p.ty, &p.value, None, opts),
+        }
     }
     out.push_str("</INSTANCE>");
+}
+
+thread_local! {
+    /// Each worker's [`NullForms`].
+    static NULL_FORMS: std::cell::RefCell<NullForms> = std::cell::RefCell::default();
+}
+
+/// The bytes of a null instance property, written once per schema property name and type (most of an
+/// instance's properties are null, and the same ones in every instance of its class) and copied after. Only
+/// interned names are kept, so the table is bounded by the schema.
+#[derive(Default)]
+struct NullForms {
+    by_name: std::collections::HashMap<usize, Vec<(TypeSpec, Box<str>)>, AddressHash>,
+}
+
+impl NullForms {
+    fn of(&mut self, name: &'static str, ty: &TypeSpec) -> &str {
+        let forms = self.by_name.entry(name.as_ptr() as usize).or_default();
+        let at = match forms.iter().position(|(t, _)| t == ty) {
+            Some(at) => at,
+            None => {
+                // An instance's property has no qualifiers or origin to write, whatever the options ask.
+                let mut form = String::new();
+                write_property(
+                    &mut form,
+                    name,
+                    ty,
+                    &Value::Null,
+                    None,
+                    WriteOptions::default(),
+                );
+                forms.push((ty.clone(), form.into()));
+                forms.len() - 1
+            }
+        };
+        &forms[at].1
+    }
+}
+
+/// Hashes the address of an interned name: distinct per name, chosen by the process, not by any client.
+type AddressHash = std::hash::BuildHasherDefault<AddressHasher>;
+
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl std::hash::Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        // Multiplied, then the high half folded into the low: both ends of the hash (the table's index and
+        // tag) depend on every bit of the address, whose low bits are always zero.
+        let x = (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = x ^ (x >> 32);
+    }
 }
 
 /// Writes a `CLASS` element.
