@@ -10,7 +10,7 @@ pub use super::computer_system::{host_name, host_path, HOST_CLASS};
 use super::guest::{load_guests_part, LoadOptions, ModelPart};
 use super::{lookup, put, Provider, ProviderCtx};
 use crate::cim::{CimStatus, Instance, ObjectPath, Value};
-use crate::driver::{flags, Connection};
+use crate::driver::{flags, Connection, NetworkRef, PoolRef};
 use crate::error::ErrorCode;
 use crate::model::{NetworkDef, PoolDef};
 use crate::wbem::error::OpError;
@@ -157,10 +157,8 @@ pub struct HostPools {
 impl HostPools {
     pub async fn read(driver: &Connection) -> Result<HostPools, OpError> {
         let mut out = HostPools::default();
-        let pools = driver
-            .list_all_storage_pools(flags::LIST_POOLS_ACTIVE)
-            .await;
-        for pool in list_or_empty(pools)? {
+        let (pools, networks) = active_pools_and_networks(driver).await?;
+        for pool in pools {
             // One stopped or undefined meanwhile is no longer a pool.
             let Ok(xml) = driver.pool_get_xml_desc(&pool, 0).await else {
                 continue;
@@ -170,8 +168,7 @@ impl HostPools {
                 Err(err) => unreadable("storage pool", &pool.name, &err),
             }
         }
-        let networks = driver.list_all_networks(flags::LIST_NETWORKS_ACTIVE).await;
-        for net in list_or_empty(networks)? {
+        for net in networks {
             let Ok(xml) = driver.network_get_xml_desc(&net, 0).await else {
                 continue;
             };
@@ -194,17 +191,23 @@ impl HostPools {
     /// [`HostPools::ids`] from the names of the active storage pools and networks alone, for the answers that
     /// name pools and read nothing of their definitions (no XML is formatted or parsed).
     pub async fn read_ids(driver: &Connection) -> Result<Vec<PoolId>, OpError> {
-        let pools = driver
-            .list_all_storage_pools(flags::LIST_POOLS_ACTIVE)
-            .await;
-        let pools = list_or_empty(pools)?;
-        let networks = driver.list_all_networks(flags::LIST_NETWORKS_ACTIVE).await;
-        let networks = list_or_empty(networks)?;
+        let (pools, networks) = active_pools_and_networks(driver).await?;
         Ok(pool_ids(
             pools.iter().map(|p| p.name.as_str()),
             networks.iter().map(|n| n.name.as_str()),
         ))
     }
+}
+
+/// The active storage pools and the active networks: the disk and network pools there are.
+async fn active_pools_and_networks(
+    driver: &Connection,
+) -> Result<(Vec<PoolRef>, Vec<NetworkRef>), OpError> {
+    let pools = driver
+        .list_all_storage_pools(flags::LIST_POOLS_ACTIVE)
+        .await;
+    let networks = driver.list_all_networks(flags::LIST_NETWORKS_ACTIVE).await;
+    Ok((list_or_empty(pools)?, list_or_empty(networks)?))
 }
 
 /// The primordial pools, then the disk pools `storage`, then the network pools `networks`.
