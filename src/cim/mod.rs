@@ -12,7 +12,7 @@ pub use object::Value;
 pub use object::{namespace_eq, ObjectPath, PathError};
 pub use object::{
     Class, Flavor, Instance, InstanceProperty, Method, Parameter, Property, Qualifier,
-    QualifierDecl, QualifierList, Scope,
+    QualifierDecl, QualifierList, Scope, Template,
 };
 pub use repo::{Namespace, RepoError, Repository};
 pub use types::{Arrayness, CimType, TypeSpec, ValueError};

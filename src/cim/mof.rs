@@ -1237,14 +1237,7 @@ pub fn parse_instance_mof(ns: &Namespace, text: &str) -> Result<Instance, MofErr
         };
         let value = literal_value(lit, &prop.ty, &no_aliases)
             .map_err(|e| error_at(NAME, text, 0, format!("property {prop_name}: {e}")))?;
-        instance.set(&prop.name, value);
-        if let Some(p) = instance
-            .properties
-            .iter_mut()
-            .find(|p| *p.name == *prop.name)
-        {
-            p.ty = prop.ty.clone();
-        }
+        instance.set_typed(&prop.name, prop.ty.clone(), value);
     }
     Ok(instance)
 }

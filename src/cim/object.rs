@@ -8,7 +8,8 @@
 //! a singleton class has `Class=@`.
 
 use std::fmt;
-use std::sync::OnceLock;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, OnceLock};
 
 use super::types::{
     format_real, parse_int_text, parse_real_text, Arrayness, CimType, DateTime, Name, TypeSpec,
@@ -865,17 +866,35 @@ pub struct Class {
     pub template: InstanceTemplate,
 }
 
-/// A class's properties as a fresh instance has them, made once per class: every instance of the class then
-/// shares the property names instead of copying each one (instance building is the bulk of an enumeration).
-/// Not part of the class's value: equal always, and a copy of the class (which may then be changed) starts
-/// without one.
+/// A class's properties as a fresh instance has them, made once per class: an instance of the class holds
+/// only the properties set on it and reads the others here (instance building is the bulk of an enumeration,
+/// and most of a class's properties stay at their defaults). Not part of the class's value: equal always, and
+/// a copy of the class (which may then be changed) starts without one.
 #[derive(Default)]
-pub struct InstanceTemplate(OnceLock<Template>);
+pub struct InstanceTemplate(OnceLock<Arc<Template>>);
 
-struct Template {
+/// See [`InstanceTemplate`].
+pub struct Template {
     properties: Vec<InstanceProperty>,
     /// The positions of the key properties.
     keys: Vec<usize>,
+    /// Distinct per template made in this process, never reused: a writer may keep what it derives from a
+    /// template's properties under it.
+    id: u64,
+    /// The most properties set on one of its instances so far: a new instance makes room for that many at
+    /// once instead of growing step by step.
+    most_set: std::sync::atomic::AtomicUsize,
+}
+
+impl Template {
+    /// The class's properties at their defaults, in the class's order.
+    pub fn properties(&self) -> &[InstanceProperty] {
+        &self.properties
+    }
+
+    pub fn id(&self) -> u64 {
+        self.id
+    }
 }
 
 impl Clone for InstanceTemplate {
@@ -971,44 +990,49 @@ impl Class {
 
     /// A fresh instance with every property at its default value.
     pub fn new_instance(&self) -> Instance {
-        let fresh = || {
-            self.properties
-                .iter()
-                .map(|p| InstanceProperty {
-                    name: Name::from(p.name.as_str()),
-                    ty: p.ty.clone(),
-                    value: p.default.clone(),
-                })
-                .collect::<Vec<_>>()
-        };
-        let properties = match self.template() {
-            Some(template) => template.properties.clone(),
-            None => fresh(),
-        };
-        Instance {
-            class_name: self.name.clone(),
-            qualifiers: Vec::new(),
-            properties,
-            path: None,
+        match self.template() {
+            Some(template) => Instance {
+                class_name: self.name.clone(),
+                qualifiers: Vec::new(),
+                set: Vec::with_capacity(template.most_set.load(Relaxed)),
+                template: Some(Arc::clone(template)),
+                path: None,
+            },
+            None => {
+                let mut inst = Instance::new(&self.name);
+                for p in &self.properties {
+                    inst.push_property(InstanceProperty {
+                        name: Name::from(p.name.as_str()),
+                        ty: p.ty.clone(),
+                        value: p.default.clone(),
+                    });
+                }
+                inst
+            }
         }
     }
 
     /// The class's instance template, made on first use; `None` when the class was changed in place after it
     /// was made (the repository only changes classes while it builds them).
-    fn template(&self) -> Option<&Template> {
-        let template = self.template.0.get_or_init(|| Template {
-            properties: self
-                .properties
-                .iter()
-                .map(|p| InstanceProperty {
-                    name: Name::interned(&p.name),
-                    ty: p.ty.clone(),
-                    value: p.default.clone(),
-                })
-                .collect(),
-            keys: (0..self.properties.len())
-                .filter(|&i| self.properties[i].is_key())
-                .collect(),
+    fn template(&self) -> Option<&Arc<Template>> {
+        static IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let template = self.template.0.get_or_init(|| {
+            Arc::new(Template {
+                properties: self
+                    .properties
+                    .iter()
+                    .map(|p| InstanceProperty {
+                        name: Name::interned(&p.name),
+                        ty: p.ty.clone(),
+                        value: p.default.clone(),
+                    })
+                    .collect(),
+                keys: (0..self.properties.len())
+                    .filter(|&i| self.properties[i].is_key())
+                    .collect(),
+                id: IDS.fetch_add(1, Relaxed),
+                most_set: std::sync::atomic::AtomicUsize::new(0),
+            })
         });
         let current = template.properties.len() == self.properties.len()
             && template
@@ -1046,13 +1070,84 @@ pub struct InstanceProperty {
     pub value: Value,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+/// An instance. Made from a class ([`Class::new_instance`]) it holds only the properties set on it and reads
+/// the rest from the class's [`Template`]; its properties are always read in the class's order, then those
+/// the class does not declare in the order they were added.
+#[derive(Clone)]
 pub struct Instance {
     pub class_name: String,
     pub qualifiers: Vec<Qualifier>,
-    pub properties: Vec<InstanceProperty>,
+    /// The properties set, ordered by position: below the template's length a position is the template's
+    /// property it replaces; above it, a property the template lacks.
+    set: Vec<Slot>,
+    template: Option<Arc<Template>>,
     /// The instance's path when known (set by providers and by the CIM-XML decoder for named instances).
     pub path: Option<ObjectPath>,
+}
+
+#[derive(Clone)]
+struct Slot {
+    at: usize,
+    prop: InstanceProperty,
+}
+
+/// One of an instance's properties as [`Instance::slots`] reads it.
+pub struct InstanceSlot<'a> {
+    pub prop: &'a InstanceProperty,
+    /// Its position in the instance's template when it is the template's own, not set on the instance.
+    pub template_at: Option<usize>,
+}
+
+/// An instance's properties in order (see [`Instance::properties`]).
+pub struct Slots<'a> {
+    template: &'a [InstanceProperty],
+    set: std::iter::Peekable<std::slice::Iter<'a, Slot>>,
+    next_at: usize,
+}
+
+impl<'a> Iterator for Slots<'a> {
+    type Item = InstanceSlot<'a>;
+
+    fn next(&mut self) -> Option<InstanceSlot<'a>> {
+        let at = self.next_at;
+        if at < self.template.len() {
+            self.next_at += 1;
+            if let Some(slot) = self.set.next_if(|s| s.at == at) {
+                return Some(InstanceSlot {
+                    prop: &slot.prop,
+                    template_at: None,
+                });
+            }
+            return Some(InstanceSlot {
+                prop: &self.template[at],
+                template_at: Some(at),
+            });
+        }
+        self.set.next().map(|slot| InstanceSlot {
+            prop: &slot.prop,
+            template_at: None,
+        })
+    }
+}
+
+impl PartialEq for Instance {
+    fn eq(&self, other: &Instance) -> bool {
+        self.class_name == other.class_name
+            && self.qualifiers == other.qualifiers
+            && self.path == other.path
+            && self.properties().eq(other.properties())
+    }
+}
+
+impl fmt::Debug for Instance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Instance")
+            .field("class_name", &self.class_name)
+            .field("qualifiers", &self.qualifiers)
+            .field("properties", &self.properties().collect::<Vec<_>>())
+            .field("path", &self.path)
+            .finish()
+    }
 }
 
 impl Instance {
@@ -1060,13 +1155,109 @@ impl Instance {
         Instance {
             class_name: class_name.to_owned(),
             qualifiers: Vec::new(),
-            properties: Vec::new(),
+            set: Vec::new(),
+            template: None,
             path: None,
         }
     }
 
+    fn template_properties(&self) -> &[InstanceProperty] {
+        self.template.as_deref().map_or(&[], Template::properties)
+    }
+
+    /// The template the instance reads its unset properties from, when it was made from one.
+    pub fn template(&self) -> Option<&Template> {
+        self.template.as_deref()
+    }
+
+    /// Every property, in order, each with where it is read from.
+    pub fn slots(&self) -> Slots<'_> {
+        Slots {
+            template: self.template_properties(),
+            set: self.set.iter().peekable(),
+            next_at: 0,
+        }
+    }
+
+    /// Every property: the class's in its order (at their defaults when not set), then the others.
+    pub fn properties(&self) -> impl Iterator<Item = &InstanceProperty> + '_ {
+        self.slots().map(|s| s.prop)
+    }
+
+    /// How many properties [`Instance::properties`] reads.
+    pub fn property_count(&self) -> usize {
+        let template = self.template_properties().len();
+        template + self.set.iter().filter(|s| s.at >= template).count()
+    }
+
+    /// The properties, owned and in order.
+    pub fn into_properties(self) -> Vec<InstanceProperty> {
+        if self.template.is_none() {
+            return self.set.into_iter().map(|s| s.prop).collect();
+        }
+        let mut inst = self;
+        inst.detach();
+        inst.set.into_iter().map(|s| s.prop).collect()
+    }
+
+    /// Adds a property the instance does not have yet, after all the others (a decoder's instance, whose
+    /// properties come in the order they are written).
+    pub fn push_property(&mut self, prop: InstanceProperty) {
+        let at = self.next_extra();
+        self.set.push(Slot { at, prop });
+    }
+
+    fn next_extra(&self) -> usize {
+        let template = self.template_properties().len();
+        self.set
+            .last()
+            .map_or(template, |s| (s.at + 1).max(template))
+    }
+
+    /// Copies the template's unset properties in, so that every property is held (before a change other than
+    /// setting one).
+    fn detach(&mut self) {
+        let Some(template) = self.template.take() else {
+            return;
+        };
+        let set = std::mem::take(&mut self.set);
+        let mut set = set.into_iter().peekable();
+        let mut all = Vec::with_capacity(template.properties.len() + set.len());
+        for (at, default) in template.properties.iter().enumerate() {
+            let prop = match set.next_if(|s| s.at == at) {
+                Some(slot) => slot.prop,
+                None => default.clone(),
+            };
+            all.push(Slot {
+                at: all.len(),
+                prop,
+            });
+        }
+        for slot in set {
+            all.push(Slot {
+                at: all.len(),
+                prop: slot.prop,
+            });
+        }
+        self.set = all;
+    }
+
+    /// Keeps the properties `keep` accepts.
+    pub fn retain_properties(&mut self, mut keep: impl FnMut(&InstanceProperty) -> bool) {
+        self.detach();
+        self.set.retain(|s| keep(&s.prop));
+        // Positions stay ordered; without a template they only order the properties.
+    }
+
     pub fn property(&self, name: &str) -> Option<&InstanceProperty> {
-        self.properties
+        if let Some(slot) = self
+            .set
+            .iter()
+            .find(|s| s.prop.name.eq_ignore_ascii_case(name))
+        {
+            return Some(&slot.prop);
+        }
+        self.template_properties()
             .iter()
             .find(|p| p.name.eq_ignore_ascii_case(name))
     }
@@ -1083,54 +1274,104 @@ impl Instance {
     /// type already there (or `string` for a new property).
     pub fn set(&mut self, name: &str, value: Value) {
         let ty = value.type_spec();
-        if let Some(existing) = self
-            .properties
+        if let Some(slot) = self
+            .set
             .iter_mut()
-            .find(|p| p.name.eq_ignore_ascii_case(name))
+            .find(|s| s.prop.name.eq_ignore_ascii_case(name))
         {
             if let Some(ty) = ty {
-                existing.ty = ty;
+                slot.prop.ty = ty;
             }
-            existing.value = value;
-        } else {
-            let ty = ty.unwrap_or(TypeSpec::scalar(CimType::String));
-            self.properties.push(InstanceProperty {
-                name: Name::from(name),
-                ty,
+            slot.prop.value = value;
+            return;
+        }
+        if let Some(at) = self
+            .template_properties()
+            .iter()
+            .position(|p| p.name.eq_ignore_ascii_case(name))
+        {
+            let declared = &self.template_properties()[at];
+            let prop = InstanceProperty {
+                name: declared.name.clone(),
+                ty: ty.unwrap_or_else(|| declared.ty.clone()),
                 value,
-            });
+            };
+            self.insert(at, prop);
+            return;
+        }
+        let prop = InstanceProperty {
+            name: Name::from(name),
+            ty: ty.unwrap_or(TypeSpec::scalar(CimType::String)),
+            value,
+        };
+        self.push_property(prop);
+    }
+
+    /// Sets a property and gives it the type `ty` (a value checked against its declaration).
+    pub fn set_typed(&mut self, name: &str, ty: TypeSpec, value: Value) {
+        self.set(name, value);
+        if let Some(slot) = self
+            .set
+            .iter_mut()
+            .find(|s| s.prop.name.eq_ignore_ascii_case(name))
+        {
+            slot.prop.ty = ty;
         }
     }
 
-    /// `set` of a property expected at position `at` (an instance made by `Class::new_instance` has its class's
-    /// properties in the class's order): no search when it is there.
-    pub fn set_at(&mut self, at: usize, name: &str, value: Value) {
-        match self.properties.get_mut(at) {
-            Some(p) if *p.name == *name => {
-                if !type_holds(&p.ty, &value) {
-                    if let Some(ty) = value.type_spec() {
-                        p.ty = ty;
-                    }
+    /// Places a template property's new value at its position (kept ordered).
+    fn insert(&mut self, at: usize, prop: InstanceProperty) {
+        match self.set.binary_search_by_key(&at, |s| s.at) {
+            Ok(i) => self.set[i].prop = prop,
+            Err(i) => {
+                self.set.insert(i, Slot { at, prop });
+                // Read before written: a shared line that every worker writes would bounce between them.
+                let most = self.template.as_ref().map(|t| &t.most_set);
+                if let Some(most) = most.filter(|m| m.load(Relaxed) < self.set.len()) {
+                    most.fetch_max(self.set.len(), Relaxed);
                 }
-                p.value = value;
             }
-            _ => self.set(name, value),
         }
+    }
+
+    /// `set` of a property expected at position `at` of the instance's class (as `Class::new_instance` made
+    /// it): no search by name when it is there.
+    pub fn set_at(&mut self, at: usize, name: &str, value: Value) {
+        let Some(declared) = self
+            .template_properties()
+            .get(at)
+            .filter(|p| *p.name == *name)
+        else {
+            return self.set(name, value);
+        };
+        let ty = if type_holds(&declared.ty, &value) {
+            declared.ty.clone()
+        } else {
+            value.type_spec().unwrap_or_else(|| declared.ty.clone())
+        };
+        let prop = InstanceProperty {
+            name: declared.name.clone(),
+            ty,
+            value,
+        };
+        self.insert(at, prop);
     }
 
     /// Builds the instance path from the class's key properties (namespace given by the caller).
     pub fn path_from_keys(&self, class: &Class, namespace: Option<&str>) -> ObjectPath {
         let mut path = ObjectPath::class(namespace, &self.class_name);
-        if let Some(template) = class.template() {
-            // The class's key positions, known once per class (no qualifier search per instance); an instance
-            // made from the class has its keys there.
+        let same_template = match (class.template(), &self.template) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        };
+        if let (true, Some(template)) = (same_template, &self.template) {
+            // The class's key positions, known once per class (no qualifier search per instance).
             for &at in &template.keys {
-                let key = &class.properties[at];
-                let value = match self.properties.get(at) {
-                    Some(p) if *p.name == *key.name => p.value.clone(),
-                    _ => self.get(&key.name).cloned().unwrap_or(Value::Null),
+                let value = match self.set.binary_search_by_key(&at, |s| s.at) {
+                    Ok(i) => self.set[i].prop.value.clone(),
+                    Err(_) => template.properties[at].value.clone(),
                 };
-                path.keys.push((key.name.clone(), value));
+                path.keys.push((class.properties[at].name.clone(), value));
             }
             return path;
         }
@@ -1143,8 +1384,78 @@ impl Instance {
 
     /// Keeps only the named properties (a `PropertyList` filter; names case-insensitive).
     pub fn filter_properties(&mut self, names: &[String]) {
-        self.properties
-            .retain(|p| names.iter().any(|n| n.eq_ignore_ascii_case(&p.name)));
+        self.retain_properties(|p| names.iter().any(|n| n.eq_ignore_ascii_case(&p.name)));
+    }
+}
+
+#[cfg(test)]
+mod instance_tests {
+    use super::*;
+
+    fn probe_class() -> Class {
+        let mut class = Class::new("KVM_Probe", None);
+        let mut key = Property::new("Name", TypeSpec::scalar(CimType::String));
+        key.qualifiers
+            .push(Qualifier::new("Key", Value::Boolean(true)));
+        class.properties.push(key);
+        class
+            .properties
+            .push(Property::new("Caption", TypeSpec::scalar(CimType::String)));
+        let mut state = Property::new("State", TypeSpec::scalar(CimType::Uint16));
+        state.default = Value::Uint16(2);
+        class.properties.push(state);
+        class
+    }
+
+    fn names(inst: &Instance) -> Vec<String> {
+        inst.properties().map(|p| p.name.to_string()).collect()
+    }
+
+    /// An instance made from its class holds only what was set on it, and reads as if it held every property:
+    /// the class's in the class's order at their defaults unless set, then those the class lacks.
+    #[test]
+    fn an_instance_of_a_class_reads_as_every_property_in_order() {
+        let class = probe_class();
+        let mut inst = class.new_instance();
+        assert!(inst.template().is_some());
+        inst.set("Extra", Value::Uint8(1));
+        inst.set("caption", Value::String("c".into()));
+        inst.set_at(0, "Name", Value::String("n".into()));
+        assert_eq!(names(&inst), ["Name", "Caption", "State", "Extra"]);
+        assert_eq!(inst.property_count(), 4);
+        assert_eq!(inst.get("State"), Some(&Value::Uint16(2)));
+        assert_eq!(inst.get_str("CAPTION"), Some("c"));
+        assert_eq!(inst.get("Missing"), None);
+
+        // The same properties held one by one compare equal and write their keys the same.
+        let mut dense = Instance::new("KVM_Probe");
+        for p in inst.properties() {
+            dense.push_property(p.clone());
+        }
+        assert_eq!(inst, dense);
+        assert_eq!(
+            inst.path_from_keys(&class, Some("root/virt")),
+            dense.path_from_keys(&class, Some("root/virt"))
+        );
+        assert_eq!(inst.path_from_keys(&class, None).key_str("Name"), Some("n"));
+        assert_eq!(inst.clone().into_properties(), dense.into_properties());
+
+        // Set again: replaced in place, its type following the value.
+        inst.set("State", Value::Uint32(7));
+        assert_eq!(names(&inst), ["Name", "Caption", "State", "Extra"]);
+        assert_eq!(
+            inst.property("State").map(|p| p.ty.clone()),
+            Some(TypeSpec::scalar(CimType::Uint32))
+        );
+
+        // A filter keeps the order of what it keeps, defaults included.
+        let mut filtered = class.new_instance();
+        filtered.set("Extra", Value::Uint8(1));
+        filtered.filter_properties(&["extra".into(), "state".into()]);
+        assert_eq!(names(&filtered), ["State", "Extra"]);
+        assert_eq!(filtered.get("State"), Some(&Value::Uint16(2)));
+        filtered.set("Name", Value::String("later".into()));
+        assert_eq!(names(&filtered), ["State", "Extra", "Name"]);
     }
 }
 

@@ -322,7 +322,7 @@ impl Repository {
             });
         }
         let mut full = class.new_instance();
-        for given in instance.properties {
+        for given in instance.into_properties() {
             let declared =
                 class
                     .property(&given.name)
@@ -339,14 +339,7 @@ impl Repository {
                         property: declared.name.clone(),
                         source,
                     })?;
-            full.set(&declared.name, value);
-            if let Some(p) = full
-                .properties
-                .iter_mut()
-                .find(|p| p.name.eq_ignore_ascii_case(&declared.name))
-            {
-                p.ty = declared.ty.clone();
-            }
+            full.set_typed(&declared.name, declared.ty.clone(), value);
         }
         let path = full.path_from_keys(&class, Some(&ns.name));
         if ns

@@ -1450,8 +1450,7 @@ impl Operations {
                 let mut items = self.instances_of(namespace, &class_name).await?;
                 for inst in &mut items {
                     if !deep {
-                        inst.properties
-                            .retain(|p| requested.property(&p.name).is_some());
+                        inst.retain_properties(|p| requested.property(&p.name).is_some());
                     }
                     inst.path = inst.path.as_ref().map(|p| self.full_path(p, namespace));
                 }
@@ -1956,8 +1955,7 @@ fn shape_named(
     property_list: Option<&[String]>,
 ) {
     if !deep {
-        inst.properties
-            .retain(|p| requested.property(&p.name).is_some());
+        inst.retain_properties(|p| requested.property(&p.name).is_some());
     }
     if let Some(list) = property_list {
         inst.filter_properties(list);

@@ -314,20 +314,13 @@ fn null_properties_of_schema_classes_are_written_as_any_others() {
     from_class.set("Name", Value::String("a < b".into()));
     let mut by_hand = Instance::new("KVM_Probe");
     for (name, ty) in &declared {
-        by_hand.set(name, Value::Null);
-        if let Some(p) = by_hand.properties.last_mut() {
-            p.ty = ty.clone();
-        }
+        by_hand.set_typed(name, ty.clone(), Value::Null);
     }
     by_hand.set("Name", Value::String("a < b".into()));
     assert!(from_class
-        .properties
-        .iter()
+        .properties()
         .all(|p| p.name.as_interned().is_some()));
-    assert!(by_hand
-        .properties
-        .iter()
-        .all(|p| p.name.as_interned().is_none()));
+    assert!(by_hand.properties().all(|p| p.name.as_interned().is_none()));
     let write = |inst: &Instance| {
         let mut xml = String::new();
         super::cimxml::write_instance(&mut xml, inst, WriteOptions::default());
@@ -341,8 +334,8 @@ fn null_properties_of_schema_classes_are_written_as_any_others() {
     assert_eq!(write(&from_class), expected);
     assert_eq!(write(&from_class), expected, "from the table");
     // A property that changed type keeps its own form.
-    from_class.properties[2].ty = TypeSpec::scalar(CimType::Uint32);
-    by_hand.properties[2].ty = TypeSpec::scalar(CimType::Uint32);
+    from_class.set_typed("State", TypeSpec::scalar(CimType::Uint32), Value::Null);
+    by_hand.set_typed("State", TypeSpec::scalar(CimType::Uint32), Value::Null);
     assert_eq!(write(&from_class), write(&by_hand));
     assert!(write(&from_class).contains(r#"<PROPERTY NAME="State" TYPE="uint32"></PROPERTY>"#));
 }

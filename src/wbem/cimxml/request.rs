@@ -809,7 +809,7 @@ impl Ctx<'_> {
                 "PROPERTY" | "PROPERTY.ARRAY" | "PROPERTY.REFERENCE"
             ) {
                 self.count(
-                    inst.properties.len(),
+                    inst.property_count(),
                     self.limits.max_properties,
                     "properties",
                 )?;
@@ -817,7 +817,7 @@ impl Ctx<'_> {
                 if inst.property(&p.name).is_some() {
                     return Err(invalid(format!("property {} given twice", p.name)));
                 }
-                inst.properties.push(InstanceProperty {
+                inst.push_property(InstanceProperty {
                     name: p.name.into(),
                     ty: p.ty,
                     value: p.default,

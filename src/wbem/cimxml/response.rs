@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 
 use crate::cim::{
     Arrayness, CimStatus, CimType, Class, Instance, ObjectPath, Property, Qualifier, QualifierDecl,
-    Scope, TypeSpec, Value,
+    Scope, Template, TypeSpec, Value,
 };
 
 /// A CIM error as the `ERROR` element carries it.
@@ -731,10 +731,17 @@ pub fn write_instance(out: &mut String, inst: &Instance, opts: WriteOptions) {
     push_attr(out, "CLASSNAME", &inst.class_name);
     out.push('>');
     write_qualifiers(out, &inst.qualifiers, opts);
-    for p in &inst.properties {
-        match (&p.value, p.name.as_interned()) {
-            // Borrowed per property: a value may be an embedded instance, written by this function again.
-            (Value::Null, Some(name)) => {
+    // Taken out of the table once per instance: a value may be an embedded instance, written by this
+    // function again.
+    let defaults = inst
+        .template()
+        .map(|t| NULL_FORMS.with(|forms| forms.borrow_mut().of_template(t)));
+    for slot in inst.slots() {
+        let p = slot.prop;
+        match (&p.value, slot.template_at, &defaults) {
+            (Value::Null, Some(at), Some(defaults)) => out.push_str(&defaults[at]),
+            (Value::Null, _, _) if p.name.as_interned().is_some() => {
+                let name = p.name.as_interned().unwrap_or_default();
                 NULL_FORMS.with(|forms| out.push_str(forms.borrow_mut().of(name, &p.ty)));
             }
             _ => write_property(out, &p.name, &p.ty, &p.value, None, opts),
@@ -750,10 +757,13 @@ thread_local! {
 
 /// The bytes of a null instance property, written once per schema property name and type (most of an
 /// instance's properties are null, and the same ones in every instance of its class) and copied after. Only
-/// interned names are kept, so the table is bounded by the schema.
+/// interned names and class templates are kept, so the table is bounded by the schema.
 #[derive(Default)]
 struct NullForms {
     by_name: std::collections::HashMap<usize, Vec<(TypeSpec, Box<str>)>, AddressHash>,
+    /// Per class template, the null form of each of its properties by position (empty where the default is
+    /// not null: those are written as any value).
+    by_template: std::collections::HashMap<u64, std::rc::Rc<[Box<str>]>, AddressHash>,
 }
 
 impl NullForms {
@@ -762,22 +772,40 @@ impl NullForms {
         let at = match forms.iter().position(|(t, _)| t == ty) {
             Some(at) => at,
             None => {
-                // An instance's property has no qualifiers or origin to write, whatever the options ask.
-                let mut form = String::new();
-                write_property(
-                    &mut form,
-                    name,
-                    ty,
-                    &Value::Null,
-                    None,
-                    WriteOptions::default(),
-                );
-                forms.push((ty.clone(), form.into()));
+                forms.push((ty.clone(), null_form(name, ty)));
                 forms.len() - 1
             }
         };
         &forms[at].1
     }
+
+    fn of_template(&mut self, template: &Template) -> std::rc::Rc<[Box<str>]> {
+        let forms = self.by_template.entry(template.id()).or_insert_with(|| {
+            template
+                .properties()
+                .iter()
+                .map(|p| match p.value {
+                    Value::Null => null_form(&p.name, &p.ty),
+                    _ => Box::default(),
+                })
+                .collect()
+        });
+        std::rc::Rc::clone(forms)
+    }
+}
+
+fn null_form(name: &str, ty: &TypeSpec) -> Box<str> {
+    // An instance's property has no qualifiers or origin to write, whatever the options ask.
+    let mut form = String::new();
+    write_property(
+        &mut form,
+        name,
+        ty,
+        &Value::Null,
+        None,
+        WriteOptions::default(),
+    );
+    form.into()
 }
 
 /// Hashes the address of an interned name: distinct per name, chosen by the process, not by any client.
@@ -798,9 +826,14 @@ impl std::hash::Hasher for AddressHasher {
     }
 
     fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    /// An address, or a template's id (small numbers, spread the same way).
+    fn write_u64(&mut self, n: u64) {
         // Multiplied, then the high half folded into the low: both ends of the hash (the table's index and
         // tag) depend on every bit of the address, whose low bits are always zero.
-        let x = (n as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let x = n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
         self.0 = x ^ (x >> 32);
     }
 }

@@ -84,8 +84,7 @@ pub fn watch(hub: Arc<Hub>, jobs: &JobTable, repo: Arc<Repository>) {
         if matches!(event, JobEvent::StateChanged { .. } | JobEvent::Progress) {
             if let Some(previous) = &previous {
                 let changed: Vec<Value> = now
-                    .properties
-                    .iter()
+                    .properties()
                     .filter(|p| previous.get(&p.name) != Some(&p.value))
                     .map(|p| s(&p.name))
                     .collect();

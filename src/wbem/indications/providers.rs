@@ -222,8 +222,7 @@ impl DestinationProvider {
             put(&mut inst, ctx.class, "ElementName", s(name));
         }
         // The password is never read back (Read(false)).
-        inst.properties
-            .retain(|p| !p.name.eq_ignore_ascii_case("password"));
+        inst.retain_properties(|p| !p.name.eq_ignore_ascii_case("password"));
         inst.path = Some(destination_path(&d.class_name, &d.keys));
         inst
     }

@@ -223,7 +223,7 @@ impl Source {
                 self.raise(CS_PREFIX, Change::Deleted, &before.system, None);
             }
             (Some(before), Some(now)) => {
-                if before.system.properties != now.system.properties {
+                if !before.system.properties().eq(now.system.properties()) {
                     self.raise(
                         CS_PREFIX,
                         Change::Modified,
@@ -234,7 +234,7 @@ impl Source {
                 for (id, rasd) in &now.rasds {
                     match before.rasds.iter().find(|(b, _)| b == id) {
                         None => self.raise(RASD_PREFIX, Change::Created, rasd, None),
-                        Some((_, old)) if old.properties != rasd.properties => {
+                        Some((_, old)) if !old.properties().eq(rasd.properties()) => {
                             self.raise(RASD_PREFIX, Change::Modified, rasd, Some(old));
                         }
                         Some(_) => {}
@@ -280,8 +280,7 @@ impl Source {
                 Value::Instance(Box::new(plain(previous))),
             );
             let changed: Vec<Value> = source
-                .properties
-                .iter()
+                .properties()
                 .filter(|p| previous.get(&p.name) != Some(&p.value))
                 .map(|p| s(&p.name))
                 .collect();

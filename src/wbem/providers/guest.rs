@@ -331,6 +331,24 @@ pub fn guest_class(name: &str) -> Option<&'static Class> {
         .map(|class| &**class)
 }
 
+/// [`guest_class`] of a class name the model itself spells (a constant): each worker keeps the classes it
+/// looked up by the name's address, so that building an instance does not search the repository each time.
+fn model_class(name: &'static str) -> Option<&'static Class> {
+    thread_local! {
+        static SEEN: std::cell::RefCell<Vec<(usize, usize, Option<&'static Class>)>> =
+            const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let key = (name.as_ptr() as usize, name.len());
+    SEEN.with(|seen| {
+        if let Some(&(_, _, class)) = seen.borrow().iter().find(|(a, l, _)| (*a, *l) == key) {
+            return class;
+        }
+        let class = guest_class(name);
+        seen.borrow_mut().push((key.0, key.1, class));
+        class
+    })
+}
+
 /// Which instances of a resource are built: a RASD enumeration needs no devices, a device enumeration no
 /// RASDs. Set around the (synchronous) building of one [`ModelPart`]; the side left out is an empty instance
 /// (with its path only for `Neither`).
@@ -364,8 +382,8 @@ struct Builder {
 }
 
 impl Builder {
-    fn new(class_name: &str) -> Builder {
-        let class = guest_class(class_name);
+    fn new(class_name: &'static str) -> Builder {
+        let class = model_class(class_name);
         let inst = class
             .map(Class::new_instance)
             .unwrap_or_else(|| Instance::new(class_name));
@@ -1478,6 +1496,6 @@ mod tests {
                     .iter()
                     .flat_map(|r| std::iter::once(&r.rasd).chain(&r.devices))
             )
-            .all(|i| i.properties.is_empty()));
+            .all(|i| i.property_count() == 0));
     }
 }
