@@ -184,11 +184,11 @@ struct VolumeFacts {
 impl HostIndex {
     /// Reads pools, their volumes and the networks' bridges; capacities only for volumes the given domains
     /// use. A driver without storage or networks yields an empty index (values then stay NULL).
-    pub async fn load(driver: &Connection, defs: &[&DomainDef]) -> HostIndex {
+    pub async fn load(driver: &Connection, defs: &[(&DomainDef, &DomainRef)]) -> HostIndex {
         let mut index = HostIndex::default();
         let used: HashSet<&str> = defs
             .iter()
-            .flat_map(|d| d.devices.disks.iter())
+            .flat_map(|(d, _)| d.devices.disks.iter())
             .filter_map(|disk| disk.source.as_deref())
             .collect();
         if let Ok(pools) = driver.list_all_storage_pools(0).await {
@@ -213,7 +213,7 @@ impl HostIndex {
                 }
             }
         }
-        for def in defs {
+        for (def, dom) in defs {
             let outside: Vec<&DiskDef> = def
                 .devices
                 .disks
@@ -228,12 +228,9 @@ impl HostIndex {
             if outside.is_empty() {
                 continue;
             }
-            let Ok(dom) = driver.domain_lookup_by_name(&def.name).await else {
-                continue;
-            };
             for disk in outside {
                 if let Ok(info) = driver
-                    .domain_get_block_info(&dom, &disk.target_dev, 0)
+                    .domain_get_block_info(dom, &disk.target_dev, 0)
                     .await
                 {
                     let source = disk.source.clone().unwrap_or_default();
@@ -1070,20 +1067,24 @@ async fn read_domain(
     Ok(Some((xml, facts)))
 }
 
+/// A domain to model: its definition, facts and the driver's reference to it.
+type Loaded = (Arc<DomainDef>, GuestFacts, DomainRef);
+
 async fn build(
     driver: &Connection,
-    defs: Vec<(Arc<DomainDef>, GuestFacts)>,
+    defs: Vec<Loaded>,
     options: LoadOptions,
     part: Option<ModelPart>,
 ) -> Vec<GuestModel> {
     let host = if options.host_index {
-        let refs: Vec<&DomainDef> = defs.iter().map(|(d, _)| d.as_ref()).collect();
+        let refs: Vec<(&DomainDef, &DomainRef)> =
+            defs.iter().map(|(d, _, dom)| (d.as_ref(), dom)).collect();
         HostIndex::load(driver, &refs).await
     } else {
         HostIndex::default()
     };
     defs.iter()
-        .map(|(def, facts)| match part {
+        .map(|(def, facts, _)| match part {
             None => guest_model(def, *facts, &host),
             Some(part) => guest_model_part(def, *facts, &host, part),
         })
@@ -1117,7 +1118,7 @@ async fn build_summarised(
     let mut defs = Vec::with_capacity(summaries.len());
     for summary in summaries {
         let facts = summary_facts(driver, &summary, options).await;
-        defs.push((summary.def, facts));
+        defs.push((summary.def, facts, summary.dom));
     }
     build(driver, defs, options, part).await
 }
@@ -1150,7 +1151,7 @@ pub async fn load_all_guests_part(
         };
         match DomainDef::from_xml(&xml, false) {
             Ok(def) if !keep(&def) => {}
-            Ok(def) => defs.push((Arc::new(def), facts)),
+            Ok(def) => defs.push((Arc::new(def), facts, dom)),
             // One domain whose XML we cannot model must not hide all the others.
             Err(err) => {
                 tracing::warn!(domain = %dom.name, error = %err, "domain left out of the CIM model");
@@ -1196,7 +1197,7 @@ pub async fn load_guest_pieces(
         keys.push((key, held));
         if !held {
             let facts = summary_facts(driver, &summary, options).await;
-            defs.push((summary.def, facts));
+            defs.push((summary.def, facts, summary.dom));
         }
     }
     let mut built = build(driver, defs, options, part).await.into_iter();
@@ -1295,7 +1296,7 @@ pub async fn load_guest_part(
         return Ok(None);
     };
     let def = DomainDef::from_xml(&xml, false)?;
-    Ok(build(driver, vec![(Arc::new(def), facts)], options, part)
+    Ok(build(driver, vec![(Arc::new(def), facts, dom)], options, part)
         .await
         .pop())
 }

@@ -31,7 +31,7 @@ use super::migration::{
     caps_path as migration_caps_path, msd_path, service_path_of as migration_service_path,
     CAPS_CLASS as MIGRATION_CAPS_CLASS, MSD_CLASS, SERVICE_CLASS as MIGRATION_SERVICE_CLASS,
 };
-use super::{assoc_instance, get_from_enumeration, put, Provider, ProviderCtx};
+use super::{get_from_enumeration, owned_assoc_instance, put, Provider, ProviderCtx};
 use crate::cim::{Instance, ObjectPath, Value};
 use crate::wbem::error::OpError;
 
@@ -338,7 +338,7 @@ impl Provider for HostAssocProvider {
 
     async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
         let pairs = self.pairs(ctx).await?;
-        Ok(self.instances(ctx, &pairs))
+        Ok(self.instances(ctx, pairs))
     }
 
     async fn references_to(
@@ -349,7 +349,7 @@ impl Provider for HostAssocProvider {
         Ok(self
             .pairs_for(ctx, object)
             .await?
-            .map(|pairs| self.instances(ctx, &pairs)))
+            .map(|pairs| self.instances(ctx, pairs)))
     }
 }
 
@@ -357,9 +357,12 @@ impl HostAssocProvider {
     fn instances(
         &self,
         ctx: &ProviderCtx<'_>,
-        pairs: &[[(&'static str, ObjectPath); 2]],
+        pairs: Vec<[(&'static str, ObjectPath); 2]>,
     ) -> Vec<Instance> {
-        let mut out: Vec<Instance> = pairs.iter().map(|refs| assoc_instance(ctx, refs)).collect();
+        let mut out: Vec<Instance> = pairs
+            .into_iter()
+            .map(|refs| owned_assoc_instance(ctx, refs))
+            .collect();
         if self.assoc == HostAssoc::SettingsDefineCapabilities {
             for inst in &mut out {
                 let role = match inst.get("PartComponent") {

@@ -98,14 +98,18 @@ pub(crate) fn paths_of(instances: Vec<Instance>) -> Vec<ObjectPath> {
 
 /// An association instance whose properties are its references; the path is built from them.
 pub fn assoc_instance(ctx: &ProviderCtx<'_>, refs: &[(&str, ObjectPath)]) -> Instance {
+    owned_assoc_instance(ctx, refs.iter().map(|(role, path)| (*role, path.clone())))
+}
+
+/// [`assoc_instance`] of references the caller no longer needs: each is moved into its property, and
+/// copied only into the instance's path.
+pub fn owned_assoc_instance<'r>(
+    ctx: &ProviderCtx<'_>,
+    refs: impl IntoIterator<Item = (&'r str, ObjectPath)>,
+) -> Instance {
     let mut inst = ctx.new_instance();
     for (role, path) in refs {
-        put(
-            &mut inst,
-            ctx.class,
-            role,
-            Value::Reference(Box::new(path.clone())),
-        );
+        put(&mut inst, ctx.class, role, Value::Reference(Box::new(path)));
     }
     ctx.with_path(inst)
 }

@@ -22,7 +22,7 @@ use super::pool_config::{service_instance, service_path};
 use super::pools::{host_name, host_path, HOST_CLASS, NAMESPACE};
 use super::text_redirection::{read_text_saps, TEXT_SAP_CLASS};
 use super::{
-    assoc_instance, get_from_enumeration, not_found, paths_of, put, singleton_host,
+    get_from_enumeration, not_found, owned_assoc_instance, paths_of, put, singleton_host,
     summaries_in_memory, summary_pieces, HeldPieces, Piece, Provider, ProviderCtx,
 };
 use crate::cim::{CimType, Instance, ObjectPath, Value};
@@ -587,7 +587,10 @@ impl Provider for RedirectionAssocProvider {
 
     async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
         let pairs = self.pairs(ctx.driver, None).await?;
-        Ok(pairs.iter().map(|refs| assoc_instance(ctx, refs)).collect())
+        Ok(pairs
+            .into_iter()
+            .map(|refs| owned_assoc_instance(ctx, refs))
+            .collect())
     }
 
     /// KVM_ServiceAffectsElement is listed guest by guest; the SAP associations list the graphical consoles of
@@ -608,8 +611,8 @@ impl Provider for RedirectionAssocProvider {
         let part = Some(ModelPart::Paths);
         load_guest_pieces(ctx.driver, LoadOptions::KEYS_ONLY, part, have, |guest| {
             affected_by(&guest, &service)
-                .iter()
-                .map(|refs| assoc_instance(ctx, refs))
+                .into_iter()
+                .map(|refs| owned_assoc_instance(ctx, refs))
                 .collect()
         })
         .await
@@ -638,7 +641,10 @@ impl Provider for RedirectionAssocProvider {
         };
         let pairs = self.pairs(ctx.driver, Some(domain)).await?;
         Ok(Some(
-            pairs.iter().map(|refs| assoc_instance(ctx, refs)).collect(),
+            pairs
+                .into_iter()
+                .map(|refs| owned_assoc_instance(ctx, refs))
+                .collect(),
         ))
     }
 }
