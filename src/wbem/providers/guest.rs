@@ -229,10 +229,7 @@ impl HostIndex {
                 continue;
             }
             for disk in outside {
-                if let Ok(info) = driver
-                    .domain_get_block_info(dom, &disk.target_dev, 0)
-                    .await
-                {
+                if let Ok(info) = driver.domain_get_block_info(dom, &disk.target_dev, 0).await {
                     let source = disk.source.clone().unwrap_or_default();
                     index.file_sizes.insert(source, info.capacity);
                 }
@@ -356,6 +353,28 @@ enum Sides {
     Devices,
     /// Neither: every instance empty but for its path (for associations, which link paths).
     Neither,
+    /// Neither, with paths for the RASDs only.
+    RasdPaths,
+    /// Neither, with paths for the devices only.
+    DevicePaths,
+}
+
+impl Sides {
+    fn builds_rasds(self) -> bool {
+        matches!(self, Sides::Both | Sides::Rasds)
+    }
+
+    fn builds_devices(self) -> bool {
+        matches!(self, Sides::Both | Sides::Devices)
+    }
+
+    fn names_rasds(self) -> bool {
+        !matches!(self, Sides::Devices | Sides::DevicePaths)
+    }
+
+    fn names_devices(self) -> bool {
+        !matches!(self, Sides::Rasds | Sides::RasdPaths)
+    }
 }
 
 thread_local! {
@@ -484,10 +503,7 @@ fn vssd_instance(def: &DomainDef, facts: GuestFacts) -> Instance {
 
 /// A RASD builder with the properties every RASD has.
 fn rasd_builder(kind: ResourceKind, domain: &str, devid: &str) -> Builder {
-    if matches!(
-        SIDES.with(std::cell::Cell::get),
-        Sides::Devices | Sides::Neither
-    ) {
+    if !SIDES.with(std::cell::Cell::get).builds_rasds() {
         return Builder::skipped(kind.rasd_class());
     }
     let mut b = Builder::new(kind.rasd_class());
@@ -499,10 +515,7 @@ fn rasd_builder(kind: ResourceKind, domain: &str, devid: &str) -> Builder {
 
 /// A device builder with the four keys set.
 fn device_builder(kind: ResourceKind, domain: &str, devid: &str) -> Builder {
-    if matches!(
-        SIDES.with(std::cell::Cell::get),
-        Sides::Rasds | Sides::Neither
-    ) {
+    if !SIDES.with(std::cell::Cell::get).builds_devices() {
         return Builder::skipped(kind.device_class());
     }
     let mut b = Builder::new(kind.device_class());
@@ -517,7 +530,7 @@ fn device_builder(kind: ResourceKind, domain: &str, devid: &str) -> Builder {
 /// A device with its path, or, while only RASDs are built, an empty instance without one: no reader of a
 /// RASD part looks at its devices.
 fn finish_device(b: Builder, kind: ResourceKind, domain: &str, devid: &str) -> Instance {
-    if SIDES.with(std::cell::Cell::get) == Sides::Rasds {
+    if !SIDES.with(std::cell::Cell::get).names_devices() {
         return b.inst;
     }
     b.finish(device_path(kind, domain, devid))
@@ -525,7 +538,7 @@ fn finish_device(b: Builder, kind: ResourceKind, domain: &str, devid: &str) -> I
 
 /// A RASD with its path, or, while only devices are built, an empty instance without one.
 fn finish_rasd(b: Builder, kind: ResourceKind, domain: &str, devid: &str) -> Instance {
-    if SIDES.with(std::cell::Cell::get) == Sides::Devices {
+    if !SIDES.with(std::cell::Cell::get).names_rasds() {
         return b.inst;
     }
     b.finish(rasd_path(kind, domain, devid))
@@ -918,8 +931,17 @@ pub enum ModelPart {
     Rasds(ResourceKind),
     /// As `Resources`, with only each resource's devices built (its RASD is an empty instance without a path).
     Devices(ResourceKind),
-    /// Every object of the model as an empty instance with its path (what associations link).
-    Paths,
+    /// Every object of the model as an empty instance with its path (what associations link); without
+    /// `rasds` (`devices`) the RASDs (devices) are empty instances without paths.
+    Paths { rasds: bool, devices: bool },
+}
+
+impl ModelPart {
+    /// [`ModelPart::Paths`] of every object.
+    pub const PATHS: ModelPart = ModelPart::Paths {
+        rasds: true,
+        devices: true,
+    };
 }
 
 /// One part of a guest's model (see [`ModelPart`]); the parts built equal those of [`guest_model`].
@@ -943,10 +965,15 @@ pub fn guest_model_part(
             Instance::new(VSSD_CLASS),
             building(Sides::Devices, || resources_of(def, facts, host, kind)),
         ),
-        ModelPart::Paths => {
+        ModelPart::Paths { rasds, devices } => {
             let mut vssd = Instance::new(VSSD_CLASS);
             vssd.path = Some(vssd_path(&def.name));
-            let resources = building(Sides::Neither, || {
+            let sides = match (rasds, devices) {
+                (true, false) => Sides::RasdPaths,
+                (false, true) => Sides::DevicePaths,
+                _ => Sides::Neither,
+            };
+            let resources = building(sides, || {
                 ResourceKind::ALL
                     .into_iter()
                     .flat_map(|kind| resources_of(def, facts, host, kind))
@@ -984,7 +1011,7 @@ fn part_has_resources(def: &DomainDef, part: Option<ModelPart>) -> bool {
         Some(ModelPart::Resources(kind) | ModelPart::Rasds(kind) | ModelPart::Devices(kind)) => {
             resource_count(def, kind) > 0
         }
-        None | Some(ModelPart::Vssd | ModelPart::Paths) => true,
+        None | Some(ModelPart::Vssd | ModelPart::Paths { .. }) => true,
     }
 }
 
@@ -1296,9 +1323,11 @@ pub async fn load_guest_part(
         return Ok(None);
     };
     let def = DomainDef::from_xml(&xml, false)?;
-    Ok(build(driver, vec![(Arc::new(def), facts, dom)], options, part)
-        .await
-        .pop())
+    Ok(
+        build(driver, vec![(Arc::new(def), facts, dom)], options, part)
+            .await
+            .pop(),
+    )
 }
 
 #[cfg(test)]
@@ -1477,7 +1506,7 @@ mod tests {
             );
         }
         // Paths only: every object of the whole model, in its order, with nothing else set.
-        let paths = guest_model_part(&def, facts, &host, ModelPart::Paths);
+        let paths = guest_model_part(&def, facts, &host, ModelPart::PATHS);
         let objects = |m: &GuestModel| -> Vec<Option<ObjectPath>> {
             std::iter::once(&m.vssd)
                 .chain(
@@ -1498,5 +1527,33 @@ mod tests {
                     .flat_map(|r| std::iter::once(&r.rasd).chain(&r.devices))
             )
             .all(|i| i.property_count() == 0));
+        // One side's paths: the same paths for that side, none for the other.
+        for (rasds, devices) in [(true, false), (false, true)] {
+            let sided = guest_model_part(&def, facts, &host, ModelPart::Paths { rasds, devices });
+            let side = |m: &GuestModel, of_rasds: bool| -> Vec<Option<ObjectPath>> {
+                m.resources
+                    .iter()
+                    .flat_map(|r| match of_rasds {
+                        true => vec![r.rasd.path.clone()],
+                        false => r.devices.iter().map(|d| d.path.clone()).collect(),
+                    })
+                    .collect()
+            };
+            assert_eq!(sided.vssd.path, whole.vssd.path);
+            assert_eq!(side(&sided, rasds), side(&whole, rasds));
+            assert!(side(&sided, !rasds).iter().all(Option::is_none));
+            assert_eq!(
+                sided
+                    .resources
+                    .iter()
+                    .map(|r| &r.pool_id)
+                    .collect::<Vec<_>>(),
+                whole
+                    .resources
+                    .iter()
+                    .map(|r| &r.pool_id)
+                    .collect::<Vec<_>>()
+            );
+        }
     }
 }

@@ -60,6 +60,16 @@ impl GuestAssociation {
         }
     }
 
+    /// The part of a guest's model its pairs are read from: the paths of the objects it links.
+    pub fn part(self) -> ModelPart {
+        let (rasds, devices) = match self {
+            GuestAssociation::SystemDevice => (false, true),
+            GuestAssociation::SettingsDefineState => (true, true),
+            GuestAssociation::VssdComponent | GuestAssociation::ElementSettingData => (true, false),
+        };
+        ModelPart::Paths { rasds, devices }
+    }
+
     /// The (first role, second role) object pairs this association links within one guest.
     pub fn pairs(self, model: &GuestModel) -> Vec<(ObjectPath, ObjectPath)> {
         let path = |inst: &Instance| inst.path.clone();
@@ -174,7 +184,7 @@ impl Provider for GuestAssociationProvider {
             ctx.driver,
             &domain,
             LoadOptions::KEYS_ONLY,
-            Some(ModelPart::Paths),
+            Some(self.kind.part()),
         )
         .await?
         .ok_or_else(|| not_found(path))?;
@@ -199,7 +209,7 @@ impl Provider for GuestAssociationProvider {
             ctx.driver,
             domain,
             LoadOptions::KEYS_ONLY,
-            Some(ModelPart::Paths),
+            Some(self.kind.part()),
         )
         .await?;
         Ok(Some(
@@ -209,7 +219,7 @@ impl Provider for GuestAssociationProvider {
 
     async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
         // These associations link paths: each guest's objects are built as paths alone.
-        let part = Some(ModelPart::Paths);
+        let part = Some(self.kind.part());
         let guests = load_all_guests_part(ctx.driver, LoadOptions::KEYS_ONLY, part).await?;
         Ok(guests.iter().flat_map(|g| self.kind.instances(g)).collect())
     }
@@ -227,7 +237,7 @@ impl Provider for GuestAssociationProvider {
         ctx: &ProviderCtx<'_>,
         have: &dyn HeldPieces,
     ) -> Result<Option<Vec<Piece>>, OpError> {
-        let part = Some(ModelPart::Paths);
+        let part = Some(self.kind.part());
         load_guest_pieces(ctx.driver, LoadOptions::KEYS_ONLY, part, have, |g| {
             self.kind.instances(&g)
         })

@@ -182,7 +182,10 @@ impl HostAssocProvider {
                     .unwrap_or_default();
                 let pools = HostPools::read(driver).await?;
                 let mut out = Vec::new();
-                for alloc in guest_allocations(driver, &pools, Some(domain), None).await? {
+                for alloc in
+                    guest_allocations(driver, &pools, Some(domain), None, self.links_devices())
+                        .await?
+                {
                     self.push_allocation(&mut out, alloc);
                 }
                 Ok(Some(out))
@@ -202,7 +205,10 @@ impl HostAssocProvider {
                         }
                     }
                 }
-                for alloc in guest_allocations(driver, &pools, None, Some(pool.kind)).await? {
+                for alloc in
+                    guest_allocations(driver, &pools, None, Some(pool.kind), self.links_devices())
+                        .await?
+                {
                     if alloc.pool == pool {
                         self.push_allocation(&mut out, alloc);
                     }
@@ -215,13 +221,14 @@ impl HostAssocProvider {
 
     fn push_allocation(&self, out: &mut Vec<[(&'static str, ObjectPath); 2]>, alloc: Allocation) {
         let antecedent = alloc.pool.path();
-        if self.assoc == HostAssoc::ElementAllocatedFromPool {
-            for device in alloc.devices {
-                out.push([("Antecedent", antecedent.clone()), ("Dependent", device)]);
-            }
-        } else {
-            out.push([("Antecedent", antecedent), ("Dependent", alloc.rasd)]);
+        for dependent in alloc.paths {
+            out.push([("Antecedent", antecedent.clone()), ("Dependent", dependent)]);
         }
+    }
+
+    /// Whether the association's guest ends are devices (else RASDs).
+    fn links_devices(&self) -> bool {
+        self.assoc == HostAssoc::ElementAllocatedFromPool
     }
 
     /// The reference pairs of every instance, (role A, path A), (role B, path B).
@@ -313,7 +320,9 @@ impl HostAssocProvider {
                         }
                     }
                 }
-                for alloc in guest_allocations(driver, &pools, None, None).await? {
+                for alloc in
+                    guest_allocations(driver, &pools, None, None, self.links_devices()).await?
+                {
                     self.push_allocation(&mut out, alloc);
                 }
             }

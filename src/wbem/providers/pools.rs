@@ -236,16 +236,17 @@ fn list_or_empty<T>(result: crate::error::Result<Vec<T>>) -> Result<Vec<T>, OpEr
 }
 
 /// The guest devices and settings allocated from pools: for each domain's resource that has a pool (as
-/// guest.rs resolves it) which exists now, the pool, the device paths realising it and the RASD path. A device
+/// guest.rs resolves it) which exists now, the pool and the paths of its devices or of its RASD. A device
 /// with no pool (a console, a disk outside every storage pool) is left out, as libvirt-CIM does.
 /// `only`: the one domain to read (an association asked about one guest's device or RASD), else all.
 /// `kind`: only resources from pools of this kind (disk and network pools need the host's volumes and
-/// bridges; the others do not).
+/// bridges; the others do not). `devices`: the devices' paths, else the RASDs'.
 pub async fn guest_allocations(
     driver: &Connection,
     pools: &HostPools,
     only: Option<&str>,
     kind: Option<PoolKind>,
+    devices: bool,
 ) -> Result<Vec<Allocation>, OpError> {
     let existing: Vec<PoolId> = pools
         .ids()
@@ -256,8 +257,12 @@ pub async fn guest_allocations(
         host_index: kind.is_none_or(|k| !k.single()),
         autostart: false,
     };
-    // Only paths and pools are read from the models: their objects are built as paths alone.
-    let part = Some(ModelPart::Paths);
+    // Only paths and pools are read from the models: their objects are built as paths alone, and only the
+    // side asked for.
+    let part = Some(ModelPart::Paths {
+        rasds: !devices,
+        devices,
+    });
     let models = load_guests_part(driver, only, options, part).await?;
     let mut out = Vec::new();
     for model in models {
@@ -271,29 +276,27 @@ pub async fn guest_allocations(
             else {
                 continue;
             };
-            let Some(rasd) = resource.rasd.path else {
-                continue;
-            };
-            out.push(Allocation {
-                pool,
-                devices: resource
+            let paths = if devices {
+                resource
                     .devices
                     .into_iter()
                     .filter_map(|d| d.path)
-                    .collect(),
-                rasd,
-            });
+                    .collect()
+            } else {
+                resource.rasd.path.into_iter().collect()
+            };
+            out.push(Allocation { pool, paths });
         }
     }
     Ok(out)
 }
 
-/// One guest resource drawn from a pool: the pool, the device instances realising it, the RASD describing it.
+/// One guest resource drawn from a pool: the pool, and the paths of the device instances realising it or of
+/// the RASD describing it (as asked).
 #[derive(Clone, Debug)]
 pub struct Allocation {
     pub pool: PoolId,
-    pub devices: Vec<ObjectPath>,
-    pub rasd: ObjectPath,
+    pub paths: Vec<ObjectPath>,
 }
 
 /// libvirt's storage pool types that libvirt-CIM names in OtherResourceType.

@@ -478,6 +478,12 @@ impl RedirectionAssoc {
 }
 
 /// KVM_ServiceAffectsElement's pairs for one guest: the guest and its affected devices, each with the service.
+/// What [`affected_by`] reads of a guest's model: its devices' paths.
+const AFFECTED_PATHS: ModelPart = ModelPart::Paths {
+    rasds: false,
+    devices: true,
+};
+
 fn affected_by(guest: &GuestModel, service: &ObjectPath) -> Vec<Pair> {
     let pair = |element| {
         [
@@ -535,7 +541,7 @@ impl RedirectionAssocProvider {
             let service = crs_path(&host);
             // The association links paths: each guest's objects are built as paths alone, and only the
             // guest asked about is read when there is one.
-            let (keys, part) = (LoadOptions::KEYS_ONLY, Some(ModelPart::Paths));
+            let (keys, part) = (LoadOptions::KEYS_ONLY, Some(AFFECTED_PATHS));
             let guests = load_guests_part(driver, only, keys, part).await?;
             for guest in &guests {
                 out.extend(affected_by(guest, &service));
@@ -608,7 +614,7 @@ impl Provider for RedirectionAssocProvider {
             return Ok(None);
         }
         let service = crs_path(&host_name(ctx.driver).await);
-        let part = Some(ModelPart::Paths);
+        let part = Some(AFFECTED_PATHS);
         load_guest_pieces(ctx.driver, LoadOptions::KEYS_ONLY, part, have, |guest| {
             affected_by(&guest, &service)
                 .into_iter()
