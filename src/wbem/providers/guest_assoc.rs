@@ -70,34 +70,41 @@ impl GuestAssociation {
         ModelPart::Paths { rasds, devices }
     }
 
-    /// The (first role, second role) object pairs this association links within one guest.
-    pub fn pairs(self, model: &GuestModel) -> Vec<(ObjectPath, ObjectPath)> {
-        let path = |inst: &Instance| inst.path.clone();
-        let vssd = path(&model.vssd);
+    /// The (first role, second role) object pairs this association links within one guest, the model's
+    /// paths moved into them.
+    pub fn pairs(self, model: GuestModel) -> Vec<(ObjectPath, ObjectPath)> {
         let system = computer_system_path(&model.name);
+        let vssd = model.vssd.path;
         let mut out = Vec::new();
         match self {
             GuestAssociation::SystemDevice => {
-                for (_, device) in model.devices() {
-                    out.extend(path(device).map(|d| (system.clone(), d)));
+                for resource in model.resources {
+                    for device in resource.devices {
+                        out.extend(device.path.map(|d| (system.clone(), d)));
+                    }
                 }
             }
             GuestAssociation::SettingsDefineState => {
                 out.extend(vssd.map(|v| (system, v)));
-                for (resource, device) in model.devices() {
-                    if let (Some(d), Some(r)) = (path(device), path(&resource.rasd)) {
-                        out.push((d, r));
+                for resource in model.resources {
+                    let Some(rasd) = resource.rasd.path else {
+                        continue;
+                    };
+                    for device in resource.devices {
+                        out.extend(device.path.map(|d| (d, rasd.clone())));
                     }
                 }
             }
             GuestAssociation::VssdComponent => {
                 if let Some(v) = vssd {
-                    out.extend(model.rasds().filter_map(path).map(|r| (v.clone(), r)));
+                    let rasds = model.resources.into_iter().filter_map(|r| r.rasd.path);
+                    out.extend(rasds.map(|r| (v.clone(), r)));
                 }
             }
             GuestAssociation::ElementSettingData => {
                 out.extend(vssd.map(|v| (v.clone(), v)));
-                out.extend(model.rasds().filter_map(path).map(|r| (r.clone(), r)));
+                let rasds = model.resources.into_iter().filter_map(|r| r.rasd.path);
+                out.extend(rasds.map(|r| (r.clone(), r)));
             }
         }
         out
@@ -134,7 +141,7 @@ impl GuestAssociation {
         inst
     }
 
-    pub fn instances(self, model: &GuestModel) -> Vec<Instance> {
+    pub fn instances(self, model: GuestModel) -> Vec<Instance> {
         self.pairs(model)
             .into_iter()
             .map(|(a, b)| self.instance(a, b))
@@ -189,7 +196,7 @@ impl Provider for GuestAssociationProvider {
         .await?
         .ok_or_else(|| not_found(path))?;
         self.kind
-            .instances(&model)
+            .instances(Arc::unwrap_or_clone(model))
             .into_iter()
             .find(|i| i.path.as_ref().is_some_and(|p| p.same_object(path)))
             .ok_or_else(|| not_found(path))
@@ -213,7 +220,9 @@ impl Provider for GuestAssociationProvider {
         )
         .await?;
         Ok(Some(
-            model.map(|m| self.kind.instances(&m)).unwrap_or_default(),
+            model
+                .map(|m| self.kind.instances(Arc::unwrap_or_clone(m)))
+                .unwrap_or_default(),
         ))
     }
 
@@ -221,7 +230,7 @@ impl Provider for GuestAssociationProvider {
         // These associations link paths: each guest's objects are built as paths alone.
         let part = Some(self.kind.part());
         let guests = load_all_guests_part(ctx.driver, LoadOptions::KEYS_ONLY, part).await?;
-        Ok(guests.iter().flat_map(|g| self.kind.instances(g)).collect())
+        Ok(guests.into_iter().flat_map(|g| self.kind.instances(g)).collect())
     }
 
     fn splits_per_guest(&self) -> bool {
@@ -239,7 +248,7 @@ impl Provider for GuestAssociationProvider {
     ) -> Result<Option<Vec<Piece>>, OpError> {
         let part = Some(self.kind.part());
         load_guest_pieces(ctx.driver, LoadOptions::KEYS_ONLY, part, have, |g| {
-            self.kind.instances(&g)
+            self.kind.instances(g)
         })
         .await
     }
