@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
 use super::object::ObjectPath;
 use super::object::Value;
@@ -361,7 +362,7 @@ fn literal_value(
                 let path = aliases
                     .get(&alias.to_ascii_lowercase())
                     .ok_or_else(|| format!("unknown alias ${alias}"))?;
-                Value::Reference(Box::new(path.clone()))
+                Value::Reference(Arc::new(path.clone()))
             }
             other => return Err(format!("alias ${alias} where {} is declared", other.name())),
         },

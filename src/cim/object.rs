@@ -36,7 +36,7 @@ pub enum Value {
     String(String),
     Char16(char),
     DateTime(DateTime),
-    Reference(Box<ObjectPath>),
+    Reference(Arc<ObjectPath>),
     /// An embedded instance (a property or parameter with `EmbeddedInstance` / `EmbeddedObject`).
     Instance(Box<Instance>),
     /// An embedded class (`EmbeddedObject` may carry a class).
@@ -220,7 +220,7 @@ impl Value {
             CimType::DateTime => Ok(Value::DateTime(DateTime::parse(trimmed)?)),
             CimType::Reference(_) => {
                 let path = ObjectPath::parse(trimmed).map_err(|_| invalid())?;
-                Ok(Value::Reference(Box::new(path)))
+                Ok(Value::Reference(Arc::new(path)))
             }
             CimType::EmbeddedObject | CimType::EmbeddedInstance(_) => {
                 Ok(Value::String(text.to_owned()))
@@ -1600,7 +1600,7 @@ mod path_tests {
             &[("Name", "a\"b\\c,d")],
         );
         let outer = ObjectPath::class(Some("root/virt"), "KVM_SystemDevice")
-            .with_key("GroupComponent", Value::Reference(Box::new(inner.clone())))
+            .with_key("GroupComponent", Value::Reference(Arc::new(inner.clone())))
             .with_key("Count", Value::Uint16(3))
             .with_key("Flag", Value::Boolean(true));
         let text = outer.to_string();

@@ -2,6 +2,7 @@
 //! and hostile input. That pywbem reads our golden responses as meant is an integration test (`tests/cim/xml.rs`).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::cimxml::{
     parse_request, write_imethod_response, write_method_response, Call, CimError, CimXmlError,
@@ -218,7 +219,7 @@ fn golden_responses() {
         "CIM_ConcreteJob",
         &[("InstanceID", "j1")],
     );
-    let outs = vec![("Job".to_owned(), Value::Reference(Box::new(job)))];
+    let outs = vec![("Job".to_owned(), Value::Reference(Arc::new(job)))];
     golden(
         "resp_rsc.xml",
         &write_method_response(
@@ -566,7 +567,7 @@ fn forbidden_characters_never_reach_a_response() {
                 out_params: vec![
                     (
                         "ResultingSystem".into(),
-                        Value::Reference(Box::new(cs_path(bad))),
+                        Value::Reference(Arc::new(cs_path(bad))),
                     ),
                     ("Embedded".into(), Value::Instance(Box::new(inst.clone()))),
                 ],

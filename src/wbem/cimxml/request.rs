@@ -1,6 +1,8 @@
 //! CIM-XML requests: the `SIMPLEREQ` envelope, an intrinsic call (its operation typed as [`IntrinsicOp`]) or an
 //! extrinsic method call, and the parameter values, instances, classes and paths they carry.
 
+use std::sync::Arc;
+
 use super::error::{invalid, CallId, CimXmlError, Limits};
 use super::tree::{parse_tree, CimNode, Node};
 use crate::cim::{
@@ -247,12 +249,12 @@ impl ParamValue {
             }
             ParamValue::Typed(value) => value.clone().coerce(spec),
             ParamValue::Reference(path) | ParamValue::InstanceName(path) => {
-                Value::Reference(Box::new(path.clone())).coerce(spec)
+                Value::Reference(Arc::new(path.clone())).coerce(spec)
             }
             ParamValue::ReferenceArray(paths) => {
                 let items = paths
                     .iter()
-                    .map(|p| Value::Reference(Box::new(p.clone())))
+                    .map(|p| Value::Reference(Arc::new(p.clone())))
                     .collect();
                 Value::Array(CimType::Reference(None), items).coerce(spec)
             }
@@ -649,7 +651,7 @@ impl Ctx<'_> {
                     let value = match child.only_child()? {
                         Some(kv) if kv.name == "KEYVALUE" => self.key_value(kv)?,
                         Some(vr) if vr.name == "VALUE.REFERENCE" => {
-                            Value::Reference(Box::new(self.value_reference(vr)?))
+                            Value::Reference(Arc::new(self.value_reference(vr)?))
                         }
                         _ => return Err(invalid("<KEYBINDING> needs KEYVALUE or VALUE.REFERENCE")),
                     };
@@ -783,7 +785,7 @@ impl Ctx<'_> {
             "PROPERTY.REFERENCE" => {
                 let class = node.cim_attr("REFERENCECLASS").map(Into::into);
                 let default = match node.child("VALUE.REFERENCE") {
-                    Some(vr) => Value::Reference(Box::new(self.value_reference(vr)?)),
+                    Some(vr) => Value::Reference(Arc::new(self.value_reference(vr)?)),
                     None => Value::Null,
                 };
                 (TypeSpec::scalar(CimType::Reference(class)), default)

@@ -3,6 +3,7 @@
 //! that they outlive a daemon restart as DSP1054 asks of permanent ones.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -147,11 +148,11 @@ pub fn subscription_path(sub: &SubscriptionRecord) -> ObjectPath {
     ObjectPath::instance(Some(INTEROP), SUBSCRIPTION_CLASS, &[])
         .with_key(
             "Filter",
-            Value::Reference(Box::new(filter_path(&sub.filter))),
+            Value::Reference(Arc::new(filter_path(&sub.filter))),
         )
         .with_key(
             "Handler",
-            Value::Reference(Box::new(destination_path(&sub.handler_class, &sub.handler))),
+            Value::Reference(Arc::new(destination_path(&sub.handler_class, &sub.handler))),
         )
 }
 

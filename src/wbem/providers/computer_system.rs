@@ -2,7 +2,7 @@
 //! libvirt-CIM), `KVM_HostSystem` (the host) and `KVM_HostedDependency` (host -> each domain).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
@@ -423,10 +423,10 @@ pub struct HostedDependencyProvider;
 
 fn hosted_dependency_path(host: &str, domain: &str) -> ObjectPath {
     ObjectPath::class(Some(NAMESPACE), HOSTED_DEPENDENCY_CLASS)
-        .with_key("Antecedent", Value::Reference(Box::new(host_path(host))))
+        .with_key("Antecedent", Value::Reference(Arc::new(host_path(host))))
         .with_key(
             "Dependent",
-            Value::Reference(Box::new(computer_system_path(domain))),
+            Value::Reference(Arc::new(computer_system_path(domain))),
         )
 }
 

@@ -113,8 +113,8 @@ impl GuestAssociation {
     fn instance(self, first: ObjectPath, second: ObjectPath) -> Instance {
         let class_name = self.class_name();
         let (role_a, role_b) = self.roles();
-        let a = Value::Reference(Box::new(first));
-        let b = Value::Reference(Box::new(second));
+        let a = Value::Reference(Arc::new(first));
+        let b = Value::Reference(Arc::new(second));
         let path = ObjectPath::class(Some(NAMESPACE), class_name)
             .with_key(role_a, a.clone())
             .with_key(role_b, b.clone());
@@ -230,7 +230,10 @@ impl Provider for GuestAssociationProvider {
         // These associations link paths: each guest's objects are built as paths alone.
         let part = Some(self.kind.part());
         let guests = load_all_guests_part(ctx.driver, LoadOptions::KEYS_ONLY, part).await?;
-        Ok(guests.into_iter().flat_map(|g| self.kind.instances(g)).collect())
+        Ok(guests
+            .into_iter()
+            .flat_map(|g| self.kind.instances(g))
+            .collect())
     }
 
     fn splits_per_guest(&self) -> bool {

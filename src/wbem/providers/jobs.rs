@@ -77,7 +77,7 @@ where
     let mut out = out_params;
     out.push((
         "Job".into(),
-        Value::Reference(Box::new(ObjectPath::instance(
+        Value::Reference(Arc::new(ObjectPath::instance(
             Some(&namespace),
             class.unwrap_or(JOB_CLASS),
             &[("InstanceID", &id)],

@@ -109,7 +109,7 @@ pub fn owned_assoc_instance<'r>(
 ) -> Instance {
     let mut inst = ctx.new_instance();
     for (role, path) in refs {
-        put(&mut inst, ctx.class, role, Value::Reference(Box::new(path)));
+        put(&mut inst, ctx.class, role, Value::Reference(Arc::new(path)));
     }
     ctx.with_path(inst)
 }

@@ -688,7 +688,7 @@ impl RpcsProvider {
         }
         Ok(ok(vec![(
             "Pool".into(),
-            Value::Reference(Box::new(id.path())),
+            Value::Reference(Arc::new(id.path())),
         )]))
     }
 
@@ -793,7 +793,7 @@ impl RpcsProvider {
             let path = driver.vol_get_path(&vol).await?;
             return Ok(ok(vec![(
                 "Resource".into(),
-                Value::Reference(Box::new(volume_rasd_path(&path))),
+                Value::Reference(Arc::new(volume_rasd_path(&path))),
             )]));
         }
         // A large volume: the job makes it; terminating the job removes what it made, never a volume that was

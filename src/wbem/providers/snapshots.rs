@@ -313,7 +313,7 @@ impl SnapshotServiceProvider {
         };
         let out = vec![(
             "ResultingSnapshot".into(),
-            Value::Reference(Box::new(snapshot_path(&dom.name, &name))),
+            Value::Reference(Arc::new(snapshot_path(&dom.name, &name))),
         )];
         let driver = driver.clone();
         Ok(start_job(

@@ -6,7 +6,7 @@
 //! memory and vCPU changes applied live; other devices change in the configuration (next boot).
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 
@@ -134,7 +134,7 @@ pub(super) fn refs(paths: Vec<ObjectPath>) -> Value {
         CimType::Reference(None),
         paths
             .into_iter()
-            .map(|p| Value::Reference(Box::new(p)))
+            .map(|p| Value::Reference(Arc::new(p)))
             .collect(),
     )
 }
@@ -422,7 +422,7 @@ impl VsmsProvider {
         set_autostart(driver, &dom, autostart_of(&vssd)?.unwrap_or(false)).await?;
         Ok(ok(vec![(
             "ResultingSystem".into(),
-            Value::Reference(Box::new(computer_system_path(&dom.name))),
+            Value::Reference(Arc::new(computer_system_path(&dom.name))),
         )]))
     }
 
