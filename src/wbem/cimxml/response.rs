@@ -481,13 +481,28 @@ fn write_namespace_path(out: &mut String, path: &ObjectPath) {
 }
 
 fn write_local_namespace(out: &mut String, namespace: &str) {
-    out.push_str("<LOCALNAMESPACEPATH>");
-    for part in namespace.split('/').filter(|p| !p.is_empty()) {
-        out.push_str("<NAMESPACE");
-        push_attr(out, "NAME", part);
-        out.push_str("/>");
+    thread_local! {
+        /// The last namespace written and its form: every reference of an answer names the same one or two.
+        static LAST: std::cell::RefCell<Option<(String, String)>> = const {
+            std::cell::RefCell::new(None)
+        };
     }
-    out.push_str("</LOCALNAMESPACEPATH>");
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if last.as_ref().is_none_or(|(ns, _)| ns != namespace) {
+            let mut form = String::from("<LOCALNAMESPACEPATH>");
+            for part in namespace.split('/').filter(|p| !p.is_empty()) {
+                form.push_str("<NAMESPACE");
+                push_attr(&mut form, "NAME", part);
+                form.push_str("/>");
+            }
+            form.push_str("</LOCALNAMESPACEPATH>");
+            *last = Some((namespace.to_owned(), form));
+        }
+        if let Some((_, form)) = last.as_ref() {
+            out.push_str(form);
+        }
+    });
 }
 
 fn write_instance_path(out: &mut String, path: &ObjectPath) {
