@@ -1277,7 +1277,7 @@ impl Operations {
                 single.extend(indices);
                 continue;
             };
-            let mut found: HashMap<u64, Vec<Instance>> = HashMap::new();
+            let mut found: HashMap<u64, Vec<Instance>, Buckets> = HashMap::default();
             for inst in provider.enumerate(&self.ctx(&class, ns)).await? {
                 if let Some(p) = &inst.path {
                     found.entry(path_bucket(p)).or_default().push(inst);
@@ -1842,7 +1842,7 @@ fn write_options(call: &Call) -> WriteOptions {
 /// with every path kept (an associator answer may hold thousands).
 #[derive(Default)]
 struct PathSet {
-    buckets: HashMap<u64, Vec<usize>>,
+    buckets: HashMap<u64, Vec<usize>, Buckets>,
 }
 
 impl PathSet {
@@ -1876,6 +1876,29 @@ fn path_bucket(p: &ObjectPath) -> u64 {
         bucket = bucket.wrapping_add(seed.hash_one((Folded(name), text)));
     }
     bucket
+}
+
+/// Tables keyed by [`path_bucket`]: the bucket is already a keyed hash, used as it is.
+type Buckets = std::hash::BuildHasherDefault<BucketHasher>;
+
+#[derive(Default)]
+struct BucketHasher(u64);
+
+impl std::hash::Hasher for BucketHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `write_u64` is ever called (a bucket); anything else is folded in all the same.
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
 }
 
 /// A name hashed as its ASCII lower case.

@@ -7,6 +7,8 @@
 //! `KVM_ResourceAllocationFromPool` (pool -> guest RASD) and `KVM_SettingsDefineCapabilities` (a pool's
 //! allocation capabilities -> its RASD templates). Each enumeration reads the driver once.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use super::capabilities::{
@@ -40,6 +42,10 @@ pub const HOSTED_SERVICE_CLASS: &str = "KVM_HostedService";
 pub const ELEMENT_CAPS_CLASS: &str = "KVM_ElementCapabilities";
 pub const ALLOCATED_FROM_POOL_CLASS: &str = "KVM_ElementAllocatedFromPool";
 pub const RASD_FROM_POOL_CLASS: &str = "KVM_ResourceAllocationFromPool";
+
+/// The two ends of one association instance, (role, path) each; an end shared by many instances (a pool,
+/// the host) is shared, not copied.
+type Pair = [(&'static str, Arc<ObjectPath>); 2];
 pub const SDC_CLASS: &str = "KVM_SettingsDefineCapabilities";
 
 const CS_CLASS: &str = "KVM_ComputerSystem";
@@ -149,7 +155,7 @@ impl HostAssocProvider {
         &self,
         ctx: &ProviderCtx<'_>,
         object: &ObjectPath,
-    ) -> Result<Option<Vec<[(&'static str, ObjectPath); 2]>>, OpError> {
+    ) -> Result<Option<Vec<Pair>>, OpError> {
         if !self.endpoint(&object.class_name) {
             return Ok(Some(Vec::new()));
         }
@@ -163,8 +169,8 @@ impl HostAssocProvider {
                     .or_else(|| object.key_str("InstanceID"))
                     .unwrap_or_default();
                 Ok(Some(vec![[
-                    ("ManagedElement", guest_path(name)),
-                    ("Capabilities", elec_path(name)),
+                    ("ManagedElement", guest_path(name).into()),
+                    ("Capabilities", elec_path(name).into()),
                 ]]))
             }
             // A guest's device or RASD: that guest's allocations only.
@@ -201,7 +207,10 @@ impl HostAssocProvider {
                     // A child pool's parent, or a primordial pool's children.
                     for child in pools.ids().into_iter().filter(|p| p.kind == pool.kind) {
                         if let Some(parent) = child.parent() {
-                            out.push([("Antecedent", parent.path()), ("Dependent", child.path())]);
+                            out.push([
+                                ("Antecedent", parent.path().into()),
+                                ("Dependent", child.path().into()),
+                            ]);
                         }
                     }
                 }
@@ -219,10 +228,13 @@ impl HostAssocProvider {
         }
     }
 
-    fn push_allocation(&self, out: &mut Vec<[(&'static str, ObjectPath); 2]>, alloc: Allocation) {
-        let antecedent = alloc.pool.path();
+    fn push_allocation(&self, out: &mut Vec<Pair>, alloc: Allocation) {
+        let antecedent = Arc::new(alloc.pool.path());
         for dependent in alloc.paths {
-            out.push([("Antecedent", antecedent.clone()), ("Dependent", dependent)]);
+            out.push([
+                ("Antecedent", Arc::clone(&antecedent)),
+                ("Dependent", dependent.into()),
+            ]);
         }
     }
 
@@ -232,19 +244,16 @@ impl HostAssocProvider {
     }
 
     /// The reference pairs of every instance, (role A, path A), (role B, path B).
-    async fn pairs(
-        &self,
-        ctx: &ProviderCtx<'_>,
-    ) -> Result<Vec<[(&'static str, ObjectPath); 2]>, OpError> {
+    async fn pairs(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Pair>, OpError> {
         let driver = &ctx.driver;
         let mut out = Vec::new();
         match self.assoc {
             HostAssoc::HostedResourcePool => {
-                let host = host_path(&host_name(driver).await);
+                let host = Arc::new(host_path(&host_name(driver).await));
                 for pool in HostPools::read_ids(driver).await? {
                     out.push([
-                        ("GroupComponent", host.clone()),
-                        ("PartComponent", pool.path()),
+                        ("GroupComponent", Arc::clone(&host)),
+                        ("PartComponent", pool.path().into()),
                     ]);
                 }
             }
@@ -257,13 +266,19 @@ impl HostAssocProvider {
                     crs_path(&name),
                     migration_service_path(&name),
                 ] {
-                    out.push([("Antecedent", host_path(&name)), ("Dependent", service)]);
+                    out.push([
+                        ("Antecedent", host_path(&name).into()),
+                        ("Dependent", service.into()),
+                    ]);
                 }
             }
             HostAssoc::ElementCapabilities => {
                 let name = host_name(driver).await;
-                let caps = |element: ObjectPath, caps: ObjectPath| {
-                    [("ManagedElement", element), ("Capabilities", caps)]
+                let caps = |element: ObjectPath, caps: ObjectPath| -> Pair {
+                    [
+                        ("ManagedElement", element.into()),
+                        ("Capabilities", caps.into()),
+                    ]
                 };
                 out.push(caps(host_path(&name), vsmc_path()));
                 out.push(caps(vsms_path(&name), vsmc_path()));
@@ -285,8 +300,8 @@ impl HostAssocProvider {
             HostAssoc::SettingsDefineCapabilities => {
                 // The migration capabilities and their default settings (libvirt-CIM).
                 out.push([
-                    ("GroupComponent", migration_caps_path()),
-                    ("PartComponent", msd_path()),
+                    ("GroupComponent", migration_caps_path().into()),
+                    ("PartComponent", msd_path().into()),
                 ]);
                 for pool in HostPools::read_ids(driver).await? {
                     // The primordial disk and network pools offer pool settings, not device settings.
@@ -297,15 +312,15 @@ impl HostAssocProvider {
                             template_path(pool.kind, role).filter(|_| device_templates)
                         {
                             out.push([
-                                ("GroupComponent", alloc_caps_path(&pool)),
-                                ("PartComponent", template),
+                                ("GroupComponent", alloc_caps_path(&pool).into()),
+                                ("PartComponent", template.into()),
                             ]);
                         }
                     }
                     for template in pool_templates(&pool) {
                         out.push([
-                            ("GroupComponent", alloc_caps_path(&pool)),
-                            ("PartComponent", template),
+                            ("GroupComponent", alloc_caps_path(&pool).into()),
+                            ("PartComponent", template.into()),
                         ]);
                     }
                 }
@@ -316,7 +331,10 @@ impl HostAssocProvider {
                     // Child disk and network pools come from their primordial parent.
                     for pool in pools.ids() {
                         if let Some(parent) = pool.parent() {
-                            out.push([("Antecedent", parent.path()), ("Dependent", pool.path())]);
+                            out.push([
+                                ("Antecedent", parent.path().into()),
+                                ("Dependent", pool.path().into()),
+                            ]);
                         }
                     }
                 }
@@ -363,11 +381,7 @@ impl Provider for HostAssocProvider {
 }
 
 impl HostAssocProvider {
-    fn instances(
-        &self,
-        ctx: &ProviderCtx<'_>,
-        pairs: Vec<[(&'static str, ObjectPath); 2]>,
-    ) -> Vec<Instance> {
+    fn instances(&self, ctx: &ProviderCtx<'_>, pairs: Vec<Pair>) -> Vec<Instance> {
         let mut out: Vec<Instance> = pairs
             .into_iter()
             .map(|refs| owned_assoc_instance(ctx, refs))

@@ -103,13 +103,13 @@ pub fn assoc_instance(ctx: &ProviderCtx<'_>, refs: &[(&str, ObjectPath)]) -> Ins
 
 /// [`assoc_instance`] of references the caller no longer needs: each is moved into its property, and
 /// copied only into the instance's path.
-pub fn owned_assoc_instance<'r>(
+pub fn owned_assoc_instance<'r, P: Into<Arc<ObjectPath>>>(
     ctx: &ProviderCtx<'_>,
-    refs: impl IntoIterator<Item = (&'r str, ObjectPath)>,
+    refs: impl IntoIterator<Item = (&'r str, P)>,
 ) -> Instance {
     let mut inst = ctx.new_instance();
     for (role, path) in refs {
-        put(&mut inst, ctx.class, role, Value::Reference(Arc::new(path)));
+        put(&mut inst, ctx.class, role, Value::Reference(path.into()));
     }
     ctx.with_path(inst)
 }

@@ -12,6 +12,8 @@
 //! only when the connection's hypervisor is QEMU on this very host; elsewhere (the test driver, a remote host) a
 //! running guest's console counts as listening and a stopped guest's as disabled.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use super::guest::{
@@ -484,11 +486,11 @@ const AFFECTED_PATHS: ModelPart = ModelPart::Paths {
     devices: true,
 };
 
-fn affected_by(guest: &GuestModel, service: &ObjectPath) -> Vec<Pair> {
-    let pair = |element| {
+fn affected_by(guest: &GuestModel, service: &Arc<ObjectPath>) -> Vec<Pair> {
+    let pair = |element: ObjectPath| {
         [
-            ("AffectedElement", element),
-            ("AffectingElement", service.clone()),
+            ("AffectedElement", element.into()),
+            ("AffectingElement", Arc::clone(service)),
         ]
     };
     let devices = guest
@@ -507,7 +509,9 @@ pub struct RedirectionAssocProvider {
     pub assoc: RedirectionAssoc,
 }
 
-type Pair = [(&'static str, ObjectPath); 2];
+/// The two ends of one association instance, (role, path) each; the service, an end of every instance, is
+/// shared, not copied.
+type Pair = [(&'static str, Arc<ObjectPath>); 2];
 
 impl RedirectionAssocProvider {
     pub fn all() -> Vec<RedirectionAssocProvider> {
@@ -536,9 +540,9 @@ impl RedirectionAssocProvider {
     /// The reference pairs of the instances naming a guest (`Some(domain)`) or of every instance.
     async fn pairs(&self, driver: &Connection, only: Option<&str>) -> Result<Vec<Pair>, OpError> {
         let host = host_name(driver).await;
+        let service = Arc::new(crs_path(&host));
         let mut out = Vec::new();
         if self.assoc == RedirectionAssoc::ServiceAffectsElement {
-            let service = crs_path(&host);
             // The association links paths: each guest's objects are built as paths alone, and only the
             // guest asked about is read when there is one.
             let (keys, part) = (LoadOptions::KEYS_ONLY, Some(AFFECTED_PATHS));
@@ -548,6 +552,7 @@ impl RedirectionAssocProvider {
             }
             return Ok(out);
         }
+        let host = Arc::new(host_path(&host));
         let graphical = read_saps(driver, only).await?;
         let text = read_text_saps(driver, only).await?;
         let saps = graphical
@@ -557,14 +562,14 @@ impl RedirectionAssocProvider {
         for (sap, domain) in saps {
             out.push(match self.assoc {
                 RedirectionAssoc::HostedAccessPoint => {
-                    [("Antecedent", host_path(&host)), ("Dependent", sap)]
+                    [("Antecedent", host.clone()), ("Dependent", sap.into())]
                 }
                 RedirectionAssoc::ServiceAccessBySap => {
-                    [("Antecedent", crs_path(&host)), ("Dependent", sap)]
+                    [("Antecedent", service.clone()), ("Dependent", sap.into())]
                 }
                 _ => [
-                    ("AvailableSAP", sap),
-                    ("ManagedElement", computer_system_path(domain)),
+                    ("AvailableSAP", sap.into()),
+                    ("ManagedElement", computer_system_path(domain).into()),
                 ],
             });
         }
@@ -613,7 +618,7 @@ impl Provider for RedirectionAssocProvider {
         if !self.splits_per_guest() {
             return Ok(None);
         }
-        let service = crs_path(&host_name(ctx.driver).await);
+        let service = Arc::new(crs_path(&host_name(ctx.driver).await));
         let part = Some(AFFECTED_PATHS);
         load_guest_pieces(ctx.driver, LoadOptions::KEYS_ONLY, part, have, |guest| {
             affected_by(&guest, &service)
