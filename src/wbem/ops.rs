@@ -1878,28 +1878,8 @@ fn path_bucket(p: &ObjectPath) -> u64 {
     bucket
 }
 
-/// Tables keyed by [`path_bucket`]: the bucket is already a keyed hash, used as it is.
-type Buckets = std::hash::BuildHasherDefault<BucketHasher>;
-
-#[derive(Default)]
-struct BucketHasher(u64);
-
-impl std::hash::Hasher for BucketHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only `write_u64` is ever called (a bucket); anything else is folded in all the same.
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
+/// Tables keyed by [`path_bucket`] (already a keyed hash).
+type Buckets = crate::wbem::cimxml::WordHash;
 
 /// A name hashed as its ASCII lower case.
 struct Folded<'a>(&'a str);

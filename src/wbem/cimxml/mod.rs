@@ -15,5 +15,6 @@ pub use request::{
 pub use response::{
     write_class, write_envelope_open, write_imethod_element, write_imethod_list_open,
     write_imethod_response, write_instance, write_ireturn_items, write_method_response, CimError,
-    IReturn, MethodReturn, PullItems, PullResult, WriteOptions, ENVELOPE_CLOSE, IMETHOD_LIST_CLOSE,
+    IReturn, MethodReturn, PullItems, PullResult, WordHash, WriteOptions, ENVELOPE_CLOSE,
+    IMETHOD_LIST_CLOSE,
 };

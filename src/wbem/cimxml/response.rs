@@ -775,10 +775,10 @@ thread_local! {
 /// interned names and class templates are kept, so the table is bounded by the schema.
 #[derive(Default)]
 struct NullForms {
-    by_name: std::collections::HashMap<usize, Vec<(TypeSpec, Box<str>)>, AddressHash>,
+    by_name: std::collections::HashMap<usize, Vec<(TypeSpec, Box<str>)>, WordHash>,
     /// Per class template, the null form of each of its properties by position (empty where the default is
     /// not null: those are written as any value).
-    by_template: std::collections::HashMap<u64, std::rc::Rc<[Box<str>]>, AddressHash>,
+    by_template: std::collections::HashMap<u64, std::rc::Rc<[Box<str>]>, WordHash>,
 }
 
 impl NullForms {
@@ -823,13 +823,14 @@ fn null_form(name: &str, ty: &TypeSpec) -> Box<str> {
     form.into()
 }
 
-/// Hashes the address of an interned name: distinct per name, chosen by the process, not by any client.
-type AddressHash = std::hash::BuildHasherDefault<AddressHasher>;
+/// Hashes one word the process chose, never a client's value (an interned name's address, a template's id,
+/// an already keyed hash): spread, not keyed again.
+pub type WordHash = std::hash::BuildHasherDefault<WordHasher>;
 
 #[derive(Default)]
-struct AddressHasher(u64);
+pub struct WordHasher(u64);
 
-impl std::hash::Hasher for AddressHasher {
+impl std::hash::Hasher for WordHasher {
     fn finish(&self) -> u64 {
         self.0
     }
@@ -844,7 +845,7 @@ impl std::hash::Hasher for AddressHasher {
         self.write_u64(n as u64);
     }
 
-    /// An address, or a template's id (small numbers, spread the same way).
+    /// An address, a template's id (small numbers) or a keyed hash, spread the same way.
     fn write_u64(&mut self, n: u64) {
         // Multiplied, then the high half folded into the low: both ends of the hash (the table's index and
         // tag) depend on every bit of the address, whose low bits are always zero.
