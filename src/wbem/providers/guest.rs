@@ -345,7 +345,7 @@ fn model_class(name: &'static str) -> Option<&'static Class> {
 
 /// Which instances of a resource are built: a RASD enumeration needs no devices, a device enumeration no
 /// RASDs. Set around the (synchronous) building of one [`ModelPart`]; the side left out is an empty instance
-/// (with its path only for `Neither`).
+/// (with its path only where a paths-only variant names that side).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Sides {
     Both,
