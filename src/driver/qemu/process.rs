@@ -128,6 +128,24 @@ pub fn spawn(
 /// Whether `pid` is a live (not zombie) process whose command line carries `marker` (the domain's UUID), so a
 /// recycled pid is never mistaken for our guest.
 pub fn is_our_process(pid: i32, marker: &str) -> bool {
+    is_live(pid)
+        && std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|cmdline| {
+                cmdline
+                    .split(|b| *b == 0)
+                    .any(|arg| arg == marker.as_bytes())
+            })
+            .unwrap_or(false)
+}
+
+/// Whether `pid` is a process on its way out: live, its command line already empty.
+fn is_exiting(pid: i32) -> bool {
+    is_live(pid)
+        && std::fs::read(format!("/proc/{pid}/cmdline")).map_or(true, |cmdline| cmdline.is_empty())
+}
+
+/// Whether `pid` is a process that is neither a zombie nor gone.
+fn is_live(pid: i32) -> bool {
     if pid <= 0 {
         return false;
     }
@@ -137,16 +155,7 @@ pub fn is_our_process(pid: i32, marker: &str) -> bool {
     let state = stat
         .rsplit_once(')')
         .and_then(|(_, rest)| rest.split_whitespace().next());
-    if matches!(state, Some("Z" | "X") | None) {
-        return false;
-    }
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|cmdline| {
-            cmdline
-                .split(|b| *b == 0)
-                .any(|arg| arg == marker.as_bytes())
-        })
-        .unwrap_or(false)
+    !matches!(state, Some("Z" | "X") | None)
 }
 
 /// Sends `signal` to `pid` if it is still our process.
@@ -157,11 +166,13 @@ pub fn signal(pid: i32, marker: &str, signal: Signal) {
     }
 }
 
-/// Waits until `pid` is no longer our process, up to `limit`; returns whether it is gone.
+/// Waits until `pid` is no longer our process, up to `limit`; returns whether it is gone. A process still
+/// exiting counts as there: the kernel empties its command line before it becomes a zombie, and a stop reported
+/// in that window would name a QEMU that still runs.
 pub async fn wait_gone(pid: i32, marker: &str, limit: Duration) -> bool {
     let start = Instant::now();
     loop {
-        if !is_our_process(pid, marker) {
+        if !is_our_process(pid, marker) && !is_exiting(pid) {
             return true;
         }
         if start.elapsed() >= limit {
