@@ -479,13 +479,13 @@ impl RedirectionAssoc {
     }
 }
 
-/// KVM_ServiceAffectsElement's pairs for one guest: the guest and its affected devices, each with the service.
 /// What [`affected_by`] reads of a guest's model: its devices' paths.
 const AFFECTED_PATHS: ModelPart = ModelPart::Paths {
     rasds: false,
     devices: true,
 };
 
+/// KVM_ServiceAffectsElement's pairs for one guest: the guest and its affected devices, each with the service.
 fn affected_by(guest: &GuestModel, service: &Arc<ObjectPath>) -> Vec<Pair> {
     let pair = |element: ObjectPath| {
         [
@@ -562,11 +562,12 @@ impl RedirectionAssocProvider {
         for (sap, domain) in saps {
             out.push(match self.assoc {
                 RedirectionAssoc::HostedAccessPoint => {
-                    [("Antecedent", host.clone()), ("Dependent", sap.into())]
+                    [("Antecedent", Arc::clone(&host)), ("Dependent", sap.into())]
                 }
-                RedirectionAssoc::ServiceAccessBySap => {
-                    [("Antecedent", service.clone()), ("Dependent", sap.into())]
-                }
+                RedirectionAssoc::ServiceAccessBySap => [
+                    ("Antecedent", Arc::clone(&service)),
+                    ("Dependent", sap.into()),
+                ],
                 _ => [
                     ("AvailableSAP", sap.into()),
                     ("ManagedElement", computer_system_path(domain).into()),
