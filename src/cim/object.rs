@@ -1192,9 +1192,6 @@ impl Instance {
 
     /// The properties, owned and in order.
     pub fn into_properties(self) -> Vec<InstanceProperty> {
-        if self.template.is_none() {
-            return self.set.into_iter().map(|s| s.prop).collect();
-        }
         let mut inst = self;
         inst.detach();
         inst.set.into_iter().map(|s| s.prop).collect()
@@ -1360,11 +1357,12 @@ impl Instance {
     /// Builds the instance path from the class's key properties (namespace given by the caller).
     pub fn path_from_keys(&self, class: &Class, namespace: Option<&str>) -> ObjectPath {
         let mut path = ObjectPath::class(namespace, &self.class_name);
-        let same_template = match (class.template(), &self.template) {
-            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-            _ => false,
-        };
-        if let (true, Some(template)) = (same_template, &self.template) {
+        let of_class = class.template();
+        let template = self
+            .template
+            .as_ref()
+            .filter(|t| of_class.is_some_and(|c| Arc::ptr_eq(c, t)));
+        if let Some(template) = template {
             // The class's key positions, known once per class (no qualifier search per instance).
             for &at in &template.keys {
                 let value = match self.set.binary_search_by_key(&at, |s| s.at) {

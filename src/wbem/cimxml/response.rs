@@ -753,10 +753,9 @@ pub fn write_instance(out: &mut String, inst: &Instance, opts: WriteOptions) {
         .map(|t| NULL_FORMS.with(|forms| forms.borrow_mut().of_template(t)));
     for slot in inst.slots() {
         let p = slot.prop;
-        match (&p.value, slot.template_at, &defaults) {
-            (Value::Null, Some(at), Some(defaults)) => out.push_str(&defaults[at]),
-            (Value::Null, _, _) if p.name.as_interned().is_some() => {
-                let name = p.name.as_interned().unwrap_or_default();
+        match (&p.value, slot.template_at, &defaults, p.name.as_interned()) {
+            (Value::Null, Some(at), Some(defaults), _) => out.push_str(&defaults[at]),
+            (Value::Null, _, _, Some(name)) => {
                 NULL_FORMS.with(|forms| out.push_str(forms.borrow_mut().of(name, &p.ty)));
             }
             _ => write_property(out, &p.name, &p.ty, &p.value, None, opts),
