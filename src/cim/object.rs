@@ -878,6 +878,11 @@ pub struct Template {
     properties: Vec<InstanceProperty>,
     /// The positions of the key properties.
     keys: Vec<usize>,
+    /// Each property's name length and position, in that order (see [`Class::property_position`]).
+    by_len: Vec<(usize, usize)>,
+    /// Where the class's properties were, and how many, when the template was made: while they are still
+    /// there the class was not changed (the repository adds and removes properties, never renames one).
+    made_from: (usize, usize),
     /// Distinct per template made in this process, never reused: a writer may keep what it derives from a
     /// template's properties under it.
     id: u64,
@@ -928,9 +933,23 @@ impl Class {
     }
 
     pub fn property(&self, name: &str) -> Option<&Property> {
-        self.properties
+        self.property_position(name).map(|at| &self.properties[at])
+    }
+
+    /// The position of a property (names compared without case). A class has up to about 70 properties, and
+    /// providers look one up for each value they set: only the names of the same length are compared.
+    pub fn property_position(&self, name: &str) -> Option<usize> {
+        let same = |p: &Property| p.name == name || p.name.eq_ignore_ascii_case(name);
+        let Some(template) = self.template() else {
+            return self.properties.iter().position(same);
+        };
+        let by_len = &template.by_len;
+        let from = by_len.partition_point(|&(len, _)| len < name.len());
+        by_len[from..]
             .iter()
-            .find(|p| p.name.eq_ignore_ascii_case(name))
+            .take_while(|&&(len, _)| len == name.len())
+            .map(|&(_, at)| at)
+            .find(|&at| same(&self.properties[at]))
     }
 
     pub fn method(&self, name: &str) -> Option<&Method> {
@@ -1030,16 +1049,27 @@ impl Class {
                 keys: (0..self.properties.len())
                     .filter(|&i| self.properties[i].is_key())
                     .collect(),
+                by_len: {
+                    let mut by_len: Vec<(usize, usize)> = (self.properties.iter())
+                        .enumerate()
+                        .map(|(at, p)| (p.name.len(), at))
+                        .collect();
+                    by_len.sort_unstable();
+                    by_len
+                },
+                made_from: (self.properties.as_ptr() as usize, self.properties.len()),
                 id: IDS.fetch_add(1, Relaxed),
                 most_set: std::sync::atomic::AtomicUsize::new(0),
             })
         });
-        let current = template.properties.len() == self.properties.len()
-            && template
-                .properties
-                .iter()
-                .zip(&self.properties)
-                .all(|(t, p)| *t.name == *p.name);
+        let here = (self.properties.as_ptr() as usize, self.properties.len());
+        let current = template.made_from == here
+            || template.properties.len() == self.properties.len()
+                && template
+                    .properties
+                    .iter()
+                    .zip(&self.properties)
+                    .all(|(t, p)| *t.name == *p.name);
         current.then_some(template)
     }
 }
@@ -1096,6 +1126,8 @@ pub struct InstanceSlot<'a> {
     pub prop: &'a InstanceProperty,
     /// Its position in the instance's template when it is the template's own, not set on the instance.
     pub template_at: Option<usize>,
+    /// Its position in the instance's template when the template declares it, set or not.
+    pub class_at: Option<usize>,
 }
 
 /// An instance's properties in order (see [`Instance::properties`]).
@@ -1116,16 +1148,19 @@ impl<'a> Iterator for Slots<'a> {
                 return Some(InstanceSlot {
                     prop: &slot.prop,
                     template_at: None,
+                    class_at: Some(at),
                 });
             }
             return Some(InstanceSlot {
                 prop: &self.template[at],
                 template_at: Some(at),
+                class_at: Some(at),
             });
         }
         self.set.next().map(|slot| InstanceSlot {
             prop: &slot.prop,
             template_at: None,
+            class_at: None,
         })
     }
 }
@@ -1318,7 +1353,12 @@ impl Instance {
 
     /// Places a template property's new value at its position (kept ordered).
     fn insert(&mut self, at: usize, prop: InstanceProperty) {
-        match self.set.binary_search_by_key(&at, |s| s.at) {
+        // Most properties are set in the class's order: appended without a search.
+        let found = match self.set.last() {
+            Some(last) if last.at < at => Err(self.set.len()),
+            _ => self.set.binary_search_by_key(&at, |s| s.at),
+        };
+        match found {
             Ok(i) => self.set[i].prop = prop,
             Err(i) => {
                 self.set.insert(i, Slot { at, prop });

@@ -1143,7 +1143,8 @@ impl Operations {
     }
 
     /// Associators/References on an instance: association instances whose references name `object`.
-    /// Returns result paths and (for the instance forms) the instances.
+    /// Returns result paths (for the name forms and References; Associators moves them into its instances)
+    /// and (for the instance forms) the instances.
     /// Associators, AssociatorNames, References or ReferenceNames of one object, each guest it touches
     /// loaded once ([`with_guest_memo`]).
     async fn associations(
@@ -1228,9 +1229,9 @@ impl Operations {
         }
         if matches!(kind, Assoc::Associators) {
             let resolved = self.resolve_paths(&ns_name, &paths).await?;
-            for (p, inst) in paths.iter().zip(resolved) {
+            for (p, inst) in std::mem::take(&mut paths).into_iter().zip(resolved) {
                 if let Some(mut inst) = inst {
-                    inst.path = Some(p.clone());
+                    inst.path = Some(p);
                     instances.push(inst);
                 }
             }
@@ -1862,20 +1863,47 @@ impl PathSet {
 /// without case, string key values as they are; other values left out and compared by `same_object`, and so
 /// are strings with `=`, which may be a reference key's string form: `same_object` equals those to the
 /// reference). A number, made without allocating (thousands of paths are matched per associator answer); keys
-/// in any order give the same one, and the hash is keyed per process, so no client can choose colliding paths.
+/// in any order give the same one (hashed in the order of their folded names and texts, in one pass), and the
+/// hash is keyed per process, so no client can choose colliding paths.
 fn path_bucket(p: &ObjectPath) -> u64 {
-    use std::hash::BuildHasher;
+    use std::hash::{BuildHasher, Hash, Hasher};
     static SEED: std::sync::OnceLock<std::hash::RandomState> = std::sync::OnceLock::new();
     let seed = SEED.get_or_init(std::hash::RandomState::new);
-    let mut bucket = seed.hash_one(Folded(&p.class_name));
-    for (name, value) in &p.keys {
-        let text = match value {
+    fn text(value: &Value) -> &str {
+        match value {
             Value::String(s) if !s.contains('=') => s.as_str(),
             _ => "",
-        };
-        bucket = bucket.wrapping_add(seed.hash_one((Folded(name), text)));
+        }
     }
-    bucket
+    fn folded(name: &str) -> impl Iterator<Item = u8> + '_ {
+        name.bytes().map(|b| b.to_ascii_lowercase())
+    }
+    let keys = &p.keys;
+    let mut hasher = seed.build_hasher();
+    Folded(&p.class_name).hash(&mut hasher);
+    let mut order = [0usize; 8];
+    let Some(order) = order.get_mut(..keys.len()) else {
+        // More keys than any class of the model has: each hashed alone, summed.
+        let mut bucket = hasher.finish();
+        for (name, value) in keys {
+            bucket = bucket.wrapping_add(seed.hash_one((Folded(name), text(value))));
+        }
+        return bucket;
+    };
+    for (i, at) in order.iter_mut().enumerate() {
+        *at = i;
+    }
+    order.sort_unstable_by(|&a, &b| {
+        let ((name_a, value_a), (name_b, value_b)) = (&keys[a], &keys[b]);
+        folded(name_a)
+            .cmp(folded(name_b))
+            .then_with(|| text(value_a).cmp(text(value_b)))
+    });
+    for &at in order.iter() {
+        let (name, value) = &keys[at];
+        (Folded(name), text(value)).hash(&mut hasher);
+    }
+    hasher.finish()
 }
 
 /// Tables keyed by [`path_bucket`] (already a keyed hash).

@@ -684,6 +684,28 @@ fn write_property(
         ),
         None => (None, false, &[][..]),
     };
+    // The class of the instance a reference refers to when there is one (an instance's reference keeps its
+    // declared type while its value changes), else the declared class.
+    let referred = match value {
+        Value::Reference(path) => Some(path.class_name.as_str()),
+        _ => None,
+    };
+    let close = write_property_open(out, name, ty, referred, origin, propagated, opts);
+    write_qualifiers(out, qualifiers, opts);
+    write_value(out, value);
+    out.push_str(close);
+}
+
+/// A property element's start tag, through its `>`; returns the matching end tag.
+fn write_property_open(
+    out: &mut String,
+    name: &str,
+    ty: &TypeSpec,
+    referred: Option<&str>,
+    origin: Option<&str>,
+    propagated: bool,
+    opts: WriteOptions,
+) -> &'static str {
     let embedded = match &ty.ty {
         CimType::EmbeddedInstance(_) => " EmbeddedObject=\"instance\"",
         CimType::EmbeddedObject => " EmbeddedObject=\"object\"",
@@ -693,20 +715,12 @@ fn write_property(
         (CimType::Reference(declared), _) => {
             out.push_str("<PROPERTY.REFERENCE");
             push_attr(out, "NAME", name);
-            // The class of the instance referred to when there is one (an instance's reference keeps its
-            // declared type while its value changes), else the declared class.
-            let class = match value {
-                Value::Reference(path) => Some(path.class_name.as_str()),
-                _ => declared.as_deref(),
-            };
-            if let Some(class) = class {
+            if let Some(class) = referred.or(declared.as_deref()) {
                 push_attr(out, "REFERENCECLASS", class);
             }
             origin_attrs(out, origin, propagated, opts);
             out.push('>');
-            write_qualifiers(out, qualifiers, opts);
-            write_value(out, value);
-            out.push_str("</PROPERTY.REFERENCE>");
+            "</PROPERTY.REFERENCE>"
         }
         (t, Arrayness::Scalar) => {
             out.push_str("<PROPERTY");
@@ -717,9 +731,7 @@ fn write_property(
             origin_attrs(out, origin, propagated, opts);
             out.push_str(embedded);
             out.push('>');
-            write_qualifiers(out, qualifiers, opts);
-            write_value(out, value);
-            out.push_str("</PROPERTY>");
+            "</PROPERTY>"
         }
         (t, array) => {
             out.push_str("<PROPERTY.ARRAY");
@@ -733,9 +745,7 @@ fn write_property(
             origin_attrs(out, origin, propagated, opts);
             out.push_str(embedded);
             out.push('>');
-            write_qualifiers(out, qualifiers, opts);
-            write_value(out, value);
-            out.push_str("</PROPERTY.ARRAY>");
+            "</PROPERTY.ARRAY>"
         }
     }
 }
@@ -748,17 +758,37 @@ pub fn write_instance(out: &mut String, inst: &Instance, opts: WriteOptions) {
     write_qualifiers(out, &inst.qualifiers, opts);
     // Taken out of the table once per instance: a value may be an embedded instance, written by this
     // function again.
-    let defaults = inst
-        .template()
-        .map(|t| NULL_FORMS.with(|forms| forms.borrow_mut().of_template(t)));
+    let template = inst.template().map(|t| {
+        (
+            t,
+            NULL_FORMS.with(|forms| forms.borrow_mut().of_template(t)),
+        )
+    });
     for slot in inst.slots() {
         let p = slot.prop;
-        match (&p.value, slot.template_at, &defaults, p.name.as_interned()) {
-            (Value::Null, Some(at), Some(defaults), _) => out.push_str(&defaults[at]),
+        match (&p.value, slot.template_at, &template, p.name.as_interned()) {
+            (Value::Null, Some(at), Some((_, forms)), _) => out.push_str(&forms[at].null),
             (Value::Null, _, _, Some(name)) => {
                 NULL_FORMS.with(|forms| out.push_str(forms.borrow_mut().of(name, &p.ty)));
             }
-            _ => write_property(out, &p.name, &p.ty, &p.value, None, opts),
+            _ => {
+                // A value of its declared type after the start tag written once per class.
+                let known = slot
+                    .class_at
+                    .zip(template.as_ref())
+                    .and_then(|(at, (t, forms))| {
+                        let form = &forms[at];
+                        (!form.open.is_empty() && t.properties()[at].ty == p.ty).then_some(form)
+                    });
+                match known {
+                    Some(form) => {
+                        out.push_str(&form.open);
+                        write_value(out, &p.value);
+                        out.push_str(form.close);
+                    }
+                    None => write_property(out, &p.name, &p.ty, &p.value, None, opts),
+                }
+            }
         }
     }
     out.push_str("</INSTANCE>");
@@ -775,9 +805,17 @@ thread_local! {
 #[derive(Default)]
 struct NullForms {
     by_name: std::collections::HashMap<usize, Vec<(TypeSpec, Box<str>)>, WordHash>,
-    /// Per class template, the null form of each of its properties by position (empty where the default is
-    /// not null: those are written as any value).
-    by_template: std::collections::HashMap<u64, std::rc::Rc<[Box<str>]>, WordHash>,
+    /// Per class template, the forms of each of its properties by position.
+    by_template: std::collections::HashMap<u64, std::rc::Rc<[PropertyForms]>, WordHash>,
+}
+
+/// A class property's element as an instance writes it: whole when null (empty where the default is not
+/// null: that is written as any value), and the start and end tags around a value of the declared type
+/// (empty for a reference, whose start tag names the class of the value).
+struct PropertyForms {
+    null: Box<str>,
+    open: Box<str>,
+    close: &'static str,
 }
 
 impl NullForms {
@@ -793,14 +831,35 @@ impl NullForms {
         &forms[at].1
     }
 
-    fn of_template(&mut self, template: &Template) -> std::rc::Rc<[Box<str>]> {
+    fn of_template(&mut self, template: &Template) -> std::rc::Rc<[PropertyForms]> {
         let forms = self.by_template.entry(template.id()).or_insert_with(|| {
             template
                 .properties()
                 .iter()
-                .map(|p| match p.value {
-                    Value::Null => null_form(&p.name, &p.ty),
-                    _ => Box::default(),
+                .map(|p| {
+                    let null = match p.value {
+                        Value::Null => null_form(&p.name, &p.ty),
+                        _ => Box::default(),
+                    };
+                    // An instance's property has no qualifiers or origin to write, whatever the options ask.
+                    let mut open = String::new();
+                    let close = write_property_open(
+                        &mut open,
+                        &p.name,
+                        &p.ty,
+                        None,
+                        None,
+                        false,
+                        WriteOptions::default(),
+                    );
+                    if matches!(p.ty.ty, CimType::Reference(_)) {
+                        open.clear();
+                    }
+                    PropertyForms {
+                        null,
+                        open: open.into(),
+                        close,
+                    }
                 })
                 .collect()
         });

@@ -6,7 +6,10 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use super::{put, summaries_in_memory, summary_pieces, HeldPieces, Piece, Provider, ProviderCtx};
+use super::{
+    owned_assoc_instance, put, summaries_in_memory, summary_pieces, HeldPieces, Piece, Provider,
+    ProviderCtx,
+};
 use crate::cim::{CimStatus, CimType, Instance, ObjectPath, Value};
 use crate::driver::{every_domain, flags, Connection, DomainRef, DomainState};
 use crate::error::ErrorCode;
@@ -421,13 +424,25 @@ impl Provider for HostSystemProvider {
 /// `KVM_HostedDependency`: Antecedent = the host, Dependent = each domain's KVM_ComputerSystem.
 pub struct HostedDependencyProvider;
 
-fn hosted_dependency_path(host: &str, domain: &str) -> ObjectPath {
+/// The KVM_HostedDependency path of a guest on the host `host` names (one path shared by every guest's).
+fn hosted_dependency_path(host: &Arc<ObjectPath>, domain: &str) -> ObjectPath {
     ObjectPath::class(Some(NAMESPACE), HOSTED_DEPENDENCY_CLASS)
-        .with_key("Antecedent", Value::Reference(Arc::new(host_path(host))))
+        .with_key("Antecedent", Value::Reference(Arc::clone(host)))
         .with_key(
             "Dependent",
             Value::Reference(Arc::new(computer_system_path(domain))),
         )
+}
+
+/// The KVM_HostedDependency instance of a guest (see [`hosted_dependency_path`]).
+fn hosted_dependency(ctx: &ProviderCtx<'_>, host: &Arc<ObjectPath>, domain: &str) -> Instance {
+    owned_assoc_instance(
+        ctx,
+        [
+            ("Antecedent", Arc::clone(host)),
+            ("Dependent", Arc::new(computer_system_path(domain))),
+        ],
+    )
 }
 
 #[async_trait]
@@ -437,7 +452,7 @@ impl Provider for HostedDependencyProvider {
     }
 
     async fn enumerate_names(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<ObjectPath>, OpError> {
-        let host = host_name(ctx.driver).await;
+        let host = Arc::new(host_path(&host_name(ctx.driver).await));
         let domains = ctx.driver.list_all_domains(0).await?;
         Ok(domains
             .iter()
@@ -455,14 +470,9 @@ impl Provider for HostedDependencyProvider {
         ctx: &ProviderCtx<'_>,
         have: &dyn HeldPieces,
     ) -> Result<Option<Vec<Piece>>, OpError> {
-        let host = host_name(ctx.driver).await;
+        let host = Arc::new(host_path(&host_name(ctx.driver).await));
         summary_pieces(ctx, have, |s| {
-            let path = hosted_dependency_path(&host, &s.dom.name);
-            let mut inst = ctx.new_instance();
-            for (key, value) in &path.keys {
-                put(&mut inst, ctx.class, key, value.clone());
-            }
-            vec![ctx.with_path(inst)]
+            vec![hosted_dependency(ctx, &host, &s.dom.name)]
         })
         .await
     }
@@ -476,30 +486,20 @@ impl Provider for HostedDependencyProvider {
         let dom = lookup_domain(ctx.driver, &dependent)
             .await
             .map_err(|_| not_found())?;
-        let host = host_name(ctx.driver).await;
-        let expected = hosted_dependency_path(&host, &dom.name);
-        if !expected.same_object(path) {
+        let host = Arc::new(host_path(&host_name(ctx.driver).await));
+        let inst = hosted_dependency(ctx, &host, &dom.name);
+        if !inst.path.as_ref().is_some_and(|p| p.same_object(path)) {
             return Err(not_found());
         }
-        let mut inst = ctx.new_instance();
-        for (key, value) in &expected.keys {
-            put(&mut inst, ctx.class, key, value.clone());
-        }
-        Ok(ctx.with_path(inst))
+        Ok(inst)
     }
 
     async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
-        Ok(self
-            .enumerate_names(ctx)
-            .await?
-            .into_iter()
-            .map(|path| {
-                let mut inst = ctx.new_instance();
-                for (key, value) in &path.keys {
-                    put(&mut inst, ctx.class, key, value.clone());
-                }
-                ctx.with_path(inst)
-            })
+        let host = Arc::new(host_path(&host_name(ctx.driver).await));
+        let domains = ctx.driver.list_all_domains(0).await?;
+        Ok(domains
+            .iter()
+            .map(|d| hosted_dependency(ctx, &host, &d.name))
             .collect())
     }
 }

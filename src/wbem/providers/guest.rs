@@ -118,7 +118,11 @@ pub fn domain_of_vssd_id(instance_id: &str) -> Option<&str> {
 
 /// `<domain>/<devid>`, the RASD InstanceID and the device DeviceID.
 pub fn fq_devid(domain: &str, devid: &str) -> String {
-    format!("{domain}/{devid}")
+    let mut id = String::with_capacity(domain.len() + 1 + devid.len());
+    id.push_str(domain);
+    id.push('/');
+    id.push_str(devid);
+    id
 }
 
 /// Splits a RASD InstanceID or DeviceID into domain and device id (domain names cannot contain '/').
@@ -136,11 +140,13 @@ pub fn vssd_path(domain: &str) -> ObjectPath {
 }
 
 pub fn rasd_path(kind: ResourceKind, domain: &str, devid: &str) -> ObjectPath {
-    ObjectPath::instance(
-        Some(NAMESPACE),
-        kind.rasd_class(),
-        &[("InstanceID", &fq_devid(domain, devid))],
-    )
+    rasd_path_of(kind, fq_devid(domain, devid))
+}
+
+/// [`rasd_path`] of a RASD's InstanceID (see [`fq_devid`]).
+fn rasd_path_of(kind: ResourceKind, instance_id: String) -> ObjectPath {
+    ObjectPath::class(Some(NAMESPACE), kind.rasd_class())
+        .with_key("InstanceID", Value::String(instance_id))
 }
 
 pub fn device_path(kind: ResourceKind, domain: &str, devid: &str) -> ObjectPath {
@@ -395,6 +401,10 @@ struct Builder {
     class: Option<&'static Class>,
     /// Not wanted (see [`Sides`]): nothing is set.
     skipped: bool,
+    /// Where the next property is looked for first: most are set in the class's order.
+    next: usize,
+    /// A RASD's InstanceID, kept for its path.
+    instance_id: Option<String>,
 }
 
 impl Builder {
@@ -407,6 +417,8 @@ impl Builder {
             inst,
             class,
             skipped: false,
+            next: 0,
+            instance_id: None,
         }
     }
 
@@ -416,6 +428,8 @@ impl Builder {
             inst: Instance::new(class_name),
             class: None,
             skipped: true,
+            next: 0,
+            instance_id: None,
         }
     }
 
@@ -424,7 +438,11 @@ impl Builder {
             return self;
         }
         match &self.class {
-            Some(class) => super::put(&mut self.inst, class, name, value),
+            Some(class) => {
+                if let Some(at) = super::put_from(&mut self.inst, class, name, value, self.next) {
+                    self.next = at + 1;
+                }
+            }
             None => self.inst.set(name, value),
         }
         self
@@ -506,10 +524,12 @@ fn rasd_builder(kind: ResourceKind, domain: &str, devid: &str) -> Builder {
     if !SIDES.with(std::cell::Cell::get).builds_rasds() {
         return Builder::skipped(kind.rasd_class());
     }
+    let id = fq_devid(domain, devid);
     let mut b = Builder::new(kind.rasd_class());
-    b.str("InstanceID", &fq_devid(domain, devid))
+    b.set("InstanceID", Value::String(id.clone()))
         .str("ElementName", devid)
         .set("ResourceType", Value::Uint16(kind.resource_type()));
+    b.instance_id = Some(id);
     b
 }
 
@@ -537,11 +557,15 @@ fn finish_device(b: Builder, kind: ResourceKind, domain: &str, devid: &str) -> I
 }
 
 /// A RASD with its path, or, while only devices are built, an empty instance without one.
-fn finish_rasd(b: Builder, kind: ResourceKind, domain: &str, devid: &str) -> Instance {
+fn finish_rasd(mut b: Builder, kind: ResourceKind, domain: &str, devid: &str) -> Instance {
     if !SIDES.with(std::cell::Cell::get).names_rasds() {
         return b.inst;
     }
-    b.finish(rasd_path(kind, domain, devid))
+    let id = b
+        .instance_id
+        .take()
+        .unwrap_or_else(|| fq_devid(domain, devid));
+    b.finish(rasd_path_of(kind, id))
 }
 
 fn processor_resources(def: &DomainDef, facts: GuestFacts) -> GuestResource {

@@ -74,14 +74,24 @@ impl ProviderCtx<'_> {
 
 /// Sets a property only when the class declares it (so a provider never invents properties).
 pub fn put(inst: &mut Instance, class: &Class, name: &str, value: Value) {
-    let Some(at) = class
-        .properties
-        .iter()
-        .position(|p| p.name.eq_ignore_ascii_case(name))
-    else {
-        return;
+    put_from(inst, class, name, value, 0);
+}
+
+/// [`put`] looking for the property from position `from` on (then from the start): a caller that sets
+/// properties in the class's order finds each at once. The position set, if any.
+pub(crate) fn put_from(
+    inst: &mut Instance,
+    class: &Class,
+    name: &str,
+    value: Value,
+    from: usize,
+) -> Option<usize> {
+    let props = &class.properties;
+    let at = match props.get(from) {
+        Some(p) if p.name == name => from,
+        _ => class.property_position(name)?,
     };
-    let prop = &class.properties[at];
+    let prop = &props[at];
     // Most values already have the declared type: no copy kept for a coercion that would change nothing.
     let value = if value.fits(&prop.ty) {
         value
@@ -89,6 +99,7 @@ pub fn put(inst: &mut Instance, class: &Class, name: &str, value: Value) {
         value.clone().coerce(&prop.ty).unwrap_or(value)
     };
     inst.set_at(at, &prop.name, value);
+    Some(at)
 }
 
 /// The paths of instances a provider computed whole (for providers whose names come from their instances).
