@@ -1998,12 +1998,20 @@ fn shape_named(
 }
 
 /// Runs of small parts joined into chunks of about [`STREAM_CHUNK_BYTES`] (one guest's piece is a few KB: sent
-/// one by one, they would cost a system call per handful), large parts passed on as they are.
+/// one by one, they would cost a system call per handful), large parts passed on as they are. An answer too
+/// large to be kept whole is joined again for every request: there parts of a few KB already go out many per
+/// system call (the HTTP writer gathers up to 16), so only the smallest are joined.
 fn coalesce(parts: Vec<Bytes>) -> Vec<Bytes> {
+    let total: usize = parts.iter().map(Bytes::len).sum();
+    let large = if total > CACHE_MAX_ANSWER {
+        STREAM_CHUNK_BYTES / 64
+    } else {
+        STREAM_CHUNK_BYTES / 4
+    };
     let mut out = Vec::new();
     let mut run: Vec<u8> = Vec::new();
     for part in parts {
-        if part.len() >= STREAM_CHUNK_BYTES / 4 {
+        if part.len() >= large {
             if !run.is_empty() {
                 out.push(Bytes::from(std::mem::take(&mut run)));
             }

@@ -107,7 +107,11 @@ impl ResourceKind {
 
 /// `KVM:<domain>`, the VSSD InstanceID.
 pub fn vssd_instance_id(domain: &str) -> String {
-    format!("{VIRTUAL_SYSTEM_TYPE}:{domain}")
+    let mut id = String::with_capacity(VIRTUAL_SYSTEM_TYPE.len() + 1 + domain.len());
+    id.push_str(VIRTUAL_SYSTEM_TYPE);
+    id.push(':');
+    id.push_str(domain);
+    id
 }
 
 /// The domain a VSSD InstanceID names.
@@ -132,11 +136,12 @@ pub fn split_fq_devid(id: &str) -> Option<(&str, &str)> {
 }
 
 pub fn vssd_path(domain: &str) -> ObjectPath {
-    ObjectPath::instance(
-        Some(NAMESPACE),
-        VSSD_CLASS,
-        &[("InstanceID", &vssd_instance_id(domain))],
-    )
+    vssd_path_of(vssd_instance_id(domain))
+}
+
+/// [`vssd_path`] of a VSSD's InstanceID (see [`vssd_instance_id`]).
+fn vssd_path_of(instance_id: String) -> ObjectPath {
+    ObjectPath::class(Some(NAMESPACE), VSSD_CLASS).with_key("InstanceID", Value::String(instance_id))
 }
 
 pub fn rasd_path(kind: ResourceKind, domain: &str, devid: &str) -> ObjectPath {
@@ -487,8 +492,9 @@ fn lifecycle_action(action: Option<&str>) -> u16 {
 
 fn vssd_instance(def: &DomainDef, facts: GuestFacts) -> Instance {
     let mut b = Builder::new(VSSD_CLASS);
+    let id = vssd_instance_id(&def.name);
     let uuid = def.uuid.to_string();
-    b.str("InstanceID", &vssd_instance_id(&def.name))
+    b.set("InstanceID", Value::String(id.clone()))
         .str("VirtualSystemIdentifier", &def.name)
         .str("ElementName", &def.name)
         .str("VirtualSystemType", VIRTUAL_SYSTEM_TYPE)
@@ -516,7 +522,7 @@ fn vssd_instance(def: &DomainDef, facts: GuestFacts) -> Instance {
     b.strings("BootDevices", &boot)
         .opt_str("Arch", def.os.arch.as_deref())
         .opt_str("Machine", def.os.machine.as_deref());
-    b.finish(vssd_path(&def.name))
+    b.finish(vssd_path_of(id))
 }
 
 /// A RASD builder with the properties every RASD has.
