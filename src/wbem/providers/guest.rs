@@ -141,7 +141,7 @@ pub fn vssd_path(domain: &str) -> ObjectPath {
 
 /// [`vssd_path`] of a VSSD's InstanceID (see [`vssd_instance_id`]).
 fn vssd_path_of(instance_id: String) -> ObjectPath {
-    ObjectPath::class(Some(NAMESPACE), VSSD_CLASS).with_key("InstanceID", Value::String(instance_id))
+    instance_id_path(VSSD_CLASS, instance_id)
 }
 
 pub fn rasd_path(kind: ResourceKind, domain: &str, devid: &str) -> ObjectPath {
@@ -150,8 +150,15 @@ pub fn rasd_path(kind: ResourceKind, domain: &str, devid: &str) -> ObjectPath {
 
 /// [`rasd_path`] of a RASD's InstanceID (see [`fq_devid`]).
 fn rasd_path_of(kind: ResourceKind, instance_id: String) -> ObjectPath {
-    ObjectPath::class(Some(NAMESPACE), kind.rasd_class())
-        .with_key("InstanceID", Value::String(instance_id))
+    instance_id_path(kind.rasd_class(), instance_id)
+}
+
+/// The path of an instance of `class` keyed by InstanceID alone.
+fn instance_id_path(class: &str, instance_id: String) -> ObjectPath {
+    ObjectPath {
+        keys: vec![("InstanceID".to_owned(), Value::String(instance_id))],
+        ..ObjectPath::class(Some(NAMESPACE), class)
+    }
 }
 
 pub fn device_path(kind: ResourceKind, domain: &str, devid: &str) -> ObjectPath {
@@ -468,6 +475,9 @@ impl Builder {
     }
 
     fn strings(&mut self, name: &str, values: &[&str]) -> &mut Builder {
+        if self.skipped {
+            return self;
+        }
         let items = values
             .iter()
             .map(|v| Value::String((*v).to_owned()))
