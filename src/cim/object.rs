@@ -900,6 +900,20 @@ impl Template {
     pub fn id(&self) -> u64 {
         self.id
     }
+
+    /// The position of a property (names compared without case), looked for among the names of its length.
+    fn position(&self, name: &str) -> Option<usize> {
+        let from = self.by_len.partition_point(|&(len, _)| len < name.len());
+        self.by_len[from..]
+            .iter()
+            .take_while(|&&(len, _)| len == name.len())
+            .map(|&(_, at)| at)
+            .find(|&at| same_name(&self.properties[at].name, name))
+    }
+}
+
+fn same_name(declared: &str, name: &str) -> bool {
+    declared == name || declared.eq_ignore_ascii_case(name)
 }
 
 impl Clone for InstanceTemplate {
@@ -939,17 +953,10 @@ impl Class {
     /// The position of a property (names compared without case). A class has up to about 70 properties, and
     /// providers look one up for each value they set: only the names of the same length are compared.
     pub fn property_position(&self, name: &str) -> Option<usize> {
-        let same = |p: &Property| p.name == name || p.name.eq_ignore_ascii_case(name);
-        let Some(template) = self.template() else {
-            return self.properties.iter().position(same);
-        };
-        let by_len = &template.by_len;
-        let from = by_len.partition_point(|&(len, _)| len < name.len());
-        by_len[from..]
-            .iter()
-            .take_while(|&&(len, _)| len == name.len())
-            .map(|&(_, at)| at)
-            .find(|&at| same(&self.properties[at]))
+        match self.template() {
+            Some(template) => template.position(name),
+            None => (self.properties.iter()).position(|p| same_name(&p.name, name)),
+        }
     }
 
     pub fn method(&self, name: &str) -> Option<&Method> {
@@ -1050,8 +1057,7 @@ impl Class {
                     .filter(|&i| self.properties[i].is_key())
                     .collect(),
                 by_len: {
-                    let mut by_len: Vec<(usize, usize)> = (self.properties.iter())
-                        .enumerate()
+                    let mut by_len: Vec<(usize, usize)> = (self.properties.iter().enumerate())
                         .map(|(at, p)| (p.name.len(), at))
                         .collect();
                     by_len.sort_unstable();
@@ -1317,12 +1323,12 @@ impl Instance {
             slot.prop.value = value;
             return;
         }
-        if let Some(at) = self
-            .template_properties()
-            .iter()
-            .position(|p| p.name.eq_ignore_ascii_case(name))
+        if let Some((at, template)) = self
+            .template
+            .as_deref()
+            .and_then(|t| Some((t.position(name)?, t)))
         {
-            let declared = &self.template_properties()[at];
+            let declared = &template.properties[at];
             let prop = InstanceProperty {
                 name: declared.name.clone(),
                 ty: ty.unwrap_or_else(|| declared.ty.clone()),
