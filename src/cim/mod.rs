@@ -15,7 +15,7 @@ pub use object::{
     QualifierDecl, QualifierList, Scope, Template,
 };
 pub use repo::{Namespace, RepoError, Repository};
-pub use types::{Arrayness, CimType, TypeSpec, ValueError};
+pub use types::{Arrayness, CimType, Name, TypeSpec, ValueError};
 
 /// CIM status codes (DSP0200 table 4): what a CIM-XML `ERROR` element carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -337,12 +337,12 @@ impl Value {
 #[derive(Debug, Clone)]
 pub struct ObjectPath {
     /// Host (and port) when the path is fully qualified, as in `VALUE.OBJECTWITHPATH`.
-    pub host: Option<String>,
+    pub host: Option<Name>,
     /// Namespace such as `root/virt`; `None` for a local path.
-    pub namespace: Option<String>,
-    pub class_name: String,
+    pub namespace: Option<Name>,
+    pub class_name: Name,
     /// Key bindings in the order given; empty for a class path (or a singleton instance).
-    pub keys: Vec<(String, Value)>,
+    pub keys: Vec<(Name, Value)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -357,31 +357,49 @@ impl ObjectPath {
     pub fn class(namespace: Option<&str>, class_name: &str) -> ObjectPath {
         ObjectPath {
             host: None,
-            namespace: namespace.map(str::to_owned),
-            class_name: class_name.to_owned(),
+            namespace: namespace.map(Name::from),
+            class_name: class_name.into(),
             keys: Vec::new(),
         }
     }
 
-    /// An instance path with string keys (the common case in the virtualization model).
+    /// An instance path with string keys (the common case in the virtualization model), whose namespace,
+    /// class and key names are the program's own (so the path copies none of them).
     pub fn instance(
+        namespace: Option<&'static str>,
+        class_name: &'static str,
+        keys: &[(&'static str, &str)],
+    ) -> ObjectPath {
+        ObjectPath {
+            host: None,
+            namespace: namespace.map(Name::from_static),
+            class_name: Name::from_static(class_name),
+            keys: keys
+                .iter()
+                .map(|(k, v)| (Name::from_static(k), Value::String((*v).to_owned())))
+                .collect(),
+        }
+    }
+
+    /// As [`ObjectPath::instance`] for names that are not the program's own (a client's, a job's).
+    pub fn instance_named(
         namespace: Option<&str>,
         class_name: &str,
         keys: &[(&str, &str)],
     ) -> ObjectPath {
         ObjectPath {
             host: None,
-            namespace: namespace.map(str::to_owned),
-            class_name: class_name.to_owned(),
+            namespace: namespace.map(Name::from),
+            class_name: class_name.into(),
             keys: keys
                 .iter()
-                .map(|(k, v)| ((*k).to_owned(), Value::String((*v).to_owned())))
+                .map(|(k, v)| (Name::from(*k), Value::String((*v).to_owned())))
                 .collect(),
         }
     }
 
-    pub fn with_key(mut self, name: &str, value: Value) -> ObjectPath {
-        self.keys.push((name.to_owned(), value));
+    pub fn with_key(mut self, name: &'static str, value: Value) -> ObjectPath {
+        self.keys.push((Name::from_static(name), value));
         self
     }
 
@@ -412,8 +430,8 @@ impl ObjectPath {
     }
 
     /// Keys sorted by name (case-insensitive), the canonical order for comparison and display.
-    pub fn sorted_keys(&self) -> Vec<&(String, Value)> {
-        let mut keys: Vec<&(String, Value)> = self.keys.iter().collect();
+    pub fn sorted_keys(&self) -> Vec<&(Name, Value)> {
+        let mut keys: Vec<&(Name, Value)> = self.keys.iter().collect();
         keys.sort_by_key(|(name, _)| name.to_ascii_lowercase());
         keys
     }
@@ -482,10 +500,10 @@ impl ObjectPath {
             keys = parse_keys(keys_text).map_err(err)?;
         }
         Ok(ObjectPath {
-            host,
-            namespace: namespace.filter(|ns| !ns.is_empty()),
-            class_name: class_name.to_owned(),
-            keys,
+            host: host.map(Name::from),
+            namespace: namespace.filter(|ns| !ns.is_empty()).map(Name::from),
+            class_name: class_name.into(),
+            keys: keys.into_iter().map(|(k, v)| (Name::from(k), v)).collect(),
         })
     }
 }
@@ -875,6 +893,8 @@ pub struct InstanceTemplate(OnceLock<Arc<Template>>);
 
 /// See [`InstanceTemplate`].
 pub struct Template {
+    /// The class's name, as every instance made from the template holds it.
+    class_name: Name,
     properties: Vec<InstanceProperty>,
     /// The positions of the key properties.
     keys: Vec<usize>,
@@ -1018,7 +1038,7 @@ impl Class {
     pub fn new_instance(&self) -> Instance {
         match self.template() {
             Some(template) => Instance {
-                class_name: self.name.clone(),
+                class_name: template.class_name.clone(),
                 qualifiers: Vec::new(),
                 set: Vec::with_capacity(template.most_set.load(Relaxed)),
                 template: Some(Arc::clone(template)),
@@ -1044,6 +1064,7 @@ impl Class {
         static IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let template = self.template.0.get_or_init(|| {
             Arc::new(Template {
+                class_name: Name::interned(&self.name),
                 properties: self
                     .properties
                     .iter()
@@ -1111,7 +1132,7 @@ pub struct InstanceProperty {
 /// the class does not declare in the order they were added.
 #[derive(Clone)]
 pub struct Instance {
-    pub class_name: String,
+    pub class_name: Name,
     pub qualifiers: Vec<Qualifier>,
     /// The properties set, ordered by position: below the template's length a position is the template's
     /// property it replaces; above it, a property the template lacks.
@@ -1192,9 +1213,9 @@ impl fmt::Debug for Instance {
 }
 
 impl Instance {
-    pub fn new(class_name: &str) -> Instance {
+    pub fn new(class_name: impl Into<Name>) -> Instance {
         Instance {
-            class_name: class_name.to_owned(),
+            class_name: class_name.into(),
             qualifiers: Vec::new(),
             set: Vec::new(),
             template: None,
@@ -1401,8 +1422,13 @@ impl Instance {
     }
 
     /// Builds the instance path from the class's key properties (namespace given by the caller).
-    pub fn path_from_keys(&self, class: &Class, namespace: Option<&str>) -> ObjectPath {
-        let mut path = ObjectPath::class(namespace, &self.class_name);
+    pub fn path_from_keys(&self, class: &Class, namespace: Option<Name>) -> ObjectPath {
+        let mut path = ObjectPath {
+            host: None,
+            namespace,
+            class_name: self.class_name.clone(),
+            keys: Vec::new(),
+        };
         let of_class = class.template();
         let template = self
             .template
@@ -1415,13 +1441,14 @@ impl Instance {
                     Ok(i) => self.set[i].prop.value.clone(),
                     Err(_) => template.properties[at].value.clone(),
                 };
-                path.keys.push((class.properties[at].name.clone(), value));
+                path.keys
+                    .push((template.properties[at].name.clone(), value));
             }
             return path;
         }
         for key in class.keys() {
             let value = self.get(&key.name).cloned().unwrap_or(Value::Null);
-            path.keys.push((key.name.clone(), value));
+            path.keys.push((key.name.as_str().into(), value));
         }
         path
     }
@@ -1478,8 +1505,8 @@ mod instance_tests {
         }
         assert_eq!(inst, dense);
         assert_eq!(
-            inst.path_from_keys(&class, Some("root/virt")),
-            dense.path_from_keys(&class, Some("root/virt"))
+            inst.path_from_keys(&class, Some("root/virt".into())),
+            dense.path_from_keys(&class, Some("root/virt".into()))
         );
         assert_eq!(inst.path_from_keys(&class, None).key_str("Name"), Some("n"));
         assert_eq!(inst.clone().into_properties(), dense.into_properties());

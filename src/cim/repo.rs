@@ -315,7 +315,7 @@ impl Repository {
         let class = ns
             .class(&instance.class_name)
             .cloned()
-            .ok_or_else(|| RepoError::ClassNotFound(instance.class_name.clone()))?;
+            .ok_or_else(|| RepoError::ClassNotFound(instance.class_name.to_string()))?;
         if class.is_abstract() {
             return Err(RepoError::AbstractInstance {
                 class: class.name.clone(),
@@ -341,7 +341,7 @@ impl Repository {
                     })?;
             full.set_typed(&declared.name, declared.ty.clone(), value);
         }
-        let path = full.path_from_keys(&class, Some(&ns.name));
+        let path = full.path_from_keys(&class, Some(ns.name.as_str().into()));
         if ns
             .instances
             .iter()

@@ -388,15 +388,16 @@ impl fmt::Display for DateTime {
     }
 }
 
-/// A property name an instance holds: a schema's names are interned once (a class's instances then copy a
-/// pointer, with no reference count that every core's instance building would contend on); names from
+/// A name an instance or an object path holds (a property, a class, a namespace, a key): a schema's names
+/// are interned once and the code's own are static (a class's instances and paths then copy a pointer, with no
+/// allocation and no reference count that every core's instance building would contend on); names from
 /// elsewhere (a client's request) are shared strings, never interned, so no request can grow the interned set.
 #[derive(Clone)]
 pub struct Name(NameRepr);
 
 #[derive(Clone)]
 enum NameRepr {
-    Interned(&'static str),
+    Static(&'static str),
     Shared(std::sync::Arc<str>),
 }
 
@@ -418,21 +419,26 @@ impl Name {
                 kept
             }
         };
-        Name(NameRepr::Interned(kept))
+        Name(NameRepr::Static(kept))
+    }
+
+    /// A name the program holds for its whole life (a class, namespace or key name of the code's own).
+    pub const fn from_static(name: &'static str) -> Name {
+        Name(NameRepr::Static(name))
     }
 
     pub fn as_str(&self) -> &str {
         match &self.0 {
-            NameRepr::Interned(s) => s,
+            NameRepr::Static(s) => s,
             NameRepr::Shared(s) => s,
         }
     }
 
-    /// The interned copy when this is a schema's name (one address per distinct name for the process's life),
-    /// else `None`.
-    pub fn as_interned(&self) -> Option<&'static str> {
+    /// The text when it lives as long as the process (a schema's interned name, or a static one), else
+    /// `None`. Its address stays valid and its text the same for the process's life, so it may key a table.
+    pub fn as_static(&self) -> Option<&'static str> {
         match self.0 {
-            NameRepr::Interned(s) => Some(s),
+            NameRepr::Static(s) => Some(s),
             NameRepr::Shared(_) => None,
         }
     }
@@ -457,9 +463,77 @@ impl From<String> for Name {
     }
 }
 
+impl From<&String> for Name {
+    fn from(name: &String) -> Name {
+        Name(NameRepr::Shared(name.as_str().into()))
+    }
+}
+
+impl From<&Name> for Name {
+    fn from(name: &Name) -> Name {
+        name.clone()
+    }
+}
+
+impl Default for Name {
+    fn default() -> Name {
+        Name::from_static("")
+    }
+}
+
 impl PartialEq for Name {
     fn eq(&self, other: &Name) -> bool {
         self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Name {}
+
+impl PartialEq<str> for Name {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
+impl PartialEq<&str> for Name {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl PartialEq<Name> for str {
+    fn eq(&self, other: &Name) -> bool {
+        self == other.as_str()
+    }
+}
+
+impl PartialEq<Name> for &str {
+    fn eq(&self, other: &Name) -> bool {
+        *self == other.as_str()
+    }
+}
+
+impl std::hash::Hash for Name {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl AsRef<str> for Name {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::borrow::Borrow<str> for Name {
+    fn borrow(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use tracing::{debug, Instrument as _};
 
-use crate::cim::{namespace_eq, CimStatus, Class, Instance, ObjectPath, Repository, Value};
+use crate::cim::{namespace_eq, CimStatus, Class, Instance, Name, ObjectPath, Repository, Value};
 use crate::driver::Connection;
 use crate::wbem::cimxml::{
     message_id_span, write_envelope_open, write_imethod_element, write_imethod_list_open,
@@ -115,7 +115,7 @@ pub struct Operations {
     repo: Arc<Repository>,
     driver: Connection,
     providers: Vec<Arc<dyn Provider>>,
-    host: String,
+    host: Name,
     pulls: Mutex<HashMap<String, PullContext>>,
     cache: Option<Arc<ResponseCache>>,
     /// [`Operations::providers_under`]'s answers, by (namespace, class), lowercase.
@@ -294,7 +294,7 @@ impl Operations {
             driver,
             providers: all_providers(&jobs),
             jobs,
-            host: host.to_owned(),
+            host: host.into(),
             pulls: Mutex::new(HashMap::new()),
             under: Mutex::new(HashMap::new()),
             cache: Some(Arc::new(ResponseCache {
@@ -685,11 +685,11 @@ impl Operations {
         Ok(found)
     }
 
-    fn ctx<'a>(&'a self, class: &'a Class, namespace: &'a str) -> ProviderCtx<'a> {
+    fn ctx<'a>(&'a self, class: &'a Class, namespace: &str) -> ProviderCtx<'a> {
         ProviderCtx {
             driver: &self.driver,
             class,
-            namespace,
+            namespace: namespace.into(),
         }
     }
 
@@ -806,7 +806,7 @@ impl Operations {
                 let mut inst = inst.clone();
                 if inst.path.is_none() {
                     if let Some(c) = ns.class(&inst.class_name) {
-                        inst.path = Some(inst.path_from_keys(c, Some(namespace)));
+                        inst.path = Some(inst.path_from_keys(c, Some(namespace.into())));
                     }
                 }
                 out.push(inst);
@@ -832,7 +832,7 @@ impl Operations {
                     out.push(
                         inst.path
                             .clone()
-                            .unwrap_or_else(|| inst.path_from_keys(c, Some(namespace))),
+                            .unwrap_or_else(|| inst.path_from_keys(c, Some(namespace.into()))),
                     );
                 }
             }
@@ -852,7 +852,7 @@ impl Operations {
                 let ipath = inst
                     .path
                     .clone()
-                    .unwrap_or_else(|| inst.path_from_keys(c, Some(ns_name)));
+                    .unwrap_or_else(|| inst.path_from_keys(c, Some(ns_name.into())));
                 if ipath.same_object(path) {
                     let mut inst = inst.clone();
                     inst.path = Some(ipath);
@@ -870,7 +870,7 @@ impl Operations {
         let mut p = path.clone();
         p.host = Some(self.host.clone());
         if p.namespace.is_none() {
-            p.namespace = Some(namespace.to_owned());
+            p.namespace = Some(namespace.into());
         }
         p
     }

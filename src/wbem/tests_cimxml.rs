@@ -320,8 +320,8 @@ fn null_properties_of_schema_classes_are_written_as_any_others() {
     by_hand.set("Name", Value::String("a < b".into()));
     assert!(from_class
         .properties()
-        .all(|p| p.name.as_interned().is_some()));
-    assert!(by_hand.properties().all(|p| p.name.as_interned().is_none()));
+        .all(|p| p.name.as_static().is_some()));
+    assert!(by_hand.properties().all(|p| p.name.as_static().is_none()));
     let write = |inst: &Instance| {
         let mut xml = String::new();
         super::cimxml::write_instance(&mut xml, inst, WriteOptions::default());

@@ -422,7 +422,7 @@ fn parse_call(simple: &Node, ctx: &Ctx<'_>) -> Result<Call, CimXmlError> {
         let name = call.req_attr("NAME")?.to_owned();
         let target = if let Some(lip) = call.child("LOCALINSTANCEPATH") {
             let mut path = ctx.instance_name(lip.req_child("INSTANCENAME")?)?;
-            path.namespace = Some(local_namespace(lip.req_child("LOCALNAMESPACEPATH")?)?);
+            path.namespace = Some(local_namespace(lip.req_child("LOCALNAMESPACEPATH")?)?.into());
             path
         } else if let Some(lcp) = call.child("LOCALCLASSPATH") {
             let namespace = local_namespace(lcp.req_child("LOCALNAMESPACEPATH")?)?;
@@ -655,7 +655,7 @@ impl Ctx<'_> {
                         }
                         _ => return Err(invalid("<KEYBINDING> needs KEYVALUE or VALUE.REFERENCE")),
                     };
-                    path.keys.push((name.to_owned(), value));
+                    path.keys.push((name.into(), value));
                 }
                 // A single unnamed key (DSP0201 allows it) gets no name we could bind: refuse it clearly.
                 "KEYVALUE" | "VALUE.REFERENCE" => {
@@ -675,14 +675,15 @@ impl Ctx<'_> {
             "INSTANCENAME" => self.instance_name(child),
             "LOCALINSTANCEPATH" => {
                 let mut path = self.instance_name(child.req_child("INSTANCENAME")?)?;
-                path.namespace = Some(local_namespace(child.req_child("LOCALNAMESPACEPATH")?)?);
+                path.namespace =
+                    Some(local_namespace(child.req_child("LOCALNAMESPACEPATH")?)?.into());
                 Ok(path)
             }
             "INSTANCEPATH" => {
                 let mut path = self.instance_name(child.req_child("INSTANCENAME")?)?;
                 let (host, ns) = namespace_path(child.req_child("NAMESPACEPATH")?)?;
-                path.host = Some(host);
-                path.namespace = Some(ns);
+                path.host = Some(host.into());
+                path.namespace = Some(ns.into());
                 Ok(path)
             }
             "CLASSNAME" => Ok(ObjectPath::class(None, child.req_attr("NAME")?)),
@@ -697,7 +698,7 @@ impl Ctx<'_> {
                 let (host, ns) = namespace_path(child.req_child("NAMESPACEPATH")?)?;
                 let mut path =
                     ObjectPath::class(Some(&ns), child.req_child("CLASSNAME")?.req_attr("NAME")?);
-                path.host = Some(host);
+                path.host = Some(host.into());
                 Ok(path)
             }
             other => Err(invalid(format!(

@@ -766,7 +766,7 @@ pub fn write_instance(out: &mut String, inst: &Instance, opts: WriteOptions) {
     });
     for slot in inst.slots() {
         let p = slot.prop;
-        match (&p.value, slot.template_at, &template, p.name.as_interned()) {
+        match (&p.value, slot.template_at, &template, p.name.as_static()) {
             (Value::Null, Some(at), Some((_, forms)), _) => out.push_str(&forms[at].null),
             (Value::Null, _, _, Some(name)) => {
                 NULL_FORMS.with(|forms| out.push_str(forms.borrow_mut().of(name, &p.ty)));

@@ -73,7 +73,7 @@ pub fn watch(hub: Arc<Hub>, jobs: &JobTable, repo: Arc<Repository>) {
         ind.set("IndicationTime", now_datetime());
         ind.set("SourceInstanceHost", s(hub.host()));
         if let Some(mut path) = now.path.clone() {
-            path.host = Some(hub.host().to_owned());
+            path.host = Some(hub.host().into());
             ind.set("SourceInstanceModelPath", s(&path.to_string()));
         }
         let plain = |inst: &Instance| {

@@ -395,7 +395,7 @@ impl SubscriptionProvider {
             _ => None,
         };
         let handler = match path.key("Handler") {
-            Some(Value::Reference(p)) => keys_of(p).map(|k| (p.class_name.clone(), k)),
+            Some(Value::Reference(p)) => keys_of(p).map(|k| (p.class_name.to_string(), k)),
             _ => None,
         };
         match (filter, handler) {

@@ -14,7 +14,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tracing::{debug, warn};
 
 use super::hub::{now_datetime, Hub};
-use crate::cim::{CimStatus, CimType, Instance, Repository, Value};
+use crate::cim::{CimStatus, CimType, Instance, Name, Repository, Value};
 use crate::driver::{Connection, DomainEvent};
 use crate::listener::Shutdown;
 use crate::wbem::ops::Operations;
@@ -266,8 +266,8 @@ impl Source {
         ind.set("IndicationTime", now_datetime());
         let mut source_path = source.path.clone();
         if let Some(p) = &mut source_path {
-            p.namespace = Some(VIRT.to_owned());
-            p.host = Some(self.hub.host().to_owned());
+            p.namespace = Some(Name::from_static(VIRT));
+            p.host = Some(self.hub.host().into());
         }
         ind.set("SourceInstance", Value::Instance(Box::new(plain(source))));
         if let Some(p) = source_path {

@@ -134,7 +134,7 @@ pub fn filter_path(keys: &SystemKeys) -> ObjectPath {
 }
 
 pub fn destination_path(class_name: &str, keys: &SystemKeys) -> ObjectPath {
-    ObjectPath::instance(Some(INTEROP), class_name, &[])
+    ObjectPath::instance_named(Some(INTEROP), class_name, &[])
         .with_key("CreationClassName", s(class_name))
         .with_key("Name", s(&keys.name))
         .with_key(

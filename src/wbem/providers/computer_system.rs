@@ -426,7 +426,7 @@ pub struct HostedDependencyProvider;
 
 /// The KVM_HostedDependency path of a guest on the host `host` names (one path shared by every guest's).
 fn hosted_dependency_path(host: &Arc<ObjectPath>, domain: &str) -> ObjectPath {
-    ObjectPath::class(Some(NAMESPACE), HOSTED_DEPENDENCY_CLASS)
+    ObjectPath::instance(Some(NAMESPACE), HOSTED_DEPENDENCY_CLASS, &[])
         .with_key("Antecedent", Value::Reference(Arc::clone(host)))
         .with_key(
             "Dependent",

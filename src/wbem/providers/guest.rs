@@ -7,7 +7,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
 use super::{summaries_in_memory, HeldPieces, Piece, PieceKey};
-use crate::cim::{builtin_repository, CimType, Class, Instance, ObjectPath, Repository, Value};
+use crate::cim::{
+    builtin_repository, CimType, Class, Instance, Name, ObjectPath, Repository, Value,
+};
 use crate::driver::{every_domain, Connection, DomainRef, VolumeRef};
 use crate::error::ErrorCode;
 use crate::model::{DiskDef, DomainDef, InterfaceDef};
@@ -99,6 +101,10 @@ impl ResourceKind {
             .find(|k| k.device_class().eq_ignore_ascii_case(name))
     }
 
+    const fn bit(self) -> u8 {
+        1 << self as u8
+    }
+
     /// Whether building this kind's instances needs the host's pools and networks ([`HostIndex`]).
     pub fn needs_host_index(self) -> bool {
         matches!(self, ResourceKind::Disk | ResourceKind::Network)
@@ -154,10 +160,12 @@ fn rasd_path_of(kind: ResourceKind, instance_id: String) -> ObjectPath {
 }
 
 /// The path of an instance of `class` keyed by InstanceID alone.
-fn instance_id_path(class: &str, instance_id: String) -> ObjectPath {
+fn instance_id_path(class: &'static str, instance_id: String) -> ObjectPath {
     ObjectPath {
-        keys: vec![("InstanceID".to_owned(), Value::String(instance_id))],
-        ..ObjectPath::class(Some(NAMESPACE), class)
+        host: None,
+        namespace: Some(Name::from_static(NAMESPACE)),
+        class_name: Name::from_static(class),
+        keys: vec![(Name::from_static("InstanceID"), Value::String(instance_id))],
     }
 }
 
@@ -200,15 +208,23 @@ struct VolumeFacts {
 }
 
 impl HostIndex {
-    /// Reads pools, their volumes and the networks' bridges; capacities only for volumes the given domains
-    /// use. A driver without storage or networks yields an empty index (values then stay NULL).
-    pub async fn load(driver: &Connection, defs: &[(&DomainDef, &DomainRef)]) -> HostIndex {
+    /// Reads pools, their volumes and the networks' bridges; with `sizes`, the capacities of the volumes and
+    /// files the given domains use (only a disk RASD's VirtualQuantity shows them). A driver without storage
+    /// or networks yields an empty index (values then stay NULL).
+    pub async fn load(
+        driver: &Connection,
+        defs: &[(&DomainDef, &DomainRef)],
+        sizes: bool,
+    ) -> HostIndex {
         let mut index = HostIndex::default();
-        let used: HashSet<&str> = defs
-            .iter()
-            .flat_map(|(d, _)| d.devices.disks.iter())
-            .filter_map(|disk| disk.source.as_deref())
-            .collect();
+        let used: HashSet<&str> = if sizes {
+            defs.iter()
+                .flat_map(|(d, _)| d.devices.disks.iter())
+                .filter_map(|disk| disk.source.as_deref())
+                .collect()
+        } else {
+            HashSet::new()
+        };
         if let Ok(pools) = driver.list_all_storage_pools(0).await {
             for pool in pools {
                 let Ok(volumes) = driver.pool_list_all_volumes(&pool, 0).await else {
@@ -231,7 +247,7 @@ impl HostIndex {
                 }
             }
         }
-        for (def, dom) in defs {
+        for (def, dom) in defs.iter().filter(|_| sizes) {
             let outside: Vec<&DiskDef> = def
                 .devices
                 .disks
@@ -424,7 +440,7 @@ impl Builder {
         let class = model_class(class_name);
         let inst = class
             .map(Class::new_instance)
-            .unwrap_or_else(|| Instance::new(class_name));
+            .unwrap_or_else(|| Instance::new(Name::from_static(class_name)));
         Builder {
             inst,
             class,
@@ -435,9 +451,9 @@ impl Builder {
     }
 
     /// A builder whose instance is not wanted: it stays empty but for its path.
-    fn skipped(class_name: &str) -> Builder {
+    fn skipped(class_name: &'static str) -> Builder {
         Builder {
-            inst: Instance::new(class_name),
+            inst: Instance::new(Name::from_static(class_name)),
             class: None,
             skipped: true,
             next: 0,
@@ -971,16 +987,52 @@ pub enum ModelPart {
     Rasds(ResourceKind),
     /// As `Resources`, with only each resource's devices built (its RASD is an empty instance without a path).
     Devices(ResourceKind),
-    /// Every object of the model as an empty instance with its path (what associations link); without
-    /// `rasds` (`devices`) the RASDs (devices) are empty instances without paths.
-    Paths { rasds: bool, devices: bool },
+    /// Every object of the model as an empty instance with its path (what associations link), of the
+    /// resources of `kinds` only; without `rasds` (`devices`) the RASDs (devices) are empty instances without
+    /// paths.
+    Paths {
+        rasds: bool,
+        devices: bool,
+        kinds: Kinds,
+    },
+}
+
+/// A set of resource kinds (the resources an association can link).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Kinds(u8);
+
+impl Kinds {
+    pub const ALL: Kinds = Kinds::of(&ResourceKind::ALL);
+
+    pub const fn of(kinds: &[ResourceKind]) -> Kinds {
+        let mut bits = 0;
+        let mut i = 0;
+        while i < kinds.len() {
+            bits |= kinds[i].bit();
+            i += 1;
+        }
+        Kinds(bits)
+    }
+
+    pub fn contains(self, kind: ResourceKind) -> bool {
+        self.0 & kind.bit() != 0
+    }
 }
 
 impl ModelPart {
+    /// Whether this part holds disk RASDs with their properties (the only objects that show a disk's size).
+    pub fn builds_disk_rasds(self) -> bool {
+        matches!(
+            self,
+            ModelPart::Resources(ResourceKind::Disk) | ModelPart::Rasds(ResourceKind::Disk)
+        )
+    }
+
     /// [`ModelPart::Paths`] of every object.
     pub const PATHS: ModelPart = ModelPart::Paths {
         rasds: true,
         devices: true,
+        kinds: Kinds::ALL,
     };
 }
 
@@ -994,19 +1046,23 @@ pub fn guest_model_part(
     let (vssd, resources) = match part {
         ModelPart::Vssd => (vssd_instance(def, facts), Vec::new()),
         ModelPart::Resources(kind) => (
-            Instance::new(VSSD_CLASS),
+            Instance::new(Name::from_static(VSSD_CLASS)),
             resources_of(def, facts, host, kind),
         ),
         ModelPart::Rasds(kind) => (
-            Instance::new(VSSD_CLASS),
+            Instance::new(Name::from_static(VSSD_CLASS)),
             building(Sides::Rasds, || resources_of(def, facts, host, kind)),
         ),
         ModelPart::Devices(kind) => (
-            Instance::new(VSSD_CLASS),
+            Instance::new(Name::from_static(VSSD_CLASS)),
             building(Sides::Devices, || resources_of(def, facts, host, kind)),
         ),
-        ModelPart::Paths { rasds, devices } => {
-            let mut vssd = Instance::new(VSSD_CLASS);
+        ModelPart::Paths {
+            rasds,
+            devices,
+            kinds,
+        } => {
+            let mut vssd = Instance::new(Name::from_static(VSSD_CLASS));
             vssd.path = Some(vssd_path(&def.name));
             let sides = match (rasds, devices) {
                 (true, false) => Sides::RasdPaths,
@@ -1016,6 +1072,7 @@ pub fn guest_model_part(
             let resources = building(sides, || {
                 ResourceKind::ALL
                     .into_iter()
+                    .filter(|&kind| kinds.contains(kind))
                     .flat_map(|kind| resources_of(def, facts, host, kind))
                     .collect()
             });
@@ -1146,7 +1203,7 @@ async fn build(
     let host = if options.host_index {
         let refs: Vec<(&DomainDef, &DomainRef)> =
             defs.iter().map(|(d, _, dom)| (d.as_ref(), dom)).collect();
-        HostIndex::load(driver, &refs).await
+        HostIndex::load(driver, &refs, part.is_none_or(ModelPart::builds_disk_rasds)).await
     } else {
         HostIndex::default()
     };
@@ -1569,7 +1626,16 @@ mod tests {
             .all(|i| i.property_count() == 0));
         // One side's paths: the same paths for that side, none for the other.
         for (rasds, devices) in [(true, false), (false, true)] {
-            let sided = guest_model_part(&def, facts, &host, ModelPart::Paths { rasds, devices });
+            let sided = guest_model_part(
+                &def,
+                facts,
+                &host,
+                ModelPart::Paths {
+                    rasds,
+                    devices,
+                    kinds: Kinds::ALL,
+                },
+            );
             let side = |m: &GuestModel, of_rasds: bool| -> Vec<Option<ObjectPath>> {
                 m.resources
                     .iter()
@@ -1595,5 +1661,31 @@ mod tests {
                     .collect::<Vec<_>>()
             );
         }
+        // Some kinds only: exactly the whole model's resources of those kinds, with the same paths.
+        let kinds = [ResourceKind::Graphics, ResourceKind::Memory];
+        let some = guest_model_part(
+            &def,
+            facts,
+            &host,
+            ModelPart::Paths {
+                rasds: true,
+                devices: true,
+                kinds: Kinds::of(&kinds),
+            },
+        );
+        let of_kinds =
+            |m: &GuestModel| -> Vec<(ResourceKind, Option<ObjectPath>, Vec<Option<ObjectPath>>)> {
+                m.resources
+                    .iter()
+                    .filter(|r| kinds.contains(&r.kind))
+                    .map(|r| {
+                        let devices = r.devices.iter().map(|d| d.path.clone()).collect();
+                        (r.kind, r.rasd.path.clone(), devices)
+                    })
+                    .collect()
+            };
+        assert_eq!(some.resources.len(), of_kinds(&some).len());
+        assert!(!of_kinds(&some).is_empty());
+        assert_eq!(of_kinds(&some), of_kinds(&whole));
     }
 }

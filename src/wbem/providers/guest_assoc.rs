@@ -9,7 +9,7 @@ use async_trait::async_trait;
 
 use super::guest::{
     computer_system_path, domain_of_vssd_id, guest_class, load_all_guests_part, load_guest_pieces,
-    load_guest_shared, split_fq_devid, GuestModel, LoadOptions, ModelPart, NAMESPACE,
+    load_guest_shared, split_fq_devid, GuestModel, Kinds, LoadOptions, ModelPart, NAMESPACE,
 };
 use super::not_found;
 use super::paths_of;
@@ -67,7 +67,11 @@ impl GuestAssociation {
             GuestAssociation::SettingsDefineState => (true, true),
             GuestAssociation::VssdComponent | GuestAssociation::ElementSettingData => (true, false),
         };
-        ModelPart::Paths { rasds, devices }
+        ModelPart::Paths {
+            rasds,
+            devices,
+            kinds: Kinds::ALL,
+        }
     }
 
     /// The (first role, second role) object pairs this association links within one guest, the model's
@@ -115,7 +119,7 @@ impl GuestAssociation {
         let (role_a, role_b) = self.roles();
         let a = Value::Reference(Arc::new(first));
         let b = Value::Reference(Arc::new(second));
-        let path = ObjectPath::class(Some(NAMESPACE), class_name)
+        let path = ObjectPath::instance(Some(NAMESPACE), class_name, &[])
             .with_key(role_a, a.clone())
             .with_key(role_b, b.clone());
         let mut inst = match guest_class(class_name) {

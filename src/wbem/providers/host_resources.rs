@@ -36,7 +36,7 @@ fn s(v: &str) -> Value {
 }
 
 /// The path of a host device of `class` (keys as sblim-cmpi-base, scoped by the host system).
-fn host_device_path(class: &str, host: &str, device: &str) -> ObjectPath {
+fn host_device_path(class: &'static str, host: &str, device: &str) -> ObjectPath {
     ObjectPath::instance(
         Some(CIMV2_NAMESPACE),
         class,
@@ -58,7 +58,7 @@ pub fn ethernet_port_path(host: &str, bridge: &str) -> ObjectPath {
 }
 
 /// The device a path names on this host: its DeviceID when the path's class and host keys are this host's.
-fn device_of<'a>(path: &'a ObjectPath, class: &str, host: &str) -> Option<&'a str> {
+fn device_of<'a>(path: &'a ObjectPath, class: &'static str, host: &str) -> Option<&'a str> {
     let device = path.key_str("DeviceID")?;
     host_device_path(class, host, device)
         .same_object(path)

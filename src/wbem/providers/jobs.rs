@@ -39,7 +39,7 @@ pub fn job_class(job: &JobRecord) -> &'static str {
 
 /// The path of a job of the table, in its own class.
 pub fn record_path(job: &JobRecord) -> ObjectPath {
-    ObjectPath::instance(
+    ObjectPath::instance_named(
         Some(&job.namespace),
         job_class(job),
         &[("InstanceID", &job.id)],
@@ -77,7 +77,7 @@ where
     let mut out = out_params;
     out.push((
         "Job".into(),
-        Value::Reference(Arc::new(ObjectPath::instance(
+        Value::Reference(Arc::new(ObjectPath::instance_named(
             Some(&namespace),
             class.unwrap_or(JOB_CLASS),
             &[("InstanceID", &id)],
@@ -154,7 +154,7 @@ fn interval_duration(value: &Value) -> Result<Duration, OpError> {
 }
 
 fn job_instance(ctx: &ProviderCtx<'_>, job: &JobRecord) -> Instance {
-    job_instance_of(ctx.class, ctx.namespace, job)
+    job_instance_of(ctx.class, &ctx.namespace, job)
 }
 
 /// A job as an instance of `class` (its own class, resolved) in `namespace`: what providers serve and job
@@ -208,7 +208,7 @@ pub fn job_instance_of(class: &crate::cim::Class, namespace: &str, job: &JobReco
         put(&mut inst, class, "ErrorCode", Value::Uint16(err.code));
         put(&mut inst, class, "ErrorDescription", s(&err.description));
     }
-    inst.path = Some(inst.path_from_keys(class, Some(namespace)));
+    inst.path = Some(inst.path_from_keys(class, Some(namespace.into())));
     inst
 }
 
@@ -282,7 +282,11 @@ impl Provider for JobProvider {
             .list()
             .into_iter()
             .map(|j| {
-                ObjectPath::instance(Some(ctx.namespace), self.class, &[("InstanceID", &j.id)])
+                ObjectPath::instance_named(
+                    Some(&ctx.namespace),
+                    self.class,
+                    &[("InstanceID", &j.id)],
+                )
             })
             .collect())
     }
@@ -416,7 +420,7 @@ impl Provider for AffectedJobElementProvider {
         let mut out = Vec::new();
         for job in self.table.list() {
             let mut job_ref = record_path(&job);
-            job_ref.namespace = Some(ctx.namespace.to_owned());
+            job_ref.namespace = Some(ctx.namespace.clone());
             for element in &job.affected {
                 let mut inst = assoc_instance(
                     ctx,

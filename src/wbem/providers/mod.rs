@@ -39,7 +39,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use crate::cim::{CimStatus, Class, Instance, ObjectPath, Value};
+use crate::cim::{CimStatus, Class, Instance, Name, ObjectPath, Value};
 use crate::driver::{every_domain, Connection};
 use crate::error::ErrorCode;
 use crate::wbem::cimxml::MethodReturn;
@@ -56,7 +56,8 @@ pub use vsms::VsmsProvider;
 pub struct ProviderCtx<'a> {
     pub driver: &'a Connection,
     pub class: &'a Class,
-    pub namespace: &'a str,
+    /// Shared by every path the provider makes for this request.
+    pub namespace: Name,
 }
 
 impl ProviderCtx<'_> {
@@ -67,7 +68,7 @@ impl ProviderCtx<'_> {
 
     /// Finishes an instance: sets its path from the key properties.
     pub fn with_path(&self, mut inst: Instance) -> Instance {
-        inst.path = Some(inst.path_from_keys(self.class, Some(self.namespace)));
+        inst.path = Some(inst.path_from_keys(self.class, Some(self.namespace.clone())));
         inst
     }
 }

@@ -75,7 +75,7 @@ pub fn rpcc_path() -> ObjectPath {
 }
 
 /// The path of a host service (keys as libvirt-CIM's services).
-pub fn service_path(class: &str, name: &str, host: &str) -> ObjectPath {
+pub fn service_path(class: &'static str, name: &str, host: &str) -> ObjectPath {
     ObjectPath::instance(
         Some(NAMESPACE),
         class,
@@ -146,7 +146,7 @@ pub fn template_role(id: &str) -> Option<TemplateRole> {
 /// settings for the primordial disk pool, network pool settings for the primordial network pool, new volume
 /// settings for each disk pool.
 pub fn pool_templates(pool: &PoolId) -> Vec<ObjectPath> {
-    let path = |class: &str, id: String| {
+    let path = |class: &'static str, id: String| {
         ObjectPath::instance(Some(NAMESPACE), class, &[("InstanceID", &id)])
     };
     let mut out = Vec::new();

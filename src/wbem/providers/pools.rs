@@ -7,7 +7,7 @@
 use async_trait::async_trait;
 
 pub use super::computer_system::{host_name, host_path, HOST_CLASS};
-use super::guest::{load_guests_part, LoadOptions, ModelPart};
+use super::guest::{load_guests_part, Kinds, LoadOptions, ModelPart, ResourceKind};
 use super::{lookup, put, Provider, ProviderCtx};
 use crate::cim::{CimStatus, Instance, ObjectPath, Value};
 use crate::driver::{flags, Connection, NetworkRef, PoolRef};
@@ -42,6 +42,19 @@ impl PoolKind {
         PoolKind::Input,
         PoolKind::Controller,
     ];
+
+    /// The guest resources drawn from pools of this kind.
+    pub fn resource_kind(self) -> ResourceKind {
+        match self {
+            PoolKind::Memory => ResourceKind::Memory,
+            PoolKind::Processor => ResourceKind::Processor,
+            PoolKind::Disk => ResourceKind::Disk,
+            PoolKind::Network => ResourceKind::Network,
+            PoolKind::Graphics => ResourceKind::Graphics,
+            PoolKind::Input => ResourceKind::Input,
+            PoolKind::Controller => ResourceKind::Controller,
+        }
+    }
 
     pub fn class_name(self) -> &'static str {
         match self {
@@ -259,9 +272,15 @@ pub async fn guest_allocations(
     };
     // Only paths and pools are read from the models: their objects are built as paths alone, and only the
     // side asked for.
+    // Only the resources a pool of the kinds asked for can hold.
+    let kinds = match kind {
+        Some(kind) => Kinds::of(&[kind.resource_kind()]),
+        None => Kinds::of(&PoolKind::ALL.map(PoolKind::resource_kind)),
+    };
     let part = Some(ModelPart::Paths {
         rasds: !devices,
         devices,
+        kinds,
     });
     let models = load_guests_part(driver, only, options, part).await?;
     let mut out = Vec::new();

@@ -17,8 +17,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::guest::{
-    computer_system_path, load_guest_pieces, load_guests_part, GuestModel, LoadOptions, ModelPart,
-    ResourceKind, CS_CLASS,
+    computer_system_path, load_guest_pieces, load_guests_part, GuestModel, Kinds, LoadOptions,
+    ModelPart, ResourceKind, CS_CLASS,
 };
 use super::pool_config::{service_instance, service_path};
 use super::pools::{host_name, host_path, HOST_CLASS, NAMESPACE};
@@ -483,10 +483,11 @@ impl RedirectionAssoc {
 const AFFECTED_PATHS: ModelPart = ModelPart::Paths {
     rasds: false,
     devices: true,
+    kinds: Kinds::of(&AFFECTED_DEVICES),
 };
 
 /// KVM_ServiceAffectsElement's pairs for one guest: the guest and its affected devices, each with the service.
-fn affected_by(guest: &GuestModel, service: &Arc<ObjectPath>) -> Vec<Pair> {
+fn affected_by(guest: GuestModel, service: &Arc<ObjectPath>) -> Vec<Pair> {
     let pair = |element: ObjectPath| {
         [
             ("AffectedElement", element.into()),
@@ -495,9 +496,9 @@ fn affected_by(guest: &GuestModel, service: &Arc<ObjectPath>) -> Vec<Pair> {
     };
     let devices = guest
         .resources
-        .iter()
+        .into_iter()
         .filter(|r| AFFECTED_DEVICES.contains(&r.kind))
-        .flat_map(|r| r.devices.iter().filter_map(|d| d.path.clone()));
+        .flat_map(|r| r.devices.into_iter().filter_map(|d| d.path));
     std::iter::once(computer_system_path(&guest.name))
         .chain(devices)
         .map(pair)
@@ -547,7 +548,7 @@ impl RedirectionAssocProvider {
             // guest asked about is read when there is one.
             let (keys, part) = (LoadOptions::KEYS_ONLY, Some(AFFECTED_PATHS));
             let guests = load_guests_part(driver, only, keys, part).await?;
-            for guest in &guests {
+            for guest in guests {
                 out.extend(affected_by(guest, &service));
             }
             return Ok(out);
@@ -622,7 +623,7 @@ impl Provider for RedirectionAssocProvider {
         let service = Arc::new(crs_path(&host_name(ctx.driver).await));
         let part = Some(AFFECTED_PATHS);
         load_guest_pieces(ctx.driver, LoadOptions::KEYS_ONLY, part, have, |guest| {
-            affected_by(&guest, &service)
+            affected_by(guest, &service)
                 .into_iter()
                 .map(|refs| owned_assoc_instance(ctx, refs))
                 .collect()
