@@ -469,25 +469,11 @@ impl From<&String> for Name {
     }
 }
 
-impl From<&Name> for Name {
-    fn from(name: &Name) -> Name {
-        name.clone()
-    }
-}
-
-impl Default for Name {
-    fn default() -> Name {
-        Name::from_static("")
-    }
-}
-
 impl PartialEq for Name {
     fn eq(&self, other: &Name) -> bool {
         self.as_str() == other.as_str()
     }
 }
-
-impl Eq for Name {}
 
 impl PartialEq<str> for Name {
     fn eq(&self, other: &str) -> bool {
@@ -498,36 +484,6 @@ impl PartialEq<str> for Name {
 impl PartialEq<&str> for Name {
     fn eq(&self, other: &&str) -> bool {
         self.as_str() == *other
-    }
-}
-
-impl PartialEq<Name> for str {
-    fn eq(&self, other: &Name) -> bool {
-        self == other.as_str()
-    }
-}
-
-impl PartialEq<Name> for &str {
-    fn eq(&self, other: &Name) -> bool {
-        *self == other.as_str()
-    }
-}
-
-impl std::hash::Hash for Name {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.as_str().hash(state);
-    }
-}
-
-impl AsRef<str> for Name {
-    fn as_ref(&self) -> &str {
-        self.as_str()
-    }
-}
-
-impl std::borrow::Borrow<str> for Name {
-    fn borrow(&self) -> &str {
-        self.as_str()
     }
 }
 

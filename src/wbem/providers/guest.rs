@@ -519,14 +519,13 @@ fn lifecycle_action(action: Option<&str>) -> u16 {
 fn vssd_instance(def: &DomainDef, facts: GuestFacts) -> Instance {
     let mut b = Builder::new(VSSD_CLASS);
     let id = vssd_instance_id(&def.name);
-    let uuid = def.uuid.to_string();
+    // Set in the class's order: each property is then found where the last one ended and appended.
     b.set("InstanceID", Value::String(id.clone()))
-        .str("VirtualSystemIdentifier", &def.name)
-        .str("ElementName", &def.name)
-        .str("VirtualSystemType", VIRTUAL_SYSTEM_TYPE)
-        .str("UUID", &uuid)
         .str("Caption", "Virtual System")
         .str("Description", "Virtual System")
+        .str("ElementName", &def.name)
+        .str("VirtualSystemIdentifier", &def.name)
+        .str("VirtualSystemType", VIRTUAL_SYSTEM_TYPE)
         .set(
             "AutomaticShutdownAction",
             Value::Uint16(lifecycle_action(def.on_poweroff.as_deref())),
@@ -534,18 +533,19 @@ fn vssd_instance(def: &DomainDef, facts: GuestFacts) -> Instance {
         .set(
             "AutomaticRecoveryAction",
             Value::Uint16(lifecycle_action(def.on_crash.as_deref())),
-        )
-        .set("EnableACPI", Value::Boolean(def.features.acpi))
-        .set("EnableAPIC", Value::Boolean(def.features.apic))
-        .set("EnablePAE", Value::Boolean(def.features.pae))
-        .set("AutoStart", Value::Uint16(u16::from(facts.autostart)));
+        );
     if let Some(offset) = def.clock_offset.as_deref() {
         let local = offset.eq_ignore_ascii_case("localtime");
         b.set("ClockOffset", Value::Uint16(u16::from(local)));
     }
-    b.opt_str("Emulator", def.devices.emulator.as_deref());
+    b.set("UUID", Value::String(def.uuid.to_string()))
+        .set("EnableACPI", Value::Boolean(def.features.acpi))
+        .set("EnableAPIC", Value::Boolean(def.features.apic))
+        .set("EnablePAE", Value::Boolean(def.features.pae))
+        .set("AutoStart", Value::Uint16(u16::from(facts.autostart)));
     let boot: Vec<&str> = def.os.boot.iter().map(String::as_str).collect();
     b.strings("BootDevices", &boot)
+        .opt_str("Emulator", def.devices.emulator.as_deref())
         .opt_str("Arch", def.os.arch.as_deref())
         .opt_str("Machine", def.os.machine.as_deref());
     b.finish(vssd_path_of(id))
@@ -571,11 +571,11 @@ fn device_builder(kind: ResourceKind, domain: &str, devid: &str) -> Builder {
         return Builder::skipped(kind.device_class());
     }
     let mut b = Builder::new(kind.device_class());
-    b.str("SystemCreationClassName", CS_CLASS)
+    b.str("ElementName", devid)
+        .str("SystemCreationClassName", CS_CLASS)
         .str("SystemName", domain)
         .str("CreationClassName", kind.device_class())
-        .str("DeviceID", &fq_devid(domain, devid))
-        .str("ElementName", devid);
+        .set("DeviceID", Value::String(fq_devid(domain, devid)));
     b
 }
 
@@ -611,8 +611,8 @@ fn processor_resources(def: &DomainDef, facts: GuestFacts) -> GuestResource {
     };
     let pool = "ProcessorPool/0";
     let mut rasd = rasd_builder(kind, name, "proc");
-    rasd.set("VirtualQuantity", Value::Uint64(u64::from(quantity)))
-        .str("PoolID", pool);
+    rasd.str("PoolID", pool)
+        .set("VirtualQuantity", Value::Uint64(u64::from(quantity)));
     // One KVM_Processor per configured vCPU, DeviceID "<domain>/<n>".
     let devices = (0..def.vcpus)
         .map(|n| {
@@ -634,20 +634,20 @@ fn memory_resource(def: &DomainDef) -> GuestResource {
     let name = &def.name;
     let pool = "MemoryPool/0";
     let mut rasd = rasd_builder(kind, name, "mem");
-    rasd.str("AllocationUnits", "KiloBytes")
+    rasd.str("PoolID", pool)
+        .str("AllocationUnits", "KiloBytes")
         .set("VirtualQuantity", Value::Uint64(def.current_memory_kib))
         .set("Reservation", Value::Uint64(def.current_memory_kib))
-        .set("Limit", Value::Uint64(def.memory_kib))
-        .str("PoolID", pool);
+        .set("Limit", Value::Uint64(def.memory_kib));
     let mut dev = device_builder(kind, name, "mem");
     dev.set("BlockSize", Value::Uint64(MEMORY_BLOCK_SIZE))
         .set(
-            "ConsumableBlocks",
-            Value::Uint64(def.current_memory_kib.saturating_mul(1024) / MEMORY_BLOCK_SIZE),
-        )
-        .set(
             "NumberOfBlocks",
             Value::Uint64(def.memory_kib.saturating_mul(1024) / MEMORY_BLOCK_SIZE),
+        )
+        .set(
+            "ConsumableBlocks",
+            Value::Uint64(def.current_memory_kib.saturating_mul(1024) / MEMORY_BLOCK_SIZE),
         );
     GuestResource {
         kind,
@@ -673,35 +673,29 @@ fn disk_resource(name: &str, disk: &DiskDef, host: &HostIndex) -> GuestResource 
     let devid = disk.target_dev.as_str();
     let volume = disk.source.as_deref().and_then(|s| host.volumes.get(s));
     let pool_id = volume.map(|v| format!("DiskPool/{}", v.pool));
+    let size = volume.and_then(|v| v.capacity).or_else(|| {
+        disk.source
+            .as_deref()
+            .and_then(|s| host.file_sizes.get(s).copied())
+    });
+    // Set in the class's order: each property is then found where the last one ended and appended.
     let mut rasd = rasd_builder(kind, name, devid);
-    rasd.str("VirtualDevice", devid)
-        .opt_str("Address", disk.source.as_deref())
-        .set(
-            "VirtualQuantity",
-            Value::Uint64(
-                volume
-                    .and_then(|v| v.capacity)
-                    .or_else(|| {
-                        disk.source
-                            .as_deref()
-                            .and_then(|s| host.file_sizes.get(s).copied())
-                    })
-                    .unwrap_or(0),
-            ),
-        )
-        .str("AllocationUnits", "Bytes")
-        .opt_str("PoolID", pool_id.as_deref())
-        .opt_str("BusType", disk.target_bus.as_deref())
-        .set("EmulatedType", Value::Uint16(emulated_type(&disk.device)))
-        .opt_str("DriverName", disk.driver_name.as_deref())
-        .opt_str("DriverType", disk.driver_type.as_deref())
-        .opt_str("DriverCache", disk.driver_cache.as_deref());
+    rasd.opt_str("PoolID", pool_id.as_deref());
     if let Some(source) = disk.source.as_deref() {
         rasd.strings("HostResource", &[source]);
     }
+    rasd.str("AllocationUnits", "Bytes")
+        .set("VirtualQuantity", Value::Uint64(size.unwrap_or(0)))
+        .opt_str("Address", disk.source.as_deref())
+        .str("VirtualDevice", devid)
+        .set("EmulatedType", Value::Uint16(emulated_type(&disk.device)))
+        .opt_str("BusType", disk.target_bus.as_deref());
     if disk.readonly {
         rasd.set("readonly", Value::Boolean(true));
     }
+    rasd.opt_str("DriverName", disk.driver_name.as_deref())
+        .opt_str("DriverType", disk.driver_type.as_deref())
+        .opt_str("DriverCache", disk.driver_cache.as_deref());
     if disk.shareable {
         rasd.set("shareable", Value::Boolean(true));
     }
@@ -735,12 +729,12 @@ fn network_resource(name: &str, iface: &InterfaceDef, host: &HostIndex) -> Guest
             _ => None,
         });
     let mut rasd = rasd_builder(kind, name, devid);
-    rasd.str("NetworkType", &iface.iface_type)
+    rasd.opt_str("ResourceSubType", iface.model.as_deref())
+        .opt_str("PoolID", rasd_pool.as_deref())
         .str("Address", &iface.mac)
+        .str("NetworkType", &iface.iface_type)
         .opt_str("NetworkName", source)
-        .opt_str("VirtualDevice", iface.target_dev.as_deref())
-        .opt_str("ResourceSubType", iface.model.as_deref())
-        .opt_str("PoolID", rasd_pool.as_deref());
+        .opt_str("VirtualDevice", iface.target_dev.as_deref());
     if iface.iface_type == "direct" {
         rasd.opt_str("SourceDevice", source);
     }
