@@ -134,7 +134,7 @@ fn may_need_look(word: u64) -> bool {
     let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGH != 0;
     let control = word.wrapping_sub(ONES * 0x20) & !word & HIGH != 0;
     control
-        || zero_byte((word | ONES * 0x02) ^ (ONES * b'>' as u64)) // '<' 0x3C, '>' 0x3E
+        || zero_byte((word | (ONES * 0x02)) ^ (ONES * b'>' as u64)) // '<' 0x3C, '>' 0x3E
         || zero_byte((word | ONES) ^ (ONES * b'\'' as u64)) // '&' 0x26, '\'' 0x27
         || zero_byte(word ^ (ONES * b'"' as u64))
         || zero_byte(word ^ (ONES * 0xEF))
