@@ -370,15 +370,12 @@ impl ObjectPath {
         class_name: &'static str,
         keys: &[(&'static str, &str)],
     ) -> ObjectPath {
-        ObjectPath {
-            host: None,
-            namespace: namespace.map(Name::from_static),
-            class_name: Name::from_static(class_name),
-            keys: keys
-                .iter()
-                .map(|(k, v)| (Name::from_static(k), Value::String((*v).to_owned())))
-                .collect(),
-        }
+        let keys = keys.iter().map(|(k, v)| (Name::from_static(k), *v));
+        ObjectPath::with_string_keys(
+            namespace.map(Name::from_static),
+            Name::from_static(class_name),
+            keys,
+        )
     }
 
     /// As [`ObjectPath::instance`] for names that are not the program's own (a client's, a job's).
@@ -387,13 +384,21 @@ impl ObjectPath {
         class_name: &str,
         keys: &[(&str, &str)],
     ) -> ObjectPath {
+        let keys = keys.iter().map(|(k, v)| (Name::from(*k), *v));
+        ObjectPath::with_string_keys(namespace.map(Name::from), class_name.into(), keys)
+    }
+
+    fn with_string_keys<'v>(
+        namespace: Option<Name>,
+        class_name: Name,
+        keys: impl ExactSizeIterator<Item = (Name, &'v str)>,
+    ) -> ObjectPath {
         ObjectPath {
             host: None,
-            namespace: namespace.map(Name::from),
-            class_name: class_name.into(),
+            namespace,
+            class_name,
             keys: keys
-                .iter()
-                .map(|(k, v)| (Name::from(*k), Value::String((*v).to_owned())))
+                .map(|(k, v)| (k, Value::String(v.to_owned())))
                 .collect(),
         }
     }

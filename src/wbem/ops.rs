@@ -801,12 +801,13 @@ impl Operations {
     fn static_instances_of(&self, namespace: &str, class: &str) -> Result<Vec<Instance>, OpError> {
         let mut out = Vec::new();
         let ns = self.repo.namespace(namespace)?;
+        let ns_name = Name::from(namespace);
         for inst in ns.instances() {
             if ns.is_subclass_of(&inst.class_name, class) {
                 let mut inst = inst.clone();
                 if inst.path.is_none() {
                     if let Some(c) = ns.class(&inst.class_name) {
-                        inst.path = Some(inst.path_from_keys(c, Some(namespace.into())));
+                        inst.path = Some(inst.path_from_keys(c, Some(ns_name.clone())));
                     }
                 }
                 out.push(inst);
@@ -826,13 +827,14 @@ impl Operations {
             );
         }
         let ns = self.repo.namespace(namespace)?;
+        let ns_name = Name::from(namespace);
         for inst in ns.instances() {
             if ns.is_subclass_of(&inst.class_name, class) {
                 if let Some(c) = ns.class(&inst.class_name) {
                     out.push(
                         inst.path
                             .clone()
-                            .unwrap_or_else(|| inst.path_from_keys(c, Some(namespace.into()))),
+                            .unwrap_or_else(|| inst.path_from_keys(c, Some(ns_name.clone()))),
                     );
                 }
             }
@@ -847,12 +849,13 @@ impl Operations {
             return provider.get(&self.ctx(&class, ns_name), path).await;
         }
         let ns = self.repo.namespace(ns_name)?;
+        let shared_ns = Name::from(ns_name);
         for inst in ns.instances() {
             if let Some(c) = ns.class(&inst.class_name) {
                 let ipath = inst
                     .path
                     .clone()
-                    .unwrap_or_else(|| inst.path_from_keys(c, Some(ns_name.into())));
+                    .unwrap_or_else(|| inst.path_from_keys(c, Some(shared_ns.clone())));
                 if ipath.same_object(path) {
                     let mut inst = inst.clone();
                     inst.path = Some(ipath);
