@@ -382,6 +382,7 @@ async fn summary_of_ref<D: HypervisorDriver + ?Sized>(
         reason,
         def: std::sync::Arc::new(def),
         version: None,
+        autostart: None,
     })
 }
 

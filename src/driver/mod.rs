@@ -50,6 +50,9 @@ pub struct DomainSummary {
     /// state, autostart, ...), never taken twice in one process: a front end may reuse what it computed from
     /// this domain at the same number. `None`: the driver cannot promise that.
     pub version: Option<u64>,
+    /// Whether the domain starts with the host, when the driver holds it at hand (`None`: ask
+    /// `domain_get_autostart`).
+    pub autostart: Option<bool>,
 }
 
 #[cfg(test)]

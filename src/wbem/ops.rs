@@ -23,7 +23,7 @@ use crate::wbem::jobs::JobTable;
 use crate::wbem::pieces::{Lookup, PieceStore};
 use crate::wbem::providers::guest::with_guest_memo;
 use crate::wbem::providers::guest_assoc;
-use crate::wbem::providers::{all_providers, Provider, ProviderCtx};
+use crate::wbem::providers::{all_providers, HeldPieces, HoldsNothing, Provider, ProviderCtx};
 use crate::wbem::query;
 
 /// What the client of a request may do (its user's flag in the credential store).
@@ -705,15 +705,15 @@ impl Operations {
     }
 
     /// EnumerateInstances written per guest where providers split their instances so ([`Provider::enumerate_pieces`]):
-    /// what was written for a guest unchanged since (and no CIM write since) is reused, the rest is computed and
-    /// kept. The bytes are those of the general path. `None` when nothing may be reused.
+    /// each guest's instances are made, written and dropped before the next guest's. With answer reuse on, what
+    /// was written for a guest unchanged since (and no CIM write since) is reused, the rest is computed and
+    /// kept. The bytes are those of the general path. `None` where no provider splits.
     async fn enumerate_by_pieces(
         &self,
         namespace: &str,
         call: &Call,
         opts: WriteOptions,
     ) -> Option<Result<Vec<Bytes>, OpError>> {
-        let cache = self.cache.as_ref()?;
         self.driver.generation()?;
         // Only where some provider splits: a large answer computed whole is better streamed as it is written.
         let class = call.class_name_param("ClassName")?;
@@ -723,7 +723,7 @@ impl Operations {
         }
         let target = (namespace, class);
         Some(
-            self.enumerate_pieces_in(cache, target, providers, call, opts)
+            self.enumerate_pieces_in(self.cache.as_deref(), target, providers, call, opts)
                 .await,
         )
     }
@@ -731,7 +731,7 @@ impl Operations {
     /// [`Operations::enumerate_by_pieces`] for `class_name` in `namespace`, whose providers are `providers`.
     async fn enumerate_pieces_in(
         &self,
-        cache: &ResponseCache,
+        cache: Option<&ResponseCache>,
         (namespace, class_name): (&str, &str),
         providers: ProvidersWithClasses,
         call: &Call,
@@ -740,61 +740,65 @@ impl Operations {
         let requested = self.class(namespace, class_name)?;
         let deep = call.bool_param("DeepInheritance")?.unwrap_or(true);
         let property_list = call.property_list()?;
-        let shape = |mut items: Vec<Instance>| {
+        let write_shaped = |out: &mut Chunks, mut items: Vec<Instance>| {
             for inst in &mut items {
                 shape_named(inst, &requested, deep, property_list.as_deref());
             }
-            IReturn::NamedInstances(items)
+            let ret = IReturn::NamedInstances(items);
+            write_ireturn_items(&mut out.buf, &ret, 0..ret.list_len(), opts);
         };
         // Read before computing: pieces written across a CIM write are kept under the old count.
-        let writes = cache.writes.load(Ordering::Acquire);
+        let writes = cache.map(|c| c.writes.load(Ordering::Acquire));
         let variant = format!("{call:?}");
-        let mut parts = Vec::new();
-        let mut buf = String::with_capacity(1024);
-        write_imethod_list_open(&mut buf, IntrinsicOp::EnumerateInstances.as_str());
-        let write_all = |buf: &mut String, ret: IReturn| {
-            write_ireturn_items(buf, &ret, 0..ret.list_len(), opts);
-        };
+        let mut out = Chunks::new();
+        write_imethod_list_open(&mut out.buf, IntrinsicOp::EnumerateInstances.as_str());
         for (provider, pclass) in providers.iter() {
             let ctx = self.ctx(pclass, namespace);
-            let lookup = Lookup::new(&cache.pieces, &variant, writes, provider.class_name());
-            let Some(pieces) = provider.enumerate_pieces(&ctx, &lookup).await? else {
-                write_all(&mut buf, shape(provider.enumerate(&ctx).await?));
+            let lookup = cache
+                .zip(writes)
+                .map(|(c, writes)| Lookup::new(&c.pieces, &variant, writes, provider.class_name()));
+            let have: &dyn HeldPieces = match &lookup {
+                Some(lookup) => lookup,
+                None => &HoldsNothing,
+            };
+            let Some(pieces) = provider.enumerate_pieces(&ctx, have).await? else {
+                write_shaped(&mut out, provider.enumerate(&ctx).await?);
+                out.cut_when_full();
                 continue;
             };
             let mut fresh = Vec::new();
             for piece in pieces {
-                let written = match piece.instances {
+                match piece.instances {
                     Some(items) => {
-                        let mut text = String::new();
-                        write_all(&mut text, shape(items));
-                        let written = Bytes::from(text);
-                        fresh.push((piece.key, written.clone()));
-                        written
+                        let start = out.buf.len();
+                        write_shaped(&mut out, items);
+                        if lookup.is_some() {
+                            let written = Bytes::copy_from_slice(&out.buf.as_bytes()[start..]);
+                            fresh.push((piece.key, written));
+                        }
+                        out.cut_when_full();
                     }
                     None => {
-                        cache.piece_hits.fetch_add(1, Ordering::Relaxed);
-                        lookup.take(&piece.key.uuid).ok_or_else(|| {
+                        let held = lookup.as_ref().and_then(|l| l.take(&piece.key.uuid));
+                        let held = held.ok_or_else(|| {
                             OpError::cim(CimStatus::Failed, "a reused piece went missing")
-                        })?
+                        })?;
+                        if let Some(cache) = cache {
+                            cache.piece_hits.fetch_add(1, Ordering::Relaxed);
+                        }
+                        out.push(held);
                     }
-                };
-                if !buf.is_empty() {
-                    parts.push(Bytes::from(std::mem::take(&mut buf)));
                 }
-                parts.push(written);
             }
-            cache
-                .pieces
-                .put(&variant, writes, provider.class_name(), fresh);
+            if let (Some(cache), Some(writes)) = (cache, writes) {
+                cache
+                    .pieces
+                    .put(&variant, writes, provider.class_name(), fresh);
+            }
         }
-        write_all(
-            &mut buf,
-            shape(self.static_instances_of(namespace, class_name)?),
-        );
-        buf.push_str(IMETHOD_LIST_CLOSE);
-        parts.push(Bytes::from(buf));
-        Ok(coalesce(parts))
+        write_shaped(&mut out, self.static_instances_of(namespace, class_name)?);
+        out.buf.push_str(IMETHOD_LIST_CLOSE);
+        Ok(coalesce(out.finish()))
     }
 
     /// The instances of `class` and its subclasses the namespace's MOF declares.
@@ -2000,6 +2004,47 @@ fn shape_named(
     }
 }
 
+/// An answer written in chunks of about [`STREAM_CHUNK_BYTES`]: text is written at the end of the current
+/// chunk, which is cut off when full; parts written before (reused pieces) are placed between chunks.
+struct Chunks {
+    buf: String,
+    parts: Vec<Bytes>,
+}
+
+impl Chunks {
+    const CAPACITY: usize = STREAM_CHUNK_BYTES + STREAM_CHUNK_BYTES / 4;
+
+    fn new() -> Chunks {
+        Chunks {
+            buf: String::with_capacity(1024),
+            parts: Vec::new(),
+        }
+    }
+
+    /// Ends the current chunk when it is full; the next starts with room for a whole chunk.
+    fn cut_when_full(&mut self) {
+        if self.buf.len() >= STREAM_CHUNK_BYTES {
+            let full = std::mem::replace(&mut self.buf, String::with_capacity(Self::CAPACITY));
+            self.parts.push(Bytes::from(full));
+        }
+    }
+
+    /// Places a part written before after what was written so far.
+    fn push(&mut self, part: Bytes) {
+        if !self.buf.is_empty() {
+            let capacity = Self::CAPACITY.min(self.buf.capacity());
+            let written = std::mem::replace(&mut self.buf, String::with_capacity(capacity));
+            self.parts.push(Bytes::from(written));
+        }
+        self.parts.push(part);
+    }
+
+    fn finish(mut self) -> Vec<Bytes> {
+        self.parts.push(Bytes::from(self.buf));
+        self.parts
+    }
+}
+
 /// Runs of small parts joined into chunks of about [`STREAM_CHUNK_BYTES`] (one guest's piece is a few KB: sent
 /// one by one, they would cost a system call per handful), large parts passed on as they are. An answer too
 /// large to be kept whole is joined again for every request: there parts of a few KB already go out many per
@@ -2144,6 +2189,78 @@ mod tests {
              {params}</IMETHODCALL></SIMPLEREQ></MESSAGE></CIM>"
         );
         parse_request(xml.as_bytes(), &Limits::default()).expect("request")
+    }
+
+    /// An enumeration written guest by guest ([`Operations::enumerate_by_pieces`]) has the bytes of the same
+    /// enumeration computed whole and then written, for every class split per guest, with and without flags
+    /// and a property list.
+    #[tokio::test]
+    async fn enumerations_written_per_guest_equal_those_computed_whole() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let driver = TestDriver::open(&dir.path().join("test"))
+            .await
+            .expect("test driver")
+            .connection();
+        for n in 1..4 {
+            let xml = format!(
+                "<domain type='test'><name>vm{n}</name><uuid>00000000-0000-4000-8000-{n:012}</uuid>\
+                 <memory unit='KiB'>1048576</memory><vcpu>2</vcpu><os><type>hvm</type></os><devices>\
+                 <disk type='file' device='disk'><source file='/var/lib/libvirt/images/vm{n}.qcow2'/>\
+                 <target dev='vda' bus='virtio'/></disk><interface type='network'>\
+                 <mac address='52:54:00:00:00:{n:02x}'/><source network='default'/></interface>\
+                 <graphics type='vnc' port='-1' autoport='yes'/><console type='pty'/>\
+                 <input type='tablet' bus='usb'/><controller type='usb' index='0'/></devices></domain>"
+            );
+            driver.domain_define_xml(&xml, 0).await.expect("define");
+        }
+        let repo = Arc::new(crate::cim::builtin_repository().expect("repository"));
+        let mut ops = Operations::new(repo, driver, "localhost");
+        ops.set_reuse(Reuse::Off);
+        let variants = [
+            "",
+            "<IPARAMVALUE NAME=\"DeepInheritance\"><VALUE>FALSE</VALUE></IPARAMVALUE>",
+            "<IPARAMVALUE NAME=\"PropertyList\"><VALUE.ARRAY><VALUE>InstanceID</VALUE>\
+             <VALUE>DeviceID</VALUE></VALUE.ARRAY></IPARAMVALUE>\
+             <IPARAMVALUE NAME=\"IncludeQualifiers\"><VALUE>TRUE</VALUE></IPARAMVALUE>",
+        ];
+        let classes = ops
+            .provided_classes()
+            .into_iter()
+            .filter(|(ns, _)| *ns == "root/virt");
+        let mut split = 0;
+        for class in classes.map(|(_, c)| c).chain(["CIM_ManagedElement"]) {
+            for variant in variants {
+                let param = format!(
+                    "<IPARAMVALUE NAME=\"ClassName\"><CLASSNAME NAME=\"{class}\"/></IPARAMVALUE>{variant}"
+                );
+                let req = request("EnumerateInstances", &param);
+                let opts = write_options(&req.call);
+                let Some(by_guest) = ops.enumerate_by_pieces("root/virt", &req.call, opts).await
+                else {
+                    continue;
+                };
+                split += 1;
+                let by_guest: Vec<u8> = by_guest.expect("per guest").concat();
+                let op = IntrinsicOp::EnumerateInstances;
+                let whole = ops.intrinsic(&op, "root/virt", &req.call).await;
+                let mut written = String::new();
+                write_imethod_element(
+                    &mut written,
+                    op.as_str(),
+                    &whole.map_err(|e| cim_error(&e)),
+                    opts,
+                );
+                assert_eq!(
+                    String::from_utf8(by_guest).expect("UTF-8"),
+                    written,
+                    "{class} {variant}"
+                );
+            }
+        }
+        assert!(
+            split > 30,
+            "most of the model's classes are split per guest ({split})"
+        );
     }
 
     #[tokio::test]

@@ -194,6 +194,7 @@ fn summary_of(obj: &DomainObj) -> DomainSummary {
         reason: obj.reason,
         def: Arc::new(obj.def().clone()),
         version: None,
+        autostart: Some(obj.autostart),
     }
 }
 

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 
 use super::pools::{HostPools, PoolId, PoolKind, NAMESPACE};
-use super::{lookup, put, summary_pieces, HeldPieces, Piece, Provider, ProviderCtx};
+use super::{lookup, put, summary_pieces, HeldPieces, Pieces, Provider, ProviderCtx};
 use crate::cim::{CimStatus, CimType, Instance, ObjectPath, Value};
 use crate::error::ErrorCode;
 use crate::wbem::error::OpError;
@@ -201,11 +201,11 @@ impl Provider for ElecProvider {
         true
     }
 
-    async fn enumerate_pieces(
-        &self,
-        ctx: &ProviderCtx<'_>,
+    async fn enumerate_pieces<'a>(
+        &'a self,
+        ctx: &'a ProviderCtx<'a>,
         have: &dyn HeldPieces,
-    ) -> Result<Option<Vec<Piece>>, OpError> {
+    ) -> Result<Option<Pieces<'a>>, OpError> {
         summary_pieces(ctx, have, |s| vec![Self::instance(ctx, &s.dom.name)]).await
     }
 

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 
 use super::{
-    owned_assoc_instance, put, summaries_in_memory, summary_pieces, HeldPieces, Piece, Provider,
+    owned_assoc_instance, put, summaries_in_memory, summary_pieces, HeldPieces, Pieces, Provider,
     ProviderCtx,
 };
 use crate::cim::{CimStatus, CimType, Instance, ObjectPath, Value};
@@ -323,11 +323,11 @@ impl Provider for ComputerSystemProvider {
     }
 
     /// The RequestedState kept here changes only through CIM methods, which the caller's reuse accounts for.
-    async fn enumerate_pieces(
-        &self,
-        ctx: &ProviderCtx<'_>,
+    async fn enumerate_pieces<'a>(
+        &'a self,
+        ctx: &'a ProviderCtx<'a>,
         have: &dyn HeldPieces,
-    ) -> Result<Option<Vec<Piece>>, OpError> {
+    ) -> Result<Option<Pieces<'a>>, OpError> {
         summary_pieces(ctx, have, |s| {
             vec![self.instance(ctx, &s.dom, s.state, Some(&s.def))]
         })
@@ -465,13 +465,13 @@ impl Provider for HostedDependencyProvider {
     }
 
     /// The host's name is the driver's, fixed for a driver that gives versions (the test driver's).
-    async fn enumerate_pieces(
-        &self,
-        ctx: &ProviderCtx<'_>,
+    async fn enumerate_pieces<'a>(
+        &'a self,
+        ctx: &'a ProviderCtx<'a>,
         have: &dyn HeldPieces,
-    ) -> Result<Option<Vec<Piece>>, OpError> {
+    ) -> Result<Option<Pieces<'a>>, OpError> {
         let host = Arc::new(host_path(&host_name(ctx.driver).await));
-        summary_pieces(ctx, have, |s| {
+        summary_pieces(ctx, have, move |s| {
             vec![hosted_dependency(ctx, &host, &s.dom.name)]
         })
         .await

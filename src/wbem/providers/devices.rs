@@ -11,7 +11,7 @@ use super::guest::{
     load_all_guests_part, load_guest_pieces, load_guest_shared, split_fq_devid, GuestModel,
     LoadOptions, ModelPart, ResourceKind,
 };
-use super::{lookup, HeldPieces, Piece, Provider, ProviderCtx};
+use super::{lookup, HeldPieces, Pieces, Provider, ProviderCtx};
 use crate::cim::{Instance, ObjectPath};
 use crate::wbem::error::OpError;
 
@@ -97,11 +97,11 @@ impl Provider for DeviceProvider {
         true
     }
 
-    async fn enumerate_pieces(
-        &self,
-        ctx: &ProviderCtx<'_>,
+    async fn enumerate_pieces<'a>(
+        &'a self,
+        ctx: &'a ProviderCtx<'a>,
         have: &dyn HeldPieces,
-    ) -> Result<Option<Vec<Piece>>, OpError> {
+    ) -> Result<Option<Pieces<'a>>, OpError> {
         let part = Some(ModelPart::Devices(self.kind));
         load_guest_pieces(ctx.driver, LoadOptions::KEYS_ONLY, part, have, |g| {
             self.of_guest(g)

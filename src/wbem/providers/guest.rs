@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 
-use super::{summaries_in_memory, HeldPieces, Piece, PieceKey};
+use super::{summaries_in_memory, HeldPieces, Piece, PieceKey, Pieces};
 use crate::cim::{
     builtin_repository, CimType, Class, Instance, Name, ObjectPath, Repository, Value,
 };
@@ -1194,19 +1194,38 @@ async fn build(
     options: LoadOptions,
     part: Option<ModelPart>,
 ) -> Vec<GuestModel> {
-    let host = if options.host_index {
-        let refs: Vec<(&DomainDef, &DomainRef)> =
-            defs.iter().map(|(d, _, dom)| (d.as_ref(), dom)).collect();
-        HostIndex::load(driver, &refs, part.is_none_or(ModelPart::builds_disk_rasds)).await
-    } else {
-        HostIndex::default()
-    };
+    let host = host_index(driver, &defs, options, part).await;
     defs.iter()
-        .map(|(def, facts, _)| match part {
-            None => guest_model(def, *facts, &host),
-            Some(part) => guest_model_part(def, *facts, &host, part),
-        })
+        .map(|(def, facts, _)| model_of(def, *facts, &host, part))
         .collect()
+}
+
+/// What the models of `defs` need of the host (nothing unless `options` asks for it).
+async fn host_index(
+    driver: &Connection,
+    defs: &[Loaded],
+    options: LoadOptions,
+    part: Option<ModelPart>,
+) -> HostIndex {
+    if !options.host_index {
+        return HostIndex::default();
+    }
+    let refs: Vec<(&DomainDef, &DomainRef)> =
+        defs.iter().map(|(d, _, dom)| (d.as_ref(), dom)).collect();
+    HostIndex::load(driver, &refs, part.is_none_or(ModelPart::builds_disk_rasds)).await
+}
+
+/// A guest's whole model (`None`) or one part of it.
+fn model_of(
+    def: &DomainDef,
+    facts: GuestFacts,
+    host: &HostIndex,
+    part: Option<ModelPart>,
+) -> GuestModel {
+    match part {
+        None => guest_model(def, facts, host),
+        Some(part) => guest_model_part(def, facts, host, part),
+    }
 }
 
 /// A summarised domain's facts (autostart asked only when `options` wants it).
@@ -1216,10 +1235,13 @@ async fn summary_facts(
     options: LoadOptions,
 ) -> GuestFacts {
     let autostart = options.autostart
-        && driver
-            .domain_get_autostart(&summary.dom)
-            .await
-            .unwrap_or(false);
+        && match summary.autostart {
+            Some(autostart) => autostart,
+            None => driver
+                .domain_get_autostart(&summary.dom)
+                .await
+                .unwrap_or(false),
+        };
     GuestFacts {
         active: summary.dom.id >= 0,
         autostart,
@@ -1280,16 +1302,16 @@ pub async fn load_all_guests_part(
 }
 
 /// [`load_all_guests_part`] as one piece per guest ([`Pieces`]), building the models of only the guests whose
-/// piece `have` does not hold; `None` when the driver gives no per-domain versions (nothing may be reused).
+/// piece `have` does not hold, each as its piece is read; `None` when the driver gives no per-domain versions (nothing may be reused).
 /// With `options.host_index` a piece also depends on the host's pools, volumes and networks, so its key carries
 /// the driver's host generation too.
-pub async fn load_guest_pieces(
+pub async fn load_guest_pieces<'a>(
     driver: &Connection,
     options: LoadOptions,
     part: Option<ModelPart>,
     have: &dyn HeldPieces,
-    each: impl Fn(GuestModel) -> Vec<Instance>,
-) -> Result<Option<Vec<Piece>>, OpError> {
+    each: impl Fn(GuestModel) -> Vec<Instance> + Send + 'a,
+) -> Result<Option<Pieces<'a>>, OpError> {
     // Read before the domains: pieces built across a host change are kept under the older number.
     let Some(host_generation) = driver.host_generation() else {
         return Ok(None);
@@ -1318,13 +1340,20 @@ pub async fn load_guest_pieces(
             defs.push((summary.def, facts, summary.dom));
         }
     }
-    let mut built = build(driver, defs, options, part).await.into_iter();
-    let mut out = Vec::with_capacity(keys.len());
-    for (key, held) in keys {
-        let instances = if held { None } else { built.next().map(&each) };
-        out.push(Piece { key, instances });
-    }
-    Ok(Some(out))
+    let index = host_index(driver, &defs, options, part).await;
+    let mut defs = defs.into_iter();
+    // Each guest not held is built when its piece is read; `defs` holds them in the pieces' order.
+    Ok(Some(Box::new(keys.into_iter().map_while(
+        move |(key, held)| {
+            let instances = if held {
+                None
+            } else {
+                let (def, facts, _) = defs.next()?;
+                Some(each(model_of(&def, facts, &index, part)))
+            };
+            Some(Piece { key, instances })
+        },
+    ))))
 }
 
 /// One domain's model by name; `None` when no such domain exists.

@@ -13,7 +13,7 @@ use super::guest::{
 };
 use super::not_found;
 use super::paths_of;
-use super::{put, HeldPieces, Piece, Provider, ProviderCtx};
+use super::{put, HeldPieces, Pieces, Provider, ProviderCtx};
 use crate::cim::{Instance, ObjectPath, Value};
 use crate::wbem::error::OpError;
 
@@ -248,11 +248,11 @@ impl Provider for GuestAssociationProvider {
         true
     }
 
-    async fn enumerate_pieces(
-        &self,
-        ctx: &ProviderCtx<'_>,
+    async fn enumerate_pieces<'a>(
+        &'a self,
+        ctx: &'a ProviderCtx<'a>,
         have: &dyn HeldPieces,
-    ) -> Result<Option<Vec<Piece>>, OpError> {
+    ) -> Result<Option<Pieces<'a>>, OpError> {
         let part = Some(self.kind.part());
         load_guest_pieces(ctx.driver, LoadOptions::KEYS_ONLY, part, have, |g| {
             self.kind.instances(g)

@@ -193,25 +193,39 @@ pub struct PieceKey {
     pub host: u64,
 }
 
+/// An enumeration's pieces in order, each guest's instances made only when its piece is read: the caller writes
+/// and drops one guest's instances before the next are made, so that they stay in the processor's caches
+/// instead of a whole enumeration's being made, then written, then dropped.
+pub type Pieces<'a> = Box<dyn Iterator<Item = Piece> + Send + 'a>;
+
 /// The caller's side of [`Provider::enumerate_pieces`]: whether it still holds what it made of a piece.
 pub trait HeldPieces: Send + Sync {
     fn holds(&self, key: &PieceKey) -> bool;
 }
 
+/// A caller that reuses nothing.
+pub struct HoldsNothing;
+
+impl HeldPieces for HoldsNothing {
+    fn holds(&self, _: &PieceKey) -> bool {
+        false
+    }
+}
+
 /// [`Provider::enumerate_pieces`] for instances made from a domain's summary alone (its name, state and
 /// definition, the provider's own state, names the host never changes): one piece per domain, made by `each` for
 /// the domains `have` does not hold. `None` when the driver gives no versions.
-pub(crate) async fn summary_pieces(
+pub(crate) async fn summary_pieces<'a>(
     ctx: &ProviderCtx<'_>,
     have: &dyn HeldPieces,
-    each: impl Fn(&crate::driver::DomainSummary) -> Vec<Instance>,
-) -> Result<Option<Vec<Piece>>, OpError> {
+    each: impl Fn(&crate::driver::DomainSummary) -> Vec<Instance> + Send + 'a,
+) -> Result<Option<Pieces<'a>>, OpError> {
     if ctx.driver.generation().is_none() {
         return Ok(None);
     }
     let summaries = ctx.driver.domain_summaries(&every_domain).await?;
-    let mut out = Vec::with_capacity(summaries.len());
-    for summary in &summaries {
+    let mut keyed = Vec::with_capacity(summaries.len());
+    for summary in summaries {
         let Some(version) = summary.version else {
             return Ok(None);
         };
@@ -220,10 +234,15 @@ pub(crate) async fn summary_pieces(
             version,
             host: 0,
         };
-        let instances = (!have.holds(&key)).then(|| each(summary));
-        out.push(Piece { key, instances });
+        let held = have.holds(&key);
+        keyed.push((key, held, summary));
     }
-    Ok(Some(out))
+    Ok(Some(Box::new(keyed.into_iter().map(
+        move |(key, held, summary)| Piece {
+            key,
+            instances: (!held).then(|| each(&summary)),
+        },
+    ))))
 }
 
 /// The summaries of the domain named `only` (none when it does not exist) or of every domain, when the driver
@@ -305,13 +324,13 @@ pub trait Provider: Send + Sync {
 
     /// For providers whose instances each belong to one guest ([`Provider::splits_per_guest`]):
     /// [`Provider::enumerate`] split per guest, in the same order, with the instances of the pieces `have`
-    /// holds left out (not computed). `None` (the default, and for drivers without per-domain versions): not
-    /// split.
-    async fn enumerate_pieces(
-        &self,
-        _ctx: &ProviderCtx<'_>,
+    /// holds left out (not computed) and the others' made as their pieces are read. `None` (the default, and
+    /// for drivers without per-domain versions): not split.
+    async fn enumerate_pieces<'a>(
+        &'a self,
+        _ctx: &'a ProviderCtx<'a>,
         _have: &dyn HeldPieces,
-    ) -> Result<Option<Vec<Piece>>, OpError> {
+    ) -> Result<Option<Pieces<'a>>, OpError> {
         Ok(None)
     }
 

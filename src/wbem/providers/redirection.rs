@@ -25,7 +25,7 @@ use super::pools::{host_name, host_path, HOST_CLASS, NAMESPACE};
 use super::text_redirection::{read_text_saps, TEXT_SAP_CLASS};
 use super::{
     get_from_enumeration, not_found, owned_assoc_instance, paths_of, put, singleton_host,
-    summaries_in_memory, summary_pieces, HeldPieces, Piece, Provider, ProviderCtx,
+    summaries_in_memory, summary_pieces, HeldPieces, Pieces, Provider, ProviderCtx,
 };
 use crate::cim::{CimType, Instance, ObjectPath, Value};
 use crate::driver::{every_domain, Connection, DomainRef};
@@ -432,11 +432,11 @@ impl Provider for RedirectionSapProvider {
     }
 
     /// Not split where sessions are read from this host's sockets: those change with no version.
-    async fn enumerate_pieces(
-        &self,
-        ctx: &ProviderCtx<'_>,
+    async fn enumerate_pieces<'a>(
+        &'a self,
+        ctx: &'a ProviderCtx<'a>,
         have: &dyn HeldPieces,
-    ) -> Result<Option<Vec<Piece>>, OpError> {
+    ) -> Result<Option<Pieces<'a>>, OpError> {
         if local_sockets(ctx.driver).await.is_some() {
             return Ok(None);
         }
@@ -612,22 +612,28 @@ impl Provider for RedirectionAssocProvider {
         self.assoc == RedirectionAssoc::ServiceAffectsElement
     }
 
-    async fn enumerate_pieces(
-        &self,
-        ctx: &ProviderCtx<'_>,
+    async fn enumerate_pieces<'a>(
+        &'a self,
+        ctx: &'a ProviderCtx<'a>,
         have: &dyn HeldPieces,
-    ) -> Result<Option<Vec<Piece>>, OpError> {
+    ) -> Result<Option<Pieces<'a>>, OpError> {
         if !self.splits_per_guest() {
             return Ok(None);
         }
         let service = Arc::new(crs_path(&host_name(ctx.driver).await));
         let part = Some(AFFECTED_PATHS);
-        load_guest_pieces(ctx.driver, LoadOptions::KEYS_ONLY, part, have, |guest| {
-            affected_by(guest, &service)
-                .into_iter()
-                .map(|refs| owned_assoc_instance(ctx, refs))
-                .collect()
-        })
+        load_guest_pieces(
+            ctx.driver,
+            LoadOptions::KEYS_ONLY,
+            part,
+            have,
+            move |guest| {
+                affected_by(guest, &service)
+                    .into_iter()
+                    .map(|refs| owned_assoc_instance(ctx, refs))
+                    .collect()
+            },
+        )
         .await
     }
 

@@ -9,7 +9,7 @@ use super::guest::{
     load_all_guests_part, load_guest_pieces, load_guest_shared, split_fq_devid, vssd_path,
     GuestModel, LoadOptions, ModelPart, ResourceKind, VSSD_CLASS,
 };
-use super::{lookup, HeldPieces, Piece, Provider, ProviderCtx};
+use super::{lookup, HeldPieces, Pieces, Provider, ProviderCtx};
 use crate::cim::{Instance, ObjectPath};
 use crate::wbem::error::OpError;
 
@@ -60,11 +60,11 @@ impl Provider for VssdProvider {
         true
     }
 
-    async fn enumerate_pieces(
-        &self,
-        ctx: &ProviderCtx<'_>,
+    async fn enumerate_pieces<'a>(
+        &'a self,
+        ctx: &'a ProviderCtx<'a>,
         have: &dyn HeldPieces,
-    ) -> Result<Option<Vec<Piece>>, OpError> {
+    ) -> Result<Option<Pieces<'a>>, OpError> {
         let part = Some(ModelPart::Vssd);
         load_guest_pieces(ctx.driver, VSSD_LOAD, part, have, |g| vec![g.vssd]).await
     }
@@ -164,11 +164,11 @@ impl Provider for RasdProvider {
         true
     }
 
-    async fn enumerate_pieces(
-        &self,
-        ctx: &ProviderCtx<'_>,
+    async fn enumerate_pieces<'a>(
+        &'a self,
+        ctx: &'a ProviderCtx<'a>,
         have: &dyn HeldPieces,
-    ) -> Result<Option<Vec<Piece>>, OpError> {
+    ) -> Result<Option<Pieces<'a>>, OpError> {
         let part = Some(ModelPart::Rasds(self.kind));
         load_guest_pieces(ctx.driver, self.load_options(), part, have, |g| {
             self.of_guest(g)

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use super::guest::CS_CLASS;
 use super::pools::NAMESPACE;
 use super::{
-    not_found, put, summaries_in_memory, summary_pieces, HeldPieces, Piece, Provider, ProviderCtx,
+    not_found, put, summaries_in_memory, summary_pieces, HeldPieces, Pieces, Provider, ProviderCtx,
 };
 use crate::cim::{Instance, ObjectPath, Value};
 use crate::driver::{every_domain, Connection, DomainRef};
@@ -253,11 +253,11 @@ impl Provider for TextRedirectionSapProvider {
         true
     }
 
-    async fn enumerate_pieces(
-        &self,
-        ctx: &ProviderCtx<'_>,
+    async fn enumerate_pieces<'a>(
+        &'a self,
+        ctx: &'a ProviderCtx<'a>,
         have: &dyn HeldPieces,
-    ) -> Result<Option<Vec<Piece>>, OpError> {
+    ) -> Result<Option<Pieces<'a>>, OpError> {
         summary_pieces(ctx, have, |s| {
             guest_text_saps(&s.def, s.dom.id >= 0)
                 .iter()

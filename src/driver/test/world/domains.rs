@@ -30,6 +30,7 @@ impl DomainObj {
             reason: self.reason,
             def: Arc::clone(&shared.def),
             version: Some(shared.version),
+            autostart: Some(self.autostart),
         }
     }
 }
