@@ -11,8 +11,8 @@ pub use builtin::builtin_repository;
 pub use object::Value;
 pub use object::{namespace_eq, ObjectPath, PathError};
 pub use object::{
-    Class, Flavor, Instance, InstanceProperty, Method, Parameter, Property, Qualifier,
-    QualifierDecl, QualifierList, Scope, Template,
+    Class, Flavor, Instance, InstanceProperty, InstanceSlot, Method, Parameter, Property,
+    Qualifier, QualifierDecl, QualifierList, Scope, Template,
 };
 pub use repo::{Namespace, RepoError, Repository};
 pub use types::{Arrayness, CimType, Name, TypeSpec, ValueError};

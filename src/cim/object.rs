@@ -1251,6 +1251,11 @@ impl Instance {
         self.slots().map(|s| s.prop)
     }
 
+    /// The properties set on the instance, each with its position (see [`Instance::slots`]), in order.
+    pub fn set_slots(&self) -> impl Iterator<Item = (usize, &InstanceProperty)> + '_ {
+        self.set.iter().map(|s| (s.at, &s.prop))
+    }
+
     /// How many properties [`Instance::properties`] reads.
     pub fn property_count(&self) -> usize {
         let template = self.template_properties().len();

@@ -6,8 +6,8 @@ use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use crate::cim::{
-    Arrayness, CimStatus, CimType, Class, Instance, ObjectPath, Property, Qualifier, QualifierDecl,
-    Scope, Template, TypeSpec, Value,
+    Arrayness, CimStatus, CimType, Class, Instance, InstanceSlot, ObjectPath, Property, Qualifier,
+    QualifierDecl, Scope, Template, TypeSpec, Value,
 };
 
 /// A CIM error as the `ERROR` element carries it.
@@ -200,14 +200,14 @@ fn push_attr(out: &mut String, name: &str, value: &str) {
 fn push_scalar(out: &mut String, value: &Value) {
     match value {
         Value::String(s) => push_esc(out, s),
-        Value::Uint8(v) => push_display(out, v),
-        Value::Sint8(v) => push_display(out, v),
-        Value::Uint16(v) => push_display(out, v),
-        Value::Sint16(v) => push_display(out, v),
-        Value::Uint32(v) => push_display(out, v),
-        Value::Sint32(v) => push_display(out, v),
-        Value::Uint64(v) => push_display(out, v),
-        Value::Sint64(v) => push_display(out, v),
+        Value::Uint8(v) => push_int(out, *v),
+        Value::Sint8(v) => push_int(out, *v),
+        Value::Uint16(v) => push_int(out, *v),
+        Value::Sint16(v) => push_int(out, *v),
+        Value::Uint32(v) => push_int(out, *v),
+        Value::Sint32(v) => push_int(out, *v),
+        Value::Uint64(v) => push_int(out, *v),
+        Value::Sint64(v) => push_int(out, *v),
         Value::Boolean(true) => out.push_str("TRUE"),
         Value::Boolean(false) => out.push_str("FALSE"),
         other => {
@@ -218,9 +218,9 @@ fn push_scalar(out: &mut String, value: &Value) {
     }
 }
 
-/// Integers need no escaping.
-fn push_display(out: &mut String, value: &impl std::fmt::Display) {
-    let _ = write!(out, "{value}");
+/// Integers need no escaping (and no formatter: written in every instance, they are a share of the work).
+fn push_int(out: &mut String, value: impl itoa::Integer) {
+    out.push_str(itoa::Buffer::new().format(value));
 }
 
 const XML_HEADER: &str = "<?xml version=\"1.0\" encoding=\"utf-8\" ?>\n";
@@ -778,6 +778,14 @@ pub fn write_instance(out: &mut String, inst: &Instance, opts: WriteOptions) {
     push_attr(out, "CLASSNAME", &inst.class_name);
     out.push('>');
     write_qualifiers(out, &inst.qualifiers, opts);
+    if !write_by_plan(out, inst, opts) {
+        write_properties(out, inst, opts);
+    }
+    out.push_str("</INSTANCE>");
+}
+
+/// An instance's properties, one by one.
+fn write_properties(out: &mut String, inst: &Instance, opts: WriteOptions) {
     // Taken out of the table once per instance: a value may be an embedded instance, written by this
     // function again.
     let template = inst.template().map(|t| {
@@ -787,33 +795,190 @@ pub fn write_instance(out: &mut String, inst: &Instance, opts: WriteOptions) {
         )
     });
     for slot in inst.slots() {
-        let p = slot.prop;
-        match (&p.value, slot.template_at, &template, p.name.as_static()) {
-            (Value::Null, Some(at), Some((_, forms)), _) => out.push_str(&forms[at].null),
-            (Value::Null, _, _, Some(name)) => {
-                NULL_FORMS.with(|forms| out.push_str(forms.borrow_mut().of(name, &p.ty)));
-            }
-            _ => {
-                // A value of its declared type after the start tag written once per class.
-                let known = slot
-                    .class_at
-                    .zip(template.as_ref())
-                    .and_then(|(at, (t, forms))| {
-                        let form = &forms[at];
-                        (!form.open.is_empty() && t.properties()[at].ty == p.ty).then_some(form)
-                    });
-                match known {
-                    Some(form) => {
-                        out.push_str(&form.open);
-                        write_value(out, &p.value);
-                        out.push_str(form.close);
-                    }
-                    None => write_property(out, &p.name, &p.ty, &p.value, None, opts),
+        write_slot(
+            out,
+            &slot,
+            template.as_ref().map(|(t, f)| (*t, &f[..])),
+            opts,
+        );
+    }
+}
+
+/// One of an instance's properties; `template`: the instance's template and its forms.
+fn write_slot(
+    out: &mut String,
+    slot: &InstanceSlot<'_>,
+    template: Option<(&Template, &[PropertyForms])>,
+    opts: WriteOptions,
+) {
+    let p = slot.prop;
+    match (&p.value, slot.template_at, template, p.name.as_static()) {
+        (Value::Null, Some(at), Some((_, forms)), _) => out.push_str(&forms[at].null),
+        (Value::Null, _, _, Some(name)) => {
+            NULL_FORMS.with(|forms| out.push_str(forms.borrow_mut().of(name, &p.ty)));
+        }
+        _ => {
+            // A value of its declared type after the start tag written once per class.
+            let known = slot.class_at.zip(template).and_then(|(at, (t, forms))| {
+                let form = &forms[at];
+                (!form.open.is_empty() && t.properties()[at].ty == p.ty).then_some(form)
+            });
+            match known {
+                Some(form) => {
+                    out.push_str(&form.open);
+                    write_value(out, &p.value);
+                    out.push_str(form.close);
                 }
+                None => write_property(out, &p.name, &p.ty, &p.value, None, opts),
             }
         }
     }
-    out.push_str("</INSTANCE>");
+}
+
+/// Writes an instance's properties by the [`Plan`] for its template and the positions set on it, made the
+/// first time a worker writes an instance so set; false (nothing written) for an instance no plan can write.
+fn write_by_plan(out: &mut String, inst: &Instance, opts: WriteOptions) -> bool {
+    let Some(template) = inst.template() else {
+        return false;
+    };
+    // Borrowed only to find or make the plan: a value may be an embedded instance, written by this function
+    // again.
+    let plan = PLANS.with(|plans| plans.borrow_mut().find(inst, template));
+    let Some(plan) = plan else {
+        return false;
+    };
+    let mut from = 0;
+    for ((_, prop), (&cut, &known)) in inst.set_slots().zip(plan.cuts.iter().zip(&plan.known[..])) {
+        out.push_str(&plan.text[from..cut]);
+        if known {
+            write_value(out, &prop.value);
+        } else {
+            write_property(out, &prop.name, &prop.ty, &prop.value, None, opts);
+        }
+        from = cut;
+    }
+    out.push_str(&plan.text[from..]);
+    true
+}
+
+thread_local! {
+    /// Each worker's [`Plans`].
+    static PLANS: std::cell::RefCell<Plans> = std::cell::RefCell::default();
+}
+
+/// The instances of a class mostly have the same properties set: all they hold besides those values (start
+/// and end tags, the properties left at their defaults) is the same text, written once per class and set of
+/// positions and copied after, in runs between the values.
+struct Plan {
+    /// The text around the values.
+    text: Box<str>,
+    /// Where in `text` each set property goes, in order.
+    cuts: Box<[usize]>,
+    /// Whether each set property is a value of its declared type written between its tags in `text` (else it
+    /// is written whole: a reference, or a value of another type).
+    known: Box<[bool]>,
+}
+
+/// The plans whose keys share a hash, with their keys.
+type PlanBucket = Vec<(Box<[u64]>, std::rc::Rc<Plan>)>;
+
+/// Plans by template and set positions, with a buffer for the key looked up.
+#[derive(Default)]
+struct Plans {
+    by_key: std::collections::HashMap<u64, PlanBucket, WordHash>,
+    count: usize,
+    key: Vec<u64>,
+}
+
+impl Plans {
+    /// Plans kept per worker; past this many (instances set in ever new ways) they are dropped and made anew.
+    const MAX: usize = 4096;
+
+    /// The plan for `inst` (made from `template`), made when missing; `None` for an instance a plan cannot
+    /// write: one with a property its class does not declare, or a property set to NULL.
+    fn find(&mut self, inst: &Instance, template: &Template) -> Option<std::rc::Rc<Plan>> {
+        let mut key = std::mem::take(&mut self.key);
+        let plan = plan_key(&mut key, inst, template).then(|| self.find_key(&key, inst, template));
+        self.key = key;
+        plan
+    }
+
+    fn find_key(&mut self, key: &[u64], inst: &Instance, template: &Template) -> std::rc::Rc<Plan> {
+        let hash = key.iter().fold(0u64, |h, &k| {
+            (h.rotate_left(5) ^ k).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        });
+        let found = self
+            .by_key
+            .get(&hash)
+            .and_then(|plans| plans.iter().find(|(k, _)| **k == *key));
+        if let Some((_, plan)) = found {
+            return std::rc::Rc::clone(plan);
+        }
+        if self.count >= Self::MAX {
+            self.by_key.clear();
+            self.count = 0;
+        }
+        let plan = std::rc::Rc::new(make_plan(inst, template, &key[1..]));
+        let entry = self.by_key.entry(hash).or_default();
+        entry.push((key.into(), std::rc::Rc::clone(&plan)));
+        self.count += 1;
+        plan
+    }
+}
+
+/// Fills `key` with the template's id and each set position (`position << 1 | known`); false when no plan
+/// can write the instance.
+fn plan_key(key: &mut Vec<u64>, inst: &Instance, template: &Template) -> bool {
+    let declared = template.properties();
+    key.clear();
+    key.push(template.id());
+    for (at, prop) in inst.set_slots() {
+        let (Some(decl), Ok(position)) = (declared.get(at), u64::try_from(at)) else {
+            return false;
+        };
+        if prop.value.is_null() {
+            return false;
+        }
+        let known = decl.ty == prop.ty && !matches!(decl.ty.ty, CimType::Reference(_));
+        key.push(position << 1 | u64::from(known));
+    }
+    true
+}
+
+/// The plan for instances of `template` set at the positions `set` says (each `position << 1 | known`).
+fn make_plan(inst: &Instance, template: &Template, set: &[u64]) -> Plan {
+    let forms = NULL_FORMS.with(|forms| forms.borrow_mut().of_template(template));
+    let mut text = String::new();
+    let mut cuts = Vec::with_capacity(set.len());
+    let mut known = Vec::with_capacity(set.len());
+    let mut set = set.iter().peekable();
+    for slot in inst.slots() {
+        let Some(at) = slot.class_at else { continue };
+        match set.next_if(|&&k| (k >> 1) as usize == at && slot.template_at.is_none()) {
+            Some(&k) if k & 1 == 1 => {
+                text.push_str(&forms[at].open);
+                cuts.push(text.len());
+                known.push(true);
+                text.push_str(forms[at].close);
+            }
+            Some(_) => {
+                cuts.push(text.len());
+                known.push(false);
+            }
+            // A property at its default: the same text in every instance (and no options apply to it).
+            None => write_slot(
+                &mut text,
+                &slot,
+                Some((template, &forms)),
+                WriteOptions::default(),
+            ),
+        }
+    }
+    Plan {
+        text: text.into(),
+        cuts: cuts.into(),
+        known: known.into(),
+    }
 }
 
 thread_local! {
@@ -1083,5 +1248,89 @@ mod tests {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod plan_tests {
+    use super::*;
+    use crate::cim::builtin_repository;
+
+    /// A value of `ty` that differs with `n`.
+    fn sample(ty: &TypeSpec, n: usize) -> Value {
+        let scalar = match &ty.ty {
+            CimType::Boolean => Value::Boolean(n.is_multiple_of(2)),
+            CimType::Uint16 => Value::Uint16(u16::try_from(n).unwrap_or(u16::MAX)),
+            CimType::Uint32 => Value::Uint32(u32::try_from(n).unwrap_or(u32::MAX)),
+            CimType::Uint64 => Value::Uint64(u64::try_from(n).unwrap_or(u64::MAX)),
+            CimType::Sint32 => Value::Sint32(-i32::try_from(n).unwrap_or(i32::MAX)),
+            CimType::Reference(_) => Value::Reference(std::sync::Arc::new(ObjectPath::instance(
+                Some("root/virt"),
+                "KVM_ComputerSystem",
+                &[("Name", &format!("vm<{n}>"))],
+            ))),
+            CimType::String | CimType::EmbeddedInstance(_) | CimType::EmbeddedObject => {
+                Value::String(format!("text & {n} <b>"))
+            }
+            _ => Value::Null,
+        };
+        if ty.is_array() && !matches!(scalar, Value::Null) {
+            let element = ty.ty.clone();
+            return Value::Array(element, vec![scalar.clone(), Value::Null, scalar]);
+        }
+        scalar
+    }
+
+    /// Written by plan (made at the first instance, reused at the second) or property by property, an
+    /// instance has the same bytes: for every class of the model, with every third, every other or every
+    /// property set, a property set to NULL, a value of another type, an embedded instance and a property
+    /// the class does not declare.
+    #[test]
+    fn instances_written_by_plan_equal_those_written_property_by_property() {
+        let repo = builtin_repository().expect("repository");
+        let ns = repo.namespace("root/virt").expect("namespace");
+        let mut planned = 0;
+        for class in ns.classes() {
+            for (step, oddity) in [(3, 0), (2, 1), (1, 2), (2, 3), (3, 4), (1, 5)] {
+                for n in 0..2 {
+                    let mut inst = class.new_instance();
+                    let props: Vec<_> = class.properties.iter().collect();
+                    for (i, p) in props.iter().enumerate().filter(|(i, _)| i % step == 0) {
+                        inst.set(&p.name, sample(&p.ty, i + n));
+                    }
+                    let first = props.first().map(|p| p.name.clone());
+                    match (oddity, first) {
+                        (1, Some(name)) => inst.set(&name, Value::Null),
+                        (2, Some(name)) => inst.set(&name, Value::Real64(1.5)),
+                        (3, _) => inst.set("NotDeclared", Value::Uint8(7)),
+                        (4, Some(name)) => {
+                            let mut inner = class.new_instance();
+                            inner.set(&name, Value::String("inner".into()));
+                            inst.set(&name, Value::Instance(Box::new(inner)));
+                        }
+                        _ => {}
+                    }
+                    let mut by_plan = String::new();
+                    write_instance(&mut by_plan, &inst, WriteOptions::default());
+                    let mut by_property = String::from("<INSTANCE");
+                    push_attr(&mut by_property, "CLASSNAME", &inst.class_name);
+                    by_property.push('>');
+                    write_properties(&mut by_property, &inst, WriteOptions::default());
+                    by_property.push_str("</INSTANCE>");
+                    assert_eq!(
+                        by_plan, by_property,
+                        "{} step {step} oddity {oddity}",
+                        class.name
+                    );
+                    let mut key = Vec::new();
+                    let template = inst.template().expect("template");
+                    planned += usize::from(plan_key(&mut key, &inst, template));
+                }
+            }
+        }
+        assert!(
+            planned > 1000,
+            "most instances are written by plan ({planned})"
+        );
     }
 }

@@ -78,8 +78,8 @@ pub fn put(inst: &mut Instance, class: &Class, name: &str, value: Value) {
     put_from(inst, class, name, value, 0);
 }
 
-/// [`put`] looking for the property from position `from` on (then from the start): a caller that sets
-/// properties in the class's order finds each at once. The position set, if any.
+/// [`put`] looking for the property among the few from position `from` on (then among all): a caller that
+/// sets properties in the class's order finds each at once. The position set, if any.
 pub(crate) fn put_from(
     inst: &mut Instance,
     class: &Class,
@@ -88,9 +88,11 @@ pub(crate) fn put_from(
     from: usize,
 ) -> Option<usize> {
     let props = &class.properties;
-    let at = match props.get(from) {
-        Some(p) if p.name == name => from,
-        _ => class.property_position(name)?,
+    // Callers that set properties in the class's order set most a few declared ones apart.
+    let ahead = (props.get(from..).unwrap_or_default().iter().take(8)).position(|p| p.name == name);
+    let at = match ahead {
+        Some(i) => from + i,
+        None => class.property_position(name)?,
     };
     let prop = &props[at];
     // Most values already have the declared type: no copy kept for a coercion that would change nothing.
