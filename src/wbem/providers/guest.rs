@@ -1302,9 +1302,9 @@ pub async fn load_all_guests_part(
 }
 
 /// [`load_all_guests_part`] as one piece per guest ([`Pieces`]), building the models of only the guests whose
-/// piece `have` does not hold, each as its piece is read; `None` when the driver gives no per-domain versions (nothing may be reused).
-/// With `options.host_index` a piece also depends on the host's pools, volumes and networks, so its key carries
-/// the driver's host generation too.
+/// piece `have` does not hold, each as its piece is read; `None` when the driver gives no per-domain versions
+/// (nothing may be reused). With `options.host_index` a piece also depends on the host's pools, volumes and
+/// networks, so its key carries the driver's host generation too.
 pub async fn load_guest_pieces<'a>(
     driver: &Connection,
     options: LoadOptions,
