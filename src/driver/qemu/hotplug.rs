@@ -33,6 +33,7 @@ pub(super) struct Unplug {
 }
 
 /// What goes from the live definition and the host once QEMU confirms a removal.
+#[derive(Clone)]
 pub(super) enum Removed {
     Disk {
         target: String,
@@ -289,19 +290,26 @@ fn qnum(codeset: u32, code: u32) -> Result<u32> {
 }
 
 impl Shared {
-    /// Changes the live definition of run `generation` and saves its status.
-    pub(super) fn edit_live(&self, uuid: Uuid, generation: u64, edit: impl FnOnce(&mut DomainDef)) {
+    /// Changes the live definition of run `generation` and saves its status; false when that run has ended.
+    pub(super) fn edit_live(
+        &self,
+        uuid: Uuid,
+        generation: u64,
+        edit: impl FnOnce(&mut DomainDef),
+    ) -> bool {
         let mut domains = self.domains();
         let Some(obj) = domains.get_mut(&uuid) else {
-            return;
+            return false;
         };
         if obj.run.as_ref().map(|r| r.generation) != Some(generation) {
-            return;
+            return false;
         }
-        if let Some(live) = obj.live.as_mut() {
-            edit(live);
-        }
+        let Some(live) = obj.live.as_mut() else {
+            return false;
+        };
+        edit(live);
         self.save_status_locked(obj);
+        true
     }
 
     /// QEMU removed a device: a pending detach completes (the device leaves the live definition, its block node,
@@ -310,18 +318,24 @@ impl Shared {
         let Some(id) = data["device"].as_str() else {
             return;
         };
-        let unplug = {
-            let mut unplugs = self.unplugs.lock().unwrap_or_else(|p| p.into_inner());
-            let Some(at) = unplugs
-                .iter()
-                .position(|u| u.uuid == uuid && u.generation == generation && u.id == id)
-            else {
-                return;
-            };
-            unplugs.remove(at)
+        let is_it = |u: &Unplug| u.uuid == uuid && u.generation == generation && u.id == id;
+        // The request stays listed until the removal is complete: the detach waiting on it returns only once the
+        // live definition and the host show the device gone.
+        let Some(what) = self
+            .unplugs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|u| is_it(u))
+            .map(|u| u.what.clone())
+        else {
+            return;
         };
         tracing::info!(%uuid, device = id, "device removed");
-        self.edit_live(uuid, generation, |live| match &unplug.what {
+        // Under the lock a run's end takes: either the run is still on and the tap is this device's to delete, or
+        // the run's end deleted it with the others (and its name may already be another guest's).
+        let stopping = self.stopping.lock().unwrap_or_else(|p| p.into_inner());
+        let running = self.edit_live(uuid, generation, |live| match &what {
             Removed::Disk { target, .. } => live.devices.disks.retain(|d| &d.target_dev != target),
             Removed::Nic { mac, .. } => live
                 .devices
@@ -331,6 +345,15 @@ impl Shared {
                 live.current_vcpus = live.current_vcpus.saturating_sub(*count).max(1);
             }
         });
+        if let (true, Removed::Nic { tap: Some(tap), .. }) = (running, &what) {
+            self.host.unbind_guest_filters(std::slice::from_ref(tap));
+            tap::delete(tap);
+        }
+        drop(stopping);
+        self.unplugs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|u| !is_it(u));
         let (handle, qmp) = {
             let domains = self.domains();
             let Some(obj) = domains.get(&uuid) else {
@@ -351,14 +374,10 @@ impl Shared {
             device_removed: Some(id.to_string()),
             metadata: None,
         });
-        if let Removed::Nic { tap: Some(tap), .. } = &unplug.what {
-            self.host.unbind_guest_filters(std::slice::from_ref(tap));
-            tap::delete(tap);
-        }
         if let Some(qmp) = qmp {
             // The monitor task delivers this event: the backend is removed on a task of its own, not awaited here.
             tokio::spawn(async move {
-                let result = match unplug.what {
+                let result = match what {
                     Removed::Disk {
                         node: Some(node), ..
                     } => {
@@ -727,9 +746,13 @@ impl QemuDriver {
         }
         tracing::info!(domain = %handle.name, mac = %iface.mac, "interface attached");
         super::alias::set_if_absent(&mut iface.extra.children, &id);
-        self.shared.edit_live(handle.uuid, generation, |live| {
+        let recorded = self.shared.edit_live(handle.uuid, generation, |live| {
             live.devices.interfaces.push(iface)
         });
+        if !recorded {
+            // The guest stopped meanwhile; its end removed only the taps its definition listed.
+            undo_tap(&tap_made);
+        }
         Ok(())
     }
 

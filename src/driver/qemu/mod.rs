@@ -158,6 +158,10 @@ struct Shared {
     host: HostDrivers,
     /// Device removals QEMU has been asked for and not yet confirmed.
     unplugs: Mutex<Vec<hotplug::Unplug>>,
+    /// Held while a run's end is recorded and its host resources (taps, filters) removed, so a second caller
+    /// (the monitor's end and a destroy race) returns only once that is done; a confirmed NIC removal takes it
+    /// too, so a tap is deleted by exactly one of them.
+    stopping: Mutex<()>,
     /// Migrations in and out, and what they measured.
     migration: migration::Jobs,
     /// Guest agent connections and response timeouts.
@@ -362,6 +366,7 @@ impl QemuDriver {
                 version,
                 kvm: OnceCell::new(),
                 unplugs: Mutex::new(Vec::new()),
+                stopping: Mutex::new(()),
                 command_timeout,
                 lifecycle: tokio::sync::Mutex::new(()),
                 hostname,
@@ -1197,8 +1202,10 @@ impl Shared {
         }
     }
 
-    /// Records that run `generation` of `uuid` ended (once; later calls do nothing) and emits STOPPED.
+    /// Records that run `generation` of `uuid` ended (once; later calls wait for the first to finish, then do
+    /// nothing) and emits STOPPED.
     fn finish_stop(&self, uuid: Uuid, generation: u64, fallback_reason: Option<i32>) {
+        let _stopping = self.stopping.lock().unwrap_or_else(|p| p.into_inner());
         let mut domains = self.domains();
         let Some(obj) = domains.get_mut(&uuid) else {
             return;
