@@ -10,7 +10,8 @@
 //! guest's share and everything that depends on the host is computed again). The changes alone, without
 //! requests, are timed first: they bound those two columns for small answers. Each case is also served by a bare hyper server (the same runtime and HTTP stack, no
 //! CIM work: this server's ceiling). `WBEM_BENCH_COLUMNS` (default `uncached,one-guest,cached`) picks virtcim's
-//! columns; `WBEM_BENCH_ONLY` keeps the cases whose label contains it. With `WBEM_BENCH_TARGET=host:port` it
+//! columns; `WBEM_BENCH_ONLY` keeps the cases whose label contains it. A row's columns are measured in turn, in
+//! `WBEM_BENCH_ROUNDS` (default 4) slices each of `WBEM_BENCH_SECONDS` in all (see [`interleave`]). With `WBEM_BENCH_TARGET=host:port` it
 //! measures an external virtcimd instead (the QEMU run of
 //! `bench/wbem.sh`; QEMU answers are never reused, so only "uncached"). Run with `bench/wbem.sh`, or
 //! `cargo test --release --test wbem -- bench_nginx --ignored --nocapture --test-threads=1` with nginx installed.
@@ -361,6 +362,41 @@ fn measure(
     })
 }
 
+/// One column of a row: how it is measured, and the rates of its slices.
+struct Column<'a> {
+    measure: Box<dyn Fn(f64) -> f64 + 'a>,
+    rates: Vec<f64>,
+}
+
+impl<'a> Column<'a> {
+    fn new(measure: impl Fn(f64) -> f64 + 'a) -> Self {
+        Column {
+            measure: Box::new(measure),
+            rates: Vec::new(),
+        }
+    }
+
+    /// The mean of the slices' rates (the slices are of equal length).
+    fn rate(&self) -> f64 {
+        self.rates.iter().sum::<f64>() / self.rates.len().max(1) as f64
+    }
+}
+
+/// Measures every column for `seconds` in all, in `rounds` slices taken in turn, the order rotated each round:
+/// the machine's speed drifts over seconds (this VM's by up to 2x), and measured one after the other the
+/// columns of a row met different machines. Taken in turn, every column meets the same drift.
+fn interleave(columns: &mut [Column<'_>], seconds: f64, rounds: usize) {
+    let slice = seconds / rounds as f64;
+    let n = columns.len();
+    for round in 0..rounds {
+        for k in 0..n {
+            let column = &mut columns[(k + round) % n];
+            let rate = (column.measure)(slice);
+            column.rates.push(rate);
+        }
+    }
+}
+
 fn guest_name(n: usize) -> String {
     format!("guest{n:05}")
 }
@@ -639,6 +675,9 @@ fn issue15_vs_nginx() {
         }
     };
     let only = std::env::var("WBEM_BENCH_ONLY").ok();
+    let rounds = usize::try_from(env_num("WBEM_BENCH_ROUNDS", 4))
+        .unwrap()
+        .max(1);
     // Which of virtcim's columns to measure (nginx and the bare hyper server always are): at 10 000 guests an
     // uncached request of the largest classes takes seconds, and only the cached column has a target there.
     let columns =
@@ -687,26 +726,52 @@ fn issue15_vs_nginx() {
         bare.serve(&expected);
         let items = count_items(&expected);
         let hits = |s: &Server| s.ops.as_ref().map_or(0, |o| o.cache_hits());
-        let uncached = column("uncached").then(|| {
-            measure(
-                server.uncached,
-                &req,
-                &expected,
-                seconds,
-                server.changer.as_ref(),
-            )
-        });
-        let one_guest = server.pieces.filter(|_| column("one-guest")).map(|addr| {
-            let changer = server.changer.as_ref().map(|c| c.with(Change::OneGuest));
-            measure(addr, &req, &expected, seconds, changer.as_ref())
-        });
-        let cached = server.ops.as_ref().filter(|_| column("cached")).map(|_| {
-            let before = hits(&server);
-            let rate = measure(server.addr, &req, &expected, seconds, None);
-            (rate, hits(&server) - before)
-        });
-        let theirs = measure(nginx.addr, &req, &expected, seconds, None);
-        let hyper_rate = measure(bare.addr, &req, &expected, seconds, None);
+        let one_guest_changer = server.changer.as_ref().map(|c| c.with(Change::OneGuest));
+        let (req, expected, server, one_guest_changer) =
+            (&req, &expected, &server, &one_guest_changer);
+        // The columns of a row, each a measurement of `slice` seconds; the indices of virtcim's.
+        let mut columns: Vec<Column> = Vec::new();
+        let (mut uncached, mut one_guest, mut cached) = (None, None, None);
+        if column("uncached") {
+            uncached = Some(columns.len());
+            columns.push(Column::new(move |slice| {
+                measure(
+                    server.uncached,
+                    req,
+                    expected,
+                    slice,
+                    server.changer.as_ref(),
+                )
+            }));
+        }
+        if let Some(addr) = server.pieces.filter(|_| column("one-guest")) {
+            one_guest = Some(columns.len());
+            columns.push(Column::new(move |slice| {
+                measure(addr, req, expected, slice, one_guest_changer.as_ref())
+            }));
+        }
+        if server.ops.is_some() && column("cached") {
+            cached = Some(columns.len());
+            columns.push(Column::new(move |slice| {
+                // The other columns' changes came between its slices: one untimed request makes the answer
+                // again, so that the slice measures reuse, what this column is for.
+                once(server.addr, req);
+                measure(server.addr, req, expected, slice, None)
+            }));
+        }
+        columns.push(Column::new(move |slice| {
+            measure(nginx.addr, req, expected, slice, None)
+        }));
+        columns.push(Column::new(move |slice| {
+            measure(bare.addr, req, expected, slice, None)
+        }));
+        let before = hits(server);
+        interleave(&mut columns, seconds, rounds);
+        let rates: Vec<f64> = columns.iter().map(Column::rate).collect();
+        let (theirs, hyper_rate) = (rates[rates.len() - 2], rates[rates.len() - 1]);
+        let uncached = uncached.map(|i| rates[i]);
+        let one_guest = one_guest.map(|i| rates[i]);
+        let cached = cached.map(|i| (rates[i], hits(server) - before));
         let size = if expected.len() >= 1 << 20 {
             format!("{:.1} MB", expected.len() as f64 / 1e6)
         } else {
