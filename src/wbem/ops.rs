@@ -1287,23 +1287,50 @@ impl Operations {
                 single.extend(indices);
                 continue;
             };
-            let mut found: HashMap<u64, Vec<Instance>, Buckets> = HashMap::default();
-            for inst in provider.enumerate(&self.ctx(&class, ns)).await? {
-                if let Some(p) = &inst.path {
-                    found.entry(path_bucket(p)).or_default().push(inst);
-                }
-            }
+            let mut listed: Vec<Option<Instance>> = provider
+                .enumerate(&self.ctx(&class, ns))
+                .await?
+                .into_iter()
+                .filter(|inst| inst.path.is_some())
+                .map(Some)
+                .collect();
+            let names = |listed: &[Option<Instance>], k: usize, path: &ObjectPath| {
+                listed[k]
+                    .as_ref()
+                    .and_then(|inst| inst.path.as_ref())
+                    .is_some_and(|p| p.same_object(path))
+            };
+            // The paths mostly come in the enumeration's order (an association names a provider's objects as it
+            // lists them): each is looked for first just after the previous one found, and only a path found
+            // elsewhere has every listed instance put in buckets.
+            let mut next = 0;
+            let mut buckets: Option<HashMap<u64, Vec<usize>, Buckets>> = None;
             for i in indices {
-                // Taken, not copied: the paths are distinct, so no other path names the same instance.
-                let hit = found
-                    .get_mut(&path_bucket(&paths[i]))
-                    .and_then(|candidates| {
-                        let at = candidates.iter().position(|c| {
-                            c.path.as_ref().is_some_and(|p| p.same_object(&paths[i]))
-                        })?;
-                        Some(candidates.swap_remove(at))
+                let path = &paths[i];
+                let at = if next < listed.len() && names(&listed, next, path) {
+                    Some(next)
+                } else {
+                    let buckets = buckets.get_or_insert_with(|| {
+                        let mut map: HashMap<u64, Vec<usize>, Buckets> = HashMap::default();
+                        for (k, inst) in listed.iter().enumerate() {
+                            if let Some(p) = inst.as_ref().and_then(|inst| inst.path.as_ref()) {
+                                map.entry(path_bucket(p)).or_default().push(k);
+                            }
+                        }
+                        map
                     });
-                match hit {
+                    buckets.get(&path_bucket(path)).and_then(|candidates| {
+                        candidates
+                            .iter()
+                            .copied()
+                            .find(|&k| names(&listed, k, path))
+                    })
+                };
+                // Taken, not copied: the paths are distinct, so no other path names the same instance.
+                match at.and_then(|k| {
+                    next = k + 1;
+                    listed[k].take()
+                }) {
                     Some(inst) => out[i] = Some(inst),
                     None => single.push(i),
                 }
@@ -2153,7 +2180,7 @@ mod tests {
 
     use super::*;
     use crate::driver::test::TestDriver;
-    use crate::wbem::cimxml::{parse_request, Limits};
+    use crate::wbem::cimxml::{parse_request, write_instance, Limits};
 
     #[test]
     fn paths_of_one_object_share_a_bucket_whatever_the_case_and_key_order() {
@@ -2274,6 +2301,59 @@ mod tests {
             split > 30,
             "most of the model's classes are split per guest ({split})"
         );
+    }
+
+    /// Paths resolved together, in the enumeration's order, reversed, or mixed with one that names nothing,
+    /// give each the instance GetInstance gives.
+    #[tokio::test]
+    async fn paths_resolved_in_any_order_give_the_instances_get_gives() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let driver = TestDriver::open(&dir.path().join("test"))
+            .await
+            .expect("test driver")
+            .connection();
+        for n in 0..RESOLVE_BATCH + 4 {
+            let xml = format!(
+                "<domain type='test'><name>vm{n:02}</name><memory unit='KiB'>1048576</memory>\
+                 <vcpu>1</vcpu><os><type>hvm</type></os></domain>"
+            );
+            driver.domain_define_xml(&xml, 0).await.expect("define");
+        }
+        let repo = Arc::new(crate::cim::builtin_repository().expect("repository"));
+        let ops = Operations::new(repo, driver, "localhost");
+        let listed = ops
+            .names_of("root/virt", "KVM_ComputerSystem")
+            .await
+            .expect("names");
+        assert!(listed.len() > RESOLVE_BATCH);
+        let mut reversed = listed.clone();
+        reversed.reverse();
+        let mut mixed = listed.clone();
+        mixed.swap(2, 9);
+        let mut missing = listed[0].clone();
+        missing
+            .keys
+            .retain(|(name, _)| !name.eq_ignore_ascii_case("Name"));
+        missing = missing.with_key("Name", Value::String("nobody".into()));
+        mixed.insert(5, missing);
+        for paths in [listed, reversed, mixed] {
+            let resolved = ops
+                .resolve_paths("root/virt", &paths)
+                .await
+                .expect("resolve");
+            assert_eq!(resolved.len(), paths.len());
+            for (path, inst) in paths.iter().zip(resolved) {
+                let got = ops.get_instance("root/virt", path).await.ok();
+                let text = |i: &Option<Instance>| {
+                    i.as_ref().map(|i| {
+                        let mut out = String::new();
+                        write_instance(&mut out, i, WriteOptions::default());
+                        out
+                    })
+                };
+                assert_eq!(text(&inst), text(&got), "{path}");
+            }
+        }
     }
 
     #[tokio::test]

@@ -15,6 +15,7 @@ use super::capabilities::{
     alloc_caps_path, elec_path, template_path, vsmc_path, TemplateRole, ALLOC_CAPS_CLASS,
     ELEC_CLASS, VSMC_CLASS,
 };
+use super::guest::load_guest_pieces;
 use super::guest::{split_fq_devid, ResourceKind};
 use super::paths_of;
 use super::pool_config::{
@@ -22,8 +23,8 @@ use super::pool_config::{
     RPCS_CLASS, VOLUME_RASD,
 };
 use super::pools::{
-    guest_allocations, host_name, host_path, Allocation, HostPools, PoolId, PoolKind, HOST_CLASS,
-    NAMESPACE,
+    guest_allocations, host_name, host_path, Allocation, AllocationReading, HostPools, PoolId,
+    PoolKind, HOST_CLASS, NAMESPACE,
 };
 use super::redirection::{crs_path, crsc_path, CRSC_CLASS, CRS_CLASS};
 use super::snapshots::{vsss_path, vsssc_path, VSSSC_CLASS, VSSS_CLASS};
@@ -33,7 +34,10 @@ use super::migration::{
     caps_path as migration_caps_path, msd_path, service_path_of as migration_service_path,
     CAPS_CLASS as MIGRATION_CAPS_CLASS, MSD_CLASS, SERVICE_CLASS as MIGRATION_SERVICE_CLASS,
 };
-use super::{get_from_enumeration, owned_assoc_instance, put, Provider, ProviderCtx};
+use super::{
+    get_from_enumeration, owned_assoc_instance, put, HeldPieces, Piece, PieceKey, Pieces, Provider,
+    ProviderCtx,
+};
 use crate::cim::{Instance, ObjectPath, Value};
 use crate::wbem::error::OpError;
 
@@ -238,6 +242,24 @@ impl HostAssocProvider {
         }
     }
 
+    /// The pairs between pools: child disk and network pools come from their primordial parent (allocations
+    /// from pools only).
+    fn pool_pairs(&self, pools: &HostPools) -> Vec<Pair> {
+        if self.assoc != HostAssoc::ElementAllocatedFromPool {
+            return Vec::new();
+        }
+        let mut out = Vec::new();
+        for pool in pools.ids() {
+            if let Some(parent) = pool.parent() {
+                out.push([
+                    ("Antecedent", parent.path().into()),
+                    ("Dependent", pool.path().into()),
+                ]);
+            }
+        }
+        out
+    }
+
     /// Whether the association's guest ends are devices (else RASDs).
     fn links_devices(&self) -> bool {
         self.assoc == HostAssoc::ElementAllocatedFromPool
@@ -327,17 +349,7 @@ impl HostAssocProvider {
             }
             HostAssoc::ElementAllocatedFromPool | HostAssoc::ResourceAllocationFromPool => {
                 let pools = HostPools::read(driver).await?;
-                if self.assoc == HostAssoc::ElementAllocatedFromPool {
-                    // Child disk and network pools come from their primordial parent.
-                    for pool in pools.ids() {
-                        if let Some(parent) = pool.parent() {
-                            out.push([
-                                ("Antecedent", parent.path().into()),
-                                ("Dependent", pool.path().into()),
-                            ]);
-                        }
-                    }
-                }
+                out = self.pool_pairs(&pools);
                 for alloc in
                     guest_allocations(driver, &pools, None, None, self.links_devices()).await?
                 {
@@ -366,6 +378,56 @@ impl Provider for HostAssocProvider {
     async fn enumerate(&self, ctx: &ProviderCtx<'_>) -> Result<Vec<Instance>, OpError> {
         let pairs = self.pairs(ctx).await?;
         Ok(self.instances(ctx, pairs))
+    }
+
+    /// The allocations from pools: the pairs between pools first (the host's piece), then each guest's.
+    fn splits_per_guest(&self) -> bool {
+        matches!(
+            self.assoc,
+            HostAssoc::ElementAllocatedFromPool | HostAssoc::ResourceAllocationFromPool
+        )
+    }
+
+    async fn enumerate_pieces<'a>(
+        &'a self,
+        ctx: &'a ProviderCtx<'a>,
+        have: &dyn HeldPieces,
+    ) -> Result<Option<Pieces<'a>>, OpError> {
+        if !self.splits_per_guest() {
+            return Ok(None);
+        }
+        // Read before the pools: what is made across a host change is kept under the older number.
+        let Some(host) = ctx.driver.host_generation() else {
+            return Ok(None);
+        };
+        let pools = HostPools::read(ctx.driver).await?;
+        let reading = AllocationReading::new(&pools, None, self.links_devices());
+        let key = PieceKey {
+            uuid: uuid::Uuid::nil(),
+            version: 0,
+            host,
+        };
+        let between_pools =
+            (!have.holds(&key)).then(|| self.instances(ctx, self.pool_pairs(&pools)));
+        let (options, part) = (reading.options, reading.part);
+        let Some(guests) = load_guest_pieces(ctx.driver, options, part, have, move |model| {
+            let mut allocations = Vec::new();
+            reading.of_guest(model, &mut allocations);
+            let mut pairs = Vec::new();
+            for alloc in allocations {
+                self.push_allocation(&mut pairs, alloc);
+            }
+            self.instances(ctx, pairs)
+        })
+        .await?
+        else {
+            return Ok(None);
+        };
+        let first = Piece {
+            key,
+            instances: between_pools,
+        };
+        Ok(Some(Box::new(std::iter::once(first).chain(guests))))
     }
 
     async fn references_to(

@@ -311,7 +311,8 @@ pub trait Provider: Send + Sync {
 
     /// Whether [`Provider::enumerate_pieces`] splits this provider's instances per guest. Each instance then
     /// belongs to one guest and depends on nothing but that guest's version, the host generation and the CIM
-    /// writes (so does [`Provider::get`] of it).
+    /// writes (so does [`Provider::get`] of it), or belongs to the host's piece (the nil UUID, version 0),
+    /// which depends on the host generation and the CIM writes alone.
     fn splits_per_guest(&self) -> bool {
         false
     }

@@ -7,7 +7,7 @@
 use async_trait::async_trait;
 
 pub use super::computer_system::{host_name, host_path, HOST_CLASS};
-use super::guest::{load_guests_part, Kinds, LoadOptions, ModelPart, ResourceKind};
+use super::guest::{load_guests_part, GuestModel, Kinds, LoadOptions, ModelPart, ResourceKind};
 use super::{lookup, put, Provider, ProviderCtx};
 use crate::cim::{CimStatus, Instance, ObjectPath, Value};
 use crate::driver::{flags, Connection, NetworkRef, PoolRef};
@@ -261,41 +261,67 @@ pub async fn guest_allocations(
     kind: Option<PoolKind>,
     devices: bool,
 ) -> Result<Vec<Allocation>, OpError> {
-    let existing: Vec<PoolId> = pools
-        .ids()
-        .into_iter()
-        .filter(|p| kind.is_none_or(|k| p.kind == k))
-        .collect();
-    let options = LoadOptions {
-        host_index: kind.is_none_or(|k| !k.single()),
-        autostart: false,
-    };
-    // Only paths and pools are read from the models: their objects are built as paths alone, and only the
-    // side asked for.
-    // Only the resources a pool of the kinds asked for can hold.
-    let kinds = match kind {
-        Some(kind) => Kinds::of(&[kind.resource_kind()]),
-        None => Kinds::of(&PoolKind::ALL.map(PoolKind::resource_kind)),
-    };
-    let part = Some(ModelPart::Paths {
-        rasds: !devices,
-        devices,
-        kinds,
-    });
-    let models = load_guests_part(driver, only, options, part).await?;
+    let reading = AllocationReading::new(pools, kind, devices);
+    let models = load_guests_part(driver, only, reading.options, reading.part).await?;
     let mut out = Vec::new();
     for model in models {
+        reading.of_guest(model, &mut out);
+    }
+    Ok(out)
+}
+
+/// What [`guest_allocations`] reads of the guests' models, and how it finds their allocations in one model.
+pub struct AllocationReading {
+    /// The pools that exist now (of the kind asked for).
+    existing: Vec<PoolId>,
+    devices: bool,
+    pub options: LoadOptions,
+    pub part: Option<ModelPart>,
+}
+
+impl AllocationReading {
+    pub fn new(pools: &HostPools, kind: Option<PoolKind>, devices: bool) -> AllocationReading {
+        let existing = pools
+            .ids()
+            .into_iter()
+            .filter(|p| kind.is_none_or(|k| p.kind == k))
+            .collect();
+        let options = LoadOptions {
+            host_index: kind.is_none_or(|k| !k.single()),
+            autostart: false,
+        };
+        // Only paths and pools are read from the models: their objects are built as paths alone, only the side
+        // asked for, and only the resources a pool of the kinds asked for can hold.
+        let kinds = match kind {
+            Some(kind) => Kinds::of(&[kind.resource_kind()]),
+            None => Kinds::of(&PoolKind::ALL.map(PoolKind::resource_kind)),
+        };
+        let part = Some(ModelPart::Paths {
+            rasds: !devices,
+            devices,
+            kinds,
+        });
+        AllocationReading {
+            existing,
+            devices,
+            options,
+            part,
+        }
+    }
+
+    /// The allocations of one guest's model (read with [`AllocationReading::options`] and `part`).
+    pub fn of_guest(&self, model: GuestModel, out: &mut Vec<Allocation>) {
         for resource in model.resources {
             let Some(pool) = resource
                 .pool_id
                 .as_deref()
                 .and_then(PoolKind::parse_id)
                 .map(|(kind, name)| PoolId::new(kind, name))
-                .filter(|p| existing.contains(p))
+                .filter(|p| self.existing.contains(p))
             else {
                 continue;
             };
-            let paths = if devices {
+            let paths = if self.devices {
                 resource
                     .devices
                     .into_iter()
@@ -307,7 +333,6 @@ pub async fn guest_allocations(
             out.push(Allocation { pool, paths });
         }
     }
-    Ok(out)
 }
 
 /// One guest resource drawn from a pool: the pool, and the paths of the device instances realising it or of
