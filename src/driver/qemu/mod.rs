@@ -1899,27 +1899,24 @@ impl HypervisorDriver for QemuDriver {
         Ok(())
     }
     async fn domain_get_info(&self, dom: &DomainRef) -> Result<DomainInfo> {
-        let (mut state, def, pid, qmp) = {
+        // The state as QEMU's events keep it, not asked of QEMU (as libvirt): a monitor round trip per call
+        // made every listing that shows states cost one per guest.
+        let (info, pid) = {
             let domains = self.domains();
             let obj = domains.get(&dom.uuid).ok_or_else(no_domain)?;
-            (
-                obj.state,
-                obj.def().clone(),
-                obj.run.as_ref().map(|r| r.pid),
-                obj.run.as_ref().and_then(|r| r.qmp.clone()),
-            )
+            let def = obj.def();
+            let info = DomainInfo {
+                state: obj.state,
+                max_mem_kib: def.memory_kib,
+                memory_kib: def.current_memory_kib,
+                nr_virt_cpu: def.current_vcpus,
+                cpu_time_ns: 0,
+            };
+            (info, obj.run.as_ref().map(|r| r.pid))
         };
-        if let Some(qmp) = qmp {
-            if let Ok(value) = qmp.execute("query-status", None).await {
-                state = state_from_qmp(value["status"].as_str().unwrap_or_default()).0;
-            }
-        }
         Ok(DomainInfo {
-            state,
-            max_mem_kib: def.memory_kib,
-            memory_kib: def.current_memory_kib,
-            nr_virt_cpu: def.current_vcpus,
             cpu_time_ns: pid.map(process::cpu_time_ns).unwrap_or(0),
+            ..info
         })
     }
     async fn domain_get_state(

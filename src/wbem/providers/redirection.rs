@@ -249,24 +249,51 @@ pub fn parse_proc_net_tcp(text: &str) -> Vec<TcpSocket> {
         .collect()
 }
 
-/// The host's TCP sockets when the connection's guests run on this host (QEMU here), else `None`.
-async fn local_sockets(driver: &Connection) -> Option<Vec<TcpSocket>> {
-    let hypervisor = driver.get_type().await.ok()?;
+/// Whether the connection's guests run on this host (QEMU here), whose sockets then show their sessions.
+async fn sockets_are_local(driver: &Connection) -> bool {
+    let Ok(hypervisor) = driver.get_type().await else {
+        return false;
+    };
     if !hypervisor.eq_ignore_ascii_case("QEMU") {
+        return false;
+    }
+    let Ok(theirs) = driver.get_hostname().await else {
+        return false;
+    };
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|ours| ours.into_string().ok())
+        .is_some_and(|ours| ours == theirs)
+}
+
+/// The host's TCP sockets when the connection's guests run on this host, else `None`.
+async fn local_sockets(driver: &Connection) -> Option<Vec<TcpSocket>> {
+    if !sockets_are_local(driver).await {
         return None;
     }
-    let theirs = driver.get_hostname().await.ok()?;
-    let ours = nix::unistd::gethostname().ok()?.into_string().ok()?;
-    if theirs != ours {
-        return None;
-    }
-    let mut out = Vec::new();
-    for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        if let Ok(text) = tokio::fs::read_to_string(file).await {
-            out.extend(parse_proc_net_tcp(&text));
+    let read = tokio::task::spawn_blocking(|| {
+        let mut out = Vec::new();
+        for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
+            // Read in few calls: each read of these files resumes a walk of the kernel's whole TCP table.
+            let mut text = Vec::with_capacity(1 << 18);
+            let read = std::fs::File::open(file).and_then(|mut f| {
+                use std::io::Read;
+                f.read_to_end(&mut text)
+            });
+            if read.is_ok() {
+                out.extend(parse_proc_net_tcp(&String::from_utf8_lossy(&text)));
+            }
         }
-    }
-    Some(out)
+        out
+    });
+    read.await.ok()
+}
+
+/// Whether a running guest's console has a port whose sockets tell its sessions.
+fn has_console_port(def: &DomainDef) -> bool {
+    def.devices.graphics.iter().any(|g| {
+        matches!(g.graphics_type.as_str(), "vnc" | "spice") && g.port.is_some_and(|p| p > 0)
+    })
 }
 
 /// The SAPs of one guest: each VNC or SPICE console's listening socket and sessions (see the module comment).
@@ -321,38 +348,47 @@ fn vanished(err: &crate::error::Error) -> bool {
 
 /// The SAPs of the given domains (every defined one when `only` is `None`).
 async fn read_saps(driver: &Connection, only: Option<&str>) -> Result<Vec<ConsoleSap>, OpError> {
-    let sockets = local_sockets(driver).await;
-    let mut out = Vec::new();
+    // Each guest's definition and whether it runs.
+    let mut guests: Vec<(Arc<DomainDef>, bool)> = Vec::new();
     if let Some(summaries) = summaries_in_memory(driver, only, &every_domain).await? {
         // No XML round trip per domain.
-        for summary in summaries {
-            let active = summary.dom.id >= 0;
-            out.extend(guest_saps(&summary.def, active, sockets.as_deref()));
-        }
-        return Ok(out);
-    }
-    let doms: Vec<DomainRef> = match only {
-        Some(name) => match driver.domain_lookup_by_name(name).await {
-            Ok(dom) => vec![dom],
-            Err(err) if vanished(&err) => return Ok(Vec::new()),
-            Err(err) => return Err(err.into()),
-        },
-        None => driver.list_all_domains(0).await?,
-    };
-    for dom in doms {
-        let xml = match driver.domain_get_xml_desc(&dom, 0).await {
-            Ok(xml) => xml,
-            Err(err) if vanished(&err) => continue,
-            Err(err) => return Err(err.into()),
+        guests.extend(summaries.into_iter().map(|s| (s.def, s.dom.id >= 0)));
+    } else {
+        let doms: Vec<DomainRef> = match only {
+            Some(name) => match driver.domain_lookup_by_name(name).await {
+                Ok(dom) => vec![dom],
+                Err(err) if vanished(&err) => return Ok(Vec::new()),
+                Err(err) => return Err(err.into()),
+            },
+            None => driver.list_all_domains(0).await?,
         };
-        match DomainDef::from_xml(&xml, false) {
-            Ok(def) => out.extend(guest_saps(&def, dom.id >= 0, sockets.as_deref())),
-            Err(err) => {
-                tracing::warn!(domain = %dom.name, error = %err, "domain left out of the CIM model");
+        for dom in doms {
+            let xml = match driver.domain_get_xml_desc(&dom, 0).await {
+                Ok(xml) => xml,
+                Err(err) if vanished(&err) => continue,
+                Err(err) => return Err(err.into()),
+            };
+            match DomainDef::from_xml(&xml, false) {
+                Ok(def) => guests.push((Arc::new(def), dom.id >= 0)),
+                Err(err) => {
+                    tracing::warn!(domain = %dom.name, error = %err, "domain left out of the CIM model");
+                }
             }
         }
     }
-    Ok(out)
+    // The host's sockets only when some running guest's console has a port to look for.
+    let sockets = if guests
+        .iter()
+        .any(|(def, active)| *active && has_console_port(def))
+    {
+        local_sockets(driver).await
+    } else {
+        None
+    };
+    Ok(guests
+        .iter()
+        .flat_map(|(def, active)| guest_saps(def, *active, sockets.as_deref()))
+        .collect())
 }
 
 fn sap_instance(ctx: &ProviderCtx<'_>, sap: &ConsoleSap) -> Instance {
@@ -395,7 +431,7 @@ impl Provider for RedirectionSapProvider {
     }
 
     /// Sessions open and close without any driver change, but they are only read for QEMU guests on this host
-    /// ([`local_sockets`]), whose driver reports no generation, and answers are only ever reused under one: where
+    /// ([`sockets_are_local`]), whose driver reports no generation, and answers are only ever reused under one: where
     /// reuse can happen the SAPs follow the guests' definitions and states alone.
     fn answers_are_reusable(&self) -> bool {
         true
@@ -437,7 +473,7 @@ impl Provider for RedirectionSapProvider {
         ctx: &'a ProviderCtx<'a>,
         have: &dyn HeldPieces,
     ) -> Result<Option<Pieces<'a>>, OpError> {
-        if local_sockets(ctx.driver).await.is_some() {
+        if sockets_are_local(ctx.driver).await {
             return Ok(None);
         }
         summary_pieces(ctx, have, |s| {
