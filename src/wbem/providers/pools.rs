@@ -8,9 +8,9 @@ use async_trait::async_trait;
 
 pub use super::computer_system::{host_name, host_path, HOST_CLASS};
 use super::guest::{load_guests_part, GuestModel, Kinds, LoadOptions, ModelPart, ResourceKind};
-use super::{lookup, put, summaries_in_memory, Provider, ProviderCtx};
+use super::{lookup, put, Provider, ProviderCtx};
 use crate::cim::{CimStatus, Instance, ObjectPath, Value};
-use crate::driver::{every_domain, flags, Connection, NetworkRef, PoolRef};
+use crate::driver::{flags, Connection, NetworkRef, PoolRef};
 use crate::error::ErrorCode;
 use crate::model::{NetworkDef, PoolDef};
 use crate::wbem::error::OpError;
@@ -395,20 +395,12 @@ impl PoolProvider {
         match id.kind {
             PoolKind::Memory => {
                 let node = driver.node_get_info().await?;
-                // Reserved: the memory the running guests hold now (their live definitions' current memory, as
-                // the driver's domain info gives it).
+                // Reserved: the memory the running guests hold now (the QEMU driver's domain info is its own
+                // record, no round trip to QEMU).
                 let mut used = 0u64;
-                if let Some(summaries) = summaries_in_memory(driver, None, &every_domain).await? {
-                    used = summaries
-                        .iter()
-                        .filter(|s| s.dom.id >= 0)
-                        .map(|s| s.def.current_memory_kib)
-                        .sum();
-                } else {
-                    for dom in driver.list_all_domains(flags::LIST_DOMAINS_ACTIVE).await? {
-                        if let Ok(info) = driver.domain_get_info(&dom).await {
-                            used += info.memory_kib;
-                        }
+                for dom in driver.list_all_domains(flags::LIST_DOMAINS_ACTIVE).await? {
+                    if let Ok(info) = driver.domain_get_info(&dom).await {
+                        used += info.memory_kib;
                     }
                 }
                 put(&mut inst, class, "Capacity", Value::Uint64(node.memory_kib));
